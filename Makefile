@@ -1,0 +1,96 @@
+# nutcracker: plain Makefile, C11, only Debian packages as dependencies.
+#
+#   make              build ./nutcracker (optimised, with debug symbols)
+#   make test         unit tests + end-to-end tests against real servers
+#   make asan-test    the same suite built with ASan + UBSan (clang)
+#   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS
+#   make bench        side-by-side benchmark (see bench/README.md)
+
+SHELL   := /bin/bash
+CC      ?= cc
+BUILD   ?= build
+SAN     ?=
+PKGS    := yaml-0.1
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+
+ifeq ($(SAN),1)
+CC      := clang
+CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIB_SRC   := $(shell find src -name '*.c' ! -name main.c | sort)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 20
+
+.PHONY: all test unit e2e asan-test fuzz fuzz-build bench clean format-check soak
+
+all: nutcracker
+
+nutcracker: $(BUILD)/nutcracker
+	@if [ "$(BUILD)" = build ]; then cp $(BUILD)/nutcracker nutcracker; fi
+
+$(BUILD)/nutcracker: $(BUILD)/src/main.o $(BUILD)/libnc.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/libnc.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libnc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libnc.a $(LDLIBS)
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do $$t || fail=1; done; exit $$fail
+
+e2e: $(BUILD)/nutcracker
+	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+test: unit e2e
+
+asan-test:
+	$(MAKE) BUILD=build/asan SAN=1 test
+
+# libFuzzer needs clang; the targets link the same library objects built with coverage.
+fuzz-build:
+	$(MAKE) BUILD=build/fuzzlib CC=clang SAN= \
+	  CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" build/fuzzlib/libnc.a
+	@mkdir -p build/fuzz
+	@for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); \
+	  clang -std=c11 -D_GNU_SOURCE -O1 -g -Isrc -fsanitize=fuzzer,address,undefined \
+	    -o build/fuzz/$$n $$f build/fuzzlib/libnc.a $(LDLIBS) || exit 1; \
+	done
+
+fuzz: fuzz-build
+	@for f in $(FUZZ_SRC); do \
+	  n=$$(basename $$f .c); c=fuzz/corpus/$${n#fuzz_}; mkdir -p build/fuzz/work/$$n; \
+	  echo "== $$n ($(FUZZ_SECONDS)s)"; \
+	  build/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    build/fuzz/work/$$n $$c 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+
+bench: nutcracker
+	bench/run.sh
+
+format-check:
+	clang-format --dry-run --Werror $$(find src tests/unit fuzz -name '*.[ch]')
+
+clean:
+	rm -rf build nutcracker
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d

@@ -1,0 +1,91 @@
+/*
+ * conf: the YAML configuration as an immutable, reference-counted value.
+ *
+ * conf_load() parses and validates a whole file and returns a complete
+ * generation or nothing: a reload builds a new generation next to the running
+ * one and swaps it whole (nginx's cycle). Runtime objects that outlive one
+ * request keep a reference (conf_ref) instead of raw pointers into a generation
+ * they do not hold.
+ */
+#ifndef NC_CONF_H
+#define NC_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "hash/dist.h"
+#include "hash/hash.h"
+
+struct conf_addr {
+    char *text;                 /* as written: "127.0.0.1:22121" or "/tmp/x.sock" */
+    char *host;                 /* NULL for a unix socket */
+    int port;
+    char *path;                 /* unix socket path, NULL for TCP */
+    int perm;                   /* unix listen socket mode (octal in the file), 0 if unset */
+    struct sockaddr_storage sa; /* resolved at load time */
+    socklen_t salen;
+};
+
+struct conf_server {
+    char *pname;  /* "host:port:weight" as twemproxy prints it */
+    char *name;   /* ketama point name and stats key */
+    struct conf_addr addr;
+    uint32_t weight;
+    int line;
+};
+
+struct conf_pool {
+    char *name;
+    int line;
+    struct conf_addr listen;
+    enum hash_type hash;
+    char hash_tag[2];
+    bool has_hash_tag;
+    enum dist_type distribution;
+    int64_t timeout_ms;            /* -1: none (0 in the file also means none) */
+    int backlog;
+    uint32_t client_connections;   /* 0: unlimited */
+    bool redis;
+    bool tcpkeepalive;
+    bool reuseport;
+    bool preconnect;
+    bool auto_eject_hosts;
+    char *redis_auth;              /* NULL: none */
+    int redis_db;
+    uint32_t server_connections;
+    int64_t server_retry_timeout_ms;
+    uint32_t server_failure_limit;
+    struct conf_server *servers;   /* sorted by name (shorter first, then bytewise) */
+    uint32_t nservers;
+};
+
+struct conf_global {
+    int worker_processes;          /* 0: single process; -1: auto */
+    int worker_shutdown_timeout;   /* seconds */
+    long max_openfiles;
+    char *user;
+    char *group;
+};
+
+struct conf {
+    char *path;
+    struct conf_global global;
+    struct conf_pool *pools;       /* sorted by name like servers */
+    uint32_t npools;
+    unsigned refs;
+};
+
+/* Every problem found, each "file:line: key: what is wrong". */
+struct conf_errors {
+    char **msgs;
+    uint32_t n;
+};
+
+struct conf *conf_load(const char *path, struct conf_errors *errs);
+struct conf *conf_ref(struct conf *c);
+void conf_unref(struct conf *c);
+void conf_errors_init(struct conf_errors *e);
+void conf_errors_free(struct conf_errors *e);
+
+#endif

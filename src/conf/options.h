@@ -1,0 +1,34 @@
+/*
+ * options: the command line, twemproxy 0.5 compatible (SPEC section 1).
+ */
+#ifndef NC_OPTIONS_H
+#define NC_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define NC_VERSION "0.5.0"
+
+struct options {
+    bool show_help;
+    bool show_version;
+    bool test_conf;
+    bool daemonize;
+    bool describe_stats;
+    int log_level;          /* 0..11, default 5 */
+    const char *log_file;   /* NULL: stderr */
+    const char *conf_file;  /* default conf/nutcracker.yml */
+    int stats_port;         /* default 22222 */
+    const char *stats_addr; /* default 0.0.0.0 */
+    int stats_interval_ms;  /* default 30000 */
+    const char *pid_file;   /* NULL: none */
+    size_t mbuf_size;       /* default 16384, 512..16777216 */
+};
+
+/* Parse argv. Returns 0 on success; on a bad option prints the message and the usage
+ * to err and returns -1 (the caller exits 1). */
+int options_parse(struct options *o, int argc, char **argv, FILE *err);
+void options_usage(FILE *out);
+
+#endif

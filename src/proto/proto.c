@@ -1,0 +1,60 @@
+#include "proto/proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void spans_init(struct spans *s)
+{
+    s->v = NULL;
+    s->n = 0;
+    s->cap = 0;
+}
+
+void spans_free(struct spans *s)
+{
+    free(s->v);
+    spans_init(s);
+}
+
+int spans_push(struct spans *s, uint32_t off, uint32_t len)
+{
+    if (s->n == s->cap) {
+        uint32_t cap = s->cap ? s->cap * 2 : 8;
+        struct span *v = realloc(s->v, (size_t)cap * sizeof(*v));
+        if (v == NULL) {
+            return -1;
+        }
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n].off = off;
+    s->v[s->n].len = len;
+    s->n++;
+    return 0;
+}
+
+void req_info_init(struct req_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    spans_init(&info->keys);
+    spans_init(&info->args);
+}
+
+void req_info_free(struct req_info *info)
+{
+    spans_free(&info->keys);
+    spans_free(&info->args);
+}
+
+void rsp_info_init(struct rsp_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    spans_init(&info->elems);
+    spans_init(&info->ekeys);
+}
+
+void rsp_info_free(struct rsp_info *info)
+{
+    spans_free(&info->elems);
+    spans_free(&info->ekeys);
+}

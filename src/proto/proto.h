@@ -1,0 +1,136 @@
+/*
+ * proto: the contract between the proxy core and a wire protocol (redis, memcache).
+ *
+ * Every function here is pure: it reads bytes and writes into caller-owned
+ * structures or a struct buf, and never does I/O. The core owns sockets and
+ * buffers; a protocol only says where a message ends, which keys it carries,
+ * how to rebuild it for a subset of its keys, and how to merge the replies.
+ *
+ * Offsets in struct span are relative to the first byte of the message that was
+ * parsed, so they stay valid when the core moves the message bytes elsewhere.
+ */
+#ifndef NC_PROTO_H
+#define NC_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+struct span {
+    uint32_t off;
+    uint32_t len;
+};
+
+/* Growable span array owned by the caller and reused between parses. Parsers
+ * grow it with spans_push(); spans_free() releases it. */
+struct spans {
+    struct span *v;
+    uint32_t n;
+    uint32_t cap;
+};
+
+void spans_init(struct spans *s);
+void spans_free(struct spans *s);
+int spans_push(struct spans *s, uint32_t off, uint32_t len);
+static inline void spans_reset(struct spans *s) { s->n = 0; }
+
+enum parse_rc {
+    PARSE_OK = 0,    /* one complete message of info->len bytes */
+    PARSE_AGAIN = 1, /* incomplete: info->len is a hint of the total bytes needed, 0 if unknown */
+    PARSE_ERROR = 2, /* the stream cannot be resynchronised: info->err says why, close after replying */
+};
+
+/* What the core does with a complete request. */
+enum req_route {
+    ROUTE_KEY = 0, /* forward the bytes unchanged to the server of keys.v[0] (server 0 if no key) */
+    ROUTE_SPLIT,   /* one fragment per server owning some key, replies merged by proto->merge */
+    ROUTE_ALL,     /* the same bytes to every server of the pool, replies merged by proto->merge */
+    ROUTE_LOCAL,   /* answered by proto->local without any server */
+    ROUTE_REJECT,  /* answered with the error in info->err; the stream goes on after info->len bytes */
+};
+
+/* Bounds a parser enforces itself (the core enforces buffer bytes per client). */
+#define PROTO_MAX_KEY_LEN_REDIS (64u * 1024 * 1024)
+#define PROTO_MAX_KEY_LEN_MEMCACHE 250u
+
+struct req_info {
+    size_t len;        /* bytes of the request (PARSE_OK, ROUTE_REJECT) or hint (PARSE_AGAIN) */
+    uint8_t route;     /* enum req_route */
+    bool noreply;      /* no response will come from the server: do not wait for one */
+    bool quit;         /* close the connection after this request's reply */
+    bool readonly;     /* a read (may go to a replica) */
+    uint16_t cmd;      /* protocol-specific command id */
+    struct spans keys; /* keys, in request order */
+    struct spans args; /* redis: every argument incl. the name; memcache: the command line tokens */
+    char err[160];     /* ROUTE_REJECT / PARSE_ERROR: message without protocol framing */
+};
+
+struct rsp_info {
+    size_t len;        /* bytes of the complete response, or a hint with PARSE_AGAIN */
+    bool is_error;     /* redis '-' reply; memcache ERROR / CLIENT_ERROR / SERVER_ERROR */
+    char type;         /* redis: the RESP type byte; memcache: 0 */
+    int64_t integer;   /* redis ':' value, or element count of '*' */
+    struct spans elems; /* redis top-level array elements (off/len of each whole element);
+                           memcache get/gets: one span per VALUE block (header+data+CRLF) */
+    struct spans ekeys; /* memcache get/gets: the key of each VALUE block (same index as elems) */
+    char err[160];
+};
+
+/* Per-client state a protocol needs for local answers (AUTH, SELECT). */
+struct local_ctx {
+    const char *auth;  /* pool password (redis_auth) or NULL */
+    size_t auth_len;
+    int db;            /* pool redis_db */
+    bool authed;       /* in/out: the client has authenticated */
+    const char *version; /* proxy version for VERSION / HELLO / INFO-like answers */
+};
+
+/* Which fragment carries original key i and at which position among that fragment's keys. */
+struct frag_map {
+    uint32_t frag;
+    uint32_t pos;
+};
+
+/* A complete fragment response. */
+struct frag_rsp {
+    const uint8_t *p;
+    size_t len;
+    const struct rsp_info *info;
+};
+
+struct proto {
+    const char *name;
+    /* Parse one request at the start of p[0..n). Fills info (info->keys/args are reset first). */
+    int (*req_parse)(const uint8_t *p, size_t n, struct req_info *info);
+    /* Parse one response at the start of p[0..n) to a request whose command id is cmd. */
+    int (*rsp_parse)(const uint8_t *p, size_t n, uint16_t cmd, struct rsp_info *info);
+    /* Append to out the request `req` (as parsed into info) restricted to the keys whose
+     * indexes into info->keys are idx[0..nidx). */
+    int (*frag_build)(struct buf *out, const uint8_t *req, const struct req_info *info,
+                      const uint32_t *idx, uint32_t nidx);
+    /* Append to out the client's reply for a split (map has info->keys.n entries) or an
+     * ALL request (map NULL), given every fragment's complete response. */
+    int (*merge)(struct buf *out, const uint8_t *req, const struct req_info *info,
+                 const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps);
+    /* Append an error reply carrying msg (redis "-ERR msg", memcache "SERVER_ERROR msg"). */
+    int (*error_reply)(struct buf *out, const char *msg);
+    /* Called for ROUTE_LOCAL, and for every request while lc->auth is set and !lc->authed.
+     * Returns 1 when it appended the reply to out (answered), 0 to forward as routed. */
+    int (*local)(struct buf *out, const uint8_t *req, const struct req_info *info,
+                 struct local_ctx *lc);
+    /* Append the requests a new server connection sends first (redis AUTH, SELECT);
+     * returns how many replies they produce (which the core swallows). */
+    int (*conn_init)(struct buf *out, const char *auth, size_t auth_len, int db);
+};
+
+extern const struct proto proto_redis;
+extern const struct proto proto_memcache;
+
+void req_info_init(struct req_info *info);
+void req_info_free(struct req_info *info);
+void rsp_info_init(struct rsp_info *info);
+void rsp_info_free(struct rsp_info *info);
+
+#endif
