@@ -1,0 +1,198 @@
+#include "core/instance.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/client.h"
+#include "proxy/pool.h"
+#include "proxy/server.h"
+#include "stats/stats.h"
+
+/* Default bound on what one client may hold in the proxy (requests being read,
+ * replies not yet written). Past it the proxy stops reading from that client. */
+#define CLIENT_MAX_BUFFER (64u * 1024 * 1024)
+/* A request larger than this is refused with an error (redis's own bulk limit). */
+
+static uint64_t instance_nclients(const struct instance *in)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < in->npools; i++) {
+        n += in->pools[i]->nclients;
+    }
+    return n;
+}
+
+static void instance_on_stop_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    log_warn("shutdown timeout reached, closing the remaining clients");
+    ev_loop_stop(loop);
+}
+
+/* Stop accepting and reading; every pending reply is still written, then exit. */
+static void instance_shutdown(struct instance *in)
+{
+    if (in->stopping) {
+        return;
+    }
+    in->stopping = true;
+    for (uint32_t i = 0; i < in->npools; i++) {
+        pool_drain(in->pools[i]);
+    }
+    ev_timer_start(in->loop, &in->stop_timer, (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
+}
+
+static void instance_before_sleep(struct ev_loop *loop, void *data)
+{
+    struct instance *in = data;
+    (void)loop;
+    /* servers first: requests leave before we answer what is already answered */
+    while (in->dirty_sconns != NULL) {
+        struct sconn *c = in->dirty_sconns;
+        in->dirty_sconns = c->next_dirty;
+        c->dirty = false;
+        sconn_flush(c);
+    }
+    while (in->dirty_clients != NULL) {
+        struct client *c = in->dirty_clients;
+        in->dirty_clients = c->next_dirty;
+        c->dirty = false;
+        client_flush(c);
+    }
+    while (in->dead_clients != NULL) {
+        struct client *c = in->dead_clients;
+        in->dead_clients = c->next_dead;
+        client_free(c);
+    }
+    if (in->stopping && instance_nclients(in) == 0) {
+        ev_loop_stop(in->loop);
+    }
+}
+
+static void instance_on_signal(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct instance *in = io->data;
+    struct signalfd_siginfo si;
+    (void)loop;
+    (void)events;
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        switch (si.ssi_signo) {
+        case SIGINT:
+        case SIGTERM:
+            log_notice("signal %d received, exiting", (int)si.ssi_signo);
+            instance_shutdown(in);
+            break;
+        case SIGHUP:
+        case SIGUSR1:
+            log_notice("signal %d received, reopening log file", (int)si.ssi_signo);
+            log_reopen();
+            break;
+        case SIGTTIN:
+            log_level_up();
+            break;
+        case SIGTTOU:
+            log_level_down();
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int instance_signals(struct instance *in)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        sigaddset(&set, sigs[i]);
+    }
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+        return -1;
+    }
+    in->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (in->sigfd < 0) {
+        return -1;
+    }
+    ev_io_init(&in->sigio, in->sigfd, instance_on_signal, in);
+    return ev_io_set(in->loop, &in->sigio, EV_READ);
+}
+
+int instance_init(struct instance *in, const struct options *opts, struct conf *conf)
+{
+    memset(in, 0, sizeof(*in));
+    in->opts = *opts;
+    in->conf = conf_ref(conf);
+    in->mbuf_size = opts->mbuf_size;
+    in->client_max_buffer = CLIENT_MAX_BUFFER;
+    in->start_time = time(NULL);
+    in->sigfd = -1;
+    in->loop = ev_loop_create();
+    if (in->loop == NULL) {
+        log_error("cannot create the event loop: %s", strerror(errno));
+        return -1;
+    }
+    ev_loop_set_before_sleep(in->loop, instance_before_sleep, in);
+    ev_timer_init(&in->stop_timer, instance_on_stop_timeout, in);
+    if (instance_signals(in) != 0) {
+        log_error("cannot set up signal handling: %s", strerror(errno));
+        return -1;
+    }
+    in->pools = calloc(conf->npools ? conf->npools : 1, sizeof(*in->pools));
+    if (in->pools == NULL) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        in->pools[i] = pool_create(in, conf, i);
+        if (in->pools[i] == NULL) {
+            log_error("cannot create pool '%s'", conf->pools[i].name);
+            return -1;
+        }
+        in->npools++;
+        if (pool_listen(in->pools[i]) != 0) {
+            return -1;
+        }
+    }
+    in->stats = stats_create(in);
+    if (in->stats == NULL) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < in->npools; i++) {
+        struct pool *p = in->pools[i];
+        for (uint32_t j = 0; p->cp->preconnect && j < p->nservers; j++) {
+            server_connect_all(&p->servers[j]);
+        }
+    }
+    return 0;
+}
+
+int instance_run(struct instance *in)
+{
+    return ev_loop_run(in->loop);
+}
+
+void instance_deinit(struct instance *in)
+{
+    stats_destroy(in->stats);
+    for (uint32_t i = 0; i < in->npools; i++) {
+        pool_destroy(in->pools[i]);
+    }
+    free(in->pools);
+    /* clients closed while pools went away */
+    while (in->dead_clients != NULL) {
+        struct client *c = in->dead_clients;
+        in->dead_clients = c->next_dead;
+        client_free(c);
+    }
+    if (in->sigfd >= 0) {
+        close(in->sigfd);
+    }
+    ev_loop_destroy(in->loop);
+    if (in->conf != NULL) {
+        conf_unref(in->conf);
+    }
+}

@@ -1,0 +1,54 @@
+/*
+ * instance: the process context. Everything a running proxy process owns hangs
+ * off one struct instance (nginx's cycle, redis's server): the options, the
+ * configuration generation in force, the event loop, the runtime pools and the
+ * lists the loop walks before sleeping. No other mutable state is global.
+ */
+#ifndef NC_INSTANCE_H
+#define NC_INSTANCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "conf/conf.h"
+#include "conf/options.h"
+#include "event/ev.h"
+
+struct pool;
+struct client;
+struct sconn;
+struct stats;
+
+struct instance {
+    struct options opts;
+    struct conf *conf;        /* generation in force (a reference) */
+    struct ev_loop *loop;
+    struct pool **pools;
+    uint32_t npools;
+    struct stats *stats;
+    size_t mbuf_size;         /* read chunk size (-m) */
+    size_t client_max_buffer; /* bytes a client may have buffered (requests + replies) */
+
+    /* connections written to during this iteration, flushed before sleeping */
+    struct client *dirty_clients;
+    struct sconn *dirty_sconns;
+    /* clients closed during this iteration: freed before sleeping, after every
+     * event of the batch that might still point at them has been seen */
+    struct client *dead_clients;
+
+    uint64_t next_client_id;
+    uint64_t total_connections;
+    uint64_t curr_connections;
+    time_t start_time;
+    bool stopping;
+    int sigfd;
+    struct ev_io sigio;
+    struct ev_timer stop_timer; /* bounds a graceful shutdown */
+};
+
+int instance_init(struct instance *in, const struct options *opts, struct conf *conf);
+int instance_run(struct instance *in);
+void instance_deinit(struct instance *in);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * nutcracker: a redis and memcached sharding proxy, twemproxy 0.5 compatible.
+ *
+ *   client                        proxy                                  servers
+ *   ------   bytes   +---------------------------------------------+
+ *            ------> | client.c  read into client->in              |
+ *                    | proto     req_parse: length, keys, route    |
+ *                    | router.c  local answer | error | forward    |
+ *                    |   route_key:   bytes appended to sconn->out |  writev-free:
+ *                    |   route_split: proto frag_build per server  |  one write per
+ *                    |   req queued on client and on sconn         |  connection per
+ *                    | instance.c before_sleep: sconn_flush ------------> loop turn
+ *                    |                                             |
+ *                    | server.c  read into sconn->in  <------------------ responses
+ *                    |   rsp_parse, pop the oldest req (FIFO)      |
+ *                    | req.c     req_complete: into client->out if |
+ *            <------ |   it is the oldest, else kept until it is;  |
+ *                    |   fragments merged by proto merge           |
+ *                    | before_sleep: client_flush                  |
+ *                    +---------------------------------------------+
+ *
+ * docs/architecture.md tells who owns which buffer and connection.
+ */
+#include <errno.h>
+#include <execinfo.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "conf/options.h"
+#include "core/instance.h"
+#include "core/log.h"
+#include "stats/stats.h"
+
+static void print_banner(void)
+{
+    fprintf(stderr, "This is nutcracker-%s\nasync event backend: epoll\n\n", NC_VERSION);
+}
+
+static void on_crash(int sig)
+{
+    void *frames[64];
+    char msg[64];
+    snprintf(msg, sizeof(msg), "nutcracker: fatal signal %d, backtrace:\n", sig);
+    log_write_raw(msg);
+    int n = backtrace(frames, 64);
+    backtrace_symbols_fd(frames, n, log_fd());
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void install_crash_handlers(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGSEGV, on_crash);
+    signal(SIGBUS, on_crash);
+    signal(SIGFPE, on_crash);
+    signal(SIGILL, on_crash);
+    signal(SIGABRT, on_crash);
+}
+
+static struct conf *load_conf(const char *path, bool test_only)
+{
+    struct conf_errors errs;
+    conf_errors_init(&errs);
+    struct conf *conf = conf_load(path, &errs);
+    for (uint32_t i = 0; i < errs.n; i++) {
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    }
+    conf_errors_free(&errs);
+    if (conf == NULL) {
+        fprintf(stderr, "nutcracker: configuration file '%s' syntax is invalid\n", path);
+    } else if (test_only) {
+        fprintf(stderr, "nutcracker: configuration file '%s' syntax is ok\n", path);
+    }
+    return conf;
+}
+
+static int daemonize(void)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    if (setsid() < 0) {
+        return -1;
+    }
+    signal(SIGHUP, SIG_IGN);
+    pid = fork(); /* the session leader exits so we can never regain a terminal */
+    if (pid < 0) {
+        return -1;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+    umask(0);
+    int fd = open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+        dup2(fd, STDIN_FILENO);
+        dup2(fd, STDOUT_FILENO);
+        if (log_fd() != STDERR_FILENO) {
+            dup2(fd, STDERR_FILENO);
+        }
+        if (fd > STDERR_FILENO) {
+            close(fd);
+        }
+    }
+    return 0;
+}
+
+/* Write the pid file; refuse when it names a process that is still running. */
+static int pidfile_create(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        long old = 0;
+        int got = fscanf(f, "%ld", &old);
+        fclose(f);
+        if (got == 1 && old > 0 && old != (long)getpid() && kill((pid_t)old, 0) == 0) {
+            log_error("pid file '%s' belongs to running process %ld: is another nutcracker "
+                      "running?", path, old);
+            return -1;
+        }
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        log_error("opening pid file '%s' failed: %s", path, strerror(errno));
+        return -1;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof(buf), "%d", (int)getpid());
+    ssize_t w = write(fd, buf, (size_t)n);
+    close(fd);
+    return w == n ? 0 : -1;
+}
+
+static int run(const struct options *o, struct conf *conf)
+{
+    if (log_init(o->log_level, o->log_file) != 0) {
+        return 1;
+    }
+    if (o->daemonize && daemonize() != 0) {
+        log_error("daemonize failed: %s", strerror(errno));
+        return 1;
+    }
+    install_crash_handlers();
+    if (o->pid_file != NULL && pidfile_create(o->pid_file) != 0) {
+        return 1;
+    }
+    log_notice("nutcracker-%s started on pid %d", NC_VERSION, (int)getpid());
+    struct instance in;
+    int rc = instance_init(&in, o, conf) == 0 && instance_run(&in) == 0 ? 0 : 1;
+    instance_deinit(&in);
+    if (o->pid_file != NULL) {
+        unlink(o->pid_file);
+    }
+    log_notice("nutcracker-%s stopped", NC_VERSION);
+    log_deinit();
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    if (options_parse(&o, argc, argv, stderr) != 0) {
+        return 1;
+    }
+    if (o.show_version || o.show_help || o.describe_stats) {
+        print_banner();
+        if (o.show_help) {
+            options_usage(stderr);
+        } else if (o.describe_stats) {
+            stats_describe(stderr);
+        }
+        return 0;
+    }
+    struct conf *conf = load_conf(o.conf_file, o.test_conf);
+    if (o.test_conf || conf == NULL) {
+        if (conf != NULL) {
+            conf_unref(conf);
+            return 0;
+        }
+        return 1;
+    }
+    int rc = run(&o, conf);
+    conf_unref(conf);
+    return rc;
+}

@@ -1,0 +1,23 @@
+/*
+ * sock: thin wrappers over the socket calls the proxy needs, each returning
+ * -1 with errno set on failure so callers can report strerror(errno).
+ */
+#ifndef NC_SOCK_H
+#define NC_SOCK_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+int sock_set_nonblock(int fd);
+int sock_set_nodelay(int fd);
+int sock_set_keepalive(int fd);
+/* Bind and listen; for AF_UNIX the path is unlinked first and chmod'ed to perm when perm != 0. */
+int sock_listen(const struct sockaddr *sa, socklen_t salen, int backlog, bool reuseport, int perm);
+/* Start a non-blocking connect; *in_progress is set when it completes later. */
+int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress);
+/* The pending error of a socket after a non-blocking connect (0 = connected). */
+int sock_error(int fd);
+/* "host:port" or "path" of a socket address, for logs. */
+const char *sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,309 @@
+#include "proxy/client.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf/options.h"
+#include "core/instance.h"
+#include "core/log.h"
+#include "net/sock.h"
+#include "proxy/pool.h"
+#include "proxy/req.h"
+#include "proxy/router.h"
+
+static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
+
+static struct instance *client_inst(const struct client *c) { return c->pool->inst; }
+
+void client_mark_dirty(struct client *c)
+{
+    if (!c->dirty && !c->closed) {
+        struct instance *in = client_inst(c);
+        c->dirty = true;
+        c->next_dirty = in->dirty_clients;
+        in->dirty_clients = c;
+    }
+}
+
+/* Refuse a connection over client_connections with an error in the pool's protocol. */
+static void listener_refuse(struct pool *p, int fd)
+{
+    struct buf b;
+    buf_init(&b);
+    p->proto->error_reply(&b, "max number of clients reached");
+    ssize_t unused = write(fd, b.data, b.len);
+    (void)unused;
+    buf_free(&b);
+    close(fd);
+    p->stats[SP_client_err]++;
+}
+
+static void client_create(struct pool *p, int fd)
+{
+    struct instance *in = p->inst;
+    struct client *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return;
+    }
+    c->pool = p;
+    c->id = in->next_client_id++;
+    req_info_init(&c->ri);
+    c->lc.auth = p->cp->redis ? p->cp->redis_auth : NULL;
+    c->lc.auth_len = c->lc.auth ? strlen(c->lc.auth) : 0;
+    c->lc.db = p->cp->redis_db;
+    c->lc.version = NC_VERSION;
+    if (p->cp->listen.path == NULL) {
+        sock_set_nodelay(fd);
+    }
+    if (p->cp->tcpkeepalive) {
+        sock_set_keepalive(fd);
+    }
+    ev_io_init(&c->io, fd, client_on_io, c);
+    ev_io_set(in->loop, &c->io, EV_READ);
+    c->next = p->clients;
+    if (p->clients != NULL) {
+        p->clients->prev = c;
+    }
+    p->clients = c;
+    p->nclients++;
+    p->stats[SP_client_connections]++;
+    in->curr_connections++;
+    in->total_connections++;
+}
+
+void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct pool *p = io->data;
+    (void)loop;
+    (void)events;
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                log_error("accept on '%s' failed: %s", p->cp->listen.text, strerror(errno));
+            }
+            return;
+        }
+        if (p->cp->client_connections != 0 && p->nclients >= p->cp->client_connections) {
+            listener_refuse(p, fd);
+            continue;
+        }
+        client_create(p, fd);
+    }
+}
+
+/* Stop reading while the client does not read its replies (memory stays bounded);
+ * resume once it caught up. */
+static void client_update_events(struct client *c)
+{
+    if (c->closed) {
+        return;
+    }
+    unsigned mask = 0;
+    if (!c->closing && (c->out.len - c->out_pos) + c->pending_bytes < client_inst(c)->client_max_buffer) {
+        mask |= EV_READ;
+    }
+    if (c->out_pos < c->out.len) {
+        mask |= EV_WRITE;
+    }
+    ev_io_set(client_inst(c)->loop, &c->io, mask);
+}
+
+void client_reply_ready(struct client *c)
+{
+    while (c->head != NULL && c->head->done) {
+        struct req *r = c->head;
+        c->head = r->cnext;
+        if (c->head == NULL) {
+            c->tail = NULL;
+        }
+        c->nreqs--;
+        if (r->rsp.len > 0) {
+            buf_append(&c->out, r->rsp.data, r->rsp.len);
+            c->pending_bytes -= r->rsp.len;
+        }
+        r->in_client = false;
+        req_release(r);
+    }
+    client_mark_dirty(c);
+}
+
+static void client_process(struct client *c)
+{
+    const struct proto *pr = c->pool->proto;
+    size_t pos = 0;
+    while (pos < c->in.len && !c->closing && !c->closed) {
+        size_t n = c->in.len - pos;
+        if (c->need > n) {
+            break;
+        }
+        int rc = pr->req_parse(c->in.data + pos, n, &c->ri);
+        if (rc == PARSE_AGAIN) {
+            c->need = c->ri.len;
+            if (c->need > client_inst(c)->client_max_buffer) {
+                router_reply_error(c, "request exceeds the proxy's client buffer limit");
+                c->closing = true;
+            }
+            break;
+        }
+        c->need = 0;
+        if (rc == PARSE_ERROR) {
+            router_reply_error(c, c->ri.err);
+            c->pool->stats[SP_client_err]++;
+            c->closing = true;
+            break;
+        }
+        router_dispatch(c, c->in.data + pos, &c->ri);
+        pos += c->ri.len;
+    }
+    /* c->need stays the total size of the message now at the buffer start */
+    buf_consume(&c->in, pos);
+}
+
+static void client_read(struct client *c)
+{
+    struct instance *in = client_inst(c);
+    size_t want = in->mbuf_size;
+    if (c->need > c->in.len && c->need - c->in.len > want) {
+        want = c->need - c->in.len; /* a large value: read it in as few calls as possible */
+    }
+    if (c->in.cap - c->in.len < want / 2 && buf_reserve(&c->in, want) != 0) {
+        router_reply_error(c, "out of memory");
+        c->closing = true;
+        return;
+    }
+    ssize_t n = read(c->io.fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+    if (n == 0) {
+        c->pool->stats[SP_client_eof]++;
+        c->closing = true; /* half-closed: still answer what was sent */
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            c->pool->stats[SP_client_err]++;
+            client_close(c);
+        }
+        return;
+    }
+    c->in.len += (size_t)n;
+    client_process(c);
+}
+
+void client_flush(struct client *c)
+{
+    if (c->closed) {
+        return;
+    }
+    while (c->out_pos < c->out.len) {
+        ssize_t n = write(c->io.fd, c->out.data + c->out_pos, c->out.len - c->out_pos);
+        if (n > 0) {
+            c->out_pos += (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        c->pool->stats[SP_client_err]++;
+        client_close(c);
+        return;
+    }
+    if (c->out_pos == c->out.len) {
+        size_t mbuf = client_inst(c)->mbuf_size;
+        buf_reset(&c->out);
+        c->out_pos = 0;
+        if (c->out.cap > 4 * mbuf) {
+            buf_free(&c->out);
+        }
+        if (c->closing && c->head == NULL) {
+            client_close(c);
+            return;
+        }
+    }
+    if (c->in.len == 0 && c->in.cap > 4 * client_inst(c)->mbuf_size) {
+        buf_free(&c->in);
+    }
+    bool was_blocked = !(c->io.mask & EV_READ);
+    client_update_events(c);
+    if (was_blocked && (c->io.mask & EV_READ) && c->in.len > 0) {
+        client_process(c); /* requests read before we paused */
+    }
+}
+
+static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct client *c = io->data;
+    (void)loop;
+    if ((events & EV_READ) && !c->closing) {
+        client_read(c);
+    }
+    if (c->closed) {
+        return;
+    }
+    if (events & EV_WRITE) {
+        client_flush(c);
+    } else {
+        client_mark_dirty(c);
+    }
+}
+
+void client_close(struct client *c)
+{
+    if (c->closed) {
+        return;
+    }
+    struct instance *in = client_inst(c);
+    struct pool *p = c->pool;
+    ev_io_stop(in->loop, &c->io);
+    close(c->io.fd);
+    c->io.fd = -1;
+    c->closed = true;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        p->clients = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    p->nclients--;
+    p->stats[SP_client_connections]--;
+    in->curr_connections--;
+    /* requests still at a server finish there; their replies are dropped */
+    struct req *r = c->head;
+    while (r != NULL) {
+        struct req *next = r->cnext;
+        r->client = NULL;
+        r->in_client = false;
+        r->cnext = NULL;
+        req_release(r);
+        r = next;
+    }
+    c->head = c->tail = NULL;
+    c->next_dead = in->dead_clients;
+    in->dead_clients = c;
+}
+
+void client_free(struct client *c)
+{
+    buf_free(&c->in);
+    buf_free(&c->out);
+    req_info_free(&c->ri);
+    free(c);
+}
+
+void client_drain(struct client *c)
+{
+    c->closing = true;
+    client_update_events(c);
+    client_mark_dirty(c);
+}

@@ -1,0 +1,51 @@
+/*
+ * client: a client connection of a pool. Reads requests, hands each to the
+ * router, and writes the replies back in the order the requests came.
+ */
+#ifndef NC_CLIENT_H
+#define NC_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "event/ev.h"
+#include "proto/proto.h"
+
+struct pool;
+struct req;
+
+struct client {
+    struct ev_io io;
+    struct pool *pool;
+    uint64_t id;
+    struct buf in;          /* bytes read, not yet parsed */
+    size_t need;            /* parse again only once in.len reaches this */
+    struct buf out;         /* reply bytes for the socket */
+    size_t out_pos;
+    struct req *head;       /* requests awaiting their reply, in arrival order */
+    struct req *tail;
+    uint32_t nreqs;
+    size_t pending_bytes;   /* reply bytes held by done requests not yet at the head */
+    struct local_ctx lc;
+    struct req_info ri;     /* parse scratch */
+    bool dirty;
+    bool closing;           /* no more reading: close once every reply is written */
+    bool closed;
+    struct client *next_dirty;
+    struct client *prev; /* the pool's list of clients */
+    struct client *next;
+    struct client *next_dead;
+};
+
+void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events);
+/* Append a reply for the request at the head (or queue it behind pending ones). */
+void client_reply_ready(struct client *c);
+void client_flush(struct client *c);
+void client_close(struct client *c);
+void client_free(struct client *c);
+void client_mark_dirty(struct client *c);
+/* Stop reading; close once every pending reply is written (graceful shutdown). */
+void client_drain(struct client *c);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * pool: the runtime side of one configured server pool: its servers, the
+ * distribution over the live ones, its listener and its counters. A pool keeps a
+ * reference on the configuration generation it was built from.
+ */
+#ifndef NC_POOL_H
+#define NC_POOL_H
+
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "event/ev.h"
+#include "hash/dist.h"
+#include "proto/proto.h"
+#include "stats/stats_fields.h"
+
+struct instance;
+struct server;
+
+struct listener {
+    struct ev_io io;
+    struct pool *pool;
+};
+
+struct pool {
+    struct instance *inst;
+    struct conf *conf;            /* reference on the generation */
+    const struct conf_pool *cp;
+    const struct proto *proto;
+    uint32_t idx;
+    struct server *servers;
+    uint32_t nservers;
+    struct dist dist;
+    struct dist_node *nodes;      /* scratch for dist rebuilds */
+    struct listener listener;
+    uint32_t nclients;
+    struct client *clients;       /* every open client of the pool */
+    struct ev_timer retry_timer;  /* next ejected server to bring back */
+    int64_t stats[SP_COUNT];
+};
+
+struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx);
+void pool_destroy(struct pool *p);
+int pool_listen(struct pool *p);
+/* The server for a key (hash_tag, hash, distribution); NULL when none is live. */
+struct server *pool_route(struct pool *p, const uint8_t *key, size_t len);
+/* Rebuild the distribution after a server left or came back. */
+void pool_rebuild(struct pool *p);
+void pool_eject(struct pool *p, struct server *s);
+/* Stop accepting, let every client finish its pending replies, then close. */
+void pool_drain(struct pool *p);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * req: one client request on its way through the proxy, and the bookkeeping of
+ * a split (multi-key) request.
+ *
+ * Ownership: a req sits in at most two queues, its client's (replies in order)
+ * and one server connection's (responses in order). It is freed when it has left
+ * both: its response arrived (or it failed) and its reply was handed to the
+ * client (or the client went away). Request bytes are not kept: they were copied
+ * into the server connection's output buffer when the request was queued.
+ */
+#ifndef NC_REQ_H
+#define NC_REQ_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "proto/proto.h"
+
+struct client;
+struct sconn;
+struct split;
+
+struct req {
+    struct req *cnext;     /* next in the client's queue */
+    struct req *snext;     /* next in the server connection's queue */
+    struct client *client; /* NULL once the client is gone */
+    struct req *parent;    /* a fragment: the split request it belongs to */
+    struct split *split;   /* a split/all request: its fragments' state */
+    struct sconn *sconn;   /* where it waits for a response */
+    uint32_t frag_idx;
+    uint32_t len;          /* request bytes sent to the server */
+    uint16_t cmd;
+    bool done;             /* rsp holds the complete reply for the client */
+    bool in_client;
+    bool in_server;
+    bool sent;             /* fully written to the server socket */
+    uint64_t wire_end;     /* the connection's byte count where this request ends */
+    uint64_t deadline_ms;  /* 0: no timeout */
+    uint64_t start_us;     /* when it was parsed (latency) */
+    struct buf rsp;
+};
+
+struct split {
+    uint8_t *req;          /* copy of the original request bytes (merge reads it) */
+    size_t req_len;
+    struct req_info info;
+    struct frag_map *map;  /* per original key; NULL for ROUTE_ALL */
+    uint32_t nfrags;
+    uint32_t pending;
+    struct buf *rsps;
+    struct rsp_info *infos;
+    bool failed;
+    char err[160];
+};
+
+struct req *req_new(void);
+void req_free(struct req *r);
+/* A response (or an error) for r arrived: deliver, merge or drop it. */
+void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri);
+void req_fail(struct req *r, const char *msg);
+/* r left its server queue or its client queue: free it if it is in neither. */
+void req_release(struct req *r);
+
+#endif

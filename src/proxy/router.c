@@ -1,0 +1,300 @@
+#include "proxy/router.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/instance.h"
+#include "core/log.h"
+#include "proxy/client.h"
+#include "proxy/pool.h"
+#include "proxy/req.h"
+#include "proxy/server.h"
+
+#define NO_SERVER_MSG "no server is available for this key"
+
+static void client_link(struct client *c, struct req *r)
+{
+    r->client = c;
+    r->in_client = true;
+    if (c->tail != NULL) {
+        c->tail->cnext = r;
+    } else {
+        c->head = r;
+    }
+    c->tail = r;
+    c->nreqs++;
+}
+
+/* A reply the proxy makes itself: straight out if nothing is pending, else it
+ * waits its turn behind the older requests. */
+static void router_reply_local(struct client *c, const uint8_t *p, size_t len)
+{
+    if (c->head == NULL) {
+        buf_append(&c->out, p, len);
+        client_mark_dirty(c);
+        return;
+    }
+    struct req *r = req_new();
+    client_link(c, r);
+    buf_append(&r->rsp, p, len);
+    c->pending_bytes += len;
+    r->done = true;
+}
+
+void router_reply_error(struct client *c, const char *msg)
+{
+    struct buf b;
+    buf_init(&b);
+    c->pool->proto->error_reply(&b, msg);
+    router_reply_local(c, b.data, b.len);
+    buf_free(&b);
+}
+
+/* Queue bytes that are already in sc->out for request r (NULL: noreply). */
+static struct sconn *router_conn(struct client *c, struct server *s)
+{
+    struct sconn *sc = server_conn_for(s, c->id);
+    if (sconn_ensure(sc) != 0) {
+        return NULL;
+    }
+    return sc;
+}
+
+static void route_key(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct pool *pool = c->pool;
+    const uint8_t *key = ri->keys.n ? p + ri->keys.v[0].off : p;
+    size_t klen = ri->keys.n ? ri->keys.v[0].len : 0;
+    struct server *s = pool_route(pool, key, klen);
+    if (s == NULL) {
+        pool->stats[SP_forward_error]++;
+        router_reply_error(c, NO_SERVER_MSG);
+        return;
+    }
+    struct sconn *sc = router_conn(c, s);
+    if (sc == NULL) {
+        pool->stats[SP_forward_error]++;
+        router_reply_error(c, strerror(errno));
+        return;
+    }
+    struct req *r = NULL;
+    if (!ri->noreply) {
+        r = req_new();
+        r->cmd = ri->cmd;
+        client_link(c, r);
+    }
+    buf_append(&sc->out, p, ri->len);
+    sconn_push(sc, r, ri->len);
+}
+
+static struct split *split_new(const uint8_t *p, const struct req_info *ri, uint32_t nfrags)
+{
+    struct split *sp = calloc(1, sizeof(*sp));
+    if (sp == NULL) {
+        abort();
+    }
+    sp->req = malloc(ri->len ? ri->len : 1);
+    sp->rsps = calloc(nfrags, sizeof(*sp->rsps));
+    sp->infos = calloc(nfrags, sizeof(*sp->infos));
+    if (sp->req == NULL || sp->rsps == NULL || sp->infos == NULL) {
+        abort();
+    }
+    memcpy(sp->req, p, ri->len);
+    sp->req_len = ri->len;
+    req_info_init(&sp->info);
+    sp->info.len = ri->len;
+    sp->info.route = ri->route;
+    sp->info.cmd = ri->cmd;
+    sp->info.noreply = ri->noreply;
+    for (uint32_t i = 0; i < ri->keys.n; i++) {
+        spans_push(&sp->info.keys, ri->keys.v[i].off, ri->keys.v[i].len);
+    }
+    for (uint32_t i = 0; i < ri->args.n; i++) {
+        spans_push(&sp->info.args, ri->args.v[i].off, ri->args.v[i].len);
+    }
+    for (uint32_t i = 0; i < nfrags; i++) {
+        buf_init(&sp->rsps[i]);
+        rsp_info_init(&sp->infos[i]);
+    }
+    sp->nfrags = nfrags;
+    sp->pending = nfrags;
+    return sp;
+}
+
+/* Send fragment f of parent to server s: the bytes are rebuilt for keys idx
+ * (split) or copied unchanged (idx NULL: every server gets the whole request). */
+static void route_fragment(struct client *c, struct req *parent, uint32_t f, struct server *s,
+                           const uint8_t *p, const struct req_info *ri, const uint32_t *idx,
+                           uint32_t nidx)
+{
+    struct sconn *sc = router_conn(c, s);
+    struct req *fr = req_new();
+    fr->parent = parent;
+    fr->frag_idx = f;
+    fr->cmd = ri->cmd;
+    if (sc == NULL) {
+        c->pool->stats[SP_forward_error]++;
+        req_fail(fr, strerror(errno));
+        return;
+    }
+    size_t before = sc->out.len;
+    if (idx != NULL) {
+        c->pool->proto->frag_build(&sc->out, p, ri, idx, nidx);
+    } else {
+        buf_append(&sc->out, p, ri->len);
+    }
+    c->pool->stats[SP_fragments]++;
+    sconn_push(sc, fr, sc->out.len - before);
+}
+
+struct key_groups {
+    struct server **owner;  /* per key */
+    uint32_t *frag_of;      /* per server: fragment index + 1, 0 if none */
+    uint32_t *order;        /* key indexes grouped by fragment */
+    uint32_t *start;        /* per fragment: first position in order */
+    uint32_t *count;        /* per fragment */
+    struct server **fserver;
+    uint32_t nfrags;
+};
+
+static void key_groups_free(struct key_groups *g)
+{
+    free(g->owner);
+    free(g->frag_of);
+    free(g->order);
+    free(g->start);
+    free(g->count);
+    free(g->fserver);
+}
+
+/* Group the keys by owning server. Returns -1 when some key has no live server. */
+static int key_groups_build(struct key_groups *g, struct pool *pool, const uint8_t *p,
+                            const struct req_info *ri, struct frag_map *map)
+{
+    uint32_t n = ri->keys.n;
+    memset(g, 0, sizeof(*g));
+    g->owner = calloc(n, sizeof(*g->owner));
+    g->frag_of = calloc(pool->nservers, sizeof(*g->frag_of));
+    g->order = calloc(n, sizeof(*g->order));
+    g->start = calloc(n, sizeof(*g->start));
+    g->count = calloc(n, sizeof(*g->count));
+    g->fserver = calloc(n, sizeof(*g->fserver));
+    if (!g->owner || !g->frag_of || !g->order || !g->start || !g->count || !g->fserver) {
+        abort();
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct server *s = pool_route(pool, p + ri->keys.v[i].off, ri->keys.v[i].len);
+        if (s == NULL) {
+            return -1;
+        }
+        g->owner[i] = s;
+        if (g->frag_of[s->idx] == 0) {
+            g->fserver[g->nfrags] = s;
+            g->frag_of[s->idx] = ++g->nfrags;
+        }
+        uint32_t f = g->frag_of[s->idx] - 1;
+        map[i].frag = f;
+        map[i].pos = g->count[f]++;
+    }
+    for (uint32_t f = 1; f < g->nfrags; f++) {
+        g->start[f] = g->start[f - 1] + g->count[f - 1];
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        g->order[g->start[map[i].frag] + map[i].pos] = i;
+    }
+    return 0;
+}
+
+static void route_split(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct pool *pool = c->pool;
+    struct frag_map *map = calloc(ri->keys.n ? ri->keys.n : 1, sizeof(*map));
+    struct key_groups g;
+    if (map == NULL) {
+        abort();
+    }
+    if (key_groups_build(&g, pool, p, ri, map) != 0) {
+        pool->stats[SP_forward_error]++;
+        router_reply_error(c, NO_SERVER_MSG);
+        free(map);
+        key_groups_free(&g);
+        return;
+    }
+    if (g.nfrags == 1) {
+        /* every key on one server: forward the request as it came */
+        free(map);
+        key_groups_free(&g);
+        route_key(c, p, ri);
+        return;
+    }
+    struct req *parent = req_new();
+    parent->cmd = ri->cmd;
+    parent->split = split_new(p, ri, g.nfrags);
+    parent->split->map = map;
+    client_link(c, parent);
+    for (uint32_t f = 0; f < g.nfrags; f++) {
+        route_fragment(c, parent, f, g.fserver[f], p, ri, &g.order[g.start[f]], g.count[f]);
+    }
+    key_groups_free(&g);
+}
+
+static void route_all(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct pool *pool = c->pool;
+    if (ri->noreply) {
+        for (uint32_t i = 0; i < pool->nservers; i++) {
+            struct sconn *sc = router_conn(c, &pool->servers[i]);
+            if (sc != NULL) {
+                buf_append(&sc->out, p, ri->len);
+                sconn_push(sc, NULL, ri->len);
+            }
+        }
+        return;
+    }
+    struct req *parent = req_new();
+    parent->cmd = ri->cmd;
+    parent->split = split_new(p, ri, pool->nservers);
+    client_link(c, parent);
+    for (uint32_t i = 0; i < pool->nservers; i++) {
+        route_fragment(c, parent, i, &pool->servers[i], p, ri, NULL, 0);
+    }
+}
+
+void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    const struct proto *pr = c->pool->proto;
+    if (ri->route == ROUTE_REJECT) {
+        router_reply_error(c, ri->err);
+        if (ri->quit) {
+            c->closing = true;
+        }
+        return;
+    }
+    if (ri->route == ROUTE_LOCAL || (c->lc.auth != NULL && !c->lc.authed)) {
+        struct buf b;
+        buf_init(&b);
+        int answered = pr->local(&b, p, ri, &c->lc);
+        if (answered) {
+            router_reply_local(c, b.data, b.len);
+        }
+        buf_free(&b);
+        if (ri->quit) {
+            c->closing = true;
+        }
+        if (answered || ri->route == ROUTE_LOCAL) {
+            return;
+        }
+    }
+    switch (ri->route) {
+    case ROUTE_SPLIT:
+        route_split(c, p, ri);
+        break;
+    case ROUTE_ALL:
+        route_all(c, p, ri);
+        break;
+    default:
+        route_key(c, p, ri);
+        break;
+    }
+}

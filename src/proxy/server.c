@@ -1,0 +1,397 @@
+#include "proxy/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/instance.h"
+#include "core/log.h"
+#include "net/sock.h"
+#include "proxy/pool.h"
+#include "proxy/req.h"
+
+static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
+static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
+
+static struct instance *sconn_inst(const struct sconn *c) { return c->server->pool->inst; }
+
+int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx)
+{
+    memset(s, 0, sizeof(*s));
+    s->pool = p;
+    s->cs = cs;
+    s->idx = idx;
+    s->nconns = p->cp->server_connections;
+    s->conns = calloc(s->nconns, sizeof(*s->conns));
+    if (s->conns == NULL) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        struct sconn *c = &s->conns[i];
+        c->server = s;
+        ev_io_init(&c->io, -1, sconn_on_io, c);
+        ev_timer_init(&c->timer, sconn_on_timeout, c);
+        rsp_info_init(&c->ri);
+    }
+    return 0;
+}
+
+void server_deinit(struct server *s)
+{
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        struct sconn *c = &s->conns[i];
+        if (c->state != SCONN_CLOSED) {
+            sconn_fail(c, "proxy is shutting down", SS_server_eof);
+        }
+        buf_free(&c->out);
+        buf_free(&c->in);
+        rsp_info_free(&c->ri);
+    }
+    free(s->conns);
+    s->conns = NULL;
+}
+
+struct sconn *server_conn_for(struct server *s, uint64_t client_id)
+{
+    return &s->conns[client_id % s->nconns];
+}
+
+static void sconn_mark_dirty(struct sconn *c)
+{
+    if (!c->dirty) {
+        struct instance *in = sconn_inst(c);
+        c->dirty = true;
+        c->next_dirty = in->dirty_sconns;
+        in->dirty_sconns = c;
+    }
+}
+
+static void sconn_arm_timer(struct sconn *c)
+{
+    struct ev_loop *loop = sconn_inst(c)->loop;
+    if (c->head != NULL && c->head->deadline_ms != 0) {
+        ev_timer_start_at(loop, &c->timer, c->head->deadline_ms);
+    } else {
+        ev_timer_stop(loop, &c->timer);
+    }
+}
+
+int sconn_ensure(struct sconn *c)
+{
+    if (c->state != SCONN_CLOSED) {
+        return 0;
+    }
+    struct server *s = c->server;
+    struct pool *p = s->pool;
+    struct instance *in = p->inst;
+    bool in_progress;
+    int fd = sock_connect((const struct sockaddr *)&s->cs->addr.sa, s->cs->addr.salen, &in_progress);
+    if (fd < 0) {
+        int err = errno;
+        log_warn("connect to server '%s' failed: %s", s->cs->name, strerror(err));
+        s->stats[SS_server_err]++;
+        server_failure(s);
+        errno = err;
+        return -1;
+    }
+    if (s->cs->addr.path == NULL) {
+        sock_set_nodelay(fd);
+    }
+    if (p->cp->tcpkeepalive) {
+        sock_set_keepalive(fd);
+    }
+    ev_io_init(&c->io, fd, sconn_on_io, c);
+    c->state = in_progress ? SCONN_CONNECTING : SCONN_CONNECTED;
+    ev_io_set(in->loop, &c->io, EV_READ | (in_progress ? EV_WRITE : 0));
+    buf_reset(&c->out);
+    buf_reset(&c->in);
+    c->out_pos = 0;
+    size_t before = c->out.len;
+    const char *auth = p->cp->redis ? p->cp->redis_auth : NULL;
+    c->swallow = (uint32_t)p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
+                                               p->cp->redis ? p->cp->redis_db : 0);
+    c->wire_queued += c->out.len - before;
+    s->stats[SS_server_connections]++;
+    in->curr_connections++;
+    in->total_connections++;
+    if (c->out.len > 0) {
+        sconn_mark_dirty(c);
+    }
+    log_verb("connecting to server '%s' fd %d", s->cs->name, fd);
+    return 0;
+}
+
+void sconn_push(struct sconn *c, struct req *r, size_t len)
+{
+    struct server *s = c->server;
+    c->wire_queued += len;
+    s->stats[SS_requests]++;
+    s->stats[SS_request_bytes] += (int64_t)len;
+    if (r != NULL) {
+        int64_t timeout = s->pool->cp->timeout_ms;
+        r->sconn = c;
+        r->len = (uint32_t)len;
+        r->wire_end = c->wire_queued;
+        r->in_server = true;
+        r->deadline_ms = timeout > 0 ? ev_now(sconn_inst(c)->loop) + (uint64_t)timeout : 0;
+        if (c->tail != NULL) {
+            c->tail->snext = r;
+        } else {
+            c->head = r;
+            sconn_arm_timer(c);
+        }
+        c->tail = r;
+        if (c->unsent == NULL) {
+            c->unsent = r;
+        }
+        s->stats[SS_in_queue]++;
+        s->stats[SS_in_queue_bytes] += (int64_t)len;
+    }
+    sconn_mark_dirty(c);
+}
+
+/* Requests fully written move from the in_queue to the out_queue gauges. */
+static void sconn_account_sent(struct sconn *c)
+{
+    struct server *s = c->server;
+    while (c->unsent != NULL && c->unsent->wire_end <= c->wire_written) {
+        struct req *r = c->unsent;
+        r->sent = true;
+        s->stats[SS_in_queue]--;
+        s->stats[SS_in_queue_bytes] -= r->len;
+        s->stats[SS_out_queue]++;
+        s->stats[SS_out_queue_bytes] += r->len;
+        c->unsent = r->snext;
+    }
+}
+
+static void sconn_buffers_trim(struct sconn *c, size_t mbuf)
+{
+    /* give back what a large value needed; keep one chunk for the next burst */
+    if (c->out.cap > 4 * mbuf) {
+        buf_free(&c->out);
+    }
+    if (c->in.len == 0 && c->in.cap > 4 * mbuf) {
+        buf_free(&c->in);
+    }
+}
+
+void sconn_flush(struct sconn *c)
+{
+    if (c->state != SCONN_CONNECTED) {
+        return;
+    }
+    while (c->out_pos < c->out.len) {
+        ssize_t n = write(c->io.fd, c->out.data + c->out_pos, c->out.len - c->out_pos);
+        if (n > 0) {
+            c->out_pos += (size_t)n;
+            c->wire_written += (uint64_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        sconn_fail(c, strerror(errno), SS_server_err);
+        return;
+    }
+    sconn_account_sent(c);
+    struct ev_loop *loop = sconn_inst(c)->loop;
+    if (c->out_pos == c->out.len) {
+        buf_reset(&c->out);
+        c->out_pos = 0;
+        sconn_buffers_trim(c, sconn_inst(c)->mbuf_size);
+        ev_io_set(loop, &c->io, EV_READ);
+    } else {
+        ev_io_set(loop, &c->io, EV_READ | EV_WRITE);
+    }
+}
+
+static struct req *sconn_pop(struct sconn *c)
+{
+    struct req *r = c->head;
+    struct server *s = c->server;
+    c->head = r->snext;
+    if (c->head == NULL) {
+        c->tail = NULL;
+    }
+    if (c->unsent == r) {
+        c->unsent = r->snext;
+        s->stats[SS_in_queue]--;
+        s->stats[SS_in_queue_bytes] -= r->len;
+    } else {
+        s->stats[SS_out_queue]--;
+        s->stats[SS_out_queue_bytes] -= r->len;
+    }
+    r->snext = NULL;
+    r->in_server = false;
+    return r;
+}
+
+void sconn_fail(struct sconn *c, const char *msg, int stat_field)
+{
+    struct server *s = c->server;
+    struct instance *in = sconn_inst(c);
+    bool had_work = c->head != NULL;
+    if (c->state == SCONN_CLOSED) {
+        return;
+    }
+    log_at(had_work ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s", s->cs->name, msg);
+    ev_io_stop(in->loop, &c->io);
+    close(c->io.fd);
+    c->io.fd = -1;
+    c->state = SCONN_CLOSED;
+    s->stats[stat_field]++;
+    s->stats[SS_server_connections]--;
+    in->curr_connections--;
+    ev_timer_stop(in->loop, &c->timer);
+    buf_reset(&c->out);
+    buf_reset(&c->in);
+    c->out_pos = 0;
+    c->swallow = 0;
+    /* detach the queue first: answering a request may queue new work on c */
+    struct req *r = c->head;
+    while (r != NULL) {
+        struct req *next = r->snext;
+        sconn_pop(c);
+        req_fail(r, msg);
+        r = next;
+    }
+    c->unsent = NULL;
+    /* an idle connection the server closed (its timeout) is no failure */
+    if (had_work || stat_field != SS_server_eof) {
+        server_failure(s);
+    }
+}
+
+static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct sconn *c = t->data;
+    (void)loop;
+    sconn_fail(c, "Connection timed out", SS_server_timedout);
+}
+
+void server_failure(struct server *s)
+{
+    struct pool *p = s->pool;
+    s->failures++;
+    if (p->cp->auto_eject_hosts && !s->ejected && s->failures >= p->cp->server_failure_limit) {
+        pool_eject(p, s);
+    }
+}
+
+/* Parse and hand out every complete response in c->in. Returns -1 if c failed. */
+static int sconn_parse(struct sconn *c)
+{
+    struct server *s = c->server;
+    const struct proto *pr = s->pool->proto;
+    size_t pos = 0;
+    while (pos < c->in.len) {
+        const uint8_t *p = c->in.data + pos;
+        size_t n = c->in.len - pos;
+        if (c->swallow == 0 && c->head == NULL) {
+            sconn_fail(c, "unexpected data from server", SS_server_err);
+            return -1;
+        }
+        uint16_t cmd = c->swallow > 0 ? 0 : c->head->cmd;
+        int rc = pr->rsp_parse(p, n, cmd, &c->ri);
+        if (rc == PARSE_AGAIN) {
+            break;
+        }
+        if (rc == PARSE_ERROR) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "bad response from server: %s", c->ri.err);
+            sconn_fail(c, msg, SS_server_err);
+            return -1;
+        }
+        size_t len = c->ri.len;
+        pos += len;
+        if (c->swallow > 0) {
+            c->swallow--;
+            if (c->ri.is_error) {
+                log_error("server '%s' refused connection set-up: %.*s", s->cs->name,
+                          (int)(len > 2 ? len - 2 : len), (const char *)p);
+            }
+            continue;
+        }
+        struct req *r = sconn_pop(c);
+        s->failures = 0;
+        s->stats[SS_responses]++;
+        s->stats[SS_response_bytes] += (int64_t)len;
+        req_complete(r, p, len, &c->ri);
+    }
+    buf_consume(&c->in, pos);
+    sconn_arm_timer(c);
+    return 0;
+}
+
+static void sconn_read(struct sconn *c)
+{
+    size_t chunk = sconn_inst(c)->mbuf_size;
+    if (buf_reserve(&c->in, chunk) != 0) {
+        sconn_fail(c, "out of memory", SS_server_err);
+        return;
+    }
+    ssize_t n = read(c->io.fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+    if (n == 0) {
+        sconn_fail(c, "Connection closed by server", SS_server_eof);
+        return;
+    }
+    if (n < 0) {
+        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            sconn_fail(c, strerror(errno), SS_server_err);
+        }
+        return;
+    }
+    c->in.len += (size_t)n;
+    sconn_parse(c);
+}
+
+/* A non-blocking connect finished: SO_ERROR says how, getpeername confirms it
+ * really is connected (a stale event of a previous socket must not count). */
+static int sconn_connected(struct sconn *c)
+{
+    int err = sock_error(c->io.fd);
+    if (err != 0) {
+        sconn_fail(c, strerror(err), SS_server_err);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) < 0) {
+        return 0; /* still in progress */
+    }
+    c->state = SCONN_CONNECTED;
+    log_verb("connected to server '%s'", c->server->cs->name);
+    sconn_flush(c);
+    return 0;
+}
+
+static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct sconn *c = io->data;
+    (void)loop;
+    if (c->state == SCONN_CONNECTING) {
+        if (sconn_connected(c) < 0 || c->state != SCONN_CONNECTED) {
+            return;
+        }
+    }
+    if (events & EV_READ) {
+        sconn_read(c);
+    }
+    if ((events & EV_WRITE) && c->state == SCONN_CONNECTED) {
+        sconn_flush(c);
+    }
+}
+
+void server_connect_all(struct server *s)
+{
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        sconn_ensure(&s->conns[i]);
+    }
+}

@@ -1,0 +1,75 @@
+/*
+ * server: a backend of a pool and its connections.
+ *
+ * A server owns a fixed array of server_connections connections (struct sconn),
+ * each a small state machine CLOSED -> CONNECTING -> CONNECTED -> CLOSED that is
+ * connected lazily (or at start with preconnect). A client is pinned to one
+ * connection per server (client id modulo the count), so its requests to that
+ * server are executed in the order it sent them.
+ */
+#ifndef NC_SERVER_H
+#define NC_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conf/conf.h"
+#include "core/buf.h"
+#include "event/ev.h"
+#include "proto/proto.h"
+#include "stats/stats_fields.h"
+
+struct pool;
+struct req;
+
+enum sconn_state { SCONN_CLOSED = 0, SCONN_CONNECTING, SCONN_CONNECTED };
+
+struct sconn {
+    struct ev_io io;
+    struct server *server;
+    uint8_t state;
+    bool dirty;              /* on the instance's flush list */
+    struct sconn *next_dirty;
+    struct buf out;          /* request bytes queued for the socket */
+    size_t out_pos;          /* bytes of out already written */
+    struct buf in;           /* response bytes read, not yet parsed */
+    struct req *head;        /* requests awaiting a response, oldest first */
+    struct req *tail;
+    struct req *unsent;      /* first request not yet fully written */
+    uint64_t wire_queued;    /* bytes ever queued on this connection */
+    uint64_t wire_written;   /* bytes ever written */
+    uint32_t swallow;        /* replies to connection set-up (AUTH/SELECT) still to drop */
+    struct ev_timer timer;   /* deadline of the oldest request */
+    struct rsp_info ri;      /* parse scratch */
+};
+
+struct server {
+    struct pool *pool;
+    const struct conf_server *cs;
+    uint32_t idx;
+    struct sconn *conns;
+    uint32_t nconns;
+    uint32_t failures;       /* consecutive */
+    bool ejected;
+    uint64_t retry_at_ms;
+    int64_t stats[SS_COUNT];
+};
+
+int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);
+void server_deinit(struct server *s);
+/* The connection a client with this id uses for this server. */
+struct sconn *server_conn_for(struct server *s, uint64_t client_id);
+/* Queue r (whose bytes are already appended to c->out by the caller via
+ * sconn_out()) on the connection. noreply requests are not queued: pass r NULL. */
+void sconn_push(struct sconn *c, struct req *r, size_t len);
+/* Make sure the connection is connecting or connected; returns 0 or -1 (errno set). */
+int sconn_ensure(struct sconn *c);
+/* Write queued bytes; called before sleeping for dirty connections. */
+void sconn_flush(struct sconn *c);
+/* Close the connection, answering every request waiting on it with msg. */
+void sconn_fail(struct sconn *c, const char *msg, int stat_field);
+/* A failure was seen on the server (connect, error, eof, timeout). */
+void server_failure(struct server *s);
+void server_connect_all(struct server *s);
+
+#endif

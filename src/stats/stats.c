@@ -1,0 +1,178 @@
+#include "stats/stats.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf/options.h"
+#include "core/instance.h"
+#include "core/log.h"
+#include "net/sock.h"
+#include "proxy/pool.h"
+#include "proxy/server.h"
+#include "stats/stats_fields.h"
+
+struct stats {
+    struct instance *inst;
+    struct ev_io io;
+    struct ev_timer timer;
+    struct buf json;
+    char source[256];
+};
+
+#define STATS_NAME(name, kind, desc) #name,
+static const char *const pool_names[] = {STATS_POOL_FIELDS(STATS_NAME)};
+static const char *const server_names[] = {STATS_SERVER_FIELDS(STATS_NAME)};
+#undef STATS_NAME
+
+static void stats_render_fields(struct buf *out, const char *const *names, const int64_t *v,
+                                int n)
+{
+    for (int i = 0; i < n; i++) {
+        buf_printf(out, "%s\"%s\":%lld", i ? ", " : "", names[i], (long long)v[i]);
+    }
+}
+
+static void stats_render_pool(struct buf *out, const struct pool *p)
+{
+    buf_printf(out, "\"%s\": {", p->cp->name);
+    stats_render_fields(out, pool_names, p->stats, SP_COUNT);
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        const struct server *s = &p->servers[i];
+        buf_printf(out, "%s\"%s\": {", i ? "," : ", ", s->cs->name);
+        stats_render_fields(out, server_names, s->stats, SS_COUNT);
+        buf_append_str(out, "}");
+    }
+    buf_append_str(out, "}");
+}
+
+void stats_render_json(struct instance *in, struct buf *out)
+{
+    time_t now = time(NULL);
+    char host[256];
+    if (gethostname(host, sizeof(host)) != 0) {
+        strcpy(host, "unknown");
+    }
+    host[sizeof(host) - 1] = '\0';
+    buf_printf(out,
+               "{\"service\":\"nutcracker\", \"source\":\"%s\", \"version\":\"%s\", "
+               "\"uptime\":%lld, \"timestamp\":%lld, \"total_connections\":%llu, "
+               "\"curr_connections\":%llu",
+               host, NC_VERSION, (long long)(now - in->start_time), (long long)now,
+               (unsigned long long)in->total_connections, (unsigned long long)in->curr_connections);
+    for (uint32_t i = 0; i < in->npools; i++) {
+        buf_append_str(out, i ? "," : ", ");
+        stats_render_pool(out, in->pools[i]);
+    }
+    buf_append_str(out, "}\n");
+}
+
+static void stats_refresh(struct stats *st)
+{
+    buf_reset(&st->json);
+    stats_render_json(st->inst, &st->json);
+}
+
+static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct stats *st = t->data;
+    stats_refresh(st);
+    ev_timer_start(loop, t, (uint64_t)st->inst->opts.stats_interval_ms);
+}
+
+static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct stats *st = io->data;
+    (void)loop;
+    (void)events;
+    for (;;) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            return;
+        }
+        /* the document is small: a blocking write with a send timeout is simplest */
+        struct timeval tv = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        size_t off = 0;
+        while (off < st->json.len) {
+            ssize_t n = write(fd, st->json.data + off, st->json.len - off);
+            if (n <= 0) {
+                break;
+            }
+            off += (size_t)n;
+        }
+        close(fd);
+    }
+}
+
+static int stats_listen(struct stats *st)
+{
+    const struct options *o = &st->inst->opts;
+    struct addrinfo hints = {0}, *res = NULL;
+    char port[16];
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(port, sizeof(port), "%d", o->stats_port);
+    int rc = getaddrinfo(o->stats_addr, port, &hints, &res);
+    if (rc != 0) {
+        log_error("stats address '%s' is invalid: %s", o->stats_addr, gai_strerror(rc));
+        return -1;
+    }
+    int fd = sock_listen(res->ai_addr, res->ai_addrlen, 512, false, 0);
+    freeaddrinfo(res);
+    if (fd < 0) {
+        log_error("failed to listen on stats '%s:%d': %s", o->stats_addr, o->stats_port,
+                  strerror(errno));
+        return -1;
+    }
+    ev_io_init(&st->io, fd, stats_on_accept, st);
+    ev_io_set(st->inst->loop, &st->io, EV_READ);
+    return 0;
+}
+
+struct stats *stats_create(struct instance *in)
+{
+    struct stats *st = calloc(1, sizeof(*st));
+    if (st == NULL) {
+        return NULL;
+    }
+    st->inst = in;
+    buf_init(&st->json);
+    ev_io_init(&st->io, -1, stats_on_accept, st);
+    ev_timer_init(&st->timer, stats_on_timer, st);
+    if (stats_listen(st) != 0) {
+        free(st);
+        return NULL;
+    }
+    stats_refresh(st);
+    ev_timer_start(in->loop, &st->timer, (uint64_t)in->opts.stats_interval_ms);
+    return st;
+}
+
+void stats_destroy(struct stats *st)
+{
+    if (st == NULL) {
+        return;
+    }
+    if (st->io.fd >= 0) {
+        ev_io_stop(st->inst->loop, &st->io);
+        close(st->io.fd);
+    }
+    ev_timer_stop(st->inst->loop, &st->timer);
+    buf_free(&st->json);
+    free(st);
+}
+
+void stats_describe(FILE *out)
+{
+#define STATS_DESC(name, kind, desc) fprintf(out, "  %-20s\"%s\"\n", #name, desc);
+    fprintf(out, "pool stats:\n");
+    STATS_POOL_FIELDS(STATS_DESC)
+    fprintf(out, "\nserver stats:\n");
+    STATS_SERVER_FIELDS(STATS_DESC)
+#undef STATS_DESC
+}
