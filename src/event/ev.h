@@ -45,6 +45,8 @@ void ev_loop_stop(struct ev_loop *loop);
 void ev_loop_set_before_sleep(struct ev_loop *loop, ev_hook_fn fn, void *data);
 /* Milliseconds of CLOCK_MONOTONIC, cached once per iteration. */
 uint64_t ev_now(const struct ev_loop *loop);
+/* Microseconds of the same clock and instant (latency figures). */
+uint64_t ev_now_us(const struct ev_loop *loop);
 uint64_t ev_now_update(struct ev_loop *loop);
 
 void ev_io_init(struct ev_io *io, int fd, ev_io_fn fn, void *data);

@@ -12,6 +12,7 @@ struct ev_loop {
     int epfd;
     bool stop;
     uint64_t now_ms;
+    uint64_t now_us;
     struct ev_timer **heap; /* heap[1..nheap] */
     size_t nheap;
     size_t heap_cap;
@@ -24,11 +25,14 @@ uint64_t ev_now_update(struct ev_loop *loop)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    loop->now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    loop->now_us = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    loop->now_ms = loop->now_us / 1000u;
     return loop->now_ms;
 }
 
 uint64_t ev_now(const struct ev_loop *loop) { return loop->now_ms; }
+
+uint64_t ev_now_us(const struct ev_loop *loop) { return loop->now_us; }
 
 struct ev_loop *ev_loop_create(void)
 {

@@ -12,6 +12,7 @@
 #include "event/ev.h"
 #include "hash/dist.h"
 #include "proto/proto.h"
+#include "stats/histo.h"
 #include "stats/stats_fields.h"
 
 struct instance;
@@ -37,6 +38,7 @@ struct pool {
     struct client *clients;       /* every open client of the pool */
     struct ev_timer retry_timer;  /* next ejected server to bring back */
     int64_t stats[SP_COUNT];
+    struct histo lat_request;     /* parse to reply, as the client sees it (us) */
 };
 
 struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/instance.h"
 #include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/pool.h"
@@ -58,6 +59,8 @@ static void req_deliver(struct req *r, const uint8_t *p, size_t len)
         req_release(r);
         return;
     }
+    struct pool *pool = c->pool;
+    histo_add(&pool->lat_request, ev_now_us(pool->inst->loop) - r->start_us);
     if (c->head == r) {
         buf_append(&c->out, p, len);
     } else {

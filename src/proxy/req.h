@@ -37,7 +37,8 @@ struct req {
     bool sent;             /* fully written to the server socket */
     uint64_t wire_end;     /* the connection's byte count where this request ends */
     uint64_t deadline_ms;  /* 0: no timeout */
-    uint64_t start_us;     /* when it was parsed (latency) */
+    uint64_t start_us;     /* when it was parsed (client latency) */
+    uint64_t queued_us;    /* when it was queued on a server connection */
     struct buf rsp;
 };
 

@@ -17,6 +17,7 @@ static void client_link(struct client *c, struct req *r)
 {
     r->client = c;
     r->in_client = true;
+    r->start_us = ev_now_us(c->pool->inst->loop);
     if (c->tail != NULL) {
         c->tail->cnext = r;
     } else {

@@ -136,6 +136,7 @@ void sconn_push(struct sconn *c, struct req *r, size_t len)
         r->len = (uint32_t)len;
         r->wire_end = c->wire_queued;
         r->in_server = true;
+        r->queued_us = ev_now_us(sconn_inst(c)->loop);
         r->deadline_ms = timeout > 0 ? ev_now(sconn_inst(c)->loop) + (uint64_t)timeout : 0;
         if (c->tail != NULL) {
             c->tail->snext = r;
@@ -320,6 +321,7 @@ static int sconn_parse(struct sconn *c)
             continue;
         }
         struct req *r = sconn_pop(c);
+        histo_add(&s->lat_server, ev_now_us(sconn_inst(c)->loop) - r->queued_us);
         s->failures = 0;
         s->stats[SS_responses]++;
         s->stats[SS_response_bytes] += (int64_t)len;

@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "event/ev.h"
 #include "proto/proto.h"
+#include "stats/histo.h"
 #include "stats/stats_fields.h"
 
 struct pool;
@@ -53,6 +54,7 @@ struct server {
     bool ejected;
     uint64_t retry_at_ms;
     int64_t stats[SS_COUNT];
+    struct histo lat_server;     /* queued to response, as the backend gives it (us) */
 };
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);

@@ -36,14 +36,31 @@ static void stats_render_fields(struct buf *out, const char *const *names, const
     }
 }
 
+/* Our latency figures, as flat numbers after twemproxy's own keys: a nested
+ * object would look like one more server to the tools that read this JSON. */
+static void stats_render_latency(struct buf *out, const char *prefix, const struct histo *h)
+{
+    static const struct {
+        const char *name;
+        double q;
+    } qs[] = {{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}};
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        buf_printf(out, ", \"%slatency_%s_us\":%llu", prefix, qs[i].name,
+                   (unsigned long long)histo_quantile(h, qs[i].q));
+    }
+    buf_printf(out, ", \"%slatency_max_us\":%llu", prefix, (unsigned long long)h->max);
+}
+
 static void stats_render_pool(struct buf *out, const struct pool *p)
 {
     buf_printf(out, "\"%s\": {", p->cp->name);
     stats_render_fields(out, pool_names, p->stats, SP_COUNT);
+    stats_render_latency(out, "", &p->lat_request);
     for (uint32_t i = 0; i < p->nservers; i++) {
         const struct server *s = &p->servers[i];
         buf_printf(out, "%s\"%s\": {", i ? "," : ", ", s->cs->name);
         stats_render_fields(out, server_names, s->stats, SS_COUNT);
+        stats_render_latency(out, "server_", &s->lat_server);
         buf_append_str(out, "}");
     }
     buf_append_str(out, "}");

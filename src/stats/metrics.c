@@ -1,0 +1,316 @@
+#include "stats/metrics.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/time.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/instance.h"
+#include "core/log.h"
+#include "net/sock.h"
+#include "proxy/pool.h"
+#include "proxy/server.h"
+#include "stats/histo.h"
+#include "stats/stats_fields.h"
+
+#define HTTP_MAX_REQUEST 8192
+#define HTTP_TIMEOUT_MS 5000
+
+struct metrics {
+    struct instance *inst;
+    struct ev_io io;
+};
+
+/* One scrape in progress: we read the request line, answer, close. */
+struct http_conn {
+    struct ev_io io;
+    struct ev_timer timer;
+    struct metrics *m;
+    char req[HTTP_MAX_REQUEST];
+    size_t len;
+};
+
+struct field_desc {
+    const char *name;
+    enum stats_kind kind;
+    const char *help;
+};
+
+#define FIELD_DESC(name, kind, desc) {#name, STATS_##kind, desc},
+static const struct field_desc pool_fields[] = {STATS_POOL_FIELDS(FIELD_DESC)};
+static const struct field_desc server_fields[] = {STATS_SERVER_FIELDS(FIELD_DESC)};
+#undef FIELD_DESC
+
+static void label_value(struct buf *out, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"') {
+            buf_printf(out, "\\%c", *s);
+        } else if (*s == '\n') {
+            buf_append_str(out, "\\n");
+        } else {
+            buf_append(out, s, 1);
+        }
+    }
+}
+
+static void family_head(struct buf *out, const char *metric, const char *suffix,
+                        const struct field_desc *f)
+{
+    const char *type = f->kind == STATS_COUNTER ? "counter" : "gauge";
+    buf_printf(out, "# HELP %s%s%s %s\n# TYPE %s%s%s %s\n", metric, f->name, suffix, f->help,
+               metric, f->name, suffix, type);
+}
+
+static void render_pool_fields(struct instance *in, struct buf *out)
+{
+    for (int i = 0; i < SP_COUNT; i++) {
+        const char *suffix = pool_fields[i].kind == STATS_COUNTER ? "_total" : "";
+        family_head(out, "nutcracker_pool_", suffix, &pool_fields[i]);
+        for (uint32_t p = 0; p < in->npools; p++) {
+            buf_printf(out, "nutcracker_pool_%s%s{pool=\"", pool_fields[i].name, suffix);
+            label_value(out, in->pools[p]->cp->name);
+            buf_printf(out, "\"} %lld\n", (long long)in->pools[p]->stats[i]);
+        }
+    }
+}
+
+static void server_labels(struct buf *out, const struct pool *p, const struct server *s)
+{
+    buf_append_str(out, "{pool=\"");
+    label_value(out, p->cp->name);
+    buf_append_str(out, "\",server=\"");
+    label_value(out, s->cs->name);
+    buf_append_str(out, "\"");
+}
+
+static void render_server_fields(struct instance *in, struct buf *out)
+{
+    for (int i = 0; i < SS_COUNT; i++) {
+        const char *suffix = server_fields[i].kind == STATS_COUNTER ? "_total" : "";
+        const char *prefix = strncmp(server_fields[i].name, "server_", 7) == 0
+                                 ? "nutcracker_"
+                                 : "nutcracker_server_";
+        family_head(out, prefix, suffix, &server_fields[i]);
+        for (uint32_t p = 0; p < in->npools; p++) {
+            const struct pool *pool = in->pools[p];
+            for (uint32_t j = 0; j < pool->nservers; j++) {
+                buf_printf(out, "%s%s%s", prefix, server_fields[i].name, suffix);
+                server_labels(out, pool, &pool->servers[j]);
+                buf_printf(out, "} %lld\n", (long long)pool->servers[j].stats[i]);
+            }
+        }
+    }
+}
+
+static void render_summary(struct buf *out, const char *name, const struct buf *labels,
+                           const struct histo *h)
+{
+    static const double qs[] = {0.5, 0.9, 0.99, 0.999};
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        buf_printf(out, "%s{%.*s,quantile=\"%g\"} %.6f\n", name, (int)labels->len,
+                   (const char *)labels->data, qs[i], (double)histo_quantile(h, qs[i]) / 1e6);
+    }
+    buf_printf(out, "%s_sum{%.*s} %.6f\n", name, (int)labels->len, (const char *)labels->data,
+               (double)h->sum / 1e6);
+    buf_printf(out, "%s_count{%.*s} %llu\n", name, (int)labels->len, (const char *)labels->data,
+               (unsigned long long)h->count);
+}
+
+static void render_latency(struct instance *in, struct buf *out)
+{
+    struct buf labels;
+    buf_init(&labels);
+    buf_append_str(out, "# HELP nutcracker_request_latency_seconds time from request parsed to "
+                        "reply ready, as the client sees it\n"
+                        "# TYPE nutcracker_request_latency_seconds summary\n");
+    for (uint32_t p = 0; p < in->npools; p++) {
+        buf_reset(&labels);
+        buf_append_str(&labels, "pool=\"");
+        label_value(&labels, in->pools[p]->cp->name);
+        buf_append_str(&labels, "\"");
+        render_summary(out, "nutcracker_request_latency_seconds", &labels,
+                       &in->pools[p]->lat_request);
+    }
+    buf_append_str(out, "# HELP nutcracker_server_latency_seconds time from request queued to "
+                        "response, per backend\n"
+                        "# TYPE nutcracker_server_latency_seconds summary\n");
+    for (uint32_t p = 0; p < in->npools; p++) {
+        const struct pool *pool = in->pools[p];
+        for (uint32_t j = 0; j < pool->nservers; j++) {
+            buf_reset(&labels);
+            buf_append_str(&labels, "pool=\"");
+            label_value(&labels, pool->cp->name);
+            buf_append_str(&labels, "\",server=\"");
+            label_value(&labels, pool->servers[j].cs->name);
+            buf_append_str(&labels, "\"");
+            render_summary(out, "nutcracker_server_latency_seconds", &labels,
+                           &pool->servers[j].lat_server);
+        }
+    }
+    buf_free(&labels);
+}
+
+void metrics_render(struct instance *in, struct buf *out)
+{
+    buf_printf(out,
+               "# HELP nutcracker_info build information\n# TYPE nutcracker_info gauge\n"
+               "nutcracker_info{version=\"%s\"} 1\n"
+               "# HELP nutcracker_uptime_seconds seconds since start\n"
+               "# TYPE nutcracker_uptime_seconds gauge\nnutcracker_uptime_seconds %lld\n"
+               "# HELP nutcracker_connections_total connections ever opened\n"
+               "# TYPE nutcracker_connections_total counter\nnutcracker_connections_total %llu\n"
+               "# HELP nutcracker_connections open connections\n"
+               "# TYPE nutcracker_connections gauge\nnutcracker_connections %llu\n",
+               NC_VERSION, (long long)(time(NULL) - in->start_time),
+               (unsigned long long)in->total_connections,
+               (unsigned long long)in->curr_connections);
+    render_pool_fields(in, out);
+    render_server_fields(in, out);
+    render_latency(in, out);
+}
+
+static void http_close(struct http_conn *h)
+{
+    struct ev_loop *loop = h->m->inst->loop;
+    ev_io_stop(loop, &h->io);
+    ev_timer_stop(loop, &h->timer);
+    close(h->io.fd);
+    free(h);
+}
+
+static void http_write_all(int fd, const uint8_t *p, size_t n)
+{
+    /* a scrape is small and the socket has a send timeout: write it whole */
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w <= 0) {
+            return;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+static void http_answer(struct http_conn *h)
+{
+    struct buf body, head;
+    buf_init(&body);
+    buf_init(&head);
+    const char *status = "200 OK";
+    if (strncmp(h->req, "GET /metrics ", 13) == 0 || strncmp(h->req, "GET /metrics?", 13) == 0) {
+        metrics_render(h->m->inst, &body);
+    } else {
+        status = "404 Not Found";
+        buf_append_str(&body, "only GET /metrics is served here\n");
+    }
+    buf_printf(&head,
+               "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+               "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+               status, body.len);
+    int fd = h->io.fd;
+    int flags = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    struct timeval tv = {2, 0};
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    http_write_all(fd, head.data, head.len);
+    http_write_all(fd, body.data, body.len);
+    buf_free(&body);
+    buf_free(&head);
+    http_close(h);
+}
+
+static void http_on_read(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct http_conn *h = io->data;
+    (void)loop;
+    (void)events;
+    ssize_t n = read(io->fd, h->req + h->len, sizeof(h->req) - 1 - h->len);
+    if (n <= 0) {
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            http_close(h);
+        }
+        return;
+    }
+    h->len += (size_t)n;
+    h->req[h->len] = '\0';
+    if (strstr(h->req, "\r\n\r\n") != NULL || strstr(h->req, "\n\n") != NULL ||
+        h->len == sizeof(h->req) - 1) {
+        http_answer(h);
+    }
+}
+
+static void http_on_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    http_close(t->data);
+}
+
+static void metrics_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct metrics *m = io->data;
+    (void)events;
+    for (;;) {
+        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            return;
+        }
+        struct http_conn *h = calloc(1, sizeof(*h));
+        if (h == NULL) {
+            close(fd);
+            continue;
+        }
+        h->m = m;
+        ev_io_init(&h->io, fd, http_on_read, h);
+        ev_timer_init(&h->timer, http_on_timeout, h);
+        ev_io_set(loop, &h->io, EV_READ);
+        ev_timer_start(loop, &h->timer, HTTP_TIMEOUT_MS);
+    }
+}
+
+struct metrics *metrics_create(struct instance *in, const char *addr, int port)
+{
+    struct addrinfo hints = {0}, *res = NULL;
+    char sport[16];
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    snprintf(sport, sizeof(sport), "%d", port);
+    int rc = getaddrinfo(addr, sport, &hints, &res);
+    if (rc != 0) {
+        log_error("metrics address '%s' is invalid: %s", addr, gai_strerror(rc));
+        return NULL;
+    }
+    int fd = sock_listen(res->ai_addr, res->ai_addrlen, 128, false, 0);
+    freeaddrinfo(res);
+    if (fd < 0) {
+        log_error("failed to listen on metrics '%s:%d': %s", addr, port, strerror(errno));
+        return NULL;
+    }
+    struct metrics *m = calloc(1, sizeof(*m));
+    if (m == NULL) {
+        close(fd);
+        return NULL;
+    }
+    m->inst = in;
+    ev_io_init(&m->io, fd, metrics_on_accept, m);
+    ev_io_set(in->loop, &m->io, EV_READ);
+    log_notice("metrics on http://%s:%d/metrics", addr, port);
+    return m;
+}
+
+void metrics_destroy(struct metrics *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    ev_io_stop(m->inst->loop, &m->io);
+    close(m->io.fd);
+    free(m);
+}
