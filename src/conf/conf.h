@@ -11,6 +11,7 @@
 #define NC_CONF_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -82,7 +83,21 @@ struct conf_errors {
     uint32_t n;
 };
 
+/* Load and validate a whole file. Returns NULL when any problem was found; the
+ * problems are appended to errs (which may be NULL). Server hostnames that do
+ * not resolve are not errors (twemproxy resolves them at connect time): their
+ * conf_addr.salen is 0 and the connecting code must resolve host itself. */
 struct conf *conf_load(const char *path, struct conf_errors *errs);
+
+/* Resolve numeric addresses only: no DNS, no /etc/hosts (fuzzing, unit tests).
+ * Names are then left unresolved (salen 0), listen ones included. */
+#define CONF_F_NUMERIC_ONLY 1u
+
+/* The same from bytes in memory; name is used in messages and as conf->path. */
+struct conf *conf_load_buf(const char *name, const char *data, size_t len,
+                           struct conf_errors *errs);
+struct conf *conf_load_buf_flags(const char *name, const char *data, size_t len,
+                                 unsigned flags, struct conf_errors *errs);
 struct conf *conf_ref(struct conf *c);
 void conf_unref(struct conf *c);
 void conf_errors_init(struct conf_errors *e);

@@ -27,8 +27,13 @@ struct options {
 };
 
 /* Parse argv. Returns 0 on success; on a bad option prints the message and the usage
- * to err and returns -1 (the caller exits 1). */
+ * to err and returns -1 (the caller exits 1). As in twemproxy, -h and -D also set
+ * show_version (they print the "This is nutcracker-X" banner first), -v above 11
+ * means 11, and operands that are not options are ignored. Strings point into argv.
+ * Can be called again (getopt's state is reset). */
 int options_parse(struct options *o, int argc, char **argv, FILE *err);
+/* The "Usage: ..." and "Options: ..." block, ending with a blank line, without
+ * the version banner that twemproxy prints before it for -h. */
 void options_usage(FILE *out);
 
 #endif

@@ -128,6 +128,9 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     in->opts = *opts;
     in->conf = conf_ref(conf);
     in->mbuf_size = opts->mbuf_size;
+    if (bufpool_init(&in->bufs, opts->mbuf_size, 4096) != 0) {
+        return -1;
+    }
     in->client_max_buffer = CLIENT_MAX_BUFFER;
     in->start_time = time(NULL);
     in->sigfd = -1;
@@ -192,6 +195,7 @@ void instance_deinit(struct instance *in)
         close(in->sigfd);
     }
     ev_loop_destroy(in->loop);
+    bufpool_deinit(&in->bufs);
     if (in->conf != NULL) {
         conf_unref(in->conf);
     }

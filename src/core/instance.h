@@ -14,6 +14,7 @@
 #include "conf/conf.h"
 #include "conf/options.h"
 #include "event/ev.h"
+#include "net/bufpool.h"
 
 struct pool;
 struct client;
@@ -28,6 +29,7 @@ struct instance {
     uint32_t npools;
     struct stats *stats;
     size_t mbuf_size;         /* read chunk size (-m) */
+    struct bufpool bufs;      /* free chunks of mbuf_size */
     size_t client_max_buffer; /* bytes a client may have buffered (requests + replies) */
 
     /* connections written to during this iteration, flushed before sleeping */

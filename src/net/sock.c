@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -110,4 +111,23 @@ const char *sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *out,
         snprintf(out, outlen, "?");
     }
     return out;
+}
+
+int sock_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct addrinfo hints, *res = NULL;
+    char sport[16];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    snprintf(sport, sizeof(sport), "%d", port);
+    if (host == NULL || getaddrinfo(host, sport, &hints, &res) != 0) {
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
 }

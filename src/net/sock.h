@@ -15,6 +15,8 @@ int sock_set_keepalive(int fd);
 int sock_listen(const struct sockaddr *sa, socklen_t salen, int backlog, bool reuseport, int perm);
 /* Start a non-blocking connect; *in_progress is set when it completes later. */
 int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress);
+/* Resolve host:port (blocking getaddrinfo, first answer); 0, or -1 with errno = EHOSTUNREACH. */
+int sock_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len);
 /* The pending error of a socket after a non-blocking connect (0 = connected). */
 int sock_error(int fd);
 /* "host:port" or "path" of a socket address, for logs. */

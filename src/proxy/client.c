@@ -126,7 +126,7 @@ void client_reply_ready(struct client *c)
         }
         c->nreqs--;
         if (r->rsp.len > 0) {
-            buf_append(&c->out, r->rsp.data, r->rsp.len);
+            buf_append(client_outbuf(c), r->rsp.data, r->rsp.len);
             c->pending_bytes -= r->rsp.len;
         }
         r->in_client = false;
@@ -174,7 +174,8 @@ static void client_read(struct client *c)
     if (c->need > c->in.len && c->need - c->in.len > want) {
         want = c->need - c->in.len; /* a large value: read it in as few calls as possible */
     }
-    if (c->in.cap - c->in.len < want / 2 && buf_reserve(&c->in, want) != 0) {
+    if (bufpool_get(&in->bufs, &c->in) != 0 ||
+        (c->in.cap - c->in.len < want / 2 && buf_reserve(&c->in, want) != 0)) {
         router_reply_error(c, "out of memory");
         c->closing = true;
         return;
@@ -194,6 +195,9 @@ static void client_read(struct client *c)
     }
     c->in.len += (size_t)n;
     client_process(c);
+    if (c->in.len == 0) {
+        bufpool_put(&in->bufs, &c->in);
+    }
 }
 
 void client_flush(struct client *c)
@@ -218,19 +222,12 @@ void client_flush(struct client *c)
         return;
     }
     if (c->out_pos == c->out.len) {
-        size_t mbuf = client_inst(c)->mbuf_size;
-        buf_reset(&c->out);
+        bufpool_put(&client_inst(c)->bufs, &c->out);
         c->out_pos = 0;
-        if (c->out.cap > 4 * mbuf) {
-            buf_free(&c->out);
-        }
         if (c->closing && c->head == NULL) {
             client_close(c);
             return;
         }
-    }
-    if (c->in.len == 0 && c->in.cap > 4 * client_inst(c)->mbuf_size) {
-        buf_free(&c->in);
     }
     bool was_blocked = !(c->io.mask & EV_READ);
     client_update_events(c);
@@ -293,10 +290,17 @@ void client_close(struct client *c)
     in->dead_clients = c;
 }
 
+struct buf *client_outbuf(struct client *c)
+{
+    bufpool_get(&client_inst(c)->bufs, &c->out); /* on failure buf_append grows it */
+    return &c->out;
+}
+
 void client_free(struct client *c)
 {
-    buf_free(&c->in);
-    buf_free(&c->out);
+    struct instance *in = client_inst(c);
+    bufpool_put(&in->bufs, &c->in);
+    bufpool_put(&in->bufs, &c->out);
     req_info_free(&c->ri);
     free(c);
 }

@@ -62,7 +62,7 @@ static void req_deliver(struct req *r, const uint8_t *p, size_t len)
     struct pool *pool = c->pool;
     histo_add(&pool->lat_request, ev_now_us(pool->inst->loop) - r->start_us);
     if (c->head == r) {
-        buf_append(&c->out, p, len);
+        buf_append(client_outbuf(c), p, len);
     } else {
         buf_append(&r->rsp, p, len);
         c->pending_bytes += len;

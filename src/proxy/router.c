@@ -32,7 +32,7 @@ static void client_link(struct client *c, struct req *r)
 static void router_reply_local(struct client *c, const uint8_t *p, size_t len)
 {
     if (c->head == NULL) {
-        buf_append(&c->out, p, len);
+        buf_append(client_outbuf(c), p, len);
         client_mark_dirty(c);
         return;
     }

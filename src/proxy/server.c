@@ -88,7 +88,13 @@ int sconn_ensure(struct sconn *c)
     struct pool *p = s->pool;
     struct instance *in = p->inst;
     bool in_progress;
-    int fd = sock_connect((const struct sockaddr *)&s->cs->addr.sa, s->cs->addr.salen, &in_progress);
+    struct sockaddr_storage ss = s->cs->addr.sa;
+    socklen_t sslen = s->cs->addr.salen;
+    /* a name that did not resolve at load time is tried again at each connect */
+    int fd = -1;
+    if (sslen > 0 || sock_resolve(s->cs->addr.host, s->cs->addr.port, &ss, &sslen) == 0) {
+        fd = sock_connect((const struct sockaddr *)&ss, sslen, &in_progress);
+    }
     if (fd < 0) {
         int err = errno;
         log_warn("connect to server '%s' failed: %s", s->cs->name, strerror(err));

@@ -1,0 +1,133 @@
+/*
+ * fuzz_memcache_req: feed arbitrary client bytes to the memcache request parser
+ * the way the core does (parse, act on the route, drop info->len bytes, go on)
+ * and check the promises of proto.h on every message: lengths within the
+ * input, spans within the message, the same answer from the message alone,
+ * PARSE_AGAIN for any shorter prefix, error lines that keep their framing, and
+ * fragments that parse back to the keys they were built from.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/memcache.h"
+#include "proto/proto.h"
+
+static const struct proto *P = &proto_memcache;
+
+static void fuzz_spans_check(const struct spans *s, size_t len)
+{
+    for (uint32_t i = 0; i < s->n; i++) {
+        assert(s->v[i].len > 0);
+        assert((size_t)s->v[i].off + s->v[i].len <= len);
+    }
+}
+
+/* An answer the client gets must be exactly one CRLF-terminated line. */
+static void fuzz_error_check(const char *msg)
+{
+    struct buf out;
+    buf_init(&out);
+    assert(P->error_reply(&out, msg) == 0);
+    assert(out.len >= 2 && out.data[out.len - 2] == '\r' && out.data[out.len - 1] == '\n');
+    assert(memchr(out.data, '\n', out.len) == out.data + out.len - 1);
+    assert(memcmp(out.data, "ERROR", 5) == 0 || memcmp(out.data, "CLIENT_ERROR ", 13) == 0 ||
+           memcmp(out.data, "SERVER_ERROR ", 13) == 0);
+    buf_free(&out);
+}
+
+/* Rebuild the split request for every key, and for every other key, and
+ * check the fragment parses back to those keys. */
+static void fuzz_split_check(const uint8_t *p, const struct req_info *info)
+{
+    uint32_t n = info->keys.n;
+    uint32_t *idx = malloc(n * sizeof(*idx));
+    struct buf out;
+    struct req_info back;
+
+    buf_init(&out);
+    req_info_init(&back);
+    for (uint32_t step = 1; step <= 2; step++) {
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < n; i += step) {
+            idx[m++] = i;
+        }
+        buf_reset(&out);
+        assert(P->frag_build(&out, p, info, idx, m) == 0);
+        assert(P->req_parse(out.data, out.len, &back) == PARSE_OK);
+        assert(back.len == out.len && back.cmd == info->cmd && back.keys.n == m);
+        for (uint32_t j = 0; j < m; j++) {
+            const struct span *a = &back.keys.v[j], *b = &info->keys.v[idx[j]];
+            assert(a->len == b->len && memcmp(out.data + a->off, p + b->off, a->len) == 0);
+        }
+    }
+    req_info_free(&back);
+    buf_free(&out);
+    free(idx);
+}
+
+static void fuzz_message_check(const uint8_t *p, size_t n, const struct req_info *info)
+{
+    struct req_info again;
+    struct buf out;
+
+    assert(info->len > 0 && info->len <= n);
+    fuzz_spans_check(&info->keys, info->len);
+    fuzz_spans_check(&info->args, info->len);
+    /* The message alone parses the same; a byte less is incomplete. */
+    req_info_init(&again);
+    assert(P->req_parse(p, info->len, &again) == PARSE_OK);
+    assert(again.len == info->len && again.route == info->route && again.cmd == info->cmd);
+    assert(again.keys.n == info->keys.n && again.noreply == info->noreply);
+    assert(P->req_parse(p, info->len - 1, &again) == PARSE_AGAIN);
+    req_info_free(&again);
+
+    switch (info->route) {
+    case ROUTE_REJECT:
+        assert(info->err[0] != '\0' && info->keys.n == 0);
+        fuzz_error_check(info->err);
+        break;
+    case ROUTE_SPLIT:
+        assert(info->keys.n > 1);
+        fuzz_split_check(p, info);
+        break;
+    case ROUTE_KEY:
+        assert(info->keys.n == 1);
+        break;
+    case ROUTE_LOCAL:
+        buf_init(&out);
+        assert(P->local(&out, p, info, &(struct local_ctx){.version = "1"}) == 1);
+        buf_free(&out);
+        break;
+    default:
+        assert(info->route == ROUTE_ALL && info->keys.n == 0);
+        break;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct req_info info;
+    static int ready;
+    size_t off = 0;
+
+    if (!ready) {
+        req_info_init(&info);
+        ready = 1;
+    }
+    while (off < size) {
+        int rc = P->req_parse(data + off, size - off, &info);
+        if (rc == PARSE_AGAIN) {
+            assert(info.len == 0 || info.len > size - off);
+            break;
+        }
+        if (rc == PARSE_ERROR) {
+            fuzz_error_check(info.err);
+            break;
+        }
+        assert(rc == PARSE_OK);
+        fuzz_message_check(data + off, size - off, &info);
+        off += info.len;
+    }
+    return 0;
+}

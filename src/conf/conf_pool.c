@@ -1,0 +1,379 @@
+/*
+ * conf_pool: the keys of a pool and of meitu's global section. Each key is a
+ * row of a table (name, type, where it goes, allowed range) so that defaults,
+ * validation and messages stay uniform across keys.
+ */
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/conf_int.h"
+#include "core/buf.h"
+
+/* Longest timeout accepted, in ms (about 31 years): any longer is a typo, and
+ * it keeps "now + timeout" far from int64 overflow. */
+#define MAX_MS 1000000000000LL
+#define MAX_WORKERS 1024
+
+enum key_type {
+    K_LISTEN,
+    K_HASH,
+    K_HASH_TAG,
+    K_DIST,
+    K_TIMEOUT, /* int64 ms, 0 means none (-1) */
+    K_INT,
+    K_U32,
+    K_I64,
+    K_LONG,
+    K_BOOL,
+    K_STR,
+    K_SERVERS,
+    K_WORKERS, /* int or "auto" (-1) */
+};
+
+struct key_desc {
+    const char *name;
+    enum key_type type;
+    size_t off;
+    int64_t min, max;
+};
+
+/* Indices into pool_keys for the keys checked after the walk. */
+enum { KEY_LISTEN, KEY_REDIS_AUTH, KEY_SERVERS };
+
+#define P(f) offsetof(struct conf_pool, f)
+static const struct key_desc pool_keys[] = {
+    [KEY_LISTEN] = {"listen", K_LISTEN, P(listen), 0, 0},
+    [KEY_REDIS_AUTH] = {"redis_auth", K_STR, P(redis_auth), 0, 0},
+    [KEY_SERVERS] = {"servers", K_SERVERS, P(servers), 0, 0},
+    {"hash", K_HASH, P(hash), 0, 0},
+    {"hash_tag", K_HASH_TAG, P(hash_tag), 0, 0},
+    {"distribution", K_DIST, P(distribution), 0, 0},
+    {"timeout", K_TIMEOUT, P(timeout_ms), 0, MAX_MS},
+    {"backlog", K_INT, P(backlog), 0, INT_MAX},
+    {"client_connections", K_U32, P(client_connections), 0, INT_MAX},
+    {"redis", K_BOOL, P(redis), 0, 0},
+    {"tcpkeepalive", K_BOOL, P(tcpkeepalive), 0, 0},
+    {"reuseport", K_BOOL, P(reuseport), 0, 0},
+    {"redis_db", K_INT, P(redis_db), 0, INT_MAX},
+    {"preconnect", K_BOOL, P(preconnect), 0, 0},
+    {"auto_eject_hosts", K_BOOL, P(auto_eject_hosts), 0, 0},
+    {"server_connections", K_U32, P(server_connections), 1, INT_MAX},
+    {"server_retry_timeout", K_I64, P(server_retry_timeout_ms), 0, MAX_MS},
+    {"server_failure_limit", K_U32, P(server_failure_limit), 0, INT_MAX},
+};
+#undef P
+#define NPOOL_KEYS (sizeof(pool_keys) / sizeof(pool_keys[0]))
+
+#define G(f) offsetof(struct conf_global, f)
+static const struct key_desc global_keys[] = {
+    {"worker_processes", K_WORKERS, G(worker_processes), 0, MAX_WORKERS},
+    {"worker_shutdown_timeout", K_INT, G(worker_shutdown_timeout), 0, INT_MAX / 1000},
+    {"max_openfiles", K_LONG, G(max_openfiles), 1, INT_MAX},
+    {"user", K_STR, G(user), 0, 0},
+    {"group", K_STR, G(group), 0, 0},
+};
+#undef G
+#define NGLOBAL_KEYS (sizeof(global_keys) / sizeof(global_keys[0]))
+
+void conf_pool_defaults(struct conf_pool *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->hash = HASH_FNV1A_64;
+    p->distribution = DIST_KETAMA;
+    p->timeout_ms = -1;
+    p->backlog = 512;
+    p->server_connections = 1;
+    p->server_retry_timeout_ms = 30000;
+    p->server_failure_limit = 2;
+}
+
+void conf_global_defaults(struct conf_global *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->worker_shutdown_timeout = 30;
+    g->max_openfiles = 102400;
+}
+
+static void err_choices(struct conf_ctx *cx, int line, const char *key, const char *v,
+                        const char *what, const char *(*name)(int), int n)
+{
+    struct buf b;
+    buf_init(&b);
+    for (int i = 0; i < n; i++) {
+        buf_printf(&b, "%s%s", i ? ", " : "", name(i));
+    }
+    buf_append(&b, "", 1);
+    conf_err(cx, line, key, "\"%s\" is not a valid %s (one of %s)", v, what,
+             b.data ? (char *)b.data : "");
+    buf_free(&b);
+}
+
+static const char *hash_name_i(int i)
+{
+    return hash_name((enum hash_type)i);
+}
+
+static const char *dist_name_i(int i)
+{
+    return dist_name((enum dist_type)i);
+}
+
+static int set_number(struct conf_ctx *cx, const struct key_desc *k, const char *v, int line,
+                      int64_t *out)
+{
+    int rc = conf_parse_uint(v, out);
+    if (rc == -1) {
+        conf_err(cx, line, k->name, "\"%s\" is not a number", v);
+        return -1;
+    }
+    if (*out == 0 && k->min == 1) {
+        conf_err(cx, line, k->name, "directive cannot be 0");
+        return -1;
+    }
+    if (rc != 0 || *out < k->min || *out > k->max) {
+        conf_err(cx, line, k->name, "%s is out of range (%lld..%lld)", v, (long long)k->min,
+                 (long long)k->max);
+        return -1;
+    }
+    return 0;
+}
+
+static void set_int_field(char *f, enum key_type t, int64_t v)
+{
+    switch (t) {
+    case K_INT:
+    case K_WORKERS:
+        *(int *)f = (int)v;
+        break;
+    case K_U32:
+        *(uint32_t *)f = (uint32_t)v;
+        break;
+    case K_LONG:
+        *(long *)f = (long)v;
+        break;
+    default: /* K_I64, K_TIMEOUT */
+        *(int64_t *)f = v;
+        break;
+    }
+}
+
+static void set_scalar(struct conf_ctx *cx, void *base, const struct key_desc *k, const char *v,
+                       int line)
+{
+    char *f = (char *)base + k->off;
+    int64_t n;
+    int id;
+    switch (k->type) {
+    case K_LISTEN:
+        conf_listen_parse(cx, (struct conf_addr *)f, v, line);
+        break;
+    case K_HASH:
+        id = hash_from_name(v, strlen(v));
+        if (id < 0) {
+            err_choices(cx, line, k->name, v, "hash", hash_name_i, HASH_COUNT);
+        } else {
+            *(enum hash_type *)f = (enum hash_type)id;
+        }
+        break;
+    case K_DIST:
+        id = dist_from_name(v, strlen(v));
+        if (id < 0) {
+            err_choices(cx, line, k->name, v, "distribution", dist_name_i, DIST_COUNT);
+        } else {
+            *(enum dist_type *)f = (enum dist_type)id;
+        }
+        break;
+    case K_HASH_TAG:
+        if (strlen(v) != 2) {
+            conf_err(cx, line, k->name,
+                     "\"%s\" is not a valid hash tag string with two characters", v);
+        } else {
+            memcpy(f, v, 2);
+            ((struct conf_pool *)base)->has_hash_tag = true;
+        }
+        break;
+    case K_BOOL:
+        if (strcmp(v, "true") == 0 || strcmp(v, "false") == 0) {
+            *(bool *)f = v[0] == 't';
+        } else {
+            conf_err(cx, line, k->name, "\"%s\" is not \"true\" or \"false\"", v);
+        }
+        break;
+    case K_STR:
+        *(char **)f = conf_strdup(cx, v);
+        break;
+    case K_WORKERS:
+        if (strcmp(v, "auto") == 0) {
+            *(int *)f = -1;
+        } else if (conf_parse_uint(v, &n) == -1) {
+            conf_err(cx, line, k->name, "\"%s\" is not a number or \"auto\"", v);
+        } else if (set_number(cx, k, v, line, &n) == 0) {
+            set_int_field(f, k->type, n);
+        }
+        break;
+    default:
+        if (set_number(cx, k, v, line, &n) == 0) {
+            set_int_field(f, k->type, (k->type == K_TIMEOUT && n == 0) ? -1 : n);
+        }
+        break;
+    }
+}
+
+static void conf_server_free(struct conf_server *s)
+{
+    free(s->pname);
+    free(s->name);
+    conf_addr_free(&s->addr);
+}
+
+static int server_cmp(const void *a, const void *b)
+{
+    const struct conf_server *x = a, *y = b;
+    int c = conf_name_cmp(x->name, y->name);
+    /* Equal names are an error reported on the later line: keep file order. */
+    return c ? c : (x->line > y->line) - (x->line < y->line);
+}
+
+static void set_servers(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *seq, int line)
+{
+    if (seq->type == YAML_SCALAR_NODE && seq->data.scalar.length == 0) {
+        conf_err(cx, line, "servers", "directive has no servers");
+        return;
+    }
+    if (seq->type != YAML_SEQUENCE_NODE) {
+        conf_err(cx, line, "servers", "directive needs a list of servers, not %s",
+                 conf_node_kind(seq));
+        return;
+    }
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (n == 0) {
+        conf_err(cx, line, "servers", "directive has no servers");
+        return;
+    }
+    p->servers = calloc(n, sizeof(*p->servers));
+    if (p->servers == NULL) {
+        conf_oom(cx);
+        return;
+    }
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = conf_node(cx, *it, line, "servers");
+        const char *v = item ? conf_scalar(cx, item, "servers") : NULL;
+        if (v == NULL) {
+            continue;
+        }
+        struct conf_server *s = &p->servers[p->nservers];
+        if (conf_server_parse(cx, s, v, conf_line(item)) == 0) {
+            p->nservers++;
+        } else {
+            conf_server_free(s);
+            memset(s, 0, sizeof(*s));
+        }
+    }
+}
+
+static void check_servers(struct conf_ctx *cx, struct conf_pool *p)
+{
+    if (p->nservers == 0) {
+        return;
+    }
+    qsort(p->servers, p->nservers, sizeof(*p->servers), server_cmp);
+    for (uint32_t i = 1; i < p->nservers; i++) {
+        if (conf_name_cmp(p->servers[i - 1].name, p->servers[i].name) == 0) {
+            conf_err(cx, p->servers[i].line, "servers",
+                     "pool '%s' has servers with same name '%s'", p->name, p->servers[i].name);
+        }
+    }
+}
+
+static const struct key_desc *key_find(const struct key_desc *keys, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(keys[i].name, name) == 0) {
+            return &keys[i];
+        }
+    }
+    return NULL;
+}
+
+/* Walks a mapping of directives; lines[i] gets the line of keys[i] (0: absent). */
+static void parse_map(struct conf_ctx *cx, void *base, const struct key_desc *keys, size_t nkeys,
+                      yaml_node_t *map, int *lines, const char *what)
+{
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *kn = conf_node(cx, pr->key, conf_line(map), what);
+        const char *name = kn ? conf_scalar(cx, kn, what) : NULL;
+        if (name == NULL) {
+            continue;
+        }
+        int line = conf_line(kn);
+        yaml_node_t *vn = conf_node(cx, pr->value, line, name);
+        const struct key_desc *k = key_find(keys, nkeys, name);
+        if (k == NULL) {
+            conf_err(cx, line, name, "directive is unknown");
+            continue;
+        }
+        if (lines[k - keys] != 0) {
+            conf_err(cx, line, name, "directive is a duplicate (first on line %d)",
+                     lines[k - keys]);
+            continue;
+        }
+        lines[k - keys] = line;
+        if (vn == NULL) {
+            continue;
+        }
+        if (k->type == K_SERVERS) {
+            set_servers(cx, base, vn, line);
+            continue;
+        }
+        const char *v = conf_scalar(cx, vn, name);
+        if (v != NULL) {
+            set_scalar(cx, base, k, v, conf_line(vn));
+        }
+    }
+}
+
+int conf_pool_parse(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *map)
+{
+    int lines[NPOOL_KEYS] = {0};
+    parse_map(cx, p, pool_keys, NPOOL_KEYS, map, lines, p->name);
+    if (lines[KEY_LISTEN] == 0) {
+        conf_err(cx, p->line, "listen", "directive is missing in pool '%s'", p->name);
+    }
+    if (lines[KEY_SERVERS] == 0) {
+        conf_err(cx, p->line, "servers", "directive is missing in pool '%s'", p->name);
+    }
+    if (p->redis_auth != NULL && !p->redis) {
+        conf_err(cx, lines[KEY_REDIS_AUTH], "redis_auth",
+                 "directive is only valid for a redis pool");
+    }
+    check_servers(cx, p);
+    return lines[KEY_LISTEN];
+}
+
+void conf_pool_free(struct conf_pool *p)
+{
+    free(p->name);
+    conf_addr_free(&p->listen);
+    free(p->redis_auth);
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        conf_server_free(&p->servers[i]);
+    }
+    free(p->servers);
+}
+
+void conf_global_parse(struct conf_ctx *cx, struct conf_global *g, yaml_node_t *map)
+{
+    int lines[NGLOBAL_KEYS] = {0};
+    parse_map(cx, g, global_keys, NGLOBAL_KEYS, map, lines, "global");
+}
+
+void conf_global_free(struct conf_global *g)
+{
+    free(g->user);
+    free(g->group);
+}

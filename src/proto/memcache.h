@@ -1,0 +1,80 @@
+/*
+ * memcache: the memcached ASCII protocol, exported as `proto_memcache`.
+ *
+ * Error replies (the convention the core relies on):
+ *   proto_memcache.error_reply(out, msg) writes msg unchanged when it already is
+ *   a memcached error line ("ERROR", "ERROR ...", "CLIENT_ERROR ...",
+ *   "SERVER_ERROR ..."), and "SERVER_ERROR msg" otherwise, then CRLF. For
+ *   ROUTE_REJECT and PARSE_ERROR the request parser stores the complete line,
+ *   code included and CRLF excluded, in info->err, so the core always answers
+ *   with error_reply(out, info->err). Failures named by the core ("Connection
+ *   timed out") become "SERVER_ERROR Connection timed out".
+ *   Rejected requests always get their error line, even with noreply: the
+ *   proxy cannot trust a flag on a line it could not parse (protocol.txt says
+ *   the same of memcached).
+ *
+ * Wording: where memcached itself rejects a request, the reject carries
+ * memcached's own text, so a client sees the same answer with or without the
+ * proxy. Where memcached would then misread the data block as commands, we
+ * consume header and data block instead.
+ *
+ * Proxy-specific limits and refusals:
+ *   - a command line must end within MC_LINE_MAX bytes (get/gets/gat/gats:
+ *     MC_KEYS_LINE_MAX), else PARSE_ERROR "CLIENT_ERROR line too long";
+ *   - a data block longer than MC_REQ_DATA_MAX is PARSE_ERROR "SERVER_ERROR
+ *     object too large for cache" (the stream cannot be skipped cheaply);
+ *   - meta commands with the q flag are rejected: with q the server stays
+ *     silent on success, and the core waits for one reply per request;
+ *   - meta commands with the b flag are rejected: the key would be routed by
+ *     its base64 text while get/set route the decoded bytes.
+ */
+#ifndef NC_PROTO_MEMCACHE_H
+#define NC_PROTO_MEMCACHE_H
+
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+/* Command ids in req_info.cmd, stable for rsp_parse. 0 is never a command. */
+enum mc_cmd_id {
+    MC_CMD_NONE = 0,
+    MC_CMD_GET,
+    MC_CMD_GETS,
+    MC_CMD_GAT,
+    MC_CMD_GATS,
+    MC_CMD_SET,
+    MC_CMD_ADD,
+    MC_CMD_REPLACE,
+    MC_CMD_APPEND,
+    MC_CMD_PREPEND,
+    MC_CMD_CAS,
+    MC_CMD_INCR,
+    MC_CMD_DECR,
+    MC_CMD_DELETE,
+    MC_CMD_TOUCH,
+    MC_CMD_MG,
+    MC_CMD_MS,
+    MC_CMD_MD,
+    MC_CMD_MA,
+    MC_CMD_MN,
+    MC_CMD_ME,
+    MC_CMD_QUIT,
+    MC_CMD_VERSION,
+    MC_CMD_FLUSH_ALL,
+    MC_CMD_VERBOSITY,
+    MC_CMD_COUNT
+};
+
+#define MC_LINE_MAX 2048u                 /* bytes up to and including '\n' */
+/* Multi-key retrieval lines (about 2000 keys). A stateless parser rescans an
+ * incomplete line on every call, so a client trickling bytes costs
+ * O(limit^2): the limit keeps that small. */
+#define MC_KEYS_LINE_MAX (64u * 1024u)
+#define MC_TOKENS_MAX 24u                 /* tokens on any other line (memcached's own bound) */
+#define MC_REQ_DATA_MAX (128u * 1024u * 1024u)
+#define MC_RSP_DATA_MAX (1024u * 1024u * 1024u)
+
+/* The command's name ("get"), or NULL for an unknown id: for logs and stats. */
+const char *mc_cmd_name(uint16_t id);
+
+#endif

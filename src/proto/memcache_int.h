@@ -1,0 +1,99 @@
+/*
+ * memcache_int: what the memcache_*.c files share and nobody else needs: the
+ * command table row, and the small lexing helpers for lines, tokens, numbers.
+ */
+#ifndef NC_PROTO_MEMCACHE_INT_H
+#define NC_PROTO_MEMCACHE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "proto/memcache.h"
+#include "proto/proto.h"
+
+/* memcached's own wording, kept so a client sees the same error through us. */
+#define MC_ERR_UNKNOWN "ERROR"
+#define MC_ERR_FORMAT "CLIENT_ERROR bad command line format"
+#define MC_ERR_EXPTIME "CLIENT_ERROR invalid exptime argument"
+#define MC_ERR_DELTA "CLIENT_ERROR invalid numeric delta argument"
+#define MC_ERR_DELETE "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
+#define MC_ERR_FLAGS "CLIENT_ERROR options flags are too long"
+#define MC_ERR_CHUNK "CLIENT_ERROR bad data chunk"
+#define MC_ERR_LINE "CLIENT_ERROR line too long"
+#define MC_ERR_LARGE "SERVER_ERROR object too large for cache"
+/* The proxy's own refusals (see memcache.h). */
+#define MC_ERR_QUIET "CLIENT_ERROR quiet mode not supported through the proxy"
+#define MC_ERR_BASE64 "CLIENT_ERROR base64 keys not supported through the proxy"
+#define MC_ERR_NOMEM "SERVER_ERROR out of memory"
+
+/* How a server answers a command; picks the response parser. */
+enum mc_reply {
+    MC_REPLY_NONE = 0, /* never forwarded (quit) */
+    MC_REPLY_VALUES,   /* VALUE blocks, then END */
+    MC_REPLY_WORDS,    /* one line, a word out of replies */
+    MC_REPLY_NUMBER,   /* one line, a decimal number or a word out of replies */
+    MC_REPLY_VERSION,  /* VERSION <text> */
+    MC_REPLY_META,     /* two-letter code out of replies plus flags; VA carries data */
+};
+
+/*
+ * One command. `shape` has one letter per token after the name; the request
+ * parser (memcache_req.c) documents the letters. The three messages say what
+ * to answer for a missing token, a bad token and a token too many.
+ */
+struct mc_cmd {
+    const char *name;
+    uint8_t name_len;
+    uint8_t route;    /* enum req_route for one key; several keys become ROUTE_SPLIT */
+    uint8_t reply;    /* enum mc_reply */
+    bool readonly;
+    const char *shape;
+    const char *replies; /* space-separated status words or meta codes */
+    const char *err_missing;
+    const char *err_arg;
+    const char *err_extra;
+};
+
+const struct mc_cmd *mc_cmd_find(const uint8_t *name, size_t len);
+const struct mc_cmd *mc_cmd_get(uint16_t id); /* NULL when id names no command */
+uint16_t mc_cmd_id(const struct mc_cmd *cmd);
+
+enum mc_line_rc {
+    MC_LINE_OK = 0,
+    MC_LINE_AGAIN, /* no '\n' yet, still within max */
+    MC_LINE_LONG,  /* no '\n' within max bytes */
+};
+
+/* A line starting at `start`: content is [start, end) without CR/LF, the next
+ * line starts at `next`. */
+struct mc_line {
+    size_t start;
+    size_t end;
+    size_t next;
+};
+
+int mc_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc_line *line);
+/* Next space-separated token in p[*pos, end); false when none is left. */
+bool mc_token_next(const uint8_t *p, size_t *pos, size_t end, struct span *tok);
+/* Decimal numbers the way memcached's strtoull/strtoll accept them: optional
+ * sign, at least one digit, nothing else, no overflow. */
+bool mc_u64_parse(const uint8_t *s, size_t len, uint64_t *v);
+bool mc_i64_parse(const uint8_t *s, size_t len, int64_t *v);
+bool mc_bytes_are(const uint8_t *s, size_t len, const char *word);
+/* Is `w` one of the space-separated words of list? */
+bool mc_word_in(const char *list, const uint8_t *w, size_t len);
+/* ERROR, ERROR <x>, CLIENT_ERROR <x>, SERVER_ERROR <x>. */
+bool mc_error_line(const uint8_t *s, size_t len);
+/* Copy s into a message field of `size` bytes, cut and NUL-terminated. */
+void mc_text_copy(char *dst, size_t size, const uint8_t *s, size_t len);
+
+int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info);
+int mc_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd, struct rsp_info *info);
+int mc_frag_build(struct buf *out, const uint8_t *req, const struct req_info *info,
+                  const uint32_t *idx, uint32_t nidx);
+int mc_merge(struct buf *out, const uint8_t *req, const struct req_info *info,
+             const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps);
+
+#endif

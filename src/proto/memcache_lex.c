@@ -1,0 +1,150 @@
+/*
+ * memcache_lex: lines, tokens and numbers of the ASCII protocol. Shared by the
+ * request and the response parser; no state, no allocation.
+ */
+#include <string.h>
+
+#include "proto/memcache_int.h"
+
+int mc_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc_line *line)
+{
+    size_t avail = n - start;
+    size_t scan = avail < max ? avail : max;
+    const uint8_t *lf = memchr(p + start, '\n', scan);
+
+    if (lf == NULL) {
+        return avail >= max ? MC_LINE_LONG : MC_LINE_AGAIN;
+    }
+    line->start = start;
+    line->next = (size_t)(lf - p) + 1;
+    line->end = (size_t)(lf - p);
+    /* memcached takes a bare LF as a line end too; strip one CR when present. */
+    if (line->end > start && p[line->end - 1] == '\r') {
+        line->end--;
+    }
+    return MC_LINE_OK;
+}
+
+bool mc_token_next(const uint8_t *p, size_t *pos, size_t end, struct span *tok)
+{
+    size_t i = *pos;
+
+    /* Only ' ' separates tokens, as in memcached: a tab is part of a token. */
+    while (i < end && p[i] == ' ') {
+        i++;
+    }
+    if (i == end) {
+        *pos = i;
+        return false;
+    }
+    size_t s = i;
+    while (i < end && p[i] != ' ') {
+        i++;
+    }
+    tok->off = (uint32_t)s;
+    tok->len = (uint32_t)(i - s);
+    *pos = i;
+    return true;
+}
+
+static bool mc_digits_parse(const uint8_t *s, size_t len, uint64_t *v)
+{
+    uint64_t acc = 0;
+
+    if (len == 0) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        unsigned d = (unsigned)(s[i] - '0');
+        if (acc > (UINT64_MAX - d) / 10) {
+            return false;
+        }
+        acc = acc * 10 + d;
+    }
+    *v = acc;
+    return true;
+}
+
+bool mc_u64_parse(const uint8_t *s, size_t len, uint64_t *v)
+{
+    if (len > 0 && s[0] == '+') {
+        s++;
+        len--;
+    }
+    return mc_digits_parse(s, len, v);
+}
+
+bool mc_i64_parse(const uint8_t *s, size_t len, int64_t *v)
+{
+    bool neg = false;
+    uint64_t u;
+
+    if (len > 0 && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        s++;
+        len--;
+    }
+    if (!mc_digits_parse(s, len, &u)) {
+        return false;
+    }
+    if (neg) {
+        if (u > (uint64_t)INT64_MAX + 1) {
+            return false;
+        }
+        *v = u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
+        return true;
+    }
+    if (u > (uint64_t)INT64_MAX) {
+        return false;
+    }
+    *v = (int64_t)u;
+    return true;
+}
+
+bool mc_bytes_are(const uint8_t *s, size_t len, const char *word)
+{
+    return strlen(word) == len && memcmp(s, word, len) == 0;
+}
+
+bool mc_word_in(const char *list, const uint8_t *w, size_t len)
+{
+    const char *s = list;
+
+    while (s != NULL && *s != '\0') {
+        const char *e = strchr(s, ' ');
+        size_t wl = e ? (size_t)(e - s) : strlen(s);
+        if (wl == len && memcmp(s, w, len) == 0) {
+            return true;
+        }
+        s = e ? e + 1 : NULL;
+    }
+    return false;
+}
+
+/* `word` alone, or followed by a space and text. */
+static bool mc_starts_word(const uint8_t *s, size_t len, const char *word)
+{
+    size_t wl = strlen(word);
+    return len >= wl && memcmp(s, word, wl) == 0 && (len == wl || s[wl] == ' ');
+}
+
+bool mc_error_line(const uint8_t *s, size_t len)
+{
+    return mc_starts_word(s, len, "ERROR") || mc_starts_word(s, len, "CLIENT_ERROR") ||
+           mc_starts_word(s, len, "SERVER_ERROR");
+}
+
+void mc_text_copy(char *dst, size_t size, const uint8_t *s, size_t len)
+{
+    if (size == 0) {
+        return;
+    }
+    if (len > size - 1) {
+        len = size - 1;
+    }
+    memcpy(dst, s, len);
+    dst[len] = '\0';
+}

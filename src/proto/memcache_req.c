@@ -1,0 +1,299 @@
+/*
+ * memcache_req: the request parser. One call looks at the bytes from the start
+ * of a request and says: incomplete (and how many bytes it needs once a data
+ * block length is known), complete and where it goes, or rejected with the
+ * error line to answer and how many bytes to drop.
+ *
+ * The token after the command name is checked by the letters of the command's
+ * shape (memcache_cmd.c):
+ *   k  one key (at most 250 bytes)          K  one or more keys, to the end
+ *   u  unsigned number                      i  signed number (exptime)
+ *   b  data block length (storage)          l  data block length (ms)
+ *   z  optional "0" (delete's old hold time)
+ *   o  optional signed number, unless the token is "noreply" (flush_all delay)
+ *   n  optional noreply; memcached ignores any other word here, so do we
+ *   N  optional noreply; any other word is an error (delete)
+ *   m  meta flags, to the end              *  anything, ignored
+ */
+#include <string.h>
+
+#include "proto/memcache_int.h"
+
+/* What checking a command line found. */
+struct mc_scan {
+    const char *err; /* the first problem, or NULL */
+    bool data;       /* a data block of data_len bytes + CRLF follows the line */
+    bool too_large;
+    uint64_t data_len;
+};
+
+static void mc_scan_fail(struct mc_scan *sc, const char *err)
+{
+    if (sc->err == NULL) {
+        sc->err = err;
+    }
+}
+
+static void mc_req_reset(struct req_info *info)
+{
+    spans_reset(&info->keys);
+    spans_reset(&info->args);
+    info->len = 0;
+    info->route = ROUTE_KEY;
+    info->noreply = false;
+    info->quit = false;
+    info->readonly = false;
+    info->cmd = MC_CMD_NONE;
+    info->err[0] = '\0';
+}
+
+static int mc_req_error(struct req_info *info, const char *err)
+{
+    mc_text_copy(info->err, sizeof(info->err), (const uint8_t *)err, strlen(err));
+    return PARSE_ERROR;
+}
+
+/* Answer err and drop len bytes; the stream goes on after them. */
+static int mc_req_reject(struct req_info *info, size_t len, const char *err)
+{
+    spans_reset(&info->keys);
+    info->len = len;
+    info->route = ROUTE_REJECT;
+    info->noreply = false;
+    info->quit = false;
+    mc_text_copy(info->err, sizeof(info->err), (const uint8_t *)err, strlen(err));
+    return PARSE_OK;
+}
+
+/* Multi-key retrieval lines may be long; the first word decides which limit applies. */
+static size_t mc_req_line_max(const uint8_t *p, size_t n)
+{
+    static const char *const multi[] = {"get ", "gets ", "gat ", "gats "};
+    size_t i = 0;
+
+    while (i < n && p[i] == ' ' && i < MC_LINE_MAX) {
+        i++;
+    }
+    for (size_t m = 0; m < sizeof(multi) / sizeof(multi[0]); m++) {
+        size_t len = strlen(multi[m]);
+        if (n - i >= len && memcmp(p + i, multi[m], len) == 0) {
+            return MC_KEYS_LINE_MAX;
+        }
+    }
+    return MC_LINE_MAX;
+}
+
+/* Push tokens of line [*pos, end) until args holds max of them; *more says some are left. */
+static int mc_req_tokens(const uint8_t *p, size_t *pos, size_t end, struct spans *args,
+                         uint32_t max, bool *more)
+{
+    struct span tok;
+    size_t before = *pos;
+
+    *more = false;
+    while (mc_token_next(p, pos, end, &tok)) {
+        if (args->n == max) {
+            /* Leave the token for a later call with a larger max. */
+            *pos = before;
+            *more = true;
+            return 0;
+        }
+        before = *pos;
+        if (spans_push(args, tok.off, tok.len) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void mc_scan_key(const uint8_t *p, struct span tok, struct req_info *info,
+                        struct mc_scan *sc)
+{
+    if (tok.len > PROTO_MAX_KEY_LEN_MEMCACHE) {
+        mc_scan_fail(sc, MC_ERR_FORMAT);
+        return;
+    }
+    if (spans_push(&info->keys, tok.off, tok.len) < 0) {
+        mc_scan_fail(sc, MC_ERR_NOMEM);
+    }
+}
+
+static void mc_scan_length(const uint8_t *tok, size_t len, const struct mc_cmd *cmd,
+                           struct mc_scan *sc)
+{
+    uint64_t v;
+
+    if (!mc_u64_parse(tok, len, &v)) {
+        mc_scan_fail(sc, cmd->err_arg);
+    } else if (v > MC_REQ_DATA_MAX) {
+        sc->too_large = true;
+    } else {
+        sc->data = true;
+        sc->data_len = v;
+    }
+}
+
+static void mc_scan_number(const uint8_t *s, size_t len, bool sign, const struct mc_cmd *cmd,
+                           struct mc_scan *sc)
+{
+    uint64_t u;
+    int64_t i;
+    bool ok = sign ? mc_i64_parse(s, len, &i) : mc_u64_parse(s, len, &u);
+
+    if (!ok) {
+        mc_scan_fail(sc, cmd->err_arg);
+    }
+}
+
+/* Meta flags: q and b are refused (memcache.h says why); N and T write. */
+static void mc_scan_meta_flag(uint8_t flag, struct req_info *info, struct mc_scan *sc)
+{
+    if (flag == 'q') {
+        mc_scan_fail(sc, MC_ERR_QUIET);
+    } else if (flag == 'b') {
+        mc_scan_fail(sc, MC_ERR_BASE64);
+    } else if (flag == 'N' || flag == 'T') {
+        info->readonly = false;
+    }
+}
+
+/* Check token t against one shape letter; returns the next token to check. */
+static uint32_t mc_scan_letter(char letter, const uint8_t *p, const struct mc_cmd *cmd,
+                               uint32_t t, struct req_info *info, struct mc_scan *sc)
+{
+    const struct spans *a = &info->args;
+    bool have = t < a->n;
+    struct span tok = have ? a->v[t] : (struct span){0, 0};
+    const uint8_t *s = p + tok.off;
+    bool noreply = have && mc_bytes_are(s, tok.len, "noreply");
+
+    if (!have && strchr("kKuibl", letter) != NULL) {
+        mc_scan_fail(sc, letter == 'l' ? MC_ERR_FORMAT : cmd->err_missing);
+        return t;
+    }
+    switch (letter) {
+    case 'k':
+        mc_scan_key(p, tok, info, sc);
+        return t + 1;
+    case 'K':
+        for (; t < a->n; t++) {
+            mc_scan_key(p, a->v[t], info, sc);
+        }
+        return t;
+    case 'u':
+    case 'i':
+        mc_scan_number(s, tok.len, letter == 'i', cmd, sc);
+        return t + 1;
+    case 'b':
+    case 'l':
+        mc_scan_length(s, tok.len, cmd, sc);
+        return t + 1;
+    case 'z':
+        return have && mc_bytes_are(s, tok.len, "0") ? t + 1 : t;
+    case 'o':
+        if (!have || noreply) {
+            return t;
+        }
+        mc_scan_number(s, tok.len, true, cmd, sc);
+        return t + 1;
+    case 'n':
+    case 'N':
+        if (!have) {
+            return t;
+        }
+        if (noreply) {
+            info->noreply = true;
+        } else if (letter == 'N') {
+            mc_scan_fail(sc, cmd->err_arg);
+        }
+        return t + 1;
+    case 'm':
+        for (; t < a->n; t++) {
+            mc_scan_meta_flag(p[a->v[t].off], info, sc);
+        }
+        return t;
+    default: /* '*' */
+        return a->n;
+    }
+}
+
+static void mc_scan_line(const uint8_t *p, const struct mc_cmd *cmd, bool more,
+                         struct req_info *info, struct mc_scan *sc)
+{
+    uint32_t t = 1;
+
+    for (const char *l = cmd->shape; *l != '\0'; l++) {
+        t = mc_scan_letter(*l, p, cmd, t, info, sc);
+    }
+    if (strchr(cmd->shape, '*') == NULL && (t < info->args.n || more)) {
+        mc_scan_fail(sc, cmd->err_extra);
+    }
+}
+
+/* The line is complete and names cmd: check it, wait for its data block, route it. */
+static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line,
+                          const struct mc_cmd *cmd, bool more, struct req_info *info)
+{
+    struct mc_scan sc = {0};
+    size_t total = line->next;
+
+    info->cmd = mc_cmd_id(cmd);
+    info->readonly = cmd->readonly;
+    mc_scan_line(p, cmd, more, info, &sc);
+    if (sc.too_large) {
+        return mc_req_error(info, MC_ERR_LARGE);
+    }
+    if (sc.data) {
+        /* Even a rejected header's data block is consumed, so it is never
+         * mistaken for commands. */
+        total = line->next + (size_t)sc.data_len + 2;
+        if (n < total) {
+            info->len = total;
+            return PARSE_AGAIN;
+        }
+        if (p[total - 2] != '\r' || p[total - 1] != '\n') {
+            mc_scan_fail(&sc, MC_ERR_CHUNK);
+        }
+    }
+    if (sc.err != NULL) {
+        return mc_req_reject(info, total, sc.err);
+    }
+    info->len = total;
+    info->route = cmd->route;
+    if (cmd->route == ROUTE_KEY && info->keys.n > 1) {
+        info->route = ROUTE_SPLIT;
+    }
+    info->quit = info->cmd == MC_CMD_QUIT;
+    return PARSE_OK;
+}
+
+int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
+{
+    struct mc_line line;
+    size_t pos = 0;
+    bool more;
+
+    mc_req_reset(info);
+    int rc = mc_line_find(p, n, 0, mc_req_line_max(p, n), &line);
+    if (rc == MC_LINE_AGAIN) {
+        return PARSE_AGAIN;
+    }
+    if (rc == MC_LINE_LONG) {
+        return mc_req_error(info, MC_ERR_LINE);
+    }
+    if (mc_req_tokens(p, &pos, line.end, &info->args, 1, &more) < 0) {
+        return mc_req_error(info, MC_ERR_NOMEM);
+    }
+    if (info->args.n == 0) {
+        return mc_req_reject(info, line.next, MC_ERR_UNKNOWN);
+    }
+    const struct mc_cmd *cmd = mc_cmd_find(p + info->args.v[0].off, info->args.v[0].len);
+    if (cmd == NULL) {
+        return mc_req_reject(info, line.next, MC_ERR_UNKNOWN);
+    }
+    uint32_t max = strchr(cmd->shape, 'K') != NULL ? UINT32_MAX : MC_TOKENS_MAX;
+    if (mc_req_tokens(p, &pos, line.end, &info->args, max, &more) < 0) {
+        return mc_req_error(info, MC_ERR_NOMEM);
+    }
+    return mc_req_command(p, n, &line, cmd, more, info);
+}

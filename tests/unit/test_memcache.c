@@ -1,0 +1,825 @@
+/*
+ * test_memcache: the memcached ASCII protocol, byte for byte: request parsing
+ * (whole, byte at a time, pipelined), rejects and what they consume, response
+ * parsing per command kind, fragment building and merging, local answers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/memcache.h"
+#include "proto/proto.h"
+#include "unit.h"
+
+static const struct proto *P = &proto_memcache;
+
+/* Parse a NUL-free request string whole. */
+static int req(const char *s, struct req_info *info)
+{
+    return P->req_parse((const uint8_t *)s, strlen(s), info);
+}
+
+static void check_span(const char *msg, const struct span *sp, const char *want)
+{
+    CHECK_MEM(msg + sp->off, sp->len, want);
+}
+
+/* Parse s, expect PARSE_OK with the given route, cmd and whole length. */
+static void req_ok(const char *s, int route, int cmd, struct req_info *info)
+{
+    int rc = req(s, info);
+    CHECK_EQ_INT(rc, PARSE_OK);
+    CHECK_EQ_INT(info->route, route);
+    CHECK_EQ_INT(info->cmd, cmd);
+    CHECK_EQ_INT(info->len, strlen(s));
+}
+
+/* Expect a reject answering err after consuming `consumed` bytes of s. */
+static void req_reject(const char *s, size_t consumed, const char *err)
+{
+    struct req_info info;
+    req_info_init(&info);
+    int rc = req(s, &info);
+    CHECK_EQ_INT(rc, PARSE_OK);
+    CHECK_EQ_INT(info.route, ROUTE_REJECT);
+    CHECK_EQ_INT(info.len, consumed);
+    CHECK(strcmp(info.err, err) == 0);
+    if (strcmp(info.err, err) != 0) {
+        fprintf(stderr, "  for %.60s: err \"%s\"\n", s, info.err);
+    }
+    CHECK_EQ_INT(info.noreply, 0);
+    req_info_free(&info);
+}
+
+static void req_fatal(const char *s, const char *err)
+{
+    struct req_info info;
+    req_info_init(&info);
+    CHECK_EQ_INT(req(s, &info), PARSE_ERROR);
+    CHECK(strcmp(info.err, err) == 0);
+    req_info_free(&info);
+}
+
+static void test_retrieval(void)
+{
+    struct req_info info;
+    req_info_init(&info);
+
+    req_ok("get foo\r\n", ROUTE_KEY, MC_CMD_GET, &info);
+    CHECK_EQ_INT(info.keys.n, 1);
+    check_span("get foo\r\n", &info.keys.v[0], "foo");
+    CHECK(info.readonly);
+    CHECK(!info.noreply);
+
+    const char *multi = "get a bb  ccc\r\n";
+    req_ok(multi, ROUTE_SPLIT, MC_CMD_GET, &info);
+    CHECK_EQ_INT(info.keys.n, 3);
+    check_span(multi, &info.keys.v[0], "a");
+    check_span(multi, &info.keys.v[1], "bb");
+    check_span(multi, &info.keys.v[2], "ccc");
+    CHECK_EQ_INT(info.args.n, 4);
+    check_span(multi, &info.args.v[0], "get");
+
+    req_ok("gets k\n", ROUTE_KEY, MC_CMD_GETS, &info); /* bare LF, as memcached allows */
+    req_ok("gets a a\r\n", ROUTE_SPLIT, MC_CMD_GETS, &info);
+    req_ok(" get k\r\n", ROUTE_KEY, MC_CMD_GET, &info);
+
+    const char *gat = "gat 100 x y\r\n";
+    req_ok(gat, ROUTE_SPLIT, MC_CMD_GAT, &info);
+    CHECK_EQ_INT(info.keys.n, 2);
+    check_span(gat, &info.keys.v[0], "x");
+    check_span(gat, &info.keys.v[1], "y");
+    CHECK(!info.readonly);
+    req_ok("gats -1 x\r\n", ROUTE_KEY, MC_CMD_GATS, &info);
+    CHECK_EQ_INT(info.keys.n, 1);
+
+    req_info_free(&info);
+}
+
+static void test_storage(void)
+{
+    static const struct {
+        const char *s;
+        int cmd;
+        bool noreply;
+    } cases[] = {
+        {"set k 0 0 5\r\nhello\r\n", MC_CMD_SET, false},
+        {"add k 1 2 0\r\n\r\n", MC_CMD_ADD, false},
+        {"replace k 4294967295 -1 3 noreply\r\nabc\r\n", MC_CMD_REPLACE, true},
+        {"append k 0 0 4\r\na\r\nb\r\n", MC_CMD_APPEND, false},
+        {"prepend k 0 0 1 noreply\r\nx\r\n", MC_CMD_PREPEND, true},
+        {"cas k 0 0 2 12345\r\nhi\r\n", MC_CMD_CAS, false},
+        {"cas k 0 0 2 12345 noreply\r\nhi\r\n", MC_CMD_CAS, true},
+        /* memcached ignores a word other than noreply in that place */
+        {"set k 0 0 1 foo\r\na\r\n", MC_CMD_SET, false},
+        {"set k +0 0 +1\r\na\r\n", MC_CMD_SET, false},
+    };
+    struct req_info info;
+    req_info_init(&info);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_ok(cases[i].s, ROUTE_KEY, cases[i].cmd, &info);
+        CHECK_EQ_INT(info.noreply, cases[i].noreply);
+        CHECK_EQ_INT(info.keys.n, 1);
+        check_span(cases[i].s, &info.keys.v[0], "k");
+        CHECK(!info.readonly);
+    }
+    /* the hint: total bytes once the header is known */
+    const char *s = "set k 0 0 10\r\n0123";
+    CHECK_EQ_INT(req(s, &info), PARSE_AGAIN);
+    CHECK_EQ_INT(info.len, 14 + 12);
+    CHECK_EQ_INT(req("set k 0 0 10\r", &info), PARSE_AGAIN);
+    CHECK_EQ_INT(info.len, 0);
+    req_info_free(&info);
+}
+
+static void test_other_commands(void)
+{
+    static const struct {
+        const char *s;
+        int route;
+        int cmd;
+        bool noreply;
+        int nkeys;
+    } cases[] = {
+        {"incr k 1\r\n", ROUTE_KEY, MC_CMD_INCR, false, 1},
+        {"decr k 18446744073709551615 noreply\r\n", ROUTE_KEY, MC_CMD_DECR, true, 1},
+        {"incr k 1 2\r\n", ROUTE_KEY, MC_CMD_INCR, false, 1},
+        {"delete k\r\n", ROUTE_KEY, MC_CMD_DELETE, false, 1},
+        {"delete k 0\r\n", ROUTE_KEY, MC_CMD_DELETE, false, 1},
+        {"delete k noreply\r\n", ROUTE_KEY, MC_CMD_DELETE, true, 1},
+        {"delete k 0 noreply\r\n", ROUTE_KEY, MC_CMD_DELETE, true, 1},
+        {"touch k 10\r\n", ROUTE_KEY, MC_CMD_TOUCH, false, 1},
+        {"touch k -1 noreply\r\n", ROUTE_KEY, MC_CMD_TOUCH, true, 1},
+        {"mg k v t f\r\n", ROUTE_KEY, MC_CMD_MG, false, 1},
+        {"ms k 2 T0 F5\r\nhi\r\n", ROUTE_KEY, MC_CMD_MS, false, 1},
+        {"ms k 0\r\n\r\n", ROUTE_KEY, MC_CMD_MS, false, 1},
+        {"md k I\r\n", ROUTE_KEY, MC_CMD_MD, false, 1},
+        {"ma k D5 MD v\r\n", ROUTE_KEY, MC_CMD_MA, false, 1},
+        {"me k\r\n", ROUTE_KEY, MC_CMD_ME, false, 1},
+        {"mn\r\n", ROUTE_LOCAL, MC_CMD_MN, false, 0},
+        {"mn x\r\n", ROUTE_LOCAL, MC_CMD_MN, false, 0},
+        {"version\r\n", ROUTE_LOCAL, MC_CMD_VERSION, false, 0},
+        {"quit\r\n", ROUTE_LOCAL, MC_CMD_QUIT, false, 0},
+        {"flush_all\r\n", ROUTE_ALL, MC_CMD_FLUSH_ALL, false, 0},
+        {"flush_all 10\r\n", ROUTE_ALL, MC_CMD_FLUSH_ALL, false, 0},
+        {"flush_all noreply\r\n", ROUTE_ALL, MC_CMD_FLUSH_ALL, true, 0},
+        {"flush_all -5 noreply\r\n", ROUTE_ALL, MC_CMD_FLUSH_ALL, true, 0},
+        {"flush_all 0 0\r\n", ROUTE_ALL, MC_CMD_FLUSH_ALL, false, 0},
+        {"verbosity 1\r\n", ROUTE_ALL, MC_CMD_VERBOSITY, false, 0},
+        {"verbosity 1 noreply\r\n", ROUTE_ALL, MC_CMD_VERBOSITY, true, 0},
+    };
+    struct req_info info;
+    req_info_init(&info);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        req_ok(cases[i].s, cases[i].route, cases[i].cmd, &info);
+        CHECK_EQ_INT(info.noreply, cases[i].noreply);
+        CHECK_EQ_INT(info.keys.n, cases[i].nkeys);
+        CHECK_EQ_INT(info.quit, cases[i].cmd == MC_CMD_QUIT);
+    }
+    req_ok("mg k v\r\n", ROUTE_KEY, MC_CMD_MG, &info);
+    CHECK(info.readonly);
+    req_ok("mg k v T30\r\n", ROUTE_KEY, MC_CMD_MG, &info);
+    CHECK(!info.readonly); /* touches the TTL */
+    req_ok("mg k v N30\r\n", ROUTE_KEY, MC_CMD_MG, &info);
+    CHECK(!info.readonly);
+    req_info_free(&info);
+}
+
+static char *repeat(char c, size_t n, const char *before, const char *after)
+{
+    size_t bl = strlen(before), al = strlen(after);
+    char *s = malloc(bl + n + al + 1);
+    memcpy(s, before, bl);
+    memset(s + bl, c, n);
+    memcpy(s + bl + n, after, al + 1);
+    return s;
+}
+
+static void test_key_length(void)
+{
+    struct req_info info;
+    req_info_init(&info);
+    char *ok = repeat('k', 250, "get ", "\r\n");
+    req_ok(ok, ROUTE_KEY, MC_CMD_GET, &info);
+    CHECK_EQ_INT(info.keys.v[0].len, 250);
+    char *bad = repeat('k', 251, "get a ", "\r\n");
+    req_reject(bad, strlen(bad), "CLIENT_ERROR bad command line format");
+    char *set_ok = repeat('k', 250, "set ", " 0 0 1\r\na\r\n");
+    req_ok(set_ok, ROUTE_KEY, MC_CMD_SET, &info);
+    /* a rejected header still consumes its data block */
+    char *set_bad = repeat('k', 251, "set ", " 0 0 1\r\na\r\n");
+    req_reject(set_bad, strlen(set_bad), "CLIENT_ERROR bad command line format");
+    char *mg_bad = repeat('k', 251, "mg ", " v\r\n");
+    req_reject(mg_bad, strlen(mg_bad), "CLIENT_ERROR bad command line format");
+    free(ok);
+    free(bad);
+    free(set_ok);
+    free(set_bad);
+    free(mg_bad);
+    req_info_free(&info);
+}
+
+static void test_rejects(void)
+{
+    req_reject("bogus\r\nget a\r\n", 7, "ERROR");
+    req_reject("GET a\r\n", 7, "ERROR"); /* names are case-sensitive */
+    req_reject("\r\n", 2, "ERROR");
+    req_reject("   \r\n", 5, "ERROR");
+    req_reject("get\r\n", 5, "ERROR");
+    req_reject("gat 10\r\n", 8, "ERROR");
+    req_reject("gat x k\r\n", 9, "CLIENT_ERROR invalid exptime argument");
+    req_reject("set k 0 0\r\n", 11, "ERROR");
+    /* no usable length: only the line goes, as in memcached */
+    req_reject("set k 0 0 -1\r\nab\r\n", 14, "CLIENT_ERROR bad command line format");
+    req_reject("set k 0 0 x\r\nab\r\n", 13, "CLIENT_ERROR bad command line format");
+    /* a usable length: line and data go */
+    req_reject("set k x 0 1\r\na\r\n", 16, "CLIENT_ERROR bad command line format");
+    req_reject("set k -1 0 1\r\na\r\n", 17, "CLIENT_ERROR bad command line format");
+    req_reject("set k 0 x 1\r\na\r\n", 16, "CLIENT_ERROR bad command line format");
+    req_reject("set k 0 0 1 noreply x\r\na\r\n", 26, "ERROR");
+    req_reject("cas k 0 0 1\r\na\r\n", 16, "ERROR");
+    req_reject("cas k 0 0 1 -1\r\na\r\n", 19, "CLIENT_ERROR bad command line format");
+    req_reject("set k 0 0 1\r\nabc\r\n", 16, "CLIENT_ERROR bad data chunk");
+    req_reject("set k 0 0 1 noreply\r\nab\r\n", 24, "CLIENT_ERROR bad data chunk");
+    req_reject("incr k x\r\n", 10, "CLIENT_ERROR invalid numeric delta argument");
+    req_reject("incr k -1\r\n", 11, "CLIENT_ERROR invalid numeric delta argument");
+    req_reject("incr k 18446744073709551616\r\n", 29, "CLIENT_ERROR invalid numeric delta argument");
+    req_reject("incr k\r\n", 8, "ERROR");
+    req_reject("touch k x\r\n", 11, "CLIENT_ERROR invalid exptime argument");
+    req_reject("touch k\r\n", 9, "ERROR");
+    req_reject("delete\r\n", 8, "ERROR");
+    req_reject("delete k 1\r\n", 12,
+               "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+    req_reject("delete k x noreply\r\n", 20,
+               "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+    req_reject("delete k 0 noreply x\r\n", 22,
+               "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+    req_reject("flush_all x\r\n", 13, "CLIENT_ERROR invalid exptime argument");
+    req_reject("flush_all 1 2 3\r\n", 17, "ERROR");
+    req_reject("verbosity\r\n", 11, "ERROR");
+    req_reject("verbosity x\r\n", 13, "CLIENT_ERROR bad command line format");
+    req_reject("verbosity 1 2 3\r\n", 17, "ERROR");
+    req_reject("mg\r\n", 4, "ERROR");
+    req_reject("me\r\n", 4, "CLIENT_ERROR bad command line format");
+    req_reject("ms k\r\n", 6, "CLIENT_ERROR bad command line format");
+    req_reject("ms k x\r\nhi\r\n", 8, "CLIENT_ERROR bad command line format");
+    req_reject("ms k 2\r\nhix\r\n", 12, "CLIENT_ERROR bad data chunk");
+    req_reject("mg k v q\r\n", 10, "CLIENT_ERROR quiet mode not supported through the proxy");
+    req_reject("md k q\r\n", 8, "CLIENT_ERROR quiet mode not supported through the proxy");
+    req_reject("ms k 1 q\r\na\r\n", 13, "CLIENT_ERROR quiet mode not supported through the proxy");
+    req_reject("mg Zm9v b v\r\n", 13, "CLIENT_ERROR base64 keys not supported through the proxy");
+    req_reject("me Zm9v b\r\n", 11, "CLIENT_ERROR base64 keys not supported through the proxy");
+    /* 24 tokens is the most a line other than a retrieval may have */
+    char flags[128] = "mg k";
+    for (int i = 0; i < 22; i++) {
+        strcat(flags, " v");
+    }
+    strcat(flags, "\r\n");
+    struct req_info fi;
+    req_info_init(&fi);
+    CHECK_EQ_INT(req(flags, &fi), PARSE_OK);
+    CHECK_EQ_INT(fi.route, ROUTE_KEY);
+    CHECK_EQ_INT(fi.args.n, 24);
+    req_info_free(&fi);
+    strcpy(flags + strlen(flags) - 2, " v\r\n");
+    req_reject(flags, strlen(flags), "CLIENT_ERROR options flags are too long");
+    const char *many = "set k 0 0 1 a c d e f g h i j k l m n o p r s t u v w x y z\r\na\r\n";
+    req_reject(many, strlen(many), "ERROR");
+    /* a reject leaves the stream in sync: the next request parses */
+    struct req_info info;
+    req_info_init(&info);
+    const char *two = "set k x 0 1\r\na\r\nget k\r\n";
+    CHECK_EQ_INT(req(two, &info), PARSE_OK);
+    CHECK_EQ_INT(info.len, 16);
+    CHECK_EQ_INT(req(two + 16, &info), PARSE_OK);
+    CHECK_EQ_INT(info.route, ROUTE_KEY);
+    /* a rejected header waits for its data block before dropping it */
+    CHECK_EQ_INT(req("set k x 0 5\r\nab", &info), PARSE_AGAIN);
+    CHECK_EQ_INT(info.len, 13 + 7);
+    req_info_free(&info);
+}
+
+static void test_fatal(void)
+{
+    char *longline = repeat('x', 3000, "set ", "");
+    req_fatal(longline, "CLIENT_ERROR line too long");
+    free(longline);
+    char *exact = repeat('x', 2048, "", "");
+    req_fatal(exact, "CLIENT_ERROR line too long");
+    free(exact);
+    req_fatal("set k 0 0 134217729\r\n", "SERVER_ERROR object too large for cache");
+    req_fatal("ms k 999999999999\r\n", "SERVER_ERROR object too large for cache");
+
+    struct req_info info;
+    req_info_init(&info);
+    /* 2046 bytes + CRLF: the '\n' is byte 2048, still a line */
+    char *fits = repeat('x', 2046 - 8, "mn ", "12345\r\n");
+    CHECK_EQ_INT(strlen(fits), 2048);
+    req_ok(fits, ROUTE_LOCAL, MC_CMD_MN, &info);
+    free(fits);
+    char *partial = repeat('x', 2047, "", "");
+    CHECK_EQ_INT(req(partial, &info), PARSE_AGAIN);
+    free(partial);
+    CHECK_EQ_INT(req("set k 0 0 134217728\r\n", &info), PARSE_AGAIN);
+    CHECK_EQ_INT(info.len, 21 + 134217728 + 2);
+
+    /* long multi-key lines are fine */
+    size_t nkeys = 1000;
+    char *big = malloc(nkeys * 12 + 16);
+    size_t len = 0;
+    len += (size_t)sprintf(big, "get");
+    for (size_t i = 0; i < nkeys; i++) {
+        len += (size_t)sprintf(big + len, " key%06zu", i);
+    }
+    len += (size_t)sprintf(big + len, "\r\n");
+    req_ok(big, ROUTE_SPLIT, MC_CMD_GET, &info);
+    CHECK_EQ_INT(info.keys.n, nkeys);
+    free(big);
+    /* ... up to MC_KEYS_LINE_MAX */
+    char *huge = repeat('k', MC_KEYS_LINE_MAX, "gets ", "");
+    for (size_t i = 200; i < MC_KEYS_LINE_MAX; i += 201) {
+        huge[i] = ' ';
+    }
+    huge[MC_KEYS_LINE_MAX - 2] = '\r';
+    huge[MC_KEYS_LINE_MAX - 1] = '\n';
+    huge[MC_KEYS_LINE_MAX] = '\0';
+    req_ok(huge, ROUTE_SPLIT, MC_CMD_GETS, &info);
+    CHECK_EQ_INT(info.keys.n, MC_KEYS_LINE_MAX / 201 + 1);
+    huge[MC_KEYS_LINE_MAX - 1] = 'k';
+    req_fatal(huge, "CLIENT_ERROR line too long");
+    free(huge);
+    req_info_free(&info);
+}
+
+/* Feeding s one byte at a time gives PARSE_AGAIN until the end, then the same
+ * answer as the whole string. */
+static void check_incremental(const char *s)
+{
+    size_t n = strlen(s);
+    struct req_info whole, part;
+    req_info_init(&whole);
+    req_info_init(&part);
+    int rc = req(s, &whole);
+    for (size_t i = 0; i < n; i++) {
+        int prc = P->req_parse((const uint8_t *)s, i, &part);
+        if (prc != PARSE_AGAIN) {
+            fprintf(stderr, "  prefix %zu of %.40s: rc %d\n", i, s, prc);
+        }
+        CHECK_EQ_INT(prc, PARSE_AGAIN);
+        CHECK(part.len == 0 || part.len == whole.len);
+    }
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)s, n, &part), rc);
+    CHECK_EQ_INT(part.len, whole.len);
+    CHECK_EQ_INT(part.route, whole.route);
+    CHECK_EQ_INT(part.cmd, whole.cmd);
+    CHECK_EQ_INT(part.noreply, whole.noreply);
+    CHECK_EQ_INT(part.keys.n, whole.keys.n);
+    CHECK_EQ_INT(part.args.n, whole.args.n);
+    for (uint32_t k = 0; k < part.keys.n && k < whole.keys.n; k++) {
+        CHECK_EQ_INT(part.keys.v[k].off, whole.keys.v[k].off);
+        CHECK_EQ_INT(part.keys.v[k].len, whole.keys.v[k].len);
+    }
+    CHECK(strcmp(part.err, whole.err) == 0);
+    req_info_free(&whole);
+    req_info_free(&part);
+}
+
+static void test_incremental(void)
+{
+    static const char *const cases[] = {
+        "get a b c\r\n",       "gets k\r\n",          "gat 1 a b\r\n",
+        "set k 0 0 5\r\nhello\r\n", "cas k 1 2 3 4 noreply\r\nabc\r\n",
+        "incr k 5\r\n",        "delete k 0 noreply\r\n", "touch k 1\r\n",
+        "mg k v\r\n",          "ms k 3 T1\r\nabc\r\n", "md k\r\n",
+        "ma k\r\n",            "mn\r\n",              "me k\r\n",
+        "version\r\n",         "quit\r\n",            "flush_all 1 noreply\r\n",
+        "verbosity 2\r\n",     "bogus x\r\n",         "set k x 0 2\r\nab\r\n",
+        "set k 0 0 2\r\nabc\n", "mg k q\r\n",       "get k\n",
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        check_incremental(cases[i]);
+    }
+}
+
+static void test_pipelined(void)
+{
+    const char *s = "set a 0 0 1\r\n1\r\nget a b\r\ndelete a noreply\r\nbogus\r\nmn\r\n"
+                    "ms b 2\r\nxy\r\nquit\r\n";
+    static const int want_cmd[] = {MC_CMD_SET, MC_CMD_GET, MC_CMD_DELETE, MC_CMD_NONE,
+                                   MC_CMD_MN, MC_CMD_MS, MC_CMD_QUIT};
+    static const int want_route[] = {ROUTE_KEY,    ROUTE_SPLIT, ROUTE_KEY, ROUTE_REJECT,
+                                     ROUTE_LOCAL, ROUTE_KEY,   ROUTE_LOCAL};
+    struct req_info info;
+    req_info_init(&info);
+    size_t off = 0, n = strlen(s), count = 0;
+    while (off < n && count < 7) {
+        CHECK_EQ_INT(P->req_parse((const uint8_t *)s + off, n - off, &info), PARSE_OK);
+        CHECK_EQ_INT(info.cmd, want_cmd[count]);
+        CHECK_EQ_INT(info.route, want_route[count]);
+        off += info.len;
+        count++;
+    }
+    CHECK_EQ_INT(count, 7);
+    CHECK_EQ_INT(off, n);
+    CHECK(info.quit);
+    req_info_free(&info);
+}
+
+/* Response helpers. */
+static int rsp(const char *s, int cmd, struct rsp_info *info)
+{
+    return P->rsp_parse((const uint8_t *)s, strlen(s), (uint16_t)cmd, info);
+}
+
+static void rsp_ok(const char *s, int cmd, bool is_error)
+{
+    struct rsp_info info;
+    rsp_info_init(&info);
+    int rc = rsp(s, cmd, &info);
+    CHECK_EQ_INT(rc, PARSE_OK);
+    if (rc != PARSE_OK) {
+        fprintf(stderr, "  rsp %.40s (cmd %d): %s\n", s, cmd, info.err);
+    }
+    CHECK_EQ_INT(info.len, strlen(s));
+    CHECK_EQ_INT(info.is_error, is_error);
+    /* every proper prefix is incomplete */
+    for (size_t i = 0; i < strlen(s); i++) {
+        CHECK_EQ_INT(P->rsp_parse((const uint8_t *)s, i, (uint16_t)cmd, &info), PARSE_AGAIN);
+    }
+    rsp_info_free(&info);
+}
+
+static void rsp_bad(const char *s, int cmd)
+{
+    struct rsp_info info;
+    rsp_info_init(&info);
+    CHECK_EQ_INT(rsp(s, cmd, &info), PARSE_ERROR);
+    CHECK(info.err[0] != '\0');
+    rsp_info_free(&info);
+}
+
+static void test_rsp_values(void)
+{
+    const char *s = "VALUE a 0 1\r\nx\r\nVALUE bb 5 3 99\r\n\r\n\r\r\nEND\r\n";
+    struct rsp_info info;
+    rsp_info_init(&info);
+    CHECK_EQ_INT(rsp(s, MC_CMD_GETS, &info), PARSE_OK);
+    CHECK_EQ_INT(info.len, strlen(s));
+    CHECK_EQ_INT(info.elems.n, 2);
+    CHECK_MEM(s + info.elems.v[0].off, info.elems.v[0].len, "VALUE a 0 1\r\nx\r\n");
+    CHECK_MEM(s + info.elems.v[1].off, info.elems.v[1].len, "VALUE bb 5 3 99\r\n\r\n\r\r\n");
+    CHECK_EQ_INT(info.ekeys.n, 2);
+    check_span(s, &info.ekeys.v[0], "a");
+    check_span(s, &info.ekeys.v[1], "bb");
+    /* the hint once a block's size is known */
+    CHECK_EQ_INT(P->rsp_parse((const uint8_t *)s, 14, MC_CMD_GET, &info), PARSE_AGAIN);
+    CHECK_EQ_INT(info.len, 16 + 5);
+    rsp_info_free(&info);
+
+    rsp_ok(s, MC_CMD_GET, false);
+    rsp_ok("END\r\n", MC_CMD_GET, false);
+    rsp_ok("END\r\n", MC_CMD_GAT, false);
+    rsp_ok("VALUE k 0 0\r\n\r\nEND\r\n", MC_CMD_GATS, false);
+    rsp_ok("SERVER_ERROR out of memory\r\n", MC_CMD_GET, true);
+    rsp_ok("VALUE a 0 1\r\nx\r\nSERVER_ERROR out of memory writing get response\r\n",
+           MC_CMD_GET, true);
+    rsp_ok("CLIENT_ERROR bad command line format\r\n", MC_CMD_GET, true);
+    rsp_ok("ERROR\r\n", MC_CMD_GET, true);
+    rsp_bad("VALUE a 0 1\r\nxy\r\nEND\r\n", MC_CMD_GET);
+    rsp_bad("VALUE a 0\r\nEND\r\n", MC_CMD_GET);
+    rsp_bad("VALUE a x 1\r\nx\r\nEND\r\n", MC_CMD_GET);
+    rsp_bad("VALUE a 0 1 2 3\r\nx\r\nEND\r\n", MC_CMD_GET);
+    rsp_bad("STORED\r\n", MC_CMD_GET);
+    rsp_bad("ENDX\r\n", MC_CMD_GET);
+    char *longl = repeat('x', 3000, "VALUE ", "");
+    rsp_bad(longl, MC_CMD_GET);
+    free(longl);
+}
+
+static void test_rsp_lines(void)
+{
+    static const char *const store[] = {"STORED\r\n", "NOT_STORED\r\n", "EXISTS\r\n",
+                                        "NOT_FOUND\r\n"};
+    for (int c = MC_CMD_SET; c <= MC_CMD_CAS; c++) {
+        for (size_t i = 0; i < 4; i++) {
+            rsp_ok(store[i], c, false);
+        }
+        rsp_bad("DELETED\r\n", c);
+    }
+    rsp_ok("DELETED\r\n", MC_CMD_DELETE, false);
+    rsp_ok("NOT_FOUND\r\n", MC_CMD_DELETE, false);
+    rsp_bad("STORED\r\n", MC_CMD_DELETE);
+    rsp_ok("42\r\n", MC_CMD_INCR, false);
+    rsp_ok("18446744073709551615\r\n", MC_CMD_DECR, false);
+    rsp_ok("7   \r\n", MC_CMD_DECR, false);
+    rsp_ok("NOT_FOUND\r\n", MC_CMD_INCR, false);
+    rsp_ok("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n", MC_CMD_INCR,
+           true);
+    rsp_bad("-1\r\n", MC_CMD_INCR);
+    rsp_bad("4 2\r\n", MC_CMD_INCR);
+    rsp_ok("TOUCHED\r\n", MC_CMD_TOUCH, false);
+    rsp_ok("NOT_FOUND\r\n", MC_CMD_TOUCH, false);
+    rsp_ok("OK\r\n", MC_CMD_FLUSH_ALL, false);
+    rsp_ok("OK\r\n", MC_CMD_VERBOSITY, false);
+    rsp_bad("OKAY\r\n", MC_CMD_FLUSH_ALL);
+    rsp_ok("VERSION 1.6.18\r\n", MC_CMD_VERSION, false);
+    rsp_ok("SERVER_ERROR busy\r\n", MC_CMD_SET, true);
+    rsp_ok("ERROR\r\n", MC_CMD_FLUSH_ALL, true);
+    rsp_bad("ERRORS\r\n", MC_CMD_SET);
+    rsp_bad("STORED\r\n", MC_CMD_QUIT);
+    rsp_bad("STORED\r\n", 0);
+    rsp_bad("STORED\r\n", 999);
+}
+
+static void test_rsp_meta(void)
+{
+    rsp_ok("VA 2 t-1 f0\r\nhi\r\n", MC_CMD_MG, false);
+    rsp_ok("VA 0\r\n\r\n", MC_CMD_MG, false);
+    rsp_ok("HD\r\n", MC_CMD_MG, false);
+    rsp_ok("HD c5 kfoo\r\n", MC_CMD_MG, false);
+    rsp_ok("EN\r\n", MC_CMD_MG, false);
+    rsp_ok("EN kk O123\r\n", MC_CMD_MG, false);
+    rsp_ok("HD\r\n", MC_CMD_MS, false);
+    rsp_ok("NS\r\n", MC_CMD_MS, false);
+    rsp_ok("EX\r\n", MC_CMD_MS, false);
+    rsp_ok("NF\r\n", MC_CMD_MS, false);
+    rsp_ok("HD\r\n", MC_CMD_MD, false);
+    rsp_ok("NF\r\n", MC_CMD_MD, false);
+    rsp_ok("VA 1\r\n6\r\n", MC_CMD_MA, false);
+    rsp_ok("NS\r\n", MC_CMD_MA, false);
+    rsp_ok("ME n exp=-1 la=1 cas=7 fetch=no cls=1 size=61\r\n", MC_CMD_ME, false);
+    rsp_ok("EN\r\n", MC_CMD_ME, false);
+    rsp_ok("MN\r\n", MC_CMD_MN, false);
+    rsp_ok("CLIENT_ERROR invalid flag\r\n", MC_CMD_MG, true);
+    rsp_bad("VA 2\r\nhix\r\n", MC_CMD_MG);
+    rsp_bad("VA x\r\nhi\r\n", MC_CMD_MG);
+    rsp_bad("VA\r\n", MC_CMD_MG);
+    rsp_bad("NS\r\n", MC_CMD_MG);
+    rsp_bad("VA 1\r\na\r\n", MC_CMD_MS);
+    rsp_bad("HDX\r\n", MC_CMD_MD);
+    rsp_bad("H\r\n", MC_CMD_MD);
+    rsp_bad("ME k\r\n", MC_CMD_MG);
+
+    struct rsp_info info;
+    rsp_info_init(&info);
+    CHECK_EQ_INT(rsp("VA 10 t5\r\n01", MC_CMD_MG, &info), PARSE_AGAIN);
+    CHECK_EQ_INT(info.len, 10 + 12);
+    rsp_info_free(&info);
+}
+
+static void test_frag_build(void)
+{
+    struct req_info info;
+    struct buf out;
+    req_info_init(&info);
+    buf_init(&out);
+    const char *s = "get a bb ccc dd\r\n";
+    CHECK_EQ_INT(req(s, &info), PARSE_OK);
+    uint32_t idx[] = {1, 3};
+    CHECK_EQ_INT(P->frag_build(&out, (const uint8_t *)s, &info, idx, 2), 0);
+    CHECK_MEM(out.data, out.len, "get bb dd\r\n");
+    buf_reset(&out);
+    uint32_t one[] = {2};
+    CHECK_EQ_INT(P->frag_build(&out, (const uint8_t *)s, &info, one, 1), 0);
+    CHECK_MEM(out.data, out.len, "get ccc\r\n");
+    buf_reset(&out);
+
+    const char *g = "gats  300 x y z\r\n";
+    CHECK_EQ_INT(req(g, &info), PARSE_OK);
+    uint32_t two[] = {0, 2};
+    CHECK_EQ_INT(P->frag_build(&out, (const uint8_t *)g, &info, two, 2), 0);
+    CHECK_MEM(out.data, out.len, "gats 300 x z\r\n");
+    buf_reset(&out);
+
+    const char *d = "gets k k\r\n";
+    CHECK_EQ_INT(req(d, &info), PARSE_OK);
+    uint32_t both[] = {0, 1};
+    CHECK_EQ_INT(P->frag_build(&out, (const uint8_t *)d, &info, both, 2), 0);
+    CHECK_MEM(out.data, out.len, "gets k k\r\n");
+    buf_reset(&out);
+
+    uint32_t bad[] = {7};
+    CHECK_EQ_INT(P->frag_build(&out, (const uint8_t *)d, &info, bad, 1), -1);
+    CHECK_EQ_INT(P->frag_build(&out, (const uint8_t *)d, &info, bad, 0), -1);
+    CHECK_EQ_INT(req("set k 0 0 1\r\na\r\n", &info), PARSE_OK);
+    CHECK_EQ_INT(P->frag_build(&out, (const uint8_t *)"set k 0 0 1\r\na\r\n", &info, one, 1), -1);
+    CHECK_EQ_INT(out.len, 0);
+    buf_free(&out);
+    req_info_free(&info);
+}
+
+/* Up to 4 fragment replies for one merge. */
+struct merge_case {
+    struct rsp_info infos[4];
+    struct frag_rsp rsps[4];
+    struct frag_map map[16];
+};
+
+static void merge_rsp(struct merge_case *m, uint32_t f, const char *s, int cmd)
+{
+    rsp_info_init(&m->infos[f]);
+    CHECK_EQ_INT(rsp(s, cmd, &m->infos[f]), PARSE_OK);
+    m->rsps[f].p = (const uint8_t *)s;
+    m->rsps[f].len = m->infos[f].len;
+    m->rsps[f].info = &m->infos[f];
+}
+
+static void merge_free(struct merge_case *m, uint32_t n)
+{
+    for (uint32_t f = 0; f < n; f++) {
+        rsp_info_free(&m->infos[f]);
+    }
+}
+
+/* Split request s: key i goes to fragment frags[i], positions in order. */
+static void merge_map(struct merge_case *m, const uint32_t *frags, uint32_t nkeys)
+{
+    uint32_t pos[4] = {0};
+    for (uint32_t i = 0; i < nkeys; i++) {
+        m->map[i].frag = frags[i];
+        m->map[i].pos = pos[frags[i]]++;
+    }
+}
+
+static void test_merge_split(void)
+{
+    struct req_info info;
+    struct buf out;
+    struct merge_case m;
+    req_info_init(&info);
+    buf_init(&out);
+
+    /* get a b c d: a,c to fragment 0, b,d to fragment 1; c and d miss */
+    const char *s = "get a b c d\r\n";
+    CHECK_EQ_INT(req(s, &info), PARSE_OK);
+    merge_rsp(&m, 0, "VALUE a 0 1\r\n1\r\nEND\r\n", MC_CMD_GET);
+    merge_rsp(&m, 1, "VALUE b 0 2\r\n22\r\nEND\r\n", MC_CMD_GET);
+    merge_map(&m, (const uint32_t[]){0, 1, 0, 1}, 4);
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)s, &info, m.map, m.rsps, 2), 0);
+    CHECK_MEM(out.data, out.len, "VALUE a 0 1\r\n1\r\nVALUE b 0 2\r\n22\r\nEND\r\n");
+    merge_free(&m, 2);
+    buf_reset(&out);
+
+    /* all miss */
+    merge_rsp(&m, 0, "END\r\n", MC_CMD_GET);
+    merge_rsp(&m, 1, "END\r\n", MC_CMD_GET);
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)s, &info, m.map, m.rsps, 2), 0);
+    CHECK_MEM(out.data, out.len, "END\r\n");
+    merge_free(&m, 2);
+    buf_reset(&out);
+
+    /* duplicates: get x y x y, x on 0 (both hit), y on 1 (second misses) */
+    const char *d = "gets x y x y\r\n";
+    CHECK_EQ_INT(req(d, &info), PARSE_OK);
+    merge_rsp(&m, 0, "VALUE x 0 1 5\r\nX\r\nVALUE x 0 1 5\r\nX\r\nEND\r\n", MC_CMD_GETS);
+    merge_rsp(&m, 1, "VALUE y 1 1 6\r\nY\r\nEND\r\n", MC_CMD_GETS);
+    merge_map(&m, (const uint32_t[]){0, 1, 0, 1}, 4);
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)d, &info, m.map, m.rsps, 2), 0);
+    CHECK_MEM(out.data, out.len,
+              "VALUE x 0 1 5\r\nX\r\nVALUE y 1 1 6\r\nY\r\nVALUE x 0 1 5\r\nX\r\nEND\r\n");
+    merge_free(&m, 2);
+    buf_reset(&out);
+
+    /* the map's positions, not the key order, say where a key sits in its fragment */
+    const char *r = "get p q\r\n";
+    CHECK_EQ_INT(req(r, &info), PARSE_OK);
+    merge_rsp(&m, 0, "VALUE q 0 1\r\nQ\r\nVALUE p 0 1\r\nP\r\nEND\r\n", MC_CMD_GET);
+    m.map[0] = (struct frag_map){0, 1};
+    m.map[1] = (struct frag_map){0, 0};
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)r, &info, m.map, m.rsps, 1), 0);
+    CHECK_MEM(out.data, out.len, "VALUE p 0 1\r\nP\r\nVALUE q 0 1\r\nQ\r\nEND\r\n");
+    /* an inconsistent map fails and leaves out as it was */
+    buf_reset(&out);
+    m.map[1] = (struct frag_map){0, 1};
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)r, &info, m.map, m.rsps, 1), -1);
+    m.map[1] = (struct frag_map){3, 0};
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)r, &info, m.map, m.rsps, 1), -1);
+    CHECK_EQ_INT(out.len, 0);
+    merge_free(&m, 1);
+
+    /* one fragment failed: its error line is the answer */
+    CHECK_EQ_INT(req(s, &info), PARSE_OK);
+    merge_rsp(&m, 0, "VALUE a 0 1\r\n1\r\nEND\r\n", MC_CMD_GET);
+    merge_rsp(&m, 1, "VALUE b 0 2\r\n22\r\nSERVER_ERROR out of memory\r\n", MC_CMD_GET);
+    merge_map(&m, (const uint32_t[]){0, 1, 0, 1}, 4);
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)s, &info, m.map, m.rsps, 2), 0);
+    CHECK_MEM(out.data, out.len, "SERVER_ERROR out of memory\r\n");
+    merge_free(&m, 2);
+    buf_reset(&out);
+
+    /* a failure the core reports with error_reply, parsed like a reply */
+    merge_rsp(&m, 0, "END\r\n", MC_CMD_GET);
+    merge_rsp(&m, 1, "SERVER_ERROR Connection timed out\r\n", MC_CMD_GET);
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)s, &info, m.map, m.rsps, 2), 0);
+    CHECK_MEM(out.data, out.len, "SERVER_ERROR Connection timed out\r\n");
+    merge_free(&m, 2);
+
+    buf_free(&out);
+    req_info_free(&info);
+}
+
+static void test_merge_all(void)
+{
+    struct req_info info;
+    struct buf out;
+    struct merge_case m;
+    req_info_init(&info);
+    buf_init(&out);
+    const char *s = "flush_all\r\n";
+    CHECK_EQ_INT(req(s, &info), PARSE_OK);
+    merge_rsp(&m, 0, "OK\r\n", MC_CMD_FLUSH_ALL);
+    merge_rsp(&m, 1, "OK\r\n", MC_CMD_FLUSH_ALL);
+    merge_rsp(&m, 2, "OK\r\n", MC_CMD_FLUSH_ALL);
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)s, &info, NULL, m.rsps, 3), 0);
+    CHECK_MEM(out.data, out.len, "OK\r\n");
+    merge_free(&m, 3);
+    buf_reset(&out);
+
+    merge_rsp(&m, 0, "OK\r\n", MC_CMD_VERBOSITY);
+    merge_rsp(&m, 1, "ERROR\r\n", MC_CMD_VERBOSITY);
+    merge_rsp(&m, 2, "SERVER_ERROR x\r\n", MC_CMD_VERBOSITY);
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)s, &info, NULL, m.rsps, 3), 0);
+    CHECK_MEM(out.data, out.len, "ERROR\r\n");
+    merge_free(&m, 3);
+    buf_free(&out);
+    req_info_free(&info);
+}
+
+static void check_error_reply(const char *msg, const char *want)
+{
+    struct buf out;
+    buf_init(&out);
+    CHECK_EQ_INT(P->error_reply(&out, msg), 0);
+    CHECK_MEM(out.data, out.len, want);
+    buf_free(&out);
+}
+
+static void test_error_reply(void)
+{
+    check_error_reply("Connection timed out", "SERVER_ERROR Connection timed out\r\n");
+    check_error_reply("ERROR", "ERROR\r\n");
+    check_error_reply("CLIENT_ERROR bad data chunk", "CLIENT_ERROR bad data chunk\r\n");
+    check_error_reply("SERVER_ERROR object too large for cache",
+                      "SERVER_ERROR object too large for cache\r\n");
+    check_error_reply("ERRORS happen", "SERVER_ERROR ERRORS happen\r\n");
+    check_error_reply("bad\r\nline", "SERVER_ERROR bad  line\r\n");
+    check_error_reply("", "SERVER_ERROR unknown error\r\n");
+    /* every reject's err goes through unchanged */
+    struct req_info info;
+    req_info_init(&info);
+    CHECK_EQ_INT(req("set k 0 0 1\r\nxyz", &info), PARSE_OK);
+    check_error_reply(info.err, "CLIENT_ERROR bad data chunk\r\n");
+    req_info_free(&info);
+}
+
+static void test_local(void)
+{
+    struct req_info info;
+    struct buf out;
+    struct local_ctx lc = {.version = "0.5.0-nc"};
+    req_info_init(&info);
+    buf_init(&out);
+
+    CHECK_EQ_INT(req("version\r\n", &info), PARSE_OK);
+    CHECK_EQ_INT(P->local(&out, (const uint8_t *)"version\r\n", &info, &lc), 1);
+    CHECK_MEM(out.data, out.len, "VERSION 0.5.0-nc\r\n");
+    buf_reset(&out);
+    CHECK_EQ_INT(req("mn\r\n", &info), PARSE_OK);
+    CHECK_EQ_INT(P->local(&out, (const uint8_t *)"mn\r\n", &info, &lc), 1);
+    CHECK_MEM(out.data, out.len, "MN\r\n");
+    buf_reset(&out);
+    CHECK_EQ_INT(req("quit\r\n", &info), PARSE_OK);
+    CHECK_EQ_INT(P->local(&out, (const uint8_t *)"quit\r\n", &info, &lc), 1);
+    CHECK_EQ_INT(out.len, 0);
+    CHECK(info.quit);
+    CHECK_EQ_INT(req("get k\r\n", &info), PARSE_OK);
+    CHECK_EQ_INT(P->local(&out, (const uint8_t *)"get k\r\n", &info, &lc), 0);
+    CHECK_EQ_INT(out.len, 0);
+    CHECK_EQ_INT(P->conn_init(&out, NULL, 0, 0), 0);
+    CHECK_EQ_INT(out.len, 0);
+    CHECK(strcmp(P->name, "memcache") == 0);
+    CHECK(strcmp(mc_cmd_name(MC_CMD_FLUSH_ALL), "flush_all") == 0);
+    CHECK(mc_cmd_name(0) == NULL);
+    buf_free(&out);
+    req_info_free(&info);
+}
+
+int main(void)
+{
+    test_retrieval();
+    test_storage();
+    test_other_commands();
+    test_key_length();
+    test_rejects();
+    test_fatal();
+    test_incremental();
+    test_pipelined();
+    test_rsp_values();
+    test_rsp_lines();
+    test_rsp_meta();
+    test_frag_build();
+    test_merge_split();
+    test_merge_all();
+    test_error_reply();
+    test_local();
+    UNIT_DONE("test_memcache");
+}
