@@ -36,7 +36,7 @@ FUZZ_SECONDS ?= 20
 all: nutcracker
 
 nutcracker: $(BUILD)/nutcracker
-	@if [ "$(BUILD)" = build ]; then cp $(BUILD)/nutcracker nutcracker; fi
+	@if [ "$(BUILD)" = build ]; then cp $(BUILD)/nutcracker nutcracker.tmp && mv -f nutcracker.tmp nutcracker; fi
 
 $(BUILD)/nutcracker: $(BUILD)/src/main.o $(BUILD)/libnc.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -13,6 +13,8 @@
 #define MBUF_MIN 512
 #define MBUF_MAX 16777216
 
+enum { OPT_METRICS_PORT = 256, OPT_METRICS_ADDR };
+
 static const char short_opts[] = "hVtdDv:o:c:s:i:a:p:m:";
 
 static const struct option long_opts[] = {
@@ -29,6 +31,9 @@ static const struct option long_opts[] = {
     {"stats-addr", required_argument, NULL, 'a'},
     {"pid-file", required_argument, NULL, 'p'},
     {"mbuf-size", required_argument, NULL, 'm'},
+    /* ours: long options only, so no twemproxy letter changes meaning */
+    {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
+    {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
     {NULL, 0, NULL, 0},
 };
 
@@ -52,6 +57,8 @@ void options_usage(FILE *out)
           "  -i, --stats-interval=N : set stats aggregation interval in msec (default: 30000 msec)\n"
           "  -p, --pid-file=S       : set pid file (default: off)\n"
           "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: 16384 bytes)\n"
+          "      --metrics-port=N   : serve Prometheus metrics on http://addr:N/metrics (default: off)\n"
+          "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
           "\n",
           out);
 }
@@ -189,6 +196,18 @@ static int set_option(struct options *o, int c, FILE *err, char **argv)
     case 'i':
     case 'm':
         return set_number(o, c, optarg, err);
+    case OPT_METRICS_PORT: {
+        int v = atoi_strict(optarg);
+        if (v < 1 || v > 65535) {
+            fprintf(err, "nutcracker: option --metrics-port value %s is not a valid port\n", optarg);
+            return -1;
+        }
+        o->metrics_port = v;
+        return 0;
+    }
+    case OPT_METRICS_ADDR:
+        o->metrics_addr = optarg;
+        return 0;
     default:
         bad_option(err, argv);
         return -1;

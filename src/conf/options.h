@@ -24,6 +24,8 @@ struct options {
     int stats_interval_ms;  /* default 30000 */
     const char *pid_file;   /* NULL: none */
     size_t mbuf_size;       /* default 16384, 512..16777216 */
+    int metrics_port;       /* ours: Prometheus /metrics port, 0 = off */
+    const char *metrics_addr; /* ours: NULL = stats_addr */
 };
 
 /* Parse argv. Returns 0 on success; on a bad option prints the message and the usage

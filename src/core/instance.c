@@ -11,6 +11,7 @@
 #include "proxy/client.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
+#include "stats/metrics.h"
 #include "stats/stats.h"
 
 /* Default bound on what one client may hold in the proxy (requests being read,
@@ -164,6 +165,13 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     if (in->stats == NULL) {
         return -1;
     }
+    if (opts->metrics_port != 0) {
+        const char *addr = opts->metrics_addr ? opts->metrics_addr : opts->stats_addr;
+        in->metrics = metrics_create(in, addr, opts->metrics_port);
+        if (in->metrics == NULL) {
+            return -1;
+        }
+    }
     for (uint32_t i = 0; i < in->npools; i++) {
         struct pool *p = in->pools[i];
         for (uint32_t j = 0; p->cp->preconnect && j < p->nservers; j++) {
@@ -181,6 +189,7 @@ int instance_run(struct instance *in)
 void instance_deinit(struct instance *in)
 {
     stats_destroy(in->stats);
+    metrics_destroy(in->metrics);
     for (uint32_t i = 0; i < in->npools; i++) {
         pool_destroy(in->pools[i]);
     }

@@ -20,6 +20,7 @@ struct pool;
 struct client;
 struct sconn;
 struct stats;
+struct metrics;
 
 struct instance {
     struct options opts;
@@ -28,6 +29,7 @@ struct instance {
     struct pool **pools;
     uint32_t npools;
     struct stats *stats;
+    struct metrics *metrics;  /* NULL unless --metrics-port */
     size_t mbuf_size;         /* read chunk size (-m) */
     struct bufpool bufs;      /* free chunks of mbuf_size */
     size_t client_max_buffer; /* bytes a client may have buffered (requests + replies) */
