@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,6 +143,29 @@ static int pidfile_create(const char *path)
     return w == n ? 0 : -1;
 }
 
+/* Raise the descriptor limit toward max_openfiles (as far as the hard limit allows
+ * without privileges): a proxy's capacity is its descriptors. */
+static void raise_nofile(long want)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || (rlim_t)want <= rl.rlim_cur) {
+        return;
+    }
+    struct rlimit nrl = rl;
+    nrl.rlim_cur = (rlim_t)want;
+    if (nrl.rlim_max < nrl.rlim_cur) {
+        nrl.rlim_max = nrl.rlim_cur;
+    }
+    if (setrlimit(RLIMIT_NOFILE, &nrl) != 0) {
+        nrl.rlim_cur = rl.rlim_max;
+        nrl.rlim_max = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nrl);
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        log_info("open files limit is %llu", (unsigned long long)rl.rlim_cur);
+    }
+}
+
 static int run(const struct options *o, struct conf *conf)
 {
     if (log_init(o->log_level, o->log_file) != 0) {
@@ -152,6 +176,7 @@ static int run(const struct options *o, struct conf *conf)
         return 1;
     }
     install_crash_handlers();
+    raise_nofile(conf->global.max_openfiles);
     if (o->pid_file != NULL && pidfile_create(o->pid_file) != 0) {
         return 1;
     }

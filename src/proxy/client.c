@@ -14,6 +14,11 @@
 #include "proxy/req.h"
 #include "proxy/router.h"
 
+#define ACCEPT_PAUSE_MS 100
+/* Requests one client may have in flight before the proxy stops reading from it:
+ * with the reply-bytes bound this caps what a client that never reads can pin. */
+#define CLIENT_MAX_INFLIGHT 4096
+
 static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 
 static struct instance *client_inst(const struct client *c) { return c->pool->inst; }
@@ -75,10 +80,17 @@ static void client_create(struct pool *p, int fd)
     in->total_connections++;
 }
 
+void listener_on_resume(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct pool *p = t->data;
+    if (p->listener.io.fd >= 0) {
+        ev_io_set(loop, &p->listener.io, EV_READ);
+    }
+}
+
 void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct pool *p = io->data;
-    (void)loop;
     (void)events;
     for (int i = 0; i < 64; i++) {
         int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -86,7 +98,13 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
             if (errno == EINTR || errno == ECONNABORTED) {
                 continue;
             }
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* level-triggered: without a pause this would spin on the same error */
+                log_error("accept on '%s' failed: %s; pausing accepts for %d ms",
+                          p->cp->listen.text, strerror(errno), ACCEPT_PAUSE_MS);
+                ev_io_set(loop, io, 0);
+                ev_timer_start(loop, &p->listener.pause, ACCEPT_PAUSE_MS);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 log_error("accept on '%s' failed: %s", p->cp->listen.text, strerror(errno));
             }
             return;
@@ -107,7 +125,8 @@ static void client_update_events(struct client *c)
         return;
     }
     unsigned mask = 0;
-    if (!c->closing && (c->out.len - c->out_pos) + c->pending_bytes < client_inst(c)->client_max_buffer) {
+    if (!c->closing && c->nreqs < CLIENT_MAX_INFLIGHT &&
+        (c->out.len - c->out_pos) + c->pending_bytes < client_inst(c)->client_max_buffer) {
         mask |= EV_READ;
     }
     if (c->out_pos < c->out.len) {

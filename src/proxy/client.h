@@ -39,6 +39,7 @@ struct client {
 };
 
 void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events);
+void listener_on_resume(struct ev_loop *loop, struct ev_timer *t);
 /* Append a reply for the request at the head (or queue it behind pending ones). */
 void client_reply_ready(struct client *c);
 void client_flush(struct client *c);

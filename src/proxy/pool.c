@@ -30,6 +30,7 @@ struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx)
     p->servers = calloc(p->nservers, sizeof(*p->servers));
     p->nodes = calloc(p->nservers, sizeof(*p->nodes));
     ev_io_init(&p->listener.io, -1, listener_on_accept, p);
+    ev_timer_init(&p->listener.pause, listener_on_resume, p);
     p->listener.pool = p;
     ev_timer_init(&p->retry_timer, pool_on_retry, p);
     dist_init(&p->dist);
@@ -49,6 +50,7 @@ struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx)
 
 static void pool_close_listener(struct pool *p)
 {
+    ev_timer_stop(p->inst->loop, &p->listener.pause);
     if (p->listener.io.fd >= 0) {
         ev_io_stop(p->inst->loop, &p->listener.io);
         close(p->listener.io.fd);

@@ -21,6 +21,7 @@ struct server;
 struct listener {
     struct ev_io io;
     struct pool *pool;
+    struct ev_timer pause; /* out of descriptors: accept again a little later */
 };
 
 struct pool {

@@ -177,10 +177,21 @@ static void test_errors(void)
     expect_fail("-?", "nutcracker: invalid option -- '?'");
     expect_fail("--help=3", "nutcracker: invalid option -- 'h'");
     /* twemproxy prints a NUL here; we name the option */
+    expect_fail("--metrics-port 0", "nutcracker: option --metrics-port value 0 is not a valid port");
     expect_fail("--bogus", "nutcracker: invalid option -- '--bogus'");
     expect_fail("--ver", "nutcracker: invalid option -- '--ver'"); /* ambiguous */
     /* the first bad option stops the parse */
     expect_fail("-v 3 -s 0 -m 1", "nutcracker: option -s value 0 is not a valid port");
+}
+
+static void test_metrics_options(void)
+{
+    CHECK_EQ_INT(parse("--metrics-port 9121 --metrics-addr 127.0.0.1"), 0);
+    CHECK_EQ_INT(opt.metrics_port, 9121);
+    CHECK(opt.metrics_addr != NULL && strcmp(opt.metrics_addr, "127.0.0.1") == 0);
+    CHECK_EQ_INT(parse("-v 4"), 0);
+    CHECK_EQ_INT(opt.metrics_port, 0);
+    CHECK(opt.metrics_addr == NULL);
 }
 
 static void test_usage(void)
@@ -206,6 +217,9 @@ static void test_usage(void)
         "msec)\n"
         "  -p, --pid-file=S       : set pid file (default: off)\n"
         "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: 16384 bytes)\n"
+        "      --metrics-port=N   : serve Prometheus metrics on http://addr:N/metrics (default: "
+        "off)\n"
+        "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
         "\n";
     CHECK(strcmp(u, want) == 0);
     free(u);
@@ -218,6 +232,7 @@ int main(void)
     test_long();
     test_errors();
     test_usage();
+    test_metrics_options();
     /* parsing again after everything above still starts from the defaults */
     test_defaults();
     free(out);

@@ -1,0 +1,36 @@
+/*
+ * redis: the RESP implementation of struct proto (proto/proto.h), exported as
+ * proto_redis. The functions are declared here so tests and fuzzers can call them
+ * directly; the core should only use proto_redis.
+ *
+ * Facts the core relies on (see also proto.h):
+ * - ROUTE_LOCAL with cmd REDIS_CMD_NOOP is an empty request (`*0\r\n`, `*-1\r\n`, an
+ *   empty inline line): redis_local() answers it with nothing and returns 1.
+ * - QUIT is ROUTE_LOCAL with info->quit set; redis_local() answers +OK.
+ * - A split command with a single key is returned as ROUTE_KEY: forwarded unchanged,
+ *   and the server's own reply is already the right reply.
+ * - redis_local() returns 0 for ROUTE_REJECT requests even before AUTH, so the core
+ *   answers them with info->err (redis, too, reports unknown commands before NOAUTH).
+ */
+#ifndef NC_PROTO_REDIS_H
+#define NC_PROTO_REDIS_H
+
+#include "proto/proto.h"
+
+/* Bounds of a request, as redis enforces them (proto-max-bulk-len, multibulk). */
+#define REDIS_MAX_BULK_LEN (512u * 1024 * 1024)
+#define REDIS_MAX_ARGC (1024u * 1024)
+#define REDIS_MAX_INLINE (64u * 1024)
+
+int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info);
+int redis_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd, struct rsp_info *info);
+int redis_frag_build(struct buf *out, const uint8_t *req, const struct req_info *info,
+                     const uint32_t *idx, uint32_t nidx);
+int redis_merge(struct buf *out, const uint8_t *req, const struct req_info *info,
+                const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps);
+int redis_error_reply(struct buf *out, const char *msg);
+int redis_local(struct buf *out, const uint8_t *req, const struct req_info *info,
+                struct local_ctx *lc);
+int redis_conn_init(struct buf *out, const char *auth, size_t auth_len, int db);
+
+#endif

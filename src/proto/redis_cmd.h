@@ -1,0 +1,100 @@
+/*
+ * redis_cmd: the redis command table (generated data in redis_cmds.def) and the
+ * questions asked of it: which command is this name, is this arity right, where
+ * are the keys, how does the proxy handle it.
+ *
+ * Command ids (info->cmd) are indexes into the table: REDIS_CMD_<NAME>, with the
+ * subcommands of containers as REDIS_CMD_<CONTAINER>_<SUB> (REDIS_CMD_OBJECT_ENCODING).
+ */
+#ifndef NC_PROTO_REDIS_CMD_H
+#define NC_PROTO_REDIS_CMD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+/* Bit positions of redis' command flags, then the masks. */
+enum redis_flag_bit {
+#define REDIS_FLAG(id, name) REDIS_FB_##id,
+#include "proto/redis_cmds.def"
+#undef REDIS_FLAG
+    REDIS_FB_COUNT
+};
+#define REDIS_F(id) (1u << REDIS_FB_##id)
+
+enum redis_cmd_id {
+    REDIS_CMD_UNKNOWN = 0, /* not in the table (rejected requests carry it) */
+    REDIS_CMD_NOOP,        /* `*0`, `*-1` or an empty inline line: no reply at all */
+#define REDIS_CMD(id, name, arity, flags, first, last, step, kind, karg, handling) REDIS_CMD_##id,
+#include "proto/redis_cmds.def"
+#undef REDIS_CMD
+    REDIS_CMD_COUNT
+};
+
+/* Where the keys are once the fixed range [first, last] (step) is taken. */
+enum redis_keys_kind {
+    REDIS_KEYS_RANGE = 0, /* only the range (SORT, GEORADIUS: STORE keys are not routed by) */
+    REDIS_KEYS_NUMKEYS,   /* plus argv[karg] = numkeys, the keys right after it (EVAL, ZUNION) */
+    REDIS_KEYS_STREAMS,   /* keys are the first half of what follows STREAMS (from argv[karg]) */
+};
+
+/* What the proxy does with the command. */
+enum redis_handling {
+    REDIS_H_KEY = 0,      /* forward unchanged to the server of the first key */
+    REDIS_H_KEYLESS,      /* forward unchanged to the first server (LOLWUT) */
+    REDIS_H_SPLIT_ARRAY,  /* split by key, one array of the values (MGET) */
+    REDIS_H_SPLIT_SUM,    /* split by key, integers summed (DEL, EXISTS...) */
+    REDIS_H_SPLIT_OK,     /* split by key/value pair, one +OK (MSET) */
+    REDIS_H_LOCAL,        /* answered by the proxy */
+    REDIS_H_SUBCMD,       /* a container: the subcommand in argv[1] decides */
+    REDIS_H_REJECT_NOKEY, /* unsupported: nothing to route by */
+    REDIS_H_REJECT_BLOCKING,
+    REDIS_H_REJECT_PUBSUB,
+    REDIS_H_REJECT_TXN,
+    REDIS_H_REJECT_ADMIN,
+};
+
+struct redis_cmd {
+    const char *name; /* lower case; subcommands as "container|sub" */
+    uint8_t name_len;
+    int8_t first, last, step; /* redis' legacy key range; last < 0 counts from the end */
+    int32_t arity;            /* redis convention: -n means at least n */
+    uint32_t flags;           /* REDIS_F(READONLY) | REDIS_F(WRITE) | ... */
+    uint8_t keys_kind;        /* enum redis_keys_kind */
+    uint8_t keys_arg;
+    uint8_t handling; /* enum redis_handling */
+};
+
+/* Longest command name in the table (lookups reject longer names without a search). */
+#define REDIS_CMD_NAME_MAX 40
+
+extern const struct redis_cmd redis_cmd_table[REDIS_CMD_COUNT];
+extern const char *const redis_flag_names[REDIS_FB_COUNT];
+
+static inline const struct redis_cmd *redis_cmd_get(uint16_t id)
+{
+    return &redis_cmd_table[id < REDIS_CMD_COUNT ? id : REDIS_CMD_UNKNOWN];
+}
+
+/* Id of the command named p[0..n) in any letter case; REDIS_CMD_UNKNOWN if none. */
+uint16_t redis_cmd_lookup(const uint8_t *p, size_t n);
+/* Id of subcommand sub of container `parent`; REDIS_CMD_UNKNOWN if none. */
+uint16_t redis_cmd_lookup_sub(uint16_t parent, const uint8_t *sub, size_t n);
+/* True if argc (name included) satisfies the command's arity. */
+bool redis_cmd_arity_ok(const struct redis_cmd *c, uint32_t argc);
+/* True for commands the proxy serves (listed by COMMAND, counted by COMMAND COUNT). */
+bool redis_cmd_supported(const struct redis_cmd *c);
+/* Why a rejected command is rejected ("blocking", ...), or NULL if it is not. */
+const char *redis_cmd_reject_reason(const struct redis_cmd *c);
+
+/*
+ * Append to keys the spans of the key arguments of a request whose arguments (name
+ * first) are args[0..argc). req is the request the spans point into. Returns 0, or
+ * -1 with a redis-like message in err (bad numkeys, XREAD BLOCK, out of memory).
+ */
+int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
+                   uint32_t argc, struct spans *keys, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * redis_frag: split commands. A fragment is a fresh RESP array with the client's
+ * command name and the arguments of a subset of the keys (MSET: each key with its
+ * value); the merge turns the fragments' replies back into the one reply the client
+ * would have had from a single server.
+ *
+ * Replies come from servers we do not control: every shape is checked before
+ * anything is written, and a wrong one becomes an error reply, never a crash.
+ */
+#include "proto/redis.h"
+#include "proto/redis_cmd.h"
+#include "proto/redis_wire.h"
+
+#define FRAG_BAD_REPLY "ERR bad reply from server"
+
+static bool frag_is_split(const struct redis_cmd *c)
+{
+    return c->handling == REDIS_H_SPLIT_ARRAY || c->handling == REDIS_H_SPLIT_SUM ||
+           c->handling == REDIS_H_SPLIT_OK;
+}
+
+/* Argument index of key i: split commands keep their keys at first + i * step. */
+static bool frag_key_arg(const struct redis_cmd *c, const struct req_info *info, uint32_t i,
+                         uint32_t *arg)
+{
+    if (i >= info->keys.n) {
+        return false;
+    }
+    uint64_t a = (uint64_t)c->first + (uint64_t)i * (uint64_t)c->step;
+    if (a + (uint64_t)c->step > info->args.n || info->args.v[a].off != info->keys.v[i].off) {
+        return false;
+    }
+    *arg = (uint32_t)a;
+    return true;
+}
+
+static int frag_bulk(struct buf *out, const uint8_t *req, struct span s)
+{
+    return redis_wire_bulk(out, req + s.off, s.len);
+}
+
+int redis_frag_build(struct buf *out, const uint8_t *req, const struct req_info *info,
+                     const uint32_t *idx, uint32_t nidx)
+{
+    const struct redis_cmd *c = redis_cmd_get(info->cmd);
+    if (!frag_is_split(c) || nidx == 0 || c->step <= 0 || c->first <= 0) {
+        return -1;
+    }
+    size_t start = out->len;
+    uint32_t group = (uint32_t)c->step; /* a key and what belongs to it (MSET: its value) */
+    int rc = redis_wire_num(out, '*', 1 + (int64_t)nidx * group);
+    rc |= frag_bulk(out, req, info->args.v[0]);
+    for (uint32_t k = 0; k < nidx && rc == 0; k++) {
+        uint32_t arg;
+        if (!frag_key_arg(c, info, idx[k], &arg)) {
+            rc = -1;
+            break;
+        }
+        for (uint32_t j = 0; j < group && rc == 0; j++) {
+            rc = frag_bulk(out, req, info->args.v[arg + j]);
+        }
+    }
+    if (rc != 0) {
+        out->len = start;
+        return -1;
+    }
+    return 0;
+}
+
+/* The first fragment reply that is an error, which then stands for the whole reply. */
+static const struct frag_rsp *frag_first_error(const struct frag_rsp *rsps, uint32_t nrsps)
+{
+    for (uint32_t f = 0; f < nrsps; f++) {
+        if (rsps[f].info != NULL && rsps[f].info->is_error) {
+            return &rsps[f];
+        }
+    }
+    return NULL;
+}
+
+static bool frag_rsp_is(const struct frag_rsp *r, char type)
+{
+    return r->info != NULL && r->info->type == type && r->info->len <= r->len;
+}
+
+/* MGET: each fragment answered an array with one element per key it was given. */
+static int frag_merge_array(struct buf *out, const struct req_info *info,
+                            const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps)
+{
+    uint64_t elems = 0, bytes = 0;
+    for (uint32_t f = 0; f < nrsps; f++) {
+        if (!frag_rsp_is(&rsps[f], '*')) {
+            return redis_wire_error(out, FRAG_BAD_REPLY);
+        }
+        elems += rsps[f].info->elems.n;
+    }
+    if (elems != info->keys.n) {
+        return redis_wire_error(out, FRAG_BAD_REPLY);
+    }
+    for (uint32_t i = 0; i < info->keys.n; i++) {
+        const struct frag_rsp *r = map[i].frag < nrsps ? &rsps[map[i].frag] : NULL;
+        if (r == NULL || map[i].pos >= r->info->elems.n) {
+            return redis_wire_error(out, FRAG_BAD_REPLY);
+        }
+        struct span e = r->info->elems.v[map[i].pos];
+        if ((uint64_t)e.off + e.len > r->len) {
+            return redis_wire_error(out, FRAG_BAD_REPLY);
+        }
+        bytes += e.len;
+    }
+    if (buf_reserve(out, bytes + REDIS_WIRE_NUM_MAX + 3) != 0 ||
+        redis_wire_num(out, '*', info->keys.n) != 0) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < info->keys.n; i++) {
+        const struct frag_rsp *r = &rsps[map[i].frag];
+        struct span e = r->info->elems.v[map[i].pos];
+        buf_append(out, r->p + e.off, e.len); /* cannot fail: reserved */
+    }
+    return 0;
+}
+
+/* DEL, UNLINK, TOUCH, EXISTS: the counts add up. */
+static int frag_merge_sum(struct buf *out, const struct frag_rsp *rsps, uint32_t nrsps)
+{
+    int64_t sum = 0;
+    for (uint32_t f = 0; f < nrsps; f++) {
+        if (!frag_rsp_is(&rsps[f], ':') ||
+            __builtin_add_overflow(sum, rsps[f].info->integer, &sum)) {
+            return redis_wire_error(out, FRAG_BAD_REPLY);
+        }
+    }
+    return redis_wire_num(out, ':', sum);
+}
+
+static int frag_merge_ok(struct buf *out, const struct frag_rsp *rsps, uint32_t nrsps)
+{
+    for (uint32_t f = 0; f < nrsps; f++) {
+        if (!frag_rsp_is(&rsps[f], '+')) {
+            return redis_wire_error(out, FRAG_BAD_REPLY);
+        }
+    }
+    return redis_wire_status(out, "OK");
+}
+
+int redis_merge(struct buf *out, const uint8_t *req, const struct req_info *info,
+                const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps)
+{
+    const struct redis_cmd *c = redis_cmd_get(info->cmd);
+    if (map == NULL || !frag_is_split(c)) {
+        return -1; /* redis never routes to all servers: a core bug, not a reply */
+    }
+    if (nrsps == 0 || rsps == NULL) {
+        return redis_wire_error(out, FRAG_BAD_REPLY);
+    }
+    const struct frag_rsp *bad = frag_first_error(rsps, nrsps);
+    if (bad != NULL) {
+        return buf_append(out, bad->p, bad->len);
+    }
+    size_t start = out->len;
+    int rc;
+    if (c->handling == REDIS_H_SPLIT_ARRAY) {
+        rc = frag_merge_array(out, info, map, rsps, nrsps);
+    } else if (c->handling == REDIS_H_SPLIT_SUM) {
+        rc = frag_merge_sum(out, rsps, nrsps);
+    } else {
+        rc = frag_merge_ok(out, rsps, nrsps);
+    }
+    if (rc != 0) {
+        out->len = start;
+    }
+    return rc;
+}

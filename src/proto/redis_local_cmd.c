@@ -1,0 +1,174 @@
+/*
+ * redis_local_cmd: COMMAND, answered from our command table so clients (redis-cli,
+ * client libraries probing key positions) see what the proxy supports, not what
+ * one backend server supports. Entries use redis' legacy six-field layout:
+ * name, arity, flags, first key, last key, step.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/redis_cmd.h"
+#include "proto/redis_local.h"
+#include "proto/redis_wire.h"
+
+/* Top-level commands only: subcommands live in their containers, as in redis. */
+static bool cmd_listed(uint16_t id)
+{
+    const struct redis_cmd *c = redis_cmd_get(id);
+    return id > REDIS_CMD_NOOP && redis_cmd_supported(c) &&
+           memchr(c->name, '|', c->name_len) == NULL;
+}
+
+static uint32_t cmd_listed_count(void)
+{
+    uint32_t n = 0;
+    for (uint16_t id = 0; id < REDIS_CMD_COUNT; id++) {
+        n += cmd_listed(id);
+    }
+    return n;
+}
+
+static int cmd_entry(struct buf *out, const struct redis_cmd *c)
+{
+    uint32_t nflags = (uint32_t)__builtin_popcount(c->flags);
+    int rc = redis_wire_num(out, '*', 6);
+    rc |= redis_wire_bulk(out, c->name, c->name_len);
+    rc |= redis_wire_num(out, ':', c->arity);
+    rc |= redis_wire_num(out, '*', nflags);
+    for (uint32_t b = 0; b < REDIS_FB_COUNT; b++) {
+        if (c->flags & (1u << b)) {
+            rc |= redis_wire_status(out, redis_flag_names[b]);
+        }
+    }
+    rc |= redis_wire_num(out, ':', c->first);
+    rc |= redis_wire_num(out, ':', c->last);
+    rc |= redis_wire_num(out, ':', c->step);
+    return rc;
+}
+
+/* COMMAND and COMMAND INFO without names: every supported command. */
+static int cmd_all(struct buf *out, bool names_only)
+{
+    int rc = redis_wire_num(out, '*', cmd_listed_count());
+    for (uint16_t id = 0; id < REDIS_CMD_COUNT && rc == 0; id++) {
+        const struct redis_cmd *c = redis_cmd_get(id);
+        if (cmd_listed(id)) {
+            rc = names_only ? redis_wire_bulk(out, c->name, c->name_len) : cmd_entry(out, c);
+        }
+    }
+    return rc;
+}
+
+/* COMMAND INFO name...: an entry per name, null for unknown or unsupported ones. */
+static int cmd_info(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc)
+{
+    if (argc == 2) {
+        return cmd_all(out, false);
+    }
+    int rc = redis_wire_num(out, '*', argc - 2);
+    for (uint32_t i = 2; i < argc && rc == 0; i++) {
+        uint16_t id = redis_cmd_lookup(req + a[i].off, a[i].len);
+        const struct redis_cmd *c = redis_cmd_get(id);
+        rc = redis_cmd_supported(c) ? cmd_entry(out, c) : redis_wire_num(out, '$', -1);
+    }
+    return rc;
+}
+
+static int cmd_error(struct buf *out, const char *msg)
+{
+    return redis_wire_error(out, msg);
+}
+
+/* COMMAND GETKEYS cmd arg...: the keys the proxy would route by. */
+static int cmd_getkeys(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc)
+{
+    const struct span *sub = a + 2;
+    uint32_t n = argc - 2;
+    uint16_t id = redis_cmd_lookup(req + sub[0].off, sub[0].len);
+    const struct redis_cmd *c = redis_cmd_get(id);
+    if (c->handling == REDIS_H_SUBCMD && n >= 2) {
+        c = redis_cmd_get(redis_cmd_lookup_sub(id, req + sub[1].off, sub[1].len));
+    }
+    if (!redis_cmd_supported(c)) {
+        return cmd_error(out, "ERR Invalid command specified");
+    }
+    if (!redis_cmd_arity_ok(c, n)) {
+        return cmd_error(out, "ERR Invalid number of arguments specified for command");
+    }
+    struct spans keys;
+    char err[160], msg[170];
+    spans_init(&keys);
+    int rc;
+    if (redis_cmd_keys(c, req, sub, n, &keys, err, sizeof(err)) != 0) {
+        snprintf(msg, sizeof(msg), "ERR %s", err);
+        rc = cmd_error(out, msg);
+    } else if (keys.n == 0) {
+        rc = cmd_error(out, "ERR The command has no key arguments");
+    } else {
+        rc = redis_wire_num(out, '*', keys.n);
+        for (uint32_t i = 0; i < keys.n && rc == 0; i++) {
+            rc = redis_wire_bulk(out, req + keys.v[i].off, keys.v[i].len);
+        }
+    }
+    spans_free(&keys);
+    return rc;
+}
+
+static int cmd_help(struct buf *out)
+{
+    static const char *const lines[] = {
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "    Return details about the commands the proxy supports.",
+        "COUNT",
+        "    Return the number of supported commands.",
+        "DOCS",
+        "    Return an empty documentation map.",
+        "GETKEYS <full-command>",
+        "    Return the keys the proxy routes the command by.",
+        "INFO [<command-name> ...]",
+        "    Return details about the given commands.",
+        "LIST",
+        "    Return the names of the supported commands.",
+    };
+    size_t n = sizeof(lines) / sizeof(lines[0]);
+    int rc = redis_wire_num(out, '*', (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        rc |= redis_wire_status(out, lines[i]);
+    }
+    return rc;
+}
+
+int redis_local_command(struct buf *out, const uint8_t *req, const struct req_info *info)
+{
+    const struct span *a = info->args.v;
+    uint32_t argc = info->args.n;
+    if (argc == 1) {
+        return cmd_all(out, false);
+    }
+    if (redis_wire_arg_is(req, a[1], "count") && argc == 2) {
+        return redis_wire_num(out, ':', cmd_listed_count());
+    }
+    if (redis_wire_arg_is(req, a[1], "docs")) {
+        return redis_wire_num(out, '*', 0); /* redis-cli 7 asks at start; hints are optional */
+    }
+    if (redis_wire_arg_is(req, a[1], "info")) {
+        return cmd_info(out, req, a, argc);
+    }
+    if (redis_wire_arg_is(req, a[1], "list")) {
+        return cmd_all(out, true);
+    }
+    if (redis_wire_arg_is(req, a[1], "getkeys") && argc >= 3) {
+        return cmd_getkeys(out, req, a, argc);
+    }
+    if (redis_wire_arg_is(req, a[1], "help") && argc == 2) {
+        return cmd_help(out);
+    }
+    char sub[64], msg[160];
+    redis_wire_quote(sub, sizeof(sub), req + a[1].off, a[1].len);
+    snprintf(msg, sizeof(msg),
+             "ERR unknown subcommand or wrong number of arguments for '%s'. "
+             "Try COMMAND HELP.",
+             sub);
+    return cmd_error(out, msg);
+}

@@ -1,0 +1,248 @@
+/*
+ * redis_req: the request parser. Two stages:
+ *
+ *   framing   `*<argc>\r\n` then argc times `$<len>\r\n<bytes>\r\n`: only says where
+ *             the request ends and where each argument is (info->args);
+ *   classify  command lookup, arity, keys and route, done once the request is whole.
+ *
+ * The core calls us with everything buffered so far from the start of the request,
+ * so an incomplete request returns PARSE_AGAIN with a lower bound of the bytes needed
+ * (a known bulk length lets the core skip re-parsing until that bulk is in).
+ * Anything the stream can recover from is a ROUTE_REJECT that consumes the request;
+ * only broken framing is a PARSE_ERROR.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/redis.h"
+#include "proto/redis_cmd.h"
+#include "proto/redis_wire.h"
+
+/* The smallest possible argument, "$0\r\n\r\n": a safe lower bound for the hint. */
+#define REQ_MIN_ARG 6u
+
+static int req_error(struct req_info *info, const char *msg)
+{
+    snprintf(info->err, sizeof(info->err), "Protocol error: %s", msg);
+    return PARSE_ERROR;
+}
+
+static int req_again(struct req_info *info, size_t n, size_t need)
+{
+    info->len = need > n ? need : n + 1;
+    return PARSE_AGAIN;
+}
+
+static int req_reject(struct req_info *info, size_t len)
+{
+    info->route = ROUTE_REJECT;
+    info->len = len;
+    spans_reset(&info->keys);
+    return PARSE_OK;
+}
+
+/* Redis ignores empty lines between requests (telnet users press Enter). */
+static bool req_line_blank(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int req_inline(const uint8_t *p, size_t n, struct req_info *info)
+{
+    size_t scan = n < REDIS_MAX_INLINE ? n : REDIS_MAX_INLINE;
+    const uint8_t *nl = memchr(p, '\n', scan);
+    if (nl == NULL) {
+        if (n >= REDIS_MAX_INLINE) {
+            return req_error(info, "too big inline request");
+        }
+        info->len = 0;
+        return PARSE_AGAIN;
+    }
+    size_t len = (size_t)(nl - p) + 1;
+    if (req_line_blank(p, len)) {
+        info->route = ROUTE_LOCAL;
+        info->cmd = REDIS_CMD_NOOP;
+        info->len = len;
+        return PARSE_OK;
+    }
+    snprintf(info->err, sizeof(info->err),
+             "inline commands are not supported, use the RESP protocol");
+    return req_reject(info, len);
+}
+
+static int req_reject_unknown(struct req_info *info, const uint8_t *p, const char *parent)
+{
+    char name[64];
+    const struct span *a = &info->args.v[parent ? 1 : 0];
+    redis_wire_quote(name, sizeof(name), p + a->off, a->len);
+    snprintf(info->err, sizeof(info->err), "unsupported command '%s%s%s'", parent ? parent : "",
+             parent ? " " : "", name);
+    return req_reject(info, info->len);
+}
+
+static int req_reject_arity(struct req_info *info, const struct redis_cmd *c)
+{
+    snprintf(info->err, sizeof(info->err), "wrong number of arguments for '%s' command", c->name);
+    return req_reject(info, info->len);
+}
+
+/* Resolve the command (and a container's subcommand); NULL when rejected. */
+static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *info)
+{
+    const struct span *a = info->args.v;
+    uint32_t argc = info->args.n;
+    uint16_t id = redis_cmd_lookup(p + a[0].off, a[0].len);
+    const struct redis_cmd *c = redis_cmd_get(id);
+    if (id == REDIS_CMD_UNKNOWN) {
+        req_reject_unknown(info, p, NULL);
+        return NULL;
+    }
+    if (c->handling == REDIS_H_SUBCMD) {
+        if (!redis_cmd_arity_ok(c, argc)) {
+            req_reject_arity(info, c);
+            return NULL;
+        }
+        id = redis_cmd_lookup_sub(id, p + a[1].off, a[1].len);
+        if (id == REDIS_CMD_UNKNOWN) {
+            req_reject_unknown(info, p, c->name);
+            return NULL;
+        }
+        c = redis_cmd_get(id);
+    }
+    const char *why = redis_cmd_reject_reason(c);
+    if (why != NULL) {
+        snprintf(info->err, sizeof(info->err), "unsupported command '%s' (%s)", c->name, why);
+        req_reject(info, info->len);
+        return NULL;
+    }
+    if (!redis_cmd_arity_ok(c, argc)) {
+        req_reject_arity(info, c);
+        return NULL;
+    }
+    info->cmd = id;
+    return c;
+}
+
+static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
+{
+    switch (c->handling) {
+    case REDIS_H_SPLIT_ARRAY:
+    case REDIS_H_SPLIT_SUM:
+    case REDIS_H_SPLIT_OK:
+        /* one key: the server's reply is already the client's reply */
+        return nkeys > 1 ? ROUTE_SPLIT : ROUTE_KEY;
+    case REDIS_H_LOCAL:
+        return ROUTE_LOCAL;
+    default:
+        return ROUTE_KEY;
+    }
+}
+
+static int req_classify(const uint8_t *p, struct req_info *info)
+{
+    const struct redis_cmd *c = req_command(p, info);
+    if (c == NULL) {
+        return PARSE_OK; /* rejected */
+    }
+    if (redis_cmd_keys(c, p, info->args.v, info->args.n, &info->keys, info->err,
+                       sizeof(info->err)) != 0) {
+        info->cmd = REDIS_CMD_UNKNOWN;
+        return req_reject(info, info->len);
+    }
+    for (uint32_t i = 0; i < info->keys.n; i++) {
+        if (info->keys.v[i].len > PROTO_MAX_KEY_LEN_REDIS) {
+            snprintf(info->err, sizeof(info->err), "key too long (%u bytes, at most %u)",
+                     info->keys.v[i].len, PROTO_MAX_KEY_LEN_REDIS);
+            info->cmd = REDIS_CMD_UNKNOWN;
+            return req_reject(info, info->len);
+        }
+    }
+    info->route = req_route_of(c, info->keys.n);
+    info->readonly = (c->flags & REDIS_F(READONLY)) != 0;
+    info->quit = info->cmd == REDIS_CMD_QUIT;
+    return PARSE_OK;
+}
+
+/* Frame argc bulk arguments starting at *pos, recording each in info->args. */
+static int req_frame_args(const uint8_t *p, size_t n, size_t pos, uint32_t argc,
+                          struct req_info *info)
+{
+    for (uint32_t i = 0; i < argc; i++) {
+        size_t left = (size_t)(argc - i) * REQ_MIN_ARG;
+        if (pos >= n) {
+            return req_again(info, n, pos + left);
+        }
+        if (p[pos] != '$') {
+            snprintf(info->err, sizeof(info->err), "Protocol error: expected '$', got '%c'",
+                     p[pos] >= 0x20 && p[pos] < 0x7f ? p[pos] : '?');
+            return PARSE_ERROR;
+        }
+        int64_t blen;
+        size_t data;
+        int rc = redis_wire_num_line(p, n, pos + 1, &blen, &data);
+        if (rc == PARSE_AGAIN) {
+            return req_again(info, n, pos + left);
+        }
+        if (rc == PARSE_ERROR || blen < 0 || blen > (int64_t)REDIS_MAX_BULK_LEN) {
+            return req_error(info, "invalid bulk length");
+        }
+        size_t end = data + (size_t)blen + 2;
+        if (end > UINT32_MAX) {
+            return req_error(info, "request too large"); /* spans are 32-bit */
+        }
+        if (end > n) {
+            return req_again(info, n, end + left - REQ_MIN_ARG);
+        }
+        if (p[end - 2] != '\r' || p[end - 1] != '\n') {
+            return req_error(info, "missing CRLF after bulk argument");
+        }
+        if (spans_push(&info->args, (uint32_t)data, (uint32_t)blen) != 0) {
+            return req_error(info, "out of memory");
+        }
+        pos = end;
+    }
+    info->len = pos;
+    return PARSE_OK;
+}
+
+int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
+{
+    spans_reset(&info->keys);
+    spans_reset(&info->args);
+    info->len = 0;
+    info->route = ROUTE_KEY;
+    info->noreply = info->quit = info->readonly = false;
+    info->cmd = REDIS_CMD_UNKNOWN;
+    info->err[0] = '\0';
+    if (n == 0) {
+        return PARSE_AGAIN;
+    }
+    if (p[0] != '*') {
+        return req_inline(p, n, info);
+    }
+    int64_t argc;
+    size_t pos;
+    int rc = redis_wire_num_line(p, n, 1, &argc, &pos);
+    if (rc == PARSE_AGAIN) {
+        return req_again(info, n, 0);
+    }
+    if (rc == PARSE_ERROR || argc > (int64_t)REDIS_MAX_ARGC) {
+        return req_error(info, "invalid multibulk length");
+    }
+    if (argc <= 0) { /* redis skips `*0` and `*-1` silently */
+        info->route = ROUTE_LOCAL;
+        info->cmd = REDIS_CMD_NOOP;
+        info->len = pos;
+        return PARSE_OK;
+    }
+    rc = req_frame_args(p, n, pos, (uint32_t)argc, info);
+    if (rc != PARSE_OK) {
+        return rc;
+    }
+    return req_classify(p, info);
+}

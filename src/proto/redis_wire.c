@@ -1,0 +1,151 @@
+/*
+ * redis_wire: RESP building blocks. Integer formatting is done by hand into a small
+ * stack buffer: these run once per fragment and per reply, printf is not needed.
+ */
+#include "proto/redis_wire.h"
+
+#include <string.h>
+
+bool redis_wire_int_parse(const uint8_t *p, size_t n, int64_t *out)
+{
+    bool neg = false;
+    if (n > 0 && p[0] == '-') {
+        neg = true;
+        p++;
+        n--;
+    }
+    /* "0" alone; otherwise 1-9 then digits ("-0", "007" are not numbers to redis) */
+    if (n == 0 || n > 19 || p[0] < '0' || p[0] > '9' || (p[0] == '0' && (n > 1 || neg))) {
+        return false;
+    }
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(p[i] - '0'); /* 19 digits cannot overflow uint64 */
+    }
+    if (v > (uint64_t)INT64_MAX + (neg ? 1u : 0u)) {
+        return false;
+    }
+    *out = neg ? (int64_t)(0 - v) : (int64_t)v;
+    return true;
+}
+
+/* One pass over the line: framing numbers are parsed once per request or reply,
+ * so scanning and converting happen together. */
+int redis_wire_num_line(const uint8_t *p, size_t n, size_t pos, int64_t *val, size_t *next)
+{
+    size_t i = pos, lim = n - pos > REDIS_WIRE_NUM_MAX ? pos + REDIS_WIRE_NUM_MAX : n;
+    bool neg = i < lim && p[i] == '-';
+    i += neg;
+    size_t d0 = i;
+    uint64_t v = 0;
+    while (i < lim && p[i] >= '0' && p[i] <= '9') {
+        v = v * 10 + (uint64_t)(p[i++] - '0'); /* a wrap implies > 19 digits: refused below */
+    }
+    if (i == n) {
+        return PARSE_AGAIN;
+    }
+    size_t digits = i - d0;
+    /* garbage fails at the first bad byte, not when CRLF finally comes */
+    if (p[i] != '\r' || digits == 0 || digits > 19 || (p[d0] == '0' && (digits > 1 || neg)) ||
+        v > (uint64_t)INT64_MAX + neg) {
+        return PARSE_ERROR;
+    }
+    if (i + 1 == n) {
+        return PARSE_AGAIN;
+    }
+    if (p[i + 1] != '\n') {
+        return PARSE_ERROR;
+    }
+    *val = neg ? (int64_t)(0 - v) : (int64_t)v;
+    *next = i + 2;
+    return PARSE_OK;
+}
+
+bool redis_wire_arg_is(const uint8_t *req, struct span s, const char *lower)
+{
+    size_t n = strlen(lower);
+    if (s.len != n) {
+        return false;
+    }
+    const uint8_t *p = req + s.off;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = p[i];
+        if (ch >= 'A' && ch <= 'Z') {
+            ch = (uint8_t)(ch + ('a' - 'A'));
+        }
+        if (ch != (uint8_t)lower[i]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void redis_wire_quote(char *dst, size_t cap, const uint8_t *p, size_t n)
+{
+    size_t max = cap - 4, i;
+    for (i = 0; i < n && i < max; i++) {
+        dst[i] = (char)(p[i] >= 0x20 && p[i] < 0x7f && p[i] != '\'' ? p[i] : '?');
+    }
+    if (i < n) {
+        memcpy(dst + i, "...", 3);
+        i += 3;
+    }
+    dst[i] = '\0';
+}
+
+int redis_wire_num(struct buf *out, char type, int64_t n)
+{
+    char tmp[REDIS_WIRE_NUM_MAX + 4];
+    char *e = tmp + sizeof(tmp), *q = e;
+    uint64_t v = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
+    *--q = '\n';
+    *--q = '\r';
+    do {
+        *--q = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (n < 0) {
+        *--q = '-';
+    }
+    *--q = type;
+    return buf_append(out, q, (size_t)(e - q));
+}
+
+int redis_wire_bulk(struct buf *out, const void *p, size_t n)
+{
+    if (buf_reserve(out, n + REDIS_WIRE_NUM_MAX + 6) != 0 ||
+        redis_wire_num(out, '$', (int64_t)n) != 0) {
+        return -1;
+    }
+    buf_append(out, p, n); /* cannot fail: reserved above */
+    return buf_append(out, "\r\n", 2);
+}
+
+int redis_wire_bulk_str(struct buf *out, const char *s)
+{
+    return redis_wire_bulk(out, s, strlen(s));
+}
+
+static int wire_line(struct buf *out, char type, const char *s)
+{
+    size_t n = strlen(s);
+    if (buf_reserve(out, n + 3) != 0) {
+        return -1;
+    }
+    out->data[out->len++] = (uint8_t)type;
+    buf_append(out, s, n);
+    return buf_append(out, "\r\n", 2);
+}
+
+int redis_wire_status(struct buf *out, const char *s)
+{
+    return wire_line(out, '+', s);
+}
+
+int redis_wire_error(struct buf *out, const char *s)
+{
+    return wire_line(out, '-', s);
+}

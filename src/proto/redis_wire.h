@@ -1,0 +1,44 @@
+/*
+ * redis_wire: RESP building blocks shared by the redis parsers and reply writers:
+ * strict integers, number lines, and appending RESP values to a struct buf.
+ */
+#ifndef NC_PROTO_REDIS_WIRE_H
+#define NC_PROTO_REDIS_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "proto/proto.h"
+
+/* Longest number line payload: "-9223372036854775808" is 20 bytes. */
+#define REDIS_WIRE_NUM_MAX 20
+
+/* Parse p[0..n) as redis does (string2ll): optional '-', digits, no leading zeros,
+ * no '+' or spaces, within int64. */
+bool redis_wire_int_parse(const uint8_t *p, size_t n, int64_t *out);
+
+/*
+ * Parse the number line that starts at p[pos] (just after its type byte) and ends
+ * with CRLF. PARSE_OK sets *val and *next (the offset after the CRLF); PARSE_AGAIN if
+ * the line is incomplete; PARSE_ERROR if it is not a number or not CRLF-terminated.
+ */
+int redis_wire_num_line(const uint8_t *p, size_t n, size_t pos, int64_t *val, size_t *next);
+
+/* Case-insensitive comparison of the argument at req+s with a lower-case word. */
+bool redis_wire_arg_is(const uint8_t *req, struct span s, const char *lower);
+
+/* Copy p[0..n) into dst (cap bytes) for an error message: printable, no quotes,
+ * cut with "..." when too long, NUL-terminated. */
+void redis_wire_quote(char *dst, size_t cap, const uint8_t *p, size_t n);
+
+/* Append "<type><n>\r\n" (array / bulk headers, integers). */
+int redis_wire_num(struct buf *out, char type, int64_t n);
+int redis_wire_bulk(struct buf *out, const void *p, size_t n);
+int redis_wire_bulk_str(struct buf *out, const char *s);
+/* Append "+s\r\n" / "-s\r\n"; s must not contain CR or LF. */
+int redis_wire_status(struct buf *out, const char *s);
+int redis_wire_error(struct buf *out, const char *s);
+
+#endif
