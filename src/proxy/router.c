@@ -276,7 +276,9 @@ void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         struct buf b;
         buf_init(&b);
         int answered = pr->local(&b, p, ri, &c->lc);
-        if (answered) {
+        if (answered < 0) {
+            router_reply_error(c, "out of memory");
+        } else if (answered > 0) {
             router_reply_local(c, b.data, b.len);
         }
         buf_free(&b);

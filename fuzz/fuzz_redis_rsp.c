@@ -1,0 +1,85 @@
+/*
+ * fuzz_redis_rsp: arbitrary server bytes through the RESP2 response parser,
+ * consumed reply by reply, then each reply merged as if it were a fragment of
+ * MGET, DEL and MSET: a hostile server may make the merge answer an error, never
+ * crash it or make it emit a malformed reply.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/redis.h"
+
+#define FUZZ_ASSERT(c)                                                                             \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static struct rsp_info info, check;
+
+static void merge_as(const char *req, const struct frag_map *map, const struct frag_rsp *rsps,
+                     uint32_t n)
+{
+    struct req_info ri;
+    struct buf out;
+    req_info_init(&ri);
+    buf_init(&out);
+    FUZZ_ASSERT(redis_req_parse((const uint8_t *)req, strlen(req), &ri) == PARSE_OK);
+    FUZZ_ASSERT(redis_merge(&out, (const uint8_t *)req, &ri, map, rsps, n) == 0);
+    FUZZ_ASSERT(redis_rsp_parse(out.data, out.len, 0, &check) == PARSE_OK);
+    FUZZ_ASSERT(check.len == out.len);
+    buf_free(&out);
+    req_info_free(&ri);
+}
+
+static void merges(const uint8_t *p, size_t len)
+{
+    static const char mget[] = "*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
+    static const char del[] = "*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$1\r\nb\r\n";
+    static const char mset[] = "*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n";
+    static const uint8_t two[] = "*1\r\n$1\r\nx\r\n";
+    struct rsp_info other;
+    rsp_info_init(&other);
+    redis_rsp_parse(two, sizeof(two) - 1, 0, &other);
+    /* a and c from the fuzzed reply, b from a good one */
+    struct frag_rsp rsps[2] = {{p, len, &info}, {two, sizeof(two) - 1, &other}};
+    struct frag_map map3[3] = {{0, 0}, {1, 0}, {0, 1}};
+    merge_as(mget, map3, rsps, 2);
+    struct frag_map map2[2] = {{0, 0}, {1, 0}};
+    merge_as(del, map2, rsps, 2);
+    merge_as(mset, map2, rsps, 2);
+    rsp_info_free(&other);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t pos = 0;
+    while (pos < size) {
+        const uint8_t *p = data + pos;
+        size_t n = size - pos;
+        int rc = redis_rsp_parse(p, n, 0, &info);
+        if (rc == PARSE_AGAIN) {
+            FUZZ_ASSERT(info.len == 0 || info.len > n);
+            break;
+        }
+        if (rc == PARSE_ERROR) {
+            break;
+        }
+        FUZZ_ASSERT(info.len > 0 && info.len <= n);
+        for (uint32_t i = 0; i < info.elems.n; i++) {
+            FUZZ_ASSERT((size_t)info.elems.v[i].off + info.elems.v[i].len <= info.len);
+        }
+        if (info.len <= 4096) { /* every strict prefix waits for more, in its own copy */
+            size_t m = info.len - 1;
+            uint8_t *copy = malloc(m ? m : 1);
+            memcpy(copy, p, m);
+            FUZZ_ASSERT(redis_rsp_parse(copy, m, 0, &check) == PARSE_AGAIN);
+            FUZZ_ASSERT(check.len == 0 || (check.len > m && check.len <= info.len));
+            free(copy);
+        }
+        merges(p, info.len);
+        pos += info.len;
+    }
+    return 0;
+}

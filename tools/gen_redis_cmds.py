@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Generate src/proto/redis_cmds.def from a live redis-server's COMMAND reply.
+
+The generated file is checked in: nothing runs this script at build time. Re-run it
+when the supported redis version changes:
+
+    redis-server --port 7800 --save '' --daemonize no &
+    python3 tools/gen_redis_cmds.py --port 7800 -o src/proto/redis_cmds.def
+
+Redis knows arity, flags and key positions of every command; this script adds the one
+thing redis cannot know: how a proxy handles each command (POLICY below).
+"""
+
+import argparse
+import socket
+import sys
+
+# ---- how the proxy handles commands (the only hand-written data) ----------------
+
+LOCAL = {"ping", "echo", "quit", "select", "hello", "command", "auth"}
+SPLIT = {
+    "mget": "SPLIT_ARRAY",  # one array, values in the original key order
+    "del": "SPLIT_SUM",     # integer replies summed
+    "unlink": "SPLIT_SUM",
+    "touch": "SPLIT_SUM",
+    "exists": "SPLIT_SUM",
+    "mset": "SPLIT_OK",     # every fragment answers +OK
+}
+# Keyless commands twemproxy forwards anyway (to the first server).
+KEYLESS_FORWARD = {"lolwut"}
+# Connection state that a shared server connection cannot hold for one client.
+REJECT_TXN = {"multi", "exec", "discard", "watch", "unwatch"}
+# Keyed, but operate on the server rather than on the key.
+REJECT_ADMIN = {"migrate"}
+
+NAME_MAX = 40  # REDIS_CMD_NAME_MAX in src/proto/redis_cmd.h
+
+
+# ---- a minimal RESP2 client ---------------------------------------------------------
+
+class Resp:
+    def __init__(self, host, port):
+        self.sock = socket.create_connection((host, port), timeout=10)
+        self.buf = b""
+
+    def call(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode() if isinstance(a, str) else a
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+        return self.read()
+
+    def line(self):
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise EOFError("server closed the connection")
+            self.buf += chunk
+        ln, self.buf = self.buf.split(b"\r\n", 1)
+        return ln
+
+    def exact(self, n):
+        while len(self.buf) < n + 2:
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise EOFError("server closed the connection")
+            self.buf += chunk
+        data, self.buf = self.buf[:n], self.buf[n + 2:]
+        return data
+
+    def read(self):
+        ln = self.line()
+        kind, rest = ln[:1], ln[1:]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            n = int(rest)
+            return None if n < 0 else self.exact(n).decode()
+        if kind == b"*":
+            n = int(rest)
+            return None if n < 0 else [self.read() for _ in range(n)]
+        raise RuntimeError("unexpected reply %r" % ln)
+
+
+# ---- from COMMAND entries to table rows ---------------------------------------------
+
+def pairs(flat):
+    """RESP2 renders maps as flat [k, v, k, v...] arrays."""
+    return dict(zip(flat[0::2], flat[1::2]))
+
+
+def key_kind(entry):
+    """Where a movable-keys command keeps its keys: (kind, arg)."""
+    name, flags, specs = entry[0], entry[2], entry[8] if len(entry) > 8 else []
+    if "movablekeys" not in flags:
+        return "RANGE", 0
+    for raw in specs:
+        spec = pairs(raw)
+        bs, fk = pairs(spec["begin_search"]), pairs(spec["find_keys"])
+        bss, fks = pairs(bs["spec"]), pairs(fk["spec"])
+        if bs["type"] == "index" and fk["type"] == "keynum":
+            if fks["firstkey"] != fks["keynumidx"] + 1 or fks["keystep"] != 1:
+                sys.exit("%s: keynum layout not handled: %r" % (name, fks))
+            return "NUMKEYS", bss["index"] + fks["keynumidx"]
+        if bs["type"] == "keyword" and bss["keyword"].upper() == "STREAMS":
+            if fks.get("lastkey") != -1 or fks.get("limit") != 2:
+                sys.exit("%s: STREAMS layout not handled: %r" % (name, fks))
+            return "STREAMS", bss["startfrom"]
+    # SORT, GEORADIUS...: the first key is fixed, the movable ones (STORE) follow it.
+    return "RANGE", 0
+
+
+def handling(entry, kind, has_supported_sub):
+    name, flags, first = entry[0], entry[2], entry[3]
+    if len(entry) > 9 and entry[9]:  # a container: the subcommand decides
+        return "SUBCMD" if has_supported_sub else "REJECT_NOKEY"
+    if name in LOCAL:
+        return "LOCAL"
+    if name in SPLIT:
+        return SPLIT[name]
+    if name in REJECT_TXN:
+        return "REJECT_TXN"
+    if name in REJECT_ADMIN or "admin" in flags or "asking" in flags:
+        return "REJECT_ADMIN"
+    if "pubsub" in flags:
+        return "REJECT_PUBSUB"
+    if "blocking" in flags and kind != "STREAMS":  # XREAD is checked for BLOCK per request
+        return "REJECT_BLOCKING"
+    if name in KEYLESS_FORWARD:
+        return "KEYLESS"
+    if first == 0 and kind == "RANGE":
+        return "REJECT_NOKEY"
+    return "KEY"
+
+
+def rows_of(entry, rows, flagset):
+    name = entry[0].lower()
+    entry = [name] + list(entry[1:])
+    kind, karg = key_kind(entry)
+    subs = entry[9] if len(entry) > 9 and entry[9] else []
+    sub_supported = False
+    if subs and name not in LOCAL:  # COMMAND's subcommands are answered locally as a whole
+        for sub in subs:
+            rows_of(sub, rows, flagset)
+            sub_supported |= not rows[-1]["handling"].startswith("REJECT")
+    if subs and name in LOCAL:
+        entry = entry[:9]
+    flagset.update(entry[2])
+    rows.append({
+        "name": name, "arity": entry[1], "flags": sorted(entry[2]),
+        "first": entry[3], "last": entry[4], "step": entry[5],
+        "kind": kind, "karg": karg,
+        "handling": handling(entry, kind, sub_supported),
+    })
+
+
+def cname(s):
+    return s.upper().replace("|", "_").replace("-", "_")
+
+
+def render(rows, flags, version):
+    out = [
+        "/* GENERATED by tools/gen_redis_cmds.py from redis-server %s COMMAND: do not edit. */"
+        % version,
+        "/*",
+        " * X-macro data, sorted by name (bytewise) so lookups can bisect.",
+        " * REDIS_FLAG(ID, \"name\")",
+        " * REDIS_CMD(ID, \"name\", arity, flags, first, last, step, keys kind, keys arg,"
+        " handling)",
+        " */",
+        "#ifdef REDIS_FLAG",
+    ]
+    for f in flags:
+        out.append("REDIS_FLAG(%s, \"%s\")" % (cname(f), f))
+    out += ["#endif", "", "#ifdef REDIS_CMD"]
+    for r in sorted(rows, key=lambda r: r["name"].encode()):
+        fl = "|".join("F(%s)" % cname(f) for f in r["flags"]) or "0"
+        out.append("REDIS_CMD(%s, \"%s\", %d, %s, %d, %d, %d, %s, %d, %s)" % (
+            cname(r["name"]), r["name"], r["arity"], fl, r["first"], r["last"], r["step"],
+            r["kind"], r["karg"], r["handling"]))
+    out += ["#endif", ""]
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("-o", "--output", default="-")
+    args = ap.parse_args()
+
+    r = Resp(args.host, args.port)
+    info = r.call("INFO", "server")
+    version = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
+                    if ln.startswith("redis_version:")), "unknown")
+    rows, flagset = [], set()
+    for entry in r.call("COMMAND"):
+        rows_of(entry, rows, flagset)
+    names = {r["name"] for r in rows}
+    for must in LOCAL | set(SPLIT) | KEYLESS_FORWARD:
+        if must not in names:
+            sys.exit("redis %s does not know '%s'" % (version, must))
+    longest = max(rows, key=lambda r: len(r["name"]))["name"]
+    if len(longest) > NAME_MAX:
+        sys.exit("'%s' is longer than REDIS_CMD_NAME_MAX in redis_cmd.h" % longest)
+    flags = sorted(flagset)
+    if len(flags) > 32:
+        sys.exit("more than 32 flags: the C table keeps them in a uint32_t")
+    text = render(rows, flags, version)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        with open(args.output, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
