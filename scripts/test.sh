@@ -26,6 +26,7 @@ for svc in redis-server redis-sentinel memcached nutcracker; do
 done
 
 FUZZ_SECONDS="${FUZZ_SECONDS:-15}"
+make format-check
 make -j2
 make test
 make asan-test

@@ -127,7 +127,8 @@ static int pidfile_create(const char *path)
         fclose(f);
         if (got == 1 && old > 0 && old != (long)getpid() && kill((pid_t)old, 0) == 0) {
             log_error("pid file '%s' belongs to running process %ld: is another nutcracker "
-                      "running?", path, old);
+                      "running?",
+                      path, old);
             return -1;
         }
     }

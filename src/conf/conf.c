@@ -24,8 +24,7 @@ struct listen_ref {
     int line;
 };
 
-static void yaml_problem(struct conf_ctx *cx, const yaml_parser_t *yp, const char *data,
-                         size_t len)
+static void yaml_problem(struct conf_ctx *cx, const yaml_parser_t *yp, const char *data, size_t len)
 {
     const char *problem = yp->problem ? yp->problem : "unknown error";
     if (yp->error == YAML_MEMORY_ERROR) {
@@ -134,8 +133,8 @@ static void walk_meitu(struct conf_ctx *cx, struct conf *c, yaml_node_t *root,
                        struct listen_ref **refs)
 {
     int seen_global = 0, seen_pools = 0;
-    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start;
-         pr < root->data.mapping.pairs.top; pr++) {
+    for (yaml_node_pair_t *pr = root->data.mapping.pairs.start; pr < root->data.mapping.pairs.top;
+         pr++) {
         yaml_node_t *kn = conf_node(cx, pr->key, conf_line(root), "conf");
         const char *k = kn ? conf_scalar(cx, kn, "conf") : NULL;
         yaml_node_t *vn = k ? conf_node(cx, pr->value, conf_line(kn), k) : NULL;
@@ -343,8 +342,7 @@ struct conf *conf_load_buf_flags(const char *name, const char *data, size_t len,
     return c;
 }
 
-struct conf *conf_load_buf(const char *name, const char *data, size_t len,
-                           struct conf_errors *errs)
+struct conf *conf_load_buf(const char *name, const char *data, size_t len, struct conf_errors *errs)
 {
     return conf_load_buf_flags(name, data, len, 0, errs);
 }

@@ -19,8 +19,8 @@
 #include "hash/hash.h"
 
 struct conf_addr {
-    char *text;                 /* as written: "127.0.0.1:22121" or "/tmp/x.sock" */
-    char *host;                 /* NULL for a unix socket */
+    char *text; /* as written: "127.0.0.1:22121" or "/tmp/x.sock" */
+    char *host; /* NULL for a unix socket */
     int port;
     char *path;                 /* unix socket path, NULL for TCP */
     int perm;                   /* unix listen socket mode (octal in the file), 0 if unset */
@@ -29,8 +29,8 @@ struct conf_addr {
 };
 
 struct conf_server {
-    char *pname;  /* "host:port:weight" as twemproxy prints it */
-    char *name;   /* ketama point name and stats key */
+    char *pname; /* "host:port:weight" as twemproxy prints it */
+    char *name;  /* ketama point name and stats key */
     struct conf_addr addr;
     uint32_t weight;
     int line;
@@ -44,26 +44,26 @@ struct conf_pool {
     char hash_tag[2];
     bool has_hash_tag;
     enum dist_type distribution;
-    int64_t timeout_ms;            /* -1: none (0 in the file also means none) */
+    int64_t timeout_ms; /* -1: none (0 in the file also means none) */
     int backlog;
-    uint32_t client_connections;   /* 0: unlimited */
+    uint32_t client_connections; /* 0: unlimited */
     bool redis;
     bool tcpkeepalive;
     bool reuseport;
     bool preconnect;
     bool auto_eject_hosts;
-    char *redis_auth;              /* NULL: none */
+    char *redis_auth; /* NULL: none */
     int redis_db;
     uint32_t server_connections;
     int64_t server_retry_timeout_ms;
     uint32_t server_failure_limit;
-    struct conf_server *servers;   /* sorted by name (shorter first, then bytewise) */
+    struct conf_server *servers; /* sorted by name (shorter first, then bytewise) */
     uint32_t nservers;
 };
 
 struct conf_global {
-    int worker_processes;          /* 0: single process; -1: auto */
-    int worker_shutdown_timeout;   /* seconds */
+    int worker_processes;        /* 0: single process; -1: auto */
+    int worker_shutdown_timeout; /* seconds */
     long max_openfiles;
     char *user;
     char *group;
@@ -72,7 +72,7 @@ struct conf_global {
 struct conf {
     char *path;
     struct conf_global global;
-    struct conf_pool *pools;       /* sorted by name like servers */
+    struct conf_pool *pools; /* sorted by name like servers */
     uint32_t npools;
     unsigned refs;
 };
@@ -96,8 +96,8 @@ struct conf *conf_load(const char *path, struct conf_errors *errs);
 /* The same from bytes in memory; name is used in messages and as conf->path. */
 struct conf *conf_load_buf(const char *name, const char *data, size_t len,
                            struct conf_errors *errs);
-struct conf *conf_load_buf_flags(const char *name, const char *data, size_t len,
-                                 unsigned flags, struct conf_errors *errs);
+struct conf *conf_load_buf_flags(const char *name, const char *data, size_t len, unsigned flags,
+                                 struct conf_errors *errs);
 struct conf *conf_ref(struct conf *c);
 void conf_unref(struct conf *c);
 void conf_errors_init(struct conf_errors *e);

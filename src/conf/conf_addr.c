@@ -196,8 +196,8 @@ static int server_weight(struct conf_ctx *cx, struct conf_server *s, const char 
 {
     int64_t v;
     if (conf_parse_uint(w, &v) != 0 || v > INT32_MAX) {
-        conf_err(cx, line, "servers", "\"%s\" has an invalid weight in " SERVER_FMT " format string",
-                 text);
+        conf_err(cx, line, "servers",
+                 "\"%s\" has an invalid weight in " SERVER_FMT " format string", text);
         return -1;
     }
     if (v == 0) {

@@ -32,7 +32,7 @@ struct conf_ctx {
     struct conf_msg *msgs;    /* the first CONF_MAX_MSGS problems */
     uint32_t nmsgs;
     yaml_document_t *doc;
-    uint8_t *seen;            /* per YAML node: already visited (an alias) */
+    uint8_t *seen; /* per YAML node: already visited (an alias) */
     size_t nnodes;
 };
 

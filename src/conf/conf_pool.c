@@ -14,7 +14,7 @@
 
 /* Longest timeout accepted, in ms (about 31 years): any longer is a typo, and
  * it keeps "now + timeout" far from int64 overflow. */
-#define MAX_MS 1000000000000LL
+#define MAX_MS      1000000000000LL
 #define MAX_WORKERS 1024
 
 enum key_type {
@@ -188,8 +188,8 @@ static void set_scalar(struct conf_ctx *cx, void *base, const struct key_desc *k
         break;
     case K_HASH_TAG:
         if (strlen(v) != 2) {
-            conf_err(cx, line, k->name,
-                     "\"%s\" is not a valid hash tag string with two characters", v);
+            conf_err(cx, line, k->name, "\"%s\" is not a valid hash tag string with two characters",
+                     v);
         } else {
             memcpy(f, v, 2);
             ((struct conf_pool *)base)->has_hash_tag = true;
@@ -283,8 +283,8 @@ static void check_servers(struct conf_ctx *cx, struct conf_pool *p)
     qsort(p->servers, p->nservers, sizeof(*p->servers), server_cmp);
     for (uint32_t i = 1; i < p->nservers; i++) {
         if (conf_name_cmp(p->servers[i - 1].name, p->servers[i].name) == 0) {
-            conf_err(cx, p->servers[i].line, "servers",
-                     "pool '%s' has servers with same name '%s'", p->name, p->servers[i].name);
+            conf_err(cx, p->servers[i].line, "servers", "pool '%s' has servers with same name '%s'",
+                     p->name, p->servers[i].name);
         }
     }
 }

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #define LOG_LEVEL_MAX 11
-#define MBUF_MIN 512
-#define MBUF_MAX 16777216
+#define MBUF_MIN      512
+#define MBUF_MAX      16777216
 
 enum { OPT_METRICS_PORT = 256, OPT_METRICS_ADDR };
 
@@ -39,28 +39,30 @@ static const struct option long_opts[] = {
 
 void options_usage(FILE *out)
 {
-    fputs("Usage: nutcracker [-?hVdDt] [-v verbosity level] [-o output file]\n"
-          "                  [-c conf file] [-s stats port] [-a stats addr]\n"
-          "                  [-i stats interval] [-p pid file] [-m mbuf size]\n"
-          "\n"
-          "Options:\n"
-          "  -h, --help             : this help\n"
-          "  -V, --version          : show version and exit\n"
-          "  -t, --test-conf        : test configuration for syntax errors and exit\n"
-          "  -d, --daemonize        : run as a daemon\n"
-          "  -D, --describe-stats   : print stats description and exit\n"
-          "  -v, --verbose=N        : set logging level (default: 5, min: 0, max: 11)\n"
-          "  -o, --output=S         : set logging file (default: stderr)\n"
-          "  -c, --conf-file=S      : set configuration file (default: conf/nutcracker.yml)\n"
-          "  -s, --stats-port=N     : set stats monitoring port (default: 22222)\n"
-          "  -a, --stats-addr=S     : set stats monitoring ip (default: 0.0.0.0)\n"
-          "  -i, --stats-interval=N : set stats aggregation interval in msec (default: 30000 msec)\n"
-          "  -p, --pid-file=S       : set pid file (default: off)\n"
-          "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: 16384 bytes)\n"
-          "      --metrics-port=N   : serve Prometheus metrics on http://addr:N/metrics (default: off)\n"
-          "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
-          "\n",
-          out);
+    fputs(
+        "Usage: nutcracker [-?hVdDt] [-v verbosity level] [-o output file]\n"
+        "                  [-c conf file] [-s stats port] [-a stats addr]\n"
+        "                  [-i stats interval] [-p pid file] [-m mbuf size]\n"
+        "\n"
+        "Options:\n"
+        "  -h, --help             : this help\n"
+        "  -V, --version          : show version and exit\n"
+        "  -t, --test-conf        : test configuration for syntax errors and exit\n"
+        "  -d, --daemonize        : run as a daemon\n"
+        "  -D, --describe-stats   : print stats description and exit\n"
+        "  -v, --verbose=N        : set logging level (default: 5, min: 0, max: 11)\n"
+        "  -o, --output=S         : set logging file (default: stderr)\n"
+        "  -c, --conf-file=S      : set configuration file (default: conf/nutcracker.yml)\n"
+        "  -s, --stats-port=N     : set stats monitoring port (default: 22222)\n"
+        "  -a, --stats-addr=S     : set stats monitoring ip (default: 0.0.0.0)\n"
+        "  -i, --stats-interval=N : set stats aggregation interval in msec (default: 30000 msec)\n"
+        "  -p, --pid-file=S       : set pid file (default: off)\n"
+        "  -m, --mbuf-size=N      : set size of mbuf chunk in bytes (default: 16384 bytes)\n"
+        "      --metrics-port=N   : serve Prometheus metrics on http://addr:N/metrics (default: "
+        "off)\n"
+        "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
+        "\n",
+        out);
 }
 
 static void options_defaults(struct options *o)
@@ -151,8 +153,8 @@ static int set_number(struct options *o, int c, const char *arg, FILE *err)
         return 0;
     default: /* 'm' */
         if (v < MBUF_MIN || v > MBUF_MAX) {
-            fprintf(err, "nutcracker: mbuf chunk size must be between %d and %d bytes\n",
-                    MBUF_MIN, MBUF_MAX);
+            fprintf(err, "nutcracker: mbuf chunk size must be between %d and %d bytes\n", MBUF_MIN,
+                    MBUF_MAX);
             return -1;
         }
         o->mbuf_size = (size_t)v;
@@ -199,7 +201,8 @@ static int set_option(struct options *o, int c, FILE *err, char **argv)
     case OPT_METRICS_PORT: {
         int v = atoi_strict(optarg);
         if (v < 1 || v > 65535) {
-            fprintf(err, "nutcracker: option --metrics-port value %s is not a valid port\n", optarg);
+            fprintf(err, "nutcracker: option --metrics-port value %s is not a valid port\n",
+                    optarg);
             return -1;
         }
         o->metrics_port = v;

@@ -26,6 +26,9 @@ int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drop the first n bytes (memmove); n > len empties the buffer. */
 void buf_consume(struct buf *b, size_t n);
-static inline void buf_reset(struct buf *b) { b->len = 0; }
+static inline void buf_reset(struct buf *b)
+{
+    b->len = 0;
+}
 
 #endif

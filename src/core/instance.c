@@ -44,7 +44,8 @@ static void instance_shutdown(struct instance *in)
     for (uint32_t i = 0; i < in->npools; i++) {
         pool_drain(in->pools[i]);
     }
-    ev_timer_start(in->loop, &in->stop_timer, (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
+    ev_timer_start(in->loop, &in->stop_timer,
+                   (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
 }
 
 static void instance_before_sleep(struct ev_loop *loop, void *data)

@@ -24,7 +24,7 @@ struct metrics;
 
 struct instance {
     struct options opts;
-    struct conf *conf;        /* generation in force (a reference) */
+    struct conf *conf; /* generation in force (a reference) */
     struct ev_loop *loop;
     struct pool **pools;
     uint32_t npools;

@@ -78,11 +78,20 @@ void log_level_down(void)
     log_write(__FILE__, __LINE__, "down log level to %d", logger.level);
 }
 
-int log_level_get(void) { return logger.level; }
+int log_level_get(void)
+{
+    return logger.level;
+}
 
-int log_loggable(int level) { return level <= logger.level; }
+int log_loggable(int level)
+{
+    return level <= logger.level;
+}
 
-int log_fd(void) { return logger.fd; }
+int log_fd(void)
+{
+    return logger.fd;
+}
 
 void log_write(const char *file, int line, const char *fmt, ...)
 {
@@ -94,8 +103,8 @@ void log_write(const char *file, int line, const char *fmt, ...)
     const char *base = strrchr(file, '/');
     base = base ? base + 1 : file;
     size_t n = strftime(msg, sizeof(msg), "[%Y-%m-%d %H:%M:%S", &tm);
-    n += (size_t)snprintf(msg + n, sizeof(msg) - n, ".%03ld] %s:%d ", (long)tv.tv_usec / 1000,
-                          base, line);
+    n += (size_t)snprintf(msg + n, sizeof(msg) - n, ".%03ld] %s:%d ", (long)tv.tv_usec / 1000, base,
+                          line);
     va_list ap;
     va_start(ap, fmt);
     int w = vsnprintf(msg + n, sizeof(msg) - n - 1, fmt, ap);

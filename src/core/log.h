@@ -29,23 +29,24 @@ void log_level_up(void);
 void log_level_down(void);
 int log_level_get(void);
 int log_loggable(int level);
-void log_write(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void log_write(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* Async-signal-safe: a fixed message with no formatting (used by the crash handler). */
 void log_write_raw(const char *msg);
 int log_fd(void);
 
-#define log_at(lvl, ...)                                   \
-    do {                                                   \
-        if (log_loggable(lvl)) {                           \
-            log_write(__FILE__, __LINE__, __VA_ARGS__);    \
-        }                                                  \
+#define log_at(lvl, ...)                                                                           \
+    do {                                                                                           \
+        if (log_loggable(lvl)) {                                                                   \
+            log_write(__FILE__, __LINE__, __VA_ARGS__);                                            \
+        }                                                                                          \
     } while (0)
 
-#define log_error(...) log_at(LOG_ERR, __VA_ARGS__)
-#define log_warn(...) log_at(LOG_WARN, __VA_ARGS__)
+#define log_error(...)  log_at(LOG_ERR, __VA_ARGS__)
+#define log_warn(...)   log_at(LOG_WARN, __VA_ARGS__)
 #define log_notice(...) log_at(LOG_NOTICE, __VA_ARGS__)
-#define log_info(...) log_at(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
-#define log_verb(...) log_at(LOG_VERB, __VA_ARGS__)
+#define log_info(...)   log_at(LOG_INFO, __VA_ARGS__)
+#define log_debug(...)  log_at(LOG_DEBUG, __VA_ARGS__)
+#define log_verb(...)   log_at(LOG_VERB, __VA_ARGS__)
 
 #endif

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EV_READ 1u
+#define EV_READ  1u
 #define EV_WRITE 2u
 
 struct ev_loop;
@@ -24,15 +24,15 @@ typedef void (*ev_hook_fn)(struct ev_loop *loop, void *data);
 
 struct ev_io {
     int fd;
-    unsigned mask;    /* EV_READ | EV_WRITE currently registered */
+    unsigned mask; /* EV_READ | EV_WRITE currently registered */
     bool registered;
     ev_io_fn fn;
     void *data;
 };
 
 struct ev_timer {
-    uint64_t when_ms;  /* monotonic deadline */
-    size_t heap_idx;   /* 0: not armed; else 1-based position in the heap */
+    uint64_t when_ms; /* monotonic deadline */
+    size_t heap_idx;  /* 0: not armed; else 1-based position in the heap */
     ev_timer_fn fn;
     void *data;
 };
@@ -58,6 +58,9 @@ void ev_timer_init(struct ev_timer *t, ev_timer_fn fn, void *data);
 void ev_timer_start(struct ev_loop *loop, struct ev_timer *t, uint64_t after_ms);
 void ev_timer_start_at(struct ev_loop *loop, struct ev_timer *t, uint64_t when_ms);
 void ev_timer_stop(struct ev_loop *loop, struct ev_timer *t);
-static inline bool ev_timer_armed(const struct ev_timer *t) { return t->heap_idx != 0; }
+static inline bool ev_timer_armed(const struct ev_timer *t)
+{
+    return t->heap_idx != 0;
+}
 
 #endif

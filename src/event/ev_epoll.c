@@ -30,9 +30,15 @@ uint64_t ev_now_update(struct ev_loop *loop)
     return loop->now_ms;
 }
 
-uint64_t ev_now(const struct ev_loop *loop) { return loop->now_ms; }
+uint64_t ev_now(const struct ev_loop *loop)
+{
+    return loop->now_ms;
+}
 
-uint64_t ev_now_us(const struct ev_loop *loop) { return loop->now_us; }
+uint64_t ev_now_us(const struct ev_loop *loop)
+{
+    return loop->now_us;
+}
 
 struct ev_loop *ev_loop_create(void)
 {
@@ -59,7 +65,10 @@ void ev_loop_destroy(struct ev_loop *loop)
     free(loop);
 }
 
-void ev_loop_stop(struct ev_loop *loop) { loop->stop = true; }
+void ev_loop_stop(struct ev_loop *loop)
+{
+    loop->stop = true;
+}
 
 void ev_loop_set_before_sleep(struct ev_loop *loop, ev_hook_fn fn, void *data)
 {

@@ -66,7 +66,8 @@ void dist_free(struct dist *d)
 static uint32_t ketama_points(uint32_t weight, uint64_t total_weight, uint32_t nlive)
 {
     float pct = (float)weight / (float)total_weight;
-    float per = pct * (float)KETAMA_POINTS_PER_SERVER / (float)KETAMA_POINTS_PER_DIGEST * (float)nlive;
+    float per =
+        pct * (float)KETAMA_POINTS_PER_SERVER / (float)KETAMA_POINTS_PER_DIGEST * (float)nlive;
     float groups = floorf((float)((double)per + 0.0000000001));
     return (uint32_t)groups * KETAMA_POINTS_PER_DIGEST;
 }

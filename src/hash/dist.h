@@ -23,7 +23,7 @@ struct dist_node {
     const char *name; /* ketama point name (the server's name) */
     size_t name_len;
     uint32_t weight;
-    bool live;        /* false: ejected, takes no keys */
+    bool live; /* false: ejected, takes no keys */
 };
 
 struct dist_point {

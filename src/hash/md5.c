@@ -20,7 +20,10 @@ static const uint32_t md5_k[64] = {
 
 /* Left-rotation amounts, four per round. */
 static const uint8_t md5_s[4][4] = {
-    {7, 12, 17, 22}, {5, 9, 14, 20}, {4, 11, 16, 23}, {6, 10, 15, 21},
+    {7, 12, 17, 22},
+    {5, 9, 14, 20},
+    {4, 11, 16, 23},
+    {6, 10, 15, 21},
 };
 
 static uint32_t rotl32(uint32_t x, unsigned n)

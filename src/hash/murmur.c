@@ -16,8 +16,8 @@ uint32_t hash_murmur(const uint8_t *key, size_t len)
     size_t n = len;
 
     for (; n >= 4; n -= 4, p += 4) {
-        uint32_t k = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-                     (uint32_t)p[3] << 24;
+        uint32_t k =
+            (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
         k *= MURMUR_M;
         k ^= k >> MURMUR_R;
         k *= MURMUR_M;

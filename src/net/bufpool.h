@@ -15,7 +15,7 @@ struct bufpool {
     size_t chunk;
     void **free;
     uint32_t nfree;
-    uint32_t max;   /* chunks kept for reuse; more are given back to malloc */
+    uint32_t max; /* chunks kept for reuse; more are given back to malloc */
 };
 
 int bufpool_init(struct bufpool *bp, size_t chunk, uint32_t max);

@@ -65,14 +65,14 @@ enum mc_cmd_id {
     MC_CMD_COUNT
 };
 
-#define MC_LINE_MAX 2048u                 /* bytes up to and including '\n' */
+#define MC_LINE_MAX 2048u /* bytes up to and including '\n' */
 /* Multi-key retrieval lines (about 2000 keys). A stateless parser rescans an
  * incomplete line on every call, so a client trickling bytes costs
  * O(limit^2): the limit keeps that small. */
 #define MC_KEYS_LINE_MAX (64u * 1024u)
-#define MC_TOKENS_MAX 24u                 /* tokens on any other line (memcached's own bound) */
-#define MC_REQ_DATA_MAX (128u * 1024u * 1024u)
-#define MC_RSP_DATA_MAX (1024u * 1024u * 1024u)
+#define MC_TOKENS_MAX    24u /* tokens on any other line (memcached's own bound) */
+#define MC_REQ_DATA_MAX  (128u * 1024u * 1024u)
+#define MC_RSP_DATA_MAX  (1024u * 1024u * 1024u)
 
 /* The command's name ("get"), or NULL for an unknown id: for logs and stats. */
 const char *mc_cmd_name(uint16_t id);

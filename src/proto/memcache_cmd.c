@@ -8,16 +8,16 @@
 
 #define MC_STORE_REPLIES "STORED NOT_STORED EXISTS NOT_FOUND"
 
-#define MC_ROW(n, route_, reply_, ro, shape_, replies_, missing, arg, extra)            \
-    {                                                                                   \
-        .name = n, .name_len = sizeof(n) - 1, .route = route_, .reply = reply_,          \
-        .readonly = ro, .shape = shape_, .replies = replies_, .err_missing = missing,    \
-        .err_arg = arg, .err_extra = extra                                               \
+#define MC_ROW(n, route_, reply_, ro, shape_, replies_, missing, arg, extra)                       \
+    {                                                                                              \
+        .name = n, .name_len = sizeof(n) - 1, .route = route_, .reply = reply_, .readonly = ro,    \
+        .shape = shape_, .replies = replies_, .err_missing = missing, .err_arg = arg,              \
+        .err_extra = extra                                                                         \
     }
 
 /* Storage commands differ only by name. */
-#define MC_STORE_ROW(n) \
-    MC_ROW(n, ROUTE_KEY, MC_REPLY_WORDS, false, "kuibn", MC_STORE_REPLIES, MC_ERR_UNKNOWN, \
+#define MC_STORE_ROW(n)                                                                            \
+    MC_ROW(n, ROUTE_KEY, MC_REPLY_WORDS, false, "kuibn", MC_STORE_REPLIES, MC_ERR_UNKNOWN,         \
            MC_ERR_FORMAT, MC_ERR_UNKNOWN)
 
 static const struct mc_cmd mc_cmds[MC_CMD_COUNT] = {
@@ -28,8 +28,8 @@ static const struct mc_cmd mc_cmds[MC_CMD_COUNT] = {
     /* gat changes the TTL, so it is not a read a replica could serve. */
     [MC_CMD_GAT] = MC_ROW("gat", ROUTE_KEY, MC_REPLY_VALUES, false, "iK", NULL, MC_ERR_UNKNOWN,
                           MC_ERR_EXPTIME, MC_ERR_UNKNOWN),
-    [MC_CMD_GATS] = MC_ROW("gats", ROUTE_KEY, MC_REPLY_VALUES, false, "iK", NULL,
-                           MC_ERR_UNKNOWN, MC_ERR_EXPTIME, MC_ERR_UNKNOWN),
+    [MC_CMD_GATS] = MC_ROW("gats", ROUTE_KEY, MC_REPLY_VALUES, false, "iK", NULL, MC_ERR_UNKNOWN,
+                           MC_ERR_EXPTIME, MC_ERR_UNKNOWN),
     [MC_CMD_SET] = MC_STORE_ROW("set"),
     [MC_CMD_ADD] = MC_STORE_ROW("add"),
     [MC_CMD_REPLACE] = MC_STORE_ROW("replace"),
@@ -41,10 +41,10 @@ static const struct mc_cmd mc_cmds[MC_CMD_COUNT] = {
                            MC_ERR_UNKNOWN, MC_ERR_DELTA, MC_ERR_UNKNOWN),
     [MC_CMD_DECR] = MC_ROW("decr", ROUTE_KEY, MC_REPLY_NUMBER, false, "kun", "NOT_FOUND",
                            MC_ERR_UNKNOWN, MC_ERR_DELTA, MC_ERR_UNKNOWN),
-    [MC_CMD_DELETE] = MC_ROW("delete", ROUTE_KEY, MC_REPLY_WORDS, false, "kzN",
-                             "DELETED NOT_FOUND", MC_ERR_UNKNOWN, MC_ERR_DELETE, MC_ERR_DELETE),
-    [MC_CMD_TOUCH] = MC_ROW("touch", ROUTE_KEY, MC_REPLY_WORDS, false, "kin",
-                            "TOUCHED NOT_FOUND", MC_ERR_UNKNOWN, MC_ERR_EXPTIME, MC_ERR_UNKNOWN),
+    [MC_CMD_DELETE] = MC_ROW("delete", ROUTE_KEY, MC_REPLY_WORDS, false, "kzN", "DELETED NOT_FOUND",
+                             MC_ERR_UNKNOWN, MC_ERR_DELETE, MC_ERR_DELETE),
+    [MC_CMD_TOUCH] = MC_ROW("touch", ROUTE_KEY, MC_REPLY_WORDS, false, "kin", "TOUCHED NOT_FOUND",
+                            MC_ERR_UNKNOWN, MC_ERR_EXPTIME, MC_ERR_UNKNOWN),
     [MC_CMD_MG] = MC_ROW("mg", ROUTE_KEY, MC_REPLY_META, true, "km", "VA HD EN", MC_ERR_UNKNOWN,
                          MC_ERR_FORMAT, MC_ERR_FLAGS),
     [MC_CMD_MS] = MC_ROW("ms", ROUTE_KEY, MC_REPLY_META, false, "klm", "HD NS EX NF",

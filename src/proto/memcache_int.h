@@ -15,18 +15,18 @@
 
 /* memcached's own wording, kept so a client sees the same error through us. */
 #define MC_ERR_UNKNOWN "ERROR"
-#define MC_ERR_FORMAT "CLIENT_ERROR bad command line format"
+#define MC_ERR_FORMAT  "CLIENT_ERROR bad command line format"
 #define MC_ERR_EXPTIME "CLIENT_ERROR invalid exptime argument"
-#define MC_ERR_DELTA "CLIENT_ERROR invalid numeric delta argument"
-#define MC_ERR_DELETE "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
-#define MC_ERR_FLAGS "CLIENT_ERROR options flags are too long"
-#define MC_ERR_CHUNK "CLIENT_ERROR bad data chunk"
-#define MC_ERR_LINE "CLIENT_ERROR line too long"
-#define MC_ERR_LARGE "SERVER_ERROR object too large for cache"
+#define MC_ERR_DELTA   "CLIENT_ERROR invalid numeric delta argument"
+#define MC_ERR_DELETE  "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
+#define MC_ERR_FLAGS   "CLIENT_ERROR options flags are too long"
+#define MC_ERR_CHUNK   "CLIENT_ERROR bad data chunk"
+#define MC_ERR_LINE    "CLIENT_ERROR line too long"
+#define MC_ERR_LARGE   "SERVER_ERROR object too large for cache"
 /* The proxy's own refusals (see memcache.h). */
-#define MC_ERR_QUIET "CLIENT_ERROR quiet mode not supported through the proxy"
+#define MC_ERR_QUIET  "CLIENT_ERROR quiet mode not supported through the proxy"
 #define MC_ERR_BASE64 "CLIENT_ERROR base64 keys not supported through the proxy"
-#define MC_ERR_NOMEM "SERVER_ERROR out of memory"
+#define MC_ERR_NOMEM  "SERVER_ERROR out of memory"
 
 /* How a server answers a command; picks the response parser. */
 enum mc_reply {
@@ -46,8 +46,8 @@ enum mc_reply {
 struct mc_cmd {
     const char *name;
     uint8_t name_len;
-    uint8_t route;    /* enum req_route for one key; several keys become ROUTE_SPLIT */
-    uint8_t reply;    /* enum mc_reply */
+    uint8_t route; /* enum req_route for one key; several keys become ROUTE_SPLIT */
+    uint8_t reply; /* enum mc_reply */
     bool readonly;
     const char *shape;
     const char *replies; /* space-separated status words or meta codes */

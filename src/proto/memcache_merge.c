@@ -135,8 +135,7 @@ static void mc_merge_match(const uint8_t *req, const struct req_info *info,
 }
 
 static int mc_merge_values(struct buf *out, const uint8_t *req, const struct req_info *info,
-                           const struct frag_map *map, const struct frag_rsp *rsps,
-                           uint32_t nrsps)
+                           const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps)
 {
     uint32_t nkeys = info->keys.n;
     uint32_t *start = malloc(((size_t)nrsps + 1 + 2 * (size_t)nkeys) * sizeof(uint32_t));

@@ -158,8 +158,8 @@ static void mc_scan_meta_flag(uint8_t flag, struct req_info *info, struct mc_sca
 }
 
 /* Check token t against one shape letter; returns the next token to check. */
-static uint32_t mc_scan_letter(char letter, const uint8_t *p, const struct mc_cmd *cmd,
-                               uint32_t t, struct req_info *info, struct mc_scan *sc)
+static uint32_t mc_scan_letter(char letter, const uint8_t *p, const struct mc_cmd *cmd, uint32_t t,
+                               struct req_info *info, struct mc_scan *sc)
 {
     const struct spans *a = &info->args;
     bool have = t < a->n;

@@ -34,12 +34,16 @@ struct spans {
 void spans_init(struct spans *s);
 void spans_free(struct spans *s);
 int spans_push(struct spans *s, uint32_t off, uint32_t len);
-static inline void spans_reset(struct spans *s) { s->n = 0; }
+static inline void spans_reset(struct spans *s)
+{
+    s->n = 0;
+}
 
 enum parse_rc {
     PARSE_OK = 0,    /* one complete message of info->len bytes */
     PARSE_AGAIN = 1, /* incomplete: info->len is a hint of the total bytes needed, 0 if unknown */
-    PARSE_ERROR = 2, /* the stream cannot be resynchronised: info->err says why, close after replying */
+    PARSE_ERROR =
+        2, /* the stream cannot be resynchronised: info->err says why, close after replying */
 };
 
 /* What the core does with a complete request. */
@@ -48,11 +52,12 @@ enum req_route {
     ROUTE_SPLIT,   /* one fragment per server owning some key, replies merged by proto->merge */
     ROUTE_ALL,     /* the same bytes to every server of the pool, replies merged by proto->merge */
     ROUTE_LOCAL,   /* answered by proto->local without any server */
-    ROUTE_REJECT,  /* answered with the error in info->err; the stream goes on after info->len bytes */
+    ROUTE_REJECT,  /* answered with the error in info->err; the stream goes on after info->len bytes
+                    */
 };
 
 /* Bounds a parser enforces itself (the core enforces buffer bytes per client). */
-#define PROTO_MAX_KEY_LEN_REDIS (64u * 1024 * 1024)
+#define PROTO_MAX_KEY_LEN_REDIS    (64u * 1024 * 1024)
 #define PROTO_MAX_KEY_LEN_MEMCACHE 250u
 
 struct req_info {
@@ -68,10 +73,10 @@ struct req_info {
 };
 
 struct rsp_info {
-    size_t len;        /* bytes of the complete response, or a hint with PARSE_AGAIN */
-    bool is_error;     /* redis '-' reply; memcache ERROR / CLIENT_ERROR / SERVER_ERROR */
-    char type;         /* redis: the RESP type byte; memcache: 0 */
-    int64_t integer;   /* redis ':' value, or element count of '*' */
+    size_t len;         /* bytes of the complete response, or a hint with PARSE_AGAIN */
+    bool is_error;      /* redis '-' reply; memcache ERROR / CLIENT_ERROR / SERVER_ERROR */
+    char type;          /* redis: the RESP type byte; memcache: 0 */
+    int64_t integer;    /* redis ':' value, or element count of '*' */
     struct spans elems; /* redis top-level array elements (off/len of each whole element);
                            memcache get/gets: one span per VALUE block (header+data+CRLF) */
     struct spans ekeys; /* memcache get/gets: the key of each VALUE block (same index as elems) */
@@ -80,10 +85,10 @@ struct rsp_info {
 
 /* Per-client state a protocol needs for local answers (AUTH, SELECT). */
 struct local_ctx {
-    const char *auth;  /* pool password (redis_auth) or NULL */
+    const char *auth; /* pool password (redis_auth) or NULL */
     size_t auth_len;
-    int db;            /* pool redis_db */
-    bool authed;       /* in/out: the client has authenticated */
+    int db;              /* pool redis_db */
+    bool authed;         /* in/out: the client has authenticated */
     const char *version; /* proxy version for VERSION / HELLO / INFO-like answers */
 };
 

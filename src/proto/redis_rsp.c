@@ -17,7 +17,7 @@
 #define RSP_MIN_VALUE 3u
 
 /* Bounds beyond which a reply cannot be a real redis reply (spans are 32-bit). */
-#define RSP_MAX_BULK ((int64_t)UINT32_MAX)
+#define RSP_MAX_BULK  ((int64_t)UINT32_MAX)
 #define RSP_MAX_COUNT ((int64_t)UINT32_MAX)
 
 struct rsp_state {

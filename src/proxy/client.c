@@ -21,7 +21,10 @@
 
 static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 
-static struct instance *client_inst(const struct client *c) { return c->pool->inst; }
+static struct instance *client_inst(const struct client *c)
+{
+    return c->pool->inst;
+}
 
 void client_mark_dirty(struct client *c)
 {

@@ -19,18 +19,18 @@ struct client {
     struct ev_io io;
     struct pool *pool;
     uint64_t id;
-    struct buf in;          /* bytes read, not yet parsed */
-    size_t need;            /* parse again only once in.len reaches this */
-    struct buf out;         /* reply bytes for the socket */
+    struct buf in;  /* bytes read, not yet parsed */
+    size_t need;    /* parse again only once in.len reaches this */
+    struct buf out; /* reply bytes for the socket */
     size_t out_pos;
-    struct req *head;       /* requests awaiting their reply, in arrival order */
+    struct req *head; /* requests awaiting their reply, in arrival order */
     struct req *tail;
     uint32_t nreqs;
-    size_t pending_bytes;   /* reply bytes held by done requests not yet at the head */
+    size_t pending_bytes; /* reply bytes held by done requests not yet at the head */
     struct local_ctx lc;
-    struct req_info ri;     /* parse scratch */
+    struct req_info ri; /* parse scratch */
     bool dirty;
-    bool closing;           /* no more reading: close once every reply is written */
+    bool closing; /* no more reading: close once every reply is written */
     bool closed;
     struct client *next_dirty;
     struct client *prev; /* the pool's list of clients */

@@ -103,8 +103,8 @@ int pool_listen(struct pool *p)
     ev_io_set(p->inst->loop, &p->listener.io, EV_READ);
     p->inst->curr_connections++;
     p->inst->total_connections++;
-    log_notice("pool '%s' listening on '%s' (%s, %u servers)", p->cp->name, a->text,
-               p->proto->name, p->nservers);
+    log_notice("pool '%s' listening on '%s' (%s, %u servers)", p->cp->name, a->text, p->proto->name,
+               p->nservers);
     return 0;
 }
 

@@ -26,20 +26,20 @@ struct listener {
 
 struct pool {
     struct instance *inst;
-    struct conf *conf;            /* reference on the generation */
+    struct conf *conf; /* reference on the generation */
     const struct conf_pool *cp;
     const struct proto *proto;
     uint32_t idx;
     struct server *servers;
     uint32_t nservers;
     struct dist dist;
-    struct dist_node *nodes;      /* scratch for dist rebuilds */
+    struct dist_node *nodes; /* scratch for dist rebuilds */
     struct listener listener;
     uint32_t nclients;
-    struct client *clients;       /* every open client of the pool */
-    struct ev_timer retry_timer;  /* next ejected server to bring back */
+    struct client *clients;      /* every open client of the pool */
+    struct ev_timer retry_timer; /* next ejected server to bring back */
     int64_t stats[SP_COUNT];
-    struct histo lat_request;     /* parse to reply, as the client sees it (us) */
+    struct histo lat_request; /* parse to reply, as the client sees it (us) */
 };
 
 struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx);

@@ -29,24 +29,24 @@ struct req {
     struct split *split;   /* a split/all request: its fragments' state */
     struct sconn *sconn;   /* where it waits for a response */
     uint32_t frag_idx;
-    uint32_t len;          /* request bytes sent to the server */
+    uint32_t len; /* request bytes sent to the server */
     uint16_t cmd;
-    bool done;             /* rsp holds the complete reply for the client */
+    bool done; /* rsp holds the complete reply for the client */
     bool in_client;
     bool in_server;
-    bool sent;             /* fully written to the server socket */
-    uint64_t wire_end;     /* the connection's byte count where this request ends */
-    uint64_t deadline_ms;  /* 0: no timeout */
-    uint64_t start_us;     /* when it was parsed (client latency) */
-    uint64_t queued_us;    /* when it was queued on a server connection */
+    bool sent;            /* fully written to the server socket */
+    uint64_t wire_end;    /* the connection's byte count where this request ends */
+    uint64_t deadline_ms; /* 0: no timeout */
+    uint64_t start_us;    /* when it was parsed (client latency) */
+    uint64_t queued_us;   /* when it was queued on a server connection */
     struct buf rsp;
 };
 
 struct split {
-    uint8_t *req;          /* copy of the original request bytes (merge reads it) */
+    uint8_t *req; /* copy of the original request bytes (merge reads it) */
     size_t req_len;
     struct req_info info;
-    struct frag_map *map;  /* per original key; NULL for ROUTE_ALL */
+    struct frag_map *map; /* per original key; NULL for ROUTE_ALL */
     uint32_t nfrags;
     uint32_t pending;
     struct buf *rsps;

@@ -150,11 +150,11 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
 }
 
 struct key_groups {
-    struct server **owner;  /* per key */
-    uint32_t *frag_of;      /* per server: fragment index + 1, 0 if none */
-    uint32_t *order;        /* key indexes grouped by fragment */
-    uint32_t *start;        /* per fragment: first position in order */
-    uint32_t *count;        /* per fragment */
+    struct server **owner; /* per key */
+    uint32_t *frag_of;     /* per server: fragment index + 1, 0 if none */
+    uint32_t *order;       /* key indexes grouped by fragment */
+    uint32_t *start;       /* per fragment: first position in order */
+    uint32_t *count;       /* per fragment */
     struct server **fserver;
     uint32_t nfrags;
 };

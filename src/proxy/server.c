@@ -16,7 +16,10 @@
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
 
-static struct instance *sconn_inst(const struct sconn *c) { return c->server->pool->inst; }
+static struct instance *sconn_inst(const struct sconn *c)
+{
+    return c->server->pool->inst;
+}
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx)
 {

@@ -29,19 +29,19 @@ struct sconn {
     struct ev_io io;
     struct server *server;
     uint8_t state;
-    bool dirty;              /* on the instance's flush list */
+    bool dirty; /* on the instance's flush list */
     struct sconn *next_dirty;
-    struct buf out;          /* request bytes queued for the socket */
-    size_t out_pos;          /* bytes of out already written */
-    struct buf in;           /* response bytes read, not yet parsed */
-    struct req *head;        /* requests awaiting a response, oldest first */
+    struct buf out;   /* request bytes queued for the socket */
+    size_t out_pos;   /* bytes of out already written */
+    struct buf in;    /* response bytes read, not yet parsed */
+    struct req *head; /* requests awaiting a response, oldest first */
     struct req *tail;
-    struct req *unsent;      /* first request not yet fully written */
-    uint64_t wire_queued;    /* bytes ever queued on this connection */
-    uint64_t wire_written;   /* bytes ever written */
-    uint32_t swallow;        /* replies to connection set-up (AUTH/SELECT) still to drop */
-    struct ev_timer timer;   /* deadline of the oldest request */
-    struct rsp_info ri;      /* parse scratch */
+    struct req *unsent;    /* first request not yet fully written */
+    uint64_t wire_queued;  /* bytes ever queued on this connection */
+    uint64_t wire_written; /* bytes ever written */
+    uint32_t swallow;      /* replies to connection set-up (AUTH/SELECT) still to drop */
+    struct ev_timer timer; /* deadline of the oldest request */
+    struct rsp_info ri;    /* parse scratch */
 };
 
 struct server {
@@ -50,11 +50,11 @@ struct server {
     uint32_t idx;
     struct sconn *conns;
     uint32_t nconns;
-    uint32_t failures;       /* consecutive */
+    uint32_t failures; /* consecutive */
     bool ejected;
     uint64_t retry_at_ms;
     int64_t stats[SS_COUNT];
-    struct histo lat_server;     /* queued to response, as the backend gives it (us) */
+    struct histo lat_server; /* queued to response, as the backend gives it (us) */
 };
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);

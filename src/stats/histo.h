@@ -9,9 +9,9 @@
 #include <stdint.h>
 
 #define HISTO_SUB_BITS 4
-#define HISTO_SUB (1u << HISTO_SUB_BITS)
-#define HISTO_GROUPS 34 /* up to 2^37 us, about 38 hours */
-#define HISTO_BUCKETS (HISTO_GROUPS * HISTO_SUB)
+#define HISTO_SUB      (1u << HISTO_SUB_BITS)
+#define HISTO_GROUPS   34 /* up to 2^37 us, about 38 hours */
+#define HISTO_BUCKETS  (HISTO_GROUPS * HISTO_SUB)
 
 struct histo {
     uint64_t count;

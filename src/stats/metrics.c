@@ -20,7 +20,7 @@
 #include "stats/stats_fields.h"
 
 #define HTTP_MAX_REQUEST 8192
-#define HTTP_TIMEOUT_MS 5000
+#define HTTP_TIMEOUT_MS  5000
 
 struct metrics {
     struct instance *inst;
@@ -169,8 +169,7 @@ void metrics_render(struct instance *in, struct buf *out)
                "# HELP nutcracker_connections open connections\n"
                "# TYPE nutcracker_connections gauge\nnutcracker_connections %llu\n",
                NC_VERSION, (long long)(time(NULL) - in->start_time),
-               (unsigned long long)in->total_connections,
-               (unsigned long long)in->curr_connections);
+               (unsigned long long)in->total_connections, (unsigned long long)in->curr_connections);
     render_pool_fields(in, out);
     render_server_fields(in, out);
     render_latency(in, out);

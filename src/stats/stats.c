@@ -28,8 +28,7 @@ static const char *const pool_names[] = {STATS_POOL_FIELDS(STATS_NAME)};
 static const char *const server_names[] = {STATS_SERVER_FIELDS(STATS_NAME)};
 #undef STATS_NAME
 
-static void stats_render_fields(struct buf *out, const char *const *names, const int64_t *v,
-                                int n)
+static void stats_render_fields(struct buf *out, const char *const *names, const int64_t *v, int n)
 {
     for (int i = 0; i < n; i++) {
         buf_printf(out, "%s\"%s\":%lld", i ? ", " : "", names[i], (long long)v[i]);

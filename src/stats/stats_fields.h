@@ -7,32 +7,32 @@
 #ifndef NC_STATS_FIELDS_H
 #define NC_STATS_FIELDS_H
 
-#define STATS_POOL_FIELDS(X)                                                  \
-    X(client_eof, COUNTER, "# eof on client connections")                      \
-    X(client_err, COUNTER, "# errors on client connections")                   \
-    X(client_connections, GAUGE, "# active client connections")                \
-    X(server_ejects, COUNTER, "# times backend server was ejected")            \
-    X(forward_error, COUNTER, "# times we encountered a forwarding error")     \
+#define STATS_POOL_FIELDS(X)                                                                       \
+    X(client_eof, COUNTER, "# eof on client connections")                                          \
+    X(client_err, COUNTER, "# errors on client connections")                                       \
+    X(client_connections, GAUGE, "# active client connections")                                    \
+    X(server_ejects, COUNTER, "# times backend server was ejected")                                \
+    X(forward_error, COUNTER, "# times we encountered a forwarding error")                         \
     X(fragments, COUNTER, "# fragments created from a multi-vector request")
 
-#define STATS_SERVER_FIELDS(X)                                                        \
-    X(server_eof, COUNTER, "# eof on server connections")                              \
-    X(server_err, COUNTER, "# errors on server connections")                           \
-    X(server_timedout, COUNTER, "# timeouts on server connections")                    \
-    X(server_connections, GAUGE, "# active server connections")                        \
-    X(server_ejected_at, TIMESTAMP, "timestamp when server was ejected in usec since epoch") \
-    X(requests, COUNTER, "# requests")                                                 \
-    X(request_bytes, COUNTER, "total request bytes")                                   \
-    X(responses, COUNTER, "# responses")                                               \
-    X(response_bytes, COUNTER, "total response bytes")                                 \
-    X(in_queue, GAUGE, "# requests in incoming queue")                                 \
-    X(in_queue_bytes, GAUGE, "current request bytes in incoming queue")                \
-    X(out_queue, GAUGE, "# requests in outgoing queue")                                \
+#define STATS_SERVER_FIELDS(X)                                                                     \
+    X(server_eof, COUNTER, "# eof on server connections")                                          \
+    X(server_err, COUNTER, "# errors on server connections")                                       \
+    X(server_timedout, COUNTER, "# timeouts on server connections")                                \
+    X(server_connections, GAUGE, "# active server connections")                                    \
+    X(server_ejected_at, TIMESTAMP, "timestamp when server was ejected in usec since epoch")       \
+    X(requests, COUNTER, "# requests")                                                             \
+    X(request_bytes, COUNTER, "total request bytes")                                               \
+    X(responses, COUNTER, "# responses")                                                           \
+    X(response_bytes, COUNTER, "total response bytes")                                             \
+    X(in_queue, GAUGE, "# requests in incoming queue")                                             \
+    X(in_queue_bytes, GAUGE, "current request bytes in incoming queue")                            \
+    X(out_queue, GAUGE, "# requests in outgoing queue")                                            \
     X(out_queue_bytes, GAUGE, "current request bytes in outgoing queue")
 
 enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_TIMESTAMP };
 
-#define STATS_ENUM_POOL(name, kind, desc) SP_##name,
+#define STATS_ENUM_POOL(name, kind, desc)   SP_##name,
 #define STATS_ENUM_SERVER(name, kind, desc) SS_##name,
 enum stats_pool_field { STATS_POOL_FIELDS(STATS_ENUM_POOL) SP_COUNT };
 enum stats_server_field { STATS_SERVER_FIELDS(STATS_ENUM_SERVER) SS_COUNT };

@@ -161,9 +161,9 @@ static void test_every_key(void)
 
 static void test_hash_names(void)
 {
-    static const char *names[HASH_COUNT] = {"one_at_a_time", "md5", "crc16", "crc32",
-                                            "crc32a", "fnv1_64", "fnv1a_64", "fnv1_32",
-                                            "fnv1a_32", "hsieh", "murmur", "jenkins"};
+    static const char *names[HASH_COUNT] = {"one_at_a_time", "md5",     "crc16",    "crc32",
+                                            "crc32a",        "fnv1_64", "fnv1a_64", "fnv1_32",
+                                            "fnv1a_32",      "hsieh",   "murmur",   "jenkins"};
     for (int i = 0; i < HASH_COUNT; i++) {
         char yml[256];
         snprintf(yml, sizeof(yml), MIN_POOL "  hash: %s\n", names[i]);
@@ -392,7 +392,8 @@ static void test_fixtures(void)
 static void test_layouts(void)
 {
     /* meitu's layout with defaults for what global leaves out */
-    struct conf *c = load("global:\n  worker_processes: 4\npools:\n  " "alpha:\n"
+    struct conf *c = load("global:\n  worker_processes: 4\npools:\n  "
+                          "alpha:\n"
                           "    listen: 127.0.0.1:22121\n    servers:\n     - 127.0.0.1:6379:1\n");
     CHECK(c != NULL && c->global.worker_processes == 4);
     CHECK(c != NULL && c->global.worker_shutdown_timeout == 30 && c->npools == 1);
@@ -459,7 +460,8 @@ static void test_key_errors(void)
     expect_key_err("preconnect: yes", "t.yml:5: preconnect: \"yes\" is not \"true\" or \"false\"");
     expect_key_err("auto_eject_hosts: no",
                    "t.yml:5: auto_eject_hosts: \"no\" is not \"true\" or \"false\"");
-    expect_key_err("redis_auth: pw", "t.yml:5: redis_auth: directive is only valid for a redis pool");
+    expect_key_err("redis_auth: pw",
+                   "t.yml:5: redis_auth: directive is only valid for a redis pool");
     expect_key_err("redis_db: -2", "t.yml:5: redis_db: \"-2\" is not a number");
     expect_key_err("server_connections: 0", "t.yml:5: server_connections: directive cannot be 0");
     expect_key_err("server_retry_timeout: soon",
@@ -512,8 +514,8 @@ static void test_listen_errors(void)
     /* a name that does not resolve is an error for listen (not for servers) */
     c = load("alpha:\n  listen: nohost.invalid:22121\n  servers:\n   - 127.0.0.1:6379:1\n");
     CHECK(c == NULL && errs.n == 1);
-    CHECK(errs.n == 1 && strncmp(errs.msgs[0], "t.yml:2: listen: cannot resolve \"nohost.invalid\" (",
-                                 50) == 0);
+    CHECK(errs.n == 1 &&
+          strncmp(errs.msgs[0], "t.yml:2: listen: cannot resolve \"nohost.invalid\" (", 50) == 0);
     conf_unref(c);
     /* same address written two ways is still the same address */
     expect_err("a:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:6379:1\n"

@@ -21,12 +21,12 @@
 #include <string.h>
 
 #define VECTORS_DEFAULT "../shared/vectors"
-#define MAX_SERVERS 16
-#define MAX_CONFIGS 16
+#define MAX_SERVERS     16
+#define MAX_CONFIGS     16
 
 struct server {
-    char spec[128];  /* as written in the config and printed in the vectors */
-    char name[128];  /* ketama name, see top */
+    char spec[128]; /* as written in the config and printed in the vectors */
+    char name[128]; /* ketama name, see top */
     uint32_t weight;
 };
 
@@ -214,7 +214,8 @@ static void test_placement(void)
             config_nodes(&cfgs[ncfg], nodes);
             dist_init(&dists[ncfg]);
             CHECK_EQ_INT(dist_build(&dists[ncfg], (enum dist_type)cfgs[ncfg].dist, nodes,
-                                    cfgs[ncfg].nservers), 0);
+                                    cfgs[ncfg].nservers),
+                         0);
             ncfg++;
         } else if (line[0] != '#' && strncmp(line, "config\t", 7) != 0 && line[0] != '\n') {
             check_row(cfgs, ncfg, dists, line);
@@ -311,7 +312,10 @@ static void test_ketama_weights(void)
 {
     /* Config B, in name order: beta(2) alpha(1) delta(5) gamma(1). */
     struct dist_node nodes[4] = {
-        {"beta", 4, 2, true}, {"alpha", 5, 1, true}, {"delta", 5, 5, true}, {"gamma", 5, 1, true},
+        {"beta", 4, 2, true},
+        {"alpha", 5, 1, true},
+        {"delta", 5, 5, true},
+        {"gamma", 5, 1, true},
     };
     struct dist d;
     dist_init(&d);

@@ -246,14 +246,14 @@ static void test_tag(void)
 {
     check_tag("session:{42}:cart", "{}", "42");
     check_tag("{user1}:name", "{}", "user1");
-    check_tag("{}x", "{}", "{}x");           /* empty tag: whole key */
-    check_tag("a{}b{c}", "{}", "a{}b{c}");   /* only the first '{' counts */
-    check_tag("a{b", "{}", "a{b");           /* no closing: whole key */
-    check_tag("a}b{", "{}", "a}b{");         /* closing only before opening */
-    check_tag("abc", "{}", "abc");           /* no tag at all */
+    check_tag("{}x", "{}", "{}x");         /* empty tag: whole key */
+    check_tag("a{}b{c}", "{}", "a{}b{c}"); /* only the first '{' counts */
+    check_tag("a{b", "{}", "a{b");         /* no closing: whole key */
+    check_tag("a}b{", "{}", "a}b{");       /* closing only before opening */
+    check_tag("abc", "{}", "abc");         /* no tag at all */
     check_tag("{", "{}", "{");
-    check_tag("x{{y}}", "{}", "{y");         /* up to the first '}' after the first '{' */
-    check_tag("a$b$c$d", "$$", "b");         /* same character both ends */
+    check_tag("x{{y}}", "{}", "{y"); /* up to the first '}' after the first '{' */
+    check_tag("a$b$c$d", "$$", "b"); /* same character both ends */
     check_tag("$$x", "$$", "$$x");
     check_tag("", "{}", "");
 

@@ -242,7 +242,8 @@ static void test_rejects(void)
     req_reject("set k 0 0 1 noreply\r\nab\r\n", 24, "CLIENT_ERROR bad data chunk");
     req_reject("incr k x\r\n", 10, "CLIENT_ERROR invalid numeric delta argument");
     req_reject("incr k -1\r\n", 11, "CLIENT_ERROR invalid numeric delta argument");
-    req_reject("incr k 18446744073709551616\r\n", 29, "CLIENT_ERROR invalid numeric delta argument");
+    req_reject("incr k 18446744073709551616\r\n", 29,
+               "CLIENT_ERROR invalid numeric delta argument");
     req_reject("incr k\r\n", 8, "ERROR");
     req_reject("touch k x\r\n", 11, "CLIENT_ERROR invalid exptime argument");
     req_reject("touch k\r\n", 9, "ERROR");
@@ -386,14 +387,29 @@ static void check_incremental(const char *s)
 static void test_incremental(void)
 {
     static const char *const cases[] = {
-        "get a b c\r\n",       "gets k\r\n",          "gat 1 a b\r\n",
-        "set k 0 0 5\r\nhello\r\n", "cas k 1 2 3 4 noreply\r\nabc\r\n",
-        "incr k 5\r\n",        "delete k 0 noreply\r\n", "touch k 1\r\n",
-        "mg k v\r\n",          "ms k 3 T1\r\nabc\r\n", "md k\r\n",
-        "ma k\r\n",            "mn\r\n",              "me k\r\n",
-        "version\r\n",         "quit\r\n",            "flush_all 1 noreply\r\n",
-        "verbosity 2\r\n",     "bogus x\r\n",         "set k x 0 2\r\nab\r\n",
-        "set k 0 0 2\r\nabc\n", "mg k q\r\n",       "get k\n",
+        "get a b c\r\n",
+        "gets k\r\n",
+        "gat 1 a b\r\n",
+        "set k 0 0 5\r\nhello\r\n",
+        "cas k 1 2 3 4 noreply\r\nabc\r\n",
+        "incr k 5\r\n",
+        "delete k 0 noreply\r\n",
+        "touch k 1\r\n",
+        "mg k v\r\n",
+        "ms k 3 T1\r\nabc\r\n",
+        "md k\r\n",
+        "ma k\r\n",
+        "mn\r\n",
+        "me k\r\n",
+        "version\r\n",
+        "quit\r\n",
+        "flush_all 1 noreply\r\n",
+        "verbosity 2\r\n",
+        "bogus x\r\n",
+        "set k x 0 2\r\nab\r\n",
+        "set k 0 0 2\r\nabc\n",
+        "mg k q\r\n",
+        "get k\n",
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         check_incremental(cases[i]);
@@ -405,8 +421,8 @@ static void test_pipelined(void)
     const char *s = "set a 0 0 1\r\n1\r\nget a b\r\ndelete a noreply\r\nbogus\r\nmn\r\n"
                     "ms b 2\r\nxy\r\nquit\r\n";
     static const int want_cmd[] = {MC_CMD_SET, MC_CMD_GET, MC_CMD_DELETE, MC_CMD_NONE,
-                                   MC_CMD_MN, MC_CMD_MS, MC_CMD_QUIT};
-    static const int want_route[] = {ROUTE_KEY,    ROUTE_SPLIT, ROUTE_KEY, ROUTE_REJECT,
+                                   MC_CMD_MN,  MC_CMD_MS,  MC_CMD_QUIT};
+    static const int want_route[] = {ROUTE_KEY,   ROUTE_SPLIT, ROUTE_KEY,  ROUTE_REJECT,
                                      ROUTE_LOCAL, ROUTE_KEY,   ROUTE_LOCAL};
     struct req_info info;
     req_info_init(&info);
@@ -480,8 +496,8 @@ static void test_rsp_values(void)
     rsp_ok("END\r\n", MC_CMD_GAT, false);
     rsp_ok("VALUE k 0 0\r\n\r\nEND\r\n", MC_CMD_GATS, false);
     rsp_ok("SERVER_ERROR out of memory\r\n", MC_CMD_GET, true);
-    rsp_ok("VALUE a 0 1\r\nx\r\nSERVER_ERROR out of memory writing get response\r\n",
-           MC_CMD_GET, true);
+    rsp_ok("VALUE a 0 1\r\nx\r\nSERVER_ERROR out of memory writing get response\r\n", MC_CMD_GET,
+           true);
     rsp_ok("CLIENT_ERROR bad command line format\r\n", MC_CMD_GET, true);
     rsp_ok("ERROR\r\n", MC_CMD_GET, true);
     rsp_bad("VALUE a 0 1\r\nxy\r\nEND\r\n", MC_CMD_GET);
@@ -512,8 +528,7 @@ static void test_rsp_lines(void)
     rsp_ok("18446744073709551615\r\n", MC_CMD_DECR, false);
     rsp_ok("7   \r\n", MC_CMD_DECR, false);
     rsp_ok("NOT_FOUND\r\n", MC_CMD_INCR, false);
-    rsp_ok("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n", MC_CMD_INCR,
-           true);
+    rsp_ok("CLIENT_ERROR cannot increment or decrement non-numeric value\r\n", MC_CMD_INCR, true);
     rsp_bad("-1\r\n", MC_CMD_INCR);
     rsp_bad("4 2\r\n", MC_CMD_INCR);
     rsp_ok("TOUCHED\r\n", MC_CMD_TOUCH, false);

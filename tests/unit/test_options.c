@@ -12,7 +12,7 @@
 #define MAX_ARGS 40
 
 static struct options opt;
-static char *out;     /* what options_parse wrote to its err stream */
+static char *out; /* what options_parse wrote to its err stream */
 static size_t outlen;
 
 /* Parses a space-separated command line (after "nutcracker"). */
@@ -177,7 +177,8 @@ static void test_errors(void)
     expect_fail("-?", "nutcracker: invalid option -- '?'");
     expect_fail("--help=3", "nutcracker: invalid option -- 'h'");
     /* twemproxy prints a NUL here; we name the option */
-    expect_fail("--metrics-port 0", "nutcracker: option --metrics-port value 0 is not a valid port");
+    expect_fail("--metrics-port 0",
+                "nutcracker: option --metrics-port value 0 is not a valid port");
     expect_fail("--bogus", "nutcracker: invalid option -- '--bogus'");
     expect_fail("--ver", "nutcracker: invalid option -- '--ver'"); /* ambiguous */
     /* the first bad option stops the parse */

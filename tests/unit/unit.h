@@ -10,44 +10,44 @@
 
 static int unit_pass, unit_fail;
 
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (cond) {                                                                  \
-            unit_pass++;                                                             \
-        } else {                                                                     \
-            unit_fail++;                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                            \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            unit_pass++;                                                                           \
+        } else {                                                                                   \
+            unit_fail++;                                                                           \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                 \
-    do {                                                                                   \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                \
-        if (a_ == b_) {                                                                    \
-            unit_pass++;                                                                   \
-        } else {                                                                           \
-            unit_fail++;                                                                   \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, \
-                    #a, #b, a_, b_);                                                       \
-        }                                                                                  \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ == b_) {                                                                            \
+            unit_pass++;                                                                           \
+        } else {                                                                                   \
+            unit_fail++;                                                                           \
+            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b,  \
+                    a_, b_);                                                                       \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_MEM(p, n, s)                                                                     \
-    do {                                                                                       \
-        size_t n_ = (size_t)(n);                                                               \
-        if (n_ == strlen(s) && memcmp((p), (s), n_) == 0) {                                    \
-            unit_pass++;                                                                       \
-        } else {                                                                               \
-            unit_fail++;                                                                       \
-            fprintf(stderr, "%s:%d: got \"%.*s\", want \"%s\"\n", __FILE__, __LINE__, (int)n_, \
-                    (const char *)(p), s);                                                     \
-        }                                                                                      \
+#define CHECK_MEM(p, n, s)                                                                         \
+    do {                                                                                           \
+        size_t n_ = (size_t)(n);                                                                   \
+        if (n_ == strlen(s) && memcmp((p), (s), n_) == 0) {                                        \
+            unit_pass++;                                                                           \
+        } else {                                                                                   \
+            unit_fail++;                                                                           \
+            fprintf(stderr, "%s:%d: got \"%.*s\", want \"%s\"\n", __FILE__, __LINE__, (int)n_,     \
+                    (const char *)(p), s);                                                         \
+        }                                                                                          \
     } while (0)
 
-#define UNIT_DONE(name)                                                     \
-    do {                                                                    \
-        printf("%s: %d passed, %d failed\n", name, unit_pass, unit_fail);   \
-        return unit_fail ? 1 : 0;                                           \
+#define UNIT_DONE(name)                                                                            \
+    do {                                                                                           \
+        printf("%s: %d passed, %d failed\n", name, unit_pass, unit_fail);                          \
+        return unit_fail ? 1 : 0;                                                                  \
     } while (0)
 
 #endif
