@@ -48,9 +48,7 @@ wait_listening() { # port what
   return 1
 }
 
-for tool in redis-server memcached; do
-  command -v "$tool" >/dev/null || { echo "demo: $tool not found (apt-get install redis-server memcached)" >&2; exit 1; }
-done
+scripts/install-deps.sh demo
 
 if [ "$NUTCRACKER" = ./nutcracker ]; then
   echo "demo: make"

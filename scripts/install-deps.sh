@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Install the Debian packages that are missing, then stop the services the
+# packages start on their default ports (demo and tests start their own).
+#   scripts/install-deps.sh demo   # build + backends for the demo
+#   scripts/install-deps.sh test   # everything the test suite uses
+set -euo pipefail
+
+DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached)
+TEST=("${DEMO[@]}" clang redis-sentinel nutcracker python3-pytest python3-redis python3-pymemcache
+      curl)
+case "${1:-test}" in
+demo) PACKAGES=("${DEMO[@]}") ;;
+test) PACKAGES=("${TEST[@]}") ;;
+*) echo "usage: $0 demo|test" >&2; exit 2 ;;
+esac
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+echo "== installing: ${missing[*]}"
+for attempt in 1 2 3; do
+    if $SUDO apt-get update -q && $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"; then
+        break
+    fi
+    [ "$attempt" -eq 3 ] && { echo "apt-get install failed" >&2; exit 1; }
+    sleep 10
+done
+
+# Packaged daemons run as their own system users; stop those only.
+for svc in redis-server redis-sentinel memcached nutcracker; do
+    $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+done
+for prog in redis-server redis-sentinel memcached nutcracker; do
+    for pid in $(pidof "$prog" 2>/dev/null || true); do
+        case "$(stat -c %U "/proc/$pid" 2>/dev/null || true)" in
+        redis | memcache | nutcracker) $SUDO kill "$pid" 2>/dev/null || true ;;
+        esac
+    done
+done
+sleep 0.5

@@ -1,0 +1,179 @@
+"""Pipelining: many requests in flight on one client connection are answered in
+order, also across servers, with split commands in the stream, and with
+several connections per server (SPEC 7)."""
+
+import hashlib
+import random
+import threading
+
+import pytest
+
+from conftest import encode_command, redis_pool
+
+
+def _k(prefix, n):
+    # hex digests spread over the continuum better than "p:1", "p:2", ...
+    return "%s:%s" % (prefix, hashlib.md5(b"%d" % n).hexdigest()[:10])
+
+
+def mixed_commands(n, seed, prefix="p"):
+    """Reads and writes on overlapping keys: the replies depend on the order of execution."""
+    rnd = random.Random(seed)
+    cmds = []
+    for i in range(n):
+        k = _k(prefix, rnd.randrange(200))
+        op = rnd.randrange(9)
+        if op == 0:
+            cmds.append(("SET", k, "v%d" % i))
+        elif op == 1:
+            cmds.append(("GET", k))
+        elif op == 2:
+            cmds.append(("INCR", "%s:n:%d" % (prefix, rnd.randrange(20))))
+        elif op == 3:
+            cmds.append(("RPUSH", "%s:l:%d" % (prefix, rnd.randrange(10)), "e%d" % i))
+        elif op == 4:
+            cmds.append(("LLEN", "%s:l:%d" % (prefix, rnd.randrange(10))))
+        elif op == 5:
+            cmds.append(("MGET",) + tuple(_k(prefix, rnd.randrange(200)) for _ in range(rnd.randrange(1, 8))))
+        elif op == 6:
+            args = []
+            for _ in range(rnd.randrange(1, 5)):
+                args += [_k(prefix, rnd.randrange(200)), "m%d" % i]
+            cmds.append(("MSET",) + tuple(args))
+        elif op == 7:
+            cmds.append(("DEL",) + tuple(_k(prefix, rnd.randrange(200)) for _ in range(rnd.randrange(1, 4))))
+        else:
+            cmds.append(("APPEND", k, "a"))
+    return cmds
+
+
+@pytest.fixture(scope="module")
+def setup(menv):
+    direct = menv.redis()
+    servers = menv.redises(4)
+    px = menv.proxy({"one": redis_pool(servers), "many": redis_pool(servers, server_connections=4)})
+    return direct, servers, px
+
+
+@pytest.fixture
+def fresh(setup):
+    direct, servers, px = setup
+    for s in [direct] + servers:
+        s.client().flushall()
+    return setup
+
+
+def order_only_commands(n, seed, prefix):
+    """Commands whose replies do not depend on the order in which they run:
+    reads of preloaded keys and writes of keys used once.  With several
+    connections per server requests may run in any order, but the replies
+    must still come back in request order."""
+    rnd = random.Random(seed)
+    preload = {_k(prefix + "pre", i): "pre%d" % i for i in range(100)}
+    cmds = []
+    for i in range(n):
+        op = rnd.randrange(5)
+        if op == 0:
+            cmds.append(("SET", _k(prefix + "w", i), "w%d" % i))
+        elif op == 1:
+            cmds.append(("GET", _k(prefix + "pre", rnd.randrange(120))))
+        elif op == 2:
+            cmds.append(("MGET",) + tuple(_k(prefix + "pre", rnd.randrange(120)) for _ in range(rnd.randrange(1, 8))))
+        elif op == 3:
+            cmds.append(("INCRBY", _k(prefix + "i", i), str(i)))
+        else:
+            cmds.append(("STRLEN", _k(prefix + "pre", rnd.randrange(120))))
+    return preload, cmds
+
+
+def test_1000_pipelined_commands_in_one_write(fresh):
+    direct, servers, px = fresh
+    cmds = mixed_commands(1000, seed=7, prefix="one")
+    want = direct.resp().pipeline(cmds)
+    c = px.resp("one")
+    got = c.pipeline(cmds)  # all 1000 requests are sent before any reply is read
+    assert got == want
+    assert all(s.client().dbsize() > 0 for s in servers)
+
+
+def test_1000_pipelined_commands_several_server_connections(fresh):
+    direct, servers, px = fresh
+    preload, cmds = order_only_commands(1000, seed=8, prefix="many")
+    for r in (direct.client(), px.client("many")):
+        r.mset(preload)
+    want = direct.resp().pipeline(cmds)
+    got = px.resp("many").pipeline(cmds)
+    assert got == want
+
+
+def test_redis_py_pipeline(fresh):
+    direct, servers, px = fresh
+    cmds = mixed_commands(1000, seed=11, prefix="rp")
+    results = []
+    for r in (direct.client(), px.client("one")):
+        p = r.pipeline(transaction=False)
+        for c in cmds:
+            p.execute_command(*c)
+        results.append(p.execute(raise_on_error=False))
+    assert results[1] == results[0]
+    # the keys really are spread over the 4 servers
+    assert all(s.client().dbsize() > 0 for s in servers)
+
+
+def test_byte_at_a_time_requests(fresh):
+    """Requests split at every byte boundary are reassembled."""
+    direct, servers, px = fresh
+    cmds = mixed_commands(30, seed=3, prefix="b")
+    want = direct.resp().pipeline(cmds)
+    c = px.resp("one")
+    data = b"".join(encode_command(*x) for x in cmds)
+    for i in range(len(data)):
+        c.send(data[i:i + 1])
+    assert [c.read_reply() for _ in cmds] == want
+
+
+def test_concurrent_pipelining_clients(fresh):
+    direct, servers, px = fresh
+    errors = []
+
+    def worker(n):
+        try:
+            prefix = "c%d" % n    # disjoint keys per client: replies are deterministic
+            cmds = mixed_commands(400, seed=100 + n, prefix=prefix)
+            got = px.resp("one").pipeline(cmds)
+            want = direct.resp().pipeline(cmds)
+            if got != want:
+                errors.append("client %d: replies differ" % n)
+        except Exception as e:  # noqa: BLE001
+            errors.append("client %d: %r" % (n, e))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+
+
+def test_concurrent_clients_several_server_connections(fresh):
+    direct, servers, px = fresh
+    errors = []
+    loads = [order_only_commands(300, seed=200 + n, prefix="cc%d" % n) for n in range(8)]
+    for preload, _ in loads:
+        direct.client().mset(preload)
+        px.client("many").mset(preload)
+    wants = [direct.resp().pipeline(cmds) for _, cmds in loads]
+
+    def worker(n):
+        try:
+            if px.resp("many").pipeline(loads[n][1]) != wants[n]:
+                errors.append("client %d: replies differ" % n)
+        except Exception as e:  # noqa: BLE001
+            errors.append("client %d: %r" % (n, e))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors

@@ -1,0 +1,179 @@
+"""Commands the proxy answers itself, AUTH and redis_db (SPEC 5.2, 5.3, section 2)."""
+
+import pytest
+
+from conftest import RespError, encode_command, redis_commands_list, redis_pool
+
+PASSWORD = "s3cret-pw"
+
+
+@pytest.fixture(scope="module")
+def plain(menv):
+    servers = menv.redises(2)
+    px = menv.proxy({"alpha": redis_pool(servers), "db3": redis_pool(servers, redis_db=3)})
+    return servers, px
+
+
+@pytest.fixture(scope="module")
+def authed(menv):
+    servers = menv.redises(2, password=PASSWORD)
+    px = menv.proxy({"alpha": redis_pool(servers, redis_auth=PASSWORD)})
+    return servers, px
+
+
+def test_ping(plain):
+    _, px = plain
+    c = px.resp()
+    assert c.call("PING") == b"PONG"
+    assert px.client().ping() is True
+
+
+def test_ping_with_message_echoes_it(plain):
+    """Ours: PING msg replies like redis does (bulk msg)."""
+    _, px = plain
+    c = px.resp()
+    assert c.call("PING", "hello there") == b"hello there"
+    assert c.call("PING") == b"PONG"
+
+
+def test_echo(plain):
+    """Ours: ECHO is not in twemproxy's command list."""
+    _, px = plain
+    c = px.resp()
+    assert c.call("ECHO", "abc\r\ndef") == b"abc\r\ndef"
+    assert c.call("PING") == b"PONG"
+
+
+def test_quit_flushes_pending_replies_then_closes(plain):
+    _, px = plain
+    c = px.resp()
+    c.send(encode_command("SET", "quit:k", "1") + encode_command("GET", "quit:k") + encode_command("QUIT")
+           + encode_command("SET", "quit:after", "1"))
+    assert c.read_reply() == b"OK"
+    assert c.read_reply() == b"1"
+    rest = c.read_available(1.0)
+    assert rest in (b"", b"+OK\r\n"), rest
+    assert c.is_closed()
+    servers, _ = plain
+    assert all(s.client().get("quit:after") is None for s in servers), "command after QUIT was executed"
+
+
+def test_quit_answers_ok(plain):
+    """Ours: QUIT answers +OK before closing, like redis."""
+    _, px = plain
+    c = px.resp()
+    assert c.call("QUIT") == b"OK"
+    assert c.is_closed()
+
+
+def test_select_matching_db_is_ok(plain):
+    """Ours: SELECT n is +OK when n is the pool's redis_db."""
+    _, px = plain
+    c = px.resp("alpha")
+    assert c.call("SELECT", "0") == b"OK"
+    c3 = px.resp("db3")
+    assert c3.call("SELECT", "3") == b"OK"
+    assert c3.call("PING") == b"PONG"
+
+
+def test_select_other_db_is_an_error(plain):
+    """Ours: SELECT of another db is refused with an error; the connection stays usable."""
+    _, px = plain
+    c = px.resp("alpha")
+    r = c.call("SELECT", "1")
+    assert isinstance(r, RespError) and r.msg.startswith("ERR"), r
+    assert c.call("PING") == b"PONG"
+
+
+def test_hello_answers_resp2(plain):
+    """Ours: HELLO / HELLO 2 answer a RESP2 HELLO reply."""
+    _, px = plain
+    c = px.resp()
+    for args in (("HELLO",), ("HELLO", "2")):
+        r = c.call(*args)
+        assert isinstance(r, list) and len(r) % 2 == 0, r
+        fields = dict(zip(r[::2], r[1::2]))
+        assert fields.get(b"proto") == 2, r
+        assert b"server" in fields and b"version" in fields, r
+    assert c.call("PING") == b"PONG"
+
+
+def test_hello_3_is_noproto(plain):
+    """Ours: RESP3 is refused with -NOPROTO, the connection stays usable."""
+    _, px = plain
+    c = px.resp()
+    r = c.call("HELLO", "3")
+    assert isinstance(r, RespError) and r.msg.startswith("NOPROTO"), r
+    assert c.call("PING") == b"PONG"
+
+
+def test_command_count(plain):
+    """Ours: COMMAND COUNT is answered (twemproxy closes the connection)."""
+    _, px = plain
+    c = px.resp()
+    n = c.call("COMMAND", "COUNT")
+    assert isinstance(n, int) and n >= len(redis_commands_list()), n
+    assert c.call("PING") == b"PONG"
+
+
+def test_redis_db_selects_db_on_backends(plain):
+    servers, px = plain
+    for s in servers:
+        s.client().flushall()
+    r = px.client("db3")
+    keys = ["db:%d" % i for i in range(30)]
+    for k in keys:
+        assert r.set(k, k)
+    in_db3 = set()
+    for s in servers:
+        assert s.client(db=0).dbsize() == 0
+        in_db3 |= set(k.decode() for k in s.client(db=3).keys("*"))
+    assert in_db3 == set(keys)
+    assert r.get("db:7") == b"db:7"
+    assert r.mget(keys[:5]) == [k.encode() for k in keys[:5]]
+    assert px.client("alpha").get("db:7") is None
+
+
+def test_auth_required_before_commands(authed):
+    _, px = authed
+    c = px.resp()
+    r = c.call("GET", "a")
+    assert isinstance(r, RespError) and r.msg.startswith("NOAUTH Authentication required"), r
+
+
+def test_auth_wrong_password(authed):
+    _, px = authed
+    c = px.resp()
+    r = c.call("AUTH", "wrong")
+    assert isinstance(r, RespError) and r.msg.startswith("ERR invalid password"), r
+
+
+def test_auth_then_commands_reach_password_protected_backends(authed):
+    servers, px = authed
+    c = px.resp()
+    assert c.call("AUTH", PASSWORD) == b"OK"
+    keys = ["auth:%d" % i for i in range(20)]
+    args = []
+    for k in keys:
+        args += [k, "v" + k]
+    assert c.call("MSET", *args) == b"OK"
+    assert c.call("MGET", *keys) == [("v" + k).encode() for k in keys]
+    found = set()
+    for s in servers:
+        found |= set(k.decode() for k in s.client().keys("auth:*"))
+    assert found == set(keys)
+
+
+def test_auth_with_redis_py(authed):
+    _, px = authed
+    r = px.client(password=PASSWORD)
+    assert r.set("auth:py", "1")
+    assert r.incr("auth:py") == 2
+
+
+def test_auth_without_redis_auth_configured(plain):
+    _, px = plain
+    c = px.resp()
+    r = c.call("AUTH", "x")
+    assert r == RespError("ERR Client sent AUTH, but no password is set")
+    assert c.call("PING") == b"PONG"
