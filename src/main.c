@@ -102,6 +102,8 @@ static int daemonize(void)
     if (pid > 0) {
         _exit(0);
     }
+    /* no longer a session leader: SIGHUP means "reopen the log" again (signalfd) */
+    signal(SIGHUP, SIG_DFL);
     umask(0);
     int fd = open("/dev/null", O_RDWR);
     if (fd >= 0) {

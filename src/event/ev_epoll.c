@@ -224,6 +224,9 @@ int ev_loop_run(struct ev_loop *loop)
     while (!loop->stop) {
         if (loop->before_sleep) {
             loop->before_sleep(loop, loop->before_sleep_data);
+            if (loop->stop) {
+                break; /* the hook decided we are done: do not sleep first */
+            }
         }
         int n = epoll_wait(loop->epfd, loop->events, EV_BATCH, ev_wait_ms(loop));
         if (n < 0 && errno != EINTR) {

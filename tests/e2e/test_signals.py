@@ -1,0 +1,258 @@
+"""Operations (SPEC 1, 7, 8): log format and level, signals (SIGTTIN/SIGTTOU,
+SIGHUP/SIGUSR1 reopen, SIGTERM/SIGINT graceful exit), pid file, -d, and a
+second instance refused."""
+
+import datetime
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import HOST, NUTCRACKER_BIN, Resp, RespError, encode_command, free_port, redis_pool, wait_port
+from liveness_util import (LOG_LINE, kill_pid, log_lines, pid_alive, pid_is_nutcracker, read_file, stalled,
+                           stats_when, wait_until)
+
+
+def _lines_matching(path, needle):
+    return [l for l in log_lines(path) if needle in l]
+
+
+def _wait_line(path, needle, timeout=3.0):
+    return wait_until(lambda: _lines_matching(path, needle), timeout)
+
+
+def test_log_file_line_format(env):
+    """-o file -v 11: every line is `[YYYY-MM-DD HH:MM:SS.mmm] file.c:NN message`
+    with the current local time; nothing goes to stderr."""
+    s = env.redis()
+    dead = free_port()
+    px = env.proxy({"alpha": redis_pool([s]), "beta": redis_pool(["%s:%d:1" % (HOST, dead)])}, verbose=11)
+    c = px.resp()
+    assert c.call("SET", "log:k", "v") == b"OK"
+    assert c.call("GET", "log:k") == b"v"
+    assert isinstance(px.resp("beta").call("GET", "log:k"), RespError)
+    c.close()
+    os.kill(px.proc.pid, signal.SIGTTOU)
+    assert _wait_line(px.log, "down log level to 10"), px.log_tail()
+    px.stop()
+    lines = log_lines(px.log)
+    assert len(lines) >= 3, lines
+    bad = [l for l in lines if not LOG_LINE.match(l)]
+    assert not bad, bad[:10]
+    now = datetime.datetime.now()
+    for l in (lines[0], lines[-1]):
+        ts = datetime.datetime.strptime(LOG_LINE.match(l).group(1), "%Y-%m-%d %H:%M:%S")
+        assert abs((now - ts).total_seconds()) < 60, l
+    assert read_file(px.out) == "", read_file(px.out)
+
+
+def test_sigttin_sigttou_change_log_level(env):
+    """SIGTTIN raises the level ("up log level to N"), SIGTTOU lowers it, and
+    the new level takes effect: a refused backend connect is not logged at
+    -v 2 and is logged after three SIGTTINs (level 5)."""
+    dead = free_port()
+    px = env.proxy({"alpha": redis_pool(["%s:%d:1" % (HOST, dead)])}, verbose=2)
+    c = px.resp()
+    assert isinstance(c.call("GET", "lv:k"), RespError)
+    time.sleep(0.3)
+    assert _lines_matching(px.log, str(dead)) == [], px.log_tail()
+    for level in (3, 4, 5):
+        os.kill(px.proc.pid, signal.SIGTTIN)
+        assert _wait_line(px.log, "up log level to %d" % level), px.log_tail()
+    assert isinstance(c.call("GET", "lv:k"), RespError)
+    assert _wait_line(px.log, str(dead)), "refused connect not logged at level 5\n" + px.log_tail()
+    os.kill(px.proc.pid, signal.SIGTTOU)
+    assert _wait_line(px.log, "down log level to 4"), px.log_tail()
+    lines = [l for l in log_lines(px.log) if "log level to" in l]
+    assert [l.split("log level to ")[1] for l in lines] == ["3", "4", "5", "4"], lines
+    assert all(LOG_LINE.match(l) for l in lines), lines
+
+
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR1], ids=["SIGHUP", "SIGUSR1"])
+def test_signal_reopens_log_file(env, sig):
+    """Rename the log (as logrotate does): lines keep going to the renamed
+    file until the signal; after it a new file at the original path gets them."""
+    s = env.redis()
+    px = env.proxy({"alpha": redis_pool([s])}, verbose=5)
+    assert wait_until(lambda: os.path.exists(px.log))
+    rotated = px.log + ".1"
+    os.rename(px.log, rotated)
+    os.kill(px.proc.pid, signal.SIGTTIN)
+    assert _wait_line(rotated, "up log level to 6"), read_file(rotated)
+    assert not os.path.exists(px.log)
+    os.kill(px.proc.pid, sig)
+    assert wait_until(lambda: os.path.exists(px.log), 3), "log file not reopened at its path"
+    os.kill(px.proc.pid, signal.SIGTTOU)
+    assert _wait_line(px.log, "down log level to 5"), read_file(px.log)
+    assert _lines_matching(rotated, "down log level") == []
+    assert all(LOG_LINE.match(l) for l in log_lines(px.log)), log_lines(px.log)
+    assert px.resp().call("PING") == b"PONG"
+
+
+@pytest.mark.parametrize("sig,interval", [(signal.SIGTERM, "100"), (signal.SIGINT, "100"),
+                                          (signal.SIGTERM, "30000")],
+                         ids=["SIGTERM", "SIGINT", "SIGTERM-stats-interval-30s"])
+def test_shutdown_signal_exits_0_and_removes_pid_file(env, sig, interval):
+    """SIGTERM / SIGINT with no request in flight: exit 0 within 5 s (whatever
+    the stats interval -i, which must not delay it) and the pid file is gone."""
+    s = env.redis()
+    pidfile = os.path.join(env.tmp, "nc.pid")
+    px = env.proxy({"alpha": redis_pool([s])}, extra_args=["-p", pidfile, "-i", interval])
+    assert wait_until(lambda: read_file(pidfile))
+    assert read_file(pidfile).strip() == str(px.proc.pid)
+    c = px.resp()
+    assert c.call("SET", "x", "1") == b"OK"
+    c.close()
+    time.sleep(0.2)
+    os.kill(px.proc.pid, sig)
+    try:
+        rc = px.proc.wait(5)
+    except subprocess.TimeoutExpired:
+        pytest.fail("still running 5 s after %s\n%s" % (sig.name, px.log_tail()))
+    assert rc == 0
+    assert not os.path.exists(pidfile)
+
+
+def test_sigterm_answers_in_flight_requests(env):
+    """SIGTERM while a pipelined batch waits on a stalled backend: the proxy
+    stays up until the backend answers, every reply reaches the client in
+    order, then it exits 0 and removes its pid file."""
+    s = env.redis()
+    pidfile = os.path.join(env.tmp, "nc.pid")
+    px = env.proxy({"alpha": redis_pool([s])}, extra_args=["-p", pidfile])
+    c = px.resp(timeout=15)
+    assert c.call("SET", "gr:0", "x") == b"OK"
+    n = 400
+    cmds = []
+    for i in range(n // 2):
+        cmds += [("SET", "gr:%d" % i, "v%d" % i), ("GET", "gr:%d" % i)]
+    with stalled(s):
+        c.send(b"".join(encode_command(*cmd) for cmd in cmds))
+        st = stats_when(px, lambda st: st["alpha"][s.addr]["requests"] >= n + 1)
+        assert st["alpha"][s.addr]["requests"] == n + 1, st["alpha"][s.addr]
+        os.kill(px.proc.pid, signal.SIGTERM)
+        time.sleep(0.5)
+        assert px.proc.poll() is None, "exited with requests in flight"
+    replies = [c.read_reply() for _ in cmds]
+    want = []
+    for i in range(n // 2):
+        want += [b"OK", b"v%d" % i]
+    assert replies == want
+    try:
+        rc = px.proc.wait(10)
+    except subprocess.TimeoutExpired:
+        pytest.fail("still running 10 s after SIGTERM with its requests answered")
+    assert rc == 0
+    assert not os.path.exists(pidfile)
+
+
+# --------------------------------------------------------------------------- daemon, pid file, second instance
+
+def _conf(env, s, listen_port):
+    return env.write_conf({"alpha": redis_pool([s], listen="%s:%d" % (HOST, listen_port))})
+
+
+@pytest.fixture
+def daemon(env):
+    """A proxy started with -d: launcher exit code and output, the daemon's pid
+    (from the pid file), listen port, log and pid file.  The daemon is not our
+    child: it is stopped by its pid at the end."""
+    s = env.redis()
+    port, sport = free_port(), free_port()
+    conf = _conf(env, s, port)
+    pidfile = os.path.join(env.tmp, "daemon.pid")
+    log = os.path.join(env.tmp, "daemon.log")
+    launcher, out = env.spawn([NUTCRACKER_BIN, "-d", "-c", conf, "-s", str(sport), "-a", HOST, "-p", pidfile,
+                               "-o", log, "-v", "5"], "daemon-launcher")
+    d = {"launcher": launcher, "out": out, "pidfile": pidfile, "log": log, "port": port, "pid": None}
+    try:
+        rc = launcher.wait(5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    d["rc"] = rc
+    if wait_until(lambda: read_file(pidfile), 5):
+        try:
+            d["pid"] = int(read_file(pidfile))
+        except ValueError:
+            pass
+    yield d
+    pid = d["pid"]
+    if pid is not None and pid_is_nutcracker(pid):
+        kill_pid(pid)
+
+
+def test_daemonize(daemon):
+    """-d: the launching process exits 0 at once; the daemon (pid in the pid
+    file, no newline) keeps serving with its stdio on /dev/null."""
+    assert daemon["rc"] == 0, "launcher exit %r: %s" % (daemon["rc"], read_file(daemon["out"]))
+    content = read_file(daemon["pidfile"])
+    assert content is not None, "no pid file\n" + (read_file(daemon["log"]) or "")
+    pid = daemon["pid"]
+    assert content == str(pid)
+    assert pid != daemon["launcher"].pid and pid_alive(pid)
+    assert pid_is_nutcracker(pid)
+    assert wait_port(daemon["port"]), read_file(daemon["log"])
+    c = Resp(port=daemon["port"])
+    assert c.call("SET", "d:k", "v") == b"OK"
+    assert c.call("GET", "d:k") == b"v"
+    c.close()
+    for fd in (0, 1, 2):
+        assert os.readlink("/proc/%d/fd/%d" % (pid, fd)) == "/dev/null", fd
+
+
+def test_daemon_signals(daemon):
+    """A daemon handles the signals as the foreground process does: SIGHUP
+    reopens its log file, SIGTERM stops it within 5 s and removes the pid file."""
+    pid, log = daemon["pid"], daemon["log"]
+    assert pid is not None and pid_alive(pid), read_file(daemon["log"])
+    assert wait_port(daemon["port"])
+    os.rename(log, log + ".1")
+    os.kill(pid, signal.SIGHUP)
+    reopened = wait_until(lambda: os.path.exists(log), 3)
+    os.kill(pid, signal.SIGTTIN)
+    assert wait_until(lambda: _lines_matching(log, "up log level to 6") or
+                      _lines_matching(log + ".1", "up log level to 6"), 3)
+    os.kill(pid, signal.SIGTERM)
+    stopped = wait_until(lambda: not pid_alive(pid), 5)
+    gone = not os.path.exists(daemon["pidfile"])
+    assert reopened and _lines_matching(log, "up log level to 6"), \
+        "SIGHUP did not reopen the log\n" + (read_file(log + ".1") or "")
+    assert stopped, "daemon still running 5 s after SIGTERM"
+    assert gone, "pid file left behind"
+
+
+def test_second_instance_same_pid_file_refused(env):
+    """A second instance given the pid file of a running one exits != 0 with a
+    message naming the pid file; the first keeps running and keeps its file."""
+    s = env.redis()
+    pidfile = os.path.join(env.tmp, "one.pid")
+    first = env.proxy({"alpha": redis_pool([s])}, extra_args=["-p", pidfile])
+    assert wait_until(lambda: read_file(pidfile))
+    conf = _conf(env, s, free_port())
+    r = subprocess.run([NUTCRACKER_BIN, "-c", conf, "-s", str(free_port()), "-a", HOST, "-p", pidfile],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10,
+                       cwd=env.tmp)
+    msg = r.stdout.decode("utf-8", "replace")
+    assert r.returncode != 0, msg
+    assert pidfile in msg, msg
+    assert first.alive()
+    assert read_file(pidfile).strip() == str(first.proc.pid)
+    assert first.resp().call("PING") == b"PONG"
+
+
+def test_second_instance_same_listen_address_refused(env):
+    """A second instance on a listen address in use exits != 0 and says which address."""
+    s = env.redis()
+    first = env.proxy({"alpha": redis_pool([s])})
+    port = first.port()
+    conf = _conf(env, s, port)
+    r = subprocess.run([NUTCRACKER_BIN, "-c", conf, "-s", str(free_port()), "-a", HOST],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10,
+                       cwd=env.tmp)
+    msg = r.stdout.decode("utf-8", "replace")
+    assert r.returncode != 0, msg
+    assert "%s:%d" % (HOST, port) in msg, msg
+    assert first.alive()
+    assert first.resp().call("PING") == b"PONG"

@@ -1,0 +1,306 @@
+"""Stats (SPEC 3): the stats port's JSON (layout compared with Debian's
+twemproxy, values checked against the traffic sent), -D, our latency keys, and
+the Prometheus endpoint (--metrics-port)."""
+
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from conftest import HOST, NUTCRACKER_BIN, encode_command, free_port, mc_pool, placement, redis_pool, wait_port
+from liveness_util import (COUNTERS, POOL_FIELDS, POOL_LATENCY, SERVER_FIELDS, SERVER_LATENCY, TOP_FIELDS,
+                           TWEMPROXY_BIN, Prom, http_get, keys_by_server, layout_skeleton, ordered,
+                           prom_name, raw_stats, run_capture, stalled, start_binary, stats_when)
+
+needs_twemproxy = pytest.mark.skipif(not os.path.exists(TWEMPROXY_BIN), reason="Debian nutcracker not installed")
+
+
+def _layout_pools(ports):
+    """Pools whose names and servers are out of order in the file (ports: 5 numbers)."""
+    return {
+        "alpha": {"redis": True, "servers": ["%s:%d:1 srv10" % (HOST, ports[0]), "%s:%d:1 a" % (HOST, ports[1]),
+                                             "%s:%d:1 srv2" % (HOST, ports[2])]},
+        "zz": {"servers": ["%s:%d:1" % (HOST, ports[3]), "%s:11211:1" % HOST]},
+        "b": {"redis": True, "servers": ["%s:%d:1" % (HOST, ports[4])]},
+    }
+
+
+# --------------------------------------------------------------------------- the document
+
+def test_stats_port_sends_one_document_and_closes(env):
+    s = env.redis()
+    px = env.proxy({"alpha": redis_pool([s])})
+    t0 = time.time()
+    for _ in range(2):  # every connection gets its own document
+        raw = raw_stats(px.stats_port)  # returns only once the proxy closes
+        assert raw.endswith(b"}\n") and raw.count(b"\n") == 1, raw[-200:]
+        doc = json.loads(raw)
+        assert [k for k, _ in ordered(raw)] == TOP_FIELDS + ["alpha"]
+        assert doc["service"] == "nutcracker"
+        assert doc["version"] == "0.5.0"
+        assert doc["source"] == socket.gethostname()
+        assert abs(doc["timestamp"] - t0) < 5
+        assert 0 <= doc["uptime"] < 30
+
+
+def test_stats_key_order(env):
+    """Top keys, then pools sorted by name (shorter first); in each pool
+    twemproxy's fields, our latency keys, then servers sorted by name; in each
+    server twemproxy's fields then our server_latency keys."""
+    ports = [free_port() for _ in range(5)]
+    pools = _layout_pools(ports)
+    px = env.proxy(pools)
+    doc = ordered(raw_stats(px.stats_port))
+    assert [k for k, _ in doc] == TOP_FIELDS + ["b", "zz", "alpha"]
+    # shorter name first, then bytewise
+    want_servers = {"alpha": ["a", "srv2", "srv10"], "zz": ["127.0.0.1", "127.0.0.1:%d" % ports[3]],
+                    "b": ["127.0.0.1:%d" % ports[4]]}
+    for name, pool in doc[len(TOP_FIELDS):]:
+        assert [k for k, _ in pool] == POOL_FIELDS + POOL_LATENCY + want_servers[name], name
+        for sname, server in pool[len(POOL_FIELDS) + len(POOL_LATENCY):]:
+            assert [k for k, _ in server] == SERVER_FIELDS + SERVER_LATENCY, (name, sname)
+            assert all(type(v) is int for _, v in server), server
+        assert all(type(v) is int for _, v in pool[:len(POOL_FIELDS) + len(POOL_LATENCY)])
+
+
+@needs_twemproxy
+def test_stats_layout_matches_twemproxy(env):
+    """Same config in Debian's nutcracker and ours: byte-identical JSON once
+    the numbers are blanked and our latency keys removed (same key order,
+    same separators such as `"fragments":0, "127.0.0.1:6380": {` and `}},"b": {`)."""
+    ports = [free_port() for _ in range(5)]
+    docs = {}
+    for binary in (TWEMPROXY_BIN, NUTCRACKER_BIN):
+        pools = _layout_pools(ports)
+        for pool in pools.values():
+            pool["listen"] = "%s:%d" % (HOST, free_port())
+        conf = env.write_conf(pools)
+        sport = free_port()
+        px = start_binary(env, binary, conf, sport, name="twemproxy" if binary == TWEMPROXY_BIN else "ours")
+        assert wait_port(sport, px.proc), "%s did not start:\n%s" % (binary, px.log_tail())
+        docs[binary] = raw_stats(sport)
+        px.stop()
+    ours, theirs = layout_skeleton(docs[NUTCRACKER_BIN]), layout_skeleton(docs[TWEMPROXY_BIN])
+    assert ours == theirs, "\nours:   %s\ntheirs: %s" % (ours, theirs)
+
+
+@needs_twemproxy
+def test_describe_stats_matches_twemproxy():
+    rc_t, out_t, err_t = run_capture([TWEMPROXY_BIN, "-D"])
+    rc_o, out_o, err_o = run_capture([NUTCRACKER_BIN, "-D"])
+    assert (rc_o, out_o) == (rc_t, out_t) == (0, "")
+    assert err_o == err_t
+    assert "fragments" in err_o and "server_ejected_at" in err_o
+
+
+# --------------------------------------------------------------------------- values against traffic
+
+def test_counters_match_traffic(env):
+    """100 SETs of a known size to one key (redis and memcached pools): that
+    server's requests, request_bytes, responses, response_bytes are exact, the
+    other server saw nothing, and the queues are empty afterwards."""
+    rs, ms = env.redises(2), env.memcacheds(2)
+    px = env.proxy({"r": redis_pool(rs), "m": mc_pool(ms)})
+    n = 100
+    rkey = "cnt:redis"
+    rcmd = encode_command("SET", rkey, "x" * 37)
+    c = px.resp()
+    c.send(rcmd * n)
+    assert [c.read_reply() for _ in range(n)] == [b"OK"] * n
+
+    mkey = b"cnt:mc"
+    mcmd = b"set %s 0 0 29\r\n%s\r\n" % (mkey, b"y" * 29)
+    m = px.mc("m")
+    m.send(mcmd * n)
+    assert [m.readline() for _ in range(n)] == [b"STORED"] * n
+
+    rt = placement([rkey], rs)[rkey]
+    mt = placement([mkey], ms)[mkey]
+    st = stats_when(px, lambda st: st["r"][rt.addr]["responses"] >= n and st["m"][mt.addr]["responses"] >= n)
+    for pool, target, servers, req_len, rsp_len in (("r", rt, rs, len(rcmd), len(b"+OK\r\n")),
+                                                     ("m", mt, ms, len(mcmd), len(b"STORED\r\n"))):
+        got = st[pool][target.addr]
+        assert (got["requests"], got["request_bytes"], got["responses"], got["response_bytes"]) == \
+            (n, n * req_len, n, n * rsp_len), (pool, got)
+        assert (got["in_queue"], got["in_queue_bytes"], got["out_queue"], got["out_queue_bytes"]) == (0, 0, 0, 0), got
+        assert got["server_connections"] == 1, got
+        for s in servers:
+            if s is not target:
+                other = st[pool][s.addr]
+                assert (other["requests"], other["request_bytes"], other["responses"]) == (0, 0, 0), other
+        assert st[pool]["fragments"] == 0
+        assert st[pool]["forward_error"] == 0
+
+
+def test_queue_gauges_with_stalled_backend(env):
+    """Requests written to a stalled backend are counted in out_queue /
+    out_queue_bytes until answered."""
+    s = env.redis()
+    px = env.proxy({"alpha": redis_pool([s])})
+    c = px.resp()
+    assert c.call("SET", "q:k", "v") == b"OK"  # connected before the stall
+    cmd = encode_command("GET", "q:k")
+    with stalled(s):
+        c.send(cmd * 10)
+        st = stats_when(px, lambda st: st["alpha"][s.addr]["out_queue"] >= 10)
+        got = st["alpha"][s.addr]
+        assert (got["out_queue"], got["out_queue_bytes"], got["in_queue"], got["in_queue_bytes"]) == \
+            (10, 10 * len(cmd), 0, 0), got
+    assert [c.read_reply() for _ in range(10)] == [b"v"] * 10
+    st = stats_when(px, lambda st: st["alpha"][s.addr]["out_queue"] == 0)
+    got = st["alpha"][s.addr]
+    assert (got["out_queue"], got["out_queue_bytes"]) == (0, 0), got
+
+
+def test_fragments_counted(env):
+    """Ours (twemproxy never counts it): an MGET over 3 servers counts one
+    fragment per server; an MGET whose keys all live on one server counts none."""
+    servers = env.redises(3)
+    px = env.proxy({"alpha": redis_pool(servers)})
+    keys, where, groups = keys_by_server(servers, "fr", 4)
+    mixed = [groups[s.addr][i] for i in range(2) for s in servers]
+    c = px.resp()
+    assert c.call("MGET", *mixed) == [None] * len(mixed)
+    st = stats_when(px, lambda st: st["alpha"]["fragments"] >= 3)
+    assert st["alpha"]["fragments"] == 3, st["alpha"]
+    for s in servers:
+        assert st["alpha"][s.addr]["requests"] == 1, st["alpha"][s.addr]
+    one = groups[servers[0].addr][:4]
+    assert c.call("MGET", *one) == [None] * 4
+    st = stats_when(px, lambda st: st["alpha"][servers[0].addr]["requests"] >= 2)
+    assert st["alpha"][servers[0].addr]["requests"] == 2
+    assert st["alpha"]["fragments"] == 3, st["alpha"]
+
+
+def test_client_connections_and_eof(env):
+    """client_connections follows the open clients, client_eof counts the
+    ones that closed, curr/total_connections move with them."""
+    s = env.redis()
+    px = env.proxy({"alpha": redis_pool([s])})
+    time.sleep(0.3)  # let the start-up probe's connection be counted and aggregated
+    base = px.stats()
+    b = base["alpha"]
+    assert b["client_connections"] == 0
+    clients = [px.resp() for _ in range(4)]
+    for c in clients:
+        assert c.call("PING") == b"PONG"
+    st = stats_when(px, lambda st: st["alpha"]["client_connections"] >= 4)
+    assert st["alpha"]["client_connections"] == 4, st["alpha"]
+    assert st["curr_connections"] - base["curr_connections"] == 4
+    assert st["total_connections"] - base["total_connections"] == 4
+    assert st["alpha"]["client_eof"] == b["client_eof"]
+    for c in clients[:3]:
+        c.close()
+    st = stats_when(px, lambda st: st["alpha"]["client_eof"] >= b["client_eof"] + 3)
+    assert st["alpha"]["client_eof"] == b["client_eof"] + 3, st["alpha"]
+    assert st["alpha"]["client_connections"] == 1, st["alpha"]
+    assert st["curr_connections"] - base["curr_connections"] == 1
+    assert st["total_connections"] - base["total_connections"] == 4
+    assert st["alpha"]["client_err"] == b["client_err"]
+
+
+def test_latency_keys_sane(env):
+    """Our latency keys: zero before traffic, then ordered p50 <= p90 <= p99
+    <= p999, consistent with max, positive and below 10 s."""
+    servers = env.redises(2)
+    px = env.proxy({"alpha": redis_pool(servers)})
+    st = px.stats()
+    assert all(st["alpha"][k] == 0 for k in POOL_LATENCY), st["alpha"]
+    key = "lat:k"
+    target = placement([key], servers)[key]
+    c = px.resp()
+    for i in range(200):
+        assert c.call("SET", key, str(i)) == b"OK"
+    st = stats_when(px, lambda st: st["alpha"]["latency_max_us"] > 0 and
+                    st["alpha"][target.addr]["server_latency_max_us"] > 0)
+
+    def check(vals, label):
+        p50, p90, p99, p999, mx = vals
+        assert 0 < p50 <= p90 <= p99 <= p999, (label, vals)
+        assert 0 < mx < 10_000_000 and p999 < 10_000_000, (label, vals)
+        assert p50 <= mx * 1.1 + 1, (label, vals)  # quantiles are bucket bounds: within 1/16
+
+    check([st["alpha"][k] for k in POOL_LATENCY], "pool")
+    check([st["alpha"][target.addr][k] for k in SERVER_LATENCY], target.addr)
+    other = [s for s in servers if s is not target][0]
+    assert all(st["alpha"][other.addr][k] == 0 for k in SERVER_LATENCY), st["alpha"][other.addr]
+
+
+# --------------------------------------------------------------------------- Prometheus
+
+def _metrics_proxy(env, pools, args):
+    mport = free_port()
+    px = env.proxy(pools, extra_args=args(mport))
+    assert wait_port(mport, px.proc, timeout=5), \
+        "no metrics listener on %d\n%s" % (mport, px.log_tail())
+    return px, mport
+
+
+def test_prometheus_metrics(env):
+    """--metrics-port: GET /metrics answers the Prometheus text format with
+    the same counters as the JSON (request count matches the traffic) and
+    latency summaries; other paths get 404."""
+    servers = env.redises(2)
+    px, mport = _metrics_proxy(env, {"alpha": redis_pool(servers)},
+                               lambda p: ["--metrics-port=%d" % p, "--metrics-addr=%s" % HOST])
+    key = "prom:k"
+    target = placement([key], servers)[key]
+    other = [s for s in servers if s is not target][0]
+    n = 100
+    c = px.resp()
+    c.send(encode_command("SET", key, "v") * n)
+    assert [c.read_reply() for _ in range(n)] == [b"OK"] * n
+    st = stats_when(px, lambda st: st["alpha"][target.addr]["responses"] >= n)
+
+    status, headers, body = http_get(mport, "/metrics")
+    assert status == 200, body[:300]
+    assert headers.get("content-type", "").startswith("text/plain"), headers
+    prom = Prom(body)
+    pool = {"pool": "alpha"}
+    for f in POOL_FIELDS:
+        name = prom_name(f, True)
+        assert prom.types.get(name) == ("counter" if f in COUNTERS else "gauge"), name
+        assert prom.get(name, **pool) == st["alpha"][f], (name, prom.family(name))
+    for s in servers:
+        lab = {"pool": "alpha", "server": s.addr}
+        for f in SERVER_FIELDS:
+            name = prom_name(f, False)
+            assert prom.types.get(name) == ("counter" if f in COUNTERS else "gauge"), name
+            assert prom.get(name, **lab) == st["alpha"][s.addr][f], (name, prom.family(name))
+    assert prom.get("nutcracker_server_requests_total", pool="alpha", server=target.addr) == n
+    assert prom.get("nutcracker_server_requests_total", pool="alpha", server=other.addr) == 0
+    assert prom.get("nutcracker_server_response_bytes_total", pool="alpha", server=target.addr) == 5 * n
+
+    for fam, labels, count in (("nutcracker_request_latency_seconds", pool, n),
+                               ("nutcracker_server_latency_seconds", {"pool": "alpha", "server": target.addr}, n),
+                               ("nutcracker_server_latency_seconds", {"pool": "alpha", "server": other.addr}, 0)):
+        assert prom.types.get(fam) == "summary", fam
+        qs = [prom.get(fam, quantile=q, **labels) for q in ("0.5", "0.9", "0.99", "0.999")]
+        assert None not in qs, (fam, labels, prom.family(fam))
+        assert prom.get(fam + "_count", **labels) == count, (fam, labels)
+        total = prom.get(fam + "_sum", **labels)
+        if count:
+            assert 0 < qs[0] <= qs[1] <= qs[2] <= qs[3] < 10, (fam, qs)
+            assert 0 < total < 10 * count, (fam, total)
+        else:
+            assert qs == [0, 0, 0, 0] and total == 0, (fam, qs, total)
+
+    status, _, _ = http_get(mport, "/other")
+    assert status == 404
+    status, _, _ = http_get(mport, "/")
+    assert status == 404
+    assert px.alive()
+
+
+def test_prometheus_default_addr_is_stats_addr(env):
+    """Without --metrics-addr the metrics listener binds the stats address (-a)."""
+    s = env.redis()
+    mport = free_port()
+    px = env.proxy({"alpha": redis_pool([s])}, extra_args=["-a", "127.0.0.2", "--metrics-port=%d" % mport])
+    assert wait_port(mport, px.proc, host="127.0.0.2"), px.log_tail()
+    status, _, body = http_get(mport, "/metrics", host="127.0.0.2")
+    assert status == 200 and "nutcracker_pool_client_connections" in body
+    with pytest.raises(OSError):
+        socket.create_connection((HOST, mport), timeout=2).close()
