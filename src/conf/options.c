@@ -5,15 +5,17 @@
  */
 #include "conf/options.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define LOG_LEVEL_MAX 11
 #define MBUF_MIN      512
 #define MBUF_MAX      16777216
 
-enum { OPT_METRICS_PORT = 256, OPT_METRICS_ADDR };
+enum { OPT_METRICS_PORT = 256, OPT_METRICS_ADDR, OPT_CLIENT_BUFFER, OPT_BUFFER_LIMIT };
 
 static const char short_opts[] = "hVtdDv:o:c:s:i:a:p:m:";
 
@@ -34,6 +36,8 @@ static const struct option long_opts[] = {
     /* ours: long options only, so no twemproxy letter changes meaning */
     {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
     {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
+    {"client-buffer-limit", required_argument, NULL, OPT_CLIENT_BUFFER},
+    {"buffer-limit", required_argument, NULL, OPT_BUFFER_LIMIT},
     {NULL, 0, NULL, 0},
 };
 
@@ -61,6 +65,8 @@ void options_usage(FILE *out)
         "      --metrics-port=N   : serve Prometheus metrics on http://addr:N/metrics (default: "
         "off)\n"
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
+        "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
+        "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
         "\n",
         out);
 }
@@ -74,6 +80,8 @@ static void options_defaults(struct options *o)
     o->stats_addr = "0.0.0.0";
     o->stats_interval_ms = 30000;
     o->mbuf_size = 16384;
+    o->client_buffer_limit = (size_t)64 << 20;
+    o->buffer_limit = (size_t)1 << 30;
 }
 
 /* twemproxy's nc_atoi: decimal digits only, -1 for anything else or > INT_MAX. */
@@ -162,6 +170,32 @@ static int set_number(struct options *o, int c, const char *arg, FILE *err)
     }
 }
 
+/* A byte count with an optional k/m/g suffix (powers of 1024), at least 64k. */
+static int set_bytes(struct options *o, int c, const char *arg, FILE *err)
+{
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(arg, &end, 10);
+    unsigned shift = 0;
+    if (end != arg && *end != '\0' && end[1] == '\0') {
+        const char *u = strchr("kmg", end[0] | 0x20);
+        shift = u ? (unsigned)(u - "kmg" + 1) * 10 : 64;
+        end++;
+    }
+    const char *name = c == OPT_CLIENT_BUFFER ? "client-buffer-limit" : "buffer-limit";
+    if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' || shift >= 64 ||
+        v > (ULLONG_MAX >> shift) || (v << shift) < 65536) {
+        fprintf(err, "nutcracker: option --%s value %s is not a byte count >= 64k\n", name, arg);
+        return -1;
+    }
+    if (c == OPT_CLIENT_BUFFER) {
+        o->client_buffer_limit = (size_t)(v << shift);
+    } else {
+        o->buffer_limit = (size_t)(v << shift);
+    }
+    return 0;
+}
+
 static int set_option(struct options *o, int c, FILE *err, char **argv)
 {
     switch (c) {
@@ -211,6 +245,9 @@ static int set_option(struct options *o, int c, FILE *err, char **argv)
     case OPT_METRICS_ADDR:
         o->metrics_addr = optarg;
         return 0;
+    case OPT_CLIENT_BUFFER:
+    case OPT_BUFFER_LIMIT:
+        return set_bytes(o, c, optarg, err);
     default:
         bad_option(err, argv);
         return -1;

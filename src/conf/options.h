@@ -16,16 +16,18 @@ struct options {
     bool test_conf;
     bool daemonize;
     bool describe_stats;
-    int log_level;            /* 0..11, default 5 */
-    const char *log_file;     /* NULL: stderr */
-    const char *conf_file;    /* default conf/nutcracker.yml */
-    int stats_port;           /* default 22222 */
-    const char *stats_addr;   /* default 0.0.0.0 */
-    int stats_interval_ms;    /* default 30000 */
-    const char *pid_file;     /* NULL: none */
-    size_t mbuf_size;         /* default 16384, 512..16777216 */
-    int metrics_port;         /* ours: Prometheus /metrics port, 0 = off */
-    const char *metrics_addr; /* ours: NULL = stats_addr */
+    int log_level;              /* 0..11, default 5 */
+    const char *log_file;       /* NULL: stderr */
+    const char *conf_file;      /* default conf/nutcracker.yml */
+    int stats_port;             /* default 22222 */
+    const char *stats_addr;     /* default 0.0.0.0 */
+    int stats_interval_ms;      /* default 30000 */
+    const char *pid_file;       /* NULL: none */
+    size_t mbuf_size;           /* default 16384, 512..16777216 */
+    int metrics_port;           /* ours: Prometheus /metrics port, 0 = off */
+    const char *metrics_addr;   /* ours: NULL = stats_addr */
+    size_t client_buffer_limit; /* ours: bytes one client may hold, default 64 MiB */
+    size_t buffer_limit;        /* ours: bytes all clients may hold, default 1 GiB */
 };
 
 /* Parse argv. Returns 0 on success; on a bad option prints the message and the usage

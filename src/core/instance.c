@@ -14,10 +14,8 @@
 #include "stats/metrics.h"
 #include "stats/stats.h"
 
-/* Default bound on what one client may hold in the proxy (requests being read,
- * replies not yet written). Past it the proxy stops reading from that client. */
-#define CLIENT_MAX_BUFFER (64u * 1024 * 1024)
-/* A request larger than this is refused with an error (redis's own bulk limit). */
+/* How often the total of client buffers is held against --buffer-limit. */
+#define MEM_CHECK_MS 100
 
 static uint64_t instance_nclients(const struct instance *in)
 {
@@ -46,6 +44,44 @@ static void instance_shutdown(struct instance *in)
     }
     ev_timer_start(in->loop, &in->stop_timer,
                    (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
+}
+
+/* Over --buffer-limit, close the clients holding the most until the total is back
+ * under 90% of it: one client's flood must not take the memory of all others. */
+static void instance_on_mem_check(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct instance *in = t->data;
+    size_t total = 0;
+    for (uint32_t i = 0; i < in->npools; i++) {
+        for (struct client *c = in->pools[i]->clients; c != NULL; c = c->next) {
+            total += client_memory(c);
+        }
+    }
+    if (total <= in->buffer_limit) {
+        ev_timer_start(loop, t, MEM_CHECK_MS);
+        return;
+    }
+    while (total > in->buffer_limit / 10 * 9) {
+        struct client *big = NULL;
+        for (uint32_t i = 0; i < in->npools; i++) {
+            for (struct client *c = in->pools[i]->clients; c != NULL; c = c->next) {
+                if (big == NULL || client_memory(c) > client_memory(big)) {
+                    big = c;
+                }
+            }
+        }
+        if (big == NULL || client_memory(big) == 0) {
+            break;
+        }
+        size_t m = client_memory(big);
+        log_warn("clients hold %zu bytes, over the buffer limit %zu: closing client %llu of "
+                 "pool '%s' holding %zu bytes",
+                 total, in->buffer_limit, (unsigned long long)big->id, big->pool->cp->name, m);
+        big->pool->stats[SP_client_err]++;
+        client_close(big);
+        total -= m;
+    }
+    ev_timer_start(loop, t, MEM_CHECK_MS);
 }
 
 static void instance_before_sleep(struct ev_loop *loop, void *data)
@@ -133,7 +169,8 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     if (bufpool_init(&in->bufs, opts->mbuf_size, 4096) != 0) {
         return -1;
     }
-    in->client_max_buffer = CLIENT_MAX_BUFFER;
+    in->client_max_buffer = opts->client_buffer_limit;
+    in->buffer_limit = opts->buffer_limit;
     in->start_time = time(NULL);
     in->sigfd = -1;
     in->loop = ev_loop_create();
@@ -143,6 +180,8 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     }
     ev_loop_set_before_sleep(in->loop, instance_before_sleep, in);
     ev_timer_init(&in->stop_timer, instance_on_stop_timeout, in);
+    ev_timer_init(&in->mem_timer, instance_on_mem_check, in);
+    ev_timer_start(in->loop, &in->mem_timer, MEM_CHECK_MS);
     if (instance_signals(in) != 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
         return -1;
@@ -189,6 +228,7 @@ int instance_run(struct instance *in)
 
 void instance_deinit(struct instance *in)
 {
+    ev_timer_stop(in->loop, &in->mem_timer);
     stats_destroy(in->stats);
     metrics_destroy(in->metrics);
     for (uint32_t i = 0; i < in->npools; i++) {

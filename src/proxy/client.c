@@ -333,3 +333,8 @@ void client_drain(struct client *c)
     client_update_events(c);
     client_mark_dirty(c);
 }
+
+size_t client_memory(const struct client *c)
+{
+    return c->in.cap + c->out.cap + c->pending_bytes;
+}

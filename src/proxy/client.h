@@ -46,6 +46,8 @@ void client_flush(struct client *c);
 void client_close(struct client *c);
 void client_free(struct client *c);
 void client_mark_dirty(struct client *c);
+/* Bytes of memory this client's buffers and waiting replies take. */
+size_t client_memory(const struct client *c);
 /* The reply buffer, given a pooled chunk when it has none. */
 struct buf *client_outbuf(struct client *c);
 /* Stop reading; close once every pending reply is written (graceful shutdown). */

@@ -193,6 +193,19 @@ static void test_metrics_options(void)
     CHECK_EQ_INT(parse("-v 4"), 0);
     CHECK_EQ_INT(opt.metrics_port, 0);
     CHECK(opt.metrics_addr == NULL);
+    CHECK_EQ_INT(opt.client_buffer_limit, 64 << 20);
+    CHECK_EQ_INT(opt.buffer_limit, 1 << 30);
+    CHECK_EQ_INT(parse("--client-buffer-limit 8m --buffer-limit=2G"), 0);
+    CHECK_EQ_INT(opt.client_buffer_limit, 8 << 20);
+    CHECK_EQ_INT(opt.buffer_limit, 2LL << 30);
+    CHECK_EQ_INT(parse("--client-buffer-limit 65536"), 0);
+    CHECK_EQ_INT(opt.client_buffer_limit, 65536);
+    expect_fail("--client-buffer-limit 1k",
+                "nutcracker: option --client-buffer-limit value 1k is not a byte count >= 64k");
+    expect_fail("--buffer-limit 12x",
+                "nutcracker: option --buffer-limit value 12x is not a byte count >= 64k");
+    expect_fail("--buffer-limit -5m",
+                "nutcracker: option --buffer-limit value -5m is not a byte count >= 64k");
 }
 
 static void test_usage(void)
@@ -221,6 +234,8 @@ static void test_usage(void)
         "      --metrics-port=N   : serve Prometheus metrics on http://addr:N/metrics (default: "
         "off)\n"
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
+        "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
+        "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
         "\n";
     CHECK(strcmp(u, want) == 0);
     free(u);
