@@ -262,6 +262,7 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field)
     ev_timer_stop(in->loop, &c->timer);
     buf_reset(&c->out);
     buf_reset(&c->in);
+    c->need = 0;
     c->out_pos = 0;
     c->swallow = 0;
     /* detach the queue first: answering a request may queue new work on c */
@@ -309,10 +310,15 @@ static int sconn_parse(struct sconn *c)
             return -1;
         }
         uint16_t cmd = c->swallow > 0 ? 0 : c->head->cmd;
-        int rc = pr->rsp_parse(p, n, cmd, &c->ri);
-        if (rc == PARSE_AGAIN) {
+        if (c->need > n) {
             break;
         }
+        int rc = pr->rsp_parse(p, n, cmd, &c->ri);
+        if (rc == PARSE_AGAIN) {
+            c->need = c->ri.len; /* a big reply is not re-parsed on every read */
+            break;
+        }
+        c->need = 0;
         if (rc == PARSE_ERROR) {
             char msg[200];
             snprintf(msg, sizeof(msg), "bad response from server: %s", c->ri.err);
@@ -344,6 +350,9 @@ static int sconn_parse(struct sconn *c)
 static void sconn_read(struct sconn *c)
 {
     size_t chunk = sconn_inst(c)->mbuf_size;
+    if (c->need > c->in.len + chunk) {
+        chunk = c->need - c->in.len; /* read a large reply in as few calls as possible */
+    }
     if (buf_reserve(&c->in, chunk) != 0) {
         sconn_fail(c, "out of memory", SS_server_err);
         return;

@@ -34,6 +34,7 @@ struct sconn {
     struct buf out;   /* request bytes queued for the socket */
     size_t out_pos;   /* bytes of out already written */
     struct buf in;    /* response bytes read, not yet parsed */
+    size_t need;      /* parse again only once in.len reaches this (parser hint) */
     struct req *head; /* requests awaiting a response, oldest first */
     struct req *tail;
     struct req *unsent;    /* first request not yet fully written */
