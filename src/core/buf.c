@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define BUF_LINEAR_STEP ((size_t)1 << 20)
+
 void buf_init(struct buf *b)
 {
     b->data = NULL;
@@ -24,6 +26,11 @@ int buf_reserve(struct buf *b, size_t extra)
     }
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : 64;
+    if (need > BUF_LINEAR_STEP) {
+        /* past 1 MB grow by 1 MB steps (realloc moves pages, it does not copy
+         * them), so a buffer holding N bytes never takes 2N of memory */
+        cap = (need + BUF_LINEAR_STEP - 1) / BUF_LINEAR_STEP * BUF_LINEAR_STEP;
+    }
     while (cap < need) {
         cap *= 2;
     }

@@ -88,18 +88,22 @@ static void instance_before_sleep(struct ev_loop *loop, void *data)
 {
     struct instance *in = data;
     (void)loop;
-    /* servers first: requests leave before we answer what is already answered */
-    while (in->dirty_sconns != NULL) {
-        struct sconn *c = in->dirty_sconns;
-        in->dirty_sconns = c->next_dirty;
-        c->dirty = false;
-        sconn_flush(c);
-    }
-    while (in->dirty_clients != NULL) {
-        struct client *c = in->dirty_clients;
-        in->dirty_clients = c->next_dirty;
-        c->dirty = false;
-        client_flush(c);
+    /* servers first: requests leave before we answer what is already answered.
+     * Flushing a client can dispatch requests it had buffered while paused, so
+     * go round until both lists are empty: nothing may wait for a wake-up. */
+    while (in->dirty_sconns != NULL || in->dirty_clients != NULL) {
+        while (in->dirty_sconns != NULL) {
+            struct sconn *c = in->dirty_sconns;
+            in->dirty_sconns = c->next_dirty;
+            c->dirty = false;
+            sconn_flush(c);
+        }
+        while (in->dirty_clients != NULL) {
+            struct client *c = in->dirty_clients;
+            in->dirty_clients = c->next_dirty;
+            c->dirty = false;
+            client_flush(c);
+        }
     }
     while (in->dead_clients != NULL) {
         struct client *c = in->dead_clients;

@@ -122,20 +122,36 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 
 /* Stop reading while the client does not read its replies (memory stays bounded);
  * resume once it caught up. */
+/* Whether the replies this client holds, plus those its requests in flight are
+ * expected to bring (at its average reply size), reach its buffer limit: then
+ * no more of its requests are read or dispatched until it reads its replies. */
+static bool client_over_limit(const struct client *c)
+{
+    /* the whole output buffer counts, written prefix included: that is the
+     * memory it takes until client_flush moves the unwritten part down */
+    size_t held = c->out.len + c->pending_bytes;
+    size_t coming = (size_t)c->nreqs * c->avg_reply;
+    return c->nreqs >= CLIENT_MAX_INFLIGHT || held + coming >= client_inst(c)->client_max_buffer;
+}
+
 static void client_update_events(struct client *c)
 {
     if (c->closed) {
         return;
     }
     unsigned mask = 0;
-    if (!c->closing && c->nreqs < CLIENT_MAX_INFLIGHT &&
-        (c->out.len - c->out_pos) + c->pending_bytes < client_inst(c)->client_max_buffer) {
+    if (!c->closing && !client_over_limit(c)) {
         mask |= EV_READ;
     }
     if (c->out_pos < c->out.len) {
         mask |= EV_WRITE;
     }
     ev_io_set(client_inst(c)->loop, &c->io, mask);
+}
+
+void client_note_reply(struct client *c, size_t len)
+{
+    c->avg_reply = c->avg_reply - c->avg_reply / 8 + len / 8;
 }
 
 void client_reply_ready(struct client *c)
@@ -161,7 +177,7 @@ static void client_process(struct client *c)
 {
     const struct proto *pr = c->pool->proto;
     size_t pos = 0;
-    while (pos < c->in.len && !c->closing && !c->closed) {
+    while (pos < c->in.len && !c->closing && !c->closed && !client_over_limit(c)) {
         size_t n = c->in.len - pos;
         if (c->need > n) {
             break;
@@ -192,6 +208,9 @@ static void client_process(struct client *c)
 static void client_read(struct client *c)
 {
     struct instance *in = client_inst(c);
+    if (client_over_limit(c)) {
+        return; /* requests already buffered wait too: reading would only grow them */
+    }
     size_t want = in->mbuf_size;
     if (c->need > c->in.len && c->need - c->in.len > want) {
         want = c->need - c->in.len; /* a large value: read it in as few calls as possible */
@@ -250,11 +269,17 @@ void client_flush(struct client *c)
             client_close(c);
             return;
         }
+    } else if (c->out_pos >= c->out.len / 2) {
+        /* a reader that never quite catches up must not make the buffer grow
+         * at its tail forever: move the unwritten half to the front */
+        buf_consume(&c->out, c->out_pos);
+        c->out_pos = 0;
     }
-    bool was_blocked = !(c->io.mask & EV_READ);
     client_update_events(c);
-    if (was_blocked && (c->io.mask & EV_READ) && c->in.len > 0) {
-        client_process(c); /* requests read before we paused */
+    if ((c->io.mask & EV_READ) && c->in.len > 0 && c->in.len >= c->need) {
+        /* requests read before we paused, or left when the limit stopped us:
+         * no socket event will come for bytes that are already here */
+        client_process(c);
     }
 }
 

@@ -27,6 +27,7 @@ struct client {
     struct req *tail;
     uint32_t nreqs;
     size_t pending_bytes; /* reply bytes held by done requests not yet at the head */
+    size_t avg_reply;     /* moving average of this client's reply sizes */
     struct local_ctx lc;
     struct req_info ri; /* parse scratch */
     bool dirty;
@@ -46,6 +47,8 @@ void client_flush(struct client *c);
 void client_close(struct client *c);
 void client_free(struct client *c);
 void client_mark_dirty(struct client *c);
+/* Account one reply of len bytes in the client's average reply size. */
+void client_note_reply(struct client *c, size_t len);
 /* Bytes of memory this client's buffers and waiting replies take. */
 size_t client_memory(const struct client *c);
 /* The reply buffer, given a pooled chunk when it has none. */

@@ -61,6 +61,7 @@ static void req_deliver(struct req *r, const uint8_t *p, size_t len)
     }
     struct pool *pool = c->pool;
     histo_add(&pool->lat_request, ev_now_us(pool->inst->loop) - r->start_us);
+    client_note_reply(c, len);
     if (c->head == r) {
         buf_append(client_outbuf(c), p, len);
     } else {

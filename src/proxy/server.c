@@ -218,6 +218,10 @@ void sconn_flush(struct sconn *c)
         sconn_buffers_trim(c, sconn_inst(c)->mbuf_size);
         ev_io_set(loop, &c->io, EV_READ);
     } else {
+        if (c->out_pos >= c->out.len / 2) {
+            buf_consume(&c->out, c->out_pos); /* see client_flush: bound the tail growth */
+            c->out_pos = 0;
+        }
         ev_io_set(loop, &c->io, EV_READ | EV_WRITE);
     }
 }
