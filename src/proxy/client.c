@@ -120,8 +120,6 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
     }
 }
 
-/* Stop reading while the client does not read its replies (memory stays bounded);
- * resume once it caught up. */
 /* Whether the replies this client holds, plus those its requests in flight are
  * expected to bring (at its average reply size), reach its buffer limit: then
  * no more of its requests are read or dispatched until it reads its replies. */
