@@ -62,8 +62,9 @@ e2e: $(BUILD)/nutcracker
 
 test: unit e2e
 
+# NC_SANITIZED tells tests that RSS figures include ASan's quarantine and redzones.
 asan-test:
-	$(MAKE) BUILD=build/asan SAN=1 test
+	NC_SANITIZED=1 $(MAKE) BUILD=build/asan SAN=1 test
 
 # libFuzzer needs clang; the targets link the same library objects built with coverage.
 fuzz-build:

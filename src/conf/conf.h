@@ -36,6 +36,13 @@ struct conf_server {
     int line;
 };
 
+/* A redis-sentinel a pool asks for the masters of its groups (SPEC 9). */
+struct conf_sentinel {
+    char *name; /* the given name, else "host:port" (logs only) */
+    struct conf_addr addr;
+    int line;
+};
+
 struct conf_pool {
     char *name;
     int line;
@@ -57,8 +64,14 @@ struct conf_pool {
     uint32_t server_connections;
     int64_t server_retry_timeout_ms;
     uint32_t server_failure_limit;
-    struct conf_server *servers; /* sorted by name (shorter first, then bytewise) */
+    /* sorted by name (shorter first, then bytewise). In a sentinel pool these are
+     * the groups: name = group name, weight 1, no address (it is runtime data). */
+    struct conf_server *servers;
     uint32_t nservers;
+    struct conf_sentinel *sentinels; /* file order; NULL: not a sentinel pool */
+    uint32_t nsentinels;
+    int64_t sentinel_heartbeat_ms;
+    char *sentinel_auth; /* NULL: the sentinels need no password */
 };
 
 struct conf_global {

@@ -272,6 +272,36 @@ int conf_server_parse(struct conf_ctx *cx, struct conf_server *s, const char *te
     return rc;
 }
 
+#define SENTINEL_FMT "\"hostname:port [name]\""
+
+int conf_sentinel_parse(struct conf_ctx *cx, struct conf_sentinel *s, const char *text, int line)
+{
+    memset(s, 0, sizeof(*s));
+    s->line = line;
+    const char *sp = strchr(text, ' ');
+    size_t alen = sp ? (size_t)(sp - text) : strlen(text);
+    int rc = set_tcp(cx, &s->addr, text, alen);
+    if (rc == -1) {
+        conf_err(cx, line, "sentinels", "\"%s\" has an invalid " SENTINEL_FMT " format string",
+                 text);
+    } else if (rc == -2) {
+        conf_err(cx, line, "sentinels",
+                 "\"%s\" has an invalid port in " SENTINEL_FMT " format string", text);
+    }
+    if (rc != 0) {
+        return -1;
+    }
+    /* like servers: a name missing from DNS now is tried again at each connect */
+    if (resolve(cx, &s->addr) != 0) {
+        s->addr.salen = 0;
+    }
+    while (sp != NULL && *sp == ' ') {
+        sp++;
+    }
+    s->name = conf_strdup(cx, (sp && *sp) ? sp : s->addr.text);
+    return s->name ? 0 : -1;
+}
+
 void conf_addr_free(struct conf_addr *a)
 {
     free(a->text);

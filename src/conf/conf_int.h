@@ -64,6 +64,8 @@ int conf_name_cmp(const char *a, const char *b);
 /* conf_addr.c */
 int conf_listen_parse(struct conf_ctx *cx, struct conf_addr *a, const char *text, int line);
 int conf_server_parse(struct conf_ctx *cx, struct conf_server *s, const char *text, int line);
+/* "host:port [name]" of a sentinels entry. */
+int conf_sentinel_parse(struct conf_ctx *cx, struct conf_sentinel *s, const char *text, int line);
 void conf_addr_free(struct conf_addr *a);
 /* Total order; 0 when both would bind or reach the same socket. */
 int conf_addr_cmp(const struct conf_addr *a, const struct conf_addr *b);

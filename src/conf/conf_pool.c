@@ -29,7 +29,9 @@ enum key_type {
     K_LONG,
     K_BOOL,
     K_STR,
-    K_SERVERS,
+    K_SERVERS,   /* the lists: each item goes through list_add() */
+    K_SENTINELS,
+    K_GROUPS,
     K_WORKERS, /* int or "auto" (-1) */
 };
 
@@ -41,20 +43,33 @@ struct key_desc {
 };
 
 /* Indices into pool_keys for the keys checked after the walk. */
-enum { KEY_LISTEN, KEY_REDIS_AUTH, KEY_SERVERS };
+enum {
+    KEY_LISTEN,
+    KEY_REDIS_AUTH,
+    KEY_SERVERS,
+    KEY_REDIS,
+    KEY_SENTINELS,
+    KEY_GROUPS,
+    KEY_HEARTBEAT,
+    KEY_SENTINEL_AUTH
+};
 
 #define P(f) offsetof(struct conf_pool, f)
 static const struct key_desc pool_keys[] = {
     [KEY_LISTEN] = {"listen", K_LISTEN, P(listen), 0, 0},
     [KEY_REDIS_AUTH] = {"redis_auth", K_STR, P(redis_auth), 0, 0},
     [KEY_SERVERS] = {"servers", K_SERVERS, P(servers), 0, 0},
+    [KEY_REDIS] = {"redis", K_BOOL, P(redis), 0, 0},
+    [KEY_SENTINELS] = {"sentinels", K_SENTINELS, P(sentinels), 0, 0},
+    [KEY_GROUPS] = {"groups", K_GROUPS, P(servers), 0, 0},
+    [KEY_HEARTBEAT] = {"sentinel_heartbeat", K_I64, P(sentinel_heartbeat_ms), 1, MAX_MS},
+    [KEY_SENTINEL_AUTH] = {"sentinel_auth", K_STR, P(sentinel_auth), 0, 0},
     {"hash", K_HASH, P(hash), 0, 0},
     {"hash_tag", K_HASH_TAG, P(hash_tag), 0, 0},
     {"distribution", K_DIST, P(distribution), 0, 0},
     {"timeout", K_TIMEOUT, P(timeout_ms), 0, MAX_MS},
     {"backlog", K_INT, P(backlog), 0, INT_MAX},
     {"client_connections", K_U32, P(client_connections), 0, INT_MAX},
-    {"redis", K_BOOL, P(redis), 0, 0},
     {"tcpkeepalive", K_BOOL, P(tcpkeepalive), 0, 0},
     {"reuseport", K_BOOL, P(reuseport), 0, 0},
     {"redis_db", K_INT, P(redis_db), 0, INT_MAX},
@@ -88,6 +103,7 @@ void conf_pool_defaults(struct conf_pool *p)
     p->server_connections = 1;
     p->server_retry_timeout_ms = 30000;
     p->server_failure_limit = 2;
+    p->sentinel_heartbeat_ms = 1000;
 }
 
 void conf_global_defaults(struct conf_global *g)
@@ -237,40 +253,103 @@ static int server_cmp(const void *a, const void *b)
     return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
-static void set_servers(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *seq, int line)
+static void conf_sentinel_free(struct conf_sentinel *s)
 {
+    free(s->name);
+    conf_addr_free(&s->addr);
+}
+
+static int add_server(struct conf_ctx *cx, struct conf_pool *p, const char *v, int line)
+{
+    struct conf_server *s = &p->servers[p->nservers];
+    if (conf_server_parse(cx, s, v, line) != 0) {
+        conf_server_free(s);
+        memset(s, 0, sizeof(*s));
+        return -1;
+    }
+    p->nservers++;
+    return 0;
+}
+
+/* A group is a server whose address the sentinels give at run time; its name
+ * alone places keys, so it is kept exactly as written. */
+static int add_group(struct conf_ctx *cx, struct conf_pool *p, const char *v, int line)
+{
+    if (strpbrk(v, " \t\r\n") != NULL) {
+        /* sentinel messages separate names by spaces: such a name could never match */
+        conf_err(cx, line, "groups", "group name \"%s\" contains white space", v);
+        return -1;
+    }
+    struct conf_server *s = &p->servers[p->nservers];
+    s->line = line;
+    s->weight = 1;
+    s->name = conf_strdup(cx, v);
+    s->pname = conf_strdup(cx, v);
+    if (s->name == NULL || s->pname == NULL) {
+        conf_server_free(s);
+        memset(s, 0, sizeof(*s));
+        return -1;
+    }
+    p->nservers++;
+    return 0;
+}
+
+static int add_sentinel(struct conf_ctx *cx, struct conf_pool *p, const char *v, int line)
+{
+    struct conf_sentinel *s = &p->sentinels[p->nsentinels];
+    if (conf_sentinel_parse(cx, s, v, line) != 0) {
+        conf_sentinel_free(s);
+        memset(s, 0, sizeof(*s));
+        return -1;
+    }
+    p->nsentinels++;
+    return 0;
+}
+
+/* The storage of a list directive for n items; NULL when it is already taken
+ * (servers and groups share it; the post-parse checks report the clash). */
+static void *list_storage(struct conf_ctx *cx, struct conf_pool *p, enum key_type t, size_t n)
+{
+    void **slot = t == K_SENTINELS ? (void **)&p->sentinels : (void **)&p->servers;
+    if (*slot != NULL) {
+        return NULL;
+    }
+    size_t size = t == K_SENTINELS ? sizeof(*p->sentinels) : sizeof(*p->servers);
+    *slot = calloc(n, size);
+    if (*slot == NULL) {
+        conf_oom(cx);
+    }
+    return *slot;
+}
+
+static void set_list(struct conf_ctx *cx, struct conf_pool *p, const struct key_desc *k,
+                     yaml_node_t *seq, int line)
+{
+    const char *key = k->name;
     if (seq->type == YAML_SCALAR_NODE && seq->data.scalar.length == 0) {
-        conf_err(cx, line, "servers", "directive has no servers");
+        conf_err(cx, line, key, "directive has no %s", key);
         return;
     }
     if (seq->type != YAML_SEQUENCE_NODE) {
-        conf_err(cx, line, "servers", "directive needs a list of servers, not %s",
-                 conf_node_kind(seq));
+        conf_err(cx, line, key, "directive needs a list of %s, not %s", key, conf_node_kind(seq));
         return;
     }
     size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
     if (n == 0) {
-        conf_err(cx, line, "servers", "directive has no servers");
+        conf_err(cx, line, key, "directive has no %s", key);
         return;
     }
-    p->servers = calloc(n, sizeof(*p->servers));
-    if (p->servers == NULL) {
-        conf_oom(cx);
+    if (list_storage(cx, p, k->type, n) == NULL) {
         return;
     }
+    int (*add)(struct conf_ctx *, struct conf_pool *, const char *, int) =
+        k->type == K_SERVERS ? add_server : k->type == K_GROUPS ? add_group : add_sentinel;
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
          it++) {
-        yaml_node_t *item = conf_node(cx, *it, line, "servers");
-        const char *v = item ? conf_scalar(cx, item, "servers") : NULL;
-        if (v == NULL) {
-            continue;
-        }
-        struct conf_server *s = &p->servers[p->nservers];
-        if (conf_server_parse(cx, s, v, conf_line(item)) == 0) {
-            p->nservers++;
-        } else {
-            conf_server_free(s);
-            memset(s, 0, sizeof(*s));
+        yaml_node_t *item = conf_node(cx, *it, line, key);
+        const char *v = item ? conf_scalar(cx, item, key) : NULL;
+        if (v != NULL) {
+            add(cx, p, v, conf_line(item));
         }
     }
 }
@@ -280,12 +359,42 @@ static void check_servers(struct conf_ctx *cx, struct conf_pool *p)
     if (p->nservers == 0) {
         return;
     }
+    const char *what = p->sentinels != NULL ? "groups" : "servers";
     qsort(p->servers, p->nservers, sizeof(*p->servers), server_cmp);
     for (uint32_t i = 1; i < p->nservers; i++) {
         if (conf_name_cmp(p->servers[i - 1].name, p->servers[i].name) == 0) {
-            conf_err(cx, p->servers[i].line, "servers", "pool '%s' has servers with same name '%s'",
-                     p->name, p->servers[i].name);
+            conf_err(cx, p->servers[i].line, what, "pool '%s' has %s with same name '%s'", p->name,
+                     what, p->servers[i].name);
         }
+    }
+}
+
+/* The keys that belong together in a sentinel pool (SPEC 9): sentinels and
+ * groups come as a pair and replace servers; redis only. */
+static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
+{
+    static const int only_with[] = {KEY_GROUPS, KEY_HEARTBEAT, KEY_SENTINEL_AUTH};
+    if (lines[KEY_SENTINELS] == 0) {
+        for (size_t i = 0; i < sizeof(only_with) / sizeof(only_with[0]); i++) {
+            int k = only_with[i];
+            if (lines[k] != 0) {
+                conf_err(cx, lines[k], pool_keys[k].name,
+                         "directive is only valid in a pool with sentinels");
+            }
+        }
+        return;
+    }
+    if (!p->redis) {
+        conf_err(cx, lines[KEY_SENTINELS], "sentinels",
+                 "directive is only valid for a redis pool");
+    }
+    if (lines[KEY_SERVERS] != 0) {
+        conf_err(cx, lines[KEY_SERVERS], "servers",
+                 "directive cannot be used in a pool with sentinels (its groups are the servers)");
+    }
+    if (lines[KEY_GROUPS] == 0) {
+        conf_err(cx, p->line, "groups", "directive is missing in pool '%s' (it has sentinels)",
+                 p->name);
     }
 }
 
@@ -326,8 +435,8 @@ static void parse_map(struct conf_ctx *cx, void *base, const struct key_desc *ke
         if (vn == NULL) {
             continue;
         }
-        if (k->type == K_SERVERS) {
-            set_servers(cx, base, vn, line);
+        if (k->type == K_SERVERS || k->type == K_SENTINELS || k->type == K_GROUPS) {
+            set_list(cx, base, k, vn, line);
             continue;
         }
         const char *v = conf_scalar(cx, vn, name);
@@ -344,9 +453,10 @@ int conf_pool_parse(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *map)
     if (lines[KEY_LISTEN] == 0) {
         conf_err(cx, p->line, "listen", "directive is missing in pool '%s'", p->name);
     }
-    if (lines[KEY_SERVERS] == 0) {
+    if (lines[KEY_SERVERS] == 0 && lines[KEY_SENTINELS] == 0) {
         conf_err(cx, p->line, "servers", "directive is missing in pool '%s'", p->name);
     }
+    check_sentinel_keys(cx, p, lines);
     if (p->redis_auth != NULL && !p->redis) {
         conf_err(cx, lines[KEY_REDIS_AUTH], "redis_auth",
                  "directive is only valid for a redis pool");
@@ -364,6 +474,11 @@ void conf_pool_free(struct conf_pool *p)
         conf_server_free(&p->servers[i]);
     }
     free(p->servers);
+    for (uint32_t i = 0; i < p->nsentinels; i++) {
+        conf_sentinel_free(&p->sentinels[i]);
+    }
+    free(p->sentinels);
+    free(p->sentinel_auth);
 }
 
 void conf_global_parse(struct conf_ctx *cx, struct conf_global *g, yaml_node_t *map)

@@ -127,7 +127,7 @@ static bool client_over_limit(const struct client *c)
 {
     /* the whole output buffer counts, written prefix included: that is the
      * memory it takes until client_flush moves the unwritten part down */
-    size_t held = c->out.len + c->pending_bytes;
+    size_t held = c->out.len + c->pending_bytes + c->inflight_bytes;
     size_t coming = (size_t)c->nreqs * c->avg_reply;
     return c->nreqs >= CLIENT_MAX_INFLIGHT || held + coming >= client_inst(c)->client_max_buffer;
 }
@@ -161,6 +161,7 @@ void client_reply_ready(struct client *c)
             c->tail = NULL;
         }
         c->nreqs--;
+        c->inflight_bytes -= r->client_bytes;
         if (r->rsp.len > 0) {
             buf_append(client_outbuf(c), r->rsp.data, r->rsp.len);
             c->pending_bytes -= r->rsp.len;

@@ -26,8 +26,9 @@ struct client {
     struct req *head; /* requests awaiting their reply, in arrival order */
     struct req *tail;
     uint32_t nreqs;
-    size_t pending_bytes; /* reply bytes held by done requests not yet at the head */
-    size_t avg_reply;     /* moving average of this client's reply sizes */
+    size_t pending_bytes;  /* reply bytes held by done requests not yet at the head */
+    size_t avg_reply;      /* moving average of this client's reply sizes */
+    size_t inflight_bytes; /* request bytes queued at servers for this client, unanswered */
     struct local_ctx lc;
     struct req_info ri; /* parse scratch */
     bool dirty;

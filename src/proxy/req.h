@@ -29,7 +29,8 @@ struct req {
     struct split *split;   /* a split/all request: its fragments' state */
     struct sconn *sconn;   /* where it waits for a response */
     uint32_t frag_idx;
-    uint32_t len; /* request bytes sent to the server */
+    uint32_t len;        /* request bytes sent to the server */
+    size_t client_bytes; /* request bytes held against the client's limit until answered */
     uint16_t cmd;
     bool done; /* rsp holds the complete reply for the client */
     bool in_client;

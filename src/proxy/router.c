@@ -13,9 +13,13 @@
 
 #define NO_SERVER_MSG "no server is available for this key"
 
-static void client_link(struct client *c, struct req *r)
+/* Queue r on c; its request bytes (copied to server buffers) count against the
+ * client's limit until it is answered, so a stalled server cannot be flooded. */
+static void client_link(struct client *c, struct req *r, size_t bytes)
 {
     r->client = c;
+    r->client_bytes = bytes;
+    c->inflight_bytes += bytes;
     r->in_client = true;
     r->start_us = ev_now_us(c->pool->inst->loop);
     if (c->tail != NULL) {
@@ -37,7 +41,7 @@ static void router_reply_local(struct client *c, const uint8_t *p, size_t len)
         return;
     }
     struct req *r = req_new();
-    client_link(c, r);
+    client_link(c, r, 0);
     buf_append(&r->rsp, p, len);
     c->pending_bytes += len;
     r->done = true;
@@ -76,14 +80,14 @@ static void route_key(struct client *c, const uint8_t *p, const struct req_info 
     struct sconn *sc = router_conn(c, s);
     if (sc == NULL) {
         pool->stats[SP_forward_error]++;
-        router_reply_error(c, strerror(errno));
+        router_reply_error(c, server_strerror(s, errno));
         return;
     }
     struct req *r = NULL;
     if (!ri->noreply) {
         r = req_new();
         r->cmd = ri->cmd;
-        client_link(c, r);
+        client_link(c, r, ri->len);
     }
     buf_append(&sc->out, p, ri->len);
     sconn_push(sc, r, ri->len);
@@ -136,7 +140,7 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
     fr->cmd = ri->cmd;
     if (sc == NULL) {
         c->pool->stats[SP_forward_error]++;
-        req_fail(fr, strerror(errno));
+        req_fail(fr, server_strerror(s, errno));
         return;
     }
     size_t before = sc->out.len;
@@ -233,7 +237,7 @@ static void route_split(struct client *c, const uint8_t *p, const struct req_inf
     parent->cmd = ri->cmd;
     parent->split = split_new(p, ri, g.nfrags);
     parent->split->map = map;
-    client_link(c, parent);
+    client_link(c, parent, ri->len);
     for (uint32_t f = 0; f < g.nfrags; f++) {
         route_fragment(c, parent, f, g.fserver[f], p, ri, &g.order[g.start[f]], g.count[f]);
     }
@@ -256,7 +260,7 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
     struct req *parent = req_new();
     parent->cmd = ri->cmd;
     parent->split = split_new(p, ri, pool->nservers);
-    client_link(c, parent);
+    client_link(c, parent, ri->len);
     for (uint32_t i = 0; i < pool->nservers; i++) {
         route_fragment(c, parent, i, &pool->servers[i], p, ri, NULL, 0);
     }

@@ -1,6 +1,7 @@
 #include "proxy/server.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,19 @@ int server_init(struct server *s, struct pool *p, const struct conf_server *cs, 
     if (s->conns == NULL) {
         return -1;
     }
+    if (p->cp->nsentinels > 0) {
+        /* the sentinels will say where the group's master is */
+        size_t n = strlen(cs->name) + 64;
+        s->unknown_msg = malloc(n);
+        if (s->unknown_msg == NULL) {
+            return -1;
+        }
+        snprintf(s->unknown_msg, n, "master for group '%s' is not known yet", cs->name);
+    } else {
+        s->addr.ss = cs->addr.sa;
+        s->addr.len = cs->addr.salen;
+        s->addr.known = true;
+    }
     for (uint32_t i = 0; i < s->nconns; i++) {
         struct sconn *c = &s->conns[i];
         c->server = s;
@@ -55,6 +69,8 @@ void server_deinit(struct server *s)
     }
     free(s->conns);
     s->conns = NULL;
+    free(s->unknown_msg);
+    s->unknown_msg = NULL;
 }
 
 struct sconn *server_conn_for(struct server *s, uint64_t client_id)
@@ -91,8 +107,13 @@ int sconn_ensure(struct sconn *c)
     struct pool *p = s->pool;
     struct instance *in = p->inst;
     bool in_progress;
-    struct sockaddr_storage ss = s->cs->addr.sa;
-    socklen_t sslen = s->cs->addr.salen;
+    if (!s->addr.known) {
+        /* not a failure of the server: the caller answers with server_strerror() */
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    struct sockaddr_storage ss = s->addr.ss;
+    socklen_t sslen = s->addr.len;
     /* a name that did not resolve at load time is tried again at each connect */
     int fd = -1;
     if (sslen > 0 || sock_resolve(s->cs->addr.host, s->cs->addr.port, &ss, &sslen) == 0) {
@@ -106,7 +127,7 @@ int sconn_ensure(struct sconn *c)
         errno = err;
         return -1;
     }
-    if (s->cs->addr.path == NULL) {
+    if (ss.ss_family != AF_UNIX) {
         sock_set_nodelay(fd);
     }
     if (p->cp->tcpkeepalive) {
@@ -247,7 +268,9 @@ static struct req *sconn_pop(struct sconn *c)
     return r;
 }
 
-void sconn_fail(struct sconn *c, const char *msg, int stat_field)
+/* Close c and answer every request waiting on it with msg. stat_field < 0
+ * counts nothing (a failover is no fault of the connection). */
+static void sconn_close(struct sconn *c, const char *msg, int stat_field, bool may_fail)
 {
     struct server *s = c->server;
     struct instance *in = sconn_inst(c);
@@ -260,7 +283,9 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field)
     close(c->io.fd);
     c->io.fd = -1;
     c->state = SCONN_CLOSED;
-    s->stats[stat_field]++;
+    if (stat_field >= 0) {
+        s->stats[stat_field]++;
+    }
     s->stats[SS_server_connections]--;
     in->curr_connections--;
     ev_timer_stop(in->loop, &c->timer);
@@ -279,9 +304,68 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field)
     }
     c->unsent = NULL;
     /* an idle connection the server closed (its timeout) is no failure */
-    if (had_work || stat_field != SS_server_eof) {
+    if (may_fail && (had_work || stat_field != SS_server_eof)) {
         server_failure(s);
     }
+}
+
+void sconn_fail(struct sconn *c, const char *msg, int stat_field)
+{
+    sconn_close(c, msg, stat_field, true);
+}
+
+const char *server_strerror(const struct server *s, int err)
+{
+    return s->addr.known ? strerror(err) : s->unknown_msg;
+}
+
+static bool sockaddr_same(const struct server_addr *a, const struct sockaddr *sa, socklen_t len)
+{
+    if (a->len != len || a->ss.ss_family != sa->sa_family) {
+        return false;
+    }
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)&a->ss, *y = (const void *)sa;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)&a->ss, *y = (const void *)sa;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0 &&
+               x->sin6_scope_id == y->sin6_scope_id;
+    }
+    return memcmp(&a->ss, sa, len) == 0;
+}
+
+bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why)
+{
+    if (len == 0 || len > sizeof(s->addr.ss) || (s->addr.known && sockaddr_same(&s->addr, sa, len))) {
+        return false;
+    }
+    bool was_known = s->addr.known;
+    memcpy(&s->addr.ss, sa, len);
+    s->addr.len = len;
+    s->addr.known = true;
+    if (was_known) {
+        /* requests sent to the old master must not wait for it: it may be gone or
+         * a replica now, and writes there would be lost or refused */
+        for (uint32_t i = 0; i < s->nconns; i++) {
+            if (s->conns[i].state != SCONN_CLOSED) {
+                sconn_close(&s->conns[i], why, -1, false);
+            }
+        }
+        s->failovers++;
+    }
+    /* the failures of the old address say nothing about the new one */
+    s->failures = 0;
+    if (s->ejected) {
+        s->ejected = false;
+        pool_rebuild(s->pool);
+    }
+    if (s->pool->cp->preconnect) {
+        server_connect_all(s);
+    }
+    return true;
 }
 
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)

@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "conf/conf.h"
 #include "core/buf.h"
@@ -45,9 +46,19 @@ struct sconn {
     struct rsp_info ri;    /* parse scratch */
 };
 
+/* Where a server's connections go. Runtime data: a sentinel group's master moves. */
+struct server_addr {
+    struct sockaddr_storage ss;
+    socklen_t len; /* 0: resolve cs->addr.host at each connect (not in DNS at load) */
+    bool known;    /* false: a sentinel group whose master is not known yet */
+};
+
 struct server {
     struct pool *pool;
     const struct conf_server *cs;
+    struct server_addr addr;
+    char *unknown_msg; /* the error while !addr.known (sentinel groups only) */
+    int64_t failovers; /* master switches (sentinel groups; stats server_failover) */
     uint32_t idx;
     struct sconn *conns;
     uint32_t nconns;
@@ -71,6 +82,13 @@ int sconn_ensure(struct sconn *c);
 void sconn_flush(struct sconn *c);
 /* Close the connection, answering every request waiting on it with msg. */
 void sconn_fail(struct sconn *c, const char *msg, int stat_field);
+/* Why a connection to s could not be made: err (errno of sconn_ensure), or
+ * that a sentinel group has no known master yet. */
+const char *server_strerror(const struct server *s, int err);
+/* Point s at a new address (a sentinel group's master). The first address is
+ * just taken; a different later one closes every connection, answering its
+ * requests with why, and counts a failover. Returns true when s moved. */
+bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why);
 /* A failure was seen on the server (connect, error, eof, timeout). */
 void server_failure(struct server *s);
 void server_connect_all(struct server *s);
