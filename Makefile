@@ -89,6 +89,11 @@ fuzz: fuzz-build
 bench: nutcracker
 	bench/run.sh
 
+# Mixed load plus backend faults for SOAK_SECONDS; fails if RSS or descriptors grow.
+SOAK_SECONDS ?= 60
+soak: $(BUILD)/nutcracker
+	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) SOAK_SECONDS=$(SOAK_SECONDS) /usr/bin/python3 tests/soak/soak.py
+
 format-check:
 	clang-format --dry-run --Werror $$(find src tests/unit fuzz -name '*.[ch]')
 

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "proxy/client.h"
+#include "proxy/memlimit.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
 #include "stats/metrics.h"
@@ -46,41 +47,9 @@ static void instance_shutdown(struct instance *in)
                    (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
 }
 
-/* Over --buffer-limit, close the clients holding the most until the total is back
- * under 90% of it: one client's flood must not take the memory of all others. */
 static void instance_on_mem_check(struct ev_loop *loop, struct ev_timer *t)
 {
-    struct instance *in = t->data;
-    size_t total = 0;
-    for (uint32_t i = 0; i < in->npools; i++) {
-        for (struct client *c = in->pools[i]->clients; c != NULL; c = c->next) {
-            total += client_memory(c);
-        }
-    }
-    if (total <= in->buffer_limit) {
-        ev_timer_start(loop, t, MEM_CHECK_MS);
-        return;
-    }
-    while (total > in->buffer_limit / 10 * 9) {
-        struct client *big = NULL;
-        for (uint32_t i = 0; i < in->npools; i++) {
-            for (struct client *c = in->pools[i]->clients; c != NULL; c = c->next) {
-                if (big == NULL || client_memory(c) > client_memory(big)) {
-                    big = c;
-                }
-            }
-        }
-        if (big == NULL || client_memory(big) == 0) {
-            break;
-        }
-        size_t m = client_memory(big);
-        log_warn("clients hold %zu bytes, over the buffer limit %zu: closing client %llu of "
-                 "pool '%s' holding %zu bytes",
-                 total, in->buffer_limit, (unsigned long long)big->id, big->pool->cp->name, m);
-        big->pool->stats[SP_client_err]++;
-        client_close(big);
-        total -= m;
-    }
+    memlimit_enforce(t->data);
     ev_timer_start(loop, t, MEM_CHECK_MS);
 }
 

@@ -1,0 +1,88 @@
+#include "proxy/memlimit.h"
+
+#include <stdlib.h>
+
+#include "core/instance.h"
+#include "core/log.h"
+#include "proxy/client.h"
+#include "proxy/pool.h"
+#include "proxy/server.h"
+
+static size_t sconn_memory(const struct sconn *c)
+{
+    return c->out.cap + c->in.cap;
+}
+
+/* The largest holder: a client or a server connection (the other is NULL). */
+struct holder {
+    struct client *client;
+    struct sconn *sconn;
+    size_t bytes;
+};
+
+static void holder_consider_servers(struct pool *p, struct holder *h, size_t *total)
+{
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct server *s = &p->servers[i];
+        for (uint32_t j = 0; j < s->nconns; j++) {
+            size_t m = sconn_memory(&s->conns[j]);
+            *total += m;
+            if (m > h->bytes) {
+                *h = (struct holder){NULL, &s->conns[j], m};
+            }
+        }
+    }
+}
+
+static struct holder memlimit_largest(struct instance *in, size_t *total)
+{
+    struct holder h = {NULL, NULL, 0};
+    *total = 0;
+    for (uint32_t i = 0; i < in->npools; i++) {
+        struct pool *p = in->pools[i];
+        for (struct client *c = p->clients; c != NULL; c = c->next) {
+            size_t m = client_memory(c);
+            *total += m;
+            if (m > h.bytes) {
+                h = (struct holder){c, NULL, m};
+            }
+        }
+        holder_consider_servers(p, &h, total);
+    }
+    return h;
+}
+
+static void memlimit_release(struct instance *in, const struct holder *h, size_t total)
+{
+    if (h->client != NULL) {
+        log_warn("buffers hold %zu bytes, over the buffer limit %zu: closing client %llu of "
+                 "pool '%s' holding %zu bytes",
+                 total, in->buffer_limit, (unsigned long long)h->client->id,
+                 h->client->pool->cp->name, h->bytes);
+        h->client->pool->stats[SP_client_err]++;
+        client_close(h->client);
+        return;
+    }
+    struct sconn *c = h->sconn;
+    log_warn("buffers hold %zu bytes, over the buffer limit %zu: resetting a connection to "
+             "server '%s' holding %zu bytes",
+             total, in->buffer_limit, c->server->cs->name, h->bytes);
+    sconn_fail(c, "server connection over the proxy's buffer limit", SS_server_err);
+    buf_free(&c->out);
+    buf_free(&c->in);
+}
+
+void memlimit_enforce(struct instance *in)
+{
+    size_t total;
+    struct holder h = memlimit_largest(in, &total);
+    if (total <= in->buffer_limit) {
+        return;
+    }
+    /* each round lets the largest go, then recounts: closing a client can
+     * also shrink server buffers (nothing more is queued for it) */
+    for (int round = 0; round < 1000 && total > in->buffer_limit / 10 * 9 && h.bytes > 0; round++) {
+        memlimit_release(in, &h, total);
+        h = memlimit_largest(in, &total);
+    }
+}

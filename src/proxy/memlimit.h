@@ -1,0 +1,15 @@
+/*
+ * memlimit: the proxy-wide bound on buffered bytes (--buffer-limit). Clients'
+ * buffers and the server connections' buffers are summed; past the limit the
+ * largest holders are let go until the total is under 90% of it: a client is
+ * closed, a server connection is reset (its pending requests answered with an
+ * error), so one flood or one stalled backend cannot take all the memory.
+ */
+#ifndef NC_MEMLIMIT_H
+#define NC_MEMLIMIT_H
+
+struct instance;
+
+void memlimit_enforce(struct instance *in);
+
+#endif

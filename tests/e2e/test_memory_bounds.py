@@ -1,0 +1,411 @@
+"""Memory stays bounded under hostile clients (SPEC 7: "memory stays bounded under any
+input"; README: a request larger than 64 MB is refused with an error and the client
+closed; a client that does not read its replies is not read from while it holds more
+than 64 MB of replies or 4096 requests in flight).
+
+Bounds are computed from those documented limits and the proxy's RSS before the test
+(VmRSS in /proc/<pid>/status); each test also checks that without the limit the same
+traffic would need far more than the bound, so the bound means something.
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import HOST, encode_command, mc_pool, redis_pool
+from hostile_util import (CLIENT_MAX_BUFFER, CLIENT_MAX_INFLIGHT, MB, ProbeClient, RssSampler, abort,
+                          assert_rss_below, mb,
+                          fd_count, raise_nofile, raw_connect, rss_bytes, send_until_closed, stalled,
+                          wait_for)
+
+SLACK = 40 * MB  # allocator rounding, the buffer pool, kernel-side timing: generous on purpose
+VALUE_SIZE = 1024
+NKEYS = 8  # divides the 1000 GETs of each _Pipeliner chunk
+NREQ = 200_000
+
+
+@pytest.fixture(scope="module")
+def backends(menv):
+    return menv.redis(), menv.memcached()
+
+
+@pytest.fixture
+def proxy(env, backends):
+    r, m = backends
+    return env.proxy({"r": redis_pool([r], timeout=5000), "m": mc_pool([m], timeout=5000)})
+
+
+def _values():
+    """NKEYS keys with distinct 1 KB values, and the exact RESP reply of each GET."""
+    keys = ["mb:k%02d" % j for j in range(NKEYS)]
+    vals = [bytes([65 + j]) * (VALUE_SIZE - 8) + b"%08d" % j for j in range(NKEYS)]
+    replies = [b"$%d\r\n%s\r\n" % (len(v), v) for v in vals]
+    return keys, vals, replies
+
+
+def _reply_bound(base):
+    """RSS the proxy may reach with one client that stopped reading: its base, the
+    64 MB of unread replies, the replies of the 4096 requests in flight, slack."""
+    return base + CLIENT_MAX_BUFFER + CLIENT_MAX_INFLIGHT * (VALUE_SIZE + 16) + SLACK
+
+
+class _Pipeliner:
+    """Sends NREQ GETs (keys in turn) on a raw socket from a thread, without reading."""
+
+    def __init__(self, sock, keys):
+        self.sock, self.keys = sock, keys
+        self.sent = 0
+        self.error = None
+        self.t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        per = 1000
+        chunk = b"".join(encode_command("GET", self.keys[i % len(self.keys)]) for i in range(per))
+        try:
+            for _ in range(NREQ // per):  # NKEYS divides 1000: the key cycle restarts each chunk
+                self.sock.sendall(chunk)
+                self.sent += per
+        except OSError as e:
+            self.error = e
+
+    def start(self):
+        self.t.start()
+        return self
+
+
+class _OrderedReader:
+    """Checks a stream of GET replies against the expected cycle of replies."""
+
+    def __init__(self, replies):
+        self.cycle = b"".join(replies)
+        self.period = len(self.cycle)
+        self.total = NREQ // len(replies) * self.period
+        self.got = 0
+        self.mismatch = None
+
+    def feed(self, data):
+        off = self.got % self.period
+        n = len(data)
+        want = (self.cycle * ((off + n) // self.period + 1))[off:off + n]
+        if self.mismatch is None and data != want:
+            i = next(i for i in range(n) if data[i] != want[i])
+            self.mismatch = "reply stream differs at byte %d: got %r want %r" % (
+                self.got + i, data[i:i + 40], want[i:i + 40])
+        self.got += n
+
+
+def _wait_stalled(pid, pipeliner, limit=20.0):
+    """Wait until the proxy stopped taking requests: RSS and the bytes the
+    pipeliner got out both unchanged for a second (or the pipeliner finished)."""
+    last = None
+    still = 0
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = (pipeliner.sent, rss_bytes(pid) >> 20)
+        still = still + 1 if now == last else 0
+        last = now
+        if still >= 4:
+            return True
+    return False
+
+
+def test_client_not_reading_its_replies_keeps_rss_bounded_then_gets_every_reply_in_order(proxy, backends):
+    keys, vals, replies = _values()
+    c = proxy.client("r")
+    for k, v in zip(keys, vals):
+        assert c.set(k, v) is True
+    pid = proxy.proc.pid
+    base = rss_bytes(pid)
+    bound = _reply_bound(base)
+    unbounded = NREQ * len(replies[0])
+    assert unbounded > bound + 64 * MB, "test parameters do not make the bound meaningful"
+
+    s = raw_connect(proxy.port("r"), timeout=30)
+    sampler = RssSampler(pid).start()
+    pip = _Pipeliner(s, keys).start()
+    paused = _wait_stalled(pid, pip)
+    peak_paused = sampler.max
+
+    # another client is served normally meanwhile
+    other = proxy.client("r", socket_timeout=5)
+    for i in range(50):
+        assert other.set("mb:other:%d" % i, b"o%d" % i) is True
+        assert other.get("mb:other:%d" % i) == b"o%d" % i
+    forwarded = proxy.stats()["r"][backends[0].addr]["requests"]
+
+    reader = _OrderedReader(replies)
+    t0 = time.monotonic()
+    s.settimeout(10)
+    try:
+        while reader.got < reader.total and time.monotonic() - t0 < 60:
+            b = s.recv(1 << 20)
+            if not b:
+                break
+            reader.feed(b)
+    except socket.timeout:
+        pass  # reported below as missing replies
+    pip.t.join(30)
+    sampler.stop()
+    print("\n[unread replies] base RSS %.1f MB, RSS while paused %.1f MB, peak %.1f MB (bound %.1f MB, "
+          "unbounded would be %.1f MB); proxy had forwarded %d of %d GETs while paused; read back in %.1fs"
+          % (mb(base), mb(peak_paused), mb(sampler.max), mb(bound), mb(unbounded), forwarded, NREQ,
+             time.monotonic() - t0))
+    s.close()
+    assert paused, "the proxy kept taking requests from a client that does not read"
+    assert forwarded < NREQ, "no backpressure: every GET was forwarded"
+    assert_rss_below(peak_paused, bound, "while the client did not read")
+    assert pip.error is None and pip.sent == NREQ
+    assert reader.mismatch is None, reader.mismatch
+    assert reader.got == reader.total, "got %d of %d reply bytes" % (reader.got, reader.total)
+    assert proxy.alive()
+
+
+def test_slow_reader_that_keeps_pipelining_keeps_rss_bounded(proxy):
+    """A client that reads, but slower than the proxy answers, while it keeps
+    pipelining: the unread replies never exceed 64 MB, so RSS must stay under the
+    same bound all along (not grow with the bytes the client has been sent)."""
+    keys, vals, replies = _values()
+    c = proxy.client("r")
+    for k, v in zip(keys, vals):
+        assert c.set(k, v) is True
+    pid = proxy.proc.pid
+    base = rss_bytes(pid)
+    bound = _reply_bound(base)
+
+    s = raw_connect(proxy.port("r"), timeout=30)
+    sampler = RssSampler(pid).start()
+    pip = _Pipeliner(s, keys).start()
+    reader = _OrderedReader(replies)
+    t0 = time.monotonic()
+    s.settimeout(10)
+    try:
+        while reader.got < reader.total and time.monotonic() - t0 < 60:
+            b = s.recv(64 * 1024)
+            if not b:
+                break
+            reader.feed(b)
+            time.sleep(0.001)  # ~ 50 MB/s: slower than the proxy answers
+    except socket.timeout:
+        pass  # reported below as missing replies
+    pip.t.join(30)
+    sampler.stop()
+    s.close()
+    print("\n[slow reader] base RSS %.1f MB, peak %.1f MB (bound %.1f MB), %.1f MB read in %.1fs"
+          % (mb(base), mb(sampler.max), mb(bound), mb(reader.got), time.monotonic() - t0))
+    assert reader.mismatch is None, reader.mismatch
+    assert reader.got == reader.total, "got %d of %d reply bytes" % (reader.got, reader.total)
+    assert_rss_below(sampler.max, bound, "peak while a slow reader caught up")
+
+
+ENDLESS = [
+    # (pool, head, what the answer must start with)
+    ("r", b"*2\r\n$3\r\nGET\r\n$999999999\r\n", b"-ERR "),
+    ("r", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % (CLIENT_MAX_BUFFER + 1),
+     b"-ERR request exceeds the proxy's client buffer limit\r\n"),
+    ("r", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % (CLIENT_MAX_BUFFER - 1024), b"-ERR Protocol error"),
+    ("r", b"GET ", b"-ERR "),  # an inline command that never ends
+    ("r", b"*2\r\n$3\r\nGET\r\n$", b"-ERR Protocol error"),  # a length that never ends
+    ("m", b"set k 0 0 999999999\r\n", b"SERVER_ERROR "),
+    ("m", b"set k 0 0 %d\r\n" % (CLIENT_MAX_BUFFER + 1), b"SERVER_ERROR "),
+    ("m", b"get ", b"CLIENT_ERROR "),  # a line that never ends
+]
+
+
+@pytest.mark.parametrize("pool,head,answer", ENDLESS, ids=[
+    "redis-bulk-999999999", "redis-bulk-64MB+1", "redis-bulk-64MB-1K-overrun", "redis-endless-inline",
+    "redis-endless-length", "mc-set-999999999", "mc-set-64MB+1", "mc-endless-line"])
+def test_endless_request_gets_an_error_and_is_closed_rss_bounded(proxy, pool, head, answer):
+    """The header (or line) is followed by 'x' forever: the client gets an error and
+    is closed after at most the 64 MB limit plus what sits in socket buffers, RSS
+    stays under the limit plus slack, and a client of each pool is served meanwhile."""
+    pid = proxy.proc.pid
+    base = rss_bytes(pid)
+    bound = base + CLIENT_MAX_BUFFER + SLACK
+    probes = [ProbeClient(proxy.port("r"), "redis", prefix="probe-r").start(),
+              ProbeClient(proxy.port("m"), "mc", prefix="probe-m").start()]
+    with RssSampler(pid) as smp:
+        s = raw_connect(proxy.port(pool), timeout=10)
+        sent, got, how = send_until_closed(s, head, b"x" * 65536, max_bytes=CLIENT_MAX_BUFFER + 64 * MB,
+                                           max_seconds=30)
+        s.close()
+    for p in probes:
+        p.stop()
+    print("\n[endless %s %r] sent %.1f MB, answer %r, %s; RSS base %.1f MB peak %.1f MB (bound %.1f MB)"
+          % (pool, head[:30], mb(sent), got[:80], how, mb(base), mb(smp.max), mb(bound)))
+    assert got.startswith(answer), got[:200]
+    assert how == "closed", "the proxy did not close the connection"
+    assert_rss_below(smp.max, bound, "peak during the endless request")
+    for p in probes:
+        assert p.ops > 0 and not p.errors, p.errors[:5]
+    assert proxy.alive()
+
+
+@pytest.mark.parametrize("pool", ["r", "m"])
+def test_512mb_value_is_refused_rss_bounded(proxy, pool):
+    """SET of a 512 MB value, sent in full as a client would: refused with an error
+    as soon as the header is seen, the connection closed, RSS not near 512 MB."""
+    size = 512 * MB
+    pid = proxy.proc.pid
+    base = rss_bytes(pid)
+    bound = base + CLIENT_MAX_BUFFER + SLACK
+    if pool == "r":
+        head = b"*3\r\n$3\r\nSET\r\n$6\r\nbig512\r\n$%d\r\n" % size
+        answer = b"-ERR request exceeds the proxy's client buffer limit\r\n"
+    else:
+        head = b"set big512 0 0 %d\r\n" % size
+        answer = b"SERVER_ERROR "
+    with RssSampler(pid) as smp:
+        s = raw_connect(proxy.port(pool), timeout=10)
+        sent, got, how = send_until_closed(s, head, b"v" * (1 << 20), max_bytes=size + 2, max_seconds=30)
+        s.close()
+    print("\n[512 MB %s] sent %.1f MB before the close, answer %r; RSS base %.1f MB peak %.1f MB"
+          % (pool, mb(sent), got[:80], mb(base), mb(smp.max)))
+    assert got.startswith(answer), got[:200]
+    assert how == "closed"
+    assert_rss_below(smp.max, bound, "peak during the 512 MB request")
+    # and the pool still works
+    if pool == "r":
+        assert proxy.client("r").ping() is True
+    else:
+        assert proxy.pymc("m").set("after512", b"ok", noreply=False) is True
+
+
+NIDLE = 10_000
+
+
+def test_10000_idle_connections_cost_little_and_all_still_work(env, backends):
+    r, m = backends
+    px = env.proxy({"r": redis_pool([r], backlog=1024)})  # started first: it raises its own limit
+    raise_nofile(NIDLE + 2000)
+    pid = px.proc.pid
+    port = px.port("r")
+    assert px.client("r").set("idle:k", b"v") is True
+    base = rss_bytes(pid)
+    socks = []
+    try:
+        t0 = time.monotonic()
+        for _ in range(NIDLE):
+            socks.append(socket.create_connection((HOST, port), timeout=10))
+        connect_s = time.monotonic() - t0
+        assert wait_for(lambda: px.stats()["curr_connections"] >= NIDLE, 15), px.stats()["curr_connections"]
+        idle = rss_bytes(pid)
+        per_conn = (idle - base) / NIDLE
+        # every connection works: one PING each, written to all then read from all
+        ping = encode_command("PING")
+        for s in socks:
+            s.sendall(ping)
+        bad = 0
+        for s in socks:
+            data = b""
+            while len(data) < 7:
+                b = s.recv(64)
+                if not b:
+                    break
+                data += b
+            bad += data != b"+PONG\r\n"
+        used = rss_bytes(pid)
+        sample = socks[::100]
+        for s in sample:
+            s.sendall(encode_command("GET", "idle:k"))
+        sample_ok = sum(s.recv(64) == b"$1\r\nv\r\n" for s in sample)
+        print("\n[10000 idle] connected in %.1fs; RSS base %.1f MB, idle %.1f MB (%.0f bytes per connection), "
+              "after a PING on each %.1f MB; fds %d"
+              % (connect_s, mb(base), mb(idle), per_conn, mb(used), fd_count(pid)))
+        assert bad == 0, "%d connections did not answer PING" % bad
+        assert sample_ok == len(sample)
+        assert_rss_below(idle, 150 * MB, "10000 idle connections")
+        assert_rss_below(used, 150 * MB, "10000 connections after a PING each")
+    finally:
+        for s in socks:
+            abort(s)
+    assert px.alive()
+
+
+def test_requests_queued_for_a_stalled_backend_count_against_the_client_limit(env, backends):
+    """A client pipelines 200 SETs of 1 MB to a SIGSTOPped backend (no `timeout:`,
+    twemproxy's default).  The proxy holds those requests for the client, so they
+    must count against the 64 MB per-client limit (--client-buffer-limit: "bytes one
+    client may hold in the proxy"): RSS stays under it plus slack, instead of
+    growing to the 200 MB the client sent.  Once the backend resumes, all 200 are
+    answered."""
+    r = env.redis()
+    px = env.proxy({"r": redis_pool([r])})
+    pid = px.proc.pid
+    n, size = 200, MB
+    assert n * size > CLIENT_MAX_BUFFER + SLACK + 64 * MB, "test parameters do not make the bound meaningful"
+    base = rss_bytes(pid)
+    bound = base + CLIENT_MAX_BUFFER + SLACK
+    one = encode_command("SET", "stalled:big", b"q" * size)
+    s = raw_connect(px.port("r"), timeout=30)
+    sender = threading.Thread(target=lambda: [s.sendall(one) for _ in range(n)], daemon=True)
+    with stalled(r), RssSampler(pid) as smp:
+        sender.start()
+        # until the proxy stops taking the client's bytes (or has them all)
+        last, still = -1, 0
+        for _ in range(60):
+            time.sleep(0.25)
+            cur = rss_bytes(pid) >> 20
+            still = still + 1 if cur == last else 0
+            last = cur
+            if still >= 6:
+                break
+        held = rss_bytes(pid)
+    sender.join(60)
+    got = b""
+    want = b"+OK\r\n" * n
+    deadline = time.monotonic() + 60
+    while len(got) < len(want) and time.monotonic() < deadline:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    s.close()
+    print("\n[stalled backend] %d x %d MB SETs queued: RSS base %.1f MB, while stalled %.1f MB, peak %.1f MB "
+          "(bound %.1f MB); %d of %d answered after SIGCONT" % (n, size // MB, mb(base), mb(held), mb(smp.max),
+                                                              mb(bound), got.count(b"+OK\r\n"), n))
+    assert got == want
+    assert_rss_below(smp.max, bound, "peak with requests queued for a stalled backend")
+
+
+def test_clients_leaving_requests_for_a_stalled_backend_stay_within_the_global_limit(env):
+    """--buffer-limit (README: "when all clients together hold more than it the
+    largest are closed") with 12 clients, one after the other, each sending 60 SETs
+    of 1 MB (under the per-client 64 MB) to a SIGSTOPped backend, then closing.
+    Together they hand the proxy 720 MB; RSS must stay under the global limit plus
+    one client's limit plus slack.  The backend resumes: the proxy still answers."""
+    limit = 256 * MB
+    r = env.redis()
+    px = env.proxy({"r": redis_pool([r])}, extra_args=["--buffer-limit=%d" % limit])
+    pid = px.proc.pid
+    nclients, n, size = 12, 60, MB
+    bound = rss_bytes(pid) + limit + CLIENT_MAX_BUFFER + SLACK
+    assert nclients * n * size > bound + 64 * MB, "test parameters do not make the bound meaningful"
+    one = encode_command("SET", "left:big", b"l" * size)
+    with stalled(r), RssSampler(pid) as smp:
+        for i in range(nclients):
+            s = raw_connect(px.port("r"), timeout=10)
+            try:
+                for _ in range(n):
+                    s.sendall(one)
+            except OSError:
+                pass  # closed by the proxy for the global limit: allowed
+            s.close()
+        last, still = -1, 0
+        for _ in range(40):  # until the proxy has taken in what it will
+            time.sleep(0.25)
+            cur = rss_bytes(pid) >> 20
+            still = still + 1 if cur == last else 0
+            last = cur
+            if still >= 4:
+                break
+    c = px.resp("r", timeout=30)
+    assert c.call("PING") == b"PONG"
+    assert c.call("SET", "left:after", "ok") == b"OK"
+    print("\n[clients left requests for a stalled backend] %d x %d x %d MB, --buffer-limit %d MB: "
+          "RSS peak %.1f MB (bound %.1f MB), %.1f MB once the backend resumed"
+          % (nclients, n, size // MB, limit // MB, mb(smp.max), mb(bound), mb(rss_bytes(pid))))
+    assert px.alive()
+    assert_rss_below(smp.max, bound, "peak with requests left for a stalled backend")
