@@ -29,7 +29,7 @@ enum key_type {
     K_LONG,
     K_BOOL,
     K_STR,
-    K_SERVERS,   /* the lists: each item goes through list_add() */
+    K_SERVERS, /* the lists (set_list) */
     K_SENTINELS,
     K_GROUPS,
     K_WORKERS, /* int or "auto" (-1) */
@@ -342,8 +342,12 @@ static void set_list(struct conf_ctx *cx, struct conf_pool *p, const struct key_
     if (list_storage(cx, p, k->type, n) == NULL) {
         return;
     }
-    int (*add)(struct conf_ctx *, struct conf_pool *, const char *, int) =
-        k->type == K_SERVERS ? add_server : k->type == K_GROUPS ? add_group : add_sentinel;
+    int (*add)(struct conf_ctx *, struct conf_pool *, const char *, int) = add_sentinel;
+    if (k->type == K_SERVERS) {
+        add = add_server;
+    } else if (k->type == K_GROUPS) {
+        add = add_group;
+    }
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
          it++) {
         yaml_node_t *item = conf_node(cx, *it, line, key);
@@ -385,8 +389,7 @@ static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const 
         return;
     }
     if (!p->redis) {
-        conf_err(cx, lines[KEY_SENTINELS], "sentinels",
-                 "directive is only valid for a redis pool");
+        conf_err(cx, lines[KEY_SENTINELS], "sentinels", "directive is only valid for a redis pool");
     }
     if (lines[KEY_SERVERS] != 0) {
         conf_err(cx, lines[KEY_SERVERS], "servers",

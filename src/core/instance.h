@@ -29,11 +29,11 @@ struct instance {
     struct pool **pools;
     uint32_t npools;
     struct stats *stats;
-    struct metrics *metrics;  /* NULL unless --metrics-port */
-    size_t mbuf_size;         /* read chunk size (-m) */
-    struct bufpool bufs;      /* free chunks of mbuf_size */
-    size_t client_max_buffer; /* bytes a client may have buffered (requests + replies) */
-    size_t buffer_limit;      /* bytes all clients together may have buffered */
+    struct metrics *metrics;   /* NULL unless --metrics-port */
+    size_t mbuf_size;          /* read chunk size (-m) */
+    struct bufpool bufs;       /* free chunks of mbuf_size */
+    size_t client_max_buffer;  /* bytes a client may have buffered (requests + replies) */
+    size_t buffer_limit;       /* bytes all clients together may have buffered */
     struct ev_timer mem_timer; /* checks buffer_limit */
 
     /* connections written to during this iteration, flushed before sleeping */

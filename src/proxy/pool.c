@@ -12,6 +12,7 @@
 #include "net/sock.h"
 #include "proxy/client.h"
 #include "proxy/server.h"
+#include "sentinel/sentinel.h"
 
 static void pool_on_retry(struct ev_loop *loop, struct ev_timer *t);
 
@@ -45,6 +46,13 @@ struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx)
         }
     }
     pool_rebuild(p);
+    if (p->cp->nsentinels > 0) {
+        p->sentinel = sentinel_create(p);
+        if (p->sentinel == NULL) {
+            pool_destroy(p);
+            return NULL;
+        }
+    }
     return p;
 }
 
@@ -77,6 +85,7 @@ void pool_destroy(struct pool *p)
         client_close(p->clients);
     }
     ev_timer_stop(p->inst->loop, &p->retry_timer);
+    sentinel_destroy(p->sentinel); /* its probes point at the servers */
     for (uint32_t i = 0; p->servers != NULL && i < p->nservers; i++) {
         if (p->servers[i].conns != NULL) {
             server_deinit(&p->servers[i]);

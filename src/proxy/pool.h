@@ -17,6 +17,7 @@
 
 struct instance;
 struct server;
+struct sentinel;
 
 struct listener {
     struct ev_io io;
@@ -38,6 +39,7 @@ struct pool {
     uint32_t nclients;
     struct client *clients;      /* every open client of the pool */
     struct ev_timer retry_timer; /* next ejected server to bring back */
+    struct sentinel *sentinel;   /* a pool with sentinels: where its groups' masters are */
     int64_t stats[SP_COUNT];
     struct histo lat_request; /* parse to reply, as the client sees it (us) */
 };

@@ -337,9 +337,14 @@ static bool sockaddr_same(const struct server_addr *a, const struct sockaddr *sa
     return memcmp(&a->ss, sa, len) == 0;
 }
 
+bool server_addr_is(const struct server *s, const struct sockaddr *sa, socklen_t len)
+{
+    return s->addr.known && sockaddr_same(&s->addr, sa, len);
+}
+
 bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why)
 {
-    if (len == 0 || len > sizeof(s->addr.ss) || (s->addr.known && sockaddr_same(&s->addr, sa, len))) {
+    if (len == 0 || len > sizeof(s->addr.ss) || server_addr_is(s, sa, len)) {
         return false;
     }
     bool was_known = s->addr.known;

@@ -85,6 +85,8 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field);
 /* Why a connection to s could not be made: err (errno of sconn_ensure), or
  * that a sentinel group has no known master yet. */
 const char *server_strerror(const struct server *s, int err);
+/* True when s is known to be at sa. */
+bool server_addr_is(const struct server *s, const struct sockaddr *sa, socklen_t len);
 /* Point s at a new address (a sentinel group's master). The first address is
  * just taken; a different later one closes every connection, answering its
  * requests with why, and counts a failover. Returns true when s moved. */

@@ -109,6 +109,26 @@ static void render_server_fields(struct instance *in, struct buf *out)
     }
 }
 
+/* Sentinel pools only, like the stats key; no family at all without them. */
+static void render_failovers(struct instance *in, struct buf *out)
+{
+    bool head = false;
+    for (uint32_t p = 0; p < in->npools; p++) {
+        const struct pool *pool = in->pools[p];
+        for (uint32_t j = 0; pool->sentinel != NULL && j < pool->nservers; j++) {
+            if (!head) {
+                buf_append_str(out, "# HELP nutcracker_server_failover_total master switches of a "
+                                    "sentinel group\n"
+                                    "# TYPE nutcracker_server_failover_total counter\n");
+                head = true;
+            }
+            buf_append_str(out, "nutcracker_server_failover_total");
+            server_labels(out, pool, &pool->servers[j]);
+            buf_printf(out, "} %lld\n", (long long)pool->servers[j].failovers);
+        }
+    }
+}
+
 static void render_summary(struct buf *out, const char *name, const struct buf *labels,
                            const struct histo *h)
 {
@@ -172,6 +192,7 @@ void metrics_render(struct instance *in, struct buf *out)
                (unsigned long long)in->total_connections, (unsigned long long)in->curr_connections);
     render_pool_fields(in, out);
     render_server_fields(in, out);
+    render_failovers(in, out);
     render_latency(in, out);
 }
 

@@ -59,6 +59,10 @@ static void stats_render_pool(struct buf *out, const struct pool *p)
         const struct server *s = &p->servers[i];
         buf_printf(out, "%s\"%s\": {", i ? "," : ", ", s->cs->name);
         stats_render_fields(out, server_names, s->stats, SS_COUNT);
+        if (p->sentinel != NULL) {
+            /* sentinel pools only: other pools keep twemproxy's exact keys */
+            buf_printf(out, ", \"server_failover\":%lld", (long long)s->failovers);
+        }
         stats_render_latency(out, "server_", &s->lat_server);
         buf_append_str(out, "}");
     }

@@ -627,6 +627,125 @@ static void test_many_errors(void)
     CHECK(c == NULL);
 }
 
+/* A sentinel pool (SPEC 9) with only what it needs. */
+#define SENTINEL_POOL                                                                              \
+    "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n  sentinels:\n"         \
+    "   - 127.0.0.1:26379\n"
+
+static void test_sentinel_pool(void)
+{
+    struct conf *c = load("alpha:\n"
+                          "  listen: 127.0.0.1:22121\n"
+                          "  redis: true\n"
+                          "  sentinel_heartbeat: 250\n"
+                          "  sentinel_auth: s3cret\n"
+                          "  groups:\n"
+                          "   - cache-long\n"
+                          "   - cache\n"
+                          "   - b\n"
+                          "  sentinels:\n"
+                          "   - 127.0.0.1:26379 s0\n"
+                          "   - \"[::1]:26380\"\n"
+                          "   - 10.0.0.3:26381\n");
+    CHECK(c != NULL);
+    if (c == NULL) {
+        return;
+    }
+    const struct conf_pool *p = &c->pools[0];
+    CHECK_EQ_INT(p->sentinel_heartbeat_ms, 250);
+    CHECK(p->sentinel_auth != NULL && strcmp(p->sentinel_auth, "s3cret") == 0);
+    /* groups are the servers, sorted like servers, named after the group */
+    CHECK_EQ_INT(p->nservers, 3);
+    CHECK(strcmp(p->servers[0].name, "b") == 0 && strcmp(p->servers[0].pname, "b") == 0);
+    CHECK(strcmp(p->servers[1].name, "cache") == 0);
+    CHECK(strcmp(p->servers[2].name, "cache-long") == 0);
+    CHECK_EQ_INT(p->servers[1].weight, 1);
+    CHECK_EQ_INT(p->servers[1].line, 8);
+    CHECK(p->servers[1].addr.text == NULL && p->servers[1].addr.salen == 0);
+    /* sentinels keep file order; the name is optional */
+    CHECK_EQ_INT(p->nsentinels, 3);
+    CHECK(strcmp(p->sentinels[0].name, "s0") == 0);
+    CHECK_EQ_INT(p->sentinels[0].addr.port, 26379);
+    CHECK_EQ_INT(p->sentinels[0].addr.sa.ss_family, AF_INET);
+    CHECK_EQ_INT(p->sentinels[0].line, 11);
+    CHECK(strcmp(p->sentinels[1].name, "[::1]:26380") == 0);
+    CHECK(strcmp(p->sentinels[1].addr.host, "::1") == 0);
+    CHECK_EQ_INT(p->sentinels[1].addr.sa.ss_family, AF_INET6);
+    CHECK(strcmp(p->sentinels[2].name, "10.0.0.3:26381") == 0);
+    conf_unref(c);
+
+    c = load(SENTINEL_POOL);
+    CHECK(c != NULL && c->pools[0].sentinel_heartbeat_ms == 1000);
+    CHECK(c != NULL && c->pools[0].sentinel_auth == NULL && c->pools[0].nservers == 1);
+    conf_unref(c);
+    /* an ordinary pool is no sentinel pool */
+    c = load(MIN_POOL);
+    CHECK(c != NULL && c->pools[0].nsentinels == 0 && c->pools[0].sentinels == NULL);
+    conf_unref(c);
+}
+
+static void test_sentinel_errors(void)
+{
+    expect_err(SENTINEL_POOL "  servers:\n   - 127.0.0.1:6379:1\n",
+               "t.yml:8: servers: directive cannot be used in a pool with sentinels (its groups "
+               "are the servers)");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinels:\n"
+               "   - 127.0.0.1:26379\n",
+               "t.yml:1: groups: directive is missing in pool 'alpha' (it has sentinels)");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  groups:\n   - g1\n  sentinels:\n"
+               "   - 127.0.0.1:26379\n",
+               "t.yml:5: sentinels: directive is only valid for a redis pool");
+    /* groups (and the other sentinel keys) need sentinels */
+    expect_key_err("groups:\n   - g1", "t.yml:5: groups: directive is only valid in a pool with "
+                                       "sentinels");
+    expect_key_err("sentinel_heartbeat: 10",
+                   "t.yml:5: sentinel_heartbeat: directive is only valid in a pool with sentinels");
+    expect_key_err("sentinel_auth: pw",
+                   "t.yml:5: sentinel_auth: directive is only valid in a pool with sentinels");
+    /* groups without sentinels and without servers: both are said */
+    struct conf *c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n"
+                                "   - g1\n",
+                                CONF_F_NUMERIC_ONLY);
+    CHECK(c == NULL);
+    CHECK(has_err("t.yml:1: servers: directive is missing in pool 'alpha'"));
+    CHECK(has_err("t.yml:4: groups: directive is only valid in a pool with sentinels"));
+    conf_unref(c);
+
+    expect_err(SENTINEL_POOL "  sentinel_heartbeat: 0\n",
+               "t.yml:8: sentinel_heartbeat: directive cannot be 0");
+    expect_err(SENTINEL_POOL "  sentinel_heartbeat: soon\n",
+               "t.yml:8: sentinel_heartbeat: \"soon\" is not a number");
+    expect_err(SENTINEL_POOL "  sentinel_auth: [a]\n",
+               "t.yml:8: sentinel_auth: directive needs a single value, not a list");
+    expect_err(SENTINEL_POOL "  groups:\n   - g2\n",
+               "t.yml:8: groups: directive is a duplicate (first on line 4)");
+    expect_err(SENTINEL_POOL "  sentinels:\n   - 127.0.0.1:26380\n",
+               "t.yml:8: sentinels: directive is a duplicate (first on line 6)");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n   - g1\n"
+               "  sentinels:\n   - 127.0.0.1:26379\n",
+               "t.yml:6: groups: pool 'alpha' has groups with same name 'g1'");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - \"a b\"\n"
+               "  sentinels:\n   - 127.0.0.1:26379\n",
+               "t.yml:5: groups: group name \"a b\" contains white space");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups: []\n"
+               "  sentinels:\n   - 127.0.0.1:26379\n",
+               "t.yml:4: groups: directive has no groups");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups: g1\n"
+               "  sentinels:\n   - 127.0.0.1:26379\n",
+               "t.yml:4: groups: directive needs a list of groups, not a scalar");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n"
+               "  sentinels:\n   - 127.0.0.1\n",
+               "t.yml:7: sentinels: \"127.0.0.1\" has an invalid \"hostname:port [name]\" format "
+               "string");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n"
+               "  sentinels:\n   - 127.0.0.1:0 s\n",
+               "t.yml:7: sentinels: \"127.0.0.1:0 s\" has an invalid port in \"hostname:port "
+               "[name]\" format string");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n"
+               "  sentinels:\n",
+               "t.yml:6: sentinels: directive has no sentinels");
+}
+
 static void test_refcount(void)
 {
     struct conf *c = load(MIN_POOL);
@@ -659,6 +778,8 @@ int main(void)
     test_server_errors();
     test_structure_errors();
     test_many_errors();
+    test_sentinel_pool();
+    test_sentinel_errors();
     test_refcount();
     conf_errors_free(&errs);
     UNIT_DONE("test_conf");

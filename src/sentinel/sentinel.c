@@ -1,0 +1,572 @@
+/*
+ * sentinel: the client state machine (see sentinel.h for the whole picture).
+ *
+ *   heartbeat ──> link_tick(query) ── closed: connect to sentinels[cur]
+ *             │                   ├─ silent too long: fail, cur++, connect
+ *             │                   └─ idle: get-master-addr-by-name + MASTER, every group
+ *             └─> link_tick(sub) ──── same, with PING instead of the queries
+ *
+ *   answer / +switch-master ──> candidate ──> probe: [AUTH] ROLE ──> "master":
+ *                                                                   server_set_addr
+ *
+ * Epochs: right after a failover some sentinels still name the old master, and
+ * the old master itself still says "master" until a sentinel demotes it. The
+ * config-epoch (SENTINEL MASTER) grows with every failover, so an answer with
+ * an older epoch than the master in use is stale and ignored.
+ */
+#include "sentinel/sentinel.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/instance.h"
+#include "core/log.h"
+#include "net/sock.h"
+#include "proto/redis_wire.h"
+#include "proxy/pool.h"
+#include "proxy/server.h"
+#include "sentinel/sentinel_conn.h"
+#include "sentinel/sentinel_msg.h"
+
+/* How long a sentinel or a candidate master may take to answer, when the
+ * heartbeat is shorter: a short heartbeat must not make a sentinel that is a
+ * little far away look dead. */
+#define SENTINEL_MIN_WAIT_MS 1000
+
+/* What the requests in flight to the old master are answered with. */
+#define SENTINEL_SWITCH_MSG "master switched (failover)"
+
+enum link_kind { LINK_QUERY, LINK_SUB };
+
+struct sentinel_link {
+    struct sentinel_conn conn;
+    struct sentinel *sn;
+    uint8_t kind;
+    bool auth_pending;   /* the reply to AUTH comes before the others */
+    bool failing;        /* failed since its last good answer: log quietly */
+    uint32_t at;         /* the sentinel it talks to (index into cp->sentinels) */
+    uint32_t tries;      /* sentinels tried since the last heartbeat */
+    uint32_t waiting;    /* replies still due */
+    uint64_t since_ms;   /* when it began waiting for them */
+    uint32_t next_reply; /* query link: 2 per group, the address then the epoch */
+    uint32_t round_ok;   /* query link: usable answers in this round */
+    bool ans_ok;         /* query link: the address answer of the current group */
+    socklen_t ans_len;
+    struct sockaddr_storage ans_ss;
+};
+
+/* A group's view: the epoch of its master, and a candidate master checked
+ * with ROLE on a connection of its own. */
+struct sentinel_group {
+    struct sentinel_conn conn;
+    struct ev_timer timer;
+    struct sentinel *sn;
+    struct server *server;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool active;
+    bool warned;         /* a sentinel's miss for this group was logged loudly already */
+    uint32_t skip;       /* replies to AUTH still to come before ROLE's */
+    uint64_t epoch;      /* config epoch of the master in use: older views are stale */
+    uint64_t cand_epoch; /* the epoch the candidate came with */
+};
+
+struct sentinel {
+    struct pool *pool;
+    const struct conf_pool *cp;
+    struct ev_loop *loop;
+    uint32_t cur; /* the sentinel both links use */
+    struct sentinel_link query, sub;
+    struct sentinel_group *groups; /* same index as pool->servers */
+    struct ev_timer heartbeat;
+};
+
+static void link_connect(struct sentinel_link *l);
+
+static uint64_t sentinel_wait_ms(const struct sentinel *sn)
+{
+    uint64_t hb = (uint64_t)sn->cp->sentinel_heartbeat_ms;
+    return hb > SENTINEL_MIN_WAIT_MS ? hb : SENTINEL_MIN_WAIT_MS;
+}
+
+static const char *link_name(const struct sentinel_link *l)
+{
+    return l->kind == LINK_QUERY ? "query" : "subscription";
+}
+
+static const char *link_sentinel(const struct sentinel_link *l)
+{
+    return l->sn->cp->sentinels[l->at].name;
+}
+
+/* A reply as printable text for a log line. */
+static const char *reply_text(char *dst, size_t cap, const uint8_t *p, const struct rsp_info *ri)
+{
+    size_t n = ri->len >= 2 ? ri->len - 2 : ri->len;
+    redis_wire_quote(dst, cap, p, n);
+    return dst;
+}
+
+/* Give up on the current sentinel: the next one of the list is tried at once,
+ * each at most once per heartbeat, so a list of dead sentinels costs a few
+ * refused connects a beat, not a busy loop. */
+static int link_fail(struct sentinel_link *l, const char *why)
+{
+    struct sentinel *sn = l->sn;
+    uint32_t n = sn->cp->nsentinels;
+    log_at(l->failing ? LOG_INFO : LOG_WARN, "pool '%s': sentinel '%s' (%s link): %s", sn->cp->name,
+           link_sentinel(l), link_name(l), why);
+    l->failing = true;
+    sentinel_conn_close(sn->loop, &l->conn);
+    l->auth_pending = false;
+    l->waiting = 0;
+    if (l->at == sn->cur) {
+        sn->cur = (sn->cur + 1) % n;
+    }
+    if (++l->tries < n) {
+        link_connect(l);
+    }
+    return -1;
+}
+
+static void link_wait(struct sentinel_link *l, uint32_t replies)
+{
+    l->waiting += replies;
+    l->since_ms = ev_now(l->sn->loop);
+}
+
+static void link_queue_queries(struct sentinel_link *l)
+{
+    const struct pool *p = l->sn->pool;
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        sentinel_msg_query(&l->conn.out, p->servers[i].cs->name);
+        sentinel_msg_query_epoch(&l->conn.out, p->servers[i].cs->name);
+    }
+    l->next_reply = 0;
+    l->round_ok = 0;
+    link_wait(l, 2 * p->nservers);
+}
+
+/* What a new link says first. */
+static void link_queue_hello(struct sentinel_link *l)
+{
+    const char *auth = l->sn->cp->sentinel_auth;
+    l->since_ms = ev_now(l->sn->loop);
+    if (auth != NULL) {
+        sentinel_msg_auth(&l->conn.out, auth);
+        l->auth_pending = true;
+    }
+    if (l->kind == LINK_QUERY) {
+        link_queue_queries(l);
+    } else {
+        sentinel_msg_subscribe(&l->conn.out);
+        link_wait(l, 1);
+    }
+}
+
+static void link_connect(struct sentinel_link *l)
+{
+    struct sentinel *sn = l->sn;
+    const struct conf_sentinel *cs = &sn->cp->sentinels[sn->cur];
+    struct sockaddr_storage ss = cs->addr.sa;
+    socklen_t len = cs->addr.salen;
+    l->at = sn->cur;
+    /* a name that did not resolve at load time is tried again now */
+    if (len == 0 && sock_resolve(cs->addr.host, cs->addr.port, &ss, &len) != 0) {
+        link_fail(l, "cannot resolve its address");
+        return;
+    }
+    if (sentinel_conn_open(sn->loop, &l->conn, (const struct sockaddr *)&ss, len) != 0) {
+        link_fail(l, l->conn.err);
+        return;
+    }
+    log_info("pool '%s': connecting the %s link to sentinel '%s'", sn->cp->name, link_name(l),
+             cs->name);
+    link_queue_hello(l);
+}
+
+/* ------------------------------------------------------------------ probes */
+
+static void probe_stop(struct sentinel_group *pr)
+{
+    if (pr->active) {
+        sentinel_conn_close(pr->sn->loop, &pr->conn);
+        ev_timer_stop(pr->sn->loop, &pr->timer);
+        pr->active = false;
+    }
+}
+
+static void probe_fail(struct sentinel_group *pr, const char *why)
+{
+    char addr[96];
+    sock_addr_str((const struct sockaddr *)&pr->ss, pr->len, addr, sizeof(addr));
+    log_warn("pool '%s': group '%s': %s is not taken as master: %s (asked again next heartbeat)",
+             pr->sn->cp->name, pr->server->cs->name, addr, why);
+    probe_stop(pr);
+}
+
+static void probe_accept(struct sentinel_group *pr)
+{
+    struct server *s = pr->server;
+    struct sockaddr_storage ss = pr->ss;
+    socklen_t len = pr->len;
+    char from[96] = "", to[96];
+    if (s->addr.known) {
+        sock_addr_str((const struct sockaddr *)&s->addr.ss, s->addr.len, from, sizeof(from));
+    }
+    sock_addr_str((const struct sockaddr *)&ss, len, to, sizeof(to));
+    probe_stop(pr);
+    if (pr->cand_epoch > pr->epoch) {
+        pr->epoch = pr->cand_epoch;
+    }
+    bool known = s->addr.known;
+    if (!server_set_addr(s, (const struct sockaddr *)&ss, len, SENTINEL_SWITCH_MSG)) {
+        return;
+    }
+    if (known) {
+        log_warn("pool '%s': group '%s' master switched from %s to %s", pr->sn->cp->name,
+                 s->cs->name, from, to);
+    } else {
+        log_notice("pool '%s': group '%s' master is %s", pr->sn->cp->name, s->cs->name, to);
+    }
+}
+
+static void probe_verdict(struct sentinel_group *pr, const uint8_t *p)
+{
+    char text[128], why[160];
+    int rc = sentinel_msg_parse_role(p, &pr->conn.ri);
+    if (rc == SENTINEL_MSG_OK) {
+        probe_accept(pr);
+        return;
+    }
+    if (rc == SENTINEL_MSG_NONE) {
+        probe_fail(pr, "ROLE says it is not a master");
+        return;
+    }
+    snprintf(why, sizeof(why), "ROLE answered %s", reply_text(text, sizeof(text), p, &pr->conn.ri));
+    probe_fail(pr, why);
+}
+
+static void probe_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct sentinel_group *pr = io->data;
+    if (sentinel_conn_io(loop, &pr->conn, events) != 0) {
+        probe_fail(pr, pr->conn.err);
+        return;
+    }
+    const uint8_t *p;
+    int rc;
+    while ((rc = sentinel_conn_next(&pr->conn, &p)) == 1) {
+        if (pr->skip > 0) {
+            pr->skip--; /* AUTH's reply: a wrong password shows again in ROLE's */
+            continue;
+        }
+        probe_verdict(pr, p);
+        return;
+    }
+    if (rc < 0) {
+        probe_fail(pr, pr->conn.err);
+    }
+}
+
+static void probe_on_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    probe_fail(t->data, "no answer in time");
+}
+
+static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage *ss, socklen_t len,
+                        uint64_t epoch)
+{
+    struct sentinel *sn = pr->sn;
+    pr->cand_epoch = epoch;
+    pr->ss = *ss;
+    pr->len = len;
+    pr->active = true;
+    pr->skip = 0;
+    if (sentinel_conn_open(sn->loop, &pr->conn, (const struct sockaddr *)ss, len) != 0) {
+        probe_fail(pr, pr->conn.err);
+        return;
+    }
+    if (sn->cp->redis_auth != NULL) {
+        sentinel_msg_auth(&pr->conn.out, sn->cp->redis_auth);
+        pr->skip = 1;
+    }
+    sentinel_msg_role(&pr->conn.out);
+    ev_timer_start(sn->loop, &pr->timer, sentinel_wait_ms(sn));
+}
+
+/* A sentinel's view of s at a config epoch: check the master it names unless
+ * that view is older than the one in use, or names the master in use. */
+static void sentinel_candidate(struct sentinel *sn, struct server *s,
+                               const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch)
+{
+    struct sentinel_group *pr = &sn->groups[s->idx];
+    if (epoch < pr->epoch) {
+        log_info("pool '%s': group '%s': a sentinel's view at epoch %llu is older than %llu: "
+                 "ignored",
+                 sn->cp->name, s->cs->name, (unsigned long long)epoch,
+                 (unsigned long long)pr->epoch);
+        return;
+    }
+    if (server_addr_is(s, (const struct sockaddr *)ss, len)) {
+        pr->epoch = epoch;
+        probe_stop(pr); /* the sentinels confirm the master in use */
+        return;
+    }
+    if (pr->active && pr->len == len && memcmp(&pr->ss, ss, len) == 0) {
+        pr->cand_epoch = epoch > pr->cand_epoch ? epoch : pr->cand_epoch;
+        return;
+    }
+    probe_stop(pr);
+    probe_start(pr, ss, len, epoch);
+}
+
+/* The address a sentinel gave as a socket address; false after logging why not. */
+static bool sentinel_addr(struct sentinel *sn, const struct server *s,
+                          const struct sentinel_master *m, struct sockaddr_storage *ss,
+                          socklen_t *len)
+{
+    if (sentinel_msg_sockaddr(m, ss, len) == 0) {
+        return true;
+    }
+    log_warn("pool '%s': group '%s': the sentinel gave '%.*s', not a numeric address", sn->cp->name,
+             s->cs->name, (int)m->ip_len, (const char *)m->ip);
+    return false;
+}
+
+/* ------------------------------------------------------------------ replies */
+
+static void query_note_miss(struct sentinel_link *l, const struct server *s, const uint8_t *p,
+                            int rc)
+{
+    char text[128];
+    struct sentinel_group *pr = &l->sn->groups[s->idx];
+    /* a group with a master in use is served anyway: only say it loudly, once,
+     * while it has none (every heartbeat would flood the log) */
+    int level = (s->addr.known || pr->warned) ? LOG_INFO : LOG_WARN;
+    pr->warned = true;
+    log_at(level, "pool '%s': sentinel '%s' %s group '%s'%s%s", l->sn->cp->name, link_sentinel(l),
+           rc == SENTINEL_MSG_NONE ? "does not know" : "gave no address for", s->cs->name,
+           rc == SENTINEL_MSG_NONE ? "" : ": ",
+           rc == SENTINEL_MSG_NONE ? "" : reply_text(text, sizeof(text), p, &l->conn.ri));
+}
+
+/* First of a group's two answers: keep the address until its epoch comes. */
+static void query_address(struct sentinel_link *l, struct server *s, const uint8_t *p)
+{
+    struct sentinel_master m;
+    int rc = sentinel_msg_parse_master(p, &l->conn.ri, &m);
+    l->ans_ok = false;
+    if (rc != SENTINEL_MSG_OK) {
+        query_note_miss(l, s, p, rc);
+        return;
+    }
+    l->sn->groups[s->idx].warned = false;
+    l->ans_ok = sentinel_addr(l->sn, s, &m, &l->ans_ss, &l->ans_len);
+}
+
+static void query_epoch(struct sentinel_link *l, struct server *s, const uint8_t *p)
+{
+    struct sentinel_group *pr = &l->sn->groups[s->idx];
+    uint64_t epoch;
+    if (!l->ans_ok) {
+        return;
+    }
+    l->round_ok++;
+    if (sentinel_msg_parse_epoch(p, &l->conn.ri, &epoch) != SENTINEL_MSG_OK) {
+        epoch = pr->epoch; /* no epoch to compare: believe the address */
+    }
+    sentinel_candidate(l->sn, s, &l->ans_ss, l->ans_len, epoch);
+}
+
+static int query_reply(struct sentinel_link *l, const uint8_t *p)
+{
+    struct sentinel *sn = l->sn;
+    if (l->waiting == 0) {
+        return link_fail(l, "a reply nothing was asked for");
+    }
+    uint32_t i = l->next_reply++;
+    struct server *s = &sn->pool->servers[i / 2];
+    l->waiting--;
+    if (i % 2 == 0) {
+        query_address(l, s, p);
+    } else {
+        query_epoch(l, s, p);
+    }
+    if (l->waiting > 0) {
+        return 0;
+    }
+    if (l->round_ok == 0) {
+        /* maybe a sentinel restarted without its configuration: ask another */
+        return link_fail(l, "it gave no address for any group");
+    }
+    l->tries = 0;
+    l->failing = false;
+    return 0;
+}
+
+static struct server *sentinel_group_find(struct sentinel *sn, const uint8_t *name, size_t len)
+{
+    for (uint32_t i = 0; i < sn->pool->nservers; i++) {
+        struct server *s = &sn->pool->servers[i];
+        if (sentinel_msg_name_is(name, len, s->cs->name)) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static int sub_reply(struct sentinel_link *l, const uint8_t *p)
+{
+    struct sentinel *sn = l->sn;
+    struct sentinel_switch sw;
+    char text[128];
+    int rc = sentinel_msg_parse_switch(p, &l->conn.ri, &sw);
+    if (rc == SENTINEL_MSG_BAD) {
+        return link_fail(l, reply_text(text, sizeof(text), p, &l->conn.ri));
+    }
+    if (l->waiting > 0) { /* any message shows the sentinel is alive */
+        l->waiting--;
+    }
+    l->tries = 0;
+    l->failing = false;
+    struct server *s =
+        rc == SENTINEL_MSG_OK ? sentinel_group_find(sn, sw.group, sw.group_len) : NULL;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (s == NULL || !sentinel_addr(sn, s, &sw.to, &ss, &len)) {
+        return 0;
+    }
+    log_notice("pool '%s': sentinel '%s' announces +switch-master of group '%s' to %.*s:%d",
+               sn->cp->name, link_sentinel(l), s->cs->name, (int)sw.to.ip_len,
+               (const char *)sw.to.ip, sw.to.port);
+    /* a message carries no epoch: it is checked with ROLE only, and the next
+     * query raises the epoch. Guessing one higher would let a late message
+     * (a restarted sentinel replays its last switch) outrank every true view. */
+    sentinel_candidate(sn, s, &ss, len, sn->groups[s->idx].epoch);
+    return 0;
+}
+
+static int link_reply(struct sentinel_link *l, const uint8_t *p)
+{
+    if (l->auth_pending) {
+        char text[128];
+        l->auth_pending = false;
+        if (l->conn.ri.is_error) {
+            /* not fatal: a sentinel without a password refuses AUTH and still answers */
+            log_warn("pool '%s': sentinel '%s' refused AUTH: %s", l->sn->cp->name, link_sentinel(l),
+                     reply_text(text, sizeof(text), p, &l->conn.ri));
+        }
+        return 0;
+    }
+    return l->kind == LINK_QUERY ? query_reply(l, p) : sub_reply(l, p);
+}
+
+static void link_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct sentinel_link *l = io->data;
+    if (sentinel_conn_io(loop, &l->conn, events) != 0) {
+        link_fail(l, l->conn.err);
+        return;
+    }
+    const uint8_t *p;
+    int rc;
+    while ((rc = sentinel_conn_next(&l->conn, &p)) == 1) {
+        if (link_reply(l, p) != 0) {
+            return; /* the link was closed (and maybe reopened): its buffer is gone */
+        }
+    }
+    if (rc < 0) {
+        link_fail(l, l->conn.err);
+    }
+}
+
+/* ------------------------------------------------------------------ heartbeat */
+
+static void link_tick(struct sentinel_link *l)
+{
+    struct sentinel *sn = l->sn;
+    l->tries = 0;
+    if (l->conn.state == SENTINEL_CONN_CLOSED) {
+        link_connect(l);
+        return;
+    }
+    if (l->conn.state == SENTINEL_CONN_CONNECTING || l->waiting > 0 || l->auth_pending) {
+        if (ev_now(sn->loop) - l->since_ms >= sentinel_wait_ms(sn)) {
+            link_fail(l, "no answer in time");
+        }
+        return;
+    }
+    if (l->kind == LINK_QUERY) {
+        link_queue_queries(l);
+    } else {
+        sentinel_msg_ping(&l->conn.out);
+        link_wait(l, 1);
+    }
+    if (sentinel_conn_flush(sn->loop, &l->conn) != 0) {
+        link_fail(l, l->conn.err);
+    }
+}
+
+static void sentinel_on_heartbeat(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct sentinel *sn = t->data;
+    link_tick(&sn->query);
+    link_tick(&sn->sub);
+    ev_timer_start(loop, t, (uint64_t)sn->cp->sentinel_heartbeat_ms);
+}
+
+static void link_init(struct sentinel_link *l, struct sentinel *sn, enum link_kind kind)
+{
+    memset(l, 0, sizeof(*l));
+    sentinel_conn_init(&l->conn, link_on_io, l);
+    l->sn = sn;
+    l->kind = (uint8_t)kind;
+}
+
+struct sentinel *sentinel_create(struct pool *p)
+{
+    struct sentinel *sn = calloc(1, sizeof(*sn));
+    if (sn == NULL) {
+        return NULL;
+    }
+    sn->pool = p;
+    sn->cp = p->cp;
+    sn->loop = p->inst->loop;
+    sn->groups = calloc(p->nservers ? p->nservers : 1, sizeof(*sn->groups));
+    if (sn->groups == NULL) {
+        free(sn);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct sentinel_group *pr = &sn->groups[i];
+        sentinel_conn_init(&pr->conn, probe_on_io, pr);
+        ev_timer_init(&pr->timer, probe_on_timeout, pr);
+        pr->sn = sn;
+        pr->server = &p->servers[i];
+    }
+    link_init(&sn->query, sn, LINK_QUERY);
+    link_init(&sn->sub, sn, LINK_SUB);
+    ev_timer_init(&sn->heartbeat, sentinel_on_heartbeat, sn);
+    link_connect(&sn->query);
+    link_connect(&sn->sub);
+    ev_timer_start(sn->loop, &sn->heartbeat, (uint64_t)sn->cp->sentinel_heartbeat_ms);
+    return sn;
+}
+
+void sentinel_destroy(struct sentinel *sn)
+{
+    if (sn == NULL) {
+        return;
+    }
+    ev_timer_stop(sn->loop, &sn->heartbeat);
+    sentinel_conn_free(sn->loop, &sn->query.conn);
+    sentinel_conn_free(sn->loop, &sn->sub.conn);
+    for (uint32_t i = 0; i < sn->pool->nservers; i++) {
+        probe_stop(&sn->groups[i]);
+        sentinel_conn_free(sn->loop, &sn->groups[i].conn);
+    }
+    free(sn->groups);
+    free(sn);
+}

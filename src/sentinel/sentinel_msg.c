@@ -1,0 +1,284 @@
+/*
+ * sentinel_msg: building the few requests the sentinel client sends and reading
+ * the replies it gets (see sentinel_msg.h). Every reader trusts nothing: the
+ * spans come from rsp_parse, yet each element's header is checked again, so a
+ * reply of the wrong shape is refused here and never reaches a socket address.
+ */
+#include "sentinel/sentinel_msg.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "proto/redis_wire.h"
+
+/* Longest text inet_pton is given: an IPv6 address with an IPv4 tail fits. */
+#define SENTINEL_IP_MAX 64
+
+/* An array of bulk strings: the only request shape the client needs. */
+static int msg_command(struct buf *out, const char *const *argv, int argc)
+{
+    int rc = redis_wire_num(out, '*', argc);
+    for (int i = 0; rc == 0 && i < argc; i++) {
+        rc = redis_wire_bulk_str(out, argv[i]);
+    }
+    return rc;
+}
+
+int sentinel_msg_auth(struct buf *out, const char *password)
+{
+    const char *argv[] = {"AUTH", password};
+    return msg_command(out, argv, 2);
+}
+
+int sentinel_msg_query(struct buf *out, const char *group)
+{
+    const char *argv[] = {"SENTINEL", "get-master-addr-by-name", group};
+    return msg_command(out, argv, 3);
+}
+
+int sentinel_msg_query_epoch(struct buf *out, const char *group)
+{
+    const char *argv[] = {"SENTINEL", "MASTER", group};
+    return msg_command(out, argv, 3);
+}
+
+int sentinel_msg_subscribe(struct buf *out)
+{
+    const char *argv[] = {"SUBSCRIBE", SENTINEL_SWITCH_CHANNEL};
+    return msg_command(out, argv, 2);
+}
+
+int sentinel_msg_ping(struct buf *out)
+{
+    const char *argv[] = {"PING"};
+    return msg_command(out, argv, 1);
+}
+
+int sentinel_msg_role(struct buf *out)
+{
+    const char *argv[] = {"ROLE"};
+    return msg_command(out, argv, 1);
+}
+
+/* The text of top-level element i when it is a bulk or simple string. */
+static bool msg_elem_str(const uint8_t *p, const struct rsp_info *ri, uint32_t i, const uint8_t **s,
+                         size_t *n)
+{
+    if (i >= ri->elems.n) {
+        return false;
+    }
+    const uint8_t *q = p + ri->elems.v[i].off;
+    size_t len = ri->elems.v[i].len;
+    if (len < 3) {
+        return false;
+    }
+    if (q[0] == '+') { /* "+text\r\n" */
+        *s = q + 1;
+        *n = len - 3;
+        return true;
+    }
+    int64_t v;
+    size_t next;
+    if (q[0] != '$' || redis_wire_num_line(q, len, 1, &v, &next) != PARSE_OK || v < 0 ||
+        next + 2 > len || (uint64_t)v != len - next - 2) {
+        return false;
+    }
+    *s = q + next;
+    *n = (size_t)v;
+    return true;
+}
+
+static bool msg_is(const uint8_t *s, size_t n, const char *word)
+{
+    return n == strlen(word) && memcmp(s, word, n) == 0;
+}
+
+/* Digits only, 1..65535: what a sentinel prints for a port. */
+static int msg_port(const uint8_t *s, size_t n)
+{
+    if (n == 0 || n > 5) {
+        return -1;
+    }
+    int v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return -1;
+        }
+        v = v * 10 + (s[i] - '0');
+    }
+    return (v >= 1 && v <= 65535) ? v : -1;
+}
+
+/* An address must be non-empty printable text without spaces to be worth a look. */
+static bool msg_ip_ok(const uint8_t *s, size_t n)
+{
+    if (n == 0 || n >= SENTINEL_IP_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] <= ' ' || s[i] >= 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int sentinel_msg_parse_master(const uint8_t *p, const struct rsp_info *ri,
+                              struct sentinel_master *out)
+{
+    if ((ri->type == '*' || ri->type == '$') && ri->integer == -1) {
+        return SENTINEL_MSG_NONE; /* this sentinel does not monitor the group */
+    }
+    const uint8_t *port;
+    size_t port_len;
+    if (ri->type != '*' || ri->elems.n != 2 || !msg_elem_str(p, ri, 0, &out->ip, &out->ip_len) ||
+        !msg_elem_str(p, ri, 1, &port, &port_len) || !msg_ip_ok(out->ip, out->ip_len)) {
+        return SENTINEL_MSG_BAD;
+    }
+    out->port = msg_port(port, port_len);
+    return out->port > 0 ? SENTINEL_MSG_OK : SENTINEL_MSG_BAD;
+}
+
+/* Digits only, within uint64. */
+static bool msg_u64(const uint8_t *s, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 19) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+int sentinel_msg_parse_epoch(const uint8_t *p, const struct rsp_info *ri, uint64_t *epoch)
+{
+    if (ri->is_error) {
+        return SENTINEL_MSG_NONE; /* "ERR No such master with that name" */
+    }
+    if (ri->type != '*' || ri->elems.n % 2 != 0) {
+        return SENTINEL_MSG_BAD;
+    }
+    for (uint32_t i = 0; i < ri->elems.n; i += 2) {
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        if (!msg_elem_str(p, ri, i, &k, &klen)) {
+            return SENTINEL_MSG_BAD;
+        }
+        if (msg_is(k, klen, "config-epoch")) {
+            bool ok = msg_elem_str(p, ri, i + 1, &v, &vlen) && msg_u64(v, vlen, epoch);
+            return ok ? SENTINEL_MSG_OK : SENTINEL_MSG_BAD;
+        }
+    }
+    return SENTINEL_MSG_BAD;
+}
+
+/* Cut the next space-separated token of s[*pos..n); false when it is empty. */
+static bool msg_token(const uint8_t *s, size_t n, size_t *pos, const uint8_t **tok, size_t *len)
+{
+    size_t start = *pos;
+    const uint8_t *sp = memchr(s + start, ' ', n - start);
+    size_t end = sp ? (size_t)(sp - s) : n;
+    *tok = s + start;
+    *len = end - start;
+    *pos = sp ? end + 1 : n;
+    return *len > 0;
+}
+
+/* "<group> <old-ip> <old-port> <new-ip> <new-port>", nothing more. */
+static int msg_switch_payload(const uint8_t *s, size_t n, struct sentinel_switch *out)
+{
+    const uint8_t *tok[5];
+    size_t len[5], pos = 0;
+    for (int i = 0; i < 5; i++) {
+        if (pos >= n || !msg_token(s, n, &pos, &tok[i], &len[i])) {
+            return SENTINEL_MSG_BAD;
+        }
+    }
+    if (pos != n || s[n - 1] == ' ' || msg_port(tok[2], len[2]) < 0 || !msg_ip_ok(tok[3], len[3])) {
+        return SENTINEL_MSG_BAD;
+    }
+    out->group = tok[0];
+    out->group_len = len[0];
+    out->to.ip = tok[3];
+    out->to.ip_len = len[3];
+    out->to.port = msg_port(tok[4], len[4]);
+    return out->to.port > 0 ? SENTINEL_MSG_OK : SENTINEL_MSG_BAD;
+}
+
+int sentinel_msg_parse_switch(const uint8_t *p, const struct rsp_info *ri,
+                              struct sentinel_switch *out)
+{
+    const uint8_t *kind, *chan, *payload;
+    size_t kind_len, chan_len, payload_len;
+    if (ri->type != '*' || !msg_elem_str(p, ri, 0, &kind, &kind_len)) {
+        return SENTINEL_MSG_BAD;
+    }
+    uint32_t at; /* index of the channel */
+    if (ri->elems.n == 3 && msg_is(kind, kind_len, "message")) {
+        at = 1;
+    } else if (ri->elems.n == 4 && msg_is(kind, kind_len, "pmessage")) {
+        at = 2;
+    } else {
+        return SENTINEL_MSG_NONE; /* subscribe confirmations, pong */
+    }
+    if (!msg_elem_str(p, ri, at, &chan, &chan_len) ||
+        !msg_elem_str(p, ri, at + 1, &payload, &payload_len)) {
+        return SENTINEL_MSG_BAD;
+    }
+    if (!msg_is(chan, chan_len, SENTINEL_SWITCH_CHANNEL)) {
+        return SENTINEL_MSG_NONE;
+    }
+    return msg_switch_payload(payload, payload_len, out);
+}
+
+int sentinel_msg_parse_role(const uint8_t *p, const struct rsp_info *ri)
+{
+    const uint8_t *role;
+    size_t len;
+    if (ri->type != '*' || !msg_elem_str(p, ri, 0, &role, &len)) {
+        return SENTINEL_MSG_BAD;
+    }
+    return msg_is(role, len, "master") ? SENTINEL_MSG_OK : SENTINEL_MSG_NONE;
+}
+
+bool sentinel_msg_name_is(const uint8_t *name, size_t len, const char *group)
+{
+    return len == strlen(group) && memcmp(name, group, len) == 0;
+}
+
+int sentinel_msg_sockaddr(const struct sentinel_master *m, struct sockaddr_storage *ss,
+                          socklen_t *len)
+{
+    char ip[SENTINEL_IP_MAX];
+    if (!msg_ip_ok(m->ip, m->ip_len) || m->port < 1 || m->port > 65535) {
+        return -1;
+    }
+    memcpy(ip, m->ip, m->ip_len);
+    ip[m->ip_len] = '\0';
+    memset(ss, 0, sizeof(*ss));
+    if (memchr(ip, ':', m->ip_len) != NULL) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+        if (inet_pton(AF_INET6, ip, &a->sin6_addr) != 1) {
+            return -1;
+        }
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons((uint16_t)m->port);
+        *len = sizeof(*a);
+        return 0;
+    }
+    struct sockaddr_in *a = (struct sockaddr_in *)ss;
+    if (inet_pton(AF_INET, ip, &a->sin_addr) != 1) {
+        return -1;
+    }
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)m->port);
+    *len = sizeof(*a);
+    return 0;
+}

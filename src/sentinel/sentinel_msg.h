@@ -1,0 +1,81 @@
+/*
+ * sentinel_msg: what the proxy says to a redis-sentinel (and to a master it
+ * checks) and how it reads the answers. Pure: the requests are appended to a
+ * struct buf, the replies are read from one complete RESP reply that
+ * proto_redis.rsp_parse already framed (its elems spans give the elements).
+ * No I/O, no allocation beyond the caller's buffers: the fuzzer drives it alone.
+ *
+ * The replies read (RESP2):
+ *   SENTINEL get-master-addr-by-name g   *2 $ip $port, or a null (group unknown)
+ *   SENTINEL MASTER g                    *2N $field $value ... with "config-epoch", the
+ *                                        version of the sentinels' view of g: it grows
+ *                                        with every failover
+ *   a pub/sub push on +switch-master     *3 $message $+switch-master $payload, or
+ *                                        *4 $pmessage $pattern $+switch-master $payload
+ *                                        payload "<group> <old-ip> <old-port> <new-ip> <new-port>"
+ *   ROLE                                 *N $master|$slave|$sentinel ...
+ */
+#ifndef NC_SENTINEL_MSG_H
+#define NC_SENTINEL_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "proto/proto.h"
+
+/* The pub/sub channel sentinels announce a completed failover on. */
+#define SENTINEL_SWITCH_CHANNEL "+switch-master"
+
+enum sentinel_msg_rc {
+    SENTINEL_MSG_OK = 0,   /* the reply says what was asked: out is filled */
+    SENTINEL_MSG_NONE = 1, /* well formed, nothing to apply (null, another channel, not master) */
+    SENTINEL_MSG_BAD = -1, /* an error reply, or not the shape this reply must have */
+};
+
+/* A master's address as the sentinel wrote it; ip points into the reply. */
+struct sentinel_master {
+    const uint8_t *ip;
+    size_t ip_len;
+    int port;
+};
+
+/* A +switch-master message; group and to.ip point into the reply. */
+struct sentinel_switch {
+    const uint8_t *group;
+    size_t group_len;
+    struct sentinel_master to;
+};
+
+/* Requests. Each returns 0, or -1 when out of memory. */
+int sentinel_msg_auth(struct buf *out, const char *password);
+int sentinel_msg_query(struct buf *out, const char *group);
+int sentinel_msg_query_epoch(struct buf *out, const char *group);
+int sentinel_msg_subscribe(struct buf *out);
+int sentinel_msg_ping(struct buf *out);
+int sentinel_msg_role(struct buf *out);
+
+/* Replies: p is the first byte of one complete reply, ri what rsp_parse said of it. */
+int sentinel_msg_parse_master(const uint8_t *p, const struct rsp_info *ri,
+                              struct sentinel_master *out);
+int sentinel_msg_parse_switch(const uint8_t *p, const struct rsp_info *ri,
+                              struct sentinel_switch *out);
+/* The config-epoch field of a SENTINEL MASTER reply; NONE for an error reply
+ * (the sentinel does not monitor the group). */
+int sentinel_msg_parse_epoch(const uint8_t *p, const struct rsp_info *ri, uint64_t *epoch);
+/* SENTINEL_MSG_OK when the server says it is a master. */
+int sentinel_msg_parse_role(const uint8_t *p, const struct rsp_info *ri);
+
+/* Exact match of a group name from a message with a configured one: a prefix
+ * is a different group ("cache" is not "cache2"). */
+bool sentinel_msg_name_is(const uint8_t *name, size_t len, const char *group);
+
+/* A numeric IPv4 or IPv6 address and a port into a socket address; -1 when ip
+ * is not a numeric address (sentinels report addresses, not names, unless
+ * told to announce hostnames, which is not supported). */
+int sentinel_msg_sockaddr(const struct sentinel_master *m, struct sockaddr_storage *ss,
+                          socklen_t *len);
+
+#endif

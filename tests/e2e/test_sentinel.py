@@ -1,0 +1,420 @@
+"""Sentinel pools (SPEC 9) against real redis-server and redis-sentinel processes.
+
+Each test starts its own masters, replicas and three sentinels (quorum 2) on
+free ports of 127.0.0.1 and stops them by pid (Env).  A failover is made the
+way it happens in production: a master stops answering (SIGSTOP) and the
+sentinels agree it is down; or an operator runs SENTINEL FAILOVER.
+"""
+
+import os
+import re
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import (HOST, TWEMPROXY, Resp, RespError, Server, free_port, spread_keys, stop_proc,
+                      tail, wait_port, Ketama, fnv1a_64)
+
+pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel support")
+
+HEARTBEAT = 200  # ms: the proxy notices a failover quickly
+
+
+def wait_for(pred, timeout=10.0, step=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # a server restarting, a proxy not ready yet
+            last = e
+        time.sleep(step)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def start_sentinels(env, masters, n=3, quorum=2, password=None, auth_pass=None, master_host=HOST):
+    """n redis-sentinel processes monitoring {group: Server}; each gets its own
+    writable config file (sentinel rewrites it)."""
+    out = []
+    for _ in range(n):
+        for attempt in range(5):
+            port = free_port()
+            conf = os.path.join(env.tmp, "sentinel-%d.conf" % port)
+            lines = ["port %d" % port, "bind %s" % HOST, "daemonize no", "dir %s" % env.tmp]
+            if password:
+                lines += ["requirepass %s" % password, "sentinel sentinel-pass %s" % password]
+            for name, srv in masters.items():
+                lines += ["sentinel monitor %s %s %d %d" % (name, master_host, srv.port, quorum),
+                          "sentinel down-after-milliseconds %s 1000" % name,
+                          "sentinel failover-timeout %s 3000" % name]
+                if auth_pass:
+                    lines.append("sentinel auth-pass %s %s" % (name, auth_pass))
+            with open(conf, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            proc, log = env.spawn(["redis-sentinel", conf], "sentinel-%d" % port)
+            if wait_port(port, proc):
+                out.append(Server("sentinel", port, proc, log, password))
+                break
+            stop_proc(proc)
+        else:
+            raise RuntimeError("redis-sentinel did not start:\n" + tail(log))
+    return out
+
+
+def sentinel_view(s, group):
+    c = Resp(port=s.port, timeout=2)
+    try:
+        if s.password:
+            c.call("AUTH", s.password)
+        flat = c.call("SENTINEL", "MASTER", group)
+    finally:
+        c.close()
+    return {flat[i].decode(): flat[i + 1].decode() for i in range(0, len(flat), 2)}
+
+
+def wait_sentinels_ready(sentinels, group, replicas):
+    """Every sentinel knows the others and the group's replicas: a failover can happen."""
+    def ready():
+        for s in sentinels:
+            v = sentinel_view(s, group)
+            if int(v["num-other-sentinels"]) < len(sentinels) - 1 or int(v["num-slaves"]) < replicas:
+                return False
+        return True
+    wait_for(ready, timeout=15, step=0.2, what="sentinels to see each other and the replicas")
+
+
+def force_failover(s, group):
+    """SENTINEL FAILOVER, retried while the sentinel has not yet judged the
+    replica it just discovered (NOGOODSLAVE)."""
+    def attempt():
+        c = Resp(port=s.port, timeout=2)
+        try:
+            if s.password:
+                assert c.call("AUTH", s.password) == b"OK"
+            return c.call("SENTINEL", "FAILOVER", group) == b"OK"
+        finally:
+            c.close()
+    wait_for(attempt, timeout=15, step=0.2, what="SENTINEL FAILOVER %s" % group)
+
+
+def replica_of(env, master, password=None):
+    args = ["--replicaof", HOST, str(master.port)]
+    if password:
+        args += ["--masterauth", password]
+    r = env.redis(args=args, password=password)
+    wait_for(lambda: r.client().info("replication").get("master_link_status") == "up",
+             what="replica link up")
+    return r
+
+
+def sentinel_pool(groups, sentinels, **kw):
+    pool = {"redis": True, "sentinel_heartbeat": HEARTBEAT, "groups": list(groups),
+            "sentinels": [s if isinstance(s, str) else s.addr for s in sentinels]}
+    pool.update(kw)
+    return pool
+
+
+def keys_of(groups, n=40):
+    """Keys that the proxy places on each group (ketama over the group names)."""
+    ring = Ketama([(g, 1) for g in sorted(groups, key=lambda g: (len(g), g))])
+    out = {g: [] for g in groups}
+    for k in spread_keys("sk", n):
+        out[ring.servers[ring.index(fnv1a_64(k.encode()))][0]].append(k)
+    return out
+
+
+def call(px, *args, password=None):
+    c = px.resp(timeout=5)
+    try:
+        if password:
+            assert c.call("AUTH", password) == b"OK"
+        return c.call(*args)
+    finally:
+        c.close()
+
+
+def test_unknown_master_is_an_error_at_once(env):
+    """No sentinel answers: the group's requests fail at once with a clear error,
+    the group is in the stats under its name with server_failover (and only in
+    the sentinel pool)."""
+    other = env.redis()
+    mport = free_port()
+    px = env.proxy({"alpha": sentinel_pool(["g1"], ["%s:%d" % (HOST, free_port())]),
+                    "beta": {"redis": True, "servers": ["%s:1" % other.addr]}},
+                   extra_args=["--metrics-port", str(mport)])
+    c = px.resp("alpha", timeout=3)
+    t0 = time.monotonic()
+    assert c.call("SET", "k", "v") == RespError("ERR master for group 'g1' is not known yet")
+    assert c.call("MGET", "a", "b") == RespError("ERR master for group 'g1' is not known yet")
+    assert time.monotonic() - t0 < 1.0
+    assert c.call("PING") == b"PONG"  # the connection stays usable
+    st = px.stats()
+    assert list(st["alpha"]["g1"])[:14] == [
+        "server_eof", "server_err", "server_timedout", "server_connections", "server_ejected_at",
+        "requests", "request_bytes", "responses", "response_bytes", "in_queue", "in_queue_bytes",
+        "out_queue", "out_queue_bytes", "server_failover"]
+    assert st["alpha"]["g1"]["server_failover"] == 0
+    assert st["alpha"]["g1"]["server_err"] == 0  # not a fault of a server
+    assert "server_failover" not in st["beta"][other.addr]
+    import urllib.request
+    body = urllib.request.urlopen("http://%s:%d/metrics" % (HOST, mport), timeout=5).read().decode()
+    assert 'nutcracker_server_failover_total{pool="alpha",server="g1"} 0' in body
+    assert 'nutcracker_server_failover_total{pool="beta"' not in body
+    assert px.alive()
+
+
+def test_discovery_and_failover(env):
+    """Keys land on the masters the sentinels name; when one stops answering, the
+    proxy follows the sentinels to the promoted replica: the request in flight
+    gets an error, writes then succeed on the new master, server_failover counts
+    it, and the other group (whose name is a prefix) does not move."""
+    m1, m2 = env.redis(), env.redis()
+    r2 = replica_of(env, m2)
+    sentinels = start_sentinels(env, {"cache": m1, "cache2": m2})
+    px = env.proxy({"alpha": sentinel_pool(["cache", "cache2"], sentinels)})
+    keys = keys_of(["cache", "cache2"])
+    k1, k2 = keys["cache"][0], keys["cache2"][0]
+    wait_for(lambda: call(px, "SET", k1, "a") == b"OK" and call(px, "SET", k2, "b") == b"OK",
+             what="discovery of both masters")
+    for k in keys["cache"][:5] + keys["cache2"][:5]:
+        assert call(px, "SET", k, k) == b"OK"
+    for k in keys["cache"][:5]:
+        assert m1.client().get(k) == k.encode()
+    for k in keys["cache2"][:5]:
+        assert m2.client().get(k) == k.encode()
+    wait_sentinels_ready(sentinels, "cache2", 1)
+
+    inflight = px.resp(timeout=30)
+    os.kill(m2.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        inflight.send(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k2), k2.encode()))
+        assert inflight.read_available(0.3) == b""  # waiting on the stopped master
+        reply = inflight.read_reply()
+        switched = time.monotonic() - t0
+        assert isinstance(reply, RespError) and "master switched" in reply.msg, reply
+        assert switched < 15, switched
+        wait_for(lambda: call(px, "SET", k2, "after") == b"OK", what="writes on the new master")
+        assert r2.client().get(k2) == b"after"
+        assert r2.client().execute_command("ROLE")[0] == b"master"
+        assert inflight.call("GET", k2) == b"after"  # the client's connection goes on
+        wait_for(lambda: px.stats()["alpha"]["cache2"]["server_failover"] == 1,
+                 what="server_failover in stats")
+        assert px.stats()["alpha"]["cache"]["server_failover"] == 0
+        # the group whose name is a prefix of the failed one stays on its master
+        assert call(px, "SET", k1, "still") == b"OK"
+        assert m1.client().get(k1) == b"still"
+    finally:
+        os.kill(m2.proc.pid, signal.SIGCONT)
+    assert px.alive()
+
+
+def test_switch_message_alone_exact_group(env):
+    """With a heartbeat far too long to matter, the +switch-master message alone
+    moves the group; the group whose name is a prefix of it stays put."""
+    m1, m2 = env.redis(), env.redis()
+    r2 = replica_of(env, m2)
+    (s,) = start_sentinels(env, {"g": m1, "g2": m2}, n=1, quorum=1)
+    px = env.proxy({"alpha": sentinel_pool(["g", "g2"], [s], sentinel_heartbeat=60000)},
+                   verbose=5)
+    keys = keys_of(["g", "g2"])
+    k1, k2 = keys["g"][0], keys["g2"][0]
+    wait_for(lambda: call(px, "SET", k1, "a") == b"OK" and call(px, "SET", k2, "b") == b"OK",
+             what="discovery")
+    wait_sentinels_ready([s], "g2", 1)
+    force_failover(s, "g2")
+    wait_for(lambda: px.stats()["alpha"]["g2"]["server_failover"] == 1, what="the switch of g2")
+    assert call(px, "SET", k2, "c") == b"OK" and r2.client().get(k2) == b"c"
+    assert call(px, "SET", k1, "d") == b"OK"
+    assert m1.client().get(k1) == b"d"
+    assert px.stats()["alpha"]["g"]["server_failover"] == 0
+    assert "+switch-master of group 'g2'" in tail(px.log, 100)
+
+
+def test_rotation_passwords_and_all_sentinels_down(env):
+    """Sentinels and masters with passwords; the first sentinel listed is dead and
+    the second dies: the proxy rotates past both and follows a SENTINEL FAILOVER
+    made on another; with every sentinel down it keeps serving the last master."""
+    pw, spw = "mpw", "spw"
+    m = env.redis(password=pw)
+    r = replica_of(env, m, password=pw)
+    sentinels = start_sentinels(env, {"grp": m}, password=spw, auth_pass=pw)
+    dead = "%s:%d" % (HOST, free_port())
+    px = env.proxy({"alpha": sentinel_pool(["grp"], [dead] + sentinels, redis_auth=pw,
+                                           sentinel_auth=spw)})
+    wait_for(lambda: call(px, "SET", "k", "v1", password=pw) == b"OK", what="discovery")
+    assert m.client().get("k") == b"v1"
+    wait_sentinels_ready(sentinels, "grp", 1)
+
+    sentinels[0].stop()  # the one the proxy talks to now (the dead one came first)
+    force_failover(sentinels[1], "grp")
+    # (a write alone proves nothing: before the promotion it replicates to r)
+    wait_for(lambda: px.stats()["alpha"]["grp"]["server_failover"] == 1, timeout=10,
+             what="the proxy to follow the failover")
+    assert r.client().execute_command("ROLE")[0] == b"master"
+    assert call(px, "SET", "k", "v2", password=pw) == b"OK" and r.client().get("k") == b"v2"
+
+    for s in sentinels[1:]:
+        s.stop()
+    time.sleep(4 * HEARTBEAT / 1000.0)
+    for i in range(5):
+        assert call(px, "SET", "k%d" % i, "v", password=pw) == b"OK"
+        assert r.client().get("k%d" % i) == b"v"
+        time.sleep(HEARTBEAT / 1000.0)
+    assert px.alive()
+    log = tail(px.log, 400)
+    assert "Connection refused" in log
+
+
+class FakeSentinel:
+    """A listener that misbehaves like a broken sentinel: 'silent' never answers,
+    'garbage' answers bytes that are not RESP, 'wrong' answers RESP of the wrong
+    shape. Threads in this process: closed by close(), nothing to kill."""
+
+    def __init__(self, mode, stale=None):
+        self.mode = mode
+        self.stale = stale  # mode 'stale': the master it keeps naming, at config-epoch 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def addr(self):
+        return "%s:%d" % (HOST, self.port)
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(c)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _stale_answers(self, data):
+        out = b""
+        for m in re.finditer(rb"get-master-addr-by-name|\$6\r\nMASTER|SUBSCRIBE|PING", data):
+            w = m.group(0)
+            if w.startswith(b"get"):
+                host, port = self.stale.addr.split(":")
+                out += b"*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (len(host), host.encode(), len(port),
+                                                              port.encode())
+            elif w.endswith(b"MASTER"):
+                out += b"*2\r\n$12\r\nconfig-epoch\r\n$1\r\n0\r\n"
+            elif w == b"SUBSCRIBE":
+                out += b"*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n"
+            else:
+                out += b"*2\r\n$4\r\npong\r\n$0\r\n\r\n"
+        return out
+
+    def _serve(self, c):
+        answer = {"silent": None, "garbage": b"%not resp\r\n", "wrong": b"*1\r\n:5\r\n",
+                  "stale": None}[self.mode]
+        while True:
+            try:
+                data = c.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            if self.mode == "stale":
+                try:
+                    c.sendall(self._stale_answers(data))
+                except OSError:
+                    return
+            elif answer:
+                try:
+                    c.sendall(answer * data.count(b"*"))
+                except OSError:
+                    return
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            c.close()
+
+
+def test_broken_sentinels_are_rotated_past(env):
+    """A silent, a garbage-speaking and a wrong-answering sentinel come first in
+    the list: the proxy gives each up and learns the master from the real one."""
+    m = env.redis()
+    (real,) = start_sentinels(env, {"grp": m}, n=1, quorum=1)
+    fakes = [FakeSentinel(mode) for mode in ("silent", "garbage", "wrong")]
+    try:
+        px = env.proxy({"alpha": sentinel_pool(["grp"], [f.addr for f in fakes] + [real.addr])},
+                       verbose=6)
+        c = px.resp(timeout=3)
+        assert c.call("SET", "k", "v") == RespError("ERR master for group 'grp' is not known yet")
+        wait_for(lambda: call(px, "SET", "k", "v") == b"OK", timeout=8, what="discovery")
+        assert m.client().get("k") == b"v"
+        log = tail(px.log, 200)
+        for f in fakes:
+            assert "sentinel '%s'" % f.addr in log, f.mode
+        assert "no answer in time" in log
+        assert px.alive()
+    finally:
+        for f in fakes:
+            f.close()
+
+
+def test_stale_sentinel_is_not_believed(env):
+    """After a failover, a sentinel that still has the old view (an older
+    config-epoch) names a server that says it is a master: the proxy stays on
+    the master the up-to-date sentinel gave."""
+    m = env.redis()
+    r = replica_of(env, m)
+    other = env.redis()  # a standalone master the stale sentinel names
+    (s,) = start_sentinels(env, {"grp": m}, n=1, quorum=1)
+    stale = FakeSentinel("stale", stale=other)
+    try:
+        px = env.proxy({"alpha": sentinel_pool(["grp"], [s, stale])}, verbose=6)
+        wait_for(lambda: call(px, "SET", "k", "1") == b"OK" and m.client().get("k") == b"1",
+                 what="discovery")
+        wait_sentinels_ready([s], "grp", 1)
+        force_failover(s, "grp")
+        # (a write alone proves nothing: before the promotion it replicates to r)
+        wait_for(lambda: px.stats()["alpha"]["grp"]["server_failover"] == 1, what="the switch")
+        assert call(px, "SET", "k", "2") == b"OK" and r.client().get("k") == b"2"
+        time.sleep(3 * HEARTBEAT / 1000.0)  # a query confirms the new epoch
+        s.stop()  # only the stale one is left
+        wait_for(lambda: "older than" in tail(px.log, 50), what="the stale view to be seen")
+        for i in range(5):
+            assert call(px, "SET", "k", str(i)) == b"OK"
+            assert r.client().get("k") == str(i).encode()
+            time.sleep(HEARTBEAT / 1000.0)
+        assert other.client().dbsize() == 0
+        assert px.stats()["alpha"]["grp"]["server_failover"] == 1
+    finally:
+        stale.close()
+
+
+def test_ipv6_master(env):
+    """A sentinel that names an IPv6 master: the proxy connects to it over IPv6."""
+    m = env.redis(args=["--bind", "127.0.0.1 ::1"])
+    (s,) = start_sentinels(env, {"grp": m}, n=1, quorum=1, master_host="::1")
+    px = env.proxy({"alpha": sentinel_pool(["grp"], [s])})
+    wait_for(lambda: call(px, "SET", "k6", "v6") == b"OK", what="discovery")
+    assert m.client().get("k6") == b"v6"
+    # the proxy's connection (the one that ran SET) came over IPv6
+    clients = [(c["addr"], c["cmd"]) for c in m.client().client_list()]
+    assert any(a.startswith("[::1]:") and cmd == "set" for a, cmd in clients), clients
+
+
+def test_config_errors_are_reported(env):
+    path = env.write_conf("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+                          "  groups:\n   - g1\n  servers:\n   - 127.0.0.1:6379:1\n"
+                          "beta:\n  listen: 127.0.0.1:22122\n  groups:\n   - g1\n"
+                          "  servers:\n   - 127.0.0.1:6379:1\n")
+    rc, out = env.run_proxy(["-t", "-c", path])
+    assert rc == 1
+    assert "%s:4: groups: directive is only valid in a pool with sentinels" % path in out
+    assert "%s:10: groups: directive is only valid in a pool with sentinels" % path in out
