@@ -30,7 +30,7 @@ struct rsp_state {
 
 static int rsp_error(struct rsp_info *info, const char *msg)
 {
-    snprintf(info->err, sizeof(info->err), "bad reply from server: %s", msg);
+    snprintf(info->err, sizeof(info->err), "%s", msg);
     return PARSE_ERROR;
 }
 
