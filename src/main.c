@@ -22,6 +22,8 @@
  * docs/architecture.md tells who owns which buffer and connection.
  */
 #include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <execinfo.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -169,6 +171,43 @@ static void raise_nofile(long want)
     }
 }
 
+/* global: user/group (meitu's keys): once the listeners are bound, a proxy
+ * started as root gives up root. Not being able to is fatal: running as root
+ * when told otherwise is worse than not running. */
+static int drop_privileges(const struct conf_global *g)
+{
+    if ((g->user == NULL && g->group == NULL) || geteuid() != 0) {
+        return 0;
+    }
+    gid_t gid = getegid();
+    uid_t uid = 0;
+    if (g->group != NULL) {
+        struct group *gr = getgrnam(g->group);
+        if (gr == NULL) {
+            log_error("global: group '%s' does not exist", g->group);
+            return -1;
+        }
+        gid = gr->gr_gid;
+    }
+    if (g->user != NULL) {
+        struct passwd *pw = getpwnam(g->user);
+        if (pw == NULL) {
+            log_error("global: user '%s' does not exist", g->user);
+            return -1;
+        }
+        uid = pw->pw_uid;
+        if (g->group == NULL) {
+            gid = pw->pw_gid;
+        }
+    }
+    if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || (g->user != NULL && setuid(uid) != 0)) {
+        log_error("dropping privileges failed: %s", strerror(errno));
+        return -1;
+    }
+    log_notice("running as uid %d gid %d", (int)getuid(), (int)getgid());
+    return 0;
+}
+
 static int run(const struct options *o, struct conf *conf)
 {
     if (log_init(o->log_level, o->log_file) != 0) {
@@ -185,7 +224,14 @@ static int run(const struct options *o, struct conf *conf)
     }
     log_notice("nutcracker-%s started on pid %d", NC_VERSION, (int)getpid());
     struct instance in;
-    int rc = instance_init(&in, o, conf) == 0 && instance_run(&in) == 0 ? 0 : 1;
+    if (conf->global.worker_processes != 0) {
+        log_warn("global: worker_processes %d is not supported yet: running as one process",
+                 conf->global.worker_processes);
+    }
+    int rc = instance_init(&in, o, conf) == 0 && drop_privileges(&conf->global) == 0 &&
+                     instance_run(&in) == 0
+                 ? 0
+                 : 1;
     instance_deinit(&in);
     if (o->pid_file != NULL) {
         unlink(o->pid_file);

@@ -1,0 +1,70 @@
+"""meitu's layout (global: + pools:) with the global keys that change how the
+process runs: user/group drop root after binding, worker_processes is refused
+loudly (one process serves) until worker processes exist."""
+
+import os
+import pwd
+import time
+
+import pytest
+import redis
+
+from conftest import HOST, NUTCRACKER_BIN, free_port, wait_port
+
+
+def _meitu_conf(env, backend, listen_port, glob):
+    lines = ["global:"] + ["  %s: %s" % kv for kv in glob.items()]
+    lines += ["pools:", "  alpha:", "    listen: %s:%d" % (HOST, listen_port), "    redis: true",
+              "    servers:", "     - %s:%d:1" % (HOST, backend.port)]
+    return env.write_conf("\n".join(lines) + "\n")
+
+
+def _start(env, conf):
+    log = env._path("nutcracker.log")
+    argv = [NUTCRACKER_BIN, "-c", conf, "-s", str(free_port()), "-a", HOST, "-v", "5", "-o", log]
+    proc, _ = env.spawn(argv, "nutcracker")
+    return proc, log
+
+
+def _uid(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_user_drops_root_after_binding_and_still_serves(env):
+    nobody = pwd.getpwnam("nobody").pw_uid
+    backend = env.redis()
+    port = free_port()
+    proc, log = _start(env, _meitu_conf(env, backend, port, {"user": "nobody"}))
+    assert wait_port(port, proc)
+    deadline = time.monotonic() + 5
+    while _uid(proc.pid) != nobody and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _uid(proc.pid) == nobody
+    r = redis.Redis(host=HOST, port=port)
+    assert r.set("g:k", "v") is True
+    assert r.get("g:k") == b"v"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_unknown_user_is_fatal(env):
+    backend = env.redis()
+    port = free_port()
+    proc, log = _start(env, _meitu_conf(env, backend, port, {"user": "no-such-user-nc"}))
+    assert proc.wait(timeout=10) != 0
+    with open(log) as f:
+        assert "user 'no-such-user-nc' does not exist" in f.read()
+
+
+def test_worker_processes_is_announced_as_not_supported(env):
+    backend = env.redis()
+    port = free_port()
+    proc, log = _start(env, _meitu_conf(env, backend, port, {"worker_processes": 2}))
+    assert wait_port(port, proc)
+    assert redis.Redis(host=HOST, port=port).ping() is True
+    with open(log) as f:
+        assert "worker_processes 2 is not supported yet" in f.read()
