@@ -10,17 +10,6 @@
 
 #include "proto/memcache_int.h"
 
-static void mc_rsp_reset(struct rsp_info *info)
-{
-    spans_reset(&info->elems);
-    spans_reset(&info->ekeys);
-    info->len = 0;
-    info->is_error = false;
-    info->type = 0;
-    info->integer = 0;
-    info->err[0] = '\0';
-}
-
 static int mc_rsp_fail(struct rsp_info *info, const char *why)
 {
     mc_text_copy(info->err, sizeof(info->err), (const uint8_t *)why, strlen(why));
@@ -200,7 +189,7 @@ int mc_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd_id, struct rsp_info *i
     const struct mc_cmd *cmd = mc_cmd_get(cmd_id);
     struct mc_line line;
 
-    mc_rsp_reset(info);
+    rsp_info_reset(info);
     if (cmd == NULL || cmd->reply == MC_REPLY_NONE) {
         return mc_rsp_fail(info, "response to a command that has none");
     }

@@ -58,3 +58,14 @@ void rsp_info_free(struct rsp_info *info)
     spans_free(&info->elems);
     spans_free(&info->ekeys);
 }
+
+void rsp_info_reset(struct rsp_info *info)
+{
+    spans_reset(&info->elems);
+    spans_reset(&info->ekeys);
+    info->len = 0;
+    info->is_error = false;
+    info->type = 0;
+    info->integer = 0;
+    info->err[0] = '\0';
+}

@@ -137,5 +137,7 @@ void req_info_init(struct req_info *info);
 void req_info_free(struct req_info *info);
 void rsp_info_init(struct rsp_info *info);
 void rsp_info_free(struct rsp_info *info);
+/* Empty info for the next parse, keeping its span arrays. */
+void rsp_info_reset(struct rsp_info *info);
 
 #endif

@@ -136,13 +136,7 @@ static int rsp_elem_close(struct rsp_state *st, struct rsp_info *info)
 int redis_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd, struct rsp_info *info)
 {
     struct rsp_state st = {0, 1, 0, 0, false};
-    spans_reset(&info->elems);
-    spans_reset(&info->ekeys);
-    info->len = 0;
-    info->is_error = false;
-    info->type = 0;
-    info->integer = 0;
-    info->err[0] = '\0';
+    rsp_info_reset(info);
     int rc = rsp_value(p, n, &st, info, true);
     while (rc == PARSE_OK && st.pending > 0) {
         rc = rsp_value(p, n, &st, info, false);

@@ -20,9 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VECTORS_DEFAULT "../shared/vectors"
-#define MAX_SERVERS     16
-#define MAX_CONFIGS     16
+#define MAX_SERVERS 16
+#define MAX_CONFIGS 16
 
 struct server {
     char spec[128]; /* as written in the config and printed in the vectors */
@@ -40,22 +39,6 @@ struct config {
     uint32_t nservers;
     int rows;
 };
-
-static FILE *vectors_open(const char *file)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", VECTORS_DEFAULT, file);
-    FILE *f = fopen(path, "r");
-    const char *env = getenv("NC_VECTORS");
-    if (f == NULL && env != NULL) {
-        snprintf(path, sizeof(path), "%s/%s", env, file);
-        f = fopen(path, "r");
-    }
-    if (f == NULL) {
-        fprintf(stderr, "test_dist: cannot open %s (set NC_VECTORS)\n", file);
-    }
-    return f;
-}
 
 /* twemproxy's server name for "host:port:weight [name]" or "/path:weight [name]". */
 static void server_parse(struct server *s, const char *spec)
@@ -196,7 +179,7 @@ static void check_row(struct config *cfgs, int ncfg, struct dist *dists, char *l
 
 static void test_placement(void)
 {
-    FILE *f = vectors_open("placement.tsv");
+    FILE *f = unit_vectors_open("placement.tsv");
     CHECK(f != NULL);
     if (f == NULL) {
         return;

@@ -10,26 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define VECTORS_DEFAULT "../shared/vectors"
-
-/* Open VECTORS_DEFAULT/file (path relative to the repo root, where tests run),
- * else $NC_VECTORS/file. */
-static FILE *vectors_open(const char *file)
-{
-    char path[4096];
-    snprintf(path, sizeof(path), "%s/%s", VECTORS_DEFAULT, file);
-    FILE *f = fopen(path, "r");
-    const char *env = getenv("NC_VECTORS");
-    if (f == NULL && env != NULL) {
-        snprintf(path, sizeof(path), "%s/%s", env, file);
-        f = fopen(path, "r");
-    }
-    if (f == NULL) {
-        fprintf(stderr, "test_hash: cannot open %s (set NC_VECTORS)\n", file);
-    }
-    return f;
-}
-
 static uint32_t hk(enum hash_type t, const char *s)
 {
     return hash_key(t, (const uint8_t *)s, strlen(s));
@@ -54,7 +34,7 @@ static int split_tabs(char *line, char **fields, int max)
 /* Every hash of every key in hashes.tsv; the header row names the columns. */
 static void test_vectors(void)
 {
-    FILE *f = vectors_open("hashes.tsv");
+    FILE *f = unit_vectors_open("hashes.tsv");
     CHECK(f != NULL);
     if (f == NULL) {
         return;

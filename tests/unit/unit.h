@@ -6,6 +6,7 @@
 #define NC_UNIT_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int unit_pass, unit_fail;
@@ -43,6 +44,23 @@ static int unit_pass, unit_fail;
                     (const char *)(p), s);                                                         \
         }                                                                                          \
     } while (0)
+
+/* Open a file of ../shared/vectors (tests run from the repo root), else of $NC_VECTORS. */
+static inline FILE *unit_vectors_open(const char *file)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "../shared/vectors/%s", file);
+    FILE *f = fopen(path, "r");
+    const char *env = getenv("NC_VECTORS");
+    if (f == NULL && env != NULL) {
+        snprintf(path, sizeof(path), "%s/%s", env, file);
+        f = fopen(path, "r");
+    }
+    if (f == NULL) {
+        fprintf(stderr, "cannot open vectors file %s (set NC_VECTORS)\n", file);
+    }
+    return f;
+}
 
 #define UNIT_DONE(name)                                                                            \
     do {                                                                                           \
