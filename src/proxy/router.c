@@ -154,18 +154,16 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
 }
 
 struct key_groups {
-    struct server **owner; /* per key */
-    uint32_t *frag_of;     /* per server: fragment index + 1, 0 if none */
-    uint32_t *order;       /* key indexes grouped by fragment */
-    uint32_t *start;       /* per fragment: first position in order */
-    uint32_t *count;       /* per fragment */
+    uint32_t *frag_of; /* per server: fragment index + 1, 0 if none */
+    uint32_t *order;   /* key indexes grouped by fragment */
+    uint32_t *start;   /* per fragment: first position in order */
+    uint32_t *count;   /* per fragment */
     struct server **fserver;
     uint32_t nfrags;
 };
 
 static void key_groups_free(struct key_groups *g)
 {
-    free(g->owner);
     free(g->frag_of);
     free(g->order);
     free(g->start);
@@ -179,13 +177,12 @@ static int key_groups_build(struct key_groups *g, struct pool *pool, const uint8
 {
     uint32_t n = ri->keys.n;
     memset(g, 0, sizeof(*g));
-    g->owner = calloc(n, sizeof(*g->owner));
     g->frag_of = calloc(pool->nservers, sizeof(*g->frag_of));
     g->order = calloc(n, sizeof(*g->order));
     g->start = calloc(n, sizeof(*g->start));
     g->count = calloc(n, sizeof(*g->count));
     g->fserver = calloc(n, sizeof(*g->fserver));
-    if (!g->owner || !g->frag_of || !g->order || !g->start || !g->count || !g->fserver) {
+    if (!g->frag_of || !g->order || !g->start || !g->count || !g->fserver) {
         abort();
     }
     for (uint32_t i = 0; i < n; i++) {
@@ -193,7 +190,6 @@ static int key_groups_build(struct key_groups *g, struct pool *pool, const uint8
         if (s == NULL) {
             return -1;
         }
-        g->owner[i] = s;
         if (g->frag_of[s->idx] == 0) {
             g->fserver[g->nfrags] = s;
             g->frag_of[s->idx] = ++g->nfrags;
