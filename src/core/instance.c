@@ -47,9 +47,15 @@ static void instance_shutdown(struct instance *in)
                    (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
 }
 
+static void instance_check_memory(struct instance *in)
+{
+    in->read_since_check = 0;
+    memlimit_enforce(in);
+}
+
 static void instance_on_mem_check(struct ev_loop *loop, struct ev_timer *t)
 {
-    memlimit_enforce(t->data);
+    instance_check_memory(t->data);
     ev_timer_start(loop, t, MEM_CHECK_MS);
 }
 
@@ -57,6 +63,9 @@ static void instance_before_sleep(struct ev_loop *loop, void *data)
 {
     struct instance *in = data;
     (void)loop;
+    if (in->read_since_check >= in->mem_check_bytes) {
+        instance_check_memory(in);
+    }
     /* servers first: requests leave before we answer what is already answered.
      * Flushing a client can dispatch requests it had buffered while paused, so
      * go round until both lists are empty: nothing may wait for a wake-up. */
@@ -144,6 +153,8 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     }
     in->client_max_buffer = opts->client_buffer_limit;
     in->buffer_limit = opts->buffer_limit;
+    /* 1/32 of the limit: the overshoot stays small, the scan stays rare */
+    in->mem_check_bytes = opts->buffer_limit / 32 > 65536 ? opts->buffer_limit / 32 : 65536;
     in->start_time = time(NULL);
     in->sigfd = -1;
     in->loop = ev_loop_create();

@@ -35,6 +35,11 @@ struct instance {
     size_t client_max_buffer;  /* bytes a client may have buffered (requests + replies) */
     size_t buffer_limit;       /* bytes all clients together may have buffered */
     struct ev_timer mem_timer; /* checks buffer_limit */
+    /* Every byte a buffer gains was first read from a socket, so counting reads
+     * bounds growth: past mem_check_bytes the limit is checked before sleeping,
+     * not only by mem_timer (a loopback client outruns any timer). */
+    size_t read_since_check;
+    size_t mem_check_bytes;
 
     /* connections written to during this iteration, flushed before sleeping */
     struct client *dirty_clients;
@@ -52,6 +57,11 @@ struct instance {
     struct ev_io sigio;
     struct ev_timer stop_timer; /* bounds a graceful shutdown */
 };
+
+static inline void instance_note_read(struct instance *in, size_t n)
+{
+    in->read_since_check += n;
+}
 
 int instance_init(struct instance *in, const struct options *opts, struct conf *conf);
 int instance_run(struct instance *in);

@@ -234,6 +234,7 @@ static void client_read(struct client *c)
         return;
     }
     c->in.len += (size_t)n;
+    instance_note_read(in, (size_t)n);
     client_process(c);
     if (c->in.len == 0) {
         bufpool_put(&in->bufs, &c->in);

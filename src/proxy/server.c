@@ -462,6 +462,7 @@ static void sconn_read(struct sconn *c)
         return;
     }
     c->in.len += (size_t)n;
+    instance_note_read(sconn_inst(c), (size_t)n);
     sconn_parse(c);
 }
 
