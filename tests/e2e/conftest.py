@@ -28,8 +28,7 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
-VECTORS = os.path.join(SHARED, "vectors")
+VECTORS = os.path.join(ROOT, "tests", "vectors")  # the SPEC's test vectors, kept with the tests
 
 NUTCRACKER_BIN = os.path.abspath(os.environ.get("NUTCRACKER_BIN") or os.path.join(ROOT, "nutcracker"))
 TWEMPROXY = NUTCRACKER_BIN == "/usr/sbin/nutcracker"

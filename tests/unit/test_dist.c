@@ -1,6 +1,6 @@
 /*
  * test_dist: key placement against what twemproxy 0.5 did
- * (../shared/vectors/placement.tsv), and the properties the pool relies on:
+ * (tests/vectors/placement.tsv), and the properties the pool relies on:
  * ejection, no live node, weights.
  *
  * Ketama point names. twemproxy names a server by its config name when one is

@@ -1,6 +1,6 @@
 /*
  * test_hash: the twelve key hashes against values observed from twemproxy 0.5
- * (../shared/vectors/hashes.tsv), plus names, hash_tag and MD5 itself.
+ * (tests/vectors/hashes.tsv), plus names, hash_tag and MD5 itself.
  */
 #include "hash/hash.h"
 #include "unit.h"

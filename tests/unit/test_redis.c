@@ -463,18 +463,10 @@ static void test_table(void)
     CHECK_EQ_INT(redis_cmd_lookup((const uint8_t *)"", 0), REDIS_CMD_UNKNOWN);
 }
 
-static FILE *open_shared(const char *rel)
-{
-    char path[512];
-    const char *root = getenv("NC_SHARED_DIR");
-    snprintf(path, sizeof(path), "%s/%s", root ? root : "../shared", rel);
-    return fopen(path, "r");
-}
-
 /* Every command twemproxy accepts must be routable through us. */
 static void test_twemproxy_commands(void)
 {
-    FILE *f = open_shared("vectors/redis-commands.txt");
+    FILE *f = unit_vectors_open("redis-commands.txt");
     CHECK(f != NULL);
     if (f == NULL) {
         return;

@@ -45,11 +45,11 @@ static int unit_pass, unit_fail;
         }                                                                                          \
     } while (0)
 
-/* Open a file of ../shared/vectors (tests run from the repo root), else of $NC_VECTORS. */
+/* Open a file of tests/vectors (tests run from the repo root), else of $NC_VECTORS. */
 static inline FILE *unit_vectors_open(const char *file)
 {
     char path[4096];
-    snprintf(path, sizeof(path), "../shared/vectors/%s", file);
+    snprintf(path, sizeof(path), "tests/vectors/%s", file);
     FILE *f = fopen(path, "r");
     const char *env = getenv("NC_VECTORS");
     if (f == NULL && env != NULL) {
