@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/memlimit.h"
+#include "proxy/reload.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
 #include "stats/metrics.h"
@@ -20,7 +21,7 @@
 
 static uint64_t instance_nclients(const struct instance *in)
 {
-    uint64_t n = 0;
+    uint64_t n = reload_retired_clients(in);
     for (uint32_t i = 0; i < in->npools; i++) {
         n += in->pools[i]->nclients;
     }
@@ -66,6 +67,9 @@ static void instance_before_sleep(struct ev_loop *loop, void *data)
     if (in->read_since_check >= in->mem_check_bytes) {
         instance_check_memory(in);
     }
+    if (in->retired != NULL) {
+        reload_reap(in); /* before flushing: freeing a pool can answer requests */
+    }
     /* servers first: requests leave before we answer what is already answered.
      * Flushing a client can dispatch requests it had buffered while paused, so
      * go round until both lists are empty: nothing may wait for a wake-up. */
@@ -93,6 +97,30 @@ static void instance_before_sleep(struct ev_loop *loop, void *data)
     }
 }
 
+/* SIGHUP: a new generation from the same file, or nothing changed at all. */
+static void instance_reload(struct instance *in)
+{
+    if (in->stopping) {
+        return;
+    }
+    struct conf_errors errs;
+    conf_errors_init(&errs);
+    struct conf *next = conf_load(in->opts.conf_file, &errs);
+    for (uint32_t i = 0; i < errs.n; i++) {
+        log_error("%s", errs.msgs[i]);
+    }
+    conf_errors_free(&errs);
+    if (next == NULL) {
+        log_error("reload: configuration file '%s' is invalid; the running configuration stays",
+                  in->opts.conf_file);
+        return;
+    }
+    if (reload_apply(in, next) == 0) {
+        log_notice("reload: configuration '%s' applied, %u pools", in->opts.conf_file, in->npools);
+    }
+    conf_unref(next);
+}
+
 static void instance_on_signal(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct instance *in = io->data;
@@ -107,6 +135,10 @@ static void instance_on_signal(struct ev_loop *loop, struct ev_io *io, unsigned 
             instance_shutdown(in);
             break;
         case SIGHUP:
+            log_notice("signal %d received, reloading '%s'", (int)si.ssi_signo, in->opts.conf_file);
+            log_reopen();
+            instance_reload(in);
+            break;
         case SIGUSR1:
             log_notice("signal %d received, reopening log file", (int)si.ssi_signo);
             log_reopen();
@@ -219,6 +251,7 @@ void instance_deinit(struct instance *in)
         pool_destroy(in->pools[i]);
     }
     free(in->pools);
+    reload_reap_all(in);
     /* clients closed while pools went away */
     while (in->dead_clients != NULL) {
         struct client *c = in->dead_clients;

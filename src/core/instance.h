@@ -26,8 +26,9 @@ struct instance {
     struct options opts;
     struct conf *conf; /* generation in force (a reference) */
     struct ev_loop *loop;
-    struct pool **pools;
+    struct pool **pools; /* the pools of the generation in force */
     uint32_t npools;
+    struct pool *retired; /* pools a reload replaced, finishing their work (proxy/reload.c) */
     struct stats *stats;
     struct metrics *metrics;   /* NULL unless --metrics-port */
     size_t mbuf_size;          /* read chunk size (-m) */

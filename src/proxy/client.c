@@ -23,7 +23,44 @@ static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events
 
 static struct instance *client_inst(const struct client *c)
 {
-    return c->pool->inst;
+    return c->inst; /* not via the pool: a closed client may outlive it */
+}
+
+static void client_link(struct client *c, struct pool *p)
+{
+    c->pool = p;
+    c->prev = NULL;
+    c->next = p->clients;
+    if (p->clients != NULL) {
+        p->clients->prev = c;
+    }
+    p->clients = c;
+    p->nclients++;
+    p->stats[SP_client_connections]++;
+}
+
+static void client_unlink(struct client *c)
+{
+    struct pool *p = c->pool;
+    if (c->prev != NULL) {
+        c->prev->next = c->next;
+    } else {
+        p->clients = c->next;
+    }
+    if (c->next != NULL) {
+        c->next->prev = c->prev;
+    }
+    c->prev = c->next = NULL;
+    p->nclients--;
+    p->stats[SP_client_connections]--;
+}
+
+/* The pool settings answered locally (AUTH, SELECT) point into the pool's conf. */
+static void client_take_pool_settings(struct client *c, const struct pool *p)
+{
+    c->lc.auth = p->cp->redis ? p->cp->redis_auth : NULL;
+    c->lc.auth_len = c->lc.auth ? strlen(c->lc.auth) : 0;
+    c->lc.db = p->cp->redis_db;
 }
 
 void client_mark_dirty(struct client *c)
@@ -57,12 +94,10 @@ static void client_create(struct pool *p, int fd)
         close(fd);
         return;
     }
-    c->pool = p;
+    c->inst = in;
     c->id = in->next_client_id++;
     req_info_init(&c->ri);
-    c->lc.auth = p->cp->redis ? p->cp->redis_auth : NULL;
-    c->lc.auth_len = c->lc.auth ? strlen(c->lc.auth) : 0;
-    c->lc.db = p->cp->redis_db;
+    client_take_pool_settings(c, p);
     c->lc.version = NC_VERSION;
     if (p->cp->listen.path == NULL) {
         sock_set_nodelay(fd);
@@ -72,13 +107,7 @@ static void client_create(struct pool *p, int fd)
     }
     ev_io_init(&c->io, fd, client_on_io, c);
     ev_io_set(in->loop, &c->io, EV_READ);
-    c->next = p->clients;
-    if (p->clients != NULL) {
-        p->clients->prev = c;
-    }
-    p->clients = c;
-    p->nclients++;
-    p->stats[SP_client_connections]++;
+    client_link(c, p);
     in->curr_connections++;
     in->total_connections++;
 }
@@ -306,21 +335,11 @@ void client_close(struct client *c)
         return;
     }
     struct instance *in = client_inst(c);
-    struct pool *p = c->pool;
     ev_io_stop(in->loop, &c->io);
     close(c->io.fd);
     c->io.fd = -1;
     c->closed = true;
-    if (c->prev != NULL) {
-        c->prev->next = c->next;
-    } else {
-        p->clients = c->next;
-    }
-    if (c->next != NULL) {
-        c->next->prev = c->prev;
-    }
-    p->nclients--;
-    p->stats[SP_client_connections]--;
+    client_unlink(c);
     in->curr_connections--;
     /* requests still at a server finish there; their replies are dropped */
     struct req *r = c->head;
@@ -357,6 +376,15 @@ void client_drain(struct client *c)
     c->closing = true;
     client_update_events(c);
     client_mark_dirty(c);
+}
+
+void client_move(struct client *c, struct pool *to)
+{
+    /* authenticated stays authenticated (as with redis' CONFIG SET requirepass);
+     * one who is not yet must give the new password */
+    client_unlink(c);
+    client_link(c, to);
+    client_take_pool_settings(c, to);
 }
 
 size_t client_memory(const struct client *c)

@@ -12,12 +12,14 @@
 #include "event/ev.h"
 #include "proto/proto.h"
 
+struct instance;
 struct pool;
 struct req;
 
 struct client {
     struct ev_io io;
-    struct pool *pool;
+    struct instance *inst;
+    struct pool *pool; /* changes when a reload hands the client to a new pool */
     uint64_t id;
     struct buf in;  /* bytes read, not yet parsed */
     size_t need;    /* parse again only once in.len reaches this */
@@ -56,5 +58,8 @@ size_t client_memory(const struct client *c);
 struct buf *client_outbuf(struct client *c);
 /* Stop reading; close once every pending reply is written (graceful shutdown). */
 void client_drain(struct client *c);
+/* Hand an open client to pool `to` (a reload): its next request is routed there,
+ * requests already at servers finish where they are. */
+void client_move(struct client *c, struct pool *to);
 
 #endif

@@ -34,20 +34,27 @@ static void holder_consider_servers(struct pool *p, struct holder *h, size_t *to
     }
 }
 
+static void holder_consider_pool(struct pool *p, struct holder *h, size_t *total)
+{
+    for (struct client *c = p->clients; c != NULL; c = c->next) {
+        size_t m = client_memory(c);
+        *total += m;
+        if (m > h->bytes) {
+            *h = (struct holder){c, NULL, m};
+        }
+    }
+    holder_consider_servers(p, h, total);
+}
+
 static struct holder memlimit_largest(struct instance *in, size_t *total)
 {
     struct holder h = {NULL, NULL, 0};
     *total = 0;
     for (uint32_t i = 0; i < in->npools; i++) {
-        struct pool *p = in->pools[i];
-        for (struct client *c = p->clients; c != NULL; c = c->next) {
-            size_t m = client_memory(c);
-            *total += m;
-            if (m > h.bytes) {
-                h = (struct holder){c, NULL, m};
-            }
-        }
-        holder_consider_servers(p, &h, total);
+        holder_consider_pool(in->pools[i], &h, total);
+    }
+    for (struct pool *p = in->retired; p != NULL; p = p->next_retired) {
+        holder_consider_pool(p, &h, total);
     }
     return h;
 }

@@ -40,6 +40,9 @@ struct pool {
     struct client *clients;      /* every open client of the pool */
     struct ev_timer retry_timer; /* next ejected server to bring back */
     struct sentinel *sentinel;   /* a pool with sentinels: where its groups' masters are */
+    /* a pool a reload replaced: on the instance's retired list until idle */
+    struct pool *next_retired;
+    uint64_t retire_deadline_ms;
     int64_t stats[SP_COUNT];
     struct histo lat_request; /* parse to reply, as the client sees it (us) */
 };

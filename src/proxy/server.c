@@ -73,6 +73,37 @@ void server_deinit(struct server *s)
     s->unknown_msg = NULL;
 }
 
+void server_adopt(struct server *to, struct server *from)
+{
+    for (uint32_t i = 0; i < to->nconns; i++) {
+        rsp_info_free(&to->conns[i].ri);
+    }
+    free(to->conns);
+    to->conns = from->conns;
+    to->nconns = from->nconns;
+    for (uint32_t i = 0; i < to->nconns; i++) {
+        to->conns[i].server = to;
+    }
+    from->conns = NULL;
+    from->nconns = 0;
+    if (from->addr.known) {
+        to->addr = from->addr;
+    }
+    to->failovers = from->failovers;
+    memcpy(to->stats, from->stats, sizeof(to->stats));
+    to->lat_server = from->lat_server;
+}
+
+bool server_idle(const struct server *s)
+{
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        if (s->conns[i].head != NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
 struct sconn *server_conn_for(struct server *s, uint64_t client_id)
 {
     return &s->conns[client_id % s->nconns];

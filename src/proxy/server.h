@@ -71,6 +71,13 @@ struct server {
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);
 void server_deinit(struct server *s);
+/* A reload kept the server: `to` (just initialised for the new pool) takes over
+ * the connections of `from`, with the requests waiting on them, its counters and
+ * the address a sentinel gave it. Ejection is not carried: the new pool starts
+ * with every server in. */
+void server_adopt(struct server *to, struct server *from);
+/* True when no connection of s has a request waiting. */
+bool server_idle(const struct server *s);
 /* The connection a client with this id uses for this server. */
 struct sconn *server_conn_for(struct server *s, uint64_t client_id);
 /* Queue r (whose bytes are already appended to c->out by the caller via

@@ -1,0 +1,271 @@
+"""Reload without loss (SPEC 11): SIGHUP applies the configuration file again
+while clients stay connected.  Clients of a pool whose listen address remains
+keep their connection and are routed by the new definition from their next
+request; requests in flight finish on the servers they went to; clients of a
+removed pool get their pending replies, then a close; connections to servers
+that did not change are kept; an invalid file changes nothing."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+from conftest import HOST, RespError, encode_command, free_port, mc_pool, redis_pool, yaml_conf
+from liveness_util import stalled, wait_until
+
+
+def listen_addr():
+    return "%s:%d" % (HOST, free_port())
+
+
+def log_count(px, text):
+    try:
+        with open(px.log, errors="replace") as f:
+            return f.read().count(text)
+    except FileNotFoundError:
+        return 0
+
+
+def reload(px, conf):
+    """Rewrite the proxy's file (pools dict or YAML text), SIGHUP, and wait for
+    the outcome: True if applied, False if the running configuration stayed."""
+    applied, stays = log_count(px, "reload: configuration"), log_count(px, "configuration stays")
+    with open(px.conf, "w") as f:
+        f.write(conf if isinstance(conf, str) else yaml_conf(conf))
+    os.kill(px.proc.pid, signal.SIGHUP)
+    done = wait_until(lambda: log_count(px, "reload: configuration") > applied or
+                      log_count(px, "configuration stays") > stays, 10)
+    assert done, "no reload outcome logged\n" + px.log_tail()
+    return log_count(px, "configuration stays") == stays
+
+
+def connections_received(server):
+    return int(server.client().info("stats")["total_connections_received"])
+
+
+def test_client_keeps_its_connection_and_follows_the_new_servers(env):
+    r1, r2 = env.redis(), env.redis()
+    listen = listen_addr()
+    px = env.proxy({"a": redis_pool([r1], listen=listen)}, verbose=5)
+    c = px.resp("a")
+    assert c.call("SET", "before", "1") == b"OK"
+    assert reload(px, {"a": redis_pool([r2], listen=listen)})
+    # the same socket: a closed one would fail here
+    assert c.call("SET", "after", "2") == b"OK"
+    assert r1.client().get("before") == b"1" and r1.client().get("after") is None
+    assert r2.client().get("after") == b"2"
+    assert c.call("GET", "before") is None  # routed to r2 now
+    assert px.alive()
+
+
+def test_requests_in_flight_finish_on_the_server_they_went_to(env):
+    r1, r2 = env.redis(), env.redis()
+    listen = listen_addr()
+    px = env.proxy({"a": redis_pool([r1], listen=listen)}, verbose=5)
+    c = px.resp("a", timeout=20)
+    assert c.call("PING") == b"PONG"
+    with stalled(r1):
+        c.send(encode_command("SET", "inflight", "old") + encode_command("INCR", "counter"))
+        time.sleep(0.3)  # the proxy has forwarded both to r1, which does not answer
+        assert reload(px, {"a": redis_pool([r2], listen=listen)})
+    assert c.read_reply() == b"OK"
+    assert c.read_reply() == 1
+    assert r1.client().get("inflight") == b"old" and r1.client().get("counter") == b"1"
+    assert c.call("SET", "next", "new") == b"OK"
+    assert r2.client().get("next") == b"new"
+    assert wait_until(lambda: log_count(px, "retired pool 'a' finished its work") == 1, 5), px.log_tail()
+
+
+def test_removed_pool_answers_pending_requests_then_closes(env):
+    r = env.redis()
+    la, lb = listen_addr(), listen_addr()
+    px = env.proxy({"a": redis_pool([r], listen=la), "b": redis_pool([r], listen=lb)}, verbose=5)
+    cb = px.resp("b", timeout=20)
+    assert cb.call("SET", "k", "v") == b"OK"
+    with stalled(r):
+        cb.send(encode_command("GET", "k"))
+        time.sleep(0.3)
+        assert reload(px, {"a": redis_pool([r], listen=la)})
+    assert cb.read_reply() == b"v"
+    cb.s.settimeout(5)
+    assert cb.s.recv(100) == b"", "client of a removed pool not closed after its reply"
+    try:
+        socket.create_connection((HOST, px.port("b")), timeout=2).close()
+        refused = False
+    except OSError:
+        refused = True
+    assert refused, "the removed pool's address still accepts connections"
+    assert px.resp("a").call("GET", "k") == b"v"
+
+
+def test_unchanged_servers_keep_their_connections(env):
+    r1, r2, r3 = env.redis(), env.redis(), env.redis()
+    la = listen_addr()
+    pools = {"a": redis_pool([r1, r2], listen=la)}
+    px = env.proxy(pools, verbose=5)
+    c = px.resp("a")
+    for i in range(40):  # enough keys to reach both servers
+        assert c.call("SET", "k%d" % i, i) == b"OK"
+    before = connections_received(r1), connections_received(r2)
+    pools["b"] = redis_pool([r3], listen=listen_addr())
+    px.listens["b"] = ("tcp", int(pools["b"]["listen"].rsplit(":", 1)[1]))
+    assert reload(px, pools)
+    for i in range(40):
+        assert c.call("GET", "k%d" % i) == str(i).encode()
+    assert px.resp("b").call("SET", "new", "pool") == b"OK"
+    assert r3.client().get("new") == b"pool"
+    # +1: the INFO connection of connections_received itself
+    assert (connections_received(r1), connections_received(r2)) == (before[0] + 1, before[1] + 1)
+    # a changed connection setting (redis_db) means new connections
+    pools["a"] = redis_pool([r1, r2], listen=la, redis_db=3)
+    assert reload(px, pools)
+    assert c.call("SET", "db3", "x") == b"OK"
+    assert r1.client(db=3).get("db3") == b"x" or r2.client(db=3).get("db3") == b"x"
+    assert connections_received(r1) + connections_received(r2) > before[0] + before[1] + 4
+
+
+def test_invalid_file_changes_nothing_and_names_the_line(env):
+    r1, r2 = env.redis(), env.redis()
+    la = listen_addr()
+    px = env.proxy({"a": redis_pool([r1], listen=la)}, verbose=5)
+    c = px.resp("a")
+    bad = "a:\n  listen: %s\n  redis: true\n  hashh: fnv1a_64\n  servers:\n   - %s:1\n" % (la, r2.addr)
+    assert not reload(px, bad)
+    with open(px.log, errors="replace") as f:
+        text = f.read()
+    assert "%s:4: " % px.conf in text and "hashh" in text, px.log_tail()
+    assert c.call("SET", "still", "r1") == b"OK"
+    assert r1.client().get("still") == b"r1" and r2.client().get("still") is None
+
+
+def test_listen_address_in_use_changes_nothing(env):
+    r = env.redis()
+    la = listen_addr()
+    px = env.proxy({"a": redis_pool([r], listen=la)}, verbose=5)
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind((HOST, 0))
+    taken.listen(1)
+    try:
+        busy = "%s:%d" % (HOST, taken.getsockname()[1])
+        assert not reload(px, {"a": redis_pool([r], listen=la), "b": redis_pool([r], listen=busy)})
+        assert "cannot set up pool 'b'" in open(px.log, errors="replace").read()
+    finally:
+        taken.close()
+    assert px.resp("a").call("PING") == b"PONG"
+    assert list(px.stats().get("b", {})) == []  # pool b never came to be
+
+
+def test_stats_follow_the_new_pools_and_keep_counters(env):
+    r = env.redis()
+    la = listen_addr()
+    px = env.proxy({"a": redis_pool([r], listen=la), "gone": redis_pool([r], listen=listen_addr())}, verbose=5)
+    c = px.resp("a")
+    for _ in range(5):
+        assert c.call("PING") == b"PONG"
+        assert c.call("SET", "x", "1") == b"OK"
+    # stats are snapshots taken every -i (100 ms)
+    st = wait_until(lambda: (lambda s: s if s["a"][r.addr]["requests"] == 5 else None)(px.stats()), 3)
+    assert st and "gone" in st, st
+    assert reload(px, {"a": redis_pool([r], listen=la), "fresh": redis_pool([r], listen=listen_addr())})
+    assert c.call("SET", "x", "2") == b"OK"
+    st = wait_until(lambda: (lambda s: s if "fresh" in s and s["a"][r.addr]["requests"] == 6 else None)(px.stats()),
+                    3)
+    assert st, "the kept pool's counters did not go on from 5: %s" % px.stats()
+    assert "gone" not in st
+    assert st["a"]["client_connections"] == 1
+
+
+def test_memcached_pool_reload(env):
+    m1, m2 = env.memcached(), env.memcached()
+    la = listen_addr()
+    px = env.proxy({"m": mc_pool([m1], listen=la)}, verbose=5)
+    c = px.mc("m")
+    assert c.cmd(b"set a 0 0 1", b"1") == b"STORED"
+    assert reload(px, {"m": mc_pool([m2], listen=la)})
+    assert c.cmd(b"set b 0 0 1", b"2") == b"STORED"
+    assert m2.mc().cmd(b"get b") == b"VALUE b 0 1"
+    assert m1.mc().cmd(b"get b") == b"END"
+
+
+def test_protocol_change_closes_old_clients_after_their_replies(env):
+    """Same listen address, redis -> memcached: a redis client cannot speak to
+    the new pool, so it is let go after its replies; new clients get memcached."""
+    r, m = env.redis(), env.memcached()
+    la = listen_addr()
+    px = env.proxy({"p": redis_pool([r], listen=la)}, verbose=5)
+    c = px.resp("p")
+    assert c.call("PING") == b"PONG"
+    assert reload(px, {"p": mc_pool([m], listen=la)})
+    c.s.settimeout(5)
+    assert c.s.recv(100) == b""
+    assert px.mc("p").cmd(b"set k 0 0 1", b"x") == b"STORED"
+
+
+def test_reloads_under_load_lose_nothing(env):
+    """Clients hammer SET/GET on kept connections and on fresh ones while the
+    file is reloaded again and again (a timeout and a second pool come and go,
+    keys stay put): every request is answered correctly, no connect refused."""
+    r1, r2 = env.redis(), env.redis()
+    la, lb = listen_addr(), listen_addr()
+    plain = {"a": redis_pool([r1, r2], listen=la)}
+    other = {"a": redis_pool([r1, r2], listen=la, timeout=3000), "b": redis_pool([r1], listen=lb)}
+    px = env.proxy(plain, verbose=5)
+    stop, errors, done = threading.Event(), [], [0]
+
+    def worker(n):
+        from conftest import Resp
+        c = Resp(port=px.port("a"), timeout=10)
+        i = 0
+        while not stop.is_set():
+            try:
+                if i % 50 == 0:  # a fresh connection now and then
+                    c.close()
+                    c = Resp(port=px.port("a"), timeout=10)
+                key, val = "w%d:%d" % (n, i % 97), "v%d" % i
+                got = c.pipeline([("SET", key, val), ("GET", key)])
+                if got != [b"OK", val.encode()]:
+                    errors.append((key, got))
+                done[0] += 1
+            except (OSError, AssertionError, RespError) as e:
+                errors.append(repr(e))
+            i += 1
+        c.close()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(6):
+            time.sleep(0.3)
+            assert reload(px, other if k % 2 == 0 else plain)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(20)
+    print("\n[reloads under load] 6 reloads, %d SET+GET pairs, %d errors" % (done[0], len(errors)))
+    assert errors == []
+    assert done[0] > 100
+    assert px.alive()
+
+
+def test_sentinel_pool_reload_keeps_the_master_connection(env):
+    """A sentinel pool reloaded with a new heartbeat: the group keeps the master
+    address the sentinels gave it and its connection; requests go on at once."""
+    from test_sentinel import sentinel_pool, start_sentinels, wait_for
+    m = env.redis()
+    sentinels = start_sentinels(env, {"g": m}, n=1, quorum=1)
+    la = listen_addr()
+    px = env.proxy({"s": sentinel_pool(["g"], sentinels, listen=la)}, verbose=5)
+    c = px.resp("s")
+    wait_for(lambda: c.call("SET", "k", "1") == b"OK", what="the group's master known")
+    def setters():  # ids of the master's connections whose last command was a SET
+        return sorted(cl["id"] for cl in m.client().client_list() if cl["cmd"] == "set")
+    before = setters()
+    assert len(before) == 1
+    assert reload(px, {"s": sentinel_pool(["g"], sentinels, listen=la, sentinel_heartbeat=500)})
+    assert c.call("SET", "k", "2") == b"OK"  # no wait for the sentinels: the address was kept
+    assert m.client().get("k") == b"2"
+    assert setters() == before, "the proxy's connection to the master was not kept"
