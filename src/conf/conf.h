@@ -43,6 +43,16 @@ struct conf_sentinel {
     int line;
 };
 
+/* Where reads go in a redis pool whose server named "master" is the master and
+ * whose other servers are its replicas (SPEC 10). */
+enum conf_read_from {
+    READ_FROM_NONE = 0,       /* no server named master: plain sharding */
+    READ_FROM_MASTER,         /* reads to the master too */
+    READ_FROM_REPLICA,        /* reads to the live replicas only (meitu's behaviour) */
+    READ_FROM_PREFER_REPLICA, /* the live replicas, else the master */
+    READ_FROM_COUNT
+};
+
 struct conf_pool {
     char *name;
     int line;
@@ -72,6 +82,9 @@ struct conf_pool {
     uint32_t nsentinels;
     int64_t sentinel_heartbeat_ms;
     char *sentinel_auth; /* NULL: the sentinels need no password */
+    /* master/replica pools only (read_from != READ_FROM_NONE): */
+    enum conf_read_from read_from;
+    uint32_t master; /* index into servers of the server named "master" */
 };
 
 struct conf_global {
@@ -112,6 +125,8 @@ struct conf *conf_load_buf(const char *name, const char *data, size_t len,
 struct conf *conf_load_buf_flags(const char *name, const char *data, size_t len, unsigned flags,
                                  struct conf_errors *errs);
 struct conf *conf_ref(struct conf *c);
+/* "master", "replica", "prefer_replica" ("" for READ_FROM_NONE). */
+const char *conf_read_from_name(enum conf_read_from r);
 void conf_unref(struct conf *c);
 void conf_errors_init(struct conf_errors *e);
 void conf_errors_free(struct conf_errors *e);

@@ -33,6 +33,7 @@ enum key_type {
     K_SENTINELS,
     K_GROUPS,
     K_WORKERS, /* int or "auto" (-1) */
+    K_READ_FROM,
 };
 
 struct key_desc {
@@ -51,7 +52,8 @@ enum {
     KEY_SENTINELS,
     KEY_GROUPS,
     KEY_HEARTBEAT,
-    KEY_SENTINEL_AUTH
+    KEY_SENTINEL_AUTH,
+    KEY_READ_FROM
 };
 
 #define P(f) offsetof(struct conf_pool, f)
@@ -64,6 +66,7 @@ static const struct key_desc pool_keys[] = {
     [KEY_GROUPS] = {"groups", K_GROUPS, P(servers), 0, 0},
     [KEY_HEARTBEAT] = {"sentinel_heartbeat", K_I64, P(sentinel_heartbeat_ms), 1, MAX_MS},
     [KEY_SENTINEL_AUTH] = {"sentinel_auth", K_STR, P(sentinel_auth), 0, 0},
+    [KEY_READ_FROM] = {"read_from", K_READ_FROM, P(read_from), 0, 0},
     {"hash", K_HASH, P(hash), 0, 0},
     {"hash_tag", K_HASH_TAG, P(hash_tag), 0, 0},
     {"distribution", K_DIST, P(distribution), 0, 0},
@@ -135,6 +138,39 @@ static const char *hash_name_i(int i)
 static const char *dist_name_i(int i)
 {
     return dist_name((enum dist_type)i);
+}
+
+/* The name a server must have to be the master of its pool (meitu's syntax). */
+#define MASTER_NAME "master"
+
+static const char *const read_from_names[READ_FROM_COUNT] = {
+    [READ_FROM_NONE] = "",
+    [READ_FROM_MASTER] = "master",
+    [READ_FROM_REPLICA] = "replica",
+    [READ_FROM_PREFER_REPLICA] = "prefer_replica",
+};
+
+const char *conf_read_from_name(enum conf_read_from r)
+{
+    return (unsigned)r < READ_FROM_COUNT ? read_from_names[r] : "";
+}
+
+/* Choices offered in messages: every value but READ_FROM_NONE. */
+static const char *read_from_name_i(int i)
+{
+    return read_from_names[i + 1];
+}
+
+static void set_read_from(struct conf_ctx *cx, const struct key_desc *k, const char *v, int line,
+                          enum conf_read_from *out)
+{
+    for (int r = READ_FROM_MASTER; r < READ_FROM_COUNT; r++) {
+        if (strcmp(v, read_from_names[r]) == 0) {
+            *out = (enum conf_read_from)r;
+            return;
+        }
+    }
+    err_choices(cx, line, k->name, v, "read_from", read_from_name_i, READ_FROM_COUNT - 1);
 }
 
 static int set_number(struct conf_ctx *cx, const struct key_desc *k, const char *v, int line,
@@ -220,6 +256,9 @@ static void set_scalar(struct conf_ctx *cx, void *base, const struct key_desc *k
         break;
     case K_STR:
         *(char **)f = conf_strdup(cx, v);
+        break;
+    case K_READ_FROM:
+        set_read_from(cx, k, v, line, (enum conf_read_from *)f);
         break;
     case K_WORKERS:
         if (strcmp(v, "auto") == 0) {
@@ -401,6 +440,44 @@ static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const 
     }
 }
 
+/* A redis pool (not a sentinel one) with a server named "master" is a master
+ * and its replicas (SPEC 10); read_from only makes sense there. Runs after the
+ * servers are sorted, since the master is found by its index. */
+static void check_read_from(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
+{
+    int line = lines[KEY_READ_FROM];
+    enum conf_read_from given = p->read_from;
+    p->read_from = READ_FROM_NONE;
+    if (lines[KEY_SENTINELS] != 0) {
+        /* a group named "master" is just a group: sentinel pools never split */
+        if (line != 0) {
+            conf_err(cx, line, "read_from",
+                     "directive is not supported in a pool with sentinels (replicas of sentinel "
+                     "groups are not supported yet)");
+        }
+        return;
+    }
+    if (!p->redis) {
+        if (line != 0) {
+            conf_err(cx, line, "read_from", "directive is only valid for a redis pool");
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        if (strcmp(p->servers[i].name, MASTER_NAME) == 0) {
+            p->master = i;
+            p->read_from = line != 0 ? given : READ_FROM_REPLICA;
+            return;
+        }
+    }
+    if (line != 0) {
+        conf_err(cx, line, "read_from",
+                 "directive needs a server named '" MASTER_NAME "' in pool '%s' (the master; the "
+                 "other servers are its replicas)",
+                 p->name);
+    }
+}
+
 static const struct key_desc *key_find(const struct key_desc *keys, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++) {
@@ -465,6 +542,7 @@ int conf_pool_parse(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *map)
                  "directive is only valid for a redis pool");
     }
     check_servers(cx, p);
+    check_read_from(cx, p, lines);
     return lines[KEY_LISTEN];
 }
 

@@ -8,10 +8,9 @@
 #include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/pool.h"
+#include "proxy/replica.h"
 #include "proxy/req.h"
 #include "proxy/server.h"
-
-#define NO_SERVER_MSG "no server is available for this key"
 
 /* Queue r on c; its request bytes (copied to server buffers) count against the
  * client's limit until it is answered, so a stalled server cannot be flooded. */
@@ -71,10 +70,10 @@ static void route_key(struct client *c, const uint8_t *p, const struct req_info 
     struct pool *pool = c->pool;
     const uint8_t *key = ri->keys.n ? p + ri->keys.v[0].off : p;
     size_t klen = ri->keys.n ? ri->keys.v[0].len : 0;
-    struct server *s = pool_route(pool, key, klen);
+    struct server *s = replica_route(pool, key, klen, ri->readonly);
     if (s == NULL) {
         pool->stats[SP_forward_error]++;
-        router_reply_error(c, NO_SERVER_MSG);
+        router_reply_error(c, replica_route_error(pool, ri->readonly));
         return;
     }
     struct sconn *sc = router_conn(c, s);
@@ -186,7 +185,8 @@ static int key_groups_build(struct key_groups *g, struct pool *pool, const uint8
         abort();
     }
     for (uint32_t i = 0; i < n; i++) {
-        struct server *s = pool_route(pool, p + ri->keys.v[i].off, ri->keys.v[i].len);
+        struct server *s =
+            replica_route(pool, p + ri->keys.v[i].off, ri->keys.v[i].len, ri->readonly);
         if (s == NULL) {
             return -1;
         }
@@ -217,7 +217,7 @@ static void route_split(struct client *c, const uint8_t *p, const struct req_inf
     }
     if (key_groups_build(&g, pool, p, ri, map) != 0) {
         pool->stats[SP_forward_error]++;
-        router_reply_error(c, NO_SERVER_MSG);
+        router_reply_error(c, replica_route_error(pool, ri->readonly));
         free(map);
         key_groups_free(&g);
         return;

@@ -746,6 +746,87 @@ static void test_sentinel_errors(void)
                "t.yml:6: sentinels: directive has no sentinels");
 }
 
+/* meitu's master/replica pool (SPEC 10): a redis pool with a server named master. */
+#define SPLIT_POOL                                                                                 \
+    "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n   - 127.0.0.1:6380:1\n"        \
+    "   - 127.0.0.1:6379:1 master\n   - 127.0.0.1:6381:1\n"
+
+static void test_read_from(void)
+{
+    /* the master is found after sorting; reads go to replicas by default */
+    struct conf *c = load(SPLIT_POOL);
+    CHECK(c != NULL);
+    if (c == NULL) {
+        return;
+    }
+    const struct conf_pool *p = &c->pools[0];
+    CHECK_EQ_INT(p->read_from, READ_FROM_REPLICA);
+    CHECK_EQ_INT(p->nservers, 3);
+    CHECK(strcmp(p->servers[p->master].name, "master") == 0);
+    CHECK_EQ_INT(p->servers[p->master].addr.port, 6379);
+    CHECK_EQ_INT(p->master, 0); /* names sort shorter first: "master" before "127.0.0.1:6380" */
+    conf_unref(c);
+
+    static const struct {
+        const char *v;
+        enum conf_read_from want;
+    } vals[] = {{"master", READ_FROM_MASTER},
+                {"replica", READ_FROM_REPLICA},
+                {"prefer_replica", READ_FROM_PREFER_REPLICA}};
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        char yml[512];
+        snprintf(yml, sizeof(yml), "%s  read_from: %s\n", SPLIT_POOL, vals[i].v);
+        c = load(yml);
+        CHECK(c != NULL && c->pools[0].read_from == vals[i].want);
+        CHECK(strcmp(conf_read_from_name(vals[i].want), vals[i].v) == 0);
+        conf_unref(c);
+    }
+    /* without a server named master: plain sharding, whatever the pool */
+    c = load(MIN_POOL);
+    CHECK(c != NULL && c->pools[0].read_from == READ_FROM_NONE);
+    conf_unref(c);
+    c = load("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n"
+             "   - 127.0.0.1:6379:1 masters\n   - 127.0.0.1:6380:1 Master\n");
+    CHECK(c != NULL && c->pools[0].read_from == READ_FROM_NONE);
+    conf_unref(c);
+    /* memcached pools and sentinel pools never split, even with a "master" */
+    c = load("alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:11211:1 master\n"
+             "   - 127.0.0.1:11212:1\n");
+    CHECK(c != NULL && c->pools[0].read_from == READ_FROM_NONE);
+    conf_unref(c);
+    c = load("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - master\n"
+             "   - g2\n  sentinels:\n   - 127.0.0.1:26379\n");
+    CHECK(c != NULL && c->pools[0].read_from == READ_FROM_NONE);
+    conf_unref(c);
+}
+
+static void test_read_from_errors(void)
+{
+    expect_err(SPLIT_POOL "  read_from: slave\n",
+               "t.yml:8: read_from: \"slave\" is not a valid read_from (one of master, replica, "
+               "prefer_replica)");
+    expect_err(SPLIT_POOL "  read_from: [master]\n",
+               "t.yml:8: read_from: directive needs a single value, not a list");
+    expect_err(SPLIT_POOL "  read_from: master\n  read_from: replica\n",
+               "t.yml:9: read_from: directive is a duplicate (first on line 8)");
+    expect_key_err("read_from: master", "t.yml:5: read_from: directive is only valid for a redis "
+                                        "pool");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  read_from: replica\n"
+               "  servers:\n   - 127.0.0.1:6379:1\n   - 127.0.0.1:6380:1\n",
+               "t.yml:4: read_from: directive needs a server named 'master' in pool 'alpha' (the "
+               "master; the other servers are its replicas)");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:11211:1 master\n"
+               "  read_from: prefer_replica\n",
+               "t.yml:5: read_from: directive is only valid for a redis pool");
+    expect_err(SENTINEL_POOL "  read_from: replica\n",
+               "t.yml:8: read_from: directive is not supported in a pool with sentinels (replicas "
+               "of sentinel groups are not supported yet)");
+    /* two masters are two servers with the same name */
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n"
+               "   - 127.0.0.1:6379:1 master\n   - 127.0.0.1:6380:1 master\n",
+               "t.yml:6: servers: pool 'alpha' has servers with same name 'master'");
+}
+
 static void test_refcount(void)
 {
     struct conf *c = load(MIN_POOL);
@@ -780,6 +861,8 @@ int main(void)
     test_many_errors();
     test_sentinel_pool();
     test_sentinel_errors();
+    test_read_from();
+    test_read_from_errors();
     test_refcount();
     conf_errors_free(&errs);
     UNIT_DONE("test_conf");

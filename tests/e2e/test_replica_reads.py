@@ -1,0 +1,342 @@
+"""Read/write splitting to redis replicas (SPEC 10) against real redis-server processes.
+
+A pool whose server entry is named `master` is a master and its replicas: each
+test starts a master and two replicas (`--replicaof`) on free ports and stops
+them by pid.  Where a command went is read from the servers themselves: `INFO
+commandstats` (reset with `CONFIG RESETSTAT` before each step) counts what each
+server executed, and a replica made writable gets keys the others do not have.
+"""
+
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import HOST, TWEMPROXY, Ketama, fnv1a_64, spread_keys, yaml_conf
+
+pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no read/write splitting")
+
+NO_REPLICA = "no replica is available for this read (read_from: replica)"
+
+
+def wait_for(pred, timeout=10.0, step=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # a server still starting
+            last = e
+        time.sleep(step)
+    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
+
+
+def start_replicated(env, nreplicas=2):
+    """A master and nreplicas replicas of it, replication link up."""
+    # no 5 s wait for more replicas before the first full sync
+    master = env.redis(args=["--repl-diskless-sync-delay", "0"])
+    replicas = [env.redis(args=["--replicaof", HOST, str(master.port)]) for _ in range(nreplicas)]
+    for r in replicas:
+        wait_for(lambda: r.client().info("replication").get("master_link_status") == "up",
+                 what="replica %s linked to its master" % r.addr)
+    return master, replicas
+
+
+def split_pool(master, replicas, **kw):
+    pool = {"redis": True}
+    pool.update(kw)
+    pool["servers"] = ["%s:1 master" % master.addr] + ["%s:1" % r.addr for r in replicas]
+    return pool
+
+
+def calls(server, cmd):
+    """How many times server executed cmd since its last CONFIG RESETSTAT."""
+    stats = server.client().info("commandstats")
+    return int(stats.get("cmdstat_%s" % cmd, {}).get("calls", 0))
+
+
+def reset_stats(*servers):
+    for s in servers:
+        s.client().config_resetstat()
+
+
+def wait_replicated(master, replicas):
+    """Every replica has caught up with the master's writes."""
+    def caught_up():
+        off = master.client().info("replication")["master_repl_offset"]
+        return all(r.client().info("replication").get("slave_repl_offset", -1) >= off for r in replicas)
+    wait_for(caught_up, what="replicas caught up")
+
+
+def replica_of(key, replicas):
+    """The replica twemproxy's fnv1a_64 + ketama puts key on, among the replicas alone."""
+    k = Ketama([(r.addr, 1) for r in replicas])
+    return replicas[k.index(fnv1a_64(key.encode()))]
+
+
+def test_writes_go_to_master_and_reads_to_replicas(env):
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas)})
+    c = px.client()
+    keys = spread_keys("rw", 40)
+    reset_stats(master, *replicas)
+    for k in keys:
+        assert c.set(k, "v-" + k) is True  # a replica would answer -READONLY
+    assert calls(master, "set") == len(keys)
+    wait_replicated(master, replicas)
+
+    reset_stats(master, *replicas)
+    for k in keys:
+        assert c.get(k) == ("v-" + k).encode()
+    assert calls(master, "get") == 0
+    # each read went to the replica ketama picks among the replicas
+    for r in replicas:
+        want = sum(1 for k in keys if replica_of(k, replicas) is r)
+        assert want > 0
+        assert calls(r, "get") == want
+    # local commands stay local, on no server at all
+    assert c.ping() is True
+    assert calls(master, "ping") + sum(calls(r, "ping") for r in replicas) == 0
+
+
+def test_reads_are_served_by_the_replica(env):
+    """A value that exists only on a replica is what the proxy reads."""
+    master, replicas = start_replicated(env, nreplicas=1)
+    px = env.proxy({"alpha": split_pool(master, replicas)})
+    r = replicas[0]
+    r.client().config_set("replica-read-only", "no")
+    r.client().set("only-here", "replica")
+    c = px.client()
+    assert c.get("only-here") == b"replica"
+    assert c.hgetall("nothing") == {}
+    assert c.exists("only-here") == 1
+    # a write still goes to the master, which then replicates over the replica's key
+    assert c.set("only-here", "master") is True
+    assert master.client().get("only-here") == b"master"
+
+
+def test_multi_key_reads_split_over_replicas_writes_to_master(env):
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas)})
+    c = px.client()
+    keys = spread_keys("mk", 20)
+    reset_stats(master, *replicas)
+    assert c.mset({k: "v-" + k for k in keys}) is True
+    # one MSET, unsplit: every key belongs to the master
+    assert calls(master, "mset") == 1
+    wait_replicated(master, replicas)
+
+    reset_stats(master, *replicas)
+    assert c.mget(keys) == [("v-" + k).encode() for k in keys]
+    assert calls(master, "mget") == 0
+    assert [calls(r, "mget") for r in replicas] == [1, 1]  # one fragment each
+
+    reset_stats(master, *replicas)
+    assert c.delete(*keys) == len(keys)
+    assert calls(master, "del") == 1
+    assert master.client().dbsize() == 0
+
+
+def test_read_from_master_keeps_reads_on_master(env):
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from="master")})
+    c = px.client()
+    keys = spread_keys("rm", 20)
+    for k in keys:
+        c.set(k, k)
+    reset_stats(master, *replicas)
+    for k in keys:
+        assert c.get(k) == k.encode()
+    assert c.mget(keys) == [k.encode() for k in keys]
+    assert calls(master, "get") == len(keys)
+    assert calls(master, "mget") == 1
+    assert sum(calls(r, "get") + calls(r, "mget") for r in replicas) == 0
+
+
+def _kill_replicas(replicas):
+    for r in replicas:
+        r.proc.kill()
+        r.proc.wait(5)
+
+
+@pytest.mark.parametrize("auto_eject", [True, False], ids=["auto_eject", "no_auto_eject"])
+def test_prefer_replica_falls_back_to_master(env, auto_eject):
+    """A failing replica holds no key of its own, so it is taken out of the reads
+    whether or not auto_eject_hosts is set."""
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from="prefer_replica",
+                                        auto_eject_hosts=auto_eject, server_failure_limit=1,
+                                        server_retry_timeout=60000)})
+    r = px.resp()
+    assert r.call("SET", "k", "v") == b"OK"
+    wait_replicated(master, replicas)
+    reset_stats(master, *replicas)
+    assert r.call("GET", "k") == b"v"
+    assert calls(master, "get") == 0  # replicas first while they live
+
+    _kill_replicas(replicas)
+    # the first reads find a replica dead (answered with its error) and eject it
+    wait_for(lambda: r.call("GET", "k") == b"v", what="reads answered by the master")
+    reset_stats(master)
+    for _ in range(10):
+        assert r.call("GET", "k") == b"v"
+        assert r.call("MGET", "k", "nope") == [b"v", None]
+    assert calls(master, "get") == 10
+    assert calls(master, "mget") == 10
+    assert r.call("SET", "k", "w") == b"OK"
+
+
+def test_replica_back_after_retry_timeout_takes_reads_again(env):
+    master, replicas = start_replicated(env, nreplicas=1)
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from="prefer_replica",
+                                        auto_eject_hosts=True, server_failure_limit=1,
+                                        server_retry_timeout=300)})
+    r = px.resp()
+    assert r.call("SET", "k", "v") == b"OK"
+    port = replicas[0].port
+    _kill_replicas(replicas)
+    wait_for(lambda: r.call("GET", "k") == b"v", what="reads answered by the master")
+    back = env.redis(port=port, args=["--replicaof", HOST, str(master.port)])
+    wait_for(lambda: back.client().get("k") == b"v", what="the replica synced again")
+    reset_stats(back)
+    wait_for(lambda: r.call("GET", "k") == b"v" and calls(back, "get") > 0,
+             what="reads on the replica again")
+    reset_stats(master, back)
+    for _ in range(5):
+        assert r.call("GET", "k") == b"v"
+    assert calls(master, "get") == 0 and calls(back, "get") == 5
+
+
+def test_replica_only_reads_fail_when_no_replica_lives(env):
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from="replica",
+                                        auto_eject_hosts=True, server_failure_limit=1,
+                                        server_retry_timeout=60000)})
+    r = px.resp()
+    assert r.call("SET", "k", "v") == b"OK"
+    _kill_replicas(replicas)
+    wait_for(lambda: getattr(r.call("GET", "k"), "msg", None) == "ERR " + NO_REPLICA,
+             what="reads refused without replicas")
+    reset_stats(master)
+    got = r.call("MGET", "k", "k2")
+    assert getattr(got, "msg", None) == "ERR " + NO_REPLICA
+    assert calls(master, "get") == 0 and calls(master, "mget") == 0
+    # writes are unaffected, and the connection stays usable
+    assert r.call("SET", "k", "w") == b"OK"
+    assert r.call("PING") == b"PONG"
+
+
+def test_master_is_never_ejected(env):
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas, auto_eject_hosts=True,
+                                        server_failure_limit=1, server_retry_timeout=60000)})
+    r = px.resp()
+    assert r.call("SET", "k", "v") == b"OK"
+    port = master.port
+    master.proc.kill()
+    master.proc.wait(5)
+    for _ in range(5):
+        got = r.call("SET", "k", "v")
+        assert getattr(got, "msg", "").startswith("ERR "), got
+        assert "no server" not in got.msg  # the master stays in the pool
+    time.sleep(0.3)  # the stats are refreshed every 100 ms (-i)
+    stats = px.stats()["alpha"]
+    assert stats["server_ejects"] == 0
+    assert stats["master"]["server_ejected_at"] == 0
+    # back on the same port: writes work at once, not after server_retry_timeout
+    env.redis(port=port)
+    wait_for(lambda: r.call("SET", "k", "back") == b"OK", timeout=5, what="writes to the master again")
+
+
+def test_stats_list_master_and_replicas_as_servers(env):
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas)})
+    r = px.resp()
+    for i in range(6):
+        assert r.call("SET", "s%d" % i, "x") == b"OK"
+    wait_replicated(master, replicas)
+    for i in range(6):
+        assert r.call("GET", "s%d" % i) == b"x"
+
+    def counted():
+        pool = px.stats()["alpha"]
+        names = ["master"] + [x.addr for x in replicas]
+        if any(n not in pool for n in names):
+            return None
+        return (pool["master"]["requests"],
+                sum(pool[x.addr]["requests"] for x in replicas))
+    assert wait_for(lambda: counted() == (6, 6), timeout=5, what="per-server request counters")
+
+
+def test_pool_without_master_still_shards(env):
+    """No server named master: reads and writes go where twemproxy puts them."""
+    servers = [env.redis() for _ in range(3)]
+    px = env.proxy({"alpha": {"redis": True, "servers": ["%s:1" % s.addr for s in servers]}})
+    c = px.client()
+    keys = spread_keys("plain", 30)
+    k = Ketama([(s.addr, 1) for s in servers])
+    for key in keys:
+        c.set(key, key)
+    for key in keys:
+        owner = servers[k.index(fnv1a_64(key.encode()))]
+        assert owner.client().get(key) == key.encode()
+        assert c.get(key) == key.encode()
+
+
+def test_reload_changes_where_reads_go(env):
+    """SIGHUP with a new read_from: the same client's next reads follow it."""
+    master, replicas = start_replicated(env)
+    pools = {"alpha": split_pool(master, replicas, read_from="master")}
+    px = env.proxy(pools)
+    r = px.resp()
+    assert r.call("SET", "k", "v") == b"OK"
+    wait_replicated(master, replicas)
+    reset_stats(master, *replicas)
+    assert r.call("GET", "k") == b"v"
+    assert calls(master, "get") == 1
+
+    pools["alpha"] = dict(pools["alpha"], read_from="replica", listen="%s:%d" % (HOST, px.port()))
+    with open(px.conf, "w") as f:
+        f.write(yaml_conf(pools))
+    os.kill(px.proc.pid, signal.SIGHUP)
+
+    def on_replicas():
+        reset_stats(master, *replicas)
+        return r.call("GET", "k") == b"v" and calls(master, "get") == 0 and \
+            sum(calls(x, "get") for x in replicas) == 1
+    wait_for(on_replicas, what="reads on the replicas after the reload")
+    assert r.call("SET", "k", "w") == b"OK"
+    assert master.client().get("k") == b"w"
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("alpha:\n  listen: {L}\n  redis: true\n  read_from: replica\n  servers:\n   - {S}:1\n",
+     "t.yml:4: read_from: directive needs a server named 'master'"),
+    ("alpha:\n  listen: {L}\n  servers:\n   - {S}:1 master\n  read_from: master\n",
+     "t.yml:5: read_from: directive is only valid for a redis pool"),
+    ("alpha:\n  listen: {L}\n  redis: true\n  servers:\n   - {S}:1 master\n  read_from: nearest\n",
+     "t.yml:6: read_from: \"nearest\" is not a valid read_from (one of master, replica, "
+     "prefer_replica)"),
+    ("alpha:\n  listen: {L}\n  redis: true\n  groups:\n   - g\n  sentinels:\n   - {S}\n"
+     "  read_from: replica\n",
+     "t.yml:8: read_from: directive is not supported in a pool with sentinels"),
+])
+def test_read_from_config_errors(env, body, needle):
+    from conftest import free_port
+    text = body.format(L="%s:%d" % (HOST, free_port()), S="%s:%d" % (HOST, free_port()))
+    conf = env.write_conf(text, name="t.yml")
+    rc, out = env.run_proxy(["-t", "-c", conf], timeout=5)
+    assert rc != 0
+    assert needle.replace("t.yml", conf) in out, out
+
+
+def test_read_from_accepted_with_master(env):
+    master, replicas = start_replicated(env, nreplicas=1)
+    for v in ("master", "replica", "prefer_replica"):
+        conf = env.write_conf({"alpha": dict(split_pool(master, replicas, read_from=v),
+                                             listen="%s:1" % HOST)})
+        rc, out = env.run_proxy(["-t", "-c", conf], timeout=5)
+        assert rc == 0, out
