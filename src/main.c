@@ -22,8 +22,6 @@
  * docs/architecture.md tells who owns which buffer and connection.
  */
 #include <errno.h>
-#include <grp.h>
-#include <pwd.h>
 #include <execinfo.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -38,6 +36,8 @@
 #include "conf/options.h"
 #include "core/instance.h"
 #include "core/log.h"
+#include "process/master.h"
+#include "process/privileges.h"
 #include "stats/stats.h"
 
 static void print_banner(void)
@@ -148,6 +148,38 @@ static int pidfile_create(const char *path)
     return w == n ? 0 : -1;
 }
 
+/* -k: signal the running proxy named by the pid file, as nginx -s does. */
+static int signal_running(const struct options *o)
+{
+    static const struct {
+        const char *name;
+        int sig;
+    } sigs[] = {{"reload", SIGHUP}, {"reopen", SIGUSR1}, {"stop", SIGTERM}};
+    if (o->pid_file == NULL) {
+        fprintf(stderr, "nutcracker: -k %s needs the pid file of the running proxy (-p)\n",
+                o->signal_name);
+        return 1;
+    }
+    FILE *f = fopen(o->pid_file, "r");
+    long pid = 0;
+    if (f == NULL || fscanf(f, "%ld", &pid) != 1 || pid <= 0) {
+        fprintf(stderr, "nutcracker: no pid in pid file '%s'%s%s\n", o->pid_file,
+                f == NULL ? ": " : "", f == NULL ? strerror(errno) : "");
+        if (f != NULL) {
+            fclose(f);
+        }
+        return 1;
+    }
+    fclose(f);
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        if (strcmp(sigs[i].name, o->signal_name) == 0 && kill((pid_t)pid, sigs[i].sig) != 0) {
+            fprintf(stderr, "nutcracker: cannot signal process %ld: %s\n", pid, strerror(errno));
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Raise the descriptor limit toward max_openfiles (as far as the hard limit allows
  * without privileges): a proxy's capacity is its descriptors. */
 static void raise_nofile(long want)
@@ -171,43 +203,6 @@ static void raise_nofile(long want)
     }
 }
 
-/* global: user/group (meitu's keys): once the listeners are bound, a proxy
- * started as root gives up root. Not being able to is fatal: running as root
- * when told otherwise is worse than not running. */
-static int drop_privileges(const struct conf_global *g)
-{
-    if ((g->user == NULL && g->group == NULL) || geteuid() != 0) {
-        return 0;
-    }
-    gid_t gid = getegid();
-    uid_t uid = 0;
-    if (g->group != NULL) {
-        struct group *gr = getgrnam(g->group);
-        if (gr == NULL) {
-            log_error("global: group '%s' does not exist", g->group);
-            return -1;
-        }
-        gid = gr->gr_gid;
-    }
-    if (g->user != NULL) {
-        struct passwd *pw = getpwnam(g->user);
-        if (pw == NULL) {
-            log_error("global: user '%s' does not exist", g->user);
-            return -1;
-        }
-        uid = pw->pw_uid;
-        if (g->group == NULL) {
-            gid = pw->pw_gid;
-        }
-    }
-    if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || (g->user != NULL && setuid(uid) != 0)) {
-        log_error("dropping privileges failed: %s", strerror(errno));
-        return -1;
-    }
-    log_notice("running as uid %d gid %d", (int)getuid(), (int)getgid());
-    return 0;
-}
-
 static int run(const struct options *o, struct conf *conf)
 {
     if (log_init(o->log_level, o->log_file) != 0) {
@@ -223,16 +218,18 @@ static int run(const struct options *o, struct conf *conf)
         return 1;
     }
     log_notice("nutcracker-%s started on pid %d", NC_VERSION, (int)getpid());
-    struct instance in;
-    if (conf->global.worker_processes != 0) {
-        log_warn("global: worker_processes %d is not supported yet: running as one process",
-                 conf->global.worker_processes);
-    }
-    int rc = instance_init(&in, o, conf) == 0 && drop_privileges(&conf->global) == 0 &&
+    int rc;
+    int nworkers = master_workers(&conf->global);
+    if (nworkers > 0) {
+        rc = master_run(o, conf, nworkers);
+    } else {
+        struct instance in;
+        rc = instance_init(&in, o, conf) == 0 && privileges_drop(&conf->global) == 0 &&
                      instance_run(&in) == 0
                  ? 0
                  : 1;
-    instance_deinit(&in);
+        instance_deinit(&in);
+    }
     if (o->pid_file != NULL) {
         unlink(o->pid_file);
     }
@@ -255,6 +252,9 @@ int main(int argc, char **argv)
             stats_describe(stderr);
         }
         return 0;
+    }
+    if (o.signal_name != NULL) {
+        return signal_running(&o);
     }
     struct conf *conf = load_conf(o.conf_file, o.test_conf);
     if (o.test_conf || conf == NULL) {

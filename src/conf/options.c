@@ -17,7 +17,7 @@
 
 enum { OPT_METRICS_PORT = 256, OPT_METRICS_ADDR, OPT_CLIENT_BUFFER, OPT_BUFFER_LIMIT };
 
-static const char short_opts[] = "hVtdDv:o:c:s:i:a:p:m:";
+static const char short_opts[] = "hVtdDv:o:c:s:i:a:p:m:k:";
 
 static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},
@@ -38,6 +38,7 @@ static const struct option long_opts[] = {
     {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
     {"client-buffer-limit", required_argument, NULL, OPT_CLIENT_BUFFER},
     {"buffer-limit", required_argument, NULL, OPT_BUFFER_LIMIT},
+    {"signal", required_argument, NULL, 'k'},
     {NULL, 0, NULL, 0},
 };
 
@@ -67,6 +68,7 @@ void options_usage(FILE *out)
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
         "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
+        "  -k, --signal=S         : send reload, reopen or stop to the process in the pid file\n"
         "\n",
         out);
 }
@@ -226,6 +228,14 @@ static int set_option(struct options *o, int c, FILE *err, char **argv)
         return 0;
     case 'p':
         o->pid_file = optarg;
+        return 0;
+    case 'k':
+        if (strcmp(optarg, "reload") != 0 && strcmp(optarg, "reopen") != 0 &&
+            strcmp(optarg, "stop") != 0) {
+            fprintf(err, "nutcracker: option -k value %s is not reload, reopen or stop\n", optarg);
+            return -1;
+        }
+        o->signal_name = optarg;
         return 0;
     case 'v':
     case 's':

@@ -14,6 +14,8 @@
 #include "proxy/pool.h"
 #include "proxy/server.h"
 #include "stats/metrics.h"
+#include "stats/slot.h"
+#include "stats/snap.h"
 #include "stats/stats.h"
 
 /* How often the total of client buffers is held against --buffer-limit. */
@@ -174,9 +176,58 @@ static int instance_signals(struct instance *in)
     return ev_io_set(in->loop, &in->sigio, EV_READ);
 }
 
+/* A worker's counters, for the master to sum (SPEC 8: the stats port shows the total). */
+static void instance_publish(struct instance *in)
+{
+    struct stats_snap *snap = stats_snap_of_instance(in);
+    if (snap != NULL) {
+        stats_slot_publish(in->slots, (uint32_t)in->worker_id, snap);
+        stats_snap_free(snap);
+    }
+}
+
+static void instance_on_publish(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct instance *in = t->data;
+    instance_publish(in);
+    ev_timer_start(loop, t, (uint64_t)in->opts.stats_interval_ms);
+}
+
+/* The stats port and /metrics of a single process; a worker publishes instead. */
+static int instance_stats_init(struct instance *in)
+{
+    const struct options *opts = &in->opts;
+    if (in->worker_id >= 0) {
+        ev_timer_init(&in->publish_timer, instance_on_publish, in);
+        instance_publish(in);
+        ev_timer_start(in->loop, &in->publish_timer, (uint64_t)opts->stats_interval_ms);
+        return 0;
+    }
+    in->stats = stats_create(in);
+    if (in->stats == NULL) {
+        return -1;
+    }
+    if (opts->metrics_port != 0) {
+        const char *addr = opts->metrics_addr ? opts->metrics_addr : opts->stats_addr;
+        in->metrics = metrics_create(in, addr, opts->metrics_port);
+        if (in->metrics == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int instance_init(struct instance *in, const struct options *opts, struct conf *conf)
 {
+    return instance_init_worker(in, opts, conf, -1, NULL);
+}
+
+int instance_init_worker(struct instance *in, const struct options *opts, struct conf *conf,
+                         int worker_id, struct stats_slots *slots)
+{
     memset(in, 0, sizeof(*in));
+    in->worker_id = worker_id;
+    in->slots = slots;
     in->opts = *opts;
     in->conf = conf_ref(conf);
     in->mbuf_size = opts->mbuf_size;
@@ -217,16 +268,8 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
             return -1;
         }
     }
-    in->stats = stats_create(in);
-    if (in->stats == NULL) {
+    if (instance_stats_init(in) != 0) {
         return -1;
-    }
-    if (opts->metrics_port != 0) {
-        const char *addr = opts->metrics_addr ? opts->metrics_addr : opts->stats_addr;
-        in->metrics = metrics_create(in, addr, opts->metrics_port);
-        if (in->metrics == NULL) {
-            return -1;
-        }
     }
     for (uint32_t i = 0; i < in->npools; i++) {
         struct pool *p = in->pools[i];
@@ -244,7 +287,14 @@ int instance_run(struct instance *in)
 
 void instance_deinit(struct instance *in)
 {
+    if (in->loop == NULL) {
+        return;
+    }
     ev_timer_stop(in->loop, &in->mem_timer);
+    if (in->slots != NULL) {
+        ev_timer_stop(in->loop, &in->publish_timer);
+        instance_publish(in); /* the final counts: the master keeps them */
+    }
     stats_destroy(in->stats);
     metrics_destroy(in->metrics);
     for (uint32_t i = 0; i < in->npools; i++) {

@@ -21,6 +21,8 @@ struct client;
 struct sconn;
 struct stats;
 struct metrics;
+struct stats_snap;
+struct stats_slots;
 
 struct instance {
     struct options opts;
@@ -30,7 +32,10 @@ struct instance {
     uint32_t npools;
     struct pool *retired; /* pools a reload replaced, finishing their work (proxy/reload.c) */
     struct stats *stats;
-    struct metrics *metrics;   /* NULL unless --metrics-port */
+    struct metrics *metrics; /* NULL unless --metrics-port */
+    /* where the stats port and /metrics get their numbers: NULL = this process's
+     * pools; the master sums its workers' (process/master.c) */
+    struct stats_snap *(*stats_collect)(struct instance *in);
     size_t mbuf_size;          /* read chunk size (-m) */
     struct bufpool bufs;       /* free chunks of mbuf_size */
     size_t client_max_buffer;  /* bytes a client may have buffered (requests + replies) */
@@ -49,6 +54,12 @@ struct instance {
      * event of the batch that might still point at them has been seen */
     struct client *dead_clients;
 
+    /* worker mode (SPEC 8): which worker this process is (-1: a single process)
+     * and the shared memory it publishes its counters to for the master */
+    int worker_id;
+    struct stats_slots *slots;
+    struct ev_timer publish_timer;
+
     uint64_t next_client_id;
     uint64_t total_connections;
     uint64_t curr_connections;
@@ -65,6 +76,10 @@ static inline void instance_note_read(struct instance *in, size_t n)
 }
 
 int instance_init(struct instance *in, const struct options *opts, struct conf *conf);
+/* A worker of the master/worker mode: no stats port of its own (the master sums
+ * what it publishes in slot worker_id), TCP listeners with SO_REUSEPORT. */
+int instance_init_worker(struct instance *in, const struct options *opts, struct conf *conf,
+                         int worker_id, struct stats_slots *slots);
 int instance_run(struct instance *in);
 void instance_deinit(struct instance *in);
 

@@ -11,6 +11,7 @@
 #include "hash/hash.h"
 #include "net/sock.h"
 #include "proxy/client.h"
+#include "proxy/replica.h"
 #include "proxy/server.h"
 #include "sentinel/sentinel.h"
 
@@ -87,9 +88,7 @@ void pool_destroy(struct pool *p)
     ev_timer_stop(p->inst->loop, &p->retry_timer);
     sentinel_destroy(p->sentinel); /* its probes point at the servers */
     for (uint32_t i = 0; p->servers != NULL && i < p->nservers; i++) {
-        if (p->servers[i].conns != NULL) {
-            server_deinit(&p->servers[i]);
-        }
+        server_deinit(&p->servers[i]); /* also one whose connections a reload moved */
     }
     free(p->servers);
     free(p->nodes);
@@ -101,8 +100,16 @@ void pool_destroy(struct pool *p)
 int pool_listen(struct pool *p)
 {
     const struct conf_addr *a = &p->cp->listen;
+    int worker = p->inst->worker_id;
+    if (a->path != NULL && worker > 0) {
+        /* a unix path names one socket, which SO_REUSEPORT cannot share: the
+         * first worker serves it (README, worker processes) */
+        log_info("pool '%s': '%s' is served by worker 0", p->cp->name, a->text);
+        return 0;
+    }
+    /* workers each bind their own socket; the kernel spreads connections */
     int fd = sock_listen((const struct sockaddr *)&a->sa, a->salen, p->cp->backlog,
-                         p->cp->reuseport, a->perm);
+                         p->cp->reuseport || worker >= 0, a->perm);
     if (fd < 0) {
         log_error("failed to listen on '%s' for pool '%s': %s", a->text, p->cp->name,
                   strerror(errno));
@@ -124,7 +131,8 @@ void pool_rebuild(struct pool *p)
         p->nodes[i].name = cs->name;
         p->nodes[i].name_len = strlen(cs->name);
         p->nodes[i].weight = cs->weight;
-        p->nodes[i].live = !p->servers[i].ejected;
+        /* a master takes no keys: the distribution places reads among its replicas */
+        p->nodes[i].live = !p->servers[i].ejected && !replica_server_is_master(&p->servers[i]);
     }
     if (dist_build(&p->dist, p->cp->distribution, p->nodes, p->nservers) != 0) {
         log_error("pool '%s': out of memory rebuilding the distribution", p->cp->name);
@@ -134,7 +142,9 @@ void pool_rebuild(struct pool *p)
 struct server *pool_route(struct pool *p, const uint8_t *key, size_t len)
 {
     int idx;
-    if (p->nservers == 1 || len == 0) {
+    /* twemproxy's shortcut to server 0; among replicas the distribution decides,
+     * since server 0 may be the master or an ejected replica */
+    if (!replica_pool_is_split(p) && (p->nservers == 1 || len == 0)) {
         idx = p->servers[0].ejected ? -1 : 0;
     } else {
         if (p->cp->has_hash_tag) {
@@ -164,6 +174,11 @@ static void pool_arm_retry(struct pool *p)
 
 void pool_eject(struct pool *p, struct server *s)
 {
+    if (replica_server_is_master(s)) {
+        /* writes have nowhere else to go: keep trying the master */
+        s->failures = 0;
+        return;
+    }
     struct timeval tv;
     gettimeofday(&tv, NULL);
     s->ejected = true;

@@ -12,6 +12,7 @@
 #include "core/log.h"
 #include "net/sock.h"
 #include "proxy/pool.h"
+#include "proxy/replica.h"
 #include "proxy/req.h"
 
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
@@ -415,7 +416,10 @@ void server_failure(struct server *s)
 {
     struct pool *p = s->pool;
     s->failures++;
-    if (p->cp->auto_eject_hosts && !s->ejected && s->failures >= p->cp->server_failure_limit) {
+    /* a replica of a master/replica pool holds no key of its own: taking it out
+     * moves no data, so it goes whether or not auto_eject_hosts is set */
+    bool ejectable = p->cp->auto_eject_hosts || replica_pool_is_split(p);
+    if (ejectable && !s->ejected && s->failures >= p->cp->server_failure_limit) {
         pool_eject(p, s);
     }
 }

@@ -14,9 +14,8 @@
 #include "core/instance.h"
 #include "core/log.h"
 #include "net/sock.h"
-#include "proxy/pool.h"
-#include "proxy/server.h"
 #include "stats/histo.h"
+#include "stats/snap.h"
 #include "stats/stats_fields.h"
 
 #define HTTP_MAX_REQUEST 8192
@@ -68,29 +67,30 @@ static void family_head(struct buf *out, const char *metric, const char *suffix,
                metric, f->name, suffix, type);
 }
 
-static void render_pool_fields(struct instance *in, struct buf *out)
+static void render_pool_fields(const struct stats_snap *s, struct buf *out)
 {
     for (int i = 0; i < SP_COUNT; i++) {
         const char *suffix = pool_fields[i].kind == STATS_COUNTER ? "_total" : "";
         family_head(out, "nutcracker_pool_", suffix, &pool_fields[i]);
-        for (uint32_t p = 0; p < in->npools; p++) {
+        for (uint32_t p = 0; p < s->npools; p++) {
             buf_printf(out, "nutcracker_pool_%s%s{pool=\"", pool_fields[i].name, suffix);
-            label_value(out, in->pools[p]->cp->name);
-            buf_printf(out, "\"} %lld\n", (long long)in->pools[p]->stats[i]);
+            label_value(out, s->pools[p].name);
+            buf_printf(out, "\"} %lld\n", (long long)s->pools[p].v[i]);
         }
     }
 }
 
-static void server_labels(struct buf *out, const struct pool *p, const struct server *s)
+static void server_labels(struct buf *out, const struct stats_pool_snap *p,
+                          const struct stats_server_snap *s)
 {
     buf_append_str(out, "{pool=\"");
-    label_value(out, p->cp->name);
+    label_value(out, p->name);
     buf_append_str(out, "\",server=\"");
-    label_value(out, s->cs->name);
+    label_value(out, s->name);
     buf_append_str(out, "\"");
 }
 
-static void render_server_fields(struct instance *in, struct buf *out)
+static void render_server_fields(const struct stats_snap *s, struct buf *out)
 {
     for (int i = 0; i < SS_COUNT; i++) {
         const char *suffix = server_fields[i].kind == STATS_COUNTER ? "_total" : "";
@@ -98,24 +98,24 @@ static void render_server_fields(struct instance *in, struct buf *out)
                                  ? "nutcracker_"
                                  : "nutcracker_server_";
         family_head(out, prefix, suffix, &server_fields[i]);
-        for (uint32_t p = 0; p < in->npools; p++) {
-            const struct pool *pool = in->pools[p];
+        for (uint32_t p = 0; p < s->npools; p++) {
+            const struct stats_pool_snap *pool = &s->pools[p];
             for (uint32_t j = 0; j < pool->nservers; j++) {
                 buf_printf(out, "%s%s%s", prefix, server_fields[i].name, suffix);
                 server_labels(out, pool, &pool->servers[j]);
-                buf_printf(out, "} %lld\n", (long long)pool->servers[j].stats[i]);
+                buf_printf(out, "} %lld\n", (long long)pool->servers[j].v[i]);
             }
         }
     }
 }
 
 /* Sentinel pools only, like the stats key; no family at all without them. */
-static void render_failovers(struct instance *in, struct buf *out)
+static void render_failovers(const struct stats_snap *s, struct buf *out)
 {
     bool head = false;
-    for (uint32_t p = 0; p < in->npools; p++) {
-        const struct pool *pool = in->pools[p];
-        for (uint32_t j = 0; pool->sentinel != NULL && j < pool->nservers; j++) {
+    for (uint32_t p = 0; p < s->npools; p++) {
+        const struct stats_pool_snap *pool = &s->pools[p];
+        for (uint32_t j = 0; pool->sentinel && j < pool->nservers; j++) {
             if (!head) {
                 buf_append_str(out, "# HELP nutcracker_server_failover_total master switches of a "
                                     "sentinel group\n"
@@ -143,35 +143,34 @@ static void render_summary(struct buf *out, const char *name, const struct buf *
                (unsigned long long)h->count);
 }
 
-static void render_latency(struct instance *in, struct buf *out)
+static void render_latency(const struct stats_snap *s, struct buf *out)
 {
     struct buf labels;
     buf_init(&labels);
     buf_append_str(out, "# HELP nutcracker_request_latency_seconds time from request parsed to "
                         "reply ready, as the client sees it\n"
                         "# TYPE nutcracker_request_latency_seconds summary\n");
-    for (uint32_t p = 0; p < in->npools; p++) {
+    for (uint32_t p = 0; p < s->npools; p++) {
         buf_reset(&labels);
         buf_append_str(&labels, "pool=\"");
-        label_value(&labels, in->pools[p]->cp->name);
+        label_value(&labels, s->pools[p].name);
         buf_append_str(&labels, "\"");
-        render_summary(out, "nutcracker_request_latency_seconds", &labels,
-                       &in->pools[p]->lat_request);
+        render_summary(out, "nutcracker_request_latency_seconds", &labels, &s->pools[p].lat);
     }
     buf_append_str(out, "# HELP nutcracker_server_latency_seconds time from request queued to "
                         "response, per backend\n"
                         "# TYPE nutcracker_server_latency_seconds summary\n");
-    for (uint32_t p = 0; p < in->npools; p++) {
-        const struct pool *pool = in->pools[p];
+    for (uint32_t p = 0; p < s->npools; p++) {
+        const struct stats_pool_snap *pool = &s->pools[p];
         for (uint32_t j = 0; j < pool->nservers; j++) {
             buf_reset(&labels);
             buf_append_str(&labels, "pool=\"");
-            label_value(&labels, pool->cp->name);
+            label_value(&labels, pool->name);
             buf_append_str(&labels, "\",server=\"");
-            label_value(&labels, pool->servers[j].cs->name);
+            label_value(&labels, pool->servers[j].name);
             buf_append_str(&labels, "\"");
             render_summary(out, "nutcracker_server_latency_seconds", &labels,
-                           &pool->servers[j].lat_server);
+                           &pool->servers[j].lat);
         }
     }
     buf_free(&labels);
@@ -179,6 +178,12 @@ static void render_latency(struct instance *in, struct buf *out)
 
 void metrics_render(struct instance *in, struct buf *out)
 {
+    struct stats_snap *s = stats_snap_collect(in);
+    if (s == NULL) {
+        /* a scrape that shows no families is read as "no data", not as zeros */
+        buf_append_str(out, "# out of memory: no metrics this time\n");
+        return;
+    }
     buf_printf(out,
                "# HELP nutcracker_info build information\n# TYPE nutcracker_info gauge\n"
                "nutcracker_info{version=\"%s\"} 1\n"
@@ -189,11 +194,12 @@ void metrics_render(struct instance *in, struct buf *out)
                "# HELP nutcracker_connections open connections\n"
                "# TYPE nutcracker_connections gauge\nnutcracker_connections %llu\n",
                NC_VERSION, (long long)(time(NULL) - in->start_time),
-               (unsigned long long)in->total_connections, (unsigned long long)in->curr_connections);
-    render_pool_fields(in, out);
-    render_server_fields(in, out);
-    render_failovers(in, out);
-    render_latency(in, out);
+               (unsigned long long)s->total_connections, (unsigned long long)s->curr_connections);
+    render_pool_fields(s, out);
+    render_server_fields(s, out);
+    render_failovers(s, out);
+    render_latency(s, out);
+    stats_snap_free(s);
 }
 
 static void http_close(struct http_conn *h)

@@ -11,8 +11,7 @@
 #include "core/instance.h"
 #include "core/log.h"
 #include "net/sock.h"
-#include "proxy/pool.h"
-#include "proxy/server.h"
+#include "stats/snap.h"
 #include "stats/stats_fields.h"
 
 struct stats {
@@ -50,26 +49,26 @@ static void stats_render_latency(struct buf *out, const char *prefix, const stru
     buf_printf(out, ", \"%slatency_max_us\":%llu", prefix, (unsigned long long)h->max);
 }
 
-static void stats_render_pool(struct buf *out, const struct pool *p)
+static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
 {
-    buf_printf(out, "\"%s\": {", p->cp->name);
-    stats_render_fields(out, pool_names, p->stats, SP_COUNT);
-    stats_render_latency(out, "", &p->lat_request);
+    buf_printf(out, "\"%s\": {", p->name);
+    stats_render_fields(out, pool_names, p->v, SP_COUNT);
+    stats_render_latency(out, "", &p->lat);
     for (uint32_t i = 0; i < p->nservers; i++) {
-        const struct server *s = &p->servers[i];
-        buf_printf(out, "%s\"%s\": {", i ? "," : ", ", s->cs->name);
-        stats_render_fields(out, server_names, s->stats, SS_COUNT);
-        if (p->sentinel != NULL) {
+        const struct stats_server_snap *s = &p->servers[i];
+        buf_printf(out, "%s\"%s\": {", i ? "," : ", ", s->name);
+        stats_render_fields(out, server_names, s->v, SS_COUNT);
+        if (p->sentinel) {
             /* sentinel pools only: other pools keep twemproxy's exact keys */
             buf_printf(out, ", \"server_failover\":%lld", (long long)s->failovers);
         }
-        stats_render_latency(out, "server_", &s->lat_server);
+        stats_render_latency(out, "server_", &s->lat);
         buf_append_str(out, "}");
     }
     buf_append_str(out, "}");
 }
 
-void stats_render_json(struct instance *in, struct buf *out)
+void stats_render_json(const struct stats_snap *s, time_t start_time, struct buf *out)
 {
     time_t now = time(NULL);
     char host[256];
@@ -81,19 +80,24 @@ void stats_render_json(struct instance *in, struct buf *out)
                "{\"service\":\"nutcracker\", \"source\":\"%s\", \"version\":\"%s\", "
                "\"uptime\":%lld, \"timestamp\":%lld, \"total_connections\":%llu, "
                "\"curr_connections\":%llu",
-               host, NC_VERSION, (long long)(now - in->start_time), (long long)now,
-               (unsigned long long)in->total_connections, (unsigned long long)in->curr_connections);
-    for (uint32_t i = 0; i < in->npools; i++) {
+               host, NC_VERSION, (long long)(now - start_time), (long long)now,
+               (unsigned long long)s->total_connections, (unsigned long long)s->curr_connections);
+    for (uint32_t i = 0; i < s->npools; i++) {
         buf_append_str(out, i ? "," : ", ");
-        stats_render_pool(out, in->pools[i]);
+        stats_render_pool(out, &s->pools[i]);
     }
     buf_append_str(out, "}\n");
 }
 
 static void stats_refresh(struct stats *st)
 {
+    struct stats_snap *s = stats_snap_collect(st->inst);
+    if (s == NULL) {
+        return; /* out of memory: the previous document is better than none */
+    }
     buf_reset(&st->json);
-    stats_render_json(st->inst, &st->json);
+    stats_render_json(s, st->inst->start_time, &st->json);
+    stats_snap_free(s);
 }
 
 static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)

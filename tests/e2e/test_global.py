@@ -60,11 +60,12 @@ def test_unknown_user_is_fatal(env):
         assert "user 'no-such-user-nc' does not exist" in f.read()
 
 
-def test_worker_processes_is_announced_as_not_supported(env):
+def test_worker_processes_zero_is_one_process(env):
+    """worker_processes: 0 (the default) serves from the process itself, no children."""
     backend = env.redis()
     port = free_port()
-    proc, log = _start(env, _meitu_conf(env, backend, port, {"worker_processes": 2}))
+    proc, log = _start(env, _meitu_conf(env, backend, port, {"worker_processes": 0}))
     assert wait_port(port, proc)
     assert redis.Redis(host=HOST, port=port).ping() is True
-    with open(log) as f:
-        assert "worker_processes 2 is not supported yet" in f.read()
+    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+        assert f.read().split() == []

@@ -208,6 +208,18 @@ static void test_metrics_options(void)
                 "nutcracker: option --buffer-limit value -5m is not a byte count >= 64k");
 }
 
+static void test_signal_option(void)
+{
+    CHECK_EQ_INT(parse("-v 4"), 0);
+    CHECK(opt.signal_name == NULL);
+    CHECK_EQ_INT(parse("-k reload -p /tmp/x.pid"), 0);
+    CHECK(opt.signal_name != NULL && strcmp(opt.signal_name, "reload") == 0);
+    CHECK_EQ_INT(parse("--signal=stop"), 0);
+    CHECK(strcmp(opt.signal_name, "stop") == 0);
+    CHECK_EQ_INT(parse("-k reopen"), 0);
+    expect_fail("-k restart", "nutcracker: option -k value restart is not reload, reopen or stop");
+}
+
 static void test_usage(void)
 {
     char *u = usage_text();
@@ -236,6 +248,7 @@ static void test_usage(void)
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
         "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
+        "  -k, --signal=S         : send reload, reopen or stop to the process in the pid file\n"
         "\n";
     CHECK(strcmp(u, want) == 0);
     free(u);
@@ -247,6 +260,7 @@ int main(void)
     test_short();
     test_long();
     test_errors();
+    test_signal_option();
     test_usage();
     test_metrics_options();
     /* parsing again after everything above still starts from the defaults */

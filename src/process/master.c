@@ -1,0 +1,473 @@
+#include "process/master.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/instance.h"
+#include "core/log.h"
+#include "process/worker.h"
+#include "stats/metrics.h"
+#include "stats/slot.h"
+#include "stats/snap.h"
+#include "stats/stats.h"
+
+#define SLOT_BYTES          (32u << 20) /* per worker; pages never written cost nothing */
+#define START_WAIT_MS       10000       /* a first worker that is not serving by then failed */
+#define RESTART_MIN_MS      100
+#define RESTART_MAX_MS      10000
+#define STABLE_MS           5000 /* a worker that lived this long restarts at once */
+#define STOP_GRACE_EXTRA_MS 5000
+
+struct master;
+
+struct worker {
+    struct master *m;
+    int id;
+    pid_t pid; /* 0: not running */
+    uint64_t started_ms;
+    uint64_t backoff_ms;
+    struct ev_timer restart;
+    struct stats_snap *last; /* the last consistent read of its slot */
+};
+
+struct master {
+    struct instance in; /* first: stats_collect is handed &in */
+    pid_t pid;
+    struct worker *workers;
+    int nworkers;
+    struct stats_slots *slots;
+    struct stats_snap *gone; /* counters of exited workers: totals never go back */
+    int sigfd;
+    struct ev_io sigio;
+    bool stopping;
+    struct ev_timer stop_timer;
+};
+
+int master_workers(const struct conf_global *g)
+{
+    if (g->worker_processes >= 0) {
+        return g->worker_processes;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+/* The stats port's numbers: what every worker published, plus the past. */
+static struct stats_snap *master_collect(struct instance *in)
+{
+    struct master *m = (struct master *)in;
+    struct stats_snap *sum = stats_snap_of_conf(in->conf);
+    if (sum == NULL) {
+        return NULL;
+    }
+    stats_snap_add(sum, m->gone, true);
+    for (int i = 0; i < m->nworkers; i++) {
+        struct worker *w = &m->workers[i];
+        struct stats_snap *s = stats_slot_read(m->slots, (uint32_t)i);
+        if (s != NULL) {
+            stats_snap_free(w->last);
+            w->last = s;
+        }
+        if (w->last != NULL) {
+            stats_snap_add(sum, w->last, false);
+        }
+    }
+    return sum;
+}
+
+/* Keep the counters of a worker that is gone, then empty its slot for the next.
+ * A worker killed in the middle of a publish leaves a torn slot: then the last
+ * consistent snapshot read from it stands in. */
+static void master_fold_slot(struct master *m, struct worker *w)
+{
+    struct stats_snap *s = stats_slot_read(m->slots, (uint32_t)w->id);
+    if (s != NULL) {
+        stats_snap_free(w->last);
+        w->last = s;
+    }
+    if (w->last != NULL) {
+        stats_snap_add(m->gone, w->last, true);
+        stats_snap_free(w->last);
+        w->last = NULL;
+    }
+    stats_slot_clear(m->slots, (uint32_t)w->id);
+}
+
+/* In the child: nothing of the master's but the log and the ready pipe stays open. */
+static void master_child_close_fds(int keep1, int keep2)
+{
+    int keep[2] = {keep1 < keep2 ? keep1 : keep2, keep1 < keep2 ? keep2 : keep1};
+    unsigned from = 3;
+    for (int i = 0; i < 2; i++) {
+        if (keep[i] >= (int)from) {
+            if ((unsigned)keep[i] > from) {
+                close_range(from, (unsigned)keep[i] - 1, 0);
+            }
+            from = (unsigned)keep[i] + 1;
+        }
+    }
+    close_range(from, ~0u, 0);
+}
+
+static void master_child(struct master *m, struct worker *w, int ready_fd)
+{
+    /* a master that dies takes its workers with it */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != m->pid) {
+        _exit(1);
+    }
+    master_child_close_fds(log_fd(), ready_fd);
+    /* the master's signals stay blocked: one sent before the worker reads its
+     * own signalfd waits there instead of killing it */
+    /* the parent's memory is ours too but none of it is used: _exit, no cleanup */
+    _exit(worker_main(&m->in.opts, m->in.conf, w->id, m->slots, ready_fd));
+}
+
+static int master_spawn(struct master *m, struct worker *w, int ready_fd)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("cannot start worker %d: %s", w->id, strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        master_child(m, w, ready_fd);
+    }
+    w->pid = pid;
+    w->started_ms = ev_now_update(m->in.loop);
+    log_notice("worker %d started on pid %d", w->id, (int)pid);
+    return 0;
+}
+
+static void master_on_restart(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct worker *w = t->data;
+    (void)loop;
+    if (!w->m->stopping && w->pid == 0 && master_spawn(w->m, w, -1) != 0) {
+        ev_timer_start(loop, t, w->backoff_ms);
+    }
+}
+
+static void master_schedule_restart(struct master *m, struct worker *w)
+{
+    uint64_t lived = ev_now_update(m->in.loop) - w->started_ms;
+    if (lived >= STABLE_MS || w->backoff_ms == 0) {
+        w->backoff_ms = RESTART_MIN_MS;
+    } else if (w->backoff_ms < RESTART_MAX_MS) {
+        w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
+    }
+    log_warn("worker %d restarts in %llu ms", w->id, (unsigned long long)w->backoff_ms);
+    ev_timer_start(m->in.loop, &w->restart, w->backoff_ms);
+}
+
+static int master_running(const struct master *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->nworkers; i++) {
+        n += m->workers[i].pid != 0;
+    }
+    return n;
+}
+
+static struct worker *master_worker_of(struct master *m, pid_t pid)
+{
+    for (int i = 0; i < m->nworkers; i++) {
+        if (m->workers[i].pid == pid) {
+            return &m->workers[i];
+        }
+    }
+    return NULL;
+}
+
+static void master_log_exit(const struct worker *w, pid_t pid, int status)
+{
+    if (WIFSIGNALED(status)) {
+        log_warn("worker %d (pid %d) killed by signal %d", w->id, (int)pid, WTERMSIG(status));
+    } else {
+        log_notice("worker %d (pid %d) exited with status %d", w->id, (int)pid,
+                   WEXITSTATUS(status));
+    }
+}
+
+static void master_reap(struct master *m)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        struct worker *w = master_worker_of(m, pid);
+        if (w == NULL) {
+            continue;
+        }
+        master_log_exit(w, pid, status);
+        w->pid = 0;
+        master_fold_slot(m, w);
+        if (!m->stopping) {
+            master_schedule_restart(m, w);
+        }
+    }
+    if (m->stopping && master_running(m) == 0) {
+        ev_loop_stop(m->in.loop);
+    }
+}
+
+static void master_signal_workers(struct master *m, int sig)
+{
+    for (int i = 0; i < m->nworkers; i++) {
+        if (m->workers[i].pid != 0) {
+            kill(m->workers[i].pid, sig);
+        }
+    }
+}
+
+static void master_on_stop_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct master *m = t->data;
+    (void)loop;
+    log_warn("workers still running after the shutdown timeout: killing them");
+    master_signal_workers(m, SIGKILL);
+}
+
+static void master_stop(struct master *m)
+{
+    if (m->stopping) {
+        return;
+    }
+    m->stopping = true;
+    for (int i = 0; i < m->nworkers; i++) {
+        ev_timer_stop(m->in.loop, &m->workers[i].restart);
+    }
+    master_signal_workers(m, SIGTERM);
+    uint64_t grace = (uint64_t)m->in.conf->global.worker_shutdown_timeout * 1000u;
+    ev_timer_start(m->in.loop, &m->stop_timer, grace + STOP_GRACE_EXTRA_MS);
+    if (master_running(m) == 0) {
+        ev_loop_stop(m->in.loop);
+    }
+}
+
+/* SIGHUP: only a file that loads goes to the workers; each applies it in place. */
+static void master_reload(struct master *m)
+{
+    const char *path = m->in.opts.conf_file;
+    struct conf_errors errs;
+    conf_errors_init(&errs);
+    struct conf *next = conf_load(path, &errs);
+    for (uint32_t i = 0; i < errs.n; i++) {
+        log_error("%s", errs.msgs[i]);
+    }
+    conf_errors_free(&errs);
+    if (next == NULL) {
+        log_error("reload: configuration file '%s' is invalid; the running configuration stays",
+                  path);
+        return;
+    }
+    struct stats_snap *gone = stats_snap_of_conf(next);
+    if (gone == NULL) {
+        conf_unref(next);
+        return;
+    }
+    stats_snap_add(gone, m->gone, true);
+    stats_snap_free(m->gone);
+    m->gone = gone;
+    conf_unref(m->in.conf);
+    m->in.conf = next; /* workers restarted from now on start with it */
+    log_notice("reload: '%s' is valid, passing it to %d workers", path, master_running(m));
+    master_signal_workers(m, SIGHUP);
+}
+
+static void master_on_signal(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct master *m = io->data;
+    struct signalfd_siginfo si;
+    (void)loop;
+    (void)events;
+    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        int sig = (int)si.ssi_signo;
+        switch (sig) {
+        case SIGCHLD:
+            master_reap(m);
+            break;
+        case SIGINT:
+        case SIGTERM:
+            log_notice("signal %d received, stopping the workers", sig);
+            master_stop(m);
+            break;
+        case SIGHUP:
+            log_notice("signal %d received, reloading '%s'", sig, m->in.opts.conf_file);
+            log_reopen();
+            if (!m->stopping) {
+                master_reload(m);
+            }
+            break;
+        case SIGUSR1:
+            log_notice("signal %d received, reopening log files", sig);
+            log_reopen();
+            master_signal_workers(m, sig);
+            break;
+        case SIGTTIN:
+        case SIGTTOU:
+            sig == SIGTTIN ? log_level_up() : log_level_down();
+            master_signal_workers(m, sig);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static int master_signals(struct master *m)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU, SIGCHLD};
+    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        sigaddset(&set, sigs[i]);
+    }
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
+        return -1;
+    }
+    m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (m->sigfd < 0) {
+        return -1;
+    }
+    ev_io_init(&m->sigio, m->sigfd, master_on_signal, m);
+    return ev_io_set(m->in.loop, &m->sigio, EV_READ);
+}
+
+static int master_init(struct master *m, const struct options *o, struct conf *conf, int n)
+{
+    memset(m, 0, sizeof(*m));
+    m->pid = getpid();
+    m->sigfd = -1;
+    m->in.opts = *o;
+    m->in.conf = conf_ref(conf);
+    m->in.worker_id = -1;
+    m->in.sigfd = -1;
+    m->in.start_time = time(NULL);
+    m->in.stats_collect = master_collect;
+    m->in.loop = ev_loop_create();
+    m->nworkers = n;
+    m->workers = calloc((size_t)n, sizeof(*m->workers));
+    m->slots = stats_slots_create((uint32_t)n, SLOT_BYTES);
+    m->gone = stats_snap_of_conf(conf);
+    if (m->in.loop == NULL || m->workers == NULL || m->slots == NULL || m->gone == NULL) {
+        log_error("master: cannot set up: %s", strerror(errno));
+        return -1;
+    }
+    ev_timer_init(&m->stop_timer, master_on_stop_timeout, m);
+    for (int i = 0; i < n; i++) {
+        m->workers[i] = (struct worker){.m = m, .id = i};
+        ev_timer_init(&m->workers[i].restart, master_on_restart, &m->workers[i]);
+    }
+    if (master_signals(m) != 0) {
+        log_error("master: cannot set up signal handling: %s", strerror(errno));
+        return -1;
+    }
+    m->in.stats = stats_create(&m->in);
+    if (m->in.stats == NULL) {
+        return -1;
+    }
+    if (o->metrics_port != 0) {
+        const char *addr = o->metrics_addr ? o->metrics_addr : o->stats_addr;
+        m->in.metrics = metrics_create(&m->in, addr, o->metrics_port);
+        if (m->in.metrics == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Wait for worker w's ready byte: it is serving, or (EOF, timeout) it failed. */
+static int master_wait_ready(struct worker *w, int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    char c = 0;
+    int rc;
+    do {
+        rc = poll(&p, 1, START_WAIT_MS);
+    } while (rc < 0 && errno == EINTR);
+    if (rc == 1 && read(fd, &c, 1) == 1 && c == 'R') {
+        return 0;
+    }
+    log_error("worker %d (pid %d) did not start", w->id, (int)w->pid);
+    return -1;
+}
+
+/* All first workers serve, or none does: a taken address fails the start. */
+static int master_start_workers(struct master *m)
+{
+    int rc = 0;
+    for (int i = 0; i < m->nworkers && rc == 0; i++) {
+        int pipefd[2];
+        if (pipe2(pipefd, O_CLOEXEC) != 0) {
+            return -1;
+        }
+        rc = master_spawn(m, &m->workers[i], pipefd[1]);
+        close(pipefd[1]);
+        if (rc == 0) {
+            rc = master_wait_ready(&m->workers[i], pipefd[0]);
+        }
+        close(pipefd[0]);
+    }
+    return rc;
+}
+
+/* Stop whatever was started and wait for it (start-up failure, or exit). */
+static void master_kill_all(struct master *m)
+{
+    master_signal_workers(m, SIGTERM);
+    for (int i = 0; i < m->nworkers; i++) {
+        if (m->workers[i].pid != 0) {
+            waitpid(m->workers[i].pid, NULL, 0);
+            m->workers[i].pid = 0;
+        }
+    }
+}
+
+static void master_deinit(struct master *m)
+{
+    if (m->in.loop != NULL) {
+        for (int i = 0; m->workers != NULL && i < m->nworkers; i++) {
+            ev_timer_stop(m->in.loop, &m->workers[i].restart);
+        }
+        ev_timer_stop(m->in.loop, &m->stop_timer);
+    }
+    stats_destroy(m->in.stats);
+    metrics_destroy(m->in.metrics);
+    if (m->sigfd >= 0) {
+        close(m->sigfd);
+    }
+    stats_snap_free(m->gone);
+    stats_slots_destroy(m->slots);
+    for (int i = 0; m->workers != NULL && i < m->nworkers; i++) {
+        stats_snap_free(m->workers[i].last);
+    }
+    free(m->workers);
+    if (m->in.loop != NULL) {
+        ev_loop_destroy(m->in.loop);
+    }
+    conf_unref(m->in.conf);
+}
+
+int master_run(const struct options *o, struct conf *conf, int nworkers)
+{
+    struct master m;
+    int rc = 1;
+    if (master_init(&m, o, conf, nworkers) == 0) {
+        if (master_start_workers(&m) == 0) {
+            log_notice("master on pid %d: %d workers serving", (int)m.pid, nworkers);
+            rc = ev_loop_run(m.in.loop) == 0 ? 0 : 1;
+        }
+        master_kill_all(&m);
+    }
+    master_deinit(&m);
+    return rc;
+}

@@ -1,0 +1,28 @@
+#include "process/worker.h"
+
+#include <unistd.h>
+
+#include "core/instance.h"
+#include "core/log.h"
+#include "process/privileges.h"
+
+int worker_main(const struct options *o, struct conf *conf, int id, struct stats_slots *slots,
+                int ready_fd)
+{
+    struct instance in;
+    int rc = 1;
+    if (instance_init_worker(&in, o, conf, id, slots) == 0 && privileges_drop(&conf->global) == 0) {
+        if (ready_fd >= 0) {
+            ssize_t unused = write(ready_fd, "R", 1);
+            (void)unused;
+        }
+        log_notice("worker %d serving on pid %d", id, (int)getpid());
+        rc = instance_run(&in) == 0 ? 0 : 1;
+    }
+    if (ready_fd >= 0) {
+        close(ready_fd);
+    }
+    instance_deinit(&in);
+    log_notice("worker %d on pid %d exiting", id, (int)getpid());
+    return rc;
+}

@@ -1,0 +1,21 @@
+/*
+ * worker: one process of the master/worker mode (SPEC 8). It is a whole proxy
+ * (struct instance) that serves every pool on its own SO_REUSEPORT listeners,
+ * reloads on SIGHUP in place (so its clients keep their connections), and
+ * publishes its counters to the master instead of serving a stats port.
+ */
+#ifndef NC_WORKER_H
+#define NC_WORKER_H
+
+#include "conf/conf.h"
+#include "conf/options.h"
+
+struct stats_slots;
+
+/* The body of worker `id` after fork(). Once it serves, it writes one byte to
+ * ready_fd (when >= 0) and closes it: the master's start-up check. Returns the
+ * process's exit code. */
+int worker_main(const struct options *o, struct conf *conf, int id, struct stats_slots *slots,
+                int ready_fd);
+
+#endif

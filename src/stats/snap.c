@@ -1,0 +1,486 @@
+#include "stats/snap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf/conf.h"
+#include "core/instance.h"
+#include "proxy/pool.h"
+#include "proxy/server.h"
+
+/*
+ * Binary form (all integers LEB128 varints, signed ones zigzagged first):
+ *
+ *   "NCSN" version SP_COUNT SS_COUNT   (7 bytes; the counts catch a field list
+ *                                       that changed without a version bump)
+ *   total_connections curr_connections npools pool*
+ *   pool:   namelen name sentinel(0|1 byte) v[SP_COUNT] histo nservers server*
+ *   server: namelen name v[SS_COUNT] failovers histo
+ *   histo:  count sum max nnz (gap value)*  -- nonzero buckets only: a
+ *           histogram is 4 KB in memory but a few dozen bytes here; bucket =
+ *           previous bucket + 1 + gap (the first: gap), value never 0.
+ *
+ * Everything is canonical (shortest varints, no zero buckets), so a decoded
+ * snapshot encodes back to the very same bytes; the fuzzer checks that.
+ */
+
+#define SNAP_VERSION 1
+#define SNAP_HEADER  7
+/* the fewest bytes a pool / server can take: lets the decoder refuse a count
+ * the remaining input cannot hold before allocating for it */
+#define SNAP_MIN_HISTO  4
+#define SNAP_MIN_POOL   (1 + 1 + SP_COUNT + SNAP_MIN_HISTO + 1)
+#define SNAP_MIN_SERVER (1 + SS_COUNT + 1 + SNAP_MIN_HISTO)
+
+static const enum stats_kind pool_kinds[] = {
+#define STATS_KIND(name, kind, desc) STATS_##kind,
+    STATS_POOL_FIELDS(STATS_KIND)};
+static const enum stats_kind server_kinds[] = {STATS_SERVER_FIELDS(STATS_KIND)};
+#undef STATS_KIND
+
+/* ---- building ---- */
+
+static char *snap_name_dup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = malloc(n);
+    if (d != NULL) {
+        memcpy(d, s, n);
+    }
+    return d;
+}
+
+/* calloc that gives NULL without failing for an empty array */
+static void *snap_array_alloc(uint32_t n, size_t size, bool *failed)
+{
+    if (n == 0) {
+        return NULL;
+    }
+    void *p = calloc(n, size);
+    if (p == NULL) {
+        *failed = true;
+    }
+    return p;
+}
+
+void stats_snap_free(struct stats_snap *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; s->pools != NULL && i < s->npools; i++) {
+        struct stats_pool_snap *p = &s->pools[i];
+        for (uint32_t j = 0; p->servers != NULL && j < p->nservers; j++) {
+            free(p->servers[j].name);
+        }
+        free(p->servers);
+        free(p->name);
+    }
+    free(s->pools);
+    free(s);
+}
+
+struct stats_snap *stats_snap_of_instance(const struct instance *in)
+{
+    struct stats_snap *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    bool failed = false;
+    s->total_connections = in->total_connections;
+    s->curr_connections = in->curr_connections;
+    s->pools = snap_array_alloc(in->npools, sizeof(*s->pools), &failed);
+    s->npools = failed ? 0 : in->npools;
+    for (uint32_t i = 0; i < s->npools && !failed; i++) {
+        const struct pool *p = in->pools[i];
+        struct stats_pool_snap *ps = &s->pools[i];
+        ps->name = snap_name_dup(p->cp->name);
+        ps->sentinel = p->sentinel != NULL || p->cp->nsentinels > 0;
+        memcpy(ps->v, p->stats, sizeof(ps->v));
+        ps->lat = p->lat_request;
+        ps->servers = snap_array_alloc(p->nservers, sizeof(*ps->servers), &failed);
+        ps->nservers = failed ? 0 : p->nservers;
+        failed |= ps->name == NULL;
+        for (uint32_t j = 0; j < ps->nservers && !failed; j++) {
+            const struct server *sv = &p->servers[j];
+            struct stats_server_snap *ss = &ps->servers[j];
+            ss->name = snap_name_dup(sv->cs->name);
+            failed |= ss->name == NULL;
+            memcpy(ss->v, sv->stats, sizeof(ss->v));
+            ss->failovers = sv->failovers;
+            ss->lat = sv->lat_server;
+        }
+    }
+    if (failed) {
+        stats_snap_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct stats_snap *stats_snap_of_conf(const struct conf *conf)
+{
+    struct stats_snap *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    bool failed = false;
+    s->pools = snap_array_alloc(conf->npools, sizeof(*s->pools), &failed);
+    s->npools = failed ? 0 : conf->npools;
+    for (uint32_t i = 0; i < s->npools && !failed; i++) {
+        const struct conf_pool *cp = &conf->pools[i];
+        struct stats_pool_snap *ps = &s->pools[i];
+        ps->name = snap_name_dup(cp->name);
+        ps->sentinel = cp->nsentinels > 0;
+        ps->servers = snap_array_alloc(cp->nservers, sizeof(*ps->servers), &failed);
+        ps->nservers = failed ? 0 : cp->nservers;
+        failed |= ps->name == NULL;
+        for (uint32_t j = 0; j < ps->nservers && !failed; j++) {
+            ps->servers[j].name = snap_name_dup(cp->servers[j].name);
+            failed |= ps->servers[j].name == NULL;
+        }
+    }
+    if (failed) {
+        stats_snap_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+struct stats_snap *stats_snap_collect(struct instance *in)
+{
+    return in->stats_collect != NULL ? in->stats_collect(in) : stats_snap_of_instance(in);
+}
+
+/* ---- summing ---- */
+
+/* Wrapping, not undefined, should a counter ever overflow. */
+static int64_t snap_sum(int64_t a, int64_t b)
+{
+    return (int64_t)((uint64_t)a + (uint64_t)b);
+}
+
+static void snap_fields_add(int64_t *into, const int64_t *from, const enum stats_kind *kinds, int n,
+                            bool counters_only)
+{
+    for (int i = 0; i < n; i++) {
+        switch (kinds[i]) {
+        case STATS_COUNTER:
+            into[i] = snap_sum(into[i], from[i]);
+            break;
+        case STATS_GAUGE:
+            if (!counters_only) {
+                into[i] = snap_sum(into[i], from[i]);
+            }
+            break;
+        case STATS_TIMESTAMP:
+            if (from[i] > into[i]) {
+                into[i] = from[i];
+            }
+            break;
+        }
+    }
+}
+
+/* Workers normally share the master's layout, so the same index is tried
+ * first and the linear search only runs when a reload moved things. */
+static struct stats_pool_snap *snap_pool_find(struct stats_snap *s, uint32_t hint, const char *name)
+{
+    if (hint < s->npools && strcmp(s->pools[hint].name, name) == 0) {
+        return &s->pools[hint];
+    }
+    for (uint32_t i = 0; i < s->npools; i++) {
+        if (strcmp(s->pools[i].name, name) == 0) {
+            return &s->pools[i];
+        }
+    }
+    return NULL;
+}
+
+static struct stats_server_snap *snap_server_find(struct stats_pool_snap *p, uint32_t hint,
+                                                  const char *name)
+{
+    if (hint < p->nservers && strcmp(p->servers[hint].name, name) == 0) {
+        return &p->servers[hint];
+    }
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        if (strcmp(p->servers[i].name, name) == 0) {
+            return &p->servers[i];
+        }
+    }
+    return NULL;
+}
+
+void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only)
+{
+    into->total_connections += from->total_connections;
+    if (!counters_only) {
+        into->curr_connections += from->curr_connections;
+    }
+    for (uint32_t i = 0; i < from->npools; i++) {
+        const struct stats_pool_snap *fp = &from->pools[i];
+        struct stats_pool_snap *ip = snap_pool_find(into, i, fp->name);
+        if (ip == NULL) {
+            continue;
+        }
+        snap_fields_add(ip->v, fp->v, pool_kinds, SP_COUNT, counters_only);
+        histo_merge(&ip->lat, &fp->lat);
+        for (uint32_t j = 0; j < fp->nservers; j++) {
+            const struct stats_server_snap *fs = &fp->servers[j];
+            struct stats_server_snap *is = snap_server_find(ip, j, fs->name);
+            if (is == NULL) {
+                continue;
+            }
+            snap_fields_add(is->v, fs->v, server_kinds, SS_COUNT, counters_only);
+            is->failovers = snap_sum(is->failovers, fs->failovers);
+            histo_merge(&is->lat, &fs->lat);
+        }
+    }
+}
+
+/* ---- encoding ---- */
+
+static uint64_t snap_zigzag(int64_t v)
+{
+    return v < 0 ? ~((uint64_t)v << 1) : (uint64_t)v << 1;
+}
+
+static int64_t snap_unzigzag(uint64_t z)
+{
+    int64_t h = (int64_t)(z >> 1);
+    return (z & 1) ? -h - 1 : h;
+}
+
+/* The output and whether any append failed: appends are plain statements so
+ * their order is the statement order (operands of | are unsequenced). */
+struct snap_writer {
+    struct buf *out;
+    int rc;
+};
+
+static void snap_put_varint(struct snap_writer *w, uint64_t v)
+{
+    uint8_t tmp[10];
+    size_t n = 0;
+    do {
+        uint8_t b = v & 0x7f;
+        v >>= 7;
+        tmp[n++] = v ? (uint8_t)(b | 0x80) : b;
+    } while (v);
+    w->rc |= buf_append(w->out, tmp, n);
+}
+
+static void snap_put_name(struct snap_writer *w, const char *name)
+{
+    size_t n = strlen(name);
+    snap_put_varint(w, n);
+    w->rc |= buf_append(w->out, name, n);
+}
+
+static void snap_put_histo(struct snap_writer *w, const struct histo *h)
+{
+    uint64_t nnz = 0;
+    for (uint32_t i = 0; i < HISTO_BUCKETS; i++) {
+        nnz += h->b[i] != 0;
+    }
+    snap_put_varint(w, h->count);
+    snap_put_varint(w, h->sum);
+    snap_put_varint(w, h->max);
+    snap_put_varint(w, nnz);
+    uint32_t next = 0; /* the first bucket the next gap counts from */
+    for (uint32_t i = 0; i < HISTO_BUCKETS; i++) {
+        if (h->b[i] != 0) {
+            snap_put_varint(w, i - next);
+            snap_put_varint(w, h->b[i]);
+            next = i + 1;
+        }
+    }
+}
+
+static const uint8_t snap_header[SNAP_HEADER] = {'N',          'C',      'S',     'N',
+                                                 SNAP_VERSION, SP_COUNT, SS_COUNT};
+
+int stats_snap_encode(const struct stats_snap *s, struct buf *out)
+{
+    struct snap_writer w = {out, buf_append(out, snap_header, sizeof(snap_header))};
+    snap_put_varint(&w, s->total_connections);
+    snap_put_varint(&w, s->curr_connections);
+    snap_put_varint(&w, s->npools);
+    for (uint32_t i = 0; i < s->npools && w.rc == 0; i++) {
+        const struct stats_pool_snap *p = &s->pools[i];
+        uint8_t sentinel = p->sentinel ? 1 : 0;
+        snap_put_name(&w, p->name);
+        w.rc |= buf_append(out, &sentinel, 1);
+        for (int f = 0; f < SP_COUNT; f++) {
+            snap_put_varint(&w, snap_zigzag(p->v[f]));
+        }
+        snap_put_histo(&w, &p->lat);
+        snap_put_varint(&w, p->nservers);
+        for (uint32_t j = 0; j < p->nservers && w.rc == 0; j++) {
+            const struct stats_server_snap *sv = &p->servers[j];
+            snap_put_name(&w, sv->name);
+            for (int f = 0; f < SS_COUNT; f++) {
+                snap_put_varint(&w, snap_zigzag(sv->v[f]));
+            }
+            snap_put_varint(&w, snap_zigzag(sv->failovers));
+            snap_put_histo(&w, &sv->lat);
+        }
+    }
+    return w.rc ? -1 : 0;
+}
+
+/* ---- decoding ---- */
+
+/* A cursor over untrusted bytes: every read checks what is left, and the
+ * first failure sticks so callers test once at the end of a record. */
+struct snap_reader {
+    const uint8_t *p;
+    size_t left;
+    bool bad;
+};
+
+static uint64_t snap_get_varint(struct snap_reader *r)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < 10; i++) {
+        if (r->bad || r->left == 0) {
+            r->bad = true;
+            return 0;
+        }
+        uint8_t b = *r->p++;
+        r->left--;
+        /* the tenth byte holds bit 63 only; a last byte of 0 after others
+         * would be an overlong (non-canonical) form */
+        if ((i == 9 && b > 1) || (i > 0 && b == 0)) {
+            r->bad = true;
+            return 0;
+        }
+        v |= (uint64_t)(b & 0x7f) << (7 * i);
+        if (!(b & 0x80)) {
+            return v;
+        }
+    }
+    r->bad = true;
+    return 0;
+}
+
+/* A count of items each at least min bytes long that the input can hold. */
+static uint32_t snap_get_count(struct snap_reader *r, size_t min)
+{
+    uint64_t n = snap_get_varint(r);
+    if (r->bad || n > UINT32_MAX || n > r->left / min) {
+        r->bad = true;
+        return 0;
+    }
+    return (uint32_t)n;
+}
+
+static char *snap_get_name(struct snap_reader *r)
+{
+    uint64_t n = snap_get_varint(r);
+    /* names are C strings matched with strcmp: no NUL inside */
+    if (r->bad || n > r->left || memchr(r->p, '\0', (size_t)n) != NULL) {
+        r->bad = true;
+        return NULL;
+    }
+    char *s = malloc((size_t)n + 1);
+    if (s == NULL) {
+        r->bad = true;
+        return NULL;
+    }
+    memcpy(s, r->p, (size_t)n);
+    s[n] = '\0';
+    r->p += n;
+    r->left -= (size_t)n;
+    return s;
+}
+
+static void snap_get_histo(struct snap_reader *r, struct histo *h)
+{
+    h->count = snap_get_varint(r);
+    h->sum = snap_get_varint(r);
+    h->max = snap_get_varint(r);
+    uint64_t nnz = snap_get_varint(r);
+    if (r->bad || nnz > HISTO_BUCKETS) {
+        r->bad = true;
+        return;
+    }
+    uint64_t next = 0;
+    for (uint64_t i = 0; i < nnz && !r->bad; i++) {
+        uint64_t gap = snap_get_varint(r);
+        uint64_t v = snap_get_varint(r);
+        if (r->bad || gap >= HISTO_BUCKETS - next || v == 0) {
+            r->bad = true;
+            return;
+        }
+        h->b[next + gap] = v;
+        next += gap + 1;
+    }
+}
+
+static void snap_get_server(struct snap_reader *r, struct stats_server_snap *s)
+{
+    s->name = snap_get_name(r);
+    for (int f = 0; f < SS_COUNT; f++) {
+        s->v[f] = snap_unzigzag(snap_get_varint(r));
+    }
+    s->failovers = snap_unzigzag(snap_get_varint(r));
+    snap_get_histo(r, &s->lat);
+}
+
+static void snap_get_pool(struct snap_reader *r, struct stats_pool_snap *p)
+{
+    p->name = snap_get_name(r);
+    if (r->bad || r->left == 0 || *r->p > 1) {
+        r->bad = true;
+        return;
+    }
+    p->sentinel = *r->p == 1;
+    r->p++;
+    r->left--;
+    for (int f = 0; f < SP_COUNT; f++) {
+        p->v[f] = snap_unzigzag(snap_get_varint(r));
+    }
+    snap_get_histo(r, &p->lat);
+    uint32_t n = snap_get_count(r, SNAP_MIN_SERVER);
+    if (r->bad || n == 0) {
+        return;
+    }
+    p->servers = calloc(n, sizeof(*p->servers));
+    if (p->servers == NULL) {
+        r->bad = true;
+        return;
+    }
+    p->nservers = n;
+    for (uint32_t j = 0; j < n && !r->bad; j++) {
+        snap_get_server(r, &p->servers[j]);
+    }
+}
+
+struct stats_snap *stats_snap_decode(const uint8_t *p, size_t len)
+{
+    if (p == NULL || len < SNAP_HEADER || memcmp(p, snap_header, SNAP_HEADER) != 0) {
+        return NULL;
+    }
+    struct stats_snap *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        return NULL;
+    }
+    struct snap_reader r = {p + SNAP_HEADER, len - SNAP_HEADER, false};
+    s->total_connections = snap_get_varint(&r);
+    s->curr_connections = snap_get_varint(&r);
+    uint32_t n = snap_get_count(&r, SNAP_MIN_POOL);
+    if (!r.bad && n > 0) {
+        s->pools = calloc(n, sizeof(*s->pools));
+        r.bad = s->pools == NULL;
+        s->npools = r.bad ? 0 : n;
+    }
+    for (uint32_t i = 0; i < s->npools && !r.bad; i++) {
+        snap_get_pool(&r, &s->pools[i]);
+    }
+    if (r.bad || r.left != 0) {
+        stats_snap_free(s);
+        return NULL;
+    }
+    return s;
+}

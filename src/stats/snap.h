@@ -1,0 +1,67 @@
+/*
+ * snap: a value copy of every counter the stats port and /metrics report, so
+ * rendering does not care whose counters they are: this process's own pools, or
+ * the sum over the workers of a master (SPEC 8), which reach the master through
+ * shared memory in the binary form below (stats/slot.h).
+ */
+#ifndef NC_STATS_SNAP_H
+#define NC_STATS_SNAP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "stats/histo.h"
+#include "stats/stats_fields.h"
+
+struct instance;
+struct conf;
+
+struct stats_server_snap {
+    char *name;
+    int64_t v[SS_COUNT];
+    int64_t failovers;
+    struct histo lat;
+};
+
+struct stats_pool_snap {
+    char *name;
+    bool sentinel; /* render server_failover */
+    int64_t v[SP_COUNT];
+    struct histo lat;
+    uint32_t nservers;
+    struct stats_server_snap *servers;
+};
+
+struct stats_snap {
+    uint64_t total_connections, curr_connections;
+    uint32_t npools;
+    struct stats_pool_snap *pools;
+};
+
+/* A copy of the live counters of this process (pools in in->pools order, servers
+ * in pool order; sentinel = pool has sentinels). NULL when out of memory. */
+struct stats_snap *stats_snap_of_instance(const struct instance *in);
+/* All zero, in conf's layout (pools and servers in conf order, names from
+ * conf): what the master sums into. NULL when out of memory. */
+struct stats_snap *stats_snap_of_conf(const struct conf *conf);
+/* The numbers the stats port and /metrics of in show: in->stats_collect's when
+ * set, else this process's own. NULL when out of memory. */
+struct stats_snap *stats_snap_collect(struct instance *in);
+/* Add from into into, matching pools and servers by name (entries of from that
+ * into does not have are ignored). COUNTER and GAUGE fields are summed,
+ * TIMESTAMP fields take the max, histograms merge, failovers and the connection
+ * totals are summed. With counters_only, GAUGE fields and curr_connections are
+ * not added (the last counts of a worker that died: sums never go backwards,
+ * but its connections are gone). */
+void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only);
+/* Append the binary form of s to out. Returns 0, or -1 when out of memory. */
+int stats_snap_encode(const struct stats_snap *s, struct buf *out);
+/* Parse exactly len bytes of the binary form. Strict: anything malformed,
+ * truncated, non-canonical or followed by extra bytes gives NULL (as does out
+ * of memory). */
+struct stats_snap *stats_snap_decode(const uint8_t *p, size_t len);
+void stats_snap_free(struct stats_snap *s);
+
+#endif

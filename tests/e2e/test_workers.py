@@ -1,0 +1,216 @@
+"""Master/worker mode (SPEC 8): global: worker_processes starts that many
+workers, each serving every pool on its own SO_REUSEPORT socket; the master
+serves only the stats port, whose JSON is twemproxy's layout summed over the
+workers; a dead worker is restarted, a dead master takes its workers with it;
+SIGHUP reloads every worker in place, SIGTERM stops them all gracefully."""
+
+import os
+import signal
+import socket
+import time
+
+import pytest
+
+from conftest import HOST, NUTCRACKER_BIN, TWEMPROXY, Resp, RespError, free_port, wait_port
+from liveness_util import pid_alive, start_binary, wait_until
+
+pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no worker processes")
+
+
+def conf_text(listen, servers, workers=2, extra="", pool_extra=""):
+    return ("global:\n  worker_processes: %s\n  worker_shutdown_timeout: 5\n%s"
+            "pools:\n  alpha:\n    listen: %s\n    redis: true\n%s    servers:\n%s"
+            % (workers, extra, listen, pool_extra, "".join("      - %s:1\n" % s.addr for s in servers)))
+
+
+def start(env, text, port, args=()):
+    conf = env.write_conf(text)
+    px = start_binary(env, NUTCRACKER_BIN, conf, free_port(), args=["-v", "5"] + list(args),
+                      listens={"alpha": ("tcp", port)})
+    assert wait_port(port, px.proc), px.log_tail()
+    assert wait_until(lambda: log_has(px, "workers serving"), 10), px.log_tail()
+    return px
+
+
+def log_has(px, text):
+    try:
+        with open(px.log, errors="replace") as f:
+            return f.read().count(text)
+    except FileNotFoundError:
+        return 0
+
+
+def children(pid):
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+            out += [int(x) for x in f.read().split()]
+    return sorted(p for p in out if pid_alive(p))
+
+
+def request_on_new_connections(port, n, prefix="k"):
+    """n SETs, each on a fresh connection (the kernel spreads them over the workers)."""
+    for i in range(n):
+        c = Resp(port=port, timeout=10)
+        assert c.call("SET", "%s%d" % (prefix, i), i) == b"OK"
+        c.close()
+
+
+def setters(server):
+    """The backend's connections whose last command was a SET: the proxy's."""
+    return [c for c in server.client().client_list() if c["cmd"] == "set"]
+
+
+def listeners(pid, port):
+    return [fd for fd in os.listdir("/proc/%d/fd" % pid) if _is_listener_of(pid, fd, port)]
+
+
+def test_workers_serve_and_the_stats_port_sums_them(env):
+    r = env.redis()
+    port = free_port()
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port)
+    workers = children(px.proc.pid)
+    assert len(workers) == 2, px.log_tail()
+    request_on_new_connections(port, 60)
+    # each worker has its own connection to the backend: both ran SETs (60
+    # connects spread by the kernel over two workers: all but certain)
+    assert len(setters(r)) == 2
+    st = wait_until(lambda: (lambda s: s if s["alpha"][r.addr]["requests"] == 60 else None)(px.stats()), 5)
+    assert st, "stats port does not sum the workers: %s" % px.stats()
+    assert st["alpha"][r.addr]["server_connections"] == 2
+    assert st["total_connections"] >= 60
+    # the master binds nothing but the stats port; each worker has its own listener
+    assert listeners(px.proc.pid, port) == []
+    assert listeners(px.proc.pid, px.stats_port) != []
+    assert all(len(listeners(w, port)) == 1 for w in workers)
+
+
+def _is_listener_of(pid, fd, port):
+    """True when pid's fd is a TCP socket listening on port."""
+    try:
+        link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+    except OSError:
+        return False
+    if not link.startswith("socket:["):
+        return False
+    inode = link[8:-1]
+    for line in open("/proc/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        if f[9] == inode and f[3] == "0A" and f[1].endswith(":%04X" % port):
+            return True
+    return False
+
+
+def test_a_killed_worker_is_restarted_and_counters_keep_going(env):
+    r = env.redis()
+    port = free_port()
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port)
+    before = children(px.proc.pid)
+    request_on_new_connections(port, 20)
+    assert wait_until(lambda: px.stats()["alpha"][r.addr]["requests"] == 20, 5)
+    os.kill(before[0], signal.SIGKILL)
+    after = wait_until(lambda: (lambda c: c if len(c) == 2 and before[0] not in c else None)(
+        children(px.proc.pid)), 10)
+    assert after, "killed worker not replaced: %s\n%s" % (children(px.proc.pid), px.log_tail())
+    assert log_has(px, "killed by signal 9")
+    # the service goes on; the dead worker's counts are kept in the sums
+    request_on_new_connections(port, 20, prefix="again")
+    assert wait_until(lambda: px.stats()["alpha"][r.addr]["requests"] >= 40, 5), px.stats()
+
+
+def test_sigterm_stops_master_and_workers(env):
+    r = env.redis()
+    port = free_port()
+    pidfile = os.path.join(env.tmp, "w.pid")
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port, args=["-p", pidfile])
+    workers = children(px.proc.pid)
+    c = Resp(port=port, timeout=10)
+    assert c.call("SET", "a", "1") == b"OK"
+    px.proc.send_signal(signal.SIGTERM)
+    assert px.proc.wait(10) == 0
+    assert not any(pid_alive(w) for w in workers)
+    assert not os.path.exists(pidfile)
+
+
+def test_a_dead_master_takes_its_workers(env):
+    r = env.redis()
+    port = free_port()
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port)
+    workers = children(px.proc.pid)
+    px.proc.kill()
+    px.proc.wait(5)
+    assert wait_until(lambda: not any(pid_alive(w) for w in workers), 5), "workers outlived the master"
+
+
+def test_sighup_reloads_every_worker_in_place(env):
+    r1, r2 = env.redis(), env.redis()
+    port = free_port()
+    listen = "%s:%d" % (HOST, port)
+    px = start(env, conf_text(listen, [r1]), port)
+    conns = [Resp(port=port, timeout=10) for _ in range(8)]  # spread over both workers
+    for i, c in enumerate(conns):
+        assert c.call("SET", "before%d" % i, i) == b"OK"
+    with open(px.conf, "w") as f:
+        f.write(conf_text(listen, [r2]))
+    os.kill(px.proc.pid, signal.SIGHUP)
+    assert wait_until(lambda: log_has(px, "reload: configuration") >= 2, 10), px.log_tail()
+    for i, c in enumerate(conns):  # the same connections, now routed to r2
+        assert c.call("SET", "after%d" % i, i) == b"OK"
+    assert all(r2.client().get("after%d" % i) == str(i).encode() for i in range(8))
+    assert r1.client().get("after0") is None
+    # an invalid file: the master says so, the workers are not touched
+    with open(px.conf, "w") as f:
+        f.write(conf_text(listen, [r1]).replace("redis: true", "redis: maybe"))
+    os.kill(px.proc.pid, signal.SIGHUP)
+    assert wait_until(lambda: log_has(px, "the running configuration stays"), 10), px.log_tail()
+    assert conns[0].call("SET", "still", "r2") == b"OK"
+    assert r2.client().get("still") == b"r2"
+
+
+def test_a_taken_listen_address_fails_the_start(env):
+    r = env.redis()
+    taken = socket.socket()
+    taken.bind((HOST, 0))
+    taken.listen(1)
+    try:
+        port = taken.getsockname()[1]
+        conf = env.write_conf(conf_text("%s:%d" % (HOST, port), [r]))
+        px = start_binary(env, NUTCRACKER_BIN, conf, free_port(), listens={"alpha": ("tcp", port)})
+        assert px.proc.wait(15) == 1
+    finally:
+        taken.close()
+    assert log_has(px, "did not start") and log_has(px, "failed to listen"), px.log_tail()
+
+
+def test_auto_starts_one_worker_per_cpu(env):
+    r = env.redis()
+    port = free_port()
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r], workers="auto"), port)
+    assert len(children(px.proc.pid)) == os.cpu_count()
+
+
+def test_dash_k_signals_the_process_in_the_pid_file(env):
+    """-k reload|reopen|stop -p FILE: reload applies the file, reopen starts a
+    new log at the path after a rename, stop ends master and workers."""
+    r1, r2 = env.redis(), env.redis()
+    port = free_port()
+    listen = "%s:%d" % (HOST, port)
+    pidfile = os.path.join(env.tmp, "k.pid")
+    px = start(env, conf_text(listen, [r1]), port, args=["-p", pidfile])
+    workers = children(px.proc.pid)
+    c = Resp(port=port, timeout=10)
+    with open(px.conf, "w") as f:
+        f.write(conf_text(listen, [r2]))
+    rc, out = env.run_proxy(["-k", "reload", "-p", pidfile])
+    assert rc == 0, out
+    assert wait_until(lambda: log_has(px, "reload: configuration") >= 2, 10), px.log_tail()
+    assert c.call("SET", "via", "k") == b"OK"
+    assert r2.client().get("via") == b"k"
+    os.rename(px.log, px.log + ".1")
+    assert env.run_proxy(["-k", "reopen", "-p", pidfile])[0] == 0
+    assert wait_until(lambda: os.path.exists(px.log), 5), "log not reopened"
+    assert env.run_proxy(["-k", "stop", "-p", pidfile])[0] == 0
+    assert px.proc.wait(10) == 0
+    assert not any(pid_alive(w) for w in workers)
+    rc, out = env.run_proxy(["-k", "stop", "-p", os.path.join(env.tmp, "none.pid")])
+    assert rc == 1 and "none.pid" in out
