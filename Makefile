@@ -89,10 +89,13 @@ fuzz: fuzz-build
 bench: nutcracker
 	bench/run.sh
 
-# Mixed load plus backend faults for SOAK_SECONDS; fails if RSS or descriptors grow.
+# Mixed load plus backend faults and reloads for SOAK_SECONDS (SOAK_WORKERS=N: worker mode);
+# fails if RSS or descriptors grow.
 SOAK_SECONDS ?= 60
+SOAK_WORKERS ?= 0
 soak: $(BUILD)/nutcracker
-	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) SOAK_SECONDS=$(SOAK_SECONDS) /usr/bin/python3 tests/soak/soak.py
+	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) SOAK_SECONDS=$(SOAK_SECONDS) SOAK_WORKERS=$(SOAK_WORKERS) \
+	  /usr/bin/python3 tests/soak/soak.py
 
 format-check:
 	clang-format --dry-run --Werror $$(find src tests/unit fuzz -name '*.[ch]')

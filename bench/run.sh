@@ -6,7 +6,8 @@
 #   OURS=build/nutcracker N=100000 bench/run.sh
 #
 # Knobs (environment): OURS, TWEM, N (requests per redis-benchmark run, 200000),
-# C (clients, 50), R (key space for -r, 100000), MC_SECONDS (per memcached run, 5).
+# C (clients, 50), R (key space for -r, 100000), MC_SECONDS (per memcached run, 5),
+# WORKERS (2: one more column, ours with global: worker_processes WORKERS; 0 = no column).
 # Everything it starts is stopped by pid on exit; temp files live in a mktemp dir.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ N=${N:-200000}
 C=${C:-50}
 R=${R:-100000}
 MC_SECONDS=${MC_SECONDS:-5}
+WORKERS=${WORKERS:-2}
 PY=/usr/bin/python3
 
 for tool in redis-server redis-benchmark memcached "$PY"; do
@@ -49,7 +51,7 @@ read -r -a PORTS <<< "$("$PY" - <<'EOF'
 import os, random, socket
 rnd = random.Random(os.getpid())
 out = []
-while len(out) < 16:
+while len(out) < 18:
     p = rnd.randrange(12000, 32000)
     if p in out:
         continue
@@ -68,6 +70,7 @@ RPORTS=("${PORTS[@]:0:4}")
 MPORTS=("${PORTS[@]:4:4}")
 OURS_R=${PORTS[8]}; OURS_M=${PORTS[9]}; OURS_S=${PORTS[10]}
 TWEM_R=${PORTS[11]}; TWEM_M=${PORTS[12]}; TWEM_S=${PORTS[13]}
+WORK_R=${PORTS[14]}; WORK_M=${PORTS[15]}; WORK_S=${PORTS[16]}
 
 wait_port() {
   local port=$1 i
@@ -92,31 +95,36 @@ for p in "${MPORTS[@]}"; do
 done
 for p in "${RPORTS[@]}" "${MPORTS[@]}"; do wait_port "$p"; done
 
-write_conf() { # file redis_port memcache_port
-  {
-    echo "bench_redis:"
-    echo "  listen: 127.0.0.1:$2"
-    echo "  hash: fnv1a_64"
-    echo "  distribution: ketama"
-    echo "  redis: true"
-    echo "  servers:"
-    for p in "${RPORTS[@]}"; do echo "   - 127.0.0.1:$p:1"; done
-    echo "bench_memcache:"
-    echo "  listen: 127.0.0.1:$3"
-    echo "  hash: fnv1a_64"
-    echo "  distribution: ketama"
-    echo "  servers:"
-    for p in "${MPORTS[@]}"; do echo "   - 127.0.0.1:$p:1"; done
-  } > "$1"
+pools_conf() { # redis_port memcache_port
+  echo "bench_redis:"
+  echo "  listen: 127.0.0.1:$1"
+  echo "  hash: fnv1a_64"
+  echo "  distribution: ketama"
+  echo "  redis: true"
+  echo "  servers:"
+  for p in "${RPORTS[@]}"; do echo "   - 127.0.0.1:$p:1"; done
+  echo "bench_memcache:"
+  echo "  listen: 127.0.0.1:$2"
+  echo "  hash: fnv1a_64"
+  echo "  distribution: ketama"
+  echo "  servers:"
+  for p in "${MPORTS[@]}"; do echo "   - 127.0.0.1:$p:1"; done
 }
-write_conf "$TMP/ours.yml" "$OURS_R" "$OURS_M"
-write_conf "$TMP/twem.yml" "$TWEM_R" "$TWEM_M"
+pools_conf "$OURS_R" "$OURS_M" > "$TMP/ours.yml"
+pools_conf "$TWEM_R" "$TWEM_M" > "$TMP/twem.yml"
+{ printf 'global:\n  worker_processes: %s\npools:\n' "$WORKERS"; pools_conf "$WORK_R" "$WORK_M" | sed 's/^/  /'; } \
+  > "$TMP/workers.yml"
 
 "$OURS" -c "$TMP/ours.yml" -s "$OURS_S" -a 127.0.0.1 -v 4 -o "$TMP/ours.log" &
 PIDS+=($!)
 "$TWEM" -c "$TMP/twem.yml" -s "$TWEM_S" -a 127.0.0.1 -v 4 -o "$TMP/twem.log" &
 PIDS+=($!)
 for p in "$OURS_R" "$OURS_M" "$TWEM_R" "$TWEM_M"; do wait_port "$p"; done
+if [ "$WORKERS" -gt 0 ]; then
+  "$OURS" -c "$TMP/workers.yml" -s "$WORK_S" -a 127.0.0.1 -v 4 -o "$TMP/workers.log" &
+  PIDS+=($!)
+  wait_port "$WORK_R"; wait_port "$WORK_M"
+fi
 
 echo "ours:      $("$OURS" -V 2>&1 | head -1) ($OURS)"
 echo "twemproxy: $("$TWEM" -V 2>&1 | head -1) ($TWEM)"
@@ -134,8 +142,11 @@ rb() { # port test-name extra-args...
 }
 
 RESULTS=()
-row() { # label direct twem ours
-  RESULTS+=("$1|$2|$3|$4")
+row() { # label direct twem ours ours-with-workers
+  RESULTS+=("$1|$2|$3|$4|$5")
+}
+ours_workers() { # run the same load against the worker-mode proxy, if any
+  if [ "$WORKERS" -gt 0 ]; then "$@" || true; fi
 }
 
 for spec in "SET|-t set -P 1" "GET|-t get -P 1" "SET|-t set -P 16" "GET|-t get -P 16" "MSET (10 keys)|-t mset -P 1"; do
@@ -148,7 +159,9 @@ for spec in "SET|-t set -P 1" "GET|-t get -P 1" "SET|-t set -P 16" "GET|-t get -
   t=$(rb "$TWEM_R" "$name" $args || true)
   # shellcheck disable=SC2086
   o=$(rb "$OURS_R" "$name" $args || true)
-  row "redis $label -P $pipe" "${d:-0}" "${t:-0}" "${o:-0}"
+  # shellcheck disable=SC2086
+  w=$(ours_workers rb "$WORK_R" "$name" $args)
+  row "redis $label -P $pipe" "${d:-0}" "${t:-0}" "${o:-0}" "${w:-0}"
   echo "  done: redis $label -P $pipe" >&2
 done
 
@@ -188,21 +201,28 @@ EOF
 d=$(mc_load "${MPORTS[0]}" || true)
 t=$(mc_load "$TWEM_M" || true)
 o=$(mc_load "$OURS_M" || true)
-row "memcached get/set 9:1" "${d:-0}" "${t:-0}" "${o:-0}"
+w=$(ours_workers mc_load "$WORK_M")
+row "memcached get/set 9:1" "${d:-0}" "${t:-0}" "${o:-0}" "${w:-0}"
 
 echo
-"$PY" - "${RESULTS[@]}" <<'EOF'
+"$PY" - "$WORKERS" "${RESULTS[@]}" <<'EOF'
 import sys
-rows = [r.split("|") for r in sys.argv[1:]]
+workers = int(sys.argv[1])
+rows = [r.split("|") for r in sys.argv[2:]]
 def ratio(a, b):
     a, b = int(a), int(b)
     return "%.2f" % (a / b) if a and b else "n/a"
-hdr = ("workload", "direct", "twemproxy", "ours", "ours/twemproxy", "ours/direct")
-w = [max(len(hdr[0]), max(len(r[0]) for r in rows)), 10, 10, 10, 14, 11]
-fmt = "  ".join("%%-%ds" % w[0] if i == 0 else "%%%ds" % w[i] for i in range(6))
+hdr = ["workload", "direct", "twemproxy", "ours", "ours/twemproxy", "ours/direct"]
+if workers:
+    hdr += ["ours %d workers" % workers, "workers/ours"]
+w = [max(len(hdr[0]), max(len(r[0]) for r in rows))] + [max(10, len(h)) for h in hdr[1:]]
+fmt = "  ".join("%%-%ds" % w[0] if i == 0 else "%%%ds" % w[i] for i in range(len(hdr)))
 print("requests per second (higher is better)")
-print(fmt % hdr)
+print(fmt % tuple(hdr))
 print(fmt % tuple("-" * x for x in w))
-for label, d, t, o in rows:
-    print(fmt % (label, d, t, o, ratio(o, t), ratio(o, d)))
+for label, d, t, o, wk in rows:
+    cells = [label, d, t, o, ratio(o, t), ratio(o, d)]
+    if workers:
+        cells += [wk, ratio(wk, o)]
+    print(fmt % tuple(cells))
 EOF

@@ -252,9 +252,13 @@ class _PortRace(Exception):
     pass
 
 
-def yaml_conf(pools):
+def yaml_conf(pools, global_=None):
     """pools: {name: {key: value}} -> twemproxy YAML.  Strings are written as
-    they are (quote them yourself where YAML needs it); lists become '- item'."""
+    they are (quote them yourself where YAML needs it); lists become '- item'.
+    With global_ ({key: value}), meitu's layout: global: and pools: at the top."""
+    if global_ is not None:
+        head = "global:\n" + "".join("  %s: %s\n" % kv for kv in global_.items()) + "pools:\n"
+        return head + "".join("  " + line + "\n" for line in yaml_conf(pools).splitlines())
     out = []
     for name, pool in pools.items():
         out.append("%s:" % name)
@@ -368,19 +372,19 @@ class Env:
         assert not SANITIZER_RE.search(out), out
         return r.returncode, out
 
-    def proxy(self, pools, extra_args=(), wait=True, stats_port=None, verbose=4):
+    def proxy(self, pools, extra_args=(), wait=True, stats_port=None, verbose=4, global_=None):
         """Start the proxy.  pools: {name: {key: value}}; a pool without
         'listen' gets a free TCP port.  Returns a Proxy; the listen ports are
         waited for (unless wait=False).  If a port picked here was taken in
         the meantime (another run), it retries with new ports."""
         for attempt in range(3):
             try:
-                return self._proxy(pools, extra_args, wait, stats_port, verbose)
+                return self._proxy(pools, extra_args, wait, stats_port, verbose, global_)
             except _PortRace:
                 if attempt == 2:
                     raise RuntimeError("proxy: ports kept being taken")
 
-    def _proxy(self, pools, extra_args, wait, stats_port, verbose):
+    def _proxy(self, pools, extra_args, wait, stats_port, verbose, global_=None):
         own_ports = stats_port is None and all("listen" not in p for p in pools.values())
         pools = {k: dict(v) for k, v in pools.items()}
         listens = {}
@@ -392,7 +396,7 @@ class Env:
                 listens[name] = ("unix", lv)
             else:
                 listens[name] = ("tcp", int(lv.rsplit(":", 1)[1]))
-        conf = self.write_conf(pools)
+        conf = self.write_conf(yaml_conf(pools, global_))
         log = self._path("nutcracker.log")
         sport = stats_port or free_port()
         argv = [NUTCRACKER_BIN, "-c", conf, "-s", str(sport), "-a", HOST, "-i", "100", "-v", str(verbose),

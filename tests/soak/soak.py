@@ -8,14 +8,16 @@ answer, or when the proxy dies.  Prints a table of the samples and a summary.
 
 Knobs (environment): SOAK_SECONDS (60), SOAK_SAMPLE_SECONDS (5), SOAK_WARMUP_SECONDS
 (min(60, max(10, 20% of the run))), SOAK_FAULT_SECONDS (6: one fault per period),
-SOAK_RSS_TOL_MB (16), SOAK_FD_TOL (16), NUTCRACKER_BIN (./nutcracker).
+SOAK_RSS_TOL_MB (16), SOAK_FD_TOL (16), SOAK_WORKERS (0: one process; N: the master/worker
+mode with N workers, RSS and fds summed over master and workers), NUTCRACKER_BIN (./nutcracker).
 
 Load (real clients, tests/e2e/hostile_util.py): redis-py pipelines of SET/GET/MGET/DEL
 on a 3-server redis pool and on a pool whose second member is a misbehaving backend
 (garbage / half replies / closes), pymemcache on a 2-server memcached pool with
 auto_eject_hosts, a client of 256 KB values, and a connection churner.  Faults, in
 turn: SIGSTOP a redis / memcached for 1.5 s, SIGKILL one and restart it, SIGTERM one
-and restart it.  Everything started is stopped by pid at the end.
+and restart it, and a configuration reload (SIGHUP with the redis pool's timeout changed):
+clients must not notice it.  Everything started is stopped by pid at the end.
 """
 
 import os
@@ -31,7 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 
-from conftest import HOST, Env, encode_command, mc_pool, redis_pool, spread_keys  # noqa: E402
+from conftest import HOST, Env, encode_command, mc_pool, redis_pool, spread_keys, yaml_conf  # noqa: E402
 from hostile_util import (MB, LoadClient, MisbehavingServer, abort, fd_count, redis_client,  # noqa: E402
                           rss_bytes)
 
@@ -47,6 +49,7 @@ WARMUP = env_num("SOAK_WARMUP_SECONDS", min(60.0, max(10.0, 0.2 * SECONDS)))
 FAULT_PERIOD = env_num("SOAK_FAULT_SECONDS", 6)
 RSS_TOL = env_num("SOAK_RSS_TOL_MB", 16) * MB
 FD_TOL = int(env_num("SOAK_FD_TOL", 16))
+WORKERS = int(env_num("SOAK_WORKERS", 0))
 TIMEOUT_MS = 1000
 REPLY_BOUND = TIMEOUT_MS / 1000.0 + 4.0
 
@@ -144,6 +147,38 @@ class Churner:
         self._t.join(REPLY_BOUND * 2 + 10)
 
 
+def proxy_pids(px):
+    """The proxy's processes: itself and, in the master/worker mode, its workers."""
+    pids = [px.proc.pid]
+    try:
+        with open("/proc/%d/task/%d/children" % (px.proc.pid, px.proc.pid)) as f:
+            pids += [int(x) for x in f.read().split()]
+    except OSError:
+        pass
+    return pids
+
+
+def total(fn, pids):
+    n = 0
+    for p in pids:
+        try:
+            n += fn(p)
+        except (OSError, ValueError):
+            pass
+    return n
+
+
+def reload_conf(px, pools, n):
+    """Rewrite the file with the redis pool's timeout changed and SIGHUP the proxy."""
+    pools = {k: dict(v) for k, v in pools.items()}
+    for name, pool in pools.items():
+        pool["listen"] = "%s:%d" % (HOST, px.port(name))
+    pools["r"]["timeout"] = TIMEOUT_MS + (n % 2)
+    with open(px.conf, "w") as f:
+        f.write(yaml_conf(pools, {"worker_processes": WORKERS} if WORKERS else None))
+    os.kill(px.proc.pid, signal.SIGHUP)
+
+
 def proxy_stat(px, key):
     try:
         return px.stats()[key]
@@ -161,13 +196,17 @@ def main():
         rs = env.redises(3)
         ms = env.memcacheds(2)
         r_ok = env.redis()
-        px = env.proxy({
+        pools = {
             "r": redis_pool(rs, timeout=TIMEOUT_MS),
             "m": mc_pool(ms, timeout=TIMEOUT_MS, auto_eject_hosts=True, server_failure_limit=2,
                          server_retry_timeout=1000),
             "rbad": redis_pool([r_ok, bad.addr], timeout=TIMEOUT_MS),
-        })
+        }
+        px = env.proxy(pools, global_={"worker_processes": WORKERS} if WORKERS else None)
         pid = px.proc.pid
+        if WORKERS:
+            time.sleep(1.0)  # the workers bind after the master started
+        pids = proxy_pids(px)
         sock_timeout = REPLY_BOUND + 5
         loads = [
             LoadClient(px.port("r"), "redis", spread_keys("soak:r1", 64), sock_timeout, seed=1, name="r-1"),
@@ -190,10 +229,11 @@ def main():
             ("SIGSTOP memcached", lambda n: ms[n % 2], "stop"),
             ("SIGKILL+restart memcached", lambda n: ms[n % 2], "kill"),
             ("SIGTERM+restart redis", lambda n: rs[n % 3], "term"),
+            ("reload", None, "reload"),
         ]
 
-        print("soak: %s for %ds (warm-up %ds, sample every %ds, a fault every %ds); proxy pid %d; logs in %s"
-              % (px.proc.args[0], SECONDS, WARMUP, SAMPLE, FAULT_PERIOD, pid, tmp), flush=True)
+        print("soak: %s for %ds (warm-up %ds, sample every %ds, a fault every %ds); proxy pids %s; logs in %s"
+              % (px.proc.args[0], SECONDS, WARMUP, SAMPLE, FAULT_PERIOD, pids, tmp), flush=True)
         print("%7s %8s %5s %6s %9s %8s  %s" % ("t(s)", "rss(MB)", "fds", "conns", "requests", "errors", "fault"),
               flush=True)
         for c in loads:
@@ -217,6 +257,13 @@ def main():
                 current = "-"
             if undo is None and now >= next_fault and now - t0 < SECONDS - 3:
                 name, pick, how = faults[nfault % len(faults)]
+                if how == "reload":
+                    reload_conf(px, pools, nfault)
+                    current = name
+                    nfault += 1
+                    next_fault = now + FAULT_PERIOD
+                    undo = (now + 1.5, lambda: None)
+                    continue
                 srv = pick(nfault)  # the servers rotate: 5 faults, 3 redis, 2 memcached
                 lst, idx = (rs, rs.index(srv)) if srv in rs else (ms, ms.index(srv))
                 if how == "stop":
@@ -239,7 +286,8 @@ def main():
                     break
                 sent = sum(c.sent for c in loads) + big.sent
                 errs = sum(sum(c.errors.values()) for c in loads)
-                s = (now - t0, rss_bytes(pid), fd_count(pid), proxy_stat(px, "curr_connections"), sent, errs, current)
+                s = (now - t0, total(rss_bytes, pids), total(fd_count, pids), proxy_stat(px, "curr_connections"),
+                     sent, errs, current)
                 samples.append(s)
                 print("%7.1f %8.1f %5d %6d %9d %8d  %s" % (s[0], s[1] / MB, s[2], s[3], s[4], s[5], s[6]),
                       flush=True)
@@ -263,10 +311,14 @@ def main():
         except Exception as e:
             proxy_lat = "stats unavailable: %s" % e
         time.sleep(2.0)  # let closed connections settle
-        idle_rss, idle_fds = rss_bytes(pid), fd_count(pid)
+        idle_rss, idle_fds = total(rss_bytes, pids), total(fd_count, pids)
+        if WORKERS and sorted(proxy_pids(px)) != sorted(pids):
+            problems_early = ["the workers changed during the run: %s -> %s" % (pids, proxy_pids(px))]
+        else:
+            problems_early = []
 
         # ---------------------------------------------------------------- verdict
-        problems = []
+        problems = list(problems_early)
         if not alive or not px.alive():
             problems.append("the proxy died")
         for c in loads:
