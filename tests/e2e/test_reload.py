@@ -11,6 +11,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from conftest import HOST, RespError, encode_command, free_port, mc_pool, redis_pool, yaml_conf
 from liveness_util import stalled, wait_until
 
@@ -27,14 +29,15 @@ def log_count(px, text):
         return 0
 
 
-def reload(px, conf):
+def reload(px, conf, global_=None, processes=1):
     """Rewrite the proxy's file (pools dict or YAML text), SIGHUP, and wait for
-    the outcome: True if applied, False if the running configuration stayed."""
+    the outcome: True if applied (by each of `processes` workers), False if the
+    running configuration stayed."""
     applied, stays = log_count(px, "reload: configuration"), log_count(px, "configuration stays")
     with open(px.conf, "w") as f:
-        f.write(conf if isinstance(conf, str) else yaml_conf(conf))
+        f.write(conf if isinstance(conf, str) else yaml_conf(conf, global_))
     os.kill(px.proc.pid, signal.SIGHUP)
-    done = wait_until(lambda: log_count(px, "reload: configuration") > applied or
+    done = wait_until(lambda: log_count(px, "reload: configuration") >= applied + processes or
                       log_count(px, "configuration stays") > stays, 10)
     assert done, "no reload outcome logged\n" + px.log_tail()
     return log_count(px, "configuration stays") == stays
@@ -203,15 +206,18 @@ def test_protocol_change_closes_old_clients_after_their_replies(env):
     assert px.mc("p").cmd(b"set k 0 0 1", b"x") == b"STORED"
 
 
-def test_reloads_under_load_lose_nothing(env):
+@pytest.mark.parametrize("workers", [0, 2], ids=["one_process", "two_workers"])
+def test_reloads_under_load_lose_nothing(env, workers):
     """Clients hammer SET/GET on kept connections and on fresh ones while the
     file is reloaded again and again (a timeout and a second pool come and go,
-    keys stay put): every request is answered correctly, no connect refused."""
+    keys stay put): every request is answered correctly, no connect refused.
+    With workers, the master passes each reload to every worker."""
     r1, r2 = env.redis(), env.redis()
     la, lb = listen_addr(), listen_addr()
     plain = {"a": redis_pool([r1, r2], listen=la)}
     other = {"a": redis_pool([r1, r2], listen=la, timeout=3000), "b": redis_pool([r1], listen=lb)}
-    px = env.proxy(plain, verbose=5)
+    glob = {"worker_processes": workers} if workers else None
+    px = env.proxy(plain, verbose=5, global_=glob)
     stop, errors, done = threading.Event(), [], [0]
 
     def worker(n):
@@ -239,13 +245,14 @@ def test_reloads_under_load_lose_nothing(env):
     try:
         for k in range(6):
             time.sleep(0.3)
-            assert reload(px, other if k % 2 == 0 else plain)
+            assert reload(px, other if k % 2 == 0 else plain, glob, max(workers, 1))
         time.sleep(0.3)
     finally:
         stop.set()
         for t in threads:
             t.join(20)
-    print("\n[reloads under load] 6 reloads, %d SET+GET pairs, %d errors" % (done[0], len(errors)))
+    print("\n[reloads under load, %d workers] 6 reloads, %d SET+GET pairs, %d errors"
+          % (workers, done[0], len(errors)))
     assert errors == []
     assert done[0] > 100
     assert px.alive()
