@@ -214,3 +214,17 @@ def test_dash_k_signals_the_process_in_the_pid_file(env):
     assert not any(pid_alive(w) for w in workers)
     rc, out = env.run_proxy(["-k", "stop", "-p", os.path.join(env.tmp, "none.pid")])
     assert rc == 1 and "none.pid" in out
+
+
+def test_metrics_port_of_the_master_sums_the_workers(env):
+    import urllib.request
+    r = env.redis()
+    port, mport = free_port(), free_port()
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port, args=["--metrics-port", str(mport)])
+    request_on_new_connections(port, 30)
+    line = 'nutcracker_server_requests_total{pool="alpha",server="%s"} 30' % r.addr
+
+    def scrape():
+        return urllib.request.urlopen("http://%s:%d/metrics" % (HOST, mport), timeout=5).read().decode()
+    assert wait_until(lambda: line in scrape(), 5), scrape()
+    assert 'nutcracker_server_connections{pool="alpha",server="%s"} 2' % r.addr in scrape()
