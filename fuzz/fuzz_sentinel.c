@@ -1,7 +1,8 @@
 /*
  * fuzz_sentinel: arbitrary bytes from a sentinel (or a master asked ROLE),
  * framed reply by reply as the client frames them, each read as every kind of
- * reply the client expects. Whatever a hostile peer sends, a reader either
+ * reply the client expects (addresses, epochs, replica lists, +switch-master
+ * and +sdown messages, ROLE). Whatever a hostile peer sends, a reader either
  * refuses it or gives fields that lie inside the reply and are well formed:
  * a port in 1..65535, a group without spaces, an address that is printable.
  */
@@ -59,6 +60,20 @@ static void read_as_everything(const uint8_t *p)
             FUZZ_ASSERT(sentinel_msg_name_is(sw.group, sw.group_len, name));
             FUZZ_ASSERT(!sentinel_msg_name_is(sw.group, sw.group_len - 1, name));
         }
+    }
+    struct sentinel_replica reps[4];
+    uint32_t n = 99;
+    int rrc = sentinel_msg_parse_replicas(p, &info, reps, 4, &n);
+    FUZZ_ASSERT(rrc == SENTINEL_MSG_OK || rrc == SENTINEL_MSG_NONE || rrc == SENTINEL_MSG_BAD);
+    FUZZ_ASSERT(n <= 4 && (rrc == SENTINEL_MSG_OK || n == 0));
+    for (uint32_t i = 0; i < n; i++) {
+        check_master(p, &reps[i].addr);
+    }
+    struct sentinel_sdown sd;
+    if (sentinel_msg_parse_sdown(p, &info, &sd) == SENTINEL_MSG_OK) {
+        check_inside(p, info.len, sd.group, sd.group_len);
+        FUZZ_ASSERT(sd.group_len > 0 && memchr(sd.group, ' ', sd.group_len) == NULL);
+        check_master(p, &sd.addr);
     }
     uint64_t epoch;
     int rc = sentinel_msg_parse_epoch(p, &info, &epoch);

@@ -82,9 +82,11 @@ struct conf_pool {
     uint32_t nsentinels;
     int64_t sentinel_heartbeat_ms;
     char *sentinel_auth; /* NULL: the sentinels need no password */
-    /* master/replica pools only (read_from != READ_FROM_NONE): */
+    /* where reads go: READ_FROM_NONE in a plain pool; in a pool with a server
+     * named "master" (master = its index) or in a sentinel pool that sets
+     * read_from, the master or the replicas (SPEC 10) */
     enum conf_read_from read_from;
-    uint32_t master; /* index into servers of the server named "master" */
+    uint32_t master;
 };
 
 struct conf_global {

@@ -441,19 +441,19 @@ static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const 
 }
 
 /* A redis pool (not a sentinel one) with a server named "master" is a master
- * and its replicas (SPEC 10); read_from only makes sense there. Runs after the
- * servers are sorted, since the master is found by its index. */
+ * and its replicas (SPEC 10); read_from makes sense there, and in a sentinel
+ * pool, whose groups' replicas the sentinels list. Runs after the servers are
+ * sorted, since the master is found by its index. */
 static void check_read_from(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
 {
     int line = lines[KEY_READ_FROM];
     enum conf_read_from given = p->read_from;
     p->read_from = READ_FROM_NONE;
     if (lines[KEY_SENTINELS] != 0) {
-        /* a group named "master" is just a group: sentinel pools never split */
-        if (line != 0) {
-            conf_err(cx, line, "read_from",
-                     "directive is not supported in a pool with sentinels (replicas of sentinel "
-                     "groups are not supported yet)");
+        /* a group named "master" is just a group; reads stay on the masters
+         * unless read_from says otherwise (the behaviour before replicas) */
+        if (line != 0 && p->redis) {
+            p->read_from = given;
         }
         return;
     }

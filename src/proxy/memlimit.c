@@ -6,6 +6,7 @@
 #include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/pool.h"
+#include "proxy/replica.h"
 #include "proxy/server.h"
 
 static size_t sconn_memory(const struct sconn *c)
@@ -20,16 +21,25 @@ struct holder {
     size_t bytes;
 };
 
+static void holder_consider_conns(struct server *s, struct holder *h, size_t *total)
+{
+    for (uint32_t j = 0; j < s->nconns; j++) {
+        size_t m = sconn_memory(&s->conns[j]);
+        *total += m;
+        if (m > h->bytes) {
+            *h = (struct holder){NULL, &s->conns[j], m};
+        }
+    }
+}
+
 static void holder_consider_servers(struct pool *p, struct holder *h, size_t *total)
 {
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct server *s = &p->servers[i];
-        for (uint32_t j = 0; j < s->nconns; j++) {
-            size_t m = sconn_memory(&s->conns[j]);
-            *total += m;
-            if (m > h->bytes) {
-                *h = (struct holder){NULL, &s->conns[j], m};
-            }
+        holder_consider_conns(s, h, total);
+        /* the hidden replicas of a sentinel group (replica.c) */
+        for (uint32_t k = 0; k < replica_set_count(s->replicas); k++) {
+            holder_consider_conns(replica_set_at(s->replicas, k), h, total);
         }
     }
 }

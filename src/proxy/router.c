@@ -65,18 +65,35 @@ static struct sconn *router_conn(struct client *c, struct server *s)
     return sc;
 }
 
+/* router_conn for a request that may go to a sentinel group's replica: one
+ * that cannot be connected to now sends a read to its group's master when
+ * read_from is prefer_replica (*s says where it went). */
+static struct sconn *router_conn_read(struct client *c, struct server **s, bool readonly)
+{
+    struct sconn *sc = router_conn(c, *s);
+    struct server *instead = sc == NULL ? replica_fallback(*s, readonly) : NULL;
+    if (instead != NULL) {
+        *s = instead;
+        sc = router_conn(c, instead);
+    }
+    return sc;
+}
+
 static void route_key(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct pool *pool = c->pool;
     const uint8_t *key = ri->keys.n ? p + ri->keys.v[0].off : p;
     size_t klen = ri->keys.n ? ri->keys.v[0].len : 0;
-    struct server *s = replica_route(pool, key, klen, ri->readonly);
+    struct server *group;
+    struct server *s = replica_route_group(pool, key, klen, ri->readonly, &group);
     if (s == NULL) {
+        char msg[256];
         pool->stats[SP_forward_error]++;
-        router_reply_error(c, replica_route_error(pool, ri->readonly));
+        router_reply_error(c,
+                           replica_route_error_group(pool, group, ri->readonly, msg, sizeof(msg)));
         return;
     }
-    struct sconn *sc = router_conn(c, s);
+    struct sconn *sc = router_conn_read(c, &s, ri->readonly);
     if (sc == NULL) {
         pool->stats[SP_forward_error]++;
         router_reply_error(c, server_strerror(s, errno));
@@ -132,7 +149,7 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
                            const uint8_t *p, const struct req_info *ri, const uint32_t *idx,
                            uint32_t nidx)
 {
-    struct sconn *sc = router_conn(c, s);
+    struct sconn *sc = router_conn_read(c, &s, ri->readonly);
     struct req *fr = req_new();
     fr->parent = parent;
     fr->frag_idx = f;
@@ -170,9 +187,31 @@ static void key_groups_free(struct key_groups *g)
     free(g->fserver);
 }
 
-/* Group the keys by owning server. Returns -1 when some key has no live server. */
+/* The fragment of server s, a new one for a server not seen yet. A pool's
+ * servers are found by index; a sentinel group's hidden replicas (not in
+ * pool->servers) by a look among the fragments, which are few. */
+static uint32_t key_groups_frag(struct key_groups *g, struct server *s)
+{
+    if (s->owner == NULL) {
+        if (g->frag_of[s->idx] == 0) {
+            g->fserver[g->nfrags] = s;
+            g->frag_of[s->idx] = ++g->nfrags;
+        }
+        return g->frag_of[s->idx] - 1;
+    }
+    for (uint32_t f = 0; f < g->nfrags; f++) {
+        if (g->fserver[f] == s) {
+            return f;
+        }
+    }
+    g->fserver[g->nfrags] = s;
+    return g->nfrags++;
+}
+
+/* Group the keys by owning server. Returns -1 when some key has no live server
+ * (*group: where that key is placed). */
 static int key_groups_build(struct key_groups *g, struct pool *pool, const uint8_t *p,
-                            const struct req_info *ri, struct frag_map *map)
+                            const struct req_info *ri, struct frag_map *map, struct server **group)
 {
     uint32_t n = ri->keys.n;
     memset(g, 0, sizeof(*g));
@@ -185,16 +224,12 @@ static int key_groups_build(struct key_groups *g, struct pool *pool, const uint8
         abort();
     }
     for (uint32_t i = 0; i < n; i++) {
-        struct server *s =
-            replica_route(pool, p + ri->keys.v[i].off, ri->keys.v[i].len, ri->readonly);
+        struct server *s = replica_route_group(pool, p + ri->keys.v[i].off, ri->keys.v[i].len,
+                                               ri->readonly, group);
         if (s == NULL) {
             return -1;
         }
-        if (g->frag_of[s->idx] == 0) {
-            g->fserver[g->nfrags] = s;
-            g->frag_of[s->idx] = ++g->nfrags;
-        }
-        uint32_t f = g->frag_of[s->idx] - 1;
+        uint32_t f = key_groups_frag(g, s);
         map[i].frag = f;
         map[i].pos = g->count[f]++;
     }
@@ -212,12 +247,15 @@ static void route_split(struct client *c, const uint8_t *p, const struct req_inf
     struct pool *pool = c->pool;
     struct frag_map *map = calloc(ri->keys.n ? ri->keys.n : 1, sizeof(*map));
     struct key_groups g;
+    struct server *group;
+    char msg[256];
     if (map == NULL) {
         abort();
     }
-    if (key_groups_build(&g, pool, p, ri, map) != 0) {
+    if (key_groups_build(&g, pool, p, ri, map, &group) != 0) {
         pool->stats[SP_forward_error]++;
-        router_reply_error(c, replica_route_error(pool, ri->readonly));
+        router_reply_error(c,
+                           replica_route_error_group(pool, group, ri->readonly, msg, sizeof(msg)));
         free(map);
         key_groups_free(&g);
         return;

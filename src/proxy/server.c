@@ -70,6 +70,9 @@ void server_deinit(struct server *s)
     }
     free(s->conns);
     s->conns = NULL;
+    /* after the group's own connections: a replica's answers count into s */
+    replica_set_free(s->replicas);
+    s->replicas = NULL;
     free(s->unknown_msg);
     s->unknown_msg = NULL;
 }
@@ -93,6 +96,22 @@ void server_adopt(struct server *to, struct server *from)
     to->failovers = from->failovers;
     memcpy(to->stats, from->stats, sizeof(to->stats));
     to->lat_server = from->lat_server;
+    /* the replicas go along: their requests in flight count in the gauges just copied */
+    replica_set_free(to->replicas);
+    to->replicas = from->replicas;
+    from->replicas = NULL;
+    replica_set_adopt(to);
+}
+
+struct server *server_counted(struct server *s)
+{
+    return s->owner != NULL ? s->owner : s;
+}
+
+/* The counters s updates (see server_counted). */
+static int64_t *server_stats(struct server *s)
+{
+    return server_counted(s)->stats;
 }
 
 bool server_idle(const struct server *s)
@@ -102,7 +121,7 @@ bool server_idle(const struct server *s)
             return false;
         }
     }
-    return true;
+    return replica_set_idle(s->replicas);
 }
 
 struct sconn *server_conn_for(struct server *s, uint64_t client_id)
@@ -154,7 +173,7 @@ int sconn_ensure(struct sconn *c)
     if (fd < 0) {
         int err = errno;
         log_warn("connect to server '%s' failed: %s", s->cs->name, strerror(err));
-        s->stats[SS_server_err]++;
+        server_stats(s)[SS_server_err]++;
         server_failure(s);
         errno = err;
         return -1;
@@ -176,7 +195,7 @@ int sconn_ensure(struct sconn *c)
     c->swallow = (uint32_t)p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
                                                p->cp->redis ? p->cp->redis_db : 0);
     c->wire_queued += c->out.len - before;
-    s->stats[SS_server_connections]++;
+    server_stats(s)[SS_server_connections]++;
     in->curr_connections++;
     in->total_connections++;
     if (c->out.len > 0) {
@@ -190,8 +209,8 @@ void sconn_push(struct sconn *c, struct req *r, size_t len)
 {
     struct server *s = c->server;
     c->wire_queued += len;
-    s->stats[SS_requests]++;
-    s->stats[SS_request_bytes] += (int64_t)len;
+    server_stats(s)[SS_requests]++;
+    server_stats(s)[SS_request_bytes] += (int64_t)len;
     if (r != NULL) {
         int64_t timeout = s->pool->cp->timeout_ms;
         r->sconn = c;
@@ -210,8 +229,8 @@ void sconn_push(struct sconn *c, struct req *r, size_t len)
         if (c->unsent == NULL) {
             c->unsent = r;
         }
-        s->stats[SS_in_queue]++;
-        s->stats[SS_in_queue_bytes] += (int64_t)len;
+        server_stats(s)[SS_in_queue]++;
+        server_stats(s)[SS_in_queue_bytes] += (int64_t)len;
     }
     sconn_mark_dirty(c);
 }
@@ -223,10 +242,10 @@ static void sconn_account_sent(struct sconn *c)
     while (c->unsent != NULL && c->unsent->wire_end <= c->wire_written) {
         struct req *r = c->unsent;
         r->sent = true;
-        s->stats[SS_in_queue]--;
-        s->stats[SS_in_queue_bytes] -= r->len;
-        s->stats[SS_out_queue]++;
-        s->stats[SS_out_queue_bytes] += r->len;
+        server_stats(s)[SS_in_queue]--;
+        server_stats(s)[SS_in_queue_bytes] -= r->len;
+        server_stats(s)[SS_out_queue]++;
+        server_stats(s)[SS_out_queue_bytes] += r->len;
         c->unsent = r->snext;
     }
 }
@@ -289,11 +308,11 @@ static struct req *sconn_pop(struct sconn *c)
     }
     if (c->unsent == r) {
         c->unsent = r->snext;
-        s->stats[SS_in_queue]--;
-        s->stats[SS_in_queue_bytes] -= r->len;
+        server_stats(s)[SS_in_queue]--;
+        server_stats(s)[SS_in_queue_bytes] -= r->len;
     } else {
-        s->stats[SS_out_queue]--;
-        s->stats[SS_out_queue_bytes] -= r->len;
+        server_stats(s)[SS_out_queue]--;
+        server_stats(s)[SS_out_queue_bytes] -= r->len;
     }
     r->snext = NULL;
     r->in_server = false;
@@ -316,9 +335,9 @@ static void sconn_close(struct sconn *c, const char *msg, int stat_field, bool m
     c->io.fd = -1;
     c->state = SCONN_CLOSED;
     if (stat_field >= 0) {
-        s->stats[stat_field]++;
+        server_stats(s)[stat_field]++;
     }
-    s->stats[SS_server_connections]--;
+    server_stats(s)[SS_server_connections]--;
     in->curr_connections--;
     ev_timer_stop(in->loop, &c->timer);
     buf_reset(&c->out);
@@ -415,6 +434,11 @@ static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 void server_failure(struct server *s)
 {
     struct pool *p = s->pool;
+    if (s->owner != NULL) {
+        /* a sentinel group's replica: only it is left out, never its group */
+        replica_endpoint_failed(s);
+        return;
+    }
     s->failures++;
     /* a replica of a master/replica pool holds no key of its own: taking it out
      * moves no data, so it goes whether or not auto_eject_hosts is set */
@@ -464,10 +488,10 @@ static int sconn_parse(struct sconn *c)
             continue;
         }
         struct req *r = sconn_pop(c);
-        histo_add(&s->lat_server, ev_now_us(sconn_inst(c)->loop) - r->queued_us);
+        histo_add(&server_counted(s)->lat_server, ev_now_us(sconn_inst(c)->loop) - r->queued_us);
         s->failures = 0;
-        s->stats[SS_responses]++;
-        s->stats[SS_response_bytes] += (int64_t)len;
+        server_stats(s)[SS_responses]++;
+        server_stats(s)[SS_response_bytes] += (int64_t)len;
         req_complete(r, p, len, &c->ri);
     }
     buf_consume(&c->in, pos);

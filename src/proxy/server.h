@@ -23,6 +23,7 @@
 
 struct pool;
 struct req;
+struct replica_set;
 
 enum sconn_state { SCONN_CLOSED = 0, SCONN_CONNECTING, SCONN_CONNECTED };
 
@@ -67,6 +68,12 @@ struct server {
     uint64_t retry_at_ms;
     int64_t stats[SS_COUNT];
     struct histo lat_server; /* queued to response, as the backend gives it (us) */
+    /* Replicas of a sentinel group (SPEC 10, replica.c): each is a hidden server
+     * of its own (address, connections) outside the distribution and the stats.
+     * A hidden server has owner = its group, and counts its traffic, gauges and
+     * latency into the owner's counters, so stats keep one entry per group. */
+    struct replica_set *replicas; /* a group's; NULL: none known */
+    struct server *owner;         /* a hidden replica's group; NULL otherwise */
 };
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);
@@ -76,7 +83,9 @@ void server_deinit(struct server *s);
  * the address a sentinel gave it. Ejection is not carried: the new pool starts
  * with every server in. */
 void server_adopt(struct server *to, struct server *from);
-/* True when no connection of s has a request waiting. */
+/* The server whose counters s updates: s, or the group of a hidden replica. */
+struct server *server_counted(struct server *s);
+/* True when no connection of s (nor of its replicas) has a request waiting. */
 bool server_idle(const struct server *s);
 /* The connection a client with this id uses for this server. */
 struct sconn *server_conn_for(struct server *s, uint64_t client_id);

@@ -3,7 +3,8 @@
  *
  *   heartbeat ──> link_tick(query) ── closed: connect to sentinels[cur]
  *             │                   ├─ silent too long: fail, cur++, connect
- *             │                   └─ idle: get-master-addr-by-name + MASTER, every group
+ *             │                   └─ idle: get-master-addr-by-name + MASTER
+ *             │                            [+ REPLICAS], every group
  *             └─> link_tick(sub) ──── same, with PING instead of the queries
  *
  *   answer / +switch-master ──> candidate ──> probe: [AUTH] ROLE ──> "master":
@@ -24,6 +25,7 @@
 #include "net/sock.h"
 #include "proto/redis_wire.h"
 #include "proxy/pool.h"
+#include "proxy/replica.h"
 #include "proxy/server.h"
 #include "sentinel/sentinel_conn.h"
 #include "sentinel/sentinel_msg.h"
@@ -32,6 +34,9 @@
  * heartbeat is shorter: a short heartbeat must not make a sentinel that is a
  * little far away look dead. */
 #define SENTINEL_MIN_WAIT_MS 1000
+
+/* Replicas read from one SENTINEL REPLICAS answer: more are left out. */
+#define SENTINEL_MAX_REPLICAS 64
 
 /* What the requests in flight to the old master are answered with. */
 #define SENTINEL_SWITCH_MSG "master switched (failover)"
@@ -48,9 +53,12 @@ struct sentinel_link {
     uint32_t tries;      /* sentinels tried since the last heartbeat */
     uint32_t waiting;    /* replies still due */
     uint64_t since_ms;   /* when it began waiting for them */
-    uint32_t next_reply; /* query link: 2 per group, the address then the epoch */
+    uint32_t next_reply; /* query link: per_group per group: address, epoch[, replicas] */
+    uint32_t per_group;  /* query link: replies per group in this round */
     uint32_t round_ok;   /* query link: usable answers in this round */
+    bool old_replicas;   /* query link: this sentinel knows SENTINEL SLAVES only */
     bool ans_ok;         /* query link: the address answer of the current group */
+    bool ans_fresh;      /* query link: ... at an epoch not older than the one in use */
     socklen_t ans_len;
     struct sockaddr_storage ans_ss;
 };
@@ -138,13 +146,21 @@ static void link_wait(struct sentinel_link *l, uint32_t replies)
 static void link_queue_queries(struct sentinel_link *l)
 {
     const struct pool *p = l->sn->pool;
+    /* the replicas are asked for only when reads go there: a pool reading
+     * from its masters costs the sentinels nothing more than before */
+    bool replicas = replica_pool_reads_replicas(p);
     for (uint32_t i = 0; i < p->nservers; i++) {
-        sentinel_msg_query(&l->conn.out, p->servers[i].cs->name);
-        sentinel_msg_query_epoch(&l->conn.out, p->servers[i].cs->name);
+        const char *group = p->servers[i].cs->name;
+        sentinel_msg_query(&l->conn.out, group);
+        sentinel_msg_query_epoch(&l->conn.out, group);
+        if (replicas) {
+            sentinel_msg_query_replicas(&l->conn.out, group, l->old_replicas);
+        }
     }
     l->next_reply = 0;
     l->round_ok = 0;
-    link_wait(l, 2 * p->nservers);
+    l->per_group = replicas ? 3 : 2;
+    link_wait(l, l->per_group * p->nservers);
 }
 
 /* What a new link says first. */
@@ -159,7 +175,7 @@ static void link_queue_hello(struct sentinel_link *l)
     if (l->kind == LINK_QUERY) {
         link_queue_queries(l);
     } else {
-        sentinel_msg_subscribe(&l->conn.out);
+        sentinel_msg_subscribe(&l->conn.out, replica_pool_reads_replicas(l->sn->pool));
         link_wait(l, 1);
     }
 }
@@ -171,6 +187,7 @@ static void link_connect(struct sentinel_link *l)
     struct sockaddr_storage ss = cs->addr.sa;
     socklen_t len = cs->addr.salen;
     l->at = sn->cur;
+    l->old_replicas = false; /* a new sentinel: maybe a newer one */
     /* a name that did not resolve at load time is tried again now */
     if (len == 0 && sock_resolve(cs->addr.host, cs->addr.port, &ss, &len) != 0) {
         link_fail(l, "cannot resolve its address");
@@ -370,6 +387,7 @@ static void query_epoch(struct sentinel_link *l, struct server *s, const uint8_t
 {
     struct sentinel_group *pr = &l->sn->groups[s->idx];
     uint64_t epoch;
+    l->ans_fresh = false;
     if (!l->ans_ok) {
         return;
     }
@@ -377,7 +395,42 @@ static void query_epoch(struct sentinel_link *l, struct server *s, const uint8_t
     if (sentinel_msg_parse_epoch(p, &l->conn.ri, &epoch) != SENTINEL_MSG_OK) {
         epoch = pr->epoch; /* no epoch to compare: believe the address */
     }
+    l->ans_fresh = epoch >= pr->epoch;
     sentinel_candidate(l->sn, s, &l->ans_ss, l->ans_len, epoch);
+}
+
+/* Third answer: the group's replicas, from a sentinel whose view of the group
+ * is not older than the master in use (a lagging one would list the new
+ * master as a replica). */
+static void query_replicas(struct sentinel_link *l, struct server *s, const uint8_t *p)
+{
+    struct sentinel_replica rep[SENTINEL_MAX_REPLICAS];
+    struct replica_addr addrs[SENTINEL_MAX_REPLICAS];
+    uint32_t n = 0, k = 0;
+    char text[128];
+    int rc = sentinel_msg_parse_replicas(p, &l->conn.ri, rep, SENTINEL_MAX_REPLICAS, &n);
+    if (rc == SENTINEL_MSG_NONE && !l->old_replicas && l->ans_ok) {
+        /* it knows the group but not the subcommand: a sentinel before redis 5 */
+        log_info("pool '%s': sentinel '%s' refused SENTINEL REPLICAS (%s): asking SLAVES",
+                 l->sn->cp->name, link_sentinel(l), reply_text(text, sizeof(text), p, &l->conn.ri));
+        l->old_replicas = true;
+        return;
+    }
+    if (rc == SENTINEL_MSG_BAD) {
+        log_warn("pool '%s': sentinel '%s': group '%s': unreadable replicas: %s", l->sn->cp->name,
+                 link_sentinel(l), s->cs->name, reply_text(text, sizeof(text), p, &l->conn.ri));
+        return;
+    }
+    if (rc != SENTINEL_MSG_OK || !l->ans_fresh) {
+        return; /* keep what a better answer said */
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct sentinel_master m = rep[i].addr;
+        if (sentinel_addr(l->sn, s, &m, &addrs[k].ss, &addrs[k].len)) {
+            addrs[k++].usable = rep[i].usable;
+        }
+    }
+    replica_group_update(s, addrs, k);
 }
 
 static int query_reply(struct sentinel_link *l, const uint8_t *p)
@@ -387,12 +440,18 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
         return link_fail(l, "a reply nothing was asked for");
     }
     uint32_t i = l->next_reply++;
-    struct server *s = &sn->pool->servers[i / 2];
+    struct server *s = &sn->pool->servers[i / l->per_group];
     l->waiting--;
-    if (i % 2 == 0) {
+    switch (i % l->per_group) {
+    case 0:
         query_address(l, s, p);
-    } else {
+        break;
+    case 1:
         query_epoch(l, s, p);
+        break;
+    default:
+        query_replicas(l, s, p);
+        break;
     }
     if (l->waiting > 0) {
         return 0;
@@ -417,6 +476,24 @@ static struct server *sentinel_group_find(struct sentinel *sn, const uint8_t *na
     return NULL;
 }
 
+/* A replica one sentinel sees down stops getting reads at once; one that
+ * answers again waits for the next list (its link to the master may not be
+ * up yet, which only SENTINEL REPLICAS says). */
+static void sub_sdown(struct sentinel_link *l, const uint8_t *p)
+{
+    struct sentinel *sn = l->sn;
+    struct sentinel_sdown sd;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (sentinel_msg_parse_sdown(p, &l->conn.ri, &sd) != SENTINEL_MSG_OK || !sd.down) {
+        return;
+    }
+    struct server *s = sentinel_group_find(sn, sd.group, sd.group_len);
+    if (s != NULL && sentinel_addr(sn, s, &sd.addr, &ss, &len)) {
+        replica_group_mark(s, (const struct sockaddr *)&ss, len, false);
+    }
+}
+
 static int sub_reply(struct sentinel_link *l, const uint8_t *p)
 {
     struct sentinel *sn = l->sn;
@@ -431,6 +508,10 @@ static int sub_reply(struct sentinel_link *l, const uint8_t *p)
     }
     l->tries = 0;
     l->failing = false;
+    if (rc == SENTINEL_MSG_NONE) {
+        sub_sdown(l, p);
+        return 0;
+    }
     struct server *s =
         rc == SENTINEL_MSG_OK ? sentinel_group_find(sn, sw.group, sw.group_len) : NULL;
     struct sockaddr_storage ss;
@@ -512,6 +593,13 @@ static void link_tick(struct sentinel_link *l)
 static void sentinel_on_heartbeat(struct ev_loop *loop, struct ev_timer *t)
 {
     struct sentinel *sn = t->data;
+    if (!replica_pool_reads_replicas(sn->pool)) {
+        /* replicas a reload handed over to a pool that reads from its masters:
+         * closed and freed once idle */
+        for (uint32_t i = 0; i < sn->pool->nservers; i++) {
+            replica_group_update(&sn->pool->servers[i], NULL, 0);
+        }
+    }
     link_tick(&sn->query);
     link_tick(&sn->sub);
     ev_timer_start(loop, t, (uint64_t)sn->cp->sentinel_heartbeat_ms);

@@ -43,10 +43,10 @@ int sentinel_msg_query_epoch(struct buf *out, const char *group)
     return msg_command(out, argv, 3);
 }
 
-int sentinel_msg_subscribe(struct buf *out)
+int sentinel_msg_subscribe(struct buf *out, bool sdown)
 {
-    const char *argv[] = {"SUBSCRIBE", SENTINEL_SWITCH_CHANNEL};
-    return msg_command(out, argv, 2);
+    const char *argv[] = {"SUBSCRIBE", SENTINEL_SWITCH_CHANNEL, SENTINEL_SDOWN_CHANNEL};
+    return msg_command(out, argv, sdown ? 3 : 2);
 }
 
 int sentinel_msg_ping(struct buf *out)
@@ -59,6 +59,44 @@ int sentinel_msg_role(struct buf *out)
 {
     const char *argv[] = {"ROLE"};
     return msg_command(out, argv, 1);
+}
+
+int sentinel_msg_query_replicas(struct buf *out, const char *group, bool old_name)
+{
+    const char *argv[] = {"SENTINEL", old_name ? "SLAVES" : "REPLICAS", group};
+    return msg_command(out, argv, 3);
+}
+
+/* A bulk or simple string at q[*pos..len): its text, and *pos moved past it.
+ * Everything is checked against len, whatever the headers claim. */
+static bool msg_str_at(const uint8_t *q, size_t len, size_t *pos, const uint8_t **s, size_t *n)
+{
+    size_t at = *pos;
+    if (at >= len) {
+        return false;
+    }
+    if (q[at] == '+') {
+        const uint8_t *cr = memchr(q + at, '\r', len - at);
+        size_t end = cr != NULL ? (size_t)(cr - q) : len;
+        if (end + 1 >= len || q[end + 1] != '\n') {
+            return false;
+        }
+        *s = q + at + 1;
+        *n = end - at - 1;
+        *pos = end + 2;
+        return true;
+    }
+    int64_t v;
+    size_t next;
+    if (q[at] != '$' || redis_wire_num_line(q, len, at + 1, &v, &next) != PARSE_OK || v < 0 ||
+        (uint64_t)v > len - next || len - next - (size_t)v < 2 || q[next + (size_t)v] != '\r' ||
+        q[next + (size_t)v + 1] != '\n') {
+        return false;
+    }
+    *s = q + next;
+    *n = (size_t)v;
+    *pos = next + (size_t)v + 2;
+    return true;
 }
 
 /* The text of top-level element i when it is a bulk or simple string. */
@@ -179,6 +217,89 @@ int sentinel_msg_parse_epoch(const uint8_t *p, const struct rsp_info *ri, uint64
     return SENTINEL_MSG_BAD;
 }
 
+/* True when the comma-separated list s[0..n) has exactly the item word. */
+static bool msg_list_has(const uint8_t *s, size_t n, const char *word)
+{
+    size_t wlen = strlen(word), start = 0;
+    while (start <= n) {
+        const uint8_t *comma = memchr(s + start, ',', n - start);
+        size_t end = comma != NULL ? (size_t)(comma - s) : n;
+        if (end - start == wlen && memcmp(s + start, word, wlen) == 0) {
+            return true;
+        }
+        start = end + 1;
+    }
+    return false;
+}
+
+/* One replica's flat "*2M $field $value ..." array, the whole of q[0..len). */
+static int msg_replica(const uint8_t *q, size_t len, struct sentinel_replica *out)
+{
+    int64_t count;
+    size_t pos;
+    if (len < 4 || q[0] != '*' || redis_wire_num_line(q, len, 1, &count, &pos) != PARSE_OK ||
+        count < 0 || count % 2 != 0) {
+        return SENTINEL_MSG_BAD;
+    }
+    const uint8_t *port = NULL, *flags = NULL, *link = NULL;
+    size_t port_len = 0, flags_len = 0, link_len = 0;
+    out->addr.ip = NULL;
+    out->addr.ip_len = 0;
+    for (int64_t i = 0; i < count; i += 2) {
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        if (!msg_str_at(q, len, &pos, &k, &klen) || !msg_str_at(q, len, &pos, &v, &vlen)) {
+            return SENTINEL_MSG_BAD;
+        }
+        if (msg_is(k, klen, "ip")) {
+            out->addr.ip = v;
+            out->addr.ip_len = vlen;
+        } else if (msg_is(k, klen, "port")) {
+            port = v;
+            port_len = vlen;
+        } else if (msg_is(k, klen, "flags")) {
+            flags = v;
+            flags_len = vlen;
+        } else if (msg_is(k, klen, "master-link-status")) {
+            link = v;
+            link_len = vlen;
+        }
+    }
+    if (pos != len || out->addr.ip == NULL || !msg_ip_ok(out->addr.ip, out->addr.ip_len) ||
+        port == NULL || (out->addr.port = msg_port(port, port_len)) < 0) {
+        return SENTINEL_MSG_BAD;
+    }
+    /* no flags or no link status: nothing says it serves, so it is not used */
+    out->usable = flags != NULL && link != NULL && msg_is(link, link_len, "ok") &&
+                  !msg_list_has(flags, flags_len, "s_down") &&
+                  !msg_list_has(flags, flags_len, "o_down") &&
+                  !msg_list_has(flags, flags_len, "disconnected");
+    return SENTINEL_MSG_OK;
+}
+
+int sentinel_msg_parse_replicas(const uint8_t *p, const struct rsp_info *ri,
+                                struct sentinel_replica *out, uint32_t cap, uint32_t *n)
+{
+    *n = 0;
+    if (ri->is_error) {
+        return SENTINEL_MSG_NONE;
+    }
+    if (ri->type != '*' || ri->integer < 0) {
+        return SENTINEL_MSG_BAD;
+    }
+    for (uint32_t i = 0; i < ri->elems.n; i++) {
+        struct sentinel_replica r;
+        if (msg_replica(p + ri->elems.v[i].off, ri->elems.v[i].len, &r) != SENTINEL_MSG_OK) {
+            *n = 0;
+            return SENTINEL_MSG_BAD;
+        }
+        if (*n < cap) {
+            out[(*n)++] = r;
+        }
+    }
+    return SENTINEL_MSG_OK;
+}
+
 /* Cut the next space-separated token of s[*pos..n); false when it is empty. */
 static bool msg_token(const uint8_t *s, size_t n, size_t *pos, const uint8_t **tok, size_t *len)
 {
@@ -212,11 +333,12 @@ static int msg_switch_payload(const uint8_t *s, size_t n, struct sentinel_switch
     return out->to.port > 0 ? SENTINEL_MSG_OK : SENTINEL_MSG_BAD;
 }
 
-int sentinel_msg_parse_switch(const uint8_t *p, const struct rsp_info *ri,
-                              struct sentinel_switch *out)
+/* A pub/sub message: its channel and payload; NONE for anything else. */
+static int msg_pubsub(const uint8_t *p, const struct rsp_info *ri, const uint8_t **chan,
+                      size_t *chan_len, const uint8_t **payload, size_t *payload_len)
 {
-    const uint8_t *kind, *chan, *payload;
-    size_t kind_len, chan_len, payload_len;
+    const uint8_t *kind;
+    size_t kind_len;
     if (ri->type != '*' || !msg_elem_str(p, ri, 0, &kind, &kind_len)) {
         return SENTINEL_MSG_BAD;
     }
@@ -228,14 +350,61 @@ int sentinel_msg_parse_switch(const uint8_t *p, const struct rsp_info *ri,
     } else {
         return SENTINEL_MSG_NONE; /* subscribe confirmations, pong */
     }
-    if (!msg_elem_str(p, ri, at, &chan, &chan_len) ||
-        !msg_elem_str(p, ri, at + 1, &payload, &payload_len)) {
+    if (!msg_elem_str(p, ri, at, chan, chan_len) ||
+        !msg_elem_str(p, ri, at + 1, payload, payload_len)) {
         return SENTINEL_MSG_BAD;
+    }
+    return SENTINEL_MSG_OK;
+}
+
+int sentinel_msg_parse_switch(const uint8_t *p, const struct rsp_info *ri,
+                              struct sentinel_switch *out)
+{
+    const uint8_t *chan, *payload;
+    size_t chan_len, payload_len;
+    int rc = msg_pubsub(p, ri, &chan, &chan_len, &payload, &payload_len);
+    if (rc != SENTINEL_MSG_OK) {
+        return rc;
     }
     if (!msg_is(chan, chan_len, SENTINEL_SWITCH_CHANNEL)) {
         return SENTINEL_MSG_NONE;
     }
     return msg_switch_payload(payload, payload_len, out);
+}
+
+int sentinel_msg_parse_sdown(const uint8_t *p, const struct rsp_info *ri,
+                             struct sentinel_sdown *out)
+{
+    const uint8_t *chan, *s, *tok[8];
+    size_t chan_len, n, len[8], pos = 0;
+    int rc = msg_pubsub(p, ri, &chan, &chan_len, &s, &n);
+    if (rc != SENTINEL_MSG_OK) {
+        return rc;
+    }
+    bool down = msg_is(chan, chan_len, "+sdown");
+    if (!down && !msg_is(chan, chan_len, "-sdown")) {
+        return SENTINEL_MSG_NONE;
+    }
+    /* "slave <name> <ip> <port> @ <group> <master-ip> <master-port>", nothing more */
+    for (int i = 0; i < 8; i++) {
+        if (pos >= n || !msg_token(s, n, &pos, &tok[i], &len[i])) {
+            return SENTINEL_MSG_NONE; /* a master's or a sentinel's: not about a replica */
+        }
+    }
+    if (pos != n || s[n - 1] == ' ' || !msg_is(tok[0], len[0], "slave") ||
+        !msg_is(tok[4], len[4], "@") || !msg_ip_ok(tok[2], len[2])) {
+        return SENTINEL_MSG_NONE;
+    }
+    out->addr.port = msg_port(tok[3], len[3]);
+    if (out->addr.port < 0) {
+        return SENTINEL_MSG_NONE;
+    }
+    out->group = tok[5];
+    out->group_len = len[5];
+    out->addr.ip = tok[2];
+    out->addr.ip_len = len[2];
+    out->down = down;
+    return SENTINEL_MSG_OK;
 }
 
 int sentinel_msg_parse_role(const uint8_t *p, const struct rsp_info *ri)

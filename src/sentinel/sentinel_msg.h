@@ -13,7 +13,11 @@
  *   a pub/sub push on +switch-master     *3 $message $+switch-master $payload, or
  *                                        *4 $pmessage $pattern $+switch-master $payload
  *                                        payload "<group> <old-ip> <old-port> <new-ip> <new-port>"
- *   ROLE                                 *N $master|$slave|$sentinel ...
+ *   a push on +sdown (or -sdown)         payload "slave <ip>:<port> <ip> <port> @ <group> <ip>
+ * <port>" for a replica ("master <group> <ip> <port>" otherwise) ROLE *N $master|$slave|$sentinel
+ * ... SENTINEL REPLICAS g (or SLAVES g)    *N of *2M $field $value ...: one flat array per replica
+ * with "ip", "port", "flags" (comma list: slave,s_down,o_down,disconnected,...) and
+ *                                        "master-link-status" (ok|err)
  */
 #ifndef NC_SENTINEL_MSG_H
 #define NC_SENTINEL_MSG_H
@@ -28,6 +32,8 @@
 
 /* The pub/sub channel sentinels announce a completed failover on. */
 #define SENTINEL_SWITCH_CHANNEL "+switch-master"
+/* ... and an instance they see down (payload "slave <name> <ip> <port> @ <group> ..."). */
+#define SENTINEL_SDOWN_CHANNEL "+sdown"
 
 enum sentinel_msg_rc {
     SENTINEL_MSG_OK = 0,   /* the reply says what was asked: out is filled */
@@ -49,24 +55,55 @@ struct sentinel_switch {
     struct sentinel_master to;
 };
 
+/* A replica as one entry of SENTINEL REPLICAS lists it; addr.ip points into the reply. */
+struct sentinel_replica {
+    struct sentinel_master addr;
+    /* the sentinel sees it serving: no s_down, o_down or disconnected flag,
+     * and its link to the master is "ok" (a replica still syncing is not) */
+    bool usable;
+};
+
+/* A +sdown / -sdown message about a replica; group and addr.ip point into the reply. */
+struct sentinel_sdown {
+    const uint8_t *group;
+    size_t group_len;
+    struct sentinel_master addr;
+    bool down; /* +sdown; -sdown: it answers again */
+};
+
 /* Requests. Each returns 0, or -1 when out of memory. */
 int sentinel_msg_auth(struct buf *out, const char *password);
 int sentinel_msg_query(struct buf *out, const char *group);
 int sentinel_msg_query_epoch(struct buf *out, const char *group);
-int sentinel_msg_subscribe(struct buf *out);
+/* sdown: SENTINEL_SDOWN_CHANNEL too (a pool that reads from replicas). */
+int sentinel_msg_subscribe(struct buf *out, bool sdown);
 int sentinel_msg_ping(struct buf *out);
 int sentinel_msg_role(struct buf *out);
+/* SENTINEL REPLICAS <group>; old_name: SENTINEL SLAVES, for sentinels before
+ * redis 5 (which know no other name). */
+int sentinel_msg_query_replicas(struct buf *out, const char *group, bool old_name);
 
 /* Replies: p is the first byte of one complete reply, ri what rsp_parse said of it. */
 int sentinel_msg_parse_master(const uint8_t *p, const struct rsp_info *ri,
                               struct sentinel_master *out);
 int sentinel_msg_parse_switch(const uint8_t *p, const struct rsp_info *ri,
                               struct sentinel_switch *out);
+/* OK for a +sdown or -sdown message about a replica; NONE for any other
+ * message, channel or instance type. */
+int sentinel_msg_parse_sdown(const uint8_t *p, const struct rsp_info *ri,
+                             struct sentinel_sdown *out);
 /* The config-epoch field of a SENTINEL MASTER reply; NONE for an error reply
  * (the sentinel does not monitor the group). */
 int sentinel_msg_parse_epoch(const uint8_t *p, const struct rsp_info *ri, uint64_t *epoch);
 /* SENTINEL_MSG_OK when the server says it is a master. */
 int sentinel_msg_parse_role(const uint8_t *p, const struct rsp_info *ri);
+
+/* A SENTINEL REPLICAS reply: OK with out[0..*n) filled in the sentinel's order
+ * (at most cap entries: the rest are left out), NONE for an error reply (an
+ * unknown group, or a sentinel that does not know the subcommand), BAD when an
+ * entry is not a flat field/value array of strings or lacks a valid ip or port. */
+int sentinel_msg_parse_replicas(const uint8_t *p, const struct rsp_info *ri,
+                                struct sentinel_replica *out, uint32_t cap, uint32_t *n);
 
 /* Exact match of a group name from a message with a configured one: a prefix
  * is a different group ("cache" is not "cache2"). */

@@ -320,9 +320,10 @@ def test_reload_changes_where_reads_go(env):
     ("alpha:\n  listen: {L}\n  redis: true\n  servers:\n   - {S}:1 master\n  read_from: nearest\n",
      "t.yml:6: read_from: \"nearest\" is not a valid read_from (one of master, replica, "
      "prefer_replica)"),
+    # sentinel pools take read_from (their groups' replicas), but only valid values
     ("alpha:\n  listen: {L}\n  redis: true\n  groups:\n   - g\n  sentinels:\n   - {S}\n"
-     "  read_from: replica\n",
-     "t.yml:8: read_from: directive is not supported in a pool with sentinels"),
+     "  read_from: nearest\n",
+     "t.yml:8: read_from: \"nearest\" is not a valid read_from"),
 ])
 def test_read_from_config_errors(env, body, needle):
     from conftest import free_port

@@ -798,6 +798,18 @@ static void test_read_from(void)
              "   - g2\n  sentinels:\n   - 127.0.0.1:26379\n");
     CHECK(c != NULL && c->pools[0].read_from == READ_FROM_NONE);
     conf_unref(c);
+    /* sentinel pools: read_from picks where reads go (the groups' replicas come
+     * from the sentinels); without it reads stay on the masters */
+    for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+        char yml[512];
+        snprintf(yml, sizeof(yml), "%s  read_from: %s\n", SENTINEL_POOL, vals[i].v);
+        c = load(yml);
+        CHECK(c != NULL && c->pools[0].read_from == vals[i].want);
+        conf_unref(c);
+    }
+    c = load(SENTINEL_POOL);
+    CHECK(c != NULL && c->pools[0].read_from == READ_FROM_NONE);
+    conf_unref(c);
 }
 
 static void test_read_from_errors(void)
@@ -818,9 +830,10 @@ static void test_read_from_errors(void)
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:11211:1 master\n"
                "  read_from: prefer_replica\n",
                "t.yml:5: read_from: directive is only valid for a redis pool");
-    expect_err(SENTINEL_POOL "  read_from: replica\n",
-               "t.yml:8: read_from: directive is not supported in a pool with sentinels (replicas "
-               "of sentinel groups are not supported yet)");
+    /* a sentinel pool takes read_from, but only valid values */
+    expect_err(SENTINEL_POOL "  read_from: slave\n",
+               "t.yml:8: read_from: \"slave\" is not a valid read_from (one of master, replica, "
+               "prefer_replica)");
     /* two masters are two servers with the same name */
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n"
                "   - 127.0.0.1:6379:1 master\n   - 127.0.0.1:6380:1 master\n",

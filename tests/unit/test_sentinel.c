@@ -52,8 +52,17 @@ static void test_requests(void)
     CHECK_MEM(b.data, b.len,
               "*3\r\n$8\r\nSENTINEL\r\n$23\r\nget-master-addr-by-name\r\n$7\r\ncache-1\r\n");
     buf_reset(&b);
-    CHECK_EQ_INT(sentinel_msg_subscribe(&b), 0);
+    CHECK_EQ_INT(sentinel_msg_subscribe(&b, false), 0);
     CHECK_MEM(b.data, b.len, "*2\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n");
+    buf_reset(&b);
+    CHECK_EQ_INT(sentinel_msg_subscribe(&b, true), 0);
+    CHECK_MEM(b.data, b.len, "*3\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$6\r\n+sdown\r\n");
+    buf_reset(&b);
+    CHECK_EQ_INT(sentinel_msg_query_replicas(&b, "g1", false), 0);
+    CHECK_EQ_INT(sentinel_msg_query_replicas(&b, "g1", true), 0);
+    CHECK_MEM(b.data, b.len,
+              "*3\r\n$8\r\nSENTINEL\r\n$8\r\nREPLICAS\r\n$2\r\ng1\r\n"
+              "*3\r\n$8\r\nSENTINEL\r\n$6\r\nSLAVES\r\n$2\r\ng1\r\n");
     buf_reset(&b);
     CHECK_EQ_INT(sentinel_msg_auth(&b, "pw d"), 0);
     CHECK_MEM(b.data, b.len, "*2\r\n$4\r\nAUTH\r\n$4\r\npw d\r\n");
@@ -182,6 +191,145 @@ static void test_epoch(void)
     buf_free(&b);
 }
 
+static int replicas(const char *s, struct sentinel_replica *out, uint32_t cap, uint32_t *n)
+{
+    memset(out, 0, cap * sizeof(*out));
+    *n = 99;
+    return sentinel_msg_parse_replicas(framed(s), &ri, out, cap, n);
+}
+
+/* One replica entry as redis 7's sentinel writes it (fewer fields). */
+static const char *replica_entry(char *buf, size_t cap, const char *ip, const char *port,
+                                 const char *flags, const char *link)
+{
+    snprintf(buf, cap,
+             "*12\r\n$4\r\nname\r\n$%zu\r\n%s:%s\r\n$2\r\nip\r\n$%zu\r\n%s\r\n"
+             "$4\r\nport\r\n$%zu\r\n%s\r\n$5\r\nflags\r\n$%zu\r\n%s\r\n"
+             "$18\r\nmaster-link-status\r\n$%zu\r\n%s\r\n$11\r\nslave-state\r\n+online\r\n",
+             strlen(ip) + 1 + strlen(port), ip, port, strlen(ip), ip, strlen(port), port,
+             strlen(flags), flags, strlen(link), link);
+    return buf;
+}
+
+static void test_replicas(void)
+{
+    struct sentinel_replica r[4];
+    uint32_t n;
+    char e1[512], e2[512], e3[512], msg[2048];
+    replica_entry(e1, sizeof(e1), "127.0.0.1", "6380", "slave", "ok");
+    replica_entry(e2, sizeof(e2), "::1", "6381", "s_down,slave,disconnected", "err");
+    replica_entry(e3, sizeof(e3), "10.0.0.3", "6382", "slave", "err");
+    snprintf(msg, sizeof(msg), "*3\r\n%s%s%s", e1, e2, e3);
+    CHECK_EQ_INT(replicas(msg, r, 4, &n), SENTINEL_MSG_OK);
+    CHECK_EQ_INT(n, 3);
+    CHECK_MEM(r[0].addr.ip, r[0].addr.ip_len, "127.0.0.1");
+    CHECK_EQ_INT(r[0].addr.port, 6380);
+    CHECK(r[0].usable);
+    CHECK_MEM(r[1].addr.ip, r[1].addr.ip_len, "::1");
+    CHECK(!r[1].usable); /* down */
+    CHECK(!r[2].usable); /* still syncing: its link to the master is not ok */
+    /* more replicas than room: the first cap are kept, the reply is still good */
+    CHECK_EQ_INT(replicas(msg, r, 2, &n), SENTINEL_MSG_OK);
+    CHECK_EQ_INT(n, 2);
+    /* each down flag alone makes it unusable; flags are whole words */
+    static const struct {
+        const char *flags;
+        bool usable;
+    } fl[] = {{"slave,o_down", false}, {"disconnected,slave", false}, {"slave,s_down", false},
+              {"slave,s_downs", true}, {"slave,promoted", true},      {"", true},
+              {"xs_down,slave", true}, {"slave,,o_down", false}};
+    for (size_t i = 0; i < sizeof(fl) / sizeof(fl[0]); i++) {
+        replica_entry(e1, sizeof(e1), "127.0.0.1", "6380", fl[i].flags, "ok");
+        snprintf(msg, sizeof(msg), "*1\r\n%s", e1);
+        CHECK_EQ_INT(replicas(msg, r, 4, &n), SENTINEL_MSG_OK);
+        CHECK_EQ_INT(n, 1);
+        CHECK_EQ_INT(r[0].usable, fl[i].usable);
+    }
+    /* no link status or no flags: not known to serve */
+    CHECK_EQ_INT(replicas("*1\r\n*6\r\n$2\r\nip\r\n$3\r\n::1\r\n$4\r\nport\r\n$1\r\n1\r\n"
+                          "$5\r\nflags\r\n$5\r\nslave\r\n",
+                          r, 4, &n),
+                 SENTINEL_MSG_OK);
+    CHECK(n == 1 && !r[0].usable);
+    /* none yet; an unknown group or an old sentinel: an error reply */
+    CHECK_EQ_INT(replicas("*0\r\n", r, 4, &n), SENTINEL_MSG_OK);
+    CHECK_EQ_INT(n, 0);
+    CHECK_EQ_INT(replicas("-ERR No such master with that name\r\n", r, 4, &n), SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(n, 0);
+    /* wrong shapes: every one refuses the whole reply */
+    static const char *bad[] = {
+        "*-1\r\n",
+        "$-1\r\n",
+        ":3\r\n",
+        "*1\r\n$2\r\nip\r\n",
+        "*1\r\n*1\r\n$2\r\nip\r\n",                                     /* odd */
+        "*1\r\n*2\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n",                  /* no port */
+        "*1\r\n*2\r\n$4\r\nport\r\n$4\r\n6379\r\n",                     /* no ip */
+        "*1\r\n*4\r\n$2\r\nip\r\n$1\r\nx\r\n$4\r\nport\r\n$1\r\n0\r\n", /* port 0 */
+        "*1\r\n*4\r\n$2\r\nip\r\n$3\r\na b\r\n$4\r\nport\r\n$1\r\n1\r\n",
+        "*1\r\n*4\r\n$2\r\nip\r\n$1\r\nx\r\n$4\r\nport\r\n:1\r\n",
+        "*1\r\n*4\r\n$2\r\nip\r\n$1\r\nx\r\n$4\r\nport\r\n*1\r\n$1\r\n1\r\n",
+        "*2\r\n*0\r\n:1\r\n",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_EQ_INT(replicas(bad[i], r, 4, &n), SENTINEL_MSG_BAD);
+        CHECK_EQ_INT(n, 0);
+    }
+    /* an empty entry is well formed but has no address */
+    CHECK_EQ_INT(replicas("*1\r\n*0\r\n", r, 4, &n), SENTINEL_MSG_BAD);
+    /* simple strings are strings too */
+    CHECK_EQ_INT(replicas("*1\r\n*8\r\n+ip\r\n+10.0.0.1\r\n+port\r\n+7\r\n+flags\r\n+slave\r\n"
+                          "+master-link-status\r\n+ok\r\n",
+                          r, 4, &n),
+                 SENTINEL_MSG_OK);
+    CHECK(n == 1 && r[0].usable && r[0].addr.port == 7);
+}
+
+static int sdown(const char *chan, const char *payload, struct sentinel_sdown *out)
+{
+    static char buf[512];
+    snprintf(buf, sizeof(buf), "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(chan),
+             chan, strlen(payload), payload);
+    memset(out, 0, sizeof(*out));
+    return sentinel_msg_parse_sdown(framed(buf), &ri, out);
+}
+
+static void test_sdown(void)
+{
+    struct sentinel_sdown d;
+    CHECK_EQ_INT(sdown("+sdown", "slave 127.0.0.1:6380 127.0.0.1 6380 @ g1 127.0.0.1 6379", &d),
+                 SENTINEL_MSG_OK);
+    CHECK(d.down);
+    CHECK_MEM(d.group, d.group_len, "g1");
+    CHECK_MEM(d.addr.ip, d.addr.ip_len, "127.0.0.1");
+    CHECK_EQ_INT(d.addr.port, 6380);
+    CHECK_EQ_INT(sdown("-sdown", "slave [::1]:7 ::1 7 @ g2 ::1 6379", &d), SENTINEL_MSG_OK);
+    CHECK(!d.down && d.addr.port == 7);
+    CHECK_MEM(d.group, d.group_len, "g2");
+    /* masters, sentinels, other channels, broken payloads: nothing to do */
+    CHECK_EQ_INT(sdown("+sdown", "master g1 127.0.0.1 6379", &d), SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(sdown("+sdown", "sentinel abc 127.0.0.1 26379 @ g1 127.0.0.1 6379", &d),
+                 SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(sdown("+odown", "slave a:1 127.0.0.1 6380 @ g1 127.0.0.1 6379", &d),
+                 SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(sdown("+sdown", "slave a:1 127.0.0.1 0 @ g1 127.0.0.1 6379", &d),
+                 SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(sdown("+sdown", "slave a:1 127.0.0.1 6380 @ g1 127.0.0.1 6379 x", &d),
+                 SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(sdown("+sdown", "slave a:1 127.0.0.1 6380 # g1 127.0.0.1 6379", &d),
+                 SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(sdown("+sdown", "slave a:1 127.0.0.1  6380 @ g1 127.0.0.1 6379", &d),
+                 SENTINEL_MSG_NONE);
+    /* a +switch-master is no sdown, and the reverse */
+    struct sentinel_switch s;
+    CHECK_EQ_INT(sdown("+switch-master", "g 127.0.0.1 1 127.0.0.1 2", &d), SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(sentinel_msg_parse_switch(framed("*3\r\n$7\r\nmessage\r\n$6\r\n+sdown\r\n"
+                                                  "$5\r\nslave\r\n"),
+                                           &ri, &s),
+                 SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(sentinel_msg_parse_sdown(framed("-ERR x\r\n"), &ri, &d), SENTINEL_MSG_BAD);
+}
+
 static void test_names(void)
 {
     const uint8_t *n = (const uint8_t *)"cache2 rest";
@@ -286,6 +434,8 @@ int main(void)
     test_master_addr();
     test_switch();
     test_epoch();
+    test_replicas();
+    test_sdown();
     test_names();
     test_role();
     test_sockaddr();
