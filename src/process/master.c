@@ -277,6 +277,10 @@ static void master_reload(struct master *m)
     stats_snap_add(gone, m->gone, true);
     stats_snap_free(m->gone);
     m->gone = gone;
+    if (master_workers(&next->global) != m->nworkers) {
+        log_warn("reload: worker_processes changes only with a restart: keeping %d workers",
+                 m->nworkers);
+    }
     conf_unref(m->in.conf);
     m->in.conf = next; /* workers restarted from now on start with it */
     log_notice("reload: '%s' is valid, passing it to %d workers", path, master_running(m));
