@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/sigfd.h"
 #include "proxy/client.h"
 #include "proxy/memlimit.h"
 #include "proxy/reload.h"
@@ -159,16 +160,8 @@ static void instance_on_signal(struct ev_loop *loop, struct ev_io *io, unsigned 
 
 static int instance_signals(struct instance *in)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigaddset(&set, sigs[i]);
-    }
-    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
-        return -1;
-    }
-    in->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU};
+    in->sigfd = sigfd_open(sigs, sizeof(sigs) / sizeof(sigs[0]));
     if (in->sigfd < 0) {
         return -1;
     }

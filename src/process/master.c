@@ -14,6 +14,7 @@
 
 #include "core/instance.h"
 #include "core/log.h"
+#include "core/sigfd.h"
 #include "process/worker.h"
 #include "stats/metrics.h"
 #include "stats/slot.h"
@@ -329,16 +330,9 @@ static void master_on_signal(struct ev_loop *loop, struct ev_io *io, unsigned ev
 
 static int master_signals(struct master *m)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU, SIGCHLD};
-    for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
-        sigaddset(&set, sigs[i]);
-    }
-    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) {
-        return -1;
-    }
-    m->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    /* SIGCHLD too: a worker's death is an event like the others */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU, SIGCHLD};
+    m->sigfd = sigfd_open(sigs, sizeof(sigs) / sizeof(sigs[0]));
     if (m->sigfd < 0) {
         return -1;
     }

@@ -14,24 +14,11 @@ import time
 import pytest
 
 from conftest import HOST, TWEMPROXY, Ketama, fnv1a_64, spread_keys, yaml_conf
+from replica_util import calls, reset_stats, wait_for, wait_replicated
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no read/write splitting")
 
 NO_REPLICA = "no replica is available for this read (read_from: replica)"
-
-
-def wait_for(pred, timeout=10.0, step=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # a server still starting
-            last = e
-        time.sleep(step)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def start_replicated(env, nreplicas=2):
@@ -50,25 +37,6 @@ def split_pool(master, replicas, **kw):
     pool.update(kw)
     pool["servers"] = ["%s:1 master" % master.addr] + ["%s:1" % r.addr for r in replicas]
     return pool
-
-
-def calls(server, cmd):
-    """How many times server executed cmd since its last CONFIG RESETSTAT."""
-    stats = server.client().info("commandstats")
-    return int(stats.get("cmdstat_%s" % cmd, {}).get("calls", 0))
-
-
-def reset_stats(*servers):
-    for s in servers:
-        s.client().config_resetstat()
-
-
-def wait_replicated(master, replicas):
-    """Every replica has caught up with the master's writes."""
-    def caught_up():
-        off = master.client().info("replication")["master_repl_offset"]
-        return all(r.client().info("replication").get("slave_repl_offset", -1) >= off for r in replicas)
-    wait_for(caught_up, what="replicas caught up")
 
 
 def replica_of(key, replicas):

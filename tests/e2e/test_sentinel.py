@@ -15,26 +15,13 @@ import time
 
 import pytest
 
+from replica_util import wait_for
 from conftest import (HOST, TWEMPROXY, Resp, RespError, Server, free_port, spread_keys, stop_proc,
                       tail, wait_port, Ketama, fnv1a_64)
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel support")
 
 HEARTBEAT = 200  # ms: the proxy notices a failover quickly
-
-
-def wait_for(pred, timeout=10.0, step=0.05, what="condition"):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        try:
-            last = pred()
-            if last:
-                return last
-        except Exception as e:  # a server restarting, a proxy not ready yet
-            last = e
-        time.sleep(step)
-    raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
 def start_sentinels(env, masters, n=3, quorum=2, password=None, auth_pass=None, master_host=HOST):

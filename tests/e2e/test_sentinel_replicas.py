@@ -18,31 +18,13 @@ import time
 import pytest
 
 from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port, spread_keys
+from replica_util import calls, reset_stats, wait_replicated
 from test_sentinel import (HEARTBEAT, call, force_failover, replica_of, sentinel_pool,
                            start_sentinels, wait_for, wait_sentinels_ready)
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel support")
 
 NO_REPLICA = "ERR no replica of group 'g1' is available for this read (read_from: replica)"
-
-
-def calls(server, cmd):
-    """How many times server executed cmd since its last CONFIG RESETSTAT."""
-    stats = server.client().info("commandstats")
-    return int(stats.get("cmdstat_%s" % cmd, {}).get("calls", 0))
-
-
-def reset_stats(*servers):
-    for s in servers:
-        s.client().config_resetstat()
-
-
-def wait_replicated(master, replicas):
-    def caught_up():
-        off = master.client().info("replication")["master_repl_offset"]
-        return all(r.client().info("replication").get("slave_repl_offset", -1) >= off
-                   for r in replicas)
-    wait_for(caught_up, what="replicas caught up")
 
 
 def sentinel_replicas(s, group):
