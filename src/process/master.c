@@ -406,6 +406,7 @@ static int master_start_workers(struct master *m)
     for (int i = 0; i < m->nworkers && rc == 0; i++) {
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) != 0) {
+            log_error("cannot start worker %d: pipe: %s", i, strerror(errno));
             return -1;
         }
         rc = master_spawn(m, &m->workers[i], pipefd[1]);

@@ -139,21 +139,37 @@ void pool_rebuild(struct pool *p)
     }
 }
 
-struct server *pool_route(struct pool *p, const uint8_t *key, size_t len)
+/* twemproxy's shortcut to server 0 for a one-server pool or an empty key; among
+ * replicas the distribution decides, since server 0 may be the master or an
+ * ejected replica */
+static bool pool_takes_server0(const struct pool *p, size_t len)
+{
+    return !replica_pool_is_split(p) && (p->nservers == 1 || len == 0);
+}
+
+uint32_t pool_key_hash(const struct pool *p, const uint8_t *key, size_t len)
+{
+    if (p->cp->has_hash_tag) {
+        key = hash_tag_apply(key, len, p->cp->hash_tag, &len);
+    }
+    return hash_key(p->cp->hash, key, len);
+}
+
+struct server *pool_route_hashed(struct pool *p, uint32_t hash, size_t len)
 {
     int idx;
-    /* twemproxy's shortcut to server 0; among replicas the distribution decides,
-     * since server 0 may be the master or an ejected replica */
-    if (!replica_pool_is_split(p) && (p->nservers == 1 || len == 0)) {
+    if (pool_takes_server0(p, len)) {
         idx = p->servers[0].ejected ? -1 : 0;
     } else {
-        if (p->cp->has_hash_tag) {
-            key = hash_tag_apply(key, len, p->cp->hash_tag, &len);
-        }
-        uint32_t h = hash_key(p->cp->hash, key, len);
-        idx = dist_pick(&p->dist, h, (uint32_t)random());
+        idx = dist_pick(&p->dist, hash, (uint32_t)random());
     }
     return idx < 0 ? NULL : &p->servers[idx];
+}
+
+struct server *pool_route(struct pool *p, const uint8_t *key, size_t len)
+{
+    uint32_t hash = pool_takes_server0(p, len) ? 0 : pool_key_hash(p, key, len);
+    return pool_route_hashed(p, hash, len);
 }
 
 static void pool_arm_retry(struct pool *p)

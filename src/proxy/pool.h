@@ -52,6 +52,11 @@ void pool_destroy(struct pool *p);
 int pool_listen(struct pool *p);
 /* The server for a key (hash_tag, hash, distribution); NULL when none is live. */
 struct server *pool_route(struct pool *p, const uint8_t *key, size_t len);
+/* The key's hash as the pool places it (hash_tag applied, then hash), and the
+ * server for a key of that hash and length: a caller that needs the hash too
+ * computes it once. */
+uint32_t pool_key_hash(const struct pool *p, const uint8_t *key, size_t len);
+struct server *pool_route_hashed(struct pool *p, uint32_t hash, size_t len);
 /* Rebuild the distribution after a server left or came back. */
 void pool_rebuild(struct pool *p);
 void pool_eject(struct pool *p, struct server *s);

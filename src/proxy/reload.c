@@ -175,6 +175,7 @@ int reload_apply(struct instance *in, struct conf *next)
     struct pool **pools = calloc(n ? n : 1, sizeof(*pools));
     int pred[n + 1];
     if (pools == NULL) {
+        log_error("reload: out of memory; the running configuration stays");
         return -1;
     }
     reload_match(in, next, pred);

@@ -7,7 +7,6 @@
 #include "conf/conf.h"
 #include "core/instance.h"
 #include "core/log.h"
-#include "hash/hash.h"
 #include "net/sock.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
@@ -106,16 +105,13 @@ static bool replica_ep_usable(struct replica_ep *ep, const struct server *group,
 /* Rendezvous hashing: the usable endpoint with the highest weight for this key
  * hash. A key keeps its replica while that replica stays; when one goes, only
  * its keys move. */
-static struct server *replica_pick(struct pool *p, struct server *g, const uint8_t *key, size_t len)
+static struct server *replica_pick(struct pool *p, struct server *g, uint32_t key_hash)
 {
     struct replica_set *rs = g->replicas;
     if (rs == NULL || rs->n == 0) {
         return NULL;
     }
-    if (p->cp->has_hash_tag) {
-        key = hash_tag_apply(key, len, p->cp->hash_tag, &len);
-    }
-    uint64_t h = replica_mix(hash_key(p->cp->hash, key, len));
+    uint64_t h = replica_mix(key_hash);
     uint64_t now = ev_now(p->inst->loop);
     struct replica_ep *best = NULL;
     uint64_t best_w = 0;
@@ -145,12 +141,18 @@ struct server *replica_route_group(struct pool *p, const uint8_t *key, size_t le
     enum conf_read_from rf = p->cp->read_from;
     *group = NULL;
     if (p->cp->nsentinels > 0) {
-        struct server *g = pool_route(p, key, len);
-        *group = g;
-        if (g == NULL || !readonly || !replica_pool_reads_replicas(p)) {
-            return g;
+        if (!readonly || !replica_pool_reads_replicas(p)) {
+            *group = pool_route(p, key, len);
+            return *group;
         }
-        struct server *r = replica_pick(p, g, key, len);
+        /* one hash places the key on its group and on one of its replicas */
+        uint32_t h = pool_key_hash(p, key, len);
+        struct server *g = pool_route_hashed(p, h, len);
+        *group = g;
+        if (g == NULL) {
+            return NULL;
+        }
+        struct server *r = replica_pick(p, g, h);
         if (r == NULL && rf == READ_FROM_PREFER_REPLICA) {
             return g;
         }

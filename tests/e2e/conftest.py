@@ -193,6 +193,26 @@ class Server:
         return self.proc.poll() is None
 
 
+def wait_until(pred, timeout=5.0, interval=0.05):
+    """Poll pred() until it returns something true or timeout; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def recv_all(sock):
+    """Everything the peer sends until it closes."""
+    data = b""
+    while True:
+        b = sock.recv(65536)
+        if not b:
+            return data
+        data += b
+
+
 class Proxy:
     def __init__(self, proc, conf, log, out, stats_port, listens):
         self.proc, self.conf, self.log, self.out = proc, conf, log, out
@@ -228,14 +248,10 @@ class Proxy:
     def stats(self):
         import json
         s = socket.create_connection((HOST, self.stats_port), timeout=5)
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
-        s.close()
-        return json.loads(data)
+        try:
+            return json.loads(recv_all(s))
+        finally:
+            s.close()
 
     def alive(self):
         return self.proc.poll() is None

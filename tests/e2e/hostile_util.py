@@ -20,7 +20,6 @@ import os
 import random
 import resource
 import select
-import signal
 import socket
 import threading
 import time
@@ -141,15 +140,6 @@ def latency_line(name, lat):
         return "%s: no samples" % name
     return "%s: n=%d p50=%.2fms p99=%.2fms max=%.2fms" % (
         name, len(lat), 1000 * percentile(lat, 50), 1000 * percentile(lat, 99), 1000 * max(lat))
-
-
-def wait_for(pred, timeout, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
 
 
 # --------------------------------------------------------------------------- well-behaved probe
@@ -636,20 +626,3 @@ def send_until_closed(s, head, filler, max_bytes, max_seconds):
     except socket.timeout:
         pass
     return sent, got, "closed" if closed else "limit"
-
-
-# --------------------------------------------------------------------------- backends
-
-class stalled:
-    """SIGSTOP a backend we started for the duration of a with-block (SIGCONT after)."""
-
-    def __init__(self, server):
-        self.server = server
-
-    def __enter__(self):
-        os.kill(self.server.proc.pid, signal.SIGSTOP)
-        return self.server
-
-    def __exit__(self, *a):
-        if self.server.proc.poll() is None:
-            os.kill(self.server.proc.pid, signal.SIGCONT)

@@ -14,9 +14,8 @@ import re
 import signal
 import socket
 import subprocess
-import time
 
-from conftest import HOST, NUTCRACKER_BIN, Proxy, placement
+from conftest import HOST, NUTCRACKER_BIN, Proxy, placement, recv_all, wait_until  # noqa: F401
 
 TWEMPROXY_BIN = "/usr/sbin/nutcracker"
 
@@ -37,16 +36,6 @@ LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d{3}\] [A-Za-z0-9_
 
 
 # --------------------------------------------------------------------------- waiting
-
-def wait_until(pred, timeout=5.0, interval=0.05):
-    """Poll pred() until it returns something true or timeout; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
-
 
 # --------------------------------------------------------------------------- stats
 
@@ -164,6 +153,11 @@ def log_lines(path):
     return (read_file(path) or "").splitlines()
 
 
+def log_count(px, text):
+    """How many times text occurs in the proxy's log so far."""
+    return (read_file(px.log) or "").count(text)
+
+
 def run_capture(argv, timeout=20, cwd=None):
     """Run to completion: (exit code, stdout, stderr) as text."""
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -200,12 +194,7 @@ def http_get(port, path, host=HOST, timeout=5.0):
     s = socket.create_connection((host, port), timeout=timeout)
     try:
         s.sendall(("GET %s HTTP/1.0\r\nHost: %s:%d\r\n\r\n" % (path, host, port)).encode())
-        data = b""
-        while True:
-            b = s.recv(65536)
-            if not b:
-                break
-            data += b
+        data = recv_all(s)
     finally:
         s.close()
     head, _, body = data.partition(b"\r\n\r\n")

@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from conftest import mc_pool, placement, redis_pool, spread_keys
-from hostile_util import LoadClient, MisbehavingServer, exc_text, redis_client, wait_for
+from conftest import mc_pool, placement, redis_pool, spread_keys, wait_until
+from hostile_util import LoadClient, MisbehavingServer, exc_text, redis_client
 
 TIMEOUT_MS = 1000
 SLACK = 2.5  # seconds: a shared 2-core machine, Python clients
@@ -195,7 +195,7 @@ def test_service_recovers_after_backends_return(scenario):
         last["m"] = _mc_round(px.port("m"), mkeys)
         return all(v is True for v in last["r"].values()) and all(v is True for v in last["m"].values())
 
-    assert wait_for(all_ok, timeout=15, interval=0.3), {
+    assert wait_until(all_ok, timeout=15, interval=0.3), {
         p: {k: v for k, v in d.items() if v is not True} for p, d in last.items()}
 
     # pools with a misbehaving member: keys of the real server work, the others

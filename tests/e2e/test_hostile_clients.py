@@ -12,8 +12,9 @@ import time
 
 import pytest
 
-from conftest import HOST, Mc, Resp, RespError, encode_command, mc_pool, redis_pool
-from hostile_util import ProbeClient, abort, fd_count, mb, raw_connect, rss_bytes, stalled, wait_for
+from conftest import HOST, Mc, Resp, RespError, encode_command, mc_pool, redis_pool, wait_until
+from hostile_util import ProbeClient, abort, fd_count, mb, raw_connect, rss_bytes
+from liveness_util import stalled
 
 BEFORE = 1.5  # seconds the probe is measured before the hostile phase
 
@@ -211,7 +212,7 @@ def test_connection_storm_leaves_no_connection_or_fd_behind(px):
         after["fds"] = fd_count(pid)
         return after["conns"] <= conns_base and after["fds"] <= fds_base
 
-    ok = wait_for(settled, timeout=10, interval=0.2)
+    ok = wait_until(settled, timeout=10, interval=0.2)
     print("\n[storm] %d connections in %.1fs; proxy fds %d -> %d, curr_connections %d -> %d"
           % (STORM, storm_s, fds_base, after["fds"], conns_base, after["conns"]))
     _finish(probes, "storm")

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from conftest import HOST, encode_command, mc_pool, redis_pool
+from conftest import HOST, encode_command, mc_pool, redis_pool, wait_until
 from hostile_util import (CLIENT_MAX_BUFFER, CLIENT_MAX_INFLIGHT, MB, ProbeClient, RssSampler, abort,
-                          assert_rss_below, mb,
-                          fd_count, raise_nofile, raw_connect, rss_bytes, send_until_closed, stalled,
-                          wait_for)
+                          assert_rss_below, fd_count, mb, raise_nofile, raw_connect, rss_bytes,
+                          send_until_closed)
+from liveness_util import stalled
 
 SLACK = 40 * MB  # allocator rounding, the buffer pool, kernel-side timing: generous on purpose
 VALUE_SIZE = 1024
@@ -290,7 +290,7 @@ def test_10000_idle_connections_cost_little_and_all_still_work(env, backends):
         for _ in range(NIDLE):
             socks.append(socket.create_connection((HOST, port), timeout=10))
         connect_s = time.monotonic() - t0
-        assert wait_for(lambda: px.stats()["curr_connections"] >= NIDLE, 15), px.stats()["curr_connections"]
+        assert wait_until(lambda: px.stats()["curr_connections"] >= NIDLE, 15), px.stats()["curr_connections"]
         idle = rss_bytes(pid)
         per_conn = (idle - base) / NIDLE
         # every connection works: one PING each, written to all then read from all

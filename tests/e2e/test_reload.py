@@ -14,19 +14,11 @@ import time
 import pytest
 
 from conftest import HOST, RespError, encode_command, free_port, mc_pool, redis_pool, yaml_conf
-from liveness_util import stalled, wait_until
+from liveness_util import log_count, stalled, wait_until
 
 
 def listen_addr():
     return "%s:%d" % (HOST, free_port())
-
-
-def log_count(px, text):
-    try:
-        with open(px.log, errors="replace") as f:
-            return f.read().count(text)
-    except FileNotFoundError:
-        return 0
 
 
 def reload(px, conf, global_=None, processes=1):

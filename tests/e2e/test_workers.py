@@ -7,12 +7,11 @@ SIGHUP reloads every worker in place, SIGTERM stops them all gracefully."""
 import os
 import signal
 import socket
-import time
 
 import pytest
 
-from conftest import HOST, NUTCRACKER_BIN, TWEMPROXY, Resp, RespError, free_port, wait_port
-from liveness_util import pid_alive, start_binary, wait_until
+from conftest import HOST, NUTCRACKER_BIN, TWEMPROXY, Resp, free_port, wait_port
+from liveness_util import log_count, pid_alive, start_binary, wait_until
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no worker processes")
 
@@ -28,16 +27,8 @@ def start(env, text, port, args=()):
     px = start_binary(env, NUTCRACKER_BIN, conf, free_port(), args=["-v", "5"] + list(args),
                       listens={"alpha": ("tcp", port)})
     assert wait_port(port, px.proc), px.log_tail()
-    assert wait_until(lambda: log_has(px, "workers serving"), 10), px.log_tail()
+    assert wait_until(lambda: log_count(px, "workers serving"), 10), px.log_tail()
     return px
-
-
-def log_has(px, text):
-    try:
-        with open(px.log, errors="replace") as f:
-            return f.read().count(text)
-    except FileNotFoundError:
-        return 0
 
 
 def children(pid):
@@ -112,7 +103,7 @@ def test_a_killed_worker_is_restarted_and_counters_keep_going(env):
     after = wait_until(lambda: (lambda c: c if len(c) == 2 and before[0] not in c else None)(
         children(px.proc.pid)), 10)
     assert after, "killed worker not replaced: %s\n%s" % (children(px.proc.pid), px.log_tail())
-    assert log_has(px, "killed by signal 9")
+    assert log_count(px, "killed by signal 9")
     # the service goes on; the dead worker's counts are kept in the sums
     request_on_new_connections(port, 20, prefix="again")
     assert wait_until(lambda: px.stats()["alpha"][r.addr]["requests"] >= 40, 5), px.stats()
@@ -153,7 +144,7 @@ def test_sighup_reloads_every_worker_in_place(env):
     with open(px.conf, "w") as f:
         f.write(conf_text(listen, [r2]))
     os.kill(px.proc.pid, signal.SIGHUP)
-    assert wait_until(lambda: log_has(px, "reload: configuration") >= 2, 10), px.log_tail()
+    assert wait_until(lambda: log_count(px, "reload: configuration") >= 2, 10), px.log_tail()
     for i, c in enumerate(conns):  # the same connections, now routed to r2
         assert c.call("SET", "after%d" % i, i) == b"OK"
     assert all(r2.client().get("after%d" % i) == str(i).encode() for i in range(8))
@@ -162,7 +153,7 @@ def test_sighup_reloads_every_worker_in_place(env):
     with open(px.conf, "w") as f:
         f.write(conf_text(listen, [r1]).replace("redis: true", "redis: maybe"))
     os.kill(px.proc.pid, signal.SIGHUP)
-    assert wait_until(lambda: log_has(px, "the running configuration stays"), 10), px.log_tail()
+    assert wait_until(lambda: log_count(px, "the running configuration stays"), 10), px.log_tail()
     assert conns[0].call("SET", "still", "r2") == b"OK"
     assert r2.client().get("still") == b"r2"
 
@@ -179,7 +170,7 @@ def test_a_taken_listen_address_fails_the_start(env):
         assert px.proc.wait(15) == 1
     finally:
         taken.close()
-    assert log_has(px, "did not start") and log_has(px, "failed to listen"), px.log_tail()
+    assert log_count(px, "did not start") and log_count(px, "failed to listen"), px.log_tail()
 
 
 def test_auto_starts_one_worker_per_cpu(env):
@@ -203,7 +194,7 @@ def test_dash_k_signals_the_process_in_the_pid_file(env):
         f.write(conf_text(listen, [r2]))
     rc, out = env.run_proxy(["-k", "reload", "-p", pidfile])
     assert rc == 0, out
-    assert wait_until(lambda: log_has(px, "reload: configuration") >= 2, 10), px.log_tail()
+    assert wait_until(lambda: log_count(px, "reload: configuration") >= 2, 10), px.log_tail()
     assert c.call("SET", "via", "k") == b"OK"
     assert r2.client().get("via") == b"k"
     os.rename(px.log, px.log + ".1")
@@ -220,7 +211,7 @@ def test_metrics_port_of_the_master_sums_the_workers(env):
     import urllib.request
     r = env.redis()
     port, mport = free_port(), free_port()
-    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port, args=["--metrics-port", str(mport)])
+    start(env, conf_text("%s:%d" % (HOST, port), [r]), port, args=["--metrics-port", str(mport)])
     request_on_new_connections(port, 30)
     line = 'nutcracker_server_requests_total{pool="alpha",server="%s"} 30' % r.addr
 

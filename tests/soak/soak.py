@@ -203,7 +203,6 @@ def main():
             "rbad": redis_pool([r_ok, bad.addr], timeout=TIMEOUT_MS),
         }
         px = env.proxy(pools, global_={"worker_processes": WORKERS} if WORKERS else None)
-        pid = px.proc.pid
         if WORKERS:
             time.sleep(1.0)  # the workers bind after the master started
         pids = proxy_pids(px)
