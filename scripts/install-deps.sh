@@ -6,7 +6,7 @@
 set -euo pipefail
 
 DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached)
-TEST=("${DEMO[@]}" clang redis-sentinel nutcracker python3-pytest python3-redis python3-pymemcache
+TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev redis-sentinel nutcracker python3-pytest python3-redis python3-pymemcache
       curl)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
