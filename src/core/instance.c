@@ -116,10 +116,18 @@ static void instance_reload(struct instance *in)
     if (next == NULL) {
         log_error("reload: configuration file '%s' is invalid; the running configuration stays",
                   in->opts.conf_file);
+        in->reload_failures++;
+        in->last_reload = STATS_RELOAD_FAILED;
         return;
     }
     if (reload_apply(in, next) == 0) {
-        log_notice("reload: configuration '%s' applied, %u pools", in->opts.conf_file, in->npools);
+        in->generation++;
+        in->last_reload = STATS_RELOAD_OK;
+        log_notice("reload: configuration '%s' applied, %u pools, generation %llu",
+                   in->opts.conf_file, in->npools, (unsigned long long)in->generation);
+    } else {
+        in->reload_failures++;
+        in->last_reload = STATS_RELOAD_FAILED;
     }
     conf_unref(next);
 }
@@ -212,13 +220,14 @@ static int instance_stats_init(struct instance *in)
 
 int instance_init(struct instance *in, const struct options *opts, struct conf *conf)
 {
-    return instance_init_worker(in, opts, conf, -1, NULL);
+    return instance_init_worker(in, opts, conf, 1, -1, NULL);
 }
 
 int instance_init_worker(struct instance *in, const struct options *opts, struct conf *conf,
-                         int worker_id, struct stats_slots *slots)
+                         uint64_t generation, int worker_id, struct stats_slots *slots)
 {
     memset(in, 0, sizeof(*in));
+    in->generation = generation;
     in->worker_id = worker_id;
     in->slots = slots;
     in->opts = *opts;

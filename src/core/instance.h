@@ -60,6 +60,12 @@ struct instance {
     struct stats_slots *slots;
     struct ev_timer publish_timer;
 
+    /* configuration generation in force (1 at start, +1 per applied reload),
+     * failed reloads and the last outcome (enum stats_reload) */
+    uint64_t generation;
+    uint64_t reload_failures;
+    uint8_t last_reload;
+
     uint64_t next_client_id;
     uint64_t total_connections;
     uint64_t curr_connections;
@@ -79,7 +85,7 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
 /* A worker of the master/worker mode: no stats port of its own (the master sums
  * what it publishes in slot worker_id), TCP listeners with SO_REUSEPORT. */
 int instance_init_worker(struct instance *in, const struct options *opts, struct conf *conf,
-                         int worker_id, struct stats_slots *slots);
+                         uint64_t generation, int worker_id, struct stats_slots *slots);
 int instance_run(struct instance *in);
 void instance_deinit(struct instance *in);
 

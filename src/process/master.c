@@ -82,6 +82,12 @@ static struct stats_snap *master_collect(struct instance *in)
             stats_snap_add(sum, w->last, false);
         }
     }
+    /* a file the master refused never reached a worker */
+    sum->reload_failures += in->reload_failures;
+    if (in->last_reload == STATS_RELOAD_FAILED || sum->generation == 0) {
+        sum->last_reload = in->last_reload;
+        sum->generation = sum->generation == 0 ? in->generation : sum->generation;
+    }
     return sum;
 }
 
@@ -130,7 +136,7 @@ static void master_child(struct master *m, struct worker *w, int ready_fd)
     /* the master's signals stay blocked: one sent before the worker reads its
      * own signalfd waits there instead of killing it */
     /* the parent's memory is ours too but none of it is used: _exit, no cleanup */
-    _exit(worker_main(&m->in.opts, m->in.conf, w->id, m->slots, ready_fd));
+    _exit(worker_main(&m->in.opts, m->in.conf, m->in.generation, w->id, m->slots, ready_fd));
 }
 
 static int master_spawn(struct master *m, struct worker *w, int ready_fd)
@@ -268,13 +274,19 @@ static void master_reload(struct master *m)
     if (next == NULL) {
         log_error("reload: configuration file '%s' is invalid; the running configuration stays",
                   path);
+        m->in.reload_failures++;
+        m->in.last_reload = STATS_RELOAD_FAILED;
         return;
     }
     struct stats_snap *gone = stats_snap_of_conf(next);
     if (gone == NULL) {
         conf_unref(next);
+        m->in.reload_failures++;
+        m->in.last_reload = STATS_RELOAD_FAILED;
         return;
     }
+    m->in.generation++; /* what every worker has once it applied the file */
+    m->in.last_reload = STATS_RELOAD_OK;
     stats_snap_add(gone, m->gone, true);
     stats_snap_free(m->gone);
     m->gone = gone;
@@ -350,6 +362,7 @@ static int master_init(struct master *m, const struct options *o, struct conf *c
     m->in.worker_id = -1;
     m->in.sigfd = -1;
     m->in.start_time = time(NULL);
+    m->in.generation = 1;
     m->in.stats_collect = master_collect;
     m->in.loop = ev_loop_create();
     m->nworkers = n;

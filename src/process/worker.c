@@ -6,12 +6,14 @@
 #include "core/log.h"
 #include "process/privileges.h"
 
-int worker_main(const struct options *o, struct conf *conf, int id, struct stats_slots *slots,
-                int ready_fd)
+int worker_main(const struct options *o, struct conf *conf, uint64_t generation, int id,
+                struct stats_slots *slots, int ready_fd)
 {
     struct instance in;
     int rc = 1;
-    if (instance_init_worker(&in, o, conf, id, slots) == 0 && privileges_drop(&conf->global) == 0) {
+    /* a restarted worker starts at the master's generation */
+    if (instance_init_worker(&in, o, conf, generation, id, slots) == 0 &&
+        privileges_drop(&conf->global) == 0) {
         if (ready_fd >= 0) {
             ssize_t unused = write(ready_fd, "R", 1);
             (void)unused;

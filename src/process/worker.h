@@ -7,6 +7,8 @@
 #ifndef NC_WORKER_H
 #define NC_WORKER_H
 
+#include <stdint.h>
+
 #include "conf/conf.h"
 #include "conf/options.h"
 
@@ -15,7 +17,7 @@ struct stats_slots;
 /* The body of worker `id` after fork(). Once it serves, it writes one byte to
  * ready_fd (when >= 0) and closes it: the master's start-up check. Returns the
  * process's exit code. */
-int worker_main(const struct options *o, struct conf *conf, int id, struct stats_slots *slots,
-                int ready_fd);
+int worker_main(const struct options *o, struct conf *conf, uint64_t generation, int id,
+                struct stats_slots *slots, int ready_fd);
 
 #endif

@@ -48,12 +48,20 @@ enum parse_rc {
 
 /* What the core does with a complete request. */
 enum req_route {
-    ROUTE_KEY = 0, /* forward the bytes unchanged to the server of keys.v[0] (server 0 if no key) */
-    ROUTE_SPLIT,   /* one fragment per server owning some key, replies merged by proto->merge */
-    ROUTE_ALL,     /* the same bytes to every server of the pool, replies merged by proto->merge */
-    ROUTE_LOCAL,   /* answered by proto->local without any server */
-    ROUTE_REJECT,  /* answered with the error in info->err; the stream goes on after info->len bytes
-                    */
+    /* forward the bytes unchanged to the one server that holds every key in keys (server 0
+     * if there is no key); keys on several servers: refused with a CROSSSLOT error */
+    ROUTE_KEY = 0,
+    ROUTE_SPLIT,  /* one fragment per server owning some key, replies merged by proto->merge */
+    ROUTE_ALL,    /* the same bytes to every server of the pool, replies merged by proto->merge */
+    ROUTE_LOCAL,  /* answered by proto->local without any server */
+    ROUTE_REJECT, /* answered with the error in info->err; the stream goes on after info->len bytes
+                   */
+    /* keyless, and any one live server answers it as well as another (memcached version) */
+    ROUTE_ANY,
+    /* keyless, about the whole dataset (SCAN, KEYS, DBSIZE, RANDOMKEY): forwarded where the
+     * pool is one dataset (master/replica, one sentinel group, one server); elsewhere
+     * answered with info->err, which the parser fills for that case */
+    ROUTE_DATASET,
 };
 
 /* Bounds a parser enforces itself (the core enforces buffer bytes per client). */

@@ -44,6 +44,7 @@ struct pool {
     struct pool *next_retired;
     uint64_t retire_deadline_ms;
     int64_t stats[SP_COUNT];
+    int64_t xstats[SPX_COUNT]; /* ours, after twemproxy's */
     struct histo lat_request; /* parse to reply, as the client sees it (us) */
 };
 

@@ -79,12 +79,44 @@ static struct sconn *router_conn_read(struct client *c, struct server **s, bool 
     return sc;
 }
 
+#define CROSS_SERVER_MSG "CROSSSLOT Keys in request don't hash to the same server"
+
+/* A pool whose every server holds every key: a master and its replicas. */
+static bool route_one_dataset(const struct pool *pool)
+{
+    return replica_pool_is_split(pool) || pool->nservers == 1;
+}
+
+/* Whether every key of a request that is not split lives where its first key
+ * does: a command like RENAME or SUNIONSTORE run on one server for keys of
+ * another would lose or invent data. A random distribution has no place for a
+ * key, so one request goes whole to one server. */
+static bool route_keys_together(struct pool *pool, const uint8_t *p, const struct req_info *ri)
+{
+    if (ri->keys.n < 2 || route_one_dataset(pool) ||
+        pool->cp->distribution == DIST_RANDOM) {
+        return true;
+    }
+    struct server *first = pool_route(pool, p + ri->keys.v[0].off, ri->keys.v[0].len);
+    for (uint32_t i = 1; i < ri->keys.n; i++) {
+        if (pool_route(pool, p + ri->keys.v[i].off, ri->keys.v[i].len) != first) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static void route_key(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct pool *pool = c->pool;
     const uint8_t *key = ri->keys.n ? p + ri->keys.v[0].off : p;
     size_t klen = ri->keys.n ? ri->keys.v[0].len : 0;
     struct server *group;
+    if (!route_keys_together(pool, p, ri)) {
+        pool->xstats[SPX_cross_server_refused]++;
+        router_reply_error(c, CROSS_SERVER_MSG);
+        return;
+    }
     struct server *s = replica_route_group(pool, key, klen, ri->readonly, &group);
     if (s == NULL) {
         char msg[256];
@@ -300,6 +332,29 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
     }
 }
 
+/* Any live server answers it (memcached's version): the first one. */
+static void route_any(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct pool *pool = c->pool;
+    for (uint32_t i = 0; i < pool->nservers; i++) {
+        struct server *s = &pool->servers[i];
+        if (!s->ejected && s->addr.known) {
+            struct sconn *sc = router_conn(c, s);
+            if (sc == NULL) {
+                continue; /* refused: the next one may answer */
+            }
+            struct req *r = req_new();
+            r->cmd = ri->cmd;
+            client_link(c, r, ri->len);
+            buf_append(&sc->out, p, ri->len);
+            sconn_push(sc, r, ri->len);
+            return;
+        }
+    }
+    pool->stats[SP_forward_error]++;
+    router_reply_error(c, "no server is available");
+}
+
 void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     const struct proto *pr = c->pool->proto;
@@ -328,6 +383,16 @@ void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         }
     }
     switch (ri->route) {
+    case ROUTE_DATASET:
+        if (!route_one_dataset(c->pool) && !(c->pool->cp->nsentinels > 0 && c->pool->nservers == 1)) {
+            router_reply_error(c, ri->err);
+            break;
+        }
+        route_key(c, p, ri);
+        break;
+    case ROUTE_ANY:
+        route_any(c, p, ri);
+        break;
     case ROUTE_SPLIT:
         route_split(c, p, ri);
         break;

@@ -44,6 +44,7 @@ struct field_desc {
 #define FIELD_DESC(name, kind, desc) {#name, STATS_##kind, desc},
 static const struct field_desc pool_fields[] = {STATS_POOL_FIELDS(FIELD_DESC)};
 static const struct field_desc server_fields[] = {STATS_SERVER_FIELDS(FIELD_DESC)};
+static const struct field_desc pool_extra_fields[] = {STATS_POOL_EXTRA_FIELDS(FIELD_DESC)};
 #undef FIELD_DESC
 
 static void label_value(struct buf *out, const char *s)
@@ -67,16 +68,25 @@ static void family_head(struct buf *out, const char *metric, const char *suffix,
                metric, f->name, suffix, type);
 }
 
+static void render_pool_family(const struct stats_snap *s, struct buf *out,
+                               const struct field_desc *f, bool extra, int i)
+{
+    const char *suffix = f->kind == STATS_COUNTER ? "_total" : "";
+    family_head(out, "nutcracker_pool_", suffix, f);
+    for (uint32_t p = 0; p < s->npools; p++) {
+        buf_printf(out, "nutcracker_pool_%s%s{pool=\"", f->name, suffix);
+        label_value(out, s->pools[p].name);
+        buf_printf(out, "\"} %lld\n", (long long)(extra ? s->pools[p].x[i] : s->pools[p].v[i]));
+    }
+}
+
 static void render_pool_fields(const struct stats_snap *s, struct buf *out)
 {
     for (int i = 0; i < SP_COUNT; i++) {
-        const char *suffix = pool_fields[i].kind == STATS_COUNTER ? "_total" : "";
-        family_head(out, "nutcracker_pool_", suffix, &pool_fields[i]);
-        for (uint32_t p = 0; p < s->npools; p++) {
-            buf_printf(out, "nutcracker_pool_%s%s{pool=\"", pool_fields[i].name, suffix);
-            label_value(out, s->pools[p].name);
-            buf_printf(out, "\"} %lld\n", (long long)s->pools[p].v[i]);
-        }
+        render_pool_family(s, out, &pool_fields[i], false, i);
+    }
+    for (int i = 0; i < SPX_COUNT; i++) {
+        render_pool_family(s, out, &pool_extra_fields[i], true, i);
     }
 }
 
@@ -192,9 +202,19 @@ void metrics_render(struct instance *in, struct buf *out)
                "# HELP nutcracker_connections_total connections ever opened\n"
                "# TYPE nutcracker_connections_total counter\nnutcracker_connections_total %llu\n"
                "# HELP nutcracker_connections open connections\n"
-               "# TYPE nutcracker_connections gauge\nnutcracker_connections %llu\n",
+               "# TYPE nutcracker_connections gauge\nnutcracker_connections %llu\n"
+               "# HELP nutcracker_config_generation configuration generation in force (1 at "
+               "start, +1 per applied reload)\n"
+               "# TYPE nutcracker_config_generation gauge\nnutcracker_config_generation %llu\n"
+               "# HELP nutcracker_reload_failures_total reloads that failed and changed nothing\n"
+               "# TYPE nutcracker_reload_failures_total counter\n"
+               "nutcracker_reload_failures_total %llu\n"
+               "# HELP nutcracker_last_reload_success 1 unless the last reload failed\n"
+               "# TYPE nutcracker_last_reload_success gauge\nnutcracker_last_reload_success %d\n",
                NC_VERSION, (long long)(time(NULL) - in->start_time),
-               (unsigned long long)s->total_connections, (unsigned long long)s->curr_connections);
+               (unsigned long long)s->total_connections, (unsigned long long)s->curr_connections,
+               (unsigned long long)s->generation, (unsigned long long)s->reload_failures,
+               s->last_reload != STATS_RELOAD_FAILED);
     render_pool_fields(s, out);
     render_server_fields(s, out);
     render_failovers(s, out);

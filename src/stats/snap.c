@@ -11,10 +11,11 @@
 /*
  * Binary form (all integers LEB128 varints, signed ones zigzagged first):
  *
- *   "NCSN" version SP_COUNT SS_COUNT   (7 bytes; the counts catch a field list
- *                                       that changed without a version bump)
- *   total_connections curr_connections npools pool*
- *   pool:   namelen name sentinel(0|1 byte) v[SP_COUNT] histo nservers server*
+ *   "NCSN" version SP_COUNT SS_COUNT SPX_COUNT  (8 bytes; the counts catch a
+ *                                       field list that changed without a version bump)
+ *   total_connections curr_connections generation reload_failures last_reload
+ *   npools pool*
+ *   pool:   namelen name sentinel(0|1 byte) v[SP_COUNT] x[SPX_COUNT] histo nservers server*
  *   server: namelen name v[SS_COUNT] failovers histo
  *   histo:  count sum max nnz (gap value)*  -- nonzero buckets only: a
  *           histogram is 4 KB in memory but a few dozen bytes here; bucket =
@@ -24,18 +25,19 @@
  * snapshot encodes back to the very same bytes; the fuzzer checks that.
  */
 
-#define SNAP_VERSION 1
-#define SNAP_HEADER  7
+#define SNAP_VERSION 2
+#define SNAP_HEADER  8
 /* the fewest bytes a pool / server can take: lets the decoder refuse a count
  * the remaining input cannot hold before allocating for it */
 #define SNAP_MIN_HISTO  4
-#define SNAP_MIN_POOL   (1 + 1 + SP_COUNT + SNAP_MIN_HISTO + 1)
+#define SNAP_MIN_POOL   (1 + 1 + SP_COUNT + SPX_COUNT + SNAP_MIN_HISTO + 1)
 #define SNAP_MIN_SERVER (1 + SS_COUNT + 1 + SNAP_MIN_HISTO)
 
 static const enum stats_kind pool_kinds[] = {
 #define STATS_KIND(name, kind, desc) STATS_##kind,
     STATS_POOL_FIELDS(STATS_KIND)};
 static const enum stats_kind server_kinds[] = {STATS_SERVER_FIELDS(STATS_KIND)};
+static const enum stats_kind pool_extra_kinds[] = {STATS_POOL_EXTRA_FIELDS(STATS_KIND)};
 #undef STATS_KIND
 
 /* ---- building ---- */
@@ -89,6 +91,9 @@ struct stats_snap *stats_snap_of_instance(const struct instance *in)
     bool failed = false;
     s->total_connections = in->total_connections;
     s->curr_connections = in->curr_connections;
+    s->generation = in->generation;
+    s->reload_failures = in->reload_failures;
+    s->last_reload = in->last_reload;
     s->pools = snap_array_alloc(in->npools, sizeof(*s->pools), &failed);
     s->npools = failed ? 0 : in->npools;
     for (uint32_t i = 0; i < s->npools && !failed; i++) {
@@ -97,6 +102,7 @@ struct stats_snap *stats_snap_of_instance(const struct instance *in)
         ps->name = snap_name_dup(p->cp->name);
         ps->sentinel = p->sentinel != NULL || p->cp->nsentinels > 0;
         memcpy(ps->v, p->stats, sizeof(ps->v));
+        memcpy(ps->x, p->xstats, sizeof(ps->x));
         ps->lat = p->lat_request;
         ps->servers = snap_array_alloc(p->nservers, sizeof(*ps->servers), &failed);
         ps->nservers = failed ? 0 : p->nservers;
@@ -214,8 +220,15 @@ static struct stats_server_snap *snap_server_find(struct stats_pool_snap *p, uin
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only)
 {
     into->total_connections += from->total_connections;
+    into->reload_failures += from->reload_failures;
     if (!counters_only) {
         into->curr_connections += from->curr_connections;
+        if (into->generation == 0 || from->generation < into->generation) {
+            into->generation = from->generation;
+        }
+        if (from->last_reload > into->last_reload) {
+            into->last_reload = from->last_reload;
+        }
     }
     for (uint32_t i = 0; i < from->npools; i++) {
         const struct stats_pool_snap *fp = &from->pools[i];
@@ -224,6 +237,7 @@ void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool
             continue;
         }
         snap_fields_add(ip->v, fp->v, pool_kinds, SP_COUNT, counters_only);
+        snap_fields_add(ip->x, fp->x, pool_extra_kinds, SPX_COUNT, counters_only);
         histo_merge(&ip->lat, &fp->lat);
         for (uint32_t j = 0; j < fp->nservers; j++) {
             const struct stats_server_snap *fs = &fp->servers[j];
@@ -297,14 +311,17 @@ static void snap_put_histo(struct snap_writer *w, const struct histo *h)
     }
 }
 
-static const uint8_t snap_header[SNAP_HEADER] = {'N',          'C',      'S',     'N',
-                                                 SNAP_VERSION, SP_COUNT, SS_COUNT};
+static const uint8_t snap_header[SNAP_HEADER] = {'N',          'C',      'S',      'N',
+                                                 SNAP_VERSION, SP_COUNT, SS_COUNT, SPX_COUNT};
 
 int stats_snap_encode(const struct stats_snap *s, struct buf *out)
 {
     struct snap_writer w = {out, buf_append(out, snap_header, sizeof(snap_header))};
     snap_put_varint(&w, s->total_connections);
     snap_put_varint(&w, s->curr_connections);
+    snap_put_varint(&w, s->generation);
+    snap_put_varint(&w, s->reload_failures);
+    snap_put_varint(&w, s->last_reload);
     snap_put_varint(&w, s->npools);
     for (uint32_t i = 0; i < s->npools && w.rc == 0; i++) {
         const struct stats_pool_snap *p = &s->pools[i];
@@ -313,6 +330,9 @@ int stats_snap_encode(const struct stats_snap *s, struct buf *out)
         w.rc |= buf_append(out, &sentinel, 1);
         for (int f = 0; f < SP_COUNT; f++) {
             snap_put_varint(&w, snap_zigzag(p->v[f]));
+        }
+        for (int f = 0; f < SPX_COUNT; f++) {
+            snap_put_varint(&w, snap_zigzag(p->x[f]));
         }
         snap_put_histo(&w, &p->lat);
         snap_put_varint(&w, p->nservers);
@@ -441,6 +461,9 @@ static void snap_get_pool(struct snap_reader *r, struct stats_pool_snap *p)
     for (int f = 0; f < SP_COUNT; f++) {
         p->v[f] = snap_unzigzag(snap_get_varint(r));
     }
+    for (int f = 0; f < SPX_COUNT; f++) {
+        p->x[f] = snap_unzigzag(snap_get_varint(r));
+    }
     snap_get_histo(r, &p->lat);
     uint32_t n = snap_get_count(r, SNAP_MIN_SERVER);
     if (r->bad || n == 0) {
@@ -469,6 +492,11 @@ struct stats_snap *stats_snap_decode(const uint8_t *p, size_t len)
     struct snap_reader r = {p + SNAP_HEADER, len - SNAP_HEADER, false};
     s->total_connections = snap_get_varint(&r);
     s->curr_connections = snap_get_varint(&r);
+    s->generation = snap_get_varint(&r);
+    s->reload_failures = snap_get_varint(&r);
+    uint64_t last = snap_get_varint(&r);
+    r.bad |= last > STATS_RELOAD_FAILED;
+    s->last_reload = (uint8_t)last;
     uint32_t n = snap_get_count(&r, SNAP_MIN_POOL);
     if (!r.bad && n > 0) {
         s->pools = calloc(n, sizeof(*s->pools));

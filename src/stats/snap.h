@@ -29,13 +29,23 @@ struct stats_pool_snap {
     char *name;
     bool sentinel; /* render server_failover */
     int64_t v[SP_COUNT];
+    int64_t x[SPX_COUNT]; /* ours (stats_fields.h) */
     struct histo lat;
     uint32_t nservers;
     struct stats_server_snap *servers;
 };
 
+/* What the last configuration reload did. */
+enum stats_reload { STATS_RELOAD_NONE = 0, STATS_RELOAD_OK, STATS_RELOAD_FAILED };
+
 struct stats_snap {
     uint64_t total_connections, curr_connections;
+    /* configuration generation in force (1: the file read at start, +1 per
+     * applied reload), reloads that changed nothing because they failed, and
+     * the last one's outcome (enum stats_reload): how a test or an operator
+     * sees that a reload finished, without reading the log */
+    uint64_t generation, reload_failures;
+    uint8_t last_reload;
     uint32_t npools;
     struct stats_pool_snap *pools;
 };
@@ -52,7 +62,8 @@ struct stats_snap *stats_snap_collect(struct instance *in);
 /* Add from into into, matching pools and servers by name (entries of from that
  * into does not have are ignored). COUNTER and GAUGE fields are summed,
  * TIMESTAMP fields take the max, histograms merge, failovers and the connection
- * totals are summed. With counters_only, GAUGE fields and curr_connections are
+ * totals are summed; the generation is the lowest (every worker has it), reload
+ * failures are summed and a failed last reload wins. With counters_only, GAUGE fields and curr_connections are
  * not added (the last counts of a worker that died: sums never go backwards,
  * but its connections are gone). */
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only);

@@ -25,6 +25,7 @@ struct stats {
 #define STATS_NAME(name, kind, desc) #name,
 static const char *const pool_names[] = {STATS_POOL_FIELDS(STATS_NAME)};
 static const char *const server_names[] = {STATS_SERVER_FIELDS(STATS_NAME)};
+static const char *const pool_extra_names[] = {STATS_POOL_EXTRA_FIELDS(STATS_NAME)};
 #undef STATS_NAME
 
 static void stats_render_fields(struct buf *out, const char *const *names, const int64_t *v, int n)
@@ -49,10 +50,17 @@ static void stats_render_latency(struct buf *out, const char *prefix, const stru
     buf_printf(out, ", \"%slatency_max_us\":%llu", prefix, (unsigned long long)h->max);
 }
 
+static const char *stats_reload_name(uint8_t r)
+{
+    return r == STATS_RELOAD_OK ? "ok" : r == STATS_RELOAD_FAILED ? "failed" : "none";
+}
+
 static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
 {
     buf_printf(out, "\"%s\": {", p->name);
     stats_render_fields(out, pool_names, p->v, SP_COUNT);
+    buf_append_str(out, ", ");
+    stats_render_fields(out, pool_extra_names, p->x, SPX_COUNT);
     stats_render_latency(out, "", &p->lat);
     for (uint32_t i = 0; i < p->nservers; i++) {
         const struct stats_server_snap *s = &p->servers[i];
@@ -79,9 +87,12 @@ void stats_render_json(const struct stats_snap *s, time_t start_time, struct buf
     buf_printf(out,
                "{\"service\":\"nutcracker\", \"source\":\"%s\", \"version\":\"%s\", "
                "\"uptime\":%lld, \"timestamp\":%lld, \"total_connections\":%llu, "
-               "\"curr_connections\":%llu",
+               "\"curr_connections\":%llu, \"config_generation\":%llu, \"reload_failures\":%llu, "
+               "\"last_reload\":\"%s\"",
                host, NC_VERSION, (long long)(now - start_time), (long long)now,
-               (unsigned long long)s->total_connections, (unsigned long long)s->curr_connections);
+               (unsigned long long)s->total_connections, (unsigned long long)s->curr_connections,
+               (unsigned long long)s->generation, (unsigned long long)s->reload_failures,
+               stats_reload_name(s->last_reload));
     for (uint32_t i = 0; i < s->npools; i++) {
         buf_append_str(out, i ? "," : ", ");
         stats_render_pool(out, &s->pools[i]);

@@ -30,12 +30,21 @@
     X(out_queue, GAUGE, "# requests in outgoing queue")                                            \
     X(out_queue_bytes, GAUGE, "current request bytes in outgoing queue")
 
+/* Ours, rendered after twemproxy's keys (so -D and the JSON keep twemproxy's
+ * list first) and in /metrics. */
+#define STATS_POOL_EXTRA_FIELDS(X)                                                                 \
+    X(cross_server_refused, COUNTER,                                                               \
+      "# requests refused (CROSSSLOT) because their keys are on several servers")
+
 enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_TIMESTAMP };
 
 #define STATS_ENUM_POOL(name, kind, desc)   SP_##name,
 #define STATS_ENUM_SERVER(name, kind, desc) SS_##name,
 enum stats_pool_field { STATS_POOL_FIELDS(STATS_ENUM_POOL) SP_COUNT };
 enum stats_server_field { STATS_SERVER_FIELDS(STATS_ENUM_SERVER) SS_COUNT };
+#define STATS_ENUM_POOLX(name, kind, desc) SPX_##name,
+enum stats_pool_extra_field { STATS_POOL_EXTRA_FIELDS(STATS_ENUM_POOLX) SPX_COUNT };
+#undef STATS_ENUM_POOLX
 #undef STATS_ENUM_POOL
 #undef STATS_ENUM_SERVER
 

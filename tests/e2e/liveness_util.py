@@ -26,6 +26,8 @@ SERVER_FIELDS = ["server_eof", "server_err", "server_timedout", "server_connecti
                  "out_queue", "out_queue_bytes"]
 TOP_FIELDS = ["service", "source", "version", "uptime", "timestamp", "total_connections", "curr_connections"]
 # ours adds these after twemproxy's own keys
+TOP_OURS = ["config_generation", "reload_failures", "last_reload"]
+POOL_OURS = ["cross_server_refused"]
 POOL_LATENCY = ["latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p999_us", "latency_max_us"]
 SERVER_LATENCY = ["server_" + k for k in POOL_LATENCY]
 
@@ -72,10 +74,11 @@ def stats_when(px, pred, timeout=3.0):
 
 
 def layout_skeleton(raw):
-    """The stats text with every number replaced by 0 and our extra latency
-    keys removed: what must be identical to twemproxy's output."""
+    """The stats text with every number replaced by 0 and our extra keys
+    removed: what must be identical to twemproxy's output."""
     text = raw.decode()
     text = re.sub(r', "(?:server_)?latency_[a-z0-9]+_us":-?\d+', "", text)
+    text = re.sub(r', "(?:%s)":(?:-?\d+|"[a-z]*")' % "|".join(TOP_OURS + POOL_OURS), "", text)
     return re.sub(r'("[^"]*":)-?\d+', r"\g<1>0", text)
 
 

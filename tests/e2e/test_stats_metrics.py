@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import HOST, NUTCRACKER_BIN, encode_command, free_port, mc_pool, placement, redis_pool, wait_port
-from liveness_util import (COUNTERS, POOL_FIELDS, POOL_LATENCY, SERVER_FIELDS, SERVER_LATENCY, TOP_FIELDS,
+from liveness_util import (COUNTERS, POOL_FIELDS, POOL_LATENCY, POOL_OURS, SERVER_FIELDS, SERVER_LATENCY, TOP_FIELDS, TOP_OURS,
                            TWEMPROXY_BIN, Prom, http_get, keys_by_server, layout_skeleton, ordered,
                            prom_name, raw_stats, run_capture, stalled, start_binary, stats_when)
 
@@ -37,7 +37,7 @@ def test_stats_port_sends_one_document_and_closes(env):
         raw = raw_stats(px.stats_port)  # returns only once the proxy closes
         assert raw.endswith(b"}\n") and raw.count(b"\n") == 1, raw[-200:]
         doc = json.loads(raw)
-        assert [k for k, _ in ordered(raw)] == TOP_FIELDS + ["alpha"]
+        assert [k for k, _ in ordered(raw)] == TOP_FIELDS + TOP_OURS + ["alpha"]
         assert doc["service"] == "nutcracker"
         assert doc["version"] == "0.5.0"
         assert doc["source"] == socket.gethostname()
@@ -53,16 +53,18 @@ def test_stats_key_order(env):
     pools = _layout_pools(ports)
     px = env.proxy(pools)
     doc = ordered(raw_stats(px.stats_port))
-    assert [k for k, _ in doc] == TOP_FIELDS + ["b", "zz", "alpha"]
+    assert [k for k, _ in doc] == TOP_FIELDS + TOP_OURS + ["b", "zz", "alpha"]
     # shorter name first, then bytewise
     want_servers = {"alpha": ["a", "srv2", "srv10"], "zz": ["127.0.0.1", "127.0.0.1:%d" % ports[3]],
                     "b": ["127.0.0.1:%d" % ports[4]]}
-    for name, pool in doc[len(TOP_FIELDS):]:
-        assert [k for k, _ in pool] == POOL_FIELDS + POOL_LATENCY + want_servers[name], name
-        for sname, server in pool[len(POOL_FIELDS) + len(POOL_LATENCY):]:
+    assert [v for _, v in doc[len(TOP_FIELDS):len(TOP_FIELDS) + len(TOP_OURS)]] == [1, 0, "none"]
+    pool_keys = POOL_FIELDS + POOL_OURS + POOL_LATENCY
+    for name, pool in doc[len(TOP_FIELDS) + len(TOP_OURS):]:
+        assert [k for k, _ in pool] == pool_keys + want_servers[name], name
+        for sname, server in pool[len(pool_keys):]:
             assert [k for k, _ in server] == SERVER_FIELDS + SERVER_LATENCY, (name, sname)
             assert all(type(v) is int for _, v in server), server
-        assert all(type(v) is int for _, v in pool[:len(POOL_FIELDS) + len(POOL_LATENCY)])
+        assert all(type(v) is int for _, v in pool[:len(pool_keys)])
 
 
 @needs_twemproxy

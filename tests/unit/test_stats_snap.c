@@ -206,21 +206,22 @@ static void test_decode_rejects(void)
     free(longer);
 
     /* a wrong header byte */
-    for (size_t i = 0; i < 7; i++) {
+    for (size_t i = 0; i < 8; i++) {
         enc.data[i] ^= 0x40;
         CHECK(stats_snap_decode(enc.data, enc.len) == NULL);
         enc.data[i] ^= 0x40;
     }
 
     /* hand-made bodies after a valid header */
-    static const uint8_t head[] = {'N', 'C', 'S', 'N', 1, SP_COUNT, SS_COUNT};
+    static const uint8_t head[] = {'N', 'C', 'S', 'N', 2, SP_COUNT, SS_COUNT, SPX_COUNT};
     struct {
         const char *why;
         uint8_t body[24];
         size_t len;
         bool ok;
     } cases[] = {
-        {"empty snapshot", {0, 0, 0}, 3, true},
+        {"empty snapshot", {0, 0, 1, 0, 0, 0}, 6, true},
+        {"a reload outcome that does not exist", {0, 0, 1, 0, 3, 0}, 6, false},
         {"overlong varint", {0x80, 0x00, 0, 0}, 4, false},
         {"varint over 64 bits",
          {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0},
@@ -230,8 +231,8 @@ static void test_decode_rejects(void)
          {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00, 0, 0},
          13,
          false},
-        {"more pools than bytes", {0, 0, 0x7f}, 3, false},
-        {"huge pool count", {0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, 7, false},
+        {"more pools than bytes", {0, 0, 1, 0, 0, 0x7f}, 6, false},
+        {"huge pool count", {0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, 10, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint8_t in[sizeof(head) + 24];
@@ -252,12 +253,15 @@ static void test_decode_rejects(void)
     n = sizeof(head);
     pool[n++] = 0;   /* total */
     pool[n++] = 0;   /* curr */
+    pool[n++] = 1;   /* generation */
+    pool[n++] = 0;   /* reload failures */
+    pool[n++] = 0;   /* last reload */
     pool[n++] = 1;   /* npools */
     pool[n++] = 1;   /* name length */
     pool[n++] = 'a'; /* name */
     size_t sent = n; /* where the sentinel byte is */
     pool[n++] = 0;   /* sentinel */
-    for (int f = 0; f < SP_COUNT; f++) {
+    for (int f = 0; f < SP_COUNT + SPX_COUNT; f++) {
         pool[n++] = 0;
     }
     size_t histo = n;
@@ -505,14 +509,17 @@ static void test_of_instance_and_render(void)
         stats_render_json(s, in.start_time, &out);
         buf_append(&out, "", 1);
         const char *text = (const char *)out.data;
-        static const char head[] = "\"total_connections\":9, \"curr_connections\":2, \"beta\": "
+        static const char head[] = "\"total_connections\":9, \"curr_connections\":2, "
+                                   "\"config_generation\":0, \"reload_failures\":0, "
+                                   "\"last_reload\":\"none\", \"beta\": "
                                    "{\"client_eof\":1, \"client_err\":0, ";
         const char *at = strstr(text, "\"total_connections\"");
         CHECK(at != NULL && strncmp(at, head, strlen(head)) == 0);
         static const char want[] =
             "},\"alpha\": {\"client_eof\":2, "
             "\"client_err\":0, \"client_connections\":0, \"server_ejects\":0, "
-            "\"forward_error\":0, \"fragments\":0, \"latency_p50_us\":0, \"latency_p90_us\":0, "
+            "\"forward_error\":0, \"fragments\":0, \"cross_server_refused\":0, "
+            "\"latency_p50_us\":0, \"latency_p90_us\":0, "
             "\"latency_p99_us\":0, \"latency_p999_us\":0, \"latency_max_us\":0, "
             "\"named\": {\"server_eof\":0, \"server_err\":0, \"server_timedout\":0, "
             "\"server_connections\":0, \"server_ejected_at\":0, \"requests\":200, "
