@@ -1,7 +1,8 @@
 # nutcracker: plain Makefile, C11, only Debian packages as dependencies.
 #
 #   make              build ./nutcracker (optimised, with debug symbols)
-#   make test         unit tests + end-to-end tests against real servers
+#   make test         layer check + unit tests + end-to-end tests against real servers
+#   make layers       includes only go down the layers; invariants keep their owners
 #   make asan-test    the same suite built with ASan + UBSan (clang)
 #   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench        side-by-side benchmark (see bench/README.md)
@@ -32,7 +33,7 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all test unit e2e asan-test fuzz fuzz-build bench clean format-check soak
+.PHONY: all test unit e2e layers asan-test fuzz fuzz-build bench clean format-check soak
 
 all: nutcracker
 
@@ -60,7 +61,10 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/nutcracker
 	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
-test: unit e2e
+layers:
+	tools/check_layers.sh
+
+test: layers unit e2e
 
 # NC_SANITIZED tells tests that RSS figures include ASan's quarantine and redzones.
 asan-test:

@@ -1,25 +1,27 @@
 /*
  * nutcracker: a redis and memcached sharding proxy, twemproxy 0.5 compatible.
  *
- *   client                        proxy                                  servers
- *   ------   bytes   +---------------------------------------------+
- *            ------> | client.c  read into client->in              |
- *                    | proto     req_parse: length, keys, route    |
- *                    | router.c  local answer | error | forward    |
- *                    |   route_key:   bytes appended to sconn->out |  writev-free:
- *                    |   route_split: proto frag_build per server  |  one write per
- *                    |   req queued on client and on sconn         |  connection per
- *                    | instance.c before_sleep: sconn_flush ------------> loop turn
- *                    |                                             |
- *                    | server.c  read into sconn->in  <------------------ responses
- *                    |   rsp_parse, pop the oldest req (FIFO)      |
- *                    | req.c     req_complete: into client->out if |
- *            <------ |   it is the oldest, else kept until it is;  |
- *                    |   fragments merged by proto merge           |
- *                    | before_sleep: client_flush                  |
- *                    +---------------------------------------------+
+ *   client                        proxy                                   servers
+ *   ------   bytes   +-----------------------------------------------+
+ *            ------> | proxy/client.c  read into client->in          |
+ *                    | proto           req_parse: length, keys, route|
+ *                    | proxy/router.c  local answer | error | forward|
+ *                    |   route.c: the target of the keys (CROSSSLOT  |
+ *                    |   when they are on two shards); a split is    |
+ *                    |   rebuilt per target by proto frag_build      |
+ *                    |   req on the client's queue (cqueue.c) and    |
+ *                    |   on the connection's (sconn.c)               |  one write per
+ *                    | proxy.c before sleeping: sconn_flush -------------> connection per
+ *                    |                                               |  loop turn
+ *                    | proxy/sconn.c  read into sconn->in  <-------------- responses
+ *                    |   rsp_parse, pop the oldest req (FIFO)        |
+ *                    | proxy/req.c    req_complete: cqueue_reply puts|
+ *            <------ |   it out if it is the oldest, else keeps it;  |
+ *                    |   fragments merged by proto merge             |
+ *                    | before sleeping: client_flush                 |
+ *                    +-----------------------------------------------+
  *
- * docs/architecture.md tells who owns which buffer and connection.
+ * docs/architecture.md tells the layers, and who owns which buffer and connection.
  */
 #include <errno.h>
 #include <execinfo.h>
@@ -34,10 +36,11 @@
 
 #include "conf/conf.h"
 #include "conf/options.h"
-#include "core/instance.h"
 #include "core/log.h"
+#include "process/instance.h"
 #include "process/master.h"
 #include "process/privileges.h"
+#include "process/signals.h"
 #include "stats/stats.h"
 
 static void print_banner(void)
@@ -45,14 +48,43 @@ static void print_banner(void)
     fprintf(stderr, "This is nutcracker-%s\nasync event backend: epoll\n\n", NC_VERSION);
 }
 
+/* Append the decimal form of v to dst at *n (async-signal-safe: no stdio). */
+static void crash_put_int(char *dst, size_t *n, int v)
+{
+    char tmp[12];
+    int k = 0;
+    do {
+        tmp[k++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0 && k < (int)sizeof(tmp));
+    while (k > 0) {
+        dst[(*n)++] = tmp[--k];
+    }
+}
+
+static void crash_put_str(char *dst, size_t *n, const char *s)
+{
+    while (*s != '\0') {
+        dst[(*n)++] = *s++;
+    }
+}
+
+/* twemproxy's way: the backtrace, then "signal 11 (SIGSEGV) received, core
+ * dumping", then the default action (a core where the system keeps them). */
 static void on_crash(int sig)
 {
     void *frames[64];
-    char msg[64];
-    snprintf(msg, sizeof(msg), "nutcracker: fatal signal %d, backtrace:\n", sig);
+    char msg[128];
+    size_t n = 0;
+    int depth = backtrace(frames, 64);
+    backtrace_symbols_fd(frames, depth, log_fd());
+    crash_put_str(msg, &n, "[.......................] signal ");
+    crash_put_int(msg, &n, sig);
+    crash_put_str(msg, &n, " (");
+    crash_put_str(msg, &n, signal_name(sig));
+    crash_put_str(msg, &n, ") received, core dumping\n");
+    msg[n] = '\0';
     log_write_raw(msg);
-    int n = backtrace(frames, 64);
-    backtrace_symbols_fd(frames, n, log_fd());
     signal(sig, SIG_DFL);
     raise(sig);
 }
@@ -224,7 +256,7 @@ static int run(const struct options *o, struct conf *conf)
         rc = master_run(o, conf, nworkers);
     } else {
         struct instance in;
-        rc = instance_init(&in, o, conf) == 0 && privileges_drop(&conf->global) == 0 &&
+        rc = instance_init(&in, o, conf, 1, -1, NULL) == 0 && privileges_drop(&conf->global) == 0 &&
                      instance_run(&in) == 0
                  ? 0
                  : 1;

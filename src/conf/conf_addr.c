@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include "conf/conf_int.h"
+#include "net/sock.h"
 
 #define SERVER_FMT "\"hostname:port:weight [name]\""
 #define LISTEN_FMT "\"hostname:port\""
@@ -57,25 +58,8 @@ static int set_unix(struct conf_ctx *cx, struct conf_addr *a, const char *path, 
 /* Fills a->sa from host and port; returns 0 or a getaddrinfo error code. */
 static int resolve(struct conf_ctx *cx, struct conf_addr *a)
 {
-    struct addrinfo hints, *res = NULL;
-    char port[8];
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    if (cx->flags & CONF_F_NUMERIC_ONLY) {
-        hints.ai_flags |= AI_NUMERICHOST;
-    }
-    snprintf(port, sizeof(port), "%d", a->port);
-    int rc = getaddrinfo(a->host, port, &hints, &res);
-    if (rc != 0) {
-        return rc;
-    }
-    /* The first answer, as twemproxy takes it. */
-    memcpy(&a->sa, res->ai_addr, res->ai_addrlen);
-    a->salen = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
+    unsigned flags = (cx->flags & CONF_F_NUMERIC_ONLY) ? SOCK_RESOLVE_NUMERIC : 0;
+    return sock_resolve(a->host, a->port, flags, &a->sa, &a->salen);
 }
 
 /* host:port from s[0..len), with an optional [] around an IPv6 host. */

@@ -9,7 +9,8 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The process's logger: the only process-wide mutable state besides signal flags. */
+/* The process's logger: the only process-wide mutable state (signals change its
+ * level and reopen its file). */
 static struct {
     int level;
     int fd;
@@ -76,11 +77,6 @@ void log_level_down(void)
         logger.level--;
     }
     log_write(__FILE__, __LINE__, "down log level to %d", logger.level);
-}
-
-int log_level_get(void)
-{
-    return logger.level;
 }
 
 int log_loggable(int level)

@@ -27,7 +27,6 @@ void log_deinit(void);
 int log_reopen(void);
 void log_level_up(void);
 void log_level_down(void);
-int log_level_get(void);
 int log_loggable(int level);
 void log_write(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -41,6 +40,9 @@ int log_fd(void);
             log_write(__FILE__, __LINE__, __VA_ARGS__);                                            \
         }                                                                                          \
     } while (0)
+
+/* Whatever the level (twemproxy logs signals this way: an operator sees them). */
+#define log_always(...) log_write(__FILE__, __LINE__, __VA_ARGS__)
 
 #define log_error(...)  log_at(LOG_ERR, __VA_ARGS__)
 #define log_warn(...)   log_at(LOG_WARN, __VA_ARGS__)

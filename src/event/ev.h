@@ -1,8 +1,9 @@
 /*
- * ev: a small event loop (redis ae style) on epoll: file events embedded in the
- * objects that own the fd, timers in a binary heap, and a before-sleep hook where
- * the proxy flushes every connection it wrote to during the iteration, so that
- * requests from many clients leave in one write per server connection.
+ * ev: a small event loop (redis ae style): file events embedded in the objects
+ * that own the fd, timers in a binary heap, and a before-sleep hook where the
+ * proxy flushes every connection it wrote to during the iteration, so that
+ * requests from many clients leave in one write per server connection. The
+ * readiness mechanism is a backend (ev_backend.h): epoll today.
  */
 #ifndef NC_EV_H
 #define NC_EV_H
@@ -39,8 +40,14 @@ struct ev_timer {
 
 struct ev_loop *ev_loop_create(void);
 void ev_loop_destroy(struct ev_loop *loop);
-/* Run until ev_loop_stop(); returns 0, or -1 if epoll failed. */
+/* Run until ev_loop_stop(); returns 0, or -1 if the backend failed. */
 int ev_loop_run(struct ev_loop *loop);
+/* One turn: the before-sleep hook, a wait of at most limit_ms (-1: until an
+ * event or the next timer), the events, the timers due. Returns the number of
+ * events, or -1 if the backend failed (tests drive a loop with it). */
+int ev_loop_poll(struct ev_loop *loop, int limit_ms);
+/* The backend's name ("epoll"), for the start-up banner. */
+const char *ev_loop_backend(const struct ev_loop *loop);
 void ev_loop_stop(struct ev_loop *loop);
 void ev_loop_set_before_sleep(struct ev_loop *loop, ev_hook_fn fn, void *data);
 /* Milliseconds of CLOCK_MONOTONIC, cached once per iteration. */

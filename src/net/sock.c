@@ -12,15 +12,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int sock_set_nonblock(int fd)
-{
-    int flags = fcntl(fd, F_GETFL, 0);
-    if (flags < 0) {
-        return -1;
-    }
-    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-}
-
 int sock_set_nodelay(int fd)
 {
     int on = 1;
@@ -93,6 +84,24 @@ int sock_error(int fd)
     return err;
 }
 
+bool sock_addr_same(const struct sockaddr *a, const struct sockaddr *b, socklen_t len)
+{
+    if (a->sa_family != b->sa_family) {
+        return false;
+    }
+    if (a->sa_family == AF_INET) {
+        const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+        return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+    }
+    if (a->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+        return x->sin6_port == y->sin6_port &&
+               memcmp(&x->sin6_addr, &y->sin6_addr, sizeof(x->sin6_addr)) == 0 &&
+               x->sin6_scope_id == y->sin6_scope_id;
+    }
+    return memcmp(a, b, len) == 0;
+}
+
 const char *sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *out, size_t outlen)
 {
     char host[INET6_ADDRSTRLEN];
@@ -113,7 +122,8 @@ const char *sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *out,
     return out;
 }
 
-int sock_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len)
+int sock_resolve(const char *host, int port, unsigned flags, struct sockaddr_storage *ss,
+                 socklen_t *len)
 {
     struct addrinfo hints, *res = NULL;
     char sport[16];
@@ -121,10 +131,23 @@ int sock_resolve(const char *host, int port, struct sockaddr_storage *ss, sockle
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_flags = AI_NUMERICSERV;
+    if (flags & SOCK_RESOLVE_PASSIVE) {
+        hints.ai_flags |= AI_PASSIVE;
+    }
+    if (flags & SOCK_RESOLVE_NUMERIC) {
+        hints.ai_flags |= AI_NUMERICHOST;
+    }
     snprintf(sport, sizeof(sport), "%d", port);
-    if (host == NULL || getaddrinfo(host, sport, &hints, &res) != 0) {
-        errno = EHOSTUNREACH;
-        return -1;
+    if (host == NULL && !(flags & SOCK_RESOLVE_PASSIVE)) {
+        return EAI_NONAME;
+    }
+    int rc = getaddrinfo(host, sport, &hints, &res);
+    if (rc != 0) {
+        return rc;
+    }
+    if (res->ai_addrlen > sizeof(*ss)) {
+        freeaddrinfo(res);
+        return EAI_FAMILY;
     }
     memcpy(ss, res->ai_addr, res->ai_addrlen);
     *len = res->ai_addrlen;

@@ -8,17 +8,26 @@
 #include <stdbool.h>
 #include <sys/socket.h>
 
-int sock_set_nonblock(int fd);
 int sock_set_nodelay(int fd);
 int sock_set_keepalive(int fd);
 /* Bind and listen; for AF_UNIX the path is unlinked first and chmod'ed to perm when perm != 0. */
 int sock_listen(const struct sockaddr *sa, socklen_t salen, int backlog, bool reuseport, int perm);
 /* Start a non-blocking connect; *in_progress is set when it completes later. */
 int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress);
-/* Resolve host:port (blocking getaddrinfo, first answer); 0, or -1 with errno = EHOSTUNREACH. */
-int sock_resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len);
+/* Flags of sock_resolve. */
+#define SOCK_RESOLVE_PASSIVE 1u /* an address to listen on */
+#define SOCK_RESOLVE_NUMERIC 2u /* numeric hosts only: no DNS, no /etc/hosts */
+
+/* Resolve host:port (blocking getaddrinfo, the first answer, as twemproxy takes
+ * it): the one resolver of the program. Returns 0, or a getaddrinfo error code
+ * (gai_strerror() says it). */
+int sock_resolve(const char *host, int port, unsigned flags, struct sockaddr_storage *ss,
+                 socklen_t *len);
 /* The pending error of a socket after a non-blocking connect (0 = connected). */
 int sock_error(int fd);
+/* Whether two socket addresses of len bytes name the same endpoint (family,
+ * address, port; padding ignored). */
+bool sock_addr_same(const struct sockaddr *a, const struct sockaddr *b, socklen_t len);
 /* "host:port" or "path" of a socket address, for logs. */
 const char *sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *out, size_t outlen);
 

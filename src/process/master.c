@@ -12,9 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/instance.h"
 #include "core/log.h"
-#include "core/sigfd.h"
+#include "process/signals.h"
 #include "process/worker.h"
 #include "stats/metrics.h"
 #include "stats/slot.h"
@@ -41,14 +40,23 @@ struct worker {
 };
 
 struct master {
-    struct instance in; /* first: stats_collect is handed &in */
+    struct options opts;
+    struct conf *conf; /* the generation workers start with (a reference) */
+    struct ev_loop *loop;
     pid_t pid;
     struct worker *workers;
     int nworkers;
     struct stats_slots *slots;
     struct stats_snap *gone; /* counters of exited workers: totals never go back */
-    int sigfd;
-    struct ev_io sigio;
+    struct stats *stats;
+    struct metrics *metrics;
+    struct stats_source src;
+    /* the generation the workers have once they applied the file the master
+     * passed on (see instance.h); a file the master refused never reached them */
+    uint64_t generation;
+    uint64_t reload_failures;
+    uint8_t last_reload;
+    struct signals sig;
     bool stopping;
     struct ev_timer stop_timer;
 };
@@ -63,10 +71,10 @@ int master_workers(const struct conf_global *g)
 }
 
 /* The stats port's numbers: what every worker published, plus the past. */
-static struct stats_snap *master_collect(struct instance *in)
+static struct stats_snap *master_collect(void *ctx)
 {
-    struct master *m = (struct master *)in;
-    struct stats_snap *sum = stats_snap_of_conf(in->conf);
+    struct master *m = ctx;
+    struct stats_snap *sum = stats_snap_of_conf(m->conf);
     if (sum == NULL) {
         return NULL;
     }
@@ -83,10 +91,10 @@ static struct stats_snap *master_collect(struct instance *in)
         }
     }
     /* a file the master refused never reached a worker */
-    sum->reload_failures += in->reload_failures;
-    if (in->last_reload == STATS_RELOAD_FAILED || sum->generation == 0) {
-        sum->last_reload = in->last_reload;
-        sum->generation = sum->generation == 0 ? in->generation : sum->generation;
+    sum->reload_failures += m->reload_failures;
+    if (m->last_reload == STATS_RELOAD_FAILED || sum->generation == 0) {
+        sum->last_reload = m->last_reload;
+        sum->generation = sum->generation == 0 ? m->generation : sum->generation;
     }
     return sum;
 }
@@ -136,7 +144,7 @@ static void master_child(struct master *m, struct worker *w, int ready_fd)
     /* the master's signals stay blocked: one sent before the worker reads its
      * own signalfd waits there instead of killing it */
     /* the parent's memory is ours too but none of it is used: _exit, no cleanup */
-    _exit(worker_main(&m->in.opts, m->in.conf, m->in.generation, w->id, m->slots, ready_fd));
+    _exit(worker_main(&m->opts, m->conf, m->generation, w->id, m->slots, ready_fd));
 }
 
 static int master_spawn(struct master *m, struct worker *w, int ready_fd)
@@ -150,7 +158,7 @@ static int master_spawn(struct master *m, struct worker *w, int ready_fd)
         master_child(m, w, ready_fd);
     }
     w->pid = pid;
-    w->started_ms = ev_now_update(m->in.loop);
+    w->started_ms = ev_now_update(m->loop);
     log_notice("worker %d started on pid %d", w->id, (int)pid);
     return 0;
 }
@@ -166,14 +174,14 @@ static void master_on_restart(struct ev_loop *loop, struct ev_timer *t)
 
 static void master_schedule_restart(struct master *m, struct worker *w)
 {
-    uint64_t lived = ev_now_update(m->in.loop) - w->started_ms;
+    uint64_t lived = ev_now_update(m->loop) - w->started_ms;
     if (lived >= STABLE_MS || w->backoff_ms == 0) {
         w->backoff_ms = RESTART_MIN_MS;
     } else if (w->backoff_ms < RESTART_MAX_MS) {
         w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
     }
     log_warn("worker %d restarts in %llu ms", w->id, (unsigned long long)w->backoff_ms);
-    ev_timer_start(m->in.loop, &w->restart, w->backoff_ms);
+    ev_timer_start(m->loop, &w->restart, w->backoff_ms);
 }
 
 static int master_running(const struct master *m)
@@ -222,7 +230,7 @@ static void master_reap(struct master *m)
         }
     }
     if (m->stopping && master_running(m) == 0) {
-        ev_loop_stop(m->in.loop);
+        ev_loop_stop(m->loop);
     }
 }
 
@@ -250,20 +258,30 @@ static void master_stop(struct master *m)
     }
     m->stopping = true;
     for (int i = 0; i < m->nworkers; i++) {
-        ev_timer_stop(m->in.loop, &m->workers[i].restart);
+        ev_timer_stop(m->loop, &m->workers[i].restart);
     }
     master_signal_workers(m, SIGTERM);
-    uint64_t grace = (uint64_t)m->in.conf->global.worker_shutdown_timeout * 1000u;
-    ev_timer_start(m->in.loop, &m->stop_timer, grace + STOP_GRACE_EXTRA_MS);
+    uint64_t grace = (uint64_t)m->conf->global.worker_shutdown_timeout * 1000u;
+    ev_timer_start(m->loop, &m->stop_timer, grace + STOP_GRACE_EXTRA_MS);
     if (master_running(m) == 0) {
-        ev_loop_stop(m->in.loop);
+        ev_loop_stop(m->loop);
     }
 }
 
-/* SIGHUP: only a file that loads goes to the workers; each applies it in place. */
-static void master_reload(struct master *m)
+static void master_reload_failed(struct master *m)
 {
-    const char *path = m->in.opts.conf_file;
+    m->reload_failures++;
+    m->last_reload = STATS_RELOAD_FAILED;
+}
+
+/* SIGHUP: only a file that loads goes to the workers; each applies it in place. */
+static void master_reload(void *ctx)
+{
+    struct master *m = ctx;
+    const char *path = m->opts.conf_file;
+    if (m->stopping) {
+        return;
+    }
     struct conf_errors errs;
     conf_errors_init(&errs);
     struct conf *next = conf_load(path, &errs);
@@ -271,22 +289,16 @@ static void master_reload(struct master *m)
         log_error("%s", errs.msgs[i]);
     }
     conf_errors_free(&errs);
-    if (next == NULL) {
+    struct stats_snap *gone = next != NULL ? stats_snap_of_conf(next) : NULL;
+    if (gone == NULL) {
         log_error("reload: configuration file '%s' is invalid; the running configuration stays",
                   path);
-        m->in.reload_failures++;
-        m->in.last_reload = STATS_RELOAD_FAILED;
+        if (next != NULL) {
+            conf_unref(next);
+        }
+        master_reload_failed(m);
         return;
     }
-    struct stats_snap *gone = stats_snap_of_conf(next);
-    if (gone == NULL) {
-        conf_unref(next);
-        m->in.reload_failures++;
-        m->in.last_reload = STATS_RELOAD_FAILED;
-        return;
-    }
-    m->in.generation++; /* what every worker has once it applied the file */
-    m->in.last_reload = STATS_RELOAD_OK;
     stats_snap_add(gone, m->gone, true);
     stats_snap_free(m->gone);
     m->gone = gone;
@@ -294,82 +306,62 @@ static void master_reload(struct master *m)
         log_warn("reload: worker_processes changes only with a restart: keeping %d workers",
                  m->nworkers);
     }
-    conf_unref(m->in.conf);
-    m->in.conf = next; /* workers restarted from now on start with it */
+    conf_unref(m->conf);
+    m->conf = next; /* workers restarted from now on start with it */
+    m->generation++;
+    m->last_reload = STATS_RELOAD_OK;
     log_notice("reload: '%s' is valid, passing it to %d workers", path, master_running(m));
     master_signal_workers(m, SIGHUP);
 }
 
-static void master_on_signal(struct ev_loop *loop, struct ev_io *io, unsigned events)
+static void master_on_stop(void *ctx)
 {
-    struct master *m = io->data;
-    struct signalfd_siginfo si;
-    (void)loop;
-    (void)events;
-    while (read(io->fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-        int sig = (int)si.ssi_signo;
-        switch (sig) {
-        case SIGCHLD:
-            master_reap(m);
-            break;
-        case SIGINT:
-        case SIGTERM:
-            log_notice("signal %d received, stopping the workers", sig);
-            master_stop(m);
-            break;
-        case SIGHUP:
-            log_notice("signal %d received, reloading '%s'", sig, m->in.opts.conf_file);
-            log_reopen();
-            if (!m->stopping) {
-                master_reload(m);
-            }
-            break;
-        case SIGUSR1:
-            log_notice("signal %d received, reopening log files", sig);
-            log_reopen();
-            master_signal_workers(m, sig);
-            break;
-        case SIGTTIN:
-        case SIGTTOU:
-            sig == SIGTTIN ? log_level_up() : log_level_down();
-            master_signal_workers(m, sig);
-            break;
-        default:
-            break;
-        }
-    }
+    master_stop(ctx);
+}
+
+static void master_on_child(void *ctx)
+{
+    master_reap(ctx);
+}
+
+static void master_on_reopen(void *ctx)
+{
+    master_signal_workers(ctx, SIGUSR1);
+}
+
+static void master_on_level(void *ctx, int sig)
+{
+    master_signal_workers(ctx, sig);
 }
 
 static int master_signals(struct master *m)
 {
-    /* SIGCHLD too: a worker's death is an event like the others */
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU, SIGCHLD};
-    m->sigfd = sigfd_open(sigs, sizeof(sigs) / sizeof(sigs[0]));
-    if (m->sigfd < 0) {
-        return -1;
-    }
-    ev_io_init(&m->sigio, m->sigfd, master_on_signal, m);
-    return ev_io_set(m->in.loop, &m->sigio, EV_READ);
+    struct signal_actions act = {
+        .stop = master_on_stop,
+        .reload = master_reload,
+        .reopen = master_on_reopen,
+        .level = master_on_level,
+        .child = master_on_child,
+        .ctx = m,
+    };
+    return signals_open(&m->sig, m->loop, &act);
 }
 
 static int master_init(struct master *m, const struct options *o, struct conf *conf, int n)
 {
     memset(m, 0, sizeof(*m));
     m->pid = getpid();
-    m->sigfd = -1;
-    m->in.opts = *o;
-    m->in.conf = conf_ref(conf);
-    m->in.worker_id = -1;
-    m->in.sigfd = -1;
-    m->in.start_time = time(NULL);
-    m->in.generation = 1;
-    m->in.stats_collect = master_collect;
-    m->in.loop = ev_loop_create();
+    m->sig.io.fd = -1;
+    m->opts = *o;
+    m->conf = conf_ref(conf);
+    m->generation = 1;
+    m->src = (struct stats_source){master_collect, m, time(NULL)};
+    m->loop = ev_loop_create();
     m->nworkers = n;
     m->workers = calloc((size_t)n, sizeof(*m->workers));
     m->slots = stats_slots_create((uint32_t)n, SLOT_BYTES);
     m->gone = stats_snap_of_conf(conf);
-    if (m->in.loop == NULL || m->workers == NULL || m->slots == NULL || m->gone == NULL) {
+    if (m->loop == NULL || m->workers == NULL || m->slots == NULL || m->gone == NULL) {
         log_error("master: cannot set up: %s", strerror(errno));
         return -1;
     }
@@ -382,14 +374,14 @@ static int master_init(struct master *m, const struct options *o, struct conf *c
         log_error("master: cannot set up signal handling: %s", strerror(errno));
         return -1;
     }
-    m->in.stats = stats_create(&m->in);
-    if (m->in.stats == NULL) {
+    m->stats = stats_create(m->loop, o, &m->src);
+    if (m->stats == NULL) {
         return -1;
     }
     if (o->metrics_port != 0) {
         const char *addr = o->metrics_addr ? o->metrics_addr : o->stats_addr;
-        m->in.metrics = metrics_create(&m->in, addr, o->metrics_port);
-        if (m->in.metrics == NULL) {
+        m->metrics = metrics_create(m->loop, addr, o->metrics_port, &m->src);
+        if (m->metrics == NULL) {
             return -1;
         }
     }
@@ -446,27 +438,25 @@ static void master_kill_all(struct master *m)
 
 static void master_deinit(struct master *m)
 {
-    if (m->in.loop != NULL) {
+    if (m->loop != NULL) {
         for (int i = 0; m->workers != NULL && i < m->nworkers; i++) {
-            ev_timer_stop(m->in.loop, &m->workers[i].restart);
+            ev_timer_stop(m->loop, &m->workers[i].restart);
         }
-        ev_timer_stop(m->in.loop, &m->stop_timer);
+        ev_timer_stop(m->loop, &m->stop_timer);
     }
-    stats_destroy(m->in.stats);
-    metrics_destroy(m->in.metrics);
-    if (m->sigfd >= 0) {
-        close(m->sigfd);
-    }
+    stats_destroy(m->stats);
+    metrics_destroy(m->metrics);
     stats_snap_free(m->gone);
     stats_slots_destroy(m->slots);
     for (int i = 0; m->workers != NULL && i < m->nworkers; i++) {
         stats_snap_free(m->workers[i].last);
     }
     free(m->workers);
-    if (m->in.loop != NULL) {
-        ev_loop_destroy(m->in.loop);
+    if (m->loop != NULL) {
+        signals_close(&m->sig, m->loop);
+        ev_loop_destroy(m->loop);
     }
-    conf_unref(m->in.conf);
+    conf_unref(m->conf);
 }
 
 int master_run(const struct options *o, struct conf *conf, int nworkers)
@@ -476,7 +466,7 @@ int master_run(const struct options *o, struct conf *conf, int nworkers)
     if (master_init(&m, o, conf, nworkers) == 0) {
         if (master_start_workers(&m) == 0) {
             log_notice("master on pid %d: %d workers serving", (int)m.pid, nworkers);
-            rc = ev_loop_run(m.in.loop) == 0 ? 0 : 1;
+            rc = ev_loop_run(m.loop) == 0 ? 0 : 1;
         }
         master_kill_all(&m);
     }

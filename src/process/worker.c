@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include "core/instance.h"
 #include "core/log.h"
+#include "process/instance.h"
 #include "process/privileges.h"
 
 int worker_main(const struct options *o, struct conf *conf, uint64_t generation, int id,
@@ -12,7 +12,7 @@ int worker_main(const struct options *o, struct conf *conf, uint64_t generation,
     struct instance in;
     int rc = 1;
     /* a restarted worker starts at the master's generation */
-    if (instance_init_worker(&in, o, conf, generation, id, slots) == 0 &&
+    if (instance_init(&in, o, conf, generation, id, slots) == 0 &&
         privileges_drop(&conf->global) == 0) {
         if (ready_fd >= 0) {
             ssize_t unused = write(ready_fd, "R", 1);

@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "conf/options.h"
-#include "core/instance.h"
 #include "core/log.h"
 #include "net/sock.h"
 #include "proxy/pool.h"
+#include "proxy/proxy.h"
 #include "proxy/req.h"
 #include "proxy/router.h"
 
@@ -20,11 +20,6 @@
 #define CLIENT_MAX_INFLIGHT 4096
 
 static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
-
-static struct instance *client_inst(const struct client *c)
-{
-    return c->inst; /* not via the pool: a closed client may outlive it */
-}
 
 static void client_link(struct client *c, struct pool *p)
 {
@@ -66,10 +61,9 @@ static void client_take_pool_settings(struct client *c, const struct pool *p)
 void client_mark_dirty(struct client *c)
 {
     if (!c->dirty && !c->closed) {
-        struct instance *in = client_inst(c);
         c->dirty = true;
-        c->next_dirty = in->dirty_clients;
-        in->dirty_clients = c;
+        c->next_dirty = c->px->dirty_clients;
+        c->px->dirty_clients = c;
     }
 }
 
@@ -86,16 +80,16 @@ static void listener_refuse(struct pool *p, int fd)
     p->stats[SP_client_err]++;
 }
 
-static void client_create(struct pool *p, int fd)
+struct client *client_open(struct pool *p, int fd)
 {
-    struct instance *in = p->inst;
+    struct proxy *px = p->px;
     struct client *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
-        return;
+        return NULL;
     }
-    c->inst = in;
-    c->id = in->next_client_id++;
+    c->px = px;
+    c->id = px->next_client_id++;
     req_info_init(&c->ri);
     client_take_pool_settings(c, p);
     c->lc.version = NC_VERSION;
@@ -105,11 +99,13 @@ static void client_create(struct pool *p, int fd)
     if (p->cp->tcpkeepalive) {
         sock_set_keepalive(fd);
     }
+    stream_open_plain(&c->st, fd);
     ev_io_init(&c->io, fd, client_on_io, c);
-    ev_io_set(in->loop, &c->io, EV_READ);
+    ev_io_set(px->loop, &c->io, EV_READ);
     client_link(c, p);
-    in->curr_connections++;
-    in->total_connections++;
+    px->curr_connections++;
+    px->total_connections++;
+    return c;
 }
 
 void listener_on_resume(struct ev_loop *loop, struct ev_timer *t)
@@ -145,7 +141,7 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
             listener_refuse(p, fd);
             continue;
         }
-        client_create(p, fd);
+        client_open(p, fd);
     }
 }
 
@@ -156,9 +152,9 @@ static bool client_over_limit(const struct client *c)
 {
     /* the whole output buffer counts, written prefix included: that is the
      * memory it takes until client_flush moves the unwritten part down */
-    size_t held = c->out.len + c->pending_bytes + c->inflight_bytes;
-    size_t coming = (size_t)c->nreqs * c->avg_reply;
-    return c->nreqs >= CLIENT_MAX_INFLIGHT || held + coming >= client_inst(c)->client_max_buffer;
+    size_t held = c->out.len + c->q.pending_bytes + c->q.inflight_bytes;
+    size_t coming = (size_t)c->q.n * c->avg_reply;
+    return c->q.n >= CLIENT_MAX_INFLIGHT || held + coming >= c->px->client_max_buffer;
 }
 
 static void client_update_events(struct client *c)
@@ -173,32 +169,12 @@ static void client_update_events(struct client *c)
     if (c->out_pos < c->out.len) {
         mask |= EV_WRITE;
     }
-    ev_io_set(client_inst(c)->loop, &c->io, mask);
+    ev_io_set(c->px->loop, &c->io, mask);
 }
 
 void client_note_reply(struct client *c, size_t len)
 {
     c->avg_reply = c->avg_reply - c->avg_reply / 8 + len / 8;
-}
-
-void client_reply_ready(struct client *c)
-{
-    while (c->head != NULL && c->head->done) {
-        struct req *r = c->head;
-        c->head = r->cnext;
-        if (c->head == NULL) {
-            c->tail = NULL;
-        }
-        c->nreqs--;
-        c->inflight_bytes -= r->client_bytes;
-        if (r->rsp.len > 0) {
-            buf_append(client_outbuf(c), r->rsp.data, r->rsp.len);
-            c->pending_bytes -= r->rsp.len;
-        }
-        r->in_client = false;
-        req_release(r);
-    }
-    client_mark_dirty(c);
 }
 
 static void client_process(struct client *c)
@@ -213,7 +189,7 @@ static void client_process(struct client *c)
         int rc = pr->req_parse(c->in.data + pos, n, &c->ri);
         if (rc == PARSE_AGAIN) {
             c->need = c->ri.len;
-            if (c->need > client_inst(c)->client_max_buffer) {
+            if (c->need > c->px->client_max_buffer) {
                 router_reply_error(c, "request exceeds the proxy's client buffer limit");
                 c->closing = true;
             }
@@ -235,38 +211,41 @@ static void client_process(struct client *c)
 
 static void client_read(struct client *c)
 {
-    struct instance *in = client_inst(c);
+    struct proxy *px = c->px;
     if (client_over_limit(c)) {
         return; /* requests already buffered wait too: reading would only grow them */
     }
-    size_t want = in->mbuf_size;
+    size_t want = px->mbuf_size;
     if (c->need > c->in.len && c->need - c->in.len > want) {
         want = c->need - c->in.len; /* a large value: read it in as few calls as possible */
     }
-    if (bufpool_get(&in->bufs, &c->in) != 0 ||
+    if (bufpool_get(&px->bufs, &c->in) != 0 ||
         (c->in.cap - c->in.len < want / 2 && buf_reserve(&c->in, want) != 0)) {
         router_reply_error(c, "out of memory");
         c->closing = true;
         return;
     }
-    ssize_t n = read(c->io.fd, c->in.data + c->in.len, c->in.cap - c->in.len);
-    if (n == 0) {
+    size_t got = 0;
+    int err = 0;
+    int rc = stream_read(&c->st, c->in.data + c->in.len, c->in.cap - c->in.len, &got, &err);
+    if (rc == STREAM_EOF) {
         c->pool->stats[SP_client_eof]++;
         c->closing = true; /* half-closed: still answer what was sent */
         return;
     }
-    if (n < 0) {
-        if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            c->pool->stats[SP_client_err]++;
-            client_close(c);
-        }
+    if (rc == STREAM_ERROR) {
+        c->pool->stats[SP_client_err]++;
+        client_close(c);
         return;
     }
-    c->in.len += (size_t)n;
-    instance_note_read(in, (size_t)n);
+    if (rc == STREAM_AGAIN) {
+        return;
+    }
+    c->in.len += got;
+    proxy_note_read(px, got);
     client_process(c);
     if (c->in.len == 0) {
-        bufpool_put(&in->bufs, &c->in);
+        bufpool_put(&px->bufs, &c->in);
     }
 }
 
@@ -275,26 +254,16 @@ void client_flush(struct client *c)
     if (c->closed) {
         return;
     }
-    while (c->out_pos < c->out.len) {
-        ssize_t n = write(c->io.fd, c->out.data + c->out_pos, c->out.len - c->out_pos);
-        if (n > 0) {
-            c->out_pos += (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            break;
-        }
+    int err = 0;
+    if (stream_write_buf(&c->st, &c->out, &c->out_pos, &err) == STREAM_ERROR) {
         c->pool->stats[SP_client_err]++;
         client_close(c);
         return;
     }
     if (c->out_pos == c->out.len) {
-        bufpool_put(&client_inst(c)->bufs, &c->out);
+        bufpool_put(&c->px->bufs, &c->out);
         c->out_pos = 0;
-        if (c->closing && c->head == NULL) {
+        if (c->closing && c->q.head == NULL) {
             client_close(c);
             return;
         }
@@ -334,39 +303,28 @@ void client_close(struct client *c)
     if (c->closed) {
         return;
     }
-    struct instance *in = client_inst(c);
-    ev_io_stop(in->loop, &c->io);
-    close(c->io.fd);
+    struct proxy *px = c->px;
+    ev_io_stop(px->loop, &c->io);
+    stream_close(&c->st);
     c->io.fd = -1;
     c->closed = true;
     client_unlink(c);
-    in->curr_connections--;
-    /* requests still at a server finish there; their replies are dropped */
-    struct req *r = c->head;
-    while (r != NULL) {
-        struct req *next = r->cnext;
-        r->client = NULL;
-        r->in_client = false;
-        r->cnext = NULL;
-        req_release(r);
-        r = next;
-    }
-    c->head = c->tail = NULL;
-    c->next_dead = in->dead_clients;
-    in->dead_clients = c;
+    px->curr_connections--;
+    cqueue_orphan(c); /* requests still at a server finish there; replies dropped */
+    c->next_dead = px->dead_clients;
+    px->dead_clients = c;
 }
 
 struct buf *client_outbuf(struct client *c)
 {
-    bufpool_get(&client_inst(c)->bufs, &c->out); /* on failure buf_append grows it */
+    bufpool_get(&c->px->bufs, &c->out); /* on failure buf_append grows it */
     return &c->out;
 }
 
 void client_free(struct client *c)
 {
-    struct instance *in = client_inst(c);
-    bufpool_put(&in->bufs, &c->in);
-    bufpool_put(&in->bufs, &c->out);
+    bufpool_put(&c->px->bufs, &c->in);
+    bufpool_put(&c->px->bufs, &c->out);
     req_info_free(&c->ri);
     free(c);
 }
@@ -389,5 +347,5 @@ void client_move(struct client *c, struct pool *to)
 
 size_t client_memory(const struct client *c)
 {
-    return c->in.cap + c->out.cap + c->pending_bytes;
+    return c->in.cap + c->out.cap + c->q.pending_bytes;
 }

@@ -1,6 +1,11 @@
 /*
  * client: a client connection of a pool. Reads requests, hands each to the
- * router, and writes the replies back in the order the requests came.
+ * router, and writes the replies back in the order the requests came
+ * (cqueue.h keeps that order).
+ *
+ * States: open (reading) -> closing (no more reading; closes once every reply
+ * is written) -> closed (off the pool, on the proxy's dead list, freed before
+ * the loop sleeps).
  */
 #ifndef NC_CLIENT_H
 #define NC_CLIENT_H
@@ -10,27 +15,25 @@
 
 #include "core/buf.h"
 #include "event/ev.h"
+#include "net/stream.h"
 #include "proto/proto.h"
+#include "proxy/cqueue.h"
 
-struct instance;
+struct proxy;
 struct pool;
-struct req;
 
 struct client {
     struct ev_io io;
-    struct instance *inst;
+    struct stream st;
+    struct proxy *px;  /* not via the pool: a closed client may outlive it */
     struct pool *pool; /* changes when a reload hands the client to a new pool */
     uint64_t id;
     struct buf in;  /* bytes read, not yet parsed */
     size_t need;    /* parse again only once in.len reaches this */
     struct buf out; /* reply bytes for the socket */
     size_t out_pos;
-    struct req *head; /* requests awaiting their reply, in arrival order */
-    struct req *tail;
-    uint32_t nreqs;
-    size_t pending_bytes;  /* reply bytes held by done requests not yet at the head */
-    size_t avg_reply;      /* moving average of this client's reply sizes */
-    size_t inflight_bytes; /* request bytes queued at servers for this client, unanswered */
+    struct cqueue q;  /* requests awaiting their reply */
+    size_t avg_reply; /* moving average of this client's reply sizes */
     struct local_ctx lc;
     struct req_info ri; /* parse scratch */
     bool dirty;
@@ -43,9 +46,10 @@ struct client {
 };
 
 void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events);
+/* A client of pool p on connected socket fd (which it owns from now on). NULL
+ * when out of memory (fd closed). */
+struct client *client_open(struct pool *p, int fd);
 void listener_on_resume(struct ev_loop *loop, struct ev_timer *t);
-/* Append a reply for the request at the head (or queue it behind pending ones). */
-void client_reply_ready(struct client *c);
 void client_flush(struct client *c);
 void client_close(struct client *c);
 void client_free(struct client *c);

@@ -1,18 +1,12 @@
 #include "proxy/memlimit.h"
 
-#include <stdlib.h>
-
-#include "core/instance.h"
 #include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/pool.h"
+#include "proxy/proxy.h"
 #include "proxy/replica.h"
+#include "proxy/sconn.h"
 #include "proxy/server.h"
-
-static size_t sconn_memory(const struct sconn *c)
-{
-    return c->out.cap + c->in.cap;
-}
 
 /* The largest holder: a client or a server connection (the other is NULL). */
 struct holder {
@@ -38,8 +32,8 @@ static void holder_consider_servers(struct pool *p, struct holder *h, size_t *to
         struct server *s = &p->servers[i];
         holder_consider_conns(s, h, total);
         /* the hidden replicas of a sentinel group (replica.c) */
-        for (uint32_t k = 0; k < replica_set_count(s->replicas); k++) {
-            holder_consider_conns(replica_set_at(s->replicas, k), h, total);
+        for (uint32_t k = 0; s->replicas != NULL && k < s->replicas->n; k++) {
+            holder_consider_conns(&s->replicas->v[k]->srv, h, total);
         }
     }
 }
@@ -56,25 +50,28 @@ static void holder_consider_pool(struct pool *p, struct holder *h, size_t *total
     holder_consider_servers(p, h, total);
 }
 
-static struct holder memlimit_largest(struct instance *in, size_t *total)
+static struct holder memlimit_largest(struct proxy *px, size_t *total)
 {
     struct holder h = {NULL, NULL, 0};
     *total = 0;
-    for (uint32_t i = 0; i < in->npools; i++) {
-        holder_consider_pool(in->pools[i], &h, total);
+    for (uint32_t i = 0; i < px->npools; i++) {
+        holder_consider_pool(px->pools[i], &h, total);
     }
-    for (struct pool *p = in->retired; p != NULL; p = p->next_retired) {
+    for (struct pool *p = px->retired; p != NULL; p = p->next_retired) {
         holder_consider_pool(p, &h, total);
+    }
+    for (struct server *s = px->dead_servers; s != NULL; s = s->next_dead) {
+        holder_consider_conns(s, &h, total);
     }
     return h;
 }
 
-static void memlimit_release(struct instance *in, const struct holder *h, size_t total)
+static void memlimit_release(struct proxy *px, const struct holder *h, size_t total)
 {
     if (h->client != NULL) {
         log_warn("buffers hold %zu bytes, over the buffer limit %zu: closing client %llu of "
                  "pool '%s' holding %zu bytes",
-                 total, in->buffer_limit, (unsigned long long)h->client->id,
+                 total, px->buffer_limit, (unsigned long long)h->client->id,
                  h->client->pool->cp->name, h->bytes);
         h->client->pool->stats[SP_client_err]++;
         client_close(h->client);
@@ -83,23 +80,23 @@ static void memlimit_release(struct instance *in, const struct holder *h, size_t
     struct sconn *c = h->sconn;
     log_warn("buffers hold %zu bytes, over the buffer limit %zu: resetting a connection to "
              "server '%s' holding %zu bytes",
-             total, in->buffer_limit, c->server->cs->name, h->bytes);
+             total, px->buffer_limit, c->server->cs->name, h->bytes);
     sconn_fail(c, "server connection over the proxy's buffer limit", SS_server_err);
     buf_free(&c->out);
     buf_free(&c->in);
 }
 
-void memlimit_enforce(struct instance *in)
+void memlimit_enforce(struct proxy *px)
 {
     size_t total;
-    struct holder h = memlimit_largest(in, &total);
-    if (total <= in->buffer_limit) {
+    struct holder h = memlimit_largest(px, &total);
+    if (total <= px->buffer_limit) {
         return;
     }
     /* each round lets the largest go, then recounts: closing a client can
      * also shrink server buffers (nothing more is queued for it) */
-    for (int round = 0; round < 1000 && total > in->buffer_limit / 10 * 9 && h.bytes > 0; round++) {
-        memlimit_release(in, &h, total);
-        h = memlimit_largest(in, &total);
+    for (int round = 0; round < 1000 && total > px->buffer_limit / 10 * 9 && h.bytes > 0; round++) {
+        memlimit_release(px, &h, total);
+        h = memlimit_largest(px, &total);
     }
 }

@@ -8,8 +8,8 @@
 #ifndef NC_MEMLIMIT_H
 #define NC_MEMLIMIT_H
 
-struct instance;
+struct proxy;
 
-void memlimit_enforce(struct instance *in);
+void memlimit_enforce(struct proxy *px);
 
 #endif

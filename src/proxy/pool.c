@@ -3,68 +3,69 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include "core/instance.h"
 #include "core/log.h"
-#include "hash/hash.h"
 #include "net/sock.h"
 #include "proxy/client.h"
+#include "proxy/health.h"
+#include "proxy/proxy.h"
 #include "proxy/replica.h"
+#include "proxy/sconn.h"
 #include "proxy/server.h"
-#include "sentinel/sentinel.h"
 
-static void pool_on_retry(struct ev_loop *loop, struct ev_timer *t);
+static enum pool_mode pool_mode_of(const struct conf_pool *cp)
+{
+    if (cp->nsentinels > 0) {
+        return POOL_SENTINEL;
+    }
+    return cp->read_from != READ_FROM_NONE ? POOL_MASTER_REPLICA : POOL_PLAIN;
+}
 
-struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx)
+struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
 {
     struct pool *p = calloc(1, sizeof(*p));
     if (p == NULL) {
         return NULL;
     }
-    p->inst = in;
+    p->px = px;
     p->conf = conf_ref(conf);
     p->cp = &conf->pools[idx];
     p->proto = p->cp->redis ? &proto_redis : &proto_memcache;
     p->idx = idx;
-    p->nservers = p->cp->nservers;
-    p->servers = calloc(p->nservers, sizeof(*p->servers));
-    p->nodes = calloc(p->nservers, sizeof(*p->nodes));
+    p->mode = pool_mode_of(p->cp);
+    p->replica_reads = p->mode == POOL_SENTINEL && (p->cp->read_from == READ_FROM_REPLICA ||
+                                                    p->cp->read_from == READ_FROM_PREFER_REPLICA);
+    p->servers = calloc(p->cp->nservers ? p->cp->nservers : 1, sizeof(*p->servers));
+    p->nodes = calloc(p->cp->nservers ? p->cp->nservers : 1, sizeof(*p->nodes));
     ev_io_init(&p->listener.io, -1, listener_on_accept, p);
     ev_timer_init(&p->listener.pause, listener_on_resume, p);
     p->listener.pool = p;
-    ev_timer_init(&p->retry_timer, pool_on_retry, p);
+    health_pool_init(p);
     dist_init(&p->dist);
     if (p->servers == NULL || p->nodes == NULL) {
         pool_destroy(p);
         return NULL;
     }
-    for (uint32_t i = 0; i < p->nservers; i++) {
+    for (uint32_t i = 0; i < p->cp->nservers; i++) {
+        p->nservers++;
         if (server_init(&p->servers[i], p, &p->cp->servers[i], i) != 0) {
             pool_destroy(p);
             return NULL;
         }
     }
     pool_rebuild(p);
-    if (p->cp->nsentinels > 0) {
-        p->sentinel = sentinel_create(p);
-        if (p->sentinel == NULL) {
-            pool_destroy(p);
-            return NULL;
-        }
-    }
     return p;
 }
 
 static void pool_close_listener(struct pool *p)
 {
-    ev_timer_stop(p->inst->loop, &p->listener.pause);
+    ev_timer_stop(p->px->loop, &p->listener.pause);
     if (p->listener.io.fd >= 0) {
-        ev_io_stop(p->inst->loop, &p->listener.io);
+        ev_io_stop(p->px->loop, &p->listener.io);
         close(p->listener.io.fd);
         p->listener.io.fd = -1;
-        p->inst->curr_connections--;
+        p->px->curr_connections--;
     }
 }
 
@@ -73,6 +74,30 @@ void pool_drain(struct pool *p)
     pool_close_listener(p);
     for (struct client *c = p->clients; c != NULL; c = c->next) {
         client_drain(c);
+    }
+}
+
+static void pool_stop_watcher(struct pool *p)
+{
+    if (p->watcher != NULL) {
+        p->watcher->stop(p->watcher); /* it points at the servers: it goes first */
+        p->watcher = NULL;
+    }
+}
+
+/* Hidden replicas of this pool's groups that left their set: they count into
+ * the groups about to be freed, so they go first. */
+static void pool_free_dead_servers(struct pool *p)
+{
+    struct server **pp = &p->px->dead_servers;
+    while (*pp != NULL) {
+        struct server *s = *pp;
+        if (s->pool != p) {
+            pp = &s->next_dead;
+            continue;
+        }
+        *pp = s->next_dead;
+        replica_ep_free(s);
     }
 }
 
@@ -85,8 +110,9 @@ void pool_destroy(struct pool *p)
     while (p->clients != NULL) {
         client_close(p->clients);
     }
-    ev_timer_stop(p->inst->loop, &p->retry_timer);
-    sentinel_destroy(p->sentinel); /* its probes point at the servers */
+    health_pool_stop(p);
+    pool_stop_watcher(p);
+    pool_free_dead_servers(p);
     for (uint32_t i = 0; p->servers != NULL && i < p->nservers; i++) {
         server_deinit(&p->servers[i]); /* also one whose connections a reload moved */
     }
@@ -100,7 +126,7 @@ void pool_destroy(struct pool *p)
 int pool_listen(struct pool *p)
 {
     const struct conf_addr *a = &p->cp->listen;
-    int worker = p->inst->worker_id;
+    int worker = p->px->worker_id;
     if (a->path != NULL && worker > 0) {
         /* a unix path names one socket, which SO_REUSEPORT cannot share: the
          * first worker serves it (README, worker processes) */
@@ -116,9 +142,9 @@ int pool_listen(struct pool *p)
         return -1;
     }
     ev_io_init(&p->listener.io, fd, listener_on_accept, p);
-    ev_io_set(p->inst->loop, &p->listener.io, EV_READ);
-    p->inst->curr_connections++;
-    p->inst->total_connections++;
+    ev_io_set(p->px->loop, &p->listener.io, EV_READ);
+    p->px->curr_connections++;
+    p->px->total_connections++;
     log_notice("pool '%s' listening on '%s' (%s, %u servers)", p->cp->name, a->text, p->proto->name,
                p->nservers);
     return 0;
@@ -127,101 +153,51 @@ int pool_listen(struct pool *p)
 void pool_rebuild(struct pool *p)
 {
     for (uint32_t i = 0; i < p->nservers; i++) {
-        const struct conf_server *cs = p->servers[i].cs;
-        p->nodes[i].name = cs->name;
-        p->nodes[i].name_len = strlen(cs->name);
-        p->nodes[i].weight = cs->weight;
+        const struct server *s = &p->servers[i];
+        p->nodes[i].name = s->cs->name;
+        p->nodes[i].name_len = strlen(s->cs->name);
+        p->nodes[i].weight = s->cs->weight;
         /* a master takes no keys: the distribution places reads among its replicas */
-        p->nodes[i].live = !p->servers[i].ejected && !replica_server_is_master(&p->servers[i]);
+        bool master = p->mode == POOL_MASTER_REPLICA && i == p->cp->master;
+        p->nodes[i].live = !s->health.ejected && !master;
     }
     if (dist_build(&p->dist, p->cp->distribution, p->nodes, p->nservers) != 0) {
         log_error("pool '%s': out of memory rebuilding the distribution", p->cp->name);
     }
 }
 
-/* twemproxy's shortcut to server 0 for a one-server pool or an empty key; among
- * replicas the distribution decides, since server 0 may be the master or an
- * ejected replica */
-static bool pool_takes_server0(const struct pool *p, size_t len)
+void pool_retire(struct pool *p)
 {
-    return !replica_pool_is_split(p) && (p->nservers == 1 || len == 0);
+    struct proxy *px = p->px;
+    pool_drain(p);
+    health_pool_stop(p);
+    pool_stop_watcher(p);
+    p->retire_deadline_ms = ev_now(px->loop) + (uint64_t)px->shutdown_timeout_s * 1000u;
+    p->next_retired = px->retired;
+    px->retired = p;
 }
 
-uint32_t pool_key_hash(const struct pool *p, const uint8_t *key, size_t len)
+bool pool_idle(const struct pool *p)
 {
-    if (p->cp->has_hash_tag) {
-        key = hash_tag_apply(key, len, p->cp->hash_tag, &len);
+    if (p->nclients != 0) {
+        return false;
     }
-    return hash_key(p->cp->hash, key, len);
-}
-
-struct server *pool_route_hashed(struct pool *p, uint32_t hash, size_t len)
-{
-    int idx;
-    if (pool_takes_server0(p, len)) {
-        idx = p->servers[0].ejected ? -1 : 0;
-    } else {
-        idx = dist_pick(&p->dist, hash, (uint32_t)random());
-    }
-    return idx < 0 ? NULL : &p->servers[idx];
-}
-
-struct server *pool_route(struct pool *p, const uint8_t *key, size_t len)
-{
-    uint32_t hash = pool_takes_server0(p, len) ? 0 : pool_key_hash(p, key, len);
-    return pool_route_hashed(p, hash, len);
-}
-
-static void pool_arm_retry(struct pool *p)
-{
-    uint64_t next = 0;
     for (uint32_t i = 0; i < p->nservers; i++) {
-        struct server *s = &p->servers[i];
-        if (s->ejected && (next == 0 || s->retry_at_ms < next)) {
-            next = s->retry_at_ms;
+        if (!server_idle(&p->servers[i])) {
+            return false;
         }
     }
-    if (next != 0) {
-        ev_timer_start_at(p->inst->loop, &p->retry_timer, next);
-    } else {
-        ev_timer_stop(p->inst->loop, &p->retry_timer);
-    }
-}
-
-void pool_eject(struct pool *p, struct server *s)
-{
-    if (replica_server_is_master(s)) {
-        /* writes have nowhere else to go: keep trying the master */
-        s->failures = 0;
-        return;
-    }
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    s->ejected = true;
-    s->retry_at_ms = ev_now(p->inst->loop) + (uint64_t)p->cp->server_retry_timeout_ms;
-    s->stats[SS_server_ejected_at] = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-    p->stats[SP_server_ejects]++;
-    log_warn("pool '%s': server '%s' ejected after %u failures, retry in %lld ms", p->cp->name,
-             s->cs->name, s->failures, (long long)p->cp->server_retry_timeout_ms);
-    pool_rebuild(p);
-    pool_arm_retry(p);
-}
-
-static void pool_on_retry(struct ev_loop *loop, struct ev_timer *t)
-{
-    struct pool *p = t->data;
-    bool changed = false;
-    for (uint32_t i = 0; i < p->nservers; i++) {
-        struct server *s = &p->servers[i];
-        if (s->ejected && s->retry_at_ms <= ev_now(loop)) {
-            s->ejected = false;
-            changed = true;
-            log_notice("pool '%s': server '%s' is back in the distribution", p->cp->name,
-                       s->cs->name);
+    for (const struct server *s = p->px->dead_servers; s != NULL; s = s->next_dead) {
+        if (s->pool == p && !server_idle(s)) {
+            return false;
         }
     }
-    if (changed) {
-        pool_rebuild(p);
+    return true;
+}
+
+void pool_preconnect(struct pool *p)
+{
+    for (uint32_t i = 0; p->cp->preconnect && i < p->nservers; i++) {
+        server_connect_all(&p->servers[i]);
     }
-    pool_arm_retry(p);
 }

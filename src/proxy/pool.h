@@ -1,11 +1,12 @@
 /*
  * pool: the runtime side of one configured server pool: its servers, the
- * distribution over the live ones, its listener and its counters. A pool keeps a
- * reference on the configuration generation it was built from.
+ * distribution over the live ones, its listener, its clients and its counters.
+ * A pool keeps a reference on the configuration generation it was built from.
  */
 #ifndef NC_POOL_H
 #define NC_POOL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "conf/conf.h"
@@ -15,9 +16,23 @@
 #include "stats/histo.h"
 #include "stats/stats_fields.h"
 
-struct instance;
+struct proxy;
 struct server;
-struct sentinel;
+struct client;
+
+/* How keys map to servers, fixed when the pool is built (route.c acts on it). */
+enum pool_mode {
+    POOL_PLAIN = 0,      /* sharded: each key on the server its hash and distribution say */
+    POOL_MASTER_REPLICA, /* one dataset: writes to the server named master, reads by read_from */
+    POOL_SENTINEL,       /* sharded over sentinel groups whose masters move */
+};
+
+/* Something above the proxy that keeps a pool's servers current (the sentinel
+ * client). The pool stops it before it goes: a callback, since the proxy must
+ * not know what is above it. */
+struct pool_watcher {
+    void (*stop)(struct pool_watcher *w);
+};
 
 struct listener {
     struct ev_io io;
@@ -26,11 +41,13 @@ struct listener {
 };
 
 struct pool {
-    struct instance *inst;
+    struct proxy *px;
     struct conf *conf; /* reference on the generation */
     const struct conf_pool *cp;
     const struct proto *proto;
     uint32_t idx;
+    enum pool_mode mode;
+    bool replica_reads; /* a sentinel pool whose reads go to its groups' replicas */
     struct server *servers;
     uint32_t nservers;
     struct dist dist;
@@ -38,30 +55,29 @@ struct pool {
     struct listener listener;
     uint32_t nclients;
     struct client *clients;      /* every open client of the pool */
-    struct ev_timer retry_timer; /* next ejected server to bring back */
-    struct sentinel *sentinel;   /* a pool with sentinels: where its groups' masters are */
-    /* a pool a reload replaced: on the instance's retired list until idle */
+    struct ev_timer retry_timer; /* next ejected server to bring back (health.c) */
+    struct pool_watcher *watcher;
+    /* a pool a reload replaced: on the proxy's retired list until idle */
     struct pool *next_retired;
     uint64_t retire_deadline_ms;
     int64_t stats[SP_COUNT];
     int64_t xstats[SPX_COUNT]; /* ours, after twemproxy's */
-    struct histo lat_request; /* parse to reply, as the client sees it (us) */
+    struct histo lat_request;  /* parse to reply, as the client sees it (us) */
 };
 
-struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx);
+struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx);
 void pool_destroy(struct pool *p);
 int pool_listen(struct pool *p);
-/* The server for a key (hash_tag, hash, distribution); NULL when none is live. */
-struct server *pool_route(struct pool *p, const uint8_t *key, size_t len);
-/* The key's hash as the pool places it (hash_tag applied, then hash), and the
- * server for a key of that hash and length: a caller that needs the hash too
- * computes it once. */
-uint32_t pool_key_hash(const struct pool *p, const uint8_t *key, size_t len);
-struct server *pool_route_hashed(struct pool *p, uint32_t hash, size_t len);
 /* Rebuild the distribution after a server left or came back. */
 void pool_rebuild(struct pool *p);
-void pool_eject(struct pool *p, struct server *s);
 /* Stop accepting, let every client finish its pending replies, then close. */
 void pool_drain(struct pool *p);
+/* Drain, stop the watcher, and go on the proxy's retired list until idle or
+ * the shutdown timeout (a reload replaced this pool). */
+void pool_retire(struct pool *p);
+/* No client, and no server connection with work (requests or unwritten bytes). */
+bool pool_idle(const struct pool *p);
+/* Connect every server of a preconnect pool. */
+void pool_preconnect(struct pool *p);
 
 #endif

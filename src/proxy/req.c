@@ -4,18 +4,63 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/instance.h"
 #include "core/log.h"
 #include "proxy/client.h"
+#include "proxy/cqueue.h"
 #include "proxy/pool.h"
 
-struct req *req_new(void)
+static void *req_alloc(size_t n, size_t size)
 {
-    struct req *r = calloc(1, sizeof(*r));
-    if (r == NULL) {
+    void *p = calloc(n ? n : 1, size);
+    if (p == NULL) {
         log_error("out of memory allocating a request");
         abort(); /* losing a request silently is worse than stopping */
     }
+    return p;
+}
+
+struct req *req_new(uint16_t cmd)
+{
+    struct req *r = req_alloc(1, sizeof(*r));
+    r->cmd = cmd;
+    return r;
+}
+
+struct req *req_new_split(const uint8_t *p, const struct req_info *ri, uint32_t nfrags)
+{
+    struct req *r = req_new(ri->cmd);
+    struct split *sp = req_alloc(1, sizeof(*sp));
+    sp->req = req_alloc(ri->len, 1);
+    sp->rsps = req_alloc(nfrags, sizeof(*sp->rsps));
+    sp->infos = req_alloc(nfrags, sizeof(*sp->infos));
+    memcpy(sp->req, p, ri->len);
+    sp->req_len = ri->len;
+    req_info_init(&sp->info);
+    sp->info.len = ri->len;
+    sp->info.route = ri->route;
+    sp->info.cmd = ri->cmd;
+    sp->info.noreply = ri->noreply;
+    for (uint32_t i = 0; i < ri->keys.n; i++) {
+        spans_push(&sp->info.keys, ri->keys.v[i].off, ri->keys.v[i].len);
+    }
+    for (uint32_t i = 0; i < ri->args.n; i++) {
+        spans_push(&sp->info.args, ri->args.v[i].off, ri->args.v[i].len);
+    }
+    for (uint32_t i = 0; i < nfrags; i++) {
+        buf_init(&sp->rsps[i]);
+        rsp_info_init(&sp->infos[i]);
+    }
+    sp->nfrags = nfrags;
+    sp->pending = nfrags;
+    r->split = sp;
+    return r;
+}
+
+struct req *req_new_frag(struct req *parent, uint32_t f)
+{
+    struct req *r = req_new(parent->cmd);
+    r->parent = parent;
+    r->frag_idx = f;
     return r;
 }
 
@@ -50,26 +95,14 @@ void req_release(struct req *r)
     req_free(r);
 }
 
-/* Hand the reply bytes of r to its client: straight into the output buffer when r
- * is the oldest request (the common case, one copy), else kept until it is. */
+/* The reply of r (a whole request, not a fragment) is known. */
 static void req_deliver(struct req *r, const uint8_t *p, size_t len)
 {
-    struct client *c = r->client;
-    if (c == NULL) {
-        req_release(r);
+    if (r->client == NULL) {
+        req_release(r); /* its client went away: nobody reads this */
         return;
     }
-    struct pool *pool = c->pool;
-    histo_add(&pool->lat_request, ev_now_us(pool->inst->loop) - r->start_us);
-    client_note_reply(c, len);
-    if (c->head == r) {
-        buf_append(client_outbuf(c), p, len);
-    } else {
-        buf_append(&r->rsp, p, len);
-        c->pending_bytes += len;
-    }
-    r->done = true;
-    client_reply_ready(c);
+    cqueue_reply(r->client, r, p, len);
 }
 
 static void split_finish(struct req *parent)
@@ -83,25 +116,23 @@ static void split_finish(struct req *parent)
     const struct proto *pr = c->pool->proto;
     struct buf out;
     buf_init(&out);
+    struct frag_rsp *fr = sp->failed ? NULL : calloc(sp->nfrags, sizeof(*fr));
     if (sp->failed) {
         pr->error_reply(&out, sp->err);
+    } else if (fr == NULL) {
+        pr->error_reply(&out, "out of memory");
     } else {
-        struct frag_rsp *fr = calloc(sp->nfrags, sizeof(*fr));
-        if (fr == NULL) {
-            pr->error_reply(&out, "out of memory");
-        } else {
-            for (uint32_t i = 0; i < sp->nfrags; i++) {
-                fr[i].p = sp->rsps[i].data;
-                fr[i].len = sp->rsps[i].len;
-                fr[i].info = &sp->infos[i];
-            }
-            if (pr->merge(&out, sp->req, &sp->info, sp->map, fr, sp->nfrags) != 0) {
-                buf_reset(&out);
-                pr->error_reply(&out, "cannot merge the servers' replies");
-            }
+        for (uint32_t i = 0; i < sp->nfrags; i++) {
+            fr[i].p = sp->rsps[i].data;
+            fr[i].len = sp->rsps[i].len;
+            fr[i].info = &sp->infos[i];
         }
-        free(fr);
+        if (pr->merge(&out, sp->req, &sp->info, sp->map, fr, sp->nfrags) != 0) {
+            buf_reset(&out);
+            pr->error_reply(&out, "cannot merge the servers' replies");
+        }
     }
+    free(fr);
     req_deliver(parent, out.data, out.len);
     buf_free(&out);
 }

@@ -2,11 +2,12 @@
  * req: one client request on its way through the proxy, and the bookkeeping of
  * a split (multi-key) request.
  *
- * Ownership: a req sits in at most two queues, its client's (replies in order)
- * and one server connection's (responses in order). It is freed when it has left
- * both: its response arrived (or it failed) and its reply was handed to the
- * client (or the client went away). Request bytes are not kept: they were copied
- * into the server connection's output buffer when the request was queued.
+ * Ownership: a req sits in at most two queues, its client's (cqueue.h: replies
+ * in order) and one server connection's (sconn.h: responses in order). It is
+ * freed when it has left both: its response arrived (or it failed) and its
+ * reply was handed to the client (or the client went away). Request bytes are
+ * not kept: they were copied into the server connection's output buffer when
+ * the request was queued.
  */
 #ifndef NC_REQ_H
 #define NC_REQ_H
@@ -32,7 +33,7 @@ struct req {
     uint32_t len;        /* request bytes sent to the server */
     size_t client_bytes; /* request bytes held against the client's limit until answered */
     uint16_t cmd;
-    bool done; /* rsp holds the complete reply for the client */
+    bool done; /* answered: rsp holds the reply unless it went out at once */
     bool in_client;
     bool in_server;
     bool sent;            /* fully written to the server socket */
@@ -56,7 +57,11 @@ struct split {
     char err[160];
 };
 
-struct req *req_new(void);
+struct req *req_new(uint16_t cmd);
+/* A parent of nfrags fragments for the request p (info ri). */
+struct req *req_new_split(const uint8_t *p, const struct req_info *ri, uint32_t nfrags);
+/* Fragment f of parent. */
+struct req *req_new_frag(struct req *parent, uint32_t f);
 void req_free(struct req *r);
 /* A response (or an error) for r arrived: deliver, merge or drop it. */
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri);

@@ -1,6 +1,7 @@
 /*
  * router: what happens to one parsed request: a local answer, an error, or
- * forwarding to one server, to the servers owning its keys (split), or to all.
+ * forwarding to the server route.c names, to the servers owning its keys
+ * (split), or to all of them.
  */
 #ifndef NC_ROUTER_H
 #define NC_ROUTER_H

@@ -17,16 +17,13 @@
  */
 #include "sentinel/sentinel.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/instance.h"
 #include "core/log.h"
 #include "net/sock.h"
 #include "proto/redis_wire.h"
-#include "proxy/pool.h"
-#include "proxy/replica.h"
-#include "proxy/server.h"
 #include "sentinel/sentinel_conn.h"
 #include "sentinel/sentinel_msg.h"
 
@@ -37,9 +34,6 @@
 
 /* Replicas read from one SENTINEL REPLICAS answer: more are left out. */
 #define SENTINEL_MAX_REPLICAS 64
-
-/* What the requests in flight to the old master are answered with. */
-#define SENTINEL_SWITCH_MSG "master switched (failover)"
 
 enum link_kind { LINK_QUERY, LINK_SUB };
 
@@ -69,7 +63,8 @@ struct sentinel_group {
     struct sentinel_conn conn;
     struct ev_timer timer;
     struct sentinel *sn;
-    struct server *server;
+    uint32_t idx;     /* the group's number (the sink's) */
+    const char *name; /* the group's name (the sentinels' master name) */
     struct sockaddr_storage ss;
     socklen_t len;
     bool active;
@@ -80,12 +75,15 @@ struct sentinel_group {
 };
 
 struct sentinel {
-    struct pool *pool;
+    struct pool_watcher watcher; /* first: the pool stops us through it */
+    struct group_sink sink;
     const struct conf_pool *cp;
     struct ev_loop *loop;
-    uint32_t cur; /* the sentinel both links use */
+    bool replica_reads; /* ask for the groups' replicas, hear of replicas going down */
+    uint32_t cur;       /* the sentinel both links use */
     struct sentinel_link query, sub;
-    struct sentinel_group *groups; /* same index as pool->servers */
+    struct sentinel_group *groups; /* same index as cp->servers */
+    uint32_t ngroups;
     struct ev_timer heartbeat;
 };
 
@@ -145,12 +143,12 @@ static void link_wait(struct sentinel_link *l, uint32_t replies)
 
 static void link_queue_queries(struct sentinel_link *l)
 {
-    const struct pool *p = l->sn->pool;
+    const struct sentinel *sn = l->sn;
     /* the replicas are asked for only when reads go there: a pool reading
      * from its masters costs the sentinels nothing more than before */
-    bool replicas = replica_pool_reads_replicas(p);
-    for (uint32_t i = 0; i < p->nservers; i++) {
-        const char *group = p->servers[i].cs->name;
+    bool replicas = sn->replica_reads;
+    for (uint32_t i = 0; i < sn->ngroups; i++) {
+        const char *group = sn->groups[i].name;
         sentinel_msg_query(&l->conn.out, group);
         sentinel_msg_query_epoch(&l->conn.out, group);
         if (replicas) {
@@ -160,7 +158,7 @@ static void link_queue_queries(struct sentinel_link *l)
     l->next_reply = 0;
     l->round_ok = 0;
     l->per_group = replicas ? 3 : 2;
-    link_wait(l, l->per_group * p->nservers);
+    link_wait(l, l->per_group * sn->ngroups);
 }
 
 /* What a new link says first. */
@@ -175,7 +173,7 @@ static void link_queue_hello(struct sentinel_link *l)
     if (l->kind == LINK_QUERY) {
         link_queue_queries(l);
     } else {
-        sentinel_msg_subscribe(&l->conn.out, replica_pool_reads_replicas(l->sn->pool));
+        sentinel_msg_subscribe(&l->conn.out, l->sn->replica_reads);
         link_wait(l, 1);
     }
 }
@@ -189,7 +187,7 @@ static void link_connect(struct sentinel_link *l)
     l->at = sn->cur;
     l->old_replicas = false; /* a new sentinel: maybe a newer one */
     /* a name that did not resolve at load time is tried again now */
-    if (len == 0 && sock_resolve(cs->addr.host, cs->addr.port, &ss, &len) != 0) {
+    if (len == 0 && sock_resolve(cs->addr.host, cs->addr.port, 0, &ss, &len) != 0) {
         link_fail(l, "cannot resolve its address");
         return;
     }
@@ -218,33 +216,33 @@ static void probe_fail(struct sentinel_group *pr, const char *why)
     char addr[96];
     sock_addr_str((const struct sockaddr *)&pr->ss, pr->len, addr, sizeof(addr));
     log_warn("pool '%s': group '%s': %s is not taken as master: %s (asked again next heartbeat)",
-             pr->sn->cp->name, pr->server->cs->name, addr, why);
+             pr->sn->cp->name, pr->name, addr, why);
     probe_stop(pr);
 }
 
 static void probe_accept(struct sentinel_group *pr)
 {
-    struct server *s = pr->server;
-    struct sockaddr_storage ss = pr->ss;
-    socklen_t len = pr->len;
+    struct sentinel *sn = pr->sn;
+    struct sockaddr_storage ss = pr->ss, old;
+    socklen_t len = pr->len, old_len = 0;
     char from[96] = "", to[96];
-    if (s->addr.known) {
-        sock_addr_str((const struct sockaddr *)&s->addr.ss, s->addr.len, from, sizeof(from));
+    bool known = sn->sink.ops->master_get(sn->sink.ctx, pr->idx, &old, &old_len);
+    if (known) {
+        sock_addr_str((const struct sockaddr *)&old, old_len, from, sizeof(from));
     }
     sock_addr_str((const struct sockaddr *)&ss, len, to, sizeof(to));
     probe_stop(pr);
     if (pr->cand_epoch > pr->epoch) {
         pr->epoch = pr->cand_epoch;
     }
-    bool known = s->addr.known;
-    if (!server_set_addr(s, (const struct sockaddr *)&ss, len, SENTINEL_SWITCH_MSG)) {
+    if (!sn->sink.ops->master_found(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len)) {
         return;
     }
     if (known) {
-        log_warn("pool '%s': group '%s' master switched from %s to %s", pr->sn->cp->name,
-                 s->cs->name, from, to);
+        log_warn("pool '%s': group '%s' master switched from %s to %s", sn->cp->name, pr->name,
+                 from, to);
     } else {
-        log_notice("pool '%s': group '%s' master is %s", pr->sn->cp->name, s->cs->name, to);
+        log_notice("pool '%s': group '%s' master is %s", sn->cp->name, pr->name, to);
     }
 }
 
@@ -313,20 +311,28 @@ static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage
     ev_timer_start(sn->loop, &pr->timer, sentinel_wait_ms(sn));
 }
 
-/* A sentinel's view of s at a config epoch: check the master it names unless
+/* Whether group gr's master in use is at ss (the sink knows where it is). */
+static bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group *gr,
+                               const struct sockaddr_storage *ss, socklen_t len)
+{
+    struct sockaddr_storage cur;
+    socklen_t cur_len = 0;
+    return sn->sink.ops->master_get(sn->sink.ctx, gr->idx, &cur, &cur_len) && cur_len == len &&
+           sock_addr_same((const struct sockaddr *)&cur, (const struct sockaddr *)ss, len);
+}
+
+/* A sentinel's view of gr at a config epoch: check the master it names unless
  * that view is older than the one in use, or names the master in use. */
-static void sentinel_candidate(struct sentinel *sn, struct server *s,
+static void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
                                const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch)
 {
-    struct sentinel_group *pr = &sn->groups[s->idx];
     if (epoch < pr->epoch) {
         log_info("pool '%s': group '%s': a sentinel's view at epoch %llu is older than %llu: "
                  "ignored",
-                 sn->cp->name, s->cs->name, (unsigned long long)epoch,
-                 (unsigned long long)pr->epoch);
+                 sn->cp->name, pr->name, (unsigned long long)epoch, (unsigned long long)pr->epoch);
         return;
     }
-    if (server_addr_is(s, (const struct sockaddr *)ss, len)) {
+    if (sentinel_master_is(sn, pr, ss, len)) {
         pr->epoch = epoch;
         probe_stop(pr); /* the sentinels confirm the master in use */
         return;
@@ -340,7 +346,7 @@ static void sentinel_candidate(struct sentinel *sn, struct server *s,
 }
 
 /* The address a sentinel gave as a socket address; false after logging why not. */
-static bool sentinel_addr(struct sentinel *sn, const struct server *s,
+static bool sentinel_addr(struct sentinel *sn, const struct sentinel_group *gr,
                           const struct sentinel_master *m, struct sockaddr_storage *ss,
                           socklen_t *len)
 {
@@ -348,44 +354,46 @@ static bool sentinel_addr(struct sentinel *sn, const struct server *s,
         return true;
     }
     log_warn("pool '%s': group '%s': the sentinel gave '%.*s', not a numeric address", sn->cp->name,
-             s->cs->name, (int)m->ip_len, (const char *)m->ip);
+             gr->name, (int)m->ip_len, (const char *)m->ip);
     return false;
 }
 
 /* ------------------------------------------------------------------ replies */
 
-static void query_note_miss(struct sentinel_link *l, const struct server *s, const uint8_t *p,
+static void query_note_miss(struct sentinel_link *l, struct sentinel_group *pr, const uint8_t *p,
                             int rc)
 {
     char text[128];
-    struct sentinel_group *pr = &l->sn->groups[s->idx];
+    struct sentinel *sn = l->sn;
+    struct sockaddr_storage cur;
+    socklen_t cur_len;
+    bool known = sn->sink.ops->master_get(sn->sink.ctx, pr->idx, &cur, &cur_len);
     /* a group with a master in use is served anyway: only say it loudly, once,
      * while it has none (every heartbeat would flood the log) */
-    int level = (s->addr.known || pr->warned) ? LOG_INFO : LOG_WARN;
+    int level = (known || pr->warned) ? LOG_INFO : LOG_WARN;
     pr->warned = true;
-    log_at(level, "pool '%s': sentinel '%s' %s group '%s'%s%s", l->sn->cp->name, link_sentinel(l),
-           rc == SENTINEL_MSG_NONE ? "does not know" : "gave no address for", s->cs->name,
+    log_at(level, "pool '%s': sentinel '%s' %s group '%s'%s%s", sn->cp->name, link_sentinel(l),
+           rc == SENTINEL_MSG_NONE ? "does not know" : "gave no address for", pr->name,
            rc == SENTINEL_MSG_NONE ? "" : ": ",
            rc == SENTINEL_MSG_NONE ? "" : reply_text(text, sizeof(text), p, &l->conn.ri));
 }
 
-/* First of a group's two answers: keep the address until its epoch comes. */
-static void query_address(struct sentinel_link *l, struct server *s, const uint8_t *p)
+/* First of a group's answers: keep the address until its epoch comes. */
+static void query_address(struct sentinel_link *l, struct sentinel_group *pr, const uint8_t *p)
 {
     struct sentinel_master m;
     int rc = sentinel_msg_parse_master(p, &l->conn.ri, &m);
     l->ans_ok = false;
     if (rc != SENTINEL_MSG_OK) {
-        query_note_miss(l, s, p, rc);
+        query_note_miss(l, pr, p, rc);
         return;
     }
-    l->sn->groups[s->idx].warned = false;
-    l->ans_ok = sentinel_addr(l->sn, s, &m, &l->ans_ss, &l->ans_len);
+    pr->warned = false;
+    l->ans_ok = sentinel_addr(l->sn, pr, &m, &l->ans_ss, &l->ans_len);
 }
 
-static void query_epoch(struct sentinel_link *l, struct server *s, const uint8_t *p)
+static void query_epoch(struct sentinel_link *l, struct sentinel_group *pr, const uint8_t *p)
 {
-    struct sentinel_group *pr = &l->sn->groups[s->idx];
     uint64_t epoch;
     l->ans_fresh = false;
     if (!l->ans_ok) {
@@ -396,29 +404,30 @@ static void query_epoch(struct sentinel_link *l, struct server *s, const uint8_t
         epoch = pr->epoch; /* no epoch to compare: believe the address */
     }
     l->ans_fresh = epoch >= pr->epoch;
-    sentinel_candidate(l->sn, s, &l->ans_ss, l->ans_len, epoch);
+    sentinel_candidate(l->sn, pr, &l->ans_ss, l->ans_len, epoch);
 }
 
 /* Third answer: the group's replicas, from a sentinel whose view of the group
  * is not older than the master in use (a lagging one would list the new
  * master as a replica). */
-static void query_replicas(struct sentinel_link *l, struct server *s, const uint8_t *p)
+static void query_replicas(struct sentinel_link *l, struct sentinel_group *pr, const uint8_t *p)
 {
     struct sentinel_replica rep[SENTINEL_MAX_REPLICAS];
     struct replica_addr addrs[SENTINEL_MAX_REPLICAS];
+    struct sentinel *sn = l->sn;
     uint32_t n = 0, k = 0;
     char text[128];
     int rc = sentinel_msg_parse_replicas(p, &l->conn.ri, rep, SENTINEL_MAX_REPLICAS, &n);
     if (rc == SENTINEL_MSG_NONE && !l->old_replicas && l->ans_ok) {
         /* it knows the group but not the subcommand: a sentinel before redis 5 */
         log_info("pool '%s': sentinel '%s' refused SENTINEL REPLICAS (%s): asking SLAVES",
-                 l->sn->cp->name, link_sentinel(l), reply_text(text, sizeof(text), p, &l->conn.ri));
+                 sn->cp->name, link_sentinel(l), reply_text(text, sizeof(text), p, &l->conn.ri));
         l->old_replicas = true;
         return;
     }
     if (rc == SENTINEL_MSG_BAD) {
-        log_warn("pool '%s': sentinel '%s': group '%s': unreadable replicas: %s", l->sn->cp->name,
-                 link_sentinel(l), s->cs->name, reply_text(text, sizeof(text), p, &l->conn.ri));
+        log_warn("pool '%s': sentinel '%s': group '%s': unreadable replicas: %s", sn->cp->name,
+                 link_sentinel(l), pr->name, reply_text(text, sizeof(text), p, &l->conn.ri));
         return;
     }
     if (rc != SENTINEL_MSG_OK || !l->ans_fresh) {
@@ -426,11 +435,11 @@ static void query_replicas(struct sentinel_link *l, struct server *s, const uint
     }
     for (uint32_t i = 0; i < n; i++) {
         struct sentinel_master m = rep[i].addr;
-        if (sentinel_addr(l->sn, s, &m, &addrs[k].ss, &addrs[k].len)) {
+        if (sentinel_addr(sn, pr, &m, &addrs[k].ss, &addrs[k].len)) {
             addrs[k++].usable = rep[i].usable;
         }
     }
-    replica_group_update(s, addrs, k);
+    sn->sink.ops->replicas_listed(sn->sink.ctx, pr->idx, addrs, k);
 }
 
 static int query_reply(struct sentinel_link *l, const uint8_t *p)
@@ -440,17 +449,17 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
         return link_fail(l, "a reply nothing was asked for");
     }
     uint32_t i = l->next_reply++;
-    struct server *s = &sn->pool->servers[i / l->per_group];
+    struct sentinel_group *pr = &sn->groups[i / l->per_group];
     l->waiting--;
     switch (i % l->per_group) {
     case 0:
-        query_address(l, s, p);
+        query_address(l, pr, p);
         break;
     case 1:
-        query_epoch(l, s, p);
+        query_epoch(l, pr, p);
         break;
     default:
-        query_replicas(l, s, p);
+        query_replicas(l, pr, p);
         break;
     }
     if (l->waiting > 0) {
@@ -465,12 +474,12 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
     return 0;
 }
 
-static struct server *sentinel_group_find(struct sentinel *sn, const uint8_t *name, size_t len)
+static struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uint8_t *name,
+                                                  size_t len)
 {
-    for (uint32_t i = 0; i < sn->pool->nservers; i++) {
-        struct server *s = &sn->pool->servers[i];
-        if (sentinel_msg_name_is(name, len, s->cs->name)) {
-            return s;
+    for (uint32_t i = 0; i < sn->ngroups; i++) {
+        if (sentinel_msg_name_is(name, len, sn->groups[i].name)) {
+            return &sn->groups[i];
         }
     }
     return NULL;
@@ -488,9 +497,10 @@ static void sub_sdown(struct sentinel_link *l, const uint8_t *p)
     if (sentinel_msg_parse_sdown(p, &l->conn.ri, &sd) != SENTINEL_MSG_OK || !sd.down) {
         return;
     }
-    struct server *s = sentinel_group_find(sn, sd.group, sd.group_len);
-    if (s != NULL && sentinel_addr(sn, s, &sd.addr, &ss, &len)) {
-        replica_group_mark(s, (const struct sockaddr *)&ss, len, false);
+    struct sentinel_group *pr = sentinel_group_find(sn, sd.group, sd.group_len);
+    if (pr != NULL && sentinel_addr(sn, pr, &sd.addr, &ss, &len)) {
+        sn->sink.ops->replica_state(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len,
+                                    false);
     }
 }
 
@@ -512,20 +522,20 @@ static int sub_reply(struct sentinel_link *l, const uint8_t *p)
         sub_sdown(l, p);
         return 0;
     }
-    struct server *s =
+    struct sentinel_group *pr =
         rc == SENTINEL_MSG_OK ? sentinel_group_find(sn, sw.group, sw.group_len) : NULL;
     struct sockaddr_storage ss;
     socklen_t len;
-    if (s == NULL || !sentinel_addr(sn, s, &sw.to, &ss, &len)) {
+    if (pr == NULL || !sentinel_addr(sn, pr, &sw.to, &ss, &len)) {
         return 0;
     }
     log_notice("pool '%s': sentinel '%s' announces +switch-master of group '%s' to %.*s:%d",
-               sn->cp->name, link_sentinel(l), s->cs->name, (int)sw.to.ip_len,
-               (const char *)sw.to.ip, sw.to.port);
+               sn->cp->name, link_sentinel(l), pr->name, (int)sw.to.ip_len, (const char *)sw.to.ip,
+               sw.to.port);
     /* a message carries no epoch: it is checked with ROLE only, and the next
      * query raises the epoch. Guessing one higher would let a late message
      * (a restarted sentinel replays its last switch) outrank every true view. */
-    sentinel_candidate(sn, s, &ss, len, sn->groups[s->idx].epoch);
+    sentinel_candidate(sn, pr, &ss, len, pr->epoch);
     return 0;
 }
 
@@ -593,13 +603,6 @@ static void link_tick(struct sentinel_link *l)
 static void sentinel_on_heartbeat(struct ev_loop *loop, struct ev_timer *t)
 {
     struct sentinel *sn = t->data;
-    if (!replica_pool_reads_replicas(sn->pool)) {
-        /* replicas a reload handed over to a pool that reads from its masters:
-         * closed and freed once idle */
-        for (uint32_t i = 0; i < sn->pool->nservers; i++) {
-            replica_group_update(&sn->pool->servers[i], NULL, 0);
-        }
-    }
     link_tick(&sn->query);
     link_tick(&sn->sub);
     ev_timer_start(loop, t, (uint64_t)sn->cp->sentinel_heartbeat_ms);
@@ -613,34 +616,50 @@ static void link_init(struct sentinel_link *l, struct sentinel *sn, enum link_ki
     l->kind = (uint8_t)kind;
 }
 
-struct sentinel *sentinel_create(struct pool *p)
+static void sentinel_watcher_stop(struct pool_watcher *w)
+{
+    sentinel_destroy((struct sentinel *)w);
+}
+
+struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *cp,
+                                 struct group_sink sink)
 {
     struct sentinel *sn = calloc(1, sizeof(*sn));
     if (sn == NULL) {
         return NULL;
     }
-    sn->pool = p;
-    sn->cp = p->cp;
-    sn->loop = p->inst->loop;
-    sn->groups = calloc(p->nservers ? p->nservers : 1, sizeof(*sn->groups));
+    sn->watcher.stop = sentinel_watcher_stop;
+    sn->sink = sink;
+    sn->cp = cp;
+    sn->loop = loop;
+    sn->replica_reads =
+        cp->read_from == READ_FROM_REPLICA || cp->read_from == READ_FROM_PREFER_REPLICA;
+    sn->ngroups = cp->nservers;
+    sn->groups = calloc(cp->nservers ? cp->nservers : 1, sizeof(*sn->groups));
     if (sn->groups == NULL) {
         free(sn);
         return NULL;
     }
-    for (uint32_t i = 0; i < p->nservers; i++) {
+    for (uint32_t i = 0; i < sn->ngroups; i++) {
         struct sentinel_group *pr = &sn->groups[i];
         sentinel_conn_init(&pr->conn, probe_on_io, pr);
         ev_timer_init(&pr->timer, probe_on_timeout, pr);
         pr->sn = sn;
-        pr->server = &p->servers[i];
+        pr->idx = i;
+        pr->name = cp->servers[i].name;
     }
     link_init(&sn->query, sn, LINK_QUERY);
     link_init(&sn->sub, sn, LINK_SUB);
     ev_timer_init(&sn->heartbeat, sentinel_on_heartbeat, sn);
     link_connect(&sn->query);
     link_connect(&sn->sub);
-    ev_timer_start(sn->loop, &sn->heartbeat, (uint64_t)sn->cp->sentinel_heartbeat_ms);
+    ev_timer_start(sn->loop, &sn->heartbeat, (uint64_t)cp->sentinel_heartbeat_ms);
     return sn;
+}
+
+struct pool_watcher *sentinel_watcher(struct sentinel *sn)
+{
+    return &sn->watcher;
 }
 
 void sentinel_destroy(struct sentinel *sn)
@@ -651,7 +670,7 @@ void sentinel_destroy(struct sentinel *sn)
     ev_timer_stop(sn->loop, &sn->heartbeat);
     sentinel_conn_free(sn->loop, &sn->query.conn);
     sentinel_conn_free(sn->loop, &sn->sub.conn);
-    for (uint32_t i = 0; i < sn->pool->nservers; i++) {
+    for (uint32_t i = 0; i < sn->ngroups; i++) {
         probe_stop(&sn->groups[i]);
         sentinel_conn_free(sn->loop, &sn->groups[i].conn);
     }

@@ -20,6 +20,7 @@ static int conn_error(struct sentinel_conn *c, const char *what)
 void sentinel_conn_init(struct sentinel_conn *c, ev_io_fn fn, void *data)
 {
     memset(c, 0, sizeof(*c));
+    c->st.fd = -1;
     ev_io_init(&c->io, -1, fn, data);
     rsp_info_init(&c->ri);
 }
@@ -43,6 +44,7 @@ int sentinel_conn_open(struct ev_loop *loop, struct sentinel_conn *c, const stru
     if (sa->sa_family != AF_UNIX) {
         sock_set_nodelay(fd);
     }
+    stream_open_plain(&c->st, fd);
     c->io.fd = fd;
     c->state = in_progress ? SENTINEL_CONN_CONNECTING : SENTINEL_CONN_CONNECTED;
     buf_reset(&c->in);
@@ -55,7 +57,7 @@ void sentinel_conn_close(struct ev_loop *loop, struct sentinel_conn *c)
 {
     if (c->state != SENTINEL_CONN_CLOSED) {
         ev_io_stop(loop, &c->io);
-        close(c->io.fd);
+        stream_close(&c->st);
         c->io.fd = -1;
         c->state = SENTINEL_CONN_CLOSED;
     }
@@ -70,17 +72,13 @@ int sentinel_conn_flush(struct ev_loop *loop, struct sentinel_conn *c)
     if (c->state != SENTINEL_CONN_CONNECTED) {
         return 0; /* the connect completion flushes */
     }
-    while (c->out_pos < c->out.len) {
-        ssize_t n = write(c->io.fd, c->out.data + c->out_pos, c->out.len - c->out_pos);
-        if (n > 0) {
-            c->out_pos += (size_t)n;
-        } else if (n < 0 && errno == EINTR) {
-            continue;
-        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            return ev_io_set(loop, &c->io, EV_READ | EV_WRITE);
-        } else {
-            return conn_error(c, strerror(errno));
-        }
+    int err = 0;
+    int rc = stream_write_buf(&c->st, &c->out, &c->out_pos, &err);
+    if (rc == STREAM_AGAIN) {
+        return ev_io_set(loop, &c->io, EV_READ | EV_WRITE);
+    }
+    if (rc == STREAM_ERROR) {
+        return conn_error(c, strerror(err));
     }
     buf_reset(&c->out);
     c->out_pos = 0;
@@ -116,15 +114,16 @@ static int conn_read(struct sentinel_conn *c)
     if (buf_reserve(&c->in, SENTINEL_CONN_CHUNK) != 0) {
         return conn_error(c, "out of memory");
     }
-    ssize_t n = read(c->io.fd, c->in.data + c->in.len, c->in.cap - c->in.len);
-    if (n == 0) {
+    size_t got = 0;
+    int err = 0;
+    int rc = stream_read(&c->st, c->in.data + c->in.len, c->in.cap - c->in.len, &got, &err);
+    if (rc == STREAM_EOF) {
         return conn_error(c, "connection closed by peer");
     }
-    if (n < 0) {
-        bool again = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
-        return again ? 0 : conn_error(c, strerror(errno));
+    if (rc == STREAM_ERROR) {
+        return conn_error(c, strerror(err));
     }
-    c->in.len += (size_t)n;
+    c->in.len += got;
     return 0;
 }
 

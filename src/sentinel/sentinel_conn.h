@@ -12,6 +12,7 @@
 
 #include "core/buf.h"
 #include "event/ev.h"
+#include "net/stream.h"
 #include "proto/proto.h"
 
 /* A sentinel never sends this much at once: more is a broken or hostile peer. */
@@ -25,6 +26,7 @@ enum sentinel_conn_state {
 
 struct sentinel_conn {
     struct ev_io io;
+    struct stream st;
     uint8_t state;
     struct buf out; /* requests not yet written */
     size_t out_pos;

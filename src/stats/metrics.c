@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/instance.h"
+#include "conf/options.h"
 #include "core/log.h"
 #include "net/sock.h"
 #include "stats/histo.h"
@@ -22,7 +22,8 @@
 #define HTTP_TIMEOUT_MS  5000
 
 struct metrics {
-    struct instance *inst;
+    struct ev_loop *loop;
+    struct stats_source src;
     struct ev_io io;
 };
 
@@ -186,9 +187,9 @@ static void render_latency(const struct stats_snap *s, struct buf *out)
     buf_free(&labels);
 }
 
-void metrics_render(struct instance *in, struct buf *out)
+void metrics_render(const struct stats_source *src, struct buf *out)
 {
-    struct stats_snap *s = stats_snap_collect(in);
+    struct stats_snap *s = src->collect(src->ctx);
     if (s == NULL) {
         /* a scrape that shows no families is read as "no data", not as zeros */
         buf_append_str(out, "# out of memory: no metrics this time\n");
@@ -211,7 +212,7 @@ void metrics_render(struct instance *in, struct buf *out)
                "nutcracker_reload_failures_total %llu\n"
                "# HELP nutcracker_last_reload_success 1 unless the last reload failed\n"
                "# TYPE nutcracker_last_reload_success gauge\nnutcracker_last_reload_success %d\n",
-               NC_VERSION, (long long)(time(NULL) - in->start_time),
+               NC_VERSION, (long long)(time(NULL) - src->start_time),
                (unsigned long long)s->total_connections, (unsigned long long)s->curr_connections,
                (unsigned long long)s->generation, (unsigned long long)s->reload_failures,
                s->last_reload != STATS_RELOAD_FAILED);
@@ -224,7 +225,7 @@ void metrics_render(struct instance *in, struct buf *out)
 
 static void http_close(struct http_conn *h)
 {
-    struct ev_loop *loop = h->m->inst->loop;
+    struct ev_loop *loop = h->m->loop;
     ev_io_stop(loop, &h->io);
     ev_timer_stop(loop, &h->timer);
     close(h->io.fd);
@@ -251,7 +252,7 @@ static void http_answer(struct http_conn *h)
     buf_init(&head);
     const char *status = "200 OK";
     if (strncmp(h->req, "GET /metrics ", 13) == 0 || strncmp(h->req, "GET /metrics?", 13) == 0) {
-        metrics_render(h->m->inst, &body);
+        metrics_render(&h->m->src, &body);
     } else {
         status = "404 Not Found";
         buf_append_str(&body, "only GET /metrics is served here\n");
@@ -320,21 +321,17 @@ static void metrics_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned e
     }
 }
 
-struct metrics *metrics_create(struct instance *in, const char *addr, int port)
+struct metrics *metrics_create(struct ev_loop *loop, const char *addr, int port,
+                               const struct stats_source *src)
 {
-    struct addrinfo hints = {0}, *res = NULL;
-    char sport[16];
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(sport, sizeof(sport), "%d", port);
-    int rc = getaddrinfo(addr, sport, &hints, &res);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = sock_resolve(addr, port, SOCK_RESOLVE_PASSIVE, &ss, &len);
     if (rc != 0) {
         log_error("metrics address '%s' is invalid: %s", addr, gai_strerror(rc));
         return NULL;
     }
-    int fd = sock_listen(res->ai_addr, res->ai_addrlen, 128, false, 0);
-    freeaddrinfo(res);
+    int fd = sock_listen((const struct sockaddr *)&ss, len, 128, false, 0);
     if (fd < 0) {
         log_error("failed to listen on metrics '%s:%d': %s", addr, port, strerror(errno));
         return NULL;
@@ -344,9 +341,10 @@ struct metrics *metrics_create(struct instance *in, const char *addr, int port)
         close(fd);
         return NULL;
     }
-    m->inst = in;
+    m->loop = loop;
+    m->src = *src;
     ev_io_init(&m->io, fd, metrics_on_accept, m);
-    ev_io_set(in->loop, &m->io, EV_READ);
+    ev_io_set(loop, &m->io, EV_READ);
     log_notice("metrics on http://%s:%d/metrics", addr, port);
     return m;
 }
@@ -356,7 +354,7 @@ void metrics_destroy(struct metrics *m)
     if (m == NULL) {
         return;
     }
-    ev_io_stop(m->inst->loop, &m->io);
+    ev_io_stop(m->loop, &m->io);
     close(m->io.fd);
     free(m);
 }

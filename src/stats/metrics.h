@@ -6,13 +6,15 @@
 #define NC_METRICS_H
 
 #include "core/buf.h"
+#include "event/ev.h"
+#include "stats/snap.h"
 
-struct instance;
 struct metrics;
 
 /* Returns NULL and logs when the port cannot be bound. */
-struct metrics *metrics_create(struct instance *in, const char *addr, int port);
+struct metrics *metrics_create(struct ev_loop *loop, const char *addr, int port,
+                               const struct stats_source *src);
 void metrics_destroy(struct metrics *m);
-void metrics_render(struct instance *in, struct buf *out);
+void metrics_render(const struct stats_source *src, struct buf *out);
 
 #endif

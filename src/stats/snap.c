@@ -4,9 +4,6 @@
 #include <string.h>
 
 #include "conf/conf.h"
-#include "core/instance.h"
-#include "proxy/pool.h"
-#include "proxy/server.h"
 
 /*
  * Binary form (all integers LEB128 varints, signed ones zigzagged first):
@@ -82,48 +79,6 @@ void stats_snap_free(struct stats_snap *s)
     free(s);
 }
 
-struct stats_snap *stats_snap_of_instance(const struct instance *in)
-{
-    struct stats_snap *s = calloc(1, sizeof(*s));
-    if (s == NULL) {
-        return NULL;
-    }
-    bool failed = false;
-    s->total_connections = in->total_connections;
-    s->curr_connections = in->curr_connections;
-    s->generation = in->generation;
-    s->reload_failures = in->reload_failures;
-    s->last_reload = in->last_reload;
-    s->pools = snap_array_alloc(in->npools, sizeof(*s->pools), &failed);
-    s->npools = failed ? 0 : in->npools;
-    for (uint32_t i = 0; i < s->npools && !failed; i++) {
-        const struct pool *p = in->pools[i];
-        struct stats_pool_snap *ps = &s->pools[i];
-        ps->name = snap_name_dup(p->cp->name);
-        ps->sentinel = p->sentinel != NULL || p->cp->nsentinels > 0;
-        memcpy(ps->v, p->stats, sizeof(ps->v));
-        memcpy(ps->x, p->xstats, sizeof(ps->x));
-        ps->lat = p->lat_request;
-        ps->servers = snap_array_alloc(p->nservers, sizeof(*ps->servers), &failed);
-        ps->nservers = failed ? 0 : p->nservers;
-        failed |= ps->name == NULL;
-        for (uint32_t j = 0; j < ps->nservers && !failed; j++) {
-            const struct server *sv = &p->servers[j];
-            struct stats_server_snap *ss = &ps->servers[j];
-            ss->name = snap_name_dup(sv->cs->name);
-            failed |= ss->name == NULL;
-            memcpy(ss->v, sv->stats, sizeof(ss->v));
-            ss->failovers = sv->failovers;
-            ss->lat = sv->lat_server;
-        }
-    }
-    if (failed) {
-        stats_snap_free(s);
-        return NULL;
-    }
-    return s;
-}
-
 struct stats_snap *stats_snap_of_conf(const struct conf *conf)
 {
     struct stats_snap *s = calloc(1, sizeof(*s));
@@ -151,11 +106,6 @@ struct stats_snap *stats_snap_of_conf(const struct conf *conf)
         return NULL;
     }
     return s;
-}
-
-struct stats_snap *stats_snap_collect(struct instance *in)
-{
-    return in->stats_collect != NULL ? in->stats_collect(in) : stats_snap_of_instance(in);
 }
 
 /* ---- summing ---- */

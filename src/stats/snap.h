@@ -10,12 +10,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "stats/histo.h"
 #include "stats/stats_fields.h"
 
-struct instance;
 struct conf;
 
 struct stats_server_snap {
@@ -50,21 +50,22 @@ struct stats_snap {
     struct stats_pool_snap *pools;
 };
 
-/* A copy of the live counters of this process (pools in in->pools order, servers
- * in pool order; sentinel = pool has sentinels). NULL when out of memory. */
-struct stats_snap *stats_snap_of_instance(const struct instance *in);
 /* All zero, in conf's layout (pools and servers in conf order, names from
  * conf): what the master sums into. NULL when out of memory. */
 struct stats_snap *stats_snap_of_conf(const struct conf *conf);
-/* The numbers the stats port and /metrics of in show: in->stats_collect's when
- * set, else this process's own. NULL when out of memory. */
-struct stats_snap *stats_snap_collect(struct instance *in);
+/* Where the stats port and /metrics get their numbers: this process's pools,
+ * or the sum over the workers of a master (process/). */
+struct stats_source {
+    struct stats_snap *(*collect)(void *ctx); /* NULL when out of memory */
+    void *ctx;
+    time_t start_time; /* uptime counts from it */
+};
 /* Add from into into, matching pools and servers by name (entries of from that
  * into does not have are ignored). COUNTER and GAUGE fields are summed,
  * TIMESTAMP fields take the max, histograms merge, failovers and the connection
  * totals are summed; the generation is the lowest (every worker has it), reload
- * failures are summed and a failed last reload wins. With counters_only, GAUGE fields and curr_connections are
- * not added (the last counts of a worker that died: sums never go backwards,
+ * failures are summed and a failed last reload wins. With counters_only, GAUGE fields and
+ * curr_connections are not added (the last counts of a worker that died: sums never go backwards,
  * but its connections are gone). */
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only);
 /* Append the binary form of s to out. Returns 0, or -1 when out of memory. */

@@ -7,15 +7,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "conf/options.h"
-#include "core/instance.h"
 #include "core/log.h"
 #include "net/sock.h"
 #include "stats/snap.h"
 #include "stats/stats_fields.h"
 
 struct stats {
-    struct instance *inst;
+    struct ev_loop *loop;
+    struct stats_source src;
+    int interval_ms;
     struct ev_io io;
     struct ev_timer timer;
     struct buf json;
@@ -102,12 +102,12 @@ void stats_render_json(const struct stats_snap *s, time_t start_time, struct buf
 
 static void stats_refresh(struct stats *st)
 {
-    struct stats_snap *s = stats_snap_collect(st->inst);
+    struct stats_snap *s = st->src.collect(st->src.ctx);
     if (s == NULL) {
         return; /* out of memory: the previous document is better than none */
     }
     buf_reset(&st->json);
-    stats_render_json(s, st->inst->start_time, &st->json);
+    stats_render_json(s, st->src.start_time, &st->json);
     stats_snap_free(s);
 }
 
@@ -115,7 +115,7 @@ static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct stats *st = t->data;
     stats_refresh(st);
-    ev_timer_start(loop, t, (uint64_t)st->inst->opts.stats_interval_ms);
+    ev_timer_start(loop, t, (uint64_t)st->interval_ms);
 }
 
 static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -143,48 +143,45 @@ static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned eve
     }
 }
 
-static int stats_listen(struct stats *st)
+static int stats_listen(struct stats *st, const struct options *o)
 {
-    const struct options *o = &st->inst->opts;
-    struct addrinfo hints = {0}, *res = NULL;
-    char port[16];
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    snprintf(port, sizeof(port), "%d", o->stats_port);
-    int rc = getaddrinfo(o->stats_addr, port, &hints, &res);
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = sock_resolve(o->stats_addr, o->stats_port, SOCK_RESOLVE_PASSIVE, &ss, &len);
     if (rc != 0) {
         log_error("stats address '%s' is invalid: %s", o->stats_addr, gai_strerror(rc));
         return -1;
     }
-    int fd = sock_listen(res->ai_addr, res->ai_addrlen, 512, false, 0);
-    freeaddrinfo(res);
+    int fd = sock_listen((const struct sockaddr *)&ss, len, 512, false, 0);
     if (fd < 0) {
         log_error("failed to listen on stats '%s:%d': %s", o->stats_addr, o->stats_port,
                   strerror(errno));
         return -1;
     }
     ev_io_init(&st->io, fd, stats_on_accept, st);
-    ev_io_set(st->inst->loop, &st->io, EV_READ);
+    ev_io_set(st->loop, &st->io, EV_READ);
     return 0;
 }
 
-struct stats *stats_create(struct instance *in)
+struct stats *stats_create(struct ev_loop *loop, const struct options *o,
+                           const struct stats_source *src)
 {
     struct stats *st = calloc(1, sizeof(*st));
     if (st == NULL) {
         return NULL;
     }
-    st->inst = in;
+    st->loop = loop;
+    st->src = *src;
+    st->interval_ms = o->stats_interval_ms;
     buf_init(&st->json);
     ev_io_init(&st->io, -1, stats_on_accept, st);
     ev_timer_init(&st->timer, stats_on_timer, st);
-    if (stats_listen(st) != 0) {
+    if (stats_listen(st, o) != 0) {
         free(st);
         return NULL;
     }
     stats_refresh(st);
-    ev_timer_start(in->loop, &st->timer, (uint64_t)in->opts.stats_interval_ms);
+    ev_timer_start(loop, &st->timer, (uint64_t)st->interval_ms);
     return st;
 }
 
@@ -194,10 +191,10 @@ void stats_destroy(struct stats *st)
         return;
     }
     if (st->io.fd >= 0) {
-        ev_io_stop(st->inst->loop, &st->io);
+        ev_io_stop(st->loop, &st->io);
         close(st->io.fd);
     }
-    ev_timer_stop(st->inst->loop, &st->timer);
+    ev_timer_stop(st->loop, &st->timer);
     buf_free(&st->json);
     free(st);
 }

@@ -9,12 +9,15 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "conf/options.h"
 #include "core/buf.h"
+#include "event/ev.h"
+#include "stats/snap.h"
 
-struct instance;
-struct stats_snap;
-
-struct stats *stats_create(struct instance *in);
+/* Listen on the stats address and port of o (-a, -s) and render a document from
+ * src every -i ms; NULL (logged) when the port cannot be bound. */
+struct stats *stats_create(struct ev_loop *loop, const struct options *o,
+                           const struct stats_source *src);
 void stats_destroy(struct stats *st);
 /* Render s (twemproxy's exact layout, pools and servers in s's order) into out;
  * uptime counts from start_time. */

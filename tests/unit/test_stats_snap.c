@@ -1,5 +1,6 @@
-#include "core/instance.h"
 #include "proxy/pool.h"
+#include "proxy/pool_stats.h"
+#include "proxy/proxy.h"
 #include "proxy/server.h"
 #include "stats/slot.h"
 #include "stats/snap.h"
@@ -460,41 +461,38 @@ static void test_of_conf(void)
     conf_unref(c);
 }
 
-static struct stats_snap *collect_fixed(struct instance *in)
-{
-    (void)in;
-    return make_snap(1, 1, false);
-}
-
-/* Pools and servers as the proxy has them, just enough to be counted. */
-static void test_of_instance_and_render(void)
+/* Pools and servers as the proxy has them (built by pool_create on a proxy
+ * whose loop never runs), just enough to be counted. */
+static void test_of_proxy_and_render(void)
 {
     struct conf *c = load(two_pools);
     CHECK(c != NULL);
     if (c == NULL) {
         return;
     }
-    struct instance in;
-    memset(&in, 0, sizeof(in));
-    in.npools = c->npools;
-    in.pools = calloc(in.npools, sizeof(*in.pools));
-    in.total_connections = 9;
-    in.curr_connections = 2;
-    in.start_time = time(NULL);
+    struct options o;
+    memset(&o, 0, sizeof(o));
+    o.mbuf_size = 16384;
+    o.buffer_limit = 1 << 24;
+    struct ev_loop *loop = ev_loop_create();
+    struct proxy px;
+    CHECK(loop != NULL && proxy_init(&px, loop, &o, -1) == 0);
+    px.npools = c->npools;
+    px.pools = calloc(px.npools, sizeof(*px.pools));
+    px.total_connections = 9;
+    px.curr_connections = 2;
+    time_t start_time = time(NULL);
     for (uint32_t i = 0; i < c->npools; i++) {
-        struct pool *p = calloc(1, sizeof(*p));
-        p->cp = &c->pools[i];
-        p->nservers = p->cp->nservers;
-        p->servers = calloc(p->nservers, sizeof(*p->servers));
+        struct pool *p = pool_create(&px, c, i);
+        CHECK(p != NULL);
         p->stats[SP_client_eof] = 1 + i;
         for (uint32_t j = 0; j < p->nservers; j++) {
-            p->servers[j].cs = &p->cp->servers[j];
             p->servers[j].stats[SS_requests] = 100 * (i + 1) + j;
             p->servers[j].failovers = 3;
         }
-        in.pools[i] = p;
+        px.pools[i] = p;
     }
-    struct stats_snap *s = stats_snap_of_instance(&in);
+    struct stats_snap *s = pool_stats_snap(&px);
     CHECK(s != NULL && s->npools == 2 && s->total_connections == 9 && s->curr_connections == 2);
     if (s != NULL) {
         /* conf sorts names shorter first: beta (the sentinel pool), then alpha */
@@ -506,7 +504,7 @@ static void test_of_instance_and_render(void)
 
         struct buf out;
         buf_init(&out);
-        stats_render_json(s, in.start_time, &out);
+        stats_render_json(s, start_time, &out);
         buf_append(&out, "", 1);
         const char *text = (const char *)out.data;
         static const char head[] = "\"total_connections\":9, \"curr_connections\":2, "
@@ -543,21 +541,8 @@ static void test_of_instance_and_render(void)
     }
     stats_snap_free(s);
 
-    /* the hook decides what is counted */
-    in.stats_collect = collect_fixed;
-    s = stats_snap_collect(&in);
-    CHECK(s != NULL && s->npools == 1 && strcmp(s->pools[0].name, "p0") == 0);
-    stats_snap_free(s);
-    in.stats_collect = NULL;
-    s = stats_snap_collect(&in);
-    CHECK(s != NULL && s->npools == 2);
-    stats_snap_free(s);
-
-    for (uint32_t i = 0; i < in.npools; i++) {
-        free(in.pools[i]->servers);
-        free(in.pools[i]);
-    }
-    free(in.pools);
+    proxy_deinit(&px); /* frees the pools */
+    ev_loop_destroy(loop);
     conf_unref(c);
 }
 
@@ -746,7 +731,7 @@ int main(void)
     test_decode_rejects();
     test_add();
     test_of_conf();
-    test_of_instance_and_render();
+    test_of_proxy_and_render();
     test_slots_local();
     test_slots_fork();
     UNIT_DONE("test_stats_snap");

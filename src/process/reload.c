@@ -1,4 +1,4 @@
-#include "proxy/reload.h"
+#include "process/reload.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -6,12 +6,11 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "core/instance.h"
 #include "core/log.h"
+#include "process/instance.h"
 #include "proxy/client.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
-#include "sentinel/sentinel.h"
 
 static bool reload_str_same(const char *a, const char *b)
 {
@@ -46,14 +45,14 @@ static bool reload_conn_settings_same(const struct conf_pool *a, const struct co
  * that kept its listen address first (its clients are the ones to keep), then
  * one that kept its name; an old pool is inherited at most once.
  */
-static void reload_match(const struct instance *in, const struct conf *next, int *pred)
+static void reload_match(const struct proxy *px, const struct conf *next, int *pred)
 {
-    bool taken[in->npools + 1];
+    bool taken[px->npools + 1];
     memset(taken, 0, sizeof(taken));
     for (uint32_t i = 0; i < next->npools; i++) {
         pred[i] = -1;
-        for (uint32_t j = 0; j < in->npools; j++) {
-            if (!taken[j] && reload_addr_same(&in->pools[j]->cp->listen, &next->pools[i].listen)) {
+        for (uint32_t j = 0; j < px->npools; j++) {
+            if (!taken[j] && reload_addr_same(&px->pools[j]->cp->listen, &next->pools[i].listen)) {
                 pred[i] = (int)j;
                 taken[j] = true;
                 break;
@@ -61,8 +60,8 @@ static void reload_match(const struct instance *in, const struct conf *next, int
         }
     }
     for (uint32_t i = 0; i < next->npools; i++) {
-        for (uint32_t j = 0; pred[i] < 0 && j < in->npools; j++) {
-            if (!taken[j] && strcmp(in->pools[j]->cp->name, next->pools[i].name) == 0) {
+        for (uint32_t j = 0; pred[i] < 0 && j < px->npools; j++) {
+            if (!taken[j] && strcmp(px->pools[j]->cp->name, next->pools[i].name) == 0) {
                 pred[i] = (int)j;
                 taken[j] = true;
             }
@@ -72,7 +71,7 @@ static void reload_match(const struct instance *in, const struct conf *next, int
 
 static void reload_take_listener(struct pool *np, struct pool *op)
 {
-    struct ev_loop *loop = np->inst->loop;
+    struct ev_loop *loop = np->px->loop;
     int fd = op->listener.io.fd;
     ev_timer_stop(loop, &op->listener.pause);
     ev_io_stop(loop, &op->listener.io);
@@ -148,19 +147,6 @@ static void reload_inherit(struct pool *np, struct pool *op)
                np->cp->name, op->cp->name, moved, kept, np->nservers);
 }
 
-/* What is left of op finishes its work and goes: see reload_reap. */
-static void reload_retire(struct instance *in, struct pool *op)
-{
-    pool_drain(op);
-    ev_timer_stop(in->loop, &op->retry_timer);
-    sentinel_destroy(op->sentinel);
-    op->sentinel = NULL;
-    op->retire_deadline_ms =
-        ev_now(in->loop) + (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u;
-    op->next_retired = in->retired;
-    in->retired = op;
-}
-
 static void reload_destroy_new(struct pool **pools, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++) {
@@ -171,6 +157,7 @@ static void reload_destroy_new(struct pool **pools, uint32_t n)
 
 int reload_apply(struct instance *in, struct conf *next)
 {
+    struct proxy *px = &in->px;
     uint32_t n = next->npools;
     struct pool **pools = calloc(n ? n : 1, sizeof(*pools));
     int pred[n + 1];
@@ -178,11 +165,11 @@ int reload_apply(struct instance *in, struct conf *next)
         log_error("reload: out of memory; the running configuration stays");
         return -1;
     }
-    reload_match(in, next, pred);
+    reload_match(px, next, pred);
     /* everything that can fail comes before the first change to the running pools */
     for (uint32_t i = 0; i < n; i++) {
-        pools[i] = pool_create(in, next, i);
-        bool keeps_listener = pred[i] >= 0 && reload_addr_same(&in->pools[pred[i]]->cp->listen,
+        pools[i] = instance_pool_create(in, next, i);
+        bool keeps_listener = pred[i] >= 0 && reload_addr_same(&px->pools[pred[i]]->cp->listen,
                                                                &next->pools[i].listen);
         if (pools[i] == NULL || (!keeps_listener && pool_listen(pools[i]) != 0)) {
             log_error("reload: cannot set up pool '%s'; the running configuration stays",
@@ -193,75 +180,55 @@ int reload_apply(struct instance *in, struct conf *next)
     }
     for (uint32_t i = 0; i < n; i++) {
         if (pred[i] >= 0) {
-            reload_inherit(pools[i], in->pools[pred[i]]);
+            reload_inherit(pools[i], px->pools[pred[i]]);
         }
     }
     /* the new generation governs the old pools' shutdown timeout too */
     struct conf *prev = in->conf;
     in->conf = conf_ref(next);
     conf_unref(prev);
-    for (uint32_t j = 0; j < in->npools; j++) {
-        reload_retire(in, in->pools[j]);
+    px->shutdown_timeout_s = (uint32_t)next->global.worker_shutdown_timeout;
+    for (uint32_t j = 0; j < px->npools; j++) {
+        pool_retire(px->pools[j]);
     }
-    free(in->pools);
-    in->pools = pools;
-    in->npools = n;
+    free(px->pools);
+    px->pools = pools;
+    px->npools = n;
     for (uint32_t i = 0; i < n; i++) {
-        for (uint32_t j = 0; pools[i]->cp->preconnect && j < pools[i]->nservers; j++) {
-            server_connect_all(&pools[i]->servers[j]);
-        }
+        pool_preconnect(pools[i]);
     }
     return 0;
 }
 
-static bool reload_pool_idle(const struct pool *p)
+static void reload_failed(struct instance *in)
 {
-    if (p->nclients != 0) {
-        return false;
-    }
-    for (uint32_t i = 0; i < p->nservers; i++) {
-        if (!server_idle(&p->servers[i])) {
-            return false;
-        }
-    }
-    return true;
+    in->reload_failures++;
+    in->last_reload = STATS_RELOAD_FAILED;
 }
 
-void reload_reap(struct instance *in)
+void reload_run(struct instance *in)
 {
-    struct pool **pp = &in->retired;
-    while (*pp != NULL) {
-        struct pool *p = *pp;
-        bool idle = reload_pool_idle(p);
-        if (!idle && ev_now(in->loop) < p->retire_deadline_ms) {
-            pp = &p->next_retired;
-            continue;
-        }
-        *pp = p->next_retired;
-        if (idle) {
-            log_notice("retired pool '%s' finished its work", p->cp->name);
-        } else {
-            log_warn("retired pool '%s' still busy after the shutdown timeout: closing it",
-                     p->cp->name);
-        }
-        pool_destroy(p);
+    const char *path = in->opts.conf_file;
+    struct conf_errors errs;
+    conf_errors_init(&errs);
+    struct conf *next = conf_load(path, &errs);
+    for (uint32_t i = 0; i < errs.n; i++) {
+        log_error("%s", errs.msgs[i]);
     }
-}
-
-void reload_reap_all(struct instance *in)
-{
-    while (in->retired != NULL) {
-        struct pool *p = in->retired;
-        in->retired = p->next_retired;
-        pool_destroy(p);
+    conf_errors_free(&errs);
+    if (next == NULL) {
+        log_error("reload: configuration file '%s' is invalid; the running configuration stays",
+                  path);
+        reload_failed(in);
+        return;
     }
-}
-
-uint64_t reload_retired_clients(const struct instance *in)
-{
-    uint64_t n = 0;
-    for (const struct pool *p = in->retired; p != NULL; p = p->next_retired) {
-        n += p->nclients;
+    if (reload_apply(in, next) == 0) {
+        in->generation++;
+        in->last_reload = STATS_RELOAD_OK;
+        log_notice("reload: configuration '%s' applied, %u pools, generation %llu", path,
+                   in->px.npools, (unsigned long long)in->generation);
+    } else {
+        reload_failed(in);
     }
-    return n;
+    conf_unref(next);
 }

@@ -1,0 +1,92 @@
+#include "proxy/cqueue.h"
+
+#include "proxy/client.h"
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/req.h"
+
+void cqueue_push(struct client *c, struct req *r, size_t req_bytes)
+{
+    struct cqueue *q = &c->q;
+    r->client = c;
+    r->client_bytes = req_bytes;
+    r->in_client = true;
+    r->start_us = ev_now_us(c->px->loop);
+    q->inflight_bytes += req_bytes;
+    if (q->tail != NULL) {
+        q->tail->cnext = r;
+    } else {
+        q->head = r;
+    }
+    q->tail = r;
+    q->n++;
+}
+
+void cqueue_reply(struct client *c, struct req *r, const uint8_t *p, size_t len)
+{
+    struct cqueue *q = &c->q;
+    histo_add(&c->pool->lat_request, ev_now_us(c->px->loop) - r->start_us);
+    client_note_reply(c, len);
+    if (q->head == r) {
+        buf_append(client_outbuf(c), p, len); /* the common case: one copy */
+    } else {
+        buf_append(&r->rsp, p, len);
+        q->pending_bytes += len;
+    }
+    r->done = true;
+    cqueue_release(c);
+}
+
+void cqueue_local(struct client *c, const uint8_t *p, size_t len)
+{
+    struct cqueue *q = &c->q;
+    if (q->head == NULL) {
+        buf_append(client_outbuf(c), p, len);
+        client_mark_dirty(c);
+        return;
+    }
+    struct req *r = req_new(0);
+    cqueue_push(c, r, 0);
+    buf_append(&r->rsp, p, len);
+    q->pending_bytes += len;
+    r->done = true;
+}
+
+void cqueue_release(struct client *c)
+{
+    struct cqueue *q = &c->q;
+    while (q->head != NULL && q->head->done) {
+        struct req *r = q->head;
+        q->head = r->cnext;
+        if (q->head == NULL) {
+            q->tail = NULL;
+        }
+        q->n--;
+        q->inflight_bytes -= r->client_bytes;
+        if (r->rsp.len > 0) {
+            buf_append(client_outbuf(c), r->rsp.data, r->rsp.len);
+            q->pending_bytes -= r->rsp.len;
+        }
+        r->cnext = NULL;
+        r->in_client = false;
+        req_release(r);
+    }
+    client_mark_dirty(c);
+}
+
+void cqueue_orphan(struct client *c)
+{
+    struct cqueue *q = &c->q;
+    struct req *r = q->head;
+    q->head = q->tail = NULL;
+    q->n = 0;
+    q->pending_bytes = q->inflight_bytes = 0;
+    while (r != NULL) {
+        struct req *next = r->cnext;
+        r->client = NULL;
+        r->in_client = false;
+        r->cnext = NULL;
+        req_release(r);
+        r = next;
+    }
+}

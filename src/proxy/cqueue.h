@@ -1,0 +1,41 @@
+/*
+ * cqueue: a client's requests awaiting their replies, in the order it sent
+ * them, and the bytes they hold. The only code that links, answers and unlinks
+ * them, so the counts the client's buffer limit reads stay true:
+ *
+ *   push     a request is parsed and sent on (or answered locally)
+ *   reply    its reply is known: written out at once when it is the oldest,
+ *            else kept on the request until the older ones are answered
+ *   release  every answered request at the head leaves, its reply written out
+ *   orphan   the client is gone: its requests finish at their servers and
+ *            their replies are dropped
+ */
+#ifndef NC_CQUEUE_H
+#define NC_CQUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct client;
+struct req;
+
+struct cqueue {
+    struct req *head; /* oldest first */
+    struct req *tail;
+    uint32_t n;
+    size_t pending_bytes;  /* reply bytes held by answered requests not yet at the head */
+    size_t inflight_bytes; /* request bytes of unanswered requests (copied to servers) */
+};
+
+/* Link r (whose request took req_bytes, counted until it is answered). */
+void cqueue_push(struct client *c, struct req *r, size_t req_bytes);
+/* r's reply is p[0..len). */
+void cqueue_reply(struct client *c, struct req *r, const uint8_t *p, size_t len);
+/* A reply the proxy makes itself: out at once when nothing is pending, else it
+ * waits its turn behind the older requests. */
+void cqueue_local(struct client *c, const uint8_t *p, size_t len);
+/* Write out and unlink every answered request at the head. */
+void cqueue_release(struct client *c);
+void cqueue_orphan(struct client *c);
+
+#endif

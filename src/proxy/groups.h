@@ -1,0 +1,45 @@
+/*
+ * groups: a sentinel pool's groups, as the sentinel client (sentinel/, a layer
+ * above) talks to them: where a group's master is, which replicas it has,
+ * whether one of them is up. A callback table implemented by the pool, so the
+ * sentinel client knows no pool and a unit test can give it a sink of its own.
+ * Groups are numbered as the pool's servers (conf_pool.servers, sorted).
+ */
+#ifndef NC_GROUPS_H
+#define NC_GROUPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct pool;
+
+/* One replica as the sentinels list it. */
+struct replica_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool usable; /* the sentinels see it up and linked to its master */
+};
+
+struct group_sink_ops {
+    /* The master group g uses now; false when none is known yet. */
+    bool (*master_get)(void *ctx, uint32_t g, struct sockaddr_storage *ss, socklen_t *len);
+    /* g's master is at sa (it said so itself, with ROLE): requests go there from
+     * now on. Returns true when that moved g (false: it was there already). */
+    bool (*master_found)(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len);
+    /* Every replica the sentinels list now for g (n may be 0). */
+    void (*replicas_listed)(void *ctx, uint32_t g, const struct replica_addr *v, uint32_t n);
+    /* The replica of g at sa went down (+sdown) or came back (-sdown). */
+    void (*replica_state)(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len,
+                          bool usable);
+};
+
+struct group_sink {
+    const struct group_sink_ops *ops;
+    void *ctx;
+};
+
+/* The sink of pool p (a sentinel pool). */
+struct group_sink pool_group_sink(struct pool *p);
+
+#endif

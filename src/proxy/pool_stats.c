@@ -1,0 +1,37 @@
+#include "proxy/pool_stats.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/server.h"
+#include "stats/snap.h"
+
+struct stats_snap *pool_stats_snap(const struct proxy *px)
+{
+    /* every pool of px->pools was built from the same generation, pool i from
+     * its pool i: that layout, names included, is the snapshot's */
+    struct stats_snap *s = px->npools > 0 ? stats_snap_of_conf(px->pools[0]->conf)
+                                          : calloc(1, sizeof(struct stats_snap));
+    if (s == NULL) {
+        return NULL;
+    }
+    s->total_connections = px->total_connections;
+    s->curr_connections = px->curr_connections;
+    for (uint32_t i = 0; i < s->npools && i < px->npools; i++) {
+        const struct pool *p = px->pools[i];
+        struct stats_pool_snap *ps = &s->pools[i];
+        memcpy(ps->v, p->stats, sizeof(ps->v));
+        memcpy(ps->x, p->xstats, sizeof(ps->x));
+        ps->lat = p->lat_request;
+        for (uint32_t j = 0; j < ps->nservers && j < p->nservers; j++) {
+            const struct server *sv = &p->servers[j];
+            struct stats_server_snap *ss = &ps->servers[j];
+            memcpy(ss->v, sv->stats, sizeof(ss->v));
+            ss->failovers = sv->failovers;
+            ss->lat = sv->lat_server;
+        }
+    }
+    return s;
+}

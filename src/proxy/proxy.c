@@ -1,0 +1,170 @@
+#include "proxy/proxy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "proxy/client.h"
+#include "proxy/memlimit.h"
+#include "proxy/pool.h"
+#include "proxy/replica.h"
+#include "proxy/sconn.h"
+#include "proxy/server.h"
+
+/* How often the total of buffers is held against --buffer-limit anyway. */
+#define MEM_CHECK_MS 100
+
+static void proxy_check_memory(struct proxy *px)
+{
+    px->read_since_check = 0;
+    memlimit_enforce(px);
+}
+
+static void proxy_on_mem_check(struct ev_loop *loop, struct ev_timer *t)
+{
+    proxy_check_memory(t->data);
+    ev_timer_start(loop, t, MEM_CHECK_MS);
+}
+
+int proxy_init(struct proxy *px, struct ev_loop *loop, const struct options *o, int worker_id)
+{
+    memset(px, 0, sizeof(*px));
+    px->loop = loop;
+    px->worker_id = worker_id;
+    px->mbuf_size = o->mbuf_size;
+    px->client_max_buffer = o->client_buffer_limit;
+    px->buffer_limit = o->buffer_limit;
+    /* 1/32 of the limit: the overshoot stays small, the scan stays rare */
+    px->mem_check_bytes = o->buffer_limit / 32 > 65536 ? o->buffer_limit / 32 : 65536;
+    if (bufpool_init(&px->bufs, o->mbuf_size, 4096) != 0) {
+        return -1;
+    }
+    ev_timer_init(&px->mem_timer, proxy_on_mem_check, px);
+    ev_timer_start(loop, &px->mem_timer, MEM_CHECK_MS);
+    return 0;
+}
+
+static void proxy_free_dead_clients(struct proxy *px)
+{
+    while (px->dead_clients != NULL) {
+        struct client *c = px->dead_clients;
+        px->dead_clients = c->next_dead;
+        client_free(c);
+    }
+}
+
+void proxy_deinit(struct proxy *px)
+{
+    if (px->loop == NULL) {
+        return;
+    }
+    ev_timer_stop(px->loop, &px->mem_timer);
+    for (uint32_t i = 0; i < px->npools; i++) {
+        pool_destroy(px->pools[i]);
+    }
+    free(px->pools);
+    px->pools = NULL;
+    px->npools = 0;
+    while (px->retired != NULL) {
+        struct pool *p = px->retired;
+        px->retired = p->next_retired;
+        pool_destroy(p);
+    }
+    while (px->dead_servers != NULL) { /* of no pool: cannot happen, but nothing leaks */
+        struct server *s = px->dead_servers;
+        px->dead_servers = s->next_dead;
+        replica_ep_free(s);
+    }
+    proxy_free_dead_clients(px); /* clients closed while pools went away */
+    bufpool_deinit(&px->bufs);
+}
+
+/* Servers first: requests leave before we answer what is already answered.
+ * Flushing a client can dispatch requests it had buffered while paused, so go
+ * round until both lists are empty: nothing may wait for a wake-up. */
+static void proxy_flush(struct proxy *px)
+{
+    while (px->dirty_sconns != NULL || px->dirty_clients != NULL) {
+        while (px->dirty_sconns != NULL) {
+            sconn_flush(px->dirty_sconns); /* takes it off the list */
+        }
+        while (px->dirty_clients != NULL) {
+            struct client *c = px->dirty_clients;
+            px->dirty_clients = c->next_dirty;
+            c->dirty = false;
+            client_flush(c);
+        }
+    }
+}
+
+static void proxy_reap_dead_servers(struct proxy *px)
+{
+    struct server **pp = &px->dead_servers;
+    while (*pp != NULL) {
+        struct server *s = *pp;
+        *pp = s->next_dead;
+        if (!replica_ep_reap(s)) {
+            s->next_dead = *pp; /* still busy: back in its place */
+            *pp = s;
+            pp = &s->next_dead;
+        }
+    }
+}
+
+/* A retired pool goes once idle (after the flush, so no connection of it is
+ * still to be written), or at its deadline whatever it still has. */
+static void proxy_reap_retired(struct proxy *px)
+{
+    struct pool **pp = &px->retired;
+    while (*pp != NULL) {
+        struct pool *p = *pp;
+        bool idle = pool_idle(p);
+        if (!idle && ev_now(px->loop) < p->retire_deadline_ms) {
+            pp = &p->next_retired;
+            continue;
+        }
+        *pp = p->next_retired;
+        if (idle) {
+            log_notice("retired pool '%s' finished its work", p->cp->name);
+        } else {
+            log_warn("retired pool '%s' still busy after the shutdown timeout: closing it",
+                     p->cp->name);
+        }
+        pool_destroy(p);
+    }
+}
+
+bool proxy_before_sleep(struct proxy *px)
+{
+    if (px->read_since_check >= px->mem_check_bytes) {
+        proxy_check_memory(px);
+    }
+    proxy_flush(px);
+    if (px->dead_servers != NULL || px->retired != NULL) {
+        proxy_reap_dead_servers(px);
+        proxy_reap_retired(px);
+        proxy_flush(px); /* what freeing answered */
+    }
+    proxy_free_dead_clients(px);
+    return px->stopping && proxy_nclients(px) == 0;
+}
+
+void proxy_drain(struct proxy *px)
+{
+    px->stopping = true;
+    for (uint32_t i = 0; i < px->npools; i++) {
+        pool_drain(px->pools[i]);
+    }
+}
+
+uint64_t proxy_nclients(const struct proxy *px)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < px->npools; i++) {
+        n += px->pools[i]->nclients;
+    }
+    for (const struct pool *p = px->retired; p != NULL; p = p->next_retired) {
+        n += p->nclients;
+    }
+    return n;
+}

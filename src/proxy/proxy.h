@@ -1,0 +1,77 @@
+/*
+ * proxy: the proxying side of one process. It owns the pools of the generation
+ * in force and the ones a reload retired, the buffer chunks, the lists of
+ * connections to flush before the loop sleeps, and the connection counters.
+ * The process above it (process/instance.c) creates it on its event loop,
+ * swaps pools on reload and calls proxy_before_sleep() from the loop's hook.
+ *
+ * Nothing here is global: a unit test can run a proxy of its own.
+ */
+#ifndef NC_PROXY_H
+#define NC_PROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf/options.h"
+#include "event/ev.h"
+#include "net/bufpool.h"
+
+struct pool;
+struct client;
+struct sconn;
+struct server;
+
+struct proxy {
+    struct ev_loop *loop;
+    int worker_id;               /* -1: a single process; else TCP listeners use SO_REUSEPORT */
+    uint32_t shutdown_timeout_s; /* of the generation in force: bounds a retired pool */
+    size_t mbuf_size;            /* read chunk size (-m) */
+    struct bufpool bufs;         /* free chunks of mbuf_size */
+    size_t client_max_buffer;    /* bytes a client may have buffered (requests + replies) */
+    size_t buffer_limit;         /* bytes all connections together may have buffered */
+    struct ev_timer mem_timer;   /* checks buffer_limit */
+    /* Every byte a buffer gains was first read from a socket, so counting reads
+     * bounds growth: past mem_check_bytes the limit is checked before sleeping,
+     * not only by mem_timer (a loopback client outruns any timer). */
+    size_t read_since_check;
+    size_t mem_check_bytes;
+
+    struct pool **pools; /* the pools of the generation in force */
+    uint32_t npools;
+    struct pool *retired; /* pools a reload replaced, finishing their work */
+
+    /* connections written to in this loop turn: flushed before sleeping */
+    struct client *dirty_clients;
+    struct sconn *dirty_sconns; /* doubly linked: a closed connection leaves it */
+    /* closed in this turn, freed before sleeping once no event of the turn can
+     * still point at them */
+    struct client *dead_clients;
+    struct server *dead_servers; /* hidden replica servers, freed once idle */
+
+    uint64_t next_client_id;
+    uint64_t total_connections;
+    uint64_t curr_connections;
+    bool stopping;
+};
+
+int proxy_init(struct proxy *px, struct ev_loop *loop, const struct options *o, int worker_id);
+/* Free every pool (current and retired) and what waits to be freed. */
+void proxy_deinit(struct proxy *px);
+/* From the loop's before-sleep hook: enforce the buffer limit when due, write
+ * every dirty connection until nothing more is pending, free what is dead and
+ * idle (retired pools, replicas no longer listed, closed clients). Returns
+ * true once a drained proxy has no client left: time to stop. */
+bool proxy_before_sleep(struct proxy *px);
+/* Stop accepting and reading; every pending reply is still written. */
+void proxy_drain(struct proxy *px);
+/* Open clients, retired pools' included. */
+uint64_t proxy_nclients(const struct proxy *px);
+/* Bytes read from sockets: counts toward the next buffer-limit check. */
+static inline void proxy_note_read(struct proxy *px, size_t n)
+{
+    px->read_since_check += n;
+}
+
+#endif

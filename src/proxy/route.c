@@ -1,0 +1,210 @@
+#include "proxy/route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "hash/hash.h"
+#include "proxy/health.h"
+#include "proxy/pool.h"
+#include "proxy/replica.h"
+#include "proxy/server.h"
+
+#define NO_SERVER_MSG  "no server is available for this key"
+#define NO_REPLICA_MSG "no replica is available for this read (read_from: replica)"
+#define CROSS_MSG      "CROSSSLOT Keys in request don't hash to the same server"
+
+/* twemproxy's shortcut to server 0 for a one-server pool or an empty key; in a
+ * master/replica pool the distribution (of the replicas) decides, since server 0
+ * may be the master or an ejected replica. */
+static bool route_takes_server0(const struct pool *p, size_t len)
+{
+    return p->mode != POOL_MASTER_REPLICA && (p->nservers == 1 || len == 0);
+}
+
+static uint32_t route_hash(const struct pool *p, const uint8_t *key, size_t len)
+{
+    if (p->cp->has_hash_tag) {
+        key = hash_tag_apply(key, len, p->cp->hash_tag, &len);
+    }
+    return hash_key(p->cp->hash, key, len);
+}
+
+/* The distribution member for a key of this hash and length; NULL: none live. */
+static struct server *route_member(struct pool *p, uint32_t hash, size_t len)
+{
+    int idx;
+    if (route_takes_server0(p, len)) {
+        idx = p->servers[0].health.ejected ? -1 : 0;
+    } else {
+        idx = dist_pick(&p->dist, hash, (uint32_t)random());
+    }
+    return idx < 0 ? NULL : &p->servers[idx];
+}
+
+/* splitmix64's finaliser: every input bit moves every output bit. */
+static uint64_t route_mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static bool route_replica_usable(struct replica_ep *ep, const struct server *group)
+{
+    struct server *s = &ep->srv;
+    if (!ep->listed || !ep->usable || !health_replica_usable(s)) {
+        return false;
+    }
+    /* right after a failover the sentinels may still list the new master as a
+     * replica: it must get writes only through its group */
+    return !server_addr_is(group, (const struct sockaddr *)&s->addr.ss, s->addr.len);
+}
+
+/* Rendezvous hashing: the usable replica of g with the highest weight for this
+ * key hash. A key keeps its replica while that replica stays; when one goes,
+ * only its keys move; every worker makes the same choice. */
+static struct server *route_replica(struct server *g, uint32_t key_hash)
+{
+    struct replica_set *rs = g->replicas;
+    uint64_t h = route_mix(key_hash);
+    struct replica_ep *best = NULL;
+    uint64_t best_w = 0;
+    for (uint32_t i = 0; rs != NULL && i < rs->n; i++) {
+        struct replica_ep *ep = rs->v[i];
+        if (!route_replica_usable(ep, g)) {
+            continue;
+        }
+        uint64_t w = route_mix(h ^ ep->seed);
+        if (best == NULL || w > best_w || (w == best_w && ep->seed > best->seed)) {
+            best = ep;
+            best_w = w;
+        }
+    }
+    return best != NULL ? &best->srv : NULL;
+}
+
+static int route_sentinel(struct pool *p, uint32_t h, size_t len, bool readonly, struct route *out)
+{
+    out->shard = route_member(p, h, len);
+    if (out->shard == NULL) {
+        return ROUTE_MISS_SERVER;
+    }
+    out->target = out->shard;
+    if (!readonly || !p->replica_reads) {
+        return ROUTE_HIT;
+    }
+    struct server *r = route_replica(out->shard, h);
+    if (r != NULL) {
+        out->target = r;
+        return ROUTE_HIT;
+    }
+    return p->cp->read_from == READ_FROM_PREFER_REPLICA ? ROUTE_HIT : ROUTE_MISS_REPLICA;
+}
+
+/* One dataset: writes (and reads by read_from master) go to the master, reads
+ * to a live replica placed by the distribution, which holds the replicas only. */
+static int route_master_replica(struct pool *p, uint32_t h, size_t len, bool readonly,
+                                struct route *out)
+{
+    struct server *master = &p->servers[p->cp->master];
+    enum conf_read_from rf = p->cp->read_from;
+    out->shard = master;
+    out->target = master;
+    if (!readonly || rf == READ_FROM_MASTER) {
+        return ROUTE_HIT;
+    }
+    struct server *r = route_member(p, h, len);
+    if (r != NULL) {
+        out->target = r;
+        return ROUTE_HIT;
+    }
+    return rf == READ_FROM_PREFER_REPLICA ? ROUTE_HIT : ROUTE_MISS_REPLICA;
+}
+
+int route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly, struct route *out)
+{
+    /* the hash places the key among members, and a read among a group's replicas */
+    bool hashed = !route_takes_server0(p, len) || (p->replica_reads && readonly);
+    uint32_t h = hashed ? route_hash(p, key, len) : 0;
+    out->shard = out->target = NULL;
+    switch (p->mode) {
+    case POOL_SENTINEL:
+        return route_sentinel(p, h, len, readonly, out);
+    case POOL_MASTER_REPLICA:
+        return route_master_replica(p, h, len, readonly, out);
+    default:
+        out->shard = out->target = route_member(p, h, len);
+        return out->target != NULL ? ROUTE_HIT : ROUTE_MISS_SERVER;
+    }
+}
+
+int route_request(struct pool *p, const uint8_t *req, const struct spans *keys, bool readonly,
+                  struct route *out)
+{
+    if (keys->n == 0) {
+        return route_key(p, req, 0, readonly, out);
+    }
+    int miss = route_key(p, req + keys->v[0].off, keys->v[0].len, readonly, out);
+    if (miss != ROUTE_HIT || keys->n == 1 || route_one_dataset(p) ||
+        p->cp->distribution == DIST_RANDOM) {
+        return miss;
+    }
+    /* RENAME, SUNIONSTORE, EVAL...: run on one server for keys of another, they
+     * would lose writes or read what is not there */
+    for (uint32_t i = 1; i < keys->n; i++) {
+        struct route other;
+        if (route_key(p, req + keys->v[i].off, keys->v[i].len, false, &other) != ROUTE_HIT) {
+            return ROUTE_MISS_SERVER;
+        }
+        if (other.shard != out->shard) {
+            return ROUTE_MISS_CROSS;
+        }
+    }
+    return ROUTE_HIT;
+}
+
+struct server *route_any(struct pool *p)
+{
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct server *s = &p->servers[i];
+        if (!s->health.ejected && s->addr.known) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+bool route_one_dataset(const struct pool *p)
+{
+    return p->mode == POOL_MASTER_REPLICA || p->nservers == 1;
+}
+
+const char *route_miss_text(const struct pool *p, int miss, const struct route *r, char *buf,
+                            size_t cap)
+{
+    if (miss == ROUTE_MISS_CROSS) {
+        return CROSS_MSG;
+    }
+    if (miss != ROUTE_MISS_REPLICA) {
+        return NO_SERVER_MSG;
+    }
+    if (p->mode == POOL_SENTINEL && r->shard != NULL) {
+        snprintf(buf, cap,
+                 "no replica of group '%s' is available for this read (read_from: replica)",
+                 r->shard->cs->name);
+        return buf;
+    }
+    return NO_REPLICA_MSG;
+}
+
+struct server *route_fallback(const struct server *target, bool readonly)
+{
+    if (readonly && target->owner != NULL &&
+        target->pool->cp->read_from == READ_FROM_PREFER_REPLICA) {
+        return target->owner;
+    }
+    return NULL;
+}

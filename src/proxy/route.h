@@ -1,0 +1,56 @@
+/*
+ * route: where a request goes. The only code that turns keys into servers: the
+ * hash tag, the hash, the distribution, the pool's mode (plain, master/replica,
+ * sentinel groups), the replica chosen for a read, and the fall-back when a
+ * target cannot be reached. The router (router.c) only acts on the answer.
+ *
+ * Two servers answer for a key: its shard, the distribution member that owns
+ * it (a sentinel group; in a master/replica pool, where every server holds
+ * everything, the master), and its target, where the request is sent (the
+ * shard, the master, or a replica). Keys of one request must share a shard.
+ */
+#ifndef NC_ROUTE_H
+#define NC_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct pool;
+struct server;
+
+struct route {
+    struct server *shard;
+    struct server *target;
+};
+
+/* Why a request has no target. */
+enum route_miss {
+    ROUTE_HIT = 0,
+    ROUTE_MISS_SERVER,  /* no live server for the key */
+    ROUTE_MISS_REPLICA, /* a read with read_from replica, and no usable replica */
+    ROUTE_MISS_CROSS,   /* keys of one request on several shards */
+};
+
+/* Place one key (len 0: the keyless place, server 0 or the master). */
+int route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly, struct route *out);
+/* Place a request that goes whole to one server: by its first key, every other
+ * key on the same shard (ROUTE_MISS_CROSS otherwise; with a random
+ * distribution a request has no place but the one drawn for it). */
+int route_request(struct pool *p, const uint8_t *req, const struct spans *keys, bool readonly,
+                  struct route *out);
+/* Any live server, for a keyless request every server answers alike; NULL if none. */
+struct server *route_any(struct pool *p);
+/* Every server of the pool holds every key: a master and its replicas, or one
+ * server (or one sentinel group). */
+bool route_one_dataset(const struct pool *p);
+/* The client's error for a miss: a constant, or the text written to buf. */
+const char *route_miss_text(const struct pool *p, int miss, const struct route *r, char *buf,
+                            size_t cap);
+/* A request to target could not be connected: the server to try instead (a
+ * hidden replica's group with read_from prefer_replica), or NULL. */
+struct server *route_fallback(const struct server *target, bool readonly);
+
+#endif

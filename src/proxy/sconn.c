@@ -1,0 +1,495 @@
+#include "proxy/sconn.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/log.h"
+#include "net/sock.h"
+#include "proxy/health.h"
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/req.h"
+#include "proxy/server.h"
+
+static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
+static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
+
+static struct proxy *sconn_px(const struct sconn *c)
+{
+    return c->server->pool->px;
+}
+
+/* The counters c's traffic goes to (a hidden replica's: its group's). */
+static int64_t *sconn_stats(const struct sconn *c)
+{
+    return server_counted(c->server)->stats;
+}
+
+void sconn_init(struct sconn *c, struct server *s)
+{
+    memset(c, 0, sizeof(*c));
+    c->server = s;
+    c->st.fd = -1;
+    ev_io_init(&c->io, -1, sconn_on_io, c);
+    ev_timer_init(&c->timer, sconn_on_timeout, c);
+    rsp_info_init(&c->ri);
+}
+
+void sconn_deinit(struct sconn *c, const char *msg)
+{
+    sconn_reset(c, msg);
+    buf_free(&c->out);
+    buf_free(&c->in);
+    rsp_info_free(&c->ri);
+}
+
+static void sconn_mark_dirty(struct sconn *c)
+{
+    struct proxy *px = sconn_px(c);
+    if (c->dirty) {
+        return;
+    }
+    c->dirty = true;
+    c->dirty_prev = NULL;
+    c->dirty_next = px->dirty_sconns;
+    if (px->dirty_sconns != NULL) {
+        px->dirty_sconns->dirty_prev = c;
+    }
+    px->dirty_sconns = c;
+}
+
+static void sconn_unmark_dirty(struct sconn *c)
+{
+    struct proxy *px = sconn_px(c);
+    if (!c->dirty) {
+        return;
+    }
+    if (c->dirty_prev != NULL) {
+        c->dirty_prev->dirty_next = c->dirty_next;
+    } else {
+        px->dirty_sconns = c->dirty_next;
+    }
+    if (c->dirty_next != NULL) {
+        c->dirty_next->dirty_prev = c->dirty_prev;
+    }
+    c->dirty = false;
+    c->dirty_prev = c->dirty_next = NULL;
+}
+
+static void sconn_arm_timer(struct sconn *c)
+{
+    struct ev_loop *loop = sconn_px(c)->loop;
+    if (c->head != NULL && c->head->deadline_ms != 0) {
+        ev_timer_start_at(loop, &c->timer, c->head->deadline_ms);
+    } else {
+        ev_timer_stop(loop, &c->timer);
+    }
+}
+
+/* A new socket to the server's address: the fd, or -1 with *err. */
+static int sconn_socket(struct sconn *c, bool *in_progress, int *err)
+{
+    struct server *s = c->server;
+    struct sockaddr_storage ss = s->addr.ss;
+    socklen_t sslen = s->addr.len;
+    /* a name that did not resolve at load time is tried again at each connect */
+    if (sslen == 0 && sock_resolve(s->cs->addr.host, s->cs->addr.port, 0, &ss, &sslen) != 0) {
+        *err = EHOSTUNREACH;
+        return -1;
+    }
+    int fd = sock_connect((const struct sockaddr *)&ss, sslen, in_progress);
+    if (fd < 0) {
+        *err = errno;
+        return -1;
+    }
+    if (ss.ss_family != AF_UNIX) {
+        sock_set_nodelay(fd);
+    }
+    if (s->pool->cp->tcpkeepalive) {
+        sock_set_keepalive(fd);
+    }
+    return fd;
+}
+
+/* What a new connection says first (AUTH, SELECT); their replies are swallowed. */
+static void sconn_preamble(struct sconn *c)
+{
+    const struct pool *p = c->server->pool;
+    const char *auth = p->cp->redis ? p->cp->redis_auth : NULL;
+    size_t before = c->out.len;
+    int n = p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
+                                p->cp->redis ? p->cp->redis_db : 0);
+    c->swallow = n > 0 ? (uint32_t)n : 0;
+    c->wire_queued += c->out.len - before;
+    if (c->out.len > 0) {
+        sconn_mark_dirty(c);
+    }
+}
+
+int sconn_ensure(struct sconn *c)
+{
+    if (c->state != SCONN_CLOSED) {
+        return 0;
+    }
+    struct server *s = c->server;
+    struct proxy *px = sconn_px(c);
+    bool in_progress = false;
+    int err = 0;
+    if (!s->addr.known) {
+        return EHOSTUNREACH; /* no fault of the server: see server_strerror() */
+    }
+    int fd = sconn_socket(c, &in_progress, &err);
+    if (fd < 0) {
+        log_warn("connect to server '%s' failed: %s", s->cs->name, strerror(err));
+        sconn_stats(c)[SS_server_err]++;
+        health_failure(s);
+        return err;
+    }
+    stream_open_plain(&c->st, fd);
+    ev_io_init(&c->io, fd, sconn_on_io, c);
+    c->state = in_progress ? SCONN_CONNECTING : SCONN_CONNECTED;
+    ev_io_set(px->loop, &c->io, EV_READ | (in_progress ? EV_WRITE : 0));
+    buf_reset(&c->out);
+    buf_reset(&c->in);
+    c->out_pos = 0;
+    sconn_preamble(c);
+    sconn_stats(c)[SS_server_connections]++;
+    px->curr_connections++;
+    px->total_connections++;
+    log_verb("connecting to server '%s' fd %d", s->cs->name, fd);
+    return 0;
+}
+
+struct buf *sconn_out(struct sconn *c)
+{
+    return &c->out;
+}
+
+void sconn_queued(struct sconn *c, struct req *r, size_t len)
+{
+    struct server *s = c->server;
+    struct ev_loop *loop = sconn_px(c)->loop;
+    c->wire_queued += len;
+    sconn_stats(c)[SS_requests]++;
+    sconn_stats(c)[SS_request_bytes] += (int64_t)len;
+    if (r != NULL) {
+        int64_t timeout = s->pool->cp->timeout_ms;
+        r->sconn = c;
+        r->len = (uint32_t)len;
+        r->wire_end = c->wire_queued;
+        r->in_server = true;
+        r->queued_us = ev_now_us(loop);
+        r->deadline_ms = timeout > 0 ? ev_now(loop) + (uint64_t)timeout : 0;
+        if (c->tail != NULL) {
+            c->tail->snext = r;
+        } else {
+            c->head = r;
+            sconn_arm_timer(c);
+        }
+        c->tail = r;
+        if (c->unsent == NULL) {
+            c->unsent = r;
+        }
+        sconn_stats(c)[SS_in_queue]++;
+        sconn_stats(c)[SS_in_queue_bytes] += (int64_t)len;
+    }
+    sconn_mark_dirty(c);
+}
+
+void sconn_send(struct sconn *c, struct req *r, const uint8_t *p, size_t len)
+{
+    if (buf_append(&c->out, p, len) != 0) {
+        /* a request lost silently is worse than a failed connection */
+        sconn_fail(c, "out of memory", SS_server_err);
+        if (r != NULL) {
+            req_fail(r, "out of memory");
+        }
+        return;
+    }
+    sconn_queued(c, r, len);
+}
+
+/* Requests fully written move from the in_queue to the out_queue gauges. */
+static void sconn_account_sent(struct sconn *c)
+{
+    int64_t *st = sconn_stats(c);
+    while (c->unsent != NULL && c->unsent->wire_end <= c->wire_written) {
+        struct req *r = c->unsent;
+        r->sent = true;
+        st[SS_in_queue]--;
+        st[SS_in_queue_bytes] -= r->len;
+        st[SS_out_queue]++;
+        st[SS_out_queue_bytes] += r->len;
+        c->unsent = r->snext;
+    }
+}
+
+static void sconn_buffers_trim(struct sconn *c, size_t mbuf)
+{
+    /* give back what a large value needed; keep one chunk for the next burst */
+    if (c->out.cap > 4 * mbuf) {
+        buf_free(&c->out);
+    }
+    if (c->in.len == 0 && c->in.cap > 4 * mbuf) {
+        buf_free(&c->in);
+    }
+}
+
+void sconn_flush(struct sconn *c)
+{
+    sconn_unmark_dirty(c);
+    if (c->state != SCONN_CONNECTED) {
+        return; /* connecting: the connect completion flushes */
+    }
+    struct proxy *px = sconn_px(c);
+    size_t before = c->out_pos;
+    int err = 0;
+    int rc = stream_write_buf(&c->st, &c->out, &c->out_pos, &err);
+    c->wire_written += c->out_pos - before;
+    if (rc == STREAM_ERROR) {
+        sconn_fail(c, strerror(err), SS_server_err);
+        return;
+    }
+    sconn_account_sent(c);
+    if (c->out_pos == c->out.len) {
+        buf_reset(&c->out);
+        c->out_pos = 0;
+        sconn_buffers_trim(c, px->mbuf_size);
+        ev_io_set(px->loop, &c->io, EV_READ);
+        return;
+    }
+    if (c->out_pos >= c->out.len / 2) {
+        buf_consume(&c->out, c->out_pos); /* see client_flush: bound the tail growth */
+        c->out_pos = 0;
+    }
+    ev_io_set(px->loop, &c->io, EV_READ | EV_WRITE);
+}
+
+static struct req *sconn_pop(struct sconn *c)
+{
+    struct req *r = c->head;
+    int64_t *st = sconn_stats(c);
+    c->head = r->snext;
+    if (c->head == NULL) {
+        c->tail = NULL;
+    }
+    if (c->unsent == r) {
+        c->unsent = r->snext;
+        st[SS_in_queue]--;
+        st[SS_in_queue_bytes] -= r->len;
+    } else {
+        st[SS_out_queue]--;
+        st[SS_out_queue_bytes] -= r->len;
+    }
+    r->snext = NULL;
+    r->in_server = false;
+    return r;
+}
+
+/* Close c, leave the flush list, answer every request waiting on it with msg.
+ * Returns whether requests were waiting. */
+static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
+{
+    struct server *s = c->server;
+    struct proxy *px = sconn_px(c);
+    bool had_work = c->head != NULL;
+    sconn_unmark_dirty(c);
+    if (c->state == SCONN_CLOSED) {
+        return false;
+    }
+    log_at(had_work ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s", s->cs->name, msg);
+    ev_io_stop(px->loop, &c->io);
+    stream_close(&c->st);
+    c->io.fd = -1;
+    c->state = SCONN_CLOSED;
+    if (stat_field >= 0) {
+        sconn_stats(c)[stat_field]++;
+    }
+    sconn_stats(c)[SS_server_connections]--;
+    px->curr_connections--;
+    ev_timer_stop(px->loop, &c->timer);
+    buf_reset(&c->out);
+    buf_reset(&c->in);
+    c->need = 0;
+    c->out_pos = 0;
+    c->swallow = 0;
+    /* detach the whole queue first: answering a request may queue new work on c */
+    struct req *r = c->head;
+    struct req *unsent = c->unsent;
+    bool sent = true;
+    int64_t *st = sconn_stats(c);
+    c->head = c->tail = c->unsent = NULL;
+    while (r != NULL) {
+        struct req *next = r->snext;
+        sent = sent && r != unsent;
+        st[sent ? SS_out_queue : SS_in_queue]--;
+        st[sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
+        r->snext = NULL;
+        r->in_server = false;
+        req_fail(r, msg);
+        r = next;
+    }
+    return had_work;
+}
+
+void sconn_fail(struct sconn *c, const char *msg, int stat_field)
+{
+    if (c->state == SCONN_CLOSED) {
+        sconn_unmark_dirty(c);
+        return;
+    }
+    bool had_work = sconn_close(c, msg, stat_field);
+    /* an idle connection the server closed (its timeout) is no failure */
+    if (had_work || stat_field != SS_server_eof) {
+        health_failure(c->server);
+    }
+}
+
+void sconn_reset(struct sconn *c, const char *msg)
+{
+    sconn_close(c, msg, -1);
+}
+
+bool sconn_idle(const struct sconn *c)
+{
+    return c->head == NULL && !c->dirty && c->out_pos == c->out.len;
+}
+
+size_t sconn_memory(const struct sconn *c)
+{
+    return c->out.cap + c->in.cap;
+}
+
+static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    sconn_fail(t->data, "Connection timed out", SS_server_timedout);
+}
+
+/* One complete reply of len bytes at p, for the oldest request (or a set-up
+ * command, whose reply is dropped). */
+static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
+{
+    struct server *s = c->server;
+    if (c->swallow > 0) {
+        c->swallow--;
+        if (c->ri.is_error) {
+            log_error("server '%s' refused connection set-up: %.*s", s->cs->name,
+                      (int)(len > 2 ? len - 2 : len), (const char *)p);
+        }
+        return;
+    }
+    struct req *r = sconn_pop(c);
+    histo_add(&server_counted(s)->lat_server, ev_now_us(sconn_px(c)->loop) - r->queued_us);
+    health_success(s);
+    sconn_stats(c)[SS_responses]++;
+    sconn_stats(c)[SS_response_bytes] += (int64_t)len;
+    req_complete(r, p, len, &c->ri);
+}
+
+/* Parse and hand out every complete response in c->in. Returns -1 if c failed. */
+static int sconn_parse(struct sconn *c)
+{
+    const struct proto *pr = c->server->pool->proto;
+    size_t pos = 0;
+    while (pos < c->in.len) {
+        const uint8_t *p = c->in.data + pos;
+        size_t n = c->in.len - pos;
+        if (c->swallow == 0 && c->head == NULL) {
+            sconn_fail(c, "unexpected data from server", SS_server_err);
+            return -1;
+        }
+        if (c->need > n) {
+            break;
+        }
+        int rc = pr->rsp_parse(p, n, c->swallow > 0 ? 0 : c->head->cmd, &c->ri);
+        if (rc == PARSE_AGAIN) {
+            c->need = c->ri.len; /* a big reply is not re-parsed on every read */
+            break;
+        }
+        c->need = 0;
+        if (rc == PARSE_ERROR) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "bad response from server: %s", c->ri.err);
+            sconn_fail(c, msg, SS_server_err);
+            return -1;
+        }
+        pos += c->ri.len;
+        sconn_answer(c, p, c->ri.len);
+        if (c->state == SCONN_CLOSED) {
+            return -1; /* answering reached a limit that reset this connection */
+        }
+    }
+    buf_consume(&c->in, pos);
+    sconn_arm_timer(c);
+    return 0;
+}
+
+static void sconn_read(struct sconn *c)
+{
+    struct proxy *px = sconn_px(c);
+    size_t chunk = px->mbuf_size;
+    if (c->need > c->in.len + chunk) {
+        chunk = c->need - c->in.len; /* read a large reply in as few calls as possible */
+    }
+    if (buf_reserve(&c->in, chunk) != 0) {
+        sconn_fail(c, "out of memory", SS_server_err);
+        return;
+    }
+    size_t got = 0;
+    int err = 0;
+    int rc = stream_read(&c->st, c->in.data + c->in.len, c->in.cap - c->in.len, &got, &err);
+    if (rc == STREAM_EOF) {
+        sconn_fail(c, "Connection closed by server", SS_server_eof);
+        return;
+    }
+    if (rc == STREAM_ERROR) {
+        sconn_fail(c, strerror(err), SS_server_err);
+        return;
+    }
+    if (rc == STREAM_AGAIN) {
+        return;
+    }
+    c->in.len += got;
+    proxy_note_read(px, got);
+    sconn_parse(c);
+}
+
+/* A non-blocking connect finished: SO_ERROR says how, getpeername confirms it
+ * really is connected (a stale event of a previous socket must not count). */
+static int sconn_connected(struct sconn *c)
+{
+    int err = sock_error(c->st.fd);
+    if (err != 0) {
+        sconn_fail(c, strerror(err), SS_server_err);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getpeername(c->st.fd, (struct sockaddr *)&ss, &len) < 0) {
+        return 0; /* still in progress */
+    }
+    c->state = SCONN_CONNECTED;
+    log_verb("connected to server '%s'", c->server->cs->name);
+    sconn_flush(c);
+    return 0;
+}
+
+static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct sconn *c = io->data;
+    (void)loop;
+    if (c->state == SCONN_CONNECTING) {
+        if (sconn_connected(c) < 0 || c->state != SCONN_CONNECTED) {
+            return;
+        }
+    }
+    if (events & EV_READ) {
+        sconn_read(c);
+    }
+    if ((events & EV_WRITE) && c->state == SCONN_CONNECTED) {
+        sconn_flush(c);
+    }
+}

@@ -1,0 +1,79 @@
+/*
+ * sconn: one connection to a server, a small state machine
+ *
+ *   CLOSED --ensure--> CONNECTING --writable, peer confirmed--> CONNECTED
+ *      ^                    |                                       |
+ *      +------ close (error, eof, timeout, failover, reset) --------+
+ *
+ * connected lazily (or at start with preconnect). Request bytes are appended
+ * to `out` and written before the loop sleeps (one write carries the requests
+ * of every client: pipelining); responses are parsed from `in` in the order
+ * the requests were queued. Closing answers every waiting request with an
+ * error, takes the connection off the proxy's flush list and resets it, so a
+ * closed connection holds nothing anyone could trip over.
+ */
+#ifndef NC_SCONN_H
+#define NC_SCONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "event/ev.h"
+#include "net/stream.h"
+#include "proto/proto.h"
+
+struct server;
+struct req;
+
+enum sconn_state { SCONN_CLOSED = 0, SCONN_CONNECTING, SCONN_CONNECTED };
+
+struct sconn {
+    struct ev_io io;
+    struct stream st;
+    struct server *server;
+    uint8_t state;
+    bool dirty; /* on the proxy's flush list */
+    struct sconn *dirty_prev, *dirty_next;
+    struct buf out;   /* request bytes queued for the socket */
+    size_t out_pos;   /* bytes of out already written */
+    struct buf in;    /* response bytes read, not yet parsed */
+    size_t need;      /* parse again only once in.len reaches this (parser hint) */
+    struct req *head; /* requests awaiting a response, oldest first */
+    struct req *tail;
+    struct req *unsent;    /* first request not yet fully written */
+    uint64_t wire_queued;  /* bytes ever queued on this connection */
+    uint64_t wire_written; /* bytes ever written */
+    uint32_t swallow;      /* replies to connection set-up (AUTH/SELECT) still to drop */
+    struct ev_timer timer; /* deadline of the oldest request */
+    struct rsp_info ri;    /* parse scratch */
+};
+
+void sconn_init(struct sconn *c, struct server *s);
+/* Close (answering what waits with msg) and free the buffers. */
+void sconn_deinit(struct sconn *c, const char *msg);
+/* Make sure the connection is connecting or connected: 0, or an errno code
+ * (EHOSTUNREACH for a sentinel group with no known master, see server_strerror). */
+int sconn_ensure(struct sconn *c);
+/* Queue len request bytes for r (NULL: noreply, no response will come). */
+void sconn_send(struct sconn *c, struct req *r, const uint8_t *p, size_t len);
+/* The output buffer, for a caller that builds a request in place (a split's
+ * fragment); then sconn_queued() with the bytes it appended. */
+struct buf *sconn_out(struct sconn *c);
+void sconn_queued(struct sconn *c, struct req *r, size_t len);
+/* Write queued bytes; called before sleeping for dirty connections. */
+void sconn_flush(struct sconn *c);
+/* Close the connection, answering every request waiting on it with msg;
+ * stat_field (< 0: none) is the counter the reason adds to, and a failure
+ * counts against the server's health unless it is no fault of the server. */
+void sconn_fail(struct sconn *c, const char *msg, int stat_field);
+/* The same, counting nothing against the server (a failover, a reset). */
+void sconn_reset(struct sconn *c, const char *msg);
+/* No request waits, nothing is left to write, and it is not on the flush list:
+ * freeing it now loses nothing and leaves no dangling pointer. */
+bool sconn_idle(const struct sconn *c);
+/* Bytes of memory its buffers hold (the buffer limit). */
+size_t sconn_memory(const struct sconn *c);
+
+#endif

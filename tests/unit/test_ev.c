@@ -1,0 +1,199 @@
+/*
+ * test_ev: the event loop on real descriptors (socketpairs): readiness
+ * callbacks, changing and removing watched events, timers firing in deadline
+ * order (and stopped, restarted, started from a callback), the before-sleep
+ * hook running once per turn before the wait, and a descriptor closed by an
+ * earlier callback of the same batch being skipped.
+ */
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "event/ev.h"
+#include "unit.h"
+
+struct probe {
+    struct ev_io io;
+    int reads, writes;
+    struct probe *closes; /* closes this one's peer probe when it fires */
+};
+
+static void probe_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct probe *p = io->data;
+    char buf[64];
+    if (events & EV_READ) {
+        p->reads++;
+        while (read(io->fd, buf, sizeof(buf)) > 0) {
+        }
+    }
+    if (events & EV_WRITE) {
+        p->writes++;
+    }
+    if (p->closes != NULL) {
+        ev_io_stop(loop, &p->closes->io);
+        close(p->closes->io.fd);
+        p->closes->io.fd = -1; /* the loop skips it for the rest of the batch */
+    }
+}
+
+static void test_io(void)
+{
+    struct ev_loop *loop = ev_loop_create();
+    int sv[2];
+    CHECK(loop != NULL && socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    struct probe a = {0};
+    ev_io_init(&a.io, sv[0], probe_on_io, &a);
+    CHECK_EQ_INT(ev_io_set(loop, &a.io, EV_READ), 0);
+    /* nothing to read: the turn times out */
+    CHECK_EQ_INT(ev_loop_poll(loop, 10), 0);
+    CHECK_EQ_INT(a.reads, 0);
+    CHECK_EQ_INT(write(sv[1], "x", 1), 1);
+    CHECK_EQ_INT(ev_loop_poll(loop, 1000), 1);
+    CHECK_EQ_INT(a.reads, 1);
+    /* level-triggered: drained, so no second event */
+    CHECK_EQ_INT(ev_loop_poll(loop, 10), 0);
+    /* writable at once when asked for */
+    CHECK_EQ_INT(ev_io_set(loop, &a.io, EV_READ | EV_WRITE), 0);
+    CHECK_EQ_INT(ev_loop_poll(loop, 1000), 1);
+    CHECK_EQ_INT(a.writes, 1);
+    /* removed: data waits unseen */
+    CHECK_EQ_INT(ev_io_set(loop, &a.io, 0), 0);
+    CHECK(!a.io.registered);
+    CHECK_EQ_INT(write(sv[1], "y", 1), 1);
+    CHECK_EQ_INT(ev_loop_poll(loop, 10), 0);
+    CHECK_EQ_INT(a.reads, 1);
+    /* watched again: the waiting byte is reported */
+    CHECK_EQ_INT(ev_io_set(loop, &a.io, EV_READ), 0);
+    CHECK_EQ_INT(ev_loop_poll(loop, 1000), 1);
+    CHECK_EQ_INT(a.reads, 2);
+    /* the peer hangs up: reported as readable (the reader sees EOF) */
+    close(sv[1]);
+    CHECK_EQ_INT(ev_loop_poll(loop, 1000), 1);
+    CHECK_EQ_INT(a.reads, 3);
+    ev_io_stop(loop, &a.io);
+    close(sv[0]);
+    ev_loop_destroy(loop);
+}
+
+static void test_closed_in_batch(void)
+{
+    struct ev_loop *loop = ev_loop_create();
+    int s1[2], s2[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s1) == 0);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s2) == 0);
+    struct probe a = {0}, b = {0};
+    ev_io_init(&a.io, s1[0], probe_on_io, &a);
+    ev_io_init(&b.io, s2[0], probe_on_io, &b);
+    ev_io_set(loop, &a.io, EV_READ);
+    ev_io_set(loop, &b.io, EV_READ);
+    a.closes = &b;
+    b.closes = &a;
+    /* both ready in one batch: whichever runs first closes the other */
+    CHECK_EQ_INT(write(s1[1], "x", 1), 1);
+    CHECK_EQ_INT(write(s2[1], "x", 1), 1);
+    CHECK_EQ_INT(ev_loop_poll(loop, 1000), 2);
+    CHECK_EQ_INT(a.reads + b.reads, 1);
+    close(s1[1]);
+    close(s2[1]);
+    if (a.io.fd >= 0) {
+        close(a.io.fd);
+    }
+    if (b.io.fd >= 0) {
+        close(b.io.fd);
+    }
+    ev_loop_destroy(loop);
+}
+
+static int fired[8], nfired;
+
+static void timer_note(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    fired[nfired++] = (int)(intptr_t)t->data;
+}
+
+static struct ev_timer chained;
+
+static void timer_chain(struct ev_loop *loop, struct ev_timer *t)
+{
+    timer_note(loop, t);
+    ev_timer_start(loop, &chained, 0); /* due now: runs in this same turn */
+}
+
+static void test_timers(void)
+{
+    struct ev_loop *loop = ev_loop_create();
+    struct ev_timer t[4];
+    nfired = 0;
+    for (intptr_t i = 0; i < 4; i++) {
+        ev_timer_init(&t[i], timer_note, (void *)i);
+    }
+    uint64_t now = ev_now(loop);
+    ev_timer_start_at(loop, &t[2], now + 3);
+    ev_timer_start_at(loop, &t[0], now + 1);
+    ev_timer_start_at(loop, &t[3], now + 4);
+    ev_timer_start_at(loop, &t[1], now + 2);
+    ev_timer_stop(loop, &t[3]);
+    CHECK(!ev_timer_armed(&t[3]));
+    ev_timer_start_at(loop, &t[1], now + 5); /* restarting moves it */
+    while (nfired < 3) {
+        CHECK(ev_loop_poll(loop, 100) >= 0);
+    }
+    CHECK_EQ_INT(fired[0], 0);
+    CHECK_EQ_INT(fired[1], 2);
+    CHECK_EQ_INT(fired[2], 1);
+    CHECK(ev_now(loop) >= now + 5);
+    CHECK(!ev_timer_armed(&t[0]) && !ev_timer_armed(&t[1]));
+    /* a timer started from a callback, due at once */
+    nfired = 0;
+    ev_timer_init(&t[0], timer_chain, (void *)(intptr_t)10);
+    ev_timer_init(&chained, timer_note, (void *)(intptr_t)11);
+    ev_timer_start(loop, &t[0], 0);
+    CHECK(ev_loop_poll(loop, 100) >= 0);
+    CHECK_EQ_INT(nfired, 2);
+    CHECK_EQ_INT(fired[1], 11);
+    ev_loop_destroy(loop);
+}
+
+struct hook_state {
+    int calls;
+    int stop_at;
+};
+
+static void hook(struct ev_loop *loop, void *data)
+{
+    struct hook_state *h = data;
+    if (++h->calls == h->stop_at) {
+        ev_loop_stop(loop);
+    }
+}
+
+static void test_before_sleep_and_stop(void)
+{
+    struct ev_loop *loop = ev_loop_create();
+    struct hook_state h = {0, 3};
+    struct ev_timer tick;
+    ev_loop_set_before_sleep(loop, hook, &h);
+    /* two turns wake on a timer each; the third turn's hook stops the loop
+     * before it sleeps */
+    ev_timer_init(&tick, timer_note, NULL);
+    nfired = 0;
+    ev_timer_start(loop, &tick, 1);
+    CHECK(ev_loop_poll(loop, -1) >= 0);
+    CHECK_EQ_INT(h.calls, 1);
+    ev_timer_start(loop, &tick, 1);
+    CHECK_EQ_INT(ev_loop_run(loop), 0);
+    CHECK_EQ_INT(h.calls, 3);
+    CHECK_EQ_INT(nfired, 2);
+    CHECK(strcmp(ev_loop_backend(loop), "epoll") == 0);
+    ev_loop_destroy(loop);
+}
+
+int main(void)
+{
+    test_io();
+    test_closed_in_batch();
+    test_timers();
+    test_before_sleep_and_stop();
+    UNIT_DONE("test_ev");
+}

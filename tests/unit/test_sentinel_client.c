@@ -1,0 +1,409 @@
+/*
+ * test_sentinel_client: the sentinel client's state machine (sentinel.c) with
+ * a recording group sink instead of a pool, and a sentinel and two "masters"
+ * scripted here on loopback sockets: what it is told and what it passes on.
+ *
+ *   discovery:      the queried master, checked with ROLE, is passed on
+ *   epoch guard:    a view at an older config-epoch is not believed
+ *   +switch-master: the new master is checked and passed on
+ *   ROLE slave:     a candidate that is not a master is never passed on
+ *   replicas:       SENTINEL REPLICAS lists go to the sink; +sdown too
+ *
+ * (Real redis-sentinel processes are in tests/e2e/test_sentinel*.py.)
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+#include "proto/redis.h"
+#include "sentinel/sentinel.h"
+#include "unit.h"
+
+/* ---- the recording sink ---- */
+
+struct record {
+    bool known;
+    struct sockaddr_storage master;
+    socklen_t master_len;
+    int found;          /* master_found calls that moved the group */
+    int listed;         /* replicas_listed calls */
+    uint32_t nreplicas; /* in the last list */
+    int down;           /* replica_state(false) calls */
+};
+
+static bool rec_master_get(void *ctx, uint32_t g, struct sockaddr_storage *ss, socklen_t *len)
+{
+    struct record *r = ctx;
+    (void)g;
+    if (r->known) {
+        *ss = r->master;
+        *len = r->master_len;
+    }
+    return r->known;
+}
+
+static bool rec_master_found(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len)
+{
+    struct record *r = ctx;
+    (void)g;
+    if (r->known && len == r->master_len && memcmp(&r->master, sa, len) == 0) {
+        return false;
+    }
+    memcpy(&r->master, sa, len);
+    r->master_len = len;
+    r->known = true;
+    r->found++;
+    return true;
+}
+
+static void rec_replicas_listed(void *ctx, uint32_t g, const struct replica_addr *v, uint32_t n)
+{
+    struct record *r = ctx;
+    (void)g;
+    (void)v;
+    r->listed++;
+    r->nreplicas = n;
+}
+
+static void rec_replica_state(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len,
+                              bool usable)
+{
+    struct record *r = ctx;
+    (void)g;
+    (void)sa;
+    (void)len;
+    r->down += !usable;
+}
+
+static const struct group_sink_ops rec_ops = {rec_master_get, rec_master_found, rec_replicas_listed,
+                                              rec_replica_state};
+
+/* ---- the scripted peers ---- */
+
+#define MAX_CONNS 16
+
+struct conn {
+    int fd;
+    bool master; /* accepted on a master's port: answers ROLE */
+    int port;    /* that master's port */
+    char in[16384];
+    size_t len;
+};
+
+struct script {
+    int sentinel_lfd, master_lfd[2];
+    int sentinel_port, master_port[2];
+    const char *role[2]; /* what each master answers ROLE with */
+    int named;           /* the master the sentinel names (0 or 1) */
+    int epoch;           /* the config-epoch it gives */
+    bool with_replica;   /* SENTINEL REPLICAS lists one replica */
+    struct conn conns[MAX_CONNS];
+    int sub_fd; /* the subscription link, once seen */
+};
+
+static int listen_any(int *port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, 8) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+        abort();
+    }
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+static void say(int fd, const char *s)
+{
+    if (write(fd, s, strlen(s)) != (ssize_t)strlen(s)) {
+        abort();
+    }
+}
+
+static void say_bulk_array(int fd, int n, const char *const *items)
+{
+    char buf[1024];
+    size_t k = (size_t)snprintf(buf, sizeof(buf), "*%d\r\n", n);
+    for (int i = 0; i < n; i++) {
+        k += (size_t)snprintf(buf + k, sizeof(buf) - k, "$%zu\r\n%s\r\n", strlen(items[i]),
+                              items[i]);
+    }
+    say(fd, buf);
+}
+
+static bool arg_is(const uint8_t *p, const struct span *a, const char *s)
+{
+    return a->len == strlen(s) && strncasecmp((const char *)p + a->off, s, a->len) == 0;
+}
+
+/* One request of the sentinel client, answered as redis-sentinel would. */
+static void sentinel_answer(struct script *sc, struct conn *c, const uint8_t *p,
+                            const struct req_info *ri)
+{
+    const struct span *a = ri->args.v;
+    char port[16], epoch[16];
+    snprintf(port, sizeof(port), "%d", sc->master_port[sc->named]);
+    snprintf(epoch, sizeof(epoch), "%d", sc->epoch);
+    if (arg_is(p, &a[0], "SUBSCRIBE")) {
+        sc->sub_fd = c->fd;
+        for (uint32_t i = 1; i < ri->args.n; i++) {
+            char msg[128];
+            snprintf(msg, sizeof(msg), "*3\r\n$9\r\nsubscribe\r\n$%u\r\n%.*s\r\n:%u\r\n", a[i].len,
+                     (int)a[i].len, (const char *)p + a[i].off, i);
+            say(c->fd, msg);
+        }
+    } else if (arg_is(p, &a[0], "PING")) {
+        say(c->fd, "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    } else if (arg_is(p, &a[1], "get-master-addr-by-name")) {
+        const char *v[] = {"127.0.0.1", port};
+        say_bulk_array(c->fd, 2, v);
+    } else if (arg_is(p, &a[1], "MASTER")) {
+        const char *v[] = {"name", "g", "ip", "127.0.0.1", "port", port, "config-epoch", epoch};
+        say_bulk_array(c->fd, 8, v);
+    } else if (arg_is(p, &a[1], "REPLICAS")) {
+        say(c->fd, sc->with_replica ? "*1\r\n*8\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nport\r\n"
+                                      "$4\r\n7001\r\n$5\r\nflags\r\n$5\r\nslave\r\n"
+                                      "$18\r\nmaster-link-status\r\n$2\r\nok\r\n"
+                                    : "*0\r\n");
+    } else {
+        say(c->fd, "-ERR unknown\r\n");
+    }
+}
+
+static void conn_serve(struct script *sc, struct conn *c)
+{
+    ssize_t n = read(c->fd, c->in + c->len, sizeof(c->in) - c->len);
+    if (n <= 0) {
+        close(c->fd);
+        c->fd = -1;
+        return;
+    }
+    c->len += (size_t)n;
+    struct req_info ri;
+    req_info_init(&ri);
+    size_t pos = 0;
+    while (redis_req_parse((const uint8_t *)c->in + pos, c->len - pos, &ri) == PARSE_OK) {
+        const uint8_t *p = (const uint8_t *)c->in + pos;
+        if (c->master) {
+            int i = c->port == sc->master_port[0] ? 0 : 1;
+            if (arg_is(p, &ri.args.v[0], "ROLE")) {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "*3\r\n$%zu\r\n%s\r\n:0\r\n*0\r\n", strlen(sc->role[i]),
+                         sc->role[i]);
+                say(c->fd, msg);
+            }
+        } else {
+            sentinel_answer(sc, c, p, &ri);
+        }
+        pos += ri.len;
+    }
+    memmove(c->in, c->in + pos, c->len - pos);
+    c->len -= pos;
+    req_info_free(&ri);
+}
+
+static void script_accept(struct script *sc, int lfd, bool master, int port)
+{
+    int fd = accept(lfd, NULL, NULL);
+    for (int i = 0; fd >= 0 && i < MAX_CONNS; i++) {
+        if (sc->conns[i].fd < 0) {
+            sc->conns[i] = (struct conn){.fd = fd, .master = master, .port = port};
+            return;
+        }
+    }
+    abort();
+}
+
+/* Serve whatever is ready without blocking. */
+static void script_serve(struct script *sc)
+{
+    struct pollfd p[3 + MAX_CONNS];
+    int n = 0;
+    p[n++] = (struct pollfd){sc->sentinel_lfd, POLLIN, 0};
+    p[n++] = (struct pollfd){sc->master_lfd[0], POLLIN, 0};
+    p[n++] = (struct pollfd){sc->master_lfd[1], POLLIN, 0};
+    for (int i = 0; i < MAX_CONNS; i++) {
+        p[n++] = (struct pollfd){sc->conns[i].fd, POLLIN, 0};
+    }
+    if (poll(p, (nfds_t)n, 0) <= 0) {
+        return;
+    }
+    if (p[0].revents) {
+        script_accept(sc, sc->sentinel_lfd, false, 0);
+    }
+    for (int m = 0; m < 2; m++) {
+        if (p[1 + m].revents) {
+            script_accept(sc, sc->master_lfd[m], true, sc->master_port[m]);
+        }
+    }
+    for (int i = 0; i < MAX_CONNS; i++) {
+        if (p[3 + i].revents && sc->conns[i].fd >= 0) {
+            conn_serve(sc, &sc->conns[i]);
+        }
+    }
+}
+
+/* ---- the rig ---- */
+
+struct rig {
+    struct script sc;
+    struct record rec;
+    struct conf *conf;
+    struct ev_loop *loop;
+    struct sentinel *sn;
+};
+
+static void rig_init(struct rig *r, const char *read_from)
+{
+    memset(r, 0, sizeof(*r));
+    r->sc.sentinel_lfd = listen_any(&r->sc.sentinel_port);
+    r->sc.master_lfd[0] = listen_any(&r->sc.master_port[0]);
+    r->sc.master_lfd[1] = listen_any(&r->sc.master_port[1]);
+    r->sc.role[0] = r->sc.role[1] = "master";
+    r->sc.epoch = 1;
+    r->sc.sub_fd = -1;
+    for (int i = 0; i < MAX_CONNS; i++) {
+        r->sc.conns[i].fd = -1;
+    }
+    char yml[512];
+    snprintf(yml, sizeof(yml),
+             "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinel_heartbeat: 50\n"
+             "  read_from: %s\n  groups:\n   - g\n  sentinels:\n   - 127.0.0.1:%d\n",
+             read_from, r->sc.sentinel_port);
+    struct conf_errors errs;
+    conf_errors_init(&errs);
+    r->conf = conf_load_buf_flags("t.yml", yml, strlen(yml), CONF_F_NUMERIC_ONLY, &errs);
+    for (uint32_t i = 0; i < errs.n; i++) {
+        fprintf(stderr, "%s\n", errs.msgs[i]);
+    }
+    conf_errors_free(&errs);
+    r->loop = ev_loop_create();
+    if (r->conf == NULL || r->loop == NULL) {
+        abort();
+    }
+    r->sn = sentinel_create(r->loop, &r->conf->pools[0], (struct group_sink){&rec_ops, &r->rec});
+}
+
+static void rig_free(struct rig *r)
+{
+    sentinel_destroy(r->sn);
+    ev_loop_destroy(r->loop);
+    conf_unref(r->conf);
+    close(r->sc.sentinel_lfd);
+    close(r->sc.master_lfd[0]);
+    close(r->sc.master_lfd[1]);
+    for (int i = 0; i < MAX_CONNS; i++) {
+        if (r->sc.conns[i].fd >= 0) {
+            close(r->sc.conns[i].fd);
+        }
+    }
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Turn the loop and the script until cond holds, or 3 s pass. */
+#define RUN_UNTIL(r, cond)                                                                         \
+    do {                                                                                           \
+        uint64_t until_ = now_ms() + 3000;                                                         \
+        while (!(cond) && now_ms() < until_) {                                                     \
+            ev_loop_poll((r)->loop, 5);                                                            \
+            script_serve(&(r)->sc);                                                                \
+        }                                                                                          \
+    } while (0)
+
+/* Turn both for ms, whatever happens (to see that something does not). */
+static void run_for(struct rig *r, uint64_t ms)
+{
+    uint64_t until = now_ms() + ms;
+    while (now_ms() < until) {
+        ev_loop_poll(r->loop, 5);
+        script_serve(&r->sc);
+    }
+}
+
+static int master_port_of(const struct record *rec)
+{
+    return ntohs(((const struct sockaddr_in *)&rec->master)->sin_port);
+}
+
+static void test_discovery_and_epochs(void)
+{
+    struct rig r;
+    rig_init(&r, "master");
+    RUN_UNTIL(&r, r.rec.found == 1);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[0]);
+    /* asked again every heartbeat: the same answer changes nothing */
+    run_for(&r, 200);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(r.rec.listed, 0); /* read_from master: replicas are not asked for */
+    /* a failover to the other master at a newer epoch */
+    r.sc.named = 1;
+    r.sc.epoch = 2;
+    RUN_UNTIL(&r, r.rec.found == 2);
+    CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[1]);
+    /* a lagging sentinel names the old master at the old epoch: not believed */
+    r.sc.named = 0;
+    r.sc.epoch = 1;
+    run_for(&r, 300);
+    CHECK_EQ_INT(r.rec.found, 2);
+    CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[1]);
+    rig_free(&r);
+}
+
+static void test_switch_message_and_role(void)
+{
+    struct rig r;
+    rig_init(&r, "replica");
+    RUN_UNTIL(&r, r.rec.found == 1 && r.sc.sub_fd >= 0 && r.rec.listed > 0);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK(r.rec.listed > 0 && r.rec.nreplicas == 0);
+    /* a +switch-master to a server that says it is a slave: never taken */
+    r.sc.role[1] = "slave";
+    char payload[96], msg[256];
+    snprintf(payload, sizeof(payload), "g 127.0.0.1 %d 127.0.0.1 %d", r.sc.master_port[0],
+             r.sc.master_port[1]);
+    snprintf(msg, sizeof(msg), "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$%zu\r\n%s\r\n",
+             strlen(payload), payload);
+    say(r.sc.sub_fd, msg);
+    run_for(&r, 300);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[0]);
+    /* once it says master, the same message moves the group */
+    r.sc.role[1] = "master";
+    say(r.sc.sub_fd, msg);
+    RUN_UNTIL(&r, r.rec.found == 2);
+    CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[1]);
+    /* replicas listed, then one reported down */
+    r.sc.with_replica = true;
+    RUN_UNTIL(&r, r.rec.nreplicas == 1);
+    CHECK_EQ_INT(r.rec.nreplicas, 1);
+    const char *sdown = "slave 127.0.0.1:7001 127.0.0.1 7001 @ g 127.0.0.1 6379";
+    snprintf(msg, sizeof(msg), "*3\r\n$7\r\nmessage\r\n$6\r\n+sdown\r\n$%zu\r\n%s\r\n",
+             strlen(sdown), sdown);
+    say(r.sc.sub_fd, msg);
+    RUN_UNTIL(&r, r.rec.down == 1);
+    CHECK_EQ_INT(r.rec.down, 1);
+    rig_free(&r);
+}
+
+int main(void)
+{
+    test_discovery_and_epochs();
+    test_switch_message_and_role();
+    UNIT_DONE("test_sentinel_client");
+}
