@@ -45,7 +45,7 @@ struct pool {
     uint64_t retire_deadline_ms;
     int64_t stats[SP_COUNT];
     int64_t xstats[SPX_COUNT]; /* ours, after twemproxy's */
-    struct histo lat_request; /* parse to reply, as the client sees it (us) */
+    struct histo lat_request;  /* parse to reply, as the client sees it (us) */
 };
 
 struct pool *pool_create(struct instance *in, struct conf *conf, uint32_t idx);

@@ -93,8 +93,7 @@ static bool route_one_dataset(const struct pool *pool)
  * key, so one request goes whole to one server. */
 static bool route_keys_together(struct pool *pool, const uint8_t *p, const struct req_info *ri)
 {
-    if (ri->keys.n < 2 || route_one_dataset(pool) ||
-        pool->cp->distribution == DIST_RANDOM) {
+    if (ri->keys.n < 2 || route_one_dataset(pool) || pool->cp->distribution == DIST_RANDOM) {
         return true;
     }
     struct server *first = pool_route(pool, p + ri->keys.v[0].off, ri->keys.v[0].len);
@@ -384,7 +383,8 @@ void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     }
     switch (ri->route) {
     case ROUTE_DATASET:
-        if (!route_one_dataset(c->pool) && !(c->pool->cp->nsentinels > 0 && c->pool->nservers == 1)) {
+        if (!route_one_dataset(c->pool) &&
+            !(c->pool->cp->nsentinels > 0 && c->pool->nservers == 1)) {
             router_reply_error(c, ri->err);
             break;
         }
