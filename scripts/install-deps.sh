@@ -5,7 +5,8 @@
 #   scripts/install-deps.sh test   # everything the test suite uses
 set -euo pipefail
 
-DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached)
+# socat: the demo's and README's way to talk to the memcached pool and the stats port
+DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached socat)
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev redis-sentinel nutcracker python3-pytest python3-redis python3-pymemcache
       curl)
 case "${1:-test}" in
