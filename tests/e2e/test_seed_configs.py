@@ -396,6 +396,27 @@ def test_fixture_passes_test_conf(path):
         assert out.count("\n") == 1, "-t printed problems:\n" + out
 
 
+@pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel keys")
+def test_sentinel_fixture_saying_redis_false_is_refused(tmp_path):
+    """A sentinel pool is a redis pool: saying otherwise is an error on that line."""
+    path = os.path.join(FIXTURE_DIR, "000_f3ec260a3b5c1051_alpha_sentinels.yml")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    at = lines.index("  redis_auth: 123456")
+    lines.insert(at, "  redis: false")
+    bad = str(tmp_path / "redis_false.yml")
+    with open(bad, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    r = subprocess.run([NUTCRACKER_BIN, "-t", "-c", bad], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, timeout=20)
+    out = r.stdout.decode("utf-8", "replace")
+    assert r.returncode == 1, out
+    assert out.splitlines() == [
+        "%s:%d: redis: directive must be true in a pool with sentinels (sentinel pools are redis pools; "
+        "leave it out or say true)" % (bad, at + 1),
+        "nutcracker: configuration file '%s' syntax is invalid" % bad], out
+
+
 @pytest.mark.skipif(not os.path.exists(DEBIAN_NUTCRACKER), reason="Debian's nutcracker not installed")
 @pytest.mark.parametrize("path", FIXTURES, ids=fixture_ids())
 def test_fixture_with_debian_twemproxy(path):
