@@ -7,8 +7,9 @@ set -euo pipefail
 
 # socat: the demo's and README's way to talk to the memcached pool and the stats port
 DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached socat)
-TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev redis-sentinel nutcracker python3-pytest python3-redis python3-pymemcache
-      curl)
+# llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses
+TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
+      python3-pymemcache curl)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
 test) PACKAGES=("${TEST[@]}") ;;
