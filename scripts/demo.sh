@@ -98,8 +98,8 @@ Try it from another terminal:
   redis-cli -p 22121 get foo
   redis-cli -p 22121 mset a 1 b 2 c 3 && redis-cli -p 22121 mget a b c
   redis-cli -p 22201 keys '*'; redis-cli -p 22202 keys '*'     # where the keys went
-  printf 'set k 0 0 5\r\nhello\r\nget k\r\n' | nc -q1 127.0.0.1 22122     # nc: netcat-openbsd
-  nc 127.0.0.1 $STATS_PORT                                     # stats as JSON
+  printf 'set k 0 0 5\r\nhello\r\nget k\r\n' | socat - TCP:127.0.0.1:22122
+  socat - TCP:127.0.0.1:$STATS_PORT                            # stats as JSON
 
 Ctrl-C stops the proxy and the backends this script started.
 EOF

@@ -5,9 +5,11 @@
 #   scripts/install-deps.sh test   # everything the test suite uses
 set -euo pipefail
 
-DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached)
-TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev redis-sentinel nutcracker python3-pytest python3-redis python3-pymemcache
-      curl)
+# socat: the demo's and README's way to talk to the memcached pool and the stats port
+DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached socat)
+# llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses
+TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
+      python3-pymemcache curl)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
 test) PACKAGES=("${TEST[@]}") ;;

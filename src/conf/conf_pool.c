@@ -412,8 +412,29 @@ static void check_servers(struct conf_ctx *cx, struct conf_pool *p)
     }
 }
 
+/* twemproxy-163, where sentinels come from, has only redis pools, so its own
+ * files (README example, conf/nutcracker.yml) never say "redis: true": a pool
+ * with sentinels or groups is a redis pool without saying so, and one that
+ * says "redis: false" is refused. Runs before every check that reads p->redis. */
+static void resolve_redis(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
+{
+    int key = lines[KEY_SENTINELS] != 0 ? KEY_SENTINELS : KEY_GROUPS;
+    if (lines[key] == 0) {
+        return;
+    }
+    if (lines[KEY_REDIS] != 0 && !p->redis) {
+        conf_err(cx, lines[KEY_REDIS], "redis",
+                 "directive must be true in a pool with %s (sentinel pools are redis pools; "
+                 "leave it out or say true)",
+                 pool_keys[key].name);
+    }
+    /* the file is refused if it said false: judging the other keys as the
+     * redis pool it has to be reports only the cause, not its echoes */
+    p->redis = true;
+}
+
 /* The keys that belong together in a sentinel pool (SPEC 9): sentinels and
- * groups come as a pair and replace servers; redis only. */
+ * groups come as a pair and replace servers; redis only (resolve_redis). */
 static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
 {
     static const int only_with[] = {KEY_GROUPS, KEY_HEARTBEAT, KEY_SENTINEL_AUTH};
@@ -426,9 +447,6 @@ static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const 
             }
         }
         return;
-    }
-    if (!p->redis) {
-        conf_err(cx, lines[KEY_SENTINELS], "sentinels", "directive is only valid for a redis pool");
     }
     if (lines[KEY_SERVERS] != 0) {
         conf_err(cx, lines[KEY_SERVERS], "servers",
@@ -536,6 +554,7 @@ int conf_pool_parse(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *map)
     if (lines[KEY_SERVERS] == 0 && lines[KEY_SENTINELS] == 0) {
         conf_err(cx, p->line, "servers", "directive is missing in pool '%s'", p->name);
     }
+    resolve_redis(cx, p, lines);
     check_sentinel_keys(cx, p, lines);
     if (p->redis_auth != NULL && !p->redis) {
         conf_err(cx, lines[KEY_REDIS_AUTH], "redis_auth",

@@ -692,9 +692,6 @@ static void test_sentinel_errors(void)
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinels:\n"
                "   - 127.0.0.1:26379\n",
                "t.yml:1: groups: directive is missing in pool 'alpha' (it has sentinels)");
-    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  groups:\n   - g1\n  sentinels:\n"
-               "   - 127.0.0.1:26379\n",
-               "t.yml:5: sentinels: directive is only valid for a redis pool");
     /* groups (and the other sentinel keys) need sentinels */
     expect_key_err("groups:\n   - g1", "t.yml:5: groups: directive is only valid in a pool with "
                                        "sentinels");
@@ -744,6 +741,83 @@ static void test_sentinel_errors(void)
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n"
                "  sentinels:\n",
                "t.yml:6: sentinels: directive has no sentinels");
+}
+
+/* A pool with sentinels or groups is a redis pool without saying so, as in
+ * twemproxy-163 (whose pools are all redis); "redis: false" there is refused. */
+#define NO_REDIS_KEY_POOL                                                                          \
+    "alpha:\n  listen: 127.0.0.1:22121\n  groups:\n   - g1\n  sentinels:\n   - 127.0.0.1:26379\n"
+
+static void test_sentinel_pool_is_redis(void)
+{
+    /* the keys that need a redis pool follow the implied "redis: true" */
+    struct conf *c = load(NO_REDIS_KEY_POOL "  redis_auth: pw\n  redis_db: 3\n"
+                                            "  read_from: prefer_replica\n");
+    CHECK(c != NULL);
+    if (c != NULL) {
+        CHECK(c->pools[0].redis);
+        CHECK(c->pools[0].redis_auth != NULL && strcmp(c->pools[0].redis_auth, "pw") == 0);
+        CHECK_EQ_INT(c->pools[0].redis_db, 3);
+        CHECK_EQ_INT(c->pools[0].read_from, READ_FROM_PREFER_REPLICA);
+    }
+    conf_unref(c);
+    c = load(SENTINEL_POOL);
+    CHECK(c != NULL && c->pools[0].redis);
+    conf_unref(c);
+    /* ordinary pools keep twemproxy's default */
+    c = load(MIN_POOL);
+    CHECK(c != NULL && !c->pools[0].redis);
+    conf_unref(c);
+
+    /* one message, on the redis line: its echoes (redis_auth, read_from "only
+     * valid for a redis pool") would hide the cause */
+    expect_err(NO_REDIS_KEY_POOL "  redis: false\n  redis_auth: pw\n  read_from: replica\n",
+               "t.yml:7: redis: directive must be true in a pool with sentinels (sentinel pools "
+               "are redis pools; leave it out or say true)");
+    /* not a boolean: both are true of it */
+    c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  redis: yes\n  groups:\n   - g1\n"
+                   "  sentinels:\n   - 127.0.0.1:26379\n",
+                   CONF_F_NUMERIC_ONLY);
+    CHECK(c == NULL);
+    CHECK_EQ_INT(errs.n, 2);
+    CHECK(has_err("t.yml:3: redis: \"yes\" is not \"true\" or \"false\""));
+    CHECK(has_err("t.yml:3: redis: directive must be true in a pool with sentinels (sentinel pools "
+                  "are redis pools; leave it out or say true)"));
+    conf_unref(c);
+    /* groups without sentinels: both problems, redis: false named after the
+     * key that is there */
+    c = load_flags(MIN_POOL "  redis: false\n  groups:\n   - g1\n", CONF_F_NUMERIC_ONLY);
+    CHECK(c == NULL);
+    CHECK_EQ_INT(errs.n, 2);
+    CHECK(has_err("t.yml:5: redis: directive must be true in a pool with groups (sentinel pools "
+                  "are redis pools; leave it out or say true)"));
+    CHECK(has_err("t.yml:6: groups: directive is only valid in a pool with sentinels"));
+    conf_unref(c);
+}
+
+/* twemproxy-163's own example (seeds/000) as a fixture of the e2e tests. */
+static void test_twemproxy163_example(void)
+{
+    conf_errors_free(&errs);
+    struct conf *c =
+        conf_load("tests/fixtures/seeds/000_f3ec260a3b5c1051_alpha_sentinels.yml", &errs);
+    CHECK(c != NULL);
+    CHECK_EQ_INT(errs.n, 0);
+    if (c == NULL) {
+        return;
+    }
+    const struct conf_pool *p = &c->pools[0];
+    CHECK(p->redis);
+    CHECK(strcmp(p->redis_auth, "123456") == 0);
+    CHECK_EQ_INT(p->hash, HASH_MURMUR);
+    CHECK_EQ_INT(p->timeout_ms, 400);
+    CHECK_EQ_INT(p->sentinel_heartbeat_ms, 2000);
+    CHECK_EQ_INT(p->nservers, 4);
+    CHECK(strcmp(p->servers[3].name, "groups_helf_3") == 0);
+    CHECK_EQ_INT(p->nsentinels, 3);
+    CHECK(strcmp(p->sentinels[2].name, "sentinel2") == 0);
+    CHECK_EQ_INT(p->read_from, READ_FROM_NONE);
+    conf_unref(c);
 }
 
 /* meitu's master/replica pool (SPEC 10): a redis pool with a server named master. */
@@ -874,6 +948,8 @@ int main(void)
     test_many_errors();
     test_sentinel_pool();
     test_sentinel_errors();
+    test_sentinel_pool_is_redis();
+    test_twemproxy163_example();
     test_read_from();
     test_read_from_errors();
     test_refcount();
