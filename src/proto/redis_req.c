@@ -138,9 +138,18 @@ static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
         return nkeys > 1 ? ROUTE_SPLIT : ROUTE_KEY;
     case REDIS_H_LOCAL:
         return ROUTE_LOCAL;
+    case REDIS_H_DATASET:
+        return ROUTE_DATASET;
     default:
         return ROUTE_KEY;
     }
+}
+
+static int req_reject_msg(struct req_info *info, const char *msg, const struct redis_cmd *c)
+{
+    snprintf(info->err, sizeof(info->err), msg, c->name);
+    info->cmd = REDIS_CMD_UNKNOWN;
+    return req_reject(info, info->len);
 }
 
 static int req_classify(const uint8_t *p, struct req_info *info)
@@ -149,10 +158,12 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     if (c == NULL) {
         return PARSE_OK; /* rejected */
     }
-    if (redis_cmd_keys(c, p, info->args.v, info->args.n, &info->keys, info->err,
-                       sizeof(info->err)) != 0) {
-        info->cmd = REDIS_CMD_UNKNOWN;
-        return req_reject(info, info->len);
+    /* BLOCK would park a shared server connection for as long as it waits. */
+    if (c->handling == REDIS_H_KEY_NOBLOCK && redis_cmd_blocks(c, p, info->args.v, info->args.n)) {
+        return req_reject_msg(info, "unsupported command '%s' with BLOCK (blocking)", c);
+    }
+    if (redis_cmd_keys(c, p, info->args.v, info->args.n, &info->keys) != 0) {
+        return req_reject_msg(info, "out of memory (keys of '%s')", c);
     }
     for (uint32_t i = 0; i < info->keys.n; i++) {
         if (info->keys.v[i].len > PROTO_MAX_KEY_LEN_REDIS) {
@@ -163,6 +174,11 @@ static int req_classify(const uint8_t *p, struct req_info *info)
         }
     }
     info->route = req_route_of(c, info->keys.n);
+    if (info->route == ROUTE_DATASET) {
+        /* what the core answers where the pool is sharded */
+        snprintf(info->err, sizeof(info->err), "unsupported command '%s' (no key to route by)",
+                 c->name);
+    }
     info->readonly = (c->flags & REDIS_F(READONLY)) != 0;
     info->quit = info->cmd == REDIS_CMD_QUIT;
     return PARSE_OK;
