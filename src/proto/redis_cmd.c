@@ -223,8 +223,11 @@ int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct s
     for (uint32_t s = 0; s < c->nspecs; s++) {
         const struct redis_keyspec *ks = &redis_keyspec_table[c->spec0 + s];
         int64_t first, last;
+        /* A spec without keys here (an option not given, a key count out of range) adds
+         * none, but the others still count: GETKEYS refuses `PFMERGE d` (no source
+         * key), yet PFMERGE writes d. */
         if (!spec_bounds(ks, req, args, argc, &first, &last)) {
-            continue; /* the request is invalid: redis refuses it */
+            continue;
         }
         int64_t step = ks->keystep > 0 ? ks->keystep : 1;
         for (int64_t i = first; i <= last; i += step) {

@@ -118,9 +118,10 @@ bool redis_cmd_has_keys(const struct redis_cmd *c);
 /*
  * Append to keys the spans of every key argument of a request whose arguments (name
  * first) are args[0..argc), in the order of the command's key specs: what redis'
- * COMMAND GETKEYS answers for a valid request. A spec that finds no valid keys (a key
- * count out of range, a keyword without its key) adds none: redis refuses such a
- * request without touching any key. req is the request the spans point into.
+ * COMMAND GETKEYS answers for a valid request. A key spec that finds nothing valid
+ * (an option not given, a key count out of range) adds no key; the other specs still
+ * add theirs (GETKEYS would refuse the whole request, e.g. `PFMERGE d`, which redis
+ * runs and which writes d). req is the request the spans point into.
  * Returns 0, or -1 when out of memory.
  */
 int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,

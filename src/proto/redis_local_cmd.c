@@ -160,8 +160,11 @@ int redis_local_command(struct buf *out, const uint8_t *req, const struct req_in
     if (redis_wire_arg_is(req, a[1], "list")) {
         return cmd_all(out, true);
     }
-    if (redis_wire_arg_is(req, a[1], "getkeys") && argc >= 3) {
-        return cmd_getkeys(out, req, a, argc);
+    if (redis_wire_arg_is(req, a[1], "getkeys")) {
+        /* like redis 7 (arity -4): a command and at least one argument */
+        return argc >= 4 ? cmd_getkeys(out, req, a, argc)
+                         : cmd_error(out, "ERR wrong number of arguments for 'command|getkeys' "
+                                          "command");
     }
     if (redis_wire_arg_is(req, a[1], "help") && argc == 2) {
         return cmd_help(out);

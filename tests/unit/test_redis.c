@@ -192,6 +192,8 @@ static void test_req_movable_keys(void)
     }
     CHECK_EQ_INT(parse_words("ZUNIONSTORE d 5 a", b, sizeof(b)), PARSE_OK);
     CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "d"));
+    CHECK_EQ_INT(parse_words("PFMERGE d", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "d")); /* writes d */
 
     CHECK_EQ_INT(parse_words("ZUNIONSTORE dst 2 a b WEIGHTS 1 2", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.keys.n, 3);
@@ -583,11 +585,18 @@ static void test_getkeys_vectors(void)
         struct spans table;
         spans_init(&table);
         if (ok && rq.route == ROUTE_REJECT) {
+            /* refused on purpose (MIGRATE, WATCH): nothing to compare; blocking ones
+             * (XREAD BLOCK): the table must still know their keys */
             const struct redis_cmd *c = redis_cmd_get(
                 redis_cmd_lookup((const uint8_t *)b + rq.args.v[0].off, rq.args.v[0].len));
-            ok = (c->flags & REDIS_F(BLOCKING)) != 0 &&
+            ok = c->name_len > 0 &&
                  redis_cmd_keys(c, (const uint8_t *)b, rq.args.v, rq.args.n, &table) == 0;
             keys = &table;
+            if (ok && (c->flags & REDIS_F(BLOCKING)) == 0) {
+                unit_pass++;
+                spans_free(&table);
+                continue;
+            }
         }
         if (ok && keys_are(b, keys, tab + 1)) {
             unit_pass++;
@@ -873,15 +882,17 @@ static void test_local_command(void)
                 "*1\r\n*6\r\n$4\r\nmset\r\n:-3\r\n*2\r\n+denyoom\r\n+write\r\n:1\r\n:-1\r\n:2\r\n");
     local_check("COMMAND GETKEYS EVAL s 2 a b x", &lc, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
     local_check("COMMAND GETKEYS MSET a 1 b 2", &lc, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
-    local_check("COMMAND GETKEYS PING", &lc, "-ERR The command has no key arguments\r\n");
+    local_check("COMMAND GETKEYS PING x", &lc, "-ERR The command has no key arguments\r\n");
+    local_check("COMMAND GETKEYS PING", &lc,
+                "-ERR wrong number of arguments for 'command|getkeys' command\r\n");
     local_check("COMMAND GETKEYS KEYS *", &lc, "-ERR The command has no key arguments\r\n");
-    local_check("COMMAND GETKEYS INFO", &lc, "-ERR Invalid command specified\r\n");
+    local_check("COMMAND GETKEYS INFO x", &lc, "-ERR Invalid command specified\r\n");
     local_check("COMMAND GETKEYS EVAL s 0", &lc, "*0\r\n"); /* keys are optional */
     local_check("COMMAND GETKEYS ZUNION 3 a", &lc,
                 "-ERR Invalid arguments specified for command\r\n");
     local_check("COMMAND GETKEYS XREAD BLOCK 0 STREAMS s $", &lc, "*1\r\n$1\r\ns\r\n");
     local_check("COMMAND GETKEYS SORT k STORE d", &lc, "*2\r\n$1\r\nk\r\n$1\r\nd\r\n");
-    local_check("COMMAND GETKEYS GET", &lc,
+    local_check("COMMAND GETKEYS GET a b", &lc,
                 "-ERR Invalid number of arguments specified for command\r\n");
     local_check("COMMAND FOO", &lc,
                 "-ERR unknown subcommand or wrong number of arguments for 'FOO'. Try COMMAND "
