@@ -7,7 +7,7 @@ set -euo pipefail
 
 DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached)
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev redis-sentinel nutcracker python3-pytest python3-redis python3-pymemcache
-      curl)
+      libmemcached-tools curl)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
 test) PACKAGES=("${TEST[@]}") ;;
