@@ -77,7 +77,9 @@ struct req_info {
     uint16_t cmd;      /* protocol-specific command id */
     struct spans keys; /* keys, in request order */
     struct spans args; /* redis: every argument incl. the name; memcache: the command line tokens */
-    char err[160];     /* ROUTE_REJECT / PARSE_ERROR: message without protocol framing */
+    /* ROUTE_REJECT / PARSE_ERROR / ROUTE_DATASET: message without protocol framing
+     * (redis' unknown-command error quotes up to 256 bytes of the request) */
+    char err[512];
 };
 
 struct rsp_info {

@@ -198,6 +198,11 @@ RD = [
     ("arity-object-encoding", resp("OBJECT", "ENCODING")),
     ("unknown", resp("FOOBAR", "x")),
     ("unknown-subcommand", resp("OBJECT", "FOO", "k")),
+    ("unknown-subcommand-lower", resp("xinfo", "bar")),
+    ("unknown-noargs", resp("FOOBAR")),
+    ("unknown-long", resp("N" * 200, "a" * 100, "b" * 100, "c")),
+    ("unknown-many-args", resp("FOO", *["arg%d" % i for i in range(40)])),
+    ("unknown-binary", resp(b"F\x00O\r\nO", b"x\x00y", b"\r\n")),
     ("syntax-set", resp("SET", "k", "v", "FOO")),
     # local answers
     ("ping", resp("PING")),

@@ -283,7 +283,7 @@ static void test_req_reject(void)
     CHECK_EQ_INT(parse_words("FOOBAR x", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_REJECT);
     CHECK_EQ_INT(rq.len, strlen(b));
-    CHECK_ERR("unsupported command 'FOOBAR'");
+    CHECK_ERR("unknown command 'FOOBAR', with args beginning with: 'x' "); /* redis' words */
     /* keyless commands about the whole dataset: the core decides, err is for sharded pools */
     const char *dataset[] = {"KEYS *", "SCAN 0", "RANDOMKEY", "DBSIZE", "scan 0 MATCH k* COUNT 5"};
     const char *dataset_err[] = {"keys", "scan", "randomkey", "dbsize", "scan"};
@@ -321,7 +321,9 @@ static void test_req_reject(void)
     CHECK_EQ_INT(parse_words("OBJECT", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("wrong number of arguments for 'object' command");
     CHECK_EQ_INT(parse_words("OBJECT FOO k", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'object FOO'");
+    CHECK_ERR("unknown subcommand 'FOO'. Try OBJECT HELP.");
+    CHECK_EQ_INT(parse_words("xInfo bar", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unknown subcommand 'bar'. Try XINFO HELP.");
     CHECK_EQ_INT(parse_words("OBJECT HELP", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'object|help' (no key to route by)");
     CHECK_EQ_INT(parse_words("OBJECT ENCODING", b, sizeof(b)), PARSE_OK);
@@ -330,7 +332,25 @@ static void test_req_reject(void)
     /* an unknown name with CR/LF and quotes stays on one line */
     const char odd[] = "*1\r\n$5\r\na\r'\nb\r\n";
     CHECK_EQ_INT(parse_mem(odd, sizeof(odd) - 1), PARSE_OK);
-    CHECK_ERR("unsupported command 'a???b'");
+    CHECK_ERR("unknown command 'a\r'\nb', with args beginning with: ");
+    struct buf reply;
+    buf_init(&reply);
+    redis_error_reply(&reply, rq.err); /* CR and LF become spaces, as in redis */
+    CHECK_MEM(reply.data, reply.len, "-ERR unknown command 'a ' b', with args beginning with: \r\n");
+    buf_free(&reply);
+    /* 128 bytes of the name at most, and of the arguments */
+    char longreq[1024], want[600];
+    memset(longreq, 0, sizeof(longreq));
+    char name[201], arg[101];
+    memset(name, 'n', 200);
+    name[200] = '\0';
+    memset(arg, 'a', 100);
+    arg[100] = '\0';
+    snprintf(want, sizeof(want), "%s %s %s x", name, arg, arg);
+    CHECK_EQ_INT(parse_words(want, longreq, sizeof(longreq)), PARSE_OK);
+    snprintf(want, sizeof(want), "unknown command '%.128s', with args beginning with: '%s' '%.25s' ",
+             name, arg, arg);
+    CHECK_ERR(want);
 
     /* after a reject, the next request parses normally */
     size_t n = resp_of(b, sizeof(b), "INFO");
@@ -856,8 +876,8 @@ static void test_local(void)
     local_check("HELLO", &lc, hello);
     local_check("HELLO 2", &lc, hello);
     local_check("HELLO 2 SETNAME me", &lc, hello);
-    local_check("HELLO 3", &lc, "-NOPROTO sorry, this protocol version is not supported\r\n");
-    local_check("HELLO 1", &lc, "-NOPROTO sorry, this protocol version is not supported\r\n");
+    local_check("HELLO 3", &lc, "-NOPROTO unsupported protocol version\r\n");
+    local_check("HELLO 1", &lc, "-NOPROTO unsupported protocol version\r\n");
     local_check("HELLO x", &lc, "-ERR Protocol version is not an integer or out of range\r\n");
     local_check("HELLO 2 FOO", &lc, "-ERR Syntax error in HELLO option 'FOO'\r\n");
     local_check("HELLO 2 AUTH u", &lc, "-ERR Syntax error in HELLO option 'AUTH'\r\n");
