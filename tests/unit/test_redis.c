@@ -336,7 +336,8 @@ static void test_req_reject(void)
     struct buf reply;
     buf_init(&reply);
     redis_error_reply(&reply, rq.err); /* CR and LF become spaces, as in redis */
-    CHECK_MEM(reply.data, reply.len, "-ERR unknown command 'a ' b', with args beginning with: \r\n");
+    CHECK_MEM(reply.data, reply.len,
+              "-ERR unknown command 'a ' b', with args beginning with: \r\n");
     buf_free(&reply);
     /* 128 bytes of the name at most, and of the arguments */
     char longreq[1024], want[600];
@@ -348,8 +349,8 @@ static void test_req_reject(void)
     arg[100] = '\0';
     snprintf(want, sizeof(want), "%s %s %s x", name, arg, arg);
     CHECK_EQ_INT(parse_words(want, longreq, sizeof(longreq)), PARSE_OK);
-    snprintf(want, sizeof(want), "unknown command '%.128s', with args beginning with: '%s' '%.25s' ",
-             name, arg, arg);
+    snprintf(want, sizeof(want),
+             "unknown command '%.128s', with args beginning with: '%s' '%.25s' ", name, arg, arg);
     CHECK_ERR(want);
 
     /* after a reject, the next request parses normally */
