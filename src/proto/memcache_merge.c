@@ -289,6 +289,7 @@ static bool mc_stat_sum(const struct frag_rsp *rsps, uint32_t nrsps, uint32_t i,
         }
         fdig = fd > fdig ? fd : fdig;
     }
+    size_t mark = out->len;
     int rc = buf_append_str(out, "STAT ");
     rc |= buf_append(out, r0->p + name.off, name.len);
     rc |= buf_printf(out, " %llu", (unsigned long long)whole);
@@ -298,7 +299,8 @@ static bool mc_stat_sum(const struct frag_rsp *rsps, uint32_t nrsps, uint32_t i,
         rc |= buf_printf(out, ".%.*s", (int)fdig, digits);
     }
     rc |= buf_append(out, "\r\n", 2);
-    return rc == 0;
+    /* a line no longer than a server may send (a sum has a digit more) */
+    return rc == 0 && out->len - mark <= MC_LINE_MAX;
 }
 
 /* `stats`: the first server's lines, in its order, numbers summed over all. */

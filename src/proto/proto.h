@@ -88,7 +88,8 @@ struct rsp_info {
     char type;          /* redis: the RESP type byte; memcache: 0 */
     int64_t integer;    /* redis ':' value, or element count of '*' */
     struct spans elems; /* redis top-level array elements (off/len of each whole element);
-                           memcache get/gets: one span per VALUE block (header+data+CRLF) */
+                           memcache get/gets: one span per VALUE block (header+data+CRLF);
+                           memcache stats: one span per line before END (CRLF included) */
     struct spans ekeys; /* memcache get/gets: the key of each VALUE block (same index as elems) */
     char err[160];
 };
