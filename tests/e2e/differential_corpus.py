@@ -145,6 +145,9 @@ MC = [
     # many tokens
     ("get-100-keys", b"get " + b" ".join(b"k%d" % i for i in range(100)) + b"\r\n"),
     ("set-25-tokens", b"set k 0 0 1 " + b" ".join(b"x" for _ in range(20)) + b"\r\na\r\n"),
+    # a binary protocol magic byte after a text request (memcached decides on a connection's
+    # first byte only)
+    ("binary-byte-mid-stream", b"get a\r\n\x80bogus\r\n"),
     # pipelined mixes
     ("mix-errors", b"set a 0 0 1\r\n1\r\nbogus\r\nget a\r\nincr a x\r\nget a\r\n\r\nget a\r\n"),
     ("mix-noreply", b"set a 0 0 1 noreply\r\n1\r\nget a\r\ndelete a noreply\r\nget a\r\n"),

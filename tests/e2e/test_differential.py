@@ -42,6 +42,11 @@ MC_DELIBERATE = {
     "set-bad-exptime": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
     "cas-bad": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
     "key-251-set": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
+    "binary-byte-mid-stream": same_as(
+        b"END\r\nCLIENT_ERROR binary protocol is not supported through the proxy\r\n",
+        "the parser has no connection state: a request starting with the binary magic byte "
+        "is taken as the binary protocol anywhere in the stream (memcached decides on a "
+        "connection's first byte and answers a later one's line ERROR)", closed=True),
 }
 
 RD_DELIBERATE = {
