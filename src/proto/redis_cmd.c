@@ -173,8 +173,9 @@ static bool spec_bounds(const struct redis_keyspec *ks, const uint8_t *req, cons
     if (ks->find == REDIS_FIND_KEYNUM) {
         int64_t nk;
         int64_t at = f + ks->keynumidx;
+        /* more keys than arguments cannot be valid (and would overflow below) */
         if (at >= (int64_t)argc || !redis_wire_int_parse(req + args[at].off, args[at].len, &nk) ||
-            nk < 0) {
+            nk < 0 || nk > (int64_t)argc) {
             return false;
         }
         f += ks->firstkey;

@@ -184,9 +184,9 @@ static void test_req_movable_keys(void)
     CHECK_EQ_INT(rq.route, ROUTE_KEY); /* no key: the first server */
     CHECK_EQ_INT(rq.keys.n, 0);
     /* a key count that gives no keys: no key to check, redis refuses the request itself */
-    const char *bad_numkeys[] = {"EVAL s x k", "EVAL s -1 k", "EVAL s 2 k", "EVAL s 01 k",
-                                 "EVAL s +1 k"};
-    for (int i = 0; i < 5; i++) {
+    const char *bad_numkeys[] = {"EVAL s x k",  "EVAL s -1 k", "EVAL s 2 k",
+                                 "EVAL s 01 k", "EVAL s +1 k", "EVAL s 9223372036854775807 k"};
+    for (int i = 0; i < 6; i++) {
         CHECK_EQ_INT(parse_words(bad_numkeys[i], b, sizeof(b)), PARSE_OK);
         CHECK(rq.route == ROUTE_KEY && rq.keys.n == 0);
     }
