@@ -77,7 +77,9 @@ struct req_info {
     uint16_t cmd;      /* protocol-specific command id */
     struct spans keys; /* keys, in request order */
     struct spans args; /* redis: every argument incl. the name; memcache: the command line tokens */
-    char err[160];     /* ROUTE_REJECT / PARSE_ERROR: message without protocol framing */
+    /* ROUTE_REJECT / PARSE_ERROR / ROUTE_DATASET: message without protocol framing
+     * (redis' unknown-command error quotes up to 256 bytes of the request) */
+    char err[512];
 };
 
 struct rsp_info {
@@ -86,7 +88,8 @@ struct rsp_info {
     char type;          /* redis: the RESP type byte; memcache: 0 */
     int64_t integer;    /* redis ':' value, or element count of '*' */
     struct spans elems; /* redis top-level array elements (off/len of each whole element);
-                           memcache get/gets: one span per VALUE block (header+data+CRLF) */
+                           memcache get/gets: one span per VALUE block (header+data+CRLF);
+                           memcache stats: one span per line before END (CRLF included) */
     struct spans ekeys; /* memcache get/gets: the key of each VALUE block (same index as elems) */
     char err[160];
 };

@@ -171,7 +171,7 @@ def test_connection_storm_leaves_no_connection_or_fd_behind(px):
     _during(probes)  # the probes' connections (client and server side) exist from here on
     fds_base = fd_count(pid)
     conns_base = px.stats()["curr_connections"]
-    ping_r, ping_m = encode_command("PING"), b"version\r\n"
+    ping_r, ping_m = encode_command("PING"), b"mn\r\n"  # both answered by the proxy itself
     answered = bad = 0
     t0 = time.monotonic()
     for b0 in range(0, STORM, 100):
@@ -194,7 +194,7 @@ def test_connection_storm_leaves_no_connection_or_fd_behind(px):
                 elif way == 2:
                     s.sendall(ping)
                     b = s.recv(64)
-                    ok = b == b"+PONG\r\n" if pool == "r" else b.startswith(b"VERSION ")
+                    ok = b == (b"+PONG\r\n" if pool == "r" else b"MN\r\n")
                     answered += ok
                     bad += not ok
                     s.close()
