@@ -228,16 +228,24 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
     }
 }
 
-/* Any live server answers it (memcached's version): the first one that can be reached. */
+/* Any live server answers it (memcached's version): one that can be reached. */
 static void route_any_server(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
-    struct server *s = route_any(c->pool);
-    if (s == NULL) {
-        c->pool->stats[SP_forward_error]++;
-        router_reply_error(c, "no server is available");
-        return;
+    struct pool *pool = c->pool;
+    struct server *s = NULL;
+    int err = 0;
+    for (uint32_t skip = 0; (s = route_any(pool, c->id, skip)) != NULL; skip++) {
+        struct sconn *sc = server_conn_for(s, c->id);
+        err = sconn_ensure(sc);
+        if (err == 0) {
+            struct req *r = req_new(ri->cmd);
+            cqueue_push(c, r, ri->len);
+            sconn_send(sc, r, p, ri->len);
+            return;
+        }
     }
-    router_forward(c, s, p, ri);
+    pool->stats[SP_forward_error]++;
+    router_reply_error(c, err != 0 ? strerror(err) : "no server is available");
 }
 
 /* Answered by the proxy; true when nothing more is to be done with it. */

@@ -150,3 +150,18 @@ def test_stats_reset_and_detail_reach_every_server(filled):
     # one server's view: a subcommand other than reset/detail/cachedump
     settings = stats_of(c, b"settings")
     assert any(l.startswith(b"STAT maxconns ") for l in settings)
+
+
+def test_version_skips_a_server_that_is_down(env):
+    """version goes to any live server: not to one whose connect is refused
+    (no auto_eject_hosts, so it stays in the pool), whichever order they sort in."""
+    from conftest import free_port
+    live = env.memcached()
+    want = live.mc().cmd(b"version")
+    for dead in ("127.0.0.1:%d" % free_port(), "127.0.0.2:%d" % free_port()):
+        px = env.proxy({"a": mc_pool([dead, live])})
+        for _ in range(5):
+            c = px.mc()
+            assert c.cmd(b"version") == want
+            c.close()
+        px.stop()
