@@ -57,7 +57,7 @@ static int mc_local(struct buf *out, const uint8_t *req, const struct req_info *
     }
 }
 
-static int mc_conn_init(struct buf *out, const char *auth, size_t auth_len, int db)
+static int mc_conn_init(struct buf *out, const char *auth, size_t auth_len, int db, int resp)
 {
     return 0;
 }

@@ -93,6 +93,9 @@ struct client *client_open(struct pool *p, int fd)
     req_info_init(&c->ri);
     client_take_pool_settings(c, p);
     c->lc.version = NC_VERSION;
+    c->lc.resp = 2;
+    c->lc.id = c->id;
+    buf_init(&c->lc.name);
     if (p->cp->listen.path == NULL) {
         sock_set_nodelay(fd);
     }
@@ -326,6 +329,7 @@ void client_free(struct client *c)
     bufpool_put(&c->px->bufs, &c->in);
     bufpool_put(&c->px->bufs, &c->out);
     req_info_free(&c->ri);
+    buf_free(&c->lc.name);
     free(c);
 }
 

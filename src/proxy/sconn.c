@@ -31,6 +31,7 @@ void sconn_init(struct sconn *c, struct server *s)
 {
     memset(c, 0, sizeof(*c));
     c->server = s;
+    c->resp = 2;
     c->st.fd = -1;
     ev_io_init(&c->io, -1, sconn_on_io, c);
     ev_timer_init(&c->timer, sconn_on_timeout, c);
@@ -120,7 +121,7 @@ static void sconn_preamble(struct sconn *c)
     const char *auth = p->cp->redis ? p->cp->redis_auth : NULL;
     size_t before = c->out.len;
     int n = p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
-                                p->cp->redis ? p->cp->redis_db : 0);
+                                p->cp->redis ? p->cp->redis_db : 0, c->resp);
     c->swallow = n > 0 ? (uint32_t)n : 0;
     c->wire_queued += c->out.len - before;
     if (c->out.len > 0) {

@@ -34,7 +34,8 @@ struct sconn {
     struct stream st;
     struct server *server;
     uint8_t state;
-    bool dirty; /* on the proxy's flush list */
+    uint8_t resp; /* the protocol version it speaks to the server (2; 3 for RESP3 clients) */
+    bool dirty;   /* on the proxy's flush list */
     struct sconn *dirty_prev, *dirty_next;
     struct buf out;   /* request bytes queued for the socket */
     size_t out_pos;   /* bytes of out already written */

@@ -941,7 +941,7 @@ static void test_local(void)
     CHECK_EQ_INT(req("get k\r\n", &info), PARSE_OK);
     CHECK_EQ_INT(P->local(&out, (const uint8_t *)"get k\r\n", &info, &lc), 0);
     CHECK_EQ_INT(out.len, 0);
-    CHECK_EQ_INT(P->conn_init(&out, NULL, 0, 0), 0);
+    CHECK_EQ_INT(P->conn_init(&out, NULL, 0, 0, 2), 0);
     CHECK_EQ_INT(out.len, 0);
     CHECK(strcmp(P->name, "memcache") == 0);
     CHECK(strcmp(mc_cmd_name(MC_CMD_FLUSH_ALL), "flush_all") == 0);

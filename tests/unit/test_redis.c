@@ -1000,17 +1000,17 @@ static void test_error_reply_conn_init(void)
     CHECK_MEM(out.data, out.len, "-ERR a  b\r\n");
 
     buf_reset(&out);
-    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 0), 1);
+    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 0, 2), 1);
     CHECK_MEM(out.data, out.len, "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n");
     buf_reset(&out);
-    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 3), 1);
+    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 3, 2), 1);
     CHECK_MEM(out.data, out.len, "*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n");
     buf_reset(&out);
-    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 15), 2);
+    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 15, 2), 2);
     CHECK_MEM(out.data, out.len,
               "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$6\r\nSELECT\r\n$2\r\n15\r\n");
     buf_reset(&out);
-    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 0), 0);
+    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 0, 2), 0);
     CHECK_EQ_INT(out.len, 0);
     CHECK(proto_redis.req_parse == redis_req_parse && proto_redis.local == redis_local);
     buf_free(&out);
