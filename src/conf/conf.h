@@ -69,6 +69,7 @@ struct conf_pool {
     bool reuseport;
     bool preconnect;
     bool auto_eject_hosts;
+    bool allow_flush; /* ours: FLUSHDB/FLUSHALL may go to every server of a redis pool */
     char *redis_auth; /* NULL: none */
     int redis_db;
     uint32_t server_connections;

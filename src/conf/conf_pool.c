@@ -78,6 +78,7 @@ static const struct key_desc pool_keys[] = {
     {"redis_db", K_INT, P(redis_db), 0, INT_MAX},
     {"preconnect", K_BOOL, P(preconnect), 0, 0},
     {"auto_eject_hosts", K_BOOL, P(auto_eject_hosts), 0, 0},
+    {"allow_flush", K_BOOL, P(allow_flush), 0, 0},
     {"server_connections", K_U32, P(server_connections), 1, INT_MAX},
     {"server_retry_timeout", K_I64, P(server_retry_timeout_ms), 0, MAX_MS},
     {"server_failure_limit", K_U32, P(server_failure_limit), 0, INT_MAX},

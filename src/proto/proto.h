@@ -106,6 +106,8 @@ struct req_info {
     bool flush;        /* ROUTE_ALL / ROUTE_DATASET that empties the servers (FLUSHDB): only
                           where the pool allows it */
     uint32_t seed;     /* set by the core for a merge that picks one reply (RANDOMKEY) */
+    bool facts;        /* INFO (ROUTE_ANY): answered by the core from its own figures and a
+                          live server's (its version), wrapped by proto->text_reply */
     /* An inline request (telnet's "SET k v") rewritten as the request it means: when
      * rewritten, args and keys point into wire.data and wire.len is its length; len is
      * still the input the request took. */
@@ -203,6 +205,8 @@ struct proto {
     /* Append the cursor reply rsp with its cursor replaced by cursor. */
     int (*cursor_reply)(struct buf *out, const uint8_t *rsp, const struct rsp_info *ri,
                         uint64_t cursor);
+    /* Append text (INFO's) as a reply: RESP2 bulk string, RESP3 verbatim "txt". */
+    int (*text_reply)(struct buf *out, const uint8_t *text, size_t len, int resp);
     /* Append a subscription confirmation as the client expects it: kind (enum req_sub),
      * the channel (NULL: none), the client's own subscription count, its protocol. */
     int (*sub_reply)(struct buf *out, uint8_t kind, const uint8_t *chan, size_t len, int64_t count,

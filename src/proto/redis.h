@@ -38,6 +38,7 @@ int redis_cursor_request(struct buf *out, const uint8_t *req, const struct req_i
 int redis_cursor_get(const uint8_t *rsp, const struct rsp_info *ri, uint64_t *cursor);
 int redis_cursor_reply(struct buf *out, const uint8_t *rsp, const struct rsp_info *ri,
                        uint64_t cursor);
+int redis_text_reply(struct buf *out, const uint8_t *text, size_t len, int resp);
 int redis_sub_reply(struct buf *out, uint8_t kind, const uint8_t *chan, size_t len, int64_t count,
                     int resp);
 

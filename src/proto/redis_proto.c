@@ -108,5 +108,6 @@ const struct proto proto_redis = {
     .cursor_request = redis_cursor_request,
     .cursor_get = redis_cursor_get,
     .cursor_reply = redis_cursor_reply,
+    .text_reply = redis_text_reply,
     .sub_reply = redis_sub_reply,
 };

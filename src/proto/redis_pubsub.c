@@ -45,3 +45,15 @@ int redis_sub_reply(struct buf *out, uint8_t kind, const uint8_t *chan, size_t l
     (void)resp;
     return -1;
 }
+
+int redis_text_reply(struct buf *out, const uint8_t *text, size_t len, int resp)
+{
+    if (resp == 3) {
+        int rc = redis_wire_num(out, '=', (int64_t)len + 4);
+        rc |= buf_append(out, "txt:", 4);
+        rc |= buf_append(out, text, len);
+        rc |= buf_append(out, "\r\n", 2);
+        return rc;
+    }
+    return redis_wire_bulk(out, text, len);
+}

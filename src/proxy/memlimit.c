@@ -15,15 +15,21 @@ struct holder {
     size_t bytes;
 };
 
-static void holder_consider_conns(struct server *s, struct holder *h, size_t *total)
+static void holder_consider_array(struct sconn *v, uint32_t n, struct holder *h, size_t *total)
 {
-    for (uint32_t j = 0; j < s->nconns; j++) {
-        size_t m = sconn_memory(&s->conns[j]);
+    for (uint32_t j = 0; v != NULL && j < n; j++) {
+        size_t m = sconn_memory(&v[j]);
         *total += m;
         if (m > h->bytes) {
-            *h = (struct holder){NULL, &s->conns[j], m};
+            *h = (struct holder){NULL, &v[j], m};
         }
     }
+}
+
+static void holder_consider_conns(struct server *s, struct holder *h, size_t *total)
+{
+    holder_consider_array(s->conns, s->nconns, h, total);
+    holder_consider_array(s->conns3, s->nconns, h, total);
 }
 
 static void holder_consider_servers(struct pool *p, struct holder *h, size_t *total)

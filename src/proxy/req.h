@@ -21,6 +21,13 @@
 struct client;
 struct sconn;
 struct split;
+struct req;
+
+/* What a request's reply becomes before its client sees it (SCAN's cursor over
+ * the servers), or what the proxy does with the reply to a request of its own
+ * (no client: INFO keyspace). err is set instead of p when the request failed. */
+typedef void (*req_reply_fn)(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                             const struct rsp_info *ri, const char *err);
 
 struct req {
     struct req *cnext;     /* next in the client's queue */
@@ -33,6 +40,10 @@ struct req {
     uint32_t len;        /* request bytes sent to the server */
     size_t client_bytes; /* request bytes held against the client's limit until answered */
     uint16_t cmd;
+    uint32_t skip;        /* replies before its own to drop (MULTI's, QUEUED ones) */
+    req_reply_fn reply;   /* NULL: the server's reply goes to the client as it is */
+    void *reply_ctx;      /* for reply: with no client, whose request this is */
+    uint64_t reply_arg;   /* for reply (SCAN: the server it went to) */
     bool done; /* answered: rsp holds the reply unless it went out at once */
     bool in_client;
     bool in_server;

@@ -170,7 +170,7 @@ int route_request(struct pool *p, const uint8_t *req, const struct spans *keys, 
 /* How much a keyless request would like s: connected, else not failing lately. */
 static int route_any_rank(struct server *s, uint64_t client_id)
 {
-    if (server_conn_for(s, client_id)->state == SCONN_CONNECTED) {
+    if (server_conn_for(s, client_id, 2)->state == SCONN_CONNECTED) {
         return 0;
     }
     return s->health.failures == 0 ? 1 : 2;

@@ -2,14 +2,17 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
 #include "net/sock.h"
 #include "proxy/health.h"
+#include "proxy/client.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/pubsub.h"
 #include "proxy/req.h"
 #include "proxy/server.h"
 
@@ -36,6 +39,23 @@ void sconn_init(struct sconn *c, struct server *s)
     ev_io_init(&c->io, -1, sconn_on_io, c);
     ev_timer_init(&c->timer, sconn_on_timeout, c);
     rsp_info_init(&c->ri);
+}
+
+struct sconn *sconn_new_private(struct server *s, struct client *owner, int resp)
+{
+    struct sconn *c = malloc(sizeof(*c));
+    if (c != NULL) {
+        sconn_init(c, s);
+        c->owner = owner;
+        c->resp = (uint8_t)resp;
+    }
+    return c;
+}
+
+void sconn_free_private(struct sconn *c)
+{
+    sconn_deinit(c, "client closed");
+    free(c);
 }
 
 void sconn_deinit(struct sconn *c, const char *msg)
@@ -316,6 +336,7 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
     c->need = 0;
     c->out_pos = 0;
     c->swallow = 0;
+    c->sub_cmd = 0;
     /* detach the whole queue first: answering a request may queue new work on c */
     struct req *r = c->head;
     struct req *unsent = c->unsent;
@@ -342,6 +363,11 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field)
         return;
     }
     bool had_work = sconn_close(c, msg, stat_field);
+    if (c->owner != NULL) {
+        /* the client's subscriptions or watch lived on it: they are over */
+        client_private_lost(c->owner, c, msg);
+        had_work = true;
+    }
     /* an idle connection the server closed (its timeout) is no failure */
     if (had_work || stat_field != SS_server_eof) {
         health_failure(c->server);
@@ -382,12 +408,29 @@ static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
         }
         return;
     }
+    if (c->head->skip > 0) {
+        c->head->skip--; /* MULTI's +OK, a QUEUED: only EXEC's reply is the client's */
+        return;
+    }
     struct req *r = sconn_pop(c);
     histo_add(&server_counted(s)->lat_server, ev_now_us(sconn_px(c)->loop) - r->queued_us);
     health_success(s);
     sconn_stats(c)[SS_responses]++;
     sconn_stats(c)[SS_response_bytes] += (int64_t)len;
     req_complete(r, p, len, &c->ri);
+}
+
+/* The command a reply is parsed for: nothing while setting up, a subscription's
+ * (its pushes classified) on a subscribed connection, else the oldest request's. */
+static uint16_t sconn_parse_cmd(const struct sconn *c)
+{
+    if (c->swallow > 0) {
+        return 0;
+    }
+    if (c->sub_cmd != 0) {
+        return c->sub_cmd;
+    }
+    return c->head->skip > 0 ? 0 : c->head->cmd;
 }
 
 /* Parse and hand out every complete response in c->in. Returns -1 if c failed. */
@@ -398,14 +441,14 @@ static int sconn_parse(struct sconn *c)
     while (pos < c->in.len) {
         const uint8_t *p = c->in.data + pos;
         size_t n = c->in.len - pos;
-        if (c->swallow == 0 && c->head == NULL) {
+        if (c->swallow == 0 && c->head == NULL && c->sub_cmd == 0) {
             sconn_fail(c, "unexpected data from server", SS_server_err);
             return -1;
         }
         if (c->need > n) {
             break;
         }
-        int rc = pr->rsp_parse(p, n, c->swallow > 0 ? 0 : c->head->cmd, &c->ri);
+        int rc = pr->rsp_parse(p, n, sconn_parse_cmd(c), &c->ri);
         if (rc == PARSE_AGAIN) {
             c->need = c->ri.len; /* a big reply is not re-parsed on every read */
             break;
@@ -418,6 +461,13 @@ static int sconn_parse(struct sconn *c)
             return -1;
         }
         pos += c->ri.len;
+        if (c->ri.push == PUSH_MESSAGE && c->swallow == 0) {
+            pubsub_message(c->owner, p, c->ri.len); /* a publish: nobody asked for it */
+            continue;
+        }
+        if (c->swallow == 0 && c->head == NULL) {
+            continue; /* a confirmation of nothing we wait for: an UNSUBSCRIBE's */
+        }
         sconn_answer(c, p, c->ri.len);
         if (c->state == SCONN_CLOSED) {
             return -1; /* answering reached a limit that reset this connection */

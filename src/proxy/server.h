@@ -36,7 +36,8 @@ struct server {
     char *unknown_msg; /* the error while !addr.known (sentinel groups only) */
     int64_t failovers; /* master switches (sentinel groups; stats server_failover) */
     uint32_t idx;
-    struct sconn *conns;
+    struct sconn *conns; /* RESP2, for every client but RESP3 ones */
+    struct sconn *conns3; /* the same number speaking RESP3 (HELLO 3), made when needed */
     uint32_t nconns;
     struct health health; /* changed by health.c only */
     int64_t stats[SS_COUNT];
@@ -65,8 +66,9 @@ static inline struct server *server_counted(struct server *s)
 }
 /* No connection of s (nor of its replicas) has work: see sconn_idle(). */
 bool server_idle(const struct server *s);
-/* The connection a client with this id uses for this server. */
-struct sconn *server_conn_for(struct server *s, uint64_t client_id);
+/* The connection a client with this id, speaking protocol resp, uses for this
+ * server: its replies then come in the client's protocol. */
+struct sconn *server_conn_for(struct server *s, uint64_t client_id, int resp);
 /* Why a connection to s could not be made: err (an errno code), or that a
  * sentinel group has no known master yet. */
 const char *server_strerror(const struct server *s, int err);
