@@ -24,6 +24,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+    # a Node.js from elsewhere (NodeSource's bundles npm, and conflicts with Debian's) will do
+    case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    esac
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ "${#missing[@]}" -eq 0 ] && exit 0
