@@ -153,9 +153,10 @@ class FakeServer:
             c.closed_by_us = by_us
             c.closed_by_peer = not by_us
         try:
-            c.sock.close()
+            c.sock.shutdown(socket.SHUT_RDWR)  # wakes the connection's thread in recv()
         except OSError:
             pass
+        c.sock.close()
 
     def _serve(self, c):
         buf = b""
