@@ -122,7 +122,7 @@ class RssSampler:
             self.samples += 1
             if v > self.max:
                 self.max = v
-            self._stop.wait(self.interval)
+            self._stop.wait(self.interval)  # the sampling period
 
     def start(self):
         self._t.start()
@@ -212,10 +212,10 @@ class ProbeClient:
                 except Exception:
                     pass
                 cl = None
-                self._stop.wait(0.05)
+                self._stop.wait(0.05)  # the client's back-off before it reconnects
             i += 1
             if self.pace:
-                self._stop.wait(self.pace)
+                self._stop.wait(self.pace)  # the client's pace
         if cl is not None:
             try:
                 cl.close()
@@ -464,9 +464,9 @@ class LoadClient:
             if not good:
                 close_client(cl)
                 cl = None
-                self._stop.wait(0.05)
+                self._stop.wait(0.05)  # the client's back-off before it reconnects
             elif self.pace:
-                self._stop.wait(self.pace)
+                self._stop.wait(self.pace)  # the client's pace
         if cl is not None:
             close_client(cl)
 

@@ -288,6 +288,6 @@ def test_a_worker_dying_after_a_refused_reload_is_replaced(env):
         before = children(px.proc.pid)
         os.kill(before[0], signal.SIGKILL)
         wait_until(lambda: (lambda ws: len(ws) == 2 and before[0] not in ws and all(listeners(w, port) for w in ws))(
-            children(px.proc.pid)), "a new worker listening in place of the killed one")
+            children(px.proc.pid)), "a new worker listening in place of the killed one", timeout=2)
     finally:
         taken.close()
