@@ -129,6 +129,7 @@ def test_noreply_forms(fresh):
         # replies come in request order: an answer to any noreply command would come
         # before the get's VALUE lines, and retrieval() fails on a line it does not expect
         outs.append(conn.retrieval(b"get " + a + b" " + b + b" " + n + b" " + c)[1])
+        assert conn.buf == b"", "more than the get's reply: %r" % conn.buf
     assert outs[1] == outs[0]
     assert outs[0] == (b"VALUE " + k(20) + b" 0 3\r\n014\r\nVALUE " + k(21) + b" 0 1\r\n3\r\n"
                        b"VALUE " + k(22) + b" 0 2\r\n12\r\nEND\r\n")
