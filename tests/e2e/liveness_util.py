@@ -64,12 +64,28 @@ def layout_skeleton(raw):
 
 # --------------------------------------------------------------------------- processes
 
+def thread_states(pid):
+    """The state letter of each thread of pid (R, S, T for stopped, ...)."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            out.append(f.read().rsplit(")", 1)[1].split()[0])
+    return out
+
+
+def stop_process(pid):
+    """SIGSTOP pid and return once every thread of it is stopped: a stop
+    signal takes effect as each thread next leaves the kernel, not at kill()."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: all(st == "T" for st in thread_states(pid)), "pid %d stopped" % pid)
+
+
 @contextlib.contextmanager
 def stalled(server):
     """SIGSTOP a backend for the duration of the block (SIGCONT on the way out).
     A test that expects something of the stall must first wait until the proxy
     has really written its request there: see forwarded()."""
-    os.kill(server.proc.pid, signal.SIGSTOP)
+    stop_process(server.proc.pid)
     try:
         yield
     finally:

@@ -24,6 +24,7 @@ import pytest
 from conftest import mc_pool, placement, redis_pool, spread_keys, wait_until
 from fakeserver import MisbehavingServer
 from hostile_util import LoadClient, exc_text, percentile, redis_client
+from liveness_util import stop_process
 
 TIMEOUT_MS = 500
 STALL_TIMEOUTS = 3  # the first stall lasts until the proxy timed out this many requests on it
@@ -82,8 +83,8 @@ def scenario(menv):
         alive_during = []
 
         def stop(srv):
-            os.kill(srv.proc.pid, signal.SIGSTOP)
             stopped.add(srv)
+            stop_process(srv.proc.pid)
 
         def cont(srv):
             os.kill(srv.proc.pid, signal.SIGCONT)

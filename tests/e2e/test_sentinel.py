@@ -17,6 +17,7 @@ import pytest
 
 from conftest import (HOST, TWEMPROXY, Resp, RespError, Server, free_port, spread_keys, stop_proc,
                       tail, wait_port, wait_until, Ketama, fnv1a_64)
+from liveness_util import stop_process
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel support")
 
@@ -221,7 +222,7 @@ def test_discovery_and_failover(env):
     wait_sentinels_ready(sentinels, "cache2", 1)
 
     inflight = px.resp(timeout=30)
-    os.kill(m2.proc.pid, signal.SIGSTOP)
+    stop_process(m2.proc.pid)
     try:
         t0 = time.monotonic()
         inflight.send(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k2), k2.encode()))
