@@ -34,7 +34,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 
 from conftest import HOST, Env, encode_command, mc_pool, redis_pool, spread_keys, yaml_conf  # noqa: E402
-from hostile_util import (MB, LoadClient, MisbehavingServer, abort, fd_count, redis_client,  # noqa: E402
+from fakeserver import MisbehavingServer  # noqa: E402
+from hostile_util import (MB, LoadClient, abort, fd_count, redis_client,  # noqa: E402
                           rss_bytes)
 
 
