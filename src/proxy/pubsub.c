@@ -35,8 +35,7 @@ static int subs_find(const struct sub_name *v, uint32_t n, const uint8_t *p, uin
     return -1;
 }
 
-static int subs_add(struct sub_name **v, uint32_t *n, uint32_t *cap, const uint8_t *p,
-                    uint32_t len)
+static int subs_add(struct sub_name **v, uint32_t *n, uint32_t *cap, const uint8_t *p, uint32_t len)
 {
     if (*n == *cap) {
         uint32_t ncap = *cap ? *cap * 2 : 8;

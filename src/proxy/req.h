@@ -40,11 +40,11 @@ struct req {
     uint32_t len;        /* request bytes sent to the server */
     size_t client_bytes; /* request bytes held against the client's limit until answered */
     uint16_t cmd;
-    uint32_t skip;        /* replies before its own to drop (MULTI's, QUEUED ones) */
-    req_reply_fn reply;   /* NULL: the server's reply goes to the client as it is */
-    void *reply_ctx;      /* for reply: with no client, whose request this is */
-    uint64_t reply_arg;   /* for reply (SCAN: the server it went to) */
-    bool done; /* answered: rsp holds the reply unless it went out at once */
+    uint32_t skip;      /* replies before its own to drop (MULTI's, QUEUED ones) */
+    req_reply_fn reply; /* NULL: the server's reply goes to the client as it is */
+    void *reply_ctx;    /* for reply: with no client, whose request this is */
+    uint64_t reply_arg; /* for reply (SCAN: the server it went to) */
+    bool done;          /* answered: rsp holds the reply unless it went out at once */
     bool in_client;
     bool in_server;
     bool sent;            /* fully written to the server socket */

@@ -378,8 +378,7 @@ static void route_scan(struct client *c, const uint8_t *p, const struct req_info
 
 /* RESP2 clients in subscribed mode may only (un)subscribe, PING, QUIT, RESET:
  * redis refuses the rest with this text. */
-static bool router_subscribed_refuses(struct client *c, const uint8_t *p,
-                                      const struct req_info *ri)
+static bool router_subscribed_refuses(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     if (!c->lc.subscribed || c->lc.resp != 2 || ri->route == ROUTE_PUBSUB ||
         ri->route == ROUTE_LOCAL || ri->route == ROUTE_REJECT || ri->args.n == 0) {

@@ -51,7 +51,7 @@ struct sconn {
     /* A client's own connection (pub/sub, WATCH), NULL for a shared one. It is freed
      * with its client; a failure of it ends the client's subscriptions or watch. */
     struct client *owner;
-    uint16_t sub_cmd; /* subscribed: replies are parsed as pushes with this command id */
+    uint16_t sub_cmd;      /* subscribed: replies are parsed as pushes with this command id */
     struct ev_timer timer; /* deadline of the oldest request */
     struct rsp_info ri;    /* parse scratch */
 };

@@ -36,7 +36,7 @@ struct server {
     char *unknown_msg; /* the error while !addr.known (sentinel groups only) */
     int64_t failovers; /* master switches (sentinel groups; stats server_failover) */
     uint32_t idx;
-    struct sconn *conns; /* RESP2, for every client but RESP3 ones */
+    struct sconn *conns;  /* RESP2, for every client but RESP3 ones */
     struct sconn *conns3; /* the same number speaking RESP3 (HELLO 3), made when needed */
     uint32_t nconns;
     struct health health; /* changed by health.c only */

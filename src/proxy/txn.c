@@ -189,9 +189,9 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
     int miss = route_request(c->pool, p, &ri->keys, false, &r);
     if (miss != ROUTE_HIT || (t->watched != NULL && r.target != t->watched)) {
         char msg[256];
-        router_reply_error(c, miss != ROUTE_HIT ? route_miss_text(c->pool, miss, &r, msg,
-                                                                  sizeof(msg))
-                                                : TXN_ELSEWHERE);
+        router_reply_error(c, miss != ROUTE_HIT
+                                  ? route_miss_text(c->pool, miss, &r, msg, sizeof(msg))
+                                  : TXN_ELSEWHERE);
         return;
     }
     if (t->pin == NULL || t->pin->server != r.target) {

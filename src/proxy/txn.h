@@ -36,7 +36,7 @@ struct txn {
     struct sconn **pins; /* every one it made, freed with the client */
     uint32_t npins;
     struct server *watched; /* the server whose keys are watched; NULL: none */
-    bool watch_lost;     /* the pinned connection failed since WATCH */
+    bool watch_lost;        /* the pinned connection failed since WATCH */
 };
 
 /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (ROUTE_TXN). */

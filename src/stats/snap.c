@@ -170,7 +170,10 @@ static struct stats_server_snap *snap_server_find(struct stats_pool_snap *p, uin
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only)
 {
     into->total_connections += from->total_connections;
-    into->reload_failures += from->reload_failures;
+    /* a file every worker refused is one failed reload, not one per worker */
+    if (from->reload_failures > into->reload_failures) {
+        into->reload_failures = from->reload_failures;
+    }
     if (!counters_only) {
         into->curr_connections += from->curr_connections;
         if (into->generation == 0 || from->generation < into->generation) {

@@ -64,9 +64,9 @@ struct stats_source {
  * into does not have are ignored). COUNTER and GAUGE fields are summed,
  * TIMESTAMP fields take the max, histograms merge, failovers and the connection
  * totals are summed; the generation is the lowest (every worker has it), reload
- * failures are summed and a failed last reload wins. With counters_only, GAUGE fields and
- * curr_connections are not added (the last counts of a worker that died: sums never go backwards,
- * but its connections are gone). */
+ * failures are the most any one counted and a failed last reload wins. With counters_only, GAUGE
+ * fields and curr_connections are not added (the last counts of a worker that died: sums never go
+ * backwards, but its connections are gone). */
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only);
 /* Append the binary form of s to out. Returns 0, or -1 when out of memory. */
 int stats_snap_encode(const struct stats_snap *s, struct buf *out);

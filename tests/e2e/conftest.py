@@ -405,6 +405,29 @@ class Env:
     def redises(self, n, **kw):
         return [self.redis(**kw) for _ in range(n)]
 
+    # -- redis-sentinel ------------------------------------------------------
+    def sentinel(self, masters, down_after_ms=1000, failover_timeout_ms=3000, password=None):
+        """Start a redis-sentinel monitoring {group name: Server} (quorum 1)."""
+        for attempt in range(5):
+            p_ = free_port()
+            conf = self._path("sentinel-%d.conf" % p_)
+            lines = ["port %d" % p_, "bind %s" % HOST, "daemonize no", "dir %s" % self.tmp]
+            if password:
+                lines.append("requirepass %s" % password)
+            for name, srv in masters.items():
+                lines += ["sentinel monitor %s %s %d 1" % (name, HOST, srv.port),
+                          "sentinel down-after-milliseconds %s %d" % (name, down_after_ms),
+                          "sentinel failover-timeout %s %d" % (name, failover_timeout_ms)]
+                if srv.password:
+                    lines.append("sentinel auth-pass %s %s" % (name, srv.password))
+            with open(conf, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            proc, out = self.spawn(["redis-sentinel", conf], "sentinel-%d" % p_)
+            if wait_port(p_, proc):
+                return Server("sentinel", p_, proc, out, password)
+            stop_proc(proc)
+        raise RuntimeError("redis-sentinel did not start:\n" + tail(out))
+
     # -- memcached -----------------------------------------------------------
     def memcached(self, args=(), port=None):
         for attempt in range(5):

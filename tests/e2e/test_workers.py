@@ -266,9 +266,6 @@ def _reload_with_a_taken_address(env):
     return px, port, taken
 
 
-@pytest.mark.xfail(strict=True, reason="worker mode: the master takes a new configuration before its workers "
-                   "applied it; when they refuse it (a listen address in use) the master's stats list the pool "
-                   "that never came to be, and reload_failures counts the one refused reload once per worker")
 def test_a_listen_address_in_use_changes_nothing(env):
     px, port, taken = _reload_with_a_taken_address(env)
     try:
@@ -279,9 +276,6 @@ def test_a_listen_address_in_use_changes_nothing(env):
         taken.close()
 
 
-@pytest.mark.xfail(strict=True, reason="worker mode: the master keeps a configuration its workers refused (a "
-                   "listen address in use), so a worker that dies afterwards is restarted with it and cannot "
-                   "start: it exits and is restarted again and again, one worker fewer serves")
 def test_a_worker_dying_after_a_refused_reload_is_replaced(env):
     px, port, taken = _reload_with_a_taken_address(env)
     try:
