@@ -1,6 +1,6 @@
 """meitu's layout (global: + pools:) with the global keys that change how the
-process runs: user/group drop root after binding, worker_processes is refused
-loudly (one process serves) until worker processes exist."""
+process runs: user/group drop root after binding, max_openfiles raises the
+descriptor limit. (worker_processes has its own file: test_workers.py.)"""
 
 import os
 import pwd
