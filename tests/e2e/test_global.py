@@ -1,6 +1,6 @@
 """meitu's layout (global: + pools:) with the global keys that change how the
-process runs: user/group drop root after binding, max_openfiles raises the
-descriptor limit. (worker_processes has its own file: test_workers.py.)"""
+process runs: user/group drop root after binding (an unknown user is fatal),
+and worker_processes 0 is one process (the worker mode has test_workers.py)."""
 
 import os
 import pwd
