@@ -71,7 +71,7 @@ void server_adopt(struct server *to, struct server *from)
     if (from->addr.known) {
         to->addr = from->addr;
     }
-    to->failovers = from->failovers;
+    memcpy(to->gstats, from->gstats, sizeof(to->gstats));
     memcpy(to->stats, from->stats, sizeof(to->stats));
     to->lat_server = from->lat_server;
     /* the replicas go along: their requests in flight count in the gauges just copied */
@@ -125,7 +125,7 @@ bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len,
         for (uint32_t i = 0; i < s->nconns; i++) {
             sconn_reset(&s->conns[i], why);
         }
-        s->failovers++;
+        s->gstats[SG_server_failover]++;
     }
     /* the failures of the old address say nothing about the new one */
     health_reset(s);

@@ -33,8 +33,8 @@ struct server {
     struct pool *pool;
     const struct conf_server *cs;
     struct server_addr addr;
-    char *unknown_msg; /* the error while !addr.known (sentinel groups only) */
-    int64_t failovers; /* master switches (sentinel groups; stats server_failover) */
+    char *unknown_msg;        /* the error while !addr.known (sentinel groups only) */
+    int64_t gstats[SG_COUNT]; /* a sentinel group's failover counters (stats_fields.h) */
     uint32_t idx;
     struct sconn *conns;
     uint32_t nconns;
