@@ -89,7 +89,7 @@ void req_free(struct req *r)
 
 void req_release(struct req *r)
 {
-    if (r->in_client || r->in_server || (r->split != NULL && r->split->pending > 0)) {
+    if (r->in_client || r->in_server || r->held || (r->split != NULL && r->split->pending > 0)) {
         return;
     }
     req_free(r);
@@ -150,6 +150,11 @@ static void frag_done(struct req *f)
 
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri)
 {
+    if (r->on_reply != NULL) {
+        r->on_reply(r, p, len, ri);
+        req_release(r);
+        return;
+    }
     if (r->parent == NULL) {
         req_deliver(r, p, len);
         return;
@@ -166,6 +171,11 @@ void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *
 
 void req_fail(struct req *r, const char *msg)
 {
+    if (r->on_reply != NULL) {
+        r->on_reply(r, NULL, 0, NULL);
+        req_release(r);
+        return;
+    }
     if (r->parent != NULL) {
         struct split *sp = r->parent->split;
         if (!sp->failed) {

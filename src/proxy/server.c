@@ -6,6 +6,7 @@
 
 #include "net/sock.h"
 #include "proxy/health.h"
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
 #include "proxy/sconn.h"
@@ -42,6 +43,8 @@ int server_init(struct server *s, struct pool *p, const struct conf_server *cs, 
 
 void server_deinit(struct server *s)
 {
+    /* first: closing the connections must not hand requests back to it */
+    hold_free(s, "proxy is shutting down");
     for (uint32_t i = 0; i < s->nconns; i++) {
         sconn_deinit(&s->conns[i], "proxy is shutting down");
     }
@@ -74,6 +77,7 @@ void server_adopt(struct server *to, struct server *from)
     memcpy(to->gstats, from->gstats, sizeof(to->gstats));
     memcpy(to->stats, from->stats, sizeof(to->stats));
     to->lat_server = from->lat_server;
+    hold_adopt(to, from); /* a failover in progress goes on in the new pool */
     /* the replicas go along: their requests in flight count in the gauges just copied */
     replica_set_free(to->replicas);
     to->replicas = from->replicas;
@@ -91,7 +95,7 @@ bool server_idle(const struct server *s)
             return false;
         }
     }
-    return replica_set_idle(s->replicas);
+    return hold_idle(s) && replica_set_idle(s->replicas);
 }
 
 struct sconn *server_conn_for(struct server *s, uint64_t client_id)
@@ -110,25 +114,40 @@ bool server_addr_is(const struct server *s, const struct sockaddr *sa, socklen_t
            sock_addr_same((const struct sockaddr *)&s->addr.ss, sa, len);
 }
 
-bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why)
+bool server_move_addr(struct server *s, const struct sockaddr *sa, socklen_t len)
 {
     if (len == 0 || len > sizeof(s->addr.ss) || server_addr_is(s, sa, len)) {
         return false;
     }
-    bool was_known = s->addr.known;
+    if (s->addr.known) {
+        s->gstats[SG_server_failover]++;
+    }
     memcpy(&s->addr.ss, sa, len);
     s->addr.len = len;
     s->addr.known = true;
+    /* the failures of the old address say nothing about the new one */
+    health_reset(s);
+    return true;
+}
+
+void server_reset_conns(struct server *s, const char *why)
+{
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        sconn_reset(&s->conns[i], why);
+    }
+}
+
+bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why)
+{
+    bool was_known = s->addr.known;
+    if (!server_move_addr(s, sa, len)) {
+        return false;
+    }
     if (was_known) {
         /* requests sent to the old master must not wait for it: it may be gone or
          * a replica now, and writes there would be lost or refused */
-        for (uint32_t i = 0; i < s->nconns; i++) {
-            sconn_reset(&s->conns[i], why);
-        }
-        s->gstats[SG_server_failover]++;
+        server_reset_conns(s, why);
     }
-    /* the failures of the old address say nothing about the new one */
-    health_reset(s);
     if (s->pool->cp->preconnect) {
         server_connect_all(s);
     }

@@ -5,10 +5,23 @@
  *             │                   ├─ silent too long: fail, cur++, connect
  *             │                   └─ idle: get-master-addr-by-name + MASTER
  *             │                            [+ REPLICAS], every group
- *             └─> link_tick(sub) ──── same, with PING instead of the queries
+ *             └─> link_tick(sub i) ─ one per sentinel i: closed: connect to it;
+ *                                    silent too long: fail (again next beat);
+ *                                    idle: PING
  *
  *   answer / +switch-master ──> candidate ──> probe: [AUTH] ROLE ──> "master":
- *                                                                   server_set_addr
+ *                                                                   master_found
+ *   +selected-slave... (leader) ──> failover_begins(g, planned) ─┐  the pool
+ *   +odown / +sdown (majority)  ──> failover_begins(g, down)     ├─ holds g's
+ *   -failover-abort-* (leader)  ──> failover_ends(g)             ┘  requests
+ *
+ * Every sentinel is listened to: the steps of a failover are published only by
+ * the sentinel leading it, which may be any of them. The same failover heard
+ * from several sentinels begins once (the pool ignores a begin while holding);
+ * an event about a master other than the one in use is about a view we do not
+ * share and changes nothing; an abort counts only from the sentinel that
+ * announced the promotion (another's attempt that lost the election says
+ * nothing about the leader's).
  *
  * Epochs: right after a failover some sentinels still name the old master, and
  * the old master itself still says "master" until a sentinel demotes it. The
@@ -37,6 +50,8 @@
 
 enum link_kind { LINK_QUERY, LINK_SUB };
 
+#define NO_SENTINEL UINT32_MAX
+
 struct sentinel_link {
     struct sentinel_conn conn;
     struct sentinel *sn;
@@ -44,7 +59,7 @@ struct sentinel_link {
     bool auth_pending;   /* the reply to AUTH comes before the others */
     bool failing;        /* failed since its last good answer: log quietly */
     uint32_t at;         /* the sentinel it talks to (index into cp->sentinels) */
-    uint32_t tries;      /* sentinels tried since the last heartbeat */
+    uint32_t tries;      /* query link: sentinels tried since the last heartbeat */
     uint32_t waiting;    /* replies still due */
     uint64_t since_ms;   /* when it began waiting for them */
     uint32_t next_reply; /* query link: per_group per group: address, epoch[, replicas] */
@@ -72,6 +87,9 @@ struct sentinel_group {
     uint32_t skip;       /* replies to AUTH still to come before ROLE's */
     uint64_t epoch;      /* config epoch of the master in use: older views are stale */
     uint64_t cand_epoch; /* the epoch the candidate came with */
+    uint32_t
+        promoting_by; /* the sentinel promoting a replica of the master in use, or NO_SENTINEL */
+    uint8_t *sdown;   /* per sentinel: it sees the master in use down (+sdown) */
 };
 
 struct sentinel {
@@ -80,8 +98,10 @@ struct sentinel {
     const struct conf_pool *cp;
     struct ev_loop *loop;
     bool replica_reads; /* ask for the groups' replicas, hear of replicas going down */
-    uint32_t cur;       /* the sentinel both links use */
-    struct sentinel_link query, sub;
+    unsigned sub_what;  /* what the subscriptions listen to (SENTINEL_SUB_*) */
+    uint32_t cur;       /* the sentinel the query link uses */
+    struct sentinel_link query;
+    struct sentinel_link *subs;    /* one per sentinel, same index as cp->sentinels */
     struct sentinel_group *groups; /* same index as cp->servers */
     uint32_t ngroups;
     struct ev_timer heartbeat;
@@ -113,9 +133,10 @@ static const char *reply_text(char *dst, size_t cap, const uint8_t *p, const str
     return dst;
 }
 
-/* Give up on the current sentinel: the next one of the list is tried at once,
- * each at most once per heartbeat, so a list of dead sentinels costs a few
- * refused connects a beat, not a busy loop. */
+/* Give up on the current sentinel: the query link tries the next one of the
+ * list at once, each at most once per heartbeat, so a list of dead sentinels
+ * costs a few refused connects a beat, not a busy loop; a subscription stays
+ * with its sentinel and tries it again at the next heartbeat. */
 static int link_fail(struct sentinel_link *l, const char *why)
 {
     struct sentinel *sn = l->sn;
@@ -126,6 +147,9 @@ static int link_fail(struct sentinel_link *l, const char *why)
     sentinel_conn_close(sn->loop, &l->conn);
     l->auth_pending = false;
     l->waiting = 0;
+    if (l->kind == LINK_SUB) {
+        return -1; /* its own sentinel, again at the next heartbeat */
+    }
     if (l->at == sn->cur) {
         sn->cur = (sn->cur + 1) % n;
     }
@@ -173,7 +197,7 @@ static void link_queue_hello(struct sentinel_link *l)
     if (l->kind == LINK_QUERY) {
         link_queue_queries(l);
     } else {
-        sentinel_msg_subscribe(&l->conn.out, l->sn->replica_reads);
+        sentinel_msg_subscribe(&l->conn.out, l->sn->sub_what);
         link_wait(l, 1);
     }
 }
@@ -181,10 +205,12 @@ static void link_queue_hello(struct sentinel_link *l)
 static void link_connect(struct sentinel_link *l)
 {
     struct sentinel *sn = l->sn;
-    const struct conf_sentinel *cs = &sn->cp->sentinels[sn->cur];
+    if (l->kind == LINK_QUERY) {
+        l->at = sn->cur;
+    }
+    const struct conf_sentinel *cs = &sn->cp->sentinels[l->at];
     struct sockaddr_storage ss = cs->addr.sa;
     socklen_t len = cs->addr.salen;
-    l->at = sn->cur;
     l->old_replicas = false; /* a new sentinel: maybe a newer one */
     /* a name that did not resolve at load time is tried again now */
     if (len == 0 && sock_resolve(cs->addr.host, cs->addr.port, 0, &ss, &len) != 0) {
@@ -238,6 +264,9 @@ static void probe_accept(struct sentinel_group *pr)
     if (!sn->sink.ops->master_found(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len)) {
         return;
     }
+    /* what was said of the old master is not said of the new one */
+    pr->promoting_by = NO_SENTINEL;
+    memset(pr->sdown, 0, sn->cp->nsentinels);
     if (known) {
         log_warn("pool '%s': group '%s' master switched from %s to %s", sn->cp->name, pr->name,
                  from, to);
@@ -488,28 +517,142 @@ static struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uin
 /* A replica one sentinel sees down stops getting reads at once; one that
  * answers again waits for the next list (its link to the master may not be
  * up yet, which only SENTINEL REPLICAS says). */
-static void sub_sdown(struct sentinel_link *l, const uint8_t *p)
+static void sub_replica_down(struct sentinel *sn, struct sentinel_group *pr,
+                             const struct sentinel_event *ev)
 {
-    struct sentinel *sn = l->sn;
-    struct sentinel_sdown sd;
     struct sockaddr_storage ss;
     socklen_t len;
-    if (sentinel_msg_parse_sdown(p, &l->conn.ri, &sd) != SENTINEL_MSG_OK || !sd.down) {
-        return;
-    }
-    struct sentinel_group *pr = sentinel_group_find(sn, sd.group, sd.group_len);
-    if (pr != NULL && sentinel_addr(sn, pr, &sd.addr, &ss, &len)) {
+    if (ev->kind == SENTINEL_EV_SDOWN && sentinel_addr(sn, pr, &ev->addr, &ss, &len)) {
         sn->sink.ops->replica_state(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len,
                                     false);
     }
 }
 
-static int sub_reply(struct sentinel_link *l, const uint8_t *p)
+static void sub_switch(struct sentinel_link *l, struct sentinel_group *pr,
+                       const struct sentinel_event *ev)
 {
     struct sentinel *sn = l->sn;
-    struct sentinel_switch sw;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!sentinel_addr(sn, pr, &ev->addr, &ss, &len)) {
+        return;
+    }
+    /* every sentinel announces it: the first one starts the check */
+    bool news = !sentinel_master_is(sn, pr, &ss, len);
+    log_at(news ? LOG_NOTICE : LOG_INFO,
+           "pool '%s': sentinel '%s' announces +switch-master of group '%s' to %.*s:%d",
+           sn->cp->name, link_sentinel(l), pr->name, (int)ev->addr.ip_len,
+           (const char *)ev->addr.ip, ev->addr.port);
+    /* a message carries no epoch: it is checked with ROLE only, and the next
+     * query raises the epoch. Guessing one higher would let a late message
+     * (a restarted sentinel replays its last switch) outrank every true view. */
+    sentinel_candidate(sn, pr, &ss, len, pr->epoch);
+}
+
+/* Whether an event names the master in use of pr (not an old view of it). */
+static bool sub_about_master(struct sentinel *sn, struct sentinel_group *pr,
+                             const struct sentinel_event *ev)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return sentinel_addr(sn, pr, &ev->master, &ss, &len) && sentinel_master_is(sn, pr, &ss, len);
+}
+
+/* The master in use is down for us once a quorum says so (+odown) or a
+ * majority of the sentinels listed sees it down each (+sdown): one sentinel
+ * cut off from it alone must not stop its group. */
+static void sub_master_down(struct sentinel_link *l, struct sentinel_group *pr,
+                            const struct sentinel_event *ev)
+{
+    struct sentinel *sn = l->sn;
+    uint32_t n = 0;
+    if (ev->kind != SENTINEL_EV_ODOWN) {
+        pr->sdown[l->at] = ev->kind == SENTINEL_EV_SDOWN;
+        for (uint32_t i = 0; i < sn->cp->nsentinels; i++) {
+            n += pr->sdown[i];
+        }
+        if (ev->kind == SENTINEL_EV_SDOWN_END || n <= sn->cp->nsentinels / 2) {
+            return;
+        }
+    }
+    log_notice("pool '%s': sentinel '%s' sees the master %.*s:%d of group '%s' down (%s)",
+               sn->cp->name, link_sentinel(l), (int)ev->master.ip_len, (const char *)ev->master.ip,
+               ev->master.port, pr->name,
+               ev->kind == SENTINEL_EV_ODOWN ? "+odown" : "+sdown of a majority");
+    sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, true);
+}
+
+static void sub_promoting(struct sentinel_link *l, struct sentinel_group *pr,
+                          const struct sentinel_event *ev)
+{
+    struct sentinel *sn = l->sn;
+    if (pr->promoting_by != l->at) {
+        log_notice("pool '%s': sentinel '%s' leads a failover of group '%s': promoting "
+                   "%.*s:%d, replica of %.*s:%d",
+                   sn->cp->name, link_sentinel(l), pr->name, (int)ev->addr.ip_len,
+                   (const char *)ev->addr.ip, ev->addr.port, (int)ev->master.ip_len,
+                   (const char *)ev->master.ip, ev->master.port);
+        pr->promoting_by = l->at;
+    }
+    sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, false);
+}
+
+/* The leader that promoted a replica is the only one that may abort its
+ * failover; when we did not hear who (the promotion came before a reload,
+ * or while its link was down), an abort only a leader sends will do. */
+static void sub_abort(struct sentinel_link *l, struct sentinel_group *pr,
+                      const struct sentinel_event *ev)
+{
+    struct sentinel *sn = l->sn;
+    bool leader =
+        pr->promoting_by == l->at || (pr->promoting_by == NO_SENTINEL && ev->after_promotion);
+    if (!leader) {
+        log_info("pool '%s': sentinel '%s' gave up a failover of group '%s' it did not lead",
+                 sn->cp->name, link_sentinel(l), pr->name);
+        return;
+    }
+    log_warn("pool '%s': sentinel '%s' aborted the failover of group '%s'", sn->cp->name,
+             link_sentinel(l), pr->name);
+    pr->promoting_by = NO_SENTINEL;
+    sn->sink.ops->failover_ends(sn->sink.ctx, pr->idx);
+}
+
+static void sub_event(struct sentinel_link *l, const struct sentinel_event *ev)
+{
+    struct sentinel *sn = l->sn;
+    struct sentinel_group *pr = sentinel_group_find(sn, ev->group, ev->group_len);
+    if (pr == NULL) {
+        return;
+    }
+    if (ev->kind == SENTINEL_EV_SWITCH) {
+        sub_switch(l, pr, ev);
+        return;
+    }
+    if (ev->replica && ev->kind != SENTINEL_EV_PROMOTING) {
+        sub_replica_down(sn, pr, ev);
+        return;
+    }
+    if (!sub_about_master(sn, pr, ev)) {
+        return; /* an old master, or one we do not know yet */
+    }
+    switch (ev->kind) {
+    case SENTINEL_EV_PROMOTING:
+        sub_promoting(l, pr, ev);
+        break;
+    case SENTINEL_EV_ABORT:
+        sub_abort(l, pr, ev);
+        break;
+    default:
+        sub_master_down(l, pr, ev);
+        break;
+    }
+}
+
+static int sub_reply(struct sentinel_link *l, const uint8_t *p)
+{
+    struct sentinel_event ev;
     char text[128];
-    int rc = sentinel_msg_parse_switch(p, &l->conn.ri, &sw);
+    int rc = sentinel_msg_parse_event(p, &l->conn.ri, &ev);
     if (rc == SENTINEL_MSG_BAD) {
         return link_fail(l, reply_text(text, sizeof(text), p, &l->conn.ri));
     }
@@ -518,24 +661,9 @@ static int sub_reply(struct sentinel_link *l, const uint8_t *p)
     }
     l->tries = 0;
     l->failing = false;
-    if (rc == SENTINEL_MSG_NONE) {
-        sub_sdown(l, p);
-        return 0;
+    if (rc == SENTINEL_MSG_OK) {
+        sub_event(l, &ev);
     }
-    struct sentinel_group *pr =
-        rc == SENTINEL_MSG_OK ? sentinel_group_find(sn, sw.group, sw.group_len) : NULL;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (pr == NULL || !sentinel_addr(sn, pr, &sw.to, &ss, &len)) {
-        return 0;
-    }
-    log_notice("pool '%s': sentinel '%s' announces +switch-master of group '%s' to %.*s:%d",
-               sn->cp->name, link_sentinel(l), pr->name, (int)sw.to.ip_len, (const char *)sw.to.ip,
-               sw.to.port);
-    /* a message carries no epoch: it is checked with ROLE only, and the next
-     * query raises the epoch. Guessing one higher would let a late message
-     * (a restarted sentinel replays its last switch) outrank every true view. */
-    sentinel_candidate(sn, pr, &ss, len, pr->epoch);
     return 0;
 }
 
@@ -604,7 +732,9 @@ static void sentinel_on_heartbeat(struct ev_loop *loop, struct ev_timer *t)
 {
     struct sentinel *sn = t->data;
     link_tick(&sn->query);
-    link_tick(&sn->sub);
+    for (uint32_t i = 0; i < sn->cp->nsentinels; i++) {
+        link_tick(&sn->subs[i]);
+    }
     ev_timer_start(loop, t, (uint64_t)sn->cp->sentinel_heartbeat_ms);
 }
 
@@ -634,12 +764,21 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
     sn->loop = loop;
     sn->replica_reads =
         cp->read_from == READ_FROM_REPLICA || cp->read_from == READ_FROM_PREFER_REPLICA;
+    sn->sub_what = (sn->replica_reads ? SENTINEL_SUB_REPLICAS : 0) |
+                   (cp->failover_hold_ms > 0 ? SENTINEL_SUB_FAILOVER : 0);
     sn->ngroups = cp->nservers;
     sn->groups = calloc(cp->nservers ? cp->nservers : 1, sizeof(*sn->groups));
-    if (sn->groups == NULL) {
-        free(sn);
+    sn->subs = calloc(cp->nsentinels ? cp->nsentinels : 1, sizeof(*sn->subs));
+    if (sn->groups == NULL || sn->subs == NULL) {
+        sentinel_destroy(sn);
         return NULL;
     }
+    link_init(&sn->query, sn, LINK_QUERY);
+    for (uint32_t i = 0; i < cp->nsentinels; i++) {
+        link_init(&sn->subs[i], sn, LINK_SUB);
+        sn->subs[i].at = i;
+    }
+    ev_timer_init(&sn->heartbeat, sentinel_on_heartbeat, sn);
     for (uint32_t i = 0; i < sn->ngroups; i++) {
         struct sentinel_group *pr = &sn->groups[i];
         sentinel_conn_init(&pr->conn, probe_on_io, pr);
@@ -647,12 +786,17 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
         pr->sn = sn;
         pr->idx = i;
         pr->name = cp->servers[i].name;
+        pr->promoting_by = NO_SENTINEL;
+        pr->sdown = calloc(cp->nsentinels ? cp->nsentinels : 1, 1);
+        if (pr->sdown == NULL) {
+            sentinel_destroy(sn);
+            return NULL;
+        }
     }
-    link_init(&sn->query, sn, LINK_QUERY);
-    link_init(&sn->sub, sn, LINK_SUB);
-    ev_timer_init(&sn->heartbeat, sentinel_on_heartbeat, sn);
     link_connect(&sn->query);
-    link_connect(&sn->sub);
+    for (uint32_t i = 0; i < cp->nsentinels; i++) {
+        link_connect(&sn->subs[i]);
+    }
     ev_timer_start(sn->loop, &sn->heartbeat, (uint64_t)cp->sentinel_heartbeat_ms);
     return sn;
 }
@@ -669,11 +813,17 @@ void sentinel_destroy(struct sentinel *sn)
     }
     ev_timer_stop(sn->loop, &sn->heartbeat);
     sentinel_conn_free(sn->loop, &sn->query.conn);
-    sentinel_conn_free(sn->loop, &sn->sub.conn);
-    for (uint32_t i = 0; i < sn->ngroups; i++) {
-        probe_stop(&sn->groups[i]);
-        sentinel_conn_free(sn->loop, &sn->groups[i].conn);
+    for (uint32_t i = 0; sn->subs != NULL && i < sn->cp->nsentinels; i++) {
+        sentinel_conn_free(sn->loop, &sn->subs[i].conn);
     }
+    for (uint32_t i = 0; sn->groups != NULL && i < sn->ngroups; i++) {
+        if (sn->groups[i].sn != NULL) { /* initialised */
+            probe_stop(&sn->groups[i]);
+            sentinel_conn_free(sn->loop, &sn->groups[i].conn);
+        }
+        free(sn->groups[i].sdown);
+    }
+    free(sn->subs);
     free(sn->groups);
     free(sn);
 }

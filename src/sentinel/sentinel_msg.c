@@ -480,6 +480,7 @@ static int msg_event(const uint8_t *p, const struct rsp_info *ri, struct sentine
     if (ev->kind == 0 || !msg_instance(payload, payload_len, ev)) {
         return SENTINEL_MSG_NONE;
     }
+    ev->after_promotion = msg_is(chan, chan_len, "-failover-abort-slave-timeout");
     /* a master is promoted from none of its replicas; a quorum judges masters only */
     bool replica_event = ev->kind == SENTINEL_EV_PROMOTING;
     bool either = ev->kind == SENTINEL_EV_SDOWN || ev->kind == SENTINEL_EV_SDOWN_END;

@@ -102,6 +102,9 @@ enum sentinel_event_kind {
 struct sentinel_event {
     uint8_t kind;
     bool replica; /* the instance is a replica of the group (else its master) */
+    /* ABORT: -failover-abort-slave-timeout, the one abort that comes after a
+     * replica was chosen (so only from the sentinel that chose it) */
+    bool after_promotion;
     const uint8_t *group;
     size_t group_len;
     struct sentinel_master addr;   /* the instance (SWITCH: the new master) */
