@@ -162,6 +162,7 @@ static void hc_del(struct hold_clients *m, uint64_t id)
 
 static void hold_on_expire(struct ev_loop *loop, struct ev_timer *t);
 static void hold_on_drain(struct ev_loop *loop, struct ev_timer *t);
+static void hold_switch_finish(struct hold *h, const char *why);
 
 static struct hold *hold_get(struct server *g)
 {
@@ -310,6 +311,10 @@ static void hold_on_expire(struct ev_loop *loop, struct ev_timer *t)
     struct server *g = h->g;
     char msg[200], old[96];
     (void)loop;
+    if (h->switching) {
+        hold_switch_finish(h, "master switched (failover)"); /* the new master is known */
+        return;
+    }
     if (!h->promoting) {
         /* the master was unreachable and no failover came: try it again */
         hold_release(h, "no failover within failover_hold");

@@ -1,5 +1,6 @@
 /*
- * sentinel: the client state machine (see sentinel.h for the whole picture).
+ * sentinel: the client state machine (see sentinel.h for the whole picture);
+ * what the subscriptions hear is acted on in sentinel_events.c.
  *
  *   heartbeat ──> link_tick(query) ── closed: connect to sentinels[cur]
  *             │                   ├─ silent too long: fail, cur++, connect
@@ -37,75 +38,7 @@
 #include "core/log.h"
 #include "net/sock.h"
 #include "proto/redis_wire.h"
-#include "sentinel/sentinel_conn.h"
-#include "sentinel/sentinel_msg.h"
-
-/* How long a sentinel or a candidate master may take to answer, when the
- * heartbeat is shorter: a short heartbeat must not make a sentinel that is a
- * little far away look dead. */
-#define SENTINEL_MIN_WAIT_MS 1000
-
-/* Replicas read from one SENTINEL REPLICAS answer: more are left out. */
-#define SENTINEL_MAX_REPLICAS 64
-
-enum link_kind { LINK_QUERY, LINK_SUB };
-
-#define NO_SENTINEL UINT32_MAX
-
-struct sentinel_link {
-    struct sentinel_conn conn;
-    struct sentinel *sn;
-    uint8_t kind;
-    bool auth_pending;   /* the reply to AUTH comes before the others */
-    bool failing;        /* failed since its last good answer: log quietly */
-    uint32_t at;         /* the sentinel it talks to (index into cp->sentinels) */
-    uint32_t tries;      /* query link: sentinels tried since the last heartbeat */
-    uint32_t waiting;    /* replies still due */
-    uint64_t since_ms;   /* when it began waiting for them */
-    uint32_t next_reply; /* query link: per_group per group: address, epoch[, replicas] */
-    uint32_t per_group;  /* query link: replies per group in this round */
-    uint32_t round_ok;   /* query link: usable answers in this round */
-    bool old_replicas;   /* query link: this sentinel knows SENTINEL SLAVES only */
-    bool ans_ok;         /* query link: the address answer of the current group */
-    bool ans_fresh;      /* query link: ... at an epoch not older than the one in use */
-    socklen_t ans_len;
-    struct sockaddr_storage ans_ss;
-};
-
-/* A group's view: the epoch of its master, and a candidate master checked
- * with ROLE on a connection of its own. */
-struct sentinel_group {
-    struct sentinel_conn conn;
-    struct ev_timer timer;
-    struct sentinel *sn;
-    uint32_t idx;     /* the group's number (the sink's) */
-    const char *name; /* the group's name (the sentinels' master name) */
-    struct sockaddr_storage ss;
-    socklen_t len;
-    bool active;
-    bool warned;         /* a sentinel's miss for this group was logged loudly already */
-    uint32_t skip;       /* replies to AUTH still to come before ROLE's */
-    uint64_t epoch;      /* config epoch of the master in use: older views are stale */
-    uint64_t cand_epoch; /* the epoch the candidate came with */
-    uint32_t
-        promoting_by; /* the sentinel promoting a replica of the master in use, or NO_SENTINEL */
-    uint8_t *sdown;   /* per sentinel: it sees the master in use down (+sdown) */
-};
-
-struct sentinel {
-    struct pool_watcher watcher; /* first: the pool stops us through it */
-    struct group_sink sink;
-    const struct conf_pool *cp;
-    struct ev_loop *loop;
-    bool replica_reads; /* ask for the groups' replicas, hear of replicas going down */
-    unsigned sub_what;  /* what the subscriptions listen to (SENTINEL_SUB_*) */
-    uint32_t cur;       /* the sentinel the query link uses */
-    struct sentinel_link query;
-    struct sentinel_link *subs;    /* one per sentinel, same index as cp->sentinels */
-    struct sentinel_group *groups; /* same index as cp->servers */
-    uint32_t ngroups;
-    struct ev_timer heartbeat;
-};
+#include "sentinel/sentinel_int.h"
 
 static void link_connect(struct sentinel_link *l);
 
@@ -120,13 +53,13 @@ static const char *link_name(const struct sentinel_link *l)
     return l->kind == LINK_QUERY ? "query" : "subscription";
 }
 
-static const char *link_sentinel(const struct sentinel_link *l)
+const char *sentinel_link_peer(const struct sentinel_link *l)
 {
     return l->sn->cp->sentinels[l->at].name;
 }
 
 /* A reply as printable text for a log line. */
-static const char *reply_text(char *dst, size_t cap, const uint8_t *p, const struct rsp_info *ri)
+const char *sentinel_reply_text(char *dst, size_t cap, const uint8_t *p, const struct rsp_info *ri)
 {
     size_t n = ri->len >= 2 ? ri->len - 2 : ri->len;
     redis_wire_quote(dst, cap, p, n);
@@ -137,12 +70,12 @@ static const char *reply_text(char *dst, size_t cap, const uint8_t *p, const str
  * list at once, each at most once per heartbeat, so a list of dead sentinels
  * costs a few refused connects a beat, not a busy loop; a subscription stays
  * with its sentinel and tries it again at the next heartbeat. */
-static int link_fail(struct sentinel_link *l, const char *why)
+int sentinel_link_fail(struct sentinel_link *l, const char *why)
 {
     struct sentinel *sn = l->sn;
     uint32_t n = sn->cp->nsentinels;
     log_at(l->failing ? LOG_INFO : LOG_WARN, "pool '%s': sentinel '%s' (%s link): %s", sn->cp->name,
-           link_sentinel(l), link_name(l), why);
+           sentinel_link_peer(l), link_name(l), why);
     l->failing = true;
     sentinel_conn_close(sn->loop, &l->conn);
     l->auth_pending = false;
@@ -214,11 +147,11 @@ static void link_connect(struct sentinel_link *l)
     l->old_replicas = false; /* a new sentinel: maybe a newer one */
     /* a name that did not resolve at load time is tried again now */
     if (len == 0 && sock_resolve(cs->addr.host, cs->addr.port, 0, &ss, &len) != 0) {
-        link_fail(l, "cannot resolve its address");
+        sentinel_link_fail(l, "cannot resolve its address");
         return;
     }
     if (sentinel_conn_open(sn->loop, &l->conn, (const struct sockaddr *)&ss, len) != 0) {
-        link_fail(l, l->conn.err);
+        sentinel_link_fail(l, l->conn.err);
         return;
     }
     log_info("pool '%s': connecting the %s link to sentinel '%s'", sn->cp->name, link_name(l),
@@ -287,7 +220,8 @@ static void probe_verdict(struct sentinel_group *pr, const uint8_t *p)
         probe_fail(pr, "ROLE says it is not a master");
         return;
     }
-    snprintf(why, sizeof(why), "ROLE answered %s", reply_text(text, sizeof(text), p, &pr->conn.ri));
+    snprintf(why, sizeof(why), "ROLE answered %s",
+             sentinel_reply_text(text, sizeof(text), p, &pr->conn.ri));
     probe_fail(pr, why);
 }
 
@@ -341,8 +275,8 @@ static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage
 }
 
 /* Whether group gr's master in use is at ss (the sink knows where it is). */
-static bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group *gr,
-                               const struct sockaddr_storage *ss, socklen_t len)
+bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group *gr,
+                        const struct sockaddr_storage *ss, socklen_t len)
 {
     struct sockaddr_storage cur;
     socklen_t cur_len = 0;
@@ -352,8 +286,8 @@ static bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group 
 
 /* A sentinel's view of gr at a config epoch: check the master it names unless
  * that view is older than the one in use, or names the master in use. */
-static void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
-                               const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch)
+void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
+                        const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch)
 {
     if (epoch < pr->epoch) {
         log_info("pool '%s': group '%s': a sentinel's view at epoch %llu is older than %llu: "
@@ -375,9 +309,8 @@ static void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
 }
 
 /* The address a sentinel gave as a socket address; false after logging why not. */
-static bool sentinel_addr(struct sentinel *sn, const struct sentinel_group *gr,
-                          const struct sentinel_master *m, struct sockaddr_storage *ss,
-                          socklen_t *len)
+bool sentinel_addr(struct sentinel *sn, const struct sentinel_group *gr,
+                   const struct sentinel_master *m, struct sockaddr_storage *ss, socklen_t *len)
 {
     if (sentinel_msg_sockaddr(m, ss, len) == 0) {
         return true;
@@ -401,10 +334,10 @@ static void query_note_miss(struct sentinel_link *l, struct sentinel_group *pr, 
      * while it has none (every heartbeat would flood the log) */
     int level = (known || pr->warned) ? LOG_INFO : LOG_WARN;
     pr->warned = true;
-    log_at(level, "pool '%s': sentinel '%s' %s group '%s'%s%s", sn->cp->name, link_sentinel(l),
+    log_at(level, "pool '%s': sentinel '%s' %s group '%s'%s%s", sn->cp->name, sentinel_link_peer(l),
            rc == SENTINEL_MSG_NONE ? "does not know" : "gave no address for", pr->name,
            rc == SENTINEL_MSG_NONE ? "" : ": ",
-           rc == SENTINEL_MSG_NONE ? "" : reply_text(text, sizeof(text), p, &l->conn.ri));
+           rc == SENTINEL_MSG_NONE ? "" : sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));
 }
 
 /* First of a group's answers: keep the address until its epoch comes. */
@@ -450,13 +383,15 @@ static void query_replicas(struct sentinel_link *l, struct sentinel_group *pr, c
     if (rc == SENTINEL_MSG_NONE && !l->old_replicas && l->ans_ok) {
         /* it knows the group but not the subcommand: a sentinel before redis 5 */
         log_info("pool '%s': sentinel '%s' refused SENTINEL REPLICAS (%s): asking SLAVES",
-                 sn->cp->name, link_sentinel(l), reply_text(text, sizeof(text), p, &l->conn.ri));
+                 sn->cp->name, sentinel_link_peer(l),
+                 sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));
         l->old_replicas = true;
         return;
     }
     if (rc == SENTINEL_MSG_BAD) {
         log_warn("pool '%s': sentinel '%s': group '%s': unreadable replicas: %s", sn->cp->name,
-                 link_sentinel(l), pr->name, reply_text(text, sizeof(text), p, &l->conn.ri));
+                 sentinel_link_peer(l), pr->name,
+                 sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));
         return;
     }
     if (rc != SENTINEL_MSG_OK || !l->ans_fresh) {
@@ -475,7 +410,7 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
 {
     struct sentinel *sn = l->sn;
     if (l->waiting == 0) {
-        return link_fail(l, "a reply nothing was asked for");
+        return sentinel_link_fail(l, "a reply nothing was asked for");
     }
     uint32_t i = l->next_reply++;
     struct sentinel_group *pr = &sn->groups[i / l->per_group];
@@ -496,15 +431,14 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
     }
     if (l->round_ok == 0) {
         /* maybe a sentinel restarted without its configuration: ask another */
-        return link_fail(l, "it gave no address for any group");
+        return sentinel_link_fail(l, "it gave no address for any group");
     }
     l->tries = 0;
     l->failing = false;
     return 0;
 }
 
-static struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uint8_t *name,
-                                                  size_t len)
+struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uint8_t *name, size_t len)
 {
     for (uint32_t i = 0; i < sn->ngroups; i++) {
         if (sentinel_msg_name_is(name, len, sn->groups[i].name)) {
@@ -514,159 +448,6 @@ static struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uin
     return NULL;
 }
 
-/* A replica one sentinel sees down stops getting reads at once; one that
- * answers again waits for the next list (its link to the master may not be
- * up yet, which only SENTINEL REPLICAS says). */
-static void sub_replica_down(struct sentinel *sn, struct sentinel_group *pr,
-                             const struct sentinel_event *ev)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (ev->kind == SENTINEL_EV_SDOWN && sentinel_addr(sn, pr, &ev->addr, &ss, &len)) {
-        sn->sink.ops->replica_state(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len,
-                                    false);
-    }
-}
-
-static void sub_switch(struct sentinel_link *l, struct sentinel_group *pr,
-                       const struct sentinel_event *ev)
-{
-    struct sentinel *sn = l->sn;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (!sentinel_addr(sn, pr, &ev->addr, &ss, &len)) {
-        return;
-    }
-    /* every sentinel announces it: the first one starts the check */
-    bool news = !sentinel_master_is(sn, pr, &ss, len);
-    log_at(news ? LOG_NOTICE : LOG_INFO,
-           "pool '%s': sentinel '%s' announces +switch-master of group '%s' to %.*s:%d",
-           sn->cp->name, link_sentinel(l), pr->name, (int)ev->addr.ip_len,
-           (const char *)ev->addr.ip, ev->addr.port);
-    /* a message carries no epoch: it is checked with ROLE only, and the next
-     * query raises the epoch. Guessing one higher would let a late message
-     * (a restarted sentinel replays its last switch) outrank every true view. */
-    sentinel_candidate(sn, pr, &ss, len, pr->epoch);
-}
-
-/* Whether an event names the master in use of pr (not an old view of it). */
-static bool sub_about_master(struct sentinel *sn, struct sentinel_group *pr,
-                             const struct sentinel_event *ev)
-{
-    struct sockaddr_storage ss;
-    socklen_t len;
-    return sentinel_addr(sn, pr, &ev->master, &ss, &len) && sentinel_master_is(sn, pr, &ss, len);
-}
-
-/* The master in use is down for us once a quorum says so (+odown) or a
- * majority of the sentinels listed sees it down each (+sdown): one sentinel
- * cut off from it alone must not stop its group. */
-static void sub_master_down(struct sentinel_link *l, struct sentinel_group *pr,
-                            const struct sentinel_event *ev)
-{
-    struct sentinel *sn = l->sn;
-    uint32_t n = 0;
-    if (ev->kind != SENTINEL_EV_ODOWN) {
-        pr->sdown[l->at] = ev->kind == SENTINEL_EV_SDOWN;
-        for (uint32_t i = 0; i < sn->cp->nsentinels; i++) {
-            n += pr->sdown[i];
-        }
-        if (ev->kind == SENTINEL_EV_SDOWN_END || n <= sn->cp->nsentinels / 2) {
-            return;
-        }
-    }
-    log_notice("pool '%s': sentinel '%s' sees the master %.*s:%d of group '%s' down (%s)",
-               sn->cp->name, link_sentinel(l), (int)ev->master.ip_len, (const char *)ev->master.ip,
-               ev->master.port, pr->name,
-               ev->kind == SENTINEL_EV_ODOWN ? "+odown" : "+sdown of a majority");
-    sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, true);
-}
-
-static void sub_promoting(struct sentinel_link *l, struct sentinel_group *pr,
-                          const struct sentinel_event *ev)
-{
-    struct sentinel *sn = l->sn;
-    if (pr->promoting_by != l->at) {
-        log_notice("pool '%s': sentinel '%s' leads a failover of group '%s': promoting "
-                   "%.*s:%d, replica of %.*s:%d",
-                   sn->cp->name, link_sentinel(l), pr->name, (int)ev->addr.ip_len,
-                   (const char *)ev->addr.ip, ev->addr.port, (int)ev->master.ip_len,
-                   (const char *)ev->master.ip, ev->master.port);
-        pr->promoting_by = l->at;
-    }
-    sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, false);
-}
-
-/* The leader that promoted a replica is the only one that may abort its
- * failover; when we did not hear who (the promotion came before a reload,
- * or while its link was down), an abort only a leader sends will do. */
-static void sub_abort(struct sentinel_link *l, struct sentinel_group *pr,
-                      const struct sentinel_event *ev)
-{
-    struct sentinel *sn = l->sn;
-    bool leader =
-        pr->promoting_by == l->at || (pr->promoting_by == NO_SENTINEL && ev->after_promotion);
-    if (!leader) {
-        log_info("pool '%s': sentinel '%s' gave up a failover of group '%s' it did not lead",
-                 sn->cp->name, link_sentinel(l), pr->name);
-        return;
-    }
-    log_warn("pool '%s': sentinel '%s' aborted the failover of group '%s'", sn->cp->name,
-             link_sentinel(l), pr->name);
-    pr->promoting_by = NO_SENTINEL;
-    sn->sink.ops->failover_ends(sn->sink.ctx, pr->idx);
-}
-
-static void sub_event(struct sentinel_link *l, const struct sentinel_event *ev)
-{
-    struct sentinel *sn = l->sn;
-    struct sentinel_group *pr = sentinel_group_find(sn, ev->group, ev->group_len);
-    if (pr == NULL) {
-        return;
-    }
-    if (ev->kind == SENTINEL_EV_SWITCH) {
-        sub_switch(l, pr, ev);
-        return;
-    }
-    if (ev->replica && ev->kind != SENTINEL_EV_PROMOTING) {
-        sub_replica_down(sn, pr, ev);
-        return;
-    }
-    if (!sub_about_master(sn, pr, ev)) {
-        return; /* an old master, or one we do not know yet */
-    }
-    switch (ev->kind) {
-    case SENTINEL_EV_PROMOTING:
-        sub_promoting(l, pr, ev);
-        break;
-    case SENTINEL_EV_ABORT:
-        sub_abort(l, pr, ev);
-        break;
-    default:
-        sub_master_down(l, pr, ev);
-        break;
-    }
-}
-
-static int sub_reply(struct sentinel_link *l, const uint8_t *p)
-{
-    struct sentinel_event ev;
-    char text[128];
-    int rc = sentinel_msg_parse_event(p, &l->conn.ri, &ev);
-    if (rc == SENTINEL_MSG_BAD) {
-        return link_fail(l, reply_text(text, sizeof(text), p, &l->conn.ri));
-    }
-    if (l->waiting > 0) { /* any message shows the sentinel is alive */
-        l->waiting--;
-    }
-    l->tries = 0;
-    l->failing = false;
-    if (rc == SENTINEL_MSG_OK) {
-        sub_event(l, &ev);
-    }
-    return 0;
-}
-
 static int link_reply(struct sentinel_link *l, const uint8_t *p)
 {
     if (l->auth_pending) {
@@ -674,19 +455,20 @@ static int link_reply(struct sentinel_link *l, const uint8_t *p)
         l->auth_pending = false;
         if (l->conn.ri.is_error) {
             /* not fatal: a sentinel without a password refuses AUTH and still answers */
-            log_warn("pool '%s': sentinel '%s' refused AUTH: %s", l->sn->cp->name, link_sentinel(l),
-                     reply_text(text, sizeof(text), p, &l->conn.ri));
+            log_warn("pool '%s': sentinel '%s' refused AUTH: %s", l->sn->cp->name,
+                     sentinel_link_peer(l),
+                     sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));
         }
         return 0;
     }
-    return l->kind == LINK_QUERY ? query_reply(l, p) : sub_reply(l, p);
+    return l->kind == LINK_QUERY ? query_reply(l, p) : sentinel_sub_reply(l, p);
 }
 
 static void link_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct sentinel_link *l = io->data;
     if (sentinel_conn_io(loop, &l->conn, events) != 0) {
-        link_fail(l, l->conn.err);
+        sentinel_link_fail(l, l->conn.err);
         return;
     }
     const uint8_t *p;
@@ -697,7 +479,7 @@ static void link_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
         }
     }
     if (rc < 0) {
-        link_fail(l, l->conn.err);
+        sentinel_link_fail(l, l->conn.err);
     }
 }
 
@@ -713,7 +495,7 @@ static void link_tick(struct sentinel_link *l)
     }
     if (l->conn.state == SENTINEL_CONN_CONNECTING || l->waiting > 0 || l->auth_pending) {
         if (ev_now(sn->loop) - l->since_ms >= sentinel_wait_ms(sn)) {
-            link_fail(l, "no answer in time");
+            sentinel_link_fail(l, "no answer in time");
         }
         return;
     }
@@ -724,7 +506,7 @@ static void link_tick(struct sentinel_link *l)
         link_wait(l, 1);
     }
     if (sentinel_conn_flush(sn->loop, &l->conn) != 0) {
-        link_fail(l, l->conn.err);
+        sentinel_link_fail(l, l->conn.err);
     }
 }
 
