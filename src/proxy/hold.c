@@ -408,7 +408,7 @@ static void hold_on_wait(struct req *r, const uint8_t *p, size_t len, const stru
         return;
     }
     if (h->waits_short > 0) {
-        log_warn("pool '%s': group '%s': on %u connections no replica confirmed in " HOLD_WAIT_MS
+        log_warn("pool '%s': group '%s': on %u connection(s) no replica confirmed in " HOLD_WAIT_MS
                  " ms the writes the old master acknowledged",
                  g->pool->cp->name, g->cs->name, h->waits_short);
     } else {
