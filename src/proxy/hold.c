@@ -49,6 +49,7 @@ struct hold {
     size_t bytes;
     bool promoting; /* a replica is being promoted: nothing held goes to the old master */
     bool down;      /* the master cannot be reached */
+    bool refused;   /* ... we saw it fail ourselves (not only the sentinels) */
     bool switching; /* the new master is known: the old one finishes what it has */
     uint64_t began_us;
     struct sockaddr_storage old; /* the master when it began (logs) */
@@ -261,7 +262,7 @@ static uint64_t hold_age_ms(const struct hold *h)
  * never wrote). */
 static void hold_stop(struct hold *h)
 {
-    h->promoting = h->down = h->switching = false;
+    h->promoting = h->down = h->refused = h->switching = false;
     ev_timer_stop(hold_loop(h), &h->expire);
     ev_timer_stop(hold_loop(h), &h->drain);
 }
@@ -315,18 +316,23 @@ static void hold_on_expire(struct ev_loop *loop, struct ev_timer *t)
         hold_switch_finish(h, "master switched (failover)"); /* the new master is known */
         return;
     }
-    if (!h->promoting) {
-        /* the master was unreachable and no failover came: try it again */
+    if (!h->promoting && !h->refused) {
+        /* only the sentinels said it was down, and no failover came: try it */
         hold_release(h, "no failover within failover_hold");
         return;
     }
+    /* a master we could not reach is not tried again here: a refusal seen
+     * again would start another hold, and a request would wait forever */
     snprintf(msg, sizeof(msg),
-             "failover of group '%s' still in progress after failover_hold (%lld ms)", g->cs->name,
-             (long long)g->pool->cp->failover_hold_ms);
+             h->promoting ? "failover of group '%s' still in progress after failover_hold (%lld ms)"
+                          : "master of group '%s' unreachable and no failover within "
+                            "failover_hold (%lld ms)",
+             g->cs->name, (long long)g->pool->cp->failover_hold_ms);
     log_warn("pool '%s': group '%s': no new master within failover_hold (%lld ms): %u held "
-             "requests answered with an error (the old master %s may be demoted any moment)",
+             "requests answered with an error (the old master %s %s)",
              g->pool->cp->name, g->cs->name, (long long)g->pool->cp->failover_hold_ms, h->n,
-             hold_addr(&h->old, h->old_len, old, sizeof(old)));
+             hold_addr(&h->old, h->old_len, old, sizeof(old)),
+             h->promoting ? "may be demoted any moment" : "is unreachable");
     hold_fail_all(h, msg);
 }
 
@@ -483,11 +489,20 @@ void hold_end(struct server *g)
     }
 }
 
+/* Our own connection to g's master failed: a crash hold begins (or goes on). */
+static void hold_refused(struct server *g)
+{
+    hold_begin(g, true);
+    if (g->hold != NULL && g->hold->down) {
+        g->hold->refused = true;
+    }
+}
+
 void hold_master_lost(struct server *s)
 {
     struct server *g = hold_group(s);
     if (g == s) {
-        hold_begin(g, true);
+        hold_refused(g);
     }
 }
 
@@ -499,7 +514,7 @@ static bool hold_admits(struct server *g, struct server *s, uint64_t id, bool re
         if (s != g) {
             return false;
         }
-        hold_begin(g, true);
+        hold_refused(g);
         return g->hold != NULL && g->hold->down;
     }
     struct hold *h = g->hold;

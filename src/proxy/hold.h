@@ -18,8 +18,9 @@
  *        moves and the held requests go to the new master, in order
  *   abort (the leader's -failover-abort-*) ──> they go to the master in use
  *   failover_hold ms after it began ──> PROMOTING: each gets an error (the old
- *        master may be demoted any moment: nothing held goes there);
- *        DOWN only: they go to the master in use
+ *        master may be demoted any moment: nothing held goes there); DOWN: an
+ *        error too when we saw the master fail ourselves, else (only the
+ *        sentinels said it was down) they go to it
  *
  * A held request keeps its bytes (an ordinary one leaves them in its
  * connection's output buffer): they count against --buffer-limit (past it the

@@ -299,6 +299,22 @@ static void test_crash(void)
     CHECK(strcmp(client_got(&r, 1), "$1\r\n1\r\n") == 0);
     rig_free(&r);
 
+    /* no failover in time: an error, not another try (and another hold) */
+    rig_init(&r, "  failover_hold_on_crash: true\n  failover_hold: 100\n");
+    close(r.lfd[0]);
+    r.lfd[0] = -1;
+    unlink(r.addr[0].sun_path);
+    CHECK(master_found(&r, 0));
+    client_say(&r, 0, SET_K("1"));
+    uint64_t until = now_ms() + 1000;
+    while (gstat(&r, SG_failover_expired) == 0 && now_ms() < until) {
+        rig_turn(&r);
+    }
+    CHECK(strcmp(client_got(&r, 0), "-ERR master of group 'g' unreachable and no failover within "
+                                    "failover_hold (100 ms)\r\n") == 0);
+    CHECK_EQ_INT(gstat(&r, SG_failover_held), 1);
+    rig_free(&r);
+
     /* without failover_hold_on_crash a refusal is an error at once */
     rig_init(&r, "");
     close(r.lfd[0]);
