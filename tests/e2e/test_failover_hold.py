@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, spread_keys
+from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port
 from failover_util import Writers
 from replica_util import wait_for
 from test_sentinel import (force_failover, keys_of, sentinel_pool, sentinel_view,
@@ -264,7 +264,8 @@ def test_hold_that_expires_answers_errors(env):
     the held writes get an error when it runs out (none of them is sent to
     the old master, which the sentinels might still demote), later writes go
     on to the old master."""
-    rig = Rig(env, failover_hold=1000)
+    mport = free_port()
+    rig = Rig(env, failover_hold=1000, extra_args=["--metrics-port", str(mport)])
     master = rig.ready_for_failover("g0")
     w = rig.writers()
     replica = None
@@ -289,6 +290,15 @@ def test_hold_that_expires_answers_errors(env):
     # the hold ends failover_hold after it began: a write held later waits less
     assert 0 < st["failover_hold_us"] <= 1100000
     assert st["server_failover"] == 0
+    import urllib.request
+    body = urllib.request.urlopen("http://%s:%d/metrics" % (HOST, mport), timeout=5).read().decode()
+    lab = '{pool="alpha",server="g0"}'
+    for line in ("nutcracker_server_failover_expired_total%s %d" % (lab, len(w.errors)),
+                 "nutcracker_server_failover_held_total%s %d" % (lab, len(w.errors)),
+                 "nutcracker_server_failover_released_total%s 0" % lab,
+                 "nutcracker_server_failover_hold_us%s %d" % (lab, st["failover_hold_us"]),
+                 "# TYPE nutcracker_server_failover_hold_us gauge"):
+        assert line in body, line
 
 
 def test_planned_failover_in_worker_mode(env):
