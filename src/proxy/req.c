@@ -89,7 +89,7 @@ void req_free(struct req *r)
 
 void req_release(struct req *r)
 {
-    if (r->in_client || r->in_server || (r->split != NULL && r->split->pending > 0)) {
+    if (r->in_client || r->in_server || r->held || (r->split != NULL && r->split->pending > 0)) {
         return;
     }
     req_free(r);

@@ -7,7 +7,8 @@
  * freed when it has left both: its response arrived (or it failed) and its
  * reply was handed to the client (or the client went away). Request bytes are
  * not kept: they were copied into the server connection's output buffer when
- * the request was queued.
+ * the request was queued; a request held for a failover (hold.h) waits with
+ * its bytes in its group's hold, off both queues until it is sent.
  */
 #ifndef NC_REQ_H
 #define NC_REQ_H
@@ -48,6 +49,7 @@ struct req {
     bool in_client;
     bool in_server;
     bool sent;            /* fully written to the server socket */
+    bool held;            /* waiting in a group's hold (hold.h): not to be freed */
     uint64_t wire_end;    /* the connection's byte count where this request ends */
     uint64_t deadline_ms; /* 0: no timeout */
     uint64_t start_us;    /* when it was parsed (client latency) */

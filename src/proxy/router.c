@@ -6,6 +6,7 @@
 
 #include "proxy/client.h"
 #include "proxy/cqueue.h"
+#include "proxy/hold.h"
 #include "proxy/info.h"
 #include "proxy/pool.h"
 #include "proxy/pubsub.h"
@@ -64,13 +65,19 @@ static struct sconn *router_conn(struct client *c, struct server **s, bool reado
     return *err == 0 ? sc : NULL;
 }
 
-/* Send the request whole to target. */
+/* Send the request whole to target (or hold it while its group fails over). */
 static void router_forward(struct client *c, struct server *target, const uint8_t *p,
                            const struct req_info *ri)
 {
     int err;
+    if (hold_take(c, target, p, ri, 0)) {
+        return;
+    }
     struct sconn *sc = router_conn(c, &target, ri->readonly, &err);
     if (sc == NULL) {
+        if (hold_take(c, target, p, ri, err)) {
+            return;
+        }
         c->pool->stats[SP_forward_error]++;
         router_reply_error(c, server_strerror(target, err));
         return;
@@ -101,9 +108,15 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
                            uint32_t nidx)
 {
     int err;
-    struct sconn *sc = router_conn(c, &s, ri->readonly, &err);
     struct req *fr = req_new_frag(parent, f);
+    if (hold_take_frag(c, fr, s, p, ri, idx, nidx, 0)) {
+        return;
+    }
+    struct sconn *sc = router_conn(c, &s, ri->readonly, &err);
     if (sc == NULL) {
+        if (hold_take_frag(c, fr, s, p, ri, idx, nidx, err)) {
+            return;
+        }
         c->pool->stats[SP_forward_error]++;
         req_fail(fr, server_strerror(s, err));
         return;

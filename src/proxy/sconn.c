@@ -10,6 +10,7 @@
 #include "net/sock.h"
 #include "proxy/health.h"
 #include "proxy/client.h"
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/pubsub.h"
@@ -18,6 +19,7 @@
 
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
+static void sconn_lost(struct sconn *c, const char *msg, int stat_field);
 
 static struct proxy *sconn_px(const struct sconn *c)
 {
@@ -270,7 +272,7 @@ void sconn_flush(struct sconn *c)
     int rc = stream_write_buf(&c->st, &c->out, &c->out_pos, &err);
     c->wire_written += c->out_pos - before;
     if (rc == STREAM_ERROR) {
-        sconn_fail(c, strerror(err), SS_server_err);
+        sconn_lost(c, strerror(err), SS_server_err);
         return;
     }
     sconn_account_sent(c);
@@ -309,6 +311,36 @@ static struct req *sconn_pop(struct sconn *c)
     return r;
 }
 
+/* Requests of the detached queue r.. that c never wrote a byte of go back to
+ * their group's hold (its failover is under way: they wait for the new
+ * master instead of failing); their bytes are still in c->out. Returns the
+ * queue of the others, in order. */
+static struct req *sconn_take_back(struct sconn *c, struct req *r)
+{
+    struct req *keep = NULL, **tail = &keep;
+    struct hold_entry *at = NULL;
+    uint64_t base = c->wire_written - c->out_pos; /* wire position of c->out.data[0] */
+    int64_t *st = sconn_stats(c);
+    while (r != NULL) {
+        struct req *next = r->snext;
+        uint64_t start = r->wire_end - r->len;
+        r->snext = NULL;
+        if (start >= c->wire_written && r->wire_end - base <= c->out.len &&
+            hold_return(c->server, r, c->out.data + (start - base), r->len, &at)) {
+            r->in_server = false;
+            st[SS_in_queue]--;
+            st[SS_in_queue_bytes] -= r->len;
+            st[SS_requests]--; /* counted again when it is sent */
+            st[SS_request_bytes] -= r->len;
+        } else {
+            *tail = r;
+            tail = &r->snext;
+        }
+        r = next;
+    }
+    return keep;
+}
+
 /* Close c, leave the flush list, answer every request waiting on it with msg.
  * Returns whether requests were waiting. */
 static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
@@ -331,29 +363,43 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
     sconn_stats(c)[SS_server_connections]--;
     px->curr_connections--;
     ev_timer_stop(px->loop, &c->timer);
+    /* detach the whole queue first: answering a request may queue new work on c */
+    struct req *r = c->head;
+    c->head = c->tail = c->unsent = NULL;
+    if (r != NULL && c->owner == NULL && hold_takes_back(s)) {
+        r = sconn_take_back(c, r);
+    }
     buf_reset(&c->out);
     buf_reset(&c->in);
     c->need = 0;
     c->out_pos = 0;
     c->swallow = 0;
     c->sub_cmd = 0;
-    /* detach the whole queue first: answering a request may queue new work on c */
-    struct req *r = c->head;
-    struct req *unsent = c->unsent;
-    bool sent = true;
+    /* bytes never written are gone with the socket: the next request's end is
+     * counted from what will really be written */
+    c->wire_written = c->wire_queued;
     int64_t *st = sconn_stats(c);
-    c->head = c->tail = c->unsent = NULL;
     while (r != NULL) {
         struct req *next = r->snext;
-        sent = sent && r != unsent;
-        st[sent ? SS_out_queue : SS_in_queue]--;
-        st[sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
+        st[r->sent ? SS_out_queue : SS_in_queue]--;
+        st[r->sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
         r->snext = NULL;
         r->in_server = false;
         req_fail(r, msg);
         r = next;
     }
     return had_work;
+}
+
+/* The socket failed (refused, reset, closed by the server with requests
+ * waiting): the group's master may be gone, and with failover_hold_on_crash
+ * its group starts holding before the requests c never wrote are answered. */
+static void sconn_lost(struct sconn *c, const char *msg, int stat_field)
+{
+    if (c->head != NULL || stat_field != SS_server_eof) {
+        hold_master_lost(c->server);
+    }
+    sconn_fail(c, msg, stat_field);
 }
 
 void sconn_fail(struct sconn *c, const char *msg, int stat_field)
@@ -493,11 +539,11 @@ static void sconn_read(struct sconn *c)
     int err = 0;
     int rc = stream_read(&c->st, c->in.data + c->in.len, c->in.cap - c->in.len, &got, &err);
     if (rc == STREAM_EOF) {
-        sconn_fail(c, "Connection closed by server", SS_server_eof);
+        sconn_lost(c, "Connection closed by server", SS_server_eof);
         return;
     }
     if (rc == STREAM_ERROR) {
-        sconn_fail(c, strerror(err), SS_server_err);
+        sconn_lost(c, strerror(err), SS_server_err);
         return;
     }
     if (rc == STREAM_AGAIN) {
@@ -514,7 +560,7 @@ static int sconn_connected(struct sconn *c)
 {
     int err = sock_error(c->st.fd);
     if (err != 0) {
-        sconn_fail(c, strerror(err), SS_server_err);
+        sconn_lost(c, strerror(err), SS_server_err);
         return -1;
     }
     struct sockaddr_storage ss;

@@ -6,6 +6,7 @@
 
 #include "net/sock.h"
 #include "proxy/health.h"
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
 #include "proxy/sconn.h"
@@ -50,6 +51,8 @@ static void server_conns_free(struct sconn *v, uint32_t n, const char *why)
 
 void server_deinit(struct server *s)
 {
+    /* first: closing the connections must not hand requests back to it */
+    hold_free(s, "proxy is shutting down");
     server_conns_free(s->conns, s->nconns, "proxy is shutting down");
     server_conns_free(s->conns3, s->nconns, "proxy is shutting down");
     s->conns = s->conns3 = NULL;
@@ -79,9 +82,10 @@ void server_adopt(struct server *to, struct server *from)
     if (from->addr.known) {
         to->addr = from->addr;
     }
-    to->failovers = from->failovers;
+    memcpy(to->gstats, from->gstats, sizeof(to->gstats));
     memcpy(to->stats, from->stats, sizeof(to->stats));
     to->lat_server = from->lat_server;
+    hold_adopt(to, from); /* a failover in progress goes on in the new pool */
     /* the replicas go along: their requests in flight count in the gauges just copied */
     replica_set_free(to->replicas);
     to->replicas = from->replicas;
@@ -99,7 +103,7 @@ bool server_idle(const struct server *s)
             return false;
         }
     }
-    return replica_set_idle(s->replicas);
+    return hold_idle(s) && replica_set_idle(s->replicas);
 }
 
 /* The RESP3 connections, made the first time a RESP3 client needs one: a
@@ -136,28 +140,43 @@ bool server_addr_is(const struct server *s, const struct sockaddr *sa, socklen_t
            sock_addr_same((const struct sockaddr *)&s->addr.ss, sa, len);
 }
 
-bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why)
+bool server_move_addr(struct server *s, const struct sockaddr *sa, socklen_t len)
 {
     if (len == 0 || len > sizeof(s->addr.ss) || server_addr_is(s, sa, len)) {
         return false;
     }
-    bool was_known = s->addr.known;
+    if (s->addr.known) {
+        s->gstats[SG_server_failover]++;
+    }
     memcpy(&s->addr.ss, sa, len);
     s->addr.len = len;
     s->addr.known = true;
+    /* the failures of the old address say nothing about the new one */
+    health_reset(s);
+    return true;
+}
+
+void server_reset_conns(struct server *s, const char *why)
+{
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        sconn_reset(&s->conns[i], why);
+        if (s->conns3 != NULL) {
+            sconn_reset(&s->conns3[i], why);
+        }
+    }
+}
+
+bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why)
+{
+    bool was_known = s->addr.known;
+    if (!server_move_addr(s, sa, len)) {
+        return false;
+    }
     if (was_known) {
         /* requests sent to the old master must not wait for it: it may be gone or
          * a replica now, and writes there would be lost or refused */
-        for (uint32_t i = 0; i < s->nconns; i++) {
-            sconn_reset(&s->conns[i], why);
-            if (s->conns3 != NULL) {
-                sconn_reset(&s->conns3[i], why);
-            }
-        }
-        s->failovers++;
+        server_reset_conns(s, why);
     }
-    /* the failures of the old address say nothing about the new one */
-    health_reset(s);
     if (s->pool->cp->preconnect) {
         server_connect_all(s);
     }

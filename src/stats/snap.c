@@ -8,12 +8,12 @@
 /*
  * Binary form (all integers LEB128 varints, signed ones zigzagged first):
  *
- *   "NCSN" version SP_COUNT SS_COUNT SPX_COUNT  (8 bytes; the counts catch a
- *                                       field list that changed without a version bump)
+ *   "NCSN" version SP_COUNT SS_COUNT SPX_COUNT SG_COUNT  (9 bytes; the counts catch
+ *                                       a field list that changed without a version bump)
  *   total_connections curr_connections generation reload_failures last_reload
  *   npools pool*
  *   pool:   namelen name sentinel(0|1 byte) v[SP_COUNT] x[SPX_COUNT] histo nservers server*
- *   server: namelen name v[SS_COUNT] failovers histo
+ *   server: namelen name v[SS_COUNT] g[SG_COUNT] histo
  *   histo:  count sum max nnz (gap value)*  -- nonzero buckets only: a
  *           histogram is 4 KB in memory but a few dozen bytes here; bucket =
  *           previous bucket + 1 + gap (the first: gap), value never 0.
@@ -22,19 +22,20 @@
  * snapshot encodes back to the very same bytes; the fuzzer checks that.
  */
 
-#define SNAP_VERSION 2
-#define SNAP_HEADER  8
+#define SNAP_VERSION 3
+#define SNAP_HEADER  9
 /* the fewest bytes a pool / server can take: lets the decoder refuse a count
  * the remaining input cannot hold before allocating for it */
 #define SNAP_MIN_HISTO  4
 #define SNAP_MIN_POOL   (1 + 1 + SP_COUNT + SPX_COUNT + SNAP_MIN_HISTO + 1)
-#define SNAP_MIN_SERVER (1 + SS_COUNT + 1 + SNAP_MIN_HISTO)
+#define SNAP_MIN_SERVER (1 + SS_COUNT + SG_COUNT + SNAP_MIN_HISTO)
 
 static const enum stats_kind pool_kinds[] = {
 #define STATS_KIND(name, kind, desc) STATS_##kind,
     STATS_POOL_FIELDS(STATS_KIND)};
 static const enum stats_kind server_kinds[] = {STATS_SERVER_FIELDS(STATS_KIND)};
 static const enum stats_kind pool_extra_kinds[] = {STATS_POOL_EXTRA_FIELDS(STATS_KIND)};
+static const enum stats_kind group_kinds[] = {STATS_GROUP_FIELDS(STATS_KIND)};
 #undef STATS_KIND
 
 /* ---- building ---- */
@@ -130,6 +131,7 @@ static void snap_fields_add(int64_t *into, const int64_t *from, const enum stats
             }
             break;
         case STATS_TIMESTAMP:
+        case STATS_MAX:
             if (from[i] > into[i]) {
                 into[i] = from[i];
             }
@@ -199,7 +201,7 @@ void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool
                 continue;
             }
             snap_fields_add(is->v, fs->v, server_kinds, SS_COUNT, counters_only);
-            is->failovers = snap_sum(is->failovers, fs->failovers);
+            snap_fields_add(is->g, fs->g, group_kinds, SG_COUNT, counters_only);
             histo_merge(&is->lat, &fs->lat);
         }
     }
@@ -264,8 +266,8 @@ static void snap_put_histo(struct snap_writer *w, const struct histo *h)
     }
 }
 
-static const uint8_t snap_header[SNAP_HEADER] = {'N',          'C',      'S',      'N',
-                                                 SNAP_VERSION, SP_COUNT, SS_COUNT, SPX_COUNT};
+static const uint8_t snap_header[SNAP_HEADER] = {
+    'N', 'C', 'S', 'N', SNAP_VERSION, SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT};
 
 int stats_snap_encode(const struct stats_snap *s, struct buf *out)
 {
@@ -295,7 +297,9 @@ int stats_snap_encode(const struct stats_snap *s, struct buf *out)
             for (int f = 0; f < SS_COUNT; f++) {
                 snap_put_varint(&w, snap_zigzag(sv->v[f]));
             }
-            snap_put_varint(&w, snap_zigzag(sv->failovers));
+            for (int f = 0; f < SG_COUNT; f++) {
+                snap_put_varint(&w, snap_zigzag(sv->g[f]));
+            }
             snap_put_histo(&w, &sv->lat);
         }
     }
@@ -397,7 +401,9 @@ static void snap_get_server(struct snap_reader *r, struct stats_server_snap *s)
     for (int f = 0; f < SS_COUNT; f++) {
         s->v[f] = snap_unzigzag(snap_get_varint(r));
     }
-    s->failovers = snap_unzigzag(snap_get_varint(r));
+    for (int f = 0; f < SG_COUNT; f++) {
+        s->g[f] = snap_unzigzag(snap_get_varint(r));
+    }
     snap_get_histo(r, &s->lat);
 }
 

@@ -21,13 +21,13 @@ struct conf;
 struct stats_server_snap {
     char *name;
     int64_t v[SS_COUNT];
-    int64_t failovers;
+    int64_t g[SG_COUNT]; /* a sentinel group's (stats_fields.h); zero elsewhere */
     struct histo lat;
 };
 
 struct stats_pool_snap {
     char *name;
-    bool sentinel; /* render server_failover */
+    bool sentinel; /* render the group fields (server_failover...) */
     int64_t v[SP_COUNT];
     int64_t x[SPX_COUNT]; /* ours (stats_fields.h) */
     struct histo lat;
@@ -62,7 +62,7 @@ struct stats_source {
 };
 /* Add from into into, matching pools and servers by name (entries of from that
  * into does not have are ignored). COUNTER and GAUGE fields are summed,
- * TIMESTAMP fields take the max, histograms merge, failovers and the connection
+ * TIMESTAMP and MAX fields take the max, histograms merge, the connection
  * totals are summed; the generation is the lowest (every worker has it), reload
  * failures are the most any one counted and a failed last reload wins. With counters_only, GAUGE
  * fields and curr_connections are not added (the last counts of a worker that died: sums never go
