@@ -8,6 +8,7 @@
 
 #include "proto/redis.h"
 #include "proto/redis_cmd.h"
+#include "proto/redis_wire.h"
 #include "unit.h"
 
 static struct req_info rq;
@@ -297,19 +298,22 @@ static void test_req_reject(void)
     }
     CHECK_EQ_INT(parse_words("BLPOP l 0", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'blpop' (blocking)");
-    CHECK_EQ_INT(parse_words("SUBSCRIBE c", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'subscribe' (pub/sub)");
-    CHECK_EQ_INT(parse_words("MULTI", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'multi' (transactions)");
-    CHECK_EQ_INT(parse_words("WATCH k", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'watch' (transactions)");
+    CHECK_EQ_INT(parse_words("SSUBSCRIBE c", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'ssubscribe' (pub/sub)");
+    CHECK_EQ_INT(parse_words("PUBSUB CHANNELS", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'pubsub' (no key to route by)"); /* no subcommand served */
     CHECK_EQ_INT(parse_words("CONFIG GET x", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'config' (no key to route by)");
     CHECK_EQ_INT(parse_words("SHUTDOWN", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'shutdown' (admin)");
-    const char *more[] = {
-        "SWAPDB 0 1",   "INFO",     "FLUSHALL", "BRPOP l 0",    "BLMOVE a b LEFT LEFT 0",
-        "BZPOPMIN z 0", "WAIT 1 0", "EXEC",     "CLUSTER INFO", "MIGRATE h 1 k 0 5"};
+    CHECK_EQ_INT(parse_words("CLIENT LIST", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'client|list' (admin)");
+    CHECK_EQ_INT(parse_words("SCRIPT KILL", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'script|kill' (no key to route by)");
+    const char *more[] = {"SWAPDB 0 1",       "CLIENT KILL x y",        "CLIENT TRACKING on",
+                          "BRPOP l 0",        "BLMOVE a b LEFT LEFT 0", "BZPOPMIN z 0",
+                          "WAIT 1 0",         "SCRIPT DEBUG no",        "CLUSTER INFO",
+                          "MIGRATE h 1 k 0 5"};
     for (int i = 0; i < 10; i++) {
         CHECK_EQ_INT(parse_words(more[i], b, sizeof(b)), PARSE_OK);
         CHECK_EQ_INT(rq.route, ROUTE_REJECT);
@@ -354,7 +358,7 @@ static void test_req_reject(void)
     CHECK_ERR(want);
 
     /* after a reject, the next request parses normally */
-    size_t n = resp_of(b, sizeof(b), "INFO");
+    size_t n = resp_of(b, sizeof(b), "CONFIG GET x");
     n += resp_of(b + n, sizeof(b) - n, "GET x");
     CHECK_EQ_INT(parse_mem(b, n), PARSE_OK);
     size_t first = rq.len;
@@ -380,6 +384,104 @@ static void test_req_inline(void)
     CHECK_EQ_INT(parse_mem(p, big), PARSE_ERROR);
     CHECK_ERR("Protocol error: too big inline request");
     free(p);
+}
+
+static void test_req_routes(void)
+{
+    char b[8192];
+    /* transactions: the core keeps them; WATCH's keys decide the server */
+    const char *txn[] = {"MULTI", "EXEC", "DISCARD", "WATCH a b", "UNWATCH"};
+    const uint8_t txn_kind[] = {TXN_MULTI, TXN_EXEC, TXN_DISCARD, TXN_WATCH, TXN_UNWATCH};
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ_INT(parse_words(txn[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_TXN && rq.txn == txn_kind[i] && rq.sub == SUB_NONE);
+    }
+    CHECK(rq.keys.n == 0);
+    parse_words("WATCH a b", b, sizeof(b));
+    CHECK(rq.keys.n == 2 && key_is(b, 0, "a") && key_is(b, 1, "b"));
+    CHECK_EQ_INT(parse_words("WATCH", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'watch' command");
+    CHECK_EQ_INT(parse_words("EXEC x", b, sizeof(b)), PARSE_OK);
+    CHECK_EQ_INT(rq.route, ROUTE_REJECT);
+
+    /* subscriptions: every channel or pattern in keys */
+    CHECK_EQ_INT(parse_words("SUBSCRIBE a b", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_PUBSUB && rq.sub == SUB_SUBSCRIBE && rq.keys.n == 2);
+    CHECK(key_is(b, 0, "a") && key_is(b, 1, "b") && rq.txn == TXN_NONE);
+    CHECK_EQ_INT(parse_words("psubscribe n*", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_PUBSUB && rq.sub == SUB_PSUBSCRIBE && key_is(b, 0, "n*"));
+    CHECK_EQ_INT(parse_words("UNSUBSCRIBE", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_PUBSUB && rq.sub == SUB_UNSUBSCRIBE && rq.keys.n == 0);
+    CHECK_EQ_INT(parse_words("PUNSUBSCRIBE x y", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_PUBSUB && rq.sub == SUB_PUNSUBSCRIBE && rq.keys.n == 2);
+    CHECK_EQ_INT(parse_words("SUBSCRIBE", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'subscribe' command");
+
+    /* a message goes where its channel is placed */
+    CHECK_EQ_INT(parse_words("PUBLISH ch msg", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "ch"));
+    CHECK_EQ_INT(parse_words("SPUBLISH ch msg", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "ch"));
+
+    const char *any[] = {"TIME", "LASTSAVE"};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(parse_words(any[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_ANY && rq.keys.n == 0);
+    }
+
+    /* the dataset: SCAN walks with a cursor, the others are merged */
+    CHECK_EQ_INT(parse_words("SCAN 0 MATCH k* COUNT 5 TYPE string", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_DATASET && rq.cursor && !rq.flush && rq.readonly);
+    const char *dataset[] = {"KEYS *", "DBSIZE", "RANDOMKEY"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(parse_words(dataset[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_DATASET && !rq.cursor && rq.keys.n == 0);
+    }
+
+    /* every server, merged; FLUSHDB/FLUSHALL only where the pool allows it */
+    const char *all[] = {"SCRIPT LOAD return", "SCRIPT EXISTS a b", "SCRIPT FLUSH",
+                         "script flush async", "FLUSHDB",           "FLUSHALL ASYNC"};
+    for (int i = 0; i < 6; i++) {
+        CHECK_EQ_INT(parse_words(all[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_ALL && rq.flush == (i >= 4));
+    }
+    CHECK_ERR("unsupported command 'flushall' (allow_flush is off for this pool)");
+    CHECK_EQ_INT(parse_words("SCRIPT LOAD", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'script|load' command");
+
+    /* answered by the proxy */
+    const char *local[] = {"INFO",
+                           "INFO keyspace server",
+                           "RESET",
+                           "CLIENT SETNAME x",
+                           "CLIENT GETNAME",
+                           "CLIENT ID",
+                           "CLIENT INFO",
+                           "CLIENT SETINFO lib-name x",
+                           "CLIENT NO-EVICT on",
+                           "CLIENT NO-TOUCH off",
+                           "CLIENT REPLY ON",
+                           "client help"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+        CHECK_EQ_INT(parse_words(local[i], b, sizeof(b)), PARSE_OK);
+        CHECK_EQ_INT(rq.route, ROUTE_LOCAL);
+    }
+    CHECK_EQ_INT(parse_words("CLIENT SETINFO lib-name", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'client|setinfo' command");
+    CHECK_EQ_INT(parse_words("CLIENT FOO", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unknown subcommand 'FOO'. Try CLIENT HELP.");
+
+    /* RESET starts the connection over: the core's transaction and subscriptions too */
+    CHECK_EQ_INT(parse_words("RESET", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_LOCAL && rq.txn == TXN_DISCARD && rq.sub == SUB_UNSUBSCRIBE);
+
+    /* fields of one parse do not leak into the next */
+    parse_words("SCAN 0", b, sizeof(b));
+    parse_words("GET k", b, sizeof(b));
+    CHECK(!rq.cursor && !rq.flush && rq.txn == TXN_NONE && rq.sub == SUB_NONE && !rq.rewritten);
+    parse_mem("GET k\r\n", 7);
+    parse_words("GET k", b, sizeof(b));
+    CHECK(!rq.rewritten);
 }
 
 static void test_req_errors(void)
@@ -834,7 +936,14 @@ static void test_merge(void)
 
 static struct local_ctx lctx(const char *auth, int db)
 {
-    struct local_ctx lc = {auth, auth ? strlen(auth) : 0, db, false, "0.5.0"};
+    struct local_ctx lc;
+    memset(&lc, 0, sizeof(lc));
+    lc.auth = auth;
+    lc.auth_len = auth ? strlen(auth) : 0;
+    lc.db = db;
+    lc.version = "0.5.0";
+    lc.resp = 2;
+    buf_init(&lc.name);
     return lc;
 }
 
@@ -870,18 +979,8 @@ static void test_local(void)
     CHECK_EQ_INT(local_check("GET k", &lc, ""), 0);
     CHECK_EQ_INT(local_check("FOO", &lc, ""), 0);
 
-    const char *hello =
-        "*14\r\n$6\r\nserver\r\n$10\r\nnutcracker\r\n$7\r\nversion\r\n$5\r\n0.5.0\r\n"
-        "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:0\r\n$4\r\nmode\r\n$5\r\nproxy\r\n"
-        "$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n";
-    local_check("HELLO", &lc, hello);
-    local_check("HELLO 2", &lc, hello);
-    local_check("HELLO 2 SETNAME me", &lc, hello);
-    local_check("HELLO 3", &lc, "-NOPROTO unsupported protocol version\r\n");
     local_check("HELLO 1", &lc, "-NOPROTO unsupported protocol version\r\n");
-    local_check("HELLO x", &lc, "-ERR Protocol version is not an integer or out of range\r\n");
     local_check("HELLO 2 FOO", &lc, "-ERR Syntax error in HELLO option 'FOO'\r\n");
-    local_check("HELLO 2 AUTH u", &lc, "-ERR Syntax error in HELLO option 'AUTH'\r\n");
 
     /* empty request: answered, with nothing */
     struct buf out;
@@ -896,7 +995,7 @@ static void test_local_command(void)
 {
     struct local_ctx lc = lctx(NULL, 0);
     local_check("COMMAND DOCS", &lc, "*0\r\n");
-    local_check("COMMAND INFO get nosuch info", &lc,
+    local_check("COMMAND INFO get nosuch blpop", &lc,
                 "*3\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+fast\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n"
                 "$-1\r\n$-1\r\n");
     local_check("COMMAND INFO mset", &lc,
@@ -907,7 +1006,9 @@ static void test_local_command(void)
     local_check("COMMAND GETKEYS PING", &lc,
                 "-ERR wrong number of arguments for 'command|getkeys' command\r\n");
     local_check("COMMAND GETKEYS KEYS *", &lc, "-ERR The command has no key arguments\r\n");
-    local_check("COMMAND GETKEYS INFO x", &lc, "-ERR Invalid command specified\r\n");
+    local_check("COMMAND GETKEYS INFO x", &lc, "-ERR The command has no key arguments\r\n");
+    local_check("COMMAND GETKEYS FOOBAR x", &lc, "-ERR Invalid command specified\r\n");
+    local_check("COMMAND GETKEYS BLPOP l 0", &lc, "-ERR Invalid command specified\r\n");
     local_check("COMMAND GETKEYS EVAL s 0", &lc, "*0\r\n"); /* keys are optional */
     local_check("COMMAND GETKEYS ZUNION 3 a", &lc,
                 "-ERR Invalid arguments specified for command\r\n");
@@ -943,13 +1044,248 @@ static void test_local_command(void)
     buf_free(&out);
 }
 
+/* Parse a request made of argc arguments (spaces allowed), call local, compare. */
+static int local_checkv(int argc, const char *const *argv, struct local_ctx *lc, const char *want)
+{
+    char b[8192];
+    size_t len = (size_t)snprintf(b, sizeof(b), "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        len +=
+            (size_t)snprintf(b + len, sizeof(b) - len, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+    }
+    struct buf out;
+    buf_init(&out);
+    CHECK_EQ_INT(parse_mem(b, len), PARSE_OK);
+    int rc = redis_local(&out, (uint8_t *)b, &rq, lc);
+    CHECK_MEM(out.len ? (const char *)out.data : "", out.len, want);
+    buf_free(&out);
+    return rc;
+}
+
+#define HELLO_FIELDS(proto, id)                                                                    \
+    "$6\r\nserver\r\n$10\r\nnutcracker\r\n$7\r\nversion\r\n$5\r\n0.5.0\r\n$5\r\nproto\r\n:" proto  \
+    "\r\n$2\r\nid\r\n:" id "\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n" \
+    "$7\r\nmodules\r\n*0\r\n"
+
+/* HELLO as redis-server 7.0 lays it out (its own server, version and id differ):
+ *   %7 server redis version 7.0.15 proto :3 id :19 mode standalone role master modules *0 */
+static void test_local_hello(void)
+{
+    struct local_ctx lc = lctx(NULL, 0);
+    lc.id = 42;
+    const char *hello2 = "*14\r\n" HELLO_FIELDS("2", "42");
+    const char *hello3 = "%7\r\n" HELLO_FIELDS("3", "42");
+    local_check("HELLO", &lc, hello2);
+    local_check("HELLO 2", &lc, hello2);
+    CHECK_EQ_INT(lc.resp, 2);
+    CHECK_EQ_INT(local_check("HELLO 3", &lc, hello3), 1);
+    CHECK_EQ_INT(lc.resp, 3);
+    local_check("HELLO", &lc, hello3); /* no version: the protocol stays */
+    local_check("PING", &lc, "+PONG\r\n");
+    local_check("CLIENT GETNAME", &lc, "_\r\n");
+    local_check("COMMAND DOCS", &lc, "%0\r\n");
+    local_check("COMMAND INFO get nosuch", &lc,
+                "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n~2\r\n+fast\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n"
+                "_\r\n");
+    local_check("HELLO 2", &lc, hello2);
+    CHECK_EQ_INT(lc.resp, 2);
+    local_check("HELLO 4", &lc, "-NOPROTO unsupported protocol version\r\n");
+    local_check("HELLO 0", &lc, "-NOPROTO unsupported protocol version\r\n");
+    local_check("HELLO x", &lc, "-ERR Protocol version is not an integer or out of range\r\n");
+    local_check("HELLO 3 FOO", &lc, "-ERR Syntax error in HELLO option 'FOO'\r\n");
+    local_check("HELLO 3 AUTH u", &lc, "-ERR Syntax error in HELLO option 'AUTH'\r\n");
+    local_check("HELLO 3 SETNAME", &lc, "-ERR Syntax error in HELLO option 'SETNAME'\r\n");
+    CHECK_EQ_INT(lc.resp, 2);
+
+    /* SETNAME is checked before anything changes (redis: the protocol stays 2) */
+    const char *bad_name[] = {"HELLO", "3", "SETNAME", "a b"};
+    local_checkv(4, bad_name, &lc,
+                 "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    CHECK(lc.resp == 2 && lc.name.len == 0);
+    CHECK_EQ_INT(local_check("HELLO 3 SETNAME me", &lc, hello3), 1);
+    CHECK_MEM(lc.name.data, lc.name.len, "me");
+    /* without a pool password, any AUTH is the default user's, as in redis */
+    local_check("HELLO 2 AUTH default whatever", &lc, hello2);
+    buf_free(&lc.name);
+
+    /* with one: AUTH, then the name, then NOAUTH */
+    struct local_ctx pw = lctx("secret", 0);
+    local_checkv(4, bad_name, &pw,
+                 "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    local_check("HELLO 3 SETNAME x", &pw,
+                "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
+                "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                "client and select the RESP protocol version at the same time\r\n");
+    CHECK(pw.resp == 2 && pw.name.len == 0);
+    local_check("HELLO 3 AUTH default nope", &pw, "-ERR invalid password\r\n");
+    CHECK(!pw.authed && pw.resp == 2);
+    const char *auth_bad_name[] = {"HELLO", "3", "AUTH", "default", "secret", "SETNAME", "a b"};
+    local_checkv(7, auth_bad_name, &pw,
+                 "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    CHECK(pw.authed && pw.resp == 2); /* redis: logged in, protocol unchanged */
+    pw.authed = false;
+    CHECK_EQ_INT(
+        local_check("HELLO 3 AUTH default secret SETNAME n", &pw, "%7\r\n" HELLO_FIELDS("3", "0")),
+        1);
+    CHECK(pw.authed && pw.resp == 3);
+    CHECK_MEM(pw.name.data, pw.name.len, "n");
+    buf_free(&pw.name);
+}
+
+/* CLIENT subcommands, byte for byte as redis-server 7.0 answers them (7.2 for SETINFO,
+ * NO-TOUCH), and CLIENT INFO in redis 7.0's layout. */
+static void test_local_client(void)
+{
+    struct local_ctx lc = lctx(NULL, 2);
+    lc.id = 7;
+    lc.addr = "127.0.0.1:50000";
+    lc.laddr = "127.0.0.1:22121";
+    local_check("CLIENT GETNAME", &lc, "$-1\r\n");
+    CHECK_EQ_INT(local_check("CLIENT SETNAME my-name", &lc, "+OK\r\n"), 1);
+    local_check("CLIENT GETNAME", &lc, "$7\r\nmy-name\r\n");
+    const char *bad[] = {"a b", "a\nb", "\x7f", "\x01"};
+    for (int i = 0; i < 4; i++) {
+        const char *argv[] = {"CLIENT", "SETNAME", bad[i]};
+        local_checkv(
+            3, argv, &lc,
+            "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    }
+    local_check("CLIENT GETNAME", &lc, "$7\r\nmy-name\r\n");
+    const char *clear[] = {"CLIENT", "SETNAME", ""};
+    local_checkv(3, clear, &lc, "+OK\r\n");
+    local_check("CLIENT GETNAME", &lc, "$-1\r\n");
+    local_check("CLIENT ID", &lc, ":7\r\n");
+    local_check("CLIENT SETNAME x", &lc, "+OK\r\n");
+    const char *info2 = "id=7 addr=127.0.0.1:50000 laddr=127.0.0.1:22121 fd=0 name=x age=0 "
+                        "idle=0 flags=N db=2 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 "
+                        "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+                        "events=r cmd=client|info user=default redir=-1 resp=2\n";
+    char want[1024];
+    snprintf(want, sizeof(want), "$%zu\r\n%s\r\n", strlen(info2), info2);
+    local_check("CLIENT INFO", &lc, want);
+    lc.resp = 3;
+    lc.subscribed = true;
+    const char *info3 = "id=7 addr=127.0.0.1:50000 laddr=127.0.0.1:22121 fd=0 name=x age=0 "
+                        "idle=0 flags=P db=2 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 "
+                        "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+                        "events=r cmd=client|info user=default redir=-1 resp=3\n";
+    snprintf(want, sizeof(want), "=%zu\r\ntxt:%s\r\n", strlen(info3) + 4, info3);
+    local_check("CLIENT INFO", &lc, want);
+    lc.resp = 2;
+    lc.subscribed = false;
+
+    local_check("CLIENT SETINFO lib-name redis-py", &lc, "+OK\r\n");
+    local_check("CLIENT SETINFO LIB-VER 5.0.1", &lc, "+OK\r\n");
+    CHECK_EQ_INT(local_check("CLIENT SETINFO lib-name", &lc, ""), 0); /* the core answers: */
+    CHECK_ERR("wrong number of arguments for 'client|setinfo' command");
+    local_check("CLIENT SETINFO badger hamster", &lc, "-ERR Unrecognized option 'badger'\r\n");
+    const char *sp[] = {"CLIENT", "SETINFO", "Lib-Name", "redis py"};
+    local_checkv(4, sp, &lc,
+                 "-ERR Lib-Name cannot contain spaces, newlines or special characters.\r\n");
+    const char *nl[] = {"CLIENT", "SETINFO", "x\r\ny", "v"};
+    local_checkv(4, nl, &lc, "-ERR Unrecognized option 'x  y'\r\n");
+    const char *empty[] = {"CLIENT", "SETINFO", "lib-ver", ""};
+    local_checkv(4, empty, &lc, "+OK\r\n");
+
+    local_check("CLIENT NO-EVICT on", &lc, "+OK\r\n");
+    local_check("CLIENT NO-EVICT OFF", &lc, "+OK\r\n");
+    local_check("CLIENT NO-EVICT x", &lc, "-ERR syntax error\r\n");
+    local_check("CLIENT NO-TOUCH on", &lc, "+OK\r\n");
+    CHECK_EQ_INT(local_check("CLIENT NO-EVICT", &lc, ""), 0);
+    CHECK_ERR("wrong number of arguments for 'client|no-evict' command");
+    local_check("CLIENT REPLY on", &lc, "+OK\r\n");
+    local_check("CLIENT REPLY x", &lc, "-ERR syntax error\r\n");
+    local_check("CLIENT REPLY OFF", &lc,
+                "-ERR CLIENT REPLY OFF and SKIP are not supported through the proxy\r\n");
+    local_check("CLIENT REPLY skip", &lc,
+                "-ERR CLIENT REPLY OFF and SKIP are not supported through the proxy\r\n");
+    struct buf out;
+    buf_init(&out);
+    char b[256];
+    parse_words("CLIENT HELP", b, sizeof(b));
+    CHECK_EQ_INT(redis_local(&out, (uint8_t *)b, &rq, &lc), 1);
+    CHECK(redis_rsp_parse(out.data, out.len, 0, &rs) == PARSE_OK && rs.len == out.len &&
+          rs.type == '*' && rs.elems.n > 10);
+    buf_free(&out);
+    buf_free(&lc.name);
+}
+
+static int info_sections(void *ctx, struct buf *text, const uint8_t *req, const struct req_info *ri)
+{
+    int *calls = ctx;
+    (*calls)++;
+    if (ri->args.n > 1 && redis_wire_arg_is(req, ri->args.v[1], "fail")) {
+        return -1;
+    }
+    return buf_append_str(text, "# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n");
+}
+
+/* INFO (the core writes the text), RESET, PING and what else a subscriber may send. */
+static void test_local_session(void)
+{
+    struct local_ctx lc = lctx(NULL, 0);
+    local_check("INFO", &lc, "-ERR INFO is not available\r\n");
+    int calls = 0;
+    lc.info = info_sections;
+    lc.info_ctx = &calls;
+    /* redis-server 7.0, INFO keyspace: $44 / =48 txt: */
+    local_check("INFO keyspace", &lc,
+                "$44\r\n# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n\r\n");
+    lc.resp = 3;
+    local_check("INFO keyspace", &lc,
+                "=48\r\ntxt:# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n\r\n");
+    CHECK_EQ_INT(calls, 2);
+    CHECK_EQ_INT(local_check("INFO fail", &lc, ""), -1);
+
+    /* subscribed, RESP2: PING is a message, most commands are refused, as in redis */
+    lc.resp = 2;
+    lc.subscribed = true;
+    local_check("PING", &lc, "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    local_check("PING hi", &lc, "*2\r\n$4\r\npong\r\n$2\r\nhi\r\n");
+    const char *refused[] = {"GET k", "HELLO 3", "CLIENT ID", "MULTI", "SCAN 0", "INFO"};
+    const char *names[] = {"get", "hello", "client|id", "multi", "scan", "info"};
+    for (int i = 0; i < 6; i++) {
+        char want[256];
+        snprintf(want, sizeof(want),
+                 "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                 "RESET are allowed in this context\r\n",
+                 names[i]);
+        CHECK_EQ_INT(local_check(refused[i], &lc, want), 1);
+    }
+    const char *allowed[] = {"SUBSCRIBE a", "PSUBSCRIBE a*", "UNSUBSCRIBE", "PUNSUBSCRIBE x"};
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(local_check(allowed[i], &lc, ""), 0);
+    }
+    CHECK_EQ_INT(local_check("FOO", &lc, ""), 0); /* unknown: the core answers rq.err */
+    CHECK_EQ_INT(local_check("QUIT", &lc, "+OK\r\n"), 1);
+    /* subscribed, RESP3: anything goes, PING answers as usual */
+    lc.resp = 3;
+    CHECK_EQ_INT(local_check("GET k", &lc, ""), 0);
+    local_check("PING", &lc, "+PONG\r\n");
+    local_check("PING hi", &lc, "$2\r\nhi\r\n");
+
+    /* RESET: as a new connection (redis-server 7.0 answers +RESET) */
+    local_check("CLIENT SETNAME n", &lc, "+OK\r\n");
+    CHECK_EQ_INT(local_check("RESET", &lc, "+RESET\r\n"), 1);
+    CHECK(!lc.subscribed && lc.resp == 2 && lc.name.len == 0);
+    struct local_ctx pw = lctx("secret", 0);
+    CHECK_EQ_INT(local_check("RESET", &pw, "+RESET\r\n"), 1); /* allowed before AUTH */
+    local_check("AUTH secret", &pw, "+OK\r\n");
+    local_check("RESET", &pw, "+RESET\r\n");
+    CHECK(!pw.authed); /* redis: NOAUTH again after RESET */
+    local_check("GET k", &pw, "-NOAUTH Authentication required.\r\n");
+    buf_free(&lc.name);
+}
+
 static void test_auth(void)
 {
     struct local_ctx lc = lctx("secret", 0);
     CHECK_EQ_INT(local_check("GET k", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("PING", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("COMMAND", &lc, "-NOAUTH Authentication required.\r\n"), 1);
-    CHECK_EQ_INT(local_check("INFO", &lc, ""), 0); /* rejected before NOAUTH */
+    CHECK_EQ_INT(local_check("CONFIG GET x", &lc, ""), 0); /* rejected before NOAUTH */
+    CHECK_EQ_INT(local_check("INFO", &lc, "-NOAUTH Authentication required.\r\n"), 1);
+    CHECK_EQ_INT(local_check("CLIENT ID", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("KEYS *", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     local_check("HELLO 2", &lc,
                 "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
@@ -975,6 +1311,8 @@ static void test_auth(void)
     CHECK(!lc2.authed);
     CHECK_EQ_INT(local_check("HELLO 2 AUTH default secret SETNAME x", &lc2, NULL), 1);
     CHECK(lc2.authed);
+    CHECK_MEM(lc2.name.data, lc2.name.len, "x");
+    buf_free(&lc2.name);
     struct local_ctx lc3 = lctx("secret", 0);
     CHECK_EQ_INT(local_check("QUIT", &lc3, "+OK\r\n"), 1);
 
@@ -1012,7 +1350,23 @@ static void test_error_reply_conn_init(void)
     buf_reset(&out);
     CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 0, 2), 0);
     CHECK_EQ_INT(out.len, 0);
+    /* a connection for RESP3 clients: HELLO 3 after AUTH, one reply each */
+    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 0, 3), 1);
+    CHECK_MEM(out.data, out.len, "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
+    buf_reset(&out);
+    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 1, 3), 3);
+    CHECK_MEM(out.data, out.len,
+              "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"
+              "*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n");
+    /* the core's own requests */
+    buf_reset(&out);
+    const uint8_t *argv[] = {(const uint8_t *)"SUBSCRIBE", (const uint8_t *)"a\r\nb"};
+    size_t lens[] = {9, 4};
+    CHECK_EQ_INT(redis_build(&out, 2, argv, lens), 0);
+    CHECK_MEM(out.data, out.len, "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\na\r\nb\r\n");
     CHECK(proto_redis.req_parse == redis_req_parse && proto_redis.local == redis_local);
+    CHECK(proto_redis.cursor_request == redis_cursor_request &&
+          proto_redis.sub_reply == redis_sub_reply && proto_redis.build == redis_build);
     buf_free(&out);
 }
 
@@ -1026,6 +1380,7 @@ int main(void)
     test_req_local();
     test_req_reject();
     test_req_inline();
+    test_req_routes();
     test_req_errors();
     test_req_key_too_long();
     test_req_incremental();
@@ -1041,6 +1396,9 @@ int main(void)
     test_merge();
     test_local();
     test_local_command();
+    test_local_hello();
+    test_local_client();
+    test_local_session();
     test_auth();
     test_error_reply_conn_init();
     req_info_free(&rq);
