@@ -17,6 +17,7 @@
 
 #include "proto/redis.h"
 #include "proto/redis_cmd.h"
+#include "proto/redis_inline.h"
 #include "proto/redis_wire.h"
 
 /* The smallest possible argument, "$0\r\n\r\n": a safe lower bound for the hint. */
@@ -284,35 +285,42 @@ static int req_noop(struct req_info *info, size_t len)
     return PARSE_OK;
 }
 
-/* Redis ignores empty lines between requests (telnet users press Enter). */
-static bool req_line_blank(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
-            return false;
-        }
-    }
-    return true;
-}
-
+/* An inline request: one line, LF or CRLF ended, at most REDIS_MAX_INLINE bytes. It is
+ * rewritten into info->wire and classified from there. */
 static int req_inline(const uint8_t *p, size_t n, struct req_info *info)
 {
-    size_t scan = n < REDIS_MAX_INLINE ? n : REDIS_MAX_INLINE;
+    size_t scan = n <= REDIS_MAX_INLINE ? n : REDIS_MAX_INLINE + 1;
     const uint8_t *nl = memchr(p, '\n', scan);
+    size_t line = nl != NULL ? (size_t)(nl - p) : scan;
+    /* redis looks for the line end with strchr(), which stops at a NUL: it would wait
+     * for a line end it never sees; an error says what is wrong at once */
+    if (memchr(p, '\0', line) != NULL) {
+        return req_error(info, "NUL byte in inline request");
+    }
     if (nl == NULL) {
-        if (n >= REDIS_MAX_INLINE) {
+        if (n > REDIS_MAX_INLINE) {
             return req_error(info, "too big inline request");
         }
         info->len = 0;
         return PARSE_AGAIN;
     }
-    size_t len = (size_t)(nl - p) + 1;
-    if (req_line_blank(p, len)) {
+    size_t len = line + 1;
+    if (line > 0 && p[line - 1] == '\r') {
+        line--;
+    }
+    int argc = redis_inline_rewrite(p, line, &info->wire, &info->args);
+    if (argc == -1) {
+        return req_error(info, "unbalanced quotes in request");
+    }
+    if (argc < 0) {
+        return req_error(info, "out of memory");
+    }
+    if (argc == 0) {
         return req_noop(info, len);
     }
-    snprintf(info->err, sizeof(info->err),
-             "inline commands are not supported, use the RESP protocol");
-    return req_reject(info, len);
+    info->len = len;
+    info->rewritten = true;
+    return req_classify(info->wire.data, info);
 }
 
 /* Frame argc bulk arguments starting at *pos, recording each in info->args. */

@@ -368,21 +368,111 @@ static void test_req_reject(void)
 
 static void test_req_inline(void)
 {
-    CHECK_EQ_INT(parse_mem("PING\r\nGET", 9), PARSE_OK);
+    /* each line's rewrite: the RESP request redis-server 7.0 ran for it (checked with
+     * RPUSH l <line> then LRANGE l 0 -1 against a live server) */
+    static const struct {
+        const char *in;
+        size_t in_len;
+        const char *wire;
+    } ok[] = {
+#define L(s) s, sizeof(s) - 1
+        {L("PING\r\n"), "*1\r\n$4\r\nPING\r\n"},
+        {L("SET k v\r\nGET k\r\n"), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"},
+        {L("get k\n"), "*2\r\n$3\r\nget\r\n$1\r\nk\r\n"},
+        {L("  get   k  \r\n"), "*2\r\n$3\r\nget\r\n$1\r\nk\r\n"},
+        {L("get\tk\r\n"), "*2\r\n$3\r\nget\r\n$1\r\nk\r\n"},
+        {L("get k\r\r\n"), "*2\r\n$3\r\nget\r\n$1\r\nk\r\n"},
+        {L("PING\rPING\r\n"), "*2\r\n$4\r\nPING\r\n$4\r\nPING\r\n"},
+        {L("set \"a b\" \"c\\x41\\n\"\r\n"), "*3\r\n$3\r\nset\r\n$3\r\na b\r\n$3\r\ncA\n\r\n"},
+        {L("set k 'a\\'b'\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$3\r\na'b\r\n"},
+        {L("set k 'a\\nb'\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\na\\nb\r\n"},
+        {L("set k \"a\\'b\\q\\\\\\\"\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$6\r\na'bq\\\"\r\n"},
+        {L("set k \"\\x4g\\x41\\X41\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$7\r\nx4gAX41\r\n"},
+        {L("set k \"\\a\\b\\t\\r\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\n\a\b\t\r\r\n"},
+        {L("set k a\"b c\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\nab c\r\n"},
+        {L("set k a'b c'\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\nab c\r\n"},
+        {L("set k \"a\"\vq\r\n"), "*4\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\na\r\n$1\r\nq\r\n"},
+        {L("set k a\vb\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$3\r\na\vb\r\n"},
+        {L("\vset\fk\fv\r\n"), "*1\r\n$7\r\nset\fk\fv\r\n"},
+        {L("get \"\" ''\r\n"), "*3\r\n$3\r\nget\r\n$0\r\n\r\n$0\r\n\r\n"},
+        {L("\"\\x\" \"\\x1\" \"a\\\\\"\r\n"), "*3\r\n$1\r\nx\r\n$2\r\nx1\r\n$2\r\na\\\r\n"},
+        {L("set k \"\xc3\xa9\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n"},
+#undef L
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int rc = parse_mem(ok[i].in, ok[i].in_len);
+        const char *nl = memchr(ok[i].in, '\n', ok[i].in_len);
+        CHECK_EQ_INT(rc, PARSE_OK);
+        CHECK_EQ_INT(rq.len, nl - ok[i].in + 1);
+        CHECK(rq.rewritten);
+        CHECK_MEM(rq.wire.data, rq.wire.len, ok[i].wire);
+        /* the rewrite parses back to the same request */
+        size_t len = rq.len;
+        uint16_t cmd = rq.cmd;
+        uint8_t route = rq.route;
+        struct buf w;
+        buf_init(&w);
+        buf_append(&w, rq.wire.data, rq.wire.len);
+        CHECK(redis_req_parse(w.data, w.len, &rq) == PARSE_OK && rq.len == w.len && rq.cmd == cmd &&
+              rq.route == route && !rq.rewritten);
+        buf_free(&w);
+        (void)len;
+    }
+
+    /* classified like the RESP form, spans into wire */
+    CHECK_EQ_INT(parse_mem("SET k v\r\n", 9), PARSE_OK);
+    CHECK(rq.cmd == REDIS_CMD_SET && rq.route == ROUTE_KEY && rq.keys.n == 1);
+    CHECK(key_is((const char *)rq.wire.data, 0, "k"));
+    CHECK_EQ_INT(parse_mem("mget a b\n", 9), PARSE_OK);
+    CHECK(rq.route == ROUTE_SPLIT && key_is((const char *)rq.wire.data, 1, "b"));
+    CHECK_EQ_INT(parse_mem("PING\r\n", 6), PARSE_OK);
+    CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_PING);
+    CHECK_EQ_INT(parse_mem("FOO \"x y\"\r\n", 11), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_REJECT);
-    CHECK_EQ_INT(rq.len, 6);
-    CHECK_ERR("inline commands are not supported, use the RESP protocol");
+    CHECK_EQ_INT(rq.len, 11);
+    CHECK_ERR("unknown command 'FOO', with args beginning with: 'x y' ");
+    CHECK_EQ_INT(parse_mem("\"\" \r\n", 5), PARSE_OK); /* redis: unknown command '' */
+    CHECK_ERR("unknown command '', with args beginning with: ");
+    CHECK_EQ_INT(parse_mem("get\r\r\n", 6), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'get' command");
+
+    /* redis closes with this error; the proxy too (PARSE_ERROR) */
+    const char *unbalanced[] = {"set 'a' 'b'c\r\n",    "set \"a\"b c\r\n", "get \"a\r\n",
+                                "set k a\"b c\"d\r\n", "set k \"a\\\r\n",  "get 'a\n"};
+    for (size_t i = 0; i < sizeof(unbalanced) / sizeof(unbalanced[0]); i++) {
+        CHECK_EQ_INT(parse_mem(unbalanced[i], strlen(unbalanced[i])), PARSE_ERROR);
+        CHECK_ERR("Protocol error: unbalanced quotes in request");
+    }
+    /* redis waits forever for a line end past a NUL (strchr): an error instead */
+    CHECK_EQ_INT(parse_mem("get a\0b\r\n", 9), PARSE_ERROR);
+    CHECK_ERR("Protocol error: NUL byte in inline request");
+    CHECK_EQ_INT(parse_mem("get a\0", 6), PARSE_ERROR);
+    CHECK_EQ_INT(parse_mem("PING\r\nget\0", 10), PARSE_OK); /* not before its own line */
+
+    /* blank lines: skipped, as redis does */
+    const char *blank[] = {"\r\n", "\n", "   \r\n", "\v\f\t\r\n"};
+    for (size_t i = 0; i < sizeof(blank) / sizeof(blank[0]); i++) {
+        CHECK_EQ_INT(parse_mem(blank[i], strlen(blank[i])), PARSE_OK);
+        CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_NOOP && rq.len == strlen(blank[i]));
+    }
     CHECK_EQ_INT(parse_mem("PING", 4), PARSE_AGAIN);
-    CHECK_EQ_INT(parse_mem("get x\n", 6), PARSE_OK);
-    CHECK_EQ_INT(rq.len, 6);
-    CHECK_EQ_INT(parse_mem("\r\n", 2), PARSE_OK);
-    CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_NOOP && rq.len == 2);
+    CHECK_EQ_INT(rq.len, 0);
+
+    /* 64 KB lines: the limit is redis' (an unended line longer than it is refused) */
     size_t big = REDIS_MAX_INLINE + 10;
     char *p = malloc(big);
     memset(p, 'a', big);
-    CHECK_EQ_INT(parse_mem(p, REDIS_MAX_INLINE - 1), PARSE_AGAIN);
-    CHECK_EQ_INT(parse_mem(p, big), PARSE_ERROR);
+    CHECK_EQ_INT(parse_mem(p, REDIS_MAX_INLINE), PARSE_AGAIN);
+    CHECK_EQ_INT(parse_mem(p, REDIS_MAX_INLINE + 1), PARSE_ERROR);
     CHECK_ERR("Protocol error: too big inline request");
+    p[REDIS_MAX_INLINE] = '\n';
+    CHECK_EQ_INT(parse_mem(p, big), PARSE_OK);
+    CHECK(rq.route == ROUTE_REJECT && rq.len == REDIS_MAX_INLINE + 1); /* an unknown command */
+    memset(p, ' ', REDIS_MAX_INLINE);
+    memcpy(p, "GET", 3);
+    CHECK_EQ_INT(parse_mem(p, big), PARSE_OK);
+    CHECK(rq.route == ROUTE_REJECT && rq.len == REDIS_MAX_INLINE + 1);
+    CHECK_ERR("wrong number of arguments for 'get' command");
     free(p);
 }
 
