@@ -886,7 +886,7 @@ static void test_rsp_errors(void)
                          "+OK\rX",
                          "+O\nK\r\n",
                          "*1\r\n?\r\n",
-                         "_\r\n",
+                         "_ \r\n",
                          ":12345678901234567890123\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (rsp(bad[i]) != PARSE_ERROR) {
@@ -910,6 +910,233 @@ static void test_rsp_deep(void)
     CHECK(rs.len == n && rs.elems.n == 1);
     CHECK_EQ_INT(redis_rsp_parse((const uint8_t *)p, n - 1, 0, &rs), PARSE_AGAIN);
     free(p);
+}
+
+/* RESP3 replies as redis-server 7.0 sends them (DEBUG PROTOCOL <type>, HELLO 3). */
+static void test_rsp_resp3(void)
+{
+    static const struct {
+        const char *in;
+        char type;
+        int64_t integer;
+        uint32_t elems;
+        bool error;
+    } shapes[] = {
+        {"_\r\n", '_', 0, 0, false},
+        {",3.141\r\n", ',', 0, 0, false},
+        {",-inf\r\n", ',', 0, 0, false},
+        {"#t\r\n", '#', 1, 0, false},
+        {"#f\r\n", '#', 0, 0, false},
+        {"(1234567999999999999999999999999999999\r\n", '(', 0, 0, false},
+        {"(-12\r\n", '(', 0, 0, false},
+        {"=29\r\ntxt:This is a verbatim\nstring\r\n", '=', 29, 0, false},
+        {"!21\r\nSYNTAX invalid syntax\r\n", '!', 21, 0, true},
+        {"%3\r\n:0\r\n#f\r\n:1\r\n#t\r\n:2\r\n#f\r\n", '%', 3, 6, false},
+        {"~3\r\n:0\r\n:1\r\n:2\r\n", '~', 3, 3, false},
+        {">2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n", '>', 2, 2, false},
+        {"%0\r\n", '%', 0, 0, false},
+        {"~0\r\n", '~', 0, 0, false},
+        {"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\n"
+         "Some real reply following the attribute\r\n",
+         '$', 39, 0, false},
+        {"|1\r\n+a\r\n+b\r\n*2\r\n:1\r\n:2\r\n", '*', 2, 2, false},
+        {"|0\r\n:5\r\n", ':', 5, 0, false},
+        {"*2\r\n_\r\n%1\r\n+k\r\n~1\r\n#t\r\n", '*', 2, 2, false},
+    };
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        const char *in = shapes[i].in;
+        CHECK_EQ_INT(rsp(in), PARSE_OK);
+        CHECK(rs.len == strlen(in) && rs.type == shapes[i].type);
+        CHECK(rs.integer == shapes[i].integer && rs.elems.n == shapes[i].elems);
+        CHECK(rs.is_error == shapes[i].error);
+        CHECK(rsp_incremental_ok(in, strlen(in)));
+    }
+    /* elements: a map's keys and values one by one, an attribute with its value */
+    const char *map = "%2\r\n$1\r\na\r\n*1\r\n:1\r\n+b\r\n_\r\n";
+    CHECK_EQ_INT(rsp(map), PARSE_OK);
+    CHECK_EQ_INT(rs.elems.n, 4);
+    CHECK_MEM(map + rs.elems.v[1].off, rs.elems.v[1].len, "*1\r\n:1\r\n");
+    CHECK_MEM(map + rs.elems.v[3].off, rs.elems.v[3].len, "_\r\n");
+    const char *attr = "*2\r\n|1\r\n+a\r\n%1\r\n+x\r\n+y\r\n:1\r\n:2\r\n";
+    CHECK_EQ_INT(rsp(attr), PARSE_OK);
+    CHECK_EQ_INT(rs.elems.n, 2);
+    CHECK_MEM(attr + rs.elems.v[0].off, rs.elems.v[0].len, "|1\r\n+a\r\n%1\r\n+x\r\n+y\r\n:1\r\n");
+    CHECK_MEM(attr + rs.elems.v[1].off, rs.elems.v[1].len, ":2\r\n");
+    CHECK(rsp_incremental_ok(attr, strlen(attr)));
+    const char *top_attr = "|1\r\n+a\r\n+b\r\n*2\r\n:1\r\n:2\r\n";
+    CHECK_EQ_INT(rsp(top_attr), PARSE_OK);
+    CHECK_MEM(top_attr + rs.elems.v[0].off, rs.elems.v[0].len, ":1\r\n");
+    CHECK_EQ_INT(rsp("|1\r\n+a\r\n+b\r\n"), PARSE_AGAIN); /* the value is still to come */
+
+    const char *hello3 =
+        "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:"
+        "3\r\n"
+        "$2\r\nid\r\n:19\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
+        "$7\r\nmodules\r\n*0\r\n";
+    CHECK_EQ_INT(rsp(hello3), PARSE_OK);
+    CHECK(rs.type == '%' && rs.elems.n == 14 && rs.len == strlen(hello3));
+
+    const char *bad[] = {"_x\r\n",   "#x\r\n",  "#\r\n",   "#tt\r\n",        "(\r\n",
+                         "(12a\r\n", "(-\r\n",  ",\r\n",   "~-1\r\n",        "%-1\r\n",
+                         ">-1\r\n",  "|-1\r\n", "=-1\r\n", "!-1\r\n",        "$?\r\n",
+                         "*?\r\n",   ";3\r\n",  ".\r\n",   "=3\r\nabcd\r\n", "!1\r\nab\r\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (rsp(bad[i]) != PARSE_ERROR) {
+            fprintf(stderr, "RESP3 reply %zu accepted\n", i);
+            unit_fail++;
+        } else {
+            unit_pass++;
+        }
+    }
+
+    /* attributes nested a hundred thousand deep cost counters, not stack */
+    size_t depth = 100000, n = depth * 12 + 4;
+    char *p = malloc(n + 1);
+    for (size_t i = 0; i < depth; i++) {
+        memcpy(p + i * 4, "|1\r\n", 4);
+        memcpy(p + depth * 4 + i * 8, "+k\r\n+v\r\n", 8);
+    }
+    memcpy(p + depth * 12, ":1\r\n", 5);
+    CHECK_EQ_INT(redis_rsp_parse((const uint8_t *)p, n, 0, &rs), PARSE_OK);
+    CHECK(rs.len == n && rs.type == ':' && rs.integer == 1);
+    free(p);
+}
+
+static int rsp_sub(const char *p, uint16_t cmd)
+{
+    return redis_rsp_parse((const uint8_t *)p, strlen(p), cmd, &rs);
+}
+
+/* Replies of a subscribed connection, as redis-server 7.0 sends them. */
+static void test_rsp_push(void)
+{
+    static const struct {
+        const char *in;
+        uint8_t push, sub;
+        const char *chan; /* NULL: none (chan_null) */
+        int64_t count;
+    } cases[] = {
+        {"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n", PUSH_CONFIRM, SUB_SUBSCRIBE, "a", 1},
+        {"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n", PUSH_CONFIRM, SUB_UNSUBSCRIBE, "a", 0},
+        {"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n", PUSH_CONFIRM, SUB_UNSUBSCRIBE, NULL, 0},
+        {"*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:2\r\n", PUSH_CONFIRM, SUB_PSUBSCRIBE, "c*", 2},
+        {"*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n", PUSH_CONFIRM, SUB_PUNSUBSCRIBE, NULL, 0},
+        {">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n", PUSH_CONFIRM, SUB_SUBSCRIBE, "ch", 1},
+        {">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n", PUSH_CONFIRM, SUB_UNSUBSCRIBE, NULL, 0},
+        {"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n", PUSH_MESSAGE, 0, "", 0},
+        {"*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$5\r\nhello\r\n", PUSH_MESSAGE, 0, "", 0},
+        {">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n", PUSH_MESSAGE, 0, "", 0},
+        {">4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$5\r\nhello\r\n", PUSH_MESSAGE, 0, "", 0},
+        {">3\r\n$8\r\nsmessage\r\n$2\r\nch\r\n$1\r\nx\r\n", PUSH_MESSAGE, 0, "", 0},
+        {">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n", PUSH_MESSAGE, 0, "", 0},
+        {"*2\r\n$4\r\npong\r\n$0\r\n\r\n", PUSH_PONG, 0, "", 0},
+        {"*2\r\n$4\r\npong\r\n$2\r\nhi\r\n", PUSH_PONG, 0, "", 0},
+        {"+PONG\r\n", PUSH_PONG, 0, "", 0},
+        {"$2\r\nhi\r\n", PUSH_NONE, 0, "", 0},
+        {"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+         "RESET are allowed in this context\r\n",
+         PUSH_NONE, 0, "", 0},
+        {"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n$1\r\n1\r\n", PUSH_NONE, 0, "", 0},
+        {"*2\r\n$7\r\nmessage\r\n$1\r\na\r\n", PUSH_NONE, 0, "", 0},
+        {"*1\r\n:1\r\n", PUSH_NONE, 0, "", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_EQ_INT(rsp_sub(cases[i].in, REDIS_CMD_SUBSCRIBE), PARSE_OK);
+        CHECK_EQ_INT(rs.push, cases[i].push);
+        if (cases[i].push == PUSH_CONFIRM) {
+            CHECK(rs.sub == cases[i].sub && rs.count == cases[i].count);
+            CHECK(rs.chan_null == (cases[i].chan == NULL));
+            CHECK_MEM(cases[i].in + rs.chan.off, rs.chan.len,
+                      cases[i].chan != NULL ? cases[i].chan : "");
+        }
+    }
+    uint16_t others[] = {REDIS_CMD_PSUBSCRIBE, REDIS_CMD_UNSUBSCRIBE, REDIS_CMD_PUNSUBSCRIBE};
+    for (int i = 0; i < 3; i++) {
+        CHECK(rsp_sub(cases[0].in, others[i]) == PARSE_OK && rs.push == PUSH_CONFIRM);
+    }
+    /* any other command: a plain reply, whatever it looks like */
+    CHECK(rsp_sub(cases[0].in, REDIS_CMD_LRANGE) == PARSE_OK && rs.push == PUSH_NONE);
+    CHECK(rsp_sub("+PONG\r\n", REDIS_CMD_PING) == PARSE_OK && rs.push == PUSH_NONE);
+}
+
+static void test_sub_reply(void)
+{
+    struct buf out;
+    buf_init(&out);
+    static const struct {
+        uint8_t kind;
+        const char *chan;
+        int64_t count;
+        int resp;
+        const char *want;
+    } cases[] = {
+        {SUB_SUBSCRIBE, "a", 1, 2, "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"},
+        {SUB_PSUBSCRIBE, "c*", 2, 2, "*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:2\r\n"},
+        {SUB_UNSUBSCRIBE, NULL, 0, 2, "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"},
+        {SUB_PUNSUBSCRIBE, "b*", 0, 2, "*3\r\n$12\r\npunsubscribe\r\n$2\r\nb*\r\n:0\r\n"},
+        {SUB_SUBSCRIBE, "a", 1, 3, ">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"},
+        {SUB_UNSUBSCRIBE, NULL, 0, 3, ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf_reset(&out);
+        const char *c = cases[i].chan;
+        CHECK_EQ_INT(redis_sub_reply(&out, cases[i].kind, (const uint8_t *)c, c ? strlen(c) : 0,
+                                     cases[i].count, cases[i].resp),
+                     0);
+        CHECK_MEM(out.data, out.len, cases[i].want);
+    }
+    buf_reset(&out);
+    CHECK_EQ_INT(redis_sub_reply(&out, SUB_NONE, NULL, 0, 0, 2), -1);
+    CHECK_EQ_INT(out.len, 0);
+    buf_free(&out);
+}
+
+static void test_cursor(void)
+{
+    char b[512];
+    struct buf out;
+    buf_init(&out);
+    parse_words("scan 0 MATCH k* COUNT 5 TYPE string", b, sizeof(b));
+    CHECK_EQ_INT(redis_cursor_request(&out, (uint8_t *)b, &rq, 18446744073709551615u), 0);
+    CHECK_MEM(out.data, out.len,
+              "*8\r\n$4\r\nscan\r\n$20\r\n18446744073709551615\r\n$5\r\nMATCH\r\n$2\r\nk*\r\n"
+              "$5\r\nCOUNT\r\n$1\r\n5\r\n$4\r\nTYPE\r\n$6\r\nstring\r\n");
+    buf_reset(&out);
+    parse_mem("SCAN 17\r\n", 9); /* inline: the spans point into the rewrite */
+    CHECK_EQ_INT(redis_cursor_request(&out, rq.wire.data, &rq, 0), 0);
+    CHECK_MEM(out.data, out.len, "*2\r\n$4\r\nSCAN\r\n$1\r\n0\r\n");
+    parse_words("GET k", b, sizeof(b));
+    CHECK_EQ_INT(redis_cursor_request(&out, (uint8_t *)b, &rq, 0), -1);
+
+    /* SCAN's reply (the same in RESP2 and RESP3) */
+    const char *reply = "*2\r\n$1\r\n2\r\n*1\r\n$1\r\na\r\n";
+    uint64_t cur = 9;
+    rsp(reply);
+    CHECK_EQ_INT(redis_cursor_get((const uint8_t *)reply, &rs, &cur), 0);
+    CHECK_EQ_INT(cur, 2);
+    buf_reset(&out);
+    CHECK_EQ_INT(redis_cursor_reply(&out, (const uint8_t *)reply, &rs, 1234567), 0);
+    CHECK_MEM(out.data, out.len, "*2\r\n$7\r\n1234567\r\n*1\r\n$1\r\na\r\n");
+    const char *last = "*2\r\n$1\r\n0\r\n*0\r\n";
+    rsp(last);
+    CHECK(redis_cursor_get((const uint8_t *)last, &rs, &cur) == 0 && cur == 0);
+    const char *huge = "*2\r\n$20\r\n18446744073709551615\r\n*0\r\n";
+    rsp(huge);
+    CHECK(redis_cursor_get((const uint8_t *)huge, &rs, &cur) == 0 && cur == UINT64_MAX);
+    const char *not_cursor[] = {"-ERR invalid cursor\r\n",
+                                "*2\r\n$1\r\nx\r\n*0\r\n",
+                                "*2\r\n$20\r\n18446744073709551616\r\n*0\r\n",
+                                "*1\r\n$1\r\n0\r\n",
+                                "*2\r\n:0\r\n*0\r\n",
+                                "*2\r\n$1\r\n0\r\n:1\r\n",
+                                "*2\r\n$2\r\n-1\r\n*0\r\n"};
+    for (size_t i = 0; i < sizeof(not_cursor) / sizeof(not_cursor[0]); i++) {
+        rsp(not_cursor[i]);
+        CHECK_EQ_INT(redis_cursor_get((const uint8_t *)not_cursor[i], &rs, &cur), -1);
+    }
+    rsp(not_cursor[0]);
+    CHECK_EQ_INT(redis_cursor_reply(&out, (const uint8_t *)not_cursor[0], &rs, 1), -1);
+    buf_free(&out);
 }
 
 /* ---- fragments and merges ----------------------------------------------------------- */
@@ -1482,6 +1709,10 @@ int main(void)
     test_rsp_shapes();
     test_rsp_errors();
     test_rsp_deep();
+    test_rsp_resp3();
+    test_rsp_push();
+    test_sub_reply();
+    test_cursor();
     test_frag_build();
     test_merge();
     test_local();
