@@ -1249,6 +1249,113 @@ static void test_merge(void)
     buf_free(&out);
 }
 
+/* A request every server answered (map NULL): replies merged as one server holding
+ * every key would answer (RESP2 and RESP3 replies, as redis-server 7.0 sends them). */
+static void merge_all_check(const char *words, uint32_t seed, uint32_t n,
+                            const char *const *replies, const char *want)
+{
+    char b[8192];
+    struct frag_fixture fx;
+    struct buf out;
+    buf_init(&out);
+    parse_words(words, b, sizeof(b));
+    rq.seed = seed;
+    fixture_set(&fx, n, replies);
+    CHECK_EQ_INT(redis_merge(&out, (uint8_t *)b, &rq, NULL, fx.rsps, n), 0);
+    CHECK_MEM(out.data, out.len, want);
+    if (out.len > 0) { /* whatever the merge answers is one well-formed reply */
+        CHECK(redis_rsp_parse(out.data, out.len, 0, &rs) == PARSE_OK && rs.len == out.len);
+    }
+    fixture_free(&fx, n);
+    buf_free(&out);
+}
+
+static void test_merge_all(void)
+{
+    const char *keys[] = {"*2\r\n$1\r\na\r\n$1\r\nb\r\n", "*0\r\n", "*1\r\n$1\r\nc\r\n"};
+    merge_all_check("KEYS *", 0, 3, keys, "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    const char *keys_none[] = {"*0\r\n", "*0\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_none, "*0\r\n");
+    const char *keys_set[] = {"~1\r\n$1\r\na\r\n", "~1\r\n$1\r\nb\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_set, "~2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    const char *keys_map[] = {"%1\r\n+a\r\n:1\r\n", "%1\r\n+b\r\n:2\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_map, "%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n");
+    const char *keys_mixed[] = {"*1\r\n$1\r\na\r\n", "~1\r\n$1\r\nb\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_mixed, "-ERR bad reply from server\r\n");
+    const char *keys_err[] = {"*1\r\n$1\r\na\r\n", "-LOADING loading\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_err, "-LOADING loading\r\n");
+
+    const char *dbsize[] = {":2\r\n", ":0\r\n", ":5\r\n"};
+    merge_all_check("DBSIZE", 0, 3, dbsize, ":7\r\n");
+    const char *dbsize_bad[] = {":2\r\n", "$1\r\n5\r\n"};
+    merge_all_check("DBSIZE", 0, 2, dbsize_bad, "-ERR bad reply from server\r\n");
+    const char *dbsize_big[] = {":9223372036854775807\r\n", ":1\r\n"};
+    merge_all_check("DBSIZE", 0, 2, dbsize_big, "-ERR bad reply from server\r\n");
+
+    /* RANDOMKEY: the first server from seed on that has a key */
+    const char *rk[] = {"$-1\r\n", "$1\r\nb\r\n", "$1\r\nc\r\n"};
+    merge_all_check("RANDOMKEY", 0, 3, rk, "$1\r\nb\r\n");
+    merge_all_check("RANDOMKEY", 2, 3, rk, "$1\r\nc\r\n");
+    merge_all_check("RANDOMKEY", 3, 3, rk, "$1\r\nb\r\n");
+    merge_all_check("RANDOMKEY", 5, 3, rk, "$1\r\nc\r\n");
+    const char *rk_none[] = {"$-1\r\n", "$-1\r\n"};
+    merge_all_check("RANDOMKEY", 1, 2, rk_none, "$-1\r\n");
+    const char *rk3[] = {"_\r\n", "_\r\n", "$1\r\nz\r\n"};
+    merge_all_check("RANDOMKEY", 0, 3, rk3, "$1\r\nz\r\n");
+    merge_all_check("RANDOMKEY", 0, 2, rk3, "_\r\n");
+    const char *rk_bad[] = {"$-1\r\n", "*0\r\n"};
+    merge_all_check("RANDOMKEY", 0, 2, rk_bad, "-ERR bad reply from server\r\n");
+
+    const char *sha = "$40\r\ne0e1f9fabfc9d4800c877a703b823ac0578ff8db\r\n";
+    const char *load[] = {sha, sha, sha};
+    merge_all_check("SCRIPT LOAD x", 0, 3, load, sha);
+    const char *load_diff[] = {sha, sha, "$3\r\nabc\r\n"};
+    merge_all_check("SCRIPT LOAD x", 0, 3, load_diff,
+                    "-ERR the servers disagree on script|load: server 0 answered "
+                    "'e0e1f9fabfc9d4800c877a703b823ac0578ff8db', server 2 'abc'\r\n");
+    const char *load_err[] = {sha, "-ERR Error compiling script\r\n"};
+    merge_all_check("SCRIPT LOAD x", 0, 2, load_err, "-ERR Error compiling script\r\n");
+
+    const char *exists[] = {"*3\r\n:1\r\n:0\r\n:1\r\n", "*3\r\n:1\r\n:0\r\n:0\r\n"};
+    merge_all_check("SCRIPT EXISTS a b c", 0, 2, exists, "*3\r\n:1\r\n:0\r\n:0\r\n");
+    const char *exists_short[] = {"*3\r\n:1\r\n:0\r\n:1\r\n", "*2\r\n:1\r\n:0\r\n"};
+    merge_all_check("SCRIPT EXISTS a b c", 0, 2, exists_short, "-ERR bad reply from server\r\n");
+    const char *exists_bad[] = {"*1\r\n:1\r\n", "*1\r\n$1\r\n1\r\n"};
+    merge_all_check("SCRIPT EXISTS a", 0, 2, exists_bad, "-ERR bad reply from server\r\n");
+
+    const char *ok[] = {"+OK\r\n", "+OK\r\n"};
+    merge_all_check("SCRIPT FLUSH", 0, 2, ok, "+OK\r\n");
+    merge_all_check("FLUSHALL", 0, 2, ok, "+OK\r\n");
+    merge_all_check("FLUSHDB ASYNC", 0, 2, ok, "+OK\r\n");
+    const char *ok_bad[] = {"+OK\r\n", ":1\r\n"};
+    merge_all_check("FLUSHDB", 0, 2, ok_bad, "-ERR bad reply from server\r\n");
+    const char *blob_err[] = {"+OK\r\n", "!7\r\nERR x y\r\n"};
+    merge_all_check("FLUSHDB", 0, 2, blob_err, "!7\r\nERR x y\r\n");
+
+    /* a split command's merge needs its map, a whole request's none */
+    char b[256];
+    struct buf out;
+    struct frag_fixture fx;
+    buf_init(&out);
+    parse_words("SCAN 0", b, sizeof(b));
+    fixture_set(&fx, 2, ok);
+    struct frag_map m[1] = {{0, 0}};
+    CHECK_EQ_INT(redis_merge(&out, (uint8_t *)b, &rq, m, fx.rsps, 2), -1);
+    CHECK_EQ_INT(redis_merge(&out, (uint8_t *)b, &rq, NULL, fx.rsps, 2), -1); /* walked */
+    parse_words("GET k", b, sizeof(b));
+    CHECK_EQ_INT(redis_merge(&out, (uint8_t *)b, &rq, NULL, fx.rsps, 2), -1);
+    CHECK_EQ_INT(out.len, 0);
+    fixture_free(&fx, 2);
+    buf_free(&out);
+
+    /* RESP3 fragments of a split: MGET's nulls are `_`, and stay so for a RESP3 client */
+    struct frag_map m3[] = {{0, 0}, {1, 0}, {0, 1}};
+    const char *mget3[] = {"*2\r\n$1\r\n1\r\n_\r\n", "*1\r\n_\r\n"};
+    merge_check("MGET a b c", m3, 2, mget3, "*3\r\n$1\r\n1\r\n_\r\n_\r\n");
+    const char *mget_blob_err[] = {"*2\r\n$1\r\n1\r\n_\r\n", "!3\r\nERR\r\n"};
+    merge_check("MGET a b c", m3, 2, mget_blob_err, "!3\r\nERR\r\n");
+}
+
 /* ---- local answers, AUTH ------------------------------------------------------------ */
 
 static struct local_ctx lctx(const char *auth, int db)
@@ -1715,6 +1822,7 @@ int main(void)
     test_cursor();
     test_frag_build();
     test_merge();
+    test_merge_all();
     test_local();
     test_local_command();
     test_local_hello();
