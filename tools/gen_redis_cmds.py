@@ -24,7 +24,9 @@ import sys
 POLICY = {
     # answered by the proxy itself
     "ping": "LOCAL", "echo": "LOCAL", "quit": "LOCAL", "select": "LOCAL", "hello": "LOCAL",
-    "command": "LOCAL", "auth": "LOCAL", "info": "LOCAL", "reset": "LOCAL",
+    "command": "LOCAL", "auth": "LOCAL", "reset": "LOCAL",
+    # the proxy's figures, answered once a live server said its version (ROUTE_ANY, facts)
+    "info": "FACTS",
     # the client's own connection to the proxy; NO-EVICT is flagged admin by redis but
     # only ever concerns the connection that sends it
     "client|setname": "LOCAL", "client|getname": "LOCAL", "client|setinfo": "LOCAL",

@@ -139,7 +139,7 @@ struct rsp_info {
 };
 
 /* Per-client state a protocol needs for local answers (AUTH, SELECT, HELLO, CLIENT,
- * INFO, PING in subscribed mode). */
+ * PING in subscribed mode). */
 struct local_ctx {
     const char *auth; /* pool password (redis_auth) or NULL */
     size_t auth_len;
@@ -152,10 +152,6 @@ struct local_ctx {
     const char *addr;    /* CLIENT INFO: the peer, "ip:port" */
     const char *laddr;   /* CLIENT INFO: the local end */
     bool subscribed;     /* PING answers as in subscribed mode */
-    /* INFO [section ...]: the core appends the text of the sections asked (args[1..],
-     * none: the default ones) to text; the protocol wraps it as a reply */
-    int (*info)(void *ctx, struct buf *text, const uint8_t *req, const struct req_info *ri);
-    void *info_ctx;
 };
 
 /* Which fragment carries original key i and at which position among that fragment's keys. */

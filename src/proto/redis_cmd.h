@@ -65,6 +65,7 @@ enum redis_handling {
     REDIS_H_KEY_NOBLOCK,    /* the same, refused with a BLOCK option (XREAD) */
     REDIS_H_KEYLESS,        /* forward unchanged to the first server (LOLWUT) */
     REDIS_H_ANY,            /* keyless, any live server answers it: ROUTE_ANY (TIME) */
+    REDIS_H_FACTS,          /* ROUTE_ANY with info->facts: the core answers (INFO) */
     REDIS_H_CHANNEL,        /* routed by its channel, argv[1], as if it were a key (PUBLISH) */
     REDIS_H_DATASET_SCAN,   /* ROUTE_DATASET walked with a cursor (SCAN) */
     REDIS_H_DATASET_CONCAT, /* ROUTE_DATASET, every server's array concatenated (KEYS) */

@@ -186,23 +186,6 @@ static int local_ping(struct buf *out, const uint8_t *req, const struct req_info
     return redis_wire_bulk(out, req + a[1].off, a[1].len);
 }
 
-/* INFO: the core writes the sections, redis 7 sends them as a verbatim string. */
-static int local_info(struct buf *out, const uint8_t *req, const struct req_info *info,
-                      const struct local_ctx *lc)
-{
-    if (lc->info == NULL) {
-        return redis_wire_error(out, "ERR INFO is not available");
-    }
-    struct buf text;
-    buf_init(&text);
-    int rc = lc->info(lc->info_ctx, &text, req, info);
-    if (rc == 0) {
-        rc = redis_wire_verbatim(out, "txt", text.data, text.len, lc->resp);
-    }
-    buf_free(&text);
-    return rc;
-}
-
 /* RESET: the connection as it was when it opened (the core leaves the client's
  * transaction and subscriptions when it sees the command). */
 static int local_reset(struct buf *out, struct local_ctx *lc)
@@ -252,8 +235,6 @@ static int local_answer(struct buf *out, const uint8_t *req, const struct req_in
         return local_select(out, req, info, lc);
     case REDIS_CMD_COMMAND:
         return redis_local_command(out, req, info, lc->resp);
-    case REDIS_CMD_INFO:
-        return local_info(out, req, info, lc);
     case REDIS_CMD_RESET:
         return local_reset(out, lc);
     default:

@@ -146,6 +146,7 @@ static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
     case REDIS_H_LOCAL:
         return ROUTE_LOCAL;
     case REDIS_H_ANY:
+    case REDIS_H_FACTS:
         return ROUTE_ANY;
     case REDIS_H_DATASET_SCAN:
     case REDIS_H_DATASET_CONCAT:
@@ -270,6 +271,7 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     info->sub = req_sub_of(info->cmd);
     info->cursor = c->handling == REDIS_H_DATASET_SCAN;
     info->flush = c->handling == REDIS_H_FLUSH;
+    info->facts = c->handling == REDIS_H_FACTS;
     req_route_err(c, info);
     info->readonly = (c->flags & REDIS_F(READONLY)) != 0;
     info->quit = info->cmd == REDIS_CMD_QUIT;

@@ -224,9 +224,14 @@ RD = [
     # refused by the proxy
     ("blocking", resp("BLPOP", "l", "0")),
     ("xread-block", resp("XREAD", "BLOCK", "10", "STREAMS", "s", "$")),
-    ("multi", resp("MULTI")),
-    ("watch", resp("WATCH", "k")),
-    ("subscribe", resp("SUBSCRIBE", "c")),
+    ("multi", resp("MULTI") + resp("SET", "k", "v") + resp("INCR", "n") + resp("GET", "k")
+     + resp("EXEC")),
+    ("multi-error", resp("MULTI") + resp("SET", "k") + resp("INCR", "n") + resp("EXEC")),
+    ("multi-discard", resp("MULTI") + resp("SET", "k", "v") + resp("DISCARD") + resp("GET", "k")),
+    ("exec-alone", resp("EXEC")),
+    ("watch", resp("WATCH", "k") + resp("MULTI") + resp("SET", "k", "1") + resp("EXEC")),
+    ("subscribe", resp("SUBSCRIBE", "c", "d") + resp("GET", "k") + resp("UNSUBSCRIBE", "c")
+     + resp("PING") + resp("UNSUBSCRIBE")),
     ("config", resp("CONFIG", "GET", "maxmemory")),
     ("info", resp("INFO", "server")),
     ("flushall", resp("FLUSHALL")),
