@@ -834,7 +834,13 @@ static void test_merge(void)
 
 static struct local_ctx lctx(const char *auth, int db)
 {
-    struct local_ctx lc = {auth, auth ? strlen(auth) : 0, db, false, "0.5.0"};
+    struct local_ctx lc;
+    memset(&lc, 0, sizeof(lc));
+    lc.auth = auth;
+    lc.auth_len = auth ? strlen(auth) : 0;
+    lc.db = db;
+    lc.version = "0.5.0";
+    lc.resp = 2;
     return lc;
 }
 
