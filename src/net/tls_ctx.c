@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 
 #include "net/tls_int.h"
 
@@ -104,10 +105,12 @@ static int tls_load_pair(SSL_CTX *ctx, const struct tls_opts *o, char *err, size
     if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
         return tls_fail(err, len, o->cert_file, tls_reason("not a PEM certificate"));
     }
-    if (SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) != 1) {
+    /* OpenSSL 3 checks the key against the certificate as it loads it */
+    bool loaded = SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) == 1;
+    if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
         return tls_fail(err, len, o->key_file, tls_reason("not a PEM private key"));
     }
-    if (SSL_CTX_check_private_key(ctx) != 1) {
+    if (!loaded || SSL_CTX_check_private_key(ctx) != 1) {
         char why[256];
         snprintf(why, sizeof(why), "does not match the certificate in %s (%s)", o->cert_file,
                  tls_reason("key values mismatch"));

@@ -575,8 +575,11 @@ static int sconn_read_once(struct sconn *c)
         return -1;
     }
     if (rc == STREAM_ERROR) {
-        char why[256];
-        sconn_fail(c, stream_strerror(&c->st, err, why, sizeof(why)), SS_server_err);
+        char why[256], msg[300];
+        /* TLS 1.3: a refused client certificate arrives as an alert after the handshake */
+        snprintf(msg, sizeof(msg), "%s%s", err == STREAM_ETLS ? "TLS error from server: " : "",
+                 stream_strerror(&c->st, err, why, sizeof(why)));
+        sconn_fail(c, msg, SS_server_err);
         return -1;
     }
     if (rc == STREAM_AGAIN) {
@@ -643,7 +646,7 @@ static void sconn_handshake(struct sconn *c)
         return;
     }
     c->state = SCONN_CONNECTED;
-    log_verb("server '%s': %s handshake done%s", c->server->cs->name, stream_tls_version(&c->st),
+    log_info("server '%s': %s handshake done%s", c->server->cs->name, stream_tls_version(&c->st),
              stream_tls_resumed(&c->st) ? ", session resumed" : "");
     sconn_flush(c);
 }
