@@ -139,13 +139,14 @@ run() { # port test pids...
   before=$(ticks "$@")
   rps=$(timeout 300 redis-benchmark -h 127.0.0.1 -p "$port" --tls --cacert "$TMP/ca.crt" -n "$N" -c "$C" \
           -r "$R" -P "$P" -t "$test" -q --csv 2>/dev/null \
-        | awk -F'","' '{ gsub(/"/, "", $2); print int($2) }' | head -1)
+        | awk -F'","' -v t="$(echo "$test" | tr a-z A-Z)" '{ gsub(/"/, "", $1); gsub(/"/, "", $2); if ($1 == t) print int($2) }' \
+        | head -1)
   after=$(ticks "$@")
   echo "$rps $(( (after - before) * 1000000 / HZ ))"
 }
 
 echo "ours:      $("$OURS" -V 2>&1 | head -1) ($OURS), listen_tls"
-echo "reference: $("$STUNNEL" -version 2>&1 | head -1 | tr -s ' ') in front of $("$TWEM" -V 2>&1 | head -1)"
+echo "reference: $("$STUNNEL" -version 2>&1 | grep -m1 '^stunnel' | tr -s ' ') in front of $("$TWEM" -V 2>&1 | head -1)"
 echo "backends:  4 x redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/') (plain)"
 echo "load:      redis-benchmark --tls -n $N -c $C -r $R -P $P (one run each, ours first)"
 echo "cpu:       utime+stime from /proc/<pid>/stat around each run; clock tick $HZ Hz"
@@ -159,7 +160,7 @@ import sys
 test, n, o_rps, o_us, s_rps, s_us = sys.argv[1], *map(int, sys.argv[2:])
 o = o_us / n
 s = s_us / n
-print("%-10s %12d %12d %8.2f %16.3f %16.3f %10.2f" % (test.upper() + " -P", o_rps, s_rps,
+print("%-10s %12d %12d %8.2f %16.3f %16.3f %10.2f" % (test.upper(), o_rps, s_rps,
       o_rps / s_rps if s_rps else 0, o, s, o / s if s else 0))
 PYEOF
 done
