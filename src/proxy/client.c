@@ -379,6 +379,9 @@ void client_flush(struct client *c)
     }
     int err = 0;
     if (c->handshake) {
+        if (c->closing) {
+            client_close(c); /* drained (shutdown, retired pool) before it sent anything */
+        }
         return; /* nothing was read, so nothing is to be written */
     }
     if (stream_write_buf(&c->st, &c->out, &c->out_pos, &err) == STREAM_ERROR) {
