@@ -159,7 +159,8 @@ def test_ejection_after_tls_failures(env, certs):
     px = env.proxy({"alpha": redis_pool([bad, good], auto_eject_hosts=True, server_failure_limit=2,
                                         server_retry_timeout=60000, timeout=2000, **server_tls(certs))})
     c = px.resp()
-    replies = [c.call("SET", "e%d" % i, i) for i in range(200)]
+    # keys unlike each other, so both servers get some (fnv1a_64 keeps "e1", "e2"... close)
+    replies = [c.call("SET", os.urandom(8).hex(), i) for i in range(200)]
     errors = [str(r) for r in replies if isinstance(r, RespError)]
     # the bad server's keys failed twice with the TLS reason, then it left the distribution
     assert errors == ["ERR TLS handshake with server failed: certificate verify failed: "
