@@ -60,13 +60,13 @@ static void client_unlink(struct client *c)
     p->stats[SP_client_connections]--;
 }
 
-/* The pool settings answered locally (AUTH, SELECT) point into the pool's conf. */
 static bool client_login(const void *ctx, const uint8_t *user, size_t ulen, const uint8_t *pw,
                          size_t plen)
 {
     return conf_user_check(ctx, user, ulen, pw, plen);
 }
 
+/* The pool settings answered locally (AUTH, SELECT) point into the pool's conf. */
 static void client_take_pool_settings(struct client *c, const struct pool *p)
 {
     const struct conf_pool *cp = p->cp;
@@ -193,6 +193,7 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct listener *l = io->data;
     struct pool *p = l->pool;
+    const char *addr = l == &p->tls_listener ? p->cp->listen_tls_addr.text : p->cp->listen.text;
     (void)events;
     for (int i = 0; i < 64; i++) {
         int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -202,12 +203,12 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
             }
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* level-triggered: without a pause this would spin on the same error */
-                log_error("accept on '%s' failed: %s; pausing accepts for %d ms",
-                          p->cp->listen.text, strerror(errno), ACCEPT_PAUSE_MS);
+                log_error("accept on '%s' failed: %s; pausing accepts for %d ms", addr,
+                          strerror(errno), ACCEPT_PAUSE_MS);
                 ev_io_set(loop, io, 0);
                 ev_timer_start(loop, &l->pause, ACCEPT_PAUSE_MS);
             } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                log_error("accept on '%s' failed: %s", p->cp->listen.text, strerror(errno));
+                log_error("accept on '%s' failed: %s", addr, strerror(errno));
             }
             return;
         }
