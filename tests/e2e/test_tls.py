@@ -393,3 +393,17 @@ def test_shutdown_does_not_wait_for_a_silent_handshake(env, certs):
     px.proc.wait(timeout=8)  # the handshake bound is 10 s: the drain must not wait for it
     assert time.monotonic() - t0 < 5
     silent.close()
+
+
+def test_replica_reads_over_tls(env, certs):
+    """A master and its replica (replicating over TLS), both TLS-only: writes go to the
+    master, reads to the replica, every leg encrypted."""
+    master = tls_redis(env, certs)
+    replica = tls_redis(env, certs, args=["--tls-replication", "yes", "--replicaof", HOST, str(master.port)])
+    px = env.proxy({"alpha": redis_pool(["%s:1 master" % master.addr, "%s:1 r1" % replica.addr],
+                                        read_from="replica", **server_tls(certs))})
+    c = px.client()
+    assert c.set("rk", "v1")
+    wait_until(lambda: c.get("rk") == b"v1", "the write to reach the replica and be read there")
+    st = px.wait_stats(lambda st: st["alpha"]["r1"]["requests"] >= 1, "a read counted on the replica")
+    assert st["alpha"]["master"]["requests"] >= 1

@@ -75,7 +75,7 @@ def tls_redis(env, certs, name="server", auth_clients="no", args=()):
         p = free_port()
         argv = ["redis-server", "--port", "0", "--tls-port", str(p), "--bind", HOST, "--save", "",
                 "--appendonly", "no", "--daemonize", "no", "--dir", env.tmp, "--dbfilename",
-                "dump-%d.rdb" % p] + tls_args(certs, name, auth_clients) + list(args)
+                "dump-%d.rdb" % p, "--repl-diskless-sync-delay", "0"] + tls_args(certs, name, auth_clients) + list(args)
         proc, out = env.spawn(argv, "redis-tls-%d" % p)
         if wait_port(p, proc):
             return Server("redis", p, proc, out)
