@@ -407,3 +407,20 @@ def test_replica_reads_over_tls(env, certs):
     wait_until(lambda: c.get("rk") == b"v1", "the write to reach the replica and be read there")
     st = px.wait_stats(lambda st: st["alpha"]["r1"]["requests"] >= 1, "a read counted on the replica")
     assert st["alpha"]["master"]["requests"] >= 1
+
+
+def test_small_chunks_drain_what_tls_holds_decrypted(env, certs):
+    """With -m 512 every read takes less than a TLS record (16 KB): the rest waits
+    decrypted inside OpenSSL, where no readiness event announces it."""
+    srv = tls_redis(env, certs)
+    px = env.proxy({"alpha": redis_pool([srv], listen_tls=certs.listen_tls(), **server_tls(certs))},
+                   extra_args=["-m", "512"])
+    c = tls_client(certs, px.port())
+    big = os.urandom(300000)
+    assert c.set("big", big) and c.get("big") == big
+    p = c.pipeline(transaction=False)
+    for i in range(500):
+        p.set("s%d" % i, str(i) * 50)
+        p.get("s%d" % i)
+    res = p.execute()
+    assert res[1::2] == [(str(i) * 50).encode() for i in range(500)]
