@@ -11,7 +11,7 @@ SHELL   := /bin/bash
 CC      ?= cc
 BUILD   ?= build
 SAN     ?=
-PKGS    := yaml-0.1
+PKGS    := yaml-0.1 libssl libcrypto
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT     ?= -O2 -g

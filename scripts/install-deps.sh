@@ -6,12 +6,12 @@
 set -euo pipefail
 
 # socat: the demo's and README's way to talk to the memcached pool and the stats port
-DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached socat)
+DEMO=(build-essential pkg-config libyaml-dev libssl-dev redis-server redis-tools memcached socat)
 # llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses;
 # libmemcached-tools: memcping, memcstat, memcdump... run through the proxy by the tests;
 # nodejs, npm: the Node.js clients of tests/e2e/node (from the npm registry, pinned)
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
-      python3-pymemcache libmemcached-tools nodejs npm curl)
+      python3-pymemcache libmemcached-tools nodejs npm curl openssl stunnel4)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
 test) PACKAGES=("${TEST[@]}") ;;

@@ -141,7 +141,9 @@ struct rsp_info {
 /* Per-client state a protocol needs for local answers (AUTH, SELECT, HELLO, CLIENT,
  * PING in subscribed mode). */
 struct local_ctx {
-    const char *auth; /* pool password (redis_auth) or NULL */
+    /* non-NULL: clients must log in; the pool password (redis_auth), or "" when
+     * login decides (client_auth users) */
+    const char *auth;
     size_t auth_len;
     int db;              /* pool redis_db */
     bool authed;         /* in/out: the client has authenticated */
@@ -152,6 +154,11 @@ struct local_ctx {
     const char *addr;    /* CLIENT INFO: the peer, "ip:port" */
     const char *laddr;   /* CLIENT INFO: the local end */
     bool subscribed;     /* PING answers as in subscribed mode */
+    /* client_auth: whether user (NULL: "default") and pw are a login the proxy
+     * accepts; NULL: auth is the one password */
+    bool (*login)(const void *ctx, const uint8_t *user, size_t ulen, const uint8_t *pw,
+                  size_t plen);
+    const void *login_ctx;
 };
 
 /* Which fragment carries original key i and at which position among that fragment's keys. */

@@ -1,12 +1,13 @@
 /*
  * redis_local: requests the proxy answers itself, and the AUTH gate.
  *
- * The client authenticates against the pool's redis_auth, never against a server:
- * servers get AUTH from conn_init on every new connection. Until a client has
- * authenticated, every request but those redis lets through (AUTH, HELLO ... AUTH,
- * QUIT, RESET: the no_auth flag) is answered NOAUTH. A RESP2 client in subscribed
- * mode may send only what redis allows there (PING, (P)(UN)SUBSCRIBE, QUIT, RESET).
- * Answers that differ between RESP2 and RESP3 follow lc->resp.
+ * The client authenticates against the pool's redis_auth (or, with client_auth, as
+ * one of its users), never against a server: servers get AUTH from conn_init on
+ * every new connection. Until a client has authenticated, every request but those
+ * redis lets through (AUTH, HELLO ... AUTH, QUIT, RESET: the no_auth flag) is
+ * answered NOAUTH. A RESP2 client in subscribed mode may send only what redis
+ * allows there (PING, (P)(UN)SUBSCRIBE, QUIT, RESET). Answers that differ between
+ * RESP2 and RESP3 follow lc->resp.
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,9 +23,11 @@
     "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "          \
     "select the RESP protocol version at the same time"
 
+#define LOCAL_WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
+
 static bool local_has_password(const struct local_ctx *lc)
 {
-    return lc->auth != NULL && lc->auth_len > 0;
+    return lc->login != NULL || (lc->auth != NULL && lc->auth_len > 0);
 }
 
 static bool local_locked(const struct local_ctx *lc)
@@ -51,7 +54,12 @@ static int local_login(struct buf *out, const uint8_t *req, const struct span *u
                        struct local_ctx *lc)
 {
     const char *err = NULL;
-    if (!local_has_password(lc)) {
+    if (lc->login != NULL) {
+        /* ACL users: redis 6+ semantics, AUTH pw is the default user's */
+        lc->authed = lc->login(lc->login_ctx, user ? req + user->off : NULL, user ? user->len : 0,
+                               req + pw.off, pw.len);
+        err = lc->authed ? NULL : LOCAL_WRONGPASS;
+    } else if (!local_has_password(lc)) {
         err = "ERR Client sent AUTH, but no password is set";
     } else {
         bool user_ok =
