@@ -93,6 +93,10 @@ struct conf_pool {
      * read_from, the master or the replicas (SPEC 10) */
     enum conf_read_from read_from;
     uint32_t master;
+    /* a Redis Cluster behind the pool: servers are seed nodes, keys go to the
+     * slot CRC16 gives them (hash, distribution, hash_tag are refused) */
+    bool redis_cluster;
+    int64_t cluster_refresh_ms; /* how often the slot map is asked for anyway */
 };
 
 struct conf_global {
