@@ -93,6 +93,16 @@ void cluster_poll_stop(struct cluster *cl)
     }
 }
 
+/* r is answered: how long it waited for the cluster, if it did. */
+static void cl_note_wait(struct cluster *cl, const struct cluster_req *x)
+{
+    if (x->wait_since_us != 0) {
+        int64_t us = (int64_t)(ev_now_us(cl_loop(cl)) - x->wait_since_us);
+        int64_t *st = &cl->stats[SC_cluster_hold_us];
+        *st = us > *st ? us : *st;
+    }
+}
+
 /* r is no longer at a node: its client's count of requests out goes down. */
 static void cl_settle(struct cluster *cl, struct client *c, struct cluster_req *x)
 {
@@ -309,12 +319,9 @@ static int cl_hold_try(void *ctx, struct req *r, uint64_t since_us, const char *
                  cl->p->cp->name, (unsigned)x->slot, (unsigned long long)waited_ms, *why);
         return HOLD_TRY_FAIL;
     }
-    int rc = cl_try(cl, c, r, TRY_HELD);
-    if (rc == HOLD_TRY_SENT) {
-        x->wait_since_us = 0; /* a new wait is bounded anew */
-        x->backoff = 0;
-    }
-    return rc;
+    /* its wait goes on counting until it is answered: a request sent to a
+     * master that refuses it again is not given a new failover_hold */
+    return cl_try(cl, c, r, TRY_HELD);
 }
 
 static void cl_on_poll(struct ev_loop *loop, struct ev_timer *t)
@@ -401,6 +408,7 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
     bool budget = cl->p->cp->failover_hold_ms > 0;
     if (kind == CLUSTER_REPLY_OTHER || c == NULL || cl->closing ||
         ((kind == CLUSTER_REPLY_TRYAGAIN || kind == CLUSTER_REPLY_DOWN) && !budget)) {
+        cl_note_wait(cl, x);
         cl_settle(cl, c, x);
         return false;
     }

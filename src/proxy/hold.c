@@ -777,13 +777,6 @@ static void hold_cluster_unlink(struct hold *h, struct hold_entry *e)
     e->r->held = false;
 }
 
-static void hold_cluster_note_wait(struct hold *h, const struct hold_entry *e)
-{
-    int64_t us = (int64_t)(ev_now_us(hold_loop(h)) - e->since_us);
-    int64_t *st = h->cstats;
-    st[SC_cluster_hold_us] = us > st[SC_cluster_hold_us] ? us : st[SC_cluster_hold_us];
-}
-
 /* A small set of client ids (linear: a walk blocks few clients). */
 struct hold_blocked {
     uint64_t *v;
@@ -841,7 +834,6 @@ void hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx)
             stay_tail = &e->next;
             continue;
         }
-        hold_cluster_note_wait(h, e);
         if (rc == HOLD_TRY_SENT) {
             h->cstats[SC_cluster_released]++;
         } else {

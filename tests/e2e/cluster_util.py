@@ -118,11 +118,15 @@ class Cluster:
         return None
 
     def replicas_of(self, master):
-        view = self.slots_view(self.alive()[0])
-        for (end, port, reps) in view.values():
-            if port == master.port:
-                return [n for n in self.nodes if n.port in reps]
-        return []
+        """The replicas of master as CLUSTER NODES lists them (CLUSTER SLOTS
+        leaves out a replica it still thinks is loading)."""
+        mid = self.node_id(master)
+        ports = []
+        for line in self.call(master, "CLUSTER", "NODES").decode().splitlines():
+            f = line.split()
+            if "slave" in f[2] and f[3] == mid:
+                ports.append(int(f[1].split("@")[0].rsplit(":", 1)[1]))
+        return [n for n in self.nodes if n.port in ports]
 
     def wait_ok(self, timeout=30):
         """Every live node says cluster_state:ok, covers every slot and sees
