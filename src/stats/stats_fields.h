@@ -55,7 +55,7 @@
     X(cluster_refresh, COUNTER, "# slot maps learned from a node (CLUSTER SHARDS or SLOTS)")       \
     X(cluster_refresh_failed, COUNTER, "# slot map queries that failed")                           \
     X(cluster_held, COUNTER, "# requests held in the proxy for the cluster (redirect waits)")      \
-    X(cluster_hold_us, MAX, "longest time a request waited for the cluster until answered, usec")   \
+    X(cluster_hold_us, MAX, "longest time a request waited for the cluster until answered, usec")  \
     X(cluster_released, COUNTER, "# held requests sent on to a node")                              \
     X(cluster_expired, COUNTER, "# held requests answered with an error after failover_hold")      \
     X(cluster_nodes, GAUGE, "# nodes of the cluster in the slot map")

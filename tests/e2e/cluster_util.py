@@ -194,6 +194,8 @@ class Cluster:
         wait_until(lambda: all(n.port in [int(l.split()[1].split(":")[1].split("@")[0])
                                           for l in self.call(m, "CLUSTER", "NODES").decode().splitlines()]
                                for m in self.alive()), "every node to know the new one", timeout=20)
+        # until it has the whole view it answers CLUSTERDOWN, also to MIGRATE
+        wait_until(lambda: self.info(n).get("cluster_state") == "ok", "the new node to serve", timeout=20)
         return n
 
     def rebalance(self):
