@@ -141,13 +141,23 @@ int pool_listen(struct pool *p)
                   strerror(errno));
         return -1;
     }
+    pool_listen_fd(p, fd);
+    return 0;
+}
+
+void pool_listen_fd(struct pool *p, int fd)
+{
     ev_io_init(&p->listener.io, fd, listener_on_accept, p);
     ev_io_set(p->px->loop, &p->listener.io, EV_READ);
     p->px->curr_connections++;
     p->px->total_connections++;
-    log_notice("pool '%s' listening on '%s' (%s, %u servers)", p->cp->name, a->text, p->proto->name,
-               p->nservers);
-    return 0;
+    log_notice("pool '%s' listening on '%s' (%s, %u servers)", p->cp->name, p->cp->listen.text,
+               p->proto->name, p->nservers);
+}
+
+void pool_stop_accepting(struct pool *p)
+{
+    pool_close_listener(p);
 }
 
 void pool_rebuild(struct pool *p)

@@ -68,6 +68,12 @@ struct pool {
 struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx);
 void pool_destroy(struct pool *p);
 int pool_listen(struct pool *p);
+/* Serve p on fd, a socket already listening on p's address (handed over by the
+ * process this binary replaces, or bound by the master for its workers). */
+void pool_listen_fd(struct pool *p, int fd);
+/* Close the listener; the clients stay and are served (a binary upgrade: the
+ * new process accepts from now on). */
+void pool_stop_accepting(struct pool *p);
 /* Rebuild the distribution after a server left or came back. */
 void pool_rebuild(struct pool *p);
 /* Stop accepting, let every client finish its pending replies, then close. */

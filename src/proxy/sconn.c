@@ -144,7 +144,7 @@ int sconn_ensure(struct sconn *c)
     if (fd < 0) {
         log_warn("connect to server '%s' failed: %s", s->cs->name, strerror(err));
         sconn_stats(c)[SS_server_err]++;
-        health_failure(s);
+        health_failure(s, strerror(err));
         return err;
     }
     stream_open_plain(&c->st, fd);
@@ -343,7 +343,7 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field)
     bool had_work = sconn_close(c, msg, stat_field);
     /* an idle connection the server closed (its timeout) is no failure */
     if (had_work || stat_field != SS_server_eof) {
-        health_failure(c->server);
+        health_failure(c->server, msg);
     }
 }
 
