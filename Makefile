@@ -26,7 +26,9 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC   := $(shell find src -name '*.c' ! -name main.c | sort)
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# files embedded at build time (tools/embed.sh): the status page
+GEN_OBJ   := $(BUILD)/gen/status_html.o
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_OBJ)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
@@ -50,6 +52,13 @@ $(BUILD)/libnc.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen/status_html.c: src/stats/status.html tools/embed.sh
+	@mkdir -p $(dir $@)
+	tools/embed.sh status_html $< > $@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libnc.a
 	@mkdir -p $(dir $@)
@@ -107,4 +116,4 @@ format-check:
 clean:
 	rm -rf build nutcracker
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(filter-out $(GEN_OBJ:.o=.d),$(LIB_OBJ:.o=.d)) $(BUILD)/src/main.d

@@ -73,6 +73,7 @@ static struct stats_snap *instance_collect(void *ctx)
         s->generation = in->generation;
         s->reload_failures = in->reload_failures;
         s->last_reload = in->last_reload;
+        s->last_reload_ms = in->last_reload_ms;
     }
     return s;
 }
@@ -87,11 +88,19 @@ static void instance_publish(struct instance *in)
     }
 }
 
+/* At least every second: the master's status page refreshes every second,
+ * whatever -i says of the stats JSON (a snapshot is a few hundred bytes). */
+static uint64_t instance_publish_ms(const struct instance *in)
+{
+    int ms = in->opts.stats_interval_ms;
+    return ms > 0 && ms < 1000 ? (uint64_t)ms : 1000u;
+}
+
 static void instance_on_publish(struct ev_loop *loop, struct ev_timer *t)
 {
     struct instance *in = t->data;
     instance_publish(in);
-    ev_timer_start(loop, t, (uint64_t)in->opts.stats_interval_ms);
+    ev_timer_start(loop, t, instance_publish_ms(in));
 }
 
 /* The stats port and /metrics of a single process; a worker publishes instead. */
@@ -102,7 +111,7 @@ static int instance_stats_init(struct instance *in)
     if (in->worker_id >= 0) {
         ev_timer_init(&in->publish_timer, instance_on_publish, in);
         instance_publish(in);
-        ev_timer_start(in->loop, &in->publish_timer, (uint64_t)opts->stats_interval_ms);
+        ev_timer_start(in->loop, &in->publish_timer, instance_publish_ms(in));
         return 0;
     }
     in->stats = stats_create(in->loop, opts, &in->src);

@@ -44,6 +44,7 @@ struct instance {
     uint64_t generation;
     uint64_t reload_failures;
     uint8_t last_reload;
+    int64_t last_reload_ms; /* wall clock of the last reload, 0: none */
     time_t start_time;
     bool stopping;
     struct signals sig;

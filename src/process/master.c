@@ -34,6 +34,8 @@ struct worker {
     int id;
     pid_t pid; /* 0: not running */
     uint64_t started_ms;
+    int64_t started_wall_ms; /* for the status page */
+    uint32_t restarts;
     uint64_t backoff_ms;
     struct ev_timer restart;
     struct stats_snap *last; /* the last consistent read of its slot */
@@ -56,6 +58,7 @@ struct master {
     uint64_t generation;
     uint64_t reload_failures;
     uint8_t last_reload;
+    int64_t last_reload_ms;
     struct signals sig;
     bool stopping;
     struct ev_timer stop_timer;
@@ -68,6 +71,30 @@ int master_workers(const struct conf_global *g)
     }
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+static int64_t master_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The workers as the status page lists them. */
+static void master_collect_workers(struct master *m, struct stats_snap *sum)
+{
+    sum->workers = calloc((size_t)m->nworkers, sizeof(*sum->workers));
+    if (sum->workers == NULL) {
+        return;
+    }
+    sum->nworkers = (uint32_t)m->nworkers;
+    for (int i = 0; i < m->nworkers; i++) {
+        const struct worker *w = &m->workers[i];
+        sum->workers[i] = (struct stats_worker_snap){.id = w->id,
+                                                     .pid = (int)w->pid,
+                                                     .started_ms = w->started_wall_ms,
+                                                     .restarts = w->restarts};
+    }
 }
 
 /* The stats port's numbers: what every worker published, plus the past. */
@@ -96,6 +123,10 @@ static struct stats_snap *master_collect(void *ctx)
         sum->last_reload = m->last_reload;
         sum->generation = sum->generation == 0 ? m->generation : sum->generation;
     }
+    if (m->last_reload_ms > sum->last_reload_ms) {
+        sum->last_reload_ms = m->last_reload_ms;
+    }
+    master_collect_workers(m, sum);
     return sum;
 }
 
@@ -157,8 +188,12 @@ static int master_spawn(struct master *m, struct worker *w, int ready_fd)
     if (pid == 0) {
         master_child(m, w, ready_fd);
     }
+    if (w->started_ms != 0) {
+        w->restarts++;
+    }
     w->pid = pid;
     w->started_ms = ev_now_update(m->loop);
+    w->started_wall_ms = master_wall_ms();
     log_notice("worker %d started on pid %d", w->id, (int)pid);
     return 0;
 }
@@ -272,6 +307,7 @@ static void master_reload_failed(struct master *m)
 {
     m->reload_failures++;
     m->last_reload = STATS_RELOAD_FAILED;
+    m->last_reload_ms = master_wall_ms();
 }
 
 /* SIGHUP: only a file that loads goes to the workers; each applies it in place. */
@@ -310,6 +346,7 @@ static void master_reload(void *ctx)
     m->conf = next; /* workers restarted from now on start with it */
     m->generation++;
     m->last_reload = STATS_RELOAD_OK;
+    m->last_reload_ms = master_wall_ms();
     log_notice("reload: '%s' is valid, passing it to %d workers", path, master_running(m));
     master_signal_workers(m, SIGHUP);
 }
