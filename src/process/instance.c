@@ -3,10 +3,15 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "process/notify.h"
 #include "process/reload.h"
+#include "process/upgrade.h"
+#include "proxy/client.h"
 #include "proxy/pool.h"
 #include "proxy/pool_stats.h"
 #include "sentinel/sentinel.h"
@@ -43,24 +48,99 @@ static void instance_shutdown(void *ctx)
         return;
     }
     in->stopping = true;
+    if (in->worker_id < 0 && !in->handing_over) {
+        notify_send("STOPPING=1\nSTATUS=stopping: finishing the clients' requests");
+    }
     proxy_drain(&in->px);
     ev_timer_start(in->loop, &in->stop_timer,
                    (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
 }
 
+/* Handing over: nothing the client sent waits in its socket either. */
+static bool instance_client_done(const struct client *c)
+{
+    char b;
+    if (!client_answered(c)) {
+        return false;
+    }
+    ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+static void instance_release_pool_clients(struct pool *p)
+{
+    for (struct client *c = p->clients; c != NULL; c = c->next) {
+        if (instance_client_done(c)) {
+            client_drain(c); /* closed right behind its last reply, in this turn's flush */
+        }
+    }
+}
+
+/* The new binary serves: each client goes once it has every reply, so a
+ * request/response client never sends to a closed socket. */
+static void instance_release_clients(struct instance *in)
+{
+    struct proxy *px = &in->px;
+    for (uint32_t i = 0; i < px->npools; i++) {
+        instance_release_pool_clients(px->pools[i]);
+    }
+    for (struct pool *p = px->retired; p != NULL; p = p->next_retired) {
+        instance_release_pool_clients(p);
+    }
+    if (!in->stopping && proxy_nclients(px) == 0) {
+        in->stopping = true;
+        proxy_drain(px); /* no client left: the loop stops after this turn */
+    }
+}
+
 static void instance_before_sleep(struct ev_loop *loop, void *data)
 {
     struct instance *in = data;
+    if (in->handing_over) {
+        instance_release_clients(in);
+    }
     if (proxy_before_sleep(&in->px)) {
         ev_loop_stop(loop); /* drained: every client is gone */
     }
 }
 
+static void instance_notify_status(struct instance *in, const char *head)
+{
+    char status[256];
+    notify_status_text(status, sizeof(status), in->generation, in->last_reload,
+                       in->last_reload ? in->last_reload_ms : (int64_t)in->start_time * 1000,
+                       in->px.npools, 0);
+    notify_send("%sSTATUS=%s", head, status);
+}
+
 static void instance_reload(void *ctx)
 {
     struct instance *in = ctx;
-    if (!in->stopping) {
-        reload_run(in);
+    if (in->stopping || in->handing_over) {
+        log_warn("reload ignored: this process is %s",
+                 in->stopping ? "stopping" : "handing over to a new binary");
+        return;
+    }
+    bool main_process = in->worker_id < 0;
+    if (main_process) {
+        notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+                    (unsigned long long)notify_monotonic_us());
+    }
+    reload_run(in);
+    if (main_process) {
+        instance_notify_status(in, "READY=1\n");
+    }
+}
+
+void instance_ready(struct instance *in)
+{
+    if (in->up != NULL && upgrade_is_child(in->up)) {
+        upgrade_serving(in->up);
+        char head[64];
+        snprintf(head, sizeof(head), "MAINPID=%d\nREADY=1\n", (int)getpid());
+        instance_notify_status(in, head);
+    } else {
+        instance_notify_status(in, "READY=1\n");
     }
 }
 
@@ -69,6 +149,9 @@ static struct stats_snap *instance_collect(void *ctx)
 {
     struct instance *in = ctx;
     struct stats_snap *s = pool_stats_snap(&in->px);
+    if (s != NULL && in->up != NULL && in->up->base != NULL) {
+        stats_snap_add(s, in->up->base, true); /* the replaced binary's counts go on */
+    }
     if (s != NULL) {
         s->generation = in->generation;
         s->reload_failures = in->reload_failures;
@@ -114,17 +197,33 @@ static int instance_stats_init(struct instance *in)
         ev_timer_start(in->loop, &in->publish_timer, instance_publish_ms(in));
         return 0;
     }
-    in->stats = stats_create(in->loop, opts, &in->src);
+    int fd = in->up ? upgrade_take_host(in->up, -1, opts->stats_addr, opts->stats_port) : -1;
+    in->stats = stats_create_on(in->loop, opts, &in->src, fd);
     if (in->stats == NULL) {
         return -1;
     }
     if (opts->metrics_port != 0) {
         const char *addr = opts->metrics_addr ? opts->metrics_addr : opts->stats_addr;
-        in->metrics = metrics_create(in->loop, addr, opts->metrics_port, &in->src);
+        fd = in->up ? upgrade_take_host(in->up, -1, addr, opts->metrics_port) : -1;
+        in->metrics = metrics_create_on(in->loop, addr, opts->metrics_port, &in->src, fd);
         if (in->metrics == NULL) {
             return -1;
         }
     }
+    return 0;
+}
+
+/* A socket already listening at the pool's address (handed over), else bind. */
+static int instance_listen(struct instance *in, struct pool *p)
+{
+    const struct conf_addr *a = &p->cp->listen;
+    int fd = in->up != NULL && a->salen > 0
+                 ? upgrade_take(in->up, in->worker_id, (const struct sockaddr *)&a->sa, a->salen)
+                 : -1;
+    if (fd < 0) {
+        return pool_listen(p);
+    }
+    pool_listen_fd(p, fd);
     return 0;
 }
 
@@ -143,11 +242,91 @@ static int instance_pools_init(struct instance *in)
             return -1;
         }
         px->npools++;
-        if (pool_listen(px->pools[i]) != 0) {
+        if (instance_listen(in, px->pools[i]) != 0) {
             return -1;
         }
     }
     return 0;
+}
+
+static void instance_on_hand_over_tick(struct ev_loop *loop, struct ev_timer *t)
+{
+    /* a turn of the loop, even when no client stirs: before_sleep lets go of
+     * the ones that are done */
+    ev_timer_start(loop, t, 20);
+}
+
+/* Stop accepting (the new binary accepts on the same sockets) and let each
+ * client go once it has its replies; worker_shutdown_timeout bounds it. */
+static void instance_hand_over(struct instance *in)
+{
+    if (in->stopping || in->handing_over) {
+        return;
+    }
+    in->handing_over = true;
+    for (uint32_t i = 0; i < in->px.npools; i++) {
+        pool_stop_accepting(in->px.pools[i]);
+    }
+    log_notice("handing over: %llu clients to finish", (unsigned long long)proxy_nclients(&in->px));
+    ev_timer_start(in->loop, &in->hand_over_tick, 20);
+    ev_timer_start(in->loop, &in->stop_timer,
+                   (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
+}
+
+/* The new binary serves: its stats port is ours (the same socket), its
+ * counters start from ours. */
+static void instance_on_handed_over(void *ctx)
+{
+    struct instance *in = ctx;
+    stats_destroy(in->stats);
+    in->stats = NULL;
+    metrics_destroy(in->metrics);
+    in->metrics = NULL;
+    struct stats_snap *s = instance_collect(in);
+    upgrade_send_counters(in->up, s);
+    stats_snap_free(s);
+    notify_send("STATUS=handed over to pid %d; finishing %llu clients", (int)in->up->child,
+                (unsigned long long)proxy_nclients(&in->px));
+    instance_hand_over(in);
+}
+
+/* SIGUSR2: a single process starts the new binary; a worker hands over. */
+static void instance_upgrade(void *ctx)
+{
+    struct instance *in = ctx;
+    if (in->worker_id >= 0) {
+        instance_hand_over(in);
+        return;
+    }
+    if (in->stopping || in->handing_over || in->up == NULL) {
+        log_warn("binary upgrade refused: this process is stopping");
+        return;
+    }
+    struct upgrade_fd fds[in->px.npools + 2];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < in->px.npools; i++) {
+        if (in->px.pools[i]->listener.io.fd >= 0) {
+            fds[n++] = (struct upgrade_fd){.fd = in->px.pools[i]->listener.io.fd, .worker = -1};
+        }
+    }
+    if (in->stats != NULL && stats_fd(in->stats) >= 0) {
+        fds[n++] = (struct upgrade_fd){.fd = stats_fd(in->stats), .worker = -1};
+    }
+    if (in->metrics != NULL) {
+        fds[n++] = (struct upgrade_fd){.fd = metrics_fd(in->metrics), .worker = -1};
+    }
+    upgrade_start(in->up, fds, n, in->generation);
+}
+
+/* SIGCHLD (a single process's only child is a new binary). */
+static void instance_on_child(void *ctx)
+{
+    struct instance *in = ctx;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        upgrade_reap(in->up, pid, status);
+    }
 }
 
 static int instance_loop_init(struct instance *in)
@@ -155,6 +334,7 @@ static int instance_loop_init(struct instance *in)
     static const struct signal_actions actions = {
         .stop = instance_shutdown,
         .reload = instance_reload,
+        .upgrade = instance_upgrade,
     };
     in->loop = ev_loop_create();
     if (in->loop == NULL) {
@@ -163,8 +343,16 @@ static int instance_loop_init(struct instance *in)
     }
     ev_loop_set_before_sleep(in->loop, instance_before_sleep, in);
     ev_timer_init(&in->stop_timer, instance_on_stop_timeout, in);
+    ev_timer_init(&in->hand_over_tick, instance_on_hand_over_tick, in);
     struct signal_actions act = actions;
     act.ctx = in;
+    if (in->worker_id < 0 && in->up != NULL) {
+        act.child = instance_on_child;
+        static const struct upgrade_hooks hooks = {.handed_over = instance_on_handed_over};
+        struct upgrade_hooks h = hooks;
+        h.ctx = in;
+        upgrade_attach(in->up, in->loop, &h);
+    }
     if (signals_open(&in->sig, in->loop, &act) != 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
         return -1;
@@ -173,11 +361,12 @@ static int instance_loop_init(struct instance *in)
 }
 
 int instance_init(struct instance *in, const struct options *opts, struct conf *conf,
-                  uint64_t generation, int worker_id, struct stats_slots *slots)
+                  uint64_t generation, int worker_id, struct stats_slots *slots, struct upgrade *up)
 {
     memset(in, 0, sizeof(*in));
     in->sig.io.fd = -1;
     in->worker_id = worker_id;
+    in->up = up;
     in->slots = slots;
     in->opts = *opts;
     in->conf = conf_ref(conf);
@@ -192,6 +381,10 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     in->px.shutdown_timeout_s = (uint32_t)conf->global.worker_shutdown_timeout;
     if (instance_pools_init(in) != 0 || instance_stats_init(in) != 0) {
         return -1;
+    }
+    if (in->up != NULL) {
+        /* handed-over sockets nothing of this configuration listens on */
+        upgrade_close_fds(in->up, in->worker_id, NULL, NULL);
     }
     for (uint32_t i = 0; i < in->px.npools; i++) {
         pool_preconnect(in->px.pools[i]);
@@ -210,6 +403,12 @@ void instance_deinit(struct instance *in)
         return;
     }
     ev_timer_stop(in->loop, &in->stop_timer);
+    ev_timer_stop(in->loop, &in->hand_over_tick);
+    if (in->up != NULL && in->up->handed_over && in->worker_id < 0) {
+        struct stats_snap *s = instance_collect(in); /* the final counts, for the new binary */
+        upgrade_send_counters(in->up, s);
+        stats_snap_free(s);
+    }
     if (in->slots != NULL) {
         ev_timer_stop(in->loop, &in->publish_timer);
         instance_publish(in); /* the final counts: the master keeps them */
@@ -217,6 +416,9 @@ void instance_deinit(struct instance *in)
     stats_destroy(in->stats);
     metrics_destroy(in->metrics);
     proxy_deinit(&in->px);
+    if (in->up != NULL && in->worker_id < 0) {
+        upgrade_detach(in->up);
+    }
     signals_close(&in->sig, in->loop);
     ev_loop_destroy(in->loop);
     in->loop = NULL;

@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/sock.h"
+#include "process/notify.h"
 #include "process/signals.h"
+#include "process/upgrade.h"
 #include "process/worker.h"
 #include "stats/metrics.h"
 #include "stats/slot.h"
@@ -62,6 +65,7 @@ struct master {
     struct signals sig;
     bool stopping;
     struct ev_timer stop_timer;
+    struct upgrade *up; /* the workers' listeners, and the binary upgrade */
 };
 
 int master_workers(const struct conf_global *g)
@@ -106,6 +110,9 @@ static struct stats_snap *master_collect(void *ctx)
         return NULL;
     }
     stats_snap_add(sum, m->gone, true);
+    if (m->up->base != NULL) {
+        stats_snap_add(sum, m->up->base, true); /* the replaced binary's counts go on */
+    }
     for (int i = 0; i < m->nworkers; i++) {
         struct worker *w = &m->workers[i];
         struct stats_snap *s = stats_slot_read(m->slots, (uint32_t)i);
@@ -148,12 +155,31 @@ static void master_fold_slot(struct master *m, struct worker *w)
     stats_slot_clear(m->slots, (uint32_t)w->id);
 }
 
-/* In the child: nothing of the master's but the log and the ready pipe stays open. */
-static void master_child_close_fds(int keep1, int keep2)
+static int master_int_cmp(const void *a, const void *b)
 {
-    int keep[2] = {keep1 < keep2 ? keep1 : keep2, keep1 < keep2 ? keep2 : keep1};
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* In the child: nothing of the master's but the log, the ready pipe and the
+ * worker's own listeners stays open. */
+static void master_child_close_fds(struct master *m, int id, int ready_fd)
+{
+    int *keep = malloc((m->up->nfds + 2) * sizeof(*keep));
+    int n = 0;
+    if (keep == NULL) {
+        _exit(1);
+    }
+    keep[n++] = log_fd();
+    keep[n++] = ready_fd;
+    for (uint32_t i = 0; i < m->up->nfds; i++) {
+        if (m->up->fds[i].worker == id) {
+            keep[n++] = m->up->fds[i].fd;
+        }
+    }
+    qsort(keep, (size_t)n, sizeof(*keep), master_int_cmp);
     unsigned from = 3;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n; i++) {
         if (keep[i] >= (int)from) {
             if ((unsigned)keep[i] > from) {
                 close_range(from, (unsigned)keep[i] - 1, 0);
@@ -162,6 +188,7 @@ static void master_child_close_fds(int keep1, int keep2)
         }
     }
     close_range(from, ~0u, 0);
+    free(keep);
 }
 
 static void master_child(struct master *m, struct worker *w, int ready_fd)
@@ -171,11 +198,12 @@ static void master_child(struct master *m, struct worker *w, int ready_fd)
     if (getppid() != m->pid) {
         _exit(1);
     }
-    master_child_close_fds(log_fd(), ready_fd);
+    master_child_close_fds(m, w->id, ready_fd);
+    upgrade_in_worker(m->up);
     /* the master's signals stay blocked: one sent before the worker reads its
      * own signalfd waits there instead of killing it */
     /* the parent's memory is ours too but none of it is used: _exit, no cleanup */
-    _exit(worker_main(&m->opts, m->conf, m->generation, w->id, m->slots, ready_fd));
+    _exit(worker_main(&m->opts, m->conf, m->generation, w->id, m->slots, ready_fd, m->up));
 }
 
 static int master_spawn(struct master *m, struct worker *w, int ready_fd)
@@ -255,6 +283,7 @@ static void master_reap(struct master *m)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         struct worker *w = master_worker_of(m, pid);
         if (w == NULL) {
+            upgrade_reap(m->up, pid, status); /* the new binary, if it was that */
             continue;
         }
         master_log_exit(w, pid, status);
@@ -286,12 +315,22 @@ static void master_on_stop_timeout(struct ev_loop *loop, struct ev_timer *t)
     master_signal_workers(m, SIGKILL);
 }
 
+static bool master_keep_nothing(void *ctx, const struct upgrade_fd *f)
+{
+    (void)ctx;
+    return f->taken; /* the stats and metrics sockets: owned by their servers */
+}
+
 static void master_stop(struct master *m)
 {
     if (m->stopping) {
         return;
     }
     m->stopping = true;
+    notify_send("STOPPING=1\nSTATUS=stopping: workers finish their clients");
+    /* the workers close theirs: with ours closed too a connect is refused at
+     * once rather than left waiting in a queue nobody serves */
+    upgrade_close_fds(m->up, 0, master_keep_nothing, NULL);
     for (int i = 0; i < m->nworkers; i++) {
         ev_timer_stop(m->loop, &m->workers[i].restart);
     }
@@ -310,6 +349,76 @@ static void master_reload_failed(struct master *m)
     m->last_reload_ms = master_wall_ms();
 }
 
+static void master_notify_status(struct master *m, const char *head)
+{
+    char status[256];
+    notify_status_text(status, sizeof(status), m->generation, m->last_reload,
+                       m->last_reload ? m->last_reload_ms : (int64_t)m->src.start_time * 1000,
+                       m->conf->npools, m->nworkers);
+    notify_send("%sSTATUS=%s", head, status);
+}
+
+/* Whether f listens where worker f->worker should, per conf (the stats and
+ * metrics sockets, taken by their servers, stay). */
+static bool master_keep_listener(void *ctx, const struct upgrade_fd *f)
+{
+    const struct master *m = ctx;
+    if (f->taken) {
+        return true;
+    }
+    if (f->worker < 0 || f->worker >= m->nworkers) {
+        return false;
+    }
+    for (uint32_t i = 0; i < m->conf->npools; i++) {
+        const struct conf_addr *a = &m->conf->pools[i].listen;
+        if (a->salen > 0 && (a->path == NULL || f->worker == 0) &&
+            upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
+                              (const struct sockaddr *)&a->sa, a->salen)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool master_has_listener(struct master *m, int worker, const struct conf_addr *a)
+{
+    for (uint32_t i = 0; i < m->up->nfds; i++) {
+        const struct upgrade_fd *f = &m->up->fds[i];
+        if (f->worker == worker && upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
+                                                     (const struct sockaddr *)&a->sa, a->salen)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* One SO_REUSEPORT socket per worker and pool (a unix path: worker 0's only),
+ * unless the replaced binary handed it over. */
+static int master_bind_listeners(struct master *m)
+{
+    for (int w = 0; w < m->nworkers; w++) {
+        for (uint32_t i = 0; i < m->conf->npools; i++) {
+            const struct conf_pool *cp = &m->conf->pools[i];
+            const struct conf_addr *a = &cp->listen;
+            if (a->salen == 0 || (a->path != NULL && w > 0) || master_has_listener(m, w, a)) {
+                continue;
+            }
+            int fd =
+                sock_listen((const struct sockaddr *)&a->sa, a->salen, cp->backlog, true, a->perm);
+            if (fd < 0 || upgrade_add(m->up, fd, w) != 0) {
+                log_error("failed to listen on '%s' for pool '%s': %s", a->text, cp->name,
+                          strerror(errno));
+                if (fd >= 0) {
+                    close(fd);
+                }
+                return -1;
+            }
+        }
+    }
+    upgrade_close_fds(m->up, 0, master_keep_listener, m);
+    return 0;
+}
+
 /* SIGHUP: only a file that loads goes to the workers; each applies it in place. */
 static void master_reload(void *ctx)
 {
@@ -318,6 +427,8 @@ static void master_reload(void *ctx)
     if (m->stopping) {
         return;
     }
+    notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+                (unsigned long long)notify_monotonic_us());
     struct conf_errors errs;
     conf_errors_init(&errs);
     struct conf *next = conf_load(path, &errs);
@@ -333,6 +444,7 @@ static void master_reload(void *ctx)
             conf_unref(next);
         }
         master_reload_failed(m);
+        master_notify_status(m, "READY=1\n");
         return;
     }
     stats_snap_add(gone, m->gone, true);
@@ -349,6 +461,62 @@ static void master_reload(void *ctx)
     m->last_reload_ms = master_wall_ms();
     log_notice("reload: '%s' is valid, passing it to %d workers", path, master_running(m));
     master_signal_workers(m, SIGHUP);
+    /* listeners of addresses no longer in the file go; workers bind new ones
+     * themselves (they were forked before the master could bind them) */
+    upgrade_close_fds(m->up, 0, master_keep_listener, m);
+    master_notify_status(m, "READY=1\n");
+}
+
+/* The new master serves: our workers hand over, we exit after them. */
+static void master_on_handed_over(void *ctx)
+{
+    struct master *m = ctx;
+    stats_destroy(m->stats);
+    m->stats = NULL;
+    metrics_destroy(m->metrics);
+    m->metrics = NULL;
+    struct stats_snap *s = master_collect(m);
+    upgrade_send_counters(m->up, s);
+    stats_snap_free(s);
+    m->stopping = true; /* no restart from now on */
+    for (int i = 0; i < m->nworkers; i++) {
+        ev_timer_stop(m->loop, &m->workers[i].restart);
+    }
+    master_signal_workers(m, SIGUSR2);
+    upgrade_close_fds(m->up, 0, master_keep_nothing, NULL); /* the new master has them */
+    uint64_t grace = (uint64_t)m->conf->global.worker_shutdown_timeout * 1000u;
+    ev_timer_start(m->loop, &m->stop_timer, grace + STOP_GRACE_EXTRA_MS);
+    if (master_running(m) == 0) {
+        ev_loop_stop(m->loop);
+    }
+}
+
+/* SIGUSR2: start the new binary with the stats, metrics and every worker's listeners. */
+static void master_upgrade(void *ctx)
+{
+    struct master *m = ctx;
+    if (m->stopping) {
+        log_warn("binary upgrade refused: this master is stopping");
+        return;
+    }
+    struct upgrade_fd *fds = calloc(m->up->nfds + 2, sizeof(*fds));
+    uint32_t n = 0;
+    if (fds == NULL) {
+        return;
+    }
+    if (m->stats != NULL) {
+        fds[n++] = (struct upgrade_fd){.fd = stats_fd(m->stats), .worker = -1};
+    }
+    if (m->metrics != NULL) {
+        fds[n++] = (struct upgrade_fd){.fd = metrics_fd(m->metrics), .worker = -1};
+    }
+    for (uint32_t i = 0; i < m->up->nfds; i++) {
+        if (m->up->fds[i].worker >= 0) {
+            fds[n++] = m->up->fds[i];
+        }
+    }
+    upgrade_start(m->up, fds, n, m->generation);
+    free(fds);
 }
 
 static void master_on_stop(void *ctx)
@@ -379,19 +547,24 @@ static int master_signals(struct master *m)
         .reopen = master_on_reopen,
         .level = master_on_level,
         .child = master_on_child,
+        .upgrade = master_upgrade,
         .ctx = m,
     };
+    struct upgrade_hooks hooks = {.handed_over = master_on_handed_over, .ctx = m};
+    upgrade_attach(m->up, m->loop, &hooks);
     return signals_open(&m->sig, m->loop, &act);
 }
 
-static int master_init(struct master *m, const struct options *o, struct conf *conf, int n)
+static int master_init(struct master *m, const struct options *o, struct conf *conf, int n,
+                       struct upgrade *up)
 {
     memset(m, 0, sizeof(*m));
     m->pid = getpid();
     m->sig.io.fd = -1;
     m->opts = *o;
     m->conf = conf_ref(conf);
-    m->generation = 1;
+    m->up = up;
+    m->generation = up->parent_generation + 1;
     m->src = (struct stats_source){master_collect, m, time(NULL)};
     m->loop = ev_loop_create();
     m->nworkers = n;
@@ -411,18 +584,20 @@ static int master_init(struct master *m, const struct options *o, struct conf *c
         log_error("master: cannot set up signal handling: %s", strerror(errno));
         return -1;
     }
-    m->stats = stats_create(m->loop, o, &m->src);
+    int fd = upgrade_take_host(up, -1, o->stats_addr, o->stats_port);
+    m->stats = stats_create_on(m->loop, o, &m->src, fd);
     if (m->stats == NULL) {
         return -1;
     }
     if (o->metrics_port != 0) {
         const char *addr = o->metrics_addr ? o->metrics_addr : o->stats_addr;
-        m->metrics = metrics_create(m->loop, addr, o->metrics_port, &m->src);
+        fd = upgrade_take_host(up, -1, addr, o->metrics_port);
+        m->metrics = metrics_create_on(m->loop, addr, o->metrics_port, &m->src, fd);
         if (m->metrics == NULL) {
             return -1;
         }
     }
-    return 0;
+    return master_bind_listeners(m);
 }
 
 /* Wait for worker w's ready byte: it is serving, or (EOF, timeout) it failed. */
@@ -490,22 +665,42 @@ static void master_deinit(struct master *m)
     }
     free(m->workers);
     if (m->loop != NULL) {
+        upgrade_detach(m->up);
         signals_close(&m->sig, m->loop);
         ev_loop_destroy(m->loop);
     }
     conf_unref(m->conf);
 }
 
-int master_run(const struct options *o, struct conf *conf, int nworkers)
+/* Every first worker serves: tell the service manager, and the old binary. */
+static void master_ready(struct master *m)
+{
+    log_notice("master on pid %d: %d workers serving", (int)m->pid, m->nworkers);
+    if (upgrade_is_child(m->up)) {
+        upgrade_serving(m->up);
+        char head[64];
+        snprintf(head, sizeof(head), "MAINPID=%d\nREADY=1\n", (int)m->pid);
+        master_notify_status(m, head);
+    } else {
+        master_notify_status(m, "READY=1\n");
+    }
+}
+
+int master_run(const struct options *o, struct conf *conf, int nworkers, struct upgrade *up)
 {
     struct master m;
     int rc = 1;
-    if (master_init(&m, o, conf, nworkers) == 0) {
+    if (master_init(&m, o, conf, nworkers, up) == 0) {
         if (master_start_workers(&m) == 0) {
-            log_notice("master on pid %d: %d workers serving", (int)m.pid, nworkers);
+            master_ready(&m);
             rc = ev_loop_run(m.loop) == 0 ? 0 : 1;
         }
         master_kill_all(&m);
+        if (up->handed_over) {
+            struct stats_snap *s = master_collect(&m); /* the final counts */
+            upgrade_send_counters(up, s);
+            stats_snap_free(s);
+        }
     }
     master_deinit(&m);
     return rc;

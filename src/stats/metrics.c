@@ -358,16 +358,34 @@ static void metrics_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned e
 struct metrics *metrics_create(struct ev_loop *loop, const char *addr, int port,
                                const struct stats_source *src)
 {
+    return metrics_create_on(loop, addr, port, src, -1);
+}
+
+int metrics_fd(const struct metrics *m)
+{
+    return m->io.fd;
+}
+
+static int metrics_bind(const char *addr, int port)
+{
     struct sockaddr_storage ss;
     socklen_t len;
     int rc = sock_resolve(addr, port, SOCK_RESOLVE_PASSIVE, &ss, &len);
     if (rc != 0) {
         log_error("metrics address '%s' is invalid: %s", addr, gai_strerror(rc));
-        return NULL;
+        return -1;
     }
     int fd = sock_listen((const struct sockaddr *)&ss, len, 128, false, 0);
     if (fd < 0) {
         log_error("failed to listen on metrics '%s:%d': %s", addr, port, strerror(errno));
+    }
+    return fd;
+}
+
+struct metrics *metrics_create_on(struct ev_loop *loop, const char *addr, int port,
+                                  const struct stats_source *src, int fd)
+{
+    if (fd < 0 && (fd = metrics_bind(addr, port)) < 0) {
         return NULL;
     }
     struct metrics *m = calloc(1, sizeof(*m));

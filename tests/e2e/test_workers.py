@@ -70,10 +70,19 @@ def test_workers_serve_and_the_stats_port_sums_them(env):
     assert st, "stats port does not sum the workers: %s" % px.stats()
     assert st["alpha"][r.addr]["server_connections"] == 2
     assert st["total_connections"] >= 60
-    # the master binds nothing but the stats port; each worker has its own listener
-    assert listeners(px.proc.pid, port) == []
+    # each worker has its own SO_REUSEPORT listener; the master serves no
+    # client but holds those very sockets (so a restarted worker, or the new
+    # binary's after an upgrade, serves the same queue: nothing queued is lost)
+    mine = [inode(px.proc.pid, fd) for fd in listeners(px.proc.pid, port)]
+    theirs = [[inode(w, fd) for fd in listeners(w, port)] for w in workers]
+    assert all(len(t) == 1 for t in theirs), theirs
+    assert sorted(mine) == sorted(t[0] for t in theirs) and len(set(mine)) == 2, (mine, theirs)
     assert listeners(px.proc.pid, px.stats_port) != []
-    assert all(len(listeners(w, port)) == 1 for w in workers)
+    assert all(listeners(w, px.stats_port) == [] for w in workers)
+
+
+def inode(pid, fd):
+    return os.readlink("/proc/%d/fd/%s" % (pid, fd))
 
 
 def _is_listener_of(pid, fd, port):
@@ -170,7 +179,10 @@ def test_a_taken_listen_address_fails_the_start(env):
         assert px.proc.wait(15) == 1
     finally:
         taken.close()
-    assert log_count(px, "did not start") and log_count(px, "failed to listen"), px.log_tail()
+    # the master binds every worker's listener before it starts one: it says
+    # which address, and starts no worker
+    assert log_count(px, "failed to listen on '%s:%d'" % (HOST, port)), px.log_tail()
+    assert not log_count(px, "worker 0 started"), px.log_tail()
 
 
 def test_auto_starts_one_worker_per_cpu(env):
