@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +20,9 @@
 #include "stats/metrics.h"
 #include "stats/slot.h"
 #include "stats/stats.h"
+
+/* How long a client idle when the hand-over begins keeps its connection. */
+#define HAND_OVER_IDLE_MS 1000
 
 struct pool *instance_pool_create(struct instance *in, struct conf *conf, uint32_t idx)
 {
@@ -56,7 +61,8 @@ static void instance_shutdown(void *ctx)
                    (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
 }
 
-/* Handing over: nothing the client sent waits in its socket either. */
+/* Handing over: every request it sent was read and answered, and nothing it
+ * sent since waits unread in its socket. */
 static bool instance_client_done(const struct client *c)
 {
     char b;
@@ -67,25 +73,34 @@ static bool instance_client_done(const struct client *c)
     return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
 }
 
-static void instance_release_pool_clients(struct pool *p)
+/* A client goes right behind a reply made in this turn (not yet written): a
+ * request/response client reads the reply and then finds the connection
+ * closed, before it sends anything more on it. One idle since the hand-over
+ * began goes after HAND_OVER_IDLE_MS: closing it at an arbitrary moment could
+ * meet a request on its way. */
+static void instance_release_pool_clients(struct instance *in, struct pool *p)
 {
     for (struct client *c = p->clients; c != NULL; c = c->next) {
-        if (instance_client_done(c)) {
-            client_drain(c); /* closed right behind its last reply, in this turn's flush */
+        bool reply_now = c->out_pos < c->out.len;
+        if ((reply_now || in->hand_over_idle) && instance_client_done(c)) {
+            /* corked, the reply and the FIN leave in one segment: a client
+             * that wakes on the reply already sees the close, and does not
+             * send its next request into a socket about to be closed */
+            int on = 1;
+            setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+            client_drain(c); /* written and closed in this turn's flush */
         }
     }
 }
 
-/* The new binary serves: each client goes once it has every reply, so a
- * request/response client never sends to a closed socket. */
 static void instance_release_clients(struct instance *in)
 {
     struct proxy *px = &in->px;
     for (uint32_t i = 0; i < px->npools; i++) {
-        instance_release_pool_clients(px->pools[i]);
+        instance_release_pool_clients(in, px->pools[i]);
     }
     for (struct pool *p = px->retired; p != NULL; p = p->next_retired) {
-        instance_release_pool_clients(p);
+        instance_release_pool_clients(in, p);
     }
     if (!in->stopping && proxy_nclients(px) == 0) {
         in->stopping = true;
@@ -251,9 +266,10 @@ static int instance_pools_init(struct instance *in)
 
 static void instance_on_hand_over_tick(struct ev_loop *loop, struct ev_timer *t)
 {
-    /* a turn of the loop, even when no client stirs: before_sleep lets go of
-     * the ones that are done */
-    ev_timer_start(loop, t, 20);
+    struct instance *in = t->data;
+    /* from now on idle clients go too (before_sleep, in this very turn) */
+    in->hand_over_idle = true;
+    ev_timer_start(loop, t, 100);
 }
 
 /* Stop accepting (the new binary accepts on the same sockets) and let each
@@ -268,7 +284,7 @@ static void instance_hand_over(struct instance *in)
         pool_stop_accepting(in->px.pools[i]);
     }
     log_notice("handing over: %llu clients to finish", (unsigned long long)proxy_nclients(&in->px));
-    ev_timer_start(in->loop, &in->hand_over_tick, 20);
+    ev_timer_start(in->loop, &in->hand_over_tick, HAND_OVER_IDLE_MS);
     ev_timer_start(in->loop, &in->stop_timer,
                    (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
 }

@@ -54,6 +54,7 @@ struct instance {
      * handing over, clients are let go as soon as they have their replies */
     struct upgrade *up;
     bool handing_over;
+    bool hand_over_idle; /* idle clients may go too */
     struct ev_timer hand_over_tick;
 };
 
