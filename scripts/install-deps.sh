@@ -8,8 +8,10 @@ set -euo pipefail
 # socat: the demo's and README's way to talk to the memcached pool and the stats port
 DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached socat)
 # llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses
+# chromium + python3-websocket: the status page's browser test (DevTools protocol)
+# man-db: man(1), with which the test checks the manual pages render
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
-      python3-pymemcache curl)
+      python3-pymemcache curl chromium python3-websocket man-db)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
 test) PACKAGES=("${TEST[@]}") ;;
