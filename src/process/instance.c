@@ -150,10 +150,11 @@ static void instance_reload(void *ctx)
 void instance_ready(struct instance *in)
 {
     if (in->up != NULL && upgrade_is_child(in->up)) {
-        upgrade_serving(in->up);
+        /* systemd first: it must know the new main pid before the old one exits */
         char head[64];
         snprintf(head, sizeof(head), "MAINPID=%d\nREADY=1\n", (int)getpid());
         instance_notify_status(in, head);
+        upgrade_serving(in->up);
     } else {
         instance_notify_status(in, "READY=1\n");
     }
@@ -301,8 +302,7 @@ static void instance_on_handed_over(void *ctx)
     struct stats_snap *s = instance_collect(in);
     upgrade_send_counters(in->up, s);
     stats_snap_free(s);
-    notify_send("STATUS=handed over to pid %d; finishing %llu clients", (int)in->up->child,
-                (unsigned long long)proxy_nclients(&in->px));
+    /* nothing more to systemd: the new process is the main one now */
     instance_hand_over(in);
 }
 

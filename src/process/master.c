@@ -677,10 +677,11 @@ static void master_ready(struct master *m)
 {
     log_notice("master on pid %d: %d workers serving", (int)m->pid, m->nworkers);
     if (upgrade_is_child(m->up)) {
-        upgrade_serving(m->up);
+        /* systemd first: it must know the new main pid before the old one exits */
         char head[64];
         snprintf(head, sizeof(head), "MAINPID=%d\nREADY=1\n", (int)m->pid);
         master_notify_status(m, head);
+        upgrade_serving(m->up);
     } else {
         master_notify_status(m, "READY=1\n");
     }

@@ -168,3 +168,48 @@ def test_abstract_notify_socket(env):
         assert proc.poll() is None
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["single", "workers"])
+def test_upgrade_hands_the_main_pid_over(env, workers):
+    """After -k upgrade the new process says MAINPID=<itself> and READY=1 (with
+    NotifyAccess=all systemd takes it as the main process), and the old one
+    says nothing more once it has handed over."""
+    r = env.redis()
+    pidfile = os.path.join(env.tmp, "nc.pid")
+    n, proc, _, ports, log = start(env, {"alpha": redis_pool([r])},
+                                   global_={"worker_processes": workers} if workers else None,
+                                   extra=["-p", pidfile])
+    new = None
+    try:
+        i, _, _ = n.wait_for("READY", "1")
+        code, out = env.run_proxy(["-k", "upgrade", "-p", pidfile])
+        assert code == 0, out
+        j, pid, f = n.wait_for("MAINPID", after=i + 1)
+        new = int(f["MAINPID"])
+        assert new != proc.pid and pid == new and f.get("READY") == "1", (pid, f)
+        assert "configuration generation 2 loaded at" in f["STATUS"], f
+        assert wait_until(lambda: proc.poll() is not None, 20), open(log).read()[-2000:]
+        n._read(0.3)
+        assert [p for p, _ in n.got[j + 1:]] == [], n.got[j + 1:]
+        assert connects(ports[0])
+        os.kill(new, signal.SIGTERM)
+        _, pid, _ = n.wait_for("STOPPING", "1", after=j + 1)
+        assert pid == new
+        assert wait_until(lambda: not running(new), 10)
+    finally:
+        n.close()
+        if new and running(new):
+            try:
+                os.kill(new, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def running(pid):
+    """True while pid runs (a zombie counts as gone)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
