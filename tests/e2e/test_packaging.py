@@ -65,6 +65,10 @@ def test_flags_from_the_environment_are_appended(tmp_path):
         assert line.index("-std=c11") < line.index("-DNC_FROM_ENV_CFLAGS"), line
     link = [l for l in out.splitlines() if re.search(r"-o \S*nutcracker ", l)]
     assert link and "-Wl,-z,relro" in link[0], out
+    # the sanitizer build adds its flags to the same (overridden) CFLAGS
+    rc, out = make("-n", "-B", "BUILD=%s" % tmp_path, "SAN=1", "%s/src/main.o" % tmp_path, env=env)
+    line = [l for l in out.splitlines() if " -c -o " in l][0]
+    assert "-fsanitize=address,undefined" in line and "-DNC_FROM_ENV_CFLAGS" in line, line
 
 
 def unit_settings(installed):
