@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
-#include "net/sock.h"
+#include "process/listeners.h"
 #include "process/notify.h"
 #include "process/signals.h"
 #include "process/upgrade.h"
@@ -315,12 +315,6 @@ static void master_on_stop_timeout(struct ev_loop *loop, struct ev_timer *t)
     master_signal_workers(m, SIGKILL);
 }
 
-static bool master_keep_nothing(void *ctx, const struct upgrade_fd *f)
-{
-    (void)ctx;
-    return f->taken; /* the stats and metrics sockets: owned by their servers */
-}
-
 static void master_stop(struct master *m)
 {
     if (m->stopping) {
@@ -330,7 +324,7 @@ static void master_stop(struct master *m)
     notify_send("STOPPING=1\nSTATUS=stopping: workers finish their clients");
     /* the workers close theirs: with ours closed too a connect is refused at
      * once rather than left waiting in a queue nobody serves */
-    upgrade_close_fds(m->up, 0, master_keep_nothing, NULL);
+    listeners_close(m->up);
     for (int i = 0; i < m->nworkers; i++) {
         ev_timer_stop(m->loop, &m->workers[i].restart);
     }
@@ -356,67 +350,6 @@ static void master_notify_status(struct master *m, const char *head)
                        m->last_reload ? m->last_reload_ms : (int64_t)m->src.start_time * 1000,
                        m->conf->npools, m->nworkers);
     notify_send("%sSTATUS=%s", head, status);
-}
-
-/* Whether f listens where worker f->worker should, per conf (the stats and
- * metrics sockets, taken by their servers, stay). */
-static bool master_keep_listener(void *ctx, const struct upgrade_fd *f)
-{
-    const struct master *m = ctx;
-    if (f->taken) {
-        return true;
-    }
-    if (f->worker < 0 || f->worker >= m->nworkers) {
-        return false;
-    }
-    for (uint32_t i = 0; i < m->conf->npools; i++) {
-        const struct conf_addr *a = &m->conf->pools[i].listen;
-        if (a->salen > 0 && (a->path == NULL || f->worker == 0) &&
-            upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
-                              (const struct sockaddr *)&a->sa, a->salen)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool master_has_listener(struct master *m, int worker, const struct conf_addr *a)
-{
-    for (uint32_t i = 0; i < m->up->nfds; i++) {
-        const struct upgrade_fd *f = &m->up->fds[i];
-        if (f->worker == worker && upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
-                                                     (const struct sockaddr *)&a->sa, a->salen)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* One SO_REUSEPORT socket per worker and pool (a unix path: worker 0's only),
- * unless the replaced binary handed it over. */
-static int master_bind_listeners(struct master *m)
-{
-    for (int w = 0; w < m->nworkers; w++) {
-        for (uint32_t i = 0; i < m->conf->npools; i++) {
-            const struct conf_pool *cp = &m->conf->pools[i];
-            const struct conf_addr *a = &cp->listen;
-            if (a->salen == 0 || (a->path != NULL && w > 0) || master_has_listener(m, w, a)) {
-                continue;
-            }
-            int fd =
-                sock_listen((const struct sockaddr *)&a->sa, a->salen, cp->backlog, true, a->perm);
-            if (fd < 0 || upgrade_add(m->up, fd, w) != 0) {
-                log_error("failed to listen on '%s' for pool '%s': %s", a->text, cp->name,
-                          strerror(errno));
-                if (fd >= 0) {
-                    close(fd);
-                }
-                return -1;
-            }
-        }
-    }
-    upgrade_close_fds(m->up, 0, master_keep_listener, m);
-    return 0;
 }
 
 /* SIGHUP: only a file that loads goes to the workers; each applies it in place. */
@@ -463,7 +396,7 @@ static void master_reload(void *ctx)
     master_signal_workers(m, SIGHUP);
     /* listeners of addresses no longer in the file go; workers bind new ones
      * themselves (they were forked before the master could bind them) */
-    upgrade_close_fds(m->up, 0, master_keep_listener, m);
+    listeners_prune(m->up, m->conf, m->nworkers);
     master_notify_status(m, "READY=1\n");
 }
 
@@ -483,7 +416,7 @@ static void master_on_handed_over(void *ctx)
         ev_timer_stop(m->loop, &m->workers[i].restart);
     }
     master_signal_workers(m, SIGUSR2);
-    upgrade_close_fds(m->up, 0, master_keep_nothing, NULL); /* the new master has them */
+    listeners_close(m->up); /* the new master has them */
     uint64_t grace = (uint64_t)m->conf->global.worker_shutdown_timeout * 1000u;
     ev_timer_start(m->loop, &m->stop_timer, grace + STOP_GRACE_EXTRA_MS);
     if (master_running(m) == 0) {
@@ -597,7 +530,7 @@ static int master_init(struct master *m, const struct options *o, struct conf *c
             return -1;
         }
     }
-    return master_bind_listeners(m);
+    return listeners_bind(m->up, m->conf, m->nworkers);
 }
 
 /* Wait for worker w's ready byte: it is serving, or (EOF, timeout) it failed. */
