@@ -1,8 +1,8 @@
 /*
  * fuzz_sentinel: arbitrary bytes from a sentinel (or a master asked ROLE),
  * framed reply by reply as the client frames them, each read as every kind of
- * reply the client expects (addresses, epochs, replica lists, +switch-master
- * and +sdown messages, ROLE). Whatever a hostile peer sends, a reader either
+ * reply the client expects (addresses, epochs, replica lists, +switch-master,
+ * +sdown and the other events of a failover, ROLE). Whatever a hostile peer sends, a reader either
  * refuses it or gives fields that lie inside the reply and are well formed:
  * a port in 1..65535, a group without spaces, an address that is printable.
  */
@@ -74,6 +74,19 @@ static void read_as_everything(const uint8_t *p)
         check_inside(p, info.len, sd.group, sd.group_len);
         FUZZ_ASSERT(sd.group_len > 0 && memchr(sd.group, ' ', sd.group_len) == NULL);
         check_master(p, &sd.addr);
+    }
+    struct sentinel_event ev;
+    int erc = sentinel_msg_parse_event(p, &info, &ev);
+    FUZZ_ASSERT(erc == SENTINEL_MSG_OK || erc == SENTINEL_MSG_NONE || erc == SENTINEL_MSG_BAD);
+    if (erc == SENTINEL_MSG_OK) {
+        FUZZ_ASSERT(ev.kind >= SENTINEL_EV_SWITCH && ev.kind <= SENTINEL_EV_ABORT);
+        check_inside(p, info.len, ev.group, ev.group_len);
+        FUZZ_ASSERT(ev.group_len > 0 && memchr(ev.group, ' ', ev.group_len) == NULL);
+        check_master(p, &ev.addr);
+        check_master(p, &ev.master);
+        /* only replicas are promoted; a quorum judges masters only */
+        FUZZ_ASSERT(ev.kind != SENTINEL_EV_PROMOTING || ev.replica);
+        FUZZ_ASSERT((ev.kind != SENTINEL_EV_ODOWN && ev.kind != SENTINEL_EV_ABORT) || !ev.replica);
     }
     uint64_t epoch;
     int rc = sentinel_msg_parse_epoch(p, &info, &epoch);

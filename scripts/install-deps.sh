@@ -8,11 +8,13 @@ set -euo pipefail
 
 # socat: the demo's and README's way to talk to the memcached pool and the stats port
 DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached socat)
-# llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses
-# chromium + python3-websocket: the status page's browser test (DevTools protocol)
+# llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses;
+# libmemcached-tools: memcping, memcstat, memcdump... run through the proxy by the tests;
+# nodejs, npm: the Node.js clients of tests/e2e/node (from the npm registry, pinned);
+# chromium + python3-websocket: the status page's browser test (DevTools protocol);
 # man-db: man(1), with which the test checks the manual pages render
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
-      python3-pymemcache curl chromium python3-websocket man-db)
+      python3-pymemcache libmemcached-tools nodejs npm curl chromium python3-websocket man-db)
 # the Debian package's build (make deb; its Build-Depends are in debian/control)
 DEB=(build-essential pkg-config libyaml-dev debhelper lintian)
 case "${1:-test}" in
@@ -28,6 +30,11 @@ export DEBIAN_FRONTEND=noninteractive
 
 missing=()
 for p in "${PACKAGES[@]}"; do
+    # a Node.js from elsewhere (NodeSource's bundles npm, and conflicts with Debian's) will do
+    case "$p" in
+    nodejs) command -v node >/dev/null && continue ;;
+    npm) command -v npm >/dev/null && continue ;;
+    esac
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ "${#missing[@]}" -eq 0 ] && exit 0

@@ -60,6 +60,7 @@ owner '(health|->health)\.(failures|ejected|retry_at_ms) *([-+*/]?=[^=]|\+\+|--)
 owner '\bq(->|\.)(head|tail|n|pending_bytes|inflight_bytes) *([-+]?=[^=]|\+\+|--)' \
     src/proxy/cqueue.c "a client's request queue"
 owner 'dirty_sconns *=[^=]|dirty_(prev|next) *=[^=]' src/proxy/sconn.c "the server flush list"
+owner '(->|\.)held *=[^=]' src/proxy/hold.c "a request held for a failover"
 
 if [ "$fail" -eq 0 ]; then
     echo "layers: every include goes down, every invariant has its owner"

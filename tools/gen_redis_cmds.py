@@ -7,8 +7,9 @@ when the supported redis version changes:
     redis-server --port 7800 --save '' --daemonize no &
     python3 tools/gen_redis_cmds.py --port 7800 -o src/proto/redis_cmds.def
 
-Redis knows arity, flags and key positions of every command; this script adds the one
-thing redis cannot know: how a proxy handles each command (POLICY below).
+Redis knows arity, flags and where the keys of every command are (its key specs, the
+9th element of each COMMAND entry); this script adds the one thing redis cannot know:
+how a proxy handles each command (the sets below).
 """
 
 import argparse
@@ -28,6 +29,17 @@ SPLIT = {
 }
 # Keyless commands twemproxy forwards anyway (to the first server).
 KEYLESS_FORWARD = {"lolwut"}
+# Keyless, about the whole dataset: forwarded where the pool is one dataset (one server,
+# a master and its replicas), refused in a sharded pool.
+DATASET = {"scan", "keys", "randomkey", "dbsize"}
+# Flagged blocking, but they block only with a BLOCK option: refused per request.
+BLOCK_OPTION = {"xread", "xreadgroup"}
+# Key specs redis itself cannot describe ("unknown"): SORT finds its STORE key with
+# code (the proxy does the same, SORT in redis_cmd.c); the other unknown specs of
+# SORT/SORT_RO are the BY/GET patterns, keys made from values at run time, which
+# COMMAND GETKEYS does not list either and nothing can route by.
+CUSTOM_KEYS = {"sort": "SORT"}
+PATTERN_SPECS = {"sort", "sort_ro"}
 # Connection state that a shared server connection cannot hold for one client.
 REJECT_TXN = {"multi", "exec", "discard", "watch", "unwatch"}
 # Keyed, but operate on the server rather than on the key.
@@ -94,29 +106,45 @@ def pairs(flat):
     return dict(zip(flat[0::2], flat[1::2]))
 
 
-def key_kind(entry):
-    """Where a movable-keys command keeps its keys: (kind, arg)."""
-    name, flags, specs = entry[0], entry[2], entry[8] if len(entry) > 8 else []
-    if "movablekeys" not in flags:
-        return "RANGE", 0
-    for raw in specs:
+def key_specs(entry):
+    """(keys kind, [spec rows]) from redis' key specs; exits on a spec it cannot carry."""
+    name, raw_specs = entry[0], entry[8] if len(entry) > 8 else []
+    kind, rows = "SPECS", []
+    for raw in raw_specs:
         spec = pairs(raw)
+        flags = set(spec["flags"])
         bs, fk = pairs(spec["begin_search"]), pairs(spec["find_keys"])
+        if "not_key" in flags:  # a channel (SPUBLISH...), not a key
+            continue
+        if bs["type"] == "unknown" or fk["type"] == "unknown":
+            if name in CUSTOM_KEYS and "OW" in flags:
+                kind = CUSTOM_KEYS[name]
+            elif name in PATTERN_SPECS and "RO" in flags:
+                pass
+            else:
+                sys.exit("%s: key spec redis cannot describe: %r" % (name, spec))
+            continue
         bss, fks = pairs(bs["spec"]), pairs(fk["spec"])
-        if bs["type"] == "index" and fk["type"] == "keynum":
-            if fks["firstkey"] != fks["keynumidx"] + 1 or fks["keystep"] != 1:
-                sys.exit("%s: keynum layout not handled: %r" % (name, fks))
-            return "NUMKEYS", bss["index"] + fks["keynumidx"]
-        if bs["type"] == "keyword" and bss["keyword"].upper() == "STREAMS":
-            if fks.get("lastkey") != -1 or fks.get("limit") != 2:
-                sys.exit("%s: STREAMS layout not handled: %r" % (name, fks))
-            return "STREAMS", bss["startfrom"]
-    # SORT, GEORADIUS...: the first key is fixed, the movable ones (STORE) follow it.
-    return "RANGE", 0
+        if bs["type"] == "index":
+            keyword, begin = None, bss["index"]
+        elif bs["type"] == "keyword":
+            keyword, begin = bss["keyword"], bss["startfrom"]
+        else:
+            sys.exit("%s: begin_search %r not handled" % (name, bs))
+        if fk["type"] == "range":
+            row = ("RANGE", fks["lastkey"], fks["keystep"], fks["limit"], 0, 0)
+        elif fk["type"] == "keynum":
+            row = ("KEYNUM", 0, fks["keystep"], 0, fks["keynumidx"], fks["firstkey"])
+        else:
+            sys.exit("%s: find_keys %r not handled" % (name, fk))
+        if any(not -128 <= v <= 127 for v in (begin,) + row[1:]):
+            sys.exit("%s: key spec numbers do not fit the C table: %r" % (name, spec))
+        rows.append((keyword, begin) + row)
+    return kind, rows
 
 
-def handling(entry, kind, has_supported_sub):
-    name, flags, first = entry[0], entry[2], entry[3]
+def handling(entry, has_keys, has_supported_sub):
+    name, flags = entry[0], entry[2]
     if len(entry) > 9 and entry[9]:  # a container: the subcommand decides
         return "SUBCMD" if has_supported_sub else "REJECT_NOKEY"
     if name in LOCAL:
@@ -129,11 +157,15 @@ def handling(entry, kind, has_supported_sub):
         return "REJECT_ADMIN"
     if "pubsub" in flags:
         return "REJECT_PUBSUB"
-    if "blocking" in flags and kind != "STREAMS":  # XREAD is checked for BLOCK per request
+    if name in BLOCK_OPTION:
+        return "KEY_NOBLOCK"
+    if "blocking" in flags:
         return "REJECT_BLOCKING"
     if name in KEYLESS_FORWARD:
         return "KEYLESS"
-    if first == 0 and kind == "RANGE":
+    if name in DATASET:
+        return "DATASET"
+    if not has_keys:
         return "REJECT_NOKEY"
     return "KEY"
 
@@ -141,7 +173,7 @@ def handling(entry, kind, has_supported_sub):
 def rows_of(entry, rows, flagset):
     name = entry[0].lower()
     entry = [name] + list(entry[1:])
-    kind, karg = key_kind(entry)
+    kind, specs = key_specs(entry)
     subs = entry[9] if len(entry) > 9 and entry[9] else []
     sub_supported = False
     if subs and name not in LOCAL:  # COMMAND's subcommands are answered locally as a whole
@@ -154,8 +186,8 @@ def rows_of(entry, rows, flagset):
     rows.append({
         "name": name, "arity": entry[1], "flags": sorted(entry[2]),
         "first": entry[3], "last": entry[4], "step": entry[5],
-        "kind": kind, "karg": karg,
-        "handling": handling(entry, kind, sub_supported),
+        "kind": kind, "specs": specs,
+        "handling": handling(entry, bool(specs) or kind != "SPECS", sub_supported),
     })
 
 
@@ -170,20 +202,31 @@ def render(rows, flags, version):
         "/*",
         " * X-macro data, sorted by name (bytewise) so lookups can bisect.",
         " * REDIS_FLAG(ID, \"name\")",
-        " * REDIS_CMD(ID, \"name\", arity, flags, first, last, step, keys kind, keys arg,"
-        " handling)",
+        " * REDIS_CMD(ID, \"name\", arity, flags, first, last, step, keys kind, first key spec,"
+        " key specs, handling)",
+        " * REDIS_KEYSPEC(keyword, begin, find, lastkey, keystep, limit, keynumidx, firstkey)",
+        " *   redis' key specs, in command order; each command's are at [first key spec,",
+        " *   first key spec + key specs). keyword NULL: the keys begin at argument `begin`;",
+        " *   else after `keyword`, searched from `begin` (< 0: from the end, backwards).",
         " */",
         "#ifdef REDIS_FLAG",
     ]
     for f in flags:
         out.append("REDIS_FLAG(%s, \"%s\")" % (cname(f), f))
     out += ["#endif", "", "#ifdef REDIS_CMD"]
-    for r in sorted(rows, key=lambda r: r["name"].encode()):
+    rows = sorted(rows, key=lambda r: r["name"].encode())
+    specs, at = [], 0
+    for r in rows:
         fl = "|".join("F(%s)" % cname(f) for f in r["flags"]) or "0"
-        out.append("REDIS_CMD(%s, \"%s\", %d, %s, %d, %d, %d, %s, %d, %s)" % (
+        out.append("REDIS_CMD(%s, \"%s\", %d, %s, %d, %d, %d, %s, %d, %d, %s)" % (
             cname(r["name"]), r["name"], r["arity"], fl, r["first"], r["last"], r["step"],
-            r["kind"], r["karg"], r["handling"]))
-    out += ["#endif", ""]
+            r["kind"], at if r["specs"] else 0, len(r["specs"]), r["handling"]))
+        for sp in r["specs"]:
+            keyword = "\"%s\"" % sp[0].lower() if sp[0] else "NULL"
+            specs.append("REDIS_KEYSPEC(%s, %d, %s, %d, %d, %d, %d, %d) /* %d %s */" % (
+                (keyword,) + sp[1:] + (at, r["name"])))
+            at += 1
+    out += ["#endif", "", "#ifdef REDIS_KEYSPEC"] + specs + ["#endif", ""]
     return "\n".join(out)
 
 
@@ -202,7 +245,7 @@ def main():
     for entry in r.call("COMMAND"):
         rows_of(entry, rows, flagset)
     names = {r["name"] for r in rows}
-    for must in LOCAL | set(SPLIT) | KEYLESS_FORWARD:
+    for must in LOCAL | set(SPLIT) | KEYLESS_FORWARD | DATASET | BLOCK_OPTION | set(CUSTOM_KEYS):
         if must not in names:
             sys.exit("redis %s does not know '%s'" % (version, must))
     longest = max(rows, key=lambda r: len(r["name"]))["name"]

@@ -69,6 +69,7 @@ struct conf_pool {
     bool reuseport;
     bool preconnect;
     bool auto_eject_hosts;
+    bool allow_flush; /* ours: FLUSHDB/FLUSHALL may go to every server of a redis pool */
     char *redis_auth; /* NULL: none */
     int redis_db;
     uint32_t server_connections;
@@ -82,6 +83,11 @@ struct conf_pool {
     uint32_t nsentinels;
     int64_t sentinel_heartbeat_ms;
     char *sentinel_auth; /* NULL: the sentinels need no password */
+    /* how long a group's requests may wait in the proxy for a failover to end
+     * (0: never held); a crash (master unreachable) holds them only with
+     * failover_hold_on_crash */
+    int64_t failover_hold_ms;
+    bool failover_hold_on_crash;
     /* where reads go: READ_FROM_NONE in a plain pool; in a pool with a server
      * named "master" (master = its index) or in a sentinel pool that sets
      * read_from, the master or the replicas (SPEC 10) */

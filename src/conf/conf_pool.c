@@ -53,7 +53,9 @@ enum {
     KEY_GROUPS,
     KEY_HEARTBEAT,
     KEY_SENTINEL_AUTH,
-    KEY_READ_FROM
+    KEY_READ_FROM,
+    KEY_FAILOVER_HOLD,
+    KEY_HOLD_ON_CRASH
 };
 
 #define P(f) offsetof(struct conf_pool, f)
@@ -67,6 +69,8 @@ static const struct key_desc pool_keys[] = {
     [KEY_HEARTBEAT] = {"sentinel_heartbeat", K_I64, P(sentinel_heartbeat_ms), 1, MAX_MS},
     [KEY_SENTINEL_AUTH] = {"sentinel_auth", K_STR, P(sentinel_auth), 0, 0},
     [KEY_READ_FROM] = {"read_from", K_READ_FROM, P(read_from), 0, 0},
+    [KEY_FAILOVER_HOLD] = {"failover_hold", K_I64, P(failover_hold_ms), 0, MAX_MS},
+    [KEY_HOLD_ON_CRASH] = {"failover_hold_on_crash", K_BOOL, P(failover_hold_on_crash), 0, 0},
     {"hash", K_HASH, P(hash), 0, 0},
     {"hash_tag", K_HASH_TAG, P(hash_tag), 0, 0},
     {"distribution", K_DIST, P(distribution), 0, 0},
@@ -78,6 +82,7 @@ static const struct key_desc pool_keys[] = {
     {"redis_db", K_INT, P(redis_db), 0, INT_MAX},
     {"preconnect", K_BOOL, P(preconnect), 0, 0},
     {"auto_eject_hosts", K_BOOL, P(auto_eject_hosts), 0, 0},
+    {"allow_flush", K_BOOL, P(allow_flush), 0, 0},
     {"server_connections", K_U32, P(server_connections), 1, INT_MAX},
     {"server_retry_timeout", K_I64, P(server_retry_timeout_ms), 0, MAX_MS},
     {"server_failure_limit", K_U32, P(server_failure_limit), 0, INT_MAX},
@@ -107,6 +112,7 @@ void conf_pool_defaults(struct conf_pool *p)
     p->server_retry_timeout_ms = 30000;
     p->server_failure_limit = 2;
     p->sentinel_heartbeat_ms = 1000;
+    p->failover_hold_ms = 5000;
 }
 
 void conf_global_defaults(struct conf_global *g)
@@ -437,7 +443,8 @@ static void resolve_redis(struct conf_ctx *cx, struct conf_pool *p, const int *l
  * groups come as a pair and replace servers; redis only (resolve_redis). */
 static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
 {
-    static const int only_with[] = {KEY_GROUPS, KEY_HEARTBEAT, KEY_SENTINEL_AUTH};
+    static const int only_with[] = {KEY_GROUPS, KEY_HEARTBEAT, KEY_SENTINEL_AUTH, KEY_FAILOVER_HOLD,
+                                    KEY_HOLD_ON_CRASH};
     if (lines[KEY_SENTINELS] == 0) {
         for (size_t i = 0; i < sizeof(only_with) / sizeof(only_with[0]); i++) {
             int k = only_with[i];

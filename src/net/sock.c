@@ -54,6 +54,22 @@ fail:;
     return -1;
 }
 
+int sock_bind_probe(const struct sockaddr *sa, socklen_t salen)
+{
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int on = 1;
+    if (fd < 0) {
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+    int rc = bind(fd, sa, salen);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return rc;
+}
+
 int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

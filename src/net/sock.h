@@ -12,6 +12,9 @@ int sock_set_nodelay(int fd);
 int sock_set_keepalive(int fd);
 /* Bind and listen; for AF_UNIX the path is unlinked first and chmod'ed to perm when perm != 0. */
 int sock_listen(const struct sockaddr *sa, socklen_t salen, int backlog, bool reuseport, int perm);
+/* Whether a socket with SO_REUSEPORT could bind sa now (bound, then closed at
+ * once, never listening: no connection can land on it). 0, or -1 with errno. */
+int sock_bind_probe(const struct sockaddr *sa, socklen_t salen);
 /* Start a non-blocking connect; *in_progress is set when it completes later. */
 int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress);
 /* Flags of sock_resolve. */

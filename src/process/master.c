@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "process/listeners.h"
 #include "process/notify.h"
+#include "net/sock.h"
 #include "process/signals.h"
 #include "process/upgrade.h"
 #include "process/worker.h"
@@ -336,6 +337,28 @@ static void master_stop(struct master *m)
     }
 }
 
+/* Every TCP listen address of next can be bound by the workers (a port another
+ * program holds cannot): else the workers would refuse the file one by one, and
+ * a worker restarted later could not start with it. Unix paths are left to
+ * worker 0, which has the one socket a path can name. */
+static bool master_can_listen(const struct conf *next)
+{
+    for (uint32_t i = 0; i < next->npools; i++) {
+        const struct conf_addr *a = &next->pools[i].listen;
+        if (a->path != NULL) {
+            continue;
+        }
+        if (a->salen == 0 || sock_bind_probe((const struct sockaddr *)&a->sa, a->salen) != 0) {
+            log_error("reload: cannot listen on '%s' for pool '%s': %s; the running "
+                      "configuration stays",
+                      a->text, next->pools[i].name,
+                      a->salen == 0 ? "cannot resolve it" : strerror(errno));
+            return false;
+        }
+    }
+    return true;
+}
+
 static void master_reload_failed(struct master *m)
 {
     m->reload_failures++;
@@ -369,6 +392,11 @@ static void master_reload(void *ctx)
         log_error("%s", errs.msgs[i]);
     }
     conf_errors_free(&errs);
+    if (next != NULL && !master_can_listen(next)) {
+        conf_unref(next);
+        master_reload_failed(m);
+        return;
+    }
     struct stats_snap *gone = next != NULL ? stats_snap_of_conf(next) : NULL;
     if (gone == NULL) {
         log_error("reload: configuration file '%s' is invalid; the running configuration stays",

@@ -384,6 +384,9 @@ int upgrade_start(struct upgrade *u, const struct upgrade_fd *fds, uint32_t n, u
         log_error("binary upgrade: socketpair: %s", strerror(errno));
         return -1;
     }
+    /* before the fork: the new process may well say READY=1 before this one
+     * runs again, and systemd must hear the two in this order */
+    notify_send("STATUS=binary upgrade: starting %s", u->exe);
     pid_t pid = fork();
     if (pid < 0) {
         log_error("binary upgrade: fork: %s", strerror(errno));
@@ -404,7 +407,6 @@ int upgrade_start(struct upgrade *u, const struct upgrade_fd *fds, uint32_t n, u
     ev_timer_start(u->loop, &u->child_timer, UPGRADE_WAIT_MS);
     log_notice("binary upgrade: started '%s' as pid %d with %u listening sockets", u->exe, (int)pid,
                n);
-    notify_send("STATUS=binary upgrade: new process %d starting", (int)pid);
     return 0;
 }
 

@@ -39,19 +39,15 @@ static int mc_error_reply(struct buf *out, const char *msg)
 }
 
 /* quit closes without a word (memcached does the same): answered, nothing to
- * send, info->quit tells the core to close. */
+ * send, info->quit tells the core to close. A noreply request memcached would
+ * refuse is ROUTE_LOCAL too and gets nothing at all (0: nothing to answer). */
 static int mc_local(struct buf *out, const uint8_t *req, const struct req_info *info,
                     struct local_ctx *lc)
 {
-    const char *version = lc != NULL && lc->version != NULL ? lc->version : "0.5.0";
-
     /* Out of memory leaves out empty: still answered, as forwarding a local
      * command would be worse. */
     switch (info->cmd) {
     case MC_CMD_QUIT:
-        return 1;
-    case MC_CMD_VERSION:
-        buf_printf(out, "VERSION %s\r\n", version);
         return 1;
     case MC_CMD_MN:
         buf_append(out, "MN\r\n", 4);
@@ -61,7 +57,7 @@ static int mc_local(struct buf *out, const uint8_t *req, const struct req_info *
     }
 }
 
-static int mc_conn_init(struct buf *out, const char *auth, size_t auth_len, int db)
+static int mc_conn_init(struct buf *out, const char *auth, size_t auth_len, int db, int resp)
 {
     return 0;
 }

@@ -9,14 +9,20 @@
  *   code included and CRLF excluded, in info->err, so the core always answers
  *   with error_reply(out, info->err). Failures named by the core ("Connection
  *   timed out") become "SERVER_ERROR Connection timed out".
- *   Rejected requests always get their error line, even with noreply: the
- *   proxy cannot trust a flag on a line it could not parse (protocol.txt says
- *   the same of memcached).
+ *   noreply follows memcached: a request whose token count is right and whose
+ *   last token is "noreply" gets no reply at all, not even an error. Such a
+ *   request that the parser refuses is ROUTE_LOCAL with noreply set, and
+ *   proto_memcache.local answers it with nothing (returns 0).
  *
  * Wording: where memcached itself rejects a request, the reject carries
  * memcached's own text, so a client sees the same answer with or without the
  * proxy. Where memcached would then misread the data block as commands, we
- * consume header and data block instead.
+ * consume header and data block instead (a deliberate difference).
+ *
+ * Routing beyond keys: `version` goes to any one live server (ROUTE_ANY);
+ * `flush_all`, `verbosity` and `stats` (plain, reset, detail, cachedump) go
+ * to every server and are merged (stats numbers summed, see memcache_merge.c);
+ * other `stats <sub>` go to one live server.
  *
  * Proxy-specific limits and refusals:
  *   - a command line must end within MC_LINE_MAX bytes (get/gets/gat/gats:
@@ -26,7 +32,10 @@
  *   - meta commands with the q flag are rejected: with q the server stays
  *     silent on success, and the core waits for one reply per request;
  *   - meta commands with the b flag are rejected: the key would be routed by
- *     its base64 text while get/set route the decoded bytes.
+ *     its base64 text while get/set route the decoded bytes;
+ *   - a binary protocol request (first byte 0x80) is PARSE_ERROR "CLIENT_ERROR
+ *     binary protocol is not supported through the proxy": its header has no
+ *     line end to wait for.
  */
 #ifndef NC_PROTO_MEMCACHE_H
 #define NC_PROTO_MEMCACHE_H
@@ -62,6 +71,7 @@ enum mc_cmd_id {
     MC_CMD_VERSION,
     MC_CMD_FLUSH_ALL,
     MC_CMD_VERBOSITY,
+    MC_CMD_STATS,
     MC_CMD_COUNT
 };
 

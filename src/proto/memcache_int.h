@@ -27,6 +27,7 @@
 #define MC_ERR_QUIET  "CLIENT_ERROR quiet mode not supported through the proxy"
 #define MC_ERR_BASE64 "CLIENT_ERROR base64 keys not supported through the proxy"
 #define MC_ERR_NOMEM  "SERVER_ERROR out of memory"
+#define MC_ERR_BINARY "CLIENT_ERROR binary protocol is not supported through the proxy"
 
 /* How a server answers a command; picks the response parser. */
 enum mc_reply {
@@ -36,12 +37,16 @@ enum mc_reply {
     MC_REPLY_NUMBER,   /* one line, a decimal number or a word out of replies */
     MC_REPLY_VERSION,  /* VERSION <text> */
     MC_REPLY_META,     /* two-letter code out of replies plus flags; VA carries data */
+    MC_REPLY_STATS,    /* lines up to END (STAT, ITEM, PREFIX...), or one word out of replies */
 };
 
 /*
- * One command. `shape` has one letter per token after the name; the request
- * parser (memcache_req.c) documents the letters. The three messages say what
- * to answer for a missing token, a bad token and a token too many.
+ * One command. Like memcached, the parser first counts the tokens (name
+ * included) against [tmin, tmax] and answers ERROR outside it; then `shape`
+ * has one letter per token after the name (memcache_req.c documents the
+ * letters), and the three messages say what to answer for a missing token, a
+ * bad token and a token too many. With `noreply`, a last token "noreply"
+ * means no reply at all, not even for an error (memcached's rule).
  */
 struct mc_cmd {
     const char *name;
@@ -49,6 +54,8 @@ struct mc_cmd {
     uint8_t route; /* enum req_route for one key; several keys become ROUTE_SPLIT */
     uint8_t reply; /* enum mc_reply */
     bool readonly;
+    bool noreply;
+    uint8_t tmin, tmax; /* tokens, the name included; 0: not checked */
     const char *shape;
     const char *replies; /* space-separated status words or meta codes */
     const char *err_missing;

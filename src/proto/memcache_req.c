@@ -4,9 +4,11 @@
  * block length is known), complete and where it goes, or rejected with the
  * error line to answer and how many bytes to drop.
  *
- * The token after the command name is checked by the letters of the command's
- * shape (memcache_cmd.c):
- *   k  one key (at most 250 bytes)          K  one or more keys, to the end
+ * As in memcached, the number of tokens is checked first (ERROR), then each
+ * token after the command name by the letters of the command's shape
+ * (memcache_cmd.c):
+ *   k  one key (at most 250 bytes)          K  keys, to the end (the count says
+ *                                              whether none is fine)
  *   u  unsigned number                      i  signed number (exptime)
  *   b  data block length (storage)          l  data block length (ms)
  *   z  optional "0" (delete's old hold time)
@@ -14,10 +16,17 @@
  *   n  optional noreply; memcached ignores any other word here, so do we
  *   N  optional noreply; any other word is an error (delete)
  *   m  meta flags, to the end              *  anything, ignored
+ *
+ * Whether a request is noreply is memcached's rule too: its last token is
+ * "noreply" (commands that have it). Such a request gets no reply at all, an
+ * error included: it is answered by nothing (ROUTE_LOCAL, see memcache.h).
  */
 #include <string.h>
 
 #include "proto/memcache_int.h"
+
+/* The first byte of every binary protocol request. */
+#define MC_BINARY_MAGIC 0x80
 
 /* What checking a command line found. */
 struct mc_scan {
@@ -56,6 +65,14 @@ static int mc_req_error(struct req_info *info, const char *err)
 /* Answer err and drop len bytes; the stream goes on after them. */
 static int mc_req_reject(struct req_info *info, size_t len, const char *err)
 {
+    if (info->noreply) {
+        /* memcached stays silent on errors of a noreply request: its client
+         * reads no reply for it, so an error line would answer its next request */
+        spans_reset(&info->keys);
+        info->len = len;
+        info->route = ROUTE_LOCAL;
+        return PARSE_OK;
+    }
     spans_reset(&info->keys);
     info->len = len;
     info->route = ROUTE_REJECT;
@@ -167,7 +184,7 @@ static uint32_t mc_scan_letter(char letter, const uint8_t *p, const struct mc_cm
     const uint8_t *s = p + tok.off;
     bool noreply = have && mc_bytes_are(s, tok.len, "noreply");
 
-    if (!have && strchr("kKuibl", letter) != NULL) {
+    if (!have && strchr("kuibl", letter) != NULL) {
         mc_scan_fail(sc, letter == 'l' ? MC_ERR_FORMAT : cmd->err_missing);
         return t;
     }
@@ -198,15 +215,10 @@ static uint32_t mc_scan_letter(char letter, const uint8_t *p, const struct mc_cm
         return t + 1;
     case 'n':
     case 'N':
-        if (!have) {
-            return t;
-        }
-        if (noreply) {
-            info->noreply = true;
-        } else if (letter == 'N') {
+        if (have && !noreply && letter == 'N') {
             mc_scan_fail(sc, cmd->err_arg);
         }
-        return t + 1;
+        return have ? t + 1 : t;
     case 'm':
         for (; t < a->n; t++) {
             mc_scan_meta_flag(p[a->v[t].off], info, sc);
@@ -217,17 +229,52 @@ static uint32_t mc_scan_letter(char letter, const uint8_t *p, const struct mc_cm
     }
 }
 
+/* memcached counts tokens before it reads any: a wrong count is ERROR, even
+ * with noreply. Tokens past MC_TOKENS_MAX (`more`) are always too many. */
+static bool mc_count_ok(const struct mc_cmd *cmd, uint32_t ntok, bool more)
+{
+    return (cmd->tmin == 0 || ntok >= cmd->tmin) &&
+           (cmd->tmax == 0 || (!more && ntok <= cmd->tmax));
+}
+
 static void mc_scan_line(const uint8_t *p, const struct mc_cmd *cmd, bool more,
                          struct req_info *info, struct mc_scan *sc)
 {
+    const struct spans *a = &info->args;
     uint32_t t = 1;
 
+    if (!mc_count_ok(cmd, a->n, more)) {
+        mc_scan_fail(sc, MC_ERR_UNKNOWN);
+    } else if (cmd->noreply && a->n > 1) {
+        const struct span *last = &a->v[a->n - 1];
+        info->noreply = mc_bytes_are(p + last->off, last->len, "noreply");
+    }
+    /* the letters run even after a count error: a data block length found
+     * there lets the block be dropped rather than read as commands */
     for (const char *l = cmd->shape; *l != '\0'; l++) {
         t = mc_scan_letter(*l, p, cmd, t, info, sc);
     }
-    if (strchr(cmd->shape, '*') == NULL && (t < info->args.n || more)) {
+    if (strchr(cmd->shape, '*') == NULL && (t < a->n || more)) {
         mc_scan_fail(sc, cmd->err_extra);
     }
+}
+
+/* stats: a plain `stats` is summed over every server (memcache_merge.c);
+ * `stats reset` and `stats detail on|off` change every server; `stats cachedump`
+ * and `stats detail dump` list what every server holds; anything else
+ * (settings, items, slabs, conns...) describes one server: the first live one. */
+static uint8_t mc_req_stats_route(const uint8_t *p, const struct spans *a)
+{
+    if (a->n < 2) {
+        return ROUTE_ALL;
+    }
+    const uint8_t *sub = p + a->v[1].off;
+    uint32_t len = a->v[1].len;
+    if (mc_bytes_are(sub, len, "reset") || mc_bytes_are(sub, len, "detail") ||
+        mc_bytes_are(sub, len, "cachedump")) {
+        return ROUTE_ALL;
+    }
+    return ROUTE_ANY;
 }
 
 /* The line is complete and names cmd: check it, wait for its data block, route it. */
@@ -262,6 +309,8 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
     info->route = cmd->route;
     if (cmd->route == ROUTE_KEY && info->keys.n > 1) {
         info->route = ROUTE_SPLIT;
+    } else if (info->cmd == MC_CMD_STATS) {
+        info->route = mc_req_stats_route(p, &info->args);
     }
     info->quit = info->cmd == MC_CMD_QUIT;
     return PARSE_OK;
@@ -274,6 +323,10 @@ int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     bool more;
 
     mc_req_reset(info);
+    if (n > 0 && p[0] == MC_BINARY_MAGIC) {
+        /* a binary protocol request has no line end to wait for */
+        return mc_req_error(info, MC_ERR_BINARY);
+    }
     int rc = mc_line_find(p, n, 0, mc_req_line_max(p, n), &line);
     if (rc == MC_LINE_AGAIN) {
         return PARSE_AGAIN;

@@ -117,6 +117,35 @@ static int mc_rsp_values(const uint8_t *p, size_t n, struct rsp_info *info)
     }
 }
 
+/* stats: one word out of the command's replies (RESET, OK), or lines up to END,
+ * each kept in info->elems; an error line ends it as an error. */
+static int mc_rsp_stats(const uint8_t *p, size_t n, const struct mc_cmd *cmd, struct rsp_info *info)
+{
+    struct mc_line line;
+    size_t off = 0;
+
+    for (;;) {
+        int rc = mc_rsp_line(p, n, off, &line, info);
+        if (rc != PARSE_OK) {
+            return rc;
+        }
+        const uint8_t *s = p + line.start;
+        size_t len = line.end - line.start;
+        if (mc_error_line(s, len)) {
+            return mc_rsp_error(p, &line, info);
+        }
+        if (mc_bytes_are(s, len, "END") || (off == 0 && mc_word_in(cmd->replies, s, len))) {
+            info->len = line.next;
+            return PARSE_OK;
+        }
+        if (spans_push(&info->elems, (uint32_t)line.start, (uint32_t)(line.next - line.start)) <
+            0) {
+            return mc_rsp_fail(info, "out of memory");
+        }
+        off = line.next;
+    }
+}
+
 /* Meta replies: "<CD>[ <flags>]", and "VA <size>[ <flags>]" with a data block. */
 static int mc_rsp_meta(const uint8_t *p, size_t n, const struct mc_cmd *cmd,
                        const struct mc_line *line, struct rsp_info *info)
@@ -195,6 +224,9 @@ int mc_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd_id, struct rsp_info *i
     }
     if (cmd->reply == MC_REPLY_VALUES) {
         return mc_rsp_values(p, n, info);
+    }
+    if (cmd->reply == MC_REPLY_STATS) {
+        return mc_rsp_stats(p, n, cmd, info);
     }
     int rc = mc_rsp_line(p, n, 0, &line, info);
     if (rc != PARSE_OK) {

@@ -38,12 +38,14 @@ void req_info_init(struct req_info *info)
     memset(info, 0, sizeof(*info));
     spans_init(&info->keys);
     spans_init(&info->args);
+    buf_init(&info->wire);
 }
 
 void req_info_free(struct req_info *info)
 {
     spans_free(&info->keys);
     spans_free(&info->args);
+    buf_free(&info->wire);
 }
 
 void rsp_info_init(struct rsp_info *info)
@@ -67,5 +69,10 @@ void rsp_info_reset(struct rsp_info *info)
     info->is_error = false;
     info->type = 0;
     info->integer = 0;
+    info->push = PUSH_NONE;
+    info->sub = SUB_NONE;
+    info->chan_null = false;
+    info->chan.off = info->chan.len = 0;
+    info->count = 0;
     info->err[0] = '\0';
 }

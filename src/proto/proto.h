@@ -62,6 +62,28 @@ enum req_route {
      * pool is one dataset (master/replica, one sentinel group, one server); elsewhere
      * answered with info->err, which the parser fills for that case */
     ROUTE_DATASET,
+    /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (info->txn says which): the core keeps the
+     * transaction; WATCH's keys are in keys */
+    ROUTE_TXN,
+    /* SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE (info->sub says which): the channels
+     * or patterns are in keys */
+    ROUTE_PUBSUB,
+};
+
+/* What a ROUTE_TXN request is. */
+enum req_txn { TXN_NONE = 0, TXN_MULTI, TXN_EXEC, TXN_DISCARD, TXN_WATCH, TXN_UNWATCH };
+
+/* What a ROUTE_PUBSUB request (or a subscription confirmation, rsp_info.push) is. */
+enum req_sub { SUB_NONE = 0, SUB_SUBSCRIBE, SUB_PSUBSCRIBE, SUB_UNSUBSCRIBE, SUB_PUNSUBSCRIBE };
+
+/* What a reply read on a subscribed server connection is (rsp_parse with a
+ * subscription command's id sets rsp_info.push). */
+enum rsp_push {
+    PUSH_NONE = 0, /* a plain reply */
+    PUSH_MESSAGE,  /* message / pmessage (smessage): relayed as it is */
+    PUSH_CONFIRM,  /* subscribe / psubscribe / unsubscribe / punsubscribe: rsp_info.sub says
+                      which, rsp_info.chan the channel (len 0 with chan_null: none) */
+    PUSH_PONG,     /* a PING's answer in subscribed mode */
 };
 
 /* Bounds a parser enforces itself (the core enforces buffer bytes per client). */
@@ -77,7 +99,23 @@ struct req_info {
     uint16_t cmd;      /* protocol-specific command id */
     struct spans keys; /* keys, in request order */
     struct spans args; /* redis: every argument incl. the name; memcache: the command line tokens */
-    char err[160];     /* ROUTE_REJECT / PARSE_ERROR: message without protocol framing */
+    uint8_t txn;       /* ROUTE_TXN: enum req_txn */
+    uint8_t sub;       /* ROUTE_PUBSUB: enum req_sub */
+    bool cursor;       /* ROUTE_DATASET walked over the servers with a cursor (SCAN); other
+                          ROUTE_DATASET requests go to every server of a sharded pool, merged */
+    bool flush;        /* ROUTE_ALL / ROUTE_DATASET that empties the servers (FLUSHDB): only
+                          where the pool allows it */
+    uint32_t seed;     /* set by the core for a merge that picks one reply (RANDOMKEY) */
+    bool facts;        /* INFO (ROUTE_ANY): answered by the core from its own figures and a
+                          live server's (its version), wrapped by proto->text_reply */
+    /* An inline request (telnet's "SET k v") rewritten as the request it means: when
+     * rewritten, args and keys point into wire.data and wire.len is its length; len is
+     * still the input the request took. */
+    bool rewritten;
+    struct buf wire;
+    /* ROUTE_REJECT / PARSE_ERROR / ROUTE_DATASET: message without protocol framing
+     * (redis' unknown-command error quotes up to 256 bytes of the request) */
+    char err[512];
 };
 
 struct rsp_info {
@@ -86,18 +124,35 @@ struct rsp_info {
     char type;          /* redis: the RESP type byte; memcache: 0 */
     int64_t integer;    /* redis ':' value, or element count of '*' */
     struct spans elems; /* redis top-level array elements (off/len of each whole element);
-                           memcache get/gets: one span per VALUE block (header+data+CRLF) */
+                           memcache get/gets: one span per VALUE block (header+data+CRLF);
+                           memcache stats: one span per line before END (CRLF included) */
     struct spans ekeys; /* memcache get/gets: the key of each VALUE block (same index as elems) */
+    uint8_t push;       /* enum rsp_push (subscribed connections only) */
+    uint8_t sub;        /* PUSH_CONFIRM: enum req_sub */
+    bool chan_null;     /* PUSH_CONFIRM without a channel (UNSUBSCRIBE with none left) */
+    struct span chan;   /* PUSH_CONFIRM: the channel or pattern */
+    int64_t count;      /* PUSH_CONFIRM: the server's subscription count */
     char err[160];
 };
 
-/* Per-client state a protocol needs for local answers (AUTH, SELECT). */
+/* Per-client state a protocol needs for local answers (AUTH, SELECT, HELLO, CLIENT,
+ * INFO, PING in subscribed mode). */
 struct local_ctx {
     const char *auth; /* pool password (redis_auth) or NULL */
     size_t auth_len;
     int db;              /* pool redis_db */
     bool authed;         /* in/out: the client has authenticated */
     const char *version; /* proxy version for VERSION / HELLO / INFO-like answers */
+    int resp;            /* in/out: the protocol version the client speaks (2; HELLO 3: 3) */
+    uint64_t id;         /* CLIENT ID */
+    struct buf name;     /* in/out: CLIENT SETNAME, HELLO SETNAME (the client owns it) */
+    const char *addr;    /* CLIENT INFO: the peer, "ip:port" */
+    const char *laddr;   /* CLIENT INFO: the local end */
+    bool subscribed;     /* PING answers as in subscribed mode */
+    /* INFO [section ...]: the core appends the text of the sections asked (args[1..],
+     * none: the default ones) to text; the protocol wraps it as a reply */
+    int (*info)(void *ctx, struct buf *text, const uint8_t *req, const struct req_info *ri);
+    void *info_ctx;
 };
 
 /* Which fragment carries original key i and at which position among that fragment's keys. */
@@ -133,9 +188,29 @@ struct proto {
      * Returns 1 when it appended the reply to out (answered), 0 to forward as routed. */
     int (*local)(struct buf *out, const uint8_t *req, const struct req_info *info,
                  struct local_ctx *lc);
-    /* Append the requests a new server connection sends first (redis AUTH, SELECT);
-     * returns how many replies they produce (which the core swallows). */
-    int (*conn_init)(struct buf *out, const char *auth, size_t auth_len, int db);
+    /* Append the requests a new server connection sends first (redis AUTH, SELECT;
+     * with resp 3, HELLO 3); returns how many replies they produce (which the core
+     * swallows), or -1. */
+    int (*conn_init)(struct buf *out, const char *auth, size_t auth_len, int db, int resp);
+    /* The rest is for redis only (NULL in memcache). */
+    /* Append a request of the core's own (MULTI, EXEC, UNWATCH, SUBSCRIBE of some
+     * channels, INFO keyspace): argc arguments, the name first. */
+    int (*build)(struct buf *out, uint32_t argc, const uint8_t *const *argv, const size_t *lens);
+    /* ROUTE_DATASET with info->cursor: append the request with its cursor argument
+     * replaced by cursor. */
+    int (*cursor_request)(struct buf *out, const uint8_t *req, const struct req_info *info,
+                          uint64_t cursor);
+    /* The cursor a cursor reply (SCAN's) carries: 0, or -1 when it is not one. */
+    int (*cursor_get)(const uint8_t *rsp, const struct rsp_info *ri, uint64_t *cursor);
+    /* Append the cursor reply rsp with its cursor replaced by cursor. */
+    int (*cursor_reply)(struct buf *out, const uint8_t *rsp, const struct rsp_info *ri,
+                        uint64_t cursor);
+    /* Append text (INFO's) as a reply: RESP2 bulk string, RESP3 verbatim "txt". */
+    int (*text_reply)(struct buf *out, const uint8_t *text, size_t len, int resp);
+    /* Append a subscription confirmation as the client expects it: kind (enum req_sub),
+     * the channel (NULL: none), the client's own subscription count, its protocol. */
+    int (*sub_reply)(struct buf *out, uint8_t kind, const uint8_t *chan, size_t len, int64_t count,
+                     int resp);
 };
 
 extern const struct proto proto_redis;

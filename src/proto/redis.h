@@ -31,6 +31,15 @@ int redis_merge(struct buf *out, const uint8_t *req, const struct req_info *info
 int redis_error_reply(struct buf *out, const char *msg);
 int redis_local(struct buf *out, const uint8_t *req, const struct req_info *info,
                 struct local_ctx *lc);
-int redis_conn_init(struct buf *out, const char *auth, size_t auth_len, int db);
+int redis_conn_init(struct buf *out, const char *auth, size_t auth_len, int db, int resp);
+int redis_build(struct buf *out, uint32_t argc, const uint8_t *const *argv, const size_t *lens);
+int redis_cursor_request(struct buf *out, const uint8_t *req, const struct req_info *info,
+                         uint64_t cursor);
+int redis_cursor_get(const uint8_t *rsp, const struct rsp_info *ri, uint64_t *cursor);
+int redis_cursor_reply(struct buf *out, const uint8_t *rsp, const struct rsp_info *ri,
+                       uint64_t cursor);
+int redis_text_reply(struct buf *out, const uint8_t *text, size_t len, int resp);
+int redis_sub_reply(struct buf *out, uint8_t kind, const uint8_t *chan, size_t len, int64_t count,
+                    int resp);
 
 #endif

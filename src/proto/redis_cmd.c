@@ -7,7 +7,6 @@
  */
 #include "proto/redis_cmd.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "proto/redis_wire.h"
@@ -21,15 +20,22 @@ const char *const redis_flag_names[REDIS_FB_COUNT] = {
 /* clang-format off */
 #define F(id) REDIS_F(id)
 const struct redis_cmd redis_cmd_table[REDIS_CMD_COUNT] = {
-    [REDIS_CMD_UNKNOWN] = {"", 0, 0, 0, 0, 0, 0, REDIS_KEYS_RANGE, 0, REDIS_H_REJECT_NOKEY},
-    [REDIS_CMD_NOOP] = {"", 0, 0, 0, 0, 0, 0, REDIS_KEYS_RANGE, 0, REDIS_H_LOCAL},
-#define REDIS_CMD(id, name, arity, flags, first, last, step, kind, karg, handling) \
-    [REDIS_CMD_##id] = {name, sizeof(name) - 1, first, last, step, arity, flags,     \
-                        REDIS_KEYS_##kind, karg, REDIS_H_##handling},
+    [REDIS_CMD_UNKNOWN] = {"", 0, 0, 0, 0, 0, 0, REDIS_KEYS_SPECS, 0, 0, REDIS_H_REJECT_NOKEY},
+    [REDIS_CMD_NOOP] = {"", 0, 0, 0, 0, 0, 0, REDIS_KEYS_SPECS, 0, 0, REDIS_H_LOCAL},
+#define REDIS_CMD(id, name, arity, flags, first, last, step, kind, spec0, nspecs, handling) \
+    [REDIS_CMD_##id] = {name, sizeof(name) - 1, first, last, step, arity, flags,              \
+                        REDIS_KEYS_##kind, nspecs, spec0, REDIS_H_##handling},
 #include "proto/redis_cmds.def"
 #undef REDIS_CMD
 };
 #undef F
+
+const struct redis_keyspec redis_keyspec_table[] = {
+#define REDIS_KEYSPEC(keyword, begin, find, lastkey, keystep, limit, keynumidx, firstkey) \
+    {keyword, begin, REDIS_FIND_##find, lastkey, keystep, limit, keynumidx, firstkey},
+#include "proto/redis_cmds.def"
+#undef REDIS_KEYSPEC
+};
 /* clang-format on */
 
 /* Bytewise order, shorter first on a common prefix: the generator's sort order. */
@@ -132,98 +138,131 @@ const char *redis_cmd_reject_reason(const struct redis_cmd *c)
     }
 }
 
-static int keys_push_range(const struct redis_cmd *c, const struct span *args, uint32_t argc,
-                           struct spans *keys)
+bool redis_cmd_has_keys(const struct redis_cmd *c)
 {
-    if (c->first <= 0) {
-        return 0;
-    }
-    int64_t last = c->last < 0 ? (int64_t)argc + c->last : c->last;
-    int64_t step = c->step > 0 ? c->step : 1;
-    for (int64_t i = c->first; i <= last && i < (int64_t)argc; i += step) {
-        if (spans_push(keys, args[i].off, args[i].len) != 0) {
-            return -1;
+    return c->nspecs > 0 || c->keys_kind != REDIS_KEYS_SPECS;
+}
+
+/* Where a keyword spec's keys begin: after the first match of its keyword searched
+ * from `begin` towards the end (or from argc + begin towards the start), or 0 if none.
+ * Like redis, the search never looks at its last position (a keyword there has no key
+ * after it anyway). */
+static int64_t spec_keyword_begin(const struct redis_keyspec *ks, const uint8_t *req,
+                                  const struct span *args, uint32_t argc)
+{
+    int64_t start = ks->begin > 0 ? ks->begin : (int64_t)argc + ks->begin;
+    int64_t end = ks->begin > 0 ? (int64_t)argc - 1 : 1;
+    int64_t dir = start <= end ? 1 : -1;
+    for (int64_t i = start; i != end && i >= 1 && i < (int64_t)argc; i += dir) {
+        if (redis_wire_arg_is(req, args[i], ks->keyword)) {
+            return i + 1;
         }
     }
     return 0;
 }
 
-static int keys_push_numkeys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
-                             uint32_t argc, struct spans *keys, char *err, size_t errlen)
+/* The key argument range [*first, *last] of one spec; false when it has none. */
+static bool spec_bounds(const struct redis_keyspec *ks, const uint8_t *req, const struct span *args,
+                        uint32_t argc, int64_t *first, int64_t *last)
 {
-    uint32_t at = c->keys_arg;
-    int64_t nk;
-    if (at >= argc) {
-        snprintf(err, errlen, "wrong number of arguments for '%s' command", c->name);
-        return -1;
+    int64_t f = ks->keyword == NULL ? ks->begin : spec_keyword_begin(ks, req, args, argc);
+    int64_t l;
+    if (f <= 0) {
+        return false;
     }
-    if (!redis_wire_int_parse(req + args[at].off, args[at].len, &nk)) {
-        snprintf(err, errlen, "value is not an integer or out of range");
-        return -1;
-    }
-    if (nk < 0) {
-        snprintf(err, errlen, "Number of keys can't be negative");
-        return -1;
-    }
-    if (nk > (int64_t)(argc - at - 1)) {
-        snprintf(err, errlen, "Number of keys can't be greater than number of args");
-        return -1;
-    }
-    for (uint32_t i = at + 1; i <= at + (uint32_t)nk; i++) {
-        if (spans_push(keys, args[i].off, args[i].len) != 0) {
-            return -1;
+    if (ks->find == REDIS_FIND_KEYNUM) {
+        int64_t nk;
+        int64_t at = f + ks->keynumidx;
+        /* more keys than arguments cannot be valid (and would overflow below) */
+        if (at >= (int64_t)argc || !redis_wire_int_parse(req + args[at].off, args[at].len, &nk) ||
+            nk < 0 || nk > (int64_t)argc) {
+            return false;
         }
+        f += ks->firstkey;
+        l = f + nk - 1;
+    } else if (ks->lastkey >= 0) {
+        l = f + ks->lastkey;
+    } else if (ks->limit == 0) {
+        l = (int64_t)argc + ks->lastkey;
+    } else {
+        l = f + (((int64_t)argc - f) / ks->limit + ks->lastkey);
     }
-    return 0;
+    *first = f;
+    *last = l;
+    return l < (int64_t)argc && l >= f && f < (int64_t)argc;
 }
 
-/* XREAD/XREADGROUP: options, then STREAMS k1 k2 .. id1 id2 ... BLOCK would park a
- * shared server connection, so it is refused here rather than by command name. */
-static int keys_push_streams(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
-                             uint32_t argc, struct spans *keys, char *err, size_t errlen)
+/* SORT's STORE key, found the way SORT reads its options (redis' key specs cannot say
+ * where it is); 0 if there is none. The last STORE wins, as in SORT. */
+static uint32_t sort_store_arg(const uint8_t *req, const struct span *args, uint32_t argc)
 {
-    uint32_t s = c->keys_arg;
-    for (; s < argc; s++) {
-        if (redis_wire_arg_is(req, args[s], "streams")) {
-            break;
+    uint32_t store = 0;
+    for (uint32_t j = 2; j < argc; j++) {
+        uint32_t left = argc - j - 1;
+        const struct span a = args[j];
+        if (redis_wire_arg_is(req, a, "asc") || redis_wire_arg_is(req, a, "desc") ||
+            redis_wire_arg_is(req, a, "alpha")) {
+            continue;
         }
-        if (redis_wire_arg_is(req, args[s], "block")) {
-            snprintf(err, errlen, "unsupported command '%s' with BLOCK (blocking)", c->name);
-            return -1;
-        }
-    }
-    if (s >= argc) {
-        snprintf(err, errlen, "syntax error");
-        return -1;
-    }
-    uint32_t rest = argc - s - 1;
-    if (rest == 0 || rest % 2 != 0) {
-        snprintf(err, errlen,
-                 "Unbalanced '%s' list of streams: for each stream key an ID or '$' must be "
-                 "specified.",
-                 c->name);
-        return -1;
-    }
-    for (uint32_t i = s + 1; i <= s + rest / 2; i++) {
-        if (spans_push(keys, args[i].off, args[i].len) != 0) {
-            return -1;
+        if (redis_wire_arg_is(req, a, "limit") && left >= 2) {
+            j += 2;
+        } else if (redis_wire_arg_is(req, a, "store") && left >= 1) {
+            store = ++j;
+        } else if ((redis_wire_arg_is(req, a, "by") || redis_wire_arg_is(req, a, "get")) &&
+                   left >= 1) {
+            j++;
+        } else {
+            break; /* a syntax error: SORT refuses the request */
         }
     }
-    return 0;
+    return store;
 }
 
 int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
-                   uint32_t argc, struct spans *keys, char *err, size_t errlen)
+                   uint32_t argc, struct spans *keys)
 {
-    err[0] = '\0';
-    int rc = keys_push_range(c, args, argc, keys);
-    if (rc == 0 && c->keys_kind == REDIS_KEYS_NUMKEYS) {
-        rc = keys_push_numkeys(c, req, args, argc, keys, err, errlen);
-    } else if (rc == 0 && c->keys_kind == REDIS_KEYS_STREAMS) {
-        rc = keys_push_streams(c, req, args, argc, keys, err, errlen);
+    for (uint32_t s = 0; s < c->nspecs; s++) {
+        const struct redis_keyspec *ks = &redis_keyspec_table[c->spec0 + s];
+        int64_t first, last;
+        /* A spec without keys here (an option not given, a key count out of range) adds
+         * none, but the others still count: GETKEYS refuses `PFMERGE d` (no source
+         * key), yet PFMERGE writes d. */
+        if (!spec_bounds(ks, req, args, argc, &first, &last)) {
+            continue;
+        }
+        int64_t step = ks->keystep > 0 ? ks->keystep : 1;
+        for (int64_t i = first; i <= last; i += step) {
+            if (spans_push(keys, args[i].off, args[i].len) != 0) {
+                return -1;
+            }
+        }
     }
-    if (rc != 0 && err[0] == '\0') {
-        snprintf(err, errlen, "out of memory"); /* the pushes only fail that way */
+    if (c->keys_kind == REDIS_KEYS_SORT) {
+        uint32_t store = sort_store_arg(req, args, argc);
+        if (store != 0 && spans_push(keys, args[store].off, args[store].len) != 0) {
+            return -1;
+        }
     }
-    return rc;
+    return 0;
+}
+
+bool redis_cmd_blocks(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
+                      uint32_t argc)
+{
+    for (uint32_t s = 0; s < c->nspecs; s++) {
+        const struct redis_keyspec *ks = &redis_keyspec_table[c->spec0 + s];
+        if (ks->keyword == NULL || ks->begin <= 0) {
+            continue;
+        }
+        /* the options sit between `begin` and the keyword (XREADGROUP GROUP g c: after) */
+        for (uint32_t i = (uint32_t)ks->begin; i < argc; i++) {
+            if (redis_wire_arg_is(req, args[i], ks->keyword)) {
+                break;
+            }
+            if (redis_wire_arg_is(req, args[i], "block")) {
+                return true;
+            }
+        }
+    }
+    return false;
 }

@@ -27,23 +27,44 @@ enum redis_flag_bit {
 enum redis_cmd_id {
     REDIS_CMD_UNKNOWN = 0, /* not in the table (rejected requests carry it) */
     REDIS_CMD_NOOP,        /* `*0`, `*-1` or an empty inline line: no reply at all */
-#define REDIS_CMD(id, name, arity, flags, first, last, step, kind, karg, handling) REDIS_CMD_##id,
+#define REDIS_CMD(id, name, arity, flags, first, last, step, kind, spec0, nspecs, handling)        \
+    REDIS_CMD_##id,
 #include "proto/redis_cmds.def"
 #undef REDIS_CMD
     REDIS_CMD_COUNT
 };
 
-/* Where the keys are once the fixed range [first, last] (step) is taken. */
+/* How the keys of a command are found. */
 enum redis_keys_kind {
-    REDIS_KEYS_RANGE = 0, /* only the range (SORT, GEORADIUS: STORE keys are not routed by) */
-    REDIS_KEYS_NUMKEYS,   /* plus argv[karg] = numkeys, the keys right after it (EVAL, ZUNION) */
-    REDIS_KEYS_STREAMS,   /* keys are the first half of what follows STREAMS (from argv[karg]) */
+    REDIS_KEYS_SPECS = 0, /* redis' key specs (struct redis_keyspec), as COMMAND GETKEYS */
+    REDIS_KEYS_SORT,      /* the key specs, then SORT's STORE key, found the way SORT does */
+};
+
+/* One of redis' key specs: where a group of keys begins, then which arguments from
+ * there are keys. */
+enum redis_keyspec_find {
+    REDIS_FIND_RANGE = 0, /* keys from the beginning to lastkey, every keystep */
+    REDIS_FIND_KEYNUM,    /* the argument at keynumidx says how many keys follow firstkey */
+};
+
+struct redis_keyspec {
+    const char *keyword; /* NULL: the keys begin at argument `begin`; else after this word */
+    int8_t begin;        /* argument index, or where the keyword search starts (< 0: from the
+                            end, searching backwards) */
+    uint8_t find;        /* enum redis_keyspec_find */
+    int8_t lastkey;      /* range: last key, relative to the beginning (< 0: from the end) */
+    int8_t keystep;      /* distance between two keys */
+    int8_t limit;        /* range with lastkey -1: only 1/limit of the rest are keys (XREAD) */
+    int8_t keynumidx;    /* keynum: the key count's index, relative to the beginning */
+    int8_t firstkey;     /* keynum: the first key's index, relative to the beginning */
 };
 
 /* What the proxy does with the command. */
 enum redis_handling {
-    REDIS_H_KEY = 0,      /* forward unchanged to the server of the first key */
+    REDIS_H_KEY = 0,      /* forward unchanged to the server of its keys */
+    REDIS_H_KEY_NOBLOCK,  /* the same, refused with a BLOCK option (XREAD) */
     REDIS_H_KEYLESS,      /* forward unchanged to the first server (LOLWUT) */
+    REDIS_H_DATASET,      /* keyless, about the whole dataset: ROUTE_DATASET (SCAN) */
     REDIS_H_SPLIT_ARRAY,  /* split by key, one array of the values (MGET) */
     REDIS_H_SPLIT_SUM,    /* split by key, integers summed (DEL, EXISTS...) */
     REDIS_H_SPLIT_OK,     /* split by key/value pair, one +OK (MSET) */
@@ -63,7 +84,8 @@ struct redis_cmd {
     int32_t arity;            /* redis convention: -n means at least n */
     uint32_t flags;           /* REDIS_F(READONLY) | REDIS_F(WRITE) | ... */
     uint8_t keys_kind;        /* enum redis_keys_kind */
-    uint8_t keys_arg;
+    uint8_t nspecs;           /* key specs: redis_keyspec_table[spec0 .. spec0 + nspecs) */
+    uint16_t spec0;
     uint8_t handling; /* enum redis_handling */
 };
 
@@ -71,6 +93,7 @@ struct redis_cmd {
 #define REDIS_CMD_NAME_MAX 40
 
 extern const struct redis_cmd redis_cmd_table[REDIS_CMD_COUNT];
+extern const struct redis_keyspec redis_keyspec_table[];
 extern const char *const redis_flag_names[REDIS_FB_COUNT];
 
 static inline const struct redis_cmd *redis_cmd_get(uint16_t id)
@@ -89,12 +112,23 @@ bool redis_cmd_supported(const struct redis_cmd *c);
 /* Why a rejected command is rejected ("blocking", ...), or NULL if it is not. */
 const char *redis_cmd_reject_reason(const struct redis_cmd *c);
 
+/* True if the command has arguments that are keys (COMMAND GETKEYS can answer). */
+bool redis_cmd_has_keys(const struct redis_cmd *c);
+
 /*
- * Append to keys the spans of the key arguments of a request whose arguments (name
- * first) are args[0..argc). req is the request the spans point into. Returns 0, or
- * -1 with a redis-like message in err (bad numkeys, XREAD BLOCK, out of memory).
+ * Append to keys the spans of every key argument of a request whose arguments (name
+ * first) are args[0..argc), in the order of the command's key specs: what redis'
+ * COMMAND GETKEYS answers for a valid request. A key spec that finds nothing valid
+ * (an option not given, a key count out of range) adds no key; the other specs still
+ * add theirs (GETKEYS would refuse the whole request, e.g. `PFMERGE d`, which redis
+ * runs and which writes d). req is the request the spans point into.
+ * Returns 0, or -1 when out of memory.
  */
 int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
-                   uint32_t argc, struct spans *keys, char *err, size_t errlen);
+                   uint32_t argc, struct spans *keys);
+
+/* For REDIS_H_KEY_NOBLOCK: true when the options before the keys include BLOCK. */
+bool redis_cmd_blocks(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
+                      uint32_t argc);
 
 #endif

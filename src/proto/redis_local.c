@@ -109,7 +109,7 @@ static int local_hello(struct buf *out, const uint8_t *req, const struct req_inf
         return redis_wire_error(out, "ERR Protocol version is not an integer or out of range");
     }
     if (argc >= 2 && ver != 2) {
-        return redis_wire_error(out, "NOPROTO sorry, this protocol version is not supported");
+        return redis_wire_error(out, "NOPROTO unsupported protocol version");
     }
     for (i = 2; i < argc;) {
         if (redis_wire_arg_is(req, a[i], "auth") && i + 2 < argc) {

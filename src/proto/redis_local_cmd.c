@@ -79,7 +79,8 @@ static int cmd_error(struct buf *out, const char *msg)
     return redis_wire_error(out, msg);
 }
 
-/* COMMAND GETKEYS cmd arg...: the keys the proxy would route by. */
+/* COMMAND GETKEYS cmd arg...: the keys the proxy routes by, with redis' answers for
+ * commands without keys and requests without any. */
 static int cmd_getkeys(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc)
 {
     const struct span *sub = a + 2;
@@ -92,18 +93,19 @@ static int cmd_getkeys(struct buf *out, const uint8_t *req, const struct span *a
     if (!redis_cmd_supported(c)) {
         return cmd_error(out, "ERR Invalid command specified");
     }
+    if (!redis_cmd_has_keys(c)) {
+        return cmd_error(out, "ERR The command has no key arguments");
+    }
     if (!redis_cmd_arity_ok(c, n)) {
         return cmd_error(out, "ERR Invalid number of arguments specified for command");
     }
     struct spans keys;
-    char err[160], msg[170];
     spans_init(&keys);
     int rc;
-    if (redis_cmd_keys(c, req, sub, n, &keys, err, sizeof(err)) != 0) {
-        snprintf(msg, sizeof(msg), "ERR %s", err);
-        rc = cmd_error(out, msg);
-    } else if (keys.n == 0) {
-        rc = cmd_error(out, "ERR The command has no key arguments");
+    if (redis_cmd_keys(c, req, sub, n, &keys) != 0) {
+        rc = cmd_error(out, "ERR out of memory");
+    } else if (keys.n == 0 && (c->flags & REDIS_F(NO_MANDATORY_KEYS)) == 0) {
+        rc = cmd_error(out, "ERR Invalid arguments specified for command");
     } else {
         rc = redis_wire_num(out, '*', keys.n);
         for (uint32_t i = 0; i < keys.n && rc == 0; i++) {
@@ -158,8 +160,11 @@ int redis_local_command(struct buf *out, const uint8_t *req, const struct req_in
     if (redis_wire_arg_is(req, a[1], "list")) {
         return cmd_all(out, true);
     }
-    if (redis_wire_arg_is(req, a[1], "getkeys") && argc >= 3) {
-        return cmd_getkeys(out, req, a, argc);
+    if (redis_wire_arg_is(req, a[1], "getkeys")) {
+        /* like redis 7 (arity -4): a command and at least one argument */
+        return argc >= 4 ? cmd_getkeys(out, req, a, argc)
+                         : cmd_error(out, "ERR wrong number of arguments for 'command|getkeys' "
+                                          "command");
     }
     if (redis_wire_arg_is(req, a[1], "help") && argc == 2) {
         return cmd_help(out);

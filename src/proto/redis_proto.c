@@ -56,12 +56,16 @@ static int proto_request2(struct buf *out, const char *name, const void *arg, si
     return rc;
 }
 
-int redis_conn_init(struct buf *out, const char *auth, size_t auth_len, int db)
+int redis_conn_init(struct buf *out, const char *auth, size_t auth_len, int db, int resp)
 {
     size_t start = out->len;
     int n = 0, rc = 0;
     if (auth != NULL && auth_len > 0) {
         rc |= proto_request2(out, "AUTH", auth, auth_len);
+        n++;
+    }
+    if (resp == 3) {
+        rc |= proto_request2(out, "HELLO", "3", 1);
         n++;
     }
     if (db != 0) {
@@ -78,6 +82,19 @@ int redis_conn_init(struct buf *out, const char *auth, size_t auth_len, int db)
     return n;
 }
 
+int redis_build(struct buf *out, uint32_t argc, const uint8_t *const *argv, const size_t *lens)
+{
+    size_t start = out->len;
+    int rc = redis_wire_num(out, '*', argc);
+    for (uint32_t i = 0; i < argc && rc == 0; i++) {
+        rc = redis_wire_bulk(out, argv[i], lens[i]);
+    }
+    if (rc != 0) {
+        out->len = start;
+    }
+    return rc;
+}
+
 const struct proto proto_redis = {
     .name = "redis",
     .req_parse = redis_req_parse,
@@ -87,4 +104,10 @@ const struct proto proto_redis = {
     .error_reply = redis_error_reply,
     .local = redis_local,
     .conn_init = redis_conn_init,
+    .build = redis_build,
+    .cursor_request = redis_cursor_request,
+    .cursor_get = redis_cursor_get,
+    .cursor_reply = redis_cursor_reply,
+    .text_reply = redis_text_reply,
+    .sub_reply = redis_sub_reply,
 };

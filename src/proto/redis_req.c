@@ -11,6 +11,7 @@
  * Anything the stream can recover from is a ROUTE_REJECT that consumes the request;
  * only broken framing is a PARSE_ERROR.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -75,13 +76,52 @@ static int req_inline(const uint8_t *p, size_t n, struct req_info *info)
     return req_reject(info, len);
 }
 
-static int req_reject_unknown(struct req_info *info, const uint8_t *p, const char *parent)
+/* Append to info->err up to max bytes of s, stopping at a NUL as redis' "%.*s" does. */
+static size_t err_put(struct req_info *info, size_t at, const void *s, size_t n, size_t max)
 {
-    char name[64];
-    const struct span *a = &info->args.v[parent ? 1 : 0];
-    redis_wire_quote(name, sizeof(name), p + a->off, a->len);
-    snprintf(info->err, sizeof(info->err), "unsupported command '%s%s%s'", parent ? parent : "",
-             parent ? " " : "", name);
+    const uint8_t *b = s;
+    size_t i = 0;
+    for (; i < n && i < max && b[i] != '\0' && at + 1 < sizeof(info->err); i++) {
+        info->err[at++] = (char)b[i];
+    }
+    info->err[at] = '\0';
+    return at;
+}
+
+static size_t err_puts(struct req_info *info, size_t at, const char *s)
+{
+    return err_put(info, at, s, strlen(s), SIZE_MAX);
+}
+
+/* Redis' own words for a command it does not know, so a client sees the same error with
+ * or without the proxy: the name (128 bytes at most), then the first arguments quoted,
+ * 128 bytes of them at most; for a container, the subcommand and where to find help. */
+static int req_reject_unknown(struct req_info *info, const uint8_t *p, bool sub)
+{
+    const struct span *a = info->args.v;
+    size_t at;
+    if (sub) {
+        at = err_puts(info, 0, "unknown subcommand '");
+        at = err_put(info, at, p + a[1].off, a[1].len, 128);
+        at = err_puts(info, at, "'. Try ");
+        for (uint32_t i = 0; i < a[0].len && at + 1 < sizeof(info->err); i++) {
+            uint8_t ch = p[a[0].off + i];
+            info->err[at++] = (char)(ch >= 'a' && ch <= 'z' ? ch - ('a' - 'A') : ch);
+        }
+        err_puts(info, at, " HELP.");
+        return req_reject(info, info->len);
+    }
+    at = err_puts(info, 0, "unknown command '");
+    at = err_put(info, at, p + a[0].off, a[0].len, 128);
+    at = err_puts(info, at, "', with args beginning with: ");
+    size_t args = 0;
+    for (uint32_t i = 1; i < info->args.n && args < 128; i++) {
+        size_t before = at;
+        at = err_puts(info, at, "'");
+        at = err_put(info, at, p + a[i].off, a[i].len, 128 - args);
+        at = err_puts(info, at, "' ");
+        args += at - before;
+    }
     return req_reject(info, info->len);
 }
 
@@ -99,7 +139,7 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
     uint16_t id = redis_cmd_lookup(p + a[0].off, a[0].len);
     const struct redis_cmd *c = redis_cmd_get(id);
     if (id == REDIS_CMD_UNKNOWN) {
-        req_reject_unknown(info, p, NULL);
+        req_reject_unknown(info, p, false);
         return NULL;
     }
     if (c->handling == REDIS_H_SUBCMD) {
@@ -109,7 +149,7 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
         }
         id = redis_cmd_lookup_sub(id, p + a[1].off, a[1].len);
         if (id == REDIS_CMD_UNKNOWN) {
-            req_reject_unknown(info, p, c->name);
+            req_reject_unknown(info, p, true);
             return NULL;
         }
         c = redis_cmd_get(id);
@@ -138,9 +178,18 @@ static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
         return nkeys > 1 ? ROUTE_SPLIT : ROUTE_KEY;
     case REDIS_H_LOCAL:
         return ROUTE_LOCAL;
+    case REDIS_H_DATASET:
+        return ROUTE_DATASET;
     default:
         return ROUTE_KEY;
     }
+}
+
+static int req_reject_msg(struct req_info *info, const char *msg, const struct redis_cmd *c)
+{
+    snprintf(info->err, sizeof(info->err), msg, c->name);
+    info->cmd = REDIS_CMD_UNKNOWN;
+    return req_reject(info, info->len);
 }
 
 static int req_classify(const uint8_t *p, struct req_info *info)
@@ -149,10 +198,12 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     if (c == NULL) {
         return PARSE_OK; /* rejected */
     }
-    if (redis_cmd_keys(c, p, info->args.v, info->args.n, &info->keys, info->err,
-                       sizeof(info->err)) != 0) {
-        info->cmd = REDIS_CMD_UNKNOWN;
-        return req_reject(info, info->len);
+    /* BLOCK would park a shared server connection for as long as it waits. */
+    if (c->handling == REDIS_H_KEY_NOBLOCK && redis_cmd_blocks(c, p, info->args.v, info->args.n)) {
+        return req_reject_msg(info, "unsupported command '%s' with BLOCK (blocking)", c);
+    }
+    if (redis_cmd_keys(c, p, info->args.v, info->args.n, &info->keys) != 0) {
+        return req_reject_msg(info, "out of memory (keys of '%s')", c);
     }
     for (uint32_t i = 0; i < info->keys.n; i++) {
         if (info->keys.v[i].len > PROTO_MAX_KEY_LEN_REDIS) {
@@ -163,6 +214,11 @@ static int req_classify(const uint8_t *p, struct req_info *info)
         }
     }
     info->route = req_route_of(c, info->keys.n);
+    if (info->route == ROUTE_DATASET) {
+        /* what the core answers where the pool is sharded */
+        snprintf(info->err, sizeof(info->err), "unsupported command '%s' (no key to route by)",
+                 c->name);
+    }
     info->readonly = (c->flags & REDIS_F(READONLY)) != 0;
     info->quit = info->cmd == REDIS_CMD_QUIT;
     return PARSE_OK;

@@ -1,6 +1,7 @@
 #include "proxy/client.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -80,6 +81,24 @@ static void listener_refuse(struct pool *p, int fd)
     p->stats[SP_client_err]++;
 }
 
+/* The two ends of the client's socket as text, for CLIENT INFO. */
+static void client_addrs(struct client *c, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    strcpy(c->addr, "?");
+    strcpy(c->laddr, "?");
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family != AF_UNIX) {
+        sock_addr_str((struct sockaddr *)&ss, len, c->addr, sizeof(c->addr));
+    }
+    len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
+        sock_addr_str((struct sockaddr *)&ss, len, c->laddr, sizeof(c->laddr));
+    }
+    c->lc.addr = c->addr;
+    c->lc.laddr = c->laddr;
+}
+
 struct client *client_open(struct pool *p, int fd)
 {
     struct proxy *px = p->px;
@@ -93,6 +112,10 @@ struct client *client_open(struct pool *p, int fd)
     req_info_init(&c->ri);
     client_take_pool_settings(c, p);
     c->lc.version = NC_VERSION;
+    c->lc.resp = 2;
+    c->lc.id = c->id;
+    buf_init(&c->lc.name);
+    client_addrs(c, fd);
     if (p->cp->listen.path == NULL) {
         sock_set_nodelay(fd);
     }
@@ -311,6 +334,8 @@ void client_close(struct client *c)
     client_unlink(c);
     px->curr_connections--;
     cqueue_orphan(c); /* requests still at a server finish there; replies dropped */
+    pubsub_close(c);  /* its own connections close now, their memory goes with it */
+    txn_close(c);
     c->next_dead = px->dead_clients;
     px->dead_clients = c;
 }
@@ -326,6 +351,9 @@ void client_free(struct client *c)
     bufpool_put(&c->px->bufs, &c->in);
     bufpool_put(&c->px->bufs, &c->out);
     req_info_free(&c->ri);
+    buf_free(&c->lc.name);
+    pubsub_free(c);
+    txn_free(c);
     free(c);
 }
 
@@ -347,5 +375,21 @@ void client_move(struct client *c, struct pool *to)
 
 size_t client_memory(const struct client *c)
 {
-    return c->in.cap + c->out.cap + c->q.pending_bytes;
+    return c->in.cap + c->out.cap + c->q.pending_bytes + pubsub_memory(c) + txn_memory(c);
+}
+
+void client_private_lost(struct client *c, struct sconn *sc, const char *msg)
+{
+    if (pubsub_owns(c, sc)) {
+        /* the subscriptions on it are gone: the client's library reconnects and
+         * subscribes again, which it does only for a closed connection */
+        char why[256];
+        snprintf(why, sizeof(why), "connection to a pub/sub server lost: %s", msg);
+        router_reply_error(c, why);
+        c->closing = true;
+        client_update_events(c);
+        client_mark_dirty(c);
+        return;
+    }
+    txn_pin_lost(c, sc);
 }

@@ -18,6 +18,8 @@
 #include "net/stream.h"
 #include "proto/proto.h"
 #include "proxy/cqueue.h"
+#include "proxy/pubsub.h"
+#include "proxy/txn.h"
 
 struct proxy;
 struct pool;
@@ -36,6 +38,10 @@ struct client {
     size_t avg_reply; /* moving average of this client's reply sizes */
     struct local_ctx lc;
     struct req_info ri; /* parse scratch */
+    struct txn txn;     /* MULTI ... EXEC, WATCH */
+    struct subs subs;   /* SUBSCRIBE ... */
+    char addr[64];      /* the peer and the local end, for CLIENT INFO */
+    char laddr[64];
     bool dirty;
     bool closing; /* no more reading: close once every reply is written */
     bool closed;
@@ -72,5 +78,7 @@ void client_drain(struct client *c);
 /* Hand an open client to pool `to` (a reload): its next request is routed there,
  * requests already at servers finish where they are. */
 void client_move(struct client *c, struct pool *to);
+/* A connection of the client's own (subscriptions, WATCH) failed with msg. */
+void client_private_lost(struct client *c, struct sconn *sc, const char *msg);
 
 #endif

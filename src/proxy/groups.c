@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
 #include "proxy/server.h"
@@ -29,7 +30,7 @@ static bool group_master_get(void *ctx, uint32_t g, struct sockaddr_storage *ss,
 static bool group_master_found(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len)
 {
     struct server *s = group_server(ctx, g);
-    return s != NULL && server_set_addr(s, sa, len, GROUP_SWITCH_MSG);
+    return s != NULL && hold_switch(s, sa, len, GROUP_SWITCH_MSG);
 }
 
 static void group_replicas_listed(void *ctx, uint32_t g, const struct replica_addr *v, uint32_t n)
@@ -50,11 +51,25 @@ static void group_replica_state(void *ctx, uint32_t g, const struct sockaddr *sa
     }
 }
 
+static void group_failover_begins(void *ctx, uint32_t g, bool down)
+{
+    struct server *s = group_server(ctx, g);
+    if (s != NULL) {
+        hold_begin(s, down);
+    }
+}
+
+static void group_failover_ends(void *ctx, uint32_t g)
+{
+    struct server *s = group_server(ctx, g);
+    if (s != NULL) {
+        hold_end(s);
+    }
+}
+
 static const struct group_sink_ops pool_group_ops = {
-    group_master_get,
-    group_master_found,
-    group_replicas_listed,
-    group_replica_state,
+    group_master_get,    group_master_found,    group_replicas_listed,
+    group_replica_state, group_failover_begins, group_failover_ends,
 };
 
 struct group_sink pool_group_sink(struct pool *p)

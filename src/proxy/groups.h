@@ -1,9 +1,11 @@
 /*
  * groups: a sentinel pool's groups, as the sentinel client (sentinel/, a layer
  * above) talks to them: where a group's master is, which replicas it has,
- * whether one of them is up. A callback table implemented by the pool, so the
- * sentinel client knows no pool and a unit test can give it a sink of its own.
- * Groups are numbered as the pool's servers (conf_pool.servers, sorted).
+ * whether one of them is up, and when a failover of its master begins and ends
+ * (the pool holds the group's requests meanwhile: proxy/hold.h). A callback
+ * table implemented by the pool, so the sentinel client knows no pool and a
+ * unit test can give it a sink of its own. Groups are numbered as the pool's
+ * servers (conf_pool.servers, sorted).
  */
 #ifndef NC_GROUPS_H
 #define NC_GROUPS_H
@@ -32,6 +34,13 @@ struct group_sink_ops {
     /* The replica of g at sa went down (+sdown) or came back (-sdown). */
     void (*replica_state)(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len,
                           bool usable);
+    /* A failover of g's master in use began: the sentinel leading it is promoting
+     * one of its replicas (down false), or the sentinels see that master down
+     * (down true). Said again for every step heard, from every sentinel. */
+    void (*failover_begins)(void *ctx, uint32_t g, bool down);
+    /* The sentinel that began g's failover gave it up (-failover-abort-*): g
+     * keeps its master. A switch ends a failover through master_found instead. */
+    void (*failover_ends)(void *ctx, uint32_t g);
 };
 
 struct group_sink {

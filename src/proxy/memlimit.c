@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "proxy/client.h"
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/replica.h"
@@ -15,15 +16,21 @@ struct holder {
     size_t bytes;
 };
 
-static void holder_consider_conns(struct server *s, struct holder *h, size_t *total)
+static void holder_consider_array(struct sconn *v, uint32_t n, struct holder *h, size_t *total)
 {
-    for (uint32_t j = 0; j < s->nconns; j++) {
-        size_t m = sconn_memory(&s->conns[j]);
+    for (uint32_t j = 0; v != NULL && j < n; j++) {
+        size_t m = sconn_memory(&v[j]);
         *total += m;
         if (m > h->bytes) {
-            *h = (struct holder){NULL, &s->conns[j], m};
+            *h = (struct holder){NULL, &v[j], m};
         }
     }
+}
+
+static void holder_consider_conns(struct server *s, struct holder *h, size_t *total)
+{
+    holder_consider_array(s->conns, s->nconns, h, total);
+    holder_consider_array(s->conns3, s->nconns, h, total);
 }
 
 static void holder_consider_servers(struct pool *p, struct holder *h, size_t *total)
@@ -31,6 +38,7 @@ static void holder_consider_servers(struct pool *p, struct holder *h, size_t *to
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct server *s = &p->servers[i];
         holder_consider_conns(s, h, total);
+        *total += hold_memory(s); /* requests held for a failover (hold_shed) */
         /* the hidden replicas of a sentinel group (replica.c) */
         for (uint32_t k = 0; s->replicas != NULL && k < s->replicas->n; k++) {
             holder_consider_conns(&s->replicas->v[k]->srv, h, total);
@@ -92,6 +100,11 @@ void memlimit_enforce(struct proxy *px)
     struct holder h = memlimit_largest(px, &total);
     if (total <= px->buffer_limit) {
         return;
+    }
+    /* requests held for a failover go first, oldest first: waiting is what
+     * they could do without, the connections are what everything needs */
+    if (hold_shed(px, total - px->buffer_limit / 10 * 9) > 0) {
+        h = memlimit_largest(px, &total);
     }
     /* each round lets the largest go, then recounts: closing a client can
      * also shrink server buffers (nothing more is queued for it) */

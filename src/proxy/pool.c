@@ -42,6 +42,7 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
     ev_timer_init(&p->listener.pause, listener_on_resume, p);
     p->listener.pool = p;
     health_pool_init(p);
+    ev_timer_init(&p->info.timer, NULL, p); /* info_pool_init sets it up */
     dist_init(&p->dist);
     if (p->servers == NULL || p->nodes == NULL) {
         pool_destroy(p);
@@ -55,6 +56,10 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
         }
     }
     pool_rebuild(p);
+    if (info_pool_init(p) != 0) {
+        pool_destroy(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -112,6 +117,7 @@ void pool_destroy(struct pool *p)
     }
     health_pool_stop(p);
     pool_stop_watcher(p);
+    info_pool_free(p);
     pool_free_dead_servers(p);
     for (uint32_t i = 0; p->servers != NULL && i < p->nservers; i++) {
         server_deinit(&p->servers[i]); /* also one whose connections a reload moved */
@@ -182,6 +188,7 @@ void pool_retire(struct pool *p)
     pool_drain(p);
     health_pool_stop(p);
     pool_stop_watcher(p);
+    ev_timer_stop(px->loop, &p->info.timer);
     p->retire_deadline_ms = ev_now(px->loop) + (uint64_t)px->shutdown_timeout_s * 1000u;
     p->next_retired = px->retired;
     px->retired = p;

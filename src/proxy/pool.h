@@ -13,6 +13,7 @@
 #include "event/ev.h"
 #include "hash/dist.h"
 #include "proto/proto.h"
+#include "proxy/info.h"
 #include "stats/histo.h"
 #include "stats/stats_fields.h"
 
@@ -60,6 +61,7 @@ struct pool {
     /* a pool a reload replaced: on the proxy's retired list until idle */
     struct pool *next_retired;
     uint64_t retire_deadline_ms;
+    struct pool_info info; /* INFO's figures from the servers */
     int64_t stats[SP_COUNT];
     int64_t xstats[SPX_COUNT]; /* ours, after twemproxy's */
     struct histo lat_request;  /* parse to reply, as the client sees it (us) */

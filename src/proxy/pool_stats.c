@@ -89,7 +89,7 @@ struct stats_snap *pool_stats_snap(const struct proxy *px)
             const struct server *sv = &p->servers[j];
             struct stats_server_snap *ss = &ps->servers[j];
             memcpy(ss->v, sv->stats, sizeof(ss->v));
-            ss->failovers = sv->failovers;
+            memcpy(ss->g, sv->gstats, sizeof(ss->g));
             ss->lat = sv->lat_server;
             pool_stats_status(ss, sv, wall, now);
         }

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "conf/options.h"
 #include "event/ev.h"
@@ -25,6 +26,7 @@ struct server;
 
 struct proxy {
     struct ev_loop *loop;
+    time_t start_time;
     int worker_id;               /* -1: a single process; else TCP listeners use SO_REUSEPORT */
     uint32_t shutdown_timeout_s; /* of the generation in force: bounds a retired pool */
     size_t mbuf_size;            /* read chunk size (-m) */

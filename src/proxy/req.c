@@ -89,7 +89,7 @@ void req_free(struct req *r)
 
 void req_release(struct req *r)
 {
-    if (r->in_client || r->in_server || (r->split != NULL && r->split->pending > 0)) {
+    if (r->in_client || r->in_server || r->held || (r->split != NULL && r->split->pending > 0)) {
         return;
     }
     req_free(r);
@@ -105,12 +105,35 @@ static void req_deliver(struct req *r, const uint8_t *p, size_t len)
     cqueue_reply(r->client, r, p, len);
 }
 
+/* A request with a reply function: the proxy's own (no client, the function
+ * consumes the reply), or one whose reply the function rewrites. */
+static void req_reply_through(struct req *r, const uint8_t *p, size_t len,
+                              const struct rsp_info *ri, const char *err)
+{
+    struct buf out;
+    buf_init(&out);
+    r->reply(r, &out, p, len, ri, err);
+    if (r->client == NULL && !r->in_client) {
+        buf_free(&out);
+        req_release(r);
+        return;
+    }
+    req_deliver(r, out.data, out.len);
+    buf_free(&out);
+}
+
 static void split_finish(struct req *parent)
 {
     struct split *sp = parent->split;
     struct client *c = parent->client;
     if (c == NULL) {
         req_release(parent);
+        return;
+    }
+    if (parent->reply != NULL) {
+        /* its function makes the reply (a subscription confirmed everywhere) */
+        req_reply_through(parent, sp->rsps[0].data, sp->rsps[0].len, &sp->infos[0],
+                          sp->failed ? sp->err : NULL);
         return;
     }
     const struct proto *pr = c->pool->proto;
@@ -151,7 +174,11 @@ static void frag_done(struct req *f)
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri)
 {
     if (r->parent == NULL) {
-        req_deliver(r, p, len);
+        if (r->reply != NULL) {
+            req_reply_through(r, p, len, ri, NULL);
+        } else {
+            req_deliver(r, p, len);
+        }
         return;
     }
     struct split *sp = r->parent->split;
@@ -173,6 +200,10 @@ void req_fail(struct req *r, const char *msg)
             snprintf(sp->err, sizeof(sp->err), "%s", msg);
         }
         frag_done(r);
+        return;
+    }
+    if (r->reply != NULL && r->client == NULL && !r->in_client) {
+        req_reply_through(r, NULL, 0, NULL, msg); /* the proxy's own */
         return;
     }
     if (r->client == NULL) {

@@ -7,7 +7,8 @@
  * freed when it has left both: its response arrived (or it failed) and its
  * reply was handed to the client (or the client went away). Request bytes are
  * not kept: they were copied into the server connection's output buffer when
- * the request was queued.
+ * the request was queued; a request held for a failover (hold.h) waits with
+ * its bytes in its group's hold, off both queues until it is sent.
  */
 #ifndef NC_REQ_H
 #define NC_REQ_H
@@ -21,6 +22,13 @@
 struct client;
 struct sconn;
 struct split;
+struct req;
+
+/* What a request's reply becomes before its client sees it (SCAN's cursor over
+ * the servers), or what the proxy does with the reply to a request of its own
+ * (no client: INFO keyspace). err is set instead of p when the request failed. */
+typedef void (*req_reply_fn)(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                             const struct rsp_info *ri, const char *err);
 
 struct req {
     struct req *cnext;     /* next in the client's queue */
@@ -33,10 +41,15 @@ struct req {
     uint32_t len;        /* request bytes sent to the server */
     size_t client_bytes; /* request bytes held against the client's limit until answered */
     uint16_t cmd;
-    bool done; /* answered: rsp holds the reply unless it went out at once */
+    uint32_t skip;      /* replies before its own to drop (MULTI's, QUEUED ones) */
+    req_reply_fn reply; /* NULL: the server's reply goes to the client as it is */
+    void *reply_ctx;    /* for reply: with no client, whose request this is */
+    uint64_t reply_arg; /* for reply (SCAN: the server it went to) */
+    bool done;          /* answered: rsp holds the reply unless it went out at once */
     bool in_client;
     bool in_server;
     bool sent;            /* fully written to the server socket */
+    bool held;            /* waiting in a group's hold (hold.h): not to be freed */
     uint64_t wire_end;    /* the connection's byte count where this request ends */
     uint64_t deadline_ms; /* 0: no timeout */
     uint64_t start_us;    /* when it was parsed (client latency) */

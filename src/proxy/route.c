@@ -7,6 +7,7 @@
 #include "proxy/health.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
+#include "proxy/sconn.h"
 #include "proxy/server.h"
 
 #define NO_SERVER_MSG  "no server is available for this key"
@@ -166,12 +167,27 @@ int route_request(struct pool *p, const uint8_t *req, const struct spans *keys, 
     return ROUTE_HIT;
 }
 
-struct server *route_any(struct pool *p)
+/* How much a keyless request would like s: connected, else not failing lately. */
+static int route_any_rank(struct server *s, uint64_t client_id)
 {
-    for (uint32_t i = 0; i < p->nservers; i++) {
-        struct server *s = &p->servers[i];
-        if (!s->health.ejected && s->addr.known) {
-            return s;
+    if (server_conn_for(s, client_id, 2)->state == SCONN_CONNECTED) {
+        return 0;
+    }
+    return s->health.failures == 0 ? 1 : 2;
+}
+
+struct server *route_any(struct pool *p, uint64_t client_id, uint32_t skip)
+{
+    for (int rank = 0; rank <= 2; rank++) {
+        for (uint32_t i = 0; i < p->nservers; i++) {
+            struct server *s = &p->servers[i];
+            if (s->health.ejected || !s->addr.known || route_any_rank(s, client_id) != rank) {
+                continue;
+            }
+            if (skip == 0) {
+                return s;
+            }
+            skip--;
         }
     }
     return NULL;

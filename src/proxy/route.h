@@ -41,8 +41,11 @@ int route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly, str
  * distribution a request has no place but the one drawn for it). */
 int route_request(struct pool *p, const uint8_t *req, const struct spans *keys, bool readonly,
                   struct route *out);
-/* Any live server, for a keyless request every server answers alike; NULL if none. */
-struct server *route_any(struct pool *p);
+/* Any live server, for a keyless request every server answers alike: one the
+ * client's connection is up to, else one that has not failed lately, else any;
+ * skip leaves out that many of those, in that order (a caller trying again).
+ * NULL if none is left. */
+struct server *route_any(struct pool *p, uint64_t client_id, uint32_t skip);
 /* Every server of the pool holds every key: a master and its replicas, or one
  * server (or one sentinel group). */
 bool route_one_dataset(const struct pool *p);

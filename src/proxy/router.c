@@ -1,15 +1,20 @@
 #include "proxy/router.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "proxy/client.h"
 #include "proxy/cqueue.h"
+#include "proxy/hold.h"
+#include "proxy/info.h"
 #include "proxy/pool.h"
+#include "proxy/pubsub.h"
 #include "proxy/req.h"
 #include "proxy/route.h"
 #include "proxy/sconn.h"
 #include "proxy/server.h"
+#include "proxy/txn.h"
 
 void router_reply_error(struct client *c, const char *msg)
 {
@@ -32,12 +37,20 @@ static void router_refuse(struct client *c, int miss, const struct route *r)
     router_reply_error(c, route_miss_text(pool, miss, r, msg, sizeof(msg)));
 }
 
+/* The client's connection to s: its own while it watches keys there, else the
+ * shared one for its id and protocol. */
+static struct sconn *router_conn_of(struct client *c, struct server *s)
+{
+    struct sconn *sc = txn_pinned(c, s);
+    return sc != NULL ? sc : server_conn_for(s, c->id, c->lc.resp);
+}
+
 /* The client's connection to s, connecting it if needed; NULL with *err (an
  * errno code) when it cannot be. A read for a hidden replica that cannot be
  * reached may fall back to its group (*s says where it went). */
 static struct sconn *router_conn(struct client *c, struct server **s, bool readonly, int *err)
 {
-    struct sconn *sc = server_conn_for(*s, c->id);
+    struct sconn *sc = router_conn_of(c, *s);
     *err = sconn_ensure(sc);
     if (*err == 0) {
         return sc;
@@ -47,18 +60,24 @@ static struct sconn *router_conn(struct client *c, struct server **s, bool reado
         return NULL;
     }
     *s = instead;
-    sc = server_conn_for(instead, c->id);
+    sc = router_conn_of(c, instead);
     *err = sconn_ensure(sc);
     return *err == 0 ? sc : NULL;
 }
 
-/* Send the request whole to target. */
+/* Send the request whole to target (or hold it while its group fails over). */
 static void router_forward(struct client *c, struct server *target, const uint8_t *p,
                            const struct req_info *ri)
 {
     int err;
+    if (hold_take(c, target, p, ri, 0)) {
+        return;
+    }
     struct sconn *sc = router_conn(c, &target, ri->readonly, &err);
     if (sc == NULL) {
+        if (hold_take(c, target, p, ri, err)) {
+            return;
+        }
         c->pool->stats[SP_forward_error]++;
         router_reply_error(c, server_strerror(target, err));
         return;
@@ -89,9 +108,15 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
                            uint32_t nidx)
 {
     int err;
-    struct sconn *sc = router_conn(c, &s, ri->readonly, &err);
     struct req *fr = req_new_frag(parent, f);
+    if (hold_take_frag(c, fr, s, p, ri, idx, nidx, 0)) {
+        return;
+    }
+    struct sconn *sc = router_conn(c, &s, ri->readonly, &err);
     if (sc == NULL) {
+        if (hold_take_frag(c, fr, s, p, ri, idx, nidx, err)) {
+            return;
+        }
         c->pool->stats[SP_forward_error]++;
         req_fail(fr, server_strerror(s, err));
         return;
@@ -210,6 +235,11 @@ static void route_split(struct client *c, const uint8_t *p, const struct req_inf
 static void route_all(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct pool *pool = c->pool;
+    if (ri->flush && !pool->cp->allow_flush) {
+        router_reply_error(c, "flushing every server is not allowed in this pool "
+                              "(allow_flush: true allows it)");
+        return;
+    }
     if (ri->noreply) {
         for (uint32_t i = 0; i < pool->nservers; i++) {
             struct server *s = &pool->servers[i];
@@ -222,22 +252,35 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
         return;
     }
     struct req *parent = req_new_split(p, ri, pool->nservers);
+    parent->split->info.seed = (uint32_t)random(); /* for a merge that picks one (RANDOMKEY) */
     cqueue_push(c, parent, ri->len);
     for (uint32_t i = 0; i < pool->nservers; i++) {
         route_fragment(c, parent, i, &pool->servers[i], p, ri, NULL, 0);
     }
 }
 
-/* Any live server answers it (memcached's version): the first one that can be reached. */
+/* Any live server answers it (memcached's version): one that can be reached. */
 static void route_any_server(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
-    struct server *s = route_any(c->pool);
-    if (s == NULL) {
-        c->pool->stats[SP_forward_error]++;
-        router_reply_error(c, "no server is available");
+    struct pool *pool = c->pool;
+    if (ri->facts) {
+        info_dispatch(c, p, ri); /* INFO: the proxy's figures and a live server's */
         return;
     }
-    router_forward(c, s, p, ri);
+    struct server *s = NULL;
+    int err = 0;
+    for (uint32_t skip = 0; (s = route_any(pool, c->id, skip)) != NULL; skip++) {
+        struct sconn *sc = router_conn_of(c, s);
+        err = sconn_ensure(sc);
+        if (err == 0) {
+            struct req *r = req_new(ri->cmd);
+            cqueue_push(c, r, ri->len);
+            sconn_send(sc, r, p, ri->len);
+            return;
+        }
+    }
+    pool->stats[SP_forward_error]++;
+    router_reply_error(c, err != 0 ? strerror(err) : "no server is available");
 }
 
 /* Answered by the proxy; true when nothing more is to be done with it. */
@@ -258,19 +301,129 @@ static bool router_local(struct client *c, const uint8_t *p, const struct req_in
     return answered != 0 || ri->route == ROUTE_LOCAL;
 }
 
-void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
+/* A pool-wide cursor: the server's index in the low bits, its cursor above. */
+static uint32_t scan_bits(uint32_t nservers)
 {
-    if (ri->route == ROUTE_REJECT) {
-        router_reply_error(c, ri->err);
-        if (ri->quit) {
-            c->closing = true;
+    uint32_t b = 1;
+    while (b < 32 && (1u << b) < nservers) {
+        b++;
+    }
+    return b;
+}
+
+static bool scan_cursor_parse(const uint8_t *s, size_t n, uint64_t *v)
+{
+    *v = 0;
+    if (n == 0 || n > 20) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || *v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10) {
+            return false;
         }
+        *v = *v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return true;
+}
+
+/* A server's SCAN reply: the client gets the pool-wide cursor of what is next,
+ * the same server further on, or the next server from its start, or 0. */
+static void scan_reply(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                       const struct rsp_info *ri, const char *err)
+{
+    struct client *c = r->client;
+    uint32_t idx = (uint32_t)(r->reply_arg & 0xffffffffu), bits = (uint32_t)(r->reply_arg >> 32);
+    uint32_t n = (uint32_t)(uintptr_t)r->reply_ctx;
+    uint64_t next, cursor;
+    if (c == NULL) {
         return;
     }
-    if ((ri->route == ROUTE_LOCAL || (c->lc.auth != NULL && !c->lc.authed)) &&
-        router_local(c, p, ri)) {
+    const struct proto *pr = c->pool->proto;
+    if (err != NULL || ri == NULL) {
+        pr->error_reply(out, err != NULL ? err : "bad reply from server");
+    } else if (ri->is_error) {
+        buf_append(out, p, len);
+    } else if (pr->cursor_get(p, ri, &next) != 0 || (next >> (64 - bits)) != 0) {
+        pr->error_reply(out, "bad reply from server: not a SCAN cursor this proxy can carry");
+    } else {
+        cursor = next != 0 ? (next << bits) | idx : (idx + 1 < n ? idx + 1 : 0);
+        if (pr->cursor_reply(out, p, ri, cursor) != 0) {
+            pr->error_reply(out, "bad reply from server");
+        }
+    }
+}
+
+/* SCAN over a sharded pool: each server in turn, the cursor saying which. */
+static void route_scan(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct pool *pool = c->pool;
+    uint32_t bits = scan_bits(pool->nservers);
+    uint64_t cursor;
+    if (ri->args.n < 2 || pool->proto->cursor_request == NULL ||
+        !scan_cursor_parse(p + ri->args.v[1].off, ri->args.v[1].len, &cursor) ||
+        (cursor & ((1ull << bits) - 1)) >= pool->nservers) {
+        router_reply_error(c, "invalid cursor");
         return;
     }
+    uint32_t idx = (uint32_t)(cursor & ((1ull << bits) - 1));
+    struct server *s = &pool->servers[idx];
+    int err;
+    struct sconn *sc = router_conn(c, &s, ri->readonly, &err);
+    if (sc == NULL) {
+        pool->stats[SP_forward_error]++;
+        router_reply_error(c, server_strerror(s, err));
+        return;
+    }
+    struct buf *out = sconn_out(sc);
+    size_t before = out->len;
+    if (pool->proto->cursor_request(out, p, ri, cursor >> bits) != 0) {
+        out->len = before;
+        router_reply_error(c, "out of memory");
+        return;
+    }
+    struct req *r = req_new(ri->cmd);
+    r->reply = scan_reply;
+    r->reply_arg = idx | ((uint64_t)bits << 32);
+    r->reply_ctx = (void *)(uintptr_t)pool->nservers;
+    cqueue_push(c, r, ri->len);
+    sconn_queued(sc, r, out->len - before);
+}
+
+/* RESP2 clients in subscribed mode may only (un)subscribe, PING, QUIT, RESET:
+ * redis refuses the rest with this text. */
+static bool router_subscribed_refuses(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    if (!c->lc.subscribed || c->lc.resp != 2 || ri->route == ROUTE_PUBSUB ||
+        ri->route == ROUTE_LOCAL || ri->route == ROUTE_REJECT || ri->args.n == 0) {
+        return false;
+    }
+    char msg[256];
+    const struct span *name = &ri->args.v[0];
+    snprintf(msg, sizeof(msg),
+             "Can't execute '%.*s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
+             "are allowed in this context",
+             (int)(name->len < 64 ? name->len : 64), (const char *)p + name->off);
+    for (char *q = msg + 15; *q != '\'' && *q != '\0'; q++) {
+        *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q); /* redis names it in lower case */
+    }
+    router_reply_error(c, msg);
+    return true;
+}
+
+/* The request as the router sees it: an inline one as the RESP request it means. */
+static const uint8_t *router_view(const uint8_t *p, const struct req_info *ri,
+                                  struct req_info *view)
+{
+    if (!ri->rewritten) {
+        return p;
+    }
+    *view = *ri; /* the spans are shared, only read */
+    view->len = ri->wire.len;
+    return ri->wire.data;
+}
+
+static void router_route(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
     switch (ri->route) {
     case ROUTE_SPLIT:
         route_split(c, p, ri);
@@ -284,12 +437,48 @@ void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     case ROUTE_DATASET:
         if (route_one_dataset(c->pool)) {
             route_whole(c, p, ri);
+        } else if (ri->cursor) {
+            route_scan(c, p, ri);
+        } else if (c->pool->proto->build != NULL) {
+            route_all(c, p, ri); /* DBSIZE summed, KEYS concatenated... (proto->merge) */
         } else {
             router_reply_error(c, ri->err);
         }
+        break;
+    case ROUTE_TXN:
+        txn_dispatch(c, p, ri);
+        break;
+    case ROUTE_PUBSUB:
+        pubsub_dispatch(c, p, ri);
         break;
     default:
         route_whole(c, p, ri);
         break;
     }
+}
+
+void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct req_info view;
+    p = router_view(p, ri, &view);
+    ri = ri->rewritten ? &view : ri;
+    if (ri->route == ROUTE_REJECT && !c->txn.active) {
+        router_reply_error(c, ri->err);
+        if (ri->quit) {
+            c->closing = true;
+        }
+        return;
+    }
+    if ((ri->route == ROUTE_LOCAL || (c->lc.auth != NULL && !c->lc.authed)) &&
+        !(c->txn.active && ri->route == ROUTE_LOCAL && !ri->quit) && router_local(c, p, ri)) {
+        return;
+    }
+    if (router_subscribed_refuses(c, p, ri)) {
+        return;
+    }
+    if (c->txn.active && ri->route != ROUTE_TXN) {
+        txn_queue(c, p, ri); /* answered QUEUED, sent at EXEC */
+        return;
+    }
+    router_route(c, p, ri);
 }

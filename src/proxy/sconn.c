@@ -2,19 +2,24 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "core/log.h"
 #include "net/sock.h"
 #include "proxy/health.h"
+#include "proxy/client.h"
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/pubsub.h"
 #include "proxy/req.h"
 #include "proxy/server.h"
 
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
+static void sconn_lost(struct sconn *c, const char *msg, int stat_field);
 
 static struct proxy *sconn_px(const struct sconn *c)
 {
@@ -31,10 +36,28 @@ void sconn_init(struct sconn *c, struct server *s)
 {
     memset(c, 0, sizeof(*c));
     c->server = s;
+    c->resp = 2;
     c->st.fd = -1;
     ev_io_init(&c->io, -1, sconn_on_io, c);
     ev_timer_init(&c->timer, sconn_on_timeout, c);
     rsp_info_init(&c->ri);
+}
+
+struct sconn *sconn_new_private(struct server *s, struct client *owner, int resp)
+{
+    struct sconn *c = malloc(sizeof(*c));
+    if (c != NULL) {
+        sconn_init(c, s);
+        c->owner = owner;
+        c->resp = (uint8_t)resp;
+    }
+    return c;
+}
+
+void sconn_free_private(struct sconn *c)
+{
+    sconn_deinit(c, "client closed");
+    free(c);
 }
 
 void sconn_deinit(struct sconn *c, const char *msg)
@@ -120,7 +143,7 @@ static void sconn_preamble(struct sconn *c)
     const char *auth = p->cp->redis ? p->cp->redis_auth : NULL;
     size_t before = c->out.len;
     int n = p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
-                                p->cp->redis ? p->cp->redis_db : 0);
+                                p->cp->redis ? p->cp->redis_db : 0, c->resp);
     c->swallow = n > 0 ? (uint32_t)n : 0;
     c->wire_queued += c->out.len - before;
     if (c->out.len > 0) {
@@ -249,7 +272,7 @@ void sconn_flush(struct sconn *c)
     int rc = stream_write_buf(&c->st, &c->out, &c->out_pos, &err);
     c->wire_written += c->out_pos - before;
     if (rc == STREAM_ERROR) {
-        sconn_fail(c, strerror(err), SS_server_err);
+        sconn_lost(c, strerror(err), SS_server_err);
         return;
     }
     sconn_account_sent(c);
@@ -288,6 +311,36 @@ static struct req *sconn_pop(struct sconn *c)
     return r;
 }
 
+/* Requests of the detached queue r.. that c never wrote a byte of go back to
+ * their group's hold (its failover is under way: they wait for the new
+ * master instead of failing); their bytes are still in c->out. Returns the
+ * queue of the others, in order. */
+static struct req *sconn_take_back(struct sconn *c, struct req *r)
+{
+    struct req *keep = NULL, **tail = &keep;
+    struct hold_entry *at = NULL;
+    uint64_t base = c->wire_written - c->out_pos; /* wire position of c->out.data[0] */
+    int64_t *st = sconn_stats(c);
+    while (r != NULL) {
+        struct req *next = r->snext;
+        uint64_t start = r->wire_end - r->len;
+        r->snext = NULL;
+        if (start >= c->wire_written && r->wire_end - base <= c->out.len &&
+            hold_return(c->server, r, c->out.data + (start - base), r->len, &at)) {
+            r->in_server = false;
+            st[SS_in_queue]--;
+            st[SS_in_queue_bytes] -= r->len;
+            st[SS_requests]--; /* counted again when it is sent */
+            st[SS_request_bytes] -= r->len;
+        } else {
+            *tail = r;
+            tail = &r->snext;
+        }
+        r = next;
+    }
+    return keep;
+}
+
 /* Close c, leave the flush list, answer every request waiting on it with msg.
  * Returns whether requests were waiting. */
 static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
@@ -310,28 +363,43 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
     sconn_stats(c)[SS_server_connections]--;
     px->curr_connections--;
     ev_timer_stop(px->loop, &c->timer);
+    /* detach the whole queue first: answering a request may queue new work on c */
+    struct req *r = c->head;
+    c->head = c->tail = c->unsent = NULL;
+    if (r != NULL && c->owner == NULL && hold_takes_back(s)) {
+        r = sconn_take_back(c, r);
+    }
     buf_reset(&c->out);
     buf_reset(&c->in);
     c->need = 0;
     c->out_pos = 0;
     c->swallow = 0;
-    /* detach the whole queue first: answering a request may queue new work on c */
-    struct req *r = c->head;
-    struct req *unsent = c->unsent;
-    bool sent = true;
+    c->sub_cmd = 0;
+    /* bytes never written are gone with the socket: the next request's end is
+     * counted from what will really be written */
+    c->wire_written = c->wire_queued;
     int64_t *st = sconn_stats(c);
-    c->head = c->tail = c->unsent = NULL;
     while (r != NULL) {
         struct req *next = r->snext;
-        sent = sent && r != unsent;
-        st[sent ? SS_out_queue : SS_in_queue]--;
-        st[sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
+        st[r->sent ? SS_out_queue : SS_in_queue]--;
+        st[r->sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
         r->snext = NULL;
         r->in_server = false;
         req_fail(r, msg);
         r = next;
     }
     return had_work;
+}
+
+/* The socket failed (refused, reset, closed by the server with requests
+ * waiting): the group's master may be gone, and with failover_hold_on_crash
+ * its group starts holding before the requests c never wrote are answered. */
+static void sconn_lost(struct sconn *c, const char *msg, int stat_field)
+{
+    if (c->head != NULL || stat_field != SS_server_eof) {
+        hold_master_lost(c->server);
+    }
+    sconn_fail(c, msg, stat_field);
 }
 
 void sconn_fail(struct sconn *c, const char *msg, int stat_field)
@@ -341,6 +409,11 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field)
         return;
     }
     bool had_work = sconn_close(c, msg, stat_field);
+    if (c->owner != NULL) {
+        /* the client's subscriptions or watch lived on it: they are over */
+        client_private_lost(c->owner, c, msg);
+        had_work = true;
+    }
     /* an idle connection the server closed (its timeout) is no failure */
     if (had_work || stat_field != SS_server_eof) {
         health_failure(c->server, msg);
@@ -381,12 +454,29 @@ static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
         }
         return;
     }
+    if (c->head->skip > 0) {
+        c->head->skip--; /* MULTI's +OK, a QUEUED: only EXEC's reply is the client's */
+        return;
+    }
     struct req *r = sconn_pop(c);
     histo_add(&server_counted(s)->lat_server, ev_now_us(sconn_px(c)->loop) - r->queued_us);
     health_success(s);
     sconn_stats(c)[SS_responses]++;
     sconn_stats(c)[SS_response_bytes] += (int64_t)len;
     req_complete(r, p, len, &c->ri);
+}
+
+/* The command a reply is parsed for: nothing while setting up, a subscription's
+ * (its pushes classified) on a subscribed connection, else the oldest request's. */
+static uint16_t sconn_parse_cmd(const struct sconn *c)
+{
+    if (c->swallow > 0) {
+        return 0;
+    }
+    if (c->sub_cmd != 0) {
+        return c->sub_cmd;
+    }
+    return c->head->skip > 0 ? 0 : c->head->cmd;
 }
 
 /* Parse and hand out every complete response in c->in. Returns -1 if c failed. */
@@ -397,14 +487,14 @@ static int sconn_parse(struct sconn *c)
     while (pos < c->in.len) {
         const uint8_t *p = c->in.data + pos;
         size_t n = c->in.len - pos;
-        if (c->swallow == 0 && c->head == NULL) {
+        if (c->swallow == 0 && c->head == NULL && c->sub_cmd == 0) {
             sconn_fail(c, "unexpected data from server", SS_server_err);
             return -1;
         }
         if (c->need > n) {
             break;
         }
-        int rc = pr->rsp_parse(p, n, c->swallow > 0 ? 0 : c->head->cmd, &c->ri);
+        int rc = pr->rsp_parse(p, n, sconn_parse_cmd(c), &c->ri);
         if (rc == PARSE_AGAIN) {
             c->need = c->ri.len; /* a big reply is not re-parsed on every read */
             break;
@@ -417,6 +507,13 @@ static int sconn_parse(struct sconn *c)
             return -1;
         }
         pos += c->ri.len;
+        if (c->ri.push == PUSH_MESSAGE && c->swallow == 0) {
+            pubsub_message(c->owner, p, c->ri.len); /* a publish: nobody asked for it */
+            continue;
+        }
+        if (c->swallow == 0 && c->head == NULL) {
+            continue; /* a confirmation of nothing we wait for: an UNSUBSCRIBE's */
+        }
         sconn_answer(c, p, c->ri.len);
         if (c->state == SCONN_CLOSED) {
             return -1; /* answering reached a limit that reset this connection */
@@ -442,11 +539,11 @@ static void sconn_read(struct sconn *c)
     int err = 0;
     int rc = stream_read(&c->st, c->in.data + c->in.len, c->in.cap - c->in.len, &got, &err);
     if (rc == STREAM_EOF) {
-        sconn_fail(c, "Connection closed by server", SS_server_eof);
+        sconn_lost(c, "Connection closed by server", SS_server_eof);
         return;
     }
     if (rc == STREAM_ERROR) {
-        sconn_fail(c, strerror(err), SS_server_err);
+        sconn_lost(c, strerror(err), SS_server_err);
         return;
     }
     if (rc == STREAM_AGAIN) {
@@ -463,7 +560,7 @@ static int sconn_connected(struct sconn *c)
 {
     int err = sock_error(c->st.fd);
     if (err != 0) {
-        sconn_fail(c, strerror(err), SS_server_err);
+        sconn_lost(c, strerror(err), SS_server_err);
         return -1;
     }
     struct sockaddr_storage ss;

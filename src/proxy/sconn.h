@@ -26,6 +26,7 @@
 
 struct server;
 struct req;
+struct client;
 
 enum sconn_state { SCONN_CLOSED = 0, SCONN_CONNECTING, SCONN_CONNECTED };
 
@@ -34,7 +35,8 @@ struct sconn {
     struct stream st;
     struct server *server;
     uint8_t state;
-    bool dirty; /* on the proxy's flush list */
+    uint8_t resp; /* the protocol version it speaks to the server (2; 3 for RESP3 clients) */
+    bool dirty;   /* on the proxy's flush list */
     struct sconn *dirty_prev, *dirty_next;
     struct buf out;   /* request bytes queued for the socket */
     size_t out_pos;   /* bytes of out already written */
@@ -46,11 +48,18 @@ struct sconn {
     uint64_t wire_queued;  /* bytes ever queued on this connection */
     uint64_t wire_written; /* bytes ever written */
     uint32_t swallow;      /* replies to connection set-up (AUTH/SELECT) still to drop */
+    /* A client's own connection (pub/sub, WATCH), NULL for a shared one. It is freed
+     * with its client; a failure of it ends the client's subscriptions or watch. */
+    struct client *owner;
+    uint16_t sub_cmd;      /* subscribed: replies are parsed as pushes with this command id */
     struct ev_timer timer; /* deadline of the oldest request */
     struct rsp_info ri;    /* parse scratch */
 };
 
 void sconn_init(struct sconn *c, struct server *s);
+/* A connection of client owner's own to s, speaking protocol version resp. */
+struct sconn *sconn_new_private(struct server *s, struct client *owner, int resp);
+void sconn_free_private(struct sconn *c);
 /* Close (answering what waits with msg) and free the buffers. */
 void sconn_deinit(struct sconn *c, const char *msg);
 /* Make sure the connection is connecting or connected: 0, or an errno code

@@ -6,6 +6,7 @@
 
 #include "net/sock.h"
 #include "proxy/health.h"
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
 #include "proxy/sconn.h"
@@ -40,13 +41,21 @@ int server_init(struct server *s, struct pool *p, const struct conf_server *cs, 
     return 0;
 }
 
+static void server_conns_free(struct sconn *v, uint32_t n, const char *why)
+{
+    for (uint32_t i = 0; v != NULL && i < n; i++) {
+        sconn_deinit(&v[i], why);
+    }
+    free(v);
+}
+
 void server_deinit(struct server *s)
 {
-    for (uint32_t i = 0; i < s->nconns; i++) {
-        sconn_deinit(&s->conns[i], "proxy is shutting down");
-    }
-    free(s->conns);
-    s->conns = NULL;
+    /* first: closing the connections must not hand requests back to it */
+    hold_free(s, "proxy is shutting down");
+    server_conns_free(s->conns, s->nconns, "proxy is shutting down");
+    server_conns_free(s->conns3, s->nconns, "proxy is shutting down");
+    s->conns = s->conns3 = NULL;
     s->nconns = 0;
     /* after the group's own connections: a replica's answers count into s */
     replica_set_free(s->replicas);
@@ -57,23 +66,26 @@ void server_deinit(struct server *s)
 
 void server_adopt(struct server *to, struct server *from)
 {
-    for (uint32_t i = 0; i < to->nconns; i++) {
-        sconn_deinit(&to->conns[i], "replaced");
-    }
-    free(to->conns);
+    server_conns_free(to->conns, to->nconns, "replaced");
+    server_conns_free(to->conns3, to->nconns, "replaced");
     to->conns = from->conns;
+    to->conns3 = from->conns3;
     to->nconns = from->nconns;
     for (uint32_t i = 0; i < to->nconns; i++) {
         to->conns[i].server = to;
+        if (to->conns3 != NULL) {
+            to->conns3[i].server = to;
+        }
     }
-    from->conns = NULL;
+    from->conns = from->conns3 = NULL;
     from->nconns = 0;
     if (from->addr.known) {
         to->addr = from->addr;
     }
-    to->failovers = from->failovers;
+    memcpy(to->gstats, from->gstats, sizeof(to->gstats));
     memcpy(to->stats, from->stats, sizeof(to->stats));
     to->lat_server = from->lat_server;
+    hold_adopt(to, from); /* a failover in progress goes on in the new pool */
     /* the replicas go along: their requests in flight count in the gauges just copied */
     replica_set_free(to->replicas);
     to->replicas = from->replicas;
@@ -87,16 +99,34 @@ void server_adopt(struct server *to, struct server *from)
 bool server_idle(const struct server *s)
 {
     for (uint32_t i = 0; i < s->nconns; i++) {
-        if (!sconn_idle(&s->conns[i])) {
+        if (!sconn_idle(&s->conns[i]) || (s->conns3 != NULL && !sconn_idle(&s->conns3[i]))) {
             return false;
         }
     }
-    return replica_set_idle(s->replicas);
+    return hold_idle(s) && replica_set_idle(s->replicas);
 }
 
-struct sconn *server_conn_for(struct server *s, uint64_t client_id)
+/* The RESP3 connections, made the first time a RESP3 client needs one: a
+ * server speaking RESP2 to everyone else keeps its connections as they are. */
+static struct sconn *server_conns3(struct server *s)
 {
-    return &s->conns[client_id % s->nconns];
+    if (s->conns3 == NULL) {
+        s->conns3 = calloc(s->nconns, sizeof(*s->conns3));
+        for (uint32_t i = 0; s->conns3 != NULL && i < s->nconns; i++) {
+            sconn_init(&s->conns3[i], s);
+            s->conns3[i].resp = 3;
+        }
+    }
+    return s->conns3;
+}
+
+struct sconn *server_conn_for(struct server *s, uint64_t client_id, int resp)
+{
+    struct sconn *v = resp == 3 ? server_conns3(s) : s->conns;
+    if (v == NULL) {
+        v = s->conns; /* out of memory: RESP2 it is, better than nothing */
+    }
+    return &v[client_id % s->nconns];
 }
 
 const char *server_strerror(const struct server *s, int err)
@@ -110,25 +140,43 @@ bool server_addr_is(const struct server *s, const struct sockaddr *sa, socklen_t
            sock_addr_same((const struct sockaddr *)&s->addr.ss, sa, len);
 }
 
-bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why)
+bool server_move_addr(struct server *s, const struct sockaddr *sa, socklen_t len)
 {
     if (len == 0 || len > sizeof(s->addr.ss) || server_addr_is(s, sa, len)) {
         return false;
     }
-    bool was_known = s->addr.known;
+    if (s->addr.known) {
+        s->gstats[SG_server_failover]++;
+    }
     memcpy(&s->addr.ss, sa, len);
     s->addr.len = len;
     s->addr.known = true;
+    /* the failures of the old address say nothing about the new one */
+    health_reset(s);
+    return true;
+}
+
+void server_reset_conns(struct server *s, const char *why)
+{
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        sconn_reset(&s->conns[i], why);
+        if (s->conns3 != NULL) {
+            sconn_reset(&s->conns3[i], why);
+        }
+    }
+}
+
+bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why)
+{
+    bool was_known = s->addr.known;
+    if (!server_move_addr(s, sa, len)) {
+        return false;
+    }
     if (was_known) {
         /* requests sent to the old master must not wait for it: it may be gone or
          * a replica now, and writes there would be lost or refused */
-        for (uint32_t i = 0; i < s->nconns; i++) {
-            sconn_reset(&s->conns[i], why);
-        }
-        s->failovers++;
+        server_reset_conns(s, why);
     }
-    /* the failures of the old address say nothing about the new one */
-    health_reset(s);
     if (s->pool->cp->preconnect) {
         server_connect_all(s);
     }

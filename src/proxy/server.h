@@ -21,6 +21,7 @@
 struct pool;
 struct sconn;
 struct replica_set;
+struct hold;
 
 /* Where a server's connections go. Runtime data: a sentinel group's master moves. */
 struct server_addr {
@@ -33,10 +34,12 @@ struct server {
     struct pool *pool;
     const struct conf_server *cs;
     struct server_addr addr;
-    char *unknown_msg; /* the error while !addr.known (sentinel groups only) */
-    int64_t failovers; /* master switches (sentinel groups; stats server_failover) */
+    char *unknown_msg;        /* the error while !addr.known (sentinel groups only) */
+    int64_t gstats[SG_COUNT]; /* a sentinel group's failover counters (stats_fields.h) */
+    struct hold *hold;        /* a sentinel group's requests held for a failover (hold.h) */
     uint32_t idx;
-    struct sconn *conns;
+    struct sconn *conns;  /* RESP2, for every client but RESP3 ones */
+    struct sconn *conns3; /* the same number speaking RESP3 (HELLO 3), made when needed */
     uint32_t nconns;
     struct health health; /* changed by health.c only */
     int64_t stats[SS_COUNT];
@@ -65,8 +68,9 @@ static inline struct server *server_counted(struct server *s)
 }
 /* No connection of s (nor of its replicas) has work: see sconn_idle(). */
 bool server_idle(const struct server *s);
-/* The connection a client with this id uses for this server. */
-struct sconn *server_conn_for(struct server *s, uint64_t client_id);
+/* The connection a client with this id, speaking protocol resp, uses for this
+ * server: its replies then come in the client's protocol. */
+struct sconn *server_conn_for(struct server *s, uint64_t client_id, int resp);
 /* Why a connection to s could not be made: err (an errno code), or that a
  * sentinel group has no known master yet. */
 const char *server_strerror(const struct server *s, int err);
@@ -76,6 +80,12 @@ bool server_addr_is(const struct server *s, const struct sockaddr *sa, socklen_t
  * just taken; a different later one closes every connection, answering its
  * requests with why, and counts a failover. Returns true when s moved. */
 bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len, const char *why);
+/* The first half of it: the address, the count, a fresh health; connections
+ * open to the old address stay until server_reset_conns (hold.c lets the old
+ * master answer what it has first). */
+bool server_move_addr(struct server *s, const struct sockaddr *sa, socklen_t len);
+/* Close every connection of s, answering its requests with why. */
+void server_reset_conns(struct server *s, const char *why);
 void server_connect_all(struct server *s);
 
 #endif

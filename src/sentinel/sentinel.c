@@ -1,14 +1,28 @@
 /*
- * sentinel: the client state machine (see sentinel.h for the whole picture).
+ * sentinel: the client state machine (see sentinel.h for the whole picture);
+ * what the subscriptions hear is acted on in sentinel_events.c.
  *
  *   heartbeat ──> link_tick(query) ── closed: connect to sentinels[cur]
  *             │                   ├─ silent too long: fail, cur++, connect
  *             │                   └─ idle: get-master-addr-by-name + MASTER
  *             │                            [+ REPLICAS], every group
- *             └─> link_tick(sub) ──── same, with PING instead of the queries
+ *             └─> link_tick(sub i) ─ one per sentinel i: closed: connect to it;
+ *                                    silent too long: fail (again next beat);
+ *                                    idle: PING
  *
  *   answer / +switch-master ──> candidate ──> probe: [AUTH] ROLE ──> "master":
- *                                                                   server_set_addr
+ *                                                                   master_found
+ *   +selected-slave... (leader) ──> failover_begins(g, planned) ─┐  the pool
+ *   +odown / +sdown (majority)  ──> failover_begins(g, down)     ├─ holds g's
+ *   -failover-abort-* (leader)  ──> failover_ends(g)             ┘  requests
+ *
+ * Every sentinel is listened to: the steps of a failover are published only by
+ * the sentinel leading it, which may be any of them. The same failover heard
+ * from several sentinels begins once (the pool ignores a begin while holding);
+ * an event about a master other than the one in use is about a view we do not
+ * share and changes nothing; an abort counts only from the sentinel that
+ * announced the promotion (another's attempt that lost the election says
+ * nothing about the leader's).
  *
  * Epochs: right after a failover some sentinels still name the old master, and
  * the old master itself still says "master" until a sentinel demotes it. The
@@ -24,68 +38,7 @@
 #include "core/log.h"
 #include "net/sock.h"
 #include "proto/redis_wire.h"
-#include "sentinel/sentinel_conn.h"
-#include "sentinel/sentinel_msg.h"
-
-/* How long a sentinel or a candidate master may take to answer, when the
- * heartbeat is shorter: a short heartbeat must not make a sentinel that is a
- * little far away look dead. */
-#define SENTINEL_MIN_WAIT_MS 1000
-
-/* Replicas read from one SENTINEL REPLICAS answer: more are left out. */
-#define SENTINEL_MAX_REPLICAS 64
-
-enum link_kind { LINK_QUERY, LINK_SUB };
-
-struct sentinel_link {
-    struct sentinel_conn conn;
-    struct sentinel *sn;
-    uint8_t kind;
-    bool auth_pending;   /* the reply to AUTH comes before the others */
-    bool failing;        /* failed since its last good answer: log quietly */
-    uint32_t at;         /* the sentinel it talks to (index into cp->sentinels) */
-    uint32_t tries;      /* sentinels tried since the last heartbeat */
-    uint32_t waiting;    /* replies still due */
-    uint64_t since_ms;   /* when it began waiting for them */
-    uint32_t next_reply; /* query link: per_group per group: address, epoch[, replicas] */
-    uint32_t per_group;  /* query link: replies per group in this round */
-    uint32_t round_ok;   /* query link: usable answers in this round */
-    bool old_replicas;   /* query link: this sentinel knows SENTINEL SLAVES only */
-    bool ans_ok;         /* query link: the address answer of the current group */
-    bool ans_fresh;      /* query link: ... at an epoch not older than the one in use */
-    socklen_t ans_len;
-    struct sockaddr_storage ans_ss;
-};
-
-/* A group's view: the epoch of its master, and a candidate master checked
- * with ROLE on a connection of its own. */
-struct sentinel_group {
-    struct sentinel_conn conn;
-    struct ev_timer timer;
-    struct sentinel *sn;
-    uint32_t idx;     /* the group's number (the sink's) */
-    const char *name; /* the group's name (the sentinels' master name) */
-    struct sockaddr_storage ss;
-    socklen_t len;
-    bool active;
-    bool warned;         /* a sentinel's miss for this group was logged loudly already */
-    uint32_t skip;       /* replies to AUTH still to come before ROLE's */
-    uint64_t epoch;      /* config epoch of the master in use: older views are stale */
-    uint64_t cand_epoch; /* the epoch the candidate came with */
-};
-
-struct sentinel {
-    struct pool_watcher watcher; /* first: the pool stops us through it */
-    struct group_sink sink;
-    const struct conf_pool *cp;
-    struct ev_loop *loop;
-    bool replica_reads; /* ask for the groups' replicas, hear of replicas going down */
-    uint32_t cur;       /* the sentinel both links use */
-    struct sentinel_link query, sub;
-    struct sentinel_group *groups; /* same index as cp->servers */
-    uint32_t ngroups;
-    struct ev_timer heartbeat;
-};
+#include "sentinel/sentinel_int.h"
 
 static void link_connect(struct sentinel_link *l);
 
@@ -100,32 +53,36 @@ static const char *link_name(const struct sentinel_link *l)
     return l->kind == LINK_QUERY ? "query" : "subscription";
 }
 
-static const char *link_sentinel(const struct sentinel_link *l)
+const char *sentinel_link_peer(const struct sentinel_link *l)
 {
     return l->sn->cp->sentinels[l->at].name;
 }
 
 /* A reply as printable text for a log line. */
-static const char *reply_text(char *dst, size_t cap, const uint8_t *p, const struct rsp_info *ri)
+const char *sentinel_reply_text(char *dst, size_t cap, const uint8_t *p, const struct rsp_info *ri)
 {
     size_t n = ri->len >= 2 ? ri->len - 2 : ri->len;
     redis_wire_quote(dst, cap, p, n);
     return dst;
 }
 
-/* Give up on the current sentinel: the next one of the list is tried at once,
- * each at most once per heartbeat, so a list of dead sentinels costs a few
- * refused connects a beat, not a busy loop. */
-static int link_fail(struct sentinel_link *l, const char *why)
+/* Give up on the current sentinel: the query link tries the next one of the
+ * list at once, each at most once per heartbeat, so a list of dead sentinels
+ * costs a few refused connects a beat, not a busy loop; a subscription stays
+ * with its sentinel and tries it again at the next heartbeat. */
+int sentinel_link_fail(struct sentinel_link *l, const char *why)
 {
     struct sentinel *sn = l->sn;
     uint32_t n = sn->cp->nsentinels;
     log_at(l->failing ? LOG_INFO : LOG_WARN, "pool '%s': sentinel '%s' (%s link): %s", sn->cp->name,
-           link_sentinel(l), link_name(l), why);
+           sentinel_link_peer(l), link_name(l), why);
     l->failing = true;
     sentinel_conn_close(sn->loop, &l->conn);
     l->auth_pending = false;
     l->waiting = 0;
+    if (l->kind == LINK_SUB) {
+        return -1; /* its own sentinel, again at the next heartbeat */
+    }
     if (l->at == sn->cur) {
         sn->cur = (sn->cur + 1) % n;
     }
@@ -173,7 +130,7 @@ static void link_queue_hello(struct sentinel_link *l)
     if (l->kind == LINK_QUERY) {
         link_queue_queries(l);
     } else {
-        sentinel_msg_subscribe(&l->conn.out, l->sn->replica_reads);
+        sentinel_msg_subscribe(&l->conn.out, l->sn->sub_what);
         link_wait(l, 1);
     }
 }
@@ -181,18 +138,20 @@ static void link_queue_hello(struct sentinel_link *l)
 static void link_connect(struct sentinel_link *l)
 {
     struct sentinel *sn = l->sn;
-    const struct conf_sentinel *cs = &sn->cp->sentinels[sn->cur];
+    if (l->kind == LINK_QUERY) {
+        l->at = sn->cur;
+    }
+    const struct conf_sentinel *cs = &sn->cp->sentinels[l->at];
     struct sockaddr_storage ss = cs->addr.sa;
     socklen_t len = cs->addr.salen;
-    l->at = sn->cur;
     l->old_replicas = false; /* a new sentinel: maybe a newer one */
     /* a name that did not resolve at load time is tried again now */
     if (len == 0 && sock_resolve(cs->addr.host, cs->addr.port, 0, &ss, &len) != 0) {
-        link_fail(l, "cannot resolve its address");
+        sentinel_link_fail(l, "cannot resolve its address");
         return;
     }
     if (sentinel_conn_open(sn->loop, &l->conn, (const struct sockaddr *)&ss, len) != 0) {
-        link_fail(l, l->conn.err);
+        sentinel_link_fail(l, l->conn.err);
         return;
     }
     log_info("pool '%s': connecting the %s link to sentinel '%s'", sn->cp->name, link_name(l),
@@ -238,6 +197,9 @@ static void probe_accept(struct sentinel_group *pr)
     if (!sn->sink.ops->master_found(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len)) {
         return;
     }
+    /* what was said of the old master is not said of the new one */
+    pr->promoting_by = NO_SENTINEL;
+    memset(pr->sdown, 0, sn->cp->nsentinels);
     if (known) {
         log_warn("pool '%s': group '%s' master switched from %s to %s", sn->cp->name, pr->name,
                  from, to);
@@ -258,7 +220,8 @@ static void probe_verdict(struct sentinel_group *pr, const uint8_t *p)
         probe_fail(pr, "ROLE says it is not a master");
         return;
     }
-    snprintf(why, sizeof(why), "ROLE answered %s", reply_text(text, sizeof(text), p, &pr->conn.ri));
+    snprintf(why, sizeof(why), "ROLE answered %s",
+             sentinel_reply_text(text, sizeof(text), p, &pr->conn.ri));
     probe_fail(pr, why);
 }
 
@@ -312,8 +275,8 @@ static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage
 }
 
 /* Whether group gr's master in use is at ss (the sink knows where it is). */
-static bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group *gr,
-                               const struct sockaddr_storage *ss, socklen_t len)
+bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group *gr,
+                        const struct sockaddr_storage *ss, socklen_t len)
 {
     struct sockaddr_storage cur;
     socklen_t cur_len = 0;
@@ -323,8 +286,8 @@ static bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group 
 
 /* A sentinel's view of gr at a config epoch: check the master it names unless
  * that view is older than the one in use, or names the master in use. */
-static void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
-                               const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch)
+void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
+                        const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch)
 {
     if (epoch < pr->epoch) {
         log_info("pool '%s': group '%s': a sentinel's view at epoch %llu is older than %llu: "
@@ -346,9 +309,8 @@ static void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
 }
 
 /* The address a sentinel gave as a socket address; false after logging why not. */
-static bool sentinel_addr(struct sentinel *sn, const struct sentinel_group *gr,
-                          const struct sentinel_master *m, struct sockaddr_storage *ss,
-                          socklen_t *len)
+bool sentinel_addr(struct sentinel *sn, const struct sentinel_group *gr,
+                   const struct sentinel_master *m, struct sockaddr_storage *ss, socklen_t *len)
 {
     if (sentinel_msg_sockaddr(m, ss, len) == 0) {
         return true;
@@ -372,10 +334,10 @@ static void query_note_miss(struct sentinel_link *l, struct sentinel_group *pr, 
      * while it has none (every heartbeat would flood the log) */
     int level = (known || pr->warned) ? LOG_INFO : LOG_WARN;
     pr->warned = true;
-    log_at(level, "pool '%s': sentinel '%s' %s group '%s'%s%s", sn->cp->name, link_sentinel(l),
+    log_at(level, "pool '%s': sentinel '%s' %s group '%s'%s%s", sn->cp->name, sentinel_link_peer(l),
            rc == SENTINEL_MSG_NONE ? "does not know" : "gave no address for", pr->name,
            rc == SENTINEL_MSG_NONE ? "" : ": ",
-           rc == SENTINEL_MSG_NONE ? "" : reply_text(text, sizeof(text), p, &l->conn.ri));
+           rc == SENTINEL_MSG_NONE ? "" : sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));
 }
 
 /* First of a group's answers: keep the address until its epoch comes. */
@@ -421,13 +383,15 @@ static void query_replicas(struct sentinel_link *l, struct sentinel_group *pr, c
     if (rc == SENTINEL_MSG_NONE && !l->old_replicas && l->ans_ok) {
         /* it knows the group but not the subcommand: a sentinel before redis 5 */
         log_info("pool '%s': sentinel '%s' refused SENTINEL REPLICAS (%s): asking SLAVES",
-                 sn->cp->name, link_sentinel(l), reply_text(text, sizeof(text), p, &l->conn.ri));
+                 sn->cp->name, sentinel_link_peer(l),
+                 sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));
         l->old_replicas = true;
         return;
     }
     if (rc == SENTINEL_MSG_BAD) {
         log_warn("pool '%s': sentinel '%s': group '%s': unreadable replicas: %s", sn->cp->name,
-                 link_sentinel(l), pr->name, reply_text(text, sizeof(text), p, &l->conn.ri));
+                 sentinel_link_peer(l), pr->name,
+                 sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));
         return;
     }
     if (rc != SENTINEL_MSG_OK || !l->ans_fresh) {
@@ -446,7 +410,7 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
 {
     struct sentinel *sn = l->sn;
     if (l->waiting == 0) {
-        return link_fail(l, "a reply nothing was asked for");
+        return sentinel_link_fail(l, "a reply nothing was asked for");
     }
     uint32_t i = l->next_reply++;
     struct sentinel_group *pr = &sn->groups[i / l->per_group];
@@ -467,15 +431,14 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
     }
     if (l->round_ok == 0) {
         /* maybe a sentinel restarted without its configuration: ask another */
-        return link_fail(l, "it gave no address for any group");
+        return sentinel_link_fail(l, "it gave no address for any group");
     }
     l->tries = 0;
     l->failing = false;
     return 0;
 }
 
-static struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uint8_t *name,
-                                                  size_t len)
+struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uint8_t *name, size_t len)
 {
     for (uint32_t i = 0; i < sn->ngroups; i++) {
         if (sentinel_msg_name_is(name, len, sn->groups[i].name)) {
@@ -485,60 +448,6 @@ static struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uin
     return NULL;
 }
 
-/* A replica one sentinel sees down stops getting reads at once; one that
- * answers again waits for the next list (its link to the master may not be
- * up yet, which only SENTINEL REPLICAS says). */
-static void sub_sdown(struct sentinel_link *l, const uint8_t *p)
-{
-    struct sentinel *sn = l->sn;
-    struct sentinel_sdown sd;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (sentinel_msg_parse_sdown(p, &l->conn.ri, &sd) != SENTINEL_MSG_OK || !sd.down) {
-        return;
-    }
-    struct sentinel_group *pr = sentinel_group_find(sn, sd.group, sd.group_len);
-    if (pr != NULL && sentinel_addr(sn, pr, &sd.addr, &ss, &len)) {
-        sn->sink.ops->replica_state(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len,
-                                    false);
-    }
-}
-
-static int sub_reply(struct sentinel_link *l, const uint8_t *p)
-{
-    struct sentinel *sn = l->sn;
-    struct sentinel_switch sw;
-    char text[128];
-    int rc = sentinel_msg_parse_switch(p, &l->conn.ri, &sw);
-    if (rc == SENTINEL_MSG_BAD) {
-        return link_fail(l, reply_text(text, sizeof(text), p, &l->conn.ri));
-    }
-    if (l->waiting > 0) { /* any message shows the sentinel is alive */
-        l->waiting--;
-    }
-    l->tries = 0;
-    l->failing = false;
-    if (rc == SENTINEL_MSG_NONE) {
-        sub_sdown(l, p);
-        return 0;
-    }
-    struct sentinel_group *pr =
-        rc == SENTINEL_MSG_OK ? sentinel_group_find(sn, sw.group, sw.group_len) : NULL;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    if (pr == NULL || !sentinel_addr(sn, pr, &sw.to, &ss, &len)) {
-        return 0;
-    }
-    log_notice("pool '%s': sentinel '%s' announces +switch-master of group '%s' to %.*s:%d",
-               sn->cp->name, link_sentinel(l), pr->name, (int)sw.to.ip_len, (const char *)sw.to.ip,
-               sw.to.port);
-    /* a message carries no epoch: it is checked with ROLE only, and the next
-     * query raises the epoch. Guessing one higher would let a late message
-     * (a restarted sentinel replays its last switch) outrank every true view. */
-    sentinel_candidate(sn, pr, &ss, len, pr->epoch);
-    return 0;
-}
-
 static int link_reply(struct sentinel_link *l, const uint8_t *p)
 {
     if (l->auth_pending) {
@@ -546,19 +455,20 @@ static int link_reply(struct sentinel_link *l, const uint8_t *p)
         l->auth_pending = false;
         if (l->conn.ri.is_error) {
             /* not fatal: a sentinel without a password refuses AUTH and still answers */
-            log_warn("pool '%s': sentinel '%s' refused AUTH: %s", l->sn->cp->name, link_sentinel(l),
-                     reply_text(text, sizeof(text), p, &l->conn.ri));
+            log_warn("pool '%s': sentinel '%s' refused AUTH: %s", l->sn->cp->name,
+                     sentinel_link_peer(l),
+                     sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));
         }
         return 0;
     }
-    return l->kind == LINK_QUERY ? query_reply(l, p) : sub_reply(l, p);
+    return l->kind == LINK_QUERY ? query_reply(l, p) : sentinel_sub_reply(l, p);
 }
 
 static void link_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct sentinel_link *l = io->data;
     if (sentinel_conn_io(loop, &l->conn, events) != 0) {
-        link_fail(l, l->conn.err);
+        sentinel_link_fail(l, l->conn.err);
         return;
     }
     const uint8_t *p;
@@ -569,7 +479,7 @@ static void link_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
         }
     }
     if (rc < 0) {
-        link_fail(l, l->conn.err);
+        sentinel_link_fail(l, l->conn.err);
     }
 }
 
@@ -585,7 +495,7 @@ static void link_tick(struct sentinel_link *l)
     }
     if (l->conn.state == SENTINEL_CONN_CONNECTING || l->waiting > 0 || l->auth_pending) {
         if (ev_now(sn->loop) - l->since_ms >= sentinel_wait_ms(sn)) {
-            link_fail(l, "no answer in time");
+            sentinel_link_fail(l, "no answer in time");
         }
         return;
     }
@@ -596,7 +506,7 @@ static void link_tick(struct sentinel_link *l)
         link_wait(l, 1);
     }
     if (sentinel_conn_flush(sn->loop, &l->conn) != 0) {
-        link_fail(l, l->conn.err);
+        sentinel_link_fail(l, l->conn.err);
     }
 }
 
@@ -604,7 +514,9 @@ static void sentinel_on_heartbeat(struct ev_loop *loop, struct ev_timer *t)
 {
     struct sentinel *sn = t->data;
     link_tick(&sn->query);
-    link_tick(&sn->sub);
+    for (uint32_t i = 0; i < sn->cp->nsentinels; i++) {
+        link_tick(&sn->subs[i]);
+    }
     ev_timer_start(loop, t, (uint64_t)sn->cp->sentinel_heartbeat_ms);
 }
 
@@ -634,12 +546,21 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
     sn->loop = loop;
     sn->replica_reads =
         cp->read_from == READ_FROM_REPLICA || cp->read_from == READ_FROM_PREFER_REPLICA;
+    sn->sub_what = (sn->replica_reads ? SENTINEL_SUB_REPLICAS : 0) |
+                   (cp->failover_hold_ms > 0 ? SENTINEL_SUB_FAILOVER : 0);
     sn->ngroups = cp->nservers;
     sn->groups = calloc(cp->nservers ? cp->nservers : 1, sizeof(*sn->groups));
-    if (sn->groups == NULL) {
-        free(sn);
+    sn->subs = calloc(cp->nsentinels ? cp->nsentinels : 1, sizeof(*sn->subs));
+    if (sn->groups == NULL || sn->subs == NULL) {
+        sentinel_destroy(sn);
         return NULL;
     }
+    link_init(&sn->query, sn, LINK_QUERY);
+    for (uint32_t i = 0; i < cp->nsentinels; i++) {
+        link_init(&sn->subs[i], sn, LINK_SUB);
+        sn->subs[i].at = i;
+    }
+    ev_timer_init(&sn->heartbeat, sentinel_on_heartbeat, sn);
     for (uint32_t i = 0; i < sn->ngroups; i++) {
         struct sentinel_group *pr = &sn->groups[i];
         sentinel_conn_init(&pr->conn, probe_on_io, pr);
@@ -647,12 +568,17 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
         pr->sn = sn;
         pr->idx = i;
         pr->name = cp->servers[i].name;
+        pr->promoting_by = NO_SENTINEL;
+        pr->sdown = calloc(cp->nsentinels ? cp->nsentinels : 1, 1);
+        if (pr->sdown == NULL) {
+            sentinel_destroy(sn);
+            return NULL;
+        }
     }
-    link_init(&sn->query, sn, LINK_QUERY);
-    link_init(&sn->sub, sn, LINK_SUB);
-    ev_timer_init(&sn->heartbeat, sentinel_on_heartbeat, sn);
     link_connect(&sn->query);
-    link_connect(&sn->sub);
+    for (uint32_t i = 0; i < cp->nsentinels; i++) {
+        link_connect(&sn->subs[i]);
+    }
     ev_timer_start(sn->loop, &sn->heartbeat, (uint64_t)cp->sentinel_heartbeat_ms);
     return sn;
 }
@@ -669,11 +595,17 @@ void sentinel_destroy(struct sentinel *sn)
     }
     ev_timer_stop(sn->loop, &sn->heartbeat);
     sentinel_conn_free(sn->loop, &sn->query.conn);
-    sentinel_conn_free(sn->loop, &sn->sub.conn);
-    for (uint32_t i = 0; i < sn->ngroups; i++) {
-        probe_stop(&sn->groups[i]);
-        sentinel_conn_free(sn->loop, &sn->groups[i].conn);
+    for (uint32_t i = 0; sn->subs != NULL && i < sn->cp->nsentinels; i++) {
+        sentinel_conn_free(sn->loop, &sn->subs[i].conn);
     }
+    for (uint32_t i = 0; sn->groups != NULL && i < sn->ngroups; i++) {
+        if (sn->groups[i].sn != NULL) { /* initialised */
+            probe_stop(&sn->groups[i]);
+            sentinel_conn_free(sn->loop, &sn->groups[i].conn);
+        }
+        free(sn->groups[i].sdown);
+    }
+    free(sn->subs);
     free(sn->groups);
     free(sn);
 }

@@ -1,18 +1,21 @@
 /*
  * sentinel: where the masters of a sentinel pool's groups are (SPEC 9).
  *
- * The client runs entirely on the event loop, with two connections to one
- * sentinel at a time:
+ * The client runs entirely on the event loop, with a query link to one
+ * sentinel at a time and a subscription link to every sentinel of the list:
  *
  *   query link: [AUTH sentinel_auth] then, every sentinel_heartbeat ms,
  *               SENTINEL get-master-addr-by-name <group>, SENTINEL MASTER <group>
  *               and, when the pool reads from replicas, SENTINEL REPLICAS <group>
  *               for every group
- *   sub link:   [AUTH sentinel_auth] SUBSCRIBE +switch-master [+sdown], then a
- *               PING every heartbeat so a silent sentinel is noticed
+ *   sub links:  [AUTH sentinel_auth] SUBSCRIBE +switch-master [+sdown] [the steps
+ *               of a failover, when the pool holds requests for it], then a PING
+ *               every heartbeat so a silent sentinel is noticed
  *
- * A failed or silent link moves on to the next sentinel of the list (both links
- * follow the same current sentinel). Whatever a link learns is only a
+ * A failed or silent query link moves on to the next sentinel of the list; a
+ * subscription stays with its sentinel and reconnects at the next heartbeat
+ * (the steps of a failover are published by the sentinel leading it only, so
+ * each one is listened to). Whatever a link learns of a master is only a
  * candidate: a short-lived connection checks it with [AUTH redis_auth] ROLE,
  * and only a server that says "master" is passed on (master_found). While no
  * sentinel answers, the pool keeps serving with the masters it knows.

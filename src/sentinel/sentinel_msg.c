@@ -43,10 +43,30 @@ int sentinel_msg_query_epoch(struct buf *out, const char *group)
     return msg_command(out, argv, 3);
 }
 
-int sentinel_msg_subscribe(struct buf *out, bool sdown)
+/* The channels of a failover, in the order a leader publishes them. */
+static const char *const msg_failover_channels[] = {
+    "-sdown",
+    "+odown",
+    "+selected-slave",
+    "+failover-state-send-slaveof-noone",
+    "+promoted-slave",
+    "-failover-abort-not-elected",
+    "-failover-abort-no-good-slave",
+    "-failover-abort-slave-timeout",
+};
+#define MSG_NFAILOVER (sizeof(msg_failover_channels) / sizeof(msg_failover_channels[0]))
+
+int sentinel_msg_subscribe(struct buf *out, unsigned what)
 {
-    const char *argv[] = {"SUBSCRIBE", SENTINEL_SWITCH_CHANNEL, SENTINEL_SDOWN_CHANNEL};
-    return msg_command(out, argv, sdown ? 3 : 2);
+    const char *argv[3 + MSG_NFAILOVER] = {"SUBSCRIBE", SENTINEL_SWITCH_CHANNEL};
+    int argc = 2;
+    if (what & (SENTINEL_SUB_REPLICAS | SENTINEL_SUB_FAILOVER)) {
+        argv[argc++] = SENTINEL_SDOWN_CHANNEL;
+    }
+    for (size_t i = 0; (what & SENTINEL_SUB_FAILOVER) && i < MSG_NFAILOVER; i++) {
+        argv[argc++] = msg_failover_channels[i];
+    }
+    return msg_command(out, argv, argc);
 }
 
 int sentinel_msg_ping(struct buf *out)
@@ -322,11 +342,13 @@ static int msg_switch_payload(const uint8_t *s, size_t n, struct sentinel_switch
             return SENTINEL_MSG_BAD;
         }
     }
-    if (pos != n || s[n - 1] == ' ' || msg_port(tok[2], len[2]) < 0 || !msg_ip_ok(tok[3], len[3])) {
+    if (pos != n || s[n - 1] == ' ' || msg_port(tok[2], len[2]) < 0 || !msg_ip_ok(tok[1], len[1]) ||
+        !msg_ip_ok(tok[3], len[3])) {
         return SENTINEL_MSG_BAD;
     }
     out->group = tok[0];
     out->group_len = len[0];
+    out->from = (struct sentinel_master){tok[1], len[1], msg_port(tok[2], len[2])};
     out->to.ip = tok[3];
     out->to.ip_len = len[3];
     out->to.port = msg_port(tok[4], len[4]);
@@ -372,38 +394,117 @@ int sentinel_msg_parse_switch(const uint8_t *p, const struct rsp_info *ri,
     return msg_switch_payload(payload, payload_len, out);
 }
 
-int sentinel_msg_parse_sdown(const uint8_t *p, const struct rsp_info *ri,
-                             struct sentinel_sdown *out)
+/* "master <group> <ip> <port> [more]" or "slave <ip>:<port> <ip> <port> @ <group>
+ * <master-ip> <master-port>" (exactly): the instance details of an event. A
+ * sentinel's own instance, or anything else: false. */
+static bool msg_instance(const uint8_t *s, size_t n, struct sentinel_event *ev)
 {
-    const uint8_t *chan, *s, *tok[8];
-    size_t chan_len, n, len[8], pos = 0;
-    int rc = msg_pubsub(p, ri, &chan, &chan_len, &s, &n);
+    const uint8_t *tok[8];
+    size_t len[8], pos = 0;
+    int ntok = 0;
+    while (ntok < 8 && pos < n) {
+        if (!msg_token(s, n, &pos, &tok[ntok], &len[ntok])) {
+            return false; /* two spaces in a row, or one at the start */
+        }
+        ntok++;
+    }
+    if (ntok >= 4 && msg_is(tok[0], len[0], "master")) {
+        ev->replica = false;
+        ev->group = tok[1];
+        ev->group_len = len[1];
+        ev->addr = (struct sentinel_master){tok[2], len[2], msg_port(tok[3], len[3])};
+        ev->master = ev->addr;
+        return msg_ip_ok(tok[2], len[2]) && ev->addr.port > 0;
+    }
+    if (ntok != 8 || pos != n || s[n - 1] == ' ' || !msg_is(tok[0], len[0], "slave") ||
+        !msg_is(tok[4], len[4], "@")) {
+        return false;
+    }
+    ev->replica = true;
+    ev->group = tok[5];
+    ev->group_len = len[5];
+    ev->addr = (struct sentinel_master){tok[2], len[2], msg_port(tok[3], len[3])};
+    ev->master = (struct sentinel_master){tok[6], len[6], msg_port(tok[7], len[7])};
+    return msg_ip_ok(tok[2], len[2]) && msg_ip_ok(tok[6], len[6]) && ev->addr.port > 0 &&
+           ev->master.port > 0;
+}
+
+/* The event a channel carries; 0 for a channel of no interest. */
+static uint8_t msg_event_kind(const uint8_t *chan, size_t n)
+{
+    static const struct {
+        const char *chan;
+        uint8_t kind;
+    } kinds[] = {
+        {SENTINEL_SDOWN_CHANNEL, SENTINEL_EV_SDOWN},
+        {"-sdown", SENTINEL_EV_SDOWN_END},
+        {"+odown", SENTINEL_EV_ODOWN},
+        {"+selected-slave", SENTINEL_EV_PROMOTING},
+        {"+failover-state-send-slaveof-noone", SENTINEL_EV_PROMOTING},
+        {"+promoted-slave", SENTINEL_EV_PROMOTING},
+    };
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (msg_is(chan, n, kinds[i].chan)) {
+            return kinds[i].kind;
+        }
+    }
+    static const char abort_prefix[] = "-failover-abort-";
+    size_t plen = sizeof(abort_prefix) - 1;
+    return n > plen && memcmp(chan, abort_prefix, plen) == 0 ? SENTINEL_EV_ABORT : 0;
+}
+
+/* switches: read +switch-master too (else it is NONE, like any other channel). */
+static int msg_event(const uint8_t *p, const struct rsp_info *ri, struct sentinel_event *ev,
+                     bool switches)
+{
+    const uint8_t *chan, *payload;
+    size_t chan_len, payload_len;
+    int rc = msg_pubsub(p, ri, &chan, &chan_len, &payload, &payload_len);
     if (rc != SENTINEL_MSG_OK) {
         return rc;
     }
-    bool down = msg_is(chan, chan_len, "+sdown");
-    if (!down && !msg_is(chan, chan_len, "-sdown")) {
-        return SENTINEL_MSG_NONE;
-    }
-    /* "slave <name> <ip> <port> @ <group> <master-ip> <master-port>", nothing more */
-    for (int i = 0; i < 8; i++) {
-        if (pos >= n || !msg_token(s, n, &pos, &tok[i], &len[i])) {
-            return SENTINEL_MSG_NONE; /* a master's or a sentinel's: not about a replica */
+    memset(ev, 0, sizeof(*ev));
+    if (switches && msg_is(chan, chan_len, SENTINEL_SWITCH_CHANNEL)) {
+        struct sentinel_switch sw;
+        rc = msg_switch_payload(payload, payload_len, &sw);
+        if (rc == SENTINEL_MSG_OK) {
+            ev->kind = SENTINEL_EV_SWITCH;
+            ev->group = sw.group;
+            ev->group_len = sw.group_len;
+            ev->addr = sw.to;
+            ev->master = sw.from;
         }
+        return rc;
     }
-    if (pos != n || s[n - 1] == ' ' || !msg_is(tok[0], len[0], "slave") ||
-        !msg_is(tok[4], len[4], "@") || !msg_ip_ok(tok[2], len[2])) {
+    ev->kind = msg_event_kind(chan, chan_len);
+    if (ev->kind == 0 || !msg_instance(payload, payload_len, ev)) {
         return SENTINEL_MSG_NONE;
     }
-    out->addr.port = msg_port(tok[3], len[3]);
-    if (out->addr.port < 0) {
-        return SENTINEL_MSG_NONE;
+    ev->after_promotion = msg_is(chan, chan_len, "-failover-abort-slave-timeout");
+    /* a master is promoted from none of its replicas; a quorum judges masters only */
+    bool replica_event = ev->kind == SENTINEL_EV_PROMOTING;
+    bool either = ev->kind == SENTINEL_EV_SDOWN || ev->kind == SENTINEL_EV_SDOWN_END;
+    return (either || ev->replica == replica_event) ? SENTINEL_MSG_OK : SENTINEL_MSG_NONE;
+}
+
+int sentinel_msg_parse_event(const uint8_t *p, const struct rsp_info *ri, struct sentinel_event *ev)
+{
+    return msg_event(p, ri, ev, true);
+}
+
+int sentinel_msg_parse_sdown(const uint8_t *p, const struct rsp_info *ri,
+                             struct sentinel_sdown *out)
+{
+    struct sentinel_event ev;
+    int rc = msg_event(p, ri, &ev, false);
+    if (rc != SENTINEL_MSG_OK || !ev.replica ||
+        (ev.kind != SENTINEL_EV_SDOWN && ev.kind != SENTINEL_EV_SDOWN_END)) {
+        return rc == SENTINEL_MSG_OK ? SENTINEL_MSG_NONE : rc;
     }
-    out->group = tok[5];
-    out->group_len = len[5];
-    out->addr.ip = tok[2];
-    out->addr.ip_len = len[2];
-    out->down = down;
+    out->group = ev.group;
+    out->group_len = ev.group_len;
+    out->addr = ev.addr;
+    out->down = ev.kind == SENTINEL_EV_SDOWN;
     return SENTINEL_MSG_OK;
 }
 

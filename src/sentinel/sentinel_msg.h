@@ -14,10 +14,21 @@
  *                                        *4 $pmessage $pattern $+switch-master $payload
  *                                        payload "<group> <old-ip> <old-port> <new-ip> <new-port>"
  *   a push on +sdown (or -sdown)         payload "slave <ip>:<port> <ip> <port> @ <group> <ip>
- * <port>" for a replica ("master <group> <ip> <port>" otherwise) ROLE *N $master|$slave|$sentinel
+ * <port>" for a replica ("master <group> <ip> <port>" otherwise) the pushes of a failover +odown,
+ * +selected-slave, +failover-state-send-slaveof-noone, +promoted-slave, -failover-abort-*: the same
+ * "instance details" payload (a master's may have more words after its port: "+odown master
+ * g 10.0.0.1 6379 #quorum 2/2") ROLE                                 *N $master|$slave|$sentinel
  * ... SENTINEL REPLICAS g (or SLAVES g)    *N of *2M $field $value ...: one flat array per replica
- * with "ip", "port", "flags" (comma list: slave,s_down,o_down,disconnected,...) and
- *                                        "master-link-status" (ok|err)
+ *                                        with "ip", "port", "flags" (comma list: slave,s_down,
+ *                                        o_down,disconnected,...) and "master-link-status" (ok|err)
+ *
+ * A failover as the sentinel leading it publishes it (redis 7: every step on
+ * that sentinel only, then +switch-master on every sentinel):
+ *
+ *   +try-failover master g ... -> +selected-slave slave r ... @ g ... (the replica chosen)
+ *   -> +failover-state-send-slaveof-noone (same) -> [SLAVEOF NO ONE sent to r, next tick]
+ *   -> +promoted-slave (r says it is a master) -> +failover-end -> +switch-master g old new
+ *   or, at any step, -failover-abort-<why> master g ...
  */
 #ifndef NC_SENTINEL_MSG_H
 #define NC_SENTINEL_MSG_H
@@ -35,6 +46,10 @@
 /* ... and an instance they see down (payload "slave <name> <ip> <port> @ <group> ..."). */
 #define SENTINEL_SDOWN_CHANNEL "+sdown"
 
+/* What a subscription listens to besides +switch-master (sentinel_msg_subscribe). */
+#define SENTINEL_SUB_REPLICAS 1u /* replicas going down (+sdown): reads from replicas */
+#define SENTINEL_SUB_FAILOVER 2u /* masters going down, the steps of a failover: holding */
+
 enum sentinel_msg_rc {
     SENTINEL_MSG_OK = 0,   /* the reply says what was asked: out is filled */
     SENTINEL_MSG_NONE = 1, /* well formed, nothing to apply (null, another channel, not master) */
@@ -48,10 +63,11 @@ struct sentinel_master {
     int port;
 };
 
-/* A +switch-master message; group and to.ip point into the reply. */
+/* A +switch-master message; group and the ips point into the reply. */
 struct sentinel_switch {
     const uint8_t *group;
     size_t group_len;
+    struct sentinel_master from; /* the old master */
     struct sentinel_master to;
 };
 
@@ -71,12 +87,36 @@ struct sentinel_sdown {
     bool down; /* +sdown; -sdown: it answers again */
 };
 
+/* What a pub/sub message of a sentinel says happened (sentinel_msg_parse_event). */
+enum sentinel_event_kind {
+    SENTINEL_EV_SWITCH = 1, /* +switch-master: the group's master is now `addr` */
+    SENTINEL_EV_SDOWN,      /* +sdown: this sentinel sees the instance down */
+    SENTINEL_EV_SDOWN_END,  /* -sdown: ... answering again */
+    SENTINEL_EV_ODOWN,      /* +odown: a quorum of sentinels sees the master down */
+    SENTINEL_EV_PROMOTING,  /* +selected-slave, +failover-state-send-slaveof-noone,
+                               +promoted-slave: the leader is promoting replica `addr` */
+    SENTINEL_EV_ABORT,      /* -failover-abort-*: the leader gave the failover up */
+};
+
+/* One event about a group; group and the ips point into the message. */
+struct sentinel_event {
+    uint8_t kind;
+    bool replica; /* the instance is a replica of the group (else its master) */
+    /* ABORT: -failover-abort-slave-timeout, the one abort that comes after a
+     * replica was chosen (so only from the sentinel that chose it) */
+    bool after_promotion;
+    const uint8_t *group;
+    size_t group_len;
+    struct sentinel_master addr;   /* the instance (SWITCH: the new master) */
+    struct sentinel_master master; /* the group's master the event is about (SWITCH: the old one) */
+};
+
 /* Requests. Each returns 0, or -1 when out of memory. */
 int sentinel_msg_auth(struct buf *out, const char *password);
 int sentinel_msg_query(struct buf *out, const char *group);
 int sentinel_msg_query_epoch(struct buf *out, const char *group);
-/* sdown: SENTINEL_SDOWN_CHANNEL too (a pool that reads from replicas). */
-int sentinel_msg_subscribe(struct buf *out, bool sdown);
+/* SUBSCRIBE to +switch-master and what `what` (SENTINEL_SUB_*) asks for. */
+int sentinel_msg_subscribe(struct buf *out, unsigned what);
 int sentinel_msg_ping(struct buf *out);
 int sentinel_msg_role(struct buf *out);
 /* SENTINEL REPLICAS <group>; old_name: SENTINEL SLAVES, for sentinels before
@@ -92,6 +132,12 @@ int sentinel_msg_parse_switch(const uint8_t *p, const struct rsp_info *ri,
  * message, channel or instance type. */
 int sentinel_msg_parse_sdown(const uint8_t *p, const struct rsp_info *ri,
                              struct sentinel_sdown *out);
+/* Any message of a subscription: OK with ev filled for the events above; NONE
+ * for anything else (confirmations, pongs, other channels, sentinels' own
+ * instances, instance details that do not read as such); BAD when it is no
+ * pub/sub message or a +switch-master payload is malformed. */
+int sentinel_msg_parse_event(const uint8_t *p, const struct rsp_info *ri,
+                             struct sentinel_event *ev);
 /* The config-epoch field of a SENTINEL MASTER reply; NONE for an error reply
  * (the sentinel does not monitor the group). */
 int sentinel_msg_parse_epoch(const uint8_t *p, const struct rsp_info *ri, uint64_t *epoch);

@@ -47,6 +47,7 @@ struct field_desc {
 static const struct field_desc pool_fields[] = {STATS_POOL_FIELDS(FIELD_DESC)};
 static const struct field_desc server_fields[] = {STATS_SERVER_FIELDS(FIELD_DESC)};
 static const struct field_desc pool_extra_fields[] = {STATS_POOL_EXTRA_FIELDS(FIELD_DESC)};
+static const struct field_desc group_fields[] = {STATS_GROUP_FIELDS(FIELD_DESC)};
 #undef FIELD_DESC
 
 static void label_value(struct buf *out, const char *s)
@@ -102,13 +103,18 @@ static void server_labels(struct buf *out, const struct stats_pool_snap *p,
     buf_append_str(out, "\"");
 }
 
+/* The metric name of a server field: nutcracker_server_x, or nutcracker_x for
+ * twemproxy's names that already start with server_. */
+static const char *server_metric_prefix(const struct field_desc *f)
+{
+    return strncmp(f->name, "server_", 7) == 0 ? "nutcracker_" : "nutcracker_server_";
+}
+
 static void render_server_fields(const struct stats_snap *s, struct buf *out)
 {
     for (int i = 0; i < SS_COUNT; i++) {
         const char *suffix = server_fields[i].kind == STATS_COUNTER ? "_total" : "";
-        const char *prefix = strncmp(server_fields[i].name, "server_", 7) == 0
-                                 ? "nutcracker_"
-                                 : "nutcracker_server_";
+        const char *prefix = server_metric_prefix(&server_fields[i]);
         family_head(out, prefix, suffix, &server_fields[i]);
         for (uint32_t p = 0; p < s->npools; p++) {
             const struct stats_pool_snap *pool = &s->pools[p];
@@ -121,22 +127,25 @@ static void render_server_fields(const struct stats_snap *s, struct buf *out)
     }
 }
 
-/* Sentinel pools only, like the stats key; no family at all without them. */
-static void render_failovers(const struct stats_snap *s, struct buf *out)
+/* Sentinel pools only, like the stats keys; no family at all without them. */
+static void render_group_fields(const struct stats_snap *s, struct buf *out)
 {
-    bool head = false;
-    for (uint32_t p = 0; p < s->npools; p++) {
-        const struct stats_pool_snap *pool = &s->pools[p];
-        for (uint32_t j = 0; pool->sentinel && j < pool->nservers; j++) {
-            if (!head) {
-                buf_append_str(out, "# HELP nutcracker_server_failover_total master switches of a "
-                                    "sentinel group\n"
-                                    "# TYPE nutcracker_server_failover_total counter\n");
-                head = true;
+    for (int i = 0; i < SG_COUNT; i++) {
+        const struct field_desc *f = &group_fields[i];
+        const char *suffix = f->kind == STATS_COUNTER ? "_total" : "";
+        const char *prefix = server_metric_prefix(f);
+        bool head = false;
+        for (uint32_t p = 0; p < s->npools; p++) {
+            const struct stats_pool_snap *pool = &s->pools[p];
+            for (uint32_t j = 0; pool->sentinel && j < pool->nservers; j++) {
+                if (!head) {
+                    family_head(out, prefix, suffix, f);
+                    head = true;
+                }
+                buf_printf(out, "%s%s%s", prefix, f->name, suffix);
+                server_labels(out, pool, &pool->servers[j]);
+                buf_printf(out, "} %lld\n", (long long)pool->servers[j].g[i]);
             }
-            buf_append_str(out, "nutcracker_server_failover_total");
-            server_labels(out, pool, &pool->servers[j]);
-            buf_printf(out, "} %lld\n", (long long)pool->servers[j].failovers);
         }
     }
 }
@@ -219,7 +228,7 @@ void metrics_render(const struct stats_source *src, struct buf *out)
                s->last_reload != STATS_RELOAD_FAILED);
     render_pool_fields(s, out);
     render_server_fields(s, out);
-    render_failovers(s, out);
+    render_group_fields(s, out);
     render_latency(s, out);
     stats_snap_free(s);
 }

@@ -8,13 +8,13 @@
 /*
  * Binary form (all integers LEB128 varints, signed ones zigzagged first):
  *
- *   "NCSN" version SP_COUNT SS_COUNT SPX_COUNT  (8 bytes; the counts catch a
- *                                       field list that changed without a version bump)
+ *   "NCSN" version SP_COUNT SS_COUNT SPX_COUNT SG_COUNT  (9 bytes; the counts catch
+ *                                       a field list that changed without a version bump)
  *   total_connections curr_connections generation reload_failures last_reload
  *   last_reload_ms npools pool*
  *   pool:    namelen name sentinel(0|1 byte) v[SP_COUNT] x[SPX_COUNT] histo
  *            listen redis(0|1 byte) mode(byte) nservers server*
- *   server:  namelen name v[SS_COUNT] failovers histo
+ *   server:  namelen name v[SS_COUNT] g[SG_COUNT] histo
  *            addr role(byte) state(byte) failures ejected_until_ms last_error last_error_ms
  *            nreplicas replica*
  *   replica: addr state(byte)
@@ -27,13 +27,13 @@
  * snapshot encodes back to the very same bytes; the fuzzer checks that.
  */
 
-#define SNAP_VERSION 3
-#define SNAP_HEADER  8
+#define SNAP_VERSION 4
+#define SNAP_HEADER  9
 /* the fewest bytes a pool / server can take: lets the decoder refuse a count
  * the remaining input cannot hold before allocating for it */
 #define SNAP_MIN_HISTO   4
 #define SNAP_MIN_POOL    (1 + 1 + SP_COUNT + SPX_COUNT + SNAP_MIN_HISTO + 3 + 1)
-#define SNAP_MIN_SERVER  (1 + SS_COUNT + 1 + SNAP_MIN_HISTO + 8)
+#define SNAP_MIN_SERVER  (1 + SS_COUNT + SG_COUNT + SNAP_MIN_HISTO + 8)
 #define SNAP_MIN_REPLICA 2
 
 static const enum stats_kind pool_kinds[] = {
@@ -41,6 +41,7 @@ static const enum stats_kind pool_kinds[] = {
     STATS_POOL_FIELDS(STATS_KIND)};
 static const enum stats_kind server_kinds[] = {STATS_SERVER_FIELDS(STATS_KIND)};
 static const enum stats_kind pool_extra_kinds[] = {STATS_POOL_EXTRA_FIELDS(STATS_KIND)};
+static const enum stats_kind group_kinds[] = {STATS_GROUP_FIELDS(STATS_KIND)};
 #undef STATS_KIND
 
 /* ---- building ---- */
@@ -194,6 +195,7 @@ static void snap_fields_add(int64_t *into, const int64_t *from, const enum stats
             }
             break;
         case STATS_TIMESTAMP:
+        case STATS_MAX:
             if (from[i] > into[i]) {
                 into[i] = from[i];
             }
@@ -275,7 +277,10 @@ static void snap_status_add(struct stats_server_snap *into, const struct stats_s
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only)
 {
     into->total_connections += from->total_connections;
-    into->reload_failures += from->reload_failures;
+    /* a file every worker refused is one failed reload, not one per worker */
+    if (from->reload_failures > into->reload_failures) {
+        into->reload_failures = from->reload_failures;
+    }
     if (!counters_only) {
         into->curr_connections += from->curr_connections;
         if (into->generation == 0 || from->generation < into->generation) {
@@ -304,7 +309,7 @@ void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool
                 continue;
             }
             snap_fields_add(is->v, fs->v, server_kinds, SS_COUNT, counters_only);
-            is->failovers = snap_sum(is->failovers, fs->failovers);
+            snap_fields_add(is->g, fs->g, group_kinds, SG_COUNT, counters_only);
             histo_merge(&is->lat, &fs->lat);
             if (!counters_only) {
                 snap_status_add(is, fs);
@@ -378,8 +383,8 @@ static void snap_put_histo(struct snap_writer *w, const struct histo *h)
     }
 }
 
-static const uint8_t snap_header[SNAP_HEADER] = {'N',          'C',      'S',      'N',
-                                                 SNAP_VERSION, SP_COUNT, SS_COUNT, SPX_COUNT};
+static const uint8_t snap_header[SNAP_HEADER] = {
+    'N', 'C', 'S', 'N', SNAP_VERSION, SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT};
 
 static void snap_put_server(struct snap_writer *w, const struct stats_server_snap *sv)
 {
@@ -387,7 +392,9 @@ static void snap_put_server(struct snap_writer *w, const struct stats_server_sna
     for (int f = 0; f < SS_COUNT; f++) {
         snap_put_varint(w, snap_zigzag(sv->v[f]));
     }
-    snap_put_varint(w, snap_zigzag(sv->failovers));
+    for (int f = 0; f < SG_COUNT; f++) {
+        snap_put_varint(w, snap_zigzag(sv->g[f]));
+    }
     snap_put_histo(w, &sv->lat);
     snap_put_name(w, sv->addr);
     snap_put_byte(w, sv->role);
@@ -563,7 +570,9 @@ static void snap_get_server(struct snap_reader *r, struct stats_server_snap *s)
     for (int f = 0; f < SS_COUNT; f++) {
         s->v[f] = snap_unzigzag(snap_get_varint(r));
     }
-    s->failovers = snap_unzigzag(snap_get_varint(r));
+    for (int f = 0; f < SG_COUNT; f++) {
+        s->g[f] = snap_unzigzag(snap_get_varint(r));
+    }
     snap_get_histo(r, &s->lat);
     s->addr = snap_get_name(r);
     s->role = snap_get_byte(r, STATS_ROLE_COUNT);

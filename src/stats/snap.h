@@ -32,7 +32,7 @@ struct stats_replica_snap {
 struct stats_server_snap {
     char *name;
     int64_t v[SS_COUNT];
-    int64_t failovers;
+    int64_t g[SG_COUNT]; /* a sentinel group's (stats_fields.h); zero elsewhere */
     struct histo lat;
     /* for the status page (not in the stats JSON, whose keys stay twemproxy's) */
     char *addr;               /* where it is now ("" unknown: a group with no master yet) */
@@ -51,7 +51,7 @@ enum stats_pool_mode { STATS_PLAIN = 0, STATS_MASTER_REPLICA, STATS_SENTINEL, ST
 
 struct stats_pool_snap {
     char *name;
-    bool sentinel; /* render server_failover */
+    bool sentinel; /* render the group fields (server_failover...) */
     int64_t v[SP_COUNT];
     int64_t x[SPX_COUNT]; /* ours (stats_fields.h) */
     struct histo lat;
@@ -102,12 +102,12 @@ struct stats_source {
 };
 /* Add from into into, matching pools and servers by name (entries of from that
  * into does not have are ignored). COUNTER and GAUGE fields are summed,
- * TIMESTAMP fields take the max, histograms merge, failovers and the connection
+ * TIMESTAMP and MAX fields take the max, histograms merge, the connection
  * totals are summed; the generation is the lowest (every worker has it), reload
- * failures are summed and a failed last reload wins; a server's state is the worst, its last
- * error the latest, its address and replicas the first known. With counters_only, GAUGE fields,
- * curr_connections and the status fields are not added (the last counts of a worker that died:
- * sums never go backwards, but its connections are gone). */
+ * failures are the most any one counted and a failed last reload wins; a server's state is the
+ * worst, its last error the latest, its address and replicas the first known. With counters_only,
+ * GAUGE fields, curr_connections and the status fields are not added (the last counts of a worker
+ * that died: sums never go backwards, but its connections are gone). */
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only);
 /* Set *dst to a copy of src (NULL: ""). Returns 0, or -1 when out of memory. */
 int stats_snap_set_str(char **dst, const char *src);

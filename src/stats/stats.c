@@ -26,6 +26,7 @@ struct stats {
 static const char *const pool_names[] = {STATS_POOL_FIELDS(STATS_NAME)};
 static const char *const server_names[] = {STATS_SERVER_FIELDS(STATS_NAME)};
 static const char *const pool_extra_names[] = {STATS_POOL_EXTRA_FIELDS(STATS_NAME)};
+static const char *const group_names[] = {STATS_GROUP_FIELDS(STATS_NAME)};
 #undef STATS_NAME
 
 static void stats_render_fields(struct buf *out, const char *const *names, const int64_t *v, int n)
@@ -68,7 +69,8 @@ static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
         stats_render_fields(out, server_names, s->v, SS_COUNT);
         if (p->sentinel) {
             /* sentinel pools only: other pools keep twemproxy's exact keys */
-            buf_printf(out, ", \"server_failover\":%lld", (long long)s->failovers);
+            buf_append_str(out, ", ");
+            stats_render_fields(out, group_names, s->g, SG_COUNT);
         }
         stats_render_latency(out, "server_", &s->lat);
         buf_append_str(out, "}");

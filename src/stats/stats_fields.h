@@ -2,7 +2,8 @@
  * stats_fields: every counter twemproxy 0.5 reports, in its order, with its
  * description (the -D output). Kept as X-macros so the enum, the JSON and the
  * descriptions can never disagree. Kinds: COUNTER only grows, GAUGE goes up
- * and down, TIMESTAMP is a point in time (summed across workers as a max).
+ * and down, TIMESTAMP is a point in time and MAX the largest value seen (both
+ * summed across workers as a max).
  */
 #ifndef NC_STATS_FIELDS_H
 #define NC_STATS_FIELDS_H
@@ -36,7 +37,16 @@
     X(cross_server_refused, COUNTER,                                                               \
       "# requests refused (CROSSSLOT) because their keys are on several servers")
 
-enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_TIMESTAMP };
+/* Ours, for each group of a sentinel pool only (a plain pool keeps twemproxy's
+ * exact keys), rendered after twemproxy's server keys, server_failover first. */
+#define STATS_GROUP_FIELDS(X)                                                                      \
+    X(server_failover, COUNTER, "# master switches of a sentinel group")                           \
+    X(failover_held, COUNTER, "# requests held in the proxy while their group's master changed")   \
+    X(failover_hold_us, MAX, "longest time a request was held for a failover, in usec")            \
+    X(failover_released, COUNTER, "# held requests sent on to a master")                           \
+    X(failover_expired, COUNTER, "# held requests answered with an error instead")
+
+enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_TIMESTAMP, STATS_MAX };
 
 #define STATS_ENUM_POOL(name, kind, desc)   SP_##name,
 #define STATS_ENUM_SERVER(name, kind, desc) SS_##name,
@@ -45,6 +55,9 @@ enum stats_server_field { STATS_SERVER_FIELDS(STATS_ENUM_SERVER) SS_COUNT };
 #define STATS_ENUM_POOLX(name, kind, desc) SPX_##name,
 enum stats_pool_extra_field { STATS_POOL_EXTRA_FIELDS(STATS_ENUM_POOLX) SPX_COUNT };
 #undef STATS_ENUM_POOLX
+#define STATS_ENUM_GROUP(name, kind, desc) SG_##name,
+enum stats_group_field { STATS_GROUP_FIELDS(STATS_ENUM_GROUP) SG_COUNT };
+#undef STATS_ENUM_GROUP
 #undef STATS_ENUM_POOL
 #undef STATS_ENUM_SERVER
 

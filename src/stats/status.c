@@ -17,6 +17,7 @@ static const char *const status_modes[] = {"plain", "master_replica", "sentinel"
 static const char *const status_pool_fields[] = {STATS_POOL_FIELDS(STATUS_NAME)};
 static const char *const status_pool_extra[] = {STATS_POOL_EXTRA_FIELDS(STATUS_NAME)};
 static const char *const status_server_fields[] = {STATS_SERVER_FIELDS(STATUS_NAME)};
+static const char *const status_group_fields[] = {STATS_GROUP_FIELDS(STATUS_NAME)};
 #undef STATUS_NAME
 
 /* A JSON string: names and error texts come from files and the network. */
@@ -79,9 +80,10 @@ static void status_server(struct buf *out, const struct stats_server_snap *s)
                status_states[s->state % STATS_STATE_COUNT], s->failures,
                (long long)s->ejected_until_ms);
     status_key_str(out, "last_error", s->last_error);
-    buf_printf(out, ",\"last_error_ms\":%lld,\"failovers\":%lld", (long long)s->last_error_ms,
-               (long long)s->failovers);
+    buf_printf(out, ",\"last_error_ms\":%lld", (long long)s->last_error_ms);
     status_fields(out, status_server_fields, s->v, SS_COUNT);
+    /* a sentinel group's failovers and how long they held writes (zero elsewhere) */
+    status_fields(out, status_group_fields, s->g, SG_COUNT);
     status_histo(out, &s->lat);
     buf_append_str(out, ",\"replicas\":[");
     for (uint32_t k = 0; k < s->nreplicas; k++) {

@@ -9,6 +9,11 @@ TIME_WAIT surprises).  The fixtures: `env` (per test) and `menv` (per module).
 The proxy binary is $NUTCRACKER_BIN (default: ./nutcracker at the repo root).
 When a test fails, the tail of the log of every proxy alive at that moment is
 attached to the report.
+
+Tests never sleep to let something happen: they wait for it with wait_until(),
+on an event they can observe (the stats document, refreshed every 100 ms, see
+Proxy.wait_stats; a backend's own INFO; a port; a process).  A sleep is only
+allowed where a span of time is the behaviour under test, and says so.
 """
 
 import atexit
@@ -72,34 +77,54 @@ def free_port():
     raise RuntimeError("no free port")
 
 
-def wait_port(port, proc=None, timeout=START_TIMEOUT, host=HOST):
-    """Wait until host:port accepts a TCP connection (or proc exits)."""
+def wait_until(pred, what, timeout=5.0, interval=0.02):
+    """The one way the tests wait: poll pred() every `interval` s until it
+    returns something true, and return that.  An exception in pred counts as
+    "not yet" (a server restarting, a port not open yet).  After `timeout` s
+    raise AssertionError naming `what` and pred's last value (or exception):
+    a wait that runs out is a failed test, never a silent False."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
+    while True:
         try:
-            socket.create_connection((host, port), timeout=0.5).close()
-            return True
-        except OSError:
-            time.sleep(0.02)
-    return False
+            last = pred()
+            if last:
+                return last
+        except Exception as e:  # reported with the timeout
+            last = e
+        if time.monotonic() >= deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+        time.sleep(interval)
+
+
+def _accepts(connect, proc):
+    """For wait_port/wait_unix: "up" once connect() works, "exited" if proc ended first."""
+    if proc is not None and proc.poll() is not None:
+        return "exited"
+    connect()
+    return "up"
+
+
+def wait_port(port, proc=None, timeout=START_TIMEOUT, host=HOST):
+    """True once host:port accepts a TCP connection; False if proc exits first
+    or the time runs out (callers retry on another port or report)."""
+    try:
+        return wait_until(lambda: _accepts(lambda: socket.create_connection((host, port), timeout=0.5).close(),
+                                           proc), "port %d" % port, timeout) == "up"
+    except AssertionError:
+        return False
 
 
 def wait_unix(path, proc=None, timeout=START_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            return False
+    def connect():
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             s.connect(path)
-            return True
-        except OSError:
-            time.sleep(0.02)
         finally:
             s.close()
-    return False
+    try:
+        return wait_until(lambda: _accepts(connect, proc), "unix socket %s" % path, timeout) == "up"
+    except AssertionError:
+        return False
 
 
 def tail(path, n=60):
@@ -133,7 +158,7 @@ def stop_proc(p, timeout=5.0):
     """Stop one process we started, by its pid: SIGTERM, then SIGKILL."""
     if p.poll() is None:
         try:
-            p.send_signal(signal.SIGTERM)
+            p.send_signal(_stop_signal(p))
             p.wait(timeout)
         except subprocess.TimeoutExpired:
             p.kill()
@@ -143,12 +168,19 @@ def stop_proc(p, timeout=5.0):
     _ALL_PROCS.discard(p)
 
 
+def _stop_signal(p):
+    """memcached keeps nothing and takes up to a second to notice SIGTERM (its
+    clock ticks once a second): SIGKILL it.  Everything else gets SIGTERM, so a
+    proxy exits through its own shutdown path (and the sanitizers report)."""
+    return signal.SIGKILL if os.path.basename(str(p.args[0])) == "memcached" else signal.SIGTERM
+
+
 def stop_procs(procs, timeout=5.0):
-    """Stop several processes by pid at once (memcached takes ~1 s to exit on SIGTERM)."""
+    """Stop several processes by pid at once."""
     for p in procs:
         if p.poll() is None:
             try:
-                p.send_signal(signal.SIGTERM)
+                p.send_signal(_stop_signal(p))
             except ProcessLookupError:
                 pass
     deadline = time.monotonic() + timeout
@@ -193,16 +225,6 @@ class Server:
         return self.proc.poll() is None
 
 
-def wait_until(pred, timeout=5.0, interval=0.05):
-    """Poll pred() until it returns something true or timeout; return its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
-
-
 def recv_all(sock):
     """Everything the peer sends until it closes."""
     data = b""
@@ -218,6 +240,7 @@ class Proxy:
         self.proc, self.conf, self.log, self.out = proc, conf, log, out
         self.stats_port = stats_port
         self.listens = listens  # pool name -> ("tcp", port) | ("unix", path)
+        self.probed = set()  # pools whose port Env.proxy connected to once, to see it is up
 
     def port(self, pool=None):
         pool = pool or next(iter(self.listens))
@@ -259,6 +282,54 @@ class Proxy:
     def stop(self):
         stop_proc(self.proc)
         _LIVE_PROXIES.discard(self)
+
+    def wait_stats(self, pred, what="the stats to match", timeout=5.0):
+        """The stats document once pred(doc) holds.  The proxy runs with -i 100:
+        the document is refreshed every 100 ms, so this is how a test waits for
+        any event the proxy counts (a request forwarded: `requests`, `out_queue`;
+        a client seen: `client_connections`; a reload: `config_generation`)."""
+        last = [None]
+
+        def probe():
+            last[0] = self.stats()
+            return last[0] if pred(last[0]) else None
+        try:
+            return wait_until(probe, what, timeout)
+        except AssertionError as e:
+            raise AssertionError("%s; last stats: %s" % (e, last[0])) from None
+
+    def wait_idle(self):
+        """Stats once the readiness probe of Env.proxy (one connect and close per
+        pool) has been seen and counted: no client connected, one EOF each."""
+        return self.wait_stats(lambda st: all(st[p]["client_connections"] == 0 and st[p]["client_eof"] >= 1
+                                              for p in self.probed),
+                               "the start-up probes to be counted as closed")
+
+    def wait_reloaded(self, generation, timeout=10.0):
+        """Stats once config_generation reaches `generation` (in the worker mode:
+        once every worker applied it)."""
+        return self.wait_stats(lambda st: st["config_generation"] >= generation,
+                               "config_generation %d" % generation, timeout)
+
+    def reload(self, conf=None, global_=None, timeout=10.0):
+        """Write conf (pools dict or YAML text) to the proxy's file when given,
+        SIGHUP, and wait for the outcome in the stats: True when applied
+        (config_generation + 1, last_reload "ok"), False when refused
+        (reload_failures moved, config_generation unchanged)."""
+        before = self.stats()
+        if conf is not None:
+            with open(self.conf, "w") as f:
+                f.write(conf if isinstance(conf, str) else yaml_conf(conf, global_))
+        os.kill(self.proc.pid, signal.SIGHUP)
+        gen, fails = before["config_generation"], before["reload_failures"]
+        st = self.wait_stats(lambda st: st["config_generation"] > gen or st["reload_failures"] > fails,
+                             "the outcome of the reload (generation %d, failures %d before)" % (gen, fails),
+                             timeout)
+        if st["reload_failures"] > fails:
+            assert st["config_generation"] == gen and st["last_reload"] == "failed", st
+            return False
+        assert st["config_generation"] == gen + 1 and st["last_reload"] == "ok", st
+        return True
 
 
 _LIVE_PROXIES = set()
@@ -315,8 +386,11 @@ class Env:
     def redis(self, args=(), password=None, port=None):
         for attempt in range(5):
             p_ = port or free_port()
+            # no 5 s wait for more replicas before a full sync (redis 7's default): a replica
+            # (or a demoted master after a failover) syncs at once
             argv = ["redis-server", "--port", str(p_), "--bind", HOST, "--save", "", "--appendonly", "no",
-                    "--daemonize", "no", "--dir", self.tmp, "--dbfilename", "dump-%d.rdb" % p_]
+                    "--daemonize", "no", "--dir", self.tmp, "--dbfilename", "dump-%d.rdb" % p_,
+                    "--repl-diskless-sync-delay", "0"]
             if password:
                 argv += ["--requirepass", password]
             argv += list(args)
@@ -430,6 +504,7 @@ class Env:
                     if own_ports and "already in use" in msg:
                         raise _PortRace(msg)
                     raise RuntimeError(msg)
+                px.probed.add(name)
         return px
 
     def finish(self):

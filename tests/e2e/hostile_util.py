@@ -7,12 +7,11 @@ test_hostile_clients.py, and the soak (tests/soak/soak.py).
 - LoadClient: a real-client load generator (redis-py pipelines or pymemcache) that
   counts requests sent vs answered, checks every answer is a value of the right key
   or an error reply, and records the slowest reply;
-- MisbehavingServer: a tiny backend that answers garbage or closes mid-reply: only
-  for replies a real redis-server / memcached cannot produce;
 - raw-socket helpers for hostile bytes.
 
-Everything here that starts something (threads, the misbehaving server) has a stop()
-that ends it; processes are started through conftest's Env (stopped by pid).
+Everything here that starts something (threads) has a stop() that ends it;
+processes are started through conftest's Env (stopped by pid).  The misbehaving
+backend lives in fakeserver.py.
 """
 
 import collections
@@ -70,7 +69,7 @@ def _sanitized(path):
 
 # Under ASan the allocator keeps freed memory in quarantine (256 MB by default) and
 # realloc always copies: RSS says nothing about the proxy's own bounds there.
-SANITIZED = _sanitized(NUTCRACKER_BIN)
+SANITIZED = os.environ.get("NC_SANITIZED") == "1" or _sanitized(NUTCRACKER_BIN)
 
 
 def assert_rss_below(rss, bound, what):
@@ -79,6 +78,21 @@ def assert_rss_below(rss, bound, what):
         print("  (sanitizer build: RSS bound not checked: %s %.1f MB vs %.1f MB)" % (what, mb(rss), mb(bound)))
         return
     assert rss < bound, "%s: RSS %.1f MB > bound %.1f MB" % (what, mb(rss), mb(bound))
+
+
+def unchanged_for(sample, seconds):
+    """A predicate for wait_until: true once sample() has returned the same value
+    for `seconds`.  For tests whose behaviour is that something stops (the proxy
+    no longer takes a client's bytes): the window is what is tested."""
+    state = {"value": object(), "since": 0.0}
+
+    def pred():
+        v, now = sample(), time.monotonic()
+        if v != state["value"]:
+            state["value"], state["since"] = v, now
+            return False
+        return now - state["since"] >= seconds
+    return pred
 
 
 def raise_nofile(want):
@@ -108,7 +122,7 @@ class RssSampler:
             self.samples += 1
             if v > self.max:
                 self.max = v
-            self._stop.wait(self.interval)
+            self._stop.wait(self.interval)  # the sampling period
 
     def start(self):
         self._t.start()
@@ -198,10 +212,10 @@ class ProbeClient:
                 except Exception:
                     pass
                 cl = None
-                self._stop.wait(0.05)
+                self._stop.wait(0.05)  # the client's back-off before it reconnects
             i += 1
             if self.pace:
-                self._stop.wait(self.pace)
+                self._stop.wait(self.pace)  # the client's pace
         if cl is not None:
             try:
                 cl.close()
@@ -243,6 +257,18 @@ def redis_client(port, timeout):
     pool = redis.ConnectionPool(host=HOST, port=port, socket_timeout=timeout, socket_connect_timeout=timeout,
                                 parser_class=raw_error_parser())
     return redis.Redis(connection_pool=pool)
+
+
+def close_client(cl):
+    """Close a redis-py or pymemcache client and its sockets (a redis-py client
+    given its own pool keeps the pool's connections open on close())."""
+    try:
+        cl.close()
+        pool = getattr(cl, "connection_pool", None)
+        if pool is not None:
+            pool.disconnect()
+    except Exception:
+        pass
 
 
 def exc_text(e):
@@ -436,19 +462,13 @@ class LoadClient:
                 self._fail("client exception %s: %s" % (type(e).__name__, e))
                 good = False
             if not good:
-                try:
-                    cl.close()
-                except Exception:
-                    pass
+                close_client(cl)
                 cl = None
-                self._stop.wait(0.05)
+                self._stop.wait(0.05)  # the client's back-off before it reconnects
             elif self.pace:
-                self._stop.wait(self.pace)
+                self._stop.wait(self.pace)  # the client's pace
         if cl is not None:
-            try:
-                cl.close()
-            except Exception:
-                pass
+            close_client(cl)
 
     def start(self):
         self._t.start()
@@ -466,102 +486,6 @@ class LoadClient:
             self.name, self.sent, self.answered, self.ok, sum(self.errors.values()), self.max_latency,
             1000 * percentile(self.latencies, 99), self.connects,
             dict(self.errors.most_common(4)))
-
-
-# --------------------------------------------------------------------------- misbehaving backend
-
-class MisbehavingServer:
-    """A backend that is neither redis nor memcached, for what real servers cannot do.
-
-    Each accepted connection gets the next mode of `modes`, in turn:
-      garbage  every read is answered with a line of seeded random bytes that no
-               RESP / memcached reply starts with (the connection stays open);
-      half     the first read is answered with half a reply (a bulk / VALUE header
-               announcing 100 bytes and 10 of them), then the connection is closed;
-      close    the first read closes the connection without a byte.
-    Listens on 127.0.0.1 port 0 (the kernel picks a free one)."""
-
-    def __init__(self, proto="redis", modes=("garbage", "half", "close"), seed=1):
-        self.proto, self.modes = proto, tuple(modes)
-        self.rng = random.Random(seed)
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((HOST, 0))
-        self.lsock.listen(128)
-        self.lsock.setblocking(False)
-        self.port = self.lsock.getsockname()[1]
-        self.accepted = 0
-        self.served = collections.Counter()
-        self._conns = {}
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    @property
-    def addr(self):
-        return "%s:%d" % (HOST, self.port)
-
-    def _garbage(self):
-        body = bytes(self.rng.randrange(256) for _ in range(self.rng.randrange(4, 40)))
-        return b"@" + body.replace(b"\n", b"?") + b"\r\n"
-
-    def _half(self):
-        if self.proto == "redis":
-            return b"$100\r\n" + b"h" * 10
-        return b"VALUE key 0 100\r\n" + b"h" * 10
-
-    def _close(self, s):
-        self._conns.pop(s, None)
-        try:
-            s.close()
-        except OSError:
-            pass
-
-    def _run(self):
-        while not self._stop.is_set():
-            socks = [self.lsock] + list(self._conns)
-            try:
-                r, _, _ = select.select(socks, [], [], 0.1)
-            except (OSError, ValueError):
-                continue
-            for s in r:
-                if s is self.lsock:
-                    try:
-                        c, _ = self.lsock.accept()
-                    except OSError:
-                        continue
-                    self._conns[c] = self.modes[self.accepted % len(self.modes)]
-                    self.accepted += 1
-                    continue
-                mode = self._conns.get(s)
-                try:
-                    data = s.recv(65536)
-                except OSError:
-                    data = b""
-                if not data:
-                    self._close(s)
-                    continue
-                self.served[mode] += 1
-                try:
-                    if mode == "garbage":
-                        s.sendall(self._garbage())
-                    elif mode == "half":
-                        s.sendall(self._half())
-                        self._close(s)
-                    else:
-                        self._close(s)
-                except OSError:
-                    self._close(s)
-        for s in list(self._conns):
-            self._close(s)
-        self.lsock.close()
-
-    def start(self):
-        self._t.start()
-        return self
-
-    def stop(self):
-        self._stop.set()
-        self._t.join(5)
 
 
 # --------------------------------------------------------------------------- raw sockets

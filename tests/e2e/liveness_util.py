@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 
-from conftest import HOST, NUTCRACKER_BIN, Proxy, placement, recv_all, wait_until  # noqa: F401
+from conftest import HOST, NUTCRACKER_BIN, Proxy, placement, recv_all, wait_until
 
 TWEMPROXY_BIN = "/usr/sbin/nutcracker"
 
@@ -37,20 +37,13 @@ COUNTERS = {"client_eof", "client_err", "server_ejects", "forward_error", "fragm
 LOG_LINE = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d{3}\] [A-Za-z0-9_.-]+\.c:\d+ \S.*$")
 
 
-# --------------------------------------------------------------------------- waiting
-
 # --------------------------------------------------------------------------- stats
 
 def raw_stats(port, host=HOST, timeout=5.0):
     """Connect to the stats port, send nothing, read until the proxy closes."""
     s = socket.create_connection((host, port), timeout=timeout)
-    data = b""
     try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                return data
-            data += b
+        return recv_all(s)
     finally:
         s.close()
 
@@ -58,19 +51,6 @@ def raw_stats(port, host=HOST, timeout=5.0):
 def ordered(raw):
     """The stats document as nested lists of (key, value) pairs, in document order."""
     return json.loads(raw, object_pairs_hook=lambda pairs: pairs)
-
-
-def stats_when(px, pred, timeout=3.0):
-    """Stats of px once pred(stats) holds (stats are aggregated every -i ms),
-    or the last ones fetched when it never does."""
-    last = [None]
-
-    def probe():
-        last[0] = px.stats()
-        return pred(last[0])
-
-    wait_until(probe, timeout)
-    return last[0]
 
 
 def layout_skeleton(raw):
@@ -84,15 +64,42 @@ def layout_skeleton(raw):
 
 # --------------------------------------------------------------------------- processes
 
+def thread_states(pid):
+    """The state letter of each thread of pid (R, S, T for stopped, ...)."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            out.append(f.read().rsplit(")", 1)[1].split()[0])
+    return out
+
+
+def stop_process(pid):
+    """SIGSTOP pid and return once every thread of it is stopped: a stop
+    signal takes effect as each thread next leaves the kernel, not at kill()."""
+    os.kill(pid, signal.SIGSTOP)
+    wait_until(lambda: all(st == "T" for st in thread_states(pid)), "pid %d stopped" % pid)
+
+
 @contextlib.contextmanager
 def stalled(server):
-    """SIGSTOP a backend for the duration of the block (SIGCONT on the way out)."""
-    os.kill(server.proc.pid, signal.SIGSTOP)
+    """SIGSTOP a backend for the duration of the block (SIGCONT on the way out).
+    A test that expects something of the stall must first wait until the proxy
+    has really written its request there: see forwarded()."""
+    stop_process(server.proc.pid)
     try:
         yield
     finally:
         if server.proc.poll() is None:
             os.kill(server.proc.pid, signal.SIGCONT)
+
+
+def forwarded(px, pool, server, n=1, timeout=5.0):
+    """Wait until the proxy has written n requests to server (name or Server)
+    that are still unanswered (its out_queue gauge): with the server stalled,
+    they are on the wire, not in the proxy.  Returns the stats."""
+    name = server if isinstance(server, str) else server.addr
+    return px.wait_stats(lambda st: st[pool][name]["out_queue"] >= n,
+                         "%d request(s) written to %s and unanswered" % (n, name), timeout)
 
 
 def crash(server):
@@ -139,9 +146,11 @@ def kill_pid(pid, timeout=5.0):
     if not pid_alive(pid):
         return
     os.kill(pid, signal.SIGTERM)
-    if not wait_until(lambda: not pid_alive(pid), timeout):
+    try:
+        wait_until(lambda: not pid_alive(pid), "pid %d to exit on SIGTERM" % pid, timeout)
+    except AssertionError:
         os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not pid_alive(pid), timeout)
+        wait_until(lambda: not pid_alive(pid), "pid %d to exit on SIGKILL" % pid, timeout)
 
 
 def read_file(path):
@@ -154,11 +163,6 @@ def read_file(path):
 
 def log_lines(path):
     return (read_file(path) or "").splitlines()
-
-
-def log_count(px, text):
-    """How many times text occurs in the proxy's log so far."""
-    return (read_file(px.log) or "").count(text)
 
 
 def run_capture(argv, timeout=20, cwd=None):

@@ -2,10 +2,17 @@
 redis-servers and memcacheds are SIGKILLed, SIGTERMed, SIGSTOPped and restarted,
 and a misbehaving backend answers garbage or closes mid-reply.
 
-One scenario (module fixture, ~12 s of load) and one test per property:
-the proxy does not crash; every request gets an answer (a value or an error reply);
-every answer comes within `timeout` + slack; the faults did produce errors (the
-scenario tested something); service recovers once the backends are back.
+One scenario (module fixture) and one test per property: the proxy does not
+crash and its connection accounting survives; every request gets an answer (a
+value or an error reply); every answer comes within `timeout` + slack; the
+faults did produce errors (the scenario tested something); service recovers
+once the backends are back.
+
+The scenario moves on events, not on a clock: each fault lasts until the proxy
+has shown it handled it (a timeout counted for the stalled server, a refused
+connect answered to a client, the restarted server serving again).  The first
+stall lasts for STALL_TIMEOUTS timeouts and longer than the reply bound, so a
+request the proxy forgot to time out would fail the latency test.
 """
 
 import os
@@ -15,12 +22,15 @@ import time
 import pytest
 
 from conftest import mc_pool, placement, redis_pool, spread_keys, wait_until
-from hostile_util import LoadClient, MisbehavingServer, exc_text, redis_client
+from fakeserver import MisbehavingServer
+from hostile_util import LoadClient, exc_text, percentile, redis_client
+from liveness_util import stop_process
 
-TIMEOUT_MS = 1000
-SLACK = 2.5  # seconds: a shared 2-core machine, Python clients
-REPLY_BOUND = TIMEOUT_MS / 1000.0 + SLACK
-LOAD_SECONDS = 12.0
+TIMEOUT_MS = 500
+STALL_TIMEOUTS = 3  # the first stall lasts until the proxy timed out this many requests on it
+SOCK_TIMEOUT = 20.0  # the clients' own limit: a late answer is measured, not cut off
+WARM_ANSWERS = 40  # answers per client before the faults: the latency baseline
+TAIL_ANSWERS = 40  # answers per client once every backend is back
 
 
 def _keys(prefix, n=32):
@@ -38,6 +48,13 @@ def _restart(env, srv):
     return env.memcached(port=srv.port)
 
 
+def _answered_more(clients, n, what):
+    """Wait until each client got n more answers than it has now."""
+    start = {c.name: c.answered for c in clients}
+    wait_until(lambda: all(c.answered >= start[c.name] + n for c in clients),
+               "%s: %d more answers for %s" % (what, n, [c.name for c in clients]), timeout=20)
+
+
 @pytest.fixture(scope="module")
 def scenario(menv):
     env = menv
@@ -50,23 +67,24 @@ def scenario(menv):
         px = env.proxy({
             "r": redis_pool(rs, timeout=TIMEOUT_MS),
             "m": mc_pool(ms, timeout=TIMEOUT_MS, auto_eject_hosts=True, server_failure_limit=2,
-                         server_retry_timeout=1000),
+                         server_retry_timeout=500),
             "rbad": redis_pool([r_ok, bad_r.addr], timeout=TIMEOUT_MS),
             "mbad": mc_pool([m_ok, bad_m.addr], timeout=TIMEOUT_MS),
         })
-        sock_timeout = REPLY_BOUND + 5  # a late answer is measured, not cut off
         clients = [
-            LoadClient(px.port("r"), "redis", _keys("fr1"), sock_timeout, seed=1, name="r-1"),
-            LoadClient(px.port("r"), "redis", _keys("fr2"), sock_timeout, seed=2, name="r-2"),
-            LoadClient(px.port("m"), "mc", _keys("fm1"), sock_timeout, seed=3, name="m-1"),
-            LoadClient(px.port("rbad"), "redis", _keys("fb1"), sock_timeout, seed=4, name="rbad-1"),
-            LoadClient(px.port("mbad"), "mc", _keys("fb2"), sock_timeout, seed=5, name="mbad-1"),
+            LoadClient(px.port("r"), "redis", _keys("fr1"), SOCK_TIMEOUT, seed=1, name="r-1"),
+            LoadClient(px.port("r"), "redis", _keys("fr2"), SOCK_TIMEOUT, seed=2, name="r-2"),
+            LoadClient(px.port("m"), "mc", _keys("fm1"), SOCK_TIMEOUT, seed=3, name="m-1"),
+            LoadClient(px.port("rbad"), "redis", _keys("fb1"), SOCK_TIMEOUT, seed=4, name="rbad-1"),
+            LoadClient(px.port("mbad"), "mc", _keys("fb2"), SOCK_TIMEOUT, seed=5, name="mbad-1"),
         ]
+        rc = clients[:2]
         stopped = set()
+        alive_during = []
 
         def stop(srv):
-            os.kill(srv.proc.pid, signal.SIGSTOP)
             stopped.add(srv)
+            stop_process(srv.proc.pid)
 
         def cont(srv):
             os.kill(srv.proc.pid, signal.SIGCONT)
@@ -76,31 +94,72 @@ def scenario(menv):
             srv.proc.send_signal(sig)
             srv.proc.wait(10)
 
-        # (at second, action, description)
-        plan = [
-            (1.0, lambda: stop(rs[0]), "SIGSTOP redis 0"),
-            (3.0, lambda: cont(rs[0]), "SIGCONT redis 0"),
-            (3.5, lambda: kill(rs[1]), "SIGKILL redis 1"),
-            (5.5, lambda: rs.__setitem__(1, _restart(env, rs[1])), "restart redis 1"),
-            (6.0, lambda: stop(ms[0]), "SIGSTOP memcached 0"),
-            (6.5, lambda: kill(ms[1]), "SIGKILL memcached 1"),
-            (8.0, lambda: cont(ms[0]), "SIGCONT memcached 0"),
-            (8.5, lambda: ms.__setitem__(1, _restart(env, ms[1])), "restart memcached 1"),
-            (9.0, lambda: kill(rs[2], signal.SIGTERM), "SIGTERM redis 2"),
-            (9.5, lambda: stop(rs[0]), "SIGSTOP redis 0"),
-            (10.5, lambda: cont(rs[0]), "SIGCONT redis 0"),
-            (10.5, lambda: rs.__setitem__(2, _restart(env, rs[2])), "restart redis 2"),
-        ]
-        alive_during = []
+        def until(what, pred, timeout=20):
+            """Wait for pred(stats) (faults are handled as the proxy notices them)."""
+            px.wait_stats(pred, what, timeout)
+            alive_during.append((what, px.alive()))
+            print("  %.1fs: %s" % (time.monotonic() - t0, what))
+
+        def errors(cl, msg):
+            return sum(c.errors[msg] for c in cl)
+
+        def serving_again(pool, srv):
+            base = px.stats()[pool][srv.addr]["responses"]
+            until("%s serving again" % srv.addr, lambda st: st[pool][srv.addr]["responses"] > base)
+
+        t0 = time.monotonic()
         for c in clients:
             c.start()
-        t0 = time.monotonic()
         try:
-            for at, action, what in plan:
-                time.sleep(max(0.0, t0 + at - time.monotonic()))
-                action()
-                alive_during.append((what, px.alive()))
-            time.sleep(max(0.0, t0 + LOAD_SECONDS - time.monotonic()))
+            _answered_more(clients, WARM_ANSWERS, "warm-up")
+            warm = {c.name: list(c.latencies) for c in clients}
+            # the latency baseline: the slowest batch before any fault, whatever the machine's load
+            reply_bound = TIMEOUT_MS / 1000.0 + max(0.5, 5 * max(max(v) for v in warm.values()))
+
+            # a redis stops answering: its requests time out, again and again, for longer
+            # than the reply bound (the behaviour under test: no request waits that long)
+            to0 = px.stats()["r"][rs[0].addr]["server_timedout"]
+            stop(rs[0])
+            stopped_at = time.monotonic()
+            until("%d timeouts on the stalled redis 0, and longer than the reply bound" % STALL_TIMEOUTS,
+                  lambda st: st["r"][rs[0].addr]["server_timedout"] >= to0 + STALL_TIMEOUTS and
+                  time.monotonic() - stopped_at > reply_bound)
+            wait_until(lambda: errors(rc, "ERR Connection timed out"), "a client to get the timeout")
+            cont(rs[0])
+
+            # a redis dies: refused connects, answered as errors; then it comes back
+            kill(rs[1])
+            wait_until(lambda: errors(rc, "ERR Connection refused"), "a client to get the refused connect")
+            rs[1] = _restart(env, rs[1])
+            serving_again("r", rs[1])
+
+            # memcached: one stalls, one dies and is ejected; both come back
+            to0 = px.stats()["m"][ms[0].addr]["server_timedout"]
+            stop(ms[0])
+            kill(ms[1])
+            until("the stalled memcached 0 timed out and both ejected",
+                  lambda st: st["m"][ms[0].addr]["server_timedout"] > to0 and
+                  st["m"][ms[0].addr]["server_ejected_at"] > 0 and st["m"][ms[1].addr]["server_ejected_at"] > 0)
+            cont(ms[0])
+            ms[1] = _restart(env, ms[1])
+            serving_again("m", ms[1])
+
+            # a redis shuts down (SIGTERM) while another stalls
+            eof0 = px.stats()["r"][rs[2].addr]
+            to0 = px.stats()["r"][rs[0].addr]["server_timedout"]
+            kill(rs[2], signal.SIGTERM)
+            stop(rs[0])
+            until("redis 2 gone and redis 0 timed out",
+                  lambda st: st["r"][rs[2].addr]["server_eof"] + st["r"][rs[2].addr]["server_err"] >
+                  eof0["server_eof"] + eof0["server_err"] and st["r"][rs[0].addr]["server_timedout"] > to0)
+            cont(rs[0])
+            rs[2] = _restart(env, rs[2])
+            serving_again("r", rs[2])
+
+            # every way of misbehaving was met, and the load goes on with all backends back
+            wait_until(lambda: all(set(b.served) == {"garbage", "half", "close"} for b in (bad_r, bad_m)),
+                       "each misbehaviour to be served")
+            _answered_more(clients, TAIL_ANSWERS, "after the faults")
         finally:
             for srv in list(stopped):
                 cont(srv)
@@ -109,11 +168,12 @@ def scenario(menv):
             for c in clients:
                 c.join()
         sc = Scenario()
-        sc.env, sc.px, sc.clients, sc.alive_during = env, px, clients, alive_during
+        sc.env, sc.px, sc.clients, sc.alive_during, sc.warm = env, px, clients, alive_during, warm
         sc.rs, sc.ms, sc.r_ok, sc.m_ok, sc.bad_r, sc.bad_m = rs, ms, r_ok, m_ok, bad_r, bad_m
-        print("\n[backend faults] %.1fs of load, reply bound %.1fs" % (time.monotonic() - t0, REPLY_BOUND))
+        sc.reply_bound = reply_bound
+        print("\n[backend faults] %.1fs of load, reply bound %.2fs" % (time.monotonic() - t0, sc.reply_bound))
         for c in clients:
-            print("  " + c.summary())
+            print("  %s (before the faults: p99 %.1fms)" % (c.summary(), 1000 * percentile(warm[c.name], 99)))
         print("  misbehaving redis served %s, memcached %s" % (dict(bad_r.served), dict(bad_m.served)))
         yield sc
     finally:
@@ -122,9 +182,19 @@ def scenario(menv):
 
 
 def test_proxy_survives_backend_faults(scenario):
+    """Alive after each fault, and the connection counts add up once the load
+    clients are gone: curr_connections is the listeners, the clients and the
+    server connections, with no client left (a leak or a double count on some
+    fault path would show here)."""
     assert all(alive for _, alive in scenario.alive_during), scenario.alive_during
     assert scenario.px.alive()
-    assert scenario.px.stats()["curr_connections"] >= 0
+    pools = ("r", "m", "rbad", "mbad")
+
+    def accounted(st):
+        servers = sum(v["server_connections"] for p in pools for v in st[p].values() if isinstance(v, dict))
+        return all(st[p]["client_connections"] == 0 for p in pools) and \
+            st["curr_connections"] == len(pools) + servers
+    scenario.px.wait_stats(accounted, "curr_connections = listeners + server connections, no client left")
 
 
 def test_every_request_gets_an_answer(scenario):
@@ -135,9 +205,12 @@ def test_every_request_gets_an_answer(scenario):
 
 
 def test_every_answer_within_timeout_plus_slack(scenario):
+    """No answer waits much longer than `timeout`: the slack is 0.5 s or five
+    times the slowest batch before the faults, so a loaded machine moves the
+    bound with it; the first stall lasts longer than the bound."""
     for c in scenario.clients:
-        assert c.max_latency <= REPLY_BOUND, "%s: slowest answer %.2fs > %.2fs" % (
-            c.name, c.max_latency, REPLY_BOUND)
+        assert c.max_latency <= scenario.reply_bound, "%s: slowest answer %.2fs > %.2fs" % (
+            c.name, c.max_latency, scenario.reply_bound)
 
 
 def test_faults_were_answered_with_errors(scenario):
@@ -153,7 +226,7 @@ def test_faults_were_answered_with_errors(scenario):
 
 def _redis_round(port, keys):
     import redis
-    cl = redis_client(port, REPLY_BOUND)
+    cl = redis_client(port, SOCK_TIMEOUT)
     out = {}
     try:
         for k in keys:
@@ -170,7 +243,7 @@ def _redis_round(port, keys):
 def _mc_round(port, keys):
     from pymemcache.client.base import Client
     from pymemcache.exceptions import MemcacheServerError
-    cl = Client(("127.0.0.1", port), timeout=REPLY_BOUND, connect_timeout=REPLY_BOUND)
+    cl = Client(("127.0.0.1", port), timeout=SOCK_TIMEOUT, connect_timeout=SOCK_TIMEOUT)
     out = {}
     try:
         for k in keys:
@@ -195,8 +268,10 @@ def test_service_recovers_after_backends_return(scenario):
         last["m"] = _mc_round(px.port("m"), mkeys)
         return all(v is True for v in last["r"].values()) and all(v is True for v in last["m"].values())
 
-    assert wait_until(all_ok, timeout=15, interval=0.3), {
-        p: {k: v for k, v in d.items() if v is not True} for p, d in last.items()}
+    try:
+        wait_until(all_ok, "every key to work on pools r and m", timeout=15, interval=0.3)
+    except AssertionError:
+        raise AssertionError({p: {k: v for k, v in d.items() if v is not True} for p, d in last.items()})
 
     # pools with a misbehaving member: keys of the real server work, the others
     # get an error reply (never a hang or a closed client connection)

@@ -2,11 +2,11 @@
 
 import os
 import re
-import time
 
 import pytest
 
-from conftest import HOST, Resp, free_port, redis_pool, wait_port
+from conftest import HOST, Resp, free_port, redis_pool, wait_port, wait_until
+from liveness_util import kill_pid
 
 USAGE_FIRST = "Usage: nutcracker [-?hVdDt]"
 LONG_OPTIONS = ["--help", "--version", "--test-conf", "--daemonize", "--describe-stats", "--verbose=N",
@@ -136,14 +136,7 @@ def test_daemonize_writes_pid_of_running_daemon(env, tmp_path):
     assert rc == 0, out
     pid = None
     try:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and pid is None:
-            try:
-                with open(pidfile) as f:
-                    pid = int(f.read().strip())
-            except (OSError, ValueError):
-                time.sleep(0.05)
-        assert pid is not None, "no pid file"
+        pid = wait_until(lambda: int(open(pidfile).read().strip()), "a pid in the pid file")
         os.kill(pid, 0)  # the daemon is running
         assert wait_port(port), "daemon does not listen"
         c = Resp(port=port)
@@ -151,13 +144,4 @@ def test_daemonize_writes_pid_of_running_daemon(env, tmp_path):
         c.close()
     finally:
         if pid:
-            os.kill(pid, 15)
-            deadline = time.monotonic() + 5
-            while time.monotonic() < deadline:
-                try:
-                    os.kill(pid, 0)
-                    time.sleep(0.05)
-                except ProcessLookupError:
-                    break
-            else:
-                os.kill(pid, 9)
+            kill_pid(pid)

@@ -1,65 +1,38 @@
 """Client connection handling (SPEC 2 client_connections, 7)."""
 
 import socket
-import time
 
-from conftest import Closed, mc_pool, redis_pool
-
-
-def served_client(connect, probe, ok, timeout=3.0):
-    """A client the proxy serves.  The readiness probe of Env.proxy (a connect
-    and close) may still count as a client until the proxy has seen its EOF,
-    so retry for a moment instead of failing on that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        c = connect()
-        try:
-            if probe(c) == ok:
-                return c
-        except Closed:
-            pass
-        c.close()
-        if time.monotonic() > deadline:
-            raise AssertionError("proxy never served a client")
-        time.sleep(0.05)
+from conftest import mc_pool, redis_pool
 
 
 def test_client_connections_limit(env):
     """Ours: with client_connections: 2 a third client gets an error and is closed."""
     s = env.redis()
     px = env.proxy({"alpha": redis_pool([s], client_connections=2)})
-    a = served_client(px.resp, lambda c: c.call("PING"), b"PONG")
-    b = served_client(px.resp, lambda c: c.call("PING"), b"PONG")
+    px.wait_idle()  # the start-up probe no longer holds a slot
+    a, b = px.resp(), px.resp()
+    assert a.call("PING") == b"PONG" and b.call("PING") == b"PONG"
     c = px.resp()
-    got = c.read_available(0.5)           # refused at accept time, or ...
-    if not got:
-        c.send(b"*1\r\n$4\r\nPING\r\n")   # ... at its first request
-        got = c.read_available(1.0)
-    assert got == b"-ERR max number of clients reached\r\n", got
+    # refused at accept time: the error is the first thing it reads, then the close
+    assert c.readline() == b"-ERR max number of clients reached"
     assert c.is_closed()
     # the first two are unaffected, and a slot frees up when one leaves
     assert a.call("SET", "cc:k", "1") == b"OK"
     b.close()
-    for _ in range(50):
-        d = px.resp()
-        d.send(b"*1\r\n$4\r\nPING\r\n")
-        r = d.read_reply()
-        if r == b"PONG":
-            break
-        time.sleep(0.05)
-    assert r == b"PONG"
+    px.wait_stats(lambda st: st["alpha"]["client_connections"] == 1, "the slot of the client that left")
+    assert px.resp().call("PING") == b"PONG"
 
 
 def test_client_connections_limit_memcache(env):
     """Ours: the limit applies to memcache pools too: the extra client is not served and is closed."""
     m = env.memcached()
     px = env.proxy({"alpha": mc_pool([m], client_connections=1)})
-    a = served_client(px.mc, lambda c: c.cmd(b"set x 0 0 1", b"1"), b"STORED")
+    px.wait_idle()
+    a = px.mc()
+    assert a.cmd(b"set x 0 0 1", b"1") == b"STORED"
     b = px.mc()
-    got = b.read_available(0.5)
-    if not got:
-        b.send(b"get x\r\n")
-        got = b.read_available(1.0)
+    got = b.readline() + b"\r\n"  # refused at accept time, in memcached's words
+    assert got == b"SERVER_ERROR max number of clients reached\r\n", got
     assert b"VALUE" not in got and not got.startswith(b"END"), got
     assert b.is_closed()
     assert a.retrieval(b"get x")[1] == b"VALUE x 0 1\r\n1\r\nEND\r\n"

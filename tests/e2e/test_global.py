@@ -1,15 +1,14 @@
 """meitu's layout (global: + pools:) with the global keys that change how the
-process runs: user/group drop root after binding, worker_processes is refused
-loudly (one process serves) until worker processes exist."""
+process runs: user/group drop root after binding (an unknown user is fatal),
+and worker_processes 0 is one process (the worker mode has test_workers.py)."""
 
 import os
 import pwd
-import time
 
 import pytest
 import redis
 
-from conftest import HOST, NUTCRACKER_BIN, free_port, wait_port
+from conftest import HOST, NUTCRACKER_BIN, free_port, wait_port, wait_until
 
 
 def _meitu_conf(env, backend, listen_port, glob):
@@ -41,10 +40,7 @@ def test_user_drops_root_after_binding_and_still_serves(env):
     port = free_port()
     proc, log = _start(env, _meitu_conf(env, backend, port, {"user": "nobody"}))
     assert wait_port(port, proc)
-    deadline = time.monotonic() + 5
-    while _uid(proc.pid) != nobody and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert _uid(proc.pid) == nobody
+    wait_until(lambda: _uid(proc.pid) == nobody, "the proxy to run as nobody")
     r = redis.Redis(host=HOST, port=port)
     assert r.set("g:k", "v") is True
     assert r.get("g:k") == b"v"

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from conftest import RespError, encode_command, mc_pool, placement, redis_pool
-from liveness_util import crash, keys_by_server, stalled, stats_when
+from liveness_util import crash, keys_by_server, stalled, wait_until
 
 TIMED_OUT = RespError("ERR Connection timed out")
 
@@ -32,7 +32,7 @@ def test_timeout_redis_stalled_backend(env):
         dt = time.monotonic() - t0
         assert r == TIMED_OUT, r
         assert 0.2 <= dt < 3.0, dt
-        st = stats_when(px, lambda st: st["alpha"][s.addr]["server_timedout"] >= 1)
+        st = px.wait_stats(lambda st: st["alpha"][s.addr]["server_timedout"] >= 1)
         assert st["alpha"][s.addr]["server_timedout"] == 1, st["alpha"][s.addr]
 
         # a pipelined batch on the (new) connection: all of it is answered with errors
@@ -42,7 +42,7 @@ def test_timeout_redis_stalled_backend(env):
         assert replies[0] == TIMED_OUT, replies
         assert all(_is_conn_error(r) for r in replies), replies
         assert dt < 3.0, dt
-        st = stats_when(px, lambda st: st["alpha"][s.addr]["server_timedout"] >= 2)
+        st = px.wait_stats(lambda st: st["alpha"][s.addr]["server_timedout"] >= 2)
         assert st["alpha"][s.addr]["server_timedout"] >= 2, st["alpha"][s.addr]
     # resumed: served again (the backend may still execute the abandoned SET)
     assert c.call("GET", "to:k") in (b"v1", b"v2")
@@ -63,7 +63,7 @@ def test_timeout_memcache_stalled_backend(env):
         dt = time.monotonic() - t0
         assert line == b"SERVER_ERROR Connection timed out", line
         assert 0.2 <= dt < 3.0, dt
-        st = stats_when(px, lambda st: st["alpha"][s.addr]["server_timedout"] >= 1)
+        st = px.wait_stats(lambda st: st["alpha"][s.addr]["server_timedout"] >= 1)
         assert st["alpha"][s.addr]["server_timedout"] == 1, st["alpha"][s.addr]
 
         t0 = time.monotonic()
@@ -134,7 +134,7 @@ def test_auto_eject_and_return(env):
     _set_all(cl, keys, "v3")
     _assert_on(by_addr, after, keys, b"v3")
 
-    st = stats_when(px, lambda st: st["alpha"]["server_ejects"] >= 1)
+    st = px.wait_stats(lambda st: st["alpha"]["server_ejects"] >= 1)
     assert st["alpha"]["server_ejects"] == 1, st["alpha"]
     ejected_at = st["alpha"][c3.addr]["server_ejected_at"]
     assert (t_kill - 2) * 1e6 <= ejected_at <= (time.time() + 2) * 1e6, (ejected_at, t_kill)
@@ -144,15 +144,11 @@ def test_auto_eject_and_return(env):
     # back on the same port: after server_retry_timeout its keys return to it
     c3b = env.redis(port=c3.port)
     by_addr[c3b.addr] = c3b
-    back = None
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def set_lands_on_c3b():
         assert cl.call("SET", dead_keys[0], "v4") == b"OK"
-        if c3b.resp().call("GET", dead_keys[0]) == b"v4":
-            back = time.monotonic()
-            break
-        time.sleep(0.05)
-    assert back is not None, "the restarted server never got its keys back"
+        return c3b.resp().call("GET", dead_keys[0]) == b"v4" and time.monotonic()
+    back = wait_until(set_lands_on_c3b, "the restarted server to get its keys back", timeout=10)
     assert back - t_ejected >= 1.0, "returned before server_retry_timeout: %.3f s" % (back - t_ejected)
     _set_all(cl, keys, "v5")
     _assert_on(by_addr, where, keys, b"v5")
@@ -182,7 +178,7 @@ def test_all_servers_down_error_at_once(env, auto_eject):
     assert isinstance(r, RespError), r
     assert time.monotonic() - t0 < 2.0
     if auto_eject:
-        st = stats_when(px, lambda st: st["alpha"]["server_ejects"] >= 2)
+        st = px.wait_stats(lambda st: st["alpha"]["server_ejects"] >= 2)
         assert st["alpha"]["server_ejects"] == 2, st["alpha"]
         assert all(st["alpha"][s.addr]["server_ejected_at"] > 0 for s in servers), st["alpha"]
     else:
@@ -199,11 +195,11 @@ def test_backend_restart_reconnects_without_auto_eject(env):
     cl = px.resp(timeout=10)
     assert cl.call("SET", "rc:k", "v1") == b"OK"
     crash(s)
-    st = stats_when(px, lambda st: st["alpha"][s.addr]["server_eof"] >= 1)
+    st = px.wait_stats(lambda st: st["alpha"][s.addr]["server_eof"] >= 1)
     assert st["alpha"][s.addr]["server_eof"] == 1, st["alpha"][s.addr]
     r = cl.call("GET", "rc:k")
     assert isinstance(r, RespError) and r.msg.startswith("ERR Connection"), r
-    st = stats_when(px, lambda st: st["alpha"][s.addr]["server_err"] >= 1)
+    st = px.wait_stats(lambda st: st["alpha"][s.addr]["server_err"] >= 1)
     assert st["alpha"][s.addr]["server_err"] >= 1, st["alpha"][s.addr]
     assert st["alpha"][s.addr]["server_connections"] == 0, st["alpha"][s.addr]
 
@@ -227,9 +223,11 @@ def test_preconnect_connects_at_start(env):
     servers = env.redises(3)
     others = env.redises(2)
     px = env.proxy({"pre": redis_pool(servers, preconnect=True), "lazy": redis_pool(others)})
-    st = stats_when(px, lambda st: all(st["pre"][s.addr]["server_connections"] >= 1 for s in servers))
-    time.sleep(0.3)
-    st = px.stats()
+    # the backends see the proxy's connection (plus the one asking)
+    for s in servers:
+        wait_until(lambda: _backend_clients(s) == 2, "%s to see the proxy's preconnection" % s.addr)
+    st = px.wait_stats(lambda st: all(st["pre"][s.addr]["server_connections"] >= 1 for s in servers),
+                       "the preconnections counted")
     for s in servers:
         assert st["pre"][s.addr]["server_connections"] == 1, (s.addr, st["pre"][s.addr])
         assert st["pre"][s.addr]["requests"] == 0, st["pre"][s.addr]
@@ -276,7 +274,8 @@ def test_server_connections_pipelined_in_order(env):
         got = results[i]
         bad = [(k, got[k], want[k]) for k in range(len(want)) if got[k] != want[k]]
         assert not bad, "client %d: first mismatches (index, got, want): %r" % (i, bad[:5])
-    st = stats_when(px, lambda st: all(st["alpha"][s.addr]["responses"] >= nclients * n for s in servers))
+    st = px.wait_stats(lambda st: sum(st["alpha"][s.addr]["responses"] for s in servers) == nclients * 2 * n,
+                       "every response counted")
     for s in servers:
         conns = st["alpha"][s.addr]["server_connections"]
         assert 1 <= conns <= 3, (s.addr, st["alpha"][s.addr])

@@ -107,7 +107,8 @@ def test_examples_are_accepted(tmp_path):
                 info["example"]
         else:
             pool = dict(base)
-            if name in ("sentinels", "groups", "sentinel_heartbeat", "sentinel_auth"):
+            if name in ("sentinels", "groups", "sentinel_heartbeat", "sentinel_auth", "failover_hold",
+                        "failover_hold_on_crash"):
                 pool.pop("servers")
                 pool.update(sentinels="[127.0.0.1:26379]", groups="[g]")
             if name == "read_from":

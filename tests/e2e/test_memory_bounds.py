@@ -17,7 +17,7 @@ import pytest
 from conftest import HOST, encode_command, mc_pool, redis_pool, wait_until
 from hostile_util import (CLIENT_MAX_BUFFER, CLIENT_MAX_INFLIGHT, MB, ProbeClient, RssSampler, abort,
                           assert_rss_below, fd_count, mb, raise_nofile, raw_connect, rss_bytes,
-                          send_until_closed)
+                          send_until_closed, unchanged_for)
 from liveness_util import stalled
 
 SLACK = 40 * MB  # allocator rounding, the buffer pool, kernel-side timing: generous on purpose
@@ -43,6 +43,11 @@ def _values():
     vals = [bytes([65 + j]) * (VALUE_SIZE - 8) + b"%08d" % j for j in range(NKEYS)]
     replies = [b"$%d\r\n%s\r\n" % (len(v), v) for v in vals]
     return keys, vals, replies
+
+
+def _queued(server_stats):
+    """Request bytes the proxy holds for a server (not yet written, or not yet answered)."""
+    return server_stats["in_queue_bytes"] + server_stats["out_queue_bytes"]
 
 
 def _reply_bound(base):
@@ -97,19 +102,14 @@ class _OrderedReader:
 
 
 def _wait_stalled(pid, pipeliner, limit=20.0):
-    """Wait until the proxy stopped taking requests: RSS and the bytes the
-    pipeliner got out both unchanged for a second (or the pipeliner finished)."""
-    last = None
-    still = 0
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        time.sleep(0.25)
-        now = (pipeliner.sent, rss_bytes(pid) >> 20)
-        still = still + 1 if now == last else 0
-        last = now
-        if still >= 4:
-            return True
-    return False
+    """Wait until the proxy stopped taking requests: RSS (in MB) and the bytes
+    the pipeliner got out both unchanged for a second (or the pipeliner finished)."""
+    try:
+        wait_until(unchanged_for(lambda: (pipeliner.sent, rss_bytes(pid) >> 20), 1.0),
+                   "the proxy to stop taking the requests of a client that does not read", limit, 0.1)
+        return True
+    except AssertionError:
+        return False
 
 
 def test_client_not_reading_its_replies_keeps_rss_bounded_then_gets_every_reply_in_order(proxy, backends):
@@ -187,7 +187,7 @@ def test_slow_reader_that_keeps_pipelining_keeps_rss_bounded(proxy):
             if not b:
                 break
             reader.feed(b)
-            time.sleep(0.001)  # ~ 50 MB/s: slower than the proxy answers
+            time.sleep(0.001)  # the behaviour under test: ~ 50 MB/s, slower than the proxy answers
     except socket.timeout:
         pass  # reported below as missing replies
     pip.t.join(30)
@@ -290,7 +290,7 @@ def test_10000_idle_connections_cost_little_and_all_still_work(env, backends):
         for _ in range(NIDLE):
             socks.append(socket.create_connection((HOST, port), timeout=10))
         connect_s = time.monotonic() - t0
-        assert wait_until(lambda: px.stats()["curr_connections"] >= NIDLE, 15), px.stats()["curr_connections"]
+        px.wait_stats(lambda st: st["curr_connections"] >= NIDLE, "%d connections counted" % NIDLE, timeout=15)
         idle = rss_bytes(pid)
         per_conn = (idle - base) / NIDLE
         # every connection works: one PING each, written to all then read from all
@@ -343,15 +343,10 @@ def test_requests_queued_for_a_stalled_backend_count_against_the_client_limit(en
     sender = threading.Thread(target=lambda: [s.sendall(one) for _ in range(n)], daemon=True)
     with stalled(r), RssSampler(pid) as smp:
         sender.start()
-        # until the proxy stops taking the client's bytes (or has them all)
-        last, still = -1, 0
-        for _ in range(60):
-            time.sleep(0.25)
-            cur = rss_bytes(pid) >> 20
-            still = still + 1 if cur == last else 0
-            last = cur
-            if still >= 6:
-                break
+        # until the proxy stops taking the client's bytes (or has them all): what it
+        # queued for the server and its RSS unchanged for 1.5 s
+        wait_until(unchanged_for(lambda: (_queued(px.stats()["r"][r.addr]), rss_bytes(pid) >> 20), 1.5),
+                   "the proxy to stop taking the client's requests", timeout=20, interval=0.1)
         held = rss_bytes(pid)
     sender.join(60)
     got = b""
@@ -393,14 +388,9 @@ def test_clients_leaving_requests_for_a_stalled_backend_stay_within_the_global_l
             except OSError:
                 pass  # closed by the proxy for the global limit: allowed
             s.close()
-        last, still = -1, 0
-        for _ in range(40):  # until the proxy has taken in what it will
-            time.sleep(0.25)
-            cur = rss_bytes(pid) >> 20
-            still = still + 1 if cur == last else 0
-            last = cur
-            if still >= 4:
-                break
+        # until the proxy has taken in what it will: what it queued and its RSS unchanged for a second
+        wait_until(unchanged_for(lambda: (_queued(px.stats()["r"][r.addr]), rss_bytes(pid) >> 20), 1.0),
+                   "the proxy to take in what it will", timeout=20, interval=0.1)
     c = px.resp("r", timeout=30)
     assert c.call("PING") == b"PONG"
     assert c.call("SET", "left:after", "ok") == b"OK"

@@ -1,10 +1,8 @@
 """Errors (SPEC 5.4, 7): bad requests, backends down, timeouts, backend error replies."""
 
-import time
-
 import pytest
 
-from conftest import HOST, RespError, encode_command, free_port, placement, redis_pool, spread_keys
+from conftest import HOST, RespError, encode_command, free_port, placement, redis_pool, spread_keys, wait_until
 
 
 def is_err(r, prefix="ERR"):
@@ -25,9 +23,8 @@ def test_unsupported_command_is_not_forwarded(one):
     s, px = one
     before = s.client().config_get("maxmemory")["maxmemory"]
     c = px.resp()
-    c.send(encode_command("CONFIG", "SET", "maxmemory", "12345678"))
-    r = c.read_available(1.0)
-    assert not r.startswith(b"+OK"), r
+    r = c.call("CONFIG", "SET", "maxmemory", "12345678")
+    assert r != b"OK", r
     assert s.client().config_get("maxmemory")["maxmemory"] == before
 
 
@@ -35,7 +32,7 @@ def test_unsupported_command_gets_error_and_connection_stays(one):
     """Ours: twemproxy closes the connection without a reply."""
     s, px = one
     c = px.resp()
-    r = c.call("KEYS", "*")
+    r = c.call("INFO")
     assert is_err(r), r
     assert c.call("SET", "after:keys", "1") == b"OK"
     assert c.call("GET", "after:keys") == b"1"
@@ -45,7 +42,7 @@ def test_unsupported_command_error_in_a_pipeline_keeps_order(one):
     """Ours: the error takes the place of the reply; the requests around it are answered."""
     s, px = one
     c = px.resp()
-    rs = c.pipeline([("SET", "pe:1", "a"), ("KEYS", "*"), ("GET", "pe:1"), ("CONFIG", "GET", "maxmemory"),
+    rs = c.pipeline([("SET", "pe:1", "a"), ("INFO",), ("GET", "pe:1"), ("CONFIG", "GET", "maxmemory"),
                      ("PING",)])
     assert rs[0] == b"OK" and is_err(rs[1]) and rs[2] == b"a" and is_err(rs[3]) and rs[4] == b"PONG", rs
 
@@ -175,13 +172,7 @@ def test_backend_restart(env):
     assert r == RespError("ERR Connection refused"), r
     assert c.call("SET", ka[0], "ok") == b"OK"
     b2 = env.redis(port=b.port)   # the same address comes back, empty
-    deadline = time.monotonic() + 5
-    while True:
-        r = c.call("SET", kb[2], "back")
-        if r == b"OK" or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert r == b"OK"
+    wait_until(lambda: c.call("SET", kb[2], "back") == b"OK", "SET to work on the restarted server")
     assert b2.client().get(kb[2]) == b"back"
 
 
@@ -198,14 +189,8 @@ def test_auto_eject_moves_keys_to_live_servers(env):
     assert is_err(replies[0]), replies
     assert replies[-1] == b"OK", replies     # ejected: the key now maps to the live server
     assert live.client().get(on_dead[5 % len(on_dead)]) == b"v"
-    deadline = time.monotonic() + 3
-    while True:
-        st = px.stats()["alpha"][dead_addr]
-        if st["server_ejected_at"] > 0 or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert px.stats()["alpha"]["server_ejects"] >= 1
-    assert st["server_ejected_at"] > 0
+    st = px.wait_stats(lambda st: st["alpha"][dead_addr]["server_ejected_at"] > 0, "server_ejected_at")
+    assert st["alpha"]["server_ejects"] >= 1
 
 
 def test_timeout_gives_timed_out_error(env):
@@ -218,13 +203,7 @@ def test_timeout_gives_timed_out_error(env):
     r = c.call("GET", "to:k")   # without the timeout this would answer "1" when the pause ends
     assert r == RespError("ERR Connection timed out"), r
     admin.call("CLIENT", "UNPAUSE")
-    deadline = time.monotonic() + 5
-    while True:
-        r = c.call("GET", "to:k")
-        if r == b"1" or time.monotonic() > deadline:
-            break
-        time.sleep(0.1)
-    assert r == b"1"
+    wait_until(lambda: c.call("GET", "to:k") == b"1", "GET to be answered again after UNPAUSE")
 
 
 # ----------------------------------------------------------------- backend error replies
@@ -267,7 +246,8 @@ def test_backend_busy_error_passes_through(env):
     runner = s.resp()
     runner.send(encode_command("EVAL", "while true do end", "0"))
     try:
-        time.sleep(0.4)
+        # the backend itself says BUSY once the script ran past the threshold
+        wait_until(lambda: is_err(s.resp().call("GET", "busy:k"), "BUSY"), "the backend to answer BUSY")
         r = px.resp().call("GET", "busy:k")
         assert is_err(r, "BUSY"), r
     finally:

@@ -5,38 +5,64 @@ request; requests in flight finish on the servers they went to; clients of a
 removed pool get their pending replies, then a close; connections to servers
 that did not change are kept; an invalid file changes nothing."""
 
-import os
-import signal
 import socket
 import threading
-import time
 
 import pytest
 
-from conftest import HOST, RespError, encode_command, free_port, mc_pool, redis_pool, yaml_conf
-from liveness_util import log_count, stalled, wait_until
+from conftest import HOST, TWEMPROXY, RespError, encode_command, free_port, mc_pool, redis_pool, wait_port
+from liveness_util import Prom, forwarded, http_get, stalled, wait_until
 
 
 def listen_addr():
     return "%s:%d" % (HOST, free_port())
 
 
-def reload(px, conf, global_=None, processes=1):
-    """Rewrite the proxy's file (pools dict or YAML text), SIGHUP, and wait for
-    the outcome: True if applied (by each of `processes` workers), False if the
-    running configuration stayed."""
-    applied, stays = log_count(px, "reload: configuration"), log_count(px, "configuration stays")
-    with open(px.conf, "w") as f:
-        f.write(conf if isinstance(conf, str) else yaml_conf(conf, global_))
-    os.kill(px.proc.pid, signal.SIGHUP)
-    done = wait_until(lambda: log_count(px, "reload: configuration") >= applied + processes or
-                      log_count(px, "configuration stays") > stays, 10)
-    assert done, "no reload outcome logged\n" + px.log_tail()
-    return log_count(px, "configuration stays") == stays
+def proxy_conns(admin):
+    """The connections of admin's server other than admin's own: the proxy's."""
+    me = str(admin.client_id())
+    return [c["addr"] for c in admin.client_list() if c["id"] != me]
 
 
 def connections_received(server):
     return int(server.client().info("stats")["total_connections_received"])
+
+
+def reload_figures(px, mport):
+    """(config_generation, reload_failures, last_reload) from the stats JSON,
+    checked against the same three in /metrics."""
+    st = px.stats()
+    prom = Prom(http_get(mport, "/metrics")[2])
+    figures = (st["config_generation"], st["reload_failures"], st["last_reload"])
+    assert (prom.get("nutcracker_config_generation"), prom.get("nutcracker_reload_failures_total"),
+            prom.get("nutcracker_last_reload_success")) == (figures[0], figures[1], figures[2] != "failed"), \
+        (figures, prom.family("nutcracker_config_generation"))
+    assert (prom.types["nutcracker_config_generation"], prom.types["nutcracker_reload_failures_total"],
+            prom.types["nutcracker_last_reload_success"]) == ("gauge", "counter", "gauge")
+    return figures
+
+
+@pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no reload")
+def test_reload_outcome_in_stats_and_metrics(env):
+    """config_generation starts at 1 and moves by one per applied reload (a
+    SIGHUP with the file unchanged is one too); a refused file counts in
+    reload_failures, sets last_reload to "failed" and leaves the generation;
+    the next good reload sets it back to "ok" and the failure count stays."""
+    r1, r2 = env.redis(), env.redis()
+    la, mport = listen_addr(), free_port()
+    px = env.proxy({"a": redis_pool([r1], listen=la)}, extra_args=["--metrics-port=%d" % mport])
+    assert wait_port(mport, px.proc)
+    assert reload_figures(px, mport) == (1, 0, "none")
+    assert px.reload({"a": redis_pool([r2], listen=la)})
+    assert reload_figures(px, mport) == (2, 0, "ok")
+    assert not px.reload("a:\n  listen: %s\n  redis: maybe\n  servers:\n   - %s:1\n" % (la, r1.addr))
+    assert reload_figures(px, mport) == (2, 1, "failed")
+    assert px.resp("a").call("SET", "k", "r2") == b"OK"  # still on generation 2's servers
+    assert r2.client().get("k") == b"r2"
+    assert px.reload({"a": redis_pool([r1], listen=la)})
+    assert reload_figures(px, mport) == (3, 1, "ok")
+    assert px.reload()  # the same file again: applied, a new generation
+    assert reload_figures(px, mport) == (4, 1, "ok")
 
 
 def test_client_keeps_its_connection_and_follows_the_new_servers(env):
@@ -45,7 +71,7 @@ def test_client_keeps_its_connection_and_follows_the_new_servers(env):
     px = env.proxy({"a": redis_pool([r1], listen=listen)}, verbose=5)
     c = px.resp("a")
     assert c.call("SET", "before", "1") == b"OK"
-    assert reload(px, {"a": redis_pool([r2], listen=listen)})
+    assert px.reload({"a": redis_pool([r2], listen=listen)})
     # the same socket: a closed one would fail here
     assert c.call("SET", "after", "2") == b"OK"
     assert r1.client().get("before") == b"1" and r1.client().get("after") is None
@@ -62,14 +88,16 @@ def test_requests_in_flight_finish_on_the_server_they_went_to(env):
     assert c.call("PING") == b"PONG"
     with stalled(r1):
         c.send(encode_command("SET", "inflight", "old") + encode_command("INCR", "counter"))
-        time.sleep(0.3)  # the proxy has forwarded both to r1, which does not answer
-        assert reload(px, {"a": redis_pool([r2], listen=listen)})
+        forwarded(px, "a", r1, 2)  # both on the wire to r1, which does not answer
+        assert px.reload({"a": redis_pool([r2], listen=listen)})
     assert c.read_reply() == b"OK"
     assert c.read_reply() == 1
-    assert r1.client().get("inflight") == b"old" and r1.client().get("counter") == b"1"
+    admin = r1.client()
+    assert admin.get("inflight") == b"old" and admin.get("counter") == b"1"
     assert c.call("SET", "next", "new") == b"OK"
     assert r2.client().get("next") == b"new"
-    assert wait_until(lambda: log_count(px, "retired pool 'a' finished its work") == 1, 5), px.log_tail()
+    # the retired pool finished its work: its connection to r1 is closed
+    wait_until(lambda: proxy_conns(admin) == [], "the retired pool to close its connection to r1")
 
 
 def test_removed_pool_answers_pending_requests_then_closes(env):
@@ -80,8 +108,8 @@ def test_removed_pool_answers_pending_requests_then_closes(env):
     assert cb.call("SET", "k", "v") == b"OK"
     with stalled(r):
         cb.send(encode_command("GET", "k"))
-        time.sleep(0.3)
-        assert reload(px, {"a": redis_pool([r], listen=la)})
+        forwarded(px, "b", r)  # on the wire to the stalled server when the pool goes
+        assert px.reload({"a": redis_pool([r], listen=la)})
     assert cb.read_reply() == b"v"
     cb.s.settimeout(5)
     assert cb.s.recv(100) == b"", "client of a removed pool not closed after its reply"
@@ -105,7 +133,7 @@ def test_unchanged_servers_keep_their_connections(env):
     before = connections_received(r1), connections_received(r2)
     pools["b"] = redis_pool([r3], listen=listen_addr())
     px.listens["b"] = ("tcp", int(pools["b"]["listen"].rsplit(":", 1)[1]))
-    assert reload(px, pools)
+    assert px.reload(pools)
     for i in range(40):
         assert c.call("GET", "k%d" % i) == str(i).encode()
     assert px.resp("b").call("SET", "new", "pool") == b"OK"
@@ -114,7 +142,7 @@ def test_unchanged_servers_keep_their_connections(env):
     assert (connections_received(r1), connections_received(r2)) == (before[0] + 1, before[1] + 1)
     # a changed connection setting (redis_db) means new connections
     pools["a"] = redis_pool([r1, r2], listen=la, redis_db=3)
-    assert reload(px, pools)
+    assert px.reload(pools)
     assert c.call("SET", "db3", "x") == b"OK"
     assert r1.client(db=3).get("db3") == b"x" or r2.client(db=3).get("db3") == b"x"
     assert connections_received(r1) + connections_received(r2) > before[0] + before[1] + 4
@@ -126,7 +154,7 @@ def test_invalid_file_changes_nothing_and_names_the_line(env):
     px = env.proxy({"a": redis_pool([r1], listen=la)}, verbose=5)
     c = px.resp("a")
     bad = "a:\n  listen: %s\n  redis: true\n  hashh: fnv1a_64\n  servers:\n   - %s:1\n" % (la, r2.addr)
-    assert not reload(px, bad)
+    assert not px.reload(bad)
     with open(px.log, errors="replace") as f:
         text = f.read()
     assert "%s:4: " % px.conf in text and "hashh" in text, px.log_tail()
@@ -144,7 +172,7 @@ def test_listen_address_in_use_changes_nothing(env):
     taken.listen(1)
     try:
         busy = "%s:%d" % (HOST, taken.getsockname()[1])
-        assert not reload(px, {"a": redis_pool([r], listen=la), "b": redis_pool([r], listen=busy)})
+        assert not px.reload({"a": redis_pool([r], listen=la), "b": redis_pool([r], listen=busy)})
         assert "cannot set up pool 'b'" in open(px.log, errors="replace").read()
     finally:
         taken.close()
@@ -161,13 +189,12 @@ def test_stats_follow_the_new_pools_and_keep_counters(env):
         assert c.call("PING") == b"PONG"
         assert c.call("SET", "x", "1") == b"OK"
     # stats are snapshots taken every -i (100 ms)
-    st = wait_until(lambda: (lambda s: s if s["a"][r.addr]["requests"] == 5 else None)(px.stats()), 3)
-    assert st and "gone" in st, st
-    assert reload(px, {"a": redis_pool([r], listen=la), "fresh": redis_pool([r], listen=listen_addr())})
+    st = px.wait_stats(lambda s: s["a"][r.addr]["requests"] == 5, "5 requests counted")
+    assert "gone" in st, st
+    assert px.reload({"a": redis_pool([r], listen=la), "fresh": redis_pool([r], listen=listen_addr())})
     assert c.call("SET", "x", "2") == b"OK"
-    st = wait_until(lambda: (lambda s: s if "fresh" in s and s["a"][r.addr]["requests"] == 6 else None)(px.stats()),
-                    3)
-    assert st, "the kept pool's counters did not go on from 5: %s" % px.stats()
+    st = px.wait_stats(lambda s: "fresh" in s and s["a"][r.addr]["requests"] == 6,
+                       "the kept pool's counters to go on from 5")
     assert "gone" not in st
     assert st["a"]["client_connections"] == 1
 
@@ -178,7 +205,7 @@ def test_memcached_pool_reload(env):
     px = env.proxy({"m": mc_pool([m1], listen=la)}, verbose=5)
     c = px.mc("m")
     assert c.cmd(b"set a 0 0 1", b"1") == b"STORED"
-    assert reload(px, {"m": mc_pool([m2], listen=la)})
+    assert px.reload({"m": mc_pool([m2], listen=la)})
     assert c.cmd(b"set b 0 0 1", b"2") == b"STORED"
     assert m2.mc().cmd(b"get b") == b"VALUE b 0 1"
     assert m1.mc().cmd(b"get b") == b"END"
@@ -192,7 +219,7 @@ def test_protocol_change_closes_old_clients_after_their_replies(env):
     px = env.proxy({"p": redis_pool([r], listen=la)}, verbose=5)
     c = px.resp("p")
     assert c.call("PING") == b"PONG"
-    assert reload(px, {"p": mc_pool([m], listen=la)})
+    assert px.reload({"p": mc_pool([m], listen=la)})
     c.s.settimeout(5)
     assert c.s.recv(100) == b""
     assert px.mc("p").cmd(b"set k 0 0 1", b"x") == b"STORED"
@@ -231,14 +258,19 @@ def test_reloads_under_load_lose_nothing(env, workers):
             i += 1
         c.close()
 
+    def more_done(n=20):
+        # each reload happens under load: the clients got n more answers since the last one
+        start = done[0]
+        wait_until(lambda: done[0] >= start + n or errors, "%d more SET+GET pairs answered" % n, timeout=10)
+
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     try:
         for k in range(6):
-            time.sleep(0.3)
-            assert reload(px, other if k % 2 == 0 else plain, glob, max(workers, 1))
-        time.sleep(0.3)
+            more_done()
+            assert px.reload(other if k % 2 == 0 else plain, glob)
+        more_done()
     finally:
         stop.set()
         for t in threads:
@@ -253,18 +285,18 @@ def test_reloads_under_load_lose_nothing(env, workers):
 def test_sentinel_pool_reload_keeps_the_master_connection(env):
     """A sentinel pool reloaded with a new heartbeat: the group keeps the master
     address the sentinels gave it and its connection; requests go on at once."""
-    from test_sentinel import sentinel_pool, start_sentinels, wait_for
+    from test_sentinel import sentinel_pool, start_sentinels
     m = env.redis()
     sentinels = start_sentinels(env, {"g": m}, n=1, quorum=1)
     la = listen_addr()
     px = env.proxy({"s": sentinel_pool(["g"], sentinels, listen=la)}, verbose=5)
     c = px.resp("s")
-    wait_for(lambda: c.call("SET", "k", "1") == b"OK", what="the group's master known")
+    wait_until(lambda: c.call("SET", "k", "1") == b"OK", "the group's master known", timeout=10)
     def setters():  # ids of the master's connections whose last command was a SET
         return sorted(cl["id"] for cl in m.client().client_list() if cl["cmd"] == "set")
     before = setters()
     assert len(before) == 1
-    assert reload(px, {"s": sentinel_pool(["g"], sentinels, listen=la, sentinel_heartbeat=500)})
+    assert px.reload({"s": sentinel_pool(["g"], sentinels, listen=la, sentinel_heartbeat=500)})
     assert c.call("SET", "k", "2") == b"OK"  # no wait for the sentinels: the address was kept
     assert m.client().get("k") == b"2"
     assert setters() == before, "the proxy's connection to the master was not kept"

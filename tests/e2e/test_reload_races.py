@@ -45,7 +45,7 @@ def test_noreply_write_queued_in_the_reload_turn_reaches_its_server(env):
     px = env.proxy({"alpha": mc_pool([old], listen=path)})
     c = Mc(path=path)
     assert c.cmd(b"set warm 0 0 1", b"w") == b"STORED"  # the server connection is up
-    assert wait_until(lambda: _generation(px) == 1), "first stats document"
+    wait_until(lambda: _generation(px) == 1, "the first stats document")
 
     # the same listen address, another server: the client moves to the new pool,
     # the old pool (and its connection to `old`) is retired
@@ -53,20 +53,20 @@ def test_noreply_write_queued_in_the_reload_turn_reaches_its_server(env):
         f.write("alpha:\n  listen: %s\n  servers:\n   - %s:1\n" % (path, new.addr))
     os.kill(px.proc.pid, signal.SIGSTOP)
     try:
-        assert wait_until(lambda: _state(px.proc.pid) == "T"), "the proxy to stop"
+        wait_until(lambda: _state(px.proc.pid) == "T", "the proxy to stop")
         c.send(b"set raced 0 0 5 noreply\r\nhello\r\n")
         os.kill(px.proc.pid, signal.SIGHUP)
     finally:
         os.kill(px.proc.pid, signal.SIGCONT)
 
-    assert wait_until(lambda: _generation(px) == 2), "the reload to apply"
+    wait_until(lambda: _generation(px) == 2, "the reload to apply")
     # one epoll_wait returns both; nearly always the write first (it goes to the
     # old server: the case this test is about), rarely the signal first (then
     # the client is in the new pool already and the write goes to the new
     # server). Either way it reaches exactly one server, whole.
     want = [(b"raced", 0, b"hello", [])]
     found = lambda: [s.port for s in (old, new) if s.mc().retrieval(b"get raced")[0] == want]
-    assert wait_until(lambda: len(found()) == 1), "the noreply write on exactly one server"
+    wait_until(lambda: len(found()) == 1, "the noreply write on exactly one server")
     # and the client, now in the new pool, is served by the new server
     assert c.cmd(b"set after 0 0 1", b"a") == b"STORED"
     assert new.mc().cmd(b"get after") == b"VALUE after 0 1"
@@ -84,16 +84,16 @@ def test_unwritten_noreply_writes_of_a_retired_pool_all_arrive(env):
         c.send(b"".join(b"set k%d 0 0 %d noreply\r\n%s\r\n" % (i, len(value), value)
                         for i in range(n)))
         # the proxy read them all and could not write them all
-        assert wait_until(lambda: px.stats()["alpha"][old_name(old)]["requests"] >= n + 1,
-                          timeout=20), "the proxy to read every write"
+        wait_until(lambda: px.stats()["alpha"][old_name(old)]["requests"] >= n + 1,
+                   "the proxy to read every write", timeout=20)
         with open(px.conf, "w") as f:
             f.write("alpha:\n  listen: 127.0.0.1:%d\n  servers:\n   - %s:1\n" % (px.port(), new.addr))
         os.kill(px.proc.pid, signal.SIGHUP)
-        assert wait_until(lambda: _generation(px) == 2), "the reload to apply"
+        wait_until(lambda: _generation(px) == 2, "the reload to apply")
     # the retired pool writes what it holds once the server reads, then goes
     direct = old.mc()
-    assert wait_until(lambda: direct.retrieval(b"get k%d" % (n - 1))[0] == [(b"k%d" % (n - 1), 0, value, [])],
-                      timeout=20), "the last write on the old server"
+    wait_until(lambda: direct.retrieval(b"get k%d" % (n - 1))[0] == [(b"k%d" % (n - 1), 0, value, [])],
+               "the last write on the old server", timeout=20)
     missing = [i for i in range(n) if direct.retrieval(b"get k%d" % i)[0] == []]
     assert missing == [], "%d writes lost, the first: k%d" % (len(missing), missing[0])
     assert c.cmd(b"set after 0 0 1", b"a") == b"STORED"

@@ -7,14 +7,10 @@ commandstats` (reset with `CONFIG RESETSTAT` before each step) counts what each
 server executed, and a replica made writable gets keys the others do not have.
 """
 
-import os
-import signal
-import time
-
 import pytest
 
-from conftest import HOST, TWEMPROXY, Ketama, fnv1a_64, spread_keys, yaml_conf
-from replica_util import calls, reset_stats, wait_for, wait_replicated
+from conftest import HOST, TWEMPROXY, Ketama, fnv1a_64, spread_keys, wait_until
+from replica_util import calls, reset_stats, wait_replicated
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no read/write splitting")
 
@@ -23,12 +19,11 @@ NO_REPLICA = "no replica is available for this read (read_from: replica)"
 
 def start_replicated(env, nreplicas=2):
     """A master and nreplicas replicas of it, replication link up."""
-    # no 5 s wait for more replicas before the first full sync
-    master = env.redis(args=["--repl-diskless-sync-delay", "0"])
+    master = env.redis()
     replicas = [env.redis(args=["--replicaof", HOST, str(master.port)]) for _ in range(nreplicas)]
     for r in replicas:
-        wait_for(lambda: r.client().info("replication").get("master_link_status") == "up",
-                 what="replica %s linked to its master" % r.addr)
+        wait_until(lambda: r.client().info("replication").get("master_link_status") == "up",
+                   "replica %s linked to its master" % r.addr, timeout=10)
     return master, replicas
 
 
@@ -147,7 +142,7 @@ def test_prefer_replica_falls_back_to_master(env, auto_eject):
 
     _kill_replicas(replicas)
     # the first reads find a replica dead (answered with its error) and eject it
-    wait_for(lambda: r.call("GET", "k") == b"v", what="reads answered by the master")
+    wait_until(lambda: r.call("GET", "k") == b"v", "reads answered by the master", timeout=10)
     reset_stats(master)
     for _ in range(10):
         assert r.call("GET", "k") == b"v"
@@ -166,12 +161,12 @@ def test_replica_back_after_retry_timeout_takes_reads_again(env):
     assert r.call("SET", "k", "v") == b"OK"
     port = replicas[0].port
     _kill_replicas(replicas)
-    wait_for(lambda: r.call("GET", "k") == b"v", what="reads answered by the master")
+    wait_until(lambda: r.call("GET", "k") == b"v", "reads answered by the master", timeout=10)
     back = env.redis(port=port, args=["--replicaof", HOST, str(master.port)])
-    wait_for(lambda: back.client().get("k") == b"v", what="the replica synced again")
+    wait_until(lambda: back.client().get("k") == b"v", "the replica synced again", timeout=10)
     reset_stats(back)
-    wait_for(lambda: r.call("GET", "k") == b"v" and calls(back, "get") > 0,
-             what="reads on the replica again")
+    wait_until(lambda: r.call("GET", "k") == b"v" and calls(back, "get") > 0, "reads on the replica again",
+               timeout=10)
     reset_stats(master, back)
     for _ in range(5):
         assert r.call("GET", "k") == b"v"
@@ -186,8 +181,8 @@ def test_replica_only_reads_fail_when_no_replica_lives(env):
     r = px.resp()
     assert r.call("SET", "k", "v") == b"OK"
     _kill_replicas(replicas)
-    wait_for(lambda: getattr(r.call("GET", "k"), "msg", None) == "ERR " + NO_REPLICA,
-             what="reads refused without replicas")
+    wait_until(lambda: getattr(r.call("GET", "k"), "msg", None) == "ERR " + NO_REPLICA,
+               "reads refused without replicas", timeout=10)
     reset_stats(master)
     got = r.call("MGET", "k", "k2")
     assert getattr(got, "msg", None) == "ERR " + NO_REPLICA
@@ -210,13 +205,13 @@ def test_master_is_never_ejected(env):
         got = r.call("SET", "k", "v")
         assert getattr(got, "msg", "").startswith("ERR "), got
         assert "no server" not in got.msg  # the master stays in the pool
-    time.sleep(0.3)  # the stats are refreshed every 100 ms (-i)
-    stats = px.stats()["alpha"]
+    stats = px.wait_stats(lambda st: st["alpha"]["master"]["server_err"] + st["alpha"]["master"]["server_eof"] >= 5,
+                          "the 5 failures counted")["alpha"]
     assert stats["server_ejects"] == 0
     assert stats["master"]["server_ejected_at"] == 0
     # back on the same port: writes work at once, not after server_retry_timeout
     env.redis(port=port)
-    wait_for(lambda: r.call("SET", "k", "back") == b"OK", timeout=5, what="writes to the master again")
+    wait_until(lambda: r.call("SET", "k", "back") == b"OK", "writes to the master again", timeout=5)
 
 
 def test_stats_list_master_and_replicas_as_servers(env):
@@ -236,7 +231,7 @@ def test_stats_list_master_and_replicas_as_servers(env):
             return None
         return (pool["master"]["requests"],
                 sum(pool[x.addr]["requests"] for x in replicas))
-    assert wait_for(lambda: counted() == (6, 6), timeout=5, what="per-server request counters")
+    assert wait_until(lambda: counted() == (6, 6), "per-server request counters", timeout=5)
 
 
 def test_pool_without_master_still_shards(env):
@@ -267,15 +262,10 @@ def test_reload_changes_where_reads_go(env):
     assert calls(master, "get") == 1
 
     pools["alpha"] = dict(pools["alpha"], read_from="replica", listen="%s:%d" % (HOST, px.port()))
-    with open(px.conf, "w") as f:
-        f.write(yaml_conf(pools))
-    os.kill(px.proc.pid, signal.SIGHUP)
-
-    def on_replicas():
-        reset_stats(master, *replicas)
-        return r.call("GET", "k") == b"v" and calls(master, "get") == 0 and \
-            sum(calls(x, "get") for x in replicas) == 1
-    wait_for(on_replicas, what="reads on the replicas after the reload")
+    assert px.reload(pools)
+    reset_stats(master, *replicas)  # the reload applied: the next read goes to a replica
+    assert r.call("GET", "k") == b"v"
+    assert calls(master, "get") == 0 and sum(calls(x, "get") for x in replicas) == 1
     assert r.call("SET", "k", "w") == b"OK"
     assert master.client().get("k") == b"w"
 

@@ -343,7 +343,7 @@ def redis_traffic(px_kind, where, route, pool, prefix):
             keys.update({"%s{tag}:a" % prefix: b"a", "%s{tag}:b" % prefix: b"b"})
         for k, v in keys.items():
             # a sentinel pool knows its masters once the sentinels answered: poll
-            assert wait_until(lambda: c.call("SET", k, v) == b"OK", timeout=15), k
+            wait_until(lambda: c.call("SET", k, v) == b"OK", "SET %s through the proxy" % k, timeout=15)
         for k, v in keys.items():
             assert c.call("GET", k) == v, k
     finally:

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from replica_util import wait_for
 from conftest import (HOST, TWEMPROXY, Resp, RespError, Server, free_port, spread_keys, stop_proc,
-                      tail, wait_port, Ketama, fnv1a_64)
+                      tail, wait_port, wait_until, Ketama, fnv1a_64)
+from liveness_util import stop_process
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel support")
 
@@ -45,12 +45,27 @@ def start_sentinels(env, masters, n=3, quorum=2, password=None, auth_pass=None, 
                 f.write("\n".join(lines) + "\n")
             proc, log = env.spawn(["redis-sentinel", conf], "sentinel-%d" % port)
             if wait_port(port, proc):
-                out.append(Server("sentinel", port, proc, log, password))
+                out.append(sentinel_quicker(Server("sentinel", port, proc, log, password)))
                 break
             stop_proc(proc)
         else:
             raise RuntimeError("redis-sentinel did not start:\n" + tail(log))
     return out
+
+
+def sentinel_quicker(s):
+    """A sentinel that looks at its servers every 200 ms (INFO; default 10 s) and
+    says hello to the other sentinels every 500 ms (default 2 s): it learns a
+    demoted master's new role, or the other sentinels, in a test's time.  What
+    the proxy does with what the sentinels say is the same."""
+    c = Resp(port=s.port, timeout=2)
+    try:
+        if s.password:
+            assert c.call("AUTH", s.password) == b"OK"
+        assert c.call("SENTINEL", "DEBUG", "info-period", "200", "publish-period", "500") == b"OK"
+    finally:
+        c.close()
+    return s
 
 
 def sentinel_view(s, group):
@@ -72,7 +87,37 @@ def wait_sentinels_ready(sentinels, group, replicas):
             if int(v["num-other-sentinels"]) < len(sentinels) - 1 or int(v["num-slaves"]) < replicas:
                 return False
         return True
-    wait_for(ready, timeout=15, step=0.2, what="sentinels to see each other and the replicas")
+    wait_until(ready, "sentinels to see each other and the replicas", timeout=15, interval=0.2)
+
+
+class SentinelCommands:
+    """How many commands a sentinel executed for others since this was made:
+    with one sentinel and nobody else asking, the proxy's heartbeat queries.
+    Read from INFO stats on a connection of ours (our own INFOs not counted)."""
+
+    def __init__(self, s):
+        self.c = Resp(port=s.port, timeout=2)
+        if s.password:
+            assert self.c.call("AUTH", s.password) == b"OK"
+        self.mine = 0
+        self.base = self._read()
+
+    def _read(self):
+        info = self.c.call("INFO", "stats").decode()
+        self.mine += 1  # counted from the next reading on
+        return int(info.split("total_commands_processed:")[1].split()[0])
+
+    def others(self):
+        return self._read() - self.base - (self.mine - 1)
+
+    def wait(self, n, what):
+        return wait_until(lambda: self.others() >= n, "%d commands from the proxy at the sentinel: %s" % (n, what))
+
+
+def log_count(px, *texts):
+    """Lines of the proxy's log holding every one of texts."""
+    with open(px.log, errors="replace") as f:
+        return sum(all(t in line for t in texts) for line in f)
 
 
 def force_failover(s, group):
@@ -86,7 +131,7 @@ def force_failover(s, group):
             return c.call("SENTINEL", "FAILOVER", group) == b"OK"
         finally:
             c.close()
-    wait_for(attempt, timeout=15, step=0.2, what="SENTINEL FAILOVER %s" % group)
+    wait_until(attempt, "SENTINEL FAILOVER %s" % group, timeout=15, interval=0.2)
 
 
 def replica_of(env, master, password=None):
@@ -94,8 +139,8 @@ def replica_of(env, master, password=None):
     if password:
         args += ["--masterauth", password]
     r = env.redis(args=args, password=password)
-    wait_for(lambda: r.client().info("replication").get("master_link_status") == "up",
-             what="replica link up")
+    wait_until(lambda: r.client().info("replication").get("master_link_status") == "up", "replica link up",
+               timeout=10)
     return r
 
 
@@ -166,8 +211,8 @@ def test_discovery_and_failover(env):
     px = env.proxy({"alpha": sentinel_pool(["cache", "cache2"], sentinels)})
     keys = keys_of(["cache", "cache2"])
     k1, k2 = keys["cache"][0], keys["cache2"][0]
-    wait_for(lambda: call(px, "SET", k1, "a") == b"OK" and call(px, "SET", k2, "b") == b"OK",
-             what="discovery of both masters")
+    wait_until(lambda: call(px, "SET", k1, "a") == b"OK" and call(px, "SET", k2, "b") == b"OK",
+               "discovery of both masters", timeout=10)
     for k in keys["cache"][:5] + keys["cache2"][:5]:
         assert call(px, "SET", k, k) == b"OK"
     for k in keys["cache"][:5]:
@@ -177,21 +222,23 @@ def test_discovery_and_failover(env):
     wait_sentinels_ready(sentinels, "cache2", 1)
 
     inflight = px.resp(timeout=30)
-    os.kill(m2.proc.pid, signal.SIGSTOP)
+    stop_process(m2.proc.pid)
     try:
         t0 = time.monotonic()
         inflight.send(b"*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n" % (len(k2), k2.encode()))
-        assert inflight.read_available(0.3) == b""  # waiting on the stopped master
+        px.wait_stats(lambda st: st["alpha"]["cache2"]["out_queue"] >= 1, "the GET written to the stopped master")
+        # the behaviour under test: no answer while the master is stopped and not yet replaced
+        assert inflight.read_available(0.3) == b""
         reply = inflight.read_reply()
         switched = time.monotonic() - t0
         assert isinstance(reply, RespError) and "master switched" in reply.msg, reply
         assert switched < 15, switched
-        wait_for(lambda: call(px, "SET", k2, "after") == b"OK", what="writes on the new master")
+        wait_until(lambda: call(px, "SET", k2, "after") == b"OK", "writes on the new master", timeout=10)
         assert r2.client().get(k2) == b"after"
         assert r2.client().execute_command("ROLE")[0] == b"master"
         assert inflight.call("GET", k2) == b"after"  # the client's connection goes on
-        wait_for(lambda: px.stats()["alpha"]["cache2"]["server_failover"] == 1,
-                 what="server_failover in stats")
+        wait_until(lambda: px.stats()["alpha"]["cache2"]["server_failover"] == 1, "server_failover in stats",
+                   timeout=10)
         assert px.stats()["alpha"]["cache"]["server_failover"] == 0
         # the group whose name is a prefix of the failed one stays on its master
         assert call(px, "SET", k1, "still") == b"OK"
@@ -211,11 +258,11 @@ def test_switch_message_alone_exact_group(env):
                    verbose=5)
     keys = keys_of(["g", "g2"])
     k1, k2 = keys["g"][0], keys["g2"][0]
-    wait_for(lambda: call(px, "SET", k1, "a") == b"OK" and call(px, "SET", k2, "b") == b"OK",
-             what="discovery")
+    wait_until(lambda: call(px, "SET", k1, "a") == b"OK" and call(px, "SET", k2, "b") == b"OK", "discovery",
+               timeout=10)
     wait_sentinels_ready([s], "g2", 1)
     force_failover(s, "g2")
-    wait_for(lambda: px.stats()["alpha"]["g2"]["server_failover"] == 1, what="the switch of g2")
+    wait_until(lambda: px.stats()["alpha"]["g2"]["server_failover"] == 1, "the switch of g2", timeout=10)
     assert call(px, "SET", k2, "c") == b"OK" and r2.client().get(k2) == b"c"
     assert call(px, "SET", k1, "d") == b"OK"
     assert m1.client().get(k1) == b"d"
@@ -233,29 +280,32 @@ def test_rotation_passwords_and_all_sentinels_down(env):
     sentinels = start_sentinels(env, {"grp": m}, password=spw, auth_pass=pw)
     dead = "%s:%d" % (HOST, free_port())
     px = env.proxy({"alpha": sentinel_pool(["grp"], [dead] + sentinels, redis_auth=pw,
-                                           sentinel_auth=spw)})
-    wait_for(lambda: call(px, "SET", "k", "v1", password=pw) == b"OK", what="discovery")
+                                           sentinel_auth=spw)}, verbose=6)
+    wait_until(lambda: call(px, "SET", "k", "v1", password=pw) == b"OK", "discovery", timeout=10)
     assert m.client().get("k") == b"v1"
     wait_sentinels_ready(sentinels, "grp", 1)
 
     sentinels[0].stop()  # the one the proxy talks to now (the dead one came first)
     force_failover(sentinels[1], "grp")
     # (a write alone proves nothing: before the promotion it replicates to r)
-    wait_for(lambda: px.stats()["alpha"]["grp"]["server_failover"] == 1, timeout=10,
-             what="the proxy to follow the failover")
+    wait_until(lambda: px.stats()["alpha"]["grp"]["server_failover"] == 1, "the proxy to follow the failover",
+               timeout=10)
     assert r.client().execute_command("ROLE")[0] == b"master"
     assert call(px, "SET", "k", "v2", password=pw) == b"OK" and r.client().get("k") == b"v2"
 
     for s in sentinels[1:]:
         s.stop()
-    time.sleep(4 * HEARTBEAT / 1000.0)
+    # the proxy found every sentinel down (each refused connect is logged at -v 6) ...
+    for s in sentinels:
+        wait_until(lambda: log_count(px, "sentinel '%s'" % s.addr, "Connection refused"),
+                   "a refused connect to sentinel %s" % s.addr)
+    # ... and keeps serving the last master, heartbeat after failed heartbeat
     for i in range(5):
+        refused = log_count(px, "Connection refused")
         assert call(px, "SET", "k%d" % i, "v", password=pw) == b"OK"
         assert r.client().get("k%d" % i) == b"v"
-        time.sleep(HEARTBEAT / 1000.0)
+        wait_until(lambda: log_count(px, "Connection refused") > refused, "another heartbeat without sentinels")
     assert px.alive()
-    log = tail(px.log, 400)
-    assert "Connection refused" in log
 
 
 class FakeSentinel:
@@ -266,6 +316,7 @@ class FakeSentinel:
     def __init__(self, mode, stale=None):
         self.mode = mode
         self.stale = stale  # mode 'stale': the master it keeps naming, at config-epoch 0
+        self.queries = 0  # get-master-addr-by-name received
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((HOST, 0))
@@ -313,6 +364,7 @@ class FakeSentinel:
                 return
             if not data:
                 return
+            self.queries += data.count(b"get-master-addr-by-name")
             if self.mode == "stale":
                 try:
                     c.sendall(self._stale_answers(data))
@@ -341,7 +393,7 @@ def test_broken_sentinels_are_rotated_past(env):
                        verbose=6)
         c = px.resp(timeout=3)
         assert c.call("SET", "k", "v") == RespError("ERR master for group 'grp' is not known yet")
-        wait_for(lambda: call(px, "SET", "k", "v") == b"OK", timeout=8, what="discovery")
+        wait_until(lambda: call(px, "SET", "k", "v") == b"OK", "discovery", timeout=8)
         assert m.client().get("k") == b"v"
         log = tail(px.log, 200)
         for f in fakes:
@@ -364,20 +416,21 @@ def test_stale_sentinel_is_not_believed(env):
     stale = FakeSentinel("stale", stale=other)
     try:
         px = env.proxy({"alpha": sentinel_pool(["grp"], [s, stale])}, verbose=6)
-        wait_for(lambda: call(px, "SET", "k", "1") == b"OK" and m.client().get("k") == b"1",
-                 what="discovery")
+        wait_until(lambda: call(px, "SET", "k", "1") == b"OK" and m.client().get("k") == b"1", "discovery",
+                   timeout=10)
         wait_sentinels_ready([s], "grp", 1)
         force_failover(s, "grp")
         # (a write alone proves nothing: before the promotion it replicates to r)
-        wait_for(lambda: px.stats()["alpha"]["grp"]["server_failover"] == 1, what="the switch")
+        wait_until(lambda: px.stats()["alpha"]["grp"]["server_failover"] == 1, "the switch", timeout=10)
         assert call(px, "SET", "k", "2") == b"OK" and r.client().get("k") == b"2"
-        time.sleep(3 * HEARTBEAT / 1000.0)  # a query confirms the new epoch
+        SentinelCommands(s).wait(4, "queries after the switch confirm the new epoch")
         s.stop()  # only the stale one is left
-        wait_for(lambda: "older than" in tail(px.log, 50), what="the stale view to be seen")
+        wait_until(lambda: "older than" in tail(px.log, 50), "the stale view to be seen", timeout=10)
         for i in range(5):
+            asked = stale.queries
             assert call(px, "SET", "k", str(i)) == b"OK"
             assert r.client().get("k") == str(i).encode()
-            time.sleep(HEARTBEAT / 1000.0)
+            wait_until(lambda: stale.queries > asked, "another heartbeat asking the stale sentinel")
         assert other.client().dbsize() == 0
         assert px.stats()["alpha"]["grp"]["server_failover"] == 1
     finally:
@@ -389,7 +442,7 @@ def test_ipv6_master(env):
     m = env.redis(args=["--bind", "127.0.0.1 ::1"])
     (s,) = start_sentinels(env, {"grp": m}, n=1, quorum=1, master_host="::1")
     px = env.proxy({"alpha": sentinel_pool(["grp"], [s])})
-    wait_for(lambda: call(px, "SET", "k6", "v6") == b"OK", what="discovery")
+    wait_until(lambda: call(px, "SET", "k6", "v6") == b"OK", "discovery", timeout=10)
     assert m.client().get("k6") == b"v6"
     # the proxy's connection (the one that ran SET) came over IPv6
     clients = [(c["addr"], c["cmd"]) for c in m.client().client_list()]

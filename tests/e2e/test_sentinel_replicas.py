@@ -17,10 +17,10 @@ import time
 
 import pytest
 
-from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port, spread_keys
+from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port, spread_keys, wait_until
 from replica_util import calls, reset_stats, wait_replicated
-from test_sentinel import (HEARTBEAT, call, force_failover, replica_of, sentinel_pool,
-                           start_sentinels, wait_for, wait_sentinels_ready)
+from test_sentinel import (HEARTBEAT, SentinelCommands, call, force_failover, replica_of, sentinel_pool,
+                           start_sentinels, wait_sentinels_ready)
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel support")
 
@@ -59,15 +59,15 @@ def wait_listed_ok(sentinels, group, replicas):
                 if "down" in flags or "disconnected" in flags or link != "ok":
                     return False
         return True
-    wait_for(ok, timeout=30, step=0.2, what="sentinels to list %s as usable" %
-             [r.addr for r in replicas])
+    wait_until(ok, "sentinels to list %s as usable" %
+             [r.addr for r in replicas], timeout=30, interval=0.2)
 
 
 def wait_listed_down(sentinels, group, replica):
     def down():
         return all("s_down" in sentinel_replicas(s, group).get(replica.addr, ("s_down",))[0]
                    for s in sentinels)
-    wait_for(down, timeout=15, step=0.2, what="sentinels to see %s down" % replica.addr)
+    wait_until(down, "sentinels to see %s down" % replica.addr, timeout=15, interval=0.2)
 
 
 def kill(server):
@@ -78,7 +78,7 @@ def kill(server):
 
 def setup_group(env, nsentinels=1, quorum=1):
     """g1: a master, two replicas, sentinels that list both replicas as usable."""
-    m = env.redis(args=["--repl-diskless-sync-delay", "0"])
+    m = env.redis()
     r1, r2 = replica_of(env, m), replica_of(env, m)
     sentinels = start_sentinels(env, {"g1": m}, n=nsentinels, quorum=quorum)
     wait_listed_ok(sentinels, "g1", [r1, r2])
@@ -112,9 +112,9 @@ def test_reads_to_replicas_writes_to_master(env):
     counts the replicas' traffic too."""
     m, reps, sentinels = setup_group(env)
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica")})
-    wait_for(lambda: call(px, "SET", "probe", "x") == b"OK", what="discovery of the master")
+    wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
     keys = write_keys(px, m, reps)
-    wait_for(lambda: all_read(px, keys), what="reads served by the replicas")
+    wait_until(lambda: all_read(px, keys), "reads served by the replicas", timeout=10)
 
     reset_stats(m, *reps)
     assert all_read(px, keys)
@@ -142,8 +142,8 @@ def test_reads_to_replicas_writes_to_master(env):
     assert calls(m, "set") == 10
 
     # reads at the replicas count as g1's: its requests are every command sent
-    st = wait_for(lambda: (lambda a: a if a["g1"]["requests"] >= 3 * len(keys) else None)(
-        px.stats()["alpha"]), what="the stats to show the replicas' traffic")
+    st = wait_until(lambda: (lambda a: a if a["g1"]["requests"] >= 3 * len(keys) else None)(
+        px.stats()["alpha"]), "the stats to show the replicas' traffic", timeout=10)
     assert [k for k, v in st.items() if isinstance(v, dict)] == ["g1"]
     assert st["g1"]["responses"] == st["g1"]["requests"]
     assert st["g1"]["in_queue"] == 0 and st["g1"]["out_queue"] == 0
@@ -157,9 +157,10 @@ def test_default_and_master_read_from_masters(env):
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels),
                     "beta": sentinel_pool(["g1"], sentinels, read_from="master")})
     for pool in ("alpha", "beta"):
-        wait_for(lambda: px.resp(pool).call("SET", "probe", "x") == b"OK", what="discovery")
+        wait_until(lambda: px.resp(pool).call("SET", "probe", "x") == b"OK", "discovery", timeout=10)
     keys = write_keys(px, m, reps)
-    time.sleep(3 * HEARTBEAT / 1000.0)
+    # heartbeats went by (a pool that would read from the replicas has learnt them)
+    SentinelCommands(sentinels[0]).wait(8, "two pools' heartbeats")
     reset_stats(m, *reps)
     assert all_read(px, keys, "alpha") and all_read(px, keys, "beta")
     assert calls(m, "get") == 2 * len(keys)
@@ -175,10 +176,10 @@ def test_replica_down_then_all_down(env):
     fast = {"server_retry_timeout": 100}
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica", **fast),
                     "beta": sentinel_pool(["g1"], sentinels, read_from="prefer_replica", **fast)})
-    wait_for(lambda: call(px, "SET", "probe", "x") == b"OK", what="discovery of the master")
+    wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
     keys = write_keys(px, m, reps)
     for pool in ("alpha", "beta"):
-        wait_for(lambda: all_read(px, keys, pool), what="reads served by the replicas")
+        wait_until(lambda: all_read(px, keys, pool), "reads served by the replicas", timeout=10)
     r1, r2 = reps
     reset_stats(r1)
     all_read(px, keys, "alpha")
@@ -187,20 +188,22 @@ def test_replica_down_then_all_down(env):
     kill(r1)
     wait_listed_down(sentinels, "g1", r1)
     for pool in ("alpha", "beta"):
-        wait_for(lambda: all_read(px, keys, pool), what="reads without r1 (%s)" % pool)
+        wait_until(lambda: all_read(px, keys, pool), "reads without r1 (%s)" % pool, timeout=10)
     reset_stats(m, r2)
     for _ in range(3):
-        time.sleep(0.3)  # past the retry timeout: only the sentinels' word keeps r1 out
+        # the behaviour under test: a window past server_retry_timeout (100 ms),
+        # after which only the sentinels' word keeps r1 out
+        time.sleep(0.3)
         assert all_read(px, keys, "alpha") and all_read(px, keys, "beta")
     assert calls(r2, "get") == 3 * 2 * len(keys)
     assert calls(m, "get") == 0
 
     kill(r2)
     wait_listed_down(sentinels, "g1", r2)
-    wait_for(lambda: read_all(px, keys[:1], "alpha") == [RespError(NO_REPLICA)],
-             what="read_from replica to refuse reads")
+    wait_until(lambda: read_all(px, keys[:1], "alpha") == [RespError(NO_REPLICA)],
+               "read_from replica to refuse reads", timeout=10)
     assert read_all(px, keys, "alpha") == [RespError(NO_REPLICA)] * len(keys)
-    wait_for(lambda: all_read(px, keys, "beta"), what="prefer_replica reads on the master")
+    wait_until(lambda: all_read(px, keys, "beta"), "prefer_replica reads on the master", timeout=10)
     reset_stats(m)
     assert all_read(px, keys, "beta")
     assert calls(m, "get") == len(keys)
@@ -221,12 +224,12 @@ def test_replica_connection_failures_before_the_sentinels_notice(env):
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica",
                                            server_failure_limit=1,
                                            server_retry_timeout=60000)})
-    wait_for(lambda: call(px, "SET", "probe", "x") == b"OK", what="discovery of the master")
+    wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
     keys = write_keys(px, m, reps)
-    wait_for(lambda: all_read(px, keys), what="reads served by the replicas")
+    wait_until(lambda: all_read(px, keys), "reads served by the replicas", timeout=10)
     r1, r2 = reps
     kill(r1)
-    wait_for(lambda: all_read(px, keys), timeout=10, what="reads to leave the dead replica")
+    wait_until(lambda: all_read(px, keys), "reads to leave the dead replica", timeout=10)
     assert "s_down" not in sentinel_replicas(sentinels[0], "g1")[r1.addr][0]
     reset_stats(m, r2)
     assert all_read(px, keys)
@@ -242,28 +245,28 @@ def test_failover_moves_writes_and_reads(env):
     to the new master."""
     m, reps, sentinels = setup_group(env, nsentinels=3, quorum=2)
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica")})
-    wait_for(lambda: call(px, "SET", "probe", "x") == b"OK", what="discovery of the master")
+    wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
     keys = write_keys(px, m, reps)
-    wait_for(lambda: all_read(px, keys), what="reads served by the replicas")
+    wait_until(lambda: all_read(px, keys), "reads served by the replicas", timeout=10)
     wait_sentinels_ready(sentinels, "g1", 2)
 
     force_failover(sentinels[0], "g1")
-    wait_for(lambda: sentinel_master(sentinels[0], "g1") != m.addr, timeout=15,
-             what="the sentinels to promote a replica")
+    wait_until(lambda: sentinel_master(sentinels[0], "g1") != m.addr, "the sentinels to promote a replica",
+               timeout=15)
     new_addr = sentinel_master(sentinels[0], "g1")
     (new,) = [r for r in reps if r.addr == new_addr]
     (other,) = [r for r in reps if r is not new]
-    wait_for(lambda: px.stats()["alpha"]["g1"]["server_failover"] == 1, timeout=15,
-             what="the proxy to follow the failover")
+    wait_until(lambda: px.stats()["alpha"]["g1"]["server_failover"] == 1, "the proxy to follow the failover",
+               timeout=15)
     wait_listed_ok(sentinels[:1], "g1", [m, other])
     wait_replicated(new, [m, other])
-    wait_for(lambda: all_read(px, keys), timeout=15, what="reads on the new replica set")
+    wait_until(lambda: all_read(px, keys), "reads on the new replica set", timeout=15)
 
     def spread():
         reset_stats(m, new, other)
         ok = all_read(px, keys)
         return ok and calls(m, "get") > 0 and calls(other, "get") > 0
-    wait_for(spread, timeout=15, what="reads on both the old master and the other replica")
+    wait_until(spread, "reads on both the old master and the other replica", timeout=15)
 
     reset_stats(m, new, other)
     assert all_read(px, keys)
@@ -353,14 +356,14 @@ def test_master_listed_as_replica_gets_no_read(env, old):
     view right after a failover) does not make the master take reads: they go
     to the true replica only. A sentinel that refuses SENTINEL REPLICAS (before
     redis 5) is asked SENTINEL SLAVES instead."""
-    m = env.redis(args=["--repl-diskless-sync-delay", "0"])
+    m = env.redis()
     r = replica_of(env, m)
     fake = ListingSentinel(m, [m, r], old=old)
     try:
         px = env.proxy({"alpha": sentinel_pool(["g1"], [fake.addr], read_from="replica")})
-        wait_for(lambda: call(px, "SET", "probe", "x") == b"OK", what="discovery of the master")
+        wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
         keys = write_keys(px, m, [r])
-        wait_for(lambda: all_read(px, keys), what="reads served by the replica")
+        wait_until(lambda: all_read(px, keys), "reads served by the replica", timeout=10)
         reset_stats(m, r)
         assert all_read(px, keys)
         assert calls(m, "get") == 0
@@ -379,31 +382,30 @@ def test_reload_keeps_and_then_drops_the_replicas(env):
     keeps the group (its replicas go along, no request lost, gauges back to
     0); a reload to read_from: master sends its reads to the master and closes
     the replicas' connections once idle."""
-    from test_reload import reload
     m, reps, sentinels = setup_group(env)
     listen = "%s:%d" % (HOST, free_port())
     pool = sentinel_pool(["g1"], sentinels, read_from="replica", listen=listen)
     px = env.proxy({"alpha": pool}, verbose=5)
-    wait_for(lambda: call(px, "SET", "probe", "x") == b"OK", what="discovery of the master")
+    wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
     keys = write_keys(px, m, reps)
-    wait_for(lambda: all_read(px, keys), what="reads served by the replicas")
+    wait_until(lambda: all_read(px, keys), "reads served by the replicas", timeout=10)
     c = px.resp(timeout=10)
     # a pipeline in flight while the reload happens
     c.send(b"".join(encode_command("GET", k) for k in keys))
-    assert reload(px, {"alpha": dict(pool, sentinel_heartbeat=HEARTBEAT + 50)})
+    assert px.reload({"alpha": dict(pool, sentinel_heartbeat=HEARTBEAT + 50)})
     assert [c.read_reply() for _ in keys] == [("v-" + k).encode() for k in keys]
     reset_stats(m, *reps)
     assert [c.call("GET", k) for k in keys] == [("v-" + k).encode() for k in keys]
     assert calls(m, "get") == 0 and sum(calls(r, "get") for r in reps) == len(keys)
-    wait_for(lambda: px.stats()["alpha"]["g1"]["server_connections"] == 3,
-             what="one connection each to the master and the two replicas")
+    wait_until(lambda: px.stats()["alpha"]["g1"]["server_connections"] == 3,
+               "one connection each to the master and the two replicas", timeout=10)
 
-    assert reload(px, {"alpha": dict(pool, read_from="master")})
+    assert px.reload({"alpha": dict(pool, read_from="master")})
     reset_stats(m, *reps)
     assert [c.call("GET", k) for k in keys] == [("v-" + k).encode() for k in keys]
     assert calls(m, "get") == len(keys) and sum(calls(r, "get") for r in reps) == 0
-    wait_for(lambda: px.stats()["alpha"]["g1"]["server_connections"] == 1,
-             what="the replicas' connections to close")
+    wait_until(lambda: px.stats()["alpha"]["g1"]["server_connections"] == 1, "the replicas' connections to close",
+               timeout=10)
     st = px.stats()["alpha"]["g1"]
     assert st["in_queue"] == 0 and st["out_queue"] == 0
     assert px.alive()

@@ -15,7 +15,7 @@ def _log(px):
 
 
 def _logged(px, pattern):
-    return wait_until(lambda: re.search(pattern, _log(px), re.M))
+    return wait_until(lambda: re.search(pattern, _log(px), re.M), "log line /%s/" % pattern)
 
 
 def test_each_signal_is_logged_with_its_name(env):
@@ -63,5 +63,5 @@ def test_worker_mode_passes_signals_on_and_logs_them(env):
     px = env.proxy({"alpha": redis_pool([s])}, global_={"worker_processes": 2})
     os.kill(px.proc.pid, signal.SIGTTIN)
     # the master and each of the two workers log it
-    assert wait_until(lambda: len(re.findall(r"signal 21 \(SIGTTIN\) received", _log(px))) == 3), \
-        _log(px)[-2000:]
+    wait_until(lambda: len(re.findall(r"signal 21 \(SIGTTIN\) received", _log(px))) == 3,
+               "the master and both workers to log SIGTTIN")

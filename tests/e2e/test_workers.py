@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from conftest import HOST, NUTCRACKER_BIN, TWEMPROXY, Resp, free_port, wait_port
-from liveness_util import log_count, pid_alive, start_binary, wait_until
+from liveness_util import Prom, http_get, pid_alive, read_file, start_binary, wait_until
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no worker processes")
 
@@ -22,12 +22,16 @@ def conf_text(listen, servers, workers=2, extra="", pool_extra=""):
             % (workers, extra, listen, pool_extra, "".join("      - %s:1\n" % s.addr for s in servers)))
 
 
-def start(env, text, port, args=()):
+def start(env, text, port, args=(), workers=2):
+    """Start the master; return once `workers` workers each listen on port
+    and the master's stats port answers."""
     conf = env.write_conf(text)
     px = start_binary(env, NUTCRACKER_BIN, conf, free_port(), args=["-v", "5"] + list(args),
                       listens={"alpha": ("tcp", port)})
     assert wait_port(port, px.proc), px.log_tail()
-    assert wait_until(lambda: log_count(px, "workers serving"), 10), px.log_tail()
+    wait_until(lambda: (lambda ws: len(ws) == workers and all(listeners(w, port) for w in ws))(
+        children(px.proc.pid)), "%d workers listening on %d" % (workers, port), timeout=10)
+    assert wait_port(px.stats_port, px.proc), px.log_tail()
     return px
 
 
@@ -66,8 +70,7 @@ def test_workers_serve_and_the_stats_port_sums_them(env):
     # each worker has its own connection to the backend: both ran SETs (60
     # connects spread by the kernel over two workers: all but certain)
     assert len(setters(r)) == 2
-    st = wait_until(lambda: (lambda s: s if s["alpha"][r.addr]["requests"] == 60 else None)(px.stats()), 5)
-    assert st, "stats port does not sum the workers: %s" % px.stats()
+    st = px.wait_stats(lambda s: s["alpha"][r.addr]["requests"] == 60, "the stats port to sum the workers' 60")
     assert st["alpha"][r.addr]["server_connections"] == 2
     assert st["total_connections"] >= 60
     # each worker has its own SO_REUSEPORT listener; the master serves no
@@ -107,15 +110,14 @@ def test_a_killed_worker_is_restarted_and_counters_keep_going(env):
     px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port)
     before = children(px.proc.pid)
     request_on_new_connections(port, 20)
-    assert wait_until(lambda: px.stats()["alpha"][r.addr]["requests"] == 20, 5)
+    px.wait_stats(lambda s: s["alpha"][r.addr]["requests"] == 20, "20 requests counted")
     os.kill(before[0], signal.SIGKILL)
-    after = wait_until(lambda: (lambda c: c if len(c) == 2 and before[0] not in c else None)(
-        children(px.proc.pid)), 10)
-    assert after, "killed worker not replaced: %s\n%s" % (children(px.proc.pid), px.log_tail())
-    assert log_count(px, "killed by signal 9")
+    wait_until(lambda: (lambda c: len(c) == 2 and before[0] not in c and c)(children(px.proc.pid)),
+               "the killed worker to be replaced", timeout=10)
+    assert "killed by signal 9" in read_file(px.log)
     # the service goes on; the dead worker's counts are kept in the sums
     request_on_new_connections(port, 20, prefix="again")
-    assert wait_until(lambda: px.stats()["alpha"][r.addr]["requests"] >= 40, 5), px.stats()
+    px.wait_stats(lambda s: s["alpha"][r.addr]["requests"] >= 40, "the dead worker's 20 requests kept in the sums")
 
 
 def test_sigterm_stops_master_and_workers(env):
@@ -139,7 +141,7 @@ def test_a_dead_master_takes_its_workers(env):
     workers = children(px.proc.pid)
     px.proc.kill()
     px.proc.wait(5)
-    assert wait_until(lambda: not any(pid_alive(w) for w in workers), 5), "workers outlived the master"
+    wait_until(lambda: not any(pid_alive(w) for w in workers), "the workers to follow their dead master")
 
 
 def test_sighup_reloads_every_worker_in_place(env):
@@ -150,19 +152,14 @@ def test_sighup_reloads_every_worker_in_place(env):
     conns = [Resp(port=port, timeout=10) for _ in range(8)]  # spread over both workers
     for i, c in enumerate(conns):
         assert c.call("SET", "before%d" % i, i) == b"OK"
-    with open(px.conf, "w") as f:
-        f.write(conf_text(listen, [r2]))
-    os.kill(px.proc.pid, signal.SIGHUP)
-    assert wait_until(lambda: log_count(px, "reload: configuration") >= 2, 10), px.log_tail()
+    assert px.reload(conf_text(listen, [r2]))  # config_generation moves once both workers applied it
     for i, c in enumerate(conns):  # the same connections, now routed to r2
         assert c.call("SET", "after%d" % i, i) == b"OK"
     assert all(r2.client().get("after%d" % i) == str(i).encode() for i in range(8))
     assert r1.client().get("after0") is None
     # an invalid file: the master says so, the workers are not touched
-    with open(px.conf, "w") as f:
-        f.write(conf_text(listen, [r1]).replace("redis: true", "redis: maybe"))
-    os.kill(px.proc.pid, signal.SIGHUP)
-    assert wait_until(lambda: log_count(px, "the running configuration stays"), 10), px.log_tail()
+    assert not px.reload(conf_text(listen, [r1]).replace("redis: true", "redis: maybe"))
+    assert "the running configuration stays" in read_file(px.log)
     assert conns[0].call("SET", "still", "r2") == b"OK"
     assert r2.client().get("still") == b"r2"
 
@@ -181,14 +178,15 @@ def test_a_taken_listen_address_fails_the_start(env):
         taken.close()
     # the master binds every worker's listener before it starts one: it says
     # which address, and starts no worker
-    assert log_count(px, "failed to listen on '%s:%d'" % (HOST, port)), px.log_tail()
-    assert not log_count(px, "worker 0 started"), px.log_tail()
+    log = read_file(px.log)
+    assert "failed to listen on '%s:%d'" % (HOST, port) in log, px.log_tail()
+    assert "worker 0 started" not in log, px.log_tail()
 
 
 def test_auto_starts_one_worker_per_cpu(env):
     r = env.redis()
     port = free_port()
-    px = start(env, conf_text("%s:%d" % (HOST, port), [r], workers="auto"), port)
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r], workers="auto"), port, workers=os.cpu_count())
     assert len(children(px.proc.pid)) == os.cpu_count()
 
 
@@ -206,12 +204,12 @@ def test_dash_k_signals_the_process_in_the_pid_file(env):
         f.write(conf_text(listen, [r2]))
     rc, out = env.run_proxy(["-k", "reload", "-p", pidfile])
     assert rc == 0, out
-    assert wait_until(lambda: log_count(px, "reload: configuration") >= 2, 10), px.log_tail()
+    px.wait_reloaded(2)
     assert c.call("SET", "via", "k") == b"OK"
     assert r2.client().get("via") == b"k"
     os.rename(px.log, px.log + ".1")
     assert env.run_proxy(["-k", "reopen", "-p", pidfile])[0] == 0
-    assert wait_until(lambda: os.path.exists(px.log), 5), "log not reopened"
+    wait_until(lambda: os.path.exists(px.log), "the log reopened at its path")
     assert env.run_proxy(["-k", "stop", "-p", pidfile])[0] == 0
     assert px.proc.wait(10) == 0
     assert not any(pid_alive(w) for w in workers)
@@ -229,5 +227,73 @@ def test_metrics_port_of_the_master_sums_the_workers(env):
 
     def scrape():
         return urllib.request.urlopen("http://%s:%d/metrics" % (HOST, mport), timeout=5).read().decode()
-    assert wait_until(lambda: line in scrape(), 5), scrape()
+    wait_until(lambda: line in scrape(), line)
     assert 'nutcracker_server_connections{pool="alpha",server="%s"} 2' % r.addr in scrape()
+
+
+def test_reload_outcome_in_stats_and_metrics(env):
+    """config_generation moves by one per applied reload once every worker
+    applied it; a file the master refuses counts once in reload_failures, sets
+    last_reload to "failed" and leaves the generation; /metrics says the same."""
+    r1, r2 = env.redis(), env.redis()
+    port, mport = free_port(), free_port()
+    listen = "%s:%d" % (HOST, port)
+    px = start(env, conf_text(listen, [r1]), port, args=["--metrics-port", str(mport)])
+
+    def figures():
+        st = px.stats()
+        prom = Prom(http_get(mport, "/metrics")[2])
+        got = (st["config_generation"], st["reload_failures"], st["last_reload"])
+        assert (prom.get("nutcracker_config_generation"), prom.get("nutcracker_reload_failures_total"),
+                prom.get("nutcracker_last_reload_success")) == (got[0], got[1], got[2] != "failed"), got
+        return got
+
+    assert figures() == (1, 0, "none")
+    assert px.reload(conf_text(listen, [r2]))
+    assert figures() == (2, 0, "ok")
+    conns = [Resp(port=port, timeout=10) for _ in range(8)]  # spread over both workers
+    assert all(c.call("SET", "w%d" % i, i) == b"OK" for i, c in enumerate(conns))
+    assert all(r2.client().get("w%d" % i) == str(i).encode() for i in range(8))
+    assert not px.reload(conf_text(listen, [r1]).replace("redis: true", "redis: maybe"))
+    assert figures() == (2, 1, "failed")
+    assert px.reload(conf_text(listen, [r1]))
+    assert figures() == (3, 1, "ok")
+    assert all(c.call("SET", "again%d" % i, i) == b"OK" for i, c in enumerate(conns))
+    assert all(r1.client().get("again%d" % i) == str(i).encode() for i in range(8))
+
+
+def _reload_with_a_taken_address(env):
+    """Two workers; then a reload adding pool 'beta' on an address another
+    socket holds: every worker refuses it.  Returns (px, port, the socket)."""
+    r = env.redis()
+    port = free_port()
+    listen = "%s:%d" % (HOST, port)
+    px = start(env, conf_text(listen, [r]), port)
+    taken = socket.socket()
+    taken.bind((HOST, 0))
+    taken.listen(1)
+    busy = "%s:%d" % (HOST, taken.getsockname()[1])
+    beta = "  beta:\n    listen: %s\n    redis: true\n    servers:\n      - %s:1\n" % (busy, r.addr)
+    assert not px.reload(conf_text(listen, [r]) + beta)
+    return px, port, taken
+
+
+def test_a_listen_address_in_use_changes_nothing(env):
+    px, port, taken = _reload_with_a_taken_address(env)
+    try:
+        st = px.stats()
+        assert [k for k, v in st.items() if isinstance(v, dict)] == ["alpha"], "pool beta never came to be"
+        assert (st["config_generation"], st["reload_failures"], st["last_reload"]) == (1, 1, "failed")
+    finally:
+        taken.close()
+
+
+def test_a_worker_dying_after_a_refused_reload_is_replaced(env):
+    px, port, taken = _reload_with_a_taken_address(env)
+    try:
+        before = children(px.proc.pid)
+        os.kill(before[0], signal.SIGKILL)
+        wait_until(lambda: (lambda ws: len(ws) == 2 and before[0] not in ws and all(listeners(w, port) for w in ws))(
+            children(px.proc.pid)), "a new worker listening in place of the killed one", timeout=2)
+    finally:
+        taken.close()

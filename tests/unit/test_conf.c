@@ -639,6 +639,8 @@ static void test_sentinel_pool(void)
                           "  redis: true\n"
                           "  sentinel_heartbeat: 250\n"
                           "  sentinel_auth: s3cret\n"
+                          "  failover_hold: 2500\n"
+                          "  failover_hold_on_crash: true\n"
                           "  groups:\n"
                           "   - cache-long\n"
                           "   - cache\n"
@@ -654,20 +656,22 @@ static void test_sentinel_pool(void)
     const struct conf_pool *p = &c->pools[0];
     CHECK_EQ_INT(p->sentinel_heartbeat_ms, 250);
     CHECK(p->sentinel_auth != NULL && strcmp(p->sentinel_auth, "s3cret") == 0);
+    CHECK_EQ_INT(p->failover_hold_ms, 2500);
+    CHECK(p->failover_hold_on_crash);
     /* groups are the servers, sorted like servers, named after the group */
     CHECK_EQ_INT(p->nservers, 3);
     CHECK(strcmp(p->servers[0].name, "b") == 0 && strcmp(p->servers[0].pname, "b") == 0);
     CHECK(strcmp(p->servers[1].name, "cache") == 0);
     CHECK(strcmp(p->servers[2].name, "cache-long") == 0);
     CHECK_EQ_INT(p->servers[1].weight, 1);
-    CHECK_EQ_INT(p->servers[1].line, 8);
+    CHECK_EQ_INT(p->servers[1].line, 10);
     CHECK(p->servers[1].addr.text == NULL && p->servers[1].addr.salen == 0);
     /* sentinels keep file order; the name is optional */
     CHECK_EQ_INT(p->nsentinels, 3);
     CHECK(strcmp(p->sentinels[0].name, "s0") == 0);
     CHECK_EQ_INT(p->sentinels[0].addr.port, 26379);
     CHECK_EQ_INT(p->sentinels[0].addr.sa.ss_family, AF_INET);
-    CHECK_EQ_INT(p->sentinels[0].line, 11);
+    CHECK_EQ_INT(p->sentinels[0].line, 13);
     CHECK(strcmp(p->sentinels[1].name, "[::1]:26380") == 0);
     CHECK(strcmp(p->sentinels[1].addr.host, "::1") == 0);
     CHECK_EQ_INT(p->sentinels[1].addr.sa.ss_family, AF_INET6);
@@ -677,6 +681,12 @@ static void test_sentinel_pool(void)
     c = load(SENTINEL_POOL);
     CHECK(c != NULL && c->pools[0].sentinel_heartbeat_ms == 1000);
     CHECK(c != NULL && c->pools[0].sentinel_auth == NULL && c->pools[0].nservers == 1);
+    /* planned failovers are held 5 s by default, crashes fail fast */
+    CHECK(c != NULL && c->pools[0].failover_hold_ms == 5000);
+    CHECK(c != NULL && !c->pools[0].failover_hold_on_crash);
+    conf_unref(c);
+    c = load(SENTINEL_POOL "  failover_hold: 0\n");
+    CHECK(c != NULL && c->pools[0].failover_hold_ms == 0);
     conf_unref(c);
     /* an ordinary pool is no sentinel pool */
     c = load(MIN_POOL);
@@ -699,6 +709,10 @@ static void test_sentinel_errors(void)
                    "t.yml:5: sentinel_heartbeat: directive is only valid in a pool with sentinels");
     expect_key_err("sentinel_auth: pw",
                    "t.yml:5: sentinel_auth: directive is only valid in a pool with sentinels");
+    expect_key_err("failover_hold: 100",
+                   "t.yml:5: failover_hold: directive is only valid in a pool with sentinels");
+    expect_key_err("failover_hold_on_crash: true", "t.yml:5: failover_hold_on_crash: directive is "
+                                                   "only valid in a pool with sentinels");
     /* groups without sentinels and without servers: both are said */
     struct conf *c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n"
                                 "   - g1\n",
@@ -712,6 +726,10 @@ static void test_sentinel_errors(void)
                "t.yml:8: sentinel_heartbeat: directive cannot be 0");
     expect_err(SENTINEL_POOL "  sentinel_heartbeat: soon\n",
                "t.yml:8: sentinel_heartbeat: \"soon\" is not a number");
+    expect_err(SENTINEL_POOL "  failover_hold: -1\n",
+               "t.yml:8: failover_hold: \"-1\" is not a number");
+    expect_err(SENTINEL_POOL "  failover_hold_on_crash: yes\n",
+               "t.yml:8: failover_hold_on_crash: \"yes\" is not \"true\" or \"false\"");
     expect_err(SENTINEL_POOL "  sentinel_auth: [a]\n",
                "t.yml:8: sentinel_auth: directive needs a single value, not a list");
     expect_err(SENTINEL_POOL "  groups:\n   - g2\n",

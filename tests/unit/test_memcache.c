@@ -157,7 +157,19 @@ static void test_other_commands(void)
         {"me k\r\n", ROUTE_KEY, MC_CMD_ME, false, 1},
         {"mn\r\n", ROUTE_LOCAL, MC_CMD_MN, false, 0},
         {"mn x\r\n", ROUTE_LOCAL, MC_CMD_MN, false, 0},
-        {"version\r\n", ROUTE_LOCAL, MC_CMD_VERSION, false, 0},
+        {"version\r\n", ROUTE_ANY, MC_CMD_VERSION, false, 0},
+        {"version x y\r\n", ROUTE_ANY, MC_CMD_VERSION, false, 0},
+        {"stats\r\n", ROUTE_ALL, MC_CMD_STATS, false, 0},
+        {"stats \r\n", ROUTE_ALL, MC_CMD_STATS, false, 0}, /* memcstat's */
+        {"stats reset\r\n", ROUTE_ALL, MC_CMD_STATS, false, 0},
+        {"stats detail on\r\n", ROUTE_ALL, MC_CMD_STATS, false, 0},
+        {"stats detail dump\r\n", ROUTE_ALL, MC_CMD_STATS, false, 0},
+        {"stats cachedump 1 0\r\n", ROUTE_ALL, MC_CMD_STATS, false, 0},
+        {"stats settings\r\n", ROUTE_ANY, MC_CMD_STATS, false, 0},
+        {"stats items\r\n", ROUTE_ANY, MC_CMD_STATS, false, 0},
+        {"stats slabs\r\n", ROUTE_ANY, MC_CMD_STATS, false, 0},
+        {"stats foo noreply\r\n", ROUTE_ANY, MC_CMD_STATS, false, 0},
+        {"gat 10\r\n", ROUTE_KEY, MC_CMD_GAT, false, 0}, /* an empty gat: END */
         {"quit\r\n", ROUTE_LOCAL, MC_CMD_QUIT, false, 0},
         {"flush_all\r\n", ROUTE_ALL, MC_CMD_FLUSH_ALL, false, 0},
         {"flush_all 10\r\n", ROUTE_ALL, MC_CMD_FLUSH_ALL, false, 0},
@@ -166,6 +178,11 @@ static void test_other_commands(void)
         {"flush_all 0 0\r\n", ROUTE_ALL, MC_CMD_FLUSH_ALL, false, 0},
         {"verbosity 1\r\n", ROUTE_ALL, MC_CMD_VERBOSITY, false, 0},
         {"verbosity 1 noreply\r\n", ROUTE_ALL, MC_CMD_VERBOSITY, true, 0},
+        /* the servers judge the level, as each would alone */
+        {"verbosity x\r\n", ROUTE_ALL, MC_CMD_VERBOSITY, false, 0},
+        {"verbosity -0\r\n", ROUTE_ALL, MC_CMD_VERBOSITY, false, 0},
+        {"verbosity noreply\r\n", ROUTE_ALL, MC_CMD_VERBOSITY, true, 0},
+        {"verbosity 1 foo\r\n", ROUTE_ALL, MC_CMD_VERBOSITY, false, 0},
     };
     struct req_info info;
     req_info_init(&info);
@@ -225,7 +242,7 @@ static void test_rejects(void)
     req_reject("\r\n", 2, "ERROR");
     req_reject("   \r\n", 5, "ERROR");
     req_reject("get\r\n", 5, "ERROR");
-    req_reject("gat 10\r\n", 8, "ERROR");
+    req_reject("gat\r\n", 5, "ERROR");
     req_reject("gat x k\r\n", 9, "CLIENT_ERROR invalid exptime argument");
     req_reject("set k 0 0\r\n", 11, "ERROR");
     /* no usable length: only the line goes, as in memcached */
@@ -239,7 +256,6 @@ static void test_rejects(void)
     req_reject("cas k 0 0 1\r\na\r\n", 16, "ERROR");
     req_reject("cas k 0 0 1 -1\r\na\r\n", 19, "CLIENT_ERROR bad command line format");
     req_reject("set k 0 0 1\r\nabc\r\n", 16, "CLIENT_ERROR bad data chunk");
-    req_reject("set k 0 0 1 noreply\r\nab\r\n", 24, "CLIENT_ERROR bad data chunk");
     req_reject("incr k x\r\n", 10, "CLIENT_ERROR invalid numeric delta argument");
     req_reject("incr k -1\r\n", 11, "CLIENT_ERROR invalid numeric delta argument");
     req_reject("incr k 18446744073709551616\r\n", 29,
@@ -250,14 +266,13 @@ static void test_rejects(void)
     req_reject("delete\r\n", 8, "ERROR");
     req_reject("delete k 1\r\n", 12,
                "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
-    req_reject("delete k x noreply\r\n", 20,
-               "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
-    req_reject("delete k 0 noreply x\r\n", 22,
-               "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+    req_reject("delete k 0 noreply x\r\n", 22, "ERROR"); /* tokens are counted first */
+    req_reject("incr k x y z\r\n", 14, "ERROR");
+    req_reject("verbosity foo bar my\r\n", 22, "ERROR");
+    req_reject("incr k 1 2 noreply\r\n", 20, "ERROR"); /* even with noreply */
     req_reject("flush_all x\r\n", 13, "CLIENT_ERROR invalid exptime argument");
     req_reject("flush_all 1 2 3\r\n", 17, "ERROR");
     req_reject("verbosity\r\n", 11, "ERROR");
-    req_reject("verbosity x\r\n", 13, "CLIENT_ERROR bad command line format");
     req_reject("verbosity 1 2 3\r\n", 17, "ERROR");
     req_reject("mg\r\n", 4, "ERROR");
     req_reject("me\r\n", 4, "CLIENT_ERROR bad command line format");
@@ -296,6 +311,60 @@ static void test_rejects(void)
     /* a rejected header waits for its data block before dropping it */
     CHECK_EQ_INT(req("set k x 0 5\r\nab", &info), PARSE_AGAIN);
     CHECK_EQ_INT(info.len, 13 + 7);
+    req_info_free(&info);
+}
+
+/* memcached answers nothing at all to a noreply request it refuses (its last
+ * token is noreply): the request is consumed and answered by nothing. */
+static void req_silent(const char *s, size_t consumed)
+{
+    struct req_info info;
+    struct buf out;
+    req_info_init(&info);
+    buf_init(&out);
+    CHECK_EQ_INT(req(s, &info), PARSE_OK);
+    CHECK_EQ_INT(info.route, ROUTE_LOCAL);
+    CHECK_EQ_INT(info.len, consumed);
+    CHECK(info.noreply && info.keys.n == 0);
+    CHECK_EQ_INT(P->local(&out, (const uint8_t *)s, &info, NULL), 0);
+    CHECK_EQ_INT(out.len, 0);
+    buf_free(&out);
+    req_info_free(&info);
+}
+
+static void test_noreply_errors(void)
+{
+    req_silent("incr k x noreply\r\nget k\r\n", 18);
+    req_silent("touch k x noreply\r\n", 19);
+    req_silent("delete k x noreply\r\n", 20);
+    req_silent("flush_all x noreply\r\n", 21);
+    req_silent("set k 0 0 noreply\r\n", 19);
+    req_silent("set k 0 0 1 noreply\r\nab\r\n", 24);
+    req_silent("set k x 0 1 noreply\r\na\r\n", 24); /* its data block goes too */
+    char *longkey = repeat('k', 251, "decr ", " 1 noreply\r\n");
+    req_silent(longkey, strlen(longkey));
+    free(longkey);
+    /* noreply elsewhere than last is not memcached's noreply */
+    req_reject("delete k noreply 0\r\n", 20,
+               "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+    struct req_info info;
+    req_info_init(&info);
+    req_ok("get k noreply\r\n", ROUTE_SPLIT, MC_CMD_GET, &info); /* a key named noreply */
+    CHECK(!info.noreply);
+    req_info_free(&info);
+}
+
+static void test_binary(void)
+{
+    /* a binary protocol header (magic 0x80): refused at once, no line end awaited */
+    static const char getk[] = "\x80\x0c\x00\x01\x00\x00\x00\x00";
+    struct req_info info;
+    req_info_init(&info);
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)getk, 1, &info), PARSE_ERROR);
+    CHECK(strcmp(info.err, "CLIENT_ERROR binary protocol is not supported through the proxy") == 0);
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)getk, sizeof(getk) - 1, &info), PARSE_ERROR);
+    /* a 0x80 byte elsewhere is just a byte */
+    req_ok("get \x80k\r\n", ROUTE_KEY, MC_CMD_GET, &info);
     req_info_free(&info);
 }
 
@@ -405,6 +474,11 @@ static void test_incremental(void)
         "quit\r\n",
         "flush_all 1 noreply\r\n",
         "verbosity 2\r\n",
+        "verbosity x noreply\r\n",
+        "stats\r\n",
+        "stats cachedump 1 2\r\n",
+        "incr k x noreply\r\n",
+        "gat 1\r\n",
         "bogus x\r\n",
         "set k x 0 2\r\nab\r\n",
         "set k 0 0 2\r\nabc\n",
@@ -759,6 +833,65 @@ static void test_merge_all(void)
     req_info_free(&info);
 }
 
+static void merge_stats_check(const char *s, const char *const *replies, uint32_t n,
+                              const char *want)
+{
+    struct req_info info;
+    struct buf out;
+    struct merge_case m;
+    req_info_init(&info);
+    buf_init(&out);
+    CHECK_EQ_INT(req(s, &info), PARSE_OK);
+    CHECK_EQ_INT(info.route, ROUTE_ALL);
+    for (uint32_t i = 0; i < n; i++) {
+        merge_rsp(&m, i, replies[i], MC_CMD_STATS);
+    }
+    CHECK_EQ_INT(P->merge(&out, (const uint8_t *)s, &info, NULL, m.rsps, n), 0);
+    CHECK_MEM(out.data, out.len, want);
+    merge_free(&m, n);
+    buf_free(&out);
+    req_info_free(&info);
+}
+
+static void test_merge_stats(void)
+{
+    /* numbers summed, one-server facts from the first, names in its order */
+    const char *a = "STAT pid 10\r\nSTAT uptime 50\r\nSTAT version 1.6.18\r\n"
+                    "STAT rusage_user 0.900000\r\nSTAT curr_items 3\r\nSTAT odd x1\r\n"
+                    "STAT only_here 4\r\nSTAT bytes 18446744073709551615\r\nEND\r\n";
+    const char *b = "STAT pid 20\r\nSTAT uptime 70\r\nSTAT version 1.6.19\r\n"
+                    "STAT curr_items 4\r\nSTAT rusage_user 0.200001\r\nSTAT odd 5\r\n"
+                    "STAT bytes 1\r\nEND\r\n";
+    const char *ab[] = {a, b};
+    merge_stats_check("stats\r\n", ab, 2,
+                      "STAT pid 10\r\nSTAT uptime 50\r\nSTAT version 1.6.18\r\n"
+                      "STAT rusage_user 1.100001\r\nSTAT curr_items 7\r\nSTAT odd x1\r\n"
+                      "STAT only_here 4\r\nSTAT bytes 18446744073709551615\r\nEND\r\n");
+    const char *one[] = {a};
+    merge_stats_check("stats\r\n", one, 1, a); /* one server: its reply unchanged */
+    const char *reset[] = {"RESET\r\n", "RESET\r\n"};
+    merge_stats_check("stats reset\r\n", reset, 2, "RESET\r\n");
+    const char *items[] = {"ITEM a [1 b; 0 s]\r\nEND\r\n", "END\r\n",
+                           "ITEM b [2 b; 0 s]\r\nITEM c [3 b; 0 s]\r\nEND\r\n"};
+    merge_stats_check("stats cachedump 1 0\r\n", items, 3,
+                      "ITEM a [1 b; 0 s]\r\nITEM b [2 b; 0 s]\r\nITEM c [3 b; 0 s]\r\nEND\r\n");
+    const char *empty[] = {"END\r\n", "END\r\n"};
+    merge_stats_check("stats cachedump 9 0\r\n", empty, 2, "END\r\n");
+    const char *bad[] = {"END\r\n", "CLIENT_ERROR Illegal slab id\r\n"};
+    merge_stats_check("stats cachedump 300 0\r\n", bad, 2, "CLIENT_ERROR Illegal slab id\r\n");
+
+    rsp_ok("STAT pid 1\r\nSTAT a b c\r\nEND\r\n", MC_CMD_STATS, false);
+    rsp_ok("END\r\n", MC_CMD_STATS, false);
+    rsp_ok("RESET\r\n", MC_CMD_STATS, false);
+    rsp_ok("OK\r\n", MC_CMD_STATS, false);
+    rsp_ok("ERROR\r\n", MC_CMD_STATS, true);
+    rsp_ok("PREFIX a get 1 hit 0 set 0 del 0\r\nEND\r\n", MC_CMD_STATS, false);
+    rsp_ok("CLIENT_ERROR usage: stats detail on|off|dump\r\n", MC_CMD_STATS, true);
+    char *longl = repeat('x', 3000, "STAT ", "");
+    rsp_bad(longl, MC_CMD_STATS);
+    free(longl);
+}
+
 static void check_error_reply(const char *msg, const char *want)
 {
     struct buf out;
@@ -794,10 +927,9 @@ static void test_local(void)
     req_info_init(&info);
     buf_init(&out);
 
-    CHECK_EQ_INT(req("version\r\n", &info), PARSE_OK);
-    CHECK_EQ_INT(P->local(&out, (const uint8_t *)"version\r\n", &info, &lc), 1);
-    CHECK_MEM(out.data, out.len, "VERSION 0.5.0-nc\r\n");
-    buf_reset(&out);
+    CHECK_EQ_INT(req("version\r\n", &info), PARSE_OK); /* the servers' version, not ours */
+    CHECK_EQ_INT(P->local(&out, (const uint8_t *)"version\r\n", &info, &lc), 0);
+    CHECK_EQ_INT(out.len, 0);
     CHECK_EQ_INT(req("mn\r\n", &info), PARSE_OK);
     CHECK_EQ_INT(P->local(&out, (const uint8_t *)"mn\r\n", &info, &lc), 1);
     CHECK_MEM(out.data, out.len, "MN\r\n");
@@ -809,7 +941,7 @@ static void test_local(void)
     CHECK_EQ_INT(req("get k\r\n", &info), PARSE_OK);
     CHECK_EQ_INT(P->local(&out, (const uint8_t *)"get k\r\n", &info, &lc), 0);
     CHECK_EQ_INT(out.len, 0);
-    CHECK_EQ_INT(P->conn_init(&out, NULL, 0, 0), 0);
+    CHECK_EQ_INT(P->conn_init(&out, NULL, 0, 0, 2), 0);
     CHECK_EQ_INT(out.len, 0);
     CHECK(strcmp(P->name, "memcache") == 0);
     CHECK(strcmp(mc_cmd_name(MC_CMD_FLUSH_ALL), "flush_all") == 0);
@@ -825,6 +957,8 @@ int main(void)
     test_other_commands();
     test_key_length();
     test_rejects();
+    test_noreply_errors();
+    test_binary();
     test_fatal();
     test_incremental();
     test_pipelined();
@@ -834,6 +968,7 @@ int main(void)
     test_frag_build();
     test_merge_split();
     test_merge_all();
+    test_merge_stats();
     test_error_reply();
     test_local();
     UNIT_DONE("test_memcache");

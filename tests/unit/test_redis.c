@@ -183,13 +183,17 @@ static void test_req_movable_keys(void)
     CHECK_EQ_INT(parse_words("EVAL s 0", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_KEY); /* no key: the first server */
     CHECK_EQ_INT(rq.keys.n, 0);
-    CHECK_EQ_INT(parse_words("EVAL s x k", b, sizeof(b)), PARSE_OK);
-    CHECK_EQ_INT(rq.route, ROUTE_REJECT);
-    CHECK_ERR("value is not an integer or out of range");
-    CHECK_EQ_INT(parse_words("EVAL s -1 k", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("Number of keys can't be negative");
-    CHECK_EQ_INT(parse_words("EVAL s 2 k", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("Number of keys can't be greater than number of args");
+    /* a key count that gives no keys: no key to check, redis refuses the request itself */
+    const char *bad_numkeys[] = {"EVAL s x k",  "EVAL s -1 k", "EVAL s 2 k",
+                                 "EVAL s 01 k", "EVAL s +1 k", "EVAL s 9223372036854775807 k"};
+    for (int i = 0; i < 6; i++) {
+        CHECK_EQ_INT(parse_words(bad_numkeys[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_KEY && rq.keys.n == 0);
+    }
+    CHECK_EQ_INT(parse_words("ZUNIONSTORE d 5 a", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "d"));
+    CHECK_EQ_INT(parse_words("PFMERGE d", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "d")); /* writes d */
 
     CHECK_EQ_INT(parse_words("ZUNIONSTORE dst 2 a b WEIGHTS 1 2", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.keys.n, 3);
@@ -205,10 +209,24 @@ static void test_req_movable_keys(void)
     CHECK_EQ_INT(parse_words("ZMPOP 1 z MIN", b, sizeof(b)), PARSE_OK);
     CHECK(key_is(b, 0, "z"));
 
+    /* keys only found through key specs or SORT's own option walk */
     CHECK_EQ_INT(parse_words("SORT list BY w_* GET o_* STORE dst", b, sizeof(b)), PARSE_OK);
-    CHECK(rq.keys.n == 1 && key_is(b, 0, "list"));
+    CHECK(rq.keys.n == 2 && key_is(b, 0, "list") && key_is(b, 1, "dst"));
+    CHECK_EQ_INT(parse_words("SORT l STORE a LIMIT 0 1 store b ALPHA", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.keys.n == 2 && key_is(b, 1, "b")); /* the last STORE wins, as in SORT */
+    CHECK_EQ_INT(parse_words("SORT l GET store", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.keys.n == 1); /* a pattern named "store" is no STORE */
+    CHECK_EQ_INT(parse_words("SORT_RO l BY w_* GET o_*", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.keys.n == 1 && key_is(b, 0, "l") && rq.readonly);
     CHECK_EQ_INT(parse_words("GEORADIUS g 15 37 200 km STORE d", b, sizeof(b)), PARSE_OK);
-    CHECK(key_is(b, 0, "g"));
+    CHECK(rq.keys.n == 2 && key_is(b, 0, "g") && key_is(b, 1, "d"));
+    CHECK_EQ_INT(parse_words("GEORADIUS g 15 37 200 km STOREDIST e STORE d", b, sizeof(b)),
+                 PARSE_OK);
+    CHECK(rq.keys.n == 3 && key_is(b, 1, "d") && key_is(b, 2, "e")); /* in key spec order */
+    CHECK_EQ_INT(parse_words("GEORADIUSBYMEMBER g m 200 km storedist d", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.keys.n == 2 && key_is(b, 1, "d"));
+    CHECK_EQ_INT(parse_words("GEORADIUS g 15 37 200 km STORE", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.keys.n == 1); /* STORE without its key: redis answers a syntax error */
 
     CHECK_EQ_INT(parse_words("XREAD COUNT 2 STREAMS s1 s2 0 0", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_KEY);
@@ -218,10 +236,15 @@ static void test_req_movable_keys(void)
     CHECK_EQ_INT(parse_words("XREAD BLOCK 0 STREAMS s $", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_REJECT);
     CHECK_ERR("unsupported command 'xread' with BLOCK (blocking)");
+    CHECK_EQ_INT(parse_words("XREADGROUP GROUP block c STREAMS s >", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && key_is(b, 0, "s")); /* a group named block */
+    CHECK_EQ_INT(parse_words("XREAD STREAMS block 0", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && key_is(b, 0, "block"));
+    /* unbalanced or missing STREAMS: the keys redis' key spec finds; redis refuses them */
     CHECK_EQ_INT(parse_words("XREAD STREAMS a b c", b, sizeof(b)), PARSE_OK);
-    CHECK_EQ_INT(rq.route, ROUTE_REJECT);
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "a"));
     CHECK_EQ_INT(parse_words("XREAD COUNT 1 2 3", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("syntax error");
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 0);
 
     CHECK_EQ_INT(parse_words("OBJECT ENCODING k", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.cmd, REDIS_CMD_OBJECT_ENCODING);
@@ -260,9 +283,18 @@ static void test_req_reject(void)
     CHECK_EQ_INT(parse_words("FOOBAR x", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_REJECT);
     CHECK_EQ_INT(rq.len, strlen(b));
-    CHECK_ERR("unsupported command 'FOOBAR'");
-    CHECK_EQ_INT(parse_words("KEYS *", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'keys' (no key to route by)");
+    CHECK_ERR("unknown command 'FOOBAR', with args beginning with: 'x' "); /* redis' words */
+    /* keyless commands about the whole dataset: the core decides, err is for sharded pools */
+    const char *dataset[] = {"KEYS *", "SCAN 0", "RANDOMKEY", "DBSIZE", "scan 0 MATCH k* COUNT 5"};
+    const char *dataset_err[] = {"keys", "scan", "randomkey", "dbsize", "scan"};
+    for (int i = 0; i < 5; i++) {
+        char want[80];
+        CHECK_EQ_INT(parse_words(dataset[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_DATASET && rq.keys.n == 0 && rq.readonly);
+        snprintf(want, sizeof(want), "unsupported command '%s' (no key to route by)",
+                 dataset_err[i]);
+        CHECK_ERR(want);
+    }
     CHECK_EQ_INT(parse_words("BLPOP l 0", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'blpop' (blocking)");
     CHECK_EQ_INT(parse_words("SUBSCRIBE c", b, sizeof(b)), PARSE_OK);
@@ -276,7 +308,7 @@ static void test_req_reject(void)
     CHECK_EQ_INT(parse_words("SHUTDOWN", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'shutdown' (admin)");
     const char *more[] = {
-        "SCAN 0",       "INFO",     "FLUSHALL", "BRPOP l 0",    "BLMOVE a b LEFT LEFT 0",
+        "SWAPDB 0 1",   "INFO",     "FLUSHALL", "BRPOP l 0",    "BLMOVE a b LEFT LEFT 0",
         "BZPOPMIN z 0", "WAIT 1 0", "EXEC",     "CLUSTER INFO", "MIGRATE h 1 k 0 5"};
     for (int i = 0; i < 10; i++) {
         CHECK_EQ_INT(parse_words(more[i], b, sizeof(b)), PARSE_OK);
@@ -289,7 +321,9 @@ static void test_req_reject(void)
     CHECK_EQ_INT(parse_words("OBJECT", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("wrong number of arguments for 'object' command");
     CHECK_EQ_INT(parse_words("OBJECT FOO k", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'object FOO'");
+    CHECK_ERR("unknown subcommand 'FOO'. Try OBJECT HELP.");
+    CHECK_EQ_INT(parse_words("xInfo bar", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unknown subcommand 'bar'. Try XINFO HELP.");
     CHECK_EQ_INT(parse_words("OBJECT HELP", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'object|help' (no key to route by)");
     CHECK_EQ_INT(parse_words("OBJECT ENCODING", b, sizeof(b)), PARSE_OK);
@@ -298,10 +332,29 @@ static void test_req_reject(void)
     /* an unknown name with CR/LF and quotes stays on one line */
     const char odd[] = "*1\r\n$5\r\na\r'\nb\r\n";
     CHECK_EQ_INT(parse_mem(odd, sizeof(odd) - 1), PARSE_OK);
-    CHECK_ERR("unsupported command 'a???b'");
+    CHECK_ERR("unknown command 'a\r'\nb', with args beginning with: ");
+    struct buf reply;
+    buf_init(&reply);
+    redis_error_reply(&reply, rq.err); /* CR and LF become spaces, as in redis */
+    CHECK_MEM(reply.data, reply.len,
+              "-ERR unknown command 'a ' b', with args beginning with: \r\n");
+    buf_free(&reply);
+    /* 128 bytes of the name at most, and of the arguments */
+    char longreq[1024], want[600];
+    memset(longreq, 0, sizeof(longreq));
+    char name[201], arg[101];
+    memset(name, 'n', 200);
+    name[200] = '\0';
+    memset(arg, 'a', 100);
+    arg[100] = '\0';
+    snprintf(want, sizeof(want), "%s %s %s x", name, arg, arg);
+    CHECK_EQ_INT(parse_words(want, longreq, sizeof(longreq)), PARSE_OK);
+    snprintf(want, sizeof(want),
+             "unknown command '%.128s', with args beginning with: '%s' '%.25s' ", name, arg, arg);
+    CHECK_ERR(want);
 
     /* after a reject, the next request parses normally */
-    size_t n = resp_of(b, sizeof(b), "KEYS *");
+    size_t n = resp_of(b, sizeof(b), "INFO");
     n += resp_of(b + n, sizeof(b) - n, "GET x");
     CHECK_EQ_INT(parse_mem(b, n), PARSE_OK);
     size_t first = rq.len;
@@ -487,16 +540,22 @@ static void test_twemproxy_commands(void)
         }
         /* enough arguments for the arity, numkeys = 1 where there is one */
         int argc = c->arity < 0 ? -c->arity : c->arity;
-        if (c->keys_kind == REDIS_KEYS_NUMKEYS && argc < c->keys_arg + 2) {
-            argc = c->keys_arg + 2;
+        int numkeys_at = -1;
+        for (uint32_t s = 0; s < c->nspecs; s++) {
+            const struct redis_keyspec *ks = &redis_keyspec_table[c->spec0 + s];
+            if (ks->find == REDIS_FIND_KEYNUM && ks->keyword == NULL) {
+                numkeys_at = ks->begin + ks->keynumidx;
+            }
+        }
+        if (numkeys_at > 0 && argc < numkeys_at + 2) {
+            argc = numkeys_at + 2;
         }
         size_t w = (size_t)snprintf(words, sizeof(words), "%s", line);
         for (int i = 1; i < argc; i++) {
-            bool nk = c->keys_kind == REDIS_KEYS_NUMKEYS && i == c->keys_arg;
-            w += (size_t)snprintf(words + w, sizeof(words) - w, nk ? " 1" : " a%d", i);
+            w += (size_t)snprintf(words + w, sizeof(words) - w, i == numkeys_at ? " 1" : " a%d", i);
         }
         if (parse_words(words, b, sizeof(b)) != PARSE_OK || rq.route == ROUTE_REJECT ||
-            (rq.route == ROUTE_KEY && c->first > 0 && rq.keys.n == 0)) {
+            (rq.route == ROUTE_KEY && redis_cmd_has_keys(c) && rq.keys.n == 0)) {
             fprintf(stderr, "'%s' is not routable: %s\n", words, rq.err);
             unit_fail++;
         } else {
@@ -506,6 +565,72 @@ static void test_twemproxy_commands(void)
     }
     fclose(f);
     CHECK(seen >= 130);
+}
+
+/* "k1 k2" against keys (space-separated, as in redis-getkeys.tsv). */
+static bool keys_are(const char *req, const struct spans *keys, const char *want)
+{
+    char tmp[1024];
+    uint32_t i = 0;
+    snprintf(tmp, sizeof(tmp), "%s", want);
+    for (char *k = strtok(tmp, " "); k != NULL; k = strtok(NULL, " "), i++) {
+        if (i >= keys->n || keys->v[i].len != strlen(k) ||
+            memcmp(req + keys->v[i].off, k, keys->v[i].len) != 0) {
+            return false;
+        }
+    }
+    return i == keys->n;
+}
+
+/* The parser finds every key redis' COMMAND GETKEYS finds, in the same order
+ * (tests/vectors/redis-getkeys.tsv, from a live redis-server). Requests the proxy
+ * refuses (blocking) are checked against the table itself. */
+static void test_getkeys_vectors(void)
+{
+    FILE *f = unit_vectors_open("redis-getkeys.tsv");
+    CHECK(f != NULL);
+    if (f == NULL) {
+        return;
+    }
+    char line[1024], b[8192];
+    int seen = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        char *tab = strchr(line, '\t');
+        if (line[0] == '#' || tab == NULL) {
+            continue;
+        }
+        *tab = '\0';
+        tab[1 + strcspn(tab + 1, "\r\n")] = '\0';
+        bool ok = parse_words(line, b, sizeof(b)) == PARSE_OK;
+        const struct spans *keys = &rq.keys;
+        struct spans table;
+        spans_init(&table);
+        if (ok && rq.route == ROUTE_REJECT) {
+            /* refused on purpose (MIGRATE, WATCH): nothing to compare; blocking ones
+             * (XREAD BLOCK): the table must still know their keys */
+            const struct redis_cmd *c = redis_cmd_get(
+                redis_cmd_lookup((const uint8_t *)b + rq.args.v[0].off, rq.args.v[0].len));
+            ok = c->name_len > 0 &&
+                 redis_cmd_keys(c, (const uint8_t *)b, rq.args.v, rq.args.n, &table) == 0;
+            keys = &table;
+            if (ok && (c->flags & REDIS_F(BLOCKING)) == 0) {
+                unit_pass++;
+                spans_free(&table);
+                continue;
+            }
+        }
+        if (ok && keys_are(b, keys, tab + 1)) {
+            unit_pass++;
+        } else {
+            fprintf(stderr, "'%s': keys differ from redis' (%s), route %d %s\n", line, tab + 1,
+                    rq.route, rq.err);
+            unit_fail++;
+        }
+        spans_free(&table);
+        seen++;
+    }
+    fclose(f);
+    CHECK(seen >= 80);
 }
 
 /* ---- responses -------------------------------------------------------------------- */
@@ -709,7 +834,13 @@ static void test_merge(void)
 
 static struct local_ctx lctx(const char *auth, int db)
 {
-    struct local_ctx lc = {auth, auth ? strlen(auth) : 0, db, false, "0.5.0"};
+    struct local_ctx lc;
+    memset(&lc, 0, sizeof(lc));
+    lc.auth = auth;
+    lc.auth_len = auth ? strlen(auth) : 0;
+    lc.db = db;
+    lc.version = "0.5.0";
+    lc.resp = 2;
     return lc;
 }
 
@@ -752,8 +883,8 @@ static void test_local(void)
     local_check("HELLO", &lc, hello);
     local_check("HELLO 2", &lc, hello);
     local_check("HELLO 2 SETNAME me", &lc, hello);
-    local_check("HELLO 3", &lc, "-NOPROTO sorry, this protocol version is not supported\r\n");
-    local_check("HELLO 1", &lc, "-NOPROTO sorry, this protocol version is not supported\r\n");
+    local_check("HELLO 3", &lc, "-NOPROTO unsupported protocol version\r\n");
+    local_check("HELLO 1", &lc, "-NOPROTO unsupported protocol version\r\n");
     local_check("HELLO x", &lc, "-ERR Protocol version is not an integer or out of range\r\n");
     local_check("HELLO 2 FOO", &lc, "-ERR Syntax error in HELLO option 'FOO'\r\n");
     local_check("HELLO 2 AUTH u", &lc, "-ERR Syntax error in HELLO option 'AUTH'\r\n");
@@ -771,16 +902,24 @@ static void test_local_command(void)
 {
     struct local_ctx lc = lctx(NULL, 0);
     local_check("COMMAND DOCS", &lc, "*0\r\n");
-    local_check("COMMAND INFO get nosuch keys", &lc,
+    local_check("COMMAND INFO get nosuch info", &lc,
                 "*3\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+fast\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n"
                 "$-1\r\n$-1\r\n");
     local_check("COMMAND INFO mset", &lc,
                 "*1\r\n*6\r\n$4\r\nmset\r\n:-3\r\n*2\r\n+denyoom\r\n+write\r\n:1\r\n:-1\r\n:2\r\n");
     local_check("COMMAND GETKEYS EVAL s 2 a b x", &lc, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
     local_check("COMMAND GETKEYS MSET a 1 b 2", &lc, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
-    local_check("COMMAND GETKEYS PING", &lc, "-ERR The command has no key arguments\r\n");
-    local_check("COMMAND GETKEYS KEYS *", &lc, "-ERR Invalid command specified\r\n");
-    local_check("COMMAND GETKEYS GET", &lc,
+    local_check("COMMAND GETKEYS PING x", &lc, "-ERR The command has no key arguments\r\n");
+    local_check("COMMAND GETKEYS PING", &lc,
+                "-ERR wrong number of arguments for 'command|getkeys' command\r\n");
+    local_check("COMMAND GETKEYS KEYS *", &lc, "-ERR The command has no key arguments\r\n");
+    local_check("COMMAND GETKEYS INFO x", &lc, "-ERR Invalid command specified\r\n");
+    local_check("COMMAND GETKEYS EVAL s 0", &lc, "*0\r\n"); /* keys are optional */
+    local_check("COMMAND GETKEYS ZUNION 3 a", &lc,
+                "-ERR Invalid arguments specified for command\r\n");
+    local_check("COMMAND GETKEYS XREAD BLOCK 0 STREAMS s $", &lc, "*1\r\n$1\r\ns\r\n");
+    local_check("COMMAND GETKEYS SORT k STORE d", &lc, "*2\r\n$1\r\nk\r\n$1\r\nd\r\n");
+    local_check("COMMAND GETKEYS GET a b", &lc,
                 "-ERR Invalid number of arguments specified for command\r\n");
     local_check("COMMAND FOO", &lc,
                 "-ERR unknown subcommand or wrong number of arguments for 'FOO'. Try COMMAND "
@@ -816,7 +955,8 @@ static void test_auth(void)
     CHECK_EQ_INT(local_check("GET k", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("PING", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("COMMAND", &lc, "-NOAUTH Authentication required.\r\n"), 1);
-    CHECK_EQ_INT(local_check("KEYS *", &lc, ""), 0); /* rejected before NOAUTH */
+    CHECK_EQ_INT(local_check("INFO", &lc, ""), 0); /* rejected before NOAUTH */
+    CHECK_EQ_INT(local_check("KEYS *", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     local_check("HELLO 2", &lc,
                 "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
                 "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
@@ -866,17 +1006,17 @@ static void test_error_reply_conn_init(void)
     CHECK_MEM(out.data, out.len, "-ERR a  b\r\n");
 
     buf_reset(&out);
-    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 0), 1);
+    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 0, 2), 1);
     CHECK_MEM(out.data, out.len, "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n");
     buf_reset(&out);
-    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 3), 1);
+    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 3, 2), 1);
     CHECK_MEM(out.data, out.len, "*2\r\n$6\r\nSELECT\r\n$1\r\n3\r\n");
     buf_reset(&out);
-    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 15), 2);
+    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 15, 2), 2);
     CHECK_MEM(out.data, out.len,
               "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$6\r\nSELECT\r\n$2\r\n15\r\n");
     buf_reset(&out);
-    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 0), 0);
+    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 0, 2), 0);
     CHECK_EQ_INT(out.len, 0);
     CHECK(proto_redis.req_parse == redis_req_parse && proto_redis.local == redis_local);
     buf_free(&out);
@@ -899,6 +1039,7 @@ int main(void)
     test_req_hint_cost();
     test_table();
     test_twemproxy_commands();
+    test_getkeys_vectors();
     test_rsp_shapes();
     test_rsp_errors();
     test_rsp_deep();

@@ -52,11 +52,20 @@ static void test_requests(void)
     CHECK_MEM(b.data, b.len,
               "*3\r\n$8\r\nSENTINEL\r\n$23\r\nget-master-addr-by-name\r\n$7\r\ncache-1\r\n");
     buf_reset(&b);
-    CHECK_EQ_INT(sentinel_msg_subscribe(&b, false), 0);
+    CHECK_EQ_INT(sentinel_msg_subscribe(&b, 0), 0);
     CHECK_MEM(b.data, b.len, "*2\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n");
     buf_reset(&b);
-    CHECK_EQ_INT(sentinel_msg_subscribe(&b, true), 0);
+    CHECK_EQ_INT(sentinel_msg_subscribe(&b, SENTINEL_SUB_REPLICAS), 0);
     CHECK_MEM(b.data, b.len, "*3\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$6\r\n+sdown\r\n");
+    buf_reset(&b);
+    /* holding needs the steps of a failover too (and +sdown once, whatever asks for it) */
+    CHECK_EQ_INT(sentinel_msg_subscribe(&b, SENTINEL_SUB_REPLICAS | SENTINEL_SUB_FAILOVER), 0);
+    CHECK_MEM(b.data, b.len,
+              "*11\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$6\r\n+sdown\r\n"
+              "$6\r\n-sdown\r\n$6\r\n+odown\r\n$15\r\n+selected-slave\r\n"
+              "$34\r\n+failover-state-send-slaveof-noone\r\n$15\r\n+promoted-slave\r\n"
+              "$27\r\n-failover-abort-not-elected\r\n$29\r\n-failover-abort-no-good-slave\r\n"
+              "$29\r\n-failover-abort-slave-timeout\r\n");
     buf_reset(&b);
     CHECK_EQ_INT(sentinel_msg_query_replicas(&b, "g1", false), 0);
     CHECK_EQ_INT(sentinel_msg_query_replicas(&b, "g1", true), 0);
@@ -330,6 +339,99 @@ static void test_sdown(void)
     CHECK_EQ_INT(sentinel_msg_parse_sdown(framed("-ERR x\r\n"), &ri, &d), SENTINEL_MSG_BAD);
 }
 
+/* One message of channel chan (pmessage: through a pattern) read as an event. */
+static int event(const char *chan, const char *payload, bool pmessage, struct sentinel_event *ev)
+{
+    static char buf[512];
+    if (pmessage) {
+        snprintf(buf, sizeof(buf),
+                 "*4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(chan),
+                 chan, strlen(payload), payload);
+    } else {
+        snprintf(buf, sizeof(buf), "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n",
+                 strlen(chan), chan, strlen(payload), payload);
+    }
+    return sentinel_msg_parse_event(framed(buf), &ri, ev);
+}
+
+static void test_events(void)
+{
+    struct sentinel_event ev;
+    static const char *const promoting[] = {"+selected-slave", "+failover-state-send-slaveof-noone",
+                                            "+promoted-slave"};
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_EQ_INT(event(promoting[i], "slave 127.0.0.1:6380 127.0.0.1 6380 @ g0 10.0.0.1 6379",
+                           i == 2, &ev),
+                     SENTINEL_MSG_OK);
+        CHECK_EQ_INT(ev.kind, SENTINEL_EV_PROMOTING);
+        CHECK(ev.replica);
+        CHECK_MEM(ev.group, ev.group_len, "g0");
+        CHECK_MEM(ev.addr.ip, ev.addr.ip_len, "127.0.0.1");
+        CHECK_EQ_INT(ev.addr.port, 6380);
+        CHECK_MEM(ev.master.ip, ev.master.ip_len, "10.0.0.1");
+        CHECK_EQ_INT(ev.master.port, 6379);
+        /* a master is not what gets promoted */
+        CHECK_EQ_INT(event(promoting[i], "master g0 10.0.0.1 6379", false, &ev), SENTINEL_MSG_NONE);
+    }
+    /* a master's details may go on after its port */
+    CHECK_EQ_INT(event("+odown", "master g0 10.0.0.1 6379 #quorum 2/2", false, &ev),
+                 SENTINEL_MSG_OK);
+    CHECK(ev.kind == SENTINEL_EV_ODOWN && !ev.replica && ev.master.port == 6379);
+    CHECK_MEM(ev.group, ev.group_len, "g0");
+    CHECK_MEM(ev.master.ip, ev.master.ip_len, "10.0.0.1");
+    CHECK_EQ_INT(event("+odown", "slave a:1 127.0.0.1 6380 @ g0 10.0.0.1 6379", false, &ev),
+                 SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(event("+sdown", "master g0 ::1 6379", false, &ev), SENTINEL_MSG_OK);
+    CHECK(ev.kind == SENTINEL_EV_SDOWN && !ev.replica && ev.addr.port == 6379);
+    CHECK_EQ_INT(event("-sdown", "master g0 ::1 6379", false, &ev), SENTINEL_MSG_OK);
+    CHECK(ev.kind == SENTINEL_EV_SDOWN_END && !ev.replica);
+    CHECK_EQ_INT(event("+sdown", "slave ::1:7 ::1 7 @ g2 ::1 6379", false, &ev), SENTINEL_MSG_OK);
+    CHECK(ev.kind == SENTINEL_EV_SDOWN && ev.replica && ev.addr.port == 7 &&
+          ev.master.port == 6379);
+    /* every abort reason, known or not */
+    CHECK_EQ_INT(event("-failover-abort-slave-timeout", "master g0 10.0.0.1 6379", false, &ev),
+                 SENTINEL_MSG_OK);
+    CHECK(ev.kind == SENTINEL_EV_ABORT && ev.master.port == 6379 && ev.after_promotion);
+    CHECK_EQ_INT(event("-failover-abort-some-new-reason", "master g0 10.0.0.1 6379", true, &ev),
+                 SENTINEL_MSG_OK);
+    CHECK(ev.kind == SENTINEL_EV_ABORT && !ev.after_promotion);
+    CHECK_EQ_INT(event("-failover-abort-", "master g0 10.0.0.1 6379", false, &ev),
+                 SENTINEL_MSG_NONE);
+    /* a switch carries both masters */
+    CHECK_EQ_INT(event("+switch-master", "g0 10.0.0.1 6379 10.0.0.2 6380", false, &ev),
+                 SENTINEL_MSG_OK);
+    CHECK(ev.kind == SENTINEL_EV_SWITCH && ev.master.port == 6379 && ev.addr.port == 6380);
+    CHECK_MEM(ev.master.ip, ev.master.ip_len, "10.0.0.1");
+    CHECK_MEM(ev.addr.ip, ev.addr.ip_len, "10.0.0.2");
+    CHECK_EQ_INT(event("+switch-master", "g0 10.0.0.1 6379 10.0.0.2", false, &ev),
+                 SENTINEL_MSG_BAD);
+    /* other channels, sentinels' own instances, details that do not read: nothing */
+    CHECK_EQ_INT(event("+try-failover", "master g0 10.0.0.1 6379", false, &ev), SENTINEL_MSG_NONE);
+    CHECK_EQ_INT(event("+sdown", "sentinel abc 127.0.0.1 26379 @ g0 10.0.0.1 6379", false, &ev),
+                 SENTINEL_MSG_NONE);
+    static const char *const broken[] = {
+        "master g0 10.0.0.1",
+        "master g0 10.0.0.1 0",
+        "master g0  10.0.0.1 6379",
+        " master g0 10.0.0.1 6379",
+        "master g0 10.0.0.1 65536",
+        "slave a:1 127.0.0.1 6380 @ g0",
+        "slave a:1 127.0.0.1 6380 @ g0 10.0.0.1 6379 more",
+        "",
+        "slave a:1 127.0.0.1 6380 # g0 10.0.0.1 6379",
+        "slave a:1 127.0.0.1 6380 @ g0 10.0.0.1 x",
+    };
+    for (size_t i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
+        CHECK_EQ_INT(event("+selected-slave", broken[i], false, &ev), SENTINEL_MSG_NONE);
+        CHECK_EQ_INT(event("+odown", broken[i], false, &ev), SENTINEL_MSG_NONE);
+    }
+    /* not pub/sub at all */
+    CHECK_EQ_INT(sentinel_msg_parse_event(framed("-ERR x\r\n"), &ri, &ev), SENTINEL_MSG_BAD);
+    CHECK_EQ_INT(sentinel_msg_parse_event(framed("*3\r\n$9\r\nsubscribe\r\n$6\r\n+odown\r\n:3\r\n"),
+                                          &ri, &ev),
+                 SENTINEL_MSG_NONE);
+}
+
 static void test_names(void)
 {
     const uint8_t *n = (const uint8_t *)"cache2 rest";
@@ -436,6 +538,7 @@ int main(void)
     test_epoch();
     test_replicas();
     test_sdown();
+    test_events();
     test_names();
     test_role();
     test_sockaddr();

@@ -8,6 +8,10 @@
  *   +switch-master: the new master is checked and passed on
  *   ROLE slave:     a candidate that is not a master is never passed on
  *   replicas:       SENTINEL REPLICAS lists go to the sink; +sdown too
+ *   every sentinel: each has a subscription; a failover's steps from the one
+ *                   leading it begin a failover, its abort (only its) ends it;
+ *                   a master down for a quorum or a majority begins one too;
+ *                   a switch heard from all is checked and passed on once
  *
  * (Real redis-sentinel processes are in tests/e2e/test_sentinel*.py.)
  */
@@ -36,6 +40,9 @@ struct record {
     int listed;         /* replicas_listed calls */
     uint32_t nreplicas; /* in the last list */
     int down;           /* replica_state(false) calls */
+    int promoting;      /* failover_begins(down false) calls */
+    int master_down;    /* failover_begins(down true) calls */
+    int ends;           /* failover_ends calls */
 };
 
 static bool rec_master_get(void *ctx, uint32_t g, struct sockaddr_storage *ss, socklen_t *len)
@@ -82,30 +89,55 @@ static void rec_replica_state(void *ctx, uint32_t g, const struct sockaddr *sa, 
     r->down += !usable;
 }
 
-static const struct group_sink_ops rec_ops = {rec_master_get, rec_master_found, rec_replicas_listed,
-                                              rec_replica_state};
+static void rec_failover_begins(void *ctx, uint32_t g, bool down)
+{
+    struct record *r = ctx;
+    (void)g;
+    if (down) {
+        r->master_down++;
+    } else {
+        r->promoting++;
+    }
+}
+
+static void rec_failover_ends(void *ctx, uint32_t g)
+{
+    struct record *r = ctx;
+    (void)g;
+    r->ends++;
+}
+
+static const struct group_sink_ops rec_ops = {
+    rec_master_get,    rec_master_found,    rec_replicas_listed,
+    rec_replica_state, rec_failover_begins, rec_failover_ends,
+};
 
 /* ---- the scripted peers ---- */
 
-#define MAX_CONNS 16
+#define MAX_CONNS     24
+#define MAX_SENTINELS 3
 
 struct conn {
     int fd;
-    bool master; /* accepted on a master's port: answers ROLE */
-    int port;    /* that master's port */
+    bool master;  /* accepted on a master's port: answers ROLE */
+    int port;     /* that master's port */
+    int sentinel; /* accepted on that sentinel's port */
     char in[16384];
     size_t len;
 };
 
 struct script {
-    int sentinel_lfd, master_lfd[2];
-    int sentinel_port, master_port[2];
+    int nsentinels;
+    int sentinel_lfd[MAX_SENTINELS], master_lfd[2];
+    int sentinel_port[MAX_SENTINELS], master_port[2];
     const char *role[2]; /* what each master answers ROLE with */
     int named;           /* the master the sentinel names (0 or 1) */
     int epoch;           /* the config-epoch it gives */
     bool with_replica;   /* SENTINEL REPLICAS lists one replica */
     struct conn conns[MAX_CONNS];
-    int sub_fd; /* the subscription link, once seen */
+    int sub_fd[MAX_SENTINELS];    /* each sentinel's subscription link, once seen */
+    int sub_nchan[MAX_SENTINELS]; /* the channels it subscribed to */
+    int roles;                    /* ROLE questions answered */
 };
 
 static int listen_any(int *port)
@@ -154,7 +186,8 @@ static void sentinel_answer(struct script *sc, struct conn *c, const uint8_t *p,
     snprintf(port, sizeof(port), "%d", sc->master_port[sc->named]);
     snprintf(epoch, sizeof(epoch), "%d", sc->epoch);
     if (arg_is(p, &a[0], "SUBSCRIBE")) {
-        sc->sub_fd = c->fd;
+        sc->sub_fd[c->sentinel] = c->fd;
+        sc->sub_nchan[c->sentinel] = (int)ri->args.n - 1;
         for (uint32_t i = 1; i < ri->args.n; i++) {
             char msg[128];
             snprintf(msg, sizeof(msg), "*3\r\n$9\r\nsubscribe\r\n$%u\r\n%.*s\r\n:%u\r\n", a[i].len,
@@ -197,6 +230,7 @@ static void conn_serve(struct script *sc, struct conn *c)
             int i = c->port == sc->master_port[0] ? 0 : 1;
             if (arg_is(p, &ri.args.v[0], "ROLE")) {
                 char msg[64];
+                sc->roles++;
                 snprintf(msg, sizeof(msg), "*3\r\n$%zu\r\n%s\r\n:0\r\n*0\r\n", strlen(sc->role[i]),
                          sc->role[i]);
                 say(c->fd, msg);
@@ -211,12 +245,13 @@ static void conn_serve(struct script *sc, struct conn *c)
     req_info_free(&ri);
 }
 
-static void script_accept(struct script *sc, int lfd, bool master, int port)
+static void script_accept(struct script *sc, int lfd, bool master, int port, int sentinel)
 {
     int fd = accept(lfd, NULL, NULL);
     for (int i = 0; fd >= 0 && i < MAX_CONNS; i++) {
         if (sc->conns[i].fd < 0) {
-            sc->conns[i] = (struct conn){.fd = fd, .master = master, .port = port};
+            sc->conns[i] =
+                (struct conn){.fd = fd, .master = master, .port = port, .sentinel = sentinel};
             return;
         }
     }
@@ -226,9 +261,12 @@ static void script_accept(struct script *sc, int lfd, bool master, int port)
 /* Serve whatever is ready without blocking. */
 static void script_serve(struct script *sc)
 {
-    struct pollfd p[3 + MAX_CONNS];
+    enum { NL = MAX_SENTINELS + 2 };
+    struct pollfd p[NL + MAX_CONNS];
     int n = 0;
-    p[n++] = (struct pollfd){sc->sentinel_lfd, POLLIN, 0};
+    for (int i = 0; i < MAX_SENTINELS; i++) {
+        p[n++] = (struct pollfd){i < sc->nsentinels ? sc->sentinel_lfd[i] : -1, POLLIN, 0};
+    }
     p[n++] = (struct pollfd){sc->master_lfd[0], POLLIN, 0};
     p[n++] = (struct pollfd){sc->master_lfd[1], POLLIN, 0};
     for (int i = 0; i < MAX_CONNS; i++) {
@@ -237,16 +275,18 @@ static void script_serve(struct script *sc)
     if (poll(p, (nfds_t)n, 0) <= 0) {
         return;
     }
-    if (p[0].revents) {
-        script_accept(sc, sc->sentinel_lfd, false, 0);
+    for (int i = 0; i < sc->nsentinels; i++) {
+        if (p[i].revents) {
+            script_accept(sc, sc->sentinel_lfd[i], false, 0, i);
+        }
     }
     for (int m = 0; m < 2; m++) {
-        if (p[1 + m].revents) {
-            script_accept(sc, sc->master_lfd[m], true, sc->master_port[m]);
+        if (p[MAX_SENTINELS + m].revents) {
+            script_accept(sc, sc->master_lfd[m], true, sc->master_port[m], 0);
         }
     }
     for (int i = 0; i < MAX_CONNS; i++) {
-        if (p[3 + i].revents && sc->conns[i].fd >= 0) {
+        if (p[NL + i].revents && sc->conns[i].fd >= 0) {
             conn_serve(sc, &sc->conns[i]);
         }
     }
@@ -262,23 +302,30 @@ struct rig {
     struct sentinel *sn;
 };
 
-static void rig_init(struct rig *r, const char *read_from)
+/* nsentinels scripted sentinels; extra: more pool keys ("" for none). */
+static void rig_init_n(struct rig *r, const char *read_from, int nsentinels, const char *extra)
 {
     memset(r, 0, sizeof(*r));
-    r->sc.sentinel_lfd = listen_any(&r->sc.sentinel_port);
+    r->sc.nsentinels = nsentinels;
+    char list[256] = "";
+    for (int i = 0; i < nsentinels; i++) {
+        r->sc.sentinel_lfd[i] = listen_any(&r->sc.sentinel_port[i]);
+        r->sc.sub_fd[i] = -1;
+        size_t k = strlen(list);
+        snprintf(list + k, sizeof(list) - k, "   - 127.0.0.1:%d\n", r->sc.sentinel_port[i]);
+    }
     r->sc.master_lfd[0] = listen_any(&r->sc.master_port[0]);
     r->sc.master_lfd[1] = listen_any(&r->sc.master_port[1]);
     r->sc.role[0] = r->sc.role[1] = "master";
     r->sc.epoch = 1;
-    r->sc.sub_fd = -1;
     for (int i = 0; i < MAX_CONNS; i++) {
         r->sc.conns[i].fd = -1;
     }
-    char yml[512];
+    char yml[1024];
     snprintf(yml, sizeof(yml),
              "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinel_heartbeat: 50\n"
-             "  read_from: %s\n  groups:\n   - g\n  sentinels:\n   - 127.0.0.1:%d\n",
-             read_from, r->sc.sentinel_port);
+             "  read_from: %s\n%s  groups:\n   - g\n  sentinels:\n%s",
+             read_from, extra, list);
     struct conf_errors errs;
     conf_errors_init(&errs);
     r->conf = conf_load_buf_flags("t.yml", yml, strlen(yml), CONF_F_NUMERIC_ONLY, &errs);
@@ -293,12 +340,19 @@ static void rig_init(struct rig *r, const char *read_from)
     r->sn = sentinel_create(r->loop, &r->conf->pools[0], (struct group_sink){&rec_ops, &r->rec});
 }
 
+static void rig_init(struct rig *r, const char *read_from)
+{
+    rig_init_n(r, read_from, 1, "");
+}
+
 static void rig_free(struct rig *r)
 {
     sentinel_destroy(r->sn);
     ev_loop_destroy(r->loop);
     conf_unref(r->conf);
-    close(r->sc.sentinel_lfd);
+    for (int i = 0; i < r->sc.nsentinels; i++) {
+        close(r->sc.sentinel_lfd[i]);
+    }
     close(r->sc.master_lfd[0]);
     close(r->sc.master_lfd[1]);
     for (int i = 0; i < MAX_CONNS; i++) {
@@ -369,7 +423,7 @@ static void test_switch_message_and_role(void)
 {
     struct rig r;
     rig_init(&r, "replica");
-    RUN_UNTIL(&r, r.rec.found == 1 && r.sc.sub_fd >= 0 && r.rec.listed > 0);
+    RUN_UNTIL(&r, r.rec.found == 1 && r.sc.sub_fd[0] >= 0 && r.rec.listed > 0);
     CHECK_EQ_INT(r.rec.found, 1);
     CHECK(r.rec.listed > 0 && r.rec.nreplicas == 0);
     /* a +switch-master to a server that says it is a slave: never taken */
@@ -379,13 +433,13 @@ static void test_switch_message_and_role(void)
              r.sc.master_port[1]);
     snprintf(msg, sizeof(msg), "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$%zu\r\n%s\r\n",
              strlen(payload), payload);
-    say(r.sc.sub_fd, msg);
+    say(r.sc.sub_fd[0], msg);
     run_for(&r, 300);
     CHECK_EQ_INT(r.rec.found, 1);
     CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[0]);
     /* once it says master, the same message moves the group */
     r.sc.role[1] = "master";
-    say(r.sc.sub_fd, msg);
+    say(r.sc.sub_fd[0], msg);
     RUN_UNTIL(&r, r.rec.found == 2);
     CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[1]);
     /* replicas listed, then one reported down */
@@ -395,9 +449,116 @@ static void test_switch_message_and_role(void)
     const char *sdown = "slave 127.0.0.1:7001 127.0.0.1 7001 @ g 127.0.0.1 6379";
     snprintf(msg, sizeof(msg), "*3\r\n$7\r\nmessage\r\n$6\r\n+sdown\r\n$%zu\r\n%s\r\n",
              strlen(sdown), sdown);
-    say(r.sc.sub_fd, msg);
+    say(r.sc.sub_fd[0], msg);
     RUN_UNTIL(&r, r.rec.down == 1);
     CHECK_EQ_INT(r.rec.down, 1);
+    rig_free(&r);
+}
+
+/* Sentinel i publishes payload on channel chan. */
+static void publish(struct rig *r, int i, const char *chan, const char *payload)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "*3\r\n$7\r\nmessage\r\n$%zu\r\n%s\r\n$%zu\r\n%s\r\n", strlen(chan),
+             chan, strlen(payload), payload);
+    say(r->sc.sub_fd[i], msg);
+}
+
+static bool all_subscribed(const struct rig *r)
+{
+    for (int i = 0; i < r->sc.nsentinels; i++) {
+        if (r->sc.sub_fd[i] < 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The failover of the master in use, master 0, as its leader (sentinel 2)
+ * and the others publish it. */
+static void test_every_sentinel(void)
+{
+    struct rig r;
+    char replica[128], master[96], other[96], sw[128];
+    rig_init_n(&r, "master", 3, "");
+    RUN_UNTIL(&r, r.rec.found == 1 && all_subscribed(&r));
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK(all_subscribed(&r));
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(r.sc.sub_nchan[i], 10); /* +switch-master, +sdown and a failover's */
+    }
+    int m0 = r.sc.master_port[0], m1 = r.sc.master_port[1];
+    snprintf(replica, sizeof(replica), "slave 127.0.0.1:%d 127.0.0.1 %d @ g 127.0.0.1 %d", m1, m1,
+             m0);
+    snprintf(master, sizeof(master), "master g 127.0.0.1 %d", m0);
+    snprintf(other, sizeof(other), "master g 127.0.0.1 %d", m1);
+    /* a failover of a master not in use (a view we do not share): nothing */
+    publish(&r, 1, "+odown", other);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.master_down, 0);
+    /* the leader's steps, each a begin: the pool holds once */
+    publish(&r, 2, "+selected-slave", replica);
+    publish(&r, 2, "+failover-state-send-slaveof-noone", replica);
+    RUN_UNTIL(&r, r.rec.promoting == 2);
+    CHECK_EQ_INT(r.rec.promoting, 2);
+    /* another sentinel's attempt that lost the election says nothing */
+    publish(&r, 0, "-failover-abort-not-elected", master);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.ends, 0);
+    /* the leader's abort ends it */
+    publish(&r, 2, "-failover-abort-slave-timeout", master);
+    RUN_UNTIL(&r, r.rec.ends == 1);
+    CHECK_EQ_INT(r.rec.ends, 1);
+    /* a leader we did not hear (a reload came between): only an abort that
+     * comes after a promotion counts */
+    publish(&r, 1, "-failover-abort-no-good-slave", master);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.ends, 1);
+    publish(&r, 1, "-failover-abort-slave-timeout", master);
+    RUN_UNTIL(&r, r.rec.ends == 2);
+    CHECK_EQ_INT(r.rec.ends, 2);
+    /* one sentinel sees the master down: not enough; a second (a majority of
+     * three): down; one that sees it again takes its word back */
+    publish(&r, 0, "+sdown", master);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.master_down, 0);
+    publish(&r, 0, "-sdown", master);
+    publish(&r, 1, "+sdown", master);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.master_down, 0);
+    publish(&r, 2, "+sdown", master);
+    RUN_UNTIL(&r, r.rec.master_down == 1);
+    CHECK_EQ_INT(r.rec.master_down, 1);
+    publish(&r, 0, "+odown", master);
+    RUN_UNTIL(&r, r.rec.master_down == 2);
+    CHECK_EQ_INT(r.rec.master_down, 2);
+    /* every sentinel announces the switch (and names the new master when
+     * asked): the new master is asked once */
+    int roles = r.sc.roles;
+    r.sc.named = 1;
+    r.sc.epoch = 2;
+    snprintf(sw, sizeof(sw), "g 127.0.0.1 %d 127.0.0.1 %d", m0, m1);
+    for (int i = 0; i < 3; i++) {
+        publish(&r, i, "+switch-master", sw);
+    }
+    RUN_UNTIL(&r, r.rec.found == 2);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.found, 2);
+    CHECK_EQ_INT(master_port_of(&r.rec), m1);
+    CHECK_EQ_INT(r.sc.roles - roles, 1);
+    /* news of the old master is old news now */
+    publish(&r, 2, "+selected-slave", replica);
+    publish(&r, 1, "+odown", master);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.promoting, 2);
+    CHECK_EQ_INT(r.rec.master_down, 2);
+    rig_free(&r);
+
+    /* without holding, a subscription asks for nothing a failover says */
+    rig_init_n(&r, "master", 2, "  failover_hold: 0\n");
+    RUN_UNTIL(&r, r.rec.found == 1 && all_subscribed(&r));
+    CHECK_EQ_INT(r.sc.sub_nchan[0], 1);
+    CHECK_EQ_INT(r.sc.sub_nchan[1], 1);
     rig_free(&r);
 }
 
@@ -405,5 +566,6 @@ int main(void)
 {
     test_discovery_and_epochs();
     test_switch_message_and_role();
+    test_every_sentinel();
     UNIT_DONE("test_sentinel_client");
 }

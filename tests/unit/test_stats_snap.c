@@ -106,7 +106,7 @@ static bool snap_equal(const struct stats_snap *a, const struct stats_snap *b)
         for (uint32_t j = 0; j < pa->nservers; j++) {
             const struct stats_server_snap *sa = &pa->servers[j], *sb = &pb->servers[j];
             if (strcmp(sa->name, sb->name) != 0 || memcmp(sa->v, sb->v, sizeof(sa->v)) != 0 ||
-                sa->failovers != sb->failovers || !histo_equal(&sa->lat, &sb->lat)) {
+                memcmp(sa->g, sb->g, sizeof(sa->g)) != 0 || !histo_equal(&sa->lat, &sb->lat)) {
                 return false;
             }
             if (!status_equal(sa, sb)) {
@@ -155,7 +155,9 @@ static struct stats_snap *make_full_snap(void)
             }
             sv->v[SS_server_ejected_at] = INT64_MAX;
             sv->v[SS_in_queue] = INT64_MIN;
-            sv->failovers = (int64_t)j - 1;
+            for (int f = 0; f < SG_COUNT; f++) {
+                sv->g[f] = (int64_t)j - 1 + f;
+            }
             sv->addr = dup_str("127.0.0.1:6379");
             sv->role = (uint8_t)(j % STATS_ROLE_COUNT);
             sv->state = (uint8_t)(j % STATS_STATE_COUNT);
@@ -267,7 +269,7 @@ static void test_decode_rejects(void)
     }
 
     /* hand-made bodies after a valid header */
-    static const uint8_t head[] = {'N', 'C', 'S', 'N', 3, SP_COUNT, SS_COUNT, SPX_COUNT};
+    static const uint8_t head[] = {'N', 'C', 'S', 'N', 4, SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT};
     struct {
         const char *why;
         uint8_t body[24];
@@ -415,7 +417,8 @@ static void test_add(void)
             sv->v[SS_requests] = 10 + num;
             sv->v[SS_server_connections] = 1;
             sv->v[SS_server_ejected_at] = 1000 + num;
-            sv->failovers = 1;
+            sv->g[SG_server_failover] = 1;
+            sv->g[SG_failover_hold_us] = 100 + num;
             histo_add(&sv->lat, (uint64_t)(num + 1) * 1000);
         }
     }
@@ -439,7 +442,9 @@ static void test_add(void)
     CHECK_EQ_INT(s1->v[SS_server_connections], 1);
     CHECK_EQ_INT(s1->v[SS_server_ejected_at], 5000);
     CHECK_EQ_INT(s0->v[SS_server_ejected_at], 1000);
-    CHECK_EQ_INT(s1->failovers, 1);
+    CHECK_EQ_INT(s1->g[SG_server_failover], 1);
+    /* the longest hold is a max, not a sum */
+    CHECK_EQ_INT(s1->g[SG_failover_hold_us], 101);
     CHECK_EQ_INT(s1->lat.count, 2);
     CHECK_EQ_INT(s1->lat.sum, 2007);
     CHECK_EQ_INT(s1->lat.max, 2000);
@@ -447,7 +452,7 @@ static void test_add(void)
     CHECK_EQ_INT(s1->lat.b[histo_bucket(2000)], 1);
     CHECK_EQ_INT(find_server(into, "p0", "s2")->v[SS_requests], 12);
 
-    /* counters_only: counters, timestamps, histograms, failovers; no gauges */
+    /* counters_only: counters, timestamps, maxima, histograms; no gauges */
     stats_snap_add(into, from, true);
     CHECK_EQ_INT(into->total_connections, 20);
     CHECK_EQ_INT(into->curr_connections, 6);
@@ -456,7 +461,8 @@ static void test_add(void)
     CHECK_EQ_INT(s1->v[SS_requests], 122);
     CHECK_EQ_INT(s1->v[SS_server_connections], 1);
     CHECK_EQ_INT(s0->v[SS_server_ejected_at], 1000);
-    CHECK_EQ_INT(s1->failovers, 2);
+    CHECK_EQ_INT(s1->g[SG_server_failover], 2);
+    CHECK_EQ_INT(s1->g[SG_failover_hold_us], 101);
     CHECK_EQ_INT(s1->lat.count, 3);
     CHECK_EQ_INT(into->pools[1].lat.count, 2);
 
@@ -591,7 +597,8 @@ static void test_of_proxy_and_render(void)
         p->stats[SP_client_eof] = 1 + i;
         for (uint32_t j = 0; j < p->nservers; j++) {
             p->servers[j].stats[SS_requests] = 100 * (i + 1) + j;
-            p->servers[j].failovers = 3;
+            p->servers[j].gstats[SG_server_failover] = 3;
+            p->servers[j].gstats[SG_failover_hold_us] = 250;
         }
         px.pools[i] = p;
     }
@@ -637,7 +644,11 @@ static void test_of_proxy_and_render(void)
               strstr(at + 2, "server_failover") == NULL && at < strstr(text, "\"alpha\""));
         out.len--;
         CHECK(out.len > 0 && out.data[out.len - 1] == '\n');
-        CHECK(strstr((const char *)out.data, "\"server_failover\":3") != NULL);
+        /* the group keys, in their order, after twemproxy's */
+        CHECK(strstr((const char *)out.data,
+                     "\"out_queue_bytes\":0, \"server_failover\":3, \"failover_held\":0, "
+                     "\"failover_hold_us\":250, \"failover_released\":0, "
+                     "\"failover_expired\":0, \"server_latency_p50_us\"") != NULL);
         CHECK(strncmp((const char *)out.data, "{\"service\":\"nutcracker\", \"source\":\"", 35) ==
               0);
         buf_free(&out);

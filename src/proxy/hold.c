@@ -1,0 +1,665 @@
+#include "proxy/hold.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "net/sock.h"
+#include "proto/redis_cmd.h"
+#include "proxy/client.h"
+#include "proxy/cqueue.h"
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/req.h"
+#include "proxy/sconn.h"
+#include "proxy/server.h"
+
+/* How long the requests in flight to the old master may take to be answered
+ * once the new one is known: the sentinels demote the old master (and kill
+ * its clients) tens of ms after announcing the switch. */
+#define HOLD_DRAIN_MS 100
+/* How often a switching group looks whether the old master has answered. */
+#define HOLD_POLL_MS 1
+/* WAIT 1 <ms> on the old master's connections when a replica is promoted:
+ * every write it acknowledged on that connection is on a replica by then. */
+#define HOLD_WAIT_MS "100"
+
+struct hold_entry {
+    struct hold_entry *next;
+    struct req *r;
+    uint64_t client_id; /* the connection it goes to (server_conn_for) */
+    uint8_t resp;       /* ... and the protocol that connection speaks */
+    uint64_t since_us;
+    uint32_t len;
+    uint8_t bytes[];
+};
+
+/* Client id -> requests it has held here: open addressing, linear probing. */
+struct hold_clients {
+    uint64_t *key; /* id + 1; 0: empty */
+    uint32_t *count;
+    uint32_t cap; /* a power of two, or 0 */
+    uint32_t n;
+};
+
+struct hold {
+    struct server *g; /* the group (a reload's adopt moves the hold) */
+    struct hold_entry *head, *tail;
+    uint32_t n;
+    size_t bytes;
+    bool promoting; /* a replica is being promoted: nothing held goes to the old master */
+    bool down;      /* the master cannot be reached */
+    bool refused;   /* ... we saw it fail ourselves (not only the sentinels) */
+    bool switching; /* the new master is known: the old one finishes what it has */
+    uint64_t began_us;
+    struct sockaddr_storage old; /* the master when it began (logs) */
+    socklen_t old_len;
+    struct ev_timer expire; /* failover_hold after it began */
+    struct ev_timer drain;  /* switching: looks at the old master's connections */
+    uint64_t drain_until_ms;
+    uint32_t waits, waits_short; /* WAITs in flight; answered with no replica */
+    struct hold_clients clients;
+};
+
+static struct ev_loop *hold_loop(const struct hold *h)
+{
+    return h->g->pool->px->loop;
+}
+
+static bool hold_active(const struct hold *h)
+{
+    return h != NULL && (h->promoting || h->down || h->switching);
+}
+
+/* ------------------------------------------------------------ client map */
+
+static uint32_t hc_home(const struct hold_clients *m, uint64_t key)
+{
+    return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 32) & (m->cap - 1);
+}
+
+static int64_t hc_find(const struct hold_clients *m, uint64_t id)
+{
+    for (uint32_t i = m->cap ? hc_home(m, id + 1) : 0; m->cap && m->key[i] != 0;
+         i = (i + 1) & (m->cap - 1)) {
+        if (m->key[i] == id + 1) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static void hc_put(struct hold_clients *m, uint64_t key, uint32_t count)
+{
+    uint32_t i = hc_home(m, key);
+    while (m->key[i] != 0) {
+        i = (i + 1) & (m->cap - 1);
+    }
+    m->key[i] = key;
+    m->count[i] = count;
+}
+
+static int hc_grow(struct hold_clients *m)
+{
+    struct hold_clients old = *m;
+    m->cap = old.cap ? old.cap * 2 : 16;
+    m->key = calloc(m->cap, sizeof(*m->key));
+    m->count = calloc(m->cap, sizeof(*m->count));
+    if (m->key == NULL || m->count == NULL) {
+        free(m->key);
+        free(m->count);
+        *m = old;
+        return -1;
+    }
+    for (uint32_t i = 0; i < old.cap; i++) {
+        if (old.key[i] != 0) {
+            hc_put(m, old.key[i], old.count[i]);
+        }
+    }
+    free(old.key);
+    free(old.count);
+    return 0;
+}
+
+static void hc_add(struct hold_clients *m, uint64_t id)
+{
+    int64_t i = hc_find(m, id);
+    if (i >= 0) {
+        m->count[i]++;
+        return;
+    }
+    if ((m->n + 1) * 4 > m->cap * 3 && hc_grow(m) != 0) {
+        log_error("out of memory noting a held request");
+        abort(); /* a client reading around its own held write is worse than stopping */
+    }
+    hc_put(m, id + 1, 1);
+    m->n++;
+}
+
+/* One held request of id left; the slot goes once it has none (backward
+ * shift: later keys of the same run move up, so finding stays correct). */
+static void hc_del(struct hold_clients *m, uint64_t id)
+{
+    int64_t at = hc_find(m, id);
+    if (at < 0 || --m->count[at] > 0) {
+        return;
+    }
+    uint32_t i = (uint32_t)at, mask = m->cap - 1;
+    m->key[i] = 0;
+    m->n--;
+    for (uint32_t j = (i + 1) & mask; m->key[j] != 0; j = (j + 1) & mask) {
+        uint32_t k = hc_home(m, m->key[j]);
+        /* j's home is cyclically outside (i, j]: it may move to i */
+        if ((i <= j) ? (k <= i || k > j) : (k <= i && k > j)) {
+            m->key[i] = m->key[j];
+            m->count[i] = m->count[j];
+            m->key[j] = 0;
+            i = j;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ entries */
+
+static void hold_on_expire(struct ev_loop *loop, struct ev_timer *t);
+static void hold_on_drain(struct ev_loop *loop, struct ev_timer *t);
+static void hold_switch_finish(struct hold *h, const char *why);
+
+static struct hold *hold_get(struct server *g)
+{
+    if (g->hold == NULL) {
+        struct hold *h = calloc(1, sizeof(*h));
+        if (h == NULL) {
+            return NULL;
+        }
+        h->g = g;
+        ev_timer_init(&h->expire, hold_on_expire, h);
+        ev_timer_init(&h->drain, hold_on_drain, h);
+        g->hold = h;
+    }
+    return g->hold;
+}
+
+static struct hold_entry *hold_entry_new(struct hold *h, struct req *r, const struct client *c,
+                                         const uint8_t *p, size_t len)
+{
+    struct hold_entry *e = malloc(sizeof(*e) + len);
+    if (e == NULL) {
+        log_error("out of memory holding a request");
+        abort(); /* a request lost silently is worse than stopping */
+    }
+    e->next = NULL;
+    e->r = r;
+    e->client_id = c->id;
+    e->resp = (uint8_t)c->lc.resp;
+    e->since_us = ev_now_us(hold_loop(h));
+    e->len = (uint32_t)len;
+    memcpy(e->bytes, p, len);
+    r->held = true;
+    h->n++;
+    h->bytes += len;
+    hc_add(&h->clients, c->id);
+    h->g->gstats[SG_failover_held]++;
+    return e;
+}
+
+static void hold_push(struct hold *h, struct req *r, const struct client *c, const uint8_t *p,
+                      size_t len)
+{
+    struct hold_entry *e = hold_entry_new(h, r, c, p, len);
+    if (h->tail != NULL) {
+        h->tail->next = e;
+    } else {
+        h->head = e;
+    }
+    h->tail = e;
+}
+
+/* The oldest held request, off the hold; its time held counts in the stats. */
+static struct hold_entry *hold_pop(struct hold *h)
+{
+    struct hold_entry *e = h->head;
+    if (e == NULL) {
+        return NULL;
+    }
+    h->head = e->next;
+    if (h->head == NULL) {
+        h->tail = NULL;
+    }
+    h->n--;
+    h->bytes -= e->len;
+    hc_del(&h->clients, e->client_id);
+    e->r->held = false;
+    int64_t us = (int64_t)(ev_now_us(hold_loop(h)) - e->since_us);
+    int64_t *gs = h->g->gstats;
+    gs[SG_failover_hold_us] = us > gs[SG_failover_hold_us] ? us : gs[SG_failover_hold_us];
+    return e;
+}
+
+/* The error a held request gets instead of its reply. */
+static void hold_entry_fail(struct hold *h, struct hold_entry *e, const char *why)
+{
+    struct server *g = h->g;
+    g->gstats[SG_failover_expired]++;
+    g->pool->stats[SP_forward_error]++;
+    req_fail(e->r, why);
+    free(e);
+}
+
+/* ------------------------------------------------------------ the end of a hold */
+
+static const char *hold_addr(const struct sockaddr_storage *ss, socklen_t len, char *buf,
+                             size_t cap)
+{
+    return sock_addr_str((const struct sockaddr *)ss, len, buf, cap);
+}
+
+static uint64_t hold_age_ms(const struct hold *h)
+{
+    return (ev_now_us(hold_loop(h)) - h->began_us) / 1000;
+}
+
+/* Back to idle before what is held is handled: nothing handled then is held
+ * again (sending one may close a connection, which would take back what it
+ * never wrote). */
+static void hold_stop(struct hold *h)
+{
+    h->promoting = h->down = h->refused = h->switching = false;
+    ev_timer_stop(hold_loop(h), &h->expire);
+    ev_timer_stop(hold_loop(h), &h->drain);
+}
+
+/* Everything held goes to g's master in use, in the order it came. */
+static void hold_release(struct hold *h, const char *what)
+{
+    struct server *g = h->g;
+    char to[96];
+    uint32_t n = h->n, sent = 0, failed = 0;
+    hold_stop(h);
+    log_notice("pool '%s': group '%s': %s after %llu ms: %u held requests go to %s",
+               g->pool->cp->name, g->cs->name, what, (unsigned long long)hold_age_ms(h), n,
+               hold_addr(&g->addr.ss, g->addr.len, to, sizeof(to)));
+    struct hold_entry *e;
+    while ((e = hold_pop(h)) != NULL) {
+        struct sconn *c = server_conn_for(g, e->client_id, e->resp);
+        int err = sconn_ensure(c);
+        if (err != 0) {
+            failed++;
+            hold_entry_fail(h, e, server_strerror(g, err));
+            continue;
+        }
+        g->gstats[SG_failover_released]++;
+        sent++;
+        sconn_send(c, e->r, e->bytes, e->len);
+        free(e);
+    }
+    if (failed > 0) {
+        log_warn("pool '%s': group '%s': %u held requests could not be sent (%u were)",
+                 g->pool->cp->name, g->cs->name, failed, sent);
+    }
+}
+
+static void hold_fail_all(struct hold *h, const char *why)
+{
+    hold_stop(h);
+    struct hold_entry *e;
+    while ((e = hold_pop(h)) != NULL) {
+        hold_entry_fail(h, e, why);
+    }
+}
+
+static void hold_on_expire(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct hold *h = t->data;
+    struct server *g = h->g;
+    char msg[200], old[96];
+    (void)loop;
+    if (h->switching) {
+        hold_switch_finish(h, "master switched (failover)"); /* the new master is known */
+        return;
+    }
+    if (!h->promoting && !h->refused) {
+        /* only the sentinels said it was down, and no failover came: try it */
+        hold_release(h, "no failover within failover_hold");
+        return;
+    }
+    /* a master we could not reach is not tried again here: a refusal seen
+     * again would start another hold, and a request would wait forever */
+    snprintf(msg, sizeof(msg),
+             h->promoting ? "failover of group '%s' still in progress after failover_hold (%lld ms)"
+                          : "master of group '%s' unreachable and no failover within "
+                            "failover_hold (%lld ms)",
+             g->cs->name, (long long)g->pool->cp->failover_hold_ms);
+    log_warn("pool '%s': group '%s': no new master within failover_hold (%lld ms): %u held "
+             "requests answered with an error (the old master %s %s)",
+             g->pool->cp->name, g->cs->name, (long long)g->pool->cp->failover_hold_ms, h->n,
+             hold_addr(&h->old, h->old_len, old, sizeof(old)),
+             h->promoting ? "may be demoted any moment" : "is unreachable");
+    hold_fail_all(h, msg);
+}
+
+/* ------------------------------------------------------------ switching */
+
+/* A connection of g still waits for answers from the old master. */
+static bool hold_old_busy(const struct server *g)
+{
+    for (uint32_t i = 0; i < g->nconns; i++) {
+        if (g->conns[i].head != NULL || (g->conns3 != NULL && g->conns3[i].head != NULL)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void hold_switch_finish(struct hold *h, const char *why)
+{
+    struct server *g = h->g;
+    char from[96], what[160];
+    /* what the old master still had is answered with why: its outcome is unknown */
+    server_reset_conns(g, why);
+    snprintf(what, sizeof(what), "master switched from %s",
+             hold_addr(&h->old, h->old_len, from, sizeof(from)));
+    hold_release(h, what);
+    if (g->pool->cp->preconnect) {
+        server_connect_all(g);
+    }
+}
+
+static void hold_on_drain(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct hold *h = t->data;
+    if (hold_old_busy(h->g) && ev_now(loop) < h->drain_until_ms) {
+        ev_timer_start(loop, &h->drain, HOLD_POLL_MS);
+        return;
+    }
+    hold_switch_finish(h, "master switched (failover)");
+}
+
+bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, const char *why)
+{
+    struct hold *h = g->hold;
+    if (!hold_active(h)) {
+        return server_set_addr(g, sa, len, why);
+    }
+    if (!server_move_addr(g, sa, len)) {
+        return false; /* the master in use confirmed: the failover goes on */
+    }
+    if (h->switching) {
+        return true; /* a newer master while draining: the drain goes on */
+    }
+    h->switching = true;
+    if (h->promoting && hold_old_busy(g)) {
+        /* the old master still serves: let it answer the reads it has */
+        h->drain_until_ms = ev_now(hold_loop(h)) + HOLD_DRAIN_MS;
+        ev_timer_start(hold_loop(h), &h->drain, HOLD_POLL_MS);
+        return true;
+    }
+    hold_switch_finish(h, why);
+    return true;
+}
+
+/* ------------------------------------------------------------ WAIT */
+
+static void hold_on_wait(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                         const struct rsp_info *ri, const char *err)
+{
+    struct server *g = r->sconn->server;
+    struct hold *h = g->hold;
+    bool ok = err == NULL && ri != NULL && ri->type == ':' && ri->integer >= 1;
+    (void)out;
+    (void)p;
+    (void)len;
+    if (h == NULL || h->waits == 0) {
+        return;
+    }
+    h->waits--;
+    h->waits_short += !ok;
+    if (h->waits > 0) {
+        return;
+    }
+    if (h->waits_short > 0) {
+        log_warn("pool '%s': group '%s': on %u connection(s) no replica confirmed in " HOLD_WAIT_MS
+                 " ms the writes the old master acknowledged",
+                 g->pool->cp->name, g->cs->name, h->waits_short);
+    } else {
+        log_notice("pool '%s': group '%s': every write the old master acknowledged is on a replica",
+                   g->pool->cp->name, g->cs->name);
+    }
+}
+
+/* WAIT on every open connection to the old master, behind what it was sent. */
+static void hold_wait_acks(struct hold *h)
+{
+    static const char wait[] = "*3\r\n$4\r\nWAIT\r\n$1\r\n1\r\n$"
+                               "3\r\n" HOLD_WAIT_MS "\r\n";
+    struct server *g = h->g;
+    h->waits_short = 0;
+    for (uint32_t i = 0; i < 2 * g->nconns; i++) {
+        struct sconn *v = i < g->nconns ? g->conns : g->conns3;
+        struct sconn *c = v != NULL ? &v[i % g->nconns] : NULL;
+        if (c == NULL || c->state == SCONN_CLOSED) {
+            continue;
+        }
+        struct req *r = req_new(REDIS_CMD_WAIT);
+        r->reply = hold_on_wait; /* no client: the proxy's own */
+        h->waits++;
+        sconn_send(c, r, (const uint8_t *)wait, sizeof(wait) - 1);
+    }
+}
+
+/* ------------------------------------------------------------ beginning */
+
+/* The group whose requests s's may wait for: s's group in a pool that holds. */
+static struct server *hold_group(struct server *s)
+{
+    struct server *g = server_counted(s);
+    const struct pool *p = g->pool;
+    return (p->mode == POOL_SENTINEL && p->cp->failover_hold_ms > 0) ? g : NULL;
+}
+
+void hold_begin(struct server *g, bool down)
+{
+    const struct conf_pool *cp = g->pool->cp;
+    char old[96];
+    if (cp->failover_hold_ms <= 0 || (down && !cp->failover_hold_on_crash) || !g->addr.known) {
+        return;
+    }
+    struct hold *h = hold_get(g);
+    if (h == NULL || h->switching || (down ? h->down : h->promoting)) {
+        return; /* out of memory: requests go on as without holding */
+    }
+    if (!hold_active(h)) {
+        h->began_us = ev_now_us(hold_loop(h));
+        h->old = g->addr.ss;
+        h->old_len = g->addr.len;
+        ev_timer_start(hold_loop(h), &h->expire, (uint64_t)cp->failover_hold_ms);
+    }
+    if (down) {
+        h->down = true;
+    } else {
+        h->promoting = true;
+        hold_wait_acks(h);
+    }
+    log_warn("pool '%s': group '%s': failover begins (%s): %s for master %s wait up to %lld ms",
+             cp->name, g->cs->name, down ? "master unreachable" : "a replica is being promoted",
+             down ? "requests" : "writes", hold_addr(&h->old, h->old_len, old, sizeof(old)),
+             (long long)cp->failover_hold_ms);
+}
+
+void hold_end(struct server *g)
+{
+    struct hold *h = g->hold;
+    if (hold_active(h) && !h->switching) {
+        hold_release(h, "failover aborted");
+    }
+}
+
+/* Our own connection to g's master failed: a crash hold begins (or goes on). */
+static void hold_refused(struct server *g)
+{
+    hold_begin(g, true);
+    if (g->hold != NULL && g->hold->down) {
+        g->hold->refused = true;
+    }
+}
+
+void hold_master_lost(struct server *s)
+{
+    struct server *g = hold_group(s);
+    if (g == s) {
+        hold_refused(g);
+    }
+}
+
+/* Whether a request of client id for s (a master or a hidden replica of g)
+ * waits: see hold.h. err: the master could not be reached. */
+static bool hold_admits(struct server *g, struct server *s, uint64_t id, bool readonly, int err)
+{
+    if (err != 0) {
+        if (s != g) {
+            return false;
+        }
+        hold_refused(g);
+        return g->hold != NULL && g->hold->down;
+    }
+    struct hold *h = g->hold;
+    if (!hold_active(h)) {
+        return false;
+    }
+    if (hc_find(&h->clients, id) >= 0) {
+        return true; /* behind its own held request, even a read of a replica */
+    }
+    return s == g && (h->down || h->switching || !readonly);
+}
+
+bool hold_take(struct client *c, struct server *s, const uint8_t *p, const struct req_info *ri,
+               int err)
+{
+    struct server *g = hold_group(s);
+    if (g == NULL || ri->noreply || !hold_admits(g, s, c->id, ri->readonly, err)) {
+        return false;
+    }
+    struct req *r = req_new(ri->cmd);
+    cqueue_push(c, r, ri->len);
+    hold_push(g->hold, r, c, p, ri->len);
+    return true;
+}
+
+bool hold_take_frag(struct client *c, struct req *fr, struct server *s, const uint8_t *p,
+                    const struct req_info *ri, const uint32_t *idx, uint32_t nidx, int err)
+{
+    struct server *g = hold_group(s);
+    if (g == NULL || !hold_admits(g, s, c->id, ri->readonly, err)) {
+        return false;
+    }
+    struct buf b;
+    buf_init(&b);
+    if (idx != NULL) {
+        c->pool->proto->frag_build(&b, p, ri, idx, nidx);
+    } else {
+        buf_append(&b, p, ri->len);
+    }
+    c->pool->stats[SP_fragments]++;
+    hold_push(g->hold, fr, c, b.data, b.len);
+    buf_free(&b);
+    return true;
+}
+
+/* ------------------------------------------------------------ connections closing */
+
+bool hold_takes_back(const struct server *s)
+{
+    const struct server *g = s->owner != NULL ? s->owner : s;
+    return hold_active(g->hold);
+}
+
+bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len,
+                 struct hold_entry **at)
+{
+    struct server *g = server_counted(s);
+    struct hold *h = g->hold;
+    struct client *c = r->parent != NULL ? r->parent->client : r->client;
+    if (!hold_active(h) || c == NULL || r->skip > 0) {
+        /* an orphan's or the proxy's own: nobody waits for it; a transaction's
+         * block is one request on one connection, not pieces to move */
+        return false;
+    }
+    struct hold_entry *e = hold_entry_new(h, r, c, p, len);
+    struct hold_entry **link = *at != NULL ? &(*at)->next : &h->head;
+    e->next = *link;
+    *link = e;
+    if (e->next == NULL) {
+        h->tail = e;
+    }
+    *at = e;
+    return true;
+}
+
+/* ------------------------------------------------------------ the group's side */
+
+void hold_adopt(struct server *to, struct server *from)
+{
+    if (from->hold == NULL) {
+        return;
+    }
+    hold_free(to, "replaced");
+    to->hold = from->hold;
+    from->hold = NULL;
+    to->hold->g = to;
+}
+
+void hold_free(struct server *g, const char *why)
+{
+    struct hold *h = g->hold;
+    if (h == NULL) {
+        return;
+    }
+    hold_fail_all(h, why);
+    free(h->clients.key);
+    free(h->clients.count);
+    free(h);
+    g->hold = NULL;
+}
+
+bool hold_idle(const struct server *g)
+{
+    return g->hold == NULL || g->hold->head == NULL;
+}
+
+size_t hold_memory(const struct server *g)
+{
+    const struct hold *h = g->hold;
+    return h != NULL ? h->bytes + h->n * sizeof(struct hold_entry) : 0;
+}
+
+static size_t hold_shed_pool(struct pool *p, size_t excess)
+{
+    size_t freed = 0;
+    for (uint32_t i = 0; i < p->nservers && freed < excess; i++) {
+        struct hold *h = p->servers[i].hold;
+        struct hold_entry *e;
+        while (freed < excess && h != NULL && (e = hold_pop(h)) != NULL) {
+            freed += e->len + sizeof(*e);
+            hold_entry_fail(h, e, "held request over the proxy's buffer limit");
+        }
+    }
+    return freed;
+}
+
+size_t hold_shed(struct proxy *px, size_t excess)
+{
+    size_t freed = 0;
+    for (uint32_t i = 0; i < px->npools && freed < excess; i++) {
+        freed += hold_shed_pool(px->pools[i], excess - freed);
+    }
+    for (struct pool *p = px->retired; p != NULL && freed < excess; p = p->next_retired) {
+        freed += hold_shed_pool(p, excess - freed);
+    }
+    if (freed > 0) {
+        log_warn("buffers over the buffer limit %zu: %zu bytes of held requests answered with an "
+                 "error",
+                 px->buffer_limit, freed);
+    }
+    return freed;
+}

@@ -1,0 +1,94 @@
+/*
+ * hold: a sentinel group's requests waiting in the proxy while its master
+ * changes (failover_hold), so that a failover loses no acknowledged write and
+ * clients see (almost) no error. The sentinel client says when a failover
+ * begins and ends (groups.h); the router asks here before sending.
+ *
+ *   idle ──begins(planned)──> PROMOTING  writes wait, and every later request
+ *     │   (the leader is                 of a client that has one waiting (so
+ *     │    promoting a replica)          it never reads around its own write);
+ *     │                                  reads of other clients go on to the old
+ *     │                                  master; WAIT on its connections checks
+ *     │                                  that what it acknowledged reached a replica
+ *     └──begins(down), or the master ──> DOWN  every request for the master waits
+ *        cannot be reached                      (failover_hold_on_crash only)
+ *
+ *   new master (ROLE: master) ──> SWITCHING: everything waits until the old
+ *        master answered what it has (at most HOLD_DRAIN_MS), then the group
+ *        moves and the held requests go to the new master, in order
+ *   abort (the leader's -failover-abort-*) ──> they go to the master in use
+ *   failover_hold ms after it began ──> PROMOTING: each gets an error (the old
+ *        master may be demoted any moment: nothing held goes there); DOWN: an
+ *        error too when we saw the master fail ourselves, else (only the
+ *        sentinels said it was down) they go to it
+ *
+ * A held request keeps its bytes (an ordinary one leaves them in its
+ * connection's output buffer): they count against --buffer-limit (past it the
+ * oldest held get an error) and, as requests in flight, against the client's
+ * limit. A request's `timeout` starts when it is sent, not while it waits.
+ * Requests never written to a connection that closes are taken back here
+ * while the group holds, rather than answered with the connection's error.
+ */
+#ifndef NC_HOLD_H
+#define NC_HOLD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "proto/proto.h"
+
+struct client;
+struct proxy;
+struct req;
+struct server;
+struct hold;
+struct hold_entry;
+
+/* A request for server s (its target: a group's master, or a hidden replica
+ * of a group) from client c, not sent yet. With err 0: whether it must wait
+ * because its group holds; with err (an errno code: the connection to the
+ * master could not be made), whether a crash hold takes it. True: it was
+ * queued on the client and held. */
+bool hold_take(struct client *c, struct server *s, const uint8_t *p, const struct req_info *ri,
+               int err);
+/* The same for fragment fr of a split request (keys idx, or the whole request
+ * when idx is NULL): its bytes are built here instead of in a connection. */
+bool hold_take_frag(struct client *c, struct req *fr, struct server *s, const uint8_t *p,
+                    const struct req_info *ri, const uint32_t *idx, uint32_t nidx, int err);
+
+/* The sentinels' news (groups.c). begins: a replica of g's master is being
+ * promoted (down false), or that master is down (down true); ends: the
+ * failover was aborted. */
+void hold_begin(struct server *g, bool down);
+void hold_end(struct server *g);
+/* g's master is at sa (ROLE said so): move g there, then release what waits.
+ * True when g moves (maybe once the old master is drained). */
+bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, const char *why);
+
+/* A connection of s failed at the socket (refused, reset, closed with work):
+ * with failover_hold_on_crash, its group's master is unreachable. */
+void hold_master_lost(struct server *s);
+/* A connection of s closes: whether requests it never wrote go back to the
+ * hold (hold_return) instead of getting its error. */
+bool hold_takes_back(const struct server *s);
+/* Request r (len bytes at p), never written, back in s's hold: before every
+ * request held after it; *at is where the previous one went (NULL first).
+ * False when it cannot be held (it gets the connection's error). */
+bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len,
+                 struct hold_entry **at);
+
+/* A reload kept the group: `to` takes over what `from` holds. */
+void hold_adopt(struct server *to, struct server *from);
+/* Answer everything held with an error and free the hold (the group goes). */
+void hold_free(struct server *g, const char *why);
+/* Nothing is held. */
+bool hold_idle(const struct server *g);
+/* Bytes the held requests of g keep. */
+size_t hold_memory(const struct server *g);
+/* Over --buffer-limit by excess bytes: the oldest held requests of px get an
+ * error until that much is freed; returns the bytes freed. */
+size_t hold_shed(struct proxy *px, size_t excess);
+
+#endif

@@ -1,0 +1,352 @@
+#include "proxy/pubsub.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/client.h"
+#include "proxy/cqueue.h"
+#include "proxy/pool.h"
+#include "proxy/req.h"
+#include "proxy/route.h"
+#include "proxy/router.h"
+#include "proxy/sconn.h"
+#include "proxy/server.h"
+
+static const char *const sub_verbs[] = {
+    [SUB_SUBSCRIBE] = "SUBSCRIBE",
+    [SUB_PSUBSCRIBE] = "PSUBSCRIBE",
+    [SUB_UNSUBSCRIBE] = "UNSUBSCRIBE",
+    [SUB_PUNSUBSCRIBE] = "PUNSUBSCRIBE",
+};
+
+static int64_t subs_count(const struct subs *s)
+{
+    return (int64_t)s->nchans + s->npats;
+}
+
+static int subs_find(const struct sub_name *v, uint32_t n, const uint8_t *p, uint32_t len)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (v[i].len == len && memcmp(v[i].p, p, len) == 0) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static int subs_add(struct sub_name **v, uint32_t *n, uint32_t *cap, const uint8_t *p, uint32_t len)
+{
+    if (*n == *cap) {
+        uint32_t ncap = *cap ? *cap * 2 : 8;
+        struct sub_name *nv = realloc(*v, ncap * sizeof(*nv));
+        if (nv == NULL) {
+            return -1;
+        }
+        *v = nv;
+        *cap = ncap;
+    }
+    uint8_t *copy = malloc(len ? len : 1);
+    if (copy == NULL) {
+        return -1;
+    }
+    memcpy(copy, p, len);
+    (*v)[(*n)++] = (struct sub_name){copy, len};
+    return 0;
+}
+
+/* Remove entry i, keeping the order (UNSUBSCRIBE without names lists them in it). */
+static void subs_del(struct sub_name *v, uint32_t *n, uint32_t i)
+{
+    free(v[i].p);
+    memmove(&v[i], &v[i + 1], (*n - i - 1) * sizeof(*v));
+    (*n)--;
+}
+
+/* The client's subscribed connection to s, opened when needed; NULL with *err. */
+static struct sconn *pubsub_conn(struct client *c, struct server *s, uint16_t cmd, int *err)
+{
+    struct subs *ss = &c->subs;
+    struct sconn *sc = NULL;
+    for (uint32_t i = 0; i < ss->nconns && sc == NULL; i++) {
+        sc = ss->conns[i]->server == s ? ss->conns[i] : NULL;
+    }
+    if (sc == NULL) {
+        struct sconn **v = realloc(ss->conns, (ss->nconns + 1) * sizeof(*v));
+        sc = v != NULL ? sconn_new_private(s, c, c->lc.resp) : NULL;
+        if (v != NULL) {
+            ss->conns = v;
+        }
+        if (sc == NULL) {
+            *err = ENOMEM;
+            return NULL;
+        }
+        ss->conns[ss->nconns++] = sc;
+    }
+    *err = sconn_ensure(sc);
+    if (*err != 0) {
+        return NULL;
+    }
+    sc->sub_cmd = cmd; /* from now on its replies are read as pushes */
+    return sc;
+}
+
+/* Send "<verb> name" to s on the client's connection, for r (which answers it). */
+static void pubsub_send(struct client *c, struct server *s, uint16_t cmd, uint8_t kind,
+                        const uint8_t *name, uint32_t len, struct req *r)
+{
+    int err;
+    struct sconn *sc = pubsub_conn(c, s, cmd, &err);
+    if (sc == NULL) {
+        req_fail(r, err == ENOMEM ? "out of memory" : server_strerror(s, err));
+        return;
+    }
+    const uint8_t *argv[2] = {(const uint8_t *)sub_verbs[kind], name};
+    size_t lens[2] = {strlen(sub_verbs[kind]), len};
+    struct buf *out = sconn_out(sc);
+    size_t before = out->len;
+    if (c->pool->proto->build(out, 2, argv, lens) != 0) {
+        req_fail(r, "out of memory");
+        return;
+    }
+    sconn_queued(sc, r, out->len - before);
+}
+
+/* The server confirmed: the client gets the confirmation with its own count
+ * (reply_arg), or what the server said instead (an error). */
+static void pubsub_confirm(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                           const struct rsp_info *ri, const char *err)
+{
+    struct client *c = r->client;
+    if (c == NULL) {
+        return;
+    }
+    if (err != NULL || ri == NULL) {
+        c->pool->proto->error_reply(out, err != NULL ? err : "bad reply from server");
+        return;
+    }
+    if (ri->push != PUSH_CONFIRM) {
+        buf_append(out, p, len);
+        return;
+    }
+    const uint8_t *chan = ri->chan_null ? NULL : p + ri->chan.off;
+    if (c->pool->proto->sub_reply(out, ri->sub, chan, ri->chan.len, (int64_t)r->reply_arg,
+                                  c->lc.resp) != 0) {
+        c->pool->proto->error_reply(out, "out of memory");
+    }
+}
+
+/* A confirmation the proxy gives alone (a name already subscribed, none left). */
+static void pubsub_local(struct client *c, uint8_t kind, const uint8_t *name, uint32_t len)
+{
+    struct buf b;
+    buf_init(&b);
+    if (c->pool->proto->sub_reply(&b, kind, name, len, subs_count(&c->subs), c->lc.resp) != 0) {
+        buf_reset(&b);
+        c->pool->proto->error_reply(&b, "out of memory");
+    }
+    cqueue_local(c, b.data, b.len);
+    buf_free(&b);
+}
+
+/* A request the client waits on, answered by pubsub_confirm with count. */
+static struct req *pubsub_req(struct client *c, uint16_t cmd, int64_t count)
+{
+    struct req *r = req_new(cmd);
+    r->reply = pubsub_confirm;
+    r->reply_arg = (uint64_t)count;
+    cqueue_push(c, r, 0);
+    return r;
+}
+
+/* Where a channel lives: the master of the shard its name is placed on. */
+static struct server *pubsub_home(struct client *c, const uint8_t *name, uint32_t len)
+{
+    struct route rt;
+    return route_key(c->pool, name, len, false, &rt) == ROUTE_HIT ? rt.target : NULL;
+}
+
+static void pubsub_channel(struct client *c, const struct req_info *ri, uint8_t kind,
+                           const uint8_t *name, uint32_t len)
+{
+    struct subs *ss = &c->subs;
+    int at = subs_find(ss->chans, ss->nchans, name, len);
+    bool subscribe = kind == SUB_SUBSCRIBE;
+    if ((at >= 0) == subscribe) {
+        pubsub_local(c, kind, name, len); /* nothing changes: redis answers all the same */
+        return;
+    }
+    struct server *home = pubsub_home(c, name, len);
+    if (home == NULL) {
+        router_reply_error(c, "no server is available for this channel");
+        return;
+    }
+    if (subscribe && subs_add(&ss->chans, &ss->nchans, &ss->cchans, name, len) != 0) {
+        router_reply_error(c, "out of memory");
+        return;
+    }
+    if (!subscribe) {
+        subs_del(ss->chans, &ss->nchans, (uint32_t)at);
+    }
+    pubsub_send(c, home, ri->cmd, kind, name, len, pubsub_req(c, ri->cmd, subs_count(ss)));
+}
+
+/* The servers a pattern is heard on: every shard's master. */
+static uint32_t pubsub_shards(struct client *c, struct server **out)
+{
+    struct pool *p = c->pool;
+    if (p->mode == POOL_MASTER_REPLICA) {
+        out[0] = &p->servers[p->cp->master]; /* replicas replay its publishes */
+        return 1;
+    }
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        out[i] = &p->servers[i];
+    }
+    return p->nservers;
+}
+
+static void pubsub_pattern(struct client *c, const uint8_t *p, const struct req_info *ri,
+                           uint8_t kind, const uint8_t *name, uint32_t len)
+{
+    struct subs *ss = &c->subs;
+    int at = subs_find(ss->pats, ss->npats, name, len);
+    bool subscribe = kind == SUB_PSUBSCRIBE;
+    if ((at >= 0) == subscribe) {
+        pubsub_local(c, kind, name, len);
+        return;
+    }
+    struct server **shards = calloc(c->pool->nservers, sizeof(*shards));
+    if (shards == NULL ||
+        (subscribe && subs_add(&ss->pats, &ss->npats, &ss->cpats, name, len) != 0)) {
+        free(shards);
+        router_reply_error(c, "out of memory");
+        return;
+    }
+    if (!subscribe) {
+        subs_del(ss->pats, &ss->npats, (uint32_t)at);
+    }
+    uint32_t n = pubsub_shards(c, shards);
+    struct req *parent = req_new_split(p, ri, n);
+    parent->reply = pubsub_confirm;
+    parent->reply_arg = (uint64_t)subs_count(ss);
+    cqueue_push(c, parent, 0);
+    for (uint32_t i = 0; i < n; i++) {
+        pubsub_send(c, shards[i], ri->cmd, kind, name, len, req_new_frag(parent, i));
+    }
+    free(shards);
+}
+
+/* UNSUBSCRIBE / PUNSUBSCRIBE without names: every one, in the order taken. */
+static void pubsub_drop_all(struct client *c, const uint8_t *p, const struct req_info *ri,
+                            uint8_t kind)
+{
+    struct subs *ss = &c->subs;
+    bool chans = kind == SUB_UNSUBSCRIBE;
+    if ((chans ? ss->nchans : ss->npats) == 0) {
+        pubsub_local(c, kind, NULL, 0);
+        return;
+    }
+    while ((chans ? ss->nchans : ss->npats) > 0) {
+        struct sub_name first = chans ? ss->chans[0] : ss->pats[0];
+        uint8_t *copy = malloc(first.len ? first.len : 1);
+        if (copy == NULL) {
+            router_reply_error(c, "out of memory");
+            return;
+        }
+        memcpy(copy, first.p, first.len);
+        if (chans) {
+            pubsub_channel(c, ri, kind, copy, first.len);
+        } else {
+            pubsub_pattern(c, p, ri, kind, copy, first.len);
+        }
+        free(copy);
+    }
+}
+
+void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    uint8_t kind = ri->sub;
+    bool pattern = kind == SUB_PSUBSCRIBE || kind == SUB_PUNSUBSCRIBE;
+    if (c->pool->proto->sub_reply == NULL || kind == SUB_NONE || kind > SUB_PUNSUBSCRIBE) {
+        router_reply_error(c, "unsupported command (pub/sub)");
+        return;
+    }
+    if (ri->keys.n == 0 && (kind == SUB_UNSUBSCRIBE || kind == SUB_PUNSUBSCRIBE)) {
+        pubsub_drop_all(c, p, ri, kind);
+    }
+    for (uint32_t i = 0; i < ri->keys.n; i++) {
+        const uint8_t *name = p + ri->keys.v[i].off;
+        if (pattern) {
+            pubsub_pattern(c, p, ri, kind, name, ri->keys.v[i].len);
+        } else {
+            pubsub_channel(c, ri, kind, name, ri->keys.v[i].len);
+        }
+    }
+    c->lc.subscribed = subs_count(&c->subs) > 0;
+}
+
+void pubsub_message(struct client *c, const uint8_t *p, size_t len)
+{
+    if (c != NULL && !c->closed) {
+        cqueue_local(c, p, len); /* after the replies the client waits for already */
+    }
+}
+
+bool pubsub_owns(const struct client *c, const struct sconn *sc)
+{
+    for (uint32_t i = 0; i < c->subs.nconns; i++) {
+        if (c->subs.conns[i] == sc) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void pubsub_reset(struct client *c)
+{
+    struct subs *ss = &c->subs;
+    for (uint32_t i = 0; i < ss->nconns; i++) {
+        sconn_reset(ss->conns[i], "client reset"); /* the simplest unsubscribe of all */
+    }
+    while (ss->nchans > 0) {
+        subs_del(ss->chans, &ss->nchans, ss->nchans - 1);
+    }
+    while (ss->npats > 0) {
+        subs_del(ss->pats, &ss->npats, ss->npats - 1);
+    }
+    c->lc.subscribed = false;
+}
+
+void pubsub_close(struct client *c)
+{
+    for (uint32_t i = 0; i < c->subs.nconns; i++) {
+        sconn_reset(c->subs.conns[i], "client closed");
+    }
+}
+
+void pubsub_free(struct client *c)
+{
+    struct subs *ss = &c->subs;
+    for (uint32_t i = 0; i < ss->nconns; i++) {
+        sconn_free_private(ss->conns[i]);
+    }
+    free(ss->conns);
+    for (uint32_t i = 0; i < ss->nchans; i++) {
+        free(ss->chans[i].p);
+    }
+    for (uint32_t i = 0; i < ss->npats; i++) {
+        free(ss->pats[i].p);
+    }
+    free(ss->chans);
+    free(ss->pats);
+    memset(ss, 0, sizeof(*ss));
+}
+
+size_t pubsub_memory(const struct client *c)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->subs.nconns; i++) {
+        n += sconn_memory(c->subs.conns[i]);
+    }
+    return n;
+}

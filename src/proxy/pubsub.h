@@ -1,0 +1,55 @@
+/*
+ * pubsub: a client's subscriptions, kept by the proxy across the servers of its
+ * pool. A channel lives on the server the pool's hash places it on (PUBLISH is
+ * routed the same way), a pattern on every server. The client gets connections
+ * of its own to those servers (sconn.owner), on which the servers push their
+ * messages; the proxy relays them in order with its other replies. It answers
+ * every SUBSCRIBE, UNSUBSCRIBE... with its own count of the client's
+ * subscriptions (the servers' counts are per connection), once the server
+ * confirmed, so a message published after the confirmation is never missed.
+ * A connection that fails ends the client (its library reconnects and
+ * subscribes again): subscriptions are never silently lost.
+ */
+#ifndef NC_PUBSUB_H
+#define NC_PUBSUB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct client;
+struct sconn;
+
+/* One name a client is subscribed to. */
+struct sub_name {
+    uint8_t *p;
+    uint32_t len;
+};
+
+struct subs {
+    struct sub_name *chans;
+    uint32_t nchans, cchans;
+    struct sub_name *pats;
+    uint32_t npats, cpats;
+    struct sconn **conns; /* the client's subscribed connections, one per server */
+    uint32_t nconns;
+};
+
+/* SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE (ROUTE_PUBSUB). */
+void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
+/* A message a server pushed on a connection of c: relayed in order. */
+void pubsub_message(struct client *c, const uint8_t *p, size_t len);
+/* Whether sc is one of c's subscribed connections. */
+bool pubsub_owns(const struct client *c, const struct sconn *sc);
+/* The subscriptions' connections close (the client closes): their memory goes
+ * with pubsub_free. */
+void pubsub_close(struct client *c);
+void pubsub_free(struct client *c);
+/* Bytes the client's subscribed connections hold (the buffer limit). */
+size_t pubsub_memory(const struct client *c);
+/* Drop every subscription (RESET): UNSUBSCRIBE/PUNSUBSCRIBE everywhere, no reply. */
+void pubsub_reset(struct client *c);
+
+#endif

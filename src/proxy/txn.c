@@ -1,0 +1,349 @@
+#include "proxy/txn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/redis_wire.h"
+#include "proxy/client.h"
+#include "proxy/cqueue.h"
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/req.h"
+#include "proxy/route.h"
+#include "proxy/router.h"
+#include "proxy/sconn.h"
+#include "proxy/server.h"
+
+/* redis' own words */
+#define TXN_NESTED   "ERR MULTI calls can not be nested"
+#define TXN_NO_MULTI "ERR %s without MULTI"
+#define TXN_ABORT    "EXECABORT Transaction discarded because of previous errors."
+#define TXN_WATCH_IN "ERR WATCH inside MULTI is not allowed"
+#define TXN_ELSEWHERE                                                                              \
+    "CROSSSLOT Keys in request don't hash to the same server as the transaction's keys"
+
+static void txn_status(struct client *c, const char *s)
+{
+    struct buf b;
+    buf_init(&b);
+    redis_wire_status(&b, s);
+    cqueue_local(c, b.data, b.len);
+    buf_free(&b);
+}
+
+static void txn_clear(struct txn *t)
+{
+    t->active = false;
+    t->aborted = false;
+    t->n = 0;
+    t->home = NULL;
+    buf_free(&t->cmds);
+}
+
+/* Bytes of the core's own request (MULTI, EXEC, UNWATCH) appended to out. */
+static int txn_word(struct client *c, struct buf *out, const char *word)
+{
+    const uint8_t *argv[1] = {(const uint8_t *)word};
+    size_t lens[1] = {strlen(word)};
+    return c->pool->proto->build(out, 1, argv, lens);
+}
+
+/* The queued command's server: the first key's sets it, the others must agree.
+ * Returns false (after answering why) when the command cannot be in it. */
+static bool txn_place(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    struct route r;
+    bool keyed = ri->keys.n > 0;
+    if (ri->route == ROUTE_ALL || ri->route == ROUTE_PUBSUB ||
+        (ri->route == ROUTE_DATASET && !route_one_dataset(c->pool))) {
+        router_reply_error(c, "Command not allowed inside a transaction through the proxy");
+        return false;
+    }
+    if (!keyed) {
+        return true; /* PING, TIME...: they run where the keys are */
+    }
+    int miss = route_request(c->pool, p, &ri->keys, false, &r);
+    if (miss != ROUTE_HIT) {
+        char msg[256];
+        router_reply_error(c, route_miss_text(c->pool, miss, &r, msg, sizeof(msg)));
+        return false;
+    }
+    if (t->home == NULL && t->watched != NULL && r.target != t->watched) {
+        router_reply_error(c, TXN_ELSEWHERE);
+        return false;
+    }
+    if (t->home != NULL && r.target != t->home) {
+        router_reply_error(c, TXN_ELSEWHERE);
+        return false;
+    }
+    t->home = r.target;
+    return true;
+}
+
+void txn_queue(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    if (ri->route == ROUTE_REJECT) {
+        router_reply_error(c, ri->err); /* unknown command, wrong arity: redis aborts too */
+        t->aborted = true;
+        return;
+    }
+    if (!txn_place(c, p, ri)) {
+        t->aborted = true;
+        return;
+    }
+    if (t->cmds.len + ri->len > c->px->client_max_buffer) {
+        router_reply_error(c, "transaction exceeds the proxy's client buffer limit");
+        t->aborted = true;
+        return;
+    }
+    if (buf_append(&t->cmds, p, ri->len) != 0) {
+        router_reply_error(c, "out of memory");
+        t->aborted = true;
+        return;
+    }
+    t->n++;
+    txn_status(c, "QUEUED");
+}
+
+/* The client's connection to s for the transaction: its pinned one if it
+ * watches keys there, else the shared one. */
+static struct sconn *txn_conn(struct client *c, struct server *s, int *err)
+{
+    struct sconn *sc = txn_pinned(c, s);
+    if (sc == NULL) {
+        sc = server_conn_for(s, c->id, c->lc.resp);
+    }
+    *err = sconn_ensure(sc);
+    return *err == 0 ? sc : NULL;
+}
+
+static void txn_exec(struct client *c, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    struct server *home = t->home != NULL ? t->home : t->watched;
+    if (t->aborted) {
+        router_reply_error(c, TXN_ABORT);
+    } else if (t->watched != NULL && t->watch_lost) {
+        cqueue_local(c, (const uint8_t *)(c->lc.resp == 3 ? "_\r\n" : "*-1\r\n"),
+                     c->lc.resp == 3 ? 3 : 5);
+    } else if (t->n == 0) {
+        cqueue_local(c, (const uint8_t *)"*0\r\n", 4);
+    } else {
+        struct route r;
+        if (home == NULL && route_key(c->pool, (const uint8_t *)"", 0, false, &r) == ROUTE_HIT) {
+            home = r.target; /* keyless commands only: where a keyless request goes */
+        }
+        int err = 0;
+        struct sconn *sc = home != NULL ? txn_conn(c, home, &err) : NULL;
+        if (sc == NULL) {
+            c->pool->stats[SP_forward_error]++;
+            router_reply_error(c, home != NULL ? server_strerror(home, err) : "no server");
+        } else {
+            struct req *q = req_new(ri->cmd);
+            struct buf *out = sconn_out(sc);
+            size_t before = out->len;
+            q->skip = t->n + 1; /* MULTI's +OK, one QUEUED per command */
+            txn_word(c, out, "MULTI");
+            buf_append(out, t->cmds.data, t->cmds.len);
+            txn_word(c, out, "EXEC");
+            cqueue_push(c, q, t->cmds.len);
+            sconn_queued(sc, q, out->len - before);
+        }
+    }
+    txn_clear(t);
+    t->watched = NULL; /* EXEC unwatches, whatever it answered */
+    t->watch_lost = false;
+}
+
+/* The client's own connection to s for watching, kept for its life once made
+ * (one per server: freeing one while an event of the turn may name it is the
+ * kind of bug the proxy's dead lists exist to avoid). */
+static struct sconn *txn_pin_for(struct client *c, struct server *s)
+{
+    struct txn *t = &c->txn;
+    for (uint32_t i = 0; i < t->npins; i++) {
+        if (t->pins[i]->server == s) {
+            return t->pins[i];
+        }
+    }
+    struct sconn **v = realloc(t->pins, (t->npins + 1) * sizeof(*v));
+    if (v == NULL) {
+        return NULL;
+    }
+    t->pins = v;
+    struct sconn *sc = sconn_new_private(s, c, c->lc.resp);
+    if (sc != NULL) {
+        t->pins[t->npins++] = sc;
+    }
+    return sc;
+}
+
+/* WATCH: the keys' server, and the client's own connection to it. */
+static void txn_watch(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    struct route r;
+    int miss = route_request(c->pool, p, &ri->keys, false, &r);
+    if (miss != ROUTE_HIT || (t->watched != NULL && r.target != t->watched)) {
+        char msg[256];
+        router_reply_error(c, miss != ROUTE_HIT
+                                  ? route_miss_text(c->pool, miss, &r, msg, sizeof(msg))
+                                  : TXN_ELSEWHERE);
+        return;
+    }
+    if (t->pin == NULL || t->pin->server != r.target) {
+        t->pin = txn_pin_for(c, r.target);
+        if (t->pin == NULL) {
+            router_reply_error(c, "out of memory");
+            return;
+        }
+    }
+    int err = sconn_ensure(t->pin);
+    if (err != 0) {
+        router_reply_error(c, server_strerror(r.target, err));
+        return;
+    }
+    if (t->watched == NULL) {
+        t->watch_lost = false;
+    }
+    t->watched = r.target;
+    struct req *q = req_new(ri->cmd);
+    cqueue_push(c, q, ri->len);
+    sconn_send(t->pin, q, p, ri->len);
+}
+
+static void txn_unwatch(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    if (t->watched == NULL || t->pin == NULL || t->pin->state == SCONN_CLOSED) {
+        t->watched = NULL;
+        txn_status(c, "OK");
+        return;
+    }
+    t->watched = NULL;
+    struct req *q = req_new(ri->cmd);
+    cqueue_push(c, q, ri->len);
+    sconn_send(t->pin, q, p, ri->len);
+}
+
+/* DISCARD never reached a server, but it unwatches in redis: so here. */
+static void txn_discard(struct client *c)
+{
+    struct txn *t = &c->txn;
+    txn_clear(t);
+    if (t->watched != NULL && t->pin != NULL && t->pin->state != SCONN_CLOSED) {
+        struct req *q = req_new(0); /* no client: its +OK is dropped */
+        struct buf *out = sconn_out(t->pin);
+        size_t before = out->len;
+        txn_word(c, out, "UNWATCH");
+        sconn_queued(t->pin, q, out->len - before);
+    }
+    t->watched = NULL;
+    txn_status(c, "OK");
+}
+
+void txn_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    char msg[64];
+    if (c->pool->proto->build == NULL) {
+        router_reply_error(c, "unsupported command (transactions)");
+        return;
+    }
+    switch (ri->txn) {
+    case TXN_MULTI:
+        if (t->active) {
+            router_reply_error(c, TXN_NESTED); /* redis does not abort for it */
+            return;
+        }
+        t->active = true;
+        txn_status(c, "OK");
+        return;
+    case TXN_EXEC:
+    case TXN_DISCARD:
+        if (!t->active) {
+            snprintf(msg, sizeof(msg), TXN_NO_MULTI, ri->txn == TXN_EXEC ? "EXEC" : "DISCARD");
+            router_reply_error(c, msg);
+        } else if (ri->txn == TXN_EXEC) {
+            txn_exec(c, ri);
+        } else {
+            txn_discard(c);
+        }
+        return;
+    case TXN_WATCH:
+        if (t->active) {
+            router_reply_error(c, TXN_WATCH_IN); /* nor for this */
+            return;
+        }
+        txn_watch(c, p, ri);
+        return;
+    case TXN_UNWATCH:
+        if (t->active) {
+            txn_queue(c, p, ri); /* redis queues it */
+            return;
+        }
+        txn_unwatch(c, p, ri);
+        return;
+    default:
+        router_reply_error(c, "unsupported command (transactions)");
+        return;
+    }
+}
+
+struct sconn *txn_pinned(struct client *c, const struct server *target)
+{
+    struct txn *t = &c->txn;
+    if (t->watched == target && t->pin != NULL && t->pin->server == target &&
+        t->pin->state != SCONN_CLOSED) {
+        return t->pin;
+    }
+    return NULL;
+}
+
+void txn_pin_lost(struct client *c, const struct sconn *sc)
+{
+    if (c->txn.pin == sc && c->txn.watched != NULL) {
+        c->txn.watch_lost = true;
+    }
+}
+
+void txn_reset(struct client *c)
+{
+    txn_clear(&c->txn);
+    for (uint32_t i = 0; i < c->txn.npins; i++) {
+        sconn_reset(c->txn.pins[i], "client reset"); /* unwatches */
+    }
+    c->txn.watched = NULL;
+    c->txn.watch_lost = false;
+}
+
+void txn_close(struct client *c)
+{
+    for (uint32_t i = 0; i < c->txn.npins; i++) {
+        sconn_reset(c->txn.pins[i], "client closed");
+    }
+}
+
+void txn_free(struct client *c)
+{
+    txn_clear(&c->txn);
+    for (uint32_t i = 0; i < c->txn.npins; i++) {
+        sconn_free_private(c->txn.pins[i]);
+    }
+    free(c->txn.pins);
+    c->txn.pins = NULL;
+    c->txn.npins = 0;
+    c->txn.pin = NULL;
+}
+
+size_t txn_memory(const struct client *c)
+{
+    size_t n = c->txn.cmds.cap;
+    for (uint32_t i = 0; i < c->txn.npins; i++) {
+        n += sconn_memory(c->txn.pins[i]);
+    }
+    return n;
+}

@@ -1,0 +1,56 @@
+/*
+ * txn: MULTI ... EXEC through the proxy, when every key of the transaction is
+ * on one server (hash tags make that possible). The proxy answers MULTI and
+ * each QUEUED itself, checks every queued command's keys against the first
+ * one's server, and at EXEC writes MULTI, the commands and EXEC as one block on
+ * one connection, so nothing of another client comes between them; only EXEC's
+ * reply reaches the client. Keys on two servers: the command gets -CROSSSLOT
+ * and EXEC -EXECABORT, as redis does with errors at queue time.
+ *
+ * WATCH pins the client to a connection of its own to the watched keys'
+ * server, until EXEC, DISCARD or UNWATCH; its commands for that server go
+ * there meanwhile. If that connection fails, the next EXEC answers nil: the
+ * watch cannot be trusted, as if a watched key had changed.
+ */
+#ifndef NC_TXN_H
+#define NC_TXN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "proto/proto.h"
+
+struct client;
+struct server;
+struct sconn;
+
+struct txn {
+    bool active;         /* between MULTI and EXEC/DISCARD */
+    bool aborted;        /* a command was refused: EXEC answers EXECABORT */
+    uint32_t n;          /* commands queued */
+    struct buf cmds;     /* their bytes, in order */
+    struct server *home; /* the server of the keys (NULL: no key yet) */
+    struct sconn *pin;   /* WATCH: the client's own connection (one of pins) */
+    struct sconn **pins; /* every one it made, freed with the client */
+    uint32_t npins;
+    struct server *watched; /* the server whose keys are watched; NULL: none */
+    bool watch_lost;        /* the pinned connection failed since WATCH */
+};
+
+/* MULTI, EXEC, DISCARD, WATCH, UNWATCH (ROUTE_TXN). */
+void txn_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
+/* Inside MULTI: queue any other request. */
+void txn_queue(struct client *c, const uint8_t *p, const struct req_info *ri);
+/* The connection a request for target uses while c watches keys of target. */
+struct sconn *txn_pinned(struct client *c, const struct server *target);
+/* The pinned connection failed. */
+void txn_pin_lost(struct client *c, const struct sconn *sc);
+/* RESET: forget the transaction and the watch. */
+void txn_reset(struct client *c);
+void txn_close(struct client *c);
+void txn_free(struct client *c);
+size_t txn_memory(const struct client *c);
+
+#endif

@@ -1,0 +1,194 @@
+"""Differential tests: the same bytes sent to a real memcached / redis-server and, on
+another connection, through a one-server pool of the proxy in front of a twin server
+must get the same reply bytes, and the same close or no close.
+
+The corpus (valid, malformed and edge-case requests of both protocols) is in
+differential_corpus.py. Each case runs on fresh connections after both servers were
+flushed, followed by a request the proxy and the server answer alike (memcached `mn`,
+redis PING): its reply marks the end of the case's replies, and shows that the
+connection still serves. A difference is either fixed in the parser or listed below,
+with the reason, and in README.md ("Deliberate differences from the servers"); a
+listed case must still differ from the server, so the list cannot go stale.
+"""
+
+import re
+import socket
+
+import pytest
+
+from conftest import HOST, TWEMPROXY, mc_pool, redis_pool
+from differential_corpus import MC, RD
+
+pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy closes on most of these")
+
+DATA = ("memcached refuses the header of a storage command but then reads its data block "
+        "as a command line (and answers ERROR to it); the proxy drops the block with it")
+REFUSED = "refused by the proxy (README: commands the proxy does not serve)"
+INLINE = "inline commands are refused for now (issue 9 adds them)"
+
+
+def same_as(proxy_reply, why, closed=False, server=True):
+    """A deliberate difference: what the proxy answers (bytes, or a regex) and why.
+    server=False: the server is not asked (it would block, or start a session)."""
+    return {"reply": proxy_reply, "why": why, "closed": closed, "server": server}
+
+
+MC_DELIBERATE = {
+    "set-extra": same_as(b"ERROR\r\n", DATA),
+    "cas-missing": same_as(b"ERROR\r\n", DATA),
+    "set-25-tokens": same_as(b"ERROR\r\n", DATA),
+    "set-bad-flags": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
+    "set-negative-flags": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
+    "set-bad-exptime": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
+    "cas-bad": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
+    "key-251-set": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
+    "binary-byte-mid-stream": same_as(
+        b"END\r\nCLIENT_ERROR binary protocol is not supported through the proxy\r\n",
+        "the parser has no connection state: a request starting with the binary magic byte "
+        "is taken as the binary protocol anywhere in the stream (memcached decides on a "
+        "connection's first byte and answers a later one's line ERROR)", closed=True),
+}
+
+RD_DELIBERATE = {
+    "select-1": same_as(b"-ERR SELECT is not allowed through the proxy (pool db is 0)\r\n",
+                        "a pool has one database (redis_db): another would be switched on a "
+                        "server connection every client of the pool shares"),
+    "auth-nopass": same_as(b"-ERR Client sent AUTH, but no password is set\r\n",
+                           "twemproxy's wording (SPEC 5.3): the proxy, not redis, holds the password"),
+    "hello-2": same_as(re.compile(rb"\*14\r\n\$6\r\nserver\r\n\$10\r\nnutcracker\r\n\$7\r\nversion\r\n"),
+                       "the proxy answers HELLO itself: it names itself, not one of its servers"),
+    "hello-3": same_as(b"-NOPROTO unsupported protocol version\r\n",
+                       "RESP3 is not spoken through the proxy; clients fall back to RESP2"),
+    "blocking": same_as(b"-ERR unsupported command 'blpop' (blocking)\r\n", REFUSED, server=False),
+    "xread-block": same_as(b"-ERR unsupported command 'xread' with BLOCK (blocking)\r\n", REFUSED),
+    "multi": same_as(b"-ERR unsupported command 'multi' (transactions)\r\n", REFUSED, server=False),
+    "watch": same_as(b"-ERR unsupported command 'watch' (transactions)\r\n", REFUSED),
+    "subscribe": same_as(b"-ERR unsupported command 'subscribe' (pub/sub)\r\n", REFUSED, server=False),
+    "config": same_as(b"-ERR unsupported command 'config' (no key to route by)\r\n", REFUSED),
+    "info": same_as(b"-ERR unsupported command 'info' (no key to route by)\r\n", REFUSED),
+    "flushall": same_as(b"-ERR unsupported command 'flushall' (no key to route by)\r\n", REFUSED),
+    "command-count": same_as(re.compile(rb":\d+\r\n"),
+                             "COMMAND counts and lists the commands the proxy serves"),
+    "inline-ping": same_as(b"-ERR inline commands are not supported, use the RESP protocol\r\n", INLINE),
+    "inline-get": same_as(b"-ERR inline commands are not supported, use the RESP protocol\r\n" * 2, INLINE),
+    "inline-quotes": same_as(b"-ERR inline commands are not supported, use the RESP protocol\r\n", INLINE),
+    "bad-multibulk-big": same_as(b"-ERR Protocol error: invalid multibulk length\r\n",
+                                 "a request holds at most 1048576 arguments through the proxy (its "
+                                 "memory is bounded); redis 7 takes up to 2^31-1", closed=True),
+    "bulk-no-crlf": same_as(b"-ERR Protocol error: missing CRLF after bulk argument\r\n",
+                            "redis skips the 2 bytes after a bulk argument unchecked and reads "
+                            "the rest of the stream out of step; the proxy refuses it",
+                            closed=True),
+}
+
+END = {"mc": (b"mn\r\n", b"MN\r\n"), "rd": (b"*1\r\n$4\r\nPING\r\n", b"+PONG\r\n")}
+BOUND = 10.0  # seconds: only a failing case ever waits this long
+
+
+def exchange(port, data, proto):
+    """Send data and the end marker; the reply bytes before the marker's reply, and
+    whether the peer closed instead of answering it."""
+    term, term_reply = END[proto]
+    s = socket.create_connection((HOST, port), timeout=BOUND)
+    try:
+        s.sendall(data + term)
+        out = b""
+        while not out.endswith(term_reply):
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                return out, True
+            out += chunk
+        return out[:-len(term_reply)], False
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="module")
+def twins(menv):
+    """For each protocol a server asked directly and its twin behind the proxy."""
+    mc_direct, mc_behind = menv.memcacheds(2)
+    rd_direct, rd_behind = menv.redises(2)
+    px = menv.proxy({"mc": mc_pool([mc_behind]), "rd": redis_pool([rd_behind])})
+    return {"mc": (mc_direct, mc_behind, px.port("mc")), "rd": (rd_direct, rd_behind, px.port("rd"))}
+
+
+def flush(twins, proto):
+    direct, behind, _ = twins[proto]
+    for s in (direct, behind):
+        if proto == "mc":
+            assert s.mc().cmd(b"flush_all") == b"OK"
+        else:
+            assert s.resp().call("FLUSHALL") == b"OK"
+
+
+def check(twins, proto, case, data, deliberate):
+    direct, _, proxy_port = twins[proto]
+    flush(twins, proto)
+    got = exchange(proxy_port, data, proto)
+    want = deliberate.get(case)
+    if want is None:
+        assert got == exchange(direct.port, data, proto), "differs from the server"
+        return
+    reply, closed = got
+    if isinstance(want["reply"], bytes):
+        assert reply == want["reply"], want["why"]
+    else:
+        assert want["reply"].match(reply), (reply, want["why"])
+    assert closed == want["closed"]
+    if want["server"]:
+        flush(twins, proto)
+        assert exchange(direct.port, data, proto) != got, "listed as different, but is the same"
+
+
+@pytest.mark.parametrize("case,data", MC, ids=[c for c, _ in MC])
+def test_memcache(twins, case, data):
+    check(twins, "mc", case, data, MC_DELIBERATE)
+
+
+@pytest.mark.parametrize("case,data", RD, ids=[c for c, _ in RD])
+def test_redis(twins, case, data):
+    check(twins, "rd", case, data, RD_DELIBERATE)
+
+
+def test_deliberate_lists_name_corpus_cases():
+    assert set(MC_DELIBERATE) <= {c for c, _ in MC}
+    assert set(RD_DELIBERATE) <= {c for c, _ in RD}
+
+
+def test_memcache_stats_has_the_servers_shape(twins):
+    """`stats` values change by the second: the same names in the same order, and a
+    number where the server has one."""
+    direct, _, proxy_port = twins["mc"]
+    d, _ = exchange(direct.port, b"stats\r\n", "mc")
+    p, closed = exchange(proxy_port, b"stats\r\n", "mc")
+    assert not closed
+    dl, pl = d.split(b"\r\n"), p.split(b"\r\n")
+    assert [l.split(b" ")[:2] for l in pl] == [l.split(b" ")[:2] for l in dl]
+    assert pl[-2:] == [b"END", b""]
+
+
+def test_memcache_binary_request(twins):
+    """Deliberate: memcached answers the binary protocol; the proxy speaks ASCII only
+    and says so at once, then closes (the request has no line end to wait for)."""
+    direct, _, proxy_port = twins["mc"]
+    version = b"\x80\x0b" + b"\x00" * 22  # binary protocol VERSION request
+    s = socket.create_connection((HOST, proxy_port), timeout=BOUND)
+    s.sendall(version)
+    out = b""
+    while True:
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+    s.close()
+    assert out == b"CLIENT_ERROR binary protocol is not supported through the proxy\r\n"
+    s = socket.create_connection((HOST, direct.port), timeout=BOUND)
+    s.sendall(version)
+    head = b""
+    while len(head) < 24:
+        head += s.recv(24 - len(head))
+    s.close()
+    assert head[0] == 0x81  # a binary response

@@ -1,0 +1,416 @@
+"""Failovers that lose no acknowledged write (failover_hold), against real
+redis-server and redis-sentinel processes: 3 sentinels (quorum 2,
+down-after 1000 ms, failover-timeout 3000 ms), two groups of a master and a
+replica, and client threads that write continuously and check every value
+they read (failover_util.Writers).
+
+  planned:  SENTINEL FAILOVER sent to each sentinel in turn: the leader's
+            promotion of the replica stops the group's writes in the proxy
+            until the new master is known, then they go there in order
+  crash:    kill -9 of a master with failover_hold_on_crash: requests wait for
+            the new master instead of failing
+  aborted:  the chosen replica is stopped, the leader gives up after its
+            failover-timeout: the writes go on to the old master
+  expired:  the same with failover_hold below the failover-timeout: the held
+            writes get an error, none goes to a master that may be demoted
+
+Each test prints its figures (lost writes, errors, longest wait) with -s.
+"""
+
+import os
+import signal
+import time
+
+import pytest
+
+from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port, wait_until
+from failover_util import Writers
+
+from test_sentinel import (force_failover, keys_of, sentinel_pool, sentinel_view,
+                           start_sentinels, wait_sentinels_ready)
+
+pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel support")
+
+GROUPS = ("g0", "g1")
+CLIENTS = 4
+
+
+def report(what, w, px, group="g0"):
+    st = px.stats()["alpha"][group]
+    print("\n%s: %d requests, %d acknowledged keys, %d errors %s, %d stale reads, longest "
+          "request %.0f ms; %s held %d released %d expired %d longest hold %d us"
+          % (what, w.ops, w.acked_count(), len(w.errors), sorted({e[3] for e in w.errors}),
+             len(w.stale), w.max_latency * 1000, group, st["failover_held"],
+             st["failover_released"], st["failover_expired"], st["failover_hold_us"]))
+
+
+# A replica starts its full sync at once (redis 7 waits 5 s by default for
+# more replicas to share a diskless transfer): a master turned replica by a
+# failover is ready for the next one sooner.
+FAST_SYNC = ["--repl-diskless-sync-delay", "0"]
+
+
+def in_sync(replica):
+    """The replica is linked to its master and not loading a full sync: a
+    failover that promotes it loses nothing the master acknowledged."""
+    info = replica.client().info("replication")
+    return (info.get("role") == "slave" and info.get("master_link_status") == "up"
+            and not info.get("master_sync_in_progress"))
+
+
+class Rig:
+    """Two groups, each a master and a replica; three sentinels; the proxy."""
+
+    def __init__(self, env, workers=None, extra_args=(), **pool):
+        self.env = env
+        self.masters = {g: env.redis(args=FAST_SYNC) for g in GROUPS}
+        self.replicas = {g: env.redis(args=FAST_SYNC + ["--replicaof", HOST, str(m.port)])
+                         for g, m in self.masters.items()}
+        for r in self.replicas.values():
+            wait_until(lambda: in_sync(r), what="replica in sync")
+        self.sentinels = start_sentinels(env, self.masters)
+        for g in GROUPS:
+            wait_sentinels_ready(self.sentinels, g, 1)
+        global_ = {"worker_processes": workers} if workers else None
+        self.px = env.proxy({"alpha": sentinel_pool(GROUPS, self.sentinels, **pool)},
+                            verbose=5, global_=global_, extra_args=extra_args)
+        keys = keys_of(GROUPS, 400)
+        # the first key of each group tells when the proxy knows its master
+        wait_until(lambda: all(self.call("SET", keys[g][0], "x") == b"OK" for g in GROUPS),
+                 what="discovery of both masters")
+        self.keys = {g: keys[g][1:] for g in GROUPS}
+        # each client writes keys of both groups: g1 must not notice g0's failover
+        self.by_client = [self.keys["g0"][i::CLIENTS] + self.keys["g1"][i::CLIENTS]
+                          for i in range(CLIENTS)]
+
+    def call(self, *args):
+        c = self.px.resp(timeout=5)
+        try:
+            return c.call(*args)
+        finally:
+            c.close()
+
+    def server_at(self, port):
+        for s in list(self.masters.values()) + list(self.replicas.values()):
+            if s.port == port:
+                return s
+        raise AssertionError("no server on port %d" % port)
+
+    def current_master(self, group):
+        """The master the sentinels agree on now."""
+        def agreed():
+            ports = {int(sentinel_view(s, group)["port"]) for s in self.sentinels if s.alive()}
+            return ports.pop() if len(ports) == 1 else None
+        return self.server_at(wait_until(agreed, timeout=15, what="sentinels to agree on %s" % group))
+
+    def failovers(self, group="g0"):
+        return self.px.stats()["alpha"][group]["server_failover"]
+
+    def writers(self):
+        return Writers(self.px.port(), self.by_client).start()
+
+    def replica(self, group):
+        master = self.current_master(group)
+        pair = (self.masters[group], self.replicas[group])
+        return pair[1] if pair[0] is master else pair[0]
+
+    def ready_for_failover(self, group):
+        """The group's replica (the old master after a failover) is in sync
+        with the master and every sentinel sees it: a failover can pick it
+        without losing what the master has (a replica still loading its full
+        sync would lose it whatever the proxy does)."""
+        master = self.current_master(group)
+        replica = self.replica(group)
+        wait_until(lambda: in_sync(replica), timeout=20, what="%s in sync" % replica.addr)
+        # after a full sync a master streams nothing until the replica's first
+        # ACK (up to 1 s): only an offset that moves says the stream flows
+        mark = master.client().info("replication")["master_repl_offset"]
+        wait_until(lambda: replica.client().info("replication")["slave_repl_offset"] > mark,
+                 timeout=20, what="%s streaming from %s" % (replica.addr, master.addr))
+        wait_sentinels_ready(self.sentinels, group, 1)
+        return master
+
+
+def stats_of(px, group="g0"):
+    return px.stats()["alpha"][group]
+
+
+def log_has(px, text):
+    with open(px.log) as f:
+        return text in f.read()
+
+
+def check_no_loss(rig, w, what):
+    assert not w.failed, w.failed
+    assert w.stale == [], "%s: reads saw acknowledged writes lost: %s" % (what, w.stale[:5])
+    for g in GROUPS:
+        lost = w.lost_on(rig.current_master(g), rig.keys[g])
+        assert lost == [], "%s: acknowledged writes lost on %s: %s" % (what, g, lost[:5])
+
+
+def test_planned_failover_led_by_each_sentinel(env):
+    """SENTINEL FAILOVER of g0 sent to each sentinel in turn (so each leads one)
+    while 4 clients write continuously: no acknowledged write is lost, no
+    request gets an error, the writes of g0 were held and released, g1 is
+    untouched."""
+    rig = Rig(env)
+    w = rig.writers()
+    try:
+        for i, s in enumerate(rig.sentinels):
+            old = rig.ready_for_failover("g0")
+            assert w.wait_ops(200), w.failed
+            before = rig.failovers()
+            force_failover(s, "g0")
+            wait_until(lambda: rig.failovers() == before + 1, timeout=20,
+                     what="the proxy to follow failover %d" % i)
+            wait_until(lambda: rig.current_master("g0") is not old, what="the sentinels to agree")
+            assert w.wait_ops(200), w.failed  # writes go on, to the new master
+            report("planned failover %d (led by sentinel %d)" % (i, i), w, rig.px)
+    finally:
+        w.stop()
+    check_no_loss(rig, w, "planned failovers")
+    assert w.errors == [], w.errors[:10]
+    st = rig.px.stats()["alpha"]
+    assert st["g0"]["server_failover"] == 3
+    assert st["g0"]["failover_held"] > 0
+    assert st["g0"]["failover_released"] == st["g0"]["failover_held"]
+    assert st["g0"]["failover_expired"] == 0
+    assert 0 < st["g0"]["failover_hold_us"] < 5000000
+    assert st["g1"]["server_failover"] == 0 and st["g1"]["failover_held"] == 0
+    log = open(rig.px.log).read()
+    assert log.count("failover begins (a replica is being promoted)") == 3, log[-3000:]
+    assert "every write the old master acknowledged is on a replica" in log
+    assert log.count("held requests go to") >= 3
+
+
+def test_master_killed_with_hold_on_crash(env):
+    """kill -9 of g0's master with failover_hold_on_crash: only a request
+    already written to the dead master may get an error (at most one per client
+    connection); every other request waits for the new master and is answered
+    by it; nothing acknowledged is lost."""
+    rig = Rig(env, failover_hold_on_crash=True)
+    old = rig.ready_for_failover("g0")
+    new = rig.replica("g0")
+    w = rig.writers()
+    try:
+        assert w.wait_ops(500), w.failed
+        before = rig.failovers()
+        t_kill = time.monotonic()
+        os.kill(old.proc.pid, signal.SIGKILL)
+        wait_until(lambda: rig.failovers() == before + 1, timeout=30,
+                 what="the proxy to follow the failover")
+        # (the leader names the new master to queries before SENTINEL MASTER does)
+        wait_until(lambda: rig.current_master("g0") is new, what="the sentinels to agree")
+        assert w.wait_ops(500), w.failed
+        report("kill -9 of the master", w, rig.px)
+    finally:
+        w.stop()
+    check_no_loss(rig, w, "crash")
+    # the requests in flight when the master died, no more
+    assert len(w.errors) <= CLIENTS, w.errors
+    assert all(e[4] - t_kill < 0.5 for e in w.errors), w.errors
+    st = stats_of(rig.px)
+    assert st["failover_held"] >= CLIENTS - len(w.errors)
+    assert st["failover_released"] == st["failover_held"] and st["failover_expired"] == 0
+    assert 500000 < st["failover_hold_us"] < 5000000  # down-after alone is 1000 ms
+    assert log_has(rig.px, "failover begins (master unreachable)")
+
+
+def stop_replica_and_fail_over(rig):
+    """SIGSTOP g0's replica, then SENTINEL FAILOVER: the leader picks it (it
+    looks fine for a while), sends it SLAVEOF NO ONE, which it never runs,
+    and gives up after its failover-timeout (3 s) with
+    -failover-abort-slave-timeout. Returns the stopped replica."""
+    replica = rig.replica("g0")
+    os.kill(replica.proc.pid, signal.SIGSTOP)
+    force_failover(rig.sentinels[0], "g0")
+    return replica
+
+
+def test_aborted_failover_releases_to_the_old_master(env):
+    """The chosen replica is stopped mid-way and the leader aborts: the writes
+    held since the promotion began go to the old master, which stays master;
+    no error, nothing lost, no switch."""
+    rig = Rig(env)
+    master = rig.ready_for_failover("g0")
+    w = rig.writers()
+    replica = None
+    try:
+        assert w.wait_ops(200), w.failed
+        replica = stop_replica_and_fail_over(rig)
+        wait_until(lambda: log_has(rig.px, "failover begins"), what="the hold to begin")
+        wait_until(lambda: log_has(rig.px, "failover aborted"), timeout=15, what="the abort")
+        assert w.wait_ops(500), w.failed  # writes go on, to the old master
+        report("aborted failover", w, rig.px)
+        w.stop()
+        check_no_loss(rig, w, "aborted failover")
+        assert rig.current_master("g0") is master
+    finally:
+        w.stop()
+        if replica is not None:
+            os.kill(replica.proc.pid, signal.SIGCONT)
+    assert w.errors == [], w.errors[:10]
+    st = stats_of(rig.px)
+    assert st["server_failover"] == 0
+    assert st["failover_held"] > 0 and st["failover_released"] == st["failover_held"]
+    assert st["failover_expired"] == 0
+    assert st["failover_hold_us"] > 2000000  # until the leader's failover-timeout (3 s)
+    # the replica never answered: WAIT said what it could not confirm
+    assert log_has(rig.px, "no replica confirmed")
+
+
+def test_hold_that_expires_answers_errors(env):
+    """failover_hold (1000 ms) below the sentinels' failover-timeout (3000 ms):
+    the held writes get an error when it runs out (none of them is sent to
+    the old master, which the sentinels might still demote), later writes go
+    on to the old master."""
+    mport = free_port()
+    rig = Rig(env, failover_hold=1000, extra_args=["--metrics-port", str(mport)])
+    master = rig.ready_for_failover("g0")
+    w = rig.writers()
+    replica = None
+    try:
+        assert w.wait_ops(200), w.failed
+        replica = stop_replica_and_fail_over(rig)
+        wait_until(lambda: stats_of(rig.px)["failover_expired"] > 0, timeout=15,
+                 what="the hold to run out")
+        assert w.wait_ops(500), w.failed
+        report("expired hold", w, rig.px)
+        w.stop()
+        check_no_loss(rig, w, "expired hold")
+        assert rig.current_master("g0") is master
+    finally:
+        w.stop()
+        if replica is not None:
+            os.kill(replica.proc.pid, signal.SIGCONT)
+    msg = "ERR failover of group 'g0' still in progress after failover_hold (1000 ms)"
+    assert w.errors and all(e[1] == "SET" and e[3] == msg for e in w.errors), w.errors
+    st = stats_of(rig.px)
+    assert st["failover_expired"] == len(w.errors) and st["failover_released"] == 0
+    # the hold ends failover_hold after it began: a write held later waits less
+    assert 0 < st["failover_hold_us"] <= 1100000
+    assert st["server_failover"] == 0
+    import urllib.request
+    body = urllib.request.urlopen("http://%s:%d/metrics" % (HOST, mport), timeout=5).read().decode()
+    lab = '{pool="alpha",server="g0"}'
+    for line in ("nutcracker_server_failover_expired_total%s %d" % (lab, len(w.errors)),
+                 "nutcracker_server_failover_held_total%s %d" % (lab, len(w.errors)),
+                 "nutcracker_server_failover_released_total%s 0" % lab,
+                 "nutcracker_server_failover_hold_us%s %d" % (lab, st["failover_hold_us"]),
+                 "# TYPE nutcracker_server_failover_hold_us gauge"):
+        assert line in body, line
+
+
+def test_planned_failover_in_worker_mode(env):
+    """Two worker processes, each with its own sentinel client and hold: a
+    planned failover loses nothing and shows no error; the stats port sums
+    the workers' failover counters."""
+    rig = Rig(env, workers=2)
+    w = rig.writers()
+    try:
+        rig.ready_for_failover("g0")
+        assert w.wait_ops(300), w.failed
+        force_failover(rig.sentinels[1], "g0")
+        wait_until(lambda: rig.failovers() == 2, timeout=20, what="both workers to switch")
+        assert w.wait_ops(300), w.failed
+        report("planned failover, 2 workers", w, rig.px)
+    finally:
+        w.stop()
+    check_no_loss(rig, w, "worker mode")
+    assert w.errors == [], w.errors[:10]
+    st = stats_of(rig.px)
+    assert st["failover_held"] >= CLIENTS and st["failover_released"] == st["failover_held"]
+
+
+def test_reload_during_a_hold(env):
+    """SIGHUP while writes are held (the chosen replica stopped, the leader
+    not yet given up): the new pool takes the group over with what it holds,
+    its own sentinel client hears the leader's abort, and the writes go on to
+    the old master: no error, nothing lost."""
+    rig = Rig(env)
+    master = rig.ready_for_failover("g0")
+    w = rig.writers()
+    replica = None
+    try:
+        assert w.wait_ops(200), w.failed
+        replica = stop_replica_and_fail_over(rig)
+        wait_until(lambda: stats_of(rig.px)["failover_held"] > 0, what="writes held")
+        with open(rig.px.conf) as f:
+            text = f.read()
+        with open(rig.px.conf, "w") as f:
+            f.write(text.replace("  redis: true\n", "  redis: true\n  backlog: 256\n"))
+        os.kill(rig.px.proc.pid, signal.SIGHUP)
+        wait_until(lambda: rig.px.stats()["config_generation"] == 2, what="the reload")
+        assert stats_of(rig.px)["failover_released"] == 0  # still held
+        wait_until(lambda: log_has(rig.px, "failover aborted"), timeout=15, what="the abort")
+        assert w.wait_ops(500), w.failed
+        report("reload during a hold", w, rig.px)
+        w.stop()
+        check_no_loss(rig, w, "reload during a hold")
+        assert rig.current_master("g0") is master
+    finally:
+        w.stop()
+        if replica is not None:
+            os.kill(replica.proc.pid, signal.SIGCONT)
+    assert w.errors == [], w.errors[:10]
+    st = stats_of(rig.px)
+    assert st["failover_held"] > 0 and st["failover_released"] == st["failover_held"]
+    assert log_has(rig.px, "takes over from pool 'alpha': 4 clients, 2 of 2 servers kept")
+
+
+def test_held_requests_count_against_the_buffer_limit(env):
+    """Held requests keep their bytes, and those count against --buffer-limit:
+    4 clients each pipeline 12 SETs of 1 MB to g0 during a hold (48 MB, the
+    limit is 24 MB): the oldest held ones are answered with an error, the
+    others go to the old master once the failover is aborted, in order."""
+    mb = 1 << 20
+    rig = Rig(env, extra_args=["--buffer-limit=%d" % (24 * mb)])
+    rig.ready_for_failover("g0")
+    key = rig.keys["g0"][0]
+    replica = stop_replica_and_fail_over(rig)
+    try:
+        wait_until(lambda: log_has(rig.px, "failover begins"), what="the hold to begin")
+        clients = [Resp(port=rig.px.port(), timeout=30) for _ in range(4)]
+        for i, c in enumerate(clients):
+            c.send(b"".join(encode_command("SET", key, b"%d-%d-" % (i, n) + b"v" * mb)
+                            for n in range(12)))
+        wait_until(lambda: stats_of(rig.px)["failover_expired"] > 0, what="held requests shed")
+        replies = [[c.read_reply() for _ in range(12)] for c in clients]
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    shed = RespError("ERR held request over the proxy's buffer limit")
+    errors = sum(r.count(shed) for r in replies)
+    for r in replies:
+        # the oldest go first: a client's errors come before its successes
+        assert all(x in (shed, b"OK") for x in r), r
+        assert r == sorted(r, key=lambda x: x == b"OK"), r
+    print("\nbuffer limit during a hold: %d of 48 held SETs of 1 MB shed, %d sent on" %
+          (errors, 48 - errors))
+    assert 24 <= errors < 48
+    wait_until(lambda: stats_of(rig.px)["failover_released"] == 48 - errors, what="the stats")
+    assert stats_of(rig.px)["failover_expired"] == errors
+    assert rig.px.alive()
+
+
+def test_every_sentinel_down_serves_on(env):
+    """Every sentinel stops for 5 s while clients write: the groups keep their
+    masters, no request gets an error (the subscriptions are retried every
+    heartbeat)."""
+    rig = Rig(env)
+    w = rig.writers()
+    try:
+        assert w.wait_ops(300), w.failed
+        stopped = time.monotonic()
+        for s in rig.sentinels:
+            s.stop()
+        for s in rig.sentinels:
+            wait_until(lambda: log_has(rig.px, "sentinel '%s' (subscription link)" % s.addr),
+                     what="the subscription to %s to fail" % s.addr)
+        while time.monotonic() - stopped < 5:  # the outage lasts 5 s, writes go on
+            assert w.wait_ops(200), w.failed
+        report("every sentinel down", w, rig.px)
+    finally:
+        w.stop()
+    assert not w.failed and w.stale == [] and w.errors == [], (w.failed, w.stale, w.errors)
+    for g in GROUPS:
+        assert w.lost_on(rig.masters[g], rig.keys[g]) == []

@@ -1,0 +1,68 @@
+"""Keyless commands about the whole dataset (SCAN, KEYS, RANDOMKEY, DBSIZE): forwarded
+where the pool is one dataset (one server; a master and its replicas), refused with a
+clear error where the keys are sharded over several servers."""
+
+import pytest
+
+from conftest import TWEMPROXY, RespError, redis_pool, spread_keys
+from replica_util import wait_replicated
+from test_replica_reads import split_pool, start_replicated
+
+pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy refuses them in every pool")
+
+KEYS = spread_keys("ds", 60)
+
+
+def scan_all(c, *opts):
+    """Every key SCAN returns, following the cursor to 0."""
+    seen, cursor, rounds = [], b"0", 0
+    while True:
+        cursor, batch = c.call("SCAN", cursor, *opts)
+        seen.extend(k.decode() for k in batch)
+        rounds += 1
+        if cursor == b"0":
+            return seen, rounds
+
+
+def check_dataset(c, keys):
+    seen, rounds = scan_all(c, "COUNT", "10")
+    assert sorted(set(seen)) == sorted(keys) and rounds > 1  # the cursor was followed
+    match, _ = scan_all(c, "MATCH", keys[0], "COUNT", "1000")
+    assert match == [keys[0]]
+    assert sorted(k.decode() for k in c.call("KEYS", "ds:*")) == sorted(keys)
+    assert c.call("DBSIZE") == len(keys)
+    assert c.call("RANDOMKEY").decode() in keys
+
+
+def test_one_server_pool_scans_every_key(env):
+    s = env.redis()
+    px = env.proxy({"alpha": redis_pool([s])})
+    c = px.resp()
+    for k in KEYS:
+        assert c.call("SET", k, "v") == b"OK"
+    check_dataset(c, KEYS)
+
+
+def test_master_replica_pool_scans_every_key(env):
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas)})
+    c = px.resp()
+    for k in KEYS:
+        assert c.call("SET", k, "v") == b"OK"
+    wait_replicated(master, replicas)
+    check_dataset(c, KEYS)
+
+
+@pytest.fixture(scope="module")
+def sharded(menv):
+    return menv.proxy({"alpha": redis_pool(menv.redises(2))})
+
+
+@pytest.mark.parametrize("req", [("SCAN", "0"), ("KEYS", "*"), ("RANDOMKEY",), ("DBSIZE",),
+                                 ("scan", "0", "MATCH", "x*")], ids=lambda r: " ".join(r))
+def test_sharded_pool_refuses_them(sharded, req):
+    c = sharded.resp()
+    want = "ERR unsupported command '%s' (no key to route by)" % req[0].lower()
+    assert c.call(*req) == RespError(want)
+    assert c.call("SET", "ds:after", "1") == b"OK"  # the connection goes on
+    assert c.call("GET", "ds:after") == b"1"

@@ -1,0 +1,317 @@
+"""What a redis connection carries beyond single commands, through a sharded
+pool (issue 9): transactions on one server, WATCH, pub/sub across servers,
+SCAN walked over every server, the keyless commands answered for the whole
+pool (DBSIZE, KEYS, RANDOMKEY, SCRIPT), INFO, CLIENT, inline commands and
+RESP3. Where redis itself defines the answer, the same bytes are sent to a
+redis-server directly and through the proxy, and the replies compared."""
+
+import socket
+import time
+
+import pytest
+
+from conftest import HOST, Resp, RespError, encode_command, placement, redis_pool, wait_until
+
+
+@pytest.fixture(scope="module")
+def rig(menv):
+    direct = menv.redis()
+    servers = menv.redises(3)
+    px = menv.proxy({"alpha": redis_pool(servers, hash_tag='"{}"'),
+                     "flushy": redis_pool(servers, hash_tag='"{}"', allow_flush=True)})
+    return direct, servers, px
+
+
+def _clean(direct, servers):
+    for s in [direct] + list(servers):
+        s.client().flushall()
+
+
+def _both(rig, commands):
+    """The replies of redis itself and of the proxy to the same commands."""
+    direct, servers, px = rig
+    _clean(direct, servers)
+    a, b = direct.resp(), px.resp()
+    try:
+        return [a.call(*c) for c in commands], [b.call(*c) for c in commands]
+    finally:
+        a.close()
+        b.close()
+
+
+def _keys_on_different_servers(px, servers, n=2, prefix="k"):
+    """n keys the pool places on n different servers."""
+    names = [s.addr for s in servers]
+    got, seen = [], set()
+    for i in range(10000):
+        k = "%s%d" % (prefix, i)
+        where = placement(names, k.encode())
+        if where not in seen:
+            seen.add(where)
+            got.append(k)
+            if len(got) == n:
+                return got
+    raise AssertionError("no keys on %d servers" % n)
+
+
+# --------------------------------------------------------------------------- transactions
+
+def test_transaction_on_one_server_same_as_redis(rig):
+    cmds = [("MULTI",), ("SET", "{t}a", "1"), ("INCR", "{t}a"), ("GET", "{t}a"), ("LPUSH", "{t}l", "x"),
+            ("EXEC",), ("MULTI",), ("EXEC",), ("EXEC",), ("DISCARD",), ("MULTI",), ("MULTI",),
+            ("SET", "{t}b", "2"), ("DISCARD",), ("GET", "{t}b"), ("MULTI",), ("WATCH", "{t}a"), ("EXEC",),
+            ("MULTI",), ("NOSUCHCOMMAND",), ("SET", "{t}a", "3"), ("EXEC",), ("GET", "{t}a"),
+            ("MULTI",), ("PING",), ("UNWATCH",), ("EXEC",)]
+    want, got = _both(rig, cmds)
+    # the unknown command's text quotes the request: the same
+    assert got == want
+
+
+def test_transaction_across_servers_is_refused_and_aborted(rig):
+    _, servers, px = rig
+    a, b = _keys_on_different_servers(px, servers)
+    c = px.resp()
+    assert c.call("MULTI") == b"OK"
+    assert c.call("SET", a, "1") == b"QUEUED"
+    err = c.call("SET", b, "2")
+    assert isinstance(err, RespError) and err.msg.startswith("CROSSSLOT"), err
+    assert c.call("EXEC") == RespError("EXECABORT Transaction discarded because of previous errors.")
+    assert c.call("GET", a) is None and c.call("GET", b) is None
+    # nothing was left behind on the connection: the next one works
+    assert c.call("MULTI") == b"OK" and c.call("SET", a, "x") == b"QUEUED"
+    assert c.call("EXEC") == [b"OK"]
+
+
+def test_watch_sees_another_clients_write(rig):
+    _, servers, px = rig
+    _clean(rig[0], servers)
+    c, other = px.resp(), px.resp()
+    assert c.call("SET", "{w}k", "1") == b"OK"
+    assert c.call("WATCH", "{w}k") == b"OK"
+    assert c.call("GET", "{w}k") == b"1"
+    assert other.call("SET", "{w}k", "2") == b"OK"
+    assert c.call("MULTI") == b"OK" and c.call("SET", "{w}k", "3") == b"QUEUED"
+    assert c.call("EXEC") is None  # the watched key changed: nothing ran
+    assert c.call("GET", "{w}k") == b"2"
+    # unwatched: the next transaction runs
+    assert c.call("WATCH", "{w}k") == b"OK" and c.call("UNWATCH") == b"OK"
+    assert other.call("SET", "{w}k", "4") == b"OK"
+    assert c.call("MULTI") == b"OK" and c.call("SET", "{w}k", "5") == b"QUEUED"
+    assert c.call("EXEC") == [b"OK"]
+
+
+def test_redis_py_default_pipeline(rig):
+    import redis
+    _, servers, px = rig
+    r = redis.Redis(host=HOST, port=px.port(), decode_responses=True)
+    with r.pipeline() as p:
+        p.set("{p}a", 1).incr("{p}a").get("{p}a")
+        assert p.execute() == [True, 2, "2"]
+    a, b = _keys_on_different_servers(px, servers, prefix="q")
+    with r.pipeline() as p:
+        p.set(a, 1).set(b, 2)
+        with pytest.raises(redis.exceptions.ResponseError):
+            p.execute()
+
+
+# --------------------------------------------------------------------------- pub/sub
+
+def test_pubsub_channels_on_every_server(rig):
+    _, servers, px = rig
+    chans = _keys_on_different_servers(px, servers, n=3, prefix="ch")
+    sub, pub = px.resp(), px.resp()
+    sub.send(encode_command("SUBSCRIBE", *chans))
+    for i, ch in enumerate(chans, 1):
+        assert sub.read_reply() == [b"subscribe", ch.encode(), i]
+    for ch in chans:
+        assert pub.call("PUBLISH", ch, "hello " + ch) == 1
+        assert sub.read_reply() == [b"message", ch.encode(), ("hello " + ch).encode()]
+    # only (un)subscribe, PING, QUIT, RESET in subscribed mode, as redis says it
+    err = sub.call("GET", "x")
+    assert isinstance(err, RespError) and "only (P|S)SUBSCRIBE" in err.msg, err
+    assert sub.call("PING") == [b"pong", b""]
+    sub.send(encode_command("UNSUBSCRIBE"))
+    got = sorted(sub.read_reply()[1] for _ in chans)
+    assert got == sorted(c.encode() for c in chans)
+    assert sub.call("GET", "x") is None  # back to normal
+
+
+def test_pattern_subscription_hears_every_server(rig):
+    _, servers, px = rig
+    chans = _keys_on_different_servers(px, servers, n=3, prefix="news.")
+    sub, pub = px.resp(), px.resp()
+    assert sub.call("PSUBSCRIBE", "news.*") == [b"psubscribe", b"news.*", 1]
+    for ch in chans:
+        assert pub.call("PUBLISH", ch, "x") == 1
+        assert sub.read_reply() == [b"pmessage", b"news.*", ch.encode(), b"x"]
+    assert sub.call("PUNSUBSCRIBE", "news.*") == [b"punsubscribe", b"news.*", 0]
+
+
+def test_pubsub_server_lost_ends_the_client(env):
+    s = env.redis()
+    other = env.redis()
+    px = env.proxy({"alpha": redis_pool([s, other])})
+    ch = _keys_on_different_servers(px, [s, other], n=1, prefix="lost")[0]
+    home = s if placement([s.addr, other.addr], ch.encode()) == s.addr else other
+    sub = px.resp()
+    assert sub.call("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
+    home.stop()
+    err = sub.read_reply()
+    assert isinstance(err, RespError) and "pub/sub server lost" in err.msg, err
+    assert sub.is_closed()
+
+
+# --------------------------------------------------------------------------- keyless, whole pool
+
+def test_scan_walks_every_server_once(rig):
+    _, servers, px = rig
+    _clean(rig[0], servers)
+    c = px.client()
+    names = ["scan:%d" % i for i in range(500)]
+    for i in range(0, 500, 100):
+        c.mset({n: "v" for n in names[i:i + 100]})
+    assert all(s.client().dbsize() > 50 for s in servers)  # spread
+    seen = list(c.scan_iter(match="scan:*", count=37))
+    assert len(seen) == 500 and sorted(seen) == sorted(n.encode() for n in names)
+    assert list(c.scan_iter(match="nothing:*")) == []
+    r = px.resp()
+    assert r.call("SCAN", "notanumber") == RespError("ERR invalid cursor")
+
+
+def test_dbsize_keys_randomkey_summed_over_servers(rig):
+    _, servers, px = rig
+    _clean(rig[0], servers)
+    c = px.client()
+    c.mset({"d%d" % i: "v" for i in range(60)})
+    assert c.dbsize() == 60
+    assert sorted(c.keys("d*")) == sorted(("d%d" % i).encode() for i in range(60))
+    assert c.randomkey() in {("d%d" % i).encode() for i in range(60)}
+    _clean(rig[0], servers)
+    assert c.randomkey() is None and c.dbsize() == 0
+
+
+def test_scripts_on_every_server(rig):
+    _, servers, px = rig
+    c = px.resp()
+    for s in servers:
+        s.client().script_flush()
+    sha = c.call("SCRIPT", "LOAD", "return 7")
+    assert isinstance(sha, bytes) and len(sha) == 40
+    assert all(s.client().script_exists(sha.decode()) == [True] for s in servers)
+    assert c.call("SCRIPT", "EXISTS", sha, "0" * 40) == [1, 0]
+    for k in _keys_on_different_servers(px, servers, n=3, prefix="e"):
+        assert c.call("EVALSHA", sha, "1", k) == 7
+    assert c.call("SCRIPT", "FLUSH") == b"OK"
+    assert c.call("SCRIPT", "EXISTS", sha) == [0]
+
+
+def test_flushdb_needs_allow_flush(rig):
+    _, servers, px = rig
+    c = px.resp("alpha")
+    err = c.call("FLUSHDB")
+    assert isinstance(err, RespError) and "allow_flush" in err.msg, err
+    f = px.resp("flushy")
+    assert f.call("SET", "gone", "1") == b"OK"
+    assert f.call("FLUSHALL") == b"OK"
+    assert f.call("DBSIZE") == 0
+
+
+def test_time_and_lastsave_from_a_server(rig):
+    _, _, px = rig
+    c = px.resp()
+    t = c.call("TIME")
+    assert isinstance(t, list) and abs(int(t[0]) - time.time()) < 30
+    assert isinstance(c.call("LASTSAVE"), int)
+
+
+# --------------------------------------------------------------------------- local answers
+
+def test_info_sections_and_keyspace(rig):
+    _, servers, px = rig
+    _clean(rig[0], servers)
+    c = px.client()
+    c.mset({"i%d" % i: "v" for i in range(30)})
+    info = c.info()
+    assert info["loading"] == 0 and info["redis_mode"] == "proxy"
+    assert info["redis_version"] == servers[0].client().info("server")["redis_version"]
+    wait_until(lambda: c.info("keyspace").get("db0", {}).get("keys") == 30, "the keyspace summed")
+    assert set(c.info("server")) >= {"redis_version", "process_id", "uptime_in_seconds"}
+    assert "connected_clients" in c.info("clients")
+
+
+def test_client_name_id_info(rig):
+    _, _, px = rig
+    c = px.resp()
+    assert c.call("CLIENT", "GETNAME") is None
+    assert c.call("CLIENT", "SETNAME", "worker-1") == b"OK"
+    assert c.call("CLIENT", "GETNAME") == b"worker-1"
+    assert isinstance(c.call("CLIENT", "ID"), int)
+    info = c.call("CLIENT", "INFO")
+    assert b"name=worker-1" in info, info
+    err = c.call("CLIENT", "SETNAME", "has space")
+    assert isinstance(err, RespError), err
+
+
+def test_inline_commands_same_as_redis(rig):
+    direct, servers, px = rig
+    _clean(direct, servers)
+    stream = b'PING\r\nSET k "two words"\r\nGET k\r\nset q\r\n\r\nECHO \'it\\\'s\'\r\nEXISTS k\r\n'
+    outs = []
+    for port in (direct.port, px.port()):
+        s = socket.create_connection((HOST, port), timeout=5)
+        s.sendall(stream)
+        data = b""
+        while data.count(b"\r\n") < 7:
+            data += s.recv(65536)
+        outs.append(data)
+        s.close()
+    assert outs[1] == outs[0]
+
+
+def _resp3_raw(sock):
+    """The exact bytes of one RESP3 reply (any type, attributes included)."""
+    out = b""
+
+    def line():
+        nonlocal out
+        while True:
+            i = sock.buf.find(b"\r\n")
+            if i >= 0:
+                ln, sock.buf = sock.buf[:i], sock.buf[i + 2:]
+                out += ln + b"\r\n"
+                return ln
+            sock._fill()
+
+    def value():
+        nonlocal out
+        ln = line()
+        t, rest = ln[:1], ln[1:]
+        if t in b"$=!" and rest != b"-1":
+            out += sock.readn(int(rest) + 2)
+        elif t in b"*~>" and rest != b"-1":
+            for _ in range(int(rest)):
+                value()
+        elif t in b"%|":
+            for _ in range(2 * int(rest)):
+                value()
+            if t == b"|":
+                value()
+    value()
+    return out
+
+
+def test_resp3_hello_and_replies(rig):
+    direct, servers, px = rig
+    _clean(direct, servers)
+    cmds = [("HSET", "h", "a", "1"), ("HGETALL", "h"), ("SADD", "s", "x"), ("SMEMBERS", "s"),
+            ("ZADD", "z", "1.5", "m"), ("ZSCORE", "z", "m"), ("GET", "missing"),
+            ("MGET", "h", "missing", "s"), ("EXISTS", "h", "s", "nope"), ("CLIENT", "GETNAME")]
+    outs = []
+    for port in (direct.port, px.port()):
+        c = Resp(port=port)
+        c.send(encode_command("HELLO", "3"))
+        hello = _resp3_raw(c)
+        assert hello.startswith(b"%") and b"proto\r\n:3\r\n" in hello, hello
+        outs.append([(_resp3_raw(c) if not c.send(encode_command(*cmd)) else None) for cmd in cmds])
+        c.close()
+    assert outs[1] == outs[0]
