@@ -68,7 +68,8 @@ void options_usage(FILE *out)
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
         "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
-        "  -k, --signal=S         : send reload, reopen or stop to the process in the pid file\n"
+        "  -k, --signal=S         : send reload, reopen, stop or upgrade to the process in the pid "
+        "file\n"
         "\n",
         out);
 }
@@ -231,8 +232,9 @@ static int set_option(struct options *o, int c, FILE *err, char **argv)
         return 0;
     case 'k':
         if (strcmp(optarg, "reload") != 0 && strcmp(optarg, "reopen") != 0 &&
-            strcmp(optarg, "stop") != 0) {
-            fprintf(err, "nutcracker: option -k value %s is not reload, reopen or stop\n", optarg);
+            strcmp(optarg, "stop") != 0 && strcmp(optarg, "upgrade") != 0) {
+            fprintf(err, "nutcracker: option -k value %s is not reload, reopen, stop or upgrade\n",
+                    optarg);
             return -1;
         }
         o->signal_name = optarg;

@@ -217,7 +217,8 @@ static void test_signal_option(void)
     CHECK_EQ_INT(parse("--signal=stop"), 0);
     CHECK(strcmp(opt.signal_name, "stop") == 0);
     CHECK_EQ_INT(parse("-k reopen"), 0);
-    expect_fail("-k restart", "nutcracker: option -k value restart is not reload, reopen or stop");
+    expect_fail("-k restart",
+                "nutcracker: option -k value restart is not reload, reopen, stop or upgrade");
 }
 
 static void test_usage(void)
@@ -248,7 +249,8 @@ static void test_usage(void)
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
         "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
-        "  -k, --signal=S         : send reload, reopen or stop to the process in the pid file\n"
+        "  -k, --signal=S         : send reload, reopen, stop or upgrade to the process in the pid "
+        "file\n"
         "\n";
     CHECK(strcmp(u, want) == 0);
     free(u);
