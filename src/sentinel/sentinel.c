@@ -191,11 +191,17 @@ static void probe_accept(struct sentinel_group *pr)
     }
     sock_addr_str((const struct sockaddr *)&ss, len, to, sizeof(to));
     probe_stop(pr);
+    uint64_t before = pr->epoch;
     if (pr->cand_epoch > pr->epoch) {
         pr->epoch = pr->cand_epoch;
     }
     if (!sn->sink.ops->master_found(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len)) {
         return;
+    }
+    if (known) {
+        pr->left_ss = old;
+        pr->left_len = old_len;
+        pr->left_epoch = before;
     }
     /* what was said of the old master is not said of the new one */
     pr->promoting_by = NO_SENTINEL;
@@ -293,6 +299,13 @@ void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
         log_info("pool '%s': group '%s': a sentinel's view at epoch %llu is older than %llu: "
                  "ignored",
                  sn->cp->name, pr->name, (unsigned long long)epoch, (unsigned long long)pr->epoch);
+        return;
+    }
+    if (pr->left_len == len && epoch <= pr->left_epoch &&
+        sock_addr_same((const struct sockaddr *)&pr->left_ss, (const struct sockaddr *)ss, len)) {
+        log_info("pool '%s': group '%s': a sentinel still names the master left at epoch %llu: "
+                 "ignored",
+                 sn->cp->name, pr->name, (unsigned long long)pr->left_epoch);
         return;
     }
     if (sentinel_master_is(sn, pr, ss, len)) {

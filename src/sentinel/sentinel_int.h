@@ -61,6 +61,12 @@ struct sentinel_group {
     uint32_t skip;       /* replies to AUTH still to come before ROLE's */
     uint64_t epoch;      /* config epoch of the master in use: older views are stale */
     uint64_t cand_epoch; /* the epoch the candidate came with */
+    /* the master we left at the last switch, and the epoch we knew then: a view
+     * naming it again at no newer epoch is a sentinel that has not heard of
+     * the switch yet (its ROLE may still say master for a while) */
+    struct sockaddr_storage left_ss;
+    socklen_t left_len;
+    uint64_t left_epoch;
     uint32_t
         promoting_by; /* the sentinel promoting a replica of the master in use, or NO_SENTINEL */
     uint8_t *sdown;   /* per sentinel: it sees the master in use down (+sdown) */

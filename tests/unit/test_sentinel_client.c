@@ -562,10 +562,43 @@ static void test_every_sentinel(void)
     rig_free(&r);
 }
 
+/* A +switch-master carries no epoch; a sentinel that has not heard of it yet
+ * still names the old master at the old epoch, and the old master still says
+ * master for a while (before the sentinels demote it): that view must not take
+ * the group back, or writes would go to a master about to be demoted. A true
+ * failover back comes with a newer epoch. */
+static void test_lagging_sentinel_after_switch(void)
+{
+    struct rig r;
+    rig_init(&r, "master");
+    RUN_UNTIL(&r, r.rec.found == 1 && r.sc.sub_fd[0] >= 0);
+    CHECK_EQ_INT(r.rec.found, 1);
+    int m0 = r.sc.master_port[0], m1 = r.sc.master_port[1];
+    char sw[128];
+    snprintf(sw, sizeof(sw), "g 127.0.0.1 %d 127.0.0.1 %d", m0, m1);
+    publish(&r, 0, "+switch-master", sw); /* the query still says m0 at epoch 1 */
+    RUN_UNTIL(&r, r.rec.found == 2);
+    CHECK_EQ_INT(master_port_of(&r.rec), m1);
+    run_for(&r, 300); /* several heartbeats of the lagging view */
+    CHECK_EQ_INT(r.rec.found, 2);
+    CHECK_EQ_INT(master_port_of(&r.rec), m1);
+    /* the sentinels catch up, then fail back at a newer epoch */
+    r.sc.named = 1;
+    r.sc.epoch = 2;
+    run_for(&r, 200);
+    CHECK_EQ_INT(r.rec.found, 2);
+    r.sc.named = 0;
+    r.sc.epoch = 3;
+    RUN_UNTIL(&r, r.rec.found == 3);
+    CHECK_EQ_INT(master_port_of(&r.rec), m0);
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_discovery_and_epochs();
     test_switch_message_and_role();
     test_every_sentinel();
+    test_lagging_sentinel_after_switch();
     UNIT_DONE("test_sentinel_client");
 }
