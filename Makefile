@@ -2,6 +2,7 @@
 #
 #   make              build ./nutcracker (optimised, with debug symbols)
 #   make test         layer check + unit tests + end-to-end tests against real servers
+#   make e2e-uring    the end-to-end tests with the proxy on the io_uring event backend
 #   make layers       includes only go down the layers; invariants keep their owners
 #   make asan-test    the same suite built with ASan + UBSan (clang)
 #   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS
@@ -11,7 +12,7 @@ SHELL   := /bin/bash
 CC      ?= cc
 BUILD   ?= build
 SAN     ?=
-PKGS    := yaml-0.1
+PKGS    := yaml-0.1 liburing
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT     ?= -O2 -g
@@ -33,7 +34,7 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all test unit e2e layers asan-test fuzz fuzz-build bench clean format-check soak
+.PHONY: all test unit e2e e2e-uring layers asan-test fuzz fuzz-build bench clean format-check soak
 
 all: nutcracker
 
@@ -60,6 +61,9 @@ unit: $(UNIT_BIN)
 
 e2e: $(BUILD)/nutcracker
 	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+e2e-uring: $(BUILD)/nutcracker
+	NUTCRACKER_EVENT_BACKEND=io_uring $(MAKE) e2e
 
 layers:
 	tools/check_layers.sh
