@@ -3,19 +3,23 @@
 # packages start on their default ports (demo and tests start their own).
 #   scripts/install-deps.sh demo   # build + backends for the demo
 #   scripts/install-deps.sh test   # everything the test suite uses
+#   scripts/install-deps.sh bench  # and what bench/ measures with (callgrind, strace)
 set -euo pipefail
 
 # socat: the demo's and README's way to talk to the memcached pool and the stats port
-DEMO=(build-essential pkg-config libyaml-dev redis-server redis-tools memcached socat)
+# liburing-dev: the io_uring event backend (--event-backend=io_uring)
+DEMO=(build-essential pkg-config libyaml-dev liburing-dev redis-server redis-tools memcached socat)
 # llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses;
 # libmemcached-tools: memcping, memcstat, memcdump... run through the proxy by the tests;
 # nodejs, npm: the Node.js clients of tests/e2e/node (from the npm registry, pinned)
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
       python3-pymemcache libmemcached-tools nodejs npm curl)
+BENCH=("${TEST[@]}" valgrind strace)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
 test) PACKAGES=("${TEST[@]}") ;;
-*) echo "usage: $0 demo|test" >&2; exit 2 ;;
+bench) PACKAGES=("${BENCH[@]}") ;;
+*) echo "usage: $0 demo|test|bench" >&2; exit 2 ;;
 esac
 
 SUDO=""
