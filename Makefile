@@ -7,6 +7,8 @@
 #   make asan-test    the same suite built with ASan + UBSan (clang)
 #   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench        side-by-side benchmark (see bench/README.md)
+#   make malloc-count the allocation counter bench/ preloads, and a frame-pointer build to
+#                     name the call sites (build/malloc_count.so, build/fp/nutcracker)
 
 SHELL   := /bin/bash
 CC      ?= cc
@@ -34,7 +36,8 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all test unit e2e e2e-uring layers asan-test fuzz fuzz-build bench clean format-check soak
+.PHONY: all test unit e2e e2e-uring layers asan-test fuzz fuzz-build bench bench-tools malloc-count clean \
+        format-check soak
 
 all: nutcracker
 
@@ -94,8 +97,22 @@ fuzz: fuzz-build
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
-bench: nutcracker
+bench: nutcracker bench-tools
 	bench/run.sh
+
+# The load generator and allocation counter bench/run.sh uses (tools, not part of the product).
+bench-tools: build/loadgen malloc-count
+
+build/loadgen: bench/loadgen.c
+	@mkdir -p build
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $< -lm
+
+malloc-count: build/malloc_count.so
+	$(MAKE) BUILD=build/fp EXTRA=-fno-omit-frame-pointer build/fp/nutcracker
+
+build/malloc_count.so: bench/malloc_count.c
+	@mkdir -p build
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE $(WARN) -fno-omit-frame-pointer -fPIC -shared -o $@ $<
 
 # Mixed load plus backend faults and reloads for SOAK_SECONDS (SOAK_WORKERS=N: worker mode);
 # fails if RSS or descriptors grow.
