@@ -14,7 +14,7 @@ SHELL   := /bin/bash
 CC      ?= cc
 BUILD   ?= build
 SAN     ?=
-PKGS    := yaml-0.1 liburing
+PKGS    := yaml-0.1 libssl libcrypto liburing
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT     ?= -O2 -g

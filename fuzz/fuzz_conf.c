@@ -1,7 +1,8 @@
 /*
  * fuzz_conf: arbitrary bytes as a configuration file. Whatever the input, the
  * loader must return a conf or problems (never both, never neither), and free
- * everything. Numeric-only resolution keeps DNS out of the loop.
+ * everything. Numeric-only resolution keeps DNS out of the loop, and no
+ * certificate file named in the input is read (CONF_F_NO_FILES).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -14,8 +15,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct conf_errors errs;
     conf_errors_init(&errs);
-    struct conf *c =
-        conf_load_buf_flags("fuzz.yml", (const char *)data, size, CONF_F_NUMERIC_ONLY, &errs);
+    struct conf *c = conf_load_buf_flags("fuzz.yml", (const char *)data, size,
+                                         CONF_F_NUMERIC_ONLY | CONF_F_NO_FILES, &errs);
     if ((c == NULL) == (errs.n == 0)) {
         abort();
     }
@@ -31,6 +32,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (uint32_t j = 0; j < p->nservers; j++) {
                 sum += strlen(p->servers[j].name) + strlen(p->servers[j].pname);
             }
+            for (uint32_t j = 0; j < p->nclient_users; j++) {
+                sum += strlen(p->client_users[j].name) + p->client_users[j].sha256[31];
+            }
+            const struct conf_tls *tls[] = {&p->tls, &p->sentinel_tls, &p->listen_tls};
+            for (int t = 0; t < 3; t++) {
+                const char *files[] = {tls[t]->ca_file, tls[t]->cert_file, tls[t]->key_file,
+                                       tls[t]->server_name, tls[t]->protocols};
+                for (int f = 0; f < 5; f++) {
+                    sum += files[f] != NULL ? strlen(files[f]) : 0;
+                }
+                if (tls[t]->ctx != NULL) {
+                    abort(); /* no file may have been read */
+                }
+            }
+            sum += p->listen_tls_addr.text != NULL ? strlen(p->listen_tls_addr.text) : 0;
+            sum += p->redis_auth_user != NULL ? strlen(p->redis_auth_user) : 0;
         }
         conf_unref(conf_ref(c));
         conf_unref(c);

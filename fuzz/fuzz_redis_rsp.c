@@ -1,13 +1,16 @@
 /*
- * fuzz_redis_rsp: arbitrary server bytes through the RESP2 response parser,
- * consumed reply by reply, then each reply merged as if it were a fragment of
- * MGET, DEL and MSET: a hostile server may make the merge answer an error, never
- * crash it or make it emit a malformed reply.
+ * fuzz_redis_rsp: arbitrary server bytes through the RESP2/RESP3 response parser,
+ * consumed reply by reply (as the reply to SUBSCRIBE too, so that a subscribed
+ * connection's replies are classified), then each reply merged as if it were a
+ * fragment of MGET, DEL, MSET or one server's answer to KEYS, DBSIZE, RANDOMKEY,
+ * SCRIPT LOAD/EXISTS, FLUSHALL, and read as a SCAN reply: a hostile server may make
+ * the merge answer an error, never crash it or make it emit a malformed reply.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "proto/redis.h"
+#include "proto/redis_cmd.h"
 
 #define FUZZ_ASSERT(c)                                                                             \
     do {                                                                                           \
@@ -33,6 +36,64 @@ static void merge_as(const char *req, const struct frag_map *map, const struct f
     req_info_free(&ri);
 }
 
+/* The fuzzed reply as server 1 of 3 answering a request sent to every server, the
+ * others answering `good`. */
+static void merge_all_as(const char *req, const char *good, const uint8_t *p, size_t len)
+{
+    const uint8_t *g = (const uint8_t *)good;
+    size_t glen = strlen(good);
+    struct rsp_info other;
+    rsp_info_init(&other);
+    FUZZ_ASSERT(redis_rsp_parse(g, glen, 0, &other) == PARSE_OK);
+    struct frag_rsp rsps[3] = {{g, glen, &other}, {p, len, &info}, {g, glen, &other}};
+    struct req_info ri;
+    struct buf out;
+    req_info_init(&ri);
+    buf_init(&out);
+    FUZZ_ASSERT(redis_req_parse((const uint8_t *)req, strlen(req), &ri) == PARSE_OK);
+    ri.seed = (uint32_t)len;
+    FUZZ_ASSERT(redis_merge(&out, (const uint8_t *)req, &ri, NULL, rsps, 3) == 0);
+    FUZZ_ASSERT(redis_rsp_parse(out.data, out.len, 0, &check) == PARSE_OK);
+    FUZZ_ASSERT(check.len == out.len);
+    buf_free(&out);
+    req_info_free(&ri);
+    rsp_info_free(&other);
+}
+
+static void cursor_as(const uint8_t *p)
+{
+    uint64_t cursor;
+    struct buf out;
+    buf_init(&out);
+    if (redis_cursor_get(p, &info, &cursor) == 0) {
+        FUZZ_ASSERT(redis_cursor_reply(&out, p, &info, cursor + 1) == 0);
+        FUZZ_ASSERT(redis_rsp_parse(out.data, out.len, 0, &check) == PARSE_OK);
+        FUZZ_ASSERT(check.len == out.len && redis_cursor_get(out.data, &check, &cursor) == 0);
+    } else {
+        FUZZ_ASSERT(redis_cursor_reply(&out, p, &info, 1) == -1 && out.len == 0);
+    }
+    buf_free(&out);
+}
+
+/* A subscribed connection's reply: what it is must agree with its bytes. */
+static void push_as(const uint8_t *p, size_t len)
+{
+    FUZZ_ASSERT(redis_rsp_parse(p, len, REDIS_CMD_SUBSCRIBE, &check) == PARSE_OK);
+    FUZZ_ASSERT(check.len == info.len && check.push <= PUSH_PONG);
+    if (check.push == PUSH_CONFIRM) {
+        FUZZ_ASSERT(check.sub >= SUB_SUBSCRIBE && check.sub <= SUB_PUNSUBSCRIBE);
+        FUZZ_ASSERT((size_t)check.chan.off + check.chan.len <= len);
+        FUZZ_ASSERT(!check.chan_null || check.chan.len == 0);
+        struct buf out;
+        buf_init(&out);
+        FUZZ_ASSERT(redis_sub_reply(&out, check.sub, check.chan_null ? NULL : p + check.chan.off,
+                                    check.chan.len, check.count, 3) == 0);
+        FUZZ_ASSERT(redis_rsp_parse(out.data, out.len, REDIS_CMD_UNSUBSCRIBE, &check) == PARSE_OK);
+        FUZZ_ASSERT(check.push == PUSH_CONFIRM && check.len == out.len);
+        buf_free(&out);
+    }
+}
+
 static void merges(const uint8_t *p, size_t len)
 {
     static const char mget[] = "*4\r\n$4\r\nMGET\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n";
@@ -50,6 +111,18 @@ static void merges(const uint8_t *p, size_t len)
     merge_as(del, map2, rsps, 2);
     merge_as(mset, map2, rsps, 2);
     rsp_info_free(&other);
+    static const char *const all[][2] = {
+        {"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n", "*1\r\n$1\r\nx\r\n"},
+        {"*1\r\n$6\r\nDBSIZE\r\n", ":1\r\n"},
+        {"*1\r\n$9\r\nRANDOMKEY\r\n", "_\r\n"},
+        {"*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n$1\r\nx\r\n", "$2\r\nab\r\n"},
+        {"*4\r\n$6\r\nSCRIPT\r\n$6\r\nEXISTS\r\n$1\r\na\r\n$1\r\nb\r\n", "*2\r\n:1\r\n:0\r\n"},
+        {"*1\r\n$8\r\nFLUSHALL\r\n", "+OK\r\n"}};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+        merge_all_as(all[i][0], all[i][1], p, len);
+    }
+    cursor_as(p);
+    push_as(p, len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

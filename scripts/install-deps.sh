@@ -8,12 +8,12 @@ set -euo pipefail
 
 # socat: the demo's and README's way to talk to the memcached pool and the stats port
 # liburing-dev: the io_uring event backend (--event-backend=io_uring)
-DEMO=(build-essential pkg-config libyaml-dev liburing-dev redis-server redis-tools memcached socat)
+DEMO=(build-essential pkg-config libyaml-dev libssl-dev liburing-dev redis-server redis-tools memcached socat)
 # llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses;
 # libmemcached-tools: memcping, memcstat, memcdump... run through the proxy by the tests;
 # nodejs, npm: the Node.js clients of tests/e2e/node (from the npm registry, pinned)
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
-      python3-pymemcache libmemcached-tools nodejs npm curl)
+      python3-pymemcache libmemcached-tools nodejs npm curl openssl stunnel4)
 BENCH=("${TEST[@]}" valgrind strace)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;

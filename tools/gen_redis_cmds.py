@@ -9,7 +9,8 @@ when the supported redis version changes:
 
 Redis knows arity, flags and where the keys of every command are (its key specs, the
 9th element of each COMMAND entry); this script adds the one thing redis cannot know:
-how a proxy handles each command (the sets below).
+how a proxy handles each command (POLICY below), and the few subcommands of later redis
+versions that clients send (NEWER).
 """
 
 import argparse
@@ -18,32 +19,66 @@ import sys
 
 # ---- how the proxy handles commands (the only hand-written data) ----------------
 
-LOCAL = {"ping", "echo", "quit", "select", "hello", "command", "auth"}
-SPLIT = {
+# name (subcommands as "container|sub") -> handling (enum redis_handling, REDIS_H_ in C).
+# Anything not listed is decided by redis' own flags and key specs (handling() below).
+POLICY = {
+    # answered by the proxy itself
+    "ping": "LOCAL", "echo": "LOCAL", "quit": "LOCAL", "select": "LOCAL", "hello": "LOCAL",
+    "command": "LOCAL", "auth": "LOCAL", "reset": "LOCAL",
+    # the proxy's figures, answered once a live server said its version (ROUTE_ANY, facts)
+    "info": "FACTS",
+    # the client's own connection to the proxy; NO-EVICT is flagged admin by redis but
+    # only ever concerns the connection that sends it
+    "client|setname": "LOCAL", "client|getname": "LOCAL", "client|setinfo": "LOCAL",
+    "client|id": "LOCAL", "client|info": "LOCAL", "client|no-evict": "LOCAL",
+    "client|no-touch": "LOCAL", "client|reply": "LOCAL", "client|help": "LOCAL",
+    # split by key, the replies merged
     "mget": "SPLIT_ARRAY",  # one array, values in the original key order
     "del": "SPLIT_SUM",     # integer replies summed
     "unlink": "SPLIT_SUM",
     "touch": "SPLIT_SUM",
     "exists": "SPLIT_SUM",
     "mset": "SPLIT_OK",     # every fragment answers +OK
+    # connection state the core keeps: a transaction, subscriptions
+    "multi": "TXN", "exec": "TXN", "discard": "TXN", "watch": "TXN", "unwatch": "TXN",
+    "subscribe": "PUBSUB", "psubscribe": "PUBSUB", "unsubscribe": "PUBSUB",
+    "punsubscribe": "PUBSUB",
+    # a message goes where its channel is placed (the channel is routed as a key)
+    "publish": "CHANNEL", "spublish": "CHANNEL",
+    # keyless, and any live server knows the answer
+    "time": "ANY", "lastsave": "ANY",
+    # keyless, twemproxy forwards them anyway (to the first server)
+    "lolwut": "KEYLESS",
+    # keyless, about the whole dataset: walked with a cursor, or asked of every server
+    # of a sharded pool and merged
+    "scan": "DATASET_SCAN", "keys": "DATASET_CONCAT", "dbsize": "DATASET_SUM",
+    "randomkey": "DATASET_PICK",
+    # to every server, merged
+    "script|load": "ALL_SAME", "script|exists": "ALL_AND", "script|flush": "ALL_OK",
+    "flushdb": "FLUSH", "flushall": "FLUSH",
+    # flagged blocking, but they block only with a BLOCK option: refused per request
+    "xread": "KEY_NOBLOCK", "xreadgroup": "KEY_NOBLOCK",
+    # keyed, but they operate on the server rather than on the key
+    "migrate": "REJECT_ADMIN",
 }
-# Keyless commands twemproxy forwards anyway (to the first server).
-KEYLESS_FORWARD = {"lolwut"}
-# Keyless, about the whole dataset: forwarded where the pool is one dataset (one server,
-# a master and its replicas), refused in a sharded pool.
-DATASET = {"scan", "keys", "randomkey", "dbsize"}
-# Flagged blocking, but they block only with a BLOCK option: refused per request.
-BLOCK_OPTION = {"xread", "xreadgroup"}
+# Subcommands of later redis versions that clients send at connect (redis-py 5, node-redis,
+# go-redis: CLIENT SETINFO), in the shape COMMAND gives them; added only when the server
+# the table is generated from does not know them.
+NEWER = {
+    "client": [
+        ["client|setinfo", 4, ["noscript", "loading", "stale"], 0, 0, 0,
+         ["@slow", "@connection"], [], [], []],  # redis 7.2
+        ["client|no-touch", 3, ["noscript", "loading", "stale"], 0, 0, 0,
+         ["@slow", "@connection"], [], [], []],  # redis 7.2
+    ],
+}
 # Key specs redis itself cannot describe ("unknown"): SORT finds its STORE key with
 # code (the proxy does the same, SORT in redis_cmd.c); the other unknown specs of
 # SORT/SORT_RO are the BY/GET patterns, keys made from values at run time, which
 # COMMAND GETKEYS does not list either and nothing can route by.
 CUSTOM_KEYS = {"sort": "SORT"}
+ADDED = []  # the NEWER entries the table got, named in its header
 PATTERN_SPECS = {"sort", "sort_ro"}
-# Connection state that a shared server connection cannot hold for one client.
-REJECT_TXN = {"multi", "exec", "discard", "watch", "unwatch"}
-# Keyed, but operate on the server rather than on the key.
-REJECT_ADMIN = {"migrate"}
 
 NAME_MAX = 40  # REDIS_CMD_NAME_MAX in src/proto/redis_cmd.h
 
@@ -147,24 +182,14 @@ def handling(entry, has_keys, has_supported_sub):
     name, flags = entry[0], entry[2]
     if len(entry) > 9 and entry[9]:  # a container: the subcommand decides
         return "SUBCMD" if has_supported_sub else "REJECT_NOKEY"
-    if name in LOCAL:
-        return "LOCAL"
-    if name in SPLIT:
-        return SPLIT[name]
-    if name in REJECT_TXN:
-        return "REJECT_TXN"
-    if name in REJECT_ADMIN or "admin" in flags or "asking" in flags:
+    if name in POLICY:
+        return POLICY[name]
+    if "admin" in flags or "asking" in flags:
         return "REJECT_ADMIN"
     if "pubsub" in flags:
         return "REJECT_PUBSUB"
-    if name in BLOCK_OPTION:
-        return "KEY_NOBLOCK"
     if "blocking" in flags:
         return "REJECT_BLOCKING"
-    if name in KEYLESS_FORWARD:
-        return "KEYLESS"
-    if name in DATASET:
-        return "DATASET"
     if not has_keys:
         return "REJECT_NOKEY"
     return "KEY"
@@ -174,13 +199,18 @@ def rows_of(entry, rows, flagset):
     name = entry[0].lower()
     entry = [name] + list(entry[1:])
     kind, specs = key_specs(entry)
-    subs = entry[9] if len(entry) > 9 and entry[9] else []
+    subs = list(entry[9]) if len(entry) > 9 and entry[9] else []
+    known = {sub[0] for sub in subs}
+    newer = [sub for sub in NEWER.get(name, []) if sub[0] not in known]
+    ADDED.extend(sub[0] for sub in newer)
+    subs += newer
+    local = POLICY.get(name) == "LOCAL"
     sub_supported = False
-    if subs and name not in LOCAL:  # COMMAND's subcommands are answered locally as a whole
+    if subs and not local:  # COMMAND's subcommands are answered locally as a whole
         for sub in subs:
             rows_of(sub, rows, flagset)
             sub_supported |= not rows[-1]["handling"].startswith("REJECT")
-    if subs and name in LOCAL:
+    if subs and local:
         entry = entry[:9]
     flagset.update(entry[2])
     rows.append({
@@ -200,6 +230,10 @@ def render(rows, flags, version):
         "/* GENERATED by tools/gen_redis_cmds.py from redis-server %s COMMAND: do not edit. */"
         % version,
         "/*",
+    ]
+    if ADDED:
+        out.append(" * Added from later redis versions (NEWER in the script): %s." % ", ".join(ADDED))
+    out += [
         " * X-macro data, sorted by name (bytewise) so lookups can bisect.",
         " * REDIS_FLAG(ID, \"name\")",
         " * REDIS_CMD(ID, \"name\", arity, flags, first, last, step, keys kind, first key spec,"
@@ -245,7 +279,7 @@ def main():
     for entry in r.call("COMMAND"):
         rows_of(entry, rows, flagset)
     names = {r["name"] for r in rows}
-    for must in LOCAL | set(SPLIT) | KEYLESS_FORWARD | DATASET | BLOCK_OPTION | set(CUSTOM_KEYS):
+    for must in set(POLICY) | set(CUSTOM_KEYS):
         if must not in names:
             sys.exit("redis %s does not know '%s'" % (version, must))
     longest = max(rows, key=lambda r: len(r["name"]))["name"]

@@ -18,9 +18,11 @@
  * from being read whole into memory. */
 #define CONF_MAX_FILE (16u << 20)
 
-/* One pool's listen address with where it came from, for the duplicate check. */
+/* One listen address (a pool's listen or listen_tls_addr) with where it came
+ * from, for the duplicate check. */
 struct listen_ref {
     const struct conf_pool *pool;
+    const struct conf_addr *addr;
     int line;
 };
 
@@ -93,7 +95,8 @@ static void add_pools(struct conf_ctx *cx, struct conf *c, yaml_node_t *map,
         return;
     }
     struct conf_pool *pools = realloc(c->pools, (c->npools + n) * sizeof(*pools));
-    struct listen_ref *lr = realloc(*refs, (c->npools + n) * sizeof(*lr));
+    /* room for two addresses per pool: listen and listen_tls_addr */
+    struct listen_ref *lr = realloc(*refs, 2 * (c->npools + n) * sizeof(*lr));
     if (pools != NULL) {
         c->pools = pools;
     }
@@ -178,7 +181,7 @@ static void check_pool_names(struct conf_ctx *cx, struct conf *c)
 static int listen_cmp(const void *a, const void *b)
 {
     const struct listen_ref *x = a, *y = b;
-    int c = conf_addr_cmp(&x->pool->listen, &y->pool->listen);
+    int c = conf_addr_cmp(x->addr, y->addr);
     return c ? c : (x->line > y->line) - (x->line < y->line);
 }
 
@@ -194,9 +197,17 @@ static void check_listen(struct conf_ctx *cx, struct conf *c, struct listen_ref 
 {
     uint32_t n = 0;
     for (uint32_t i = 0; i < c->npools; i++) {
+        int line = refs[i].line;
         if (listen_set(&c->pools[i].listen)) {
-            refs[n].pool = &c->pools[i];
-            refs[n].line = refs[i].line;
+            refs[n] = (struct listen_ref){&c->pools[i], &c->pools[i].listen, line};
+            n++;
+        }
+    }
+    for (uint32_t i = 0; i < c->npools; i++) {
+        /* listen_tls_addr competes for the same sockets (its own line: the pool's) */
+        if (listen_set(&c->pools[i].listen_tls_addr)) {
+            refs[n] = (struct listen_ref){&c->pools[i], &c->pools[i].listen_tls_addr,
+                                          c->pools[i].listen_tls.line};
             n++;
         }
     }
@@ -204,13 +215,19 @@ static void check_listen(struct conf_ctx *cx, struct conf *c, struct listen_ref 
         qsort(refs, n, sizeof(*refs), listen_cmp);
     }
     for (uint32_t i = 1, first = 0; i < n; i++) {
-        if (conf_addr_cmp(&refs[first].pool->listen, &refs[i].pool->listen) != 0) {
+        if (conf_addr_cmp(refs[first].addr, refs[i].addr) != 0) {
             first = i;
+            continue;
+        }
+        if (refs[first].pool == refs[i].pool) {
+            conf_err(cx, refs[i].line, "listen_tls_addr",
+                     "pool '%s' has listen_tls_addr equal to its listen address '%s'",
+                     refs[i].pool->name, refs[i].addr->text);
             continue;
         }
         conf_err(cx, refs[i].line, "listen",
                  "pools '%s' and '%s' have the same listen address '%s'", refs[first].pool->name,
-                 refs[i].pool->name, refs[i].pool->listen.text);
+                 refs[i].pool->name, refs[i].addr->text);
     }
 }
 
@@ -328,6 +345,9 @@ struct conf *conf_load_buf_flags(const char *name, const char *data, size_t len,
     }
     if (c != NULL) {
         walk_root(&cx, c, root);
+        if (cx.nerr == 0) {
+            conf_tls_load(&cx, c); /* only a file valid otherwise is worth reading them for */
+        }
     }
     free(cx.seen);
     if (cx.doc != NULL) {

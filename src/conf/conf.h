@@ -18,6 +18,8 @@
 #include "hash/dist.h"
 #include "hash/hash.h"
 
+struct tls_ctx;
+
 struct conf_addr {
     char *text; /* as written: "127.0.0.1:22121" or "/tmp/x.sock" */
     char *host; /* NULL for a unix socket */
@@ -53,6 +55,34 @@ enum conf_read_from {
     READ_FROM_COUNT
 };
 
+/* TLS of one side of a pool (README, "TLS"): what the file says, and the
+ * context loaded from its files with the generation, so that every reload
+ * reads the certificate files again even when the YAML did not change. */
+struct conf_tls {
+    bool enabled;
+    bool is_map; /* sentinel_tls given as a mapping (else it takes the pool's tls_* keys) */
+    char *ca_file;
+    char *ca_dir;
+    char *cert_file;
+    char *key_file;
+    char *server_name; /* connections we make: the name checked and sent as SNI */
+    bool verify;       /* connections we make: check the peer (default true); a listener:
+                        * verify_client, a client certificate is required */
+    char *protocols;   /* a listener's: "TLSv1.2 TLSv1.3" */
+    char *ciphers;
+    char *ciphersuites;
+    int line;
+    struct tls_ctx *ctx; /* NULL: off, or files not read (CONF_F_NO_FILES) */
+};
+
+/* A login the proxy accepts from clients (client_auth): the password is kept
+ * as its SHA-256 only. */
+struct conf_user {
+    char *name;
+    uint8_t sha256[32];
+    int line;
+};
+
 struct conf_pool {
     char *name;
     int line;
@@ -69,8 +99,9 @@ struct conf_pool {
     bool reuseport;
     bool preconnect;
     bool auto_eject_hosts;
-    bool allow_flush; /* ours: FLUSHDB/FLUSHALL may go to every server of a redis pool */
-    char *redis_auth; /* NULL: none */
+    bool allow_flush;      /* ours: FLUSHDB/FLUSHALL may go to every server of a redis pool */
+    char *redis_auth;      /* NULL: none; the password of "user password" */
+    char *redis_auth_user; /* the user of redis_auth "user password", else NULL */
     int redis_db;
     uint32_t server_connections;
     int64_t server_retry_timeout_ms;
@@ -93,6 +124,14 @@ struct conf_pool {
      * read_from, the master or the replicas (SPEC 10) */
     enum conf_read_from read_from;
     uint32_t master;
+    struct conf_tls tls;              /* tls, tls_*: the servers speak TLS */
+    struct conf_tls sentinel_tls;     /* the sentinels speak TLS */
+    struct conf_tls listen_tls;       /* clients speak TLS: on listen, or on listen_tls_addr */
+    struct conf_addr listen_tls_addr; /* unset: host and path NULL */
+    /* the logins clients may give (client_auth; else the user of redis_auth
+     * "user password"); none: redis_auth alone is the password, as in twemproxy */
+    struct conf_user *client_users;
+    uint32_t nclient_users;
 };
 
 struct conf_global {
@@ -126,6 +165,8 @@ struct conf *conf_load(const char *path, struct conf_errors *errs);
 /* Resolve numeric addresses only: no DNS, no /etc/hosts (fuzzing, unit tests).
  * Names are then left unresolved (salen 0), listen ones included. */
 #define CONF_F_NUMERIC_ONLY 1u
+/* Read no certificate file (fuzzing, unit tests): TLS contexts stay NULL. */
+#define CONF_F_NO_FILES 2u
 
 /* The same from bytes in memory; name is used in messages and as conf->path. */
 struct conf *conf_load_buf(const char *name, const char *data, size_t len,
@@ -133,6 +174,9 @@ struct conf *conf_load_buf(const char *name, const char *data, size_t len,
 struct conf *conf_load_buf_flags(const char *name, const char *data, size_t len, unsigned flags,
                                  struct conf_errors *errs);
 struct conf *conf_ref(struct conf *c);
+/* Whether user (NULL: "default") and pw are a login of cp->client_users. */
+bool conf_user_check(const struct conf_pool *cp, const uint8_t *user, size_t ulen,
+                     const uint8_t *pw, size_t plen);
 /* "master", "replica", "prefer_replica" ("" for READ_FROM_NONE). */
 const char *conf_read_from_name(enum conf_read_from r);
 void conf_unref(struct conf *c);

@@ -79,4 +79,15 @@ void conf_global_defaults(struct conf_global *g);
 void conf_global_parse(struct conf_ctx *cx, struct conf_global *g, yaml_node_t *map);
 void conf_global_free(struct conf_global *g);
 
+/* conf_tls.c: TLS keys and logins */
+/* lines: the lines of tls, tls_ca_file, tls_ca_dir, tls_cert_file, tls_key_file,
+ * tls_server_name, tls_verify, sentinel_tls, listen_tls, listen_tls_addr (0: absent). */
+void conf_tls_check(struct conf_ctx *cx, struct conf_pool *p, const int *lines);
+void conf_auth_check(struct conf_ctx *cx, struct conf_pool *p, int auth_line, int users_line);
+/* A client_auth entry: "user password", or a password alone (user "default"). */
+int conf_user_add(struct conf_ctx *cx, struct conf_pool *p, const char *v, int line);
+/* Load every pool's contexts from their files (unless CONF_F_NO_FILES). */
+void conf_tls_load(struct conf_ctx *cx, struct conf *c);
+void conf_tls_free(struct conf_tls *t);
+
 #endif

@@ -34,6 +34,9 @@ enum key_type {
     K_GROUPS,
     K_WORKERS, /* int or "auto" (-1) */
     K_READ_FROM,
+    K_USERS,      /* client_auth: a list of "user password" */
+    K_TLS_CLIENT, /* sentinel_tls: true/false, or a mapping of tls_client_keys */
+    K_TLS_LISTEN, /* listen_tls: a mapping of tls_listen_keys */
 };
 
 struct key_desc {
@@ -55,7 +58,18 @@ enum {
     KEY_SENTINEL_AUTH,
     KEY_READ_FROM,
     KEY_FAILOVER_HOLD,
-    KEY_HOLD_ON_CRASH
+    KEY_HOLD_ON_CRASH,
+    KEY_TLS,
+    KEY_TLS_CA_FILE,
+    KEY_TLS_CA_DIR,
+    KEY_TLS_CERT_FILE,
+    KEY_TLS_KEY_FILE,
+    KEY_TLS_SERVER_NAME,
+    KEY_TLS_VERIFY,
+    KEY_SENTINEL_TLS,
+    KEY_LISTEN_TLS,
+    KEY_LISTEN_TLS_ADDR,
+    KEY_CLIENT_AUTH,
 };
 
 #define P(f) offsetof(struct conf_pool, f)
@@ -71,6 +85,17 @@ static const struct key_desc pool_keys[] = {
     [KEY_READ_FROM] = {"read_from", K_READ_FROM, P(read_from), 0, 0},
     [KEY_FAILOVER_HOLD] = {"failover_hold", K_I64, P(failover_hold_ms), 0, MAX_MS},
     [KEY_HOLD_ON_CRASH] = {"failover_hold_on_crash", K_BOOL, P(failover_hold_on_crash), 0, 0},
+    [KEY_TLS] = {"tls", K_BOOL, P(tls.enabled), 0, 0},
+    [KEY_TLS_CA_FILE] = {"tls_ca_file", K_STR, P(tls.ca_file), 0, 0},
+    [KEY_TLS_CA_DIR] = {"tls_ca_dir", K_STR, P(tls.ca_dir), 0, 0},
+    [KEY_TLS_CERT_FILE] = {"tls_cert_file", K_STR, P(tls.cert_file), 0, 0},
+    [KEY_TLS_KEY_FILE] = {"tls_key_file", K_STR, P(tls.key_file), 0, 0},
+    [KEY_TLS_SERVER_NAME] = {"tls_server_name", K_STR, P(tls.server_name), 0, 0},
+    [KEY_TLS_VERIFY] = {"tls_verify", K_BOOL, P(tls.verify), 0, 0},
+    [KEY_SENTINEL_TLS] = {"sentinel_tls", K_TLS_CLIENT, P(sentinel_tls), 0, 0},
+    [KEY_LISTEN_TLS] = {"listen_tls", K_TLS_LISTEN, P(listen_tls), 0, 0},
+    [KEY_LISTEN_TLS_ADDR] = {"listen_tls_addr", K_LISTEN, P(listen_tls_addr), 0, 0},
+    [KEY_CLIENT_AUTH] = {"client_auth", K_USERS, P(client_users), 0, 0},
     {"hash", K_HASH, P(hash), 0, 0},
     {"hash_tag", K_HASH_TAG, P(hash_tag), 0, 0},
     {"distribution", K_DIST, P(distribution), 0, 0},
@@ -89,6 +114,24 @@ static const struct key_desc pool_keys[] = {
 };
 #undef P
 #define NPOOL_KEYS (sizeof(pool_keys) / sizeof(pool_keys[0]))
+
+/* The sub-keys of sentinel_tls (the pool's tls_* keys without the prefix) and
+ * of listen_tls. */
+#define T(f) offsetof(struct conf_tls, f)
+static const struct key_desc tls_client_keys[] = {
+    {"ca_file", K_STR, T(ca_file), 0, 0},         {"ca_dir", K_STR, T(ca_dir), 0, 0},
+    {"cert_file", K_STR, T(cert_file), 0, 0},     {"key_file", K_STR, T(key_file), 0, 0},
+    {"server_name", K_STR, T(server_name), 0, 0}, {"verify", K_BOOL, T(verify), 0, 0},
+};
+static const struct key_desc tls_listen_keys[] = {
+    {"cert_file", K_STR, T(cert_file), 0, 0},   {"key_file", K_STR, T(key_file), 0, 0},
+    {"ca_file", K_STR, T(ca_file), 0, 0},       {"ca_dir", K_STR, T(ca_dir), 0, 0},
+    {"verify_client", K_BOOL, T(verify), 0, 0}, {"protocols", K_STR, T(protocols), 0, 0},
+    {"ciphers", K_STR, T(ciphers), 0, 0},       {"ciphersuites", K_STR, T(ciphersuites), 0, 0},
+};
+#undef T
+#define NTLS_CLIENT_KEYS (sizeof(tls_client_keys) / sizeof(tls_client_keys[0]))
+#define NTLS_LISTEN_KEYS (sizeof(tls_listen_keys) / sizeof(tls_listen_keys[0]))
 
 #define G(f) offsetof(struct conf_global, f)
 static const struct key_desc global_keys[] = {
@@ -113,6 +156,8 @@ void conf_pool_defaults(struct conf_pool *p)
     p->server_failure_limit = 2;
     p->sentinel_heartbeat_ms = 1000;
     p->failover_hold_ms = 5000;
+    p->tls.verify = true; /* checking is the default: tls_verify: false is the opt-out */
+    p->sentinel_tls.verify = true;
 }
 
 void conf_global_defaults(struct conf_global *g)
@@ -356,10 +401,14 @@ static int add_sentinel(struct conf_ctx *cx, struct conf_pool *p, const char *v,
 static void *list_storage(struct conf_ctx *cx, struct conf_pool *p, enum key_type t, size_t n)
 {
     void **slot = t == K_SENTINELS ? (void **)&p->sentinels : (void **)&p->servers;
+    size_t size = t == K_SENTINELS ? sizeof(*p->sentinels) : sizeof(*p->servers);
+    if (t == K_USERS) {
+        slot = (void **)&p->client_users;
+        size = sizeof(*p->client_users);
+    }
     if (*slot != NULL) {
         return NULL;
     }
-    size_t size = t == K_SENTINELS ? sizeof(*p->sentinels) : sizeof(*p->servers);
     *slot = calloc(n, size);
     if (*slot == NULL) {
         conf_oom(cx);
@@ -392,6 +441,8 @@ static void set_list(struct conf_ctx *cx, struct conf_pool *p, const struct key_
         add = add_server;
     } else if (k->type == K_GROUPS) {
         add = add_group;
+    } else if (k->type == K_USERS) {
+        add = conf_user_add;
     }
     for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
          it++) {
@@ -443,8 +494,8 @@ static void resolve_redis(struct conf_ctx *cx, struct conf_pool *p, const int *l
  * groups come as a pair and replace servers; redis only (resolve_redis). */
 static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
 {
-    static const int only_with[] = {KEY_GROUPS, KEY_HEARTBEAT, KEY_SENTINEL_AUTH, KEY_FAILOVER_HOLD,
-                                    KEY_HOLD_ON_CRASH};
+    static const int only_with[] = {KEY_GROUPS,        KEY_HEARTBEAT,     KEY_SENTINEL_AUTH,
+                                    KEY_FAILOVER_HOLD, KEY_HOLD_ON_CRASH, KEY_SENTINEL_TLS};
     if (lines[KEY_SENTINELS] == 0) {
         for (size_t i = 0; i < sizeof(only_with) / sizeof(only_with[0]); i++) {
             int k = only_with[i];
@@ -513,6 +564,33 @@ static const struct key_desc *key_find(const struct key_desc *keys, size_t n, co
     return NULL;
 }
 
+static void parse_map(struct conf_ctx *cx, void *base, const struct key_desc *keys, size_t nkeys,
+                      yaml_node_t *map, int *lines, const char *what);
+
+/* sentinel_tls: true|false (then the pool's tls_* keys apply), or a mapping;
+ * listen_tls: a mapping. */
+static void set_tls(struct conf_ctx *cx, const struct key_desc *k, struct conf_tls *t,
+                    yaml_node_t *vn, int line)
+{
+    bool listen = k->type == K_TLS_LISTEN;
+    t->line = line;
+    if (vn->type == YAML_MAPPING_NODE) {
+        int sub[NTLS_LISTEN_KEYS > NTLS_CLIENT_KEYS ? NTLS_LISTEN_KEYS : NTLS_CLIENT_KEYS] = {0};
+        parse_map(cx, t, listen ? tls_listen_keys : tls_client_keys,
+                  listen ? NTLS_LISTEN_KEYS : NTLS_CLIENT_KEYS, vn, sub, k->name);
+        t->enabled = true;
+        t->is_map = true;
+        return;
+    }
+    const char *v = conf_scalar(cx, vn, k->name);
+    if (v != NULL && !listen && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)) {
+        t->enabled = v[0] == 't';
+    } else if (v != NULL) {
+        conf_err(cx, line, k->name, "directive needs %s, not \"%s\"",
+                 listen ? "a mapping (cert_file, key_file, ...)" : "true, false or a mapping", v);
+    }
+}
+
 /* Walks a mapping of directives; lines[i] gets the line of keys[i] (0: absent). */
 static void parse_map(struct conf_ctx *cx, void *base, const struct key_desc *keys, size_t nkeys,
                       yaml_node_t *map, int *lines, const char *what)
@@ -540,8 +618,13 @@ static void parse_map(struct conf_ctx *cx, void *base, const struct key_desc *ke
         if (vn == NULL) {
             continue;
         }
-        if (k->type == K_SERVERS || k->type == K_SENTINELS || k->type == K_GROUPS) {
+        if (k->type == K_SERVERS || k->type == K_SENTINELS || k->type == K_GROUPS ||
+            k->type == K_USERS) {
             set_list(cx, base, k, vn, line);
+            continue;
+        }
+        if (k->type == K_TLS_CLIENT || k->type == K_TLS_LISTEN) {
+            set_tls(cx, k, (struct conf_tls *)((char *)base + k->off), vn, line);
             continue;
         }
         const char *v = conf_scalar(cx, vn, name);
@@ -569,6 +652,8 @@ int conf_pool_parse(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *map)
     }
     check_servers(cx, p);
     check_read_from(cx, p, lines);
+    conf_tls_check(cx, p, lines + KEY_TLS);
+    conf_auth_check(cx, p, lines[KEY_REDIS_AUTH], lines[KEY_CLIENT_AUTH]);
     return lines[KEY_LISTEN];
 }
 
@@ -586,6 +671,15 @@ void conf_pool_free(struct conf_pool *p)
     }
     free(p->sentinels);
     free(p->sentinel_auth);
+    free(p->redis_auth_user);
+    conf_addr_free(&p->listen_tls_addr);
+    conf_tls_free(&p->tls);
+    conf_tls_free(&p->sentinel_tls);
+    conf_tls_free(&p->listen_tls);
+    for (uint32_t i = 0; i < p->nclient_users; i++) {
+        free(p->client_users[i].name);
+    }
+    free(p->client_users);
 }
 
 void conf_global_parse(struct conf_ctx *cx, struct conf_global *g, yaml_node_t *map)

@@ -1,6 +1,8 @@
 #include "net/stream.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static int plain_read(struct stream *s, void *p, size_t cap, size_t *got, int *err)
@@ -49,12 +51,36 @@ static void plain_close(struct stream *s)
     close(s->fd);
 }
 
-static const struct stream_ops plain_ops = {plain_read, plain_write, plain_close};
+static int plain_handshake(struct stream *s, int *err)
+{
+    (void)s;
+    (void)err;
+    return STREAM_OK;
+}
+
+static size_t plain_pending(const struct stream *s)
+{
+    (void)s;
+    return 0;
+}
+
+static const char *plain_strerror(const struct stream *s, int err, char *buf, size_t len)
+{
+    (void)s;
+    snprintf(buf, len, "%s", err > 0 ? strerror(err) : "transport error");
+    return buf;
+}
+
+static const struct stream_ops plain_ops = {plain_read,      plain_write,   plain_close,
+                                            plain_handshake, plain_pending, plain_strerror};
 
 void stream_open_plain(struct stream *s, int fd)
 {
     s->fd = fd;
     s->ops = &plain_ops;
+    s->impl = NULL;
+    s->rd_want = STREAM_WANT_READ;
+    s->wr_want = STREAM_WANT_WRITE;
 }
 
 void stream_close(struct stream *s)
@@ -63,6 +89,7 @@ void stream_close(struct stream *s)
         s->ops->close(s);
     }
     s->fd = -1;
+    s->impl = NULL;
 }
 
 int stream_write_buf(struct stream *s, const struct buf *b, size_t *pos, int *err)

@@ -275,9 +275,11 @@ static void master_stop(struct master *m)
  * worker 0, which has the one socket a path can name. */
 static bool master_can_listen(const struct conf *next)
 {
-    for (uint32_t i = 0; i < next->npools; i++) {
-        const struct conf_addr *a = &next->pools[i].listen;
-        if (a->path != NULL) {
+    for (uint32_t k = 0; k < 2 * next->npools; k++) {
+        const struct conf_pool *cp = &next->pools[k / 2];
+        const struct conf_addr *a = k % 2 == 0 ? &cp->listen : &cp->listen_tls_addr;
+        uint32_t i = k / 2;
+        if (a->path != NULL || (k % 2 == 1 && a->text == NULL)) {
             continue;
         }
         if (a->salen == 0 || sock_bind_probe((const struct sockaddr *)&a->sa, a->salen) != 0) {

@@ -32,12 +32,25 @@ static bool reload_addr_same(const struct conf_addr *a, const struct conf_addr *
     return a->salen == b->salen && memcmp(&a->sa, &b->sa, a->salen) == 0;
 }
 
+/* The TLS settings a server connection was made with. The files' contents are
+ * not compared: a connection made with the old certificate stays (rotation
+ * without drops), and the next one made uses the new generation's context. */
+static bool reload_tls_same(const struct conf_tls *a, const struct conf_tls *b)
+{
+    return a->enabled == b->enabled && a->verify == b->verify &&
+           reload_str_same(a->server_name, b->server_name) &&
+           reload_str_same(a->ca_file, b->ca_file) && reload_str_same(a->ca_dir, b->ca_dir) &&
+           reload_str_same(a->cert_file, b->cert_file) && reload_str_same(a->key_file, b->key_file);
+}
+
 /* What a server connection was set up with: a change means new connections. */
 static bool reload_conn_settings_same(const struct conf_pool *a, const struct conf_pool *b)
 {
     return a->redis == b->redis && a->server_connections == b->server_connections &&
            a->tcpkeepalive == b->tcpkeepalive && a->redis_db == b->redis_db &&
-           reload_str_same(a->redis_auth, b->redis_auth);
+           reload_str_same(a->redis_auth, b->redis_auth) &&
+           reload_str_same(a->redis_auth_user, b->redis_auth_user) &&
+           reload_tls_same(&a->tls, &b->tls);
 }
 
 /*
@@ -69,15 +82,31 @@ static void reload_match(const struct proxy *px, const struct conf *next, int *p
     }
 }
 
+/* Whether new pool i keeps the listen_tls_addr socket of old pool op. */
+static bool reload_keeps_tls_listener(const struct pool *op, const struct conf_pool *ncp)
+{
+    return op != NULL && op->cp->listen_tls_addr.text != NULL &&
+           ncp->listen_tls_addr.text != NULL &&
+           reload_addr_same(&op->cp->listen_tls_addr, &ncp->listen_tls_addr);
+}
+
+/* The socket of listener from moves to listener to; whether its clients speak
+ * TLS is the new pool's to say (a rotated certificate serves the next accept). */
+static void reload_move_listener(struct ev_loop *loop, struct listener *to, struct listener *from)
+{
+    int fd = from->io.fd;
+    ev_timer_stop(loop, &from->pause);
+    ev_io_stop(loop, &from->io);
+    from->io.fd = -1;
+    ev_io_init(&to->io, fd, listener_on_accept, to);
+    ev_io_set(loop, &to->io, EV_READ);
+}
+
 static void reload_take_listener(struct pool *np, struct pool *op)
 {
     struct ev_loop *loop = np->px->loop;
     int fd = op->listener.io.fd;
-    ev_timer_stop(loop, &op->listener.pause);
-    ev_io_stop(loop, &op->listener.io);
-    op->listener.io.fd = -1;
-    ev_io_init(&np->listener.io, fd, listener_on_accept, np);
-    ev_io_set(loop, &np->listener.io, EV_READ);
+    reload_move_listener(loop, &np->listener, &op->listener);
     /* the socket stays open, so nobody connecting sees a refusal; the new
      * backlog and unix socket mode apply to it as they are */
     if (listen(fd, np->cp->backlog) != 0) {
@@ -135,6 +164,11 @@ static void reload_inherit(struct pool *np, struct pool *op)
     if (same_listen && op->listener.io.fd >= 0) {
         reload_take_listener(np, op);
     }
+    if (reload_keeps_tls_listener(op, np->cp) && op->tls_listener.io.fd >= 0) {
+        reload_move_listener(np->px->loop, &np->tls_listener, &op->tls_listener);
+        log_notice("pool '%s' keeps listening on '%s' (TLS)", np->cp->name,
+                   np->cp->listen_tls_addr.text);
+    }
     uint32_t moved = 0;
     if (same_listen && np->proto == op->proto) {
         while (op->clients != NULL) {
@@ -169,9 +203,11 @@ int reload_apply(struct instance *in, struct conf *next)
     /* everything that can fail comes before the first change to the running pools */
     for (uint32_t i = 0; i < n; i++) {
         pools[i] = instance_pool_create(in, next, i);
-        bool keeps_listener = pred[i] >= 0 && reload_addr_same(&px->pools[pred[i]]->cp->listen,
-                                                               &next->pools[i].listen);
-        if (pools[i] == NULL || (!keeps_listener && pool_listen(pools[i]) != 0)) {
+        struct pool *op = pred[i] >= 0 ? px->pools[pred[i]] : NULL;
+        bool keeps_listener =
+            op != NULL && reload_addr_same(&op->cp->listen, &next->pools[i].listen);
+        bool keeps_tls = reload_keeps_tls_listener(op, &next->pools[i]);
+        if (pools[i] == NULL || pool_listen_only(pools[i], !keeps_listener, !keeps_tls) != 0) {
             log_error("reload: cannot set up pool '%s'; the running configuration stays",
                       next->pools[i].name);
             reload_destroy_new(pools, i + 1);

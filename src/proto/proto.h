@@ -75,7 +75,9 @@ enum req_route {
      * answered with info->err, which the parser fills for that case */
     ROUTE_DATASET,
     /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (info->txn says which): the core keeps the
-     * transaction; WATCH's keys are in keys */
+     * transaction; WATCH's keys are in keys. (A ROUTE_LOCAL request with txn DISCARD and
+     * sub UNSUBSCRIBE, redis' RESET, ends the transaction, the WATCHes and every
+     * subscription, channels and patterns, before local answers it.) */
     ROUTE_TXN,
     /* SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE (info->sub says which): the channels
      * or patterns are in keys */
@@ -122,7 +124,8 @@ struct req_info {
                           live server's (its version), wrapped by proto->text_reply */
     /* An inline request (telnet's "SET k v") rewritten as the request it means: when
      * rewritten, args and keys point into wire.data and wire.len is its length; len is
-     * still the input the request took. */
+     * still the input the request took. The request bytes to forward, and the `req`
+     * given to local, frag_build, merge and cursor_request, are then wire.data. */
     bool rewritten;
     struct buf wire;
     /* ROUTE_REJECT / PARSE_ERROR / ROUTE_DATASET: message without protocol framing
@@ -148,9 +151,11 @@ struct rsp_info {
 };
 
 /* Per-client state a protocol needs for local answers (AUTH, SELECT, HELLO, CLIENT,
- * INFO, PING in subscribed mode). */
+ * PING in subscribed mode). */
 struct local_ctx {
-    const char *auth; /* pool password (redis_auth) or NULL */
+    /* non-NULL: clients must log in; the pool password (redis_auth), or "" when
+     * login decides (client_auth users) */
+    const char *auth;
     size_t auth_len;
     int db;              /* pool redis_db */
     bool authed;         /* in/out: the client has authenticated */
@@ -161,10 +166,11 @@ struct local_ctx {
     const char *addr;    /* CLIENT INFO: the peer, "ip:port" */
     const char *laddr;   /* CLIENT INFO: the local end */
     bool subscribed;     /* PING answers as in subscribed mode */
-    /* INFO [section ...]: the core appends the text of the sections asked (args[1..],
-     * none: the default ones) to text; the protocol wraps it as a reply */
-    int (*info)(void *ctx, struct buf *text, const uint8_t *req, const struct req_info *ri);
-    void *info_ctx;
+    /* client_auth: whether user (NULL: "default") and pw are a login the proxy
+     * accepts; NULL: auth is the one password */
+    bool (*login)(const void *ctx, const uint8_t *user, size_t ulen, const uint8_t *pw,
+                  size_t plen);
+    const void *login_ctx;
 };
 
 /* Which fragment carries original key i and at which position among that fragment's keys. */
@@ -196,7 +202,8 @@ struct proto {
                  const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps);
     /* Append an error reply carrying msg (redis "-ERR msg", memcache "SERVER_ERROR msg"). */
     int (*error_reply)(struct buf *out, const char *msg);
-    /* Called for ROUTE_LOCAL, and for every request while lc->auth is set and !lc->authed.
+    /* Called for ROUTE_LOCAL, and for every request while lc->auth is set and !lc->authed
+     * or while lc->subscribed (a RESP2 subscriber may send only a few commands).
      * Returns 1 when it appended the reply to out (answered), 0 to forward as routed. */
     int (*local)(struct buf *out, const uint8_t *req, const struct req_info *info,
                  struct local_ctx *lc);

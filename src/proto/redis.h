@@ -11,6 +11,18 @@
  *   and the server's own reply is already the right reply.
  * - redis_local() returns 0 for ROUTE_REJECT requests even before AUTH, so the core
  *   answers them with info->err (redis, too, reports unknown commands before NOAUTH).
+ * - An inline request is rewritten (info->rewritten, info->wire) and classified like
+ *   its RESP form; unbalanced quotes, a NUL byte or an unended line over 64 KB are a
+ *   PARSE_ERROR whose err is redis' text.
+ * - PUBLISH and SPUBLISH are ROUTE_KEY with the channel as their one key.
+ * - merge() takes map NULL for ROUTE_ALL (SCRIPT LOAD/EXISTS/FLUSH, FLUSHDB, FLUSHALL)
+ *   and for ROUTE_DATASET without a cursor sent to every server (KEYS concatenated,
+ *   DBSIZE summed, RANDOMKEY: a key from the server at info->seed % n onwards);
+ *   the replies are in server order (SCRIPT LOAD's disagreement names the index).
+ * - redis_local() answers from lc->resp (RESP3: maps, nulls `_`, verbatim strings),
+ *   HELLO 3 sets lc->resp, RESET sets lc back (resp 2, no name, not subscribed, not
+ *   authenticated when there is a password) and is ROUTE_LOCAL with txn DISCARD and
+ *   sub UNSUBSCRIBE for the core's own state.
  */
 #ifndef NC_PROTO_REDIS_H
 #define NC_PROTO_REDIS_H

@@ -129,8 +129,6 @@ const char *redis_cmd_reject_reason(const struct redis_cmd *c)
         return "blocking";
     case REDIS_H_REJECT_PUBSUB:
         return "pub/sub";
-    case REDIS_H_REJECT_TXN:
-        return "transactions";
     case REDIS_H_REJECT_ADMIN:
         return "admin";
     default:

@@ -59,21 +59,32 @@ struct redis_keyspec {
     int8_t firstkey;     /* keynum: the first key's index, relative to the beginning */
 };
 
-/* What the proxy does with the command. */
+/* What the proxy does with the command (POLICY in tools/gen_redis_cmds.py). */
 enum redis_handling {
-    REDIS_H_KEY = 0,      /* forward unchanged to the server of its keys */
-    REDIS_H_KEY_NOBLOCK,  /* the same, refused with a BLOCK option (XREAD) */
-    REDIS_H_KEYLESS,      /* forward unchanged to the first server (LOLWUT) */
-    REDIS_H_DATASET,      /* keyless, about the whole dataset: ROUTE_DATASET (SCAN) */
-    REDIS_H_SPLIT_ARRAY,  /* split by key, one array of the values (MGET) */
-    REDIS_H_SPLIT_SUM,    /* split by key, integers summed (DEL, EXISTS...) */
-    REDIS_H_SPLIT_OK,     /* split by key/value pair, one +OK (MSET) */
-    REDIS_H_LOCAL,        /* answered by the proxy */
-    REDIS_H_SUBCMD,       /* a container: the subcommand in argv[1] decides */
-    REDIS_H_REJECT_NOKEY, /* unsupported: nothing to route by */
+    REDIS_H_KEY = 0,        /* forward unchanged to the server of its keys */
+    REDIS_H_KEY_NOBLOCK,    /* the same, refused with a BLOCK option (XREAD) */
+    REDIS_H_KEYLESS,        /* forward unchanged to the first server (LOLWUT) */
+    REDIS_H_ANY,            /* keyless, any live server answers it: ROUTE_ANY (TIME) */
+    REDIS_H_FACTS,          /* ROUTE_ANY with info->facts: the core answers (INFO) */
+    REDIS_H_CHANNEL,        /* routed by its channel, argv[1], as if it were a key (PUBLISH) */
+    REDIS_H_DATASET_SCAN,   /* ROUTE_DATASET walked with a cursor (SCAN) */
+    REDIS_H_DATASET_CONCAT, /* ROUTE_DATASET, every server's array concatenated (KEYS) */
+    REDIS_H_DATASET_SUM,    /* ROUTE_DATASET, every server's integer summed (DBSIZE) */
+    REDIS_H_DATASET_PICK,   /* ROUTE_DATASET, one server's non-nil reply (RANDOMKEY) */
+    REDIS_H_ALL_SAME,       /* ROUTE_ALL, every server must answer the same (SCRIPT LOAD) */
+    REDIS_H_ALL_AND,        /* ROUTE_ALL, arrays of 0/1 ANDed element-wise (SCRIPT EXISTS) */
+    REDIS_H_ALL_OK,         /* ROUTE_ALL, one +OK (SCRIPT FLUSH) */
+    REDIS_H_FLUSH,          /* ROUTE_ALL with info->flush, one +OK (FLUSHDB, FLUSHALL) */
+    REDIS_H_SPLIT_ARRAY,    /* split by key, one array of the values (MGET) */
+    REDIS_H_SPLIT_SUM,      /* split by key, integers summed (DEL, EXISTS...) */
+    REDIS_H_SPLIT_OK,       /* split by key/value pair, one +OK (MSET) */
+    REDIS_H_LOCAL,          /* answered by the proxy */
+    REDIS_H_TXN,            /* ROUTE_TXN: MULTI, EXEC, DISCARD, WATCH, UNWATCH */
+    REDIS_H_PUBSUB,         /* ROUTE_PUBSUB: (P)SUBSCRIBE, (P)UNSUBSCRIBE */
+    REDIS_H_SUBCMD,         /* a container: the subcommand in argv[1] decides */
+    REDIS_H_REJECT_NOKEY,   /* unsupported: nothing to route by */
     REDIS_H_REJECT_BLOCKING,
     REDIS_H_REJECT_PUBSUB,
-    REDIS_H_REJECT_TXN,
     REDIS_H_REJECT_ADMIN,
 };
 

@@ -9,9 +9,10 @@
  */
 #include "proto/redis.h"
 #include "proto/redis_cmd.h"
+#include "proto/redis_merge.h"
 #include "proto/redis_wire.h"
 
-#define FRAG_BAD_REPLY "ERR bad reply from server"
+#define FRAG_BAD_REPLY REDIS_BAD_REPLY
 
 static bool frag_is_split(const struct redis_cmd *c)
 {
@@ -83,7 +84,8 @@ static bool frag_rsp_is(const struct frag_rsp *r, char type)
     return r->info != NULL && r->info->type == type && r->info->len <= r->len;
 }
 
-/* MGET: each fragment answered an array with one element per key it was given. */
+/* MGET: each fragment answered an array with one element per key it was given (a
+ * RESP3 server's null elements are `_`, copied as they are for a RESP3 client). */
 static int frag_merge_array(struct buf *out, const struct req_info *info,
                             const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps)
 {
@@ -147,8 +149,8 @@ int redis_merge(struct buf *out, const uint8_t *req, const struct req_info *info
                 const struct frag_map *map, const struct frag_rsp *rsps, uint32_t nrsps)
 {
     const struct redis_cmd *c = redis_cmd_get(info->cmd);
-    if (map == NULL || !frag_is_split(c)) {
-        return -1; /* redis never routes to all servers: a core bug, not a reply */
+    if ((map == NULL) == frag_is_split(c)) {
+        return -1; /* a split without its map, or a map for a whole request: a core bug */
     }
     if (nrsps == 0 || rsps == NULL) {
         return redis_wire_error(out, FRAG_BAD_REPLY);
@@ -159,7 +161,9 @@ int redis_merge(struct buf *out, const uint8_t *req, const struct req_info *info
     }
     size_t start = out->len;
     int rc;
-    if (c->handling == REDIS_H_SPLIT_ARRAY) {
+    if (map == NULL) {
+        rc = redis_merge_all(out, c->handling, info, rsps, nrsps);
+    } else if (c->handling == REDIS_H_SPLIT_ARRAY) {
         rc = frag_merge_array(out, info, map, rsps, nrsps);
     } else if (c->handling == REDIS_H_SPLIT_SUM) {
         rc = frag_merge_sum(out, rsps, nrsps);

@@ -1,9 +1,13 @@
 /*
  * redis_local: requests the proxy answers itself, and the AUTH gate.
  *
- * The client authenticates against the pool's redis_auth, never against a server:
- * servers get AUTH from conn_init on every new connection. Until a client has
- * authenticated, every request but AUTH, HELLO ... AUTH and QUIT is answered NOAUTH.
+ * The client authenticates against the pool's redis_auth (or, with client_auth, as
+ * one of its users), never against a server: servers get AUTH from conn_init on
+ * every new connection. Until a client has authenticated, every request but those
+ * redis lets through (AUTH, HELLO ... AUTH, QUIT, RESET: the no_auth flag) is
+ * answered NOAUTH. A RESP2 client in subscribed mode may send only what redis
+ * allows there (PING, (P)(UN)SUBSCRIBE, QUIT, RESET). Answers that differ between
+ * RESP2 and RESP3 follow lc->resp.
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,9 +23,11 @@
     "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "          \
     "select the RESP protocol version at the same time"
 
+#define LOCAL_WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."
+
 static bool local_has_password(const struct local_ctx *lc)
 {
-    return lc->auth != NULL && lc->auth_len > 0;
+    return lc->login != NULL || (lc->auth != NULL && lc->auth_len > 0);
 }
 
 static bool local_locked(const struct local_ctx *lc)
@@ -48,7 +54,12 @@ static int local_login(struct buf *out, const uint8_t *req, const struct span *u
                        struct local_ctx *lc)
 {
     const char *err = NULL;
-    if (!local_has_password(lc)) {
+    if (lc->login != NULL) {
+        /* ACL users: redis 6+ semantics, AUTH pw is the default user's */
+        lc->authed = lc->login(lc->login_ctx, user ? req + user->off : NULL, user ? user->len : 0,
+                               req + pw.off, pw.len);
+        err = lc->authed ? NULL : LOCAL_WRONGPASS;
+    } else if (!local_has_password(lc)) {
         err = "ERR Client sent AUTH, but no password is set";
     } else {
         bool user_ok =
@@ -77,19 +88,21 @@ static int local_auth(struct buf *out, const uint8_t *req, const struct req_info
     return rc;
 }
 
+/* HELLO's reply as redis 7 lays it out; mode "standalone": clients read it to choose
+ * cluster or sentinel behaviour, and through the proxy the pool is one server. */
 static int local_hello_reply(struct buf *out, const struct local_ctx *lc)
 {
-    int rc = redis_wire_num(out, '*', 14);
+    int rc = redis_wire_map(out, 7, lc->resp);
     rc |= redis_wire_bulk_str(out, "server");
     rc |= redis_wire_bulk_str(out, "nutcracker");
     rc |= redis_wire_bulk_str(out, "version");
     rc |= redis_wire_bulk_str(out, lc->version != NULL ? lc->version : "");
     rc |= redis_wire_bulk_str(out, "proto");
-    rc |= redis_wire_num(out, ':', 2);
+    rc |= redis_wire_num(out, ':', lc->resp);
     rc |= redis_wire_bulk_str(out, "id");
-    rc |= redis_wire_num(out, ':', 0);
+    rc |= redis_wire_num(out, ':', (int64_t)lc->id);
     rc |= redis_wire_bulk_str(out, "mode");
-    rc |= redis_wire_bulk_str(out, "proxy");
+    rc |= redis_wire_bulk_str(out, "standalone");
     rc |= redis_wire_bulk_str(out, "role");
     rc |= redis_wire_bulk_str(out, "master");
     rc |= redis_wire_bulk_str(out, "modules");
@@ -97,56 +110,101 @@ static int local_hello_reply(struct buf *out, const struct local_ctx *lc)
     return rc;
 }
 
-/* HELLO [protover [AUTH user pass] [SETNAME name]]: only RESP2 is spoken here. */
-static int local_hello(struct buf *out, const uint8_t *req, const struct req_info *info,
-                       struct local_ctx *lc)
+struct hello_opts {
+    int64_t ver; /* 0: keep the protocol */
+    const struct span *user, *pw, *name;
+};
+
+/* HELLO's arguments; 1 when valid, else the error reply was appended (0) or -1. */
+static int local_hello_args(struct buf *out, const uint8_t *req, const struct req_info *info,
+                            struct hello_opts *o)
 {
     const struct span *a = info->args.v;
-    uint32_t argc = info->args.n, i;
-    const struct span *user = NULL, *pw = NULL;
-    int64_t ver = 2;
-    if (argc >= 2 && !redis_wire_int_parse(req + a[1].off, a[1].len, &ver)) {
+    uint32_t argc = info->args.n;
+    if (argc >= 2 && !redis_wire_int_parse(req + a[1].off, a[1].len, &o->ver)) {
         return redis_wire_error(out, "ERR Protocol version is not an integer or out of range");
     }
-    if (argc >= 2 && ver != 2) {
+    if (argc >= 2 && (o->ver < 2 || o->ver > 3)) {
         return redis_wire_error(out, "NOPROTO unsupported protocol version");
     }
-    for (i = 2; i < argc;) {
+    for (uint32_t i = 2; i < argc;) {
         if (redis_wire_arg_is(req, a[i], "auth") && i + 2 < argc) {
-            user = &a[i + 1];
-            pw = &a[i + 2];
+            o->user = &a[i + 1];
+            o->pw = &a[i + 2];
             i += 3;
         } else if (redis_wire_arg_is(req, a[i], "setname") && i + 1 < argc) {
-            i += 2; /* names are per server connection: nothing to keep */
+            o->name = &a[i + 1];
+            i += 2;
         } else {
-            char opt[64];
+            char opt[64], msg[128];
             redis_wire_quote(opt, sizeof(opt), req + a[i].off, a[i].len);
-            char msg[128];
             snprintf(msg, sizeof(msg), "ERR Syntax error in HELLO option '%s'", opt);
             return redis_wire_error(out, msg);
         }
     }
-    if (user != NULL) {
-        int rc = local_login(out, req, user, *pw, lc);
-        if (rc != 1) {
-            return rc; /* the login error is the reply */
-        }
+    return 1;
+}
+
+/* HELLO [protover [AUTH user pass] [SETNAME name]], in redis 7's order of checks. */
+static int local_hello(struct buf *out, const uint8_t *req, const struct req_info *info,
+                       struct local_ctx *lc)
+{
+    struct hello_opts o = {0, NULL, NULL, NULL};
+    int rc = local_hello_args(out, req, info, &o);
+    /* without a password every password is the default user's, as in redis */
+    if (rc == 1 && o.user != NULL && local_has_password(lc)) {
+        rc = local_login(out, req, o.user, *o.pw, lc);
+    }
+    if (rc != 1) {
+        return rc; /* the error is the reply */
+    }
+    if (o.name != NULL && !redis_local_name_ok(req + o.name->off, o.name->len)) {
+        return redis_wire_error(out, REDIS_LOCAL_BAD_NAME);
     }
     if (local_locked(lc)) {
         return redis_wire_error(out, LOCAL_HELLO_NOAUTH);
     }
+    if (o.name != NULL && redis_local_name_set(lc, req + o.name->off, o.name->len) != 0) {
+        return -1;
+    }
+    if (o.ver != 0) {
+        lc->resp = (int)o.ver;
+    }
     return local_hello_reply(out, lc);
 }
 
-static int local_ping(struct buf *out, const uint8_t *req, const struct req_info *info)
+/* In RESP2 subscribed mode redis answers PING with a `pong` message, so that a
+ * client reading only messages sees it. */
+static int local_ping(struct buf *out, const uint8_t *req, const struct req_info *info,
+                      const struct local_ctx *lc)
 {
+    const struct span *a = info->args.v;
+    if (info->args.n > 2) {
+        return redis_wire_error(out, "ERR wrong number of arguments for 'ping' command");
+    }
+    if (lc->subscribed && lc->resp != 3) {
+        int rc = redis_wire_num(out, '*', 2);
+        rc |= redis_wire_bulk_str(out, "pong");
+        return rc | (info->args.n == 2 ? redis_wire_bulk(out, req + a[1].off, a[1].len)
+                                       : redis_wire_bulk(out, "", 0));
+    }
     if (info->args.n == 1) {
         return redis_wire_status(out, "PONG");
     }
-    if (info->args.n == 2) {
-        return redis_wire_bulk(out, req + info->args.v[1].off, info->args.v[1].len);
+    return redis_wire_bulk(out, req + a[1].off, a[1].len);
+}
+
+/* RESET: the connection as it was when it opened (the core leaves the client's
+ * transaction and subscriptions when it sees the command). */
+static int local_reset(struct buf *out, struct local_ctx *lc)
+{
+    lc->subscribed = false;
+    lc->resp = 2;
+    buf_reset(&lc->name);
+    if (local_has_password(lc)) {
+        lc->authed = false;
     }
-    return redis_wire_error(out, "ERR wrong number of arguments for 'ping' command");
+    return redis_wire_status(out, "RESET");
 }
 
 /* The pool's db is selected on every server connection: no other can be honoured. */
@@ -178,21 +236,45 @@ static int local_answer(struct buf *out, const uint8_t *req, const struct req_in
     case REDIS_CMD_QUIT:
         return redis_wire_status(out, "OK");
     case REDIS_CMD_PING:
-        return local_ping(out, req, info);
+        return local_ping(out, req, info, lc);
     case REDIS_CMD_ECHO:
         return redis_wire_bulk(out, req + info->args.v[1].off, info->args.v[1].len);
     case REDIS_CMD_SELECT:
         return local_select(out, req, info, lc);
     case REDIS_CMD_COMMAND:
-        return redis_local_command(out, req, info);
+        return redis_local_command(out, req, info, lc->resp);
+    case REDIS_CMD_RESET:
+        return local_reset(out, lc);
     default:
-        return redis_wire_error(out, "ERR internal error: no local answer for this command");
+        return redis_local_client(out, req, info, lc);
     }
 }
 
-static bool local_before_auth(uint16_t cmd)
+/* What a RESP2 client may send while subscribed, as redis 7 allows it. */
+static bool local_subscribed_ok(uint16_t cmd)
 {
-    return cmd == REDIS_CMD_AUTH || cmd == REDIS_CMD_HELLO || cmd == REDIS_CMD_QUIT;
+    return cmd == REDIS_CMD_PING || cmd == REDIS_CMD_SUBSCRIBE || cmd == REDIS_CMD_PSUBSCRIBE ||
+           cmd == REDIS_CMD_UNSUBSCRIBE || cmd == REDIS_CMD_PUNSUBSCRIBE || cmd == REDIS_CMD_QUIT ||
+           cmd == REDIS_CMD_RESET;
+}
+
+/* The refusals redis makes before running a known command: NOAUTH, then the
+ * subscribed-mode restriction. 1 when one was appended, 0 if none, -1. */
+static int local_gate(struct buf *out, const struct req_info *info, const struct local_ctx *lc)
+{
+    const struct redis_cmd *c = redis_cmd_get(info->cmd);
+    if (local_locked(lc) && (c->flags & REDIS_F(NO_AUTH)) == 0) {
+        return redis_wire_error(out, LOCAL_NOAUTH) == 0 ? 1 : -1;
+    }
+    if (lc->subscribed && lc->resp != 3 && !local_subscribed_ok(info->cmd)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
+                 "/ RESET are allowed in this context",
+                 c->name);
+        return redis_wire_error(out, msg) == 0 ? 1 : -1;
+    }
+    return 0;
 }
 
 int redis_local(struct buf *out, const uint8_t *req, const struct req_info *info,
@@ -205,17 +287,15 @@ int redis_local(struct buf *out, const uint8_t *req, const struct req_info *info
         return 0; /* the core answers info->err, as redis would before NOAUTH */
     }
     size_t start = out->len;
-    int rc;
-    if (local_locked(lc) && !local_before_auth(info->cmd)) {
-        rc = redis_wire_error(out, LOCAL_NOAUTH);
-    } else if (info->route != ROUTE_LOCAL) {
+    int rc = local_gate(out, info, lc);
+    if (rc == 0 && info->route != ROUTE_LOCAL) {
         return 0;
-    } else {
-        rc = local_answer(out, req, info, lc);
     }
-    if (rc != 0) {
+    if (rc == 0) {
+        rc = local_answer(out, req, info, lc) == 0 ? 1 : -1;
+    }
+    if (rc < 0) {
         out->len = start;
-        return -1;
     }
-    return 1;
+    return rc;
 }

@@ -28,13 +28,13 @@ static uint32_t cmd_listed_count(void)
     return n;
 }
 
-static int cmd_entry(struct buf *out, const struct redis_cmd *c)
+static int cmd_entry(struct buf *out, const struct redis_cmd *c, int resp)
 {
     uint32_t nflags = (uint32_t)__builtin_popcount(c->flags);
     int rc = redis_wire_num(out, '*', 6);
     rc |= redis_wire_bulk(out, c->name, c->name_len);
     rc |= redis_wire_num(out, ':', c->arity);
-    rc |= redis_wire_num(out, '*', nflags);
+    rc |= redis_wire_set(out, nflags, resp);
     for (uint32_t b = 0; b < REDIS_FB_COUNT; b++) {
         if (c->flags & (1u << b)) {
             rc |= redis_wire_status(out, redis_flag_names[b]);
@@ -47,29 +47,30 @@ static int cmd_entry(struct buf *out, const struct redis_cmd *c)
 }
 
 /* COMMAND and COMMAND INFO without names: every supported command. */
-static int cmd_all(struct buf *out, bool names_only)
+static int cmd_all(struct buf *out, bool names_only, int resp)
 {
     int rc = redis_wire_num(out, '*', cmd_listed_count());
     for (uint16_t id = 0; id < REDIS_CMD_COUNT && rc == 0; id++) {
         const struct redis_cmd *c = redis_cmd_get(id);
         if (cmd_listed(id)) {
-            rc = names_only ? redis_wire_bulk(out, c->name, c->name_len) : cmd_entry(out, c);
+            rc = names_only ? redis_wire_bulk(out, c->name, c->name_len) : cmd_entry(out, c, resp);
         }
     }
     return rc;
 }
 
 /* COMMAND INFO name...: an entry per name, null for unknown or unsupported ones. */
-static int cmd_info(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc)
+static int cmd_info(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc,
+                    int resp)
 {
     if (argc == 2) {
-        return cmd_all(out, false);
+        return cmd_all(out, false, resp);
     }
     int rc = redis_wire_num(out, '*', argc - 2);
     for (uint32_t i = 2; i < argc && rc == 0; i++) {
         uint16_t id = redis_cmd_lookup(req + a[i].off, a[i].len);
         const struct redis_cmd *c = redis_cmd_get(id);
-        rc = redis_cmd_supported(c) ? cmd_entry(out, c) : redis_wire_num(out, '$', -1);
+        rc = redis_cmd_supported(c) ? cmd_entry(out, c, resp) : redis_wire_null(out, resp);
     }
     return rc;
 }
@@ -141,24 +142,24 @@ static int cmd_help(struct buf *out)
     return rc;
 }
 
-int redis_local_command(struct buf *out, const uint8_t *req, const struct req_info *info)
+int redis_local_command(struct buf *out, const uint8_t *req, const struct req_info *info, int resp)
 {
     const struct span *a = info->args.v;
     uint32_t argc = info->args.n;
     if (argc == 1) {
-        return cmd_all(out, false);
+        return cmd_all(out, false, resp);
     }
     if (redis_wire_arg_is(req, a[1], "count") && argc == 2) {
         return redis_wire_num(out, ':', cmd_listed_count());
     }
     if (redis_wire_arg_is(req, a[1], "docs")) {
-        return redis_wire_num(out, '*', 0); /* redis-cli 7 asks at start; hints are optional */
+        return redis_wire_map(out, 0, resp); /* redis-cli 7 asks at start; hints are optional */
     }
     if (redis_wire_arg_is(req, a[1], "info")) {
-        return cmd_info(out, req, a, argc);
+        return cmd_info(out, req, a, argc, resp);
     }
     if (redis_wire_arg_is(req, a[1], "list")) {
-        return cmd_all(out, true);
+        return cmd_all(out, true, resp);
     }
     if (redis_wire_arg_is(req, a[1], "getkeys")) {
         /* like redis 7 (arity -4): a command and at least one argument */

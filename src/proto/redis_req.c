@@ -17,6 +17,7 @@
 
 #include "proto/redis.h"
 #include "proto/redis_cmd.h"
+#include "proto/redis_inline.h"
 #include "proto/redis_wire.h"
 
 /* The smallest possible argument, "$0\r\n\r\n": a safe lower bound for the hint. */
@@ -40,40 +41,6 @@ static int req_reject(struct req_info *info, size_t len)
     info->len = len;
     spans_reset(&info->keys);
     return PARSE_OK;
-}
-
-/* Redis ignores empty lines between requests (telnet users press Enter). */
-static bool req_line_blank(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
-            return false;
-        }
-    }
-    return true;
-}
-
-static int req_inline(const uint8_t *p, size_t n, struct req_info *info)
-{
-    size_t scan = n < REDIS_MAX_INLINE ? n : REDIS_MAX_INLINE;
-    const uint8_t *nl = memchr(p, '\n', scan);
-    if (nl == NULL) {
-        if (n >= REDIS_MAX_INLINE) {
-            return req_error(info, "too big inline request");
-        }
-        info->len = 0;
-        return PARSE_AGAIN;
-    }
-    size_t len = (size_t)(nl - p) + 1;
-    if (req_line_blank(p, len)) {
-        info->route = ROUTE_LOCAL;
-        info->cmd = REDIS_CMD_NOOP;
-        info->len = len;
-        return PARSE_OK;
-    }
-    snprintf(info->err, sizeof(info->err),
-             "inline commands are not supported, use the RESP protocol");
-    return req_reject(info, len);
 }
 
 /* Append to info->err up to max bytes of s, stopping at a NUL as redis' "%.*s" does. */
@@ -178,10 +145,64 @@ static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
         return nkeys > 1 ? ROUTE_SPLIT : ROUTE_KEY;
     case REDIS_H_LOCAL:
         return ROUTE_LOCAL;
-    case REDIS_H_DATASET:
+    case REDIS_H_ANY:
+    case REDIS_H_FACTS:
+        return ROUTE_ANY;
+    case REDIS_H_DATASET_SCAN:
+    case REDIS_H_DATASET_CONCAT:
+    case REDIS_H_DATASET_SUM:
+    case REDIS_H_DATASET_PICK:
         return ROUTE_DATASET;
+    case REDIS_H_ALL_SAME:
+    case REDIS_H_ALL_AND:
+    case REDIS_H_ALL_OK:
+    case REDIS_H_FLUSH:
+        return ROUTE_ALL;
+    case REDIS_H_TXN:
+        return ROUTE_TXN;
+    case REDIS_H_PUBSUB:
+        return ROUTE_PUBSUB;
     default:
         return ROUTE_KEY;
+    }
+}
+
+/* RESET (ROUTE_LOCAL) also says DISCARD and UNSUBSCRIBE: the core drops the client's
+ * transaction and subscriptions, as redis does, before the local answer. */
+static uint8_t req_txn_of(uint16_t cmd)
+{
+    switch (cmd) {
+    case REDIS_CMD_RESET:
+        return TXN_DISCARD;
+    case REDIS_CMD_MULTI:
+        return TXN_MULTI;
+    case REDIS_CMD_EXEC:
+        return TXN_EXEC;
+    case REDIS_CMD_DISCARD:
+        return TXN_DISCARD;
+    case REDIS_CMD_WATCH:
+        return TXN_WATCH;
+    case REDIS_CMD_UNWATCH:
+        return TXN_UNWATCH;
+    default:
+        return TXN_NONE;
+    }
+}
+
+static uint8_t req_sub_of(uint16_t cmd)
+{
+    switch (cmd) {
+    case REDIS_CMD_SUBSCRIBE:
+        return SUB_SUBSCRIBE;
+    case REDIS_CMD_PSUBSCRIBE:
+        return SUB_PSUBSCRIBE;
+    case REDIS_CMD_UNSUBSCRIBE:
+    case REDIS_CMD_RESET:
+        return SUB_UNSUBSCRIBE;
+    case REDIS_CMD_PUNSUBSCRIBE:
+        return SUB_PUNSUBSCRIBE;
+    default:
+        return SUB_NONE;
     }
 }
 
@@ -190,6 +211,38 @@ static int req_reject_msg(struct req_info *info, const char *msg, const struct r
     snprintf(info->err, sizeof(info->err), msg, c->name);
     info->cmd = REDIS_CMD_UNKNOWN;
     return req_reject(info, info->len);
+}
+
+/* Keys of a request: the key specs' (COMMAND GETKEYS), the channel of PUBLISH, every
+ * channel or pattern of a subscription. 0, or -1 when out of memory. */
+static int req_keys(const struct redis_cmd *c, const uint8_t *p, struct req_info *info)
+{
+    const struct span *a = info->args.v;
+    if (c->handling == REDIS_H_CHANNEL) {
+        return spans_push(&info->keys, a[1].off, a[1].len);
+    }
+    if (c->handling == REDIS_H_PUBSUB) {
+        for (uint32_t i = 1; i < info->args.n; i++) {
+            if (spans_push(&info->keys, a[i].off, a[i].len) != 0) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    return redis_cmd_keys(c, p, a, info->args.n, &info->keys);
+}
+
+/* What the core answers where the pool cannot take the route: a sharded pool for a
+ * dataset command it does not walk or merge, a pool without allow_flush. */
+static void req_route_err(const struct redis_cmd *c, struct req_info *info)
+{
+    if (info->flush) {
+        snprintf(info->err, sizeof(info->err),
+                 "unsupported command '%s' (allow_flush is off for this pool)", c->name);
+    } else if (info->route == ROUTE_DATASET) {
+        snprintf(info->err, sizeof(info->err), "unsupported command '%s' (no key to route by)",
+                 c->name);
+    }
 }
 
 static int req_classify(const uint8_t *p, struct req_info *info)
@@ -202,7 +255,7 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     if (c->handling == REDIS_H_KEY_NOBLOCK && redis_cmd_blocks(c, p, info->args.v, info->args.n)) {
         return req_reject_msg(info, "unsupported command '%s' with BLOCK (blocking)", c);
     }
-    if (redis_cmd_keys(c, p, info->args.v, info->args.n, &info->keys) != 0) {
+    if (req_keys(c, p, info) != 0) {
         return req_reject_msg(info, "out of memory (keys of '%s')", c);
     }
     for (uint32_t i = 0; i < info->keys.n; i++) {
@@ -214,14 +267,62 @@ static int req_classify(const uint8_t *p, struct req_info *info)
         }
     }
     info->route = req_route_of(c, info->keys.n);
-    if (info->route == ROUTE_DATASET) {
-        /* what the core answers where the pool is sharded */
-        snprintf(info->err, sizeof(info->err), "unsupported command '%s' (no key to route by)",
-                 c->name);
-    }
+    info->txn = req_txn_of(info->cmd);
+    info->sub = req_sub_of(info->cmd);
+    info->cursor = c->handling == REDIS_H_DATASET_SCAN;
+    info->flush = c->handling == REDIS_H_FLUSH;
+    info->facts = c->handling == REDIS_H_FACTS;
+    req_route_err(c, info);
     info->readonly = (c->flags & REDIS_F(READONLY)) != 0;
     info->quit = info->cmd == REDIS_CMD_QUIT;
     return PARSE_OK;
+}
+
+/* `*0`, `*-1` and blank lines: redis skips them silently (telnet users press Enter). */
+static int req_noop(struct req_info *info, size_t len)
+{
+    info->route = ROUTE_LOCAL;
+    info->cmd = REDIS_CMD_NOOP;
+    info->len = len;
+    return PARSE_OK;
+}
+
+/* An inline request: one line, LF or CRLF ended, at most REDIS_MAX_INLINE bytes. It is
+ * rewritten into info->wire and classified from there. */
+static int req_inline(const uint8_t *p, size_t n, struct req_info *info)
+{
+    size_t scan = n <= REDIS_MAX_INLINE ? n : REDIS_MAX_INLINE + 1;
+    const uint8_t *nl = memchr(p, '\n', scan);
+    size_t line = nl != NULL ? (size_t)(nl - p) : scan;
+    /* redis looks for the line end with strchr(), which stops at a NUL: it would wait
+     * for a line end it never sees; an error says what is wrong at once */
+    if (memchr(p, '\0', line) != NULL) {
+        return req_error(info, "NUL byte in inline request");
+    }
+    if (nl == NULL) {
+        if (n > REDIS_MAX_INLINE) {
+            return req_error(info, "too big inline request");
+        }
+        info->len = 0;
+        return PARSE_AGAIN;
+    }
+    size_t len = line + 1;
+    if (line > 0 && p[line - 1] == '\r') {
+        line--;
+    }
+    int argc = redis_inline_rewrite(p, line, &info->wire, &info->args);
+    if (argc == -1) {
+        return req_error(info, "unbalanced quotes in request");
+    }
+    if (argc < 0) {
+        return req_error(info, "out of memory");
+    }
+    if (argc == 0) {
+        return req_noop(info, len);
+    }
+    info->len = len;
+    info->rewritten = true;
+    return req_classify(info->wire.data, info);
 }
 
 /* Frame argc bulk arguments starting at *pos, recording each in info->args. */
@@ -273,6 +374,9 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     info->len = 0;
     info->route = ROUTE_KEY;
     info->noreply = info->quit = info->readonly = false;
+    info->cursor = info->flush = info->rewritten = false;
+    info->txn = TXN_NONE;
+    info->sub = SUB_NONE;
     info->cmd = REDIS_CMD_UNKNOWN;
     info->err[0] = '\0';
     if (n == 0) {
@@ -290,11 +394,8 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     if (rc == PARSE_ERROR || argc > (int64_t)REDIS_MAX_ARGC) {
         return req_error(info, "invalid multibulk length");
     }
-    if (argc <= 0) { /* redis skips `*0` and `*-1` silently */
-        info->route = ROUTE_LOCAL;
-        info->cmd = REDIS_CMD_NOOP;
-        info->len = pos;
-        return PARSE_OK;
+    if (argc <= 0) {
+        return req_noop(info, pos);
     }
     rc = req_frame_args(p, n, pos, (uint32_t)argc, info);
     if (rc != PARSE_OK) {

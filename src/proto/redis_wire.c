@@ -194,3 +194,111 @@ int redis_wire_error(struct buf *out, const char *s)
 {
     return wire_line(out, '-', s);
 }
+
+int redis_wire_null(struct buf *out, int resp)
+{
+    return resp == 3 ? buf_append(out, "_\r\n", 3) : buf_append(out, "$-1\r\n", 5);
+}
+
+int redis_wire_map(struct buf *out, int64_t pairs, int resp)
+{
+    return resp == 3 ? redis_wire_num(out, '%', pairs) : redis_wire_num(out, '*', pairs * 2);
+}
+
+int redis_wire_set(struct buf *out, int64_t n, int resp)
+{
+    return redis_wire_num(out, resp == 3 ? '~' : '*', n);
+}
+
+int redis_wire_verbatim(struct buf *out, const char *fmt, const void *p, size_t n, int resp)
+{
+    if (resp != 3) {
+        return redis_wire_bulk(out, p, n);
+    }
+    if (buf_reserve(out, n + REDIS_WIRE_NUM_MAX + 10) != 0 ||
+        redis_wire_num(out, '=', (int64_t)n + 4) != 0) {
+        return -1;
+    }
+    buf_append(out, fmt, 3); /* cannot fail: reserved above */
+    buf_append(out, ":", 1);
+    buf_append(out, p, n);
+    return buf_append(out, "\r\n", 2);
+}
+
+size_t redis_wire_u64(char *dst, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++) {
+        dst[i] = tmp[n - 1 - i];
+    }
+    return n;
+}
+
+bool redis_wire_u64_parse(const uint8_t *p, size_t n, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 20) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9' || v > (UINT64_MAX - (uint64_t)(p[i] - '0')) / 10) {
+            return false;
+        }
+        v = v * 10 + (uint64_t)(p[i] - '0');
+    }
+    *out = v;
+    return true;
+}
+
+/* The line after an element's type byte, without its CRLF. */
+static struct span wire_elem_line(const uint8_t *p, struct span e)
+{
+    const uint8_t *cr = memchr(p + e.off, '\r', e.len);
+    struct span s = {e.off + 1, 0};
+    if (cr != NULL && (size_t)(cr - p) > e.off) {
+        s.len = (uint32_t)((size_t)(cr - p) - e.off - 1);
+    }
+    return s;
+}
+
+bool redis_wire_elem_str(const uint8_t *p, struct span e, struct span *s)
+{
+    if (e.len < 3) {
+        return false;
+    }
+    struct span line = wire_elem_line(p, e);
+    if (p[e.off] == '+') {
+        *s = line;
+        return true;
+    }
+    int64_t n;
+    if (p[e.off] != '$' || !redis_wire_int_parse(p + line.off, line.len, &n) || n < 0 ||
+        (uint64_t)line.off + line.len + 2 + (uint64_t)n + 2 != (uint64_t)e.off + e.len) {
+        return false;
+    }
+    s->off = line.off + line.len + 2;
+    s->len = (uint32_t)n;
+    return true;
+}
+
+bool redis_wire_elem_null(const uint8_t *p, struct span e)
+{
+    const uint8_t *q = p + e.off;
+    return (e.len == 3 && memcmp(q, "_\r\n", 3) == 0) ||
+           (e.len == 5 && (memcmp(q, "$-1\r\n", 5) == 0 || memcmp(q, "*-1\r\n", 5) == 0));
+}
+
+bool redis_wire_elem_int(const uint8_t *p, struct span e, int64_t *v)
+{
+    if (e.len < 4 || p[e.off] != ':') {
+        return false;
+    }
+    struct span line = wire_elem_line(p, e);
+    return line.off + line.len + 2 == e.off + e.len &&
+           redis_wire_int_parse(p + line.off, line.len, v);
+}

@@ -62,4 +62,24 @@ int redis_wire_bulk_str(struct buf *out, const char *s);
 int redis_wire_status(struct buf *out, const char *s);
 int redis_wire_error(struct buf *out, const char *s);
 
+/* Replies whose form depends on the client's protocol (resp 2 or 3), as redis 7 writes
+ * them: a null ($-1 / _), a map header (*2n / %n), a set header (*n / ~n), a verbatim
+ * string (a bulk / =len "fmt:" text, fmt three letters such as "txt"). */
+int redis_wire_null(struct buf *out, int resp);
+int redis_wire_map(struct buf *out, int64_t pairs, int resp);
+int redis_wire_set(struct buf *out, int64_t n, int resp);
+int redis_wire_verbatim(struct buf *out, const char *fmt, const void *p, size_t n, int resp);
+
+/* Decimal digits of v into dst (at least 20 bytes); returns how many. */
+size_t redis_wire_u64(char *dst, uint64_t v);
+
+/* Parse p[0..n) as an unsigned decimal (digits only, within uint64). */
+bool redis_wire_u64_parse(const uint8_t *p, size_t n, uint64_t *out);
+
+/* What an element of a parsed reply (span e of p) holds: a string (bulk or simple
+ * string: *s is its payload), a null ($-1, *-1, _), an integer. */
+bool redis_wire_elem_str(const uint8_t *p, struct span e, struct span *s);
+bool redis_wire_elem_null(const uint8_t *p, struct span e);
+bool redis_wire_elem_int(const uint8_t *p, struct span e, int64_t *v);
+
 #endif

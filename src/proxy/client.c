@@ -10,6 +10,7 @@
 #include "conf/options.h"
 #include "core/log.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/req.h"
@@ -19,8 +20,16 @@
 /* Requests one client may have in flight before the proxy stops reading from it:
  * with the reply-bytes bound this caps what a client that never reads can pin. */
 #define CLIENT_MAX_INFLIGHT 4096
+/* A TLS client that has not finished its handshake by then is closed: it would
+ * hold a descriptor and a TLS session while sending nothing. */
+#define CLIENT_HANDSHAKE_MS 10000
 
 static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
+static void client_on_handshake_timeout(struct ev_loop *loop, struct ev_timer *t);
+static void client_read(struct client *c);
+
+_Static_assert(STREAM_WANT_READ == EV_READ && STREAM_WANT_WRITE == EV_WRITE,
+               "a stream's wants are event masks");
 
 static void client_link(struct client *c, struct pool *p)
 {
@@ -51,12 +60,28 @@ static void client_unlink(struct client *c)
     p->stats[SP_client_connections]--;
 }
 
+static bool client_login(const void *ctx, const uint8_t *user, size_t ulen, const uint8_t *pw,
+                         size_t plen)
+{
+    return conf_user_check(ctx, user, ulen, pw, plen);
+}
+
 /* The pool settings answered locally (AUTH, SELECT) point into the pool's conf. */
 static void client_take_pool_settings(struct client *c, const struct pool *p)
 {
-    c->lc.auth = p->cp->redis ? p->cp->redis_auth : NULL;
+    const struct conf_pool *cp = p->cp;
+    c->lc.auth = cp->redis ? cp->redis_auth : NULL;
     c->lc.auth_len = c->lc.auth ? strlen(c->lc.auth) : 0;
-    c->lc.db = p->cp->redis_db;
+    c->lc.login = NULL;
+    c->lc.login_ctx = NULL;
+    if (cp->redis && cp->nclient_users > 0) {
+        /* users decide (client_auth); auth only says a login is required */
+        c->lc.auth = "";
+        c->lc.auth_len = 0;
+        c->lc.login = client_login;
+        c->lc.login_ctx = cp;
+    }
+    c->lc.db = cp->redis_db;
 }
 
 void client_mark_dirty(struct client *c)
@@ -68,14 +93,17 @@ void client_mark_dirty(struct client *c)
     }
 }
 
-/* Refuse a connection over client_connections with an error in the pool's protocol. */
-static void listener_refuse(struct pool *p, int fd)
+/* Refuse a connection over client_connections with an error in the pool's
+ * protocol (a TLS client cannot read plain text: it is just closed). */
+static void listener_refuse(struct pool *p, int fd, bool tls)
 {
     struct buf b;
     buf_init(&b);
     p->proto->error_reply(&b, "max number of clients reached");
-    ssize_t unused = write(fd, b.data, b.len);
-    (void)unused;
+    if (!tls) {
+        ssize_t unused = write(fd, b.data, b.len);
+        (void)unused;
+    }
     buf_free(&b);
     close(fd);
     p->stats[SP_client_err]++;
@@ -99,7 +127,22 @@ static void client_addrs(struct client *c, int fd)
     c->lc.laddr = c->laddr;
 }
 
-struct client *client_open(struct pool *p, int fd)
+/* The transport of a new client: plain, or TLS with the handshake to come. */
+static int client_stream_open(struct client *c, struct pool *p, int fd, bool tls)
+{
+    if (!tls || p->cp->listen_tls.ctx == NULL) {
+        stream_open_plain(&c->st, fd);
+        return 0;
+    }
+    if (stream_open_tls_server(&c->st, fd, p->cp->listen_tls.ctx) != 0) {
+        return -1;
+    }
+    c->handshake = true;
+    ev_timer_start(p->px->loop, &c->hs_timer, CLIENT_HANDSHAKE_MS);
+    return 0;
+}
+
+struct client *client_open(struct pool *p, int fd, bool tls)
 {
     struct proxy *px = p->px;
     struct client *c = calloc(1, sizeof(*c));
@@ -122,7 +165,14 @@ struct client *client_open(struct pool *p, int fd)
     if (p->cp->tcpkeepalive) {
         sock_set_keepalive(fd);
     }
-    stream_open_plain(&c->st, fd);
+    ev_timer_init(&c->hs_timer, client_on_handshake_timeout, c);
+    if (client_stream_open(c, p, fd, tls) != 0) {
+        log_warn("pool '%s': out of memory for a TLS client", p->cp->name);
+        req_info_free(&c->ri);
+        buf_free(&c->lc.name);
+        free(c);
+        return NULL;
+    }
     ev_io_init(&c->io, fd, client_on_io, c);
     ev_io_set(px->loop, &c->io, EV_READ);
     client_link(c, p);
@@ -133,15 +183,17 @@ struct client *client_open(struct pool *p, int fd)
 
 void listener_on_resume(struct ev_loop *loop, struct ev_timer *t)
 {
-    struct pool *p = t->data;
-    if (p->listener.io.fd >= 0) {
-        ev_io_set(loop, &p->listener.io, EV_READ);
+    struct listener *l = t->data;
+    if (l->io.fd >= 0) {
+        ev_io_set(loop, &l->io, EV_READ);
     }
 }
 
 void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
-    struct pool *p = io->data;
+    struct listener *l = io->data;
+    struct pool *p = l->pool;
+    const char *addr = l == &p->tls_listener ? p->cp->listen_tls_addr.text : p->cp->listen.text;
     (void)events;
     for (int i = 0; i < 64; i++) {
         int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -151,20 +203,20 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
             }
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
                 /* level-triggered: without a pause this would spin on the same error */
-                log_error("accept on '%s' failed: %s; pausing accepts for %d ms",
-                          p->cp->listen.text, strerror(errno), ACCEPT_PAUSE_MS);
+                log_error("accept on '%s' failed: %s; pausing accepts for %d ms", addr,
+                          strerror(errno), ACCEPT_PAUSE_MS);
                 ev_io_set(loop, io, 0);
-                ev_timer_start(loop, &p->listener.pause, ACCEPT_PAUSE_MS);
+                ev_timer_start(loop, &l->pause, ACCEPT_PAUSE_MS);
             } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                log_error("accept on '%s' failed: %s", p->cp->listen.text, strerror(errno));
+                log_error("accept on '%s' failed: %s", addr, strerror(errno));
             }
             return;
         }
         if (p->cp->client_connections != 0 && p->nclients >= p->cp->client_connections) {
-            listener_refuse(p, fd);
+            listener_refuse(p, fd, l->tls);
             continue;
         }
-        client_open(p, fd);
+        client_open(p, fd, l->tls);
     }
 }
 
@@ -180,19 +232,18 @@ static bool client_over_limit(const struct client *c)
     return c->q.n >= CLIENT_MAX_INFLIGHT || held + coming >= c->px->client_max_buffer;
 }
 
+/* Whether the client's requests may be read now. */
+static bool client_reading(const struct client *c)
+{
+    return !c->closing && !c->closed && !client_over_limit(c);
+}
+
 static void client_update_events(struct client *c)
 {
-    if (c->closed) {
-        return;
+    if (c->closed || c->handshake) {
+        return; /* the handshake sets its own */
     }
-    unsigned mask = 0;
-    if (!c->closing && !client_over_limit(c)) {
-        mask |= EV_READ;
-    }
-    if (c->out_pos < c->out.len) {
-        mask |= EV_WRITE;
-    }
-    ev_io_set(c->px->loop, &c->io, mask);
+    ev_io_set(c->px->loop, &c->io, stream_mask(&c->st, client_reading(c), c->out_pos < c->out.len));
 }
 
 void client_note_reply(struct client *c, size_t len)
@@ -232,11 +283,13 @@ static void client_process(struct client *c)
     buf_consume(&c->in, pos);
 }
 
-static void client_read(struct client *c)
+/* One read and the parse of what it completed: 1 when more can be read at once
+ * (TLS holds decrypted bytes no event will announce), else 0. */
+static int client_read_once(struct client *c)
 {
     struct proxy *px = c->px;
     if (client_over_limit(c)) {
-        return; /* requests already buffered wait too: reading would only grow them */
+        return 0; /* requests already buffered wait too: reading would only grow them */
     }
     size_t want = px->mbuf_size;
     if (c->need > c->in.len && c->need - c->in.len > want) {
@@ -246,7 +299,7 @@ static void client_read(struct client *c)
         (c->in.cap - c->in.len < want / 2 && buf_reserve(&c->in, want) != 0)) {
         router_reply_error(c, "out of memory");
         c->closing = true;
-        return;
+        return 0;
     }
     size_t got = 0;
     int err = 0;
@@ -254,15 +307,19 @@ static void client_read(struct client *c)
     if (rc == STREAM_EOF) {
         c->pool->stats[SP_client_eof]++;
         c->closing = true; /* half-closed: still answer what was sent */
-        return;
+        return 0;
     }
     if (rc == STREAM_ERROR) {
         c->pool->stats[SP_client_err]++;
         client_close(c);
-        return;
+        return 0;
     }
     if (rc == STREAM_AGAIN) {
-        return;
+        if (c->in.len == 0) {
+            bufpool_put(&px->bufs, &c->in);
+        }
+        client_update_events(c); /* TLS: a read may wait for writability */
+        return 0;
     }
     c->in.len += got;
     proxy_note_read(px, got);
@@ -270,6 +327,50 @@ static void client_read(struct client *c)
     if (c->in.len == 0) {
         bufpool_put(&px->bufs, &c->in);
     }
+    return stream_pending(&c->st) > 0 && client_reading(c) ? 1 : 0;
+}
+
+static void client_read(struct client *c)
+{
+    while (client_read_once(c) == 1) {
+    }
+}
+
+/* One step of a TLS client's handshake; a failure (garbage instead of a
+ * ClientHello, no client certificate where one is required) closes this client
+ * only. */
+static void client_handshake(struct client *c)
+{
+    int err = 0;
+    int rc = stream_handshake(&c->st, &err);
+    if (rc == STREAM_AGAIN) {
+        ev_io_set(c->px->loop, &c->io, stream_mask(&c->st, true, false));
+        return;
+    }
+    ev_timer_stop(c->px->loop, &c->hs_timer);
+    if (rc != STREAM_OK) {
+        char why[256];
+        log_info("pool '%s': client %s: TLS handshake failed: %s", c->pool->cp->name, c->addr,
+                 stream_strerror(&c->st, err, why, sizeof(why)));
+        c->pool->stats[SP_client_err]++;
+        client_close(c);
+        return;
+    }
+    c->handshake = false;
+    log_verb("pool '%s': client %s: %s handshake done%s", c->pool->cp->name, c->addr,
+             stream_tls_version(&c->st), stream_tls_resumed(&c->st) ? ", session resumed" : "");
+    client_update_events(c);
+    client_read(c); /* a request may have come with the last handshake message */
+}
+
+static void client_on_handshake_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct client *c = t->data;
+    (void)loop;
+    log_info("pool '%s': client %s: TLS handshake not done after %d ms", c->pool->cp->name, c->addr,
+             CLIENT_HANDSHAKE_MS);
+    c->pool->stats[SP_client_err]++;
+    client_close(c);
 }
 
 void client_flush(struct client *c)
@@ -278,6 +379,12 @@ void client_flush(struct client *c)
         return;
     }
     int err = 0;
+    if (c->handshake) {
+        if (c->closing) {
+            client_close(c); /* drained (shutdown, retired pool) before it sent anything */
+        }
+        return; /* nothing was read, so nothing is to be written */
+    }
     if (stream_write_buf(&c->st, &c->out, &c->out_pos, &err) == STREAM_ERROR) {
         c->pool->stats[SP_client_err]++;
         client_close(c);
@@ -297,10 +404,13 @@ void client_flush(struct client *c)
         c->out_pos = 0;
     }
     client_update_events(c);
-    if ((c->io.mask & EV_READ) && c->in.len > 0 && c->in.len >= c->need) {
+    if (client_reading(c) && c->in.len > 0 && c->in.len >= c->need) {
         /* requests read before we paused, or left when the limit stopped us:
          * no socket event will come for bytes that are already here */
         client_process(c);
+    }
+    if (client_reading(c) && stream_pending(&c->st) > 0) {
+        client_read(c); /* the same for bytes TLS decrypted before we paused */
     }
 }
 
@@ -308,13 +418,17 @@ static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events
 {
     struct client *c = io->data;
     (void)loop;
-    if ((events & EV_READ) && !c->closing) {
+    if (c->handshake) {
+        client_handshake(c);
+        return;
+    }
+    if (stream_can_read(&c->st, events) && !c->closing) {
         client_read(c);
     }
     if (c->closed) {
         return;
     }
-    if (events & EV_WRITE) {
+    if (stream_can_write(&c->st, events)) {
         client_flush(c);
     } else {
         client_mark_dirty(c);
@@ -328,6 +442,7 @@ void client_close(struct client *c)
     }
     struct proxy *px = c->px;
     ev_io_stop(px->loop, &c->io);
+    ev_timer_stop(px->loop, &c->hs_timer);
     stream_close(&c->st);
     c->io.fd = -1;
     c->closed = true;

@@ -3,9 +3,11 @@
  * router, and writes the replies back in the order the requests came
  * (cqueue.h keeps that order).
  *
- * States: open (reading) -> closing (no more reading; closes once every reply
- * is written) -> closed (off the pool, on the proxy's dead list, freed before
- * the loop sleeps).
+ * States: [handshake (TLS listener: until the TLS handshake is done, at most
+ * CLIENT_HANDSHAKE_MS)] -> open (reading) -> closing (no more reading; closes
+ * once every reply is written) -> closed (off the pool, on the proxy's dead
+ * list, freed before the loop sleeps). A handshake that fails closes that
+ * client alone.
  */
 #ifndef NC_CLIENT_H
 #define NC_CLIENT_H
@@ -43,8 +45,10 @@ struct client {
     char addr[64];      /* the peer and the local end, for CLIENT INFO */
     char laddr[64];
     bool dirty;
-    bool closing; /* no more reading: close once every reply is written */
+    bool handshake; /* TLS: the handshake is not done yet */
+    bool closing;   /* no more reading: close once every reply is written */
     bool closed;
+    struct ev_timer hs_timer; /* bounds the TLS handshake */
     struct client *next_dirty;
     struct client *prev; /* the pool's list of clients */
     struct client *next;
@@ -52,9 +56,10 @@ struct client {
 };
 
 void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events);
-/* A client of pool p on connected socket fd (which it owns from now on). NULL
- * when out of memory (fd closed). */
-struct client *client_open(struct pool *p, int fd);
+/* A client of pool p on connected socket fd (which it owns from now on),
+ * speaking TLS (the pool's listen_tls) when tls. NULL when out of memory (fd
+ * closed). */
+struct client *client_open(struct pool *p, int fd, bool tls);
 void listener_on_resume(struct ev_loop *loop, struct ev_timer *t);
 void client_flush(struct client *c);
 void client_close(struct client *c);

@@ -74,12 +74,23 @@ static void info_parse(struct server *s, const uint8_t *p, size_t len, bool keys
     }
 }
 
+static void info_sum(struct pool *p)
+{
+    struct pool_info *pi = &p->info;
+    pi->keys = pi->expires = 0;
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        pi->keys += pi->srv_keys[i] > 0 ? pi->srv_keys[i] : 0;
+        pi->expires += pi->srv_expires[i] > 0 ? pi->srv_expires[i] : 0;
+    }
+}
+
 static void info_on_reply(struct req *r, struct buf *out, const uint8_t *p, size_t len,
                           const struct rsp_info *ri, const char *err)
 {
     (void)out;
     if (err == NULL && ri != NULL && !ri->is_error) {
         info_parse(r->reply_ctx, p, len, r->reply_arg == 1);
+        info_sum(((struct server *)r->reply_ctx)->pool); /* each answer shows at once */
     }
 }
 
@@ -104,20 +115,9 @@ static void info_ask(struct server *s, const char *section, uint64_t arg)
     sconn_queued(sc, r, out->len - before);
 }
 
-static void info_sum(struct pool *p)
-{
-    struct pool_info *pi = &p->info;
-    pi->keys = pi->expires = 0;
-    for (uint32_t i = 0; i < p->nservers; i++) {
-        pi->keys += pi->srv_keys[i] > 0 ? pi->srv_keys[i] : 0;
-        pi->expires += pi->srv_expires[i] > 0 ? pi->srv_expires[i] : 0;
-    }
-}
-
 static void info_on_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct pool *p = t->data;
-    info_sum(p); /* what came back since the last round */
     if (ev_now(loop) >= p->info.wanted_until_ms) {
         return; /* nobody asked for a minute: stop bothering the servers */
     }

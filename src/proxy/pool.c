@@ -22,6 +22,14 @@ static enum pool_mode pool_mode_of(const struct conf_pool *cp)
     return cp->read_from != READ_FROM_NONE ? POOL_MASTER_REPLICA : POOL_PLAIN;
 }
 
+static void pool_listener_init(struct pool *p, struct listener *l, bool tls)
+{
+    ev_io_init(&l->io, -1, listener_on_accept, l);
+    ev_timer_init(&l->pause, listener_on_resume, l);
+    l->pool = p;
+    l->tls = tls;
+}
+
 struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
 {
     struct pool *p = calloc(1, sizeof(*p));
@@ -38,9 +46,10 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
                                                     p->cp->read_from == READ_FROM_PREFER_REPLICA);
     p->servers = calloc(p->cp->nservers ? p->cp->nservers : 1, sizeof(*p->servers));
     p->nodes = calloc(p->cp->nservers ? p->cp->nservers : 1, sizeof(*p->nodes));
-    ev_io_init(&p->listener.io, -1, listener_on_accept, p);
-    ev_timer_init(&p->listener.pause, listener_on_resume, p);
-    p->listener.pool = p;
+    /* with listen_tls alone the pool's one address speaks TLS */
+    pool_listener_init(p, &p->listener,
+                       p->cp->listen_tls.enabled && p->cp->listen_tls_addr.text == NULL);
+    pool_listener_init(p, &p->tls_listener, true);
     health_pool_init(p);
     ev_timer_init(&p->info.timer, NULL, p); /* info_pool_init sets it up */
     dist_init(&p->dist);
@@ -63,15 +72,21 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
     return p;
 }
 
-static void pool_close_listener(struct pool *p)
+static void pool_close_one(struct pool *p, struct listener *l)
 {
-    ev_timer_stop(p->px->loop, &p->listener.pause);
-    if (p->listener.io.fd >= 0) {
-        ev_io_stop(p->px->loop, &p->listener.io);
-        close(p->listener.io.fd);
-        p->listener.io.fd = -1;
+    ev_timer_stop(p->px->loop, &l->pause);
+    if (l->io.fd >= 0) {
+        ev_io_stop(p->px->loop, &l->io);
+        close(l->io.fd);
+        l->io.fd = -1;
         p->px->curr_connections--;
     }
+}
+
+static void pool_close_listener(struct pool *p)
+{
+    pool_close_one(p, &p->listener);
+    pool_close_one(p, &p->tls_listener);
 }
 
 void pool_drain(struct pool *p)
@@ -129,9 +144,8 @@ void pool_destroy(struct pool *p)
     free(p);
 }
 
-int pool_listen(struct pool *p)
+static int pool_listen_on(struct pool *p, struct listener *l, const struct conf_addr *a)
 {
-    const struct conf_addr *a = &p->cp->listen;
     int worker = p->px->worker_id;
     if (a->path != NULL && worker > 0) {
         /* a unix path names one socket, which SO_REUSEPORT cannot share: the
@@ -147,13 +161,30 @@ int pool_listen(struct pool *p)
                   strerror(errno));
         return -1;
     }
-    ev_io_init(&p->listener.io, fd, listener_on_accept, p);
-    ev_io_set(p->px->loop, &p->listener.io, EV_READ);
+    ev_io_init(&l->io, fd, listener_on_accept, l);
+    ev_io_set(p->px->loop, &l->io, EV_READ);
     p->px->curr_connections++;
     p->px->total_connections++;
-    log_notice("pool '%s' listening on '%s' (%s, %u servers)", p->cp->name, a->text, p->proto->name,
-               p->nservers);
+    log_notice("pool '%s' listening on '%s' (%s%s, %u servers)", p->cp->name, a->text,
+               p->proto->name, l->tls ? " over TLS" : "", p->nservers);
     return 0;
+}
+
+int pool_listen_only(struct pool *p, bool main, bool tls)
+{
+    if (main && pool_listen_on(p, &p->listener, &p->cp->listen) != 0) {
+        return -1;
+    }
+    if (tls && p->cp->listen_tls_addr.text != NULL &&
+        pool_listen_on(p, &p->tls_listener, &p->cp->listen_tls_addr) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int pool_listen(struct pool *p)
+{
+    return pool_listen_only(p, true, true);
 }
 
 void pool_rebuild(struct pool *p)

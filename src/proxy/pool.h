@@ -36,9 +36,10 @@ struct pool_watcher {
 };
 
 struct listener {
-    struct ev_io io;
+    struct ev_io io; /* data: the listener */
     struct pool *pool;
     struct ev_timer pause; /* out of descriptors: accept again a little later */
+    bool tls;              /* its clients speak TLS (listen_tls) */
 };
 
 struct pool {
@@ -52,8 +53,9 @@ struct pool {
     struct server *servers;
     uint32_t nservers;
     struct dist dist;
-    struct dist_node *nodes; /* scratch for dist rebuilds */
-    struct listener listener;
+    struct dist_node *nodes;      /* scratch for dist rebuilds */
+    struct listener listener;     /* on listen */
+    struct listener tls_listener; /* on listen_tls_addr: TLS clients beside plain ones */
     uint32_t nclients;
     struct client *clients;      /* every open client of the pool */
     struct ev_timer retry_timer; /* next ejected server to bring back (health.c) */
@@ -69,7 +71,10 @@ struct pool {
 
 struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx);
 void pool_destroy(struct pool *p);
+/* Bind every listen address of p (listen, listen_tls_addr). */
 int pool_listen(struct pool *p);
+/* Bind only these (a reload keeps the sockets of addresses that did not change). */
+int pool_listen_only(struct pool *p, bool main, bool tls);
 /* Rebuild the distribution after a server left or came back. */
 void pool_rebuild(struct pool *p);
 /* Stop accepting, let every client finish its pending replies, then close. */

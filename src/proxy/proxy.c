@@ -31,6 +31,7 @@ int proxy_init(struct proxy *px, struct ev_loop *loop, const struct options *o, 
     memset(px, 0, sizeof(*px));
     px->loop = loop;
     px->start_time = time(NULL);
+    px->next_client_id = 1; /* redis numbers its clients from 1 */
     px->worker_id = worker_id;
     px->mbuf_size = o->mbuf_size;
     px->client_max_buffer = o->client_buffer_limit;

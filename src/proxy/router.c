@@ -236,8 +236,7 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
 {
     struct pool *pool = c->pool;
     if (ri->flush && !pool->cp->allow_flush) {
-        router_reply_error(c, "flushing every server is not allowed in this pool "
-                              "(allow_flush: true allows it)");
+        router_reply_error(c, ri->err); /* names the command and allow_flush */
         return;
     }
     if (ri->noreply) {
@@ -389,27 +388,6 @@ static void route_scan(struct client *c, const uint8_t *p, const struct req_info
     sconn_queued(sc, r, out->len - before);
 }
 
-/* RESP2 clients in subscribed mode may only (un)subscribe, PING, QUIT, RESET:
- * redis refuses the rest with this text. */
-static bool router_subscribed_refuses(struct client *c, const uint8_t *p, const struct req_info *ri)
-{
-    if (!c->lc.subscribed || c->lc.resp != 2 || ri->route == ROUTE_PUBSUB ||
-        ri->route == ROUTE_LOCAL || ri->route == ROUTE_REJECT || ri->args.n == 0) {
-        return false;
-    }
-    char msg[256];
-    const struct span *name = &ri->args.v[0];
-    snprintf(msg, sizeof(msg),
-             "Can't execute '%.*s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET "
-             "are allowed in this context",
-             (int)(name->len < 64 ? name->len : 64), (const char *)p + name->off);
-    for (char *q = msg + 15; *q != '\'' && *q != '\0'; q++) {
-        *q = (char)(*q >= 'A' && *q <= 'Z' ? *q + 32 : *q); /* redis names it in lower case */
-    }
-    router_reply_error(c, msg);
-    return true;
-}
-
 /* The request as the router sees it: an inline one as the RESP request it means. */
 static const uint8_t *router_view(const uint8_t *p, const struct req_info *ri,
                                   struct req_info *view)
@@ -457,6 +435,18 @@ static void router_route(struct client *c, const uint8_t *p, const struct req_in
     }
 }
 
+/* Whether the protocol's local() sees the request: a local command (inside
+ * MULTI redis queues them, all but QUIT and RESET), and every request of a
+ * client that has not logged in (NOAUTH) or is subscribed (what such a
+ * connection may not send is refused there, PING answered as a message). */
+static bool router_asks_local(const struct client *c, const struct req_info *ri)
+{
+    if (ri->route == ROUTE_LOCAL) {
+        return !c->txn.active || ri->quit || ri->txn == TXN_DISCARD;
+    }
+    return (c->lc.auth != NULL && !c->lc.authed) || c->lc.subscribed;
+}
+
 void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct req_info view;
@@ -469,11 +459,13 @@ void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         }
         return;
     }
-    if ((ri->route == ROUTE_LOCAL || (c->lc.auth != NULL && !c->lc.authed)) &&
-        !(c->txn.active && ri->route == ROUTE_LOCAL && !ri->quit) && router_local(c, p, ri)) {
-        return;
+    if (ri->route == ROUTE_LOCAL && ri->txn == TXN_DISCARD) {
+        txn_reset(c); /* RESET */
     }
-    if (router_subscribed_refuses(c, p, ri)) {
+    if (ri->route == ROUTE_LOCAL && ri->sub == SUB_UNSUBSCRIBE) {
+        pubsub_reset(c);
+    }
+    if (router_asks_local(c, ri) && router_local(c, p, ri)) {
         return;
     }
     if (c->txn.active && ri->route != ROUTE_TXN) {

@@ -1,6 +1,8 @@
 #include "proxy/sconn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,7 @@
 
 #include "core/log.h"
 #include "net/sock.h"
+#include "net/tls.h"
 #include "proxy/health.h"
 #include "proxy/client.h"
 #include "proxy/hold.h"
@@ -20,6 +23,10 @@
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
 static void sconn_lost(struct sconn *c, const char *msg, int stat_field);
+static void sconn_handshake(struct sconn *c);
+
+_Static_assert(STREAM_WANT_READ == EV_READ && STREAM_WANT_WRITE == EV_WRITE,
+               "a stream's wants are event masks");
 
 static struct proxy *sconn_px(const struct sconn *c)
 {
@@ -66,6 +73,8 @@ void sconn_deinit(struct sconn *c, const char *msg)
     buf_free(&c->out);
     buf_free(&c->in);
     rsp_info_free(&c->ri);
+    tls_session_free(c->tls_session);
+    c->tls_session = NULL;
 }
 
 static void sconn_mark_dirty(struct sconn *c)
@@ -142,13 +151,63 @@ static void sconn_preamble(struct sconn *c)
     const struct pool *p = c->server->pool;
     const char *auth = p->cp->redis ? p->cp->redis_auth : NULL;
     size_t before = c->out.len;
+    uint32_t acl = 0;
+    if (auth != NULL && p->cp->redis_auth_user != NULL) {
+        /* an ACL user (redis_auth "user password"): AUTH user password */
+        const uint8_t *argv[] = {(const uint8_t *)"AUTH", (const uint8_t *)p->cp->redis_auth_user,
+                                 (const uint8_t *)auth};
+        size_t lens[] = {4, strlen(p->cp->redis_auth_user), strlen(auth)};
+        acl = p->proto->build(&c->out, 3, argv, lens) == 0;
+        auth = NULL;
+    }
     int n = p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
                                 p->cp->redis ? p->cp->redis_db : 0, c->resp);
-    c->swallow = n > 0 ? (uint32_t)n : 0;
+    c->swallow = (n > 0 ? (uint32_t)n : 0) + acl;
     c->wire_queued += c->out.len - before;
     if (c->out.len > 0) {
         sconn_mark_dirty(c);
     }
+}
+
+static struct tls_ctx *sconn_tls_ctx(const struct sconn *c)
+{
+    return c->server->pool->cp->tls.ctx;
+}
+
+/* The name a server's certificate must carry: tls_server_name, else the host
+ * as configured, else (a sentinel group's master, a replica) its address. */
+static const char *sconn_tls_name(const struct sconn *c, char *buf, size_t len)
+{
+    const struct server *s = c->server;
+    const struct conf_pool *cp = s->pool->cp;
+    if (cp->tls.server_name != NULL) {
+        return cp->tls.server_name;
+    }
+    if (s->cs->addr.host != NULL) {
+        return s->cs->addr.host;
+    }
+    const struct sockaddr_storage *ss = &s->addr.ss;
+    if (ss->ss_family == AF_INET) {
+        return inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, buf, (socklen_t)len);
+    }
+    if (ss->ss_family == AF_INET6) {
+        return inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, buf,
+                         (socklen_t)len);
+    }
+    return NULL; /* a unix socket: the chain is checked, no name */
+}
+
+/* The transport over a new socket: TLS when the pool's servers speak it. */
+static int sconn_stream_open(struct sconn *c, int fd)
+{
+    struct tls_ctx *ctx = sconn_tls_ctx(c);
+    if (ctx == NULL) {
+        stream_open_plain(&c->st, fd);
+        return 0;
+    }
+    char name[64];
+    return stream_open_tls_client(&c->st, fd, ctx, sconn_tls_name(c, name, sizeof(name)),
+                                  &c->tls_session);
 }
 
 int sconn_ensure(struct sconn *c)
@@ -170,7 +229,11 @@ int sconn_ensure(struct sconn *c)
         health_failure(s);
         return err;
     }
-    stream_open_plain(&c->st, fd);
+    if (sconn_stream_open(c, fd) != 0) {
+        log_warn("connect to server '%s' failed: out of memory for TLS", s->cs->name);
+        sconn_stats(c)[SS_server_err]++;
+        return ENOMEM;
+    }
     ev_io_init(&c->io, fd, sconn_on_io, c);
     c->state = in_progress ? SCONN_CONNECTING : SCONN_CONNECTED;
     ev_io_set(px->loop, &c->io, EV_READ | (in_progress ? EV_WRITE : 0));
@@ -182,6 +245,13 @@ int sconn_ensure(struct sconn *c)
     px->curr_connections++;
     px->total_connections++;
     log_verb("connecting to server '%s' fd %d", s->cs->name, fd);
+    if (c->state == SCONN_CONNECTED && c->st.ops != NULL && sconn_tls_ctx(c) != NULL) {
+        c->state = SCONN_HANDSHAKE; /* connected at once (unix socket): greet now */
+        sconn_handshake(c);
+        if (c->state == SCONN_CLOSED) {
+            return ECONNABORTED; /* counted as the server's failure already */
+        }
+    }
     return 0;
 }
 
@@ -272,7 +342,8 @@ void sconn_flush(struct sconn *c)
     int rc = stream_write_buf(&c->st, &c->out, &c->out_pos, &err);
     c->wire_written += c->out_pos - before;
     if (rc == STREAM_ERROR) {
-        sconn_lost(c, strerror(err), SS_server_err);
+        char why[256];
+        sconn_lost(c, stream_strerror(&c->st, err, why, sizeof(why)), SS_server_err);
         return;
     }
     sconn_account_sent(c);
@@ -280,14 +351,15 @@ void sconn_flush(struct sconn *c)
         buf_reset(&c->out);
         c->out_pos = 0;
         sconn_buffers_trim(c, px->mbuf_size);
-        ev_io_set(px->loop, &c->io, EV_READ);
+        ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, false));
         return;
     }
     if (c->out_pos >= c->out.len / 2) {
-        buf_consume(&c->out, c->out_pos); /* see client_flush: bound the tail growth */
+        /* see client_flush: bound the tail growth (TLS accepts the moved bytes) */
+        buf_consume(&c->out, c->out_pos);
         c->out_pos = 0;
     }
-    ev_io_set(px->loop, &c->io, EV_READ | EV_WRITE);
+    ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, true));
 }
 
 static struct req *sconn_pop(struct sconn *c)
@@ -437,8 +509,12 @@ size_t sconn_memory(const struct sconn *c)
 
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 {
+    struct sconn *c = t->data;
     (void)loop;
-    sconn_fail(t->data, "Connection timed out", SS_server_timedout);
+    sconn_fail(c,
+               c->state == SCONN_HANDSHAKE ? "Connection timed out in the TLS handshake"
+                                           : "Connection timed out",
+               SS_server_timedout);
 }
 
 /* One complete reply of len bytes at p, for the oldest request (or a set-up
@@ -524,7 +600,9 @@ static int sconn_parse(struct sconn *c)
     return 0;
 }
 
-static void sconn_read(struct sconn *c)
+/* One read into c->in and the parse of what it completed: 1 when more may be
+ * read at once (TLS holds decrypted bytes), 0 when done, -1 when c failed. */
+static int sconn_read_once(struct sconn *c)
 {
     struct proxy *px = sconn_px(c);
     size_t chunk = px->mbuf_size;
@@ -533,25 +611,41 @@ static void sconn_read(struct sconn *c)
     }
     if (buf_reserve(&c->in, chunk) != 0) {
         sconn_fail(c, "out of memory", SS_server_err);
-        return;
+        return -1;
     }
     size_t got = 0;
     int err = 0;
     int rc = stream_read(&c->st, c->in.data + c->in.len, c->in.cap - c->in.len, &got, &err);
     if (rc == STREAM_EOF) {
         sconn_lost(c, "Connection closed by server", SS_server_eof);
-        return;
+        return -1;
     }
     if (rc == STREAM_ERROR) {
-        sconn_lost(c, strerror(err), SS_server_err);
-        return;
+        char why[256], msg[300];
+        /* TLS 1.3: a refused client certificate arrives as an alert after the handshake */
+        snprintf(msg, sizeof(msg), "%s%s", err == STREAM_ETLS ? "TLS error from server: " : "",
+                 stream_strerror(&c->st, err, why, sizeof(why)));
+        sconn_lost(c, msg, SS_server_err);
+        return -1;
     }
     if (rc == STREAM_AGAIN) {
-        return;
+        /* TLS: a read may wait for writability */
+        ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, c->out_pos < c->out.len));
+        return 0;
     }
     c->in.len += got;
     proxy_note_read(px, got);
-    sconn_parse(c);
+    if (sconn_parse(c) != 0) {
+        return -1;
+    }
+    return stream_pending(&c->st) > 0 ? 1 : 0;
+}
+
+static void sconn_read(struct sconn *c)
+{
+    while (sconn_read_once(c) == 1) {
+        /* bytes OpenSSL decrypted raise no event: read them now */
+    }
 }
 
 /* A non-blocking connect finished: SO_ERROR says how, getpeername confirms it
@@ -568,10 +662,39 @@ static int sconn_connected(struct sconn *c)
     if (getpeername(c->st.fd, (struct sockaddr *)&ss, &len) < 0) {
         return 0; /* still in progress */
     }
-    c->state = SCONN_CONNECTED;
     log_verb("connected to server '%s'", c->server->cs->name);
+    if (sconn_tls_ctx(c) != NULL) {
+        c->state = SCONN_HANDSHAKE;
+        sconn_handshake(c);
+        return 0;
+    }
+    c->state = SCONN_CONNECTED;
     sconn_flush(c);
     return 0;
+}
+
+/* One step of the TLS handshake; done, the queued requests leave. A failure is
+ * the server's: its requests are answered with the reason (a certificate that
+ * does not verify, a server that does not speak TLS). */
+static void sconn_handshake(struct sconn *c)
+{
+    int err = 0;
+    int rc = stream_handshake(&c->st, &err);
+    if (rc == STREAM_AGAIN) {
+        ev_io_set(sconn_px(c)->loop, &c->io, stream_mask(&c->st, true, false));
+        return;
+    }
+    if (rc != STREAM_OK) {
+        char why[256], msg[320];
+        snprintf(msg, sizeof(msg), "TLS handshake with server failed: %s",
+                 stream_strerror(&c->st, err, why, sizeof(why)));
+        sconn_fail(c, msg, SS_server_err);
+        return;
+    }
+    c->state = SCONN_CONNECTED;
+    log_info("server '%s': %s handshake done%s", c->server->cs->name, stream_tls_version(&c->st),
+             stream_tls_resumed(&c->st) ? ", session resumed" : "");
+    sconn_flush(c);
 }
 
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -582,11 +705,17 @@ static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
         if (sconn_connected(c) < 0 || c->state != SCONN_CONNECTED) {
             return;
         }
+    } else if (c->state == SCONN_HANDSHAKE) {
+        sconn_handshake(c);
+        if (c->state != SCONN_CONNECTED) {
+            return;
+        }
+        events |= EV_READ; /* data may have come with the last handshake message */
     }
-    if (events & EV_READ) {
+    if (stream_can_read(&c->st, events)) {
         sconn_read(c);
     }
-    if ((events & EV_WRITE) && c->state == SCONN_CONNECTED) {
+    if (c->state == SCONN_CONNECTED && stream_can_write(&c->st, events)) {
         sconn_flush(c);
     }
 }

@@ -2,9 +2,13 @@
  * sconn: one connection to a server, a small state machine
  *
  *   CLOSED --ensure--> CONNECTING --writable, peer confirmed--> CONNECTED
- *      ^                    |                                       |
- *      +------ close (error, eof, timeout, failover, reset) --------+
+ *      ^                    |         \ (tls)                    ^     |
+ *      |                    |          +--> HANDSHAKE --done------+     |
+ *      +------ close (error, eof, timeout, failover, reset) ------------+
  *
+ * With tls the handshake runs on the loop like the connect; a failure is a
+ * server failure (its requests answered with the TLS reason), a stall is bounded
+ * by the oldest request's timeout like a stalled connect.
  * connected lazily (or at start with preconnect). Request bytes are appended
  * to `out` and written before the loop sleeps (one write carries the requests
  * of every client: pipelining); responses are parsed from `in` in the order
@@ -27,8 +31,9 @@
 struct server;
 struct req;
 struct client;
+struct tls_session;
 
-enum sconn_state { SCONN_CLOSED = 0, SCONN_CONNECTING, SCONN_CONNECTED };
+enum sconn_state { SCONN_CLOSED = 0, SCONN_CONNECTING, SCONN_HANDSHAKE, SCONN_CONNECTED };
 
 struct sconn {
     struct ev_io io;
@@ -54,6 +59,7 @@ struct sconn {
     uint16_t sub_cmd;      /* subscribed: replies are parsed as pushes with this command id */
     struct ev_timer timer; /* deadline of the oldest request */
     struct rsp_info ri;    /* parse scratch */
+    struct tls_session *tls_session; /* offered on the next connect (resumption) */
 };
 
 void sconn_init(struct sconn *c, struct server *s);

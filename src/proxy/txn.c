@@ -229,11 +229,11 @@ static void txn_unwatch(struct client *c, const uint8_t *p, const struct req_inf
     sconn_send(t->pin, q, p, ri->len);
 }
 
-/* DISCARD never reached a server, but it unwatches in redis: so here. */
-static void txn_discard(struct client *c)
+/* Forget the watch: the pinned connection is told UNWATCH, its +OK dropped
+ * (what the client sent there before is still answered in order). */
+static void txn_forget_watch(struct client *c)
 {
     struct txn *t = &c->txn;
-    txn_clear(t);
     if (t->watched != NULL && t->pin != NULL && t->pin->state != SCONN_CLOSED) {
         struct req *q = req_new(0); /* no client: its +OK is dropped */
         struct buf *out = sconn_out(t->pin);
@@ -242,6 +242,14 @@ static void txn_discard(struct client *c)
         sconn_queued(t->pin, q, out->len - before);
     }
     t->watched = NULL;
+    t->watch_lost = false;
+}
+
+/* DISCARD never reached a server, but it unwatches in redis: so here. */
+static void txn_discard(struct client *c)
+{
+    txn_clear(&c->txn);
+    txn_forget_watch(c);
     txn_status(c, "OK");
 }
 
@@ -313,11 +321,7 @@ void txn_pin_lost(struct client *c, const struct sconn *sc)
 void txn_reset(struct client *c)
 {
     txn_clear(&c->txn);
-    for (uint32_t i = 0; i < c->txn.npins; i++) {
-        sconn_reset(c->txn.pins[i], "client reset"); /* unwatches */
-    }
-    c->txn.watched = NULL;
-    c->txn.watch_lost = false;
+    txn_forget_watch(c);
 }
 
 void txn_close(struct client *c)

@@ -267,7 +267,7 @@ static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage
         return;
     }
     if (sn->cp->redis_auth != NULL) {
-        sentinel_msg_auth(&pr->conn.out, sn->cp->redis_auth);
+        sentinel_msg_auth_user(&pr->conn.out, sn->cp->redis_auth_user, sn->cp->redis_auth);
         pr->skip = 1;
     }
     sentinel_msg_role(&pr->conn.out);
@@ -524,6 +524,7 @@ static void link_init(struct sentinel_link *l, struct sentinel *sn, enum link_ki
 {
     memset(l, 0, sizeof(*l));
     sentinel_conn_init(&l->conn, link_on_io, l);
+    sentinel_conn_tls(&l->conn, sn->cp->sentinel_tls.ctx, sn->cp->sentinel_tls.server_name);
     l->sn = sn;
     l->kind = (uint8_t)kind;
 }
@@ -564,6 +565,7 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
     for (uint32_t i = 0; i < sn->ngroups; i++) {
         struct sentinel_group *pr = &sn->groups[i];
         sentinel_conn_init(&pr->conn, probe_on_io, pr);
+        sentinel_conn_tls(&pr->conn, cp->tls.ctx, cp->tls.server_name); /* masters: the pool's */
         ev_timer_init(&pr->timer, probe_on_timeout, pr);
         pr->sn = sn;
         pr->idx = i;

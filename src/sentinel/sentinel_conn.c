@@ -1,11 +1,14 @@
 #include "sentinel/sentinel_conn.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "net/sock.h"
+#include "net/tls.h"
 #include "proto/redis.h"
 
 /* Read size: sentinel replies are a few hundred bytes. */
@@ -25,12 +28,37 @@ void sentinel_conn_init(struct sentinel_conn *c, ev_io_fn fn, void *data)
     rsp_info_init(&c->ri);
 }
 
+void sentinel_conn_tls(struct sentinel_conn *c, struct tls_ctx *ctx, const char *name)
+{
+    c->tls = ctx;
+    c->tls_name = name;
+}
+
 void sentinel_conn_free(struct ev_loop *loop, struct sentinel_conn *c)
 {
     sentinel_conn_close(loop, c);
     buf_free(&c->out);
     buf_free(&c->in);
     rsp_info_free(&c->ri);
+    tls_session_free(c->tls_session);
+    c->tls_session = NULL;
+}
+
+/* The transport over fd: TLS checks the configured name, else the address. */
+static int conn_stream_open(struct sentinel_conn *c, int fd, const struct sockaddr *sa)
+{
+    char ip[INET6_ADDRSTRLEN] = "";
+    const char *name = c->tls_name;
+    if (c->tls == NULL) {
+        stream_open_plain(&c->st, fd);
+        return 0;
+    }
+    if (name == NULL && sa->sa_family == AF_INET) {
+        name = inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof(ip));
+    } else if (name == NULL && sa->sa_family == AF_INET6) {
+        name = inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof(ip));
+    }
+    return stream_open_tls_client(&c->st, fd, c->tls, name, &c->tls_session);
 }
 
 int sentinel_conn_open(struct ev_loop *loop, struct sentinel_conn *c, const struct sockaddr *sa,
@@ -44,9 +72,14 @@ int sentinel_conn_open(struct ev_loop *loop, struct sentinel_conn *c, const stru
     if (sa->sa_family != AF_UNIX) {
         sock_set_nodelay(fd);
     }
-    stream_open_plain(&c->st, fd);
+    if (conn_stream_open(c, fd, sa) != 0) {
+        return conn_error(c, "out of memory for TLS");
+    }
     c->io.fd = fd;
     c->state = in_progress ? SENTINEL_CONN_CONNECTING : SENTINEL_CONN_CONNECTED;
+    if (!in_progress && c->tls != NULL) {
+        c->state = SENTINEL_CONN_HANDSHAKE; /* the first readiness event starts it */
+    }
     buf_reset(&c->in);
     c->in_pos = 0;
     ev_io_set(loop, &c->io, EV_READ | EV_WRITE);
@@ -70,19 +103,38 @@ void sentinel_conn_close(struct ev_loop *loop, struct sentinel_conn *c)
 int sentinel_conn_flush(struct ev_loop *loop, struct sentinel_conn *c)
 {
     if (c->state != SENTINEL_CONN_CONNECTED) {
-        return 0; /* the connect completion flushes */
+        return 0; /* the connect (or handshake) completion flushes */
     }
     int err = 0;
     int rc = stream_write_buf(&c->st, &c->out, &c->out_pos, &err);
     if (rc == STREAM_AGAIN) {
-        return ev_io_set(loop, &c->io, EV_READ | EV_WRITE);
+        return ev_io_set(loop, &c->io, stream_mask(&c->st, true, true));
     }
     if (rc == STREAM_ERROR) {
-        return conn_error(c, strerror(err));
+        char why[256];
+        return conn_error(c, stream_strerror(&c->st, err, why, sizeof(why)));
     }
     buf_reset(&c->out);
     c->out_pos = 0;
-    return ev_io_set(loop, &c->io, EV_READ);
+    return ev_io_set(loop, &c->io, stream_mask(&c->st, true, false));
+}
+
+/* One step of the TLS handshake; done, what is queued leaves. */
+static int conn_handshake(struct ev_loop *loop, struct sentinel_conn *c)
+{
+    int err = 0;
+    int rc = stream_handshake(&c->st, &err);
+    if (rc == STREAM_AGAIN) {
+        return ev_io_set(loop, &c->io, stream_mask(&c->st, true, false));
+    }
+    if (rc != STREAM_OK) {
+        char why[256], msg[300];
+        snprintf(msg, sizeof(msg), "TLS handshake failed: %s",
+                 stream_strerror(&c->st, err, why, sizeof(why)));
+        return conn_error(c, msg);
+    }
+    c->state = SENTINEL_CONN_CONNECTED;
+    return sentinel_conn_flush(loop, c);
 }
 
 /* SO_ERROR says how the connect ended; getpeername that it really did (a
@@ -98,10 +150,15 @@ static int conn_connected(struct ev_loop *loop, struct sentinel_conn *c)
     if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) < 0) {
         return 0;
     }
+    if (c->tls != NULL) {
+        c->state = SENTINEL_CONN_HANDSHAKE;
+        return conn_handshake(loop, c);
+    }
     c->state = SENTINEL_CONN_CONNECTED;
     return sentinel_conn_flush(loop, c);
 }
 
+/* Read what there is (TLS: with what it holds decrypted, which raises no event). */
 static int conn_read(struct sentinel_conn *c)
 {
     if (c->in_pos > 0) { /* the replies handed out are done with */
@@ -121,9 +178,15 @@ static int conn_read(struct sentinel_conn *c)
         return conn_error(c, "connection closed by peer");
     }
     if (rc == STREAM_ERROR) {
-        return conn_error(c, strerror(err));
+        char why[256];
+        return conn_error(c, stream_strerror(&c->st, err, why, sizeof(why)));
     }
-    c->in.len += got;
+    if (rc == STREAM_OK) {
+        c->in.len += got;
+    }
+    if (rc == STREAM_OK && stream_pending(&c->st) > 0) {
+        return conn_read(c);
+    }
     return 0;
 }
 
@@ -136,11 +199,18 @@ int sentinel_conn_io(struct ev_loop *loop, struct sentinel_conn *c, unsigned eve
         if (c->state != SENTINEL_CONN_CONNECTED) {
             return 0;
         }
+    } else if (c->state == SENTINEL_CONN_HANDSHAKE) {
+        if (conn_handshake(loop, c) != 0) {
+            return -1;
+        }
+        if (c->state != SENTINEL_CONN_CONNECTED) {
+            return 0;
+        }
     }
-    if ((events & EV_WRITE) && sentinel_conn_flush(loop, c) != 0) {
+    if (stream_can_write(&c->st, events) && sentinel_conn_flush(loop, c) != 0) {
         return -1;
     }
-    if (events & EV_READ) {
+    if (stream_can_read(&c->st, events)) {
         return conn_read(c);
     }
     return 0;

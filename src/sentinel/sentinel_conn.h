@@ -2,7 +2,8 @@
  * sentinel_conn: one non-blocking RESP connection of the sentinel client (to a
  * sentinel, or to a master being checked with ROLE). It owns the socket and
  * two buffers; its owner queues requests and takes complete replies one by one.
- * Everything runs on the event loop: connect, write and read never block.
+ * Everything runs on the event loop: connect, TLS handshake (sentinel_tls, or
+ * the pool's tls for masters), write and read never block.
  */
 #ifndef NC_SENTINEL_CONN_H
 #define NC_SENTINEL_CONN_H
@@ -21,8 +22,12 @@
 enum sentinel_conn_state {
     SENTINEL_CONN_CLOSED = 0,
     SENTINEL_CONN_CONNECTING,
+    SENTINEL_CONN_HANDSHAKE,
     SENTINEL_CONN_CONNECTED
 };
+
+struct tls_ctx;
+struct tls_session;
 
 struct sentinel_conn {
     struct ev_io io;
@@ -32,11 +37,18 @@ struct sentinel_conn {
     size_t out_pos;
     struct buf in; /* bytes read; replies before in_pos were handed out */
     size_t in_pos;
-    struct rsp_info ri; /* what rsp_parse said of the reply handed out last */
-    char err[160];      /* why the last call failed */
+    struct rsp_info ri;              /* what rsp_parse said of the reply handed out last */
+    char err[320];                   /* why the last call failed */
+    struct tls_ctx *tls;             /* NULL: plain */
+    const char *tls_name;            /* the name checked; NULL: the peer's address */
+    struct tls_session *tls_session; /* resumed on the next connection */
 };
 
 void sentinel_conn_init(struct sentinel_conn *c, ev_io_fn fn, void *data);
+/* Speak TLS with ctx (NULL: plain) on every connection from now on; name is
+ * the one the certificate must carry (NULL: the address connected to). The
+ * context belongs to the configuration generation, which outlives c. */
+void sentinel_conn_tls(struct sentinel_conn *c, struct tls_ctx *ctx, const char *name);
 /* Close if open and release the buffers. */
 void sentinel_conn_free(struct ev_loop *loop, struct sentinel_conn *c);
 /* Start connecting; the requests queued with sentinel_conn_out() leave once connected. */

@@ -31,6 +31,15 @@ int sentinel_msg_auth(struct buf *out, const char *password)
     return msg_command(out, argv, 2);
 }
 
+int sentinel_msg_auth_user(struct buf *out, const char *user, const char *password)
+{
+    if (user == NULL) {
+        return sentinel_msg_auth(out, password);
+    }
+    const char *argv[] = {"AUTH", user, password};
+    return msg_command(out, argv, 3);
+}
+
 int sentinel_msg_query(struct buf *out, const char *group)
 {
     const char *argv[] = {"SENTINEL", "get-master-addr-by-name", group};

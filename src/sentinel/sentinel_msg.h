@@ -113,6 +113,8 @@ struct sentinel_event {
 
 /* Requests. Each returns 0, or -1 when out of memory. */
 int sentinel_msg_auth(struct buf *out, const char *password);
+/* AUTH user password (redis ACL), or AUTH password when user is NULL. */
+int sentinel_msg_auth_user(struct buf *out, const char *user, const char *password);
 int sentinel_msg_query(struct buf *out, const char *group);
 int sentinel_msg_query_epoch(struct buf *out, const char *group);
 /* SUBSCRIBE to +switch-master and what `what` (SENTINEL_SUB_*) asks for. */

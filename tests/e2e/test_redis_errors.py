@@ -58,14 +58,21 @@ def test_wrong_number_of_arguments(one, args):
     assert c.call("PING") == b"PONG"
 
 
-def test_inline_command_gets_error(one):
-    """Ours: inline commands get -ERR (twemproxy closes the connection)."""
+def test_inline_commands_are_served(one):
+    """Ours: inline commands (telnet, redis-benchmark's PING_INLINE) are split as redis
+    splits them, quotes included, and served like their RESP form; unbalanced quotes
+    get redis' error and the connection is closed, as redis does (twemproxy closes the
+    connection on any inline command)."""
     s, px = one
     c = px.resp()
-    c.send(b"GET foo\r\n")
-    r = c.read_reply()
-    assert is_err(r), r
-    assert c.call("PING") == b"PONG"
+    c.send(b'SET inl "a b\\x41"\r\nGET inl\nPING\r\n\r\n')
+    assert c.read_reply() == b"OK"
+    assert c.read_reply() == b"a bA"
+    assert c.read_reply() == b"PONG"
+    assert c.call("GET", "inl") == b"a bA"
+    c.send(b'GET "inl\r\n')
+    assert c.read_reply() == RespError("ERR Protocol error: unbalanced quotes in request")
+    assert c.is_closed()
 
 
 MALFORMED = [

@@ -98,12 +98,30 @@ def test_hello_answers_resp2(plain):
     assert c.call("PING") == b"PONG"
 
 
-def test_hello_3_is_noproto(plain):
-    """Ours: RESP3 is refused with -NOPROTO, the connection stays usable."""
+def test_hello_3_switches_to_resp3(plain):
+    """HELLO 3 answers the map redis 7 sends (the proxy's name and version), the client
+    then gets RESP3 answers (a null is `_`), HELLO 2 switches back; other versions
+    keep redis' NOPROTO."""
     _, px = plain
     c = px.resp()
-    r = c.call("HELLO", "3")
-    assert isinstance(r, RespError) and r.msg.startswith("NOPROTO"), r
+    c.send(encode_command("HELLO", "3", "SETNAME", "me"))
+    assert c.readline() == b"%7"
+    fields = {}
+    for _ in range(7):
+        k = c.read_reply()
+        fields[k] = c.read_reply()
+    assert list(fields) == [b"server", b"version", b"proto", b"id", b"mode", b"role", b"modules"]
+    assert fields[b"proto"] == 3 and fields[b"mode"] == b"standalone", fields
+    assert c.call("CLIENT", "GETNAME") == b"me"
+    c.send(encode_command("CLIENT", "SETNAME", ""))
+    assert c.read_reply() == b"OK"
+    c.send(encode_command("CLIENT", "GETNAME"))
+    assert c.readline() == b"_"
+    r = c.call("HELLO", "2")
+    assert dict(zip(r[::2], r[1::2]))[b"proto"] == 2, r
+    assert c.call("CLIENT", "GETNAME") is None
+    r = c.call("HELLO", "4")
+    assert r == RespError("NOPROTO unsupported protocol version"), r
     assert c.call("PING") == b"PONG"
 
 

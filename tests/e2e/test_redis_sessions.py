@@ -41,11 +41,10 @@ def _both(rig, commands):
 
 def _keys_on_different_servers(px, servers, n=2, prefix="k"):
     """n keys the pool places on n different servers."""
-    names = [s.addr for s in servers]
     got, seen = [], set()
     for i in range(10000):
         k = "%s%d" % (prefix, i)
-        where = placement(names, k.encode())
+        where = placement([k], servers)[k].addr
         if where not in seen:
             seen.add(where)
             got.append(k)
@@ -152,7 +151,7 @@ def test_pubsub_server_lost_ends_the_client(env):
     other = env.redis()
     px = env.proxy({"alpha": redis_pool([s, other])})
     ch = _keys_on_different_servers(px, [s, other], n=1, prefix="lost")[0]
-    home = s if placement([s.addr, other.addr], ch.encode()) == s.addr else other
+    home = placement([ch], [s, other])[ch]
     sub = px.resp()
     assert sub.call("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
     home.stop()

@@ -948,6 +948,159 @@ static void test_refcount(void)
     conf_unref(NULL);
 }
 
+/* The TLS keys as read (CONF_F_NO_FILES: no certificate is read, contexts stay NULL). */
+static void test_tls_keys(void)
+{
+    const char *yml = "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  tls: true\n"
+                      "  tls_ca_file: /ca.pem\n  tls_ca_dir: /cas\n  tls_cert_file: /c.pem\n"
+                      "  tls_key_file: /k.pem\n  tls_server_name: redis.example\n"
+                      "  tls_verify: false\n"
+                      "  listen_tls: {cert_file: /s.pem, key_file: /sk.pem, ca_file: /cca.pem,\n"
+                      "    verify_client: true, protocols: TLSv1.3, ciphers: HIGH,\n"
+                      "    ciphersuites: TLS_AES_256_GCM_SHA384}\n"
+                      "  listen_tls_addr: 127.0.0.1:22122\n"
+                      "  servers:\n   - 127.0.0.1:6379:1\n";
+    struct conf *c = load_flags(yml, CONF_F_NUMERIC_ONLY | CONF_F_NO_FILES);
+    CHECK(c != NULL);
+    if (c == NULL) {
+        return;
+    }
+    const struct conf_pool *p = &c->pools[0];
+    CHECK(p->tls.enabled && !p->tls.verify && p->tls.ctx == NULL);
+    CHECK(strcmp(p->tls.ca_file, "/ca.pem") == 0 && strcmp(p->tls.ca_dir, "/cas") == 0);
+    CHECK(strcmp(p->tls.cert_file, "/c.pem") == 0 && strcmp(p->tls.key_file, "/k.pem") == 0);
+    CHECK(strcmp(p->tls.server_name, "redis.example") == 0);
+    CHECK(p->listen_tls.enabled && p->listen_tls.verify);
+    CHECK(strcmp(p->listen_tls.cert_file, "/s.pem") == 0);
+    CHECK(strcmp(p->listen_tls.key_file, "/sk.pem") == 0);
+    CHECK(strcmp(p->listen_tls.ca_file, "/cca.pem") == 0);
+    CHECK(strcmp(p->listen_tls.protocols, "TLSv1.3") == 0);
+    CHECK(strcmp(p->listen_tls.ciphers, "HIGH") == 0);
+    CHECK(strcmp(p->listen_tls.ciphersuites, "TLS_AES_256_GCM_SHA384") == 0);
+    CHECK(strcmp(p->listen_tls_addr.text, "127.0.0.1:22122") == 0);
+    CHECK(!p->sentinel_tls.enabled);
+    conf_unref(c);
+    /* defaults: verification on, plain clients */
+    c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  tls: true\n  servers:\n"
+                   "   - 127.0.0.1:6379:1\n",
+                   CONF_F_NUMERIC_ONLY | CONF_F_NO_FILES);
+    CHECK(c != NULL && c->pools[0].tls.verify && !c->pools[0].listen_tls.enabled);
+    CHECK(c != NULL && c->pools[0].listen_tls_addr.text == NULL);
+    conf_unref(c);
+}
+
+static void test_sentinel_tls(void)
+{
+    const char *head = "alpha:\n  listen: 127.0.0.1:22121\n  sentinels:\n   - 127.0.0.1:26379\n"
+                       "  groups:\n   - g1\n  tls: true\n  tls_ca_file: /ca.pem\n";
+    char yml[512];
+    snprintf(yml, sizeof(yml), "%s  sentinel_tls: true\n", head);
+    struct conf *c = load_flags(yml, CONF_F_NUMERIC_ONLY | CONF_F_NO_FILES);
+    CHECK(c != NULL);
+    if (c != NULL) { /* true: the pool's tls_* settings */
+        const struct conf_tls *t = &c->pools[0].sentinel_tls;
+        CHECK(t->enabled && !t->is_map && t->verify && strcmp(t->ca_file, "/ca.pem") == 0);
+    }
+    conf_unref(c);
+    snprintf(yml, sizeof(yml), "%s  sentinel_tls: {ca_file: /sca.pem, verify: false}\n", head);
+    c = load_flags(yml, CONF_F_NUMERIC_ONLY | CONF_F_NO_FILES);
+    CHECK(c != NULL);
+    if (c != NULL) { /* a mapping: its own */
+        const struct conf_tls *t = &c->pools[0].sentinel_tls;
+        CHECK(t->enabled && t->is_map && !t->verify && strcmp(t->ca_file, "/sca.pem") == 0);
+    }
+    conf_unref(c);
+}
+
+static void test_tls_errors(void)
+{
+    expect_key_err("tls_ca_file: /ca.pem",
+                   "t.yml:5: tls_ca_file: directive is only valid with tls: true (or sentinel_tls: "
+                   "true)");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  tls: true\n  tls_verify: maybe\n"
+               "  servers:\n   - 127.0.0.1:6379:1\n",
+               "t.yml:4: tls_verify: \"maybe\" is not \"true\" or \"false\"");
+    expect_key_err("listen_tls: yes",
+                   "t.yml:5: listen_tls: directive needs a mapping (cert_file, key_file, ...), not "
+                   "\"yes\"");
+    expect_key_err("listen_tls: {cert_file: /c.pem}",
+                   "t.yml:5: listen_tls: cert_file and key_file are required");
+    expect_key_err("listen_tls: {cert_file: /c.pem, key_file: /k.pem, verify_client: true}",
+                   "t.yml:5: listen_tls: verify_client needs ca_file or ca_dir (the CA client "
+                   "certificates come from)");
+    expect_key_err("listen_tls: {cert_file: /c.pem, key_file: /k.pem, protocols: SSLv3}",
+                   "t.yml:5: listen_tls: protocols \"SSLv3\" is not a list of TLSv1, TLSv1.1, "
+                   "TLSv1.2, TLSv1.3");
+    expect_key_err("listen_tls: {cert_file: /c.pem, key_file: /k.pem, cert: /c.pem}",
+                   "t.yml:5: cert: directive is unknown");
+    expect_key_err(
+        "listen_tls_addr: 127.0.0.1:1",
+        "t.yml:5: listen_tls_addr: directive needs listen_tls (the certificate to serve on "
+        "it)");
+    expect_key_err("sentinel_tls: true",
+                   "t.yml:5: sentinel_tls: directive is only valid in a pool with sentinels");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  tls: true\n  tls_cert_file: /c.pem\n"
+               "  servers:\n   - 127.0.0.1:6379:1\n",
+               "t.yml:4: tls_cert_file: tls_cert_file needs tls_key_file too");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  listen_tls: {cert_file: /c, key_file: /k}\n"
+               "  listen_tls_addr: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:6379:1\n",
+               "t.yml:3: listen_tls_addr: pool 'alpha' has listen_tls_addr equal to its listen "
+               "address '127.0.0.1:22121'");
+    /* files that cannot be read refuse the generation: FILE: reason */
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  tls: true\n  tls_ca_file: /nonexistent.pem\n"
+               "  servers:\n   - 127.0.0.1:6379:1\n",
+               "t.yml:3: tls: /nonexistent.pem: No such file or directory");
+}
+
+static void test_client_auth(void)
+{
+    const char *yml = "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
+                      "  redis_auth: \"app s3cret word\"\n  client_auth:\n   - alice pw1\n"
+                      "   - bob sha256:"
+                      "5E884898DA28047151D0E56F8DC6292773603D0D6AABBDD62A11EF721D1542D8\n"
+                      "   - onlypass\n  servers:\n   - 127.0.0.1:6379:1\n";
+    struct conf *c = load_flags(yml, CONF_F_NUMERIC_ONLY | CONF_F_NO_FILES);
+    CHECK(c != NULL);
+    if (c == NULL) {
+        return;
+    }
+    const struct conf_pool *p = &c->pools[0];
+    /* the user is the first word; the password keeps its spaces */
+    CHECK(strcmp(p->redis_auth_user, "app") == 0 && strcmp(p->redis_auth, "s3cret word") == 0);
+    CHECK_EQ_INT(p->nclient_users, 3);
+    const uint8_t *u = (const uint8_t *)"alice", *pw = (const uint8_t *)"pw1";
+    CHECK(conf_user_check(p, u, 5, pw, 3));
+    CHECK(!conf_user_check(p, u, 5, pw, 2));
+    CHECK(!conf_user_check(p, (const uint8_t *)"alic", 4, pw, 3));
+    CHECK(conf_user_check(p, (const uint8_t *)"bob", 3, (const uint8_t *)"password", 8));
+    CHECK(conf_user_check(p, NULL, 0, (const uint8_t *)"onlypass", 8)); /* the default user */
+    CHECK(!conf_user_check(p, NULL, 0, pw, 3));
+    conf_unref(c);
+    /* redis_auth "user password" alone: that user is the clients' login */
+    c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_auth: \"app pw\"\n"
+                   "  servers:\n   - 127.0.0.1:6379:1\n",
+                   CONF_F_NUMERIC_ONLY);
+    CHECK(c != NULL && c->pools[0].nclient_users == 1);
+    CHECK(c != NULL &&
+          conf_user_check(&c->pools[0], (const uint8_t *)"app", 3, (const uint8_t *)"pw", 2));
+    conf_unref(c);
+    /* a single word stays twemproxy's password, no user */
+    c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_auth: pw\n"
+                   "  servers:\n   - 127.0.0.1:6379:1\n",
+                   CONF_F_NUMERIC_ONLY);
+    CHECK(c != NULL && c->pools[0].redis_auth_user == NULL && c->pools[0].nclient_users == 0);
+    conf_unref(c);
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  client_auth:\n   - a x\n"
+               "   - a y\n  servers:\n   - 127.0.0.1:6379:1\n",
+               "t.yml:6: client_auth: user 'a' is a duplicate (first on line 5)");
+    expect_err(
+        "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  client_auth:\n   - a sha256:ab\n"
+        "  servers:\n   - 127.0.0.1:6379:1\n",
+        "t.yml:5: client_auth: \"sha256:ab\" is not sha256: followed by 64 hex digits");
+    expect_key_err("client_auth:\n   - a b",
+                   "t.yml:5: client_auth: directive is only valid for a redis pool");
+}
+
 int main(void)
 {
     conf_errors_init(&errs);
@@ -971,6 +1124,10 @@ int main(void)
     test_read_from();
     test_read_from_errors();
     test_refcount();
+    test_tls_keys();
+    test_sentinel_tls();
+    test_tls_errors();
+    test_client_auth();
     conf_errors_free(&errs);
     UNIT_DONE("test_conf");
 }

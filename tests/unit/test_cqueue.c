@@ -83,7 +83,7 @@ static void rig_init(struct rig *r)
     r->px.pools = calloc(1, sizeof(*r->px.pools));
     r->px.pools[0] = r->pool;
     r->px.npools = 1;
-    r->c = client_open(r->pool, sv[0]);
+    r->c = client_open(r->pool, sv[0], false);
     r->peer = sv[1];
 }
 

@@ -8,6 +8,7 @@
 
 #include "proto/redis.h"
 #include "proto/redis_cmd.h"
+#include "proto/redis_wire.h"
 #include "unit.h"
 
 static struct req_info rq;
@@ -297,19 +298,22 @@ static void test_req_reject(void)
     }
     CHECK_EQ_INT(parse_words("BLPOP l 0", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'blpop' (blocking)");
-    CHECK_EQ_INT(parse_words("SUBSCRIBE c", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'subscribe' (pub/sub)");
-    CHECK_EQ_INT(parse_words("MULTI", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'multi' (transactions)");
-    CHECK_EQ_INT(parse_words("WATCH k", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'watch' (transactions)");
+    CHECK_EQ_INT(parse_words("SSUBSCRIBE c", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'ssubscribe' (pub/sub)");
+    CHECK_EQ_INT(parse_words("PUBSUB CHANNELS", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'pubsub' (no key to route by)"); /* no subcommand served */
     CHECK_EQ_INT(parse_words("CONFIG GET x", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'config' (no key to route by)");
     CHECK_EQ_INT(parse_words("SHUTDOWN", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'shutdown' (admin)");
-    const char *more[] = {
-        "SWAPDB 0 1",   "INFO",     "FLUSHALL", "BRPOP l 0",    "BLMOVE a b LEFT LEFT 0",
-        "BZPOPMIN z 0", "WAIT 1 0", "EXEC",     "CLUSTER INFO", "MIGRATE h 1 k 0 5"};
+    CHECK_EQ_INT(parse_words("CLIENT LIST", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'client|list' (admin)");
+    CHECK_EQ_INT(parse_words("SCRIPT KILL", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'script|kill' (no key to route by)");
+    const char *more[] = {"SWAPDB 0 1",       "CLIENT KILL x y",        "CLIENT TRACKING on",
+                          "BRPOP l 0",        "BLMOVE a b LEFT LEFT 0", "BZPOPMIN z 0",
+                          "WAIT 1 0",         "SCRIPT DEBUG no",        "CLUSTER INFO",
+                          "MIGRATE h 1 k 0 5"};
     for (int i = 0; i < 10; i++) {
         CHECK_EQ_INT(parse_words(more[i], b, sizeof(b)), PARSE_OK);
         CHECK_EQ_INT(rq.route, ROUTE_REJECT);
@@ -354,7 +358,7 @@ static void test_req_reject(void)
     CHECK_ERR(want);
 
     /* after a reject, the next request parses normally */
-    size_t n = resp_of(b, sizeof(b), "INFO");
+    size_t n = resp_of(b, sizeof(b), "CONFIG GET x");
     n += resp_of(b + n, sizeof(b) - n, "GET x");
     CHECK_EQ_INT(parse_mem(b, n), PARSE_OK);
     size_t first = rq.len;
@@ -364,22 +368,216 @@ static void test_req_reject(void)
 
 static void test_req_inline(void)
 {
-    CHECK_EQ_INT(parse_mem("PING\r\nGET", 9), PARSE_OK);
+    /* each line's rewrite: the RESP request redis-server 7.0 ran for it (checked with
+     * RPUSH l <line> then LRANGE l 0 -1 against a live server) */
+    static const struct {
+        const char *in;
+        size_t in_len;
+        const char *wire;
+    } ok[] = {
+#define L(s) s, sizeof(s) - 1
+        {L("PING\r\n"), "*1\r\n$4\r\nPING\r\n"},
+        {L("SET k v\r\nGET k\r\n"), "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"},
+        {L("get k\n"), "*2\r\n$3\r\nget\r\n$1\r\nk\r\n"},
+        {L("  get   k  \r\n"), "*2\r\n$3\r\nget\r\n$1\r\nk\r\n"},
+        {L("get\tk\r\n"), "*2\r\n$3\r\nget\r\n$1\r\nk\r\n"},
+        {L("get k\r\r\n"), "*2\r\n$3\r\nget\r\n$1\r\nk\r\n"},
+        {L("PING\rPING\r\n"), "*2\r\n$4\r\nPING\r\n$4\r\nPING\r\n"},
+        {L("set \"a b\" \"c\\x41\\n\"\r\n"), "*3\r\n$3\r\nset\r\n$3\r\na b\r\n$3\r\ncA\n\r\n"},
+        {L("set k 'a\\'b'\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$3\r\na'b\r\n"},
+        {L("set k 'a\\nb'\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\na\\nb\r\n"},
+        {L("set k \"a\\'b\\q\\\\\\\"\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$6\r\na'bq\\\"\r\n"},
+        {L("set k \"\\x4g\\x41\\X41\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$7\r\nx4gAX41\r\n"},
+        {L("set k \"\\a\\b\\t\\r\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\n\a\b\t\r\r\n"},
+        {L("set k a\"b c\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\nab c\r\n"},
+        {L("set k a'b c'\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$4\r\nab c\r\n"},
+        {L("set k \"a\"\vq\r\n"), "*4\r\n$3\r\nset\r\n$1\r\nk\r\n$1\r\na\r\n$1\r\nq\r\n"},
+        {L("set k a\vb\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$3\r\na\vb\r\n"},
+        {L("\vset\fk\fv\r\n"), "*1\r\n$7\r\nset\fk\fv\r\n"},
+        {L("get \"\" ''\r\n"), "*3\r\n$3\r\nget\r\n$0\r\n\r\n$0\r\n\r\n"},
+        {L("\"\\x\" \"\\x1\" \"a\\\\\"\r\n"), "*3\r\n$1\r\nx\r\n$2\r\nx1\r\n$2\r\na\\\r\n"},
+        {L("set k \"\xc3\xa9\"\r\n"), "*3\r\n$3\r\nset\r\n$1\r\nk\r\n$2\r\n\xc3\xa9\r\n"},
+#undef L
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        int rc = parse_mem(ok[i].in, ok[i].in_len);
+        const char *nl = memchr(ok[i].in, '\n', ok[i].in_len);
+        CHECK_EQ_INT(rc, PARSE_OK);
+        CHECK_EQ_INT(rq.len, nl - ok[i].in + 1);
+        CHECK(rq.rewritten);
+        CHECK_MEM(rq.wire.data, rq.wire.len, ok[i].wire);
+        /* the rewrite parses back to the same request */
+        size_t len = rq.len;
+        uint16_t cmd = rq.cmd;
+        uint8_t route = rq.route;
+        struct buf w;
+        buf_init(&w);
+        buf_append(&w, rq.wire.data, rq.wire.len);
+        CHECK(redis_req_parse(w.data, w.len, &rq) == PARSE_OK && rq.len == w.len && rq.cmd == cmd &&
+              rq.route == route && !rq.rewritten);
+        buf_free(&w);
+        (void)len;
+    }
+
+    /* classified like the RESP form, spans into wire */
+    CHECK_EQ_INT(parse_mem("SET k v\r\n", 9), PARSE_OK);
+    CHECK(rq.cmd == REDIS_CMD_SET && rq.route == ROUTE_KEY && rq.keys.n == 1);
+    CHECK(key_is((const char *)rq.wire.data, 0, "k"));
+    CHECK_EQ_INT(parse_mem("mget a b\n", 9), PARSE_OK);
+    CHECK(rq.route == ROUTE_SPLIT && key_is((const char *)rq.wire.data, 1, "b"));
+    CHECK_EQ_INT(parse_mem("PING\r\n", 6), PARSE_OK);
+    CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_PING);
+    CHECK_EQ_INT(parse_mem("FOO \"x y\"\r\n", 11), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_REJECT);
-    CHECK_EQ_INT(rq.len, 6);
-    CHECK_ERR("inline commands are not supported, use the RESP protocol");
+    CHECK_EQ_INT(rq.len, 11);
+    CHECK_ERR("unknown command 'FOO', with args beginning with: 'x y' ");
+    CHECK_EQ_INT(parse_mem("\"\" \r\n", 5), PARSE_OK); /* redis: unknown command '' */
+    CHECK_ERR("unknown command '', with args beginning with: ");
+    CHECK_EQ_INT(parse_mem("get\r\r\n", 6), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'get' command");
+
+    /* redis closes with this error; the proxy too (PARSE_ERROR) */
+    const char *unbalanced[] = {"set 'a' 'b'c\r\n",    "set \"a\"b c\r\n", "get \"a\r\n",
+                                "set k a\"b c\"d\r\n", "set k \"a\\\r\n",  "get 'a\n"};
+    for (size_t i = 0; i < sizeof(unbalanced) / sizeof(unbalanced[0]); i++) {
+        CHECK_EQ_INT(parse_mem(unbalanced[i], strlen(unbalanced[i])), PARSE_ERROR);
+        CHECK_ERR("Protocol error: unbalanced quotes in request");
+    }
+    /* redis waits forever for a line end past a NUL (strchr): an error instead */
+    CHECK_EQ_INT(parse_mem("get a\0b\r\n", 9), PARSE_ERROR);
+    CHECK_ERR("Protocol error: NUL byte in inline request");
+    CHECK_EQ_INT(parse_mem("get a\0", 6), PARSE_ERROR);
+    CHECK_EQ_INT(parse_mem("PING\r\nget\0", 10), PARSE_OK); /* not before its own line */
+
+    /* blank lines: skipped, as redis does */
+    const char *blank[] = {"\r\n", "\n", "   \r\n", "\v\f\t\r\n"};
+    for (size_t i = 0; i < sizeof(blank) / sizeof(blank[0]); i++) {
+        CHECK_EQ_INT(parse_mem(blank[i], strlen(blank[i])), PARSE_OK);
+        CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_NOOP && rq.len == strlen(blank[i]));
+    }
     CHECK_EQ_INT(parse_mem("PING", 4), PARSE_AGAIN);
-    CHECK_EQ_INT(parse_mem("get x\n", 6), PARSE_OK);
-    CHECK_EQ_INT(rq.len, 6);
-    CHECK_EQ_INT(parse_mem("\r\n", 2), PARSE_OK);
-    CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_NOOP && rq.len == 2);
+    CHECK_EQ_INT(rq.len, 0);
+
+    /* 64 KB lines: the limit is redis' (an unended line longer than it is refused) */
     size_t big = REDIS_MAX_INLINE + 10;
     char *p = malloc(big);
     memset(p, 'a', big);
-    CHECK_EQ_INT(parse_mem(p, REDIS_MAX_INLINE - 1), PARSE_AGAIN);
-    CHECK_EQ_INT(parse_mem(p, big), PARSE_ERROR);
+    CHECK_EQ_INT(parse_mem(p, REDIS_MAX_INLINE), PARSE_AGAIN);
+    CHECK_EQ_INT(parse_mem(p, REDIS_MAX_INLINE + 1), PARSE_ERROR);
     CHECK_ERR("Protocol error: too big inline request");
+    p[REDIS_MAX_INLINE] = '\n';
+    CHECK_EQ_INT(parse_mem(p, big), PARSE_OK);
+    CHECK(rq.route == ROUTE_REJECT && rq.len == REDIS_MAX_INLINE + 1); /* an unknown command */
+    memset(p, ' ', REDIS_MAX_INLINE);
+    memcpy(p, "GET", 3);
+    CHECK_EQ_INT(parse_mem(p, big), PARSE_OK);
+    CHECK(rq.route == ROUTE_REJECT && rq.len == REDIS_MAX_INLINE + 1);
+    CHECK_ERR("wrong number of arguments for 'get' command");
     free(p);
+}
+
+static void test_req_routes(void)
+{
+    char b[8192];
+    /* transactions: the core keeps them; WATCH's keys decide the server */
+    const char *txn[] = {"MULTI", "EXEC", "DISCARD", "WATCH a b", "UNWATCH"};
+    const uint8_t txn_kind[] = {TXN_MULTI, TXN_EXEC, TXN_DISCARD, TXN_WATCH, TXN_UNWATCH};
+    for (int i = 0; i < 5; i++) {
+        CHECK_EQ_INT(parse_words(txn[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_TXN && rq.txn == txn_kind[i] && rq.sub == SUB_NONE);
+    }
+    CHECK(rq.keys.n == 0);
+    parse_words("WATCH a b", b, sizeof(b));
+    CHECK(rq.keys.n == 2 && key_is(b, 0, "a") && key_is(b, 1, "b"));
+    CHECK_EQ_INT(parse_words("WATCH", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'watch' command");
+    CHECK_EQ_INT(parse_words("EXEC x", b, sizeof(b)), PARSE_OK);
+    CHECK_EQ_INT(rq.route, ROUTE_REJECT);
+
+    /* subscriptions: every channel or pattern in keys */
+    CHECK_EQ_INT(parse_words("SUBSCRIBE a b", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_PUBSUB && rq.sub == SUB_SUBSCRIBE && rq.keys.n == 2);
+    CHECK(key_is(b, 0, "a") && key_is(b, 1, "b") && rq.txn == TXN_NONE);
+    CHECK_EQ_INT(parse_words("psubscribe n*", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_PUBSUB && rq.sub == SUB_PSUBSCRIBE && key_is(b, 0, "n*"));
+    CHECK_EQ_INT(parse_words("UNSUBSCRIBE", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_PUBSUB && rq.sub == SUB_UNSUBSCRIBE && rq.keys.n == 0);
+    CHECK_EQ_INT(parse_words("PUNSUBSCRIBE x y", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_PUBSUB && rq.sub == SUB_PUNSUBSCRIBE && rq.keys.n == 2);
+    CHECK_EQ_INT(parse_words("SUBSCRIBE", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'subscribe' command");
+
+    /* a message goes where its channel is placed */
+    CHECK_EQ_INT(parse_words("PUBLISH ch msg", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "ch"));
+    CHECK_EQ_INT(parse_words("SPUBLISH ch msg", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && key_is(b, 0, "ch"));
+
+    const char *any[] = {"TIME", "LASTSAVE"};
+    for (int i = 0; i < 2; i++) {
+        CHECK_EQ_INT(parse_words(any[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_ANY && rq.keys.n == 0);
+    }
+
+    /* the dataset: SCAN walks with a cursor, the others are merged */
+    CHECK_EQ_INT(parse_words("SCAN 0 MATCH k* COUNT 5 TYPE string", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_DATASET && rq.cursor && !rq.flush && rq.readonly);
+    const char *dataset[] = {"KEYS *", "DBSIZE", "RANDOMKEY"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(parse_words(dataset[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_DATASET && !rq.cursor && rq.keys.n == 0);
+    }
+
+    /* every server, merged; FLUSHDB/FLUSHALL only where the pool allows it */
+    const char *all[] = {"SCRIPT LOAD return", "SCRIPT EXISTS a b", "SCRIPT FLUSH",
+                         "script flush async", "FLUSHDB",           "FLUSHALL ASYNC"};
+    for (int i = 0; i < 6; i++) {
+        CHECK_EQ_INT(parse_words(all[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_ALL && rq.flush == (i >= 4));
+    }
+    CHECK_ERR("unsupported command 'flushall' (allow_flush is off for this pool)");
+    CHECK_EQ_INT(parse_words("SCRIPT LOAD", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'script|load' command");
+
+    /* INFO: the proxy's figures, once a live server answered (ROUTE_ANY with facts) */
+    CHECK_EQ_INT(parse_words("INFO", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_ANY && rq.facts);
+    CHECK_EQ_INT(parse_words("INFO keyspace server", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_ANY && rq.facts);
+    CHECK_EQ_INT(parse_words("TIME", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_ANY && !rq.facts);
+
+    /* answered by the proxy */
+    const char *local[] = {"RESET",
+                           "CLIENT SETNAME x",
+                           "CLIENT GETNAME",
+                           "CLIENT ID",
+                           "CLIENT INFO",
+                           "CLIENT SETINFO lib-name x",
+                           "CLIENT NO-EVICT on",
+                           "CLIENT NO-TOUCH off",
+                           "CLIENT REPLY ON",
+                           "client help"};
+    for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+        CHECK_EQ_INT(parse_words(local[i], b, sizeof(b)), PARSE_OK);
+        CHECK_EQ_INT(rq.route, ROUTE_LOCAL);
+    }
+    CHECK_EQ_INT(parse_words("CLIENT SETINFO lib-name", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("wrong number of arguments for 'client|setinfo' command");
+    CHECK_EQ_INT(parse_words("CLIENT FOO", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unknown subcommand 'FOO'. Try CLIENT HELP.");
+
+    /* RESET starts the connection over: the core's transaction and subscriptions too */
+    CHECK_EQ_INT(parse_words("RESET", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_LOCAL && rq.txn == TXN_DISCARD && rq.sub == SUB_UNSUBSCRIBE);
+
+    /* fields of one parse do not leak into the next */
+    parse_words("SCAN 0", b, sizeof(b));
+    parse_words("GET k", b, sizeof(b));
+    CHECK(!rq.cursor && !rq.flush && rq.txn == TXN_NONE && rq.sub == SUB_NONE && !rq.rewritten);
+    parse_mem("GET k\r\n", 7);
+    parse_words("GET k", b, sizeof(b));
+    CHECK(!rq.rewritten);
 }
 
 static void test_req_errors(void)
@@ -694,7 +892,7 @@ static void test_rsp_errors(void)
                          "+OK\rX",
                          "+O\nK\r\n",
                          "*1\r\n?\r\n",
-                         "_\r\n",
+                         "_ \r\n",
                          ":12345678901234567890123\r\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         if (rsp(bad[i]) != PARSE_ERROR) {
@@ -718,6 +916,233 @@ static void test_rsp_deep(void)
     CHECK(rs.len == n && rs.elems.n == 1);
     CHECK_EQ_INT(redis_rsp_parse((const uint8_t *)p, n - 1, 0, &rs), PARSE_AGAIN);
     free(p);
+}
+
+/* RESP3 replies as redis-server 7.0 sends them (DEBUG PROTOCOL <type>, HELLO 3). */
+static void test_rsp_resp3(void)
+{
+    static const struct {
+        const char *in;
+        char type;
+        int64_t integer;
+        uint32_t elems;
+        bool error;
+    } shapes[] = {
+        {"_\r\n", '_', 0, 0, false},
+        {",3.141\r\n", ',', 0, 0, false},
+        {",-inf\r\n", ',', 0, 0, false},
+        {"#t\r\n", '#', 1, 0, false},
+        {"#f\r\n", '#', 0, 0, false},
+        {"(1234567999999999999999999999999999999\r\n", '(', 0, 0, false},
+        {"(-12\r\n", '(', 0, 0, false},
+        {"=29\r\ntxt:This is a verbatim\nstring\r\n", '=', 29, 0, false},
+        {"!21\r\nSYNTAX invalid syntax\r\n", '!', 21, 0, true},
+        {"%3\r\n:0\r\n#f\r\n:1\r\n#t\r\n:2\r\n#f\r\n", '%', 3, 6, false},
+        {"~3\r\n:0\r\n:1\r\n:2\r\n", '~', 3, 3, false},
+        {">2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n", '>', 2, 2, false},
+        {"%0\r\n", '%', 0, 0, false},
+        {"~0\r\n", '~', 0, 0, false},
+        {"|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n$39\r\n"
+         "Some real reply following the attribute\r\n",
+         '$', 39, 0, false},
+        {"|1\r\n+a\r\n+b\r\n*2\r\n:1\r\n:2\r\n", '*', 2, 2, false},
+        {"|0\r\n:5\r\n", ':', 5, 0, false},
+        {"*2\r\n_\r\n%1\r\n+k\r\n~1\r\n#t\r\n", '*', 2, 2, false},
+    };
+    for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+        const char *in = shapes[i].in;
+        CHECK_EQ_INT(rsp(in), PARSE_OK);
+        CHECK(rs.len == strlen(in) && rs.type == shapes[i].type);
+        CHECK(rs.integer == shapes[i].integer && rs.elems.n == shapes[i].elems);
+        CHECK(rs.is_error == shapes[i].error);
+        CHECK(rsp_incremental_ok(in, strlen(in)));
+    }
+    /* elements: a map's keys and values one by one, an attribute with its value */
+    const char *map = "%2\r\n$1\r\na\r\n*1\r\n:1\r\n+b\r\n_\r\n";
+    CHECK_EQ_INT(rsp(map), PARSE_OK);
+    CHECK_EQ_INT(rs.elems.n, 4);
+    CHECK_MEM(map + rs.elems.v[1].off, rs.elems.v[1].len, "*1\r\n:1\r\n");
+    CHECK_MEM(map + rs.elems.v[3].off, rs.elems.v[3].len, "_\r\n");
+    const char *attr = "*2\r\n|1\r\n+a\r\n%1\r\n+x\r\n+y\r\n:1\r\n:2\r\n";
+    CHECK_EQ_INT(rsp(attr), PARSE_OK);
+    CHECK_EQ_INT(rs.elems.n, 2);
+    CHECK_MEM(attr + rs.elems.v[0].off, rs.elems.v[0].len, "|1\r\n+a\r\n%1\r\n+x\r\n+y\r\n:1\r\n");
+    CHECK_MEM(attr + rs.elems.v[1].off, rs.elems.v[1].len, ":2\r\n");
+    CHECK(rsp_incremental_ok(attr, strlen(attr)));
+    const char *top_attr = "|1\r\n+a\r\n+b\r\n*2\r\n:1\r\n:2\r\n";
+    CHECK_EQ_INT(rsp(top_attr), PARSE_OK);
+    CHECK_MEM(top_attr + rs.elems.v[0].off, rs.elems.v[0].len, ":1\r\n");
+    CHECK_EQ_INT(rsp("|1\r\n+a\r\n+b\r\n"), PARSE_AGAIN); /* the value is still to come */
+
+    const char *hello3 =
+        "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$6\r\n7.0.15\r\n$5\r\nproto\r\n:"
+        "3\r\n"
+        "$2\r\nid\r\n:19\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
+        "$7\r\nmodules\r\n*0\r\n";
+    CHECK_EQ_INT(rsp(hello3), PARSE_OK);
+    CHECK(rs.type == '%' && rs.elems.n == 14 && rs.len == strlen(hello3));
+
+    const char *bad[] = {"_x\r\n",   "#x\r\n",  "#\r\n",   "#tt\r\n",        "(\r\n",
+                         "(12a\r\n", "(-\r\n",  ",\r\n",   "~-1\r\n",        "%-1\r\n",
+                         ">-1\r\n",  "|-1\r\n", "=-1\r\n", "!-1\r\n",        "$?\r\n",
+                         "*?\r\n",   ";3\r\n",  ".\r\n",   "=3\r\nabcd\r\n", "!1\r\nab\r\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (rsp(bad[i]) != PARSE_ERROR) {
+            fprintf(stderr, "RESP3 reply %zu accepted\n", i);
+            unit_fail++;
+        } else {
+            unit_pass++;
+        }
+    }
+
+    /* attributes nested a hundred thousand deep cost counters, not stack */
+    size_t depth = 100000, n = depth * 12 + 4;
+    char *p = malloc(n + 1);
+    for (size_t i = 0; i < depth; i++) {
+        memcpy(p + i * 4, "|1\r\n", 4);
+        memcpy(p + depth * 4 + i * 8, "+k\r\n+v\r\n", 8);
+    }
+    memcpy(p + depth * 12, ":1\r\n", 5);
+    CHECK_EQ_INT(redis_rsp_parse((const uint8_t *)p, n, 0, &rs), PARSE_OK);
+    CHECK(rs.len == n && rs.type == ':' && rs.integer == 1);
+    free(p);
+}
+
+static int rsp_sub(const char *p, uint16_t cmd)
+{
+    return redis_rsp_parse((const uint8_t *)p, strlen(p), cmd, &rs);
+}
+
+/* Replies of a subscribed connection, as redis-server 7.0 sends them. */
+static void test_rsp_push(void)
+{
+    static const struct {
+        const char *in;
+        uint8_t push, sub;
+        const char *chan; /* NULL: none (chan_null) */
+        int64_t count;
+    } cases[] = {
+        {"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n", PUSH_CONFIRM, SUB_SUBSCRIBE, "a", 1},
+        {"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:0\r\n", PUSH_CONFIRM, SUB_UNSUBSCRIBE, "a", 0},
+        {"*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n", PUSH_CONFIRM, SUB_UNSUBSCRIBE, NULL, 0},
+        {"*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:2\r\n", PUSH_CONFIRM, SUB_PSUBSCRIBE, "c*", 2},
+        {"*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n", PUSH_CONFIRM, SUB_PUNSUBSCRIBE, NULL, 0},
+        {">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n", PUSH_CONFIRM, SUB_SUBSCRIBE, "ch", 1},
+        {">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n", PUSH_CONFIRM, SUB_UNSUBSCRIBE, NULL, 0},
+        {"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n", PUSH_MESSAGE, 0, "", 0},
+        {"*4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$5\r\nhello\r\n", PUSH_MESSAGE, 0, "", 0},
+        {">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n", PUSH_MESSAGE, 0, "", 0},
+        {">4\r\n$8\r\npmessage\r\n$2\r\nc*\r\n$2\r\nch\r\n$5\r\nhello\r\n", PUSH_MESSAGE, 0, "", 0},
+        {">3\r\n$8\r\nsmessage\r\n$2\r\nch\r\n$1\r\nx\r\n", PUSH_MESSAGE, 0, "", 0},
+        {">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n", PUSH_MESSAGE, 0, "", 0},
+        {"*2\r\n$4\r\npong\r\n$0\r\n\r\n", PUSH_PONG, 0, "", 0},
+        {"*2\r\n$4\r\npong\r\n$2\r\nhi\r\n", PUSH_PONG, 0, "", 0},
+        {"+PONG\r\n", PUSH_PONG, 0, "", 0},
+        {"$2\r\nhi\r\n", PUSH_NONE, 0, "", 0},
+        {"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+         "RESET are allowed in this context\r\n",
+         PUSH_NONE, 0, "", 0},
+        {"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n$1\r\n1\r\n", PUSH_NONE, 0, "", 0},
+        {"*2\r\n$7\r\nmessage\r\n$1\r\na\r\n", PUSH_NONE, 0, "", 0},
+        {"*1\r\n:1\r\n", PUSH_NONE, 0, "", 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_EQ_INT(rsp_sub(cases[i].in, REDIS_CMD_SUBSCRIBE), PARSE_OK);
+        CHECK_EQ_INT(rs.push, cases[i].push);
+        if (cases[i].push == PUSH_CONFIRM) {
+            CHECK(rs.sub == cases[i].sub && rs.count == cases[i].count);
+            CHECK(rs.chan_null == (cases[i].chan == NULL));
+            CHECK_MEM(cases[i].in + rs.chan.off, rs.chan.len,
+                      cases[i].chan != NULL ? cases[i].chan : "");
+        }
+    }
+    uint16_t others[] = {REDIS_CMD_PSUBSCRIBE, REDIS_CMD_UNSUBSCRIBE, REDIS_CMD_PUNSUBSCRIBE};
+    for (int i = 0; i < 3; i++) {
+        CHECK(rsp_sub(cases[0].in, others[i]) == PARSE_OK && rs.push == PUSH_CONFIRM);
+    }
+    /* any other command: a plain reply, whatever it looks like */
+    CHECK(rsp_sub(cases[0].in, REDIS_CMD_LRANGE) == PARSE_OK && rs.push == PUSH_NONE);
+    CHECK(rsp_sub("+PONG\r\n", REDIS_CMD_PING) == PARSE_OK && rs.push == PUSH_NONE);
+}
+
+static void test_sub_reply(void)
+{
+    struct buf out;
+    buf_init(&out);
+    static const struct {
+        uint8_t kind;
+        const char *chan;
+        int64_t count;
+        int resp;
+        const char *want;
+    } cases[] = {
+        {SUB_SUBSCRIBE, "a", 1, 2, "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"},
+        {SUB_PSUBSCRIBE, "c*", 2, 2, "*3\r\n$10\r\npsubscribe\r\n$2\r\nc*\r\n:2\r\n"},
+        {SUB_UNSUBSCRIBE, NULL, 0, 2, "*3\r\n$11\r\nunsubscribe\r\n$-1\r\n:0\r\n"},
+        {SUB_PUNSUBSCRIBE, "b*", 0, 2, "*3\r\n$12\r\npunsubscribe\r\n$2\r\nb*\r\n:0\r\n"},
+        {SUB_SUBSCRIBE, "a", 1, 3, ">3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"},
+        {SUB_UNSUBSCRIBE, NULL, 0, 3, ">3\r\n$11\r\nunsubscribe\r\n_\r\n:0\r\n"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        buf_reset(&out);
+        const char *c = cases[i].chan;
+        CHECK_EQ_INT(redis_sub_reply(&out, cases[i].kind, (const uint8_t *)c, c ? strlen(c) : 0,
+                                     cases[i].count, cases[i].resp),
+                     0);
+        CHECK_MEM(out.data, out.len, cases[i].want);
+    }
+    buf_reset(&out);
+    CHECK_EQ_INT(redis_sub_reply(&out, SUB_NONE, NULL, 0, 0, 2), -1);
+    CHECK_EQ_INT(out.len, 0);
+    buf_free(&out);
+}
+
+static void test_cursor(void)
+{
+    char b[512];
+    struct buf out;
+    buf_init(&out);
+    parse_words("scan 0 MATCH k* COUNT 5 TYPE string", b, sizeof(b));
+    CHECK_EQ_INT(redis_cursor_request(&out, (uint8_t *)b, &rq, 18446744073709551615u), 0);
+    CHECK_MEM(out.data, out.len,
+              "*8\r\n$4\r\nscan\r\n$20\r\n18446744073709551615\r\n$5\r\nMATCH\r\n$2\r\nk*\r\n"
+              "$5\r\nCOUNT\r\n$1\r\n5\r\n$4\r\nTYPE\r\n$6\r\nstring\r\n");
+    buf_reset(&out);
+    parse_mem("SCAN 17\r\n", 9); /* inline: the spans point into the rewrite */
+    CHECK_EQ_INT(redis_cursor_request(&out, rq.wire.data, &rq, 0), 0);
+    CHECK_MEM(out.data, out.len, "*2\r\n$4\r\nSCAN\r\n$1\r\n0\r\n");
+    parse_words("GET k", b, sizeof(b));
+    CHECK_EQ_INT(redis_cursor_request(&out, (uint8_t *)b, &rq, 0), -1);
+
+    /* SCAN's reply (the same in RESP2 and RESP3) */
+    const char *reply = "*2\r\n$1\r\n2\r\n*1\r\n$1\r\na\r\n";
+    uint64_t cur = 9;
+    rsp(reply);
+    CHECK_EQ_INT(redis_cursor_get((const uint8_t *)reply, &rs, &cur), 0);
+    CHECK_EQ_INT(cur, 2);
+    buf_reset(&out);
+    CHECK_EQ_INT(redis_cursor_reply(&out, (const uint8_t *)reply, &rs, 1234567), 0);
+    CHECK_MEM(out.data, out.len, "*2\r\n$7\r\n1234567\r\n*1\r\n$1\r\na\r\n");
+    const char *last = "*2\r\n$1\r\n0\r\n*0\r\n";
+    rsp(last);
+    CHECK(redis_cursor_get((const uint8_t *)last, &rs, &cur) == 0 && cur == 0);
+    const char *huge = "*2\r\n$20\r\n18446744073709551615\r\n*0\r\n";
+    rsp(huge);
+    CHECK(redis_cursor_get((const uint8_t *)huge, &rs, &cur) == 0 && cur == UINT64_MAX);
+    const char *not_cursor[] = {"-ERR invalid cursor\r\n",
+                                "*2\r\n$1\r\nx\r\n*0\r\n",
+                                "*2\r\n$20\r\n18446744073709551616\r\n*0\r\n",
+                                "*1\r\n$1\r\n0\r\n",
+                                "*2\r\n:0\r\n*0\r\n",
+                                "*2\r\n$1\r\n0\r\n:1\r\n",
+                                "*2\r\n$2\r\n-1\r\n*0\r\n"};
+    for (size_t i = 0; i < sizeof(not_cursor) / sizeof(not_cursor[0]); i++) {
+        rsp(not_cursor[i]);
+        CHECK_EQ_INT(redis_cursor_get((const uint8_t *)not_cursor[i], &rs, &cur), -1);
+    }
+    rsp(not_cursor[0]);
+    CHECK_EQ_INT(redis_cursor_reply(&out, (const uint8_t *)not_cursor[0], &rs, 1), -1);
+    buf_free(&out);
 }
 
 /* ---- fragments and merges ----------------------------------------------------------- */
@@ -830,6 +1255,113 @@ static void test_merge(void)
     buf_free(&out);
 }
 
+/* A request every server answered (map NULL): replies merged as one server holding
+ * every key would answer (RESP2 and RESP3 replies, as redis-server 7.0 sends them). */
+static void merge_all_check(const char *words, uint32_t seed, uint32_t n,
+                            const char *const *replies, const char *want)
+{
+    char b[8192];
+    struct frag_fixture fx;
+    struct buf out;
+    buf_init(&out);
+    parse_words(words, b, sizeof(b));
+    rq.seed = seed;
+    fixture_set(&fx, n, replies);
+    CHECK_EQ_INT(redis_merge(&out, (uint8_t *)b, &rq, NULL, fx.rsps, n), 0);
+    CHECK_MEM(out.data, out.len, want);
+    if (out.len > 0) { /* whatever the merge answers is one well-formed reply */
+        CHECK(redis_rsp_parse(out.data, out.len, 0, &rs) == PARSE_OK && rs.len == out.len);
+    }
+    fixture_free(&fx, n);
+    buf_free(&out);
+}
+
+static void test_merge_all(void)
+{
+    const char *keys[] = {"*2\r\n$1\r\na\r\n$1\r\nb\r\n", "*0\r\n", "*1\r\n$1\r\nc\r\n"};
+    merge_all_check("KEYS *", 0, 3, keys, "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+    const char *keys_none[] = {"*0\r\n", "*0\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_none, "*0\r\n");
+    const char *keys_set[] = {"~1\r\n$1\r\na\r\n", "~1\r\n$1\r\nb\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_set, "~2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    const char *keys_map[] = {"%1\r\n+a\r\n:1\r\n", "%1\r\n+b\r\n:2\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_map, "%2\r\n+a\r\n:1\r\n+b\r\n:2\r\n");
+    const char *keys_mixed[] = {"*1\r\n$1\r\na\r\n", "~1\r\n$1\r\nb\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_mixed, "-ERR bad reply from server\r\n");
+    const char *keys_err[] = {"*1\r\n$1\r\na\r\n", "-LOADING loading\r\n"};
+    merge_all_check("KEYS *", 0, 2, keys_err, "-LOADING loading\r\n");
+
+    const char *dbsize[] = {":2\r\n", ":0\r\n", ":5\r\n"};
+    merge_all_check("DBSIZE", 0, 3, dbsize, ":7\r\n");
+    const char *dbsize_bad[] = {":2\r\n", "$1\r\n5\r\n"};
+    merge_all_check("DBSIZE", 0, 2, dbsize_bad, "-ERR bad reply from server\r\n");
+    const char *dbsize_big[] = {":9223372036854775807\r\n", ":1\r\n"};
+    merge_all_check("DBSIZE", 0, 2, dbsize_big, "-ERR bad reply from server\r\n");
+
+    /* RANDOMKEY: the first server from seed on that has a key */
+    const char *rk[] = {"$-1\r\n", "$1\r\nb\r\n", "$1\r\nc\r\n"};
+    merge_all_check("RANDOMKEY", 0, 3, rk, "$1\r\nb\r\n");
+    merge_all_check("RANDOMKEY", 2, 3, rk, "$1\r\nc\r\n");
+    merge_all_check("RANDOMKEY", 3, 3, rk, "$1\r\nb\r\n");
+    merge_all_check("RANDOMKEY", 5, 3, rk, "$1\r\nc\r\n");
+    const char *rk_none[] = {"$-1\r\n", "$-1\r\n"};
+    merge_all_check("RANDOMKEY", 1, 2, rk_none, "$-1\r\n");
+    const char *rk3[] = {"_\r\n", "_\r\n", "$1\r\nz\r\n"};
+    merge_all_check("RANDOMKEY", 0, 3, rk3, "$1\r\nz\r\n");
+    merge_all_check("RANDOMKEY", 0, 2, rk3, "_\r\n");
+    const char *rk_bad[] = {"$-1\r\n", "*0\r\n"};
+    merge_all_check("RANDOMKEY", 0, 2, rk_bad, "-ERR bad reply from server\r\n");
+
+    const char *sha = "$40\r\ne0e1f9fabfc9d4800c877a703b823ac0578ff8db\r\n";
+    const char *load[] = {sha, sha, sha};
+    merge_all_check("SCRIPT LOAD x", 0, 3, load, sha);
+    const char *load_diff[] = {sha, sha, "$3\r\nabc\r\n"};
+    merge_all_check("SCRIPT LOAD x", 0, 3, load_diff,
+                    "-ERR the servers disagree on script|load: server 0 answered "
+                    "'e0e1f9fabfc9d4800c877a703b823ac0578ff8db', server 2 'abc'\r\n");
+    const char *load_err[] = {sha, "-ERR Error compiling script\r\n"};
+    merge_all_check("SCRIPT LOAD x", 0, 2, load_err, "-ERR Error compiling script\r\n");
+
+    const char *exists[] = {"*3\r\n:1\r\n:0\r\n:1\r\n", "*3\r\n:1\r\n:0\r\n:0\r\n"};
+    merge_all_check("SCRIPT EXISTS a b c", 0, 2, exists, "*3\r\n:1\r\n:0\r\n:0\r\n");
+    const char *exists_short[] = {"*3\r\n:1\r\n:0\r\n:1\r\n", "*2\r\n:1\r\n:0\r\n"};
+    merge_all_check("SCRIPT EXISTS a b c", 0, 2, exists_short, "-ERR bad reply from server\r\n");
+    const char *exists_bad[] = {"*1\r\n:1\r\n", "*1\r\n$1\r\n1\r\n"};
+    merge_all_check("SCRIPT EXISTS a", 0, 2, exists_bad, "-ERR bad reply from server\r\n");
+
+    const char *ok[] = {"+OK\r\n", "+OK\r\n"};
+    merge_all_check("SCRIPT FLUSH", 0, 2, ok, "+OK\r\n");
+    merge_all_check("FLUSHALL", 0, 2, ok, "+OK\r\n");
+    merge_all_check("FLUSHDB ASYNC", 0, 2, ok, "+OK\r\n");
+    const char *ok_bad[] = {"+OK\r\n", ":1\r\n"};
+    merge_all_check("FLUSHDB", 0, 2, ok_bad, "-ERR bad reply from server\r\n");
+    const char *blob_err[] = {"+OK\r\n", "!7\r\nERR x y\r\n"};
+    merge_all_check("FLUSHDB", 0, 2, blob_err, "!7\r\nERR x y\r\n");
+
+    /* a split command's merge needs its map, a whole request's none */
+    char b[256];
+    struct buf out;
+    struct frag_fixture fx;
+    buf_init(&out);
+    parse_words("SCAN 0", b, sizeof(b));
+    fixture_set(&fx, 2, ok);
+    struct frag_map m[1] = {{0, 0}};
+    CHECK_EQ_INT(redis_merge(&out, (uint8_t *)b, &rq, m, fx.rsps, 2), -1);
+    CHECK_EQ_INT(redis_merge(&out, (uint8_t *)b, &rq, NULL, fx.rsps, 2), -1); /* walked */
+    parse_words("GET k", b, sizeof(b));
+    CHECK_EQ_INT(redis_merge(&out, (uint8_t *)b, &rq, NULL, fx.rsps, 2), -1);
+    CHECK_EQ_INT(out.len, 0);
+    fixture_free(&fx, 2);
+    buf_free(&out);
+
+    /* RESP3 fragments of a split: MGET's nulls are `_`, and stay so for a RESP3 client */
+    struct frag_map m3[] = {{0, 0}, {1, 0}, {0, 1}};
+    const char *mget3[] = {"*2\r\n$1\r\n1\r\n_\r\n", "*1\r\n_\r\n"};
+    merge_check("MGET a b c", m3, 2, mget3, "*3\r\n$1\r\n1\r\n_\r\n_\r\n");
+    const char *mget_blob_err[] = {"*2\r\n$1\r\n1\r\n_\r\n", "!3\r\nERR\r\n"};
+    merge_check("MGET a b c", m3, 2, mget_blob_err, "!3\r\nERR\r\n");
+}
+
 /* ---- local answers, AUTH ------------------------------------------------------------ */
 
 static struct local_ctx lctx(const char *auth, int db)
@@ -841,6 +1373,7 @@ static struct local_ctx lctx(const char *auth, int db)
     lc.db = db;
     lc.version = "0.5.0";
     lc.resp = 2;
+    buf_init(&lc.name);
     return lc;
 }
 
@@ -876,18 +1409,8 @@ static void test_local(void)
     CHECK_EQ_INT(local_check("GET k", &lc, ""), 0);
     CHECK_EQ_INT(local_check("FOO", &lc, ""), 0);
 
-    const char *hello =
-        "*14\r\n$6\r\nserver\r\n$10\r\nnutcracker\r\n$7\r\nversion\r\n$5\r\n0.5.0\r\n"
-        "$5\r\nproto\r\n:2\r\n$2\r\nid\r\n:0\r\n$4\r\nmode\r\n$5\r\nproxy\r\n"
-        "$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n";
-    local_check("HELLO", &lc, hello);
-    local_check("HELLO 2", &lc, hello);
-    local_check("HELLO 2 SETNAME me", &lc, hello);
-    local_check("HELLO 3", &lc, "-NOPROTO unsupported protocol version\r\n");
     local_check("HELLO 1", &lc, "-NOPROTO unsupported protocol version\r\n");
-    local_check("HELLO x", &lc, "-ERR Protocol version is not an integer or out of range\r\n");
     local_check("HELLO 2 FOO", &lc, "-ERR Syntax error in HELLO option 'FOO'\r\n");
-    local_check("HELLO 2 AUTH u", &lc, "-ERR Syntax error in HELLO option 'AUTH'\r\n");
 
     /* empty request: answered, with nothing */
     struct buf out;
@@ -902,7 +1425,7 @@ static void test_local_command(void)
 {
     struct local_ctx lc = lctx(NULL, 0);
     local_check("COMMAND DOCS", &lc, "*0\r\n");
-    local_check("COMMAND INFO get nosuch info", &lc,
+    local_check("COMMAND INFO get nosuch blpop", &lc,
                 "*3\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+fast\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n"
                 "$-1\r\n$-1\r\n");
     local_check("COMMAND INFO mset", &lc,
@@ -913,7 +1436,9 @@ static void test_local_command(void)
     local_check("COMMAND GETKEYS PING", &lc,
                 "-ERR wrong number of arguments for 'command|getkeys' command\r\n");
     local_check("COMMAND GETKEYS KEYS *", &lc, "-ERR The command has no key arguments\r\n");
-    local_check("COMMAND GETKEYS INFO x", &lc, "-ERR Invalid command specified\r\n");
+    local_check("COMMAND GETKEYS INFO x", &lc, "-ERR The command has no key arguments\r\n");
+    local_check("COMMAND GETKEYS FOOBAR x", &lc, "-ERR Invalid command specified\r\n");
+    local_check("COMMAND GETKEYS BLPOP l 0", &lc, "-ERR Invalid command specified\r\n");
     local_check("COMMAND GETKEYS EVAL s 0", &lc, "*0\r\n"); /* keys are optional */
     local_check("COMMAND GETKEYS ZUNION 3 a", &lc,
                 "-ERR Invalid arguments specified for command\r\n");
@@ -949,13 +1474,238 @@ static void test_local_command(void)
     buf_free(&out);
 }
 
+/* Parse a request made of argc arguments (spaces allowed), call local, compare. */
+static int local_checkv(int argc, const char *const *argv, struct local_ctx *lc, const char *want)
+{
+    char b[8192];
+    size_t len = (size_t)snprintf(b, sizeof(b), "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        len +=
+            (size_t)snprintf(b + len, sizeof(b) - len, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+    }
+    struct buf out;
+    buf_init(&out);
+    CHECK_EQ_INT(parse_mem(b, len), PARSE_OK);
+    int rc = redis_local(&out, (uint8_t *)b, &rq, lc);
+    CHECK_MEM(out.len ? (const char *)out.data : "", out.len, want);
+    buf_free(&out);
+    return rc;
+}
+
+#define HELLO_FIELDS(proto, id)                                                                    \
+    "$6\r\nserver\r\n$10\r\nnutcracker\r\n$7\r\nversion\r\n$5\r\n0.5.0\r\n$5\r\nproto\r\n:" proto  \
+    "\r\n$2\r\nid\r\n:" id "\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n" \
+    "$7\r\nmodules\r\n*0\r\n"
+
+/* HELLO as redis-server 7.0 lays it out (its own server, version and id differ):
+ *   %7 server redis version 7.0.15 proto :3 id :19 mode standalone role master modules *0 */
+static void test_local_hello(void)
+{
+    struct local_ctx lc = lctx(NULL, 0);
+    lc.id = 42;
+    const char *hello2 = "*14\r\n" HELLO_FIELDS("2", "42");
+    const char *hello3 = "%7\r\n" HELLO_FIELDS("3", "42");
+    local_check("HELLO", &lc, hello2);
+    local_check("HELLO 2", &lc, hello2);
+    CHECK_EQ_INT(lc.resp, 2);
+    CHECK_EQ_INT(local_check("HELLO 3", &lc, hello3), 1);
+    CHECK_EQ_INT(lc.resp, 3);
+    local_check("HELLO", &lc, hello3); /* no version: the protocol stays */
+    local_check("PING", &lc, "+PONG\r\n");
+    local_check("CLIENT GETNAME", &lc, "_\r\n");
+    local_check("COMMAND DOCS", &lc, "%0\r\n");
+    local_check("COMMAND INFO get nosuch", &lc,
+                "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n~2\r\n+fast\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n"
+                "_\r\n");
+    local_check("HELLO 2", &lc, hello2);
+    CHECK_EQ_INT(lc.resp, 2);
+    local_check("HELLO 4", &lc, "-NOPROTO unsupported protocol version\r\n");
+    local_check("HELLO 0", &lc, "-NOPROTO unsupported protocol version\r\n");
+    local_check("HELLO x", &lc, "-ERR Protocol version is not an integer or out of range\r\n");
+    local_check("HELLO 3 FOO", &lc, "-ERR Syntax error in HELLO option 'FOO'\r\n");
+    local_check("HELLO 3 AUTH u", &lc, "-ERR Syntax error in HELLO option 'AUTH'\r\n");
+    local_check("HELLO 3 SETNAME", &lc, "-ERR Syntax error in HELLO option 'SETNAME'\r\n");
+    CHECK_EQ_INT(lc.resp, 2);
+
+    /* SETNAME is checked before anything changes (redis: the protocol stays 2) */
+    const char *bad_name[] = {"HELLO", "3", "SETNAME", "a b"};
+    local_checkv(4, bad_name, &lc,
+                 "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    CHECK(lc.resp == 2 && lc.name.len == 0);
+    CHECK_EQ_INT(local_check("HELLO 3 SETNAME me", &lc, hello3), 1);
+    CHECK_MEM(lc.name.data, lc.name.len, "me");
+    /* without a pool password, any AUTH is the default user's, as in redis */
+    local_check("HELLO 2 AUTH default whatever", &lc, hello2);
+    buf_free(&lc.name);
+
+    /* with one: AUTH, then the name, then NOAUTH */
+    struct local_ctx pw = lctx("secret", 0);
+    local_checkv(4, bad_name, &pw,
+                 "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    local_check("HELLO 3 SETNAME x", &pw,
+                "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
+                "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                "client and select the RESP protocol version at the same time\r\n");
+    CHECK(pw.resp == 2 && pw.name.len == 0);
+    local_check("HELLO 3 AUTH default nope", &pw, "-ERR invalid password\r\n");
+    CHECK(!pw.authed && pw.resp == 2);
+    const char *auth_bad_name[] = {"HELLO", "3", "AUTH", "default", "secret", "SETNAME", "a b"};
+    local_checkv(7, auth_bad_name, &pw,
+                 "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    CHECK(pw.authed && pw.resp == 2); /* redis: logged in, protocol unchanged */
+    pw.authed = false;
+    CHECK_EQ_INT(
+        local_check("HELLO 3 AUTH default secret SETNAME n", &pw, "%7\r\n" HELLO_FIELDS("3", "0")),
+        1);
+    CHECK(pw.authed && pw.resp == 3);
+    CHECK_MEM(pw.name.data, pw.name.len, "n");
+    buf_free(&pw.name);
+}
+
+/* CLIENT subcommands, byte for byte as redis-server 7.0 answers them (7.2 for SETINFO,
+ * NO-TOUCH), and CLIENT INFO in redis 7.0's layout. */
+static void test_local_client(void)
+{
+    struct local_ctx lc = lctx(NULL, 2);
+    lc.id = 7;
+    lc.addr = "127.0.0.1:50000";
+    lc.laddr = "127.0.0.1:22121";
+    local_check("CLIENT GETNAME", &lc, "$-1\r\n");
+    CHECK_EQ_INT(local_check("CLIENT SETNAME my-name", &lc, "+OK\r\n"), 1);
+    local_check("CLIENT GETNAME", &lc, "$7\r\nmy-name\r\n");
+    const char *bad[] = {"a b", "a\nb", "\x7f", "\x01"};
+    for (int i = 0; i < 4; i++) {
+        const char *argv[] = {"CLIENT", "SETNAME", bad[i]};
+        local_checkv(
+            3, argv, &lc,
+            "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
+    }
+    local_check("CLIENT GETNAME", &lc, "$7\r\nmy-name\r\n");
+    const char *clear[] = {"CLIENT", "SETNAME", ""};
+    local_checkv(3, clear, &lc, "+OK\r\n");
+    local_check("CLIENT GETNAME", &lc, "$-1\r\n");
+    local_check("CLIENT ID", &lc, ":7\r\n");
+    local_check("CLIENT SETNAME x", &lc, "+OK\r\n");
+    const char *info2 = "id=7 addr=127.0.0.1:50000 laddr=127.0.0.1:22121 fd=0 name=x age=0 "
+                        "idle=0 flags=N db=2 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 "
+                        "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+                        "events=r cmd=client|info user=default redir=-1 resp=2\n";
+    char want[1024];
+    snprintf(want, sizeof(want), "$%zu\r\n%s\r\n", strlen(info2), info2);
+    local_check("CLIENT INFO", &lc, want);
+    lc.resp = 3;
+    lc.subscribed = true;
+    const char *info3 = "id=7 addr=127.0.0.1:50000 laddr=127.0.0.1:22121 fd=0 name=x age=0 "
+                        "idle=0 flags=P db=2 sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 "
+                        "argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 "
+                        "events=r cmd=client|info user=default redir=-1 resp=3\n";
+    snprintf(want, sizeof(want), "=%zu\r\ntxt:%s\r\n", strlen(info3) + 4, info3);
+    local_check("CLIENT INFO", &lc, want);
+    lc.resp = 2;
+    lc.subscribed = false;
+
+    local_check("CLIENT SETINFO lib-name redis-py", &lc, "+OK\r\n");
+    local_check("CLIENT SETINFO LIB-VER 5.0.1", &lc, "+OK\r\n");
+    CHECK_EQ_INT(local_check("CLIENT SETINFO lib-name", &lc, ""), 0); /* the core answers: */
+    CHECK_ERR("wrong number of arguments for 'client|setinfo' command");
+    local_check("CLIENT SETINFO badger hamster", &lc, "-ERR Unrecognized option 'badger'\r\n");
+    const char *sp[] = {"CLIENT", "SETINFO", "Lib-Name", "redis py"};
+    local_checkv(4, sp, &lc,
+                 "-ERR Lib-Name cannot contain spaces, newlines or special characters.\r\n");
+    const char *nl[] = {"CLIENT", "SETINFO", "x\r\ny", "v"};
+    local_checkv(4, nl, &lc, "-ERR Unrecognized option 'x  y'\r\n");
+    const char *empty[] = {"CLIENT", "SETINFO", "lib-ver", ""};
+    local_checkv(4, empty, &lc, "+OK\r\n");
+
+    local_check("CLIENT NO-EVICT on", &lc, "+OK\r\n");
+    local_check("CLIENT NO-EVICT OFF", &lc, "+OK\r\n");
+    local_check("CLIENT NO-EVICT x", &lc, "-ERR syntax error\r\n");
+    local_check("CLIENT NO-TOUCH on", &lc, "+OK\r\n");
+    CHECK_EQ_INT(local_check("CLIENT NO-EVICT", &lc, ""), 0);
+    CHECK_ERR("wrong number of arguments for 'client|no-evict' command");
+    local_check("CLIENT REPLY on", &lc, "+OK\r\n");
+    local_check("CLIENT REPLY x", &lc, "-ERR syntax error\r\n");
+    local_check("CLIENT REPLY OFF", &lc,
+                "-ERR CLIENT REPLY OFF and SKIP are not supported through the proxy\r\n");
+    local_check("CLIENT REPLY skip", &lc,
+                "-ERR CLIENT REPLY OFF and SKIP are not supported through the proxy\r\n");
+    struct buf out;
+    buf_init(&out);
+    char b[256];
+    parse_words("CLIENT HELP", b, sizeof(b));
+    CHECK_EQ_INT(redis_local(&out, (uint8_t *)b, &rq, &lc), 1);
+    CHECK(redis_rsp_parse(out.data, out.len, 0, &rs) == PARSE_OK && rs.len == out.len &&
+          rs.type == '*' && rs.elems.n > 10);
+    buf_free(&out);
+    buf_free(&lc.name);
+}
+
+/* INFO (the core's, from its figures), RESET, PING and what else a subscriber may send. */
+static void test_local_session(void)
+{
+    struct local_ctx lc = lctx(NULL, 0);
+    CHECK_EQ_INT(local_check("INFO keyspace", &lc, ""), 0);
+    CHECK(rq.route == ROUTE_ANY && rq.facts); /* the core asks a live server, then answers */
+    /* the core's text wrapped as redis-server 7.0 wraps INFO keyspace: $44 / =48 txt: */
+    const char *ks = "# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n";
+    struct buf out;
+    buf_init(&out);
+    CHECK_EQ_INT(proto_redis.text_reply(&out, (const uint8_t *)ks, strlen(ks), 2), 0);
+    CHECK_MEM(out.data, out.len, "$44\r\n# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n\r\n");
+    buf_reset(&out);
+    CHECK_EQ_INT(proto_redis.text_reply(&out, (const uint8_t *)ks, strlen(ks), 3), 0);
+    CHECK_MEM(out.data, out.len, "=48\r\ntxt:# Keyspace\r\ndb0:keys=2,expires=0,avg_ttl=0\r\n\r\n");
+    buf_free(&out);
+
+    /* subscribed, RESP2: PING is a message, most commands are refused, as in redis */
+    lc.resp = 2;
+    lc.subscribed = true;
+    local_check("PING", &lc, "*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    local_check("PING hi", &lc, "*2\r\n$4\r\npong\r\n$2\r\nhi\r\n");
+    const char *refused[] = {"GET k", "HELLO 3", "CLIENT ID", "MULTI", "SCAN 0", "INFO"};
+    const char *names[] = {"get", "hello", "client|id", "multi", "scan", "info"};
+    for (int i = 0; i < 6; i++) {
+        char want[256];
+        snprintf(want, sizeof(want),
+                 "-ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / "
+                 "RESET are allowed in this context\r\n",
+                 names[i]);
+        CHECK_EQ_INT(local_check(refused[i], &lc, want), 1);
+    }
+    const char *allowed[] = {"SUBSCRIBE a", "PSUBSCRIBE a*", "UNSUBSCRIBE", "PUNSUBSCRIBE x"};
+    for (int i = 0; i < 4; i++) {
+        CHECK_EQ_INT(local_check(allowed[i], &lc, ""), 0);
+    }
+    CHECK_EQ_INT(local_check("FOO", &lc, ""), 0); /* unknown: the core answers rq.err */
+    CHECK_EQ_INT(local_check("QUIT", &lc, "+OK\r\n"), 1);
+    /* subscribed, RESP3: anything goes, PING answers as usual */
+    lc.resp = 3;
+    CHECK_EQ_INT(local_check("GET k", &lc, ""), 0);
+    local_check("PING", &lc, "+PONG\r\n");
+    local_check("PING hi", &lc, "$2\r\nhi\r\n");
+
+    /* RESET: as a new connection (redis-server 7.0 answers +RESET) */
+    local_check("CLIENT SETNAME n", &lc, "+OK\r\n");
+    CHECK_EQ_INT(local_check("RESET", &lc, "+RESET\r\n"), 1);
+    CHECK(!lc.subscribed && lc.resp == 2 && lc.name.len == 0);
+    struct local_ctx pw = lctx("secret", 0);
+    CHECK_EQ_INT(local_check("RESET", &pw, "+RESET\r\n"), 1); /* allowed before AUTH */
+    local_check("AUTH secret", &pw, "+OK\r\n");
+    local_check("RESET", &pw, "+RESET\r\n");
+    CHECK(!pw.authed); /* redis: NOAUTH again after RESET */
+    local_check("GET k", &pw, "-NOAUTH Authentication required.\r\n");
+    buf_free(&lc.name);
+}
+
 static void test_auth(void)
 {
     struct local_ctx lc = lctx("secret", 0);
     CHECK_EQ_INT(local_check("GET k", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("PING", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("COMMAND", &lc, "-NOAUTH Authentication required.\r\n"), 1);
-    CHECK_EQ_INT(local_check("INFO", &lc, ""), 0); /* rejected before NOAUTH */
+    CHECK_EQ_INT(local_check("CONFIG GET x", &lc, ""), 0); /* rejected before NOAUTH */
+    CHECK_EQ_INT(local_check("INFO", &lc, "-NOAUTH Authentication required.\r\n"), 1);
+    CHECK_EQ_INT(local_check("CLIENT ID", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("KEYS *", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     local_check("HELLO 2", &lc,
                 "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
@@ -981,6 +1731,8 @@ static void test_auth(void)
     CHECK(!lc2.authed);
     CHECK_EQ_INT(local_check("HELLO 2 AUTH default secret SETNAME x", &lc2, NULL), 1);
     CHECK(lc2.authed);
+    CHECK_MEM(lc2.name.data, lc2.name.len, "x");
+    buf_free(&lc2.name);
     struct local_ctx lc3 = lctx("secret", 0);
     CHECK_EQ_INT(local_check("QUIT", &lc3, "+OK\r\n"), 1);
 
@@ -1018,7 +1770,23 @@ static void test_error_reply_conn_init(void)
     buf_reset(&out);
     CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 0, 2), 0);
     CHECK_EQ_INT(out.len, 0);
+    /* a connection for RESP3 clients: HELLO 3 after AUTH, one reply each */
+    CHECK_EQ_INT(redis_conn_init(&out, NULL, 0, 0, 3), 1);
+    CHECK_MEM(out.data, out.len, "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n");
+    buf_reset(&out);
+    CHECK_EQ_INT(redis_conn_init(&out, "pw", 2, 1, 3), 3);
+    CHECK_MEM(out.data, out.len,
+              "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"
+              "*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n");
+    /* the core's own requests */
+    buf_reset(&out);
+    const uint8_t *argv[] = {(const uint8_t *)"SUBSCRIBE", (const uint8_t *)"a\r\nb"};
+    size_t lens[] = {9, 4};
+    CHECK_EQ_INT(redis_build(&out, 2, argv, lens), 0);
+    CHECK_MEM(out.data, out.len, "*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\na\r\nb\r\n");
     CHECK(proto_redis.req_parse == redis_req_parse && proto_redis.local == redis_local);
+    CHECK(proto_redis.cursor_request == redis_cursor_request &&
+          proto_redis.sub_reply == redis_sub_reply && proto_redis.build == redis_build);
     buf_free(&out);
 }
 
@@ -1032,6 +1800,7 @@ int main(void)
     test_req_local();
     test_req_reject();
     test_req_inline();
+    test_req_routes();
     test_req_errors();
     test_req_key_too_long();
     test_req_incremental();
@@ -1043,10 +1812,18 @@ int main(void)
     test_rsp_shapes();
     test_rsp_errors();
     test_rsp_deep();
+    test_rsp_resp3();
+    test_rsp_push();
+    test_sub_reply();
+    test_cursor();
     test_frag_build();
     test_merge();
+    test_merge_all();
     test_local();
     test_local_command();
+    test_local_hello();
+    test_local_client();
+    test_local_session();
     test_auth();
     test_error_reply_conn_init();
     req_info_free(&rq);

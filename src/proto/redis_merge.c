@@ -1,0 +1,170 @@
+/*
+ * redis_merge: merges of the requests every server answers (SCRIPT, FLUSHALL) or every
+ * server of a sharded pool answers for its share of the keys (KEYS, DBSIZE,
+ * RANDOMKEY). Each gives what one server holding every key would have given, in the
+ * protocol the servers spoke (RESP3 connections give RESP3 replies: nulls are `_`,
+ * arrays may be sets); a reply of the wrong shape gives an error, never a crash.
+ */
+#include "proto/redis_merge.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "proto/redis_cmd.h"
+#include "proto/redis_wire.h"
+
+static bool merge_is(const struct frag_rsp *r, const char *types)
+{
+    return r->info != NULL && r->info->len <= r->len && r->info->type != 0 &&
+           strchr(types, r->info->type) != NULL;
+}
+
+/* KEYS: every server's keys, one aggregate (of the servers' own type). */
+static int merge_concat(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
+{
+    char type = rsps[0].info != NULL ? rsps[0].info->type : 0;
+    uint64_t elems = 0, bytes = 0;
+    for (uint32_t f = 0; f < n; f++) {
+        const struct rsp_info *ri = rsps[f].info;
+        if (!merge_is(&rsps[f], "*~%") || ri->type != type) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+        elems += ri->elems.n;
+        bytes += ri->elems.n > 0 ? ri->len - ri->elems.v[0].off : 0;
+    }
+    if (buf_reserve(out, bytes + REDIS_WIRE_NUM_MAX + 3) != 0 ||
+        redis_wire_num(out, type, (int64_t)(type == '%' ? elems / 2 : elems)) != 0) {
+        return -1;
+    }
+    for (uint32_t f = 0; f < n; f++) {
+        const struct rsp_info *ri = rsps[f].info;
+        if (ri->elems.n > 0) { /* cannot fail: reserved */
+            buf_append(out, rsps[f].p + ri->elems.v[0].off, ri->len - ri->elems.v[0].off);
+        }
+    }
+    return 0;
+}
+
+/* DBSIZE: the counts add up. */
+static int merge_sum(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
+{
+    int64_t sum = 0;
+    for (uint32_t f = 0; f < n; f++) {
+        if (!merge_is(&rsps[f], ":") || __builtin_add_overflow(sum, rsps[f].info->integer, &sum)) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+    }
+    return redis_wire_num(out, ':', sum);
+}
+
+static bool merge_nil(const struct frag_rsp *r)
+{
+    return r->info->type == '_' || (r->info->type == '$' && r->info->integer < 0);
+}
+
+/* RANDOMKEY: a key of the first server from seed on that has one; nil only when none
+ * has (a random start, so that every server's keys come up). */
+static int merge_pick(struct buf *out, uint32_t seed, const struct frag_rsp *rsps, uint32_t n)
+{
+    for (uint32_t f = 0; f < n; f++) {
+        if (!merge_is(&rsps[f], "$_")) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+    }
+    const struct frag_rsp *pick = &rsps[0];
+    for (uint32_t i = 0; i < n; i++) {
+        const struct frag_rsp *r = &rsps[(seed % n + i) % n];
+        if (!merge_nil(r)) {
+            pick = r;
+            break;
+        }
+    }
+    return buf_append(out, pick->p, pick->info->len);
+}
+
+/* SCRIPT LOAD: every server must have made the same sha1 of the same script. */
+static int merge_same(struct buf *out, const struct req_info *info, const struct frag_rsp *rsps,
+                      uint32_t n)
+{
+    for (uint32_t f = 0; f < n; f++) {
+        if (!merge_is(&rsps[f], "$")) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+    }
+    for (uint32_t f = 1; f < n; f++) {
+        const struct frag_rsp *a = &rsps[0], *b = &rsps[f];
+        if (a->info->len == b->info->len && memcmp(a->p, b->p, a->info->len) == 0) {
+            continue;
+        }
+        char qa[64], qb[64], msg[256];
+        struct span sa = {0, 0}, sb = {0, 0};
+        redis_wire_elem_str(a->p, (struct span){0, (uint32_t)a->info->len}, &sa);
+        redis_wire_elem_str(b->p, (struct span){0, (uint32_t)b->info->len}, &sb);
+        redis_wire_quote(qa, sizeof(qa), a->p + sa.off, sa.len);
+        redis_wire_quote(qb, sizeof(qb), b->p + sb.off, sb.len);
+        snprintf(msg, sizeof(msg),
+                 "ERR the servers disagree on %s: server 0 answered '%s', server %u '%s'",
+                 redis_cmd_get(info->cmd)->name, qa, f, qb);
+        return redis_wire_error(out, msg);
+    }
+    return buf_append(out, rsps[0].p, rsps[0].info->len);
+}
+
+/* SCRIPT EXISTS sha...: a script exists through the proxy when every server has it. */
+static int merge_and(struct buf *out, const struct req_info *info, const struct frag_rsp *rsps,
+                     uint32_t n)
+{
+    uint32_t m = info->args.n > 2 ? info->args.n - 2 : 0;
+    for (uint32_t f = 0; f < n; f++) {
+        if (!merge_is(&rsps[f], "*") || rsps[f].info->elems.n != m) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+    }
+    size_t start = out->len;
+    int rc = redis_wire_num(out, '*', m);
+    for (uint32_t i = 0; i < m && rc == 0; i++) {
+        int64_t all = 1;
+        for (uint32_t f = 0; f < n; f++) {
+            int64_t v;
+            if (!redis_wire_elem_int(rsps[f].p, rsps[f].info->elems.v[i], &v)) {
+                out->len = start;
+                return redis_wire_error(out, REDIS_BAD_REPLY);
+            }
+            all &= v != 0;
+        }
+        rc = redis_wire_num(out, ':', all);
+    }
+    return rc;
+}
+
+static int merge_ok(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
+{
+    for (uint32_t f = 0; f < n; f++) {
+        if (!merge_is(&rsps[f], "+")) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+    }
+    return redis_wire_status(out, "OK");
+}
+
+int redis_merge_all(struct buf *out, uint8_t h, const struct req_info *info,
+                    const struct frag_rsp *rsps, uint32_t nrsps)
+{
+    switch (h) {
+    case REDIS_H_DATASET_CONCAT:
+        return merge_concat(out, rsps, nrsps);
+    case REDIS_H_DATASET_SUM:
+        return merge_sum(out, rsps, nrsps);
+    case REDIS_H_DATASET_PICK:
+        return merge_pick(out, info->seed, rsps, nrsps);
+    case REDIS_H_ALL_SAME:
+        return merge_same(out, info, rsps, nrsps);
+    case REDIS_H_ALL_AND:
+        return merge_and(out, info, rsps, nrsps);
+    case REDIS_H_ALL_OK:
+    case REDIS_H_FLUSH:
+        return merge_ok(out, rsps, nrsps);
+    default:
+        return -1;
+    }
+}
