@@ -46,7 +46,8 @@ static void expect(const char *text, const char *after, int rc_want, int64_t val
     size_t next = 0;
     int rc = parse(text, after, &got, &next);
     if (rc != rc_want || (rc == PARSE_OK && got != val_want)) {
-        fprintf(stderr, "line \"%s\" + \"%s\": rc %d value %lld\n", text, after, rc, (long long)got);
+        fprintf(stderr, "line \"%s\" + \"%s\": rc %d value %lld\n", text, after, rc,
+                (long long)got);
     }
     CHECK_EQ_INT(rc, rc_want);
     if (rc_want == PARSE_OK) {
