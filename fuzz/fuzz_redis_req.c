@@ -92,13 +92,6 @@ static void error_check(void)
     buf_free(&out);
 }
 
-static int fake_info(void *ctx, struct buf *text, const uint8_t *req, const struct req_info *ri)
-{
-    (void)ctx;
-    (void)req;
-    return buf_printf(text, "# Server\r\nsections:%u\r\n", ri->args.n);
-}
-
 static void local_check(const uint8_t *p, bool authed, int resp, bool subscribed)
 {
     struct local_ctx lc;
@@ -111,7 +104,6 @@ static void local_check(const uint8_t *p, bool authed, int resp, bool subscribed
     lc.resp = resp;
     lc.subscribed = subscribed;
     lc.addr = "127.0.0.1:1";
-    lc.info = fake_info;
     buf_init(&lc.name);
     struct buf out;
     buf_init(&out);
