@@ -3,7 +3,8 @@
 # have one owner each (docs/architecture.md). A file may include headers of its
 # own layer and of the layers below, never above:
 #
-#   core event hash net  <  proto  <  conf  <  stats  <  proxy  <  sentinel  <  process  <  main.c
+#   core event hash net  <  proto  <  conf  <  stats  <  cluster  <  proxy  <  sentinel  <  process
+#   <  main.c
 #
 # Exits 1 and names each offending line.
 set -u
@@ -15,10 +16,11 @@ rank() {
     proto) echo 1 ;;
     conf) echo 2 ;;
     stats) echo 3 ;;
-    proxy) echo 4 ;;
-    sentinel) echo 5 ;;
-    process) echo 6 ;;
-    main) echo 7 ;;
+    cluster) echo 4 ;;
+    proxy) echo 5 ;;
+    sentinel) echo 6 ;;
+    process) echo 7 ;;
+    main) echo 8 ;;
     *) echo -1 ;;
     esac
 }

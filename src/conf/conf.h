@@ -132,6 +132,10 @@ struct conf_pool {
      * "user password"); none: redis_auth alone is the password, as in twemproxy */
     struct conf_user *client_users;
     uint32_t nclient_users;
+    /* a Redis Cluster behind the pool: servers are seed nodes, keys go to the
+     * slot CRC16 gives them (hash, distribution, hash_tag are refused) */
+    bool redis_cluster;
+    int64_t cluster_refresh_ms; /* how often the slot map is asked for anyway */
 };
 
 struct conf_global {

@@ -70,6 +70,12 @@ enum {
     KEY_LISTEN_TLS,
     KEY_LISTEN_TLS_ADDR,
     KEY_CLIENT_AUTH,
+    KEY_REDIS_CLUSTER,
+    KEY_CLUSTER_REFRESH,
+    KEY_HASH,
+    KEY_HASH_TAG,
+    KEY_DIST,
+    KEY_REDIS_DB,
 };
 
 #define P(f) offsetof(struct conf_pool, f)
@@ -96,15 +102,17 @@ static const struct key_desc pool_keys[] = {
     [KEY_LISTEN_TLS] = {"listen_tls", K_TLS_LISTEN, P(listen_tls), 0, 0},
     [KEY_LISTEN_TLS_ADDR] = {"listen_tls_addr", K_LISTEN, P(listen_tls_addr), 0, 0},
     [KEY_CLIENT_AUTH] = {"client_auth", K_USERS, P(client_users), 0, 0},
-    {"hash", K_HASH, P(hash), 0, 0},
-    {"hash_tag", K_HASH_TAG, P(hash_tag), 0, 0},
-    {"distribution", K_DIST, P(distribution), 0, 0},
+    [KEY_REDIS_CLUSTER] = {"redis_cluster", K_BOOL, P(redis_cluster), 0, 0},
+    [KEY_CLUSTER_REFRESH] = {"cluster_refresh", K_I64, P(cluster_refresh_ms), 1, MAX_MS},
+    [KEY_HASH] = {"hash", K_HASH, P(hash), 0, 0},
+    [KEY_HASH_TAG] = {"hash_tag", K_HASH_TAG, P(hash_tag), 0, 0},
+    [KEY_DIST] = {"distribution", K_DIST, P(distribution), 0, 0},
+    [KEY_REDIS_DB] = {"redis_db", K_INT, P(redis_db), 0, INT_MAX},
     {"timeout", K_TIMEOUT, P(timeout_ms), 0, MAX_MS},
     {"backlog", K_INT, P(backlog), 0, INT_MAX},
     {"client_connections", K_U32, P(client_connections), 0, INT_MAX},
     {"tcpkeepalive", K_BOOL, P(tcpkeepalive), 0, 0},
     {"reuseport", K_BOOL, P(reuseport), 0, 0},
-    {"redis_db", K_INT, P(redis_db), 0, INT_MAX},
     {"preconnect", K_BOOL, P(preconnect), 0, 0},
     {"auto_eject_hosts", K_BOOL, P(auto_eject_hosts), 0, 0},
     {"allow_flush", K_BOOL, P(allow_flush), 0, 0},
@@ -158,6 +166,7 @@ void conf_pool_defaults(struct conf_pool *p)
     p->failover_hold_ms = 5000;
     p->tls.verify = true; /* checking is the default: tls_verify: false is the opt-out */
     p->sentinel_tls.verify = true;
+    p->cluster_refresh_ms = 10000;
 }
 
 void conf_global_defaults(struct conf_global *g)
@@ -349,10 +358,37 @@ static void conf_sentinel_free(struct conf_sentinel *s)
     conf_addr_free(&s->addr);
 }
 
+/* A cluster's seed may leave out the weight (it places nothing): "host:port
+ * [name]" is read as "host:port:1 [name]". */
+static char *cluster_seed_text(struct conf_ctx *cx, const char *v)
+{
+    const char *sp = strchr(v, ' ');
+    size_t n = sp ? (size_t)(sp - v) : strlen(v);
+    const char *host_end = v[0] == '[' ? memchr(v, ']', n) : v;
+    uint32_t colons = 0;
+    for (const char *c = host_end ? host_end : v; c < v + n; c++) {
+        colons += *c == ':';
+    }
+    if (v[0] == '/' || colons != 1) {
+        return NULL;
+    }
+    size_t len = strlen(v) + 3;
+    char *t = malloc(len);
+    if (t == NULL) {
+        conf_oom(cx);
+        return NULL;
+    }
+    snprintf(t, len, "%.*s:1%s", (int)n, v, sp ? sp : "");
+    return t;
+}
+
 static int add_server(struct conf_ctx *cx, struct conf_pool *p, const char *v, int line)
 {
     struct conf_server *s = &p->servers[p->nservers];
-    if (conf_server_parse(cx, s, v, line) != 0) {
+    char *seed = p->redis_cluster ? cluster_seed_text(cx, v) : NULL;
+    int rc = conf_server_parse(cx, s, seed != NULL ? seed : v, line);
+    free(seed);
+    if (rc != 0) {
         conf_server_free(s);
         memset(s, 0, sizeof(*s));
         return -1;
@@ -525,7 +561,7 @@ static void check_read_from(struct conf_ctx *cx, struct conf_pool *p, const int 
     int line = lines[KEY_READ_FROM];
     enum conf_read_from given = p->read_from;
     p->read_from = READ_FROM_NONE;
-    if (lines[KEY_SENTINELS] != 0) {
+    if (lines[KEY_SENTINELS] != 0 || p->redis_cluster) {
         /* a group named "master" is just a group; reads stay on the masters
          * unless read_from says otherwise (the behaviour before replicas) */
         if (line != 0 && p->redis) {
@@ -634,9 +670,74 @@ static void parse_map(struct conf_ctx *cx, void *base, const struct key_desc *ke
     }
 }
 
+/* Whether the pool says redis_cluster: true, looked up before the walk: the
+ * servers are read differently in a cluster pool, whatever the key order. */
+static bool says_cluster(struct conf_ctx *cx, yaml_node_t *map)
+{
+    for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
+         pr++) {
+        yaml_node_t *k = yaml_document_get_node(cx->doc, pr->key);
+        yaml_node_t *v = yaml_document_get_node(cx->doc, pr->value);
+        if (k != NULL && v != NULL && k->type == YAML_SCALAR_NODE && v->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, "redis_cluster") == 0 &&
+            strcmp((const char *)v->data.scalar.value, "true") == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A redis_cluster pool (README, Redis Cluster): the cluster places keys, so the
+ * keys that place them are refused where they are; it is a redis pool; the
+ * cluster serves database 0 only; sentinels have no place in it. */
+static void check_cluster_keys(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
+{
+    static const int placing[] = {KEY_HASH, KEY_HASH_TAG, KEY_DIST};
+    if (!p->redis_cluster) {
+        if (lines[KEY_CLUSTER_REFRESH] != 0) {
+            conf_err(cx, lines[KEY_CLUSTER_REFRESH], "cluster_refresh",
+                     "directive is only valid in a pool with redis_cluster: true");
+        }
+        return;
+    }
+    for (size_t i = 0; i < sizeof(placing) / sizeof(placing[0]); i++) {
+        int k = placing[i];
+        if (lines[k] != 0) {
+            conf_err(cx, lines[k], pool_keys[k].name,
+                     "directive is not allowed in a redis_cluster pool (the cluster places keys: "
+                     "CRC16 of the key, or of its {tag}, mod 16384)");
+        }
+    }
+    if (lines[KEY_REDIS] != 0 && !p->redis) {
+        conf_err(cx, lines[KEY_REDIS], "redis",
+                 "directive must be true in a redis_cluster pool (leave it out or say true)");
+    }
+    p->redis = true;
+    static const int sentinel_keys[] = {KEY_SENTINELS, KEY_GROUPS, KEY_HEARTBEAT,
+                                        KEY_SENTINEL_AUTH};
+    for (size_t i = 0; i < sizeof(sentinel_keys) / sizeof(sentinel_keys[0]); i++) {
+        int k = sentinel_keys[i];
+        if (lines[k] != 0) {
+            conf_err(cx, lines[k], pool_keys[k].name,
+                     "directive cannot be used in a redis_cluster pool (the cluster fails over "
+                     "itself)");
+        }
+    }
+    if (p->redis_db != 0) {
+        conf_err(cx, lines[KEY_REDIS_DB], "redis_db",
+                 "directive must be 0 in a redis_cluster pool (a cluster has database 0 only)");
+    }
+    if (lines[KEY_HOLD_ON_CRASH] != 0) {
+        conf_err(cx, lines[KEY_HOLD_ON_CRASH], "failover_hold_on_crash",
+                 "directive is not used in a redis_cluster pool (requests for a master that "
+                 "fails are always held, up to failover_hold)");
+    }
+}
+
 int conf_pool_parse(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *map)
 {
     int lines[NPOOL_KEYS] = {0};
+    p->redis_cluster = says_cluster(cx, map);
     parse_map(cx, p, pool_keys, NPOOL_KEYS, map, lines, p->name);
     if (lines[KEY_LISTEN] == 0) {
         conf_err(cx, p->line, "listen", "directive is missing in pool '%s'", p->name);
@@ -644,8 +745,11 @@ int conf_pool_parse(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *map)
     if (lines[KEY_SERVERS] == 0 && lines[KEY_SENTINELS] == 0) {
         conf_err(cx, p->line, "servers", "directive is missing in pool '%s'", p->name);
     }
+    check_cluster_keys(cx, p, lines);
     resolve_redis(cx, p, lines);
-    check_sentinel_keys(cx, p, lines);
+    if (!p->redis_cluster) {
+        check_sentinel_keys(cx, p, lines);
+    }
     if (p->redis_auth != NULL && !p->redis) {
         conf_err(cx, lines[KEY_REDIS_AUTH], "redis_auth",
                  "directive is only valid for a redis pool");

@@ -9,6 +9,7 @@
 #include "core/log.h"
 #include "process/instance.h"
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/pool.h"
 #include "proxy/server.h"
 
@@ -46,9 +47,9 @@ static bool reload_tls_same(const struct conf_tls *a, const struct conf_tls *b)
 /* What a server connection was set up with: a change means new connections. */
 static bool reload_conn_settings_same(const struct conf_pool *a, const struct conf_pool *b)
 {
-    return a->redis == b->redis && a->server_connections == b->server_connections &&
-           a->tcpkeepalive == b->tcpkeepalive && a->redis_db == b->redis_db &&
-           reload_str_same(a->redis_auth, b->redis_auth) &&
+    return a->redis == b->redis && a->redis_cluster == b->redis_cluster &&
+           a->server_connections == b->server_connections && a->tcpkeepalive == b->tcpkeepalive &&
+           a->redis_db == b->redis_db && reload_str_same(a->redis_auth, b->redis_auth) &&
            reload_str_same(a->redis_auth_user, b->redis_auth_user) &&
            reload_tls_same(&a->tls, &b->tls);
 }
@@ -177,6 +178,8 @@ static void reload_inherit(struct pool *np, struct pool *op)
         }
     }
     uint32_t kept = reload_take_servers(np, op);
+    /* a cluster's nodes, slot map and held requests go on (proxy/cluster.h) */
+    cluster_pool_inherit(np, op, reload_conn_settings_same(np->cp, op->cp));
     log_notice("pool '%s' takes over from pool '%s': %u clients, %u of %u servers kept",
                np->cp->name, op->cp->name, moved, kept, np->nservers);
 }

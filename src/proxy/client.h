@@ -42,7 +42,12 @@ struct client {
     struct req_info ri; /* parse scratch */
     struct txn txn;     /* MULTI ... EXEC, WATCH */
     struct subs subs;   /* SUBSCRIBE ... */
-    char addr[64];      /* the peer and the local end, for CLIENT INFO */
+    /* a cluster pool's order (cluster.h): the next request's place, the requests
+     * out at nodes, and the map version when the first of those was sent */
+    uint64_t cl_seq;
+    uint32_t cl_out;
+    uint32_t cl_epoch;
+    char addr[64]; /* the peer and the local end, for CLIENT INFO */
     char laddr[64];
     bool dirty;
     bool handshake; /* TLS: the handshake is not done yet */

@@ -8,6 +8,7 @@
 #include "net/sock.h"
 #include "proto/redis_cmd.h"
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
@@ -28,6 +29,7 @@
 struct hold_entry {
     struct hold_entry *next;
     struct req *r;
+    uint64_t seq;       /* a cluster pool's: the request's place among its client's */
     uint64_t client_id; /* the connection it goes to (server_conn_for) */
     uint8_t resp;       /* ... and the protocol that connection speaks */
     uint64_t since_us;
@@ -44,7 +46,9 @@ struct hold_clients {
 };
 
 struct hold {
-    struct server *g; /* the group (a reload's adopt moves the hold) */
+    struct server *g;  /* the group (a reload's adopt moves the hold); NULL: a cluster pool's */
+    struct pool *pool; /* g's pool, or the cluster pool's */
+    int64_t *cstats;   /* a cluster pool's counters (SC_*) */
     struct hold_entry *head, *tail;
     uint32_t n;
     size_t bytes;
@@ -64,7 +68,7 @@ struct hold {
 
 static struct ev_loop *hold_loop(const struct hold *h)
 {
-    return h->g->pool->px->loop;
+    return h->pool->px->loop;
 }
 
 static bool hold_active(const struct hold *h)
@@ -174,6 +178,7 @@ static struct hold *hold_get(struct server *g)
             return NULL;
         }
         h->g = g;
+        h->pool = g->pool;
         ev_timer_init(&h->expire, hold_on_expire, h);
         ev_timer_init(&h->drain, hold_on_drain, h);
         g->hold = h;
@@ -506,6 +511,10 @@ static void hold_refused(struct server *g)
 
 void hold_master_lost(struct server *s)
 {
+    if (s->pool->mode == POOL_CLUSTER) {
+        cluster_node_lost(s);
+        return;
+    }
     struct server *g = hold_group(s);
     if (g == s) {
         hold_refused(g);
@@ -570,6 +579,9 @@ bool hold_take_frag(struct client *c, struct req *fr, struct server *s, const ui
 
 bool hold_takes_back(const struct server *s)
 {
+    if (s->pool->mode == POOL_CLUSTER) {
+        return cluster_takes_back(s);
+    }
     const struct server *g = s->owner != NULL ? s->owner : s;
     return hold_active(g->hold);
 }
@@ -577,6 +589,9 @@ bool hold_takes_back(const struct server *s)
 bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len,
                  struct hold_entry **at)
 {
+    if (s->pool->mode == POOL_CLUSTER) {
+        return cluster_take_back(r); /* it keeps its own bytes */
+    }
     struct server *g = server_counted(s);
     struct hold *h = g->hold;
     struct client *c = r->parent != NULL ? r->parent->client : r->client;
@@ -607,6 +622,7 @@ void hold_adopt(struct server *to, struct server *from)
     to->hold = from->hold;
     from->hold = NULL;
     to->hold->g = to;
+    to->hold->pool = to->pool;
 }
 
 void hold_free(struct server *g, const char *why)
@@ -633,9 +649,11 @@ size_t hold_memory(const struct server *g)
     return h != NULL ? h->bytes + h->n * sizeof(struct hold_entry) : 0;
 }
 
+static size_t hold_cluster_shed(struct hold *h, size_t excess);
+
 static size_t hold_shed_pool(struct pool *p, size_t excess)
 {
-    size_t freed = 0;
+    size_t freed = hold_cluster_shed(cluster_hold_of(p), excess);
     for (uint32_t i = 0; i < p->nservers && freed < excess; i++) {
         struct hold *h = p->servers[i].hold;
         struct hold_entry *e;
@@ -660,6 +678,219 @@ size_t hold_shed(struct proxy *px, size_t excess)
         log_warn("buffers over the buffer limit %zu: %zu bytes of held requests answered with an "
                  "error",
                  px->buffer_limit, freed);
+    }
+    return freed;
+}
+
+/* ------------------------------------------------------------ a cluster pool's hold */
+
+/* One hold per cluster pool: the requests waiting for the cluster (a
+ * redirection retried later, a master being replaced, a map not known yet),
+ * in their clients' order. cluster.c decides when each goes; this keeps the
+ * queue, the held flag and the counts. The bytes are kept by the request
+ * itself (r->cx): len only counts them. */
+
+struct hold *hold_cluster_create(struct pool *p, int64_t *stats)
+{
+    struct hold *h = calloc(1, sizeof(*h));
+    if (h != NULL) {
+        h->pool = p;
+        h->cstats = stats;
+        ev_timer_init(&h->expire, NULL, h);
+        ev_timer_init(&h->drain, NULL, h);
+    }
+    return h;
+}
+
+static void hold_cluster_link(struct hold *h, struct hold_entry *e)
+{
+    struct hold_entry **link = &h->head, *last = NULL;
+    if (hc_find(&h->clients, e->client_id) >= 0) {
+        /* before the first held request of the same client that came later */
+        while (*link != NULL && ((*link)->client_id != e->client_id || (*link)->seq <= e->seq)) {
+            last = *link;
+            link = &(*link)->next;
+        }
+    } else if (h->tail != NULL) {
+        last = h->tail;
+        link = &h->tail->next;
+    }
+    e->next = *link;
+    *link = e;
+    if (e->next == NULL) {
+        h->tail = e;
+    }
+    (void)last;
+    h->n++;
+    h->bytes += e->len;
+    hc_add(&h->clients, e->client_id);
+    e->r->held = true;
+}
+
+void hold_cluster_put(struct hold *h, const struct client *c, struct req *r, size_t len,
+                      uint64_t seq)
+{
+    struct hold_entry *e = malloc(sizeof(*e));
+    if (e == NULL) {
+        log_error("out of memory holding a request");
+        abort(); /* a request lost silently is worse than stopping */
+    }
+    e->r = r;
+    e->seq = seq;
+    e->client_id = c->id;
+    e->resp = (uint8_t)c->lc.resp;
+    e->since_us = ev_now_us(hold_loop(h));
+    e->len = (uint32_t)len;
+    h->cstats[SC_cluster_held]++;
+    hold_cluster_link(h, e);
+}
+
+bool hold_cluster_has(const struct hold *h, uint64_t client_id, uint64_t seq)
+{
+    if (h == NULL || hc_find(&h->clients, client_id) < 0) {
+        return false;
+    }
+    for (const struct hold_entry *e = h->head; e != NULL; e = e->next) {
+        if (e->client_id == client_id && e->seq < seq) {
+            return true;
+        }
+    }
+    return false;
+}
+
+uint32_t hold_cluster_count(const struct hold *h)
+{
+    return h != NULL ? h->n : 0;
+}
+
+size_t hold_cluster_memory(const struct hold *h)
+{
+    return h != NULL ? h->bytes + h->n * sizeof(struct hold_entry) : 0;
+}
+
+/* The entry off the queue (e is the head of a detached list here). */
+static void hold_cluster_unlink(struct hold *h, struct hold_entry *e)
+{
+    h->n--;
+    h->bytes -= e->len;
+    hc_del(&h->clients, e->client_id);
+    e->r->held = false;
+}
+
+/* A small set of client ids (linear: a walk blocks few clients). */
+struct hold_blocked {
+    uint64_t *v;
+    uint32_t n, cap;
+};
+
+static bool blocked_has(const struct hold_blocked *b, uint64_t id)
+{
+    for (uint32_t i = 0; i < b->n; i++) {
+        if (b->v[i] == id) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void blocked_add(struct hold_blocked *b, uint64_t id)
+{
+    if (blocked_has(b, id)) {
+        return;
+    }
+    if (b->n == b->cap) {
+        uint32_t cap = b->cap ? b->cap * 2 : 16;
+        uint64_t *v = realloc(b->v, cap * sizeof(*v));
+        if (v == NULL) {
+            abort(); /* a client reading around its own held write is worse */
+        }
+        b->v = v;
+        b->cap = cap;
+    }
+    b->v[b->n++] = id;
+}
+
+void hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx)
+{
+    if (h == NULL || h->head == NULL) {
+        return;
+    }
+    struct hold_blocked blocked = {NULL, 0, 0};
+    /* detached: sending may close a connection, whose unwritten requests
+     * come back here (hold_cluster_put) while the walk goes on */
+    struct hold_entry *list = h->head, *stay = NULL, **stay_tail = &stay;
+    h->head = h->tail = NULL;
+    while (list != NULL) {
+        struct hold_entry *e = list;
+        list = e->next;
+        e->next = NULL;
+        hold_cluster_unlink(h, e);
+        const char *why = NULL;
+        int rc = blocked_has(&blocked, e->client_id) ? HOLD_TRY_STAY
+                                                     : try_fn(ctx, e->r, e->since_us, &why);
+        if (rc == HOLD_TRY_STAY) {
+            blocked_add(&blocked, e->client_id);
+            *stay_tail = e;
+            stay_tail = &e->next;
+            continue;
+        }
+        if (rc == HOLD_TRY_SENT) {
+            h->cstats[SC_cluster_released]++;
+        } else {
+            h->cstats[SC_cluster_expired]++;
+            h->pool->stats[SP_forward_error]++;
+            req_fail(e->r, why != NULL ? why : "cluster unavailable");
+        }
+        free(e);
+    }
+    free(blocked.v);
+    while (stay != NULL) {
+        struct hold_entry *e = stay;
+        stay = e->next;
+        hold_cluster_link(h, e); /* in client order with what came back meanwhile */
+    }
+}
+
+void hold_cluster_adopt(struct hold *h, struct pool *to, int64_t *stats)
+{
+    if (h != NULL) {
+        h->pool = to;
+        h->cstats = stats;
+    }
+}
+
+void hold_cluster_free(struct hold *h, const char *why)
+{
+    if (h == NULL) {
+        return;
+    }
+    struct hold_entry *e;
+    while ((e = h->head) != NULL) {
+        h->head = e->next;
+        hold_cluster_unlink(h, e);
+        req_fail(e->r, why);
+        free(e);
+    }
+    free(h->clients.key);
+    free(h->clients.count);
+    free(h);
+}
+
+static size_t hold_cluster_shed(struct hold *h, size_t excess)
+{
+    size_t freed = 0;
+    struct hold_entry *e;
+    while (h != NULL && freed < excess && (e = h->head) != NULL) {
+        h->head = e->next;
+        if (h->head == NULL) {
+            h->tail = NULL;
+        }
+        hold_cluster_unlink(h, e);
+        freed += e->len + sizeof(*e);
+        h->cstats[SC_cluster_expired]++;
+        h->pool->stats[SP_forward_error]++;
+        req_fail(e->r, "held request over the proxy's buffer limit");
+        free(e);
     }
     return freed;
 }

@@ -45,6 +45,7 @@ struct req;
 struct server;
 struct hold;
 struct hold_entry;
+struct pool;
 
 /* A request for server s (its target: a group's master, or a hidden replica
  * of a group) from client c, not sent yet. With err 0: whether it must wait
@@ -87,6 +88,28 @@ void hold_free(struct server *g, const char *why);
 bool hold_idle(const struct server *g);
 /* Bytes the held requests of g keep. */
 size_t hold_memory(const struct server *g);
+/* A cluster pool's hold (proxy/cluster.h says when its requests go). */
+enum hold_try { HOLD_TRY_SENT = 0, HOLD_TRY_STAY, HOLD_TRY_FAIL };
+/* Offered a held request r (waiting since since_us): sent it (SENT), keep it
+ * (STAY), or it gets the error *why (FAIL). */
+typedef int (*hold_try_fn)(void *ctx, struct req *r, uint64_t since_us, const char **why);
+struct hold *hold_cluster_create(struct pool *p, int64_t *stats);
+/* Answer everything held with why, and free the hold. */
+void hold_cluster_free(struct hold *h, const char *why);
+/* Hold r of client c (len bytes, kept by r) with its place seq among the
+ * client's requests: before any held request of c with a larger seq. */
+void hold_cluster_put(struct hold *h, const struct client *c, struct req *r, size_t len,
+                      uint64_t seq);
+/* Client client_id has a request held whose seq is below seq. */
+bool hold_cluster_has(const struct hold *h, uint64_t client_id, uint64_t seq);
+/* Offer every held request to try_fn, oldest first; once one of a client stays,
+ * that client's later ones stay too (its order). */
+void hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx);
+uint32_t hold_cluster_count(const struct hold *h);
+size_t hold_cluster_memory(const struct hold *h);
+/* A reload: the hold now belongs to pool to (its counters at stats). */
+void hold_cluster_adopt(struct hold *h, struct pool *to, int64_t *stats);
+
 /* Over --buffer-limit by excess bytes: the oldest held requests of px get an
  * error until that much is freed; returns the bytes freed. */
 size_t hold_shed(struct proxy *px, size_t excess);

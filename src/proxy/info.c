@@ -11,6 +11,7 @@
 
 #include "conf/options.h"
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
@@ -123,6 +124,10 @@ static void info_on_timer(struct ev_loop *loop, struct ev_timer *t)
     }
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct server *s = &p->servers[i];
+        if (p->mode == POOL_CLUSTER && !cluster_is_master(s)) {
+            p->info.srv_keys[i] = p->info.srv_expires[i] = -1; /* a replica repeats its master */
+            continue;
+        }
         if (s->health.ejected || !s->addr.known) {
             continue;
         }
@@ -149,12 +154,13 @@ int info_pool_init(struct pool *p)
 {
     struct pool_info *pi = &p->info;
     ev_timer_init(&pi->timer, info_on_timer, p);
-    pi->srv_keys = malloc((p->nservers ? p->nservers : 1) * sizeof(*pi->srv_keys));
-    pi->srv_expires = malloc((p->nservers ? p->nservers : 1) * sizeof(*pi->srv_expires));
+    /* a cluster pool's servers grow: room for all of them */
+    pi->srv_keys = malloc(p->cap_servers * sizeof(*pi->srv_keys));
+    pi->srv_expires = malloc(p->cap_servers * sizeof(*pi->srv_expires));
     if (pi->srv_keys == NULL || pi->srv_expires == NULL) {
         return -1;
     }
-    for (uint32_t i = 0; i < p->nservers; i++) {
+    for (uint32_t i = 0; i < p->cap_servers; i++) {
         pi->srv_keys[i] = pi->srv_expires[i] = -1;
     }
     return 0;

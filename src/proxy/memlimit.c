@@ -2,6 +2,7 @@
 
 #include "core/log.h"
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
@@ -35,6 +36,7 @@ static void holder_consider_conns(struct server *s, struct holder *h, size_t *to
 
 static void holder_consider_servers(struct pool *p, struct holder *h, size_t *total)
 {
+    *total += hold_cluster_memory(cluster_hold_of(p)); /* a cluster pool's held requests */
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct server *s = &p->servers[i];
         holder_consider_conns(s, h, total);

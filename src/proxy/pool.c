@@ -8,6 +8,7 @@
 #include "core/log.h"
 #include "net/sock.h"
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/health.h"
 #include "proxy/proxy.h"
 #include "proxy/replica.h"
@@ -16,6 +17,9 @@
 
 static enum pool_mode pool_mode_of(const struct conf_pool *cp)
 {
+    if (cp->redis_cluster) {
+        return POOL_CLUSTER;
+    }
     if (cp->nsentinels > 0) {
         return POOL_SENTINEL;
     }
@@ -44,8 +48,11 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
     p->mode = pool_mode_of(p->cp);
     p->replica_reads = p->mode == POOL_SENTINEL && (p->cp->read_from == READ_FROM_REPLICA ||
                                                     p->cp->read_from == READ_FROM_PREFER_REPLICA);
-    p->servers = calloc(p->cp->nservers ? p->cp->nservers : 1, sizeof(*p->servers));
-    p->nodes = calloc(p->cp->nservers ? p->cp->nservers : 1, sizeof(*p->nodes));
+    /* a cluster pool appends the nodes it learns: servers never move */
+    p->cap_servers = p->mode == POOL_CLUSTER ? CLUSTER_POOL_MAX_SERVERS
+                                             : (p->cp->nservers ? p->cp->nservers : 1);
+    p->servers = calloc(p->cap_servers, sizeof(*p->servers));
+    p->nodes = calloc(p->cap_servers, sizeof(*p->nodes));
     /* with listen_tls alone the pool's one address speaks TLS */
     pool_listener_init(p, &p->listener,
                        p->cp->listen_tls.enabled && p->cp->listen_tls_addr.text == NULL);
@@ -65,7 +72,7 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
         }
     }
     pool_rebuild(p);
-    if (info_pool_init(p) != 0) {
+    if (info_pool_init(p) != 0 || (p->mode == POOL_CLUSTER && cluster_pool_init(p) != 0)) {
         pool_destroy(p);
         return NULL;
     }
@@ -134,9 +141,11 @@ void pool_destroy(struct pool *p)
     pool_stop_watcher(p);
     info_pool_free(p);
     pool_free_dead_servers(p);
+    cluster_pool_stop(p); /* its held requests answered, before the nodes go */
     for (uint32_t i = 0; p->servers != NULL && i < p->nservers; i++) {
         server_deinit(&p->servers[i]); /* also one whose connections a reload moved */
     }
+    cluster_pool_free(p);
     free(p->servers);
     free(p->nodes);
     dist_free(&p->dist);
@@ -189,6 +198,9 @@ int pool_listen(struct pool *p)
 
 void pool_rebuild(struct pool *p)
 {
+    if (p->mode == POOL_CLUSTER) {
+        return; /* the cluster places keys (cluster.c) */
+    }
     for (uint32_t i = 0; i < p->nservers; i++) {
         const struct server *s = &p->servers[i];
         p->nodes[i].name = s->cs->name;
@@ -209,6 +221,7 @@ void pool_retire(struct pool *p)
     pool_drain(p);
     health_pool_stop(p);
     pool_stop_watcher(p);
+    cluster_pool_retire(p);
     ev_timer_stop(px->loop, &p->info.timer);
     p->retire_deadline_ms = ev_now(px->loop) + (uint64_t)px->shutdown_timeout_s * 1000u;
     p->next_retired = px->retired;
@@ -217,7 +230,7 @@ void pool_retire(struct pool *p)
 
 bool pool_idle(const struct pool *p)
 {
-    if (p->nclients != 0) {
+    if (p->nclients != 0 || !cluster_pool_idle(p)) {
         return false;
     }
     for (uint32_t i = 0; i < p->nservers; i++) {

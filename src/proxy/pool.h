@@ -20,12 +20,14 @@
 struct proxy;
 struct server;
 struct client;
+struct cluster;
 
 /* How keys map to servers, fixed when the pool is built (route.c acts on it). */
 enum pool_mode {
     POOL_PLAIN = 0,      /* sharded: each key on the server its hash and distribution say */
     POOL_MASTER_REPLICA, /* one dataset: writes to the server named master, reads by read_from */
     POOL_SENTINEL,       /* sharded over sentinel groups whose masters move */
+    POOL_CLUSTER,        /* a Redis Cluster: keys go to their slot's master (cluster.h) */
 };
 
 /* Something above the proxy that keeps a pool's servers current (the sentinel
@@ -52,6 +54,8 @@ struct pool {
     bool replica_reads; /* a sentinel pool whose reads go to its groups' replicas */
     struct server *servers;
     uint32_t nservers;
+    uint32_t cap_servers;    /* servers' room: a cluster pool adds the nodes it learns */
+    struct cluster *cluster; /* a cluster pool's slot map and held requests (cluster.h) */
     struct dist dist;
     struct dist_node *nodes;      /* scratch for dist rebuilds */
     struct listener listener;     /* on listen */

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/cluster.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
@@ -25,9 +26,20 @@ struct stats_snap *pool_stats_snap(const struct proxy *px)
         memcpy(ps->v, p->stats, sizeof(ps->v));
         memcpy(ps->x, p->xstats, sizeof(ps->x));
         ps->lat = p->lat_request;
-        for (uint32_t j = 0; j < ps->nservers && j < p->nservers; j++) {
+        const int64_t *cs = cluster_stats(p);
+        if (cs != NULL) {
+            memcpy(ps->c, cs, sizeof(ps->c));
+        }
+        for (uint32_t j = 0; j < p->nservers; j++) {
             const struct server *sv = &p->servers[j];
-            struct stats_server_snap *ss = &ps->servers[j];
+            /* the nodes a cluster pool learned follow the seeds of the file */
+            struct stats_server_snap *ss =
+                j < ps->nservers
+                    ? &ps->servers[j]
+                    : (ps->cluster ? stats_pool_snap_add_server(ps, sv->cs->name) : NULL);
+            if (ss == NULL) {
+                break;
+            }
             memcpy(ss->v, sv->stats, sizeof(ss->v));
             memcpy(ss->g, sv->gstats, sizeof(ss->g));
             ss->lat = sv->lat_server;

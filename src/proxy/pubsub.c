@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/pool.h"
 #include "proxy/req.h"
@@ -199,6 +200,10 @@ static uint32_t pubsub_shards(struct client *c, struct server **out)
         out[0] = &p->servers[p->cp->master]; /* replicas replay its publishes */
         return 1;
     }
+    if (p->mode == POOL_CLUSTER) {
+        out[0] = cluster_any_master(p); /* a cluster hands every publish to every node */
+        return out[0] != NULL ? 1 : 0;
+    }
     for (uint32_t i = 0; i < p->nservers; i++) {
         out[i] = &p->servers[i];
     }
@@ -226,6 +231,11 @@ static void pubsub_pattern(struct client *c, const uint8_t *p, const struct req_
         subs_del(ss->pats, &ss->npats, (uint32_t)at);
     }
     uint32_t n = pubsub_shards(c, shards);
+    if (n == 0) {
+        free(shards); /* a cluster pool whose map is not known yet */
+        router_reply_error(c, "no server is available for this pattern");
+        return;
+    }
     struct req *parent = req_new_split(p, ri, n);
     parent->reply = pubsub_confirm;
     parent->reply_arg = (uint64_t)subs_count(ss);

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/pool.h"
 
@@ -84,6 +85,7 @@ void req_free(struct req *r)
         split_free(r->split);
     }
     buf_free(&r->rsp);
+    free(r->cx);
     free(r);
 }
 
@@ -173,6 +175,9 @@ static void frag_done(struct req *f)
 
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri)
 {
+    if (r->cx != NULL && cluster_reply(r, p, len, ri)) {
+        return; /* redirected: sent again or held (cluster.h) */
+    }
     if (r->parent == NULL) {
         if (r->reply != NULL) {
             req_reply_through(r, p, len, ri, NULL);
@@ -193,6 +198,9 @@ void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *
 
 void req_fail(struct req *r, const char *msg)
 {
+    if (r->cx != NULL) {
+        cluster_req_failed(r);
+    }
     if (r->parent != NULL) {
         struct split *sp = r->parent->split;
         if (!sp->failed) {

@@ -23,6 +23,7 @@ struct client;
 struct sconn;
 struct split;
 struct req;
+struct cluster_req;
 
 /* What a request's reply becomes before its client sees it (SCAN's cursor over
  * the servers), or what the proxy does with the reply to a request of its own
@@ -55,6 +56,8 @@ struct req {
     uint64_t start_us;    /* when it was parsed (client latency) */
     uint64_t queued_us;   /* when it was queued on a server connection */
     struct buf rsp;
+    /* a cluster pool's request: its bytes, slot, redirections (cluster.h); freed with it */
+    struct cluster_req *cx;
 };
 
 struct split {

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "hash/hash.h"
+#include "proxy/cluster.h"
 #include "proxy/health.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
@@ -13,6 +14,7 @@
 #define NO_SERVER_MSG  "no server is available for this key"
 #define NO_REPLICA_MSG "no replica is available for this read (read_from: replica)"
 #define CROSS_MSG      "CROSSSLOT Keys in request don't hash to the same server"
+#define CROSS_SLOT_MSG "CROSSSLOT Keys in request don't hash to the same slot"
 
 /* twemproxy's shortcut to server 0 for a one-server pool or an empty key; in a
  * master/replica pool the distribution (of the replicas) decides, since server 0
@@ -128,9 +130,13 @@ static int route_master_replica(struct pool *p, uint32_t h, size_t len, bool rea
 int route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly, struct route *out)
 {
     /* the hash places the key among members, and a read among a group's replicas */
-    bool hashed = !route_takes_server0(p, len) || (p->replica_reads && readonly);
+    bool hashed =
+        p->mode != POOL_CLUSTER && (!route_takes_server0(p, len) || (p->replica_reads && readonly));
     uint32_t h = hashed ? route_hash(p, key, len) : 0;
     out->shard = out->target = NULL;
+    if (p->mode == POOL_CLUSTER) {
+        return cluster_route_key(p, key, len, readonly, out);
+    }
     switch (p->mode) {
     case POOL_SENTINEL:
         return route_sentinel(p, h, len, readonly, out);
@@ -149,7 +155,10 @@ int route_request(struct pool *p, const uint8_t *req, const struct spans *keys, 
         return route_key(p, req, 0, readonly, out);
     }
     int miss = route_key(p, req + keys->v[0].off, keys->v[0].len, readonly, out);
-    if (miss != ROUTE_HIT || keys->n == 1 || route_one_dataset(p) ||
+    if (p->mode == POOL_CLUSTER && miss == ROUTE_HIT && !cluster_keys_one_slot(req, keys)) {
+        return ROUTE_MISS_CROSS; /* a node takes keys of one slot only */
+    }
+    if (miss != ROUTE_HIT || keys->n == 1 || p->mode == POOL_CLUSTER || route_one_dataset(p) ||
         p->cp->distribution == DIST_RANDOM) {
         return miss;
     }
@@ -195,14 +204,14 @@ struct server *route_any(struct pool *p, uint64_t client_id, uint32_t skip)
 
 bool route_one_dataset(const struct pool *p)
 {
-    return p->mode == POOL_MASTER_REPLICA || p->nservers == 1;
+    return p->mode == POOL_MASTER_REPLICA || (p->nservers == 1 && p->mode != POOL_CLUSTER);
 }
 
 const char *route_miss_text(const struct pool *p, int miss, const struct route *r, char *buf,
                             size_t cap)
 {
     if (miss == ROUTE_MISS_CROSS) {
-        return CROSS_MSG;
+        return p->mode == POOL_CLUSTER ? CROSS_SLOT_MSG : CROSS_MSG;
     }
     if (miss != ROUTE_MISS_REPLICA) {
         return NO_SERVER_MSG;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/hold.h"
 #include "proxy/info.h"
@@ -402,6 +403,9 @@ static const uint8_t *router_view(const uint8_t *p, const struct req_info *ri,
 
 static void router_route(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
+    if (c->pool->mode == POOL_CLUSTER && cluster_dispatch(c, p, ri)) {
+        return; /* slots, redirections (cluster.h) */
+    }
     switch (ri->route) {
     case ROUTE_SPLIT:
         route_split(c, p, ri);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "cluster/cluster_msg.h"
 #include "core/log.h"
 #include "net/sock.h"
 #include "net/tls.h"
@@ -163,6 +164,10 @@ static void sconn_preamble(struct sconn *c)
     int n = p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
                                 p->cp->redis ? p->cp->redis_db : 0, c->resp);
     c->swallow = (n > 0 ? (uint32_t)n : 0) + acl;
+    if (c->server->readonly_conns &&
+        buf_append(&c->out, cluster_msg_readonly, cluster_msg_readonly_len) == 0) {
+        c->swallow++; /* a cluster replica serves reads after READONLY */
+    }
     c->wire_queued += c->out.len - before;
     if (c->out.len > 0) {
         sconn_mark_dirty(c);

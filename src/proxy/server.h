@@ -42,6 +42,7 @@ struct server {
     struct sconn *conns3; /* the same number speaking RESP3 (HELLO 3), made when needed */
     uint32_t nconns;
     struct health health; /* changed by health.c only */
+    bool readonly_conns;  /* a cluster replica: each connection says READONLY first */
     int64_t stats[SS_COUNT];
     struct histo lat_server; /* queued to response, as the backend gives it (us) */
     /* Replicas of a sentinel group (SPEC 10, replica.c): each is a hidden server

@@ -47,6 +47,7 @@ static const struct field_desc pool_fields[] = {STATS_POOL_FIELDS(FIELD_DESC)};
 static const struct field_desc server_fields[] = {STATS_SERVER_FIELDS(FIELD_DESC)};
 static const struct field_desc pool_extra_fields[] = {STATS_POOL_EXTRA_FIELDS(FIELD_DESC)};
 static const struct field_desc group_fields[] = {STATS_GROUP_FIELDS(FIELD_DESC)};
+static const struct field_desc cluster_fields[] = {STATS_CLUSTER_FIELDS(FIELD_DESC)};
 #undef FIELD_DESC
 
 static void label_value(struct buf *out, const char *s)
@@ -107,6 +108,28 @@ static void server_labels(struct buf *out, const struct stats_pool_snap *p,
 static const char *server_metric_prefix(const struct field_desc *f)
 {
     return strncmp(f->name, "server_", 7) == 0 ? "nutcracker_" : "nutcracker_server_";
+}
+
+/* Cluster pools only, like the stats keys; no family at all without them. */
+static void render_cluster_fields(const struct stats_snap *s, struct buf *out)
+{
+    for (int i = 0; i < SC_COUNT; i++) {
+        const struct field_desc *f = &cluster_fields[i];
+        const char *suffix = f->kind == STATS_COUNTER ? "_total" : "";
+        bool head = false;
+        for (uint32_t p = 0; p < s->npools; p++) {
+            if (!s->pools[p].cluster) {
+                continue;
+            }
+            if (!head) {
+                family_head(out, "nutcracker_pool_", suffix, f);
+                head = true;
+            }
+            buf_printf(out, "nutcracker_pool_%s%s{pool=\"", f->name, suffix);
+            label_value(out, s->pools[p].name);
+            buf_printf(out, "\"} %lld\n", (long long)s->pools[p].c[i]);
+        }
+    }
 }
 
 static void render_server_fields(const struct stats_snap *s, struct buf *out)
@@ -226,6 +249,7 @@ void metrics_render(const struct stats_source *src, struct buf *out)
                (unsigned long long)s->generation, (unsigned long long)s->reload_failures,
                s->last_reload != STATS_RELOAD_FAILED);
     render_pool_fields(s, out);
+    render_cluster_fields(s, out);
     render_server_fields(s, out);
     render_group_fields(s, out);
     render_latency(s, out);

@@ -8,11 +8,12 @@
 /*
  * Binary form (all integers LEB128 varints, signed ones zigzagged first):
  *
- *   "NCSN" version SP_COUNT SS_COUNT SPX_COUNT SG_COUNT  (9 bytes; the counts catch
+ *   "NCSN" version SP_COUNT SS_COUNT SPX_COUNT SG_COUNT SC_COUNT  (10 bytes; the counts catch
  *                                       a field list that changed without a version bump)
  *   total_connections curr_connections generation reload_failures last_reload
  *   npools pool*
- *   pool:   namelen name sentinel(0|1 byte) v[SP_COUNT] x[SPX_COUNT] histo nservers server*
+ *   pool:   namelen name kind(0 plain|1 sentinel|2 cluster byte) v[SP_COUNT] x[SPX_COUNT]
+ *           c[SC_COUNT] histo nservers server*
  *   server: namelen name v[SS_COUNT] g[SG_COUNT] histo
  *   histo:  count sum max nnz (gap value)*  -- nonzero buckets only: a
  *           histogram is 4 KB in memory but a few dozen bytes here; bucket =
@@ -22,12 +23,12 @@
  * snapshot encodes back to the very same bytes; the fuzzer checks that.
  */
 
-#define SNAP_VERSION 3
-#define SNAP_HEADER  9
+#define SNAP_VERSION 4
+#define SNAP_HEADER  10
 /* the fewest bytes a pool / server can take: lets the decoder refuse a count
  * the remaining input cannot hold before allocating for it */
 #define SNAP_MIN_HISTO  4
-#define SNAP_MIN_POOL   (1 + 1 + SP_COUNT + SPX_COUNT + SNAP_MIN_HISTO + 1)
+#define SNAP_MIN_POOL   (1 + 1 + SP_COUNT + SPX_COUNT + SC_COUNT + SNAP_MIN_HISTO + 1)
 #define SNAP_MIN_SERVER (1 + SS_COUNT + SG_COUNT + SNAP_MIN_HISTO)
 
 static const enum stats_kind pool_kinds[] = {
@@ -36,6 +37,7 @@ static const enum stats_kind pool_kinds[] = {
 static const enum stats_kind server_kinds[] = {STATS_SERVER_FIELDS(STATS_KIND)};
 static const enum stats_kind pool_extra_kinds[] = {STATS_POOL_EXTRA_FIELDS(STATS_KIND)};
 static const enum stats_kind group_kinds[] = {STATS_GROUP_FIELDS(STATS_KIND)};
+static const enum stats_kind cluster_kinds[] = {STATS_CLUSTER_FIELDS(STATS_KIND)};
 #undef STATS_KIND
 
 /* ---- building ---- */
@@ -94,6 +96,7 @@ struct stats_snap *stats_snap_of_conf(const struct conf *conf)
         struct stats_pool_snap *ps = &s->pools[i];
         ps->name = snap_name_dup(cp->name);
         ps->sentinel = cp->nsentinels > 0;
+        ps->cluster = cp->redis_cluster;
         ps->servers = snap_array_alloc(cp->nservers, sizeof(*ps->servers), &failed);
         ps->nservers = failed ? 0 : cp->nservers;
         failed |= ps->name == NULL;
@@ -169,6 +172,24 @@ static struct stats_server_snap *snap_server_find(struct stats_pool_snap *p, uin
     return NULL;
 }
 
+struct stats_server_snap *stats_pool_snap_add_server(struct stats_pool_snap *p, const char *name)
+{
+    char *copy = snap_name_dup(name);
+    struct stats_server_snap *v = realloc(p->servers, (p->nservers + 1) * sizeof(*v));
+    if (copy == NULL || v == NULL) {
+        free(copy);
+        if (v != NULL) {
+            p->servers = v;
+        }
+        return NULL;
+    }
+    p->servers = v;
+    struct stats_server_snap *s = &v[p->nservers++];
+    memset(s, 0, sizeof(*s));
+    s->name = copy;
+    return s;
+}
+
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only)
 {
     into->total_connections += from->total_connections;
@@ -193,10 +214,14 @@ void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool
         }
         snap_fields_add(ip->v, fp->v, pool_kinds, SP_COUNT, counters_only);
         snap_fields_add(ip->x, fp->x, pool_extra_kinds, SPX_COUNT, counters_only);
+        snap_fields_add(ip->c, fp->c, cluster_kinds, SC_COUNT, counters_only);
         histo_merge(&ip->lat, &fp->lat);
         for (uint32_t j = 0; j < fp->nservers; j++) {
             const struct stats_server_snap *fs = &fp->servers[j];
             struct stats_server_snap *is = snap_server_find(ip, j, fs->name);
+            if (is == NULL && ip->cluster && fp->cluster) {
+                is = stats_pool_snap_add_server(ip, fs->name); /* a node learned at run time */
+            }
             if (is == NULL) {
                 continue;
             }
@@ -267,7 +292,7 @@ static void snap_put_histo(struct snap_writer *w, const struct histo *h)
 }
 
 static const uint8_t snap_header[SNAP_HEADER] = {
-    'N', 'C', 'S', 'N', SNAP_VERSION, SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT};
+    'N', 'C', 'S', 'N', SNAP_VERSION, SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT, SC_COUNT};
 
 int stats_snap_encode(const struct stats_snap *s, struct buf *out)
 {
@@ -280,14 +305,17 @@ int stats_snap_encode(const struct stats_snap *s, struct buf *out)
     snap_put_varint(&w, s->npools);
     for (uint32_t i = 0; i < s->npools && w.rc == 0; i++) {
         const struct stats_pool_snap *p = &s->pools[i];
-        uint8_t sentinel = p->sentinel ? 1 : 0;
+        uint8_t kind = p->cluster ? 2 : p->sentinel ? 1 : 0;
         snap_put_name(&w, p->name);
-        w.rc |= buf_append(out, &sentinel, 1);
+        w.rc |= buf_append(out, &kind, 1);
         for (int f = 0; f < SP_COUNT; f++) {
             snap_put_varint(&w, snap_zigzag(p->v[f]));
         }
         for (int f = 0; f < SPX_COUNT; f++) {
             snap_put_varint(&w, snap_zigzag(p->x[f]));
+        }
+        for (int f = 0; f < SC_COUNT; f++) {
+            snap_put_varint(&w, snap_zigzag(p->c[f]));
         }
         snap_put_histo(&w, &p->lat);
         snap_put_varint(&w, p->nservers);
@@ -410,11 +438,12 @@ static void snap_get_server(struct snap_reader *r, struct stats_server_snap *s)
 static void snap_get_pool(struct snap_reader *r, struct stats_pool_snap *p)
 {
     p->name = snap_get_name(r);
-    if (r->bad || r->left == 0 || *r->p > 1) {
+    if (r->bad || r->left == 0 || *r->p > 2) {
         r->bad = true;
         return;
     }
     p->sentinel = *r->p == 1;
+    p->cluster = *r->p == 2;
     r->p++;
     r->left--;
     for (int f = 0; f < SP_COUNT; f++) {
@@ -422,6 +451,9 @@ static void snap_get_pool(struct snap_reader *r, struct stats_pool_snap *p)
     }
     for (int f = 0; f < SPX_COUNT; f++) {
         p->x[f] = snap_unzigzag(snap_get_varint(r));
+    }
+    for (int f = 0; f < SC_COUNT; f++) {
+        p->c[f] = snap_unzigzag(snap_get_varint(r));
     }
     snap_get_histo(r, &p->lat);
     uint32_t n = snap_get_count(r, SNAP_MIN_SERVER);

@@ -28,8 +28,10 @@ struct stats_server_snap {
 struct stats_pool_snap {
     char *name;
     bool sentinel; /* render the group fields (server_failover...) */
+    bool cluster;  /* a redis_cluster pool: render c[], servers may grow at run time */
     int64_t v[SP_COUNT];
     int64_t x[SPX_COUNT]; /* ours (stats_fields.h) */
+    int64_t c[SC_COUNT];  /* a cluster pool's (stats_fields.h); zero elsewhere */
     struct histo lat;
     uint32_t nservers;
     struct stats_server_snap *servers;
@@ -60,13 +62,17 @@ struct stats_source {
     void *ctx;
     time_t start_time; /* uptime counts from it */
 };
+/* Append a server named name to p (a cluster node learned at run time): its
+ * zeroed entry, or NULL when out of memory. */
+struct stats_server_snap *stats_pool_snap_add_server(struct stats_pool_snap *p, const char *name);
 /* Add from into into, matching pools and servers by name (entries of from that
- * into does not have are ignored). COUNTER and GAUGE fields are summed,
- * TIMESTAMP and MAX fields take the max, histograms merge, the connection
- * totals are summed; the generation is the lowest (every worker has it), reload
- * failures are the most any one counted and a failed last reload wins. With counters_only, GAUGE
- * fields and curr_connections are not added (the last counts of a worker that died: sums never go
- * backwards, but its connections are gone). */
+ * into does not have are ignored, except the servers of a cluster pool, which
+ * are appended: its nodes are learned at run time, not from the file). COUNTER and GAUGE fields are
+ * summed, TIMESTAMP and MAX fields take the max, histograms merge, the connection totals are
+ * summed; the generation is the lowest (every worker has it), reload failures are the most any one
+ * counted and a failed last reload wins. With counters_only, GAUGE fields and curr_connections are
+ * not added (the last counts of a worker that died: sums never go backwards, but its connections
+ * are gone). */
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only);
 /* Append the binary form of s to out. Returns 0, or -1 when out of memory. */
 int stats_snap_encode(const struct stats_snap *s, struct buf *out);

@@ -27,6 +27,7 @@ static const char *const pool_names[] = {STATS_POOL_FIELDS(STATS_NAME)};
 static const char *const server_names[] = {STATS_SERVER_FIELDS(STATS_NAME)};
 static const char *const pool_extra_names[] = {STATS_POOL_EXTRA_FIELDS(STATS_NAME)};
 static const char *const group_names[] = {STATS_GROUP_FIELDS(STATS_NAME)};
+static const char *const cluster_names[] = {STATS_CLUSTER_FIELDS(STATS_NAME)};
 #undef STATS_NAME
 
 static void stats_render_fields(struct buf *out, const char *const *names, const int64_t *v, int n)
@@ -62,6 +63,10 @@ static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
     stats_render_fields(out, pool_names, p->v, SP_COUNT);
     buf_append_str(out, ", ");
     stats_render_fields(out, pool_extra_names, p->x, SPX_COUNT);
+    if (p->cluster) {
+        buf_append_str(out, ", ");
+        stats_render_fields(out, cluster_names, p->c, SC_COUNT);
+    }
     stats_render_latency(out, "", &p->lat);
     for (uint32_t i = 0; i < p->nservers; i++) {
         const struct stats_server_snap *s = &p->servers[i];

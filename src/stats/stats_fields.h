@@ -46,6 +46,20 @@
     X(failover_released, COUNTER, "# held requests sent on to a master")                           \
     X(failover_expired, COUNTER, "# held requests answered with an error instead")
 
+/* Ours, for each redis_cluster pool only, rendered after the pool's other keys. */
+#define STATS_CLUSTER_FIELDS(X)                                                                    \
+    X(moved, COUNTER, "# MOVED replies followed (the slot map was updated)")                       \
+    X(ask, COUNTER, "# ASK replies followed (ASKING and the command sent to the target)")          \
+    X(tryagain, COUNTER, "# TRYAGAIN replies (a multi-key command during a slot move): retried")   \
+    X(cluster_down, COUNTER, "# CLUSTERDOWN replies: the request held and retried")                \
+    X(cluster_refresh, COUNTER, "# slot maps learned from a node (CLUSTER SHARDS or SLOTS)")       \
+    X(cluster_refresh_failed, COUNTER, "# slot map queries that failed")                           \
+    X(cluster_held, COUNTER, "# requests held in the proxy for the cluster (redirect waits)")      \
+    X(cluster_hold_us, MAX, "longest time a request waited for the cluster until answered, usec")  \
+    X(cluster_released, COUNTER, "# held requests sent on to a node")                              \
+    X(cluster_expired, COUNTER, "# held requests answered with an error after failover_hold")      \
+    X(cluster_nodes, GAUGE, "# nodes of the cluster in the slot map")
+
 enum stats_kind { STATS_COUNTER, STATS_GAUGE, STATS_TIMESTAMP, STATS_MAX };
 
 #define STATS_ENUM_POOL(name, kind, desc)   SP_##name,
@@ -58,6 +72,9 @@ enum stats_pool_extra_field { STATS_POOL_EXTRA_FIELDS(STATS_ENUM_POOLX) SPX_COUN
 #define STATS_ENUM_GROUP(name, kind, desc) SG_##name,
 enum stats_group_field { STATS_GROUP_FIELDS(STATS_ENUM_GROUP) SG_COUNT };
 #undef STATS_ENUM_GROUP
+#define STATS_ENUM_CLUSTER(name, kind, desc) SC_##name,
+enum stats_cluster_field { STATS_CLUSTER_FIELDS(STATS_ENUM_CLUSTER) SC_COUNT };
+#undef STATS_ENUM_CLUSTER
 #undef STATS_ENUM_POOL
 #undef STATS_ENUM_SERVER
 

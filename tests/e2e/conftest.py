@@ -714,12 +714,33 @@ class Resp(_Sock):
             d = self.readn(n + 2)
             assert d[-2:] == b"\r\n", "bad bulk terminator"
             return d[:-2]
-        if t == b"*":
+        if t in (b"*", b"~", b">"):  # array; RESP3 set, push
             n = int(rest)
             if n < 0:
                 return None
             return [self.read_reply() for _ in range(n)]
+        return self._read_resp3(t, rest, line)
+
+    def _read_resp3(self, t, rest, line):
+        """RESP3 types (after HELLO 3): maps as dicts, verbatim strings and blob
+        errors as their text, doubles and big numbers as text, nulls as None."""
+        if t == b"%":
+            n = int(rest)
+            return {self._key(self.read_reply()): self.read_reply() for _ in range(n)}
+        if t == b"_":
+            return None
+        if t == b"#":
+            return rest == b"t"
+        if t in (b",", b"("):
+            return rest
+        if t in (b"=", b"!"):
+            d = self.readn(int(rest) + 2)[:-2]
+            return d[4:] if t == b"=" else RespError(d.decode("utf-8", "replace"))
         raise AssertionError("unexpected RESP line %r" % line)
+
+    @staticmethod
+    def _key(k):
+        return tuple(k) if isinstance(k, list) else k
 
     def call(self, *args):
         self.send(encode_command(*args))

@@ -85,12 +85,16 @@ def test_hello_2_auth(acl_proxy):
     assert c.call("GET", "nothing") is None
 
 
-@pytest.mark.xfail(reason="HELLO 3 arrives with issue 9 (RESP3 for clients)", strict=False)
 def test_hello_3_auth(acl_proxy):
     px, _ = acl_proxy
     c = px.resp()
     reply = c.call("HELLO", "3", "AUTH", "alice", "s3cret")
-    assert not isinstance(reply, RespError), reply
+    assert isinstance(reply, dict) and reply[b"proto"] == 3, reply
+    assert c.call("SET", "h3", "1") == b"OK" and c.call("GET", "h3") == b"1"
+    bad = px.resp()
+    reply = bad.call("HELLO", "3", "AUTH", "alice", "nope")
+    assert isinstance(reply, RespError) and reply.msg.startswith("WRONGPASS"), reply
+    assert isinstance(bad.call("GET", "h3"), RespError)  # still not logged in
 
 
 def test_redis_py_with_username(acl_proxy):

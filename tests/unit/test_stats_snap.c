@@ -216,7 +216,8 @@ static void test_decode_rejects(void)
     }
 
     /* hand-made bodies after a valid header */
-    static const uint8_t head[] = {'N', 'C', 'S', 'N', 3, SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT};
+    static const uint8_t head[] = {'N',      'C',      'S',       'N',      4,
+                                   SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT, SC_COUNT};
     struct {
         const char *why;
         uint8_t body[24];
@@ -250,7 +251,7 @@ static void test_decode_rejects(void)
     }
 
     /* a pool by hand: then break one thing at a time */
-    uint8_t pool[64];
+    uint8_t pool[96];
     size_t n = 0;
     memcpy(pool, head, sizeof(head));
     n = sizeof(head);
@@ -262,9 +263,9 @@ static void test_decode_rejects(void)
     pool[n++] = 1;   /* npools */
     pool[n++] = 1;   /* name length */
     pool[n++] = 'a'; /* name */
-    size_t sent = n; /* where the sentinel byte is */
-    pool[n++] = 0;   /* sentinel */
-    for (int f = 0; f < SP_COUNT + SPX_COUNT; f++) {
+    size_t sent = n; /* where the kind byte is */
+    pool[n++] = 0;   /* plain (1 sentinel, 2 cluster) */
+    for (int f = 0; f < SP_COUNT + SPX_COUNT + SC_COUNT; f++) {
         pool[n++] = 0;
     }
     size_t histo = n;
@@ -279,7 +280,7 @@ static void test_decode_rejects(void)
     CHECK(d != NULL && d->npools == 1 && strcmp(d->pools[0].name, "a") == 0 &&
           d->pools[0].lat.b[3] == 1 && d->pools[0].lat.count == 1);
     stats_snap_free(d);
-    pool[sent] = 2; /* sentinel is a boolean */
+    pool[sent] = 3; /* no such kind */
     CHECK(stats_snap_decode(pool, n) == NULL);
     pool[sent] = 0;
     pool[sent - 1] = '\0'; /* a NUL inside a name */

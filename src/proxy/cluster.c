@@ -1,0 +1,466 @@
+/*
+ * cluster: a cluster pool's state: its nodes (servers of the pool), the slot
+ * map, what a reload carries over. See cluster.h.
+ */
+#include "proxy/cluster.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "net/sock.h"
+#include "proxy/cluster_int.h"
+#include "proxy/hold.h"
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/route.h"
+#include "proxy/server.h"
+
+/* A node learned at run time: its conf lives as long as its server. */
+struct cluster_node_conf {
+    struct conf_server cs;
+    char name[CLUSTER_HOST_MAX + 16];
+    char host[CLUSTER_HOST_MAX + 1];
+};
+
+int cluster_pool_init(struct pool *p)
+{
+    struct cluster *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL) {
+        return -1;
+    }
+    cl->nodes = calloc(p->cap_servers, sizeof(*cl->nodes));
+    if (cl->nodes == NULL) {
+        free(cl);
+        return -1;
+    }
+    cl->p = p;
+    for (uint32_t i = 0; i < CLUSTER_SLOTS; i++) {
+        cl->owner[i] = NODE_NONE;
+    }
+    for (uint32_t i = 0; i < p->cap_servers; i++) {
+        cl->nodes[i].replica_of = NODE_NONE;
+    }
+    cluster_topo_init(&cl->topo);
+    p->cluster = cl;
+    cluster_refresh_init(cl);
+    cluster_refresh_soon(cl);
+    return 0;
+}
+
+void cluster_pool_stop(struct pool *p)
+{
+    struct cluster *cl = p->cluster;
+    if (cl == NULL || cl->closing) {
+        return;
+    }
+    cl->closing = true;
+    cluster_refresh_stop(cl);
+    cluster_poll_stop(cl);
+    struct hold *h = cl->hold;
+    cl->hold = NULL;
+    hold_cluster_free(h, "proxy is shutting down");
+}
+
+void cluster_pool_free(struct pool *p)
+{
+    struct cluster *cl = p->cluster;
+    if (cl == NULL) {
+        return;
+    }
+    cluster_pool_stop(p);
+    for (uint32_t i = 0; i < p->cap_servers; i++) {
+        free(cl->nodes[i].own); /* after its server: server->cs points into it */
+    }
+    free(cl->nodes);
+    cluster_topo_free(&cl->topo);
+    free(cl);
+    p->cluster = NULL;
+}
+
+void cluster_pool_retire(struct pool *p)
+{
+    if (p->cluster != NULL) {
+        cluster_refresh_stop(p->cluster); /* held requests still go out (poll) */
+    }
+}
+
+bool cluster_pool_idle(const struct pool *p)
+{
+    return p->cluster == NULL || hold_cluster_count(p->cluster->hold) == 0;
+}
+
+const int64_t *cluster_stats(const struct pool *p)
+{
+    return p->cluster != NULL ? p->cluster->stats : NULL;
+}
+
+struct hold *cluster_hold_of(const struct pool *p)
+{
+    return p->cluster != NULL ? p->cluster->hold : NULL;
+}
+
+uint32_t cluster_server_index(const struct cluster *cl, const struct server *s)
+{
+    (void)cl;
+    return s->idx;
+}
+
+bool cluster_is_master(const struct server *s)
+{
+    const struct cluster *cl = s->pool->cluster;
+    return cl != NULL && s->owner == NULL && cl->nodes[s->idx].in_map && cl->nodes[s->idx].master;
+}
+
+struct server *cluster_any_master(struct pool *p)
+{
+    struct cluster *cl = p->cluster;
+    for (uint32_t i = 0; cl != NULL && i < p->nservers; i++) {
+        if (cl->nodes[i].in_map && cl->nodes[i].master) {
+            return &p->servers[i];
+        }
+    }
+    return NULL;
+}
+
+bool cluster_degraded(const struct cluster *cl)
+{
+    if (!cl->known || cl->down || hold_cluster_count(cl->hold) > 0) {
+        return true;
+    }
+    for (uint32_t i = 0; i < cl->p->nservers; i++) {
+        if (cl->nodes[i].in_map && cl->nodes[i].master &&
+            (cl->nodes[i].down || cl->nodes[i].failed)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void cluster_node_mark_down(struct cluster *cl, struct server *s)
+{
+    struct cluster_node *n = &cl->nodes[s->idx];
+    if (!n->down) {
+        log_warn("pool '%s': cluster node '%s' cannot be reached: its requests wait",
+                 cl->p->cp->name, s->cs->name);
+    }
+    n->down = true;
+    n->retry_at_ms = ev_now(cl->p->px->loop) + CLUSTER_NODE_RETRY_MS;
+    cluster_refresh_soon(cl);
+}
+
+/* ------------------------------------------------------------ nodes */
+
+static struct server *cluster_find(struct cluster *cl, const struct sockaddr_storage *ss,
+                                   socklen_t len)
+{
+    struct pool *p = cl->p;
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        if (server_addr_is(&p->servers[i], (const struct sockaddr *)ss, len)) {
+            return &p->servers[i];
+        }
+    }
+    return NULL;
+}
+
+/* A new server for the node at ss (named host:port), appended to the pool. */
+static struct server *cluster_node_add(struct cluster *cl, const struct sockaddr_storage *ss,
+                                       socklen_t len, const char *host, int port)
+{
+    struct pool *p = cl->p;
+    if (p->nservers >= p->cap_servers) {
+        log_error("pool '%s': more than %u cluster nodes: %s:%d is not used", p->cp->name,
+                  p->cap_servers, host, port);
+        return NULL;
+    }
+    struct cluster_node_conf *nc = calloc(1, sizeof(*nc));
+    if (nc == NULL) {
+        return NULL;
+    }
+    snprintf(nc->host, sizeof(nc->host), "%s", host);
+    bool v6 = strchr(host, ':') != NULL;
+    snprintf(nc->name, sizeof(nc->name), v6 ? "[%s]:%d" : "%s:%d", host, port);
+    nc->cs.name = nc->name;
+    nc->cs.pname = nc->name;
+    nc->cs.weight = 1;
+    nc->cs.addr.text = nc->name;
+    nc->cs.addr.host = nc->host;
+    nc->cs.addr.port = port;
+    memcpy(&nc->cs.addr.sa, ss, len);
+    nc->cs.addr.salen = len;
+    uint32_t idx = p->nservers;
+    struct server *s = &p->servers[idx];
+    if (server_init(s, p, &nc->cs, idx) != 0) {
+        server_deinit(s);
+        free(nc);
+        return NULL;
+    }
+    cl->nodes[idx] = (struct cluster_node){.own = &nc->cs, .replica_of = NODE_NONE};
+    p->nservers++;
+    log_notice("pool '%s': cluster node '%s' added", p->cp->name, nc->name);
+    return s;
+}
+
+struct server *cluster_node_at(struct cluster *cl, const struct cluster_node_addr *addr,
+                               const struct server *asked)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    char host[CLUSTER_HOST_MAX + 1];
+    if (addr->host[0] == '\0' && asked != NULL) {
+        /* an old node names itself "": the address we reached it at, its port */
+        sock_addr_str((const struct sockaddr *)&asked->addr.ss, asked->addr.len, host,
+                      sizeof(host));
+        char *colon = strrchr(host, ':');
+        if (colon != NULL) {
+            *colon = '\0';
+        }
+        if (host[0] == '[') {
+            memmove(host, host + 1, strlen(host));
+            host[strlen(host) - 1] = '\0';
+        }
+    } else {
+        snprintf(host, sizeof(host), "%s", addr->host);
+    }
+    struct cluster_node_addr a = *addr;
+    snprintf(a.host, sizeof(a.host), "%s", host);
+    if (strcmp(a.host, "?") == 0 || a.host[0] == '\0') {
+        return NULL;
+    }
+    if (cluster_msg_sockaddr(&a, &ss, &len) != 0 &&
+        sock_resolve(a.host, a.port, 0, &ss, &len) != 0) {
+        log_warn("pool '%s': cluster node '%s:%u' does not resolve", cl->p->cp->name, a.host,
+                 (unsigned)a.port);
+        return NULL;
+    }
+    struct server *s = cluster_find(cl, &ss, len);
+    return s != NULL ? s : cluster_node_add(cl, &ss, len, a.host, a.port);
+}
+
+/* ------------------------------------------------------------ the map */
+
+static void cluster_map_set(struct cluster *cl, uint16_t slot, uint16_t owner)
+{
+    if (cl->owner[slot] != owner) {
+        /* one version per change of the map, however many slots it moves */
+        cl->owner[slot] = owner;
+        cl->changed[slot] = cl->version + 1;
+    }
+}
+
+bool cluster_map_move(struct cluster *cl, uint16_t slot, struct server *s)
+{
+    struct cluster_node *n = &cl->nodes[s->idx];
+    if (cl->owner[slot] == s->idx) {
+        return false;
+    }
+    cluster_map_set(cl, slot, (uint16_t)s->idx);
+    cl->version++;
+    n->master = true;
+    n->in_map = true;
+    return true;
+}
+
+/* The nodes of t as servers (NULL for one that cannot be used). */
+static void cluster_apply_nodes(struct cluster *cl, const struct cluster_topo *t,
+                                const struct server *asked, struct server **srv)
+{
+    struct pool *p = cl->p;
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct cluster_node *n = &cl->nodes[i];
+        n->in_map = n->master = n->failed = n->loading = false;
+        n->replica_of = NODE_NONE;
+        n->nreps = 0;
+    }
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        const struct cluster_topo_node *tn = &t->nodes[i];
+        srv[i] = cluster_node_at(cl, &tn->addr, asked);
+        if (srv[i] == NULL) {
+            continue;
+        }
+        struct cluster_node *n = &cl->nodes[srv[i]->idx];
+        n->in_map = true;
+        n->master |= tn->master;
+        n->failed = tn->failed;
+        n->loading = tn->loading;
+    }
+}
+
+/* Every replica of a shard, listed with the shard's master for reads. */
+static void cluster_apply_replicas(struct cluster *cl, const struct cluster_topo *t,
+                                   struct server **srv)
+{
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        int m = cluster_topo_master(t, t->nodes[i].shard);
+        if (t->nodes[i].master || m < 0 || srv[i] == NULL || srv[m] == NULL) {
+            continue;
+        }
+        struct cluster_node *mn = &cl->nodes[srv[m]->idx];
+        struct cluster_node *rn = &cl->nodes[srv[i]->idx];
+        rn->replica_of = (uint16_t)srv[m]->idx;
+        srv[i]->readonly_conns = true; /* READONLY on each connection: it serves reads */
+        if (mn->nreps < CLUSTER_MAX_REPLICAS && !rn->master) {
+            mn->reps[mn->nreps++] = (uint16_t)srv[i]->idx;
+        }
+    }
+}
+
+void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struct server *asked)
+{
+    struct server **srv = calloc(t->nnodes ? t->nnodes : 1, sizeof(*srv));
+    uint16_t *owner = malloc(CLUSTER_SLOTS * sizeof(*owner));
+    if (srv == NULL || owner == NULL) {
+        free(srv);
+        free(owner);
+        return;
+    }
+    cluster_apply_nodes(cl, t, asked, srv);
+    cluster_apply_replicas(cl, t, srv);
+    for (uint32_t i = 0; i < CLUSTER_SLOTS; i++) {
+        owner[i] = NODE_NONE;
+    }
+    uint32_t covered = 0;
+    for (uint32_t i = 0; i < t->nranges; i++) {
+        int m = cluster_topo_master(t, t->ranges[i].shard);
+        for (uint32_t s = t->ranges[i].start; m >= 0 && srv[m] != NULL && s <= t->ranges[i].end;
+             s++) {
+            covered += owner[s] == NODE_NONE;
+            owner[s] = (uint16_t)srv[m]->idx;
+        }
+    }
+    uint32_t moved = 0;
+    for (uint32_t s = 0; s < CLUSTER_SLOTS; s++) {
+        moved += cl->owner[s] != owner[s];
+        cluster_map_set(cl, (uint16_t)s, owner[s]);
+    }
+    if (moved > 0) {
+        cl->version++;
+        log_info("pool '%s': cluster slot map: %u slots changed master, %u of %u covered",
+                 cl->p->cp->name, moved, covered, CLUSTER_SLOTS);
+    }
+    if (!cl->known) {
+        log_notice("pool '%s': cluster slot map learned: %u slots covered", cl->p->cp->name,
+                   covered);
+    }
+    cl->known = true;
+    int64_t nodes = 0;
+    for (uint32_t i = 0; i < cl->p->nservers; i++) {
+        nodes += cl->nodes[i].in_map;
+    }
+    cl->stats[SC_cluster_nodes] = nodes;
+    free(srv);
+    free(owner);
+    cluster_kick(cl);
+}
+
+/* ------------------------------------------------------------ routing as the map is */
+
+bool cluster_keys_one_slot(const uint8_t *req, const struct spans *keys)
+{
+    for (uint32_t i = 1; i < keys->n; i++) {
+        if (cluster_key_slot(req + keys->v[i].off, keys->v[i].len) !=
+            cluster_key_slot(req + keys->v[0].off, keys->v[0].len)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+int cluster_route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly,
+                      struct route *out)
+{
+    struct cluster *cl = p->cluster;
+    (void)readonly; /* transactions and subscriptions stay on the masters */
+    uint16_t o = cl != NULL ? cl->owner[cluster_key_slot(key, len)] : NODE_NONE;
+    out->shard = out->target = o != NODE_NONE ? &p->servers[o] : NULL;
+    return out->target != NULL ? ROUTE_HIT : ROUTE_MISS_SERVER;
+}
+
+/* ------------------------------------------------------------ reload */
+
+/* np's server for op's server s: the same address, else a new node. */
+static struct server *cluster_inherit_server(struct cluster *ncl, struct server *s)
+{
+    struct server *t = cluster_find(ncl, &s->addr.ss, s->addr.len);
+    if (t != NULL || s->addr.len == 0) {
+        return t;
+    }
+    char host[CLUSTER_HOST_MAX + 1];
+    const struct conf_addr *a = &s->cs->addr;
+    snprintf(host, sizeof(host), "%s", a->host != NULL ? a->host : "");
+    return cluster_node_add(ncl, &s->addr.ss, s->addr.len, host, a->port);
+}
+
+/* The nodes op uses go on in np: each server of op that np has no seed for
+ * becomes a node of np, with its connections when they can be kept. */
+static void cluster_inherit_nodes(struct pool *np, struct pool *op, bool keep_conns, uint16_t *to)
+{
+    struct cluster *ncl = np->cluster, *ocl = op->cluster;
+    for (uint32_t i = 0; i < op->nservers; i++) {
+        struct server *s = &op->servers[i];
+        to[i] = NODE_NONE;
+        if (!ocl->nodes[i].in_map && i >= op->cp->nservers) {
+            continue; /* a node that left the cluster: it finishes in op */
+        }
+        struct server *t = cluster_inherit_server(ncl, s);
+        if (t == NULL) {
+            continue;
+        }
+        to[i] = (uint16_t)t->idx;
+        struct cluster_node n = ocl->nodes[i];
+        n.own = ncl->nodes[t->idx].own;
+        ncl->nodes[t->idx] = n;
+        t->readonly_conns = s->readonly_conns;
+        if (keep_conns && s->conns != NULL && t->idx >= np->cp->nservers) {
+            server_adopt(t, s); /* seeds were adopted by reload.c */
+        }
+    }
+    for (uint32_t i = 0; i < np->nservers; i++) {
+        struct cluster_node *n = &ncl->nodes[i];
+        n->replica_of = n->replica_of != NODE_NONE && n->replica_of < op->nservers
+                            ? to[n->replica_of]
+                            : NODE_NONE;
+        uint8_t k = 0;
+        for (uint8_t j = 0; j < n->nreps; j++) {
+            if (n->reps[j] < op->nservers && to[n->reps[j]] != NODE_NONE) {
+                n->reps[k++] = to[n->reps[j]];
+            }
+        }
+        n->nreps = k;
+    }
+}
+
+void cluster_pool_inherit(struct pool *np, struct pool *op, bool keep_conns)
+{
+    struct cluster *ncl = np->cluster, *ocl = op->cluster;
+    if (ncl == NULL || ocl == NULL) {
+        return;
+    }
+    uint16_t *to = calloc(op->nservers ? op->nservers : 1, sizeof(*to));
+    if (to == NULL) {
+        return; /* the new pool learns the map itself */
+    }
+    cluster_inherit_nodes(np, op, keep_conns, to);
+    if (ocl->known) {
+        for (uint32_t s = 0; s < CLUSTER_SLOTS; s++) {
+            ncl->owner[s] = ocl->owner[s] != NODE_NONE ? to[ocl->owner[s]] : NODE_NONE;
+            ncl->changed[s] = ocl->changed[s];
+        }
+        ncl->version = ocl->version;
+        ncl->known = true;
+    }
+    free(to);
+    ncl->use_slots = ocl->use_slots;
+    if (strcmp(np->cp->name, op->cp->name) == 0) {
+        memcpy(ncl->stats, ocl->stats, sizeof(ncl->stats));
+    }
+    if (ocl->hold != NULL) {
+        /* what waits goes on waiting, for the new pool's map */
+        hold_cluster_free(ncl->hold, "replaced");
+        ncl->hold = ocl->hold;
+        ocl->hold = NULL;
+        hold_cluster_adopt(ncl->hold, np, ncl->stats);
+        cluster_kick(ncl);
+    }
+}

@@ -1,0 +1,484 @@
+/*
+ * cluster_send: a cluster pool's request on its way to a node, and back when
+ * the node redirects it (see cluster.h for the rules).
+ *
+ *   submit ──> try: map known, slot has a master, node reachable, client's
+ *              order kept ──> sent (ASKING first after an ASK)
+ *                    └─ not now ──> held (hold.c), offered again every
+ *                       CLUSTER_POLL_MS and whenever something changes
+ *   reply ──> MOVED: map moved, sent again at once (a few times, then waits)
+ *             ASK: sent again at once to the node named, after ASKING
+ *             TRYAGAIN: held with a back-off; CLUSTERDOWN: held, one canary
+ *             anything else: the client's
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "proxy/client.h"
+#include "proxy/cluster_int.h"
+#include "proxy/hold.h"
+#include "proxy/pool.h"
+#include "proxy/proxy.h"
+#include "proxy/req.h"
+#include "proxy/sconn.h"
+#include "proxy/server.h"
+
+enum { TRY_NEW, TRY_HELD, TRY_REDIRECT };
+
+static struct ev_loop *cl_loop(const struct cluster *cl)
+{
+    return cl->p->px->loop;
+}
+
+/* The client a request or fragment answers (NULL once it went away). */
+static struct client *cl_client(const struct req *r)
+{
+    return r->parent != NULL ? r->parent->client : r->client;
+}
+
+struct cluster_req *cluster_req_new(struct client *c, const uint8_t *p, size_t len, uint16_t slot,
+                                    bool readonly, uint64_t seq)
+{
+    struct cluster_req *x = malloc(sizeof(*x) + len);
+    if (x == NULL) {
+        log_error("out of memory keeping a cluster request");
+        abort(); /* a request lost silently is worse than stopping */
+    }
+    memset(x, 0, sizeof(*x));
+    (void)c;
+    x->seq = seq;
+    x->len = (uint32_t)len;
+    x->slot = slot;
+    x->ask_to = NODE_NONE;
+    x->readonly = readonly;
+    memcpy(x->bytes, p, len);
+    return x;
+}
+
+struct hold *cluster_hold(struct cluster *cl)
+{
+    if (cl->hold == NULL) {
+        cl->hold = hold_cluster_create(cl->p, cl->stats);
+        if (cl->hold == NULL) {
+            log_error("out of memory holding a cluster request");
+            abort();
+        }
+    }
+    return cl->hold;
+}
+
+static void cl_on_poll(struct ev_loop *loop, struct ev_timer *t);
+
+void cluster_kick(struct cluster *cl)
+{
+    struct ev_loop *loop = cl_loop(cl);
+    if (cl->closing || hold_cluster_count(cl->hold) == 0) {
+        return;
+    }
+    if (cl->poll.fn == NULL) {
+        ev_timer_init(&cl->poll, cl_on_poll, cl);
+    }
+    if (!ev_timer_armed(&cl->poll) || cl->poll.when_ms > ev_now(loop)) {
+        ev_timer_start(loop, &cl->poll, 0);
+    }
+}
+
+void cluster_poll_stop(struct cluster *cl)
+{
+    if (cl->poll.fn != NULL) {
+        ev_timer_stop(cl_loop(cl), &cl->poll);
+    }
+}
+
+/* r is answered: how long it waited for the cluster, if it did. */
+static void cl_note_wait(struct cluster *cl, const struct cluster_req *x)
+{
+    if (x->wait_since_us != 0) {
+        int64_t us = (int64_t)(ev_now_us(cl_loop(cl)) - x->wait_since_us);
+        int64_t *st = &cl->stats[SC_cluster_hold_us];
+        *st = us > *st ? us : *st;
+    }
+}
+
+/* r is no longer at a node: its client's count of requests out goes down. */
+static void cl_settle(struct cluster *cl, struct client *c, struct cluster_req *x)
+{
+    if (x->canary) {
+        x->canary = false;
+        cl->canary_out = false;
+    }
+    if (!x->out) {
+        return;
+    }
+    x->out = false;
+    if (c != NULL && c->cl_out > 0 && --c->cl_out == 0) {
+        cluster_kick(cl); /* its requests that waited for these may go */
+    }
+}
+
+/* The error a request gets when it waited failover_hold in vain. */
+static const char *cl_why_text(const struct cluster *cl, const struct cluster_req *x)
+{
+    static char msg[200];
+    long long ms = (long long)cl->p->cp->failover_hold_ms;
+    switch (x->why) {
+    case WHY_TRYAGAIN:
+        snprintf(msg, sizeof(msg),
+                 "TRYAGAIN Multiple keys request during rehashing of slot (retried for %lld ms)",
+                 ms);
+        break;
+    case WHY_DOWN:
+        snprintf(msg, sizeof(msg), "CLUSTERDOWN The cluster is down (retried for %lld ms)", ms);
+        break;
+    case WHY_NODE:
+        snprintf(msg, sizeof(msg),
+                 "the master of slot %u cannot be reached and no replica took over within "
+                 "failover_hold (%lld ms)",
+                 (unsigned)x->slot, ms);
+        break;
+    case WHY_REDIRECTS:
+        snprintf(msg, sizeof(msg), "slot %u redirected again and again for %lld ms",
+                 (unsigned)x->slot, ms);
+        break;
+    default:
+        if (cl->known) {
+            snprintf(msg, sizeof(msg), "no cluster node serves slot %u (waited %lld ms)",
+                     (unsigned)x->slot, ms);
+        } else {
+            snprintf(msg, sizeof(msg),
+                     "the cluster's slot map is not known yet (no node answered in %lld ms)", ms);
+        }
+        break;
+    }
+    return msg;
+}
+
+static bool cl_node_ready(const struct cluster *cl, const struct server *s, uint64_t now)
+{
+    const struct cluster_node *n = &cl->nodes[s->idx];
+    return !n->down || now >= n->retry_at_ms;
+}
+
+/* Where a read may go among the replicas of master m (spread by slot). */
+static struct server *cl_replica(struct cluster *cl, uint16_t m, uint16_t slot, uint64_t now)
+{
+    const struct cluster_node *mn = &cl->nodes[m];
+    for (uint8_t k = 0; k < mn->nreps; k++) {
+        uint16_t i = mn->reps[(slot + k) % mn->nreps];
+        const struct cluster_node *rn = &cl->nodes[i];
+        struct server *s = &cl->p->servers[i];
+        if (rn->replica_of == m && !rn->loading && !rn->failed && cl_node_ready(cl, s, now)) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static struct server *cl_target(struct cluster *cl, const struct cluster_req *x, uint64_t now)
+{
+    if (x->ask_to != NODE_NONE) {
+        return &cl->p->servers[x->ask_to];
+    }
+    uint16_t o = cl->owner[x->slot];
+    if (o == NODE_NONE) {
+        return NULL;
+    }
+    enum conf_read_from rf = cl->p->cp->read_from;
+    if (x->readonly && !x->to_master &&
+        (rf == READ_FROM_REPLICA || rf == READ_FROM_PREFER_REPLICA)) {
+        /* no usable replica: its master answers (README: read_from in a cluster) */
+        struct server *r = cl_replica(cl, o, x->slot, now);
+        if (r != NULL) {
+            return r;
+        }
+    }
+    return &cl->p->servers[o];
+}
+
+/* Write r to s's connection for client c (ASKING first after an ASK). */
+static void cl_write(struct cluster *cl, struct client *c, struct req *r, struct sconn *sc)
+{
+    struct cluster_req *x = r->cx;
+    struct buf *out = sconn_out(sc);
+    size_t before = out->len;
+    bool ask = x->ask_to != NODE_NONE;
+    int rc = ask ? buf_append(out, cluster_msg_asking, cluster_msg_asking_len) : 0;
+    rc |= buf_append(out, x->bytes, x->len);
+    if (rc != 0) {
+        out->len = before;
+        sconn_fail(sc, "out of memory", SS_server_err);
+        req_fail(r, "out of memory");
+        return;
+    }
+    r->skip = ask ? 1 : 0; /* ASKING's +OK is not the client's */
+    r->sent = false;
+    x->ask_to = NODE_NONE; /* once: a later try asks the map again */
+    if (!x->out) {
+        x->out = true;
+        if (c->cl_out++ == 0) {
+            c->cl_epoch = cl->version;
+        }
+    }
+    sconn_queued(sc, r, out->len - before);
+}
+
+/* Whether r may go now; sends it if so. */
+static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
+{
+    struct cluster_req *x = r->cx;
+    uint64_t now = ev_now(cl_loop(cl));
+    if (now < x->retry_at_ms) {
+        return HOLD_TRY_STAY;
+    }
+    struct server *s = cl->known ? cl_target(cl, x, now) : NULL;
+    if (s == NULL) {
+        x->why = WHY_MAP;
+        cluster_refresh_soon(cl);
+        return HOLD_TRY_STAY;
+    }
+    if (mode != TRY_REDIRECT && c->cl_out > 0 && cl->changed[x->slot] > c->cl_epoch) {
+        /* its slot's master changed while c has requests out: one of them may
+         * be for this slot at the old master, and come back redirected */
+        x->why = WHY_ORDER;
+        return HOLD_TRY_STAY;
+    }
+    if (cl->down && cl->canary_out) {
+        x->why = WHY_DOWN; /* one request at a time finds out whether it serves again */
+        return HOLD_TRY_STAY;
+    }
+    if (!cl_node_ready(cl, s, now)) {
+        x->why = WHY_NODE;
+        return HOLD_TRY_STAY;
+    }
+    struct sconn *sc = server_conn_for(s, c->id, c->lc.resp);
+    if (sconn_ensure(sc) != 0) {
+        cluster_node_mark_down(cl, s);
+        x->why = WHY_NODE;
+        return HOLD_TRY_STAY;
+    }
+    if (cl->down) {
+        x->canary = true;
+        cl->canary_out = true;
+    }
+    cl_write(cl, c, r, sc);
+    return HOLD_TRY_SENT;
+}
+
+static void cl_fail(struct cluster *cl, struct req *r, const char *why)
+{
+    cl->p->stats[SP_forward_error]++;
+    req_fail(r, why);
+}
+
+/* r waits in the pool's hold (or fails now when the pool holds nothing). */
+static void cl_hold_put(struct cluster *cl, struct client *c, struct req *r)
+{
+    struct cluster_req *x = r->cx;
+    if (x->wait_since_us == 0) {
+        x->wait_since_us = ev_now_us(cl_loop(cl));
+    }
+    if (cl->p->cp->failover_hold_ms <= 0 && x->why != WHY_ORDER) {
+        cl_fail(cl, r, cl_why_text(cl, x));
+        return;
+    }
+    hold_cluster_put(cluster_hold(cl), c, r, x->len, x->seq);
+    cluster_kick(cl);
+}
+
+void cluster_submit(struct cluster *cl, struct client *c, struct req *r)
+{
+    struct cluster_req *x = r->cx;
+    if (hold_cluster_has(cl->hold, c->id, UINT64_MAX)) {
+        x->why = WHY_ORDER; /* behind its client's held requests */
+        cl_hold_put(cl, c, r);
+        return;
+    }
+    if (cl_try(cl, c, r, TRY_NEW) != HOLD_TRY_SENT) {
+        cl_hold_put(cl, c, r);
+    }
+}
+
+/* The hold offers r again. */
+static int cl_hold_try(void *ctx, struct req *r, uint64_t since_us, const char **why)
+{
+    struct cluster *cl = ctx;
+    struct cluster_req *x = r->cx;
+    struct client *c = cl_client(r);
+    (void)since_us;
+    if (c == NULL) {
+        *why = "client closed";
+        return HOLD_TRY_FAIL;
+    }
+    uint64_t waited_ms = (ev_now_us(cl_loop(cl)) - x->wait_since_us) / 1000;
+    if (x->why != WHY_ORDER && waited_ms >= (uint64_t)cl->p->cp->failover_hold_ms) {
+        *why = cl_why_text(cl, x);
+        log_warn("pool '%s': a request for slot %u waited %llu ms for the cluster: %s",
+                 cl->p->cp->name, (unsigned)x->slot, (unsigned long long)waited_ms, *why);
+        return HOLD_TRY_FAIL;
+    }
+    /* its wait goes on counting until it is answered: a request sent to a
+     * master that refuses it again is not given a new failover_hold */
+    return cl_try(cl, c, r, TRY_HELD);
+}
+
+static void cl_on_poll(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct cluster *cl = t->data;
+    hold_cluster_walk(cl->hold, cl_hold_try, cl);
+    if (hold_cluster_count(cl->hold) > 0 && !cl->closing) {
+        ev_timer_start(loop, t, CLUSTER_POLL_MS);
+    }
+}
+
+/* ------------------------------------------------------------ replies */
+
+/* r was redirected or must wait: sent again now when it can be, else held
+ * (behind its client's older held requests either way). */
+static void cl_again(struct cluster *cl, struct client *c, struct req *r, int mode)
+{
+    struct cluster_req *x = r->cx;
+    if (mode == TRY_REDIRECT && !hold_cluster_has(cl->hold, c->id, x->seq) &&
+        cl_try(cl, c, r, TRY_REDIRECT) == HOLD_TRY_SENT) {
+        return;
+    }
+    cl_settle(cl, c, x);
+    cl_hold_put(cl, c, r);
+}
+
+static void cl_backoff(struct cluster *cl, struct cluster_req *x)
+{
+    uint64_t ms = (uint64_t)CLUSTER_POLL_MS << (x->backoff < 4 ? x->backoff : 4);
+    x->backoff++;
+    x->retry_at_ms =
+        ev_now(cl_loop(cl)) + (ms < CLUSTER_BACKOFF_MAX_MS ? ms : CLUSTER_BACKOFF_MAX_MS);
+}
+
+static void cl_redirect(struct cluster *cl, struct client *c, struct req *r,
+                        const struct cluster_redirect *rd, const struct server *from)
+{
+    struct cluster_req *x = r->cx;
+    struct server *to = cluster_node_at(cl, &rd->to, from);
+    if (rd->kind == CLUSTER_REPLY_MOVED) {
+        cl->stats[SC_moved]++;
+        if (to != NULL) {
+            cluster_map_move(cl, rd->slot, to); /* nothing changes when it is the master in use */
+        }
+        x->to_master = x->readonly; /* a replica's MOVED names the master: it answers */
+        cluster_refresh_soon(cl);
+    } else {
+        cl->stats[SC_ask]++;
+        x->ask_to = to != NULL ? (uint16_t)to->idx : NODE_NONE;
+    }
+    if (to == NULL || ++x->redirects > CLUSTER_MAX_REDIRECTS) {
+        x->why = WHY_REDIRECTS;
+        x->ask_to = NODE_NONE;
+        cl_backoff(cl, x);
+        cl_again(cl, c, r, TRY_HELD);
+        return;
+    }
+    cl_again(cl, c, r, TRY_REDIRECT);
+}
+
+/* A reply that is not a redirection: the cluster serves. */
+static void cl_served(struct cluster *cl, struct server *from, bool was_down_reply)
+{
+    cl->nodes[from->idx].down = false;
+    if (cl->down && !was_down_reply) {
+        cl->down = false;
+        log_notice("pool '%s': the cluster serves again", cl->p->cp->name);
+        cluster_kick(cl);
+    }
+}
+
+bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp_info *ri)
+{
+    struct cluster_req *x = r->cx;
+    struct server *from = r->sconn != NULL ? r->sconn->server : NULL;
+    struct cluster *cl = from != NULL ? from->pool->cluster : NULL;
+    struct client *c = cl_client(r);
+    struct cluster_redirect rd = {0};
+    if (cl == NULL) {
+        return false;
+    }
+    int kind = ri->is_error ? cluster_msg_redirect(p, len, &rd) : CLUSTER_REPLY_OTHER;
+    cl_served(cl, from, kind == CLUSTER_REPLY_DOWN);
+    bool budget = cl->p->cp->failover_hold_ms > 0;
+    if (kind == CLUSTER_REPLY_OTHER || c == NULL || cl->closing ||
+        ((kind == CLUSTER_REPLY_TRYAGAIN || kind == CLUSTER_REPLY_DOWN) && !budget)) {
+        cl_note_wait(cl, x);
+        cl_settle(cl, c, x);
+        return false;
+    }
+    if (kind == CLUSTER_REPLY_MOVED || kind == CLUSTER_REPLY_ASK) {
+        cl_redirect(cl, c, r, &rd, from);
+        return true;
+    }
+    if (x->canary) {
+        cl->canary_out = false;
+        x->canary = false;
+    }
+    x->redirects = 0;
+    if (kind == CLUSTER_REPLY_TRYAGAIN) {
+        cl->stats[SC_tryagain]++;
+        x->why = WHY_TRYAGAIN;
+        cl_backoff(cl, x);
+    } else {
+        cl->stats[SC_cluster_down]++;
+        x->why = WHY_DOWN;
+        if (!cl->down) {
+            log_warn("pool '%s': cluster node '%s' says CLUSTERDOWN: requests wait",
+                     cl->p->cp->name, from->cs->name);
+        }
+        cl->down = true;
+        cluster_refresh_soon(cl);
+    }
+    cl_again(cl, c, r, TRY_HELD);
+    return true;
+}
+
+void cluster_req_failed(struct req *r)
+{
+    struct cluster_req *x = r->cx;
+    struct server *from = r->sconn != NULL ? r->sconn->server : NULL;
+    struct cluster *cl = from != NULL ? from->pool->cluster : NULL;
+    if (cl != NULL) {
+        cl_settle(cl, cl_client(r), x);
+    } else {
+        x->out = false;
+    }
+}
+
+/* ------------------------------------------------------------ connections failing */
+
+void cluster_node_lost(struct server *s)
+{
+    struct cluster *cl = s->pool->cluster;
+    if (cl != NULL && !cl->closing && s->owner == NULL) {
+        cluster_node_mark_down(cl, s);
+    }
+}
+
+bool cluster_takes_back(const struct server *s)
+{
+    const struct cluster *cl = s->pool->cluster;
+    return cl != NULL && !cl->closing && cl->p->cp->failover_hold_ms > 0;
+}
+
+bool cluster_take_back(struct req *r)
+{
+    struct server *from = r->sconn != NULL ? r->sconn->server : NULL;
+    struct cluster *cl = from != NULL ? from->pool->cluster : NULL;
+    struct client *c = cl_client(r);
+    if (cl == NULL || r->cx == NULL || c == NULL || cl->closing) {
+        return false; /* the proxy's own (a map query), an orphan: the error it is */
+    }
+    struct cluster_req *x = r->cx;
+    x->why = WHY_NODE;
+    r->skip = 0;
+    cl_settle(cl, c, x);
+    cl_hold_put(cl, c, r);
+    return true;
+}

@@ -1,0 +1,257 @@
+"""Redis Cluster behind the proxy (redis_cluster: true), against a real
+cluster of 3 masters + 3 replicas started here: every command family, hash
+tags, CROSSSLOT, MOVED after a manual slot move, ASK and TRYAGAIN during a
+migration, the nodes in the stats and /metrics, a reload that changes the
+seed list, worker mode, and what -t refuses.  One cluster for the module:
+each test leaves it serving every slot."""
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+
+from cluster_util import Cluster, key_slot
+from conftest import HOST, Resp, RespError, free_port, wait_until
+
+
+@pytest.fixture(scope="module")
+def cluster(menv):
+    return Cluster(menv).create(replicas=1)
+
+
+def cluster_pool(cluster, seeds=1, **kw):
+    pool = {"redis_cluster": True, "servers": ["%s:%d" % (HOST, n.port) for n in cluster.nodes[:seeds]]}
+    pool.update(kw)
+    return pool
+
+
+@pytest.fixture
+def proxy(env, cluster):
+    px = env.proxy({"cl": cluster_pool(cluster)})
+    wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
+    return px
+
+
+def test_test_conf_refuses_placement_keys(env):
+    conf = env.write_conf("cl:\n"
+                          "  listen: 127.0.0.1:%d\n"
+                          "  redis_cluster: true\n"
+                          "  hash: fnv1a_64\n"
+                          "  distribution: ketama\n"
+                          "  hash_tag: \"{}\"\n"
+                          "  redis_db: 2\n"
+                          "  servers:\n"
+                          "   - 127.0.0.1:7000\n" % free_port())
+    rc, out = env.run_proxy(["-t", "-c", conf])
+    assert rc == 1, out
+    for line, key in ((4, "hash"), (5, "distribution"), (6, "hash_tag")):
+        assert "%s:%d: %s: directive is not allowed in a redis_cluster pool" % (conf, line, key) in out, out
+    assert "%s:7: redis_db: directive must be 0 in a redis_cluster pool" % conf in out, out
+    assert "syntax is invalid" in out
+
+
+def test_test_conf_accepts_seeds_without_weight(env):
+    conf = env.write_conf("cl:\n  listen: 127.0.0.1:%d\n  redis_cluster: true\n  cluster_refresh: 500\n"
+                          "  read_from: prefer_replica\n  servers:\n   - 127.0.0.1:7000\n"
+                          "   - 127.0.0.1:7001:1 seed2\n" % free_port())
+    rc, out = env.run_proxy(["-t", "-c", conf])
+    assert rc == 0, out
+    conf = env.write_conf("plain:\n  listen: 127.0.0.1:%d\n  cluster_refresh: 500\n  servers:\n"
+                          "   - 127.0.0.1:7000:1\n" % free_port())
+    rc, out = env.run_proxy(["-t", "-c", conf])
+    assert rc == 1 and "cluster_refresh: directive is only valid in a pool with redis_cluster" in out, out
+
+
+# the families of redis commands, each on keys spread over the three masters
+FAMILIES = [
+    [("SET", "s:1", "v"), ("GET", "s:1"), ("APPEND", "s:1", "w"), ("STRLEN", "s:1"), ("INCR", "n:1"),
+     ("INCRBY", "n:1", 5), ("GETRANGE", "s:1", 0, 0), ("SETEX", "s:2", 100, "x"), ("TTL", "s:2")],
+    [("HSET", "h:1", "f", "1", "g", "2"), ("HGET", "h:1", "f"), ("HGETALL", "h:1"), ("HINCRBY", "h:1", "f", 3),
+     ("HDEL", "h:1", "g"), ("HLEN", "h:1")],
+    [("RPUSH", "l:1", "a", "b", "c"), ("LRANGE", "l:1", 0, -1), ("LPOP", "l:1"), ("LLEN", "l:1")],
+    [("SADD", "set:1", "a", "b"), ("SISMEMBER", "set:1", "a"), ("SCARD", "set:1"), ("SREM", "set:1", "a")],
+    [("ZADD", "z:1", 1, "a", 2, "b"), ("ZRANGE", "z:1", 0, -1, "WITHSCORES"), ("ZINCRBY", "z:1", 5, "a"),
+     ("ZSCORE", "z:1", "a")],
+    [("XADD", "x:1", "1-1", "f", "v"), ("XLEN", "x:1"), ("XRANGE", "x:1", "-", "+")],
+    [("SETBIT", "b:1", 7, 1), ("BITCOUNT", "b:1"), ("PFADD", "p:1", "a", "b"), ("PFCOUNT", "p:1")],
+    [("GEOADD", "g:1", "13.36", "38.11", "pal"), ("GEOPOS", "g:1", "pal")],
+    [("EXPIRE", "s:1", 100), ("PERSIST", "s:1"), ("TYPE", "h:1"), ("EXISTS", "s:1")],
+    [("EVAL", "return redis.call('GET', KEYS[1])", 1, "s:1")],
+]
+
+
+def test_every_command_family_matches_redis(cluster, proxy):
+    """Each family through the proxy gives what a direct client of the
+    owning master gets for the same commands on keys of another name."""
+    c = proxy.resp()
+    for fam in FAMILIES:
+        for cmd in fam:
+            mine = c.call(*cmd)
+            # the same command on the same key straight to the owning master, on a twin key
+            twin = [a.replace(":", "#twin:", 1) if isinstance(a, str) and ":" in a and not a.startswith("return")
+                    else a for a in cmd]
+            keyed = [a for a in twin[1:] if isinstance(a, str) and "#twin:" in a]
+            node = cluster.master_of(key_slot(keyed[0])) if keyed else cluster.masters()[0]
+            theirs = cluster.call(node, *twin)
+            assert mine == theirs, (cmd, mine, theirs)
+    assert proxy.stats()["cl"]["forward_error"] == 0
+
+
+def test_split_commands_over_slots(cluster, proxy):
+    c = proxy.resp()
+    keys = ["mk:%d" % i for i in range(40)]
+    assert len({key_slot(k) for k in keys}) > 30
+    args = [x for i, k in enumerate(keys) for x in (k, "v%d" % i)]
+    assert c.call("MSET", *args) == b"OK"
+    assert c.call("MGET", *keys + ["missing"]) == [b"v%d" % i for i in range(40)] + [None]
+    for i, k in enumerate(keys):
+        assert cluster.direct_get(k) == b"v%d" % i
+    assert c.call("EXISTS", *keys[:10]) == 10
+    assert c.call("TOUCH", *keys[:10]) == 10
+    assert c.call("UNLINK", *keys[:5]) == 5
+    assert c.call("DEL", *keys) == 35
+    proxy.wait_stats(lambda s: s["cl"]["fragments"] >= 40, "the fragments counted")
+
+
+def test_hash_tags_and_crossslot(cluster, proxy):
+    c = proxy.resp()
+    assert c.call("MSET", "{user1}:a", "1", "{user1}:b", "2") == b"OK"
+    assert c.call("SUNIONSTORE", "{user1}:u", "{user1}:a") == RespError(
+        "WRONGTYPE Operation against a key holding the wrong kind of value")
+    assert c.call("RENAME", "{user1}:a", "{user1}:c") == b"OK"
+    assert cluster.direct_get("{user1}:c") == b"1"
+    # as redis itself says it
+    assert c.call("RENAME", "{user1}:c", "other") == RespError(
+        "CROSSSLOT Keys in request don't hash to the same slot")
+    assert c.call("SINTERSTORE", "a", "b", "c") == RespError(
+        "CROSSSLOT Keys in request don't hash to the same slot")
+    proxy.wait_stats(lambda s: s["cl"]["cross_server_refused"] == 2, "two CROSSSLOT counted")
+    # an empty tag is no tag: the whole key places it
+    assert key_slot("{}a") != key_slot("{}b")
+    assert c.call("SET", "{}a", "x") == b"OK" and cluster.direct_get("{}a") == b"x"
+
+
+def test_moved_after_manual_slot_move(cluster, proxy):
+    c = proxy.resp()
+    key = "moving-key"
+    slot = key_slot(key)
+    assert c.call("SET", key, "before") == b"OK"
+    src = cluster.master_of(slot)
+    dst = next(m for m in cluster.masters() if m.port != src.port)
+    cluster.move_slot(slot, dst)
+    try:
+        assert c.call("GET", key) == b"before"
+        assert c.call("SET", key, "after") == b"OK"
+        assert cluster.call(dst, "GET", key) == b"after"
+        proxy.wait_stats(lambda s: s["cl"]["moved"] >= 1, "a MOVED followed")
+        assert proxy.stats()["cl"]["forward_error"] == 0
+    finally:
+        cluster.move_slot(slot, src)
+    assert c.call("GET", key) == b"after"
+
+
+def test_ask_and_tryagain_during_a_migration(cluster, proxy):
+    """Half a slot moved: a migrated key is read through ASK, a key still at
+    the source is served there, a new key is written to the target through
+    ASK; a multi-key command on keys on both sides gets TRYAGAIN and waits,
+    answered once the migration ends."""
+    c = proxy.resp()
+    tag = "{ask}"
+    slot = key_slot(tag)
+    src = cluster.master_of(slot)
+    dst = next(m for m in cluster.masters() if m.port != src.port)
+    assert c.call("MSET", tag + "a", "1", tag + "b", "2") == b"OK"
+    src_id, dst_id = cluster.node_id(src), cluster.node_id(dst)
+    assert cluster.call(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id) == b"OK"
+    assert cluster.call(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id) == b"OK"
+    assert cluster.call(src, "MIGRATE", HOST, dst.port, tag + "a", 0, 5000) == b"OK"
+    assert c.call("GET", tag + "a") == b"1"            # ASK to dst
+    assert c.call("GET", tag + "b") == b"2"            # still at src
+    assert c.call("SET", tag + "new", "n") == b"OK"    # ASK: created at dst
+    assert cluster.call(dst, "ASKING") == b"OK"
+    proxy.wait_stats(lambda s: s["cl"]["ask"] >= 2, "two ASKs followed")
+    # keys on both sides: TRYAGAIN until the move ends
+    done = {}
+    t = threading.Thread(target=lambda: done.setdefault("r", proxy.resp().call("MGET", tag + "a", tag + "b")))
+    t.start()
+    wait_until(lambda: proxy.stats()["cl"]["tryagain"] >= 1, "a TRYAGAIN retried")
+    assert "r" not in done
+    cluster.migrate_keys(src, dst, slot)
+    cluster.finish_move(slot, dst)
+    t.join(10)
+    assert done["r"] == [b"1", b"2"]
+    assert c.call("GET", tag + "new") == b"n"
+    cluster.move_slot(slot, src)
+    assert proxy.stats()["cl"]["forward_error"] == 0
+
+
+def test_nodes_and_counters_in_stats_and_metrics(env, cluster):
+    mport = free_port()
+    px = env.proxy({"cl": cluster_pool(cluster)}, extra_args=["--metrics-port", str(mport)])
+    wait_until(lambda: px.stats()["cl"]["cluster_nodes"] == 6, "six nodes in the map")
+    st = px.stats()["cl"]
+    for n in cluster.nodes:
+        assert "%s:%d" % (HOST, n.port) in st, sorted(st)
+    for k in ("moved", "ask", "tryagain", "cluster_down", "cluster_refresh", "cluster_held", "cluster_hold_us"):
+        assert k in st
+    body = socket.create_connection((HOST, mport))
+    body.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    text = b""
+    while True:
+        b = body.recv(65536)
+        if not b:
+            break
+        text += b
+    assert b'nutcracker_pool_moved_total{pool="cl"}' in text
+    assert b'nutcracker_pool_cluster_refresh_total{pool="cl"}' in text
+    assert b'server="127.0.0.1:%d"' % cluster.nodes[5].port in text
+
+
+def test_replica_reads(env, cluster):
+    px = env.proxy({"cl": cluster_pool(cluster, read_from="replica")})
+    wait_until(lambda: px.stats()["cl"]["cluster_nodes"] == 6, "six nodes in the map")
+    cluster.wait_replicas_synced()
+    c = px.resp()
+    assert c.call("SET", "rr:1", "x") == b"OK"
+    master = cluster.master_of(key_slot("rr:1"))
+    replica = cluster.replicas_of(master)[0]
+    wait_until(lambda: cluster.call(replica, "READONLY") and
+               Resp(port=replica.port).pipeline([("READONLY",), ("GET", "rr:1")])[1] == b"x", "replicated")
+    before = px.stats()["cl"]["%s:%d" % (HOST, replica.port)]["requests"]
+    assert c.call("GET", "rr:1") == b"x"
+    wait_until(lambda: px.stats()["cl"]["%s:%d" % (HOST, replica.port)]["requests"] > before,
+               "the read at the replica")
+
+
+def test_reload_with_a_changed_seed_list(env, cluster):
+    px = env.proxy({"cl": cluster_pool(cluster, seeds=1)})
+    wait_until(lambda: px.stats()["cl"]["cluster_nodes"] == 6, "the map")
+    c = px.resp()
+    assert c.call("SET", "reload:k", "1") == b"OK"
+    pool = cluster_pool(cluster, seeds=3)
+    pool["listen"] = "%s:%d" % (HOST, px.port("cl"))
+    px.reload({"cl": pool})
+    # the same client connection, on the rebuilt pool
+    assert c.call("GET", "reload:k") == b"1"
+    keys = ["reload:%d" % i for i in range(50)]
+    assert c.call("MSET", *[x for k in keys for x in (k, k)]) == b"OK"
+    assert c.call("MGET", *keys) == [k.encode() for k in keys]
+    st = px.stats()
+    assert st["config_generation"] == 2 and st["cl"]["forward_error"] == 0
+    assert st["cl"]["cluster_refresh"] >= 1
+
+
+def test_worker_mode(env, cluster):
+    px = env.proxy({"cl": cluster_pool(cluster)}, global_={"worker_processes": 2})
+    wait_until(lambda: px.stats()["cl"]["cluster_nodes"] >= 6, "the map in the workers' sum")
+    clients = [px.resp() for _ in range(6)]
+    for i, c in enumerate(clients):
+        assert c.call("SET", "w:%d" % i, str(i)) == b"OK"
+        assert c.call("MGET", "w:%d" % i, "x:%d" % i) == [str(i).encode(), None]
+    st = wait_until(lambda: (lambda s: s if sum(s["cl"].get("%s:%d" % (HOST, n.port), {}).get("requests", 0)
+                                                for n in cluster.nodes) >= 12 else None)(px.stats()),
+                    "every node in the summed stats")
+    for n in cluster.nodes:
+        assert "%s:%d" % (HOST, n.port) in st["cl"]

@@ -1,0 +1,116 @@
+"""A Redis Cluster changing under a continuous pipelined load through the
+proxy (cluster_util.Load: every error reply and every acknowledged write lost
+is counted): a third of the slots resharded, a master killed (its replica
+promoted), a node added and the cluster rebalanced, the whole cluster
+restarted.  Each test has its own cluster: they take it apart."""
+
+import sys
+
+import pytest
+
+from cluster_util import Cluster, Load, key_slot
+from conftest import HOST, wait_until
+
+
+def start(env, n=6, **pool):
+    cl = Cluster(env, n).create(replicas=1)
+    conf = {"redis_cluster": True, "timeout": 2000,
+            "servers": ["%s:%d" % (HOST, x.port) for x in cl.nodes[:3]]}
+    conf.update(pool)
+    px = env.proxy({"cl": conf})
+    px.wait_stats(lambda s: s["cl"]["cluster_nodes"] == n, "the map")
+    return cl, px
+
+
+def report(what, load, px):
+    st = px.stats()["cl"]
+    sys.stderr.write("\n%s: %d requests, %d error replies, %d stale reads; moved %d ask %d tryagain %d "
+                     "cluster_down %d held %d longest hold %.0f ms expired %d refresh %d\n"
+                     % (what, load.ops, len(load.errors), len(load.stale), st["moved"], st["ask"],
+                        st["tryagain"], st["cluster_down"], st["cluster_held"],
+                        st["cluster_hold_us"] / 1000.0, st["cluster_expired"], st["cluster_refresh"]))
+    return st
+
+
+def test_reshard_a_third_of_the_slots_under_load(env):
+    cl, px = start(env)
+    load = Load(px.port("cl"), clients=4, keys=300, pipeline=20, multi=True).start()
+    load.wait_ops(2000)
+    src = cl.master_of(0)
+    dst = next(m for m in cl.masters() if m.port != src.port)
+    cl.reshard(src, dst, 16384 // 3)
+    load.wait_ops(2000)
+    load.stop()
+    report("reshard 5461 slots", load, px)
+    assert not load.broken, load.broken
+    assert load.errors == [], load.errors[:10]
+    assert load.stale == [], load.stale[:10]
+    assert load.verify(cl.direct_get) == []
+    c = px.resp()
+    assert load.verify(lambda k: c.call("GET", k)) == []
+    st = px.stats()["cl"]
+    assert st["moved"] + st["ask"] > 0 and st["forward_error"] == 0
+
+
+def test_master_killed_under_load(env):
+    """Only requests already written to the dead master may fail; every
+    other request is answered once its replica took over."""
+    cl, px = start(env)
+    cl.wait_replicas_synced()
+    load = Load(px.port("cl"), clients=4, keys=300, pipeline=20).start()
+    load.wait_ops(2000)
+    victim = cl.master_of(key_slot("load:0:0"))
+    heir = cl.replicas_of(victim)[0]
+    victim.proc.kill()
+    wait_until(lambda: cl.call(heir, "ROLE")[0] == b"master", "the replica promoted", timeout=15)
+    load.wait_ops(3000, timeout=30)
+    load.stop()
+    st = report("master killed", load, px)
+    assert not load.broken, load.broken
+    # what may fail: requests out at the master when it died (at most a
+    # pipeline per client), with the connection's error
+    assert len(load.errors) <= 4 * 20, load.errors[:10]
+    for kind, key, msg in load.errors:
+        assert "Connection" in msg or "closed" in msg or "reset" in msg, msg
+    lost = load.verify(lambda k: cl.call(cl.master_of(key_slot(k)), "GET", k))
+    sys.stderr.write("acknowledged writes lost (asynchronous replication): %d\n" % len(lost))
+    assert st["cluster_expired"] == 0
+    assert st["cluster_held"] > 0
+
+
+def test_node_added_and_rebalanced_under_load(env):
+    cl, px = start(env)
+    load = Load(px.port("cl"), clients=3, keys=200, pipeline=20, multi=True).start()
+    load.wait_ops(1000)
+    new = cl.add_node()
+    cl.rebalance()
+    load.wait_ops(1000)
+    load.stop()
+    report("node added + rebalance", load, px)
+    assert not load.broken, load.broken
+    assert load.errors == [], load.errors[:10]
+    assert load.stale == [], load.stale[:10]
+    assert load.verify(cl.direct_get) == []
+    px.wait_stats(lambda s: "%s:%d" % (HOST, new.port) in s["cl"], "the new node in the stats")
+    px.wait_stats(lambda s: s["cl"]["%s:%d" % (HOST, new.port)]["requests"] > 0, "requests at the new node")
+
+
+def test_whole_cluster_restarted(env):
+    """Every node stopped and started again on its ports (nodes.conf kept):
+    requests made meanwhile wait (failover_hold) and are answered after."""
+    cl, px = start(env, failover_hold=20000)
+    c = px.resp()
+    assert c.call("SET", "restart:k", "1") == b"OK"
+    cl.wait_replicas_synced()
+    for n in cl.nodes:
+        cl.call(n, "SAVE")
+    ports = [n.port for n in cl.nodes]
+    for n in cl.nodes:
+        n.stop()
+    c.send(b"*2\r\n$3\r\nGET\r\n$9\r\nrestart:k\r\n")
+    px.wait_stats(lambda s: s["cl"]["cluster_held"] >= 1, "the request held")
+    cl.nodes = [cl.start_node(port=p) for p in ports]
+    cl.wait_ok(timeout=30)
+    assert c.read_reply() == b"1"
+    assert c.call("SET", "restart:k", "2") == b"OK"
+    assert cl.direct_get("restart:k") == b"2"
