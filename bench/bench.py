@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench: every figure of issue 11, ours vs Debian's twemproxy vs direct, from one command.
 
-    bench/run.sh                      # every section, the fast default (~10 minutes on 2 cores)
+    bench/run.sh                      # every section, the default (~14 minutes on 2 cores)
     bench/run.sh throughput latency   # only these sections
 
 Sections (bench/README.md says what each figure means):
@@ -619,8 +619,9 @@ def section_allocs(b):
             frames = tuple(f for f in (name(pc) for pc in stack) if f)[:4]
             merged[frames] = merged.get(frames, 0) + count
         print("  " + label)
-        for frames, count in sorted(merged.items(), key=lambda kv: -kv[1])[:8]:
-            print("    %7.3f  %s" % (count / reqs, " <- ".join(frames)))
+        for frames, count in sorted(merged.items(), key=lambda kv: -kv[1])[:16]:
+            if count / reqs >= 0.001:
+                print("    %7.3f  %s" % (count / reqs, " <- ".join(frames)))
     print()
 
 
