@@ -9,6 +9,12 @@
 #   make bench        side-by-side benchmark (see bench/README.md)
 #   make malloc-count the allocation counter bench/ preloads, and a frame-pointer build to
 #                     name the call sites (build/malloc_count.so, build/fp/nutcracker)
+#   make install      PREFIX=/usr/local DESTDIR=: binary, manual pages, example
+#                     configuration, systemd unit
+#   make man          regenerate man/*.8 and man/*.5 from man/manual.txt (python3)
+#   make deb          dpkg-buildpackage -us -uc -b (packaging build deps: debian/control)
+#   make deb-test     build the .deb, install it over Debian's nutcracker in a fresh
+#                     Debian 12 chroot (debootstrap) and run it there (slow; not in test)
 
 SHELL   := /bin/bash
 CC      ?= cc
@@ -19,25 +25,37 @@ PKGS    := yaml-0.1 libssl libcrypto liburing
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT     ?= -O2 -g
 EXTRA   ?=
-CFLAGS  := $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(shell pkg-config --cflags $(PKGS)) $(EXTRA)
+# CFLAGS, CPPFLAGS and LDFLAGS given by the environment or the command line
+# (dpkg-buildflags' hardening in a package build) come after ours, not instead
+override CFLAGS := $(OPT) -std=c11 -D_GNU_SOURCE $(WARN) -Isrc $(shell pkg-config --cflags $(PKGS)) \
+                   $(EXTRA) $(CPPFLAGS) $(CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/nutcracker
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+INSTALL    ?= install
 
 ifeq ($(SAN),1)
 CC      := clang
-CFLAGS  += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+override CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIB_SRC   := $(shell find src -name '*.c' ! -name main.c | sort)
-LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+# files embedded at build time (tools/embed.sh): the status page
+GEN_OBJ   := $(BUILD)/gen/status_html.o
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o) $(GEN_OBJ)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all test unit e2e e2e-uring layers asan-test fuzz fuzz-build bench bench-tools malloc-count clean \
-        format-check soak
+.PHONY: all test unit e2e e2e-uring layers asan-test fuzz fuzz-build bench bench-tools malloc-count \
+        clean format-check soak install man deb deb-test
 
 all: nutcracker
 
@@ -54,6 +72,13 @@ $(BUILD)/libnc.a: $(LIB_OBJ)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen/status_html.c: src/stats/status.html tools/embed.sh
+	@mkdir -p $(dir $@)
+	tools/embed.sh status_html $< > $@.tmp && mv -f $@.tmp $@
+
+$(BUILD)/gen/%.o: $(BUILD)/gen/%.c
+	$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libnc.a
 	@mkdir -p $(dir $@)
@@ -122,10 +147,37 @@ soak: $(BUILD)/nutcracker
 	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) SOAK_SECONDS=$(SOAK_SECONDS) SOAK_WORKERS=$(SOAK_WORKERS) \
 	  /usr/bin/python3 tests/soak/soak.py
 
+# The manual pages are generated from man/manual.txt and checked in, so that
+# building and installing need no python (tests/e2e/test_manual.py checks them).
+man:
+	/usr/bin/python3 tools/gen_man.py
+
+install: $(BUILD)/nutcracker
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(DOCDIR)/examples $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 0755 $(BUILD)/nutcracker $(DESTDIR)$(SBINDIR)/nutcracker
+	$(INSTALL) -m 0644 man/nutcracker.8 $(DESTDIR)$(MANDIR)/man8/nutcracker.8
+	$(INSTALL) -m 0644 man/nutcracker.yml.5 $(DESTDIR)$(MANDIR)/man5/nutcracker.yml.5
+	$(INSTALL) -m 0644 conf/example.yml $(DESTDIR)$(DOCDIR)/examples/nutcracker.yml
+	sed 's|@SBINDIR@|$(SBINDIR)|g' systemd/nutcracker.service.in > $(BUILD)/nutcracker.service
+	$(INSTALL) -m 0644 $(BUILD)/nutcracker.service $(DESTDIR)$(UNITDIR)/nutcracker.service
+
+# dpkg-buildpackage leaves the .deb in the parent folder: it is moved to
+# build/deb (after the build, whose clean step empties build/), then linted.
+DEB_VERSION = $(shell dpkg-parsechangelog -S Version 2>/dev/null)
+deb:
+	dpkg-buildpackage -us -uc -b
+	mkdir -p build/deb
+	mv ../nutcracker_$(DEB_VERSION)_* ../nutcracker-dbgsym_$(DEB_VERSION)_* build/deb/
+	if command -v lintian >/dev/null; then lintian --fail-on error build/deb/nutcracker_$(DEB_VERSION)_*.changes; fi
+
+deb-test:
+	tools/deb_test.sh
+
 format-check:
 	clang-format --dry-run --Werror $$(find src tests/unit fuzz -name '*.[ch]')
 
 clean:
 	rm -rf build nutcracker
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
+-include $(filter-out $(GEN_OBJ:.o=.d),$(LIB_OBJ:.o=.d)) $(BUILD)/src/main.d

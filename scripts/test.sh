@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what is missing (Debian) and run the whole test suite: format check,
-# unit and end-to-end tests, the same suite under ASan + UBSan, a short fuzz run.
+# unit and end-to-end tests, the same suite under ASan + UBSan, a short fuzz run,
+# and the Debian package build (make deb, linted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,4 +20,9 @@ make -j2
 make test
 make asan-test
 make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}"
+# last: the package build's clean step empties build/. Its install over
+# Debian's package runs in a chroot: make deb-test (slow, not here).
+echo "== Debian package"
+scripts/install-deps.sh deb
+DEB_BUILD_OPTIONS=nocheck make deb
 echo "== all test stages passed"

@@ -39,8 +39,10 @@
 #include "core/log.h"
 #include "process/instance.h"
 #include "process/master.h"
+#include "process/notify.h"
 #include "process/privileges.h"
 #include "process/signals.h"
+#include "process/upgrade.h"
 #include "stats/stats.h"
 
 static void print_banner(void)
@@ -180,13 +182,29 @@ static int pidfile_create(const char *path)
     return w == n ? 0 : -1;
 }
 
+/* Remove the pid file unless it names another process: after a binary
+ * upgrade it names the new one. */
+static void pidfile_remove(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    long pid = 0;
+    if (f == NULL) {
+        return;
+    }
+    int got = fscanf(f, "%ld", &pid);
+    fclose(f);
+    if (got != 1 || pid == (long)getpid()) {
+        unlink(path);
+    }
+}
+
 /* -k: signal the running proxy named by the pid file, as nginx -s does. */
 static int signal_running(const struct options *o)
 {
     static const struct {
         const char *name;
         int sig;
-    } sigs[] = {{"reload", SIGHUP}, {"reopen", SIGUSR1}, {"stop", SIGTERM}};
+    } sigs[] = {{"reload", SIGHUP}, {"reopen", SIGUSR1}, {"stop", SIGTERM}, {"upgrade", SIGUSR2}};
     if (o->pid_file == NULL) {
         fprintf(stderr, "nutcracker: -k %s needs the pid file of the running proxy (-p)\n",
                 o->signal_name);
@@ -235,35 +253,47 @@ static void raise_nofile(long want)
     }
 }
 
-static int run(const struct options *o, struct conf *conf)
+static int run_single(const struct options *o, struct conf *conf, struct upgrade *up)
+{
+    struct instance in;
+    int rc = 1;
+    if (instance_init(&in, o, conf, up->parent_generation + 1, -1, NULL, up) == 0 &&
+        privileges_drop(&conf->global) == 0) {
+        instance_ready(&in);
+        rc = instance_run(&in) == 0 ? 0 : 1;
+    }
+    instance_deinit(&in);
+    return rc;
+}
+
+static int run(const struct options *o, struct conf *conf, struct upgrade *up)
 {
     if (log_init(o->log_level, o->log_file) != 0) {
         return 1;
     }
-    if (o->daemonize && daemonize() != 0) {
+    /* a new binary of an upgrade has nothing to detach from, and its pid file
+     * is written by the process it replaces once it serves */
+    bool upgrading = upgrade_is_child(up);
+    if (o->daemonize && !upgrading && daemonize() != 0) {
         log_error("daemonize failed: %s", strerror(errno));
         return 1;
     }
     install_crash_handlers();
     raise_nofile(conf->global.max_openfiles);
-    if (o->pid_file != NULL && pidfile_create(o->pid_file) != 0) {
+    if (o->pid_file != NULL && !upgrading && pidfile_create(o->pid_file) != 0) {
         return 1;
     }
-    log_notice("nutcracker-%s started on pid %d", NC_VERSION, (int)getpid());
+    log_notice("nutcracker-%s started on pid %d%s", NC_VERSION, (int)getpid(),
+               upgrading ? " (binary upgrade)" : "");
     int rc;
     int nworkers = master_workers(&conf->global);
     if (nworkers > 0) {
-        rc = master_run(o, conf, nworkers);
+        rc = master_run(o, conf, nworkers, up);
     } else {
-        struct instance in;
-        rc = instance_init(&in, o, conf, 1, -1, NULL) == 0 && privileges_drop(&conf->global) == 0 &&
-                     instance_run(&in) == 0
-                 ? 0
-                 : 1;
-        instance_deinit(&in);
+        rc = run_single(o, conf, up);
     }
     if (o->pid_file != NULL) {
-        unlink(o->pid_file);
+        pidfile_remove(o->pid_file);
     }
     log_notice("nutcracker-%s stopped", NC_VERSION);
     log_deinit();
@@ -296,7 +326,10 @@ int main(int argc, char **argv)
         }
         return 1;
     }
-    int rc = run(&o, conf);
+    struct upgrade up;
+    upgrade_init(&up, argc, argv, o.pid_file);
+    int rc = run(&o, conf, &up);
+    upgrade_deinit(&up);
     conf_unref(conf);
     return rc;
 }

@@ -77,7 +77,8 @@ void options_usage(FILE *out)
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
         "      --event-backend=S  : epoll or io_uring (default: epoll; io_uring falls back to "
         "epoll where the kernel has none)\n"
-        "  -k, --signal=S         : send reload, reopen or stop to the process in the pid file\n"
+        "  -k, --signal=S         : send reload, reopen, stop or upgrade to the process in the pid "
+        "file\n"
         "\n",
         out);
 }
@@ -275,8 +276,9 @@ static int set_option(struct options *o, int c, FILE *err, char **argv)
         return 0;
     case 'k':
         if (strcmp(optarg, "reload") != 0 && strcmp(optarg, "reopen") != 0 &&
-            strcmp(optarg, "stop") != 0) {
-            fprintf(err, "nutcracker: option -k value %s is not reload, reopen or stop\n", optarg);
+            strcmp(optarg, "stop") != 0 && strcmp(optarg, "upgrade") != 0) {
+            fprintf(err, "nutcracker: option -k value %s is not reload, reopen, stop or upgrade\n",
+                    optarg);
             return -1;
         }
         o->signal_name = optarg;

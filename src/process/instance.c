@@ -3,16 +3,26 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/log.h"
+#include "process/notify.h"
 #include "process/reload.h"
+#include "process/upgrade.h"
+#include "proxy/client.h"
 #include "proxy/pool.h"
 #include "proxy/pool_stats.h"
 #include "sentinel/sentinel.h"
 #include "stats/metrics.h"
 #include "stats/slot.h"
 #include "stats/stats.h"
+
+/* How long a client idle when the hand-over begins keeps its connection. */
+#define HAND_OVER_IDLE_MS 1000
 
 struct pool *instance_pool_create(struct instance *in, struct conf *conf, uint32_t idx)
 {
@@ -43,24 +53,110 @@ static void instance_shutdown(void *ctx)
         return;
     }
     in->stopping = true;
+    if (in->worker_id < 0 && !in->handing_over) {
+        notify_send("STOPPING=1\nSTATUS=stopping: finishing the clients' requests");
+    }
     proxy_drain(&in->px);
     ev_timer_start(in->loop, &in->stop_timer,
                    (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
 }
 
+/* Handing over: every request it sent was read and answered, and nothing it
+ * sent since waits unread in its socket. */
+static bool instance_client_done(const struct client *c)
+{
+    char b;
+    if (!client_answered(c)) {
+        return false;
+    }
+    ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+}
+
+/* A client goes right behind a reply made in this turn (not yet written): a
+ * request/response client reads the reply and then finds the connection
+ * closed, before it sends anything more on it. One idle since the hand-over
+ * began goes after HAND_OVER_IDLE_MS: closing it at an arbitrary moment could
+ * meet a request on its way. */
+static void instance_release_pool_clients(struct instance *in, struct pool *p)
+{
+    for (struct client *c = p->clients; c != NULL; c = c->next) {
+        bool reply_now = c->out_pos < c->out.len;
+        if ((reply_now || in->hand_over_idle) && instance_client_done(c)) {
+            /* corked, the reply and the FIN leave in one segment: a client
+             * that wakes on the reply already sees the close, and does not
+             * send its next request into a socket about to be closed */
+            int on = 1;
+            setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+            client_drain(c); /* written and closed in this turn's flush */
+        }
+    }
+}
+
+static void instance_release_clients(struct instance *in)
+{
+    struct proxy *px = &in->px;
+    for (uint32_t i = 0; i < px->npools; i++) {
+        instance_release_pool_clients(in, px->pools[i]);
+    }
+    for (struct pool *p = px->retired; p != NULL; p = p->next_retired) {
+        instance_release_pool_clients(in, p);
+    }
+    if (!in->stopping && proxy_nclients(px) == 0) {
+        in->stopping = true;
+        proxy_drain(px); /* no client left: the loop stops after this turn */
+    }
+}
+
 static void instance_before_sleep(struct ev_loop *loop, void *data)
 {
     struct instance *in = data;
+    if (in->handing_over) {
+        instance_release_clients(in);
+    }
     if (proxy_before_sleep(&in->px)) {
         ev_loop_stop(loop); /* drained: every client is gone */
     }
 }
 
+static void instance_notify_status(struct instance *in, const char *head)
+{
+    char status[256];
+    notify_status_text(status, sizeof(status), in->generation, in->last_reload,
+                       in->last_reload ? in->last_reload_ms : (int64_t)in->start_time * 1000,
+                       in->px.npools, 0);
+    notify_send("%sSTATUS=%s", head, status);
+}
+
 static void instance_reload(void *ctx)
 {
     struct instance *in = ctx;
-    if (!in->stopping) {
-        reload_run(in);
+    if (in->stopping || in->handing_over) {
+        log_warn("reload ignored: this process is %s",
+                 in->stopping ? "stopping" : "handing over to a new binary");
+        return;
+    }
+    bool main_process = in->worker_id < 0;
+    if (main_process) {
+        notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+                    (unsigned long long)notify_monotonic_us());
+    }
+    reload_run(in);
+    if (main_process) {
+        instance_notify_status(in, "READY=1\n");
+    }
+}
+
+void instance_ready(struct instance *in)
+{
+    if (in->up != NULL && upgrade_is_child(in->up)) {
+        /* systemd first: it must know the new main pid before the old one exits */
+        char head[64];
+        snprintf(head, sizeof(head), "MAINPID=%d\nREADY=1\n", (int)getpid());
+        instance_notify_status(in, head);
+        upgrade_serving(in->up);
+    } else {
+        instance_notify_status(in, "READY=1\n");
     }
 }
 
@@ -69,10 +165,14 @@ static struct stats_snap *instance_collect(void *ctx)
 {
     struct instance *in = ctx;
     struct stats_snap *s = pool_stats_snap(&in->px);
+    if (s != NULL && in->up != NULL && in->up->base != NULL) {
+        stats_snap_add(s, in->up->base, true); /* the replaced binary's counts go on */
+    }
     if (s != NULL) {
         s->generation = in->generation;
         s->reload_failures = in->reload_failures;
         s->last_reload = in->last_reload;
+        s->last_reload_ms = in->last_reload_ms;
     }
     return s;
 }
@@ -87,11 +187,19 @@ static void instance_publish(struct instance *in)
     }
 }
 
+/* At least every second: the master's status page refreshes every second,
+ * whatever -i says of the stats JSON (a snapshot is a few hundred bytes). */
+static uint64_t instance_publish_ms(const struct instance *in)
+{
+    int ms = in->opts.stats_interval_ms;
+    return ms > 0 && ms < 1000 ? (uint64_t)ms : 1000u;
+}
+
 static void instance_on_publish(struct ev_loop *loop, struct ev_timer *t)
 {
     struct instance *in = t->data;
     instance_publish(in);
-    ev_timer_start(loop, t, (uint64_t)in->opts.stats_interval_ms);
+    ev_timer_start(loop, t, instance_publish_ms(in));
 }
 
 /* The stats port and /metrics of a single process; a worker publishes instead. */
@@ -102,21 +210,46 @@ static int instance_stats_init(struct instance *in)
     if (in->worker_id >= 0) {
         ev_timer_init(&in->publish_timer, instance_on_publish, in);
         instance_publish(in);
-        ev_timer_start(in->loop, &in->publish_timer, (uint64_t)opts->stats_interval_ms);
+        ev_timer_start(in->loop, &in->publish_timer, instance_publish_ms(in));
         return 0;
     }
-    in->stats = stats_create(in->loop, opts, &in->src);
+    int fd = in->up ? upgrade_take_host(in->up, -1, opts->stats_addr, opts->stats_port) : -1;
+    in->stats = stats_create_on(in->loop, opts, &in->src, fd);
     if (in->stats == NULL) {
         return -1;
     }
     if (opts->metrics_port != 0) {
         const char *addr = opts->metrics_addr ? opts->metrics_addr : opts->stats_addr;
-        in->metrics = metrics_create(in->loop, addr, opts->metrics_port, &in->src);
+        fd = in->up ? upgrade_take_host(in->up, -1, addr, opts->metrics_port) : -1;
+        in->metrics = metrics_create_on(in->loop, addr, opts->metrics_port, &in->src, fd);
         if (in->metrics == NULL) {
             return -1;
         }
     }
     return 0;
+}
+
+/* A socket already listening at a (handed over, or bound by the master), or -1. */
+static int instance_take(struct instance *in, const struct conf_addr *a)
+{
+    return in->up != NULL && a->salen > 0
+               ? upgrade_take(in->up, in->worker_id, (const struct sockaddr *)&a->sa, a->salen)
+               : -1;
+}
+
+/* The pool's listeners: the sockets handed over where there are, else bound. */
+static int instance_listen(struct instance *in, struct pool *p)
+{
+    int fd = instance_take(in, &p->cp->listen);
+    int tls_fd =
+        p->cp->listen_tls_addr.text != NULL ? instance_take(in, &p->cp->listen_tls_addr) : -1;
+    if (fd >= 0) {
+        pool_listen_fd(p, false, fd);
+    }
+    if (tls_fd >= 0) {
+        pool_listen_fd(p, true, tls_fd);
+    }
+    return pool_listen_only(p, fd < 0, tls_fd < 0);
 }
 
 static int instance_pools_init(struct instance *in)
@@ -134,11 +267,95 @@ static int instance_pools_init(struct instance *in)
             return -1;
         }
         px->npools++;
-        if (pool_listen(px->pools[i]) != 0) {
+        if (instance_listen(in, px->pools[i]) != 0) {
             return -1;
         }
     }
     return 0;
+}
+
+static void instance_on_hand_over_tick(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct instance *in = t->data;
+    /* from now on idle clients go too (before_sleep, in this very turn) */
+    in->hand_over_idle = true;
+    ev_timer_start(loop, t, 100);
+}
+
+/* Stop accepting (the new binary accepts on the same sockets) and let each
+ * client go once it has its replies; worker_shutdown_timeout bounds it. */
+static void instance_hand_over(struct instance *in)
+{
+    if (in->stopping || in->handing_over) {
+        return;
+    }
+    in->handing_over = true;
+    for (uint32_t i = 0; i < in->px.npools; i++) {
+        pool_stop_accepting(in->px.pools[i]);
+    }
+    log_notice("handing over: %llu clients to finish", (unsigned long long)proxy_nclients(&in->px));
+    ev_timer_start(in->loop, &in->hand_over_tick, HAND_OVER_IDLE_MS);
+    ev_timer_start(in->loop, &in->stop_timer,
+                   (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);
+}
+
+/* The new binary serves: its stats port is ours (the same socket), its
+ * counters start from ours. */
+static void instance_on_handed_over(void *ctx)
+{
+    struct instance *in = ctx;
+    stats_destroy(in->stats);
+    in->stats = NULL;
+    metrics_destroy(in->metrics);
+    in->metrics = NULL;
+    struct stats_snap *s = instance_collect(in);
+    upgrade_send_counters(in->up, s);
+    stats_snap_free(s);
+    /* nothing more to systemd: the new process is the main one now */
+    instance_hand_over(in);
+}
+
+/* SIGUSR2: a single process starts the new binary; a worker hands over. */
+static void instance_upgrade(void *ctx)
+{
+    struct instance *in = ctx;
+    if (in->worker_id >= 0) {
+        instance_hand_over(in);
+        return;
+    }
+    if (in->stopping || in->handing_over || in->up == NULL) {
+        log_warn("binary upgrade refused: this process is stopping");
+        return;
+    }
+    struct upgrade_fd fds[2 * in->px.npools + 2];
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < in->px.npools; i++) {
+        const struct pool *p = in->px.pools[i];
+        if (p->listener.io.fd >= 0) {
+            fds[n++] = (struct upgrade_fd){.fd = p->listener.io.fd, .worker = -1};
+        }
+        if (p->tls_listener.io.fd >= 0) {
+            fds[n++] = (struct upgrade_fd){.fd = p->tls_listener.io.fd, .worker = -1};
+        }
+    }
+    if (in->stats != NULL && stats_fd(in->stats) >= 0) {
+        fds[n++] = (struct upgrade_fd){.fd = stats_fd(in->stats), .worker = -1};
+    }
+    if (in->metrics != NULL) {
+        fds[n++] = (struct upgrade_fd){.fd = metrics_fd(in->metrics), .worker = -1};
+    }
+    upgrade_start(in->up, fds, n, in->generation);
+}
+
+/* SIGCHLD (a single process's only child is a new binary). */
+static void instance_on_child(void *ctx)
+{
+    struct instance *in = ctx;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        upgrade_reap(in->up, pid, status);
+    }
 }
 
 static int instance_loop_init(struct instance *in)
@@ -146,6 +363,7 @@ static int instance_loop_init(struct instance *in)
     static const struct signal_actions actions = {
         .stop = instance_shutdown,
         .reload = instance_reload,
+        .upgrade = instance_upgrade,
     };
     in->loop = ev_loop_create_backend(in->opts.event_backend);
     if (in->loop == NULL) {
@@ -158,8 +376,16 @@ static int instance_loop_init(struct instance *in)
     }
     ev_loop_set_before_sleep(in->loop, instance_before_sleep, in);
     ev_timer_init(&in->stop_timer, instance_on_stop_timeout, in);
+    ev_timer_init(&in->hand_over_tick, instance_on_hand_over_tick, in);
     struct signal_actions act = actions;
     act.ctx = in;
+    if (in->worker_id < 0 && in->up != NULL) {
+        act.child = instance_on_child;
+        static const struct upgrade_hooks hooks = {.handed_over = instance_on_handed_over};
+        struct upgrade_hooks h = hooks;
+        h.ctx = in;
+        upgrade_attach(in->up, in->loop, &h);
+    }
     if (signals_open(&in->sig, in->loop, &act) != 0) {
         log_error("cannot set up signal handling: %s", strerror(errno));
         return -1;
@@ -168,11 +394,12 @@ static int instance_loop_init(struct instance *in)
 }
 
 int instance_init(struct instance *in, const struct options *opts, struct conf *conf,
-                  uint64_t generation, int worker_id, struct stats_slots *slots)
+                  uint64_t generation, int worker_id, struct stats_slots *slots, struct upgrade *up)
 {
     memset(in, 0, sizeof(*in));
     in->sig.io.fd = -1;
     in->worker_id = worker_id;
+    in->up = up;
     in->slots = slots;
     in->opts = *opts;
     in->conf = conf_ref(conf);
@@ -187,6 +414,10 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     in->px.shutdown_timeout_s = (uint32_t)conf->global.worker_shutdown_timeout;
     if (instance_pools_init(in) != 0 || instance_stats_init(in) != 0) {
         return -1;
+    }
+    if (in->up != NULL) {
+        /* handed-over sockets nothing of this configuration listens on */
+        upgrade_close_fds(in->up, in->worker_id, NULL, NULL);
     }
     for (uint32_t i = 0; i < in->px.npools; i++) {
         pool_preconnect(in->px.pools[i]);
@@ -205,6 +436,12 @@ void instance_deinit(struct instance *in)
         return;
     }
     ev_timer_stop(in->loop, &in->stop_timer);
+    ev_timer_stop(in->loop, &in->hand_over_tick);
+    if (in->up != NULL && in->up->handed_over && in->worker_id < 0) {
+        struct stats_snap *s = instance_collect(in); /* the final counts, for the new binary */
+        upgrade_send_counters(in->up, s);
+        stats_snap_free(s);
+    }
     if (in->slots != NULL) {
         ev_timer_stop(in->loop, &in->publish_timer);
         instance_publish(in); /* the final counts: the master keeps them */
@@ -212,6 +449,9 @@ void instance_deinit(struct instance *in)
     stats_destroy(in->stats);
     metrics_destroy(in->metrics);
     proxy_deinit(&in->px);
+    if (in->up != NULL && in->worker_id < 0) {
+        upgrade_detach(in->up);
+    }
     signals_close(&in->sig, in->loop);
     ev_loop_destroy(in->loop);
     in->loop = NULL;

@@ -22,6 +22,7 @@
 #include "stats/snap.h"
 
 struct pool;
+struct upgrade;
 struct stats;
 struct metrics;
 struct stats_slots;
@@ -44,17 +45,29 @@ struct instance {
     uint64_t generation;
     uint64_t reload_failures;
     uint8_t last_reload;
+    int64_t last_reload_ms; /* wall clock of the last reload, 0: none */
     time_t start_time;
     bool stopping;
     struct signals sig;
     struct ev_timer stop_timer; /* bounds a graceful shutdown */
+    /* binary upgrade (upgrade.h): listeners inherited or handed over; once
+     * handing over, clients are let go as soon as they have their replies */
+    struct upgrade *up;
+    bool handing_over;
+    bool hand_over_idle; /* idle clients may go too */
+    struct ev_timer hand_over_tick;
 };
 
 /* worker_id -1: a single process with its own stats port; else a worker of the
  * master/worker mode, which publishes in slot worker_id of slots instead and
- * whose TCP listeners use SO_REUSEPORT. generation: the master's (1 at start). */
+ * whose TCP listeners use SO_REUSEPORT. generation: the master's (1 at start).
+ * up: the listening sockets to take before binding (inherited from a replaced
+ * binary, or the master's for this worker), and the upgrade machinery. */
 int instance_init(struct instance *in, const struct options *opts, struct conf *conf,
-                  uint64_t generation, int worker_id, struct stats_slots *slots);
+                  uint64_t generation, int worker_id, struct stats_slots *slots,
+                  struct upgrade *up);
+/* Tell the service manager (and an old binary waiting for us) that we serve. */
+void instance_ready(struct instance *in);
 int instance_run(struct instance *in);
 void instance_deinit(struct instance *in);
 /* Pool idx of conf, with its sentinel watcher when it has sentinels. */

@@ -13,8 +13,11 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "process/listeners.h"
+#include "process/notify.h"
 #include "net/sock.h"
 #include "process/signals.h"
+#include "process/upgrade.h"
 #include "process/worker.h"
 #include "stats/metrics.h"
 #include "stats/slot.h"
@@ -35,6 +38,8 @@ struct worker {
     int id;
     pid_t pid; /* 0: not running */
     uint64_t started_ms;
+    int64_t started_wall_ms; /* for the status page */
+    uint32_t restarts;
     uint64_t backoff_ms;
     struct ev_timer restart;
     struct stats_snap *last; /* the last consistent read of its slot */
@@ -57,9 +62,11 @@ struct master {
     uint64_t generation;
     uint64_t reload_failures;
     uint8_t last_reload;
+    int64_t last_reload_ms;
     struct signals sig;
     bool stopping;
     struct ev_timer stop_timer;
+    struct upgrade *up; /* the workers' listeners, and the binary upgrade */
 };
 
 int master_workers(const struct conf_global *g)
@@ -71,6 +78,30 @@ int master_workers(const struct conf_global *g)
     return n > 0 ? (int)n : 1;
 }
 
+static int64_t master_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The workers as the status page lists them. */
+static void master_collect_workers(struct master *m, struct stats_snap *sum)
+{
+    sum->workers = calloc((size_t)m->nworkers, sizeof(*sum->workers));
+    if (sum->workers == NULL) {
+        return;
+    }
+    sum->nworkers = (uint32_t)m->nworkers;
+    for (int i = 0; i < m->nworkers; i++) {
+        const struct worker *w = &m->workers[i];
+        sum->workers[i] = (struct stats_worker_snap){.id = w->id,
+                                                     .pid = (int)w->pid,
+                                                     .started_ms = w->started_wall_ms,
+                                                     .restarts = w->restarts};
+    }
+}
+
 /* The stats port's numbers: what every worker published, plus the past. */
 static struct stats_snap *master_collect(void *ctx)
 {
@@ -80,6 +111,9 @@ static struct stats_snap *master_collect(void *ctx)
         return NULL;
     }
     stats_snap_add(sum, m->gone, true);
+    if (m->up->base != NULL) {
+        stats_snap_add(sum, m->up->base, true); /* the replaced binary's counts go on */
+    }
     for (int i = 0; i < m->nworkers; i++) {
         struct worker *w = &m->workers[i];
         struct stats_snap *s = stats_slot_read(m->slots, (uint32_t)i);
@@ -97,6 +131,10 @@ static struct stats_snap *master_collect(void *ctx)
         sum->last_reload = m->last_reload;
         sum->generation = sum->generation == 0 ? m->generation : sum->generation;
     }
+    if (m->last_reload_ms > sum->last_reload_ms) {
+        sum->last_reload_ms = m->last_reload_ms;
+    }
+    master_collect_workers(m, sum);
     return sum;
 }
 
@@ -118,12 +156,31 @@ static void master_fold_slot(struct master *m, struct worker *w)
     stats_slot_clear(m->slots, (uint32_t)w->id);
 }
 
-/* In the child: nothing of the master's but the log and the ready pipe stays open. */
-static void master_child_close_fds(int keep1, int keep2)
+static int master_int_cmp(const void *a, const void *b)
 {
-    int keep[2] = {keep1 < keep2 ? keep1 : keep2, keep1 < keep2 ? keep2 : keep1};
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* In the child: nothing of the master's but the log, the ready pipe and the
+ * worker's own listeners stays open. */
+static void master_child_close_fds(struct master *m, int id, int ready_fd)
+{
+    int *keep = malloc((m->up->nfds + 2) * sizeof(*keep));
+    int n = 0;
+    if (keep == NULL) {
+        _exit(1);
+    }
+    keep[n++] = log_fd();
+    keep[n++] = ready_fd;
+    for (uint32_t i = 0; i < m->up->nfds; i++) {
+        if (m->up->fds[i].worker == id) {
+            keep[n++] = m->up->fds[i].fd;
+        }
+    }
+    qsort(keep, (size_t)n, sizeof(*keep), master_int_cmp);
     unsigned from = 3;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < n; i++) {
         if (keep[i] >= (int)from) {
             if ((unsigned)keep[i] > from) {
                 close_range(from, (unsigned)keep[i] - 1, 0);
@@ -132,6 +189,7 @@ static void master_child_close_fds(int keep1, int keep2)
         }
     }
     close_range(from, ~0u, 0);
+    free(keep);
 }
 
 static void master_child(struct master *m, struct worker *w, int ready_fd)
@@ -141,11 +199,12 @@ static void master_child(struct master *m, struct worker *w, int ready_fd)
     if (getppid() != m->pid) {
         _exit(1);
     }
-    master_child_close_fds(log_fd(), ready_fd);
+    master_child_close_fds(m, w->id, ready_fd);
+    upgrade_in_worker(m->up);
     /* the master's signals stay blocked: one sent before the worker reads its
      * own signalfd waits there instead of killing it */
     /* the parent's memory is ours too but none of it is used: _exit, no cleanup */
-    _exit(worker_main(&m->opts, m->conf, m->generation, w->id, m->slots, ready_fd));
+    _exit(worker_main(&m->opts, m->conf, m->generation, w->id, m->slots, ready_fd, m->up));
 }
 
 static int master_spawn(struct master *m, struct worker *w, int ready_fd)
@@ -158,8 +217,12 @@ static int master_spawn(struct master *m, struct worker *w, int ready_fd)
     if (pid == 0) {
         master_child(m, w, ready_fd);
     }
+    if (w->started_ms != 0) {
+        w->restarts++;
+    }
     w->pid = pid;
     w->started_ms = ev_now_update(m->loop);
+    w->started_wall_ms = master_wall_ms();
     log_notice("worker %d started on pid %d", w->id, (int)pid);
     return 0;
 }
@@ -221,6 +284,7 @@ static void master_reap(struct master *m)
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
         struct worker *w = master_worker_of(m, pid);
         if (w == NULL) {
+            upgrade_reap(m->up, pid, status); /* the new binary, if it was that */
             continue;
         }
         master_log_exit(w, pid, status);
@@ -258,6 +322,10 @@ static void master_stop(struct master *m)
         return;
     }
     m->stopping = true;
+    notify_send("STOPPING=1\nSTATUS=stopping: workers finish their clients");
+    /* the workers close theirs: with ours closed too a connect is refused at
+     * once rather than left waiting in a queue nobody serves */
+    listeners_close(m->up);
     for (int i = 0; i < m->nworkers; i++) {
         ev_timer_stop(m->loop, &m->workers[i].restart);
     }
@@ -297,6 +365,16 @@ static void master_reload_failed(struct master *m)
 {
     m->reload_failures++;
     m->last_reload = STATS_RELOAD_FAILED;
+    m->last_reload_ms = master_wall_ms();
+}
+
+static void master_notify_status(struct master *m, const char *head)
+{
+    char status[256];
+    notify_status_text(status, sizeof(status), m->generation, m->last_reload,
+                       m->last_reload ? m->last_reload_ms : (int64_t)m->src.start_time * 1000,
+                       m->conf->npools, m->nworkers);
+    notify_send("%sSTATUS=%s", head, status);
 }
 
 /* SIGHUP: only a file that loads goes to the workers; each applies it in place. */
@@ -307,6 +385,8 @@ static void master_reload(void *ctx)
     if (m->stopping) {
         return;
     }
+    notify_send("RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading the configuration",
+                (unsigned long long)notify_monotonic_us());
     struct conf_errors errs;
     conf_errors_init(&errs);
     struct conf *next = conf_load(path, &errs);
@@ -327,6 +407,7 @@ static void master_reload(void *ctx)
             conf_unref(next);
         }
         master_reload_failed(m);
+        master_notify_status(m, "READY=1\n");
         return;
     }
     stats_snap_add(gone, m->gone, true);
@@ -340,8 +421,65 @@ static void master_reload(void *ctx)
     m->conf = next; /* workers restarted from now on start with it */
     m->generation++;
     m->last_reload = STATS_RELOAD_OK;
+    m->last_reload_ms = master_wall_ms();
     log_notice("reload: '%s' is valid, passing it to %d workers", path, master_running(m));
     master_signal_workers(m, SIGHUP);
+    /* listeners of addresses no longer in the file go; workers bind new ones
+     * themselves (they were forked before the master could bind them) */
+    listeners_prune(m->up, m->conf, m->nworkers);
+    master_notify_status(m, "READY=1\n");
+}
+
+/* The new master serves: our workers hand over, we exit after them. */
+static void master_on_handed_over(void *ctx)
+{
+    struct master *m = ctx;
+    stats_destroy(m->stats);
+    m->stats = NULL;
+    metrics_destroy(m->metrics);
+    m->metrics = NULL;
+    struct stats_snap *s = master_collect(m);
+    upgrade_send_counters(m->up, s);
+    stats_snap_free(s);
+    m->stopping = true; /* no restart from now on */
+    for (int i = 0; i < m->nworkers; i++) {
+        ev_timer_stop(m->loop, &m->workers[i].restart);
+    }
+    master_signal_workers(m, SIGUSR2);
+    listeners_close(m->up); /* the new master has them */
+    uint64_t grace = (uint64_t)m->conf->global.worker_shutdown_timeout * 1000u;
+    ev_timer_start(m->loop, &m->stop_timer, grace + STOP_GRACE_EXTRA_MS);
+    if (master_running(m) == 0) {
+        ev_loop_stop(m->loop);
+    }
+}
+
+/* SIGUSR2: start the new binary with the stats, metrics and every worker's listeners. */
+static void master_upgrade(void *ctx)
+{
+    struct master *m = ctx;
+    if (m->stopping) {
+        log_warn("binary upgrade refused: this master is stopping");
+        return;
+    }
+    struct upgrade_fd *fds = calloc(m->up->nfds + 2, sizeof(*fds));
+    uint32_t n = 0;
+    if (fds == NULL) {
+        return;
+    }
+    if (m->stats != NULL) {
+        fds[n++] = (struct upgrade_fd){.fd = stats_fd(m->stats), .worker = -1};
+    }
+    if (m->metrics != NULL) {
+        fds[n++] = (struct upgrade_fd){.fd = metrics_fd(m->metrics), .worker = -1};
+    }
+    for (uint32_t i = 0; i < m->up->nfds; i++) {
+        if (m->up->fds[i].worker >= 0) {
+            fds[n++] = m->up->fds[i];
+        }
+    }
+    upgrade_start(m->up, fds, n, m->generation);
+    free(fds);
 }
 
 static void master_on_stop(void *ctx)
@@ -372,19 +510,24 @@ static int master_signals(struct master *m)
         .reopen = master_on_reopen,
         .level = master_on_level,
         .child = master_on_child,
+        .upgrade = master_upgrade,
         .ctx = m,
     };
+    struct upgrade_hooks hooks = {.handed_over = master_on_handed_over, .ctx = m};
+    upgrade_attach(m->up, m->loop, &hooks);
     return signals_open(&m->sig, m->loop, &act);
 }
 
-static int master_init(struct master *m, const struct options *o, struct conf *conf, int n)
+static int master_init(struct master *m, const struct options *o, struct conf *conf, int n,
+                       struct upgrade *up)
 {
     memset(m, 0, sizeof(*m));
     m->pid = getpid();
     m->sig.io.fd = -1;
     m->opts = *o;
     m->conf = conf_ref(conf);
-    m->generation = 1;
+    m->up = up;
+    m->generation = up->parent_generation + 1;
     m->src = (struct stats_source){master_collect, m, time(NULL)};
     m->loop = ev_loop_create();
     m->nworkers = n;
@@ -404,18 +547,20 @@ static int master_init(struct master *m, const struct options *o, struct conf *c
         log_error("master: cannot set up signal handling: %s", strerror(errno));
         return -1;
     }
-    m->stats = stats_create(m->loop, o, &m->src);
+    int fd = upgrade_take_host(up, -1, o->stats_addr, o->stats_port);
+    m->stats = stats_create_on(m->loop, o, &m->src, fd);
     if (m->stats == NULL) {
         return -1;
     }
     if (o->metrics_port != 0) {
         const char *addr = o->metrics_addr ? o->metrics_addr : o->stats_addr;
-        m->metrics = metrics_create(m->loop, addr, o->metrics_port, &m->src);
+        fd = upgrade_take_host(up, -1, addr, o->metrics_port);
+        m->metrics = metrics_create_on(m->loop, addr, o->metrics_port, &m->src, fd);
         if (m->metrics == NULL) {
             return -1;
         }
     }
-    return 0;
+    return listeners_bind(m->up, m->conf, m->nworkers);
 }
 
 /* Wait for worker w's ready byte: it is serving, or (EOF, timeout) it failed. */
@@ -483,22 +628,43 @@ static void master_deinit(struct master *m)
     }
     free(m->workers);
     if (m->loop != NULL) {
+        upgrade_detach(m->up);
         signals_close(&m->sig, m->loop);
         ev_loop_destroy(m->loop);
     }
     conf_unref(m->conf);
 }
 
-int master_run(const struct options *o, struct conf *conf, int nworkers)
+/* Every first worker serves: tell the service manager, and the old binary. */
+static void master_ready(struct master *m)
+{
+    log_notice("master on pid %d: %d workers serving", (int)m->pid, m->nworkers);
+    if (upgrade_is_child(m->up)) {
+        /* systemd first: it must know the new main pid before the old one exits */
+        char head[64];
+        snprintf(head, sizeof(head), "MAINPID=%d\nREADY=1\n", (int)m->pid);
+        master_notify_status(m, head);
+        upgrade_serving(m->up);
+    } else {
+        master_notify_status(m, "READY=1\n");
+    }
+}
+
+int master_run(const struct options *o, struct conf *conf, int nworkers, struct upgrade *up)
 {
     struct master m;
     int rc = 1;
-    if (master_init(&m, o, conf, nworkers) == 0) {
+    if (master_init(&m, o, conf, nworkers, up) == 0) {
         if (master_start_workers(&m) == 0) {
-            log_notice("master on pid %d: %d workers serving", (int)m.pid, nworkers);
+            master_ready(&m);
             rc = ev_loop_run(m.loop) == 0 ? 0 : 1;
         }
         master_kill_all(&m);
+        if (up->handed_over) {
+            struct stats_snap *s = master_collect(&m); /* the final counts */
+            upgrade_send_counters(up, s);
+            stats_snap_free(s);
+        }
     }
     master_deinit(&m);
     return rc;

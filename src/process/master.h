@@ -8,6 +8,8 @@
  *   SIGUSR1          reopen log files (master and workers)
  *   SIGTTIN/SIGTTOU  log level up/down in every process
  *   SIGTERM/SIGINT   workers finish in-flight work (worker_shutdown_timeout), then exit
+ *   SIGUSR2          binary upgrade (upgrade.h): once the new master serves,
+ *                    the workers hand over (SIGUSR2) and the master exits after them
  *
  * A worker's death is noticed through SIGCHLD; the master's death reaches the
  * workers through PR_SET_PDEATHSIG.
@@ -21,8 +23,14 @@
 /* How many workers global: worker_processes asks for (auto: one per online
  * CPU); 0 means a single process. */
 int master_workers(const struct conf_global *g);
+struct upgrade;
+
 /* Run the master until it is told to stop; returns the exit code. Fails at
- * once (1) when a first worker cannot start, e.g. a listen address is taken. */
-int master_run(const struct options *o, struct conf *conf, int nworkers);
+ * once (1) when a listen address cannot be bound or a first worker cannot
+ * start. The master binds one SO_REUSEPORT listener per worker and pool (or
+ * takes it from up, handed over by the binary it replaces) and keeps it, so a
+ * restarted worker, and the new binary's worker after an upgrade, serves the
+ * very socket its predecessor served: no queued connection is lost. */
+int master_run(const struct options *o, struct conf *conf, int nworkers, struct upgrade *up);
 
 #endif

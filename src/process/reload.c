@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/log.h"
 #include "process/instance.h"
@@ -239,10 +240,18 @@ int reload_apply(struct instance *in, struct conf *next)
     return 0;
 }
 
+static int64_t reload_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void reload_failed(struct instance *in)
 {
     in->reload_failures++;
     in->last_reload = STATS_RELOAD_FAILED;
+    in->last_reload_ms = reload_wall_ms();
 }
 
 void reload_run(struct instance *in)
@@ -264,6 +273,7 @@ void reload_run(struct instance *in)
     if (reload_apply(in, next) == 0) {
         in->generation++;
         in->last_reload = STATS_RELOAD_OK;
+        in->last_reload_ms = reload_wall_ms();
         log_notice("reload: configuration '%s' applied, %u pools, generation %llu", path,
                    in->px.npools, (unsigned long long)in->generation);
     } else {

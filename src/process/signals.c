@@ -61,6 +61,10 @@ static void signals_act(const struct signal_actions *a, int sig)
             a->level(a->ctx, sig);
         }
         break;
+    case SIGUSR2:
+        signals_log(sig, ", binary upgrade");
+        a->upgrade(a->ctx);
+        break;
     case SIGCHLD:
         a->child(a->ctx);
         break;
@@ -82,7 +86,7 @@ static void signals_on_read(struct ev_loop *loop, struct ev_io *io, unsigned eve
 
 int signals_open(struct signals *sg, struct ev_loop *loop, const struct signal_actions *act)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGTTIN, SIGTTOU};
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGTTIN, SIGTTOU};
     sigset_t set;
     sigemptyset(&set);
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {

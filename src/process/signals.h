@@ -9,7 +9,8 @@
  *   SIGHUP            reopen the log file, then reload the configuration
  *   SIGUSR1           reopen the log file
  *   SIGTTIN, SIGTTOU  log level up, down
- *   SIGCHLD           (the master) a worker exited
+ *   SIGUSR2           binary upgrade (a worker: hand over to the new one)
+ *   SIGCHLD           a worker or the new binary exited
  */
 #ifndef NC_SIGNALS_H
 #define NC_SIGNALS_H
@@ -24,6 +25,7 @@ struct signal_actions {
     void (*reopen)(void *ctx);         /* NULL: reopening the log is all */
     void (*level)(void *ctx, int sig); /* after the level changed; NULL: nothing more */
     void (*child)(void *ctx);          /* NULL: SIGCHLD is not watched */
+    void (*upgrade)(void *ctx);        /* SIGUSR2 */
     void *ctx;
 };
 

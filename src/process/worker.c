@@ -7,12 +7,12 @@
 #include "process/privileges.h"
 
 int worker_main(const struct options *o, struct conf *conf, uint64_t generation, int id,
-                struct stats_slots *slots, int ready_fd)
+                struct stats_slots *slots, int ready_fd, struct upgrade *up)
 {
     struct instance in;
     int rc = 1;
     /* a restarted worker starts at the master's generation */
-    if (instance_init(&in, o, conf, generation, id, slots) == 0 &&
+    if (instance_init(&in, o, conf, generation, id, slots, up) == 0 &&
         privileges_drop(&conf->global) == 0) {
         if (ready_fd >= 0) {
             ssize_t unused = write(ready_fd, "R", 1);

@@ -13,11 +13,13 @@
 #include "conf/options.h"
 
 struct stats_slots;
+struct upgrade;
 
-/* The body of worker `id` after fork(). Once it serves, it writes one byte to
+/* The body of worker `id` after fork(); up holds the listeners the master
+ * bound for it (taken by address). Once it serves, it writes one byte to
  * ready_fd (when >= 0) and closes it: the master's start-up check. Returns the
  * process's exit code. */
 int worker_main(const struct options *o, struct conf *conf, uint64_t generation, int id,
-                struct stats_slots *slots, int ready_fd);
+                struct stats_slots *slots, int ready_fd, struct upgrade *up);
 
 #endif

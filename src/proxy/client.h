@@ -72,6 +72,13 @@ void client_free(struct client *c);
 void client_mark_dirty(struct client *c);
 /* Account one reply of len bytes in the client's average reply size. */
 void client_note_reply(struct client *c, size_t len);
+/* Every request read has its reply (perhaps not yet written) and nothing
+ * unparsed is left: draining it now loses nothing it sent that was read (a
+ * binary upgrade lets such clients go, right behind their last reply). */
+static inline bool client_answered(const struct client *c)
+{
+    return c->q.head == NULL && c->in.len == 0 && !c->closing && !c->closed;
+}
 /* Bytes of memory this client's buffers and waiting replies take. */
 size_t client_memory(const struct client *c);
 /* The reply buffer, given a pooled chunk when it has none. */

@@ -204,7 +204,8 @@ static void cr_query_next(struct cluster *cl)
         cr_failed(cl, s, "out of memory");
         return;
     }
-    struct req *r = req_new(cl->use_slots ? REDIS_CMD_CLUSTER_SLOTS : REDIS_CMD_CLUSTER_SHARDS);
+    struct req *r =
+        req_new(s->pool->px, cl->use_slots ? REDIS_CMD_CLUSTER_SLOTS : REDIS_CMD_CLUSTER_SHARDS);
     r->reply = cr_on_reply; /* no client: the proxy's own */
     r->reply_ctx = cl;
     sconn_queued(cl->qconn, r, out->len - before);

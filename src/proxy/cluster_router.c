@@ -56,7 +56,7 @@ static void cr_whole(struct client *c, const uint8_t *p, const struct req_info *
         router_reply_error(c, CROSSSLOT_MSG);
         return;
     }
-    struct req *r = req_new(ri->cmd);
+    struct req *r = req_new(c->px, ri->cmd);
     cqueue_push(c, r, ri->len);
     cr_submit(c, r, p, ri->len, cr_slot(c, p, ri), ri->readonly, c->cl_seq++);
 }
@@ -95,20 +95,18 @@ static void cr_split(struct client *c, const uint8_t *p, const struct req_info *
     uint32_t n = ri->keys.n;
     struct cr_key *k = calloc(n ? n : 1, sizeof(*k));
     uint32_t *idx = calloc(n ? n : 1, sizeof(*idx));
-    struct frag_map *map = calloc(n ? n : 1, sizeof(*map));
-    if (k == NULL || idx == NULL || map == NULL) {
+    if (k == NULL || idx == NULL) {
         abort(); /* as req_new: a request lost silently is worse */
     }
     uint32_t nfrags = cr_group(p, ri, k);
     if (nfrags <= 1) {
         free(k);
         free(idx);
-        free(map);
         cr_whole(c, p, ri); /* one slot: as the request came */
         return;
     }
-    struct req *parent = req_new_split(p, ri, nfrags);
-    parent->split->map = map;
+    struct req *parent = req_new_split(c->px, p, ri, nfrags);
+    struct frag_map *map = req_split_map(parent, n);
     cqueue_push(c, parent, ri->len);
     uint64_t seq = c->cl_seq++;
     struct buf b;
@@ -173,7 +171,7 @@ static void cr_all(struct client *c, const uint8_t *p, const struct req_info *ri
         router_reply_error(c, m == NULL ? "out of memory" : NO_MAP_MSG);
         return;
     }
-    struct req *parent = req_new_split(p, ri, n);
+    struct req *parent = req_new_split(c->px, p, ri, n);
     parent->split->info.seed = (uint32_t)random(); /* for a merge that picks one (RANDOMKEY) */
     cqueue_push(c, parent, ri->len);
     for (uint32_t i = 0; i < n; i++) {
@@ -268,7 +266,7 @@ static void cr_scan(struct client *c, const uint8_t *p, const struct req_info *r
         router_reply_error(c, "out of memory");
         return;
     }
-    struct req *r = req_new(ri->cmd);
+    struct req *r = req_new(c->px, ri->cmd);
     r->reply = cr_scan_reply;
     r->reply_arg = (uint64_t)idx;
     cqueue_push(c, r, ri->len);

@@ -45,7 +45,7 @@ void cqueue_local(struct client *c, const uint8_t *p, size_t len)
         client_mark_dirty(c);
         return;
     }
-    struct req *r = req_new(0);
+    struct req *r = req_new(c->px, 0);
     cqueue_push(c, r, 0);
     buf_append(&r->rsp, p, len);
     q->pending_bytes += len;

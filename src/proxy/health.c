@@ -1,5 +1,6 @@
 #include "proxy/health.h"
 
+#include <stdio.h>
 #include <sys/time.h>
 
 #include "core/log.h"
@@ -49,6 +50,14 @@ static void health_eject(struct server *s)
     health_arm_retry(p);
 }
 
+static void health_note_error(struct server *s, const char *why)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    snprintf(s->health.last_error, sizeof(s->health.last_error), "%s", why);
+    s->health.last_error_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
 /* A sentinel group's replica: only it is left out, never its group. */
 static void health_replica_failure(struct server *s)
 {
@@ -63,8 +72,9 @@ static void health_replica_failure(struct server *s)
              (long long)cp->server_retry_timeout_ms, s->health.failures);
 }
 
-void health_failure(struct server *s)
+void health_failure(struct server *s, const char *why)
 {
+    health_note_error(s, why);
     if (s->owner != NULL) {
         health_replica_failure(s);
         return;

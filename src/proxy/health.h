@@ -25,9 +25,13 @@ struct health {
     uint32_t failures; /* in a row */
     bool ejected;      /* out of the distribution (a hidden replica: of the reads) */
     uint64_t retry_at_ms;
+    /* the last failure, for the status page: why, and when (wall clock, ms) */
+    char last_error[64];
+    int64_t last_error_ms;
 };
 
-void health_failure(struct server *s);
+/* A failure of s; why says what went wrong (kept as its last error). */
+void health_failure(struct server *s, const char *why);
 void health_success(struct server *s);
 /* s starts afresh: a new address, or listed usable again by the sentinels. */
 void health_reset(struct server *s);

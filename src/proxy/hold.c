@@ -446,7 +446,7 @@ static void hold_wait_acks(struct hold *h)
         if (c == NULL || c->state == SCONN_CLOSED) {
             continue;
         }
-        struct req *r = req_new(REDIS_CMD_WAIT);
+        struct req *r = req_new(g->pool->px, REDIS_CMD_WAIT);
         r->reply = hold_on_wait; /* no client: the proxy's own */
         h->waits++;
         sconn_send(c, r, (const uint8_t *)wait, sizeof(wait) - 1);
@@ -549,7 +549,7 @@ bool hold_take(struct client *c, struct server *s, const uint8_t *p, const struc
     if (g == NULL || ri->noreply || !hold_admits(g, s, c->id, ri->readonly, err)) {
         return false;
     }
-    struct req *r = req_new(ri->cmd);
+    struct req *r = req_new(c->px, ri->cmd);
     cqueue_push(c, r, ri->len);
     hold_push(g->hold, r, c, p, ri->len);
     return true;

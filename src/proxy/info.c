@@ -109,7 +109,7 @@ static void info_ask(struct server *s, const char *section, uint64_t arg)
     if (s->pool->proto->build(out, 2, argv, lens) != 0) {
         return;
     }
-    struct req *r = req_new(0);
+    struct req *r = req_new(s->pool->px, 0);
     r->reply = info_on_reply;
     r->reply_ctx = s;
     r->reply_arg = arg;
@@ -381,7 +381,7 @@ void info_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri
     struct buf *out = sconn_out(sc);
     size_t before = out->len;
     c->pool->proto->build(out, 2, argv, lens);
-    struct req *r = req_new(0);
+    struct req *r = req_new(c->px, 0);
     r->reply = info_on_server;
     r->reply_ctx = s;
     r->reply_arg = want;

@@ -63,7 +63,7 @@ static void holder_consider_pool(struct pool *p, struct holder *h, size_t *total
 static struct holder memlimit_largest(struct proxy *px, size_t *total)
 {
     struct holder h = {NULL, NULL, 0};
-    *total = 0;
+    *total = px->reqs.kept_bytes; /* the free lists: bounded, but memory all the same */
     for (uint32_t i = 0; i < px->npools; i++) {
         holder_consider_pool(px->pools[i], &h, total);
     }

@@ -170,13 +170,25 @@ static int pool_listen_on(struct pool *p, struct listener *l, const struct conf_
                   strerror(errno));
         return -1;
     }
+    pool_listen_fd(p, l == &p->tls_listener, fd);
+    return 0;
+}
+
+void pool_listen_fd(struct pool *p, bool tls_addr, int fd)
+{
+    struct listener *l = tls_addr ? &p->tls_listener : &p->listener;
+    const struct conf_addr *a = tls_addr ? &p->cp->listen_tls_addr : &p->cp->listen;
     ev_io_init(&l->io, fd, listener_on_accept, l);
     ev_io_set(p->px->loop, &l->io, EV_READ);
     p->px->curr_connections++;
     p->px->total_connections++;
     log_notice("pool '%s' listening on '%s' (%s%s, %u servers)", p->cp->name, a->text,
                p->proto->name, l->tls ? " over TLS" : "", p->nservers);
-    return 0;
+}
+
+void pool_stop_accepting(struct pool *p)
+{
+    pool_close_listener(p);
 }
 
 int pool_listen_only(struct pool *p, bool main, bool tls)

@@ -79,6 +79,13 @@ void pool_destroy(struct pool *p);
 int pool_listen(struct pool *p);
 /* Bind only these (a reload keeps the sockets of addresses that did not change). */
 int pool_listen_only(struct pool *p, bool main, bool tls);
+/* Serve p on fd, a socket already listening on p's address (tls_addr: on
+ * listen_tls_addr), handed over by the process this binary replaces, or bound
+ * by the master for its workers. */
+void pool_listen_fd(struct pool *p, bool tls_addr, int fd);
+/* Close the listeners; the clients stay and are served (a binary upgrade: the
+ * new process accepts from now on). */
+void pool_stop_accepting(struct pool *p);
 /* Rebuild the distribution after a server left or came back. */
 void pool_rebuild(struct pool *p);
 /* Stop accepting, let every client finish its pending replies, then close. */

@@ -2,12 +2,70 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 
+#include "net/sock.h"
 #include "proxy/cluster.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/replica.h"
 #include "proxy/server.h"
 #include "stats/snap.h"
+
+static int64_t pool_stats_wall_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static uint8_t pool_stats_state(const struct health *h)
+{
+    return h->ejected ? STATS_EJECTED : h->failures > 0 ? STATS_FAILING : STATS_LIVE;
+}
+
+/* The replicas the sentinels list for group g, as the status page shows them. */
+static void pool_stats_replicas(struct stats_server_snap *ss, const struct server *g)
+{
+    const struct replica_set *rs = g->replicas;
+    if (rs == NULL || rs->n == 0 || (ss->replicas = calloc(rs->n, sizeof(*ss->replicas))) == NULL) {
+        return;
+    }
+    for (uint32_t k = 0; k < rs->n; k++) {
+        const struct replica_ep *ep = rs->v[k];
+        if (!ep->listed) {
+            continue;
+        }
+        struct stats_replica_snap *r = &ss->replicas[ss->nreplicas];
+        if (stats_snap_set_str(&r->addr, ep->name) != 0) {
+            break;
+        }
+        r->state = !ep->usable ? STATS_EJECTED : pool_stats_state(&ep->srv.health);
+        ss->nreplicas++;
+    }
+}
+
+/* What the status page says of server sv: read only. */
+static void pool_stats_status(struct stats_server_snap *ss, const struct server *sv, int64_t wall,
+                              uint64_t now)
+{
+    const struct health *h = &sv->health;
+    ss->state = pool_stats_state(h);
+    ss->failures = h->failures;
+    if (h->ejected && h->retry_at_ms > now) {
+        ss->ejected_until_ms = wall + (int64_t)(h->retry_at_ms - now);
+    }
+    if (h->last_error_ms != 0) {
+        stats_snap_set_str(&ss->last_error, h->last_error);
+        ss->last_error_ms = h->last_error_ms;
+    }
+    if (sv->addr.known && sv->addr.len > 0) {
+        char text[128];
+        sock_addr_str((const struct sockaddr *)&sv->addr.ss, sv->addr.len, text, sizeof(text));
+        stats_snap_set_str(&ss->addr, text);
+    }
+    pool_stats_replicas(ss, sv);
+}
 
 struct stats_snap *pool_stats_snap(const struct proxy *px)
 {
@@ -18,6 +76,8 @@ struct stats_snap *pool_stats_snap(const struct proxy *px)
     if (s == NULL) {
         return NULL;
     }
+    int64_t wall = pool_stats_wall_ms();
+    uint64_t now = ev_now(px->loop);
     s->total_connections = px->total_connections;
     s->curr_connections = px->curr_connections;
     for (uint32_t i = 0; i < s->npools && i < px->npools; i++) {
@@ -43,6 +103,7 @@ struct stats_snap *pool_stats_snap(const struct proxy *px)
             memcpy(ss->v, sv->stats, sizeof(ss->v));
             memcpy(ss->g, sv->gstats, sizeof(ss->g));
             ss->lat = sv->lat_server;
+            pool_stats_status(ss, sv, wall, now);
         }
     }
     return s;

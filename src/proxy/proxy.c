@@ -78,6 +78,7 @@ void proxy_deinit(struct proxy *px)
         replica_ep_free(s);
     }
     proxy_free_dead_clients(px); /* clients closed while pools went away */
+    req_cache_free(&px->reqs);
     bufpool_deinit(&px->bufs);
 }
 

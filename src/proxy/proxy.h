@@ -18,6 +18,7 @@
 #include "conf/options.h"
 #include "event/ev.h"
 #include "net/bufpool.h"
+#include "proxy/req.h"
 
 struct pool;
 struct client;
@@ -31,6 +32,7 @@ struct proxy {
     uint32_t shutdown_timeout_s; /* of the generation in force: bounds a retired pool */
     size_t mbuf_size;            /* read chunk size (-m) */
     struct bufpool bufs;         /* free chunks of mbuf_size */
+    struct req_cache reqs;       /* free requests and splits (req_cache.c) */
     size_t client_max_buffer;    /* bytes a client may have buffered (requests + replies) */
     size_t buffer_limit;         /* bytes all connections together may have buffered */
     struct ev_timer mem_timer;   /* checks buffer_limit */

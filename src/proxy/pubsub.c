@@ -153,7 +153,7 @@ static void pubsub_local(struct client *c, uint8_t kind, const uint8_t *name, ui
 /* A request the client waits on, answered by pubsub_confirm with count. */
 static struct req *pubsub_req(struct client *c, uint16_t cmd, int64_t count)
 {
-    struct req *r = req_new(cmd);
+    struct req *r = req_new(c->px, cmd);
     r->reply = pubsub_confirm;
     r->reply_arg = (uint64_t)count;
     cqueue_push(c, r, 0);
@@ -236,7 +236,7 @@ static void pubsub_pattern(struct client *c, const uint8_t *p, const struct req_
         router_reply_error(c, "no server is available for this pattern");
         return;
     }
-    struct req *parent = req_new_split(p, ri, n);
+    struct req *parent = req_new_split(c->px, p, ri, n);
     parent->reply = pubsub_confirm;
     parent->reply_arg = (uint64_t)subs_count(ss);
     cqueue_push(c, parent, 0);

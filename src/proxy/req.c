@@ -10,85 +10,6 @@
 #include "proxy/cqueue.h"
 #include "proxy/pool.h"
 
-static void *req_alloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (p == NULL) {
-        log_error("out of memory allocating a request");
-        abort(); /* losing a request silently is worse than stopping */
-    }
-    return p;
-}
-
-struct req *req_new(uint16_t cmd)
-{
-    struct req *r = req_alloc(1, sizeof(*r));
-    r->cmd = cmd;
-    return r;
-}
-
-struct req *req_new_split(const uint8_t *p, const struct req_info *ri, uint32_t nfrags)
-{
-    struct req *r = req_new(ri->cmd);
-    struct split *sp = req_alloc(1, sizeof(*sp));
-    sp->req = req_alloc(ri->len, 1);
-    sp->rsps = req_alloc(nfrags, sizeof(*sp->rsps));
-    sp->infos = req_alloc(nfrags, sizeof(*sp->infos));
-    memcpy(sp->req, p, ri->len);
-    sp->req_len = ri->len;
-    req_info_init(&sp->info);
-    sp->info.len = ri->len;
-    sp->info.route = ri->route;
-    sp->info.cmd = ri->cmd;
-    sp->info.noreply = ri->noreply;
-    for (uint32_t i = 0; i < ri->keys.n; i++) {
-        spans_push(&sp->info.keys, ri->keys.v[i].off, ri->keys.v[i].len);
-    }
-    for (uint32_t i = 0; i < ri->args.n; i++) {
-        spans_push(&sp->info.args, ri->args.v[i].off, ri->args.v[i].len);
-    }
-    for (uint32_t i = 0; i < nfrags; i++) {
-        buf_init(&sp->rsps[i]);
-        rsp_info_init(&sp->infos[i]);
-    }
-    sp->nfrags = nfrags;
-    sp->pending = nfrags;
-    r->split = sp;
-    return r;
-}
-
-struct req *req_new_frag(struct req *parent, uint32_t f)
-{
-    struct req *r = req_new(parent->cmd);
-    r->parent = parent;
-    r->frag_idx = f;
-    return r;
-}
-
-static void split_free(struct split *sp)
-{
-    for (uint32_t i = 0; i < sp->nfrags; i++) {
-        buf_free(&sp->rsps[i]);
-        rsp_info_free(&sp->infos[i]);
-    }
-    free(sp->rsps);
-    free(sp->infos);
-    free(sp->map);
-    free(sp->req);
-    req_info_free(&sp->info);
-    free(sp);
-}
-
-void req_free(struct req *r)
-{
-    if (r->split != NULL) {
-        split_free(r->split);
-    }
-    buf_free(&r->rsp);
-    free(r->cx);
-    free(r);
-}
-
 void req_release(struct req *r)
 {
     if (r->in_client || r->in_server || r->held || (r->split != NULL && r->split->pending > 0)) {
@@ -139,27 +60,28 @@ static void split_finish(struct req *parent)
         return;
     }
     const struct proto *pr = c->pool->proto;
-    struct buf out;
-    buf_init(&out);
-    struct frag_rsp *fr = sp->failed ? NULL : calloc(sp->nfrags, sizeof(*fr));
+    struct buf *out = req_outbuf(parent->px);
+    struct frag_rsp few[32];
+    struct frag_rsp *fr = sp->nfrags <= 32 ? few : calloc(sp->nfrags, sizeof(*fr));
     if (sp->failed) {
-        pr->error_reply(&out, sp->err);
+        pr->error_reply(out, sp->err);
     } else if (fr == NULL) {
-        pr->error_reply(&out, "out of memory");
+        pr->error_reply(out, "out of memory");
     } else {
         for (uint32_t i = 0; i < sp->nfrags; i++) {
             fr[i].p = sp->rsps[i].data;
             fr[i].len = sp->rsps[i].len;
             fr[i].info = &sp->infos[i];
         }
-        if (pr->merge(&out, sp->req, &sp->info, sp->map, fr, sp->nfrags) != 0) {
-            buf_reset(&out);
-            pr->error_reply(&out, "cannot merge the servers' replies");
+        if (pr->merge(out, sp->req, &sp->info, sp->map, fr, sp->nfrags) != 0) {
+            buf_reset(out);
+            pr->error_reply(out, "cannot merge the servers' replies");
         }
     }
-    free(fr);
-    req_deliver(parent, out.data, out.len);
-    buf_free(&out);
+    if (fr != few) {
+        free(fr);
+    }
+    req_deliver(parent, out->data, out->len);
 }
 
 static void frag_done(struct req *f)

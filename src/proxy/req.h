@@ -20,6 +20,7 @@
 #include "proto/proto.h"
 
 struct client;
+struct proxy;
 struct sconn;
 struct split;
 struct req;
@@ -32,7 +33,8 @@ typedef void (*req_reply_fn)(struct req *r, struct buf *out, const uint8_t *p, s
                              const struct rsp_info *ri, const char *err);
 
 struct req {
-    struct req *cnext;     /* next in the client's queue */
+    struct proxy *px;      /* whose free list it goes back to */
+    struct req *cnext;     /* next in the client's queue (the free list's link) */
     struct req *snext;     /* next in the server connection's queue */
     struct client *client; /* NULL once the client is gone */
     struct req *parent;    /* a fragment: the split request it belongs to */
@@ -64,21 +66,50 @@ struct split {
     uint8_t *req; /* copy of the original request bytes (merge reads it) */
     size_t req_len;
     struct req_info info;
-    struct frag_map *map; /* per original key; NULL for ROUTE_ALL */
+    struct frag_map *map; /* per original key (req_split_map); NULL for ROUTE_ALL */
     uint32_t nfrags;
     uint32_t pending;
     struct buf *rsps;
     struct rsp_info *infos;
     bool failed;
     char err[160];
+    /* kept between uses (req_cache.c) */
+    struct split *next;
+    size_t req_cap;
+    uint32_t frag_cap, map_cap;
+    struct frag_map *map_store;
+    size_t kept;
 };
 
-struct req *req_new(uint16_t cmd);
+/* A proxy's free requests and splits, and the router's working memory
+ * (req_cache.c): the request path allocates nothing once they are warm. */
+struct req_cache {
+    struct req *reqs; /* linked by cnext */
+    uint32_t nreqs;
+    struct split *splits; /* linked by next */
+    uint32_t nsplits;
+    void *scratch; /* req_scratch */
+    size_t scratch_cap;
+    struct buf out;    /* req_outbuf */
+    size_t kept_bytes; /* held by the free lists (counts toward --buffer-limit) */
+};
+
+struct req *req_new(struct proxy *px, uint16_t cmd);
 /* A parent of nfrags fragments for the request p (info ri). */
-struct req *req_new_split(const uint8_t *p, const struct req_info *ri, uint32_t nfrags);
+struct req *req_new_split(struct proxy *px, const uint8_t *p, const struct req_info *ri,
+                          uint32_t nfrags);
 /* Fragment f of parent. */
 struct req *req_new_frag(struct req *parent, uint32_t f);
+/* The split's key map, n entries, owned by the split. */
+struct frag_map *req_split_map(struct req *parent, uint32_t n);
+/* Working memory of `bytes` bytes, valid until the next call (the router's
+ * grouping of a split request's keys). */
+void *req_scratch(struct proxy *px, size_t bytes);
+/* An empty buffer for a merged reply, valid until the next call. */
+struct buf *req_outbuf(struct proxy *px);
+/* Back to the free list (or to malloc past its bound). */
 void req_free(struct req *r);
+void req_cache_free(struct req_cache *rc);
 /* A response (or an error) for r arrived: deliver, merge or drop it. */
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri);
 void req_fail(struct req *r, const char *msg);

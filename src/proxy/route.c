@@ -129,14 +129,13 @@ static int route_master_replica(struct pool *p, uint32_t h, size_t len, bool rea
 
 int route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly, struct route *out)
 {
-    /* the hash places the key among members, and a read among a group's replicas */
-    bool hashed =
-        p->mode != POOL_CLUSTER && (!route_takes_server0(p, len) || (p->replica_reads && readonly));
-    uint32_t h = hashed ? route_hash(p, key, len) : 0;
     out->shard = out->target = NULL;
     if (p->mode == POOL_CLUSTER) {
-        return cluster_route_key(p, key, len, readonly, out);
+        return cluster_route_key(p, key, len, readonly, out); /* the slot map decides */
     }
+    /* the hash places the key among members, and a read among a group's replicas */
+    bool hashed = !route_takes_server0(p, len) || (p->replica_reads && readonly);
+    uint32_t h = hashed ? route_hash(p, key, len) : 0;
     switch (p->mode) {
     case POOL_SENTINEL:
         return route_sentinel(p, h, len, readonly, out);

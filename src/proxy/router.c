@@ -85,7 +85,7 @@ static void router_forward(struct client *c, struct server *target, const uint8_
     }
     struct req *r = NULL;
     if (!ri->noreply) {
-        r = req_new(ri->cmd);
+        r = req_new(c->px, ri->cmd);
         cqueue_push(c, r, ri->len);
     }
     sconn_send(sc, r, p, ri->len);
@@ -133,23 +133,34 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
     sconn_queued(sc, fr, out->len - before);
 }
 
-/* The keys of a split request grouped by target server, one fragment each. */
+/* The keys of a split request grouped by target server, one fragment each.
+ * Its arrays are the proxy's scratch memory (req_scratch): valid while the
+ * request is routed. */
 struct key_groups {
     uint32_t *frag_of; /* per pool server: fragment index + 1, 0 if none */
     uint32_t *order;   /* key indexes grouped by fragment */
     uint32_t *start;   /* per fragment: first position in order */
     uint32_t *count;   /* per fragment */
     struct server **target;
+    struct frag_map *map; /* per key: its fragment and position there */
     uint32_t nfrags;
 };
 
-static void key_groups_free(struct key_groups *g)
+static void key_groups_init(struct key_groups *g, struct proxy *px, uint32_t nservers, uint32_t n)
 {
-    free(g->frag_of);
-    free(g->order);
-    free(g->start);
-    free(g->count);
-    free(g->target);
+    size_t words = (size_t)nservers + 3 * (size_t)n;
+    size_t bytes = n * sizeof(*g->target) + n * sizeof(*g->map) + words * sizeof(uint32_t);
+    uint8_t *m = req_scratch(px, bytes);
+    g->target = (struct server **)m; /* the pointers first: aligned */
+    g->map = (struct frag_map *)(m + n * sizeof(*g->target));
+    g->frag_of = (uint32_t *)(m + n * (sizeof(*g->target) + sizeof(*g->map)));
+    g->order = g->frag_of + nservers;
+    g->start = g->order + n;
+    g->count = g->start + n;
+    memset(g->frag_of, 0, nservers * sizeof(uint32_t));
+    memset(g->count, 0, n * sizeof(uint32_t));
+    g->start[0] = 0;
+    g->nfrags = 0;
 }
 
 /* The fragment for server s, a new one for a server not seen yet. A pool's
@@ -175,62 +186,47 @@ static uint32_t key_groups_frag(struct key_groups *g, struct server *s)
 
 /* Group the keys by target; on a miss, *r says where (for the error text). */
 static int key_groups_build(struct key_groups *g, struct pool *pool, const uint8_t *p,
-                            const struct req_info *ri, struct frag_map *map, struct route *r)
+                            const struct req_info *ri, struct route *r)
 {
     uint32_t n = ri->keys.n;
-    g->frag_of = calloc(pool->nservers, sizeof(*g->frag_of));
-    g->order = calloc(n, sizeof(*g->order));
-    g->start = calloc(n, sizeof(*g->start));
-    g->count = calloc(n, sizeof(*g->count));
-    g->target = calloc(n, sizeof(*g->target));
-    g->nfrags = 0;
-    if (!g->frag_of || !g->order || !g->start || !g->count || !g->target) {
-        abort();
-    }
+    key_groups_init(g, pool->px, pool->nservers, n);
     for (uint32_t i = 0; i < n; i++) {
         int miss = route_key(pool, p + ri->keys.v[i].off, ri->keys.v[i].len, ri->readonly, r);
         if (miss != ROUTE_HIT) {
             return miss;
         }
         uint32_t f = key_groups_frag(g, r->target);
-        map[i].frag = f;
-        map[i].pos = g->count[f]++;
+        g->map[i].frag = f;
+        g->map[i].pos = g->count[f]++;
     }
     for (uint32_t f = 1; f < g->nfrags; f++) {
         g->start[f] = g->start[f - 1] + g->count[f - 1];
     }
     for (uint32_t i = 0; i < n; i++) {
-        g->order[g->start[map[i].frag] + map[i].pos] = i;
+        g->order[g->start[g->map[i].frag] + g->map[i].pos] = i;
     }
     return ROUTE_HIT;
 }
 
 static void route_split(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
-    struct frag_map *map = calloc(ri->keys.n ? ri->keys.n : 1, sizeof(*map));
     struct key_groups g;
     struct route r;
-    if (map == NULL) {
-        abort();
-    }
-    int miss = key_groups_build(&g, c->pool, p, ri, map, &r);
-    if (miss != ROUTE_HIT || g.nfrags == 1) {
-        if (miss != ROUTE_HIT) {
-            router_refuse(c, miss, &r);
-        } else {
-            router_forward(c, g.target[0], p, ri); /* one server: as the request came */
-        }
-        free(map);
-        key_groups_free(&g);
+    int miss = key_groups_build(&g, c->pool, p, ri, &r);
+    if (miss != ROUTE_HIT) {
+        router_refuse(c, miss, &r);
         return;
     }
-    struct req *parent = req_new_split(p, ri, g.nfrags);
-    parent->split->map = map;
+    if (g.nfrags == 1) {
+        router_forward(c, g.target[0], p, ri); /* one server: as the request came */
+        return;
+    }
+    struct req *parent = req_new_split(c->px, p, ri, g.nfrags);
+    memcpy(req_split_map(parent, ri->keys.n), g.map, ri->keys.n * sizeof(*g.map));
     cqueue_push(c, parent, ri->len);
     for (uint32_t f = 0; f < g.nfrags; f++) {
         route_fragment(c, parent, f, g.target[f], p, ri, &g.order[g.start[f]], g.count[f]);
     }
-    key_groups_free(&g);
 }
 
 static void route_all(struct client *c, const uint8_t *p, const struct req_info *ri)
@@ -251,7 +247,7 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
         }
         return;
     }
-    struct req *parent = req_new_split(p, ri, pool->nservers);
+    struct req *parent = req_new_split(c->px, p, ri, pool->nservers);
     parent->split->info.seed = (uint32_t)random(); /* for a merge that picks one (RANDOMKEY) */
     cqueue_push(c, parent, ri->len);
     for (uint32_t i = 0; i < pool->nservers; i++) {
@@ -273,7 +269,7 @@ static void route_any_server(struct client *c, const uint8_t *p, const struct re
         struct sconn *sc = router_conn_of(c, s);
         err = sconn_ensure(sc);
         if (err == 0) {
-            struct req *r = req_new(ri->cmd);
+            struct req *r = req_new(c->px, ri->cmd);
             cqueue_push(c, r, ri->len);
             sconn_send(sc, r, p, ri->len);
             return;
@@ -381,7 +377,7 @@ static void route_scan(struct client *c, const uint8_t *p, const struct req_info
         router_reply_error(c, "out of memory");
         return;
     }
-    struct req *r = req_new(ri->cmd);
+    struct req *r = req_new(c->px, ri->cmd);
     r->reply = scan_reply;
     r->reply_arg = idx | ((uint64_t)bits << 32);
     r->reply_ctx = (void *)(uintptr_t)pool->nservers;

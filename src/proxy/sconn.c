@@ -231,7 +231,7 @@ int sconn_ensure(struct sconn *c)
     if (fd < 0) {
         log_warn("connect to server '%s' failed: %s", s->cs->name, strerror(err));
         sconn_stats(c)[SS_server_err]++;
-        health_failure(s);
+        health_failure(s, strerror(err));
         return err;
     }
     if (sconn_stream_open(c, fd) != 0) {
@@ -493,7 +493,7 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field)
     }
     /* an idle connection the server closed (its timeout) is no failure */
     if (had_work || stat_field != SS_server_eof) {
-        health_failure(c->server);
+        health_failure(c->server, msg);
     }
 }
 

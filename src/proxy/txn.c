@@ -142,7 +142,7 @@ static void txn_exec(struct client *c, const struct req_info *ri)
             c->pool->stats[SP_forward_error]++;
             router_reply_error(c, home != NULL ? server_strerror(home, err) : "no server");
         } else {
-            struct req *q = req_new(ri->cmd);
+            struct req *q = req_new(c->px, ri->cmd);
             struct buf *out = sconn_out(sc);
             size_t before = out->len;
             q->skip = t->n + 1; /* MULTI's +OK, one QUEUED per command */
@@ -210,7 +210,7 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
         t->watch_lost = false;
     }
     t->watched = r.target;
-    struct req *q = req_new(ri->cmd);
+    struct req *q = req_new(c->px, ri->cmd);
     cqueue_push(c, q, ri->len);
     sconn_send(t->pin, q, p, ri->len);
 }
@@ -224,7 +224,7 @@ static void txn_unwatch(struct client *c, const uint8_t *p, const struct req_inf
         return;
     }
     t->watched = NULL;
-    struct req *q = req_new(ri->cmd);
+    struct req *q = req_new(c->px, ri->cmd);
     cqueue_push(c, q, ri->len);
     sconn_send(t->pin, q, p, ri->len);
 }
@@ -235,7 +235,7 @@ static void txn_forget_watch(struct client *c)
 {
     struct txn *t = &c->txn;
     if (t->watched != NULL && t->pin != NULL && t->pin->state != SCONN_CLOSED) {
-        struct req *q = req_new(0); /* no client: its +OK is dropped */
+        struct req *q = req_new(c->px, 0); /* no client: its +OK is dropped */
         struct buf *out = sconn_out(t->pin);
         size_t before = out->len;
         txn_word(c, out, "UNWATCH");

@@ -17,6 +17,7 @@
 #include "stats/histo.h"
 #include "stats/snap.h"
 #include "stats/stats_fields.h"
+#include "stats/status.h"
 
 #define HTTP_MAX_REQUEST 8192
 #define HTTP_TIMEOUT_MS  5000
@@ -278,22 +279,55 @@ static void http_write_all(int fd, const uint8_t *p, size_t n)
     }
 }
 
+/* Whether the request line asks for path (with or without a query). */
+static bool http_is(const char *req, const char *path)
+{
+    size_t n = strlen(path);
+    return strncmp(req, "GET ", 4) == 0 && strncmp(req + 4, path, n) == 0 &&
+           (req[4 + n] == ' ' || req[4 + n] == '?');
+}
+
+static void http_status_json(const struct stats_source *src, struct buf *out)
+{
+    struct stats_snap *s = src->collect(src->ctx);
+    if (s == NULL) {
+        buf_append_str(out, "{\"error\":\"out of memory\"}\n");
+        return;
+    }
+    status_render_json(s, src->start_time, out);
+    stats_snap_free(s);
+}
+
+/* The body for the request and its content type; NULL type: not found. */
+static const char *http_route(struct http_conn *h, struct buf *body)
+{
+    if (http_is(h->req, "/metrics")) {
+        metrics_render(&h->m->src, body);
+        return "text/plain; version=0.0.4";
+    }
+    if (http_is(h->req, "/status.json")) {
+        http_status_json(&h->m->src, body);
+        return "application/json";
+    }
+    if (http_is(h->req, "/")) {
+        buf_append_str(body, status_html);
+        return "text/html; charset=utf-8";
+    }
+    buf_append_str(body, "not found: GET / (status page), /status.json or /metrics\n");
+    return NULL;
+}
+
 static void http_answer(struct http_conn *h)
 {
     struct buf body, head;
     buf_init(&body);
     buf_init(&head);
-    const char *status = "200 OK";
-    if (strncmp(h->req, "GET /metrics ", 13) == 0 || strncmp(h->req, "GET /metrics?", 13) == 0) {
-        metrics_render(&h->m->src, &body);
-    } else {
-        status = "404 Not Found";
-        buf_append_str(&body, "only GET /metrics is served here\n");
-    }
+    const char *type = http_route(h, &body);
     buf_printf(&head,
-               "HTTP/1.0 %s\r\nContent-Type: text/plain; version=0.0.4\r\n"
+               "HTTP/1.0 %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-               status, body.len);
+               type != NULL ? "200 OK" : "404 Not Found", type != NULL ? type : "text/plain",
+               body.len);
     int fd = h->io.fd;
     int flags = fcntl(fd, F_GETFL, 0);
     fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -357,16 +391,34 @@ static void metrics_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned e
 struct metrics *metrics_create(struct ev_loop *loop, const char *addr, int port,
                                const struct stats_source *src)
 {
+    return metrics_create_on(loop, addr, port, src, -1);
+}
+
+int metrics_fd(const struct metrics *m)
+{
+    return m->io.fd;
+}
+
+static int metrics_bind(const char *addr, int port)
+{
     struct sockaddr_storage ss;
     socklen_t len;
     int rc = sock_resolve(addr, port, SOCK_RESOLVE_PASSIVE, &ss, &len);
     if (rc != 0) {
         log_error("metrics address '%s' is invalid: %s", addr, gai_strerror(rc));
-        return NULL;
+        return -1;
     }
     int fd = sock_listen((const struct sockaddr *)&ss, len, 128, false, 0);
     if (fd < 0) {
         log_error("failed to listen on metrics '%s:%d': %s", addr, port, strerror(errno));
+    }
+    return fd;
+}
+
+struct metrics *metrics_create_on(struct ev_loop *loop, const char *addr, int port,
+                                  const struct stats_source *src, int fd)
+{
+    if (fd < 0 && (fd = metrics_bind(addr, port)) < 0) {
         return NULL;
     }
     struct metrics *m = calloc(1, sizeof(*m));
@@ -378,7 +430,8 @@ struct metrics *metrics_create(struct ev_loop *loop, const char *addr, int port,
     m->src = *src;
     ev_io_init(&m->io, fd, metrics_on_accept, m);
     ev_io_set(loop, &m->io, EV_READ);
-    log_notice("metrics on http://%s:%d/metrics", addr, port);
+    log_notice("metrics on http://%s:%d/metrics, status page on http://%s:%d/", addr, port, addr,
+               port);
     return m;
 }
 

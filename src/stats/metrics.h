@@ -14,6 +14,12 @@ struct metrics;
 /* Returns NULL and logs when the port cannot be bound. */
 struct metrics *metrics_create(struct ev_loop *loop, const char *addr, int port,
                                const struct stats_source *src);
+/* The same on fd, a socket already listening there (handed over by a binary
+ * upgrade); fd -1: bind. */
+struct metrics *metrics_create_on(struct ev_loop *loop, const char *addr, int port,
+                                  const struct stats_source *src, int fd);
+/* The listening socket (to hand over to a new binary). */
+int metrics_fd(const struct metrics *m);
 void metrics_destroy(struct metrics *m);
 void metrics_render(const struct stats_source *src, struct buf *out);
 

@@ -11,10 +11,15 @@
  *   "NCSN" version SP_COUNT SS_COUNT SPX_COUNT SG_COUNT SC_COUNT  (10 bytes; the counts catch
  *                                       a field list that changed without a version bump)
  *   total_connections curr_connections generation reload_failures last_reload
- *   npools pool*
- *   pool:   namelen name kind(0 plain|1 sentinel|2 cluster byte) v[SP_COUNT] x[SPX_COUNT]
- *           c[SC_COUNT] histo nservers server*
- *   server: namelen name v[SS_COUNT] g[SG_COUNT] histo
+ *   last_reload_ms npools pool*
+ *   pool:    namelen name kind(0 plain|1 sentinel|2 cluster byte) v[SP_COUNT] x[SPX_COUNT]
+ *            c[SC_COUNT] histo
+ *            listen redis(0|1 byte) mode(byte) nservers server*
+ *   server:  namelen name v[SS_COUNT] g[SG_COUNT] histo
+ *            addr role(byte) state(byte) failures ejected_until_ms last_error last_error_ms
+ *            nreplicas replica*
+ *   replica: addr state(byte)
+ *   (listen, addr, last_error: namelen name; the bytes are checked against their enums)
  *   histo:  count sum max nnz (gap value)*  -- nonzero buckets only: a
  *           histogram is 4 KB in memory but a few dozen bytes here; bucket =
  *           previous bucket + 1 + gap (the first: gap), value never 0.
@@ -23,13 +28,14 @@
  * snapshot encodes back to the very same bytes; the fuzzer checks that.
  */
 
-#define SNAP_VERSION 4
+#define SNAP_VERSION 5
 #define SNAP_HEADER  10
 /* the fewest bytes a pool / server can take: lets the decoder refuse a count
  * the remaining input cannot hold before allocating for it */
-#define SNAP_MIN_HISTO  4
-#define SNAP_MIN_POOL   (1 + 1 + SP_COUNT + SPX_COUNT + SC_COUNT + SNAP_MIN_HISTO + 1)
-#define SNAP_MIN_SERVER (1 + SS_COUNT + SG_COUNT + SNAP_MIN_HISTO)
+#define SNAP_MIN_HISTO   4
+#define SNAP_MIN_POOL    (1 + 1 + SP_COUNT + SPX_COUNT + SC_COUNT + SNAP_MIN_HISTO + 3 + 1)
+#define SNAP_MIN_SERVER  (1 + SS_COUNT + SG_COUNT + SNAP_MIN_HISTO + 8)
+#define SNAP_MIN_REPLICA 2
 
 static const enum stats_kind pool_kinds[] = {
 #define STATS_KIND(name, kind, desc) STATS_##kind,
@@ -44,6 +50,9 @@ static const enum stats_kind cluster_kinds[] = {STATS_CLUSTER_FIELDS(STATS_KIND)
 
 static char *snap_name_dup(const char *s)
 {
+    if (s == NULL) {
+        s = "";
+    }
     size_t n = strlen(s) + 1;
     char *d = malloc(n);
     if (d != NULL) {
@@ -65,6 +74,35 @@ static void *snap_array_alloc(uint32_t n, size_t size, bool *failed)
     return p;
 }
 
+int stats_snap_set_str(char **dst, const char *src)
+{
+    char *d = snap_name_dup(src);
+    if (d == NULL) {
+        return -1;
+    }
+    free(*dst);
+    *dst = d;
+    return 0;
+}
+
+static void snap_replicas_free(struct stats_server_snap *sv)
+{
+    for (uint32_t k = 0; sv->replicas != NULL && k < sv->nreplicas; k++) {
+        free(sv->replicas[k].addr);
+    }
+    free(sv->replicas);
+    sv->replicas = NULL;
+    sv->nreplicas = 0;
+}
+
+static void snap_server_free(struct stats_server_snap *sv)
+{
+    free(sv->name);
+    free(sv->addr);
+    free(sv->last_error);
+    snap_replicas_free(sv);
+}
+
 void stats_snap_free(struct stats_snap *s)
 {
     if (s == NULL) {
@@ -73,13 +111,40 @@ void stats_snap_free(struct stats_snap *s)
     for (uint32_t i = 0; s->pools != NULL && i < s->npools; i++) {
         struct stats_pool_snap *p = &s->pools[i];
         for (uint32_t j = 0; p->servers != NULL && j < p->nservers; j++) {
-            free(p->servers[j].name);
+            snap_server_free(&p->servers[j]);
         }
         free(p->servers);
         free(p->name);
+        free(p->listen);
     }
     free(s->pools);
+    free(s->workers);
     free(s);
+}
+
+static uint8_t snap_mode_of(const struct conf_pool *cp)
+{
+    if (cp->redis_cluster) {
+        return STATS_CLUSTER;
+    }
+    if (cp->nsentinels > 0) {
+        return STATS_SENTINEL;
+    }
+    return cp->read_from != READ_FROM_NONE ? STATS_MASTER_REPLICA : STATS_PLAIN;
+}
+
+/* A server's name, address and role from the file; false when out of memory. */
+static bool snap_server_of_conf(struct stats_server_snap *ss, const struct conf_pool *cp,
+                                uint32_t j)
+{
+    ss->name = snap_name_dup(cp->servers[j].name);
+    /* a sentinel group's address is the master the sentinels name: runtime data */
+    ss->addr = snap_name_dup(cp->nsentinels > 0 ? "" : cp->servers[j].addr.text);
+    ss->last_error = snap_name_dup("");
+    if (cp->read_from != READ_FROM_NONE && cp->nsentinels == 0) {
+        ss->role = j == cp->master ? STATS_MASTER : STATS_REPLICA;
+    }
+    return ss->name != NULL && ss->addr != NULL && ss->last_error != NULL;
 }
 
 struct stats_snap *stats_snap_of_conf(const struct conf *conf)
@@ -95,14 +160,16 @@ struct stats_snap *stats_snap_of_conf(const struct conf *conf)
         const struct conf_pool *cp = &conf->pools[i];
         struct stats_pool_snap *ps = &s->pools[i];
         ps->name = snap_name_dup(cp->name);
+        ps->listen = snap_name_dup(cp->listen.text);
         ps->sentinel = cp->nsentinels > 0;
         ps->cluster = cp->redis_cluster;
+        ps->redis = cp->redis;
+        ps->mode = snap_mode_of(cp);
         ps->servers = snap_array_alloc(cp->nservers, sizeof(*ps->servers), &failed);
         ps->nservers = failed ? 0 : cp->nservers;
-        failed |= ps->name == NULL;
+        failed |= ps->name == NULL || ps->listen == NULL;
         for (uint32_t j = 0; j < ps->nservers && !failed; j++) {
-            ps->servers[j].name = snap_name_dup(cp->servers[j].name);
-            failed |= ps->servers[j].name == NULL;
+            failed |= !snap_server_of_conf(&ps->servers[j], cp, j);
         }
     }
     if (failed) {
@@ -172,21 +239,66 @@ static struct stats_server_snap *snap_server_find(struct stats_pool_snap *p, uin
     return NULL;
 }
 
+static void snap_replicas_copy(struct stats_server_snap *into, const struct stats_server_snap *from)
+{
+    into->replicas = calloc(from->nreplicas, sizeof(*into->replicas));
+    if (into->replicas == NULL) {
+        return;
+    }
+    into->nreplicas = from->nreplicas;
+    for (uint32_t k = 0; k < from->nreplicas; k++) {
+        into->replicas[k].addr = snap_name_dup(from->replicas[k].addr);
+        into->replicas[k].state = from->replicas[k].state;
+        if (into->replicas[k].addr == NULL) {
+            snap_replicas_free(into);
+            return;
+        }
+    }
+}
+
+/* Each worker has its own view of a server's health: show the worst. */
+static void snap_status_add(struct stats_server_snap *into, const struct stats_server_snap *from)
+{
+    if (from->state > into->state) {
+        into->state = from->state;
+    }
+    if (from->failures > into->failures) {
+        into->failures = from->failures;
+    }
+    if (from->ejected_until_ms > into->ejected_until_ms) {
+        into->ejected_until_ms = from->ejected_until_ms;
+    }
+    if (from->last_error_ms > into->last_error_ms && from->last_error != NULL &&
+        stats_snap_set_str(&into->last_error, from->last_error) == 0) {
+        into->last_error_ms = from->last_error_ms;
+    }
+    if ((into->addr == NULL || into->addr[0] == '\0') && from->addr != NULL && from->addr[0]) {
+        stats_snap_set_str(&into->addr, from->addr);
+    }
+    if (into->nreplicas == 0 && from->nreplicas > 0) {
+        snap_replicas_copy(into, from);
+    }
+}
+
 struct stats_server_snap *stats_pool_snap_add_server(struct stats_pool_snap *p, const char *name)
 {
-    char *copy = snap_name_dup(name);
     struct stats_server_snap *v = realloc(p->servers, (p->nservers + 1) * sizeof(*v));
-    if (copy == NULL || v == NULL) {
-        free(copy);
-        if (v != NULL) {
-            p->servers = v;
-        }
+    if (v == NULL) {
         return NULL;
     }
     p->servers = v;
-    struct stats_server_snap *s = &v[p->nservers++];
+    struct stats_server_snap *s = &v[p->nservers];
     memset(s, 0, sizeof(*s));
-    s->name = copy;
+    s->name = snap_name_dup(name);
+    s->addr = snap_name_dup(name); /* a node is named host:port */
+    s->last_error = snap_name_dup("");
+    if (s->name == NULL || s->addr == NULL || s->last_error == NULL) {
+        free(s->name);
+        free(s->addr);
+        free(s->last_error);
+        return NULL;
+    }
+    p->nservers++;
     return s;
 }
 
@@ -204,6 +316,9 @@ void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool
         }
         if (from->last_reload > into->last_reload) {
             into->last_reload = from->last_reload;
+        }
+        if (from->last_reload_ms > into->last_reload_ms) {
+            into->last_reload_ms = from->last_reload_ms;
         }
     }
     for (uint32_t i = 0; i < from->npools; i++) {
@@ -228,6 +343,9 @@ void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool
             snap_fields_add(is->v, fs->v, server_kinds, SS_COUNT, counters_only);
             snap_fields_add(is->g, fs->g, group_kinds, SG_COUNT, counters_only);
             histo_merge(&is->lat, &fs->lat);
+            if (!counters_only) {
+                snap_status_add(is, fs);
+            }
         }
     }
 }
@@ -264,8 +382,14 @@ static void snap_put_varint(struct snap_writer *w, uint64_t v)
     w->rc |= buf_append(w->out, tmp, n);
 }
 
+static void snap_put_byte(struct snap_writer *w, uint8_t b)
+{
+    w->rc |= buf_append(w->out, &b, 1);
+}
+
 static void snap_put_name(struct snap_writer *w, const char *name)
 {
+    name = name != NULL ? name : "";
     size_t n = strlen(name);
     snap_put_varint(w, n);
     w->rc |= buf_append(w->out, name, n);
@@ -294,6 +418,53 @@ static void snap_put_histo(struct snap_writer *w, const struct histo *h)
 static const uint8_t snap_header[SNAP_HEADER] = {
     'N', 'C', 'S', 'N', SNAP_VERSION, SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT, SC_COUNT};
 
+static void snap_put_server(struct snap_writer *w, const struct stats_server_snap *sv)
+{
+    snap_put_name(w, sv->name);
+    for (int f = 0; f < SS_COUNT; f++) {
+        snap_put_varint(w, snap_zigzag(sv->v[f]));
+    }
+    for (int f = 0; f < SG_COUNT; f++) {
+        snap_put_varint(w, snap_zigzag(sv->g[f]));
+    }
+    snap_put_histo(w, &sv->lat);
+    snap_put_name(w, sv->addr);
+    snap_put_byte(w, sv->role);
+    snap_put_byte(w, sv->state);
+    snap_put_varint(w, sv->failures);
+    snap_put_varint(w, snap_zigzag(sv->ejected_until_ms));
+    snap_put_name(w, sv->last_error);
+    snap_put_varint(w, snap_zigzag(sv->last_error_ms));
+    snap_put_varint(w, sv->nreplicas);
+    for (uint32_t k = 0; k < sv->nreplicas; k++) {
+        snap_put_name(w, sv->replicas[k].addr);
+        snap_put_byte(w, sv->replicas[k].state);
+    }
+}
+
+static void snap_put_pool(struct snap_writer *w, const struct stats_pool_snap *p)
+{
+    snap_put_name(w, p->name);
+    snap_put_byte(w, p->cluster ? 2 : p->sentinel ? 1 : 0);
+    for (int f = 0; f < SP_COUNT; f++) {
+        snap_put_varint(w, snap_zigzag(p->v[f]));
+    }
+    for (int f = 0; f < SPX_COUNT; f++) {
+        snap_put_varint(w, snap_zigzag(p->x[f]));
+    }
+    for (int f = 0; f < SC_COUNT; f++) {
+        snap_put_varint(w, snap_zigzag(p->c[f]));
+    }
+    snap_put_histo(w, &p->lat);
+    snap_put_name(w, p->listen);
+    snap_put_byte(w, p->redis ? 1 : 0);
+    snap_put_byte(w, p->mode);
+    snap_put_varint(w, p->nservers);
+    for (uint32_t j = 0; j < p->nservers && w->rc == 0; j++) {
+        snap_put_server(w, &p->servers[j]);
+    }
+}
+
 int stats_snap_encode(const struct stats_snap *s, struct buf *out)
 {
     struct snap_writer w = {out, buf_append(out, snap_header, sizeof(snap_header))};
@@ -302,34 +473,10 @@ int stats_snap_encode(const struct stats_snap *s, struct buf *out)
     snap_put_varint(&w, s->generation);
     snap_put_varint(&w, s->reload_failures);
     snap_put_varint(&w, s->last_reload);
+    snap_put_varint(&w, snap_zigzag(s->last_reload_ms));
     snap_put_varint(&w, s->npools);
     for (uint32_t i = 0; i < s->npools && w.rc == 0; i++) {
-        const struct stats_pool_snap *p = &s->pools[i];
-        uint8_t kind = p->cluster ? 2 : p->sentinel ? 1 : 0;
-        snap_put_name(&w, p->name);
-        w.rc |= buf_append(out, &kind, 1);
-        for (int f = 0; f < SP_COUNT; f++) {
-            snap_put_varint(&w, snap_zigzag(p->v[f]));
-        }
-        for (int f = 0; f < SPX_COUNT; f++) {
-            snap_put_varint(&w, snap_zigzag(p->x[f]));
-        }
-        for (int f = 0; f < SC_COUNT; f++) {
-            snap_put_varint(&w, snap_zigzag(p->c[f]));
-        }
-        snap_put_histo(&w, &p->lat);
-        snap_put_varint(&w, p->nservers);
-        for (uint32_t j = 0; j < p->nservers && w.rc == 0; j++) {
-            const struct stats_server_snap *sv = &p->servers[j];
-            snap_put_name(&w, sv->name);
-            for (int f = 0; f < SS_COUNT; f++) {
-                snap_put_varint(&w, snap_zigzag(sv->v[f]));
-            }
-            for (int f = 0; f < SG_COUNT; f++) {
-                snap_put_varint(&w, snap_zigzag(sv->g[f]));
-            }
-            snap_put_histo(&w, &sv->lat);
-        }
+        snap_put_pool(&w, &s->pools[i]);
     }
     return w.rc ? -1 : 0;
 }
@@ -423,6 +570,35 @@ static void snap_get_histo(struct snap_reader *r, struct histo *h)
     }
 }
 
+/* One byte that must be below limit. */
+static uint8_t snap_get_byte(struct snap_reader *r, uint8_t limit)
+{
+    if (r->bad || r->left == 0 || *r->p >= limit) {
+        r->bad = true;
+        return 0;
+    }
+    r->left--;
+    return *r->p++;
+}
+
+static void snap_get_replicas(struct snap_reader *r, struct stats_server_snap *s)
+{
+    uint32_t n = snap_get_count(r, SNAP_MIN_REPLICA);
+    if (r->bad || n == 0) {
+        return;
+    }
+    s->replicas = calloc(n, sizeof(*s->replicas));
+    if (s->replicas == NULL) {
+        r->bad = true;
+        return;
+    }
+    s->nreplicas = n;
+    for (uint32_t k = 0; k < n && !r->bad; k++) {
+        s->replicas[k].addr = snap_get_name(r);
+        s->replicas[k].state = snap_get_byte(r, STATS_STATE_COUNT);
+    }
+}
+
 static void snap_get_server(struct snap_reader *r, struct stats_server_snap *s)
 {
     s->name = snap_get_name(r);
@@ -433,6 +609,16 @@ static void snap_get_server(struct snap_reader *r, struct stats_server_snap *s)
         s->g[f] = snap_unzigzag(snap_get_varint(r));
     }
     snap_get_histo(r, &s->lat);
+    s->addr = snap_get_name(r);
+    s->role = snap_get_byte(r, STATS_ROLE_COUNT);
+    s->state = snap_get_byte(r, STATS_STATE_COUNT);
+    uint64_t failures = snap_get_varint(r);
+    r->bad |= failures > UINT32_MAX;
+    s->failures = (uint32_t)failures;
+    s->ejected_until_ms = snap_unzigzag(snap_get_varint(r));
+    s->last_error = snap_get_name(r);
+    s->last_error_ms = snap_unzigzag(snap_get_varint(r));
+    snap_get_replicas(r, s);
 }
 
 static void snap_get_pool(struct snap_reader *r, struct stats_pool_snap *p)
@@ -456,6 +642,9 @@ static void snap_get_pool(struct snap_reader *r, struct stats_pool_snap *p)
         p->c[f] = snap_unzigzag(snap_get_varint(r));
     }
     snap_get_histo(r, &p->lat);
+    p->listen = snap_get_name(r);
+    p->redis = snap_get_byte(r, 2) == 1;
+    p->mode = snap_get_byte(r, STATS_MODE_COUNT);
     uint32_t n = snap_get_count(r, SNAP_MIN_SERVER);
     if (r->bad || n == 0) {
         return;
@@ -488,6 +677,7 @@ struct stats_snap *stats_snap_decode(const uint8_t *p, size_t len)
     uint64_t last = snap_get_varint(&r);
     r.bad |= last > STATS_RELOAD_FAILED;
     s->last_reload = (uint8_t)last;
+    s->last_reload_ms = snap_unzigzag(snap_get_varint(&r));
     uint32_t n = snap_get_count(&r, SNAP_MIN_POOL);
     if (!r.bad && n > 0) {
         s->pools = calloc(n, sizeof(*s->pools));

@@ -18,11 +18,41 @@
 
 struct conf;
 
+/* What the status page says of a server (the worst over the workers). */
+enum stats_state { STATS_LIVE = 0, STATS_FAILING, STATS_EJECTED, STATS_STATE_COUNT };
+/* A server of a sharded pool, the master or a replica of a master/replica pool. */
+enum stats_role { STATS_SHARD = 0, STATS_MASTER, STATS_REPLICA, STATS_ROLE_COUNT };
+
+/* A replica of a sentinel group, as the sentinels list it. */
+struct stats_replica_snap {
+    char *addr;
+    uint8_t state; /* enum stats_state: EJECTED when it gets no read */
+};
+
 struct stats_server_snap {
     char *name;
     int64_t v[SS_COUNT];
     int64_t g[SG_COUNT]; /* a sentinel group's (stats_fields.h); zero elsewhere */
     struct histo lat;
+    /* for the status page (not in the stats JSON, whose keys stay twemproxy's) */
+    char *addr;               /* where it is now ("" unknown: a group with no master yet) */
+    uint8_t role;             /* enum stats_role */
+    uint8_t state;            /* enum stats_state */
+    uint32_t failures;        /* in a row */
+    int64_t ejected_until_ms; /* wall clock; 0 unless ejected */
+    char *last_error;         /* "" none */
+    int64_t last_error_ms;    /* wall clock */
+    uint32_t nreplicas;
+    struct stats_replica_snap *replicas;
+};
+
+/* How a pool maps keys (proxy/pool.h's pool_mode). */
+enum stats_pool_mode {
+    STATS_PLAIN = 0,
+    STATS_MASTER_REPLICA,
+    STATS_SENTINEL,
+    STATS_CLUSTER,
+    STATS_MODE_COUNT
 };
 
 struct stats_pool_snap {
@@ -35,6 +65,17 @@ struct stats_pool_snap {
     struct histo lat;
     uint32_t nservers;
     struct stats_server_snap *servers;
+    char *listen; /* as written in the file */
+    bool redis;
+    uint8_t mode; /* enum stats_pool_mode */
+};
+
+/* A worker of the master/worker mode (filled by the master; never encoded). */
+struct stats_worker_snap {
+    int id;
+    int pid;            /* 0: not running (waiting to be restarted) */
+    int64_t started_ms; /* wall clock */
+    uint32_t restarts;
 };
 
 /* What the last configuration reload did. */
@@ -48,12 +89,17 @@ struct stats_snap {
      * sees that a reload finished, without reading the log */
     uint64_t generation, reload_failures;
     uint8_t last_reload;
+    int64_t last_reload_ms; /* wall clock of the last reload, 0: none */
     uint32_t npools;
     struct stats_pool_snap *pools;
+    /* the master/worker mode: the workers (master_collect fills it in) */
+    uint32_t nworkers;
+    struct stats_worker_snap *workers;
 };
 
-/* All zero, in conf's layout (pools and servers in conf order, names from
- * conf): what the master sums into. NULL when out of memory. */
+/* All zero, in conf's layout (pools and servers in conf order, names,
+ * addresses and modes from conf): what the master sums into. NULL when out of
+ * memory. */
 struct stats_snap *stats_snap_of_conf(const struct conf *conf);
 /* Where the stats port and /metrics get their numbers: this process's pools,
  * or the sum over the workers of a master (process/). */
@@ -63,18 +109,22 @@ struct stats_source {
     time_t start_time; /* uptime counts from it */
 };
 /* Append a server named name to p (a cluster node learned at run time): its
- * zeroed entry, or NULL when out of memory. */
+ * zeroed entry with its name as address, or NULL when out of memory. */
 struct stats_server_snap *stats_pool_snap_add_server(struct stats_pool_snap *p, const char *name);
 /* Add from into into, matching pools and servers by name (entries of from that
  * into does not have are ignored, except the servers of a cluster pool, which
- * are appended: its nodes are learned at run time, not from the file). COUNTER and GAUGE fields are
- * summed, TIMESTAMP and MAX fields take the max, histograms merge, the connection totals are
- * summed; the generation is the lowest (every worker has it), reload failures are the most any one
- * counted and a failed last reload wins. With counters_only, GAUGE fields and curr_connections are
- * not added (the last counts of a worker that died: sums never go backwards, but its connections
- * are gone). */
+ * are appended: its nodes are learned at run time). COUNTER and GAUGE fields are summed,
+ * TIMESTAMP and MAX fields take the max, histograms merge, the connection
+ * totals are summed; the generation is the lowest (every worker has it), reload
+ * failures are the most any one counted and a failed last reload wins; a server's state is the
+ * worst, its last error the latest, its address and replicas the first known. With counters_only,
+ * GAUGE fields, curr_connections and the status fields are not added (the last counts of a worker
+ * that died: sums never go backwards, but its connections are gone). */
 void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool counters_only);
-/* Append the binary form of s to out. Returns 0, or -1 when out of memory. */
+/* Set *dst to a copy of src (NULL: ""). Returns 0, or -1 when out of memory. */
+int stats_snap_set_str(char **dst, const char *src);
+/* Append the binary form of s to out (workers are not part of it). Returns 0, or -1 when out of
+ * memory. */
 int stats_snap_encode(const struct stats_snap *s, struct buf *out);
 /* Parse exactly len bytes of the binary form. Strict: anything malformed,
  * truncated, non-canonical or followed by extra bytes gives NULL (as does out

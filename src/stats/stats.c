@@ -150,8 +150,12 @@ static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned eve
     }
 }
 
-static int stats_listen(struct stats *st, const struct options *o)
+static int stats_listen(struct stats *st, const struct options *o, int fd)
 {
+    if (fd >= 0) {
+        ev_io_init(&st->io, fd, stats_on_accept, st);
+        return ev_io_set(st->loop, &st->io, EV_READ);
+    }
     struct sockaddr_storage ss;
     socklen_t len;
     int rc = sock_resolve(o->stats_addr, o->stats_port, SOCK_RESOLVE_PASSIVE, &ss, &len);
@@ -159,7 +163,7 @@ static int stats_listen(struct stats *st, const struct options *o)
         log_error("stats address '%s' is invalid: %s", o->stats_addr, gai_strerror(rc));
         return -1;
     }
-    int fd = sock_listen((const struct sockaddr *)&ss, len, 512, false, 0);
+    fd = sock_listen((const struct sockaddr *)&ss, len, 512, false, 0);
     if (fd < 0) {
         log_error("failed to listen on stats '%s:%d': %s", o->stats_addr, o->stats_port,
                   strerror(errno));
@@ -173,6 +177,17 @@ static int stats_listen(struct stats *st, const struct options *o)
 struct stats *stats_create(struct ev_loop *loop, const struct options *o,
                            const struct stats_source *src)
 {
+    return stats_create_on(loop, o, src, -1);
+}
+
+int stats_fd(const struct stats *st)
+{
+    return st->io.fd;
+}
+
+struct stats *stats_create_on(struct ev_loop *loop, const struct options *o,
+                              const struct stats_source *src, int fd)
+{
     struct stats *st = calloc(1, sizeof(*st));
     if (st == NULL) {
         return NULL;
@@ -183,7 +198,7 @@ struct stats *stats_create(struct ev_loop *loop, const struct options *o,
     buf_init(&st->json);
     ev_io_init(&st->io, -1, stats_on_accept, st);
     ev_timer_init(&st->timer, stats_on_timer, st);
-    if (stats_listen(st, o) != 0) {
+    if (stats_listen(st, o, fd) != 0) {
         free(st);
         return NULL;
     }

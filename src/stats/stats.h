@@ -18,6 +18,12 @@
  * src every -i ms; NULL (logged) when the port cannot be bound. */
 struct stats *stats_create(struct ev_loop *loop, const struct options *o,
                            const struct stats_source *src);
+/* The same on fd, a socket already listening there (a binary upgrade handed it
+ * over); fd -1: bind as stats_create does. */
+struct stats *stats_create_on(struct ev_loop *loop, const struct options *o,
+                              const struct stats_source *src, int fd);
+/* The listening socket (to hand over to a new binary). */
+int stats_fd(const struct stats *st);
 void stats_destroy(struct stats *st);
 /* Render s (twemproxy's exact layout, pools and servers in s's order) into out;
  * uptime counts from start_time. */

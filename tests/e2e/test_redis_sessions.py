@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from conftest import HOST, Resp, RespError, encode_command, placement, redis_pool, wait_until
+from conftest import (HOST, Resp, RespError, encode_command, placement, redis_pool, spread_keys,
+                      wait_until)
 
 
 @pytest.fixture(scope="module")
@@ -166,7 +167,7 @@ def test_scan_walks_every_server_once(rig):
     _, servers, px = rig
     _clean(rig[0], servers)
     c = px.client()
-    names = ["scan:%d" % i for i in range(500)]
+    names = spread_keys("scan", 500)  # alike names would crowd one server
     for i in range(0, 500, 100):
         c.mset({n: "v" for n in names[i:i + 100]})
     assert all(s.client().dbsize() > 50 for s in servers)  # spread

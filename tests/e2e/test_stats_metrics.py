@@ -246,7 +246,7 @@ def _metrics_proxy(env, pools, args):
 def test_prometheus_metrics(env):
     """--metrics-port: GET /metrics answers the Prometheus text format with
     the same counters as the JSON (request count matches the traffic) and
-    latency summaries; other paths get 404."""
+    latency summaries; / is the status page, other paths get 404."""
     servers = env.redises(2)
     px, mport = _metrics_proxy(env, {"alpha": redis_pool(servers)},
                                lambda p: ["--metrics-port=%d" % p, "--metrics-addr=%s" % HOST])
@@ -294,8 +294,8 @@ def test_prometheus_metrics(env):
 
     status, _, _ = http_get(mport, "/other")
     assert status == 404
-    status, _, _ = http_get(mport, "/")
-    assert status == 404
+    status, headers, body = http_get(mport, "/")
+    assert status == 200 and headers.get("content-type", "").startswith("text/html"), headers
     assert px.alive()
 
 

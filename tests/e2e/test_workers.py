@@ -73,10 +73,19 @@ def test_workers_serve_and_the_stats_port_sums_them(env):
     st = px.wait_stats(lambda s: s["alpha"][r.addr]["requests"] == 60, "the stats port to sum the workers' 60")
     assert st["alpha"][r.addr]["server_connections"] == 2
     assert st["total_connections"] >= 60
-    # the master binds nothing but the stats port; each worker has its own listener
-    assert listeners(px.proc.pid, port) == []
+    # each worker has its own SO_REUSEPORT listener; the master serves no
+    # client but holds those very sockets (so a restarted worker, or the new
+    # binary's after an upgrade, serves the same queue: nothing queued is lost)
+    mine = [inode(px.proc.pid, fd) for fd in listeners(px.proc.pid, port)]
+    theirs = [[inode(w, fd) for fd in listeners(w, port)] for w in workers]
+    assert all(len(t) == 1 for t in theirs), theirs
+    assert sorted(mine) == sorted(t[0] for t in theirs) and len(set(mine)) == 2, (mine, theirs)
     assert listeners(px.proc.pid, px.stats_port) != []
-    assert all(len(listeners(w, port)) == 1 for w in workers)
+    assert all(listeners(w, px.stats_port) == [] for w in workers)
+
+
+def inode(pid, fd):
+    return os.readlink("/proc/%d/fd/%s" % (pid, fd))
 
 
 def _is_listener_of(pid, fd, port):
@@ -167,8 +176,11 @@ def test_a_taken_listen_address_fails_the_start(env):
         assert px.proc.wait(15) == 1
     finally:
         taken.close()
+    # the master binds every worker's listener before it starts one: it says
+    # which address, and starts no worker
     log = read_file(px.log)
-    assert "did not start" in log and "failed to listen" in log, px.log_tail()
+    assert "failed to listen on '%s:%d'" % (HOST, port) in log, px.log_tail()
+    assert "worker 0 started" not in log, px.log_tail()
 
 
 def test_auto_starts_one_worker_per_cpu(env):

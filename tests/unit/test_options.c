@@ -218,7 +218,8 @@ static void test_signal_option(void)
     CHECK_EQ_INT(parse("--signal=stop"), 0);
     CHECK(strcmp(opt.signal_name, "stop") == 0);
     CHECK_EQ_INT(parse("-k reopen"), 0);
-    expect_fail("-k restart", "nutcracker: option -k value restart is not reload, reopen or stop");
+    expect_fail("-k restart",
+                "nutcracker: option -k value restart is not reload, reopen, stop or upgrade");
 }
 
 static void test_event_backend(void)
@@ -263,7 +264,8 @@ static void test_usage(void)
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
         "      --event-backend=S  : epoll or io_uring (default: epoll; io_uring falls back to "
         "epoll where the kernel has none)\n"
-        "  -k, --signal=S         : send reload, reopen or stop to the process in the pid file\n"
+        "  -k, --signal=S         : send reload, reopen, stop or upgrade to the process in the pid "
+        "file\n"
         "\n";
     CHECK(strcmp(u, want) == 0);
     free(u);

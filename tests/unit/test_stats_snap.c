@@ -66,6 +66,30 @@ static bool histo_equal(const struct histo *a, const struct histo *b)
     return memcmp(a, b, sizeof(*a)) == 0;
 }
 
+static const char *or_empty(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+/* What the status page reads of a server survives the trip. */
+static bool status_equal(const struct stats_server_snap *a, const struct stats_server_snap *b)
+{
+    if (strcmp(or_empty(a->addr), or_empty(b->addr)) != 0 || a->role != b->role ||
+        a->state != b->state || a->failures != b->failures ||
+        a->ejected_until_ms != b->ejected_until_ms ||
+        strcmp(or_empty(a->last_error), or_empty(b->last_error)) != 0 ||
+        a->last_error_ms != b->last_error_ms || a->nreplicas != b->nreplicas) {
+        return false;
+    }
+    for (uint32_t k = 0; k < a->nreplicas; k++) {
+        if (strcmp(a->replicas[k].addr, b->replicas[k].addr) != 0 ||
+            a->replicas[k].state != b->replicas[k].state) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool snap_equal(const struct stats_snap *a, const struct stats_snap *b)
 {
     if (a->total_connections != b->total_connections ||
@@ -83,6 +107,9 @@ static bool snap_equal(const struct stats_snap *a, const struct stats_snap *b)
             const struct stats_server_snap *sa = &pa->servers[j], *sb = &pb->servers[j];
             if (strcmp(sa->name, sb->name) != 0 || memcmp(sa->v, sb->v, sizeof(sa->v)) != 0 ||
                 memcmp(sa->g, sb->g, sizeof(sa->g)) != 0 || !histo_equal(&sa->lat, &sb->lat)) {
+                return false;
+            }
+            if (!status_equal(sa, sb)) {
                 return false;
             }
         }
@@ -103,6 +130,12 @@ static struct stats_snap *make_full_snap(void)
     struct stats_snap *s = make_snap(3, 4, false);
     s->total_connections = UINT64_MAX;
     s->curr_connections = 7;
+    s->last_reload_ms = 1795422014123;
+    for (uint32_t i = 0; i < s->npools; i++) {
+        s->pools[i].listen = dup_str(i ? "127.0.0.1:22121" : "/tmp/x.sock 0666");
+        s->pools[i].redis = i == 1;
+        s->pools[i].mode = (uint8_t)i;
+    }
     s->pools[1].sentinel = true;
     free(s->pools[2].name);
     s->pools[2].name = dup_str("a pool \"with\" odd\tname \xc3\xa9");
@@ -125,6 +158,20 @@ static struct stats_snap *make_full_snap(void)
             for (int f = 0; f < SG_COUNT; f++) {
                 sv->g[f] = (int64_t)j - 1 + f;
             }
+            sv->addr = dup_str("127.0.0.1:6379");
+            sv->role = (uint8_t)(j % STATS_ROLE_COUNT);
+            sv->state = (uint8_t)(j % STATS_STATE_COUNT);
+            sv->failures = UINT32_MAX - j;
+            sv->ejected_until_ms = 1795422014000 + j;
+            sv->last_error = dup_str(j ? "Connection refused" : "");
+            sv->last_error_ms = -1;
+            if (j == 1) {
+                sv->nreplicas = 2;
+                sv->replicas = calloc(2, sizeof(*sv->replicas));
+                sv->replicas[0].addr = dup_str("10.0.0.2:6379");
+                sv->replicas[1].addr = dup_str("[::1]:6380");
+                sv->replicas[1].state = STATS_EJECTED;
+            }
             histo_add(&sv->lat, j);
             histo_add(&sv->lat, UINT64_MAX); /* the last bucket, a 10-byte varint */
         }
@@ -133,6 +180,12 @@ static struct stats_snap *make_full_snap(void)
     s->pools[0].nservers = 0;
     for (uint32_t j = 0; j < 4; j++) {
         free(s->pools[0].servers[j].name);
+        free(s->pools[0].servers[j].addr);
+        free(s->pools[0].servers[j].last_error);
+        for (uint32_t k = 0; k < s->pools[0].servers[j].nreplicas; k++) {
+            free(s->pools[0].servers[j].replicas[k].addr);
+        }
+        free(s->pools[0].servers[j].replicas);
     }
     free(s->pools[0].servers);
     s->pools[0].servers = NULL;
@@ -216,7 +269,7 @@ static void test_decode_rejects(void)
     }
 
     /* hand-made bodies after a valid header */
-    static const uint8_t head[] = {'N',      'C',      'S',       'N',      4,
+    static const uint8_t head[] = {'N',      'C',      'S',       'N',      5,
                                    SP_COUNT, SS_COUNT, SPX_COUNT, SG_COUNT, SC_COUNT};
     struct {
         const char *why;
@@ -224,8 +277,8 @@ static void test_decode_rejects(void)
         size_t len;
         bool ok;
     } cases[] = {
-        {"empty snapshot", {0, 0, 1, 0, 0, 0}, 6, true},
-        {"a reload outcome that does not exist", {0, 0, 1, 0, 3, 0}, 6, false},
+        {"empty snapshot", {0, 0, 1, 0, 0, 0, 0}, 7, true},
+        {"a reload outcome that does not exist", {0, 0, 1, 0, 3, 0, 0}, 7, false},
         {"overlong varint", {0x80, 0x00, 0, 0}, 4, false},
         {"varint over 64 bits",
          {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02, 0, 0},
@@ -235,8 +288,8 @@ static void test_decode_rejects(void)
          {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x81, 0x00, 0, 0},
          13,
          false},
-        {"more pools than bytes", {0, 0, 1, 0, 0, 0x7f}, 6, false},
-        {"huge pool count", {0, 0, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, 10, false},
+        {"more pools than bytes", {0, 0, 1, 0, 0, 0, 0x7f}, 7, false},
+        {"huge pool count", {0, 0, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, 11, false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         uint8_t in[sizeof(head) + 24];
@@ -260,6 +313,7 @@ static void test_decode_rejects(void)
     pool[n++] = 1;   /* generation */
     pool[n++] = 0;   /* reload failures */
     pool[n++] = 0;   /* last reload */
+    pool[n++] = 0;   /* last reload time */
     pool[n++] = 1;   /* npools */
     pool[n++] = 1;   /* name length */
     pool[n++] = 'a'; /* name */
@@ -275,11 +329,22 @@ static void test_decode_rejects(void)
     pool[n++] = 1; /* nnz */
     pool[n++] = 3; /* gap: bucket 3 */
     pool[n++] = 1; /* value */
+    pool[n++] = 0; /* listen length */
+    size_t redis = n;
+    pool[n++] = 1; /* redis */
+    pool[n++] = 2; /* mode: sentinel */
     pool[n++] = 0; /* nservers */
     struct stats_snap *d = stats_snap_decode(pool, n);
     CHECK(d != NULL && d->npools == 1 && strcmp(d->pools[0].name, "a") == 0 &&
-          d->pools[0].lat.b[3] == 1 && d->pools[0].lat.count == 1);
+          d->pools[0].lat.b[3] == 1 && d->pools[0].lat.count == 1 && d->pools[0].redis &&
+          d->pools[0].mode == STATS_SENTINEL && strcmp(d->pools[0].listen, "") == 0);
     stats_snap_free(d);
+    pool[redis] = 2; /* redis is a boolean */
+    CHECK(stats_snap_decode(pool, n) == NULL);
+    pool[redis] = 1;
+    pool[redis + 1] = STATS_MODE_COUNT; /* no such mode */
+    CHECK(stats_snap_decode(pool, n) == NULL);
+    pool[redis + 1] = 2;
     pool[sent] = 3; /* no such kind */
     CHECK(stats_snap_decode(pool, n) == NULL);
     pool[sent] = 0;
@@ -414,6 +479,44 @@ static void test_add(void)
     stats_snap_free(other);
     stats_snap_free(into);
     stats_snap_free(from);
+}
+
+/* The status page's fields: the worst state over the workers, the latest
+ * error, the first address and replica list known; a dead worker's say nothing. */
+static void test_add_status(void)
+{
+    struct stats_snap *into = make_snap(1, 1, false);
+    struct stats_snap *a = make_snap(1, 1, false);
+    struct stats_snap *b = make_snap(1, 1, false);
+    struct stats_server_snap *sa = &a->pools[0].servers[0], *sb = &b->pools[0].servers[0];
+    struct stats_server_snap *si = &into->pools[0].servers[0];
+    sa->state = STATS_FAILING;
+    sa->failures = 1;
+    sa->last_error = dup_str("Connection refused");
+    sa->last_error_ms = 2000;
+    sa->addr = dup_str("10.0.0.1:6379");
+    sb->state = STATS_EJECTED;
+    sb->failures = 3;
+    sb->ejected_until_ms = 9000;
+    sb->last_error = dup_str("Connection timed out");
+    sb->last_error_ms = 1000;
+    sb->nreplicas = 1;
+    sb->replicas = calloc(1, sizeof(*sb->replicas));
+    sb->replicas[0].addr = dup_str("10.0.0.2:6379");
+    stats_snap_add(into, a, true);
+    CHECK(si->state == STATS_LIVE && si->last_error == NULL && si->addr == NULL);
+    stats_snap_add(into, a, false);
+    stats_snap_add(into, b, false);
+    CHECK_EQ_INT(si->state, STATS_EJECTED);
+    CHECK_EQ_INT(si->failures, 3);
+    CHECK_EQ_INT(si->ejected_until_ms, 9000);
+    CHECK(si->last_error != NULL && strcmp(si->last_error, "Connection refused") == 0);
+    CHECK_EQ_INT(si->last_error_ms, 2000);
+    CHECK(si->addr != NULL && strcmp(si->addr, "10.0.0.1:6379") == 0);
+    CHECK(si->nreplicas == 1 && strcmp(si->replicas[0].addr, "10.0.0.2:6379") == 0);
+    stats_snap_free(into);
+    stats_snap_free(a);
+    stats_snap_free(b);
 }
 
 /* ---- from a configuration and from live pools ---- */
@@ -741,6 +844,7 @@ int main(void)
 {
     test_round_trip();
     test_decode_rejects();
+    test_add_status();
     test_add();
     test_of_conf();
     test_of_proxy_and_render();

@@ -1,0 +1,100 @@
+#include "process/listeners.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "net/sock.h"
+
+struct listeners_want {
+    const struct conf *conf;
+    int nworkers;
+};
+
+/* Whether f listens where worker f->worker should, per the configuration. */
+static bool listeners_keep(void *ctx, const struct upgrade_fd *f)
+{
+    const struct listeners_want *w = ctx;
+    if (f->taken) {
+        return true;
+    }
+    if (f->worker < 0 || f->worker >= w->nworkers) {
+        return false;
+    }
+    for (uint32_t i = 0; i < w->conf->npools; i++) {
+        const struct conf_pool *cp = &w->conf->pools[i];
+        const struct conf_addr *addrs[2] = {&cp->listen, &cp->listen_tls_addr};
+        for (int k = 0; k < 2; k++) {
+            const struct conf_addr *a = addrs[k];
+            if (a->salen > 0 && (a->path == NULL || f->worker == 0) &&
+                upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
+                                  (const struct sockaddr *)&a->sa, a->salen)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool listeners_has(const struct upgrade *up, int worker, const struct conf_addr *a)
+{
+    for (uint32_t i = 0; i < up->nfds; i++) {
+        const struct upgrade_fd *f = &up->fds[i];
+        if (f->worker == worker && upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
+                                                     (const struct sockaddr *)&a->sa, a->salen)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void listeners_prune(struct upgrade *up, const struct conf *conf, int nworkers)
+{
+    struct listeners_want w = {conf, nworkers};
+    upgrade_close_fds(up, 0, listeners_keep, &w);
+}
+
+/* Worker w's socket on a, bound unless it has one; -1 when it cannot be. */
+static int listeners_bind_one(struct upgrade *up, const struct conf_pool *cp,
+                              const struct conf_addr *a, int w)
+{
+    if (a->salen == 0 || (a->path != NULL && w > 0) || listeners_has(up, w, a)) {
+        return 0;
+    }
+    int fd = sock_listen((const struct sockaddr *)&a->sa, a->salen, cp->backlog, true, a->perm);
+    if (fd < 0 || upgrade_add(up, fd, w) != 0) {
+        log_error("failed to listen on '%s' for pool '%s': %s", a->text, cp->name, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int listeners_bind(struct upgrade *up, const struct conf *conf, int nworkers)
+{
+    for (int w = 0; w < nworkers; w++) {
+        for (uint32_t i = 0; i < conf->npools; i++) {
+            const struct conf_pool *cp = &conf->pools[i];
+            if (listeners_bind_one(up, cp, &cp->listen, w) != 0 ||
+                listeners_bind_one(up, cp, &cp->listen_tls_addr, w) != 0) {
+                return -1;
+            }
+        }
+    }
+    listeners_prune(up, conf, nworkers);
+    return 0;
+}
+
+static bool listeners_keep_taken(void *ctx, const struct upgrade_fd *f)
+{
+    (void)ctx;
+    return f->taken; /* the stats and metrics sockets: owned by their servers */
+}
+
+void listeners_close(struct upgrade *up)
+{
+    upgrade_close_fds(up, 0, listeners_keep_taken, NULL);
+}

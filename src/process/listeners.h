@@ -1,0 +1,26 @@
+/*
+ * listeners: the listening sockets a master holds for its workers (SPEC 8):
+ * one SO_REUSEPORT socket per worker and pool (a unix path: worker 0's only),
+ * bound before the workers start, or taken over from the binary a master
+ * replaces. The master keeps them, so a restarted worker, and the new binary's
+ * worker after an upgrade, serves the very socket and queue its predecessor
+ * did: nothing waiting there is reset. They live in the upgrade registry
+ * (upgrade.h), tagged with their worker, where a forked worker takes its own.
+ */
+#ifndef NC_LISTENERS_H
+#define NC_LISTENERS_H
+
+#include "conf/conf.h"
+#include "process/upgrade.h"
+
+/* Bind what conf needs for nworkers that up does not hold yet, then prune.
+ * -1 (logged) when an address cannot be bound. */
+int listeners_bind(struct upgrade *up, const struct conf *conf, int nworkers);
+/* Close the sockets of addresses conf no longer has (or of workers beyond
+ * nworkers); the stats and metrics sockets (taken) stay. */
+void listeners_prune(struct upgrade *up, const struct conf *conf, int nworkers);
+/* Close every worker socket: a stopping master refuses new connections at
+ * once, a replaced one leaves them to the new master. */
+void listeners_close(struct upgrade *up);
+
+#endif

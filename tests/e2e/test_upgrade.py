@@ -1,0 +1,258 @@
+"""Binary upgrade (-k upgrade / SIGUSR2) under continuous load: the binary file
+is replaced by a rebuilt copy (a new file at the same path, as dpkg does), the
+running proxy starts it with its listening sockets handed over, and the test
+checks that no connect was refused, no request went unanswered or was lost
+(each INCR client's counter equals the INCRs it saw succeed), the new process
+runs the new file, the pid file names it, and the stats counters went on.
+Also: a new binary that cannot start leaves the old one serving."""
+
+import os
+import shutil
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import (HOST, NUTCRACKER_BIN, TWEMPROXY, Resp, free_port, redis_pool, wait_until,
+                      yaml_conf)
+from test_stats_metrics import http_get
+
+pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy has no binary upgrade")
+
+INCR_CLIENTS = 6
+CONNECT_CLIENTS = 2
+ROUNDS = int(os.environ.get("NC_UPGRADE_ROUNDS", "2"))  # upgrades in a row under the same load
+
+
+def read_pid(path):
+    try:
+        with open(path) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie of ours is gone for this purpose
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except OSError:
+        return False
+
+
+class Upgradable:
+    """A proxy started from its own copy of the binary, so the file can be replaced."""
+
+    def __init__(self, env, pools, global_=None):
+        self.env = env
+        bindir = os.path.join(env.tmp, "sbin")
+        os.makedirs(bindir, exist_ok=True)
+        self.bin = os.path.join(bindir, "nutcracker")
+        shutil.copy(NUTCRACKER_BIN, self.bin)
+        self.pidfile = os.path.join(env.tmp, "nutcracker.pid")
+        self.log = os.path.join(env.tmp, "nutcracker-upgrade.log")
+        self.port = free_port()
+        self.mport = free_port()
+        self.sport = free_port()
+        pools = {k: dict(v, listen="%s:%d" % (HOST, self.port)) for k, v in pools.items()}
+        self.conf = env.write_conf(yaml_conf(pools, global_))
+        argv = [self.bin, "-c", self.conf, "-s", str(self.sport), "-a", HOST, "-i", "100",
+                "-p", self.pidfile, "-o", self.log, "-v", "6", "--metrics-port", str(self.mport)]
+        self.proc, self.out = env.spawn(argv, "nutcracker")
+        env.proxy_outputs.append(self.out)
+        self.pids = [self.proc.pid]
+        assert wait_until(lambda: read_pid(self.pidfile) == self.proc.pid and self._serves(), 10), \
+            self.log_tail()
+
+    def _serves(self):
+        try:
+            socket.create_connection((HOST, self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def log_tail(self):
+        try:
+            with open(self.log) as f:
+                return "".join(f.readlines()[-40:])
+        except OSError:
+            return "(no log)"
+
+    def replace_binary(self, content=None):
+        """A new file at the same path (a new inode), like a package upgrade."""
+        tmp = self.bin + ".dpkg-new"
+        if content is None:
+            shutil.copy(NUTCRACKER_BIN, tmp)
+        else:
+            with open(tmp, "w") as f:
+                f.write(content)
+            os.chmod(tmp, 0o755)
+        os.rename(tmp, self.bin)
+        return os.stat(self.bin).st_ino
+
+    def upgrade(self):
+        r = self.env.run_proxy(["-k", "upgrade", "-p", self.pidfile])
+        assert r[0] == 0, r
+
+    def status(self):
+        import json
+        code, _, body = http_get(self.mport, "/status.json")
+        assert code == 200, body
+        return json.loads(body)
+
+    def stop_all(self):
+        for pid in set(self.pids + [read_pid(self.pidfile)]):
+            if pid and alive(pid):
+                os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not any(p and alive(p) for p in self.pids + [read_pid(self.pidfile)]), 15)
+        for pid in set(self.pids + [read_pid(self.pidfile)]):
+            if pid and alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+class Load:
+    """INCR clients on pooled redis-py connections (as applications use them) and
+    clients that connect anew for each request; every failure is kept."""
+
+    def __init__(self, port):
+        import redis
+        self.port = port
+        self.stop = threading.Event()
+        self.errors = []
+        self.incrs = [0] * INCR_CLIENTS
+        self.connects = [0] * CONNECT_CLIENTS
+        self.marks = {}  # name -> per-client counts at that moment
+        self.clients = [redis.Redis(host=HOST, port=port, socket_timeout=10) for _ in range(INCR_CLIENTS)]
+        self.threads = [threading.Thread(target=self._incr, args=(i,)) for i in range(INCR_CLIENTS)]
+        self.threads += [threading.Thread(target=self._connect, args=(i,)) for i in range(CONNECT_CLIENTS)]
+
+    def _incr(self, i):
+        key = "upgrade:%d" % i
+        while not self.stop.is_set():
+            try:
+                v = self.clients[i].incr(key)
+            except Exception as e:  # any failure is a finding
+                self.errors.append("incr client %d: %r" % (i, e))
+                return
+            self.incrs[i] += 1
+            if v != self.incrs[i]:
+                self.errors.append("incr client %d: %d after %d INCRs" % (i, v, self.incrs[i]))
+                return
+
+    def _connect(self, i):
+        while not self.stop.is_set():
+            try:
+                c = Resp(port=self.port, timeout=10)
+                reply = c.call("SET", "upgrade:c%d" % i, self.connects[i])
+                c.close()
+            except Exception as e:
+                self.errors.append("connect client %d: %r" % (i, e))
+                return
+            if reply != b"OK":
+                self.errors.append("connect client %d: %r" % (i, reply))
+                return
+            self.connects[i] += 1
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def mark(self, name):
+        self.marks[name] = list(self.incrs) + list(self.connects)
+
+    def finish(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+
+    def total(self):
+        return sum(self.incrs) + sum(self.connects)
+
+
+def grows(load, n):
+    before = load.total()
+    return wait_until(lambda: load.total() >= before + n or load.errors, 10)
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["single", "workers"])
+def test_upgrade_under_load(env, workers):
+    r = env.redis()
+    glob = {"worker_processes": workers, "worker_shutdown_timeout": 10} if workers else None
+    px = Upgradable(env, {"alpha": redis_pool([r])}, glob)
+    load = Load(px.port)
+    try:
+        load.start()
+        assert grows(load, 2000) and not load.errors, load.errors
+        timings = []
+        for rnd in range(ROUNDS):
+            old_pid = read_pid(px.pidfile)
+            old_ino = os.stat("/proc/%d/exe" % old_pid).st_ino
+            new_ino = px.replace_binary()
+            assert new_ino != old_ino
+            load.mark("before")
+            t0 = time.monotonic()
+            px.upgrade()
+            assert wait_until(lambda: read_pid(px.pidfile) not in (0, old_pid), 20), px.log_tail()
+            new_pid = read_pid(px.pidfile)
+            px.pids.append(new_pid)
+            t_ready = time.monotonic() - t0
+            assert wait_until(lambda: not alive(old_pid), 20), px.log_tail()
+            timings.append((t_ready, time.monotonic() - t0))
+            load.mark("after")
+            assert grows(load, 1500) and not load.errors, (load.errors, px.log_tail())
+            # the new process runs the new file
+            assert os.stat("/proc/%d/exe" % new_pid).st_ino == new_ino
+            # every client got through before, across and after it
+            for before, after in zip(load.marks["before"], load.marks["after"]):
+                assert before < after
+        load.finish()
+        # nothing failed, nothing was lost
+        assert load.errors == [], (load.errors, px.log_tail())
+        for i in range(INCR_CLIENTS):
+            assert int(r.client().get("upgrade:%d" % i)) == load.incrs[i]
+        # stats go on: the new process counts what the old one served too
+        served = load.total()
+        st = wait_until(lambda: (lambda s: s if s["pools"][0]["servers"][0]["requests"] >= served else None)(
+            px.status()), 10)
+        assert st, (px.status()["pools"][0]["servers"][0]["requests"], served)
+        assert st["generation"] == 1 + ROUNDS and st["pid"] == new_pid
+        print("\nupgrade (%s): %d upgrades under %d requests (%d INCR on %d pooled clients, %d on new "
+              "connections): 0 errors, 0 refused, 0 lost; new binary serving / old gone after %s"
+              % ("single process" if not workers else "%d workers" % workers, ROUNDS, served,
+                 sum(load.incrs), INCR_CLIENTS, sum(load.connects),
+                 ", ".join("%.3f/%.3f s" % t for t in timings)))
+    finally:
+        load.finish()
+        px.stop_all()
+
+
+def test_a_new_binary_that_fails_leaves_the_old_serving(env):
+    r = env.redis()
+    px = Upgradable(env, {"alpha": redis_pool([r])})
+    try:
+        old_pid = read_pid(px.pidfile)
+        c = Resp(port=px.port)
+        assert c.call("SET", "k", "before") == b"OK"
+        px.replace_binary("#!/bin/sh\nexit 3\n")
+        px.upgrade()
+        assert wait_until(lambda: "binary upgrade failed" in px.log_tail(), 10), px.log_tail()
+        assert read_pid(px.pidfile) == old_pid and alive(old_pid)
+        # the same connection and new ones keep working, the stats port too
+        assert c.call("GET", "k") == b"before"
+        assert Resp(port=px.port).call("SET", "k", "after") == b"OK"
+        assert px.status()["pid"] == old_pid
+        # and a good binary afterwards takes over
+        px.replace_binary()
+        px.upgrade()
+        assert wait_until(lambda: read_pid(px.pidfile) not in (0, old_pid), 10), px.log_tail()
+        px.pids.append(read_pid(px.pidfile))
+        assert wait_until(lambda: not alive(old_pid), 10), px.log_tail()
+        assert Resp(port=px.port).call("GET", "k") == b"after"
+    finally:
+        px.stop_all()
