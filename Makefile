@@ -2,10 +2,13 @@
 #
 #   make              build ./nutcracker (optimised, with debug symbols)
 #   make test         layer check + unit tests + end-to-end tests against real servers
+#   make e2e-uring    the end-to-end tests with the proxy on the io_uring event backend
 #   make layers       includes only go down the layers; invariants keep their owners
 #   make asan-test    the same suite built with ASan + UBSan (clang)
 #   make fuzz         build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make bench        side-by-side benchmark (see bench/README.md)
+#   make malloc-count the allocation counter bench/ preloads, and a frame-pointer build to
+#                     name the call sites (build/malloc_count.so, build/fp/nutcracker)
 #   make install      PREFIX=/usr/local DESTDIR=: binary, manual pages, example
 #                     configuration, systemd unit
 #   make man          regenerate man/*.8 and man/*.5 from man/manual.txt (python3)
@@ -17,7 +20,7 @@ SHELL   := /bin/bash
 CC      ?= cc
 BUILD   ?= build
 SAN     ?=
-PKGS    := yaml-0.1 libssl libcrypto
+PKGS    := yaml-0.1 libssl libcrypto liburing
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 OPT     ?= -O2 -g
@@ -51,8 +54,8 @@ FUZZ_SRC  := $(sort $(wildcard fuzz/fuzz_*.c))
 FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all test unit e2e layers asan-test fuzz fuzz-build bench clean format-check soak install \
-        man deb deb-test
+.PHONY: all test unit e2e e2e-uring layers asan-test fuzz fuzz-build bench bench-tools malloc-count \
+        clean format-check soak install man deb deb-test
 
 all: nutcracker
 
@@ -87,6 +90,9 @@ unit: $(UNIT_BIN)
 e2e: $(BUILD)/nutcracker
 	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/e2e
 
+e2e-uring: $(BUILD)/nutcracker
+	NUTCRACKER_EVENT_BACKEND=io_uring $(MAKE) e2e
+
 layers:
 	tools/check_layers.sh
 
@@ -116,8 +122,22 @@ fuzz: fuzz-build
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
-bench: nutcracker
+bench: nutcracker bench-tools
 	bench/run.sh
+
+# The load generator and allocation counter bench/run.sh uses (tools, not part of the product).
+bench-tools: build/loadgen malloc-count
+
+build/loadgen: bench/loadgen.c
+	@mkdir -p build
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE $(WARN) -o $@ $< -lm
+
+malloc-count: build/malloc_count.so
+	$(MAKE) BUILD=build/fp EXTRA=-fno-omit-frame-pointer build/fp/nutcracker
+
+build/malloc_count.so: bench/malloc_count.c
+	@mkdir -p build
+	$(CC) -O2 -g -std=c11 -D_GNU_SOURCE $(WARN) -fno-omit-frame-pointer -fPIC -shared -o $@ $<
 
 # Mixed load plus backend faults and reloads for SOAK_SECONDS (SOAK_WORKERS=N: worker mode);
 # fails if RSS or descriptors grow.

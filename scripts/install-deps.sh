@@ -3,11 +3,13 @@
 # packages start on their default ports (demo and tests start their own).
 #   scripts/install-deps.sh demo   # build + backends for the demo
 #   scripts/install-deps.sh test   # everything the test suite uses
+#   scripts/install-deps.sh bench  # and what bench/ measures with (callgrind, strace)
 #   scripts/install-deps.sh deb    # what make deb needs (debhelper, lintian)
 set -euo pipefail
 
 # socat: the demo's and README's way to talk to the memcached pool and the stats port
-DEMO=(build-essential pkg-config libyaml-dev libssl-dev redis-server redis-tools memcached socat)
+# liburing-dev: the io_uring event backend (--event-backend=io_uring)
+DEMO=(build-essential pkg-config libyaml-dev libssl-dev liburing-dev redis-server redis-tools memcached socat)
 # llvm: llvm-symbolizer, without which sanitizer and libFuzzer reports give bare addresses;
 # libmemcached-tools: memcping, memcstat, memcdump... run through the proxy by the tests;
 # nodejs, npm: the Node.js clients of tests/e2e/node (from the npm registry, pinned);
@@ -16,13 +18,15 @@ DEMO=(build-essential pkg-config libyaml-dev libssl-dev redis-server redis-tools
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
       python3-pymemcache libmemcached-tools nodejs npm curl openssl stunnel4 chromium
       python3-websocket man-db)
+BENCH=("${TEST[@]}" valgrind strace)
 # the Debian package's build (make deb; its Build-Depends are in debian/control)
-DEB=(build-essential pkg-config libyaml-dev libssl-dev debhelper lintian)
+DEB=(build-essential pkg-config libyaml-dev libssl-dev liburing-dev debhelper lintian)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
 test) PACKAGES=("${TEST[@]}") ;;
+bench) PACKAGES=("${BENCH[@]}") ;;
 deb) PACKAGES=("${DEB[@]}") ;;
-*) echo "usage: $0 demo|test|deb" >&2; exit 2 ;;
+*) echo "usage: $0 demo|test|bench|deb" >&2; exit 2 ;;
 esac
 
 SUDO=""

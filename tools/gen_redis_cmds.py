@@ -234,7 +234,8 @@ def render(rows, flags, version):
     if ADDED:
         out.append(" * Added from later redis versions (NEWER in the script): %s." % ", ".join(ADDED))
     out += [
-        " * X-macro data, sorted by name (bytewise) so lookups can bisect.",
+        " * X-macro data, sorted by name (bytewise); REDIS_SLOTS/REDIS_SLOT at the end place",
+        " * every name in the lookup's hash table.",
         " * REDIS_FLAG(ID, \"name\")",
         " * REDIS_CMD(ID, \"name\", arity, flags, first, last, step, keys kind, first key spec,"
         " key specs, handling)",
@@ -261,7 +262,65 @@ def render(rows, flags, version):
                 (keyword,) + sp[1:] + (at, r["name"])))
             at += 1
     out += ["#endif", "", "#ifdef REDIS_KEYSPEC"] + specs + ["#endif", ""]
+    out += render_slots([r["name"] for r in rows])
     return "\n".join(out)
+
+
+# ---- the name lookup: an open-addressing table generated with the commands ------
+#
+# cmd_hash is the same function as cmd_hash() in src/proto/redis_cmd.c: the name's
+# bytes with bit 0x20 set (so any letter case hashes alike) taken 8 at a time,
+# little-endian, each word mixed in with one multiplication. A lookup is one hash,
+# then at most SLOT_PROBES slots (linear probing) and one name comparison.
+
+M64 = (1 << 64) - 1
+HASH_K = 0xFF51AFD7ED558CCD
+HASH_LEN = 0x9E3779B97F4A7C15
+SLOT_BITS = 11  # 2048 slots for ~380 names: short probes
+
+
+def cmd_hash(name, seed):
+    data = name.encode()
+    h = (seed ^ (len(data) * HASH_LEN)) & M64
+    i = 0
+    while i + 8 <= len(data):
+        w = int.from_bytes(data[i:i + 8], "little") | 0x2020202020202020
+        h = ((h ^ w) * HASH_K) & M64
+        i += 8
+    tail = data[i:]
+    w = int.from_bytes(tail, "little") | (0x2020202020202020 & ((1 << (8 * len(tail))) - 1))
+    h = ((h ^ w) * HASH_K) & M64
+    return h ^ (h >> 32)
+
+
+def slot_table(names):
+    """(seed, probes, {slot: name}): the seed among the first thousand whose table
+    has the shortest longest probe sequence (then the fewest probes in all)."""
+    best = None
+    mask = (1 << SLOT_BITS) - 1
+    for seed in range(1, 1001):
+        slots, longest, total = {}, 0, 0
+        for name in names:
+            i = cmd_hash(name, seed) & mask
+            d = 1
+            while i in slots:
+                i, d = (i + 1) & mask, d + 1
+            slots[i] = name
+            longest, total = max(longest, d), total + d
+        if best is None or (longest, total) < best[:2]:
+            best = (longest, total, seed, slots)
+    return best[2], best[0], best[3]
+
+
+def render_slots(names):
+    seed, probes, slots = slot_table(names)
+    out = ["/* REDIS_SLOTS(bits, seed, probes): the name lookup's table (tools/gen_redis_cmds.py,",
+           " * cmd_hash); REDIS_SLOT(slot, ID): where each name is. */",
+           "#ifdef REDIS_SLOTS",
+           "REDIS_SLOTS(%d, %d, %d)" % (SLOT_BITS, seed, probes),
+           "#endif", "", "#ifdef REDIS_SLOT"]
+    out += ["REDIS_SLOT(%d, %s)" % (i, cname(slots[i])) for i in sorted(slots)]
+    return out + ["#endif", ""]
 
 
 def main():

@@ -15,7 +15,13 @@
 #define MBUF_MIN      512
 #define MBUF_MAX      16777216
 
-enum { OPT_METRICS_PORT = 256, OPT_METRICS_ADDR, OPT_CLIENT_BUFFER, OPT_BUFFER_LIMIT };
+enum {
+    OPT_METRICS_PORT = 256,
+    OPT_METRICS_ADDR,
+    OPT_CLIENT_BUFFER,
+    OPT_BUFFER_LIMIT,
+    OPT_EVENT_BACKEND,
+};
 
 static const char short_opts[] = "hVtdDv:o:c:s:i:a:p:m:k:";
 
@@ -38,6 +44,7 @@ static const struct option long_opts[] = {
     {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
     {"client-buffer-limit", required_argument, NULL, OPT_CLIENT_BUFFER},
     {"buffer-limit", required_argument, NULL, OPT_BUFFER_LIMIT},
+    {"event-backend", required_argument, NULL, OPT_EVENT_BACKEND},
     {"signal", required_argument, NULL, 'k'},
     {NULL, 0, NULL, 0},
 };
@@ -68,6 +75,8 @@ void options_usage(FILE *out)
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
         "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
+        "      --event-backend=S  : epoll or io_uring (default: epoll; io_uring falls back to "
+        "epoll where the kernel has none)\n"
         "  -k, --signal=S         : send reload, reopen, stop or upgrade to the process in the pid "
         "file\n"
         "\n",
@@ -85,6 +94,7 @@ static void options_defaults(struct options *o)
     o->mbuf_size = 16384;
     o->client_buffer_limit = (size_t)64 << 20;
     o->buffer_limit = (size_t)1 << 30;
+    o->event_backend = "epoll";
 }
 
 /* twemproxy's nc_atoi: decimal digits only, -1 for anything else or > INT_MAX. */
@@ -199,6 +209,40 @@ static int set_bytes(struct options *o, int c, const char *arg, FILE *err)
     return 0;
 }
 
+/* Our options without a letter (twemproxy has none of them). */
+static int set_long_only(struct options *o, int c, FILE *err, char **argv)
+{
+    switch (c) {
+    case OPT_METRICS_PORT: {
+        int v = atoi_strict(optarg);
+        if (v < 1 || v > 65535) {
+            fprintf(err, "nutcracker: option --metrics-port value %s is not a valid port\n",
+                    optarg);
+            return -1;
+        }
+        o->metrics_port = v;
+        return 0;
+    }
+    case OPT_METRICS_ADDR:
+        o->metrics_addr = optarg;
+        return 0;
+    case OPT_CLIENT_BUFFER:
+    case OPT_BUFFER_LIMIT:
+        return set_bytes(o, c, optarg, err);
+    case OPT_EVENT_BACKEND:
+        if (strcmp(optarg, "epoll") != 0 && strcmp(optarg, "io_uring") != 0) {
+            fprintf(err, "nutcracker: option --event-backend value %s is not epoll or io_uring\n",
+                    optarg);
+            return -1;
+        }
+        o->event_backend = optarg;
+        return 0;
+    default:
+        bad_option(err, argv);
+        return -1;
+    }
+}
+
 static int set_option(struct options *o, int c, FILE *err, char **argv)
 {
     switch (c) {
@@ -244,25 +288,8 @@ static int set_option(struct options *o, int c, FILE *err, char **argv)
     case 'i':
     case 'm':
         return set_number(o, c, optarg, err);
-    case OPT_METRICS_PORT: {
-        int v = atoi_strict(optarg);
-        if (v < 1 || v > 65535) {
-            fprintf(err, "nutcracker: option --metrics-port value %s is not a valid port\n",
-                    optarg);
-            return -1;
-        }
-        o->metrics_port = v;
-        return 0;
-    }
-    case OPT_METRICS_ADDR:
-        o->metrics_addr = optarg;
-        return 0;
-    case OPT_CLIENT_BUFFER:
-    case OPT_BUFFER_LIMIT:
-        return set_bytes(o, c, optarg, err);
     default:
-        bad_option(err, argv);
-        return -1;
+        return set_long_only(o, c, err, argv);
     }
 }
 

@@ -29,6 +29,7 @@ struct options {
     size_t client_buffer_limit; /* ours: bytes one client may hold, default 64 MiB */
     size_t buffer_limit;        /* ours: bytes all clients may hold, default 1 GiB */
     const char *signal_name;    /* ours (-k): reload|reopen|stop|upgrade for the -p process */
+    const char *event_backend;  /* ours: "epoll" (default) or "io_uring" */
 };
 
 /* Parse argv. Returns 0 on success; on a bad option prints the message and the usage

@@ -1,6 +1,8 @@
 #include "event/ev.h"
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "event/ev_backend.h"
@@ -40,20 +42,36 @@ uint64_t ev_now_us(const struct ev_loop *loop)
     return loop->now_us;
 }
 
-struct ev_loop *ev_loop_create(void)
+struct ev_loop *ev_loop_create_backend(const char *name)
 {
+    const struct ev_backend *be = &ev_backend_epoll;
+    if (strcmp(name, ev_backend_uring.name) == 0) {
+        be = &ev_backend_uring;
+    } else if (strcmp(name, ev_backend_epoll.name) != 0) {
+        errno = EINVAL;
+        return NULL;
+    }
     struct ev_loop *loop = calloc(1, sizeof(*loop));
     if (loop == NULL) {
         return NULL;
     }
-    loop->backend = &ev_backend_epoll;
-    loop->state = loop->backend->create();
+    loop->backend = be;
+    loop->state = be->create();
+    if (loop->state == NULL && be != &ev_backend_epoll) {
+        loop->backend = &ev_backend_epoll; /* io_uring unavailable here */
+        loop->state = loop->backend->create();
+    }
     if (loop->state == NULL) {
         free(loop);
         return NULL;
     }
     ev_now_update(loop);
     return loop;
+}
+
+struct ev_loop *ev_loop_create(void)
+{
+    return ev_loop_create_backend(ev_backend_epoll.name);
 }
 
 const char *ev_loop_backend(const struct ev_loop *loop)

@@ -3,7 +3,7 @@
  * that own the fd, timers in a binary heap, and a before-sleep hook where the
  * proxy flushes every connection it wrote to during the iteration, so that
  * requests from many clients leave in one write per server connection. The
- * readiness mechanism is a backend (ev_backend.h): epoll today.
+ * readiness mechanism is a backend (ev_backend.h): epoll, or io_uring.
  */
 #ifndef NC_EV_H
 #define NC_EV_H
@@ -38,7 +38,13 @@ struct ev_timer {
     void *data;
 };
 
+/* A loop on epoll. */
 struct ev_loop *ev_loop_create(void);
+/* A loop on the backend named "epoll" or "io_uring"; where io_uring cannot be
+ * set up (old kernel, disabled, no memory for the ring) the loop runs on epoll:
+ * compare ev_loop_backend() with the name to tell. NULL with errno EINVAL for
+ * another name. */
+struct ev_loop *ev_loop_create_backend(const char *name);
 void ev_loop_destroy(struct ev_loop *loop);
 /* Run until ev_loop_stop(); returns 0, or -1 if the backend failed. */
 int ev_loop_run(struct ev_loop *loop);
@@ -46,7 +52,7 @@ int ev_loop_run(struct ev_loop *loop);
  * event or the next timer), the events, the timers due. Returns the number of
  * events, or -1 if the backend failed (tests drive a loop with it). */
 int ev_loop_poll(struct ev_loop *loop, int limit_ms);
-/* The backend's name ("epoll"), for the start-up banner. */
+/* The backend's name ("epoll" or "io_uring"), for the start-up banner. */
 const char *ev_loop_backend(const struct ev_loop *loop);
 void ev_loop_stop(struct ev_loop *loop);
 void ev_loop_set_before_sleep(struct ev_loop *loop, ev_hook_fn fn, void *data);

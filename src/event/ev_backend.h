@@ -1,7 +1,7 @@
 /*
- * ev_backend: what an I/O notification mechanism gives the loop (ev.c). epoll
- * is the one we have; another (io_uring) is one more table with the same
- * contract. Private to src/event.
+ * ev_backend: what an I/O notification mechanism gives the loop (ev.c): epoll
+ * (ev_epoll.c) or io_uring (ev_uring.c), one table each with the same
+ * level-triggered contract. Private to src/event.
  */
 #ifndef NC_EV_BACKEND_H
 #define NC_EV_BACKEND_H
@@ -26,5 +26,6 @@ struct ev_backend {
 };
 
 extern const struct ev_backend ev_backend_epoll;
+extern const struct ev_backend ev_backend_uring;
 
 #endif

@@ -365,10 +365,14 @@ static int instance_loop_init(struct instance *in)
         .reload = instance_reload,
         .upgrade = instance_upgrade,
     };
-    in->loop = ev_loop_create();
+    in->loop = ev_loop_create_backend(in->opts.event_backend);
     if (in->loop == NULL) {
         log_error("cannot create the event loop: %s", strerror(errno));
         return -1;
+    }
+    if (strcmp(ev_loop_backend(in->loop), in->opts.event_backend) != 0) {
+        log_warn("event backend %s unavailable here (%s), using %s", in->opts.event_backend,
+                 strerror(errno), ev_loop_backend(in->loop));
     }
     ev_loop_set_before_sleep(in->loop, instance_before_sleep, in);
     ev_timer_init(&in->stop_timer, instance_on_stop_timeout, in);

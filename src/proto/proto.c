@@ -16,20 +16,15 @@ void spans_free(struct spans *s)
     spans_init(s);
 }
 
-int spans_push(struct spans *s, uint32_t off, uint32_t len)
+int spans_grow(struct spans *s)
 {
-    if (s->n == s->cap) {
-        uint32_t cap = s->cap ? s->cap * 2 : 8;
-        struct span *v = realloc(s->v, (size_t)cap * sizeof(*v));
-        if (v == NULL) {
-            return -1;
-        }
-        s->v = v;
-        s->cap = cap;
+    uint32_t cap = s->cap ? s->cap * 2 : 8;
+    struct span *v = realloc(s->v, (size_t)cap * sizeof(*v));
+    if (v == NULL) {
+        return -1;
     }
-    s->v[s->n].off = off;
-    s->v[s->n].len = len;
-    s->n++;
+    s->v = v;
+    s->cap = cap;
     return 0;
 }
 

@@ -33,7 +33,19 @@ struct spans {
 
 void spans_init(struct spans *s);
 void spans_free(struct spans *s);
-int spans_push(struct spans *s, uint32_t off, uint32_t len);
+/* Room for one more span (out of line: it runs once per vector's growth). */
+int spans_grow(struct spans *s);
+static inline int spans_push(struct spans *s, uint32_t off, uint32_t len)
+{
+    if (s->n == s->cap && spans_grow(s) != 0) {
+        return -1;
+    }
+    s->v[s->n].off = off;
+    s->v[s->n].len = len;
+    s->n++;
+    return 0;
+}
+
 static inline void spans_reset(struct spans *s)
 {
     s->n = 0;

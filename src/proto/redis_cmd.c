@@ -1,9 +1,10 @@
 /*
  * redis_cmd: lookups in the generated command table and key extraction.
  *
- * The table is sorted by name (the generator guarantees it), so a lookup is a
- * bisection over ~380 short names after lower-casing into a stack buffer: no
- * global state to build at start, nothing to free.
+ * A name is found through a hash table generated with the command table
+ * (REDIS_SLOTS in redis_cmds.def, by tools/gen_redis_cmds.py, which has the
+ * same cmd_hash): one hash of the bytes as they came, in any letter case, at
+ * most REDIS_SLOT_PROBES slots, one comparison. Nothing is built at start.
  */
 #include "proto/redis_cmd.h"
 
@@ -38,69 +39,110 @@ const struct redis_keyspec redis_keyspec_table[] = {
 };
 /* clang-format on */
 
-/* Bytewise order, shorter first on a common prefix: the generator's sort order. */
-static int cmd_name_cmp(const struct redis_cmd *c, const char *name, size_t n)
+#define REDIS_SLOTS(bits, seed, probes)                                                            \
+    enum { REDIS_SLOT_BITS = bits, REDIS_SLOT_PROBES = probes };                                   \
+    static const uint64_t redis_slot_seed = seed;
+#include "proto/redis_cmds.def"
+#undef REDIS_SLOTS
+
+/* clang-format off */
+static const uint16_t redis_slots[1u << REDIS_SLOT_BITS] = {
+#define REDIS_SLOT(slot, id) [slot] = REDIS_CMD_##id,
+#include "proto/redis_cmds.def"
+#undef REDIS_SLOT
+};
+/* clang-format on */
+
+#define BYTES(b) (0x0101010101010101ull * (b))
+
+/* p[0..n), n <= 8, as a little-endian word: two loads that may overlap, so no
+ * byte past p + n is read and there is no loop. */
+static inline uint64_t word_le(const uint8_t *p, size_t n)
 {
-    /* most bisection steps differ at the first letter: skip the call for those */
-    int d = (uint8_t)c->name[0] - (uint8_t)name[0];
-    if (d != 0) {
-        return d;
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return lo | (uint64_t)hi << (8 * (n - 4));
     }
-    size_t m = c->name_len < n ? c->name_len : n;
-    d = memcmp(c->name, name, m);
-    if (d != 0) {
-        return d;
+    if (n >= 2) {
+        uint16_t lo, hi;
+        memcpy(&lo, p, 2);
+        memcpy(&hi, p + n - 2, 2);
+        return lo | (uint64_t)hi << (8 * (n - 2));
     }
-    return (c->name_len > n) - (c->name_len < n);
+    return n ? p[0] : 0;
 }
 
-static uint16_t cmd_bisect(const char *name, size_t n)
+/* Bytes A-Z of w made a-z, the others kept (each byte tested on its low 7
+ * bits, so no sum carries into the next byte). */
+static inline uint64_t word_lower(uint64_t w)
 {
-    uint32_t lo = REDIS_CMD_NOOP + 1, hi = REDIS_CMD_COUNT;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        int d = cmd_name_cmp(&redis_cmd_table[mid], name, n);
-        if (d == 0) {
-            return (uint16_t)mid;
+    uint64_t low7 = w & BYTES(0x7f);
+    uint64_t upper =
+        (low7 + BYTES(0x80 - 'A')) & ~(low7 + BYTES(0x80 - 'Z' - 1)) & ~w & BYTES(0x80);
+    return w | upper >> 2;
+}
+
+/* tools/gen_redis_cmds.py's cmd_hash: bit 0x20 set in every byte makes A-Z
+ * hash as a-z (other bytes may collide with each other: the comparison
+ * after it is exact). Little-endian words, as the generator reads them. */
+static uint64_t cmd_hash(const uint8_t *p, size_t n)
+{
+    uint64_t h = redis_slot_seed ^ (n * 0x9E3779B97F4A7C15ull);
+    for (; n >= 8; p += 8, n -= 8) {
+        h = (h ^ (word_le(p, 8) | BYTES(0x20))) * 0xFF51AFD7ED558CCDull;
+    }
+    h = (h ^ (word_le(p, n) | (BYTES(0x20) & ((1ull << (8 * n)) - 1)))) * 0xFF51AFD7ED558CCDull;
+    return h ^ (h >> 32);
+}
+
+/* p[0..n) is c's name in any letter case (the table's names are lower case). */
+static bool cmd_name_is(const struct redis_cmd *c, const uint8_t *p, size_t n)
+{
+    if (c->name_len != n) {
+        return false;
+    }
+    const uint8_t *name = (const uint8_t *)c->name;
+    for (; n > 8; p += 8, name += 8, n -= 8) {
+        if (word_lower(word_le(p, 8)) != word_le(name, 8)) {
+            return false;
         }
-        if (d < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
+    }
+    return word_lower(word_le(p, n)) == word_le(name, n);
+}
+
+static uint16_t cmd_find(const uint8_t *p, size_t n)
+{
+    uint64_t h = cmd_hash(p, n);
+    for (uint32_t k = 0; k < REDIS_SLOT_PROBES; k++) {
+        uint16_t id = redis_slots[(h + k) & ((1u << REDIS_SLOT_BITS) - 1)];
+        if (id == REDIS_CMD_UNKNOWN || cmd_name_is(&redis_cmd_table[id], p, n)) {
+            return id;
         }
     }
     return REDIS_CMD_UNKNOWN;
 }
 
-static void name_lower(char *dst, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        uint8_t ch = p[i];
-        dst[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
-    }
-}
-
 uint16_t redis_cmd_lookup(const uint8_t *p, size_t n)
 {
-    char name[REDIS_CMD_NAME_MAX];
-    if (n == 0 || n > sizeof(name)) {
+    if (n == 0 || n > REDIS_CMD_NAME_MAX) {
         return REDIS_CMD_UNKNOWN;
     }
-    name_lower(name, p, n);
-    return cmd_bisect(name, n);
+    return cmd_find(p, n);
 }
 
 uint16_t redis_cmd_lookup_sub(uint16_t parent, const uint8_t *sub, size_t n)
 {
     const struct redis_cmd *c = redis_cmd_get(parent);
-    char name[REDIS_CMD_NAME_MAX];
+    uint8_t name[REDIS_CMD_NAME_MAX];
     if (n == 0 || (size_t)c->name_len + 1 + n > sizeof(name)) {
         return REDIS_CMD_UNKNOWN;
     }
     memcpy(name, c->name, c->name_len);
     name[c->name_len] = '|';
-    name_lower(name + c->name_len + 1, sub, n);
-    return cmd_bisect(name, c->name_len + 1 + n);
+    memcpy(name + c->name_len + 1, sub, n);
+    return cmd_find(name, c->name_len + 1 + n);
 }
 
 bool redis_cmd_arity_ok(const struct redis_cmd *c, uint32_t argc)

@@ -32,10 +32,55 @@ bool redis_wire_int_parse(const uint8_t *p, size_t n, int64_t *out)
     return true;
 }
 
+#define BYTES(b) (0x0101010101010101ull * (b))
+
+/* Lines of up to 6 digits with the CRLF within the 8 bytes at p (bulk lengths
+ * of larger values; one or two digits are taken inline before this), so one load finds the CR,
+ * checks every digit and converts them without a branch per byte. 0 when the line is anything else
+ * (a sign, a leading zero, longer, cut short, garbage): the byte-wise parser below decides those.
+ */
+static size_t num_line_word(const uint8_t *p, int64_t *val)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    uint64_t x = w ^ BYTES('\r');
+    uint64_t cr = (x - BYTES(1)) & ~x & BYTES(0x80); /* exact up to the first CR */
+    if (cr == 0) {
+        return 0;
+    }
+    unsigned len = (unsigned)__builtin_ctzll(cr) / 8;
+    if (len == 0 || len > 6 || ((w >> (8 * len + 8)) & 0xff) != '\n') {
+        return 0;
+    }
+    uint64_t keep = ((uint64_t)1 << (8 * len)) - 1;
+    uint64_t d = w & keep;
+    /* every byte '0'..'9': 7-bit, + 0x50 reaches 0x80, + 0x46 does not */
+    bool digits = (d & BYTES(0x80)) == 0 &&
+                  ((d + BYTES(0x50)) & BYTES(0x80) & keep) == (BYTES(0x80) & keep) &&
+                  ((d + BYTES(0x46)) & BYTES(0x80) & keep) == 0;
+    if (!digits || (len > 1 && (d & 0xff) == '0')) {
+        return 0;
+    }
+    /* the digits as eight, leading zeros first, then pairs, quads, all eight */
+    uint64_t v = (d & BYTES(0x0f)) << (8 * (8 - len));
+    v = (v * 10 + (v >> 8)) & 0x00ff00ff00ff00ffull;
+    v = (v * 100 + (v >> 16)) & 0x0000ffff0000ffffull;
+    v = (v * 10000 + (v >> 32)) & 0xffffffffull;
+    *val = (int64_t)v;
+    return len + 2;
+}
+
 /* One pass over the line: framing numbers are parsed once per request or reply,
  * so scanning and converting happen together. */
-int redis_wire_num_line(const uint8_t *p, size_t n, size_t pos, int64_t *val, size_t *next)
+int redis_wire_num_line_any(const uint8_t *p, size_t n, size_t pos, int64_t *val, size_t *next)
 {
+    if (n - pos >= 8) {
+        size_t used = num_line_word(p + pos, val);
+        if (used != 0) {
+            *next = pos + used;
+            return PARSE_OK;
+        }
+    }
     size_t i = pos, lim = n - pos > REDIS_WIRE_NUM_MAX ? pos + REDIS_WIRE_NUM_MAX : n;
     bool neg = i < lim && p[i] == '-';
     i += neg;

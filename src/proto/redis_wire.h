@@ -24,7 +24,28 @@ bool redis_wire_int_parse(const uint8_t *p, size_t n, int64_t *out);
  * with CRLF. PARSE_OK sets *val and *next (the offset after the CRLF); PARSE_AGAIN if
  * the line is incomplete; PARSE_ERROR if it is not a number or not CRLF-terminated.
  */
-int redis_wire_num_line(const uint8_t *p, size_t n, size_t pos, int64_t *val, size_t *next);
+int redis_wire_num_line_any(const uint8_t *p, size_t n, size_t pos, int64_t *val, size_t *next);
+
+/* Inline for the lines nearly all requests and replies are framed with, one or
+ * two digits ("*3", "$5", "$16"), and the CRLF already in the buffer. */
+static inline int redis_wire_num_line(const uint8_t *p, size_t n, size_t pos, int64_t *val,
+                                      size_t *next)
+{
+    if (n - pos >= 4) {
+        unsigned a = (unsigned)p[pos] - '0', b = (unsigned)p[pos + 1] - '0';
+        if (a <= 9 && p[pos + 1] == '\r' && p[pos + 2] == '\n') {
+            *val = a;
+            *next = pos + 3;
+            return PARSE_OK;
+        }
+        if (a - 1 <= 8 && b <= 9 && p[pos + 2] == '\r' && p[pos + 3] == '\n') {
+            *val = a * 10 + b;
+            *next = pos + 4;
+            return PARSE_OK;
+        }
+    }
+    return redis_wire_num_line_any(p, n, pos, val, next);
+}
 
 /* Case-insensitive comparison of the argument at req+s with a lower-case word. */
 bool redis_wire_arg_is(const uint8_t *req, struct span s, const char *lower);

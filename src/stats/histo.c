@@ -1,19 +1,5 @@
 #include "stats/histo.h"
 
-uint32_t histo_bucket(uint64_t v)
-{
-    if (v < HISTO_SUB) {
-        return (uint32_t)v;
-    }
-    uint32_t msb = 63u - (uint32_t)__builtin_clzll(v);
-    uint32_t shift = msb - HISTO_SUB_BITS;
-    uint32_t group = shift + 1;
-    if (group >= HISTO_GROUPS) {
-        return HISTO_BUCKETS - 1;
-    }
-    return group * HISTO_SUB + (uint32_t)((v >> shift) & (HISTO_SUB - 1));
-}
-
 uint64_t histo_bucket_upper(uint32_t idx)
 {
     if (idx < HISTO_SUB) {
@@ -22,16 +8,6 @@ uint64_t histo_bucket_upper(uint32_t idx)
     uint32_t shift = idx / HISTO_SUB - 1;
     uint64_t lower = (uint64_t)(HISTO_SUB + idx % HISTO_SUB) << shift;
     return lower + ((uint64_t)1 << shift) - 1;
-}
-
-void histo_add(struct histo *h, uint64_t v)
-{
-    h->b[histo_bucket(v)]++;
-    h->count++;
-    h->sum += v;
-    if (v > h->max) {
-        h->max = v;
-    }
 }
 
 uint64_t histo_quantile(const struct histo *h, double q)

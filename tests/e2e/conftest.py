@@ -37,6 +37,9 @@ VECTORS = os.path.join(ROOT, "tests", "vectors")  # the SPEC's test vectors, kep
 
 NUTCRACKER_BIN = os.path.abspath(os.environ.get("NUTCRACKER_BIN") or os.path.join(ROOT, "nutcracker"))
 TWEMPROXY = NUTCRACKER_BIN == "/usr/sbin/nutcracker"
+# NUTCRACKER_EVENT_BACKEND=io_uring (make e2e-uring): every proxy the tests spawn runs on that
+# event backend (--event-backend); twemproxy has only epoll.
+EVENT_BACKEND = "" if TWEMPROXY else os.environ.get("NUTCRACKER_EVENT_BACKEND", "")
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 10.0
@@ -375,6 +378,8 @@ class Env:
 
     def spawn(self, argv, name, **kw):
         out = self._path(name + ".out")
+        if EVENT_BACKEND and argv and argv[0] == NUTCRACKER_BIN:
+            argv = [argv[0], "--event-backend=" + EVENT_BACKEND] + list(argv[1:])
         with open(out, "wb") as f:
             p = subprocess.Popen(argv, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                  cwd=self.tmp, **kw)
@@ -574,7 +579,8 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_report_header(config):
-    return "nutcracker under test: %s%s" % (NUTCRACKER_BIN, " (Debian twemproxy)" if TWEMPROXY else "")
+    return "nutcracker under test: %s%s%s" % (NUTCRACKER_BIN, " (Debian twemproxy)" if TWEMPROXY else "",
+                                               ", event backend " + EVENT_BACKEND if EVENT_BACKEND else "")
 
 
 # --------------------------------------------------------------------------- RESP client

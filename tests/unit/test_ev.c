@@ -3,8 +3,12 @@
  * callbacks, changing and removing watched events, timers firing in deadline
  * order (and stopped, restarted, started from a callback), the before-sleep
  * hook running once per turn before the wait, and a descriptor closed by an
- * earlier callback of the same batch being skipped.
+ * earlier callback of the same batch being skipped. Every test runs on each
+ * backend (epoll, io_uring), which must behave alike: level-triggered, and
+ * nothing reported for a descriptor closed and reused.
  */
+#include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,7 +19,17 @@ struct probe {
     struct ev_io io;
     int reads, writes;
     struct probe *closes; /* closes this one's peer probe when it fires */
+    bool one_byte;        /* reads one byte per event instead of draining */
 };
+
+static const char *backend = "epoll";
+
+static struct ev_loop *loop_new(void)
+{
+    struct ev_loop *loop = ev_loop_create_backend(backend);
+    CHECK(loop != NULL && strcmp(ev_loop_backend(loop), backend) == 0);
+    return loop;
+}
 
 static void probe_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
@@ -23,7 +37,7 @@ static void probe_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
     char buf[64];
     if (events & EV_READ) {
         p->reads++;
-        while (read(io->fd, buf, sizeof(buf)) > 0) {
+        while (read(io->fd, buf, p->one_byte ? 1 : sizeof(buf)) > 0 && !p->one_byte) {
         }
     }
     if (events & EV_WRITE) {
@@ -38,7 +52,7 @@ static void probe_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
 
 static void test_io(void)
 {
-    struct ev_loop *loop = ev_loop_create();
+    struct ev_loop *loop = loop_new();
     int sv[2];
     CHECK(loop != NULL && socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
     struct probe a = {0};
@@ -77,7 +91,7 @@ static void test_io(void)
 
 static void test_closed_in_batch(void)
 {
-    struct ev_loop *loop = ev_loop_create();
+    struct ev_loop *loop = loop_new();
     int s1[2], s2[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s1) == 0);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s2) == 0);
@@ -104,6 +118,56 @@ static void test_closed_in_batch(void)
     ev_loop_destroy(loop);
 }
 
+static void test_undrained_reported_again(void)
+{
+    struct ev_loop *loop = loop_new();
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+    struct probe a = {0};
+    a.one_byte = true;
+    ev_io_init(&a.io, sv[0], probe_on_io, &a);
+    ev_io_set(loop, &a.io, EV_READ);
+    CHECK_EQ_INT(write(sv[1], "xyz", 3), 3);
+    /* a byte per turn, and the bytes left are reported again without new ones */
+    for (int i = 1; i <= 3; i++) {
+        CHECK_EQ_INT(ev_loop_poll(loop, 1000), 1);
+        CHECK_EQ_INT(a.reads, i);
+    }
+    CHECK_EQ_INT(ev_loop_poll(loop, 10), 0);
+    ev_io_stop(loop, &a.io);
+    close(sv[0]);
+    close(sv[1]);
+    ev_loop_destroy(loop);
+}
+
+static void test_fd_reused(void)
+{
+    struct ev_loop *loop = loop_new();
+    int s1[2], s2[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s1) == 0);
+    struct probe a = {0}, b = {0};
+    ev_io_init(&a.io, s1[0], probe_on_io, &a);
+    ev_io_set(loop, &a.io, EV_READ);
+    CHECK_EQ_INT(ev_loop_poll(loop, 10), 0); /* a's wait is in the kernel now */
+    int fd = s1[0];
+    ev_io_stop(loop, &a.io);
+    close(s1[0]);
+    close(s1[1]);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s2) == 0);
+    CHECK_EQ_INT(s2[0], fd); /* the lowest free number comes back */
+    ev_io_init(&b.io, s2[0], probe_on_io, &b);
+    ev_io_set(loop, &b.io, EV_READ);
+    CHECK_EQ_INT(write(s2[1], "x", 1), 1);
+    CHECK_EQ_INT(ev_loop_poll(loop, 1000), 1);
+    CHECK_EQ_INT(b.reads, 1);
+    CHECK_EQ_INT(a.reads, 0);
+    CHECK_EQ_INT(ev_loop_poll(loop, 10), 0);
+    ev_io_stop(loop, &b.io);
+    close(s2[0]);
+    close(s2[1]);
+    ev_loop_destroy(loop);
+}
+
 static int fired[8], nfired;
 
 static void timer_note(struct ev_loop *loop, struct ev_timer *t)
@@ -122,7 +186,7 @@ static void timer_chain(struct ev_loop *loop, struct ev_timer *t)
 
 static void test_timers(void)
 {
-    struct ev_loop *loop = ev_loop_create();
+    struct ev_loop *loop = loop_new();
     struct ev_timer t[4];
     nfired = 0;
     for (intptr_t i = 0; i < 4; i++) {
@@ -170,7 +234,7 @@ static void hook(struct ev_loop *loop, void *data)
 
 static void test_before_sleep_and_stop(void)
 {
-    struct ev_loop *loop = ev_loop_create();
+    struct ev_loop *loop = loop_new();
     struct hook_state h = {0, 3};
     struct ev_timer tick;
     ev_loop_set_before_sleep(loop, hook, &h);
@@ -185,15 +249,29 @@ static void test_before_sleep_and_stop(void)
     CHECK_EQ_INT(ev_loop_run(loop), 0);
     CHECK_EQ_INT(h.calls, 3);
     CHECK_EQ_INT(nfired, 2);
-    CHECK(strcmp(ev_loop_backend(loop), "epoll") == 0);
+    CHECK(strcmp(ev_loop_backend(loop), backend) == 0);
     ev_loop_destroy(loop);
 }
 
 int main(void)
 {
-    test_io();
-    test_closed_in_batch();
-    test_timers();
-    test_before_sleep_and_stop();
+    static const char *const backends[] = {"epoll", "io_uring"};
+    for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++) {
+        backend = backends[i];
+        struct ev_loop *probe = ev_loop_create_backend(backend);
+        bool here = probe != NULL && strcmp(ev_loop_backend(probe), backend) == 0;
+        ev_loop_destroy(probe);
+        if (!here) {
+            printf("test_ev: no %s on this kernel, its tests skipped\n", backend);
+            continue;
+        }
+        test_io();
+        test_closed_in_batch();
+        test_undrained_reported_again();
+        test_fd_reused();
+        test_timers();
+        test_before_sleep_and_stop();
+    }
+    CHECK(ev_loop_create_backend("kqueue") == NULL);
     UNIT_DONE("test_ev");
 }

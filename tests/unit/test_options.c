@@ -73,6 +73,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(opt.stats_interval_ms, 30000);
     CHECK(opt.pid_file == NULL);
     CHECK_EQ_INT(opt.mbuf_size, 16384);
+    CHECK(strcmp(opt.event_backend, "epoll") == 0);
     CHECK_EQ_INT(outlen, 0);
 }
 
@@ -221,6 +222,18 @@ static void test_signal_option(void)
                 "nutcracker: option -k value restart is not reload, reopen, stop or upgrade");
 }
 
+static void test_event_backend(void)
+{
+    CHECK_EQ_INT(parse("-v 4"), 0);
+    CHECK(strcmp(opt.event_backend, "epoll") == 0);
+    CHECK_EQ_INT(parse("--event-backend=io_uring"), 0);
+    CHECK(strcmp(opt.event_backend, "io_uring") == 0);
+    CHECK_EQ_INT(parse("--event-backend epoll"), 0);
+    CHECK(strcmp(opt.event_backend, "epoll") == 0);
+    expect_fail("--event-backend=select",
+                "nutcracker: option --event-backend value select is not epoll or io_uring");
+}
+
 static void test_usage(void)
 {
     char *u = usage_text();
@@ -249,6 +262,8 @@ static void test_usage(void)
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
         "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
+        "      --event-backend=S  : epoll or io_uring (default: epoll; io_uring falls back to "
+        "epoll where the kernel has none)\n"
         "  -k, --signal=S         : send reload, reopen, stop or upgrade to the process in the pid "
         "file\n"
         "\n";
@@ -263,6 +278,7 @@ int main(void)
     test_long();
     test_errors();
     test_signal_option();
+    test_event_backend();
     test_usage();
     test_metrics_options();
     /* parsing again after everything above still starts from the defaults */

@@ -1,0 +1,113 @@
+"""--event-backend: epoll (default) or io_uring, the same behaviour on both.
+
+The whole suite runs on io_uring with `make e2e-uring`; these tests check the
+option itself and the cases where a readiness backend differs from another one:
+bytes left unread after a read slice (level-triggered), a client that stops
+reading (write readiness armed and disarmed), descriptors closed and reused.
+"""
+
+import os
+
+import pytest
+
+from conftest import TWEMPROXY, Resp, encode_command, mc_pool, redis_pool, wait_until
+
+pytestmark = pytest.mark.skipif(TWEMPROXY, reason="ours only: twemproxy has epoll alone")
+
+BACKENDS = ["epoll", "io_uring"]
+
+
+def uring_disabled():
+    try:
+        with open("/proc/sys/kernel/io_uring_disabled") as f:
+            return f.read().strip() == "2"
+    except OSError:
+        return False  # older kernels have no switch: io_uring is on when built in
+
+
+def test_unknown_backend_refused(env):
+    rc, out = env.run_proxy(["--event-backend=kqueue", "-t"], timeout=5)
+    assert rc == 1
+    assert "nutcracker: option --event-backend value kqueue is not epoll or io_uring" in out
+    assert "Usage: nutcracker" in out
+
+
+def test_help_names_the_option(env):
+    rc, out = env.run_proxy(["-h"], timeout=5)
+    assert rc == 0
+    assert "--event-backend=S" in out
+
+
+def test_io_uring_used_or_fallback_logged(env):
+    r = env.redis()
+    px = env.proxy({"alpha": redis_pool([r])}, extra_args=["--event-backend=io_uring"], verbose=5)
+    c = px.resp()
+    assert c.call("SET", "k", "v") == b"OK"
+    assert c.call("GET", "k") == b"v"
+    with open(px.log) as f:
+        log = f.read()
+    warned = "event backend io_uring unavailable here" in log
+    assert warned == uring_disabled(), log
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_large_pipeline_and_values(env, backend):
+    """More bytes than one read slice takes, in both directions."""
+    rs = [env.redis(), env.redis()]
+    px = env.proxy({"alpha": redis_pool(rs)}, extra_args=["--event-backend=" + backend])
+    c = px.resp(timeout=30)
+    value = b"x" * 10000
+    n = 1500
+    assert c.pipeline([("SET", "k%d" % i, value + b"%d" % i) for i in range(n)]) == [b"OK"] * n
+    got = c.pipeline([("GET", "k%d" % i) for i in range(n)])
+    assert got == [value + b"%d" % i for i in range(n)]
+    big = os.urandom(4 << 20)
+    assert c.call("SET", "big", big) == b"OK"
+    assert c.call("GET", "big") == big
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_client_that_stops_reading(env, backend):
+    """Replies pile up while the client does not read; all arrive once it does."""
+    r = env.redis()
+    px = env.proxy({"alpha": redis_pool([r])}, extra_args=["--event-backend=" + backend])
+    c = px.resp(timeout=30)
+    value = b"v" * 100000
+    assert c.call("SET", "big", value) == b"OK"
+    n = 200
+    c.send(b"".join(encode_command("GET", "big") for _ in range(n)))
+    # the server answering all n means the proxy read them all and met a full socket to
+    # the client (20 MB of replies), so it waits for write readiness now
+    sr = Resp(port=r.port)
+
+    def served():
+        info = sr.call("INFO", "stats").decode()
+        stats = dict(l.split(":", 1) for l in info.split("\r\n") if ":" in l)
+        return int(stats["total_commands_processed"]) >= n + 1
+    wait_until(served, "the server to answer every GET", timeout=20)
+    other = px.resp()
+    assert other.call("PING") == b"PONG"  # the loop is not stuck on the slow client
+    for _ in range(n):
+        assert c.read_reply() == value
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_connections_closed_and_reused(env, backend):
+    """Descriptors closed and opened again, clients and servers: nothing stale."""
+    ms = env.memcacheds(2)
+    r = env.redis()
+    px = env.proxy({"alpha": redis_pool([r]), "beta": mc_pool(ms)},
+                   extra_args=["--event-backend=" + backend])
+    for i in range(60):
+        c = px.resp("alpha")
+        assert c.call("SET", "k", str(i)) == b"OK"
+        c.close()
+        m = px.mc("beta")
+        assert m.cmd(b"set m%d 0 0 1" % i, b"x") == b"STORED"
+        m.close()
+    wait_until(lambda: px.stats()["alpha"]["client_connections"] == 0, "the clients to be gone")
+    c = px.resp("alpha")
+    assert c.call("GET", "k") == b"59"
+    m = px.mc("beta")
+    items, _ = m.retrieval(b"get " + b" ".join(b"m%d" % i for i in range(60)))
+    assert len(items) == 60
