@@ -53,11 +53,14 @@ void dist_init(struct dist *d)
     d->points = NULL;
     d->npoints = 0;
     d->nlive = 0;
+    d->bucket = NULL;
+    d->bucket_shift = 32;
 }
 
 void dist_free(struct dist *d)
 {
     free(d->points);
+    free(d->bucket);
     dist_init(d);
 }
 
@@ -193,6 +196,49 @@ static int random_build(struct dist_point **out, uint32_t *nout, const struct di
     return 0;
 }
 
+/* Index of the first point whose value is >= v (npoints if none). */
+static uint32_t first_at_least(const struct dist_point *pts, uint32_t npoints, uint32_t v)
+{
+    uint32_t lo = 0, hi = npoints;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (pts[mid].value < v) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/* The ketama bucket index: about one bucket per point (at most 2^16), so a
+ * pick's binary search covers one or two points instead of log2(npoints).
+ * Built from the sorted points, it changes no answer. NULL when out of memory:
+ * picks then search the whole continuum. */
+static uint32_t *ketama_buckets(const struct dist_point *pts, uint32_t npts, uint32_t *shift)
+{
+    uint32_t bits = 1;
+    while (bits < 16 && (1u << bits) < npts) {
+        bits++;
+    }
+    uint32_t nb = 1u << bits;
+    uint32_t *b = malloc((size_t)(nb + 1) * sizeof(*b));
+    if (b == NULL) {
+        return NULL;
+    }
+    *shift = 32 - bits;
+    uint32_t i = 0;
+    for (uint32_t k = 0; k < nb; k++) {
+        uint32_t v = k << *shift;
+        while (i < npts && pts[i].value < v) {
+            i++;
+        }
+        b[k] = i;
+    }
+    b[nb] = npts;
+    return b;
+}
+
 int dist_build(struct dist *d, enum dist_type type, const struct dist_node *nodes, uint32_t n)
 {
     uint32_t nlive = 0;
@@ -224,27 +270,17 @@ int dist_build(struct dist *d, enum dist_type type, const struct dist_node *node
         return -1;
     }
 
+    uint32_t shift = 32;
+    uint32_t *bucket = type == DIST_KETAMA ? ketama_buckets(pts, npts, &shift) : NULL;
     free(d->points);
+    free(d->bucket);
     d->type = type;
     d->points = pts;
     d->npoints = npts;
     d->nlive = nlive;
+    d->bucket = bucket;
+    d->bucket_shift = shift;
     return 0;
-}
-
-/* Index of the first point whose value is >= v (npoints if none). */
-static uint32_t first_at_least(const struct dist_point *pts, uint32_t npoints, uint32_t v)
-{
-    uint32_t lo = 0, hi = npoints;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (pts[mid].value < v) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo;
 }
 
 int dist_pick(const struct dist *d, uint32_t hash, uint32_t rnd)
@@ -255,7 +291,14 @@ int dist_pick(const struct dist *d, uint32_t hash, uint32_t rnd)
     uint32_t i;
     switch (d->type) {
     case DIST_KETAMA:
-        i = first_at_least(d->points, d->npoints, hash);
+        if (d->bucket != NULL) {
+            /* every point before bucket[k] is below hash, and the point at
+             * bucket[k + 1] (if any) is above it */
+            uint32_t k = hash >> d->bucket_shift, lo = d->bucket[k];
+            i = lo + first_at_least(d->points + lo, d->bucket[k + 1] - lo, hash);
+        } else {
+            i = first_at_least(d->points, d->npoints, hash);
+        }
         if (i == d->npoints) {
             i = 0; /* past the last point: wrap around the circle */
         }

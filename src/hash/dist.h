@@ -36,6 +36,11 @@ struct dist {
     struct dist_point *points;
     uint32_t npoints;
     uint32_t nlive;
+    /* ketama: bucket[k] is the first point >= k << shift, for the 2^bits
+     * buckets of the top hash bits, and bucket[2^bits] = npoints; a pick then
+     * searches only its bucket's few points (NULL: search them all) */
+    uint32_t *bucket;
+    uint32_t bucket_shift;
 };
 
 void dist_init(struct dist *d);

@@ -35,9 +35,51 @@ static bool frag_key_arg(const struct redis_cmd *c, const struct req_info *info,
     return true;
 }
 
-static int frag_bulk(struct buf *out, const uint8_t *req, struct span s)
+/* Where the client's encoding of an argument starts: the request was parsed as
+ * RESP, so "$<its length>\r\n" sits right before the bytes and "\r\n" after
+ * them. false when it does not (then the argument is encoded afresh). */
+static bool frag_arg_head(const uint8_t *req, struct span s, uint32_t *head)
 {
-    return redis_wire_bulk(out, req + s.off, s.len);
+    if (s.off < 4 || req[s.off - 1] != '\n' || req[s.off - 2] != '\r' ||
+        req[s.off + s.len] != '\r' || req[s.off + s.len + 1] != '\n') {
+        return false;
+    }
+    uint32_t h = s.off - 2;
+    while (h > 1 && s.off - 2 - h < 10 && req[h - 1] >= '0' && req[h - 1] <= '9') {
+        h--;
+    }
+    if (h == s.off - 2 || req[h - 1] != '$') {
+        return false;
+    }
+    uint64_t v = 0;
+    for (uint32_t i = h; i < s.off - 2; i++) {
+        v = v * 10 + (uint64_t)(req[i] - '0');
+    }
+    *head = h - 1;
+    return v == s.len;
+}
+
+/* Append args[a .. a + n) as the client sent them: one copy when they are one run
+ * of bytes (MSET's key and value are), each re-encoded otherwise. */
+static int frag_args(struct buf *out, const uint8_t *req, const struct req_info *info, uint32_t a,
+                     uint32_t n)
+{
+    uint32_t from, head;
+    bool ok = frag_arg_head(req, info->args.v[a], &from);
+    for (uint32_t j = 1; j < n && ok; j++) {
+        struct span prev = info->args.v[a + j - 1];
+        ok = frag_arg_head(req, info->args.v[a + j], &head) && head == prev.off + prev.len + 2;
+    }
+    if (ok) {
+        struct span last = info->args.v[a + n - 1];
+        return buf_append(out, req + from, last.off + last.len + 2 - from);
+    }
+    int rc = 0;
+    for (uint32_t j = 0; j < n && rc == 0; j++) {
+        struct span s = info->args.v[a + j];
+        rc = redis_wire_bulk(out, req + s.off, s.len);
+    }
+    return rc;
 }
 
 int redis_frag_build(struct buf *out, const uint8_t *req, const struct req_info *info,
@@ -50,16 +92,14 @@ int redis_frag_build(struct buf *out, const uint8_t *req, const struct req_info 
     size_t start = out->len;
     uint32_t group = (uint32_t)c->step; /* a key and what belongs to it (MSET: its value) */
     int rc = redis_wire_num(out, '*', 1 + (int64_t)nidx * group);
-    rc |= frag_bulk(out, req, info->args.v[0]);
+    rc |= frag_args(out, req, info, 0, 1);
     for (uint32_t k = 0; k < nidx && rc == 0; k++) {
         uint32_t arg;
         if (!frag_key_arg(c, info, idx[k], &arg)) {
             rc = -1;
             break;
         }
-        for (uint32_t j = 0; j < group && rc == 0; j++) {
-            rc = frag_bulk(out, req, info->args.v[arg + j]);
-        }
+        rc = frag_args(out, req, info, arg, group);
     }
     if (rc != 0) {
         out->len = start;

@@ -290,6 +290,59 @@ static void test_no_live(void)
     }
 }
 
+/* The bucket index only narrows the search: every pick equals the first point
+ * >= hash over the whole continuum (wrapping), for hashes at and next to every
+ * point, bucket edges and random ones, with 1, 4 and 25 servers. */
+static uint32_t pick_linear(const struct dist *d, uint32_t hash)
+{
+    for (uint32_t i = 0; i < d->npoints; i++) {
+        if (d->points[i].value >= hash) {
+            return d->points[i].index;
+        }
+    }
+    return d->points[0].index;
+}
+
+static int bucket_mismatches(const struct dist *d)
+{
+    int bad = 0;
+    for (uint32_t i = 0; i < d->npoints; i++) {
+        uint32_t v = d->points[i].value;
+        uint32_t probe[3] = {v - 1, v, v + 1};
+        for (int j = 0; j < 3; j++) {
+            bad += dist_pick(d, probe[j], 0) != (int)pick_linear(d, probe[j]);
+        }
+    }
+    uint32_t x = 2463534242u;
+    for (int k = 0; k < 200000; k++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        uint32_t h = k < 65536 ? (uint32_t)k << 16 : x; /* every bucket's first hash */
+        bad += dist_pick(d, h, 0) != (int)pick_linear(d, h);
+    }
+    bad += dist_pick(d, 0, 0) != (int)pick_linear(d, 0);
+    bad += dist_pick(d, 0xffffffffu, 0) != (int)pick_linear(d, 0xffffffffu);
+    return bad;
+}
+
+static void test_ketama_buckets(void)
+{
+    static char names[25][8];
+    struct dist_node many[25];
+    for (int i = 0; i < 25; i++) {
+        int n = snprintf(names[i], sizeof(names[i]), "s%d", i + 10);
+        many[i] = (struct dist_node){names[i], (size_t)n, (uint32_t)(1 + i % 3), true};
+    }
+    uint32_t sizes[3] = {1, 4, 25};
+    for (int t = 0; t < 3; t++) {
+        struct dist d;
+        dist_init(&d);
+        CHECK_EQ_INT(dist_build(&d, DIST_KETAMA, many, sizes[t]), 0);
+        CHECK(d.bucket != NULL);
+        CHECK_EQ_INT(bucket_mismatches(&d), 0);
+        dist_free(&d);
+    }
+}
+
 /* Ketama: 4 * floorf(pct * 40 * nlive) points per server, from float maths. */
 static void test_ketama_weights(void)
 {
@@ -432,6 +485,7 @@ int main(void)
     test_eject();
     test_no_live();
     test_ketama_weights();
+    test_ketama_buckets();
     test_modula_weights();
     test_random();
     test_names();

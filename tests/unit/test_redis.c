@@ -1164,6 +1164,17 @@ static void test_frag_build(void)
     CHECK_MEM(out.data, out.len,
               "*5\r\n$4\r\nMSET\r\n$2\r\nk3\r\n$2\r\nv3\r\n$2\r\nk1\r\n$2\r\nv1\r\n");
 
+    /* The raw runs are checked: bytes around an argument that are not its
+     * "$len\r\n" header make the fragment encode it afresh (same bytes out). */
+    buf_reset(&out);
+    parse_words("MSET k1 v1 k2 v2", b, sizeof(b));
+    b[rq.args.v[3].off - 4] = 'X'; /* k2's '$' */
+    b[rq.args.v[4].off - 3] = '7'; /* v2's length digit */
+    uint32_t idx3[] = {1, 0};
+    CHECK_EQ_INT(redis_frag_build(&out, (uint8_t *)b, &rq, idx3, 2), 0);
+    CHECK_MEM(out.data, out.len,
+              "*5\r\n$4\r\nMSET\r\n$2\r\nk2\r\n$2\r\nv2\r\n$2\r\nk1\r\n$2\r\nv1\r\n");
+
     buf_reset(&out);
     parse_words("DEL x y", b, sizeof(b));
     uint32_t one = 1, bad = 5;
