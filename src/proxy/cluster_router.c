@@ -93,15 +93,11 @@ static uint32_t cr_group(const uint8_t *p, const struct req_info *ri, struct cr_
 static void cr_split(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     uint32_t n = ri->keys.n;
-    struct cr_key *k = calloc(n ? n : 1, sizeof(*k));
-    uint32_t *idx = calloc(n ? n : 1, sizeof(*idx));
-    if (k == NULL || idx == NULL) {
-        abort(); /* as req_new: a request lost silently is worse */
-    }
+    /* the proxy's scratch memory (req_scratch): valid while the request is routed */
+    struct cr_key *k = req_scratch(c->px, (size_t)(n ? n : 1) * (sizeof(*k) + sizeof(uint32_t)));
+    uint32_t *idx = (uint32_t *)(k + (n ? n : 1));
     uint32_t nfrags = cr_group(p, ri, k);
     if (nfrags <= 1) {
-        free(k);
-        free(idx);
         cr_whole(c, p, ri); /* one slot: as the request came */
         return;
     }
@@ -126,8 +122,6 @@ static void cr_split(struct client *c, const uint8_t *p, const struct req_info *
         i = j;
     }
     buf_free(&b);
-    free(k);
-    free(idx);
 }
 
 /* The masters of the map, in server order; returns how many. */

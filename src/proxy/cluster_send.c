@@ -42,13 +42,9 @@ static struct client *cl_client(const struct req *r)
 struct cluster_req *cluster_req_new(struct client *c, const uint8_t *p, size_t len, uint16_t slot,
                                     bool readonly, uint64_t seq)
 {
-    struct cluster_req *x = malloc(sizeof(*x) + len);
-    if (x == NULL) {
-        log_error("out of memory keeping a cluster request");
-        abort(); /* a request lost silently is worse than stopping */
-    }
+    /* freed by req_free with the request (req_block_put) */
+    struct cluster_req *x = req_block_get(c->px, sizeof(*x) + len);
     memset(x, 0, sizeof(*x));
-    (void)c;
     x->seq = seq;
     x->len = (uint32_t)len;
     x->slot = slot;
@@ -399,7 +395,7 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
     struct server *from = r->sconn != NULL ? r->sconn->server : NULL;
     struct cluster *cl = from != NULL ? from->pool->cluster : NULL;
     struct client *c = cl_client(r);
-    struct cluster_redirect rd = {0};
+    struct cluster_redirect rd; /* filled by cluster_msg_redirect, read only after it */
     if (cl == NULL) {
         return false;
     }

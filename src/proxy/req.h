@@ -90,7 +90,9 @@ struct req_cache {
     uint32_t nsplits;
     void *scratch; /* req_scratch */
     size_t scratch_cap;
-    struct buf out;    /* req_outbuf */
+    struct buf out; /* req_outbuf */
+    void *blocks;   /* req_block_get's free blocks */
+    uint32_t nblocks;
     size_t kept_bytes; /* held by the free lists (counts toward --buffer-limit) */
 };
 
@@ -110,6 +112,11 @@ struct buf *req_outbuf(struct proxy *px);
 /* Back to the free list (or to malloc past its bound). */
 void req_free(struct req *r);
 void req_cache_free(struct req_cache *rc);
+/* Memory a request keeps beside itself (a cluster request's copy of its bytes),
+ * aligned for any type: blocks up to REQ_BLOCK_SIZE bytes come from a free list.
+ * Never NULL (out of memory stops the process, as req_new). */
+void *req_block_get(struct proxy *px, size_t n);
+void req_block_put(struct proxy *px, void *p); /* p may be NULL */
 /* A response (or an error) for r arrived: deliver, merge or drop it. */
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri);
 void req_fail(struct req *r, const char *msg);

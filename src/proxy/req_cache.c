@@ -9,6 +9,7 @@
  * (REQ_CACHE_MAX requests, SPLIT_CACHE_MAX splits, memory kept per object
  * capped) and their bytes count toward --buffer-limit (memlimit.c).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,17 @@
 #define SPLIT_CACHE_MAX 128
 #define SPLIT_KEEP      (64 * 1024) /* a split keeps at most this much memory */
 #define SCRATCH_KEEP    (64 * 1024)
+#define REQ_BLOCK_SIZE  480 /* with its header, 512 bytes */
+#define REQ_BLOCK_MAX   1024
+
+/* The header before a req_block_get block: its size, and the free list's link. */
+union req_block {
+    struct {
+        union req_block *next;
+        size_t size;
+    } h;
+    max_align_t align;
+};
 
 static void req_oom(void)
 {
@@ -196,7 +208,7 @@ void req_free(struct req *r)
     if (r->split != NULL) {
         split_give_back(rc, r->split);
     }
-    free(r->cx);
+    req_block_put(r->px, r->cx);
     if (r->rsp.cap > REQ_KEEP_RSP || rc->nreqs >= REQ_CACHE_MAX) {
         buf_free(&r->rsp);
     }
@@ -243,7 +255,46 @@ void req_cache_free(struct req_cache *rc)
         rc->splits = sp->next;
         split_destroy(sp);
     }
+    while (rc->blocks != NULL) {
+        union req_block *b = rc->blocks;
+        rc->blocks = b->h.next;
+        free(b);
+    }
     free(rc->scratch);
     buf_free(&rc->out);
     memset(rc, 0, sizeof(*rc));
+}
+
+void *req_block_get(struct proxy *px, size_t n)
+{
+    struct req_cache *rc = &px->reqs;
+    union req_block *b = NULL;
+    if (n <= REQ_BLOCK_SIZE && rc->blocks != NULL) {
+        b = rc->blocks;
+        rc->blocks = b->h.next;
+        rc->nblocks--;
+        rc->kept_bytes -= sizeof(*b) + REQ_BLOCK_SIZE;
+    } else {
+        size_t size = n <= REQ_BLOCK_SIZE ? REQ_BLOCK_SIZE : n;
+        b = req_xrealloc(NULL, sizeof(*b) + size);
+        b->h.size = size;
+    }
+    return b + 1;
+}
+
+void req_block_put(struct proxy *px, void *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    struct req_cache *rc = &px->reqs;
+    union req_block *b = (union req_block *)p - 1;
+    if (b->h.size != REQ_BLOCK_SIZE || rc->nblocks >= REQ_BLOCK_MAX) {
+        free(b);
+        return;
+    }
+    b->h.next = rc->blocks;
+    rc->blocks = b;
+    rc->nblocks++;
+    rc->kept_bytes += sizeof(*b) + REQ_BLOCK_SIZE;
 }
