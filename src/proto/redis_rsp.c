@@ -228,10 +228,41 @@ static int rsp_elem_close(struct rsp_state *st, struct rsp_info *info)
     return spans_push(&info->elems, off, len);
 }
 
+/* The most common reply, one whole bulk string or RESP2 null (GET's), read
+ * without the walk below; false leaves everything else (a cut reply, errors,
+ * other types) to it. */
+static bool rsp_plain_bulk(const uint8_t *p, size_t n, struct rsp_info *info)
+{
+    int64_t v;
+    size_t next;
+    if (n < 5 || p[0] != '$' || redis_wire_num_line(p, n, 1, &v, &next) != PARSE_OK || v < -1 ||
+        v > RSP_MAX_BULK) {
+        return false;
+    }
+    size_t end = v < 0 ? next : next + (size_t)v + 2;
+    if (v >= 0 && (end > n || end > UINT32_MAX || p[end - 2] != '\r' || p[end - 1] != '\n')) {
+        return false;
+    }
+    info->type = '$';
+    info->integer = v;
+    info->len = end;
+    return true;
+}
+
 int redis_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd, struct rsp_info *info)
 {
     struct rsp_state st = {0, 1, 0, 0, false, false};
     rsp_info_reset(info);
+    if (n >= 5 && memcmp(p, "+OK\r\n", 5) == 0) {
+        info->type = '+'; /* SET's reply, the other most common one */
+        info->len = 5;
+        redis_push_classify(p, cmd, info);
+        return PARSE_OK;
+    }
+    if (rsp_plain_bulk(p, n, info)) {
+        redis_push_classify(p, cmd, info);
+        return PARSE_OK;
+    }
     int rc = PARSE_OK;
     while (rc == PARSE_OK && st.pending > 0) {
         bool inside = st.top_seen;
