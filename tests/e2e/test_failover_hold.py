@@ -148,6 +148,31 @@ def check_no_loss(rig, w, what):
         assert lost == [], "%s: acknowledged writes lost on %s: %s" % (what, g, lost[:5])
 
 
+def aborts_logged(rig):
+    with open(rig.px.log) as f:
+        return f.read().count("aborted the failover of group 'g0'")
+
+
+def planned_failover(rig, w, s, i):
+    """SENTINEL FAILOVER of g0 through sentinel s, until the proxy follows a
+    switch. redis-sentinel may abort a failover itself (-failover-abort-slave-
+    timeout: the promoted replica did not report its new role within the
+    failover-timeout, seen on this loaded 2-core machine); the proxy then sends
+    the held writes to the old master (checked by the caller's no-loss and
+    no-error checks), and the failover is asked for again, at most 3 times.
+    Returns the old master and how many failovers were aborted."""
+    for attempt in range(3):
+        old = rig.ready_for_failover("g0")
+        assert w.wait_ops(200), w.failed
+        before, aborts = rig.failovers(), aborts_logged(rig)
+        force_failover(s, "g0")
+        wait_until(lambda: rig.failovers() == before + 1 or aborts_logged(rig) > aborts,
+                   timeout=20, what="the proxy to follow failover %d" % i)
+        if rig.failovers() == before + 1:
+            return old, attempt
+    raise AssertionError("sentinel %d aborted failover %d three times" % (i, i))
+
+
 def test_planned_failover_led_by_each_sentinel(env):
     """SENTINEL FAILOVER of g0 sent to each sentinel in turn (so each leads one)
     while 4 clients write continuously: no acknowledged write is lost, no
@@ -155,14 +180,11 @@ def test_planned_failover_led_by_each_sentinel(env):
     untouched."""
     rig = Rig(env)
     w = rig.writers()
+    aborted = 0
     try:
         for i, s in enumerate(rig.sentinels):
-            old = rig.ready_for_failover("g0")
-            assert w.wait_ops(200), w.failed
-            before = rig.failovers()
-            force_failover(s, "g0")
-            wait_until(lambda: rig.failovers() == before + 1, timeout=20,
-                     what="the proxy to follow failover %d" % i)
+            old, n = planned_failover(rig, w, s, i)
+            aborted += n
             wait_until(lambda: rig.current_master("g0") is not old, what="the sentinels to agree")
             assert w.wait_ops(200), w.failed  # writes go on, to the new master
             report("planned failover %d (led by sentinel %d)" % (i, i), w, rig.px)
@@ -178,7 +200,7 @@ def test_planned_failover_led_by_each_sentinel(env):
     assert 0 < st["g0"]["failover_hold_us"] < 5000000
     assert st["g1"]["server_failover"] == 0 and st["g1"]["failover_held"] == 0
     log = open(rig.px.log).read()
-    assert log.count("failover begins (a replica is being promoted)") == 3, log[-3000:]
+    assert log.count("failover begins (a replica is being promoted)") == 3 + aborted, log[-3000:]
     assert "every write the old master acknowledged is on a replica" in log
     assert log.count("held requests go to") >= 3
 
