@@ -172,6 +172,7 @@ deb:
 	if command -v lintian >/dev/null; then lintian --fail-on error build/deb/nutcracker_$(DEB_VERSION)_*.changes; fi
 
 deb-test:
+	scripts/install-deps.sh deb-test
 	tools/deb_test.sh
 
 format-check:

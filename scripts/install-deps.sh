@@ -4,7 +4,8 @@
 #   scripts/install-deps.sh demo   # build + backends for the demo
 #   scripts/install-deps.sh test   # everything the test suite uses
 #   scripts/install-deps.sh bench  # and what bench/ measures with (callgrind, strace)
-#   scripts/install-deps.sh deb    # what make deb needs (debhelper, lintian)
+#   scripts/install-deps.sh deb    # what make deb needs (dpkg-dev, debhelper, lintian)
+#   scripts/install-deps.sh deb-test  # and the fresh Debian root of make deb-test (debootstrap)
 set -euo pipefail
 
 # socat: the demo's and README's way to talk to the memcached pool and the stats port
@@ -19,14 +20,17 @@ TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nut
       python3-pymemcache libmemcached-tools nodejs npm curl openssl stunnel4 chromium
       python3-websocket man-db)
 BENCH=("${TEST[@]}" valgrind strace)
-# the Debian package's build (make deb; its Build-Depends are in debian/control)
-DEB=(build-essential pkg-config libyaml-dev libssl-dev liburing-dev debhelper lintian)
+# the Debian package's build (make deb; its Build-Depends are in debian/control);
+# dpkg-dev: dpkg-buildpackage, dpkg-parsechangelog, dpkg-buildflags
+DEB=(build-essential dpkg-dev pkg-config libyaml-dev libssl-dev liburing-dev debhelper lintian)
+DEB_TEST=("${DEB[@]}" debootstrap)
 case "${1:-test}" in
 demo) PACKAGES=("${DEMO[@]}") ;;
 test) PACKAGES=("${TEST[@]}") ;;
 bench) PACKAGES=("${BENCH[@]}") ;;
 deb) PACKAGES=("${DEB[@]}") ;;
-*) echo "usage: $0 demo|test|bench|deb" >&2; exit 2 ;;
+deb-test) PACKAGES=("${DEB_TEST[@]}") ;;
+*) echo "usage: $0 demo|test|bench|deb|deb-test" >&2; exit 2 ;;
 esac
 
 SUDO=""
