@@ -147,12 +147,7 @@ static int client_help(struct buf *out)
         "HELP",
         "    Print this help.",
     };
-    size_t n = sizeof(lines) / sizeof(lines[0]);
-    int rc = redis_wire_num(out, '*', (int64_t)n);
-    for (size_t i = 0; i < n; i++) {
-        rc |= redis_wire_status(out, lines[i]);
-    }
-    return rc;
+    return redis_wire_status_lines(out, lines, sizeof(lines) / sizeof(lines[0]));
 }
 
 int redis_local_client(struct buf *out, const uint8_t *req, const struct req_info *info,

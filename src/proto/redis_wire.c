@@ -190,6 +190,15 @@ int redis_wire_status(struct buf *out, const char *s)
     return wire_line(out, '+', s);
 }
 
+int redis_wire_status_lines(struct buf *out, const char *const *lines, size_t n)
+{
+    int rc = redis_wire_num(out, '*', (int64_t)n);
+    for (size_t i = 0; i < n; i++) {
+        rc |= redis_wire_status(out, lines[i]);
+    }
+    return rc;
+}
+
 int redis_wire_error(struct buf *out, const char *s)
 {
     return wire_line(out, '-', s);

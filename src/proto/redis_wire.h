@@ -60,6 +60,8 @@ int redis_wire_bulk(struct buf *out, const void *p, size_t n);
 int redis_wire_bulk_str(struct buf *out, const char *s);
 /* Append "+s\r\n" / "-s\r\n"; s must not contain CR or LF. */
 int redis_wire_status(struct buf *out, const char *s);
+/* An array of n status lines (the HELP replies). */
+int redis_wire_status_lines(struct buf *out, const char *const *lines, size_t n);
 int redis_wire_error(struct buf *out, const char *s);
 
 /* Replies whose form depends on the client's protocol (resp 2 or 3), as redis 7 writes

@@ -213,27 +213,12 @@ static void cr_scan_reply(struct req *r, struct buf *out, const uint8_t *p, size
     }
 }
 
-static bool cr_cursor(const uint8_t *s, size_t n, uint64_t *v)
-{
-    *v = 0;
-    if (n == 0 || n > 20) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9' || *v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10) {
-            return false;
-        }
-        *v = *v * 10 + (uint64_t)(s[i] - '0');
-    }
-    return true;
-}
-
 /* SCAN over the masters: cursor 0 starts at the first one. */
 static void cr_scan(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct pool *pool = c->pool;
     uint64_t cursor;
-    if (ri->args.n < 2 || !cr_cursor(p + ri->args.v[1].off, ri->args.v[1].len, &cursor)) {
+    if (ri->args.n < 2 || !router_cursor_parse(p + ri->args.v[1].off, ri->args.v[1].len, &cursor)) {
         router_reply_error(c, "invalid cursor");
         return;
     }

@@ -307,7 +307,7 @@ static uint32_t scan_bits(uint32_t nservers)
     return b;
 }
 
-static bool scan_cursor_parse(const uint8_t *s, size_t n, uint64_t *v)
+bool router_cursor_parse(const uint8_t *s, size_t n, uint64_t *v)
 {
     *v = 0;
     if (n == 0 || n > 20) {
@@ -356,7 +356,7 @@ static void route_scan(struct client *c, const uint8_t *p, const struct req_info
     uint32_t bits = scan_bits(pool->nservers);
     uint64_t cursor;
     if (ri->args.n < 2 || pool->proto->cursor_request == NULL ||
-        !scan_cursor_parse(p + ri->args.v[1].off, ri->args.v[1].len, &cursor) ||
+        !router_cursor_parse(p + ri->args.v[1].off, ri->args.v[1].len, &cursor) ||
         (cursor & ((1ull << bits) - 1)) >= pool->nservers) {
         router_reply_error(c, "invalid cursor");
         return;

@@ -6,6 +6,8 @@
 #ifndef NC_ROUTER_H
 #define NC_ROUTER_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "proto/proto.h"
@@ -15,5 +17,7 @@ struct client;
 void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* Queue an error reply (in the client's protocol) in request order. */
 void router_reply_error(struct client *c, const char *msg);
+/* A client's SCAN cursor: decimal digits that fit 64 bits. */
+bool router_cursor_parse(const uint8_t *s, size_t n, uint64_t *v);
 
 #endif
