@@ -238,18 +238,7 @@ static void cr_scan(struct client *c, const uint8_t *p, const struct req_info *r
         router_reply_error(c, server_strerror(s, err));
         return;
     }
-    struct buf *out = sconn_out(sc);
-    size_t before = out->len;
-    if (pool->proto->cursor_request(out, p, ri, cursor >> SCAN_BITS) != 0) {
-        out->len = before;
-        router_reply_error(c, "out of memory");
-        return;
-    }
-    struct req *r = req_new(c->px, ri->cmd);
-    r->reply = cr_scan_reply;
-    r->reply_arg = (uint64_t)idx;
-    cqueue_push(c, r, ri->len);
-    sconn_queued(sc, r, out->len - before);
+    router_send_cursor(c, sc, p, ri, cursor >> SCAN_BITS, cr_scan_reply, (uint64_t)idx, NULL);
 }
 
 bool cluster_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)

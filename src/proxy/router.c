@@ -370,17 +370,25 @@ static void route_scan(struct client *c, const uint8_t *p, const struct req_info
         router_reply_error(c, server_strerror(s, err));
         return;
     }
+    router_send_cursor(c, sc, p, ri, cursor >> bits, scan_reply, idx | ((uint64_t)bits << 32),
+                       (void *)(uintptr_t)pool->nservers);
+}
+
+void router_send_cursor(struct client *c, struct sconn *sc, const uint8_t *p,
+                        const struct req_info *ri, uint64_t cursor, req_reply_fn fn, uint64_t arg,
+                        void *ctx)
+{
     struct buf *out = sconn_out(sc);
     size_t before = out->len;
-    if (pool->proto->cursor_request(out, p, ri, cursor >> bits) != 0) {
+    if (c->pool->proto->cursor_request(out, p, ri, cursor) != 0) {
         out->len = before;
         router_reply_error(c, "out of memory");
         return;
     }
     struct req *r = req_new(c->px, ri->cmd);
-    r->reply = scan_reply;
-    r->reply_arg = idx | ((uint64_t)bits << 32);
-    r->reply_ctx = (void *)(uintptr_t)pool->nservers;
+    r->reply = fn;
+    r->reply_arg = arg;
+    r->reply_ctx = ctx;
     cqueue_push(c, r, ri->len);
     sconn_queued(sc, r, out->len - before);
 }

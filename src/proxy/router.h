@@ -11,13 +11,20 @@
 #include <stdint.h>
 
 #include "proto/proto.h"
+#include "proxy/req.h"
 
 struct client;
+struct sconn;
 
 void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* Queue an error reply (in the client's protocol) in request order. */
 void router_reply_error(struct client *c, const char *msg);
 /* A client's SCAN cursor: decimal digits that fit 64 bits. */
 bool router_cursor_parse(const uint8_t *s, size_t n, uint64_t *v);
+/* Send the client's SCAN to sc with the server's own cursor; the reply goes
+ * through fn (which makes the pool-wide cursor) with arg and ctx. */
+void router_send_cursor(struct client *c, struct sconn *sc, const uint8_t *p,
+                        const struct req_info *ri, uint64_t cursor, req_reply_fn fn, uint64_t arg,
+                        void *ctx);
 
 #endif
