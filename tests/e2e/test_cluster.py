@@ -115,6 +115,27 @@ def test_split_commands_over_slots(cluster, proxy):
     proxy.wait_stats(lambda s: s["cl"]["fragments"] >= 40, "the fragments counted")
 
 
+def test_scan_walks_every_master(cluster, proxy):
+    """SCAN through the proxy goes over the masters in turn (the master's
+    index in the cursor's low bits): every key written is seen, none twice,
+    and a MATCH applies on each master."""
+    c = proxy.resp()
+    keys = ["scan:%d" % i for i in range(300)]
+    assert len({cluster.master_of(key_slot(k)).port for k in keys}) == 3
+    assert c.call("MSET", *[x for k in keys for x in (k, "v")]) == b"OK"
+    seen, cursor, masters = [], b"0", set()
+    for _ in range(1000):
+        cursor, batch = c.call("SCAN", cursor, "MATCH", "scan:*", "COUNT", "50")
+        seen += batch
+        masters.add(int(cursor) & 511)
+        if cursor == b"0":
+            break
+    assert sorted(seen) == sorted(k.encode() for k in keys)
+    assert len(masters) >= 3  # the walk went through each master (0 ends it)
+    assert c.call("SCAN", "7") == RespError("ERR invalid cursor (the cluster changed)")
+    assert c.call("DEL", *keys) == 300
+
+
 def test_hash_tags_and_crossslot(cluster, proxy):
     c = proxy.resp()
     assert c.call("MSET", "{user1}:a", "1", "{user1}:b", "2") == b"OK"
