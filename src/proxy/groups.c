@@ -67,9 +67,17 @@ static void group_failover_ends(void *ctx, uint32_t g)
     }
 }
 
+static void group_master_unknown(void *ctx, uint32_t g)
+{
+    struct server *s = group_server(ctx, g);
+    if (s != NULL) {
+        hold_unknown(s);
+    }
+}
+
 static const struct group_sink_ops pool_group_ops = {
-    group_master_get,    group_master_found,    group_replicas_listed,
-    group_replica_state, group_failover_begins, group_failover_ends,
+    group_master_get,      group_master_found,  group_replicas_listed, group_replica_state,
+    group_failover_begins, group_failover_ends, group_master_unknown,
 };
 
 struct group_sink pool_group_sink(struct pool *p)

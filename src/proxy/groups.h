@@ -41,6 +41,10 @@ struct group_sink_ops {
     /* The sentinel that began g's failover gave it up (-failover-abort-*): g
      * keeps its master. A switch ends a failover through master_found instead. */
     void (*failover_ends)(void *ctx, uint32_t g);
+    /* The first look for g's master is over with none found (every sentinel
+     * tried, or the one answering named no master that said so itself): its
+     * requests stop waiting for one and fail at once until one is found. */
+    void (*master_unknown)(void *ctx, uint32_t g);
 };
 
 struct group_sink {

@@ -56,6 +56,7 @@ struct hold {
     bool down;      /* the master cannot be reached */
     bool refused;   /* ... we saw it fail ourselves (not only the sentinels) */
     bool switching; /* the new master is known: the old one finishes what it has */
+    bool finding;   /* no master known yet: every request waits for the first */
     uint64_t began_us;
     struct sockaddr_storage old; /* the master when it began (logs) */
     socklen_t old_len;
@@ -73,7 +74,7 @@ static struct ev_loop *hold_loop(const struct hold *h)
 
 static bool hold_active(const struct hold *h)
 {
-    return h != NULL && (h->promoting || h->down || h->switching);
+    return h != NULL && (h->promoting || h->down || h->switching || h->finding);
 }
 
 /* ------------------------------------------------------------ client map */
@@ -270,7 +271,7 @@ static uint64_t hold_age_ms(const struct hold *h)
  * never wrote). */
 static void hold_stop(struct hold *h)
 {
-    h->promoting = h->down = h->refused = h->switching = false;
+    h->promoting = h->down = h->refused = h->switching = h->finding = false;
     ev_timer_stop(hold_loop(h), &h->expire);
     ev_timer_stop(hold_loop(h), &h->drain);
 }
@@ -320,6 +321,14 @@ static void hold_on_expire(struct ev_loop *loop, struct ev_timer *t)
     struct server *g = h->g;
     char msg[200], old[96];
     (void)loop;
+    if (h->finding) {
+        log_warn("pool '%s': group '%s': no master known within failover_hold (%lld ms): %u "
+                 "held requests answered with an error",
+                 g->pool->cp->name, g->cs->name, (long long)g->pool->cp->failover_hold_ms, h->n);
+        g->addr.looking = false; /* later requests fail at once, as after the look */
+        hold_fail_all(h, g->unknown_msg);
+        return;
+    }
     if (h->switching) {
         hold_switch_finish(h, "master switched (failover)"); /* the new master is known */
         return;
@@ -389,6 +398,13 @@ bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, con
     }
     if (!server_move_addr(g, sa, len)) {
         return false; /* the master in use confirmed: the failover goes on */
+    }
+    if (h->finding) {
+        hold_release(h, "master found");
+        if (g->pool->cp->preconnect) {
+            server_connect_all(g);
+        }
+        return true;
     }
     if (h->switching) {
         return true; /* a newer master while draining: the drain goes on */
@@ -495,8 +511,43 @@ void hold_begin(struct server *g, bool down)
 void hold_end(struct server *g)
 {
     struct hold *h = g->hold;
-    if (hold_active(h) && !h->switching) {
+    if (hold_active(h) && !h->switching && !h->finding) {
         hold_release(h, "failover aborted");
+    }
+}
+
+/* A request for g, whose master is not known: it waits while the sentinels
+ * are still looking for one (a proxy or worker just started). */
+static bool hold_finding(struct server *g)
+{
+    if (!g->addr.looking) {
+        return false;
+    }
+    struct hold *h = hold_get(g);
+    if (h == NULL) {
+        return false; /* out of memory: answered at once, as without holding */
+    }
+    if (!hold_active(h)) {
+        h->began_us = ev_now_us(hold_loop(h));
+        h->old_len = 0;
+        h->finding = true;
+        ev_timer_start(hold_loop(h), &h->expire, (uint64_t)g->pool->cp->failover_hold_ms);
+        log_notice("pool '%s': group '%s': requests wait up to %lld ms for the sentinels to name "
+                   "a master",
+                   g->pool->cp->name, g->cs->name, (long long)g->pool->cp->failover_hold_ms);
+    }
+    return h->finding;
+}
+
+void hold_unknown(struct server *g)
+{
+    struct hold *h = g->hold;
+    g->addr.looking = false;
+    if (hold_active(h) && h->finding) {
+        log_warn("pool '%s': group '%s': no sentinel named a master: %u held requests answered "
+                 "with an error",
+                 g->pool->cp->name, g->cs->name, h->n);
+        hold_fail_all(h, g->unknown_msg);
     }
 }
 
@@ -529,6 +580,9 @@ static bool hold_admits(struct server *g, struct server *s, uint64_t id, bool re
         if (s != g) {
             return false;
         }
+        if (!g->addr.known) {
+            return hold_finding(g);
+        }
         hold_refused(g);
         return g->hold != NULL && g->hold->down;
     }
@@ -539,7 +593,7 @@ static bool hold_admits(struct server *g, struct server *s, uint64_t id, bool re
     if (hc_find(&h->clients, id) >= 0) {
         return true; /* behind its own held request, even a read of a replica */
     }
-    return s == g && (h->down || h->switching || !readonly);
+    return s == g && (h->down || h->switching || h->finding || !readonly);
 }
 
 bool hold_take(struct client *c, struct server *s, const uint8_t *p, const struct req_info *ri,

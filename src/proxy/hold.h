@@ -22,6 +22,11 @@
  *        error too when we saw the master fail ourselves, else (only the
  *        sentinels said it was down) they go to it
  *
+ * Before a group's master is first known, while the sentinels' first look for
+ * it is not over (a proxy just started, a worker just forked), its requests
+ * wait too: FINDING, released when the master is found, answered "not known
+ * yet" when the look ends with none or failover_hold passes.
+ *
  * A held request keeps its bytes (an ordinary one leaves them in its
  * connection's output buffer): they count against --buffer-limit (past it the
  * oldest held get an error) and, as requests in flight, against the client's
@@ -64,6 +69,9 @@ bool hold_take_frag(struct client *c, struct req *fr, struct server *s, const ui
  * failover was aborted. */
 void hold_begin(struct server *g, bool down);
 void hold_end(struct server *g);
+/* The sentinels' first look for g's master ended with none: what waits for
+ * it is answered that it is not known, and later requests are at once. */
+void hold_unknown(struct server *g);
 /* g's master is at sa (ROLE said so): move g there, then release what waits.
  * True when g moves (maybe once the old master is drained). */
 bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, const char *why);

@@ -33,6 +33,7 @@ int server_init(struct server *s, struct pool *p, const struct conf_server *cs, 
             return -1;
         }
         snprintf(s->unknown_msg, n, "master for group '%s' is not known yet", cs->name);
+        s->addr.looking = true; /* until the sentinel client says otherwise */
     } else {
         s->addr.ss = cs->addr.sa;
         s->addr.len = cs->addr.salen;

@@ -28,6 +28,7 @@ struct server_addr {
     struct sockaddr_storage ss;
     socklen_t len; /* 0: resolve cs->addr.host at each connect (not in DNS at load) */
     bool known;    /* false: a sentinel group whose master is not known yet */
+    bool looking;  /* ... and the sentinels' first look for it is not over (hold.c) */
 };
 
 struct server {

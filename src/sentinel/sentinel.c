@@ -66,6 +66,29 @@ const char *sentinel_reply_text(char *dst, size_t cap, const uint8_t *p, const s
     return dst;
 }
 
+/* The first look for gr's master is over unless a candidate is being checked
+ * (its verdict ends it): a group with no master yet tells the sink, whose
+ * requests waited for one (proxy/hold.c) and now fail at once. */
+static void look_over(struct sentinel *sn, struct sentinel_group *gr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!gr->looking || gr->active) {
+        return;
+    }
+    gr->looking = false;
+    if (!sn->sink.ops->master_get(sn->sink.ctx, gr->idx, &ss, &len)) {
+        sn->sink.ops->master_unknown(sn->sink.ctx, gr->idx);
+    }
+}
+
+static void look_over_all(struct sentinel *sn)
+{
+    for (uint32_t i = 0; i < sn->ngroups; i++) {
+        look_over(sn, &sn->groups[i]);
+    }
+}
+
 /* Give up on the current sentinel: the query link tries the next one of the
  * list at once, each at most once per heartbeat, so a list of dead sentinels
  * costs a few refused connects a beat, not a busy loop; a subscription stays
@@ -88,6 +111,8 @@ int sentinel_link_fail(struct sentinel_link *l, const char *why)
     }
     if (++l->tries < n) {
         link_connect(l);
+    } else {
+        look_over_all(sn); /* every sentinel tried once */
     }
     return -1;
 }
@@ -177,6 +202,7 @@ static void probe_fail(struct sentinel_group *pr, const char *why)
     log_warn("pool '%s': group '%s': %s is not taken as master: %s (asked again next heartbeat)",
              pr->sn->cp->name, pr->name, addr, why);
     probe_stop(pr);
+    look_over(pr->sn, pr);
 }
 
 static void probe_accept(struct sentinel_group *pr)
@@ -191,6 +217,7 @@ static void probe_accept(struct sentinel_group *pr)
     }
     sock_addr_str((const struct sockaddr *)&ss, len, to, sizeof(to));
     probe_stop(pr);
+    pr->looking = false;
     uint64_t before = pr->epoch;
     if (pr->cand_epoch > pr->epoch) {
         pr->epoch = pr->cand_epoch;
@@ -448,6 +475,7 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
     }
     l->tries = 0;
     l->failing = false;
+    look_over_all(sn); /* a sentinel answered for every group */
     return 0;
 }
 
@@ -584,6 +612,7 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
         pr->idx = i;
         pr->name = cp->servers[i].name;
         pr->promoting_by = NO_SENTINEL;
+        pr->looking = true;
         pr->sdown = calloc(cp->nsentinels ? cp->nsentinels : 1, 1);
         if (pr->sdown == NULL) {
             sentinel_destroy(sn);

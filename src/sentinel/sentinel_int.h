@@ -58,6 +58,7 @@ struct sentinel_group {
     socklen_t len;
     bool active;
     bool warned;         /* a sentinel's miss for this group was logged loudly already */
+    bool looking;        /* the first look for a master is not over (see look_over) */
     uint32_t skip;       /* replies to AUTH still to come before ROLE's */
     uint64_t epoch;      /* config epoch of the master in use: older views are stale */
     uint64_t cand_epoch; /* the epoch the candidate came with */

@@ -384,17 +384,26 @@ class FakeSentinel:
 
 def test_broken_sentinels_are_rotated_past(env):
     """A silent, a garbage-speaking and a wrong-answering sentinel come first in
-    the list: the proxy gives each up and learns the master from the real one."""
+    the list: the proxy gives each up and learns the master from the real one.
+    A request sent meanwhile waits for that master (failover_hold) instead of
+    failing."""
     m = env.redis()
     (real,) = start_sentinels(env, {"grp": m}, n=1, quorum=1)
     fakes = [FakeSentinel(mode) for mode in ("silent", "garbage", "wrong")]
     try:
         px = env.proxy({"alpha": sentinel_pool(["grp"], [f.addr for f in fakes] + [real.addr])},
                        verbose=6)
-        c = px.resp(timeout=3)
-        assert c.call("SET", "k", "v") == RespError("ERR master for group 'grp' is not known yet")
-        wait_until(lambda: call(px, "SET", "k", "v") == b"OK", "discovery", timeout=8)
+        c = px.resp(timeout=8)
+        t0 = time.monotonic()
+        assert c.call("SET", "k", "v") == b"OK"
+        waited = time.monotonic() - t0
         assert m.client().get("k") == b"v"
+        # the silent sentinel alone takes a second to be given up: the SET waited for it
+        assert waited > 0.5, waited
+        # (the stats are a snapshot taken every 100 ms)
+        wait_until(lambda: px.stats()["alpha"]["grp"]["failover_released"] == 1, "stats", timeout=3)
+        assert px.stats()["alpha"]["grp"]["failover_held"] == 1
+        assert "requests wait up to 5000 ms for the sentinels to name a master" in tail(px.log, 200)
         log = tail(px.log, 200)
         for f in fakes:
             assert "sentinel '%s'" % f.addr in log, f.mode
@@ -403,6 +412,32 @@ def test_broken_sentinels_are_rotated_past(env):
     finally:
         for f in fakes:
             f.close()
+
+
+def test_first_look_without_master(env):
+    """The sentinels' first look ends with no master (the only answering one
+    is silent, the other refuses): what waited gets the "not known yet" error,
+    later requests get it at once. With failover_hold 0 nothing waits."""
+    silent = FakeSentinel("silent")
+    try:
+        px = env.proxy({"alpha": sentinel_pool(["grp"], [silent.addr, "%s:%d" % (HOST, free_port())]),
+                        "beta": sentinel_pool(["grp"], [silent.addr], failover_hold=0)})
+        err = RespError("ERR master for group 'grp' is not known yet")
+        a, b = px.resp("alpha", timeout=8), px.resp("beta", timeout=8)
+        t0 = time.monotonic()
+        assert b.call("GET", "k") == err  # beta: at once
+        assert time.monotonic() - t0 < 0.5
+        assert a.call("GET", "k") == err  # alpha: once the silent sentinel is given up
+        assert time.monotonic() - t0 > 0.5
+        t1 = time.monotonic()
+        assert a.call("SET", "k", "v") == err
+        assert time.monotonic() - t1 < 0.5
+        wait_until(lambda: px.stats()["alpha"]["grp"]["failover_expired"] == 1, "stats", timeout=3)
+        assert px.stats()["alpha"]["grp"]["failover_held"] == 1
+        assert "no sentinel named a master: 1 held requests answered with an error" in tail(px.log, 200)
+        assert px.alive()
+    finally:
+        silent.close()
 
 
 def test_stale_sentinel_is_not_believed(env):

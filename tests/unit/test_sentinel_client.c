@@ -4,6 +4,8 @@
  * scripted here on loopback sockets: what it is told and what it passes on.
  *
  *   discovery:      the queried master, checked with ROLE, is passed on
+ *   first look:     ends with master_unknown (once) when the sentinel names
+ *                   no master or none answers; never once one is found
  *   epoch guard:    a view at an older config-epoch is not believed
  *   +switch-master: the new master is checked and passed on
  *   ROLE slave:     a candidate that is not a master is never passed on
@@ -43,6 +45,7 @@ struct record {
     int promoting;      /* failover_begins(down false) calls */
     int master_down;    /* failover_begins(down true) calls */
     int ends;           /* failover_ends calls */
+    int unknown;        /* master_unknown calls */
 };
 
 static bool rec_master_get(void *ctx, uint32_t g, struct sockaddr_storage *ss, socklen_t *len)
@@ -107,9 +110,16 @@ static void rec_failover_ends(void *ctx, uint32_t g)
     r->ends++;
 }
 
+static void rec_master_unknown(void *ctx, uint32_t g)
+{
+    struct record *r = ctx;
+    (void)g;
+    r->unknown++;
+}
+
 static const struct group_sink_ops rec_ops = {
-    rec_master_get,    rec_master_found,    rec_replicas_listed,
-    rec_replica_state, rec_failover_begins, rec_failover_ends,
+    rec_master_get,      rec_master_found,  rec_replicas_listed, rec_replica_state,
+    rec_failover_begins, rec_failover_ends, rec_master_unknown,
 };
 
 /* ---- the scripted peers ---- */
@@ -404,7 +414,8 @@ static void test_discovery_and_epochs(void)
     /* asked again every heartbeat: the same answer changes nothing */
     run_for(&r, 200);
     CHECK_EQ_INT(r.rec.found, 1);
-    CHECK_EQ_INT(r.rec.listed, 0); /* read_from master: replicas are not asked for */
+    CHECK_EQ_INT(r.rec.unknown, 0); /* the first look found one */
+    CHECK_EQ_INT(r.rec.listed, 0);  /* read_from master: replicas are not asked for */
     /* a failover to the other master at a newer epoch */
     r.sc.named = 1;
     r.sc.epoch = 2;
@@ -594,9 +605,39 @@ static void test_lagging_sentinel_after_switch(void)
     rig_free(&r);
 }
 
+/* The first look for a master ends without one: the server the sentinel
+ * names says it is a replica (the probe's verdict ends it), or the only
+ * sentinel cannot be reached. Said once; a master found later is still found. */
+static void test_first_look_ends(void)
+{
+    struct rig r;
+    rig_init(&r, "master");
+    r.sc.role[0] = "slave";
+    RUN_UNTIL(&r, r.rec.unknown == 1);
+    CHECK_EQ_INT(r.rec.unknown, 1);
+    CHECK_EQ_INT(r.rec.found, 0);
+    CHECK(r.sc.roles >= 1); /* ended by the probe, not before it */
+    run_for(&r, 200);       /* asked again, a slave again: not said twice */
+    CHECK_EQ_INT(r.rec.unknown, 1);
+    r.sc.role[0] = "master";
+    RUN_UNTIL(&r, r.rec.found == 1);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(r.rec.unknown, 1);
+    rig_free(&r);
+
+    rig_init(&r, "master");
+    close(r.sc.sentinel_lfd[0]); /* its queued connections are reset */
+    r.sc.sentinel_lfd[0] = -1;
+    RUN_UNTIL(&r, r.rec.unknown == 1);
+    CHECK_EQ_INT(r.rec.unknown, 1);
+    CHECK_EQ_INT(r.rec.found, 0);
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_discovery_and_epochs();
+    test_first_look_ends();
     test_switch_message_and_role();
     test_every_sentinel();
     test_lagging_sentinel_after_switch();
