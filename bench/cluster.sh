@@ -13,7 +13,7 @@
 # Usage: bench/cluster.sh [requests] [pipeline] [clients]
 # Env: NUTCRACKER_BIN (default ./nutcracker), ROUNDS. Stops what it started.
 set -euo pipefail
-N=${1:-200000}
+N=${1:-1000000}
 P=${2:-16}
 C=${3:-50}
 BIN=${NUTCRACKER_BIN:-$(cd "$(dirname "$0")/.." && pwd)/nutcracker}

@@ -24,8 +24,7 @@ uint16_t cluster_key_slot(const uint8_t *key, size_t len)
     static const char tag[2] = {'{', '}'};
     /* twemproxy's hash_tag rule is redis' own: first '{', next '}', not empty */
     key = hash_tag_apply(key, len, tag, &len);
-    /* the low 16 bits of twemproxy's crc16 are the XMODEM CRC redis uses */
-    return (uint16_t)(hash_key(HASH_CRC16, key, len) & (CLUSTER_SLOTS - 1));
+    return (uint16_t)(hash_crc16_xmodem(key, len) & (CLUSTER_SLOTS - 1));
 }
 
 /* ------------------------------------------------------------ a RESP reader */

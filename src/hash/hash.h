@@ -30,6 +30,10 @@ int hash_from_name(const char *name, size_t len);
 
 uint32_t hash_key(enum hash_type t, const uint8_t *key, size_t len);
 
+/* The CRC16 (XMODEM: poly 0x1021, init 0) Redis Cluster takes a key's slot
+ * from: the low 16 bits of HASH_CRC16, two bytes a step. */
+uint16_t hash_crc16_xmodem(const uint8_t *key, size_t len);
+
 /* Raw MD5 digest (ketama uses it for its points). */
 void hash_md5(const uint8_t *data, size_t len, uint8_t digest[16]);
 

@@ -235,7 +235,10 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         cluster_refresh_soon(cl);
         return HOLD_TRY_STAY;
     }
-    if (mode != TRY_REDIRECT && c->cl_out > 0 && cl->changed[x->slot] > c->cl_epoch) {
+    /* (changed[] is 64 KB read at random: looked at only when the map moved at
+     * all since c's epoch, which version says; changed[slot] <= version) */
+    if (mode != TRY_REDIRECT && c->cl_out > 0 && cl->version > c->cl_epoch &&
+        cl->changed[x->slot] > c->cl_epoch) {
         /* its slot's master changed while c has requests out: one of them may
          * be for this slot at the old master, and come back redirected */
         x->why = WHY_ORDER;

@@ -127,7 +127,8 @@ struct sconn *server_conn_for(struct server *s, uint64_t client_id, int resp)
     if (v == NULL) {
         v = s->conns; /* out of memory: RESP2 it is, better than nothing */
     }
-    return &v[client_id % s->nconns];
+    /* one connection is the default: no 64-bit division on every request then */
+    return s->nconns == 1 ? v : &v[client_id % s->nconns];
 }
 
 const char *server_strerror(const struct server *s, int err)

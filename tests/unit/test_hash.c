@@ -248,6 +248,24 @@ static void test_tag(void)
     CHECK_EQ_INT(n, 2);
 }
 
+/* Redis Cluster's CRC16: the XMODEM check value, redis' own example
+ * ("123456789" -> 0x31c3; cluster-spec), and the low 16 bits of twemproxy's
+ * crc16 for every length up to 64 (odd and even tails of the two-byte step). */
+static void test_crc16_xmodem(void)
+{
+    uint8_t buf[64];
+    CHECK_EQ_INT(hash_crc16_xmodem((const uint8_t *)"123456789", 9), 0x31c3);
+    CHECK_EQ_INT(hash_crc16_xmodem(buf, 0), 0);
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        buf[i] = (uint8_t)(i * 37 + 11);
+    }
+    int same = 0;
+    for (size_t n = 0; n <= sizeof(buf); n++) {
+        same += hash_crc16_xmodem(buf, n) == (hash_key(HASH_CRC16, buf, n) & 0xffff);
+    }
+    CHECK_EQ_INT(same, (int)sizeof(buf) + 1);
+}
+
 int main(void)
 {
     test_vectors();
@@ -255,6 +273,7 @@ int main(void)
     test_hsieh_signed_tail();
     test_signed_bytes();
     test_empty();
+    test_crc16_xmodem();
     test_md5();
     test_names();
     test_tag();
