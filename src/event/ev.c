@@ -74,6 +74,11 @@ struct ev_loop *ev_loop_create(void)
     return ev_loop_create_backend(ev_backend_epoll.name);
 }
 
+struct ev_cio *ev_cio_open(struct ev_loop *loop, int fd)
+{
+    return loop->backend->cio_open != NULL ? loop->backend->cio_open(loop->state, fd) : NULL;
+}
+
 const char *ev_loop_backend(const struct ev_loop *loop)
 {
     return loop->backend->name;

@@ -76,4 +76,40 @@ static inline bool ev_timer_armed(const struct ev_timer *t)
     return t->heap_idx != 0;
 }
 
+/*
+ * Completion I/O (io_uring backend only). A connected socket's bytes move
+ * through the ring instead of read() and write(): the loop keeps one receive
+ * armed while the io watches EV_READ (the kernel takes a buffer from a ring
+ * shared by every connection only when bytes arrive, so idle connections hold
+ * none), and what ev_cio_write staged leaves in sends submitted with the next
+ * wait, for all connections in the same system call. ev_cio_read and
+ * ev_cio_write only copy memory. The io keeps the readiness contract: EV_READ
+ * while received bytes, the end or an error wait to be read; EV_WRITE while
+ * there is room to stage more. Return values are the EV_CIO_* below.
+ */
+struct ev_cio;
+
+enum { EV_CIO_OK, EV_CIO_AGAIN, EV_CIO_EOF, EV_CIO_ERROR };
+
+/* Bytes one connection may have staged and not yet sent; more waits (AGAIN). */
+#define EV_CIO_TX_MAX (64u * 1024u)
+/* How long a closed connection's staged bytes may still take to leave. */
+#define EV_CIO_LINGER_MS 10000
+
+/* Completion I/O for fd, opened before ev_io_set is first called for it; NULL
+ * when the loop's backend has none (epoll) or it cannot be set up: use the fd. */
+struct ev_cio *ev_cio_open(struct ev_loop *loop, int fd);
+/* Copy up to cap received bytes: EV_CIO_OK (*got > 0), AGAIN (none yet), EOF
+ * (the peer closed, every byte read), ERROR (*err: an errno code). */
+int ev_cio_read(struct ev_cio *c, void *p, size_t cap, size_t *got, int *err);
+/* Stage up to n bytes for sending: EV_CIO_OK (*put of them, maybe fewer than n),
+ * AGAIN (full: wait for EV_WRITE), ERROR (*err). */
+int ev_cio_write(struct ev_cio *c, const void *p, size_t n, size_t *put, int *err);
+/* Received bytes not read yet. */
+size_t ev_cio_pending(const struct ev_cio *c);
+/* The connection is done with fd: its receive is cancelled; staged bytes still
+ * leave (for at most EV_CIO_LINGER_MS) and then the loop closes fd. Stop the
+ * io first; never close fd yourself. */
+void ev_cio_close(struct ev_cio *c);
+
 #endif

@@ -23,6 +23,9 @@ struct ev_backend {
     /* Wait up to timeout_ms (-1: no limit) and fill out[0..max); returns how
      * many, 0 on a timeout or an interrupted wait, -1 on failure. */
     int (*wait)(void *state, struct ev_fired *out, int max, int timeout_ms);
+    /* Completion I/O for a connected socket (ev.h, ev_cio_open); NULL: the
+     * backend has none. */
+    struct ev_cio *(*cio_open)(void *state, int fd);
 };
 
 extern const struct ev_backend ev_backend_epoll;

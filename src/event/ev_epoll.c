@@ -66,5 +66,5 @@ static int epoll_wait_events(void *state, struct ev_fired *out, int max, int tim
 }
 
 const struct ev_backend ev_backend_epoll = {
-    "epoll", epoll_create_state, epoll_destroy_state, epoll_set, epoll_wait_events,
+    "epoll", epoll_create_state, epoll_destroy_state, epoll_set, epoll_wait_events, NULL,
 };

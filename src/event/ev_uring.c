@@ -12,35 +12,21 @@
  * A completion names its fd and a generation: cancelling a poll bumps the
  * generation, so a completion of a poll that was cancelled, or of an fd closed
  * and opened again, is dropped instead of reaching an ev_io that is gone.
+ *
+ * A connected socket can also skip readiness altogether (ev_cio_open): its
+ * receives and sends are ring operations (ev_uring_cio.c), prepared during the
+ * turn and submitted here with the wait; this file hands their completions over
+ * and adds the connections they made ready to what the wait reports.
  */
 #include <errno.h>
-#include <liburing.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "event/ev_backend.h"
+#include "event/ev_uring_int.h"
 
 #define URING_ENTRIES 1024u
-#define URING_CANCEL  UINT64_MAX /* user_data of our own cancels: nothing to report */
-
-struct uring_slot {
-    struct ev_io *io; /* NULL: the fd is not watched */
-    uint32_t gen;     /* tag of the poll in flight */
-    unsigned want;    /* EV_READ | EV_WRITE asked for */
-    unsigned armed;   /* the events of the poll in flight; 0: none */
-    bool queued;      /* in the list of fds to arm before the next wait */
-};
-
-struct uring_state {
-    struct io_uring ring;
-    struct uring_slot *slots; /* indexed by fd */
-    size_t nslots;
-    int *pending; /* fds whose poll must be (re)armed */
-    size_t npending;
-    size_t pending_cap;
-};
 
 static int uring_ring_init(struct io_uring *ring)
 {
@@ -81,13 +67,15 @@ static void *uring_create(void)
 static void uring_destroy(void *state)
 {
     struct uring_state *st = state;
+    uring_cio_finish(st);
     io_uring_queue_exit(&st->ring);
+    uring_cio_destroy(st);
     free(st->slots);
     free(st->pending);
     free(st);
 }
 
-static struct uring_slot *uring_slot(struct uring_state *st, int fd)
+struct uring_slot *uring_slot(struct uring_state *st, int fd)
 {
     if ((size_t)fd >= st->nslots) {
         size_t n = st->nslots ? st->nslots : 256;
@@ -106,7 +94,7 @@ static struct uring_slot *uring_slot(struct uring_state *st, int fd)
 }
 
 /* A free submission entry; a full queue is submitted first. */
-static struct io_uring_sqe *uring_sqe(struct uring_state *st)
+struct io_uring_sqe *uring_sqe(struct uring_state *st)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&st->ring);
     if (sqe == NULL && io_uring_submit(&st->ring) >= 0) {
@@ -117,7 +105,7 @@ static struct io_uring_sqe *uring_sqe(struct uring_state *st)
 
 static uint64_t uring_tag(int fd, uint32_t gen)
 {
-    return (uint64_t)gen << 32 | (uint32_t)fd;
+    return (uint64_t)gen << 32 | (uint32_t)fd; /* gen < 2^31: URING_CIO_BIT stays clear */
 }
 
 static int uring_cancel(struct uring_state *st, int fd, struct uring_slot *sl)
@@ -128,7 +116,7 @@ static int uring_cancel(struct uring_state *st, int fd, struct uring_slot *sl)
     }
     io_uring_prep_poll_remove(sqe, uring_tag(fd, sl->gen));
     io_uring_sqe_set_data64(sqe, URING_CANCEL);
-    sl->gen++;
+    sl->gen = (sl->gen + 1) & 0x7fffffffu;
     sl->armed = 0;
     return 0;
 }
@@ -158,6 +146,10 @@ static int uring_set(void *state, struct ev_io *io, unsigned mask)
     struct uring_slot *sl = uring_slot(st, io->fd);
     if (sl == NULL) {
         return -1;
+    }
+    if (sl->cio != NULL) {
+        uring_cio_set(st, sl->cio, io, mask);
+        return 0;
     }
     if (sl->armed != 0 && sl->armed != mask && uring_cancel(st, io->fd, sl) != 0) {
         return -1;
@@ -222,6 +214,10 @@ static unsigned uring_fired(struct uring_state *st, const struct io_uring_cqe *c
     if (ud == URING_CANCEL) {
         return 0;
     }
+    if (ud & URING_CIO_BIT) {
+        uring_cio_complete(st, cqe);
+        return 0;
+    }
     int fd = (int)(uint32_t)ud;
     if ((size_t)fd >= st->nslots) {
         return 0;
@@ -246,7 +242,17 @@ static unsigned uring_fired(struct uring_state *st, const struct io_uring_cqe *c
 static int uring_wait(void *state, struct ev_fired *out, int max, int timeout_ms)
 {
     struct uring_state *st = state;
-    if (uring_arm_pending(st) != 0 || uring_enter(st, timeout_ms) != 0) {
+    int ready = uring_cio_prepare(st);
+    if (ready < 0 || uring_arm_pending(st) != 0) {
+        return -1;
+    }
+    int linger = uring_cio_linger_ms(st);
+    if (ready) {
+        timeout_ms = 0; /* bytes already received wait for their reader */
+    } else if (linger >= 0 && (timeout_ms < 0 || timeout_ms > linger)) {
+        timeout_ms = linger;
+    }
+    if (uring_enter(st, timeout_ms) != 0) {
         return -1;
     }
     int n = 0;
@@ -268,9 +274,9 @@ static int uring_wait(void *state, struct ev_fired *out, int max, int timeout_ms
         }
     }
     io_uring_cq_advance(&st->ring, seen);
-    return n;
+    return n + uring_cio_report(st, out + n, max - n);
 }
 
 const struct ev_backend ev_backend_uring = {
-    "io_uring", uring_create, uring_destroy, uring_set, uring_wait,
+    "io_uring", uring_create, uring_destroy, uring_set, uring_wait, uring_cio_open,
 };

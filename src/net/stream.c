@@ -1,9 +1,12 @@
 #include "net/stream.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "event/ev.h"
 
 static int plain_read(struct stream *s, void *p, size_t cap, size_t *got, int *err)
 {
@@ -81,6 +84,47 @@ void stream_open_plain(struct stream *s, int fd)
     s->impl = NULL;
     s->rd_want = STREAM_WANT_READ;
     s->wr_want = STREAM_WANT_WRITE;
+}
+
+/* ---- a socket whose bytes move through the loop's ring (ev.h, ev_cio_*) ---- */
+
+static_assert((int)EV_CIO_OK == (int)STREAM_OK && (int)EV_CIO_AGAIN == (int)STREAM_AGAIN &&
+                  (int)EV_CIO_EOF == (int)STREAM_EOF && (int)EV_CIO_ERROR == (int)STREAM_ERROR,
+              "ev_cio results are stream results");
+
+static int ring_read(struct stream *s, void *p, size_t cap, size_t *got, int *err)
+{
+    return ev_cio_read(s->impl, p, cap, got, err);
+}
+
+static int ring_write(struct stream *s, const void *p, size_t n, size_t *put, int *err)
+{
+    return ev_cio_write(s->impl, p, n, put, err);
+}
+
+static void ring_close(struct stream *s)
+{
+    ev_cio_close(s->impl); /* the loop closes the fd once its sends are done */
+}
+
+static size_t ring_pending(const struct stream *s)
+{
+    return ev_cio_pending(s->impl);
+}
+
+static const struct stream_ops ring_ops = {ring_read,       ring_write,   ring_close,
+                                           plain_handshake, ring_pending, plain_strerror};
+
+int stream_open_ring(struct stream *s, int fd, struct ev_loop *loop)
+{
+    struct ev_cio *c = ev_cio_open(loop, fd);
+    if (c == NULL) {
+        return -1;
+    }
+    stream_open_plain(s, fd);
+    s->ops = &ring_ops;
+    s->impl = c;
+    return 0;
 }
 
 void stream_close(struct stream *s)

@@ -63,6 +63,12 @@ struct stream {
 
 /* A plain socket stream over fd (which it owns from now on). */
 void stream_open_plain(struct stream *s, int fd);
+struct ev_loop;
+/* A socket stream whose reads and writes are copies to and from the loop's
+ * completion I/O (event/ev.h, ev_cio_open): no system call per read or write.
+ * -1 when the loop's backend has none (epoll): open it plain instead. Call it
+ * before the fd's ev_io is first set. */
+int stream_open_ring(struct stream *s, int fd, struct ev_loop *loop);
 /* Close the transport (and its fd); s can be opened again. */
 void stream_close(struct stream *s);
 

@@ -66,8 +66,8 @@ static void instance_shutdown(void *ctx)
 static bool instance_client_done(const struct client *c)
 {
     char b;
-    if (!client_answered(c)) {
-        return false;
+    if (!client_answered(c) || stream_pending(&c->st) > 0) {
+        return false; /* io_uring: a request may wait in the ring's buffer */
     }
     ssize_t n = recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));

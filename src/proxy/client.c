@@ -131,7 +131,9 @@ static void client_addrs(struct client *c, int fd)
 static int client_stream_open(struct client *c, struct pool *p, int fd, bool tls)
 {
     if (!tls || p->cp->listen_tls.ctx == NULL) {
-        stream_open_plain(&c->st, fd);
+        if (stream_open_ring(&c->st, fd, c->px->loop) != 0) {
+            stream_open_plain(&c->st, fd); /* epoll */
+        }
         return 0;
     }
     if (stream_open_tls_server(&c->st, fd, p->cp->listen_tls.ctx) != 0) {

@@ -1,0 +1,636 @@
+/*
+ * ev_uring_cio: completion I/O on io_uring (ev.h, ev_cio_*), so that a
+ * connection's reads and writes cost no system call of their own.
+ *
+ * Receiving: a connection whose io watches EV_READ has one receive in flight
+ * with IOSQE_BUFFER_SELECT: the kernel takes a buffer of the shared ring only
+ * when bytes arrive. The connection holds that buffer until it has read it all
+ * (ev_cio_read copies out), then it goes back to the ring and the next receive
+ * is armed. A connection that stops reading (its client at the buffer limit)
+ * gets no new receive, and what it still holds is copied to memory of its own
+ * ("spilled") so that connections which do not read cannot empty the shared
+ * ring. An empty ring fails a receive with ENOBUFS: the connection waits on the
+ * starved list until a buffer comes back.
+ *
+ * Sending: ev_cio_write copies into the connection's staging chunk (from a free
+ * list, given back once sent). Before each wait every connection with staged
+ * bytes and no send in flight gets one send of all of them, so the sends of a
+ * whole turn leave in the wait's io_uring_enter. Bytes staged while a send is
+ * in flight follow it; a short send continues where it stopped.
+ *
+ * Closing: the fd stays ours until every operation on it has completed (its
+ * receive cancelled, staged bytes sent or given up after EV_CIO_LINGER_MS), so
+ * its number cannot be reused under an operation still in flight.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "event/ev_uring_int.h"
+
+#define CIO_RXBUF     (16u * 1024u)
+#define CIO_NRXBUF    256u /* the receive ring's size: a power of two */
+#define CIO_BGID      1
+#define CIO_TXKEEP    64u /* staging chunks kept for reuse */
+#define CIO_RECV      1u
+#define CIO_SEND      2u
+#define CIO_OPMASK    7u
+#define CIO_FINISH_MS 1000 /* how long the loop's end waits for sends in flight */
+
+struct cio_link {
+    struct ev_cio *prev, *next;
+    bool on;
+};
+
+struct ev_cio {
+    struct uring_state *st;
+    int fd;
+    struct ev_io *io; /* whom events go to; NULL: none watched */
+    unsigned want;    /* EV_READ | EV_WRITE */
+    int err;          /* the first receive or send error (errno code); 0: none */
+    bool eof;
+    bool recv_armed;
+    bool closed;
+    bool dirty;
+    bool send_cancelled;
+    uint8_t *rx; /* received, not read: a ring buffer (rx_bid >= 0) or our copy */
+    int rx_bid;
+    uint32_t rx_off, rx_len;
+    uint8_t *tx;              /* staging chunk of EV_CIO_TX_MAX bytes; NULL: none held */
+    uint32_t tx_sent, tx_len; /* tx[tx_sent, tx_len) is not sent yet */
+    uint32_t tx_flight;       /* bytes of the send in flight; 0: none */
+    uint64_t linger_until_ms;
+    struct ev_cio *turn_next;
+    struct cio_link link[CIO_NLISTS];
+};
+
+static void cio_list_add(struct uring_state *st, struct ev_cio *c, int k)
+{
+    struct cio_link *l = &c->link[k];
+    if (l->on) {
+        return;
+    }
+    l->on = true;
+    l->prev = NULL;
+    l->next = st->list[k];
+    if (l->next != NULL) {
+        l->next->link[k].prev = c;
+    }
+    st->list[k] = c;
+}
+
+static void cio_list_del(struct uring_state *st, struct ev_cio *c, int k)
+{
+    struct cio_link *l = &c->link[k];
+    if (!l->on) {
+        return;
+    }
+    if (l->prev != NULL) {
+        l->prev->link[k].next = l->next;
+    } else {
+        st->list[k] = l->next;
+    }
+    if (l->next != NULL) {
+        l->next->link[k].prev = l->prev;
+    }
+    l->on = false;
+    l->prev = l->next = NULL;
+}
+
+static uint64_t cio_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t cio_tag(const struct ev_cio *c, unsigned op)
+{
+    return URING_CIO_BIT | (uint64_t)(uintptr_t)c | op;
+}
+
+static void cio_dirty(struct ev_cio *c)
+{
+    if (!c->dirty) {
+        c->dirty = true;
+        c->turn_next = c->st->dirty;
+        c->st->dirty = c;
+    }
+}
+
+/* ---- receive buffers ---- */
+
+static bool cio_setup(struct uring_state *st)
+{
+    if (st->cio_tried) {
+        return st->cio_ok;
+    }
+    st->cio_tried = true;
+    size_t ringsz = CIO_NRXBUF * sizeof(struct io_uring_buf);
+    void *br = mmap(NULL, ringsz, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    if (br == MAP_FAILED) {
+        return false;
+    }
+    struct io_uring_buf_reg reg;
+    memset(&reg, 0, sizeof(reg));
+    reg.ring_addr = (uint64_t)(uintptr_t)br;
+    reg.ring_entries = CIO_NRXBUF;
+    reg.bgid = CIO_BGID;
+    st->rxmem = malloc((size_t)CIO_NRXBUF * CIO_RXBUF);
+    st->txfree = calloc(CIO_TXKEEP, sizeof(*st->txfree));
+    if (st->rxmem == NULL || st->txfree == NULL ||
+        io_uring_register_buf_ring(&st->ring, &reg, 0) != 0) {
+        munmap(br, ringsz); /* an older kernel (< 5.19): readiness only */
+        return false;
+    }
+    st->br = br;
+    io_uring_buf_ring_init(st->br);
+    int mask = io_uring_buf_ring_mask(CIO_NRXBUF);
+    for (unsigned i = 0; i < CIO_NRXBUF; i++) {
+        io_uring_buf_ring_add(st->br, st->rxmem + (size_t)i * CIO_RXBUF, CIO_RXBUF,
+                              (unsigned short)i, mask, (int)i);
+    }
+    io_uring_buf_ring_advance(st->br, (int)CIO_NRXBUF);
+    st->cio_ok = true;
+    return true;
+}
+
+/* A buffer goes back to the ring; a connection starved of one gets another try. */
+static void cio_buf_recycle(struct uring_state *st, int bid)
+{
+    io_uring_buf_ring_add(st->br, st->rxmem + (size_t)bid * CIO_RXBUF, CIO_RXBUF,
+                          (unsigned short)bid, io_uring_buf_ring_mask(CIO_NRXBUF), 0);
+    io_uring_buf_ring_advance(st->br, 1);
+    struct ev_cio *w = st->list[CIO_STARVED];
+    if (w != NULL) {
+        cio_list_del(st, w, CIO_STARVED);
+        cio_dirty(w);
+    }
+}
+
+static void cio_rx_release(struct ev_cio *c)
+{
+    if (c->rx == NULL) {
+        return;
+    }
+    if (c->rx_bid >= 0) {
+        cio_buf_recycle(c->st, c->rx_bid);
+    } else {
+        free(c->rx);
+    }
+    c->rx = NULL;
+    c->rx_bid = -1;
+    c->rx_off = c->rx_len = 0;
+}
+
+/* Copy what a connection that stopped reading holds out of the shared ring. */
+static void cio_rx_spill(struct ev_cio *c)
+{
+    uint32_t n = c->rx_len - c->rx_off;
+    uint8_t *copy = malloc(n);
+    if (copy == NULL) {
+        return; /* it keeps the ring's buffer */
+    }
+    memcpy(copy, c->rx + c->rx_off, n);
+    int bid = c->rx_bid;
+    c->rx = copy;
+    c->rx_bid = -1;
+    c->rx_off = 0;
+    c->rx_len = n;
+    cio_buf_recycle(c->st, bid);
+}
+
+/* ---- staging chunks ---- */
+
+static uint8_t *cio_tx_get(struct uring_state *st)
+{
+    if (st->ntxfree > 0) {
+        return st->txfree[--st->ntxfree];
+    }
+    return malloc(EV_CIO_TX_MAX);
+}
+
+static void cio_tx_put(struct uring_state *st, struct ev_cio *c)
+{
+    if (c->tx != NULL) {
+        if (st->ntxfree < CIO_TXKEEP) {
+            st->txfree[st->ntxfree++] = c->tx;
+        } else {
+            free(c->tx);
+        }
+    }
+    c->tx = NULL;
+    c->tx_sent = c->tx_len = 0;
+}
+
+/* ---- operations ---- */
+
+static int cio_arm_recv(struct ev_cio *c)
+{
+    struct io_uring_sqe *sqe = uring_sqe(c->st);
+    if (sqe == NULL) {
+        return -1;
+    }
+    io_uring_prep_recv(sqe, c->fd, NULL, CIO_RXBUF, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = CIO_BGID;
+    io_uring_sqe_set_data64(sqe, cio_tag(c, CIO_RECV));
+    c->recv_armed = true;
+    return 0;
+}
+
+static int cio_send(struct ev_cio *c)
+{
+    struct io_uring_sqe *sqe = uring_sqe(c->st);
+    if (sqe == NULL) {
+        return -1;
+    }
+    c->tx_flight = c->tx_len - c->tx_sent;
+    c->st->nsending++;
+    io_uring_prep_send(sqe, c->fd, c->tx + c->tx_sent, c->tx_flight, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, cio_tag(c, CIO_SEND));
+    return 0;
+}
+
+static int cio_cancel(struct ev_cio *c, unsigned op)
+{
+    struct io_uring_sqe *sqe = uring_sqe(c->st);
+    if (sqe == NULL) {
+        return -1;
+    }
+    io_uring_prep_cancel64(sqe, cio_tag(c, op), 0);
+    io_uring_sqe_set_data64(sqe, URING_CANCEL);
+    return 0;
+}
+
+static bool cio_tx_waiting(const struct ev_cio *c)
+{
+    return c->err == 0 && c->tx_flight == 0 && c->tx_len > c->tx_sent;
+}
+
+static bool cio_writable(const struct ev_cio *c)
+{
+    return c->tx == NULL || c->tx_len < EV_CIO_TX_MAX || (c->tx_flight == 0 && c->tx_sent > 0);
+}
+
+static unsigned cio_events(const struct ev_cio *c)
+{
+    unsigned ev = 0;
+    if (c->io == NULL) {
+        return 0;
+    }
+    if ((c->want & EV_READ) && (c->rx != NULL || c->eof || c->err != 0)) {
+        ev |= EV_READ;
+    }
+    if ((c->want & EV_WRITE) && (c->err != 0 || cio_writable(c))) {
+        ev |= EV_WRITE;
+    }
+    return ev;
+}
+
+/* A closed connection goes once nothing of it is in flight or to be sent. */
+static void cio_maybe_free(struct ev_cio *c)
+{
+    if (!c->closed || c->dirty || c->recv_armed || c->tx_flight != 0 ||
+        (c->err == 0 && c->tx_len > c->tx_sent)) {
+        return;
+    }
+    struct uring_state *st = c->st;
+    for (int k = 0; k < CIO_NLISTS; k++) {
+        cio_list_del(st, c, k);
+    }
+    cio_rx_release(c);
+    cio_tx_put(st, c);
+    close(c->fd);
+    free(c);
+}
+
+static void cio_recv_done(struct uring_state *st, struct ev_cio *c, const struct io_uring_cqe *cqe)
+{
+    int res = cqe->res;
+    c->recv_armed = false;
+    if (cqe->flags & IORING_CQE_F_BUFFER) {
+        int bid = (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        if (res > 0 && !c->closed) {
+            c->rx = st->rxmem + (size_t)bid * CIO_RXBUF;
+            c->rx_bid = bid;
+            c->rx_off = 0;
+            c->rx_len = (uint32_t)res;
+            return;
+        }
+        cio_buf_recycle(st, bid);
+    }
+    if (c->closed || res > 0) {
+        return;
+    }
+    if (res == 0) {
+        c->eof = true;
+    } else if (res == -ENOBUFS) {
+        cio_list_add(st, c, CIO_STARVED);
+    } else if (res == -EINTR || res == -EAGAIN || res == -ECANCELED) {
+        cio_dirty(c); /* try again */
+    } else {
+        c->err = -res;
+    }
+}
+
+static void cio_send_done(struct uring_state *st, struct ev_cio *c, int res)
+{
+    c->tx_flight = 0;
+    st->nsending--;
+    if (res == -EINTR || res == -EAGAIN) {
+        cio_dirty(c);
+        return;
+    }
+    if (res <= 0) {
+        if (c->err == 0) {
+            c->err = res == -ECANCELED ? ETIMEDOUT : res == 0 ? EPIPE : -res;
+        }
+        cio_tx_put(st, c);
+        return;
+    }
+    c->tx_sent += (uint32_t)res;
+    if (c->tx_sent == c->tx_len) {
+        cio_tx_put(st, c);
+    } else {
+        cio_dirty(c);
+    }
+}
+
+void uring_cio_complete(struct uring_state *st, const struct io_uring_cqe *cqe)
+{
+    struct ev_cio *c = (struct ev_cio *)(uintptr_t)(cqe->user_data & ~(URING_CIO_BIT | CIO_OPMASK));
+    if ((cqe->user_data & CIO_OPMASK) == CIO_RECV) {
+        cio_recv_done(st, c, cqe);
+    } else {
+        cio_send_done(st, c, cqe->res);
+    }
+    if (c->closed) {
+        cio_maybe_free(c);
+    } else if (cio_events(c) != 0) {
+        cio_list_add(st, c, CIO_READY);
+    }
+}
+
+/* What the turn asked of one connection: a receive, a send, a spill. */
+static int cio_flush_one(struct ev_cio *c)
+{
+    if (c->closed) {
+        if (cio_tx_waiting(c) && cio_send(c) != 0) {
+            return -1;
+        }
+        cio_maybe_free(c);
+        return 0;
+    }
+    if (c->rx != NULL && c->rx_bid >= 0 && !(c->want & EV_READ)) {
+        cio_rx_spill(c);
+    }
+    if ((c->want & EV_READ) && c->rx == NULL && !c->recv_armed && !c->eof && c->err == 0 &&
+        !c->link[CIO_STARVED].on && cio_arm_recv(c) != 0) {
+        return -1;
+    }
+    if (cio_tx_waiting(c) && cio_send(c) != 0) {
+        return -1;
+    }
+    return 0;
+}
+
+int uring_cio_prepare(struct uring_state *st)
+{
+    while (st->dirty != NULL) {
+        struct ev_cio *c = st->dirty;
+        st->dirty = c->turn_next;
+        c->dirty = false;
+        c->turn_next = NULL;
+        if (cio_flush_one(c) != 0) {
+            cio_dirty(c);
+            return -1;
+        }
+    }
+    int any = 0;
+    struct ev_cio *next;
+    for (struct ev_cio *c = st->list[CIO_READY]; c != NULL; c = next) {
+        next = c->link[CIO_READY].next;
+        if (cio_events(c) != 0) {
+            any = 1;
+        } else {
+            cio_list_del(st, c, CIO_READY);
+        }
+    }
+    return any;
+}
+
+int uring_cio_report(struct uring_state *st, struct ev_fired *out, int max)
+{
+    int n = 0;
+    for (struct ev_cio *c = st->list[CIO_READY]; c != NULL && n < max;
+         c = c->link[CIO_READY].next) {
+        unsigned ev = cio_events(c);
+        if (ev != 0) {
+            out[n].io = c->io;
+            out[n].events = ev;
+            n++;
+        }
+    }
+    return n;
+}
+
+void uring_cio_set(struct uring_state *st, struct ev_cio *c, struct ev_io *io, unsigned mask)
+{
+    c->io = mask ? io : NULL;
+    c->want = mask;
+    cio_dirty(c); /* arm a receive, or spill what is held if reading stopped */
+    if (cio_events(c) != 0) {
+        cio_list_add(st, c, CIO_READY);
+    }
+}
+
+int uring_cio_linger_ms(struct uring_state *st)
+{
+    if (st->list[CIO_LINGER] == NULL) {
+        return -1;
+    }
+    uint64_t now = cio_now_ms();
+    struct ev_cio *next;
+    for (struct ev_cio *c = st->list[CIO_LINGER]; c != NULL; c = next) {
+        next = c->link[CIO_LINGER].next;
+        if (now < c->linger_until_ms) {
+            continue;
+        }
+        if (c->tx_flight != 0 && !c->send_cancelled) {
+            if (cio_cancel(c, CIO_SEND) != 0) {
+                continue; /* again next turn */
+            }
+            c->send_cancelled = true;
+        }
+        cio_list_del(st, c, CIO_LINGER);
+        if (c->err == 0) {
+            c->err = ETIMEDOUT; /* what was not sent is given up */
+        }
+        cio_maybe_free(c);
+    }
+    return st->list[CIO_LINGER] != NULL ? 1000 : -1;
+}
+
+struct ev_cio *uring_cio_open(void *state, int fd)
+{
+    struct uring_state *st = state;
+    struct uring_slot *sl = uring_slot(st, fd);
+    if (sl == NULL || sl->io != NULL || !cio_setup(st)) {
+        return NULL; /* an fd already watched keeps its polls */
+    }
+    struct ev_cio *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+    c->st = st;
+    c->fd = fd;
+    c->rx_bid = -1;
+    sl->cio = c;
+    cio_list_add(st, c, CIO_ALL);
+    return c;
+}
+
+int ev_cio_read(struct ev_cio *c, void *p, size_t cap, size_t *got, int *err)
+{
+    if (c->rx != NULL && cap > 0) {
+        size_t n = c->rx_len - c->rx_off;
+        if (n > cap) {
+            n = cap;
+        }
+        memcpy(p, c->rx + c->rx_off, n);
+        c->rx_off += (uint32_t)n;
+        if (c->rx_off == c->rx_len) {
+            cio_rx_release(c);
+            cio_dirty(c); /* the next receive */
+        }
+        *got = n;
+        return EV_CIO_OK;
+    }
+    if (c->err != 0) {
+        *err = c->err;
+        return EV_CIO_ERROR;
+    }
+    return c->eof ? EV_CIO_EOF : EV_CIO_AGAIN;
+}
+
+int ev_cio_write(struct ev_cio *c, const void *p, size_t n, size_t *put, int *err)
+{
+    if (c->err != 0) {
+        *err = c->err;
+        return EV_CIO_ERROR;
+    }
+    if (c->tx == NULL && (c->tx = cio_tx_get(c->st)) == NULL) {
+        *err = ENOMEM;
+        return EV_CIO_ERROR;
+    }
+    if (c->tx_flight == 0 && c->tx_sent > 0) {
+        /* the rest of a short send moves down: no send reads it now */
+        memmove(c->tx, c->tx + c->tx_sent, c->tx_len - c->tx_sent);
+        c->tx_len -= c->tx_sent;
+        c->tx_sent = 0;
+    }
+    size_t room = EV_CIO_TX_MAX - c->tx_len;
+    if (room == 0) {
+        return EV_CIO_AGAIN;
+    }
+    if (n > room) {
+        n = room;
+    }
+    memcpy(c->tx + c->tx_len, p, n);
+    c->tx_len += (uint32_t)n;
+    *put = n;
+    cio_dirty(c);
+    return EV_CIO_OK;
+}
+
+size_t ev_cio_pending(const struct ev_cio *c)
+{
+    return c->rx != NULL ? c->rx_len - c->rx_off : 0;
+}
+
+void ev_cio_close(struct ev_cio *c)
+{
+    struct uring_state *st = c->st;
+    if ((size_t)c->fd < st->nslots && st->slots[c->fd].cio == c) {
+        struct uring_slot *sl = &st->slots[c->fd];
+        sl->cio = NULL;
+        sl->io = NULL;
+        sl->want = 0;
+    }
+    c->closed = true;
+    c->io = NULL;
+    c->want = 0;
+    cio_list_del(st, c, CIO_READY);
+    cio_list_del(st, c, CIO_STARVED);
+    cio_rx_release(c);
+    if (c->recv_armed) {
+        cio_cancel(c, CIO_RECV); /* cannot fail but with a broken ring */
+    }
+    if (c->err == 0 && c->tx_len > c->tx_sent) {
+        c->linger_until_ms = cio_now_ms() + EV_CIO_LINGER_MS;
+        cio_list_add(st, c, CIO_LINGER);
+        cio_dirty(c); /* its last bytes leave with the next wait */
+        return;
+    }
+    cio_maybe_free(c);
+}
+
+void uring_cio_finish(struct uring_state *st)
+{
+    uint64_t until = cio_now_ms() + CIO_FINISH_MS;
+    while (st->cio_ok && uring_cio_prepare(st) >= 0 && st->nsending > 0) {
+        uint64_t now = cio_now_ms();
+        if (now >= until) {
+            return;
+        }
+        uint64_t left = until - now;
+        struct __kernel_timespec ts = {(long long)(left / 1000),
+                                       (long long)(left % 1000) * 1000000};
+        struct io_uring_cqe *cqe = NULL;
+        int rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+        if (rc < 0 && rc != -ETIME && rc != -EINTR) {
+            return;
+        }
+        unsigned head, seen = 0;
+        io_uring_for_each_cqe(&st->ring, head, cqe)
+        {
+            seen++;
+            if (cqe->user_data != URING_CANCEL && (cqe->user_data & URING_CIO_BIT)) {
+                uring_cio_complete(st, cqe);
+            }
+        }
+        io_uring_cq_advance(&st->ring, seen);
+    }
+}
+
+void uring_cio_destroy(struct uring_state *st)
+{
+    /* the ring is gone: nothing is in flight any more */
+    struct ev_cio *c;
+    while ((c = st->list[CIO_ALL]) != NULL) {
+        for (int k = 0; k < CIO_NLISTS; k++) {
+            cio_list_del(st, c, k);
+        }
+        if (c->rx != NULL && c->rx_bid < 0) {
+            free(c->rx);
+        }
+        free(c->tx);
+        if (c->closed) {
+            close(c->fd); /* an open one's fd belongs to its stream */
+        }
+        free(c);
+    }
+    for (unsigned i = 0; i < st->ntxfree; i++) {
+        free(st->txfree[i]);
+    }
+    free(st->txfree);
+    if (st->br != NULL) {
+        munmap(st->br, CIO_NRXBUF * sizeof(struct io_uring_buf));
+    }
+    free(st->rxmem);
+}

@@ -1,0 +1,267 @@
+/*
+ * test_ev_cio: completion I/O on the io_uring loop (ev.h, ev_cio_*), on real
+ * socketpairs: received bytes reported level-triggered until read; sends
+ * leaving with the next wait; no receive while the io does not watch EV_READ
+ * (bytes stay in the socket); the end and errors; a closed connection's
+ * staged bytes still delivered before the loop closes its fd; more
+ * connections holding data than the shared ring has buffers (ENOBUFS, the
+ * starved list, spilling for connections that stopped reading). Skipped where
+ * io_uring or provided buffer rings are missing; epoll has no completion I/O.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "event/ev.h"
+#include "unit.h"
+
+struct conn {
+    struct ev_io io;
+    struct ev_cio *cio;
+    int peer;
+    unsigned events; /* all events reported so far */
+    size_t got;      /* bytes read by the callback */
+    bool reads;      /* the callback reads what is reported */
+    size_t cap;      /* at most this much per event (0: all) */
+    int last_rc;
+};
+
+static void conn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct conn *c = io->data;
+    (void)loop;
+    c->events |= events;
+    if (!(events & EV_READ) || !c->reads) {
+        return;
+    }
+    char buf[64 * 1024];
+    size_t cap = c->cap ? c->cap : sizeof(buf);
+    size_t got = 0;
+    int err = 0;
+    c->last_rc = ev_cio_read(c->cio, buf, cap, &got, &err);
+    if (c->last_rc == EV_CIO_OK) {
+        c->got += got;
+    }
+}
+
+static bool conn_open(struct ev_loop *loop, struct conn *c)
+{
+    int sv[2];
+    memset(c, 0, sizeof(*c));
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
+        return false;
+    }
+    c->cio = ev_cio_open(loop, sv[0]);
+    if (c->cio == NULL) {
+        close(sv[0]);
+        close(sv[1]);
+        return false;
+    }
+    c->peer = sv[1];
+    c->reads = true;
+    ev_io_init(&c->io, sv[0], conn_on_io, c);
+    return true;
+}
+
+static void conn_close(struct ev_loop *loop, struct conn *c)
+{
+    ev_io_stop(loop, &c->io);
+    ev_cio_close(c->cio);
+    close(c->peer);
+}
+
+static void turns(struct ev_loop *loop, int n)
+{
+    for (int i = 0; i < n; i++) {
+        ev_loop_poll(loop, 5);
+    }
+}
+
+static void test_read_write(struct ev_loop *loop)
+{
+    struct conn c;
+    CHECK(conn_open(loop, &c));
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ), 0);
+    turns(loop, 2);
+    CHECK_EQ_INT(c.events, 0);
+    CHECK_EQ_INT(write(c.peer, "hello world", 11), 11);
+    /* read 4 bytes per event: the rest is reported again without new bytes */
+    c.cap = 4;
+    turns(loop, 1);
+    CHECK(c.events & EV_READ);
+    CHECK_EQ_INT(c.got, 4);
+    CHECK_EQ_INT(ev_cio_pending(c.cio), 7);
+    turns(loop, 2);
+    CHECK_EQ_INT(c.got, 11);
+    CHECK_EQ_INT(ev_cio_pending(c.cio), 0);
+    c.events = 0;
+    turns(loop, 2);
+    CHECK_EQ_INT(c.events, 0); /* all read: nothing more */
+
+    /* writes are staged and leave with the next wait */
+    size_t put = 0;
+    int err = 0;
+    CHECK_EQ_INT(ev_cio_write(c.cio, "abc", 3, &put, &err), EV_CIO_OK);
+    CHECK_EQ_INT(put, 3);
+    CHECK_EQ_INT(ev_cio_write(c.cio, "def", 3, &put, &err), EV_CIO_OK);
+    char buf[16];
+    CHECK_EQ_INT(read(c.peer, buf, sizeof(buf)), -1); /* nothing sent yet */
+    turns(loop, 1);
+    CHECK_EQ_INT(read(c.peer, buf, sizeof(buf)), 6);
+    CHECK_MEM(buf, 6, "abcdef");
+
+    /* the peer closes: EOF after the last bytes */
+    CHECK_EQ_INT(write(c.peer, "z", 1), 1);
+    shutdown(c.peer, SHUT_WR);
+    c.cap = 0;
+    turns(loop, 3);
+    CHECK_EQ_INT(c.got, 12);
+    CHECK_EQ_INT(c.last_rc, EV_CIO_EOF);
+    conn_close(loop, &c);
+    turns(loop, 2);
+}
+
+/* Not watching EV_READ, a connection has no receive: bytes stay in the socket
+ * (the client's buffer limit relies on it); watched again, they are reported. */
+static void test_no_read_no_receive(struct ev_loop *loop)
+{
+    struct conn c;
+    CHECK(conn_open(loop, &c));
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_WRITE), 0);
+    turns(loop, 1);
+    CHECK_EQ_INT(c.events, EV_WRITE); /* room to write */
+    c.events = 0;
+    CHECK_EQ_INT(write(c.peer, "ping", 4), 4);
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, 0), 0);
+    ev_io_stop(loop, &c.io);
+    turns(loop, 2);
+    char b[8];
+    CHECK_EQ_INT(recv(c.io.fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT), 4);
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ), 0);
+    turns(loop, 2);
+    CHECK_EQ_INT(c.got, 4);
+    conn_close(loop, &c);
+    turns(loop, 1);
+}
+
+/* Staging fills at EV_CIO_TX_MAX (AGAIN, then EV_WRITE once sent); a
+ * connection closed with bytes staged still delivers them, then its fd closes. */
+static void test_close_delivers(struct ev_loop *loop)
+{
+    struct conn c;
+    CHECK(conn_open(loop, &c));
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ), 0);
+    static char big[EV_CIO_TX_MAX + 100];
+    for (size_t i = 0; i < sizeof(big); i++) {
+        big[i] = (char)('a' + i % 26);
+    }
+    size_t put = 0;
+    int err = 0;
+    CHECK_EQ_INT(ev_cio_write(c.cio, big, sizeof(big), &put, &err), EV_CIO_OK);
+    CHECK_EQ_INT(put, EV_CIO_TX_MAX);
+    CHECK_EQ_INT(ev_cio_write(c.cio, big + put, sizeof(big) - put, &put, &err), EV_CIO_AGAIN);
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ | EV_WRITE), 0);
+    turns(loop, 1);
+    size_t total = 0;
+    char buf[256 * 1024];
+    for (int i = 0; i < 50 && !(c.events & EV_WRITE); i++) {
+        ssize_t n = read(c.peer, buf + total, sizeof(buf) - total);
+        total += n > 0 ? (size_t)n : 0;
+        turns(loop, 1);
+    }
+    CHECK(c.events & EV_WRITE);
+    CHECK_EQ_INT(ev_cio_write(c.cio, big + EV_CIO_TX_MAX, 100, &put, &err), EV_CIO_OK);
+    int fd = c.io.fd;
+    ev_io_stop(loop, &c.io);
+    ev_cio_close(c.cio);
+    CHECK(fcntl(fd, F_GETFD) != -1); /* still open: bytes to send */
+    for (int i = 0; i < 200; i++) {
+        ssize_t n = read(c.peer, buf + total, sizeof(buf) - total);
+        if (n == 0) {
+            break; /* the loop closed its end after the last byte */
+        }
+        total += n > 0 ? (size_t)n : 0;
+        turns(loop, 1);
+    }
+    CHECK_EQ_INT(total, sizeof(big));
+    CHECK(memcmp(buf, big, sizeof(big)) == 0);
+    CHECK_EQ_INT(read(c.peer, buf, 1), 0);
+    CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
+    close(c.peer);
+}
+
+/* More connections with bytes waiting than the ring has buffers: those that
+ * find it empty wait and get one as others are read or spilled. */
+static void test_more_than_the_ring(struct ev_loop *loop)
+{
+    enum { N = 300 };
+    static struct conn cs[N];
+    int opened = 0;
+    for (int i = 0; i < N; i++) {
+        if (!conn_open(loop, &cs[i])) {
+            break;
+        }
+        opened++;
+        cs[i].reads = false; /* hold what arrives */
+        ev_io_set(loop, &cs[i].io, EV_READ);
+        CHECK_EQ_INT(write(cs[i].peer, "0123456789", 10), 10);
+    }
+    CHECK_EQ_INT(opened, N);
+    turns(loop, 5);
+    int reported = 0;
+    for (int i = 0; i < N; i++) {
+        reported += (cs[i].events & EV_READ) != 0;
+    }
+    CHECK(reported < N); /* the ring has 256 buffers */
+    CHECK(reported >= 200);
+    /* those holding one stop reading: their bytes are copied out of the ring */
+    for (int i = 0; i < N; i++) {
+        if (cs[i].events & EV_READ) {
+            ev_io_set(loop, &cs[i].io, 0);
+        }
+    }
+    turns(loop, 5);
+    int late = 0;
+    for (int i = 0; i < N; i++) {
+        late += cs[i].io.mask != 0 && (cs[i].events & EV_READ) != 0;
+    }
+    CHECK_EQ_INT(late, N - reported);
+    /* everyone reads now: every byte arrives, once */
+    for (int i = 0; i < N; i++) {
+        cs[i].reads = true;
+        ev_io_set(loop, &cs[i].io, EV_READ);
+    }
+    turns(loop, 5);
+    size_t total = 0;
+    for (int i = 0; i < N; i++) {
+        total += cs[i].got;
+        conn_close(loop, &cs[i]);
+    }
+    CHECK_EQ_INT(total, (size_t)N * 10);
+    turns(loop, 2);
+}
+
+int main(void)
+{
+    struct ev_loop *loop = ev_loop_create_backend("io_uring");
+    struct conn probe;
+    if (loop == NULL || strcmp(ev_loop_backend(loop), "io_uring") != 0 ||
+        !conn_open(loop, &probe)) {
+        printf("test_ev_cio: no io_uring completion I/O on this kernel, skipped\n");
+        ev_loop_destroy(loop);
+        return 0;
+    }
+    conn_close(loop, &probe);
+    test_read_write(loop);
+    test_no_read_no_receive(loop);
+    test_close_delivers(loop);
+    test_more_than_the_ring(loop);
+    ev_loop_destroy(loop);
+    struct ev_loop *ep = ev_loop_create_backend("epoll");
+    CHECK(ep != NULL && ev_cio_open(ep, 0) == NULL);
+    ev_loop_destroy(ep);
+    UNIT_DONE("test_ev_cio");
+}
