@@ -170,17 +170,21 @@ class Bench:
     def start_backends(self):
         ports = free_ports(8)
         self.rports, self.mports = ports[:4], ports[4:]
+        servers = []
         for p in self.rports:
-            self.procs.start(["redis-server", "--port", str(p), "--bind", HOST, "--save", "",
+            servers.append(self.procs.start(["redis-server", "--port", str(p), "--bind", HOST, "--save", "",
                               "--appendonly", "no", "--daemonize", "no", "--dir", self.tmp,
-                              "--dbfilename", "dump-%d.rdb" % p], "redis-%d" % p)
+                              "--dbfilename", "dump-%d.rdb" % p], "redis-%d" % p))
         user = ["-u", "root"] if os.getuid() == 0 else []
         for p in self.mports:
-            self.procs.start(["memcached", "-l", HOST, "-p", str(p), "-U", "0", "-t", "1",
-                              "-m", "256"] + user, "memcached-%d" % p)
+            servers.append(self.procs.start(["memcached", "-l", HOST, "-p", str(p), "-U", "0", "-t", "1",
+                                             "-m", "256"] + user, "memcached-%d" % p))
         for p in self.rports + self.mports:
             wait_port(p)
-        self.targets["direct"] = {"rport": self.rports[0], "mport": self.mports[0], "proc": None}
+        # direct: the first server of each kind; its CPU per request under the same load is the
+        # floor any process answering these clients pays (their reads and writes in the kernel)
+        self.targets["direct"] = {"rport": self.rports[0], "mport": self.mports[0], "proc": None,
+                                  "servers": {"redis": servers[0], "mc": servers[len(self.rports)]}}
 
     def conf(self, name, rport, mport, workers=0):
         lines = []
@@ -293,7 +297,8 @@ def section_throughput(b):
         for wl in WORKLOADS:
             for name in order:
                 t = b.targets[name]
-                pid = t["proc"].pid if t["proc"] else None
+                proc = t["proc"] or t["servers"][wl[1]]
+                pid = proc.pid
                 c0 = cpu_ticks(pid) if pid else 0
                 n, rate = b.load(wl, t)
                 rps.setdefault((wl[0], name), []).append(rate)
@@ -301,27 +306,37 @@ def section_throughput(b):
                     cpu.setdefault((wl[0], name), []).append((cpu_ticks(pid) - c0) * 1e6 / CLK_TCK / n)
         log("throughput: round %d of %d done" % (r + 1, rounds))
     proxies = names[1:]
+    uring = "ours io_uring" in proxies
     hdr = ["workload"] + names + ["ours/twemproxy", "ours/direct"]
+    if uring:
+        hdr.append("io_uring/twemproxy")
     rows = []
     for wl in WORKLOADS:
         row = [wl[0]] + [spread(rps[(wl[0], n)], kfmt) for n in names]
         row.append(spread(ratios(rps[(wl[0], "ours")], rps[(wl[0], "twemproxy")]), lambda x: "%.2f" % x))
         row.append(spread(ratios(rps[(wl[0], "ours")], rps[(wl[0], "direct")]), lambda x: "%.2f" % x))
+        if uring:
+            row.append(spread(ratios(rps[(wl[0], "ours io_uring")], rps[(wl[0], "twemproxy")]),
+                              lambda x: "%.2f" % x))
         rows.append(row)
     table("throughput, requests/s: median of %d rounds [min-max]; ratios per round" % rounds, hdr, rows)
-    hdr = ["workload"] + proxies + ["ours/twemproxy"]
-    if "ours io_uring" in proxies:
-        hdr.append("io_uring/epoll")
+    proxies = ["direct"] + proxies
+    hdr = ["workload", "direct (server)"] + proxies[1:] + ["ours/twemproxy"]
+    if uring:
+        hdr += ["io_uring/twemproxy", "io_uring/epoll"]
     rows = []
     for wl in WORKLOADS:
         row = [wl[0]] + [spread(cpu[(wl[0], n)], lambda x: "%.2f" % x) for n in proxies]
         row.append(spread(ratios(cpu[(wl[0], "ours")], cpu[(wl[0], "twemproxy")]), lambda x: "%.2f" % x))
-        if "ours io_uring" in proxies:
+        if uring:
+            row.append(spread(ratios(cpu[(wl[0], "ours io_uring")], cpu[(wl[0], "twemproxy")]),
+                              lambda x: "%.2f" % x))
             row.append(spread(ratios(cpu[(wl[0], "ours io_uring")], cpu[(wl[0], "ours")]),
                               lambda x: "%.2f" % x))
         rows.append(row)
-    table("proxy CPU per request, microseconds (user+system, /proc/PID/stat over the run): "
-          "median of %d [min-max]" % rounds, hdr, rows)
+    table("CPU per request, microseconds (user+system, /proc/PID/stat over the run; direct: the "
+          "first server's own, the floor for answering these clients): median of %d [min-max]" % rounds,
+          hdr, rows)
 
 
 # ---- instructions per request (callgrind) ----------------------------------
@@ -423,11 +438,14 @@ def section_syscalls(b):
             top = sorted(((v, k) for k, v in res[p].items() if k != "total"), reverse=True)[:3]
             tops.append(" ".join("%s %.2f" % (k, v) for v, k in top))
         rows.append([wl[0]] + ["%.2f" % tot[p] for p in proxies] +
-                    ["%.2f" % (tot["ours"] / tot["twemproxy"]) if tot["twemproxy"] else "n/a"] + tops)
+                    ["%.2f" % (tot[p] / tot["twemproxy"]) if tot["twemproxy"] else "n/a" for p in ours] +
+                    tops)
     log("syscalls done")
+    ratio_hdr = ["ours/twemproxy" if p == "ours" else p[5:] + "/twemproxy" for p in proxies
+                 if p.startswith("ours")]
     table("system calls per request of the proxy process (strace -c -f, %d requests per row)" % n,
-          ["workload"] + proxies + ["ours/twemproxy"] + ["%s: the most frequent" % p for p in proxies
-                                                          if p.startswith("ours")], rows)
+          ["workload"] + proxies + ratio_hdr + ["%s: the most frequent" % p for p in proxies
+                                                if p.startswith("ours")], rows)
 
 
 # ---- latency under load (bench/loadgen) ------------------------------------
@@ -585,15 +603,10 @@ def symbolizer(pid):
     return name
 
 
-def section_allocs(b):
-    so = os.path.join(ROOT, "build", "malloc_count.so")
-    if not os.path.exists(so):
-        print("allocs: skipped (build/malloc_count.so missing: make malloc-count)\n")
-        return
-    binary = CFG["OURS_FP"] if os.access(CFG["OURS_FP"], os.X_OK) else CFG["OURS"]
-    path = os.path.join(b.tmp, "malloc_count")
+def allocs_run(b, so, binary, extra, label):
+    path = os.path.join(b.tmp, "malloc_count" + label.replace(" ", "-"))
     env = dict(os.environ, LD_PRELOAD=so, MALLOC_COUNT_FILE=path)
-    t = b.start_proxy("ours-allocs", binary, env=env)
+    t = b.start_proxy("ours-allocs" + label.replace(" ", "-"), binary, extra, env=env)
     n = int(CFG["ALLOC_N"])
     for wl in WORKLOADS:
         b.load(wl, t, n=n)  # warm-up: buffers, connections to every server, free lists
@@ -609,20 +622,31 @@ def section_allocs(b):
                      "%.3f" % ((s1["frees"] - s0["frees"]) / reqs)])
     name = symbolizer(t["proc"].pid)
     b.procs.stop(t["proc"])
-    table("allocator calls per request after warm-up (%s with bench/malloc_count.so, %d requests per row; "
-          "each load opens %s new client connections)" % (binary, n, CFG["C"]),
+    table("allocator calls per request after warm-up (%s%s with bench/malloc_count.so, %d requests per row; "
+          "each load opens %s new client connections)" % (binary, label, n, CFG["C"]),
           ["workload", "malloc+calloc+realloc", "free"], rows)
     print("where they come from, per request of each workload (the call site first, then its callers):")
-    for label, reqs, sites in per_wl:
+    for wl_label, reqs, sites in per_wl:
         merged = {}
         for stack, count in sites.items():
             frames = tuple(f for f in (name(pc) for pc in stack) if f)[:4]
             merged[frames] = merged.get(frames, 0) + count
-        print("  " + label)
+        print("  " + wl_label)
         for frames, count in sorted(merged.items(), key=lambda kv: -kv[1])[:16]:
             if count / reqs >= 0.001:
                 print("    %7.3f  %s" % (count / reqs, " <- ".join(frames)))
     print()
+
+
+def section_allocs(b):
+    so = os.path.join(ROOT, "build", "malloc_count.so")
+    if not os.path.exists(so):
+        print("allocs: skipped (build/malloc_count.so missing: make malloc-count)\n")
+        return
+    binary = CFG["OURS_FP"] if os.access(CFG["OURS_FP"], os.X_OK) else CFG["OURS"]
+    allocs_run(b, so, binary, [], "")
+    if CFG["URING"] == "1":
+        allocs_run(b, so, binary, ["--event-backend=io_uring"], " on io_uring")
 
 
 def main(argv):
