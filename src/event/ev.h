@@ -83,7 +83,9 @@ static inline bool ev_timer_armed(const struct ev_timer *t)
  * shared by every connection only when bytes arrive, so idle connections hold
  * none), and what ev_cio_write staged leaves in sends submitted with the next
  * wait, for all connections in the same system call. ev_cio_read and
- * ev_cio_write only copy memory. The io keeps the readiness contract: EV_READ
+ * ev_cio_write copy memory; only a large transfer adds one plain recv or send
+ * (the rest of a receive that filled its buffer, a large reply with nothing
+ * staged before it). The io keeps the readiness contract: EV_READ
  * while received bytes, the end or an error wait to be read; EV_WRITE while
  * there is room to stage more. Return values are the EV_CIO_* below.
  */

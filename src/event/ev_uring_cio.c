@@ -13,10 +13,13 @@
  * starved list until a buffer comes back.
  *
  * Sending: ev_cio_write copies into the connection's staging chunk (from a free
- * list, given back once sent). Before each wait every connection with staged
- * bytes and no send in flight gets one send of all of them, so the sends of a
- * whole turn leave in the wait's io_uring_enter. Bytes staged while a send is
- * in flight follow it; a short send continues where it stopped.
+ * list, given back once sent). Large transfers are the exception: a receive
+ * that filled its buffer is followed by a plain recv() for the rest, and a large
+ * reply with nothing staged before it goes out with a plain send() first, so a
+ * megabyte value costs a call or two, not one loop turn per buffer. Before each wait every
+ * connection with staged bytes and no send in flight gets one send of all of them, so the sends of
+ * a whole turn leave in the wait's io_uring_enter. Bytes staged while a send is in flight follow
+ * it; a short send continues where it stopped.
  *
  * Closing: the fd stays ours until every operation on it has completed (its
  * receive cancelled, staged bytes sent or given up after EV_CIO_LINGER_MS), so
@@ -396,6 +399,9 @@ static int cio_flush_one(struct ev_cio *c)
     if (cio_tx_waiting(c) && cio_send(c) != 0) {
         return -1;
     }
+    if (cio_events(c) != 0) {
+        cio_list_add(c->st, c, CIO_READY); /* e.g. the end found by cio_read_more */
+    }
     return 0;
 }
 
@@ -495,6 +501,24 @@ struct ev_cio *uring_cio_open(void *state, int fd)
     return c;
 }
 
+/* A receive that filled its whole buffer was likely cut short: a large value is
+ * on its way. The reader has room for more, and no receive is in flight (one is
+ * armed only once the held bytes are read), so read the rest at once instead of
+ * one ring buffer per loop turn. */
+static size_t cio_read_more(struct ev_cio *c, uint8_t *p, size_t cap)
+{
+    ssize_t r = recv(c->fd, p, cap, MSG_DONTWAIT);
+    if (r > 0) {
+        return (size_t)r;
+    }
+    if (r == 0) {
+        c->eof = true;
+    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        c->err = errno;
+    }
+    return 0;
+}
+
 int ev_cio_read(struct ev_cio *c, void *p, size_t cap, size_t *got, int *err)
 {
     if (c->rx != NULL && cap > 0) {
@@ -505,7 +529,11 @@ int ev_cio_read(struct ev_cio *c, void *p, size_t cap, size_t *got, int *err)
         memcpy(p, c->rx + c->rx_off, n);
         c->rx_off += (uint32_t)n;
         if (c->rx_off == c->rx_len) {
+            bool cut = c->rx_bid >= 0 && c->rx_len == CIO_RXBUF;
             cio_rx_release(c);
+            if (cut && cap - n >= CIO_RXBUF) {
+                n += cio_read_more(c, (uint8_t *)p + n, cap - n);
+            }
             cio_dirty(c); /* the next receive */
         }
         *got = n;
@@ -523,6 +551,20 @@ int ev_cio_write(struct ev_cio *c, const void *p, size_t n, size_t *put, int *er
     if (c->err != 0) {
         *err = c->err;
         return EV_CIO_ERROR;
+    }
+    if (n > EV_CIO_TX_MAX / 2 && c->tx_flight == 0 && c->tx_len == c->tx_sent) {
+        /* a large reply, nothing before it staged or in flight: the socket
+         * takes what it can at once, instead of a staging chunk per loop turn */
+        ssize_t w = send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (w > 0) {
+            *put = (size_t)w;
+            return EV_CIO_OK;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            c->err = errno;
+            *err = c->err;
+            return EV_CIO_ERROR;
+        }
     }
     if (c->tx == NULL && (c->tx = cio_tx_get(c->st)) == NULL) {
         *err = ENOMEM;

@@ -65,7 +65,8 @@ struct stream {
 void stream_open_plain(struct stream *s, int fd);
 struct ev_loop;
 /* A socket stream whose reads and writes are copies to and from the loop's
- * completion I/O (event/ev.h, ev_cio_open): no system call per read or write.
+ * completion I/O (event/ev.h, ev_cio_open): no system call per read or write
+ * (but for large transfers).
  * -1 when the loop's backend has none (epoll): open it plain instead. Call it
  * before the fd's ev_io is first set. */
 int stream_open_ring(struct stream *s, int fd, struct ev_loop *loop);

@@ -3,7 +3,8 @@
  * socketpairs: received bytes reported level-triggered until read; sends
  * leaving with the next wait; no receive while the io does not watch EV_READ
  * (bytes stay in the socket); the end and errors; a closed connection's
- * staged bytes still delivered before the loop closes its fd; more
+ * staged bytes still delivered before the loop closes its fd; large values read
+ * and written in one call, not a ring buffer per loop turn; more
  * connections holding data than the shared ring has buffers (ENOBUFS, the
  * starved list, spilling for connections that stopped reading). Skipped where
  * io_uring or provided buffer rings are missing; epoll has no completion I/O.
@@ -160,9 +161,11 @@ static void test_close_delivers(struct ev_loop *loop)
     }
     size_t put = 0;
     int err = 0;
-    CHECK_EQ_INT(ev_cio_write(c.cio, big, sizeof(big), &put, &err), EV_CIO_OK);
-    CHECK_EQ_INT(put, EV_CIO_TX_MAX);
-    CHECK_EQ_INT(ev_cio_write(c.cio, big + put, sizeof(big) - put, &put, &err), EV_CIO_AGAIN);
+    /* a small write first: what follows it is staged, not sent directly */
+    CHECK_EQ_INT(ev_cio_write(c.cio, big, 100, &put, &err), EV_CIO_OK);
+    CHECK_EQ_INT(ev_cio_write(c.cio, big + 100, sizeof(big) - 100, &put, &err), EV_CIO_OK);
+    CHECK_EQ_INT(put, EV_CIO_TX_MAX - 100);
+    CHECK_EQ_INT(ev_cio_write(c.cio, big + EV_CIO_TX_MAX, 100, &put, &err), EV_CIO_AGAIN);
     CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ | EV_WRITE), 0);
     turns(loop, 1);
     size_t total = 0;
@@ -191,6 +194,48 @@ static void test_close_delivers(struct ev_loop *loop)
     CHECK_EQ_INT(read(c.peer, buf, 1), 0);
     CHECK(fcntl(fd, F_GETFD) == -1 && errno == EBADF);
     close(c.peer);
+}
+
+/* A large value: after a receive that filled its ring buffer the rest is read
+ * in the same call; a large reply with nothing staged goes out with one send,
+ * before any loop turn. The bytes arrive whole and in order either way. */
+static void test_large_transfers(struct ev_loop *loop)
+{
+    enum { BIG = 100 * 1024 };
+    static char out[BIG], in[BIG];
+    for (size_t i = 0; i < sizeof(out); i++) {
+        out[i] = (char)(i * 7 + i / 251);
+    }
+    struct conn c;
+    CHECK(conn_open(loop, &c));
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ), 0);
+    CHECK_EQ_INT(write(c.peer, out, sizeof(out)), sizeof(out));
+    turns(loop, 1);
+    CHECK(c.got > 16 * 1024); /* more than one ring buffer in the first read */
+    turns(loop, 4);
+    CHECK_EQ_INT(c.got, sizeof(out));
+
+    size_t put = 0;
+    int err = 0;
+    CHECK_EQ_INT(ev_cio_write(c.cio, out, sizeof(out), &put, &err), EV_CIO_OK);
+    CHECK(put > EV_CIO_TX_MAX);
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(c.peer, in + total, sizeof(in) - total)) > 0) {
+        total += (size_t)n; /* no loop turn: the bytes are in the socket already */
+    }
+    CHECK_EQ_INT(total, put);
+    if (put < sizeof(out)) {
+        CHECK_EQ_INT(ev_cio_write(c.cio, out + put, sizeof(out) - put, &put, &err), EV_CIO_OK);
+        turns(loop, 2);
+        while ((n = read(c.peer, in + total, sizeof(in) - total)) > 0) {
+            total += (size_t)n;
+        }
+    }
+    CHECK_EQ_INT(total, sizeof(out));
+    CHECK(memcmp(in, out, sizeof(out)) == 0);
+    conn_close(loop, &c);
+    turns(loop, 1);
 }
 
 /* More connections with bytes waiting than the ring has buffers: those that
@@ -258,6 +303,7 @@ int main(void)
     test_read_write(loop);
     test_no_read_no_receive(loop);
     test_close_delivers(loop);
+    test_large_transfers(loop);
     test_more_than_the_ring(loop);
     ev_loop_destroy(loop);
     struct ev_loop *ep = ev_loop_create_backend("epoll");
