@@ -13,13 +13,15 @@
  * starved list until a buffer comes back.
  *
  * Sending: ev_cio_write copies into the connection's staging chunk (from a free
- * list, given back once sent). Large transfers are the exception: a receive
- * that filled its buffer is followed by a plain recv() for the rest, and a large
- * reply with nothing staged before it goes out with a plain send() first, so a
- * megabyte value costs a call or two, not one loop turn per buffer. Before each wait every
- * connection with staged bytes and no send in flight gets one send of all of them, so the sends of
- * a whole turn leave in the wait's io_uring_enter. Bytes staged while a send is in flight follow
- * it; a short send continues where it stopped.
+ * list, given back once sent). Before each wait every connection with staged
+ * bytes and no send in flight gets one send of all of them, so the sends of a
+ * whole turn leave in the wait's io_uring_enter. Bytes staged while a send is
+ * in flight follow it; a short send continues where it stopped.
+ *
+ * Large transfers are the exception: a receive that filled its buffer is
+ * followed by a plain recv() for the rest, and a large reply with nothing
+ * staged before it goes out with a plain send() first, so a megabyte value
+ * costs a call or two, not one loop turn per buffer.
  *
  * Closing: the fd stays ours until every operation on it has completed (its
  * receive cancelled, staged bytes sent or given up after EV_CIO_LINGER_MS), so
