@@ -38,6 +38,7 @@ KNOBS = {
     "URING": "0",                     # 1: one more target, ours on --event-backend=io_uring
     "ROUNDS": "5",                    # throughput rounds (medians and spread over them)
     "N": "100000",                    # requests per redis-benchmark run
+    "N_PIPELINED": "800000",          # per run with -P 16: as long a run, CPU ticks (10 ms) as fine
     "C": "50",                        # redis-benchmark and loadgen connections
     "R": "100000",                    # key space
     "MC_SECONDS": "3",                # seconds per memcaslap run (throughput)
@@ -225,7 +226,7 @@ class Bench:
         """Run workload wl against target t: (requests, requests per second)."""
         label, kind, args, name = wl
         if kind == "redis":
-            n = n or int(CFG["N"])
+            n = n or int(CFG["N"] if args[args.index("-P") + 1] == "1" else CFG["N_PIPELINED"])
             argv = ["redis-benchmark", "-h", HOST, "-p", str(t["rport"]), "-n", str(n), "-c", CFG["C"],
                     "-r", CFG["R"], "-q", "--csv"] + args
             out = run_out(argv, 600)

@@ -99,7 +99,10 @@ struct conf_pool {
     bool reuseport;
     bool preconnect;
     bool auto_eject_hosts;
-    bool allow_flush;      /* ours: FLUSHDB/FLUSHALL may go to every server of a redis pool */
+    bool allow_flush; /* ours: FLUSHDB/FLUSHALL may go to every server of a redis pool */
+    /* ours: ms the replies to one read of a client may wait for each other, to
+     * leave in one write (client.c; 0: each goes out as soon as it can) */
+    int64_t reply_batch_wait_ms;
     char *redis_auth;      /* NULL: none; the password of "user password" */
     char *redis_auth_user; /* the user of redis_auth "user password", else NULL */
     int redis_db;

@@ -116,6 +116,7 @@ static const struct key_desc pool_keys[] = {
     {"preconnect", K_BOOL, P(preconnect), 0, 0},
     {"auto_eject_hosts", K_BOOL, P(auto_eject_hosts), 0, 0},
     {"allow_flush", K_BOOL, P(allow_flush), 0, 0},
+    {"reply_batch_wait", K_I64, P(reply_batch_wait_ms), 0, 1000},
     {"server_connections", K_U32, P(server_connections), 1, INT_MAX},
     {"server_retry_timeout", K_I64, P(server_retry_timeout_ms), 0, MAX_MS},
     {"server_failure_limit", K_U32, P(server_failure_limit), 0, INT_MAX},
@@ -167,6 +168,7 @@ void conf_pool_defaults(struct conf_pool *p)
     p->tls.verify = true; /* checking is the default: tls_verify: false is the opt-out */
     p->sentinel_tls.verify = true;
     p->cluster_refresh_ms = 10000;
+    p->reply_batch_wait_ms = 1;
 }
 
 void conf_global_defaults(struct conf_global *g)

@@ -23,9 +23,13 @@
 /* A TLS client that has not finished its handshake by then is closed: it would
  * hold a descriptor and a TLS session while sending nothing. */
 #define CLIENT_HANDSHAKE_MS 10000
+/* Replies waiting for the rest of their read are written once this many bytes
+ * wait (client_holding). */
+#define CLIENT_HOLD_BYTES (64 * 1024)
 
 static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 static void client_on_handshake_timeout(struct ev_loop *loop, struct ev_timer *t);
+static void client_on_hold_timeout(struct ev_loop *loop, struct ev_timer *t);
 static void client_read(struct client *c);
 
 _Static_assert(STREAM_WANT_READ == EV_READ && STREAM_WANT_WRITE == EV_WRITE,
@@ -168,6 +172,7 @@ struct client *client_open(struct pool *p, int fd, bool tls)
         sock_set_keepalive(fd);
     }
     ev_timer_init(&c->hs_timer, client_on_handshake_timeout, c);
+    ev_timer_init(&c->hold_timer, client_on_hold_timeout, c);
     if (client_stream_open(c, p, fd, tls) != 0) {
         log_warn("pool '%s': out of memory for a TLS client", p->cp->name);
         req_info_free(&c->ri);
@@ -245,7 +250,38 @@ static void client_update_events(struct client *c)
     if (c->closed || c->handshake) {
         return; /* the handshake sets its own */
     }
-    ev_io_set(c->px->loop, &c->io, stream_mask(&c->st, client_reading(c), c->out_pos < c->out.len));
+    bool want_write = c->out_pos < c->out.len && !ev_timer_armed(&c->hold_timer);
+    ev_io_set(c->px->loop, &c->io, stream_mask(&c->st, client_reading(c), want_write));
+}
+
+/* Replies to the requests of one read leave in one write. A pipeline's
+ * requests go to several servers whose answers come back in different loop
+ * turns; writing each answered prefix costs the kernel (ours and the client's
+ * wake-up) almost what the whole batch costs. So while the first unanswered
+ * request came in the same read as the last reply in out, the replies wait:
+ * for that request's answer, at most the pool's reply_batch_wait (hold_timer),
+ * and never with CLIENT_HOLD_BYTES waiting. A client that sends one request at
+ * a time never waits: its queue is empty once its reply is in out. */
+static bool client_holding(struct client *c)
+{
+    const struct req *head = c->q.head;
+    int64_t wait_ms = c->pool->cp->reply_batch_wait_ms;
+    if (head == NULL || head->batch != c->out_batch || c->hold_expired || wait_ms <= 0 ||
+        c->out_pos == c->out.len || c->out.len - c->out_pos >= CLIENT_HOLD_BYTES) {
+        return false;
+    }
+    if (!ev_timer_armed(&c->hold_timer)) {
+        ev_timer_start(c->px->loop, &c->hold_timer, (uint64_t)wait_ms);
+    }
+    return true;
+}
+
+static void client_on_hold_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct client *c = t->data;
+    (void)loop;
+    c->hold_expired = true; /* cleared by the write it lets through */
+    client_mark_dirty(c);
 }
 
 void client_note_reply(struct client *c, size_t len)
@@ -324,6 +360,7 @@ static int client_read_once(struct client *c)
         return 0;
     }
     c->in.len += got;
+    c->batch++;
     proxy_note_read(px, got);
     client_process(c);
     if (c->in.len == 0) {
@@ -375,35 +412,50 @@ static void client_on_handshake_timeout(struct ev_loop *loop, struct ev_timer *t
     client_close(c);
 }
 
-void client_flush(struct client *c)
+/* Write what out holds (unless it waits for the rest of its read). Returns
+ * false when the client is closed by it. */
+static bool client_write_out(struct client *c)
 {
-    if (c->closed) {
-        return;
+    if (client_holding(c)) {
+        return true;
     }
+    ev_timer_stop(c->px->loop, &c->hold_timer);
+    c->hold_expired = false;
     int err = 0;
-    if (c->handshake) {
-        if (c->closing) {
-            client_close(c); /* drained (shutdown, retired pool) before it sent anything */
-        }
-        return; /* nothing was read, so nothing is to be written */
-    }
     if (stream_write_buf(&c->st, &c->out, &c->out_pos, &err) == STREAM_ERROR) {
         c->pool->stats[SP_client_err]++;
         client_close(c);
-        return;
+        return false;
     }
     if (c->out_pos == c->out.len) {
         bufpool_put(&c->px->bufs, &c->out);
         c->out_pos = 0;
         if (c->closing && c->q.head == NULL) {
             client_close(c);
-            return;
+            return false;
         }
     } else if (c->out_pos >= c->out.len / 2) {
         /* a reader that never quite catches up must not make the buffer grow
          * at its tail forever: move the unwritten half to the front */
         buf_consume(&c->out, c->out_pos);
         c->out_pos = 0;
+    }
+    return true;
+}
+
+void client_flush(struct client *c)
+{
+    if (c->closed) {
+        return;
+    }
+    if (c->handshake) {
+        if (c->closing) {
+            client_close(c); /* drained (shutdown, retired pool) before it sent anything */
+        }
+        return; /* nothing was read, so nothing is to be written */
+    }
+    if (!client_write_out(c)) {
+        return;
     }
     client_update_events(c);
     if (client_reading(c) && c->in.len > 0 && c->in.len >= c->need) {
@@ -445,6 +497,7 @@ void client_close(struct client *c)
     struct proxy *px = c->px;
     ev_io_stop(px->loop, &c->io);
     ev_timer_stop(px->loop, &c->hs_timer);
+    ev_timer_stop(px->loop, &c->hold_timer);
     stream_close(&c->st);
     c->io.fd = -1;
     c->closed = true;

@@ -49,6 +49,11 @@ struct client {
     uint32_t cl_epoch;
     char addr[64]; /* the peer and the local end, for CLIENT INFO */
     char laddr[64];
+    /* replies of one read go out in one write (client.c, client_holding) */
+    uint16_t batch;     /* reads so far: the batch of the requests parsed now */
+    uint16_t out_batch; /* the batch of the last reply put in out */
+    bool hold_expired;  /* the replies in out waited reply_batch_wait: write them */
+    struct ev_timer hold_timer;
     bool dirty;
     bool handshake; /* TLS: the handshake is not done yet */
     bool closing;   /* no more reading: close once every reply is written */

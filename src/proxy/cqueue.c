@@ -10,6 +10,7 @@ void cqueue_push(struct client *c, struct req *r, size_t req_bytes)
     struct cqueue *q = &c->q;
     r->client = c;
     r->client_bytes = req_bytes;
+    r->batch = c->batch;
     r->in_client = true;
     r->start_us = ev_now_us(c->px->loop);
     q->inflight_bytes += req_bytes;
@@ -63,6 +64,7 @@ void cqueue_release(struct client *c)
         }
         q->n--;
         q->inflight_bytes -= r->client_bytes;
+        c->out_batch = r->batch;
         if (r->rsp.len > 0) {
             buf_append(client_outbuf(c), r->rsp.data, r->rsp.len);
             q->pending_bytes -= r->rsp.len;

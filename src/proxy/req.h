@@ -44,6 +44,7 @@ struct req {
     uint32_t len;        /* request bytes sent to the server */
     size_t client_bytes; /* request bytes held against the client's limit until answered */
     uint16_t cmd;
+    uint16_t batch;     /* the client's read it came in (client.c: replies written together) */
     uint32_t skip;      /* replies before its own to drop (MULTI's, QUEUED ones) */
     req_reply_fn reply; /* NULL: the server's reply goes to the client as it is */
     void *reply_ctx;    /* for reply: with no client, whose request this is */

@@ -5,10 +5,11 @@ several connections per server (SPEC 7)."""
 import hashlib
 import random
 import threading
+import time
 
 import pytest
 
-from conftest import encode_command, redis_pool
+from conftest import encode_command, placement, redis_pool
 
 
 def _k(prefix, n):
@@ -177,3 +178,89 @@ def test_concurrent_clients_several_server_connections(fresh):
     for t in threads:
         t.join(60)
     assert not errors
+
+
+# ------------------------------------------------- replies of one read, one write
+# A pipeline's requests go to several servers; the replies that are ready wait
+# for the rest of their read (pool key reply_batch_wait, default 1 ms) so that
+# they leave in one write. CLIENT PAUSE on a server makes its reply late by a
+# known time.
+
+@pytest.fixture(scope="module")
+def batch(menv):
+    servers = menv.redises(2)
+    px = menv.proxy({"wait": redis_pool(servers, reply_batch_wait=1000),
+                     "default": redis_pool(servers),
+                     "nowait": redis_pool(servers, reply_batch_wait=0)})
+    keys = []
+    for want in servers:  # one key on each server
+        keys.append(next(k for k in ("b%d" % i for i in range(1000))
+                         if placement([k], servers)[k] is want))
+    servers[0].client().set(keys[0], "a")
+    servers[0].client().set("big", "x" * 100000)
+    assert placement(["big"], servers)["big"] is servers[0]
+    servers[1].client().set(keys[1], "b")
+    return servers, px, keys
+
+
+def _pause(server, ms):
+    assert server.client().execute_command("CLIENT", "PAUSE", ms, "ALL")
+
+
+def _first_bytes(c, data):
+    """Send data; the first bytes that come back and how long they took."""
+    c.call("PING")  # the connection is up before the clock starts
+    t0 = time.monotonic()
+    c.send(data)
+    c.settimeout(10)
+    got = c.s.recv(1 << 20)
+    return got, time.monotonic() - t0
+
+
+def test_replies_of_one_read_leave_in_one_write(batch):
+    servers, px, (ka, kb) = batch
+    c = px.resp("wait")
+    _pause(servers[1], 300)
+    got, took = _first_bytes(c, encode_command("GET", ka) + encode_command("GET", kb))
+    # the reply from the first server waited for the second's: both in one write
+    assert got == b"$1\r\na\r\n$1\r\nb\r\n", got
+    assert took >= 0.2, took
+
+
+@pytest.mark.parametrize("pool", ["default", "nowait"])
+def test_a_ready_reply_waits_at_most_reply_batch_wait(batch, pool):
+    servers, px, (ka, kb) = batch
+    c = px.resp(pool)
+    _pause(servers[1], 1000)
+    got, took = _first_bytes(c, encode_command("GET", ka) + encode_command("GET", kb))
+    assert got == b"$1\r\na\r\n", got  # not held until the paused server answers
+    assert took < 0.5, took
+    assert c.read_reply() == b"b"
+
+
+def test_replies_wait_only_for_requests_of_their_own_read(batch):
+    servers, px, (ka, kb) = batch
+    c = px.resp("wait")
+    _pause(servers[0], 300)
+    _pause(servers[1], 1500)
+    c.call("PING")
+    t0 = time.monotonic()
+    c.send(encode_command("GET", ka))
+    time.sleep(0.1)  # a read of its own
+    c.send(encode_command("GET", kb))
+    assert c.read_reply() == b"a"
+    took = time.monotonic() - t0
+    assert took < 1.0, took  # written when its server answered, not with the later read's
+    assert c.read_reply() == b"b"
+
+
+def test_a_large_reply_does_not_wait(batch):
+    servers, px, (ka, kb) = batch
+    c = px.resp("wait")
+    _pause(servers[1], 1000)
+    got, took = _first_bytes(c, encode_command("GET", "big") + encode_command("GET", kb))
+    assert got.startswith(b"$100000\r\nxxx"), got[:20]
+    assert took < 0.5, took
+    c.buf = got
+    assert c.read_reply() == b"x" * 100000
+    assert c.read_reply() == b"b"

@@ -102,6 +102,7 @@ static void test_defaults(void)
     CHECK_EQ_INT(p->server_connections, 1);
     CHECK_EQ_INT(p->server_retry_timeout_ms, 30000);
     CHECK_EQ_INT(p->server_failure_limit, 2);
+    CHECK_EQ_INT(p->reply_batch_wait_ms, 1);
     CHECK_EQ_INT(p->nservers, 1);
     CHECK(strcmp(p->servers[0].pname, "127.0.0.1:6379:1") == 0);
     CHECK(strcmp(p->servers[0].name, "127.0.0.1:6379") == 0);
@@ -131,6 +132,7 @@ static void test_every_key(void)
                           "  server_connections: 4\n"
                           "  server_retry_timeout: 2000\n"
                           "  server_failure_limit: 0\n"
+                          "  reply_batch_wait: 0\n"
                           "  servers:\n"
                           "   - 127.0.0.1:6379:1\n");
     CHECK(c != NULL);
@@ -142,6 +144,7 @@ static void test_every_key(void)
     CHECK(p->has_hash_tag && p->hash_tag[0] == '{' && p->hash_tag[1] == '}');
     CHECK_EQ_INT(p->distribution, DIST_MODULA);
     CHECK_EQ_INT(p->timeout_ms, 400);
+    CHECK_EQ_INT(p->reply_batch_wait_ms, 0);
     CHECK_EQ_INT(p->backlog, 1024);
     CHECK_EQ_INT(p->client_connections, 100);
     CHECK(p->redis && p->tcpkeepalive && p->reuseport && p->preconnect && p->auto_eject_hosts);
@@ -453,6 +456,8 @@ static void test_key_errors(void)
                    "t.yml:5: timeout: 99999999999999999999 is out of range (0..1000000000000)");
     expect_key_err("backlog: 2147483648",
                    "t.yml:5: backlog: 2147483648 is out of range (0..2147483647)");
+    expect_key_err("reply_batch_wait: 1001",
+                   "t.yml:5: reply_batch_wait: 1001 is out of range (0..1000)");
     expect_key_err("client_connections: x", "t.yml:5: client_connections: \"x\" is not a number");
     expect_key_err("redis: True", "t.yml:5: redis: \"True\" is not \"true\" or \"false\"");
     expect_key_err("tcpkeepalive: 1", "t.yml:5: tcpkeepalive: \"1\" is not \"true\" or \"false\"");
