@@ -4,8 +4,10 @@
  * and answers by hand, and the proxy's loop is turned with ev_loop_poll. It
  * checks that replies reach the client in request order whatever order the
  * servers answer in (a local error reply waits its turn too), that the byte
- * counts the buffer limit reads go back to zero, and that a client closed with
- * requests in flight leaves them to finish and be dropped.
+ * counts the buffer limit reads go back to zero, that a client closed with
+ * requests in flight leaves them to finish and be dropped, and that the
+ * replies to one read wait for each other (reply_batch_wait) but not for a
+ * later read's.
  */
 #include <errno.h>
 #include <poll.h>
@@ -48,7 +50,8 @@ static int listen_unix(const char *path)
     return fd;
 }
 
-static void rig_init(struct rig *r)
+/* wait_ms: the pool's reply_batch_wait, or -1 for its default. */
+static void rig_init_wait(struct rig *r, int wait_ms)
 {
     memset(r, 0, sizeof(*r));
     snprintf(r->dir, sizeof(r->dir), "/tmp/nc-cqueue-XXXXXX");
@@ -61,8 +64,13 @@ static void rig_init(struct rig *r)
     r->lfd[0] = listen_unix(a);
     r->lfd[1] = listen_unix(b);
     r->sfd[0] = r->sfd[1] = -1;
+    char wait[64] = "";
+    if (wait_ms >= 0) {
+        snprintf(wait, sizeof(wait), "  reply_batch_wait: %d\n", wait_ms);
+    }
     snprintf(yml, sizeof(yml),
-             "alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - %s:1 a\n   - %s:1 b\n", a, b);
+             "alpha:\n  listen: 127.0.0.1:22121\n%s  servers:\n   - %s:1 a\n   - %s:1 b\n", wait, a,
+             b);
     struct conf_errors errs;
     conf_errors_init(&errs);
     r->conf = conf_load_buf_flags("t.yml", yml, strlen(yml), CONF_F_NUMERIC_ONLY, &errs);
@@ -85,6 +93,11 @@ static void rig_init(struct rig *r)
     r->px.npools = 1;
     r->c = client_open(r->pool, sv[0], false);
     r->peer = sv[1];
+}
+
+static void rig_init(struct rig *r)
+{
+    rig_init_wait(r, -1);
 }
 
 static void rig_free(struct rig *r)
@@ -225,9 +238,121 @@ static void test_orphaned_requests_finish(void)
     rig_free(&r);
 }
 
+/* The client sends text (one read or two), each server reads its request. */
+static void send_and_forward(struct rig *r, const char *first, const char *second)
+{
+    char got[256];
+    CHECK_EQ_INT(write(r->peer, first, strlen(first)), (ssize_t)strlen(first));
+    rig_turn(r);
+    if (second != NULL) {
+        CHECK_EQ_INT(write(r->peer, second, strlen(second)), (ssize_t)strlen(second));
+        rig_turn(r);
+    }
+    CHECK(backend_read(r, 0, got, sizeof(got)) > 0);
+    CHECK(backend_read(r, 1, got, sizeof(got)) > 0);
+}
+
+#define REPLY_A "VALUE y 0 1\r\nA\r\nEND\r\n"
+#define REPLY_B "VALUE x 0 1\r\nB\r\nEND\r\n"
+
+static void test_replies_of_a_read_wait_for_each_other(void)
+{
+    struct rig r;
+    char ka[16], kb[16], req[64], got[256];
+    rig_init_wait(&r, 1000);
+    key_on(&r, 0, ka, sizeof(ka));
+    key_on(&r, 1, kb, sizeof(kb));
+    snprintf(req, sizeof(req), "get %s\r\nget %s\r\n", ka, kb);
+    send_and_forward(&r, req, NULL);
+    backend_write(&r, 0, REPLY_A);
+    rig_turn(&r);
+    /* a's reply is ready, and waits for b's: same read */
+    CHECK_EQ_INT(peer_read(&r, got, sizeof(got)), 0);
+    CHECK(ev_timer_armed(&r.c->hold_timer));
+    backend_write(&r, 1, REPLY_B);
+    rig_turn(&r);
+    size_t len = peer_read(&r, got, sizeof(got));
+    CHECK_MEM(got, len, REPLY_A REPLY_B);
+    CHECK(!ev_timer_armed(&r.c->hold_timer));
+    rig_free(&r);
+}
+
+static void test_a_reply_waits_at_most_reply_batch_wait(void)
+{
+    struct rig r;
+    char ka[16], kb[16], req[64], got[256];
+    rig_init_wait(&r, 30);
+    key_on(&r, 0, ka, sizeof(ka));
+    key_on(&r, 1, kb, sizeof(kb));
+    snprintf(req, sizeof(req), "get %s\r\nget %s\r\n", ka, kb);
+    send_and_forward(&r, req, NULL);
+    backend_write(&r, 0, REPLY_A);
+    ev_loop_poll(r.loop, 5);
+    proxy_before_sleep(&r.px);
+    CHECK_EQ_INT(peer_read(&r, got, sizeof(got)), 0); /* held */
+    size_t len = 0;
+    for (int i = 0; i < 20 && len == 0; i++) {
+        ev_loop_poll(r.loop, 20); /* the hold timer fires after 30 ms */
+        proxy_before_sleep(&r.px);
+        len = peer_read(&r, got, sizeof(got));
+    }
+    CHECK_MEM(got, len, REPLY_A); /* alone: b is still at its server */
+    backend_write(&r, 1, REPLY_B);
+    rig_turn(&r);
+    len = peer_read(&r, got, sizeof(got));
+    CHECK_MEM(got, len, REPLY_B);
+    rig_free(&r);
+}
+
+static void test_replies_do_not_wait_for_a_later_read(void)
+{
+    struct rig r;
+    char ka[16], kb[16], req1[32], req2[32], got[256];
+    rig_init_wait(&r, 1000);
+    key_on(&r, 0, ka, sizeof(ka));
+    key_on(&r, 1, kb, sizeof(kb));
+    snprintf(req1, sizeof(req1), "get %s\r\n", ka);
+    snprintf(req2, sizeof(req2), "get %s\r\n", kb);
+    send_and_forward(&r, req1, req2); /* two reads */
+    backend_write(&r, 0, REPLY_A);
+    rig_turn(&r);
+    size_t len = peer_read(&r, got, sizeof(got));
+    CHECK_MEM(got, len, REPLY_A);
+    backend_write(&r, 1, REPLY_B);
+    rig_turn(&r);
+    len = peer_read(&r, got, sizeof(got));
+    CHECK_MEM(got, len, REPLY_B);
+    rig_free(&r);
+}
+
+static void test_reply_batch_wait_0_writes_at_once(void)
+{
+    struct rig r;
+    char ka[16], kb[16], req[64], got[256];
+    rig_init_wait(&r, 0);
+    key_on(&r, 0, ka, sizeof(ka));
+    key_on(&r, 1, kb, sizeof(kb));
+    snprintf(req, sizeof(req), "get %s\r\nget %s\r\n", ka, kb);
+    send_and_forward(&r, req, NULL);
+    backend_write(&r, 0, REPLY_A);
+    ev_loop_poll(r.loop, 5);
+    proxy_before_sleep(&r.px);
+    size_t len = peer_read(&r, got, sizeof(got));
+    CHECK_MEM(got, len, REPLY_A);
+    backend_write(&r, 1, REPLY_B);
+    rig_turn(&r);
+    len = peer_read(&r, got, sizeof(got));
+    CHECK_MEM(got, len, REPLY_B);
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_replies_in_request_order();
     test_orphaned_requests_finish();
+    test_replies_of_a_read_wait_for_each_other();
+    test_a_reply_waits_at_most_reply_batch_wait();
+    test_replies_do_not_wait_for_a_later_read();
+    test_reply_batch_wait_0_writes_at_once();
     UNIT_DONE("test_cqueue");
 }
