@@ -192,14 +192,14 @@ def batch(menv):
     px = menv.proxy({"wait": redis_pool(servers, reply_batch_wait=1000),
                      "default": redis_pool(servers),
                      "nowait": redis_pool(servers, reply_batch_wait=0)})
-    keys = []
-    for want in servers:  # one key on each server
-        keys.append(next(k for k in ("b%d" % i for i in range(1000))
-                         if placement([k], servers)[k] is want))
+    def key_on(server, prefix):  # placement depends on the servers' ports, picked at random
+        return next(k for k in ("%s%d" % (prefix, i) for i in range(1000))
+                    if placement([k], servers)[k] is server)
+
+    keys = [key_on(servers[0], "b"), key_on(servers[1], "b"), key_on(servers[0], "big")]
     servers[0].client().set(keys[0], "a")
-    servers[0].client().set("big", "x" * 100000)
-    assert placement(["big"], servers)["big"] is servers[0]
     servers[1].client().set(keys[1], "b")
+    servers[0].client().set(keys[2], "x" * 100000)
     return servers, px, keys
 
 
@@ -218,7 +218,7 @@ def _first_bytes(c, data):
 
 
 def test_replies_of_one_read_leave_in_one_write(batch):
-    servers, px, (ka, kb) = batch
+    servers, px, (ka, kb, big) = batch
     c = px.resp("wait")
     _pause(servers[1], 300)
     got, took = _first_bytes(c, encode_command("GET", ka) + encode_command("GET", kb))
@@ -229,7 +229,7 @@ def test_replies_of_one_read_leave_in_one_write(batch):
 
 @pytest.mark.parametrize("pool", ["default", "nowait"])
 def test_a_ready_reply_waits_at_most_reply_batch_wait(batch, pool):
-    servers, px, (ka, kb) = batch
+    servers, px, (ka, kb, big) = batch
     c = px.resp(pool)
     _pause(servers[1], 1000)
     got, took = _first_bytes(c, encode_command("GET", ka) + encode_command("GET", kb))
@@ -239,7 +239,7 @@ def test_a_ready_reply_waits_at_most_reply_batch_wait(batch, pool):
 
 
 def test_replies_wait_only_for_requests_of_their_own_read(batch):
-    servers, px, (ka, kb) = batch
+    servers, px, (ka, kb, big) = batch
     c = px.resp("wait")
     _pause(servers[0], 300)
     _pause(servers[1], 1500)
@@ -255,10 +255,10 @@ def test_replies_wait_only_for_requests_of_their_own_read(batch):
 
 
 def test_a_large_reply_does_not_wait(batch):
-    servers, px, (ka, kb) = batch
+    servers, px, (ka, kb, big) = batch
     c = px.resp("wait")
     _pause(servers[1], 1000)
-    got, took = _first_bytes(c, encode_command("GET", "big") + encode_command("GET", kb))
+    got, took = _first_bytes(c, encode_command("GET", big) + encode_command("GET", kb))
     assert got.startswith(b"$100000\r\nxxx"), got[:20]
     assert took < 0.5, took
     c.buf = got
