@@ -238,41 +238,60 @@ static void test_orphaned_requests_finish(void)
     rig_free(&r);
 }
 
-/* The client sends text (one read or two), each server reads its request. */
-static void send_and_forward(struct rig *r, const char *first, const char *second)
+#define REPLY_A "VALUE y 0 1\r\nA\r\nEND\r\n"
+#define REPLY_B "VALUE x 0 1\r\nB\r\nEND\r\n"
+
+/* A rig whose pool has reply_batch_wait wait_ms; the client asks for a key on
+ * server a and one on server b, in one read or in two, and each server reads
+ * its request. */
+static void batch_rig(struct rig *r, int wait_ms, bool two_reads)
 {
-    char got[256];
-    CHECK_EQ_INT(write(r->peer, first, strlen(first)), (ssize_t)strlen(first));
-    rig_turn(r);
-    if (second != NULL) {
-        CHECK_EQ_INT(write(r->peer, second, strlen(second)), (ssize_t)strlen(second));
+    char ka[16], kb[16], req[64], got[256];
+    rig_init_wait(r, wait_ms);
+    key_on(r, 0, ka, sizeof(ka));
+    key_on(r, 1, kb, sizeof(kb));
+    int n = snprintf(req, sizeof(req), "get %s\r\n", ka);
+    if (two_reads) {
+        CHECK_EQ_INT(write(r->peer, req, (size_t)n), n);
         rig_turn(r);
+        n = 0;
     }
+    n += snprintf(req + n, sizeof(req) - (size_t)n, "get %s\r\n", kb);
+    CHECK_EQ_INT(write(r->peer, req, (size_t)n), n);
+    rig_turn(r);
     CHECK(backend_read(r, 0, got, sizeof(got)) > 0);
     CHECK(backend_read(r, 1, got, sizeof(got)) > 0);
 }
 
-#define REPLY_A "VALUE y 0 1\r\nA\r\nEND\r\n"
-#define REPLY_B "VALUE x 0 1\r\nB\r\nEND\r\n"
+/* One turn of the loop after the last server answered. */
+static void turn_once(struct rig *r, int ms)
+{
+    ev_loop_poll(r->loop, ms);
+    proxy_before_sleep(&r->px);
+}
+
+/* Server b answers last: its reply reaches the client, after `before`. */
+static void expect_b_last(struct rig *r, const char *before)
+{
+    char got[256], want[128];
+    snprintf(want, sizeof(want), "%s%s", before, REPLY_B);
+    backend_write(r, 1, REPLY_B);
+    rig_turn(r);
+    size_t len = peer_read(r, got, sizeof(got));
+    CHECK_MEM(got, len, want);
+}
 
 static void test_replies_of_a_read_wait_for_each_other(void)
 {
     struct rig r;
-    char ka[16], kb[16], req[64], got[256];
-    rig_init_wait(&r, 1000);
-    key_on(&r, 0, ka, sizeof(ka));
-    key_on(&r, 1, kb, sizeof(kb));
-    snprintf(req, sizeof(req), "get %s\r\nget %s\r\n", ka, kb);
-    send_and_forward(&r, req, NULL);
+    char got[256];
+    batch_rig(&r, 1000, false);
     backend_write(&r, 0, REPLY_A);
     rig_turn(&r);
     /* a's reply is ready, and waits for b's: same read */
     CHECK_EQ_INT(peer_read(&r, got, sizeof(got)), 0);
     CHECK(ev_timer_armed(&r.c->hold_timer));
-    backend_write(&r, 1, REPLY_B);
-    rig_turn(&r);
-    size_t len = peer_read(&r, got, sizeof(got));
-    CHECK_MEM(got, len, REPLY_A REPLY_B);
+    expect_b_last(&r, REPLY_A); /* both in one read */
     CHECK(!ev_timer_armed(&r.c->hold_timer));
     rig_free(&r);
 }
@@ -280,69 +299,44 @@ static void test_replies_of_a_read_wait_for_each_other(void)
 static void test_a_reply_waits_at_most_reply_batch_wait(void)
 {
     struct rig r;
-    char ka[16], kb[16], req[64], got[256];
-    rig_init_wait(&r, 30);
-    key_on(&r, 0, ka, sizeof(ka));
-    key_on(&r, 1, kb, sizeof(kb));
-    snprintf(req, sizeof(req), "get %s\r\nget %s\r\n", ka, kb);
-    send_and_forward(&r, req, NULL);
+    char got[256];
+    batch_rig(&r, 30, false);
     backend_write(&r, 0, REPLY_A);
-    ev_loop_poll(r.loop, 5);
-    proxy_before_sleep(&r.px);
+    turn_once(&r, 5);
     CHECK_EQ_INT(peer_read(&r, got, sizeof(got)), 0); /* held */
     size_t len = 0;
     for (int i = 0; i < 20 && len == 0; i++) {
-        ev_loop_poll(r.loop, 20); /* the hold timer fires after 30 ms */
-        proxy_before_sleep(&r.px);
+        turn_once(&r, 20); /* the hold timer fires after 30 ms */
         len = peer_read(&r, got, sizeof(got));
     }
     CHECK_MEM(got, len, REPLY_A); /* alone: b is still at its server */
-    backend_write(&r, 1, REPLY_B);
-    rig_turn(&r);
-    len = peer_read(&r, got, sizeof(got));
-    CHECK_MEM(got, len, REPLY_B);
+    expect_b_last(&r, "");
     rig_free(&r);
 }
 
 static void test_replies_do_not_wait_for_a_later_read(void)
 {
     struct rig r;
-    char ka[16], kb[16], req1[32], req2[32], got[256];
-    rig_init_wait(&r, 1000);
-    key_on(&r, 0, ka, sizeof(ka));
-    key_on(&r, 1, kb, sizeof(kb));
-    snprintf(req1, sizeof(req1), "get %s\r\n", ka);
-    snprintf(req2, sizeof(req2), "get %s\r\n", kb);
-    send_and_forward(&r, req1, req2); /* two reads */
+    char got[256];
+    batch_rig(&r, 1000, true);
     backend_write(&r, 0, REPLY_A);
     rig_turn(&r);
     size_t len = peer_read(&r, got, sizeof(got));
     CHECK_MEM(got, len, REPLY_A);
-    backend_write(&r, 1, REPLY_B);
-    rig_turn(&r);
-    len = peer_read(&r, got, sizeof(got));
-    CHECK_MEM(got, len, REPLY_B);
+    expect_b_last(&r, "");
     rig_free(&r);
 }
 
 static void test_reply_batch_wait_0_writes_at_once(void)
 {
     struct rig r;
-    char ka[16], kb[16], req[64], got[256];
-    rig_init_wait(&r, 0);
-    key_on(&r, 0, ka, sizeof(ka));
-    key_on(&r, 1, kb, sizeof(kb));
-    snprintf(req, sizeof(req), "get %s\r\nget %s\r\n", ka, kb);
-    send_and_forward(&r, req, NULL);
+    char got[256];
+    batch_rig(&r, 0, false);
     backend_write(&r, 0, REPLY_A);
-    ev_loop_poll(r.loop, 5);
-    proxy_before_sleep(&r.px);
+    turn_once(&r, 5);
     size_t len = peer_read(&r, got, sizeof(got));
     CHECK_MEM(got, len, REPLY_A);
-    backend_write(&r, 1, REPLY_B);
-    rig_turn(&r);
-    len = peer_read(&r, got, sizeof(got));
-    CHECK_MEM(got, len, REPLY_B);
+    expect_b_last(&r, "");
     rig_free(&r);
 }
 
