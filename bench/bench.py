@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """bench: every figure of issue 11, ours vs Debian's twemproxy vs direct, from one command.
 
-    bench/run.sh                      # every section, the default (~14 minutes on 2 cores)
+    bench/run.sh                      # every section, the default (~23 minutes on 2 cores)
     bench/run.sh throughput latency   # only these sections
 
 Sections (bench/README.md says what each figure means):
@@ -9,7 +9,7 @@ Sections (bench/README.md says what each figure means):
   instructions  instructions per request of the proxy process (callgrind)
   syscalls      system calls per request of the proxy process (strace -c -f)
   latency       p50/p99/p99.9 added by the proxy at 50% and 90% of the saturating load
-  workers       ours with N workers: CPU per request, backend connections per server
+  workers       ours with N workers: CPU and instructions per request, backend connections
   allocs        ours' allocator calls per request after warm-up, and their call sites
 
 Everything runs on 127.0.0.1 with free ports, every process it starts is stopped by pid
@@ -222,12 +222,14 @@ class Bench:
                                                              ["--event-backend=io_uring"])
 
     # ---- loads -----------------------------------------------------------
-    def load(self, wl, t, n=None, seconds=None):
-        """Run workload wl against target t: (requests, requests per second)."""
+    def load(self, wl, t, n=None, seconds=None, clients=None):
+        """Run workload wl against target t: (requests, requests per second).
+        clients: redis-benchmark's connections (default C; memcaslap keeps its 32)."""
         label, kind, args, name = wl
         if kind == "redis":
             n = n or int(CFG["N"] if args[args.index("-P") + 1] == "1" else CFG["N_PIPELINED"])
-            argv = ["redis-benchmark", "-h", HOST, "-p", str(t["rport"]), "-n", str(n), "-c", CFG["C"],
+            argv = ["redis-benchmark", "-h", HOST, "-p", str(t["rport"]), "-n", str(n),
+                    "-c", str(clients or CFG["C"]),
                     "-r", CFG["R"], "-q", "--csv"] + args
             out = run_out(argv, 600)
             for line in out.splitlines():
@@ -556,6 +558,70 @@ def section_workers(b):
     table("worker mode: CPU per request in microseconds, all workers summed (ratio to one process); "
           "busiest worker's share of that CPU; connections to each backend server",
           ["ours"] + [wl[0] for wl in wls] + ["busiest share", "redis conns/server", "mc conns/server"], rows)
+    if shutil.which("valgrind") is not None:
+        workers_instructions(b, wls)
+
+
+def wait_workers(t, nw, timeout):
+    end = time.monotonic() + timeout
+    while len(children(t["proc"].pid)) < nw and time.monotonic() < end:
+        time.sleep(0.05)
+
+
+def callgrind_workers(b, nw, wl, n, clients=None):
+    """Instructions of ours with nw workers (0: one process) under callgrind, summed over
+    the master and its workers (valgrind follows the fork; one output file per process),
+    and the requests served."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", wl[0] if wl else "idle") + "_c%s" % (clients or CFG["C"])
+    prefix = os.path.join(b.tmp, "callgrind.w%d.%s" % (nw, slug))
+    t = b.start_proxy("ours-w%d-cg" % nw, CFG["OURS"], workers=nw,
+                      wrapper=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + prefix + ".%p"])
+    wait_workers(t, nw, 120)
+    reqs = b.load(wl, t, n=n, clients=clients)[0] if wl else 0
+    b.procs.stop(t["proc"], timeout=120)
+    # the workers write their files as they exit, which may be after the master
+    end = time.monotonic() + 60
+    while True:
+        files = [os.path.join(b.tmp, f) for f in os.listdir(b.tmp)
+                 if f.startswith(os.path.basename(prefix) + ".")]
+        try:
+            if len(files) >= nw + 1:
+                return reqs, sum(callgrind_total(f) for f in files)
+        except RuntimeError:
+            pass  # a file still being written
+        if time.monotonic() > end:
+            raise RuntimeError("callgrind wrote %d of %d files for %s" % (len(files), nw + 1, prefix))
+        time.sleep(0.2)
+
+
+def workers_instructions(b, wls):
+    """Instructions per request do not depend on timing or on the cores the processes
+    share: with nothing shared on the request path they stay flat as workers are added,
+    except for batching (fewer clients per worker, fewer requests per server write)."""
+    n = int(CFG["CG_N"])
+    counts = [0] + [int(x) for x in CFG["WORKERS_LIST"].split()]
+    cases = [(wl, None) for wl in wls] + [(wls[0], "per worker")]
+    per = {}
+    for nw in counts:
+        _, idle = callgrind_workers(b, nw, None, 0)
+        for wl, clients in cases:
+            if clients and nw <= 1:  # C clients per worker is the row above
+                per[(nw, wl[0], clients)] = per[(nw, wl[0], None)]
+                continue
+            reqs, ir = callgrind_workers(b, nw, wl, n, int(CFG["C"]) * nw if clients else None)
+            per[(nw, wl[0], clients)] = (ir - idle) / reqs
+        log("workers instructions: %d done" % nw)
+    rows = []
+    for wl, clients in cases:
+        base = per[(0, wl[0], clients)]
+        label = wl[0] + (", %s clients per worker" % CFG["C"] if clients else "")
+        rows.append([label, "%.0f" % base] +
+                    ["%.0f (%.2f)" % (per[(nw, wl[0], clients)], per[(nw, wl[0], clients)] / base)
+                     for nw in counts[1:]])
+    table("worker mode: instructions per request (callgrind, %d requests per row, the master and "
+          "every worker summed, an idle run's start and stop subtracted; ratio to one process)" % n,
+          ["workload", "one process"] + ["%d worker%s" % (nw, "s" if nw > 1 else "") for nw in counts[1:]],
+          rows)
 
 
 # ---- allocations per request -----------------------------------------------

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "proto/memcache.h"
@@ -88,7 +89,12 @@ bool mc_token_next(const uint8_t *p, size_t *pos, size_t end, struct span *tok);
  * sign, at least one digit, nothing else, no overflow. */
 bool mc_u64_parse(const uint8_t *s, size_t len, uint64_t *v);
 bool mc_i64_parse(const uint8_t *s, size_t len, int64_t *v);
-bool mc_bytes_are(const uint8_t *s, size_t len, const char *word);
+/* Are the len bytes at s exactly word? Inline: with a literal word the length
+ * and the comparison fold into a few instructions (this runs on every reply). */
+static inline bool mc_bytes_are(const uint8_t *s, size_t len, const char *word)
+{
+    return strlen(word) == len && memcmp(s, word, len) == 0;
+}
 /* Is `w` one of the space-separated words of list? */
 bool mc_word_in(const char *list, const uint8_t *w, size_t len);
 /* ERROR, ERROR <x>, CLIENT_ERROR <x>, SERVER_ERROR <x>. */

@@ -38,9 +38,9 @@ bool mc_token_next(const uint8_t *p, size_t *pos, size_t end, struct span *tok)
         return false;
     }
     size_t s = i;
-    while (i < end && p[i] != ' ') {
-        i++;
-    }
+    /* keys are most of a line's bytes: memchr scans them many at a time */
+    const uint8_t *sp = memchr(p + i, ' ', end - i);
+    i = sp != NULL ? (size_t)(sp - p) : end;
     tok->off = (uint32_t)s;
     tok->len = (uint32_t)(i - s);
     *pos = i;
@@ -102,11 +102,6 @@ bool mc_i64_parse(const uint8_t *s, size_t len, int64_t *v)
     }
     *v = (int64_t)u;
     return true;
-}
-
-bool mc_bytes_are(const uint8_t *s, size_t len, const char *word)
-{
-    return strlen(word) == len && memcmp(s, word, len) == 0;
 }
 
 bool mc_word_in(const char *list, const uint8_t *w, size_t len)

@@ -119,6 +119,12 @@ static void test_signed_bytes(void)
     CHECK_EQ_INT(hk(HASH_ONE_AT_A_TIME, "\xff"), h);
     CHECK_EQ_INT(hk(HASH_FNV1A_32, "\xff"), (0x811c9dc5u ^ 0xffffffffu) * 0x01000193u);
     CHECK_EQ_INT(hk(HASH_FNV1_32, "\xff"), (0x811c9dc5u * 0x01000193u) ^ 0xffffffffu);
+    /* the 64-bit variants, as the 64-bit computation with 64-bit sign extension
+     * gives them (fnv.c computes their low 32 bits only) */
+    CHECK_EQ_INT(hk(HASH_FNV1A_64, "\xff"), 0x79fe466eu);
+    CHECK_EQ_INT(hk(HASH_FNV1_64, "\xff"), 0x79fe4820u);
+    CHECK_EQ_INT(hk(HASH_FNV1A_64, "xy\x80z\xe9"), 0x15f7d5efu);
+    CHECK_EQ_INT(hk(HASH_FNV1_64, "xy\x80z\xe9"), 0x1c15ef3bu);
 }
 
 /* Empty input: what each algorithm gives (twemproxy itself never hashes an
