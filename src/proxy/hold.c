@@ -640,11 +640,30 @@ bool hold_takes_back(const struct server *s)
     return hold_active(g->hold);
 }
 
-bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len,
+bool hold_keeps_sent(const struct server *s)
+{
+    const struct pool *p = s->pool;
+    return p->mode == POOL_SENTINEL && p->cp->failover_hold_ms > 0 && s->owner == NULL;
+}
+
+/* A read has no effect to repeat: sent again, it answers from the new master. */
+static bool hold_req_reads(const struct req *r)
+{
+    const struct redis_cmd *c = redis_cmd_get(r->cmd);
+    return c != NULL && (c->flags & REDIS_F(READONLY)) != 0;
+}
+
+bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len, bool written,
                  struct hold_entry **at)
 {
+    if (written && !hold_req_reads(r)) {
+        return false; /* a write the server may have applied: it gets the error */
+    }
     if (s->pool->mode == POOL_CLUSTER) {
         return cluster_take_back(r); /* it keeps its own bytes */
+    }
+    if (p == NULL) {
+        return false; /* its bytes left with the connection's buffer */
     }
     struct server *g = server_counted(s);
     struct hold *h = g->hold;

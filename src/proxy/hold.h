@@ -31,8 +31,11 @@
  * connection's output buffer): they count against --buffer-limit (past it the
  * oldest held get an error) and, as requests in flight, against the client's
  * limit. A request's `timeout` starts when it is sent, not while it waits.
- * Requests never written to a connection that closes are taken back here
- * while the group holds, rather than answered with the connection's error.
+ * Requests not written in full to a connection that closes, and the reads
+ * written to it (a master's connections keep the bytes of what they sent until
+ * it is answered: sconn.c), are taken back here while the group holds, rather
+ * than answered with the connection's error; a write the server may have run
+ * gets the error.
  */
 #ifndef NC_HOLD_H
 #define NC_HOLD_H
@@ -79,13 +82,19 @@ bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, con
 /* A connection of s failed at the socket (refused, reset, closed with work):
  * with failover_hold_on_crash, its group's master is unreachable. */
 void hold_master_lost(struct server *s);
-/* A connection of s closes: whether requests it never wrote go back to the
+/* A connection of s closes: whether requests it did not finish go back to the
  * hold (hold_return) instead of getting its error. */
 bool hold_takes_back(const struct server *s);
-/* Request r (len bytes at p), never written, back in s's hold: before every
- * request held after it; *at is where the previous one went (NULL first).
- * False when it cannot be held (it gets the connection's error). */
-bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len,
+/* Whether connections to s keep the bytes of requests written but not yet
+ * answered (a sentinel group's master with failover_hold): if the connection
+ * is lost, the reads among them can wait for the new master too. */
+bool hold_keeps_sent(const struct server *s);
+/* Request r (len bytes at p; NULL: they are gone, only a cluster request keeps
+ * its own) back in s's hold: before every request held after it; *at is where
+ * the previous one went (NULL first). written: all its bytes reached the
+ * server, which may have run it: only a read may then be sent again. False
+ * when it cannot be held (it gets the connection's error). */
+bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len, bool written,
                  struct hold_entry **at);
 
 /* A reload kept the group: `to` takes over what `from` holds. */

@@ -7,8 +7,9 @@
  * freed when it has left both: its response arrived (or it failed) and its
  * reply was handed to the client (or the client went away). Request bytes are
  * not kept: they were copied into the server connection's output buffer when
- * the request was queued; a request held for a failover (hold.h) waits with
- * its bytes in its group's hold, off both queues until it is sent.
+ * the request was queued (which, for a sentinel group's master, keeps them
+ * until the request is answered); a request held for a failover (hold.h)
+ * waits with its bytes in its group's hold, off both queues until it is sent.
  */
 #ifndef NC_REQ_H
 #define NC_REQ_H

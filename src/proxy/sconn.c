@@ -335,6 +335,22 @@ static void sconn_buffers_trim(struct sconn *c, size_t mbuf)
     }
 }
 
+/* Where the bytes c still needs begin in c->out: at the first byte not written,
+ * or, when c keeps what it sent (hold_keeps_sent), at the first request not
+ * answered, so that a read among them can be held again if c is lost. */
+static size_t sconn_keep_from(const struct sconn *c)
+{
+    if (c->head == NULL || c->owner != NULL || !hold_keeps_sent(c->server)) {
+        return c->out_pos;
+    }
+    uint64_t base = c->wire_written - c->out_pos; /* wire position of c->out.data[0] */
+    uint64_t start = c->head->wire_end - c->head->len;
+    if (start <= base) {
+        return 0;
+    }
+    return start - base < c->out_pos ? (size_t)(start - base) : c->out_pos;
+}
+
 void sconn_flush(struct sconn *c)
 {
     sconn_unmark_dirty(c);
@@ -352,19 +368,20 @@ void sconn_flush(struct sconn *c)
         return;
     }
     sconn_account_sent(c);
-    if (c->out_pos == c->out.len) {
+    size_t keep = sconn_keep_from(c);
+    if (keep == c->out.len) {
         buf_reset(&c->out);
         c->out_pos = 0;
         sconn_buffers_trim(c, px->mbuf_size);
         ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, false));
         return;
     }
-    if (c->out_pos >= c->out.len / 2) {
+    if (keep >= c->out.len / 2) {
         /* see client_flush: bound the tail growth (TLS accepts the moved bytes) */
-        buf_consume(&c->out, c->out_pos);
-        c->out_pos = 0;
+        buf_consume(&c->out, keep);
+        c->out_pos -= keep;
     }
-    ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, true));
+    ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, c->out_pos < c->out.len));
 }
 
 static struct req *sconn_pop(struct sconn *c)
@@ -388,10 +405,12 @@ static struct req *sconn_pop(struct sconn *c)
     return r;
 }
 
-/* Requests of the detached queue r.. that c never wrote a byte of go back to
- * their group's hold (its failover is under way: they wait for the new
- * master instead of failing); their bytes are still in c->out. Returns the
- * queue of the others, in order. */
+/* Requests of the detached queue r.. go back to their group's hold (its
+ * failover is under way: they wait for the new master instead of failing)
+ * when they can be sent again: those c did not finish writing, and the reads
+ * it wrote, if their bytes are still at hand (in c->out when c keeps them,
+ * sconn_keep_from; a cluster request keeps its own). Returns the queue of the
+ * others, in order. */
 static struct req *sconn_take_back(struct sconn *c, struct req *r)
 {
     struct req *keep = NULL, **tail = &keep;
@@ -401,14 +420,17 @@ static struct req *sconn_take_back(struct sconn *c, struct req *r)
     while (r != NULL) {
         struct req *next = r->snext;
         uint64_t start = r->wire_end - r->len;
+        bool written = r->wire_end <= c->wire_written;
         r->snext = NULL;
-        if (start >= c->wire_written && r->wire_end - base <= c->out.len &&
-            hold_return(c->server, r, c->out.data + (start - base), r->len, &at)) {
+        bool have = start >= base && r->wire_end - base <= c->out.len;
+        if (hold_return(c->server, r, have ? c->out.data + (start - base) : NULL, r->len, written,
+                        &at)) {
             r->in_server = false;
-            st[SS_in_queue]--;
-            st[SS_in_queue_bytes] -= r->len;
+            st[r->sent ? SS_out_queue : SS_in_queue]--;
+            st[r->sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
             st[SS_requests]--; /* counted again when it is sent */
             st[SS_request_bytes] -= r->len;
+            r->sent = false;
         } else {
             *tail = r;
             tail = &r->snext;
@@ -602,6 +624,11 @@ static int sconn_parse(struct sconn *c)
     }
     buf_consume(&c->in, pos);
     sconn_arm_timer(c);
+    if (c->head == NULL && c->out_pos == c->out.len && c->out.len > 0) {
+        buf_reset(&c->out); /* all answered: what c kept of them is no longer needed */
+        c->out_pos = 0;
+        sconn_buffers_trim(c, sconn_px(c)->mbuf_size);
+    }
     return 0;
 }
 

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from cluster_util import Cluster, Load, key_slot
-from conftest import HOST, wait_until
+from conftest import HOST, RespError, encode_command, wait_until
+from liveness_util import crash, forwarded, stop_process
 
 
 def start(env, n=6, **pool):
@@ -76,6 +77,36 @@ def test_master_killed_under_load(env):
     sys.stderr.write("acknowledged writes lost (asynchronous replication): %d\n" % len(lost))
     assert st["cluster_expired"] == 0
     assert st["cluster_held"] > 0
+
+
+def test_read_in_flight_on_a_killed_master(env):
+    """A GET the proxy already wrote to a master that dies before answering
+    (stopped, then killed) is sent again once its replica took over and is
+    answered with the value; a SET written there with it gets an error (the
+    old master may have applied it)."""
+    cl, px = start(env)
+    cl.wait_replicas_synced()
+    c = px.resp(timeout=30)
+    assert c.call("SET", "inflight:k", "v1") == b"OK"
+    victim = cl.master_of(key_slot("inflight:k"))
+    heir = wait_until(lambda: (cl.replicas_of(victim) or [None])[0], "the master's replica listed")
+    assert cl.call(victim, "WAIT", 1, 5000) == 1  # the replica has the value
+    name = "%s:%d" % (HOST, victim.port)
+    stop_process(victim.proc.pid)
+    reader, writer = c, px.resp(timeout=30)
+    try:
+        reader.send(encode_command("GET", "inflight:k"))
+        forwarded(px, "cl", name, 1)
+        writer.send(encode_command("SET", "inflight:k", "maybe"))
+        forwarded(px, "cl", name, 2)
+        crash(victim)
+        err = writer.read_reply()
+        assert isinstance(err, RespError), err
+        assert reader.read_reply() == b"v1"
+    finally:
+        writer.close()
+    assert cl.call(heir, "ROLE")[0] == b"master"
+    assert px.stats()["cl"]["cluster_held"] >= 1
 
 
 def test_node_added_and_rebalanced_under_load(env):

@@ -25,6 +25,7 @@ import pytest
 
 from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port, wait_until
 from failover_util import Writers
+from liveness_util import crash, forwarded, stop_process
 
 from test_sentinel import (force_failover, keys_of, sentinel_pool, sentinel_view,
                            start_sentinels, wait_sentinels_ready)
@@ -248,6 +249,40 @@ def test_master_killed_with_hold_on_crash(env):
     assert st["failover_released"] == st["failover_held"] and st["failover_expired"] == 0
     assert 500000 < st["failover_hold_us"] < 5000000  # down-after alone is 1000 ms
     assert log_has(rig.px, "failover begins (master unreachable)")
+
+
+def test_reads_in_flight_wait_for_the_new_master(env):
+    """kill -9 of g0's master while requests the proxy already wrote to it wait
+    there unanswered (it was stopped first), with failover_hold_on_crash: the
+    reads among them (a GET, the g0 part of an MGET over both groups) are sent
+    again to the new master and answered with what the old one acknowledged;
+    the write among them gets an error, as the old master may have applied it."""
+    rig = Rig(env, failover_hold_on_crash=True)
+    old = rig.ready_for_failover("g0")
+    new = rig.replica("g0")
+    k0, k1 = rig.keys["g0"][:2]
+    other = rig.keys["g1"][0]
+    assert rig.call("MSET", k0, "v0", k1, "v1", other, "w") == b"OK"
+    wait_until(lambda: new.client().get(k1) == b"v1", what="the replica to have the values")
+    stop_process(old.proc.pid)
+    reader, splitter, writer = (rig.px.resp(timeout=30) for _ in range(3))
+    try:
+        reader.send(encode_command("GET", k0))
+        splitter.send(encode_command("MGET", k1, other))
+        forwarded(rig.px, "alpha", "g0", 2)
+        writer.send(encode_command("SET", k0, "maybe"))
+        forwarded(rig.px, "alpha", "g0", 3)
+        crash(old)
+        err = writer.read_reply()
+        assert isinstance(err, RespError), err
+        assert reader.read_reply() == b"v0"
+        assert splitter.read_reply() == [b"v1", b"w"]
+    finally:
+        for c in (reader, splitter, writer):
+            c.close()
+    wait_until(lambda: rig.current_master("g0") is new, what="the sentinels to agree")
+    st = settled_stats(rig.px)
+    assert st["failover_held"] >= 2 and st["failover_released"] == st["failover_held"]
 
 
 def stop_replica_and_fail_over(rig):

@@ -9,7 +9,9 @@
  *   abort:    held requests go to the master in use
  *   expiry:   with a promotion under way, they get an error
  *   crash:    a master that refuses connections holds everything (with
- *             failover_hold_on_crash) until the new one is known
+ *             failover_hold_on_crash) until the new one is known; one that
+ *             dies with requests written to it: the reads among them are held
+ *             again, the writes get the error
  *
  * (Real redis-server and redis-sentinel processes: tests/e2e/test_failover_hold.py.)
  */
@@ -28,6 +30,7 @@
 #include "proxy/groups.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/sconn.h"
 #include "proxy/server.h"
 #include "unit.h"
 
@@ -327,10 +330,41 @@ static void test_crash(void)
     rig_free(&r);
 }
 
+/* Requests already written when the master's connection is lost: the read is
+ * held again and answered by the new master, the write gets the error (the old
+ * master may have applied it). */
+static void test_crash_in_flight(void)
+{
+    struct rig r;
+    rig_init(&r, "  failover_hold_on_crash: true\n");
+    CHECK(master_found(&r, 0));
+    client_say(&r, 0, GET_K);
+    client_say(&r, 1, SET_K("1"));
+    CHECK(strcmp(master_read(&r, 0), GET_K SET_K("1")) == 0);
+    CHECK_EQ_INT(r.pool->servers[0].conns[0].out.len, strlen(GET_K SET_K("1"))); /* kept */
+    /* the master dies with both unanswered */
+    close(r.sfd[0]);
+    r.sfd[0] = -1;
+    close(r.lfd[0]);
+    r.lfd[0] = -1;
+    unlink(r.addr[0].sun_path);
+    CHECK(strncmp(client_got(&r, 1), "-ERR ", 5) == 0);
+    CHECK(strcmp(client_got(&r, 0), "") == 0);
+    CHECK_EQ_INT(gstat(&r, SG_failover_held), 1);
+    CHECK(master_found(&r, 1));
+    rig_turn(&r);
+    CHECK(strcmp(master_read(&r, 1), GET_K) == 0);
+    master_say(&r, 1, "$1\r\n1\r\n");
+    CHECK(strcmp(client_got(&r, 0), "$1\r\n1\r\n") == 0);
+    CHECK_EQ_INT(r.pool->servers[0].conns[0].out.len, 0); /* answered: nothing kept */
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_planned();
     test_expiry();
     test_crash();
+    test_crash_in_flight();
     UNIT_DONE("test_hold");
 }
