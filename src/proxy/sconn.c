@@ -335,9 +335,15 @@ static void sconn_buffers_trim(struct sconn *c, size_t mbuf)
     }
 }
 
+/* Bytes of written requests a connection keeps at most: a read older than that
+ * gets the connection's error if it is lost (large values written in bulk
+ * would otherwise double what the connection holds). */
+#define SCONN_KEEP_MAX (256u * 1024)
+
 /* Where the bytes c still needs begin in c->out: at the first byte not written,
  * or, when c keeps what it sent (hold_keeps_sent), at the first request not
- * answered, so that a read among them can be held again if c is lost. */
+ * answered (up to SCONN_KEEP_MAX bytes back), so that a read among them can be
+ * held again if c is lost. */
 static size_t sconn_keep_from(const struct sconn *c)
 {
     if (c->head == NULL || c->owner != NULL || !hold_keeps_sent(c->server)) {
@@ -345,10 +351,11 @@ static size_t sconn_keep_from(const struct sconn *c)
     }
     uint64_t base = c->wire_written - c->out_pos; /* wire position of c->out.data[0] */
     uint64_t start = c->head->wire_end - c->head->len;
-    if (start <= base) {
-        return 0;
+    size_t keep = c->out_pos;
+    if (start < base + c->out_pos) {
+        keep = start > base ? (size_t)(start - base) : 0;
     }
-    return start - base < c->out_pos ? (size_t)(start - base) : c->out_pos;
+    return c->out_pos - keep > SCONN_KEEP_MAX ? c->out_pos - SCONN_KEEP_MAX : keep;
 }
 
 void sconn_flush(struct sconn *c)
