@@ -351,14 +351,36 @@ def callgrind_total(path):
     raise RuntimeError("no totals in " + path)
 
 
-def callgrind_run(b, name, binary, wl, n, extra=()):
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", wl[0] if wl else "idle")
-    out = os.path.join(b.tmp, "callgrind.%s.%s" % (name, slug))
-    t = b.start_proxy(name + "-cg", binary, extra=extra,
-                      wrapper=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out])
-    reqs = b.load(wl, t, n=n)[0] if wl else 0
+def callgrind_run(b, name, binary, wl, n, extra=(), workers=0, clients=None):
+    """Instructions of a fresh proxy under callgrind running wl (None: idle), summed
+    over its processes (valgrind follows the fork: one output file per process, the
+    master's and each of `workers` workers'), and the requests served."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", wl[0] if wl else "idle") + "_c%s" % (clients or CFG["C"])
+    prefix = os.path.join(b.tmp, "callgrind.%s.%s" % (name, slug))
+    t = b.start_proxy(name + "-cg", binary, extra=extra, workers=workers,
+                      wrapper=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + prefix + ".%p"])
+    wait_workers(t, workers, 120)
+    reqs = b.load(wl, t, n=n, clients=clients)[0] if wl else 0
     b.procs.stop(t["proc"], timeout=120)
-    return reqs, callgrind_total(out)
+    # workers write their files as they exit, which may be after the master
+    end = time.monotonic() + 60
+    while True:
+        files = [os.path.join(b.tmp, f) for f in os.listdir(b.tmp)
+                 if f.startswith(os.path.basename(prefix) + ".")]
+        try:
+            if len(files) >= workers + 1:
+                return reqs, sum(callgrind_total(f) for f in files)
+        except RuntimeError:
+            pass  # a file still being written
+        if time.monotonic() > end:
+            raise RuntimeError("callgrind wrote %d of %d files for %s" % (len(files), workers + 1, prefix))
+        time.sleep(0.2)
+
+
+def wait_workers(t, nw, timeout):
+    end = time.monotonic() + timeout
+    while len(children(t["proc"].pid)) < nw and time.monotonic() < end:
+        time.sleep(0.05)
 
 
 def section_instructions(b):
@@ -534,9 +556,7 @@ def section_workers(b):
     for nw in [int(x) for x in CFG["WORKERS_LIST"].split()]:
         r0, m0 = backend_conns(b)
         t = b.start_proxy("ours-w%d" % nw, CFG["OURS"], workers=nw)
-        end = time.monotonic() + 20
-        while len(children(t["proc"].pid)) < nw and time.monotonic() < end:
-            time.sleep(0.05)
+        wait_workers(t, nw, 20)
         pids = children(t["proc"].pid)
         cells = []
         shares = []
@@ -562,38 +582,6 @@ def section_workers(b):
         workers_instructions(b, wls)
 
 
-def wait_workers(t, nw, timeout):
-    end = time.monotonic() + timeout
-    while len(children(t["proc"].pid)) < nw and time.monotonic() < end:
-        time.sleep(0.05)
-
-
-def callgrind_workers(b, nw, wl, n, clients=None):
-    """Instructions of ours with nw workers (0: one process) under callgrind, summed over
-    the master and its workers (valgrind follows the fork; one output file per process),
-    and the requests served."""
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", wl[0] if wl else "idle") + "_c%s" % (clients or CFG["C"])
-    prefix = os.path.join(b.tmp, "callgrind.w%d.%s" % (nw, slug))
-    t = b.start_proxy("ours-w%d-cg" % nw, CFG["OURS"], workers=nw,
-                      wrapper=["valgrind", "--tool=callgrind", "--callgrind-out-file=" + prefix + ".%p"])
-    wait_workers(t, nw, 120)
-    reqs = b.load(wl, t, n=n, clients=clients)[0] if wl else 0
-    b.procs.stop(t["proc"], timeout=120)
-    # the workers write their files as they exit, which may be after the master
-    end = time.monotonic() + 60
-    while True:
-        files = [os.path.join(b.tmp, f) for f in os.listdir(b.tmp)
-                 if f.startswith(os.path.basename(prefix) + ".")]
-        try:
-            if len(files) >= nw + 1:
-                return reqs, sum(callgrind_total(f) for f in files)
-        except RuntimeError:
-            pass  # a file still being written
-        if time.monotonic() > end:
-            raise RuntimeError("callgrind wrote %d of %d files for %s" % (len(files), nw + 1, prefix))
-        time.sleep(0.2)
-
-
 def workers_instructions(b, wls):
     """Instructions per request do not depend on timing or on the cores the processes
     share: with nothing shared on the request path they stay flat as workers are added,
@@ -603,12 +591,13 @@ def workers_instructions(b, wls):
     cases = [(wl, None) for wl in wls] + [(wls[0], "per worker")]
     per = {}
     for nw in counts:
-        _, idle = callgrind_workers(b, nw, None, 0)
+        _, idle = callgrind_run(b, "ours-w%d" % nw, CFG["OURS"], None, 0, workers=nw)
         for wl, clients in cases:
             if clients and nw <= 1:  # C clients per worker is the row above
                 per[(nw, wl[0], clients)] = per[(nw, wl[0], None)]
                 continue
-            reqs, ir = callgrind_workers(b, nw, wl, n, int(CFG["C"]) * nw if clients else None)
+            reqs, ir = callgrind_run(b, "ours-w%d" % nw, CFG["OURS"], wl, n, workers=nw,
+                                     clients=int(CFG["C"]) * nw if clients else None)
             per[(nw, wl[0], clients)] = (ir - idle) / reqs
         log("workers instructions: %d done" % nw)
     rows = []

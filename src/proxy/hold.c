@@ -649,8 +649,7 @@ bool hold_keeps_sent(const struct server *s)
 /* A read has no effect to repeat: sent again, it answers from the new master. */
 static bool hold_req_reads(const struct req *r)
 {
-    const struct redis_cmd *c = redis_cmd_get(r->cmd);
-    return c != NULL && (c->flags & REDIS_F(READONLY)) != 0;
+    return (redis_cmd_get(r->cmd)->flags & REDIS_F(READONLY)) != 0;
 }
 
 bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len, bool written,
