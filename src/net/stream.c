@@ -127,6 +127,11 @@ int stream_open_ring(struct stream *s, int fd, struct ev_loop *loop)
     return 0;
 }
 
+bool stream_is_plain(const struct stream *s)
+{
+    return s->ops == &plain_ops;
+}
+
 void stream_close(struct stream *s)
 {
     if (s->fd >= 0) {

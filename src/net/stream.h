@@ -72,6 +72,10 @@ struct ev_loop;
 int stream_open_ring(struct stream *s, int fd, struct ev_loop *loop);
 /* Close the transport (and its fd); s can be opened again. */
 void stream_close(struct stream *s);
+/* A plain socket stream: the descriptor alone is the connection, with no
+ * state of the transport's own (what TLS or the ring keep), so it can be
+ * handed to another process. */
+bool stream_is_plain(const struct stream *s);
 
 static inline int stream_read(struct stream *s, void *p, size_t cap, size_t *got, int *err)
 {

@@ -78,9 +78,12 @@ static bool instance_client_done(const struct client *c)
  * closed, before it sends anything more on it. One idle since the hand-over
  * began goes after HAND_OVER_IDLE_MS: closing it at an arbitrary moment could
  * meet a request on its way. */
-static void instance_release_pool_clients(struct instance *in, struct pool *p)
+static void instance_release_pool_clients(struct instance *in, struct pool *p, bool passing)
 {
     for (struct client *c = p->clients; c != NULL; c = c->next) {
+        if (passing && client_travels(c)) {
+            continue; /* handed over once its replies are written (instance_pass_clients) */
+        }
         bool reply_now = c->out_pos < c->out.len;
         if ((reply_now || in->hand_over_idle) && instance_client_done(c)) {
             /* corked, the reply and the FIN leave in one segment: a client
@@ -93,30 +96,84 @@ static void instance_release_pool_clients(struct instance *in, struct pool *p)
     }
 }
 
+/* No client left: the loop stops at the end of a turn (this one, or the
+ * hand-over tick's). */
+static void instance_check_empty(struct instance *in)
+{
+    if (!in->stopping && proxy_nclients(&in->px) == 0) {
+        in->stopping = true;
+        proxy_drain(&in->px);
+    }
+}
+
 static void instance_release_clients(struct instance *in)
 {
     struct proxy *px = &in->px;
+    bool passing = in->up != NULL && upgrade_takes_clients(in->up);
     for (uint32_t i = 0; i < px->npools; i++) {
-        instance_release_pool_clients(in, px->pools[i]);
+        instance_release_pool_clients(in, px->pools[i], passing);
     }
     for (struct pool *p = px->retired; p != NULL; p = p->next_retired) {
-        instance_release_pool_clients(in, p);
+        instance_release_pool_clients(in, p, false);
     }
-    if (!in->stopping && proxy_nclients(px) == 0) {
-        in->stopping = true;
-        proxy_drain(px); /* no client left: the loop stops after this turn */
+    instance_check_empty(in);
+}
+
+/* The new binary takes clients over: each one with nothing left to answer or
+ * write goes to it, socket and all (it reads the next request from where this
+ * process stopped: nothing is closed, so nothing can be sent into a closing
+ * connection). The clients of retired pools, and those that cannot travel,
+ * are let go behind their replies (instance_release_clients). */
+static void instance_pass_clients(struct instance *in)
+{
+    struct proxy *px = &in->px;
+    if (in->up == NULL || !upgrade_takes_clients(in->up)) {
+        return;
     }
+    struct buf state;
+    buf_init(&state);
+    int rc = 0;
+    for (uint32_t i = 0; i < px->npools && rc == 0; i++) {
+        struct client *next;
+        for (struct client *c = px->pools[i]->clients; c != NULL && rc == 0; c = next) {
+            next = c->next;
+            if (!client_passable(c)) {
+                continue;
+            }
+            buf_reset(&state);
+            client_export(c, &state);
+            /* not now, or never (then the rest go the other way) */
+            rc = upgrade_pass_client(in->up, c->io.fd, &state);
+            if (rc == 0) {
+                client_close(c); /* this process's descriptor only */
+            }
+        }
+    }
+    buf_free(&state);
+    instance_check_empty(in);
 }
 
 static void instance_before_sleep(struct ev_loop *loop, void *data)
 {
     struct instance *in = data;
     if (in->handing_over) {
+        instance_pass_clients(in);
         instance_release_clients(in);
     }
     if (proxy_before_sleep(&in->px)) {
         ev_loop_stop(loop); /* drained: every client is gone */
+        return;
     }
+    if (in->handing_over) {
+        instance_pass_clients(in); /* right behind the replies just written */
+    }
+}
+
+/* New side: a client the replaced binary handed over. */
+static void instance_on_client(void *ctx, int fd, const uint8_t *state, size_t len)
+{
+    struct instance *in = ctx;
+    client_import(&in->px, fd, state, len);
 }
 
 static void instance_notify_status(struct instance *in, const char *head)
@@ -154,7 +211,7 @@ void instance_ready(struct instance *in)
         char head[64];
         snprintf(head, sizeof(head), "MAINPID=%d\nREADY=1\n", (int)getpid());
         instance_notify_status(in, head);
-        upgrade_serving(in->up);
+        upgrade_serving(in->up, true);
     } else {
         instance_notify_status(in, "READY=1\n");
     }
@@ -381,7 +438,8 @@ static int instance_loop_init(struct instance *in)
     act.ctx = in;
     if (in->worker_id < 0 && in->up != NULL) {
         act.child = instance_on_child;
-        static const struct upgrade_hooks hooks = {.handed_over = instance_on_handed_over};
+        static const struct upgrade_hooks hooks = {.handed_over = instance_on_handed_over,
+                                                   .client = instance_on_client};
         struct upgrade_hooks h = hooks;
         h.ctx = in;
         upgrade_attach(in->up, in->loop, &h);

@@ -644,7 +644,7 @@ static void master_ready(struct master *m)
         char head[64];
         snprintf(head, sizeof(head), "MAINPID=%d\nREADY=1\n", (int)m->pid);
         master_notify_status(m, head);
-        upgrade_serving(m->up);
+        upgrade_serving(m->up, false); /* its clients are its workers' */
     } else {
         master_notify_status(m, "READY=1\n");
     }

@@ -13,9 +13,9 @@
 #include "core/log.h"
 #include "net/sock.h"
 #include "process/notify.h"
+#include "process/upgrade_int.h"
 
-#define UPGRADE_MAX_FDS   4096
-#define UPGRADE_MAX_FRAME (64u << 20)
+#define UPGRADE_MAX_FDS 4096
 
 /* ---- the registry of listening sockets ---- */
 
@@ -170,32 +170,7 @@ bool upgrade_is_child(const struct upgrade *u)
     return u->parent >= 0;
 }
 
-/* ---- the new process: frames of counters from the old one ---- */
-
-/* Each frame: a 4-byte big-endian length, then an encoded snapshot. */
-static void upgrade_parent_frames(struct upgrade *u)
-{
-    struct buf *in = &u->parent_in;
-    size_t off = 0;
-    while (in->len - off >= 4) {
-        const uint8_t *p = in->data + off;
-        uint32_t n = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-        if (n > UPGRADE_MAX_FRAME) {
-            off = in->len; /* nonsense: drop it all */
-            break;
-        }
-        if (in->len - off - 4 < n) {
-            break;
-        }
-        struct stats_snap *s = stats_snap_decode(p + 4, n);
-        if (s != NULL) {
-            stats_snap_free(u->base);
-            u->base = s;
-        }
-        off += 4 + (size_t)n;
-    }
-    buf_consume(in, off);
-}
+/* ---- the new process: the old one's word ---- */
 
 static void upgrade_close_parent(struct upgrade *u)
 {
@@ -207,6 +182,7 @@ static void upgrade_close_parent(struct upgrade *u)
         u->parent = -1;
         u->parent_io.fd = -1;
     }
+    upgrade_parent_fds_close(u); /* their frames never came */
 }
 
 static void upgrade_on_parent(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -216,7 +192,7 @@ static void upgrade_on_parent(struct ev_loop *loop, struct ev_io *io, unsigned e
     (void)loop;
     (void)events;
     for (;;) {
-        ssize_t n = read(u->parent, tmp, sizeof(tmp));
+        ssize_t n = upgrade_parent_read(u, tmp, sizeof(tmp));
         if (n > 0) {
             buf_append(&u->parent_in, tmp, (size_t)n);
             continue;
@@ -233,13 +209,13 @@ static void upgrade_on_parent(struct ev_loop *loop, struct ev_io *io, unsigned e
     upgrade_parent_frames(u);
 }
 
-void upgrade_serving(struct upgrade *u)
+void upgrade_serving(struct upgrade *u, bool adopts)
 {
     if (u->parent < 0) {
         return;
     }
-    char msg[32];
-    int n = snprintf(msg, sizeof(msg), "R %d\n", (int)getpid());
+    char msg[48];
+    int n = snprintf(msg, sizeof(msg), "R %d%s\n", (int)getpid(), adopts ? " clients" : "");
     if (write(u->parent, msg, (size_t)n) != n) {
         log_warn("cannot tell the replaced process that we serve: %s", strerror(errno));
     }
@@ -314,6 +290,9 @@ static void upgrade_on_child(struct ev_loop *loop, struct ev_io *io, unsigned ev
         upgrade_failed(u, "said something else than that it serves");
         return;
     }
+    /* an older binary says "R pid" alone: its clients are closed as before */
+    size_t len = (size_t)((const char *)memchr(line, '\n', u->child_in.len) - line);
+    u->child_adopts = memmem(line, len, " clients", 8) != NULL;
     ev_io_stop(u->loop, &u->child_io);
     ev_timer_stop(u->loop, &u->child_timer);
     u->handed_over = true;
@@ -410,39 +389,6 @@ int upgrade_start(struct upgrade *u, const struct upgrade_fd *fds, uint32_t n, u
     return 0;
 }
 
-void upgrade_send_counters(struct upgrade *u, const struct stats_snap *s)
-{
-    if (u->child_fd < 0 || s == NULL) {
-        return;
-    }
-    struct buf b;
-    buf_init(&b);
-    uint8_t len[4] = {0};
-    buf_append(&b, len, 4);
-    if (stats_snap_encode(s, &b) == 0 && b.len - 4 <= UPGRADE_MAX_FRAME) {
-        uint32_t n = (uint32_t)(b.len - 4);
-        b.data[0] = (uint8_t)(n >> 24);
-        b.data[1] = (uint8_t)(n >> 16);
-        b.data[2] = (uint8_t)(n >> 8);
-        b.data[3] = (uint8_t)n;
-        /* small, and the new process reads it on its loop: blocking is fine,
-         * bounded by a send timeout should it hang */
-        int fd = u->child_fd;
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-        struct timeval tv = {2, 0};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        size_t off = 0;
-        while (off < b.len) {
-            ssize_t w = send(fd, b.data + off, b.len - off, MSG_NOSIGNAL);
-            if (w <= 0) {
-                break;
-            }
-            off += (size_t)w;
-        }
-    }
-    buf_free(&b);
-}
-
 bool upgrade_reap(struct upgrade *u, pid_t pid, int status)
 {
     if (u->child == 0 || pid != u->child) {
@@ -490,6 +436,9 @@ void upgrade_deinit(struct upgrade *u)
     u->nfds = 0;
     stats_snap_free(u->base);
     u->base = NULL;
+    free(u->parent_fds);
+    u->parent_fds = NULL;
+    u->cparent_fds = u->nparent_fds = u->parent_fd_head = 0;
     buf_free(&u->parent_in);
     buf_free(&u->child_in);
 }

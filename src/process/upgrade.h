@@ -7,15 +7,23 @@
  *   fork + exec, listening sockets inherited -> takes its listeners from
  *   ($NUTCRACKER_LISTEN_FDS: "fd[@worker],...";   $NUTCRACKER_LISTEN_FDS by address
  *    a socketpair in $NUTCRACKER_UPGRADE_FD)     instead of binding them, starts
- *                                      <- "R pid"  serving, says so; sends MAINPID=
+ *                           <- "R pid [clients]"  serving, says so; sends MAINPID=
  *   writes pid into the -p file                  and READY=1 to systemd
  *   stops accepting (the sockets stay open
  *   in the new process: no connect is refused),
  *   sends its counters                       ->  adds them to its own (stats go on)
+ *   with "clients": hands over each client   ->  serves it from where it was
+ *   socket (SCM_RIGHTS) once it has nothing      (client_pass.c), its next
+ *   unanswered and nothing unwritten             request read from the socket
+ *   otherwise (TLS, io_uring, subscribed, ...):
  *   closes each client once it has nothing
  *   unanswered; exits when none is left or
  *   after worker_shutdown_timeout, sending
  *   its final counters                       ->
+ *
+ * Frames on the channel (old -> new): a 4-byte big-endian length, then an
+ * encoded stats snapshot; with the length's top bit set, a client's state,
+ * whose socket came with the frame's first byte.
  *
  * If the new binary fails (exec error, bad configuration, exits, or says
  * nothing for UPGRADE_WAIT_MS), the old process kills what is left of it and
@@ -54,6 +62,9 @@ struct upgrade_fd {
 struct upgrade_hooks {
     /* the new process serves: stop accepting, send the counters, finish */
     void (*handed_over)(void *ctx);
+    /* new side: a client the old process handed over on fd (now ours), with
+     * the state it sent (client_pass.c); NULL: such clients are closed */
+    void (*client)(void *ctx, int fd, const uint8_t *state, size_t len);
     void *ctx;
 };
 
@@ -75,6 +86,8 @@ struct upgrade {
     struct ev_io parent_io;
     struct buf parent_in;
     struct stats_snap *base; /* its counters, the latest it sent */
+    int *parent_fds; /* client sockets received; from parent_fd_head on, their frames not read */
+    uint32_t parent_fd_head, nparent_fds, cparent_fds;
     /* an upgrade this process started */
     pid_t child;
     int child_fd;
@@ -82,6 +95,7 @@ struct upgrade {
     struct ev_timer child_timer;
     struct buf child_in;
     bool handed_over;
+    bool child_adopts; /* it said it takes our clients over (single process) */
 };
 
 /* From the command line and the environment (whose upgrade variables it
@@ -112,12 +126,20 @@ bool upgrade_addr_same(const struct sockaddr *a, socklen_t alen, const struct so
 /* In a forked worker: the master's channels are not ours (their descriptors
  * are closed already); only the listeners stay. */
 void upgrade_in_worker(struct upgrade *u);
-/* New side: we serve; tell the old process. */
-void upgrade_serving(struct upgrade *u);
+/* New side: we serve; tell the old process, and whether we take its clients
+ * (a single process: the sockets of its idle clients come to us, and they go
+ * on without noticing the change of binary). */
+void upgrade_serving(struct upgrade *u, bool adopts);
 
 /* Old side: start the new binary with these listening sockets. -1 when an
  * upgrade is already under way or the fork failed. */
 int upgrade_start(struct upgrade *u, const struct upgrade_fd *fds, uint32_t n, uint64_t generation);
+/* Old side: the new process serves and takes clients over. */
+bool upgrade_takes_clients(const struct upgrade *u);
+/* Old side: hand client socket fd over with its state (client_export). 0: it
+ * went (the caller closes its own descriptor; the connection lives on); 1: not
+ * now (too many sockets in flight), -1: no more clients can go. */
+int upgrade_pass_client(struct upgrade *u, int fd, const struct buf *state);
 /* Old side: send our counters to the new process (it adds the latest it got). */
 void upgrade_send_counters(struct upgrade *u, const struct stats_snap *s);
 /* A child exited: true when it was the new binary (a failed upgrade unless it

@@ -84,6 +84,20 @@ static inline bool client_answered(const struct client *c)
 {
     return c->q.head == NULL && c->in.len == 0 && !c->closing && !c->closed;
 }
+/* Binary upgrade (client_pass.c): whether c could be handed to the new
+ * process: a plain socket (no TLS or io_uring state), no subscription or
+ * transaction (whose state lives in this process's server connections). */
+bool client_travels(const struct client *c);
+/* ... and can go now: every request answered and written, nothing read and
+ * not parsed. What the kernel holds unread moves with the socket. */
+bool client_passable(const struct client *c);
+/* What the new process needs to go on with c (its pool by name, login,
+ * protocol version, name), appended to out. */
+void client_export(const struct client *c, struct buf *out);
+/* The client handed over on fd with the state at p (n bytes), in the pool of
+ * that name; NULL (fd closed) when there is none or the state is not
+ * understood. */
+struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t n);
 /* Bytes of memory this client's buffers and waiting replies take. */
 size_t client_memory(const struct client *c);
 /* The reply buffer, given a pooled chunk when it has none. */

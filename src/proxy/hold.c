@@ -646,16 +646,10 @@ bool hold_keeps_sent(const struct server *s)
     return p->mode == POOL_SENTINEL && p->cp->failover_hold_ms > 0 && s->owner == NULL;
 }
 
-/* A read has no effect to repeat: sent again, it answers from the new master. */
-static bool hold_req_reads(const struct req *r)
-{
-    return (redis_cmd_get(r->cmd)->flags & REDIS_F(READONLY)) != 0;
-}
-
 bool hold_return(struct server *s, struct req *r, const uint8_t *p, size_t len, bool written,
                  struct hold_entry **at)
 {
-    if (written && !hold_req_reads(r)) {
+    if (written && !req_reads(r)) {
         return false; /* a write the server may have applied: it gets the error */
     }
     if (s->pool->mode == POOL_CLUSTER) {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "proto/redis_cmd.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
@@ -116,6 +117,11 @@ void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *
     sp->infos[i] = *ri;
     *ri = tmp;
     frag_done(r);
+}
+
+bool req_reads(const struct req *r)
+{
+    return (redis_cmd_get(r->cmd)->flags & REDIS_F(READONLY)) != 0;
 }
 
 void req_fail(struct req *r, const char *msg)

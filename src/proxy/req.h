@@ -7,8 +7,9 @@
  * freed when it has left both: its response arrived (or it failed) and its
  * reply was handed to the client (or the client went away). Request bytes are
  * not kept: they were copied into the server connection's output buffer when
- * the request was queued (which, for a sentinel group's master, keeps them
- * until the request is answered); a request held for a failover (hold.h)
+ * the request was queued (which, for a sentinel group's master and a replica
+ * whose reads fall back to the master, keeps them until the request is
+ * answered); a request held for a failover (hold.h)
  * waits with its bytes in its group's hold, off both queues until it is sent.
  */
 #ifndef NC_REQ_H
@@ -122,6 +123,9 @@ void req_block_put(struct proxy *px, void *p); /* p may be NULL */
 /* A response (or an error) for r arrived: deliver, merge or drop it. */
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri);
 void req_fail(struct req *r, const char *msg);
+/* A redis request that only reads (the command table's READONLY flag): sent
+ * again after its connection was lost, it repeats nothing. */
+bool req_reads(const struct req *r);
 /* r left its server queue or its client queue: free it if it is in neither. */
 void req_release(struct req *r);
 

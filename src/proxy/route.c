@@ -228,9 +228,13 @@ const char *route_miss_text(const struct pool *p, int miss, const struct route *
 
 struct server *route_fallback(const struct server *target, bool readonly)
 {
-    if (readonly && target->owner != NULL &&
-        target->pool->cp->read_from == READ_FROM_PREFER_REPLICA) {
-        return target->owner;
+    struct pool *p = target->pool;
+    if (!readonly || p->cp->read_from != READ_FROM_PREFER_REPLICA) {
+        return NULL;
     }
-    return NULL;
+    if (target->owner != NULL) {
+        return target->owner; /* a sentinel group's replica: the group's master */
+    }
+    struct server *master = &p->servers[p->cp->master];
+    return p->mode == POOL_MASTER_REPLICA && target != master ? master : NULL;
 }

@@ -52,8 +52,10 @@ bool route_one_dataset(const struct pool *p);
 /* The client's error for a miss: a constant, or the text written to buf. */
 const char *route_miss_text(const struct pool *p, int miss, const struct route *r, char *buf,
                             size_t cap);
-/* A request to target could not be connected: the server to try instead (a
- * hidden replica's group with read_from prefer_replica), or NULL. */
+/* A request to target could not be connected, or its connection was lost with
+ * the read written: the server to send it to instead with read_from:
+ * prefer_replica (a sentinel group's replica: the group; a master/replica
+ * pool's replica: the master), or NULL. */
 struct server *route_fallback(const struct server *target, bool readonly);
 
 #endif

@@ -19,6 +19,7 @@
 #include "proxy/proxy.h"
 #include "proxy/pubsub.h"
 #include "proxy/req.h"
+#include "proxy/route.h"
 #include "proxy/server.h"
 
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
@@ -340,13 +341,22 @@ static void sconn_buffers_trim(struct sconn *c, size_t mbuf)
  * would otherwise double what the connection holds). */
 #define SCONN_KEEP_MAX (256u * 1024)
 
+/* Whether c keeps the bytes of what it wrote until they are answered, so that
+ * the reads among them can be sent again if c is lost: a sentinel group's
+ * master with failover_hold (they wait for the new master), or a replica whose
+ * reads fall back to its master (read_from: prefer_replica). */
+static bool sconn_keeps_sent(const struct sconn *c)
+{
+    return c->owner == NULL &&
+           (hold_keeps_sent(c->server) || route_fallback(c->server, true) != NULL);
+}
+
 /* Where the bytes c still needs begin in c->out: at the first byte not written,
- * or, when c keeps what it sent (hold_keeps_sent), at the first request not
- * answered (up to SCONN_KEEP_MAX bytes back), so that a read among them can be
- * held again if c is lost. */
+ * or, when c keeps what it sent, at the first request not answered (up to
+ * SCONN_KEEP_MAX bytes back). */
 static size_t sconn_keep_from(const struct sconn *c)
 {
-    if (c->head == NULL || c->owner != NULL || !hold_keeps_sent(c->server)) {
+    if (c->head == NULL || !sconn_keeps_sent(c)) {
         return c->out_pos;
     }
     uint64_t base = c->wire_written - c->out_pos; /* wire position of c->out.data[0] */
@@ -412,6 +422,27 @@ static struct req *sconn_pop(struct sconn *c)
     return r;
 }
 
+/* r's bytes in c->out (base: the wire position of c->out.data[0]), or NULL
+ * when they are no longer there. */
+static const uint8_t *sconn_bytes_of(const struct sconn *c, const struct req *r, uint64_t base)
+{
+    uint64_t start = r->wire_end - r->len;
+    bool have = start >= base && r->wire_end - base <= c->out.len;
+    return have ? c->out.data + (start - base) : NULL;
+}
+
+/* r, detached from c's queue, is to be sent again: it counts as sent once. */
+static void sconn_unsend(struct sconn *c, struct req *r)
+{
+    int64_t *st = sconn_stats(c);
+    r->in_server = false;
+    st[r->sent ? SS_out_queue : SS_in_queue]--;
+    st[r->sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
+    st[SS_requests]--; /* counted again when it is sent */
+    st[SS_request_bytes] -= r->len;
+    r->sent = false;
+}
+
 /* Requests of the detached queue r.. go back to their group's hold (its
  * failover is under way: they wait for the new master instead of failing)
  * when they can be sent again: those c did not finish writing, and the reads
@@ -423,21 +454,12 @@ static struct req *sconn_take_back(struct sconn *c, struct req *r)
     struct req *keep = NULL, **tail = &keep;
     struct hold_entry *at = NULL;
     uint64_t base = c->wire_written - c->out_pos; /* wire position of c->out.data[0] */
-    int64_t *st = sconn_stats(c);
     while (r != NULL) {
         struct req *next = r->snext;
-        uint64_t start = r->wire_end - r->len;
         bool written = r->wire_end <= c->wire_written;
         r->snext = NULL;
-        bool have = start >= base && r->wire_end - base <= c->out.len;
-        if (hold_return(c->server, r, have ? c->out.data + (start - base) : NULL, r->len, written,
-                        &at)) {
-            r->in_server = false;
-            st[r->sent ? SS_out_queue : SS_in_queue]--;
-            st[r->sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
-            st[SS_requests]--; /* counted again when it is sent */
-            st[SS_request_bytes] -= r->len;
-            r->sent = false;
+        if (hold_return(c->server, r, sconn_bytes_of(c, r, base), r->len, written, &at)) {
+            sconn_unsend(c, r);
         } else {
             *tail = r;
             tail = &r->snext;
@@ -447,9 +469,69 @@ static struct req *sconn_take_back(struct sconn *c, struct req *r)
     return keep;
 }
 
-/* Close c, leave the flush list, answer every request waiting on it with msg.
+/* Whether r's client sent a write after r (one that went to a server; a held
+ * one has not run yet): the master may have run it already, and r sent there
+ * now could read what its client wrote after it. */
+static bool sconn_write_follows(const struct req *r)
+{
+    const struct req *n = r->parent != NULL ? r->parent : r;
+    while ((n = n->cnext) != NULL) {
+        if ((n->sconn != NULL || n->split != NULL) && !n->held && !req_reads(n)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The connection to `to` that r, a read of a client's, may be sent again on;
+ * NULL when it may not: the proxy's own or an orphan's (nobody waits), a
+ * transaction's block, a reply rewritten for the server it went to (SCAN), a
+ * read its client wrote after. */
+static struct sconn *sconn_retry_conn(struct server *to, const struct req *r)
+{
+    const struct req *top = r->parent != NULL ? r->parent : r;
+    const struct client *cl = top->client;
+    if (cl == NULL || !top->in_client || r->skip > 0 || r->reply != NULL || !req_reads(r) ||
+        sconn_write_follows(r)) {
+        return NULL;
+    }
+    struct sconn *sc = server_conn_for(to, cl->id, cl->lc.resp);
+    return sconn_ensure(sc) == 0 ? sc : NULL;
+}
+
+/* c, a replica's connection, was lost (reset, closed by the server, a failed
+ * write): the reads of the detached queue r.. whose bytes it kept go to the
+ * master (read_from: prefer_replica, route_fallback) rather than failing; a
+ * read has nothing to repeat. Returns the queue of the others, in order. */
+static struct req *sconn_retry_reads(struct sconn *c, struct req *r)
+{
+    struct server *to = route_fallback(c->server, true);
+    if (to == NULL) {
+        return r;
+    }
+    struct req *keep = NULL, **tail = &keep;
+    uint64_t base = c->wire_written - c->out_pos;
+    while (r != NULL) {
+        struct req *next = r->snext;
+        const uint8_t *p = sconn_bytes_of(c, r, base);
+        struct sconn *sc = p != NULL ? sconn_retry_conn(to, r) : NULL;
+        r->snext = NULL;
+        if (sc != NULL) {
+            sconn_unsend(c, r);
+            sconn_send(sc, r, p, r->len);
+        } else {
+            *tail = r;
+            tail = &r->snext;
+        }
+        r = next;
+    }
+    return keep;
+}
+
+/* Close c, leave the flush list, answer every request waiting on it with msg
+ * (lost: the socket failed, and the reads it wrote may be sent elsewhere).
  * Returns whether requests were waiting. */
-static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
+static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool lost)
 {
     struct server *s = c->server;
     struct proxy *px = sconn_px(c);
@@ -474,6 +556,8 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
     c->head = c->tail = c->unsent = NULL;
     if (r != NULL && c->owner == NULL && hold_takes_back(s)) {
         r = sconn_take_back(c, r);
+    } else if (r != NULL && c->owner == NULL && lost) {
+        r = sconn_retry_reads(c, r);
     }
     buf_reset(&c->out);
     buf_reset(&c->in);
@@ -497,6 +581,8 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field)
     return had_work;
 }
 
+static void sconn_fail_as(struct sconn *c, const char *msg, int stat_field, bool lost);
+
 /* The socket failed (refused, reset, closed by the server with requests
  * waiting): the group's master may be gone, and with failover_hold_on_crash
  * its group starts holding before the requests c never wrote are answered. */
@@ -505,16 +591,21 @@ static void sconn_lost(struct sconn *c, const char *msg, int stat_field)
     if (c->head != NULL || stat_field != SS_server_eof) {
         hold_master_lost(c->server);
     }
-    sconn_fail(c, msg, stat_field);
+    sconn_fail_as(c, msg, stat_field, true);
 }
 
 void sconn_fail(struct sconn *c, const char *msg, int stat_field)
+{
+    sconn_fail_as(c, msg, stat_field, false);
+}
+
+static void sconn_fail_as(struct sconn *c, const char *msg, int stat_field, bool lost)
 {
     if (c->state == SCONN_CLOSED) {
         sconn_unmark_dirty(c);
         return;
     }
-    bool had_work = sconn_close(c, msg, stat_field);
+    bool had_work = sconn_close(c, msg, stat_field, lost);
     if (c->owner != NULL) {
         /* the client's subscriptions or watch lived on it: they are over */
         client_private_lost(c->owner, c, msg);
@@ -528,7 +619,7 @@ void sconn_fail(struct sconn *c, const char *msg, int stat_field)
 
 void sconn_reset(struct sconn *c, const char *msg)
 {
-    sconn_close(c, msg, -1);
+    sconn_close(c, msg, -1, false);
 }
 
 bool sconn_idle(const struct sconn *c)

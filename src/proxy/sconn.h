@@ -13,8 +13,10 @@
  * to `out` and written before the loop sleeps (one write carries the requests
  * of every client: pipelining); responses are parsed from `in` in the order
  * the requests were queued. Closing answers every waiting request with an
- * error, takes the connection off the proxy's flush list and resets it, so a
- * closed connection holds nothing anyone could trip over.
+ * error (except those that can be sent again: into a failing-over group's
+ * hold, or a lost replica's reads to its master), takes the connection off the
+ * proxy's flush list and resets it, so a closed connection holds nothing
+ * anyone could trip over.
  */
 #ifndef NC_SCONN_H
 #define NC_SCONN_H

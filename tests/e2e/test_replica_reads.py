@@ -9,7 +9,8 @@ server executed, and a replica made writable gets keys the others do not have.
 
 import pytest
 
-from conftest import HOST, TWEMPROXY, Ketama, fnv1a_64, spread_keys, wait_until
+from conftest import HOST, TWEMPROXY, Ketama, RespError, encode_command, fnv1a_64, spread_keys, wait_until
+from liveness_util import crash, forwarded, stop_process
 from replica_util import calls, reset_stats, wait_replicated
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no read/write splitting")
@@ -150,6 +151,64 @@ def test_prefer_replica_falls_back_to_master(env, auto_eject):
     assert calls(master, "get") == 10
     assert calls(master, "mget") == 10
     assert r.call("SET", "k", "w") == b"OK"
+
+
+def test_prefer_replica_reads_see_no_error_from_a_dead_replica(env):
+    """With the replica gone and a failure limit that never ejects it, every
+    read still gets the master's answer: one whose connection to the replica
+    is refused (or lost before it was written) goes to the master at once."""
+    master, replicas = start_replicated(env, nreplicas=1)
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from="prefer_replica",
+                                        server_failure_limit=1000, server_retry_timeout=60000)})
+    r = px.resp()
+    assert r.call("SET", "k", "v") == b"OK"
+    wait_replicated(master, replicas)
+    _kill_replicas(replicas)
+    reset_stats(master)
+    for _ in range(10):
+        assert r.call("GET", "k") == b"v"
+        assert r.call("MGET", "k", "nope") == [b"v", None]
+    assert calls(master, "get") == 10 and calls(master, "mget") == 10
+
+
+@pytest.mark.parametrize("read_from", ["prefer_replica", "replica"])
+def test_read_in_flight_on_a_lost_replica(env, read_from):
+    """The replica is stopped with a GET and an MGET already written to it,
+    then killed: with prefer_replica they are sent again to the master (a read
+    repeats nothing) and answered with its values; with replica they get the
+    connection's error, as before. A read whose client pipelined a write after
+    it (run by the master already) gets the error either way: sent again, it
+    would read that later write."""
+    master, replicas = start_replicated(env, nreplicas=1)
+    rep = replicas[0]
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from=read_from,
+                                        server_failure_limit=1000, timeout=30000)})
+    c = px.resp()
+    assert c.call("MSET", "k", "master", "k2", "m2", "k3", "before") == b"OK"
+    wait_replicated(master, replicas)
+    rep.client().config_set("replica-read-only", "no")
+    rep.client().set("k", "replica")  # where a read was answered shows in its value
+    assert c.call("GET", "k") == b"replica"
+    stop_process(rep.proc.pid)
+    getter, mgetter, piper = (px.resp(timeout=30) for _ in range(3))
+    try:
+        getter.send(encode_command("GET", "k"))
+        mgetter.send(encode_command("MGET", "k2", "k"))
+        piper.send(encode_command("GET", "k3") + encode_command("SET", "k3", "after"))
+        forwarded(px, "alpha", rep, 3)
+        wait_until(lambda: master.client().get("k3") == b"after", "the pipelined SET to run", timeout=5)
+        crash(rep)
+        got, mgot = getter.read_reply(), mgetter.read_reply()
+        pgot, pset = piper.read_reply(), piper.read_reply()
+    finally:
+        for x in (getter, mgetter, piper):
+            x.close()
+    if read_from == "prefer_replica":
+        assert got == b"master" and mgot == [b"m2", b"master"]
+    else:
+        assert isinstance(got, RespError) and isinstance(mgot, RespError), (got, mgot)
+    assert isinstance(pgot, RespError) and pset == b"OK", (pgot, pset)
+    assert c.call("SET", "k", "after") == b"OK"
 
 
 def test_replica_back_after_retry_timeout_takes_reads_again(env):

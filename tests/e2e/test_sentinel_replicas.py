@@ -18,6 +18,7 @@ import time
 import pytest
 
 from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port, spread_keys, wait_until
+from liveness_util import forwarded, stop_process
 from replica_util import calls, reset_stats, wait_replicated
 from test_sentinel import (HEARTBEAT, SentinelCommands, call, force_failover, replica_of, sentinel_pool,
                            start_sentinels, wait_sentinels_ready)
@@ -211,6 +212,42 @@ def test_replica_down_then_all_down(env):
     assert calls(m, "get") == len(keys)
     # writes never depended on the replicas
     assert call(px, "SET", keys[0], "w") == b"OK" and m.client().get(keys[0]) == b"w"
+    assert px.alive()
+
+
+def test_read_in_flight_on_a_lost_replica_goes_to_the_master(env):
+    """g1 with one replica, prefer_replica: the replica is stopped with a GET
+    and the g1 fragment of an MGET written to it, then killed (the sentinels
+    slow to notice): both reads are sent again to g1's master and answered
+    with its values, not with the connection's error."""
+    m = env.redis()
+    rep = replica_of(env, m)
+    sentinels = start_sentinels(env, {"g1": m}, n=1, quorum=1)
+    wait_listed_ok(sentinels, "g1", [rep])
+    c = Resp(port=sentinels[0].port, timeout=2)
+    assert c.call("SENTINEL", "SET", "g1", "down-after-milliseconds", "60000") == b"OK"
+    c.close()
+    px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="prefer_replica",
+                                           server_failure_limit=1000, timeout=30000)})
+    wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
+    assert call(px, "MSET", "k", "master", "k2", "m2") == b"OK"
+    wait_replicated(m, [rep])
+    rep.client().config_set("replica-read-only", "no")
+    rep.client().set("k", "replica")  # where a read was answered shows in its value
+    wait_until(lambda: call(px, "GET", "k") == b"replica", "reads served by the replica", timeout=10)
+    stop_process(rep.proc.pid)
+    getter, mgetter = px.resp(timeout=30), px.resp(timeout=30)
+    try:
+        getter.send(encode_command("GET", "k"))
+        mgetter.send(encode_command("MGET", "k2", "k"))
+        forwarded(px, "alpha", "g1", 2)
+        kill(rep)
+        assert getter.read_reply() == b"master"
+        assert mgetter.read_reply() == [b"m2", b"master"]
+    finally:
+        getter.close()
+        mgetter.close()
+    assert call(px, "GET", "k2") == b"m2"
     assert px.alive()
 
 

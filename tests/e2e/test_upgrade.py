@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from conftest import (HOST, NUTCRACKER_BIN, TWEMPROXY, Resp, free_port, redis_pool, wait_until,
-                      yaml_conf)
+from conftest import (HOST, NUTCRACKER_BIN, TWEMPROXY, Closed, Resp, encode_command, free_port,
+                      redis_pool, wait_until, yaml_conf)
 from test_stats_metrics import http_get
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy has no binary upgrade")
@@ -49,7 +49,7 @@ def alive(pid):
 class Upgradable:
     """A proxy started from its own copy of the binary, so the file can be replaced."""
 
-    def __init__(self, env, pools, global_=None):
+    def __init__(self, env, pools, global_=None, unix=False):
         self.env = env
         bindir = os.path.join(env.tmp, "sbin")
         os.makedirs(bindir, exist_ok=True)
@@ -60,7 +60,10 @@ class Upgradable:
         self.port = free_port()
         self.mport = free_port()
         self.sport = free_port()
-        pools = {k: dict(v, listen="%s:%d" % (HOST, self.port)) for k, v in pools.items()}
+        # a unix socket's path: its listener is handed over like a TCP one
+        self.path = os.path.join(env.tmp, "upgrade.sock") if unix else None
+        listen = "%s 0666" % self.path if unix else "%s:%d" % (HOST, self.port)
+        pools = {k: dict(v, listen=listen) for k, v in pools.items()}
         self.conf = env.write_conf(yaml_conf(pools, global_))
         argv = [self.bin, "-c", self.conf, "-s", str(self.sport), "-a", HOST, "-i", "100",
                 "-p", self.pidfile, "-o", self.log, "-v", "6", "--metrics-port", str(self.mport)]
@@ -72,10 +75,32 @@ class Upgradable:
 
     def _serves(self):
         try:
-            socket.create_connection((HOST, self.port), timeout=1).close()
+            self.connect(timeout=1).close()
             return True
         except OSError:
             return False
+
+    def connect(self, timeout=10):
+        if self.path is None:
+            return socket.create_connection((HOST, self.port), timeout=timeout)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.path)
+        return s
+
+    def resp(self):
+        return Resp(port=self.port, path=self.path, timeout=10)
+
+    def upgrade_and_wait(self):
+        """Upgrade to a new copy of the binary; returns once the old process
+        is gone and the new one is in the pid file."""
+        old_pid = read_pid(self.pidfile)
+        self.replace_binary()
+        self.upgrade()
+        assert wait_until(lambda: read_pid(self.pidfile) not in (0, old_pid), 20), self.log_tail()
+        self.pids.append(read_pid(self.pidfile))
+        assert wait_until(lambda: not alive(old_pid), 20), self.log_tail()
+        return old_pid
 
     def log_tail(self):
         try:
@@ -120,15 +145,17 @@ class Load:
     """INCR clients on pooled redis-py connections (as applications use them) and
     clients that connect anew for each request; every failure is kept."""
 
-    def __init__(self, port):
+    def __init__(self, port, path=None):
         import redis
         self.port = port
+        self.path = path
         self.stop = threading.Event()
         self.errors = []
         self.incrs = [0] * INCR_CLIENTS
         self.connects = [0] * CONNECT_CLIENTS
         self.marks = {}  # name -> per-client counts at that moment
-        self.clients = [redis.Redis(host=HOST, port=port, socket_timeout=10) for _ in range(INCR_CLIENTS)]
+        where = {"unix_socket_path": path} if path else {"host": HOST, "port": port}
+        self.clients = [redis.Redis(socket_timeout=10, **where) for _ in range(INCR_CLIENTS)]
         self.threads = [threading.Thread(target=self._incr, args=(i,)) for i in range(INCR_CLIENTS)]
         self.threads += [threading.Thread(target=self._connect, args=(i,)) for i in range(CONNECT_CLIENTS)]
 
@@ -148,7 +175,7 @@ class Load:
     def _connect(self, i):
         while not self.stop.is_set():
             try:
-                c = Resp(port=self.port, timeout=10)
+                c = Resp(port=self.port, path=self.path, timeout=10)
                 reply = c.call("SET", "upgrade:c%d" % i, self.connects[i])
                 c.close()
             except Exception as e:
@@ -180,12 +207,13 @@ def grows(load, n):
     return wait_until(lambda: load.total() >= before + n or load.errors, 10)
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["single", "workers"])
-def test_upgrade_under_load(env, workers):
+@pytest.mark.parametrize("workers,unix", [(0, False), (2, False), (0, True)],
+                         ids=["single", "workers", "unix-socket"])
+def test_upgrade_under_load(env, workers, unix):
     r = env.redis()
     glob = {"worker_processes": workers, "worker_shutdown_timeout": 10} if workers else None
-    px = Upgradable(env, {"alpha": redis_pool([r])}, glob)
-    load = Load(px.port)
+    px = Upgradable(env, {"alpha": redis_pool([r])}, glob, unix=unix)
+    load = Load(px.port, px.path)
     try:
         load.start()
         assert grows(load, 2000) and not load.errors, load.errors
@@ -229,6 +257,38 @@ def test_upgrade_under_load(env, workers):
                  ", ".join("%.3f/%.3f s" % t for t in timings)))
     finally:
         load.finish()
+        px.stop_all()
+
+
+@pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix-socket"])
+def test_clients_keep_their_connection_across_the_upgrade(env, unix):
+    """A single process hands each client's socket to the new binary once it
+    has nothing left to answer: a client idle across the upgrade, and one in
+    the middle of a pipeline, go on on the same connection (answered by the
+    new process: the old one is gone), logged in and with their name; a
+    subscribed client cannot travel and is closed behind its last reply."""
+    r = env.redis(password="s3cret")
+    px = Upgradable(env, {"alpha": redis_pool([r], redis_auth="s3cret")}, unix=unix)
+    idle, busy, sub = px.resp(), px.resp(), px.resp()
+    try:
+        for c in (idle, busy, sub):
+            assert c.call("AUTH", "s3cret") == b"OK"
+        assert idle.call("CLIENT", "SETNAME", "keeper") == b"OK"
+        assert idle.call("SET", "k", "v") == b"OK"
+        assert sub.call("SUBSCRIBE", "news") == [b"subscribe", b"news", 1]
+        # a pipeline in flight while the hand-over begins
+        busy.send(b"".join(encode_command("INCR", "n") for _ in range(2000)))
+        old_pid = px.upgrade_and_wait()
+        assert [busy.read_reply() for _ in range(2000)] == list(range(1, 2001))
+        assert not alive(old_pid)
+        assert idle.call("GET", "k") == b"v"
+        assert idle.call("CLIENT", "GETNAME") == b"keeper"
+        assert busy.call("INCR", "n") == 2001
+        with pytest.raises((Closed, OSError)):
+            sub.call("PING")
+    finally:
+        for c in (idle, busy, sub):
+            c.close()
         px.stop_all()
 
 

@@ -26,6 +26,7 @@
 #include "proxy/sconn.h"
 #include "proxy/server.h"
 #include "unit.h"
+#include "unit_proxy.h"
 
 struct rig {
     char dir[64];
@@ -71,18 +72,11 @@ static void rig_init_wait(struct rig *r, int wait_ms)
     snprintf(yml, sizeof(yml),
              "alpha:\n  listen: 127.0.0.1:22121\n%s  servers:\n   - %s:1 a\n   - %s:1 b\n", wait, a,
              b);
-    struct conf_errors errs;
-    conf_errors_init(&errs);
-    r->conf = conf_load_buf_flags("t.yml", yml, strlen(yml), CONF_F_NUMERIC_ONLY, &errs);
-    conf_errors_free(&errs);
-    struct options o = {0};
-    o.mbuf_size = 16384;
-    o.client_buffer_limit = 1 << 20;
-    o.buffer_limit = 1 << 24;
-    r->loop = ev_loop_create();
-    if (r->conf == NULL || r->loop == NULL || proxy_init(&r->px, r->loop, &o, -1) != 0) {
+    r->conf = unit_conf(yml);
+    if (r->conf == NULL) {
         abort();
     }
+    r->loop = unit_proxy_init(&r->px);
     r->pool = pool_create(&r->px, r->conf, 0);
     int sv[2];
     if (r->pool == NULL || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {

@@ -33,6 +33,7 @@
 #include "proxy/sconn.h"
 #include "proxy/server.h"
 #include "unit.h"
+#include "unit_proxy.h"
 
 #define GET_K    "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"
 #define SET_K(v) "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\n" v "\r\n"
@@ -78,18 +79,11 @@ static void rig_init(struct rig *r, const char *keys)
              "alpha:\n  listen: 127.0.0.1:22121\n%s  groups:\n   - g\n  sentinels:\n"
              "   - 127.0.0.1:1\n",
              keys);
-    struct conf_errors errs;
-    conf_errors_init(&errs);
-    r->conf = conf_load_buf_flags("t.yml", yml, strlen(yml), CONF_F_NUMERIC_ONLY, &errs);
-    conf_errors_free(&errs);
-    struct options o = {0};
-    o.mbuf_size = 16384;
-    o.client_buffer_limit = 1 << 20;
-    o.buffer_limit = 1 << 24;
-    r->loop = ev_loop_create();
-    if (r->conf == NULL || r->loop == NULL || proxy_init(&r->px, r->loop, &o, -1) != 0) {
+    r->conf = unit_conf(yml);
+    if (r->conf == NULL) {
         abort();
     }
+    r->loop = unit_proxy_init(&r->px);
     r->pool = pool_create(&r->px, r->conf, 0);
     if (r->pool == NULL) {
         abort();

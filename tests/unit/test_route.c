@@ -20,6 +20,7 @@
 #include "proxy/route.h"
 #include "proxy/server.h"
 #include "unit.h"
+#include "unit_proxy.h"
 
 #define NKEYS 2000
 
@@ -32,26 +33,12 @@ struct fixture {
 
 static int fixture_init(struct fixture *f, const char *yml)
 {
-    struct conf_errors errs;
-    struct options o;
-    conf_errors_init(&errs);
     memset(f, 0, sizeof(*f));
-    memset(&o, 0, sizeof(o));
-    o.mbuf_size = 16384;
-    o.client_buffer_limit = 1 << 20;
-    o.buffer_limit = 1 << 24;
-    f->conf = conf_load_buf_flags("t.yml", yml, strlen(yml), CONF_F_NUMERIC_ONLY, &errs);
-    for (uint32_t i = 0; i < errs.n; i++) {
-        fprintf(stderr, "%s\n", errs.msgs[i]);
-    }
-    conf_errors_free(&errs);
+    f->conf = unit_conf(yml);
     if (f->conf == NULL) {
         return -1;
     }
-    f->loop = ev_loop_create();
-    if (f->loop == NULL || proxy_init(&f->px, f->loop, &o, -1) != 0) {
-        abort();
-    }
+    f->loop = unit_proxy_init(&f->px);
     f->pool = pool_create(&f->px, f->conf, 0);
     if (f->pool == NULL) {
         abort();
@@ -112,6 +99,11 @@ static void count_routes(struct fixture *f, bool readonly, uint32_t *counts, uin
     "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  distribution: " dist "\n" extra           \
     "  servers:\n   - 127.0.0.1:6380:1 r1\n   - 127.0.0.1:6379:1 master\n"                         \
     "   - 127.0.0.1:6381:1 r2\n"
+
+/* One sentinel group g, its reads by read_from rf. */
+#define GROUP_POOL(rf)                                                                             \
+    "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  read_from: " rf "\n  groups:\n   - g\n"   \
+    "  sentinels:\n   - 127.0.0.1:26379\n"
 
 /* master is index 2 after sorting (r1, r2, master: shorter names first) */
 #define IDX_R1     0
@@ -319,9 +311,7 @@ static void sa_of(struct sockaddr_storage *ss, socklen_t *len, int port)
 static void test_sentinel_replica_choice(void)
 {
     struct fixture f;
-    CHECK(fixture_init(&f, "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n"
-                           "  read_from: replica\n  groups:\n   - g\n"
-                           "  sentinels:\n   - 127.0.0.1:26379\n") == 0);
+    CHECK(fixture_init(&f, GROUP_POOL("replica")) == 0);
     if (f.conf == NULL) {
         return;
     }
@@ -381,6 +371,46 @@ static void test_sentinel_replica_choice(void)
     fixture_free(&f);
 }
 
+/* Where a read goes when its replica cannot be reached or is lost with it:
+ * the master with prefer_replica only, never for a write or from the master. */
+static void test_fallback(void)
+{
+    static const char *const rf[] = {"", "  read_from: replica\n", "  read_from: master\n",
+                                     "  read_from: prefer_replica\n"};
+    for (size_t i = 0; i < 4; i++) {
+        struct fixture f;
+        char yml[512];
+        snprintf(yml, sizeof(yml), SPLIT_POOL("ketama", "%s"), rf[i]);
+        CHECK(fixture_init(&f, yml) == 0);
+        if (f.conf == NULL) {
+            return;
+        }
+        struct server *m = &f.pool->servers[IDX_MASTER], *r1 = &f.pool->servers[IDX_R1];
+        CHECK(route_fallback(r1, true) == (i == 3 ? m : NULL));
+        CHECK(route_fallback(r1, false) == NULL);
+        CHECK(route_fallback(m, true) == NULL);
+        fixture_free(&f);
+    }
+    struct fixture f;
+    CHECK(fixture_init(&f, GROUP_POOL("prefer_replica")) == 0);
+    if (f.conf == NULL) {
+        return;
+    }
+    struct server *g = &f.pool->servers[0];
+    struct replica_addr v;
+    sa_of(&v.ss, &v.len, 7000);
+    v.usable = true;
+    replica_group_update(g, &v, 1);
+    CHECK(g->replicas != NULL && g->replicas->n == 1);
+    struct server *rep = &g->replicas->v[0]->srv;
+    CHECK(route_fallback(rep, true) == g);
+    CHECK(route_fallback(rep, false) == NULL);
+    CHECK(route_fallback(g, true) == NULL);
+    replica_group_update(g, NULL, 0);
+    proxy_before_sleep(&f.px);
+    fixture_free(&f);
+}
+
 /* The read/write decision comes from the command table's READONLY flag. */
 static void test_readonly_flag(void)
 {
@@ -422,6 +452,7 @@ int main(void)
     test_placement_among_replicas();
     test_read_from_master();
     test_ejected_replicas();
+    test_fallback();
     test_plain_pool_unchanged();
     test_request_keys_together();
     test_sentinel_replica_choice();

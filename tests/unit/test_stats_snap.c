@@ -6,6 +6,7 @@
 #include "stats/snap.h"
 #include "stats/stats.h"
 #include "unit.h"
+#include "unit_proxy.h"
 
 #include <sched.h>
 #include <signal.h>
@@ -521,18 +522,6 @@ static void test_add_status(void)
 
 /* ---- from a configuration and from live pools ---- */
 
-static struct conf *load(const char *yml)
-{
-    struct conf_errors errs;
-    conf_errors_init(&errs);
-    struct conf *c = conf_load_buf_flags("t.yml", yml, strlen(yml), CONF_F_NUMERIC_ONLY, &errs);
-    for (uint32_t i = 0; i < errs.n; i++) {
-        fprintf(stderr, "%s\n", errs.msgs[i]);
-    }
-    conf_errors_free(&errs);
-    return c;
-}
-
 static const char *two_pools = "beta:\n"
                                "  listen: 127.0.0.1:22121\n"
                                "  redis: true\n"
@@ -549,7 +538,7 @@ static const char *two_pools = "beta:\n"
 
 static void test_of_conf(void)
 {
-    struct conf *c = load(two_pools);
+    struct conf *c = unit_conf(two_pools);
     CHECK(c != NULL);
     if (c == NULL) {
         return;
@@ -575,7 +564,7 @@ static void test_of_conf(void)
  * whose loop never runs), just enough to be counted. */
 static void test_of_proxy_and_render(void)
 {
-    struct conf *c = load(two_pools);
+    struct conf *c = unit_conf(two_pools);
     CHECK(c != NULL);
     if (c == NULL) {
         return;
