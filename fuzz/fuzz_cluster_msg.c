@@ -9,13 +9,7 @@
 #include <string.h>
 
 #include "cluster/cluster_msg.h"
-
-#define FUZZ_ASSERT(c)                                                                             \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static void check_host(const struct cluster_node_addr *a)
 {

@@ -11,15 +11,9 @@
 #include <string.h>
 
 #include "proto/redis.h"
+#include "fuzz.h"
 
 static struct req_info info, sub;
-
-#define FUZZ_ASSERT(c)                                                                             \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 static void spans_in(const struct spans *s, size_t len)
 {

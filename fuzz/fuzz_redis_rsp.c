@@ -11,13 +11,7 @@
 
 #include "proto/redis.h"
 #include "proto/redis_cmd.h"
-
-#define FUZZ_ASSERT(c)                                                                             \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static struct rsp_info info, check;
 

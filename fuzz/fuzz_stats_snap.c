@@ -10,13 +10,7 @@
 #include <string.h>
 
 #include "stats/snap.h"
-
-#define FUZZ_ASSERT(c)                                                                             \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "fuzz.h"
 
 static void check_whole(const struct stats_snap *s)
 {

@@ -106,10 +106,35 @@ static void instance_check_empty(struct instance *in)
     }
 }
 
+/* Whether clients that can travel go to the new binary (else they are let go):
+ * a single process's successor said it takes them; a worker found its new
+ * counterpart (adopt.h). */
+static bool instance_passing(const struct instance *in)
+{
+    if (in->worker_id >= 0) {
+        return in->pass_fd >= 0;
+    }
+    return in->up != NULL && upgrade_takes_clients(in->up);
+}
+
+/* Hand client socket fd over: an enum chan_sent. */
+static int instance_send_client(struct instance *in, int fd, const struct buf *state)
+{
+    if (in->worker_id < 0) {
+        return upgrade_pass_client(in->up, fd, state);
+    }
+    int rc = chan_send_client(in->pass_fd, fd, state);
+    if (rc == CHAN_FAILED || rc == CHAN_SENT_FAILED) {
+        close(in->pass_fd); /* the rest are let go */
+        in->pass_fd = -1;
+    }
+    return rc;
+}
+
 static void instance_release_clients(struct instance *in)
 {
     struct proxy *px = &in->px;
-    bool passing = in->up != NULL && upgrade_takes_clients(in->up);
+    bool passing = instance_passing(in);
     for (uint32_t i = 0; i < px->npools; i++) {
         instance_release_pool_clients(in, px->pools[i], passing);
     }
@@ -127,24 +152,24 @@ static void instance_release_clients(struct instance *in)
 static void instance_pass_clients(struct instance *in)
 {
     struct proxy *px = &in->px;
-    if (in->up == NULL || !upgrade_takes_clients(in->up)) {
+    if (!instance_passing(in)) {
         return;
     }
     struct buf state;
     buf_init(&state);
-    int rc = 0;
-    for (uint32_t i = 0; i < px->npools && rc == 0; i++) {
+    int rc = CHAN_SENT;
+    for (uint32_t i = 0; i < px->npools && rc == CHAN_SENT; i++) {
         struct client *next;
-        for (struct client *c = px->pools[i]->clients; c != NULL && rc == 0; c = next) {
+        for (struct client *c = px->pools[i]->clients; c != NULL && rc == CHAN_SENT; c = next) {
             next = c->next;
             if (!client_passable(c)) {
                 continue;
             }
             buf_reset(&state);
             client_export(c, &state);
-            /* not now, or never (then the rest go the other way) */
-            rc = upgrade_pass_client(in->up, c->io.fd, &state);
-            if (rc == 0) {
+            /* not now, or never (then the rest are let go) */
+            rc = instance_send_client(in, c->io.fd, &state);
+            if (rc == CHAN_SENT || rc == CHAN_SENT_FAILED) {
                 client_close(c); /* this process's descriptor only */
             }
         }
@@ -377,6 +402,11 @@ static void instance_upgrade(void *ctx)
 {
     struct instance *in = ctx;
     if (in->worker_id >= 0) {
+        if (!in->stopping && !in->handing_over && in->pass_fd < 0) {
+            /* the new master's worker of our number takes our clients, if it
+             * is there (our master has just heard that the new one serves) */
+            in->pass_fd = adopt_connect(getppid(), in->worker_id);
+        }
         instance_hand_over(in);
         return;
     }
@@ -455,6 +485,7 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
                   uint64_t generation, int worker_id, struct stats_slots *slots, struct upgrade *up)
 {
     memset(in, 0, sizeof(*in));
+    in->pass_fd = -1;
     in->sig.io.fd = -1;
     in->worker_id = worker_id;
     in->up = up;
@@ -479,6 +510,10 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     }
     for (uint32_t i = 0; i < in->px.npools; i++) {
         pool_preconnect(in->px.pools[i]);
+    }
+    if (worker_id >= 0 && up != NULL && up->replaced > 0) {
+        const struct chan_sink sink = {NULL, instance_on_client, in};
+        adopt_listen(&in->adopt, in->loop, up->replaced, worker_id, &sink);
     }
     return 0;
 }
@@ -506,6 +541,11 @@ void instance_deinit(struct instance *in)
     }
     stats_destroy(in->stats);
     metrics_destroy(in->metrics);
+    adopt_close(&in->adopt);
+    if (in->pass_fd >= 0) {
+        close(in->pass_fd); /* the new worker sees the end of our clients */
+        in->pass_fd = -1;
+    }
     proxy_deinit(&in->px);
     if (in->up != NULL && in->worker_id < 0) {
         upgrade_detach(in->up);

@@ -17,6 +17,7 @@
 #include "conf/conf.h"
 #include "conf/options.h"
 #include "event/ev.h"
+#include "process/adopt.h"
 #include "process/signals.h"
 #include "proxy/proxy.h"
 #include "stats/snap.h"
@@ -56,6 +57,10 @@ struct instance {
     bool handing_over;
     bool hand_over_idle; /* idle clients may go too */
     struct ev_timer hand_over_tick;
+    /* worker mode: the new worker this one hands its clients to (-1: none,
+     * they are let go), and a new worker's listener for the old one's */
+    int pass_fd;
+    struct adopt adopt;
 };
 
 /* worker_id -1: a single process with its own stats port; else a worker of the

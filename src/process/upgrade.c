@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "net/sock.h"
 #include "process/notify.h"
-#include "process/upgrade_int.h"
+#include "process/upgrade_chan.h"
 
 #define UPGRADE_MAX_FDS 4096
 
@@ -147,6 +147,7 @@ void upgrade_init(struct upgrade *u, int argc, char **argv, const char *pid_file
             fcntl(fd, F_SETFD, FD_CLOEXEC);
             u->parent = fd;
             u->parent_generation = gen != NULL ? strtoull(gen, NULL, 10) : 0;
+            u->replaced = getppid(); /* it forked us */
         }
     }
     unsetenv(UPGRADE_ENV_FDS);
@@ -182,7 +183,33 @@ static void upgrade_close_parent(struct upgrade *u)
         u->parent = -1;
         u->parent_io.fd = -1;
     }
-    upgrade_parent_fds_close(u); /* their frames never came */
+    chan_fds_close(&u->parent_fds); /* their frames never came */
+}
+
+static void upgrade_on_snapshot(void *ctx, const uint8_t *p, size_t n)
+{
+    struct upgrade *u = ctx;
+    struct stats_snap *s = stats_snap_decode(p, n);
+    if (s != NULL) {
+        stats_snap_free(u->base);
+        u->base = s;
+    }
+}
+
+static void upgrade_on_client(void *ctx, int fd, const uint8_t *p, size_t n)
+{
+    struct upgrade *u = ctx;
+    if (u->hooks.client != NULL) {
+        u->hooks.client(u->hooks.ctx, fd, p, n);
+    } else {
+        close(fd);
+    }
+}
+
+static void upgrade_parent_frames(struct upgrade *u)
+{
+    const struct chan_sink sink = {upgrade_on_snapshot, upgrade_on_client, u};
+    chan_frames(&u->parent_in, &u->parent_fds, &sink);
 }
 
 static void upgrade_on_parent(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -192,7 +219,7 @@ static void upgrade_on_parent(struct ev_loop *loop, struct ev_io *io, unsigned e
     (void)loop;
     (void)events;
     for (;;) {
-        ssize_t n = upgrade_parent_read(u, tmp, sizeof(tmp));
+        ssize_t n = chan_recv(u->parent, tmp, sizeof(tmp), &u->parent_fds);
         if (n > 0) {
             buf_append(&u->parent_in, tmp, (size_t)n);
             continue;
@@ -389,6 +416,35 @@ int upgrade_start(struct upgrade *u, const struct upgrade_fd *fds, uint32_t n, u
     return 0;
 }
 
+void upgrade_send_counters(struct upgrade *u, const struct stats_snap *s)
+{
+    struct buf b;
+    buf_init(&b);
+    if (u->child_fd >= 0 && s != NULL && stats_snap_encode(s, &b) == 0) {
+        chan_blocking(u->child_fd);
+        chan_send_snapshot(u->child_fd, &b);
+    }
+    buf_free(&b);
+}
+
+bool upgrade_takes_clients(const struct upgrade *u)
+{
+    return u->handed_over && u->child_fd >= 0 && u->child_adopts;
+}
+
+int upgrade_pass_client(struct upgrade *u, int fd, const struct buf *state)
+{
+    if (!upgrade_takes_clients(u)) {
+        return CHAN_FAILED;
+    }
+    chan_blocking(u->child_fd);
+    int rc = chan_send_client(u->child_fd, fd, state);
+    if (rc == CHAN_FAILED || rc == CHAN_SENT_FAILED) {
+        u->child_adopts = false; /* the others are closed behind their replies */
+    }
+    return rc;
+}
+
 bool upgrade_reap(struct upgrade *u, pid_t pid, int status)
 {
     if (u->child == 0 || pid != u->child) {
@@ -436,9 +492,6 @@ void upgrade_deinit(struct upgrade *u)
     u->nfds = 0;
     stats_snap_free(u->base);
     u->base = NULL;
-    free(u->parent_fds);
-    u->parent_fds = NULL;
-    u->cparent_fds = u->nparent_fds = u->parent_fd_head = 0;
     buf_free(&u->parent_in);
     buf_free(&u->child_in);
 }

@@ -21,16 +21,15 @@
  *   after worker_shutdown_timeout, sending
  *   its final counters                       ->
  *
- * Frames on the channel (old -> new): a 4-byte big-endian length, then an
- * encoded stats snapshot; with the length's top bit set, a client's state,
- * whose socket came with the frame's first byte.
+ * The frames on the channel are upgrade_chan.c's.
  *
  * If the new binary fails (exec error, bad configuration, exits, or says
  * nothing for UPGRADE_WAIT_MS), the old process kills what is left of it and
  * keeps serving as if nothing happened. In the master/worker mode the master
  * holds one SO_REUSEPORT listener per worker and pool (master.c), hands them
  * all over, and the new master's worker i serves the very socket old worker i
- * served, so no queued connection is lost either.
+ * served, so no queued connection is lost either; old worker i hands its
+ * clients to new worker i (adopt.h), with the same frames.
  */
 #ifndef NC_UPGRADE_H
 #define NC_UPGRADE_H
@@ -43,6 +42,7 @@
 
 #include "core/buf.h"
 #include "event/ev.h"
+#include "process/upgrade_chan.h"
 #include "stats/snap.h"
 
 #define UPGRADE_ENV_FDS  "NUTCRACKER_LISTEN_FDS"
@@ -85,9 +85,11 @@ struct upgrade {
     uint64_t parent_generation;
     struct ev_io parent_io;
     struct buf parent_in;
-    struct stats_snap *base; /* its counters, the latest it sent */
-    int *parent_fds; /* client sockets received; from parent_fd_head on, their frames not read */
-    uint32_t parent_fd_head, nparent_fds, cparent_fds;
+    struct stats_snap *base;    /* its counters, the latest it sent */
+    struct chan_fds parent_fds; /* client sockets received with its frames */
+    /* the master (or single process) we replace; kept in our workers, whose
+     * clients come from its workers (adopt.h); 0 on a fresh start */
+    pid_t replaced;
     /* an upgrade this process started */
     pid_t child;
     int child_fd;
@@ -136,9 +138,9 @@ void upgrade_serving(struct upgrade *u, bool adopts);
 int upgrade_start(struct upgrade *u, const struct upgrade_fd *fds, uint32_t n, uint64_t generation);
 /* Old side: the new process serves and takes clients over. */
 bool upgrade_takes_clients(const struct upgrade *u);
-/* Old side: hand client socket fd over with its state (client_export). 0: it
- * went (the caller closes its own descriptor; the connection lives on); 1: not
- * now (too many sockets in flight), -1: no more clients can go. */
+/* Old side: hand client socket fd over with its state (client_export); an
+ * enum chan_sent (CHAN_SENT: the caller closes its own descriptor, the
+ * connection lives on in the new process). */
 int upgrade_pass_client(struct upgrade *u, int fd, const struct buf *state);
 /* Old side: send our counters to the new process (it adds the latest it got). */
 void upgrade_send_counters(struct upgrade *u, const struct stats_snap *s);

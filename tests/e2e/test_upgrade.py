@@ -207,8 +207,8 @@ def grows(load, n):
     return wait_until(lambda: load.total() >= before + n or load.errors, 10)
 
 
-@pytest.mark.parametrize("workers,unix", [(0, False), (2, False), (0, True)],
-                         ids=["single", "workers", "unix-socket"])
+@pytest.mark.parametrize("workers,unix", [(0, False), (2, False), (0, True), (2, True)],
+                         ids=["single", "workers", "unix-socket", "workers-unix-socket"])
 def test_upgrade_under_load(env, workers, unix):
     r = env.redis()
     glob = {"worker_processes": workers, "worker_shutdown_timeout": 10} if workers else None
@@ -260,15 +260,18 @@ def test_upgrade_under_load(env, workers, unix):
         px.stop_all()
 
 
-@pytest.mark.parametrize("unix", [False, True], ids=["tcp", "unix-socket"])
-def test_clients_keep_their_connection_across_the_upgrade(env, unix):
-    """A single process hands each client's socket to the new binary once it
-    has nothing left to answer: a client idle across the upgrade, and one in
-    the middle of a pipeline, go on on the same connection (answered by the
-    new process: the old one is gone), logged in and with their name; a
-    subscribed client cannot travel and is closed behind its last reply."""
+@pytest.mark.parametrize("workers,unix", [(0, False), (0, True), (2, False)],
+                         ids=["tcp", "unix-socket", "workers"])
+def test_clients_keep_their_connection_across_the_upgrade(env, workers, unix):
+    """Each client's socket goes to the new binary (in worker mode: old worker
+    i's to new worker i) once it has nothing left to answer: a client idle
+    across the upgrade, and one in the middle of a pipeline, go on on the same
+    connection (answered by the new process: the old one is gone), logged in
+    and with their name; a subscribed client cannot travel and is closed
+    behind its last reply."""
     r = env.redis(password="s3cret")
-    px = Upgradable(env, {"alpha": redis_pool([r], redis_auth="s3cret")}, unix=unix)
+    glob = {"worker_processes": workers, "worker_shutdown_timeout": 10} if workers else None
+    px = Upgradable(env, {"alpha": redis_pool([r], redis_auth="s3cret")}, glob, unix=unix)
     idle, busy, sub = px.resp(), px.resp(), px.resp()
     try:
         for c in (idle, busy, sub):
