@@ -48,21 +48,10 @@ static void adopt_conn_close(struct adopt_conn *c)
 static void adopt_on_conn(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct adopt_conn *c = io->data;
-    uint8_t tmp[16384];
     (void)loop;
     (void)events;
-    for (;;) {
-        ssize_t n = chan_recv(c->io.fd, tmp, sizeof(tmp), &c->fds);
-        if (n > 0) {
-            buf_append(&c->in, tmp, (size_t)n);
-            continue;
-        }
-        chan_frames(&c->in, &c->fds, &c->a->sink);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            return;
-        }
+    if (chan_read_all(c->io.fd, &c->in, &c->fds, &c->a->sink) != 0) {
         adopt_conn_close(c); /* the old worker is done */
-        return;
     }
 }
 

@@ -206,34 +206,17 @@ static void upgrade_on_client(void *ctx, int fd, const uint8_t *p, size_t n)
     }
 }
 
-static void upgrade_parent_frames(struct upgrade *u)
-{
-    const struct chan_sink sink = {upgrade_on_snapshot, upgrade_on_client, u};
-    chan_frames(&u->parent_in, &u->parent_fds, &sink);
-}
-
 static void upgrade_on_parent(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct upgrade *u = io->data;
-    uint8_t tmp[65536];
+    const struct chan_sink sink = {upgrade_on_snapshot, upgrade_on_client, u};
     (void)loop;
     (void)events;
-    for (;;) {
-        ssize_t n = chan_recv(u->parent, tmp, sizeof(tmp), &u->parent_fds);
-        if (n > 0) {
-            buf_append(&u->parent_in, tmp, (size_t)n);
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-            break;
-        }
+    if (chan_read_all(u->parent, &u->parent_in, &u->parent_fds, &sink) != 0) {
         /* the old process is gone: its last counters are the ones we keep */
-        upgrade_parent_frames(u);
         log_notice("the replaced process has exited; its counters are carried on");
         upgrade_close_parent(u);
-        return;
     }
-    upgrade_parent_frames(u);
 }
 
 void upgrade_serving(struct upgrade *u, bool adopts)
@@ -309,7 +292,8 @@ static void upgrade_on_child(struct ev_loop *loop, struct ev_io *io, unsigned ev
     }
     buf_append(&u->child_in, tmp, (size_t)n);
     const char *line = (const char *)u->child_in.data;
-    if (memchr(line, '\n', u->child_in.len) == NULL) {
+    const char *nl = memchr(line, '\n', u->child_in.len);
+    if (nl == NULL) {
         return;
     }
     int pid = 0;
@@ -318,8 +302,8 @@ static void upgrade_on_child(struct ev_loop *loop, struct ev_io *io, unsigned ev
         return;
     }
     /* an older binary says "R pid" alone: its clients are closed as before */
-    size_t len = (size_t)((const char *)memchr(line, '\n', u->child_in.len) - line);
-    u->child_adopts = memmem(line, len, " clients", 8) != NULL;
+    u->child_adopts = memmem(line, (size_t)(nl - line), " clients", 8) != NULL;
+    chan_blocking(u->child_fd); /* from now on it carries our counters and clients */
     ev_io_stop(u->loop, &u->child_io);
     ev_timer_stop(u->loop, &u->child_timer);
     u->handed_over = true;
@@ -421,7 +405,6 @@ void upgrade_send_counters(struct upgrade *u, const struct stats_snap *s)
     struct buf b;
     buf_init(&b);
     if (u->child_fd >= 0 && s != NULL && stats_snap_encode(s, &b) == 0) {
-        chan_blocking(u->child_fd);
         chan_send_snapshot(u->child_fd, &b);
     }
     buf_free(&b);
@@ -437,7 +420,6 @@ int upgrade_pass_client(struct upgrade *u, int fd, const struct buf *state)
     if (!upgrade_takes_clients(u)) {
         return CHAN_FAILED;
     }
-    chan_blocking(u->child_fd);
     int rc = chan_send_client(u->child_fd, fd, state);
     if (rc == CHAN_FAILED || rc == CHAN_SENT_FAILED) {
         u->child_adopts = false; /* the others are closed behind their replies */

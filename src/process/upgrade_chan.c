@@ -124,6 +124,17 @@ void chan_frames(struct buf *in, struct chan_fds *fq, const struct chan_sink *si
     buf_consume(in, off);
 }
 
+int chan_read_all(int fd, struct buf *in, struct chan_fds *fq, const struct chan_sink *sink)
+{
+    uint8_t tmp[65536];
+    ssize_t n;
+    while ((n = chan_recv(fd, tmp, sizeof(tmp), fq)) > 0) {
+        buf_append(in, tmp, (size_t)n);
+    }
+    chan_frames(in, fq, sink);
+    return n < 0 && (errno == EAGAIN || errno == EINTR) ? 0 : -1;
+}
+
 /* ---- the sending end ---- */
 
 void chan_blocking(int chan)

@@ -33,6 +33,9 @@ struct chan_sink {
 ssize_t chan_recv(int fd, uint8_t *p, size_t cap, struct chan_fds *fq);
 /* Hand every complete frame in `in` to sink, and consume it. */
 void chan_frames(struct buf *in, struct chan_fds *fq, const struct chan_sink *sink);
+/* Read what fd has (non-blocking) and hand on every complete frame: 0 while
+ * the channel is open, -1 at its end (the other side closed it, or failed). */
+int chan_read_all(int fd, struct buf *in, struct chan_fds *fq, const struct chan_sink *sink);
 /* Close the sockets whose frames never came, and free q. */
 void chan_fds_close(struct chan_fds *fq);
 

@@ -235,6 +235,9 @@ struct server *route_fallback(const struct server *target, bool readonly)
     if (target->owner != NULL) {
         return target->owner; /* a sentinel group's replica: the group's master */
     }
+    if (p->mode != POOL_MASTER_REPLICA) {
+        return NULL;
+    }
     struct server *master = &p->servers[p->cp->master];
-    return p->mode == POOL_MASTER_REPLICA && target != master ? master : NULL;
+    return target != master ? master : NULL; /* a static pool's replica: its master */
 }

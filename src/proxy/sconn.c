@@ -443,30 +443,40 @@ static void sconn_unsend(struct sconn *c, struct req *r)
     r->sent = false;
 }
 
-/* Requests of the detached queue r.. go back to their group's hold (its
- * failover is under way: they wait for the new master instead of failing)
- * when they can be sent again: those c did not finish writing, and the reads
- * it wrote, if their bytes are still at hand (in c->out when c keeps them,
- * sconn_keep_from; a cluster request keeps its own). Returns the queue of the
- * others, in order. */
-static struct req *sconn_take_back(struct sconn *c, struct req *r)
+/* Offered request r of a lost connection c, with its bytes p (NULL: gone):
+ * true when it takes r to send again (c no longer counts it). */
+typedef bool (*sconn_resend_fn)(struct sconn *c, struct req *r, const uint8_t *p, void *ctx);
+
+/* The detached queue r.. of c, less what resend takes: returned in order. */
+static struct req *sconn_requeue(struct sconn *c, struct req *r, sconn_resend_fn resend, void *ctx)
 {
     struct req *keep = NULL, **tail = &keep;
-    struct hold_entry *at = NULL;
     uint64_t base = c->wire_written - c->out_pos; /* wire position of c->out.data[0] */
     while (r != NULL) {
         struct req *next = r->snext;
-        bool written = r->wire_end <= c->wire_written;
+        const uint8_t *p = sconn_bytes_of(c, r, base);
         r->snext = NULL;
-        if (hold_return(c->server, r, sconn_bytes_of(c, r, base), r->len, written, &at)) {
-            sconn_unsend(c, r);
-        } else {
+        if (!resend(c, r, p, ctx)) {
             *tail = r;
             tail = &r->snext;
         }
         r = next;
     }
     return keep;
+}
+
+/* Back to the group's hold (its failover is under way: it waits for the new
+ * master instead of failing) when it can be sent again: not written in full,
+ * or a read written, its bytes still at hand (in c->out when c keeps them,
+ * sconn_keep_from; a cluster request keeps its own). */
+static bool sconn_hold_again(struct sconn *c, struct req *r, const uint8_t *p, void *ctx)
+{
+    bool written = r->wire_end <= c->wire_written;
+    if (!hold_return(c->server, r, p, r->len, written, ctx)) {
+        return false;
+    }
+    sconn_unsend(c, r);
+    return true;
 }
 
 /* Whether r's client sent a write after r (one that went to a server; a held
@@ -483,49 +493,26 @@ static bool sconn_write_follows(const struct req *r)
     return false;
 }
 
-/* The connection to `to` that r, a read of a client's, may be sent again on;
- * NULL when it may not: the proxy's own or an orphan's (nobody waits), a
- * transaction's block, a reply rewritten for the server it went to (SCAN), a
- * read its client wrote after. */
-static struct sconn *sconn_retry_conn(struct server *to, const struct req *r)
+/* To the master `to` (read_from: prefer_replica, route_fallback), on its
+ * client's connection there, when it is a client's read with its bytes at
+ * hand (a read has nothing to repeat). Not: the proxy's own or an orphan's
+ * (nobody waits), a transaction's block, a reply rewritten for the server it
+ * went to (SCAN), a read its client wrote after. */
+static bool sconn_read_again(struct sconn *c, struct req *r, const uint8_t *p, void *ctx)
 {
     const struct req *top = r->parent != NULL ? r->parent : r;
     const struct client *cl = top->client;
-    if (cl == NULL || !top->in_client || r->skip > 0 || r->reply != NULL || !req_reads(r) ||
-        sconn_write_follows(r)) {
-        return NULL;
+    if (p == NULL || cl == NULL || !top->in_client || r->skip > 0 || r->reply != NULL ||
+        !req_reads(r) || sconn_write_follows(r)) {
+        return false;
     }
-    struct sconn *sc = server_conn_for(to, cl->id, cl->lc.resp);
-    return sconn_ensure(sc) == 0 ? sc : NULL;
-}
-
-/* c, a replica's connection, was lost (reset, closed by the server, a failed
- * write): the reads of the detached queue r.. whose bytes it kept go to the
- * master (read_from: prefer_replica, route_fallback) rather than failing; a
- * read has nothing to repeat. Returns the queue of the others, in order. */
-static struct req *sconn_retry_reads(struct sconn *c, struct req *r)
-{
-    struct server *to = route_fallback(c->server, true);
-    if (to == NULL) {
-        return r;
+    struct sconn *sc = server_conn_for(ctx, cl->id, cl->lc.resp);
+    if (sconn_ensure(sc) != 0) {
+        return false;
     }
-    struct req *keep = NULL, **tail = &keep;
-    uint64_t base = c->wire_written - c->out_pos;
-    while (r != NULL) {
-        struct req *next = r->snext;
-        const uint8_t *p = sconn_bytes_of(c, r, base);
-        struct sconn *sc = p != NULL ? sconn_retry_conn(to, r) : NULL;
-        r->snext = NULL;
-        if (sc != NULL) {
-            sconn_unsend(c, r);
-            sconn_send(sc, r, p, r->len);
-        } else {
-            *tail = r;
-            tail = &r->snext;
-        }
-        r = next;
-    }
-    return keep;
+    sconn_unsend(c, r);
+    sconn_send(sc, r, p, r->len);
+    return true;
 }
 
 /* Close c, leave the flush list, answer every request waiting on it with msg
@@ -554,10 +541,13 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     /* detach the whole queue first: answering a request may queue new work on c */
     struct req *r = c->head;
     c->head = c->tail = c->unsent = NULL;
+    struct server *to = lost ? route_fallback(s, true) : NULL;
     if (r != NULL && c->owner == NULL && hold_takes_back(s)) {
-        r = sconn_take_back(c, r);
-    } else if (r != NULL && c->owner == NULL && lost) {
-        r = sconn_retry_reads(c, r);
+        struct hold_entry *at = NULL; /* where the previous one went */
+        r = sconn_requeue(c, r, sconn_hold_again, &at);
+    } else if (r != NULL && c->owner == NULL && to != NULL) {
+        /* a replica's connection lost: its reads go to the master */
+        r = sconn_requeue(c, r, sconn_read_again, to);
     }
     buf_reset(&c->out);
     buf_reset(&c->in);
