@@ -59,11 +59,11 @@ static void group_failover_begins(void *ctx, uint32_t g, bool down)
     }
 }
 
-static void group_failover_ends(void *ctx, uint32_t g)
+static void group_failover_ends(void *ctx, uint32_t g, const char *why)
 {
     struct server *s = group_server(ctx, g);
     if (s != NULL) {
-        hold_end(s);
+        hold_end(s, why);
     }
 }
 

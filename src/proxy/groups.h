@@ -38,9 +38,10 @@ struct group_sink_ops {
      * one of its replicas (down false), or the sentinels see that master down
      * (down true). Said again for every step heard, from every sentinel. */
     void (*failover_begins)(void *ctx, uint32_t g, bool down);
-    /* The sentinel that began g's failover gave it up (-failover-abort-*): g
-     * keeps its master. A switch ends a failover through master_found instead. */
-    void (*failover_ends)(void *ctx, uint32_t g);
+    /* g's failover is over and g keeps its master (why says how): the sentinel
+     * that began it gave it up (-failover-abort-*), or the sentinels name that
+     * master again at a newer epoch. A switch ends one through master_found. */
+    void (*failover_ends)(void *ctx, uint32_t g, const char *why);
     /* The first look for g's master is over with none found (every sentinel
      * tried, or the one answering named no master that said so itself): its
      * requests stop waiting for one and fail at once until one is found. */

@@ -508,11 +508,11 @@ void hold_begin(struct server *g, bool down)
              (long long)cp->failover_hold_ms);
 }
 
-void hold_end(struct server *g)
+void hold_end(struct server *g, const char *why)
 {
     struct hold *h = g->hold;
     if (hold_active(h) && !h->switching && !h->finding) {
-        hold_release(h, "failover aborted");
+        hold_release(h, why);
     }
 }
 

@@ -69,9 +69,9 @@ bool hold_take_frag(struct client *c, struct req *fr, struct server *s, const ui
 
 /* The sentinels' news (groups.c). begins: a replica of g's master is being
  * promoted (down false), or that master is down (down true); ends: the
- * failover was aborted. */
+ * failover is over and g keeps its master (why: how, for the log). */
 void hold_begin(struct server *g, bool down);
-void hold_end(struct server *g);
+void hold_end(struct server *g, const char *why);
 /* The sentinels' first look for g's master ended with none: what waits for
  * it is answered that it is not known, and later requests are at once. */
 void hold_unknown(struct server *g);

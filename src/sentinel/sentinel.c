@@ -14,7 +14,8 @@
  *                                                                   master_found
  *   +selected-slave... (leader) ──> failover_begins(g, planned) ─┐  the pool
  *   +odown / +sdown (majority)  ──> failover_begins(g, down)     ├─ holds g's
- *   -failover-abort-* (leader)  ──> failover_ends(g)             ┘  requests
+ *   -failover-abort-* (leader)  ──> failover_ends(g)             │  requests
+ *   answer: master in use at a newer epoch ──> failover_ends(g)  ┘
  *
  * Every sentinel is listened to: the steps of a failover are published only by
  * the sentinel leading it, which may be any of them. The same failover heard
@@ -27,7 +28,8 @@
  * Epochs: right after a failover some sentinels still name the old master, and
  * the old master itself still says "master" until a sentinel demotes it. The
  * config-epoch (SENTINEL MASTER) grows with every failover, so an answer with
- * an older epoch than the master in use is stale and ignored.
+ * an older epoch than the master in use is stale and ignored, and one that
+ * names the master in use at a newer epoch says a failover ended on it.
  */
 #include "sentinel/sentinel.h"
 
@@ -195,12 +197,18 @@ static void probe_stop(struct sentinel_group *pr)
     }
 }
 
+/* Said loudly once per candidate: the sentinels name the same one every
+ * heartbeat while it is refused (quietly then, at -v 6). */
 static void probe_fail(struct sentinel_group *pr, const char *why)
 {
     char addr[96];
+    bool again = pr->refused_len == pr->len && memcmp(&pr->refused_ss, &pr->ss, pr->len) == 0;
     sock_addr_str((const struct sockaddr *)&pr->ss, pr->len, addr, sizeof(addr));
-    log_warn("pool '%s': group '%s': %s is not taken as master: %s (asked again next heartbeat)",
-             pr->sn->cp->name, pr->name, addr, why);
+    log_at(again ? LOG_INFO : LOG_WARN,
+           "pool '%s': group '%s': %s is not taken as master: %s (asked again each heartbeat)",
+           pr->sn->cp->name, pr->name, addr, why);
+    pr->refused_ss = pr->ss;
+    pr->refused_len = pr->len;
     probe_stop(pr);
     look_over(pr->sn, pr);
 }
@@ -218,10 +226,12 @@ static void probe_accept(struct sentinel_group *pr)
     sock_addr_str((const struct sockaddr *)&ss, len, to, sizeof(to));
     probe_stop(pr);
     pr->looking = false;
+    pr->refused_len = 0;
     uint64_t before = pr->epoch;
     if (pr->cand_epoch > pr->epoch) {
         pr->epoch = pr->cand_epoch;
     }
+    pr->epoch_known = pr->cand_epoch_known;
     if (!sn->sink.ops->master_found(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len)) {
         return;
     }
@@ -287,10 +297,11 @@ static void probe_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 }
 
 static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage *ss, socklen_t len,
-                        uint64_t epoch)
+                        uint64_t epoch, bool known)
 {
     struct sentinel *sn = pr->sn;
     pr->cand_epoch = epoch;
+    pr->cand_epoch_known = known;
     pr->ss = *ss;
     pr->len = len;
     pr->active = true;
@@ -317,11 +328,42 @@ bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group *gr,
            sock_addr_same((const struct sockaddr *)&cur, (const struct sockaddr *)ss, len);
 }
 
-/* A sentinel's view of gr at a config epoch: check the master it names unless
- * that view is older than the one in use, or names the master in use. */
+/* A sentinel names the master in use at its config epoch. A newer epoch than
+ * the one it had: a failover ended on it again (redis-sentinel can demote the
+ * replica it promotes before the switch takes: a sentinel that had not heard
+ * of that failover yet turns it back into a replica of our master, which a
+ * later failover then promotes again). What waited for the failover goes to
+ * it, instead of waiting out failover_hold for a switch that will not come. */
+static void master_confirmed(struct sentinel *sn, struct sentinel_group *pr,
+                             const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch)
+{
+    char addr[96];
+    bool again = pr->epoch_known && epoch > pr->epoch;
+    uint64_t was = pr->epoch;
+    pr->epoch = epoch;
+    pr->epoch_known = true;
+    pr->refused_len = 0; /* a candidate refused before is news again */
+    probe_stop(pr);      /* the candidate, if any, lost */
+    if (!again) {
+        return;
+    }
+    sock_addr_str((const struct sockaddr *)ss, len, addr, sizeof(addr));
+    log_notice("pool '%s': group '%s': a sentinel names the master in use %s again at epoch %llu "
+               "(it was %llu): a failover ended on it",
+               sn->cp->name, pr->name, addr, (unsigned long long)epoch, (unsigned long long)was);
+    sn->sink.ops->failover_ends(sn->sink.ctx, pr->idx, "failover ended on the same master");
+}
+
+/* A sentinel's view of gr at a config epoch (SENTINEL_EPOCH_NONE: a message's
+ * view, taken as the epoch in use): check the master it names unless that view
+ * is older than the one in use, or names the master in use. */
 void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
                         const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch)
 {
+    bool known = epoch != SENTINEL_EPOCH_NONE;
+    if (!known) {
+        epoch = pr->epoch;
+    }
     if (epoch < pr->epoch) {
         log_info("pool '%s': group '%s': a sentinel's view at epoch %llu is older than %llu: "
                  "ignored",
@@ -336,16 +378,22 @@ void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
         return;
     }
     if (sentinel_master_is(sn, pr, ss, len)) {
-        pr->epoch = epoch;
-        probe_stop(pr); /* the sentinels confirm the master in use */
+        if (known) {
+            master_confirmed(sn, pr, ss, len, epoch);
+        } else {
+            probe_stop(pr); /* a message confirms the master in use */
+        }
         return;
     }
     if (pr->active && pr->len == len && memcmp(&pr->ss, ss, len) == 0) {
-        pr->cand_epoch = epoch > pr->cand_epoch ? epoch : pr->cand_epoch;
+        if (known && (!pr->cand_epoch_known || epoch > pr->cand_epoch)) {
+            pr->cand_epoch = epoch;
+            pr->cand_epoch_known = true;
+        }
         return;
     }
     probe_stop(pr);
-    probe_start(pr, ss, len, epoch);
+    probe_start(pr, ss, len, epoch, known);
 }
 
 /* The address a sentinel gave as a socket address; false after logging why not. */
@@ -403,7 +451,7 @@ static void query_epoch(struct sentinel_link *l, struct sentinel_group *pr, cons
     }
     l->round_ok++;
     if (sentinel_msg_parse_epoch(p, &l->conn.ri, &epoch) != SENTINEL_MSG_OK) {
-        epoch = pr->epoch; /* no epoch to compare: believe the address */
+        epoch = SENTINEL_EPOCH_NONE; /* no epoch to compare: believe the address */
     }
     l->ans_fresh = epoch >= pr->epoch;
     sentinel_candidate(l->sn, pr, &l->ans_ss, l->ans_len, epoch);

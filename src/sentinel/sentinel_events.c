@@ -41,7 +41,7 @@ static void sub_switch(struct sentinel_link *l, struct sentinel_group *pr,
     /* a message carries no epoch: it is checked with ROLE only, and the next
      * query raises the epoch. Guessing one higher would let a late message
      * (a restarted sentinel replays its last switch) outrank every true view. */
-    sentinel_candidate(sn, pr, &ss, len, pr->epoch);
+    sentinel_candidate(sn, pr, &ss, len, SENTINEL_EPOCH_NONE);
 }
 
 /* Whether an event names the master in use of pr (not an old view of it). */
@@ -109,7 +109,7 @@ static void sub_abort(struct sentinel_link *l, struct sentinel_group *pr,
     log_warn("pool '%s': sentinel '%s' aborted the failover of group '%s'", sn->cp->name,
              sentinel_link_peer(l), pr->name);
     pr->promoting_by = NO_SENTINEL;
-    sn->sink.ops->failover_ends(sn->sink.ctx, pr->idx);
+    sn->sink.ops->failover_ends(sn->sink.ctx, pr->idx, "failover aborted");
 }
 
 static void sub_event(struct sentinel_link *l, const struct sentinel_event *ev)

@@ -22,6 +22,9 @@
 /* Replicas read from one SENTINEL REPLICAS answer: more are left out. */
 #define SENTINEL_MAX_REPLICAS 64
 
+/* The epoch of a view heard as a message (+switch-master carries none). */
+#define SENTINEL_EPOCH_NONE UINT64_MAX
+
 enum link_kind { LINK_QUERY, LINK_SUB };
 
 #define NO_SENTINEL UINT32_MAX
@@ -62,12 +65,20 @@ struct sentinel_group {
     uint32_t skip;       /* replies to AUTH still to come before ROLE's */
     uint64_t epoch;      /* config epoch of the master in use: older views are stale */
     uint64_t cand_epoch; /* the epoch the candidate came with */
+    /* epoch is a sentinel's answer for the master in use (false after a switch
+     * heard as a message: it is still the old master's until the next query);
+     * cand_epoch_known: the same for the candidate */
+    bool epoch_known;
+    bool cand_epoch_known;
     /* the master we left at the last switch, and the epoch we knew then: a view
      * naming it again at no newer epoch is a sentinel that has not heard of
      * the switch yet (its ROLE may still say master for a while) */
     struct sockaddr_storage left_ss;
     socklen_t left_len;
     uint64_t left_epoch;
+    /* the last candidate refused (its refusals are logged loudly once) */
+    struct sockaddr_storage refused_ss;
+    socklen_t refused_len;
     uint32_t
         promoting_by; /* the sentinel promoting a replica of the master in use, or NO_SENTINEL */
     uint8_t *sdown;   /* per sentinel: it sees the master in use down (+sdown) */
@@ -97,7 +108,8 @@ int sentinel_link_fail(struct sentinel_link *l, const char *why);
 /* Whether group gr's master in use is at ss. */
 bool sentinel_master_is(struct sentinel *sn, const struct sentinel_group *gr,
                         const struct sockaddr_storage *ss, socklen_t len);
-/* A sentinel's view of pr at a config epoch: checked with ROLE unless stale. */
+/* A sentinel's view of pr at a config epoch (SENTINEL_EPOCH_NONE: from a
+ * message): checked with ROLE unless stale. */
 void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
                         const struct sockaddr_storage *ss, socklen_t len, uint64_t epoch);
 /* The address a sentinel gave as a socket address; false after logging why not. */

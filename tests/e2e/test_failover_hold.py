@@ -13,6 +13,9 @@ they read (failover_util.Writers).
             failover-timeout: the writes go on to the old master
   expired:  the same with failover_hold below the failover-timeout: the held
             writes get an error, none goes to a master that may be demoted
+  undone:   the promoted replica is made a replica again before the proxy
+            hears of the switch; the sentinels promote the old master back
+            at a newer epoch: the writes go on to it
 
 Each test prints its figures (lost writes, errors, longest wait) with -s.
 """
@@ -161,18 +164,26 @@ def check_no_loss(rig, w, what):
 
 
 def aborts_logged(rig):
+    """Failovers of g0 that ended without a switch: aborted by their leader, or
+    undone (the sentinels name the old master again, at a newer epoch)."""
     with open(rig.px.log) as f:
-        return f.read().count("aborted the failover of group 'g0'")
+        log = f.read()
+    return (log.count("aborted the failover of group 'g0'")
+            + log.count("group 'g0': a sentinel names the master in use"))
 
 
 def planned_failover(rig, w, s, i):
     """SENTINEL FAILOVER of g0 through sentinel s, until the proxy follows a
     switch. redis-sentinel may abort a failover itself (-failover-abort-slave-
     timeout: the promoted replica did not report its new role within the
-    failover-timeout, seen on this loaded 2-core machine); the proxy then sends
-    the held writes to the old master (checked by the caller's no-loss and
-    no-error checks), and the failover is asked for again, at most 3 times.
-    Returns the old master and how many failovers were aborted."""
+    failover-timeout, seen on this loaded 2-core machine), or undo it: a
+    sentinel that had not heard of it yet turned the promoted replica back
+    into a replica of the old master (+convert-to-slave, seen when a failover
+    comes 2 s after the last one), and a failover at the next epoch promoted
+    the old master again. Either way the proxy sends the held writes to the
+    old master (checked by the caller's no-loss and no-error checks), and the
+    failover is asked for again, at most 3 times. Returns the old master and
+    how many failovers did not switch."""
     for attempt in range(3):
         old = rig.ready_for_failover("g0")
         assert w.wait_ops(200), w.failed
@@ -182,6 +193,9 @@ def planned_failover(rig, w, s, i):
                    timeout=20, what="the proxy to follow failover %d" % i)
         if rig.failovers() == before + 1:
             return old, attempt
+        # undone: the others may name the demoted replica a little longer
+        wait_until(lambda: rig.current_master("g0") is old, timeout=20,
+                   what="the sentinels to name %s again" % old.addr)
     raise AssertionError("sentinel %d aborted failover %d three times" % (i, i))
 
 
@@ -285,6 +299,26 @@ def test_reads_in_flight_wait_for_the_new_master(env):
     assert st["failover_held"] >= 2 and st["failover_released"] == st["failover_held"]
 
 
+def check_master_kept(rig, w, master, what):
+    """After a failover of g0 that did not switch: the writes go on, to the old
+    master, nothing acknowledged is lost, the sentinels name it."""
+    assert w.wait_ops(500), w.failed
+    report(what, w, rig.px)
+    w.stop()
+    check_no_loss(rig, w, what)
+    assert rig.current_master("g0") is master
+
+
+def check_all_released(rig, w):
+    """No error, no switch, every held request sent on: the stats of g0."""
+    assert w.errors == [], w.errors[:10]
+    st = settled_stats(rig.px)
+    assert st["server_failover"] == 0
+    assert st["failover_held"] > 0 and st["failover_released"] == st["failover_held"]
+    assert st["failover_expired"] == 0
+    return st
+
+
 def stop_replica_and_fail_over(rig):
     """SIGSTOP g0's replica, then SENTINEL FAILOVER: the leader picks it (it
     looks fine for a while), sends it SLAVEOF NO ONE, which it never runs,
@@ -309,20 +343,12 @@ def test_aborted_failover_releases_to_the_old_master(env):
         replica = stop_replica_and_fail_over(rig)
         wait_until(lambda: log_has(rig.px, "failover begins"), what="the hold to begin")
         wait_until(lambda: log_has(rig.px, "failover aborted"), timeout=15, what="the abort")
-        assert w.wait_ops(500), w.failed  # writes go on, to the old master
-        report("aborted failover", w, rig.px)
-        w.stop()
-        check_no_loss(rig, w, "aborted failover")
-        assert rig.current_master("g0") is master
+        check_master_kept(rig, w, master, "aborted failover")
     finally:
         w.stop()
         if replica is not None:
             os.kill(replica.proc.pid, signal.SIGCONT)
-    assert w.errors == [], w.errors[:10]
-    st = settled_stats(rig.px)
-    assert st["server_failover"] == 0
-    assert st["failover_held"] > 0 and st["failover_released"] == st["failover_held"]
-    assert st["failover_expired"] == 0
+    st = check_all_released(rig, w)
     assert st["failover_hold_us"] > 2000000  # until the leader's failover-timeout (3 s)
     # the replica never answered: WAIT said what it could not confirm
     assert log_has(rig.px, "no replica confirmed")
@@ -373,6 +399,56 @@ def test_hold_that_expires_answers_errors(env):
                  "nutcracker_server_failover_hold_us%s %d" % (lab, st["failover_hold_us"]),
                  "# TYPE nutcracker_server_failover_hold_us gauge"):
         assert line in body, line
+
+
+def promoted(sub):
+    """Whether the sentinel behind pubsub sub published +promoted-slave."""
+    m = sub.get_message(timeout=0.1)
+    return m is not None and m["type"] == "message"
+
+
+def test_undone_failover_releases_to_the_old_master(env):
+    """What redis-sentinel does when one sentinel has not heard of a failover
+    yet (+convert-to-slave, seen in this module's planned failovers): the
+    replica the leader just promoted is made a replica of the old master again
+    before the switch reaches the proxy. The proxy does not take it (ROLE
+    says slave); the sentinels see their new master report a replica, fail it
+    over and promote the old master again at a newer epoch: that ends the
+    hold, the held writes go to the old master. No error, nothing lost, no
+    switch. The proxy is paused (SIGSTOP) from before the failover until the
+    replica is demoted, so that it cannot take the replica in between: on its
+    resumption it hears the whole failover at once, with its clients' writes."""
+    rig = Rig(env, failover_hold=15000)
+    master = rig.ready_for_failover("g0")
+    replica = rig.replica("g0")
+    leader = rig.sentinels[0]
+    import redis
+    sub = redis.Redis(host=HOST, port=leader.port, socket_timeout=10).pubsub()
+    sub.subscribe("+promoted-slave")
+    wait_until(lambda: sub.get_message(timeout=0.1) is not None, what="the subscription")
+    w = rig.writers()
+    paused = False
+    try:
+        assert w.wait_ops(200), w.failed
+        os.kill(rig.px.proc.pid, signal.SIGSTOP)
+        paused = True
+        force_failover(leader, "g0")
+        wait_until(lambda: promoted(sub), timeout=15, what="the promotion")
+        assert replica.client().replicaof(HOST, master.port)
+        os.kill(rig.px.proc.pid, signal.SIGCONT)
+        paused = False
+        wait_until(lambda: log_has(rig.px, "a sentinel names the master in use"), timeout=30,
+                   what="the sentinels to promote the old master again")
+        check_master_kept(rig, w, master, "undone failover")
+    finally:
+        if paused:
+            os.kill(rig.px.proc.pid, signal.SIGCONT)
+        w.stop()
+        sub.close()
+    check_all_released(rig, w)
+    log = open(rig.px.log).read()
+    assert "ROLE says it is not a master" in log, log[-3000:]
+    assert "failover ended on the same master after" in log, log[-3000:]
 
 
 def test_planned_failover_in_worker_mode(env):

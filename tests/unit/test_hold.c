@@ -235,7 +235,7 @@ static void test_planned(void)
     master_say(&r, 1, ":0\r\n");
     client_say(&r, 1, SET_K("4"));
     CHECK(strcmp(master_read(&r, 1), "") == 0);
-    r.sink.ops->failover_ends(r.sink.ctx, 0);
+    r.sink.ops->failover_ends(r.sink.ctx, 0, "failover aborted");
     rig_turn(&r);
     CHECK(strcmp(master_read(&r, 1), SET_K("4")) == 0);
     master_say(&r, 1, "+OK\r\n");

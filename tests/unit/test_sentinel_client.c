@@ -7,6 +7,8 @@
  *   first look:     ends with master_unknown (once) when the sentinel names
  *                   no master or none answers; never once one is found
  *   epoch guard:    a view at an older config-epoch is not believed
+ *   failover undone: the master in use named at a newer epoch ends a
+ *                   failover (the replica it promoted was demoted again)
  *   +switch-master: the new master is checked and passed on
  *   ROLE slave:     a candidate that is not a master is never passed on
  *   replicas:       SENTINEL REPLICAS lists go to the sink; +sdown too
@@ -38,14 +40,15 @@ struct record {
     bool known;
     struct sockaddr_storage master;
     socklen_t master_len;
-    int found;          /* master_found calls that moved the group */
-    int listed;         /* replicas_listed calls */
-    uint32_t nreplicas; /* in the last list */
-    int down;           /* replica_state(false) calls */
-    int promoting;      /* failover_begins(down false) calls */
-    int master_down;    /* failover_begins(down true) calls */
-    int ends;           /* failover_ends calls */
-    int unknown;        /* master_unknown calls */
+    int found;           /* master_found calls that moved the group */
+    int listed;          /* replicas_listed calls */
+    uint32_t nreplicas;  /* in the last list */
+    int down;            /* replica_state(false) calls */
+    int promoting;       /* failover_begins(down false) calls */
+    int master_down;     /* failover_begins(down true) calls */
+    int ends;            /* failover_ends calls */
+    const char *end_why; /* the last one's reason */
+    int unknown;         /* master_unknown calls */
 };
 
 static bool rec_master_get(void *ctx, uint32_t g, struct sockaddr_storage *ss, socklen_t *len)
@@ -103,11 +106,12 @@ static void rec_failover_begins(void *ctx, uint32_t g, bool down)
     }
 }
 
-static void rec_failover_ends(void *ctx, uint32_t g)
+static void rec_failover_ends(void *ctx, uint32_t g, const char *why)
 {
     struct record *r = ctx;
     (void)g;
     r->ends++;
+    r->end_why = why;
 }
 
 static void rec_master_unknown(void *ctx, uint32_t g)
@@ -573,6 +577,16 @@ static void test_every_sentinel(void)
     rig_free(&r);
 }
 
+/* One sentinel; master 0 found and the subscription up. sw: a +switch-master
+ * from master 0 to master 1. */
+static void rig_ready(struct rig *r, char *sw, size_t cap)
+{
+    rig_init(r, "master");
+    RUN_UNTIL(r, r->rec.found == 1 && r->sc.sub_fd[0] >= 0);
+    CHECK_EQ_INT(r->rec.found, 1);
+    snprintf(sw, cap, "g 127.0.0.1 %d 127.0.0.1 %d", r->sc.master_port[0], r->sc.master_port[1]);
+}
+
 /* A +switch-master carries no epoch; a sentinel that has not heard of it yet
  * still names the old master at the old epoch, and the old master still says
  * master for a while (before the sentinels demote it): that view must not take
@@ -581,27 +595,67 @@ static void test_every_sentinel(void)
 static void test_lagging_sentinel_after_switch(void)
 {
     struct rig r;
-    rig_init(&r, "master");
-    RUN_UNTIL(&r, r.rec.found == 1 && r.sc.sub_fd[0] >= 0);
-    CHECK_EQ_INT(r.rec.found, 1);
-    int m0 = r.sc.master_port[0], m1 = r.sc.master_port[1];
     char sw[128];
-    snprintf(sw, sizeof(sw), "g 127.0.0.1 %d 127.0.0.1 %d", m0, m1);
+    rig_ready(&r, sw, sizeof(sw));
+    int m0 = r.sc.master_port[0], m1 = r.sc.master_port[1];
     publish(&r, 0, "+switch-master", sw); /* the query still says m0 at epoch 1 */
     RUN_UNTIL(&r, r.rec.found == 2);
     CHECK_EQ_INT(master_port_of(&r.rec), m1);
     run_for(&r, 300); /* several heartbeats of the lagging view */
     CHECK_EQ_INT(r.rec.found, 2);
     CHECK_EQ_INT(master_port_of(&r.rec), m1);
-    /* the sentinels catch up, then fail back at a newer epoch */
+    /* the sentinels catch up, then fail back at a newer epoch; catching up
+     * is the switch's own epoch, not a failover that ended on m1 */
     r.sc.named = 1;
     r.sc.epoch = 2;
     run_for(&r, 200);
     CHECK_EQ_INT(r.rec.found, 2);
+    CHECK_EQ_INT(r.rec.ends, 0);
     r.sc.named = 0;
     r.sc.epoch = 3;
     RUN_UNTIL(&r, r.rec.found == 3);
     CHECK_EQ_INT(master_port_of(&r.rec), m0);
+    rig_free(&r);
+}
+
+/* A failover of master 0 whose promoted replica (master 1) is turned back
+ * into a replica before the switch takes (seen with real sentinels: one that
+ * had not heard of the failover yet converts the new master back); the
+ * sentinels then promote master 0 again, at a newer epoch. That ends the
+ * failover: what waited for it goes to master 0, not into an error when
+ * failover_hold runs out. */
+static void test_failover_undone(void)
+{
+    struct rig r;
+    char replica[128], sw[128];
+    rig_ready(&r, sw, sizeof(sw));
+    int m0 = r.sc.master_port[0], m1 = r.sc.master_port[1];
+    snprintf(replica, sizeof(replica), "slave 127.0.0.1:%d 127.0.0.1 %d @ g 127.0.0.1 %d", m1, m1,
+             m0);
+    publish(&r, 0, "+selected-slave", replica);
+    RUN_UNTIL(&r, r.rec.promoting == 1);
+    CHECK_EQ_INT(r.rec.promoting, 1);
+    run_for(&r, 200); /* the query names m0 at epoch 1 all along: no end */
+    CHECK_EQ_INT(r.rec.ends, 0);
+    /* the switch to m1, which is a replica again by the time it is asked */
+    r.sc.role[1] = "slave";
+    r.sc.named = 1;
+    r.sc.epoch = 2;
+    publish(&r, 0, "+switch-master", sw);
+    int roles = r.sc.roles;
+    RUN_UNTIL(&r, r.sc.roles >= roles + 2);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(r.rec.ends, 0);
+    /* m0 promoted again at epoch 3: the failover is over, on m0 */
+    r.sc.named = 0;
+    r.sc.epoch = 3;
+    RUN_UNTIL(&r, r.rec.ends == 1);
+    CHECK_EQ_INT(r.rec.ends, 1);
+    CHECK(r.rec.end_why != NULL && strstr(r.rec.end_why, "same master") != NULL);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(master_port_of(&r.rec), m0);
+    run_for(&r, 200); /* said once: epoch 3 is the one in use now */
+    CHECK_EQ_INT(r.rec.ends, 1);
     rig_free(&r);
 }
 
@@ -638,6 +692,7 @@ int main(void)
 {
     test_discovery_and_epochs();
     test_first_look_ends();
+    test_failover_undone();
     test_switch_message_and_role();
     test_every_sentinel();
     test_lagging_sentinel_after_switch();
