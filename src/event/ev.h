@@ -109,6 +109,14 @@ int ev_cio_read(struct ev_cio *c, void *p, size_t cap, size_t *got, int *err);
 int ev_cio_write(struct ev_cio *c, const void *p, size_t n, size_t *put, int *err);
 /* Received bytes not read yet. */
 size_t ev_cio_pending(const struct ev_cio *c);
+/* Take fd back out of the ring, open (to hand it to another process): its fd
+ * once nothing of it is in flight, -1 until then (nothing is received unread
+ * or staged, and the receive in flight is cancelled: ask again after a loop
+ * turn; bytes that receive took are read as usual first). c is gone once the
+ * fd is returned; the io of fd must be set again to be watched. */
+int ev_cio_detach(struct ev_cio *c);
+/* c stays after all: a detach begun is called off (it receives again). */
+void ev_cio_keep(struct ev_cio *c);
 /* The connection is done with fd: its receive is cancelled; staged bytes still
  * leave (for at most EV_CIO_LINGER_MS) and then the loop closes fd. Stop the
  * io first; never close fd yourself. */

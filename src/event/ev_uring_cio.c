@@ -26,6 +26,11 @@
  * Closing: the fd stays ours until every operation on it has completed (its
  * receive cancelled, staged bytes sent or given up after EV_CIO_LINGER_MS), so
  * its number cannot be reused under an operation still in flight.
+ *
+ * Detaching (a socket handed to another process): the receive is cancelled and
+ * none is armed again; once it has completed with nothing received, the fd is
+ * given back open. Bytes the cancelled receive did take are read as usual, and
+ * detaching starts over once they are answered.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -62,7 +67,9 @@ struct ev_cio {
     bool closed;
     bool dirty;
     bool send_cancelled;
-    uint8_t *rx; /* received, not read: a ring buffer (rx_bid >= 0) or our copy */
+    bool recv_cancelled; /* a cancel of the receive in flight was asked for */
+    bool detaching;      /* no new receive: ev_cio_detach gives the fd back */
+    uint8_t *rx;         /* received, not read: a ring buffer (rx_bid >= 0) or our copy */
     int rx_bid;
     uint32_t rx_off, rx_len;
     uint8_t *tx;              /* staging chunk of EV_CIO_TX_MAX bytes; NULL: none held */
@@ -318,9 +325,11 @@ static void cio_recv_done(struct uring_state *st, struct ev_cio *c, const struct
 {
     int res = cqe->res;
     c->recv_armed = false;
+    c->recv_cancelled = false;
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         int bid = (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
         if (res > 0 && !c->closed) {
+            c->detaching = false; /* a request came first: it is answered here */
             c->rx = st->rxmem + (size_t)bid * CIO_RXBUF;
             c->rx_bid = bid;
             c->rx_off = 0;
@@ -395,7 +404,7 @@ static int cio_flush_one(struct ev_cio *c)
         cio_rx_spill(c);
     }
     if ((c->want & EV_READ) && c->rx == NULL && !c->recv_armed && !c->eof && c->err == 0 &&
-        !c->link[CIO_STARVED].on && cio_arm_recv(c) != 0) {
+        !c->detaching && !c->link[CIO_STARVED].on && cio_arm_recv(c) != 0) {
         return -1;
     }
     if (cio_tx_waiting(c) && cio_send(c) != 0) {
@@ -597,7 +606,8 @@ size_t ev_cio_pending(const struct ev_cio *c)
     return c->rx != NULL ? c->rx_len - c->rx_off : 0;
 }
 
-void ev_cio_close(struct ev_cio *c)
+/* fd's slot no longer names c: the fd is not watched through c any more. */
+static void cio_unslot(struct ev_cio *c)
 {
     struct uring_state *st = c->st;
     if ((size_t)c->fd < st->nslots && st->slots[c->fd].cio == c) {
@@ -606,6 +616,60 @@ void ev_cio_close(struct ev_cio *c)
         sl->io = NULL;
         sl->want = 0;
     }
+}
+
+/* Off the turn's list (a cancelled receive put it there to be armed again). */
+static void cio_undirty(struct ev_cio *c)
+{
+    for (struct ev_cio **p = &c->st->dirty; *p != NULL; p = &(*p)->turn_next) {
+        if (*p == c) {
+            *p = c->turn_next;
+            break;
+        }
+    }
+    c->dirty = false;
+    c->turn_next = NULL;
+}
+
+int ev_cio_detach(struct ev_cio *c)
+{
+    if (c->closed || c->rx != NULL || c->tx_len > c->tx_sent || c->tx_flight != 0 || c->eof ||
+        c->err != 0) {
+        return -1; /* bytes to read or to send first, or nothing to hand over */
+    }
+    c->detaching = true;
+    if (c->recv_armed) {
+        if (!c->recv_cancelled && cio_cancel(c, CIO_RECV) == 0) {
+            c->recv_cancelled = true;
+        }
+        return -1; /* its completion comes with a later wait */
+    }
+    struct uring_state *st = c->st;
+    int fd = c->fd;
+    if (c->dirty) {
+        cio_undirty(c);
+    }
+    cio_unslot(c);
+    for (int k = 0; k < CIO_NLISTS; k++) {
+        cio_list_del(st, c, k);
+    }
+    cio_tx_put(st, c);
+    free(c);
+    return fd;
+}
+
+void ev_cio_keep(struct ev_cio *c)
+{
+    if (c->detaching) {
+        c->detaching = false;
+        cio_dirty(c); /* its receive is armed again */
+    }
+}
+
+void ev_cio_close(struct ev_cio *c)
+{
+    struct uring_state *st = c->st;
+    cio_unslot(c);
     c->closed = true;
     c->io = NULL;
     c->want = 0;

@@ -132,6 +132,31 @@ bool stream_is_plain(const struct stream *s)
     return s->ops == &plain_ops;
 }
 
+bool stream_is_ring(const struct stream *s)
+{
+    return s->ops == &ring_ops;
+}
+
+void stream_ring_keep(struct stream *s)
+{
+    if (s->ops == &ring_ops) {
+        ev_cio_keep(s->impl);
+    }
+}
+
+int stream_unring(struct stream *s)
+{
+    if (s->ops != &ring_ops) {
+        return 0;
+    }
+    int fd = ev_cio_detach(s->impl);
+    if (fd < 0) {
+        return -1;
+    }
+    stream_open_plain(s, fd);
+    return 0;
+}
+
 void stream_close(struct stream *s)
 {
     if (s->fd >= 0) {

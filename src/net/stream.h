@@ -76,6 +76,14 @@ void stream_close(struct stream *s);
  * state of the transport's own (what TLS or the ring keep), so it can be
  * handed to another process. */
 bool stream_is_plain(const struct stream *s);
+/* A socket whose bytes move through the loop's ring (stream_open_ring). */
+bool stream_is_ring(const struct stream *s);
+/* A ring stream made plain again, to hand its socket over (ev_cio_detach):
+ * 0 once it is plain (its io must be set again to be watched), -1 while the
+ * ring still has an operation or unread bytes of it (try after a turn). */
+int stream_unring(struct stream *s);
+/* The socket stays in the ring after all: a stream_unring begun is called off. */
+void stream_ring_keep(struct stream *s);
 
 static inline int stream_read(struct stream *s, void *p, size_t cap, size_t *got, int *err)
 {

@@ -84,6 +84,7 @@ static void instance_release_pool_clients(struct instance *in, struct pool *p, b
         if (passing && client_travels(c)) {
             continue; /* handed over once its replies are written (instance_pass_clients) */
         }
+        stream_ring_keep(&c->st); /* the hand-over broke off: it reads again */
         bool reply_now = c->out_pos < c->out.len;
         if ((reply_now || in->hand_over_idle) && instance_client_done(c)) {
             /* corked, the reply and the FIN leave in one segment: a client
@@ -162,7 +163,7 @@ static void instance_pass_clients(struct instance *in)
         struct client *next;
         for (struct client *c = px->pools[i]->clients; c != NULL && rc == CHAN_SENT; c = next) {
             next = c->next;
-            if (!client_passable(c)) {
+            if (!client_pass_ready(c)) {
                 continue;
             }
             buf_reset(&state);

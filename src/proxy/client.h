@@ -85,12 +85,17 @@ static inline bool client_answered(const struct client *c)
     return c->q.head == NULL && c->in.len == 0 && !c->closing && !c->closed;
 }
 /* Binary upgrade (client_pass.c): whether c could be handed to the new
- * process: a plain socket (no TLS or io_uring state), no subscription or
- * transaction (whose state lives in this process's server connections). */
+ * process: a plain socket, or one in the loop's ring (which lets go of it),
+ * not TLS (its session is this process's); no subscription or transaction
+ * (whose state lives in this process's server connections). */
 bool client_travels(const struct client *c);
 /* ... and can go now: every request answered and written, nothing read and
  * not parsed. What the kernel holds unread moves with the socket. */
 bool client_passable(const struct client *c);
+/* ... and its socket is free to go: a ring stream is made plain first (its
+ * receive cancelled: maybe only after a loop turn; bytes that receive took
+ * are answered here first). */
+bool client_pass_ready(struct client *c);
 /* What the new process needs to go on with c (its pool by name, login,
  * protocol version, name), appended to out. */
 void client_export(const struct client *c, struct buf *out);

@@ -26,13 +26,34 @@
 
 bool client_travels(const struct client *c)
 {
-    return stream_is_plain(&c->st) && !c->handshake && !c->lc.subscribed && c->subs.nchans == 0 &&
-           c->subs.npats == 0 && !c->txn.active && c->txn.watched == NULL && c->txn.pin == NULL;
+    return (stream_is_plain(&c->st) || stream_is_ring(&c->st)) && !c->handshake &&
+           !c->lc.subscribed && c->subs.nchans == 0 && c->subs.npats == 0 && !c->txn.active &&
+           c->txn.watched == NULL && c->txn.pin == NULL;
 }
 
 bool client_passable(const struct client *c)
 {
-    return client_answered(c) && c->out_pos == c->out.len && client_travels(c);
+    return client_answered(c) && c->out_pos == c->out.len && stream_pending(&c->st) == 0 &&
+           client_travels(c);
+}
+
+bool client_pass_ready(struct client *c)
+{
+    if (!client_passable(c)) {
+        return false;
+    }
+    if (!stream_is_ring(&c->st)) {
+        return true;
+    }
+    unsigned mask = c->io.mask;
+    if (stream_unring(&c->st) != 0) {
+        return false; /* its receive is being cancelled: a turn later */
+    }
+    /* watched like any plain socket now, should it have to stay (the new
+     * process cannot take it) */
+    ev_io_stop(c->px->loop, &c->io);
+    ev_io_set(c->px->loop, &c->io, mask != 0 ? mask : EV_READ);
+    return true;
 }
 
 static void pass_put_text(struct buf *out, const uint8_t *p, size_t n)

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from conftest import (HOST, NUTCRACKER_BIN, TWEMPROXY, Closed, Resp, encode_command, free_port,
-                      redis_pool, wait_until, yaml_conf)
+from conftest import (EVENT_BACKEND, HOST, NUTCRACKER_BIN, TWEMPROXY, Closed, Resp,
+                      encode_command, free_port, redis_pool, wait_until, yaml_conf)
 from test_stats_metrics import http_get
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy has no binary upgrade")
@@ -47,9 +47,10 @@ def alive(pid):
 
 
 class Upgradable:
-    """A proxy started from its own copy of the binary, so the file can be replaced."""
+    """A proxy started from its own copy of the binary, so the file can be replaced,
+    on the event backend of the run (make e2e-uring) unless one is given."""
 
-    def __init__(self, env, pools, global_=None, unix=False):
+    def __init__(self, env, pools, global_=None, unix=False, backend=None):
         self.env = env
         bindir = os.path.join(env.tmp, "sbin")
         os.makedirs(bindir, exist_ok=True)
@@ -67,6 +68,9 @@ class Upgradable:
         self.conf = env.write_conf(yaml_conf(pools, global_))
         argv = [self.bin, "-c", self.conf, "-s", str(self.sport), "-a", HOST, "-i", "100",
                 "-p", self.pidfile, "-o", self.log, "-v", "6", "--metrics-port", str(self.mport)]
+        backend = backend or EVENT_BACKEND
+        if backend:
+            argv.insert(1, "--event-backend=" + backend)
         self.proc, self.out = env.spawn(argv, "nutcracker")
         env.proxy_outputs.append(self.out)
         self.pids = [self.proc.pid]
@@ -260,18 +264,22 @@ def test_upgrade_under_load(env, workers, unix):
         px.stop_all()
 
 
-@pytest.mark.parametrize("workers,unix", [(0, False), (0, True), (2, False)],
-                         ids=["tcp", "unix-socket", "workers"])
-def test_clients_keep_their_connection_across_the_upgrade(env, workers, unix):
+@pytest.mark.parametrize("workers,unix,backend",
+                         [(0, False, None), (0, True, None), (2, False, None),
+                          (0, False, "io_uring"), (2, True, "io_uring")],
+                         ids=["tcp", "unix-socket", "workers", "io_uring", "io_uring-workers-unix"])
+def test_clients_keep_their_connection_across_the_upgrade(env, workers, unix, backend):
     """Each client's socket goes to the new binary (in worker mode: old worker
     i's to new worker i) once it has nothing left to answer: a client idle
     across the upgrade, and one in the middle of a pipeline, go on on the same
     connection (answered by the new process: the old one is gone), logged in
     and with their name; a subscribed client cannot travel and is closed
-    behind its last reply."""
+    behind its last reply. On io_uring the ring lets go of each socket first
+    (its receive cancelled)."""
     r = env.redis(password="s3cret")
     glob = {"worker_processes": workers, "worker_shutdown_timeout": 10} if workers else None
-    px = Upgradable(env, {"alpha": redis_pool([r], redis_auth="s3cret")}, glob, unix=unix)
+    px = Upgradable(env, {"alpha": redis_pool([r], redis_auth="s3cret")}, glob, unix=unix,
+                    backend=backend)
     idle, busy, sub = px.resp(), px.resp(), px.resp()
     try:
         for c in (idle, busy, sub):

@@ -6,7 +6,9 @@
  * staged bytes still delivered before the loop closes its fd; large values read
  * and written in one call, not a ring buffer per loop turn; more
  * connections holding data than the shared ring has buffers (ENOBUFS, the
- * starved list, spilling for connections that stopped reading). Skipped where
+ * starved list, spilling for connections that stopped reading); detaching a
+ * connection (its fd given back open, nothing it held lost), or calling that
+ * off. Skipped where
  * io_uring or provided buffer rings are missing; epoll has no completion I/O.
  */
 #include <errno.h>
@@ -288,6 +290,61 @@ static void test_more_than_the_ring(struct ev_loop *loop)
     turns(loop, 2);
 }
 
+/* The fd goes back open once nothing of it is in the ring: not while bytes are
+ * received unread or staged, and only after its receive's cancel completed.
+ * What the peer sends next is in the socket for whoever has the fd then. */
+static void test_detach(struct ev_loop *loop)
+{
+    struct conn c;
+    char buf[16];
+    size_t put = 0;
+    int err = 0;
+    CHECK(conn_open(loop, &c));
+    int fd = c.io.fd;
+    c.reads = false;
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ), 0);
+    turns(loop, 2);
+    CHECK_EQ_INT(write(c.peer, "abc", 3), 3);
+    for (int i = 0; i < 50 && ev_cio_pending(c.cio) == 0; i++) {
+        turns(loop, 1);
+    }
+    CHECK_EQ_INT(ev_cio_pending(c.cio), 3);
+    CHECK_EQ_INT(ev_cio_detach(c.cio), -1); /* received, not read */
+    c.reads = true;
+    for (int i = 0; i < 50 && c.got < 3; i++) {
+        turns(loop, 1);
+    }
+    CHECK_EQ_INT(c.got, 3);
+    CHECK_EQ_INT(ev_cio_write(c.cio, "out", 3, &put, &err), EV_CIO_OK);
+    CHECK_EQ_INT(ev_cio_detach(c.cio), -1); /* staged, not sent */
+    turns(loop, 2);
+    CHECK_EQ_INT(read(c.peer, buf, sizeof(buf)), 3);
+    CHECK_EQ_INT(ev_cio_detach(c.cio), -1); /* its receive is being cancelled */
+    turns(loop, 2);
+    /* called off: it receives again */
+    ev_cio_keep(c.cio);
+    CHECK_EQ_INT(write(c.peer, "kk", 2), 2);
+    for (int i = 0; i < 50 && c.got < 5; i++) {
+        turns(loop, 1);
+    }
+    CHECK_EQ_INT(c.got, 5);
+    turns(loop, 2);                         /* its receive armed again */
+    CHECK_EQ_INT(ev_cio_detach(c.cio), -1); /* cancelled first */
+    int got = -1;
+    for (int i = 0; i < 50 && got < 0; i++) {
+        turns(loop, 1);
+        got = ev_cio_detach(c.cio);
+    }
+    CHECK_EQ_INT(got, fd);
+    ev_io_stop(loop, &c.io);
+    CHECK_EQ_INT(write(c.peer, "xyz", 3), 3);
+    turns(loop, 2); /* no receive of the ring takes them */
+    CHECK_EQ_INT(read(fd, buf, sizeof(buf)), 3);
+    CHECK_MEM(buf, 3, "xyz");
+    close(fd);
+    close(c.peer);
+}
+
 int main(void)
 {
     struct ev_loop *loop = ev_loop_create_backend("io_uring");
@@ -303,6 +360,7 @@ int main(void)
     test_no_read_no_receive(loop);
     test_close_delivers(loop);
     test_large_transfers(loop);
+    test_detach(loop);
     test_more_than_the_ring(loop);
     ev_loop_destroy(loop);
     struct ev_loop *ep = ev_loop_create_backend("epoll");
