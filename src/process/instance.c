@@ -93,6 +93,7 @@ static void instance_release_pool_clients(struct instance *in, struct pool *p, b
             int on = 1;
             setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
             client_drain(c); /* written and closed in this turn's flush */
+            in->let_go++;
         }
     }
 }
@@ -172,6 +173,7 @@ static void instance_pass_clients(struct instance *in)
             rc = instance_send_client(in, c->io.fd, &state);
             if (rc == CHAN_SENT || rc == CHAN_SENT_FAILED) {
                 client_close(c); /* this process's descriptor only */
+                in->passed++;
             }
         }
     }
@@ -528,6 +530,11 @@ void instance_deinit(struct instance *in)
 {
     if (in->loop == NULL) {
         return;
+    }
+    if (in->handing_over) {
+        log_notice("handed over: %u clients went to the new process, %u were closed behind their "
+                   "last reply, %llu at the shutdown timeout",
+                   in->passed, in->let_go, (unsigned long long)proxy_nclients(&in->px));
     }
     ev_timer_stop(in->loop, &in->stop_timer);
     ev_timer_stop(in->loop, &in->hand_over_tick);

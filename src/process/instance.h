@@ -57,6 +57,8 @@ struct instance {
     bool handing_over;
     bool hand_over_idle; /* idle clients may go too */
     struct ev_timer hand_over_tick;
+    uint32_t passed; /* clients handed to the new process */
+    uint32_t let_go; /* clients closed behind their last reply instead */
     /* worker mode: the new worker this one hands its clients to (-1: none,
      * they are let go), and a new worker's listener for the old one's */
     int pass_fd;

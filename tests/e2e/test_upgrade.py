@@ -7,6 +7,7 @@ runs the new file, the pid file names it, and the stats counters went on.
 Also: a new binary that cannot start leaves the old one serving."""
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -297,6 +298,13 @@ def test_clients_keep_their_connection_across_the_upgrade(env, workers, unix, ba
         assert busy.call("INCR", "n") == 2001
         with pytest.raises((Closed, OSError)):
             sub.call("PING")
+        # the old process (each old worker) says how its clients went
+        with open(px.log) as f:
+            counts = re.findall(r"handed over: (\d+) clients went to the new process, (\d+) were "
+                                r"closed behind their last reply, (\d+) at the shutdown timeout",
+                                f.read())
+        assert len(counts) == max(workers, 1), px.log_tail()
+        assert [sum(int(c[i]) for c in counts) for i in range(3)] == [2, 1, 0], counts
     finally:
         for c in (idle, busy, sub):
             c.close()
