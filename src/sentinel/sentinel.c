@@ -202,7 +202,9 @@ static void probe_stop(struct sentinel_group *pr)
 static void probe_fail(struct sentinel_group *pr, const char *why)
 {
     char addr[96];
-    bool again = pr->refused_len == pr->len && memcmp(&pr->refused_ss, &pr->ss, pr->len) == 0;
+    bool again =
+        pr->refused_len == pr->len && sock_addr_same((const struct sockaddr *)&pr->refused_ss,
+                                                     (const struct sockaddr *)&pr->ss, pr->len);
     sock_addr_str((const struct sockaddr *)&pr->ss, pr->len, addr, sizeof(addr));
     log_at(again ? LOG_INFO : LOG_WARN,
            "pool '%s': group '%s': %s is not taken as master: %s (asked again each heartbeat)",
