@@ -85,7 +85,10 @@ def wait_until(pred, what, timeout=5.0, interval=0.02):
     returns something true, and return that.  An exception in pred counts as
     "not yet" (a server restarting, a port not open yet).  After `timeout` s
     raise AssertionError naming `what` and pred's last value (or exception):
-    a wait that runs out is a failed test, never a silent False."""
+    a wait that runs out is a failed test, never a silent False.  `what` is a
+    string, or a function whose answer (a log tail, say) is read only then."""
+    if not (isinstance(what, str) or callable(what)):
+        raise TypeError("wait_until: `what` says what is awaited; the timeout is timeout=")
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -95,7 +98,8 @@ def wait_until(pred, what, timeout=5.0, interval=0.02):
         except Exception as e:  # reported with the timeout
             last = e
         if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+            raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
+                                 % (timeout, what() if callable(what) else what, last))
         time.sleep(interval)
 
 

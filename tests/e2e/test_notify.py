@@ -189,14 +189,15 @@ def test_upgrade_hands_the_main_pid_over(env, workers):
         new = int(f["MAINPID"])
         assert new != proc.pid and pid == new and f.get("READY") == "1", (pid, f)
         assert "configuration generation 2 loaded at" in f["STATUS"], f
-        assert wait_until(lambda: proc.poll() is not None, 20), open(log).read()[-2000:]
+        wait_until(lambda: proc.poll() is not None, lambda: "the old process to exit; log: " + open(log).read()[-2000:],
+                   timeout=20)
         n._read(0.3)
         assert [p for p, _ in n.got[j + 1:]] == [], n.got[j + 1:]
         assert connects(ports[0])
         os.kill(new, signal.SIGTERM)
         _, pid, _ = n.wait_for("STOPPING", "1", after=j + 1)
         assert pid == new
-        assert wait_until(lambda: not running(new), 10)
+        wait_until(lambda: not running(new), "the new process to stop", timeout=10)
     finally:
         n.close()
         if new and running(new):

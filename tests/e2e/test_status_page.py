@@ -35,8 +35,8 @@ class Browser:
                 "--remote-debugging-port=0", "--window-size=1280,900", "about:blank"]
         self.proc, self.out = env.spawn(argv, "chromium")
         portfile = os.path.join(self.profile, "DevToolsActivePort")
-        assert wait_until(lambda: os.path.exists(portfile) and open(portfile).read().count("\n") >= 1, 30), \
-            open(self.out).read()[-2000:]
+        wait_until(lambda: os.path.exists(portfile) and open(portfile).read().count("\n") >= 1,
+                   lambda: "the page server's port file; its output: " + open(self.out).read()[-2000:], timeout=30)
         port = int(open(portfile).read().split()[0])
         pages = json.load(urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port, timeout=10))
         url = [p for p in pages if p["type"] == "page"][0]["webSocketDebuggerUrl"]
@@ -139,7 +139,7 @@ def test_status_page_in_chromium(env):
     t = threading.Thread(target=load)
     try:
         b.call("Page.navigate", url="http://%s:%d/" % (HOST, mport))
-        assert wait_until(lambda: (page_state(b) or {}).get("samples", 0) >= 2, 10), page_state(b)
+        wait_until(lambda: (page_state(b) or {}).get("samples", 0) >= 2, "two samples on the page", timeout=10)
         st = page_state(b)
         # every pool and server of the configuration, all live
         assert sorted(st["pools"]) == ["alpha", "beta"]
@@ -149,10 +149,11 @@ def test_status_page_in_chromium(env):
 
         # under load the charts of both pools move
         t.start()
-        assert wait_until(lambda: sent[0] > 200, 10)
+        wait_until(lambda: sent[0] > 200, "200 requests sent", timeout=10)
         before = page_state(b)["charts"]
-        assert wait_until(lambda: all(page_state(b)["charts"][p]["rps"]["points"] >=
-                                      before[p]["rps"]["points"] + 3 for p in ("alpha", "beta")), 10)
+        wait_until(lambda: all(page_state(b)["charts"][p]["rps"]["points"] >=
+                               before[p]["rps"]["points"] + 3 for p in ("alpha", "beta")),
+                   "3 more points on both pools' request charts", timeout=10)
         charts = page_state(b)["charts"]
         for p in ("alpha", "beta"):
             assert charts[p]["rps"]["max"] > 10, charts  # requests per second, drawn
@@ -169,8 +170,8 @@ def test_status_page_in_chromium(env):
         victim.stop()
         assert Resp(port=px.port("alpha")).call("GET", key).msg.startswith("ERR"), "no failure seen"
         ejected_at = time.monotonic()
-        assert wait_until(lambda: dict(page_state(b)["servers"]["alpha"])[victim.addr] == "ejected", 2.0,
-                          interval=0.05), page_state(b)
+        wait_until(lambda: dict(page_state(b)["servers"]["alpha"])[victim.addr] == "ejected",
+                   "the page to show the server ejected", timeout=2.0, interval=0.05)
         took = time.monotonic() - ejected_at
         row = b.js("document.querySelector('tr[data-server=\"%s\"]').innerText" % victim.addr)
         assert "ejected" in row and "until" in row and "Connection refused" in row, row
@@ -179,7 +180,7 @@ def test_status_page_in_chromium(env):
 
         # a phone's width: nothing wider than the screen
         b.viewport(390, 844, True)
-        assert wait_until(lambda: page_state(b)["samples"] >= st["samples"] + 1, 5)
+        wait_until(lambda: page_state(b)["samples"] >= st["samples"] + 1, "one more sample on the page")
         assert page_state(b)["overflow"] <= 0, page_state(b)["overflow"]
         b.screenshot(os.path.join(env.tmp, "status-page-phone.png"))
 
@@ -203,11 +204,12 @@ def test_status_page_in_worker_mode(env):
     b = Browser(env)
     try:
         b.call("Page.navigate", url="http://%s:%d/" % (HOST, mport))
-        assert wait_until(lambda: b.js("document.querySelectorAll('tr[data-worker]').length") == 2, 10)
+        wait_until(lambda: b.js("document.querySelectorAll('tr[data-worker]').length") == 2,
+                   "a row for each of the 2 workers", timeout=10)
         pids = b.js("[...document.querySelectorAll('tr[data-worker] td:nth-child(2)')].map(e => +e.innerText)")
         children = [int(p) for p in open("/proc/%d/task/%d/children" % (px.proc.pid, px.proc.pid)).read().split()]
         assert sorted(pids) == sorted(children)
-        assert wait_until(lambda: page_state(b)["servers"]["alpha"] == [[r.addr, "live"]], 5)
+        wait_until(lambda: page_state(b)["servers"]["alpha"] == [[r.addr, "live"]], "the server shown live again")
         assert b.errors() == []
     finally:
         b.close()

@@ -75,8 +75,8 @@ class Upgradable:
         self.proc, self.out = env.spawn(argv, "nutcracker")
         env.proxy_outputs.append(self.out)
         self.pids = [self.proc.pid]
-        assert wait_until(lambda: read_pid(self.pidfile) == self.proc.pid and self._serves(), 10), \
-            self.log_tail()
+        wait_until(lambda: read_pid(self.pidfile) == self.proc.pid and self._serves(),
+                   lambda: "the proxy to serve; log: " + self.log_tail(), timeout=10)
 
     def _serves(self):
         try:
@@ -102,10 +102,19 @@ class Upgradable:
         old_pid = read_pid(self.pidfile)
         self.replace_binary()
         self.upgrade()
-        assert wait_until(lambda: read_pid(self.pidfile) not in (0, old_pid), 20), self.log_tail()
+        self.wait_new(old_pid)
         self.pids.append(read_pid(self.pidfile))
-        assert wait_until(lambda: not alive(old_pid), 20), self.log_tail()
+        self.wait_gone(old_pid)
         return old_pid
+
+    def wait_new(self, old_pid, timeout=20):
+        """Until the pid file names a process other than old_pid."""
+        wait_until(lambda: read_pid(self.pidfile) not in (0, old_pid),
+                   lambda: "a new pid in the pid file; log: " + self.log_tail(), timeout=timeout)
+
+    def wait_gone(self, old_pid, timeout=20):
+        wait_until(lambda: not alive(old_pid),
+                   lambda: "the old process %d to exit; log: %s" % (old_pid, self.log_tail()), timeout=timeout)
 
     def log_tail(self):
         try:
@@ -140,10 +149,13 @@ class Upgradable:
         for pid in set(self.pids + [read_pid(self.pidfile)]):
             if pid and alive(pid):
                 os.kill(pid, signal.SIGTERM)
-        wait_until(lambda: not any(p and alive(p) for p in self.pids + [read_pid(self.pidfile)]), 15)
-        for pid in set(self.pids + [read_pid(self.pidfile)]):
-            if pid and alive(pid):
-                os.kill(pid, signal.SIGKILL)
+        try:
+            wait_until(lambda: not any(p and alive(p) for p in self.pids + [read_pid(self.pidfile)]),
+                       "every proxy process to stop on SIGTERM", timeout=15)
+        finally:  # nothing is left running, and a proxy that would not stop fails the test
+            for pid in set(self.pids + [read_pid(self.pidfile)]):
+                if pid and alive(pid):
+                    os.kill(pid, signal.SIGKILL)
 
 
 class Load:
@@ -158,7 +170,6 @@ class Load:
         self.errors = []
         self.incrs = [0] * INCR_CLIENTS
         self.connects = [0] * CONNECT_CLIENTS
-        self.marks = {}  # name -> per-client counts at that moment
         where = {"unix_socket_path": path} if path else {"host": HOST, "port": port}
         self.clients = [redis.Redis(socket_timeout=10, **where) for _ in range(INCR_CLIENTS)]
         self.threads = [threading.Thread(target=self._incr, args=(i,)) for i in range(INCR_CLIENTS)]
@@ -195,8 +206,9 @@ class Load:
         for t in self.threads:
             t.start()
 
-    def mark(self, name):
-        self.marks[name] = list(self.incrs) + list(self.connects)
+    def counts(self):
+        """Replies each client has had so far."""
+        return list(self.incrs) + list(self.connects)
 
     def finish(self):
         self.stop.set()
@@ -209,7 +221,8 @@ class Load:
 
 def grows(load, n):
     before = load.total()
-    return wait_until(lambda: load.total() >= before + n or load.errors, 10)
+    return wait_until(lambda: load.total() >= before + n or load.errors,
+                      "%d more requests served" % n, timeout=10)
 
 
 @pytest.mark.parametrize("workers,unix", [(0, False), (2, False), (0, True), (2, True)],
@@ -228,22 +241,24 @@ def test_upgrade_under_load(env, workers, unix):
             old_ino = os.stat("/proc/%d/exe" % old_pid).st_ino
             new_ino = px.replace_binary()
             assert new_ino != old_ino
-            load.mark("before")
+            before = load.counts()
             t0 = time.monotonic()
             px.upgrade()
-            assert wait_until(lambda: read_pid(px.pidfile) not in (0, old_pid), 20), px.log_tail()
+            px.wait_new(old_pid)
             new_pid = read_pid(px.pidfile)
             px.pids.append(new_pid)
             t_ready = time.monotonic() - t0
-            assert wait_until(lambda: not alive(old_pid), 20), px.log_tail()
+            px.wait_gone(old_pid)
             timings.append((t_ready, time.monotonic() - t0))
-            load.mark("after")
+            # every client gets replies after the upgrade began: none is stuck.  The
+            # old process can be gone 10 ms after the signal, before each client's
+            # thread has run once, so each is given up to 5 s.
+            wait_until(lambda: load.errors or all(now > then for now, then in zip(load.counts(), before)),
+                       lambda: "every client to get a reply (replies before %s, now %s)"
+                       % (before, load.counts()))
             assert grows(load, 1500) and not load.errors, (load.errors, px.log_tail())
             # the new process runs the new file
             assert os.stat("/proc/%d/exe" % new_pid).st_ino == new_ino
-            # every client got through before, across and after it
-            for before, after in zip(load.marks["before"], load.marks["after"]):
-                assert before < after
         load.finish()
         # nothing failed, nothing was lost
         assert load.errors == [], (load.errors, px.log_tail())
@@ -252,8 +267,7 @@ def test_upgrade_under_load(env, workers, unix):
         # stats go on: the new process counts what the old one served too
         served = load.total()
         st = wait_until(lambda: (lambda s: s if s["pools"][0]["servers"][0]["requests"] >= served else None)(
-            px.status()), 10)
-        assert st, (px.status()["pools"][0]["servers"][0]["requests"], served)
+            px.status()), "the stats to count the %d requests served" % served, timeout=10)
         assert st["generation"] == 1 + ROUNDS and st["pid"] == new_pid
         print("\nupgrade (%s): %d upgrades under %d requests (%d INCR on %d pooled clients, %d on new "
               "connections): 0 errors, 0 refused, 0 lost; new binary serving / old gone after %s"
@@ -320,7 +334,8 @@ def test_a_new_binary_that_fails_leaves_the_old_serving(env):
         assert c.call("SET", "k", "before") == b"OK"
         px.replace_binary("#!/bin/sh\nexit 3\n")
         px.upgrade()
-        assert wait_until(lambda: "binary upgrade failed" in px.log_tail(), 10), px.log_tail()
+        wait_until(lambda: "binary upgrade failed" in px.log_tail(), lambda: "the failure logged; log: " + px.log_tail(),
+                   timeout=10)
         assert read_pid(px.pidfile) == old_pid and alive(old_pid)
         # the same connection and new ones keep working, the stats port too
         assert c.call("GET", "k") == b"before"
@@ -329,9 +344,9 @@ def test_a_new_binary_that_fails_leaves_the_old_serving(env):
         # and a good binary afterwards takes over
         px.replace_binary()
         px.upgrade()
-        assert wait_until(lambda: read_pid(px.pidfile) not in (0, old_pid), 10), px.log_tail()
+        px.wait_new(old_pid, timeout=10)
         px.pids.append(read_pid(px.pidfile))
-        assert wait_until(lambda: not alive(old_pid), 10), px.log_tail()
+        px.wait_gone(old_pid, timeout=10)
         assert Resp(port=px.port).call("GET", "k") == b"after"
     finally:
         px.stop_all()
