@@ -29,7 +29,8 @@
  * the old master itself still says "master" until a sentinel demotes it. The
  * config-epoch (SENTINEL MASTER) grows with every failover, so an answer with
  * an older epoch than the master in use is stale and ignored, and one that
- * names the master in use at a newer epoch says a failover ended on it.
+ * names the master in use at a newer epoch says a failover ended on it. A
+ * switch heard as a message has no epoch: the query link asks for it at once.
  */
 #include "sentinel/sentinel.h"
 
@@ -105,6 +106,7 @@ int sentinel_link_fail(struct sentinel_link *l, const char *why)
     sentinel_conn_close(sn->loop, &l->conn);
     l->auth_pending = false;
     l->waiting = 0;
+    l->again = false; /* a new link asks first thing */
     if (l->kind == LINK_SUB) {
         return -1; /* its own sentinel, again at the next heartbeat */
     }
@@ -143,6 +145,32 @@ static void link_queue_queries(struct sentinel_link *l)
     l->round_ok = 0;
     l->per_group = replicas ? 3 : 2;
     link_wait(l, l->per_group * sn->ngroups);
+}
+
+/* A round of queries, sent now: 0, or -1 when the link failed. */
+static int query_ask(struct sentinel_link *l)
+{
+    link_queue_queries(l);
+    if (sentinel_conn_flush(l->sn->loop, &l->conn) != 0) {
+        return sentinel_link_fail(l, l->conn.err);
+    }
+    return 0;
+}
+
+/* Ask the query link's sentinel now, not at the next heartbeat. A round
+ * queued on a link still connecting is asked after this moment anyway; a
+ * round already asked may have been answered before it: another follows. */
+static void query_soon(struct sentinel *sn)
+{
+    struct sentinel_link *l = &sn->query;
+    if (l->conn.state != SENTINEL_CONN_CONNECTED) {
+        return;
+    }
+    if (l->waiting > 0 || l->auth_pending) {
+        l->again = true;
+        return;
+    }
+    query_ask(l);
 }
 
 /* What a new link says first. */
@@ -250,6 +278,11 @@ static void probe_accept(struct sentinel_group *pr)
                  from, to);
     } else {
         log_notice("pool '%s': group '%s' master is %s", sn->cp->name, pr->name, to);
+    }
+    if (!pr->epoch_known) {
+        /* taken from a message, which has no epoch: until a query gives it, a
+         * failover that comes back to this master could not be told apart */
+        query_soon(sn);
     }
 }
 
@@ -526,6 +559,10 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
     l->tries = 0;
     l->failing = false;
     look_over_all(sn); /* a sentinel answered for every group */
+    if (l->again) {
+        l->again = false;
+        return query_ask(l);
+    }
     return 0;
 }
 

@@ -43,6 +43,7 @@ struct sentinel_link {
     uint32_t per_group;  /* query link: replies per group in this round */
     uint32_t round_ok;   /* query link: usable answers in this round */
     bool old_replicas;   /* query link: this sentinel knows SENTINEL SLAVES only */
+    bool again;          /* query link: ask again once this round is answered */
     bool ans_ok;         /* query link: the address answer of the current group */
     bool ans_fresh;      /* query link: ... at an epoch not older than the one in use */
     socklen_t ans_len;

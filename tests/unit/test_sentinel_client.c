@@ -152,6 +152,7 @@ struct script {
     int sub_fd[MAX_SENTINELS];    /* each sentinel's subscription link, once seen */
     int sub_nchan[MAX_SENTINELS]; /* the channels it subscribed to */
     int roles;                    /* ROLE questions answered */
+    int masters;                  /* SENTINEL MASTER questions answered */
 };
 
 static int listen_any(int *port)
@@ -214,6 +215,7 @@ static void sentinel_answer(struct script *sc, struct conn *c, const uint8_t *p,
         const char *v[] = {"127.0.0.1", port};
         say_bulk_array(c->fd, 2, v);
     } else if (arg_is(p, &a[1], "MASTER")) {
+        sc->masters++;
         const char *v[] = {"name", "g", "ip", "127.0.0.1", "port", port, "config-epoch", epoch};
         say_bulk_array(c->fd, 8, v);
     } else if (arg_is(p, &a[1], "REPLICAS")) {
@@ -316,8 +318,10 @@ struct rig {
     struct sentinel *sn;
 };
 
-/* nsentinels scripted sentinels; extra: more pool keys ("" for none). */
-static void rig_init_n(struct rig *r, const char *read_from, int nsentinels, const char *extra)
+/* nsentinels scripted sentinels, asked every heartbeat_ms; extra: more pool
+ * keys ("" for none). */
+static void rig_init_hb(struct rig *r, const char *read_from, int nsentinels, const char *extra,
+                        int heartbeat_ms)
 {
     memset(r, 0, sizeof(*r));
     r->sc.nsentinels = nsentinels;
@@ -337,9 +341,9 @@ static void rig_init_n(struct rig *r, const char *read_from, int nsentinels, con
     }
     char yml[1024];
     snprintf(yml, sizeof(yml),
-             "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinel_heartbeat: 50\n"
+             "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinel_heartbeat: %d\n"
              "  read_from: %s\n%s  groups:\n   - g\n  sentinels:\n%s",
-             read_from, extra, list);
+             heartbeat_ms, read_from, extra, list);
     struct conf_errors errs;
     conf_errors_init(&errs);
     r->conf = conf_load_buf_flags("t.yml", yml, strlen(yml), CONF_F_NUMERIC_ONLY, &errs);
@@ -352,6 +356,11 @@ static void rig_init_n(struct rig *r, const char *read_from, int nsentinels, con
         abort();
     }
     r->sn = sentinel_create(r->loop, &r->conf->pools[0], (struct group_sink){&rec_ops, &r->rec});
+}
+
+static void rig_init_n(struct rig *r, const char *read_from, int nsentinels, const char *extra)
+{
+    rig_init_hb(r, read_from, nsentinels, extra, 50);
 }
 
 static void rig_init(struct rig *r, const char *read_from)
@@ -618,6 +627,31 @@ static void test_lagging_sentinel_after_switch(void)
     rig_free(&r);
 }
 
+/* A switch heard as a message carries no epoch: the sentinel is asked for it
+ * at once, not a heartbeat later (until then a failover that comes back to
+ * the new master could not be told from the switch itself). The heartbeat is
+ * 10 s here: only the switch can make the client ask within the 3 s waited. */
+static void test_switch_epoch_asked_at_once(void)
+{
+    struct rig r;
+    char sw[128];
+    rig_init_hb(&r, "master", 1, "", 10000);
+    RUN_UNTIL(&r, r.rec.found == 1 && r.sc.sub_fd[0] >= 0 && r.sc.masters == 1);
+    CHECK_EQ_INT(r.rec.found, 1);
+    snprintf(sw, sizeof(sw), "g 127.0.0.1 %d 127.0.0.1 %d", r.sc.master_port[0],
+             r.sc.master_port[1]);
+    r.sc.named = 1;
+    r.sc.epoch = 2;
+    publish(&r, 0, "+switch-master", sw);
+    RUN_UNTIL(&r, r.rec.found == 2 && r.sc.masters == 2);
+    CHECK_EQ_INT(r.rec.found, 2);
+    CHECK_EQ_INT(r.sc.masters, 2);
+    run_for(&r, 100); /* asked once: the answer names m1 at epoch 2 */
+    CHECK_EQ_INT(r.sc.masters, 2);
+    CHECK_EQ_INT(r.rec.ends, 0);
+    rig_free(&r);
+}
+
 /* A failover of master 0 whose promoted replica (master 1) is turned back
  * into a replica before the switch takes (seen with real sentinels: one that
  * had not heard of the failover yet converts the new master back); the
@@ -696,5 +730,6 @@ int main(void)
     test_switch_message_and_role();
     test_every_sentinel();
     test_lagging_sentinel_after_switch();
+    test_switch_epoch_asked_at_once();
     UNIT_DONE("test_sentinel_client");
 }
