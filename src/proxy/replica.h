@@ -31,6 +31,12 @@ struct replica_ep {
     bool seen;     /* scratch of replica_group_update */
 };
 
+/* The endpoint of a hidden server (s->owner != NULL). */
+static inline const struct replica_ep *replica_ep_of(const struct server *s)
+{
+    return (const struct replica_ep *)(const void *)s;
+}
+
 struct replica_set {
     struct replica_ep **v; /* each allocated alone: requests point at its connections */
     uint32_t n;

@@ -68,10 +68,10 @@ static bool route_replica_usable(struct replica_ep *ep, const struct server *gro
     return !server_addr_is(group, (const struct sockaddr *)&s->addr.ss, s->addr.len);
 }
 
-/* Rendezvous hashing: the usable replica of g with the highest weight for this
- * key hash. A key keeps its replica while that replica stays; when one goes,
- * only its keys move; every worker makes the same choice. */
-static struct server *route_replica(struct server *g, uint32_t key_hash)
+/* Rendezvous hashing: the usable replica of g (other than skip) with the
+ * highest weight for this key hash. A key keeps its replica while that replica
+ * stays; when one goes, only its keys move; every worker makes the same choice. */
+static struct server *route_replica(struct server *g, uint64_t key_hash, const struct server *skip)
 {
     struct replica_set *rs = g->replicas;
     uint64_t h = route_mix(key_hash);
@@ -79,7 +79,7 @@ static struct server *route_replica(struct server *g, uint32_t key_hash)
     uint64_t best_w = 0;
     for (uint32_t i = 0; rs != NULL && i < rs->n; i++) {
         struct replica_ep *ep = rs->v[i];
-        if (!route_replica_usable(ep, g)) {
+        if (&ep->srv == skip || !route_replica_usable(ep, g)) {
             continue;
         }
         uint64_t w = route_mix(h ^ ep->seed);
@@ -101,7 +101,7 @@ static int route_sentinel(struct pool *p, uint32_t h, size_t len, bool readonly,
     if (!readonly || !p->replica_reads) {
         return ROUTE_HIT;
     }
-    struct server *r = route_replica(out->shard, h);
+    struct server *r = route_replica(out->shard, h, NULL);
     if (r != NULL) {
         out->target = r;
         return ROUTE_HIT;
@@ -226,18 +226,47 @@ const char *route_miss_text(const struct pool *p, int miss, const struct route *
     return NO_REPLICA_MSG;
 }
 
-struct server *route_fallback(const struct server *target, bool readonly)
+bool route_may_fall_back(const struct server *s)
 {
+    const struct pool *p = s->pool;
+    enum conf_read_from rf = p->cp->read_from;
+    if (rf != READ_FROM_REPLICA && rf != READ_FROM_PREFER_REPLICA) {
+        return false;
+    }
+    /* a sentinel group's replica, or a static master/replica pool's */
+    return s->owner != NULL || (p->mode == POOL_MASTER_REPLICA && s != &p->servers[p->cp->master]);
+}
+
+/* Another live replica of a static master/replica pool than target: the next
+ * one after it in the pool's order. */
+static struct server *route_other_member(struct pool *p, const struct server *target)
+{
+    uint32_t at = (uint32_t)(target - p->servers);
+    for (uint32_t k = 1; k < p->nservers; k++) {
+        struct server *s = &p->servers[(at + k) % p->nservers];
+        if (s != &p->servers[p->cp->master] && !s->health.ejected) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+struct server *route_fallback(struct server *target, bool readonly, bool replicas_too)
+{
+    if (!readonly || !route_may_fall_back(target)) {
+        return NULL;
+    }
     struct pool *p = target->pool;
-    if (!readonly || p->cp->read_from != READ_FROM_PREFER_REPLICA) {
-        return NULL;
+    struct server *group = target->owner;
+    struct server *other = NULL;
+    if (replicas_too) {
+        /* a sentinel group's replica: by rendezvous on its own seed, so that the
+         * reads of different lost replicas spread over the others */
+        other = group != NULL ? route_replica(group, replica_ep_of(target)->seed, target)
+                              : route_other_member(p, target);
     }
-    if (target->owner != NULL) {
-        return target->owner; /* a sentinel group's replica: the group's master */
+    if (other != NULL || p->cp->read_from != READ_FROM_PREFER_REPLICA) {
+        return other;
     }
-    if (p->mode != POOL_MASTER_REPLICA) {
-        return NULL;
-    }
-    struct server *master = &p->servers[p->cp->master];
-    return target != master ? master : NULL; /* a static pool's replica: its master */
+    return group != NULL ? group : &p->servers[p->cp->master];
 }

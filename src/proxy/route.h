@@ -52,10 +52,14 @@ bool route_one_dataset(const struct pool *p);
 /* The client's error for a miss: a constant, or the text written to buf. */
 const char *route_miss_text(const struct pool *p, int miss, const struct route *r, char *buf,
                             size_t cap);
-/* A request to target could not be connected, or its connection was lost with
- * the read written: the server to send it to instead with read_from:
- * prefer_replica (a sentinel group's replica: the group; a master/replica
- * pool's replica: the master), or NULL. */
-struct server *route_fallback(const struct server *target, bool readonly);
+/* Whether reads s could not serve may go elsewhere: s is a replica (of a
+ * sentinel group, or of a static master/replica pool) and reads go to
+ * replicas (read_from: replica or prefer_replica). */
+bool route_may_fall_back(const struct server *s);
+/* A read for target could not be connected, or its connection was lost with
+ * the read written: where to send it instead. Another usable replica of the
+ * same data (replicas_too), else with read_from: prefer_replica the master
+ * (a sentinel group's replica: the group), else NULL. */
+struct server *route_fallback(struct server *target, bool readonly, bool replicas_too);
 
 #endif

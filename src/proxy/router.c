@@ -56,7 +56,7 @@ static struct sconn *router_conn(struct client *c, struct server **s, bool reado
     if (*err == 0) {
         return sc;
     }
-    struct server *instead = route_fallback(*s, readonly);
+    struct server *instead = route_fallback(*s, readonly, true);
     if (instead == NULL) {
         return NULL;
     }

@@ -344,11 +344,10 @@ static void sconn_buffers_trim(struct sconn *c, size_t mbuf)
 /* Whether c keeps the bytes of what it wrote until they are answered, so that
  * the reads among them can be sent again if c is lost: a sentinel group's
  * master with failover_hold (they wait for the new master), or a replica whose
- * reads fall back to its master (read_from: prefer_replica). */
+ * reads can go to another replica or its master (route_fallback). */
 static bool sconn_keeps_sent(const struct sconn *c)
 {
-    return c->owner == NULL &&
-           (hold_keeps_sent(c->server) || route_fallback(c->server, true) != NULL);
+    return c->owner == NULL && (hold_keeps_sent(c->server) || route_may_fall_back(c->server));
 }
 
 /* Where the bytes c still needs begin in c->out: at the first byte not written,
@@ -493,24 +492,34 @@ static bool sconn_write_follows(const struct req *r)
     return false;
 }
 
-/* To the master `to` (read_from: prefer_replica, route_fallback), on its
- * client's connection there, when it is a client's read with its bytes at
- * hand (a read has nothing to repeat). Not: the proxy's own or an orphan's
- * (nobody waits), a transaction's block, a reply rewritten for the server it
- * went to (SCAN), a read its client wrote after. */
+/* Where a lost replica's reads go (route_fallback): `to` first, `last` for a
+ * read already sent again once (so it cannot go round dead replicas). */
+struct sconn_fallback {
+    struct server *to;
+    struct server *last;
+};
+
+/* To another replica or the master (struct sconn_fallback), on its client's
+ * connection there, when it is a client's read with its bytes at hand (a read
+ * has nothing to repeat). Not: the proxy's own or an orphan's (nobody waits),
+ * a transaction's block, a reply rewritten for the server it went to (SCAN), a
+ * read its client wrote after. */
 static bool sconn_read_again(struct sconn *c, struct req *r, const uint8_t *p, void *ctx)
 {
+    const struct sconn_fallback *fb = ctx;
     const struct req *top = r->parent != NULL ? r->parent : r;
     const struct client *cl = top->client;
-    if (p == NULL || cl == NULL || !top->in_client || r->skip > 0 || r->reply != NULL ||
-        !req_reads(r) || sconn_write_follows(r)) {
+    struct server *to = r->resent ? fb->last : fb->to;
+    if (to == NULL || p == NULL || cl == NULL || !top->in_client || r->skip > 0 ||
+        r->reply != NULL || !req_reads(r) || sconn_write_follows(r)) {
         return false;
     }
-    struct sconn *sc = server_conn_for(ctx, cl->id, cl->lc.resp);
+    struct sconn *sc = server_conn_for(to, cl->id, cl->lc.resp);
     if (sconn_ensure(sc) != 0) {
         return false;
     }
     sconn_unsend(c, r);
+    r->resent = true;
     sconn_send(sc, r, p, r->len);
     return true;
 }
@@ -541,13 +550,17 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     /* detach the whole queue first: answering a request may queue new work on c */
     struct req *r = c->head;
     c->head = c->tail = c->unsent = NULL;
-    struct server *to = lost ? route_fallback(s, true) : NULL;
+    struct sconn_fallback fb = {NULL, NULL};
+    if (lost && r != NULL) {
+        fb.to = route_fallback(s, true, true);
+        fb.last = route_fallback(s, true, false);
+    }
     if (r != NULL && c->owner == NULL && hold_takes_back(s)) {
         struct hold_entry *at = NULL; /* where the previous one went */
         r = sconn_requeue(c, r, sconn_hold_again, &at);
-    } else if (r != NULL && c->owner == NULL && to != NULL) {
-        /* a replica's connection lost: its reads go to the master */
-        r = sconn_requeue(c, r, sconn_read_again, to);
+    } else if (r != NULL && c->owner == NULL && fb.to != NULL) {
+        /* a replica's connection lost: its reads go to another replica, or the master */
+        r = sconn_requeue(c, r, sconn_read_again, &fb);
     }
     buf_reset(&c->out);
     buf_reset(&c->in);

@@ -173,12 +173,12 @@ def test_prefer_replica_reads_see_no_error_from_a_dead_replica(env):
 
 @pytest.mark.parametrize("read_from", ["prefer_replica", "replica"])
 def test_read_in_flight_on_a_lost_replica(env, read_from):
-    """The replica is stopped with a GET and an MGET already written to it,
-    then killed: with prefer_replica they are sent again to the master (a read
-    repeats nothing) and answered with its values; with replica they get the
-    connection's error, as before. A read whose client pipelined a write after
-    it (run by the master already) gets the error either way: sent again, it
-    would read that later write."""
+    """The only replica is stopped with a GET and an MGET already written to
+    it, then killed: with prefer_replica they are sent again to the master (a
+    read repeats nothing) and answered with its values; with replica (no other
+    replica to ask) they get the connection's error. A read whose client
+    pipelined a write after it (run by the master already) gets the error
+    either way: sent again, it would read that later write."""
     master, replicas = start_replicated(env, nreplicas=1)
     rep = replicas[0]
     px = env.proxy({"alpha": split_pool(master, replicas, read_from=read_from,
@@ -208,6 +208,76 @@ def test_read_in_flight_on_a_lost_replica(env, read_from):
     else:
         assert isinstance(got, RespError) and isinstance(mgot, RespError), (got, mgot)
     assert isinstance(pgot, RespError) and pset == b"OK", (pgot, pset)
+    assert c.call("SET", "k", "after") == b"OK"
+
+
+@pytest.mark.parametrize("read_from", ["replica", "prefer_replica"])
+def test_read_in_flight_on_a_lost_replica_goes_to_another_replica(env, read_from):
+    """Two replicas: the one that serves "k" is stopped with a GET and an MGET
+    written to it, then killed: both reads are sent again to the other replica
+    (not to the master, with either read_from) and answered with its values.
+    Each replica holds its own value of "k", so the answer says who gave it."""
+    master, replicas = start_replicated(env, nreplicas=2)
+    victim = replica_of("k", replicas)
+    other = next(r for r in replicas if r is not victim)
+    k2 = next(k for k in ("%d:k2" % i for i in range(1000)) if replica_of(k, replicas) is victim)
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from=read_from,
+                                        server_failure_limit=1000, timeout=30000)})
+    c = px.resp()
+    assert c.call("MSET", "k", "master", k2, "m2") == b"OK"
+    wait_replicated(master, replicas)
+    for r in replicas:
+        r.client().config_set("replica-read-only", "no")
+        r.client().set("k", "victim" if r is victim else "other")
+    assert c.call("GET", "k") == b"victim"
+    assert c.call("MGET", k2, "k") == [b"m2", b"victim"]
+    reset_stats(master, other)
+    stop_process(victim.proc.pid)
+    getter, mgetter = px.resp(timeout=30), px.resp(timeout=30)
+    try:
+        getter.send(encode_command("GET", "k"))
+        mgetter.send(encode_command("MGET", k2, "k"))
+        forwarded(px, "alpha", victim, 2)
+        crash(victim)
+        assert getter.read_reply() == b"other"
+        assert mgetter.read_reply() == [b"m2", b"other"]
+    finally:
+        getter.close()
+        mgetter.close()
+    assert calls(other, "get") == 1 and calls(other, "mget") == 1
+    assert calls(master, "get") == 0 and calls(master, "mget") == 0
+    assert c.call("SET", "k", "after") == b"OK"
+
+
+@pytest.mark.parametrize("read_from", ["replica", "prefer_replica"])
+def test_read_in_flight_when_every_replica_is_lost(env, read_from):
+    """Both replicas die while a GET waits on one of them: it is sent again
+    once, to the other (refused), and then with prefer_replica to the master,
+    with replica answered with an error: a read does not go round dead
+    replicas, and the client gets its answer."""
+    master, replicas = start_replicated(env, nreplicas=2)
+    victim = replica_of("k", replicas)
+    other = next(r for r in replicas if r is not victim)
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from=read_from,
+                                        server_failure_limit=1000, timeout=30000)})
+    c = px.resp()
+    assert c.call("SET", "k", "master") == b"OK"
+    wait_replicated(master, replicas)
+    assert c.call("GET", "k") == b"master"
+    crash(other)
+    stop_process(victim.proc.pid)
+    getter = px.resp(timeout=30)
+    try:
+        getter.send(encode_command("GET", "k"))
+        forwarded(px, "alpha", victim, 1)
+        crash(victim)
+        got = getter.read_reply()
+    finally:
+        getter.close()
+    if read_from == "prefer_replica":
+        assert got == b"master"
+    else:
+        assert isinstance(got, RespError), got
     assert c.call("SET", "k", "after") == b"OK"
 
 

@@ -251,6 +251,39 @@ def test_read_in_flight_on_a_lost_replica_goes_to_the_master(env):
     assert px.alive()
 
 
+def test_read_in_flight_on_a_lost_replica_goes_to_another_replica(env):
+    """g1 with two replicas, read_from: replica: the replica that serves "k"
+    is stopped with a GET written to it, then killed (the sentinels slow to
+    notice): the GET is sent again to the other replica and answered with its
+    value, not with the connection's error, and the master is not asked."""
+    m, reps, sentinels = setup_group(env)
+    c = Resp(port=sentinels[0].port, timeout=2)
+    assert c.call("SENTINEL", "SET", "g1", "down-after-milliseconds", "60000") == b"OK"
+    c.close()
+    px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica",
+                                           server_failure_limit=1000, timeout=30000)})
+    wait_until(lambda: call(px, "SET", "k", "master") == b"OK", "discovery of the master", timeout=10)
+    wait_replicated(m, reps)
+    for i, r in enumerate(reps):  # where a read was answered shows in its value
+        r.client().config_set("replica-read-only", "no")
+        r.client().set("k", "replica%d" % i)
+    got = wait_until(lambda: call(px, "GET", "k") in (b"replica0", b"replica1"), "reads served by a replica",
+                     timeout=10) and call(px, "GET", "k")
+    victim, other = (reps[0], reps[1]) if got == b"replica0" else (reps[1], reps[0])
+    reset_stats(m, other)
+    stop_process(victim.proc.pid)
+    getter = px.resp(timeout=30)
+    try:
+        getter.send(encode_command("GET", "k"))
+        forwarded(px, "alpha", "g1", 1)
+        kill(victim)
+        assert getter.read_reply() == (b"replica1" if other is reps[1] else b"replica0")
+    finally:
+        getter.close()
+    assert calls(other, "get") == 1 and calls(m, "get") == 0
+    assert px.alive()
+
+
 def test_replica_connection_failures_before_the_sentinels_notice(env):
     """Sentinels slow to judge (down-after 60 s) still list a dead replica as
     usable: after server_failure_limit failed connections the proxy stops

@@ -372,7 +372,9 @@ static void test_sentinel_replica_choice(void)
 }
 
 /* Where a read goes when its replica cannot be reached or is lost with it:
- * the master with prefer_replica only, never for a write or from the master. */
+ * another live replica when reads go to replicas, else (or for a read sent
+ * again once already) the master with prefer_replica only; never for a write
+ * or from the master. */
 static void test_fallback(void)
 {
     static const char *const rf[] = {"", "  read_from: replica\n", "  read_from: master\n",
@@ -386,29 +388,49 @@ static void test_fallback(void)
             return;
         }
         struct server *m = &f.pool->servers[IDX_MASTER], *r1 = &f.pool->servers[IDX_R1];
-        CHECK(route_fallback(r1, true) == (i == 3 ? m : NULL));
-        CHECK(route_fallback(r1, false) == NULL);
-        CHECK(route_fallback(m, true) == NULL);
+        struct server *r2 = &f.pool->servers[IDX_R2];
+        bool reads_replicas = i != 2, prefer = i == 3;
+        CHECK(route_fallback(r1, true, true) == (reads_replicas ? r2 : NULL));
+        CHECK(route_fallback(r2, true, true) == (reads_replicas ? r1 : NULL));
+        CHECK(route_fallback(r1, true, false) == (prefer ? m : NULL));
+        CHECK(route_may_fall_back(r1) == reads_replicas);
+        r2->health.ejected = true; /* no other live replica */
+        CHECK(route_fallback(r1, true, true) == (prefer ? m : NULL));
+        r2->health.ejected = false;
+        CHECK(route_fallback(r1, false, true) == NULL);
+        CHECK(route_fallback(m, true, true) == NULL);
+        CHECK(!route_may_fall_back(m));
         fixture_free(&f);
     }
-    struct fixture f;
-    CHECK(fixture_init(&f, GROUP_POOL("prefer_replica")) == 0);
-    if (f.conf == NULL) {
-        return;
+    static const char *const grf[] = {GROUP_POOL("prefer_replica"), GROUP_POOL("replica")};
+    for (size_t i = 0; i < 2; i++) {
+        struct fixture f;
+        CHECK(fixture_init(&f, grf[i]) == 0);
+        if (f.conf == NULL) {
+            return;
+        }
+        bool prefer = i == 0;
+        struct server *g = &f.pool->servers[0];
+        struct replica_addr v[2];
+        sa_of(&v[0].ss, &v[0].len, 7000);
+        sa_of(&v[1].ss, &v[1].len, 7001);
+        v[0].usable = v[1].usable = true;
+        replica_group_update(g, v, 1);
+        CHECK(g->replicas != NULL && g->replicas->n == 1);
+        struct server *rep = &g->replicas->v[0]->srv;
+        CHECK(route_fallback(rep, true, true) == (prefer ? g : NULL));
+        CHECK(route_fallback(rep, false, true) == NULL);
+        CHECK(route_fallback(g, true, true) == NULL);
+        replica_group_update(g, v, 2); /* the other replica takes the lost one's reads */
+        CHECK(g->replicas->n == 2);
+        struct server *r0 = &g->replicas->v[0]->srv, *r1 = &g->replicas->v[1]->srv;
+        CHECK(route_fallback(r0, true, true) == r1);
+        CHECK(route_fallback(r1, true, true) == r0);
+        CHECK(route_fallback(r0, true, false) == (prefer ? g : NULL));
+        replica_group_update(g, NULL, 0);
+        proxy_before_sleep(&f.px);
+        fixture_free(&f);
     }
-    struct server *g = &f.pool->servers[0];
-    struct replica_addr v;
-    sa_of(&v.ss, &v.len, 7000);
-    v.usable = true;
-    replica_group_update(g, &v, 1);
-    CHECK(g->replicas != NULL && g->replicas->n == 1);
-    struct server *rep = &g->replicas->v[0]->srv;
-    CHECK(route_fallback(rep, true) == g);
-    CHECK(route_fallback(rep, false) == NULL);
-    CHECK(route_fallback(g, true) == NULL);
-    replica_group_update(g, NULL, 0);
-    proxy_before_sleep(&f.px);
-    fixture_free(&f);
 }
 
 /* The read/write decision comes from the command table's READONLY flag. */
