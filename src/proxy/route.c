@@ -244,7 +244,7 @@ static struct server *route_other_member(struct pool *p, const struct server *ta
     uint32_t at = (uint32_t)(target - p->servers);
     for (uint32_t k = 1; k < p->nservers; k++) {
         struct server *s = &p->servers[(at + k) % p->nservers];
-        if (s != &p->servers[p->cp->master] && !s->health.ejected) {
+        if (s != &p->servers[p->cp->master] && !s->health.ejected && s->addr.known) {
             return s;
         }
     }
