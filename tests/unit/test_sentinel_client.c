@@ -153,6 +153,7 @@ struct script {
     int sub_nchan[MAX_SENTINELS]; /* the channels it subscribed to */
     int roles;                    /* ROLE questions answered */
     int masters;                  /* SENTINEL MASTER questions answered */
+    bool hold;                    /* the sentinels leave SENTINEL queries unanswered */
 };
 
 static int listen_any(int *port)
@@ -228,20 +229,17 @@ static void sentinel_answer(struct script *sc, struct conn *c, const uint8_t *p,
     }
 }
 
-static void conn_serve(struct script *sc, struct conn *c)
+/* Answer what c has read, up to a SENTINEL query while they are held. */
+static void conn_process(struct script *sc, struct conn *c)
 {
-    ssize_t n = read(c->fd, c->in + c->len, sizeof(c->in) - c->len);
-    if (n <= 0) {
-        close(c->fd);
-        c->fd = -1;
-        return;
-    }
-    c->len += (size_t)n;
     struct req_info ri;
     req_info_init(&ri);
     size_t pos = 0;
     while (redis_req_parse((const uint8_t *)c->in + pos, c->len - pos, &ri) == PARSE_OK) {
         const uint8_t *p = (const uint8_t *)c->in + pos;
+        if (sc->hold && !c->master && arg_is(p, &ri.args.v[0], "SENTINEL")) {
+            break;
+        }
         if (c->master) {
             int i = c->port == sc->master_port[0] ? 0 : 1;
             if (arg_is(p, &ri.args.v[0], "ROLE")) {
@@ -259,6 +257,18 @@ static void conn_serve(struct script *sc, struct conn *c)
     memmove(c->in, c->in + pos, c->len - pos);
     c->len -= pos;
     req_info_free(&ri);
+}
+
+static void conn_serve(struct script *sc, struct conn *c)
+{
+    ssize_t n = read(c->fd, c->in + c->len, sizeof(c->in) - c->len);
+    if (n <= 0) {
+        close(c->fd);
+        c->fd = -1;
+        return;
+    }
+    c->len += (size_t)n;
+    conn_process(sc, c);
 }
 
 static void script_accept(struct script *sc, int lfd, bool master, int port, int sentinel)
@@ -285,6 +295,11 @@ static void script_serve(struct script *sc)
     }
     p[n++] = (struct pollfd){sc->master_lfd[0], POLLIN, 0};
     p[n++] = (struct pollfd){sc->master_lfd[1], POLLIN, 0};
+    for (int i = 0; i < MAX_CONNS; i++) {
+        if (!sc->hold && sc->conns[i].fd >= 0 && sc->conns[i].len > 0) {
+            conn_process(sc, &sc->conns[i]); /* queries held until now */
+        }
+    }
     for (int i = 0; i < MAX_CONNS; i++) {
         p[n++] = (struct pollfd){sc->conns[i].fd, POLLIN, 0};
     }
@@ -652,6 +667,34 @@ static void test_switch_epoch_asked_at_once(void)
     rig_free(&r);
 }
 
+/* A switch while a round of queries is out, whose answers may be older than
+ * the switch: one more round follows that one (the heartbeat is 10 s). */
+static void test_switch_while_a_round_is_out(void)
+{
+    struct rig r;
+    char sw[128];
+    rig_init_hb(&r, "master", 1, "", 10000);
+    r.sc.hold = true; /* the first round stays out */
+    RUN_UNTIL(&r, r.sc.sub_fd[0] >= 0);
+    CHECK(r.sc.sub_fd[0] >= 0);
+    snprintf(sw, sizeof(sw), "g 127.0.0.1 %d 127.0.0.1 %d", r.sc.master_port[0],
+             r.sc.master_port[1]);
+    r.sc.named = 1;
+    r.sc.epoch = 2;
+    publish(&r, 0, "+switch-master", sw);
+    RUN_UNTIL(&r, r.rec.found == 1);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[1]);
+    CHECK_EQ_INT(r.sc.masters, 0);
+    r.sc.hold = false;
+    RUN_UNTIL(&r, r.sc.masters == 2);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.sc.masters, 2);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(r.rec.ends, 0);
+    rig_free(&r);
+}
+
 /* A failover of master 0 whose promoted replica (master 1) is turned back
  * into a replica before the switch takes (seen with real sentinels: one that
  * had not heard of the failover yet converts the new master back); the
@@ -731,5 +774,6 @@ int main(void)
     test_every_sentinel();
     test_lagging_sentinel_after_switch();
     test_switch_epoch_asked_at_once();
+    test_switch_while_a_round_is_out();
     UNIT_DONE("test_sentinel_client");
 }
