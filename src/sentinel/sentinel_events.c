@@ -38,9 +38,10 @@ static void sub_switch(struct sentinel_link *l, struct sentinel_group *pr,
            "pool '%s': sentinel '%s' announces +switch-master of group '%s' to %.*s:%d",
            sn->cp->name, sentinel_link_peer(l), pr->name, (int)ev->addr.ip_len,
            (const char *)ev->addr.ip, ev->addr.port);
-    /* a message carries no epoch: it is checked with ROLE only, and the next
-     * query raises the epoch. Guessing one higher would let a late message
-     * (a restarted sentinel replays its last switch) outrank every true view. */
+    /* a message carries no epoch: it is checked with ROLE only, and the query
+     * asked once it is taken (query_soon) gives the epoch. Guessing one higher
+     * would let a late message (a restarted sentinel replays its last switch)
+     * outrank every true view. */
     sentinel_candidate(sn, pr, &ss, len, SENTINEL_EPOCH_NONE);
 }
 

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import HOST, TWEMPROXY, Ketama, RespError, encode_command, fnv1a_64, spread_keys, wait_until
 from liveness_util import crash, forwarded, stop_process
-from replica_util import calls, reset_stats, wait_replicated
+from replica_util import calls, replies_across_a_loss, reset_stats, wait_replicated
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no read/write splitting")
 
@@ -236,17 +236,8 @@ def test_read_in_flight_on_a_lost_replica_goes_to_another_replica(env, read_from
     assert c.call("MGET", k2, "k") == [b"m2", b"victim"]
     reset_stats(master, other)
     stop_process(victim.proc.pid)
-    getter, mgetter = px.resp(timeout=30), px.resp(timeout=30)
-    try:
-        getter.send(encode_command("GET", "k"))
-        mgetter.send(encode_command("MGET", k2, "k"))
-        forwarded(px, "alpha", victim, 2)
-        crash(victim)
-        assert getter.read_reply() == b"other"
-        assert mgetter.read_reply() == [b"m2", b"other"]
-    finally:
-        getter.close()
-        mgetter.close()
+    got = replies_across_a_loss(px, "alpha", victim, lambda: crash(victim), ("GET", "k"), ("MGET", k2, "k"))
+    assert got == [b"other", [b"m2", b"other"]]
     assert calls(other, "get") == 1 and calls(other, "mget") == 1
     assert calls(master, "get") == 0 and calls(master, "mget") == 0
     assert c.call("SET", "k", "after") == b"OK"
@@ -269,14 +260,7 @@ def test_read_in_flight_when_every_replica_is_lost(env, read_from):
     assert c.call("GET", "k") == b"master"
     crash(other)
     stop_process(victim.proc.pid)
-    getter = px.resp(timeout=30)
-    try:
-        getter.send(encode_command("GET", "k"))
-        forwarded(px, "alpha", victim, 1)
-        crash(victim)
-        got = getter.read_reply()
-    finally:
-        getter.close()
+    got, = replies_across_a_loss(px, "alpha", victim, lambda: crash(victim), ("GET", "k"))
     if read_from == "prefer_replica":
         assert got == b"master"
     else:

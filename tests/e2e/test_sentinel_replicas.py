@@ -18,8 +18,8 @@ import time
 import pytest
 
 from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port, spread_keys, wait_until
-from liveness_util import forwarded, stop_process
-from replica_util import calls, reset_stats, wait_replicated
+from liveness_util import stop_process
+from replica_util import calls, replies_across_a_loss, reset_stats, wait_replicated
 from test_sentinel import (HEARTBEAT, SentinelCommands, call, force_failover, replica_of, sentinel_pool,
                            start_sentinels, wait_sentinels_ready)
 
@@ -75,6 +75,14 @@ def kill(server):
     """SIGKILL by pid: no goodbye to the sentinels or the proxy."""
     os.kill(server.proc.pid, signal.SIGKILL)
     server.proc.wait(10)
+
+
+def slow_to_judge(sentinels, group):
+    """down-after 60 s: a replica killed stays listed as usable for the test."""
+    for s in sentinels:
+        c = Resp(port=s.port, timeout=2)
+        assert c.call("SENTINEL", "SET", group, "down-after-milliseconds", "60000") == b"OK"
+        c.close()
 
 
 def setup_group(env, nsentinels=1, quorum=1):
@@ -224,9 +232,7 @@ def test_read_in_flight_on_a_lost_replica_goes_to_the_master(env):
     rep = replica_of(env, m)
     sentinels = start_sentinels(env, {"g1": m}, n=1, quorum=1)
     wait_listed_ok(sentinels, "g1", [rep])
-    c = Resp(port=sentinels[0].port, timeout=2)
-    assert c.call("SENTINEL", "SET", "g1", "down-after-milliseconds", "60000") == b"OK"
-    c.close()
+    slow_to_judge(sentinels, "g1")
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="prefer_replica",
                                            server_failure_limit=1000, timeout=30000)})
     wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
@@ -236,17 +242,8 @@ def test_read_in_flight_on_a_lost_replica_goes_to_the_master(env):
     rep.client().set("k", "replica")  # where a read was answered shows in its value
     wait_until(lambda: call(px, "GET", "k") == b"replica", "reads served by the replica", timeout=10)
     stop_process(rep.proc.pid)
-    getter, mgetter = px.resp(timeout=30), px.resp(timeout=30)
-    try:
-        getter.send(encode_command("GET", "k"))
-        mgetter.send(encode_command("MGET", "k2", "k"))
-        forwarded(px, "alpha", "g1", 2)
-        kill(rep)
-        assert getter.read_reply() == b"master"
-        assert mgetter.read_reply() == [b"m2", b"master"]
-    finally:
-        getter.close()
-        mgetter.close()
+    got = replies_across_a_loss(px, "alpha", "g1", lambda: kill(rep), ("GET", "k"), ("MGET", "k2", "k"))
+    assert got == [b"master", [b"m2", b"master"]]
     assert call(px, "GET", "k2") == b"m2"
     assert px.alive()
 
@@ -257,9 +254,7 @@ def test_read_in_flight_on_a_lost_replica_goes_to_another_replica(env):
     notice): the GET is sent again to the other replica and answered with its
     value, not with the connection's error, and the master is not asked."""
     m, reps, sentinels = setup_group(env)
-    c = Resp(port=sentinels[0].port, timeout=2)
-    assert c.call("SENTINEL", "SET", "g1", "down-after-milliseconds", "60000") == b"OK"
-    c.close()
+    slow_to_judge(sentinels, "g1")
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica",
                                            server_failure_limit=1000, timeout=30000)})
     wait_until(lambda: call(px, "SET", "k", "master") == b"OK", "discovery of the master", timeout=10)
@@ -273,14 +268,8 @@ def test_read_in_flight_on_a_lost_replica_goes_to_another_replica(env):
     other = reps[1 - reps.index(victim)]
     reset_stats(m, other)
     stop_process(victim.proc.pid)
-    getter = px.resp(timeout=30)
-    try:
-        getter.send(encode_command("GET", "k"))
-        forwarded(px, "alpha", "g1", 1)
-        kill(victim)
-        assert getter.read_reply() == b"replica%d" % reps.index(other)
-    finally:
-        getter.close()
+    got, = replies_across_a_loss(px, "alpha", "g1", lambda: kill(victim), ("GET", "k"))
+    assert got == b"replica%d" % reps.index(other)
     assert calls(other, "get") == 1 and calls(m, "get") == 0
     assert px.alive()
 
@@ -290,10 +279,7 @@ def test_replica_connection_failures_before_the_sentinels_notice(env):
     usable: after server_failure_limit failed connections the proxy stops
     sending it reads on its own, without touching the group's master."""
     m, reps, sentinels = setup_group(env)
-    for s in sentinels:
-        c = Resp(port=s.port, timeout=2)
-        assert c.call("SENTINEL", "SET", "g1", "down-after-milliseconds", "60000") == b"OK"
-        c.close()
+    slow_to_judge(sentinels, "g1")
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica",
                                            server_failure_limit=1,
                                            server_retry_timeout=60000)})
