@@ -101,10 +101,18 @@ class Rig:
         raise AssertionError("no server on port %d" % port)
 
     def current_master(self, group):
-        """The master the sentinels agree on now."""
+        """The master the sentinels agree on now: the same address at the same
+        config epoch, with no failover in progress. The same address alone is
+        not agreement: a failover's leader names its old master in SENTINEL
+        MASTER until its +switch-master, the others until they hear of it, while
+        the proxy may already have been told the promoted one (the leader's
+        GET-MASTER-ADDR-BY-NAME gives it once the replicas are being moved)."""
         def agreed():
-            ports = {int(sentinel_view(s, group)["port"]) for s in self.sentinels if s.alive()}
-            return ports.pop() if len(ports) == 1 else None
+            views = [sentinel_view(s, group) for s in self.sentinels if s.alive()]
+            if any("failover_in_progress" in v["flags"] for v in views):
+                return None
+            seen = {(int(v["port"]), v["config-epoch"]) for v in views}
+            return seen.pop()[0] if len(seen) == 1 else None
         return self.server_at(wait_until(agreed, timeout=15, what="sentinels to agree on %s" % group))
 
     def failovers(self, group="g0"):
