@@ -103,7 +103,7 @@ int sentinel_link_fail(struct sentinel_link *l, const char *why)
     log_at(l->failing ? LOG_INFO : LOG_WARN, "pool '%s': sentinel '%s' (%s link): %s", sn->cp->name,
            sentinel_link_peer(l), link_name(l), why);
     l->failing = true;
-    sentinel_conn_close(sn->loop, &l->conn);
+    query_conn_close(sn->loop, &l->conn);
     l->auth_pending = false;
     l->waiting = 0;
     l->again = false; /* a new link asks first thing */
@@ -151,7 +151,7 @@ static void link_queue_queries(struct sentinel_link *l)
 static int query_ask(struct sentinel_link *l)
 {
     link_queue_queries(l);
-    if (sentinel_conn_flush(l->sn->loop, &l->conn) != 0) {
+    if (query_conn_flush(l->sn->loop, &l->conn) != 0) {
         return sentinel_link_fail(l, l->conn.err);
     }
     return 0;
@@ -163,7 +163,7 @@ static int query_ask(struct sentinel_link *l)
 static void query_soon(struct sentinel *sn)
 {
     struct sentinel_link *l = &sn->query;
-    if (l->conn.state != SENTINEL_CONN_CONNECTED) {
+    if (l->conn.state != QUERY_CONN_CONNECTED) {
         return;
     }
     if (l->waiting > 0 || l->auth_pending) {
@@ -205,7 +205,7 @@ static void link_connect(struct sentinel_link *l)
         sentinel_link_fail(l, "cannot resolve its address");
         return;
     }
-    if (sentinel_conn_open(sn->loop, &l->conn, (const struct sockaddr *)&ss, len) != 0) {
+    if (query_conn_open(sn->loop, &l->conn, (const struct sockaddr *)&ss, len) != 0) {
         sentinel_link_fail(l, l->conn.err);
         return;
     }
@@ -219,7 +219,7 @@ static void link_connect(struct sentinel_link *l)
 static void probe_stop(struct sentinel_group *pr)
 {
     if (pr->active) {
-        sentinel_conn_close(pr->sn->loop, &pr->conn);
+        query_conn_close(pr->sn->loop, &pr->conn);
         ev_timer_stop(pr->sn->loop, &pr->timer);
         pr->active = false;
     }
@@ -306,13 +306,13 @@ static void probe_verdict(struct sentinel_group *pr, const uint8_t *p)
 static void probe_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct sentinel_group *pr = io->data;
-    if (sentinel_conn_io(loop, &pr->conn, events) != 0) {
+    if (query_conn_io(loop, &pr->conn, events) != 0) {
         probe_fail(pr, pr->conn.err);
         return;
     }
     const uint8_t *p;
     int rc;
-    while ((rc = sentinel_conn_next(&pr->conn, &p)) == 1) {
+    while ((rc = query_conn_next(&pr->conn, &p)) == 1) {
         if (pr->skip > 0) {
             pr->skip--; /* AUTH's reply: a wrong password shows again in ROLE's */
             continue;
@@ -341,7 +341,7 @@ static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage
     pr->len = len;
     pr->active = true;
     pr->skip = 0;
-    if (sentinel_conn_open(sn->loop, &pr->conn, (const struct sockaddr *)ss, len) != 0) {
+    if (query_conn_open(sn->loop, &pr->conn, (const struct sockaddr *)ss, len) != 0) {
         probe_fail(pr, pr->conn.err);
         return;
     }
@@ -595,13 +595,13 @@ static int link_reply(struct sentinel_link *l, const uint8_t *p)
 static void link_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct sentinel_link *l = io->data;
-    if (sentinel_conn_io(loop, &l->conn, events) != 0) {
+    if (query_conn_io(loop, &l->conn, events) != 0) {
         sentinel_link_fail(l, l->conn.err);
         return;
     }
     const uint8_t *p;
     int rc;
-    while ((rc = sentinel_conn_next(&l->conn, &p)) == 1) {
+    while ((rc = query_conn_next(&l->conn, &p)) == 1) {
         if (link_reply(l, p) != 0) {
             return; /* the link was closed (and maybe reopened): its buffer is gone */
         }
@@ -617,11 +617,11 @@ static void link_tick(struct sentinel_link *l)
 {
     struct sentinel *sn = l->sn;
     l->tries = 0;
-    if (l->conn.state == SENTINEL_CONN_CLOSED) {
+    if (l->conn.state == QUERY_CONN_CLOSED) {
         link_connect(l);
         return;
     }
-    if (l->conn.state == SENTINEL_CONN_CONNECTING || l->waiting > 0 || l->auth_pending) {
+    if (l->conn.state == QUERY_CONN_CONNECTING || l->waiting > 0 || l->auth_pending) {
         if (ev_now(sn->loop) - l->since_ms >= sentinel_wait_ms(sn)) {
             sentinel_link_fail(l, "no answer in time");
         }
@@ -633,7 +633,7 @@ static void link_tick(struct sentinel_link *l)
         sentinel_msg_ping(&l->conn.out);
         link_wait(l, 1);
     }
-    if (sentinel_conn_flush(sn->loop, &l->conn) != 0) {
+    if (query_conn_flush(sn->loop, &l->conn) != 0) {
         sentinel_link_fail(l, l->conn.err);
     }
 }
@@ -651,8 +651,8 @@ static void sentinel_on_heartbeat(struct ev_loop *loop, struct ev_timer *t)
 static void link_init(struct sentinel_link *l, struct sentinel *sn, enum link_kind kind)
 {
     memset(l, 0, sizeof(*l));
-    sentinel_conn_init(&l->conn, link_on_io, l);
-    sentinel_conn_tls(&l->conn, sn->cp->sentinel_tls.ctx, sn->cp->sentinel_tls.server_name);
+    query_conn_init(&l->conn, link_on_io, l);
+    query_conn_tls(&l->conn, sn->cp->sentinel_tls.ctx, sn->cp->sentinel_tls.server_name);
     l->sn = sn;
     l->kind = (uint8_t)kind;
 }
@@ -692,8 +692,8 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
     ev_timer_init(&sn->heartbeat, sentinel_on_heartbeat, sn);
     for (uint32_t i = 0; i < sn->ngroups; i++) {
         struct sentinel_group *pr = &sn->groups[i];
-        sentinel_conn_init(&pr->conn, probe_on_io, pr);
-        sentinel_conn_tls(&pr->conn, cp->tls.ctx, cp->tls.server_name); /* masters: the pool's */
+        query_conn_init(&pr->conn, probe_on_io, pr);
+        query_conn_tls(&pr->conn, cp->tls.ctx, cp->tls.server_name); /* masters: the pool's */
         ev_timer_init(&pr->timer, probe_on_timeout, pr);
         pr->sn = sn;
         pr->idx = i;
@@ -725,14 +725,14 @@ void sentinel_destroy(struct sentinel *sn)
         return;
     }
     ev_timer_stop(sn->loop, &sn->heartbeat);
-    sentinel_conn_free(sn->loop, &sn->query.conn);
+    query_conn_free(sn->loop, &sn->query.conn);
     for (uint32_t i = 0; sn->subs != NULL && i < sn->cp->nsentinels; i++) {
-        sentinel_conn_free(sn->loop, &sn->subs[i].conn);
+        query_conn_free(sn->loop, &sn->subs[i].conn);
     }
     for (uint32_t i = 0; sn->groups != NULL && i < sn->ngroups; i++) {
         if (sn->groups[i].sn != NULL) { /* initialised */
             probe_stop(&sn->groups[i]);
-            sentinel_conn_free(sn->loop, &sn->groups[i].conn);
+            query_conn_free(sn->loop, &sn->groups[i].conn);
         }
         free(sn->groups[i].sdown);
     }

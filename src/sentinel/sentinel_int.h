@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 
 #include "sentinel/sentinel.h"
-#include "sentinel/sentinel_conn.h"
+#include "proxy/query_conn.h"
 #include "sentinel/sentinel_msg.h"
 
 /* How long a sentinel or a candidate master may take to answer, when the
@@ -30,7 +30,7 @@ enum link_kind { LINK_QUERY, LINK_SUB };
 #define NO_SENTINEL UINT32_MAX
 
 struct sentinel_link {
-    struct sentinel_conn conn;
+    struct query_conn conn;
     struct sentinel *sn;
     uint8_t kind;
     bool auth_pending;   /* the reply to AUTH comes before the others */
@@ -53,7 +53,7 @@ struct sentinel_link {
 /* A group's view: the epoch of its master, and a candidate master checked
  * with ROLE on a connection of its own. */
 struct sentinel_group {
-    struct sentinel_conn conn;
+    struct query_conn conn;
     struct ev_timer timer;
     struct sentinel *sn;
     uint32_t idx;     /* the group's number (the sink's) */

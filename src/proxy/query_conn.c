@@ -1,4 +1,4 @@
-#include "sentinel/sentinel_conn.h"
+#include "proxy/query_conn.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,16 +11,16 @@
 #include "net/tls.h"
 #include "proto/redis.h"
 
-/* Read size: sentinel replies are a few hundred bytes. */
-#define SENTINEL_CONN_CHUNK 4096
+/* Read size: the answers asked for are a few hundred bytes. */
+#define QUERY_CONN_CHUNK 4096
 
-static int conn_error(struct sentinel_conn *c, const char *what)
+static int conn_error(struct query_conn *c, const char *what)
 {
     snprintf(c->err, sizeof(c->err), "%s", what);
     return -1;
 }
 
-void sentinel_conn_init(struct sentinel_conn *c, ev_io_fn fn, void *data)
+void query_conn_init(struct query_conn *c, ev_io_fn fn, void *data)
 {
     memset(c, 0, sizeof(*c));
     c->st.fd = -1;
@@ -28,15 +28,15 @@ void sentinel_conn_init(struct sentinel_conn *c, ev_io_fn fn, void *data)
     rsp_info_init(&c->ri);
 }
 
-void sentinel_conn_tls(struct sentinel_conn *c, struct tls_ctx *ctx, const char *name)
+void query_conn_tls(struct query_conn *c, struct tls_ctx *ctx, const char *name)
 {
     c->tls = ctx;
     c->tls_name = name;
 }
 
-void sentinel_conn_free(struct ev_loop *loop, struct sentinel_conn *c)
+void query_conn_free(struct ev_loop *loop, struct query_conn *c)
 {
-    sentinel_conn_close(loop, c);
+    query_conn_close(loop, c);
     buf_free(&c->out);
     buf_free(&c->in);
     rsp_info_free(&c->ri);
@@ -45,7 +45,7 @@ void sentinel_conn_free(struct ev_loop *loop, struct sentinel_conn *c)
 }
 
 /* The transport over fd: TLS checks the configured name, else the address. */
-static int conn_stream_open(struct sentinel_conn *c, int fd, const struct sockaddr *sa)
+static int conn_stream_open(struct query_conn *c, int fd, const struct sockaddr *sa)
 {
     char ip[INET6_ADDRSTRLEN] = "";
     const char *name = c->tls_name;
@@ -61,8 +61,8 @@ static int conn_stream_open(struct sentinel_conn *c, int fd, const struct sockad
     return stream_open_tls_client(&c->st, fd, c->tls, name, &c->tls_session);
 }
 
-int sentinel_conn_open(struct ev_loop *loop, struct sentinel_conn *c, const struct sockaddr *sa,
-                       socklen_t len)
+int query_conn_open(struct ev_loop *loop, struct query_conn *c, const struct sockaddr *sa,
+                    socklen_t len)
 {
     bool in_progress;
     int fd = sock_connect(sa, len, &in_progress);
@@ -76,9 +76,9 @@ int sentinel_conn_open(struct ev_loop *loop, struct sentinel_conn *c, const stru
         return conn_error(c, "out of memory for TLS");
     }
     c->io.fd = fd;
-    c->state = in_progress ? SENTINEL_CONN_CONNECTING : SENTINEL_CONN_CONNECTED;
+    c->state = in_progress ? QUERY_CONN_CONNECTING : QUERY_CONN_CONNECTED;
     if (!in_progress && c->tls != NULL) {
-        c->state = SENTINEL_CONN_HANDSHAKE; /* the first readiness event starts it */
+        c->state = QUERY_CONN_HANDSHAKE; /* the first readiness event starts it */
     }
     buf_reset(&c->in);
     c->in_pos = 0;
@@ -86,13 +86,13 @@ int sentinel_conn_open(struct ev_loop *loop, struct sentinel_conn *c, const stru
     return 0;
 }
 
-void sentinel_conn_close(struct ev_loop *loop, struct sentinel_conn *c)
+void query_conn_close(struct ev_loop *loop, struct query_conn *c)
 {
-    if (c->state != SENTINEL_CONN_CLOSED) {
+    if (c->state != QUERY_CONN_CLOSED) {
         ev_io_stop(loop, &c->io);
         stream_close(&c->st);
         c->io.fd = -1;
-        c->state = SENTINEL_CONN_CLOSED;
+        c->state = QUERY_CONN_CLOSED;
     }
     buf_reset(&c->out);
     c->out_pos = 0;
@@ -100,9 +100,9 @@ void sentinel_conn_close(struct ev_loop *loop, struct sentinel_conn *c)
     c->in_pos = 0;
 }
 
-int sentinel_conn_flush(struct ev_loop *loop, struct sentinel_conn *c)
+int query_conn_flush(struct ev_loop *loop, struct query_conn *c)
 {
-    if (c->state != SENTINEL_CONN_CONNECTED) {
+    if (c->state != QUERY_CONN_CONNECTED) {
         return 0; /* the connect (or handshake) completion flushes */
     }
     int err = 0;
@@ -120,7 +120,7 @@ int sentinel_conn_flush(struct ev_loop *loop, struct sentinel_conn *c)
 }
 
 /* One step of the TLS handshake; done, what is queued leaves. */
-static int conn_handshake(struct ev_loop *loop, struct sentinel_conn *c)
+static int conn_handshake(struct ev_loop *loop, struct query_conn *c)
 {
     int err = 0;
     int rc = stream_handshake(&c->st, &err);
@@ -133,13 +133,13 @@ static int conn_handshake(struct ev_loop *loop, struct sentinel_conn *c)
                  stream_strerror(&c->st, err, why, sizeof(why)));
         return conn_error(c, msg);
     }
-    c->state = SENTINEL_CONN_CONNECTED;
-    return sentinel_conn_flush(loop, c);
+    c->state = QUERY_CONN_CONNECTED;
+    return query_conn_flush(loop, c);
 }
 
 /* SO_ERROR says how the connect ended; getpeername that it really did (a
  * readiness event of an earlier socket with the same number must not count). */
-static int conn_connected(struct ev_loop *loop, struct sentinel_conn *c)
+static int conn_connected(struct ev_loop *loop, struct query_conn *c)
 {
     int err = sock_error(c->io.fd);
     if (err != 0) {
@@ -151,24 +151,24 @@ static int conn_connected(struct ev_loop *loop, struct sentinel_conn *c)
         return 0;
     }
     if (c->tls != NULL) {
-        c->state = SENTINEL_CONN_HANDSHAKE;
+        c->state = QUERY_CONN_HANDSHAKE;
         return conn_handshake(loop, c);
     }
-    c->state = SENTINEL_CONN_CONNECTED;
-    return sentinel_conn_flush(loop, c);
+    c->state = QUERY_CONN_CONNECTED;
+    return query_conn_flush(loop, c);
 }
 
 /* Read what there is (TLS: with what it holds decrypted, which raises no event). */
-static int conn_read(struct sentinel_conn *c)
+static int conn_read(struct query_conn *c)
 {
     if (c->in_pos > 0) { /* the replies handed out are done with */
         buf_consume(&c->in, c->in_pos);
         c->in_pos = 0;
     }
-    if (c->in.len >= SENTINEL_CONN_MAX_IN) {
+    if (c->in.len >= QUERY_CONN_MAX_IN) {
         return conn_error(c, "reply too large");
     }
-    if (buf_reserve(&c->in, SENTINEL_CONN_CHUNK) != 0) {
+    if (buf_reserve(&c->in, QUERY_CONN_CHUNK) != 0) {
         return conn_error(c, "out of memory");
     }
     size_t got = 0;
@@ -190,24 +190,24 @@ static int conn_read(struct sentinel_conn *c)
     return 0;
 }
 
-int sentinel_conn_io(struct ev_loop *loop, struct sentinel_conn *c, unsigned events)
+int query_conn_io(struct ev_loop *loop, struct query_conn *c, unsigned events)
 {
-    if (c->state == SENTINEL_CONN_CONNECTING) {
+    if (c->state == QUERY_CONN_CONNECTING) {
         if (conn_connected(loop, c) != 0) {
             return -1;
         }
-        if (c->state != SENTINEL_CONN_CONNECTED) {
+        if (c->state != QUERY_CONN_CONNECTED) {
             return 0;
         }
-    } else if (c->state == SENTINEL_CONN_HANDSHAKE) {
+    } else if (c->state == QUERY_CONN_HANDSHAKE) {
         if (conn_handshake(loop, c) != 0) {
             return -1;
         }
-        if (c->state != SENTINEL_CONN_CONNECTED) {
+        if (c->state != QUERY_CONN_CONNECTED) {
             return 0;
         }
     }
-    if (stream_can_write(&c->st, events) && sentinel_conn_flush(loop, c) != 0) {
+    if (stream_can_write(&c->st, events) && query_conn_flush(loop, c) != 0) {
         return -1;
     }
     if (stream_can_read(&c->st, events)) {
@@ -216,7 +216,7 @@ int sentinel_conn_io(struct ev_loop *loop, struct sentinel_conn *c, unsigned eve
     return 0;
 }
 
-int sentinel_conn_next(struct sentinel_conn *c, const uint8_t **reply)
+int query_conn_next(struct query_conn *c, const uint8_t **reply)
 {
     if (c->in_pos >= c->in.len) {
         return 0;
