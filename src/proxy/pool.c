@@ -12,6 +12,7 @@
 #include "proxy/health.h"
 #include "proxy/proxy.h"
 #include "proxy/replica.h"
+#include "proxy/replica_check.h"
 #include "proxy/sconn.h"
 #include "proxy/server.h"
 
@@ -72,7 +73,8 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
         }
     }
     pool_rebuild(p);
-    if (info_pool_init(p) != 0 || (p->mode == POOL_CLUSTER && cluster_pool_init(p) != 0)) {
+    if (info_pool_init(p) != 0 || (p->mode == POOL_CLUSTER && cluster_pool_init(p) != 0) ||
+        replica_check_start(p) != 0) {
         pool_destroy(p);
         return NULL;
     }
@@ -139,6 +141,7 @@ void pool_destroy(struct pool *p)
     }
     health_pool_stop(p);
     pool_stop_watcher(p);
+    replica_check_stop(p);
     info_pool_free(p);
     pool_free_dead_servers(p);
     cluster_pool_stop(p); /* its held requests answered, before the nodes go */
@@ -218,9 +221,10 @@ void pool_rebuild(struct pool *p)
         p->nodes[i].name = s->cs->name;
         p->nodes[i].name_len = strlen(s->cs->name);
         p->nodes[i].weight = s->cs->weight;
-        /* a master takes no keys: the distribution places reads among its replicas */
+        /* a master takes no keys: the distribution places reads among its replicas,
+         * those that have the master's data (replica_check.h) */
         bool master = p->mode == POOL_MASTER_REPLICA && i == p->cp->master;
-        p->nodes[i].live = !s->health.ejected && !master;
+        p->nodes[i].live = !s->health.ejected && !master && replica_check_reads(p, i);
     }
     if (dist_build(&p->dist, p->cp->distribution, p->nodes, p->nservers) != 0) {
         log_error("pool '%s': out of memory rebuilding the distribution", p->cp->name);
@@ -233,6 +237,7 @@ void pool_retire(struct pool *p)
     pool_drain(p);
     health_pool_stop(p);
     pool_stop_watcher(p);
+    replica_check_stop(p); /* its distribution stays as it is */
     cluster_pool_retire(p);
     ev_timer_stop(px->loop, &p->info.timer);
     p->retire_deadline_ms = ev_now(px->loop) + (uint64_t)px->shutdown_timeout_s * 1000u;

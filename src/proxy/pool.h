@@ -44,6 +44,8 @@ struct listener {
     bool tls;              /* its clients speak TLS (listen_tls) */
 };
 
+struct replica_check;
+
 struct pool {
     struct proxy *px;
     struct conf *conf; /* reference on the generation */
@@ -64,6 +66,7 @@ struct pool {
     struct client *clients;      /* every open client of the pool */
     struct ev_timer retry_timer; /* next ejected server to bring back (health.c) */
     struct pool_watcher *watcher;
+    struct replica_check *checks; /* a static pool's replicas asked INFO (replica_check.h) */
     /* a pool a reload replaced: on the proxy's retired list until idle */
     struct pool *next_retired;
     uint64_t retire_deadline_ms;

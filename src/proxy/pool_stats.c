@@ -9,6 +9,7 @@
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/replica.h"
+#include "proxy/replica_check.h"
 #include "proxy/server.h"
 #include "stats/snap.h"
 
@@ -51,6 +52,10 @@ static void pool_stats_status(struct stats_server_snap *ss, const struct server 
 {
     const struct health *h = &sv->health;
     ss->state = pool_stats_state(h);
+    if (sv->owner == NULL && sv->pool->mode != POOL_CLUSTER &&
+        !replica_check_reads(sv->pool, sv->idx)) {
+        ss->state = STATS_NO_READS;
+    }
     ss->failures = h->failures;
     if (h->ejected && h->retry_at_ms > now) {
         ss->ejected_until_ms = wall + (int64_t)(h->retry_at_ms - now);

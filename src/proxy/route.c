@@ -8,6 +8,7 @@
 #include "proxy/health.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
+#include "proxy/replica_check.h"
 #include "proxy/sconn.h"
 #include "proxy/server.h"
 
@@ -244,7 +245,8 @@ static struct server *route_other_member(struct pool *p, const struct server *ta
     uint32_t at = (uint32_t)(target - p->servers);
     for (uint32_t k = 1; k < p->nservers; k++) {
         struct server *s = &p->servers[(at + k) % p->nservers];
-        if (s != &p->servers[p->cp->master] && !s->health.ejected && s->addr.known) {
+        if (s != &p->servers[p->cp->master] && !s->health.ejected && s->addr.known &&
+            replica_check_reads(p, s->idx)) {
             return s;
         }
     }

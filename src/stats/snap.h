@@ -18,8 +18,16 @@
 
 struct conf;
 
-/* What the status page says of a server (the worst over the workers). */
-enum stats_state { STATS_LIVE = 0, STATS_FAILING, STATS_EJECTED, STATS_STATE_COUNT };
+/* What the status page says of a server (the worst over the workers). NO_READS:
+ * a static replica reachable or not, left out of the reads because it cannot
+ * have its master's data (replica_check.h). */
+enum stats_state {
+    STATS_LIVE = 0,
+    STATS_FAILING,
+    STATS_EJECTED,
+    STATS_NO_READS,
+    STATS_STATE_COUNT
+};
 /* A server of a sharded pool, the master or a replica of a master/replica pool. */
 enum stats_role { STATS_SHARD = 0, STATS_MASTER, STATS_REPLICA, STATS_ROLE_COUNT };
 

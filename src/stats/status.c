@@ -9,7 +9,7 @@
 #include "stats/histo.h"
 #include "stats/stats_fields.h"
 
-static const char *const status_states[] = {"live", "failing", "ejected"};
+static const char *const status_states[] = {"live", "failing", "ejected", "no_reads"};
 static const char *const status_roles[] = {"shard", "master", "replica"};
 static const char *const status_modes[] = {"plain", "master_replica", "sentinel", "cluster"};
 

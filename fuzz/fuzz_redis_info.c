@@ -1,0 +1,36 @@
+/*
+ * fuzz_redis_info: arbitrary bytes as a server's INFO replication text (a
+ * replica's answer to the proxy's check, src/proxy/replica_check.c). Whatever
+ * the bytes, the verdict is one of the states, has a name for the log, and
+ * depends on the bytes alone: the same text read again, or with a section
+ * comment put before it, says the same.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/redis_info.h"
+#include "fuzz.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* a copy of exactly size bytes: ASan sees any read past the end */
+    uint8_t *p = malloc(size ? size : 1);
+    if (p == NULL) {
+        return 0;
+    }
+    memcpy(p, data, size);
+    enum redis_repl v = redis_info_repl(p, size);
+    FUZZ_ASSERT(v >= REDIS_REPL_UNKNOWN && v <= REDIS_REPL_LINK_LOST);
+    FUZZ_ASSERT(redis_repl_name(v) != NULL);
+    FUZZ_ASSERT(redis_info_repl(p, size) == v);
+    static const char head[] = "# Replication\r\n";
+    uint8_t *q = malloc(sizeof(head) - 1 + size);
+    if (q != NULL) {
+        memcpy(q, head, sizeof(head) - 1);
+        memcpy(q + sizeof(head) - 1, p, size);
+        FUZZ_ASSERT(redis_info_repl(q, sizeof(head) - 1 + size) == v);
+        free(q);
+    }
+    free(p);
+    return 0;
+}

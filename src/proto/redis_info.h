@@ -1,0 +1,33 @@
+/*
+ * redis_info: what a server's INFO replication text says of its replication,
+ * reduced to what decides whether a replica's data is its master's. Pure (no
+ * I/O): unit-tested and fuzzed. The fields read (redis 2.8 to 8):
+ *
+ *   role:slave | role:master
+ *   master_link_status:up | down
+ *   master_sync_in_progress:0 | 1
+ *   master_link_down_since_seconds:N   (link down only; -1 from redis 7 when
+ *       the link was never up since the server started or was made a replica;
+ *       before 7 the same case gives the time since the epoch)
+ */
+#ifndef NC_PROTO_REDIS_INFO_H
+#define NC_PROTO_REDIS_INFO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum redis_repl {
+    REDIS_REPL_UNKNOWN = 0, /* not the INFO replication text of a redis server */
+    REDIS_REPL_MASTER,      /* role:master: it replicates nothing */
+    REDIS_REPL_LINKED,      /* a replica whose link to its master is up */
+    REDIS_REPL_SYNCING,     /* a full sync is on: it will load its master's data */
+    REDIS_REPL_NEVER,       /* link down, never up since it started or became a replica */
+    REDIS_REPL_LINK_LOST,   /* link down after it was up: the data of then */
+};
+
+/* The replication state that text[0..n) (an INFO reply's payload) describes. */
+enum redis_repl redis_info_repl(const uint8_t *text, size_t n);
+/* "linked", "syncing", ...: for log lines. */
+const char *redis_repl_name(enum redis_repl r);
+
+#endif

@@ -1,0 +1,242 @@
+#include "proxy/replica_check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "net/sock.h"
+#include "proto/redis_info.h"
+#include "proto/redis_wire.h"
+#include "proxy/proxy.h"
+#include "proxy/query_conn.h"
+#include "proxy/server.h"
+
+struct replica_check {
+    struct pool *p; /* NULL: not asked (the master) */
+    struct server *s;
+    struct query_conn conn;
+    struct ev_timer timer; /* the next question, or the answer's deadline */
+    uint32_t skip;         /* replies to drop before INFO's (AUTH's) */
+    bool asking;
+    bool out;    /* no reads */
+    bool warned; /* an answer not understood was logged */
+    int why;     /* what the last answer said (enum redis_repl), or RC_NO_ANSWER */
+};
+
+/* Unreachable, connection lost, no answer in time: not a state of redis'. */
+#define RC_NO_ANSWER (-1)
+
+static struct ev_loop *rc_loop(const struct replica_check *rc)
+{
+    return rc->p->px->loop;
+}
+
+/* The replica takes reads or not from now on; the distribution follows. kind
+ * is what said so (enum redis_repl or RC_NO_ANSWER): a replica left out says
+ * once more why when that changes (lost, then syncing, ...). */
+static void rc_set(struct replica_check *rc, bool reads, int kind, const char *why)
+{
+    bool news = rc->why != kind;
+    rc->why = kind;
+    if (rc->out == !reads) {
+        if (rc->out && news) {
+            log_notice("pool '%s': replica '%s' still gets no read: %s", rc->p->cp->name,
+                       rc->s->cs->name, why);
+        }
+        return;
+    }
+    rc->out = !reads;
+    if (reads) {
+        log_notice("pool '%s': replica '%s' takes reads again: it is %s", rc->p->cp->name,
+                   rc->s->cs->name, why);
+    } else {
+        log_warn("pool '%s': replica '%s' gets no read: %s", rc->p->cp->name, rc->s->cs->name, why);
+    }
+    pool_rebuild(rc->p);
+}
+
+static void rc_next(struct replica_check *rc)
+{
+    ev_timer_start(rc_loop(rc), &rc->timer, rc->out ? REPLICA_CHECK_OUT_MS : REPLICA_CHECK_MS);
+}
+
+/* The connection failed, closed or stalled: the replica may be restarting. */
+static void rc_lost(struct replica_check *rc, const char *why)
+{
+    char msg[400];
+    query_conn_close(rc_loop(rc), &rc->conn);
+    rc->asking = false;
+    snprintf(msg, sizeof(msg), "%s (asking it INFO replication)", why);
+    rc_set(rc, false, RC_NO_ANSWER, msg);
+    rc_next(rc);
+}
+
+/* AUTH [user] password, as the pool's server connections log in; the number
+ * of replies it adds. */
+static uint32_t rc_queue_auth(struct replica_check *rc)
+{
+    const struct conf_pool *cp = rc->p->cp;
+    if (cp->redis_auth == NULL) {
+        return 0;
+    }
+    const uint8_t *argv[3] = {(const uint8_t *)"AUTH"};
+    size_t lens[3] = {4};
+    uint32_t argc = 1;
+    if (cp->redis_auth_user != NULL) {
+        argv[argc] = (const uint8_t *)cp->redis_auth_user;
+        lens[argc++] = strlen(cp->redis_auth_user);
+    }
+    argv[argc] = (const uint8_t *)cp->redis_auth;
+    lens[argc++] = strlen(cp->redis_auth);
+    return proto_redis.build(&rc->conn.out, argc, argv, lens) == 0 ? 1 : 0;
+}
+
+static void rc_ask(struct replica_check *rc)
+{
+    const struct server *s = rc->s;
+    if (rc->conn.state == QUERY_CONN_CLOSED) {
+        struct sockaddr_storage ss = s->addr.ss;
+        socklen_t len = s->addr.len;
+        /* a name that did not resolve at load time is tried again now */
+        if (len == 0 && sock_resolve(s->cs->addr.host, s->cs->addr.port, 0, &ss, &len) != 0) {
+            rc_lost(rc, "its address does not resolve");
+            return;
+        }
+        if (query_conn_open(rc_loop(rc), &rc->conn, (const struct sockaddr *)&ss, len) != 0) {
+            rc_lost(rc, rc->conn.err);
+            return;
+        }
+        rc->skip = rc_queue_auth(rc);
+    }
+    const uint8_t *argv[2] = {(const uint8_t *)"INFO", (const uint8_t *)"replication"};
+    size_t lens[2] = {4, 11};
+    if (proto_redis.build(&rc->conn.out, 2, argv, lens) != 0) {
+        rc_lost(rc, "out of memory");
+        return;
+    }
+    rc->asking = true;
+    ev_timer_start(rc_loop(rc), &rc->timer, REPLICA_CHECK_WAIT_MS);
+    if (query_conn_flush(rc_loop(rc), &rc->conn) != 0) {
+        rc_lost(rc, rc->conn.err);
+    }
+}
+
+/* An answer we cannot read says nothing against the replica: it keeps its
+ * reads (as before this check), and the log says why once. */
+static void rc_not_understood(struct replica_check *rc, const char *what)
+{
+    if (!rc->warned) {
+        rc->warned = true;
+        log_warn("pool '%s': cannot tell whether replica '%s' has its master's data (INFO "
+                 "replication %s): it takes reads",
+                 rc->p->cp->name, rc->s->cs->name, what);
+    }
+    rc_set(rc, true, REDIS_REPL_UNKNOWN, "answering again");
+}
+
+static void rc_answer(struct replica_check *rc, const uint8_t *p)
+{
+    const struct rsp_info *ri = &rc->conn.ri;
+    struct span text;
+    rc->asking = false;
+    ev_timer_stop(rc_loop(rc), &rc->timer);
+    if (ri->is_error) {
+        char what[160];
+        size_t n = ri->len > 2 ? ri->len - 2 : 0;
+        snprintf(what, sizeof(what), "answered %.*s", (int)(n > 120 ? 120 : n), (const char *)p);
+        rc_not_understood(rc, what);
+    } else if (ri->type != '$' ||
+               !redis_wire_elem_str(p, (struct span){0, (uint32_t)ri->len}, &text)) {
+        rc_not_understood(rc, "answered something else than a text");
+    } else {
+        enum redis_repl v = redis_info_repl(p + text.off, text.len);
+        if (v == REDIS_REPL_UNKNOWN) {
+            rc_not_understood(rc, "says no replication state known here");
+        } else {
+            rc_set(rc, v == REDIS_REPL_LINKED || v == REDIS_REPL_LINK_LOST, (int)v,
+                   redis_repl_name(v));
+        }
+    }
+    rc_next(rc);
+}
+
+static void rc_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct replica_check *rc = io->data;
+    if (query_conn_io(loop, &rc->conn, events) != 0) {
+        rc_lost(rc, rc->conn.err);
+        return;
+    }
+    const uint8_t *p;
+    int got;
+    while ((got = query_conn_next(&rc->conn, &p)) == 1) {
+        if (rc->skip > 0) {
+            rc->skip--; /* AUTH's: a refusal shows again in INFO's answer */
+        } else if (!rc->asking) {
+            rc_lost(rc, "an answer to no question");
+            return;
+        } else {
+            rc_answer(rc, p);
+        }
+    }
+    if (got < 0) {
+        rc_lost(rc, rc->conn.err);
+    }
+}
+
+static void rc_on_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct replica_check *rc = t->data;
+    (void)loop;
+    if (rc->asking) {
+        char why[64];
+        snprintf(why, sizeof(why), "no answer within %d ms", REPLICA_CHECK_WAIT_MS);
+        rc_lost(rc, why);
+        return;
+    }
+    rc_ask(rc);
+}
+
+int replica_check_start(struct pool *p)
+{
+    const struct conf_pool *cp = p->cp;
+    if (p->mode != POOL_MASTER_REPLICA || cp->read_from == READ_FROM_MASTER || !cp->redis) {
+        return 0;
+    }
+    p->checks = calloc(p->nservers, sizeof(*p->checks));
+    if (p->checks == NULL) {
+        return -1;
+    }
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct replica_check *rc = &p->checks[i];
+        query_conn_init(&rc->conn, rc_on_io, rc);
+        ev_timer_init(&rc->timer, rc_on_timer, rc);
+        if (i == cp->master) {
+            continue;
+        }
+        rc->p = p;
+        rc->s = &p->servers[i];
+        query_conn_tls(&rc->conn, cp->tls.ctx, cp->tls.server_name);
+        ev_timer_start(p->px->loop, &rc->timer, 0);
+    }
+    return 0;
+}
+
+void replica_check_stop(struct pool *p)
+{
+    if (p->checks == NULL) {
+        return;
+    }
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        ev_timer_stop(p->px->loop, &p->checks[i].timer);
+        query_conn_free(p->px->loop, &p->checks[i].conn);
+    }
+    free(p->checks);
+    p->checks = NULL;
+}
+
+bool replica_check_reads(const struct pool *p, uint32_t i)
+{
+    return p->checks == NULL || !p->checks[i].out;
+}

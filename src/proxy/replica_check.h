@@ -1,0 +1,44 @@
+/*
+ * replica_check: whether each replica of a static master/replica pool holds
+ * its master's data. redis answers reads from whatever it has: a replica that
+ * restarted answers from an empty (or old) dataset until its first sync with
+ * the master is over, and one in a full sync drops its data to load the
+ * master's. The proxy asks each replica INFO replication on a connection of
+ * its own (query_conn: apart from the clients' connections, stats and health)
+ * and takes out of the reads one that cannot have the master's data:
+ *
+ *   linked to its master                              reads
+ *   its link lost after it was up (the master is      reads (what redis'
+ *     away, not the data)                               replica-serve-stale-data does)
+ *   in a full sync; not synced since it started or    no reads until it says
+ *     was made a replica; role:master; unreachable;     it is linked
+ *     no answer within REPLICA_CHECK_WAIT_MS; its
+ *     connection lost (a restart ends it)
+ *   an answer not understood (an error: INFO not in   reads, and a warning once
+ *     the ACL user's commands, renamed; other text)
+ *
+ * It asks every REPLICA_CHECK_MS while the replica takes reads, every
+ * REPLICA_CHECK_OUT_MS while it does not. A replica takes reads until its first
+ * answer (a few ms). Each process (worker) asks for itself.
+ */
+#ifndef NC_REPLICA_CHECK_H
+#define NC_REPLICA_CHECK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/pool.h"
+
+#define REPLICA_CHECK_MS      1000
+#define REPLICA_CHECK_OUT_MS  200
+#define REPLICA_CHECK_WAIT_MS 1000
+
+/* Start asking p's replicas, if p is a static master/replica pool whose reads
+ * go to replicas. 0, or -1 out of memory. */
+int replica_check_start(struct pool *p);
+/* Stop asking and free what the checks hold (the pool retires or goes). */
+void replica_check_stop(struct pool *p);
+/* Whether p's server i may take reads as far as the check knows. */
+bool replica_check_reads(const struct pool *p, uint32_t i);
+
+#endif
