@@ -12,6 +12,7 @@
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/pool.h"
+#include "proxy/replica_check.h"
 #include "proxy/server.h"
 
 static bool reload_str_same(const char *a, const char *b)
@@ -147,8 +148,12 @@ static uint32_t reload_take_servers(struct pool *np, struct pool *op)
         struct server *old = reload_find_server(op, np->servers[i].cs);
         if (old != NULL) {
             server_adopt(&np->servers[i], old);
+            replica_check_inherit(np, i, op, old->idx);
             kept++;
         }
+    }
+    if (kept > 0) {
+        pool_rebuild(np); /* with the replicas the check had left out */
     }
     return kept;
 }

@@ -236,6 +236,17 @@ void replica_check_stop(struct pool *p)
     p->checks = NULL;
 }
 
+void replica_check_inherit(struct pool *np, uint32_t i, const struct pool *op, uint32_t j)
+{
+    if (np->checks == NULL || op->checks == NULL || np->checks[i].p == NULL ||
+        op->checks[j].p == NULL) {
+        return;
+    }
+    np->checks[i].out = op->checks[j].out;
+    np->checks[i].why = op->checks[j].why;
+    np->checks[i].warned = op->checks[j].warned;
+}
+
 bool replica_check_reads(const struct pool *p, uint32_t i)
 {
     return p->checks == NULL || !p->checks[i].out;

@@ -38,6 +38,10 @@
 int replica_check_start(struct pool *p);
 /* Stop asking and free what the checks hold (the pool retires or goes). */
 void replica_check_stop(struct pool *p);
+/* A reload kept server i of pool np as server j of pool op (which retires):
+ * the new check starts from the old one's verdict, not from "takes reads", so
+ * a replica in a sync gets no read in between. Then pool_rebuild(np). */
+void replica_check_inherit(struct pool *np, uint32_t i, const struct pool *op, uint32_t j);
 /* Whether p's server i may take reads as far as the check knows. */
 bool replica_check_reads(const struct pool *p, uint32_t i);
 

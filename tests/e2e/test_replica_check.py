@@ -111,6 +111,37 @@ def test_restarted_replica_gets_no_read_until_synced(env, read_from, workers):
     assert "not synced with its master since it started" in text or "in a full sync" in text, text[-2000:]
 
 
+def test_a_reload_keeps_a_syncing_replica_out(env):
+    """A reload while a replica syncs: the new configuration's pool starts
+    from the check's verdict (it does not give the replica reads until its
+    own first answer, nor say again that it left it out), and no read of the
+    replica's keys gets nil across the reload."""
+    master, replicas = start_replicated(env)
+    pools = {"alpha": split_pool(master, replicas, read_from="replica")}
+    px = env.proxy(pools, verbose=5)
+    c = px.client()
+    a, b = replicas
+    keys = keys_on(a, replicas, 20)
+    for k in keys:
+        c.set(k, "v-" + k)
+    wait_replicated(master, replicas)
+    master.client().config_set("repl-diskless-sync", "yes")
+    master.client().config_set("repl-diskless-sync-delay", "4")
+    replicas[0] = a = restart_empty(env, a, master)
+    wait_until(lambda: "still gets no read" in log(px), "the check to see the replica unsynced")
+    pools["alpha"] = dict(pools["alpha"], timeout=5000, listen="%s:%d" % (HOST, px.port()))
+    assert px.reload(pools)
+    reads = 0
+    while sync_state(a)[0] != "up":
+        for k in keys:
+            assert c.get(k) == ("v-" + k).encode(), (k, sync_state(a))
+            reads += 1
+    assert reads >= len(keys), "the sync was over before any read"
+    text = log(px)
+    assert text.count(NO_READ % a.addr) == 1, text[-3000:]
+    wait_until(lambda: BACK % a.addr in log(px), "the replica back in the reads")
+
+
 def test_a_replica_that_is_a_master_gets_no_read(env):
     """A server listed as a replica that replicates nothing (role:master) holds
     other data than the master: it gets no read, the other replica takes them."""
