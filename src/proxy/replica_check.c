@@ -148,7 +148,7 @@ static void rc_answer(struct replica_check *rc, const uint8_t *p)
         rc_not_understood(rc, what);
     } else if (ri->type != '$' ||
                !redis_wire_elem_str(p, (struct span){0, (uint32_t)ri->len}, &text)) {
-        rc_not_understood(rc, "answered something else than a text");
+        rc_not_understood(rc, "answered something other than text");
     } else {
         enum redis_repl v = redis_info_repl(p + text.off, text.len);
         if (v == REDIS_REPL_UNKNOWN) {

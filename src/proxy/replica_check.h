@@ -19,7 +19,8 @@
  *
  * It asks every REPLICA_CHECK_MS while the replica takes reads, every
  * REPLICA_CHECK_OUT_MS while it does not. A replica takes reads until its first
- * answer (a few ms). Each process (worker) asks for itself.
+ * answer (a few ms), or after a reload that kept it, what the last pool's check
+ * said. Each process (worker) asks for itself.
  */
 #ifndef NC_REPLICA_CHECK_H
 #define NC_REPLICA_CHECK_H
