@@ -66,7 +66,7 @@ struct pool {
     struct client *clients;      /* every open client of the pool */
     struct ev_timer retry_timer; /* next ejected server to bring back (health.c) */
     struct pool_watcher *watcher;
-    struct replica_check *checks; /* a static pool's replicas asked INFO (replica_check.h) */
+    struct replica_check **checks; /* a static pool's replicas asked INFO (replica_check.h) */
     /* a pool a reload replaced: on the proxy's retired list until idle */
     struct pool *next_retired;
     uint64_t retire_deadline_ms;

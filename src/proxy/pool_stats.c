@@ -41,7 +41,9 @@ static void pool_stats_replicas(struct stats_server_snap *ss, const struct serve
         if (stats_snap_set_str(&r->addr, ep->name) != 0) {
             break;
         }
-        r->state = !ep->usable ? STATS_EJECTED : pool_stats_state(&ep->srv.health);
+        r->state = !ep->usable                    ? STATS_EJECTED
+                   : !replica_check_ok(ep->check) ? STATS_NO_READS
+                                                  : pool_stats_state(&ep->srv.health);
         ss->nreplicas++;
     }
 }

@@ -9,6 +9,7 @@
 #include "proxy/health.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/replica_check.h"
 #include "proxy/sconn.h"
 
 /* More replicas than this per group are not used: the list is re-read every
@@ -52,6 +53,9 @@ static struct replica_ep *replica_ep_new(struct server *g, const struct sockaddr
     ep->srv.addr.len = len;
     ep->srv.addr.known = true;
     ep->srv.owner = g;
+    if (g->pool->replica_reads) {
+        ep->check = replica_check_new(g->pool, &ep->srv); /* NULL (no memory): unchecked */
+    }
     return ep;
 }
 
@@ -61,12 +65,15 @@ static void replica_ep_retire(struct replica_ep *ep)
 {
     struct proxy *px = ep->srv.pool->px;
     ep->listed = false;
+    replica_check_free(ep->check); /* it gets no more reads: nothing to ask */
+    ep->check = NULL;
     ep->srv.next_dead = px->dead_servers;
     px->dead_servers = &ep->srv;
 }
 
 void replica_ep_free(struct server *s)
 {
+    replica_check_free(((struct replica_ep *)s)->check);
     server_deinit(s);
     free((struct replica_ep *)s);
 }
@@ -214,5 +221,6 @@ void replica_set_adopt(struct server *g)
         struct server *r = &g->replicas->v[i]->srv;
         r->owner = g;
         r->pool = g->pool;
+        replica_check_moved(g->replicas->v[i]->check, g->pool);
     }
 }

@@ -7,7 +7,8 @@
  * set current and frees an endpoint no longer listed once nothing waits on it.
  *
  * (Static master/replica pools need none of this: their replicas are ordinary
- * servers of the pool, see route.c.)
+ * servers of the pool, see route.c. Both kinds are asked whether they have
+ * their master's data: replica_check.h.)
  */
 #ifndef NC_REPLICA_H
 #define NC_REPLICA_H
@@ -20,6 +21,8 @@
 #include "proxy/groups.h"
 #include "proxy/server.h"
 
+struct replica_check;
+
 /* srv comes first: a hidden server is its endpoint (replica_ep_of). */
 struct replica_ep {
     struct server srv;
@@ -29,6 +32,8 @@ struct replica_ep {
     bool listed;   /* in the sentinels' last list */
     bool usable;   /* ... and up there, linked to its master */
     bool seen;     /* scratch of replica_group_update */
+    /* what the replica itself says of its data (replica_check.h), while listed */
+    struct replica_check *check;
 };
 
 /* The endpoint of a hidden server (s->owner != NULL). */

@@ -13,8 +13,8 @@
 #include "proxy/server.h"
 
 struct replica_check {
-    struct pool *p; /* NULL: not asked (the master) */
-    struct server *s;
+    struct pool *p;
+    struct server *s; /* a static pool's replica, or a sentinel group's (hidden) */
     struct query_conn conn;
     struct ev_timer timer; /* the next question, or the answer's deadline */
     uint32_t skip;         /* replies to drop before INFO's (AUTH's) */
@@ -53,7 +53,9 @@ static void rc_set(struct replica_check *rc, bool reads, int kind, const char *w
     } else {
         log_warn("pool '%s': replica '%s' gets no read: %s", rc->p->cp->name, rc->s->cs->name, why);
     }
-    pool_rebuild(rc->p);
+    if (rc->s->owner == NULL) {
+        pool_rebuild(rc->p); /* a static replica is a member of the distribution */
+    }
 }
 
 static void rc_next(struct replica_check *rc)
@@ -198,6 +200,50 @@ static void rc_on_timer(struct ev_loop *loop, struct ev_timer *t)
     rc_ask(rc);
 }
 
+struct replica_check *replica_check_new(struct pool *p, struct server *s)
+{
+    struct replica_check *rc = calloc(1, sizeof(*rc));
+    if (rc == NULL) {
+        return NULL;
+    }
+    rc->p = p;
+    rc->s = s;
+    query_conn_init(&rc->conn, rc_on_io, rc);
+    query_conn_tls(&rc->conn, p->cp->tls.ctx, p->cp->tls.server_name);
+    ev_timer_init(&rc->timer, rc_on_timer, rc);
+    ev_timer_start(p->px->loop, &rc->timer, 0);
+    return rc;
+}
+
+void replica_check_free(struct replica_check *rc)
+{
+    if (rc == NULL) {
+        return;
+    }
+    ev_timer_stop(rc_loop(rc), &rc->timer);
+    query_conn_free(rc_loop(rc), &rc->conn);
+    free(rc);
+}
+
+bool replica_check_ok(const struct replica_check *rc)
+{
+    return rc == NULL || !rc->out;
+}
+
+void replica_check_moved(struct replica_check *rc, struct pool *p)
+{
+    if (rc == NULL) {
+        return;
+    }
+    /* the connection's TLS context (and session) were the old generation's */
+    query_conn_free(rc_loop(rc), &rc->conn);
+    query_conn_init(&rc->conn, rc_on_io, rc);
+    rc->asking = false;
+    rc->p = p;
+    query_conn_tls(&rc->conn, p->cp->tls.ctx, p->cp->tls.server_name);
+    ev_timer_start(p->px->loop, &rc->timer, 0);
+}
+
 int replica_check_start(struct pool *p)
 {
     const struct conf_pool *cp = p->cp;
@@ -209,16 +255,9 @@ int replica_check_start(struct pool *p)
         return -1;
     }
     for (uint32_t i = 0; i < p->nservers; i++) {
-        struct replica_check *rc = &p->checks[i];
-        query_conn_init(&rc->conn, rc_on_io, rc);
-        ev_timer_init(&rc->timer, rc_on_timer, rc);
-        if (i == cp->master) {
-            continue;
+        if (i != cp->master && (p->checks[i] = replica_check_new(p, &p->servers[i])) == NULL) {
+            return -1; /* pool_destroy frees the others */
         }
-        rc->p = p;
-        rc->s = &p->servers[i];
-        query_conn_tls(&rc->conn, cp->tls.ctx, cp->tls.server_name);
-        ev_timer_start(p->px->loop, &rc->timer, 0);
     }
     return 0;
 }
@@ -229,8 +268,7 @@ void replica_check_stop(struct pool *p)
         return;
     }
     for (uint32_t i = 0; i < p->nservers; i++) {
-        ev_timer_stop(p->px->loop, &p->checks[i].timer);
-        query_conn_free(p->px->loop, &p->checks[i].conn);
+        replica_check_free(p->checks[i]);
     }
     free(p->checks);
     p->checks = NULL;
@@ -238,16 +276,16 @@ void replica_check_stop(struct pool *p)
 
 void replica_check_inherit(struct pool *np, uint32_t i, const struct pool *op, uint32_t j)
 {
-    if (np->checks == NULL || op->checks == NULL || np->checks[i].p == NULL ||
-        op->checks[j].p == NULL) {
+    if (np->checks == NULL || op->checks == NULL || np->checks[i] == NULL ||
+        op->checks[j] == NULL) {
         return;
     }
-    np->checks[i].out = op->checks[j].out;
-    np->checks[i].why = op->checks[j].why;
-    np->checks[i].warned = op->checks[j].warned;
+    np->checks[i]->out = op->checks[j]->out;
+    np->checks[i]->why = op->checks[j]->why;
+    np->checks[i]->warned = op->checks[j]->warned;
 }
 
 bool replica_check_reads(const struct pool *p, uint32_t i)
 {
-    return p->checks == NULL || !p->checks[i].out;
+    return p->checks == NULL || replica_check_ok(p->checks[i]);
 }

@@ -1,11 +1,14 @@
 /*
- * replica_check: whether each replica of a static master/replica pool holds
- * its master's data. redis answers reads from whatever it has: a replica that
- * restarted answers from an empty (or old) dataset until its first sync with
- * the master is over, and one in a full sync drops its data to load the
- * master's. The proxy asks each replica INFO replication on a connection of
- * its own (query_conn: apart from the clients' connections, stats and health)
- * and takes out of the reads one that cannot have the master's data:
+ * replica_check: whether a replica holds its master's data: each replica of
+ * a static master/replica pool, and of a sentinel group when the pool reads
+ * from replicas (a sentinel looks at a replica every 10 s by default: one
+ * restarted empty stays listed as usable meanwhile). redis answers reads from
+ * whatever it has: a replica that restarted answers from an empty (or old)
+ * dataset until its first sync with the master is over, and one in a full
+ * sync drops its data to load the master's. The proxy asks each replica INFO
+ * replication on a connection of its own (query_conn: apart from the clients'
+ * connections, stats and health) and takes out of the reads one that cannot
+ * have the master's data:
  *
  *   linked to its master                              reads
  *   its link lost after it was up (the master is      reads (what redis'
@@ -33,6 +36,17 @@
 #define REPLICA_CHECK_MS      1000
 #define REPLICA_CHECK_OUT_MS  200
 #define REPLICA_CHECK_WAIT_MS 1000
+
+struct replica_check;
+
+/* Start asking replica s of pool p (NULL: out of memory). */
+struct replica_check *replica_check_new(struct pool *p, struct server *s);
+/* Stop asking and free (NULL: nothing). */
+void replica_check_free(struct replica_check *rc);
+/* Whether the replica may take reads as far as the check knows (NULL: yes). */
+bool replica_check_ok(const struct replica_check *rc);
+/* A reload moved the replica (a sentinel group's) to pool p: its settings from now on. */
+void replica_check_moved(struct replica_check *rc, struct pool *p);
 
 /* Start asking p's replicas, if p is a static master/replica pool whose reads
  * go to replicas. 0, or -1 out of memory. */

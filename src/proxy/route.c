@@ -61,7 +61,7 @@ static uint64_t route_mix(uint64_t x)
 static bool route_replica_usable(struct replica_ep *ep, const struct server *group)
 {
     struct server *s = &ep->srv;
-    if (!ep->listed || !ep->usable || !health_replica_usable(s)) {
+    if (!ep->listed || !ep->usable || !replica_check_ok(ep->check) || !health_replica_usable(s)) {
         return false;
     }
     /* right after a failover the sentinels may still list the new master as a

@@ -468,3 +468,41 @@ def test_reload_keeps_and_then_drops_the_replicas(env):
     st = px.stats()["alpha"]["g1"]
     assert st["in_queue"] == 0 and st["out_queue"] == 0
     assert px.alive()
+
+
+def test_restarted_replica_gets_no_read_until_synced(env):
+    """A group's replica killed and started again empty, its full sync made
+    to last (3 s): the sentinels, which look at a replica every 10 s by
+    default, still list it as usable, but the proxy asks the replica itself
+    (replica_check) and its keys are read from the other replica, never nil;
+    once it is linked to the master it takes reads again."""
+    m, reps, sentinels = setup_group(env)
+    for s in sentinels:  # redis-sentinel's default: INFO to each replica every 10 s
+        c = Resp(port=s.port, timeout=2)
+        assert c.call("SENTINEL", "DEBUG", "info-period", "10000") == b"OK"
+        c.close()
+    px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica")}, verbose=5)
+    wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
+    keys = write_keys(px, m, reps)
+    wait_until(lambda: all_read(px, keys), "reads served by the replicas", timeout=10)
+    r1, r2 = reps
+    m.client().config_set("repl-diskless-sync", "yes")
+    m.client().config_set("repl-diskless-sync-delay", "3")
+    port = r1.port
+    kill(r1)
+    rdb = os.path.join(env.tmp, "dump-%d.rdb" % port)
+    if os.path.exists(rdb):
+        os.remove(rdb)  # with it, the replica would resume by PSYNC with its data
+    r1 = env.redis(port=port, args=["--replicaof", HOST, str(m.port)])
+    assert r1.client().dbsize() == 0
+    reset_stats(m)
+    reads = 0
+    while r1.client().info("replication").get("master_link_status") != "up":
+        got = read_all(px, keys)
+        assert got == [("v-" + k).encode() for k in keys], [k for k, v in zip(keys, got) if v is None]
+        reads += len(keys)
+    assert reads > 0 and calls(m, "get") == 0
+    with open(px.log) as f:
+        assert "replica 'g1 replica %s' gets no read" % r1.addr in f.read()
+    reset_stats(r1)
+    wait_until(lambda: all_read(px, keys) and calls(r1, "get") > 0, "reads on the synced replica again")
