@@ -74,14 +74,10 @@ static void rc_lost(struct replica_check *rc, const char *why)
     rc_next(rc);
 }
 
-/* AUTH [user] password, as the pool's server connections log in; the number
- * of replies it adds. */
+/* AUTH [user] password, as the pool's server connections log in. */
 static uint32_t rc_queue_auth(struct replica_check *rc)
 {
     const struct conf_pool *cp = rc->p->cp;
-    if (cp->redis_auth == NULL) {
-        return 0;
-    }
     const uint8_t *argv[3] = {(const uint8_t *)"AUTH"};
     size_t lens[3] = {4};
     uint32_t argc = 1;
@@ -92,6 +88,22 @@ static uint32_t rc_queue_auth(struct replica_check *rc)
     argv[argc] = (const uint8_t *)cp->redis_auth;
     lens[argc++] = strlen(cp->redis_auth);
     return proto_redis.build(&rc->conn.out, argc, argv, lens) == 0 ? 1 : 0;
+}
+
+/* The login (with a password), then a name the replica's CLIENT LIST shows (an
+ * error, from an ACL user that may not name itself, is dropped like the rest);
+ * the number of replies they add. */
+static uint32_t rc_queue_hello(struct replica_check *rc)
+{
+    const uint8_t *name[3] = {(const uint8_t *)"CLIENT", (const uint8_t *)"SETNAME",
+                              (const uint8_t *)REPLICA_CHECK_NAME};
+    size_t name_lens[3] = {6, 7, sizeof(REPLICA_CHECK_NAME) - 1};
+    const struct conf_pool *cp = rc->p->cp;
+    uint32_t n = 0;
+    if (cp->redis_auth != NULL) {
+        n += rc_queue_auth(rc);
+    }
+    return n + (proto_redis.build(&rc->conn.out, 3, name, name_lens) == 0 ? 1 : 0);
 }
 
 static void rc_ask(struct replica_check *rc)
@@ -109,7 +121,7 @@ static void rc_ask(struct replica_check *rc)
             rc_lost(rc, rc->conn.err);
             return;
         }
-        rc->skip = rc_queue_auth(rc);
+        rc->skip = rc_queue_hello(rc);
     }
     const uint8_t *argv[2] = {(const uint8_t *)"INFO", (const uint8_t *)"replication"};
     size_t lens[2] = {4, 11};
@@ -174,7 +186,7 @@ static void rc_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
     int got;
     while ((got = query_conn_next(&rc->conn, &p)) == 1) {
         if (rc->skip > 0) {
-            rc->skip--; /* AUTH's: a refusal shows again in INFO's answer */
+            rc->skip--; /* AUTH's, SETNAME's: a refused login shows again in INFO's answer */
         } else if (!rc->asking) {
             rc_lost(rc, "an answer to no question");
             return;

@@ -36,6 +36,8 @@
 #define REPLICA_CHECK_MS      1000
 #define REPLICA_CHECK_OUT_MS  200
 #define REPLICA_CHECK_WAIT_MS 1000
+/* The check's connection in a replica's CLIENT LIST. */
+#define REPLICA_CHECK_NAME "nutcracker-replica-check"
 
 struct replica_check;
 

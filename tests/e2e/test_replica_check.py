@@ -167,9 +167,14 @@ def test_a_replica_that_is_a_master_gets_no_read(env):
 def test_replicas_keep_serving_when_the_master_dies(env):
     """A replica whose link to a master that was up is lost still has the data
     of then, and redis serves it (replica-serve-stale-data): the reads go on,
-    nothing is left out, with read_from: replica."""
+    nothing is left out, with read_from: replica. (The check's connection
+    is named in each replica's CLIENT LIST, and only there.)"""
     master, replicas = start_replicated(env)
     px = env.proxy({"alpha": split_pool(master, replicas, read_from="replica")}, verbose=5)
+    for s in replicas + [master]:
+        want = 0 if s is master else 1
+        wait_until(lambda: [cl["name"] for cl in s.client().client_list()].count("nutcracker-replica-check")
+                   == want, "%s to list %d check connection(s)" % (s.addr, want))
     c = px.client()
     keys = ["dead-%d" % i for i in range(20)]
     for k in keys:
