@@ -54,8 +54,7 @@ static void pool_stats_status(struct stats_server_snap *ss, const struct server 
 {
     const struct health *h = &sv->health;
     ss->state = pool_stats_state(h);
-    if (sv->owner == NULL && sv->pool->mode != POOL_CLUSTER &&
-        !replica_check_reads(sv->pool, sv->idx)) {
+    if (!replica_check_reads(sv->pool, sv->idx)) {
         ss->state = STATS_NO_READS;
     }
     ss->failures = h->failures;

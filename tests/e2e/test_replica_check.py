@@ -44,6 +44,19 @@ def keys_on(replica, replicas, n):
     return out
 
 
+def write(c, keys, master, replicas):
+    """Each key set to "v-<key>" through client c, on every replica too."""
+    for k in keys:
+        c.set(k, "v-" + k)
+    wait_replicated(master, replicas)
+
+
+def slow_full_sync(master, seconds):
+    """The master waits this long before it sends a replica its data."""
+    master.client().config_set("repl-diskless-sync", "yes")
+    master.client().config_set("repl-diskless-sync-delay", str(seconds))
+
+
 def restart_empty(env, replica, master):
     """SIGKILL replica and start it again on its port, empty, replicating master.
     Its RDB file goes first: a replica keeps the one of its first sync, and
@@ -82,11 +95,8 @@ def test_restarted_replica_gets_no_read_until_synced(env, read_from, workers):
     c = px.client()
     a, b = replicas
     keys = keys_on(a, replicas, 20)
-    for k in keys:
-        c.set(k, "v-" + k)
-    wait_replicated(master, replicas)
-    master.client().config_set("repl-diskless-sync", "yes")
-    master.client().config_set("repl-diskless-sync-delay", "3")
+    write(c, keys, master, replicas)
+    slow_full_sync(master, 3)
     reset_stats(master, b)
     replicas[0] = a = restart_empty(env, a, master)
     assert a.client().dbsize() == 0
@@ -122,11 +132,8 @@ def test_a_reload_keeps_a_syncing_replica_out(env):
     c = px.client()
     a, b = replicas
     keys = keys_on(a, replicas, 20)
-    for k in keys:
-        c.set(k, "v-" + k)
-    wait_replicated(master, replicas)
-    master.client().config_set("repl-diskless-sync", "yes")
-    master.client().config_set("repl-diskless-sync-delay", "4")
+    write(c, keys, master, replicas)
+    slow_full_sync(master, 4)
     replicas[0] = a = restart_empty(env, a, master)
     wait_until(lambda: "still gets no read" in log(px), "the check to see the replica unsynced")
     pools["alpha"] = dict(pools["alpha"], timeout=5000, listen="%s:%d" % (HOST, px.port()))
@@ -177,9 +184,7 @@ def test_replicas_keep_serving_when_the_master_dies(env):
                    == want, "%s to list %d check connection(s)" % (s.addr, want))
     c = px.client()
     keys = ["dead-%d" % i for i in range(20)]
-    for k in keys:
-        c.set(k, "v-" + k)
-    wait_replicated(master, replicas)
+    write(c, keys, master, replicas)
     crash(master)
     for r in replicas:
         wait_until(lambda: r.client().info("replication").get("master_link_status") == "down",
@@ -202,9 +207,7 @@ def test_a_stalled_replica_is_left_out_of_the_reads(env):
     c = px.client()
     a, b = replicas
     keys = keys_on(a, replicas, 10)
-    for k in keys:
-        c.set(k, "v-" + k)
-    wait_replicated(master, replicas)
+    write(c, keys, master, replicas)
     assert status_state(mport, a.addr) == "live"
     stop_process(a.proc.pid)
     try:
@@ -261,11 +264,8 @@ def test_reads_see_no_nil_while_a_replica_restarts_under_load(env):
     # half on each replica (similar short keys can all hash to one of two)
     keys = keys_on(replicas[0], replicas, 50) + keys_on(replicas[1], replicas, 50)
     c = px.client()
-    for k in keys:
-        c.set(k, "v-" + k)
-    wait_replicated(master, replicas)
-    master.client().config_set("repl-diskless-sync", "yes")
-    master.client().config_set("repl-diskless-sync-delay", "2")
+    write(c, keys, master, replicas)
+    slow_full_sync(master, 2)
     stop, bad, served = threading.Event(), [], [0]
 
     def reads(i):
