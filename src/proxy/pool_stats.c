@@ -38,7 +38,10 @@ static void pool_stats_replicas(struct stats_server_snap *ss, const struct serve
             continue;
         }
         struct stats_replica_snap *r = &ss->replicas[ss->nreplicas];
-        if (stats_snap_set_str(&r->addr, ep->name) != 0) {
+        char addr[96]; /* ip:port, as the sentinels list it (ep->name is the log's) */
+        sock_addr_str((const struct sockaddr *)&ep->srv.addr.ss, ep->srv.addr.len, addr,
+                      sizeof(addr));
+        if (stats_snap_set_str(&r->addr, addr) != 0) {
             break;
         }
         r->state = !ep->usable                    ? STATS_EJECTED

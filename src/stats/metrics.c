@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "net/sock.h"
 #include "stats/histo.h"
+#include "stats/metrics_int.h"
 #include "stats/snap.h"
 #include "stats/stats_fields.h"
 #include "stats/status.h"
@@ -51,7 +52,7 @@ static const struct field_desc group_fields[] = {STATS_GROUP_FIELDS(FIELD_DESC)}
 static const struct field_desc cluster_fields[] = {STATS_CLUSTER_FIELDS(FIELD_DESC)};
 #undef FIELD_DESC
 
-static void label_value(struct buf *out, const char *s)
+void metrics_label_value(struct buf *out, const char *s)
 {
     for (; *s; s++) {
         if (*s == '\\' || *s == '"') {
@@ -79,7 +80,7 @@ static void render_pool_family(const struct stats_snap *s, struct buf *out,
     family_head(out, "nutcracker_pool_", suffix, f);
     for (uint32_t p = 0; p < s->npools; p++) {
         buf_printf(out, "nutcracker_pool_%s%s{pool=\"", f->name, suffix);
-        label_value(out, s->pools[p].name);
+        metrics_label_value(out, s->pools[p].name);
         buf_printf(out, "\"} %lld\n", (long long)(extra ? s->pools[p].x[i] : s->pools[p].v[i]));
     }
 }
@@ -98,9 +99,9 @@ static void server_labels(struct buf *out, const struct stats_pool_snap *p,
                           const struct stats_server_snap *s)
 {
     buf_append_str(out, "{pool=\"");
-    label_value(out, p->name);
+    metrics_label_value(out, p->name);
     buf_append_str(out, "\",server=\"");
-    label_value(out, s->name);
+    metrics_label_value(out, s->name);
     buf_append_str(out, "\"");
 }
 
@@ -127,7 +128,7 @@ static void render_cluster_fields(const struct stats_snap *s, struct buf *out)
                 head = true;
             }
             buf_printf(out, "nutcracker_pool_%s%s{pool=\"", f->name, suffix);
-            label_value(out, s->pools[p].name);
+            metrics_label_value(out, s->pools[p].name);
             buf_printf(out, "\"} %lld\n", (long long)s->pools[p].c[i]);
         }
     }
@@ -197,7 +198,7 @@ static void render_latency(const struct stats_snap *s, struct buf *out)
     for (uint32_t p = 0; p < s->npools; p++) {
         buf_reset(&labels);
         buf_append_str(&labels, "pool=\"");
-        label_value(&labels, s->pools[p].name);
+        metrics_label_value(&labels, s->pools[p].name);
         buf_append_str(&labels, "\"");
         render_summary(out, "nutcracker_request_latency_seconds", &labels, &s->pools[p].lat);
     }
@@ -209,9 +210,9 @@ static void render_latency(const struct stats_snap *s, struct buf *out)
         for (uint32_t j = 0; j < pool->nservers; j++) {
             buf_reset(&labels);
             buf_append_str(&labels, "pool=\"");
-            label_value(&labels, pool->name);
+            metrics_label_value(&labels, pool->name);
             buf_append_str(&labels, "\",server=\"");
-            label_value(&labels, pool->servers[j].name);
+            metrics_label_value(&labels, pool->servers[j].name);
             buf_append_str(&labels, "\"");
             render_summary(out, "nutcracker_server_latency_seconds", &labels,
                            &pool->servers[j].lat);
@@ -253,6 +254,7 @@ void metrics_render(const struct stats_source *src, struct buf *out)
     render_cluster_fields(s, out);
     render_server_fields(s, out);
     render_group_fields(s, out);
+    metrics_render_state(s, out);
     render_latency(s, out);
     stats_snap_free(s);
 }

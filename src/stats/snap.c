@@ -48,6 +48,18 @@ static const enum stats_kind cluster_kinds[] = {STATS_CLUSTER_FIELDS(STATS_KIND)
 
 /* ---- building ---- */
 
+const char *stats_state_name(unsigned state)
+{
+    static const char *const names[] = {"live", "failing", "ejected", "no_reads"};
+    return state < STATS_STATE_COUNT ? names[state] : "?";
+}
+
+const char *stats_role_name(unsigned role)
+{
+    static const char *const names[] = {"shard", "master", "replica"};
+    return role < STATS_ROLE_COUNT ? names[role] : "?";
+}
+
 static char *snap_name_dup(const char *s)
 {
     if (s == NULL) {

@@ -31,6 +31,12 @@ enum stats_state {
 /* A server of a sharded pool, the master or a replica of a master/replica pool. */
 enum stats_role { STATS_SHARD = 0, STATS_MASTER, STATS_REPLICA, STATS_ROLE_COUNT };
 
+/* The names the status page and /metrics give a state ("live", "failing",
+ * "ejected", "no_reads") and a role ("shard", "master", "replica"); "?" out
+ * of range. */
+const char *stats_state_name(unsigned state);
+const char *stats_role_name(unsigned role);
+
 /* A replica of a sentinel group, as the sentinels list it. */
 struct stats_replica_snap {
     char *addr;

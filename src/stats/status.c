@@ -9,8 +9,6 @@
 #include "stats/histo.h"
 #include "stats/stats_fields.h"
 
-static const char *const status_states[] = {"live", "failing", "ejected", "no_reads"};
-static const char *const status_roles[] = {"shard", "master", "replica"};
 static const char *const status_modes[] = {"plain", "master_replica", "sentinel", "cluster"};
 
 #define STATUS_NAME(name, kind, desc) #name,
@@ -76,8 +74,7 @@ static void status_server(struct buf *out, const struct stats_server_snap *s)
     status_str(out, s->name);
     status_key_str(out, "addr", s->addr);
     buf_printf(out, ",\"role\":\"%s\",\"state\":\"%s\",\"failures\":%u,\"ejected_until_ms\":%lld",
-               status_roles[s->role % STATS_ROLE_COUNT],
-               status_states[s->state % STATS_STATE_COUNT], s->failures,
+               stats_role_name(s->role), stats_state_name(s->state), s->failures,
                (long long)s->ejected_until_ms);
     status_key_str(out, "last_error", s->last_error);
     buf_printf(out, ",\"last_error_ms\":%lld", (long long)s->last_error_ms);
@@ -89,8 +86,7 @@ static void status_server(struct buf *out, const struct stats_server_snap *s)
     for (uint32_t k = 0; k < s->nreplicas; k++) {
         buf_append_str(out, k ? ",{\"addr\":" : "{\"addr\":");
         status_str(out, s->replicas[k].addr);
-        buf_printf(out, ",\"state\":\"%s\"}",
-                   status_states[s->replicas[k].state % STATS_STATE_COUNT]);
+        buf_printf(out, ",\"state\":\"%s\"}", stats_state_name(s->replicas[k].state));
     }
     buf_append_str(out, "]}");
 }

@@ -250,6 +250,17 @@ class Prom:
     def family(self, name):
         return {k[1]: v for k, v in self.samples.items() if k[0] == name}
 
+    def state(self, name, **labels):
+        """The state label of the one-hot gauge name (nutcracker_server_state,
+        nutcracker_replica_state) whose value is 1 for labels; every state has a
+        sample and exactly one is 1."""
+        want = set(labels.items())
+        found = {dict(k)["state"]: v for k, v in self.family(name).items() if want <= set(k)}
+        assert set(found) == {"live", "failing", "ejected", "no_reads"}, (name, labels, found)
+        ones = [st for st, v in found.items() if v == 1]
+        assert len(ones) == 1 and sum(found.values()) == 1, (name, labels, found)
+        return ones[0]
+
 
 def prom_name(field, pool_level):
     """Our Prometheus family name for a twemproxy stats field."""

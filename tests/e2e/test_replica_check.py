@@ -18,7 +18,7 @@ import urllib.request
 import pytest
 
 from conftest import HOST, TWEMPROXY, free_port, wait_until
-from liveness_util import crash, stop_process
+from liveness_util import Prom, crash, http_get, stop_process
 from replica_util import calls, reset_stats, wait_replicated
 from test_replica_reads import replica_of, split_pool, start_replicated
 
@@ -70,11 +70,16 @@ def restart_empty(env, replica, master):
 
 
 def status_state(mport, name):
-    """The state the status page (status.json) gives server name of pool alpha."""
-    with urllib.request.urlopen("http://%s:%d/status.json" % (HOST, mport), timeout=10) as r:
-        doc = json.load(r)
-    pool = [p for p in doc["pools"] if p["name"] == "alpha"][0]
-    return [sv["state"] for sv in pool["servers"] if sv["name"] == name][0]
+    """The state the status page (status.json) gives server name of pool alpha,
+    once /metrics gives the same (both read one snapshot of the stats)."""
+    def agreed():
+        with urllib.request.urlopen("http://%s:%d/status.json" % (HOST, mport), timeout=10) as r:
+            doc = json.load(r)
+        pool = [p for p in doc["pools"] if p["name"] == "alpha"][0]
+        page = [sv["state"] for sv in pool["servers"] if sv["name"] == name][0]
+        prom = Prom(http_get(mport, "/metrics")[2])
+        return page if prom.state("nutcracker_server_state", pool="alpha", server=name) == page else None
+    return wait_until(agreed, "the status page and /metrics to agree on %s" % name)
 
 
 def sync_state(server):

@@ -8,6 +8,7 @@ the servers themselves: `INFO commandstats`, reset with `CONFIG RESETSTAT`
 before each step.  Processes are stopped by pid.
 """
 
+import json
 import os
 import re
 import signal
@@ -18,7 +19,7 @@ import time
 import pytest
 
 from conftest import HOST, TWEMPROXY, Resp, RespError, encode_command, free_port, spread_keys, wait_until
-from liveness_util import stop_process
+from liveness_util import Prom, http_get, stop_process
 from replica_util import calls, replies_across_a_loss, reset_stats, wait_replicated
 from test_sentinel import (HEARTBEAT, SentinelCommands, call, force_failover, replica_of, sentinel_pool,
                            start_sentinels, wait_sentinels_ready)
@@ -185,8 +186,16 @@ def test_replica_down_then_all_down(env):
     m, reps, sentinels = setup_group(env)
     # a short retry: a dead replica still in use would fail reads again and again
     fast = {"server_retry_timeout": 100}
+    mport = free_port()
     px = env.proxy({"alpha": sentinel_pool(["g1"], sentinels, read_from="replica", **fast),
-                    "beta": sentinel_pool(["g1"], sentinels, read_from="prefer_replica", **fast)})
+                    "beta": sentinel_pool(["g1"], sentinels, read_from="prefer_replica", **fast)},
+                   extra_args=["--metrics-port=%d" % mport, "--metrics-addr=%s" % HOST])
+
+    def states():
+        """The replicas' states in /metrics (a replica listed down gets no read: ejected)."""
+        prom = Prom(http_get(mport, "/metrics")[2])
+        return [prom.state("nutcracker_replica_state", pool="alpha", server="g1", replica=r.addr)
+                for r in reps]
     wait_until(lambda: call(px, "SET", "probe", "x") == b"OK", "discovery of the master", timeout=10)
     keys = write_keys(px, m, reps)
     for pool in ("alpha", "beta"):
@@ -195,9 +204,14 @@ def test_replica_down_then_all_down(env):
     reset_stats(r1)
     all_read(px, keys, "alpha")
     assert calls(r1, "get") > 0  # r1 served its share before
+    wait_until(lambda: states() == ["live", "live"], lambda: "both replicas live: %s" % states())
+    doc = json.loads(http_get(mport, "/status.json")[2])
+    (g1,) = [p for p in doc["pools"] if p["name"] == "alpha"][0]["servers"]
+    assert sorted(r["addr"] for r in g1["replicas"]) == sorted(r.addr for r in reps), g1["replicas"]
 
     kill(r1)
     wait_listed_down(sentinels, "g1", r1)
+    wait_until(lambda: states() == ["ejected", "live"], lambda: "r1 ejected: %s" % states())
     for pool in ("alpha", "beta"):
         wait_until(lambda: all_read(px, keys, pool), "reads without r1 (%s)" % pool, timeout=10)
     reset_stats(m, r2)

@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from conftest import HOST, NUTCRACKER_BIN, encode_command, free_port, mc_pool, placement, redis_pool, wait_port
+from conftest import (HOST, NUTCRACKER_BIN, RespError, encode_command, free_port, mc_pool, placement, redis_pool,
+                      wait_port, wait_until)
 from liveness_util import (COUNTERS, POOL_FIELDS, POOL_LATENCY, POOL_OURS, SERVER_FIELDS, SERVER_LATENCY, TOP_FIELDS, TOP_OURS,
-                           TWEMPROXY_BIN, Prom, http_get, keys_by_server, layout_skeleton, ordered,
+                           TWEMPROXY_BIN, Prom, crash, http_get, keys_by_server, layout_skeleton, ordered,
                            prom_name, raw_stats, run_capture, stalled, start_binary)
 
 needs_twemproxy = pytest.mark.skipif(not os.path.exists(TWEMPROXY_BIN), reason="Debian nutcracker not installed")
@@ -296,6 +297,52 @@ def test_prometheus_metrics(env):
     assert status == 404
     status, headers, body = http_get(mport, "/")
     assert status == 200 and headers.get("content-type", "").startswith("text/html"), headers
+    assert px.alive()
+
+
+def test_prometheus_server_states(env):
+    """/metrics says what the status page says of each server: its address and
+    role (nutcracker_server_info), its state as a one-hot gauge, its failures in
+    a row. A server killed goes live -> failing (one failure) -> ejected
+    (server_failure_limit 2); a master/replica pool shows its roles, and its
+    replica that cannot be reached as no_reads."""
+    live, dead = env.redises(2)
+    replica_port = free_port()  # nothing listens there
+    pools = {"alpha": redis_pool([live, dead], auto_eject_hosts=True, server_failure_limit=2,
+                                 server_retry_timeout=60000),
+             "split": redis_pool(["%s:1 master" % live.addr, "%s:%d:1" % (HOST, replica_port)])}
+    px, mport = _metrics_proxy(env, pools, lambda p: ["--metrics-port=%d" % p, "--metrics-addr=%s" % HOST])
+
+    def metrics():
+        return Prom(http_get(mport, "/metrics")[2])
+
+    def state(server, pool="alpha"):
+        return metrics().state("nutcracker_server_state", pool=pool, server=server)
+
+    prom = metrics()
+    assert prom.types.get("nutcracker_server_state") == "gauge"
+    assert prom.types.get("nutcracker_server_consecutive_failures") == "gauge"
+    assert len(prom.family("nutcracker_server_info")) == 4
+    for s in (live, dead):
+        assert prom.get("nutcracker_server_info", pool="alpha", server=s.addr, addr=s.addr, role="shard") == 1
+    replica = "%s:%d" % (HOST, replica_port)
+    assert prom.get("nutcracker_server_info", pool="split", server="master", addr=live.addr, role="master") == 1
+    assert prom.get("nutcracker_server_info", pool="split", server=replica, addr=replica, role="replica") == 1
+    assert state(live.addr) == state(dead.addr) == state("master", "split") == "live"
+    wait_until(lambda: state(replica, "split") == "no_reads", "the unreachable replica left out of reads")
+    assert "nutcracker_worker_up" not in prom.types  # workers only
+
+    key = [k for k, s in placement(["st%d" % i for i in range(50)], [live, dead]).items() if s is dead][0]
+    crash(dead)
+    c = px.resp()
+    assert isinstance(c.call("GET", key), RespError)
+    wait_until(lambda: state(dead.addr) == "failing", "one failure: failing")
+    assert metrics().get("nutcracker_server_consecutive_failures", pool="alpha", server=dead.addr) == 1
+    assert isinstance(c.call("GET", key), RespError)
+    wait_until(lambda: state(dead.addr) == "ejected", "two failures: ejected")
+    assert metrics().get("nutcracker_server_consecutive_failures", pool="alpha", server=dead.addr) == 2
+    assert state(live.addr) == "live"
+    assert metrics().get("nutcracker_server_consecutive_failures", pool="alpha", server=live.addr) == 0
     assert px.alive()
 
 

@@ -221,7 +221,7 @@ def test_metrics_port_of_the_master_sums_the_workers(env):
     import urllib.request
     r = env.redis()
     port, mport = free_port(), free_port()
-    start(env, conf_text("%s:%d" % (HOST, port), [r]), port, args=["--metrics-port", str(mport)])
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port, args=["--metrics-port", str(mport)])
     request_on_new_connections(port, 30)
     line = 'nutcracker_server_requests_total{pool="alpha",server="%s"} 30' % r.addr
 
@@ -229,6 +229,20 @@ def test_metrics_port_of_the_master_sums_the_workers(env):
         return urllib.request.urlopen("http://%s:%d/metrics" % (HOST, mport), timeout=5).read().decode()
     wait_until(lambda: line in scrape(), line)
     assert 'nutcracker_server_connections{pool="alpha",server="%s"} 2' % r.addr in scrape()
+
+    # each worker: up, and how often the master started it again
+    def workers():
+        prom = Prom(scrape())
+        assert prom.types["nutcracker_worker_up"] == "gauge"
+        assert prom.types["nutcracker_worker_restarts_total"] == "counter"
+        return {w: (prom.get("nutcracker_worker_up", worker=w),
+                    prom.get("nutcracker_worker_restarts_total", worker=w)) for w in ("0", "1")}
+    assert workers() == {"0": (1, 0), "1": (1, 0)}
+    victim = children(px.proc.pid)[0]
+    os.kill(victim, signal.SIGKILL)
+    wait_until(lambda: sorted(workers().values()) == [(1, 0), (1, 1)],
+               lambda: "one worker restarted once: %s" % workers())
+    assert victim not in children(px.proc.pid)
 
 
 def test_reload_outcome_in_stats_and_metrics(env):

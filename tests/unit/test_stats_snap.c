@@ -2,6 +2,7 @@
 #include "proxy/pool_stats.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
+#include "stats/metrics_int.h"
 #include "stats/slot.h"
 #include "stats/snap.h"
 #include "stats/stats.h"
@@ -520,6 +521,63 @@ static void test_add_status(void)
     stats_snap_free(b);
 }
 
+/* /metrics' states: one sample per state with exactly one 1, label values
+ * escaped, a replica family only with replicas, worker families only with
+ * workers; a state out of range is none of the four. */
+static void test_metrics_states(void)
+{
+    struct stats_snap *s = make_snap(1, 2, false);
+    struct stats_server_snap *a = &s->pools[0].servers[0], *b = &s->pools[0].servers[1];
+    struct buf out;
+    buf_init(&out);
+    a->state = STATS_NO_READS;
+    a->role = STATS_REPLICA;
+    a->addr = dup_str("10.0.0.1:6379");
+    a->failures = 2;
+    free(b->name);
+    b->name = dup_str("q\"\\x");
+    b->state = 9;
+    metrics_render_state(s, &out);
+    CHECK_EQ_INT(buf_append(&out, "", 1), 0);
+    const char *t = (const char *)out.data;
+    CHECK(strstr(t, "nutcracker_server_info{pool=\"p0\",server=\"s0\",addr=\"10.0.0.1:6379\","
+                    "role=\"replica\"} 1\n") != NULL);
+    CHECK(strstr(t, "server=\"q\\\"\\\\x\",addr=\"\",role=\"shard\"} 1\n") != NULL);
+    CHECK(strstr(t, "server=\"s0\",state=\"live\"} 0\n") != NULL);
+    CHECK(strstr(t, "server=\"s0\",state=\"failing\"} 0\n") != NULL);
+    CHECK(strstr(t, "server=\"s0\",state=\"ejected\"} 0\n") != NULL);
+    CHECK(strstr(t, "server=\"s0\",state=\"no_reads\"} 1\n") != NULL);
+    CHECK(strstr(t, "x\",state=\"live\"} 0\n") != NULL);
+    CHECK(strstr(t, "x\",state=\"no_reads\"} 0\n") != NULL);
+    CHECK(strstr(t, "nutcracker_server_consecutive_failures{pool=\"p0\",server=\"s0\"} 2\n") !=
+          NULL);
+    CHECK(strstr(t, "nutcracker_replica_state") == NULL);
+    CHECK(strstr(t, "nutcracker_worker_up") == NULL);
+
+    buf_reset(&out);
+    a->nreplicas = 1;
+    a->replicas = calloc(1, sizeof(*a->replicas));
+    a->replicas[0].addr = dup_str("10.0.0.2:6379");
+    a->replicas[0].state = STATS_EJECTED;
+    s->nworkers = 2;
+    s->workers = calloc(2, sizeof(*s->workers));
+    s->workers[0] = (struct stats_worker_snap){.id = 0, .pid = 42, .restarts = 0};
+    s->workers[1] = (struct stats_worker_snap){.id = 1, .pid = 0, .restarts = 3};
+    metrics_render_state(s, &out);
+    CHECK_EQ_INT(buf_append(&out, "", 1), 0);
+    t = (const char *)out.data;
+    CHECK(strstr(t, "# TYPE nutcracker_replica_state gauge\n") != NULL);
+    CHECK(strstr(t, "nutcracker_replica_state{pool=\"p0\",server=\"s0\",replica=\"10.0.0.2:6379\","
+                    "state=\"ejected\"} 1\n") != NULL);
+    CHECK(strstr(t, "replica=\"10.0.0.2:6379\",state=\"live\"} 0\n") != NULL);
+    CHECK(strstr(t, "nutcracker_worker_up{worker=\"0\"} 1\n") != NULL);
+    CHECK(strstr(t, "nutcracker_worker_up{worker=\"1\"} 0\n") != NULL);
+    CHECK(strstr(t, "# TYPE nutcracker_worker_restarts_total counter\n") != NULL);
+    CHECK(strstr(t, "nutcracker_worker_restarts_total{worker=\"1\"} 3\n") != NULL);
+    buf_free(&out);
+    stats_snap_free(s);
+}
+
 /* ---- from a configuration and from live pools ---- */
 
 static const char *two_pools = "beta:\n"
@@ -834,6 +892,7 @@ int main(void)
     test_round_trip();
     test_decode_rejects();
     test_add_status();
+    test_metrics_states();
     test_add();
     test_of_conf();
     test_of_proxy_and_render();
