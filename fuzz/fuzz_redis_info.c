@@ -3,7 +3,8 @@
  * replica's answer to the proxy's check, src/proxy/replica_check.c). Whatever
  * the bytes, the verdict is one of the states, has a name for the log, and
  * depends on the bytes alone: the same text read again, or with a section
- * comment put before it, says the same.
+ * comment put before it, says the same. The replid is "" or 40 lowercase hex
+ * digits found in the text.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     enum redis_repl v = redis_info_repl(p, size);
     FUZZ_ASSERT(v >= REDIS_REPL_UNKNOWN && v <= REDIS_REPL_LINK_LOST);
     FUZZ_ASSERT(redis_repl_name(v) != NULL);
-    FUZZ_ASSERT(redis_info_repl(p, size) == v);
+    struct redis_repl_info info;
+    redis_info_parse(p, size, &info);
+    FUZZ_ASSERT(info.state == v);
+    size_t n = strlen(info.replid);
+    FUZZ_ASSERT(n == 0 || (n == REDIS_REPLID_LEN &&
+                           strspn(info.replid, "0123456789abcdef") == REDIS_REPLID_LEN &&
+                           memmem(p, size, info.replid, n) != NULL));
     static const char head[] = "# Replication\r\n";
     uint8_t *q = malloc(sizeof(head) - 1 + size);
     if (q != NULL) {

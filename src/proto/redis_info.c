@@ -14,6 +14,7 @@ struct info_fields {
     int sync; /* 0 unseen, 1 not syncing, 2 syncing, -1 other */
     int down; /* 0 unseen, 1 seen (down_s), -1 not a number */
     int64_t down_s;
+    const uint8_t *replid; /* NULL unseen or not 40 hex digits */
 };
 
 static int info_word(const uint8_t *v, size_t n, const char *a, const char *b)
@@ -27,6 +28,19 @@ static int info_word(const uint8_t *v, size_t n, const char *a, const char *b)
 static bool info_key(const uint8_t *k, size_t n, const char *name)
 {
     return n == strlen(name) && memcmp(k, name, n) == 0;
+}
+
+static const uint8_t *info_replid(const uint8_t *v, size_t n)
+{
+    if (n != REDIS_REPLID_LEN) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'))) {
+            return NULL;
+        }
+    }
+    return v;
 }
 
 /* One "key:value" line (no line end); other lines (sections, comments) are skipped. */
@@ -47,6 +61,8 @@ static void info_line(struct info_fields *f, const uint8_t *l, size_t n)
         f->sync = info_word(v, vn, "0", "1");
     } else if (info_key(l, kn, "master_link_down_since_seconds")) {
         f->down = redis_wire_int_parse(v, vn, &f->down_s) ? 1 : -1;
+    } else if (info_key(l, kn, "master_replid")) {
+        f->replid = info_replid(v, vn);
     }
 }
 
@@ -71,7 +87,7 @@ static enum redis_repl info_verdict(const struct info_fields *f)
                                                            : REDIS_REPL_LINK_LOST;
 }
 
-enum redis_repl redis_info_repl(const uint8_t *text, size_t n)
+void redis_info_parse(const uint8_t *text, size_t n, struct redis_repl_info *out)
 {
     struct info_fields f = {0};
     size_t at = 0;
@@ -85,7 +101,19 @@ enum redis_repl redis_info_repl(const uint8_t *text, size_t n)
         info_line(&f, text + at, len);
         at = end + 1;
     }
-    return info_verdict(&f);
+    out->state = info_verdict(&f);
+    out->replid[0] = '\0';
+    if (f.replid != NULL) {
+        memcpy(out->replid, f.replid, REDIS_REPLID_LEN);
+        out->replid[REDIS_REPLID_LEN] = '\0';
+    }
+}
+
+enum redis_repl redis_info_repl(const uint8_t *text, size_t n)
+{
+    struct redis_repl_info info;
+    redis_info_parse(text, n, &info);
+    return info.state;
 }
 
 const char *redis_repl_name(enum redis_repl r)

@@ -9,6 +9,10 @@
  *   master_link_down_since_seconds:N   (link down only; -1 from redis 7 when
  *       the link was never up since the server started or was made a replica;
  *       before 7 the same case gives the time since the epoch)
+ *   master_replid:40 hex digits        (redis 4 and later: the replication
+ *       history a server holds. A master's; a replica once linked takes its
+ *       master's, so every server of one chain says the same, and a master
+ *       made of a replica, or restarted without its data, starts a new one)
  */
 #ifndef NC_PROTO_REDIS_INFO_H
 #define NC_PROTO_REDIS_INFO_H
@@ -25,7 +29,16 @@ enum redis_repl {
     REDIS_REPL_LINK_LOST,   /* link down after it was up: the data of then */
 };
 
-/* The replication state that text[0..n) (an INFO reply's payload) describes. */
+#define REDIS_REPLID_LEN 40
+
+struct redis_repl_info {
+    enum redis_repl state;
+    char replid[REDIS_REPLID_LEN + 1]; /* master_replid; "" unsaid or malformed */
+};
+
+/* What text[0..n) (an INFO reply's payload) says of the server's replication. */
+void redis_info_parse(const uint8_t *text, size_t n, struct redis_repl_info *out);
+/* Its state alone. */
 enum redis_repl redis_info_repl(const uint8_t *text, size_t n);
 /* "linked", "syncing", ...: for log lines. */
 const char *redis_repl_name(enum redis_repl r);

@@ -19,13 +19,17 @@ struct replica_check {
     struct ev_timer timer; /* the next question, or the answer's deadline */
     uint32_t skip;         /* replies to drop before INFO's (AUTH's) */
     bool asking;
+    bool master; /* asks a static pool's master: its replid, never its reads */
     bool out;    /* no reads */
     bool warned; /* an answer not understood was logged */
-    int why;     /* what the last answer said (enum redis_repl), or RC_NO_ANSWER */
+    int why;     /* what the last answer said: enum redis_repl, RC_NO_ANSWER, RC_OTHER_MASTER */
+    char replid[REDIS_REPLID_LEN + 1]; /* the last answer's master_replid; "" unknown */
 };
 
 /* Unreachable, connection lost, no answer in time: not a state of redis'. */
 #define RC_NO_ANSWER (-1)
+/* Linked, but its replication history is not the pool master's. */
+#define RC_OTHER_MASTER (-2)
 
 static struct ev_loop *rc_loop(const struct replica_check *rc)
 {
@@ -69,6 +73,11 @@ static void rc_lost(struct replica_check *rc, const char *why)
     char msg[400];
     query_conn_close(rc_loop(rc), &rc->conn);
     rc->asking = false;
+    rc->replid[0] = '\0';
+    if (rc->master) {
+        rc_next(rc); /* unknown until it answers: its replicas are not compared */
+        return;
+    }
     snprintf(msg, sizeof(msg), "%s (asking it INFO replication)", why);
     rc_set(rc, false, RC_NO_ANSWER, msg);
     rc_next(rc);
@@ -140,6 +149,10 @@ static void rc_ask(struct replica_check *rc)
  * reads (as before this check), and the log says why once. */
 static void rc_not_understood(struct replica_check *rc, const char *what)
 {
+    rc->replid[0] = '\0';
+    if (rc->master) {
+        return; /* the replicas' checks say it, if they cannot read theirs either */
+    }
     if (!rc->warned) {
         rc->warned = true;
         log_warn("pool '%s': cannot tell whether replica '%s' has its master's data (INFO "
@@ -147,6 +160,44 @@ static void rc_not_understood(struct replica_check *rc, const char *what)
                  rc->p->cp->name, rc->s->cs->name, what);
     }
     rc_set(rc, true, REDIS_REPL_UNKNOWN, "answering again");
+}
+
+/* A static pool's replica that says it is linked, but to another replication
+ * history than the pool's master's (both named theirs): a replica of another
+ * shard's master, or of an old master left running after a promotion. Its data
+ * is not this master's. Whether so, and why in msg. */
+static bool rc_other_master(const struct replica_check *rc, const struct redis_repl_info *info,
+                            char *msg, size_t size)
+{
+    const struct pool *p = rc->p;
+    const struct replica_check *m =
+        rc->s->owner == NULL && p->checks != NULL ? p->checks[p->cp->master] : NULL;
+    if (m == NULL || m->replid[0] == '\0' || info->replid[0] == '\0' ||
+        strcmp(m->replid, info->replid) == 0) {
+        return false;
+    }
+    snprintf(msg, size,
+             "it replicates another master than '%s' (its master_replid %s, the master's %s)",
+             p->servers[p->cp->master].cs->name, info->replid, m->replid);
+    return true;
+}
+
+static void rc_understood(struct replica_check *rc, const struct redis_repl_info *info)
+{
+    char msg[300];
+    memcpy(rc->replid, info->replid, sizeof(rc->replid));
+    if (rc->master) {
+        return;
+    }
+    enum redis_repl v = info->state;
+    if (v == REDIS_REPL_UNKNOWN) {
+        rc_not_understood(rc, "says no replication state known here");
+    } else if ((v == REDIS_REPL_LINKED || v == REDIS_REPL_LINK_LOST) &&
+               rc_other_master(rc, info, msg, sizeof(msg))) {
+        rc_set(rc, false, RC_OTHER_MASTER, msg);
+    } else {
+        rc_set(rc, v == REDIS_REPL_LINKED || v == REDIS_REPL_LINK_LOST, (int)v, redis_repl_name(v));
+    }
 }
 
 static void rc_answer(struct replica_check *rc, const uint8_t *p)
@@ -164,13 +215,9 @@ static void rc_answer(struct replica_check *rc, const uint8_t *p)
                !redis_wire_elem_str(p, (struct span){0, (uint32_t)ri->len}, &text)) {
         rc_not_understood(rc, "answered something other than text");
     } else {
-        enum redis_repl v = redis_info_repl(p + text.off, text.len);
-        if (v == REDIS_REPL_UNKNOWN) {
-            rc_not_understood(rc, "says no replication state known here");
-        } else {
-            rc_set(rc, v == REDIS_REPL_LINKED || v == REDIS_REPL_LINK_LOST, (int)v,
-                   redis_repl_name(v));
-        }
+        struct redis_repl_info info;
+        redis_info_parse(p + text.off, text.len, &info);
+        rc_understood(rc, &info);
     }
     rc_next(rc);
 }
@@ -212,7 +259,7 @@ static void rc_on_timer(struct ev_loop *loop, struct ev_timer *t)
     rc_ask(rc);
 }
 
-struct replica_check *replica_check_new(struct pool *p, struct server *s)
+static struct replica_check *rc_new(struct pool *p, struct server *s, bool master)
 {
     struct replica_check *rc = calloc(1, sizeof(*rc));
     if (rc == NULL) {
@@ -220,11 +267,17 @@ struct replica_check *replica_check_new(struct pool *p, struct server *s)
     }
     rc->p = p;
     rc->s = s;
+    rc->master = master;
     query_conn_init(&rc->conn, rc_on_io, rc);
     query_conn_tls(&rc->conn, p->cp->tls.ctx, p->cp->tls.server_name);
     ev_timer_init(&rc->timer, rc_on_timer, rc);
     ev_timer_start(p->px->loop, &rc->timer, 0);
     return rc;
+}
+
+struct replica_check *replica_check_new(struct pool *p, struct server *s)
+{
+    return rc_new(p, s, false);
 }
 
 void replica_check_free(struct replica_check *rc)
@@ -266,8 +319,9 @@ int replica_check_start(struct pool *p)
     if (p->checks == NULL) {
         return -1;
     }
+    /* the master too, for its replid: a replica linked elsewhere is told by it */
     for (uint32_t i = 0; i < p->nservers; i++) {
-        if (i != cp->master && (p->checks[i] = replica_check_new(p, &p->servers[i])) == NULL) {
+        if ((p->checks[i] = rc_new(p, &p->servers[i], i == cp->master)) == NULL) {
             return -1; /* pool_destroy frees the others */
         }
     }
@@ -292,9 +346,13 @@ void replica_check_inherit(struct pool *np, uint32_t i, const struct pool *op, u
         op->checks[j] == NULL) {
         return;
     }
+    if (np->checks[i]->master != op->checks[j]->master) {
+        return; /* made master, or replica: what its check said was of the other role */
+    }
     np->checks[i]->out = op->checks[j]->out;
     np->checks[i]->why = op->checks[j]->why;
     np->checks[i]->warned = op->checks[j]->warned;
+    memcpy(np->checks[i]->replid, op->checks[j]->replid, sizeof(np->checks[i]->replid));
 }
 
 bool replica_check_reads(const struct pool *p, uint32_t i)

@@ -19,6 +19,15 @@
  *     connection lost (a restart ends it)
  *   an answer not understood (an error: INFO not in   reads, and a warning once
  *     the ACL user's commands, renamed; other text)
+ *   a static pool's replica linked, but to another     no reads until it
+ *     replication history than the master's              follows the master's
+ *     (master_replid differs: it replicates another
+ *     shard's master, or an old one left running)
+ *
+ * For that last one a static pool's master is asked too (its answer decides
+ * nothing of its own; while it gives no replid, unreachable or too old, the
+ * replicas are not compared). A sentinel group's replicas are the ones the
+ * sentinels list for its master: not compared.
  *
  * It asks every REPLICA_CHECK_MS while the replica takes reads, every
  * REPLICA_CHECK_OUT_MS while it does not. A replica takes reads until its first
@@ -50,8 +59,8 @@ bool replica_check_ok(const struct replica_check *rc);
 /* A reload moved the replica (a sentinel group's) to pool p: its settings from now on. */
 void replica_check_moved(struct replica_check *rc, struct pool *p);
 
-/* Start asking p's replicas, if p is a static master/replica pool whose reads
- * go to replicas. 0, or -1 out of memory. */
+/* Start asking p's replicas and master, if p is a static master/replica pool
+ * whose reads go to replicas. 0, or -1 out of memory. */
 int replica_check_start(struct pool *p);
 /* Stop asking and free what the checks hold (the pool retires or goes). */
 void replica_check_stop(struct pool *p);

@@ -103,10 +103,10 @@ static enum redis_repl repl_of(const char *text)
     return redis_info_repl((const uint8_t *)text, strlen(text));
 }
 
-/* text with the line of `key` replaced by `line` (or removed when line is ""). */
-static enum redis_repl repl_with(const char *text, const char *key, const char *line)
+/* text with the line of `key` replaced by `line` (or removed when line is ""),
+ * in out[4096]; its length. */
+static size_t edit(const char *text, const char *key, const char *line, char *out)
 {
-    char out[4096];
     size_t n = 0;
     const char *p = text;
     while (*p != '\0') {
@@ -115,13 +115,52 @@ static enum redis_repl repl_with(const char *text, const char *key, const char *
         bool match = strncmp(p, key, strlen(key)) == 0 && p[strlen(key)] == ':';
         const char *src = match ? line : p;
         size_t sn = match ? strlen(line) : len;
-        if (n + sn < sizeof(out)) {
+        if (n + sn < 4096) {
             memcpy(out + n, src, sn);
             n += sn;
         }
         p += len;
     }
+    return n;
+}
+
+static enum redis_repl repl_with(const char *text, const char *key, const char *line)
+{
+    char out[4096];
+    size_t n = edit(text, key, line, out);
     return redis_info_repl((const uint8_t *)out, n);
+}
+
+/* The master_replid text gives (key replaced by line unless key is NULL). */
+static bool replid_is(const char *text, const char *key, const char *line, const char *want)
+{
+    char out[4096];
+    size_t n = key != NULL ? edit(text, key, line, out) : strlen(text);
+    struct redis_repl_info info;
+    redis_info_parse((const uint8_t *)(key != NULL ? out : text), n, &info);
+    return strcmp(info.replid, want) == 0 &&
+           info.state == redis_info_repl((const uint8_t *)(key != NULL ? out : text), n);
+}
+
+/* A master and its linked replica (and one whose link was lost) name the same
+ * history; one never linked names its own. Anything but 40 lowercase hex
+ * digits is no replid. */
+static void test_replid(void)
+{
+    const char *linked = "b611ae92584bbff4750063327a05d2b755de0e8d";
+    CHECK(replid_is(info_master, NULL, NULL, linked));
+    CHECK(replid_is(info_linked, NULL, NULL, linked));
+    CHECK(replid_is(info_lost, NULL, NULL, linked));
+    CHECK(replid_is(info_never, NULL, NULL, "cb0c76dcbab2b967c725bd2a77ad360729a951df"));
+    CHECK(replid_is(info_linked, "master_replid", "", "")); /* master_replid2 is not it */
+    CHECK(replid_is(info_linked, "master_replid",
+                    "master_replid:b611ae92584bbff4750063327a05d2b755de0e8\r\n", ""));
+    CHECK(replid_is(info_linked, "master_replid",
+                    "master_replid:b611ae92584bbff4750063327a05d2b755de0e8dd\r\n", ""));
+    CHECK(replid_is(info_linked, "master_replid",
+                    "master_replid:B611AE92584BBFF4750063327A05D2B755DE0E8D\r\n", ""));
+    CHECK(replid_is(info_linked, "master_replid",
+                    "master_replid:b611ae92584bbff4750063327a05d2b755de0e8g\r\n", ""));
 }
 
 static void test_captured(void)
@@ -192,5 +231,6 @@ int main(void)
     test_old_never();
     test_unknown();
     test_lines();
+    test_replid();
     UNIT_DONE("test_redis_info");
 }
