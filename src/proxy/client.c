@@ -302,7 +302,11 @@ static void client_process(struct client *c)
         if (rc == PARSE_AGAIN) {
             c->need = c->ri.len;
             if (c->need > c->px->client_max_buffer) {
+                log_warn("pool '%s': client %s: a request of %zu bytes is over "
+                         "--client-buffer-limit (%zu): refused, the client closed",
+                         c->pool->cp->name, c->addr, c->need, c->px->client_max_buffer);
                 router_reply_error(c, "request exceeds the proxy's client buffer limit");
+                c->pool->stats[SP_client_err]++;
                 c->closing = true;
             }
             break;
@@ -525,6 +529,13 @@ void client_free(struct client *c)
     pubsub_free(c);
     txn_free(c);
     free(c);
+}
+
+void client_quit(struct client *c)
+{
+    /* a close the client asked for: twemproxy counts it as the client's eof */
+    c->pool->stats[SP_client_eof]++;
+    c->closing = true;
 }
 
 void client_drain(struct client *c)

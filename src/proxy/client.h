@@ -109,6 +109,8 @@ size_t client_memory(const struct client *c);
 struct buf *client_outbuf(struct client *c);
 /* Stop reading; close once every pending reply is written (graceful shutdown). */
 void client_drain(struct client *c);
+/* QUIT: answered, then closed once every reply is written. */
+void client_quit(struct client *c);
 /* Hand an open client to pool `to` (a reload): its next request is routed there,
  * requests already at servers finish where they are. */
 void client_move(struct client *c, struct pool *to);

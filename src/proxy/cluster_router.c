@@ -143,7 +143,6 @@ static void cr_send_plain(struct client *c, struct req *fr, struct server *s, co
     struct sconn *sc = server_conn_for(s, c->id, c->lc.resp);
     int err = sconn_ensure(sc);
     if (err != 0) {
-        c->pool->stats[SP_forward_error]++;
         req_fail(fr, server_strerror(s, err));
         return;
     }

@@ -266,12 +266,6 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
     return HOLD_TRY_SENT;
 }
 
-static void cl_fail(struct cluster *cl, struct req *r, const char *why)
-{
-    cl->p->stats[SP_forward_error]++;
-    req_fail(r, why);
-}
-
 /* r waits in the pool's hold (or fails now when the pool holds nothing). */
 static void cl_hold_put(struct cluster *cl, struct client *c, struct req *r)
 {
@@ -280,7 +274,7 @@ static void cl_hold_put(struct cluster *cl, struct client *c, struct req *r)
         x->wait_since_us = ev_now_us(cl_loop(cl));
     }
     if (cl->p->cp->failover_hold_ms <= 0 && x->why != WHY_ORDER) {
-        cl_fail(cl, r, cl_why_text(cl, x));
+        req_fail(r, cl_why_text(cl, x));
         return;
     }
     hold_cluster_put(cluster_hold(cl), c, r, x->len, x->seq);

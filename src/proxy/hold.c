@@ -248,7 +248,6 @@ static void hold_entry_fail(struct hold *h, struct hold_entry *e, const char *wh
 {
     struct server *g = h->g;
     g->gstats[SG_failover_expired]++;
-    g->pool->stats[SP_forward_error]++;
     req_fail(e->r, why);
     free(e);
 }
@@ -904,7 +903,6 @@ void hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx)
             h->cstats[SC_cluster_released]++;
         } else {
             h->cstats[SC_cluster_expired]++;
-            h->pool->stats[SP_forward_error]++;
             req_fail(e->r, why != NULL ? why : "cluster unavailable");
         }
         free(e);
@@ -954,7 +952,6 @@ static size_t hold_cluster_shed(struct hold *h, size_t excess)
         hold_cluster_unlink(h, e);
         freed += e->len + sizeof(*e);
         h->cstats[SC_cluster_expired]++;
-        h->pool->stats[SP_forward_error]++;
         req_fail(e->r, "held request over the proxy's buffer limit");
         free(e);
     }

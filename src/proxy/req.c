@@ -54,6 +54,9 @@ static void split_finish(struct req *parent)
         req_release(parent);
         return;
     }
+    if (sp->failed) {
+        c->pool->stats[SP_forward_error]++; /* once for the client's request, as req_fail */
+    }
     if (parent->reply != NULL) {
         /* its function makes the reply (a subscription confirmed everywhere) */
         req_reply_through(parent, sp->rsps[0].data, sp->rsps[0].len, &sp->infos[0],
@@ -146,6 +149,9 @@ void req_fail(struct req *r, const char *msg)
         req_release(r);
         return;
     }
+    /* twemproxy's count: client requests answered with the proxy's error
+     * instead of a server's reply (a fragment's counts once, in split_finish) */
+    r->client->pool->stats[SP_forward_error]++;
     struct buf out;
     buf_init(&out);
     r->client->pool->proto->error_reply(&out, msg);

@@ -118,7 +118,6 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
         if (hold_take_frag(c, fr, s, p, ri, idx, nidx, err)) {
             return;
         }
-        c->pool->stats[SP_forward_error]++;
         req_fail(fr, server_strerror(s, err));
         return;
     }
@@ -292,7 +291,7 @@ static bool router_local(struct client *c, const uint8_t *p, const struct req_in
     }
     buf_free(&b);
     if (ri->quit) {
-        c->closing = true;
+        client_quit(c);
     }
     return answered != 0 || ri->route == ROUTE_LOCAL;
 }
@@ -463,7 +462,7 @@ void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     if (ri->route == ROUTE_REJECT && !c->txn.active) {
         router_reply_error(c, ri->err);
         if (ri->quit) {
-            c->closing = true;
+            client_quit(c);
         }
         return;
     }

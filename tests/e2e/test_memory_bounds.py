@@ -237,6 +237,9 @@ def test_endless_request_gets_an_error_and_is_closed_rss_bounded(proxy, pool, he
           % (pool, head[:30], mb(sent), got[:80], how, mb(base), mb(smp.max), mb(bound)))
     assert got.startswith(answer), got[:200]
     assert how == "closed", "the proxy did not close the connection"
+    if b"client buffer limit" in answer:
+        with open(proxy.log) as f:
+            assert "is over --client-buffer-limit (%d): refused" % CLIENT_MAX_BUFFER in f.read()
     assert_rss_below(smp.max, bound, "peak during the endless request")
     for p in probes:
         assert p.ops > 0 and not p.errors, p.errors[:5]

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import (HOST, NUTCRACKER_BIN, RespError, encode_command, free_port, mc_pool, placement, redis_pool,
-                      wait_port, wait_until)
+                      spread_keys, wait_port, wait_until)
 from liveness_util import (COUNTERS, POOL_FIELDS, POOL_LATENCY, POOL_OURS, SERVER_FIELDS, SERVER_LATENCY, TOP_FIELDS, TOP_OURS,
                            TWEMPROXY_BIN, Prom, crash, http_get, keys_by_server, layout_skeleton, ordered,
                            prom_name, raw_stats, run_capture, stalled, start_binary)
@@ -205,6 +205,61 @@ def test_client_connections_and_eof(env):
     clients[3].close()
     st = px.wait_stats(lambda st: st["alpha"]["client_eof"] >= b["client_eof"] + 4, "the last client's EOF")
     assert (st["alpha"]["client_connections"], st["curr_connections"]) == (0, base["curr_connections"]), st
+
+
+def _error_traffic(port, refused, stalled_key, slow, split):
+    """Requests that fail in the proxy, each on a connection of its own: three
+    GETs to a refused server, one that times out, an MGET with a key on the
+    refused server; then a QUIT. Returns the replies (None: closed first)."""
+    out = []
+    for cmd in ([("GET", refused)] * 3 + [("GET", stalled_key)] + [("MGET",) + split] + [("QUIT",)]):
+        s = socket.create_connection((HOST, port), timeout=5)
+        try:
+            if cmd[1:] == (stalled_key,):
+                with stalled(slow):
+                    s.sendall(encode_command(*cmd))
+                    out.append(s.recv(4096) or None)
+            else:
+                s.sendall(encode_command(*cmd))
+                out.append(s.recv(4096) or None)
+        finally:
+            s.close()
+    return out
+
+
+def test_error_counters_as_twemproxy_counts_them(env):
+    """forward_error counts each client request the proxy answers with an
+    error of its own instead of a server's reply (a refused connection, a
+    timeout, a split request with a failed fragment: once), whenever the
+    failure comes; client_eof + client_err count each closed client (QUIT
+    included). The same traffic through Debian's nutcracker gives the same
+    figures (it closes the client whose MGET failed: client_err there)."""
+    live, dead, slow = env.redises(3)
+    keys = spread_keys("ec", 200)
+    where = placement(keys, [live, dead, slow])
+    refused = [k for k in keys if where[k] is dead][0]
+    stalled_key = [k for k in keys if where[k] is slow][0]
+    split = (refused, [k for k in keys if where[k] is live][0])
+    crash(dead)
+    binaries = [NUTCRACKER_BIN] + ([TWEMPROXY_BIN] if os.path.exists(TWEMPROXY_BIN) else [])
+    for binary in binaries:
+        port, sport = free_port(), free_port()
+        conf = env.write_conf({"alpha": redis_pool([live, dead, slow], timeout=300,
+                                                   listen="%s:%d" % (HOST, port))})
+        px = start_binary(env, binary, conf, sport, name="twemproxy" if binary == TWEMPROXY_BIN else "ours")
+        assert wait_port(port, px.proc), px.log_tail()
+        replies = _error_traffic(port, refused, stalled_key, slow, split)
+        assert replies[:3] == [b"-ERR Connection refused\r\n"] * 3, (binary, replies)
+        assert replies[3] == b"-ERR Connection timed out\r\n", (binary, replies)
+        assert replies[4] == b"-ERR Connection refused\r\n", (binary, replies)
+
+        def counted():
+            a = px.stats()["alpha"]
+            return (a["forward_error"], a["client_eof"] + a["client_err"], a["client_connections"])
+        # 6 clients, and wait_port's probe connection
+        wait_until(lambda: counted() == (5, 7, 0), lambda: "%s: (forward_error, closed clients, open "
+                   "clients) (5, 7, 0): %s" % (binary, counted()))
+        px.stop()
 
 
 def test_latency_keys_sane(env):
