@@ -21,6 +21,8 @@ struct ev_loop {
     ev_hook_fn before_sleep;
     void *before_sleep_data;
     struct ev_fired fired[EV_BATCH];
+    int nfired;   /* events of the batch being dispatched (0 between batches) */
+    int fired_at; /* the one whose callback runs */
 };
 
 uint64_t ev_now_update(struct ev_loop *loop)
@@ -138,6 +140,13 @@ void ev_io_stop(struct ev_loop *loop, struct ev_io *io)
     }
     io->registered = false;
     io->mask = 0;
+    /* an event of this batch not dispatched yet must not reach it: its owner
+     * may free it as soon as this returns */
+    for (int i = loop->fired_at + 1; i < loop->nfired; i++) {
+        if (loop->fired[i].io == io) {
+            loop->fired[i].io = NULL;
+        }
+    }
 }
 
 /* ---- timers: a binary min-heap on when_ms ---- */
@@ -260,13 +269,16 @@ int ev_loop_poll(struct ev_loop *loop, int limit_ms)
         return -1;
     }
     ev_now_update(loop);
-    for (int i = 0; i < n; i++) {
-        struct ev_io *io = loop->fired[i].io;
-        if (io->fd < 0) {
-            continue; /* closed by an earlier callback of this batch; freed after it */
+    loop->nfired = n;
+    for (loop->fired_at = 0; loop->fired_at < n; loop->fired_at++) {
+        struct ev_io *io = loop->fired[loop->fired_at].io;
+        if (io == NULL || io->fd < 0) {
+            continue; /* stopped (maybe freed), or closed, by an earlier callback */
         }
-        io->fn(loop, io, loop->fired[i].events);
+        io->fn(loop, io, loop->fired[loop->fired_at].events);
     }
+    loop->nfired = 0;
+    loop->fired_at = 0;
     ev_timers_run(loop);
     return n;
 }

@@ -65,6 +65,8 @@ uint64_t ev_now_update(struct ev_loop *loop);
 void ev_io_init(struct ev_io *io, int fd, ev_io_fn fn, void *data);
 /* Set the events watched (0 removes the fd from epoll). */
 int ev_io_set(struct ev_loop *loop, struct ev_io *io, unsigned mask);
+/* Stop watching io. No event of the batch being dispatched reaches it after
+ * this: its owner may free it at once, even from another watcher's callback. */
 void ev_io_stop(struct ev_loop *loop, struct ev_io *io);
 
 void ev_timer_init(struct ev_timer *t, ev_timer_fn fn, void *data);
