@@ -387,7 +387,7 @@ def test_prometheus_server_states(env):
     wait_until(lambda: state(replica, "split") == "no_reads", "the unreachable replica left out of reads")
     assert "nutcracker_worker_up" not in prom.types  # workers only
 
-    key = [k for k, s in placement(["st%d" % i for i in range(50)], [live, dead]).items() if s is dead][0]
+    key = [k for k, s in placement(spread_keys("st", 50), [live, dead]).items() if s is dead][0]
     crash(dead)
     c = px.resp()
     assert isinstance(c.call("GET", key), RespError)
