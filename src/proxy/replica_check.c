@@ -37,7 +37,7 @@ static struct ev_loop *rc_loop(const struct replica_check *rc)
 }
 
 /* The replica takes reads or not from now on; the distribution follows. kind
- * is what said so (enum redis_repl or RC_NO_ANSWER): a replica left out says
+ * is what said so (enum redis_repl, RC_NO_ANSWER, RC_OTHER_MASTER): a replica left out says
  * once more why when that changes (lost, then syncing, ...). */
 static void rc_set(struct replica_check *rc, bool reads, int kind, const char *why)
 {
@@ -190,13 +190,13 @@ static void rc_understood(struct replica_check *rc, const struct redis_repl_info
         return;
     }
     enum redis_repl v = info->state;
+    bool reads = v == REDIS_REPL_LINKED || v == REDIS_REPL_LINK_LOST;
     if (v == REDIS_REPL_UNKNOWN) {
         rc_not_understood(rc, "says no replication state known here");
-    } else if ((v == REDIS_REPL_LINKED || v == REDIS_REPL_LINK_LOST) &&
-               rc_other_master(rc, info, msg, sizeof(msg))) {
+    } else if (reads && rc_other_master(rc, info, msg, sizeof(msg))) {
         rc_set(rc, false, RC_OTHER_MASTER, msg);
     } else {
-        rc_set(rc, v == REDIS_REPL_LINKED || v == REDIS_REPL_LINK_LOST, (int)v, redis_repl_name(v));
+        rc_set(rc, reads, (int)v, redis_repl_name(v));
     }
 }
 

@@ -95,8 +95,8 @@ static void render_pool_fields(const struct stats_snap *s, struct buf *out)
     }
 }
 
-static void server_labels(struct buf *out, const struct stats_pool_snap *p,
-                          const struct stats_server_snap *s)
+void metrics_server_labels(struct buf *out, const struct stats_pool_snap *p,
+                           const struct stats_server_snap *s)
 {
     buf_append_str(out, "{pool=\"");
     metrics_label_value(out, p->name);
@@ -144,7 +144,7 @@ static void render_server_fields(const struct stats_snap *s, struct buf *out)
             const struct stats_pool_snap *pool = &s->pools[p];
             for (uint32_t j = 0; j < pool->nservers; j++) {
                 buf_printf(out, "%s%s%s", prefix, server_fields[i].name, suffix);
-                server_labels(out, pool, &pool->servers[j]);
+                metrics_server_labels(out, pool, &pool->servers[j]);
                 buf_printf(out, "} %lld\n", (long long)pool->servers[j].v[i]);
             }
         }
@@ -167,7 +167,7 @@ static void render_group_fields(const struct stats_snap *s, struct buf *out)
                     head = true;
                 }
                 buf_printf(out, "%s%s%s", prefix, f->name, suffix);
-                server_labels(out, pool, &pool->servers[j]);
+                metrics_server_labels(out, pool, &pool->servers[j]);
                 buf_printf(out, "} %lld\n", (long long)pool->servers[j].g[i]);
             }
         }

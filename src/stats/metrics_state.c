@@ -2,15 +2,12 @@
 
 #include <stdbool.h>
 
-/* The server labels of every state family: {pool="..",server=".." */
+/* A sample's name and server labels, unclosed: metric{pool="..",server=".." */
 static void state_labels(struct buf *out, const char *metric, const struct stats_pool_snap *p,
                          const struct stats_server_snap *s)
 {
-    buf_printf(out, "%s{pool=\"", metric);
-    metrics_label_value(out, p->name);
-    buf_append_str(out, "\",server=\"");
-    metrics_label_value(out, s->name);
-    buf_append_str(out, "\"");
+    buf_append_str(out, metric);
+    metrics_server_labels(out, p, s);
 }
 
 /* One sample per state, 1 for the one it is in: an alert on

@@ -2,6 +2,7 @@
 twemproxy, values checked against the traffic sent), -D, our latency keys, and
 the Prometheus endpoint (--metrics-port)."""
 
+import contextlib
 import json
 import os
 import socket
@@ -215,11 +216,7 @@ def _error_traffic(port, refused, stalled_key, slow, split):
     for cmd in ([("GET", refused)] * 3 + [("GET", stalled_key)] + [("MGET",) + split] + [("QUIT",)]):
         s = socket.create_connection((HOST, port), timeout=5)
         try:
-            if cmd[1:] == (stalled_key,):
-                with stalled(slow):
-                    s.sendall(encode_command(*cmd))
-                    out.append(s.recv(4096) or None)
-            else:
+            with stalled(slow) if cmd[1:] == (stalled_key,) else contextlib.nullcontext():
                 s.sendall(encode_command(*cmd))
                 out.append(s.recv(4096) or None)
         finally:
