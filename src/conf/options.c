@@ -19,6 +19,7 @@ enum {
     OPT_METRICS_PORT = 256,
     OPT_METRICS_ADDR,
     OPT_CLIENT_BUFFER,
+    OPT_REQUEST_SIZE,
     OPT_BUFFER_LIMIT,
     OPT_EVENT_BACKEND,
 };
@@ -43,6 +44,7 @@ static const struct option long_opts[] = {
     {"metrics-port", required_argument, NULL, OPT_METRICS_PORT},
     {"metrics-addr", required_argument, NULL, OPT_METRICS_ADDR},
     {"client-buffer-limit", required_argument, NULL, OPT_CLIENT_BUFFER},
+    {"request-size-limit", required_argument, NULL, OPT_REQUEST_SIZE},
     {"buffer-limit", required_argument, NULL, OPT_BUFFER_LIMIT},
     {"event-backend", required_argument, NULL, OPT_EVENT_BACKEND},
     {"signal", required_argument, NULL, 'k'},
@@ -73,7 +75,9 @@ void options_usage(FILE *out)
         "      --metrics-port=N   : serve Prometheus metrics on http://addr:N/metrics (default: "
         "off)\n"
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
-        "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
+        "      --client-buffer-limit=N : bytes of replies and requests in flight one client may "
+        "hold before it waits (default: 64m)\n"
+        "      --request-size-limit=N : bytes of the largest request (default: 513m)\n"
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
         "      --event-backend=S  : epoll or io_uring (default: epoll; io_uring falls back to "
         "epoll where the kernel has none)\n"
@@ -93,6 +97,8 @@ static void options_defaults(struct options *o)
     o->stats_interval_ms = 30000;
     o->mbuf_size = 16384;
     o->client_buffer_limit = (size_t)64 << 20;
+    /* a 512 MB value, redis' largest (proto-max-bulk-len), and its command */
+    o->request_size_limit = (size_t)513 << 20;
     o->buffer_limit = (size_t)1 << 30;
     o->event_backend = "epoll";
 }
@@ -195,7 +201,9 @@ static int set_bytes(struct options *o, int c, const char *arg, FILE *err)
         shift = u ? (unsigned)(u - "kmg" + 1) * 10 : 64;
         end++;
     }
-    const char *name = c == OPT_CLIENT_BUFFER ? "client-buffer-limit" : "buffer-limit";
+    const char *name = c == OPT_CLIENT_BUFFER  ? "client-buffer-limit"
+                       : c == OPT_REQUEST_SIZE ? "request-size-limit"
+                                               : "buffer-limit";
     if (errno != 0 || end == arg || *end != '\0' || arg[0] == '-' || shift >= 64 ||
         v > (ULLONG_MAX >> shift) || (v << shift) < 65536) {
         fprintf(err, "nutcracker: option --%s value %s is not a byte count >= 64k\n", name, arg);
@@ -203,6 +211,8 @@ static int set_bytes(struct options *o, int c, const char *arg, FILE *err)
     }
     if (c == OPT_CLIENT_BUFFER) {
         o->client_buffer_limit = (size_t)(v << shift);
+    } else if (c == OPT_REQUEST_SIZE) {
+        o->request_size_limit = (size_t)(v << shift);
     } else {
         o->buffer_limit = (size_t)(v << shift);
     }
@@ -227,6 +237,7 @@ static int set_long_only(struct options *o, int c, FILE *err, char **argv)
         o->metrics_addr = optarg;
         return 0;
     case OPT_CLIENT_BUFFER:
+    case OPT_REQUEST_SIZE:
     case OPT_BUFFER_LIMIT:
         return set_bytes(o, c, optarg, err);
     case OPT_EVENT_BACKEND:

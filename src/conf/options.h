@@ -26,7 +26,8 @@ struct options {
     size_t mbuf_size;           /* default 16384, 512..16777216 */
     int metrics_port;           /* ours: Prometheus /metrics port, 0 = off */
     const char *metrics_addr;   /* ours: NULL = stats_addr */
-    size_t client_buffer_limit; /* ours: bytes one client may hold, default 64 MiB */
+    size_t client_buffer_limit; /* ours: a client's replies and requests in flight, 64 MiB */
+    size_t request_size_limit;  /* ours: bytes of the largest request, default 513 MiB */
     size_t buffer_limit;        /* ours: bytes all clients may hold, default 1 GiB */
     const char *signal_name;    /* ours (-k): reload|reopen|stop|upgrade for the -p process */
     const char *event_backend;  /* ours: "epoll" (default) or "io_uring" */

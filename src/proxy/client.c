@@ -301,11 +301,11 @@ static void client_process(struct client *c)
         int rc = pr->req_parse(c->in.data + pos, n, &c->ri);
         if (rc == PARSE_AGAIN) {
             c->need = c->ri.len;
-            if (c->need > c->px->client_max_buffer) {
+            if (c->need > c->px->request_max) {
                 log_warn("pool '%s': client %s: a request of %zu bytes is over "
-                         "--client-buffer-limit (%zu): refused, the client closed",
-                         c->pool->cp->name, c->addr, c->need, c->px->client_max_buffer);
-                router_reply_error(c, "request exceeds the proxy's client buffer limit");
+                         "--request-size-limit (%zu): refused, the client closed",
+                         c->pool->cp->name, c->addr, c->need, c->px->request_max);
+                router_reply_error(c, "request exceeds the proxy's request size limit");
                 c->pool->stats[SP_client_err]++;
                 c->closing = true;
             }

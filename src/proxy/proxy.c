@@ -35,6 +35,7 @@ int proxy_init(struct proxy *px, struct ev_loop *loop, const struct options *o, 
     px->worker_id = worker_id;
     px->mbuf_size = o->mbuf_size;
     px->client_max_buffer = o->client_buffer_limit;
+    px->request_max = o->request_size_limit;
     px->buffer_limit = o->buffer_limit;
     /* 1/32 of the limit: the overshoot stays small, the scan stays rare */
     px->mem_check_bytes = o->buffer_limit / 32 > 65536 ? o->buffer_limit / 32 : 65536;
@@ -149,6 +150,7 @@ bool proxy_before_sleep(struct proxy *px)
         proxy_flush(px); /* what freeing answered */
     }
     proxy_free_dead_clients(px);
+    req_cache_trim(&px->reqs);
     return px->stopping && proxy_nclients(px) == 0;
 }
 

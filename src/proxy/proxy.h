@@ -33,7 +33,8 @@ struct proxy {
     size_t mbuf_size;            /* read chunk size (-m) */
     struct bufpool bufs;         /* free chunks of mbuf_size */
     struct req_cache reqs;       /* free requests and splits (req_cache.c) */
-    size_t client_max_buffer;    /* bytes a client may have buffered (requests + replies) */
+    size_t client_max_buffer;    /* a client's replies + requests in flight before it waits */
+    size_t request_max;          /* bytes of the largest request (or queued transaction) */
     size_t buffer_limit;         /* bytes all connections together may have buffered */
     struct ev_timer mem_timer;   /* checks buffer_limit */
     /* Every byte a buffer gains was first read from a socket, so counting reads

@@ -113,6 +113,9 @@ struct frag_map *req_split_map(struct req *parent, uint32_t n);
 void *req_scratch(struct proxy *px, size_t bytes);
 /* An empty buffer for a merged reply, valid until the next call. */
 struct buf *req_outbuf(struct proxy *px);
+/* Free the scratch memory and merge buffer if a large request grew them (once
+ * per loop turn: they are only used while a request is routed or answered). */
+void req_cache_trim(struct req_cache *rc);
 /* Back to the free list (or to malloc past its bound). */
 void req_free(struct req *r);
 void req_cache_free(struct req_cache *rc);

@@ -235,11 +235,21 @@ void *req_scratch(struct proxy *px, size_t bytes)
 struct buf *req_outbuf(struct proxy *px)
 {
     struct buf *b = &px->reqs.out;
-    if (b->cap > SCRATCH_KEEP) {
-        buf_free(b); /* one huge merge does not pin its memory */
-    }
     buf_reset(b);
     return b;
+}
+
+void req_cache_trim(struct req_cache *rc)
+{
+    /* one huge MGET or MSET does not pin what it needed until the next one */
+    if (rc->out.cap > SCRATCH_KEEP) {
+        buf_free(&rc->out);
+    }
+    if (rc->scratch_cap > SCRATCH_KEEP) {
+        free(rc->scratch);
+        rc->scratch = NULL;
+        rc->scratch_cap = 0;
+    }
 }
 
 void req_cache_free(struct req_cache *rc)

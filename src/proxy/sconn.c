@@ -725,9 +725,10 @@ static int sconn_parse(struct sconn *c)
     }
     buf_consume(&c->in, pos);
     sconn_arm_timer(c);
-    if (c->head == NULL && c->out_pos == c->out.len && c->out.len > 0) {
+    if (c->head == NULL && c->out_pos == c->out.len) {
         buf_reset(&c->out); /* all answered: what c kept of them is no longer needed */
         c->out_pos = 0;
+        /* and a large reply's buffer goes now, not at the next request */
         sconn_buffers_trim(c, sconn_px(c)->mbuf_size);
     }
     return 0;

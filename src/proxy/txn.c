@@ -94,8 +94,8 @@ void txn_queue(struct client *c, const uint8_t *p, const struct req_info *ri)
         t->aborted = true;
         return;
     }
-    if (t->cmds.len + ri->len > c->px->client_max_buffer) {
-        router_reply_error(c, "transaction exceeds the proxy's client buffer limit");
+    if (t->cmds.len + ri->len > c->px->request_max) {
+        router_reply_error(c, "transaction exceeds the proxy's request size limit");
         t->aborted = true;
         return;
     }

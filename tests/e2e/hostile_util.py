@@ -29,7 +29,8 @@ MB = 1 << 20
 KB = 1 << 10
 
 # The proxy's documented per-client limits (README "Behaviour worth knowing").
-CLIENT_MAX_BUFFER = 64 * MB  # largest request; unread replies before reading pauses
+CLIENT_MAX_BUFFER = 64 * MB  # --client-buffer-limit: unread replies before reading pauses
+REQUEST_MAX_DEFAULT = 513 * MB  # --request-size-limit: the largest request
 CLIENT_MAX_INFLIGHT = 4096  # requests in flight before reading pauses
 
 

@@ -1,7 +1,9 @@
 """Memory stays bounded under hostile clients (SPEC 7: "memory stays bounded under any
-input"; README: a request larger than 64 MB is refused with an error and the client
-closed; a client that does not read its replies is not read from while it holds more
-than 64 MB of replies or 4096 requests in flight).
+input"; README: a request larger than --request-size-limit is refused with an error and
+the client closed; a client that does not read its replies is not read from while it
+holds more than 64 MB of replies or 4096 requests in flight).  The proxy of these tests
+refuses requests over 64 MB (the default is 513 MB, so that any value redis takes
+passes), which keeps the RSS bounds small enough to mean something.
 
 Bounds are computed from those documented limits and the proxy's RSS before the test
 (VmRSS in /proc/<pid>/status); each test also checks that without the limit the same
@@ -14,12 +16,14 @@ import time
 
 import pytest
 
-from conftest import HOST, encode_command, mc_pool, redis_pool, wait_until
-from hostile_util import (CLIENT_MAX_BUFFER, CLIENT_MAX_INFLIGHT, MB, ProbeClient, RssSampler, abort,
+from conftest import HOST, encode_command, mc_pool, redis_pool, spread_keys, wait_until
+from hostile_util import (CLIENT_MAX_BUFFER, CLIENT_MAX_INFLIGHT, MB, REQUEST_MAX_DEFAULT, ProbeClient,
+                          RssSampler, abort,
                           assert_rss_below, fd_count, mb, raise_nofile, raw_connect, rss_bytes,
                           send_until_closed, unchanged_for)
 from liveness_util import stalled
 
+REQUEST_MAX = CLIENT_MAX_BUFFER  # this file's --request-size-limit
 SLACK = 40 * MB  # allocator rounding, the buffer pool, kernel-side timing: generous on purpose
 VALUE_SIZE = 1024
 NKEYS = 8  # divides the 1000 GETs of each _Pipeliner chunk
@@ -34,7 +38,8 @@ def backends(menv):
 @pytest.fixture
 def proxy(env, backends):
     r, m = backends
-    return env.proxy({"r": redis_pool([r], timeout=5000), "m": mc_pool([m], timeout=5000)})
+    return env.proxy({"r": redis_pool([r], timeout=5000), "m": mc_pool([m], timeout=5000)},
+                     extra_args=["--request-size-limit=%d" % REQUEST_MAX])
 
 
 def _values():
@@ -203,13 +208,13 @@ def test_slow_reader_that_keeps_pipelining_keeps_rss_bounded(proxy):
 ENDLESS = [
     # (pool, head, what the answer must start with)
     ("r", b"*2\r\n$3\r\nGET\r\n$999999999\r\n", b"-ERR "),
-    ("r", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % (CLIENT_MAX_BUFFER + 1),
-     b"-ERR request exceeds the proxy's client buffer limit\r\n"),
-    ("r", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % (CLIENT_MAX_BUFFER - 1024), b"-ERR Protocol error"),
+    ("r", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % (REQUEST_MAX + 1),
+     b"-ERR request exceeds the proxy's request size limit\r\n"),
+    ("r", b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$%d\r\n" % (REQUEST_MAX - 1024), b"-ERR Protocol error"),
     ("r", b"GET ", b"-ERR "),  # an inline command that never ends
     ("r", b"*2\r\n$3\r\nGET\r\n$", b"-ERR Protocol error"),  # a length that never ends
     ("m", b"set k 0 0 999999999\r\n", b"SERVER_ERROR "),
-    ("m", b"set k 0 0 %d\r\n" % (CLIENT_MAX_BUFFER + 1), b"SERVER_ERROR "),
+    ("m", b"set k 0 0 %d\r\n" % (REQUEST_MAX + 1), b"SERVER_ERROR "),
     ("m", b"get ", b"CLIENT_ERROR "),  # a line that never ends
 ]
 
@@ -219,16 +224,16 @@ ENDLESS = [
     "redis-endless-length", "mc-set-999999999", "mc-set-64MB+1", "mc-endless-line"])
 def test_endless_request_gets_an_error_and_is_closed_rss_bounded(proxy, pool, head, answer):
     """The header (or line) is followed by 'x' forever: the client gets an error and
-    is closed after at most the 64 MB limit plus what sits in socket buffers, RSS
+    is closed after at most the 64 MB request limit plus what sits in socket buffers, RSS
     stays under the limit plus slack, and a client of each pool is served meanwhile."""
     pid = proxy.proc.pid
     base = rss_bytes(pid)
-    bound = base + CLIENT_MAX_BUFFER + SLACK
+    bound = base + REQUEST_MAX + SLACK
     probes = [ProbeClient(proxy.port("r"), "redis", prefix="probe-r").start(),
               ProbeClient(proxy.port("m"), "mc", prefix="probe-m").start()]
     with RssSampler(pid) as smp:
         s = raw_connect(proxy.port(pool), timeout=10)
-        sent, got, how = send_until_closed(s, head, b"x" * 65536, max_bytes=CLIENT_MAX_BUFFER + 64 * MB,
+        sent, got, how = send_until_closed(s, head, b"x" * 65536, max_bytes=REQUEST_MAX + 64 * MB,
                                            max_seconds=30)
         s.close()
     for p in probes:
@@ -237,9 +242,9 @@ def test_endless_request_gets_an_error_and_is_closed_rss_bounded(proxy, pool, he
           % (pool, head[:30], mb(sent), got[:80], how, mb(base), mb(smp.max), mb(bound)))
     assert got.startswith(answer), got[:200]
     assert how == "closed", "the proxy did not close the connection"
-    if b"client buffer limit" in answer:
+    if b"request size limit" in answer:
         with open(proxy.log) as f:
-            assert "is over --client-buffer-limit (%d): refused" % CLIENT_MAX_BUFFER in f.read()
+            assert "is over --request-size-limit (%d): refused" % REQUEST_MAX in f.read()
     assert_rss_below(smp.max, bound, "peak during the endless request")
     for p in probes:
         assert p.ops > 0 and not p.errors, p.errors[:5]
@@ -249,14 +254,15 @@ def test_endless_request_gets_an_error_and_is_closed_rss_bounded(proxy, pool, he
 @pytest.mark.parametrize("pool", ["r", "m"])
 def test_512mb_value_is_refused_rss_bounded(proxy, pool):
     """SET of a 512 MB value, sent in full as a client would: refused with an error
-    as soon as the header is seen, the connection closed, RSS not near 512 MB."""
+    as soon as the header is seen (over this proxy's 64 MB --request-size-limit), the
+    connection closed, RSS not near 512 MB."""
     size = 512 * MB
     pid = proxy.proc.pid
     base = rss_bytes(pid)
-    bound = base + CLIENT_MAX_BUFFER + SLACK
+    bound = base + REQUEST_MAX + SLACK
     if pool == "r":
         head = b"*3\r\n$3\r\nSET\r\n$6\r\nbig512\r\n$%d\r\n" % size
-        answer = b"-ERR request exceeds the proxy's client buffer limit\r\n"
+        answer = b"-ERR request exceeds the proxy's request size limit\r\n"
     else:
         head = b"set big512 0 0 %d\r\n" % size
         answer = b"SERVER_ERROR "
@@ -402,3 +408,48 @@ def test_clients_leaving_requests_for_a_stalled_backend_stay_within_the_global_l
           % (nclients, n, size // MB, limit // MB, mb(smp.max), mb(bound), mb(rss_bytes(pid))))
     assert px.alive()
     assert_rss_below(smp.max, bound, "peak with requests left for a stalled backend")
+
+
+def test_values_redis_takes_pass_the_default_request_size_limit(env):
+    """The largest request is its own limit (--request-size-limit, 513 MB by default:
+    a 512 MB value, redis' largest, and its command), not --client-buffer-limit,
+    which only pauses reading: with --client-buffer-limit=1m a 100 MB value is set and
+    read back, an 80 MB MSET over two servers goes through (twemproxy's own suite
+    sends one: test_mget_large_binary), and so does a 20 MB memcached value.  The
+    buffers that carried them are given back once done: RSS returns near its base.
+    A request of more than 513 MB is refused as soon as its size is known."""
+    rs = env.redises(2)
+    m = env.memcached(args=["-I", "32m", "-m", "128"])
+    px = env.proxy({"r": redis_pool(rs, timeout=10000), "m": mc_pool([m], timeout=10000)},
+                   extra_args=["--client-buffer-limit=1m"])
+    pid = px.proc.pid
+    base = rss_bytes(pid)
+    c = px.client("r", socket_timeout=60)
+    big = b"".join(bytes([65 + i]) * MB for i in range(100))
+    assert c.set("mb:big100", big) is True
+    assert c.get("mb:big100") == big
+    keys = spread_keys("mb:mset80", 10)
+    vals = {k: bytes([97 + i]) * (8 * MB) for i, k in enumerate(keys)}
+    assert c.mset(vals) is True
+    held = [r.client().exists(*keys) for r in rs]
+    assert sum(held) == 10 and min(held) > 0, "the MSET should span both servers: %r" % held
+    assert c.mget(keys) == [vals[k] for k in keys]
+    mc_value = b"m" * (20 * MB)
+    mcc = px.pymc("m", timeout=30)
+    assert mcc.set("mb:big20", mc_value, noreply=False) is True
+    assert mcc.get("mb:big20") == mc_value
+    mcc.close()
+    c.close()
+    wait_until(lambda: rss_bytes(pid) < base + SLACK, "RSS back near its base (%.1f MB)" % mb(base),
+               timeout=10)
+    # two values of 300 MB: each one redis would take, together over the limit,
+    # refused when the second one's length is read
+    s = raw_connect(px.port("r"), timeout=30)
+    v300 = 300 * MB
+    s.sendall(b"*5\r\n$4\r\nMSET\r\n$1\r\na\r\n$%d\r\n" % v300 + b"a" * v300 +
+              b"\r\n$1\r\nb\r\n$%d\r\n" % v300)
+    assert s.recv(200) == b"-ERR request exceeds the proxy's request size limit\r\n"
+    s.close()
+    with open(px.log) as f:
+        assert "is over --request-size-limit (%d): refused" % REQUEST_MAX_DEFAULT in f.read()
+    assert px.alive()

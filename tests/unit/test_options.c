@@ -196,13 +196,17 @@ static void test_metrics_options(void)
     CHECK(opt.metrics_addr == NULL);
     CHECK_EQ_INT(opt.client_buffer_limit, 64 << 20);
     CHECK_EQ_INT(opt.buffer_limit, 1 << 30);
-    CHECK_EQ_INT(parse("--client-buffer-limit 8m --buffer-limit=2G"), 0);
+    CHECK_EQ_INT(opt.request_size_limit, 513 << 20);
+    CHECK_EQ_INT(parse("--client-buffer-limit 8m --buffer-limit=2G --request-size-limit=1g"), 0);
     CHECK_EQ_INT(opt.client_buffer_limit, 8 << 20);
     CHECK_EQ_INT(opt.buffer_limit, 2LL << 30);
+    CHECK_EQ_INT(opt.request_size_limit, 1 << 30);
     CHECK_EQ_INT(parse("--client-buffer-limit 65536"), 0);
     CHECK_EQ_INT(opt.client_buffer_limit, 65536);
     expect_fail("--client-buffer-limit 1k",
                 "nutcracker: option --client-buffer-limit value 1k is not a byte count >= 64k");
+    expect_fail("--request-size-limit 100",
+                "nutcracker: option --request-size-limit value 100 is not a byte count >= 64k");
     expect_fail("--buffer-limit 12x",
                 "nutcracker: option --buffer-limit value 12x is not a byte count >= 64k");
     expect_fail("--buffer-limit -5m",
@@ -260,7 +264,9 @@ static void test_usage(void)
         "      --metrics-port=N   : serve Prometheus metrics on http://addr:N/metrics (default: "
         "off)\n"
         "      --metrics-addr=S   : set metrics ip (default: the stats ip)\n"
-        "      --client-buffer-limit=N : bytes one client may hold in the proxy (default: 64m)\n"
+        "      --client-buffer-limit=N : bytes of replies and requests in flight one client may "
+        "hold before it waits (default: 64m)\n"
+        "      --request-size-limit=N : bytes of the largest request (default: 513m)\n"
         "      --buffer-limit=N   : bytes all clients together may hold (default: 1g)\n"
         "      --event-backend=S  : epoll or io_uring (default: epoll; io_uring falls back to "
         "epoll where the kernel has none)\n"
