@@ -4,7 +4,8 @@
  * the bytes, the verdict is one of the states, has a name for the log, and
  * depends on the bytes alone: the same text read again, or with a section
  * comment put before it, says the same. The replid is "" or 40 lowercase hex
- * digits found in the text.
+ * digits found in the text; a time the link has been down is given for a lost
+ * link only, and is not negative.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct redis_repl_info info;
     redis_info_parse(p, size, &info);
     FUZZ_ASSERT(info.state == v);
+    FUZZ_ASSERT(v == REDIS_REPL_LINK_LOST ? info.down_s >= 0 : info.down_s == -1);
     size_t n = strlen(info.replid);
     FUZZ_ASSERT(n == 0 || (n == REDIS_REPLID_LEN &&
                            strspn(info.replid, "0123456789abcdef") == REDIS_REPLID_LEN &&

@@ -127,6 +127,9 @@ struct conf_pool {
      * read_from, the master or the replicas (SPEC 10) */
     enum conf_read_from read_from;
     uint32_t master;
+    /* ms a static pool's replica may serve reads after its link to the master
+     * went down (redis' master_link_down_since_seconds); -1: no bound */
+    int64_t replica_max_link_down_ms;
     struct conf_tls tls;              /* tls, tls_*: the servers speak TLS */
     struct conf_tls sentinel_tls;     /* the sentinels speak TLS */
     struct conf_tls listen_tls;       /* clients speak TLS: on listen, or on listen_tls_addr */

@@ -76,6 +76,7 @@ enum {
     KEY_HASH_TAG,
     KEY_DIST,
     KEY_REDIS_DB,
+    KEY_REPLICA_MAX_DOWN,
 };
 
 #define P(f) offsetof(struct conf_pool, f)
@@ -108,6 +109,8 @@ static const struct key_desc pool_keys[] = {
     [KEY_HASH_TAG] = {"hash_tag", K_HASH_TAG, P(hash_tag), 0, 0},
     [KEY_DIST] = {"distribution", K_DIST, P(distribution), 0, 0},
     [KEY_REDIS_DB] = {"redis_db", K_INT, P(redis_db), 0, INT_MAX},
+    [KEY_REPLICA_MAX_DOWN] = {"replica_max_link_down", K_I64, P(replica_max_link_down_ms), 0,
+                              MAX_MS},
     {"timeout", K_TIMEOUT, P(timeout_ms), 0, MAX_MS},
     {"backlog", K_INT, P(backlog), 0, INT_MAX},
     {"client_connections", K_U32, P(client_connections), 0, INT_MAX},
@@ -169,6 +172,7 @@ void conf_pool_defaults(struct conf_pool *p)
     p->sentinel_tls.verify = true;
     p->cluster_refresh_ms = 10000;
     p->reply_batch_wait_ms = 1;
+    p->replica_max_link_down_ms = -1;
 }
 
 void conf_global_defaults(struct conf_global *g)
@@ -592,6 +596,33 @@ static void check_read_from(struct conf_ctx *cx, struct conf_pool *p, const int 
     }
 }
 
+/* replica_max_link_down bounds how stale a static pool's replica may be (the
+ * replica check reads its link's state); a sentinel group's replica already
+ * gets no read while its link is down (README). */
+static void check_replica_max_link_down(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
+{
+    int line = lines[KEY_REPLICA_MAX_DOWN];
+    if (line == 0) {
+        return;
+    }
+    if (lines[KEY_SENTINELS] != 0) {
+        conf_err(cx, line, "replica_max_link_down",
+                 "directive is only valid in a pool with a server named '" MASTER_NAME
+                 "' (a sentinel group's replica gets no read while its link to its master is "
+                 "down)");
+    } else if (p->redis_cluster) {
+        conf_err(cx, line, "replica_max_link_down",
+                 "directive is only valid in a pool with a server named '" MASTER_NAME "'");
+    } else if (!p->redis) {
+        conf_err(cx, line, "replica_max_link_down", "directive is only valid for a redis pool");
+    } else if (p->read_from == READ_FROM_NONE) {
+        conf_err(cx, line, "replica_max_link_down",
+                 "directive needs a server named '" MASTER_NAME "' in pool '%s' (the master; the "
+                 "other servers are its replicas)",
+                 p->name);
+    }
+}
+
 static const struct key_desc *key_find(const struct key_desc *keys, size_t n, const char *name)
 {
     for (size_t i = 0; i < n; i++) {
@@ -758,6 +789,7 @@ int conf_pool_parse(struct conf_ctx *cx, struct conf_pool *p, yaml_node_t *map)
     }
     check_servers(cx, p);
     check_read_from(cx, p, lines);
+    check_replica_max_link_down(cx, p, lines);
     conf_tls_check(cx, p, lines + KEY_TLS);
     conf_auth_check(cx, p, lines[KEY_REDIS_AUTH], lines[KEY_CLIENT_AUTH]);
     return lines[KEY_LISTEN];

@@ -102,6 +102,7 @@ void redis_info_parse(const uint8_t *text, size_t n, struct redis_repl_info *out
         at = end + 1;
     }
     out->state = info_verdict(&f);
+    out->down_s = out->state == REDIS_REPL_LINK_LOST ? f.down_s : -1;
     out->replid[0] = '\0';
     if (f.replid != NULL) {
         memcpy(out->replid, f.replid, REDIS_REPLID_LEN);

@@ -34,6 +34,7 @@ enum redis_repl {
 struct redis_repl_info {
     enum redis_repl state;
     char replid[REDIS_REPLID_LEN + 1]; /* master_replid; "" unsaid or malformed */
+    int64_t down_s; /* REDIS_REPL_LINK_LOST: seconds the link has been down; else -1 */
 };
 
 /* What text[0..n) (an INFO reply's payload) says of the server's replication. */

@@ -22,7 +22,7 @@ struct replica_check {
     bool master; /* asks a static pool's master: its replid, never its reads */
     bool out;    /* no reads */
     bool warned; /* an answer not understood was logged */
-    int why;     /* what the last answer said: enum redis_repl, RC_NO_ANSWER, RC_OTHER_MASTER */
+    int why;     /* what the last answer said: enum redis_repl or an RC_ code below */
     char replid[REDIS_REPLID_LEN + 1]; /* the last answer's master_replid; "" unknown */
 };
 
@@ -30,6 +30,8 @@ struct replica_check {
 #define RC_NO_ANSWER (-1)
 /* Linked, but its replication history is not the pool master's. */
 #define RC_OTHER_MASTER (-2)
+/* Its link has been down longer than replica_max_link_down. */
+#define RC_STALE (-3)
 
 static struct ev_loop *rc_loop(const struct replica_check *rc)
 {
@@ -37,7 +39,7 @@ static struct ev_loop *rc_loop(const struct replica_check *rc)
 }
 
 /* The replica takes reads or not from now on; the distribution follows. kind
- * is what said so (enum redis_repl, RC_NO_ANSWER, RC_OTHER_MASTER): a replica left out says
+ * is what said so (enum redis_repl or an RC_ code): a replica left out says
  * once more why when that changes (lost, then syncing, ...). */
 static void rc_set(struct replica_check *rc, bool reads, int kind, const char *why)
 {
@@ -182,6 +184,22 @@ static bool rc_other_master(const struct replica_check *rc, const struct redis_r
     return true;
 }
 
+/* A static pool's replica whose link to its master has been down for longer
+ * than the pool lets a replica serve the data of then (replica_max_link_down;
+ * redis counts whole seconds). Whether so, and why in msg. */
+static bool rc_too_stale(const struct replica_check *rc, const struct redis_repl_info *info,
+                         char *msg, size_t size)
+{
+    int64_t max_ms = rc->p->cp->replica_max_link_down_ms;
+    if (max_ms < 0 || rc->s->owner != NULL || info->down_s * 1000 < max_ms) {
+        return false;
+    }
+    snprintf(msg, size,
+             "its link to its master has been down for %lld s (replica_max_link_down: %lld ms)",
+             (long long)info->down_s, (long long)max_ms);
+    return true;
+}
+
 static void rc_understood(struct replica_check *rc, const struct redis_repl_info *info)
 {
     char msg[300];
@@ -195,6 +213,8 @@ static void rc_understood(struct replica_check *rc, const struct redis_repl_info
         rc_not_understood(rc, "says no replication state known here");
     } else if (reads && rc_other_master(rc, info, msg, sizeof(msg))) {
         rc_set(rc, false, RC_OTHER_MASTER, msg);
+    } else if (v == REDIS_REPL_LINK_LOST && rc_too_stale(rc, info, msg, sizeof(msg))) {
+        rc_set(rc, false, RC_STALE, msg);
     } else {
         rc_set(rc, reads, (int)v, redis_repl_name(v));
     }

@@ -16,6 +16,7 @@ import time
 import urllib.request
 
 import pytest
+import redis
 
 from conftest import HOST, TWEMPROXY, free_port, wait_until
 from liveness_util import Prom, crash, http_get, stop_process
@@ -229,6 +230,42 @@ def test_replicas_keep_serving_when_the_master_dies(env):
     for k in keys:
         assert c.get(k) == ("v-" + k).encode()
     assert "gets no read" not in log(px)
+
+
+def test_replicas_stale_past_replica_max_link_down_get_no_read(env):
+    """With replica_max_link_down: 2000 a replica whose master died serves its
+    data of then for about 2 s (redis counts whole seconds; the check asks every
+    second), then gets no read: with read_from: replica a read is answered with
+    the no-replica error rather than with data that grows older. Its master back,
+    the replicas take reads again."""
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from="replica",
+                                        replica_max_link_down=2000)}, verbose=5)
+    c = px.client()
+    keys = ["stale-%d" % i for i in range(20)]
+    write(c, keys, master, replicas)
+    port = master.port
+    crash(master)
+    for r in replicas:
+        wait_until(lambda: r.client().info("replication").get("master_link_status") == "down",
+                   "%s to see its master gone" % r.addr)
+    down_at = time.monotonic()
+    assert c.get(keys[0]) == ("v-" + keys[0]).encode()  # within the bound: the data of then
+    assert "gets no read" not in log(px)
+    for r in replicas:
+        wait_until(lambda: NO_READ % r.addr in log(px), "%s left out once its link is down 2 s" % r.addr,
+                   timeout=10)
+    waited = time.monotonic() - down_at
+    assert 1.0 <= waited <= 5.0, "left out %.1f s after the link went down" % waited
+    assert "its link to its master has been down for 2 s (replica_max_link_down: 2000 ms)" in log(px)
+    with pytest.raises(redis.exceptions.ResponseError, match="no replica is available for this read"):
+        c.get(keys[0])
+    master = env.redis(port=port)  # empty: the replicas sync with it again
+    for r in replicas:
+        wait_until(lambda: BACK % r.addr in log(px), "%s back once linked again" % r.addr, timeout=15)
+    assert c.set(keys[0], "again") is True
+    wait_replicated(master, replicas)
+    assert c.get(keys[0]) == b"again"
 
 
 def test_a_stalled_replica_is_left_out_of_the_reads(env):

@@ -937,6 +937,33 @@ static void test_read_from_errors(void)
                "t.yml:6: servers: pool 'alpha' has servers with same name 'master'");
 }
 
+/* How long a static pool's replica may serve reads with its link down. */
+static void test_replica_max_link_down(void)
+{
+    struct conf *c = load(SPLIT_POOL);
+    CHECK(c != NULL && c->pools[0].replica_max_link_down_ms == -1); /* no bound */
+    conf_unref(c);
+    c = load(SPLIT_POOL "  replica_max_link_down: 10000\n");
+    CHECK(c != NULL && c->pools[0].replica_max_link_down_ms == 10000);
+    conf_unref(c);
+    c = load(SPLIT_POOL "  read_from: prefer_replica\n  replica_max_link_down: 0\n");
+    CHECK(c != NULL && c->pools[0].replica_max_link_down_ms == 0);
+    conf_unref(c);
+    expect_err(SPLIT_POOL "  replica_max_link_down: -1\n",
+               "t.yml:8: replica_max_link_down: \"-1\" is not a number");
+    expect_err(SENTINEL_POOL "  read_from: replica\n  replica_max_link_down: 5000\n",
+               "t.yml:9: replica_max_link_down: directive is only valid in a pool with a server "
+               "named 'master' (a sentinel group's replica gets no read while its link to its "
+               "master is down)");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  replica_max_link_down: 5000\n"
+               "  servers:\n   - 127.0.0.1:6379:1\n   - 127.0.0.1:6380:1\n",
+               "t.yml:4: replica_max_link_down: directive needs a server named 'master' in pool "
+               "'alpha' (the master; the other servers are its replicas)");
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:11211:1 master\n"
+               "  replica_max_link_down: 5000\n",
+               "t.yml:5: replica_max_link_down: directive is only valid for a redis pool");
+}
+
 static void test_refcount(void)
 {
     struct conf *c = load(MIN_POOL);
@@ -1128,6 +1155,7 @@ int main(void)
     test_twemproxy163_example();
     test_read_from();
     test_read_from_errors();
+    test_replica_max_link_down();
     test_refcount();
     test_tls_keys();
     test_sentinel_tls();

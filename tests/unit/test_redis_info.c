@@ -163,6 +163,29 @@ static void test_replid(void)
                     "master_replid:b611ae92584bbff4750063327a05d2b755de0e8g\r\n", ""));
 }
 
+/* The seconds a lost link has been down (-1 for any other state). */
+static int64_t down_of(const char *text, const char *key, const char *line)
+{
+    char out[4096];
+    size_t n = key != NULL ? edit(text, key, line, out) : strlen(text);
+    struct redis_repl_info info;
+    redis_info_parse((const uint8_t *)(key != NULL ? out : text), n, &info);
+    return info.down_s;
+}
+
+static void test_down_seconds(void)
+{
+    CHECK_EQ_INT(down_of(info_lost, NULL, NULL), 1);
+    CHECK_EQ_INT(down_of(info_lost, "master_link_down_since_seconds",
+                         "master_link_down_since_seconds:3600\r\n"),
+                 3600);
+    CHECK_EQ_INT(down_of(info_linked, NULL, NULL), -1);
+    CHECK_EQ_INT(down_of(info_never, NULL, NULL), -1);
+    CHECK_EQ_INT(down_of(info_master, NULL, NULL), -1);
+    CHECK_EQ_INT(down_of(info_never, "master_sync_in_progress", "master_sync_in_progress:1\r\n"),
+                 -1);
+}
+
 static void test_captured(void)
 {
     CHECK_EQ_INT(repl_of(info_never), REDIS_REPL_NEVER);
@@ -228,6 +251,7 @@ static void test_lines(void)
 int main(void)
 {
     test_captured();
+    test_down_seconds();
     test_old_never();
     test_unknown();
     test_lines();
