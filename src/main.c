@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,19 +253,6 @@ static void raise_nofile(long want)
     }
 }
 
-/* Buffers of 1 MB and more (large values; they grow in 1 MB steps, buf.c) are
- * mapped apart, so freeing one gives its memory back at once. glibc's default
- * raises that threshold after each such free, up to 32 MB, and keeps up to
- * twice it of freed heap: after a few values of 8-30 MB the process would go
- * on holding tens of MB it no longer uses. Fixed thresholds turn that off. */
-static void malloc_setup(void)
-{
-#if defined(M_MMAP_THRESHOLD) && defined(M_TRIM_THRESHOLD)
-    mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    mallopt(M_TRIM_THRESHOLD, 2 << 20);
-#endif
-}
-
 static int run_single(const struct options *o, struct conf *conf, struct upgrade *up)
 {
     struct instance in;
@@ -293,7 +279,6 @@ static int run(const struct options *o, struct conf *conf, struct upgrade *up)
         return 1;
     }
     install_crash_handlers();
-    malloc_setup();
     raise_nofile(conf->global.max_openfiles);
     if (o->pid_file != NULL && !upgrading && pidfile_create(o->pid_file) != 0) {
         return 1;

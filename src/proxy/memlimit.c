@@ -1,5 +1,7 @@
 #include "proxy/memlimit.h"
 
+#include <malloc.h>
+
 #include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
@@ -94,6 +96,23 @@ static void memlimit_release(struct proxy *px, const struct holder *h, size_t to
     sconn_fail(c, "server connection over the proxy's buffer limit", SS_server_err);
     buf_free(&c->out);
     buf_free(&c->in);
+}
+
+/* Free heap bytes past which memlimit_give_back returns them. */
+#define MEMLIMIT_GIVE_BACK_MIN (16u << 20)
+
+/* glibc keeps freed heap memory for reuse: up to twice the largest buffer
+ * recently freed (its mmap threshold rises to 32 MB). Reuse is what makes a
+ * stream of large values cheap (fresh pages fault in: 3 to 4 times the CPU per
+ * 2 MB value), so the memory goes back once a second, not at each free. */
+void memlimit_give_back(void)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 33)
+    struct mallinfo2 mi = mallinfo2();
+    if (mi.fordblks >= MEMLIMIT_GIVE_BACK_MIN) {
+        malloc_trim(0);
+    }
+#endif
 }
 
 void memlimit_enforce(struct proxy *px)

@@ -11,5 +11,8 @@
 struct proxy;
 
 void memlimit_enforce(struct proxy *px);
+/* Give freed heap memory back to the system when there is much of it (the
+ * memory large values needed); called once a second. */
+void memlimit_give_back(void);
 
 #endif

@@ -13,6 +13,8 @@
 
 /* How often the total of buffers is held against --buffer-limit anyway. */
 #define MEM_CHECK_MS 100
+/* Every this many checks (a second), freed memory may go back to the system. */
+#define MEM_GIVE_BACK_TICKS 10
 
 static void proxy_check_memory(struct proxy *px)
 {
@@ -22,7 +24,11 @@ static void proxy_check_memory(struct proxy *px)
 
 static void proxy_on_mem_check(struct ev_loop *loop, struct ev_timer *t)
 {
-    proxy_check_memory(t->data);
+    struct proxy *px = t->data;
+    proxy_check_memory(px);
+    if (++px->mem_ticks % MEM_GIVE_BACK_TICKS == 0) {
+        memlimit_give_back();
+    }
     ev_timer_start(loop, t, MEM_CHECK_MS);
 }
 

@@ -42,6 +42,7 @@ struct proxy {
      * not only by mem_timer (a loopback client outruns any timer). */
     size_t read_since_check;
     size_t mem_check_bytes;
+    uint32_t mem_ticks; /* mem_timer's rounds: memlimit_give_back every 10th */
 
     struct pool **pools; /* the pools of the generation in force */
     uint32_t npools;
