@@ -136,7 +136,7 @@ def test_examples_are_accepted(tmp_path):
                         "failover_hold_on_crash", "sentinel_tls"):
                 pool.pop("servers")
                 pool.update(sentinels="[127.0.0.1:26379]", groups="[g]")
-            if name == "read_from":
+            if name in ("read_from", "replica_max_link_down"):
                 pool["servers"] = "[127.0.0.1:6379:1 master, 127.0.0.1:6380:1]"
             if name in ("servers", "sentinels", "groups"):
                 pool.pop(name, None)
