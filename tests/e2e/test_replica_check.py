@@ -268,6 +268,29 @@ def test_replicas_stale_past_replica_max_link_down_get_no_read(env):
     assert c.get(keys[0]) == b"again"
 
 
+def test_replica_max_link_down_takes_effect_on_reload(env):
+    """Replicas serving stale data (no bound) are left out once a reload sets
+    replica_max_link_down below how long their link has been down."""
+    master, replicas = start_replicated(env)
+    pool = split_pool(master, replicas, read_from="prefer_replica")
+    px = env.proxy({"alpha": pool}, verbose=5)
+    c = px.client()
+    keys = ["stale-reload-%d" % i for i in range(10)]
+    write(c, keys, master, replicas)
+    crash(master)
+    for r in replicas:
+        wait_until(lambda: r.client().info("replication").get("master_link_status") == "down",
+                   "%s to see its master gone" % r.addr)
+    time.sleep(2.5)  # two rounds of the check: the link down for 2 s and more, no bound yet
+    assert "gets no read" not in log(px)
+    assert c.get(keys[0]) == ("v-" + keys[0]).encode()
+    listen = "%s:%d" % (HOST, px.port("alpha"))
+    assert px.reload({"alpha": dict(pool, listen=listen, replica_max_link_down=1000)})
+    for r in replicas:
+        wait_until(lambda: NO_READ % r.addr in log(px), "%s left out after the reload" % r.addr, timeout=5)
+    assert "(replica_max_link_down: 1000 ms)" in log(px)
+
+
 def test_a_stalled_replica_is_left_out_of_the_reads(env):
     """A replica that does not answer (SIGSTOP) is left out within about a
     second: the reads of its keys are answered by the other replica at once
