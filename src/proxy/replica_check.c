@@ -191,7 +191,7 @@ static bool rc_too_stale(const struct replica_check *rc, const struct redis_repl
                          char *msg, size_t size)
 {
     int64_t max_ms = rc->p->cp->replica_max_link_down_ms;
-    if (max_ms < 0 || rc->s->owner != NULL || info->down_s * 1000 < max_ms) {
+    if (max_ms < 0 || info->down_s * 1000 < max_ms) { /* a sentinel pool cannot set it */
         return false;
     }
     snprintf(msg, size,

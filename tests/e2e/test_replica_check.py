@@ -52,6 +52,14 @@ def write(c, keys, master, replicas):
     wait_replicated(master, replicas)
 
 
+def lose_master(master, replicas):
+    """SIGKILL master; returns once every replica says its link is down."""
+    crash(master)
+    for r in replicas:
+        wait_until(lambda: r.client().info("replication").get("master_link_status") == "down",
+                   "%s to see its master gone" % r.addr)
+
+
 def slow_full_sync(master, seconds):
     """The master waits this long before it sends a replica its data."""
     master.client().config_set("repl-diskless-sync", "yes")
@@ -222,10 +230,7 @@ def test_replicas_keep_serving_when_the_master_dies(env):
     c = px.client()
     keys = ["dead-%d" % i for i in range(20)]
     write(c, keys, master, replicas)
-    crash(master)
-    for r in replicas:
-        wait_until(lambda: r.client().info("replication").get("master_link_status") == "down",
-                   "%s to see its master gone" % r.addr)
+    lose_master(master, replicas)
     time.sleep(2.5)  # two rounds of the check on each replica
     for k in keys:
         assert c.get(k) == ("v-" + k).encode()
@@ -245,10 +250,7 @@ def test_replicas_stale_past_replica_max_link_down_get_no_read(env):
     keys = ["stale-%d" % i for i in range(20)]
     write(c, keys, master, replicas)
     port = master.port
-    crash(master)
-    for r in replicas:
-        wait_until(lambda: r.client().info("replication").get("master_link_status") == "down",
-                   "%s to see its master gone" % r.addr)
+    lose_master(master, replicas)
     down_at = time.monotonic()
     assert c.get(keys[0]) == ("v-" + keys[0]).encode()  # within the bound: the data of then
     assert "gets no read" not in log(px)
@@ -277,10 +279,7 @@ def test_replica_max_link_down_takes_effect_on_reload(env):
     c = px.client()
     keys = ["stale-reload-%d" % i for i in range(10)]
     write(c, keys, master, replicas)
-    crash(master)
-    for r in replicas:
-        wait_until(lambda: r.client().info("replication").get("master_link_status") == "down",
-                   "%s to see its master gone" % r.addr)
+    lose_master(master, replicas)
     time.sleep(2.5)  # two rounds of the check: the link down for 2 s and more, no bound yet
     assert "gets no read" not in log(px)
     assert c.get(keys[0]) == ("v-" + keys[0]).encode()
