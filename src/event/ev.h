@@ -119,6 +119,9 @@ size_t ev_cio_pending(const struct ev_cio *c);
 int ev_cio_detach(struct ev_cio *c);
 /* c stays after all: a detach begun is called off (it receives again). */
 void ev_cio_keep(struct ev_cio *c);
+/* Half-close: the write side is shut once every byte staged so far has been
+ * sent (the peer reads them, then EOF); receiving goes on. */
+void ev_cio_shutdown(struct ev_cio *c);
 /* The connection is done with fd: its receive is cancelled; staged bytes still
  * leave (for at most EV_CIO_LINGER_MS) and then the loop closes fd. Stop the
  * io first; never close fd yourself. */

@@ -25,7 +25,8 @@
  *
  * Closing: the fd stays ours until every operation on it has completed (its
  * receive cancelled, staged bytes sent or given up after EV_CIO_LINGER_MS), so
- * its number cannot be reused under an operation still in flight.
+ * its number cannot be reused under an operation still in flight. A half-close
+ * (ev_cio_shutdown) likewise waits for the bytes staged before it to be sent.
  *
  * Detaching (a socket handed to another process): the receive is cancelled and
  * none is armed again; once it has completed with nothing received, the fd is
@@ -69,6 +70,7 @@ struct ev_cio {
     bool send_cancelled;
     bool recv_cancelled; /* a cancel of the receive in flight was asked for */
     bool detaching;      /* no new receive: ev_cio_detach gives the fd back */
+    bool shut_wr;        /* ev_cio_shutdown: shut the write side once all is sent */
     uint8_t *rx;         /* received, not read: a ring buffer (rx_bid >= 0) or our copy */
     int rx_bid;
     uint32_t rx_off, rx_len;
@@ -352,6 +354,17 @@ static void cio_recv_done(struct uring_state *st, struct ev_cio *c, const struct
     }
 }
 
+/* ev_cio_shutdown's half-close, once nothing staged is left to send. */
+static void cio_shut_if_sent(struct ev_cio *c)
+{
+    if (c->shut_wr && c->tx_flight == 0 && c->tx_len == c->tx_sent) {
+        c->shut_wr = false;
+        if (shutdown(c->fd, SHUT_WR) != 0 && c->err == 0) {
+            c->err = errno;
+        }
+    }
+}
+
 static void cio_send_done(struct uring_state *st, struct ev_cio *c, int res)
 {
     c->tx_flight = 0;
@@ -370,6 +383,7 @@ static void cio_send_done(struct uring_state *st, struct ev_cio *c, int res)
     c->tx_sent += (uint32_t)res;
     if (c->tx_sent == c->tx_len) {
         cio_tx_put(st, c);
+        cio_shut_if_sent(c);
     } else {
         cio_dirty(c);
     }
@@ -664,6 +678,12 @@ void ev_cio_keep(struct ev_cio *c)
         c->detaching = false;
         cio_dirty(c); /* its receive is armed again */
     }
+}
+
+void ev_cio_shutdown(struct ev_cio *c)
+{
+    c->shut_wr = true;
+    cio_shut_if_sent(c);
 }
 
 void ev_cio_close(struct ev_cio *c)

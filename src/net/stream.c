@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "event/ev.h"
@@ -54,6 +55,15 @@ static void plain_close(struct stream *s)
     close(s->fd);
 }
 
+static int plain_shutdown(struct stream *s, int *err)
+{
+    if (shutdown(s->fd, SHUT_WR) != 0) {
+        *err = errno;
+        return -1;
+    }
+    return 0;
+}
+
 static int plain_handshake(struct stream *s, int *err)
 {
     (void)s;
@@ -74,8 +84,9 @@ static const char *plain_strerror(const struct stream *s, int err, char *buf, si
     return buf;
 }
 
-static const struct stream_ops plain_ops = {plain_read,      plain_write,   plain_close,
-                                            plain_handshake, plain_pending, plain_strerror};
+static const struct stream_ops plain_ops = {plain_read,     plain_write,     plain_close,
+                                            plain_shutdown, plain_handshake, plain_pending,
+                                            plain_strerror};
 
 void stream_open_plain(struct stream *s, int fd)
 {
@@ -107,13 +118,21 @@ static void ring_close(struct stream *s)
     ev_cio_close(s->impl); /* the loop closes the fd once its sends are done */
 }
 
+static int ring_shutdown(struct stream *s, int *err)
+{
+    (void)err;
+    ev_cio_shutdown(s->impl); /* once the bytes staged before it have left */
+    return 0;
+}
+
 static size_t ring_pending(const struct stream *s)
 {
     return ev_cio_pending(s->impl);
 }
 
-static const struct stream_ops ring_ops = {ring_read,       ring_write,   ring_close,
-                                           plain_handshake, ring_pending, plain_strerror};
+static const struct stream_ops ring_ops = {ring_read,     ring_write,      ring_close,
+                                           ring_shutdown, plain_handshake, ring_pending,
+                                           plain_strerror};
 
 int stream_open_ring(struct stream *s, int fd, struct ev_loop *loop)
 {

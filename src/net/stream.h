@@ -47,6 +47,9 @@ struct stream_ops {
      * have moved in memory, and more may follow them). */
     int (*write)(struct stream *s, const void *p, size_t n, size_t *put, int *err);
     void (*close)(struct stream *s);
+    /* Half-close: the peer reads what was written, then the end of the stream,
+     * while this side can still read. 0, or -1 with *err. */
+    int (*shutdown)(struct stream *s, int *err);
     int (*handshake)(struct stream *s, int *err);
     size_t (*pending)(const struct stream *s);
     /* Text of err for this stream (its TLS failure, else strerror). */
@@ -84,6 +87,12 @@ bool stream_is_ring(const struct stream *s);
 int stream_unring(struct stream *s);
 /* The socket stays in the ring after all: a stream_unring begun is called off. */
 void stream_ring_keep(struct stream *s);
+
+/* No more writing (ops->shutdown): what was written still arrives, then EOF. */
+static inline int stream_shutdown(struct stream *s, int *err)
+{
+    return s->ops->shutdown(s, err);
+}
 
 static inline int stream_read(struct stream *s, void *p, size_t cap, size_t *got, int *err)
 {

@@ -140,6 +140,22 @@ static const char *tls_strerror(const struct stream *s, int err, char *buf, size
     return buf;
 }
 
+/* close_notify (one try: its record is small and the socket just took our
+ * last reply), then the TCP half-close. OpenSSL still reads after sending it. */
+static int tls_shutdown(struct stream *s, int *err)
+{
+    struct tls_conn *t = tls_of(s);
+    if (!t->fatal && SSL_is_init_finished(t->ssl)) {
+        SSL_shutdown(t->ssl);
+    }
+    ERR_clear_error();
+    if (shutdown(s->fd, SHUT_WR) != 0) {
+        *err = errno;
+        return -1;
+    }
+    return 0;
+}
+
 static void tls_close(struct stream *s)
 {
     struct tls_conn *t = tls_of(s);
@@ -154,7 +170,7 @@ static void tls_close(struct stream *s)
     close(s->fd);
 }
 
-static const struct stream_ops tls_ops = {tls_read,      tls_write,   tls_close,
+static const struct stream_ops tls_ops = {tls_read,      tls_write,   tls_close,   tls_shutdown,
                                           tls_handshake, tls_pending, tls_strerror};
 
 int tls_on_new_session(SSL *ssl, SSL_SESSION *sess)

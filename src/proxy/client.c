@@ -173,6 +173,7 @@ struct client *client_open(struct pool *p, int fd, bool tls)
     }
     ev_timer_init(&c->hs_timer, client_on_handshake_timeout, c);
     ev_timer_init(&c->hold_timer, client_on_hold_timeout, c);
+    client_linger_init(c);
     if (client_stream_open(c, p, fd, tls) != 0) {
         log_warn("pool '%s': out of memory for a TLS client", p->cp->name);
         req_info_free(&c->ri);
@@ -247,8 +248,8 @@ static bool client_reading(const struct client *c)
 
 static void client_update_events(struct client *c)
 {
-    if (c->closed || c->handshake) {
-        return; /* the handshake sets its own */
+    if (c->closed || c->handshake || c->lingering) {
+        return; /* the handshake and lingering set their own */
     }
     bool want_write = c->out_pos < c->out.len && !ev_timer_armed(&c->hold_timer);
     ev_io_set(c->px->loop, &c->io, stream_mask(&c->st, client_reading(c), want_write));
@@ -305,17 +306,13 @@ static void client_process(struct client *c)
                 log_warn("pool '%s': client %s: a request of %zu bytes is over "
                          "--request-size-limit (%zu): refused, the client closed",
                          c->pool->cp->name, c->addr, c->need, c->px->request_max);
-                router_reply_error(c, "request exceeds the proxy's request size limit");
-                c->pool->stats[SP_client_err]++;
-                c->closing = true;
+                client_refuse(c, "request exceeds the proxy's request size limit");
             }
             break;
         }
         c->need = 0;
         if (rc == PARSE_ERROR) {
-            router_reply_error(c, c->ri.err);
-            c->pool->stats[SP_client_err]++;
-            c->closing = true;
+            client_refuse(c, c->ri.err);
             break;
         }
         router_dispatch(c, c->in.data + pos, &c->ri);
@@ -341,6 +338,7 @@ static int client_read_once(struct client *c)
         (c->in.cap - c->in.len < want / 2 && buf_reserve(&c->in, want) != 0)) {
         router_reply_error(c, "out of memory");
         c->closing = true;
+        c->refused = true; /* its request was not read: linger, not reset */
         return 0;
     }
     size_t got = 0;
@@ -417,7 +415,7 @@ static void client_on_handshake_timeout(struct ev_loop *loop, struct ev_timer *t
 }
 
 /* Write what out holds (unless it waits for the rest of its read). Returns
- * false when the client is closed by it. */
+ * false when the client is done with by it: closed, or lingering. */
 static bool client_write_out(struct client *c)
 {
     if (client_holding(c)) {
@@ -435,7 +433,11 @@ static bool client_write_out(struct client *c)
         bufpool_put(&c->px->bufs, &c->out);
         c->out_pos = 0;
         if (c->closing && c->q.head == NULL) {
-            client_close(c);
+            if (c->refused) {
+                client_linger(c);
+            } else {
+                client_close(c);
+            }
             return false;
         }
     } else if (c->out_pos >= c->out.len / 2) {
@@ -449,7 +451,7 @@ static bool client_write_out(struct client *c)
 
 void client_flush(struct client *c)
 {
-    if (c->closed) {
+    if (c->closed || c->lingering) {
         return;
     }
     if (c->handshake) {
@@ -480,6 +482,10 @@ static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events
         client_handshake(c);
         return;
     }
+    if (c->lingering) {
+        client_linger_read(c);
+        return;
+    }
     if (stream_can_read(&c->st, events) && !c->closing) {
         client_read(c);
     }
@@ -502,6 +508,7 @@ void client_close(struct client *c)
     ev_io_stop(px->loop, &c->io);
     ev_timer_stop(px->loop, &c->hs_timer);
     ev_timer_stop(px->loop, &c->hold_timer);
+    ev_timer_stop(px->loop, &c->linger_timer);
     stream_close(&c->st);
     c->io.fd = -1;
     c->closed = true;
@@ -540,6 +547,10 @@ void client_quit(struct client *c)
 
 void client_drain(struct client *c)
 {
+    if (c->lingering) {
+        client_close(c); /* its replies are all written: nothing to wait for */
+        return;
+    }
     c->closing = true;
     client_update_events(c);
     client_mark_dirty(c);
@@ -561,6 +572,9 @@ size_t client_memory(const struct client *c)
 
 void client_private_lost(struct client *c, struct sconn *sc, const char *msg)
 {
+    if (c->lingering) {
+        return; /* client_linger closed them: it hears nothing more */
+    }
     if (pubsub_owns(c, sc)) {
         /* the subscriptions on it are gone: the client's library reconnects and
          * subscribes again, which it does only for a closed connection */

@@ -5,9 +5,10 @@
  *
  * States: [handshake (TLS listener: until the TLS handshake is done, at most
  * CLIENT_HANDSHAKE_MS)] -> open (reading) -> closing (no more reading; closes
- * once every reply is written) -> closed (off the pool, on the proxy's dead
- * list, freed before the loop sleeps). A handshake that fails closes that
- * client alone.
+ * once every reply is written) -> [lingering (refused for what it sent: its
+ * write side shut, what it still sends dropped; client_linger.c)] -> closed
+ * (off the pool, on the proxy's dead list, freed before the loop sleeps). A
+ * handshake that fails closes that client alone.
  */
 #ifndef NC_CLIENT_H
 #define NC_CLIENT_H
@@ -57,8 +58,13 @@ struct client {
     bool dirty;
     bool handshake; /* TLS: the handshake is not done yet */
     bool closing;   /* no more reading: close once every reply is written */
+    bool refused;   /* ... and then linger: an error about its input was the last reply */
+    bool lingering; /* write side shut, reading to drop until linger_timer or EOF */
     bool closed;
     struct ev_timer hs_timer; /* bounds the TLS handshake */
+    struct ev_timer linger_timer;
+    uint64_t linger_end_ms;
+    uint64_t linger_dropped; /* bytes read and dropped while lingering */
     struct client *next_dirty;
     struct client *prev; /* the pool's list of clients */
     struct client *next;
@@ -107,6 +113,14 @@ struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t 
 size_t client_memory(const struct client *c);
 /* The reply buffer, given a pooled chunk when it has none. */
 struct buf *client_outbuf(struct client *c);
+/* Refuse what the client sent: msg as an error reply, then no more reading;
+ * once every reply is written the client lingers (client_linger.c). */
+void client_refuse(struct client *c, const char *msg);
+/* client_linger.c: set up the timer (at open); start lingering (every reply
+ * written); drop what arrived while lingering. */
+void client_linger_init(struct client *c);
+void client_linger(struct client *c);
+void client_linger_read(struct client *c);
 /* Stop reading; close once every pending reply is written (graceful shutdown). */
 void client_drain(struct client *c);
 /* QUIT: answered, then closed once every reply is written. */

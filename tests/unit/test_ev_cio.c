@@ -8,7 +8,8 @@
  * connections holding data than the shared ring has buffers (ENOBUFS, the
  * starved list, spilling for connections that stopped reading); detaching a
  * connection (its fd given back open, nothing it held lost), or calling that
- * off. Skipped where
+ * off; a half-close (the peer gets every staged byte, then EOF, and can still
+ * send). Skipped where
  * io_uring or provided buffer rings are missing; epoll has no completion I/O.
  */
 #include <errno.h>
@@ -345,6 +346,40 @@ static void test_detach(struct ev_loop *loop)
     close(c.peer);
 }
 
+/* ev_cio_shutdown with bytes staged: nothing is shut before they are sent;
+ * then the peer reads them and EOF, and what the peer sends after is still
+ * received (a refused client lingers on it). */
+static void test_shutdown(struct ev_loop *loop)
+{
+    struct conn c;
+    CHECK(conn_open(loop, &c));
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ), 0);
+    size_t put = 0;
+    int err = 0;
+    CHECK_EQ_INT(ev_cio_write(c.cio, "-ERR no\r\n", 9, &put, &err), EV_CIO_OK);
+    ev_cio_shutdown(c.cio);
+    char buf[64];
+    CHECK_EQ_INT(read(c.peer, buf, sizeof(buf)), -1); /* not sent, not shut yet */
+    CHECK_EQ_INT(errno, EAGAIN);
+    turns(loop, 2);
+    CHECK_EQ_INT(read(c.peer, buf, sizeof(buf)), 9);
+    CHECK_MEM(buf, 9, "-ERR no\r\n");
+    CHECK_EQ_INT(read(c.peer, buf, sizeof(buf)), 0); /* then the end */
+    CHECK_EQ_INT(write(c.peer, "more", 4), 4);
+    for (int i = 0; i < 100 && c.got < 4; i++) {
+        turns(loop, 1); /* the receive woken by the shutdown may come back late */
+    }
+    CHECK_EQ_INT(c.got, 4);
+    /* nothing staged: the half-close is at once */
+    struct conn d;
+    CHECK(conn_open(loop, &d));
+    ev_cio_shutdown(d.cio);
+    CHECK_EQ_INT(read(d.peer, buf, sizeof(buf)), 0);
+    conn_close(loop, &d);
+    conn_close(loop, &c);
+    turns(loop, 2);
+}
+
 int main(void)
 {
     struct ev_loop *loop = ev_loop_create_backend("io_uring");
@@ -362,6 +397,7 @@ int main(void)
     test_large_transfers(loop);
     test_detach(loop);
     test_more_than_the_ring(loop);
+    test_shutdown(loop);
     ev_loop_destroy(loop);
     struct ev_loop *ep = ev_loop_create_backend("epoll");
     CHECK(ep != NULL && ev_cio_open(ep, 0) == NULL);
