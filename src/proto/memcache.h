@@ -27,8 +27,10 @@
  * Proxy-specific limits and refusals:
  *   - a command line must end within MC_LINE_MAX bytes (get/gets/gat/gats:
  *     MC_KEYS_LINE_MAX), else PARSE_ERROR "CLIENT_ERROR line too long";
- *   - a data block longer than MC_REQ_DATA_MAX is PARSE_ERROR "SERVER_ERROR
- *     object too large for cache" (the stream cannot be skipped cheaply);
+ *   - a data block longer than MC_REQ_DATA_MAX, memcached's largest item at
+ *     any -I, is PARSE_ERROR "SERVER_ERROR object too large for cache" (where
+ *     memcached reads the block and drops it, the proxy closes the client;
+ *     smaller blocks are bounded by the proxy's --request-size-limit);
  *   - meta commands with the q flag are rejected: with q the server stays
  *     silent on success, and the core waits for one reply per request;
  *   - meta commands with the b flag are rejected: the key would be routed by
@@ -81,7 +83,7 @@ enum mc_cmd_id {
  * O(limit^2): the limit keeps that small. */
 #define MC_KEYS_LINE_MAX (64u * 1024u)
 #define MC_TOKENS_MAX    24u /* tokens on any other line (memcached's own bound) */
-#define MC_REQ_DATA_MAX  (128u * 1024u * 1024u)
+#define MC_REQ_DATA_MAX  (1024u * 1024u * 1024u)
 #define MC_RSP_DATA_MAX  (1024u * 1024u * 1024u)
 
 /* The command's name ("get"), or NULL for an unknown id: for logs and stats. */

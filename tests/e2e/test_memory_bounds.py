@@ -415,11 +415,12 @@ def test_values_redis_takes_pass_the_default_request_size_limit(env):
     a 512 MB value, redis' largest, and its command), not --client-buffer-limit,
     which only pauses reading: with --client-buffer-limit=1m a 100 MB value is set and
     read back, an 80 MB MSET over two servers goes through (twemproxy's own suite
-    sends one: test_mget_large_binary), and so does a 20 MB memcached value.  The
+    sends one: test_mget_large_binary), and so does a 200 MB memcached value (memcached
+    takes up to 1 GB with -I; the proxy refused more than 128 MB before).  The
     buffers that carried them are given back once done: RSS returns near its base.
     A request of more than 513 MB is refused as soon as its size is known."""
     rs = env.redises(2)
-    m = env.memcached(args=["-I", "32m", "-m", "128"])
+    m = env.memcached(args=["-I", "256m", "-m", "1024"])
     px = env.proxy({"r": redis_pool(rs, timeout=10000), "m": mc_pool([m], timeout=10000)},
                    extra_args=["--client-buffer-limit=1m"])
     pid = px.proc.pid
@@ -434,10 +435,11 @@ def test_values_redis_takes_pass_the_default_request_size_limit(env):
     held = [r.client().exists(*keys) for r in rs]
     assert sum(held) == 10 and min(held) > 0, "the MSET should span both servers: %r" % held
     assert c.mget(keys) == [vals[k] for k in keys]
-    mc_value = b"m" * (20 * MB)
-    mcc = px.pymc("m", timeout=30)
-    assert mcc.set("mb:big20", mc_value, noreply=False) is True
-    assert mcc.get("mb:big20") == mc_value
+    mc_value = b"m" * (200 * MB)
+    mcc = px.pymc("m", timeout=60)
+    assert mcc.set("mb:big200", mc_value, noreply=False) is True
+    assert mcc.get("mb:big200") == mc_value
+    del mc_value
     mcc.close()
     c.close()
     if not SANITIZED:  # ASan keeps freed memory in its quarantine

@@ -376,7 +376,7 @@ static void test_fatal(void)
     char *exact = repeat('x', 2048, "", "");
     req_fatal(exact, "CLIENT_ERROR line too long");
     free(exact);
-    req_fatal("set k 0 0 134217729\r\n", "SERVER_ERROR object too large for cache");
+    req_fatal("set k 0 0 1073741825\r\n", "SERVER_ERROR object too large for cache");
     req_fatal("ms k 999999999999\r\n", "SERVER_ERROR object too large for cache");
 
     struct req_info info;
@@ -389,8 +389,8 @@ static void test_fatal(void)
     char *partial = repeat('x', 2047, "", "");
     CHECK_EQ_INT(req(partial, &info), PARSE_AGAIN);
     free(partial);
-    CHECK_EQ_INT(req("set k 0 0 134217728\r\n", &info), PARSE_AGAIN);
-    CHECK_EQ_INT(info.len, 21 + 134217728 + 2);
+    CHECK_EQ_INT(req("set k 0 0 1073741824\r\n", &info), PARSE_AGAIN); /* memcached -I 1g */
+    CHECK_EQ_INT(info.len, 22 + 1073741824 + 2);
 
     /* long multi-key lines are fine */
     size_t nkeys = 1000;
