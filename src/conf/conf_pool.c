@@ -596,9 +596,9 @@ static void check_read_from(struct conf_ctx *cx, struct conf_pool *p, const int 
     }
 }
 
-/* replica_max_link_down bounds how stale a static pool's replica may be (the
- * replica check reads its link's state); a sentinel group's replica already
- * gets no read while its link is down (README). */
+/* replica_max_link_down bounds how stale a static pool's or a cluster shard's
+ * replica may be (the replica check reads its link's state); a sentinel
+ * group's replica already gets no read while its link is down (README). */
 static void check_replica_max_link_down(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
 {
     int line = lines[KEY_REPLICA_MAX_DOWN];
@@ -611,8 +611,12 @@ static void check_replica_max_link_down(struct conf_ctx *cx, struct conf_pool *p
                  "' (a sentinel group's replica gets no read while its link to its master is "
                  "down)");
     } else if (p->redis_cluster) {
-        conf_err(cx, line, "replica_max_link_down",
-                 "directive is only valid in a pool with a server named '" MASTER_NAME "'");
+        if (p->read_from != READ_FROM_REPLICA && p->read_from != READ_FROM_PREFER_REPLICA) {
+            conf_err(cx, line, "replica_max_link_down",
+                     "directive needs read_from: replica or prefer_replica in cluster pool '%s' "
+                     "(its reads go to the masters)",
+                     p->name);
+        }
     } else if (!p->redis) {
         conf_err(cx, line, "replica_max_link_down", "directive is only valid for a redis pool");
     } else if (p->read_from == READ_FROM_NONE) {

@@ -14,6 +14,7 @@
 #include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/replica_check.h"
 #include "proxy/route.h"
 #include "proxy/server.h"
 
@@ -49,6 +50,16 @@ int cluster_pool_init(struct pool *p)
     return 0;
 }
 
+/* The replica checks end (the pool closes or retires): reads go to any replica
+ * the map lists, as before its first answer. */
+static void cluster_checks_stop(struct cluster *cl)
+{
+    for (uint32_t i = 0; i < cl->p->cap_servers; i++) {
+        replica_check_free(cl->nodes[i].check);
+        cl->nodes[i].check = NULL;
+    }
+}
+
 void cluster_pool_stop(struct pool *p)
 {
     struct cluster *cl = p->cluster;
@@ -56,6 +67,7 @@ void cluster_pool_stop(struct pool *p)
         return;
     }
     cl->closing = true;
+    cluster_checks_stop(cl);
     cluster_refresh_stop(cl);
     cluster_poll_stop(cl);
     struct hold *h = cl->hold;
@@ -83,6 +95,7 @@ void cluster_pool_retire(struct pool *p)
 {
     if (p->cluster != NULL) {
         cluster_refresh_stop(p->cluster); /* held requests still go out (poll) */
+        cluster_checks_stop(p->cluster);
     }
 }
 
@@ -306,6 +319,26 @@ static void cluster_apply_replicas(struct cluster *cl, const struct cluster_topo
     }
 }
 
+/* Each replica that may take reads is asked whether it has its master's data
+ * (replica_check.h), as a static pool's are; a node that is no longer one is
+ * not. A check that cannot be had (no memory) leaves the replica unchecked. */
+static void cluster_apply_checks(struct cluster *cl)
+{
+    struct pool *p = cl->p;
+    bool reads =
+        p->cp->read_from == READ_FROM_REPLICA || p->cp->read_from == READ_FROM_PREFER_REPLICA;
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct cluster_node *n = &cl->nodes[i];
+        bool want = reads && !cl->stopped && n->in_map && !n->master && n->replica_of != NODE_NONE;
+        if (want && n->check == NULL) {
+            n->check = replica_check_new(p, &p->servers[i]);
+        } else if (!want && n->check != NULL) {
+            replica_check_free(n->check);
+            n->check = NULL;
+        }
+    }
+}
+
 void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struct server *asked)
 {
     struct server **srv = calloc(t->nnodes ? t->nnodes : 1, sizeof(*srv));
@@ -317,6 +350,7 @@ void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struc
     }
     cluster_apply_nodes(cl, t, asked, srv);
     cluster_apply_replicas(cl, t, srv);
+    cluster_apply_checks(cl);
     for (uint32_t i = 0; i < CLUSTER_SLOTS; i++) {
         owner[i] = NODE_NONE;
     }

@@ -67,15 +67,16 @@ struct cluster_req {
 
 /* What the pool knows of each of its servers (same index). */
 struct cluster_node {
-    struct conf_server *own; /* the conf of a node learned at run time (NULL: a seed) */
-    bool in_map;             /* named in the last topology */
-    bool master;             /* the master of some slots */
-    bool failed;             /* the cluster says it failed */
-    bool loading;            /* a replica still syncing */
-    bool down;               /* our connection to it failed */
-    uint64_t retry_at_ms;    /* down: tried again from then */
-    uint16_t replica_of;     /* a replica: its master's index */
-    uint8_t nreps;           /* a master: its replicas for reads */
+    struct conf_server *own;     /* the conf of a node learned at run time (NULL: a seed) */
+    bool in_map;                 /* named in the last topology */
+    bool master;                 /* the master of some slots */
+    bool failed;                 /* the cluster says it failed */
+    bool loading;                /* a replica still syncing */
+    bool down;                   /* our connection to it failed */
+    uint64_t retry_at_ms;        /* down: tried again from then */
+    uint16_t replica_of;         /* a replica: its master's index */
+    struct replica_check *check; /* a replica taking reads: whether it has its master's data */
+    uint8_t nreps;               /* a master: its replicas for reads */
     uint16_t reps[CLUSTER_MAX_REPLICAS];
 };
 

@@ -22,6 +22,7 @@
 #include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/replica_check.h"
 #include "proxy/req.h"
 #include "proxy/sconn.h"
 #include "proxy/server.h"
@@ -166,7 +167,8 @@ static struct server *cl_replica(struct cluster *cl, uint16_t m, uint16_t slot, 
         uint16_t i = mn->reps[(slot + k) % mn->nreps];
         const struct cluster_node *rn = &cl->nodes[i];
         struct server *s = &cl->p->servers[i];
-        if (rn->replica_of == m && !rn->loading && !rn->failed && cl_node_ready(cl, s, now)) {
+        if (rn->replica_of == m && !rn->loading && !rn->failed && replica_check_ok(rn->check) &&
+            cl_node_ready(cl, s, now)) {
             return s;
         }
     }

@@ -59,7 +59,7 @@ static void rc_set(struct replica_check *rc, bool reads, int kind, const char *w
     } else {
         log_warn("pool '%s': replica '%s' gets no read: %s", rc->p->cp->name, rc->s->cs->name, why);
     }
-    if (rc->s->owner == NULL) {
+    if (rc->s->owner == NULL && rc->p->mode == POOL_MASTER_REPLICA) {
         pool_rebuild(rc->p); /* a static replica is a member of the distribution */
     }
 }
@@ -184,9 +184,10 @@ static bool rc_other_master(const struct replica_check *rc, const struct redis_r
     return true;
 }
 
-/* A static pool's replica whose link to its master has been down for longer
- * than the pool lets a replica serve the data of then (replica_max_link_down;
- * redis counts whole seconds). Whether so, and why in msg. */
+/* A replica (a static pool's, a cluster shard's) whose link to its master has
+ * been down for longer than the pool lets a replica serve the data of then
+ * (replica_max_link_down; redis counts whole seconds). Whether so, and why in
+ * msg. */
 static bool rc_too_stale(const struct replica_check *rc, const struct redis_repl_info *info,
                          char *msg, size_t size)
 {

@@ -1,8 +1,10 @@
 /*
  * replica_check: whether a replica holds its master's data: each replica of
- * a static master/replica pool, and of a sentinel group when the pool reads
- * from replicas (a sentinel looks at a replica every 10 s by default: one
- * restarted empty stays listed as usable meanwhile). redis answers reads from
+ * a static master/replica pool, of a sentinel group when the pool reads from
+ * replicas (a sentinel looks at a replica every 10 s by default: one restarted
+ * empty stays listed as usable meanwhile), and of a cluster shard when the
+ * cluster pool reads from replicas (cluster.c; its map says "loading" only as
+ * often as it is refreshed, and nothing of a link that is down). redis answers reads from
  * whatever it has: a replica that restarted answers from an empty (or old)
  * dataset until its first sync with the master is over, and one in a full
  * sync drops its data to load the master's. The proxy asks each replica INFO

@@ -2,23 +2,25 @@
 proxy (cluster_util.Load: every error reply and every acknowledged write lost
 is counted): a third of the slots resharded, a master killed (its replica
 promoted), a node added and the cluster rebalanced, the whole cluster
-restarted.  Each test has its own cluster: they take it apart."""
+restarted; and a replica cut from its live master, which reads leave past
+replica_max_link_down.  Each test has its own cluster: they take it apart."""
 
 import sys
+import time
 
 import pytest
 
 from cluster_util import Cluster, Load, key_slot
-from conftest import HOST, RespError, encode_command, wait_until
+from conftest import HOST, Resp, RespError, encode_command, wait_until
 from liveness_util import crash, forwarded, stop_process
 
 
-def start(env, n=6, **pool):
+def start(env, n=6, verbose=4, **pool):
     cl = Cluster(env, n).create(replicas=1)
     conf = {"redis_cluster": True, "timeout": 2000,
             "servers": ["%s:%d" % (HOST, x.port) for x in cl.nodes[:3]]}
     conf.update(pool)
-    px = env.proxy({"cl": conf})
+    px = env.proxy({"cl": conf}, verbose=verbose)
     px.wait_stats(lambda s: s["cl"]["cluster_nodes"] == n, "the map")
     return cl, px
 
@@ -145,3 +147,61 @@ def test_whole_cluster_restarted(env):
     assert c.read_reply() == b"1"
     assert c.call("SET", "restart:k", "2") == b"OK"
     assert cl.direct_get("restart:k") == b"2"
+
+
+def test_replica_whose_link_stays_down_gets_no_read_past_replica_max_link_down(env):
+    """read_from: replica with replica_max_link_down: 2000.  A replica's link to its
+    live master is cut (the master drops its replica connection and takes no new
+    one): no failover, the replica keeps serving what it had.  A write through the
+    proxy reaches the master only; reads of it go to the replica at first (stale: the
+    old value, as redis' replica-serve-stale-data does), and once the link has been
+    down past the bound they go to the master (the new value); the log says why.  The
+    link back up, the replica takes reads again."""
+    cl, px = start(env, verbose=5, read_from="replica", replica_max_link_down=2000, cluster_refresh=500)
+    cl.wait_replicas_synced()
+    key = "stale:k"
+    master = cl.master_of(key_slot(key))
+    replica = cl.replicas_of(master)[0]
+    name = "%s:%d" % (HOST, replica.port)
+    c = px.resp()
+    assert c.call("SET", key, "old") == b"OK"
+    wait_until(lambda: c.call("GET", key) == b"old", "the value read back")
+
+    def reads_at_replica():
+        return px.stats()["cl"][name]["requests"]
+
+    n = reads_at_replica()
+    assert c.call("GET", key) == b"old"
+    wait_until(lambda: reads_at_replica() > n, "the read at the replica")
+    # the master takes no new connection: the replica's reconnects are refused at
+    # their first PING (no sync starts), while the connections already open (the
+    # proxy's, this one) go on
+    ctl = Resp(port=master.port, timeout=5)
+    maxclients = ctl.call("CONFIG", "GET", "maxclients")[1]
+    assert ctl.call("CONFIG", "SET", "maxclients", "1") == b"OK"
+    try:
+        assert ctl.call("CLIENT", "KILL", "TYPE", "replica") >= 1
+        assert c.call("SET", key, "new") == b"OK"
+        assert c.call("GET", key) == b"old"  # the replica's data of before the cut
+        t0 = time.monotonic()
+        wait_until(lambda: c.call("GET", key) == b"new", "reads at the master", timeout=10, interval=0.05)
+        took = time.monotonic() - t0
+        n = reads_at_replica()
+        for _ in range(20):
+            assert c.call("GET", key) == b"new"
+        assert reads_at_replica() == n, "a read still went to the stale replica"
+        with open(px.log) as f:
+            log = f.read()
+        assert "replica '%s' gets no read: its link to its master has been down for" % name in log, log[-2000:]
+        assert "full sync" not in log, log[-2000:]
+    finally:
+        ctl.call("CONFIG", "SET", "maxclients", maxclients)
+        ctl.close()
+    print("\n[cluster replica link down] reads left the replica %.1fs after the cut" % took)
+    # redis counts whole seconds: 2 s down is said 1 s after the cut at the earliest
+    assert took >= 1.0, "the replica lost its reads before the bound (%.1fs)" % took
+    cl.wait_replicas_synced()
+    wait_until(lambda: "replica '%s' takes reads again" % name in open(px.log).read(), "the replica back")
+    n = reads_at_replica()
+    assert c.call("GET", key) == b"new"
+    wait_until(lambda: reads_at_replica() > n, "reads at the replica again")

@@ -962,6 +962,16 @@ static void test_replica_max_link_down(void)
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:11211:1 master\n"
                "  replica_max_link_down: 5000\n",
                "t.yml:5: replica_max_link_down: directive is only valid for a redis pool");
+    /* a cluster pool's shards have replicas too, when it reads from them */
+    c = load("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_cluster: true\n"
+             "  read_from: prefer_replica\n  replica_max_link_down: 3000\n"
+             "  servers:\n   - 127.0.0.1:7000:1\n");
+    CHECK(c != NULL && c->pools[0].replica_max_link_down_ms == 3000);
+    conf_unref(c);
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_cluster: true\n"
+               "  replica_max_link_down: 3000\n  servers:\n   - 127.0.0.1:7000:1\n",
+               "t.yml:5: replica_max_link_down: directive needs read_from: replica or "
+               "prefer_replica in cluster pool 'alpha' (its reads go to the masters)");
 }
 
 static void test_refcount(void)
