@@ -8,8 +8,6 @@ replica_max_link_down.  Each test has its own cluster: they take it apart."""
 import sys
 import time
 
-import pytest
-
 from cluster_util import Cluster, Load, key_slot
 from conftest import HOST, Resp, RespError, encode_command, wait_until
 from liveness_util import crash, forwarded, stop_process
