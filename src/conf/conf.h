@@ -144,6 +144,9 @@ struct conf_pool {
     int64_t cluster_refresh_ms; /* how often the slot map is asked for anyway */
 };
 
+/* worker_processes at most (a worker's number is below it: CLIENT ID uses that) */
+#define CONF_MAX_WORKERS 1024
+
 struct conf_global {
     int worker_processes;        /* 0: single process; -1: auto */
     int worker_shutdown_timeout; /* seconds */

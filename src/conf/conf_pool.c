@@ -14,8 +14,7 @@
 
 /* Longest timeout accepted, in ms (about 31 years): any longer is a typo, and
  * it keeps "now + timeout" far from int64 overflow. */
-#define MAX_MS      1000000000000LL
-#define MAX_WORKERS 1024
+#define MAX_MS 1000000000000LL
 
 enum key_type {
     K_LISTEN,
@@ -147,7 +146,7 @@ static const struct key_desc tls_listen_keys[] = {
 
 #define G(f) offsetof(struct conf_global, f)
 static const struct key_desc global_keys[] = {
-    {"worker_processes", K_WORKERS, G(worker_processes), 0, MAX_WORKERS},
+    {"worker_processes", K_WORKERS, G(worker_processes), 0, CONF_MAX_WORKERS},
     {"worker_shutdown_timeout", K_INT, G(worker_shutdown_timeout), 0, INT_MAX / 1000},
     {"max_openfiles", K_LONG, G(max_openfiles), 1, INT_MAX},
     {"user", K_STR, G(user), 0, 0},

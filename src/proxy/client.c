@@ -157,7 +157,8 @@ struct client *client_open(struct pool *p, int fd, bool tls)
         return NULL;
     }
     c->px = px;
-    c->id = px->next_client_id++;
+    c->id = px->next_client_id;
+    px->next_client_id += px->client_id_step;
     req_info_init(&c->ri);
     client_take_pool_settings(c, p);
     c->lc.version = NC_VERSION;

@@ -37,7 +37,11 @@ int proxy_init(struct proxy *px, struct ev_loop *loop, const struct options *o, 
     memset(px, 0, sizeof(*px));
     px->loop = loop;
     px->start_time = time(NULL);
-    px->next_client_id = 1; /* redis numbers its clients from 1 */
+    /* redis numbers its clients from 1; a worker takes every CONF_MAX_WORKERS-th
+     * number from its own on, so that CLIENT ID (HELLO's id, CLIENT INFO, the
+     * log) names one client of the proxy, whichever worker accepted it */
+    px->next_client_id = worker_id >= 0 ? (uint64_t)worker_id + 1 : 1;
+    px->client_id_step = worker_id >= 0 ? CONF_MAX_WORKERS : 1;
     px->worker_id = worker_id;
     px->mbuf_size = o->mbuf_size;
     px->client_max_buffer = o->client_buffer_limit;

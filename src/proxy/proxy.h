@@ -57,6 +57,7 @@ struct proxy {
     struct server *dead_servers; /* hidden replica servers, freed once idle */
 
     uint64_t next_client_id;
+    uint64_t client_id_step; /* 1, or CONF_MAX_WORKERS in a worker (proxy_init) */
     uint64_t total_connections;
     uint64_t curr_connections;
     bool stopping;

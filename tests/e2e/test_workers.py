@@ -84,6 +84,26 @@ def test_workers_serve_and_the_stats_port_sums_them(env):
     assert all(listeners(w, px.stats_port) == [] for w in workers)
 
 
+def test_client_ids_are_unique_across_workers(env):
+    """CLIENT ID (and HELLO's id) names one client of the proxy whichever worker
+    accepted it: 60 connections open at once, spread by the kernel over two
+    workers, get 60 different ids, from both workers (worker w numbers w+1,
+    w+1+1024, ...)."""
+    r = env.redis()
+    port = free_port()
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port)
+    conns = [Resp(port=port, timeout=10) for _ in range(60)]
+    ids = [c.call("CLIENT", "ID") for c in conns]
+    hello = conns[0].call("HELLO", "2")
+    for c in conns:
+        c.close()
+    assert all(isinstance(i, int) and i > 0 for i in ids), ids
+    assert len(set(ids)) == 60, sorted(ids)
+    assert {(i - 1) % 1024 for i in ids} == {0, 1}, sorted(ids)
+    assert hello[hello.index(b"id") + 1] == ids[0]
+    assert px.proc.poll() is None
+
+
 def inode(pid, fd):
     return os.readlink("/proc/%d/fd/%s" % (pid, fd))
 
