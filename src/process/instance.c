@@ -80,7 +80,14 @@ static bool instance_client_done(const struct client *c)
  * meet a request on its way. */
 static void instance_release_pool_clients(struct instance *in, struct pool *p, bool passing)
 {
-    for (struct client *c = p->clients; c != NULL; c = c->next) {
+    struct client *next;
+    for (struct client *c = p->clients; c != NULL; c = next) {
+        next = c->next;
+        if (c->lingering) {
+            client_drain(c); /* refused, its error written: closed now, not waited for */
+            in->let_go++;
+            continue;
+        }
         if (passing && client_travels(c)) {
             continue; /* handed over once its replies are written (instance_pass_clients) */
         }

@@ -325,6 +325,38 @@ def test_clients_keep_their_connection_across_the_upgrade(env, workers, unix, ba
         px.stop_all()
 
 
+def test_a_refused_client_does_not_hold_up_the_upgrade(env):
+    """A client refused for a protocol error lingers (its error and the end of
+    the stream read, its socket still open): the old process closes it when the
+    hand-over begins, counted among those closed behind their last reply, and
+    exits before the client's 5 s of lingering are over; an idle client
+    travels as usual."""
+    r = env.redis()
+    px = Upgradable(env, {"alpha": redis_pool([r])})
+    idle = px.resp()
+    refused = px.connect()
+    try:
+        assert idle.call("SET", "k", "v") == b"OK"
+        refused.sendall(b"*x\r\n" + b"junk" * 100000)
+        got = b""
+        while not got.endswith(b"\r\n"):
+            got += refused.recv(4096)
+        assert got.startswith(b"-ERR Protocol error") and refused.recv(4096) == b"", got
+        t0 = time.monotonic()
+        px.upgrade_and_wait()
+        took = time.monotonic() - t0
+        assert idle.call("GET", "k") == b"v"
+        with open(px.log) as f:
+            counts = re.findall(r"handed over: (\d+) clients went to the new process, (\d+) were "
+                                r"closed behind their last reply, (\d+) at the shutdown timeout", f.read())
+        assert counts == [("1", "1", "0")], px.log_tail()
+        assert took < 4.5, "the old process took %.1fs" % took
+    finally:
+        idle.close()
+        refused.close()
+        px.stop_all()
+
+
 def test_a_new_binary_that_fails_leaves_the_old_serving(env):
     r = env.redis()
     px = Upgradable(env, {"alpha": redis_pool([r])})
