@@ -313,6 +313,8 @@ static void client_process(struct client *c)
         }
         c->need = 0;
         if (rc == PARSE_ERROR) {
+            log_info("pool '%s': client %s: %s: refused, the client closed", c->pool->cp->name,
+                     c->addr, c->ri.err);
             client_refuse(c, c->ri.err);
             break;
         }

@@ -30,7 +30,7 @@ LINGER_IDLE_S = 5.0  # CLIENT_LINGER_IDLE_MS
 def px(menv):
     r, m = menv.redis(), menv.memcached()
     return menv.proxy({"r": redis_pool([r], timeout=10000), "m": mc_pool([m], timeout=10000)},
-                      extra_args=["--request-size-limit=%d" % LIMIT])
+                      extra_args=["--request-size-limit=%d" % LIMIT], verbose=6)
 
 
 def read_to_eof(s, timeout=10.0):
@@ -80,6 +80,10 @@ GOOD = {
     "m": (b"set ref:k 0 0 1\r\nv\r\nget ref:k\r\n",
           b"STORED\r\nVALUE ref:k 0 1\r\nv\r\nEND\r\nCLIENT_ERROR "),
 }
+LOGGED = {  # at -v 6, with the client's address before it
+    "r": ": Protocol error: invalid multibulk length: refused, the client closed",
+    "m": ": CLIENT_ERROR line too long: refused, the client closed",
+}
 
 
 @pytest.mark.parametrize("pool", ["r", "m"])
@@ -96,6 +100,8 @@ def test_pipeline_with_garbage_after_it_gets_every_reply_then_eof(px, pool):
         s.close()
         assert got.startswith(want), got[:300]
         assert how == "eof", got[-200:]
+    with open(px.log) as f:
+        assert LOGGED[pool] in f.read()
     assert px.alive()
 
 
