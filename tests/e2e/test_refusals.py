@@ -111,6 +111,7 @@ def test_a_refused_client_that_stays_open_is_closed_once_quiet(px):
     quiet for 5 s: the pool's client count comes back to where it was."""
     def clients():
         return px.stats()["r"]["client_connections"]
+    time.sleep(0.3)  # the stats are refreshed every 100 ms: earlier tests' clients gone from them
     base = clients()
     s = raw_connect(px.port("r"))
     s.sendall(b"*x\r\n" + JUNK)
