@@ -55,6 +55,12 @@ enum conf_read_from {
     READ_FROM_COUNT
 };
 
+/* Whether reads may go to replicas (replica or prefer_replica). */
+static inline bool conf_reads_replicas(enum conf_read_from rf)
+{
+    return rf == READ_FROM_REPLICA || rf == READ_FROM_PREFER_REPLICA;
+}
+
 /* TLS of one side of a pool (README, "TLS"): what the file says, and the
  * context loaded from its files with the generation, so that every reload
  * reads the certificate files again even when the YAML did not change. */

@@ -610,7 +610,7 @@ static void check_replica_max_link_down(struct conf_ctx *cx, struct conf_pool *p
                  "' (a sentinel group's replica gets no read while its link to its master is "
                  "down)");
     } else if (p->redis_cluster) {
-        if (p->read_from != READ_FROM_REPLICA && p->read_from != READ_FROM_PREFER_REPLICA) {
+        if (!conf_reads_replicas(p->read_from)) {
             conf_err(cx, line, "replica_max_link_down",
                      "directive needs read_from: replica or prefer_replica in cluster pool '%s' "
                      "(its reads go to the masters)",

@@ -325,11 +325,11 @@ static void cluster_apply_replicas(struct cluster *cl, const struct cluster_topo
 static void cluster_apply_checks(struct cluster *cl)
 {
     struct pool *p = cl->p;
-    bool reads =
-        p->cp->read_from == READ_FROM_REPLICA || p->cp->read_from == READ_FROM_PREFER_REPLICA;
+    bool reads = conf_reads_replicas(p->cp->read_from) && !cl->stopped;
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct cluster_node *n = &cl->nodes[i];
-        bool want = reads && !cl->stopped && n->in_map && !n->master && n->replica_of != NODE_NONE;
+        /* replica_of is set for replicas in this map only (cluster_apply_replicas) */
+        bool want = reads && !n->master && n->replica_of != NODE_NONE;
         if (want && n->check == NULL) {
             n->check = replica_check_new(p, &p->servers[i]);
         } else if (!want && n->check != NULL) {

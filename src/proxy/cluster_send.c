@@ -184,9 +184,7 @@ static struct server *cl_target(struct cluster *cl, const struct cluster_req *x,
     if (o == NODE_NONE) {
         return NULL;
     }
-    enum conf_read_from rf = cl->p->cp->read_from;
-    if (x->readonly && !x->to_master &&
-        (rf == READ_FROM_REPLICA || rf == READ_FROM_PREFER_REPLICA)) {
+    if (x->readonly && !x->to_master && conf_reads_replicas(cl->p->cp->read_from)) {
         /* no usable replica: its master answers (README: read_from in a cluster) */
         struct server *r = cl_replica(cl, o, x->slot, now);
         if (r != NULL) {

@@ -47,8 +47,7 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
     p->proto = p->cp->redis ? &proto_redis : &proto_memcache;
     p->idx = idx;
     p->mode = pool_mode_of(p->cp);
-    p->replica_reads = p->mode == POOL_SENTINEL && (p->cp->read_from == READ_FROM_REPLICA ||
-                                                    p->cp->read_from == READ_FROM_PREFER_REPLICA);
+    p->replica_reads = p->mode == POOL_SENTINEL && conf_reads_replicas(p->cp->read_from);
     /* a cluster pool appends the nodes it learns: servers never move */
     p->cap_servers = p->mode == POOL_CLUSTER ? CLUSTER_POOL_MAX_SERVERS
                                              : (p->cp->nservers ? p->cp->nservers : 1);

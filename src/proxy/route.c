@@ -230,8 +230,7 @@ const char *route_miss_text(const struct pool *p, int miss, const struct route *
 bool route_may_fall_back(const struct server *s)
 {
     const struct pool *p = s->pool;
-    enum conf_read_from rf = p->cp->read_from;
-    if (rf != READ_FROM_REPLICA && rf != READ_FROM_PREFER_REPLICA) {
+    if (!conf_reads_replicas(p->cp->read_from)) {
         return false;
     }
     /* a sentinel group's replica, or a static master/replica pool's */

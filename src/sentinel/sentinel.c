@@ -673,8 +673,7 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
     sn->sink = sink;
     sn->cp = cp;
     sn->loop = loop;
-    sn->replica_reads =
-        cp->read_from == READ_FROM_REPLICA || cp->read_from == READ_FROM_PREFER_REPLICA;
+    sn->replica_reads = conf_reads_replicas(cp->read_from);
     sn->sub_what = (sn->replica_reads ? SENTINEL_SUB_REPLICAS : 0) |
                    (cp->failover_hold_ms > 0 ? SENTINEL_SUB_FAILOVER : 0);
     sn->ngroups = cp->nservers;

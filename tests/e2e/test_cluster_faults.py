@@ -184,12 +184,10 @@ def test_replica_whose_link_stays_down_gets_no_read_past_replica_max_link_down(e
         t0 = time.monotonic()
         wait_until(lambda: c.call("GET", key) == b"new", "reads at the master", timeout=10, interval=0.05)
         took = time.monotonic() - t0
-        time.sleep(0.3)  # the stats document is refreshed every 100 ms: the last stale read in it
-        n = reads_at_replica()
+        # none reaches the replica: it still has "old" (its request count is no proof:
+        # the cluster refresh's CLUSTER SHARDS goes to it too)
         for _ in range(20):
-            assert c.call("GET", key) == b"new"  # the replica still has "old"
-        time.sleep(0.3)
-        assert reads_at_replica() == n, "a read still went to the stale replica"
+            assert c.call("GET", key) == b"new"
         with open(px.log) as f:
             log = f.read()
         assert "replica '%s' gets no read: its link to its master has been down for" % name in log, log[-2000:]
