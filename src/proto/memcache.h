@@ -28,9 +28,10 @@
  *   - a command line must end within MC_LINE_MAX bytes (get/gets/gat/gats:
  *     MC_KEYS_LINE_MAX), else PARSE_ERROR "CLIENT_ERROR line too long";
  *   - a data block longer than MC_REQ_DATA_MAX, memcached's largest item at
- *     any -I, is PARSE_ERROR "SERVER_ERROR object too large for cache" (where
- *     memcached reads the block and drops it, the proxy closes the client;
- *     smaller blocks are bounded by the proxy's --request-size-limit);
+ *     any -I, is PARSE_DROP "SERVER_ERROR object too large for cache"; a
+ *     shorter one that the core will not hold (--request-size-limit) is
+ *     droppable the same way. As in memcached, the block is read and
+ *     dropped, the connection goes on, and a set or ms deletes its key;
  *   - meta commands with the q flag are rejected: with q the server stays
  *     silent on success, and the core waits for one reply per request;
  *   - meta commands with the b flag are rejected: the key would be routed by
@@ -84,7 +85,10 @@ enum mc_cmd_id {
 #define MC_KEYS_LINE_MAX (64u * 1024u)
 #define MC_TOKENS_MAX    24u /* tokens on any other line (memcached's own bound) */
 #define MC_REQ_DATA_MAX  (1024u * 1024u * 1024u)
-#define MC_RSP_DATA_MAX  (1024u * 1024u * 1024u)
+/* The largest data block length memcached reads (its int, less the CRLF):
+ * a larger number is "bad command line format" and no block is read. */
+#define MC_VLEN_MAX     2147483645u
+#define MC_RSP_DATA_MAX (1024u * 1024u * 1024u)
 
 /* The command's name ("get"), or NULL for an unknown id: for logs and stats. */
 const char *mc_cmd_name(uint16_t id);

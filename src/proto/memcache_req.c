@@ -53,6 +53,7 @@ static void mc_req_reset(struct req_info *info)
     info->quit = false;
     info->readonly = false;
     info->cmd = MC_CMD_NONE;
+    info->droppable = false;
     info->err[0] = '\0';
 }
 
@@ -142,11 +143,13 @@ static void mc_scan_length(const uint8_t *tok, size_t len, const struct mc_cmd *
 
     if (!mc_u64_parse(tok, len, &v)) {
         mc_scan_fail(sc, cmd->err_arg);
-    } else if (v > MC_REQ_DATA_MAX) {
-        sc->too_large = true;
+    } else if (v > MC_VLEN_MAX) {
+        /* memcached's own answer: the number does not fit; no block is read */
+        mc_scan_fail(sc, cmd->err_arg);
     } else {
         sc->data = true;
         sc->data_len = v;
+        sc->too_large = v > MC_REQ_DATA_MAX;
     }
 }
 
@@ -277,6 +280,31 @@ static uint8_t mc_req_stats_route(const uint8_t *p, const struct spans *a)
     return ROUTE_ANY;
 }
 
+/* A data block the core may not hold (PARSE_AGAIN: over its request limit;
+ * PARSE_DROP: over ours). As memcached does with a value over its item size,
+ * the block is dropped and the answer is "object too large" (or the header's
+ * own error); a set or ms deletes the key too, so that the value the client
+ * failed to replace is not read back as if it had been replaced. */
+static int mc_req_droppable(const uint8_t *p, const struct mc_cmd *cmd, const struct mc_scan *sc,
+                            struct req_info *info, int rc)
+{
+    const char *err = sc->err != NULL ? sc->err : MC_ERR_LARGE;
+    uint16_t id = mc_cmd_id(cmd);
+
+    info->droppable = true;
+    mc_text_copy(info->err, sizeof(info->err), (const uint8_t *)err, strlen(err));
+    buf_reset(&info->wire);
+    if (sc->err == NULL && (id == MC_CMD_SET || id == MC_CMD_MS) && info->keys.n == 1) {
+        const struct span *k = &info->keys.v[0];
+        if (buf_append_str(&info->wire, "delete ") != 0 ||
+            buf_append(&info->wire, p + k->off, k->len) != 0 ||
+            buf_append_str(&info->wire, " noreply\r\n") != 0) {
+            buf_reset(&info->wire); /* out of memory: the answer still goes */
+        }
+    }
+    return rc;
+}
+
 /* The line is complete and names cmd: check it, wait for its data block, route it. */
 static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line,
                           const struct mc_cmd *cmd, bool more, struct req_info *info)
@@ -287,16 +315,13 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
     info->cmd = mc_cmd_id(cmd);
     info->readonly = cmd->readonly;
     mc_scan_line(p, cmd, more, info, &sc);
-    if (sc.too_large) {
-        return mc_req_error(info, MC_ERR_LARGE);
-    }
     if (sc.data) {
         /* Even a rejected header's data block is consumed, so it is never
          * mistaken for commands. */
         total = line->next + (size_t)sc.data_len + 2;
-        if (n < total) {
+        if (sc.too_large || n < total) {
             info->len = total;
-            return PARSE_AGAIN;
+            return mc_req_droppable(p, cmd, &sc, info, sc.too_large ? PARSE_DROP : PARSE_AGAIN);
         }
         if (p[total - 2] != '\r' || p[total - 1] != '\n') {
             mc_scan_fail(&sc, MC_ERR_CHUNK);

@@ -56,6 +56,10 @@ enum parse_rc {
     PARSE_AGAIN = 1, /* incomplete: info->len is a hint of the total bytes needed, 0 if unknown */
     PARSE_ERROR =
         2, /* the stream cannot be resynchronised: info->err says why, close after replying */
+    /* refused and too large to hold: answer info->err (unless info->noreply), send
+     * info->wire if it is not empty, and drop the message's info->len bytes, those
+     * not received yet included; the stream goes on after them */
+    PARSE_DROP = 3,
 };
 
 /* What the core does with a complete request. */
@@ -128,6 +132,11 @@ struct req_info {
      * given to local, frag_build, merge and cursor_request, are then wire.data. */
     bool rewritten;
     struct buf wire;
+    /* PARSE_AGAIN: info->len is the message's exact length, and should the core not
+     * hold that many bytes it may handle the message as PARSE_DROP (err and wire are
+     * filled for that): a memcached data block, which memcached itself drops when it
+     * is over its item size */
+    bool droppable;
     /* ROUTE_REJECT / PARSE_ERROR / ROUTE_DATASET: message without protocol framing
      * (redis' unknown-command error quotes up to 256 bytes of the request) */
     char err[512];

@@ -291,16 +291,63 @@ void client_note_reply(struct client *c, size_t len)
     c->avg_reply = c->avg_reply - c->avg_reply / 8 + len / 8;
 }
 
+/* Send the request the protocol asks for in place of a dropped one (ri.wire:
+ * memcached's delete after a refused set): one key, no reply. */
+static void client_dispatch_wire(struct client *c)
+{
+    struct req_info *ri = &c->ri;
+    struct buf w = ri->wire; /* parsed into ri, whose own wire must not change under it */
+    buf_init(&ri->wire);
+    if (c->pool->proto->req_parse(w.data, w.len, ri) == PARSE_OK && ri->len == w.len &&
+        ri->noreply && ri->route == ROUTE_KEY) {
+        router_dispatch(c, w.data, ri);
+    }
+    buf_free(&ri->wire);
+    ri->wire = w;
+}
+
+/* Drop the request c->ri describes instead of holding it: its bytes already
+ * here at once, the rest (c->drop) as they arrive. Memcached does the same
+ * with a value over its item size, and the connection goes on: the answer
+ * takes the request's place among the replies. Returns where parsing goes on. */
+static size_t client_drop(struct client *c, size_t pos)
+{
+    const struct req_info *ri = &c->ri;
+    size_t here = c->in.len - pos < ri->len ? c->in.len - pos : ri->len;
+    log_info("pool '%s': client %s: a request of %zu bytes not held: answered \"%s\", its bytes "
+             "dropped",
+             c->pool->cp->name, c->addr, ri->len, ri->err);
+    c->need = 0;
+    c->drop = ri->len - here;
+    if (!ri->noreply) {
+        router_reply_error(c, ri->err);
+    }
+    if (ri->wire.len > 0) {
+        client_dispatch_wire(c);
+    }
+    return pos + here;
+}
+
 static void client_process(struct client *c)
 {
     const struct proto *pr = c->pool->proto;
     size_t pos = 0;
     while (pos < c->in.len && !c->closing && !c->closed && !client_over_limit(c)) {
         size_t n = c->in.len - pos;
+        if (c->drop > 0) {
+            size_t k = n < c->drop ? n : c->drop;
+            c->drop -= k;
+            pos += k;
+            continue;
+        }
         if (c->need > n) {
             break;
         }
         int rc = pr->req_parse(c->in.data + pos, n, &c->ri);
+        if (rc == PARSE_AGAIN && c->ri.droppable && c->ri.len > c->px->request_max) {
+            pos = client_drop(c, pos);
+            continue;
+        }
         if (rc == PARSE_AGAIN) {
             c->need = c->ri.len;
             if (c->need > c->px->request_max) {
@@ -312,6 +359,10 @@ static void client_process(struct client *c)
             break;
         }
         c->need = 0;
+        if (rc == PARSE_DROP) {
+            pos = client_drop(c, pos);
+            continue;
+        }
         if (rc == PARSE_ERROR) {
             log_info("pool '%s': client %s: %s: refused, the client closed", c->pool->cp->name,
                      c->addr, c->ri.err);

@@ -35,6 +35,7 @@ struct client {
     uint64_t id;
     struct buf in;  /* bytes read, not yet parsed */
     size_t need;    /* parse again only once in.len reaches this */
+    size_t drop;    /* bytes of a dropped request (PARSE_DROP) still to come */
     struct buf out; /* reply bytes for the socket */
     size_t out_pos;
     struct cqueue q;  /* requests awaiting their reply */
@@ -88,7 +89,7 @@ void client_note_reply(struct client *c, size_t len);
  * binary upgrade lets such clients go, right behind their last reply). */
 static inline bool client_answered(const struct client *c)
 {
-    return c->q.head == NULL && c->in.len == 0 && !c->closing && !c->closed;
+    return c->q.head == NULL && c->in.len == 0 && c->drop == 0 && !c->closing && !c->closed;
 }
 /* Binary upgrade (client_pass.c): whether c could be handed to the new
  * process: a plain socket, or one in the loop's ring (which lets go of it),

@@ -26,7 +26,11 @@ void router_reply_error(struct client *c, const char *msg)
     buf_free(&b);
 }
 
-static void router_refuse(struct client *c, int miss, const struct route *r)
+/* A request the pool cannot serve is answered by an error, unless it is
+ * noreply: memcached's client reads no reply for it, so an error would be
+ * taken for the answer to its next request (memcached itself stays silent). */
+static void router_refuse(struct client *c, int miss, const struct route *r,
+                          const struct req_info *ri)
 {
     char msg[256];
     struct pool *pool = c->pool;
@@ -35,7 +39,9 @@ static void router_refuse(struct client *c, int miss, const struct route *r)
     } else {
         pool->stats[SP_forward_error]++;
     }
-    router_reply_error(c, route_miss_text(pool, miss, r, msg, sizeof(msg)));
+    if (!ri->noreply) {
+        router_reply_error(c, route_miss_text(pool, miss, r, msg, sizeof(msg)));
+    }
 }
 
 /* The client's connection to s: its own while it watches keys there, else the
@@ -80,7 +86,9 @@ static void router_forward(struct client *c, struct server *target, const uint8_
             return;
         }
         c->pool->stats[SP_forward_error]++;
-        router_reply_error(c, server_strerror(target, err));
+        if (!ri->noreply) { /* as router_refuse */
+            router_reply_error(c, server_strerror(target, err));
+        }
         return;
     }
     struct req *r = NULL;
@@ -96,7 +104,7 @@ static void route_whole(struct client *c, const uint8_t *p, const struct req_inf
     struct route r;
     int miss = route_request(c->pool, p, &ri->keys, ri->readonly, &r);
     if (miss != ROUTE_HIT) {
-        router_refuse(c, miss, &r);
+        router_refuse(c, miss, &r, ri);
         return;
     }
     router_forward(c, r.target, p, ri);
@@ -213,7 +221,7 @@ static void route_split(struct client *c, const uint8_t *p, const struct req_inf
     struct route r;
     int miss = key_groups_build(&g, c->pool, p, ri, &r);
     if (miss != ROUTE_HIT) {
-        router_refuse(c, miss, &r);
+        router_refuse(c, miss, &r, ri);
         return;
     }
     if (g.nfrags == 1) {

@@ -95,6 +95,9 @@ MC = [
     ("set-bad-length", b"set k 0 0 x\r\na\r\n"),
     ("set-negative-length", b"set k 0 0 -1\r\n"),
     ("set-huge-length", b"set k 0 0 99999999999999999999\r\n"),
+    # over memcached's int: its format error, and what follows is read as commands
+    ("set-length-over-int", b"set k 0 0 2147483646\r\nget k\r\n"),
+    ("ms-length-over-int", b"ms k 3000000000\r\nmg k v\r\n"),
     ("set-short-data", b"set k 0 0 1\r\nab\r\n"),
     ("set-long-length", b"set k 0 0 2\r\na\r\n\r\n"),
     ("set-bad-chunk", b"set k 0 0 1\r\nabc\r\nget k\r\n"),

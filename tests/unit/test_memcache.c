@@ -368,6 +368,55 @@ static void test_binary(void)
     req_info_free(&info);
 }
 
+/* Parse s, expect rc for a data block the core may drop: the answer err, the
+ * request sent instead (wire, "" for none), the message's whole length. */
+static void req_drop(const char *s, int rc, const char *err, const char *wire, size_t len)
+{
+    struct req_info info;
+    req_info_init(&info);
+    CHECK_EQ_INT(req(s, &info), rc);
+    CHECK(info.droppable);
+    CHECK(strcmp(info.err, err) == 0);
+    CHECK_MEM(info.wire.data, info.wire.len, wire);
+    CHECK_EQ_INT(info.len, len);
+    req_info_free(&info);
+}
+
+static void test_droppable(void)
+{
+    const char *large = "SERVER_ERROR object too large for cache";
+    /* over memcached's largest item at any -I: dropped whatever the core holds;
+     * set and ms delete the key as memcached does */
+    req_drop("set k 0 0 1073741825\r\n", PARSE_DROP, large, "delete k noreply\r\n",
+             22 + 1073741825 + 2);
+    req_drop("ms k 2147483645 T0\r\n", PARSE_DROP, large, "delete k noreply\r\n",
+             20 + 2147483645ull + 2);
+    req_drop("add k 0 0 1073741825\r\n", PARSE_DROP, large, "", 22 + 1073741825 + 2);
+    req_drop("cas k 0 0 1073741825 7\r\n", PARSE_DROP, large, "", 24 + 1073741825 + 2);
+    /* incomplete: the core drops it if it is over its own limit */
+    req_drop("set k 0 0 10\r\nabc", PARSE_AGAIN, large, "delete k noreply\r\n", 14 + 12);
+    req_drop("append k 0 0 10\r\nabc", PARSE_AGAIN, large, "", 17 + 12);
+    /* a noreply set is answered by nothing, and still deletes */
+    struct req_info info;
+    req_info_init(&info);
+    CHECK_EQ_INT(req("set k 0 0 10 noreply\r\n", &info), PARSE_AGAIN);
+    CHECK(info.droppable && info.noreply);
+    CHECK_MEM(info.wire.data, info.wire.len, "delete k noreply\r\n");
+    /* the header's own error is the answer, and nothing is deleted */
+    char *k251 = repeat('k', 251, "set ", " 0 0 10\r\n");
+    CHECK_EQ_INT(req(k251, &info), PARSE_AGAIN);
+    CHECK(info.droppable && strcmp(info.err, "CLIENT_ERROR bad command line format") == 0);
+    CHECK_EQ_INT(info.wire.len, 0);
+    free(k251);
+    /* a length memcached cannot read is its format error, and no block follows */
+    req_reject("set k 0 0 2147483646\r\n", 22, "CLIENT_ERROR bad command line format");
+    req_reject("ms k 999999999999\r\n", 19, "CLIENT_ERROR bad command line format");
+    /* a complete message is not droppable: the core holds it like any other */
+    req_ok("set k 0 0 1\r\na\r\n", ROUTE_KEY, MC_CMD_SET, &info);
+    CHECK(!info.droppable);
+    req_info_free(&info);
+}
+
 static void test_fatal(void)
 {
     char *longline = repeat('x', 3000, "set ", "");
@@ -376,8 +425,6 @@ static void test_fatal(void)
     char *exact = repeat('x', 2048, "", "");
     req_fatal(exact, "CLIENT_ERROR line too long");
     free(exact);
-    req_fatal("set k 0 0 1073741825\r\n", "SERVER_ERROR object too large for cache");
-    req_fatal("ms k 999999999999\r\n", "SERVER_ERROR object too large for cache");
 
     struct req_info info;
     req_info_init(&info);
@@ -960,6 +1007,7 @@ int main(void)
     test_noreply_errors();
     test_binary();
     test_fatal();
+    test_droppable();
     test_incremental();
     test_pipelined();
     test_rsp_values();
