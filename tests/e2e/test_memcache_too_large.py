@@ -179,9 +179,12 @@ NO_SERVER = b"SERVER_ERROR no server is available for this key\r\n"
 
 def test_noreply_requests_for_an_ejected_server_get_no_reply(ejected):
     """memcached answers nothing to a noreply request, not even an error, and its
-    clients read nothing for it (pymemcache's set is noreply by default): an error
-    from the proxy would be read as the answer to the next request, and every
-    answer after it would be one off. The proxy used to answer these with errors."""
+    clients read nothing for it: an error from the proxy would be read as the
+    answer to the next request, and every answer after it would be one off for a
+    client that keeps its connection after an error (pymemcache, whose set is
+    noreply by default, happens to close it). The proxy used to answer these with
+    errors, when it refused them itself (no server for the key, a connection it
+    could not open); twemproxy answers nothing."""
     s = raw_connect(ejected.port("m"), timeout=10)
     s.sendall(b"delete k noreply\r\nset k 0 0 1 noreply\r\na\r\nincr k 1 noreply\r\n"
               b"touch k 1 noreply\r\nget k\r\n")
