@@ -331,15 +331,12 @@ static size_t client_drop(struct client *c, size_t pos)
 static void client_process(struct client *c)
 {
     const struct proto *pr = c->pool->proto;
-    size_t pos = 0;
+    /* the rest of a dropped request first: while some is to come, client_drop
+     * took every byte read, so it can only be at the start */
+    size_t pos = c->in.len < c->drop ? c->in.len : c->drop;
+    c->drop -= pos;
     while (pos < c->in.len && !c->closing && !c->closed && !client_over_limit(c)) {
         size_t n = c->in.len - pos;
-        if (c->drop > 0) {
-            size_t k = n < c->drop ? n : c->drop;
-            c->drop -= k;
-            pos += k;
-            continue;
-        }
         if (c->need > n) {
             break;
         }
