@@ -12,12 +12,14 @@ Each case sends the same bytes to memcached itself and through the proxy (whose
 only server is that memcached, flushed in between) and compares the replies.
 memcached runs with its default -I of 1 MB, so it refuses these values too.
 """
+import socket
 import time
 
 import pytest
 
-from conftest import mc_pool
+from conftest import HOST, mc_pool
 from hostile_util import MB, SANITIZED, raw_connect
+from tls_util import Certs
 
 LIMIT = 4 * MB  # --request-size-limit of this file's proxy
 BIG = 6 * MB  # over the limit, and over memcached's 1 MB item size
@@ -205,3 +207,25 @@ def test_a_dropped_set_whose_server_is_down_gets_one_reply(ejected):
     s.close()
     assert got == TOO_LARGE + NO_SERVER, got
     assert ejected.alive()
+
+
+def test_a_value_over_the_limit_is_dropped_over_tls_too(menv, tmp_path_factory):
+    """The same through a TLS listener: the block's bytes come out of the TLS
+    stream, some of them decrypted ahead of any socket event."""
+    certs = Certs(tmp_path_factory.mktemp("certs"))
+    m = menv.memcached()
+    px = menv.proxy({"m": mc_pool([m], timeout=10000, listen_tls=certs.listen_tls())},
+                    extra_args=["--request-size-limit=%d" % LIMIT])
+    raw = socket.create_connection((HOST, px.port("m")), timeout=30)
+    s = certs.client_ctx().wrap_socket(raw, server_hostname="localhost")
+    s.sendall(b"set k 0 0 1\r\nA\r\nset k 0 0 %d\r\n" % BIG)
+    for _ in range(BIG // MB):
+        s.sendall(b"v" * MB)
+    s.sendall(b"\r\nget k\r\nset j 0 0 1\r\nB\r\nget j\r\n")
+    got = b""
+    while not got.endswith(b"VALUE j 0 1\r\nB\r\nEND\r\n"):
+        b = s.recv(4096)
+        assert b, got
+        got += b
+    s.close()
+    assert got == b"STORED\r\n" + TOO_LARGE + b"END\r\nSTORED\r\nVALUE j 0 1\r\nB\r\nEND\r\n", got
