@@ -317,7 +317,6 @@ static size_t client_drop(struct client *c, size_t pos)
     log_info("pool '%s': client %s: a request of %zu bytes not held: answered \"%s\", its bytes "
              "dropped",
              c->pool->cp->name, c->addr, ri->len, ri->err);
-    c->need = 0;
     c->drop = ri->len - here;
     if (!ri->noreply) {
         router_reply_error(c, ri->err);
@@ -342,8 +341,7 @@ static void client_process(struct client *c)
         }
         int rc = pr->req_parse(c->in.data + pos, n, &c->ri);
         if (rc == PARSE_AGAIN && c->ri.droppable && c->ri.len > c->px->request_max) {
-            pos = client_drop(c, pos);
-            continue;
+            rc = PARSE_DROP; /* not held, and not refused either: dropped */
         }
         if (rc == PARSE_AGAIN) {
             c->need = c->ri.len;
