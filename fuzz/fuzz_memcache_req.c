@@ -66,6 +66,28 @@ static void fuzz_split_check(const uint8_t *p, const struct req_info *info)
     free(idx);
 }
 
+/* A quiet request goes rewritten, without its q: the rewrite is one whole
+ * request of the same command, not quiet, and the spans point into it. */
+static void fuzz_quiet_check(const struct req_info *info)
+{
+    struct req_info back;
+    const struct buf *w = &info->wire;
+
+    assert(info->rewritten && w->len > 0 && w->len < info->len);
+    fuzz_spans_check(&info->keys, w->len);
+    fuzz_spans_check(&info->args, w->len);
+    req_info_init(&back);
+    assert(P->req_parse(w->data, w->len, &back) == PARSE_OK);
+    assert(back.len == w->len && !back.quiet && back.cmd == info->cmd);
+    assert(back.route == info->route && back.keys.n == info->keys.n);
+    assert(back.args.n == info->args.n);
+    for (uint32_t i = 0; i < back.args.n; i++) {
+        const struct span *a = &back.args.v[i], *b = &info->args.v[i];
+        assert(a->off == b->off && a->len == b->len);
+    }
+    req_info_free(&back);
+}
+
 static void fuzz_message_check(const uint8_t *p, size_t n, const struct req_info *info)
 {
     struct req_info again;
@@ -81,6 +103,9 @@ static void fuzz_message_check(const uint8_t *p, size_t n, const struct req_info
     assert(again.keys.n == info->keys.n && again.noreply == info->noreply);
     assert(P->req_parse(p, info->len - 1, &again) == PARSE_AGAIN);
     req_info_free(&again);
+    if (info->quiet) {
+        fuzz_quiet_check(info);
+    }
 
     switch (info->route) {
     case ROUTE_REJECT:

@@ -32,8 +32,10 @@
  *     shorter one that the core will not hold (--request-size-limit) is
  *     droppable the same way. As in memcached, the block is read and
  *     dropped, the connection goes on, and a set or ms deletes its key;
- *   - meta commands with the q flag are rejected: with q the server stays
- *     silent on success, and the core waits for one reply per request;
+ *   - meta commands with the q flag go without it (info->quiet, rewritten
+ *     into info->wire): with q the server stays silent on success, and the
+ *     core waits for one reply per request; the core drops the replies q
+ *     would have left out instead (mc_reply_hidden: proto->reply_hidden);
  *   - meta commands with the b flag are rejected: the key would be routed by
  *     its base64 text while get/set route the decoded bytes;
  *   - a binary protocol request (first byte 0x80) is PARSE_ERROR "CLIENT_ERROR

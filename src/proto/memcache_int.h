@@ -15,17 +15,18 @@
 #include "proto/proto.h"
 
 /* memcached's own wording, kept so a client sees the same error through us. */
-#define MC_ERR_UNKNOWN "ERROR"
-#define MC_ERR_FORMAT  "CLIENT_ERROR bad command line format"
-#define MC_ERR_EXPTIME "CLIENT_ERROR invalid exptime argument"
-#define MC_ERR_DELTA   "CLIENT_ERROR invalid numeric delta argument"
-#define MC_ERR_DELETE  "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
-#define MC_ERR_FLAGS   "CLIENT_ERROR options flags are too long"
-#define MC_ERR_CHUNK   "CLIENT_ERROR bad data chunk"
-#define MC_ERR_LINE    "CLIENT_ERROR line too long"
-#define MC_ERR_LARGE   "SERVER_ERROR object too large for cache"
+#define MC_ERR_UNKNOWN    "ERROR"
+#define MC_ERR_FORMAT     "CLIENT_ERROR bad command line format"
+#define MC_ERR_EXPTIME    "CLIENT_ERROR invalid exptime argument"
+#define MC_ERR_DELTA      "CLIENT_ERROR invalid numeric delta argument"
+#define MC_ERR_DELETE     "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]"
+#define MC_ERR_FLAGS      "CLIENT_ERROR options flags are too long"
+#define MC_ERR_DUPFLAG    "CLIENT_ERROR duplicate flag"
+#define MC_ERR_DUPFLAG_MD "CLIENT_ERROR invalid or duplicate flag" /* md, ma */
+#define MC_ERR_CHUNK      "CLIENT_ERROR bad data chunk"
+#define MC_ERR_LINE       "CLIENT_ERROR line too long"
+#define MC_ERR_LARGE      "SERVER_ERROR object too large for cache"
 /* The proxy's own refusals (see memcache.h). */
-#define MC_ERR_QUIET  "CLIENT_ERROR quiet mode not supported through the proxy"
 #define MC_ERR_BASE64 "CLIENT_ERROR base64 keys not supported through the proxy"
 #define MC_ERR_NOMEM  "SERVER_ERROR out of memory"
 #define MC_ERR_BINARY "CLIENT_ERROR binary protocol is not supported through the proxy"
@@ -104,6 +105,7 @@ void mc_text_copy(char *dst, size_t size, const uint8_t *s, size_t len);
 
 int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info);
 int mc_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd, struct rsp_info *info);
+bool mc_reply_hidden(uint16_t cmd, const uint8_t *rsp, size_t len);
 int mc_frag_build(struct buf *out, const uint8_t *req, const struct req_info *info,
                   const uint32_t *idx, uint32_t nidx);
 int mc_merge(struct buf *out, const uint8_t *req, const struct req_info *info,

@@ -34,6 +34,7 @@ struct mc_scan {
     bool data;       /* a data block of data_len bytes + CRLF follows the line */
     bool too_large;
     uint64_t data_len;
+    uint32_t quiet; /* the q flag's token (args index), or 0 */
 };
 
 static void mc_scan_fail(struct mc_scan *sc, const char *err)
@@ -54,6 +55,8 @@ static void mc_req_reset(struct req_info *info)
     info->readonly = false;
     info->cmd = MC_CMD_NONE;
     info->droppable = false;
+    info->rewritten = false;
+    info->quiet = false;
     info->err[0] = '\0';
 }
 
@@ -165,11 +168,16 @@ static void mc_scan_number(const uint8_t *s, size_t len, bool sign, const struct
     }
 }
 
-/* Meta flags: q and b are refused (memcache.h says why); N and T write. */
-static void mc_scan_meta_flag(uint8_t flag, struct req_info *info, struct mc_scan *sc)
+/* Meta flags: q is noted (mc_req_unquiet), b refused (memcache.h says why);
+ * N and T write. me reads no flag but b, and answers whatever q says. */
+static void mc_scan_meta_flag(uint8_t flag, uint32_t t, struct req_info *info, struct mc_scan *sc)
 {
-    if (flag == 'q') {
-        mc_scan_fail(sc, MC_ERR_QUIET);
+    if (flag == 'q' && info->cmd != MC_CMD_ME) {
+        if (sc->quiet != 0) { /* memcached's answer to any flag twice */
+            bool md = info->cmd == MC_CMD_MD || info->cmd == MC_CMD_MA;
+            mc_scan_fail(sc, md ? MC_ERR_DUPFLAG_MD : MC_ERR_DUPFLAG);
+        }
+        sc->quiet = t;
     } else if (flag == 'b') {
         mc_scan_fail(sc, MC_ERR_BASE64);
     } else if (flag == 'N' || flag == 'T') {
@@ -224,7 +232,7 @@ static uint32_t mc_scan_letter(char letter, const uint8_t *p, const struct mc_cm
         return have ? t + 1 : t;
     case 'm':
         for (; t < a->n; t++) {
-            mc_scan_meta_flag(p[a->v[t].off], info, sc);
+            mc_scan_meta_flag(p[a->v[t].off], t, info, sc);
         }
         return t;
     default: /* '*' */
@@ -305,6 +313,40 @@ static int mc_req_droppable(const uint8_t *p, const struct mc_cmd *cmd, const st
     return rc;
 }
 
+/* A quiet meta request (flag q: no reply on success) goes to its server
+ * without the flag, token t: then every request has a reply to wait for, and
+ * the core holds back the ones q would have kept back (mc_reply_hidden). The
+ * request is rewritten into info->wire, its spans moved to match. */
+static int mc_req_unquiet(const uint8_t *p, uint32_t t, struct req_info *info)
+{
+    struct spans *a = &info->args;
+    /* q and the spaces up to the next token go; every other byte stays where it
+     * was in its line ("v q\r\n" becomes "v \r\n": a \r ending a token before
+     * a bare \n must not become a line end) */
+    size_t from = a->v[t].off;
+    size_t to = t + 1 < a->n ? a->v[t + 1].off : from + a->v[t].len;
+    uint32_t cut = (uint32_t)(to - from);
+
+    buf_reset(&info->wire);
+    if (buf_append(&info->wire, p, from) != 0 ||
+        buf_append(&info->wire, p + to, info->len - to) != 0) {
+        return mc_req_reject(info, info->len, MC_ERR_NOMEM);
+    }
+    memmove(&a->v[t], &a->v[t + 1], (a->n - t - 1) * sizeof(a->v[0]));
+    a->n--;
+    for (uint32_t i = t; i < a->n; i++) {
+        a->v[i].off -= cut;
+    }
+    for (uint32_t i = 0; i < info->keys.n; i++) {
+        if (info->keys.v[i].off >= to) {
+            info->keys.v[i].off -= cut;
+        }
+    }
+    info->rewritten = true;
+    info->quiet = true;
+    return PARSE_OK;
+}
+
 /* The line is complete and names cmd: check it, wait for its data block, route it. */
 static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line,
                           const struct mc_cmd *cmd, bool more, struct req_info *info)
@@ -338,7 +380,7 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
         info->route = mc_req_stats_route(p, &info->args);
     }
     info->quit = info->cmd == MC_CMD_QUIT;
-    return PARSE_OK;
+    return sc.quiet != 0 ? mc_req_unquiet(p, sc.quiet, info) : PARSE_OK;
 }
 
 int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)

@@ -240,3 +240,25 @@ int mc_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd_id, struct rsp_info *i
     }
     return mc_rsp_single(p, cmd, &line, info);
 }
+
+/* The replies a meta request's q flag keeps back (memcached 1.6): the miss of
+ * mg (EN), the success of ms and md (HD) and of ma (HD, or VA when it asked
+ * for the value). Errors and every other outcome (NS, EX, NF, an mg hit) show. */
+bool mc_reply_hidden(uint16_t cmd, const uint8_t *rsp, size_t len)
+{
+    if (len < 4 || (rsp[2] != ' ' && rsp[2] != '\r')) {
+        return false;
+    }
+    bool hd = rsp[0] == 'H' && rsp[1] == 'D';
+    switch (cmd) {
+    case MC_CMD_MG:
+        return rsp[0] == 'E' && rsp[1] == 'N';
+    case MC_CMD_MS:
+    case MC_CMD_MD:
+        return hd;
+    case MC_CMD_MA:
+        return hd || (rsp[0] == 'V' && rsp[1] == 'A');
+    default:
+        return false;
+    }
+}

@@ -369,6 +369,9 @@ static void client_process(struct client *c)
     }
     /* c->need stays the total size of the message now at the buffer start */
     buf_consume(&c->in, pos);
+    if (c->ri.wire.cap > c->px->mbuf_size) {
+        buf_free(&c->ri.wire); /* a large rewrite (a quiet ms's value) is not kept */
+    }
 }
 
 /* One read and the parse of what it completed: 1 when more can be read at once

@@ -29,6 +29,13 @@ static void req_deliver(struct req *r, const uint8_t *p, size_t len)
     cqueue_reply(r->client, r, p, len);
 }
 
+/* Whether r's client asked not to see this reply of its quiet request (q). */
+static bool req_hidden(const struct req *r, const uint8_t *p, size_t len)
+{
+    const struct proto *pr = r->client != NULL ? r->client->pool->proto : NULL;
+    return pr != NULL && pr->reply_hidden != NULL && pr->reply_hidden(r->cmd, p, len);
+}
+
 /* A request with a reply function: the proxy's own (no client, the function
  * consumes the reply), or one whose reply the function rewrites. */
 static void req_reply_through(struct req *r, const uint8_t *p, size_t len,
@@ -107,6 +114,8 @@ void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *
     if (r->parent == NULL) {
         if (r->reply != NULL) {
             req_reply_through(r, p, len, ri, NULL);
+        } else if (r->quiet && req_hidden(r, p, len)) {
+            req_deliver(r, p, 0); /* answered, with nothing to say */
         } else {
             req_deliver(r, p, len);
         }

@@ -94,6 +94,7 @@ static void router_forward(struct client *c, struct server *target, const uint8_
     struct req *r = NULL;
     if (!ri->noreply) {
         r = req_new(c->px, ri->cmd);
+        r->quiet = ri->quiet;
         cqueue_push(c, r, ri->len);
     }
     sconn_send(sc, r, p, ri->len);

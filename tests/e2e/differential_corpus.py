@@ -98,6 +98,9 @@ MC = [
     # over memcached's int: its format error, and what follows is read as commands
     ("set-length-over-int", b"set k 0 0 2147483646\r\nget k\r\n"),
     ("ms-length-over-int", b"ms k 3000000000\r\nmg k v\r\n"),
+    # quiet meta requests: only what memcached itself shows
+    ("meta-quiet", b"ms k 1 q\r\na\r\nmg k v q\r\nmg nokey v q\r\nmd nokey q\r\nma k q\r\nmn\r\n"),
+    ("meta-quiet-twice", b"mg k v q q\r\nmd k q T0 qq\r\nmn\r\n"),
     ("set-short-data", b"set k 0 0 1\r\nab\r\n"),
     ("set-long-length", b"set k 0 0 2\r\na\r\n\r\n"),
     ("set-bad-chunk", b"set k 0 0 1\r\nabc\r\nget k\r\n"),

@@ -279,9 +279,10 @@ static void test_rejects(void)
     req_reject("ms k\r\n", 6, "CLIENT_ERROR bad command line format");
     req_reject("ms k x\r\nhi\r\n", 8, "CLIENT_ERROR bad command line format");
     req_reject("ms k 2\r\nhix\r\n", 12, "CLIENT_ERROR bad data chunk");
-    req_reject("mg k v q\r\n", 10, "CLIENT_ERROR quiet mode not supported through the proxy");
-    req_reject("md k q\r\n", 8, "CLIENT_ERROR quiet mode not supported through the proxy");
-    req_reject("ms k 1 q\r\na\r\n", 13, "CLIENT_ERROR quiet mode not supported through the proxy");
+    req_reject("mg k v q q\r\n", 12, "CLIENT_ERROR duplicate flag");
+    req_reject("ms k 1 q q\r\na\r\n", 15, "CLIENT_ERROR duplicate flag");
+    req_reject("md k q T0 q\r\n", 13, "CLIENT_ERROR invalid or duplicate flag");
+    req_reject("ma k q qx\r\n", 11, "CLIENT_ERROR invalid or duplicate flag");
     req_reject("mg Zm9v b v\r\n", 13, "CLIENT_ERROR base64 keys not supported through the proxy");
     req_reject("me Zm9v b\r\n", 11, "CLIENT_ERROR base64 keys not supported through the proxy");
     /* 24 tokens is the most a line other than a retrieval may have */
@@ -501,6 +502,77 @@ static void check_incremental(const char *s)
     CHECK(strcmp(part.err, whole.err) == 0);
     req_info_free(&whole);
     req_info_free(&part);
+}
+
+/* Parse a quiet meta request s: it is forwarded as `wire`, keys and tokens
+ * pointing into it, and its whole input consumed. */
+static void quiet_ok(const char *s, int cmd, const char *wire, const char *key, const char *last)
+{
+    struct req_info info;
+    req_info_init(&info);
+    req_ok(s, ROUTE_KEY, cmd, &info);
+    CHECK(info.quiet);
+    CHECK(info.rewritten);
+    CHECK(!info.noreply);
+    CHECK_EQ_INT(info.wire.len, strlen(wire));
+    if (info.wire.len == strlen(wire)) {
+        CHECK_MEM(info.wire.data, info.wire.len, wire);
+        CHECK_EQ_INT(info.keys.n, 1);
+        check_span(wire, &info.keys.v[0], key);
+        check_span(wire, &info.args.v[info.args.n - 1], last);
+    }
+    req_info_free(&info);
+}
+
+/* q (quiet: no reply on success) goes to the server without the flag, so that
+ * every request has a reply; mc_reply_hidden says which the client is spared. */
+static void test_quiet(void)
+{
+    quiet_ok("mg k v q\r\n", MC_CMD_MG, "mg k v \r\n", "k", "v");
+    quiet_ok("mg key q v O12\r\n", MC_CMD_MG, "mg key v O12\r\n", "key", "O12");
+    quiet_ok("mg key  q  \r\n", MC_CMD_MG, "mg key    \r\n", "key", "key");
+    quiet_ok("ms k 2 q T0\r\nhi\r\n", MC_CMD_MS, "ms k 2 T0\r\nhi\r\n", "k", "T0");
+    quiet_ok("ms k 2 T0 q\r\nhi\r\n", MC_CMD_MS, "ms k 2 T0 \r\nhi\r\n", "k", "T0");
+    quiet_ok("md k qx\r\n", MC_CMD_MD, "md k \r\n", "k", "k");
+    /* a \r ending the token before q stays in that token */
+    quiet_ok("md k T0\r q\n", MC_CMD_MD, "md k T0\r \n", "k", "T0\r");
+    quiet_ok("ma k q MD D5 v\r\n", MC_CMD_MA, "ma k MD D5 v\r\n", "k", "v");
+
+    /* me reads no flag: it goes as it is, and memcached answers it */
+    struct req_info info;
+    req_info_init(&info);
+    req_ok("me k q q\r\n", ROUTE_KEY, MC_CMD_ME, &info);
+    CHECK(!info.quiet);
+    CHECK(!info.rewritten);
+    /* the next request is parsed as it is again */
+    req_ok("mg k v q\r\n", ROUTE_KEY, MC_CMD_MG, &info);
+    req_ok("mg k v\r\n", ROUTE_KEY, MC_CMD_MG, &info);
+    CHECK(!info.quiet);
+    CHECK(!info.rewritten);
+    /* a data block not all here yet: waited for, not rewritten */
+    CHECK_EQ_INT(req("ms k 5 q\r\nhi", &info), PARSE_AGAIN);
+    CHECK(!info.quiet);
+    req_info_free(&info);
+
+    /* what memcached keeps back from a quiet request */
+    struct {
+        uint16_t cmd;
+        const char *rsp;
+        bool hidden;
+    } cases[] = {
+        {MC_CMD_MG, "EN\r\n", true},          {MC_CMD_MG, "HD\r\n", false},
+        {MC_CMD_MG, "VA 1\r\nx\r\n", false},  {MC_CMD_MS, "HD\r\n", true},
+        {MC_CMD_MS, "HD O5 kaGk=\r\n", true}, {MC_CMD_MS, "NS\r\n", false},
+        {MC_CMD_MS, "EX\r\n", false},         {MC_CMD_MD, "HD\r\n", true},
+        {MC_CMD_MD, "NF\r\n", false},         {MC_CMD_MA, "HD\r\n", true},
+        {MC_CMD_MA, "VA 1\r\n5\r\n", true},   {MC_CMD_MA, "NF\r\n", false},
+        {MC_CMD_ME, "EN\r\n", false},         {MC_CMD_MS, "SERVER_ERROR out of memory\r\n", false},
+        {MC_CMD_MG, "ENX\r\n", false},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *r = cases[i].rsp;
+        CHECK_EQ_INT(P->reply_hidden(cases[i].cmd, (const uint8_t *)r, strlen(r)), cases[i].hidden);
+    }
 }
 
 static void test_incremental(void)
@@ -1011,6 +1083,7 @@ int main(void)
     test_binary();
     test_fatal();
     test_droppable();
+    test_quiet();
     test_incremental();
     test_pipelined();
     test_rsp_values();
