@@ -108,11 +108,15 @@ def test_quiet_meta_requests_are_answered_as_memcached_does(twins, case):
 def test_quiet_multiget_leaves_only_the_hits(twins):
     """The point of it: of 12 quiet gets, 6 hits, the client reads the 6 values
     and MN, nothing for the misses (checked on its own, not only as 'like memcached')."""
-    _, _, px = twins
+    _, ms, px = twins
     got = exchange(px.port("m"), set_half() + many_gets(b"v q"))
     assert got.count(b"VA 2\r\n") == 6, got
     assert got.endswith(b"MN\r\n") and got.count(b"MN\r\n") == 1, got
     assert b"EN" not in got and b"HD" not in got, got
+    # the six values came from more than one server
+    holders = [m for m in ms if any(m.mc().cmd(b"mg %s v" % k.encode()).startswith(b"VA")
+                                    for k in KEYS[::2])]
+    assert len(holders) > 1, "the keys all went to one server"
 
 
 def test_quiet_request_to_a_server_that_is_down_gets_the_error(menv):
