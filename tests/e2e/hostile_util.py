@@ -497,6 +497,17 @@ def raw_connect(port, timeout=10.0):
     return s
 
 
+def recv_until(s, suffix):
+    """Every byte s receives up to and including suffix (which ends them);
+    fails if the connection closes first."""
+    got = b""
+    while not got.endswith(suffix):
+        b = s.recv(65536)
+        assert b, "the connection closed; got %r" % got[-300:]
+        got += b
+    return got
+
+
 def abort(s):
     """Close with RST (SO_LINGER 0): no TIME_WAIT left behind."""
     try:

@@ -19,7 +19,7 @@ servers and the proxy puts them in order.
 import pytest
 
 from conftest import mc_pool, spread_keys
-from hostile_util import raw_connect
+from hostile_util import raw_connect, recv_until
 
 END = b"ms end:mark 1\r\nZ\r\nmg end:mark v\r\n"
 END_REPLY = b"HD\r\nVA 1\r\nZ\r\n"
@@ -37,11 +37,7 @@ def exchange(port, data):
     """Send data then END on a new connection; every reply byte up to END's."""
     s = raw_connect(port, timeout=10)
     s.sendall(data + END)
-    got = b""
-    while not got.endswith(END_REPLY):
-        b = s.recv(65536)
-        assert b, "the connection closed; got %r" % got[-300:]
-        got += b
+    got = recv_until(s, END_REPLY)
     s.close()
     return got[:-len(END_REPLY)]
 
@@ -128,11 +124,7 @@ def test_quiet_request_to_a_server_that_is_down_gets_the_error(menv):
     m.stop()
     s = raw_connect(px.port("m"), timeout=10)
     s.sendall(b"mg k v q\r\nmn\r\n")
-    got = b""
-    while not got.endswith(b"MN\r\n"):
-        b = s.recv(65536)
-        assert b, got
-        got += b
+    got = recv_until(s, b"MN\r\n")
     s.close()
     assert got.startswith(b"SERVER_ERROR "), got
     assert got.count(b"\r\n") == 2, got

@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import HOST, mc_pool
-from hostile_util import MB, SANITIZED, raw_connect
+from hostile_util import MB, SANITIZED, raw_connect, recv_until
 from tls_util import Certs
 
 LIMIT = 4 * MB  # --request-size-limit of this file's proxy
@@ -57,11 +57,7 @@ def exchange(port, parts):
         else:
             s.sendall(part)
     s.sendall(END)
-    got = b""
-    while not got.endswith(END_REPLY):
-        b = s.recv(65536)
-        assert b, "the connection closed; got %r" % got[-300:]
-        got += b
+    got = recv_until(s, END_REPLY)
     s.close()
     return got
 
@@ -222,10 +218,6 @@ def test_a_value_over_the_limit_is_dropped_over_tls_too(menv, tmp_path_factory):
     for _ in range(BIG // MB):
         s.sendall(b"v" * MB)
     s.sendall(b"\r\nget k\r\nset j 0 0 1\r\nB\r\nget j\r\n")
-    got = b""
-    while not got.endswith(b"VALUE j 0 1\r\nB\r\nEND\r\n"):
-        b = s.recv(4096)
-        assert b, got
-        got += b
+    got = recv_until(s, b"VALUE j 0 1\r\nB\r\nEND\r\n")
     s.close()
     assert got == b"STORED\r\n" + TOO_LARGE + b"END\r\nSTORED\r\nVALUE j 0 1\r\nB\r\nEND\r\n", got
