@@ -81,6 +81,11 @@ struct ev_cio *ev_cio_open(struct ev_loop *loop, int fd)
     return loop->backend->cio_open != NULL ? loop->backend->cio_open(loop->state, fd) : NULL;
 }
 
+bool ev_loop_has_cio(const struct ev_loop *loop)
+{
+    return loop->backend->cio_open != NULL;
+}
+
 const char *ev_loop_backend(const struct ev_loop *loop)
 {
     return loop->backend->name;

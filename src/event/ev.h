@@ -103,6 +103,9 @@ enum { EV_CIO_OK, EV_CIO_AGAIN, EV_CIO_EOF, EV_CIO_ERROR };
 /* Completion I/O for fd, opened before ev_io_set is first called for it; NULL
  * when the loop's backend has none (epoll) or it cannot be set up: use the fd. */
 struct ev_cio *ev_cio_open(struct ev_loop *loop, int fd);
+/* Whether the loop's backend has completion I/O (io_uring); ev_cio_open may
+ * still fail (no memory, the ring's buffers could not be set up). */
+bool ev_loop_has_cio(const struct ev_loop *loop);
 /* Copy up to cap received bytes: EV_CIO_OK (*got > 0), AGAIN (none yet), EOF
  * (the peer closed, every byte read), ERROR (*err: an errno code). */
 int ev_cio_read(struct ev_cio *c, void *p, size_t cap, size_t *got, int *err);

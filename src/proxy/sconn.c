@@ -216,6 +216,21 @@ static int sconn_stream_open(struct sconn *c, int fd)
                                   &c->tls_session);
 }
 
+/* A plain socket that is connected moves its bytes through the loop's ring when
+ * the loop has one (io_uring): its sends then leave with the clients' in the
+ * wait's one system call, instead of a write() each. Its poll for the connect
+ * is stopped first (a ring fd is not polled). Without a ring it stays plain. */
+static void sconn_ring(struct sconn *c)
+{
+    struct ev_loop *loop = sconn_px(c)->loop;
+    if (!stream_is_plain(&c->st) || !ev_loop_has_cio(loop)) {
+        return;
+    }
+    ev_io_stop(loop, &c->io);
+    stream_open_ring(&c->st, c->st.fd, loop); /* or stays plain (no memory) */
+    ev_io_set(loop, &c->io, EV_READ);
+}
+
 int sconn_ensure(struct sconn *c)
 {
     if (c->state != SCONN_CLOSED) {
@@ -243,6 +258,9 @@ int sconn_ensure(struct sconn *c)
     ev_io_init(&c->io, fd, sconn_on_io, c);
     c->state = in_progress ? SCONN_CONNECTING : SCONN_CONNECTED;
     ev_io_set(px->loop, &c->io, EV_READ | (in_progress ? EV_WRITE : 0));
+    if (c->state == SCONN_CONNECTED) {
+        sconn_ring(c); /* connected at once (unix socket) */
+    }
     buf_reset(&c->out);
     buf_reset(&c->in);
     c->out_pos = 0;
@@ -803,6 +821,7 @@ static int sconn_connected(struct sconn *c)
         return 0;
     }
     c->state = SCONN_CONNECTED;
+    sconn_ring(c);
     sconn_flush(c);
     return 0;
 }

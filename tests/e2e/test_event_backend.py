@@ -111,3 +111,42 @@ def test_connections_closed_and_reused(env, backend):
     m = px.mc("beta")
     items, _ = m.retrieval(b"get " + b" ".join(b"m%d" % i for i in range(60)))
     assert len(items) == 60
+
+
+def read_write_calls(pid):
+    """read() and write() calls the process made so far (/proc/PID/io: syscr, syscw;
+    ring operations and send()/recv() do not count)."""
+    with open("/proc/%d/io" % pid) as f:
+        fields = dict(line.split(": ", 1) for line in f.read().splitlines())
+    return int(fields["syscr"]) + int(fields["syscw"])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_bytes_move_through_the_ring_on_io_uring(env, backend):
+    """On io_uring the bytes of clients and of servers move in ring operations
+    submitted with the wait: no read() or write() per request. On epoll each
+    request costs at least four (client read, server write, server read, client
+    write)."""
+    if backend == "io_uring" and uring_disabled():
+        pytest.skip("io_uring is disabled on this machine")
+    rs = [env.redis(), env.redis()]
+    ms = env.memcacheds(2)
+    px = env.proxy({"alpha": redis_pool(rs), "beta": mc_pool(ms)},
+                   extra_args=["--event-backend=" + backend])
+    c = px.resp("alpha")
+    m = px.mc("beta")
+    n = 200
+    keys = ["k%d" % i for i in range(n)]
+    for k in keys[:20]:  # every server connected before counting
+        assert c.call("SET", k, "w") == b"OK"
+        assert m.cmd(b"set " + k.encode() + b" 0 0 1", b"w") == b"STORED"
+    before = read_write_calls(px.proc.pid)
+    for k in keys:
+        assert c.call("SET", k, "v") == b"OK"
+        assert c.call("GET", k) == b"v"
+        assert m.cmd(b"set " + k.encode() + b" 0 0 1", b"x") == b"STORED"
+    calls = read_write_calls(px.proc.pid) - before
+    if backend == "epoll":
+        assert calls >= 4 * 3 * n, calls
+    else:
+        assert calls < n / 10, calls
