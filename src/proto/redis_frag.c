@@ -59,16 +59,23 @@ static bool frag_arg_head(const uint8_t *req, struct span s, uint32_t *head)
     return v == s.len;
 }
 
-/* Append args[a .. a + n) as the client sent them: one copy when they are one run
- * of bytes (MSET's key and value are), each re-encoded otherwise. */
+/* Append args[a .. a + n) as the client sent them, in one copy. The parser (RESP,
+ * or an inline request rewritten as RESP) lays each argument out as
+ * "$<len>\r\n<bytes>\r\n" right after the one before it, so a run of arguments
+ * starts where the argument before it ends, past its CRLF; the first argument's
+ * header is found before its bytes. A run that does not start with a header
+ * (never from the parser) is encoded afresh. */
 static int frag_args(struct buf *out, const uint8_t *req, const struct req_info *info, uint32_t a,
                      uint32_t n)
 {
-    uint32_t from, head;
-    bool ok = frag_arg_head(req, info->args.v[a], &from);
-    for (uint32_t j = 1; j < n && ok; j++) {
-        struct span prev = info->args.v[a + j - 1];
-        ok = frag_arg_head(req, info->args.v[a + j], &head) && head == prev.off + prev.len + 2;
+    uint32_t from;
+    bool ok;
+    if (a == 0) {
+        ok = frag_arg_head(req, info->args.v[0], &from);
+    } else {
+        struct span prev = info->args.v[a - 1];
+        from = prev.off + prev.len + 2;
+        ok = req[from] == '$';
     }
     if (ok) {
         struct span last = info->args.v[a + n - 1];

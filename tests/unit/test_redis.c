@@ -1164,16 +1164,28 @@ static void test_frag_build(void)
     CHECK_MEM(out.data, out.len,
               "*5\r\n$4\r\nMSET\r\n$2\r\nk3\r\n$2\r\nv3\r\n$2\r\nk1\r\n$2\r\nv1\r\n");
 
-    /* The raw runs are checked: bytes around an argument that are not its
-     * "$len\r\n" header make the fragment encode it afresh (same bytes out). */
+    /* A run is copied from where the argument before it ends; one that does not
+     * start with a '$' header there is encoded afresh (same bytes out). */
     buf_reset(&out);
     parse_words("MSET k1 v1 k2 v2", b, sizeof(b));
     b[rq.args.v[3].off - 4] = 'X'; /* k2's '$' */
-    b[rq.args.v[4].off - 3] = '7'; /* v2's length digit */
     uint32_t idx3[] = {1, 0};
     CHECK_EQ_INT(redis_frag_build(&out, (uint8_t *)b, &rq, idx3, 2), 0);
     CHECK_MEM(out.data, out.len,
               "*5\r\n$4\r\nMSET\r\n$2\r\nk2\r\n$2\r\nv2\r\n$2\r\nk1\r\n$2\r\nv1\r\n");
+
+    /* an inline request's arguments are runs of its rewrite */
+    buf_reset(&out);
+    const char *inl = "mset  k1 \"v 1\" k2 v2\r\n";
+    CHECK_EQ_INT(parse_mem(inl, strlen(inl)), PARSE_OK);
+    CHECK(rq.rewritten);
+    uint32_t idx4[] = {1};
+    CHECK_EQ_INT(redis_frag_build(&out, rq.wire.data, &rq, idx4, 1), 0);
+    CHECK_MEM(out.data, out.len, "*3\r\n$4\r\nmset\r\n$2\r\nk2\r\n$2\r\nv2\r\n");
+    buf_reset(&out);
+    idx4[0] = 0;
+    CHECK_EQ_INT(redis_frag_build(&out, rq.wire.data, &rq, idx4, 1), 0);
+    CHECK_MEM(out.data, out.len, "*3\r\n$4\r\nmset\r\n$2\r\nk1\r\n$3\r\nv 1\r\n");
 
     buf_reset(&out);
     parse_words("DEL x y", b, sizeof(b));
