@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import encode_command, placement, redis_pool
+from conftest import encode_command, placement, redis_pool, spread_keys
 
 
 def _k(prefix, n):
@@ -193,8 +193,7 @@ def batch(menv):
                      "default": redis_pool(servers),
                      "nowait": redis_pool(servers, reply_batch_wait=0)})
     def key_on(server, prefix):  # placement depends on the servers' ports, picked at random
-        return next(k for k in ("%s%d" % (prefix, i) for i in range(1000))
-                    if placement([k], servers)[k] is server)
+        return next(k for k in spread_keys(prefix, 1000) if placement([k], servers)[k] is server)
 
     keys = [key_on(servers[0], "b"), key_on(servers[1], "b"), key_on(servers[0], "big")]
     servers[0].client().set(keys[0], "a")

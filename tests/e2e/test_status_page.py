@@ -15,7 +15,8 @@ import urllib.request
 
 import pytest
 
-from conftest import HOST, TWEMPROXY, Resp, free_port, mc_pool, placement, redis_pool, wait_until
+from conftest import (HOST, TWEMPROXY, Resp, free_port, mc_pool, placement, redis_pool, spread_keys,
+                      wait_until)
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy has no status page")
 
@@ -166,7 +167,7 @@ def test_status_page_in_chromium(env):
         stop.set()
         t.join(10)
         victim = reds[1]
-        key = next(k for k in ("eject:%d" % i for i in range(1000)) if placement([k], reds)[k] is victim)
+        key = next(k for k in spread_keys("eject", 1000) if placement([k], reds)[k] is victim)
         victim.stop()
         assert Resp(port=px.port("alpha")).call("GET", key).msg.startswith("ERR"), "no failure seen"
         ejected_at = time.monotonic()
