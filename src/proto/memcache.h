@@ -36,8 +36,12 @@
  *     into info->wire): with q the server stays silent on success, and the
  *     core waits for one reply per request; the core drops the replies q
  *     would have left out instead (mc_reply_hidden: proto->reply_hidden);
- *   - meta commands with the b flag are rejected: the key would be routed by
- *     its base64 text while get/set route the decoded bytes;
+ *   - meta commands with the b flag (a base64 key) are routed by the decoded
+ *     key, as memcached stores it: `ms <base64> b` and `get <bytes>` meet on one
+ *     server. The request goes unchanged (info->key_tail). A key memcached would
+ *     not decode gets memcached's answer. An ms over the size limit deletes its
+ *     key as a set does, unless the decoded key holds a space or a control
+ *     byte, which `delete` cannot carry: then the old value stays;
  *   - a binary protocol request (first byte 0x80) is PARSE_ERROR "CLIENT_ERROR
  *     binary protocol is not supported through the proxy": its header has no
  *     line end to wait for.

@@ -26,8 +26,8 @@
 #define MC_ERR_CHUNK      "CLIENT_ERROR bad data chunk"
 #define MC_ERR_LINE       "CLIENT_ERROR line too long"
 #define MC_ERR_LARGE      "SERVER_ERROR object too large for cache"
+#define MC_ERR_B64        "CLIENT_ERROR error decoding key" /* mg, ms; md, ma, me differ */
 /* The proxy's own refusals (see memcache.h). */
-#define MC_ERR_BASE64 "CLIENT_ERROR base64 keys not supported through the proxy"
 #define MC_ERR_NOMEM  "SERVER_ERROR out of memory"
 #define MC_ERR_BINARY "CLIENT_ERROR binary protocol is not supported through the proxy"
 
@@ -100,6 +100,13 @@ static inline bool mc_bytes_are(const uint8_t *s, size_t len, const char *word)
 bool mc_word_in(const char *list, const uint8_t *w, size_t len);
 /* ERROR, ERROR <x>, CLIENT_ERROR <x>, SERVER_ERROR <x>. */
 bool mc_error_line(const uint8_t *s, size_t len);
+
+/* A meta command's b flag: the key token in[0..len) base64-decoded into out
+ * (cap bytes) as memcached decodes it (memcache_b64.c); the decoded length,
+ * or -1 where memcached refuses the key. A key token has at most
+ * PROTO_MAX_KEY_LEN_MEMCACHE bytes, so it decodes to at most MC_B64_KEY_MAX. */
+#define MC_B64_KEY_MAX (PROTO_MAX_KEY_LEN_MEMCACHE / 4 * 3)
+int mc_b64_decode(const uint8_t *in, size_t len, uint8_t *out, size_t cap);
 /* Copy s into a message field of `size` bytes, cut and NUL-terminated. */
 void mc_text_copy(char *dst, size_t size, const uint8_t *s, size_t len);
 

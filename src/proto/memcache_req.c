@@ -35,6 +35,8 @@ struct mc_scan {
     bool too_large;
     uint64_t data_len;
     uint32_t quiet; /* the q flag's token (args index), or 0 */
+    uint32_t b64;   /* the b flag's token (args index), or 0 */
+    int key_len;    /* with b: the decoded key's length (mc_scan_b64) */
 };
 
 static void mc_scan_fail(struct mc_scan *sc, const char *err)
@@ -57,6 +59,7 @@ static void mc_req_reset(struct req_info *info)
     info->droppable = false;
     info->rewritten = false;
     info->quiet = false;
+    info->key_tail = 0;
     info->err[0] = '\0';
 }
 
@@ -168,8 +171,8 @@ static void mc_scan_number(const uint8_t *s, size_t len, bool sign, const struct
     }
 }
 
-/* Meta flags: q is noted (mc_req_unquiet), b refused (memcache.h says why);
- * N and T write. me reads no flag but b, and answers whatever q says. */
+/* Meta flags: q is noted (mc_req_unquiet), b too (mc_scan_b64); N and T
+ * write. me reads no flag but b, and answers whatever q says. */
 static void mc_scan_meta_flag(uint8_t flag, uint32_t t, struct req_info *info, struct mc_scan *sc)
 {
     if (flag == 'q' && info->cmd != MC_CMD_ME) {
@@ -179,7 +182,7 @@ static void mc_scan_meta_flag(uint8_t flag, uint32_t t, struct req_info *info, s
         }
         sc->quiet = t;
     } else if (flag == 'b') {
-        mc_scan_fail(sc, MC_ERR_BASE64);
+        sc->b64 = t;
     } else if (flag == 'N' || flag == 'T') {
         info->readonly = false;
     }
@@ -288,13 +291,66 @@ static uint8_t mc_req_stats_route(const uint8_t *p, const struct spans *a)
     return ROUTE_ANY;
 }
 
+/* A decoded key `delete` can carry: no space, no control byte. */
+static bool mc_key_is_text(const uint8_t *k, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (k[i] <= ' ' || k[i] == 0x7f) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The b flag: the key token is base64, decoded into key (MC_B64_KEY_MAX bytes)
+ * with memcached's rules (memcache_b64.c), and refused with its answers. */
+static void mc_scan_b64(const uint8_t *p, const struct mc_cmd *cmd, const struct req_info *info,
+                        struct mc_scan *sc, uint8_t *key)
+{
+    if (info->keys.n != 1) {
+        sc->b64 = 0; /* no key token: refused already */
+        return;
+    }
+    const struct span *k = &info->keys.v[0];
+    sc->key_len = mc_b64_decode(p + k->off, k->len, key, MC_B64_KEY_MAX);
+    if (sc->key_len < 0) {
+        uint16_t id = mc_cmd_id(cmd);
+        mc_scan_fail(sc, id == MC_CMD_MD || id == MC_CMD_MA ? MC_ERR_DUPFLAG_MD
+                         : id == MC_CMD_ME                  ? MC_ERR_FORMAT
+                                                            : MC_ERR_B64);
+    }
+}
+
+/* The b flag's request goes to its server as it came (or without q: then it is
+ * rewritten already), and is routed by the decoded key, which follows it in
+ * info->wire (proto.h: key_tail). */
+static int mc_req_decoded_key(const uint8_t *p, const uint8_t *key, size_t klen,
+                              struct req_info *info)
+{
+    if (!info->rewritten) {
+        buf_reset(&info->wire);
+        if (buf_append(&info->wire, p, info->len) != 0) {
+            return mc_req_reject(info, info->len, MC_ERR_NOMEM);
+        }
+        info->rewritten = true;
+    }
+    size_t at = info->wire.len;
+    if (buf_append(&info->wire, key, klen) != 0) {
+        return mc_req_reject(info, info->len, MC_ERR_NOMEM);
+    }
+    info->keys.v[0].off = (uint32_t)at;
+    info->keys.v[0].len = (uint32_t)klen;
+    info->key_tail = (uint32_t)klen;
+    return PARSE_OK;
+}
+
 /* A data block the core may not hold (PARSE_AGAIN: over its request limit;
  * PARSE_DROP: over ours). As memcached does with a value over its item size,
  * the block is dropped and the answer is "object too large" (or the header's
  * own error); a set or ms deletes the key too, so that the value the client
  * failed to replace is not read back as if it had been replaced. */
 static int mc_req_droppable(const uint8_t *p, const struct mc_cmd *cmd, const struct mc_scan *sc,
-                            struct req_info *info, int rc)
+                            const uint8_t *key, struct req_info *info, int rc)
 {
     const char *err = sc->err != NULL ? sc->err : MC_ERR_LARGE;
     uint16_t id = mc_cmd_id(cmd);
@@ -302,13 +358,17 @@ static int mc_req_droppable(const uint8_t *p, const struct mc_cmd *cmd, const st
     info->droppable = true;
     mc_text_copy(info->err, sizeof(info->err), (const uint8_t *)err, strlen(err));
     buf_reset(&info->wire);
-    if (sc->err == NULL && (id == MC_CMD_SET || id == MC_CMD_MS) && info->keys.n == 1) {
-        const struct span *k = &info->keys.v[0];
-        if (buf_append_str(&info->wire, "delete ") != 0 ||
-            buf_append(&info->wire, p + k->off, k->len) != 0 ||
-            buf_append_str(&info->wire, " noreply\r\n") != 0) {
-            buf_reset(&info->wire); /* out of memory: the answer still goes */
-        }
+    if (sc->err != NULL || (id != MC_CMD_SET && id != MC_CMD_MS) || info->keys.n != 1) {
+        return rc;
+    }
+    const uint8_t *k = sc->b64 != 0 ? key : p + info->keys.v[0].off;
+    size_t klen = sc->b64 != 0 ? (size_t)sc->key_len : info->keys.v[0].len;
+    if (sc->b64 != 0 && !mc_key_is_text(k, klen)) {
+        return rc; /* `delete` cannot name it: memcache.h */
+    }
+    if (buf_append_str(&info->wire, "delete ") != 0 || buf_append(&info->wire, k, klen) != 0 ||
+        buf_append_str(&info->wire, " noreply\r\n") != 0) {
+        buf_reset(&info->wire); /* out of memory: the answer still goes */
     }
     return rc;
 }
@@ -352,18 +412,23 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
                           const struct mc_cmd *cmd, bool more, struct req_info *info)
 {
     struct mc_scan sc = {0};
+    uint8_t key[MC_B64_KEY_MAX]; /* the b flag's decoded key */
     size_t total = line->next;
 
     info->cmd = mc_cmd_id(cmd);
     info->readonly = cmd->readonly;
     mc_scan_line(p, cmd, more, info, &sc);
+    if (sc.b64 != 0) {
+        mc_scan_b64(p, cmd, info, &sc, key);
+    }
     if (sc.data) {
         /* Even a rejected header's data block is consumed, so it is never
          * mistaken for commands. */
         total = line->next + (size_t)sc.data_len + 2;
         if (sc.too_large || n < total) {
             info->len = total;
-            return mc_req_droppable(p, cmd, &sc, info, sc.too_large ? PARSE_DROP : PARSE_AGAIN);
+            return mc_req_droppable(p, cmd, &sc, key, info,
+                                    sc.too_large ? PARSE_DROP : PARSE_AGAIN);
         }
         if (p[total - 2] != '\r' || p[total - 1] != '\n') {
             mc_scan_fail(&sc, MC_ERR_CHUNK);
@@ -380,7 +445,11 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
         info->route = mc_req_stats_route(p, &info->args);
     }
     info->quit = info->cmd == MC_CMD_QUIT;
-    return sc.quiet != 0 ? mc_req_unquiet(p, sc.quiet, info) : PARSE_OK;
+    int rc = sc.quiet != 0 ? mc_req_unquiet(p, sc.quiet, info) : PARSE_OK;
+    if (sc.b64 != 0 && info->route != ROUTE_REJECT) {
+        rc = mc_req_decoded_key(p, key, (size_t)sc.key_len, info);
+    }
+    return rc;
 }
 
 int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)

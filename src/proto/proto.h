@@ -132,6 +132,12 @@ struct req_info {
      * given to local, frag_build, merge and cursor_request, are then wire.data. */
     bool rewritten;
     struct buf wire;
+    /* memcached's meta b flag (the key token is base64): the request is rewritten
+     * (wire) even when unchanged, and the key is routed by its decoded bytes, as
+     * memcached stores it, so that `get` of those bytes finds it. They are the
+     * last key_tail bytes of wire, where keys.v[0] points; the request to forward
+     * is the rest. 0 otherwise. */
+    uint32_t key_tail;
     /* memcached's meta q flag ("say nothing on success"): forwarded without it
      * (rewritten, wire), so that every request has a reply to wait for, and the
      * replies proto->reply_hidden names are then not passed on */

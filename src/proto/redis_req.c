@@ -375,6 +375,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     info->route = ROUTE_KEY;
     info->noreply = info->quit = info->readonly = false;
     info->cursor = info->flush = info->rewritten = info->droppable = info->quiet = false;
+    info->key_tail = 0;
     info->txn = TXN_NONE;
     info->sub = SUB_NONE;
     info->cmd = REDIS_CMD_UNKNOWN;

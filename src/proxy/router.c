@@ -408,8 +408,9 @@ static const uint8_t *router_view(const uint8_t *p, const struct req_info *ri,
     if (!ri->rewritten) {
         return p;
     }
-    *view = *ri; /* the spans are shared, only read */
-    view->len = ri->wire.len;
+    /* the spans are shared, only read; a decoded key (key_tail) is routed, not sent */
+    *view = *ri;
+    view->len = ri->wire.len - ri->key_tail;
     return ri->wire.data;
 }
 

@@ -20,37 +20,12 @@ import pytest
 
 from conftest import mc_pool, spread_keys
 from hostile_util import raw_connect, recv_until
-
-END = b"ms end:mark 1\r\nZ\r\nmg end:mark v\r\n"
-END_REPLY = b"HD\r\nVA 1\r\nZ\r\n"
+from mc_twins import both, exchange, start_twins
 
 
 @pytest.fixture(scope="module")
 def twins(menv):
-    alone = menv.memcached()
-    ms = menv.memcacheds(3)
-    px = menv.proxy({"m": mc_pool(ms, timeout=5000)})
-    return alone, ms, px
-
-
-def exchange(port, data):
-    """Send data then END on a new connection; every reply byte up to END's."""
-    s = raw_connect(port, timeout=10)
-    s.sendall(data + END)
-    got = recv_until(s, END_REPLY)
-    s.close()
-    return got[:-len(END_REPLY)]
-
-
-def both(twins, data):
-    alone, ms, px = twins
-    answers = []
-    for port in (alone.port, px.port("m")):
-        for m in [alone] + ms:
-            m.mc().cmd(b"flush_all")
-        answers.append(exchange(port, data))
-    return answers
-
+    return start_twins(menv)
 
 KEYS = spread_keys("q:", 12)
 

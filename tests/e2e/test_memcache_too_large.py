@@ -82,6 +82,9 @@ CASES = {
     "cas": [b"set k 0 0 1\r\nA\r\ncas k 0 0 %d 1\r\n" % BIG, BIG, b"\r\nget k\r\n"],
     # meta set deletes like set
     "ms": [b"ms k 1\r\nA\r\nms k %d T0\r\n" % BIG, BIG, b"\r\nmg k v\r\n"],
+    # with a base64 key (flag b) too: the decoded key is deleted
+    "ms-base64": [b"ms Zm9v 1 b\r\nA\r\nms Zm9v %d b T0\r\n" % BIG, BIG,
+                  b"\r\nmg Zm9v b v\r\nget foo\r\n"],
     # requests before and after it in the same sends, on other keys too
     "pipelined": [b"set a 0 0 1\r\n1\r\nset k 0 0 1\r\nA\r\nget a k\r\nset k 0 0 %d\r\n" % BIG, BIG,
                   b"\r\nget a k\r\nset b 0 0 2\r\n22\r\nincr a 5\r\nget a b k\r\n"],
@@ -97,6 +100,17 @@ def test_value_over_the_limit_is_answered_as_memcached_does(twins, case):
     if "noreply" not in case:
         assert TOO_LARGE in proxied
     assert twins[1].alive()
+
+
+def test_dropped_ms_of_a_key_delete_cannot_name_keeps_the_old_value(twins):
+    """The one difference from memcached: the proxy deletes a dropped ms's key with
+    a text `delete`, which cannot carry a decoded base64 key holding a space or a
+    control byte. memcached deletes that item; through the proxy it stays."""
+    key = b"YSBi"  # "a b"
+    direct, proxied = both(twins, [b"ms %s 1 b\r\nA\r\nms %s %d b\r\n" % (key, key, BIG), BIG,
+                                   b"\r\nmg %s b v\r\n" % key])
+    assert direct == b"HD\r\n" + TOO_LARGE + b"EN\r\nSTORED\r\n" + END_REPLY
+    assert proxied == b"HD\r\n" + TOO_LARGE + b"VA 1\r\nA\r\nSTORED\r\n" + END_REPLY
 
 
 def test_value_over_memcacheds_largest_item_is_dropped_without_being_held(twins):

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "proto/memcache.h"
+#include "proto/memcache_int.h"
 #include "proto/proto.h"
 #include "unit.h"
 
@@ -283,8 +284,6 @@ static void test_rejects(void)
     req_reject("ms k 1 q q\r\na\r\n", 15, "CLIENT_ERROR duplicate flag");
     req_reject("md k q T0 q\r\n", 13, "CLIENT_ERROR invalid or duplicate flag");
     req_reject("ma k q qx\r\n", 11, "CLIENT_ERROR invalid or duplicate flag");
-    req_reject("mg Zm9v b v\r\n", 13, "CLIENT_ERROR base64 keys not supported through the proxy");
-    req_reject("me Zm9v b\r\n", 11, "CLIENT_ERROR base64 keys not supported through the proxy");
     /* 24 tokens is the most a line other than a retrieval may have */
     char flags[128] = "mg k";
     for (int i = 0; i < 22; i++) {
@@ -419,6 +418,113 @@ static void test_droppable(void)
     req_ok("set k 0 0 1\r\na\r\n", ROUTE_KEY, MC_CMD_SET, &info);
     CHECK(!info.droppable);
     req_info_free(&info);
+}
+
+/* Decode like memcached 1.6, every case as it answered (mg <key> b k). */
+static void b64_case(const char *in, const char *want, int want_len)
+{
+    uint8_t out[MC_B64_KEY_MAX];
+    int n = mc_b64_decode((const uint8_t *)in, strlen(in), out, sizeof(out));
+    CHECK_EQ_INT(n, want_len);
+    if (n == want_len && n > 0) {
+        CHECK(memcmp(out, want, (size_t)n) == 0); /* want may hold a NUL */
+    }
+}
+
+static void test_b64_decode(void)
+{
+    /* RFC 4648's vectors */
+    b64_case("Zg==", "f", 1);
+    b64_case("Zm8=", "fo", 2);
+    b64_case("Zm9v", "foo", 3);
+    b64_case("Zm9vYg==", "foob", 4);
+    b64_case("Zm9vYmE=", "fooba", 5);
+    b64_case("Zm9vYmFy", "foobar", 6);
+    b64_case("+/+/", "\xfb\xff\xbf", 3);
+    /* memcached skips bytes outside the alphabet */
+    b64_case("Zm!9v", "foo", 3);
+    b64_case("Zm.9v", "foo", 3);
+    b64_case("Zm9-v", "foo", 3);
+    b64_case("Zm9v\x01", "foo", 3);
+    /* and stops after the first group with padding, wherever the '=' is */
+    b64_case("Zg==Zm9v", "f", 1);
+    b64_case("Z=9v", "\x64\x0f", 2);
+    b64_case("=Zm9", "\x01\x99", 2);
+    b64_case("Zg=a", "\x66\x00", 2);
+    /* what it refuses: no symbol, a count not a multiple of four, three '=' */
+    b64_case("", "", -1);
+    b64_case("!!!!", "", -1);
+    b64_case("Zg", "", -1);
+    b64_case("Zm9", "", -1);
+    b64_case("Zm9_", "", -1);
+    b64_case("Zm9v=", "", -1);
+    b64_case("Zm9vYQ=", "", -1);
+    b64_case("Zm9vY===", "", -1);
+    b64_case("Zm9v====", "", -1);
+    /* the longest key token decodes within MC_B64_KEY_MAX */
+    char *k = repeat('Q', PROTO_MAX_KEY_LEN_MEMCACHE / 4 * 4, "", "");
+    uint8_t out[MC_B64_KEY_MAX];
+    CHECK_EQ_INT(mc_b64_decode((const uint8_t *)k, strlen(k), out, sizeof(out)), MC_B64_KEY_MAX);
+    CHECK_EQ_INT(mc_b64_decode((const uint8_t *)k, strlen(k), out, MC_B64_KEY_MAX - 1), -1);
+    free(k);
+}
+
+/* A meta request with b goes as it came, routed by the decoded key. */
+static void b64_ok(const char *s, int cmd, const char *fwd, const char *key)
+{
+    struct req_info info;
+    req_info_init(&info);
+    req_ok(s, ROUTE_KEY, cmd, &info);
+    CHECK(info.rewritten);
+    CHECK_EQ_INT(info.key_tail, strlen(key));
+    CHECK_EQ_INT(info.wire.len, strlen(fwd) + strlen(key));
+    if (info.wire.len == strlen(fwd) + strlen(key)) {
+        CHECK_MEM(info.wire.data, strlen(fwd), fwd);
+        CHECK_EQ_INT(info.keys.n, 1);
+        CHECK_EQ_INT(info.keys.v[0].off, strlen(fwd));
+        CHECK_MEM(info.wire.data + info.keys.v[0].off, info.keys.v[0].len, key);
+    }
+    req_info_free(&info);
+}
+
+static void test_b64_keys(void)
+{
+    b64_ok("mg Zm9v b v\r\n", MC_CMD_MG, "mg Zm9v b v\r\n", "foo");
+    b64_ok("mg Zm!9v v b k\r\n", MC_CMD_MG, "mg Zm!9v v b k\r\n", "foo");
+    b64_ok("ms YSBi 2 b T0\r\nhi\r\n", MC_CMD_MS, "ms YSBi 2 b T0\r\nhi\r\n", "a b");
+    b64_ok("md Zm9v b\r\n", MC_CMD_MD, "md Zm9v b\r\n", "foo");
+    b64_ok("ma Zm9v b MI\r\n", MC_CMD_MA, "ma Zm9v b MI\r\n", "foo");
+    b64_ok("me Zm9v b\r\n", MC_CMD_ME, "me Zm9v b\r\n", "foo");
+    /* quiet too: the forwarded request loses its q */
+    b64_ok("mg Zm9v b q v\r\n", MC_CMD_MG, "mg Zm9v b v\r\n", "foo");
+    b64_ok("ms Zm9v 2 q b\r\nhi\r\n", MC_CMD_MS, "ms Zm9v 2 b\r\nhi\r\n", "foo");
+    /* the next request has no tail left over */
+    struct req_info info;
+    req_info_init(&info);
+    CHECK_EQ_INT(req("mg Zm9v b v\r\n", &info), PARSE_OK);
+    req_ok("mg foo v\r\n", ROUTE_KEY, MC_CMD_MG, &info);
+    CHECK(!info.rewritten);
+    CHECK_EQ_INT(info.key_tail, 0);
+    req_info_free(&info);
+    /* what memcached answers a key it cannot decode, per command; an ms's
+     * data block is consumed */
+    req_reject("mg Zm9 b v\r\n", 12, "CLIENT_ERROR error decoding key");
+    req_reject("mg !!!! b q v\r\n", 15, "CLIENT_ERROR error decoding key");
+    req_reject("ms Zg 2 b\r\nhi\r\n", 15, "CLIENT_ERROR error decoding key");
+    req_reject("md !!!! b q\r\n", 13, "CLIENT_ERROR invalid or duplicate flag");
+    req_reject("ma Zm9vY=== b\r\n", 15, "CLIENT_ERROR invalid or duplicate flag");
+    req_reject("me !!!! b\r\n", 11, "CLIENT_ERROR bad command line format");
+    /* a key token over 250 bytes is a format error before any decoding */
+    char *k252 = repeat('Q', 252, "mg ", " b v\r\n");
+    req_reject(k252, strlen(k252), "CLIENT_ERROR bad command line format");
+    free(k252);
+    /* an ms over the size limit deletes the decoded key, when delete can name it */
+    const char *large = "SERVER_ERROR object too large for cache";
+    req_drop("ms Zm9v 2147483645 b\r\n", PARSE_DROP, large, "delete foo noreply\r\n",
+             22 + 2147483645ull + 2);
+    req_drop("ms Zm9v 10 b\r\nabc", PARSE_AGAIN, large, "delete foo noreply\r\n", 14 + 12);
+    req_drop("ms YSBi 10 b\r\nabc", PARSE_AGAIN, large, "", 14 + 12); /* "a b" */
+    req_drop("ms AAEC 10 b\r\nabc", PARSE_AGAIN, large, "", 14 + 12); /* 00 01 02 */
 }
 
 static void test_fatal(void)
@@ -1083,6 +1189,8 @@ int main(void)
     test_binary();
     test_fatal();
     test_droppable();
+    test_b64_decode();
+    test_b64_keys();
     test_quiet();
     test_incremental();
     test_pipelined();
