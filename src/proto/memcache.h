@@ -39,9 +39,10 @@
  *   - meta commands with the b flag (a base64 key) are routed by the decoded
  *     key, as memcached stores it: `ms <base64> b` and `get <bytes>` meet on one
  *     server. The request goes unchanged (info->key_tail). A key memcached would
- *     not decode gets memcached's answer. An ms over the size limit deletes its
- *     key as a set does, unless the decoded key holds a space or a control
- *     byte, which `delete` cannot carry: then the old value stays;
+ *     not decode is routed by its token: memcached answers it (it checks the
+ *     flags first, so no answer of ours could be its own). An ms over the size
+ *     limit deletes its key as a set does, unless the decoded key holds a space
+ *     or a control byte, which `delete` cannot carry: then the old value stays;
  *   - a binary protocol request (first byte 0x80) is PARSE_ERROR "CLIENT_ERROR
  *     binary protocol is not supported through the proxy": its header has no
  *     line end to wait for.

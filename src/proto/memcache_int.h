@@ -26,7 +26,7 @@
 #define MC_ERR_CHUNK      "CLIENT_ERROR bad data chunk"
 #define MC_ERR_LINE       "CLIENT_ERROR line too long"
 #define MC_ERR_LARGE      "SERVER_ERROR object too large for cache"
-#define MC_ERR_B64        "CLIENT_ERROR error decoding key" /* mg, ms; md, ma, me differ */
+#define MC_ERR_B64        "CLIENT_ERROR error decoding key"
 /* The proxy's own refusals (see memcache.h). */
 #define MC_ERR_NOMEM  "SERVER_ERROR out of memory"
 #define MC_ERR_BINARY "CLIENT_ERROR binary protocol is not supported through the proxy"
@@ -84,6 +84,10 @@ struct mc_line {
 };
 
 int mc_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc_line *line);
+/* The same for a server's line, which memcached always ends with CRLF: a bare LF
+ * is part of the line (memcached 1.6 echoes a binary key raw in mg's k flag when
+ * it creates the item, N with b). */
+int mc_crlf_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc_line *line);
 /* Next space-separated token in p[*pos, end); false when none is left. */
 bool mc_token_next(const uint8_t *p, size_t *pos, size_t end, struct span *tok);
 /* Decimal numbers the way memcached's strtoull/strtoll accept them: optional

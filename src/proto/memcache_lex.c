@@ -25,6 +25,27 @@ int mc_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc
     return MC_LINE_OK;
 }
 
+int mc_crlf_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc_line *line)
+{
+    size_t avail = n - start;
+    size_t scan = avail < max ? avail : max;
+    const uint8_t *at = p + start, *stop = p + start + scan;
+
+    for (;;) {
+        const uint8_t *lf = memchr(at, '\n', (size_t)(stop - at));
+        if (lf == NULL) {
+            return avail >= max ? MC_LINE_LONG : MC_LINE_AGAIN;
+        }
+        if (lf > p + start && lf[-1] == '\r') {
+            line->start = start;
+            line->end = (size_t)(lf - p) - 1;
+            line->next = (size_t)(lf - p) + 1;
+            return MC_LINE_OK;
+        }
+        at = lf + 1;
+    }
+}
+
 bool mc_token_next(const uint8_t *p, size_t *pos, size_t end, struct span *tok)
 {
     size_t i = *pos;

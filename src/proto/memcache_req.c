@@ -37,6 +37,7 @@ struct mc_scan {
     uint32_t quiet; /* the q flag's token (args index), or 0 */
     uint32_t b64;   /* the b flag's token (args index), or 0 */
     int key_len;    /* with b: the decoded key's length (mc_scan_b64) */
+    bool b64_bad;   /* with b: a key memcached will not decode */
 };
 
 static void mc_scan_fail(struct mc_scan *sc, const char *err)
@@ -303,21 +304,21 @@ static bool mc_key_is_text(const uint8_t *k, size_t len)
 }
 
 /* The b flag: the key token is base64, decoded into key (MC_B64_KEY_MAX bytes)
- * with memcached's rules (memcache_b64.c), and refused with its answers. */
-static void mc_scan_b64(const uint8_t *p, const struct mc_cmd *cmd, const struct req_info *info,
-                        struct mc_scan *sc, uint8_t *key)
+ * with memcached's rules (memcache_b64.c). A key memcached will not decode goes
+ * to the server its token routes to, which refuses it: memcached checks the
+ * flags first, so its answer (a bad flag, or the key) is the one to give. */
+static void mc_scan_b64(const uint8_t *p, const struct req_info *info, struct mc_scan *sc,
+                        uint8_t *key)
 {
     if (info->keys.n != 1) {
-        sc->b64 = 0; /* no key token: refused already */
+        sc->b64 = 0; /* no key: refused already */
         return;
     }
     const struct span *k = &info->keys.v[0];
     sc->key_len = mc_b64_decode(p + k->off, k->len, key, MC_B64_KEY_MAX);
     if (sc->key_len < 0) {
-        uint16_t id = mc_cmd_id(cmd);
-        mc_scan_fail(sc, id == MC_CMD_MD || id == MC_CMD_MA ? MC_ERR_DUPFLAG_MD
-                         : id == MC_CMD_ME                  ? MC_ERR_FORMAT
-                                                            : MC_ERR_B64);
+        sc->b64 = 0; /* routed as it is */
+        sc->b64_bad = true;
     }
 }
 
@@ -352,13 +353,14 @@ static int mc_req_decoded_key(const uint8_t *p, const uint8_t *key, size_t klen,
 static int mc_req_droppable(const uint8_t *p, const struct mc_cmd *cmd, const struct mc_scan *sc,
                             const uint8_t *key, struct req_info *info, int rc)
 {
-    const char *err = sc->err != NULL ? sc->err : MC_ERR_LARGE;
+    const char *err = sc->err != NULL ? sc->err : sc->b64_bad ? MC_ERR_B64 : MC_ERR_LARGE;
     uint16_t id = mc_cmd_id(cmd);
 
     info->droppable = true;
     mc_text_copy(info->err, sizeof(info->err), (const uint8_t *)err, strlen(err));
     buf_reset(&info->wire);
-    if (sc->err != NULL || (id != MC_CMD_SET && id != MC_CMD_MS) || info->keys.n != 1) {
+    if (sc->err != NULL || sc->b64_bad || (id != MC_CMD_SET && id != MC_CMD_MS) ||
+        info->keys.n != 1) {
         return rc;
     }
     const uint8_t *k = sc->b64 != 0 ? key : p + info->keys.v[0].off;
@@ -419,7 +421,7 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
     info->readonly = cmd->readonly;
     mc_scan_line(p, cmd, more, info, &sc);
     if (sc.b64 != 0) {
-        mc_scan_b64(p, cmd, info, &sc, key);
+        mc_scan_b64(p, info, &sc, key);
     }
     if (sc.data) {
         /* Even a rejected header's data block is consumed, so it is never

@@ -29,7 +29,7 @@ static int mc_rsp_error(const uint8_t *p, const struct mc_line *line, struct rsp
 static int mc_rsp_line(const uint8_t *p, size_t n, size_t start, struct mc_line *line,
                        struct rsp_info *info)
 {
-    int rc = mc_line_find(p, n, start, MC_LINE_MAX, line);
+    int rc = mc_crlf_line_find(p, n, start, MC_LINE_MAX, line);
 
     if (rc == MC_LINE_LONG) {
         return mc_rsp_fail(info, "response line too long");

@@ -88,6 +88,26 @@ def test_keys_memcached_refuses_get_its_answer(twins, token):
     assert proxied.count(b"CLIENT_ERROR") == 6, proxied
 
 
+def test_a_raw_key_in_a_reply_passes_through(twins):
+    """memcached 1.6 echoes the decoded key raw in k when mg creates the item (N
+    with b): a binary key's LF then stands inside the reply line. Only CRLF ends
+    a server's line, so the reply passes as it came and the next ones follow."""
+    key = b64(b"line\nfeed")
+    data = b"mg %s N30 b k s\r\nmg %s b k v\r\nmg foo v\r\nmn\r\n" % (key, key)
+    direct, proxied = both(twins, data)
+    assert direct == proxied
+    assert proxied.startswith(b"HD kline\nfeed s0 W\r\n"), proxied
+
+
+def test_a_bad_flag_is_answered_before_a_bad_key_as_in_memcached(twins):
+    """memcached checks the flags before it decodes the key: such a request goes to
+    a server as it is, and memcached's own answer comes back."""
+    data = b"mg !!!! b E5\r\nms !!!! 2 b Z\r\nhi\r\nmd !!!! b x\r\nma Zm9 b x\r\nmn\r\n"
+    direct, proxied = both(twins, data)
+    assert direct == proxied
+    assert b"error decoding key" not in proxied and proxied.count(b"CLIENT_ERROR") == 4
+
+
 def holders(ms, keys, write):
     """For each key, the index of the one server holding it after write(s, key)
     through the proxy (every server flushed first), asked directly."""
