@@ -1,9 +1,9 @@
 /*
  * memcache_b64: the base64 decoding of a meta command's key (flag b), with
  * memcached's own rules, so that the proxy routes a key by exactly the bytes
- * memcached will store it under, and refuses exactly the keys memcached
- * refuses. Found by sending keys to memcached 1.6 (tests/unit/test_memcache.c
- * keeps the cases):
+ * memcached will store it under, and knows the keys memcached refuses (those go
+ * to a server as they are, for memcached's own answer). Found by sending keys
+ * to memcached 1.6 (tests/unit/test_memcache.c keeps the cases):
  *   - bytes outside the alphabet (A-Z a-z 0-9 + /, and '=') are skipped:
  *     "Zm!9v" is "foo";
  *   - the symbols left must be a non-zero multiple of four;
