@@ -33,8 +33,8 @@ BINARY = [b"a b", b"\x00\x01\x02", b"tab\there", b"\xff" * 40, b"line\r\nbreak",
 
 
 def test_items_set_with_b_are_read_by_their_bytes(twins):
-    """ms with b, then get, gets, mg of the plain key and mg with b again: all
-    find it, on whichever server the key's bytes hash to."""
+    """ms with b, then get and mg of the plain key and mg with b again: all find
+    it, on whichever server the key's bytes hash to."""
     data = b"".join(b"ms %s 2 b T0 F5\r\nv%d\r\n" % (b64(k), i % 10) for i, k in enumerate(KEYS))
     data += b"".join(b"get %s\r\nmg %s v f k\r\nmg %s b v k\r\n" % (k.encode(), k.encode(), b64(k))
                      for k in KEYS)
@@ -77,10 +77,11 @@ def test_keys_memcached_decodes_its_own_way(twins):
 
 @pytest.mark.parametrize("token", [b"Zm9", b"!!!!", b"Zm9v=", b"Zm9vY===", b"Zm9v====", b"A" * 250])
 def test_keys_memcached_refuses_get_its_answer(twins, token):
-    """Per command, as memcached words it; an ms's data block is read and dropped,
-    and the connection goes on. (A token over 250 bytes is a format error before
-    any decoding: the unit test has it, since memcached then reads an ms's data
-    block as a command, where the proxy drops it as for any refused header.)"""
+    """The request goes to a server as it is, and memcached answers it, worded per
+    command; an ms's data block is read and dropped, and the connection goes on.
+    (A token over 250 bytes is a format error before any decoding: the unit test
+    has it, since memcached then reads an ms's data block as a command, where the
+    proxy drops it as for any refused header.)"""
     data = (b"mg %s b v\r\nmg %s b q v\r\nms %s 2 b\r\nhi\r\nmd %s b q\r\nma %s b\r\nme %s b\r\nmn\r\n"
             % ((token,) * 6))
     direct, proxied = both(twins, data)
