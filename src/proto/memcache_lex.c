@@ -27,22 +27,17 @@ int mc_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc
 
 int mc_crlf_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc_line *line)
 {
-    size_t avail = n - start;
-    size_t scan = avail < max ? avail : max;
-    const uint8_t *at = p + start, *stop = p + start + scan;
-
-    for (;;) {
-        const uint8_t *lf = memchr(at, '\n', (size_t)(stop - at));
-        if (lf == NULL) {
-            return avail >= max ? MC_LINE_LONG : MC_LINE_AGAIN;
+    /* mc_line_find from where the last bare LF left off, until a line it finds
+     * ends with CRLF (it strips the CR: two bytes between end and next) */
+    for (size_t from = start;; from = line->next) {
+        int rc = mc_line_find(p, n, from, max - (from - start), line);
+        if (rc != MC_LINE_OK) {
+            return rc;
         }
-        if (lf > p + start && lf[-1] == '\r') {
+        if (line->next - line->end == 2) {
             line->start = start;
-            line->end = (size_t)(lf - p) - 1;
-            line->next = (size_t)(lf - p) + 1;
             return MC_LINE_OK;
         }
-        at = lf + 1;
     }
 }
 
