@@ -2,15 +2,19 @@
  * ev_uring_cio: completion I/O on io_uring (ev.h, ev_cio_*), so that a
  * connection's reads and writes cost no system call of their own.
  *
- * Receiving: a connection whose io watches EV_READ has one receive in flight
- * with IOSQE_BUFFER_SELECT: the kernel takes a buffer of the shared ring only
- * when bytes arrive. The connection holds that buffer until it has read it all
- * (ev_cio_read copies out), then it goes back to the ring and the next receive
- * is armed. A connection that stops reading (its client at the buffer limit)
- * gets no new receive, and what it still holds is copied to memory of its own
+ * Receiving: a connection whose io watches EV_READ has one multishot receive
+ * in flight with IOSQE_BUFFER_SELECT: it stays armed, and each time bytes
+ * arrive the kernel takes a buffer of the shared ring and posts a completion,
+ * so a request costs no receive to arm again. The connection holds its buffers
+ * in arrival order (the first one being read, the rest queued) until it has
+ * read them (ev_cio_read copies out); each then goes back to the ring. A
+ * connection that stops reading (its client at the buffer limit) has its
+ * receive cancelled, and what it still holds is copied to memory of its own
  * ("spilled") so that connections which do not read cannot empty the shared
- * ring. An empty ring fails a receive with ENOBUFS: the connection waits on the
- * starved list until a buffer comes back.
+ * ring. An empty ring ends a receive with ENOBUFS: the connection waits on the
+ * starved list until a buffer comes back. A kernel without multishot receives
+ * (before 6.0) refuses the first with EINVAL; the loop then arms one-shot
+ * receives, again after each completion.
  *
  * Sending: ev_cio_write copies into the connection's staging chunk (from a free
  * list, given back once sent). Before each wait every connection with staged
@@ -18,10 +22,12 @@
  * whole turn leave in the wait's io_uring_enter. Bytes staged while a send is
  * in flight follow it; a short send continues where it stopped.
  *
- * Large transfers are the exception: a receive that filled its buffer is
- * followed by a plain recv() for the rest, and a large reply with nothing
- * staged before it goes out with a plain send() first, so a megabyte value
- * costs a call or two, not one loop turn per buffer.
+ * Large transfers: a multishot receive posts one buffer after another while
+ * bytes keep coming, with no loop turn between them. Where no receive is in
+ * flight (one-shot receives), a receive that filled its buffer is followed by
+ * a plain recv() for the rest. A large reply with nothing staged before it
+ * goes out with a plain send() first. So a megabyte value costs a call or two,
+ * not one loop turn per buffer.
  *
  * Closing: the fd stays ours until every operation on it has completed (its
  * receive cancelled, staged bytes sent or given up after EV_CIO_LINGER_MS), so
@@ -52,6 +58,13 @@
 #define CIO_OPMASK    7u
 #define CIO_FINISH_MS 1000 /* how long the loop's end waits for sends in flight */
 
+/* A received buffer queued behind the one its connection is reading, by
+ * buffer id (st->rxq[bid]): queues take no memory of their own. */
+struct cio_rxq {
+    int next; /* the buffer after it; -1: none */
+    uint32_t len;
+};
+
 struct cio_link {
     struct ev_cio *prev, *next;
     bool on;
@@ -74,6 +87,8 @@ struct ev_cio {
     uint8_t *rx;         /* received, not read: a ring buffer (rx_bid >= 0) or our copy */
     int rx_bid;
     uint32_t rx_off, rx_len;
+    int rxq_head, rxq_tail;   /* ring buffers received after rx; -1: none */
+    uint32_t rxq_bytes;       /* their bytes */
     uint8_t *tx;              /* staging chunk of EV_CIO_TX_MAX bytes; NULL: none held */
     uint32_t tx_sent, tx_len; /* tx[tx_sent, tx_len) is not sent yet */
     uint32_t tx_flight;       /* bytes of the send in flight; 0: none */
@@ -156,7 +171,8 @@ static bool cio_setup(struct uring_state *st)
     reg.bgid = CIO_BGID;
     st->rxmem = malloc((size_t)CIO_NRXBUF * CIO_RXBUF);
     st->txfree = calloc(CIO_TXKEEP, sizeof(*st->txfree));
-    if (st->rxmem == NULL || st->txfree == NULL ||
+    st->rxq = calloc(CIO_NRXBUF, sizeof(*st->rxq));
+    if (st->rxmem == NULL || st->txfree == NULL || st->rxq == NULL ||
         io_uring_register_buf_ring(&st->ring, &reg, 0) != 0) {
         munmap(br, ringsz); /* an older kernel (< 5.19): readiness only */
         return false;
@@ -169,23 +185,45 @@ static bool cio_setup(struct uring_state *st)
                               (unsigned short)i, mask, (int)i);
     }
     io_uring_buf_ring_advance(st->br, (int)CIO_NRXBUF);
+    st->recv_multishot = true; /* until the kernel refuses one */
+    st->rx_free = CIO_NRXBUF;
     st->cio_ok = true;
     return true;
 }
 
-/* A buffer goes back to the ring; a connection starved of one gets another try. */
+/* A buffer goes back to the ring (the turn's end gives it to a starved
+ * connection: uring_cio_prepare). */
 static void cio_buf_recycle(struct uring_state *st, int bid)
 {
     io_uring_buf_ring_add(st->br, st->rxmem + (size_t)bid * CIO_RXBUF, CIO_RXBUF,
                           (unsigned short)bid, io_uring_buf_ring_mask(CIO_NRXBUF), 0);
     io_uring_buf_ring_advance(st->br, 1);
-    struct ev_cio *w = st->list[CIO_STARVED];
-    if (w != NULL) {
-        cio_list_del(st, w, CIO_STARVED);
-        cio_dirty(w);
-    }
+    st->rx_free++;
 }
 
+/* Received bytes in ring buffer bid: read next if nothing is held, else queued. */
+static void cio_rx_push(struct ev_cio *c, int bid, uint32_t len)
+{
+    struct uring_state *st = c->st;
+    if (c->rx == NULL) {
+        c->rx = st->rxmem + (size_t)bid * CIO_RXBUF;
+        c->rx_bid = bid;
+        c->rx_off = 0;
+        c->rx_len = len;
+        return;
+    }
+    st->rxq[bid].next = -1;
+    st->rxq[bid].len = len;
+    if (c->rxq_tail >= 0) {
+        st->rxq[c->rxq_tail].next = bid;
+    } else {
+        c->rxq_head = bid;
+    }
+    c->rxq_tail = bid;
+    c->rxq_bytes += len;
+}
+
+/* The buffer being read is done with; the first queued one is read next. */
 static void cio_rx_release(struct ev_cio *c)
 {
     if (c->rx == NULL) {
@@ -199,23 +237,43 @@ static void cio_rx_release(struct ev_cio *c)
     c->rx = NULL;
     c->rx_bid = -1;
     c->rx_off = c->rx_len = 0;
+    int bid = c->rxq_head;
+    if (bid >= 0) {
+        const struct cio_rxq *q = &c->st->rxq[bid];
+        c->rxq_head = q->next;
+        if (c->rxq_head < 0) {
+            c->rxq_tail = -1;
+        }
+        c->rxq_bytes -= q->len;
+        cio_rx_push(c, bid, q->len);
+    }
+}
+
+static void cio_rx_release_all(struct ev_cio *c)
+{
+    while (c->rx != NULL) {
+        cio_rx_release(c);
+    }
 }
 
 /* Copy what a connection that stopped reading holds out of the shared ring. */
 static void cio_rx_spill(struct ev_cio *c)
 {
-    uint32_t n = c->rx_len - c->rx_off;
+    uint32_t n = c->rx_len - c->rx_off + c->rxq_bytes;
     uint8_t *copy = malloc(n);
     if (copy == NULL) {
-        return; /* it keeps the ring's buffer */
+        return; /* it keeps the ring's buffers */
     }
-    memcpy(copy, c->rx + c->rx_off, n);
-    int bid = c->rx_bid;
+    uint32_t at = 0;
+    while (c->rx != NULL) {
+        memcpy(copy + at, c->rx + c->rx_off, c->rx_len - c->rx_off);
+        at += c->rx_len - c->rx_off;
+        cio_rx_release(c);
+    }
     c->rx = copy;
     c->rx_bid = -1;
     c->rx_off = 0;
     c->rx_len = n;
-    cio_buf_recycle(c->st, bid);
 }
 
 /* ---- staging chunks ---- */
@@ -249,7 +307,11 @@ static int cio_arm_recv(struct ev_cio *c)
     if (sqe == NULL) {
         return -1;
     }
-    io_uring_prep_recv(sqe, c->fd, NULL, CIO_RXBUF, 0);
+    if (c->st->recv_multishot) {
+        io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    } else {
+        io_uring_prep_recv(sqe, c->fd, NULL, CIO_RXBUF, 0);
+    }
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = CIO_BGID;
     io_uring_sqe_set_data64(sqe, cio_tag(c, CIO_RECV));
@@ -317,7 +379,7 @@ static void cio_maybe_free(struct ev_cio *c)
     for (int k = 0; k < CIO_NLISTS; k++) {
         cio_list_del(st, c, k);
     }
-    cio_rx_release(c);
+    cio_rx_release_all(c);
     cio_tx_put(st, c);
     close(c->fd);
     free(c);
@@ -326,27 +388,34 @@ static void cio_maybe_free(struct ev_cio *c)
 static void cio_recv_done(struct uring_state *st, struct ev_cio *c, const struct io_uring_cqe *cqe)
 {
     int res = cqe->res;
-    c->recv_armed = false;
-    c->recv_cancelled = false;
+    bool more = (cqe->flags & IORING_CQE_F_MORE) != 0; /* the receive stays armed */
+    if (!more) {
+        c->recv_armed = false;
+        c->recv_cancelled = false;
+    }
     if (cqe->flags & IORING_CQE_F_BUFFER) {
         int bid = (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+        st->rx_free--;
         if (res > 0 && !c->closed) {
             c->detaching = false; /* a request came first: it is answered here */
-            c->rx = st->rxmem + (size_t)bid * CIO_RXBUF;
-            c->rx_bid = bid;
-            c->rx_off = 0;
-            c->rx_len = (uint32_t)res;
+            cio_rx_push(c, bid, (uint32_t)res);
+            if (!more) {
+                cio_dirty(c); /* the next receive */
+            }
             return;
         }
         cio_buf_recycle(st, bid);
     }
-    if (c->closed || res > 0) {
+    if (c->closed || res > 0 || more) {
         return;
     }
     if (res == 0) {
         c->eof = true;
     } else if (res == -ENOBUFS) {
         cio_list_add(st, c, CIO_STARVED);
+    } else if (res == -EINVAL && st->recv_multishot) {
+        st->recv_multishot = false; /* a kernel before 6.0: one-shot receives */
+        cio_dirty(c);
     } else if (res == -EINTR || res == -EAGAIN || res == -ECANCELED) {
         cio_dirty(c); /* try again */
     } else {
@@ -414,11 +483,22 @@ static int cio_flush_one(struct ev_cio *c)
         cio_maybe_free(c);
         return 0;
     }
-    if (c->rx != NULL && c->rx_bid >= 0 && !(c->want & EV_READ)) {
-        cio_rx_spill(c);
+    if (!(c->want & EV_READ) || c->detaching) {
+        cio_list_del(c->st, c, CIO_STARVED); /* a buffer for it would be wasted */
     }
-    if ((c->want & EV_READ) && c->rx == NULL && !c->recv_armed && !c->eof && c->err == 0 &&
-        !c->detaching && !c->link[CIO_STARVED].on && cio_arm_recv(c) != 0) {
+    if (!(c->want & EV_READ)) {
+        if (c->rx_bid >= 0 || c->rxq_head >= 0) {
+            cio_rx_spill(c);
+        }
+        if (c->recv_armed && !c->recv_cancelled) {
+            if (cio_cancel(c, CIO_RECV) != 0) {
+                return -1;
+            }
+            c->recv_cancelled = true; /* what it still takes is spilled next turn */
+        }
+    }
+    if ((c->want & EV_READ) && !c->recv_armed && !c->eof && c->err == 0 && !c->detaching &&
+        !c->link[CIO_STARVED].on && cio_arm_recv(c) != 0) {
         return -1;
     }
     if (cio_tx_waiting(c) && cio_send(c) != 0) {
@@ -430,8 +510,24 @@ static int cio_flush_one(struct ev_cio *c)
     return 0;
 }
 
+/* Once the ring has buffers again, every starved connection gets another try.
+ * Not one per buffer given back: a receive also fails with ENOBUFS when it has
+ * nothing to receive, and such a connection, woken, would arm its receive and
+ * leave the buffer unused while one with bytes waiting stayed starved. Those
+ * that find the ring empty again are starved again, by a completion: this
+ * cannot spin. */
+static void cio_wake_starved(struct uring_state *st)
+{
+    struct ev_cio *w;
+    while (st->rx_free > 0 && (w = st->list[CIO_STARVED]) != NULL) {
+        cio_list_del(st, w, CIO_STARVED);
+        cio_dirty(w);
+    }
+}
+
 int uring_cio_prepare(struct uring_state *st)
 {
+    cio_wake_starved(st);
     while (st->dirty != NULL) {
         struct ev_cio *c = st->dirty;
         st->dirty = c->turn_next;
@@ -440,6 +536,9 @@ int uring_cio_prepare(struct uring_state *st)
         if (cio_flush_one(c) != 0) {
             cio_dirty(c);
             return -1;
+        }
+        if (st->dirty == NULL) {
+            cio_wake_starved(st); /* buffers spilled this turn */
         }
     }
     int any = 0;
@@ -521,15 +620,17 @@ struct ev_cio *uring_cio_open(void *state, int fd)
     c->st = st;
     c->fd = fd;
     c->rx_bid = -1;
+    c->rxq_head = c->rxq_tail = -1;
     sl->cio = c;
     cio_list_add(st, c, CIO_ALL);
     return c;
 }
 
 /* A receive that filled its whole buffer was likely cut short: a large value is
- * on its way. The reader has room for more, and no receive is in flight (one is
- * armed only once the held bytes are read), so read the rest at once instead of
- * one ring buffer per loop turn. */
+ * on its way. The reader has room for more and no receive is in flight (one-shot
+ * receives, or a multishot one that ended), so read the rest at once instead of
+ * one ring buffer per loop turn. With a receive in flight this would take bytes
+ * before those the ring already holds. */
 static size_t cio_read_more(struct ev_cio *c, uint8_t *p, size_t cap)
 {
     ssize_t r = recv(c->fd, p, cap, MSG_DONTWAIT);
@@ -547,19 +648,23 @@ static size_t cio_read_more(struct ev_cio *c, uint8_t *p, size_t cap)
 int ev_cio_read(struct ev_cio *c, void *p, size_t cap, size_t *got, int *err)
 {
     if (c->rx != NULL && cap > 0) {
-        size_t n = c->rx_len - c->rx_off;
-        if (n > cap) {
-            n = cap;
-        }
-        memcpy(p, c->rx + c->rx_off, n);
-        c->rx_off += (uint32_t)n;
-        if (c->rx_off == c->rx_len) {
-            bool cut = c->rx_bid >= 0 && c->rx_len == CIO_RXBUF;
-            cio_rx_release(c);
-            if (cut && cap - n >= CIO_RXBUF) {
-                n += cio_read_more(c, (uint8_t *)p + n, cap - n);
+        size_t n = 0;
+        bool cut = false;
+        while (c->rx != NULL && n < cap) {
+            size_t k = c->rx_len - c->rx_off;
+            if (k > cap - n) {
+                k = cap - n;
             }
-            cio_dirty(c); /* the next receive */
+            memcpy((uint8_t *)p + n, c->rx + c->rx_off, k);
+            c->rx_off += (uint32_t)k;
+            n += k;
+            if (c->rx_off == c->rx_len) {
+                cut = c->rx_bid >= 0 && c->rx_len == CIO_RXBUF;
+                cio_rx_release(c);
+            }
+        }
+        if (cut && c->rx == NULL && !c->recv_armed && cap - n >= CIO_RXBUF) {
+            n += cio_read_more(c, (uint8_t *)p + n, cap - n);
         }
         *got = n;
         return EV_CIO_OK;
@@ -617,7 +722,7 @@ int ev_cio_write(struct ev_cio *c, const void *p, size_t n, size_t *put, int *er
 
 size_t ev_cio_pending(const struct ev_cio *c)
 {
-    return c->rx != NULL ? c->rx_len - c->rx_off : 0;
+    return c->rx != NULL ? c->rx_len - c->rx_off + c->rxq_bytes : 0;
 }
 
 /* fd's slot no longer names c: the fd is not watched through c any more. */
@@ -695,9 +800,9 @@ void ev_cio_close(struct ev_cio *c)
     c->want = 0;
     cio_list_del(st, c, CIO_READY);
     cio_list_del(st, c, CIO_STARVED);
-    cio_rx_release(c);
-    if (c->recv_armed) {
-        cio_cancel(c, CIO_RECV); /* cannot fail but with a broken ring */
+    cio_rx_release_all(c);
+    if (c->recv_armed && !c->recv_cancelled && cio_cancel(c, CIO_RECV) == 0) {
+        c->recv_cancelled = true; /* fails only with a broken ring */
     }
     if (c->err == 0 && c->tx_len > c->tx_sent) {
         c->linger_until_ms = cio_now_ms() + EV_CIO_LINGER_MS;
@@ -757,6 +862,7 @@ void uring_cio_destroy(struct uring_state *st)
         free(st->txfree[i]);
     }
     free(st->txfree);
+    free(st->rxq);
     if (st->br != NULL) {
         munmap(st->br, CIO_NRXBUF * sizeof(struct io_uring_buf));
     }

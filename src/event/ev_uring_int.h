@@ -44,6 +44,9 @@ struct uring_state {
     bool cio_tried, cio_ok;
     struct io_uring_buf_ring *br; /* the provided receive buffers' ring */
     uint8_t *rxmem;               /* the buffers themselves */
+    struct cio_rxq *rxq;          /* per buffer id: the receive queues' links */
+    unsigned rx_free;             /* buffers in the ring, as far as completions tell */
+    bool recv_multishot;          /* false: the kernel has no multishot receive */
     struct ev_cio *dirty;         /* to arm or send before the next wait */
     struct ev_cio *list[CIO_NLISTS];
     void **txfree; /* staging chunks kept for reuse */

@@ -2,11 +2,13 @@
  * test_ev_cio: completion I/O on the io_uring loop (ev.h, ev_cio_*), on real
  * socketpairs: received bytes reported level-triggered until read; sends
  * leaving with the next wait; no receive while the io does not watch EV_READ
- * (bytes stay in the socket); the end and errors; a closed connection's
+ * (bytes stay in the socket); bytes that arrive while earlier ones are held
+ * unread, queued in order; the end and errors; a closed connection's
  * staged bytes still delivered before the loop closes its fd; large values read
  * and written in one call, not a ring buffer per loop turn; more
  * connections holding data than the shared ring has buffers (ENOBUFS, the
- * starved list, spilling for connections that stopped reading); detaching a
+ * starved list, spilling for connections that stopped reading; a buffer given
+ * back reaching a starved connection that still reads); detaching a
  * connection (its fd given back open, nothing it held lost), or calling that
  * off; a half-close (the peer gets every staged byte, then EOF, and can still
  * send). Skipped where
@@ -31,6 +33,7 @@ struct conn {
     bool reads;      /* the callback reads what is reported */
     size_t cap;      /* at most this much per event (0: all) */
     int last_rc;
+    char seen[64]; /* the first bytes read */
 };
 
 static void conn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -47,6 +50,9 @@ static void conn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
     int err = 0;
     c->last_rc = ev_cio_read(c->cio, buf, cap, &got, &err);
     if (c->last_rc == EV_CIO_OK) {
+        for (size_t i = 0; i < got && c->got + i < sizeof(c->seen); i++) {
+            c->seen[c->got + i] = buf[i];
+        }
         c->got += got;
     }
 }
@@ -150,6 +156,45 @@ static void test_no_read_no_receive(struct ev_loop *loop)
     turns(loop, 1);
 }
 
+/* The receive stays armed while the connection holds bytes it has not read:
+ * what arrives later is queued behind them. Once it stops reading, what it
+ * holds is copied out of the ring, its receive is cancelled, and later bytes
+ * stay in the socket. Read again, everything comes in the order it was sent. */
+static void test_held_bytes_queue_in_order(struct ev_loop *loop)
+{
+    struct conn c;
+    CHECK(conn_open(loop, &c));
+    c.reads = false;
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ), 0);
+    const char *parts[] = {"abc", "def", "ghi"};
+    size_t want = 0;
+    for (int k = 0; k < 3; k++) {
+        CHECK_EQ_INT(write(c.peer, parts[k], 3), 3);
+        want += 3;
+        for (int i = 0; i < 50 && ev_cio_pending(c.cio) < want; i++) {
+            turns(loop, 1);
+        }
+        CHECK_EQ_INT(ev_cio_pending(c.cio), want); /* the last part taken while holding */
+    }
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, 0), 0);
+    turns(loop, 2);
+    CHECK_EQ_INT(write(c.peer, "jkl", 3), 3);
+    turns(loop, 2);
+    char b[8];
+    CHECK_EQ_INT(recv(c.io.fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT), 3); /* not received */
+    CHECK_EQ_INT(ev_cio_pending(c.cio), 9);
+    c.reads = true;
+    c.cap = 4; /* reads cross from one part to the next */
+    CHECK_EQ_INT(ev_io_set(loop, &c.io, EV_READ), 0);
+    for (int i = 0; i < 50 && c.got < 12; i++) {
+        turns(loop, 1);
+    }
+    CHECK_EQ_INT(c.got, 12);
+    CHECK_MEM(c.seen, 12, "abcdefghijkl");
+    conn_close(loop, &c);
+    turns(loop, 1);
+}
+
 /* Staging fills at EV_CIO_TX_MAX (AGAIN, then EV_WRITE once sent); a
  * connection closed with bytes staged still delivers them, then its fd closes. */
 static void test_close_delivers(struct ev_loop *loop)
@@ -198,9 +243,11 @@ static void test_close_delivers(struct ev_loop *loop)
     close(c.peer);
 }
 
-/* A large value: after a receive that filled its ring buffer the rest is read
- * in the same call; a large reply with nothing staged goes out with one send,
- * before any loop turn. The bytes arrive whole and in order either way. */
+/* A large value: the first read gets more than one ring buffer of it (a
+ * multishot receive queues buffer after buffer; after a one-shot receive that
+ * filled its buffer, the rest is read with recv in the same call). A large
+ * reply with nothing staged goes out with one send, before any loop turn. The
+ * bytes arrive whole and in order either way. */
 static void test_large_transfers(struct ev_loop *loop)
 {
     enum { BIG = 100 * 1024 };
@@ -288,6 +335,52 @@ static void test_more_than_the_ring(struct ev_loop *loop)
         conn_close(loop, &cs[i]);
     }
     CHECK_EQ_INT(total, (size_t)N * 10);
+    turns(loop, 2);
+}
+
+/* A buffer given back goes to a starved connection that still reads, not to
+ * one that has stopped reading since it was starved. */
+static void test_starved_reader_gets_the_buffer(struct ev_loop *loop)
+{
+    enum { N = 300 };
+    static struct conn cs[N];
+    for (int i = 0; i < N; i++) {
+        CHECK(conn_open(loop, &cs[i]));
+        cs[i].reads = false;
+        ev_io_set(loop, &cs[i].io, EV_READ);
+        CHECK_EQ_INT(write(cs[i].peer, "0123456789", 10), 10);
+    }
+    turns(loop, 5);
+    static int starved[N];
+    int holder = -1, nstarved = 0;
+    for (int i = 0; i < N; i++) {
+        if (cs[i].events & EV_READ) {
+            holder = i;
+        } else {
+            starved[nstarved++] = i;
+        }
+    }
+    CHECK(holder >= 0 && nstarved >= 20);
+    /* one in the middle reads (neither end of a list of the starved), the other
+     * starved stop reading */
+    int reader = starved[nstarved / 2];
+    for (int k = 0; k < nstarved; k++) {
+        if (starved[k] != reader) {
+            ev_io_set(loop, &cs[starved[k]].io, 0);
+        }
+    }
+    turns(loop, 2);
+    cs[reader].reads = true;
+    cs[holder].reads = true;
+    ev_io_set(loop, &cs[holder].io, EV_READ); /* reported again: it reads, one buffer back */
+    for (int i = 0; i < 20 && cs[reader].got < 10; i++) {
+        turns(loop, 1);
+    }
+    CHECK_EQ_INT(cs[holder].got, 10);
+    CHECK_EQ_INT(cs[reader].got, 10);
+    for (int i = 0; i < N; i++) {
+        conn_close(loop, &cs[i]);
+    }
     turns(loop, 2);
 }
 
@@ -393,10 +486,12 @@ int main(void)
     conn_close(loop, &probe);
     test_read_write(loop);
     test_no_read_no_receive(loop);
+    test_held_bytes_queue_in_order(loop);
     test_close_delivers(loop);
     test_large_transfers(loop);
     test_detach(loop);
     test_more_than_the_ring(loop);
+    test_starved_reader_gets_the_buffer(loop);
     test_shutdown(loop);
     ev_loop_destroy(loop);
     struct ev_loop *ep = ev_loop_create_backend("epoll");
