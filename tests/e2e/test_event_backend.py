@@ -3,14 +3,19 @@
 The whole suite runs on io_uring with `make e2e-uring`; these tests check the
 option itself and the cases where a readiness backend differs from another one:
 bytes left unread after a read slice (level-triggered), a client that stops
-reading (write readiness armed and disarmed), descriptors closed and reused.
+reading (write readiness armed and disarmed), descriptors closed and reused,
+more connections receiving at once than io_uring's receive ring has buffers.
 """
 
 import os
+import signal
+import socket
+import threading
 
 import pytest
 
-from conftest import TWEMPROXY, Resp, encode_command, mc_pool, redis_pool, wait_until
+from conftest import HOST, TWEMPROXY, Resp, encode_command, mc_pool, redis_pool, wait_until
+from liveness_util import stop_process
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="ours only: twemproxy has epoll alone")
 
@@ -150,3 +155,59 @@ def test_bytes_move_through_the_ring_on_io_uring(env, backend):
         assert calls >= 4 * 3 * n, calls
     else:
         assert calls < n / 10, calls
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_more_clients_sending_than_receive_buffers(env, backend):
+    """300 clients send large pipelines while the proxy is stopped, so that on
+    io_uring, once it runs again, more connections have bytes waiting than its
+    shared receive ring has buffers (256), and a --client-buffer-limit small
+    enough that clients stop and start reading. Every reply arrives, in order,
+    to every client."""
+    rs = [env.redis(), env.redis()]
+    px = env.proxy({"alpha": redis_pool(rs)},
+                   extra_args=["--event-backend=" + backend, "--client-buffer-limit=65536"])
+    sizes = [10, 5000, 40000]
+    nclients, nkeys = 300, 12
+    socks = [socket.create_connection((HOST, px.port()), timeout=60) for _ in range(nclients)]
+    wait_until(lambda: px.stats()["alpha"]["client_connections"] == nclients,
+               "every client accepted")
+    errors = []
+    wants, senders = [], []
+    stop_process(px.proc.pid)
+    try:
+        for n, s in enumerate(socks):
+            vals = [os.urandom(sizes[(n + i) % 3]) for i in range(nkeys)]
+            keys = [b"many:%d:%d" % (n, i) for i in range(nkeys)]
+            out = b"".join(encode_command("SET", k, v) for k, v in zip(keys, vals))
+            out += b"".join(encode_command("GET", k) for k in keys)
+            wants.append(b"+OK\r\n" * nkeys + b"".join(b"$%d\r\n%s\r\n" % (len(v), v)
+                                                       for v in vals))
+            t = threading.Thread(target=s.sendall, args=(out,))
+            t.start()
+            senders.append(t)
+    finally:
+        os.kill(px.proc.pid, signal.SIGCONT)
+
+    def receive(n):
+        got = bytearray()
+        try:
+            while len(got) < len(wants[n]):
+                d = socks[n].recv(1 << 20)
+                if not d:
+                    break
+                got += d
+        except OSError as e:
+            errors.append((n, repr(e)))
+        if bytes(got) != wants[n]:
+            errors.append((n, len(got), len(wants[n])))
+
+    readers = [threading.Thread(target=receive, args=(n,)) for n in range(nclients)]
+    for t in readers:
+        t.start()
+    for t in readers + senders:
+        t.join()
+    for s in socks:
+        s.close()
+    assert errors == []
+    assert px.resp().call("PING") == b"PONG"
