@@ -71,5 +71,5 @@ const struct proto proto_memcache = {
     .error_reply = mc_error_reply,
     .local = mc_local,
     .conn_init = mc_conn_init,
-    .reply_hidden = mc_reply_hidden,
+    .reply_shown = mc_reply_shown,
 };

@@ -35,7 +35,10 @@
  *   - meta commands with the q flag go without it (info->quiet, rewritten
  *     into info->wire): with q the server stays silent on success, and the
  *     core waits for one reply per request; the core drops the replies q
- *     would have left out instead (mc_reply_hidden: proto->reply_hidden);
+ *     would have left out instead (mc_reply_shown: proto->reply_shown). An ma
+ *     with N keeps its q and gets an mn behind it (MC_CMD_MA_VIVIFY): memcached
+ *     shows the reply of an ma that created its key, and only the server knows
+ *     whether it did; the core passes on what came before the MN;
  *   - meta commands with the b flag (a base64 key) are routed by the decoded
  *     key, as memcached stores it: `ms <base64> b` and `get <bytes>` meet on one
  *     server. The request goes unchanged (info->key_tail). A key memcached would
@@ -82,6 +85,9 @@ enum mc_cmd_id {
     MC_CMD_FLUSH_ALL,
     MC_CMD_VERBOSITY,
     MC_CMD_STATS,
+    /* Not a name a client sends: a quiet ma that may create its key (N), which
+     * goes to its server as it is with an mn behind it (memcache_req.c). */
+    MC_CMD_MA_VIVIFY,
     MC_CMD_COUNT
 };
 

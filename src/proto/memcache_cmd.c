@@ -71,6 +71,10 @@ static const struct mc_cmd mc_cmds[MC_CMD_COUNT] = {
     /* route by subcommand: mc_req_stats_route */
     [MC_CMD_STATS] = MC_ROW("stats", ROUTE_ANY, MC_REPLY_STATS, true, false, 0, 0, "*", "RESET OK",
                             MC_ERR_UNKNOWN, MC_ERR_FORMAT, MC_ERR_UNKNOWN),
+    /* ma's row for a quiet ma with N, sent with an mn behind it; mc_cmd_find
+     * finds ma's own row first */
+    [MC_CMD_MA_VIVIFY] = MC_ROW("ma", ROUTE_KEY, MC_REPLY_META_MN, false, false, 0, 0, "km",
+                                "HD VA NF NS EX", MC_ERR_UNKNOWN, MC_ERR_FORMAT, MC_ERR_FLAGS),
 };
 
 const struct mc_cmd *mc_cmd_find(const uint8_t *name, size_t len)

@@ -40,6 +40,7 @@ enum mc_reply {
     MC_REPLY_VERSION,  /* VERSION <text> */
     MC_REPLY_META,     /* two-letter code out of replies plus flags; VA carries data */
     MC_REPLY_STATS,    /* lines up to END (STAT, ITEM, PREFIX...), or one word out of replies */
+    MC_REPLY_META_MN,  /* a meta reply or none (q kept it back), then the MN of an mn */
 };
 
 /*
@@ -116,7 +117,7 @@ void mc_text_copy(char *dst, size_t size, const uint8_t *s, size_t len);
 
 int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info);
 int mc_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd, struct rsp_info *info);
-bool mc_reply_hidden(uint16_t cmd, const uint8_t *rsp, size_t len);
+size_t mc_reply_shown(uint16_t cmd, const uint8_t *rsp, size_t len);
 int mc_frag_build(struct buf *out, const uint8_t *req, const struct req_info *info,
                   const uint32_t *idx, uint32_t nidx);
 int mc_merge(struct buf *out, const uint8_t *req, const struct req_info *info,

@@ -36,6 +36,7 @@ struct mc_scan {
     uint64_t data_len;
     uint32_t quiet; /* the q flag's token (args index), or 0 */
     uint32_t b64;   /* the b flag's token (args index), or 0 */
+    bool vivify;    /* the N flag: create the key on a miss */
     int key_len;    /* with b: the decoded key's length (mc_scan_b64) */
     bool b64_bad;   /* with b: a key memcached will not decode */
 };
@@ -186,6 +187,7 @@ static void mc_scan_meta_flag(uint8_t flag, uint32_t t, struct req_info *info, s
         sc->b64 = t;
     } else if (flag == 'N' || flag == 'T') {
         info->readonly = false;
+        sc->vivify = sc->vivify || flag == 'N';
     }
 }
 
@@ -377,7 +379,7 @@ static int mc_req_droppable(const uint8_t *p, const struct mc_cmd *cmd, const st
 
 /* A quiet meta request (flag q: no reply on success) goes to its server
  * without the flag, token t: then every request has a reply to wait for, and
- * the core holds back the ones q would have kept back (mc_reply_hidden). The
+ * the core holds back the ones q would have kept back (mc_reply_shown). The
  * request is rewritten into info->wire, its spans moved to match. */
 static int mc_req_unquiet(const uint8_t *p, uint32_t t, struct req_info *info)
 {
@@ -404,6 +406,22 @@ static int mc_req_unquiet(const uint8_t *p, uint32_t t, struct req_info *info)
             info->keys.v[i].off -= cut;
         }
     }
+    info->rewritten = true;
+    info->quiet = true;
+    return PARSE_OK;
+}
+
+/* A quiet ma that may create its key (N) goes as it is, with an mn behind it:
+ * memcached shows the reply of an ma that created its key, q or not, and only
+ * the server knows whether it did. The core passes on whatever comes before
+ * the MN (mc_reply_shown). The spans stay: wire starts with the request. */
+static int mc_req_quiet_vivify(const uint8_t *p, struct req_info *info)
+{
+    buf_reset(&info->wire);
+    if (buf_append(&info->wire, p, info->len) != 0 || buf_append_str(&info->wire, "mn\r\n") != 0) {
+        return mc_req_reject(info, info->len, MC_ERR_NOMEM);
+    }
+    info->cmd = MC_CMD_MA_VIVIFY;
     info->rewritten = true;
     info->quiet = true;
     return PARSE_OK;
@@ -447,7 +465,11 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
         info->route = mc_req_stats_route(p, &info->args);
     }
     info->quit = info->cmd == MC_CMD_QUIT;
-    int rc = sc.quiet != 0 ? mc_req_unquiet(p, sc.quiet, info) : PARSE_OK;
+    int rc = PARSE_OK;
+    if (sc.quiet != 0) {
+        rc = info->cmd == MC_CMD_MA && sc.vivify ? mc_req_quiet_vivify(p, info)
+                                                 : mc_req_unquiet(p, sc.quiet, info);
+    }
     if (sc.b64 != 0 && info->route != ROUTE_REJECT) {
         rc = mc_req_decoded_key(p, key, (size_t)sc.key_len, info);
     }

@@ -169,6 +169,39 @@ static int mc_rsp_meta(const uint8_t *p, size_t n, const struct mc_cmd *cmd,
     return mc_rsp_data(p, n, line, size, &info->len, info);
 }
 
+/* A quiet request sent as it is with an mn behind it (MC_CMD_MA_VIVIFY): the
+ * server's reply, or none where q kept it back, then the mn's MN. */
+static int mc_rsp_meta_mn(const uint8_t *p, size_t n, const struct mc_cmd *cmd,
+                          struct rsp_info *info)
+{
+    struct mc_line line;
+    int rc = mc_rsp_line(p, n, 0, &line, info);
+
+    if (rc != PARSE_OK) {
+        return rc;
+    }
+    if (mc_bytes_are(p, line.end, "MN")) {
+        info->len = line.next;
+        return PARSE_OK;
+    }
+    rc = mc_error_line(p, line.end) ? mc_rsp_error(p, &line, info)
+                                    : mc_rsp_meta(p, n, cmd, &line, info);
+    if (rc != PARSE_OK) {
+        return rc;
+    }
+    size_t end = info->len;
+    rc = mc_rsp_line(p, n, end, &line, info);
+    if (rc != PARSE_OK) {
+        info->len = end; /* with PARSE_AGAIN: as much as is known to be needed */
+        return rc;
+    }
+    if (!mc_bytes_are(p + line.start, line.end - line.start, "MN")) {
+        return mc_rsp_fail(info, "no MN after the reply to a quiet request");
+    }
+    info->len = line.next;
+    return PARSE_OK;
+}
+
 /* incr/decr: the new value, which memcached may pad with spaces. */
 static bool mc_rsp_number(const uint8_t *s, size_t len)
 {
@@ -228,6 +261,9 @@ int mc_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd_id, struct rsp_info *i
     if (cmd->reply == MC_REPLY_STATS) {
         return mc_rsp_stats(p, n, cmd, info);
     }
+    if (cmd->reply == MC_REPLY_META_MN) {
+        return mc_rsp_meta_mn(p, n, cmd, info);
+    }
     int rc = mc_rsp_line(p, n, 0, &line, info);
     if (rc != PARSE_OK) {
         return rc;
@@ -244,7 +280,7 @@ int mc_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd_id, struct rsp_info *i
 /* The replies a meta request's q flag keeps back (memcached 1.6): the miss of
  * mg (EN), the success of ms and md (HD) and of ma (HD, or VA when it asked
  * for the value). Errors and every other outcome (NS, EX, NF, an mg hit) show. */
-bool mc_reply_hidden(uint16_t cmd, const uint8_t *rsp, size_t len)
+static bool mc_reply_hidden(uint16_t cmd, const uint8_t *rsp, size_t len)
 {
     if (len < 4 || (rsp[2] != ' ' && rsp[2] != '\r')) {
         return false;
@@ -261,4 +297,20 @@ bool mc_reply_hidden(uint16_t cmd, const uint8_t *rsp, size_t len)
     default:
         return false;
     }
+}
+
+/* What a quiet request's client sees of its reply: nothing where q would have
+ * kept it back. A quiet ma with N went with its q and an mn behind it: the
+ * server kept back what it would, and the MN is the proxy's, not passed on (a
+ * reply without one is the proxy's own error, passed on whole). */
+size_t mc_reply_shown(uint16_t cmd, const uint8_t *rsp, size_t len)
+{
+    if (cmd == MC_CMD_MA_VIVIFY) {
+        if (len == 4 && memcmp(rsp, "MN\r\n", 4) == 0) {
+            return 0;
+        }
+        bool mn = len > 6 && memcmp(rsp + len - 6, "\r\nMN\r\n", 6) == 0;
+        return mn ? len - 4 : len;
+    }
+    return mc_reply_hidden(cmd, rsp, len) ? 0 : len;
 }

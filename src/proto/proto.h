@@ -139,8 +139,9 @@ struct req_info {
      * is the rest. 0 otherwise. */
     uint32_t key_tail;
     /* memcached's meta q flag ("say nothing on success"): forwarded without it
-     * (rewritten, wire), so that every request has a reply to wait for, and the
-     * replies proto->reply_hidden names are then not passed on */
+     * (rewritten, wire), or where only the server knows what q keeps back with an
+     * mn behind it, so that every request has a reply to wait for; what
+     * proto->reply_shown leaves of it is passed on */
     bool quiet;
     /* PARSE_AGAIN: info->len is the message's exact length, and should the core not
      * hold that many bytes it may handle the message as PARSE_DROP (err and wire are
@@ -230,10 +231,11 @@ struct proto {
      * with resp 3, HELLO 3); returns how many replies they produce (which the core
      * swallows), or -1. */
     int (*conn_init)(struct buf *out, const char *auth, size_t auth_len, int db, int resp);
-    /* Whether the reply rsp[0..len) to a quiet request (req_info.quiet) of command cmd
-     * is one the client asked not to see (memcached: a miss of mg, the success of ms,
-     * md, ma). NULL where no request is quiet. */
-    bool (*reply_hidden)(uint16_t cmd, const uint8_t *rsp, size_t len);
+    /* How many bytes of the reply rsp[0..len) to a quiet request (req_info.quiet) of
+     * command cmd its client sees: 0 for a reply it asked not to see (memcached: a miss
+     * of mg, the success of ms, md, ma), less than len where the proxy asked for more
+     * than the client did. NULL where no request is quiet. */
+    size_t (*reply_shown)(uint16_t cmd, const uint8_t *rsp, size_t len);
     /* The rest is for redis only (NULL in memcache). */
     /* Append a request of the core's own (MULTI, EXEC, UNWATCH, SUBSCRIBE of some
      * channels, INFO keyspace): argc arguments, the name first. */

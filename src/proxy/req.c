@@ -29,11 +29,12 @@ static void req_deliver(struct req *r, const uint8_t *p, size_t len)
     cqueue_reply(r->client, r, p, len);
 }
 
-/* Whether r's client asked not to see this reply of its quiet request (q). */
-static bool req_hidden(const struct req *r, const uint8_t *p, size_t len)
+/* How much of this reply to its quiet request (q) r's client sees: 0 when it
+ * asked not to see it. */
+static size_t req_shown(const struct req *r, const uint8_t *p, size_t len)
 {
     const struct proto *pr = r->client != NULL ? r->client->pool->proto : NULL;
-    return pr != NULL && pr->reply_hidden != NULL && pr->reply_hidden(r->cmd, p, len);
+    return pr != NULL && pr->reply_shown != NULL ? pr->reply_shown(r->cmd, p, len) : len;
 }
 
 /* A request with a reply function: the proxy's own (no client, the function
@@ -114,8 +115,8 @@ void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *
     if (r->parent == NULL) {
         if (r->reply != NULL) {
             req_reply_through(r, p, len, ri, NULL);
-        } else if (r->quiet && req_hidden(r, p, len)) {
-            req_deliver(r, p, 0); /* answered, with nothing to say */
+        } else if (r->quiet) {
+            req_deliver(r, p, req_shown(r, p, len)); /* 0: answered, with nothing to say */
         } else {
             req_deliver(r, p, len);
         }

@@ -57,7 +57,7 @@ struct req {
     bool sent;            /* fully written to the server socket */
     bool held;            /* waiting in a group's hold (hold.h): not to be freed */
     bool resent;          /* a read sent again after its replica was lost: once */
-    bool quiet;           /* (q) the replies proto->reply_hidden names do not reach the client */
+    bool quiet;           /* (q) the replies proto->reply_shown hides do not reach the client */
     uint64_t wire_end;    /* the connection's byte count where this request ends */
     uint64_t deadline_ms; /* 0: no timeout */
     uint64_t start_us;    /* when it was parsed (client latency) */

@@ -101,6 +101,11 @@ MC = [
     # quiet meta requests: only what memcached itself shows
     ("meta-quiet", b"ms k 1 q\r\na\r\nmg k v q\r\nmg nokey v q\r\nmd nokey q\r\nma k q\r\nmn\r\n"),
     ("meta-quiet-twice", b"mg k v q q\r\nmd k q T0 qq\r\nmn\r\n"),
+    # a quiet ma that creates its key (N): memcached shows that reply, q or not
+    ("meta-quiet-vivify", b"ma k q N0 J5 v\r\nma k q N0 v\r\nma k2 q N30 O7 k\r\n"
+                          b"ma k2 N0 q\r\nmg k2 v t\r\nmn\r\n"),
+    ("meta-quiet-vivify-b64", b"ma Zm9v b q N0 k v\r\nma Zm9v b q N0 k v\r\nmg foo v\r\n"),
+    ("meta-quiet-vivify-errors", b"ms k 1\r\nx\r\nma k q N0\r\nma k q N0 q\r\nma k q N0 Mx\r\n"),
     ("set-short-data", b"set k 0 0 1\r\nab\r\n"),
     ("set-long-length", b"set k 0 0 2\r\na\r\n\r\n"),
     ("set-bad-chunk", b"set k 0 0 1\r\nabc\r\nget k\r\n"),

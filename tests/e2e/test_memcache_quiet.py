@@ -56,6 +56,12 @@ CASES = {
     # arithmetic: success (HD, or VA with v) kept back; NF and a non-number show
     "ma": b"ms %s 1 q\r\n5\r\nms %s 1 q\r\nx\r\n" % (KEYS[0].encode(), KEYS[1].encode()) +
           b"".join(b"ma %s q v D2\r\n" % k.encode() for k in KEYS[:4]) + b"mn\r\nmg %s v\r\n" % KEYS[0].encode(),
+    # arithmetic that creates its key (N): memcached shows that reply, q or not;
+    # the hits stay quiet
+    "ma-vivify": b"".join(b"ms %s 1 q\r\n7\r\n" % k.encode() for k in KEYS[::2]) +
+                 b"".join(b"ma %s q N0 J5 v O%d\r\n" % (k.encode(), i) for i, k in enumerate(KEYS)) +
+                 b"".join(b"ma %s q N0 MD k\r\n" % k.encode() for k in KEYS[:3]) +
+                 b"mn\r\nmg %s v\r\nmg %s v\r\n" % (KEYS[0].encode(), KEYS[1].encode()),
     # q anywhere among the flags, and spaces around it
     "q-first-and-last": set_half() + b"mg %s q v t\r\nmg %s  v  q\r\nmn\r\n" % (
         KEYS[0].encode(), KEYS[2].encode()),
@@ -90,15 +96,17 @@ def test_quiet_multiget_leaves_only_the_hits(twins):
     assert len(holders) > 1, "the keys all went to one server"
 
 
-def test_quiet_request_to_a_server_that_is_down_gets_the_error(menv):
+@pytest.mark.parametrize("request_", [b"mg k v q", b"ma k q N0 v"])
+def test_quiet_request_to_a_server_that_is_down_gets_the_error(menv, request_):
     """q keeps back success only: a request the proxy cannot forward is answered
     with its error, as memcached answers its own errors to quiet requests, and the
-    mn after it still comes."""
+    mn after it still comes (an ma with N, sent with an mn of the proxy's behind
+    it, gets the whole error too)."""
     m = menv.memcached()
     px = menv.proxy({"m": mc_pool([m], timeout=2000)})
     m.stop()
     s = raw_connect(px.port("m"), timeout=10)
-    s.sendall(b"mg k v q\r\nmn\r\n")
+    s.sendall(request_ + b"\r\nmn\r\n")
     got = recv_until(s, b"MN\r\n")
     s.close()
     assert got.startswith(b"SERVER_ERROR "), got

@@ -639,7 +639,7 @@ static void quiet_ok(const char *s, int cmd, const char *wire, const char *key, 
 }
 
 /* q (quiet: no reply on success) goes to the server without the flag, so that
- * every request has a reply; mc_reply_hidden says which the client is spared. */
+ * every request has a reply; reply_shown says which the client is spared. */
 static void test_quiet(void)
 {
     quiet_ok("mg k v q\r\n", MC_CMD_MG, "mg k v \r\n", "k", "v");
@@ -668,6 +668,21 @@ static void test_quiet(void)
     CHECK(!info.quiet);
     req_info_free(&info);
 
+    /* an ma that may create its key keeps its q, with an mn behind it */
+    req_info_init(&info);
+    req_ok("ma k q N0 v\r\n", ROUTE_KEY, MC_CMD_MA_VIVIFY, &info);
+    CHECK(info.quiet && info.rewritten && !info.readonly);
+    CHECK_EQ_INT(info.wire.len, strlen("ma k q N0 v\r\nmn\r\n"));
+    CHECK_MEM(info.wire.data, info.wire.len, "ma k q N0 v\r\nmn\r\n");
+    check_span("ma k q N0 v\r\n", &info.keys.v[0], "k");
+    req_ok("ma k N30 q\n", ROUTE_KEY, MC_CMD_MA_VIVIFY, &info);
+    CHECK_MEM(info.wire.data, info.wire.len, "ma k N30 q\nmn\r\n");
+    req_ok("ma k N30\r\n", ROUTE_KEY, MC_CMD_MA, &info); /* not quiet: as it is */
+    CHECK(!info.rewritten);
+    req_ok("mg k q N30\r\n", ROUTE_KEY, MC_CMD_MG, &info); /* mg's vivify shows anyway */
+    CHECK_MEM(info.wire.data, info.wire.len, "mg k N30\r\n");
+    req_info_free(&info);
+
     /* what memcached keeps back from a quiet request */
     struct {
         uint16_t cmd;
@@ -685,7 +700,24 @@ static void test_quiet(void)
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *r = cases[i].rsp;
-        CHECK_EQ_INT(P->reply_hidden(cases[i].cmd, (const uint8_t *)r, strlen(r)), cases[i].hidden);
+        size_t shown = P->reply_shown(cases[i].cmd, (const uint8_t *)r, strlen(r));
+        CHECK_EQ_INT(shown, cases[i].hidden ? 0 : strlen(r));
+    }
+    /* the quiet ma with N: what came before the proxy's MN; the proxy's own
+     * error (no MN: the request never got an answer) whole */
+    struct {
+        const char *rsp;
+        size_t shown;
+    } viv[] = {
+        {"MN\r\n", 0},
+        {"HD\r\nMN\r\n", 4},
+        {"VA 1 O7\r\n5\r\nMN\r\n", 12},
+        {"CLIENT_ERROR invalid or duplicate flag\r\nMN\r\n", 40},
+        {"SERVER_ERROR Connection refused\r\n", 33},
+    };
+    for (size_t i = 0; i < sizeof(viv) / sizeof(viv[0]); i++) {
+        const char *r = viv[i].rsp;
+        CHECK_EQ_INT(P->reply_shown(MC_CMD_MA_VIVIFY, (const uint8_t *)r, strlen(r)), viv[i].shown);
     }
 }
 
@@ -887,11 +919,23 @@ static void test_rsp_meta(void)
     rsp_bad("HDX\r\n", MC_CMD_MD);
     rsp_bad("H\r\n", MC_CMD_MD);
     rsp_bad("ME k\r\n", MC_CMD_MG);
+    /* a quiet ma with N and the mn behind it: one reply or none, then MN */
+    rsp_ok("MN\r\n", MC_CMD_MA_VIVIFY, false);
+    rsp_ok("HD\r\nMN\r\n", MC_CMD_MA_VIVIFY, false);
+    rsp_ok("VA 2 kk O1\r\n10\r\nMN\r\n", MC_CMD_MA_VIVIFY, false);
+    rsp_ok("NF\r\nMN\r\n", MC_CMD_MA_VIVIFY, false);
+    rsp_ok("CLIENT_ERROR invalid mode for ma M token\r\nMN\r\n", MC_CMD_MA_VIVIFY, true);
+    rsp_bad("HD\r\nHD\r\n", MC_CMD_MA_VIVIFY);
+    rsp_bad("EN\r\nMN\r\n", MC_CMD_MA_VIVIFY);
+    rsp_bad("MN \r\n", MC_CMD_MA_VIVIFY);
 
     struct rsp_info info;
     rsp_info_init(&info);
     CHECK_EQ_INT(rsp("VA 10 t5\r\n01", MC_CMD_MG, &info), PARSE_AGAIN);
     CHECK_EQ_INT(info.len, 10 + 12);
+    /* what is known to be needed, never more: the MN line's length is not */
+    CHECK_EQ_INT(rsp("VA 1\r\n5\r\nM", MC_CMD_MA_VIVIFY, &info), PARSE_AGAIN);
+    CHECK_EQ_INT(info.len, 9);
     rsp_info_free(&info);
 }
 
