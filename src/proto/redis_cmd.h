@@ -112,8 +112,12 @@ static inline const struct redis_cmd *redis_cmd_get(uint16_t id)
     return &redis_cmd_table[id < REDIS_CMD_COUNT ? id : REDIS_CMD_UNKNOWN];
 }
 
-/* Id of the command named p[0..n) in any letter case; REDIS_CMD_UNKNOWN if none. */
+/* Id of the command a request names p[0..n) in any letter case; REDIS_CMD_UNKNOWN if
+ * none. A subcommand is not a request's name: "client|id" is unknown. */
 uint16_t redis_cmd_lookup(const uint8_t *p, size_t n);
+/* The same, but a subcommand's full name ("client|id") names it too: COMMAND INFO's
+ * names. */
+uint16_t redis_cmd_lookup_name(const uint8_t *p, size_t n);
 /* Id of subcommand sub of container `parent`; REDIS_CMD_UNKNOWN if none. */
 uint16_t redis_cmd_lookup_sub(uint16_t parent, const uint8_t *sub, size_t n);
 /* True if argc (name included) satisfies the command's arity. */

@@ -28,6 +28,16 @@ static uint32_t cmd_listed_count(void)
     return n;
 }
 
+/* The flags in the order redis lists them (a client may compare the lists). */
+static const uint8_t cmd_flag_order[] = {
+    REDIS_FB_WRITE,    REDIS_FB_READONLY,     REDIS_FB_DENYOOM,           REDIS_FB_ADMIN,
+    REDIS_FB_PUBSUB,   REDIS_FB_NOSCRIPT,     REDIS_FB_BLOCKING,          REDIS_FB_LOADING,
+    REDIS_FB_STALE,    REDIS_FB_SKIP_MONITOR, REDIS_FB_SKIP_SLOWLOG,      REDIS_FB_ASKING,
+    REDIS_FB_FAST,     REDIS_FB_NO_AUTH,      REDIS_FB_NO_MANDATORY_KEYS, REDIS_FB_NO_ASYNC_LOADING,
+    REDIS_FB_NO_MULTI, REDIS_FB_MOVABLEKEYS,  REDIS_FB_ALLOW_BUSY,
+};
+_Static_assert(sizeof(cmd_flag_order) == REDIS_FB_COUNT, "every flag has its place");
+
 static int cmd_entry(struct buf *out, const struct redis_cmd *c, int resp)
 {
     uint32_t nflags = (uint32_t)__builtin_popcount(c->flags);
@@ -35,7 +45,8 @@ static int cmd_entry(struct buf *out, const struct redis_cmd *c, int resp)
     rc |= redis_wire_bulk(out, c->name, c->name_len);
     rc |= redis_wire_num(out, ':', c->arity);
     rc |= redis_wire_set(out, nflags, resp);
-    for (uint32_t b = 0; b < REDIS_FB_COUNT; b++) {
+    for (uint32_t i = 0; i < REDIS_FB_COUNT; i++) {
+        uint32_t b = cmd_flag_order[i];
         if (c->flags & (1u << b)) {
             rc |= redis_wire_status(out, redis_flag_names[b]);
         }
@@ -68,7 +79,7 @@ static int cmd_info(struct buf *out, const uint8_t *req, const struct span *a, u
     }
     int rc = redis_wire_num(out, '*', argc - 2);
     for (uint32_t i = 2; i < argc && rc == 0; i++) {
-        uint16_t id = redis_cmd_lookup(req + a[i].off, a[i].len);
+        uint16_t id = redis_cmd_lookup_name(req + a[i].off, a[i].len);
         const struct redis_cmd *c = redis_cmd_get(id);
         rc = redis_cmd_supported(c) ? cmd_entry(out, c, resp) : redis_wire_null(out, resp);
     }

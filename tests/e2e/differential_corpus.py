@@ -254,6 +254,9 @@ RD = [
      + resp("CLIENT", "REPLY", "ON") + resp("CLIENT", "REPLY", "x")),
     ("client-setinfo", resp("CLIENT", "SETINFO", "lib-name", "redis-py")),
     ("client-id", resp("CLIENT", "ID")),
+    # a subcommand's full name is no command's name, and no key is found through it
+    ("subcommand-full-name", resp("client|id") + resp("OBJECT|ENCODING", "k")
+     + resp("COMMAND", "GETKEYS", "object|encoding", "k") + resp("xgroup|destroy", "k", "g")),
     ("reset", resp("CLIENT", "SETNAME", "me") + resp("RESET") + resp("CLIENT", "GETNAME")),
     ("hello-setname", resp("HELLO", "2", "SETNAME", "a b") + resp("HELLO", "3", "SETNAME") + resp("HELLO", "x")),
     # framing: empty arrays, blank lines, inline commands
