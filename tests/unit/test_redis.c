@@ -1451,10 +1451,10 @@ static void test_local_command(void)
     struct local_ctx lc = lctx(NULL, 0);
     local_check("COMMAND DOCS", &lc, "*0\r\n");
     local_check("COMMAND INFO get nosuch blpop", &lc,
-                "*3\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+fast\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n"
+                "*3\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
                 "$-1\r\n$-1\r\n");
     local_check("COMMAND INFO mset", &lc,
-                "*1\r\n*6\r\n$4\r\nmset\r\n:-3\r\n*2\r\n+denyoom\r\n+write\r\n:1\r\n:-1\r\n:2\r\n");
+                "*1\r\n*6\r\n$4\r\nmset\r\n:-3\r\n*2\r\n+write\r\n+denyoom\r\n:1\r\n:-1\r\n:2\r\n");
     local_check("COMMAND GETKEYS EVAL s 2 a b x", &lc, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
     local_check("COMMAND GETKEYS MSET a 1 b 2", &lc, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
     local_check("COMMAND GETKEYS PING x", &lc, "-ERR The command has no key arguments\r\n");
@@ -1540,7 +1540,7 @@ static void test_local_hello(void)
     local_check("CLIENT GETNAME", &lc, "_\r\n");
     local_check("COMMAND DOCS", &lc, "%0\r\n");
     local_check("COMMAND INFO get nosuch", &lc,
-                "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n~2\r\n+fast\r\n+readonly\r\n:1\r\n:1\r\n:1\r\n"
+                "*2\r\n*6\r\n$3\r\nget\r\n:2\r\n~2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
                 "_\r\n");
     local_check("HELLO 2", &lc, hello2);
     CHECK_EQ_INT(lc.resp, 2);
