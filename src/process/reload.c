@@ -158,6 +158,29 @@ static uint32_t reload_take_servers(struct pool *np, struct pool *op)
     return kept;
 }
 
+/* The clients of op go on in np; a client whose subscriptions, watch or
+ * transaction are on a server np did not keep stays in op, which closes it once
+ * answered (as a server that went away would). Returns how many moved. */
+static uint32_t reload_move_clients(struct pool *np, struct pool *op)
+{
+    uint32_t moved = 0, stayed = 0;
+    struct client *next;
+    for (struct client *c = op->clients; c != NULL; c = next) {
+        next = c->next;
+        if (client_move(c, np)) {
+            moved++;
+        } else {
+            stayed++;
+        }
+    }
+    if (stayed > 0) {
+        log_notice("pool '%s': %u clients subscribed or watching on servers it does not keep "
+                   "are closed once answered",
+                   np->cp->name, stayed);
+    }
+    return moved;
+}
+
 /* New pool np takes what did not change from old pool op. */
 static void reload_inherit(struct pool *np, struct pool *op)
 {
@@ -176,16 +199,17 @@ static void reload_inherit(struct pool *np, struct pool *op)
         log_notice("pool '%s' keeps listening on '%s' (TLS)", np->cp->name,
                    np->cp->listen_tls_addr.text);
     }
-    uint32_t moved = 0;
-    if (same_listen && np->proto == op->proto) {
-        while (op->clients != NULL) {
-            client_move(op->clients, np);
-            moved++;
-        }
-    }
+    /* servers first: a moving client's own connections follow them (heir) */
     uint32_t kept = reload_take_servers(np, op);
     /* a cluster's nodes, slot map and held requests go on (proxy/cluster.h) */
     cluster_pool_inherit(np, op, reload_conn_settings_same(np->cp, op->cp));
+    uint32_t moved = 0;
+    if (same_listen && np->proto == op->proto) {
+        moved = reload_move_clients(np, op);
+    }
+    for (uint32_t i = 0; i < op->nservers; i++) {
+        op->servers[i].heir = NULL;
+    }
     log_notice("pool '%s' takes over from pool '%s': %u clients, %u of %u servers kept",
                np->cp->name, op->cp->name, moved, kept, np->nservers);
 }

@@ -608,13 +608,22 @@ void client_drain(struct client *c)
     client_mark_dirty(c);
 }
 
-void client_move(struct client *c, struct pool *to)
+bool client_move(struct client *c, struct pool *to)
 {
+    /* its own connections (subscriptions, a watch) and its transaction's server
+     * name servers of the old pool, freed with it: they follow the servers the
+     * new pool kept, or the client stays behind, closed once answered */
+    if (!pubsub_heirs_known(c) || !txn_heirs_known(c)) {
+        return false;
+    }
+    pubsub_follow_heirs(c);
+    txn_follow_heirs(c);
     /* authenticated stays authenticated (as with redis' CONFIG SET requirepass);
      * one who is not yet must give the new password */
     client_unlink(c);
     client_link(c, to);
     client_take_pool_settings(c, to);
+    return true;
 }
 
 size_t client_memory(const struct client *c)

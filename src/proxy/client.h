@@ -127,8 +127,10 @@ void client_drain(struct client *c);
 /* QUIT: answered, then closed once every reply is written. */
 void client_quit(struct client *c);
 /* Hand an open client to pool `to` (a reload): its next request is routed there,
- * requests already at servers finish where they are. */
-void client_move(struct client *c, struct pool *to);
+ * requests already at servers finish where they are. False, with nothing done,
+ * when a server its own connections or transaction use has no heir in `to`
+ * (server.heir): it then stays with its old pool. */
+bool client_move(struct client *c, struct pool *to);
 /* A connection of the client's own (subscriptions, WATCH) failed with msg. */
 void client_private_lost(struct client *c, struct sconn *sc, const char *msg);
 

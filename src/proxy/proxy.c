@@ -154,12 +154,14 @@ bool proxy_before_sleep(struct proxy *px)
         proxy_check_memory(px);
     }
     proxy_flush(px);
+    /* clients closed this turn go before the retired pools their own server
+     * connections may point into */
+    proxy_free_dead_clients(px);
     if (px->dead_servers != NULL || px->retired != NULL) {
         proxy_reap_dead_servers(px);
         proxy_reap_retired(px);
         proxy_flush(px); /* what freeing answered */
     }
-    proxy_free_dead_clients(px);
     req_cache_trim(&px->reqs);
     return px->stopping && proxy_nclients(px) == 0;
 }

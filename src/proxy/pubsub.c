@@ -302,6 +302,23 @@ void pubsub_message(struct client *c, const uint8_t *p, size_t len)
     }
 }
 
+bool pubsub_heirs_known(const struct client *c)
+{
+    for (uint32_t i = 0; i < c->subs.nconns; i++) {
+        if (c->subs.conns[i]->server->heir == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void pubsub_follow_heirs(struct client *c)
+{
+    for (uint32_t i = 0; i < c->subs.nconns; i++) {
+        c->subs.conns[i]->server = c->subs.conns[i]->server->heir;
+    }
+}
+
 bool pubsub_owns(const struct client *c, const struct sconn *sc)
 {
     for (uint32_t i = 0; i < c->subs.nconns; i++) {

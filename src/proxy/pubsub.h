@@ -41,6 +41,10 @@ struct subs {
 void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* A message a server pushed on a connection of c: relayed in order. */
 void pubsub_message(struct client *c, const uint8_t *p, size_t len);
+/* Reload: whether every subscribed connection's server has an heir (server.heir). */
+bool pubsub_heirs_known(const struct client *c);
+/* Reload: each subscribed connection now belongs to its server's heir. */
+void pubsub_follow_heirs(struct client *c);
 /* Whether sc is one of c's subscribed connections. */
 bool pubsub_owns(const struct client *c, const struct sconn *sc);
 /* The subscriptions' connections close (the client closes): their memory goes

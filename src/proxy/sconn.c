@@ -96,10 +96,10 @@ static void sconn_mark_dirty(struct sconn *c)
 
 static void sconn_unmark_dirty(struct sconn *c)
 {
-    struct proxy *px = sconn_px(c);
     if (!c->dirty) {
         return;
     }
+    struct proxy *px = sconn_px(c);
     if (c->dirty_prev != NULL) {
         c->dirty_prev->dirty_next = c->dirty_next;
     } else {
@@ -547,13 +547,15 @@ static bool sconn_read_again(struct sconn *c, struct req *r, const uint8_t *p, v
  * Returns whether requests were waiting. */
 static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool lost)
 {
+    sconn_unmark_dirty(c);
+    if (c->state == SCONN_CLOSED) {
+        /* nothing of its server is touched: a client's own connection closed
+         * with it may be freed after the retired pool its server was in */
+        return false;
+    }
     struct server *s = c->server;
     struct proxy *px = sconn_px(c);
     bool had_work = c->head != NULL;
-    sconn_unmark_dirty(c);
-    if (c->state == SCONN_CLOSED) {
-        return false;
-    }
     log_at(had_work ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s", s->cs->name, msg);
     ev_io_stop(px->loop, &c->io);
     stream_close(&c->st);

@@ -80,6 +80,7 @@ void server_adopt(struct server *to, struct server *from)
     }
     from->conns = from->conns3 = NULL;
     from->nconns = 0;
+    from->heir = to;
     if (from->addr.known) {
         to->addr = from->addr;
     }

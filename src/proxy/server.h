@@ -53,6 +53,9 @@ struct server {
     struct replica_set *replicas; /* a group's; NULL: none known */
     struct server *owner;         /* a hidden replica's group; NULL otherwise */
     struct server *next_dead;     /* a hidden replica on the proxy's dead list */
+    /* During a reload, the new pool's server that took this one's connections
+     * (server_adopt): a moving client's own connections follow it. NULL otherwise. */
+    struct server *heir;
 };
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);

@@ -324,6 +324,27 @@ void txn_reset(struct client *c)
     txn_forget_watch(c);
 }
 
+bool txn_heirs_known(const struct client *c)
+{
+    const struct txn *t = &c->txn;
+    bool known = (t->home == NULL || t->home->heir != NULL) &&
+                 (t->watched == NULL || t->watched->heir != NULL);
+    for (uint32_t i = 0; i < t->npins && known; i++) {
+        known = t->pins[i]->server->heir != NULL;
+    }
+    return known;
+}
+
+void txn_follow_heirs(struct client *c)
+{
+    struct txn *t = &c->txn;
+    t->home = t->home != NULL ? t->home->heir : NULL;
+    t->watched = t->watched != NULL ? t->watched->heir : NULL;
+    for (uint32_t i = 0; i < t->npins; i++) {
+        t->pins[i]->server = t->pins[i]->server->heir;
+    }
+}
+
 void txn_close(struct client *c)
 {
     for (uint32_t i = 0; i < c->txn.npins; i++) {

@@ -80,6 +80,73 @@ def test_client_keeps_its_connection_and_follows_the_new_servers(env):
     assert px.alive()
 
 
+def retired(px, n):
+    """Wait until the log says n retired pools finished their work (and were freed)."""
+    def count():
+        with open(px.log, errors="replace") as f:
+            return f.read().count("finished its work") >= n
+    wait_until(count, px.log_tail)
+
+
+def test_subscriptions_watch_and_transaction_follow_kept_servers(env):
+    """A client's own server connections (SUBSCRIBE, WATCH) and its transaction go
+    on across reloads that keep their server: the messages still come, the watch
+    still holds, EXEC runs what MULTI queued. (They once stayed tied to the
+    retired pool's servers, freed with it: sanitizers saw the next message read
+    freed memory.)"""
+    r = env.redis()
+    listen = listen_addr()
+    px = env.proxy({"a": redis_pool([r], listen=listen)}, verbose=5)
+    sub, tx = px.resp("a"), px.resp("a")
+    sub.send(encode_command("SUBSCRIBE", "ch"))
+    assert sub.read_reply() == [b"subscribe", b"ch", 1]
+    assert tx.call("WATCH", "w") == b"OK"
+    assert tx.call("MULTI") == b"OK"
+    assert tx.call("SET", "queued", "1") == b"QUEUED"
+    for gen in range(3):  # a changed timeout: a new pool, the same server kept
+        assert px.reload({"a": redis_pool([r], listen=listen, timeout=1000 + gen)})
+        retired(px, gen + 1)
+        assert r.client().publish("ch", "m%d" % gen) == 1
+        assert sub.read_reply() == [b"message", b"ch", b"m%d" % gen]
+    assert tx.call("EXEC") == [b"OK"]
+    assert r.client().get("queued") == b"1"
+    assert tx.call("WATCH", "w") == b"OK"
+    r.client().set("w", "changed")  # the watch holds: EXEC refuses
+    assert px.reload({"a": redis_pool([r], listen=listen, timeout=999)})
+    retired(px, 4)
+    assert tx.call("MULTI") == b"OK" and tx.call("SET", "queued", "2") == b"QUEUED"
+    assert tx.call("EXEC") is None
+    sub.send(encode_command("UNSUBSCRIBE", "ch"))
+    assert sub.read_reply() == [b"unsubscribe", b"ch", 0]
+    assert sub.call("PING") == b"PONG"
+    assert px.alive()
+
+
+def test_subscriber_of_a_server_the_reload_drops_is_closed(env):
+    """Its subscriptions cannot follow a server the new pool does not have: the
+    client is closed, as if that server had closed, and subscribes again; other
+    clients go on on the new servers."""
+    r1, r2 = env.redis(), env.redis()
+    listen = listen_addr()
+    px = env.proxy({"a": redis_pool([r1], listen=listen)}, verbose=5)
+    sub, plain = px.resp("a"), px.resp("a")
+    sub.send(encode_command("SUBSCRIBE", "ch"))
+    assert sub.read_reply() == [b"subscribe", b"ch", 1]
+    assert plain.call("SET", "k", "1") == b"OK"
+    assert px.reload({"a": redis_pool([r2], listen=listen)})
+    sub.s.settimeout(5)
+    assert sub.s.recv(100) == b"", "the subscriber of a dropped server was not closed"
+    retired(px, 1)
+    assert plain.call("SET", "k", "2") == b"OK"
+    assert r2.client().get("k") == b"2"
+    again = px.resp("a")
+    again.send(encode_command("SUBSCRIBE", "ch"))
+    assert again.read_reply() == [b"subscribe", b"ch", 1]
+    assert r2.client().publish("ch", "hi") == 1
+    assert again.read_reply() == [b"message", b"ch", b"hi"]
+    assert px.alive()
+
+
 def test_requests_in_flight_finish_on_the_server_they_went_to(env):
     r1, r2 = env.redis(), env.redis()
     listen = listen_addr()
