@@ -13,7 +13,7 @@ import time
 import pytest
 
 from cluster_util import Cluster, key_slot
-from conftest import HOST, Resp, RespError, free_port, wait_until
+from conftest import HOST, Resp, RespError, encode_command, free_port, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -262,6 +262,29 @@ def test_reload_with_a_changed_seed_list(env, cluster):
     st = px.stats()
     assert st["config_generation"] == 2 and st["cl"]["forward_error"] == 0
     assert st["cl"]["cluster_refresh"] >= 1
+
+
+def test_subscriber_and_watch_go_on_across_a_reload(env, cluster):
+    """A cluster pool's nodes go on in the reloaded pool, and so do a client's own
+    connections to them (SUBSCRIBE, WATCH): they must not stay tied to the retired
+    pool's nodes, which are freed with it."""
+    px = env.proxy({"cl": cluster_pool(cluster, seeds=1)}, verbose=5)
+    wait_until(lambda: px.stats()["cl"]["cluster_nodes"] == 6, "the map")
+    sub, tx = px.resp(), px.resp()
+    sub.send(encode_command("SUBSCRIBE", "rch"))
+    assert sub.read_reply() == [b"subscribe", b"rch", 1]
+    assert tx.call("WATCH", "rw:k") == b"OK"
+    for gen in range(2):
+        pool = cluster_pool(cluster, seeds=1 + gen)
+        pool["listen"] = "%s:%d" % (HOST, px.port("cl"))
+        px.reload({"cl": pool})
+        wait_until(lambda: open(px.log, errors="replace").read().count("finished its work") > gen,
+                   px.log_tail)
+        assert px.resp().call("PUBLISH", "rch", "m%d" % gen) >= 1
+        assert sub.read_reply() == [b"message", b"rch", b"m%d" % gen]
+    assert tx.call("MULTI") == b"OK" and tx.call("SET", "rw:k", "1") == b"QUEUED"
+    assert tx.call("EXEC") == [b"OK"]
+    assert px.alive()
 
 
 def test_worker_mode(env, cluster):
