@@ -159,8 +159,7 @@ static void txn_exec(struct client *c, const struct req_info *ri)
 }
 
 /* The client's own connection to s for watching, kept for its life once made
- * (one per server: freeing one while an event of the turn may name it is the
- * kind of bug the proxy's dead lists exist to avoid). */
+ * (one per server), unless a reload drops its server (txn_follow_heirs). */
 static struct sconn *txn_pin_for(struct client *c, struct server *s)
 {
     struct txn *t = &c->txn;
@@ -324,13 +323,19 @@ void txn_reset(struct client *c)
     txn_forget_watch(c);
 }
 
+/* A connection of an earlier WATCH, idle: it can go with its server. */
+static bool txn_pin_spare(const struct txn *t, const struct sconn *sc)
+{
+    return (t->watched == NULL || t->pin != sc) && sconn_idle(sc);
+}
+
 bool txn_heirs_known(const struct client *c)
 {
     const struct txn *t = &c->txn;
     bool known = (t->home == NULL || t->home->heir != NULL) &&
                  (t->watched == NULL || t->watched->heir != NULL);
     for (uint32_t i = 0; i < t->npins && known; i++) {
-        known = t->pins[i]->server->heir != NULL;
+        known = t->pins[i]->server->heir != NULL || txn_pin_spare(t, t->pins[i]);
     }
     return known;
 }
@@ -340,9 +345,20 @@ void txn_follow_heirs(struct client *c)
     struct txn *t = &c->txn;
     t->home = t->home != NULL ? t->home->heir : NULL;
     t->watched = t->watched != NULL ? t->watched->heir : NULL;
+    uint32_t n = 0;
     for (uint32_t i = 0; i < t->npins; i++) {
-        t->pins[i]->server = t->pins[i]->server->heir;
+        struct sconn *sc = t->pins[i];
+        if (sc->server->heir == NULL) {
+            /* spare (txn_heirs_known): freed while its server is still there; the
+             * loop drops any event of this turn that names it (ev_io_stop) */
+            t->pin = t->pin == sc ? NULL : t->pin;
+            sconn_free_private(sc);
+            continue;
+        }
+        sc->server = sc->server->heir;
+        t->pins[n++] = sc;
     }
+    t->npins = n;
 }
 
 void txn_close(struct client *c)

@@ -46,9 +46,10 @@ void txn_queue(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* The connection a request for target uses while c watches keys of target. */
 struct sconn *txn_pinned(struct client *c, const struct server *target);
 /* Reload: whether every server the transaction and the watch name has an heir
- * (server.heir). */
+ * (server.heir); an idle connection of an earlier WATCH need not. */
 bool txn_heirs_known(const struct client *c);
-/* Reload: they name the heirs now, and the pinned connections belong to them. */
+/* Reload: they name the heirs now, and the pinned connections belong to them;
+ * an earlier WATCH's connection to a server without one is freed. */
 void txn_follow_heirs(struct client *c);
 /* The pinned connection failed. */
 void txn_pin_lost(struct client *c, const struct sconn *sc);

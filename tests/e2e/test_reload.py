@@ -147,6 +147,25 @@ def test_subscriber_of_a_server_the_reload_drops_is_closed(env):
     assert px.alive()
 
 
+def test_client_that_once_watched_a_dropped_server_goes_on(env):
+    """An earlier WATCH's connection to a server the reload drops is let go; the
+    client itself goes on in the new pool (a watch still held would close it)."""
+    r1, r2 = env.redis(), env.redis()
+    listen = listen_addr()
+    px = env.proxy({"a": redis_pool([r1], listen=listen)}, verbose=5)
+    c = px.resp("a")
+    assert c.call("WATCH", "k") == b"OK"
+    assert c.call("UNWATCH") == b"OK"
+    assert px.reload({"a": redis_pool([r2], listen=listen)})
+    retired(px, 1)
+    assert c.call("SET", "k", "on-r2") == b"OK"
+    assert r2.client().get("k") == b"on-r2"
+    assert c.call("WATCH", "k") == b"OK"  # a new watch, on r2
+    assert c.call("MULTI") == b"OK" and c.call("INCR", "n") == b"QUEUED"
+    assert c.call("EXEC") == [1]
+    assert px.alive()
+
+
 def test_requests_in_flight_finish_on_the_server_they_went_to(env):
     r1, r2 = env.redis(), env.redis()
     listen = listen_addr()
