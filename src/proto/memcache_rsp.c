@@ -189,10 +189,9 @@ static int mc_rsp_meta_mn(const uint8_t *p, size_t n, const struct mc_cmd *cmd,
     if (rc != PARSE_OK) {
         return rc;
     }
-    size_t end = info->len;
-    rc = mc_rsp_line(p, n, end, &line, info);
+    rc = mc_rsp_line(p, n, info->len, &line, info);
     if (rc != PARSE_OK) {
-        info->len = end; /* with PARSE_AGAIN: as much as is known to be needed */
+        info->len = 0; /* PARSE_AGAIN: no hint, the MN line is short */
         return rc;
     }
     if (!mc_bytes_are(p + line.start, line.end - line.start, "MN")) {
