@@ -102,6 +102,8 @@ struct redis_cmd {
 
 /* Longest command name in the table (lookups reject longer names without a search). */
 #define REDIS_CMD_NAME_MAX 40
+/* Shortest subcommand full name in the table ("acl|cat"; test_redis_lookup checks it). */
+#define REDIS_SUBCMD_NAME_MIN 7
 
 extern const struct redis_cmd redis_cmd_table[REDIS_CMD_COUNT];
 extern const struct redis_keyspec redis_keyspec_table[];

@@ -49,6 +49,10 @@ static void test_every_name_found(void)
             fprintf(stderr, "a request named %s is not unknown\n", c->name);
             bad++;
         }
+        if (bar != NULL && c->name_len < REDIS_SUBCMD_NAME_MIN) {
+            fprintf(stderr, "%s is shorter than REDIS_SUBCMD_NAME_MIN\n", c->name);
+            bad++;
+        }
         if (bar != NULL) {
             subs++;
             uint16_t parent = redis_cmd_lookup((const uint8_t *)c->name, (size_t)(bar - c->name));
