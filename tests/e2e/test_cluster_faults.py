@@ -61,7 +61,7 @@ def test_master_killed_under_load(env):
     load = Load(px.port("cl"), clients=4, keys=300, pipeline=20).start()
     load.wait_ops(2000)
     victim = cl.master_of(key_slot("load:0:0"))
-    heir = cl.replicas_of(victim)[0]
+    heir = wait_until(lambda: (cl.replicas_of(victim) or [None])[0], "the master's replica listed")
     victim.proc.kill()
     wait_until(lambda: cl.call(heir, "ROLE")[0] == b"master", "the replica promoted", timeout=15)
     load.wait_ops(3000, timeout=30)
@@ -159,7 +159,7 @@ def test_replica_whose_link_stays_down_gets_no_read_past_replica_max_link_down(e
     cl.wait_replicas_synced()
     key = "stale:k"
     master = cl.master_of(key_slot(key))
-    replica = cl.replicas_of(master)[0]
+    replica = wait_until(lambda: (cl.replicas_of(master) or [None])[0], "the master's replica listed")
     name = "%s:%d" % (HOST, replica.port)
     c = px.resp()
     assert c.call("SET", key, "old") == b"OK"
