@@ -134,19 +134,17 @@ uint16_t redis_cmd_lookup_name(const uint8_t *p, size_t n)
 
 uint16_t redis_cmd_lookup(const uint8_t *p, size_t n)
 {
-    if (n == 0 || n > REDIS_CMD_NAME_MAX) {
-        return REDIS_CMD_UNKNOWN;
-    }
     /* a subcommand's row is found through its container (redis_cmd_lookup_sub):
-     * a request named "client|id" names no command. Only a name as long as the
-     * shortest subcommand's is looked at (GET and SET pay one comparison), with
-     * a loop: a call here would cost every request its register saves. */
-    for (size_t i = 0; n >= REDIS_SUBCMD_NAME_MIN && i < n; i++) {
+     * a request named "client|id" names no command. Only a name that could be a
+     * subcommand's is looked at (GET and SET pay one comparison), with a loop: a
+     * call here would cost every request its register saves. */
+    bool could_be_sub = n >= REDIS_SUBCMD_NAME_MIN && n <= REDIS_CMD_NAME_MAX;
+    for (size_t i = 0; could_be_sub && i < n; i++) {
         if (p[i] == '|') {
             return REDIS_CMD_UNKNOWN;
         }
     }
-    return cmd_find(p, n);
+    return redis_cmd_lookup_name(p, n);
 }
 
 uint16_t redis_cmd_lookup_sub(uint16_t parent, const uint8_t *sub, size_t n)
