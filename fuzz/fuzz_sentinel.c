@@ -85,6 +85,10 @@ static void read_as_everything(const uint8_t *p)
     uint64_t epoch;
     int rc = sentinel_msg_parse_epoch(p, &info, &epoch);
     FUZZ_ASSERT(rc == SENTINEL_MSG_OK || rc == SENTINEL_MSG_NONE || rc == SENTINEL_MSG_BAD);
+    struct sentinel_failover f;
+    if (sentinel_msg_parse_failover(p, &info, &f) == SENTINEL_MSG_OK) {
+        check_master(p, &f.master);
+    }
     int role = sentinel_msg_parse_role(p, &info);
     FUZZ_ASSERT(role == SENTINEL_MSG_OK || role == SENTINEL_MSG_NONE || role == SENTINEL_MSG_BAD);
 }

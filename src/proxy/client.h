@@ -33,6 +33,10 @@ struct client {
     struct proxy *px;  /* not via the pool: a closed client may outlive it */
     struct pool *pool; /* changes when a reload hands the client to a new pool */
     uint64_t id;
+    /* when the replaced process handed it over (binary upgrade), or 0: that
+     * process may have sent its last writes to a master this one does not use
+     * yet (see hold_admits) */
+    uint64_t imported_us;
     struct buf in;  /* bytes read, not yet parsed */
     size_t need;    /* parse again only once in.len reaches this */
     size_t drop;    /* bytes of a dropped request (PARSE_DROP) still to come */

@@ -130,6 +130,7 @@ struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t 
     c->lc.authed = (flags & PASS_F_AUTHED) != 0;
     c->lc.resp = resp;
     buf_append(&c->lc.name, name, name_len);
+    c->imported_us = ev_now_us(px->loop);
     px->total_connections--; /* the process that accepted it counted it */
     return c;
 }

@@ -27,10 +27,11 @@ static bool group_master_get(void *ctx, uint32_t g, struct sockaddr_storage *ss,
     return true;
 }
 
-static bool group_master_found(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len)
+static bool group_master_found(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len,
+                               bool leaving)
 {
     struct server *s = group_server(ctx, g);
-    return s != NULL && hold_switch(s, sa, len, GROUP_SWITCH_MSG);
+    return s != NULL && hold_switch(s, sa, len, GROUP_SWITCH_MSG, leaving);
 }
 
 static void group_replicas_listed(void *ctx, uint32_t g, const struct replica_addr *v, uint32_t n)

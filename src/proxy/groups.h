@@ -27,8 +27,11 @@ struct group_sink_ops {
     /* The master group g uses now; false when none is known yet. */
     bool (*master_get)(void *ctx, uint32_t g, struct sockaddr_storage *ss, socklen_t *len);
     /* g's master is at sa (it said so itself, with ROLE): requests go there from
-     * now on. Returns true when that moved g (false: it was there already). */
-    bool (*master_found)(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len);
+     * now on. Returns true when that moved g (false: it was there already).
+     * leaving: a sentinel leads a failover away from it that began before we
+     * listened, which failover_begins would have said. */
+    bool (*master_found)(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len,
+                         bool leaving);
     /* Every replica the sentinels list now for g (n may be 0). */
     void (*replicas_listed)(void *ctx, uint32_t g, const struct replica_addr *v, uint32_t n);
     /* The replica of g at sa went down (+sdown) or came back (-sdown). */

@@ -389,14 +389,25 @@ static void hold_on_drain(struct ev_loop *loop, struct ev_timer *t)
     hold_switch_finish(h, "master switched (failover)");
 }
 
-bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, const char *why)
+bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, const char *why,
+                 bool leaving)
 {
     struct hold *h = g->hold;
     if (!hold_active(h)) {
-        return server_set_addr(g, sa, len, why);
+        if (!server_set_addr(g, sa, len, why)) {
+            return false;
+        }
+        if (leaving) {
+            hold_begin(g, false);
+        }
+        return true;
     }
     if (!server_move_addr(g, sa, len)) {
         return false; /* the master in use confirmed: the failover goes on */
+    }
+    if (h->finding && leaving) {
+        hold_begin(g, false); /* what waited for a master waits on, for the next one */
+        return true;
     }
     if (h->finding) {
         hold_release(h, "master found");
@@ -489,7 +500,13 @@ void hold_begin(struct server *g, bool down)
     if (h == NULL || h->switching || (down ? h->down : h->promoting)) {
         return; /* out of memory: requests go on as without holding */
     }
-    if (!hold_active(h)) {
+    if (h->finding) {
+        /* the master just found is being failed over: the requests that waited
+         * for it wait on, within the same failover_hold */
+        h->finding = false;
+        h->old = g->addr.ss;
+        h->old_len = g->addr.len;
+    } else if (!hold_active(h)) {
         h->began_us = ev_now_us(hold_loop(h));
         h->old = g->addr.ss;
         h->old_len = g->addr.len;
@@ -571,9 +588,10 @@ void hold_master_lost(struct server *s)
     }
 }
 
-/* Whether a request of client id for s (a master or a hidden replica of g)
+/* Whether a request of client c for s (a master or a hidden replica of g)
  * waits: see hold.h. err: the master could not be reached. */
-static bool hold_admits(struct server *g, struct server *s, uint64_t id, bool readonly, int err)
+static bool hold_admits(struct server *g, struct server *s, const struct client *c, bool readonly,
+                        int err)
 {
     if (err != 0) {
         if (s != g) {
@@ -589,8 +607,14 @@ static bool hold_admits(struct server *g, struct server *s, uint64_t id, bool re
     if (!hold_active(h)) {
         return false;
     }
-    if (hc_find(&h->clients, id) >= 0) {
+    if (hc_find(&h->clients, c->id) >= 0) {
         return true; /* behind its own held request, even a read of a replica */
+    }
+    if (c->imported_us != 0 && c->imported_us >= h->began_us) {
+        /* handed over during the failover by a process that may have taken the
+         * new master already and sent it this client's last write: its reads
+         * wait too, or the old master would answer them from before it */
+        return true;
     }
     return s == g && (h->down || h->switching || h->finding || !readonly);
 }
@@ -599,7 +623,7 @@ bool hold_take(struct client *c, struct server *s, const uint8_t *p, const struc
                int err)
 {
     struct server *g = hold_group(s);
-    if (g == NULL || ri->noreply || !hold_admits(g, s, c->id, ri->readonly, err)) {
+    if (g == NULL || ri->noreply || !hold_admits(g, s, c, ri->readonly, err)) {
         return false;
     }
     struct req *r = req_new(c->px, ri->cmd);
@@ -612,7 +636,7 @@ bool hold_take_frag(struct client *c, struct req *fr, struct server *s, const ui
                     const struct req_info *ri, const uint32_t *idx, uint32_t nidx, int err)
 {
     struct server *g = hold_group(s);
-    if (g == NULL || !hold_admits(g, s, c->id, ri->readonly, err)) {
+    if (g == NULL || !hold_admits(g, s, c, ri->readonly, err)) {
         return false;
     }
     struct buf b;
@@ -626,6 +650,17 @@ bool hold_take_frag(struct client *c, struct req *fr, struct server *s, const ui
     hold_push(g->hold, fr, c, b.data, b.len);
     buf_free(&b);
     return true;
+}
+
+bool hold_admits_write(struct client *c, struct server *s, int err)
+{
+    struct server *g = hold_group(s);
+    return g != NULL && hold_admits(g, s, c, false, err);
+}
+
+void hold_put(struct client *c, struct server *s, struct req *r, const uint8_t *p, size_t len)
+{
+    hold_push(hold_group(s)->hold, r, c, p, len);
 }
 
 /* ------------------------------------------------------------ connections closing */

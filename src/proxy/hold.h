@@ -67,6 +67,12 @@ bool hold_take(struct client *c, struct server *s, const uint8_t *p, const struc
 bool hold_take_frag(struct client *c, struct req *fr, struct server *s, const uint8_t *p,
                     const struct req_info *ri, const uint32_t *idx, uint32_t nidx, int err);
 
+/* A request the caller builds itself (a transaction's MULTI ... EXEC): whether
+ * a write for s waits now (err as for hold_take); if so the caller queues its
+ * req on the client and gives it with its bytes to hold_put. */
+bool hold_admits_write(struct client *c, struct server *s, int err);
+void hold_put(struct client *c, struct server *s, struct req *r, const uint8_t *p, size_t len);
+
 /* The sentinels' news (groups.c). begins: a replica of g's master is being
  * promoted (down false), or that master is down (down true); ends: the
  * failover is over and g keeps its master (why: how, for the log). */
@@ -76,8 +82,11 @@ void hold_end(struct server *g, const char *why);
  * it is answered that it is not known, and later requests are at once. */
 void hold_unknown(struct server *g);
 /* g's master is at sa (ROLE said so): move g there, then release what waits.
- * True when g moves (maybe once the old master is drained). */
-bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, const char *why);
+ * True when g moves (maybe once the old master is drained). leaving: a
+ * sentinel leads a failover away from sa (g had no master: the proxy started
+ * during it), so the writes wait for the switch as if its start was heard. */
+bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, const char *why,
+                 bool leaving);
 
 /* A connection of s failed at the socket (refused, reset, closed with work):
  * with failover_hold_on_crash, its group's master is unreachable. */

@@ -7,6 +7,7 @@
 #include "proto/redis_wire.h"
 #include "proxy/client.h"
 #include "proxy/cqueue.h"
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/req.h"
@@ -120,13 +121,50 @@ static struct sconn *txn_conn(struct client *c, struct server *s, int *err)
     return *err == 0 ? sc : NULL;
 }
 
+/* MULTI, the queued commands and EXEC, to home: on its connection, or held
+ * like a write while home's sentinel group fails over (or has no master yet). */
+static void txn_send(struct client *c, struct server *home, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    int err = 0;
+    struct sconn *sc = NULL;
+    bool held = hold_admits_write(c, home, 0);
+    if (!held && (sc = txn_conn(c, home, &err)) == NULL && t->watched == NULL) {
+        held = hold_admits_write(c, home, err); /* (a watch cannot move to another connection) */
+    }
+    if (sc == NULL && !held) {
+        c->pool->stats[SP_forward_error]++;
+        router_reply_error(c, server_strerror(home, err));
+        return;
+    }
+    struct req *q = req_new(c->px, ri->cmd);
+    struct buf b, *out = held ? &b : sconn_out(sc);
+    buf_init(&b);
+    size_t before = out->len;
+    q->skip = t->n + 1; /* MULTI's +OK, one QUEUED per command */
+    txn_word(c, out, "MULTI");
+    buf_append(out, t->cmds.data, t->cmds.len);
+    txn_word(c, out, "EXEC");
+    cqueue_push(c, q, t->cmds.len);
+    if (held) {
+        hold_put(c, home, q, b.data, b.len);
+        buf_free(&b);
+        return;
+    }
+    sconn_queued(sc, q, out->len - before);
+}
+
 static void txn_exec(struct client *c, const struct req_info *ri)
 {
     struct txn *t = &c->txn;
     struct server *home = t->home != NULL ? t->home : t->watched;
+    /* a watch made on a master that a failover is replacing no longer holds:
+     * answered as when a watched key changed, so the client tries again */
+    bool lost = t->watched != NULL &&
+                (t->watch_lost || (!t->aborted && hold_admits_write(c, t->watched, 0)));
     if (t->aborted) {
         router_reply_error(c, TXN_ABORT);
-    } else if (t->watched != NULL && t->watch_lost) {
+    } else if (lost) {
         cqueue_local(c, (const uint8_t *)(c->lc.resp == 3 ? "_\r\n" : "*-1\r\n"),
                      c->lc.resp == 3 ? 3 : 5);
     } else if (t->n == 0) {
@@ -136,21 +174,11 @@ static void txn_exec(struct client *c, const struct req_info *ri)
         if (home == NULL && route_key(c->pool, (const uint8_t *)"", 0, false, &r) == ROUTE_HIT) {
             home = r.target; /* keyless commands only: where a keyless request goes */
         }
-        int err = 0;
-        struct sconn *sc = home != NULL ? txn_conn(c, home, &err) : NULL;
-        if (sc == NULL) {
-            c->pool->stats[SP_forward_error]++;
-            router_reply_error(c, home != NULL ? server_strerror(home, err) : "no server");
+        if (home != NULL) {
+            txn_send(c, home, ri);
         } else {
-            struct req *q = req_new(c->px, ri->cmd);
-            struct buf *out = sconn_out(sc);
-            size_t before = out->len;
-            q->skip = t->n + 1; /* MULTI's +OK, one QUEUED per command */
-            txn_word(c, out, "MULTI");
-            buf_append(out, t->cmds.data, t->cmds.len);
-            txn_word(c, out, "EXEC");
-            cqueue_push(c, q, t->cmds.len);
-            sconn_queued(sc, q, out->len - before);
+            c->pool->stats[SP_forward_error]++;
+            router_reply_error(c, "no server");
         }
     }
     txn_clear(t);

@@ -76,7 +76,7 @@ static void look_over(struct sentinel *sn, struct sentinel_group *gr)
 {
     struct sockaddr_storage ss;
     socklen_t len;
-    if (!gr->looking || gr->active) {
+    if (!gr->looking || gr->active || gr->parked) {
         return;
     }
     gr->looking = false;
@@ -108,6 +108,11 @@ int sentinel_link_fail(struct sentinel_link *l, const char *why)
     l->waiting = 0;
     l->again = false; /* a new link asks first thing */
     if (l->kind == LINK_SUB) {
+        l->snap_left = 0;
+        if (!l->told) {
+            l->told = true; /* the first look does not wait for it any longer */
+            sentinel_subs_told(sn);
+        }
         return -1; /* its own sentinel, again at the next heartbeat */
     }
     if (l->at == sn->cur) {
@@ -184,10 +189,19 @@ static void link_queue_hello(struct sentinel_link *l)
     }
     if (l->kind == LINK_QUERY) {
         link_queue_queries(l);
-    } else {
-        sentinel_msg_subscribe(&l->conn.out, l->sn->sub_what);
-        link_wait(l, 1);
+        return;
     }
+    if (l->sn->sub_what & SENTINEL_SUB_FAILOVER) {
+        /* whether this sentinel leads a failover we would not hear begin: asked
+         * in the same write as SUBSCRIBE, so no step falls between the two */
+        for (uint32_t i = 0; i < l->sn->ngroups; i++) {
+            sentinel_msg_query_epoch(&l->conn.out, l->sn->groups[i].name);
+        }
+        l->snap_left = l->sn->ngroups;
+        link_wait(l, l->sn->ngroups);
+    }
+    sentinel_msg_subscribe(&l->conn.out, l->sn->sub_what);
+    link_wait(l, 1);
 }
 
 static void link_connect(struct sentinel_link *l)
@@ -243,13 +257,47 @@ static void probe_fail(struct sentinel_group *pr, const char *why)
     look_over(pr->sn, pr);
 }
 
-static void probe_accept(struct sentinel_group *pr)
+static bool subs_all_told(const struct sentinel *sn)
+{
+    for (uint32_t i = 0; i < sn->cp->nsentinels; i++) {
+        if (!sn->subs[i].told) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void sentinel_subs_told(struct sentinel *sn)
+{
+    if (!subs_all_told(sn)) {
+        return;
+    }
+    for (uint32_t i = 0; i < sn->ngroups; i++) {
+        if (sn->groups[i].parked) {
+            sentinel_probe_accept(&sn->groups[i]);
+        }
+    }
+}
+
+void sentinel_probe_accept(struct sentinel_group *pr)
 {
     struct sentinel *sn = pr->sn;
     struct sockaddr_storage ss = pr->ss, old;
     socklen_t len = pr->len, old_len = 0;
     char from[96] = "", to[96];
+    if (pr->looking && !subs_all_told(sn)) {
+        /* a proxy that just started has heard no failover yet: one that began
+         * before would send writes to a master about to be made a replica */
+        probe_stop(pr);
+        pr->parked = true;
+        return;
+    }
+    pr->parked = false;
     bool known = sn->sink.ops->master_get(sn->sink.ctx, pr->idx, &old, &old_len);
+    bool leaving =
+        !known && pr->pend_by != NO_SENTINEL && pr->pend_len == len &&
+        sock_addr_same((const struct sockaddr *)&pr->pend_ss, (const struct sockaddr *)&ss, len);
+    uint32_t leader = pr->pend_by;
     if (known) {
         sock_addr_str((const struct sockaddr *)&old, old_len, from, sizeof(from));
     }
@@ -262,7 +310,10 @@ static void probe_accept(struct sentinel_group *pr)
         pr->epoch = pr->cand_epoch;
     }
     pr->epoch_known = pr->cand_epoch_known;
-    if (!sn->sink.ops->master_found(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len)) {
+    pr->pend_by = NO_SENTINEL;
+    pr->pend_len = 0;
+    if (!sn->sink.ops->master_found(sn->sink.ctx, pr->idx, (const struct sockaddr *)&ss, len,
+                                    leaving)) {
         return;
     }
     if (known) {
@@ -271,7 +322,7 @@ static void probe_accept(struct sentinel_group *pr)
         pr->left_epoch = before;
     }
     /* what was said of the old master is not said of the new one */
-    pr->promoting_by = NO_SENTINEL;
+    pr->promoting_by = leaving ? leader : NO_SENTINEL;
     memset(pr->sdown, 0, sn->cp->nsentinels);
     if (known) {
         log_warn("pool '%s': group '%s' master switched from %s to %s", sn->cp->name, pr->name,
@@ -291,7 +342,7 @@ static void probe_verdict(struct sentinel_group *pr, const uint8_t *p)
     char text[128], why[160];
     int rc = sentinel_msg_parse_role(p, &pr->conn.ri);
     if (rc == SENTINEL_MSG_OK) {
-        probe_accept(pr);
+        sentinel_probe_accept(pr);
         return;
     }
     if (rc == SENTINEL_MSG_NONE) {
@@ -340,6 +391,7 @@ static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage
     pr->ss = *ss;
     pr->len = len;
     pr->active = true;
+    pr->parked = false;
     pr->skip = 0;
     if (query_conn_open(sn->loop, &pr->conn, (const struct sockaddr *)ss, len) != 0) {
         probe_fail(pr, pr->conn.err);
@@ -404,6 +456,9 @@ void sentinel_candidate(struct sentinel *sn, struct sentinel_group *pr,
                  "ignored",
                  sn->cp->name, pr->name, (unsigned long long)epoch, (unsigned long long)pr->epoch);
         return;
+    }
+    if (known && (pr->active || pr->parked) && pr->cand_epoch_known && epoch < pr->cand_epoch) {
+        return; /* the candidate being checked comes from a newer view */
     }
     if (pr->left_len == len && epoch <= pr->left_epoch &&
         sock_addr_same((const struct sockaddr *)&pr->left_ss, (const struct sockaddr *)ss, len)) {
@@ -687,6 +742,8 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
     for (uint32_t i = 0; i < cp->nsentinels; i++) {
         link_init(&sn->subs[i], sn, LINK_SUB);
         sn->subs[i].at = i;
+        /* without holding, nothing waits for what a sentinel leads */
+        sn->subs[i].told = !(sn->sub_what & SENTINEL_SUB_FAILOVER) || sn->ngroups == 0;
     }
     ev_timer_init(&sn->heartbeat, sentinel_on_heartbeat, sn);
     for (uint32_t i = 0; i < sn->ngroups; i++) {
@@ -698,6 +755,7 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
         pr->idx = i;
         pr->name = cp->servers[i].name;
         pr->promoting_by = NO_SENTINEL;
+        pr->pend_by = NO_SENTINEL;
         pr->looking = true;
         pr->sdown = calloc(cp->nsentinels ? cp->nsentinels : 1, 1);
         if (pr->sdown == NULL) {

@@ -78,6 +78,29 @@ static void sub_master_down(struct sentinel_link *l, struct sentinel_group *pr,
     sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, true);
 }
 
+/* Before a master is known: sentinel l leads a failover away from the one at
+ * m. Taking that master (sentinel_probe_accept) begins the hold at once. */
+static void sub_pending(struct sentinel_link *l, struct sentinel_group *pr,
+                        const struct sentinel_master *m)
+{
+    struct sentinel *sn = l->sn;
+    if (pr->pend_by == l->at || !sentinel_addr(sn, pr, m, &pr->pend_ss, &pr->pend_len)) {
+        return;
+    }
+    log_notice("pool '%s': sentinel '%s' leads a failover of group '%s' away from %.*s:%d: "
+               "writes wait for the switch if that master is taken",
+               sn->cp->name, sentinel_link_peer(l), pr->name, (int)m->ip_len, (const char *)m->ip,
+               m->port);
+    pr->pend_by = l->at;
+}
+
+static bool sub_master_known(struct sentinel *sn, const struct sentinel_group *pr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return sn->sink.ops->master_get(sn->sink.ctx, pr->idx, &ss, &len);
+}
+
 static void sub_promoting(struct sentinel_link *l, struct sentinel_group *pr,
                           const struct sentinel_event *ev)
 {
@@ -121,6 +144,7 @@ static void sub_event(struct sentinel_link *l, const struct sentinel_event *ev)
         return;
     }
     if (ev->kind == SENTINEL_EV_SWITCH) {
+        pr->pend_by = NO_SENTINEL; /* that failover is over */
         sub_switch(l, pr, ev);
         return;
     }
@@ -128,8 +152,16 @@ static void sub_event(struct sentinel_link *l, const struct sentinel_event *ev)
         sub_replica_down(sn, pr, ev);
         return;
     }
+    if (!sub_master_known(sn, pr)) {
+        if (ev->kind == SENTINEL_EV_PROMOTING) {
+            sub_pending(l, pr, &ev->master);
+        } else if (ev->kind == SENTINEL_EV_ABORT && pr->pend_by == l->at) {
+            pr->pend_by = NO_SENTINEL;
+        }
+        return;
+    }
     if (!sub_about_master(sn, pr, ev)) {
-        return; /* an old master, or one we do not know yet */
+        return; /* an old master */
     }
     switch (ev->kind) {
     case SENTINEL_EV_PROMOTING:
@@ -144,10 +176,55 @@ static void sub_event(struct sentinel_link *l, const struct sentinel_event *ev)
     }
 }
 
+/* One answer of a new subscription link's SENTINEL MASTER for each group, in
+ * order, asked with its SUBSCRIBE: a failover its sentinel leads past the
+ * choice of a replica began before we listened, and its first step (the one
+ * that begins a hold) will not be heard. The master in use being failed over
+ * begins the hold now; with none known yet, it is remembered for when that
+ * master is taken. The view is also a candidate like a query's: the first
+ * look takes the newest view of all the sentinels, not the one the query link
+ * asked, which may not have heard of the last switch yet while the old master
+ * still says master. Once answered for every group, the first look may end. */
+static int sub_snapshot(struct sentinel_link *l, const uint8_t *p)
+{
+    struct sentinel *sn = l->sn;
+    struct sentinel_group *pr = &sn->groups[sn->ngroups - l->snap_left];
+    struct sentinel_failover f;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    l->snap_left--;
+    if (l->waiting > 0) {
+        l->waiting--;
+    }
+    if (sentinel_msg_parse_failover(p, &l->conn.ri, &f) == SENTINEL_MSG_OK &&
+        sentinel_addr(sn, pr, &f.master, &ss, &len)) {
+        if (f.promoting && sentinel_master_is(sn, pr, &ss, len)) {
+            log_notice("pool '%s': sentinel '%s' leads a failover of group '%s' begun before "
+                       "it was listened to",
+                       sn->cp->name, sentinel_link_peer(l), pr->name);
+            pr->promoting_by = l->at;
+            sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, false);
+        } else if (f.promoting && !sub_master_known(sn, pr)) {
+            sub_pending(l, pr, &f.master);
+        }
+        if (f.epoch_known) {
+            sentinel_candidate(sn, pr, &ss, len, f.epoch);
+        }
+    }
+    if (l->snap_left == 0 && !l->told) {
+        l->told = true;
+        sentinel_subs_told(sn);
+    }
+    return 0;
+}
+
 int sentinel_sub_reply(struct sentinel_link *l, const uint8_t *p)
 {
     struct sentinel_event ev;
     char text[128];
+    if (l->snap_left > 0) {
+        return sub_snapshot(l, p);
+    }
     int rc = sentinel_msg_parse_event(p, &l->conn.ri, &ev);
     if (rc == SENTINEL_MSG_BAD) {
         return sentinel_link_fail(l, sentinel_reply_text(text, sizeof(text), p, &l->conn.ri));

@@ -44,6 +44,8 @@ struct sentinel_link {
     uint32_t round_ok;   /* query link: usable answers in this round */
     bool old_replicas;   /* query link: this sentinel knows SENTINEL SLAVES only */
     bool again;          /* query link: ask again once this round is answered */
+    uint32_t snap_left;  /* sub link: SENTINEL MASTER answers still due (see sub_snapshot) */
+    bool told;           /* sub link: said whether it leads a failover, or failed trying */
     bool ans_ok;         /* query link: the address answer of the current group */
     bool ans_fresh;      /* query link: ... at an epoch not older than the one in use */
     socklen_t ans_len;
@@ -82,7 +84,16 @@ struct sentinel_group {
     socklen_t refused_len;
     uint32_t
         promoting_by; /* the sentinel promoting a replica of the master in use, or NO_SENTINEL */
-    uint8_t *sdown;   /* per sentinel: it sees the master in use down (+sdown) */
+    /* before a master is known: the sentinel that leads a failover of the
+     * master at pend_ss (NO_SENTINEL: none heard of); taking that master
+     * begins the hold at once */
+    uint32_t pend_by;
+    struct sockaddr_storage pend_ss;
+    socklen_t pend_len;
+    /* the first look's candidate said master, and waits until every
+     * subscription has said whether its sentinel leads a failover */
+    bool parked;
+    uint8_t *sdown; /* per sentinel: it sees the master in use down (+sdown) */
 };
 
 struct sentinel {
@@ -118,6 +129,12 @@ bool sentinel_addr(struct sentinel *sn, const struct sentinel_group *gr,
                    const struct sentinel_master *m, struct sockaddr_storage *ss, socklen_t *len);
 /* The group of that exact name, or NULL. */
 struct sentinel_group *sentinel_group_find(struct sentinel *sn, const uint8_t *name, size_t len);
+
+/* A candidate that said master is taken (sentinel.c): passed on to the sink. */
+void sentinel_probe_accept(struct sentinel_group *pr);
+/* Every subscription link has said whether its sentinel leads a failover (or
+ * failed): the first look's parked candidates are taken. */
+void sentinel_subs_told(struct sentinel *sn);
 
 /* One message a subscription link read: 0, or -1 when the link was closed. */
 int sentinel_sub_reply(struct sentinel_link *l, const uint8_t *p);

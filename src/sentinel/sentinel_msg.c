@@ -246,6 +246,67 @@ int sentinel_msg_parse_epoch(const uint8_t *p, const struct rsp_info *ri, uint64
     return SENTINEL_MSG_BAD;
 }
 
+/* The states of a failover (SENTINEL MASTER's failover-state) after the
+ * leader chose a replica: +selected-slave, the first step a subscription
+ * hears, was published already. */
+static const char *const msg_promoting_states[] = {
+    "send_slaveof_noone",
+    "wait_promotion",
+    "reconf_slaves",
+    "update_config",
+};
+
+static bool msg_promoting(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < sizeof(msg_promoting_states) / sizeof(msg_promoting_states[0]); i++) {
+        if (msg_is(s, n, msg_promoting_states[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+int sentinel_msg_parse_failover(const uint8_t *p, const struct rsp_info *ri,
+                                struct sentinel_failover *out)
+{
+    const uint8_t *port = NULL;
+    size_t port_len = 0;
+    out->master.ip = NULL;
+    out->master.ip_len = 0;
+    out->epoch = 0;
+    out->epoch_known = false;
+    out->promoting = false;
+    if (ri->is_error) {
+        return SENTINEL_MSG_NONE; /* an unknown group, or a sentinel that refuses */
+    }
+    if (ri->type != '*' || ri->elems.n % 2 != 0) {
+        return SENTINEL_MSG_BAD;
+    }
+    for (uint32_t i = 0; i < ri->elems.n; i += 2) {
+        const uint8_t *k, *v;
+        size_t klen, vlen;
+        if (!msg_elem_str(p, ri, i, &k, &klen) || !msg_elem_str(p, ri, i + 1, &v, &vlen)) {
+            return SENTINEL_MSG_BAD;
+        }
+        if (msg_is(k, klen, "ip")) {
+            out->master.ip = v;
+            out->master.ip_len = vlen;
+        } else if (msg_is(k, klen, "port")) {
+            port = v;
+            port_len = vlen;
+        } else if (msg_is(k, klen, "failover-state")) {
+            out->promoting = msg_promoting(v, vlen);
+        } else if (msg_is(k, klen, "config-epoch")) {
+            out->epoch_known = msg_u64(v, vlen, &out->epoch);
+        }
+    }
+    if (out->master.ip == NULL || !msg_ip_ok(out->master.ip, out->master.ip_len) || port == NULL ||
+        (out->master.port = msg_port(port, port_len)) < 0) {
+        return SENTINEL_MSG_BAD;
+    }
+    return SENTINEL_MSG_OK;
+}
+
 /* True when the comma-separated list s[0..n) has exactly the item word. */
 static bool msg_list_has(const uint8_t *s, size_t n, const char *word)
 {

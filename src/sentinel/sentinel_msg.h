@@ -9,7 +9,10 @@
  *   SENTINEL get-master-addr-by-name g   *2 $ip $port, or a null (group unknown)
  *   SENTINEL MASTER g                    *2N $field $value ... with "config-epoch", the
  *                                        version of the sentinels' view of g: it grows
- *                                        with every failover
+ *                                        with every failover; on the sentinel leading
+ *                                        one, "failover-state" (wait_start,
+ *                                        select_slave, send_slaveof_noone,
+ *                                        wait_promotion, reconf_slaves, update_config)
  *   a pub/sub push on +switch-master     *3 $message $+switch-master $payload, or
  *                                        *4 $pmessage $pattern $+switch-master $payload
  *                                        payload "<group> <old-ip> <old-port> <new-ip> <new-port>"
@@ -143,6 +146,19 @@ int sentinel_msg_parse_event(const uint8_t *p, const struct rsp_info *ri,
 /* The config-epoch field of a SENTINEL MASTER reply; NONE for an error reply
  * (the sentinel does not monitor the group). */
 int sentinel_msg_parse_epoch(const uint8_t *p, const struct rsp_info *ri, uint64_t *epoch);
+/* What a SENTINEL MASTER reply says of a group: the master the sentinel names
+ * (ip points into the reply) at its config-epoch (epoch_known false without
+ * one), and whether that sentinel leads a failover of it past the choice of a
+ * replica (its failover-state), whose first steps a subscription made now has
+ * missed. NONE for an error reply; BAD without a valid ip and port. */
+struct sentinel_failover {
+    struct sentinel_master master;
+    uint64_t epoch;
+    bool epoch_known;
+    bool promoting;
+};
+int sentinel_msg_parse_failover(const uint8_t *p, const struct rsp_info *ri,
+                                struct sentinel_failover *out);
 /* SENTINEL_MSG_OK when the server says it is a master. */
 int sentinel_msg_parse_role(const uint8_t *p, const struct rsp_info *ri);
 

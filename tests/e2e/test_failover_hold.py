@@ -362,6 +362,82 @@ def test_aborted_failover_releases_to_the_old_master(env):
     assert log_has(rig.px, "no replica confirmed")
 
 
+def test_proxy_started_during_a_failover_holds_its_writes(env):
+    """A proxy that starts while a sentinel is promoting a replica (a new
+    process of a binary upgrade, a worker started again, a proxy started then)
+    never heard the promotion announced, and the old master still says master
+    until the switch. It asks each sentinel whether it leads a failover
+    (SENTINEL MASTER's failover-state) before taking a master: the leader says
+    so, and the writes wait for the switch instead of going to the old master,
+    which would lose them once it is made a replica."""
+    rig = Rig(env)
+    rig.ready_for_failover("g0")
+    replica = rig.replica("g0")
+    leader = rig.sentinels[0]
+    keys = rig.keys["g0"][:200]
+    w = None
+    os.kill(replica.proc.pid, signal.SIGSTOP)  # it runs SLAVEOF NO ONE once let go
+    try:
+        force_failover(leader, "g0")
+        wait_until(lambda: sentinel_view(leader, "g0").get("failover-state") == "wait_promotion",
+                   what="the leader to wait for the promotion")
+        px = env.proxy({"beta": sentinel_pool(GROUPS, rig.sentinels)}, verbose=5)
+        w = Writers(px.port(), [keys[i::CLIENTS] for i in range(CLIENTS)]).start()
+        wait_until(lambda: px.stats()["beta"]["g0"]["failover_held"] > 0, timeout=3,
+                   what="the new proxy to hold its writes")
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    try:
+        wait_until(lambda: px.stats()["beta"]["g0"]["server_failover"] == 1, timeout=20,
+                   what="the new proxy to follow the switch")
+        assert w.wait_ops(300), w.failed
+    finally:
+        w.stop()
+    assert rig.current_master("g0") is replica
+    assert w.lost_on(replica, keys) == [] and w.stale == []
+    assert w.errors == [], w.errors[:10]
+    time.sleep(SNAPSHOT_WAIT)
+    st = px.stats()["beta"]["g0"]
+    assert st["failover_released"] == st["failover_held"] > 0
+    with open(px.log) as f:
+        assert "sentinel '%s' leads a failover of group 'g0'" % leader.addr in f.read()
+
+
+def test_transactions_wait_for_the_new_master(env):
+    """MULTI ... EXEC during a planned failover: the EXEC (the transaction's
+    writes, sent as one MULTI ... EXEC) waits for the switch like a write, and
+    runs on the new master; a transaction with WATCH, whose watch was on the
+    old master, is answered as aborted (a null EXEC, as when a watched key
+    changes) without running."""
+    rig = Rig(env)
+    rig.ready_for_failover("g0")
+    replica = rig.replica("g0")
+    k1, k2, k3 = rig.keys["g0"][:3]
+    c, watcher = rig.px.resp(), rig.px.resp()
+    assert watcher.call("WATCH", k3) == b"OK"
+    os.kill(replica.proc.pid, signal.SIGSTOP)  # it runs SLAVEOF NO ONE once let go
+    try:
+        force_failover(rig.sentinels[0], "g0")
+        wait_until(lambda: log_has(rig.px, "failover begins"), what="the hold to begin")
+        c.send(encode_command("MULTI") + encode_command("SET", k1, "t1") +
+               encode_command("INCR", k2) + encode_command("EXEC"))
+        for want in (b"OK", b"QUEUED", b"QUEUED"):
+            assert c.read_reply() == want
+        for cmd in (("MULTI",), ("SET", k3, "w"), ("EXEC",)):
+            watcher.send(encode_command(*cmd))
+        assert [watcher.read_reply() for _ in range(3)] == [b"OK", b"QUEUED", None]
+        wait_until(lambda: stats_of(rig.px)["failover_held"] > 0, what="the EXEC held")
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    assert c.read_reply() == [b"OK", 1]  # once the switch is taken
+    wait_until(lambda: rig.failovers() == 1, timeout=20, what="the switch")
+    assert rig.current_master("g0") is replica
+    r = replica.client()
+    assert r.get(k1) == b"t1" and r.get(k2) == b"1" and r.get(k3) is None
+    c.close()
+    watcher.close()
+
+
 def test_hold_that_expires_answers_errors(env):
     """failover_hold (1000 ms) below the sentinels' failover-timeout (3000 ms):
     the held writes get an error when it runs out (none of them is sent to

@@ -131,7 +131,7 @@ static void rig_turn(struct rig *r)
 static bool master_found(struct rig *r, int m)
 {
     return r->sink.ops->master_found(r->sink.ctx, 0, (const struct sockaddr *)&r->addr[m],
-                                     sizeof(r->addr[m]));
+                                     sizeof(r->addr[m]), false);
 }
 
 /* What master m received (accepting the proxy's connection first); "" if nothing. */

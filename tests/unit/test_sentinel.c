@@ -220,6 +220,61 @@ static const char *replica_entry(char *buf, size_t cap, const char *ip, const ch
     return buf;
 }
 
+static int failover(const char *s, struct sentinel_failover *f)
+{
+    return sentinel_msg_parse_failover(framed(s), &ri, f);
+}
+
+/* SENTINEL MASTER as redis-sentinel 7 answers it, with state as its
+ * failover-state (NULL: no failover, no field). */
+static const char *master_reply(char *buf, size_t cap, const char *state)
+{
+    int n = snprintf(buf, cap,
+                     "*%d\r\n$4\r\nname\r\n$2\r\ng0\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n"
+                     "$4\r\nport\r\n$4\r\n6379\r\n$5\r\nflags\r\n$%zu\r\n%s\r\n",
+                     state != NULL ? 10 : 8,
+                     state != NULL ? strlen("master,failover_in_progress") : strlen("master"),
+                     state != NULL ? "master,failover_in_progress" : "master");
+    if (state != NULL) {
+        snprintf(buf + n, cap - (size_t)n, "$14\r\nfailover-state\r\n$%zu\r\n%s\r\n", strlen(state),
+                 state);
+    }
+    return buf;
+}
+
+static void test_failover_state(void)
+{
+    char buf[512];
+    struct sentinel_failover f;
+    CHECK_EQ_INT(failover(master_reply(buf, sizeof(buf), NULL), &f), SENTINEL_MSG_OK);
+    CHECK(!f.promoting);
+    CHECK_MEM(f.master.ip, f.master.ip_len, "127.0.0.1");
+    CHECK_EQ_INT(f.master.port, 6379);
+    /* the election and the choice come before +selected-slave: heard live */
+    CHECK_EQ_INT(failover(master_reply(buf, sizeof(buf), "wait_start"), &f), SENTINEL_MSG_OK);
+    CHECK(!f.promoting);
+    CHECK_EQ_INT(failover(master_reply(buf, sizeof(buf), "select_slave"), &f), SENTINEL_MSG_OK);
+    CHECK(!f.promoting);
+    const char *past[] = {"send_slaveof_noone", "wait_promotion", "reconf_slaves", "update_config"};
+    for (size_t i = 0; i < sizeof(past) / sizeof(past[0]); i++) {
+        CHECK_EQ_INT(failover(master_reply(buf, sizeof(buf), past[i]), &f), SENTINEL_MSG_OK);
+        CHECK(f.promoting);
+        CHECK_EQ_INT(f.master.port, 6379);
+    }
+    CHECK_EQ_INT(failover(master_reply(buf, sizeof(buf), "wait_promotionx"), &f), SENTINEL_MSG_OK);
+    CHECK(!f.promoting);
+    CHECK_EQ_INT(failover("-ERR No such master with that name\r\n", &f), SENTINEL_MSG_NONE);
+    /* no address, a bad port, an odd array, a number value */
+    CHECK_EQ_INT(failover("*2\r\n$4\r\nport\r\n$4\r\n6379\r\n", &f), SENTINEL_MSG_BAD);
+    CHECK_EQ_INT(failover("*4\r\n$2\r\nip\r\n$3\r\n::1\r\n$4\r\nport\r\n$5\r\n70000\r\n", &f),
+                 SENTINEL_MSG_BAD);
+    CHECK_EQ_INT(failover("*3\r\n$2\r\nip\r\n$3\r\n::1\r\n$4\r\nport\r\n", &f), SENTINEL_MSG_BAD);
+    CHECK_EQ_INT(failover("*4\r\n$2\r\nip\r\n$3\r\n::1\r\n$4\r\nport\r\n:1\r\n", &f),
+                 SENTINEL_MSG_BAD);
+    CHECK_EQ_INT(failover("*4\r\n$2\r\nip\r\n$3\r\n::1\r\n$4\r\nport\r\n$1\r\n1\r\n", &f),
+                 SENTINEL_MSG_OK);
+}
+
 static void test_replicas(void)
 {
     struct sentinel_replica r[4];
@@ -536,6 +591,7 @@ int main(void)
     test_master_addr();
     test_switch();
     test_epoch();
+    test_failover_state();
     test_replicas();
     test_sdown();
     test_events();

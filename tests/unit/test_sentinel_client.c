@@ -41,6 +41,7 @@ struct record {
     struct sockaddr_storage master;
     socklen_t master_len;
     int found;           /* master_found calls that moved the group */
+    int leaving;         /* ... of a master a sentinel leads a failover away from */
     int listed;          /* replicas_listed calls */
     uint32_t nreplicas;  /* in the last list */
     int down;            /* replica_state(false) calls */
@@ -62,10 +63,12 @@ static bool rec_master_get(void *ctx, uint32_t g, struct sockaddr_storage *ss, s
     return r->known;
 }
 
-static bool rec_master_found(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len)
+static bool rec_master_found(void *ctx, uint32_t g, const struct sockaddr *sa, socklen_t len,
+                             bool leaving)
 {
     struct record *r = ctx;
     (void)g;
+    r->leaving += leaving;
     if (r->known && len == r->master_len && memcmp(&r->master, sa, len) == 0) {
         return false;
     }
@@ -136,6 +139,7 @@ struct conn {
     bool master;  /* accepted on a master's port: answers ROLE */
     int port;     /* that master's port */
     int sentinel; /* accepted on that sentinel's port */
+    int masters;  /* SENTINEL MASTER questions it asked */
     char in[16384];
     size_t len;
 };
@@ -152,8 +156,14 @@ struct script {
     int sub_fd[MAX_SENTINELS];    /* each sentinel's subscription link, once seen */
     int sub_nchan[MAX_SENTINELS]; /* the channels it subscribed to */
     int roles;                    /* ROLE questions answered */
-    int masters;                  /* SENTINEL MASTER questions answered */
-    bool hold;                    /* the sentinels leave SENTINEL queries unanswered */
+    int masters;                  /* SENTINEL MASTER questions of query links answered */
+    bool hold; /* the sentinels leave the query links' SENTINEL queries unanswered */
+    /* what each sentinel's SENTINEL MASTER says of a failover it leads, or NULL */
+    const char *fstate[MAX_SENTINELS];
+    /* a sentinel with a view of its own (one that has not heard of a switch):
+     * the master it names and the epoch, instead of named and epoch */
+    bool own[MAX_SENTINELS];
+    int own_named[MAX_SENTINELS], own_epoch[MAX_SENTINELS];
 };
 
 static int listen_any(int *port)
@@ -199,9 +209,12 @@ static void sentinel_answer(struct script *sc, struct conn *c, const uint8_t *p,
 {
     const struct span *a = ri->args.v;
     char port[16], epoch[16];
-    snprintf(port, sizeof(port), "%d", sc->master_port[sc->named]);
-    snprintf(epoch, sizeof(epoch), "%d", sc->epoch);
+    bool own = !c->master && sc->own[c->sentinel];
+    snprintf(port, sizeof(port), "%d",
+             sc->master_port[own ? sc->own_named[c->sentinel] : sc->named]);
+    snprintf(epoch, sizeof(epoch), "%d", own ? sc->own_epoch[c->sentinel] : sc->epoch);
     if (arg_is(p, &a[0], "SUBSCRIBE")) {
+        sc->masters -= c->masters; /* a subscription's own questions, before it */
         sc->sub_fd[c->sentinel] = c->fd;
         sc->sub_nchan[c->sentinel] = (int)ri->args.n - 1;
         for (uint32_t i = 1; i < ri->args.n; i++) {
@@ -217,8 +230,12 @@ static void sentinel_answer(struct script *sc, struct conn *c, const uint8_t *p,
         say_bulk_array(c->fd, 2, v);
     } else if (arg_is(p, &a[1], "MASTER")) {
         sc->masters++;
-        const char *v[] = {"name", "g", "ip", "127.0.0.1", "port", port, "config-epoch", epoch};
-        say_bulk_array(c->fd, 8, v);
+        c->masters++;
+        const char *fstate = sc->fstate[c->sentinel];
+        const char *v[] = {"name",           "g",   "ip",           "127.0.0.1",
+                           "port",           port,  "config-epoch", epoch,
+                           "failover-state", fstate};
+        say_bulk_array(c->fd, fstate != NULL ? 10 : 8, v);
     } else if (arg_is(p, &a[1], "REPLICAS")) {
         say(c->fd, sc->with_replica ? "*1\r\n*8\r\n$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nport\r\n"
                                       "$4\r\n7001\r\n$5\r\nflags\r\n$5\r\nslave\r\n"
@@ -237,7 +254,8 @@ static void conn_process(struct script *sc, struct conn *c)
     size_t pos = 0;
     while (redis_req_parse((const uint8_t *)c->in + pos, c->len - pos, &ri) == PARSE_OK) {
         const uint8_t *p = (const uint8_t *)c->in + pos;
-        if (sc->hold && !c->master && arg_is(p, &ri.args.v[0], "SENTINEL")) {
+        if (sc->hold && !c->master && arg_is(p, &ri.args.v[0], "SENTINEL") &&
+            memmem(c->in, c->len, "SUBSCRIBE", 9) == NULL) {
             break;
         }
         if (c->master) {
@@ -765,6 +783,78 @@ static void test_first_look_ends(void)
     rig_free(&r);
 }
 
+/* A proxy that starts while sentinel 1 of 2 leads a failover of master 0
+ * (past the choice of a replica, so its first step was published before):
+ * the other sentinel names master 0, which says master. It is taken only once
+ * every subscription said what its sentinel leads, and taken as being failed
+ * over: the writes wait for the switch. A stage before the choice (the
+ * election) is heard as it comes, and a leader's abort forgets it. */
+static void test_first_look_during_a_failover(void)
+{
+    struct rig r;
+    rig_init_n(&r, "master", 2, "");
+    r.sc.fstate[0] = "wait_start";
+    r.sc.fstate[1] = "wait_promotion";
+    RUN_UNTIL(&r, r.rec.found == 1);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(r.rec.leaving, 1);
+    CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[0]);
+    CHECK(all_subscribed(&r)); /* found after both were asked */
+    /* its leader is known: its abort ends the hold */
+    char master[96];
+    snprintf(master, sizeof(master), "master g 127.0.0.1 %d", r.sc.master_port[0]);
+    publish(&r, 0, "-failover-abort-no-good-slave", master);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.ends, 0);
+    publish(&r, 1, "-failover-abort-no-good-slave", master);
+    RUN_UNTIL(&r, r.rec.ends == 1);
+    CHECK_EQ_INT(r.rec.ends, 1);
+    rig_free(&r);
+
+    /* only the election: nothing is missed yet */
+    rig_init_n(&r, "master", 2, "");
+    r.sc.fstate[1] = "wait_start";
+    RUN_UNTIL(&r, r.rec.found == 1);
+    CHECK_EQ_INT(r.rec.leaving, 0);
+    rig_free(&r);
+
+    /* a sentinel that never answers holds the first look up for a heartbeat's
+     * wait (1 s at least), then the master is taken */
+    rig_init_n(&r, "master", 2, "");
+    int silent = r.sc.sentinel_lfd[1]; /* connections wait in its backlog */
+    r.sc.sentinel_lfd[1] = -1;
+    uint64_t t0 = now_ms();
+    RUN_UNTIL(&r, r.rec.found == 1);
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK(now_ms() - t0 >= 900);
+    CHECK_EQ_INT(r.rec.leaving, 0);
+    rig_free(&r);
+    close(silent);
+
+    /* the query link's sentinel (0) has not heard of the switch to master 1
+     * at epoch 2, and master 0 still says master: the first look takes the
+     * newest view, which another sentinel's subscription gave */
+    rig_init_n(&r, "master", 2, "");
+    r.sc.own[0] = true;
+    r.sc.own_named[0] = 0;
+    r.sc.own_epoch[0] = 1;
+    r.sc.named = 1;
+    r.sc.epoch = 2;
+    RUN_UNTIL(&r, r.rec.found == 1);
+    run_for(&r, 200); /* the lagging view, asked every heartbeat, is older */
+    CHECK_EQ_INT(r.rec.found, 1);
+    CHECK_EQ_INT(master_port_of(&r.rec), r.sc.master_port[1]);
+    rig_free(&r);
+
+    /* without holding, no question: the master is taken as before */
+    rig_init_n(&r, "master", 2, "  failover_hold: 0\n");
+    r.sc.fstate[1] = "wait_promotion";
+    RUN_UNTIL(&r, r.rec.found == 1);
+    CHECK_EQ_INT(r.rec.leaving, 0);
+    CHECK_EQ_INT(r.sc.masters, 1);
+    rig_free(&r);
+}
+
 int main(void)
 {
     test_discovery_and_epochs();
@@ -775,5 +865,6 @@ int main(void)
     test_lagging_sentinel_after_switch();
     test_switch_epoch_asked_at_once();
     test_switch_while_a_round_is_out();
+    test_first_look_during_a_failover();
     UNIT_DONE("test_sentinel_client");
 }
