@@ -148,7 +148,7 @@ soak: $(BUILD)/nutcracker
 	  /usr/bin/python3 tests/soak/soak.py
 
 # A sentinel pool through planned failovers with upgrades and reloads in their middle
-# for SOAK_SECONDS (SOAK_SEED: the actions' order); fails if an acknowledged write is lost.
+# for SOAK_SECONDS (SOAK_SEED: the actions' order): it fails when an acknowledged SET is lost.
 SOAK_SEED ?= 1
 soak-sentinel: $(BUILD)/nutcracker
 	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) SOAK_SECONDS=$(SOAK_SECONDS) SOAK_WORKERS=$(SOAK_WORKERS) \

@@ -76,8 +76,8 @@ class Rig:
         for g in GROUPS:
             wait_sentinels_ready(self.sentinels, g, 1)
         global_ = {"worker_processes": workers} if workers else None
-        self.px = env.proxy({"alpha": sentinel_pool(GROUPS, self.sentinels, **pool)},
-                            verbose=5, global_=global_, extra_args=extra_args)
+        self.px = self.start_proxy(sentinel_pool(GROUPS, self.sentinels, **pool), global_,
+                                   extra_args)
         keys = keys_of(GROUPS, 400)
         # the first key of each group tells when the proxy knows its master
         wait_until(lambda: all(self.call("SET", keys[g][0], "x") == b"OK" for g in GROUPS),
@@ -86,6 +86,10 @@ class Rig:
         # each client writes keys of both groups: g1 must not notice g0's failover
         self.by_client = [self.keys["g0"][i::CLIENTS] + self.keys["g1"][i::CLIENTS]
                           for i in range(CLIENTS)]
+
+    def start_proxy(self, pool, global_, extra_args):
+        """The proxy serving pool "alpha" (a soak's may be upgraded)."""
+        return self.env.proxy({"alpha": pool}, verbose=5, global_=global_, extra_args=extra_args)
 
     def call(self, *args):
         c = self.px.resp(timeout=5)

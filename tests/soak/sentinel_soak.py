@@ -38,17 +38,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 
 from conftest import (HOST, Env, Resp, RespError, encode_command, recv_all,  # noqa: E402
-                      wait_until, yaml_conf)
+                      yaml_conf)
 from failover_util import Writers  # noqa: E402
-from test_failover_hold import FAST_SYNC, GROUPS, Rig, in_sync  # noqa: E402
-from test_sentinel import (force_failover, keys_of, sentinel_pool,  # noqa: E402
-                           start_sentinels, wait_sentinels_ready)
+from test_failover_hold import GROUPS, Rig  # noqa: E402
+from test_sentinel import force_failover  # noqa: E402
 from test_upgrade import Upgradable, read_pid  # noqa: E402
 
 SECONDS = float(os.environ.get("SOAK_SECONDS") or 180)
 SEED = int(os.environ.get("SOAK_SEED") or 1)
 WORKERS = int(os.environ.get("SOAK_WORKERS") or 0)
-CLIENTS = 4
 
 
 class Px:
@@ -74,31 +72,18 @@ class Px:
 
 
 class SoakRig(Rig):
-    def __init__(self, env):  # the rig of Rig, with a proxy that can be upgraded
-        self.env = env
-        self.masters = {g: env.redis(args=FAST_SYNC) for g in GROUPS}
-        self.replicas = {g: env.redis(args=FAST_SYNC + ["--replicaof", HOST, str(m.port)])
-                         for g, m in self.masters.items()}
-        for r in self.replicas.values():
-            wait_until(lambda: in_sync(r), what="replica in sync")
-        self.sentinels = start_sentinels(env, self.masters)
-        for g in GROUPS:
-            wait_sentinels_ready(self.sentinels, g, 1)
-        self.global_ = {"worker_processes": WORKERS, "worker_shutdown_timeout": 5} if WORKERS else None
-        self.up = Upgradable(env, {"alpha": self.pool_conf(3000)}, global_=self.global_)
-        self.px = Px(self.up)
-        keys = keys_of(GROUPS, 400)
-        wait_until(lambda: all(self.call("SET", keys[g][0], "x") == b"OK" for g in GROUPS),
-                   what="discovery of both masters")
-        self.keys = {g: keys[g][1:] for g in GROUPS}
-        self.by_client = [self.keys["g0"][i::CLIENTS] + self.keys["g1"][i::CLIENTS]
-                          for i in range(CLIENTS)]
+    """Rig's servers and sentinels, with a proxy that can be upgraded."""
 
-    def pool_conf(self, timeout):
-        return sentinel_pool(GROUPS, self.sentinels, timeout=timeout)
+    def __init__(self, env):
+        Rig.__init__(self, env, workers=WORKERS, timeout=3000)
+
+    def start_proxy(self, pool, global_, extra_args):
+        self.pool, self.global_ = pool, global_
+        self.up = Upgradable(self.env, {"alpha": pool}, global_=global_)
+        return Px(self.up)
 
     def reload(self, timeout):
-        pool = dict(self.pool_conf(timeout), listen="%s:%d" % (HOST, self.up.port))
+        pool = dict(self.pool, timeout=timeout, listen="%s:%d" % (HOST, self.up.port))
         with open(self.up.conf, "w") as f:
             f.write(yaml_conf({"alpha": pool}, self.global_))
         os.kill(read_pid(self.up.pidfile), signal.SIGHUP)
