@@ -77,7 +77,9 @@ static bool instance_client_done(const struct client *c)
  * request/response client reads the reply and then finds the connection
  * closed, before it sends anything more on it. One idle since the hand-over
  * began goes after HAND_OVER_IDLE_MS: closing it at an arbitrary moment could
- * meet a request on its way. */
+ * meet a request on its way. One in a transaction (MULTI, WATCH) that could
+ * travel but for it is kept that long for the transaction to end: then it
+ * travels, and a WATCH retry loop meets no closed connection. */
 static void instance_release_pool_clients(struct instance *in, struct pool *p, bool passing)
 {
     struct client *next;
@@ -90,6 +92,9 @@ static void instance_release_pool_clients(struct instance *in, struct pool *p, b
         }
         if (passing && client_travels(c)) {
             continue; /* handed over once its replies are written (instance_pass_clients) */
+        }
+        if (passing && !in->hand_over_idle && client_travels_after_txn(c)) {
+            continue; /* in a transaction (a few ms, usually): it travels once that ends */
         }
         stream_ring_keep(&c->st); /* the hand-over broke off: it reads again */
         bool reply_now = c->out_pos < c->out.len;

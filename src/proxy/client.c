@@ -26,11 +26,15 @@
 /* Replies waiting for the rest of their read are written once this many bytes
  * wait (client_holding). */
 #define CLIENT_HOLD_BYTES (64 * 1024)
+/* How often a request waiting for its server to be known tries again. */
+#define CLIENT_SERVER_WAIT_POLL_MS 10
 
 static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 static void client_on_handshake_timeout(struct ev_loop *loop, struct ev_timer *t);
 static void client_on_hold_timeout(struct ev_loop *loop, struct ev_timer *t);
+static void client_on_server_wait(struct ev_loop *loop, struct ev_timer *t);
 static void client_read(struct client *c);
+static void client_process(struct client *c);
 
 _Static_assert(STREAM_WANT_READ == EV_READ && STREAM_WANT_WRITE == EV_WRITE,
                "a stream's wants are event masks");
@@ -174,6 +178,7 @@ struct client *client_open(struct pool *p, int fd, bool tls)
     }
     ev_timer_init(&c->hs_timer, client_on_handshake_timeout, c);
     ev_timer_init(&c->hold_timer, client_on_hold_timeout, c);
+    ev_timer_init(&c->server_wait_timer, client_on_server_wait, c);
     client_linger_init(c);
     if (client_stream_open(c, p, fd, tls) != 0) {
         log_warn("pool '%s': out of memory for a TLS client", p->cp->name);
@@ -244,7 +249,7 @@ static bool client_over_limit(const struct client *c)
 /* Whether the client's requests may be read now. */
 static bool client_reading(const struct client *c)
 {
-    return !c->closing && !c->closed && !client_over_limit(c);
+    return !c->closing && !c->closed && !client_over_limit(c) && !c->server_wait;
 }
 
 static void client_update_events(struct client *c)
@@ -283,6 +288,33 @@ static void client_on_hold_timeout(struct ev_loop *loop, struct ev_timer *t)
     struct client *c = t->data;
     (void)loop;
     c->hold_expired = true; /* cleared by the write it lets through */
+    client_mark_dirty(c);
+}
+
+bool client_wait_server(struct client *c, bool pending)
+{
+    uint64_t now = ev_now(c->px->loop);
+    int64_t hold_ms = c->pool->cp->failover_hold_ms;
+    if (!pending || hold_ms <= 0 ||
+        (c->server_wait_since_ms != 0 && now - c->server_wait_since_ms >= (uint64_t)hold_ms)) {
+        c->server_wait_since_ms = 0; /* it goes now: to its server, or to its error */
+        return false;
+    }
+    if (c->server_wait_since_ms == 0) {
+        c->server_wait_since_ms = now;
+    }
+    c->server_wait = true;
+    ev_timer_start(c->px->loop, &c->server_wait_timer, CLIENT_SERVER_WAIT_POLL_MS);
+    return true;
+}
+
+static void client_on_server_wait(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct client *c = t->data;
+    (void)loop;
+    c->server_wait = false;
+    client_process(c); /* the waiting request is tried again, and what follows it */
+    client_update_events(c);
     client_mark_dirty(c);
 }
 
@@ -334,7 +366,8 @@ static void client_process(struct client *c)
      * took every byte read, so it can only be at the start */
     size_t pos = c->in.len < c->drop ? c->in.len : c->drop;
     c->drop -= pos;
-    while (pos < c->in.len && !c->closing && !c->closed && !client_over_limit(c)) {
+    while (pos < c->in.len && !c->closing && !c->closed && !client_over_limit(c) &&
+           !c->server_wait) {
         size_t n = c->in.len - pos;
         if (c->need > n) {
             break;
@@ -364,7 +397,9 @@ static void client_process(struct client *c)
             client_refuse(c, c->ri.err);
             break;
         }
-        router_dispatch(c, c->in.data + pos, &c->ri);
+        if (!router_dispatch(c, c->in.data + pos, &c->ri)) {
+            break; /* it waits where it is (client_wait_server) */
+        }
         pos += c->ri.len;
     }
     /* c->need stays the total size of the message now at the buffer start */
@@ -560,6 +595,7 @@ void client_close(struct client *c)
     ev_io_stop(px->loop, &c->io);
     ev_timer_stop(px->loop, &c->hs_timer);
     ev_timer_stop(px->loop, &c->hold_timer);
+    ev_timer_stop(px->loop, &c->server_wait_timer);
     ev_timer_stop(px->loop, &c->linger_timer);
     stream_close(&c->st);
     c->io.fd = -1;

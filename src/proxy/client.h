@@ -60,6 +60,11 @@ struct client {
     uint16_t out_batch; /* the batch of the last reply put in out */
     bool hold_expired;  /* the replies in out waited reply_batch_wait: write them */
     struct ev_timer hold_timer;
+    /* a request that needs a connection of its own to a server not known yet
+     * waits at the start of in (client_wait_server); nothing after it is parsed */
+    bool server_wait;
+    uint64_t server_wait_since_ms; /* its first try; 0: none waits */
+    struct ev_timer server_wait_timer;
     bool dirty;
     bool handshake; /* TLS: the handshake is not done yet */
     bool closing;   /* no more reading: close once every reply is written */
@@ -88,6 +93,12 @@ void client_free(struct client *c);
 void client_mark_dirty(struct client *c);
 /* Account one reply of len bytes in the client's average reply size. */
 void client_note_reply(struct client *c, size_t len);
+/* The request being routed needs a connection of the client's own to a server
+ * that is not known yet but may be soon (pending: a cluster pool without a
+ * slot map, a sentinel group in its first look). True: it waits, unparsed,
+ * and is tried again every few ms; false: it goes now (not pending, or it
+ * waited failover_hold: it gets the error of a server not known). */
+bool client_wait_server(struct client *c, bool pending);
 /* Every request read has its reply (perhaps not yet written) and nothing
  * unparsed is left: draining it now loses nothing it sent that was read (a
  * binary upgrade lets such clients go, right behind their last reply). */
@@ -100,6 +111,8 @@ static inline bool client_answered(const struct client *c)
  * not TLS (its session is this process's); no subscription or transaction
  * (whose state lives in this process's server connections). */
 bool client_travels(const struct client *c);
+/* ... once its transaction (MULTI, WATCH) ends, which nothing else prevents. */
+bool client_travels_after_txn(const struct client *c);
 /* ... and can go now: every request answered and written, nothing read and
  * not parsed. What the kernel holds unread moves with the socket. */
 bool client_passable(const struct client *c);

@@ -24,11 +24,17 @@
 #define PASS_F_AUTHED 2u
 #define PASS_NAME_MAX 4096
 
-bool client_travels(const struct client *c)
+bool client_travels_after_txn(const struct client *c)
 {
     return (stream_is_plain(&c->st) || stream_is_ring(&c->st)) && !c->handshake &&
-           !c->lc.subscribed && c->subs.nchans == 0 && c->subs.npats == 0 && !c->txn.active &&
-           c->txn.watched == NULL && c->txn.pin == NULL;
+           !c->lc.subscribed && c->subs.nchans == 0 && c->subs.npats == 0;
+}
+
+bool client_travels(const struct client *c)
+{
+    /* the connection of an earlier WATCH (txn.pin) is idle once the watch
+     * ended: it closes with this process's side of the client */
+    return client_travels_after_txn(c) && !c->txn.active && c->txn.watched == NULL;
 }
 
 bool client_passable(const struct client *c)

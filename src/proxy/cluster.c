@@ -126,6 +126,11 @@ bool cluster_is_master(const struct server *s)
     return cl != NULL && s->owner == NULL && cl->nodes[s->idx].in_map && cl->nodes[s->idx].master;
 }
 
+bool cluster_map_known(const struct pool *p)
+{
+    return p->cluster != NULL && p->cluster->known;
+}
+
 struct server *cluster_any_master(struct pool *p)
 {
     struct cluster *cl = p->cluster;

@@ -70,11 +70,13 @@ struct hold *cluster_hold_of(const struct pool *p);
  * ALL, DATASET); false for what the generic router does (ANY, TXN, PUBSUB). */
 bool cluster_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* route.c: the master (or replica for a read) of the key's slot in the map as
- * it is, for transactions and subscriptions, which are not redirected. */
+ * it is, for watched transactions and subscriptions, which are not redirected. */
 int cluster_route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly,
                       struct route *out);
 /* Whether every key of keys (in req) is in one slot. */
 bool cluster_keys_one_slot(const uint8_t *req, const struct spans *keys);
+/* The pool has learned a slot map. */
+bool cluster_map_known(const struct pool *p);
 /* A master of the map, for what any one of them answers (pattern subscriptions). */
 struct server *cluster_any_master(struct pool *p);
 /* s is a master of the map (INFO's keyspace counts masters only). */
@@ -83,6 +85,15 @@ bool cluster_is_master(const struct server *s);
 /* Replies (req.c): r's reply p came; true when the cluster took r back (a
  * redirection: it is sent again or held), false when it goes to the client. */
 bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp_info *ri);
+/* A reply before r's own (a transaction's QUEUED, sconn.c) was the error p: a
+ * redirection there makes the node abort the transaction, which then goes
+ * where it says as if its EXECABORT were that redirection. */
+void cluster_skipped_reply(struct req *r, const uint8_t *p, size_t len);
+/* A transaction without WATCH (txn.c): MULTI, its commands and EXEC, len
+ * bytes at p with ncmds commands, for slot (-1: keyless), as one request r of
+ * the client that follows the cluster's redirections (r is queued on c). */
+void cluster_submit_txn(struct client *c, struct req *r, const uint8_t *p, size_t len, int slot,
+                        uint32_t ncmds);
 /* r failed with an error (its connection closed): it leaves the count of its
  * client's requests out. */
 void cluster_req_failed(struct req *r);

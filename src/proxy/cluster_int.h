@@ -53,8 +53,11 @@ struct cluster_req {
     uint64_t wait_since_us; /* when it first waited (failover_hold counts from it), 0: never */
     uint64_t retry_at_ms;   /* not sent again before (back-off) */
     uint32_t len;
+    uint32_t pre; /* replies before its own: a transaction's MULTI +OK and QUEUEDs */
     uint16_t slot;
     uint16_t ask_to;   /* the server an ASK named: ASKING + the request, there, once */
+    uint16_t pre_to;   /* the server the redirection among those named (NODE_NONE: none) */
+    uint8_t pre_kind;  /* the first redirection among those (CLUSTER_REPLY_*): it aborted */
     uint8_t redirects; /* MOVED/ASK followed in a row */
     uint8_t backoff;   /* TRYAGAIN's doublings */
     uint8_t why;       /* enum cluster_why: why it waits (or waited last) */

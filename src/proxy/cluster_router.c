@@ -49,6 +49,15 @@ static void cr_submit(struct client *c, struct req *r, const uint8_t *p, size_t 
     cluster_submit(c->pool->cluster, c, r);
 }
 
+void cluster_submit_txn(struct client *c, struct req *r, const uint8_t *p, size_t len, int slot,
+                        uint32_t ncmds)
+{
+    uint16_t s = slot >= 0 ? (uint16_t)slot : (uint16_t)(c->id % CLUSTER_SLOTS);
+    r->cx = cluster_req_new(c, p, len, s, false, c->cl_seq++);
+    r->cx->pre = ncmds + 1; /* MULTI's +OK, one QUEUED per command */
+    cluster_submit(c->pool->cluster, c, r);
+}
+
 static void cr_whole(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     if (ri->keys.n > 1 && !cluster_keys_one_slot(p, &ri->keys)) {

@@ -50,6 +50,7 @@ struct cluster_req *cluster_req_new(struct client *c, const uint8_t *p, size_t l
     x->len = (uint32_t)len;
     x->slot = slot;
     x->ask_to = NODE_NONE;
+    x->pre_to = NODE_NONE;
     x->readonly = readonly;
     memcpy(x->bytes, p, len);
     return x;
@@ -209,7 +210,8 @@ static void cl_write(struct cluster *cl, struct client *c, struct req *r, struct
         req_fail(r, "out of memory");
         return;
     }
-    r->skip = ask ? 1 : 0; /* ASKING's +OK is not the client's */
+    r->skip = (ask ? 1u : 0u) + x->pre; /* ASKING's +OK is not the client's */
+    x->pre_kind = CLUSTER_REPLY_OTHER;
     r->sent = false;
     x->ask_to = NODE_NONE; /* once: a later try asks the map again */
     if (!x->out) {
@@ -349,18 +351,24 @@ static void cl_backoff(struct cluster *cl, struct cluster_req *x)
         ev_now(cl_loop(cl)) + (ms < CLUSTER_BACKOFF_MAX_MS ? ms : CLUSTER_BACKOFF_MAX_MS);
 }
 
-static void cl_redirect(struct cluster *cl, struct client *c, struct req *r,
-                        const struct cluster_redirect *rd, const struct server *from)
+/* A MOVED names the master of slot at to (NULL: a node the pool cannot have):
+ * the map follows it at once. */
+static void cl_moved(struct cluster *cl, uint16_t slot, struct server *to)
+{
+    cl->stats[SC_moved]++;
+    if (to != NULL) {
+        cluster_map_move(cl, slot, to); /* nothing changes when it is the master in use */
+    }
+    cluster_refresh_soon(cl);
+}
+
+/* r was redirected (kind MOVED or ASK) to `to`; the map knows of a MOVED. */
+static void cl_redirect(struct cluster *cl, struct client *c, struct req *r, int kind,
+                        struct server *to)
 {
     struct cluster_req *x = r->cx;
-    struct server *to = cluster_node_at(cl, &rd->to, from);
-    if (rd->kind == CLUSTER_REPLY_MOVED) {
-        cl->stats[SC_moved]++;
-        if (to != NULL) {
-            cluster_map_move(cl, rd->slot, to); /* nothing changes when it is the master in use */
-        }
+    if (kind == CLUSTER_REPLY_MOVED) {
         x->to_master = x->readonly; /* a replica's MOVED names the master: it answers */
-        cluster_refresh_soon(cl);
     } else {
         cl->stats[SC_ask]++;
         x->ask_to = to != NULL ? (uint16_t)to->idx : NODE_NONE;
@@ -373,6 +381,13 @@ static void cl_redirect(struct cluster *cl, struct client *c, struct req *r,
         return;
     }
     cl_again(cl, c, r, TRY_REDIRECT);
+}
+
+/* redis' answer to EXEC after a command it refused to queue. */
+static bool cl_is_execabort(const uint8_t *p, size_t len)
+{
+    static const char word[] = "-EXECABORT";
+    return len >= sizeof(word) - 1 && memcmp(p, word, sizeof(word) - 1) == 0;
 }
 
 /* A reply that is not a redirection: the cluster serves. */
@@ -397,6 +412,12 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
         return false;
     }
     int kind = ri->is_error ? cluster_msg_redirect(p, len, &rd) : CLUSTER_REPLY_OTHER;
+    bool pre = false;
+    if (kind == CLUSTER_REPLY_OTHER && x->pre_kind != CLUSTER_REPLY_OTHER &&
+        cl_is_execabort(p, len)) {
+        kind = x->pre_kind; /* a transaction a node refused to queue: nothing of it ran */
+        pre = true;
+    }
     cl_served(cl, from, kind == CLUSTER_REPLY_DOWN);
     bool budget = cl->p->cp->failover_hold_ms > 0;
     if (kind == CLUSTER_REPLY_OTHER || c == NULL || cl->closing ||
@@ -406,7 +427,12 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
         return false;
     }
     if (kind == CLUSTER_REPLY_MOVED || kind == CLUSTER_REPLY_ASK) {
-        cl_redirect(cl, c, r, &rd, from);
+        struct server *to = pre ? (x->pre_to != NODE_NONE ? &cl->p->servers[x->pre_to] : NULL)
+                                : cluster_node_at(cl, &rd.to, from);
+        if (kind == CLUSTER_REPLY_MOVED && !pre) {
+            cl_moved(cl, rd.slot, to);
+        }
+        cl_redirect(cl, c, r, kind, to);
         return true;
     }
     if (x->canary) {
@@ -430,6 +456,26 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
     }
     cl_again(cl, c, r, TRY_HELD);
     return true;
+}
+
+void cluster_skipped_reply(struct req *r, const uint8_t *p, size_t len)
+{
+    struct cluster_req *x = r->cx;
+    struct server *from = r->sconn != NULL ? r->sconn->server : NULL;
+    struct cluster *cl = from != NULL ? from->pool->cluster : NULL;
+    struct cluster_redirect rd;
+    if (cl == NULL || cl->closing || x->pre == 0 || x->pre_kind != CLUSTER_REPLY_OTHER) {
+        return; /* the first redirection of a transaction is the one followed */
+    }
+    int kind = cluster_msg_redirect(p, len, &rd);
+    if (kind == CLUSTER_REPLY_MOVED || kind == CLUSTER_REPLY_ASK) {
+        struct server *to = cluster_node_at(cl, &rd.to, from);
+        x->pre_to = to != NULL ? (uint16_t)to->idx : NODE_NONE;
+        if (kind == CLUSTER_REPLY_MOVED) {
+            cl_moved(cl, rd.slot, to);
+        }
+    }
+    x->pre_kind = (uint8_t)kind;
 }
 
 void cluster_req_failed(struct req *r)

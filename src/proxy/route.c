@@ -204,6 +204,33 @@ struct server *route_any(struct pool *p, uint64_t client_id, uint32_t skip)
     return NULL;
 }
 
+/* A sentinel group whose master the first look has not found yet (looking
+ * alone stays true once it is found: it matters only while not known). */
+static bool route_looking(const struct server *s)
+{
+    return !s->addr.known && s->addr.looking;
+}
+
+bool route_pending(struct pool *p, const uint8_t *key, size_t len)
+{
+    struct route rt;
+    if (p->mode == POOL_CLUSTER) {
+        return !cluster_map_known(p);
+    }
+    if (p->mode != POOL_SENTINEL) {
+        return false;
+    }
+    if (key == NULL) {
+        for (uint32_t i = 0; i < p->nservers; i++) {
+            if (route_looking(&p->servers[i])) {
+                return true;
+            }
+        }
+        return false;
+    }
+    return route_key(p, key, len, false, &rt) == ROUTE_HIT && route_looking(rt.target);
+}
+
 bool route_one_dataset(const struct pool *p)
 {
     return p->mode == POOL_MASTER_REPLICA || (p->nservers == 1 && p->mode != POOL_CLUSTER);

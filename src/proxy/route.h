@@ -46,6 +46,10 @@ int route_request(struct pool *p, const uint8_t *req, const struct spans *keys, 
  * skip leaves out that many of those, in that order (a caller trying again).
  * NULL if none is left. */
 struct server *route_any(struct pool *p, uint64_t client_id, uint32_t skip);
+/* Whether the server of key (NULL: any of the pool's shards) is not known yet
+ * but soon may be: a cluster pool with no slot map yet, a sentinel group whose
+ * first look for its master is not over. */
+bool route_pending(struct pool *p, const uint8_t *key, size_t len);
 /* Every server of the pool holds every key: a master and its replicas, or one
  * server (or one sentinel group). */
 bool route_one_dataset(const struct pool *p);

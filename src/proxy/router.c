@@ -464,7 +464,40 @@ static bool router_asks_local(const struct client *c, const struct req_info *ri)
     return (c->lc.auth != NULL && !c->lc.authed) || c->lc.subscribed;
 }
 
-void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
+/* A WATCH made on a master that a failover is replacing would not hold at
+ * EXEC (txn.c answers nil): while the key's group holds its writes (or the
+ * client has requests held there), it waits for the new master instead. */
+static bool router_watch_held(struct client *c, const uint8_t *key, size_t len)
+{
+    struct route rt;
+    return c->pool->mode == POOL_SENTINEL &&
+           route_key(c->pool, key, len, false, &rt) == ROUTE_HIT &&
+           hold_admits_write(c, rt.target, 0);
+}
+
+/* SUBSCRIBE, PSUBSCRIBE and WATCH open a connection of the client's own to
+ * their server, which the hold cannot take over later: when that server is not
+ * known yet but soon will be, the request waits before it is routed. */
+static bool router_must_wait(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    bool sub = ri->route == ROUTE_PUBSUB && (ri->sub == SUB_SUBSCRIBE || ri->sub == SUB_PSUBSCRIBE);
+    bool watch = ri->route == ROUTE_TXN && ri->txn == TXN_WATCH && !c->txn.active;
+    bool pending = false;
+    if (!sub && !watch) {
+        return false;
+    }
+    if (ri->sub == SUB_PSUBSCRIBE) {
+        pending = route_pending(c->pool, NULL, 0); /* heard on every shard */
+    }
+    for (uint32_t i = 0; i < ri->keys.n && !pending; i++) {
+        const uint8_t *key = p + ri->keys.v[i].off;
+        pending = route_pending(c->pool, key, ri->keys.v[i].len) ||
+                  (watch && router_watch_held(c, key, ri->keys.v[i].len));
+    }
+    return client_wait_server(c, pending);
+}
+
+bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct req_info view;
     p = router_view(p, ri, &view);
@@ -474,7 +507,7 @@ void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         if (ri->quit) {
             client_quit(c);
         }
-        return;
+        return true;
     }
     if (ri->route == ROUTE_LOCAL && ri->txn == TXN_DISCARD) {
         txn_reset(c); /* RESET */
@@ -483,11 +516,15 @@ void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         pubsub_reset(c);
     }
     if (router_asks_local(c, ri) && router_local(c, p, ri)) {
-        return;
+        return true;
     }
     if (c->txn.active && ri->route != ROUTE_TXN) {
         txn_queue(c, p, ri); /* answered QUEUED, sent at EXEC */
-        return;
+        return true;
+    }
+    if (router_must_wait(c, p, ri)) {
+        return false; /* its bytes stay where they are until it goes */
     }
     router_route(c, p, ri);
+    return true;
 }

@@ -16,7 +16,10 @@
 struct client;
 struct sconn;
 
-void router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
+/* Route the parsed request at p (answered locally, queued in a transaction,
+ * or sent). False: it waits for its server to be known (client_wait_server);
+ * its bytes must stay, and nothing after them is dispatched. */
+bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* Queue an error reply (in the client's protocol) in request order. */
 void router_reply_error(struct client *c, const char *msg);
 /* A client's SCAN cursor: decimal digits that fit 64 bits. */

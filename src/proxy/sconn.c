@@ -14,6 +14,7 @@
 #include "net/tls.h"
 #include "proxy/health.h"
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
@@ -680,6 +681,9 @@ static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
     }
     if (c->head->skip > 0) {
         c->head->skip--; /* MULTI's +OK, a QUEUED: only EXEC's reply is the client's */
+        if (c->ri.is_error && c->head->cx != NULL) {
+            cluster_skipped_reply(c->head, p, len); /* a redirection aborts it */
+        }
         return;
     }
     struct req *r = sconn_pop(c);

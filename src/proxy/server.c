@@ -5,11 +5,13 @@
 #include <string.h>
 
 #include "net/sock.h"
+#include "proxy/client.h"
 #include "proxy/health.h"
 #include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
 #include "proxy/sconn.h"
+#include "proxy/txn.h"
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx)
 {
@@ -166,6 +168,9 @@ void server_reset_conns(struct server *s, const char *why)
         if (s->conns3 != NULL) {
             sconn_reset(&s->conns3[i], why);
         }
+    }
+    for (struct client *c = s->pool->clients; c != NULL; c = c->next) {
+        txn_master_moved(c, s, why); /* the clients' own, of a WATCH */
     }
 }
 

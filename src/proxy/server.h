@@ -89,7 +89,8 @@ bool server_set_addr(struct server *s, const struct sockaddr *sa, socklen_t len,
  * open to the old address stay until server_reset_conns (hold.c lets the old
  * master answer what it has first). */
 bool server_move_addr(struct server *s, const struct sockaddr *sa, socklen_t len);
-/* Close every connection of s, answering its requests with why. */
+/* Close every connection of s, answering its requests with why (also the
+ * clients' own, of a WATCH: txn_master_moved). */
 void server_reset_conns(struct server *s, const char *why);
 void server_connect_all(struct server *s);
 

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/cluster_msg.h"
 #include "proto/redis_wire.h"
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/hold.h"
 #include "proxy/pool.h"
@@ -23,6 +25,7 @@
 #define TXN_WATCH_IN "ERR WATCH inside MULTI is not allowed"
 #define TXN_ELSEWHERE                                                                              \
     "CROSSSLOT Keys in request don't hash to the same server as the transaction's keys"
+#define TXN_CROSSSLOT "CROSSSLOT Keys in request don't hash to the same slot"
 
 static void txn_status(struct client *c, const char *s)
 {
@@ -39,6 +42,7 @@ static void txn_clear(struct txn *t)
     t->aborted = false;
     t->n = 0;
     t->home = NULL;
+    t->has_slot = false;
     buf_free(&t->cmds);
 }
 
@@ -48,6 +52,23 @@ static int txn_word(struct client *c, struct buf *out, const char *word)
     const uint8_t *argv[1] = {(const uint8_t *)word};
     size_t lens[1] = {strlen(word)};
     return c->pool->proto->build(out, 1, argv, lens);
+}
+
+/* A cluster pool's transaction without WATCH: every key in one slot, as a
+ * node wants them (its node is found at EXEC, in the map as it is then). */
+static bool txn_place_slot(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    for (uint32_t i = 0; i < ri->keys.n; i++) {
+        uint16_t s = cluster_key_slot(p + ri->keys.v[i].off, ri->keys.v[i].len);
+        if (t->has_slot && s != t->slot) {
+            router_reply_error(c, TXN_CROSSSLOT);
+            return false;
+        }
+        t->has_slot = true;
+        t->slot = s;
+    }
+    return true;
 }
 
 /* The queued command's server: the first key's sets it, the others must agree.
@@ -64,6 +85,9 @@ static bool txn_place(struct client *c, const uint8_t *p, const struct req_info 
     }
     if (!keyed) {
         return true; /* PING, TIME...: they run where the keys are */
+    }
+    if (c->pool->mode == POOL_CLUSTER && t->watched == NULL) {
+        return txn_place_slot(c, p, ri);
     }
     int miss = route_request(c->pool, p, &ri->keys, false, &r);
     if (miss != ROUTE_HIT) {
@@ -121,6 +145,27 @@ static struct sconn *txn_conn(struct client *c, struct server *s, int *err)
     return *err == 0 ? sc : NULL;
 }
 
+/* MULTI, the queued commands and EXEC as one request of a cluster pool: to
+ * the slot's master when the map names one, following its redirections. */
+static void txn_send_cluster(struct client *c, const struct req_info *ri)
+{
+    struct txn *t = &c->txn;
+    struct buf b;
+    buf_init(&b);
+    int rc = txn_word(c, &b, "MULTI");
+    rc |= buf_append(&b, t->cmds.data, t->cmds.len);
+    rc |= txn_word(c, &b, "EXEC");
+    if (rc != 0) {
+        buf_free(&b);
+        router_reply_error(c, "out of memory");
+        return;
+    }
+    struct req *q = req_new(c->px, ri->cmd);
+    cqueue_push(c, q, t->cmds.len);
+    cluster_submit_txn(c, q, b.data, b.len, t->has_slot ? t->slot : -1, t->n);
+    buf_free(&b);
+}
+
 /* MULTI, the queued commands and EXEC, to home: on its connection, or held
  * like a write while home's sentinel group fails over (or has no master yet). */
 static void txn_send(struct client *c, struct server *home, const struct req_info *ri)
@@ -169,6 +214,8 @@ static void txn_exec(struct client *c, const struct req_info *ri)
                      c->lc.resp == 3 ? 3 : 5);
     } else if (t->n == 0) {
         cqueue_local(c, (const uint8_t *)"*0\r\n", 4);
+    } else if (c->pool->mode == POOL_CLUSTER && t->watched == NULL) {
+        txn_send_cluster(c, ri);
     } else {
         struct route r;
         if (home == NULL && route_key(c->pool, (const uint8_t *)"", 0, false, &r) == ROUTE_HIT) {
@@ -342,6 +389,18 @@ void txn_pin_lost(struct client *c, const struct sconn *sc)
 {
     if (c->txn.pin == sc && c->txn.watched != NULL) {
         c->txn.watch_lost = true;
+    }
+}
+
+void txn_master_moved(struct client *c, const struct server *s, const char *why)
+{
+    struct txn *t = &c->txn;
+    for (uint32_t i = 0; i < t->npins; i++) {
+        struct sconn *sc = t->pins[i];
+        if (sc->server == s && sc->state != SCONN_CLOSED) {
+            txn_pin_lost(c, sc);
+            sconn_reset(sc, why);
+        }
     }
 }
 

@@ -32,6 +32,8 @@ struct txn {
     uint32_t n;          /* commands queued */
     struct buf cmds;     /* their bytes, in order */
     struct server *home; /* the server of the keys (NULL: no key yet) */
+    bool has_slot;       /* a cluster pool's, not watched: its keys' slot is known */
+    uint16_t slot;       /* (routed at EXEC, redirections followed: cluster.h) */
     struct sconn *pin;   /* WATCH: the client's own connection (one of pins) */
     struct sconn **pins; /* every one it made, freed with the client */
     uint32_t npins;
@@ -53,6 +55,12 @@ bool txn_heirs_known(const struct client *c);
 void txn_follow_heirs(struct client *c);
 /* The pinned connection failed. */
 void txn_pin_lost(struct client *c, const struct sconn *sc);
+/* s (a sentinel group) has a new master: c's own connections to s, which an
+ * earlier WATCH opened to the old one, are closed (why answers what was in
+ * flight there). The old master may take writes until it is demoted, and then
+ * drop them: a watch made there is lost (EXEC answers nil), and the next WATCH
+ * connects to the new master. */
+void txn_master_moved(struct client *c, const struct server *s, const char *why);
 /* RESET: forget the transaction and the watch. */
 void txn_reset(struct client *c);
 void txn_close(struct client *c);

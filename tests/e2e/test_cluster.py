@@ -5,7 +5,8 @@ migration, the nodes in the stats and /metrics, a reload that changes the
 seed list, worker mode, and what -t refuses.  One cluster for the module:
 each test leaves it serving every slot."""
 
-import json
+import os
+import signal
 import socket
 import threading
 import time
@@ -206,6 +207,74 @@ def test_ask_and_tryagain_during_a_migration(cluster, proxy):
     assert c.call("GET", tag + "new") == b"n"
     cluster.move_slot(slot, src)
     assert proxy.stats()["cl"]["forward_error"] == 0
+
+
+def test_transaction_follows_moved_and_ask(cluster, proxy):
+    """A transaction without WATCH goes to its slot's master at EXEC; when a
+    node refuses to queue its commands (MOVED, ASK: EXECABORT, nothing ran)
+    it is sent again where the redirection says, as one request."""
+    c = proxy.resp()
+    tag = "{txm}"
+    slot = key_slot(tag)
+    assert c.call("SET", tag + "a", "1") == b"OK"
+    src = cluster.master_of(slot)
+    dst = next(m for m in cluster.masters() if m.port != src.port)
+    cluster.move_slot(slot, dst)  # the proxy's map still names src
+    try:
+        c.send(encode_command("MULTI") + encode_command("SET", tag + "a", "2") +
+               encode_command("INCR", tag + "n") + encode_command("EXEC"))
+        assert [c.read_reply() for _ in range(4)] == [b"OK", b"QUEUED", b"QUEUED", [b"OK", 1]]
+        assert cluster.call(dst, "GET", tag + "a") == b"2"
+        proxy.wait_stats(lambda s: s["cl"]["moved"] >= 1, "the MOVED followed")
+        # half moved back: a key not at dst yet is created at src through ASK
+        src_id, dst_id = cluster.node_id(src), cluster.node_id(dst)
+        assert cluster.call(src, "CLUSTER", "SETSLOT", slot, "IMPORTING", dst_id) == b"OK"
+        assert cluster.call(dst, "CLUSTER", "SETSLOT", slot, "MIGRATING", src_id) == b"OK"
+        c.send(encode_command("MULTI") + encode_command("SET", tag + "new", "x") + encode_command("EXEC"))
+        assert [c.read_reply() for _ in range(3)] == [b"OK", b"QUEUED", [b"OK"]]
+        assert cluster.call(src, "ASKING") == b"OK"
+        proxy.wait_stats(lambda s: s["cl"]["ask"] >= 1, "the ASK followed")
+        cluster.migrate_keys(dst, src, slot)
+        cluster.finish_move(slot, src)
+    finally:
+        if cluster.master_of(slot).port != src.port:
+            cluster.move_slot(slot, src)
+    assert c.call("MGET", tag + "a", tag + "n", tag + "new") == [b"2", b"1", b"x"]
+    # keys of two slots: refused as redis refuses them, the transaction aborted
+    assert c.call("MULTI") == b"OK"
+    assert c.call("SET", "{a}1", "1") == b"QUEUED"
+    assert c.call("SET", "{b}1", "1") == RespError("CROSSSLOT Keys in request don't hash to the same slot")
+    assert c.call("EXEC") == RespError("EXECABORT Transaction discarded because of previous errors.")
+    assert proxy.stats()["cl"]["forward_error"] == 0
+
+
+def test_transaction_subscribe_and_watch_wait_for_the_slot_map(env, cluster):
+    """A proxy that has no slot map yet (just started, or just upgraded) holds
+    a transaction until it has one, as it holds other requests; SUBSCRIBE,
+    PSUBSCRIBE and WATCH, which open a connection of the client's own, wait
+    for it too."""
+    seed = cluster.nodes[0]
+    os.kill(seed.proc.pid, signal.SIGSTOP)  # less than the node timeout: no failover
+    try:
+        px = env.proxy({"cl": cluster_pool(cluster)})
+        c, sub, w = px.resp(), px.resp(), px.resp()
+        c.send(encode_command("MULTI") + encode_command("SET", "{txw}k", "v") + encode_command("EXEC"))
+        sub.send(encode_command("SUBSCRIBE", "news") + encode_command("PSUBSCRIBE", "n*"))
+        w.send(encode_command("WATCH", "{txw}w") + encode_command("MULTI") + encode_command("SET", "{txw}w", "1") +
+               encode_command("EXEC"))
+        time.sleep(0.2)
+        assert px.stats()["cl"]["cluster_refresh"] == 0
+    finally:
+        os.kill(seed.proc.pid, signal.SIGCONT)
+    assert [c.read_reply() for _ in range(3)] == [b"OK", b"QUEUED", [b"OK"]]
+    assert cluster.direct_get("{txw}k") == b"v"
+    assert px.stats()["cl"]["cluster_held"] >= 1
+    assert [sub.read_reply() for _ in range(2)] == [[b"subscribe", b"news", 1], [b"psubscribe", b"n*", 2]]
+    assert [w.read_reply() for _ in range(4)] == [b"OK", b"OK", b"QUEUED", [b"OK"]]
+    assert cluster.direct_get("{txw}w") == b"1"
+    assert px.resp().call("PUBLISH", "news", "hi") >= 1
+    assert sub.read_reply() == [b"message", b"news", b"hi"]
+    assert sub.read_reply() == [b"pmessage", b"n*", b"news", b"hi"]
 
 
 def test_nodes_and_counters_in_stats_and_metrics(env, cluster):

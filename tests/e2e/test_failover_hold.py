@@ -412,7 +412,8 @@ def test_transactions_wait_for_the_new_master(env):
     writes, sent as one MULTI ... EXEC) waits for the switch like a write, and
     runs on the new master; a transaction with WATCH, whose watch was on the
     old master, is answered as aborted (a null EXEC, as when a watched key
-    changes) without running."""
+    changes) without running; its retry's WATCH, sent during the hold, waits
+    for the new master, so the retry runs there (no loop of null EXECs)."""
     rig = Rig(env)
     rig.ready_for_failover("g0")
     replica = rig.replica("g0")
@@ -431,15 +432,38 @@ def test_transactions_wait_for_the_new_master(env):
             watcher.send(encode_command(*cmd))
         assert [watcher.read_reply() for _ in range(3)] == [b"OK", b"QUEUED", None]
         wait_until(lambda: stats_of(rig.px)["failover_held"] > 0, what="the EXEC held")
+        watcher.send(encode_command("WATCH", k3) + encode_command("MULTI") + encode_command("SET", k3, "w2") +
+                     encode_command("EXEC"))
     finally:
         os.kill(replica.proc.pid, signal.SIGCONT)
     assert c.read_reply() == [b"OK", 1]  # once the switch is taken
+    assert [watcher.read_reply() for _ in range(4)] == [b"OK", b"OK", b"QUEUED", [b"OK"]]
     wait_until(lambda: rig.failovers() == 1, timeout=20, what="the switch")
     assert rig.current_master("g0") is replica
     r = replica.client()
-    assert r.get(k1) == b"t1" and r.get(k2) == b"1" and r.get(k3) is None
+    assert r.get(k1) == b"t1" and r.get(k2) == b"1" and r.get(k3) == b"w2"
     c.close()
     watcher.close()
+
+
+def test_watch_after_a_failover_goes_to_the_new_master(env):
+    """A client's own connection of an earlier WATCH is open to the old master:
+    at the switch it is closed, so the client's next WATCH ... EXEC runs on the
+    new master (on the old one, before it is demoted, its write would be
+    acknowledged, then dropped)."""
+    rig = Rig(env)
+    rig.ready_for_failover("g0")
+    replica = rig.replica("g0")
+    k = rig.keys["g0"][0]
+    c = rig.px.resp()
+    assert c.call("WATCH", k) == b"OK" and c.call("UNWATCH") == b"OK"  # its connection stays
+    force_failover(rig.sentinels[0], "g0")
+    wait_until(lambda: rig.failovers() == 1, timeout=20, what="the switch")
+    assert c.call("WATCH", k) == b"OK"
+    assert c.call("MULTI") == b"OK" and c.call("SET", k, "after") == b"QUEUED"
+    assert c.call("EXEC") == [b"OK"]
+    assert replica.client().get(k) == b"after"
+    c.close()
 
 
 def test_hold_that_expires_answers_errors(env):

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-from conftest import (HOST, TWEMPROXY, Resp, RespError, Server, free_port, spread_keys, stop_proc,
-                      tail, wait_port, wait_until, Ketama, fnv1a_64)
+from conftest import (HOST, TWEMPROXY, Resp, RespError, Server, encode_command, free_port, spread_keys,
+                      stop_proc, tail, wait_port, wait_until, Ketama, fnv1a_64)
 from liveness_util import stop_process
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy 0.5 has no sentinel support")
@@ -420,6 +420,35 @@ def test_broken_sentinels_are_rotated_past(env):
     finally:
         for f in fakes:
             f.close()
+
+
+def test_subscribe_and_watch_wait_for_the_first_look(env):
+    """SUBSCRIBE and WATCH open a connection of the client's own to the
+    group's master: sent while the sentinels' first look is not over (a silent
+    sentinel makes it last a second), they wait for it instead of failing."""
+    m = env.redis()
+    (real,) = start_sentinels(env, {"grp": m}, n=1, quorum=1)
+    silent = FakeSentinel("silent")
+    try:
+        px = env.proxy({"alpha": sentinel_pool(["grp"], [silent.addr, real.addr])})
+        sub, w = px.resp(timeout=8), px.resp(timeout=8)
+        t0 = time.monotonic()
+        sub.send(encode_command("SUBSCRIBE", "news"))
+        w.send(encode_command("WATCH", "k") + encode_command("MULTI") + encode_command("SET", "k", "v") +
+               encode_command("EXEC"))
+        assert sub.read_reply() == [b"subscribe", b"news", 1]
+        assert [w.read_reply() for _ in range(4)] == [b"OK", b"OK", b"QUEUED", [b"OK"]]
+        assert time.monotonic() - t0 > 0.5  # (they did wait for the first look)
+        assert m.client().get("k") == b"v"
+        assert m.client().publish("news", "hi") == 1
+        assert sub.read_reply() == [b"message", b"news", b"hi"]
+        # once the master is known, nothing waits
+        t1 = time.monotonic()
+        assert px.resp(timeout=8).call("WATCH", "k2") == b"OK"
+        assert px.resp(timeout=8).call("SUBSCRIBE", "other") == [b"subscribe", b"other", 1]
+        assert time.monotonic() - t1 < 0.5
+    finally:
+        silent.close()
 
 
 def test_first_look_without_master(env):

@@ -325,6 +325,36 @@ def test_clients_keep_their_connection_across_the_upgrade(env, workers, unix, ba
         px.stop_all()
 
 
+def test_a_client_in_a_transaction_travels_once_it_ends(env):
+    """A client in the middle of WATCH ... EXEC when the hand-over begins is
+    kept until its transaction ends, then handed over like any other: a WATCH
+    retry loop goes on on the same connection, in the new binary. So does a
+    client that watched keys before (its idle WATCH connection closes here)."""
+    r = env.redis()
+    px = Upgradable(env, {"alpha": redis_pool([r])})
+    w, done = px.resp(), px.resp()
+    try:
+        assert done.call("WATCH", "d") == b"OK" and done.call("UNWATCH") == b"OK"
+        assert w.call("WATCH", "w") == b"OK"
+        old_pid = read_pid(px.pidfile)
+        px.replace_binary()
+        px.upgrade()
+        px.wait_new(old_pid)
+        assert w.call("GET", "w") is None
+        w.send(encode_command("MULTI") + encode_command("SET", "w", "1") + encode_command("EXEC"))
+        assert [w.read_reply() for _ in range(3)] == [b"OK", b"QUEUED", [b"OK"]]
+        px.pids.append(read_pid(px.pidfile))
+        px.wait_gone(old_pid)
+        assert w.call("GET", "w") == b"1"  # the same connection, answered by the new process
+        assert done.call("GET", "w") == b"1"
+        with open(px.log) as f:
+            assert "handed over: 2 clients went to the new process, 0 were closed" in f.read(), px.log_tail()
+    finally:
+        w.close()
+        done.close()
+        px.stop_all()
+
+
 def test_a_refused_client_does_not_hold_up_the_upgrade(env):
     """A client refused for a protocol error lingers (its error and the end of
     the stream read, its socket still open): the old process closes it when the
