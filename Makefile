@@ -55,7 +55,7 @@ FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
 .PHONY: all test unit e2e e2e-uring layers asan-test fuzz fuzz-build bench bench-tools malloc-count \
-        clean format-check soak soak-sentinel install man deb deb-test
+        clean format-check soak soak-sentinel soak-cluster install man deb deb-test
 
 all: nutcracker
 
@@ -153,6 +153,11 @@ SOAK_SEED ?= 1
 soak-sentinel: $(BUILD)/nutcracker
 	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) SOAK_SECONDS=$(SOAK_SECONDS) SOAK_WORKERS=$(SOAK_WORKERS) \
 	  SOAK_SEED=$(SOAK_SEED) /usr/bin/python3 tests/soak/sentinel_soak.py
+
+# The same for a Redis Cluster pool through slot moves and planned failovers.
+soak-cluster: $(BUILD)/nutcracker
+	NUTCRACKER_BIN=$(abspath $(BUILD)/nutcracker) SOAK_SECONDS=$(SOAK_SECONDS) SOAK_WORKERS=$(SOAK_WORKERS) \
+	  SOAK_SEED=$(SOAK_SEED) /usr/bin/python3 tests/soak/cluster_soak.py
 
 # The manual pages are generated from man/manual.txt and checked in, so that
 # building and installing need no python (tests/e2e/test_manual.py checks them).

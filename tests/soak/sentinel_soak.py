@@ -13,8 +13,9 @@ SOAK_WORKERS (0: one process; N: N workers), NUTCRACKER_BIN, NUTCRACKER_EVENT_BA
 
 Rig (real processes, tests/e2e): 2 groups of a master and a replica, 3 sentinels
 (quorum 2), the proxy started from its own copy of the binary so it can be upgraded.
-Load: 4 GET-then-SET writers (failover_util.Writers) and 4 MULTI/SET/EXEC writers, each
-checking every read against the last acknowledged write, plus 2 side clients
+Load: 4 GET-then-SET writers (failover_util.Writers), 4 MULTI/SET/EXEC writers and 2
+WATCH counters (WATCH, GET, MULTI, SET n+1, EXEC), each checking every read against the
+last acknowledged write, plus 2 side clients
 (pipelines, 10-600 KB values, garbage bytes, half requests). Reads go to the masters:
 reads from replicas may lag, which is not a loss. Between every 300 writer requests, one
 action: 40% a planned failover of a random group (35% with an upgrade in its middle,
@@ -37,7 +38,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 
-from conftest import (HOST, Env, Resp, RespError, encode_command, recv_all,  # noqa: E402
+from conftest import (HOST, Closed, Env, Resp, RespError, encode_command, recv_all,  # noqa: E402
                       yaml_conf)
 from failover_util import Writers  # noqa: E402
 from test_failover_hold import GROUPS, Rig  # noqa: E402
@@ -119,6 +120,64 @@ def txn_writer(port, stop, res, i):
         res["failed"].append(repr(e))
     finally:
         c.close()
+
+
+def watch_writer(port, stop, res, i):
+    """An optimistic counter (WATCH, GET, MULTI, SET n+1, EXEC, retried on a nil
+    EXEC): the value read is the last acknowledged one (or one whose EXEC got an
+    error), so no increment is lost or applied twice. A connection closed in the
+    middle (an upgrade lets a client in a transaction go after 1 s) is made
+    again, as a client's pool does, and counted."""
+    c = Resp(port=port, timeout=20)
+    key, acked, unknown = "{wc%d}n" % i, 0, set()
+    try:
+        while not stop.is_set():
+            if c is None:
+                c = Resp(port=port, timeout=20)
+            try:
+                c.send(encode_command("WATCH", key) + encode_command("GET", key))
+                r = [c.read_reply() for _ in range(2)]
+            except (Closed, OSError):
+                res["closed"] += 1
+                c = None
+                continue
+            if isinstance(r[0], RespError) or isinstance(r[1], RespError):
+                res["err"].append(repr(r)[:100])
+                continue
+            n = int(r[1] or 0)
+            if n != acked and n not in unknown:
+                res["stale"].append((key, n, acked, time.strftime("%H:%M:%S")))
+            if n in unknown:
+                acked = n
+                unknown.clear()
+            try:
+                c.send(encode_command("MULTI") + encode_command("SET", key, n + 1) + encode_command("EXEC"))
+                r = [c.read_reply() for _ in range(3)]
+            except (Closed, OSError):  # (its outcome is unknown if the EXEC was sent)
+                res["closed"] += 1
+                unknown.add(n + 1)
+                c = None
+                continue
+            if r[2] == [b"OK"]:
+                acked = n + 1
+                unknown.clear()
+                res["ok"] += 1
+            elif r[2] is None:
+                res["nil"] += 1
+            else:
+                unknown.add(n + 1)
+                res["err"].append(repr(r)[:100])
+    except Exception as e:  # a client must never break
+        res["failed"].append(repr(e))
+    finally:
+        if c is not None:
+            c.close()
+
+
+def watch_summary(res):
+    return ("WATCH counters: %d increments, %d nil EXECs (tried again), %d connections closed, %d errors %s, "
+            "%d stale reads %s" % (res["ok"], res["nil"], res["closed"], len(res["err"]), sorted(set(res["err"]))[:3],
+                                   len(res["stale"]), res["stale"][:3]))
 
 
 def side_load(port, stop, counts, seed):
@@ -209,6 +268,9 @@ def run(env, problems):
                for i in range(2)]
     threads += [threading.Thread(target=txn_writer, args=(rig.up.port, stop, tres, i), daemon=True)
                 for i in range(4)]
+    wres = {"ok": 0, "nil": 0, "closed": 0, "err": [], "stale": [], "failed": []}
+    threads += [threading.Thread(target=watch_writer, args=(rig.up.port, stop, wres, i), daemon=True)
+                for i in range(2)]
     for t in threads:
         t.start()
     rnd = random.Random(SEED)
@@ -233,11 +295,14 @@ def run(env, problems):
         w.ops, len(w.errors), sorted({e[3] for e in w.errors})[:5], len(w.stale)))
     print("transactions: %d acknowledged, %d errors %s, %d stale reads %s" % (
         tres["ok"], len(tres["err"]), sorted(set(tres["err"]))[:3], len(tres["stale"]), tres["stale"][:3]))
+    print(watch_summary(wres))
     print("side clients: %d ok, %d errors %s" % (counts["ok"], counts["err"], sorted(counts["msgs"])[:3]))
     for what, v in (("writer failed", w.failed), ("transaction writer failed", tres["failed"]),
                     ("stale reads (acknowledged writes lost)", w.stale[:5]),
                     ("transaction stale reads", tres["stale"][:5]),
-                    ("write errors", w.errors[:5]), ("transaction errors", tres["err"][:5])):
+                    ("write errors", w.errors[:5]), ("transaction errors", tres["err"][:5]),
+                    ("WATCH writer failed", wres["failed"]), ("WATCH counter stale reads", wres["stale"][:5]),
+                    ("WATCH writer errors", wres["err"][:5])):
         if v:
             problems.append("%s: %s" % (what, v))
     for g in GROUPS:
