@@ -18,6 +18,8 @@ const char cluster_msg_asking[] = "*1\r\n$6\r\nASKING\r\n";
 const size_t cluster_msg_asking_len = sizeof(cluster_msg_asking) - 1;
 const char cluster_msg_readonly[] = "*1\r\n$8\r\nREADONLY\r\n";
 const size_t cluster_msg_readonly_len = sizeof(cluster_msg_readonly) - 1;
+const char cluster_msg_readwrite[] = "*1\r\n$9\r\nREADWRITE\r\n";
+const size_t cluster_msg_readwrite_len = sizeof(cluster_msg_readwrite) - 1;
 
 uint16_t cluster_key_slot(const uint8_t *key, size_t len)
 {

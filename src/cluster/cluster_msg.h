@@ -114,5 +114,7 @@ extern const char cluster_msg_asking[]; /* "*1\r\n$6\r\nASKING\r\n" */
 extern const size_t cluster_msg_asking_len;
 extern const char cluster_msg_readonly[]; /* "*1\r\n$8\r\nREADONLY\r\n" */
 extern const size_t cluster_msg_readonly_len;
+extern const char cluster_msg_readwrite[]; /* "*1\r\n$9\r\nREADWRITE\r\n" */
+extern const size_t cluster_msg_readwrite_len;
 
 #endif

@@ -15,7 +15,9 @@
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/replica_check.h"
+#include "proxy/req.h"
 #include "proxy/route.h"
+#include "proxy/sconn.h"
 #include "proxy/server.h"
 
 /* A node learned at run time: its conf lives as long as its server. */
@@ -126,9 +128,21 @@ bool cluster_is_master(const struct server *s)
     return cl != NULL && s->owner == NULL && cl->nodes[s->idx].in_map && cl->nodes[s->idx].master;
 }
 
-bool cluster_map_known(const struct pool *p)
+bool cluster_pending(struct pool *p, const uint8_t *key, size_t len)
 {
-    return p->cluster != NULL && p->cluster->known;
+    struct cluster *cl = p->cluster;
+    if (cl == NULL || cl->closing) {
+        return false;
+    }
+    if (!cl->known) {
+        return true; /* the first map is being asked for */
+    }
+    bool none = key != NULL ? cl->owner[cluster_key_slot(key, len)] == NODE_NONE
+                            : cluster_any_master(p) == NULL;
+    if (none) {
+        cluster_refresh_soon(cl); /* (nothing else may be waiting to ask) */
+    }
+    return none;
 }
 
 struct server *cluster_any_master(struct pool *p)
@@ -267,6 +281,52 @@ static void cluster_map_set(struct cluster *cl, uint16_t slot, uint16_t owner)
     }
 }
 
+static void cluster_conn_say_readonly(struct sconn *sc, bool on)
+{
+    if (sc->state == SCONN_CLOSED) {
+        return; /* it says it at its next connect */
+    }
+    struct buf *out = sconn_out(sc);
+    size_t before = out->len;
+    if (buf_append(out, on ? cluster_msg_readonly : cluster_msg_readwrite,
+                   on ? cluster_msg_readonly_len : cluster_msg_readwrite_len) != 0) {
+        sconn_reset(sc, "out of memory");
+        return;
+    }
+    sconn_queued(sc, req_new(sc->server->pool->px, 0), out->len - before);
+}
+
+/* Connections to s say READONLY exactly while the map has s as a replica that
+ * takes reads: a connection that said it to a node that is a master since
+ * would have that node, once demoted again before the map says so, answer a
+ * read meant for the master from its replica's data instead of with MOVED.
+ * Open connections are told in order, behind what they carry (a request of no
+ * client: its +OK is dropped); new ones say it at connect (sconn.c). */
+static void cluster_set_readonly(struct server *s, bool on)
+{
+    if (s->readonly_conns == on) {
+        return;
+    }
+    s->readonly_conns = on;
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        cluster_conn_say_readonly(&s->conns[i], on);
+        if (s->conns3 != NULL) {
+            cluster_conn_say_readonly(&s->conns3[i], on);
+        }
+    }
+}
+
+/* The replicas that take reads say READONLY, every other node READWRITE. */
+static void cluster_apply_readonly(struct cluster *cl)
+{
+    struct pool *p = cl->p;
+    bool reads = conf_reads_replicas(p->cp->read_from);
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        const struct cluster_node *n = &cl->nodes[i];
+        cluster_set_readonly(&p->servers[i], reads && !n->master && n->replica_of != NODE_NONE);
+    }
+}
+
 bool cluster_map_move(struct cluster *cl, uint16_t slot, struct server *s)
 {
     struct cluster_node *n = &cl->nodes[s->idx];
@@ -277,6 +337,7 @@ bool cluster_map_move(struct cluster *cl, uint16_t slot, struct server *s)
     cl->version++;
     n->master = true;
     n->in_map = true;
+    cluster_set_readonly(s, false);
     return true;
 }
 
@@ -317,7 +378,6 @@ static void cluster_apply_replicas(struct cluster *cl, const struct cluster_topo
         struct cluster_node *mn = &cl->nodes[srv[m]->idx];
         struct cluster_node *rn = &cl->nodes[srv[i]->idx];
         rn->replica_of = (uint16_t)srv[m]->idx;
-        srv[i]->readonly_conns = true; /* READONLY on each connection: it serves reads */
         if (mn->nreps < CLUSTER_MAX_REPLICAS && !rn->master) {
             mn->reps[mn->nreps++] = (uint16_t)srv[i]->idx;
         }
@@ -356,6 +416,7 @@ void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struc
     cluster_apply_nodes(cl, t, asked, srv);
     cluster_apply_replicas(cl, t, srv);
     cluster_apply_checks(cl);
+    cluster_apply_readonly(cl);
     for (uint32_t i = 0; i < CLUSTER_SLOTS; i++) {
         owner[i] = NODE_NONE;
     }

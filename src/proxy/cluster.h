@@ -75,8 +75,9 @@ int cluster_route_key(struct pool *p, const uint8_t *key, size_t len, bool reado
                       struct route *out);
 /* Whether every key of keys (in req) is in one slot. */
 bool cluster_keys_one_slot(const uint8_t *req, const struct spans *keys);
-/* The pool has learned a slot map. */
-bool cluster_map_known(const struct pool *p);
+/* Whether the master of key's slot (NULL key: of any slot) is not known yet:
+ * no map yet, or no master for the slot in it (then the map is asked for). */
+bool cluster_pending(struct pool *p, const uint8_t *key, size_t len);
 /* A master of the map, for what any one of them answers (pattern subscriptions). */
 struct server *cluster_any_master(struct pool *p);
 /* s is a master of the map (INFO's keyspace counts masters only). */

@@ -215,7 +215,7 @@ bool route_pending(struct pool *p, const uint8_t *key, size_t len)
 {
     struct route rt;
     if (p->mode == POOL_CLUSTER) {
-        return !cluster_map_known(p);
+        return cluster_pending(p, key, len);
     }
     if (p->mode != POOL_SENTINEL) {
         return false;

@@ -47,8 +47,8 @@ int route_request(struct pool *p, const uint8_t *req, const struct spans *keys, 
  * NULL if none is left. */
 struct server *route_any(struct pool *p, uint64_t client_id, uint32_t skip);
 /* Whether the server of key (NULL: any of the pool's shards) is not known yet
- * but soon may be: a cluster pool with no slot map yet, a sentinel group whose
- * first look for its master is not over. */
+ * but soon may be: a cluster pool with no slot map yet (or no master for the
+ * slot in it), a sentinel group whose first look for its master is not over. */
 bool route_pending(struct pool *p, const uint8_t *key, size_t len);
 /* Every server of the pool holds every key: a master and its replicas, or one
  * server (or one sentinel group). */

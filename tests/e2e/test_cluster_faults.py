@@ -79,6 +79,35 @@ def test_master_killed_under_load(env):
     assert st["cluster_held"] > 0
 
 
+def test_master_demoted_again_redirects_reads(env):
+    """A replica taken over (a manual failover), then given back: the node is a
+    replica again before the proxy's map says so. A read the map still sends it
+    must come back redirected (MOVED) to the master, not be answered from the
+    replica's data: connections say READONLY only to replicas that take reads
+    (read_from), and a node that becomes a master is told READWRITE."""
+    cl, px = start(env)
+    cl.wait_replicas_synced()
+    key = "demote:k"
+    m = cl.master_of(key_slot(key))
+    r = wait_until(lambda: (cl.replicas_of(m) or [None])[0], "the master's replica listed")
+    c = px.resp()
+    assert c.call("SET", key, "1") == b"OK"
+    for node, was in ((r, m), (m, r)):
+        assert cl.call(node, "CLUSTER", "FAILOVER") == b"OK"
+        wait_until(lambda: cl.call(node, "ROLE")[0] == b"master", "the replica promoted", timeout=15)
+        cl.wait_ok()
+        cl.wait_replicas_synced()
+        if node is r:
+            assert c.call("GET", key) == b"1"  # through a MOVED: the proxy reads r as the master
+            px.wait_stats(lambda s: s["cl"]["moved"] >= 1 and s["cl"]["cluster_refresh"] >= 2,
+                          "the map to name r")
+            time.sleep(1)  # (no refresh is pending)
+    moved = px.stats()["cl"]["moved"]
+    assert cl.call(m, "SET", key, "2") == b"OK"
+    assert c.call("GET", key) == b"2"
+    px.wait_stats(lambda s: s["cl"]["moved"] > moved, "the read redirected by the demoted node")
+
+
 def test_read_in_flight_on_a_killed_master(env):
     """A GET the proxy already wrote to a master that dies before answering
     (stopped, then killed) is sent again once its replica took over and is

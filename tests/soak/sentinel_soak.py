@@ -143,6 +143,10 @@ def watch_writer(port, stop, res, i):
                 continue
             if isinstance(r[0], RespError) or isinstance(r[1], RespError):
                 res["err"].append(repr(r)[:100])
+                try:
+                    c.call("UNWATCH")  # as a client library resets a failed transaction
+                except (Closed, OSError):
+                    c = None
                 continue
             n = int(r[1] or 0)
             if n != acked and n not in unknown:
