@@ -28,10 +28,8 @@ same thirds; 3 s of load follow it), 15% a reload, 15% an upgrade, 10% SIGUSR1.
 
 import os
 import random
-import shutil
 import signal
 import sys
-import tempfile
 import threading
 import time
 
@@ -40,8 +38,8 @@ sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 sys.path.insert(0, HERE)
 
 from cluster_util import Cluster, Load, key_slot  # noqa: E402
-from conftest import HOST, Env, wait_until, yaml_conf  # noqa: E402
-from sentinel_soak import side_load, txn_writer, watch_summary, watch_writer  # noqa: E402
+from conftest import HOST, wait_until, yaml_conf  # noqa: E402
+from sentinel_soak import print_summaries, side_load, soak_main, txn_writer, watch_writer  # noqa: E402
 from test_upgrade import Upgradable, read_pid  # noqa: E402
 
 SECONDS = float(os.environ.get("SOAK_SECONDS") or 180)
@@ -164,10 +162,7 @@ def run(env, problems):
     print("actions: %s" % actions)
     print("writers: %d requests, %d error replies %s, %d stale reads" % (
         load.ops, len(load.errors), sorted({e[2] for e in load.errors})[:5], len(load.stale)))
-    print("transactions: %d acknowledged, %d errors %s, %d stale reads %s" % (
-        tres["ok"], len(tres["err"]), sorted(set(tres["err"]))[:3], len(tres["stale"]), tres["stale"][:3]))
-    print(watch_summary(wres))
-    print("side clients: %d ok, %d errors %s" % (counts["ok"], counts["err"], sorted(counts["msgs"])[:3]))
+    print_summaries(tres, wres, counts)
     for what, v in (("writer broke", load.broken), ("transaction writer failed", tres["failed"]),
                     ("stale reads (acknowledged writes lost)", load.stale[:5]),
                     ("transaction stale reads", tres["stale"][:5]), ("writer error replies", load.errors[:5]),
@@ -180,24 +175,5 @@ def run(env, problems):
         problems.append("%d acknowledged writes missing on the masters: %s" % (len(lost), lost[:5]))
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="nutcracker-cluster-soak-")
-    env = Env(tmp)
-    problems = []
-    try:
-        run(env, problems)
-    except Exception as e:
-        problems.append("the soak broke: %r" % (e,))
-    finally:
-        problems += ["sanitizer report in proxy output:\n" + f for f in env.finish()]
-    if problems:
-        print("\nSOAK FAILED:\n  " + "\n  ".join(problems))
-        print("logs kept in %s" % tmp)
-        return 1
-    print("\nSOAK PASSED")
-    shutil.rmtree(tmp, ignore_errors=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(soak_main(run, "cluster"))

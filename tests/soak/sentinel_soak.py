@@ -178,6 +178,14 @@ def watch_writer(port, stop, res, i):
             c.close()
 
 
+def print_summaries(tres, wres, counts):
+    """The transaction writers', WATCH counters' and side clients' figures."""
+    print("transactions: %d acknowledged, %d errors %s, %d stale reads %s" % (
+        tres["ok"], len(tres["err"]), sorted(set(tres["err"]))[:3], len(tres["stale"]), tres["stale"][:3]))
+    print(watch_summary(wres))
+    print("side clients: %d ok, %d errors %s" % (counts["ok"], counts["err"], sorted(counts["msgs"])[:3]))
+
+
 def watch_summary(res):
     return ("WATCH counters: %d increments, %d nil EXECs (tried again), %d connections closed, %d errors %s, "
             "%d stale reads %s" % (res["ok"], res["nil"], res["closed"], len(res["err"]), sorted(set(res["err"]))[:3],
@@ -297,10 +305,7 @@ def run(env, problems):
     print("actions: %s" % actions)
     print("writers: %d requests, %d errors %s, %d stale reads" % (
         w.ops, len(w.errors), sorted({e[3] for e in w.errors})[:5], len(w.stale)))
-    print("transactions: %d acknowledged, %d errors %s, %d stale reads %s" % (
-        tres["ok"], len(tres["err"]), sorted(set(tres["err"]))[:3], len(tres["stale"]), tres["stale"][:3]))
-    print(watch_summary(wres))
-    print("side clients: %d ok, %d errors %s" % (counts["ok"], counts["err"], sorted(counts["msgs"])[:3]))
+    print_summaries(tres, wres, counts)
     for what, v in (("writer failed", w.failed), ("transaction writer failed", tres["failed"]),
                     ("stale reads (acknowledged writes lost)", w.stale[:5]),
                     ("transaction stale reads", tres["stale"][:5]),
@@ -315,8 +320,9 @@ def run(env, problems):
             problems.append("%s: %d acknowledged writes missing on the master: %s" % (g, len(lost), lost[:5]))
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="nutcracker-sentinel-soak-")
+def soak_main(run, name):
+    """Run run(env, problems) in a temporary directory; 0 when it found nothing."""
+    tmp = tempfile.mkdtemp(prefix="nutcracker-%s-soak-" % name)
     env = Env(tmp)
     problems = []
     try:
@@ -335,4 +341,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(soak_main(run, "sentinel"))
