@@ -477,6 +477,13 @@ int cluster_route_key(struct pool *p, const uint8_t *key, size_t len, bool reado
     return out->target != NULL ? ROUTE_HIT : ROUTE_MISS_SERVER;
 }
 
+struct server *cluster_slot_master(struct pool *p, uint16_t slot)
+{
+    struct cluster *cl = p->cluster;
+    uint16_t o = cl != NULL ? cl->owner[slot] : NODE_NONE;
+    return o != NODE_NONE ? &p->servers[o] : NULL;
+}
+
 /* ------------------------------------------------------------ reload */
 
 /* np's server for op's server s: the same address, else a new node. */

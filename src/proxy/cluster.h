@@ -73,6 +73,8 @@ bool cluster_dispatch(struct client *c, const uint8_t *p, const struct req_info 
  * it is, for watched transactions and subscriptions, which are not redirected. */
 int cluster_route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly,
                       struct route *out);
+/* The master of slot in the map as it is (NULL: none known). */
+struct server *cluster_slot_master(struct pool *p, uint16_t slot);
 /* Whether every key of keys (in req) is in one slot. */
 bool cluster_keys_one_slot(const uint8_t *req, const struct spans *keys);
 /* Whether the master of key's slot (NULL key: of any slot) is not known yet:
@@ -90,6 +92,10 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
  * redirection there makes the node abort the transaction, which then goes
  * where it says as if its EXECABORT were that redirection. */
 void cluster_skipped_reply(struct req *r, const uint8_t *p, size_t len);
+/* A reply from a node that the proxy passes on rather than redirects (to a
+ * WATCH, or a QUEUED of a watched transaction): a MOVED there moves the map as
+ * any MOVED does. Returns its CLUSTER_REPLY_ kind. */
+int cluster_note_redirect(struct server *from, const uint8_t *p, size_t len);
 /* A transaction without WATCH (txn.c): MULTI, its commands and EXEC, len
  * bytes at p with ncmds commands, for slot (-1: keyless), as one request r of
  * the client that follows the cluster's redirections (r is queued on c). */

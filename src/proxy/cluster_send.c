@@ -478,6 +478,20 @@ void cluster_skipped_reply(struct req *r, const uint8_t *p, size_t len)
     x->pre_kind = (uint8_t)kind;
 }
 
+int cluster_note_redirect(struct server *from, const uint8_t *p, size_t len)
+{
+    struct cluster *cl = from->pool->cluster;
+    struct cluster_redirect rd;
+    if (cl == NULL || cl->closing) {
+        return CLUSTER_REPLY_OTHER;
+    }
+    int kind = cluster_msg_redirect(p, len, &rd);
+    if (kind == CLUSTER_REPLY_MOVED) {
+        cl_moved(cl, rd.slot, cluster_node_at(cl, &rd.to, from));
+    }
+    return kind;
+}
+
 void cluster_req_failed(struct req *r)
 {
     struct cluster_req *x = r->cx;

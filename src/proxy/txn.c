@@ -71,6 +71,15 @@ static bool txn_place_slot(struct client *c, const uint8_t *p, const struct req_
     return true;
 }
 
+/* A cluster pool's watch is on a node that no longer has its keys' slot (the
+ * map moved since WATCH): writes to them go elsewhere, so it cannot hold. */
+static bool txn_watch_moved(struct client *c)
+{
+    const struct txn *t = &c->txn;
+    return c->pool->mode == POOL_CLUSTER && t->watched != NULL &&
+           cluster_slot_master(c->pool, t->watch_slot) != t->watched;
+}
+
 /* The queued command's server: the first key's sets it, the others must agree.
  * Returns false (after answering why) when the command cannot be in it. */
 static bool txn_place(struct client *c, const uint8_t *p, const struct req_info *ri)
@@ -96,8 +105,11 @@ static bool txn_place(struct client *c, const uint8_t *p, const struct req_info 
         return false;
     }
     if (t->home == NULL && t->watched != NULL && r.target != t->watched) {
-        router_reply_error(c, TXN_ELSEWHERE);
-        return false;
+        if (!txn_watch_moved(c)) {
+            router_reply_error(c, TXN_ELSEWHERE);
+            return false;
+        }
+        t->watch_lost = true; /* EXEC answers nil: the client's retry watches there */
     }
     if (t->home != NULL && r.target != t->home) {
         router_reply_error(c, TXN_ELSEWHERE);
@@ -166,6 +178,27 @@ static void txn_send_cluster(struct client *c, const struct req_info *ri)
     buf_free(&b);
 }
 
+/* EXEC's reply in a cluster pool's watched transaction: a node that redirected
+ * a queued command (its slot moved since WATCH) aborted the transaction, which
+ * is what a watch that could not hold means: nil, so the client tries again
+ * (the map followed the MOVED: its next WATCH goes to the slot's master). */
+static void txn_exec_reply(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                           const struct rsp_info *ri, const char *err)
+{
+    static const char abort_word[] = "-EXECABORT";
+    (void)err;
+    if (p == NULL) {
+        return; /* failed with its client gone */
+    }
+    if (r->redirected && ri->is_error && r->client != NULL && len >= sizeof(abort_word) - 1 &&
+        memcmp(p, abort_word, sizeof(abort_word) - 1) == 0) {
+        bool resp3 = r->client->lc.resp == 3;
+        buf_append(out, resp3 ? "_\r\n" : "*-1\r\n", resp3 ? 3 : 5);
+        return;
+    }
+    buf_append(out, p, len);
+}
+
 /* MULTI, the queued commands and EXEC, to home: on its connection, or held
  * like a write while home's sentinel group fails over (or has no master yet). */
 static void txn_send(struct client *c, struct server *home, const struct req_info *ri)
@@ -187,6 +220,9 @@ static void txn_send(struct client *c, struct server *home, const struct req_inf
     buf_init(&b);
     size_t before = out->len;
     q->skip = t->n + 1; /* MULTI's +OK, one QUEUED per command */
+    if (c->pool->mode == POOL_CLUSTER) {
+        q->reply = txn_exec_reply;
+    }
     txn_word(c, out, "MULTI");
     buf_append(out, t->cmds.data, t->cmds.len);
     txn_word(c, out, "EXEC");
@@ -199,21 +235,37 @@ static void txn_send(struct client *c, struct server *home, const struct req_inf
     sconn_queued(sc, q, out->len - before);
 }
 
+/* Forget the watch: the pinned connection is told UNWATCH, its +OK dropped
+ * (what the client sent there before is still answered in order). */
+static void txn_forget_watch(struct client *c)
+{
+    struct txn *t = &c->txn;
+    if (t->watched != NULL && t->pin != NULL && t->pin->state != SCONN_CLOSED) {
+        struct req *q = req_new(c->px, 0); /* no client: its +OK is dropped */
+        struct buf *out = sconn_out(t->pin);
+        size_t before = out->len;
+        txn_word(c, out, "UNWATCH");
+        sconn_queued(t->pin, q, out->len - before);
+    }
+    t->watched = NULL;
+    t->watch_lost = false;
+}
+
 static void txn_exec(struct client *c, const struct req_info *ri)
 {
     struct txn *t = &c->txn;
     struct server *home = t->home != NULL ? t->home : t->watched;
     /* a watch made on a master that a failover is replacing no longer holds:
      * answered as when a watched key changed, so the client tries again */
-    bool lost = t->watched != NULL &&
-                (t->watch_lost || (!t->aborted && hold_admits_write(c, t->watched, 0)));
+    bool lost = t->watched != NULL && (t->watch_lost || txn_watch_moved(c) ||
+                                       (!t->aborted && hold_admits_write(c, t->watched, 0)));
     if (t->aborted) {
         router_reply_error(c, TXN_ABORT);
     } else if (lost) {
         cqueue_local(c, (const uint8_t *)(c->lc.resp == 3 ? "_\r\n" : "*-1\r\n"),
                      c->lc.resp == 3 ? 3 : 5);
-    } else if (t->n == 0) {
-        cqueue_local(c, (const uint8_t *)"*0\r\n", 4);
+    } else if (t->n == 0 && t->watched == NULL) {
+        cqueue_local(c, (const uint8_t *)"*0\r\n", 4); /* (watched: nil if a key changed) */
     } else if (c->pool->mode == POOL_CLUSTER && t->watched == NULL) {
         txn_send_cluster(c, ri);
     } else {
@@ -228,8 +280,12 @@ static void txn_exec(struct client *c, const struct req_info *ri)
             router_reply_error(c, "no server");
         }
     }
+    bool unsent = t->aborted || lost;
     txn_clear(t);
-    t->watched = NULL; /* EXEC unwatches, whatever it answered */
+    if (unsent) {
+        txn_forget_watch(c); /* EXEC unwatches, whatever it answered */
+    }
+    t->watched = NULL;
     t->watch_lost = false;
 }
 
@@ -255,12 +311,40 @@ static struct sconn *txn_pin_for(struct client *c, struct server *s)
     return sc;
 }
 
+/* A cluster node's reply to WATCH: a redirection (the map moved, or its slot
+ * is moving) means the keys are not there to watch. The watch cannot hold:
+ * +OK, and EXEC answers nil, as when a watched key changed, so the client tries
+ * again, and its next WATCH goes where the map (moved by a MOVED) says. */
+static void txn_watch_reply(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                            const struct rsp_info *ri, const char *err)
+{
+    (void)err;
+    if (p == NULL) {
+        return; /* failed with its client gone */
+    }
+    int kind = ri->is_error && r->sconn != NULL ? cluster_note_redirect(r->sconn->server, p, len)
+                                                : CLUSTER_REPLY_OTHER;
+    if (kind == CLUSTER_REPLY_MOVED || kind == CLUSTER_REPLY_ASK) {
+        if (r->client != NULL && r->client->txn.watched != NULL) {
+            r->client->txn.watch_lost = true;
+        }
+        redis_wire_status(out, "OK");
+        return;
+    }
+    buf_append(out, p, len);
+}
+
 /* WATCH: the keys' server, and the client's own connection to it. */
 static void txn_watch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct txn *t = &c->txn;
     struct route r;
     int miss = route_request(c->pool, p, &ri->keys, false, &r);
+    if (miss == ROUTE_HIT && txn_watch_moved(c)) {
+        t->watch_lost = true; /* the earlier keys' slot moved: EXEC answers nil */
+        txn_status(c, "OK");
+        return;
+    }
     if (miss != ROUTE_HIT || (t->watched != NULL && r.target != t->watched)) {
         char msg[256];
         router_reply_error(c, miss != ROUTE_HIT
@@ -280,11 +364,17 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
         router_reply_error(c, server_strerror(r.target, err));
         return;
     }
+    if (t->watched == NULL && c->pool->mode == POOL_CLUSTER) {
+        t->watch_slot = cluster_key_slot(p + ri->keys.v[0].off, ri->keys.v[0].len);
+    }
     if (t->watched == NULL) {
         t->watch_lost = false;
     }
     t->watched = r.target;
     struct req *q = req_new(c->px, ri->cmd);
+    if (c->pool->mode == POOL_CLUSTER) {
+        q->reply = txn_watch_reply;
+    }
     cqueue_push(c, q, ri->len);
     sconn_send(t->pin, q, p, ri->len);
 }
@@ -301,22 +391,6 @@ static void txn_unwatch(struct client *c, const uint8_t *p, const struct req_inf
     struct req *q = req_new(c->px, ri->cmd);
     cqueue_push(c, q, ri->len);
     sconn_send(t->pin, q, p, ri->len);
-}
-
-/* Forget the watch: the pinned connection is told UNWATCH, its +OK dropped
- * (what the client sent there before is still answered in order). */
-static void txn_forget_watch(struct client *c)
-{
-    struct txn *t = &c->txn;
-    if (t->watched != NULL && t->pin != NULL && t->pin->state != SCONN_CLOSED) {
-        struct req *q = req_new(c->px, 0); /* no client: its +OK is dropped */
-        struct buf *out = sconn_out(t->pin);
-        size_t before = out->len;
-        txn_word(c, out, "UNWATCH");
-        sconn_queued(t->pin, q, out->len - before);
-    }
-    t->watched = NULL;
-    t->watch_lost = false;
 }
 
 /* DISCARD never reached a server, but it unwatches in redis: so here. */

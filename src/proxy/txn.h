@@ -38,7 +38,8 @@ struct txn {
     struct sconn **pins; /* every one it made, freed with the client */
     uint32_t npins;
     struct server *watched; /* the server whose keys are watched; NULL: none */
-    bool watch_lost;        /* the pinned connection failed since WATCH */
+    bool watch_lost;        /* the pinned connection failed (or its slot moved) since WATCH */
+    uint16_t watch_slot;    /* a cluster pool's: the slot of the first watched key */
 };
 
 /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (ROUTE_TXN). */

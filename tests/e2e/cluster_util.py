@@ -8,7 +8,6 @@ well; every process is an Env process, stopped by pid."""
 import os
 import subprocess
 import threading
-import time
 
 from conftest import HOST, Resp, RespError, Server, free_port, port_is_free, stop_proc, tail, wait_port, \
     wait_until
@@ -111,8 +110,8 @@ class Cluster:
         ports = {v[1] for v in view.values()}
         return [n for n in self.alive() if n.port in ports]
 
-    def master_of(self, slot):
-        for start, (end, port, _) in self.slots_view(self.alive()[0]).items():
+    def master_of(self, slot, node=None):
+        for start, (end, port, _) in self.slots_view(node or self.alive()[0]).items():
             if start <= slot <= end:
                 return next(n for n in self.nodes if n.port == port)
         return None
@@ -150,9 +149,33 @@ class Cluster:
             return True
         wait_until(synced, "every replica linked to its master", timeout=timeout, interval=0.1)
 
+    def wait_epochs_agree(self, slot=None, owner=None, timeout=10):
+        """Every live node knows each node's config epoch as that node does
+        (and, given a slot, says owner serves it). Until then a slot moved by
+        hand can move back or lose its owner: an importing node bumps its epoch
+        past the largest it knows of, and a node still holding the last move's
+        epoch for the old owner takes that owner's older claims as newer."""
+        def agreed():
+            if slot is not None and any(getattr(self.master_of(slot, n), "port", None) != owner.port
+                                        for n in self.alive()):
+                return False
+            own, seen = {}, []
+            for n in self.alive():
+                view = {}
+                for line in self.call(n, "CLUSTER", "NODES").decode().splitlines():
+                    f = line.split()
+                    view[f[0]] = f[6]
+                    if "myself" in f[2]:
+                        own[f[0]] = f[6]
+                seen.append(view)
+            return all(v.get(i) == e for v in seen for i, e in own.items())
+        wait_until(agreed, "every node to know every config epoch", timeout=timeout, interval=0.05)
+
     # -- changing it ----------------------------------------------------------
     def move_slot(self, slot, dst, keys_batch=100):
-        """Move one slot (with its keys) to dst as redis-cli --cluster does."""
+        """Move one slot (with its keys) to dst as redis-cli --cluster does, and
+        wait until every node knows (wait_epochs_agree)."""
+        self.wait_epochs_agree()
         src = self.master_of(slot)
         if src.port == dst.port:
             return
@@ -161,6 +184,7 @@ class Cluster:
         assert self.call(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id) == b"OK"
         self.migrate_keys(src, dst, slot, keys_batch)
         self.finish_move(slot, dst)
+        self.wait_epochs_agree(slot, dst)
 
     def migrate_keys(self, src, dst, slot, batch=100):
         while True:

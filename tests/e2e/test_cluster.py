@@ -12,6 +12,7 @@ import threading
 import time
 
 import pytest
+import redis
 
 from cluster_util import Cluster, key_slot
 from conftest import HOST, Resp, RespError, encode_command, free_port, wait_until
@@ -246,6 +247,87 @@ def test_transaction_follows_moved_and_ask(cluster, proxy):
     assert c.call("SET", "{b}1", "1") == RespError("CROSSSLOT Keys in request don't hash to the same slot")
     assert c.call("EXEC") == RespError("EXECABORT Transaction discarded because of previous errors.")
     assert proxy.stats()["cl"]["forward_error"] == 0
+
+
+def test_watched_transaction_across_a_slot_move(env, cluster):
+    """A watch made on a node that no longer has the keys' slot cannot hold:
+    WATCH answers OK (not the node's MOVED) and EXEC answers nil, as when a
+    watched key changed, so a WATCH retry loop tries again and its next WATCH
+    goes where the slot is now (the map follows the MOVED). The same when the
+    slot moves between WATCH and EXEC: the node's refusal to queue (EXECABORT)
+    becomes that nil; and when the map has moved before EXEC, nothing is sent."""
+    px = env.proxy({"cl": cluster_pool(cluster, cluster_refresh=600000)})  # MOVED alone moves the map
+    wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
+    c, other = px.resp(), px.resp()
+    k = "{txwm}k"
+    slot = key_slot(k)
+    assert c.call("SET", k, "0") == b"OK"
+    src = cluster.master_of(slot)
+    dst = next(m for m in cluster.masters() if m.port != src.port)
+
+    def transaction(value):
+        return [c.call("MULTI"), c.call("SET", k, value), c.call("EXEC")]
+
+    try:
+        cluster.move_slot(slot, dst)  # the proxy's map still names src
+        assert c.call("WATCH", k) == b"OK"  # src answered MOVED
+        assert transaction("1") == [b"OK", b"QUEUED", None]
+        px.wait_stats(lambda s: s["cl"]["moved"] >= 1, "the map moved by the WATCH's MOVED")
+        assert c.call("WATCH", k) == b"OK"  # the retry: at dst
+        assert transaction("1") == [b"OK", b"QUEUED", [b"OK"]]
+        assert cluster.call(dst, "GET", k) == b"1"
+
+        assert c.call("WATCH", k) == b"OK"
+        cluster.move_slot(slot, src)  # between WATCH and EXEC: the map still names dst
+        refreshed = px.stats()["cl"]["cluster_refresh"]
+        assert transaction("2") == [b"OK", b"QUEUED", None]
+        assert cluster.call(src, "GET", k) == b"1"  # nothing ran
+        c.send(encode_command("WATCH", k) + encode_command("MULTI") + encode_command("SET", k, "2") +
+               encode_command("EXEC"))
+        assert [c.read_reply() for _ in range(4)] == [b"OK", b"OK", b"QUEUED", [b"OK"]]
+        assert cluster.call(src, "GET", k) == b"2"
+
+        # pipelined: the WATCH's MOVED comes after EXEC was sent to the old node
+        px.wait_stats(lambda s: s["cl"]["cluster_refresh"] > refreshed, "the refresh a MOVED asks for")
+        cluster.move_slot(slot, dst)
+        c.send(encode_command("WATCH", k) + encode_command("MULTI") + encode_command("SET", k, "3") +
+               encode_command("EXEC"))
+        assert [c.read_reply() for _ in range(4)] == [b"OK", b"OK", b"QUEUED", None]
+        assert cluster.call(dst, "GET", k) == b"2"
+
+        # the map moved (another client followed a MOVED) before EXEC
+        assert c.call("WATCH", k) == b"OK"
+        cluster.move_slot(slot, src)
+        refreshed = px.stats()["cl"]["cluster_refresh"]
+        assert other.call("GET", k) == b"2"
+        assert transaction("4") == [b"OK", b"QUEUED", None]
+        assert cluster.call(src, "GET", k) == b"2"
+        assert c.call("WATCH", k) == b"OK"
+        assert transaction("4") == [b"OK", b"QUEUED", [b"OK"]]
+        assert cluster.call(src, "GET", k) == b"4"
+
+        # redis-py's transaction() takes the nil as WatchError and tries again
+        px.wait_stats(lambda s: s["cl"]["cluster_refresh"] > refreshed, "the refresh a MOVED asks for")
+        cluster.move_slot(slot, dst)
+
+        def incr(pipe):
+            value = int(pipe.get(k))
+            pipe.multi()
+            pipe.set(k, value + 1)
+        redis.Redis(host=HOST, port=px.port()).transaction(incr, k)
+        assert cluster.call(dst, "GET", k) == b"5"
+    finally:
+        if cluster.master_of(slot).port != src.port:
+            cluster.move_slot(slot, src)
+    # keys that are on two nodes are still refused, not retried for ever
+    assert other.call("GET", k) == b"5"  # (the map follows the last move)
+    assert c.call("WATCH", k) == b"OK"
+    far = next("{%d}x" % i for i in range(1000) if cluster.master_of(key_slot("{%d}x" % i)).port != src.port)
+    assert c.call("MULTI") == b"OK"
+    assert c.call("SET", far, "1") == RespError(
+        "CROSSSLOT Keys in request don't hash to the same server as the transaction's keys")
+    assert c.call("EXEC") == RespError("EXECABORT Transaction discarded because of previous errors.")
+    assert px.stats()["cl"]["forward_error"] == 0
 
 
 def test_transaction_subscribe_and_watch_wait_for_the_slot_map(env, cluster):

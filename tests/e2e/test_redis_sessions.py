@@ -100,6 +100,24 @@ def test_watch_sees_another_clients_write(rig):
     assert c.call("EXEC") == [b"OK"]
 
 
+def test_an_empty_watched_transaction_answers_as_redis(rig):
+    """MULTI + EXEC with nothing queued still checks the watch (a way to ask
+    whether a key changed): nil after another client's write, [] without."""
+    direct, servers, px = rig
+    _clean(direct, servers)
+    replies = []
+    for port in (direct.port, px.port()):
+        c, other = Resp(port=port), Resp(port=port)
+        seq = [c.call("SET", "{e}k", "1"), c.call("WATCH", "{e}k"), other.call("SET", "{e}k", "2"),
+               c.call("MULTI"), c.call("EXEC"), c.call("WATCH", "{e}k"), c.call("MULTI"), c.call("EXEC"),
+               c.call("MULTI"), c.call("EXEC")]
+        c.close()
+        other.close()
+        replies.append(seq)
+    assert replies[0] == [b"OK", b"OK", b"OK", b"OK", None, b"OK", b"OK", [], b"OK", []]
+    assert replies[1] == replies[0]
+
+
 def test_redis_py_default_pipeline(rig):
     import redis
     _, servers, px = rig
