@@ -685,7 +685,7 @@ static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
             cluster_skipped_reply(c->head, p, len); /* a redirection aborts it */
         } else if (c->ri.is_error && s->pool->cluster != NULL) {
             int kind = cluster_note_redirect(s, p, len); /* a watched one: see txn.c */
-            c->head->redirected |= kind == CLUSTER_REPLY_MOVED || kind == CLUSTER_REPLY_ASK;
+            c->head->redirected |= kind != CLUSTER_REPLY_OTHER;
         }
         return;
     }

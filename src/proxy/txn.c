@@ -99,17 +99,21 @@ static bool txn_place(struct client *c, const uint8_t *p, const struct req_info 
         return txn_place_slot(c, p, ri);
     }
     int miss = route_request(c->pool, p, &ri->keys, false, &r);
+    bool elsewhere = miss == ROUTE_MISS_SERVER || (miss == ROUTE_HIT && r.target != t->watched);
+    if (t->watched != NULL && elsewhere && txn_watch_moved(c)) {
+        /* the watched slot moved (or has no master in the map) since WATCH:
+         * EXEC answers nil, and the client's retry watches where it is now */
+        t->watch_lost = true;
+        return true;
+    }
     if (miss != ROUTE_HIT) {
         char msg[256];
         router_reply_error(c, route_miss_text(c->pool, miss, &r, msg, sizeof(msg)));
         return false;
     }
     if (t->home == NULL && t->watched != NULL && r.target != t->watched) {
-        if (!txn_watch_moved(c)) {
-            router_reply_error(c, TXN_ELSEWHERE);
-            return false;
-        }
-        t->watch_lost = true; /* EXEC answers nil: the client's retry watches there */
+        router_reply_error(c, TXN_ELSEWHERE);
+        return false;
     }
     if (t->home != NULL && r.target != t->home) {
         router_reply_error(c, TXN_ELSEWHERE);
@@ -179,9 +183,10 @@ static void txn_send_cluster(struct client *c, const struct req_info *ri)
 }
 
 /* EXEC's reply in a cluster pool's watched transaction: a node that redirected
- * a queued command (its slot moved since WATCH) aborted the transaction, which
- * is what a watch that could not hold means: nil, so the client tries again
- * (the map followed the MOVED: its next WATCH goes to the slot's master). */
+ * a queued command (its slot moved since WATCH; or TRYAGAIN, CLUSTERDOWN while
+ * it moves or fails over) aborted the transaction, which is what a watch that
+ * could not hold means: nil, so the client tries again (the map followed the
+ * MOVED: its next WATCH goes to the slot's master). */
 static void txn_exec_reply(struct req *r, struct buf *out, const uint8_t *p, size_t len,
                            const struct rsp_info *ri, const char *err)
 {
@@ -312,7 +317,8 @@ static struct sconn *txn_pin_for(struct client *c, struct server *s)
 }
 
 /* A cluster node's reply to WATCH: a redirection (the map moved, or its slot
- * is moving) means the keys are not there to watch. The watch cannot hold:
+ * is moving) means the keys are not there to watch, and TRYAGAIN, CLUSTERDOWN
+ * that the slot is moving or its master failing over. The watch cannot hold:
  * +OK, and EXEC answers nil, as when a watched key changed, so the client tries
  * again, and its next WATCH goes where the map (moved by a MOVED) says. */
 static void txn_watch_reply(struct req *r, struct buf *out, const uint8_t *p, size_t len,
@@ -324,7 +330,7 @@ static void txn_watch_reply(struct req *r, struct buf *out, const uint8_t *p, si
     }
     int kind = ri->is_error && r->sconn != NULL ? cluster_note_redirect(r->sconn->server, p, len)
                                                 : CLUSTER_REPLY_OTHER;
-    if (kind == CLUSTER_REPLY_MOVED || kind == CLUSTER_REPLY_ASK) {
+    if (kind != CLUSTER_REPLY_OTHER) {
         if (r->client != NULL && r->client->txn.watched != NULL) {
             r->client->txn.watch_lost = true;
         }

@@ -330,6 +330,31 @@ def test_watched_transaction_across_a_slot_move(env, cluster):
     assert px.stats()["cl"]["forward_error"] == 0
 
 
+def test_watch_on_a_node_that_says_clusterdown(env, cluster):
+    """A node that answers WATCH with CLUSTERDOWN (its slot not served: moving,
+    or its master failing over) cannot keep the watch: +OK, EXEC nil, and the
+    retry once the slot is served again runs."""
+    px = env.proxy({"cl": cluster_pool(cluster, cluster_refresh=600000)})
+    wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
+    c = px.resp()
+    k = "{txdown}k"
+    slot = key_slot(k)
+    assert c.call("SET", k, "1") == b"OK"
+    owner = cluster.master_of(slot)
+    assert cluster.call(owner, "CLUSTER", "DELSLOTS", slot) == b"OK"
+    try:
+        assert isinstance(cluster.call(owner, "GET", k), RespError)  # CLUSTERDOWN
+        assert c.call("WATCH", k) == b"OK"
+        assert [c.call("MULTI"), c.call("SET", k, "2"), c.call("EXEC")] == [b"OK", b"QUEUED", None]
+    finally:
+        assert cluster.call(owner, "CLUSTER", "ADDSLOTS", slot) == b"OK"
+        cluster.wait_ok()
+    assert cluster.call(owner, "GET", k) == b"1"
+    assert c.call("WATCH", k) == b"OK"
+    assert [c.call("MULTI"), c.call("SET", k, "2"), c.call("EXEC")] == [b"OK", b"QUEUED", [b"OK"]]
+    assert cluster.call(owner, "GET", k) == b"2"
+
+
 def test_transaction_subscribe_and_watch_wait_for_the_slot_map(env, cluster):
     """A proxy that has no slot map yet (just started, or just upgraded) holds
     a transaction until it has one, as it holds other requests; SUBSCRIBE,

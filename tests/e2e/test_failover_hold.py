@@ -634,6 +634,12 @@ def test_held_requests_count_against_the_buffer_limit(env):
     mb = 1 << 20
     rig = Rig(env, extra_args=["--buffer-limit=%d" % (24 * mb)])
     rig.ready_for_failover("g0")
+    # the 48 MB must reach the proxy before the leader gives up (then what is
+    # not held yet goes to the old master at once): 4.5 s, below failover_hold
+    for s in rig.sentinels:
+        c = Resp(port=s.port, timeout=2)
+        assert c.call("SENTINEL", "SET", "g0", "failover-timeout", "4500") == b"OK"
+        c.close()
     key = rig.keys["g0"][0]
     # a request made while the proxy looked for g0's master at start was held
     # and released then: count from here

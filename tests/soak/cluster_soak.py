@@ -18,8 +18,8 @@ Load: 4 pipelined writers (cluster_util.Load: SETs, GETs and a split MSET per
 pipeline), 4 MULTI/SET/EXEC writers, 2 WATCH counters and 2 side clients
 (sentinel_soak's; the side clients are counted only). A transaction follows
 redirections as one request (README), so an error reply to one fails the soak as a
-writer's does; a watched one is not redirected, so its errors (a MOVED during a
-move) are counted, while a stale read of its counter fails the soak. Between every
+writer's does; a watched one whose slot moved answers nil and is tried again, so an
+error reply to a WATCH counter fails the soak too, as a stale read of it does. Between every
 2,000 writer requests, one action: 35% 1-3 slots of the writers' keys moved to
 another master (a third of them with an upgrade, a third with a reload between
 MIGRATING and the end of the move), 25% a planned failover of a random master (the
@@ -167,7 +167,7 @@ def run(env, problems):
                     ("stale reads (acknowledged writes lost)", load.stale[:5]),
                     ("transaction stale reads", tres["stale"][:5]), ("writer error replies", load.errors[:5]),
                     ("transaction errors", tres["err"][:5]), ("WATCH writer failed", wres["failed"]),
-                    ("WATCH counter stale reads", wres["stale"][:5])):
+                    ("WATCH counter stale reads", wres["stale"][:5]), ("WATCH writer errors", wres["err"][:5])):
         if v:
             problems.append("%s: %s" % (what, v))
     lost = load.verify(rig.cl.direct_get)
