@@ -521,6 +521,12 @@ static bool msg_target(const uint8_t *s, size_t n, struct cluster_redirect *out)
     return true;
 }
 
+bool cluster_msg_execabort(const uint8_t *p, size_t len)
+{
+    static const char word[] = "-EXECABORT";
+    return len >= sizeof(word) - 1 && memcmp(p, word, sizeof(word) - 1) == 0;
+}
+
 int cluster_msg_redirect(const uint8_t *p, size_t len, struct cluster_redirect *out)
 {
     memset(out, 0, sizeof(*out));

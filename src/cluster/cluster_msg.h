@@ -102,6 +102,8 @@ struct cluster_redirect {
 /* What an error reply p[0..len) ("-...\r\n") says. A malformed MOVED / ASK is
  * CLUSTER_REPLY_OTHER: the client sees it as it came. */
 int cluster_msg_redirect(const uint8_t *p, size_t len, struct cluster_redirect *out);
+/* Whether p[0..len) is redis' answer to EXEC after a command it refused to queue. */
+bool cluster_msg_execabort(const uint8_t *p, size_t len);
 
 /* A socket address for a numeric host (IPv4 or IPv6): 0, or -1 (a name). */
 int cluster_msg_sockaddr(const struct cluster_node_addr *a, struct sockaddr_storage *ss,

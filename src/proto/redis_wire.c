@@ -209,6 +209,11 @@ int redis_wire_null(struct buf *out, int resp)
     return resp == 3 ? buf_append(out, "_\r\n", 3) : buf_append(out, "$-1\r\n", 5);
 }
 
+int redis_wire_null_array(struct buf *out, int resp)
+{
+    return resp == 3 ? buf_append(out, "_\r\n", 3) : buf_append(out, "*-1\r\n", 5);
+}
+
 int redis_wire_map(struct buf *out, int64_t pairs, int resp)
 {
     return resp == 3 ? redis_wire_num(out, '%', pairs) : redis_wire_num(out, '*', pairs * 2);

@@ -68,6 +68,8 @@ int redis_wire_error(struct buf *out, const char *s);
  * them: a null ($-1 / _), a map header (*2n / %n), a set header (*n / ~n), a verbatim
  * string (a bulk / =len "fmt:" text, fmt three letters such as "txt"). */
 int redis_wire_null(struct buf *out, int resp);
+/* A null array (*-1 / _): EXEC's answer when a watched key changed. */
+int redis_wire_null_array(struct buf *out, int resp);
 int redis_wire_map(struct buf *out, int64_t pairs, int resp);
 int redis_wire_set(struct buf *out, int64_t n, int resp);
 int redis_wire_verbatim(struct buf *out, const char *fmt, const void *p, size_t n, int resp);

@@ -383,13 +383,6 @@ static void cl_redirect(struct cluster *cl, struct client *c, struct req *r, int
     cl_again(cl, c, r, TRY_REDIRECT);
 }
 
-/* redis' answer to EXEC after a command it refused to queue. */
-static bool cl_is_execabort(const uint8_t *p, size_t len)
-{
-    static const char word[] = "-EXECABORT";
-    return len >= sizeof(word) - 1 && memcmp(p, word, sizeof(word) - 1) == 0;
-}
-
 /* A reply that is not a redirection: the cluster serves. */
 static void cl_served(struct cluster *cl, struct server *from, bool was_down_reply)
 {
@@ -414,7 +407,7 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
     int kind = ri->is_error ? cluster_msg_redirect(p, len, &rd) : CLUSTER_REPLY_OTHER;
     bool pre = false;
     if (kind == CLUSTER_REPLY_OTHER && x->pre_kind != CLUSTER_REPLY_OTHER &&
-        cl_is_execabort(p, len)) {
+        cluster_msg_execabort(p, len)) {
         kind = x->pre_kind; /* a transaction a node refused to queue: nothing of it ran */
         pre = true;
     }

@@ -36,6 +36,16 @@ static void txn_status(struct client *c, const char *s)
     buf_free(&b);
 }
 
+/* EXEC's answer when a watched key changed (or the watch could not hold). */
+static void txn_nil(struct client *c)
+{
+    struct buf b;
+    buf_init(&b);
+    redis_wire_null_array(&b, c->lc.resp);
+    cqueue_local(c, b.data, b.len);
+    buf_free(&b);
+}
+
 static void txn_clear(struct txn *t)
 {
     t->active = false;
@@ -190,15 +200,12 @@ static void txn_send_cluster(struct client *c, const struct req_info *ri)
 static void txn_exec_reply(struct req *r, struct buf *out, const uint8_t *p, size_t len,
                            const struct rsp_info *ri, const char *err)
 {
-    static const char abort_word[] = "-EXECABORT";
     (void)err;
     if (p == NULL) {
         return; /* failed with its client gone */
     }
-    if (r->redirected && ri->is_error && r->client != NULL && len >= sizeof(abort_word) - 1 &&
-        memcmp(p, abort_word, sizeof(abort_word) - 1) == 0) {
-        bool resp3 = r->client->lc.resp == 3;
-        buf_append(out, resp3 ? "_\r\n" : "*-1\r\n", resp3 ? 3 : 5);
+    if (r->redirected && ri->is_error && r->client != NULL && cluster_msg_execabort(p, len)) {
+        redis_wire_null_array(out, r->client->lc.resp);
         return;
     }
     buf_append(out, p, len);
@@ -267,8 +274,7 @@ static void txn_exec(struct client *c, const struct req_info *ri)
     if (t->aborted) {
         router_reply_error(c, TXN_ABORT);
     } else if (lost) {
-        cqueue_local(c, (const uint8_t *)(c->lc.resp == 3 ? "_\r\n" : "*-1\r\n"),
-                     c->lc.resp == 3 ? 3 : 5);
+        txn_nil(c);
     } else if (t->n == 0 && t->watched == NULL) {
         cqueue_local(c, (const uint8_t *)"*0\r\n", 4); /* (watched: nil if a key changed) */
     } else if (c->pool->mode == POOL_CLUSTER && t->watched == NULL) {
@@ -370,11 +376,9 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
         router_reply_error(c, server_strerror(r.target, err));
         return;
     }
-    if (t->watched == NULL && c->pool->mode == POOL_CLUSTER) {
-        t->watch_slot = cluster_key_slot(p + ri->keys.v[0].off, ri->keys.v[0].len);
-    }
     if (t->watched == NULL) {
         t->watch_lost = false;
+        t->watch_slot = cluster_key_slot(p + ri->keys.v[0].off, ri->keys.v[0].len);
     }
     t->watched = r.target;
     struct req *q = req_new(c->px, ri->cmd);

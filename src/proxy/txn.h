@@ -39,7 +39,7 @@ struct txn {
     uint32_t npins;
     struct server *watched; /* the server whose keys are watched; NULL: none */
     bool watch_lost;        /* the pinned connection failed (or its slot moved) since WATCH */
-    uint16_t watch_slot;    /* a cluster pool's: the slot of the first watched key */
+    uint16_t watch_slot;    /* the first watched key's slot (a cluster pool checks its map) */
 };
 
 /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (ROUTE_TXN). */

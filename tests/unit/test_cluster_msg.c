@@ -103,6 +103,9 @@ static void test_redirects(void)
                  CLUSTER_REPLY_DOWN);
     CHECK_EQ_INT(cluster_msg_redirect(S("-CLUSTERDOWN Hash slot not served\r\n"), &rd),
                  CLUSTER_REPLY_DOWN);
+    CHECK(cluster_msg_execabort(
+        S("-EXECABORT Transaction discarded because of previous errors.\r\n")));
+    CHECK(!cluster_msg_execabort(S("-ERR EXECABORT\r\n")) && !cluster_msg_execabort(S("-EXEC")));
     /* malformed: the client's reply as it came */
     static const char *const bad[] = {
         "-MOVED 16384 127.0.0.1:1\r\n",
