@@ -527,6 +527,22 @@ bool cluster_msg_execabort(const uint8_t *p, size_t len)
     return len >= sizeof(word) - 1 && memcmp(p, word, sizeof(word) - 1) == 0;
 }
 
+/* Which CLUSTERDOWN: the whole cluster refuses, or only this slot (no node
+ * serves it), or only writes (the cluster is down, reads allowed). Any other
+ * text is taken as the whole cluster down (what older nodes say). */
+static int msg_down_kind(const uint8_t *p, size_t len)
+{
+    static const char unbound[] = "CLUSTERDOWN Hash slot not served";
+    static const char ro[] = "only accepts read commands";
+    if (len >= sizeof(unbound) - 1 && memcmp(p, unbound, sizeof(unbound) - 1) == 0) {
+        return CLUSTER_REPLY_UNSERVED;
+    }
+    if (len >= sizeof(ro) - 1 && memcmp(p + len - (sizeof(ro) - 1), ro, sizeof(ro) - 1) == 0) {
+        return CLUSTER_REPLY_DOWN_RO;
+    }
+    return CLUSTER_REPLY_DOWN;
+}
+
 int cluster_msg_redirect(const uint8_t *p, size_t len, struct cluster_redirect *out)
 {
     memset(out, 0, sizeof(*out));
@@ -538,7 +554,7 @@ int cluster_msg_redirect(const uint8_t *p, size_t len, struct cluster_redirect *
     if (msg_prefix(p, len, "TRYAGAIN")) {
         out->kind = CLUSTER_REPLY_TRYAGAIN;
     } else if (msg_prefix(p, len, "CLUSTERDOWN")) {
-        out->kind = CLUSTER_REPLY_DOWN;
+        out->kind = msg_down_kind(p, len);
     } else if (msg_prefix(p, len, "MOVED") && len > 6 && msg_target(p + 6, len - 6, out)) {
         out->kind = CLUSTER_REPLY_MOVED;
     } else if (msg_prefix(p, len, "ASK") && len > 4 && msg_target(p + 4, len - 4, out)) {

@@ -90,7 +90,9 @@ enum cluster_redirect_kind {
     CLUSTER_REPLY_MOVED,
     CLUSTER_REPLY_ASK,
     CLUSTER_REPLY_TRYAGAIN,
-    CLUSTER_REPLY_DOWN, /* CLUSTERDOWN */
+    CLUSTER_REPLY_DOWN,     /* CLUSTERDOWN The cluster is down: every slot */
+    CLUSTER_REPLY_UNSERVED, /* CLUSTERDOWN Hash slot not served: this slot */
+    CLUSTER_REPLY_DOWN_RO,  /* CLUSTERDOWN ... only accepts read commands: writes */
 };
 
 struct cluster_redirect {

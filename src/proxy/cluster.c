@@ -158,12 +158,12 @@ struct server *cluster_any_master(struct pool *p)
 
 bool cluster_degraded(const struct cluster *cl)
 {
-    if (!cl->known || cl->down || hold_cluster_count(cl->hold) > 0) {
+    if (!cl->known || hold_cluster_count(cl->hold) > 0) {
         return true;
     }
     for (uint32_t i = 0; i < cl->p->nservers; i++) {
         if (cl->nodes[i].in_map && cl->nodes[i].master &&
-            (cl->nodes[i].down || cl->nodes[i].failed)) {
+            (cl->nodes[i].down || cl->nodes[i].failed || cl->nodes[i].says_down)) {
             return true;
         }
     }
@@ -517,6 +517,7 @@ static void cluster_inherit_nodes(struct pool *np, struct pool *op, bool keep_co
         to[i] = (uint16_t)t->idx;
         struct cluster_node n = ocl->nodes[i];
         n.own = ncl->nodes[t->idx].own;
+        n.canary_out = false; /* a canary out has the old numbering: the next one may go */
         ncl->nodes[t->idx] = n;
         t->readonly_conns = s->readonly_conns;
         if (keep_conns && s->conns != NULL && t->idx >= np->cp->nservers) {

@@ -21,9 +21,11 @@
 #define CLUSTER_MAX_REPLICAS 8
 /* How often held requests are offered again (TRYAGAIN's back-off starts here). */
 #define CLUSTER_POLL_MS 5
-/* Back-off of a request that got TRYAGAIN (or too many redirections): it
- * doubles from CLUSTER_POLL_MS up to this. */
+/* Back-off of a request that got TRYAGAIN, a CLUSTERDOWN of its slot or of
+ * writes (or too many redirections): it doubles from CLUSTER_POLL_MS up to this. */
 #define CLUSTER_BACKOFF_MAX_MS 50
+/* The shortest gap between two log lines about refusals of one slot. */
+#define CLUSTER_LOG_GAP_MS 10000
 /* A node whose connection failed is tried again after this long. */
 #define CLUSTER_NODE_RETRY_MS 100
 /* MOVED / ASK followed at once for one request; past it, it waits a little. */
@@ -41,7 +43,9 @@ enum cluster_why {
     WHY_MAP,       /* no map yet, or its slot has no master */
     WHY_ORDER,     /* behind a request of its client */
     WHY_TRYAGAIN,  /* -TRYAGAIN */
-    WHY_DOWN,      /* -CLUSTERDOWN */
+    WHY_DOWN,      /* -CLUSTERDOWN The cluster is down */
+    WHY_UNSERVED,  /* -CLUSTERDOWN Hash slot not served */
+    WHY_DOWN_RO,   /* -CLUSTERDOWN ... only accepts read commands (a write) */
     WHY_NODE,      /* its master cannot be reached */
     WHY_REDIRECTS, /* redirected again and again */
 };
@@ -62,9 +66,10 @@ struct cluster_req {
     uint8_t backoff;   /* TRYAGAIN's doublings */
     uint8_t why;       /* enum cluster_why: why it waits (or waited last) */
     bool readonly;
-    bool to_master; /* a read a replica redirected: its master answers it */
-    bool out;       /* at a node: counted in its client's cl_out */
-    bool canary;    /* the one request tried while the cluster is down */
+    bool to_master;     /* a read a replica redirected: its master answers it */
+    bool out;           /* at a node: counted in its client's cl_out */
+    uint16_t canary_at; /* the one request tried at a node that says the cluster is
+                         * down: that node (NODE_NONE: not one) */
     uint8_t bytes[];
 };
 
@@ -76,6 +81,8 @@ struct cluster_node {
     bool failed;                 /* the cluster says it failed */
     bool loading;                /* a replica still syncing */
     bool down;                   /* our connection to it failed */
+    bool says_down;              /* it said CLUSTERDOWN The cluster is down: ... */
+    bool canary_out;             /* ... one request tries at a time, and it is out */
     uint64_t retry_at_ms;        /* down: tried again from then */
     uint16_t replica_of;         /* a replica: its master's index */
     struct replica_check *check; /* a replica taking reads: whether it has its master's data */
@@ -86,11 +93,13 @@ struct cluster_node {
 struct cluster {
     struct pool *p;
     bool closing;
-    bool stopped;     /* a retired pool: no more queries */
-    bool known;       /* a map was learned */
-    bool down;        /* a node said CLUSTERDOWN: one request tries at a time */
-    bool canary_out;  /* ... and it is out */
-    uint32_t version; /* of the map: +1 for every change of a slot's master */
+    bool stopped; /* a retired pool: no more queries */
+    bool known;   /* a map was learned */
+    /* refusals of one slot or of writes only (CLUSTERDOWN Hash slot not served,
+     * ... only accepts read commands): logged at most every CLUSTER_LOG_GAP_MS */
+    uint64_t refused_log_next;
+    uint64_t refused_quiet; /* not logged since the last line */
+    uint32_t version;       /* of the map: +1 for every change of a slot's master */
     uint16_t owner[CLUSTER_SLOTS];
     uint32_t changed[CLUSTER_SLOTS]; /* the version that set owner[slot] */
     struct cluster_node *nodes;      /* CLUSTER_POOL_MAX_SERVERS */

@@ -8,7 +8,8 @@
  *                       CLUSTER_POLL_MS and whenever something changes
  *   reply ──> MOVED: map moved, sent again at once (a few times, then waits)
  *             ASK: sent again at once to the node named, after ASKING
- *             TRYAGAIN: held with a back-off; CLUSTERDOWN: held, one canary
+ *             TRYAGAIN, CLUSTERDOWN of its slot or of writes: held with a
+ *             back-off; CLUSTERDOWN of the whole cluster: held, one canary
  *             anything else: the client's
  */
 #include <errno.h>
@@ -51,6 +52,7 @@ struct cluster_req *cluster_req_new(struct client *c, const uint8_t *p, size_t l
     x->slot = slot;
     x->ask_to = NODE_NONE;
     x->pre_to = NODE_NONE;
+    x->canary_at = NODE_NONE;
     x->readonly = readonly;
     memcpy(x->bytes, p, len);
     return x;
@@ -101,13 +103,22 @@ static void cl_note_wait(struct cluster *cl, const struct cluster_req *x)
     }
 }
 
+/* r, the canary of a node that said the cluster is down, is back: the next
+ * request for that node may go. */
+static void cl_canary_back(struct cluster *cl, struct cluster_req *x)
+{
+    if (x->canary_at != NODE_NONE) {
+        if (x->canary_at < cl->p->nservers) { /* (a reload may have renumbered the nodes) */
+            cl->nodes[x->canary_at].canary_out = false;
+        }
+        x->canary_at = NODE_NONE;
+    }
+}
+
 /* r is no longer at a node: its client's count of requests out goes down. */
 static void cl_settle(struct cluster *cl, struct client *c, struct cluster_req *x)
 {
-    if (x->canary) {
-        x->canary = false;
-        cl->canary_out = false;
-    }
+    cl_canary_back(cl, x);
     if (!x->out) {
         return;
     }
@@ -130,6 +141,15 @@ static const char *cl_why_text(const struct cluster *cl, const struct cluster_re
         break;
     case WHY_DOWN:
         snprintf(msg, sizeof(msg), "CLUSTERDOWN The cluster is down (retried for %lld ms)", ms);
+        break;
+    case WHY_UNSERVED:
+        snprintf(msg, sizeof(msg), "CLUSTERDOWN Hash slot not served (retried for %lld ms)", ms);
+        break;
+    case WHY_DOWN_RO:
+        snprintf(msg, sizeof(msg),
+                 "CLUSTERDOWN The cluster is down and only accepts read commands (retried for "
+                 "%lld ms)",
+                 ms);
         break;
     case WHY_NODE:
         snprintf(msg, sizeof(msg),
@@ -246,7 +266,8 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         x->why = WHY_ORDER;
         return HOLD_TRY_STAY;
     }
-    if (cl->down && cl->canary_out) {
+    struct cluster_node *n = &cl->nodes[s->idx];
+    if (n->says_down && n->canary_out) {
         x->why = WHY_DOWN; /* one request at a time finds out whether it serves again */
         return HOLD_TRY_STAY;
     }
@@ -260,9 +281,10 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         x->why = WHY_NODE;
         return HOLD_TRY_STAY;
     }
-    if (cl->down) {
-        x->canary = true;
-        cl->canary_out = true;
+    cl_canary_back(cl, x); /* (a redirected canary: the node it left may have another) */
+    if (n->says_down) {
+        x->canary_at = (uint16_t)s->idx;
+        n->canary_out = true;
     }
     cl_write(cl, c, r, sc);
     return HOLD_TRY_SENT;
@@ -383,13 +405,50 @@ static void cl_redirect(struct cluster *cl, struct client *c, struct req *r, int
     cl_again(cl, c, r, TRY_REDIRECT);
 }
 
-/* A reply that is not a redirection: the cluster serves. */
+/* The map is asked for again soon after a refusal, at most every
+ * CLUSTER_REFRESH_FAST_MS: a node that goes on refusing must not have it asked
+ * for 50 times a second. */
+static void cl_refresh_after_refusal(struct cluster *cl)
+{
+    if (ev_now(cl_loop(cl)) >= cl->last_query_ms + CLUSTER_REFRESH_FAST_MS) {
+        cluster_refresh_soon(cl);
+    }
+}
+
+/* A node refused r's slot alone (no node serves it) or r as a write (the
+ * cluster is down but serves reads): r waits with a back-off, and the pool's
+ * other requests go on; the canary of a cluster down would hold them all each
+ * time such a reply came. The log says so once every CLUSTER_LOG_GAP_MS. */
+static void cl_refused(struct cluster *cl, const struct server *from, struct cluster_req *x,
+                       int kind)
+{
+    cl->stats[SC_cluster_down]++;
+    x->why = kind == CLUSTER_REPLY_UNSERVED ? WHY_UNSERVED : WHY_DOWN_RO;
+    cl_backoff(cl, x);
+    cl_refresh_after_refusal(cl); /* another node may serve it now (or soon: a failover) */
+    uint64_t now = ev_now(cl_loop(cl));
+    if (now < cl->refused_log_next) {
+        cl->refused_quiet++;
+        return;
+    }
+    log_warn("pool '%s': cluster node '%s' says %s (slot %u): such requests wait "
+             "(%llu more refusals since the last line)",
+             cl->p->cp->name, from->cs->name,
+             kind == CLUSTER_REPLY_UNSERVED ? "the slot is not served"
+                                            : "the cluster is down and takes reads only",
+             (unsigned)x->slot, (unsigned long long)cl->refused_quiet);
+    cl->refused_log_next = now + CLUSTER_LOG_GAP_MS;
+    cl->refused_quiet = 0;
+}
+
+/* A reply that is not a redirection: the node serves. */
 static void cl_served(struct cluster *cl, struct server *from, bool was_down_reply)
 {
-    cl->nodes[from->idx].down = false;
-    if (cl->down && !was_down_reply) {
-        cl->down = false;
-        log_notice("pool '%s': the cluster serves again", cl->p->cp->name);
+    struct cluster_node *n = &cl->nodes[from->idx];
+    n->down = false;
+    if (n->says_down && !was_down_reply) {
+        n->says_down = false;
+        log_notice("pool '%s': cluster node '%s' serves again", cl->p->cp->name, from->cs->name);
         cluster_kick(cl);
     }
 }
@@ -411,14 +470,17 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
         kind = x->pre_kind; /* a transaction a node refused to queue: nothing of it ran */
         pre = true;
     }
-    cl_served(cl, from, kind == CLUSTER_REPLY_DOWN);
+    bool down = kind == CLUSTER_REPLY_DOWN || kind == CLUSTER_REPLY_UNSERVED ||
+                kind == CLUSTER_REPLY_DOWN_RO;
+    cl_served(cl, from, down);
     bool budget = cl->p->cp->failover_hold_ms > 0;
     if (kind == CLUSTER_REPLY_OTHER || c == NULL || cl->closing ||
-        ((kind == CLUSTER_REPLY_TRYAGAIN || kind == CLUSTER_REPLY_DOWN) && !budget)) {
+        ((kind == CLUSTER_REPLY_TRYAGAIN || down) && !budget)) {
         cl_note_wait(cl, x);
         cl_settle(cl, c, x);
         return false;
     }
+    cl_canary_back(cl, x);
     if (kind == CLUSTER_REPLY_MOVED || kind == CLUSTER_REPLY_ASK) {
         struct server *to = pre ? (x->pre_to != NODE_NONE ? &cl->p->servers[x->pre_to] : NULL)
                                 : cluster_node_at(cl, &rd.to, from);
@@ -428,24 +490,25 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
         cl_redirect(cl, c, r, kind, to);
         return true;
     }
-    if (x->canary) {
-        cl->canary_out = false;
-        x->canary = false;
-    }
     x->redirects = 0;
     if (kind == CLUSTER_REPLY_TRYAGAIN) {
         cl->stats[SC_tryagain]++;
         x->why = WHY_TRYAGAIN;
         cl_backoff(cl, x);
+    } else if (kind != CLUSTER_REPLY_DOWN) {
+        cl_refused(cl, from, x, kind);
     } else {
+        /* its view of the cluster is FAIL: its slots wait, one request at a
+         * time finds out when it serves again; the other nodes serve on */
+        struct cluster_node *n = &cl->nodes[from->idx];
         cl->stats[SC_cluster_down]++;
         x->why = WHY_DOWN;
-        if (!cl->down) {
-            log_warn("pool '%s': cluster node '%s' says CLUSTERDOWN: requests wait",
+        if (!n->says_down) {
+            log_warn("pool '%s': cluster node '%s' says CLUSTERDOWN: its requests wait",
                      cl->p->cp->name, from->cs->name);
         }
-        cl->down = true;
-        cluster_refresh_soon(cl);
+        n->says_down = true;
+        cl_refresh_after_refusal(cl);
     }
     cl_again(cl, c, r, TRY_HELD);
     return true;

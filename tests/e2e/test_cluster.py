@@ -355,6 +355,142 @@ def test_watch_on_a_node_that_says_clusterdown(env, cluster):
     assert cluster.call(owner, "GET", k) == b"2"
 
 
+def log_since(px, offset):
+    with open(px.log, errors="replace") as f:
+        f.seek(offset)
+        return f.read().splitlines()
+
+
+def test_a_slot_not_served_holds_only_its_own_requests(env, cluster):
+    """A node that says CLUSTERDOWN Hash slot not served (the slot unassigned
+    there: CLUSTER DELSLOTS, a slot reassigned by hand; with
+    cluster-require-full-coverage no, else the node says the whole cluster is
+    down) refuses that slot only. Its request waits, retried with a back-off,
+    and is answered once the slot is served again; requests for every other
+    slot go on, none held; the log says so in one line, not one per refusal."""
+    px = env.proxy({"cl": cluster_pool(cluster, failover_hold=15000)})
+    wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
+    bad = "{unserved}k"
+    slot = key_slot(bad)
+    c = px.resp()
+    assert c.call("SET", bad, "1") == b"OK"
+    others = [k for k in ("un:%d" % i for i in range(100)) if key_slot(k) != slot]
+    owner = cluster.master_of(slot)
+    offset = os.path.getsize(px.log)
+    before = px.stats()["cl"]
+    assert cluster.call(owner, "CONFIG", "SET", "cluster-require-full-coverage", "no") == b"OK"
+    assert cluster.call(owner, "CLUSTER", "DELSLOTS", slot) == b"OK"
+    try:
+        w = px.resp(timeout=30)
+        w.send(encode_command("GET", bad))
+        conns = [px.resp() for _ in range(4)]
+        end, rounds = time.monotonic() + 1.5, 0
+        while time.monotonic() < end:
+            for x in conns:
+                x.send(b"".join(encode_command("SET", k, "v") for k in others))
+            for x in conns:
+                assert [x.read_reply() for _ in others] == [b"OK"] * len(others)
+            rounds += 1
+        st = px.wait_stats(lambda s: s["cl"]["cluster_down"] > before["cluster_down"], "the refusals")["cl"]
+    finally:
+        assert cluster.call(owner, "CLUSTER", "ADDSLOTS", slot) == b"OK"
+        assert cluster.call(owner, "CONFIG", "SET", "cluster-require-full-coverage", "yes") == b"OK"
+        cluster.wait_ok()
+    assert w.read_reply() == b"1"
+    refused = st["cluster_down"] - before["cluster_down"]
+    held = st["cluster_held"] - before["cluster_held"]
+    # one GET refused again and again, backing off to 50 ms: tens of times in
+    # 1.5 s, not once per poll; and every hold is one of its retries, none is
+    # one of the rounds x 4 x len(others) SETs
+    assert 0 < refused <= 100, (refused, rounds)
+    assert held <= refused + 1, (held, refused, rounds)
+    lines = log_since(px, offset)
+    assert len([x for x in lines if "not served" in x]) == 1, lines[:5]
+    assert not [x for x in lines if "says CLUSTERDOWN" in x or "serves again" in x], lines[:5]
+
+
+def test_a_node_that_says_the_cluster_is_down_holds_only_its_own_slots(env, cluster):
+    """A node whose view of the cluster is FAIL (here: a slot of its own
+    unassigned, with cluster-require-full-coverage yes) answers every request
+    CLUSTERDOWN The cluster is down, while the other nodes serve. Its requests
+    wait, one at a time finding out when it serves again, and are answered
+    then; the other nodes' requests go on, none held; the log says it once and
+    says once that it serves again (a notice: -v 5)."""
+    px = env.proxy({"cl": cluster_pool(cluster, failover_hold=15000)}, verbose=5)
+    wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
+    gone = "{nodedown}k"
+    owner = cluster.master_of(key_slot(gone))
+    keys = ["nd:%d" % i for i in range(300)]
+    mine = [k for k in keys if cluster.master_of(key_slot(k)) is owner and key_slot(k) != key_slot(gone)]
+    theirs = [k for k in keys if cluster.master_of(key_slot(k)) is not owner]
+    assert mine and theirs
+    offset = os.path.getsize(px.log)
+    before = px.stats()["cl"]
+    assert cluster.call(owner, "CLUSTER", "DELSLOTS", key_slot(gone)) == b"OK"
+    try:
+        wait_until(lambda: cluster.info(owner)["cluster_state"] == "fail", "the node to say the cluster is down")
+        w = px.resp(timeout=30)
+        w.send(b"".join(encode_command("SET", k, "mine") for k in mine[:5]))
+        conns = [px.resp() for _ in range(4)]
+        end = time.monotonic() + 1.5
+        while time.monotonic() < end:
+            for x in conns:
+                x.send(b"".join(encode_command("SET", k, "v") for k in theirs))
+            for x in conns:
+                assert [x.read_reply() for _ in theirs] == [b"OK"] * len(theirs)
+        st = px.wait_stats(lambda s: s["cl"]["cluster_down"] > before["cluster_down"], "the refusals")["cl"]
+    finally:
+        assert cluster.call(owner, "CLUSTER", "ADDSLOTS", key_slot(gone)) == b"OK"
+        cluster.wait_ok()
+    assert [w.read_reply() for _ in range(5)] == [b"OK"] * 5
+    refused = st["cluster_down"] - before["cluster_down"]
+    held = st["cluster_held"] - before["cluster_held"]
+    # only w's 5 SETs wait (each refusal holds one of them again), none of theirs
+    assert 0 < refused and held <= refused + 5, (held, refused)
+    lines = log_since(px, offset)
+    down = [x for x in lines if "says CLUSTERDOWN" in x]
+    again = [x for x in lines if "serves again" in x]
+    assert len(down) == 1 and "'%s:%d'" % (HOST, owner.port) in down[0], lines[:5]
+    assert len(again) == 1, lines[:5]
+
+
+def test_a_node_down_that_serves_reads_holds_only_its_writes(env, cluster):
+    """With cluster-allow-reads-when-down yes, a node whose view is FAIL answers
+    its writes CLUSTERDOWN ... only accepts read commands and serves its reads:
+    through the proxy its reads go on, none held, while its writes wait and are
+    done once it serves again."""
+    px = env.proxy({"cl": cluster_pool(cluster, failover_hold=15000)})
+    wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
+    gone = "{rodown}k"
+    owner = cluster.master_of(key_slot(gone))
+    mine = [k for k in ("ro:%d" % i for i in range(300))
+            if cluster.master_of(key_slot(k)) is owner and key_slot(k) != key_slot(gone)]
+    c = px.resp()
+    for k in mine:
+        assert c.call("SET", k, "before") == b"OK"
+    before = px.stats()["cl"]
+    assert cluster.call(owner, "CONFIG", "SET", "cluster-allow-reads-when-down", "yes") == b"OK"
+    assert cluster.call(owner, "CLUSTER", "DELSLOTS", key_slot(gone)) == b"OK"
+    try:
+        wait_until(lambda: cluster.info(owner)["cluster_state"] == "fail", "the node to say the cluster is down")
+        assert "only accepts read commands" in str(cluster.call(owner, "SET", mine[0], "x"))
+        w = px.resp(timeout=30)
+        w.send(encode_command("SET", mine[0], "after"))
+        for _ in range(5):
+            c.send(b"".join(encode_command("GET", k) for k in mine))
+            assert [c.read_reply() for _ in mine] == [b"before"] * len(mine)
+        st = px.wait_stats(lambda s: s["cl"]["cluster_down"] > before["cluster_down"], "the refusals")["cl"]
+    finally:
+        assert cluster.call(owner, "CLUSTER", "ADDSLOTS", key_slot(gone)) == b"OK"
+        assert cluster.call(owner, "CONFIG", "SET", "cluster-allow-reads-when-down", "no") == b"OK"
+        cluster.wait_ok()
+    assert w.read_reply() == b"OK"
+    assert cluster.direct_get(mine[0]) == b"after"
+    refused = st["cluster_down"] - before["cluster_down"]
+    held = st["cluster_held"] - before["cluster_held"]
+    assert 0 < refused and held <= refused + 1, (held, refused)
+
+
 def test_transaction_subscribe_and_watch_wait_for_the_slot_map(env, cluster):
     """A proxy that has no slot map yet (just started, or just upgraded) holds
     a transaction until it has one, as it holds other requests; SUBSCRIBE,

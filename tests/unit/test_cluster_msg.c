@@ -102,7 +102,12 @@ static void test_redirects(void)
     CHECK_EQ_INT(cluster_msg_redirect(S("-CLUSTERDOWN The cluster is down\r\n"), &rd),
                  CLUSTER_REPLY_DOWN);
     CHECK_EQ_INT(cluster_msg_redirect(S("-CLUSTERDOWN Hash slot not served\r\n"), &rd),
-                 CLUSTER_REPLY_DOWN);
+                 CLUSTER_REPLY_UNSERVED);
+    CHECK_EQ_INT(cluster_msg_redirect(
+                     S("-CLUSTERDOWN The cluster is down and only accepts read commands\r\n"), &rd),
+                 CLUSTER_REPLY_DOWN_RO);
+    CHECK_EQ_INT(cluster_msg_redirect(S("-CLUSTERDOWN\r\n"), &rd), CLUSTER_REPLY_DOWN);
+    CHECK_EQ_INT(cluster_msg_redirect(S("-CLUSTERDOWN Hash slot\r\n"), &rd), CLUSTER_REPLY_DOWN);
     CHECK(cluster_msg_execabort(
         S("-EXECABORT Transaction discarded because of previous errors.\r\n")));
     CHECK(!cluster_msg_execabort(S("-ERR EXECABORT\r\n")) && !cluster_msg_execabort(S("-EXEC")));
