@@ -532,9 +532,8 @@ bool cluster_msg_execabort(const uint8_t *p, size_t len)
  * text is taken as the whole cluster down (what older nodes say). */
 static int msg_down_kind(const uint8_t *p, size_t len)
 {
-    static const char unbound[] = "CLUSTERDOWN Hash slot not served";
     static const char ro[] = "only accepts read commands";
-    if (len >= sizeof(unbound) - 1 && memcmp(p, unbound, sizeof(unbound) - 1) == 0) {
+    if (msg_prefix(p, len, "CLUSTERDOWN Hash slot not served")) {
         return CLUSTER_REPLY_UNSERVED;
     }
     if (len >= sizeof(ro) - 1 && memcmp(p + len - (sizeof(ro) - 1), ro, sizeof(ro) - 1) == 0) {

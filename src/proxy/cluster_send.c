@@ -281,7 +281,6 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         x->why = WHY_NODE;
         return HOLD_TRY_STAY;
     }
-    cl_canary_back(cl, x); /* (a redirected canary: the node it left may have another) */
     if (n->says_down) {
         x->canary_at = (uint16_t)s->idx;
         n->canary_out = true;
@@ -480,7 +479,7 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
         cl_settle(cl, c, x);
         return false;
     }
-    cl_canary_back(cl, x);
+    cl_canary_back(cl, x); /* before any resend: a request in cl_try holds no canary */
     if (kind == CLUSTER_REPLY_MOVED || kind == CLUSTER_REPLY_ASK) {
         struct server *to = pre ? (x->pre_to != NODE_NONE ? &cl->p->servers[x->pre_to] : NULL)
                                 : cluster_node_at(cl, &rd.to, from);
