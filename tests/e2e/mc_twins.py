@@ -10,10 +10,12 @@ END_REPLY = b"HD\r\nVA 1\r\nZ\r\n"
 
 
 def start_twins(menv):
-    """(memcached alone, the three behind the proxy, the proxy)."""
+    """(memcached alone, the three behind the proxy, the proxy). The three are
+    named, so ketama places keys by name, not by their ports (which each run
+    picks): the tests' keys fall on more than one server in every run."""
     alone = menv.memcached()
     ms = menv.memcacheds(3)
-    px = menv.proxy({"m": mc_pool(ms, timeout=5000)})
+    px = menv.proxy({"m": mc_pool(["%s:1 m%d" % (m.addr, i) for i, m in enumerate(ms)], timeout=5000)})
     return alone, ms, px
 
 
