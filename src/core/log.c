@@ -79,6 +79,18 @@ void log_level_down(void)
     log_write(__FILE__, __LINE__, "down log level to %d", logger.level);
 }
 
+bool log_gap_due(struct log_gap *g, uint64_t now_ms, uint64_t gap_ms, uint64_t *quiet)
+{
+    if (now_ms < g->next_ms) {
+        g->quiet++;
+        return false;
+    }
+    *quiet = g->quiet;
+    g->quiet = 0;
+    g->next_ms = now_ms + gap_ms;
+    return true;
+}
+
 int log_loggable(int level)
 {
     return level <= logger.level;

@@ -6,6 +6,9 @@
 #ifndef NC_LOG_H
 #define NC_LOG_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 enum log_level {
     LOG_EMERG = 0,
     LOG_ALERT,
@@ -40,6 +43,17 @@ int log_fd(void);
             log_write(__FILE__, __LINE__, __VA_ARGS__);                                            \
         }                                                                                          \
     } while (0)
+
+/* A line that may come many times a second (a shortage, a refusal): written
+ * at most once per gap, saying how many were left unwritten since. */
+struct log_gap {
+    uint64_t next_ms;
+    uint64_t quiet; /* lines not written since the last one */
+};
+
+/* Whether the line is due at now_ms. When it is, *quiet is the number of lines
+ * skipped since the last one written, and the next is due gap_ms later. */
+bool log_gap_due(struct log_gap *g, uint64_t now_ms, uint64_t gap_ms, uint64_t *quiet);
 
 /* Whatever the level (twemproxy logs signals this way: an operator sees them). */
 #define log_always(...) log_write(__FILE__, __LINE__, __VA_ARGS__)

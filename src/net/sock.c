@@ -90,6 +90,12 @@ int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress)
     return -1;
 }
 
+bool sock_err_is_shortage(int err)
+{
+    return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||
+           err == EADDRNOTAVAIL;
+}
+
 int sock_error(int fd)
 {
     int err = 0;

@@ -26,6 +26,9 @@ int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress);
  * (gai_strerror() says it). */
 int sock_resolve(const char *host, int port, unsigned flags, struct sockaddr_storage *ss,
                  socklen_t *len);
+/* Whether err says this process ran out (descriptors, kernel or local memory,
+ * local ports) rather than that the peer failed: no peer is to blame for it. */
+bool sock_err_is_shortage(int err);
 /* The pending error of a socket after a non-blocking connect (0 = connected). */
 int sock_error(int fd);
 /* Whether two socket addresses of len bytes name the same endpoint (family,

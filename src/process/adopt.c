@@ -68,7 +68,8 @@ static void adopt_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned eve
     struct adopt *a = io->data;
     (void)events;
     int fd;
-    while ((fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+    while ((fd = accept_next(loop, &a->rest, SOCK_NONBLOCK | SOCK_CLOEXEC,
+                             "the socket that takes the replaced binary's clients")) >= 0) {
         struct adopt_conn *c = adopt_peer_ok(fd) ? calloc(1, sizeof(*c)) : NULL;
         if (c == NULL) {
             log_warn("binary upgrade: a connection to take clients from refused");
@@ -91,6 +92,7 @@ static void adopt_stop_listening(struct adopt *a)
         close(a->io.fd);
         a->io.fd = -1;
     }
+    accept_rest_stop(a->loop, &a->rest);
     ev_timer_stop(a->loop, &a->expire);
 }
 
@@ -107,6 +109,7 @@ int adopt_listen(struct adopt *a, struct ev_loop *loop, pid_t replaced, int work
     a->loop = loop;
     a->sink = *sink;
     ev_io_init(&a->io, -1, adopt_on_accept, a);
+    accept_rest_init(&a->rest, &a->io);
     ev_timer_init(&a->expire, adopt_on_expire, a);
     struct sockaddr_un sa;
     socklen_t len = adopt_name(&sa, replaced, worker);

@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #include "event/ev.h"
+#include "net/accept.h"
 #include "process/upgrade_chan.h"
 
 /* How long a new worker listens: the old workers connect as soon as the new
@@ -22,7 +23,8 @@ struct adopt_conn;
 
 struct adopt {
     struct ev_loop *loop;
-    struct ev_io io; /* the listener; fd -1 when closed */
+    struct ev_io io;         /* the listener; fd -1 when closed */
+    struct accept_rest rest; /* out of descriptors: accept again a little later */
     struct ev_timer expire;
     struct chan_sink sink; /* its client member gets each client */
     struct adopt_conn *conns;

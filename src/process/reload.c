@@ -98,7 +98,7 @@ static bool reload_keeps_tls_listener(const struct pool *op, const struct conf_p
 static void reload_move_listener(struct ev_loop *loop, struct listener *to, struct listener *from)
 {
     int fd = from->io.fd;
-    ev_timer_stop(loop, &from->pause);
+    accept_rest_stop(loop, &from->rest);
     ev_io_stop(loop, &from->io);
     from->io.fd = -1;
     ev_io_init(&to->io, fd, listener_on_accept, to);

@@ -9,6 +9,7 @@
 
 #include "conf/options.h"
 #include "core/log.h"
+#include "net/accept.h"
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proxy/pool.h"
@@ -16,7 +17,6 @@
 #include "proxy/req.h"
 #include "proxy/router.h"
 
-#define ACCEPT_PAUSE_MS 100
 /* Requests one client may have in flight before the proxy stops reading from it:
  * with the reply-bytes bound this caps what a client that never reads can pin. */
 #define CLIENT_MAX_INFLIGHT 4096
@@ -195,35 +195,18 @@ struct client *client_open(struct pool *p, int fd, bool tls)
     return c;
 }
 
-void listener_on_resume(struct ev_loop *loop, struct ev_timer *t)
-{
-    struct listener *l = t->data;
-    if (l->io.fd >= 0) {
-        ev_io_set(loop, &l->io, EV_READ);
-    }
-}
-
 void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct listener *l = io->data;
     struct pool *p = l->pool;
     const char *addr = l == &p->tls_listener ? p->cp->listen_tls_addr.text : p->cp->listen.text;
+    char what[256];
+    (void)io;
     (void)events;
+    snprintf(what, sizeof(what), "'%s' (pool '%s')", addr, p->cp->name);
     for (int i = 0; i < 64; i++) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept_next(loop, &l->rest, SOCK_NONBLOCK | SOCK_CLOEXEC, what);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) {
-                continue;
-            }
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                /* level-triggered: without a pause this would spin on the same error */
-                log_error("accept on '%s' failed: %s; pausing accepts for %d ms", addr,
-                          strerror(errno), ACCEPT_PAUSE_MS);
-                ev_io_set(loop, io, 0);
-                ev_timer_start(loop, &l->pause, ACCEPT_PAUSE_MS);
-            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                log_error("accept on '%s' failed: %s", addr, strerror(errno));
-            }
             return;
         }
         if (p->cp->client_connections != 0 && p->nclients >= p->cp->client_connections) {

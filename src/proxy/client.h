@@ -86,7 +86,6 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
  * speaking TLS (the pool's listen_tls) when tls. NULL when out of memory (fd
  * closed). */
 struct client *client_open(struct pool *p, int fd, bool tls);
-void listener_on_resume(struct ev_loop *loop, struct ev_timer *t);
 void client_flush(struct client *c);
 void client_close(struct client *c);
 void client_free(struct client *c);

@@ -12,6 +12,7 @@
 
 #include "cluster/cluster_msg.h"
 #include "conf/conf.h"
+#include "core/log.h"
 #include "event/ev.h"
 #include "proxy/cluster.h"
 #include "stats/stats_fields.h"
@@ -97,9 +98,8 @@ struct cluster {
     bool known;   /* a map was learned */
     /* refusals of one slot or of writes only (CLUSTERDOWN Hash slot not served,
      * ... only accepts read commands): logged at most every CLUSTER_LOG_GAP_MS */
-    uint64_t refused_log_next;
-    uint64_t refused_quiet; /* not logged since the last line */
-    uint32_t version;       /* of the map: +1 for every change of a slot's master */
+    struct log_gap refused_log;
+    uint32_t version; /* of the map: +1 for every change of a slot's master */
     uint16_t owner[CLUSTER_SLOTS];
     uint32_t changed[CLUSTER_SLOTS]; /* the version that set owner[slot] */
     struct cluster_node *nodes;      /* CLUSTER_POOL_MAX_SERVERS */

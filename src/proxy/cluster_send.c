@@ -425,9 +425,8 @@ static void cl_refused(struct cluster *cl, const struct server *from, struct clu
     x->why = kind == CLUSTER_REPLY_UNSERVED ? WHY_UNSERVED : WHY_DOWN_RO;
     cl_backoff(cl, x);
     cl_refresh_after_refusal(cl); /* another node may serve it now (or soon: a failover) */
-    uint64_t now = ev_now(cl_loop(cl));
-    if (now < cl->refused_log_next) {
-        cl->refused_quiet++;
+    uint64_t quiet = 0;
+    if (!log_gap_due(&cl->refused_log, ev_now(cl_loop(cl)), CLUSTER_LOG_GAP_MS, &quiet)) {
         return;
     }
     log_warn("pool '%s': cluster node '%s' says %s (slot %u): such requests wait "
@@ -435,9 +434,7 @@ static void cl_refused(struct cluster *cl, const struct server *from, struct clu
              cl->p->cp->name, from->cs->name,
              kind == CLUSTER_REPLY_UNSERVED ? "the slot is not served"
                                             : "the cluster is down and takes reads only",
-             (unsigned)x->slot, (unsigned long long)cl->refused_quiet);
-    cl->refused_log_next = now + CLUSTER_LOG_GAP_MS;
-    cl->refused_quiet = 0;
+             (unsigned)x->slot, (unsigned long long)quiet);
 }
 
 /* A reply that is not a redirection: the node serves. */

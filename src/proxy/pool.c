@@ -30,7 +30,7 @@ static enum pool_mode pool_mode_of(const struct conf_pool *cp)
 static void pool_listener_init(struct pool *p, struct listener *l, bool tls)
 {
     ev_io_init(&l->io, -1, listener_on_accept, l);
-    ev_timer_init(&l->pause, listener_on_resume, l);
+    accept_rest_init(&l->rest, &l->io);
     l->pool = p;
     l->tls = tls;
 }
@@ -82,7 +82,7 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
 
 static void pool_close_one(struct pool *p, struct listener *l)
 {
-    ev_timer_stop(p->px->loop, &l->pause);
+    accept_rest_stop(p->px->loop, &l->rest);
     if (l->io.fd >= 0) {
         ev_io_stop(p->px->loop, &l->io);
         close(l->io.fd);

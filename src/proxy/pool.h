@@ -12,6 +12,7 @@
 #include "conf/conf.h"
 #include "event/ev.h"
 #include "hash/dist.h"
+#include "net/accept.h"
 #include "proto/proto.h"
 #include "proxy/info.h"
 #include "stats/histo.h"
@@ -40,8 +41,8 @@ struct pool_watcher {
 struct listener {
     struct ev_io io; /* data: the listener */
     struct pool *pool;
-    struct ev_timer pause; /* out of descriptors: accept again a little later */
-    bool tls;              /* its clients speak TLS (listen_tls) */
+    struct accept_rest rest; /* out of descriptors: accept again a little later */
+    bool tls;                /* its clients speak TLS (listen_tls) */
 };
 
 struct replica_check;

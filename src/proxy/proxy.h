@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "conf/options.h"
+#include "core/log.h"
 #include "event/ev.h"
 #include "net/bufpool.h"
 #include "proxy/req.h"
@@ -55,6 +56,8 @@ struct proxy {
      * still point at them */
     struct client *dead_clients;
     struct server *dead_servers; /* hidden replica servers, freed once idle */
+
+    struct log_gap shortage_log; /* connects that failed for want of descriptors */
 
     uint64_t next_client_id;
     uint64_t client_id_step; /* 1, or CONF_MAX_WORKERS in a worker (proxy_init) */

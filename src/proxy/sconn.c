@@ -23,6 +23,8 @@
 #include "proxy/route.h"
 #include "proxy/server.h"
 
+#define SCONN_SHORTAGE_LOG_MS 10000
+
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
 static void sconn_lost(struct sconn *c, const char *msg, int stat_field);
@@ -232,6 +234,25 @@ static void sconn_ring(struct sconn *c)
     ev_io_set(loop, &c->io, EV_READ);
 }
 
+/* Out of descriptors (or memory, or local ports), a connect fails every
+ * request that needs one: said at most once every SCONN_SHORTAGE_LOG_MS. */
+static void sconn_log_shortage(struct sconn *c, int err)
+{
+    struct proxy *px = sconn_px(c);
+    uint64_t quiet = 0;
+    if (!log_gap_due(&px->shortage_log, ev_now(px->loop), SCONN_SHORTAGE_LOG_MS, &quiet)) {
+        return;
+    }
+    char more[64] = "";
+    if (quiet > 0) {
+        snprintf(more, sizeof(more), " (%llu more times since the last line)",
+                 (unsigned long long)quiet);
+    }
+    log_error("connect to server '%s' failed: %s; requests that need a new server connection "
+              "fail until one can be made, and no server is blamed for it%s",
+              c->server->cs->name, strerror(err), more);
+}
+
 int sconn_ensure(struct sconn *c)
 {
     if (c->state != SCONN_CLOSED) {
@@ -245,6 +266,10 @@ int sconn_ensure(struct sconn *c)
         return EHOSTUNREACH; /* no fault of the server: see server_strerror() */
     }
     int fd = sconn_socket(c, &in_progress, &err);
+    if (fd < 0 && sock_err_is_shortage(err)) {
+        sconn_log_shortage(c, err);
+        return err; /* this process ran out: no failure of the server's */
+    }
     if (fd < 0) {
         log_warn("connect to server '%s' failed: %s", s->cs->name, strerror(err));
         sconn_stats(c)[SS_server_err]++;

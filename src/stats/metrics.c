@@ -13,6 +13,7 @@
 
 #include "conf/options.h"
 #include "core/log.h"
+#include "net/accept.h"
 #include "net/sock.h"
 #include "stats/histo.h"
 #include "stats/metrics_int.h"
@@ -27,6 +28,7 @@ struct metrics {
     struct ev_loop *loop;
     struct stats_source src;
     struct ev_io io;
+    struct accept_rest rest; /* out of descriptors: accept again a little later */
 };
 
 /* One scrape in progress: we read the request line, answer, close. */
@@ -373,7 +375,7 @@ static void metrics_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned e
     struct metrics *m = io->data;
     (void)events;
     for (;;) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int fd = accept_next(loop, &m->rest, SOCK_NONBLOCK | SOCK_CLOEXEC, "the metrics port");
         if (fd < 0) {
             return;
         }
@@ -431,6 +433,7 @@ struct metrics *metrics_create_on(struct ev_loop *loop, const char *addr, int po
     m->loop = loop;
     m->src = *src;
     ev_io_init(&m->io, fd, metrics_on_accept, m);
+    accept_rest_init(&m->rest, &m->io);
     ev_io_set(loop, &m->io, EV_READ);
     log_notice("metrics on http://%s:%d/metrics, status page on http://%s:%d/", addr, port, addr,
                port);
@@ -443,6 +446,7 @@ void metrics_destroy(struct metrics *m)
         return;
     }
     ev_io_stop(m->loop, &m->io);
+    accept_rest_stop(m->loop, &m->rest);
     close(m->io.fd);
     free(m);
 }

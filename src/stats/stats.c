@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "net/accept.h"
 #include "net/sock.h"
 #include "stats/snap.h"
 #include "stats/stats_fields.h"
@@ -17,6 +18,7 @@ struct stats {
     struct stats_source src;
     int interval_ms;
     struct ev_io io;
+    struct accept_rest rest; /* out of descriptors: accept again a little later */
     struct ev_timer timer;
     struct buf json;
     char source[256];
@@ -128,10 +130,9 @@ static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
 static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct stats *st = io->data;
-    (void)loop;
     (void)events;
     for (;;) {
-        int fd = accept4(io->fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = accept_next(loop, &st->rest, SOCK_CLOEXEC, "the stats port");
         if (fd < 0) {
             return;
         }
@@ -197,6 +198,7 @@ struct stats *stats_create_on(struct ev_loop *loop, const struct options *o,
     st->interval_ms = o->stats_interval_ms;
     buf_init(&st->json);
     ev_io_init(&st->io, -1, stats_on_accept, st);
+    accept_rest_init(&st->rest, &st->io);
     ev_timer_init(&st->timer, stats_on_timer, st);
     if (stats_listen(st, o, fd) != 0) {
         free(st);
@@ -216,6 +218,7 @@ void stats_destroy(struct stats *st)
         ev_io_stop(st->loop, &st->io);
         close(st->io.fd);
     }
+    accept_rest_stop(st->loop, &st->rest);
     ev_timer_stop(st->loop, &st->timer);
     buf_free(&st->json);
     free(st);

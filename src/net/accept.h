@@ -1,0 +1,38 @@
+/*
+ * accept: taking connections off a listening socket, for every listener of the
+ * program (pools, stats, metrics and status page, the upgrade socket).
+ *
+ * When the process is out of descriptors or memory, the connection stays in
+ * the backlog and the socket stays readable: a level-triggered loop would call
+ * back at once for the same connection, forever, at full CPU. So the listener
+ * rests instead (its watcher off for ACCEPT_REST_MS, then on again), and the
+ * log says so at most once every ACCEPT_LOG_GAP_MS, with how many rests it
+ * left unsaid. The clients already connected are served all the while.
+ */
+#ifndef NC_ACCEPT_H
+#define NC_ACCEPT_H
+
+#include <stdbool.h>
+
+#include "core/log.h"
+#include "event/ev.h"
+
+#define ACCEPT_REST_MS    100
+#define ACCEPT_LOG_GAP_MS 10000
+
+struct accept_rest {
+    struct ev_timer timer; /* armed while the listener rests */
+    struct ev_io *io;      /* the listener's watcher: it reads again when the rest ends */
+    struct log_gap log;
+};
+
+/* For the listener watched by io (its fd may come later). */
+void accept_rest_init(struct accept_rest *r, struct ev_io *io);
+/* The next connection on the listener (accept4 with flags), or -1: none waits
+ * (EAGAIN), the listener now rests (a shortage: logged, naming `what`), or
+ * another error (logged). EINTR and ECONNABORTED are skipped over. */
+int accept_next(struct ev_loop *loop, struct accept_rest *r, int flags, const char *what);
+/* Before the listener is closed or handed on: no rest ends on it. */
+void accept_rest_stop(struct ev_loop *loop, struct accept_rest *r);
+
+#endif
