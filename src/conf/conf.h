@@ -111,6 +111,8 @@ struct conf_pool {
     int64_t reply_batch_wait_ms;
     char *redis_auth;      /* NULL: none; the password of "user password" */
     char *redis_auth_user; /* the user of redis_auth "user password", else NULL */
+    /* redis_auth as written when it has a space: to twemproxy one password */
+    char *redis_auth_whole;
     int redis_db;
     uint32_t server_connections;
     int64_t server_retry_timeout_ms;

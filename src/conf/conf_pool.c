@@ -813,6 +813,7 @@ void conf_pool_free(struct conf_pool *p)
     free(p->sentinels);
     free(p->sentinel_auth);
     free(p->redis_auth_user);
+    free(p->redis_auth_whole);
     conf_addr_free(&p->listen_tls_addr);
     conf_tls_free(&p->tls);
     conf_tls_free(&p->sentinel_tls);

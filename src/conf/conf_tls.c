@@ -178,20 +178,23 @@ int conf_user_add(struct conf_ctx *cx, struct conf_pool *p, const char *v, int l
     return 0;
 }
 
-/* redis_auth "user password": the user goes apart; then, without client_auth,
- * clients log in as that user. */
+/* redis_auth "user password": the user goes apart, and the whole stays too,
+ * since twemproxy reads it as one password with a space (the servers are asked
+ * both ways: proxy/server.c). Without client_auth, clients log in either way:
+ * as that user, or with the whole as the default user's password. */
 static void auth_split(struct conf_ctx *cx, struct conf_pool *p, int line)
 {
     char *sp = p->redis_auth != NULL ? strchr(p->redis_auth, ' ') : NULL;
     if (sp == NULL || sp == p->redis_auth || sp[1] == '\0') {
         return;
     }
+    p->redis_auth_whole = conf_strdup(cx, p->redis_auth);
     p->redis_auth_user = conf_strndup(cx, p->redis_auth, (size_t)(sp - p->redis_auth));
     memmove(p->redis_auth, sp + 1, strlen(sp + 1) + 1);
-    if (p->client_users != NULL || p->redis_auth_user == NULL) {
+    if (p->client_users != NULL || p->redis_auth_user == NULL || p->redis_auth_whole == NULL) {
         return;
     }
-    p->client_users = calloc(1, sizeof(*p->client_users));
+    p->client_users = calloc(2, sizeof(*p->client_users));
     if (p->client_users == NULL) {
         conf_oom(cx);
         return;
@@ -199,7 +202,10 @@ static void auth_split(struct conf_ctx *cx, struct conf_pool *p, int line)
     p->client_users[0].name = conf_strdup(cx, p->redis_auth_user);
     p->client_users[0].line = line;
     tls_sha256(p->redis_auth, strlen(p->redis_auth), p->client_users[0].sha256);
-    p->nclient_users = p->client_users[0].name != NULL;
+    p->client_users[1].name = conf_strdup(cx, "default");
+    p->client_users[1].line = line;
+    tls_sha256(p->redis_auth_whole, strlen(p->redis_auth_whole), p->client_users[1].sha256);
+    p->nclient_users = p->client_users[0].name != NULL && p->client_users[1].name != NULL ? 2 : 0;
 }
 
 void conf_auth_check(struct conf_ctx *cx, struct conf_pool *p, int auth_line, int users_line)
@@ -226,7 +232,7 @@ bool conf_user_check(const struct conf_pool *cp, const uint8_t *user, size_t ule
     for (uint32_t i = 0; i < cp->nclient_users; i++) {
         const struct conf_user *u = &cp->client_users[i];
         if (strlen(u->name) == ulen && memcmp(u->name, user, ulen) == 0) {
-            ok = tls_equal(u->sha256, digest, sizeof(digest));
+            ok |= tls_equal(u->sha256, digest, sizeof(digest)); /* "default" may come twice */
         }
     }
     return ok;

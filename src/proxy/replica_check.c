@@ -85,20 +85,17 @@ static void rc_lost(struct replica_check *rc, const char *why)
     rc_next(rc);
 }
 
-/* AUTH [user] password, as the pool's server connections log in. */
+/* AUTH password, or the login of redis_auth "user password" as the server's
+ * own connections send it (server_auth_build). */
 static uint32_t rc_queue_auth(struct replica_check *rc)
 {
     const struct conf_pool *cp = rc->p->cp;
-    const uint8_t *argv[3] = {(const uint8_t *)"AUTH"};
-    size_t lens[3] = {4};
-    uint32_t argc = 1;
     if (cp->redis_auth_user != NULL) {
-        argv[argc] = (const uint8_t *)cp->redis_auth_user;
-        lens[argc++] = strlen(cp->redis_auth_user);
+        return server_auth_build(rc->s, &rc->conn.out);
     }
-    argv[argc] = (const uint8_t *)cp->redis_auth;
-    lens[argc++] = strlen(cp->redis_auth);
-    return proto_redis.build(&rc->conn.out, argc, argv, lens) == 0 ? 1 : 0;
+    const uint8_t *argv[2] = {(const uint8_t *)"AUTH", (const uint8_t *)cp->redis_auth};
+    size_t lens[2] = {4, strlen(cp->redis_auth)};
+    return proto_redis.build(&rc->conn.out, 2, argv, lens) == 0 ? 1 : 0;
 }
 
 /* The login (with a password), then a name the replica's CLIENT LIST shows (an

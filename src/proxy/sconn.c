@@ -158,13 +158,13 @@ static void sconn_preamble(struct sconn *c)
     size_t before = c->out.len;
     uint32_t acl = 0;
     if (auth != NULL && p->cp->redis_auth_user != NULL) {
-        /* an ACL user (redis_auth "user password"): AUTH user password */
-        const uint8_t *argv[] = {(const uint8_t *)"AUTH", (const uint8_t *)p->cp->redis_auth_user,
-                                 (const uint8_t *)auth};
-        size_t lens[] = {4, strlen(p->cp->redis_auth_user), strlen(auth)};
-        acl = p->proto->build(&c->out, 3, argv, lens) == 0;
+        /* redis_auth "user password": an ACL user, or one password with a space */
+        acl = server_auth_build(c->server, &c->out);
         auth = NULL;
     }
+    c->auth_left = (uint8_t)acl;
+    c->auth_both = acl == 2;
+    c->auth_ok = false;
     int n = p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
                                 p->cp->redis ? p->cp->redis_db : 0, c->resp);
     c->swallow = (n > 0 ? (uint32_t)n : 0) + acl;
@@ -613,6 +613,7 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     c->need = 0;
     c->out_pos = 0;
     c->swallow = 0;
+    c->auth_left = 0;
     c->sub_cmd = 0;
     /* bytes never written are gone with the socket: the next request's end is
      * counted from what will really be written */
@@ -691,6 +692,37 @@ static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
                SS_server_timedout);
 }
 
+/* The reply to one AUTH of server_auth_build: the first way that succeeds is
+ * the one later connections send alone; a learned way that fails is forgotten
+ * (the server's users may have changed), so the next connection tries both. */
+static void sconn_auth_reply(struct sconn *c, const uint8_t *p, size_t len)
+{
+    struct server *s = c->server;
+    bool first = c->auth_left-- == 2;
+    int form = !c->auth_both ? s->auth_form : first ? SERVER_AUTH_USER : SERVER_AUTH_WHOLE;
+    if (!c->ri.is_error) {
+        c->auth_ok = true;
+        if (s->auth_form == SERVER_AUTH_UNKNOWN && form == SERVER_AUTH_WHOLE) {
+            log_notice("server '%s' takes redis_auth as one password with a space in it, as "
+                       "twemproxy sends it, not as user and password",
+                       s->cs->name);
+        }
+        if (s->auth_form == SERVER_AUTH_UNKNOWN) {
+            s->auth_form = (uint8_t)form;
+        }
+        return;
+    }
+    if (c->auth_left > 0 || c->auth_ok) {
+        return; /* the other way may succeed, or did */
+    }
+    s->auth_form = SERVER_AUTH_UNKNOWN;
+    log_error("server '%s' refused connection set-up: %.*s (redis_auth sent as %s)", s->cs->name,
+              (int)(len > 2 ? len - 2 : len), (const char *)p,
+              c->auth_both               ? "user and password, then as one password"
+              : form == SERVER_AUTH_USER ? "user and password"
+                                         : "one password");
+}
+
 /* One complete reply of len bytes at p, for the oldest request (or a set-up
  * command, whose reply is dropped). */
 static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
@@ -698,7 +730,9 @@ static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
     struct server *s = c->server;
     if (c->swallow > 0) {
         c->swallow--;
-        if (c->ri.is_error) {
+        if (c->auth_left > 0) {
+            sconn_auth_reply(c, p, len);
+        } else if (c->ri.is_error) {
             log_error("server '%s' refused connection set-up: %.*s", s->cs->name,
                       (int)(len > 2 ? len - 2 : len), (const char *)p);
         }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "net/sock.h"
+#include "proto/proto.h"
 #include "proxy/client.h"
 #include "proxy/health.h"
 #include "proxy/hold.h"
@@ -12,6 +13,27 @@
 #include "proxy/replica.h"
 #include "proxy/sconn.h"
 #include "proxy/txn.h"
+
+uint32_t server_auth_build(const struct server *s, struct buf *out)
+{
+    const struct conf_pool *cp = s->pool->cp;
+    const uint8_t *argv[3] = {(const uint8_t *)"AUTH"};
+    size_t lens[3] = {4};
+    uint32_t n = 0;
+    if (s->auth_form != SERVER_AUTH_WHOLE) {
+        argv[1] = (const uint8_t *)cp->redis_auth_user;
+        lens[1] = strlen(cp->redis_auth_user);
+        argv[2] = (const uint8_t *)cp->redis_auth;
+        lens[2] = strlen(cp->redis_auth);
+        n += proto_redis.build(out, 3, argv, lens) == 0;
+    }
+    if (s->auth_form != SERVER_AUTH_USER) {
+        argv[1] = (const uint8_t *)cp->redis_auth_whole;
+        lens[1] = strlen(cp->redis_auth_whole);
+        n += proto_redis.build(out, 2, argv, lens) == 0;
+    }
+    return n;
+}
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx)
 {
@@ -89,7 +111,8 @@ void server_adopt(struct server *to, struct server *from)
     memcpy(to->gstats, from->gstats, sizeof(to->gstats));
     memcpy(to->stats, from->stats, sizeof(to->stats));
     to->lat_server = from->lat_server;
-    hold_adopt(to, from); /* a failover in progress goes on in the new pool */
+    to->auth_form = from->auth_form; /* the same redis_auth: reload_conn_settings_same */
+    hold_adopt(to, from);            /* a failover in progress goes on in the new pool */
     /* the replicas go along: their requests in flight count in the gauges just copied */
     replica_set_free(to->replicas);
     to->replicas = from->replicas;

@@ -18,10 +18,18 @@
 #include "stats/histo.h"
 #include "stats/stats_fields.h"
 
+struct buf;
 struct pool;
 struct sconn;
 struct replica_set;
 struct hold;
+
+/* How a server takes redis_auth "user password" (server_auth_build). */
+enum server_auth_form {
+    SERVER_AUTH_UNKNOWN, /* not answered yet: both are sent */
+    SERVER_AUTH_USER,    /* AUTH user password: an ACL user */
+    SERVER_AUTH_WHOLE,   /* AUTH "user password": one password, as twemproxy sends it */
+};
 
 /* Where a server's connections go. Runtime data: a sentinel group's master moves. */
 struct server_addr {
@@ -44,6 +52,7 @@ struct server {
     uint32_t nconns;
     struct health health; /* changed by health.c only */
     bool readonly_conns;  /* a cluster replica: each connection says READONLY first */
+    uint8_t auth_form;    /* enum server_auth_form: learned by its connections */
     int64_t stats[SS_COUNT];
     struct histo lat_server; /* queued to response, as the backend gives it (us) */
     /* Replicas of a sentinel group (SPEC 10, replica.c): each is a hidden server
@@ -66,6 +75,13 @@ void server_deinit(struct server *s);
  * the address a sentinel gave it. Health is not carried: the new pool starts
  * with every server in. */
 void server_adopt(struct server *to, struct server *from);
+/* Append to out the login a new connection to s sends for redis_auth "user
+ * password" (the pool's redis_auth_user set): AUTH user password, or AUTH
+ * "user password" as twemproxy reads it, or, until s answered one of them
+ * (auth_form), both, the first way first: one fails, and a failed AUTH leaves
+ * the login of the other in force. Returns the number of replies (0: out of
+ * memory). */
+uint32_t server_auth_build(const struct server *s, struct buf *out);
 /* The server whose counters s updates: s, or the group of a hidden replica. */
 static inline struct server *server_counted(struct server *s)
 {

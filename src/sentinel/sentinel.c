@@ -400,6 +400,12 @@ static void probe_start(struct sentinel_group *pr, const struct sockaddr_storage
     if (sn->cp->redis_auth != NULL) {
         sentinel_msg_auth_user(&pr->conn.out, sn->cp->redis_auth_user, sn->cp->redis_auth);
         pr->skip = 1;
+        if (sn->cp->redis_auth_whole != NULL) {
+            /* and as one password, twemproxy's reading: a failed AUTH leaves the
+             * other's login in force (the servers' own connections learn which) */
+            sentinel_msg_auth(&pr->conn.out, sn->cp->redis_auth_whole);
+            pr->skip = 2;
+        }
     }
     sentinel_msg_role(&pr->conn.out);
     ev_timer_start(sn->loop, &pr->timer, sentinel_wait_ms(sn));

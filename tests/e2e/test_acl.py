@@ -133,3 +133,65 @@ def test_client_auth_is_only_for_redis_pools(env):
                           "   - 127.0.0.1:11211:1\n")
     rc, out = env.run_proxy(["-t", "-c", path])
     assert rc == 1 and "nutcracker.yml:3: client_auth: directive is only valid for a redis pool" in out, out
+
+
+def acl_log_auth_failures(direct):
+    """Failed logins the server recorded (ACL LOG entries of reason auth, counts summed)."""
+    return sum(int(e["count"]) for e in direct.acl_log() if e["reason"] == "auth")
+
+
+def reconnect_then_get(direct, c, times=3):
+    """The server drops the proxy's connections `times` times; each time the next GET
+    makes a new one (and logs in again)."""
+    import time
+    for _ in range(times):
+        direct.client_kill_filter(_type="normal", skipme=True)
+        time.sleep(0.1)
+        got = c.call("GET", "k")
+        if got != b"v":  # the drop seen only when the GET went out: the next one reconnects
+            assert isinstance(got, RespError), got
+            assert c.call("GET", "k") == b"v"
+
+
+def test_redis_auth_with_a_space_is_also_one_password_as_twemproxy_reads_it(env):
+    """twemproxy sends redis_auth "pass word" as one password: a server with that
+    requirepass takes the proxy's connections, and clients log in with AUTH
+    "pass word" as they did through twemproxy. The server's answer is learned
+    once: later connections send only the login it took."""
+    r = env.redis(password="pass word")
+    px = env.proxy({"alpha": redis_pool([r], redis_auth='"pass word"')}, verbose=5)
+    c = px.resp()
+    assert c.call("GET", "k") == RespError(NOAUTH)
+    assert c.call("AUTH", "pass word") == b"OK"
+    assert c.call("SET", "k", "v") == b"OK"
+    direct = r.client()
+    assert direct.get("k") == b"v"
+    # the first connection tried AUTH pass word too: one failure, and never again
+    assert acl_log_auth_failures(direct) == 1
+    reconnect_then_get(direct, c)
+    assert acl_log_auth_failures(direct) == 1
+    with open(px.log) as f:
+        log = f.read()
+    assert log.count("takes redis_auth as one password with a space in it") == 1, px.log_tail()
+    assert "refused connection set-up" not in log, px.log_tail()
+    # AUTH pass word (user "pass") is still a login, as with an ACL user
+    assert px.resp().call("AUTH", "pass", "word") == b"OK"
+
+
+def test_an_acl_login_with_a_space_fails_once_at_most_per_server(env):
+    """redis_auth "app apppw" to an ACL user: the first connection's second try (the
+    whole as the default user's password) fails once; reconnections send only the
+    login the server took, so its failed-login count does not grow."""
+    r = acl_redis(env)
+    px = env.proxy({"alpha": redis_pool([r], redis_auth='"app apppw"')})
+    c = px.resp()
+    assert c.call("AUTH", "app", "apppw") == b"OK"
+    assert c.call("SET", "k", "v") == b"OK"
+    import redis
+    direct = redis.Redis(host="127.0.0.1", port=r.port, username="app", password="apppw")
+    first = acl_log_auth_failures(direct)
+    assert first == 1, first  # AUTH "app apppw" for the default user (off), once
+    reconnect_then_get(direct, c)
+    assert acl_log_auth_failures(direct) == first
+    with open(px.log) as f:
+        assert "refused connection set-up" not in f.read(), px.log_tail()

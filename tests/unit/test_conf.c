@@ -1118,13 +1118,27 @@ static void test_client_auth(void)
     CHECK(conf_user_check(p, NULL, 0, (const uint8_t *)"onlypass", 8)); /* the default user */
     CHECK(!conf_user_check(p, NULL, 0, pw, 3));
     conf_unref(c);
-    /* redis_auth "user password" alone: that user is the clients' login */
+    /* redis_auth "user password" alone: the clients log in as that user, or with
+     * the whole as the default user's password (twemproxy's one password) */
     c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_auth: \"app pw\"\n"
                    "  servers:\n   - 127.0.0.1:6379:1\n",
                    CONF_F_NUMERIC_ONLY);
-    CHECK(c != NULL && c->pools[0].nclient_users == 1);
+    CHECK(c != NULL && c->pools[0].nclient_users == 2);
+    CHECK(c != NULL && c->pools[0].redis_auth_whole != NULL &&
+          strcmp(c->pools[0].redis_auth_whole, "app pw") == 0);
     CHECK(c != NULL &&
           conf_user_check(&c->pools[0], (const uint8_t *)"app", 3, (const uint8_t *)"pw", 2));
+    CHECK(c != NULL && conf_user_check(&c->pools[0], NULL, 0, (const uint8_t *)"app pw", 6));
+    CHECK(c != NULL && !conf_user_check(&c->pools[0], NULL, 0, (const uint8_t *)"pw", 2));
+    conf_unref(c);
+    /* "default pw": both logins are the default user's; either password works */
+    c = load_flags(
+        "alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_auth: \"default pw\"\n"
+        "  servers:\n   - 127.0.0.1:6379:1\n",
+        CONF_F_NUMERIC_ONLY);
+    CHECK(c != NULL && conf_user_check(&c->pools[0], NULL, 0, (const uint8_t *)"pw", 2));
+    CHECK(c != NULL && conf_user_check(&c->pools[0], NULL, 0, (const uint8_t *)"default pw", 10));
+    CHECK(c != NULL && !conf_user_check(&c->pools[0], NULL, 0, (const uint8_t *)"default", 7));
     conf_unref(c);
     /* a single word stays twemproxy's password, no user */
     c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  redis_auth: pw\n"
