@@ -84,6 +84,21 @@ int buf_printf(struct buf *b, const char *fmt, ...)
     return rc;
 }
 
+int buf_json_str(struct buf *b, const char *s)
+{
+    int rc = buf_append_str(b, "\"");
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && rc == 0; p++) {
+        if (*p == '"' || *p == '\\') {
+            rc = buf_printf(b, "\\%c", *p);
+        } else if (*p < 0x20) {
+            rc = buf_printf(b, "\\u%04x", *p);
+        } else {
+            rc = buf_append(b, p, 1);
+        }
+    }
+    return rc == 0 ? buf_append_str(b, "\"") : rc;
+}
+
 void buf_consume(struct buf *b, size_t n)
 {
     if (n >= b->len) {

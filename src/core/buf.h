@@ -23,6 +23,9 @@ int buf_reserve(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* s as a JSON string, quotes included (NULL: ""): names and error texts come
+ * from files and the network, and may hold quotes, backslashes, control bytes. */
+int buf_json_str(struct buf *b, const char *s);
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap);
 /* Drop the first n bytes (memmove); n > len empties the buffer. */
 void buf_consume(struct buf *b, size_t n);

@@ -61,7 +61,8 @@ static const char *stats_reload_name(uint8_t r)
 
 static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
 {
-    buf_printf(out, "\"%s\": {", p->name);
+    buf_json_str(out, p->name); /* twemproxy writes names raw: a quote broke its JSON */
+    buf_append_str(out, ": {");
     stats_render_fields(out, pool_names, p->v, SP_COUNT);
     buf_append_str(out, ", ");
     stats_render_fields(out, pool_extra_names, p->x, SPX_COUNT);
@@ -72,7 +73,9 @@ static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
     stats_render_latency(out, "", &p->lat);
     for (uint32_t i = 0; i < p->nservers; i++) {
         const struct stats_server_snap *s = &p->servers[i];
-        buf_printf(out, "%s\"%s\": {", i ? "," : ", ", s->name);
+        buf_append_str(out, i ? "," : ", ");
+        buf_json_str(out, s->name);
+        buf_append_str(out, ": {");
         stats_render_fields(out, server_names, s->v, SS_COUNT);
         if (p->sentinel) {
             /* sentinel pools only: other pools keep twemproxy's exact keys */

@@ -18,26 +18,10 @@ static const char *const status_server_fields[] = {STATS_SERVER_FIELDS(STATUS_NA
 static const char *const status_group_fields[] = {STATS_GROUP_FIELDS(STATUS_NAME)};
 #undef STATUS_NAME
 
-/* A JSON string: names and error texts come from files and the network. */
-static void status_str(struct buf *out, const char *s)
-{
-    buf_append_str(out, "\"");
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-        if (*p == '"' || *p == '\\') {
-            buf_printf(out, "\\%c", *p);
-        } else if (*p < 0x20) {
-            buf_printf(out, "\\u%04x", *p);
-        } else {
-            buf_append(out, p, 1);
-        }
-    }
-    buf_append_str(out, "\"");
-}
-
 static void status_key_str(struct buf *out, const char *key, const char *v)
 {
     buf_printf(out, ",\"%s\":", key);
-    status_str(out, v);
+    buf_json_str(out, v);
 }
 
 static void status_fields(struct buf *out, const char *const *names, const int64_t *v, int n)
@@ -71,7 +55,7 @@ static void status_histo(struct buf *out, const struct histo *h)
 static void status_server(struct buf *out, const struct stats_server_snap *s)
 {
     buf_append_str(out, "{\"name\":");
-    status_str(out, s->name);
+    buf_json_str(out, s->name);
     status_key_str(out, "addr", s->addr);
     buf_printf(out, ",\"role\":\"%s\",\"state\":\"%s\",\"failures\":%u,\"ejected_until_ms\":%lld",
                stats_role_name(s->role), stats_state_name(s->state), s->failures,
@@ -85,7 +69,7 @@ static void status_server(struct buf *out, const struct stats_server_snap *s)
     buf_append_str(out, ",\"replicas\":[");
     for (uint32_t k = 0; k < s->nreplicas; k++) {
         buf_append_str(out, k ? ",{\"addr\":" : "{\"addr\":");
-        status_str(out, s->replicas[k].addr);
+        buf_json_str(out, s->replicas[k].addr);
         buf_printf(out, ",\"state\":\"%s\"}", stats_state_name(s->replicas[k].state));
     }
     buf_append_str(out, "]}");
@@ -94,7 +78,7 @@ static void status_server(struct buf *out, const struct stats_server_snap *s)
 static void status_pool(struct buf *out, const struct stats_pool_snap *p)
 {
     buf_append_str(out, "{\"name\":");
-    status_str(out, p->name);
+    buf_json_str(out, p->name);
     status_key_str(out, "listen", p->listen);
     buf_printf(out, ",\"redis\":%s,\"mode\":\"%s\"", p->redis ? "true" : "false",
                status_modes[p->mode % STATS_MODE_COUNT]);

@@ -47,6 +47,17 @@ def test_stats_port_sends_one_document_and_closes(env):
         assert 0 <= doc["uptime"] < 30
 
 
+def test_stats_json_stays_valid_with_quotes_in_names(env):
+    """Ours: a pool or server name with a double quote or a backslash is escaped
+    (twemproxy writes names raw, and its document no longer parses)."""
+    s = env.redis()
+    name = 'he said "hi" \\ ok'
+    px = env.proxy({"'%s'" % name: redis_pool(["%s:1 'm\"x'" % s.addr])})
+    doc = json.loads(raw_stats(px.stats_port))
+    assert name in doc, list(doc)
+    assert [k for k, v in doc[name].items() if isinstance(v, dict)] == ["'m\"x'"]
+
+
 def test_stats_key_order(env):
     """Top keys, then pools sorted by name (shorter first); in each pool
     twemproxy's fields, our latency keys, then servers sorted by name; in each
