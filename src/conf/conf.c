@@ -110,6 +110,10 @@ static void add_pools(struct conf_ctx *cx, struct conf *c, yaml_node_t *map,
     for (yaml_node_pair_t *pr = map->data.mapping.pairs.start; pr < map->data.mapping.pairs.top;
          pr++) {
         yaml_node_t *kn = conf_node(cx, pr->key, conf_line(map), "pools");
+        if (kn != NULL && kn->type == YAML_SCALAR_NODE && kn->data.scalar.length == 0) {
+            conf_err(cx, conf_line(kn), "\"\"", "a pool's name cannot be empty");
+            continue;
+        }
         const char *name = kn ? conf_scalar(cx, kn, "pools") : NULL;
         yaml_node_t *vn = name ? conf_node(cx, pr->value, conf_line(kn), name) : NULL;
         if (vn == NULL) {

@@ -179,6 +179,13 @@ static int server_weight(struct conf_ctx *cx, struct conf_server *s, const char 
                          const char *text, int line)
 {
     int64_t v;
+    if (strpbrk(w, " \t") != NULL) {
+        conf_err(cx, line, "servers",
+                 "\"%s\" has a name with a space or a tab in " SERVER_FMT
+                 " format string (the name is one word)",
+                 text);
+        return -1;
+    }
     if (conf_parse_uint(w, &v) != 0 || v > INT32_MAX) {
         conf_err(cx, line, "servers",
                  "\"%s\" has an invalid weight in " SERVER_FMT " format string", text);

@@ -421,6 +421,8 @@ static void test_layouts(void)
     conf_unref(c);
 
     expect_err("global:\n  worker_processes: 2\n", "t.yml:1: pools: no pools are defined");
+    expect_err("\"\":\n  listen: 127.0.0.1:22121\n  servers:\n   - 127.0.0.1:6379:1\n",
+               "t.yml:1: \"\": a pool's name cannot be empty");
     expect_err("global:\n  workers: 2\npools:\n  a:\n    listen: 127.0.0.1:22121\n"
                "    servers:\n     - 127.0.0.1:6379:1\n",
                "t.yml:2: workers: directive is unknown");
@@ -541,8 +543,12 @@ static void test_server_errors(void)
                              "[name]\" format string"},
         {"127.0.0.1:6379:x", "\"127.0.0.1:6379:x\" has an invalid weight in "
                              "\"hostname:port:weight [name]\" format string"},
-        {"127.0.0.1:6379:1 a b", "\"127.0.0.1:6379:1 a b\" has an invalid weight in "
-                                 "\"hostname:port:weight [name]\" format string"},
+        {"127.0.0.1:6379:1 a b", "\"127.0.0.1:6379:1 a b\" has a name with a space or a tab in "
+                                 "\"hostname:port:weight [name]\" format string (the name is "
+                                 "one word)"},
+        {"127.0.0.1:6379:1\tb", "\"127.0.0.1:6379:1\tb\" has a name with a space or a tab in "
+                                "\"hostname:port:weight [name]\" format string (the name is "
+                                "one word)"},
         {"127.0.0.1:6379:2147483648", "\"127.0.0.1:6379:2147483648\" has an invalid weight in "
                                       "\"hostname:port:weight [name]\" format string"},
         {"127.0.0.1:x:1", "\"127.0.0.1:x:1\" has an invalid port in \"hostname:port:weight "
