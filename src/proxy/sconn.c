@@ -271,7 +271,10 @@ int sconn_ensure(struct sconn *c)
         return err; /* this process ran out: no failure of the server's */
     }
     if (fd < 0) {
-        log_warn("connect to server '%s' failed: %s", s->cs->name, strerror(err));
+        /* a name not in DNS at load time is looked up at each connect (sconn_socket) */
+        log_warn("connect to server '%s' failed: %s", s->cs->name,
+                 s->addr.len == 0 && err == EHOSTUNREACH ? "its host name does not resolve"
+                                                         : strerror(err));
         sconn_stats(c)[SS_server_err]++;
         health_failure(s, strerror(err));
         return err;

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import HOST, Resp, free_port, tail
+from conftest import HOST, Resp, RespError, free_port, tail
 
 
 def conf_text(body):
@@ -205,3 +205,18 @@ def test_reuseport_lets_two_proxies_share_a_listen_port(env):
     assert a.alive() and b.alive()
     c = a.resp()
     assert c.call("PING") == b"PONG"
+
+
+def test_a_server_not_in_dns_at_start_is_an_error_per_request_not_at_start(env):
+    """As twemproxy: a server name that does not resolve does not stop the proxy;
+    it is looked up again at each connect, its requests get an error meanwhile, the
+    other servers serve, and the log names the cause."""
+    r = env.redis()
+    px = env.proxy({"alpha": {"redis": True, "distribution": "modula", "hash": "fnv1a_64",
+                              "servers": ["no-such-host.invalid:6379:1 gone", "%s:1 here" % r.addr]}})
+    c = px.resp()
+    got = {c.call("SET", "k%d" % i, "v") for i in range(20)}  # modula: both servers get keys
+    assert got == {b"OK", RespError("ERR No route to host")}, got
+    assert px.alive()
+    with open(px.log) as f:
+        assert "connect to server 'gone' failed: its host name does not resolve" in f.read(), px.log_tail()
