@@ -31,6 +31,20 @@ const struct redis_cmd redis_cmd_table[REDIS_CMD_COUNT] = {
 };
 #undef F
 
+const char *const redis_aclcat_names[REDIS_AB_COUNT] = {
+#define REDIS_ACLCAT(id, name) name,
+#include "proto/redis_cmds.def"
+#undef REDIS_ACLCAT
+};
+
+#define A(id) REDIS_A(id)
+const uint32_t redis_cmd_acl[REDIS_CMD_COUNT] = {
+#define REDIS_CMD_ACL(id, categories) [REDIS_CMD_##id] = categories,
+#include "proto/redis_cmds.def"
+#undef REDIS_CMD_ACL
+};
+#undef A
+
 const struct redis_keyspec redis_keyspec_table[] = {
 #define REDIS_KEYSPEC(keyword, begin, find, lastkey, keystep, limit, keynumidx, firstkey) \
     {keyword, begin, REDIS_FIND_##find, lastkey, keystep, limit, keynumidx, firstkey},

@@ -24,6 +24,15 @@ enum redis_flag_bit {
 };
 #define REDIS_F(id) (1u << REDIS_FB_##id)
 
+/* Bit positions of redis' ACL categories, then the masks. */
+enum redis_aclcat_bit {
+#define REDIS_ACLCAT(id, name) REDIS_AB_##id,
+#include "proto/redis_cmds.def"
+#undef REDIS_ACLCAT
+    REDIS_AB_COUNT
+};
+#define REDIS_A(id) (1u << REDIS_AB_##id)
+
 enum redis_cmd_id {
     REDIS_CMD_UNKNOWN = 0, /* not in the table (rejected requests carry it) */
     REDIS_CMD_NOOP,        /* `*0`, `*-1` or an empty inline line: no reply at all */
@@ -108,6 +117,9 @@ struct redis_cmd {
 extern const struct redis_cmd redis_cmd_table[REDIS_CMD_COUNT];
 extern const struct redis_keyspec redis_keyspec_table[];
 extern const char *const redis_flag_names[REDIS_FB_COUNT];
+extern const char *const redis_aclcat_names[REDIS_AB_COUNT];
+/* Each command's ACL categories (REDIS_A masks), by id: COMMAND LIST's filter. */
+extern const uint32_t redis_cmd_acl[REDIS_CMD_COUNT];
 
 static inline const struct redis_cmd *redis_cmd_get(uint16_t id)
 {

@@ -4,7 +4,9 @@
  * one backend server supports. Entries use redis' legacy six-field layout:
  * name, arity, flags, first key, last key, step.
  */
+#include <fnmatch.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/redis_cmd.h"
@@ -58,13 +60,13 @@ static int cmd_entry(struct buf *out, const struct redis_cmd *c, int resp)
 }
 
 /* COMMAND and COMMAND INFO without names: every supported command. */
-static int cmd_all(struct buf *out, bool names_only, int resp)
+static int cmd_all(struct buf *out, int resp)
 {
     int rc = redis_wire_num(out, '*', cmd_listed_count());
     for (uint16_t id = 0; id < REDIS_CMD_COUNT && rc == 0; id++) {
         const struct redis_cmd *c = redis_cmd_get(id);
         if (cmd_listed(id)) {
-            rc = names_only ? redis_wire_bulk(out, c->name, c->name_len) : cmd_entry(out, c, resp);
+            rc = cmd_entry(out, c, resp);
         }
     }
     return rc;
@@ -75,7 +77,7 @@ static int cmd_info(struct buf *out, const uint8_t *req, const struct span *a, u
                     int resp)
 {
     if (argc == 2) {
-        return cmd_all(out, false, resp);
+        return cmd_all(out, resp);
     }
     int rc = redis_wire_num(out, '*', argc - 2);
     for (uint32_t i = 2; i < argc && rc == 0; i++) {
@@ -89,6 +91,86 @@ static int cmd_info(struct buf *out, const uint8_t *req, const struct span *a, u
 static int cmd_error(struct buf *out, const char *msg)
 {
     return redis_wire_error(out, msg);
+}
+
+/* What COMMAND LIST keeps: everything, nothing (a module: the proxy has none),
+ * the commands of an ACL category, or the names a glob pattern matches. */
+struct cmd_filter {
+    enum { FILTER_NONE, FILTER_EMPTY, FILTER_ACLCAT, FILTER_PATTERN } kind;
+    uint32_t acl;
+    char *pattern; /* NUL-terminated copy, for fnmatch */
+};
+
+static bool cmd_filter_keeps(const struct cmd_filter *f, uint16_t id)
+{
+    const struct redis_cmd *c = redis_cmd_get(id);
+    if (id <= REDIS_CMD_NOOP || !redis_cmd_supported(c)) {
+        return false;
+    }
+    switch (f->kind) {
+    case FILTER_NONE:
+        return true;
+    case FILTER_ACLCAT:
+        return (redis_cmd_acl[id] & f->acl) != 0;
+    case FILTER_PATTERN:
+        /* redis matches the full name ("config|get") without regard to case */
+        return fnmatch(f->pattern, c->name, FNM_CASEFOLD) == 0;
+    default:
+        return false;
+    }
+}
+
+/* FILTERBY MODULE|ACLCAT|PATTERN arg, as redis 7 reads it: -1 for a syntax error,
+ * -2 out of memory. An unknown category lists nothing, as in redis. */
+static int cmd_filter_parse(struct cmd_filter *f, const uint8_t *req, const struct span *a)
+{
+    const uint8_t *arg = req + a[4].off;
+    if (!redis_wire_arg_is(req, a[2], "filterby")) {
+        return -1;
+    }
+    if (redis_wire_arg_is(req, a[3], "module")) {
+        f->kind = FILTER_EMPTY;
+    } else if (redis_wire_arg_is(req, a[3], "aclcat")) {
+        f->kind = FILTER_ACLCAT;
+        for (uint32_t i = 0; i < REDIS_AB_COUNT; i++) {
+            if (strlen(redis_aclcat_names[i]) == a[4].len &&
+                strncasecmp(redis_aclcat_names[i], (const char *)arg, a[4].len) == 0) {
+                f->acl = 1u << i;
+            }
+        }
+    } else if (redis_wire_arg_is(req, a[3], "pattern")) {
+        f->kind = memchr(arg, '\0', a[4].len) ? FILTER_EMPTY : FILTER_PATTERN; /* names have none */
+        f->pattern = f->kind == FILTER_PATTERN ? strndup((const char *)arg, a[4].len) : NULL;
+        return f->kind == FILTER_PATTERN && f->pattern == NULL ? -2 : 0;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* COMMAND LIST [FILTERBY ...]: the names of the commands the proxy serves, their
+ * served subcommands included ("object|encoding"), as redis lists them. */
+static int cmd_list(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc)
+{
+    struct cmd_filter f = {FILTER_NONE, 0, NULL};
+    int parsed = argc == 2 ? 0 : argc == 5 ? cmd_filter_parse(&f, req, a) : -1;
+    if (parsed != 0) {
+        free(f.pattern);
+        return cmd_error(out, parsed == -1 ? "ERR syntax error" : "ERR out of memory");
+    }
+    uint32_t n = 0;
+    for (uint16_t id = 0; id < REDIS_CMD_COUNT; id++) {
+        n += cmd_filter_keeps(&f, id);
+    }
+    int rc = redis_wire_num(out, '*', n);
+    for (uint16_t id = 0; id < REDIS_CMD_COUNT && rc == 0; id++) {
+        const struct redis_cmd *c = redis_cmd_get(id);
+        if (cmd_filter_keeps(&f, id)) {
+            rc = redis_wire_bulk(out, c->name, c->name_len);
+        }
+    }
+    free(f.pattern);
+    return rc;
 }
 
 /* COMMAND GETKEYS cmd arg...: the keys the proxy routes by, with redis' answers for
@@ -142,8 +224,8 @@ static int cmd_help(struct buf *out)
         "    Return the keys the proxy routes the command by.",
         "INFO [<command-name> ...]",
         "    Return details about the given commands.",
-        "LIST",
-        "    Return the names of the supported commands.",
+        "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
+        "    Return the names of the supported commands and subcommands.",
     };
     return redis_wire_status_lines(out, lines, sizeof(lines) / sizeof(lines[0]));
 }
@@ -153,7 +235,7 @@ int redis_local_command(struct buf *out, const uint8_t *req, const struct req_in
     const struct span *a = info->args.v;
     uint32_t argc = info->args.n;
     if (argc == 1) {
-        return cmd_all(out, false, resp);
+        return cmd_all(out, resp);
     }
     if (redis_wire_arg_is(req, a[1], "count") && argc == 2) {
         return redis_wire_num(out, ':', cmd_listed_count());
@@ -165,7 +247,7 @@ int redis_local_command(struct buf *out, const uint8_t *req, const struct req_in
         return cmd_info(out, req, a, argc, resp);
     }
     if (redis_wire_arg_is(req, a[1], "list")) {
-        return cmd_all(out, true, resp);
+        return cmd_list(out, req, a, argc);
     }
     if (redis_wire_arg_is(req, a[1], "getkeys")) {
         /* like redis 7 (arity -4): a command and at least one argument */

@@ -155,6 +155,26 @@ def test_command_info_matches_the_servers(plain):
     assert r == RespError("ERR unknown command 'client|id', with args beginning with: "), r
 
 
+def test_command_list_filters_as_its_server_does(plain):
+    """COMMAND LIST names the commands and subcommands the proxy serves; with
+    FILTERBY ACLCAT, PATTERN or MODULE it keeps what the server keeps of them,
+    and a malformed filter gets the server's error."""
+    servers, px = plain
+    c, direct = px.resp(), servers[0].resp()
+    ours = set(c.call("COMMAND", "LIST"))
+    assert b"get" in ours and b"object|encoding" in ours and b"config|get" not in ours
+    newer = {b"client|setinfo", b"client|no-touch"}  # redis 7.2's, answered by the proxy
+    assert ours - newer <= set(direct.call("COMMAND", "LIST"))
+    for filt in (("ACLCAT", "list"), ("ACLCAT", "HyperLogLog"), ("ACLCAT", "keyspace"), ("ACLCAT", "nope"),
+                 ("PATTERN", "l*"), ("PATTERN", "*|*"), ("PATTERN", "[gs]et?*"), ("PATTERN", "X*"),
+                 ("MODULE", "fakemod")):
+        mine = c.call("COMMAND", "LIST", "FILTERBY", *filt)
+        theirs = direct.call("COMMAND", "LIST", "FILTERBY", *filt)
+        assert set(mine) - newer == set(theirs) & ours, (filt, mine, theirs)
+    for bad in (("bogus",), ("FILTERBY", "NAME", "x"), ("FILTERBY", "PATTERN")):
+        assert c.call("COMMAND", "LIST", *bad) == direct.call("COMMAND", "LIST", *bad), bad
+
+
 def test_redis_db_selects_db_on_backends(plain):
     servers, px = plain
     for s in servers:
