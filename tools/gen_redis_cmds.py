@@ -79,6 +79,10 @@ NEWER = {
 CUSTOM_KEYS = {"sort": "SORT"}
 ADDED = []  # the NEWER entries the table got, named in its header
 PATTERN_SPECS = {"sort", "sort_ro"}
+CUSTOM_FLAGS = {}  # CUSTOM_KEYS kind -> the flags of the key spec its code stands for
+# redis' key-spec flags, in the order COMMAND GETKEYSANDFLAGS names them
+KEY_FLAGS = ["RO", "RW", "OW", "RM", "access", "update", "insert", "delete", "not_key",
+             "incomplete", "variable_flags"]
 
 NAME_MAX = 40  # REDIS_CMD_NAME_MAX in src/proto/redis_cmd.h
 
@@ -151,9 +155,12 @@ def key_specs(entry):
         bs, fk = pairs(spec["begin_search"]), pairs(spec["find_keys"])
         if "not_key" in flags:  # a channel (SPUBLISH...), not a key
             continue
+        if flags - set(KEY_FLAGS):
+            sys.exit("%s: key spec flags not in KEY_FLAGS: %r" % (name, flags - set(KEY_FLAGS)))
         if bs["type"] == "unknown" or fk["type"] == "unknown":
             if name in CUSTOM_KEYS and "OW" in flags:
                 kind = CUSTOM_KEYS[name]
+                CUSTOM_FLAGS[kind] = key_flags(flags)
             elif name in PATTERN_SPECS and "RO" in flags:
                 pass
             else:
@@ -174,8 +181,12 @@ def key_specs(entry):
             sys.exit("%s: find_keys %r not handled" % (name, fk))
         if any(not -128 <= v <= 127 for v in (begin,) + row[1:]):
             sys.exit("%s: key spec numbers do not fit the C table: %r" % (name, spec))
-        rows.append((keyword, begin) + row)
+        rows.append((keyword, begin) + row + (key_flags(flags),))
     return kind, rows
+
+
+def key_flags(flags):
+    return "|".join("K(%s)" % cname(f) for f in KEY_FLAGS if f in flags) or "0"
 
 
 def handling(entry, has_keys, has_supported_sub):
@@ -248,6 +259,10 @@ def render(rows, flags, acls, version):
         " *   else after `keyword`, searched from `begin` (< 0: from the end, backwards).",
         " * REDIS_CMD_ACL(ID, categories): each command's ACL categories (COMMAND LIST's",
         " *   FILTERBY ACLCAT), apart from the table a request's lookup reads.",
+        " * REDIS_KEYFLAG(ID, \"name\"): redis' key-spec flags, in redis' order;",
+        " *   REDIS_KEYSPEC_FLAGS(flags): each key spec's, in key spec order;",
+        " *   REDIS_CUSTOM_KEY_FLAGS(kind, flags): those of the keys a kind's code finds",
+        " *   (COMMAND GETKEYSANDFLAGS).",
         " */",
         "#ifdef REDIS_FLAG",
     ]
@@ -258,7 +273,7 @@ def render(rows, flags, acls, version):
         out.append("REDIS_ACLCAT(%s, \"%s\")" % (cname(a), a))
     out += ["#endif", "", "#ifdef REDIS_CMD"]
     rows = sorted(rows, key=lambda r: r["name"].encode())
-    specs, at = [], 0
+    specs, spec_flags, at = [], [], 0
     for r in rows:
         fl = "|".join("F(%s)" % cname(f) for f in r["flags"]) or "0"
         out.append("REDIS_CMD(%s, \"%s\", %d, %s, %d, %d, %d, %s, %d, %d, %s)" % (
@@ -267,9 +282,16 @@ def render(rows, flags, acls, version):
         for sp in r["specs"]:
             keyword = "\"%s\"" % sp[0].lower() if sp[0] else "NULL"
             specs.append("REDIS_KEYSPEC(%s, %d, %s, %d, %d, %d, %d, %d) /* %d %s */" % (
-                (keyword,) + sp[1:] + (at, r["name"])))
+                (keyword,) + sp[1:-1] + (at, r["name"])))
+            spec_flags.append("REDIS_KEYSPEC_FLAGS(%s) /* %d %s */" % (sp[-1], at, r["name"]))
             at += 1
     out += ["#endif", "", "#ifdef REDIS_KEYSPEC"] + specs + ["#endif", ""]
+    out += ["#ifdef REDIS_KEYFLAG"]
+    out += ["REDIS_KEYFLAG(%s, \"%s\")" % (cname(f), f) for f in KEY_FLAGS]
+    out += ["#endif", "", "#ifdef REDIS_KEYSPEC_FLAGS"] + spec_flags + ["#endif", ""]
+    out += ["#ifdef REDIS_CUSTOM_KEY_FLAGS"]
+    out += ["REDIS_CUSTOM_KEY_FLAGS(%s, %s)" % kv for kv in sorted(CUSTOM_FLAGS.items())]
+    out += ["#endif", ""]
     out += ["#ifdef REDIS_CMD_ACL"]
     for r in rows:
         out.append("REDIS_CMD_ACL(%s, %s)" % (

@@ -45,6 +45,26 @@ const uint32_t redis_cmd_acl[REDIS_CMD_COUNT] = {
 };
 #undef A
 
+const char *const redis_keyflag_names[REDIS_KB_COUNT] = {
+#define REDIS_KEYFLAG(id, name) name,
+#include "proto/redis_cmds.def"
+#undef REDIS_KEYFLAG
+};
+
+#define K(id) REDIS_K(id)
+const uint16_t redis_keyspec_flags[] = {
+#define REDIS_KEYSPEC_FLAGS(flags) flags,
+#include "proto/redis_cmds.def"
+#undef REDIS_KEYSPEC_FLAGS
+};
+
+enum {
+#define REDIS_CUSTOM_KEY_FLAGS(kind, flags) REDIS_##kind##_STORE_FLAGS = flags,
+#include "proto/redis_cmds.def"
+#undef REDIS_CUSTOM_KEY_FLAGS
+};
+#undef K
+
 const struct redis_keyspec redis_keyspec_table[] = {
 #define REDIS_KEYSPEC(keyword, begin, find, lastkey, keystep, limit, keynumidx, firstkey) \
     {keyword, begin, REDIS_FIND_##find, lastkey, keystep, limit, keynumidx, firstkey},
@@ -230,9 +250,11 @@ static int64_t spec_keyword_begin(const struct redis_keyspec *ks, const uint8_t 
     return 0;
 }
 
-/* The key argument range [*first, *last] of one spec; false when it has none. */
-static bool spec_bounds(const struct redis_keyspec *ks, const uint8_t *req, const struct span *args,
-                        uint32_t argc, int64_t *first, int64_t *last)
+/* The key argument range [*first, *last] of one spec; false when it has none.
+ * Inlined: it runs for every request's keys. */
+static inline __attribute__((always_inline)) bool
+spec_bounds(const struct redis_keyspec *ks, const uint8_t *req, const struct span *args,
+            uint32_t argc, int64_t *first, int64_t *last)
 {
     int64_t f = ks->keyword == NULL ? ks->begin : spec_keyword_begin(ks, req, args, argc);
     int64_t l;
@@ -287,8 +309,12 @@ static uint32_t sort_store_arg(const uint8_t *req, const struct span *args, uint
     return store;
 }
 
-int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
-                   uint32_t argc, struct spans *keys)
+/* Every key of the request, in order, to fn with its spec's flags. Inlined in
+ * both callers, so redis_cmd_keys (every request) calls no function per key. */
+static inline __attribute__((always_inline)) int keys_walk(const struct redis_cmd *c,
+                                                           const uint8_t *req,
+                                                           const struct span *args, uint32_t argc,
+                                                           redis_key_fn fn, void *ctx)
 {
     for (uint32_t s = 0; s < c->nspecs; s++) {
         const struct redis_keyspec *ks = &redis_keyspec_table[c->spec0 + s];
@@ -301,18 +327,77 @@ int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct s
         }
         int64_t step = ks->keystep > 0 ? ks->keystep : 1;
         for (int64_t i = first; i <= last; i += step) {
-            if (spans_push(keys, args[i].off, args[i].len) != 0) {
-                return -1;
+            int rc = fn(ctx, args[i], redis_keyspec_flags[c->spec0 + s]);
+            if (rc != 0) {
+                return rc;
             }
         }
     }
     if (c->keys_kind == REDIS_KEYS_SORT) {
         uint32_t store = sort_store_arg(req, args, argc);
-        if (store != 0 && spans_push(keys, args[store].off, args[store].len) != 0) {
-            return -1;
+        if (store != 0) {
+            return fn(ctx, args[store], REDIS_SORT_STORE_FLAGS);
         }
     }
     return 0;
+}
+
+static int key_push(void *ctx, struct span key, uint32_t flags)
+{
+    (void)flags;
+    return spans_push(ctx, key.off, key.len);
+}
+
+int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
+                   uint32_t argc, struct spans *keys)
+{
+    return keys_walk(c, req, args, argc, key_push, keys);
+}
+
+int redis_cmd_keys_each(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
+                        uint32_t argc, redis_key_fn fn, void *ctx)
+{
+    return keys_walk(c, req, args, argc, fn, ctx);
+}
+
+/* BITFIELD only reads with GET and OVERFLOW alone (anything else, a syntax error
+ * included, may write), as redis decides it. */
+static bool bitfield_reads_only(const uint8_t *req, const struct span *args, uint32_t argc)
+{
+    for (uint32_t i = 2; i < argc; i++) {
+        uint32_t left = argc - i - 1;
+        if (redis_wire_arg_is(req, args[i], "get") && left >= 2) {
+            i += 2;
+        } else if (redis_wire_arg_is(req, args[i], "overflow") && left >= 1) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    return true;
+}
+
+uint32_t redis_cmd_key_flags(const struct redis_cmd *c, uint32_t flags, const uint8_t *req,
+                             const struct span *args, uint32_t argc)
+{
+    if ((flags & REDIS_K(VARIABLE_FLAGS)) == 0) {
+        return flags;
+    }
+    if (c == redis_cmd_get(REDIS_CMD_SET)) {
+        /* SET k v ... GET reads the old value; without GET it only overwrites */
+        for (uint32_t i = 3; i < argc; i++) {
+            if (redis_wire_arg_is(req, args[i], "get")) {
+                return REDIS_K(RW) | REDIS_K(ACCESS) | REDIS_K(UPDATE);
+            }
+        }
+        return REDIS_K(OW) | REDIS_K(UPDATE);
+    }
+    if (c == redis_cmd_get(REDIS_CMD_BITFIELD)) {
+        return bitfield_reads_only(req, args, argc)
+                   ? REDIS_K(RO) | REDIS_K(ACCESS)
+                   : REDIS_K(RW) | REDIS_K(ACCESS) | REDIS_K(UPDATE);
+    }
+    return flags;
 }
 
 bool redis_cmd_blocks(const struct redis_cmd *c, const uint8_t *req, const struct span *args,

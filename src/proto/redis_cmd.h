@@ -33,6 +33,15 @@ enum redis_aclcat_bit {
 };
 #define REDIS_A(id) (1u << REDIS_AB_##id)
 
+/* Bit positions of redis' key-spec flags (RW, access, ...), then the masks. */
+enum redis_keyflag_bit {
+#define REDIS_KEYFLAG(id, name) REDIS_KB_##id,
+#include "proto/redis_cmds.def"
+#undef REDIS_KEYFLAG
+    REDIS_KB_COUNT
+};
+#define REDIS_K(id) (1u << REDIS_KB_##id)
+
 enum redis_cmd_id {
     REDIS_CMD_UNKNOWN = 0, /* not in the table (rejected requests carry it) */
     REDIS_CMD_NOOP,        /* `*0`, `*-1` or an empty inline line: no reply at all */
@@ -118,6 +127,9 @@ extern const struct redis_cmd redis_cmd_table[REDIS_CMD_COUNT];
 extern const struct redis_keyspec redis_keyspec_table[];
 extern const char *const redis_flag_names[REDIS_FB_COUNT];
 extern const char *const redis_aclcat_names[REDIS_AB_COUNT];
+extern const char *const redis_keyflag_names[REDIS_KB_COUNT];
+/* Each key spec's flags (REDIS_K masks), by its index in redis_keyspec_table. */
+extern const uint16_t redis_keyspec_flags[];
 /* Each command's ACL categories (REDIS_A masks), by id: COMMAND LIST's filter. */
 extern const uint32_t redis_cmd_acl[REDIS_CMD_COUNT];
 
@@ -155,6 +167,18 @@ bool redis_cmd_has_keys(const struct redis_cmd *c);
  */
 int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
                    uint32_t argc, struct spans *keys);
+
+/* A key of a request and the flags (REDIS_K masks) of what found it: nonzero stops. */
+typedef int (*redis_key_fn)(void *ctx, struct span key, uint32_t flags);
+/* The keys redis_cmd_keys finds, in the same order, each given to fn with its
+ * flags (COMMAND GETKEYSANDFLAGS). Returns 0, or fn's first nonzero return. */
+int redis_cmd_keys_each(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
+                        uint32_t argc, redis_key_fn fn, void *ctx);
+
+/* A key's flags as redis reports them: a spec's flags, or where the spec says
+ * variable_flags (SET, BITFIELD), what this request does to the key. */
+uint32_t redis_cmd_key_flags(const struct redis_cmd *c, uint32_t flags, const uint8_t *req,
+                             const struct span *args, uint32_t argc);
 
 /* For REDIS_H_KEY_NOBLOCK: true when the options before the keys include BLOCK. */
 bool redis_cmd_blocks(const struct redis_cmd *c, const uint8_t *req, const struct span *args,

@@ -173,9 +173,49 @@ static int cmd_list(struct buf *out, const uint8_t *req, const struct span *a, u
     return rc;
 }
 
+/* The reply of COMMAND GETKEYS(ANDFLAGS), one key at a time. */
+struct getkeys {
+    struct buf *out;
+    const uint8_t *req;
+    const struct redis_cmd *cmd; /* and its arguments, for variable flags */
+    const struct span *args;
+    uint32_t argc;
+    bool flags; /* GETKEYSANDFLAGS: each key as [key, flags] */
+    int resp;
+    uint32_t n;
+};
+
+static int getkeys_count(void *ctx, struct span key, uint32_t flags)
+{
+    (void)key;
+    (void)flags;
+    ((struct getkeys *)ctx)->n++;
+    return 0;
+}
+
+static int getkeys_put(void *ctx, struct span key, uint32_t flags)
+{
+    struct getkeys *g = ctx;
+    if (!g->flags) {
+        return redis_wire_bulk(g->out, g->req + key.off, key.len);
+    }
+    flags = redis_cmd_key_flags(g->cmd, flags, g->req, g->args, g->argc);
+    int rc = redis_wire_num(g->out, '*', 2);
+    rc |= redis_wire_bulk(g->out, g->req + key.off, key.len);
+    rc |= redis_wire_set(g->out, (uint32_t)__builtin_popcount(flags), g->resp);
+    for (uint32_t b = 0; b < REDIS_KB_COUNT; b++) {
+        if (flags & (1u << b)) {
+            rc |= redis_wire_status(g->out, redis_keyflag_names[b]);
+        }
+    }
+    return rc;
+}
+
 /* COMMAND GETKEYS cmd arg...: the keys the proxy routes by, with redis' answers for
- * commands without keys and requests without any. */
-static int cmd_getkeys(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc)
+ * commands without keys and requests without any; GETKEYSANDFLAGS adds each key's
+ * flags (RW, access...), those of the key spec that found it. */
+static int cmd_getkeys(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc,
+                       bool with_flags, int resp)
 {
     const struct span *sub = a + 2;
     uint32_t n = argc - 2;
@@ -193,21 +233,13 @@ static int cmd_getkeys(struct buf *out, const uint8_t *req, const struct span *a
     if (!redis_cmd_arity_ok(c, n)) {
         return cmd_error(out, "ERR Invalid number of arguments specified for command");
     }
-    struct spans keys;
-    spans_init(&keys);
-    int rc;
-    if (redis_cmd_keys(c, req, sub, n, &keys) != 0) {
-        rc = cmd_error(out, "ERR out of memory");
-    } else if (keys.n == 0 && (c->flags & REDIS_F(NO_MANDATORY_KEYS)) == 0) {
-        rc = cmd_error(out, "ERR Invalid arguments specified for command");
-    } else {
-        rc = redis_wire_num(out, '*', keys.n);
-        for (uint32_t i = 0; i < keys.n && rc == 0; i++) {
-            rc = redis_wire_bulk(out, req + keys.v[i].off, keys.v[i].len);
-        }
+    struct getkeys g = {out, req, c, sub, n, with_flags, resp, 0};
+    redis_cmd_keys_each(c, req, sub, n, getkeys_count, &g);
+    if (g.n == 0 && (c->flags & REDIS_F(NO_MANDATORY_KEYS)) == 0) {
+        return cmd_error(out, "ERR Invalid arguments specified for command");
     }
-    spans_free(&keys);
-    return rc;
+    int rc = redis_wire_num(out, '*', g.n);
+    return rc != 0 ? rc : redis_cmd_keys_each(c, req, sub, n, getkeys_put, &g);
 }
 
 static int cmd_help(struct buf *out)
@@ -222,6 +254,8 @@ static int cmd_help(struct buf *out)
         "    Return an empty documentation map.",
         "GETKEYS <full-command>",
         "    Return the keys the proxy routes the command by.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys the proxy routes the command by, with their flags.",
         "INFO [<command-name> ...]",
         "    Return details about the given commands.",
         "LIST [FILTERBY (MODULE <module-name>|ACLCAT <category>|PATTERN <pattern>)]",
@@ -249,11 +283,14 @@ int redis_local_command(struct buf *out, const uint8_t *req, const struct req_in
     if (redis_wire_arg_is(req, a[1], "list")) {
         return cmd_list(out, req, a, argc);
     }
-    if (redis_wire_arg_is(req, a[1], "getkeys")) {
+    bool flags = redis_wire_arg_is(req, a[1], "getkeysandflags");
+    if (flags || redis_wire_arg_is(req, a[1], "getkeys")) {
         /* like redis 7 (arity -4): a command and at least one argument */
-        return argc >= 4 ? cmd_getkeys(out, req, a, argc)
+        return argc >= 4 ? cmd_getkeys(out, req, a, argc, flags, resp)
+               : flags   ? cmd_error(out, "ERR wrong number of arguments for "
+                                            "'command|getkeysandflags' command")
                          : cmd_error(out, "ERR wrong number of arguments for 'command|getkeys' "
-                                          "command");
+                                            "command");
     }
     if (redis_wire_arg_is(req, a[1], "help") && argc == 2) {
         return cmd_help(out);

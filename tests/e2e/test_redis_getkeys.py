@@ -75,6 +75,28 @@ def test_proxy_finds_the_keys_redis_finds(pair):
     assert not diffs, diffs
 
 
+def test_proxy_gives_the_key_flags_redis_gives(pair):
+    """COMMAND GETKEYSANDFLAGS: each key with the flags (RW, access, ...) of the key
+    spec that found it, as redis gives them, over the whole corpus."""
+    direct, proxied = pair
+    refused = {c.name for c in commands() if c.handling.startswith("REJECT")}
+    diffs = {}
+    # where redis' spec says variable_flags, what the request does decides
+    variable = ["SET k v", "SET k v get", "SET k v XX", "BITFIELD k GET u8 0", "BITFIELD k SET u8 0 1",
+                "BITFIELD k GET u8 0 OVERFLOW SAT", "BITFIELD k GET u8", "BITFIELD k INCRBY u8 0 1 GET u8 0",
+                "BITFIELD k", "BITFIELD_RO k GET u8 0"]
+    for ln in corpus() + variable:
+        if ln.split(" ")[0].lower() in refused:
+            continue  # named no keys, as above
+        want = direct.call("COMMAND", "GETKEYSANDFLAGS", *ln.split(" "))
+        got = proxied.call("COMMAND", "GETKEYSANDFLAGS", *ln.split(" "))
+        if got != want:
+            diffs[ln] = (want, got)
+    assert not diffs, diffs
+    assert proxied.call("COMMAND", "GETKEYSANDFLAGS", "LMOVE", "a", "b", "left", "left") == [
+        [b"a", [b"RW", b"access", b"delete"]], [b"b", [b"RW", b"insert"]]]
+
+
 def test_corpus_covers_every_multikey_command():
     """A multi-key command added to the table (a new redis) must get a corpus line."""
     names = {ln.split(" ")[0].lower() for ln in corpus()}

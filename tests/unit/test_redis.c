@@ -1475,6 +1475,22 @@ static void test_local_command(void)
                 "-ERR unknown subcommand or wrong number of arguments for 'FOO'. Try COMMAND "
                 "HELP.\r\n");
 
+    /* GETKEYSANDFLAGS: each key's spec flags; variable ones as the request decides */
+    local_check("COMMAND GETKEYSANDFLAGS LMOVE a b left left", &lc,
+                "*2\r\n*2\r\n$1\r\na\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n"
+                "*2\r\n$1\r\nb\r\n*2\r\n+RW\r\n+insert\r\n");
+    local_check("COMMAND GETKEYSANDFLAGS SET k v", &lc,
+                "*1\r\n*2\r\n$1\r\nk\r\n*2\r\n+OW\r\n+update\r\n");
+    local_check("COMMAND GETKEYSANDFLAGS SET k v GET", &lc,
+                "*1\r\n*2\r\n$1\r\nk\r\n*3\r\n+RW\r\n+access\r\n+update\r\n");
+    local_check("COMMAND GETKEYSANDFLAGS BITFIELD k GET u8 0", &lc,
+                "*1\r\n*2\r\n$1\r\nk\r\n*2\r\n+RO\r\n+access\r\n");
+    local_check("COMMAND GETKEYSANDFLAGS SORT k STORE d", &lc,
+                "*2\r\n*2\r\n$1\r\nk\r\n*2\r\n+RO\r\n+access\r\n"
+                "*2\r\n$1\r\nd\r\n*2\r\n+OW\r\n+update\r\n");
+    local_check("COMMAND GETKEYSANDFLAGS GET", &lc,
+                "-ERR wrong number of arguments for 'command|getkeysandflags' command\r\n");
+
     /* COMMAND LIST: served subcommands too, and redis 7's filters */
     local_check("COMMAND LIST FILTERBY MODULE m", &lc, "*0\r\n");
     local_check("COMMAND LIST FILTERBY PATTERN getd*", &lc, "*1\r\n$6\r\ngetdel\r\n");
