@@ -9,7 +9,7 @@ import resource
 import socket
 import time
 
-from conftest import HOST, RespError, redis_pool, wait_until
+from conftest import HOST, RespError, recv_all, redis_pool, wait_until
 
 SPARE = 4  # descriptors the proxy may still open once its limit is lowered
 
@@ -61,13 +61,7 @@ def test_out_of_descriptors_a_waiting_stats_poll_does_not_spin_the_proxy(env):
         f.close()
     # once descriptors are free, the waiting poll gets its document and new clients are taken
     poll.settimeout(5)
-    doc = b""
-    while True:
-        chunk = poll.recv(65536)
-        if not chunk:
-            break
-        doc += chunk
-    assert b'"alpha"' in doc
+    assert b'"alpha"' in recv_all(poll)
     assert px.resp().call("GET", "fd:k") == b"v"
     # each listener said it once: the next line is due 10 s later, with a count
     assert log_count(px, r"accept on '[^']+' \(pool 'alpha'\) failed: Too many open files") == 1, px.log_tail()
