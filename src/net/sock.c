@@ -90,6 +90,12 @@ int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress)
     return -1;
 }
 
+bool sock_host_is_numeric(const char *host)
+{
+    struct in6_addr a;
+    return inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1;
+}
+
 bool sock_err_is_shortage(int err)
 {
     return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM ||

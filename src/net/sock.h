@@ -26,6 +26,8 @@ int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress);
  * (gai_strerror() says it). */
 int sock_resolve(const char *host, int port, unsigned flags, struct sockaddr_storage *ss,
                  socklen_t *len);
+/* Whether host is an IPv4 or IPv6 address rather than a name to look up. */
+bool sock_host_is_numeric(const char *host);
 /* Whether err says this process ran out (descriptors, kernel or local memory,
  * local ports) rather than that the peer failed: no peer is to blame for it. */
 bool sock_err_is_shortage(int err);

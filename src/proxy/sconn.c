@@ -129,13 +129,12 @@ static void sconn_arm_timer(struct sconn *c)
 static int sconn_socket(struct sconn *c, bool *in_progress, int *err)
 {
     struct server *s = c->server;
-    struct sockaddr_storage ss = s->addr.ss;
-    socklen_t sslen = s->addr.len;
-    /* a name that did not resolve at load time is tried again at each connect */
-    if (sslen == 0 && sock_resolve(s->cs->addr.host, s->cs->addr.port, 0, &ss, &sslen) != 0) {
-        *err = EHOSTUNREACH;
+    if (!server_resolve(s, ev_now(sconn_px(c)->loop))) {
+        *err = EHOSTUNREACH; /* its name has not resolved yet */
         return -1;
     }
+    struct sockaddr_storage ss = s->addr.ss;
+    socklen_t sslen = s->addr.len;
     int fd = sock_connect((const struct sockaddr *)&ss, sslen, in_progress);
     if (fd < 0) {
         *err = errno;
