@@ -162,7 +162,7 @@ static void sconn_preamble(struct sconn *c)
         auth = NULL;
     }
     c->auth_left = (uint8_t)acl;
-    c->auth_both = acl == 2;
+    c->auth_sent = c->server->auth_form;
     c->auth_ok = false;
     int n = p->proto->conn_init(&c->out, auth, auth ? strlen(auth) : 0,
                                 p->cp->redis ? p->cp->redis_db : 0, c->resp);
@@ -701,7 +701,9 @@ static void sconn_auth_reply(struct sconn *c, const uint8_t *p, size_t len)
 {
     struct server *s = c->server;
     bool first = c->auth_left-- == 2;
-    int form = !c->auth_both ? s->auth_form : first ? SERVER_AUTH_USER : SERVER_AUTH_WHOLE;
+    int form = c->auth_sent != SERVER_AUTH_UNKNOWN ? c->auth_sent
+               : first                             ? SERVER_AUTH_USER
+                                                   : SERVER_AUTH_WHOLE;
     if (!c->ri.is_error) {
         c->auth_ok = true;
         if (s->auth_form == SERVER_AUTH_UNKNOWN && form == SERVER_AUTH_WHOLE) {
@@ -720,9 +722,9 @@ static void sconn_auth_reply(struct sconn *c, const uint8_t *p, size_t len)
     s->auth_form = SERVER_AUTH_UNKNOWN;
     log_error("server '%s' refused connection set-up: %.*s (redis_auth sent as %s)", s->cs->name,
               (int)(len > 2 ? len - 2 : len), (const char *)p,
-              c->auth_both               ? "user and password, then as one password"
-              : form == SERVER_AUTH_USER ? "user and password"
-                                         : "one password");
+              c->auth_sent == SERVER_AUTH_UNKNOWN ? "user and password, then as one password"
+              : form == SERVER_AUTH_USER          ? "user and password"
+                                                  : "one password");
 }
 
 /* One complete reply of len bytes at p, for the oldest request (or a set-up

@@ -56,9 +56,10 @@ struct sconn {
     uint64_t wire_written; /* bytes ever written */
     uint32_t swallow;      /* replies to connection set-up (AUTH/SELECT) still to drop */
     /* The AUTHs of redis_auth "user password" first among them (server_auth_build):
-     * their replies left to read, whether both ways were sent, whether one succeeded. */
+     * their replies left to read, the way sent (SERVER_AUTH_UNKNOWN: both), whether
+     * one succeeded. */
     uint8_t auth_left;
-    bool auth_both;
+    uint8_t auth_sent;
     bool auth_ok;
     /* A client's own connection (pub/sub, WATCH), NULL for a shared one. It is freed
      * with its client; a failure of it ends the client's subscriptions or watch. */
