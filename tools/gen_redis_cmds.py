@@ -22,16 +22,18 @@ import sys
 # name (subcommands as "container|sub") -> handling (enum redis_handling, REDIS_H_ in C).
 # Anything not listed is decided by redis' own flags and key specs (handling() below).
 POLICY = {
-    # answered by the proxy itself
-    "ping": "LOCAL", "echo": "LOCAL", "quit": "LOCAL", "select": "LOCAL", "hello": "LOCAL",
-    "command": "LOCAL", "auth": "LOCAL", "reset": "LOCAL",
+    # answered by the proxy itself; LOCAL_STATE ones change the client's connection
+    # (database, protocol, login, name, flags): queued in a transaction they would
+    # change the shared server connection instead, so there they are refused
+    "ping": "LOCAL", "echo": "LOCAL", "quit": "LOCAL", "select": "LOCAL_STATE",
+    "hello": "LOCAL_STATE", "command": "LOCAL", "auth": "LOCAL_STATE", "reset": "LOCAL",
     # the proxy's figures, answered once a live server said its version (ROUTE_ANY, facts)
     "info": "FACTS",
     # the client's own connection to the proxy; NO-EVICT is flagged admin by redis but
     # only ever concerns the connection that sends it
-    "client|setname": "LOCAL", "client|getname": "LOCAL", "client|setinfo": "LOCAL",
-    "client|id": "LOCAL", "client|info": "LOCAL", "client|no-evict": "LOCAL",
-    "client|no-touch": "LOCAL", "client|reply": "LOCAL", "client|help": "LOCAL",
+    "client|setname": "LOCAL_STATE", "client|getname": "LOCAL", "client|setinfo": "LOCAL_STATE",
+    "client|id": "LOCAL", "client|info": "LOCAL", "client|no-evict": "LOCAL_STATE",
+    "client|no-touch": "LOCAL_STATE", "client|reply": "LOCAL_STATE", "client|help": "LOCAL",
     # split by key, the replies merged
     "mget": "SPLIT_ARRAY",  # one array, values in the original key order
     "del": "SPLIT_SUM",     # integer replies summed

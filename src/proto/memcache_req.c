@@ -56,6 +56,8 @@ static void mc_req_reset(struct req_info *info)
     info->route = ROUTE_KEY;
     info->noreply = false;
     info->quit = false;
+    info->empty = false;
+    info->session = false;
     info->readonly = false;
     info->cmd = MC_CMD_NONE;
     info->droppable = false;

@@ -113,6 +113,11 @@ struct req_info {
     uint8_t route;     /* enum req_route */
     bool noreply;      /* no response will come from the server: do not wait for one */
     bool quit;         /* close the connection after this request's reply */
+    bool empty;        /* ROUTE_LOCAL with nothing to answer (redis `*0`, a blank line):
+                          never queued in a transaction nor sent anywhere */
+    bool session;      /* ROUTE_LOCAL that changes the client's connection (SELECT, HELLO,
+                          AUTH, CLIENT SETNAME): never queued in a transaction, where it
+                          would change the shared server connection */
     bool readonly;     /* a read (may go to a replica) */
     uint16_t cmd;      /* protocol-specific command id */
     struct spans keys; /* keys, in request order */

@@ -97,6 +97,8 @@ enum redis_handling {
     REDIS_H_SPLIT_SUM,      /* split by key, integers summed (DEL, EXISTS...) */
     REDIS_H_SPLIT_OK,       /* split by key/value pair, one +OK (MSET) */
     REDIS_H_LOCAL,          /* answered by the proxy */
+    REDIS_H_LOCAL_STATE,    /* answered by the proxy, changes the client's connection (SELECT,
+                               HELLO, AUTH, CLIENT SETNAME): refused in a transaction */
     REDIS_H_TXN,            /* ROUTE_TXN: MULTI, EXEC, DISCARD, WATCH, UNWATCH */
     REDIS_H_PUBSUB,         /* ROUTE_PUBSUB: (P)SUBSCRIBE, (P)UNSUBSCRIBE */
     REDIS_H_SUBCMD,         /* a container: the subcommand in argv[1] decides */

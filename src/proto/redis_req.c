@@ -144,6 +144,7 @@ static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
         /* one key: the server's reply is already the client's reply */
         return nkeys > 1 ? ROUTE_SPLIT : ROUTE_KEY;
     case REDIS_H_LOCAL:
+    case REDIS_H_LOCAL_STATE:
         return ROUTE_LOCAL;
     case REDIS_H_ANY:
     case REDIS_H_FACTS:
@@ -267,6 +268,7 @@ static int req_classify(const uint8_t *p, struct req_info *info)
         }
     }
     info->route = req_route_of(c, info->keys.n);
+    info->session = c->handling == REDIS_H_LOCAL_STATE;
     info->txn = req_txn_of(info->cmd);
     info->sub = req_sub_of(info->cmd);
     info->cursor = c->handling == REDIS_H_DATASET_SCAN;
@@ -283,6 +285,7 @@ static int req_noop(struct req_info *info, size_t len)
 {
     info->route = ROUTE_LOCAL;
     info->cmd = REDIS_CMD_NOOP;
+    info->empty = true;
     info->len = len;
     return PARSE_OK;
 }
@@ -373,7 +376,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     spans_reset(&info->args);
     info->len = 0;
     info->route = ROUTE_KEY;
-    info->noreply = info->quit = info->readonly = false;
+    info->noreply = info->quit = info->readonly = info->empty = info->session = false;
     info->cursor = info->flush = info->rewritten = info->droppable = info->quiet = false;
     info->key_tail = 0;
     info->txn = TXN_NONE;

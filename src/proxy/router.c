@@ -458,6 +458,9 @@ static void router_route(struct client *c, const uint8_t *p, const struct req_in
  * connection may not send is refused there, PING answered as a message). */
 static bool router_asks_local(const struct client *c, const struct req_info *ri)
 {
+    if (ri->empty) {
+        return true; /* in a transaction too: redis neither queues nor answers it */
+    }
     if (ri->route == ROUTE_LOCAL) {
         return !c->txn.active || ri->quit || ri->txn == TXN_DISCARD;
     }

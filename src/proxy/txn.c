@@ -97,7 +97,7 @@ static bool txn_place(struct client *c, const uint8_t *p, const struct req_info 
     struct txn *t = &c->txn;
     struct route r;
     bool keyed = ri->keys.n > 0;
-    if (ri->route == ROUTE_ALL || ri->route == ROUTE_PUBSUB ||
+    if (ri->route == ROUTE_ALL || ri->route == ROUTE_PUBSUB || ri->session ||
         (ri->route == ROUTE_DATASET && !route_one_dataset(c->pool))) {
         router_reply_error(c, "Command not allowed inside a transaction through the proxy");
         return false;

@@ -118,6 +118,61 @@ def test_an_empty_watched_transaction_answers_as_redis(rig):
     assert replies[1] == replies[0]
 
 
+def _raw(port, data, want_lines):
+    """Send data on a new connection; what came back once want_lines lines did."""
+    s = socket.create_connection((HOST, port), timeout=5)
+    try:
+        s.sendall(data)
+        got = b""
+        while got.count(b"\r\n") < want_lines:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+        return got
+    finally:
+        s.close()
+
+
+def test_an_empty_request_in_a_transaction_is_skipped_as_redis_skips_it(rig):
+    """`*0`, `*-1` and blank lines inside MULTI get no reply and are not queued
+    (they were queued, and EXEC then waited for a reply that never came: every
+    later reply on that server connection went to the wrong client)."""
+    direct, servers, px = rig
+    _clean(direct, servers)
+    req = b"MULTI\r\n*0\r\nSET {n}a 1\r\n\r\n*-1\r\n   \r\nEXEC\r\nGET {n}a\r\n"
+    want = _raw(direct.port, req, 6)
+    assert want == b"+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n$1\r\n1\r\n", want
+    _clean(direct, servers)
+    assert _raw(px.port(), req, 6) == want
+    # other clients still get their own replies
+    b, c = px.resp(), px.resp()
+    assert b.call("SET", "{n}b", "bee") == b"OK" and c.call("GET", "{n}none") is None
+    assert b.call("GET", "{n}b") == b"bee"
+
+
+@pytest.mark.parametrize("cmd", [("SELECT", "0"), ("HELLO", "3"), ("AUTH", "pw"), ("CLIENT", "SETNAME", "x"),
+                                 ("CLIENT", "NO-EVICT", "on")])
+def test_a_command_that_changes_the_connection_is_refused_in_a_transaction(rig, cmd):
+    """Ours: queued, SELECT, HELLO, AUTH or CLIENT SETNAME would run at EXEC on the
+    server connection the client shares with others, and change it for all of them
+    (another client then read another database, or RESP3 replies): refused, and
+    EXEC aborts, as redis does with an error at queue time."""
+    direct, servers, px = rig
+    _clean(direct, servers)
+    c, other = px.resp(), px.resp()
+    assert other.call("SET", "{s}k", "v") == b"OK"
+    assert c.call("MULTI") == b"OK"
+    assert c.call(*cmd) == RespError("ERR Command not allowed inside a transaction through the proxy")
+    assert c.call("SET", "{s}k", "w") == b"QUEUED"
+    assert c.call("EXEC") == RespError("EXECABORT Transaction discarded because of previous errors.")
+    # the shared connection is as it was: same database, RESP2, no name, no flag
+    assert other.call("GET", "{s}k") == b"v" and other.call("GET", "{s}none") is None
+    for srv in servers:
+        for conn in srv.client().client_list():
+            assert conn["name"] != "x" and "e" not in conn["flags"] and conn["db"] == "0", conn
+
+
 def test_redis_py_default_pipeline(rig):
     import redis
     _, servers, px = rig
