@@ -91,6 +91,15 @@ bool log_gap_due(struct log_gap *g, uint64_t now_ms, uint64_t gap_ms, uint64_t *
     return true;
 }
 
+const char *log_gap_more(char *buf, size_t len, uint64_t quiet)
+{
+    buf[0] = '\0';
+    if (quiet > 0) {
+        snprintf(buf, len, " (%llu more times since the last line)", (unsigned long long)quiet);
+    }
+    return buf;
+}
+
 int log_loggable(int level)
 {
     return level <= logger.level;

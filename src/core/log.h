@@ -7,6 +7,7 @@
 #define NC_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level {
@@ -54,6 +55,9 @@ struct log_gap {
 /* Whether the line is due at now_ms. When it is, *quiet is the number of lines
  * skipped since the last one written, and the next is due gap_ms later. */
 bool log_gap_due(struct log_gap *g, uint64_t now_ms, uint64_t gap_ms, uint64_t *quiet);
+/* The end of such a line in buf: " (N more times since the last line)", or ""
+ * when none was skipped. Returns buf. */
+const char *log_gap_more(char *buf, size_t len, uint64_t quiet);
 
 /* Whatever the level (twemproxy logs signals this way: an operator sees them). */
 #define log_always(...) log_write(__FILE__, __LINE__, __VA_ARGS__)

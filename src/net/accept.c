@@ -1,7 +1,6 @@
 #include "net/accept.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -36,13 +35,9 @@ static void accept_rest_start(struct ev_loop *loop, struct accept_rest *r, int e
     if (!log_gap_due(&r->log, ev_now(loop), ACCEPT_LOG_GAP_MS, &quiet)) {
         return;
     }
-    char more[64] = "";
-    if (quiet > 0) {
-        snprintf(more, sizeof(more), " (%llu more times since the last line)",
-                 (unsigned long long)quiet);
-    }
+    char more[64];
     log_error("accept on %s failed: %s; it rests %d ms at a time until it succeeds%s", what,
-              strerror(err), ACCEPT_REST_MS, more);
+              strerror(err), ACCEPT_REST_MS, log_gap_more(more, sizeof(more), quiet));
 }
 
 int accept_next(struct ev_loop *loop, struct accept_rest *r, int flags, const char *what)

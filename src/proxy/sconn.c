@@ -242,14 +242,10 @@ static void sconn_log_shortage(struct sconn *c, int err)
     if (!log_gap_due(&px->shortage_log, ev_now(px->loop), SCONN_SHORTAGE_LOG_MS, &quiet)) {
         return;
     }
-    char more[64] = "";
-    if (quiet > 0) {
-        snprintf(more, sizeof(more), " (%llu more times since the last line)",
-                 (unsigned long long)quiet);
-    }
+    char more[64];
     log_error("connect to server '%s' failed: %s; requests that need a new server connection "
               "fail until one can be made, and no server is blamed for it%s",
-              c->server->cs->name, strerror(err), more);
+              c->server->cs->name, strerror(err), log_gap_more(more, sizeof(more), quiet));
 }
 
 int sconn_ensure(struct sconn *c)
