@@ -232,7 +232,7 @@ static bool client_over_limit(const struct client *c)
 /* Whether the client's requests may be read now. */
 static bool client_reading(const struct client *c)
 {
-    return !c->closing && !c->closed && !client_over_limit(c) && !c->server_wait;
+    return !c->closing && !c->closed && !client_over_limit(c) && !c->server_wait && !c->fence_wait;
 }
 
 static void client_update_events(struct client *c)
@@ -289,6 +289,16 @@ bool client_wait_server(struct client *c, bool pending)
     c->server_wait = true;
     ev_timer_start(c->px->loop, &c->server_wait_timer, CLIENT_SERVER_WAIT_POLL_MS);
     return true;
+}
+
+bool client_wait_fence(struct client *c)
+{
+    if (c->q.head != NULL) {
+        c->fence_wait = true; /* the reply that empties q marks c dirty: client_flush */
+        return true;
+    }
+    c->fence = false;
+    return false;
 }
 
 static void client_on_server_wait(struct ev_loop *loop, struct ev_timer *t)
@@ -350,7 +360,7 @@ static void client_process(struct client *c)
     size_t pos = c->in.len < c->drop ? c->in.len : c->drop;
     c->drop -= pos;
     while (pos < c->in.len && !c->closing && !c->closed && !client_over_limit(c) &&
-           !c->server_wait) {
+           !c->server_wait && !c->fence_wait) {
         size_t n = c->in.len - pos;
         if (c->need > n) {
             break;
@@ -533,6 +543,10 @@ void client_flush(struct client *c)
     if (!client_write_out(c)) {
         return;
     }
+    if (c->fence_wait && c->q.head == NULL) {
+        c->fence_wait = false; /* every earlier request is answered: it goes now */
+        client_process(c);
+    }
     client_update_events(c);
     if (client_reading(c) && c->in.len > 0 && c->in.len >= c->need) {
         /* requests read before we paused, or left when the limit stopped us:
@@ -642,6 +656,7 @@ bool client_move(struct client *c, struct pool *to)
     client_unlink(c);
     client_link(c, to);
     client_take_pool_settings(c, to);
+    c->fence = true; /* the new pool's connections may be others */
     return true;
 }
 

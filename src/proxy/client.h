@@ -65,6 +65,11 @@ struct client {
     bool server_wait;
     uint64_t server_wait_since_ms; /* its first try; 0: none waits */
     struct ev_timer server_wait_timer;
+    /* the client switched server connections (HELLO, the end of a WATCH, a
+     * reload): its next request for a server waits until every earlier one is
+     * answered, so it cannot overtake them on another connection (router.c) */
+    bool fence;
+    bool fence_wait; /* one waits so, at the start of in; nothing after it is parsed */
     bool dirty;
     bool handshake; /* TLS: the handshake is not done yet */
     bool closing;   /* no more reading: close once every reply is written */
@@ -98,6 +103,10 @@ void client_note_reply(struct client *c, size_t len);
  * and is tried again every few ms; false: it goes now (not pending, or it
  * waited failover_hold: it gets the error of a server not known). */
 bool client_wait_server(struct client *c, bool pending);
+/* The request being routed must not overtake the client's earlier requests
+ * (fence): true when some are unanswered, and it waits, unparsed, until the
+ * last of them is answered (client_flush tries it again); false: it goes. */
+bool client_wait_fence(struct client *c);
 /* Every request read has its reply (perhaps not yet written) and nothing
  * unparsed is left: draining it now loses nothing it sent that was read (a
  * binary upgrade lets such clients go, right behind their last reply). */

@@ -500,9 +500,43 @@ static bool router_must_wait(struct client *c, const uint8_t *p, const struct re
     return client_wait_server(c, pending);
 }
 
+/* Whether the request opens a connection of the client's own (its first
+ * WATCH, its first subscription), which its earlier requests did not use. */
+static bool router_opens_own_conn(const struct client *c, const struct req_info *ri)
+{
+    if (ri->route == ROUTE_TXN) {
+        return ri->txn == TXN_WATCH && !c->txn.active && c->txn.watched == NULL;
+    }
+    return ri->route == ROUTE_PUBSUB && c->subs.nchans == 0 && c->subs.npats == 0 &&
+           (ri->sub == SUB_SUBSCRIBE || ri->sub == SUB_PSUBSCRIBE);
+}
+
+/* A client's requests to a server keep their order because they share one
+ * connection to it. Where the connection changes (a WATCH starts or ends, HELLO
+ * switches protocol, a reload moved the client), the request waits until every
+ * earlier one is answered, rather than overtake them on the other one. */
+static bool router_fenced(struct client *c, const struct req_info *ri)
+{
+    if (!c->fence && !router_opens_own_conn(c, ri)) {
+        return false;
+    }
+    return client_wait_fence(c);
+}
+
+/* After a request: whether it switched the client's connections (see
+ * router_fenced). A watch that ends leaves the connection it pinned. */
+static void router_note_switch(struct client *c, const struct server *watched, int resp)
+{
+    if ((watched != NULL && c->txn.watched != watched) || c->lc.resp != resp) {
+        c->fence = true;
+    }
+}
+
 bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct req_info view;
+    const struct server *watched = c->txn.watched;
+    int resp = c->lc.resp;
     p = router_view(p, ri, &view);
     ri = ri->rewritten ? &view : ri;
     if (ri->route == ROUTE_REJECT && !c->txn.active) {
@@ -519,15 +553,17 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         pubsub_reset(c);
     }
     if (router_asks_local(c, ri) && router_local(c, p, ri)) {
+        router_note_switch(c, watched, resp);
         return true;
     }
     if (c->txn.active && ri->route != ROUTE_TXN) {
         txn_queue(c, p, ri); /* answered QUEUED, sent at EXEC */
         return true;
     }
-    if (router_must_wait(c, p, ri)) {
+    if (router_fenced(c, ri) || router_must_wait(c, p, ri)) {
         return false; /* its bytes stay where they are until it goes */
     }
     router_route(c, p, ri);
+    router_note_switch(c, watched, resp);
     return true;
 }

@@ -1,0 +1,104 @@
+"""A client's pipelined requests run in the order it sent them, also where the
+proxy moves the client to another server connection in the middle of the
+pipeline: HELLO 3 / HELLO 2 (each protocol has its connections), the start of
+a WATCH and its end (EXEC, DISCARD, UNWATCH, RESET: the watch had a connection
+of the client's own), its first SUBSCRIBE (a connection of its own too).
+
+Each test puts a slow stretch before the switch: scripts that each run about a
+millisecond in redis, each padded to the size redis reads from a connection at
+once, so redis runs one per turn of its loop and serves its other connections
+between them. A request sent on another connection after the switch would run
+long before the client's earlier requests; the proxy holds it back until they
+are answered. Every test compares with redis itself, given the same bytes."""
+
+import time
+
+import pytest
+
+from conftest import encode_command, redis_pool
+
+SLOW = "local i = 0 while i < 100000 do i = i + 1 end return 1"
+PAD = "x" * 16384
+SLOW_N = 100
+
+
+@pytest.fixture(scope="module")
+def rig(menv):
+    direct = menv.redis()
+    server = menv.redis()
+    px = menv.proxy({"one": redis_pool([server])})
+    return direct, server, px
+
+
+def _slow(key="{k}slow"):
+    """Requests that keep redis busy on the connection they go over."""
+    return [("EVAL", SLOW, "1", key, PAD)] * SLOW_N
+
+
+def _run(conn, commands):
+    conn.send(b"".join(encode_command(*c) for c in commands))
+    return [conn.read_reply() for _ in commands]
+
+
+def _both(rig, setup, commands):
+    """The replies (after the slow stretch) of redis and of the proxy."""
+    direct, server, px = rig
+    got = []
+    for target in (direct, px):
+        for s in (direct, server):
+            s.client().flushall()
+        conn = target.resp()
+        conn.settimeout(30)
+        try:
+            if setup:
+                _run(conn, setup)
+            got.append(_run(conn, _slow() + commands)[SLOW_N:])
+        finally:
+            conn.close()
+    return got
+
+
+@pytest.mark.parametrize("first,then", [(2, 3), (3, 2)])
+def test_a_request_after_hello_does_not_overtake_the_earlier_ones(rig, first, then):
+    setup = [("HELLO", str(first))]
+    commands = [("SET", "{k}a", "v1"), ("HELLO", str(then)), ("GET", "{k}a")]
+    want, got = _both(rig, setup, commands)
+    assert want[-1] == b"v1"
+    assert got[-1] == want[-1]
+
+
+def test_a_watch_does_not_overtake_the_earlier_requests(rig):
+    commands = [("SET", "{k}a", "v1"), ("WATCH", "{k}a"), ("GET", "{k}a"), ("MULTI",),
+                ("GET", "{k}a"), ("EXEC",)]
+    want, got = _both(rig, None, commands)
+    assert want == [b"OK", b"OK", b"v1", b"OK", b"QUEUED", [b"v1"]]
+    assert got == want
+
+
+@pytest.mark.parametrize("end", [[("MULTI",), ("EXEC",)], [("MULTI",), ("DISCARD",)],
+                                 [("UNWATCH",)], [("RESET",)]],
+                         ids=["exec", "discard", "unwatch", "reset"])
+def test_a_request_after_a_watch_ends_does_not_overtake_the_watched_ones(rig, end):
+    # the slow stretch goes over the watch's connection, the GET after its end
+    # over the shared one
+    setup = [("WATCH", "{k}a")]
+    commands = [("SET", "{k}a", "v1")] + end + [("GET", "{k}a")]
+    want, got = _both(rig, setup, commands)
+    assert want[-1] == b"v1"
+    assert got == want
+
+
+def test_a_first_subscribe_does_not_overtake_an_earlier_publish(rig):
+    direct, server, px = rig
+    for target in (direct, px):
+        server.client().flushall()
+        conn = target.resp()
+        conn.settimeout(30)
+        try:
+            got = _run(conn, _slow() + [("PUBLISH", "ch", "early"), ("SUBSCRIBE", "ch")])[SLOW_N:]
+            # redis: nobody listened when it was published
+            assert got == [0, [b"subscribe", b"ch", 1]], target
+            time.sleep(0.3)
+            assert conn.read_available(0.3) == b"", target
+        finally:
+            conn.close()
