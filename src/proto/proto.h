@@ -118,6 +118,9 @@ struct req_info {
     bool session;      /* ROUTE_LOCAL that changes the client's connection (SELECT, HELLO,
                           AUTH, CLIENT SETNAME): never queued in a transaction, where it
                           would change the shared server connection */
+    bool late_err;     /* ROUTE_REJECT for what redis finds only when it runs the command
+                          (MSET without whole pairs): a transaction queues it, placed by
+                          its first key, and EXEC gets redis' error for it alone */
     bool readonly;     /* a read (may go to a replica) */
     uint16_t cmd;      /* protocol-specific command id */
     struct spans keys; /* keys, in request order */

@@ -194,9 +194,14 @@ uint16_t redis_cmd_lookup_sub(uint16_t parent, const uint8_t *sub, size_t n)
     return cmd_find(name, c->name_len + 1 + n);
 }
 
+bool redis_cmd_arity_table_ok(const struct redis_cmd *c, uint32_t argc)
+{
+    return c->arity >= 0 ? argc == (uint32_t)c->arity : argc >= (uint32_t)-c->arity;
+}
+
 bool redis_cmd_arity_ok(const struct redis_cmd *c, uint32_t argc)
 {
-    if (c->arity >= 0 ? argc != (uint32_t)c->arity : argc < (uint32_t)-c->arity) {
+    if (!redis_cmd_arity_table_ok(c, argc)) {
         return false;
     }
     /* MSET-like: keys every `step` args up to the end need whole groups. */

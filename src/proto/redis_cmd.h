@@ -148,8 +148,12 @@ uint16_t redis_cmd_lookup(const uint8_t *p, size_t n);
 uint16_t redis_cmd_lookup_name(const uint8_t *p, size_t n);
 /* Id of subcommand sub of container `parent`; REDIS_CMD_UNKNOWN if none. */
 uint16_t redis_cmd_lookup_sub(uint16_t parent, const uint8_t *sub, size_t n);
-/* True if argc (name included) satisfies the command's arity. */
+/* True if argc (name included) satisfies the command's arity, and an MSET-like
+ * command has whole groups of key and values. */
 bool redis_cmd_arity_ok(const struct redis_cmd *c, uint32_t argc);
+/* True if argc satisfies the arity of redis' command table alone: what redis
+ * checks before it queues a command in a transaction (MSET a 1 b passes). */
+bool redis_cmd_arity_table_ok(const struct redis_cmd *c, uint32_t argc);
 /* True for commands the proxy serves (listed by COMMAND, counted by COMMAND COUNT). */
 bool redis_cmd_supported(const struct redis_cmd *c);
 /* Why a rejected command is rejected ("blocking", ...), or NULL if it is not. */

@@ -129,6 +129,8 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
     }
     if (!redis_cmd_arity_ok(c, argc)) {
         req_reject_arity(info, c);
+        info->late_err = redis_cmd_arity_table_ok(c, argc) && argc > 1 &&
+                         spans_push(&info->keys, a[1].off, a[1].len) == 0;
         return NULL;
     }
     info->cmd = id;
@@ -377,6 +379,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     info->len = 0;
     info->route = ROUTE_KEY;
     info->noreply = info->quit = info->readonly = info->empty = info->session = false;
+    info->late_err = false;
     info->cursor = info->flush = info->rewritten = info->droppable = info->quiet = false;
     info->key_tail = 0;
     info->txn = TXN_NONE;

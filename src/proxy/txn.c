@@ -136,7 +136,7 @@ static bool txn_place(struct client *c, const uint8_t *p, const struct req_info 
 void txn_queue(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct txn *t = &c->txn;
-    if (ri->route == ROUTE_REJECT) {
+    if (ri->route == ROUTE_REJECT && !ri->late_err) {
         router_reply_error(c, ri->err); /* unknown command, wrong arity: redis aborts too */
         t->aborted = true;
         return;

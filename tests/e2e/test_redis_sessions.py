@@ -67,6 +67,19 @@ def test_transaction_on_one_server_same_as_redis(rig):
     assert got == want
 
 
+def test_a_command_redis_refuses_only_when_it_runs_fails_alone_at_exec(rig):
+    # MSET without whole pairs passes redis' arity check: queued, and only it
+    # fails at EXEC; GET with two keys does not: the transaction aborts
+    cmds = [("MULTI",), ("MSET", "{t}a", "1", "{t}b"), ("SET", "{t}c", "1"),
+            ("MSETNX", "{t}d", "1", "{t}e"), ("EXEC",), ("GET", "{t}c"), ("MSET", "{t}a", "1", "{t}b"),
+            ("MULTI",), ("SET", "{t}c", "2"), ("GET", "{t}a", "{t}b"), ("EXEC",), ("GET", "{t}c")]
+    want, got = _both(rig, cmds)
+    assert want[4] == [RespError("ERR wrong number of arguments for 'mset' command"), b"OK",
+                       RespError("ERR wrong number of arguments for 'msetnx' command")]
+    assert want[-1] == b"1"
+    assert got == want
+
+
 def test_transaction_across_servers_is_refused_and_aborted(rig):
     _, servers, px = rig
     a, b = _keys_on_different_servers(px, servers)

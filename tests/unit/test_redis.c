@@ -157,6 +157,15 @@ static void test_req_split(void)
     CHECK_EQ_INT(parse_words("MSET k1 v1 k2", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_REJECT);
     CHECK_ERR("wrong number of arguments for 'mset' command");
+    /* redis finds that only when it runs MSET: a transaction queues it by its first key */
+    CHECK(rq.late_err);
+    CHECK_EQ_INT(rq.keys.n, 1);
+    CHECK(key_is(b, 0, "k1"));
+    CHECK_EQ_INT(parse_words("MSET k1", b, sizeof(b)), PARSE_OK);
+    CHECK_EQ_INT(rq.route, ROUTE_REJECT);
+    CHECK(!rq.late_err); /* under redis' arity: refused when queued, as redis does */
+    CHECK_EQ_INT(parse_words("GET a b", b, sizeof(b)), PARSE_OK);
+    CHECK(!rq.late_err);
 
     const char *sum[] = {"DEL", "UNLINK", "TOUCH", "EXISTS"};
     for (int i = 0; i < 4; i++) {
