@@ -204,6 +204,43 @@ static void link_queue_hello(struct sentinel_link *l)
     link_wait(l, 1);
 }
 
+/* Sentinel `at`'s address now (see struct sentinel_peer); false: none known. */
+static bool peer_addr(struct sentinel *sn, uint32_t at)
+{
+    struct sentinel_peer *pe = &sn->peers[at];
+    const struct conf_addr *a = &sn->cp->sentinels[at].addr;
+    uint64_t now = ev_now(sn->loop);
+    if (!pe->by_name || now < pe->next_ms) {
+        return pe->len != 0;
+    }
+    pe->next_ms = now + SENTINEL_RESOLVE_GAP_MS;
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    if (sock_resolve(a->host, a->port, 0, &ss, &len) != 0) {
+        if (!pe->failed && pe->len != 0) {
+            log_warn("pool '%s': sentinel '%s' does not resolve; its last address is used",
+                     sn->cp->name, sn->cp->sentinels[at].name);
+        }
+        pe->failed = true;
+        return pe->len != 0;
+    }
+    pe->failed = false;
+    if (pe->len != 0 && len == pe->len &&
+        sock_addr_same((const struct sockaddr *)&ss, (const struct sockaddr *)&pe->ss, len)) {
+        return true;
+    }
+    char was[128] = "nothing", to[128];
+    if (pe->len != 0) {
+        sock_addr_str((const struct sockaddr *)&pe->ss, pe->len, was, sizeof(was));
+    }
+    sock_addr_str((const struct sockaddr *)&ss, len, to, sizeof(to));
+    log_notice("pool '%s': sentinel '%s' resolves to %s (was %s)", sn->cp->name,
+               sn->cp->sentinels[at].name, to, was);
+    pe->ss = ss;
+    pe->len = len;
+    return true;
+}
+
 static void link_connect(struct sentinel_link *l)
 {
     struct sentinel *sn = l->sn;
@@ -211,15 +248,13 @@ static void link_connect(struct sentinel_link *l)
         l->at = sn->cur;
     }
     const struct conf_sentinel *cs = &sn->cp->sentinels[l->at];
-    struct sockaddr_storage ss = cs->addr.sa;
-    socklen_t len = cs->addr.salen;
     l->old_replicas = false; /* a new sentinel: maybe a newer one */
-    /* a name that did not resolve at load time is tried again now */
-    if (len == 0 && sock_resolve(cs->addr.host, cs->addr.port, 0, &ss, &len) != 0) {
+    if (!peer_addr(sn, l->at)) {
         sentinel_link_fail(l, "cannot resolve its address");
         return;
     }
-    if (query_conn_open(sn->loop, &l->conn, (const struct sockaddr *)&ss, len) != 0) {
+    const struct sentinel_peer *pe = &sn->peers[l->at];
+    if (query_conn_open(sn->loop, &l->conn, (const struct sockaddr *)&pe->ss, pe->len) != 0) {
         sentinel_link_fail(l, l->conn.err);
         return;
     }
@@ -740,9 +775,18 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
     sn->ngroups = cp->nservers;
     sn->groups = calloc(cp->nservers ? cp->nservers : 1, sizeof(*sn->groups));
     sn->subs = calloc(cp->nsentinels ? cp->nsentinels : 1, sizeof(*sn->subs));
-    if (sn->groups == NULL || sn->subs == NULL) {
+    sn->peers = calloc(cp->nsentinels ? cp->nsentinels : 1, sizeof(*sn->peers));
+    if (sn->groups == NULL || sn->subs == NULL || sn->peers == NULL) {
         sentinel_destroy(sn);
         return NULL;
+    }
+    for (uint32_t i = 0; i < cp->nsentinels; i++) {
+        const struct conf_addr *a = &cp->sentinels[i].addr;
+        struct sentinel_peer *pe = &sn->peers[i];
+        pe->ss = a->sa; /* as loaded: the first lookup is a second away */
+        pe->len = a->salen;
+        pe->by_name = a->host != NULL && !sock_host_is_numeric(a->host);
+        pe->next_ms = pe->len != 0 ? ev_now(loop) + SENTINEL_RESOLVE_GAP_MS : 0;
     }
     link_init(&sn->query, sn, LINK_QUERY);
     for (uint32_t i = 0; i < cp->nsentinels; i++) {
@@ -800,6 +844,7 @@ void sentinel_destroy(struct sentinel *sn)
         free(sn->groups[i].sdown);
     }
     free(sn->subs);
+    free(sn->peers);
     free(sn->groups);
     free(sn);
 }

@@ -96,6 +96,18 @@ struct sentinel_group {
     uint8_t *sdown; /* per sentinel: it sees the master in use down (+sdown) */
 };
 
+/* Where a sentinel is: its address, looked up again (at most every
+ * SENTINEL_RESOLVE_GAP_MS, before a connect) when a host name names it, so a
+ * sentinel whose name moves is followed there; a failed lookup keeps the last. */
+struct sentinel_peer {
+    struct sockaddr_storage ss;
+    socklen_t len; /* 0: none known yet */
+    bool by_name;
+    bool failed; /* the last lookup failed (logged once) */
+    uint64_t next_ms;
+};
+#define SENTINEL_RESOLVE_GAP_MS 1000
+
 struct sentinel {
     struct pool_watcher watcher; /* first: the pool stops us through it */
     struct group_sink sink;
@@ -106,6 +118,7 @@ struct sentinel {
     uint32_t cur;       /* the sentinel the query link uses */
     struct sentinel_link query;
     struct sentinel_link *subs;    /* one per sentinel, same index as cp->sentinels */
+    struct sentinel_peer *peers;   /* the same */
     struct sentinel_group *groups; /* same index as cp->servers */
     uint32_t ngroups;
     struct ev_timer heartbeat;

@@ -104,3 +104,40 @@ def test_a_server_named_by_host_follows_its_name_to_a_new_address(env, tmp_path)
         wait_until(lambda: c.call("GET", "where") == b"new", "the GET to be served at the last address")
     assert log_text(px).count("'%s' does not resolve" % NAME) == 1, px.log_tail()
     assert "its last address is used" in log_text(px)
+
+
+def sentinel_on(env, port, ip, group, master):
+    """A redis-sentinel listening on ip:port only, watching master as group."""
+    conf = env._path("sentinel-%s-%d.conf" % (ip, port))
+    with open(conf, "w") as f:
+        f.write("port %d\nbind %s\ndaemonize no\ndir %s\nsentinel monitor %s %s %d 1\n"
+                % (port, ip, env.tmp, group, HOST, master.port))
+    proc, out = env.spawn(["redis-sentinel", conf], "sentinel-%s-%d" % (ip, port))
+    assert wait_port(port, proc, host=ip), out
+    return proc
+
+
+def test_a_sentinel_named_by_host_follows_its_name_to_a_new_address(env, tmp_path):
+    # two sentinels that do not know each other name different masters for the
+    # group: which one the proxy asks shows in which master it uses
+    hosts = str(tmp_path / "hosts")
+    write_hosts(hosts, "127.0.0.1")
+    r1, r2 = env.redis(), env.redis()
+    r1.client().set("who", "r1")
+    r2.client().set("who", "r2")
+    port = free_port()
+    old = sentinel_on(env, port, "127.0.0.1", "g1", r1)
+    sentinel_on(env, port, "127.0.0.2", "g1", r2)
+    pool = {"redis": True, "sentinel_heartbeat": 200, "groups": ["g1"],
+            "sentinels": ["%s:%d" % (NAME, port)]}
+    px = proxy_over_hosts(env, {"alpha": pool}, hosts)
+    c = px.resp()
+    wait_until(lambda: c.call("GET", "who") == b"r1", "the proxy to use the first sentinel's master")
+    # the name moves, and the sentinel at the old address stops: the proxy
+    # connects to the name's new address, and uses what that sentinel says
+    write_hosts(hosts, "127.0.0.2")
+    old.kill()
+    wait_until(lambda: c.call("GET", "who") == b"r2", "the proxy to ask the sentinel at the new address",
+               timeout=10)
+    assert "sentinel '%s:%d' resolves to 127.0.0.2:%d (was 127.0.0.1:%d)" % (NAME, port, port, port) \
+        in log_text(px), px.log_tail()
