@@ -337,7 +337,9 @@ static int req_frame_args(const uint8_t *p, size_t n, size_t pos, uint32_t argc,
     for (uint32_t i = 0; i < argc; i++) {
         size_t left = (size_t)(argc - i) * REQ_MIN_ARG;
         if (pos >= n) {
-            return req_again(info, n, pos + left);
+            /* the next byte must be '$': parse again when it comes, so a wrong one
+             * is answered at once, as redis does, not once `left` bytes came */
+            return req_again(info, n, pos + 1);
         }
         if (p[pos] != '$') {
             snprintf(info->err, sizeof(info->err), "Protocol error: expected '$', got '%c'",

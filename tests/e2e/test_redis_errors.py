@@ -104,6 +104,22 @@ def test_malformed_request_gets_error_before_close(one, data):
     assert c.is_closed(5)
 
 
+def test_a_bad_byte_after_a_pause_is_answered_at_once_as_redis_does(one):
+    # a request sent in two writes, the second one wrong where a '$' must be:
+    # redis answers when it comes, not once the 15 arguments still due could be in
+    s, px = one
+    got = []
+    for target in (s, px):
+        c = target.resp()
+        c.send(b"*16\r\n$3\r\nGET\r\n")
+        assert c.read_available(0.3) == b""
+        c.send(b"X\r\n")
+        got.append(c.read_available(2.0))
+        assert c.is_closed(5)
+    assert got[0] == b"-ERR Protocol error: expected '$', got 'X'\r\n"
+    assert got[1] == got[0]
+
+
 def test_error_after_good_pipelined_requests(one):
     """Ours: replies to the requests before a malformed one are still delivered
     (twemproxy drops them and closes)."""

@@ -616,6 +616,11 @@ static void test_req_errors(void)
     CHECK_EQ_INT(parse_mem("*1048576\r\n", 10), PARSE_AGAIN);
     CHECK_EQ_INT(parse_mem("*1\r\n$536870912\r\n", 16), PARSE_AGAIN);
     CHECK_EQ_INT(rq.len, 16 + 536870912 + 2);
+    /* between two arguments the next byte is enough to tell a wrong one */
+    CHECK_EQ_INT(parse_mem("*16\r\n$3\r\nGET\r\n", 14), PARSE_AGAIN);
+    CHECK_EQ_INT(rq.len, 15);
+    CHECK_EQ_INT(parse_mem("*16\r\n$3\r\nGET\r\nX", 15), PARSE_ERROR);
+    CHECK_ERR("Protocol error: expected '$', got 'X'");
 }
 
 static void test_req_key_too_long(void)
