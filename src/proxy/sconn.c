@@ -130,7 +130,7 @@ static int sconn_socket(struct sconn *c, bool *in_progress, int *err)
 {
     struct server *s = c->server;
     if (!server_resolve(s, ev_now(sconn_px(c)->loop))) {
-        *err = EHOSTUNREACH; /* its name has not resolved yet */
+        *err = EHOSTDOWN; /* its name has not resolved yet: "Host is down", as twemproxy */
         return -1;
     }
     struct sockaddr_storage ss = s->addr.ss;
@@ -268,8 +268,8 @@ int sconn_ensure(struct sconn *c)
     if (fd < 0) {
         /* a name not in DNS at load time is looked up at each connect (sconn_socket) */
         log_warn("connect to server '%s' failed: %s", s->cs->name,
-                 s->addr.len == 0 && err == EHOSTUNREACH ? "its host name does not resolve"
-                                                         : strerror(err));
+                 s->addr.len == 0 && err == EHOSTDOWN ? "its host name does not resolve"
+                                                      : strerror(err));
         sconn_stats(c)[SS_server_err]++;
         health_failure(s, strerror(err));
         return err;
