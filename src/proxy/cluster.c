@@ -88,6 +88,7 @@ void cluster_pool_free(struct pool *p)
         free(cl->nodes[i].own); /* after its server: server->cs points into it */
     }
     free(cl->nodes);
+    free(cl->slot_next_ms);
     cluster_topo_free(&cl->topo);
     free(cl);
     p->cluster = NULL;

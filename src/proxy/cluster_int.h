@@ -29,6 +29,7 @@
 #define CLUSTER_LOG_GAP_MS 10000
 /* A node whose connection failed is tried again after this long. */
 #define CLUSTER_NODE_RETRY_MS 100
+#define SLOT_CANARY_OUT       UINT64_MAX
 /* MOVED / ASK followed at once for one request; past it, it waits a little. */
 #define CLUSTER_MAX_REDIRECTS 5
 /* Refresh: the map is asked for at most this often (MOVED asks for one). */
@@ -71,6 +72,7 @@ struct cluster_req {
     bool out;           /* at a node: counted in its client's cl_out */
     uint16_t canary_at; /* the one request tried at a node that says the cluster is
                          * down: that node (NODE_NONE: not one) */
+    bool slot_canary;   /* the one request tried for a slot a node said is not served */
     uint8_t bytes[];
 };
 
@@ -99,6 +101,11 @@ struct cluster {
     /* refusals of one slot or of writes only (CLUSTERDOWN Hash slot not served,
      * ... only accepts read commands): logged at most every CLUSTER_LOG_GAP_MS */
     struct log_gap refused_log;
+    /* slots a node said no node serves (CLUSTERDOWN Hash slot not served): per
+     * slot, the time before which none of its requests goes, SLOT_CANARY_OUT
+     * while one of them is out to find out whether it is served again, 0 when
+     * served. NULL until a first slot was refused. */
+    uint64_t *slot_next_ms;
     uint32_t version; /* of the map: +1 for every change of a slot's master */
     uint16_t owner[CLUSTER_SLOTS];
     uint32_t changed[CLUSTER_SLOTS]; /* the version that set owner[slot] */

@@ -103,10 +103,45 @@ static void cl_note_wait(struct cluster *cl, const struct cluster_req *x)
     }
 }
 
+/* A slot a node said no node serves: its requests wait, and one at a time
+ * (its canary) finds out whether it is served again, at most every
+ * CLUSTER_BACKOFF_MAX_MS, however many wait. Without memory for the slots'
+ * times, each request backs off on its own (cl_backoff). */
+static void cl_slot_refused(struct cluster *cl, uint16_t slot)
+{
+    if (cl->slot_next_ms == NULL) {
+        cl->slot_next_ms = calloc(CLUSTER_SLOTS, sizeof(*cl->slot_next_ms));
+        if (cl->slot_next_ms == NULL) {
+            return;
+        }
+    }
+    cl->slot_next_ms[slot] = ev_now(cl_loop(cl)) + CLUSTER_BACKOFF_MAX_MS;
+}
+
+/* Whether the slot's requests wait (see cl_slot_refused). */
+static bool cl_slot_waits(const struct cluster *cl, uint16_t slot, uint64_t now)
+{
+    return cl->slot_next_ms != NULL && now < cl->slot_next_ms[slot];
+}
+
+/* The slot is served (a node answered one of its requests, or moved it). */
+static void cl_slot_served(struct cluster *cl, uint16_t slot)
+{
+    if (cl->slot_next_ms != NULL && cl->slot_next_ms[slot] != 0) {
+        cl->slot_next_ms[slot] = 0;
+        cluster_kick(cl); /* its requests go now */
+    }
+}
+
 /* r, the canary of a node that said the cluster is down, is back: the next
- * request for that node may go. */
+ * request for that node may go. The same for the canary of a slot not served:
+ * the slot counts as served again unless its reply refuses it (cl_refused). */
 static void cl_canary_back(struct cluster *cl, struct cluster_req *x)
 {
+    if (x->slot_canary) {
+        x->slot_canary = false;
+        cl_slot_served(cl, x->slot);
+    }
     if (x->canary_at != NODE_NONE) {
         if (x->canary_at < cl->p->nservers) { /* (a reload may have renumbered the nodes) */
             cl->nodes[x->canary_at].canary_out = false;
@@ -251,6 +286,10 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
     if (now < x->retry_at_ms) {
         return HOLD_TRY_STAY;
     }
+    if (cl_slot_waits(cl, x->slot, now)) {
+        x->why = WHY_UNSERVED; /* its canary is out, or went less than a back-off ago */
+        return HOLD_TRY_STAY;
+    }
     struct server *s = cl->known ? cl_target(cl, x, now) : NULL;
     if (s == NULL) {
         x->why = WHY_MAP;
@@ -284,6 +323,10 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
     if (n->says_down) {
         x->canary_at = (uint16_t)s->idx;
         n->canary_out = true;
+    }
+    if (cl->slot_next_ms != NULL && cl->slot_next_ms[x->slot] != 0) {
+        cl->slot_next_ms[x->slot] = SLOT_CANARY_OUT;
+        x->slot_canary = true;
     }
     cl_write(cl, c, r, sc);
     return HOLD_TRY_SENT;
@@ -379,6 +422,7 @@ static void cl_moved(struct cluster *cl, uint16_t slot, struct server *to)
     cl->stats[SC_moved]++;
     if (to != NULL) {
         cluster_map_move(cl, slot, to); /* nothing changes when it is the master in use */
+        cl_slot_served(cl, slot);       /* by `to`, says the node that had it */
     }
     cluster_refresh_soon(cl);
 }
@@ -424,6 +468,9 @@ static void cl_refused(struct cluster *cl, const struct server *from, struct clu
     cl->stats[SC_cluster_down]++;
     x->why = kind == CLUSTER_REPLY_UNSERVED ? WHY_UNSERVED : WHY_DOWN_RO;
     cl_backoff(cl, x);
+    if (kind == CLUSTER_REPLY_UNSERVED) {
+        cl_slot_refused(cl, x->slot);
+    }
     cl_refresh_after_refusal(cl); /* another node may serve it now (or soon: a failover) */
     uint64_t quiet = 0;
     if (!log_gap_due(&cl->refused_log, ev_now(cl_loop(cl)), CLUSTER_LOG_GAP_MS, &quiet)) {

@@ -6,6 +6,7 @@ seed list, worker mode, and what -t refuses.  One cluster for the module:
 each test leaves it serving every slot."""
 
 import os
+import sys
 import signal
 import socket
 import threading
@@ -407,6 +408,40 @@ def test_a_slot_not_served_holds_only_its_own_requests(env, cluster):
     lines = log_since(px, offset)
     assert len([x for x in lines if "not served" in x]) == 1, lines[:5]
     assert not [x for x in lines if "says CLUSTERDOWN" in x or "serves again" in x], lines[:5]
+
+
+def test_requests_waiting_for_a_slot_not_served_ask_one_at_a_time(env, cluster):
+    """Many clients waiting for the same slot not served: one request at a time
+    asks whether it is served again (about 20 times a second), not each of
+    them; once it is, every one is answered."""
+    px = env.proxy({"cl": cluster_pool(cluster, failover_hold=15000)})
+    wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
+    bad = "{unserved2}k"
+    slot = key_slot(bad)
+    assert px.resp().call("SET", bad, "1") == b"OK"
+    owner = cluster.master_of(slot)
+    before = px.stats()["cl"]
+    assert cluster.call(owner, "CONFIG", "SET", "cluster-require-full-coverage", "no") == b"OK"
+    assert cluster.call(owner, "CLUSTER", "DELSLOTS", slot) == b"OK"
+    waiting = []
+    try:
+        for _ in range(20):
+            w = px.resp(timeout=30)
+            w.send(encode_command("GET", bad))
+            waiting.append(w)
+        start = time.monotonic()
+        px.wait_stats(lambda s: s["cl"]["cluster_down"] > before["cluster_down"], "the refusals")
+        time.sleep(1.5)
+        refused = px.stats()["cl"]["cluster_down"] - before["cluster_down"]
+        seconds = time.monotonic() - start
+    finally:
+        assert cluster.call(owner, "CLUSTER", "ADDSLOTS", slot) == b"OK"
+        assert cluster.call(owner, "CONFIG", "SET", "cluster-require-full-coverage", "yes") == b"OK"
+        cluster.wait_ok()
+    assert [w.read_reply() for w in waiting] == [b"1"] * 20
+    sys.stderr.write("\n20 requests waiting %.1f s for a slot not served: %d refusals\n" % (seconds, refused))
+    # one at a time, at most every 50 ms (each of 20 on its own: about 20 x 20 a second)
+    assert 0 < refused <= 20 * seconds + 25, (refused, seconds)
 
 
 def test_a_node_that_says_the_cluster_is_down_holds_only_its_own_slots(env, cluster):
