@@ -86,8 +86,37 @@ static bool txn_place_slot(struct client *c, const uint8_t *p, const struct req_
 static bool txn_watch_moved(struct client *c)
 {
     const struct txn *t = &c->txn;
-    return c->pool->mode == POOL_CLUSTER && t->watched != NULL &&
-           cluster_slot_master(c->pool, t->watch_slot) != t->watched;
+    if (c->pool->mode != POOL_CLUSTER || t->watched == NULL) {
+        return false;
+    }
+    for (uint32_t i = 0; i < t->nwatch_slots; i++) {
+        if (cluster_slot_master(c->pool, t->watch_slots[i]) != t->watched) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Note the slot of a WATCH's keys (at most CLUSTER_SLOTS of them); -1 when out
+ * of memory. */
+static int txn_watch_slot_add(struct txn *t, uint16_t slot)
+{
+    for (uint32_t i = 0; i < t->nwatch_slots; i++) {
+        if (t->watch_slots[i] == slot) {
+            return 0;
+        }
+    }
+    if (t->nwatch_slots == t->cwatch_slots) {
+        uint32_t cap = t->cwatch_slots ? t->cwatch_slots * 2 : 4;
+        uint16_t *v = realloc(t->watch_slots, cap * sizeof(*v));
+        if (v == NULL) {
+            return -1;
+        }
+        t->watch_slots = v;
+        t->cwatch_slots = cap;
+    }
+    t->watch_slots[t->nwatch_slots++] = slot;
+    return 0;
 }
 
 /* The queued command's server: the first key's sets it, the others must agree.
@@ -378,7 +407,12 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
     }
     if (t->watched == NULL) {
         t->watch_lost = false;
-        t->watch_slot = cluster_key_slot(p + ri->keys.v[0].off, ri->keys.v[0].len);
+        t->nwatch_slots = 0;
+    }
+    if (c->pool->mode == POOL_CLUSTER &&
+        txn_watch_slot_add(t, cluster_key_slot(p + ri->keys.v[0].off, ri->keys.v[0].len)) != 0) {
+        router_reply_error(c, "out of memory");
+        return;
     }
     t->watched = r.target;
     struct req *q = req_new(c->px, ri->cmd);
@@ -546,6 +580,9 @@ void txn_free(struct client *c)
         sconn_free_private(c->txn.pins[i]);
     }
     free(c->txn.pins);
+    free(c->txn.watch_slots);
+    c->txn.watch_slots = NULL;
+    c->txn.nwatch_slots = c->txn.cwatch_slots = 0;
     c->txn.pins = NULL;
     c->txn.npins = 0;
     c->txn.pin = NULL;
@@ -553,7 +590,7 @@ void txn_free(struct client *c)
 
 size_t txn_memory(const struct client *c)
 {
-    size_t n = c->txn.cmds.cap;
+    size_t n = c->txn.cmds.cap + c->txn.cwatch_slots * sizeof(*c->txn.watch_slots);
     for (uint32_t i = 0; i < c->txn.npins; i++) {
         n += sconn_memory(c->txn.pins[i]);
     }

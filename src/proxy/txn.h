@@ -39,7 +39,10 @@ struct txn {
     uint32_t npins;
     struct server *watched; /* the server whose keys are watched; NULL: none */
     bool watch_lost;        /* the pinned connection failed (or its slot moved) since WATCH */
-    uint16_t watch_slot;    /* the first watched key's slot (a cluster pool checks its map) */
+    /* a cluster pool: the slots of the watched keys (each WATCH's keys share
+     * one), checked against the map before EXEC: one that moved ends the watch */
+    uint16_t *watch_slots;
+    uint32_t nwatch_slots, cwatch_slots;
 };
 
 /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (ROUTE_TXN). */

@@ -331,6 +331,33 @@ def test_watched_transaction_across_a_slot_move(env, cluster):
     assert px.stats()["cl"]["forward_error"] == 0
 
 
+def test_a_watch_holds_for_every_watched_slot_not_only_the_first(env, cluster):
+    """Two WATCHes of keys in two slots of one node; the second slot moves to
+    another node, where its key is then written: EXEC answers nil, as redis
+    does when a watched key changed (the node the watch is on saw nothing:
+    the key was not there to migrate)."""
+    px = env.proxy({"cl": cluster_pool(cluster, cluster_refresh=600000)})
+    wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
+    first = "{wf}a"
+    src = cluster.master_of(key_slot(first))
+    second = next(k for k in ("{ws%d}b" % i for i in range(1000))
+                  if key_slot(k) != key_slot(first) and cluster.master_of(key_slot(k)).port == src.port)
+    slot = key_slot(second)
+    dst = next(m for m in cluster.masters() if m.port != src.port)
+    c, other = px.resp(), px.resp()
+    c.call("DEL", second)  # absent: nothing of it migrates (a migrated key would fire the watch)
+    try:
+        assert c.call("WATCH", first) == b"OK"
+        assert c.call("WATCH", second) == b"OK"
+        cluster.move_slot(slot, dst)
+        assert other.call("SET", second, "changed") == b"OK"  # at dst, after src's MOVED
+        px.wait_stats(lambda s: s["cl"]["moved"] >= 1, "the map moved by the MOVED")
+        assert [c.call("MULTI"), c.call("SET", first, "1"), c.call("EXEC")] == [b"OK", b"QUEUED", None]
+        assert c.call("GET", first) != b"1"
+    finally:
+        cluster.move_slot(slot, src)
+
+
 def test_watch_on_a_node_that_says_clusterdown(env, cluster):
     """A node that answers WATCH with CLUSTERDOWN (its slot not served: moving,
     or its master failing over) cannot keep the watch: +OK, EXEC nil, and the
