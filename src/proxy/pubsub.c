@@ -113,6 +113,14 @@ static void pubsub_send(struct client *c, struct server *s, uint16_t cmd, uint8_
     sconn_queued(sc, r, out->len - before);
 }
 
+/* reply_arg of an (un)subscription: the count its confirmation gives, and the
+ * protocol its client spoke when it asked (a HELLO pipelined behind it must not
+ * change the confirmation's form, as it does not in redis). */
+static uint64_t sub_arg(int64_t count, int resp)
+{
+    return (uint64_t)(uint32_t)count | (uint64_t)(uint32_t)resp << 32;
+}
+
 /* The server confirmed: the client gets the confirmation with its own count
  * (reply_arg), or what the server said instead (an error). */
 static void pubsub_confirm(struct req *r, struct buf *out, const uint8_t *p, size_t len,
@@ -131,8 +139,8 @@ static void pubsub_confirm(struct req *r, struct buf *out, const uint8_t *p, siz
         return;
     }
     const uint8_t *chan = ri->chan_null ? NULL : p + ri->chan.off;
-    if (c->pool->proto->sub_reply(out, ri->sub, chan, ri->chan.len, (int64_t)r->reply_arg,
-                                  c->lc.resp) != 0) {
+    if (c->pool->proto->sub_reply(out, ri->sub, chan, ri->chan.len, (int64_t)(uint32_t)r->reply_arg,
+                                  (int)(r->reply_arg >> 32)) != 0) {
         c->pool->proto->error_reply(out, "out of memory");
     }
 }
@@ -155,7 +163,7 @@ static struct req *pubsub_req(struct client *c, uint16_t cmd, int64_t count)
 {
     struct req *r = req_new(c->px, cmd);
     r->reply = pubsub_confirm;
-    r->reply_arg = (uint64_t)count;
+    r->reply_arg = sub_arg(count, c->lc.resp);
     cqueue_push(c, r, 0);
     return r;
 }
@@ -238,7 +246,7 @@ static void pubsub_pattern(struct client *c, const uint8_t *p, const struct req_
     }
     struct req *parent = req_new_split(c->px, p, ri, n);
     parent->reply = pubsub_confirm;
-    parent->reply_arg = (uint64_t)subs_count(ss);
+    parent->reply_arg = sub_arg(subs_count(ss), c->lc.resp);
     cqueue_push(c, parent, 0);
     for (uint32_t i = 0; i < n; i++) {
         pubsub_send(c, shards[i], ri->cmd, kind, name, len, req_new_frag(parent, i));
@@ -297,9 +305,19 @@ void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *
 
 void pubsub_message(struct client *c, const uint8_t *p, size_t len)
 {
-    if (c != NULL && !c->closed) {
-        cqueue_local(c, p, len); /* after the replies the client waits for already */
+    if (c == NULL || c->closed) {
+        return;
     }
+    /* a message is an array in RESP2 and a push in RESP3 (its elements are the
+     * same): the connection it came on speaks the protocol the client spoke when
+     * it was opened, and a HELLO may have changed it since */
+    uint8_t want = c->lc.resp >= 3 ? '>' : '*';
+    if (len > 0 && (p[0] == '>' || p[0] == '*') && p[0] != want) {
+        cqueue_local(c, &want, 1);
+        p++;
+        len--;
+    }
+    cqueue_local(c, p, len); /* after the replies the client waits for already */
 }
 
 bool pubsub_heirs_known(const struct client *c)

@@ -527,7 +527,10 @@ static bool router_fenced(struct client *c, const struct req_info *ri)
  * router_fenced). A watch that ends leaves the connection it pinned. */
 static void router_note_switch(struct client *c, const struct server *watched, int resp)
 {
-    if ((watched != NULL && c->txn.watched != watched) || c->lc.resp != resp) {
+    if (c->lc.resp != resp) {
+        txn_resp_changed(c); /* the watch's own connection speaks it too */
+        c->fence = true;
+    } else if (watched != NULL && c->txn.watched != watched) {
         c->fence = true;
     }
 }
@@ -547,7 +550,12 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         return true;
     }
     if (ri->route == ROUTE_LOCAL && ri->txn == TXN_DISCARD) {
-        txn_reset(c); /* RESET */
+        /* RESET closes the client's own connections: what it sent over them
+         * before is answered first, as redis answers it before RESET */
+        if (client_wait_fence(c)) {
+            return false;
+        }
+        txn_reset(c);
     }
     if (ri->route == ROUTE_LOCAL && ri->sub == SUB_UNSUBSCRIBE) {
         pubsub_reset(c);

@@ -308,6 +308,27 @@ struct buf *sconn_out(struct sconn *c)
     return &c->out;
 }
 
+void sconn_speak(struct sconn *c, int resp)
+{
+    if (c->resp == resp) {
+        return;
+    }
+    c->resp = (uint8_t)resp;
+    if (c->state == SCONN_CLOSED) {
+        return; /* sconn_preamble says it */
+    }
+    uint8_t v = (uint8_t)('0' + resp);
+    const uint8_t *argv[2] = {(const uint8_t *)"HELLO", &v};
+    size_t lens[2] = {5, 1};
+    size_t before = c->out.len;
+    if (c->server->pool->proto->build(&c->out, 2, argv, lens) != 0) {
+        c->out.len = before;
+        sconn_reset(c, "out of memory"); /* its next connect speaks resp */
+        return;
+    }
+    sconn_queued(c, req_new(sconn_px(c), 0), c->out.len - before); /* no client: dropped */
+}
+
 void sconn_queued(struct sconn *c, struct req *r, size_t len)
 {
     struct server *s = c->server;

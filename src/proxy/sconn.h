@@ -74,6 +74,10 @@ void sconn_init(struct sconn *c, struct server *s);
 /* A connection of client owner's own to s, speaking protocol version resp. */
 struct sconn *sconn_new_private(struct server *s, struct client *owner, int resp);
 void sconn_free_private(struct sconn *c);
+/* A private connection speaks protocol version resp from now on (its client's
+ * HELLO changed it): HELLO is queued behind what it carries (its reply
+ * dropped), or said at its next connect. */
+void sconn_speak(struct sconn *c, int resp);
 /* Close (answering what waits with msg) and free the buffers. */
 void sconn_deinit(struct sconn *c, const char *msg);
 /* Make sure the connection is connecting or connected: 0, or an errno code

@@ -400,6 +400,7 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
             return;
         }
     }
+    sconn_speak(t->pin, c->lc.resp); /* made for an earlier WATCH, before a HELLO */
     int err = sconn_ensure(t->pin);
     if (err != 0) {
         router_reply_error(c, server_strerror(r.target, err));
@@ -519,6 +520,13 @@ void txn_master_moved(struct client *c, const struct server *s, const char *why)
             txn_pin_lost(c, sc);
             sconn_reset(sc, why);
         }
+    }
+}
+
+void txn_resp_changed(struct client *c)
+{
+    if (c->txn.watched != NULL && c->txn.pin != NULL) {
+        sconn_speak(c->txn.pin, c->lc.resp);
     }
 }
 

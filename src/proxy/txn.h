@@ -65,6 +65,9 @@ void txn_pin_lost(struct client *c, const struct sconn *sc);
  * drop them: a watch made there is lost (EXEC answers nil), and the next WATCH
  * connects to the new master. */
 void txn_master_moved(struct client *c, const struct server *s, const char *why);
+/* The client's protocol changed (HELLO): the connection its watch pinned
+ * speaks it too, from the next request on. */
+void txn_resp_changed(struct client *c);
 /* RESET: forget the transaction and the watch. */
 void txn_reset(struct client *c);
 void txn_close(struct client *c);

@@ -102,3 +102,92 @@ def test_a_first_subscribe_does_not_overtake_an_earlier_publish(rig):
             assert conn.read_available(0.3) == b"", target
         finally:
             conn.close()
+
+
+def _frame_end(b, i):
+    """The end of the RESP2/RESP3 frame starting at b[i], or -1 if incomplete."""
+    nl = b.find(b"\r\n", i)
+    if nl < 0:
+        return -1
+    t, head, end = b[i:i + 1], b[i + 1:nl], nl + 2
+    if t in b"$=!" and head != b"-1":
+        end += int(head) + 2
+        return end if end <= len(b) else -1
+    if t in b"*~>%|" and head != b"-1":
+        for _ in range(int(head) * (2 if t in b"%|" else 1)):
+            end = _frame_end(b, end)
+            if end < 0:
+                return -1
+        return end
+    return end
+
+
+def _raw_replies(conn, n):
+    """The next n replies, each as the bytes it came in."""
+    buf, out = conn.buf, []
+    conn.buf = b""
+    while len(out) < n:
+        end = _frame_end(buf, 0)
+        if end < 0:
+            conn._fill()
+            buf, conn.buf = buf + conn.buf, b""
+            continue
+        out.append(buf[:end])
+        buf = buf[end:]
+    conn.buf = buf
+    return out
+
+
+# what a HELLO answers names the server: not compared
+HELLOS = [
+    ["WATCH {k}a", "HELLO 3", "GET {k}a", "MGET {k}a {k}b", "MULTI", "GET {k}a", "EXEC"],
+    ["HELLO 3", "WATCH {k}a", "HELLO 2", "GET {k}a", "MULTI", "GET {k}a", "EXEC"],
+    ["HELLO 3", "WATCH {k}a", "UNWATCH", "HELLO 2", "WATCH {k}a", "GET {k}a"],
+    ["HELLO 3", "WATCH {k}a", "RESET", "WATCH {k}a", "GET {k}a"],
+    ["WATCH {k}a", "UNWATCH", "HELLO 3", "WATCH {k}a", "GET {k}a"],
+    ["SUBSCRIBE {k}ch", "RESET", "GET {k}a"],
+    ["PSUBSCRIBE {k}p*", "RESET", "GET {k}a"],
+    ["SUBSCRIBE {k}ch", "UNSUBSCRIBE {k}ch", "RESET", "GET {k}a"],
+    ["HELLO 3", "SUBSCRIBE {k}ch", "HELLO 2", "PING"],
+    ["HELLO 3", "SUBSCRIBE {k}ch", "UNSUBSCRIBE {k}ch", "HELLO 2", "GET {k}a"],
+]
+
+
+@pytest.mark.parametrize("words", HELLOS, ids=[" ; ".join(w) for w in HELLOS])
+def test_the_client_own_connections_follow_its_protocol_and_its_reset(rig, words):
+    """WATCH and SUBSCRIBE give the client connections of its own: with a HELLO
+    or a RESET in the same pipeline (the whole sequence in one write), every
+    reply is the one redis gives, byte for byte."""
+    direct, server, px = rig
+    commands = [w.split() for w in words]
+    got = []
+    for target in (direct, px):
+        for s in (direct, server):
+            s.client().flushall()
+        conn = target.resp()
+        try:
+            conn.send(b"".join(encode_command(*c) for c in commands))
+            replies = _raw_replies(conn, len(commands))
+            got.append([r for c, r in zip(commands, replies) if c[0] != "HELLO"])
+        finally:
+            conn.close()
+    assert got[1] == got[0]
+
+
+def test_a_message_comes_in_the_protocol_the_subscriber_speaks_now(rig):
+    """A RESP3 subscriber that says HELLO 2 gets its messages as RESP2 arrays
+    (its subscription's connection still speaks RESP3: pushes)."""
+    direct, server, px = rig
+    got = []
+    for target in (direct, px):
+        conn = target.resp()
+        try:
+            conn.send(encode_command("HELLO", "3") + encode_command("SUBSCRIBE", "{k}ch") +
+                      encode_command("HELLO", "2"))
+            assert _raw_replies(conn, 3)[1] == b">3\r\n$9\r\nsubscribe\r\n$5\r\n{k}ch\r\n:1\r\n"
+            assert target.resp().call("PUBLISH", "{k}ch", "hi") == 1
+            got.append(_raw_replies(conn, 1)[0])
+        finally:
+            conn.close()
+    assert got[0] == b"*3\r\n$7\r\nmessage\r\n$5\r\n{k}ch\r\n$2\r\nhi\r\n"
+    assert got[1] == got[0]
