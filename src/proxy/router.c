@@ -523,23 +523,9 @@ static bool router_fenced(struct client *c, const struct req_info *ri)
     return client_wait_fence(c);
 }
 
-/* After a request: whether it switched the client's connections (see
- * router_fenced). A watch that ends leaves the connection it pinned. */
-static void router_note_switch(struct client *c, const struct server *watched, int resp)
-{
-    if (c->lc.resp != resp) {
-        txn_resp_changed(c); /* the watch's own connection speaks it too */
-        c->fence = true;
-    } else if (watched != NULL && c->txn.watched != watched) {
-        c->fence = true;
-    }
-}
-
 bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct req_info view;
-    const struct server *watched = c->txn.watched;
-    int resp = c->lc.resp;
     p = router_view(p, ri, &view);
     ri = ri->rewritten ? &view : ri;
     if (ri->route == ROUTE_REJECT && !c->txn.active) {
@@ -551,7 +537,8 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     }
     if (ri->route == ROUTE_LOCAL && ri->txn == TXN_DISCARD) {
         /* RESET closes the client's own connections: what it sent over them
-         * before is answered first, as redis answers it before RESET */
+         * before is answered first, as redis answers it before RESET (and
+         * nothing is left out that what follows could overtake) */
         if (client_wait_fence(c)) {
             return false;
         }
@@ -560,9 +547,15 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     if (ri->route == ROUTE_LOCAL && ri->sub == SUB_UNSUBSCRIBE) {
         pubsub_reset(c);
     }
-    if (router_asks_local(c, ri) && router_local(c, p, ri)) {
-        router_note_switch(c, watched, resp);
-        return true;
+    if (router_asks_local(c, ri)) {
+        int resp = c->lc.resp;
+        if (router_local(c, p, ri)) {
+            if (c->lc.resp != resp) { /* HELLO: the client's connections are others now */
+                txn_resp_changed(c);  /* (the watch's own one speaks it too) */
+                c->fence = true;
+            }
+            return true;
+        }
     }
     if (c->txn.active && ri->route != ROUTE_TXN) {
         txn_queue(c, p, ri); /* answered QUEUED, sent at EXEC */
@@ -571,7 +564,14 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     if (router_fenced(c, ri) || router_must_wait(c, p, ri)) {
         return false; /* its bytes stay where they are until it goes */
     }
+    if (ri->route == ROUTE_TXN) {
+        const struct server *watched = c->txn.watched;
+        router_route(c, p, ri);
+        if (watched != NULL && c->txn.watched != watched) {
+            c->fence = true; /* the watch ended: the connection it pinned is left */
+        }
+        return true;
+    }
     router_route(c, p, ri);
-    router_note_switch(c, watched, resp);
     return true;
 }
