@@ -53,6 +53,35 @@ void cqueue_local(struct client *c, const uint8_t *p, size_t len)
     r->done = true;
 }
 
+void cqueue_local_before(struct client *c, struct req *r, const uint8_t *p, size_t len)
+{
+    struct cqueue *q = &c->q;
+    if (r != NULL && r == q->head) {
+        buf_append(client_outbuf(c), p, len); /* every reply before r is out */
+        client_mark_dirty(c);
+        return;
+    }
+    if (r == NULL || !r->in_client || r->client != c) {
+        cqueue_local(c, p, len);
+        return;
+    }
+    struct req *prev = q->head;
+    while (prev->cnext != r) {
+        prev = prev->cnext;
+    }
+    struct req *m = req_new(c->px, 0);
+    m->client = c;
+    m->batch = r->batch;
+    m->in_client = true;
+    m->start_us = r->start_us;
+    buf_append(&m->rsp, p, len);
+    q->pending_bytes += len;
+    m->done = true;
+    m->cnext = r;
+    prev->cnext = m;
+    q->n++;
+}
+
 void cqueue_release(struct client *c)
 {
     struct cqueue *q = &c->q;

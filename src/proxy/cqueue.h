@@ -34,6 +34,9 @@ void cqueue_reply(struct client *c, struct req *r, const uint8_t *p, size_t len)
 /* A reply the proxy makes itself: out at once when nothing is pending, else it
  * waits its turn behind the older requests. */
 void cqueue_local(struct client *c, const uint8_t *p, size_t len);
+/* The same, but before r's reply (r: a request of c's still unanswered; NULL:
+ * at the end, as cqueue_local): a message a server sent before r's reply. */
+void cqueue_local_before(struct client *c, struct req *r, const uint8_t *p, size_t len);
 /* Write out and unlink every answered request at the head. */
 void cqueue_release(struct client *c);
 void cqueue_orphan(struct client *c);

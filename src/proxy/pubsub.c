@@ -303,21 +303,28 @@ void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     c->lc.subscribed = subs_count(&c->subs) > 0;
 }
 
-void pubsub_message(struct client *c, const uint8_t *p, size_t len)
+void pubsub_message(struct client *c, struct req *next, const uint8_t *p, size_t len)
 {
     if (c == NULL || c->closed) {
         return;
+    }
+    if (next != NULL && next->parent != NULL) {
+        next = next->parent; /* a PUNSUBSCRIBE's fragment: the client waits on the whole */
     }
     /* a message is an array in RESP2 and a push in RESP3 (its elements are the
      * same): the connection it came on speaks the protocol the client spoke when
      * it was opened, and a HELLO may have changed it since */
     uint8_t want = c->lc.resp >= 3 ? '>' : '*';
-    if (len > 0 && (p[0] == '>' || p[0] == '*') && p[0] != want) {
-        cqueue_local(c, &want, 1);
-        p++;
-        len--;
+    if (len == 0 || (p[0] != '>' && p[0] != '*') || p[0] == want) {
+        cqueue_local_before(c, next, p, len);
+        return;
     }
-    cqueue_local(c, p, len); /* after the replies the client waits for already */
+    struct buf b;
+    buf_init(&b);
+    if (buf_append(&b, &want, 1) == 0 && buf_append(&b, p + 1, len - 1) == 0) {
+        cqueue_local_before(c, next, b.data, b.len);
+    }
+    buf_free(&b);
 }
 
 bool pubsub_heirs_known(const struct client *c)

@@ -21,6 +21,7 @@
 
 struct client;
 struct sconn;
+struct req;
 
 /* One name a client is subscribed to. */
 struct sub_name {
@@ -39,8 +40,10 @@ struct subs {
 
 /* SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE (ROUTE_PUBSUB). */
 void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
-/* A message a server pushed on a connection of c: relayed in order. */
-void pubsub_message(struct client *c, const uint8_t *p, size_t len);
+/* A message a server pushed on a connection of c: relayed in order, before
+ * the reply to next (the oldest request waiting on that connection, NULL:
+ * none), which the server sends after it. */
+void pubsub_message(struct client *c, struct req *next, const uint8_t *p, size_t len);
 /* Reload: whether every subscribed connection's server has an heir (server.heir). */
 bool pubsub_heirs_known(const struct client *c);
 /* Reload: each subscribed connection now belongs to its server's heir. */

@@ -517,7 +517,8 @@ static bool router_opens_own_conn(const struct client *c, const struct req_info 
  * earlier one is answered, rather than overtake them on the other one. */
 static bool router_fenced(struct client *c, const struct req_info *ri)
 {
-    if (!c->fence && !router_opens_own_conn(c, ri)) {
+    bool fenced = c->fence == FENCE_ALL || (c->fence == FENCE_PUBSUB && ri->route != ROUTE_PUBSUB);
+    if (!fenced && !router_opens_own_conn(c, ri)) {
         return false;
     }
     return client_wait_fence(c);
@@ -552,7 +553,7 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         if (router_local(c, p, ri)) {
             if (c->lc.resp != resp) { /* HELLO: the client's connections are others now */
                 txn_resp_changed(c);  /* (the watch's own one speaks it too) */
-                c->fence = true;
+                c->fence = FENCE_ALL;
             }
             return true;
         }
@@ -568,10 +569,13 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         const struct server *watched = c->txn.watched;
         router_route(c, p, ri);
         if (watched != NULL && c->txn.watched != watched) {
-            c->fence = true; /* the watch ended: the connection it pinned is left */
+            c->fence = FENCE_ALL; /* the watch ended: the connection it pinned is left */
         }
         return true;
     }
     router_route(c, p, ri);
+    if (ri->route == ROUTE_PUBSUB && c->fence == FENCE_NONE) {
+        c->fence = FENCE_PUBSUB; /* its own connection: what follows elsewhere waits */
+    }
     return true;
 }

@@ -819,7 +819,7 @@ static int sconn_parse(struct sconn *c)
         }
         pos += c->ri.len;
         if (c->ri.push == PUSH_MESSAGE && c->swallow == 0) {
-            pubsub_message(c->owner, p, c->ri.len); /* a publish: nobody asked for it */
+            pubsub_message(c->owner, c->head, p, c->ri.len); /* a publish: nobody asked */
             continue;
         }
         if (c->swallow == 0 && c->head == NULL) {

@@ -191,3 +191,52 @@ def test_a_message_comes_in_the_protocol_the_subscriber_speaks_now(rig):
             conn.close()
     assert got[0] == b"*3\r\n$7\r\nmessage\r\n$5\r\n{k}ch\r\n$2\r\nhi\r\n"
     assert got[1] == got[0]
+
+
+def test_a_message_sent_before_an_unsubscribe_comes_before_its_confirmation(rig):
+    """A message the server sent before it took the client's UNSUBSCRIBE comes
+    before the confirmation, as from redis; behind it (and behind the replies
+    to later requests) a RESP2 client, no longer subscribed, would read it as
+    the reply to its next request."""
+    direct, server, px = rig
+    got = []
+    for target in (direct, px):
+        a, busy, pub = target.resp(), target.resp(), target.resp()
+        try:
+            assert _run(a, [("SUBSCRIBE", "{k}ch")]) == [[b"subscribe", b"{k}ch", 1]]
+            # the server is busy for a while; the PUBLISH waits behind it, and
+            # the UNSUBSCRIBE after it
+            busy.send(encode_command("EVAL", SLOW.replace("100000", "30000000"), "1", "{k}x"))
+            time.sleep(0.05)
+            pub.send(encode_command("PUBLISH", "{k}ch", "m"))
+            time.sleep(0.05)
+            a.send(encode_command("UNSUBSCRIBE", "{k}ch") + encode_command("GET", "{k}a"))
+            got.append(_raw_replies(a, 3))
+            assert busy.read_reply() == 1 and pub.read_reply() == 1
+            assert a.read_available(0.3) == b""
+        finally:
+            for x in (a, busy, pub):
+                x.close()
+    assert got[0] == [b"*3\r\n$7\r\nmessage\r\n$5\r\n{k}ch\r\n$1\r\nm\r\n",
+                      b"*3\r\n$11\r\nunsubscribe\r\n$5\r\n{k}ch\r\n:0\r\n", b"$-1\r\n"]
+    assert got[1] == got[0]
+
+
+@pytest.mark.parametrize("sub", [("SUBSCRIBE", "{k}ch"), ("PSUBSCRIBE", "{k}c*")], ids=["channel", "pattern"])
+def test_a_publish_after_a_subscribe_in_a_pipeline_is_heard_by_it(rig, sub):
+    """RESP3: SUBSCRIBE then PUBLISH in one write: the PUBLISH runs after the
+    subscription, as on redis (it counts the client and the message comes);
+    and after the UNSUBSCRIBE it no longer does."""
+    direct, server, px = rig
+    for target in (direct, px):
+        c = target.resp()
+        try:
+            unsub = "UNSUBSCRIBE" if sub[0] == "SUBSCRIBE" else "PUNSUBSCRIBE"
+            replies = _run(c, [("HELLO", "3"), sub, ("PUBLISH", "{k}ch", "m")]) + [c.read_reply()]
+            # the message is a push: redis sends it before the PUBLISH's reply, the
+            # proxy (another connection heard it) may send it after
+            assert 1 in replies[2:], (target, replies)
+            assert [r for r in replies[2:] if r != 1][0][0] in (b"message", b"pmessage")
+            assert _run(c, [(unsub, sub[1]), ("PUBLISH", "{k}ch", "m")])[1] == 0, target
+        finally:
+            c.close()
