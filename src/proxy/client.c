@@ -297,7 +297,7 @@ bool client_wait_fence(struct client *c)
         c->fence_wait = true; /* the reply that empties q marks c dirty: client_flush */
         return true;
     }
-    c->fence = FENCE_NONE;
+    c->fence = false;
     return false;
 }
 
@@ -656,7 +656,7 @@ bool client_move(struct client *c, struct pool *to)
     client_unlink(c);
     client_link(c, to);
     client_take_pool_settings(c, to);
-    c->fence = FENCE_ALL; /* the new pool's connections may be others */
+    c->fence = true; /* the new pool's connections may be others */
     return true;
 }
 

@@ -27,7 +27,7 @@
 struct proxy;
 struct pool;
 
-enum client_fence { FENCE_NONE, FENCE_PUBSUB, FENCE_ALL };
+enum client_lane { LANE_SERVER, LANE_PUBSUB };
 
 struct client {
     struct ev_io io;
@@ -68,11 +68,12 @@ struct client {
     uint64_t server_wait_since_ms; /* its first try; 0: none waits */
     struct ev_timer server_wait_timer;
     /* the client switched server connections (HELLO, the end of a WATCH, a
-     * reload: FENCE_ALL), or sent an (un)subscription (FENCE_PUBSUB: a request
-     * for another connection, a PUBLISH, must not get ahead of it): its next
-     * request for a server waits until every earlier one is answered, so it
-     * cannot overtake them on another connection (router.c) */
-    uint8_t fence;
+     * reload): its next request for a server waits until every earlier one is
+     * answered, so it cannot overtake them on another connection (router.c);
+     * so does a request for its subscriptions' connections after one for the
+     * others, and the other way round (lane: enum client_lane of the last) */
+    bool fence;
+    uint8_t lane;
     bool fence_wait; /* one waits so, at the start of in; nothing after it is parsed */
     bool dirty;
     bool handshake; /* TLS: the handshake is not done yet */

@@ -500,28 +500,30 @@ static bool router_must_wait(struct client *c, const uint8_t *p, const struct re
     return client_wait_server(c, pending);
 }
 
-/* Whether the request opens a connection of the client's own (its first
- * WATCH, its first subscription), which its earlier requests did not use. */
-static bool router_opens_own_conn(const struct client *c, const struct req_info *ri)
+/* Whether the request is the first WATCH, which opens a connection of the
+ * client's own that its earlier requests did not use. */
+static bool router_opens_watch(const struct client *c, const struct req_info *ri)
 {
-    if (ri->route == ROUTE_TXN) {
-        return ri->txn == TXN_WATCH && !c->txn.active && c->txn.watched == NULL;
-    }
-    return ri->route == ROUTE_PUBSUB && c->subs.nchans == 0 && c->subs.npats == 0 &&
-           (ri->sub == SUB_SUBSCRIBE || ri->sub == SUB_PSUBSCRIBE);
+    return ri->route == ROUTE_TXN && ri->txn == TXN_WATCH && !c->txn.active &&
+           c->txn.watched == NULL;
 }
 
 /* A client's requests to a server keep their order because they share one
  * connection to it. Where the connection changes (a WATCH starts or ends, HELLO
- * switches protocol, a reload moved the client), the request waits until every
- * earlier one is answered, rather than overtake them on the other one. */
+ * switches protocol, a reload moved the client, a PUBLISH after a SUBSCRIBE or
+ * the other way round), the request waits until every earlier one is answered,
+ * rather than overtake them on the other one. */
 static bool router_fenced(struct client *c, const struct req_info *ri)
 {
-    bool fenced = c->fence == FENCE_ALL || (c->fence == FENCE_PUBSUB && ri->route != ROUTE_PUBSUB);
-    if (!fenced && !router_opens_own_conn(c, ri)) {
+    uint8_t lane = ri->route == ROUTE_PUBSUB ? LANE_PUBSUB : LANE_SERVER;
+    if (!c->fence && lane == c->lane && !router_opens_watch(c, ri)) {
         return false;
     }
-    return client_wait_fence(c);
+    if (client_wait_fence(c)) {
+        return true;
+    }
+    c->lane = lane; /* nothing is out: it goes */
+    return false;
 }
 
 bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
@@ -553,7 +555,7 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         if (router_local(c, p, ri)) {
             if (c->lc.resp != resp) { /* HELLO: the client's connections are others now */
                 txn_resp_changed(c);  /* (the watch's own one speaks it too) */
-                c->fence = FENCE_ALL;
+                c->fence = true;
             }
             return true;
         }
@@ -569,13 +571,10 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         const struct server *watched = c->txn.watched;
         router_route(c, p, ri);
         if (watched != NULL && c->txn.watched != watched) {
-            c->fence = FENCE_ALL; /* the watch ended: the connection it pinned is left */
+            c->fence = true; /* the watch ended: the connection it pinned is left */
         }
         return true;
     }
     router_route(c, p, ri);
-    if (ri->route == ROUTE_PUBSUB && c->fence == FENCE_NONE) {
-        c->fence = FENCE_PUBSUB; /* its own connection: what follows elsewhere waits */
-    }
     return true;
 }

@@ -240,3 +240,22 @@ def test_a_publish_after_a_subscribe_in_a_pipeline_is_heard_by_it(rig, sub):
             assert _run(c, [(unsub, sub[1]), ("PUBLISH", "{k}ch", "m")])[1] == 0, target
         finally:
             c.close()
+
+
+def test_a_subscription_change_after_a_publish_in_a_pipeline_does_not_overtake_it(rig):
+    """RESP3: PUBLISH then (UN)SUBSCRIBE of its channel in one write: the
+    PUBLISH runs first, as on redis: not heard by the SUBSCRIBE after it, and
+    heard by the subscription the UNSUBSCRIBE after it ends."""
+    direct, server, px = rig
+    for target in (direct, px):
+        c = target.resp()
+        try:
+            _run(c, [("HELLO", "3"), ("SUBSCRIBE", "{k}x")])
+            got = _run(c, [("PUBLISH", "{k}ch", "m"), ("SUBSCRIBE", "{k}ch")])
+            assert got == [0, [b"subscribe", b"{k}ch", 2]], (target, got)
+            assert c.read_available(0.3) == b"", target  # no message: nobody listened then
+            replies = _run(c, [("PUBLISH", "{k}ch", "m"), ("UNSUBSCRIBE", "{k}ch")]) + [c.read_reply()]
+            assert [b"message", b"{k}ch", b"m"] in replies and 1 in replies, (target, replies)
+            assert [b"unsubscribe", b"{k}ch", 1] in replies[1:], (target, replies)
+        finally:
+            c.close()
