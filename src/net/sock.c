@@ -150,6 +150,43 @@ const char *sock_addr_str(const struct sockaddr *sa, socklen_t salen, char *out,
     return out;
 }
 
+void sock_lookup_init(struct sock_lookup *l, const char *host, socklen_t len, uint64_t now_ms)
+{
+    l->by_name = host != NULL && !sock_host_is_numeric(host);
+    l->failed = false;
+    l->next_ms = len != 0 ? now_ms + SOCK_LOOKUP_GAP_MS : 0; /* else: at once */
+}
+
+int sock_lookup_again(struct sock_lookup *l, const char *host, int port, uint64_t now_ms,
+                      struct sockaddr_storage *ss, socklen_t *len, char *was, size_t waslen,
+                      int *gai)
+{
+    if (!l->by_name || now_ms < l->next_ms) {
+        return SOCK_LOOKUP_KEPT;
+    }
+    l->next_ms = now_ms + SOCK_LOOKUP_GAP_MS;
+    struct sockaddr_storage got;
+    socklen_t got_len = 0;
+    *gai = sock_resolve(host, port, 0, &got, &got_len);
+    if (*gai != 0) {
+        bool first = !l->failed;
+        l->failed = true;
+        return first ? SOCK_LOOKUP_FAILED : SOCK_LOOKUP_KEPT;
+    }
+    l->failed = false;
+    if (*len == got_len &&
+        sock_addr_same((const struct sockaddr *)ss, (const struct sockaddr *)&got, got_len)) {
+        return SOCK_LOOKUP_KEPT;
+    }
+    snprintf(was, waslen, "nothing");
+    if (*len != 0) {
+        sock_addr_str((const struct sockaddr *)ss, *len, was, waslen);
+    }
+    *ss = got;
+    *len = got_len;
+    return SOCK_LOOKUP_MOVED;
+}
+
 int sock_resolve(const char *host, int port, unsigned flags, struct sockaddr_storage *ss,
                  socklen_t *len)
 {

@@ -6,6 +6,7 @@
 #define NC_SOCK_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 int sock_set_nodelay(int fd);
@@ -28,6 +29,27 @@ int sock_resolve(const char *host, int port, unsigned flags, struct sockaddr_sto
                  socklen_t *len);
 /* Whether host is an IPv4 or IPv6 address rather than a name to look up. */
 bool sock_host_is_numeric(const char *host);
+
+/* A peer the configuration names by a host name (a server, a sentinel) follows
+ * its name: looked up again before a connect, at most every SOCK_LOOKUP_GAP_MS
+ * (the lookup blocks the loop); one that fails keeps the last address. */
+struct sock_lookup {
+    bool by_name;     /* a name, not an address or a unix socket: looked up again */
+    bool failed;      /* the last lookup failed (said once) */
+    uint64_t next_ms; /* no lookup before then */
+};
+#define SOCK_LOOKUP_GAP_MS 1000
+enum { SOCK_LOOKUP_KEPT, SOCK_LOOKUP_MOVED, SOCK_LOOKUP_FAILED };
+/* l for host (NULL: a unix socket), whose address of len bytes (0: it did not
+ * resolve) was looked up at now_ms. */
+void sock_lookup_init(struct sock_lookup *l, const char *host, socklen_t len, uint64_t now_ms);
+/* Look host:port up again into *ss, *len when due. MOVED: it names another
+ * address now (was: the old one as text, "nothing" if none); FAILED: the lookup
+ * failed, the first time since one worked (*gai: its code), the last address
+ * kept; KEPT: anything else. */
+int sock_lookup_again(struct sock_lookup *l, const char *host, int port, uint64_t now_ms,
+                      struct sockaddr_storage *ss, socklen_t *len, char *was, size_t waslen,
+                      int *gai);
 /* Whether err says this process ran out (descriptors, kernel or local memory,
  * local ports) rather than that the peer failed: no peer is to blame for it. */
 bool sock_err_is_shortage(int err);

@@ -65,45 +65,27 @@ int server_init(struct server *s, struct pool *p, const struct conf_server *cs, 
         s->addr.ss = cs->addr.sa;
         s->addr.len = cs->addr.salen;
         s->addr.known = true;
-        s->by_name = cs->addr.host != NULL && !sock_host_is_numeric(cs->addr.host);
-        /* just looked up at load; a name that did not resolve is tried at once */
-        s->resolve_next_ms = s->addr.len != 0 ? ev_now(p->px->loop) + SERVER_RESOLVE_GAP_MS : 0;
+        sock_lookup_init(&s->lookup, cs->addr.host, s->addr.len, ev_now(p->px->loop));
     }
     return 0;
 }
 
 bool server_resolve(struct server *s, uint64_t now_ms)
 {
-    if (!s->by_name || now_ms < s->resolve_next_ms) {
-        return s->addr.len != 0;
-    }
-    s->resolve_next_ms = now_ms + SERVER_RESOLVE_GAP_MS;
     const struct conf_addr *a = &s->cs->addr;
-    struct sockaddr_storage ss;
-    socklen_t len = 0;
-    int rc = sock_resolve(a->host, a->port, 0, &ss, &len);
-    if (rc != 0) {
-        if (!s->resolve_failed) {
-            log_warn("server '%s': '%s' does not resolve: %s%s", s->cs->name, a->host,
-                     gai_strerror(rc), s->addr.len != 0 ? "; its last address is used" : "");
-        }
-        s->resolve_failed = true;
-        return s->addr.len != 0;
+    char was[128], now[128]; /* "[v6 address]:port" */
+    int gai = 0;
+    int rc = sock_lookup_again(&s->lookup, a->host, a->port, now_ms, &s->addr.ss, &s->addr.len, was,
+                               sizeof(was), &gai);
+    if (rc == SOCK_LOOKUP_FAILED) {
+        log_warn("server '%s': '%s' does not resolve: %s%s", s->cs->name, a->host,
+                 gai_strerror(gai), s->addr.len != 0 ? "; its last address is used" : "");
+    } else if (rc == SOCK_LOOKUP_MOVED) {
+        sock_addr_str((const struct sockaddr *)&s->addr.ss, s->addr.len, now, sizeof(now));
+        log_notice("server '%s': '%s' resolves to %s (was %s): new connections go there",
+                   s->cs->name, a->host, now, was);
     }
-    s->resolve_failed = false;
-    if (server_addr_is(s, (const struct sockaddr *)&ss, len)) {
-        return true;
-    }
-    char was[128] = "nothing", now[128]; /* "[v6 address]:port" */
-    if (s->addr.len != 0) {
-        sock_addr_str((const struct sockaddr *)&s->addr.ss, s->addr.len, was, sizeof(was));
-    }
-    sock_addr_str((const struct sockaddr *)&ss, len, now, sizeof(now));
-    log_notice("server '%s': '%s' resolves to %s (was %s): new connections go there", s->cs->name,
-               a->host, now, was);
-    memcpy(&s->addr.ss, &ss, len);
-    s->addr.len = len;
-    return true;
+    return s->addr.len != 0;
 }
 
 static void server_conns_free(struct sconn *v, uint32_t n, const char *why)

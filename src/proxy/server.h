@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
+#include "net/sock.h"
 #include "proxy/health.h"
 #include "stats/histo.h"
 #include "stats/stats_fields.h"
@@ -52,12 +53,10 @@ struct server {
     uint32_t nconns;
     struct health health; /* changed by health.c only */
     bool readonly_conns;  /* a cluster replica: each connection says READONLY first */
-    /* Named by a host name (not an address, not a sentinel group): its address is
-     * looked up again before a connect, as twemproxy does (server_resolve). */
-    bool by_name;
-    bool resolve_failed;      /* the last lookup failed (logged once) */
-    uint64_t resolve_next_ms; /* no lookup before then: it blocks the loop */
-    uint8_t auth_form;        /* enum server_auth_form: learned by its connections */
+    /* named by a host name (not a sentinel group): its address is looked up
+     * again before a connect, as twemproxy does (server_resolve) */
+    struct sock_lookup lookup;
+    uint8_t auth_form; /* enum server_auth_form: learned by its connections */
     int64_t stats[SS_COUNT];
     struct histo lat_server; /* queued to response, as the backend gives it (us) */
     /* Replicas of a sentinel group (SPEC 10, replica.c): each is a hidden server
@@ -103,11 +102,9 @@ const char *server_strerror(const struct server *s, int err);
 /* Before a connect to s: a server named by a host name follows its name, as
  * twemproxy does (it looks the name up for every new connection), so an address
  * the name moves to (a DNS failover, a restarted pod) is used from the next
- * connection on. The lookup blocks, so it happens at most every
- * SERVER_RESOLVE_GAP_MS; one that fails keeps the last address. Returns whether
- * s has an address to connect to. */
+ * connection on (struct sock_lookup: at most every SOCK_LOOKUP_GAP_MS; one that
+ * fails keeps the last address). Returns whether s has an address to connect to. */
 bool server_resolve(struct server *s, uint64_t now_ms);
-#define SERVER_RESOLVE_GAP_MS 1000
 /* True when s is known to be at sa. */
 bool server_addr_is(const struct server *s, const struct sockaddr *sa, socklen_t len);
 /* Point s at a new address (a sentinel group's master). The first address is

@@ -208,37 +208,20 @@ static void link_queue_hello(struct sentinel_link *l)
 static bool peer_addr(struct sentinel *sn, uint32_t at)
 {
     struct sentinel_peer *pe = &sn->peers[at];
-    const struct conf_addr *a = &sn->cp->sentinels[at].addr;
-    uint64_t now = ev_now(sn->loop);
-    if (!pe->by_name || now < pe->next_ms) {
-        return pe->len != 0;
+    const struct conf_sentinel *cs = &sn->cp->sentinels[at];
+    char was[128], to[128];
+    int gai = 0;
+    int rc = sock_lookup_again(&pe->lookup, cs->addr.host, cs->addr.port, ev_now(sn->loop), &pe->ss,
+                               &pe->len, was, sizeof(was), &gai);
+    if (rc == SOCK_LOOKUP_FAILED && pe->len != 0) {
+        log_warn("pool '%s': sentinel '%s' does not resolve; its last address is used",
+                 sn->cp->name, cs->name);
+    } else if (rc == SOCK_LOOKUP_MOVED) {
+        sock_addr_str((const struct sockaddr *)&pe->ss, pe->len, to, sizeof(to));
+        log_notice("pool '%s': sentinel '%s' resolves to %s (was %s)", sn->cp->name, cs->name, to,
+                   was);
     }
-    pe->next_ms = now + SENTINEL_RESOLVE_GAP_MS;
-    struct sockaddr_storage ss;
-    socklen_t len = 0;
-    if (sock_resolve(a->host, a->port, 0, &ss, &len) != 0) {
-        if (!pe->failed && pe->len != 0) {
-            log_warn("pool '%s': sentinel '%s' does not resolve; its last address is used",
-                     sn->cp->name, sn->cp->sentinels[at].name);
-        }
-        pe->failed = true;
-        return pe->len != 0;
-    }
-    pe->failed = false;
-    if (pe->len != 0 && len == pe->len &&
-        sock_addr_same((const struct sockaddr *)&ss, (const struct sockaddr *)&pe->ss, len)) {
-        return true;
-    }
-    char was[128] = "nothing", to[128];
-    if (pe->len != 0) {
-        sock_addr_str((const struct sockaddr *)&pe->ss, pe->len, was, sizeof(was));
-    }
-    sock_addr_str((const struct sockaddr *)&ss, len, to, sizeof(to));
-    log_notice("pool '%s': sentinel '%s' resolves to %s (was %s)", sn->cp->name,
-               sn->cp->sentinels[at].name, to, was);
-    pe->ss = ss;
-    pe->len = len;
-    return true;
+    return pe->len != 0;
 }
 
 static void link_connect(struct sentinel_link *l)
@@ -783,10 +766,9 @@ struct sentinel *sentinel_create(struct ev_loop *loop, const struct conf_pool *c
     for (uint32_t i = 0; i < cp->nsentinels; i++) {
         const struct conf_addr *a = &cp->sentinels[i].addr;
         struct sentinel_peer *pe = &sn->peers[i];
-        pe->ss = a->sa; /* as loaded: the first lookup is a second away */
+        pe->ss = a->sa; /* as loaded */
         pe->len = a->salen;
-        pe->by_name = a->host != NULL && !sock_host_is_numeric(a->host);
-        pe->next_ms = pe->len != 0 ? ev_now(loop) + SENTINEL_RESOLVE_GAP_MS : 0;
+        sock_lookup_init(&pe->lookup, a->host, pe->len, ev_now(loop));
     }
     link_init(&sn->query, sn, LINK_QUERY);
     for (uint32_t i = 0; i < cp->nsentinels; i++) {

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "sentinel/sentinel.h"
+#include "net/sock.h"
 #include "proxy/query_conn.h"
 #include "sentinel/sentinel_msg.h"
 
@@ -96,17 +97,13 @@ struct sentinel_group {
     uint8_t *sdown; /* per sentinel: it sees the master in use down (+sdown) */
 };
 
-/* Where a sentinel is: its address, looked up again (at most every
- * SENTINEL_RESOLVE_GAP_MS, before a connect) when a host name names it, so a
- * sentinel whose name moves is followed there; a failed lookup keeps the last. */
+/* Where a sentinel is: its address, which follows its host name (struct
+ * sock_lookup: looked up again before a connect). */
 struct sentinel_peer {
     struct sockaddr_storage ss;
     socklen_t len; /* 0: none known yet */
-    bool by_name;
-    bool failed; /* the last lookup failed (logged once) */
-    uint64_t next_ms;
+    struct sock_lookup lookup;
 };
-#define SENTINEL_RESOLVE_GAP_MS 1000
 
 struct sentinel {
     struct pool_watcher watcher; /* first: the pool stops us through it */
