@@ -171,6 +171,12 @@ bool cluster_degraded(const struct cluster *cl)
     return false;
 }
 
+bool cluster_node_down(const struct server *s)
+{
+    const struct cluster *cl = s->pool->cluster;
+    return cl != NULL && !cl->closing && cl->nodes[s->idx].down;
+}
+
 void cluster_node_mark_down(struct cluster *cl, struct server *s)
 {
     struct cluster_node *n = &cl->nodes[s->idx];

@@ -80,6 +80,8 @@ bool cluster_keys_one_slot(const uint8_t *req, const struct spans *keys);
 /* Whether the master of key's slot (NULL key: of any slot) is not known yet:
  * no map yet, or no master for the slot in it (then the map is asked for). */
 bool cluster_pending(struct pool *p, const uint8_t *key, size_t len);
+/* Whether s is a node marked unreachable (its requests wait for a new map). */
+bool cluster_node_down(const struct server *s);
 /* A master of the map, for what any one of them answers (pattern subscriptions). */
 struct server *cluster_any_master(struct pool *p);
 /* s is a master of the map (INFO's keyspace counts masters only). */

@@ -162,8 +162,7 @@ static void cr_all(struct client *c, const uint8_t *p, const struct req_info *ri
 {
     struct pool *pool = c->pool;
     if (ri->flush && !pool->cp->allow_flush) {
-        router_reply_error(c, "flushing every server is not allowed in this pool "
-                              "(allow_flush: true allows it)");
+        router_reply_error(c, ri->err); /* a static pool's words (redis_req.c) */
         return;
     }
     struct server **m = calloc(pool->nservers ? pool->nservers : 1, sizeof(*m));

@@ -469,13 +469,20 @@ static bool router_asks_local(const struct client *c, const struct req_info *ri)
 
 /* A WATCH made on a master that a failover is replacing would not hold at
  * EXEC (txn.c answers nil): while the key's group holds its writes (or the
- * client has requests held there), it waits for the new master instead. */
+ * client has requests held there), it waits for the new master instead. In a
+ * cluster pool, while the slot's master cannot be reached (its requests are
+ * held until the map names its successor), the WATCH waits with them rather
+ * than fail at once, which a client would retry in a loop. */
 static bool router_watch_held(struct client *c, const uint8_t *key, size_t len)
 {
     struct route rt;
-    return c->pool->mode == POOL_SENTINEL &&
-           route_key(c->pool, key, len, false, &rt) == ROUTE_HIT &&
-           hold_admits_write(c, rt.target, 0);
+    if (route_key(c->pool, key, len, false, &rt) != ROUTE_HIT) {
+        return false;
+    }
+    if (c->pool->mode == POOL_CLUSTER) {
+        return cluster_node_down(rt.target);
+    }
+    return c->pool->mode == POOL_SENTINEL && hold_admits_write(c, rt.target, 0);
 }
 
 /* SUBSCRIBE, PSUBSCRIBE and WATCH open a connection of the client's own to

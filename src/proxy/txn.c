@@ -351,7 +351,21 @@ static struct sconn *txn_pin_for(struct client *c, struct server *s)
     return sc;
 }
 
-/* A cluster node's reply to WATCH: a redirection (the map moved, or its slot
+/* A WATCH that failed before any of its watch was answered watches nothing
+ * (redis: a WATCH with an error watches no key): the client is not tied to
+ * that server, and its next WATCH may name any other. */
+static void txn_watch_failed(struct client *c)
+{
+    struct txn *t = &c->txn;
+    if (t->watched != NULL && !t->watch_held) {
+        t->watched = NULL;
+        t->watch_lost = false;
+        t->nwatch_slots = 0;
+        c->fence = true; /* what follows leaves the pinned connection */
+    }
+}
+
+/* The reply to WATCH. A cluster node's redirection (the map moved, or its slot
  * is moving) means the keys are not there to watch, and TRYAGAIN, CLUSTERDOWN
  * that the slot is moving or its master failing over. The watch cannot hold:
  * +OK, and EXEC answers nil, as when a watched key changed, so the client tries
@@ -363,14 +377,22 @@ static void txn_watch_reply(struct req *r, struct buf *out, const uint8_t *p, si
     if (p == NULL) {
         return; /* failed with its client gone */
     }
+    struct client *c = r->client;
     int kind = ri->is_error && r->sconn != NULL ? cluster_note_redirect(r->sconn->server, p, len)
                                                 : CLUSTER_REPLY_OTHER;
     if (kind != CLUSTER_REPLY_OTHER) {
-        if (r->client != NULL && r->client->txn.watched != NULL) {
-            r->client->txn.watch_lost = true;
+        if (c != NULL && c->txn.watched != NULL) {
+            c->txn.watch_lost = true;
         }
         redis_wire_status(out, "OK");
         return;
+    }
+    if (c != NULL && r->reply_arg == c->txn.watch_gen) { /* (not an earlier watch's) */
+        if (ri->is_error) {
+            txn_watch_failed(c);
+        } else {
+            c->txn.watch_held = true;
+        }
     }
     buf_append(out, p, len);
 }
@@ -408,6 +430,8 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
     }
     if (t->watched == NULL) {
         t->watch_lost = false;
+        t->watch_held = false;
+        t->watch_gen++;
         t->nwatch_slots = 0;
     }
     if (c->pool->mode == POOL_CLUSTER &&
@@ -417,9 +441,8 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
     }
     t->watched = r.target;
     struct req *q = req_new(c->px, ri->cmd);
-    if (c->pool->mode == POOL_CLUSTER) {
-        q->reply = txn_watch_reply;
-    }
+    q->reply = txn_watch_reply;
+    q->reply_arg = t->watch_gen;
     cqueue_push(c, q, ri->len);
     sconn_send(t->pin, q, p, ri->len);
 }
@@ -508,6 +531,7 @@ void txn_pin_lost(struct client *c, const struct sconn *sc)
 {
     if (c->txn.pin == sc && c->txn.watched != NULL) {
         c->txn.watch_lost = true;
+        txn_watch_failed(c); /* its WATCH failed too, unless one was answered */
     }
 }
 

@@ -39,6 +39,8 @@ struct txn {
     uint32_t npins;
     struct server *watched; /* the server whose keys are watched; NULL: none */
     bool watch_lost;        /* the pinned connection failed (or its slot moved) since WATCH */
+    bool watch_held;        /* a WATCH of this watch was answered: the server watches keys */
+    uint32_t watch_gen;     /* counts watches begun: a late reply to an earlier one's WATCH */
     /* a cluster pool: the slots of the watched keys (each WATCH's keys share
      * one), checked against the map before EXEC: one that moved ends the watch */
     uint16_t *watch_slots;

@@ -139,6 +139,18 @@ def test_scan_walks_every_master(cluster, proxy):
     assert c.call("DEL", *keys) == 300
 
 
+def test_flush_is_refused_in_the_words_of_a_static_pool(cluster, proxy):
+    """FLUSHALL/FLUSHDB without allow_flush: the same refusal as a static
+    pool's (README), and nothing is flushed."""
+    c = proxy.resp()
+    assert c.call("SET", "kept", "1") == b"OK"
+    for name in ("FLUSHALL", "FLUSHDB"):
+        assert c.call(name) == RespError(
+            "ERR unsupported command '%s' (allow_flush is off for this pool)" % name.lower())
+    assert c.call("GET", "kept") == b"1"
+    assert c.call("DEL", "kept") == 1
+
+
 def test_hash_tags_and_crossslot(cluster, proxy):
     c = proxy.resp()
     assert c.call("MSET", "{user1}:a", "1", "{user1}:b", "2") == b"OK"

@@ -89,6 +89,39 @@ def test_master_killed_under_load(env):
     assert st["cluster_held"] > 0
 
 
+def test_a_watch_of_a_killed_masters_key_waits_for_its_heir(env):
+    """While a master cannot be reached its requests wait until the map names
+    its successor; a WATCH of its keys waits with them. It failed at once, and
+    a client retrying its transaction sent thousands of WATCHes (each one a new
+    connection) in the seconds before the promotion."""
+    cl, px = start(env)
+    cl.wait_replicas_synced()
+    key = "watched"
+    victim = cl.master_of(key_slot(key))
+    heir = wait_until(lambda: (cl.replicas_of(victim) or [None])[0], "the master's replica listed")
+    c = px.resp()
+    assert c.call("SET", key, "0") == b"OK"
+    cl.wait_replicas_synced()
+    victim.proc.kill()
+    errors, tries, done = [], 0, None
+    deadline = time.time() + 20
+    while done is None and time.time() < deadline:
+        tries += 1
+        reply = c.call("WATCH", key)
+        if isinstance(reply, RespError):
+            errors.append(reply.msg)
+            continue
+        assert reply == b"OK"
+        assert c.call("MULTI") == b"OK" and c.call("INCR", key) == b"QUEUED"
+        done = c.call("EXEC")
+    assert cl.call(heir, "ROLE")[0] == b"master"
+    sys.stderr.write("\n%d WATCHes, errors: %s\n" % (tries, errors))
+    # the first may fail: it is what tells the proxy that the node is gone
+    assert len(errors) <= 1, errors
+    assert all("Connection" in e for e in errors), errors
+    assert done == [1]
+
+
 def test_master_demoted_again_redirects_reads(env):
     """A replica taken over (a manual failover), then given back: the node is a
     replica again before the proxy's map says so. A read the map still sends it

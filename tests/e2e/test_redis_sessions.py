@@ -113,6 +113,29 @@ def test_watch_sees_another_clients_write(rig):
     assert c.call("EXEC") == [b"OK"]
 
 
+@pytest.mark.parametrize("failure", ["timed out", "refused"])
+def test_a_failed_watch_watches_nothing(env, failure):
+    """A WATCH the proxy answers with an error (its server stalled past the
+    timeout, or down) watches nothing, as in redis: the client is not tied to
+    that server, and its next WATCH, of a key elsewhere, and the transaction
+    after it go through (they got -CROSSSLOT until an UNWATCH)."""
+    servers = env.redises(2)
+    px = env.proxy({"alpha": redis_pool(servers, timeout=300)})
+    bad, good = _keys_on_different_servers(px, servers)
+    stalled = placement([bad], servers)[bad]
+    c = px.resp()
+    if failure == "refused":
+        stalled.stop()
+    else:
+        Resp(port=stalled.port).call("CLIENT", "PAUSE", "1500", "ALL")
+    err = c.call("WATCH", bad)
+    assert isinstance(err, RespError) and err.msg == "ERR Connection " + failure, err
+    assert c.call("WATCH", good) == b"OK"
+    assert c.call("MULTI") == b"OK" and c.call("SET", good, "1") == b"QUEUED"
+    assert c.call("EXEC") == [b"OK"]
+    assert c.call("GET", good) == b"1"
+
+
 def test_an_empty_watched_transaction_answers_as_redis(rig):
     """MULTI + EXEC with nothing queued still checks the watch (a way to ask
     whether a key changed): nil after another client's write, [] without."""
