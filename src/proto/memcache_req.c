@@ -496,6 +496,13 @@ int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     if (rc == MC_LINE_LONG) {
         return mc_req_error(info, MC_ERR_LINE);
     }
+    /* memcached reads a command line as a C string: a NUL ends the command
+     * there, and what follows it up to the line end is ignored. The line goes
+     * to the server as it came, and the server reads it the same way. */
+    const uint8_t *nul = memchr(p, '\0', line.end);
+    if (nul != NULL) {
+        line.end = (size_t)(nul - p);
+    }
     if (mc_req_tokens(p, &pos, line.end, &info->args, 1, &more) < 0) {
         return mc_req_error(info, MC_ERR_NOMEM);
     }

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from conftest import HOST, free_port, mc_pool, placement
+from mc_twins import both, start_twins
 
 
 def k(i, prefix="k"):
@@ -402,3 +403,41 @@ def test_timeout_gives_server_error(env):
         assert line == b"SERVER_ERROR Connection timed out", line
     finally:
         blackhole.close()
+
+
+
+# --------------------------------------------------------------------------- NUL bytes
+
+NUL_CASES = [
+    b"set k\x00z 0 0 1\r\nx\r\n",        # "set k": ERROR, then "x" is a command: ERROR
+    b"set k 0 0 5\x00 junk\r\nhello\r\n",  # "set k 0 0 5": STORED
+    b"delete k\x00 noreply\r\n",           # noreply after the NUL: NOT_FOUND is sent
+    b"incr n 1\x00 noreply\r\n",
+    b"touch za 10\x00 noreply\r\n",
+    b"md k\x00 q\r\n",                     # q after the NUL: NF is sent
+    b"ms k 1\x00 q\r\nx\r\n",
+    b"version\x00 x\r\n",
+    b"mn\x00 x\r\n",
+    b"get za zb\x00 k\r\n",
+    b"\x00\r\n",
+]
+
+
+@pytest.fixture(scope="module")
+def twins(menv):
+    return start_twins(menv)
+
+
+@pytest.mark.parametrize("line", NUL_CASES, ids=range(len(NUL_CASES)))
+def test_a_nul_ends_the_command_as_memcached_reads_it(twins, line):
+    """memcached reads a command line as a C string: the command ends at a NUL.
+    The proxy counted the replies of the whole line, so its shared server
+    connection fell out of step (a client's next get answered ERROR, the one
+    after it with another key's value; another client's requests on that
+    connection got them too). Same bytes to memcached alone and through the
+    proxy, replies compared byte for byte."""
+    setup = b"set za 0 0 2\r\nAA\r\nset zb 0 0 2\r\nBB\r\nset n 0 0 1\r\n5\r\n"
+    after = b"get za\r\nget zb\r\nversion\r\n"
+    alone, proxied = both(twins, setup + line + after)
+    assert proxied == alone
+    assert re.search(rb"VALUE za 0 2\r\nAA\r\nEND\r\nVALUE zb 0 2\r\nBB\r\nEND\r\nVERSION \S+\r\n$", alone)

@@ -354,6 +354,40 @@ static void test_noreply_errors(void)
     req_info_free(&info);
 }
 
+/* memcached reads a command line as a C string: the command ends at a NUL
+ * and the rest of the line is ignored, so the proxy counts the replies the
+ * server will send for the line it will read. */
+static void test_nul_ends_the_command(void)
+{
+    struct req_info info;
+    req_info_init(&info);
+    static const char del[] = "delete k\0 noreply\r\nget k\r\n";
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)del, sizeof(del) - 1, &info), PARSE_OK);
+    CHECK_EQ_INT(info.cmd, MC_CMD_DELETE);
+    CHECK_EQ_INT(info.len, 19);
+    CHECK(!info.noreply); /* memcached answers it: noreply came after the NUL */
+    static const char set[] = "set k 0 0 5\0 junk\r\nhello\r\n";
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)set, sizeof(set) - 1, &info), PARSE_OK);
+    CHECK_EQ_INT(info.cmd, MC_CMD_SET);
+    CHECK_EQ_INT(info.route, ROUTE_KEY);
+    CHECK_EQ_INT(info.len, sizeof(set) - 1); /* the data block is its own */
+    static const char ver[] = "version\0x\r\n";
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)ver, sizeof(ver) - 1, &info), PARSE_OK);
+    CHECK_EQ_INT(info.cmd, MC_CMD_VERSION);
+    CHECK_EQ_INT(info.len, sizeof(ver) - 1);
+    /* a NUL in the key: "set k" has no length, so no data block follows
+     * (memcached answers ERROR, then reads the block as a command) */
+    static const char key[] = "set k\0z 0 0 1\r\nx\r\n";
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)key, sizeof(key) - 1, &info), PARSE_OK);
+    CHECK_EQ_INT(info.route, ROUTE_REJECT);
+    CHECK_EQ_INT(info.len, 15);
+    CHECK(strcmp(info.err, "ERROR") == 0);
+    static const char get[] = "get a b\0 c\r\n";
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)get, sizeof(get) - 1, &info), PARSE_OK);
+    CHECK_EQ_INT(info.keys.n, 2);
+    req_info_free(&info);
+}
+
 static void test_binary(void)
 {
     /* a binary protocol header (magic 0x80): refused at once, no line end awaited */
@@ -1242,6 +1276,7 @@ int main(void)
     test_key_length();
     test_rejects();
     test_noreply_errors();
+    test_nul_ends_the_command();
     test_binary();
     test_fatal();
     test_droppable();
