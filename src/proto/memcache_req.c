@@ -57,7 +57,7 @@ static void mc_req_reset(struct req_info *info)
     info->noreply = false;
     info->quit = false;
     info->empty = false;
-    info->session = false;
+    info->local_only = false;
     info->readonly = false;
     info->cmd = MC_CMD_NONE;
     info->droppable = false;

@@ -115,9 +115,11 @@ struct req_info {
     bool quit;         /* close the connection after this request's reply */
     bool empty;        /* ROUTE_LOCAL with nothing to answer (redis `*0`, a blank line):
                           never queued in a transaction nor sent anywhere */
-    bool session;      /* ROUTE_LOCAL that changes the client's connection (SELECT, HELLO,
-                          AUTH, CLIENT SETNAME): never queued in a transaction, where it
-                          would change the shared server connection */
+    bool local_only;   /* answered by the proxy only: never queued in a transaction, where
+                          a command that changes the client's connection (SELECT, HELLO,
+                          AUTH, CLIENT SETNAME) would change the shared server connection,
+                          and one that tells of the connection or the proxy (CLIENT ID,
+                          CLIENT GETNAME, INFO, COMMAND) would tell of the server's */
     bool late_err;     /* ROUTE_REJECT for what redis finds only when it runs the command
                           (MSET without whole pairs): a transaction queues it, placed by
                           its first key, and EXEC gets redis' error for it alone */

@@ -151,9 +151,13 @@ static int local_hello(struct buf *out, const uint8_t *req, const struct req_inf
 {
     struct hello_opts o = {0, NULL, NULL, NULL};
     int rc = local_hello_args(out, req, info, &o);
-    /* without a password every password is the default user's, as in redis */
     if (rc == 1 && o.user != NULL && local_has_password(lc)) {
         rc = local_login(out, req, o.user, *o.pw, lc);
+    } else if (rc == 1 && o.user != NULL &&
+               !(o.user->len == 7 && memcmp(req + o.user->off, "default", 7) == 0)) {
+        /* without a password, as redis without one: the default user takes any
+         * password, and there is no other user */
+        rc = redis_wire_error(out, LOCAL_WRONGPASS) == 0 ? 0 : -1;
     }
     if (rc != 1) {
         return rc; /* the error is the reply */

@@ -127,6 +127,15 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
         req_reject(info, info->len);
         return NULL;
     }
+    if (!redis_cmd_arity_ok(c, argc) && id == REDIS_CMD_EXEC) {
+        /* redis: EXEC refused aborts the transaction, and says so */
+        snprintf(info->err, sizeof(info->err),
+                 "EXECABORT Transaction discarded because of: wrong number of arguments for "
+                 "'exec' command");
+        info->txn = TXN_EXEC;
+        req_reject(info, info->len);
+        return NULL;
+    }
     if (!redis_cmd_arity_ok(c, argc)) {
         req_reject_arity(info, c);
         info->late_err = redis_cmd_arity_table_ok(c, argc) && argc > 1 &&
@@ -135,6 +144,21 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
     }
     info->cmd = id;
     return c;
+}
+
+/* What only the proxy answers (proto.h: local_only). A server answers PING and
+ * ECHO inside a transaction as the proxy does outside one. */
+static bool req_local_only(const struct redis_cmd *c, uint16_t id)
+{
+    switch (c->handling) {
+    case REDIS_H_LOCAL_STATE:
+    case REDIS_H_FACTS:
+        return true;
+    case REDIS_H_LOCAL:
+        return id != REDIS_CMD_PING && id != REDIS_CMD_ECHO;
+    default:
+        return false;
+    }
 }
 
 static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
@@ -270,7 +294,7 @@ static int req_classify(const uint8_t *p, struct req_info *info)
         }
     }
     info->route = req_route_of(c, info->keys.n);
-    info->session = c->handling == REDIS_H_LOCAL_STATE;
+    info->local_only = req_local_only(c, info->cmd);
     info->txn = req_txn_of(info->cmd);
     info->sub = req_sub_of(info->cmd);
     info->cursor = c->handling == REDIS_H_DATASET_SCAN;
@@ -380,7 +404,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     spans_reset(&info->args);
     info->len = 0;
     info->route = ROUTE_KEY;
-    info->noreply = info->quit = info->readonly = info->empty = info->session = false;
+    info->noreply = info->quit = info->readonly = info->empty = info->local_only = false;
     info->late_err = false;
     info->cursor = info->flush = info->rewritten = info->droppable = info->quiet = false;
     info->key_tail = 0;

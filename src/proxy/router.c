@@ -538,6 +538,10 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     struct req_info view;
     p = router_view(p, ri, &view);
     ri = ri->rewritten ? &view : ri;
+    if (ri->route == ROUTE_REJECT && ri->txn == TXN_EXEC) {
+        txn_exec_refused(c, ri->err);
+        return true;
+    }
     if (ri->route == ROUTE_REJECT && !c->txn.active) {
         router_reply_error(c, ri->err);
         if (ri->quit) {

@@ -126,7 +126,7 @@ static bool txn_place(struct client *c, const uint8_t *p, const struct req_info 
     struct txn *t = &c->txn;
     struct route r;
     bool keyed = ri->keys.n > 0;
-    if (ri->route == ROUTE_ALL || ri->route == ROUTE_PUBSUB || ri->session ||
+    if (ri->route == ROUTE_ALL || ri->route == ROUTE_PUBSUB || ri->local_only ||
         (ri->route == ROUTE_DATASET && !route_one_dataset(c->pool))) {
         router_reply_error(c, "Command not allowed inside a transaction through the proxy");
         return false;
@@ -467,6 +467,17 @@ static void txn_discard(struct client *c)
     txn_clear(&c->txn);
     txn_forget_watch(c);
     txn_status(c, "OK");
+}
+
+void txn_exec_refused(struct client *c, const char *err)
+{
+    bool watched = c->txn.watched != NULL;
+    txn_clear(&c->txn);
+    txn_forget_watch(c);
+    router_reply_error(c, err);
+    if (watched) {
+        c->fence = true; /* the watch ended: the connection it pinned is left */
+    }
 }
 
 void txn_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)

@@ -49,6 +49,9 @@ struct txn {
 
 /* MULTI, EXEC, DISCARD, WATCH, UNWATCH (ROUTE_TXN). */
 void txn_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
+/* EXEC the parser refused (wrong arity): redis discards the transaction and
+ * the watch, in MULTI or not, and answers err (EXECABORT ...). */
+void txn_exec_refused(struct client *c, const char *err);
 /* Inside MULTI: queue any other request. */
 void txn_queue(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* The connection a request for target uses while c watches keys of target. */

@@ -209,6 +209,52 @@ def test_a_command_that_changes_the_connection_is_refused_in_a_transaction(rig, 
             assert conn["name"] != "x" and "e" not in conn["flags"] and conn["db"] == "0", conn
 
 
+@pytest.mark.parametrize("cmd", [("CLIENT", "ID"), ("CLIENT", "GETNAME"), ("CLIENT", "INFO"), ("INFO",),
+                                 ("INFO", "server"), ("COMMAND", "COUNT")])
+def test_a_command_only_the_proxy_answers_is_refused_in_a_transaction(rig, cmd):
+    """Queued, these went at EXEC to the shared server connection and told of
+    it, not of the client's connection to the proxy: CLIENT ID gave the proxy's
+    connection id on the server, CLIENT GETNAME nil after the client's SETNAME,
+    CLIENT INFO the server's address and INFO the server's figures. Refused as
+    the ones that change the connection are; PING and ECHO are still queued."""
+    direct, servers, px = rig
+    _clean(direct, servers)
+    c = px.resp()
+    assert c.call("MULTI") == b"OK"
+    assert c.call(*cmd) == RespError("ERR Command not allowed inside a transaction through the proxy")
+    assert c.call("EXEC") == RespError("EXECABORT Transaction discarded because of previous errors.")
+    assert c.call("MULTI") == b"OK"
+    assert c.call("PING") == b"QUEUED" and c.call("ECHO", "e") == b"QUEUED"
+    assert c.call("EXEC") == [b"PONG", b"e"]
+
+
+def test_exec_with_arguments_aborts_the_transaction_as_redis_does(rig):
+    """redis refuses EXEC with arguments with EXECABORT and discards the
+    transaction (in MULTI or not) and the watch; the proxy kept the transaction
+    open, so the next EXEC ran it."""
+    cmds = [("MULTI",), ("SET", "{x}a", "1"), ("EXEC", "x"), ("EXEC",), ("GET", "{x}a"),
+            ("EXEC", "x"), ("SET", "{x}w", "1"), ("WATCH", "{x}w"), ("EXEC", "x"), ("MULTI",),
+            ("SET", "{x}w", "2"), ("EXEC",), ("GET", "{x}w")]
+    want, got = _both(rig, cmds)
+    assert want[2] == RespError(
+        "EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command")
+    assert got == want
+
+
+def test_hello_auth_without_a_password_knows_only_the_default_user(rig):
+    """As redis without a password: the default user logs in with any password,
+    and any other user is refused (the proxy took every one)."""
+    direct, servers, px = rig
+    for port in (direct.port, px.port()):
+        c = Resp(port=port)
+        assert c.call("HELLO", "2", "AUTH", "nobody", "pw") == RespError(
+            "WRONGPASS invalid username-password pair or user is disabled.")
+        assert c.call("GET", "{h}none") is None  # the connection goes on, in RESP2
+        reply = c.call("HELLO", "3", "AUTH", "default", "anything")
+        assert isinstance(reply, dict) and reply[b"proto"] == 3, reply
+        c.close()
+
+
 def test_redis_py_default_pipeline(rig):
     import redis
     _, servers, px = rig

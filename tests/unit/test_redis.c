@@ -274,12 +274,14 @@ static void test_req_local(void)
     char b[8192];
     CHECK_EQ_INT(parse_words("PING", b, sizeof(b)), PARSE_OK);
     CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_PING && !rq.quit);
+    CHECK(!rq.local_only); /* a server answers PING and ECHO alike: queued in MULTI */
     CHECK_EQ_INT(parse_words("quit", b, sizeof(b)), PARSE_OK);
     CHECK(rq.route == ROUTE_LOCAL && rq.quit);
     const char *loc[] = {"ECHO x", "SELECT 0", "HELLO", "COMMAND", "COMMAND DOCS", "AUTH pw"};
     for (int i = 0; i < 6; i++) {
         CHECK_EQ_INT(parse_words(loc[i], b, sizeof(b)), PARSE_OK);
         CHECK_EQ_INT(rq.route, ROUTE_LOCAL);
+        CHECK_EQ_INT(rq.local_only, i > 0); /* (ECHO is the first) */
     }
     CHECK_EQ_INT(parse_mem("*0\r\n", 4), PARSE_OK);
     CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_NOOP && rq.len == 4);
@@ -502,6 +504,9 @@ static void test_req_routes(void)
     CHECK_ERR("wrong number of arguments for 'watch' command");
     CHECK_EQ_INT(parse_words("EXEC x", b, sizeof(b)), PARSE_OK);
     CHECK_EQ_INT(rq.route, ROUTE_REJECT);
+    CHECK_EQ_INT(rq.txn, TXN_EXEC); /* refused, it still ends the transaction, as in redis */
+    CHECK_ERR("EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' "
+              "command");
 
     /* subscriptions: every channel or pattern in keys */
     CHECK_EQ_INT(parse_words("SUBSCRIBE a b", b, sizeof(b)), PARSE_OK);
@@ -553,8 +558,9 @@ static void test_req_routes(void)
     CHECK(rq.route == ROUTE_ANY && rq.facts);
     CHECK_EQ_INT(parse_words("INFO keyspace server", b, sizeof(b)), PARSE_OK);
     CHECK(rq.route == ROUTE_ANY && rq.facts);
+    CHECK(rq.local_only); /* the proxy's figures: not queued in MULTI */
     CHECK_EQ_INT(parse_words("TIME", b, sizeof(b)), PARSE_OK);
-    CHECK(rq.route == ROUTE_ANY && !rq.facts);
+    CHECK(rq.route == ROUTE_ANY && !rq.facts && !rq.local_only);
 
     /* answered by the proxy */
     const char *local[] = {"RESET",
@@ -570,6 +576,7 @@ static void test_req_routes(void)
     for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
         CHECK_EQ_INT(parse_words(local[i], b, sizeof(b)), PARSE_OK);
         CHECK_EQ_INT(rq.route, ROUTE_LOCAL);
+        CHECK(rq.local_only);
     }
     CHECK_EQ_INT(parse_words("CLIENT SETINFO lib-name", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("wrong number of arguments for 'client|setinfo' command");
