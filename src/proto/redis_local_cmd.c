@@ -295,11 +295,16 @@ int redis_local_command(struct buf *out, const uint8_t *req, const struct req_in
     if (redis_wire_arg_is(req, a[1], "help") && argc == 2) {
         return cmd_help(out);
     }
-    char sub[64], msg[160];
+    char msg[160];
+    const char *known = redis_wire_arg_is(req, a[1], "count")  ? "count"
+                        : redis_wire_arg_is(req, a[1], "help") ? "help"
+                                                               : NULL;
+    if (known != NULL) { /* COUNT, HELP with an argument too many: redis 7's words */
+        snprintf(msg, sizeof(msg), "ERR wrong number of arguments for 'command|%s' command", known);
+        return cmd_error(out, msg);
+    }
+    char sub[64];
     redis_wire_quote(sub, sizeof(sub), req + a[1].off, a[1].len);
-    snprintf(msg, sizeof(msg),
-             "ERR unknown subcommand or wrong number of arguments for '%s'. "
-             "Try COMMAND HELP.",
-             sub);
+    snprintf(msg, sizeof(msg), "ERR unknown subcommand '%s'. Try COMMAND HELP.", sub);
     return cmd_error(out, msg);
 }

@@ -1492,9 +1492,11 @@ static void test_local_command(void)
     local_check("COMMAND GETKEYS SORT k STORE d", &lc, "*2\r\n$1\r\nk\r\n$1\r\nd\r\n");
     local_check("COMMAND GETKEYS GET a b", &lc,
                 "-ERR Invalid number of arguments specified for command\r\n");
-    local_check("COMMAND FOO", &lc,
-                "-ERR unknown subcommand or wrong number of arguments for 'FOO'. Try COMMAND "
-                "HELP.\r\n");
+    local_check("COMMAND FOO", &lc, "-ERR unknown subcommand 'FOO'. Try COMMAND HELP.\r\n");
+    local_check("COMMAND COUNT x", &lc,
+                "-ERR wrong number of arguments for 'command|count' command\r\n");
+    local_check("COMMAND help x", &lc,
+                "-ERR wrong number of arguments for 'command|help' command\r\n");
 
     /* GETKEYSANDFLAGS: each key's spec flags; variable ones as the request decides */
     local_check("COMMAND GETKEYSANDFLAGS LMOVE a b left left", &lc,
