@@ -55,10 +55,12 @@ static int local_login(struct buf *out, const uint8_t *req, const struct span *u
 {
     const char *err = NULL;
     if (lc->login != NULL) {
-        /* ACL users: redis 6+ semantics, AUTH pw is the default user's */
-        lc->authed = lc->login(lc->login_ctx, user ? req + user->off : NULL, user ? user->len : 0,
-                               req + pw.off, pw.len);
-        err = lc->authed ? NULL : LOCAL_WRONGPASS;
+        /* ACL users: redis 6+ semantics, AUTH pw is the default user's, and a
+         * failed AUTH leaves an earlier login in force */
+        bool ok = lc->login(lc->login_ctx, user ? req + user->off : NULL, user ? user->len : 0,
+                            req + pw.off, pw.len);
+        lc->authed = lc->authed || ok;
+        err = ok ? NULL : LOCAL_WRONGPASS;
     } else if (!local_has_password(lc)) {
         err = "ERR Client sent AUTH, but no password is set";
     } else {

@@ -20,6 +20,15 @@
 /* Requests one client may have in flight before the proxy stops reading from it:
  * with the reply-bytes bound this caps what a client that never reads can pin. */
 #define CLIENT_MAX_INFLIGHT 4096
+/* A new client's first requests in flight: the window grows by two for each
+ * reply, up to CLIENT_MAX_INFLIGHT. Until replies tell their size, the bytes
+ * bound cannot foresee them: a first pipeline of 4096 GETs of 1 MB values,
+ * all sent at once, would pin 4 GB before the first reply came back. */
+#define CLIENT_START_INFLIGHT 16
+/* The largest request a client that must log in may send before it has (as
+ * redis, which refuses a bulk over 16 KB then): what anyone who can connect
+ * could make the proxy hold. */
+#define CLIENT_UNAUTH_REQUEST_MAX (16 * 1024 + 256)
 /* A TLS client that has not finished its handshake by then is closed: it would
  * hold a descriptor and a TLS session while sending nothing. */
 #define CLIENT_HANDSHAKE_MS 10000
@@ -218,21 +227,29 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 }
 
 /* Whether the replies this client holds, plus those its requests in flight are
- * expected to bring (at its average reply size), reach its buffer limit: then
- * no more of its requests are read or dispatched until it reads its replies. */
+ * expected to bring (at its average reply size), reach its buffer limit, or its
+ * requests in flight its window: then no more of its requests are read or
+ * dispatched until it reads its replies (or they come). */
 static bool client_over_limit(const struct client *c)
 {
     /* the whole output buffer counts, written prefix included: that is the
      * memory it takes until client_flush moves the unwritten part down */
     size_t held = c->out.len + c->q.pending_bytes + c->q.inflight_bytes;
     size_t coming = (size_t)c->q.n * c->avg_reply;
-    return c->q.n >= CLIENT_MAX_INFLIGHT || held + coming >= c->px->client_max_buffer;
+    uint32_t window = CLIENT_START_INFLIGHT + 2 * c->replies_seen;
+    return c->q.n >= window || held + coming >= c->px->client_max_buffer;
 }
 
-/* Whether the client's requests may be read now. */
-static bool client_reading(const struct client *c)
+/* Whether the client's requests may be parsed and dispatched now. */
+static bool client_parsing(const struct client *c)
 {
     return !c->closing && !c->closed && !client_over_limit(c) && !c->server_wait && !c->fence_wait;
+}
+
+/* Whether more of them may be read from its socket now. */
+static bool client_reading(const struct client *c)
+{
+    return client_parsing(c) && !c->read_eof;
 }
 
 static void client_update_events(struct client *c)
@@ -313,7 +330,14 @@ static void client_on_server_wait(struct ev_loop *loop, struct ev_timer *t)
 
 void client_note_reply(struct client *c, size_t len)
 {
-    c->avg_reply = c->avg_reply - c->avg_reply / 8 + len / 8;
+    if (c->replies_seen == 0) {
+        c->avg_reply = len; /* (an average from 0 would take many to catch up) */
+    } else {
+        c->avg_reply = c->avg_reply - c->avg_reply / 8 + len / 8;
+    }
+    if (CLIENT_START_INFLIGHT + 2 * c->replies_seen < CLIENT_MAX_INFLIGHT) {
+        c->replies_seen++;
+    }
 }
 
 /* Send the request the protocol asks for in place of a dropped one (ri.wire:
@@ -358,11 +382,12 @@ static void client_process(struct client *c)
     /* the rest of a dropped request first: while some is to come, client_drop
      * took every byte read, so it can only be at the start */
     size_t pos = c->in.len < c->drop ? c->in.len : c->drop;
+    bool starved = false; /* stopped at a request not whole yet */
     c->drop -= pos;
-    while (pos < c->in.len && !c->closing && !c->closed && !client_over_limit(c) &&
-           !c->server_wait && !c->fence_wait) {
+    while (pos < c->in.len && client_parsing(c)) {
         size_t n = c->in.len - pos;
         if (c->need > n) {
+            starved = true;
             break;
         }
         int rc = pr->req_parse(c->in.data + pos, n, &c->ri);
@@ -370,8 +395,14 @@ static void client_process(struct client *c)
             rc = PARSE_DROP; /* not held, and not refused either: dropped */
         }
         if (rc == PARSE_AGAIN) {
+            starved = true;
             c->need = c->ri.len;
-            if (c->need > c->px->request_max) {
+            if (c->need > CLIENT_UNAUTH_REQUEST_MAX && c->lc.auth != NULL && !c->lc.authed) {
+                log_info("pool '%s': client %s: a request of %zu bytes before it logged in: "
+                         "refused, the client closed",
+                         c->pool->cp->name, c->addr, c->need);
+                client_refuse(c, "Protocol error: unauthenticated bulk length");
+            } else if (c->need > c->px->request_max) {
                 log_warn("pool '%s': client %s: a request of %zu bytes is over "
                          "--request-size-limit (%zu): refused, the client closed",
                          c->pool->cp->name, c->addr, c->need, c->px->request_max);
@@ -397,6 +428,9 @@ static void client_process(struct client *c)
     }
     /* c->need stays the total size of the message now at the buffer start */
     buf_consume(&c->in, pos);
+    if (c->read_eof && (c->in.len == 0 || starved)) {
+        c->closing = true; /* all it sent is dispatched (an unfinished request is dropped) */
+    }
     if (c->ri.wire.cap > c->px->mbuf_size) {
         buf_free(&c->ri.wire); /* a large rewrite (a quiet ms's value) is not kept */
     }
@@ -407,7 +441,7 @@ static void client_process(struct client *c)
 static int client_read_once(struct client *c)
 {
     struct proxy *px = c->px;
-    if (client_over_limit(c)) {
+    if (client_over_limit(c) || c->read_eof) {
         return 0; /* requests already buffered wait too: reading would only grow them */
     }
     size_t want = px->mbuf_size;
@@ -426,7 +460,8 @@ static int client_read_once(struct client *c)
     int rc = stream_read(&c->st, c->in.data + c->in.len, c->in.cap - c->in.len, &got, &err);
     if (rc == STREAM_EOF) {
         c->pool->stats[SP_client_eof]++;
-        c->closing = true; /* half-closed: still answer what was sent */
+        c->read_eof = true; /* half-closed: still answer what was sent */
+        client_process(c);  /* (what is left of it: the limits may have stopped it) */
         return 0;
     }
     if (rc == STREAM_ERROR) {
@@ -548,10 +583,13 @@ void client_flush(struct client *c)
         client_process(c);
     }
     client_update_events(c);
-    if (client_reading(c) && c->in.len > 0 && c->in.len >= c->need) {
+    if (client_parsing(c) && c->in.len > 0 && c->in.len >= c->need) {
         /* requests read before we paused, or left when the limit stopped us:
          * no socket event will come for bytes that are already here */
         client_process(c);
+        if (c->closing && !client_write_out(c)) {
+            return; /* (read_eof) the last of them were local replies, now written */
+        }
     }
     if (client_reading(c) && stream_pending(&c->st) > 0) {
         client_read(c); /* the same for bytes TLS decrypted before we paused */
@@ -636,7 +674,8 @@ void client_drain(struct client *c)
         client_close(c); /* its replies are all written: nothing to wait for */
         return;
     }
-    c->closing = true;
+    c->read_eof = true; /* no more reading: what it sent is still answered (client_process) */
+    client_process(c);
     client_update_events(c);
     client_mark_dirty(c);
 }

@@ -44,8 +44,9 @@ struct client {
     size_t drop;    /* bytes of a dropped request (PARSE_DROP) still to come */
     struct buf out; /* reply bytes for the socket */
     size_t out_pos;
-    struct cqueue q;  /* requests awaiting their reply */
-    size_t avg_reply; /* moving average of this client's reply sizes */
+    struct cqueue q;       /* requests awaiting their reply */
+    size_t avg_reply;      /* moving average of this client's reply sizes */
+    uint32_t replies_seen; /* (up to a bound) its window of requests in flight grows with them */
     struct local_ctx lc;
     struct req_info ri; /* parse scratch */
     struct txn txn;     /* MULTI ... EXEC, WATCH */
@@ -78,6 +79,8 @@ struct client {
     bool dirty;
     bool handshake; /* TLS: the handshake is not done yet */
     bool closing;   /* no more reading: close once every reply is written */
+    bool read_eof;  /* the client sent all it will: what it sent is still parsed (as the
+                       limits let it), then closing */
     bool refused;   /* ... and then linger: an error about its input was the last reply */
     bool lingering; /* write side shut, reading to drop until linger_timer or EOF */
     bool closed;
@@ -152,7 +155,9 @@ void client_refuse(struct client *c, const char *msg);
 void client_linger_init(struct client *c);
 void client_linger(struct client *c);
 void client_linger_read(struct client *c);
-/* Stop reading; close once every pending reply is written (graceful shutdown). */
+/* Stop reading; answer what it sent (requests read but not yet sent on, which
+ * its limits held back, go on as replies come) and close once every reply is
+ * written (graceful shutdown). */
 void client_drain(struct client *c);
 /* QUIT: answered, then closed once every reply is written. */
 void client_quit(struct client *c);

@@ -711,9 +711,24 @@ static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
                SS_server_timedout);
 }
 
+/* Whether an AUTH refused with the error p says the server has no password at
+ * all (then, as with twemproxy, its connection serves without one). */
+static bool sconn_auth_unneeded(const uint8_t *p, size_t len)
+{
+    static const char *const words[] = {"without any password configured", "no password is set"};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (memmem(p, len, words[i], strlen(words[i])) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
 /* The reply to one AUTH of server_auth_build: the first way that succeeds is
  * the one later connections send alone; a learned way that fails is forgotten
- * (the server's users may have changed), so the next connection tries both. */
+ * (the server's users may have changed), so the next connection tries both. A
+ * login the server refuses fails the connection (unless the server has no
+ * password at all). */
 static void sconn_auth_reply(struct sconn *c, const uint8_t *p, size_t len)
 {
     struct server *s = c->server;
@@ -737,11 +752,20 @@ static void sconn_auth_reply(struct sconn *c, const uint8_t *p, size_t len)
         return; /* the other way may succeed, or did */
     }
     s->auth_form = SERVER_AUTH_UNKNOWN;
-    log_error("server '%s' refused connection set-up: %.*s (redis_auth sent as %s)", s->cs->name,
-              (int)(len > 2 ? len - 2 : len), (const char *)p,
+    int n = (int)(len > 2 ? len - 2 : len);
+    log_error("server '%s' refused connection set-up: %.*s (redis_auth sent as %s)", s->cs->name, n,
+              (const char *)p,
               c->auth_sent == SERVER_AUTH_UNKNOWN ? "user and password, then as one password"
               : form == SERVER_AUTH_USER          ? "user and password"
                                                   : "one password");
+    if (!sconn_auth_unneeded(p, len)) {
+        /* it wants a login we do not have: every request would get -NOAUTH, which
+         * the client, logged in to the proxy, cannot make sense of */
+        char msg[256];
+        snprintf(msg, sizeof(msg), "server '%s' refused the pool's redis_auth: %.*s", s->cs->name,
+                 n > 1 ? n - 1 : 0, (const char *)p + 1);
+        sconn_fail(c, msg, SS_server_err);
+    }
 }
 
 /* One complete reply of len bytes at p, for the oldest request (or a set-up

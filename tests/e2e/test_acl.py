@@ -7,7 +7,8 @@ import hashlib
 
 import pytest
 
-from conftest import RespError, redis_pool
+from conftest import Resp, RespError, redis_pool
+from hostile_util import raw_connect
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 NOAUTH = "NOAUTH Authentication required."
@@ -195,3 +196,64 @@ def test_an_acl_login_with_a_space_fails_once_at_most_per_server(env):
     assert acl_log_auth_failures(direct) == first
     with open(px.log) as f:
         assert "refused connection set-up" not in f.read(), px.log_tail()
+
+
+def test_a_failed_login_leaves_the_earlier_one_in_force(acl_proxy):
+    """As redis: a wrong AUTH (or HELLO AUTH) after a good one answers WRONGPASS
+    and the client stays logged in (it was logged out: NOAUTH for what followed)."""
+    px, r = acl_proxy
+    for port in (r.port, px.port()):
+        c = Resp(port=port)
+        user, pw = ("app", "apppw") if port == r.port else ("alice", "s3cret")
+        assert c.call("AUTH", user, pw) == b"OK"
+        assert c.call("AUTH", user, "wrong") == RespError(WRONGPASS)
+        assert c.call("SET", "after", "1") == b"OK"
+        assert c.call("HELLO", "2", "AUTH", user, "wrong") == RespError(WRONGPASS)
+        assert c.call("GET", "after") == b"1"
+        c.close()
+
+
+def test_a_large_request_before_login_is_refused_at_once(acl_proxy):
+    """Before a login, redis refuses a bulk over 16 KB and closes; the proxy read
+    the whole request first (200 MB from anyone who can connect) to answer
+    NOAUTH. Now it refuses as soon as the size is known, in redis' words."""
+    px, r = acl_proxy
+    for port in (r.port, px.port()):
+        s = raw_connect(port, timeout=10)
+        s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$209715200\r\n" + b"x" * 65536)
+        got = b""
+        try:
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                got += b
+        except ConnectionResetError:
+            pass
+        s.close()
+        assert got == b"-ERR Protocol error: unauthenticated bulk length\r\n", (port, got)
+    c = px.resp()  # small requests before a login still get NOAUTH
+    assert c.call("GET", "k") == RespError(NOAUTH)
+
+
+def test_a_server_refusing_the_pools_login_is_named_in_the_error(env):
+    """redis_auth the server refuses: the connection cannot serve, and the client
+    (logged in to the proxy) gets an error that says so, not the server's -NOAUTH
+    to each request passed on; the server's errors are counted."""
+    r = acl_redis(env)
+    px = env.proxy({"alpha": redis_pool([r], redis_auth='"app wrongpw"')})
+    c = px.resp()
+    assert c.call("AUTH", "app", "wrongpw") == b"OK"  # the proxy's own login
+    got = c.call("GET", "k")
+    assert got == RespError("ERR server '%s' refused the pool's redis_auth: %s" % (r.addr, WRONGPASS)), got
+    px.wait_stats(lambda st: st["alpha"][r.addr]["server_err"] >= 1, "the server's error counted")
+
+
+def test_a_server_without_a_password_takes_the_pool_with_redis_auth(env):
+    """twemproxy's way: redis_auth set, the server has no password (its AUTH error
+    says so): the connection serves."""
+    r = env.redis()
+    px = env.proxy({"alpha": redis_pool([r], redis_auth="pw")})
+    c = px.resp()
+    assert c.call("AUTH", "pw") == b"OK"
+    assert c.call("SET", "k", "v") == b"OK" and c.call("GET", "k") == b"v"

@@ -168,6 +168,49 @@ def test_client_not_reading_its_replies_keeps_rss_bounded_then_gets_every_reply_
     assert proxy.alive()
 
 
+def test_a_new_client_pipelining_large_replies_it_does_not_read_stays_near_its_limit(env, backends):
+    """A client's first pipeline: before any reply tells their size, the proxy
+    sends at most a window of 16 requests, which grows by two with each reply,
+    so the bytes bound applies from the first replies on. It sent 4096 at once:
+    a pipeline of GETs of a 256 KB value, not read, pinned 1 GB in the proxy
+    (with --client-buffer-limit=8m), and those replies, queued on the shared
+    server connection, held every other client's replies behind them."""
+    r, _ = backends
+    limit = 8 * MB
+    px = env.proxy({"r": redis_pool([r], timeout=5000)},
+                   extra_args=["--client-buffer-limit=%d" % limit])
+    size, n = 256 * 1024, 3000
+    value = b"v" * size
+    assert px.client("r").set("mb:big", value) is True
+    pid = px.proc.pid
+    base = rss_bytes(pid)
+    bound = base + limit + 16 * size + SLACK
+    assert n * size > bound + 256 * MB, "test parameters do not make the bound meaningful"
+    s = raw_connect(px.port("r"), timeout=30)
+    sampler = RssSampler(pid).start()
+    s.sendall(encode_command("GET", "mb:big") * n)  # fits the socket buffers: it returns
+    wait_until(unchanged_for(lambda: rss_bytes(pid) >> 20, 1.0), "the proxy to stop", 20, 0.1)
+    peak_paused = sampler.max
+    other = px.client("r", socket_timeout=2)
+    assert other.get("mb:big") == value  # served meanwhile, not behind the unread ones
+    reply = b"$%d\r\n%s\r\n" % (size, value)
+    got, s_total = 0, n * len(reply)
+    s.settimeout(10)
+    while got < s_total:
+        b = s.recv(1 << 20)
+        assert b, "connection closed after %d of %d bytes" % (got, s_total)
+        off = got % len(reply)
+        want = (reply * (len(b) // len(reply) + 2))[off:off + len(b)]
+        assert b == want, "reply stream differs after %d bytes" % got
+        got += len(b)
+    sampler.stop()
+    s.close()
+    print("\n[first pipeline, 256 KB replies] base %.1f MB, paused %.1f MB (bound %.1f MB)"
+          % (mb(base), mb(peak_paused), mb(bound)))
+    assert got == s_total
+    assert_rss_below(peak_paused, bound, "a new client's unread pipeline of large replies")
+
+
 def test_slow_reader_that_keeps_pipelining_keeps_rss_bounded(proxy):
     """A client that reads, but slower than the proxy answers, while it keeps
     pipelining: the unread replies never exceed 64 MB, so RSS must stay under the

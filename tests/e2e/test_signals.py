@@ -6,6 +6,7 @@ import datetime
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -114,9 +115,11 @@ def test_shutdown_signal_exits_0_and_removes_pid_file(env, sig, interval):
 
 
 def test_sigterm_answers_in_flight_requests(env):
-    """SIGTERM while a pipelined batch waits on a stalled backend: the proxy
-    stays up until the backend answers, every reply reaches the client in
-    order, then it exits 0 and removes its pid file."""
+    """SIGTERM while a pipelined batch waits on a stalled backend (its first
+    requests sent on, the rest read and held back by the client's window of
+    requests in flight): the proxy stays up until the backend answers, every
+    request the client sent is answered, in order, then it exits 0 and removes
+    its pid file."""
     s = env.redis()
     pidfile = os.path.join(env.tmp, "nc.pid")
     px = env.proxy({"alpha": redis_pool([s])}, extra_args=["-p", pidfile])
@@ -128,8 +131,8 @@ def test_sigterm_answers_in_flight_requests(env):
         cmds += [("SET", "gr:%d" % i, "v%d" % i), ("GET", "gr:%d" % i)]
     with stalled(s):
         c.send(b"".join(encode_command(*cmd) for cmd in cmds))
-        st = forwarded(px, "alpha", s, n)
-        assert st["alpha"][s.addr]["requests"] == n + 1, st["alpha"][s.addr]
+        forwarded(px, "alpha", s, 16)
+        time.sleep(0.2)  # (the rest read into the proxy, beside the window)
         os.kill(px.proc.pid, signal.SIGTERM)
         # SIGTERM handled: the listener is closed; the process must stay for the replies
         wait_until(lambda: not wait_port(px.port(), timeout=0), "the proxy to stop accepting on SIGTERM")
