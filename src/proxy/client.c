@@ -442,7 +442,9 @@ static int client_read_once(struct client *c)
 {
     struct proxy *px = c->px;
     if (client_over_limit(c) || c->read_eof) {
-        return 0; /* requests already buffered wait too: reading would only grow them */
+        /* over its limits, requests already buffered wait too: reading would
+         * only grow them; after its EOF there is nothing more to read */
+        return 0;
     }
     size_t want = px->mbuf_size;
     if (c->need > c->in.len && c->need - c->in.len > want) {

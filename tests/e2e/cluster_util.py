@@ -127,6 +127,10 @@ class Cluster:
                 ports.append(int(f[1].split("@")[0].rsplit(":", 1)[1]))
         return [n for n in self.nodes if n.port in ports]
 
+    def replica_of(self, master):
+        """master's first replica, waiting until CLUSTER NODES lists one."""
+        return wait_until(lambda: (self.replicas_of(master) or [None])[0], "the master's replica listed")
+
     def wait_ok(self, timeout=30):
         """Every live node says cluster_state:ok, covers every slot and sees
         the same masters (full agreement, not just one node's view)."""

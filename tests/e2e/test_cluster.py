@@ -623,7 +623,7 @@ def test_replica_reads(env, cluster):
     c = px.resp()
     assert c.call("SET", "rr:1", "x") == b"OK"
     master = cluster.master_of(key_slot("rr:1"))
-    replica = wait_until(lambda: (cluster.replicas_of(master) or [None])[0], "the master's replica listed")
+    replica = cluster.replica_of(master)
     wait_until(lambda: cluster.call(replica, "READONLY") and
                Resp(port=replica.port).pipeline([("READONLY",), ("GET", "rr:1")])[1] == b"x", "replicated")
     before = px.stats()["cl"]["%s:%d" % (HOST, replica.port)]["requests"]

@@ -71,7 +71,7 @@ def test_master_killed_under_load(env):
     load = Load(px.port("cl"), clients=4, keys=300, pipeline=20).start()
     load.wait_ops(2000)
     victim = cl.master_of(key_slot("load:0:0"))
-    heir = wait_until(lambda: (cl.replicas_of(victim) or [None])[0], "the master's replica listed")
+    heir = cl.replica_of(victim)
     victim.proc.kill()
     wait_until(lambda: cl.call(heir, "ROLE")[0] == b"master", "the replica promoted", timeout=15)
     load.wait_ops(3000, timeout=30)
@@ -98,7 +98,7 @@ def test_a_watch_of_a_killed_masters_key_waits_for_its_heir(env):
     cl.wait_replicas_synced()
     key = "watched"
     victim = cl.master_of(key_slot(key))
-    heir = wait_until(lambda: (cl.replicas_of(victim) or [None])[0], "the master's replica listed")
+    heir = cl.replica_of(victim)
     c = px.resp()
     assert c.call("SET", key, "0") == b"OK"
     cl.wait_replicas_synced()
@@ -132,7 +132,7 @@ def test_master_demoted_again_redirects_reads(env):
     cl.wait_replicas_synced()
     key = "demote:k"
     m = cl.master_of(key_slot(key))
-    r = wait_until(lambda: (cl.replicas_of(m) or [None])[0], "the master's replica listed")
+    r = cl.replica_of(m)
     c = px.resp()
     assert c.call("SET", key, "1") == b"OK"
     for node in (r, m):
@@ -164,7 +164,7 @@ def test_read_in_flight_on_a_killed_master(env):
     c = px.resp(timeout=30)
     assert c.call("SET", "inflight:k", "v1") == b"OK"
     victim = cl.master_of(key_slot("inflight:k"))
-    heir = wait_until(lambda: (cl.replicas_of(victim) or [None])[0], "the master's replica listed")
+    heir = cl.replica_of(victim)
     assert cl.call(victim, "WAIT", 1, 5000) == 1
     # the replica has the value, asked of it: WAIT once said 1 to a replica just
     # fully synced whose replication stream had not started (redis 7.0 streams
@@ -238,7 +238,7 @@ def test_replica_whose_link_stays_down_gets_no_read_past_replica_max_link_down(e
     cl.wait_replicas_synced()
     key = "stale:k"
     master = cl.master_of(key_slot(key))
-    replica = wait_until(lambda: (cl.replicas_of(master) or [None])[0], "the master's replica listed")
+    replica = cl.replica_of(master)
     name = "%s:%d" % (HOST, replica.port)
     c = px.resp()
     assert c.call("SET", key, "old") == b"OK"
