@@ -63,6 +63,22 @@ int log_reopen(void)
     return 0;
 }
 
+/* A proxy that drops root keeps writing to the file it opened as root, but its
+ * SIGHUP reopen runs as the new user: the file must be that user's (nginx
+ * gives its logs to the worker user the same way). */
+int log_chown(uid_t uid, gid_t gid)
+{
+    if (logger.path == NULL || logger.fd <= STDERR_FILENO) {
+        return 0;
+    }
+    if (fchown(logger.fd, uid, gid) != 0) {
+        log_warn("giving log file '%s' to uid %d gid %d failed: %s", logger.path, (int)uid,
+                 (int)gid, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 void log_level_up(void)
 {
     if (logger.level < LOG_LEVEL_MAX) {

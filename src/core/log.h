@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum log_level {
     LOG_EMERG = 0,
@@ -29,6 +30,8 @@ enum log_level {
 int log_init(int level, const char *path);
 void log_deinit(void);
 int log_reopen(void);
+/* Make the log file uid:gid's, before a privilege drop (so SIGHUP can reopen it). */
+int log_chown(uid_t uid, gid_t gid);
 void log_level_up(void);
 void log_level_down(void);
 int log_loggable(int level);

@@ -38,6 +38,7 @@ int privileges_drop(const struct conf_global *g)
             gid = pw->pw_gid;
         }
     }
+    log_chown(g->user != NULL ? uid : (uid_t)-1, gid);
     if (setgroups(1, &gid) != 0 || setgid(gid) != 0 || (g->user != NULL && setuid(uid) != 0)) {
         log_error("dropping privileges failed: %s", strerror(errno));
         return -1;

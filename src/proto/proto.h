@@ -123,6 +123,9 @@ struct req_info {
     bool late_err;     /* ROUTE_REJECT for what redis finds only when it runs the command
                           (MSET without whole pairs): a transaction queues it, placed by
                           its first key, and EXEC gets redis' error for it alone */
+    bool refused;      /* ROUTE_REJECT of the proxy's own (unsupported, key too long), not
+                          redis' (unknown, arity): redis would have refused a client not
+                          logged in, or subscribed, first, so local() does too */
     bool readonly;     /* a read (may go to a replica) */
     uint16_t cmd;      /* protocol-specific command id */
     struct spans keys; /* keys, in request order */

@@ -10,7 +10,9 @@
  * - A split command with a single key is returned as ROUTE_KEY: forwarded unchanged,
  *   and the server's own reply is already the right reply.
  * - redis_local() returns 0 for ROUTE_REJECT requests even before AUTH, so the core
- *   answers them with info->err (redis, too, reports unknown commands before NOAUTH).
+ *   answers them with info->err (redis, too, reports unknown commands and a wrong
+ *   arity before NOAUTH); for a refusal of the proxy's own (info->refused) it answers
+ *   NOAUTH or the subscribed-mode error first, as redis would before running it.
  * - An inline request is rewritten (info->rewritten, info->wire) and classified like
  *   its RESP form; unbalanced quotes, a NUL byte or an unended line over 64 KB are a
  *   PARSE_ERROR whose err is redis' text.

@@ -289,11 +289,11 @@ int redis_local(struct buf *out, const uint8_t *req, const struct req_info *info
     if (info->cmd == REDIS_CMD_NOOP) {
         return 1; /* an empty request: redis answers nothing */
     }
-    if (info->route == ROUTE_REJECT) {
+    if (info->route == ROUTE_REJECT && !info->refused) {
         return 0; /* the core answers info->err, as redis would before NOAUTH */
     }
     size_t start = out->len;
-    int rc = local_gate(out, info, lc);
+    int rc = local_gate(out, info, lc); /* a refusal of ours comes after it */
     if (rc == 0 && info->route != ROUTE_LOCAL) {
         return 0;
     }

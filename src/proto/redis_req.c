@@ -43,6 +43,13 @@ static int req_reject(struct req_info *info, size_t len)
     return PARSE_OK;
 }
 
+/* A refusal of the proxy's own, where redis would run the command (proto.h: refused). */
+static int req_refuse(struct req_info *info)
+{
+    info->refused = true;
+    return req_reject(info, info->len);
+}
+
 /* Append to info->err up to max bytes of s, stopping at a NUL as redis' "%.*s" does. */
 static size_t err_put(struct req_info *info, size_t at, const void *s, size_t n, size_t max)
 {
@@ -121,12 +128,6 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
         }
         c = redis_cmd_get(id);
     }
-    const char *why = redis_cmd_reject_reason(c);
-    if (why != NULL) {
-        snprintf(info->err, sizeof(info->err), "unsupported command '%s' (%s)", c->name, why);
-        req_reject(info, info->len);
-        return NULL;
-    }
     if (!redis_cmd_arity_ok(c, argc) && id == REDIS_CMD_EXEC) {
         /* redis: EXEC refused aborts the transaction, and says so */
         snprintf(info->err, sizeof(info->err),
@@ -136,10 +137,17 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
         req_reject(info, info->len);
         return NULL;
     }
+    /* redis checks the arity before the login: so do we, then our own refusals */
+    const char *why = redis_cmd_reject_reason(c);
     if (!redis_cmd_arity_ok(c, argc)) {
         req_reject_arity(info, c);
-        info->late_err = redis_cmd_arity_table_ok(c, argc) && argc > 1 &&
+        info->late_err = why == NULL && redis_cmd_arity_table_ok(c, argc) && argc > 1 &&
                          spans_push(&info->keys, a[1].off, a[1].len) == 0;
+        return NULL;
+    }
+    if (why != NULL) {
+        snprintf(info->err, sizeof(info->err), "unsupported command '%s' (%s)", c->name, why);
+        req_refuse(info);
         return NULL;
     }
     info->cmd = id;
@@ -233,11 +241,11 @@ static uint8_t req_sub_of(uint16_t cmd)
     }
 }
 
-static int req_reject_msg(struct req_info *info, const char *msg, const struct redis_cmd *c)
+static int req_refuse_msg(struct req_info *info, const char *msg, const struct redis_cmd *c)
 {
     snprintf(info->err, sizeof(info->err), msg, c->name);
     info->cmd = REDIS_CMD_UNKNOWN;
-    return req_reject(info, info->len);
+    return req_refuse(info);
 }
 
 /* Keys of a request: the key specs' (COMMAND GETKEYS), the channel of PUBLISH, every
@@ -280,17 +288,17 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     }
     /* BLOCK would park a shared server connection for as long as it waits. */
     if (c->handling == REDIS_H_KEY_NOBLOCK && redis_cmd_blocks(c, p, info->args.v, info->args.n)) {
-        return req_reject_msg(info, "unsupported command '%s' with BLOCK (blocking)", c);
+        return req_refuse_msg(info, "unsupported command '%s' with BLOCK (blocking)", c);
     }
     if (req_keys(c, p, info) != 0) {
-        return req_reject_msg(info, "out of memory (keys of '%s')", c);
+        return req_refuse_msg(info, "out of memory (keys of '%s')", c);
     }
     for (uint32_t i = 0; i < info->keys.n; i++) {
         if (info->keys.v[i].len > PROTO_MAX_KEY_LEN_REDIS) {
             snprintf(info->err, sizeof(info->err), "key too long (%u bytes, at most %u)",
                      info->keys.v[i].len, PROTO_MAX_KEY_LEN_REDIS);
             info->cmd = REDIS_CMD_UNKNOWN;
-            return req_reject(info, info->len);
+            return req_refuse(info);
         }
     }
     info->route = req_route_of(c, info->keys.n);
@@ -405,7 +413,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     info->len = 0;
     info->route = ROUTE_KEY;
     info->noreply = info->quit = info->readonly = info->empty = info->local_only = false;
-    info->late_err = false;
+    info->late_err = info->refused = false;
     info->cursor = info->flush = info->rewritten = info->droppable = info->quiet = false;
     info->key_tail = 0;
     info->txn = TXN_NONE;

@@ -317,15 +317,21 @@ static uint32_t scan_bits(uint32_t nservers)
 
 bool router_cursor_parse(const uint8_t *s, size_t n, uint64_t *v)
 {
+    /* redis reads a cursor with strtoull: "" is 0, a sign may lead, "-1" wraps */
+    bool neg = n > 0 && s[0] == '-';
+    size_t i = n > 0 && (s[0] == '-' || s[0] == '+') ? 1 : 0;
     *v = 0;
-    if (n == 0 || n > 20) {
+    if (i == 1 && n == 1) {
         return false;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (; i < n; i++) {
         if (s[i] < '0' || s[i] > '9' || *v > (UINT64_MAX - (uint64_t)(s[i] - '0')) / 10) {
             return false;
         }
         *v = *v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (neg) {
+        *v = (uint64_t)0 - *v;
     }
     return true;
 }
@@ -543,6 +549,9 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         return true;
     }
     if (ri->route == ROUTE_REJECT && !c->txn.active) {
+        if (ri->refused && !ri->quit && router_asks_local(c, ri) && router_local(c, p, ri)) {
+            return true; /* NOAUTH, or not while subscribed: redis says that first */
+        }
         router_reply_error(c, ri->err);
         if (ri->quit) {
             client_quit(c);

@@ -22,7 +22,8 @@ struct sconn;
 bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* Queue an error reply (in the client's protocol) in request order. */
 void router_reply_error(struct client *c, const char *msg);
-/* A client's SCAN cursor: decimal digits that fit 64 bits. */
+/* A client's SCAN cursor as redis reads it (strtoull): digits that fit 64 bits,
+ * a sign before them ("-1" wraps), "" is 0. */
 bool router_cursor_parse(const uint8_t *s, size_t n, uint64_t *v);
 /* Send the client's SCAN to sc with the server's own cursor; the reply goes
  * through fn (which makes the pool-wide cursor) with arg and ctx. */

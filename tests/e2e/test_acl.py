@@ -257,3 +257,20 @@ def test_a_server_without_a_password_takes_the_pool_with_redis_auth(env):
     c = px.resp()
     assert c.call("AUTH", "pw") == b"OK"
     assert c.call("SET", "k", "v") == b"OK" and c.call("GET", "k") == b"v"
+
+
+def test_before_a_login_redis_order_of_errors(env):
+    """Before a login redis reports an unknown command and a wrong number of
+    arguments, then NOAUTH for everything else, including what it would refuse
+    only when running it: so does the proxy, which answered its own refusals
+    (CONFIG, XREAD BLOCK, SHUTDOWN) first, telling a stranger what it serves."""
+    r = env.redis(args=["--requirepass", "pw"])
+    px = env.proxy({"alpha": redis_pool([r], redis_auth="pw")})
+    cases = [("FOO", "x"), ("GET",), ("CONFIG",), ("CONFIG", "GET", "x"), ("XREAD", "BLOCK", "0", "STREAMS", "s", "$"),
+             ("SHUTDOWN",), ("GET", "k")]
+    for cmd in cases:
+        want = Resp(port=r.port).call(*cmd)
+        got = Resp(port=px.port()).call(*cmd)
+        assert got == want, (cmd[0], cmd[1:2], want, got)
+    want_noauth = [cmd[:2] for cmd in cases if Resp(port=r.port).call(*cmd) == RespError(NOAUTH)]
+    assert len(want_noauth) == 4, want_noauth  # the case list still covers the order

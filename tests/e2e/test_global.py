@@ -4,11 +4,15 @@ and worker_processes 0 is one process (the worker mode has test_workers.py)."""
 
 import os
 import pwd
+import shutil
+import signal
+import tempfile
 
 import pytest
 import redis
 
 from conftest import HOST, NUTCRACKER_BIN, free_port, wait_port, wait_until
+from liveness_util import read_file
 
 
 def _meitu_conf(env, backend, listen_port, glob):
@@ -18,8 +22,8 @@ def _meitu_conf(env, backend, listen_port, glob):
     return env.write_conf("\n".join(lines) + "\n")
 
 
-def _start(env, conf):
-    log = env._path("nutcracker.log")
+def _start(env, conf, log=None):
+    log = log or env._path("nutcracker.log")
     argv = [NUTCRACKER_BIN, "-c", conf, "-s", str(free_port()), "-a", HOST, "-v", "5", "-o", log]
     proc, _ = env.spawn(argv, "nutcracker")
     return proc, log
@@ -44,6 +48,34 @@ def test_user_drops_root_after_binding_and_still_serves(env):
     r = redis.Redis(host=HOST, port=port)
     assert r.set("g:k", "v") is True
     assert r.get("g:k") == b"v"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_a_proxy_that_dropped_root_can_still_reopen_its_log(env):
+    """The log file opened as root becomes the user's at the drop, so a SIGHUP
+    (logrotate's postrotate, or an operator's) reopens it instead of logging
+    "Permission denied" and writing on to the old descriptor."""
+    nobody = pwd.getpwnam("nobody").pw_uid
+    logdir = tempfile.mkdtemp(prefix="nc-drop-")  # pytest's own tmp is root's only
+    try:
+        os.chmod(logdir, 0o755)
+        log = os.path.join(logdir, "nutcracker.log")
+        backend = env.redis()
+        port = free_port()
+        conf = os.path.join(logdir, "nutcracker.yml")  # SIGHUP also rereads it, as nobody
+        shutil.copy(_meitu_conf(env, backend, port, {"user": "nobody"}), conf)
+        os.chmod(conf, 0o644)
+        proc, _ = _start(env, conf, log)
+        assert wait_port(port, proc)
+        wait_until(lambda: _uid(proc.pid) == nobody, "the proxy to run as nobody")
+        assert os.stat(log).st_uid == nobody
+        os.kill(proc.pid, signal.SIGHUP)
+        os.kill(proc.pid, signal.SIGTTIN)
+        wait_until(lambda: "up log level to 6" in read_file(log), "the level change in the log")
+        assert "failed" not in read_file(log) and "denied" not in read_file(log), read_file(log)
+        assert redis.Redis(host=HOST, port=port).ping() is True
+    finally:
+        shutil.rmtree(logdir, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")

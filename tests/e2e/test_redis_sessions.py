@@ -331,6 +331,15 @@ def test_scan_walks_every_server_once(rig):
     assert list(c.scan_iter(match="nothing:*")) == []
     r = px.resp()
     assert r.call("SCAN", "notanumber") == RespError("ERR invalid cursor")
+    # redis reads the cursor with strtoull: "" and "+0" start, leading blanks and
+    # 2^64 do not; the proxy's pool-wide cursor is read the same way
+    first = servers[0].resp()
+    for cursor in ("", "+0", "-0", " 0", "18446744073709551616", "+", "0x0", "1 "):
+        want = first.call("SCAN", cursor, "MATCH", "nothing:*")
+        got = r.call("SCAN", cursor, "MATCH", "nothing:*")
+        assert isinstance(got, RespError) == isinstance(want, RespError), (cursor, want, got)
+        assert got == want or not isinstance(want, RespError), (cursor, want, got)
+    assert r.call("SCAN", "", "COUNT", "1000")[1] != []  # "" is 0: the walk starts
 
 
 def test_dbsize_keys_randomkey_summed_over_servers(rig):

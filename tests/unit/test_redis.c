@@ -1781,7 +1781,12 @@ static void test_auth(void)
     CHECK_EQ_INT(local_check("GET k", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("PING", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("COMMAND", &lc, "-NOAUTH Authentication required.\r\n"), 1);
-    CHECK_EQ_INT(local_check("CONFIG GET x", &lc, ""), 0); /* rejected before NOAUTH */
+    /* redis: an unknown command and a wrong arity before NOAUTH, then NOAUTH, and a
+     * refusal of the proxy's own only after it (redis would refuse it logged out) */
+    CHECK_EQ_INT(local_check("FOO x", &lc, ""), 0);
+    CHECK_EQ_INT(local_check("GET", &lc, ""), 0);
+    CHECK_EQ_INT(local_check("CONFIG GET x", &lc, "-NOAUTH Authentication required.\r\n"), 1);
+    CHECK_EQ_INT(local_check("BLPOP a 0", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("INFO", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("CLIENT ID", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     CHECK_EQ_INT(local_check("KEYS *", &lc, "-NOAUTH Authentication required.\r\n"), 1);
