@@ -207,6 +207,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         req_info_init(&info);
         ready = 1;
     }
+    info.scanned = 0; /* other bytes than the last input's (proto.h) */
     while (off < size) {
         int rc = P->req_parse(data + off, size - off, &info);
         if (rc == PARSE_AGAIN) {

@@ -25,8 +25,11 @@
  * other `stats <sub>` go to one live server.
  *
  * Proxy-specific limits and refusals:
- *   - a command line must end within MC_LINE_MAX bytes (get/gets/gat/gats:
- *     MC_KEYS_LINE_MAX), else PARSE_ERROR "CLIENT_ERROR line too long";
+ *   - a command line must end within MC_LINE_MAX bytes, else PARSE_ERROR
+ *     "CLIENT_ERROR line too long"; get/gets/gat/gats lines (many keys) have no
+ *     limit here, the core's request size limit bounds them (info->len of an
+ *     unended line is a lower bound of its size, and info->scanned spares a
+ *     rescan of what was searched: a line trickling in costs O(length));
  *   - a data block longer than MC_REQ_DATA_MAX, memcached's largest item at
  *     any -I, is PARSE_DROP "SERVER_ERROR object too large for cache"; a
  *     shorter one that the core will not hold (--request-size-limit) is
@@ -92,10 +95,8 @@ enum mc_cmd_id {
 };
 
 #define MC_LINE_MAX 2048u /* bytes up to and including '\n' */
-/* Multi-key retrieval lines (about 2000 keys). A stateless parser rescans an
- * incomplete line on every call, so a client trickling bytes costs
- * O(limit^2): the limit keeps that small. */
-#define MC_KEYS_LINE_MAX (64u * 1024u)
+/* Multi-key retrieval lines: as long as the core's request size limit allows. */
+#define MC_KEYS_LINE_MAX SIZE_MAX
 #define MC_TOKENS_MAX    24u /* tokens on any other line (memcached's own bound) */
 #define MC_REQ_DATA_MAX  (1024u * 1024u * 1024u)
 /* The largest data block length memcached reads (its int, less the CRLF):

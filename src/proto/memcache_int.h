@@ -85,6 +85,9 @@ struct mc_line {
 };
 
 int mc_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc_line *line);
+/* The same, knowing that p[start, from) holds no LF (an earlier call searched it). */
+int mc_line_find_from(const uint8_t *p, size_t n, size_t start, size_t from, size_t max,
+                      struct mc_line *line);
 /* The same for a server's line, which memcached always ends with CRLF: a bare LF
  * is part of the line (memcached 1.6 echoes a binary key raw in mg's k flag when
  * it creates the item, N with b). */

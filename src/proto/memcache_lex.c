@@ -8,9 +8,16 @@
 
 int mc_line_find(const uint8_t *p, size_t n, size_t start, size_t max, struct mc_line *line)
 {
+    return mc_line_find_from(p, n, start, start, max, line);
+}
+
+int mc_line_find_from(const uint8_t *p, size_t n, size_t start, size_t from, size_t max,
+                      struct mc_line *line)
+{
     size_t avail = n - start;
     size_t scan = avail < max ? avail : max;
-    const uint8_t *lf = memchr(p + start, '\n', scan);
+    size_t known = from - start < scan ? from - start : scan; /* searched before: no LF */
+    const uint8_t *lf = memchr(p + start + known, '\n', scan - known);
 
     if (lf == NULL) {
         return avail >= max ? MC_LINE_LONG : MC_LINE_AGAIN;

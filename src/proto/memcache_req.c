@@ -50,6 +50,7 @@ static void mc_scan_fail(struct mc_scan *sc, const char *err)
 
 static void mc_req_reset(struct req_info *info)
 {
+    info->scanned = 0;
     spans_reset(&info->keys);
     spans_reset(&info->args);
     info->len = 0;
@@ -93,7 +94,8 @@ static int mc_req_reject(struct req_info *info, size_t len, const char *err)
     return PARSE_OK;
 }
 
-/* Multi-key retrieval lines may be long; the first word decides which limit applies. */
+/* Multi-key retrieval lines may be as long as the core's request size limit (as
+ * with memcached's get and twemproxy's); the first word decides. */
 static size_t mc_req_line_max(const uint8_t *p, size_t n)
 {
     static const char *const multi[] = {"get ", "gets ", "gat ", "gats "};
@@ -483,14 +485,17 @@ int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     struct mc_line line;
     size_t pos = 0;
     bool more;
+    size_t scanned = info->scanned <= n ? info->scanned : 0;
 
     mc_req_reset(info);
     if (n > 0 && p[0] == MC_BINARY_MAGIC) {
         /* a binary protocol request has no line end to wait for */
         return mc_req_error(info, MC_ERR_BINARY);
     }
-    int rc = mc_line_find(p, n, 0, mc_req_line_max(p, n), &line);
+    int rc = mc_line_find_from(p, n, 0, scanned, mc_req_line_max(p, n), &line);
     if (rc == MC_LINE_AGAIN) {
+        info->scanned = n;
+        info->len = n + 1; /* at least: the core refuses one over its size limit */
         return PARSE_AGAIN;
     }
     if (rc == MC_LINE_LONG) {

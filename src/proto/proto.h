@@ -161,6 +161,12 @@ struct req_info {
      * filled for that): a memcached data block, which memcached itself drops when it
      * is over its item size */
     bool droppable;
+    /* memcache, in and out: the first `scanned` bytes hold no line end. A PARSE_AGAIN
+     * on a command line not ended yet sets it (every other result clears it), and the
+     * caller gives it back with the same bytes and more, so a long line that arrives
+     * in many reads is searched once, not once per read; a caller that starts on
+     * other bytes must set it to 0 (as req_info_init does) */
+    size_t scanned;
     /* ROUTE_REJECT / PARSE_ERROR / ROUTE_DATASET: message without protocol framing
      * (redis' unknown-command error quotes up to 256 bytes of the request) */
     char err[512];

@@ -11,6 +11,7 @@ import re
 import pytest
 
 from conftest import HOST, free_port, mc_pool, placement
+from hostile_util import raw_connect, recv_until
 from mc_twins import both, start_twins
 
 
@@ -441,3 +442,31 @@ def test_a_nul_ends_the_command_as_memcached_reads_it(twins, line):
     alone, proxied = both(twins, setup + line + after)
     assert proxied == alone
     assert re.search(rb"VALUE za 0 2\r\nAA\r\nEND\r\nVALUE zb 0 2\r\nBB\r\nEND\r\nVERSION \S+\r\n$", alone)
+
+
+def test_a_get_of_twenty_thousand_keys_as_memcached_and_twemproxy_serve_it(twins):
+    """memcached and twemproxy take a get/gets line of any length (pymemcache's
+    get_many of many keys is one line); the proxy refused one over 64 KB
+    (CLIENT_ERROR line too long, and a close). A 170 KB line, sent whole and
+    trickled in 1 KB pieces: the replies byte for byte as memcached alone's."""
+    alone, ms, px = twins
+    stored = [b"big:%d" % i for i in range(0, 20000, 997)]
+    setup = b"".join(b"set %s 0 0 %d\r\n%s\r\n" % (key, len(key), key) for key in stored)
+    line = b"get " + b" ".join(b"big:%d" % i for i in range(20000)) + b"\r\n"
+    gets = b"gets " + b" ".join(stored + stored[:3]) + b" " + b"x" * 150000 + b"\r\n"
+    assert len(line) > 150000
+    want, got = both(twins, setup + line)
+    assert got == want and want.count(b"VALUE") == len(stored)
+    want, got = both(twins, setup + gets)  # the last key is too long: both refuse the line
+    assert got == want, (want[-200:], got[-200:])
+    for port in (alone.port, px.port("m")):  # both() flushed alone last: set again
+        s = raw_connect(port, timeout=10)
+        s.sendall(setup)
+        assert recv_until(s, b"STORED\r\n" * len(stored)) == b"STORED\r\n" * len(stored)
+        for i in range(0, len(line), 1024):
+            s.sendall(line[i:i + 1024])
+        got = recv_until(s, b"END\r\n")
+        s.close()
+        assert got.count(b"VALUE") == len(stored), port
+    c = px.pymc()
+    assert c.get_many(["big:%d" % i for i in range(20000)]) == {k.decode(): k for k in stored}

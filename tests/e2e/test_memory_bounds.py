@@ -264,13 +264,16 @@ ENDLESS = [
     # ... and once the value's bytes are over, the x that follow are a line too long
     ("m", b"set k 0 0 %d\r\n" % (REQUEST_MAX + 1), MC_TOO_LARGE + b"CLIENT_ERROR line too long\r\n",
      "closed"),
-    ("m", b"get ", b"CLIENT_ERROR ", "closed"),  # a line that never ends
+    # a get line that never ends: as long as memcached's may be, up to the limit
+    ("m", b"get ", b"SERVER_ERROR request exceeds the proxy's request size limit\r\n", "closed"),
+    ("m", b"gex ", b"CLIENT_ERROR line too long\r\n", "closed"),  # any other line: 2048 bytes
 ]
 
 
 @pytest.mark.parametrize("pool,head,answer,ends", ENDLESS, ids=[
     "redis-bulk-999999999", "redis-bulk-64MB+1", "redis-bulk-64MB-1K-overrun", "redis-endless-inline",
-    "redis-endless-length", "mc-set-999999999", "mc-set-64MB+1", "mc-endless-line"])
+    "redis-endless-length", "mc-set-999999999", "mc-set-64MB+1", "mc-endless-get-line",
+    "mc-endless-line"])
 def test_endless_request_gets_an_error_and_is_closed_rss_bounded(proxy, pool, head, answer, ends):
     """The header (or line) is followed by 'x' forever: the client gets an error and
     is closed after at most the 64 MB request limit plus what sits in socket buffers

@@ -16,6 +16,7 @@ static const struct proto *P = &proto_memcache;
 /* Parse a NUL-free request string whole. */
 static int req(const char *s, struct req_info *info)
 {
+    info->scanned = 0; /* each call here parses other bytes (proto.h) */
     return P->req_parse((const uint8_t *)s, strlen(s), info);
 }
 
@@ -128,7 +129,7 @@ static void test_storage(void)
     CHECK_EQ_INT(req(s, &info), PARSE_AGAIN);
     CHECK_EQ_INT(info.len, 14 + 12);
     CHECK_EQ_INT(req("set k 0 0 10\r", &info), PARSE_AGAIN);
-    CHECK_EQ_INT(info.len, 0);
+    CHECK_EQ_INT(info.len, 14); /* the line is not ended: one byte more at least */
     req_info_free(&info);
 }
 
@@ -603,19 +604,38 @@ static void test_fatal(void)
     req_ok(big, ROUTE_SPLIT, MC_CMD_GET, &info);
     CHECK_EQ_INT(info.keys.n, nkeys);
     free(big);
-    /* ... up to MC_KEYS_LINE_MAX */
-    char *huge = repeat('k', MC_KEYS_LINE_MAX, "gets ", "");
-    for (size_t i = 200; i < MC_KEYS_LINE_MAX; i += 201) {
+    /* ... of any length (memcached's get, twemproxy): 1 MB, fed in 4 KB pieces,
+     * each call searching only the new bytes (scanned), the hint a lower bound */
+    size_t hlen = 1024 * 1024;
+    char *huge = repeat('k', hlen, "gets ", "");
+    for (size_t i = 200; i < hlen; i += 201) {
         huge[i] = ' ';
     }
-    huge[MC_KEYS_LINE_MAX - 2] = '\r';
-    huge[MC_KEYS_LINE_MAX - 1] = '\n';
-    huge[MC_KEYS_LINE_MAX] = '\0';
+    huge[hlen - 2] = '\r';
+    huge[hlen - 1] = '\n';
+    huge[hlen] = '\0';
+    struct req_info part;
+    req_info_init(&part);
+    for (size_t have = 4096; have < hlen; have += 4096) {
+        CHECK_EQ_INT(P->req_parse((const uint8_t *)huge, have, &part), PARSE_AGAIN);
+        CHECK(part.scanned == have && part.len == have + 1);
+    }
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)huge, hlen, &part), PARSE_OK);
+    CHECK(part.scanned == 0 && part.len == hlen && part.keys.n == hlen / 201 + 1);
+    /* a caller that says bytes were searched when they were not misses the
+     * line end: scanned must come from a PARSE_AGAIN on the same bytes */
+    part.scanned = hlen;
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)huge, hlen, &part), PARSE_AGAIN);
+    part.scanned = 0;
+    CHECK_EQ_INT(P->req_parse((const uint8_t *)huge, hlen, &part), PARSE_OK);
+    req_info_free(&part);
     req_ok(huge, ROUTE_SPLIT, MC_CMD_GETS, &info);
-    CHECK_EQ_INT(info.keys.n, MC_KEYS_LINE_MAX / 201 + 1);
-    huge[MC_KEYS_LINE_MAX - 1] = 'k';
-    req_fatal(huge, "CLIENT_ERROR line too long");
+    CHECK_EQ_INT(info.keys.n, hlen / 201 + 1);
     free(huge);
+    /* any other command: its line within 2048 bytes */
+    char *longset = repeat(' ', 2100, "set k 0 0 1", "\r\nx\r\n");
+    req_fatal(longset, "CLIENT_ERROR line too long");
+    free(longset);
     req_info_free(&info);
 }
 
@@ -634,7 +654,8 @@ static void check_incremental(const char *s)
             fprintf(stderr, "  prefix %zu of %.40s: rc %d\n", i, s, prc);
         }
         CHECK_EQ_INT(prc, PARSE_AGAIN);
-        CHECK(part.len == 0 || part.len == whole.len);
+        /* a hint: the exact length, or a lower bound for a line not ended yet */
+        CHECK(part.len == 0 || part.len == whole.len || (part.len == i + 1 && part.scanned == i));
     }
     CHECK_EQ_INT(P->req_parse((const uint8_t *)s, n, &part), rc);
     CHECK_EQ_INT(part.len, whole.len);
