@@ -114,6 +114,9 @@ int ev_cio_read(struct ev_cio *c, void *p, size_t cap, size_t *got, int *err);
 int ev_cio_write(struct ev_cio *c, const void *p, size_t n, size_t *put, int *err);
 /* Received bytes not read yet. */
 size_t ev_cio_pending(const struct ev_cio *c);
+/* Bytes staged or in flight, not handed to the kernel yet (1 for a half-close
+ * still to be made). */
+size_t ev_cio_unsent(const struct ev_cio *c);
 /* Take fd back out of the ring, open (to hand it to another process): its fd
  * once nothing of it is in flight, -1 until then (nothing is received unread
  * or staged, and the receive in flight is cancelled: ask again after a loop

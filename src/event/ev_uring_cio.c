@@ -785,6 +785,11 @@ void ev_cio_keep(struct ev_cio *c)
     }
 }
 
+size_t ev_cio_unsent(const struct ev_cio *c)
+{
+    return (size_t)(c->tx_len - c->tx_sent) + c->tx_flight + (c->shut_wr ? 1 : 0);
+}
+
 void ev_cio_shutdown(struct ev_cio *c)
 {
     c->shut_wr = true;

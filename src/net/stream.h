@@ -133,6 +133,11 @@ static inline bool stream_can_write(const struct stream *s, unsigned events)
     return (events & s->wr_want) != 0;
 }
 
+/* Bytes written to s that the peer has not received yet: staged in the ring,
+ * in the socket's send queue, or (TCP) sent and not acknowledged. Once it is 0,
+ * closing the socket cannot destroy a reply, whatever the peer sends after. */
+size_t stream_unsent(const struct stream *s);
+
 /* Write b->data[*pos, b->len), advancing *pos: the one write loop of clients and
  * servers. STREAM_OK: everything went; STREAM_AGAIN: the socket is full;
  * STREAM_ERROR: *err. */

@@ -85,6 +85,9 @@ static void instance_release_pool_clients(struct instance *in, struct pool *p, b
     struct client *next;
     for (struct client *c = p->clients; c != NULL; c = next) {
         next = c->next;
+        if (c->lingering && c->drained) {
+            continue; /* let go already (counted): closed once its replies are delivered */
+        }
         if (c->lingering) {
             client_drain(c); /* refused, its error written: closed now, not waited for */
             in->let_go++;

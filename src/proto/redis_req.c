@@ -241,6 +241,16 @@ static uint8_t req_sub_of(uint16_t cmd)
     }
 }
 
+/* A SCAN cursor is one node's own (redis seeds its hash function per process):
+ * the next call must reach the same node, which only the master is for sure
+ * (a replica that died had its cursor carried on by another: keys skipped,
+ * others repeated). So these reads are not a replica's to take. */
+static bool req_node_cursor(uint16_t cmd)
+{
+    return cmd == REDIS_CMD_SCAN || cmd == REDIS_CMD_SSCAN || cmd == REDIS_CMD_HSCAN ||
+           cmd == REDIS_CMD_ZSCAN;
+}
+
 static int req_refuse_msg(struct req_info *info, const char *msg, const struct redis_cmd *c)
 {
     snprintf(info->err, sizeof(info->err), msg, c->name);
@@ -309,7 +319,7 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     info->flush = c->handling == REDIS_H_FLUSH;
     info->facts = c->handling == REDIS_H_FACTS;
     req_route_err(c, info);
-    info->readonly = (c->flags & REDIS_F(READONLY)) != 0;
+    info->readonly = (c->flags & REDIS_F(READONLY)) != 0 && !req_node_cursor(info->cmd);
     info->quit = info->cmd == REDIS_CMD_QUIT;
     return PARSE_OK;
 }

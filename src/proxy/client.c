@@ -550,7 +550,7 @@ static bool client_write_out(struct client *c)
         bufpool_put(&c->px->bufs, &c->out);
         c->out_pos = 0;
         if (c->closing && c->q.head == NULL) {
-            if (c->refused) {
+            if (c->refused || c->drained) {
                 client_linger(c);
             } else {
                 client_close(c);
@@ -676,7 +676,8 @@ void client_drain(struct client *c)
         client_close(c); /* its replies are all written: nothing to wait for */
         return;
     }
-    c->read_eof = true; /* no more reading: what it sent is still answered (client_process) */
+    c->drained = !c->read_eof; /* it may send more: close so that no reset destroys a reply */
+    c->read_eof = true;        /* no more reading: what it sent is still answered */
     client_process(c);
     client_update_events(c);
     client_mark_dirty(c);

@@ -5,8 +5,9 @@
  *
  * States: [handshake (TLS listener: until the TLS handshake is done, at most
  * CLIENT_HANDSHAKE_MS)] -> open (reading) -> closing (no more reading; closes
- * once every reply is written) -> [lingering (refused for what it sent: its
- * write side shut, what it still sends dropped; client_linger.c)] -> closed
+ * once every reply is written) -> [lingering (refused for what it sent, or
+ * drained while it may still send: its write side shut, what it still sends
+ * dropped; client_linger.c)] -> closed
  * (off the pool, on the proxy's dead list, freed before the loop sleeps). A
  * handshake that fails closes that client alone.
  */
@@ -82,6 +83,8 @@ struct client {
     bool read_eof;  /* the client sent all it will: what it sent is still parsed (as the
                        limits let it), then closing */
     bool refused;   /* ... and then linger: an error about its input was the last reply */
+    bool drained;   /* ... and then linger: the proxy stopped reading it (a stop, a retired
+                       pool) while it may still send, until its replies are delivered */
     bool lingering; /* write side shut, reading to drop until linger_timer or EOF */
     bool closed;
     struct ev_timer hs_timer; /* bounds the TLS handshake */

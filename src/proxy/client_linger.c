@@ -1,5 +1,6 @@
 /*
- * client_linger: how a client refused for what it sent is let go.
+ * client_linger: how a client refused for what it sent, or drained while it
+ * still sends, is let go.
  *
  * A request the proxy will not take (a protocol error, one over
  * --request-size-limit) is answered with an error, and the client is closed
@@ -11,6 +12,12 @@
  * write side is shut (the client reads the error, then the end of the stream),
  * and what the client still sends is read and dropped until it closes, stays
  * quiet for CLIENT_LINGER_IDLE_MS, or CLIENT_LINGER_MAX_MS have passed.
+ *
+ * A client drained (a graceful stop, its pool retired by a reload) that still
+ * sends is let go the same way, for the same reason: a client pipelining
+ * without pause, or one that reads late, lost the replies still in the socket
+ * to the reset its next bytes drew. It lingers until the kernel has nothing
+ * of ours left to deliver (stream_unsent), then it may send what it likes.
  */
 #include <stdint.h>
 
@@ -24,6 +31,8 @@
 #define CLIENT_LINGER_IDLE_MS 5000
 /* ... and one that keeps sending, after this long in all. */
 #define CLIENT_LINGER_MAX_MS 30000
+/* How often a drained client is looked at for its replies' delivery. */
+#define CLIENT_LINGER_POLL_MS 20
 /* Reads per event, so that one client pouring bytes in cannot hold the loop. */
 #define CLIENT_LINGER_READS 16
 
@@ -35,27 +44,46 @@ void client_refuse(struct client *c, const char *msg)
     c->refused = true;
 }
 
-/* The idle wait again, cut short by what is left of the whole. */
+/* A drained client waits for its replies' delivery, a refused one for quiet. */
+static bool client_linger_polls(const struct client *c)
+{
+    return c->drained && !c->refused;
+}
+
+static void client_linger_end(struct client *c, const char *how)
+{
+    log_verb("pool '%s': client %s: closed after lingering, %s (%llu bytes dropped)",
+             c->pool->cp->name, c->addr, how, (unsigned long long)c->linger_dropped);
+    client_close(c);
+}
+
+/* The wait again, cut short by what is left of the whole. */
 static void client_linger_rearm(struct client *c)
 {
     struct ev_loop *loop = c->px->loop;
     uint64_t now = ev_now(loop);
     if (now >= c->linger_end_ms) {
-        client_close(c);
+        client_linger_end(c, "for the longest it may");
         return;
     }
+    if (client_linger_polls(c) && stream_unsent(&c->st) == 0) {
+        client_linger_end(c, "its replies delivered");
+        return;
+    }
+    uint64_t wait = client_linger_polls(c) ? CLIENT_LINGER_POLL_MS : CLIENT_LINGER_IDLE_MS;
     uint64_t left = c->linger_end_ms - now;
-    ev_timer_start(loop, &c->linger_timer,
-                   left < CLIENT_LINGER_IDLE_MS ? left : CLIENT_LINGER_IDLE_MS);
+    ev_timer_start(loop, &c->linger_timer, left < wait ? left : wait);
 }
 
 static void client_on_linger_timeout(struct ev_loop *loop, struct ev_timer *t)
 {
     struct client *c = t->data;
     (void)loop;
-    log_verb("pool '%s': client %s: closed after lingering (%llu bytes dropped)", c->pool->cp->name,
-             c->addr, (unsigned long long)c->linger_dropped);
-    client_close(c);
+    if (client_linger_polls(c)) {
+        client_linger_rearm(c);
+        return;
+    }
+    client_linger_end(c, "quiet");
 }
 
 void client_linger_init(struct client *c)
@@ -77,8 +105,8 @@ void client_linger(struct client *c)
     pubsub_close(c);                /* nothing more is written to it */
     txn_close(c);
     c->linger_end_ms = ev_now(px->loop) + CLIENT_LINGER_MAX_MS;
-    ev_timer_start(px->loop, &c->linger_timer, CLIENT_LINGER_IDLE_MS);
     ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, false));
+    client_linger_rearm(c);
 }
 
 void client_linger_read(struct client *c)

@@ -354,6 +354,17 @@ bool pubsub_owns(const struct client *c, const struct sconn *sc)
     return false;
 }
 
+void pubsub_master_moved(struct client *c, const struct server *s, const char *why)
+{
+    for (uint32_t i = 0; i < c->subs.nconns; i++) {
+        struct sconn *sc = c->subs.conns[i];
+        if (sc->server == s && sc->state != SCONN_CLOSED) {
+            client_private_lost(c, sc, why); /* the client ends, told why */
+            sconn_reset(sc, why);
+        }
+    }
+}
+
 void pubsub_reset(struct client *c)
 {
     struct subs *ss = &c->subs;

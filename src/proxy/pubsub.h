@@ -48,6 +48,11 @@ void pubsub_message(struct client *c, struct req *next, const uint8_t *p, size_t
 bool pubsub_heirs_known(const struct client *c);
 /* Reload: each subscribed connection now belongs to its server's heir. */
 void pubsub_follow_heirs(struct client *c);
+/* A failover moved s to another address: c's subscriptions on the old master
+ * would hear nothing more (PUBLISH goes to the new one), so they are lost, and
+ * the client is ended with why, as when their connection fails. */
+struct server;
+void pubsub_master_moved(struct client *c, const struct server *s, const char *why);
 /* Whether sc is one of c's subscribed connections. */
 bool pubsub_owns(const struct client *c, const struct sconn *sc);
 /* The subscriptions' connections close (the client closes): their memory goes

@@ -422,6 +422,15 @@ static const uint8_t *router_view(const uint8_t *p, const struct req_info *ri,
 
 static void router_route(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
+    struct req_info rw;
+    if (ri->readonly && c->txn.watched != NULL) {
+        /* a read after WATCH decides what EXEC writes: it must see the master,
+         * as the watch does (a lagging replica's value made EXEC overwrite
+         * another client's update, the watch none the wiser) */
+        rw = *ri;
+        rw.readonly = false;
+        ri = &rw;
+    }
     if (c->pool->mode == POOL_CLUSTER && cluster_dispatch(c, p, ri)) {
         return; /* slots, redirections (cluster.h) */
     }

@@ -13,6 +13,7 @@
 #include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/pubsub.h"
 #include "proxy/replica.h"
 #include "proxy/sconn.h"
 #include "proxy/txn.h"
@@ -215,7 +216,8 @@ void server_reset_conns(struct server *s, const char *why)
         }
     }
     for (struct client *c = s->pool->clients; c != NULL; c = c->next) {
-        txn_master_moved(c, s, why); /* the clients' own, of a WATCH */
+        txn_master_moved(c, s, why);    /* the clients' own, of a WATCH */
+        pubsub_master_moved(c, s, why); /* and of their subscriptions */
     }
 }
 

@@ -1,9 +1,7 @@
 #include "stats/metrics.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
-#include <sys/time.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,18 +15,22 @@
 #include "net/sock.h"
 #include "stats/histo.h"
 #include "stats/metrics_int.h"
+#include "stats/reply.h"
 #include "stats/snap.h"
 #include "stats/stats_fields.h"
 #include "stats/status.h"
 
 #define HTTP_MAX_REQUEST 8192
 #define HTTP_TIMEOUT_MS  5000
+/* How long a scraper may take to read a reply (a large /metrics, a slow link). */
+#define HTTP_REPLY_MS 30000
 
 struct metrics {
     struct ev_loop *loop;
     struct stats_source src;
     struct ev_io io;
-    struct accept_rest rest; /* out of descriptors: accept again a little later */
+    struct accept_rest rest;   /* out of descriptors: accept again a little later */
+    struct reply_port replies; /* answers being written */
 };
 
 /* One scrape in progress: we read the request line, answer, close. */
@@ -261,26 +263,16 @@ void metrics_render(const struct stats_source *src, struct buf *out)
     stats_snap_free(s);
 }
 
-static void http_close(struct http_conn *h)
+/* The request is done with; keep_fd: its socket goes on (to the reply). */
+static void http_close(struct http_conn *h, bool keep_fd)
 {
     struct ev_loop *loop = h->m->loop;
     ev_io_stop(loop, &h->io);
     ev_timer_stop(loop, &h->timer);
-    close(h->io.fd);
-    free(h);
-}
-
-static void http_write_all(int fd, const uint8_t *p, size_t n)
-{
-    /* a scrape is small and the socket has a send timeout: write it whole */
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w <= 0) {
-            return;
-        }
-        p += w;
-        n -= (size_t)w;
+    if (!keep_fd) {
+        close(h->io.fd);
     }
+    free(h);
 }
 
 /* Whether the request line asks for path (with or without a query). */
@@ -323,25 +315,24 @@ static const char *http_route(struct http_conn *h, struct buf *body)
 
 static void http_answer(struct http_conn *h)
 {
-    struct buf body, head;
+    struct buf body, doc;
     buf_init(&body);
-    buf_init(&head);
+    buf_init(&doc);
     const char *type = http_route(h, &body);
-    buf_printf(&head,
+    buf_printf(&doc,
                "HTTP/1.0 %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
                type != NULL ? "200 OK" : "404 Not Found", type != NULL ? type : "text/plain",
                body.len);
-    int fd = h->io.fd;
-    int flags = fcntl(fd, F_GETFL, 0);
-    fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
-    struct timeval tv = {2, 0};
-    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-    http_write_all(fd, head.data, head.len);
-    http_write_all(fd, body.data, body.len);
+    int rc = buf_append(&doc, body.data, body.len);
     buf_free(&body);
-    buf_free(&head);
-    http_close(h);
+    if (rc != 0) {
+        buf_free(&doc);
+        http_close(h, false); /* out of memory: no answer rather than a short one */
+        return;
+    }
+    reply_send(h->m->loop, &h->m->replies, h->io.fd, &doc, HTTP_REPLY_MS);
+    http_close(h, true);
 }
 
 static void http_on_read(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -352,7 +343,7 @@ static void http_on_read(struct ev_loop *loop, struct ev_io *io, unsigned events
     ssize_t n = read(io->fd, h->req + h->len, sizeof(h->req) - 1 - h->len);
     if (n <= 0) {
         if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-            http_close(h);
+            http_close(h, false);
         }
         return;
     }
@@ -367,7 +358,7 @@ static void http_on_read(struct ev_loop *loop, struct ev_io *io, unsigned events
 static void http_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 {
     (void)loop;
-    http_close(t->data);
+    http_close(t->data, false);
 }
 
 static void metrics_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -447,6 +438,7 @@ void metrics_destroy(struct metrics *m)
     }
     ev_io_stop(m->loop, &m->io);
     accept_rest_stop(m->loop, &m->rest);
+    reply_port_close(m->loop, &m->replies);
     close(m->io.fd);
     free(m);
 }

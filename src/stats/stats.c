@@ -10,8 +10,12 @@
 #include "core/log.h"
 #include "net/accept.h"
 #include "net/sock.h"
+#include "stats/reply.h"
 #include "stats/snap.h"
 #include "stats/stats_fields.h"
+
+/* How long a reader of the stats port may take to read the document. */
+#define STATS_REPLY_MS 10000
 
 struct stats {
     struct ev_loop *loop;
@@ -21,6 +25,8 @@ struct stats {
     struct accept_rest rest; /* out of descriptors: accept again a little later */
     struct ev_timer timer;
     struct buf json;
+    size_t times_at, times_len; /* where json's uptime and timestamp are */
+    struct reply_port replies;  /* documents being written */
     char source[256];
 };
 
@@ -88,20 +94,32 @@ static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
     buf_append_str(out, "}");
 }
 
-void stats_render_json(const struct stats_snap *s, time_t start_time, struct buf *out)
+/* "uptime":N, "timestamp":N: what twemproxy computes for each request. */
+static void stats_render_times(struct buf *out, time_t start_time)
 {
     time_t now = time(NULL);
+    buf_printf(out, "\"uptime\":%lld, \"timestamp\":%lld", (long long)(now - start_time),
+               (long long)now);
+}
+
+/* The document; *times_at and *times_len say where its times are. */
+static void stats_render(const struct stats_snap *s, time_t start_time, struct buf *out,
+                         size_t *times_at, size_t *times_len)
+{
     char host[256];
     if (gethostname(host, sizeof(host)) != 0) {
         strcpy(host, "unknown");
     }
     host[sizeof(host) - 1] = '\0';
+    buf_printf(out, "{\"service\":\"nutcracker\", \"source\":\"%s\", \"version\":\"%s\", ", host,
+               NC_VERSION);
+    *times_at = out->len;
+    stats_render_times(out, start_time);
+    *times_len = out->len - *times_at;
     buf_printf(out,
-               "{\"service\":\"nutcracker\", \"source\":\"%s\", \"version\":\"%s\", "
-               "\"uptime\":%lld, \"timestamp\":%lld, \"total_connections\":%llu, "
+               ", \"total_connections\":%llu, "
                "\"curr_connections\":%llu, \"config_generation\":%llu, \"reload_failures\":%llu, "
                "\"last_reload\":\"%s\"",
-               host, NC_VERSION, (long long)(now - start_time), (long long)now,
                (unsigned long long)s->total_connections, (unsigned long long)s->curr_connections,
                (unsigned long long)s->generation, (unsigned long long)s->reload_failures,
                stats_reload_name(s->last_reload));
@@ -112,6 +130,12 @@ void stats_render_json(const struct stats_snap *s, time_t start_time, struct buf
     buf_append_str(out, "}\n");
 }
 
+void stats_render_json(const struct stats_snap *s, time_t start_time, struct buf *out)
+{
+    size_t at, len;
+    stats_render(s, start_time, out, &at, &len);
+}
+
 static void stats_refresh(struct stats *st)
 {
     struct stats_snap *s = st->src.collect(st->src.ctx);
@@ -119,7 +143,7 @@ static void stats_refresh(struct stats *st)
         return; /* out of memory: the previous document is better than none */
     }
     buf_reset(&st->json);
-    stats_render_json(s, st->src.start_time, &st->json);
+    stats_render(s, st->src.start_time, &st->json, &st->times_at, &st->times_len);
     stats_snap_free(s);
 }
 
@@ -139,18 +163,23 @@ static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned eve
         if (fd < 0) {
             return;
         }
-        /* the document is small: a blocking write with a send timeout is simplest */
-        struct timeval tv = {1, 0};
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        size_t off = 0;
-        while (off < st->json.len) {
-            ssize_t n = write(fd, st->json.data + off, st->json.len - off);
-            if (n <= 0) {
-                break;
-            }
-            off += (size_t)n;
+        /* the counters of the last interval, the times of now (as twemproxy) */
+        struct buf doc;
+        buf_init(&doc);
+        if (st->json.len == 0 || st->json.len < st->times_at + st->times_len ||
+            buf_append(&doc, st->json.data, st->times_at) != 0) {
+            buf_free(&doc);
+            close(fd);
+            continue;
         }
-        close(fd);
+        stats_render_times(&doc, st->src.start_time);
+        size_t rest = st->times_at + st->times_len;
+        if (buf_append(&doc, st->json.data + rest, st->json.len - rest) != 0) {
+            buf_free(&doc);
+            close(fd);
+            continue;
+        }
+        reply_send(loop, &st->replies, fd, &doc, STATS_REPLY_MS);
     }
 }
 
@@ -223,6 +252,7 @@ void stats_destroy(struct stats *st)
     }
     accept_rest_stop(st->loop, &st->rest);
     ev_timer_stop(st->loop, &st->timer);
+    reply_port_close(st->loop, &st->replies);
     buf_free(&st->json);
     free(st);
 }

@@ -482,3 +482,34 @@ def test_read_from_accepted_with_master(env):
                                              listen="%s:1" % HOST)})
         rc, out = env.run_proxy(["-t", "-c", conf], timeout=5)
         assert rc == 0, out
+
+
+def test_reads_after_watch_and_cursors_go_to_the_master(env):
+    """A read between WATCH and EXEC decides what EXEC writes: served by a
+    lagging replica, it made a check-and-set overwrite another client's
+    acknowledged update (the watch, on the master, saw no change after it). A
+    SCAN cursor (also HSCAN, SSCAN, ZSCAN) is one node's own: carried on by
+    another replica once its replica died, keys were skipped and repeated.
+    Both go to the master; other reads still go to the replicas."""
+    master, replicas = start_replicated(env, nreplicas=1)
+    px = env.proxy({"alpha": split_pool(master, replicas)})
+    r = replicas[0]
+    r.client().config_set("replica-read-only", "no")
+    master.client().set("cas", "100")
+    wait_replicated(master, [r])
+    r.client().set("cas", "stale")  # what a replica that lags would answer
+    r.client().set("only-r", "replica")
+    w = px.resp()
+    assert w.call("WATCH", "cas") == b"OK"
+    assert w.call("GET", "cas") == b"100"  # the master's, as the watch sees it
+    assert w.call("MULTI") == b"OK" and w.call("SET", "cas", "110") == b"QUEUED"
+    assert w.call("EXEC") == [b"OK"]
+    assert w.call("GET", "only-r") == b"replica"  # the watch is over: reads go to the replica again
+    c = px.client()
+    reset_stats(master, r)
+    master.client().hset("h", mapping={"f%d" % i: i for i in range(300)})  # a hashtable, not a listpack
+    assert dict(c.hscan_iter("h")) == {("f%d" % i).encode(): str(i).encode() for i in range(300)}
+    assert c.scan(0, count=1000)[0] is not None
+    assert calls(r, "hscan") == 0 and calls(r, "scan") == 0
+    assert calls(master, "hscan") > 0 and calls(master, "scan") == 1
+    assert c.get("only-r") == b"replica"  # a plain read: the replica's

@@ -278,6 +278,37 @@ def test_switch_message_alone_exact_group(env):
     assert "+switch-master of group 'g2'" in tail(px.log, 100)
 
 
+def test_subscribers_of_a_switched_master_are_ended_not_left_deaf(env):
+    """At a switch, a subscription on the old master would hear nothing more
+    (PUBLISH goes to the new master): its client kept waiting, silently, until
+    sentinel happened to kill the pub/sub clients of the demoted node (10 s; as
+    long as a partition lasts). Now it is ended with the reason, as when its
+    connection fails, and its library subscribes again; subscribers of the
+    group that did not move keep hearing."""
+    m1, m2 = env.redis(), env.redis()
+    replica_of(env, m2)
+    (s,) = start_sentinels(env, {"g": m1, "g2": m2}, n=1, quorum=1)
+    px = env.proxy({"alpha": sentinel_pool(["g", "g2"], [s])})
+    keys = keys_of(["g", "g2"])
+    ch1, ch2 = keys["g"][0], keys["g2"][0]
+    wait_until(lambda: call(px, "SET", ch1, "a") == b"OK" and call(px, "SET", ch2, "b") == b"OK", "discovery",
+               timeout=10)
+    wait_sentinels_ready([s], "g2", 1)
+    moved, stays = px.resp(timeout=10), px.resp(timeout=10)
+    assert moved.call("SUBSCRIBE", ch2) == [b"subscribe", ch2.encode(), 1]
+    assert stays.call("SUBSCRIBE", ch1) == [b"subscribe", ch1.encode(), 1]
+    stop_process(m2.proc.pid)  # it cannot be told to drop its subscribers: only the proxy can
+    try:
+        wait_until(lambda: px.stats()["alpha"]["g2"]["server_failover"] == 1, "the switch of g2", timeout=15)
+        got = moved.read_reply()
+        assert got == RespError("ERR connection to a pub/sub server lost: master switched (failover)"), got
+        assert moved.is_closed()
+        assert call(px, "PUBLISH", ch1, "still") == 1
+        assert stays.read_reply() == [b"message", ch1.encode(), b"still"]
+    finally:
+        os.kill(m2.proc.pid, signal.SIGCONT)
+
+
 def test_rotation_passwords_and_all_sentinels_down(env):
     """Sentinels and masters with passwords; the first sentinel listed is dead and
     the second dies: the proxy rotates past both and follows a SENTINEL FAILOVER

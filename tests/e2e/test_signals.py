@@ -4,8 +4,10 @@ second instance refused."""
 
 import datetime
 import os
+import re
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from conftest import HOST, NUTCRACKER_BIN, Resp, RespError, encode_command, free_port, redis_pool, wait_port
 from liveness_util import (LOG_LINE, forwarded, kill_pid, log_lines, pid_alive, pid_is_nutcracker, read_file,
                            stalled, wait_until)
+from hostile_util import raw_connect
 
 
 def _lines_matching(path, needle):
@@ -149,6 +152,54 @@ def test_sigterm_answers_in_flight_requests(env):
         pytest.fail("still running 10 s after SIGTERM with its requests answered")
     assert rc == 0
     assert not os.path.exists(pidfile)
+
+
+def test_sigterm_delivers_replies_to_a_client_that_keeps_sending(env):
+    """A client pipelines INCRs and GETs of a 100 KB value (more replies than the
+    socket buffers hold), reads nothing yet, and keeps sending a PING every
+    20 ms; SIGTERM comes. The proxy stops reading it, answers what it read and
+    must keep the socket until the replies are delivered: closing it with the
+    PINGs unread made the kernel reset the connection and destroy the replies
+    still in the socket (hundreds of INCRs ran whose replies never came). The
+    client reads later: every reply of what ran, then the end of the stream."""
+    s = env.redis()
+    assert s.client().set("big", b"x" * 100000) is True
+    px = env.proxy({"alpha": redis_pool([s])})
+    sock = raw_connect(px.port(), timeout=30)
+    n = 2000
+    cmds = [("GET", "big") if i % 20 == 19 else ("INCR", "ctr") for i in range(n)]
+    sock.sendall(b"".join(encode_command(*cmd) for cmd in cmds))
+    stop = threading.Event()
+
+    def pings():
+        while not stop.is_set():
+            try:
+                sock.sendall(encode_command("PING"))
+            except OSError:
+                return
+            time.sleep(0.02)
+    t = threading.Thread(target=pings, daemon=True)
+    t.start()
+    wait_until(lambda: int(s.client().get("ctr") or 0) > 0, "the pipeline to reach the server")
+    os.kill(px.proc.pid, signal.SIGTERM)
+    time.sleep(1.5)  # the client reads late
+    got = b""
+    try:
+        while True:
+            b = sock.recv(1 << 20)
+            if not b:
+                break
+            got += b
+    except ConnectionResetError:
+        pytest.fail("reset after %d bytes" % len(got))
+    finally:
+        stop.set()
+        t.join(5)
+        sock.close()
+    ran = int(s.client().get("ctr"))
+    incrs = len(re.findall(rb"^:\d+\r$", got, re.M))
+    assert incrs == ran, "INCRs that ran: %d, replies delivered: %d" % (ran, incrs)
+    assert px.proc.wait(15) == 0
 
 
 # --------------------------------------------------------------------------- daemon, pid file, second instance

@@ -419,3 +419,58 @@ def test_prometheus_default_addr_is_stats_addr(env):
     assert status == 200 and "nutcracker_pool_client_connections" in body
     with pytest.raises(OSError):
         socket.create_connection((HOST, mport), timeout=2).close()
+
+
+def test_stats_times_are_those_of_the_request(env):
+    """The counters are those of the last interval (-i), but uptime and
+    timestamp are computed for each request, as twemproxy does: with -i 30000
+    they were up to 30 s old, and a monitor checking freshness saw a stall."""
+    s = env.redis()
+    px = env.proxy({"alpha": redis_pool([s])}, extra_args=["-i", "30000"])
+    first = px.stats()
+    time.sleep(2.1)
+    second = px.stats()
+    assert second["timestamp"] - first["timestamp"] >= 2, (first["timestamp"], second["timestamp"])
+    assert second["uptime"] - first["uptime"] >= 2
+    assert abs(second["timestamp"] - time.time()) < 2
+
+
+def _unread_scrape(port, request):
+    """A scraper that asks, then never reads: its receive window as small as
+    the kernel allows, so the reply cannot all leave."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
+    s.connect((HOST, port))
+    s.sendall(request)
+    return s
+
+
+def test_scrapers_that_do_not_read_hold_up_no_client(env):
+    """A stats or /metrics reply larger than the socket takes, to a scraper that
+    does not read: the proxy wrote it with a blocking write and a send timeout,
+    so every pool stood still for seconds per such scraper (5 of them: 30 s).
+    Now the reply waits for its reader alone; a client is answered at once."""
+    s = env.redis()
+    dead = ["127.0.0.1:%d:1 dead%d" % (1, i) for i in range(1500)]  # never connected to: no traffic
+    mport = free_port()
+    px = env.proxy({"alpha": redis_pool([s]), "big": redis_pool(dead)},
+                   extra_args=["--metrics-port=%d" % mport, "--metrics-addr=%s" % HOST])
+    assert wait_port(mport, px.proc, timeout=5)
+    c = px.resp(timeout=10)
+    assert c.call("SET", "k", "v") == b"OK"
+    stuck = [_unread_scrape(mport, b"GET /metrics HTTP/1.0\r\n\r\n") for _ in range(3)]
+    stuck += [_unread_scrape(px.stats_port, b"") for _ in range(3)]
+    try:
+        worst = 0.0
+        for _ in range(20):
+            t0 = time.monotonic()
+            assert c.call("GET", "k") == b"v"
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.1)
+        assert worst < 0.5, "a GET waited %.2f s behind the scrapers" % worst
+        status, _, body = http_get(mport, "/metrics")  # another scraper is answered whole
+        assert status == 200 and "dead1499" in body and body.endswith("\n")
+    finally:
+        for x in stuck:
+            x.close()
+    assert px.alive()

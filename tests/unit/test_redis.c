@@ -302,7 +302,8 @@ static void test_req_reject(void)
     for (int i = 0; i < 5; i++) {
         char want[80];
         CHECK_EQ_INT(parse_words(dataset[i], b, sizeof(b)), PARSE_OK);
-        CHECK(rq.route == ROUTE_DATASET && rq.keys.n == 0 && rq.readonly);
+        /* SCAN's cursor is one node's: not a read a replica may take */
+        CHECK(rq.route == ROUTE_DATASET && rq.keys.n == 0 && rq.readonly == (i != 1 && i != 4));
         snprintf(want, sizeof(want), "unsupported command '%s' (no key to route by)",
                  dataset_err[i]);
         CHECK_ERR(want);
@@ -535,7 +536,14 @@ static void test_req_routes(void)
 
     /* the dataset: SCAN walks with a cursor, the others are merged */
     CHECK_EQ_INT(parse_words("SCAN 0 MATCH k* COUNT 5 TYPE string", b, sizeof(b)), PARSE_OK);
-    CHECK(rq.route == ROUTE_DATASET && rq.cursor && !rq.flush && rq.readonly);
+    CHECK(rq.route == ROUTE_DATASET && rq.cursor && !rq.flush && !rq.readonly);
+    const char *key_cursors[] = {"HSCAN h 0", "SSCAN s 0", "ZSCAN z 0 COUNT 5"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ_INT(parse_words(key_cursors[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_KEY && rq.keys.n == 1 && !rq.readonly);
+    }
+    CHECK_EQ_INT(parse_words("HGETALL h", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.readonly); /* (a read without a cursor may) */
     const char *dataset[] = {"KEYS *", "DBSIZE", "RANDOMKEY"};
     for (int i = 0; i < 3; i++) {
         CHECK_EQ_INT(parse_words(dataset[i], b, sizeof(b)), PARSE_OK);

@@ -1,0 +1,104 @@
+#include "stats/reply.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core/log.h"
+
+struct reply {
+    struct ev_io io;
+    struct ev_timer timer;
+    struct reply_port *port;
+    struct reply *prev, *next; /* the port's list */
+    struct buf doc;
+    size_t pos;
+};
+
+static void reply_end(struct ev_loop *loop, struct reply *r)
+{
+    ev_io_stop(loop, &r->io);
+    ev_timer_stop(loop, &r->timer);
+    close(r->io.fd);
+    buf_free(&r->doc);
+    if (r->prev != NULL) {
+        r->prev->next = r->next;
+    } else if (r->port->first == r) {
+        r->port->first = r->next;
+    }
+    if (r->next != NULL) {
+        r->next->prev = r->prev;
+    }
+    r->port->pending--;
+    free(r);
+}
+
+/* Write what the socket takes: true once all of it went (or the peer is gone). */
+static bool reply_write(struct reply *r)
+{
+    while (r->pos < r->doc.len) {
+        ssize_t n = write(r->io.fd, r->doc.data + r->pos, r->doc.len - r->pos);
+        if (n > 0) {
+            r->pos += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
+        }
+    }
+    return true;
+}
+
+static void reply_on_write(struct ev_loop *loop, struct ev_io *io, unsigned events)
+{
+    struct reply *r = io->data;
+    (void)events;
+    if (reply_write(r)) {
+        reply_end(loop, r);
+    }
+}
+
+static void reply_on_timeout(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct reply *r = t->data;
+    log_verb("a stats reply not read within its time: %zu of %zu bytes written", r->pos,
+             r->doc.len);
+    reply_end(loop, r);
+}
+
+void reply_send(struct ev_loop *loop, struct reply_port *port, int fd, struct buf *doc,
+                uint64_t timeout_ms)
+{
+    struct reply *r = port->pending < REPLY_MAX_PENDING ? calloc(1, sizeof(*r)) : NULL;
+    if (r == NULL) {
+        close(fd); /* too many scrapers waiting (or no memory): this one gets nothing */
+        buf_free(doc);
+        return;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+    port->pending++;
+    r->port = port;
+    r->doc = *doc;
+    buf_init(doc);
+    ev_io_init(&r->io, fd, reply_on_write, r);
+    ev_timer_init(&r->timer, reply_on_timeout, r);
+    if (reply_write(r)) {
+        reply_end(loop, r); /* the usual case: it fit in the socket at once */
+        return;
+    }
+    r->next = port->first;
+    if (port->first != NULL) {
+        port->first->prev = r;
+    }
+    port->first = r;
+    ev_io_set(loop, &r->io, EV_WRITE);
+    ev_timer_start(loop, &r->timer, timeout_ms);
+}
+
+void reply_port_close(struct ev_loop *loop, struct reply_port *port)
+{
+    while (port->first != NULL) {
+        reply_end(loop, port->first);
+    }
+}

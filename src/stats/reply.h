@@ -1,0 +1,34 @@
+/*
+ * reply: a document written to a socket of the stats or metrics port without
+ * blocking the loop. A scraper that reads slowly, or not at all, holds its
+ * own reply only: the proxy's clients are served meanwhile (a blocking write
+ * with a send timeout froze every pool for seconds per such scraper).
+ */
+#ifndef NC_STATS_REPLY_H
+#define NC_STATS_REPLY_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "event/ev.h"
+
+/* At most this many replies wait for their readers per port: a further one is
+ * not answered (its connection closed), so scrapers cannot pile up memory. */
+#define REPLY_MAX_PENDING 64
+
+struct reply;
+struct reply_port {
+    unsigned pending;    /* replies not yet written */
+    struct reply *first; /* they, to end with the port */
+};
+
+/* Send doc (taken: doc is left empty) on fd (taken: non-blocking from now on),
+ * then close it; a reply not written within timeout_ms is dropped, its
+ * connection closed. */
+void reply_send(struct ev_loop *loop, struct reply_port *port, int fd, struct buf *doc,
+                uint64_t timeout_ms);
+
+/* The port closes: every reply still waiting is dropped, its connection closed. */
+void reply_port_close(struct ev_loop *loop, struct reply_port *port);
+
+#endif
