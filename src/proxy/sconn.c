@@ -493,15 +493,15 @@ static const uint8_t *sconn_bytes_of(const struct sconn *c, const struct req *r,
     return have ? c->out.data + (start - base) : NULL;
 }
 
-/* r, detached from c's queue, is to be sent again: it counts as sent once. */
+/* r, detached from c's queue, is to be sent again. It stays counted among
+ * c's server's requests (forwarded there it was), and counts again where it
+ * goes: a counter never goes down (Prometheus reads a decrease as a reset). */
 static void sconn_unsend(struct sconn *c, struct req *r)
 {
     int64_t *st = sconn_stats(c);
     r->in_server = false;
     st[r->sent ? SS_out_queue : SS_in_queue]--;
     st[r->sent ? SS_out_queue_bytes : SS_in_queue_bytes] -= r->len;
-    st[SS_requests]--; /* counted again when it is sent */
-    st[SS_request_bytes] -= r->len;
     r->sent = false;
 }
 

@@ -219,7 +219,9 @@ def test_read_in_flight_on_a_lost_replica_goes_to_another_replica(env, read_from
     """Two replicas: the one that serves "k" is stopped with a GET and an MGET
     written to it, then killed: both reads are sent again to the other replica
     (not to the master, with either read_from) and answered with its values.
-    Each replica holds its own value of "k", so the answer says who gave it."""
+    Each replica holds its own value of "k", so the answer says who gave it.
+    The lost replica's request counters keep the reads it was sent: counters
+    never go down (they did, and Prometheus read it as a reset)."""
     master, replicas = start_replicated(env, nreplicas=2)
     victim = replica_of("k", replicas)
     other = next(r for r in replicas if r is not victim)
@@ -236,8 +238,16 @@ def test_read_in_flight_on_a_lost_replica_goes_to_another_replica(env, read_from
     assert c.call("MGET", k2, "k") == [b"m2", b"victim"]
     reset_stats(master, other)
     stop_process(victim.proc.pid)
-    got = replies_across_a_loss(px, "alpha", victim, lambda: crash(victim), ("GET", "k"), ("MGET", k2, "k"))
+    sent = {}
+
+    def lose():
+        sent.update(px.stats()["alpha"][victim.addr])
+        crash(victim)
+    got = replies_across_a_loss(px, "alpha", victim, lose, ("GET", "k"), ("MGET", k2, "k"))
     assert got == [b"other", [b"m2", b"other"]]
+    after = px.wait_stats(lambda st: st["alpha"][other.addr]["responses"] >= 2)["alpha"][victim.addr]
+    assert after["requests"] >= sent["requests"] and after["request_bytes"] >= sent["request_bytes"], \
+        (sent, after)
     assert calls(other, "get") == 1 and calls(other, "mget") == 1
     assert calls(master, "get") == 0 and calls(master, "mget") == 0
     assert c.call("SET", "k", "after") == b"OK"
