@@ -454,7 +454,8 @@ static void hold_on_wait(struct req *r, struct buf *out, const uint8_t *p, size_
                  " ms the writes the old master acknowledged",
                  g->pool->cp->name, g->cs->name, h->waits_short);
     } else {
-        log_notice("pool '%s': group '%s': every write the old master acknowledged is on a replica",
+        log_notice("pool '%s': group '%s': every write the old master acknowledged is on a "
+                   "replica (WAIT 1: not necessarily the one promoted)",
                    g->pool->cp->name, g->cs->name);
     }
 }

@@ -118,10 +118,13 @@ int sentinel_link_fail(struct sentinel_link *l, const char *why)
     if (l->at == sn->cur) {
         sn->cur = (sn->cur + 1) % n;
     }
+    /* (tries starts again every heartbeat: a silent sentinel fails only at one,
+     * so the first look counts failures in a row, which go round the list) */
+    if (++sn->fails_in_row >= n) {
+        look_over_all(sn); /* every sentinel tried once, none answered */
+    }
     if (++l->tries < n) {
         link_connect(l);
-    } else {
-        look_over_all(sn); /* every sentinel tried once */
     }
     return -1;
 }
@@ -637,6 +640,7 @@ static int query_reply(struct sentinel_link *l, const uint8_t *p)
     }
     l->tries = 0;
     l->failing = false;
+    sn->fails_in_row = 0;
     look_over_all(sn); /* a sentinel answered for every group */
     if (l->again) {
         l->again = false;

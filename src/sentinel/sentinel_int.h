@@ -110,9 +110,10 @@ struct sentinel {
     struct group_sink sink;
     const struct conf_pool *cp;
     struct ev_loop *loop;
-    bool replica_reads; /* ask for the groups' replicas, hear of replicas going down */
-    unsigned sub_what;  /* what the subscriptions listen to (SENTINEL_SUB_*) */
-    uint32_t cur;       /* the sentinel the query link uses */
+    bool replica_reads;    /* ask for the groups' replicas, hear of replicas going down */
+    unsigned sub_what;     /* what the subscriptions listen to (SENTINEL_SUB_*) */
+    uint32_t cur;          /* the sentinel the query link uses */
+    uint32_t fails_in_row; /* the query link's failures since a sentinel last answered */
     struct sentinel_link query;
     struct sentinel_link *subs;    /* one per sentinel, same index as cp->sentinels */
     struct sentinel_peer *peers;   /* the same */

@@ -508,6 +508,28 @@ def test_first_look_without_master(env):
         silent.close()
 
 
+def test_first_look_ends_when_every_sentinel_is_silent(env):
+    """Every sentinel stopped (SIGSTOP: it accepts connections and answers
+    nothing) as the proxy starts: once each was silent for a heartbeat, the
+    first look is over and what waited gets "not known yet". It waited the
+    whole failover_hold (20 s here): a failure count started again each
+    heartbeat, so the list never counted as tried."""
+    m = env.redis()
+    sentinels = start_sentinels(env, {"grp": m}, n=2, quorum=1)
+    for s in sentinels:
+        stop_process(s.proc.pid)
+    try:
+        px = env.proxy({"alpha": sentinel_pool(["grp"], sentinels, failover_hold=20000)})
+        c = px.resp(timeout=30)
+        t0 = time.monotonic()
+        assert c.call("GET", "k") == RespError("ERR master for group 'grp' is not known yet")
+        waited = time.monotonic() - t0
+        assert waited < 8, "waited %.1f s" % waited
+    finally:
+        for s in sentinels:
+            os.kill(s.proc.pid, signal.SIGCONT)
+
+
 def test_stale_sentinel_is_not_believed(env):
     """After a failover, a sentinel that still has the old view (an older
     config-epoch) names a server that says it is a master: the proxy stays on
