@@ -101,18 +101,37 @@ static void install_crash_handlers(void)
     signal(SIGABRT, on_crash);
 }
 
-static struct conf *load_conf(const char *path, bool test_only)
+/* A configuration that cannot start the proxy is also told in the log file:
+ * a daemon's (or a binary upgrade's new process's) stderr may go nowhere, and
+ * the old process of an upgrade says "see its log". */
+static void load_conf_log(const struct options *o, const struct conf_errors *errs)
 {
+    if (o->test_conf || o->log_file == NULL || log_init(o->log_level, o->log_file) != 0) {
+        return;
+    }
+    for (uint32_t i = 0; i < errs->n; i++) {
+        log_error("%s", errs->msgs[i]);
+    }
+    log_error("configuration file '%s' syntax is invalid", o->conf_file);
+    log_deinit();
+}
+
+static struct conf *load_conf(const struct options *o)
+{
+    const char *path = o->conf_file;
     struct conf_errors errs;
     conf_errors_init(&errs);
     struct conf *conf = conf_load(path, &errs);
     for (uint32_t i = 0; i < errs.n; i++) {
         fprintf(stderr, "%s\n", errs.msgs[i]);
     }
+    if (conf == NULL) {
+        load_conf_log(o, &errs);
+    }
     conf_errors_free(&errs);
     if (conf == NULL) {
         fprintf(stderr, "nutcracker: configuration file '%s' syntax is invalid\n", path);
-    } else if (test_only) {
+    } else if (o->test_conf) {
         fprintf(stderr, "nutcracker: configuration file '%s' syntax is ok\n", path);
     }
     return conf;
@@ -318,7 +337,7 @@ int main(int argc, char **argv)
     if (o.signal_name != NULL) {
         return signal_running(&o);
     }
-    struct conf *conf = load_conf(o.conf_file, o.test_conf);
+    struct conf *conf = load_conf(&o);
     if (o.test_conf || conf == NULL) {
         if (conf != NULL) {
             conf_unref(conf);

@@ -387,6 +387,27 @@ def test_a_refused_client_does_not_hold_up_the_upgrade(env):
         px.stop_all()
 
 
+def test_a_new_process_refusing_the_configuration_says_why_in_the_log(env):
+    """The old process logs "see its log" when the new one exits before
+    serving; the new one wrote the configuration's errors to its stderr only,
+    which a daemon's leads nowhere. They are in the log file now."""
+    r = env.redis()
+    px = Upgradable(env, {"alpha": redis_pool([r])})
+    try:
+        old_pid = read_pid(px.pidfile)
+        with open(px.conf, "a") as f:
+            f.write("  tiemout: 400\n")
+        px.upgrade()
+        wait_until(lambda: "binary upgrade failed" in px.log_tail(), lambda: "the failure logged; log: " + px.log_tail(),
+                   timeout=10)
+        with open(px.log) as f:
+            log = f.read()
+        assert "tiemout: directive is unknown" in log, log[-2000:]
+        assert read_pid(px.pidfile) == old_pid and alive(old_pid)
+    finally:
+        px.stop_all()
+
+
 def test_a_new_binary_that_fails_leaves_the_old_serving(env):
     r = env.redis()
     px = Upgradable(env, {"alpha": redis_pool([r])})
