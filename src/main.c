@@ -217,7 +217,24 @@ static void pidfile_remove(const char *path)
     }
 }
 
-/* -k: signal the running proxy named by the pid file, as nginx -s does. */
+/* A process's command name (/proc/PID/comm), "" when it cannot be read. */
+static void proc_comm(const char *pid, char *out, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(out, (int)cap, f) == NULL) {
+            out[0] = '\0';
+        }
+        out[strcspn(out, "\n")] = '\0';
+        fclose(f);
+    }
+}
+
+/* -k: signal the running proxy named by the pid file, as nginx -s does, once
+ * the pid is seen to be one of ours: a stale pid file may name any process. */
 static int signal_running(const struct options *o)
 {
     static const struct {
@@ -240,6 +257,17 @@ static int signal_running(const struct options *o)
         return 1;
     }
     fclose(f);
+    char num[32], theirs[64], ours[64];
+    snprintf(num, sizeof(num), "%ld", pid);
+    proc_comm(num, theirs, sizeof(theirs));
+    proc_comm("self", ours, sizeof(ours));
+    if (theirs[0] != '\0' && ours[0] != '\0' && strcmp(theirs, ours) != 0) {
+        fprintf(stderr,
+                "nutcracker: process %ld of pid file '%s' is '%s', not '%s': a stale pid file? "
+                "not signalled\n",
+                pid, o->pid_file, theirs, ours);
+        return 1;
+    }
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
         if (strcmp(sigs[i].name, o->signal_name) == 0 && kill((pid_t)pid, sigs[i].sig) != 0) {
             fprintf(stderr, "nutcracker: cannot signal process %ld: %s\n", pid, strerror(errno));

@@ -7,6 +7,8 @@ SIGHUP reloads every worker in place, SIGTERM stops them all gracefully."""
 import os
 import signal
 import socket
+import subprocess
+import time
 
 import pytest
 
@@ -235,6 +237,18 @@ def test_dash_k_signals_the_process_in_the_pid_file(env):
     assert not any(pid_alive(w) for w in workers)
     rc, out = env.run_proxy(["-k", "stop", "-p", os.path.join(env.tmp, "none.pid")])
     assert rc == 1 and "none.pid" in out
+    # a stale pid file naming another program's process: not signalled
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(pidfile, "w") as f:
+            f.write("%d\n" % other.pid)
+        rc, out = env.run_proxy(["-k", "stop", "-p", pidfile])
+        assert rc == 1 and "is 'sleep'" in out and "stale pid file" in out, out
+        time.sleep(0.2)
+        assert other.poll() is None, "the other program was signalled"
+    finally:
+        other.kill()
+        other.wait()
 
 
 def test_metrics_port_of_the_master_sums_the_workers(env):
