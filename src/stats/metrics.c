@@ -275,12 +275,32 @@ static void http_close(struct http_conn *h, bool keep_fd)
     free(h);
 }
 
-/* Whether the request line asks for path (with or without a query). */
-static bool http_is(const char *req, const char *path)
+/* The request line: "METHOD target HTTP/1.x". Its target's path (before any
+ * query) in *path, *plen; the method in *head (HEAD) and *get (GET or HEAD).
+ * false when the line is not one. */
+static bool http_request_line(const char *req, const char **path, size_t *plen, bool *get,
+                              bool *head)
 {
-    size_t n = strlen(path);
-    return strncmp(req, "GET ", 4) == 0 && strncmp(req + 4, path, n) == 0 &&
-           (req[4 + n] == ' ' || req[4 + n] == '?');
+    const char *sp1 = strchr(req, ' ');
+    const char *end = req + strcspn(req, "\r\n");
+    const char *sp2 =
+        sp1 != NULL && sp1 < end ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
+    if (sp2 == NULL || sp1 == req || sp2 == sp1 + 1 || sp1[1] != '/' ||
+        (size_t)(end - sp2 - 1) != 8 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
+        (sp2[8] != '0' && sp2[8] != '1')) {
+        return false;
+    }
+    size_t mlen = (size_t)(sp1 - req);
+    *head = mlen == 4 && strncmp(req, "HEAD", 4) == 0;
+    *get = *head || (mlen == 3 && strncmp(req, "GET", 3) == 0);
+    *path = sp1 + 1;
+    *plen = strcspn(*path, "? ");
+    return true;
+}
+
+static bool http_path_is(const char *path, size_t plen, const char *want)
+{
+    return plen == strlen(want) && strncmp(path, want, plen) == 0;
 }
 
 static void http_status_json(const struct stats_source *src, struct buf *out)
@@ -294,18 +314,18 @@ static void http_status_json(const struct stats_source *src, struct buf *out)
     stats_snap_free(s);
 }
 
-/* The body for the request and its content type; NULL type: not found. */
-static const char *http_route(struct http_conn *h, struct buf *body)
+/* The body for a GET of path and its content type; NULL type: not found. */
+static const char *http_route(struct http_conn *h, const char *path, size_t plen, struct buf *body)
 {
-    if (http_is(h->req, "/metrics")) {
+    if (http_path_is(path, plen, "/metrics")) {
         metrics_render(&h->m->src, body);
         return "text/plain; version=0.0.4";
     }
-    if (http_is(h->req, "/status.json")) {
+    if (http_path_is(path, plen, "/status.json")) {
         http_status_json(&h->m->src, body);
         return "application/json";
     }
-    if (http_is(h->req, "/")) {
+    if (http_path_is(path, plen, "/")) {
         buf_append_str(body, status_html);
         return "text/html; charset=utf-8";
     }
@@ -318,13 +338,25 @@ static void http_answer(struct http_conn *h)
     struct buf body, doc;
     buf_init(&body);
     buf_init(&doc);
-    const char *type = http_route(h, &body);
+    const char *path, *type = "text/plain", *status = "200 OK", *allow = "";
+    size_t plen;
+    bool get = false, head = false;
+    if (!http_request_line(h->req, &path, &plen, &get, &head)) {
+        status = "400 Bad Request";
+        buf_append_str(&body, "bad request: GET / (status page), /status.json or /metrics\n");
+    } else if (!get) {
+        status = "405 Method Not Allowed";
+        allow = "Allow: GET, HEAD\r\n";
+        buf_append_str(&body, "only GET and HEAD are served here\n");
+    } else if ((type = http_route(h, path, plen, &body)) == NULL) {
+        status = "404 Not Found";
+        type = "text/plain";
+    }
     buf_printf(&doc,
-               "HTTP/1.0 %s\r\nContent-Type: %s\r\nCache-Control: no-store\r\n"
+               "HTTP/1.0 %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\n"
                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-               type != NULL ? "200 OK" : "404 Not Found", type != NULL ? type : "text/plain",
-               body.len);
-    int rc = buf_append(&doc, body.data, body.len);
+               status, type, allow, body.len);
+    int rc = head ? 0 : buf_append(&doc, body.data, body.len); /* HEAD: the headers alone */
     buf_free(&body);
     if (rc != 0) {
         buf_free(&doc);

@@ -5,6 +5,7 @@ the Prometheus endpoint (--metrics-port)."""
 import contextlib
 import json
 import os
+import re
 import socket
 import time
 
@@ -474,3 +475,36 @@ def test_scrapers_that_do_not_read_hold_up_no_client(env):
         for x in stuck:
             x.close()
     assert px.alive()
+
+
+def _http_raw(port, data):
+    s = socket.create_connection((HOST, port), timeout=5)
+    s.sendall(data)
+    got = b""
+    while True:
+        b = s.recv(65536)
+        if not b:
+            break
+        got += b
+    s.close()
+    return got
+
+
+def test_metrics_port_speaks_http_methods_as_http_says(env):
+    """HEAD gets GET's headers and no body (it got a 404 with one); another
+    method gets 405 with Allow; a line that is no HTTP/1.x request line gets
+    400 (it got 404, and HTTP/9.9 was served)."""
+    s = env.redis()
+    px, mport = _metrics_proxy(env, {"alpha": redis_pool([s])},
+                               lambda p: ["--metrics-port=%d" % p, "--metrics-addr=%s" % HOST])
+    get = _http_raw(mport, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    head = _http_raw(mport, b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert get.startswith(b"HTTP/1.0 200 OK\r\n") and head.startswith(b"HTTP/1.0 200 OK\r\n")
+    assert head.endswith(b"\r\n\r\n") and b"nutcracker_" not in head
+    assert re.search(rb"Content-Length: (\d+)", head).group(1) == re.search(rb"Content-Length: (\d+)", get).group(1)
+    post = _http_raw(mport, b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")
+    assert post.startswith(b"HTTP/1.0 405 Method Not Allowed\r\n") and b"Allow: GET, HEAD\r\n" in post
+    for bad in (b"BLAH\r\n\r\n", b"GET /metrics HTTP/9.9\r\n\r\n", b"GET metrics HTTP/1.1\r\n\r\n"):
+        assert _http_raw(mport, bad).startswith(b"HTTP/1.0 400 Bad Request\r\n"), bad
+    assert _http_raw(mport, b"GET /status.json?x=1 HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 OK\r\n")
+    assert _http_raw(mport, b"GET /nope HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 404 Not Found\r\n")
