@@ -48,9 +48,44 @@ static void mc_scan_fail(struct mc_scan *sc, const char *err)
     }
 }
 
+/* A binary protocol request header (memcached's protocol_binary.h): magic,
+ * opcode, key length, extras length, data type (0), vbucket, body length,
+ * opaque, cas; 24 bytes. */
+#define MC_BIN_HEADER        24
+#define MC_BIN_RESPONSE      0x81
+#define MC_BIN_NOT_SUPPORTED 0x0083
+
+/* The answer to a binary request: a response of its opcode and opaque with
+ * status "not supported" and MC_ERR_BINARY's words as its value, so a binary
+ * client reports why (the text error read as a header was a miss or a reset
+ * to it). -1 when p holds no plausible header. */
+static int mc_bin_refusal(const uint8_t *p, size_t n, struct buf *out)
+{
+    static const char why[] = "binary protocol is not supported through the proxy";
+    if (n < MC_BIN_HEADER || p[5] != 0 || p[4] > 20) {
+        return -1; /* not one, or not all of it yet: the text error, as before */
+    }
+    uint8_t h[MC_BIN_HEADER] = {MC_BIN_RESPONSE, p[1]};
+    uint32_t body = (uint32_t)sizeof(why) - 1;
+    h[6] = MC_BIN_NOT_SUPPORTED >> 8;
+    h[7] = MC_BIN_NOT_SUPPORTED & 0xff;
+    h[8] = (uint8_t)(body >> 24);
+    h[9] = (uint8_t)(body >> 16);
+    h[10] = (uint8_t)(body >> 8);
+    h[11] = (uint8_t)body;
+    memcpy(h + 12, p + 12, 4); /* the opaque: the client's own request id */
+    buf_reset(out);
+    if (buf_append(out, h, sizeof(h)) != 0 || buf_append(out, why, body) != 0) {
+        buf_reset(out);
+        return -1;
+    }
+    return 0;
+}
+
 static void mc_req_reset(struct req_info *info)
 {
     info->scanned = 0;
+    info->err_wire = false;
     spans_reset(&info->keys);
     spans_reset(&info->args);
     info->len = 0;
@@ -489,7 +524,9 @@ int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
 
     mc_req_reset(info);
     if (n > 0 && p[0] == MC_BINARY_MAGIC) {
-        /* a binary protocol request has no line end to wait for */
+        /* a binary protocol request has no line end to wait for; a whole header
+         * is answered in its protocol, which its client reads */
+        info->err_wire = mc_bin_refusal(p, n, &info->wire) == 0;
         return mc_req_error(info, MC_ERR_BINARY);
     }
     int rc = mc_line_find_from(p, n, 0, scanned, mc_req_line_max(p, n), &line);

@@ -418,7 +418,10 @@ static void client_process(struct client *c)
         if (rc == PARSE_ERROR) {
             log_info("pool '%s': client %s: %s: refused, the client closed", c->pool->cp->name,
                      c->addr, c->ri.err);
-            client_refuse(c, c->ri.err);
+            if (c->ri.err_wire) {
+                cqueue_local(c, c->ri.wire.data, c->ri.wire.len); /* (its protocol's own) */
+            }
+            client_refuse(c, c->ri.err_wire ? NULL : c->ri.err);
             break;
         }
         if (!router_dispatch(c, c->in.data + pos, &c->ri)) {

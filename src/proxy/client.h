@@ -150,7 +150,8 @@ struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t 
 size_t client_memory(const struct client *c);
 /* The reply buffer, given a pooled chunk when it has none. */
 struct buf *client_outbuf(struct client *c);
-/* Refuse what the client sent: msg as an error reply, then no more reading;
+/* Refuse what the client sent: msg as an error reply (NULL: the caller queued
+ * the answer), then no more reading;
  * once every reply is written the client lingers (client_linger.c). */
 void client_refuse(struct client *c, const char *msg);
 /* client_linger.c: set up the timer (at open); start lingering (every reply

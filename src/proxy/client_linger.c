@@ -38,7 +38,9 @@
 
 void client_refuse(struct client *c, const char *msg)
 {
-    router_reply_error(c, msg);
+    if (msg != NULL) {
+        router_reply_error(c, msg);
+    }
     c->pool->stats[SP_client_err]++;
     c->closing = true;
     c->refused = true;

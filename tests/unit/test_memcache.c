@@ -398,6 +398,24 @@ static void test_binary(void)
     CHECK_EQ_INT(P->req_parse((const uint8_t *)getk, 1, &info), PARSE_ERROR);
     CHECK(strcmp(info.err, "CLIENT_ERROR binary protocol is not supported through the proxy") == 0);
     CHECK_EQ_INT(P->req_parse((const uint8_t *)getk, sizeof(getk) - 1, &info), PARSE_ERROR);
+    CHECK(!info.err_wire); /* not a whole header: the text error */
+    /* a whole header (GETK, key "k", opaque 0xdeadbeef) is answered in its protocol: a
+     * response of its opcode and opaque, status 0x83 "not supported", the words as value */
+    static const uint8_t hdr[25] = {0x80, 0x0c, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+                                    0x00, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x00,
+                                    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'k'};
+    CHECK_EQ_INT(P->req_parse(hdr, sizeof(hdr), &info), PARSE_ERROR);
+    CHECK(info.err_wire && info.wire.len == 24 + 50);
+    const uint8_t *w = info.wire.data;
+    CHECK(w[0] == 0x81 && w[1] == 0x0c && w[6] == 0x00 && w[7] == 0x83 && w[11] == 50);
+    CHECK(memcmp(w + 12, hdr + 12, 4) == 0);
+    CHECK_MEM((const char *)w + 24, 50, "binary protocol is not supported through the proxy");
+    /* text after the magic byte is no header (its data type byte is not 0) */
+    CHECK_EQ_INT(req("\x80"
+                     "bogus and more than twenty-four bytes\r\n",
+                     &info),
+                 PARSE_ERROR);
+    CHECK(!info.err_wire);
     /* a 0x80 byte elsewhere is just a byte */
     req_ok("get \x80k\r\n", ROUTE_KEY, MC_CMD_GET, &info);
     req_info_free(&info);
