@@ -234,7 +234,8 @@ static void proc_comm(const char *pid, char *out, size_t cap)
 }
 
 /* -k: signal the running proxy named by the pid file, as nginx -s does, once
- * the pid is seen to be one of ours: a stale pid file may name any process. */
+ * the pid is seen to be a proxy (named as this binary, or nutcracker...): a
+ * stale pid file may name any process. */
 static int signal_running(const struct options *o)
 {
     static const struct {
@@ -261,7 +262,9 @@ static int signal_running(const struct options *o)
     snprintf(num, sizeof(num), "%ld", pid);
     proc_comm(num, theirs, sizeof(theirs));
     proc_comm("self", ours, sizeof(ours));
-    if (theirs[0] != '\0' && ours[0] != '\0' && strcmp(theirs, ours) != 0) {
+    /* a new binary may be named otherwise than the running one (an upgrade) */
+    if (theirs[0] != '\0' && ours[0] != '\0' && strcmp(theirs, ours) != 0 &&
+        strncmp(theirs, "nutcracker", 10) != 0) {
         fprintf(stderr,
                 "nutcracker: process %ld of pid file '%s' is '%s', not '%s': a stale pid file? "
                 "not signalled\n",

@@ -79,7 +79,11 @@ static bool instance_client_done(const struct client *c)
  * began goes after HAND_OVER_IDLE_MS: closing it at an arbitrary moment could
  * meet a request on its way. One in a transaction (MULTI, WATCH) that could
  * travel but for it is kept that long for the transaction to end: then it
- * travels, and a WATCH retry loop meets no closed connection. */
+ * travels, and a WATCH retry loop meets no closed connection. One still
+ * sending then (a pipeline that never pauses, so never has nothing to
+ * answer) is let go behind the replies to what was read: it stopped being
+ * read, and lingers until they are delivered (it waited for the shutdown
+ * timeout, then lost them). */
 static void instance_release_pool_clients(struct instance *in, struct pool *p, bool passing)
 {
     struct client *next;
@@ -93,7 +97,14 @@ static void instance_release_pool_clients(struct instance *in, struct pool *p, b
             in->let_go++;
             continue;
         }
+        if (c->drained) {
+            continue; /* let go already (counted), its last replies being written */
+        }
         if (passing && client_travels(c)) {
+            if (in->hand_over_idle && !client_passable(c)) {
+                client_drain(c); /* busy a second into the hand-over: let go */
+                in->let_go++;
+            }
             continue; /* handed over once its replies are written (instance_pass_clients) */
         }
         if (passing && !in->hand_over_idle && client_travels_after_txn(c)) {
@@ -108,6 +119,9 @@ static void instance_release_pool_clients(struct instance *in, struct pool *p, b
             int on = 1;
             setsockopt(c->io.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
             client_drain(c); /* written and closed in this turn's flush */
+            in->let_go++;
+        } else if (in->hand_over_idle && !c->read_eof) {
+            client_drain(c); /* busy a second into the hand-over: let go */
             in->let_go++;
         }
     }

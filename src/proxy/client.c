@@ -679,8 +679,8 @@ void client_drain(struct client *c)
         client_close(c); /* its replies are all written: nothing to wait for */
         return;
     }
-    c->drained = !c->read_eof; /* it may send more: close so that no reset destroys a reply */
-    c->read_eof = true;        /* no more reading: what it sent is still answered */
+    c->drained = c->drained || !c->read_eof; /* it may send more: so no reset destroys a reply */
+    c->read_eof = true;                      /* no more reading: what it sent is still answered */
     client_process(c);
     client_update_events(c);
     client_mark_dirty(c);

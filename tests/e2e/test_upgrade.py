@@ -387,6 +387,57 @@ def test_a_refused_client_does_not_hold_up_the_upgrade(env):
         px.stop_all()
 
 
+def test_a_client_pipelining_without_pause_is_let_go_behind_its_replies(env):
+    """A client that never has nothing unanswered cannot go to the new binary.
+    It kept the old process until worker_shutdown_timeout (30 s), then was
+    closed with thousands of requests run and unanswered. A second into the
+    hand-over it is now let go: no longer read, its replies written and
+    delivered, then the end of the stream; every INCR that ran was answered."""
+    r = env.redis()
+    px = Upgradable(env, {"alpha": redis_pool([r])})
+    s = socket.create_connection((HOST, px.port), timeout=30)
+    stop = threading.Event()
+    got = bytearray()
+
+    def send():
+        batch = encode_command("INCR", "nonstop") * 50
+        while not stop.is_set():
+            try:
+                s.sendall(batch)
+            except OSError:
+                return
+
+    def read():
+        while True:
+            try:
+                b = s.recv(1 << 16)
+            except OSError:
+                return
+            if not b:
+                return
+            got.extend(b)
+    threads = [threading.Thread(target=send, daemon=True), threading.Thread(target=read, daemon=True)]
+    try:
+        for t in threads:
+            t.start()
+        wait_until(lambda: len(got) > 1000, "replies flowing")
+        old_pid = read_pid(px.pidfile)
+        t0 = time.monotonic()
+        px.replace_binary()
+        px.upgrade()
+        px.wait_new(old_pid)
+        px.pids.append(read_pid(px.pidfile))
+        px.wait_gone(old_pid, timeout=25)
+        assert time.monotonic() - t0 < 10, "the old process waited for its shutdown timeout"
+        threads[1].join(10)
+        assert not threads[1].is_alive(), "no end of the stream"
+        assert got.count(b":") == int(r.client().get("nonstop")), "INCRs run and unanswered"
+    finally:
+        stop.set()
+        s.close()
+        px.stop_all()
+
+
 def test_a_new_process_refusing_the_configuration_says_why_in_the_log(env):
     """The old process logs "see its log" when the new one exits before
     serving; the new one wrote the configuration's errors to its stderr only,
