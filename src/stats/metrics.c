@@ -335,6 +335,10 @@ static const char *http_route(struct http_conn *h, const char *path, size_t plen
 
 static void http_answer(struct http_conn *h)
 {
+    if (!reply_port_open(&h->m->replies)) {
+        http_close(h, false); /* too many answers wait already: not even rendered */
+        return;
+    }
     struct buf body, doc;
     buf_init(&body);
     buf_init(&doc);

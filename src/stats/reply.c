@@ -70,7 +70,7 @@ static void reply_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 void reply_send(struct ev_loop *loop, struct reply_port *port, int fd, struct buf *doc,
                 uint64_t timeout_ms)
 {
-    struct reply *r = port->pending < REPLY_MAX_PENDING ? calloc(1, sizeof(*r)) : NULL;
+    struct reply *r = reply_port_open(port) ? calloc(1, sizeof(*r)) : NULL;
     if (r == NULL) {
         close(fd); /* too many scrapers waiting (or no memory): this one gets nothing */
         buf_free(doc);

@@ -7,6 +7,7 @@
 #ifndef NC_STATS_REPLY_H
 #define NC_STATS_REPLY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -27,6 +28,13 @@ struct reply_port {
  * connection closed. */
 void reply_send(struct ev_loop *loop, struct reply_port *port, int fd, struct buf *doc,
                 uint64_t timeout_ms);
+
+/* Whether a reply would be taken now (fewer than REPLY_MAX_PENDING wait): a
+ * caller checks before it renders one. */
+static inline bool reply_port_open(const struct reply_port *port)
+{
+    return port->pending < REPLY_MAX_PENDING;
+}
 
 /* The port closes: every reply still waiting is dropped, its connection closed. */
 void reply_port_close(struct ev_loop *loop, struct reply_port *port);

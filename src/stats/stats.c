@@ -166,7 +166,8 @@ static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned eve
         /* the counters of the last interval, the times of now (as twemproxy) */
         struct buf doc;
         buf_init(&doc);
-        if (st->json.len == 0 || st->json.len < st->times_at + st->times_len ||
+        if (!reply_port_open(&st->replies) || st->json.len == 0 ||
+            st->json.len < st->times_at + st->times_len ||
             buf_append(&doc, st->json.data, st->times_at) != 0) {
             buf_free(&doc);
             close(fd);
