@@ -127,13 +127,11 @@ static struct conf *load_conf(const struct options *o)
     }
     if (conf == NULL) {
         load_conf_log(o, &errs);
-    }
-    conf_errors_free(&errs);
-    if (conf == NULL) {
         fprintf(stderr, "nutcracker: configuration file '%s' syntax is invalid\n", path);
     } else if (o->test_conf) {
         fprintf(stderr, "nutcracker: configuration file '%s' syntax is ok\n", path);
     }
+    conf_errors_free(&errs);
     return conf;
 }
 

@@ -154,6 +154,18 @@ static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
     ev_timer_start(loop, t, (uint64_t)st->interval_ms);
 }
 
+/* The document to send now: the counters of the last interval, the times of
+ * now (as twemproxy). 0, or -1 (none rendered yet, out of memory). */
+static int stats_document(const struct stats *st, struct buf *doc)
+{
+    size_t rest = st->times_at + st->times_len;
+    if (st->json.len == 0 || buf_append(doc, st->json.data, st->times_at) != 0) {
+        return -1;
+    }
+    stats_render_times(doc, st->src.start_time);
+    return buf_append(doc, st->json.data + rest, st->json.len - rest);
+}
+
 static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct stats *st = io->data;
@@ -163,21 +175,11 @@ static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned eve
         if (fd < 0) {
             return;
         }
-        /* the counters of the last interval, the times of now (as twemproxy) */
         struct buf doc;
         buf_init(&doc);
-        if (!reply_port_open(&st->replies) || st->json.len == 0 ||
-            st->json.len < st->times_at + st->times_len ||
-            buf_append(&doc, st->json.data, st->times_at) != 0) {
+        if (!reply_port_open(&st->replies) || stats_document(st, &doc) != 0) {
             buf_free(&doc);
-            close(fd);
-            continue;
-        }
-        stats_render_times(&doc, st->src.start_time);
-        size_t rest = st->times_at + st->times_len;
-        if (buf_append(&doc, st->json.data + rest, st->json.len - rest) != 0) {
-            buf_free(&doc);
-            close(fd);
+            close(fd); /* too many waiting, or nothing to send */
             continue;
         }
         reply_send(loop, &st->replies, fd, &doc, STATS_REPLY_MS);

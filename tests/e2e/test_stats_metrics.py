@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import (HOST, NUTCRACKER_BIN, RespError, encode_command, free_port, mc_pool, placement, redis_pool,
+from conftest import (HOST, NUTCRACKER_BIN, RespError, encode_command, free_port, mc_pool, placement, recv_all, redis_pool,
                       spread_keys, wait_port, wait_until)
 from liveness_util import (COUNTERS, POOL_FIELDS, POOL_LATENCY, POOL_OURS, SERVER_FIELDS, SERVER_LATENCY, TOP_FIELDS, TOP_OURS,
                            TWEMPROXY_BIN, Prom, crash, http_get, keys_by_server, layout_skeleton, ordered,
@@ -480,12 +480,7 @@ def test_scrapers_that_do_not_read_hold_up_no_client(env):
 def _http_raw(port, data):
     s = socket.create_connection((HOST, port), timeout=5)
     s.sendall(data)
-    got = b""
-    while True:
-        b = s.recv(65536)
-        if not b:
-            break
-        got += b
+    got = recv_all(s)
     s.close()
     return got
 
