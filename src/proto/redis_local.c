@@ -264,13 +264,28 @@ static bool local_subscribed_ok(uint16_t cmd)
            cmd == REDIS_CMD_RESET;
 }
 
+/* A refusal appended as redis words it: one of EXEC aborts the transaction, and
+ * redis says so with the reason behind (without its ERR). 1, or -1. */
+static int local_refuse(struct buf *out, const struct req_info *info, const char *why)
+{
+    char msg[256];
+    if (info->cmd == REDIS_CMD_EXEC) {
+        if (strncmp(why, "ERR ", 4) == 0) {
+            why += 4;
+        }
+        snprintf(msg, sizeof(msg), "EXECABORT Transaction discarded because of: %s", why);
+        why = msg;
+    }
+    return redis_wire_error(out, why) == 0 ? 1 : -1;
+}
+
 /* The refusals redis makes before running a known command: NOAUTH, then the
  * subscribed-mode restriction. 1 when one was appended, 0 if none, -1. */
 static int local_gate(struct buf *out, const struct req_info *info, const struct local_ctx *lc)
 {
     const struct redis_cmd *c = redis_cmd_get(info->cmd);
     if (local_locked(lc) && (c->flags & REDIS_F(NO_AUTH)) == 0) {
-        return redis_wire_error(out, LOCAL_NOAUTH) == 0 ? 1 : -1;
+        return local_refuse(out, info, LOCAL_NOAUTH);
     }
     if (lc->subscribed && lc->resp != 3 && !local_subscribed_ok(info->cmd)) {
         char msg[160];
@@ -278,7 +293,7 @@ static int local_gate(struct buf *out, const struct req_info *info, const struct
                  "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
                  "/ RESET are allowed in this context",
                  c->name);
-        return redis_wire_error(out, msg) == 0 ? 1 : -1;
+        return local_refuse(out, info, msg);
     }
     return 0;
 }

@@ -243,6 +243,7 @@ RD = [
     ("watch", resp("WATCH", "k") + resp("MULTI") + resp("SET", "k", "1") + resp("EXEC")),
     ("subscribe", resp("SUBSCRIBE", "c", "d") + resp("GET", "k") + resp("UNSUBSCRIBE", "c")
      + resp("PING") + resp("UNSUBSCRIBE")),
+    ("subscribed-exec", resp("SUBSCRIBE", "c") + resp("EXEC") + resp("EXEC", "x") + resp("UNSUBSCRIBE")),
     ("config", resp("CONFIG", "GET", "maxmemory")),
     ("info", resp("INFO", "server")),
     ("flushall", resp("FLUSHALL")),

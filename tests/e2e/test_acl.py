@@ -263,11 +263,12 @@ def test_before_a_login_redis_order_of_errors(env):
     """Before a login redis reports an unknown command and a wrong number of
     arguments, then NOAUTH for everything else, including what it would refuse
     only when running it: so does the proxy, which answered its own refusals
-    (CONFIG, XREAD BLOCK, SHUTDOWN) first, telling a stranger what it serves."""
+    (CONFIG, XREAD BLOCK, SHUTDOWN) first, telling a stranger what it serves.
+    EXEC refused says EXECABORT and why (it said NOAUTH alone)."""
     r = env.redis(args=["--requirepass", "pw"])
     px = env.proxy({"alpha": redis_pool([r], redis_auth="pw")})
     cases = [("FOO", "x"), ("GET",), ("CONFIG",), ("CONFIG", "GET", "x"), ("XREAD", "BLOCK", "0", "STREAMS", "s", "$"),
-             ("SHUTDOWN",), ("GET", "k")]
+             ("SHUTDOWN",), ("GET", "k"), ("EXEC",)]
     for cmd in cases:
         want = Resp(port=r.port).call(*cmd)
         got = Resp(port=px.port()).call(*cmd)
