@@ -56,6 +56,9 @@ static void instance_shutdown(void *ctx)
     if (in->worker_id < 0 && !in->handing_over) {
         notify_send("STOPPING=1\nSTATUS=stopping: finishing the clients' requests");
     }
+    if (in->up != NULL && !in->handing_over) {
+        upgrade_abandon(in->up);
+    }
     proxy_drain(&in->px);
     ev_timer_start(in->loop, &in->stop_timer,
                    (uint64_t)in->conf->global.worker_shutdown_timeout * 1000u);

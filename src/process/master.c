@@ -323,6 +323,7 @@ static void master_stop(struct master *m)
     }
     m->stopping = true;
     notify_send("STOPPING=1\nSTATUS=stopping: workers finish their clients");
+    upgrade_abandon(m->up);
     /* the workers close theirs: with ours closed too a connect is refused at
      * once rather than left waiting in a queue nobody serves */
     listeners_close(m->up);

@@ -249,17 +249,31 @@ static void upgrade_close_child(struct upgrade *u)
     buf_reset(&u->child_in);
 }
 
-static void upgrade_failed(struct upgrade *u, const char *why)
+/* alive: the new process has not been reaped (else its pid may be another's now). */
+static void upgrade_failed(struct upgrade *u, const char *why, bool alive)
 {
     log_error("binary upgrade failed: the new process %d %s; this process (pid %d) keeps serving",
               (int)u->child, why, (int)getpid());
     notify_send("STATUS=binary upgrade failed: the new process %s; pid %d keeps serving", why,
                 (int)getpid());
-    if (u->child > 0) {
+    if (u->child > 0 && alive) {
         kill(u->child, SIGKILL); /* reaped by the SIGCHLD handler */
     }
     upgrade_close_child(u);
     u->child = 0;
+}
+
+void upgrade_abandon(struct upgrade *u)
+{
+    if (u->child <= 0 || u->handed_over || u->abandoned) {
+        return;
+    }
+    log_notice("binary upgrade abandoned: pid %d stops before the new process %d said it serves, "
+               "which is told to stop too",
+               (int)getpid(), (int)u->child);
+    u->abandoned = true;
+    kill(u->child, SIGTERM); /* it finishes whatever clients it took, as we do */
+    upgrade_close_child(u);
 }
 
 /* Point the -p file at the new process: -k and init scripts find it there. */
@@ -287,7 +301,7 @@ static void upgrade_on_child(struct ev_loop *loop, struct ev_io *io, unsigned ev
         return;
     }
     if (n <= 0) {
-        upgrade_failed(u, "exited before serving (see its log)");
+        upgrade_failed(u, "exited before serving (see its log)", true);
         return;
     }
     buf_append(&u->child_in, tmp, (size_t)n);
@@ -298,7 +312,7 @@ static void upgrade_on_child(struct ev_loop *loop, struct ev_io *io, unsigned ev
     }
     int pid = 0;
     if (sscanf(line, "R %d", &pid) != 1 || pid <= 0) {
-        upgrade_failed(u, "said something else than that it serves");
+        upgrade_failed(u, "said something else than that it serves", true);
         return;
     }
     /* an older binary says "R pid" alone: its clients are closed as before */
@@ -316,7 +330,7 @@ static void upgrade_on_child(struct ev_loop *loop, struct ev_io *io, unsigned ev
 static void upgrade_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 {
     (void)loop;
-    upgrade_failed(t->data, "did not say it serves in time");
+    upgrade_failed(t->data, "did not say it serves in time", true);
 }
 
 void upgrade_attach(struct upgrade *u, struct ev_loop *loop, const struct upgrade_hooks *hooks)
@@ -432,12 +446,15 @@ bool upgrade_reap(struct upgrade *u, pid_t pid, int status)
     if (u->child == 0 || pid != u->child) {
         return false;
     }
-    if (!u->handed_over) {
+    if (u->abandoned) {
+        log_notice("binary upgrade: the new process %d has stopped", (int)pid);
+        u->child = 0;
+    } else if (!u->handed_over) {
         char why[64];
         snprintf(why, sizeof(why),
                  WIFSIGNALED(status) ? "was killed by signal %d" : "exited with %d",
                  WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-        upgrade_failed(u, why);
+        upgrade_failed(u, why, false);
     } else {
         log_warn("binary upgrade: the new process %d has exited", (int)pid);
         u->child = 0;

@@ -98,6 +98,7 @@ struct upgrade {
     struct buf child_in;
     bool handed_over;
     bool child_adopts; /* it said it takes our clients over (single process) */
+    bool abandoned;    /* we stop before it served: it was told to stop too */
 };
 
 /* From the command line and the environment (whose upgrade variables it
@@ -147,5 +148,10 @@ void upgrade_send_counters(struct upgrade *u, const struct stats_snap *s);
 /* A child exited: true when it was the new binary (a failed upgrade unless it
  * had taken over). */
 bool upgrade_reap(struct upgrade *u, pid_t pid, int status);
+
+/* This process stops while the new binary it started has not said it serves:
+ * that one is told to stop too (SIGTERM), or it would go on serving with no pid
+ * file naming it, after a stop. Nothing once the new process took over. */
+void upgrade_abandon(struct upgrade *u);
 
 #endif

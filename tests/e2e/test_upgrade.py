@@ -484,3 +484,30 @@ def test_a_new_binary_that_fails_leaves_the_old_serving(env):
         assert Resp(port=px.port).call("GET", "k") == b"after"
     finally:
         px.stop_all()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_stop_right_after_an_upgrade_stops_the_new_process_too(env, workers):
+    """SIGTERM a moment after SIGUSR2, before the new process says it serves: the
+    old one stopped and the new one served on, named by no pid file, so a stop
+    left a proxy running. Now the old one tells the new one to stop too."""
+    r = env.redis()
+    px = Upgradable(env, {"alpha": redis_pool([r])}, global_={"worker_processes": workers} if workers else None)
+    try:
+        old_pid = read_pid(px.pidfile)
+        px.replace_binary()
+        os.kill(old_pid, signal.SIGUSR2)
+        os.kill(old_pid, signal.SIGTERM)
+        wait_until(lambda: "started '" in px.log_tail(), lambda: "the upgrade to start; log: " + px.log_tail(),
+                   timeout=10)
+        m = re.search(r"started '[^']*' as pid (\d+)", px.log_tail())
+        new_pid = int(m.group(1))
+        px.pids.append(new_pid)
+        px.wait_gone(old_pid, timeout=15)
+        wait_until(lambda: not alive(new_pid), lambda: "the new process %d to stop; log: %s" % (new_pid, px.log_tail()),
+                   timeout=15)
+        with pytest.raises(OSError):
+            px.connect(timeout=1).close()
+        assert "binary upgrade abandoned" in px.log_tail(), px.log_tail()
+    finally:
+        px.stop_all()
