@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "conf/conf_int.h"
+#include "core/log.h"
 #include "net/tls.h"
 
 enum {
@@ -247,6 +248,10 @@ static struct tls_ctx *load_one(struct conf_ctx *cx, const struct conf_tls *t, b
     struct tls_ctx *ctx = tls_ctx_new(server, &o, err, sizeof(err));
     if (ctx == NULL) {
         conf_err(cx, t->line, key, "%s", err);
+    } else if (tls_ctx_out_of_date(ctx, err, sizeof(err))) {
+        /* a rotation to the wrong file: said at once, not by each failed handshake */
+        log_warn("%s:%d: %s: %s: the certificate %s: %s that check it refuse it", cx->file, t->line,
+                 key, t->cert_file, err, server ? "clients" : "servers");
     }
     return ctx;
 }

@@ -40,6 +40,9 @@ struct tls_opts {
 /* Load a context: server (a listener's) or client side. NULL with a message
  * "FILE: reason" (or what is wrong) in err. */
 struct tls_ctx *tls_ctx_new(bool server, const struct tls_opts *o, char *err, size_t errlen);
+/* The context's own certificate has expired or is not valid yet: true, and why
+ * says so with the date. It is served anyway (peers that check it refuse it). */
+bool tls_ctx_out_of_date(const struct tls_ctx *t, char *why, size_t len);
 void tls_ctx_free(struct tls_ctx *ctx);
 
 /* The versions named in a protocols string as a bit set (bit n: TLSv1.n, TLSv1

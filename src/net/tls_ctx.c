@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -205,6 +206,35 @@ struct tls_ctx *tls_ctx_new(bool server, const struct tls_opts *o, char *err, si
     }
     t->ssl = ctx;
     return t;
+}
+
+/* The day d as "2026-12-05 06:00:00 UTC". */
+static void tls_date(const ASN1_TIME *d, char *out, size_t len)
+{
+    struct tm tm;
+    if (ASN1_TIME_to_tm(d, &tm) != 1 || strftime(out, len, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0) {
+        snprintf(out, len, "(an unreadable date)");
+    }
+}
+
+bool tls_ctx_out_of_date(const struct tls_ctx *t, char *why, size_t len)
+{
+    X509 *x = t != NULL ? SSL_CTX_get0_certificate(t->ssl) : NULL;
+    if (x == NULL) {
+        return false;
+    }
+    char date[64];
+    if (X509_cmp_current_time(X509_get0_notAfter(x)) < 0) {
+        tls_date(X509_get0_notAfter(x), date, sizeof(date));
+        snprintf(why, len, "expired on %s", date);
+        return true;
+    }
+    if (X509_cmp_current_time(X509_get0_notBefore(x)) > 0) {
+        tls_date(X509_get0_notBefore(x), date, sizeof(date));
+        snprintf(why, len, "is not valid before %s", date);
+        return true;
+    }
+    return false;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)

@@ -5,6 +5,7 @@ mismatch, a server that is not TLS, a handshake that stalls) answered as
 errors naming the TLS problem, garbage instead of a ClientHello, session
 resumption, memcached over TLS, worker mode."""
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -424,3 +425,23 @@ def test_small_chunks_drain_what_tls_holds_decrypted(env, certs):
         p.get("s%d" % i)
     res = p.execute()
     assert res[1::2] == [(str(i) * 50).encode() for i in range(500)]
+
+
+def test_a_rotation_to_an_expired_certificate_is_said_in_the_log(env, certs, tmp_path):
+    """An expired certificate is served as it is (every client that checks it
+    refuses it): the log said nothing, and each client's failed handshake was
+    the first sign. Start and reload now name the file and the date."""
+    crt, key = str(tmp_path / "live.crt"), str(tmp_path / "live.key")
+    _install(certs, "server", crt, key)
+    r = env.redis()
+    px = env.proxy({"alpha": redis_pool([r], listen_tls="{cert_file: %s, key_file: %s}" % (crt, key))})
+    assert "the certificate expired" not in open(px.log).read()
+    _install(certs, "expired", crt, key)
+    assert px.reload()
+    log = open(px.log).read()
+    assert re.search(r"listen_tls: %s: the certificate expired on \d{4}-\d\d-\d\d [0-9:]+ UTC: clients that "
+                     r"check it refuse it" % re.escape(crt), log), log[-2000:]
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with ctx.wrap_socket(socket.create_connection((HOST, px.port()), timeout=5)) as s:
+        assert s.getpeercert(binary_form=True) == certs.der("expired")  # served as it is
