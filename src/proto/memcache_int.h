@@ -98,6 +98,12 @@ bool mc_token_next(const uint8_t *p, size_t *pos, size_t end, struct span *tok);
  * sign, at least one digit, nothing else, no overflow. */
 bool mc_u64_parse(const uint8_t *s, size_t len, uint64_t *v);
 bool mc_i64_parse(const uint8_t *s, size_t len, int64_t *v);
+/* A request's number token, as memcached reads it (safe_strtoull, safe_strtol):
+ * more lenient than the above. White space may lead, and may end the number with
+ * anything after it ("1\t", "\t1", "1\rX" are 1, as tokens hold tabs and bare
+ * CRs); an unsigned "-0" is 0. */
+bool mc_token_u64(const uint8_t *s, size_t len, uint64_t *v);
+bool mc_token_i64(const uint8_t *s, size_t len, int64_t *v);
 /* Are the len bytes at s exactly word? Inline: with a literal word the length
  * and the comparison fold into a few instructions (this runs on every reply). */
 static inline bool mc_bytes_are(const uint8_t *s, size_t len, const char *word)

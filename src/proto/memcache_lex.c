@@ -127,6 +127,58 @@ bool mc_i64_parse(const uint8_t *s, size_t len, int64_t *v)
     return true;
 }
 
+/* isspace() in the C locale: what strtoull skips before a number, and what may
+ * follow one in a token (only ' ' separates tokens, so the others stay in them). */
+static bool mc_is_space(uint8_t c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+/* A request token read as memcached reads it (safe_strtoull, safe_strtol; a NUL
+ * has ended the line already): white space, a sign, digits (no overflow), then
+ * the end or a white space character and anything after it. *neg: a '-' was
+ * read; *u: the digits' value. */
+static bool mc_token_digits(const uint8_t *s, size_t len, bool *neg, uint64_t *u)
+{
+    size_t i = 0, d;
+    while (i < len && mc_is_space(s[i])) {
+        i++;
+    }
+    *neg = i < len && s[i] == '-';
+    i += i < len && (s[i] == '-' || s[i] == '+');
+    for (d = i; d < len && s[d] >= '0' && s[d] <= '9'; d++) {
+    }
+    return d > i && (d == len || mc_is_space(s[d])) && mc_digits_parse(s + i, d - i, u);
+}
+
+bool mc_token_u64(const uint8_t *s, size_t len, uint64_t *v)
+{
+    bool neg;
+    uint64_t u;
+    if (!mc_token_digits(s, len, &neg, &u)) {
+        return false;
+    }
+    /* strtoull negates "-N"; one that then reads as negative is refused when the
+     * token holds a '-', so "-0" is 0 and "-1" is refused */
+    uint64_t r = neg ? 0 - u : u;
+    if ((int64_t)r < 0 && memchr(s, '-', len) != NULL) {
+        return false;
+    }
+    *v = r;
+    return true;
+}
+
+bool mc_token_i64(const uint8_t *s, size_t len, int64_t *v)
+{
+    bool neg;
+    uint64_t u;
+    if (!mc_token_digits(s, len, &neg, &u) || u > (uint64_t)INT64_MAX + (neg ? 1 : 0)) {
+        return false; /* strtoll's ERANGE */
+    }
+    *v = neg ? (int64_t)(0 - u) : (int64_t)u;
+    return true;
+}
+
 bool mc_word_in(const char *list, const uint8_t *w, size_t len)
 {
     const char *s = list;

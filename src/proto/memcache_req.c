@@ -186,17 +186,17 @@ static void mc_scan_key(const uint8_t *p, struct span tok, struct req_info *info
 static void mc_scan_length(const uint8_t *tok, size_t len, const struct mc_cmd *cmd,
                            struct mc_scan *sc)
 {
-    uint64_t v;
+    int64_t v;
 
-    if (!mc_u64_parse(tok, len, &v)) {
+    if (!mc_token_i64(tok, len, &v) || v < 0) { /* memcached reads it with safe_strtol */
         mc_scan_fail(sc, cmd->err_arg);
-    } else if (v > MC_VLEN_MAX) {
+    } else if ((uint64_t)v > MC_VLEN_MAX) {
         /* memcached's own answer: the number does not fit; no block is read */
         mc_scan_fail(sc, cmd->err_arg);
     } else {
         sc->data = true;
-        sc->data_len = v;
-        sc->too_large = v > MC_REQ_DATA_MAX;
+        sc->data_len = (uint64_t)v;
+        sc->too_large = (uint64_t)v > MC_REQ_DATA_MAX;
     }
 }
 
@@ -205,7 +205,7 @@ static void mc_scan_number(const uint8_t *s, size_t len, bool sign, const struct
 {
     uint64_t u;
     int64_t i;
-    bool ok = sign ? mc_i64_parse(s, len, &i) : mc_u64_parse(s, len, &u);
+    bool ok = sign ? mc_token_i64(s, len, &i) : mc_token_u64(s, len, &u);
 
     if (!ok) {
         mc_scan_fail(sc, cmd->err_arg);

@@ -25,6 +25,16 @@ MC = [
     ("incr-decr", b"set n 0 0 2\r\n10\r\nincr n 5\r\ndecr n 3\r\ndecr n 100\r\nincr nope 1\r\n"),
     ("incr-wrap", b"set n 0 0 20\r\n18446744073709551615\r\nincr n 1\r\n"),
     ("incr-nonnumeric", b"set n 0 0 1\r\nx\r\nincr n 1\r\n"),
+    # numbers as memcached's strtoull/strtol read them: white space before, white
+    # space and anything after, "-0"; a tab, bare CR, vertical tab are token bytes
+    ("number-space-after", b"set a 0 0 1\t\r\nx\r\nget a\r\nset n 0 0 1\r\n5\r\nincr n 1\t\r\n"
+     b"incr n 1\rX\r\ndecr n \t1\r\nincr n \x0b2\r\ntouch a 5\t\r\ngat 5\t a\r\n"),
+    ("number-minus-zero", b"set a -0 0 1\r\nx\r\nset b 0 0 -0\r\n\r\nget a b\r\nincr a -0\r\n"
+     b"set c 0 0 +1\r\ny\r\nget c\r\n"),
+    ("number-still-refused", b"set a 0 0 1\r\n7\r\nincr a -1\r\nincr a 1x\r\ntouch a -\r\ntouch a \t\r\n"
+     b"incr a 18446744073709551616\r\nincr a 1\x00x\r\ntouch a 1\x00\r\nget a\r\n"),
+    ("number-cr-in-line", b"set a 0 0\r 1\r\nx\r\nget a\r\ncas a 0 0 1 1\t\r\ny\r\nms b 1\t\r\nz\r\n"
+     b"mg b v\r\nflush_all 0\t\r\n"),
     ("delete", b"set k 0 0 1\r\na\r\ndelete k\r\ndelete k\r\n"),
     ("delete-0", b"set k 0 0 1\r\na\r\ndelete k 0\r\n"),
     ("touch", b"set k 0 0 1\r\na\r\ntouch k 10\r\ntouch nope 10\r\n"),

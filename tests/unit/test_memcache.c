@@ -389,6 +389,54 @@ static void test_nul_ends_the_command(void)
     req_info_free(&info);
 }
 
+/* Numbers as memcached's safe_strtoull / safe_strtol read a token. */
+static void test_number_tokens(void)
+{
+    static const struct {
+        const char *tok;
+        bool u_ok, i_ok;
+        uint64_t u;
+        int64_t i;
+    } cases[] = {
+        {"7", true, true, 7, 7},
+        {"+7", true, true, 7, 7},
+        {"-0", true, true, 0, 0},
+        {"-1", false, true, 0, -1},
+        {"1\t", true, true, 1, 1},
+        {"\t\v1", true, true, 1, 1},
+        {"1\rX", true, true, 1, 1},
+        {"1\f-", true, true, 1, 1},
+        {"1x", false, false, 0, 0},
+        {"", false, false, 0, 0},
+        {"\t", false, false, 0, 0},
+        {"-", false, false, 0, 0},
+        {"+-1", false, false, 0, 0},
+        {"18446744073709551615", true, false, UINT64_MAX, 0},
+        {"18446744073709551616", false, false, 0, 0},
+        {"-9223372036854775808", false, true, 0, INT64_MIN},
+        {"-9223372036854775809", true, false, 9223372036854775807ull, 0}, /* strtoull wraps it */
+        {"9223372036854775808", true, false, 9223372036854775808ull, 0},
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        const uint8_t *t = (const uint8_t *)cases[k].tok;
+        size_t n = strlen(cases[k].tok);
+        uint64_t u = 0;
+        int64_t i = 0;
+        bool uo = mc_token_u64(t, n, &u), io = mc_token_i64(t, n, &i);
+        CHECK(uo == cases[k].u_ok && (!uo || u == cases[k].u));
+        CHECK(io == cases[k].i_ok && (!io || i == cases[k].i));
+        if (uo != cases[k].u_ok || io != cases[k].i_ok) {
+            fprintf(stderr, "  token %zu: u %d i %d\n", k, uo, io);
+        }
+    }
+    /* through the parser: the length with a tab after it frames one byte */
+    struct req_info info;
+    req_info_init(&info);
+    req_ok("set k 0 0 1\t\r\nx\r\n", ROUTE_KEY, MC_CMD_SET, &info);
+    req_ok("set k -0 0 -0\r\n\r\n", ROUTE_KEY, MC_CMD_SET, &info);
+    req_info_free(&info);
+}
+
 static void test_binary(void)
 {
     /* a binary protocol header (magic 0x80): refused at once, no line end awaited */
@@ -1316,6 +1364,7 @@ int main(void)
     test_rejects();
     test_noreply_errors();
     test_nul_ends_the_command();
+    test_number_tokens();
     test_binary();
     test_fatal();
     test_droppable();
