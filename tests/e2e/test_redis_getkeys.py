@@ -115,6 +115,17 @@ def test_answers_without_keys_match_redis(pair, req):
     assert getkeys(proxied, req) == getkeys(direct, req)
 
 
+@pytest.mark.parametrize("req", ["MSET a b c", "MSETNX a b c d e", "MSET a", "MSET a b c d"])
+def test_getkeys_checks_only_the_tables_arity(pair, req):
+    """MSET a b c cannot run (a key without its value), but redis' GETKEYS checks the
+    command's arity alone and names a and c; the proxy answered that the number of
+    arguments is invalid. GETKEYSANDFLAGS too."""
+    direct, proxied = pair
+    assert getkeys(proxied, req) == getkeys(direct, req)
+    args = req.split(" ")
+    assert proxied.call("COMMAND", "GETKEYSANDFLAGS", *args) == direct.call("COMMAND", "GETKEYSANDFLAGS", *args)
+
+
 # Deliberate: where one key spec of a request finds nothing, redis' GETKEYS refuses the
 # whole request, but the command may still run and write the keys the other specs
 # found (PFMERGE d writes d). The proxy keeps those keys, so it routes by them.
