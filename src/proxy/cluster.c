@@ -241,11 +241,11 @@ static struct server *cluster_node_add(struct cluster *cl, const struct sockaddr
     return s;
 }
 
-struct server *cluster_node_at(struct cluster *cl, const struct cluster_node_addr *addr,
-                               const struct server *asked)
+/* The socket address of a node a topology names (a: with its host as used). */
+static int cluster_node_resolve(struct cluster *cl, const struct cluster_node_addr *addr,
+                                const struct server *asked, struct cluster_node_addr *a,
+                                struct sockaddr_storage *ss, socklen_t *len)
 {
-    struct sockaddr_storage ss;
-    socklen_t len = 0;
     char host[CLUSTER_HOST_MAX + 1];
     if (addr->host[0] == '\0' && asked != NULL) {
         /* an old node names itself "": the address we reached it at, its port */
@@ -262,19 +262,55 @@ struct server *cluster_node_at(struct cluster *cl, const struct cluster_node_add
     } else {
         snprintf(host, sizeof(host), "%s", addr->host);
     }
-    struct cluster_node_addr a = *addr;
-    snprintf(a.host, sizeof(a.host), "%s", host);
-    if (strcmp(a.host, "?") == 0 || a.host[0] == '\0') {
-        return NULL;
+    *a = *addr;
+    snprintf(a->host, sizeof(a->host), "%s", host);
+    if (strcmp(a->host, "?") == 0 || a->host[0] == '\0') {
+        return -1;
     }
-    if (cluster_msg_sockaddr(&a, &ss, &len) != 0 &&
-        sock_resolve(a.host, a.port, 0, &ss, &len) != 0) {
-        log_warn("pool '%s': cluster node '%s:%u' does not resolve", cl->p->cp->name, a.host,
-                 (unsigned)a.port);
+    if (cluster_msg_sockaddr(a, ss, len) != 0 && sock_resolve(a->host, a->port, 0, ss, len) != 0) {
+        log_warn("pool '%s': cluster node '%s:%u' does not resolve", cl->p->cp->name, a->host,
+                 (unsigned)a->port);
+        return -1;
+    }
+    return 0;
+}
+
+struct server *cluster_node_at(struct cluster *cl, const struct cluster_node_addr *addr,
+                               const struct server *asked)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = 0;
+    struct cluster_node_addr a;
+    if (cluster_node_resolve(cl, addr, asked, &a, &ss, &len) != 0) {
         return NULL;
     }
     struct server *s = cluster_find(cl, &ss, len);
     return s != NULL ? s : cluster_node_add(cl, &ss, len, a.host, a.port);
+}
+
+bool cluster_topo_foreign(struct cluster *cl, const struct cluster_topo *t,
+                          const struct server *asked)
+{
+    bool others = false;
+    for (uint32_t i = 0; cl->known && i < cl->p->nservers && !others; i++) {
+        others = cl->nodes[i].in_map && &cl->p->servers[i] != asked;
+    }
+    if (!others) {
+        return false; /* nothing to compare with: the first map, or a one-node cluster */
+    }
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        struct sockaddr_storage ss;
+        socklen_t len = 0;
+        struct cluster_node_addr a;
+        if (cluster_node_resolve(cl, &t->nodes[i].addr, asked, &a, &ss, &len) != 0) {
+            continue;
+        }
+        struct server *s = cluster_find(cl, &ss, len);
+        if (s != NULL && s != asked && cl->nodes[s->idx].in_map) {
+            return false;
+        }
+    }
+    return true;
 }
 
 /* ------------------------------------------------------------ the map */
@@ -552,6 +588,9 @@ void cluster_pool_inherit(struct pool *np, struct pool *op, bool keep_conns)
     if (ncl == NULL || ocl == NULL) {
         return;
     }
+    /* op asks no more: its query connection closes now, while the counters it
+     * is in are still the ones np takes over (server_adopt) */
+    cluster_refresh_stop(ocl);
     uint16_t *to = calloc(op->nservers ? op->nservers : 1, sizeof(*to));
     if (to == NULL) {
         return; /* the new pool learns the map itself */

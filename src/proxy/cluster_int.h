@@ -101,6 +101,7 @@ struct cluster {
     /* refusals of one slot or of writes only (CLUSTERDOWN Hash slot not served,
      * ... only accepts read commands): logged at most every CLUSTER_LOG_GAP_MS */
     struct log_gap refused_log;
+    struct log_gap refresh_log; /* no node gives a map yet: said every CLUSTER_LOG_GAP_MS */
     /* slots a node said no node serves (CLUSTERDOWN Hash slot not served): per
      * slot, the time before which none of its requests goes, SLOT_CANARY_OUT
      * while one of them is out to find out whether it is served again, 0 when
@@ -132,6 +133,11 @@ struct cluster {
  * NULL when it cannot be (a name that does not resolve, the pool is full). */
 struct server *cluster_node_at(struct cluster *cl, const struct cluster_node_addr *addr,
                                const struct server *asked);
+/* A map known, with nodes other than asked in it, and t names none of them: not
+ * the cluster we know (a node removed from it and reset, alone or in another
+ * cluster, at an address of ours). Its map would take every slot. */
+bool cluster_topo_foreign(struct cluster *cl, const struct cluster_topo *t,
+                          const struct server *asked);
 /* Apply a node's view of the cluster. */
 void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struct server *asked);
 /* The slot's master now says it is at s (MOVED): true when the map changed. */

@@ -28,6 +28,11 @@
 #include "proxy/sconn.h"
 #include "proxy/server.h"
 
+/* What a node that names none of the map's other nodes is told (cr_failed). */
+#define CR_FOREIGN                                                                                 \
+    "names none of the cluster's other nodes (removed from it, and reset?): its slot map is "      \
+    "not used"
+
 static void cr_on_tick(struct ev_loop *loop, struct ev_timer *t);
 static void cr_on_wait(struct ev_loop *loop, struct ev_timer *t);
 static void cr_query_next(struct cluster *cl);
@@ -99,11 +104,22 @@ static void cr_schedule(struct cluster *cl)
     ev_timer_start(rf_loop(cl), &cl->tick, ms);
 }
 
+/* s gave no map (why; NULL: it gave a foreign one, cluster_topo_foreign): the
+ * next node, or the next round. */
 static void cr_failed(struct cluster *cl, struct server *s, const char *why)
 {
     cl->stats[SC_cluster_refresh_failed]++;
-    log_at(cl->known ? LOG_INFO : LOG_WARN, "pool '%s': cluster node '%s' gave no slot map: %s",
-           cl->p->cp->name, s->cs->name, why);
+    uint64_t quiet;
+    char more[64];
+    if (cl->known && why != NULL) {
+        log_info("pool '%s': cluster node '%s' gave no slot map: %s", cl->p->cp->name, s->cs->name,
+                 why);
+    } else if (log_gap_due(&cl->refresh_log, ev_now(rf_loop(cl)), CLUSTER_LOG_GAP_MS, &quiet)) {
+        /* no node answers yet, or a stranger does: every round would say it again */
+        log_warn("pool '%s': cluster node '%s' %s%s%s", cl->p->cp->name, s->cs->name,
+                 why != NULL ? "gave no slot map: " : CR_FOREIGN, why != NULL ? why : "",
+                 log_gap_more(more, sizeof(more), quiet));
+    }
     ev_timer_stop(rf_loop(cl), &cl->qwait);
     if (++cl->qtries < cl->p->nservers) {
         cl->querying = false;
@@ -111,6 +127,9 @@ static void cr_failed(struct cluster *cl, struct server *s, const char *why)
         return;
     }
     cl->qtries = 0;
+    /* a round that found no node to answer: the failures of the nodes it asked
+     * asked for another at once, which would ask the same nodes every 20 ms */
+    cl->again = false;
     cr_schedule(cl);
 }
 
@@ -142,6 +161,10 @@ static void cr_on_reply(struct req *r, struct buf *out, const uint8_t *p, size_t
         cr_failed(cl, s, why);
         return;
     }
+    if (cluster_topo_foreign(cl, &cl->topo, s)) {
+        cr_failed(cl, s, NULL);
+        return;
+    }
     ev_timer_stop(rf_loop(cl), &cl->qwait);
     cl->stats[SC_cluster_refresh]++;
     cl->qtries = 0;
@@ -149,13 +172,20 @@ static void cr_on_reply(struct req *r, struct buf *out, const uint8_t *p, size_t
     cr_schedule(cl);
 }
 
-/* Whether s is worth asking in this pass: up, and (once a map is known) in it. */
+/* Whether s is worth asking in this pass: up, and (once a map is known) in it.
+ * Never a node learned at run time that the map no longer names: removed from
+ * the cluster (del-node), it may serve a cluster of its own now, and its map
+ * would take every slot away from the real one while that is down. */
 static bool cr_candidate(const struct cluster *cl, uint32_t i, int pass, uint64_t now)
 {
     const struct cluster_node *n = &cl->nodes[i];
+    bool seed = i < cl->p->cp->nservers;
+    if (cl->known && !n->in_map && !seed) {
+        return false;
+    }
     bool up = !n->down || now >= n->retry_at_ms;
     if (pass == 0) {
-        return up && !n->failed && (cl->known ? n->in_map : i < cl->p->cp->nservers);
+        return up && !n->failed && (cl->known ? n->in_map : seed);
     }
     return pass == 1 ? up : true;
 }
@@ -188,6 +218,9 @@ static void cr_query_next(struct cluster *cl)
     }
     if (cl->qconn == NULL) {
         cl->qconn = sconn_new_private(s, NULL, 2);
+        if (cl->qconn != NULL) {
+            cl->qconn->quiet = true; /* cr_failed says why it failed */
+        }
     }
     cl->last_query_ms = ev_now(rf_loop(cl));
     cl->querying = true;

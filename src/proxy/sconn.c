@@ -39,9 +39,13 @@ static struct proxy *sconn_px(const struct sconn *c)
 }
 
 /* The counters c's traffic goes to (a hidden replica's: its group's). */
+/* During a reload a server's counters go on in its heir (server_adopt copied
+ * them there): what a connection left behind (a client's own, being freed) counts
+ * there too, or a gauge copied with it would never come down. */
 static int64_t *sconn_stats(const struct sconn *c)
 {
-    return server_counted(c->server)->stats;
+    struct server *s = c->server->heir != NULL ? c->server->heir : c->server;
+    return server_counted(s)->stats;
 }
 
 void sconn_init(struct sconn *c, struct server *s)
@@ -601,7 +605,8 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     struct server *s = c->server;
     struct proxy *px = sconn_px(c);
     bool had_work = c->head != NULL;
-    log_at(had_work ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s", s->cs->name, msg);
+    log_at(had_work && !c->quiet ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s",
+           s->cs->name, msg);
     ev_io_stop(px->loop, &c->io);
     stream_close(&c->st);
     c->io.fd = -1;

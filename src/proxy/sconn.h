@@ -64,9 +64,10 @@ struct sconn {
     /* A client's own connection (pub/sub, WATCH), NULL for a shared one. It is freed
      * with its client; a failure of it ends the client's subscriptions or watch. */
     struct client *owner;
-    uint16_t sub_cmd;      /* subscribed: replies are parsed as pushes with this command id */
-    struct ev_timer timer; /* deadline of the oldest request */
-    struct rsp_info ri;    /* parse scratch */
+    bool quiet;       /* the proxy's own query (a cluster map): its closes are logged at info */
+    uint16_t sub_cmd; /* subscribed: replies are parsed as pushes with this command id */
+    struct ev_timer timer;           /* deadline of the oldest request */
+    struct rsp_info ri;              /* parse scratch */
     struct tls_session *tls_session; /* offered on the next connect (resumption) */
 };
 

@@ -91,6 +91,11 @@ class Cluster:
         text = self.call(node, "CLUSTER", "INFO").decode()
         return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)
 
+    def info_clients(self, node):
+        """connected_clients of node (replication links are not in it)."""
+        text = self.call(node, "INFO", "clients").decode()
+        return dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)["connected_clients"]
+
     def node_id(self, node):
         return self.call(node, "CLUSTER", "MYID").decode()
 

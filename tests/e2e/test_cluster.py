@@ -685,3 +685,41 @@ def test_worker_mode(env, cluster):
                     "every node in the summed stats")
     for n in cluster.nodes:
         assert "%s:%d" % (HOST, n.port) in st["cl"]
+
+
+def test_connection_gauges_match_the_servers_across_reloads(env, cluster):
+    """server_connections of a node is the connections the proxy has open to it:
+    each reload added one (the retired pool's map query connection, counted in the
+    copy the new pool took, taken off the old pool's counters when it closed)."""
+    px = env.proxy({"cl": cluster_pool(cluster, seeds=1, cluster_refresh=300)})
+    wait_until(lambda: px.stats()["cl"]["cluster_nodes"] == 6, "the map")
+    c = px.resp()
+    assert c.call("SET", "gauge:k", "1") == b"OK"
+    for gen in range(3):
+        pool = cluster_pool(cluster, seeds=1, cluster_refresh=301 + gen)
+        pool["listen"] = "%s:%d" % (HOST, px.port("cl"))
+        px.reload({"cl": pool})
+        assert c.call("GET", "gauge:k") == b"1"
+
+    def ours(node):  # the node's clients but the one asking and a replica's link to its master
+        replica = cluster.call(node, "ROLE")[0] == b"slave"
+        return int(cluster.info_clients(node)) - 1 - replica
+
+    def agree():
+        st = px.stats()["cl"]
+        return all(st["%s:%d" % (HOST, n.port)]["server_connections"] == ours(n) for n in cluster.nodes
+                   if "%s:%d" % (HOST, n.port) in st)
+    wait_until(agree, lambda: "the gauges to agree: %r" % [(n.port, ours(n), px.stats()["cl"].get(
+        "%s:%d" % (HOST, n.port), {}).get("server_connections")) for n in cluster.nodes], timeout=10)
+
+
+def test_no_seed_answering_is_said_every_ten_seconds(env):
+    """Seeds that refuse connections, at the default log level: each was asked
+    every 20 ms, two warnings a time (about 100 lines a second). Asked every
+    100 ms now, said once per 10 s, and the refused connection itself at info."""
+    dead = [free_port(), free_port()]
+    px = env.proxy({"cl": {"redis_cluster": True, "servers": ["%s:%d" % (HOST, p) for p in dead]}}, verbose=5)
+    time.sleep(3)
+    lines = [ln for ln in open(px.log).read().splitlines() if "gave no slot map" in ln or "connection closed" in ln]
+    assert 1 <= len(lines) <= 2, lines[:10]
+    assert px.stats()["cl"]["cluster_refresh_failed"] <= 2 * 3 * 10 + 4  # a round of both every 100 ms

@@ -282,3 +282,42 @@ def test_replica_whose_link_stays_down_gets_no_read_past_replica_max_link_down(e
     n = reads_at_replica()
     assert c.call("GET", key) == b"new"
     wait_until(lambda: reads_at_replica() > n, "reads at the replica again")
+
+
+def test_a_node_removed_from_the_cluster_is_never_asked_for_the_map(env):
+    """A node the proxy learned, then removed from the cluster and made a cluster of
+    its own (a machine reused): with every real node down, the proxy asked it for
+    the map, took its every slot and sent every request there, for good. Once a map
+    is known, only its nodes and the seeds are asked: the requests wait for the
+    real cluster, and the stranger gets none."""
+    cl = Cluster(env, 3).create(replicas=0)
+    seeds = ["%s:%d" % (HOST, x.port) for x in cl.nodes[:2]]
+    px = env.proxy({"cl": {"redis_cluster": True, "timeout": 1000, "failover_hold": 1500,
+                           "cluster_refresh": 200, "servers": seeds}}, verbose=6)
+    px.wait_stats(lambda s: s["cl"]["cluster_nodes"] == 3, "the map")
+    home = cl.master_of(key_slot("hijack"))
+    stranger = cl.add_node()
+    cl.move_slot(key_slot("hijack"), stranger)
+    name = "%s:%d" % (HOST, stranger.port)
+    px.wait_stats(lambda s: s["cl"]["cluster_nodes"] == 4 and name in s["cl"], "the new node in the map")
+    c = px.resp()
+    assert c.call("SET", "hijack", "1") == b"OK"
+    cl.move_slot(key_slot("hijack"), home)
+    # the cluster forgets it (a master without slots, it may have turned replica);
+    # it forgets the cluster and takes every slot
+    sid = cl.node_id(stranger)
+    assert cl.call(stranger, "CLUSTER", "RESET", "HARD") == b"OK"
+    assert cl.call(stranger, "FLUSHALL") == b"OK"
+    for n in cl.nodes[:3]:
+        assert cl.call(n, "CLUSTER", "FORGET", sid) == b"OK"
+    # at once: a refresh may ask it before the map leaves it out
+    assert cl.call(stranger, "CLUSTER", "ADDSLOTSRANGE", "0", "16383") == b"OK"
+    px.wait_stats(lambda s: s["cl"]["cluster_nodes"] == 3, "the map without it")
+    assert c.call("GET", "hijack") == b"1"
+    for n in cl.nodes[:3]:
+        n.stop()
+    time.sleep(1)  # rounds of asking for the map (every 100 ms), every real node down
+    for key in ("hijack", "other", "{x}y"):
+        r = c.call("SET", key, "2")
+        assert isinstance(r, RespError), (key, r)
+    assert cl.call(stranger, "DBSIZE") == 0
