@@ -170,6 +170,9 @@ struct req_info {
      * in many reads is searched once, not once per read; a caller that starts on
      * other bytes must set it to 0 (as req_info_init does) */
     size_t scanned;
+    /* redis, in: the client has not logged in yet, so redis' limits for such a client
+     * apply (more than 10 arguments, one over 16 KB: a protocol error, and a close) */
+    bool unauth;
     /* ROUTE_REJECT / PARSE_ERROR / ROUTE_DATASET: message without protocol framing
      * (redis' unknown-command error quotes up to 256 bytes of the request) */
     char err[512];

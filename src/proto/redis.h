@@ -34,7 +34,10 @@
 /* Bounds of a request, as redis enforces them (proto-max-bulk-len, multibulk). */
 #define REDIS_MAX_BULK_LEN (512u * 1024 * 1024)
 #define REDIS_MAX_ARGC     (1024u * 1024)
-#define REDIS_MAX_INLINE   (64u * 1024)
+/* redis' limits for a client that has not logged in (req_info.unauth) */
+#define REDIS_UNAUTH_ARGC_MAX 10
+#define REDIS_UNAUTH_BULK_MAX 16384
+#define REDIS_MAX_INLINE      (64u * 1024)
 
 int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info);
 int redis_rsp_parse(const uint8_t *p, size_t n, uint16_t cmd, struct rsp_info *info);

@@ -397,6 +397,9 @@ static int req_frame_args(const uint8_t *p, size_t n, size_t pos, uint32_t argc,
         if (rc == PARSE_ERROR || blen < 0 || blen > (int64_t)REDIS_MAX_BULK_LEN) {
             return req_error(info, "invalid bulk length");
         }
+        if (info->unauth && blen > REDIS_UNAUTH_BULK_MAX) {
+            return req_error(info, "unauthenticated bulk length");
+        }
         size_t end = data + (size_t)blen + 2;
         if (end > UINT32_MAX) {
             return req_error(info, "request too large"); /* spans are 32-bit */
@@ -442,7 +445,13 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     if (rc == PARSE_AGAIN) {
         return req_again(info, n, 0);
     }
-    if (rc == PARSE_ERROR || argc > (int64_t)REDIS_MAX_ARGC) {
+    if (rc == PARSE_ERROR || argc > INT32_MAX) {
+        return req_error(info, "invalid multibulk length");
+    }
+    if (info->unauth && argc > REDIS_UNAUTH_ARGC_MAX) {
+        return req_error(info, "unauthenticated multibulk length");
+    }
+    if (argc > (int64_t)REDIS_MAX_ARGC) {
         return req_error(info, "invalid multibulk length");
     }
     if (argc <= 0) {

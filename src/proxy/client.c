@@ -28,7 +28,10 @@
 /* The largest request a client that must log in may send before it has (as
  * redis, which refuses a bulk over 16 KB then): what anyone who can connect
  * could make the proxy hold. */
-#define CLIENT_UNAUTH_REQUEST_MAX (16 * 1024 + 256)
+/* Replies a client that has not logged in may leave unread (the kernel's socket
+ * buffer full): past it, it is closed, as redis closes such a client (its reply
+ * buffer and 1 KB) since CVE-2025-21605. A client that reads is never near it. */
+#define CLIENT_UNAUTH_REPLY_MAX (16 * 1024 + 1024)
 /* A TLS client that has not finished its handshake by then is closed: it would
  * hold a descriptor and a TLS session while sending nothing. */
 #define CLIENT_HANDSHAKE_MS 10000
@@ -390,6 +393,7 @@ static void client_process(struct client *c)
             starved = true;
             break;
         }
+        c->ri.unauth = c->lc.auth != NULL && !c->lc.authed; /* (a login just before counts) */
         int rc = pr->req_parse(c->in.data + pos, n, &c->ri);
         if (rc == PARSE_AGAIN && c->ri.droppable && c->ri.len > c->px->request_max) {
             rc = PARSE_DROP; /* not held, and not refused either: dropped */
@@ -397,12 +401,7 @@ static void client_process(struct client *c)
         if (rc == PARSE_AGAIN) {
             starved = true;
             c->need = c->ri.len;
-            if (c->need > CLIENT_UNAUTH_REQUEST_MAX && c->lc.auth != NULL && !c->lc.authed) {
-                log_info("pool '%s': client %s: a request of %zu bytes before it logged in: "
-                         "refused, the client closed",
-                         c->pool->cp->name, c->addr, c->need);
-                client_refuse(c, "Protocol error: unauthenticated bulk length");
-            } else if (c->need > c->px->request_max) {
+            if (c->need > c->px->request_max) {
                 log_warn("pool '%s': client %s: a request of %zu bytes is over "
                          "--request-size-limit (%zu): refused, the client closed",
                          c->pool->cp->name, c->addr, c->need, c->px->request_max);
@@ -545,6 +544,14 @@ static bool client_write_out(struct client *c)
     c->hold_expired = false;
     int err = 0;
     if (stream_write_buf(&c->st, &c->out, &c->out_pos, &err) == STREAM_ERROR) {
+        c->pool->stats[SP_client_err]++;
+        client_close(c);
+        return false;
+    }
+    if (c->out.len - c->out_pos > CLIENT_UNAUTH_REPLY_MAX && c->lc.auth != NULL && !c->lc.authed) {
+        log_info("pool '%s': client %s: %zu bytes of replies unread before it logged in: "
+                 "closed",
+                 c->pool->cp->name, c->addr, c->out.len - c->out_pos);
         c->pool->stats[SP_client_err]++;
         client_close(c);
         return false;

@@ -4,10 +4,11 @@ accepts from its clients (AUTH user pass, AUTH pass for the default user,
 HELLO 2 AUTH user pass), passwords possibly given as sha256:<hex>, with redis'
 own error texts; every command but AUTH, HELLO and QUIT gets -NOAUTH before."""
 import hashlib
+import socket
 
 import pytest
 
-from conftest import Resp, RespError, redis_pool
+from conftest import Resp, RespError, encode_command, redis_pool, wait_until
 from hostile_util import raw_connect
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
@@ -275,3 +276,68 @@ def test_before_a_login_redis_order_of_errors(env):
         assert got == want, (cmd[0], cmd[1:2], want, got)
     want_noauth = [cmd[:2] for cmd in cases if Resp(port=r.port).call(*cmd) == RespError(NOAUTH)]
     assert len(want_noauth) == 4, want_noauth  # the case list still covers the order
+
+
+def _exchange(port, data):
+    """Send data on a fresh connection; everything read until the peer closes or
+    stays silent for 0.5 s, and whether it closed."""
+    s = raw_connect(port, timeout=0.5)
+    s.sendall(data)
+    got, closed = b"", False
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            got += b
+    except ConnectionResetError:
+        closed = True
+    except OSError:
+        pass
+    s.close()
+    return got, closed
+
+
+@pytest.mark.parametrize("name,args", [
+    ("bulk-16384", ["SET", "k", "x" * 16384]),
+    ("bulk-16385", ["SET", "k", "x" * 16385]),
+    ("two-args-near-16k", ["SET", "k" * 500, "x" * 16200]),
+    ("10-args", ["DEL"] + ["k%d" % i for i in range(9)]),
+    ("11-args", ["DEL"] + ["k%d" % i for i in range(10)]),
+    ("13-args", ["MSET"] + ["k"] * 12),
+])
+def test_before_a_login_redis_limits_each_argument_and_the_count(env, name, args):
+    """Before a login redis refuses more than 10 arguments, or one over 16 KB, with a
+    protocol error and a close; the proxy refused a whole request over about 16 KB
+    instead (NOAUTH for 13 small arguments, a refusal for two of 8 KB)."""
+    r = env.redis(args=["--requirepass", "pw"])
+    px = env.proxy({"alpha": redis_pool([r], redis_auth="pw")})
+    data = encode_command(*args)
+    assert _exchange(px.port(), data) == _exchange(r.port, data)
+
+
+def test_replies_left_unread_before_a_login_close_the_client(env):
+    """A client that never logs in nor reads, sending requests: the proxy kept its
+    NOAUTH replies up to --client-buffer-limit (64 MB a client). It is closed once
+    some 17 KB wait unwritten, as redis closes it (CVE-2025-21605); one that reads
+    its replies is not."""
+    r = env.redis(args=["--requirepass", "pw"])
+    px = env.proxy({"alpha": redis_pool([r], redis_auth="pw")})
+    s = raw_connect(px.port(), timeout=5)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sent = 0
+    try:
+        while sent < 64 << 20:
+            s.sendall(b"PING\r\n" * 4096)
+            sent += 6 * 4096
+    except OSError:
+        pass  # reset once closed, or the send buffer full and the timeout out
+    assert sent < 64 << 20, "never closed"
+    wait_until(lambda: px.stats()["alpha"]["client_connections"] == 0, "the client closed")
+    s.close()
+    reader = px.resp()  # a client reading its replies is served: 10,000 NOAUTHs
+    reader.send(b"PING\r\n" * 10000)
+    for _ in range(10000):
+        assert reader.read_reply() == RespError(NOAUTH)
+    assert reader.call("AUTH", "pw") == b"OK"
