@@ -198,6 +198,8 @@ struct conf *conf_ref(struct conf *c);
 /* Whether user (NULL: "default") and pw are a login of cp->client_users. */
 bool conf_user_check(const struct conf_pool *cp, const uint8_t *user, size_t ulen,
                      const uint8_t *pw, size_t plen);
+/* Whether cp->client_users has an entry for user, whatever its password. */
+bool conf_user_listed(const struct conf_pool *cp, const uint8_t *user, size_t ulen);
 /* "master", "replica", "prefer_replica" ("" for READ_FROM_NONE). */
 const char *conf_read_from_name(enum conf_read_from r);
 void conf_unref(struct conf *c);

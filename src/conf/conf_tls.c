@@ -239,6 +239,17 @@ bool conf_user_check(const struct conf_pool *cp, const uint8_t *user, size_t ule
     return ok;
 }
 
+bool conf_user_listed(const struct conf_pool *cp, const uint8_t *user, size_t ulen)
+{
+    for (uint32_t i = 0; i < cp->nclient_users; i++) {
+        const char *name = cp->client_users[i].name;
+        if (strlen(name) == ulen && memcmp(name, user, ulen) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static struct tls_ctx *load_one(struct conf_ctx *cx, const struct conf_tls *t, bool server,
                                 const char *key)
 {

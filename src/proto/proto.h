@@ -208,9 +208,12 @@ struct local_ctx {
     int resp;            /* in/out: the protocol version the client speaks (2; HELLO 3: 3) */
     uint64_t id;         /* CLIENT ID */
     struct buf name;     /* in/out: CLIENT SETNAME, HELLO SETNAME (the client owns it) */
-    const char *addr;    /* CLIENT INFO: the peer, "ip:port" */
-    const char *laddr;   /* CLIENT INFO: the local end */
-    bool subscribed;     /* PING answers as in subscribed mode */
+    /* out: the client_auth user it logged in as ("default" for AUTH password), which
+     * a reload that drops the user logs out (the client owns it); empty otherwise */
+    struct buf user;
+    const char *addr;  /* CLIENT INFO: the peer, "ip:port" */
+    const char *laddr; /* CLIENT INFO: the local end */
+    bool subscribed;   /* PING answers as in subscribed mode */
     /* client_auth: whether user (NULL: "default") and pw are a login the proxy
      * accepts; NULL: auth is the one password */
     bool (*login)(const void *ctx, const uint8_t *user, size_t ulen, const uint8_t *pw,

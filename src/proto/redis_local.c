@@ -60,6 +60,11 @@ static int local_login(struct buf *out, const uint8_t *req, const struct span *u
         bool ok = lc->login(lc->login_ctx, user ? req + user->off : NULL, user ? user->len : 0,
                             req + pw.off, pw.len);
         lc->authed = lc->authed || ok;
+        if (ok) {
+            buf_reset(&lc->user);
+            buf_append(&lc->user, user ? req + user->off : (const uint8_t *)"default",
+                       user ? user->len : 7);
+        }
         err = ok ? NULL : LOCAL_WRONGPASS;
     } else if (!local_has_password(lc)) {
         err = "ERR Client sent AUTH, but no password is set";

@@ -181,6 +181,7 @@ struct client *client_open(struct pool *p, int fd, bool tls)
     c->lc.resp = 2;
     c->lc.id = c->id;
     buf_init(&c->lc.name);
+    buf_init(&c->lc.user);
     client_addrs(c, fd);
     if (p->cp->listen.path == NULL) {
         sock_set_nodelay(fd);
@@ -668,6 +669,7 @@ void client_free(struct client *c)
     bufpool_put(&c->px->bufs, &c->out);
     req_info_free(&c->ri);
     buf_free(&c->lc.name);
+    buf_free(&c->lc.user);
     pubsub_free(c);
     txn_free(c);
     free(c);
@@ -709,7 +711,28 @@ bool client_move(struct client *c, struct pool *to)
     client_link(c, to);
     client_take_pool_settings(c, to);
     c->fence = true; /* the new pool's connections may be others */
+    client_check_user(c);
     return true;
+}
+
+void client_check_user(struct client *c)
+{
+    const struct local_ctx *lc = &c->lc;
+    if (!lc->authed || lc->user.len == 0 || lc->login == NULL ||
+        conf_user_listed(c->pool->cp, lc->user.data, lc->user.len)) {
+        return; /* (a pool password now: a login stays, as with CONFIG SET requirepass) */
+    }
+    /* as redis' ACL DELUSER: the user's connections are closed, what they sent
+     * after is not run */
+    log_notice("pool '%s': client %s logged in as '%.*s', whom client_auth no longer lists: "
+               "closed",
+               c->pool->cp->name, c->addr, (int)(lc->user.len > 64 ? 64 : lc->user.len),
+               (const char *)lc->user.data);
+    c->drained = c->drained || !c->read_eof;
+    c->read_eof = true;
+    c->closing = true;
+    buf_reset(&c->in);
+    client_mark_dirty(c);
 }
 
 size_t client_memory(const struct client *c)

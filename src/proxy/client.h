@@ -170,6 +170,10 @@ void client_quit(struct client *c);
  * when a server its own connections or transaction use has no heir in `to`
  * (server.heir): it then stays with its old pool. */
 bool client_move(struct client *c, struct pool *to);
+/* A client logged in as a client_auth user its pool no longer lists (a reload, a
+ * hand-over to a binary with another configuration) is closed, as redis closes the
+ * connections of a deleted ACL user. */
+void client_check_user(struct client *c);
 /* A connection of the client's own (subscriptions, WATCH) failed with msg. */
 void client_private_lost(struct client *c, struct sconn *sc, const char *msg);
 

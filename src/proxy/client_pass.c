@@ -79,6 +79,10 @@ void client_export(const struct client *c, struct buf *out)
     size_t name_len = c->lc.name.len;
     pass_put_text(out, (const uint8_t *)cp->name, pool_len > PASS_NAME_MAX ? 0 : pool_len);
     pass_put_text(out, c->lc.name.data, name_len > PASS_NAME_MAX ? 0 : name_len);
+    /* last: an importer that reads no user ignores it; one whose exporter sent none
+     * finds nothing here */
+    size_t user_len = c->lc.user.len;
+    pass_put_text(out, c->lc.user.data, user_len > PASS_NAME_MAX ? 0 : user_len);
 }
 
 /* One length-prefixed text at *p (n bytes left): its bytes, or NULL. */
@@ -110,8 +114,8 @@ static struct pool *pass_pool(struct proxy *px, const uint8_t *name, size_t len,
 
 struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t n)
 {
-    size_t pool_len = 0, name_len = 0;
-    const uint8_t *pool_name = NULL, *name = NULL;
+    size_t pool_len = 0, name_len = 0, user_len = 0;
+    const uint8_t *pool_name = NULL, *name = NULL, *user = NULL;
     uint8_t flags = 0, resp = 0;
     if (n >= 3 && p[0] == PASS_VERSION) {
         flags = p[1];
@@ -120,6 +124,9 @@ struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t 
         n -= 3;
         pool_name = pass_get_text(&p, &n, &pool_len);
         name = pool_name != NULL ? pass_get_text(&p, &n, &name_len) : NULL;
+        /* nothing more: an exporter that sends no user; else a user, whole */
+        user = name != NULL && n > 0 ? pass_get_text(&p, &n, &user_len) : NULL;
+        name = name != NULL && n > 0 && user == NULL ? NULL : name;
     }
     struct pool *pool = name != NULL && (resp == 2 || resp == 3)
                             ? pass_pool(px, pool_name, pool_len, (flags & PASS_F_REDIS) != 0)
@@ -136,7 +143,11 @@ struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t 
     c->lc.authed = (flags & PASS_F_AUTHED) != 0;
     c->lc.resp = resp;
     buf_append(&c->lc.name, name, name_len);
+    if (user != NULL) {
+        buf_append(&c->lc.user, user, user_len);
+    }
     c->imported_us = ev_now_us(px->loop);
     px->total_connections--; /* the process that accepted it counted it */
+    client_check_user(c);    /* this process's configuration may list other users */
     return c;
 }

@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from conftest import Resp, RespError, encode_command, redis_pool, wait_until
+from conftest import Closed, Resp, RespError, encode_command, redis_pool, wait_until
 from hostile_util import raw_connect
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
@@ -341,3 +341,28 @@ def test_replies_left_unread_before_a_login_close_the_client(env):
     for _ in range(10000):
         assert reader.read_reply() == RespError(NOAUTH)
     assert reader.call("AUTH", "pw") == b"OK"
+
+
+def test_a_user_dropped_from_client_auth_is_logged_out_by_the_reload(env):
+    """As redis' ACL DELUSER closes the user's connections: a reload that drops a
+    client_auth user closes the connections logged in as that user (they went on);
+    a user still listed, even with another password, stays logged in, as in redis."""
+    r = acl_redis(env)
+    px = env.proxy({"alpha": redis_pool([r], redis_auth='"app apppw"',
+                                        client_auth=["alice s3cret", "carol pw1", "defpass"])},
+                   verbose=5)
+    alice, carol, default = px.resp(), px.resp(), px.resp()
+    assert alice.call("AUTH", "alice", "s3cret") == b"OK"
+    assert carol.call("AUTH", "carol", "pw1") == b"OK"
+    assert default.call("AUTH", "defpass") == b"OK"
+    assert alice.call("SET", "k", "1") == b"OK"
+    pool = redis_pool([r], redis_auth='"app apppw"', client_auth=["carol pw2", "defpass"])
+    pool["listen"] = "127.0.0.1:%d" % px.port()
+    assert px.reload({"alpha": pool})
+    with pytest.raises((Closed, OSError)):
+        alice.call("GET", "k")
+    assert carol.call("GET", "k") == b"1"
+    assert default.call("GET", "k") == b"1"
+    again = px.resp()
+    assert again.call("AUTH", "alice", "s3cret") == RespError(WRONGPASS)
+    assert "logged in as 'alice', whom client_auth no longer lists: closed" in open(px.log).read()
