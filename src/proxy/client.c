@@ -25,9 +25,6 @@
  * bound cannot foresee them: a first pipeline of 4096 GETs of 1 MB values,
  * all sent at once, would pin 4 GB before the first reply came back. */
 #define CLIENT_START_INFLIGHT 16
-/* The largest request a client that must log in may send before it has (as
- * redis, which refuses a bulk over 16 KB then): what anyone who can connect
- * could make the proxy hold. */
 /* Replies a client that has not logged in may leave unread (the kernel's socket
  * buffer full): past it, it is closed, as redis closes such a client (its reply
  * buffer and 1 KB) since CVE-2025-21605. A client that reads is never near it. */

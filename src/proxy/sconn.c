@@ -38,10 +38,10 @@ static struct proxy *sconn_px(const struct sconn *c)
     return c->server->pool->px;
 }
 
-/* The counters c's traffic goes to (a hidden replica's: its group's). */
-/* During a reload a server's counters go on in its heir (server_adopt copied
- * them there): what a connection left behind (a client's own, being freed) counts
- * there too, or a gauge copied with it would never come down. */
+/* The counters c's traffic goes to (a hidden replica's: its group's). During a
+ * reload a server's counters go on in its heir (server_adopt copied them there):
+ * what a connection left behind (a client's own, being freed) counts there too,
+ * or a gauge copied with it would never come down. */
 static int64_t *sconn_stats(const struct sconn *c)
 {
     struct server *s = c->server->heir != NULL ? c->server->heir : c->server;
