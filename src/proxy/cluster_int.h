@@ -80,6 +80,8 @@ struct cluster_req {
 struct cluster_node {
     struct conf_server *own;     /* the conf of a node learned at run time (NULL: a seed) */
     bool in_map;                 /* named in the last topology */
+    bool forgotten;              /* a node learned at run time the map dropped: its
+                                  * connections close once idle (cluster_apply_forget) */
     bool master;                 /* the master of some slots */
     bool failed;                 /* the cluster says it failed */
     bool loading;                /* a replica still syncing */

@@ -289,7 +289,8 @@ def test_a_node_removed_from_the_cluster_is_never_asked_for_the_map(env):
     its own (a machine reused): with every real node down, the proxy asked it for
     the map, took its every slot and sent every request there, for good. Once a map
     is known, only its nodes and the seeds are asked: the requests wait for the
-    real cluster, and the stranger gets none."""
+    real cluster, and the stranger gets none. The connections to it close once the
+    map has dropped it (they stayed open)."""
     cl = Cluster(env, 3).create(replicas=0)
     seeds = ["%s:%d" % (HOST, x.port) for x in cl.nodes[:2]]
     px = env.proxy({"cl": {"redis_cluster": True, "timeout": 1000, "failover_hold": 1500,
@@ -314,6 +315,8 @@ def test_a_node_removed_from_the_cluster_is_never_asked_for_the_map(env):
     assert cl.call(stranger, "CLUSTER", "ADDSLOTSRANGE", "0", "16383") == b"OK"
     px.wait_stats(lambda s: s["cl"]["cluster_nodes"] == 3, "the map without it")
     assert c.call("GET", "hijack") == b"1"
+    # and the proxy's connections to it close (those of the stats' asking included)
+    wait_until(lambda: cl.info_clients(stranger) == "1", "the proxy's connections to the removed node to close")
     for n in cl.nodes[:3]:
         n.stop()
     time.sleep(1)  # rounds of asking for the map (every 100 ms), every real node down
