@@ -429,6 +429,14 @@ def test_a_client_pipelining_without_pause_is_let_go_behind_its_replies(env):
         px.pids.append(read_pid(px.pidfile))
         px.wait_gone(old_pid, timeout=25)
         assert time.monotonic() - t0 < 10, "the old process waited for its shutdown timeout"
+        # let go, its stream has ended; but a sender thread the scheduler paused
+        # long enough leaves nothing unanswered, and the client travels to the new
+        # process: the end of our stream ends it there, behind its replies
+        stop.set()
+        try:
+            s.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
         threads[1].join(10)
         assert not threads[1].is_alive(), "no end of the stream"
         assert got.count(b":") == int(r.client().get("nonstop")), "INCRs run and unanswered"
