@@ -298,11 +298,13 @@ bool cluster_topo_foreign(struct cluster *cl, const struct cluster_topo *t,
     if (!others) {
         return false; /* nothing to compare with: the first map, or a one-node cluster */
     }
+    bool unsure = false; /* a node we cannot place (a name that does not resolve now) */
     for (uint32_t i = 0; i < t->nnodes; i++) {
         struct sockaddr_storage ss;
         socklen_t len = 0;
         struct cluster_node_addr a;
         if (cluster_node_resolve(cl, &t->nodes[i].addr, asked, &a, &ss, &len) != 0) {
+            unsure = true;
             continue;
         }
         struct server *s = cluster_find(cl, &ss, len);
@@ -310,7 +312,7 @@ bool cluster_topo_foreign(struct cluster *cl, const struct cluster_topo *t,
             return false;
         }
     }
-    return true;
+    return !unsure;
 }
 
 /* ------------------------------------------------------------ the map */

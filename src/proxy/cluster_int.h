@@ -137,7 +137,8 @@ struct server *cluster_node_at(struct cluster *cl, const struct cluster_node_add
                                const struct server *asked);
 /* A map known, with nodes other than asked in it, and t names none of them: not
  * the cluster we know (a node removed from it and reset, alone or in another
- * cluster, at an address of ours). Its map would take every slot. */
+ * cluster, at an address of ours). Its map would take every slot. Not when a node
+ * t names cannot be placed (a name that does not resolve now): that may be one. */
 bool cluster_topo_foreign(struct cluster *cl, const struct cluster_topo *t,
                           const struct server *asked);
 /* Apply a node's view of the cluster. */
