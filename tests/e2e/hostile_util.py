@@ -508,6 +508,22 @@ def recv_until(s, suffix):
     return got
 
 
+def recv_rest(s):
+    """Every byte s receives until the peer closes (or resets) or its timeout
+    passes in silence: (the bytes, whether it closed)."""
+    got = b""
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                return got, True
+            got += b
+    except (ConnectionResetError, BrokenPipeError):
+        return got, True
+    except socket.timeout:
+        return got, False
+
+
 def abort(s):
     """Close with RST (SO_LINGER 0): no TIME_WAIT left behind."""
     try:
@@ -550,15 +566,5 @@ def send_until_closed(s, head, filler, max_bytes, max_seconds):
     # whatever is still on its way (the error reply), then EOF
     s.setblocking(True)
     s.settimeout(min(5.0, max(0.5, deadline - time.monotonic())))
-    try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                closed = True
-                break
-            got += b
-    except (ConnectionResetError, BrokenPipeError):
-        closed = True
-    except socket.timeout:
-        pass
-    return sent, got, "closed" if closed else "limit"
+    rest, eof = recv_rest(s)
+    return sent, got + rest, "closed" if closed or eof else "limit"

@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from conftest import Closed, Resp, RespError, encode_command, redis_pool, wait_until
-from hostile_util import raw_connect
+from hostile_util import raw_connect, recv_rest
 
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
 NOAUTH = "NOAUTH Authentication required."
@@ -222,17 +222,9 @@ def test_a_large_request_before_login_is_refused_at_once(acl_proxy):
     for port in (r.port, px.port()):
         s = raw_connect(port, timeout=10)
         s.sendall(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$209715200\r\n" + b"x" * 65536)
-        got = b""
-        try:
-            while True:
-                b = s.recv(65536)
-                if not b:
-                    break
-                got += b
-        except ConnectionResetError:
-            pass
+        got, closed = recv_rest(s)
         s.close()
-        assert got == b"-ERR Protocol error: unauthenticated bulk length\r\n", (port, got)
+        assert closed and got == b"-ERR Protocol error: unauthenticated bulk length\r\n", (port, got)
     c = px.resp()  # small requests before a login still get NOAUTH
     assert c.call("GET", "k") == RespError(NOAUTH)
 
@@ -283,20 +275,10 @@ def _exchange(port, data):
     stays silent for 0.5 s, and whether it closed."""
     s = raw_connect(port, timeout=0.5)
     s.sendall(data)
-    got, closed = b"", False
     try:
-        while True:
-            b = s.recv(65536)
-            if not b:
-                closed = True
-                break
-            got += b
-    except ConnectionResetError:
-        closed = True
-    except OSError:
-        pass
-    s.close()
-    return got, closed
+        return recv_rest(s)
+    finally:
+        s.close()
 
 
 @pytest.mark.parametrize("name,args", [
