@@ -393,6 +393,8 @@ static void cluster_apply_nodes(struct cluster *cl, const struct cluster_topo *t
     struct pool *p = cl->p;
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct cluster_node *n = &cl->nodes[i];
+        /* a learned node of the last map: forgotten unless this one names it */
+        n->forgotten = i >= p->cp->nservers && (n->forgotten || n->in_map);
         n->in_map = n->master = n->failed = n->loading = false;
         n->replica_of = NODE_NONE;
         n->nreps = 0;
@@ -414,12 +416,12 @@ static void cluster_apply_nodes(struct cluster *cl, const struct cluster_topo *t
 /* A node learned at run time that the map no longer names has left the cluster:
  * its connections close once idle, and the clients' own there end (a removed node
  * hears no more of the cluster's messages: a subscriber there would be deaf). */
-static void cluster_apply_forget(struct cluster *cl, const bool *was_in_map)
+static void cluster_apply_forget(struct cluster *cl)
 {
     struct pool *p = cl->p;
     for (uint32_t i = p->cp->nservers; i < p->nservers; i++) {
         struct cluster_node *n = &cl->nodes[i];
-        n->forgotten = !n->in_map && (n->forgotten || was_in_map[i]);
+        n->forgotten = n->forgotten && !n->in_map;
         if (n->forgotten && server_idle(&p->servers[i])) {
             n->forgotten = false;
             log_notice("pool '%s': cluster node '%s' left the cluster: its connections close",
@@ -471,19 +473,13 @@ void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struc
 {
     struct server **srv = calloc(t->nnodes ? t->nnodes : 1, sizeof(*srv));
     uint16_t *owner = malloc(CLUSTER_SLOTS * sizeof(*owner));
-    bool *was = calloc(cl->p->cap_servers ? cl->p->cap_servers : 1, sizeof(*was));
-    if (srv == NULL || owner == NULL || was == NULL) {
+    if (srv == NULL || owner == NULL) {
         free(srv);
         free(owner);
-        free(was);
         return;
     }
-    for (uint32_t i = 0; i < cl->p->nservers; i++) {
-        was[i] = cl->nodes[i].in_map;
-    }
     cluster_apply_nodes(cl, t, asked, srv);
-    cluster_apply_forget(cl, was);
-    free(was);
+    cluster_apply_forget(cl);
     cluster_apply_replicas(cl, t, srv);
     cluster_apply_checks(cl);
     cluster_apply_readonly(cl);
