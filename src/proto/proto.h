@@ -214,6 +214,11 @@ struct local_ctx {
     const char *addr;  /* CLIENT INFO: the peer, "ip:port" */
     const char *laddr; /* CLIENT INFO: the local end */
     bool subscribed;   /* PING answers as in subscribed mode */
+    /* out: logins refused since the caller last cleared it (a wrong password or
+     * user), and the user the last of them named, printable ("default" when
+     * none was), for the caller's count and log line */
+    uint32_t refused;
+    char refused_user[64];
     /* client_auth: whether user (NULL: "default") and pw are a login the proxy
      * accepts; NULL: auth is the one password */
     bool (*login)(const void *ctx, const uint8_t *user, size_t ulen, const uint8_t *pw,

@@ -48,6 +48,16 @@ static bool local_password_ok(const struct local_ctx *lc, const uint8_t *pw, siz
     return diff == 0;
 }
 
+static void local_note_refused(struct local_ctx *lc, const uint8_t *req, const struct span *user)
+{
+    lc->refused++;
+    if (user != NULL) {
+        redis_wire_quote(lc->refused_user, sizeof(lc->refused_user), req + user->off, user->len);
+    } else {
+        snprintf(lc->refused_user, sizeof(lc->refused_user), "default");
+    }
+}
+
 /* AUTH [user] pw and HELLO .. AUTH user pw: the pool password is the default user's.
  * Returns 1 when logged in, 0 when the error reply was appended, -1 out of memory. */
 static int local_login(struct buf *out, const uint8_t *req, const struct span *user, struct span pw,
@@ -73,6 +83,9 @@ static int local_login(struct buf *out, const uint8_t *req, const struct span *u
             user == NULL || (user->len == 7 && memcmp(req + user->off, "default", 7) == 0);
         lc->authed = user_ok && local_password_ok(lc, req + pw.off, pw.len);
         err = lc->authed ? NULL : "ERR invalid password";
+    }
+    if (err != NULL && local_has_password(lc)) {
+        local_note_refused(lc, req, user);
     }
     if (err != NULL) {
         return redis_wire_error(out, err) == 0 ? 0 : -1;
@@ -164,6 +177,7 @@ static int local_hello(struct buf *out, const uint8_t *req, const struct req_inf
                !(o.user->len == 7 && memcmp(req + o.user->off, "default", 7) == 0)) {
         /* without a password, as redis without one: the default user takes any
          * password, and there is no other user */
+        local_note_refused(lc, req, o.user);
         rc = redis_wire_error(out, LOCAL_WRONGPASS) == 0 ? 0 : -1;
     }
     if (rc != 1) {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "conf/conf.h"
+#include "core/log.h"
 #include "event/ev.h"
 #include "hash/dist.h"
 #include "net/accept.h"
@@ -74,6 +75,7 @@ struct pool {
     struct pool_info info; /* INFO's figures from the servers */
     int64_t stats[SP_COUNT];
     int64_t xstats[SPX_COUNT]; /* ours, after twemproxy's */
+    struct log_gap auth_log;   /* the refused logins' log line (router.c) */
     struct histo lat_request;  /* parse to reply, as the client sees it (us) */
 };
 

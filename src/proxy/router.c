@@ -4,12 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/hold.h"
 #include "proxy/info.h"
 #include "proxy/pool.h"
+#include "proxy/proxy.h"
 #include "proxy/pubsub.h"
 #include "proxy/req.h"
 #include "proxy/route.h"
@@ -287,12 +289,33 @@ static void route_any_server(struct client *c, const uint8_t *p, const struct re
     router_reply_error(c, err != 0 ? strerror(err) : "no server is available");
 }
 
+#define ROUTER_AUTH_LOG_GAP_MS 10000
+
+/* Refused logins are counted (auth_failed) and said, once per gap per pool: a
+ * client guessing passwords must not flood the log, and an operator still sees
+ * who tries and from where (redis keeps its ACL LOG for this). */
+static void router_note_refused(struct client *c)
+{
+    struct pool *pool = c->pool;
+    uint64_t quiet;
+    char more[64];
+    pool->xstats[SPX_auth_failed] += c->lc.refused;
+    c->lc.refused = 0;
+    if (log_gap_due(&pool->auth_log, ev_now(c->px->loop), ROUTER_AUTH_LOG_GAP_MS, &quiet)) {
+        log_warn("pool '%s': login refused for user '%s' from %s%s", pool->cp->name,
+                 c->lc.refused_user, c->addr, log_gap_more(more, sizeof(more), quiet));
+    }
+}
+
 /* Answered by the proxy; true when nothing more is to be done with it. */
 static bool router_local(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct buf b;
     buf_init(&b);
     int answered = c->pool->proto->local(&b, p, ri, &c->lc);
+    if (c->lc.refused > 0) {
+        router_note_refused(c);
+    }
     if (answered < 0) {
         router_reply_error(c, "out of memory");
     } else if (answered > 0) {

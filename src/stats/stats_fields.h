@@ -35,7 +35,8 @@
  * list first) and in /metrics. */
 #define STATS_POOL_EXTRA_FIELDS(X)                                                                 \
     X(cross_server_refused, COUNTER,                                                               \
-      "# requests refused (CROSSSLOT) because their keys are on several servers")
+      "# requests refused (CROSSSLOT) because their keys are on several servers")                  \
+    X(auth_failed, COUNTER, "# logins refused (AUTH or HELLO AUTH with a wrong user or password)")
 
 /* Ours, for each group of a sentinel pool only (a plain pool keeps twemproxy's
  * exact keys), rendered after twemproxy's server keys, server_failover first. */

@@ -27,7 +27,7 @@ SERVER_FIELDS = ["server_eof", "server_err", "server_timedout", "server_connecti
 TOP_FIELDS = ["service", "source", "version", "uptime", "timestamp", "total_connections", "curr_connections"]
 # ours adds these after twemproxy's own keys
 TOP_OURS = ["config_generation", "reload_failures", "last_reload"]
-POOL_OURS = ["cross_server_refused"]
+POOL_OURS = ["cross_server_refused", "auth_failed"]
 POOL_LATENCY = ["latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p999_us", "latency_max_us"]
 SERVER_LATENCY = ["server_" + k for k in POOL_LATENCY]
 

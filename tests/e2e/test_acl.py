@@ -79,6 +79,22 @@ def test_wrong_logins_get_wrongpass(acl_proxy, args):
     assert c.call("GET", "a") == RespError(NOAUTH)
 
 
+def test_refused_logins_are_counted_and_said_once_per_gap(acl_proxy):
+    px, _ = acl_proxy
+    c = px.resp()
+    for _ in range(5):
+        assert c.call("AUTH", "mallory", "guess") == RespError(WRONGPASS)
+    assert c.call("HELLO", "2", "AUTH", "alice", "nope") == RespError(WRONGPASS)
+    assert c.call("AUTH", "alice", "s3cret") == b"OK"  # a good login is no failure
+    port = c.s.getsockname()[1]
+    px.wait_stats(lambda s: s["alpha"]["auth_failed"] == 6, "six refused logins counted")
+    with open(px.log) as f:
+        lines = [line for line in f if "login refused" in line]
+    # the first one is said, with who and from where; the rest wait for the gap
+    assert len(lines) == 1, lines
+    assert "pool 'alpha': login refused for user 'mallory' from 127.0.0.1:%d" % port in lines[0], lines
+
+
 def test_hello_2_auth(acl_proxy):
     px, _ = acl_proxy
     c = px.resp()

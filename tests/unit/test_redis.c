@@ -1807,7 +1807,11 @@ static void test_auth(void)
     CHECK_EQ_INT(local_check("AUTH secretx", &lc, "-ERR invalid password\r\n"), 1);
     CHECK_EQ_INT(local_check("AUTH bob secret", &lc, "-ERR invalid password\r\n"), 1);
     CHECK(!lc.authed);
+    /* each refusal counted for the caller, with the user it named */
+    CHECK_EQ_INT(lc.refused, 3);
+    CHECK_MEM(lc.refused_user, strlen(lc.refused_user), "bob");
     local_check("AUTH a b c", &lc, "-ERR syntax error\r\n");
+    CHECK_EQ_INT(lc.refused, 3); /* a syntax error is no login */
     CHECK_EQ_INT(local_check("AUTH secret", &lc, "+OK\r\n"), 1);
     CHECK(lc.authed);
     CHECK_EQ_INT(local_check("GET k", &lc, ""), 0);
@@ -1820,6 +1824,7 @@ static void test_auth(void)
     struct local_ctx lc2 = lctx("secret", 0);
     local_check("HELLO 2 AUTH default nope", &lc2, "-ERR invalid password\r\n");
     CHECK(!lc2.authed);
+    CHECK(lc2.refused == 1 && strcmp(lc2.refused_user, "default") == 0);
     CHECK_EQ_INT(local_check("HELLO 2 AUTH default secret SETNAME x", &lc2, NULL), 1);
     CHECK(lc2.authed);
     CHECK_MEM(lc2.name.data, lc2.name.len, "x");
@@ -1829,7 +1834,7 @@ static void test_auth(void)
 
     struct local_ctx none = lctx(NULL, 0);
     local_check("AUTH x", &none, "-ERR Client sent AUTH, but no password is set\r\n");
-    CHECK(!none.authed);
+    CHECK(!none.authed && none.refused == 0); /* nothing to guess: no failed login */
 }
 
 static void test_error_reply_conn_init(void)

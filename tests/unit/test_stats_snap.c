@@ -675,6 +675,7 @@ static void test_of_proxy_and_render(void)
             "},\"alpha\": {\"client_eof\":2, "
             "\"client_err\":0, \"client_connections\":0, \"server_ejects\":0, "
             "\"forward_error\":0, \"fragments\":0, \"cross_server_refused\":0, "
+            "\"auth_failed\":0, "
             "\"latency_p50_us\":0, \"latency_p90_us\":0, "
             "\"latency_p99_us\":0, \"latency_p999_us\":0, \"latency_max_us\":0, "
             "\"named\": {\"server_eof\":0, \"server_err\":0, \"server_timedout\":0, "
