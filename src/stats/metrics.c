@@ -367,8 +367,13 @@ static void http_answer(struct http_conn *h)
         http_close(h, false); /* out of memory: no answer rather than a short one */
         return;
     }
-    reply_send(h->m->loop, &h->m->replies, h->io.fd, &doc, HTTP_REPLY_MS);
+    struct metrics *m = h->m;
+    int fd = h->io.fd;
+    /* the request's watcher stops first: stopped after the reply's had started
+     * on the same socket, it took the socket out of the loop, and an answer
+     * that did not go in one write stopped there */
     http_close(h, true);
+    reply_send(m->loop, &m->replies, fd, &doc, HTTP_REPLY_MS);
 }
 
 static void http_on_read(struct ev_loop *loop, struct ev_io *io, unsigned events)

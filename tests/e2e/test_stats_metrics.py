@@ -477,6 +477,30 @@ def test_scrapers_that_do_not_read_hold_up_no_client(env):
     assert px.alive()
 
 
+def test_a_metrics_answer_larger_than_the_socket_takes_reaches_a_reader_whole(env):
+    """/metrics of a large pool does not fit in the socket at once: the rest
+    goes as the scraper reads. The HTTP connection's read watcher was stopped
+    after the answer's write watcher had started on the same socket, which took
+    the socket out of the loop: the answer stopped where the first write ended
+    and the connection closed 30 s later with the document cut."""
+    with open("/proc/sys/net/ipv4/tcp_wmem") as f:
+        send_max = int(f.read().split()[2])  # the most a socket's send buffer takes
+    dead = ["127.0.0.1:%d:1 dead%d" % (1, i) for i in range(3000)]  # never connected to
+    px, mport = _metrics_proxy(env, {"big": redis_pool(dead)},
+                               lambda p: ["--metrics-port=%d" % p, "--metrics-addr=%s" % HOST])
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect((HOST, mport))
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    time.sleep(0.3)  # the proxy's first write has ended on a full socket
+    got = recv_all(s)
+    s.close()
+    head, _, body = got.partition(b"\r\n\r\n")
+    length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+    assert length > send_max, "the document (%d bytes) fits in one write" % length
+    assert len(body) == length and body.endswith(b"\n")
+
+
 def _http_raw(port, data):
     s = socket.create_connection((HOST, port), timeout=5)
     s.sendall(data)
