@@ -164,7 +164,8 @@ bool cluster_degraded(const struct cluster *cl)
     }
     for (uint32_t i = 0; i < cl->p->nservers; i++) {
         if (cl->nodes[i].in_map && cl->nodes[i].master &&
-            (cl->nodes[i].down || cl->nodes[i].failed || cl->nodes[i].says_down)) {
+            (cl->nodes[i].down || cl->nodes[i].failed || cl->nodes[i].says_down ||
+             cl->nodes[i].stalled)) {
             return true;
         }
     }

@@ -80,6 +80,11 @@ bool cluster_keys_one_slot(const uint8_t *req, const struct spans *keys);
 /* Whether the master of key's slot (NULL key: of any slot) is not known yet:
  * no map yet, or no master for the slot in it (then the map is asked for). */
 bool cluster_pending(struct pool *p, const uint8_t *key, size_t len);
+/* A request to node s timed out (a stopped or overloaded process: connecting
+ * still succeeds): until it answers again, its requests wait and one at a
+ * time is sent (as for CLUSTERDOWN), instead of each waiting out its timeout
+ * there. */
+void cluster_node_timed_out(struct server *s);
 /* Whether s is a node marked unreachable (its requests wait for a new map). */
 bool cluster_node_down(const struct server *s);
 /* A master of the map, for what any one of them answers (pattern subscriptions). */

@@ -29,7 +29,9 @@
 #define CLUSTER_LOG_GAP_MS 10000
 /* A node whose connection failed is tried again after this long. */
 #define CLUSTER_NODE_RETRY_MS 100
-#define SLOT_CANARY_OUT       UINT64_MAX
+/* A replica that did not answer within timeout takes reads again after this. */
+#define CLUSTER_STALLED_RETRY_MS 1000
+#define SLOT_CANARY_OUT          UINT64_MAX
 /* MOVED / ASK followed at once for one request; past it, it waits a little. */
 #define CLUSTER_MAX_REDIRECTS 5
 /* Refresh: the map is asked for at most this often (MOVED asks for one). */
@@ -49,6 +51,7 @@ enum cluster_why {
     WHY_UNSERVED,  /* -CLUSTERDOWN Hash slot not served */
     WHY_DOWN_RO,   /* -CLUSTERDOWN ... only accepts read commands (a write) */
     WHY_NODE,      /* its master cannot be reached */
+    WHY_STALLED,   /* its node did not answer within timeout */
     WHY_REDIRECTS, /* redirected again and again */
 };
 
@@ -87,8 +90,10 @@ struct cluster_node {
     bool loading;                /* a replica still syncing */
     bool down;                   /* our connection to it failed */
     bool says_down;              /* it said CLUSTERDOWN The cluster is down: ... */
+    bool stalled;                /* or a request timed out there (a stopped process): ... */
     bool canary_out;             /* ... one request tries at a time, and it is out */
     uint64_t retry_at_ms;        /* down: tried again from then */
+    uint64_t stalled_retry_ms;   /* stalled: a replica takes a read again from then */
     uint16_t replica_of;         /* a replica: its master's index */
     struct replica_check *check; /* a replica taking reads: whether it has its master's data */
     uint8_t nreps;               /* a master: its replicas for reads */

@@ -192,6 +192,12 @@ static const char *cl_why_text(const struct cluster *cl, const struct cluster_re
                  "failover_hold (%lld ms)",
                  (unsigned)x->slot, ms);
         break;
+    case WHY_STALLED:
+        snprintf(msg, sizeof(msg),
+                 "the master of slot %u does not answer (timeout) and no replica took over "
+                 "within failover_hold (%lld ms)",
+                 (unsigned)x->slot, ms);
+        break;
     case WHY_REDIRECTS:
         snprintf(msg, sizeof(msg), "slot %u redirected again and again for %lld ms",
                  (unsigned)x->slot, ms);
@@ -223,8 +229,11 @@ static struct server *cl_replica(struct cluster *cl, uint16_t m, uint16_t slot, 
         uint16_t i = mn->reps[(slot + k) % mn->nreps];
         const struct cluster_node *rn = &cl->nodes[i];
         struct server *s = &cl->p->servers[i];
-        if (rn->replica_of == m && !rn->loading && !rn->failed && replica_check_ok(rn->check) &&
-            cl_node_ready(cl, s, now)) {
+        /* a replica that did not answer in time takes a read again (the one
+         * that finds out) once a retry interval passed; the master meanwhile */
+        bool stalled = rn->stalled && (rn->canary_out || now < rn->stalled_retry_ms);
+        if (rn->replica_of == m && !rn->loading && !rn->failed && !stalled &&
+            replica_check_ok(rn->check) && cl_node_ready(cl, s, now)) {
             return s;
         }
     }
@@ -306,8 +315,9 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         return HOLD_TRY_STAY;
     }
     struct cluster_node *n = &cl->nodes[s->idx];
-    if (n->says_down && n->canary_out) {
-        x->why = WHY_DOWN; /* one request at a time finds out whether it serves again */
+    if ((n->says_down || n->stalled) && n->canary_out) {
+        /* one request at a time finds out whether it serves again */
+        x->why = n->stalled ? WHY_STALLED : WHY_DOWN;
         return HOLD_TRY_STAY;
     }
     if (!cl_node_ready(cl, s, now)) {
@@ -320,7 +330,7 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         x->why = WHY_NODE;
         return HOLD_TRY_STAY;
     }
-    if (n->says_down) {
+    if (n->says_down || n->stalled) {
         x->canary_at = (uint16_t)s->idx;
         n->canary_out = true;
     }
@@ -489,6 +499,11 @@ static void cl_served(struct cluster *cl, struct server *from, bool was_down_rep
 {
     struct cluster_node *n = &cl->nodes[from->idx];
     n->down = false;
+    if (n->stalled) {
+        n->stalled = false;
+        log_notice("pool '%s': cluster node '%s' answers again", cl->p->cp->name, from->cs->name);
+        cluster_kick(cl);
+    }
     if (n->says_down && !was_down_reply) {
         n->says_down = false;
         log_notice("pool '%s': cluster node '%s' serves again", cl->p->cp->name, from->cs->name);
@@ -611,6 +626,23 @@ void cluster_node_lost(struct server *s)
     if (cl != NULL && !cl->closing && s->owner == NULL) {
         cluster_node_mark_down(cl, s);
     }
+}
+
+void cluster_node_timed_out(struct server *s)
+{
+    struct cluster *cl = s->pool->cluster;
+    if (cl == NULL || cl->closing) {
+        return;
+    }
+    struct cluster_node *n = &cl->nodes[s->idx];
+    if (!n->stalled) {
+        log_warn("pool '%s': cluster node '%s' did not answer within timeout: its requests "
+                 "wait, one at a time trying, until it answers or the map names another",
+                 cl->p->cp->name, s->cs->name);
+    }
+    n->stalled = true;
+    n->stalled_retry_ms = ev_now(cl_loop(cl)) + CLUSTER_STALLED_RETRY_MS;
+    cluster_refresh_soon(cl); /* the cluster may have failed it over already */
 }
 
 bool cluster_takes_back(const struct server *s)

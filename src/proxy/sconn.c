@@ -710,6 +710,9 @@ static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 {
     struct sconn *c = t->data;
     (void)loop;
+    if (c->server->pool->mode == POOL_CLUSTER) {
+        cluster_node_timed_out(c->server);
+    }
     sconn_fail(c,
                c->state == SCONN_HANDSHAKE ? "Connection timed out in the TLS handshake"
                                            : "Connection timed out",

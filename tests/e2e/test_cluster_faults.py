@@ -5,6 +5,8 @@ promoted), a node added and the cluster rebalanced, the whole cluster
 restarted; and a replica cut from its live master, which reads leave past
 replica_max_link_down.  Each test has its own cluster: they take it apart."""
 
+import os
+import signal
 import sys
 import time
 
@@ -87,6 +89,46 @@ def test_master_killed_under_load(env):
     sys.stderr.write("acknowledged writes lost (asynchronous replication): %d\n" % len(lost))
     assert st["cluster_expired"] == 0
     assert st["cluster_held"] > 0
+
+
+def test_a_stopped_master_is_left_for_its_heir_as_soon_as_the_map_names_it(env):
+    """A master that stops answering (SIGSTOP: connecting still succeeds) timed
+    out request after request (its reads taken back and sent there again),
+    and the map was not asked again until the next cluster_refresh (10 s):
+    the clients stood still that long after the cluster had promoted its
+    replica. Now a timeout marks the node: its requests wait, one at a time
+    finds out whether it answers, and the map is asked every 100 ms until it
+    names the heir, which serves them."""
+    timeout_ms = 300
+    cl, px = start(env, timeout=timeout_ms, failover_hold=15000, verbose=5)
+    cl.wait_replicas_synced()
+    load = Load(px.port("cl"), clients=4, keys=300, pipeline=20).start()
+    load.wait_ops(2000)
+    victim = cl.master_of(key_slot("load:0:0"))
+    heir = cl.replica_of(victim)
+    t0 = time.monotonic()
+    stop_process(victim.proc.pid)
+    try:
+        wait_until(lambda: cl.call(heir, "ROLE")[0] == b"master", "the replica promoted", timeout=15,
+                   interval=0.05)
+        # every client has keys at the stopped master in each pipeline: the
+        # load goes on only once the heir serves them
+        load.wait_ops(1000, timeout=3)
+        stalled_s = time.monotonic() - t0
+    finally:
+        os.kill(victim.proc.pid, signal.SIGCONT)
+    load.stop()
+    st = report("master stopped", load, px)
+    assert not load.broken, load.broken
+    for kind, key, msg in load.errors:
+        assert "timed out" in msg, msg
+    # what may fail: the requests out at the master when it stopped (at most a
+    # pipeline per client), then one at a time per timeout while it is stopped
+    bound = 4 * 20 + int(stalled_s * 1000 / timeout_ms) + 2
+    assert len(load.errors) <= bound, (len(load.errors), bound, stalled_s)
+    assert st["cluster_expired"] == 0
+    with open(px.log) as f:
+        assert "cluster node '%s:%d' did not answer within timeout" % (HOST, victim.port) in f.read()
 
 
 def test_a_watch_of_a_killed_masters_key_waits_for_its_heir(env):
