@@ -287,7 +287,10 @@ static struct stats_snap *instance_collect(void *ctx)
     }
     if (s != NULL) {
         s->generation = in->generation;
-        s->reload_failures = in->reload_failures;
+        /* a counter: the replaced binary's failures go on too */
+        s->reload_failures =
+            in->reload_failures +
+            (in->up != NULL && in->up->base != NULL ? in->up->base->reload_failures : 0);
         s->last_reload = in->last_reload;
         s->last_reload_ms = in->last_reload_ms;
     }
@@ -432,6 +435,16 @@ static void instance_on_handed_over(void *ctx)
     instance_hand_over(in);
 }
 
+/* The replaced process's counters came: the stats port shows them at once
+ * (a counter read 0 for an interval looked like a reset to a monitor). */
+static void instance_on_counters(void *ctx)
+{
+    struct instance *in = ctx;
+    if (in->stats != NULL) {
+        stats_refresh_now(in->stats);
+    }
+}
+
 /* SIGUSR2: a single process starts the new binary; a worker hands over. */
 static void instance_upgrade(void *ctx)
 {
@@ -504,7 +517,8 @@ static int instance_loop_init(struct instance *in)
     if (in->worker_id < 0 && in->up != NULL) {
         act.child = instance_on_child;
         static const struct upgrade_hooks hooks = {.handed_over = instance_on_handed_over,
-                                                   .client = instance_on_client};
+                                                   .client = instance_on_client,
+                                                   .counters = instance_on_counters};
         struct upgrade_hooks h = hooks;
         h.ctx = in;
         upgrade_attach(in->up, in->loop, &h);

@@ -503,6 +503,15 @@ static void master_on_level(void *ctx, int sig)
     master_signal_workers(ctx, sig);
 }
 
+/* The replaced master's counters came: the stats port shows them at once. */
+static void master_on_counters(void *ctx)
+{
+    struct master *m = ctx;
+    if (m->stats != NULL) {
+        stats_refresh_now(m->stats);
+    }
+}
+
 static int master_signals(struct master *m)
 {
     struct signal_actions act = {
@@ -514,7 +523,8 @@ static int master_signals(struct master *m)
         .upgrade = master_upgrade,
         .ctx = m,
     };
-    struct upgrade_hooks hooks = {.handed_over = master_on_handed_over, .ctx = m};
+    struct upgrade_hooks hooks = {
+        .handed_over = master_on_handed_over, .counters = master_on_counters, .ctx = m};
     upgrade_attach(m->up, m->loop, &hooks);
     return signals_open(&m->sig, m->loop, &act);
 }

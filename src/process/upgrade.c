@@ -193,6 +193,9 @@ static void upgrade_on_snapshot(void *ctx, const uint8_t *p, size_t n)
     if (s != NULL) {
         stats_snap_free(u->base);
         u->base = s;
+        if (u->hooks.counters != NULL) {
+            u->hooks.counters(u->hooks.ctx);
+        }
     }
 }
 

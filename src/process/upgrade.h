@@ -65,6 +65,9 @@ struct upgrade_hooks {
     /* new side: a client the old process handed over on fd (now ours), with
      * the state it sent (client_pass.c); NULL: such clients are closed */
     void (*client)(void *ctx, int fd, const uint8_t *state, size_t len);
+    /* new side: the old process's counters came (u->base): the stats document
+     * of the interval shows them now, not an interval later (NULL: none) */
+    void (*counters)(void *ctx);
     void *ctx;
 };
 

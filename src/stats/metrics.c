@@ -243,7 +243,7 @@ void metrics_render(const struct stats_source *src, struct buf *out)
                "# HELP nutcracker_connections open connections\n"
                "# TYPE nutcracker_connections gauge\nnutcracker_connections %llu\n"
                "# HELP nutcracker_config_generation configuration generation in force (1 at "
-               "start, +1 per applied reload)\n"
+               "start, +1 per applied reload or binary upgrade)\n"
                "# TYPE nutcracker_config_generation gauge\nnutcracker_config_generation %llu\n"
                "# HELP nutcracker_reload_failures_total reloads that failed and changed nothing\n"
                "# TYPE nutcracker_reload_failures_total counter\n"

@@ -154,6 +154,12 @@ static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
     ev_timer_start(loop, t, (uint64_t)st->interval_ms);
 }
 
+void stats_refresh_now(struct stats *st)
+{
+    stats_refresh(st);
+    ev_timer_start(st->loop, &st->timer, (uint64_t)st->interval_ms);
+}
+
 /* The document to send now: the counters of the last interval, the times of
  * now (as twemproxy). 0, or -1 (none rendered yet, out of memory). */
 static int stats_document(const struct stats *st, struct buf *doc)

@@ -22,6 +22,9 @@ struct stats *stats_create(struct ev_loop *loop, const struct options *o,
  * over); fd -1: bind as stats_create does. */
 struct stats *stats_create_on(struct ev_loop *loop, const struct options *o,
                               const struct stats_source *src, int fd);
+/* Render the document now (counters changed by more than the interval's
+ * traffic: a replaced binary's came); the next interval counts from now. */
+void stats_refresh_now(struct stats *st);
 /* The listening socket (to hand over to a new binary). */
 int stats_fd(const struct stats *st);
 void stats_destroy(struct stats *st);

@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import (EVENT_BACKEND, HOST, NUTCRACKER_BIN, TWEMPROXY, Closed, Resp,
-                      encode_command, free_port, redis_pool, wait_until, yaml_conf)
+                      encode_command, free_port, recv_all, redis_pool, wait_until, yaml_conf)
 from test_stats_metrics import http_get
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy has no binary upgrade")
@@ -51,7 +51,7 @@ class Upgradable:
     """A proxy started from its own copy of the binary, so the file can be replaced,
     on the event backend of the run (make e2e-uring) unless one is given."""
 
-    def __init__(self, env, pools, global_=None, unix=False, backend=None):
+    def __init__(self, env, pools, global_=None, unix=False, backend=None, interval_ms=100):
         self.env = env
         bindir = os.path.join(env.tmp, "sbin")
         os.makedirs(bindir, exist_ok=True)
@@ -67,7 +67,7 @@ class Upgradable:
         listen = "%s 0666" % self.path if unix else "%s:%d" % (HOST, self.port)
         pools = {k: dict(v, listen=listen) for k, v in pools.items()}
         self.conf = env.write_conf(yaml_conf(pools, global_))
-        argv = [self.bin, "-c", self.conf, "-s", str(self.sport), "-a", HOST, "-i", "100",
+        argv = [self.bin, "-c", self.conf, "-s", str(self.sport), "-a", HOST, "-i", str(interval_ms),
                 "-p", self.pidfile, "-o", self.log, "-v", "6", "--metrics-port", str(self.mport)]
         backend = backend or EVENT_BACKEND
         if backend:
@@ -144,6 +144,15 @@ class Upgradable:
         code, _, body = http_get(self.mport, "/status.json")
         assert code == 200, body
         return json.loads(body)
+
+    def stats(self):
+        """The stats port's JSON."""
+        import json
+        s = socket.create_connection((HOST, self.sport), timeout=5)
+        try:
+            return json.loads(recv_all(s))
+        finally:
+            s.close()
 
     def stop_all(self):
         for pid in set(self.pids + [read_pid(self.pidfile)]):
@@ -322,6 +331,41 @@ def test_clients_keep_their_connection_across_the_upgrade(env, workers, unix, ba
     finally:
         for c in (idle, busy, sub):
             c.close()
+        px.stop_all()
+
+
+@pytest.mark.parametrize("workers", [0, 2], ids=["single", "workers"])
+def test_the_stats_port_shows_the_replaced_process_counts_at_once(env, workers):
+    """The new process rendered its stats document when it started, before
+    the old one's counters came, and again only an interval (-i, 30 s by
+    default) later: meanwhile every counter read 0, which a monitor takes for
+    a reset. The document is rendered again as the counters come."""
+    r = env.redis()
+    glob = {"worker_processes": workers} if workers else None
+    px = Upgradable(env, {"alpha": redis_pool([r])}, glob, interval_ms=30000)
+    try:
+        c = px.resp()
+        for i in range(50):
+            assert c.call("SET", "k%d" % i, "v") == b"OK"
+        c.close()
+        # and a failed reload: a counter too, which must not go back to 0
+        with open(px.conf) as f:
+            good = f.read()
+        with open(px.conf, "w") as f:
+            f.write("alpha: [\n")
+        os.kill(read_pid(px.pidfile), signal.SIGHUP)
+        wait_until(lambda: px.status()["reload_failures"] == 1, "the reload to fail")
+        with open(px.conf, "w") as f:
+            f.write(good)
+        px.upgrade_and_wait()
+        assert px.status()["reload_failures"] == 1
+
+        def served():
+            pool = px.stats()["alpha"]
+            return sum(v["requests"] for v in pool.values() if isinstance(v, dict))
+        wait_until(lambda: served() >= 50, "the stats port to count the 50 requests the old process served",
+                   timeout=5)
+    finally:
         px.stop_all()
 
 
