@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -240,8 +241,10 @@ void metrics_render(const struct stats_source *src, struct buf *out)
                "# TYPE nutcracker_uptime_seconds gauge\nnutcracker_uptime_seconds %lld\n"
                "# HELP nutcracker_connections_total connections ever opened\n"
                "# TYPE nutcracker_connections_total counter\nnutcracker_connections_total %llu\n"
-               "# HELP nutcracker_connections open connections\n"
-               "# TYPE nutcracker_connections gauge\nnutcracker_connections %llu\n"
+               /* not nutcracker_connections: a counter family X owns the sample X_total
+                * (OpenMetrics), and parsers saw two families of one name */
+               "# HELP nutcracker_curr_connections open connections\n"
+               "# TYPE nutcracker_curr_connections gauge\nnutcracker_curr_connections %llu\n"
                "# HELP nutcracker_config_generation configuration generation in force (1 at "
                "start, +1 per applied reload or binary upgrade)\n"
                "# TYPE nutcracker_config_generation gauge\nnutcracker_config_generation %llu\n"
@@ -275,6 +278,26 @@ static void http_close(struct http_conn *h, bool keep_fd)
     free(h);
 }
 
+/* The path of a request target: the origin form ("/metrics?x") as it is, the
+ * absolute form ("http://host:port/metrics", RFC 9112 3.2.2) after its
+ * authority ("/" when none follows). false for any other form. */
+static bool http_target_path(const char *t, const char **path)
+{
+    if (t[0] == '/') {
+        *path = t;
+        return true;
+    }
+    size_t scheme = strncasecmp(t, "http://", 7) == 0    ? 7
+                    : strncasecmp(t, "https://", 8) == 0 ? 8
+                                                         : 0;
+    if (scheme == 0) {
+        return false;
+    }
+    const char *rest = t + scheme + strcspn(t + scheme, "/? ");
+    *path = *rest == '/' ? rest : "/";
+    return true;
+}
+
 /* The request line: "METHOD target HTTP/1.x". Its target's path (before any
  * query) in *path, *plen; the method in *head (HEAD) and *get (GET or HEAD).
  * false when the line is not one. */
@@ -285,7 +308,7 @@ static bool http_request_line(const char *req, const char **path, size_t *plen, 
     const char *end = req + strcspn(req, "\r\n");
     const char *sp2 =
         sp1 != NULL && sp1 < end ? memchr(sp1 + 1, ' ', (size_t)(end - sp1 - 1)) : NULL;
-    if (sp2 == NULL || sp1 == req || sp2 == sp1 + 1 || sp1[1] != '/' ||
+    if (sp2 == NULL || sp1 == req || sp2 == sp1 + 1 || !http_target_path(sp1 + 1, path) ||
         (size_t)(end - sp2 - 1) != 8 || strncmp(sp2 + 1, "HTTP/1.", 7) != 0 ||
         (sp2[8] != '0' && sp2[8] != '1')) {
         return false;
@@ -293,7 +316,6 @@ static bool http_request_line(const char *req, const char **path, size_t *plen, 
     size_t mlen = (size_t)(sp1 - req);
     *head = mlen == 4 && strncmp(req, "HEAD", 4) == 0;
     *get = *head || (mlen == 3 && strncmp(req, "GET", 3) == 0);
-    *path = sp1 + 1;
     *plen = strcspn(*path, "? ");
     return true;
 }
@@ -345,7 +367,8 @@ static void http_answer(struct http_conn *h)
     const char *path, *type = "text/plain", *status = "200 OK", *allow = "";
     size_t plen;
     bool get = false, head = false;
-    if (!http_request_line(h->req, &path, &plen, &get, &head)) {
+    const char *line = h->req + strspn(h->req, "\r\n"); /* empty lines before it: ignored */
+    if (!http_request_line(line, &path, &plen, &get, &head)) {
         status = "400 Bad Request";
         buf_append_str(&body, "bad request: GET / (status page), /status.json or /metrics\n");
     } else if (!get) {
@@ -390,7 +413,10 @@ static void http_on_read(struct ev_loop *loop, struct ev_io *io, unsigned events
     }
     h->len += (size_t)n;
     h->req[h->len] = '\0';
-    if (strstr(h->req, "\r\n\r\n") != NULL || strstr(h->req, "\n\n") != NULL ||
+    /* a NUL byte ends the text the checks below read: answered now (400 when
+     * it cuts the request line), not after the timeout */
+    bool nul = memchr(h->req + h->len - (size_t)n, '\0', (size_t)n) != NULL;
+    if (nul || strstr(h->req, "\r\n\r\n") != NULL || strstr(h->req, "\n\n") != NULL ||
         h->len == sizeof(h->req) - 1) {
         http_answer(h);
     }

@@ -328,6 +328,10 @@ def test_prometheus_metrics(env):
     assert status == 200, body[:300]
     assert headers.get("content-type", "").startswith("text/plain"), headers
     prom = Prom(body)
+    # a counter family X owns the sample X_total (OpenMetrics): no other family is named X
+    clash = [n for n, t in prom.types.items() if t == "counter" and n[:-len("_total")] in prom.types]
+    assert clash == [], clash
+    assert prom.types.get("nutcracker_curr_connections") == "gauge"
     pool = {"pool": "alpha"}
     for f in POOL_FIELDS:
         name = prom_name(f, True)
@@ -527,3 +531,22 @@ def test_metrics_port_speaks_http_methods_as_http_says(env):
         assert _http_raw(mport, bad).startswith(b"HTTP/1.0 400 Bad Request\r\n"), bad
     assert _http_raw(mport, b"GET /status.json?x=1 HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 OK\r\n")
     assert _http_raw(mport, b"GET /nope HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 404 Not Found\r\n")
+
+
+def test_metrics_port_reads_requests_as_rfc_9112_says(env):
+    """A target in the absolute form is served (a server MUST accept it), an
+    empty line before the request line is ignored (SHOULD), and a NUL byte
+    gets its 400 at once (it was answered by the 5 s timeout's close)."""
+    s = env.redis()
+    px, mport = _metrics_proxy(env, {"alpha": redis_pool([s])},
+                               lambda p: ["--metrics-port=%d" % p, "--metrics-addr=%s" % HOST])
+    for req in (b"GET http://%s:%d/metrics HTTP/1.1\r\nHost: x\r\n\r\n" % (HOST.encode(), mport),
+                b"GET HTTP://x/metrics?y=1 HTTP/1.0\r\n\r\n",
+                b"\r\nGET /metrics HTTP/1.0\r\n\r\n"):
+        got = _http_raw(mport, req)
+        assert got.startswith(b"HTTP/1.0 200 OK\r\n") and b"nutcracker_pool_" in got, (req, got[:80])
+    assert _http_raw(mport, b"GET http://x HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200 OK\r\n")  # the page
+    for bad in (b"GET /met\0rics HTTP/1.0\r\n", b"\0\0\0", b"GET ftp://x/metrics HTTP/1.0\r\n\r\n"):
+        t0 = time.monotonic()
+        assert _http_raw(mport, bad).startswith(b"HTTP/1.0 400 Bad Request\r\n"), bad
+        assert time.monotonic() - t0 < 2, bad
