@@ -61,6 +61,26 @@ int buf_append_str(struct buf *b, const char *s)
     return buf_append(b, s, strlen(s));
 }
 
+int buf_append_u64(struct buf *b, uint64_t v)
+{
+    char d[20];
+    size_t n = 0;
+    do {
+        d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return buf_append(b, d + sizeof(d) - n, n);
+}
+
+int buf_append_i64(struct buf *b, int64_t v)
+{
+    if (v >= 0) {
+        return buf_append_u64(b, (uint64_t)v);
+    }
+    /* (the magnitude of INT64_MIN does not fit an int64_t: negated unsigned) */
+    return buf_append(b, "-", 1) | buf_append_u64(b, 0 - (uint64_t)v);
+}
+
 int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
     va_list ap2;

@@ -23,6 +23,10 @@ int buf_reserve(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* v in decimal: what %lld / %llu print, without printf's cost (a stats
+ * document of thousands of servers is mostly numbers). */
+int buf_append_i64(struct buf *b, int64_t v);
+int buf_append_u64(struct buf *b, uint64_t v);
 /* s as a JSON string, quotes included (NULL: ""): names and error texts come
  * from files and the network, and may hold quotes, backslashes, control bytes. */
 int buf_json_str(struct buf *b, const char *s);

@@ -41,7 +41,10 @@ static const char *const cluster_names[] = {STATS_CLUSTER_FIELDS(STATS_NAME)};
 static void stats_render_fields(struct buf *out, const char *const *names, const int64_t *v, int n)
 {
     for (int i = 0; i < n; i++) {
-        buf_printf(out, "%s\"%s\":%lld", i ? ", " : "", names[i], (long long)v[i]);
+        buf_append_str(out, i ? ", \"" : "\"");
+        buf_append_str(out, names[i]);
+        buf_append(out, "\":", 2);
+        buf_append_i64(out, v[i]);
     }
 }
 
@@ -54,10 +57,17 @@ static void stats_render_latency(struct buf *out, const char *prefix, const stru
         double q;
     } qs[] = {{"p50", 0.5}, {"p90", 0.9}, {"p99", 0.99}, {"p999", 0.999}};
     for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
-        buf_printf(out, ", \"%slatency_%s_us\":%llu", prefix, qs[i].name,
-                   (unsigned long long)histo_quantile(h, qs[i].q));
+        buf_append(out, ", \"", 3);
+        buf_append_str(out, prefix);
+        buf_append_str(out, "latency_");
+        buf_append_str(out, qs[i].name);
+        buf_append(out, "_us\":", 5);
+        buf_append_u64(out, histo_quantile(h, qs[i].q));
     }
-    buf_printf(out, ", \"%slatency_max_us\":%llu", prefix, (unsigned long long)h->max);
+    buf_append(out, ", \"", 3);
+    buf_append_str(out, prefix);
+    buf_append_str(out, "latency_max_us\":");
+    buf_append_u64(out, h->max);
 }
 
 static const char *stats_reload_name(uint8_t r)

@@ -888,8 +888,27 @@ static void test_slots_fork(void)
     stats_slots_destroy(sl);
 }
 
+/* The stats JSON's numbers: what printf's %lld and %llu print. */
+static void test_numbers(void)
+{
+    const int64_t vs[] = {0, 1, -1, 9, 10, 99, 100, 12345678901234LL, INT64_MAX, INT64_MIN};
+    for (size_t i = 0; i < sizeof(vs) / sizeof(vs[0]); i++) {
+        struct buf got, want;
+        buf_init(&got);
+        buf_init(&want);
+        buf_append_i64(&got, vs[i]);
+        buf_printf(&want, "%lld", (long long)vs[i]);
+        buf_append_u64(&got, (uint64_t)vs[i]);
+        buf_printf(&want, "%llu", (unsigned long long)vs[i]);
+        CHECK(got.len == want.len && memcmp(got.data, want.data, got.len) == 0);
+        buf_free(&got);
+        buf_free(&want);
+    }
+}
+
 int main(void)
 {
+    test_numbers();
     test_round_trip();
     test_decode_rejects();
     test_add_status();
