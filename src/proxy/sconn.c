@@ -24,6 +24,8 @@
 #include "proxy/server.h"
 
 #define SCONN_SHORTAGE_LOG_MS 10000
+/* A server's connection failures are said at warning level once per this long. */
+#define SCONN_CLOSE_LOG_GAP_MS 10000
 
 static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events);
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
@@ -605,8 +607,12 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     struct server *s = c->server;
     struct proxy *px = sconn_px(c);
     bool had_work = c->head != NULL;
-    log_at(had_work && !c->quiet ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s",
-           s->cs->name, msg);
+    uint64_t skipped = 0;
+    char more[64];
+    bool warn = had_work && !c->quiet &&
+                log_gap_due(&s->close_log, ev_now(px->loop), SCONN_CLOSE_LOG_GAP_MS, &skipped);
+    log_at(warn ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s%s", s->cs->name, msg,
+           log_gap_more(more, sizeof(more), warn ? skipped : 0));
     ev_io_stop(px->loop, &c->io);
     stream_close(&c->st);
     c->io.fd = -1;

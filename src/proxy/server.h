@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "conf/conf.h"
+#include "core/log.h"
 #include "net/sock.h"
 #include "proxy/health.h"
 #include "stats/histo.h"
@@ -52,7 +53,10 @@ struct server {
     struct sconn *conns3; /* the same number speaking RESP3 (HELLO 3), made when needed */
     uint32_t nconns;
     struct health health; /* changed by health.c only */
-    bool readonly_conns;  /* a cluster replica: each connection says READONLY first */
+    /* its connections' failures said at warning level once per gap (sconn.c): a
+     * server down without ejection fails every request sent to it */
+    struct log_gap close_log;
+    bool readonly_conns; /* a cluster replica: each connection says READONLY first */
     /* named by a host name (not a sentinel group): its address is looked up
      * again before a connect, as twemproxy does (server_resolve) */
     struct sock_lookup lookup;

@@ -2,7 +2,7 @@
 
 import socket
 
-from conftest import mc_pool, redis_pool
+from conftest import free_port, mc_pool, redis_pool
 
 
 def test_client_connections_limit(env):
@@ -66,3 +66,20 @@ def test_client_disconnect_with_requests_in_flight(env):
     assert other.call("GET", "fl2") == b"x"
     assert px.resp().call("PING") == b"PONG"
     assert px.alive()
+
+
+def test_a_server_down_without_ejection_is_said_once_per_gap_not_per_request(env):
+    """A server that stays down in a pool without auto_eject_hosts fails every
+    request sent to it, each on a new connection: the warning for each closed
+    connection wrote one log line per request (16,809 lines in a second from
+    one client, where twemproxy writes none). It is said once per 10 s, with
+    the count of those left unsaid."""
+    dead = "127.0.0.1:%d" % free_port()  # nothing listens there
+    px = env.proxy({"alpha": mc_pool([dead], auto_eject_hosts=False)}, verbose=5)
+    c = px.mc()
+    for i in range(300):
+        assert c.cmd(b"get k%d" % i).startswith(b"SERVER_ERROR"), i
+    px.wait_stats(lambda s: s["alpha"]["forward_error"] == 300, "300 requests refused")
+    with open(px.log) as f:
+        lines = [line for line in f if "connection closed" in line]
+    assert 1 <= len(lines) <= 2, lines[:5]
