@@ -90,6 +90,7 @@ static void mc_req_reset(struct req_info *info)
     spans_reset(&info->args);
     info->len = 0;
     info->route = ROUTE_KEY;
+    info->live_only = false;
     info->noreply = false;
     info->quit = false;
     info->empty = false;
@@ -502,6 +503,7 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
         info->route = ROUTE_SPLIT;
     } else if (info->cmd == MC_CMD_STATS) {
         info->route = mc_req_stats_route(p, &info->args);
+        info->live_only = info->route == ROUTE_ALL;
     }
     info->quit = info->cmd == MC_CMD_QUIT;
     int rc = PARSE_OK;

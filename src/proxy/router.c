@@ -257,11 +257,22 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
         }
         return;
     }
-    struct req *parent = req_new_split(c->px, p, ri, pool->nservers);
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < pool->nservers; i++) {
+        n += !(ri->live_only && pool->servers[i].health.ejected);
+    }
+    if (n == 0) {
+        pool->stats[SP_forward_error]++;
+        router_reply_error(c, "no server is available"); /* every one is ejected */
+        return;
+    }
+    struct req *parent = req_new_split(c->px, p, ri, n);
     parent->split->info.seed = (uint32_t)random(); /* for a merge that picks one (RANDOMKEY) */
     cqueue_push(c, parent, ri->len);
-    for (uint32_t i = 0; i < pool->nservers; i++) {
-        route_fragment(c, parent, i, &pool->servers[i], p, ri, NULL, 0);
+    for (uint32_t i = 0, f = 0; i < pool->nservers; i++) {
+        if (!(ri->live_only && pool->servers[i].health.ejected)) {
+            route_fragment(c, parent, f++, &pool->servers[i], p, ri, NULL, 0);
+        }
     }
 }
 

@@ -170,3 +170,29 @@ def test_version_skips_a_server_that_is_down(env):
         assert answers[1:] == [want] * 5, answers
         assert answers[0] in (want, b"SERVER_ERROR Connection refused"), answers
         px.stop()
+
+
+def test_stats_leave_out_an_ejected_server_and_flush_all_does_not(env):
+    """A server ejected (auto_eject_hosts) made every `stats` fail for as long as
+    it was down: monitoring through the proxy went blank while the pool served.
+    The stats commands now describe the servers that serve; `flush_all` must
+    reach every server, so it still says that one did not get it."""
+    from conftest import wait_until
+    from liveness_util import crash
+    servers = env.memcacheds(3)
+    px = env.proxy({"a": mc_pool(servers, auto_eject_hosts=True, server_failure_limit=1,
+                                 server_retry_timeout=30000)})
+    c = px.mc()
+    for k in KEYS:
+        assert c.cmd(b"set %s 0 0 1" % k.encode(), b"v") == b"STORED"
+    where = placement(KEYS, servers)
+    victim = servers[2]
+    on_victim = next(k for k in KEYS if where[k] is victim)
+    crash(victim)
+    assert c.cmd(b"get " + on_victim.encode()).startswith(b"SERVER_ERROR")  # the failure that ejects it
+    wait_until(lambda: px.stats()["a"][victim.addr]["server_ejected_at"] > 0, "the server ejected")
+    live = [dict(l.split(b" ", 2)[1:] for l in stats_of(s.mc())) for s in servers[:2]]
+    proxied = dict(l.split(b" ", 2)[1:] for l in stats_of(c))
+    assert int(proxied[b"curr_items"]) == sum(int(d[b"curr_items"]) for d in live)
+    assert c.cmd(b"stats reset") == b"RESET"
+    assert c.cmd(b"flush_all").startswith(b"SERVER_ERROR")

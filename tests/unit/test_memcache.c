@@ -193,6 +193,8 @@ static void test_other_commands(void)
         CHECK_EQ_INT(info.noreply, cases[i].noreply);
         CHECK_EQ_INT(info.keys.n, cases[i].nkeys);
         CHECK_EQ_INT(info.quit, cases[i].cmd == MC_CMD_QUIT);
+        /* the stats of the servers that serve; a flush or a verbosity must reach all */
+        CHECK_EQ_INT(info.live_only, cases[i].cmd == MC_CMD_STATS && cases[i].route == ROUTE_ALL);
     }
     req_ok("mg k v\r\n", ROUTE_KEY, MC_CMD_MG, &info);
     CHECK(info.readonly);
