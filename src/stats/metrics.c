@@ -26,12 +26,27 @@
 /* How long a scraper may take to read a reply (a large /metrics, a slow link). */
 #define HTTP_REPLY_MS 30000
 
+/* A rendered document reused while it is young: rendering the pools of
+ * thousands of servers takes 100 ms and more, and scrapers that came together
+ * each held the loop (the proxy's clients) for their own. It stays young for
+ * ten times what it took to render, so rendering takes at most about a tenth
+ * of the loop however many scrape; a document rendered in under
+ * RENDER_CACHE_MIN_US is rendered for every scrape, as before. */
+#define RENDER_CACHE_MIN_US 200
+#define RENDER_CACHE_YOUTH  10
+struct render_cache {
+    struct buf doc;
+    uint64_t at_us;    /* when it was rendered (monotonic); 0: none kept */
+    uint64_t young_us; /* how long it is served */
+};
+
 struct metrics {
     struct ev_loop *loop;
     struct stats_source src;
     struct ev_io io;
     struct accept_rest rest;   /* out of descriptors: accept again a little later */
     struct reply_port replies; /* answers being written */
+    struct render_cache metrics_doc, status_doc;
 };
 
 /* One scrape in progress: we read the request line, answer, close. */
@@ -336,15 +351,40 @@ static void http_status_json(const struct stats_source *src, struct buf *out)
     stats_snap_free(s);
 }
 
-/* The body for a GET of path and its content type; NULL type: not found. */
-static const char *http_route(struct http_conn *h, const char *path, size_t plen, struct buf *body)
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* The document render writes, rendered now or less than its youth ago (it
+ * is the cache's: valid until the next call). */
+static const struct buf *render_cached(struct render_cache *rc, const struct stats_source *src,
+                                       void (*render)(const struct stats_source *, struct buf *))
+{
+    uint64_t start = mono_us();
+    if (rc->at_us == 0 || start - rc->at_us >= rc->young_us) {
+        buf_reset(&rc->doc);
+        render(src, &rc->doc);
+        uint64_t took = mono_us() - start;
+        rc->young_us = took * RENDER_CACHE_YOUTH;
+        rc->at_us = took < RENDER_CACHE_MIN_US ? 0 : start; /* cheap: fresh for every scrape */
+    }
+    return &rc->doc;
+}
+
+/* The body for a GET of path (*out: body, or a rendered document of the
+ * metrics' own) and its content type; NULL type: not found. */
+static const char *http_route(struct http_conn *h, const char *path, size_t plen, struct buf *body,
+                              const struct buf **out)
 {
     if (http_path_is(path, plen, "/metrics")) {
-        metrics_render(&h->m->src, body);
+        *out = render_cached(&h->m->metrics_doc, &h->m->src, metrics_render);
         return "text/plain; version=0.0.4";
     }
     if (http_path_is(path, plen, "/status.json")) {
-        http_status_json(&h->m->src, body);
+        *out = render_cached(&h->m->status_doc, &h->m->src, http_status_json);
         return "application/json";
     }
     if (http_path_is(path, plen, "/")) {
@@ -364,6 +404,7 @@ static void http_answer(struct http_conn *h)
     struct buf body, doc;
     buf_init(&body);
     buf_init(&doc);
+    const struct buf *out = &body; /* (a document of the metrics' own is not copied twice) */
     const char *path, *type = "text/plain", *status = "200 OK", *allow = "";
     size_t plen;
     bool get = false, head = false;
@@ -375,15 +416,15 @@ static void http_answer(struct http_conn *h)
         status = "405 Method Not Allowed";
         allow = "Allow: GET, HEAD\r\n";
         buf_append_str(&body, "only GET and HEAD are served here\n");
-    } else if ((type = http_route(h, path, plen, &body)) == NULL) {
+    } else if ((type = http_route(h, path, plen, &body, &out)) == NULL) {
         status = "404 Not Found";
         type = "text/plain";
     }
     buf_printf(&doc,
                "HTTP/1.0 %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\n"
                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-               status, type, allow, body.len);
-    int rc = head ? 0 : buf_append(&doc, body.data, body.len); /* HEAD: the headers alone */
+               status, type, allow, out->len);
+    int rc = head ? 0 : buf_append(&doc, out->data, out->len); /* HEAD: the headers alone */
     buf_free(&body);
     if (rc != 0) {
         buf_free(&doc);
@@ -507,5 +548,7 @@ void metrics_destroy(struct metrics *m)
     accept_rest_stop(m->loop, &m->rest);
     reply_port_close(m->loop, &m->replies);
     close(m->io.fd);
+    buf_free(&m->metrics_doc.doc);
+    buf_free(&m->status_doc.doc);
     free(m);
 }

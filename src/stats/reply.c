@@ -34,20 +34,29 @@ static void reply_end(struct ev_loop *loop, struct reply *r)
     free(r);
 }
 
-/* Write what the socket takes: true once all of it went (or the peer is gone). */
+/* Bytes one reply writes per turn of the loop: a large document (megabytes of
+ * /metrics) to many scrapers at once went in one write each, and the proxy's
+ * clients waited for every copy; the rest goes on the next turns. */
+#define REPLY_TURN_MAX (256u * 1024)
+
+/* Write what the socket takes, up to REPLY_TURN_MAX: true once all of it went
+ * (or the peer is gone). */
 static bool reply_write(struct reply *r)
 {
-    while (r->pos < r->doc.len) {
-        ssize_t n = write(r->io.fd, r->doc.data + r->pos, r->doc.len - r->pos);
+    size_t budget = REPLY_TURN_MAX;
+    while (r->pos < r->doc.len && budget > 0) {
+        size_t want = r->doc.len - r->pos < budget ? r->doc.len - r->pos : budget;
+        ssize_t n = write(r->io.fd, r->doc.data + r->pos, want);
         if (n > 0) {
             r->pos += (size_t)n;
+            budget -= (size_t)n;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else {
             return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
         }
     }
-    return true;
+    return r->pos == r->doc.len;
 }
 
 static void reply_on_write(struct ev_loop *loop, struct ev_io *io, unsigned events)
