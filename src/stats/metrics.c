@@ -35,9 +35,9 @@
 #define RENDER_CACHE_MIN_US 200
 #define RENDER_CACHE_YOUTH  10
 struct render_cache {
-    struct buf doc;
-    uint64_t at_us;    /* when it was rendered (monotonic); 0: none kept */
-    uint64_t young_us; /* how long it is served */
+    struct reply_doc *doc; /* shared with the replies still writing it */
+    uint64_t at_us;        /* when it was rendered (monotonic); 0: none kept */
+    uint64_t young_us;     /* how long it is served */
 };
 
 struct metrics {
@@ -358,34 +358,44 @@ static uint64_t mono_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-/* The document render writes, rendered now or less than its youth ago (it
- * is the cache's: valid until the next call). */
-static const struct buf *render_cached(struct render_cache *rc, const struct stats_source *src,
+/* The document render writes, rendered now or less than its youth ago (the
+ * cache's reference: a reply takes its own); NULL when out of memory. */
+static struct reply_doc *render_cached(struct render_cache *rc, const struct stats_source *src,
                                        void (*render)(const struct stats_source *, struct buf *))
 {
     uint64_t start = mono_us();
-    if (rc->at_us == 0 || start - rc->at_us >= rc->young_us) {
-        buf_reset(&rc->doc);
-        render(src, &rc->doc);
-        uint64_t took = mono_us() - start;
-        rc->young_us = took * RENDER_CACHE_YOUTH;
-        rc->at_us = took < RENDER_CACHE_MIN_US ? 0 : start; /* cheap: fresh for every scrape */
+    if (rc->doc != NULL && rc->at_us != 0 && start - rc->at_us < rc->young_us) {
+        return rc->doc;
     }
-    return &rc->doc;
+    if (rc->doc == NULL || rc->doc->refs > 1) {
+        reply_doc_put(rc->doc); /* the replies writing it keep it */
+        rc->doc = reply_doc_new();
+        if (rc->doc == NULL) {
+            return NULL;
+        }
+    }
+    buf_reset(&rc->doc->buf);
+    render(src, &rc->doc->buf);
+    uint64_t took = mono_us() - start;
+    rc->young_us = took * RENDER_CACHE_YOUTH;
+    rc->at_us = took < RENDER_CACHE_MIN_US ? 0 : start; /* cheap: fresh for every scrape */
+    return rc->doc;
 }
 
-/* The body for a GET of path (*out: body, or a rendered document of the
- * metrics' own) and its content type; NULL type: not found. */
+/* The body for a GET of path (in body, or *shared: a rendered document the
+ * replies share) and its content type; NULL type: not found. */
 static const char *http_route(struct http_conn *h, const char *path, size_t plen, struct buf *body,
-                              const struct buf **out)
+                              struct reply_doc **shared)
 {
-    if (http_path_is(path, plen, "/metrics")) {
-        *out = render_cached(&h->m->metrics_doc, &h->m->src, metrics_render);
-        return "text/plain; version=0.0.4";
-    }
-    if (http_path_is(path, plen, "/status.json")) {
-        *out = render_cached(&h->m->status_doc, &h->m->src, http_status_json);
-        return "application/json";
+    bool metrics = http_path_is(path, plen, "/metrics");
+    if (metrics || http_path_is(path, plen, "/status.json")) {
+        *shared = metrics ? render_cached(&h->m->metrics_doc, &h->m->src, metrics_render)
+                          : render_cached(&h->m->status_doc, &h->m->src, http_status_json);
+        if (*shared == NULL) {
+            buf_append_str(body, "out of memory\n");
+            return "text/plain";
+        }
+        return metrics ? "text/plain; version=0.0.4" : "application/json";
     }
     if (http_path_is(path, plen, "/")) {
         buf_append_str(body, status_html);
@@ -404,7 +414,7 @@ static void http_answer(struct http_conn *h)
     struct buf body, doc;
     buf_init(&body);
     buf_init(&doc);
-    const struct buf *out = &body; /* (a document of the metrics' own is not copied twice) */
+    struct reply_doc *shared = NULL; /* (not copied for each scraper) */
     const char *path, *type = "text/plain", *status = "200 OK", *allow = "";
     size_t plen;
     bool get = false, head = false;
@@ -416,16 +426,21 @@ static void http_answer(struct http_conn *h)
         status = "405 Method Not Allowed";
         allow = "Allow: GET, HEAD\r\n";
         buf_append_str(&body, "only GET and HEAD are served here\n");
-    } else if ((type = http_route(h, path, plen, &body, &out)) == NULL) {
+    } else if ((type = http_route(h, path, plen, &body, &shared)) == NULL) {
         status = "404 Not Found";
         type = "text/plain";
     }
     buf_printf(&doc,
                "HTTP/1.0 %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\n"
                "Content-Length: %zu\r\nConnection: close\r\n\r\n",
-               status, type, allow, out->len);
-    int rc = head ? 0 : buf_append(&doc, out->data, out->len); /* HEAD: the headers alone */
+               status, type, allow, shared != NULL ? shared->buf.len : body.len);
+    int rc = head || shared != NULL ? 0 : buf_append(&doc, body.data, body.len);
     buf_free(&body);
+    if (shared != NULL && !head) {
+        shared->refs++; /* the reply's, dropped when it ends (HEAD: the headers alone) */
+    } else {
+        shared = NULL;
+    }
     if (rc != 0) {
         buf_free(&doc);
         http_close(h, false); /* out of memory: no answer rather than a short one */
@@ -437,7 +452,7 @@ static void http_answer(struct http_conn *h)
      * on the same socket, it took the socket out of the loop, and an answer
      * that did not go in one write stopped there */
     http_close(h, true);
-    reply_send(m->loop, &m->replies, fd, &doc, HTTP_REPLY_MS);
+    reply_send_doc(m->loop, &m->replies, fd, &doc, shared, HTTP_REPLY_MS);
 }
 
 static void http_on_read(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -548,7 +563,7 @@ void metrics_destroy(struct metrics *m)
     accept_rest_stop(m->loop, &m->rest);
     reply_port_close(m->loop, &m->replies);
     close(m->io.fd);
-    buf_free(&m->metrics_doc.doc);
-    buf_free(&m->status_doc.doc);
+    reply_doc_put(m->metrics_doc.doc);
+    reply_doc_put(m->status_doc.doc);
     free(m);
 }

@@ -13,8 +13,31 @@ struct reply {
     struct reply_port *port;
     struct reply *prev, *next; /* the port's list */
     struct buf doc;
-    size_t pos;
+    struct reply_doc *body; /* written after doc; NULL: none */
+    size_t pos;             /* of doc, then of body */
 };
+
+struct reply_doc *reply_doc_new(void)
+{
+    struct reply_doc *d = calloc(1, sizeof(*d));
+    if (d != NULL) {
+        d->refs = 1;
+    }
+    return d;
+}
+
+void reply_doc_put(struct reply_doc *d)
+{
+    if (d != NULL && --d->refs == 0) {
+        buf_free(&d->buf);
+        free(d);
+    }
+}
+
+static size_t reply_len(const struct reply *r)
+{
+    return r->doc.len + (r->body != NULL ? r->body->buf.len : 0);
+}
 
 static void reply_end(struct ev_loop *loop, struct reply *r)
 {
@@ -22,6 +45,7 @@ static void reply_end(struct ev_loop *loop, struct reply *r)
     ev_timer_stop(loop, &r->timer);
     close(r->io.fd);
     buf_free(&r->doc);
+    reply_doc_put(r->body);
     if (r->prev != NULL) {
         r->prev->next = r->next;
     } else if (r->port->first == r) {
@@ -44,9 +68,13 @@ static void reply_end(struct ev_loop *loop, struct reply *r)
 static bool reply_write(struct reply *r)
 {
     size_t budget = REPLY_TURN_MAX;
-    while (r->pos < r->doc.len && budget > 0) {
-        size_t want = r->doc.len - r->pos < budget ? r->doc.len - r->pos : budget;
-        ssize_t n = write(r->io.fd, r->doc.data + r->pos, want);
+    size_t total = reply_len(r);
+    while (r->pos < total && budget > 0) {
+        bool head = r->pos < r->doc.len;
+        const uint8_t *from = head ? r->doc.data + r->pos : r->body->buf.data + r->pos - r->doc.len;
+        size_t left = head ? r->doc.len - r->pos : total - r->pos;
+        size_t want = left < budget ? left : budget;
+        ssize_t n = write(r->io.fd, from, want);
         if (n > 0) {
             r->pos += (size_t)n;
             budget -= (size_t)n;
@@ -56,7 +84,7 @@ static bool reply_write(struct reply *r)
             return n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
         }
     }
-    return r->pos == r->doc.len;
+    return r->pos == total;
 }
 
 static void reply_on_write(struct ev_loop *loop, struct ev_io *io, unsigned events)
@@ -72,19 +100,27 @@ static void reply_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 {
     struct reply *r = t->data;
     log_verb("a stats reply not read within its time: %zu of %zu bytes written", r->pos,
-             r->doc.len);
+             reply_len(r));
     reply_end(loop, r);
 }
 
 void reply_send(struct ev_loop *loop, struct reply_port *port, int fd, struct buf *doc,
                 uint64_t timeout_ms)
 {
+    reply_send_doc(loop, port, fd, doc, NULL, timeout_ms);
+}
+
+void reply_send_doc(struct ev_loop *loop, struct reply_port *port, int fd, struct buf *doc,
+                    struct reply_doc *body, uint64_t timeout_ms)
+{
     struct reply *r = reply_port_open(port) ? calloc(1, sizeof(*r)) : NULL;
     if (r == NULL) {
         close(fd); /* too many scrapers waiting (or no memory): this one gets nothing */
         buf_free(doc);
+        reply_doc_put(body);
         return;
     }
+    r->body = body;
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
     port->pending++;
     r->port = port;

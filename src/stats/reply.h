@@ -17,6 +17,18 @@
  * not answered (its connection closed), so scrapers cannot pile up memory. */
 #define REPLY_MAX_PENDING 64
 
+/* A document several replies write at once (a rendered /metrics every scraper
+ * of the moment gets): counted references, read-only while shared. */
+struct reply_doc {
+    unsigned refs;
+    struct buf buf;
+};
+
+/* A new document with one reference (NULL: out of memory). */
+struct reply_doc *reply_doc_new(void);
+/* Drop a reference; the last frees it. NULL: nothing. */
+void reply_doc_put(struct reply_doc *d);
+
 struct reply;
 struct reply_port {
     unsigned pending;    /* replies not yet written */
@@ -28,6 +40,10 @@ struct reply_port {
  * connection closed. */
 void reply_send(struct ev_loop *loop, struct reply_port *port, int fd, struct buf *doc,
                 uint64_t timeout_ms);
+/* The same, with body written after doc: body's reference is taken (dropped
+ * when the reply ends), its bytes are not copied. */
+void reply_send_doc(struct ev_loop *loop, struct reply_port *port, int fd, struct buf *doc,
+                    struct reply_doc *body, uint64_t timeout_ms);
 
 /* Whether a reply would be taken now (fewer than REPLY_MAX_PENDING wait): a
  * caller checks before it renders one. */
