@@ -23,6 +23,8 @@
 
 #define HTTP_MAX_REQUEST 8192
 #define HTTP_TIMEOUT_MS  5000
+/* Connections reading their request at once, at most. */
+#define HTTP_MAX_CONNS 128
 /* How long a scraper may take to read a reply (a large /metrics, a slow link). */
 #define HTTP_REPLY_MS 30000
 
@@ -47,6 +49,8 @@ struct metrics {
     struct accept_rest rest;   /* out of descriptors: accept again a little later */
     struct reply_port replies; /* answers being written */
     struct render_cache metrics_doc, status_doc;
+    struct http_conn *conns; /* requests being read, to close with the port */
+    unsigned nconns;
 };
 
 /* One scrape in progress: we read the request line, answer, close. */
@@ -54,6 +58,7 @@ struct http_conn {
     struct ev_io io;
     struct ev_timer timer;
     struct metrics *m;
+    struct http_conn *prev, *next; /* m->conns */
     char req[HTTP_MAX_REQUEST];
     size_t len;
 };
@@ -284,12 +289,21 @@ void metrics_render(const struct stats_source *src, struct buf *out)
 /* The request is done with; keep_fd: its socket goes on (to the reply). */
 static void http_close(struct http_conn *h, bool keep_fd)
 {
-    struct ev_loop *loop = h->m->loop;
-    ev_io_stop(loop, &h->io);
-    ev_timer_stop(loop, &h->timer);
+    struct metrics *m = h->m;
+    ev_io_stop(m->loop, &h->io);
+    ev_timer_stop(m->loop, &h->timer);
     if (!keep_fd) {
         close(h->io.fd);
     }
+    if (h->prev != NULL) {
+        h->prev->next = h->next;
+    } else {
+        m->conns = h->next;
+    }
+    if (h->next != NULL) {
+        h->next->prev = h->prev;
+    }
+    m->nconns--;
     free(h);
 }
 
@@ -493,12 +507,21 @@ static void metrics_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned e
         if (fd < 0) {
             return;
         }
-        struct http_conn *h = calloc(1, sizeof(*h));
+        /* connections that send nothing hold a descriptor each until their
+         * timeout: past this many, a new one is closed at once (the
+         * proxy's clients need descriptors more than the metrics port) */
+        struct http_conn *h = m->nconns < HTTP_MAX_CONNS ? calloc(1, sizeof(*h)) : NULL;
         if (h == NULL) {
             close(fd);
             continue;
         }
         h->m = m;
+        h->next = m->conns;
+        if (m->conns != NULL) {
+            m->conns->prev = h;
+        }
+        m->conns = h;
+        m->nconns++;
         ev_io_init(&h->io, fd, http_on_read, h);
         ev_timer_init(&h->timer, http_on_timeout, h);
         ev_io_set(loop, &h->io, EV_READ);
@@ -562,6 +585,9 @@ void metrics_destroy(struct metrics *m)
     ev_io_stop(m->loop, &m->io);
     accept_rest_stop(m->loop, &m->rest);
     reply_port_close(m->loop, &m->replies);
+    while (m->conns != NULL) {
+        http_close(m->conns, false); /* (their watchers would outlive m) */
+    }
     close(m->io.fd);
     reply_doc_put(m->metrics_doc.doc);
     reply_doc_put(m->status_doc.doc);

@@ -533,6 +533,26 @@ def test_metrics_port_speaks_http_methods_as_http_says(env):
     assert _http_raw(mport, b"GET /nope HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 404 Not Found\r\n")
 
 
+def test_idle_connections_to_the_metrics_port_are_capped(env):
+    """Connections that never send a request held a descriptor each for 5 s,
+    without limit: under a low descriptor limit the proxy's clients found none
+    left. Past 128 reading at once, a new one is closed at once."""
+    s = env.redis()
+    px, mport = _metrics_proxy(env, {"alpha": redis_pool([s])},
+                               lambda p: ["--metrics-port=%d" % p, "--metrics-addr=%s" % HOST])
+    idle = [socket.create_connection((HOST, mport), timeout=5) for _ in range(128)]
+    try:
+        extra = socket.create_connection((HOST, mport), timeout=2)  # (not the 5 s timeout's close)
+        assert extra.recv(100) == b""  # closed unanswered, at once
+        extra.close()
+        c = px.resp()
+        assert c.call("SET", "k", "v") == b"OK"
+    finally:
+        for x in idle:
+            x.close()
+    wait_until(lambda: http_get(mport, "/metrics")[0] == 200, "a scrape answered once they closed")
+
+
 def test_metrics_port_reads_requests_as_rfc_9112_says(env):
     """A target in the absolute form is served (a server MUST accept it), an
     empty line before the request line is ignored (SHOULD), and a NUL byte

@@ -399,6 +399,41 @@ def test_a_client_in_a_transaction_travels_once_it_ends(env):
         px.stop_all()
 
 
+def test_a_scrape_half_sent_at_the_hand_over_is_closed_with_the_metrics_port(env):
+    """The old process closes its metrics port when the new one serves; a
+    scraper that had sent half a request then kept its connection, watched by
+    the old process's loop with the port's memory gone: its 5 s timeout used
+    that memory (under AddressSanitizer: heap-use-after-free, the old process
+    killed while it still had a client waiting). Now it is closed with the port."""
+    from liveness_util import stop_process
+    r = env.redis()
+    px = Upgradable(env, {"alpha": redis_pool([r])})
+    w = px.resp()
+    half = socket.create_connection((HOST, px.mport), timeout=10)
+    try:
+        half.sendall(b"GET /metr")
+        assert w.call("SET", "w", "0") == b"OK"
+        stop_process(r.proc.pid)  # the old process keeps a client waiting for its reply
+        w.send(encode_command("GET", "w"))
+        old_pid = read_pid(px.pidfile)
+        px.replace_binary()
+        px.upgrade()
+        px.wait_new(old_pid)
+        assert half.recv(100) == b""  # closed by the old process as its port closed
+        time.sleep(5.5)  # past the half request's timeout
+        assert alive(old_pid), px.log_tail()
+        os.kill(r.proc.pid, signal.SIGCONT)
+        assert w.read_reply() == b"0"
+        px.pids.append(read_pid(px.pidfile))
+        px.wait_gone(old_pid)
+        assert px.proc.wait(5) == 0, px.log_tail()  # the old process exited cleanly
+    finally:
+        os.kill(r.proc.pid, signal.SIGCONT)
+        half.close()
+        w.close()
+        px.stop_all()
+
+
 def test_a_refused_client_does_not_hold_up_the_upgrade(env):
     """A client refused for a protocol error lingers (its error and the end of
     the stream read, its socket still open): the old process closes it when the
