@@ -111,8 +111,8 @@ struct stats_snap *pool_stats_snap(const struct proxy *px)
             }
             memcpy(ss->v, sv->stats, sizeof(ss->v));
             memcpy(ss->g, sv->gstats, sizeof(ss->g));
-            if (sv->lat_server.count != 0) {
-                ss->lat = sv->lat_server; /* 4 KB: left zero (calloc) for a server not used */
+            if (sv->lat_server.count != 0 && stats_server_lat_mut(ss) != NULL) {
+                *ss->lat = sv->lat_server; /* (4 KB: none for a server not used) */
             }
             pool_stats_status(ss, sv, wall, now);
         }

@@ -240,7 +240,7 @@ static void render_latency(const struct stats_snap *s, struct buf *out)
             metrics_label_value(&labels, pool->servers[j].name);
             buf_append_str(&labels, "\"");
             render_summary(out, "nutcracker_server_latency_seconds", &labels,
-                           &pool->servers[j].lat);
+                           stats_server_lat(&pool->servers[j]));
         }
     }
     buf_free(&labels);

@@ -107,8 +107,23 @@ static void snap_replicas_free(struct stats_server_snap *sv)
     sv->nreplicas = 0;
 }
 
+const struct histo *stats_server_lat(const struct stats_server_snap *s)
+{
+    static const struct histo none;
+    return s->lat != NULL ? s->lat : &none;
+}
+
+struct histo *stats_server_lat_mut(struct stats_server_snap *s)
+{
+    if (s->lat == NULL) {
+        s->lat = calloc(1, sizeof(*s->lat));
+    }
+    return s->lat;
+}
+
 static void snap_server_free(struct stats_server_snap *sv)
 {
+    free(sv->lat);
     free(sv->name);
     free(sv->addr);
     free(sv->last_error);
@@ -354,7 +369,9 @@ void stats_snap_add(struct stats_snap *into, const struct stats_snap *from, bool
             }
             snap_fields_add(is->v, fs->v, server_kinds, SS_COUNT, counters_only);
             snap_fields_add(is->g, fs->g, group_kinds, SG_COUNT, counters_only);
-            histo_merge(&is->lat, &fs->lat);
+            if (fs->lat != NULL && fs->lat->count != 0 && stats_server_lat_mut(is) != NULL) {
+                histo_merge(is->lat, fs->lat);
+            }
             if (!counters_only) {
                 snap_status_add(is, fs);
             }
@@ -439,7 +456,7 @@ static void snap_put_server(struct snap_writer *w, const struct stats_server_sna
     for (int f = 0; f < SG_COUNT; f++) {
         snap_put_varint(w, snap_zigzag(sv->g[f]));
     }
-    snap_put_histo(w, &sv->lat);
+    snap_put_histo(w, stats_server_lat(sv));
     snap_put_name(w, sv->addr);
     snap_put_byte(w, sv->role);
     snap_put_byte(w, sv->state);
@@ -559,12 +576,9 @@ static char *snap_get_name(struct snap_reader *r)
     return s;
 }
 
-static void snap_get_histo(struct snap_reader *r, struct histo *h)
+/* The nnz buckets of a histogram whose count, sum and max were read. */
+static void snap_get_buckets(struct snap_reader *r, struct histo *h, uint64_t nnz)
 {
-    h->count = snap_get_varint(r);
-    h->sum = snap_get_varint(r);
-    h->max = snap_get_varint(r);
-    uint64_t nnz = snap_get_varint(r);
     if (r->bad || nnz > HISTO_BUCKETS) {
         r->bad = true;
         return;
@@ -580,6 +594,35 @@ static void snap_get_histo(struct snap_reader *r, struct histo *h)
         h->b[next + gap] = v;
         next += gap + 1;
     }
+}
+
+static void snap_get_histo(struct snap_reader *r, struct histo *h)
+{
+    h->count = snap_get_varint(r);
+    h->sum = snap_get_varint(r);
+    h->max = snap_get_varint(r);
+    snap_get_buckets(r, h, snap_get_varint(r));
+}
+
+/* A server's: made only when something was recorded (most are empty). */
+static void snap_get_server_histo(struct snap_reader *r, struct stats_server_snap *s)
+{
+    uint64_t count = snap_get_varint(r);
+    uint64_t sum = snap_get_varint(r);
+    uint64_t max = snap_get_varint(r);
+    uint64_t nnz = snap_get_varint(r);
+    if (count == 0 && sum == 0 && max == 0 && nnz == 0) {
+        return;
+    }
+    struct histo *h = r->bad ? NULL : stats_server_lat_mut(s);
+    if (h == NULL) {
+        r->bad = true;
+        return;
+    }
+    h->count = count;
+    h->sum = sum;
+    h->max = max;
+    snap_get_buckets(r, h, nnz);
 }
 
 /* One byte that must be below limit. */
@@ -620,7 +663,7 @@ static void snap_get_server(struct snap_reader *r, struct stats_server_snap *s)
     for (int f = 0; f < SG_COUNT; f++) {
         s->g[f] = snap_unzigzag(snap_get_varint(r));
     }
-    snap_get_histo(r, &s->lat);
+    snap_get_server_histo(r, s);
     s->addr = snap_get_name(r);
     s->role = snap_get_byte(r, STATS_ROLE_COUNT);
     s->state = snap_get_byte(r, STATS_STATE_COUNT);

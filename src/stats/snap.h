@@ -47,7 +47,10 @@ struct stats_server_snap {
     char *name;
     int64_t v[SS_COUNT];
     int64_t g[SG_COUNT]; /* a sentinel group's (stats_fields.h); zero elsewhere */
-    struct histo lat;
+    /* NULL while nothing was recorded: a histogram is 4 KB, and a pool of
+     * thousands of servers, most idle, was allocated and zeroed whole at every
+     * interval (read it with stats_server_lat) */
+    struct histo *lat;
     /* for the status page (not in the stats JSON, whose keys stay twemproxy's) */
     char *addr;               /* where it is now ("" unknown: a group with no master yet) */
     uint8_t role;             /* enum stats_role */
@@ -114,6 +117,11 @@ struct stats_snap {
 /* All zero, in conf's layout (pools and servers in conf order, names,
  * addresses and modes from conf): what the master sums into. NULL when out of
  * memory. */
+/* s's latency histogram; an empty one when none was recorded. */
+const struct histo *stats_server_lat(const struct stats_server_snap *s);
+/* The same to change: made when missing; NULL when out of memory. */
+struct histo *stats_server_lat_mut(struct stats_server_snap *s);
+
 struct stats_snap *stats_snap_of_conf(const struct conf *conf);
 /* Where the stats port and /metrics get their numbers: this process's pools,
  * or the sum over the workers of a master (process/). */

@@ -98,7 +98,7 @@ static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
             buf_append_str(out, ", ");
             stats_render_fields(out, group_names, s->g, SG_COUNT);
         }
-        stats_render_latency(out, "server_", &s->lat);
+        stats_render_latency(out, "server_", stats_server_lat(s));
         buf_append_str(out, "}");
     }
     buf_append_str(out, "}");

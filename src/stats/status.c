@@ -65,7 +65,7 @@ static void status_server(struct buf *out, const struct stats_server_snap *s)
     status_fields(out, status_server_fields, s->v, SS_COUNT);
     /* a sentinel group's failovers and how long they held writes (zero elsewhere) */
     status_fields(out, status_group_fields, s->g, SG_COUNT);
-    status_histo(out, &s->lat);
+    status_histo(out, stats_server_lat(s));
     buf_append_str(out, ",\"replicas\":[");
     for (uint32_t k = 0; k < s->nreplicas; k++) {
         buf_append_str(out, k ? ",{\"addr\":" : "{\"addr\":");

@@ -108,7 +108,8 @@ static bool snap_equal(const struct stats_snap *a, const struct stats_snap *b)
         for (uint32_t j = 0; j < pa->nservers; j++) {
             const struct stats_server_snap *sa = &pa->servers[j], *sb = &pb->servers[j];
             if (strcmp(sa->name, sb->name) != 0 || memcmp(sa->v, sb->v, sizeof(sa->v)) != 0 ||
-                memcmp(sa->g, sb->g, sizeof(sa->g)) != 0 || !histo_equal(&sa->lat, &sb->lat)) {
+                memcmp(sa->g, sb->g, sizeof(sa->g)) != 0 ||
+                !histo_equal(stats_server_lat(sa), stats_server_lat(sb))) {
                 return false;
             }
             if (!status_equal(sa, sb)) {
@@ -174,8 +175,8 @@ static struct stats_snap *make_full_snap(void)
                 sv->replicas[1].addr = dup_str("[::1]:6380");
                 sv->replicas[1].state = STATS_EJECTED;
             }
-            histo_add(&sv->lat, j);
-            histo_add(&sv->lat, UINT64_MAX); /* the last bucket, a 10-byte varint */
+            histo_add(stats_server_lat_mut(sv), j);
+            histo_add(stats_server_lat_mut(sv), UINT64_MAX); /* the last bucket, a 10-byte varint */
         }
     }
     /* an empty pool, and an empty histogram */
@@ -184,6 +185,7 @@ static struct stats_snap *make_full_snap(void)
         free(s->pools[0].servers[j].name);
         free(s->pools[0].servers[j].addr);
         free(s->pools[0].servers[j].last_error);
+        free(s->pools[0].servers[j].lat);
         for (uint32_t k = 0; k < s->pools[0].servers[j].nreplicas; k++) {
             free(s->pools[0].servers[j].replicas[k].addr);
         }
@@ -422,13 +424,13 @@ static void test_add(void)
             sv->v[SS_server_ejected_at] = 1000 + num;
             sv->g[SG_server_failover] = 1;
             sv->g[SG_failover_hold_us] = 100 + num;
-            histo_add(&sv->lat, (uint64_t)(num + 1) * 1000);
+            histo_add(stats_server_lat_mut(sv), (uint64_t)(num + 1) * 1000);
         }
     }
     struct stats_server_snap *s1 = find_server(into, "p1", "s1");
     s1->v[SS_server_ejected_at] = 5000; /* later than from's: kept */
     s1->v[SS_requests] = 100;
-    histo_add(&s1->lat, 7);
+    histo_add(stats_server_lat_mut(s1), 7);
     struct stats_server_snap *s0 = find_server(into, "p0", "s0");
     s0->v[SS_server_ejected_at] = 500; /* earlier: replaced by from's */
 
@@ -448,11 +450,11 @@ static void test_add(void)
     CHECK_EQ_INT(s1->g[SG_server_failover], 1);
     /* the longest hold is a max, not a sum */
     CHECK_EQ_INT(s1->g[SG_failover_hold_us], 101);
-    CHECK_EQ_INT(s1->lat.count, 2);
-    CHECK_EQ_INT(s1->lat.sum, 2007);
-    CHECK_EQ_INT(s1->lat.max, 2000);
-    CHECK_EQ_INT(s1->lat.b[histo_bucket(7)], 1);
-    CHECK_EQ_INT(s1->lat.b[histo_bucket(2000)], 1);
+    CHECK_EQ_INT(s1->lat->count, 2);
+    CHECK_EQ_INT(s1->lat->sum, 2007);
+    CHECK_EQ_INT(s1->lat->max, 2000);
+    CHECK_EQ_INT(s1->lat->b[histo_bucket(7)], 1);
+    CHECK_EQ_INT(s1->lat->b[histo_bucket(2000)], 1);
     CHECK_EQ_INT(find_server(into, "p0", "s2")->v[SS_requests], 12);
 
     /* counters_only: counters, timestamps, maxima, histograms; no gauges */
@@ -466,7 +468,7 @@ static void test_add(void)
     CHECK_EQ_INT(s0->v[SS_server_ejected_at], 1000);
     CHECK_EQ_INT(s1->g[SG_server_failover], 2);
     CHECK_EQ_INT(s1->g[SG_failover_hold_us], 101);
-    CHECK_EQ_INT(s1->lat.count, 3);
+    CHECK_EQ_INT(s1->lat->count, 3);
     CHECK_EQ_INT(into->pools[1].lat.count, 2);
 
     /* from with nothing in common changes nothing but the connection totals */
@@ -770,7 +772,7 @@ static void set_uniform(struct stats_snap *s, int64_t k)
                 sv->v[f] = k;
             }
             for (uint32_t b = 0; b < HISTO_BUCKETS; b++) {
-                sv->lat.b[b] = (uint64_t)k;
+                stats_server_lat_mut(sv)->b[b] = (uint64_t)k;
             }
         }
     }
@@ -806,7 +808,7 @@ static bool is_uniform(const struct stats_snap *s, uint32_t ns, int64_t *k)
                 }
             }
             for (uint32_t b = 0; b < HISTO_BUCKETS; b++) {
-                if (sv->lat.b[b] != (uint64_t)*k) {
+                if (stats_server_lat(sv)->b[b] != (uint64_t)*k) {
                     return false;
                 }
             }
