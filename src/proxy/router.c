@@ -312,7 +312,8 @@ static void router_note_refused(struct client *c)
     char more[64];
     pool->xstats[SPX_auth_failed] += c->lc.refused;
     c->lc.refused = 0;
-    if (log_gap_due(&pool->auth_log, ev_now(c->px->loop), ROUTER_AUTH_LOG_GAP_MS, &quiet)) {
+    if (log_loggable(LOG_WARN) &&
+        log_gap_due(&pool->auth_log, ev_now(c->px->loop), ROUTER_AUTH_LOG_GAP_MS, &quiet)) {
         log_warn("pool '%s': login refused for user '%s' from %s%s", pool->cp->name,
                  c->lc.refused_user, c->addr, log_gap_more(more, sizeof(more), quiet));
     }

@@ -609,7 +609,8 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     bool had_work = c->head != NULL;
     uint64_t skipped = 0;
     char more[64];
-    bool warn = had_work && !c->quiet &&
+    /* (the gap is spent only on a line written: not at a level that hides it) */
+    bool warn = had_work && !c->quiet && log_loggable(LOG_WARN) &&
                 log_gap_due(&s->close_log, ev_now(px->loop), SCONN_CLOSE_LOG_GAP_MS, &skipped);
     log_at(warn ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s%s", s->cs->name, msg,
            log_gap_more(more, sizeof(more), warn ? skipped : 0));
