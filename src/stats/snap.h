@@ -114,14 +114,14 @@ struct stats_snap {
     struct stats_worker_snap *workers;
 };
 
-/* All zero, in conf's layout (pools and servers in conf order, names,
- * addresses and modes from conf): what the master sums into. NULL when out of
- * memory. */
 /* s's latency histogram; an empty one when none was recorded. */
 const struct histo *stats_server_lat(const struct stats_server_snap *s);
 /* The same to change: made when missing; NULL when out of memory. */
 struct histo *stats_server_lat_mut(struct stats_server_snap *s);
 
+/* All zero, in conf's layout (pools and servers in conf order, names,
+ * addresses and modes from conf): what the master sums into. NULL when out of
+ * memory. */
 struct stats_snap *stats_snap_of_conf(const struct conf *conf);
 /* Where the stats port and /metrics get their numbers: this process's pools,
  * or the sum over the workers of a master (process/). */
