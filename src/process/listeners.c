@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -47,6 +48,50 @@ static bool listeners_has(const struct upgrade *up, int worker, const struct con
         }
     }
     return false;
+}
+
+/* Whether f is a TCP socket of worker (a unix path is worker 0's alone: no
+ * other worker would take its connections). */
+static bool listeners_pausable(const struct upgrade_fd *f, int worker)
+{
+    return f->worker == worker && (f->sa.ss_family == AF_INET || f->sa.ss_family == AF_INET6);
+}
+
+void listeners_pause(struct upgrade *up, int worker)
+{
+    for (uint32_t i = 0; i < up->nfds; i++) {
+        if (listeners_pausable(&up->fds[i], worker)) {
+            shutdown(up->fds[i].fd, SHUT_RD);
+        }
+    }
+}
+
+/* The backlog conf gives the address f listens on. */
+static int listeners_backlog(const struct conf *conf, const struct upgrade_fd *f)
+{
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        const struct conf_pool *cp = &conf->pools[i];
+        const struct conf_addr *addrs[2] = {&cp->listen, &cp->listen_tls_addr};
+        for (int k = 0; k < 2; k++) {
+            if (addrs[k]->salen > 0 &&
+                upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
+                                  (const struct sockaddr *)&addrs[k]->sa, addrs[k]->salen)) {
+                return cp->backlog;
+            }
+        }
+    }
+    return SOMAXCONN;
+}
+
+void listeners_resume(struct upgrade *up, const struct conf *conf, int worker)
+{
+    for (uint32_t i = 0; i < up->nfds; i++) {
+        const struct upgrade_fd *f = &up->fds[i];
+        if (listeners_pausable(f, worker) && listen(f->fd, listeners_backlog(conf, f)) != 0) {
+            log_warn("worker %d: cannot listen again on a socket of its: %s", worker,
+                     strerror(errno));
+        }
+    }
 }
 
 void listeners_prune(struct upgrade *up, const struct conf *conf, int nworkers)

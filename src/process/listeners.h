@@ -19,6 +19,14 @@ int listeners_bind(struct upgrade *up, const struct conf *conf, int nworkers);
 /* Close the sockets of addresses conf no longer has (or of workers beyond
  * nworkers); the stats and metrics sockets (taken) stay. */
 void listeners_prune(struct upgrade *up, const struct conf *conf, int nworkers);
+/* A worker that keeps dying waits longer and longer for its restart (up to
+ * 10 s), and the kernel went on queueing new connections on its sockets, which
+ * nobody accepted meanwhile. Paused, its TCP sockets leave their SO_REUSEPORT
+ * groups (what waits in their queues is reset) and the other workers get the
+ * new connections; resumed (before the worker starts again, or before the
+ * sockets go to a new binary), they listen again in their groups. */
+void listeners_pause(struct upgrade *up, int worker);
+void listeners_resume(struct upgrade *up, const struct conf *conf, int worker);
 /* Close every worker socket: a stopping master refuses new connections at
  * once, a replaced one leaves them to the new master. */
 void listeners_close(struct upgrade *up);

@@ -41,6 +41,7 @@ struct worker {
     int64_t started_wall_ms; /* for the status page */
     uint32_t restarts;
     uint64_t backoff_ms;
+    bool paused; /* its sockets out of their groups while it waits (listeners.h) */
     struct ev_timer restart;
     struct stats_snap *last; /* the last consistent read of its slot */
 };
@@ -227,10 +228,29 @@ static int master_spawn(struct master *m, struct worker *w, int ready_fd)
     return 0;
 }
 
+static int master_running(const struct master *m)
+{
+    int n = 0;
+    for (int i = 0; i < m->nworkers; i++) {
+        n += m->workers[i].pid != 0;
+    }
+    return n;
+}
+
+/* Worker w's sockets listen in their groups again (see listeners.h). */
+static void master_resume(struct master *m, struct worker *w)
+{
+    if (w->paused) {
+        listeners_resume(m->up, m->conf, w->id);
+        w->paused = false;
+    }
+}
+
 static void master_on_restart(struct ev_loop *loop, struct ev_timer *t)
 {
     struct worker *w = t->data;
     (void)loop;
+    master_resume(w->m, w);
     if (!w->m->stopping && w->pid == 0 && master_spawn(w->m, w, -1) != 0) {
         ev_timer_start(loop, t, w->backoff_ms);
     }
@@ -244,17 +264,15 @@ static void master_schedule_restart(struct master *m, struct worker *w)
     } else if (w->backoff_ms < RESTART_MAX_MS) {
         w->backoff_ms = w->backoff_ms * 2 > RESTART_MAX_MS ? RESTART_MAX_MS : w->backoff_ms * 2;
     }
-    log_warn("worker %d restarts in %llu ms", w->id, (unsigned long long)w->backoff_ms);
-    ev_timer_start(m->loop, &w->restart, w->backoff_ms);
-}
-
-static int master_running(const struct master *m)
-{
-    int n = 0;
-    for (int i = 0; i < m->nworkers; i++) {
-        n += m->workers[i].pid != 0;
+    /* the first restart is at once, and serves what waits in the queue; a
+     * worker that keeps dying leaves its new connections to the others */
+    if (w->backoff_ms > RESTART_MIN_MS && master_running(m) > 0) {
+        listeners_pause(m->up, w->id);
+        w->paused = true;
     }
-    return n;
+    log_warn("worker %d restarts in %llu ms%s", w->id, (unsigned long long)w->backoff_ms,
+             w->paused ? "; the other workers take its new connections meanwhile" : "");
+    ev_timer_start(m->loop, &w->restart, w->backoff_ms);
 }
 
 static struct worker *master_worker_of(struct master *m, pid_t pid)
@@ -467,6 +485,9 @@ static void master_upgrade(void *ctx)
     uint32_t n = 0;
     if (fds == NULL) {
         return;
+    }
+    for (int i = 0; i < m->nworkers; i++) {
+        master_resume(m, &m->workers[i]); /* the new binary's workers take them as they are */
     }
     if (m->stats != NULL) {
         fds[n++] = (struct upgrade_fd){.fd = stats_fd(m->stats), .worker = -1};
