@@ -13,6 +13,27 @@ struct listeners_want {
     int nworkers;
 };
 
+/* The pool of conf listening where f does (listen or listen_tls_addr), and
+ * that address in *addr; NULL when none does. */
+static const struct conf_pool *listeners_pool_of(const struct conf *conf,
+                                                 const struct upgrade_fd *f,
+                                                 const struct conf_addr **addr)
+{
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        const struct conf_pool *cp = &conf->pools[i];
+        const struct conf_addr *addrs[2] = {&cp->listen, &cp->listen_tls_addr};
+        for (int k = 0; k < 2; k++) {
+            const struct conf_addr *a = addrs[k];
+            if (a->salen > 0 && upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
+                                                  (const struct sockaddr *)&a->sa, a->salen)) {
+                *addr = a;
+                return cp;
+            }
+        }
+    }
+    return NULL;
+}
+
 /* Whether f listens where worker f->worker should, per the configuration. */
 static bool listeners_keep(void *ctx, const struct upgrade_fd *f)
 {
@@ -23,19 +44,8 @@ static bool listeners_keep(void *ctx, const struct upgrade_fd *f)
     if (f->worker < 0 || f->worker >= w->nworkers) {
         return false;
     }
-    for (uint32_t i = 0; i < w->conf->npools; i++) {
-        const struct conf_pool *cp = &w->conf->pools[i];
-        const struct conf_addr *addrs[2] = {&cp->listen, &cp->listen_tls_addr};
-        for (int k = 0; k < 2; k++) {
-            const struct conf_addr *a = addrs[k];
-            if (a->salen > 0 && (a->path == NULL || f->worker == 0) &&
-                upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
-                                  (const struct sockaddr *)&a->sa, a->salen)) {
-                return true;
-            }
-        }
-    }
-    return false;
+    const struct conf_addr *a;
+    return listeners_pool_of(w->conf, f, &a) != NULL && (a->path == NULL || f->worker == 0);
 }
 
 static bool listeners_has(const struct upgrade *up, int worker, const struct conf_addr *a)
@@ -66,28 +76,14 @@ void listeners_pause(struct upgrade *up, int worker)
     }
 }
 
-/* The backlog conf gives the address f listens on. */
-static int listeners_backlog(const struct conf *conf, const struct upgrade_fd *f)
-{
-    for (uint32_t i = 0; i < conf->npools; i++) {
-        const struct conf_pool *cp = &conf->pools[i];
-        const struct conf_addr *addrs[2] = {&cp->listen, &cp->listen_tls_addr};
-        for (int k = 0; k < 2; k++) {
-            if (addrs[k]->salen > 0 &&
-                upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
-                                  (const struct sockaddr *)&addrs[k]->sa, addrs[k]->salen)) {
-                return cp->backlog;
-            }
-        }
-    }
-    return SOMAXCONN;
-}
-
 void listeners_resume(struct upgrade *up, const struct conf *conf, int worker)
 {
     for (uint32_t i = 0; i < up->nfds; i++) {
         const struct upgrade_fd *f = &up->fds[i];
-        if (listeners_pausable(f, worker) && listen(f->fd, listeners_backlog(conf, f)) != 0) {
+        const struct conf_addr *a;
+        const struct conf_pool *cp = listeners_pool_of(conf, f, &a);
+        if (listeners_pausable(f, worker) &&
+            listen(f->fd, cp != NULL ? cp->backlog : SOMAXCONN) != 0) {
             log_warn("worker %d: cannot listen again on a socket of its: %s", worker,
                      strerror(errno));
         }

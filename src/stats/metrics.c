@@ -397,15 +397,17 @@ static struct reply_doc *render_cached(struct render_cache *rc, const struct sta
 }
 
 /* The body for a GET of path (in body, or *shared: a rendered document the
- * replies share) and its content type; NULL type: not found. */
+ * replies share) and its content type; NULL type: not found. *status is
+ * changed when no document could be made. */
 static const char *http_route(struct http_conn *h, const char *path, size_t plen, struct buf *body,
-                              struct reply_doc **shared)
+                              struct reply_doc **shared, const char **status)
 {
     bool metrics = http_path_is(path, plen, "/metrics");
     if (metrics || http_path_is(path, plen, "/status.json")) {
         *shared = metrics ? render_cached(&h->m->metrics_doc, &h->m->src, metrics_render)
                           : render_cached(&h->m->status_doc, &h->m->src, http_status_json);
         if (*shared == NULL) {
+            *status = "500 Internal Server Error"; /* (a scraper must not read it as metrics) */
             buf_append_str(body, "out of memory\n");
             return "text/plain";
         }
@@ -440,7 +442,7 @@ static void http_answer(struct http_conn *h)
         status = "405 Method Not Allowed";
         allow = "Allow: GET, HEAD\r\n";
         buf_append_str(&body, "only GET and HEAD are served here\n");
-    } else if ((type = http_route(h, path, plen, &body, &shared)) == NULL) {
+    } else if ((type = http_route(h, path, plen, &body, &shared, &status)) == NULL) {
         status = "404 Not Found";
         type = "text/plain";
     }

@@ -157,17 +157,16 @@ static void stats_refresh(struct stats *st)
     stats_snap_free(s);
 }
 
-static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
-{
-    struct stats *st = t->data;
-    stats_refresh(st);
-    ev_timer_start(loop, t, (uint64_t)st->interval_ms);
-}
-
 void stats_refresh_now(struct stats *st)
 {
     stats_refresh(st);
     ev_timer_start(st->loop, &st->timer, (uint64_t)st->interval_ms);
+}
+
+static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    (void)loop;
+    stats_refresh_now(t->data);
 }
 
 /* The document to send now: the counters of the last interval, the times of

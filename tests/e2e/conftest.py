@@ -242,6 +242,16 @@ def recv_all(sock):
         data += b
 
 
+def stats_json(port):
+    """The JSON document of the stats port at port."""
+    import json
+    s = socket.create_connection((HOST, port), timeout=5)
+    try:
+        return json.loads(recv_all(s))
+    finally:
+        s.close()
+
+
 class Proxy:
     def __init__(self, proc, conf, log, out, stats_port, listens):
         self.proc, self.conf, self.log, self.out = proc, conf, log, out
@@ -276,12 +286,7 @@ class Proxy:
         return "--- %s\n%s\n--- stdout/stderr\n%s" % (self.log, tail(self.log, n), tail(self.out, 20))
 
     def stats(self):
-        import json
-        s = socket.create_connection((HOST, self.stats_port), timeout=5)
-        try:
-            return json.loads(recv_all(s))
-        finally:
-            s.close()
+        return stats_json(self.stats_port)
 
     def alive(self):
         return self.proc.poll() is None

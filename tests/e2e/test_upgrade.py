@@ -17,7 +17,7 @@ import time
 import pytest
 
 from conftest import (EVENT_BACKEND, HOST, NUTCRACKER_BIN, TWEMPROXY, Closed, Resp,
-                      encode_command, free_port, recv_all, redis_pool, wait_until, yaml_conf)
+                      encode_command, free_port, redis_pool, stats_json, wait_until, yaml_conf)
 from test_stats_metrics import http_get
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy has no binary upgrade")
@@ -146,13 +146,7 @@ class Upgradable:
         return json.loads(body)
 
     def stats(self):
-        """The stats port's JSON."""
-        import json
-        s = socket.create_connection((HOST, self.sport), timeout=5)
-        try:
-            return json.loads(recv_all(s))
-        finally:
-            s.close()
+        return stats_json(self.sport)
 
     def stop_all(self):
         for pid in set(self.pids + [read_pid(self.pidfile)]):
