@@ -43,6 +43,20 @@ int buf_reserve(struct buf *b, size_t extra)
     return 0;
 }
 
+int buf_reserve_exact(struct buf *b, size_t extra)
+{
+    if (b->cap - b->len >= extra) {
+        return 0;
+    }
+    uint8_t *p = realloc(b->data, b->len + extra);
+    if (p == NULL) {
+        return -1;
+    }
+    b->data = p;
+    b->cap = b->len + extra;
+    return 0;
+}
+
 int buf_append(struct buf *b, const void *p, size_t n)
 {
     if (n == 0) {

@@ -20,6 +20,9 @@ void buf_init(struct buf *b);
 void buf_free(struct buf *b);
 /* Make room for at least `extra` more bytes; returns 0, or -1 when out of memory. */
 int buf_reserve(struct buf *b, size_t extra);
+/* The same, growing to exactly len + extra when it must grow: for a caller
+ * that knows what is coming, so the buffer holds no rounding on top of it. */
+int buf_reserve_exact(struct buf *b, size_t extra);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

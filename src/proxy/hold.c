@@ -275,12 +275,35 @@ static void hold_stop(struct hold *h)
     ev_timer_stop(hold_loop(h), &h->drain);
 }
 
-/* Everything held goes to g's master in use, in the order it came. */
+/* Which of g's connections e goes to, as server_conn_for picks it: RESP2 ones
+ * first, then RESP3. */
+static size_t hold_conn_slot(const struct server *g, const struct hold_entry *e)
+{
+    return (e->resp == 3 ? g->nconns : 0) + e->client_id % g->nconns;
+}
+
+/* The bytes held for each of g's connections (by hold_conn_slot). NULL when
+ * out of memory (then buffers grow as they always do). */
+static size_t *hold_bytes_per_conn(const struct hold *h)
+{
+    size_t *v = calloc(2 * (size_t)h->g->nconns, sizeof(*v));
+    for (const struct hold_entry *e = h->head; v != NULL && e != NULL; e = e->next) {
+        v[hold_conn_slot(h->g, e)] += e->len;
+    }
+    return v;
+}
+
+/* Everything held goes to g's master in use, in the order it came. Each
+ * connection's output buffer grows once, to what it is given: grown request by
+ * request it would round up (by up to 1 MB), and the bytes that fitted in the
+ * buffer limit while held could then pass it, and the connection with all of
+ * them would be reset (memlimit.c). */
 static void hold_release(struct hold *h, const char *what)
 {
     struct server *g = h->g;
     char to[96];
     uint32_t n = h->n, sent = 0, failed = 0;
+    size_t *expect = hold_bytes_per_conn(h);
     hold_stop(h);
     log_notice("pool '%s': group '%s': %s after %llu ms: %u held requests go to %s",
                g->pool->cp->name, g->cs->name, what, (unsigned long long)hold_age_ms(h), n,
@@ -294,11 +317,17 @@ static void hold_release(struct hold *h, const char *what)
             hold_entry_fail(h, e, server_strerror(g, err));
             continue;
         }
+        size_t *want = expect != NULL ? &expect[hold_conn_slot(g, e)] : NULL;
+        if (want != NULL && *want > 0) {
+            (void)buf_reserve_exact(sconn_out(c), *want); /* failing, sconn_send says it */
+            *want = 0;
+        }
         g->gstats[SG_failover_released]++;
         sent++;
         sconn_send(c, e->r, e->bytes, e->len);
         free(e);
     }
+    free(expect);
     if (failed > 0) {
         log_warn("pool '%s': group '%s': %u held requests could not be sent (%u were)",
                  g->pool->cp->name, g->cs->name, failed, sent);

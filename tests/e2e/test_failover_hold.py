@@ -671,6 +671,49 @@ def test_held_requests_count_against_the_buffer_limit(env):
     assert rig.px.alive()
 
 
+def test_held_requests_that_fit_the_buffer_limit_are_all_sent_on(env):
+    """Held SETs of 100 KB just over 8 MB in all, the limit 8.5 MB: held, they
+    fit. They go to the old master when the failover is aborted. Queued request
+    by request, the connection's buffer rounded up to 9 MB, the buffers passed
+    the limit and the connection with all of them was reset: each got an error."""
+    mib = 1 << 20
+    rig = Rig(env, extra_args=["--buffer-limit=%d" % (8 * mib + mib // 2)])
+    rig.ready_for_failover("g0")
+    for s in rig.sentinels:
+        c = Resp(port=s.port, timeout=2)
+        assert c.call("SENTINEL", "SET", "g0", "failover-timeout", "3000") == b"OK"
+        c.close()
+    key = rig.keys["g0"][0]
+    sets, total = [], 0
+    while total <= 8 * mib:
+        sets.append(encode_command("SET", key, b"%03d-" % len(sets) + b"v" * 100000))
+        total += len(sets[-1])
+    n = len(sets)
+    before = settled_stats(rig.px)
+    replica = stop_replica_and_fail_over(rig)
+    try:
+        wait_until(lambda: log_has(rig.px, "failover begins"), what="the hold to begin")
+        # a new client has at most 16 requests in flight: 10 each
+        clients = [Resp(port=rig.px.port(), timeout=30) for _ in range((n + 9) // 10)]
+        for i, c in enumerate(clients):
+            c.send(b"".join(sets[i * 10:i * 10 + 10]))
+        wait_until(lambda: stats_of(rig.px)["failover_held"] == before["failover_held"] + n,
+                   what="%d held" % n)
+        wait_until(lambda: log_has(rig.px, "failover aborted"), timeout=15, what="the abort")
+        replies = [c.read_reply() for i, c in enumerate(clients) for _ in sets[i * 10:i * 10 + 10]]
+    finally:
+        os.kill(replica.proc.pid, signal.SIGCONT)
+    assert replies == [b"OK"] * n, [r for r in replies if r != b"OK"][:3]
+    assert log_has(rig.px, "%d held requests go to" % n)
+    assert not log_has(rig.px, "over the buffer limit")
+    # each client's SETs in its order: the value left is one client's last
+    lasts = [b"%03d-" % (min(i * 10 + 10, n) - 1) + b"v" * 100000 for i in range(len(clients))]
+    assert clients[0].call("GET", key) in lasts
+    wait_until(lambda: stats_of(rig.px)["failover_released"] == before["failover_released"] + n,
+               what="%d released" % n)
+    assert stats_of(rig.px)["failover_expired"] == before["failover_expired"]
+
+
 def test_every_sentinel_down_serves_on(env):
     """Every sentinel stops for 5 s while clients write: the groups keep their
     masters, no request gets an error (the subscriptions are retried every
