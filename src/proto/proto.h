@@ -122,12 +122,15 @@ struct req_info {
                           CLIENT GETNAME, INFO, COMMAND) would tell of the server's */
     bool late_err;     /* ROUTE_REJECT for what redis finds only when it runs the command
                           (MSET without whole pairs): a transaction queues it, placed by
-                          its first key, and EXEC gets redis' error for it alone */
+                          its first key, and EXEC gets redis' error for it alone; as
+                          for `refused`, NOAUTH or the subscribed-mode error come first */
     bool refused;      /* ROUTE_REJECT of the proxy's own (unsupported, key too long), not
                           redis' (unknown, arity): redis would have refused a client not
                           logged in, or subscribed, first, so local() does too */
     bool readonly;     /* a read (may go to a replica) */
     uint16_t cmd;      /* protocol-specific command id */
+    uint16_t named;    /* redis: the command named (a container's subcommand), also when
+                          rejected: redis' errors before it runs one name it */
     struct spans keys; /* keys, in request order */
     struct spans args; /* redis: every argument incl. the name; memcache: the command line tokens */
     uint8_t txn;       /* ROUTE_TXN: enum req_txn */

@@ -302,11 +302,11 @@ static int local_refuse(struct buf *out, const struct req_info *info, const char
  * subscribed-mode restriction. 1 when one was appended, 0 if none, -1. */
 static int local_gate(struct buf *out, const struct req_info *info, const struct local_ctx *lc)
 {
-    const struct redis_cmd *c = redis_cmd_get(info->cmd);
+    const struct redis_cmd *c = redis_cmd_get(info->named);
     if (local_locked(lc) && (c->flags & REDIS_F(NO_AUTH)) == 0) {
         return local_refuse(out, info, LOCAL_NOAUTH);
     }
-    if (lc->subscribed && lc->resp != 3 && !local_subscribed_ok(info->cmd)) {
+    if (lc->subscribed && lc->resp != 3 && !local_subscribed_ok(info->named)) {
         char msg[160];
         snprintf(msg, sizeof(msg),
                  "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT "
@@ -323,7 +323,7 @@ int redis_local(struct buf *out, const uint8_t *req, const struct req_info *info
     if (info->cmd == REDIS_CMD_NOOP) {
         return 1; /* an empty request: redis answers nothing */
     }
-    if (info->route == ROUTE_REJECT && !info->refused) {
+    if (info->route == ROUTE_REJECT && !info->refused && !info->late_err) {
         return 0; /* the core answers info->err, as redis would before NOAUTH */
     }
     size_t start = out->len;

@@ -593,7 +593,8 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         return true;
     }
     if (ri->route == ROUTE_REJECT && !c->txn.active) {
-        if (ri->refused && !ri->quit && router_asks_local(c, ri) && router_local(c, p, ri)) {
+        if ((ri->refused || ri->late_err) && !ri->quit && router_asks_local(c, ri) &&
+            router_local(c, p, ri)) {
             return true; /* NOAUTH, or not while subscribed: redis says that first */
         }
         router_reply_error(c, ri->err);

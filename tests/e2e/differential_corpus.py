@@ -254,6 +254,12 @@ RD = [
     ("subscribe", resp("SUBSCRIBE", "c", "d") + resp("GET", "k") + resp("UNSUBSCRIBE", "c")
      + resp("PING") + resp("UNSUBSCRIBE")),
     ("subscribed-exec", resp("SUBSCRIBE", "c") + resp("EXEC") + resp("EXEC", "x") + resp("UNSUBSCRIBE")),
+    # redis names the command it will not run while subscribed: one the proxy refuses
+    # too (a container's subcommand as object|help), and MSET without whole pairs,
+    # whose arity redis' table takes (the pairs are checked only when it runs)
+    ("subscribed-refused", resp("SUBSCRIBE", "c") + resp("OBJECT", "HELP") + resp("MEMORY", "DOCTOR")
+     + resp("BLPOP", "a", "0") + resp("WAIT", "0", "0") + resp("MSET", "a", "1", "b")
+     + resp("MSETNX", "a", "1", "b") + resp("UNSUBSCRIBE")),
     ("config", resp("CONFIG", "GET", "maxmemory")),
     ("info", resp("INFO", "server")),
     ("flushall", resp("FLUSHALL")),

@@ -13,6 +13,7 @@ listed case must still differ from the server, so the list cannot go stale.
 
 import re
 import socket
+import time
 
 import pytest
 
@@ -164,6 +165,36 @@ def test_memcache(twins, case, data):
 @pytest.mark.parametrize("case,data", RD, ids=[c for c, _ in RD])
 def test_redis(twins, case, data):
     check(twins, "rd", case, data, RD_DELIBERATE)
+
+
+@pytest.mark.parametrize("first,second", [
+    (b"*2\r\n$3\r\nGET\r\n$", b"-5\r\n"),
+    (b"*2\r\n$3\r\nGE", b"T\r\n$-1\r\n"),
+    (b"*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$", b"x\r\n"),
+    (b"*1\r\n$", b"-3\r\n"),
+], ids=["minus-5", "minus-1", "not-a-number", "name"])
+def test_redis_bad_length_in_a_second_write(twins, first, second):
+    """A bulk length that cannot be, arriving in a later write than the start of
+    its request: redis answers at once and closes. The proxy waited for as many
+    bytes as the smallest right argument takes (one more), which never came."""
+    direct, _, proxy_port = twins["rd"]
+    got = []
+    for port in (direct.port, proxy_port):
+        s = socket.create_connection((HOST, port), timeout=3)
+        try:
+            s.sendall(first)
+            time.sleep(0.1)
+            s.sendall(second)
+            out = b""
+            while True:
+                chunk = s.recv(65536)  # a hang is a socket.timeout here
+                if not chunk:
+                    break
+                out += chunk
+            got.append(out)
+        finally:
+            s.close()
+    assert got[1] == got[0] == b"-ERR Protocol error: invalid bulk length\r\n"
 
 
 def test_deliberate_lists_name_corpus_cases():

@@ -636,6 +636,19 @@ static void test_req_errors(void)
     CHECK_EQ_INT(rq.len, 15);
     CHECK_EQ_INT(parse_mem("*16\r\n$3\r\nGET\r\nX", 15), PARSE_ERROR);
     CHECK_ERR("Protocol error: expected '$', got 'X'");
+    /* a wrong argument is shorter than the smallest right one ("$0\r\n\r\n"): no
+     * prefix's hint may point past it, or a client that sent it in two writes
+     * and waits would wait forever */
+    const char *bad[] = {"*2\r\n$3\r\nGET\r\n$-5\r\n", "*2\r\n$3\r\nGET\r\n$x\r\n",
+                         "*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$-2\r\n", "*1\r\n$-3\r\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        size_t len = strlen(bad[i]);
+        CHECK_EQ_INT(parse_mem(bad[i], len), PARSE_ERROR);
+        for (size_t m = 1; m < len; m++) {
+            /* (a prefix may already be refused: "$x" is no number) */
+            CHECK(parse_mem(bad[i], m) == PARSE_ERROR || rq.len <= len);
+        }
+    }
 }
 
 static void test_req_key_too_long(void)
