@@ -626,20 +626,27 @@ def test_reload_during_a_hold(env):
     assert log_has(rig.px, "takes over from pool 'alpha': 4 clients, 2 of 2 servers kept")
 
 
+def buffer_limited_rig(env, limit, failover_timeout_ms):
+    """A rig whose proxy has --buffer-limit=limit, g0 ready for a failover that
+    the sentinels' leader gives up after failover_timeout_ms."""
+    rig = Rig(env, extra_args=["--buffer-limit=%d" % limit])
+    rig.ready_for_failover("g0")
+    for s in rig.sentinels:
+        c = Resp(port=s.port, timeout=2)
+        assert c.call("SENTINEL", "SET", "g0", "failover-timeout", str(failover_timeout_ms)) == b"OK"
+        c.close()
+    return rig
+
+
 def test_held_requests_count_against_the_buffer_limit(env):
     """Held requests keep their bytes, and those count against --buffer-limit:
     4 clients each pipeline 12 SETs of 1 MB to g0 during a hold (48 MB, the
     limit is 24 MB): the oldest held ones are answered with an error, the
     others go to the old master once the failover is aborted, in order."""
     mb = 1 << 20
-    rig = Rig(env, extra_args=["--buffer-limit=%d" % (24 * mb)])
-    rig.ready_for_failover("g0")
     # the 48 MB must reach the proxy before the leader gives up (then what is
     # not held yet goes to the old master at once): 4.5 s, below failover_hold
-    for s in rig.sentinels:
-        c = Resp(port=s.port, timeout=2)
-        assert c.call("SENTINEL", "SET", "g0", "failover-timeout", "4500") == b"OK"
-        c.close()
+    rig = buffer_limited_rig(env, 24 * mb, 4500)
     key = rig.keys["g0"][0]
     # a request made while the proxy looked for g0's master at start was held
     # and released then: count from here
@@ -677,12 +684,7 @@ def test_held_requests_that_fit_the_buffer_limit_are_all_sent_on(env):
     by request, the connection's buffer rounded up to 9 MB, the buffers passed
     the limit and the connection with all of them was reset: each got an error."""
     mib = 1 << 20
-    rig = Rig(env, extra_args=["--buffer-limit=%d" % (8 * mib + mib // 2)])
-    rig.ready_for_failover("g0")
-    for s in rig.sentinels:
-        c = Resp(port=s.port, timeout=2)
-        assert c.call("SENTINEL", "SET", "g0", "failover-timeout", "3000") == b"OK"
-        c.close()
+    rig = buffer_limited_rig(env, 8 * mib + mib // 2, 3000)
     key = rig.keys["g0"][0]
     sets, total = [], 0
     while total <= 8 * mib:
