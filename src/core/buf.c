@@ -57,6 +57,20 @@ int buf_reserve_exact(struct buf *b, size_t extra)
     return 0;
 }
 
+int buf_trim(struct buf *b, size_t slack)
+{
+    if (b->cap - b->len <= slack || b->len == 0) {
+        return 0;
+    }
+    uint8_t *p = realloc(b->data, b->len);
+    if (p == NULL) {
+        return -1;
+    }
+    b->data = p;
+    b->cap = b->len;
+    return 0;
+}
+
 int buf_append(struct buf *b, const void *p, size_t n)
 {
     if (n == 0) {

@@ -23,6 +23,9 @@ int buf_reserve(struct buf *b, size_t extra);
 /* The same, growing to exactly len + extra when it must grow: for a caller
  * that knows what is coming, so the buffer holds no rounding on top of it. */
 int buf_reserve_exact(struct buf *b, size_t extra);
+/* Shrink the buffer to its bytes when more than `slack` of it is spare (an
+ * empty one is left as it is); returns -1 when realloc failed (nothing changed). */
+int buf_trim(struct buf *b, size_t slack);
 int buf_append(struct buf *b, const void *p, size_t n);
 int buf_append_str(struct buf *b, const char *s);
 int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -22,6 +22,9 @@
 #define CLUSTER_MAX_REPLICAS 8
 /* How often held requests are offered again (TRYAGAIN's back-off starts here). */
 #define CLUSTER_POLL_MS 5
+/* Spare room past which an output buffer is shrunk after held requests were
+ * sent on (cl_fit_out_buffers): the 1 MB steps of buf.c, not its small ones. */
+#define CLUSTER_BUF_SLACK ((size_t)64 << 10)
 /* Back-off of a request that got TRYAGAIN, a CLUSTERDOWN of its slot or of
  * writes (or too many redirections): it doubles from CLUSTER_POLL_MS up to this. */
 #define CLUSTER_BACKOFF_MAX_MS 50
@@ -92,6 +95,7 @@ struct cluster_node {
     bool says_down;              /* it said CLUSTERDOWN The cluster is down: ... */
     bool stalled;                /* or a request timed out there (a stopped process): ... */
     bool canary_out;             /* ... one request tries at a time, and it is out */
+    uint64_t down_next_ms;       /* says_down: the next one tries from then */
     uint64_t retry_at_ms;        /* down: tried again from then */
     uint64_t stalled_retry_ms;   /* stalled: a replica takes a read again from then */
     uint16_t replica_of;         /* a replica: its master's index */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/cluster_int.h"
@@ -315,8 +316,12 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         return HOLD_TRY_STAY;
     }
     struct cluster_node *n = &cl->nodes[s->idx];
-    if ((n->says_down || n->stalled) && n->canary_out) {
-        /* one request at a time finds out whether it serves again */
+    if ((n->says_down || n->stalled) &&
+        (n->canary_out || (n->says_down && now < n->down_next_ms))) {
+        /* one request at a time finds out whether it serves again, and after a
+         * refusal not before a back-off: back to back, the requests would
+         * take turns at the node as fast as it answers (tens of thousands a
+         * second, each a whole request's bytes) */
         x->why = n->stalled ? WHY_STALLED : WHY_DOWN;
         return HOLD_TRY_STAY;
     }
@@ -393,10 +398,32 @@ static int cl_hold_try(void *ctx, struct req *r, uint64_t since_us, const char *
     return cl_try(cl, c, r, TRY_HELD);
 }
 
+/* Held requests sent on one by one grew their connections' output buffers in
+ * 1 MB steps: what fitted the buffer limit while held could pass it by up to
+ * 1 MB per connection once sent, and memlimit.c would reset a connection with
+ * all of them. The rounding is given back right after the walk, before any
+ * check of the limit runs. */
+static void cl_fit_out_buffers(struct cluster *cl)
+{
+    for (uint32_t i = 0; i < cl->p->nservers; i++) {
+        struct server *s = &cl->p->servers[i];
+        for (uint32_t k = 0; k < s->nconns; k++) {
+            (void)buf_trim(sconn_out(&s->conns[k]), CLUSTER_BUF_SLACK);
+            if (s->conns3 != NULL) {
+                (void)buf_trim(sconn_out(&s->conns3[k]), CLUSTER_BUF_SLACK);
+            }
+        }
+    }
+}
+
 static void cl_on_poll(struct ev_loop *loop, struct ev_timer *t)
 {
     struct cluster *cl = t->data;
+    int64_t sent = cl->stats[SC_cluster_released];
     hold_cluster_walk(cl->hold, cl_hold_try, cl);
+    if (cl->stats[SC_cluster_released] != sent) {
+        cl_fit_out_buffers(cl);
+    }
     if (hold_cluster_count(cl->hold) > 0 && !cl->closing) {
         ev_timer_start(loop, t, CLUSTER_POLL_MS);
     }
@@ -566,6 +593,7 @@ bool cluster_reply(struct req *r, const uint8_t *p, size_t len, const struct rsp
                      cl->p->cp->name, from->cs->name);
         }
         n->says_down = true;
+        n->down_next_ms = ev_now(cl_loop(cl)) + CLUSTER_BACKOFF_MAX_MS;
         cl_refresh_after_refusal(cl);
     }
     cl_again(cl, c, r, TRY_HELD);

@@ -2,7 +2,8 @@
  * test_buf: how a buffer grows. Below 1 MB it doubles; past 1 MB it grows in
  * 1 MB steps, so it never takes twice what it holds; buf_reserve_exact grows
  * to exactly what is asked (a held failover's bytes sent on: see hold.c), and
- * leaves a buffer with room as it is.
+ * leaves a buffer with room as it is; buf_trim gives back the spare room past
+ * a slack (held cluster requests sent on: see cluster_send.c).
  */
 #include "core/buf.h"
 #include "unit.h"
@@ -32,6 +33,20 @@ int main(void)
     uint8_t *p = b.data;
     CHECK_EQ_INT(buf_reserve_exact(&b, 5), 0); /* room already: unchanged */
     CHECK(b.data == p && b.cap == 8 * MB + 13);
+    buf_free(&b);
+
+    /* trim: down to len only past the slack; an empty buffer stays as it is */
+    CHECK_EQ_INT(buf_reserve(&b, 64), 0);
+    CHECK_EQ_INT(buf_trim(&b, 0), 0);
+    CHECK(b.cap == 64 && b.len == 0);
+    for (int i = 0; i < 9000; i++) {
+        CHECK_EQ_INT(buf_append(&b, "0123456789", 10), 0); /* 90,000 bytes */
+    }
+    CHECK(b.len == 90000 && b.cap == 128 * 1024);
+    CHECK_EQ_INT(buf_trim(&b, 64 * 1024), 0); /* 41,072 spare: kept */
+    CHECK(b.cap == 128 * 1024);
+    CHECK_EQ_INT(buf_trim(&b, 1024), 0);
+    CHECK(b.cap == 90000 && b.len == 90000 && memcmp(b.data + 89990, "0123456789", 10) == 0);
     buf_free(&b);
     UNIT_DONE("test_buf");
 }
