@@ -256,6 +256,22 @@ static bool msg_host_set(struct cluster_node_addr *a, const uint8_t *s, size_t n
     return true;
 }
 
+/* A node's id, kept when it is one (printable, at most CLUSTER_ID_MAX). */
+static void msg_id_set(char *id, const uint8_t *s, size_t n)
+{
+    id[0] = '\0';
+    if (s == NULL || n == 0 || n > CLUSTER_ID_MAX) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] <= ' ' || s[i] >= 0x7f) {
+            return;
+        }
+    }
+    memcpy(id, s, n);
+    id[n] = '\0';
+}
+
 /* One node of CLUSTER SHARDS: a flat map of fields. */
 static int shards_node(struct rd *r, struct cluster_topo *t, uint32_t shard)
 {
@@ -276,6 +292,9 @@ static int shards_node(struct rd *r, struct cluster_topo *t, uint32_t shard)
             port = rd_int(r);
         } else if (word_is(k, kl, "ip")) {
             rd_str(r, &ip, &ip_len);
+        } else if (word_is(k, kl, "id")) {
+            rd_str(r, &v, &vl);
+            msg_id_set(node->id, v, vl);
         } else if (word_is(k, kl, "endpoint")) {
             rd_str(r, &endpoint, &endpoint_len);
         } else if (word_is(k, kl, "role")) {
@@ -420,13 +439,19 @@ static int slots_node(struct rd *r, struct cluster_topo *t, uint32_t shard, bool
     }
     rd_str(r, &ip, &ip_len);
     int64_t port = rd_int(r);
-    for (int64_t i = 2; i < n; i++) {
+    const uint8_t *id = NULL;
+    size_t id_len = 0;
+    if (n > 2) {
+        rd_str(r, &id, &id_len);
+    }
+    for (int64_t i = 3; i < n; i++) {
         rd_skip(r, 4);
     }
     struct cluster_topo_node *node = topo_node_add(t);
     if (node == NULL) {
         return topo_fail(t, "too many nodes");
     }
+    msg_id_set(node->id, id, id_len);
     if (r->bad || port <= 0 || port > 65535 || !msg_host_set(&node->addr, ip, ip_len)) {
         return topo_fail(t, "a node has no valid address");
     }

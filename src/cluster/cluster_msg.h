@@ -38,6 +38,8 @@
 #define CLUSTER_MAX_NODES 1024u
 /* Longest host text kept (an IPv6 address is 45, a hostname may be longer). */
 #define CLUSTER_HOST_MAX 255
+/* A node's id: 40 hex digits as redis makes them (longer ones are not kept). */
+#define CLUSTER_ID_MAX 40
 
 /* The slot of a key (redis' keyHashSlot). */
 uint16_t cluster_key_slot(const uint8_t *key, size_t len);
@@ -49,10 +51,11 @@ struct cluster_node_addr {
 
 struct cluster_topo_node {
     struct cluster_node_addr addr;
-    uint32_t shard; /* index of its shard */
-    bool master;    /* the shard's master (one per shard) */
-    bool failed;    /* health "failed" (CLUSTER SHARDS only) */
-    bool loading;   /* health "loading": a replica still syncing */
+    char id[CLUSTER_ID_MAX + 1]; /* "": not said (CLUSTER SLOTS before redis 4) */
+    uint32_t shard;              /* index of its shard */
+    bool master;                 /* the shard's master (one per shard) */
+    bool failed;                 /* health "failed" (CLUSTER SHARDS only) */
+    bool loading;                /* health "loading": a replica still syncing */
 };
 
 struct cluster_topo_range {

@@ -204,14 +204,75 @@ static struct server *cluster_find(struct cluster *cl, const struct sockaddr_sto
     return NULL;
 }
 
-/* A new server for the node at ss (named host:port), appended to the pool. */
-static struct server *cluster_node_add(struct cluster *cl, const struct sockaddr_storage *ss,
-                                       socklen_t len, const char *host, int port)
+static bool cluster_owns_slots(const struct cluster *cl, uint32_t idx)
+{
+    for (uint32_t i = 0; i < CLUSTER_SLOTS; i++) {
+        if (cl->owner[i] == idx) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Once every place of the pool is taken: the place of a node learned at run
+ * time that the map no longer names, whose connections are closed
+ * (cluster_apply_forget), owning no slot, not asked for the map. -1: none.
+ * Nodes of a cluster whose members change address (containers restarted)
+ * would otherwise fill the places for good, and the slots of a node that came
+ * after that would have no node to go to. */
+static int cluster_free_place(const struct cluster *cl)
+{
+    const struct pool *p = cl->p;
+    for (uint32_t i = p->cp->nservers; i < p->nservers; i++) {
+        const struct cluster_node *n = &cl->nodes[i];
+        const struct server *s = &p->servers[i];
+        if (n->in_map || n->forgotten || n->canary_out || n->check != NULL || !server_idle(s) ||
+            (cl->qconn != NULL && cl->qconn->server == s) || cluster_owns_slots(cl, i)) {
+            continue;
+        }
+        return (int)i;
+    }
+    return -1;
+}
+
+/* The place idx (cluster_free_place) for the node of nc. NULL when out of
+ * memory: the place then keeps its old node, with no connection. */
+static struct server *cluster_node_reuse(struct cluster *cl, uint32_t idx,
+                                         struct cluster_node_conf *nc)
 {
     struct pool *p = cl->p;
-    if (p->nservers >= p->cap_servers) {
-        log_error("pool '%s': more than %u cluster nodes: %s:%d is not used", p->cp->name,
-                  p->cap_servers, host, port);
+    struct server *s = &p->servers[idx];
+    struct conf_server *old = cl->nodes[idx].own;
+    log_notice("pool '%s': cluster node '%s' takes the place of '%s', which left the cluster",
+               p->cp->name, nc->name, old->name);
+    server_deinit(s);
+    if (server_init(s, p, &nc->cs, idx) != 0) {
+        server_deinit(s);
+        s->cs = old;
+        free(nc);
+        return NULL;
+    }
+    free(old); /* after its server: server->cs pointed into it */
+    cl->nodes[idx] = (struct cluster_node){.own = &nc->cs, .replica_of = NODE_NONE};
+    return s;
+}
+
+/* A new server for the node at ss (named host:port), appended to the pool, or
+ * with reuse, once the pool is full, in the place of a node that left.
+ * *full: NULL because the pool is full. */
+static struct server *cluster_node_add(struct cluster *cl, const struct sockaddr_storage *ss,
+                                       socklen_t len, const char *host, int port, bool reuse,
+                                       bool *full)
+{
+    struct pool *p = cl->p;
+    int at = p->nservers < p->cap_servers ? (int)p->nservers : reuse ? cluster_free_place(cl) : -1;
+    if (at < 0) {
+        if (reuse) {
+            log_error("pool '%s': more than %u cluster nodes, none of them gone: %s:%d is not "
+                      "used",
+                      p->cp->name, p->cap_servers, host, port);
+        }
+        *full = true;
         return NULL;
     }
     struct cluster_node_conf *nc = calloc(1, sizeof(*nc));
@@ -229,7 +290,10 @@ static struct server *cluster_node_add(struct cluster *cl, const struct sockaddr
     nc->cs.addr.port = port;
     memcpy(&nc->cs.addr.sa, ss, len);
     nc->cs.addr.salen = len;
-    uint32_t idx = p->nservers;
+    uint32_t idx = (uint32_t)at;
+    if (idx < p->nservers) {
+        return cluster_node_reuse(cl, idx, nc);
+    }
     struct server *s = &p->servers[idx];
     if (server_init(s, p, &nc->cs, idx) != 0) {
         server_deinit(s);
@@ -276,17 +340,43 @@ static int cluster_node_resolve(struct cluster *cl, const struct cluster_node_ad
     return 0;
 }
 
-struct server *cluster_node_at(struct cluster *cl, const struct cluster_node_addr *addr,
-                               const struct server *asked)
+static struct server *cluster_node_get(struct cluster *cl, const struct cluster_node_addr *addr,
+                                       const struct server *asked, bool reuse, bool *full)
 {
     struct sockaddr_storage ss;
     socklen_t len = 0;
     struct cluster_node_addr a;
+    *full = false;
     if (cluster_node_resolve(cl, addr, asked, &a, &ss, &len) != 0) {
         return NULL;
     }
     struct server *s = cluster_find(cl, &ss, len);
-    return s != NULL ? s : cluster_node_add(cl, &ss, len, a.host, a.port);
+    return s != NULL ? s : cluster_node_add(cl, &ss, len, a.host, a.port, reuse, full);
+}
+
+struct server *cluster_node_at(struct cluster *cl, const struct cluster_node_addr *addr,
+                               const struct server *asked)
+{
+    bool full;
+    return cluster_node_get(cl, addr, asked, true, &full);
+}
+
+/* t names a node of the map by its id (one other than asked). */
+static bool cluster_topo_names_known_id(const struct cluster *cl, const struct cluster_topo *t,
+                                        const struct server *asked)
+{
+    for (uint32_t i = 0; i < cl->p->nservers; i++) {
+        const struct cluster_node *n = &cl->nodes[i];
+        if (!n->in_map || n->id[0] == '\0' || &cl->p->servers[i] == asked) {
+            continue;
+        }
+        for (uint32_t k = 0; k < t->nnodes; k++) {
+            if (strcmp(t->nodes[k].id, n->id) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
 }
 
 bool cluster_topo_foreign(struct cluster *cl, const struct cluster_topo *t,
@@ -294,10 +384,16 @@ bool cluster_topo_foreign(struct cluster *cl, const struct cluster_topo *t,
 {
     bool others = false;
     for (uint32_t i = 0; cl->known && i < cl->p->nservers && !others; i++) {
-        others = cl->nodes[i].in_map && &cl->p->servers[i] != asked;
+        const struct cluster_node *n = &cl->nodes[i];
+        /* (nodes we cannot reach do not count: a cluster restarted whole at
+         * new addresses, its old ones all gone, is taken at its word) */
+        others = n->in_map && !n->down && &cl->p->servers[i] != asked;
     }
     if (!others) {
         return false; /* nothing to compare with: the first map, or a one-node cluster */
+    }
+    if (cluster_topo_names_known_id(cl, t, asked)) {
+        return false; /* a node that changed address is still the same node */
     }
     bool unsure = false; /* a node we cannot place (a name that does not resolve now) */
     for (uint32_t i = 0; i < t->nnodes; i++) {
@@ -400,17 +496,31 @@ static void cluster_apply_nodes(struct cluster *cl, const struct cluster_topo *t
         n->replica_of = NODE_NONE;
         n->nreps = 0;
     }
-    for (uint32_t i = 0; i < t->nnodes; i++) {
-        const struct cluster_topo_node *tn = &t->nodes[i];
-        srv[i] = cluster_node_at(cl, &tn->addr, asked);
-        if (srv[i] == NULL) {
-            continue;
+    /* the nodes t names that the pool has first: a new one that takes the
+     * place of one that left (cluster_free_place) must not take one of them
+     * (in_map is set for each as it is found) */
+    bool any_full = false;
+    for (int pass = 0; pass < 2 && (pass == 0 || any_full); pass++) {
+        for (uint32_t i = 0; i < t->nnodes; i++) {
+            const struct cluster_topo_node *tn = &t->nodes[i];
+            bool full = false;
+            if (pass == 1 && srv[i] != NULL) {
+                continue;
+            }
+            srv[i] = cluster_node_get(cl, &tn->addr, asked, pass == 1, &full);
+            any_full |= full;
+            if (srv[i] == NULL) {
+                continue;
+            }
+            struct cluster_node *n = &cl->nodes[srv[i]->idx];
+            n->in_map = true;
+            if (tn->id[0] != '\0') {
+                memcpy(n->id, tn->id, sizeof(n->id));
+            }
+            n->master |= tn->master;
+            n->failed = tn->failed;
+            n->loading = tn->loading;
         }
-        struct cluster_node *n = &cl->nodes[srv[i]->idx];
-        n->in_map = true;
-        n->master |= tn->master;
-        n->failed = tn->failed;
-        n->loading = tn->loading;
     }
 }
 
@@ -563,7 +673,8 @@ static struct server *cluster_inherit_server(struct cluster *ncl, struct server 
     char host[CLUSTER_HOST_MAX + 1];
     const struct conf_addr *a = &s->cs->addr;
     snprintf(host, sizeof(host), "%s", a->host != NULL ? a->host : "");
-    return cluster_node_add(ncl, &s->addr.ss, s->addr.len, host, a->port);
+    bool full;
+    return cluster_node_add(ncl, &s->addr.ss, s->addr.len, host, a->port, false, &full);
 }
 
 /* The nodes op uses go on in np: each server of op that np has no seed for

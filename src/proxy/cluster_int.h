@@ -85,6 +85,7 @@ struct cluster_req {
 /* What the pool knows of each of its servers (same index). */
 struct cluster_node {
     struct conf_server *own;     /* the conf of a node learned at run time (NULL: a seed) */
+    char id[CLUSTER_ID_MAX + 1]; /* its id in the last map that named it ("": not said) */
     bool in_map;                 /* named in the last topology */
     bool forgotten;              /* a node learned at run time the map dropped: its
                                   * connections close once idle (cluster_apply_forget) */

@@ -10,8 +10,8 @@ import signal
 import sys
 import time
 
-from cluster_util import NODE_TIMEOUT_MS, Cluster, Load, key_slot
-from conftest import HOST, Resp, RespError, encode_command, wait_until
+from cluster_util import NODE_TIMEOUT_MS, Cluster, Load, _cluster_port, key_slot
+from conftest import HOST, Resp, RespError, encode_command, wait_port, wait_until
 from liveness_util import crash, forwarded, stop_process
 
 
@@ -372,3 +372,48 @@ def test_a_node_removed_from_the_cluster_is_never_asked_for_the_map(env):
         r = c.call("SET", key, "2")
         assert isinstance(r, RespError), (key, r)
     assert cl.call(stranger, "DBSIZE") == 0
+
+
+def test_nodes_that_left_make_room_for_new_ones(env):
+    """A node whose address changes again and again (a container restarted
+    with a new IP each time) is a new node for the proxy at each address, and
+    a pool has room for 512 nodes. Past that, a new node takes the place of one
+    that left the cluster: the slots it serves are served. (Before, it was
+    not used, and its slots had no node: every request for them failed.) Here
+    one node announces 520 addresses nothing listens on, then one it listens
+    on, while the proxy asks for the map every few ms."""
+    port = _cluster_port()
+    d = os.path.join(env.tmp, "node-%d" % port)
+    os.makedirs(d)
+    last_ip = "127.0.1.1"
+    proc, out = env.spawn(["redis-server", "--port", str(port), "--bind", HOST, last_ip,
+                           "--cluster-enabled", "yes", "--cluster-config-file", os.path.join(d, "nodes.conf"),
+                           "--save", "", "--appendonly", "no", "--dir", d], "node-%d" % port)
+    assert wait_port(port, proc)
+    node = Resp(port=port, timeout=5)
+    assert node.call("CLUSTER", "ADDSLOTSRANGE", "0", "16383") == b"OK"
+    wait_until(lambda: b"cluster_state:ok" in node.call("CLUSTER", "INFO"), "the slots served")
+    px = env.proxy({"cl": {"redis_cluster": True, "servers": ["%s:%d" % (HOST, port)],
+                           "cluster_refresh": 1, "failover_hold": 10000}}, verbose=5)
+    px.wait_stats(lambda s: s["cl"]["cluster_nodes"] == 1, "the map")
+    c = px.resp(timeout=15)
+    assert c.call("SET", "k", "before") == b"OK"
+    log = open(px.log, "rb")
+    seen = b""
+    for k in range(520):
+        ip = "127.0.%d.%d" % (2 + k // 250, 1 + k % 250)
+        assert node.call("CONFIG", "SET", "cluster-announce-ip", ip) == b"OK"
+        want = ("'%s:%d'" % (ip, port)).encode()
+        end = time.monotonic() + 5
+        while want not in seen:
+            assert time.monotonic() < end, "the proxy did not learn %s" % ip
+            time.sleep(0.002)
+            seen = seen[-4096:] + log.read()
+    assert node.call("CONFIG", "SET", "cluster-announce-ip", last_ip) == b"OK"
+    assert c.call("GET", "k") == b"before"
+    assert c.call("SET", "k", "after") == b"OK"
+    assert node.call("GET", "k") == b"after"
+    text = open(px.log, "rb").read().decode(errors="replace")
+    assert "takes the place of" in text
+    assert "'%s:%d' takes the place of" % (last_ip, port) in text
+    assert "is not used" not in text

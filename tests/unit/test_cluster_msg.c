@@ -43,6 +43,8 @@ static void test_shards(void)
     CHECK_EQ_INT(t.nranges, 3);
     CHECK(strcmp(t.nodes[0].addr.host, "127.0.0.1") == 0 && t.nodes[0].addr.port == 7000);
     CHECK(t.nodes[0].master && !t.nodes[0].failed);
+    CHECK(strcmp(t.nodes[0].id, "abc") == 0 && strcmp(t.nodes[1].id, "def") == 0);
+    CHECK(t.nodes[2].id[0] == '\0'); /* none said */
     CHECK(strcmp(t.nodes[1].addr.host, "::1") == 0 && !t.nodes[1].master && t.nodes[1].loading);
     CHECK(t.nodes[2].master && t.nodes[2].failed && t.nodes[2].shard == 1);
     CHECK(t.ranges[1].start == 10923 && t.ranges[1].end == 10923 && t.ranges[1].shard == 0);
@@ -79,6 +81,7 @@ static void test_slots_reply(void)
     CHECK_EQ_INT(t.nnodes, 3);
     CHECK(t.nodes[0].master && !t.nodes[1].master && t.nodes[1].addr.port == 7003);
     CHECK(t.nodes[2].master && t.nodes[2].addr.host[0] == '\0'); /* "": the node asked */
+    CHECK(strcmp(t.nodes[0].id, "abc") == 0 && strcmp(t.nodes[2].id, "xyz") == 0);
     CHECK(t.ranges[1].start == 5461 && t.ranges[1].end == 16383);
     for (size_t n = 0; n + 1 < sizeof(r) - 1; n++) {
         CHECK(cluster_msg_parse_slots((const uint8_t *)r, n, &t) != 0);
