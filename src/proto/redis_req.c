@@ -22,7 +22,7 @@
 
 /* The smallest possible argument, "$0\r\n\r\n": a lower bound for the hint. */
 #define REQ_MIN_ARG 6u
-/* Arguments still to come past which the hint counts them (REQ_MIN_ARG each). */
+/* The last arguments of a request, which the hint never counts. */
 #define REQ_HINT_ARGS 64u
 
 static int req_error(struct req_info *info, const char *msg)
@@ -375,15 +375,17 @@ static int req_inline(const uint8_t *p, size_t n, struct req_info *info)
     return req_classify(info->wire.data, info);
 }
 
-/* The bytes the arguments still to come take at least, for the hint. Only when
- * there are many: a request of a million keys arriving read by read is then not
- * parsed again from its start at every read. With a few, nothing: a wrong one
- * shows in fewer bytes than a right one (`$-5\r\n`, 5), and must be answered as
- * soon as it came, as redis does; a client that sent it and waits for the
- * answer would wait forever for a sixth byte. */
+/* The bytes the arguments still to come take at least, for the hint, all but
+ * the last REQ_HINT_ARGS of them: a request of a million keys arriving read by
+ * read is then not parsed again from its start at every read. The last ones are
+ * not counted: a wrong one shows in fewer bytes than a right one (`$-5\r\n`, 5),
+ * and must be answered as soon as it came, as redis does; a client that sent
+ * the whole request and waits for the answer would wait forever for one byte
+ * more. (The hint stays below the bytes of any request whose wrong arguments
+ * are among its last REQ_HINT_ARGS.) */
 static size_t req_hint_rest(uint32_t args)
 {
-    return args > REQ_HINT_ARGS ? (size_t)args * REQ_MIN_ARG : 0;
+    return args > REQ_HINT_ARGS ? (size_t)(args - REQ_HINT_ARGS) * REQ_MIN_ARG : 0;
 }
 
 /* Frame argc bulk arguments starting at *pos, recording each in info->args. */

@@ -172,7 +172,8 @@ def test_redis(twins, case, data):
     (b"*2\r\n$3\r\nGE", b"T\r\n$-1\r\n"),
     (b"*3\r\n$3\r\nDEL\r\n$1\r\na\r\n$", b"x\r\n"),
     (b"*1\r\n$", b"-3\r\n"),
-], ids=["minus-5", "minus-1", "not-a-number", "name"])
+    (b"*200\r\n$3\r\nDEL\r\n" + b"$0\r\n\r\n" * 10 + b"$0", b"\r\n\r\n" + b"$0\r\n\r\n" * 187 + b"$-5\r\n"),
+], ids=["minus-5", "minus-1", "not-a-number", "name", "200-arguments"])
 def test_redis_bad_length_in_a_second_write(twins, first, second):
     """A bulk length that cannot be, arriving in a later write than the start of
     its request: redis answers at once and closes. The proxy waited for as many

@@ -649,6 +649,18 @@ static void test_req_errors(void)
             CHECK(parse_mem(bad[i], m) == PARSE_ERROR || rq.len <= len);
         }
     }
+    /* the same with 200 arguments, the smallest there are, and a wrong last one */
+    char *many = malloc(2048);
+    size_t len = (size_t)sprintf(many, "*200\r\n");
+    for (int i = 0; i < 199; i++) {
+        len += (size_t)sprintf(many + len, "$0\r\n\r\n");
+    }
+    len += (size_t)sprintf(many + len, "$-5\r\n");
+    CHECK_EQ_INT(parse_mem(many, len), PARSE_ERROR);
+    for (size_t m = 1; m < len; m++) {
+        CHECK(parse_mem(many, m) == PARSE_AGAIN && rq.len <= len);
+    }
+    free(many);
 }
 
 static void test_req_key_too_long(void)
