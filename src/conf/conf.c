@@ -17,6 +17,11 @@
 /* Far beyond any real configuration; stops a wrong -c (a log, a core file)
  * from being read whole into memory. */
 #define CONF_MAX_FILE (16u << 20)
+/* Collections nested deeper than this are refused before libyaml builds the
+ * document: its time grows with the square of the depth (100,000 levels, half a
+ * megabyte of `{a: {a: ...`, took 50 s, in the loop that serves the clients
+ * when it came by a reload). Our own layout is 4 deep. */
+#define CONF_MAX_DEPTH 64
 
 /* One listen address (a pool's listen or listen_tls_addr) with where it came
  * from, for the duplicate check. */
@@ -286,6 +291,36 @@ void conf_unref(struct conf *c)
     }
 }
 
+/* Whether no collection is nested deeper than CONF_MAX_DEPTH, read as events
+ * (which stop there, before the cost of the rest). A syntax error stops the
+ * look: loading the document reports it. */
+static bool depth_ok(struct conf_ctx *cx, const char *data, size_t len)
+{
+    yaml_parser_t yp;
+    if (!yaml_parser_initialize(&yp)) {
+        return true; /* the load says out of memory */
+    }
+    yaml_parser_set_input_string(&yp, (const unsigned char *)data, len);
+    int depth = 0;
+    bool ok = true, end = false;
+    yaml_event_t ev;
+    while (ok && !end && yaml_parser_parse(&yp, &ev)) {
+        if (ev.type == YAML_MAPPING_START_EVENT || ev.type == YAML_SEQUENCE_START_EVENT) {
+            ok = ++depth <= CONF_MAX_DEPTH;
+        } else if (ev.type == YAML_MAPPING_END_EVENT || ev.type == YAML_SEQUENCE_END_EVENT) {
+            depth--;
+        }
+        end = ev.type == YAML_STREAM_END_EVENT;
+        if (!ok) {
+            conf_err(cx, (int)ev.start_mark.line + 1, "syntax",
+                     "collections nested more than %d deep", CONF_MAX_DEPTH);
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&yp);
+    return ok;
+}
+
 /* Exactly one document: twemproxy refuses "---" separated files too. */
 static yaml_node_t *load_doc(struct conf_ctx *cx, yaml_parser_t *yp, yaml_document_t *doc,
                              const char *data, size_t len)
@@ -338,7 +373,7 @@ struct conf *conf_load_buf_flags(const char *name, const char *data, size_t len,
         return NULL;
     }
     yaml_parser_set_input_string(&yp, (const unsigned char *)data, len);
-    yaml_node_t *root = load_doc(&cx, &yp, &doc, data, len);
+    yaml_node_t *root = depth_ok(&cx, data, len) ? load_doc(&cx, &yp, &doc, data, len) : NULL;
     if (root != NULL) {
         cx.nnodes = (size_t)(doc.nodes.top - doc.nodes.start);
         cx.seen = calloc(cx.nnodes, 1);

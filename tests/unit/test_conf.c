@@ -586,6 +586,26 @@ static void test_server_errors(void)
                "t.yml:5: servers: pool 'alpha' has servers with same name '127.0.0.1:6379'");
 }
 
+/* Nesting past 64 is refused before the document is built (libyaml's time
+ * grows with the square of the depth); 64 is only refused for what it is. */
+static void test_depth(void)
+{
+    char yml[1024];
+    for (int depth = 64; depth <= 65; depth++) {
+        /* the pool's mapping is 2 deep: the value opens depth - 2 more */
+        int n = snprintf(yml, sizeof(yml), "%snest: ", MIN_POOL "  ");
+        for (int i = 0; i < depth - 2; i++) {
+            n += snprintf(yml + n, sizeof(yml) - (size_t)n, "[");
+        }
+        for (int i = 0; i < depth - 2; i++) {
+            n += snprintf(yml + n, sizeof(yml) - (size_t)n, "]");
+        }
+        snprintf(yml + n, sizeof(yml) - (size_t)n, "\n");
+        expect_err(yml, depth == 64 ? "t.yml:5: nest: directive is unknown"
+                                    : "t.yml:5: syntax: collections nested more than 64 deep");
+    }
+}
+
 static void test_structure_errors(void)
 {
     expect_err("", "t.yml:1: conf: no pools are defined (the file is empty)");
@@ -1178,6 +1198,7 @@ int main(void)
     test_listen_errors();
     test_server_errors();
     test_structure_errors();
+    test_depth();
     test_many_errors();
     test_sentinel_pool();
     test_sentinel_errors();
