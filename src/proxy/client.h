@@ -57,6 +57,11 @@ struct client {
     uint64_t cl_seq;
     uint32_t cl_out;
     uint32_t cl_epoch;
+    /* its multi-key requests and transactions out (cluster_send.c, cl_barrier):
+     * how many, their slot, or that they are of several slots */
+    uint32_t cl_barrier_out;
+    uint16_t cl_barrier_slot;
+    bool cl_barrier_slots;
     char addr[64]; /* the peer and the local end, for CLIENT INFO */
     char laddr[64];
     /* replies of one read go out in one write (client.c, client_holding) */

@@ -76,6 +76,7 @@ struct cluster_req {
     bool readonly;
     bool to_master;     /* a read a replica redirected: its master answers it */
     bool out;           /* at a node: counted in its client's cl_out */
+    bool barrier;       /* several keys, or a transaction: see cl_barrier */
     uint16_t canary_at; /* the one request tried at a node that says the cluster is
                          * down: that node (NODE_NONE: not one) */
     bool slot_canary;   /* the one request tried for a slot a node said is not served */

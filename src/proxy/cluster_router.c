@@ -43,9 +43,10 @@ static uint16_t cr_slot(struct client *c, const uint8_t *p, const struct req_inf
 }
 
 static void cr_submit(struct client *c, struct req *r, const uint8_t *p, size_t len, uint16_t slot,
-                      bool readonly, uint64_t seq)
+                      bool readonly, uint64_t seq, uint32_t nkeys)
 {
     r->cx = cluster_req_new(c, p, len, slot, readonly, seq);
+    r->cx->barrier = nkeys > 1;
     cluster_submit(c->pool->cluster, c, r);
 }
 
@@ -55,6 +56,7 @@ void cluster_submit_txn(struct client *c, struct req *r, const uint8_t *p, size_
     uint16_t s = slot >= 0 ? (uint16_t)slot : (uint16_t)(c->id % CLUSTER_SLOTS);
     r->cx = cluster_req_new(c, p, len, s, false, c->cl_seq++);
     r->cx->pre = ncmds + 1; /* MULTI's +OK, one QUEUED per command */
+    r->cx->barrier = true;
     cluster_submit(c->pool->cluster, c, r);
 }
 
@@ -67,7 +69,7 @@ static void cr_whole(struct client *c, const uint8_t *p, const struct req_info *
     }
     struct req *r = req_new(c->px, ri->cmd);
     cqueue_push(c, r, ri->len);
-    cr_submit(c, r, p, ri->len, cr_slot(c, p, ri), ri->readonly, c->cl_seq++);
+    cr_submit(c, r, p, ri->len, cr_slot(c, p, ri), ri->readonly, c->cl_seq++, ri->keys.n);
 }
 
 struct cr_key {
@@ -127,7 +129,7 @@ static void cr_split(struct client *c, const uint8_t *p, const struct req_info *
         c->pool->stats[SP_fragments]++;
         /* a fragment may fail at once (out of memory): its parent lives on
          * in the client's queue until every fragment is answered */
-        cr_submit(c, req_new_frag(parent, f), b.data, b.len, k[i].slot, ri->readonly, seq);
+        cr_submit(c, req_new_frag(parent, f), b.data, b.len, k[i].slot, ri->readonly, seq, j - i);
         i = j;
     }
     buf_free(&b);

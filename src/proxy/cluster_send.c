@@ -151,6 +151,28 @@ static void cl_canary_back(struct cluster *cl, struct cluster_req *x)
     }
 }
 
+/* A multi-key request or a transaction is refused by its keys' node as a
+ * whole (TRYAGAIN while their slot is half moved, EXECABORT after an ASK)
+ * after the client's later requests were sent behind it: one for one of its
+ * keys would run first, and the retried request would then read what the
+ * client wrote after it, or undo it (DEL). So while one is out, the client's
+ * later requests for its slot (for any slot, when those out are of several)
+ * wait until it is answered. */
+static bool cl_barrier(const struct client *c, const struct cluster_req *x)
+{
+    return c->cl_barrier_out > 0 && (c->cl_barrier_slots || c->cl_barrier_slot == x->slot);
+}
+
+static void cl_barrier_add(struct client *c, const struct cluster_req *x)
+{
+    if (c->cl_barrier_out++ == 0) {
+        c->cl_barrier_slot = x->slot;
+        c->cl_barrier_slots = false;
+    } else if (c->cl_barrier_slot != x->slot) {
+        c->cl_barrier_slots = true;
+    }
+}
+
 /* r is no longer at a node: its client's count of requests out goes down. */
 static void cl_settle(struct cluster *cl, struct client *c, struct cluster_req *x)
 {
@@ -159,6 +181,9 @@ static void cl_settle(struct cluster *cl, struct client *c, struct cluster_req *
         return;
     }
     x->out = false;
+    if (x->barrier && c != NULL && c->cl_barrier_out > 0 && --c->cl_barrier_out == 0) {
+        cluster_kick(cl); /* the requests behind it may go */
+    }
     if (c != NULL && c->cl_out > 0 && --c->cl_out == 0) {
         cluster_kick(cl); /* its requests that waited for these may go */
     }
@@ -284,6 +309,9 @@ static void cl_write(struct cluster *cl, struct client *c, struct req *r, struct
         if (c->cl_out++ == 0) {
             c->cl_epoch = cl->version;
         }
+        if (x->barrier) {
+            cl_barrier_add(c, x);
+        }
     }
     sconn_queued(sc, r, out->len - before);
 }
@@ -294,6 +322,10 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
     struct cluster_req *x = r->cx;
     uint64_t now = ev_now(cl_loop(cl));
     if (now < x->retry_at_ms) {
+        return HOLD_TRY_STAY;
+    }
+    if (mode != TRY_REDIRECT && cl_barrier(c, x)) {
+        x->why = WHY_ORDER; /* behind its client's multi-key request or transaction */
         return HOLD_TRY_STAY;
     }
     if (cl_slot_waits(cl, x->slot, now)) {

@@ -223,6 +223,42 @@ def test_ask_and_tryagain_during_a_migration(cluster, proxy):
     assert proxy.stats()["cl"]["forward_error"] == 0
 
 
+@pytest.mark.parametrize("first,replies", [
+    ([("DEL", "a", "b")], [2]),
+    ([("MGET", "a", "b")], [[b"A", b"B"]]),
+    ([("MSET", "a", "1", "b", "2")], [b"OK"]),
+    ([("MULTI",), ("GET", "a"), ("SET", "b", "TX"), ("EXEC",)], [b"OK", b"QUEUED", b"QUEUED", [b"A", b"OK"]]),
+], ids=["del", "mget", "mset", "transaction"])
+def test_a_request_refused_during_a_migration_is_not_overtaken(cluster, proxy, first, replies):
+    """A multi-key request (or a transaction) on keys on both sides of a half
+    moved slot is refused (TRYAGAIN; a transaction: ASK, then EXECABORT) and
+    waits; the SET of one of its keys the client pipelined behind it waits
+    for it. It ran first: the retried DEL deleted what the SET wrote, the MGET
+    read it, the MSET and the transaction overwrote it."""
+    tag = "{ovt}"
+    slot = key_slot(tag)
+    c = proxy.resp(timeout=15)
+    assert c.call("MSET", tag + "a", "A", tag + "b", "B") == b"OK"
+    src = cluster.master_of(slot)
+    dst = next(m for m in cluster.masters() if m.port != src.port)
+    src_id, dst_id = cluster.node_id(src), cluster.node_id(dst)
+    assert cluster.call(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", src_id) == b"OK"
+    assert cluster.call(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id) == b"OK"
+    try:
+        assert cluster.call(src, "MIGRATE", HOST, dst.port, tag + "a", 0, 5000) == b"OK"
+        pipe = [[tag + w if w in ("a", "b") else w for w in cmd] for cmd in first]
+        pipe += [("SET", tag + "b", "NEW"), ("GET", tag + "b")]
+        c.send(b"".join(encode_command(*cmd) for cmd in pipe))
+        time.sleep(0.3)  # the first is refused meanwhile, and retried
+        cluster.migrate_keys(src, dst, slot)
+        cluster.finish_move(slot, dst)
+        got = [c.read_reply() for _ in pipe]
+    finally:
+        cluster.move_slot(slot, src)
+    assert got == replies + [b"OK", b"NEW"]
+    assert c.call("GET", tag + "b") == b"NEW"
+
+
 def test_transaction_follows_moved_and_ask(cluster, proxy):
     """A transaction without WATCH goes to its slot's master at EXEC; when a
     node refuses to queue its commands (MOVED, ASK: EXECABORT, nothing ran)
