@@ -23,11 +23,13 @@ void cqueue_push(struct client *c, struct req *r, size_t req_bytes)
     q->n++;
 }
 
-void cqueue_reply(struct client *c, struct req *r, const uint8_t *p, size_t len)
+void cqueue_reply(struct client *c, struct req *r, const uint8_t *p, size_t len, bool served)
 {
     struct cqueue *q = &c->q;
     histo_add(&c->pool->lat_request, ev_now_us(c->px->loop) - r->start_us);
-    client_note_reply(c, len);
+    if (served) {
+        client_note_reply(c, len);
+    }
     if (q->head == r) {
         buf_append(client_outbuf(c), p, len); /* the common case: one copy */
     } else {

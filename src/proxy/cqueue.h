@@ -13,6 +13,7 @@
 #ifndef NC_CQUEUE_H
 #define NC_CQUEUE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,8 +30,12 @@ struct cqueue {
 
 /* Link r (whose request took req_bytes, counted until it is answered). */
 void cqueue_push(struct client *c, struct req *r, size_t req_bytes);
-/* r's reply is p[0..len). */
-void cqueue_reply(struct client *c, struct req *r, const uint8_t *p, size_t len);
+/* r's reply is p[0..len); served: a server's, which the client's estimate of
+ * its reply size learns from (an error of the proxy's, when a connection
+ * fails, says nothing of the replies to come: counted, a few hundred of them
+ * would let the client have thousands of large replies on their way, over
+ * its buffer limit). */
+void cqueue_reply(struct client *c, struct req *r, const uint8_t *p, size_t len, bool served);
 /* A reply the proxy makes itself: out at once when nothing is pending, else it
  * waits its turn behind the older requests. */
 void cqueue_local(struct client *c, const uint8_t *p, size_t len);

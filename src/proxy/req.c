@@ -19,14 +19,15 @@ void req_release(struct req *r)
     req_free(r);
 }
 
-/* The reply of r (a whole request, not a fragment) is known. */
-static void req_deliver(struct req *r, const uint8_t *p, size_t len)
+/* The reply of r (a whole request, not a fragment) is known; served: the
+ * servers' answer, not the proxy's error. */
+static void req_deliver(struct req *r, const uint8_t *p, size_t len, bool served)
 {
     if (r->client == NULL) {
         req_release(r); /* its client went away: nobody reads this */
         return;
     }
-    cqueue_reply(r->client, r, p, len);
+    cqueue_reply(r->client, r, p, len, served);
 }
 
 /* How much of this reply to its quiet request (q) r's client sees: 0 when it
@@ -50,7 +51,7 @@ static void req_reply_through(struct req *r, const uint8_t *p, size_t len,
         req_release(r);
         return;
     }
-    req_deliver(r, out.data, out.len);
+    req_deliver(r, out.data, out.len, err == NULL);
     buf_free(&out);
 }
 
@@ -93,7 +94,7 @@ static void split_finish(struct req *parent)
     if (fr != few) {
         free(fr);
     }
-    req_deliver(parent, out->data, out->len);
+    req_deliver(parent, out->data, out->len, !sp->failed);
 }
 
 static void frag_done(struct req *f)
@@ -116,9 +117,9 @@ void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *
         if (r->reply != NULL) {
             req_reply_through(r, p, len, ri, NULL);
         } else if (r->quiet) {
-            req_deliver(r, p, req_shown(r, p, len)); /* 0: answered, with nothing to say */
+            req_deliver(r, p, req_shown(r, p, len), true); /* 0: answered, nothing to say */
         } else {
-            req_deliver(r, p, len);
+            req_deliver(r, p, len, true);
         }
         return;
     }
@@ -165,6 +166,6 @@ void req_fail(struct req *r, const char *msg)
     struct buf out;
     buf_init(&out);
     r->client->pool->proto->error_reply(&out, msg);
-    req_deliver(r, out.data, out.len);
+    req_deliver(r, out.data, out.len, false);
     buf_free(&out);
 }

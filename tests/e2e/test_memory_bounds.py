@@ -522,3 +522,29 @@ def test_values_redis_takes_pass_the_default_request_size_limit(env):
     with open(px.log) as f:
         assert "is over --request-size-limit (%d): refused" % REQUEST_MAX_DEFAULT in f.read()
     assert px.alive()
+
+
+def test_errors_of_failed_connections_do_not_open_a_clients_window(env):
+    """A client pipelines GETs of a 256 KB value and does not read, while its
+    server is stopped (timeout: 300 ms): the requests in flight time out, again
+    and again, answered with the proxy's error. Once the server is back, the
+    client gets no more requests sent than its buffer limit holds replies of.
+    The proxy took those short errors for the size of its replies to come:
+    it sent thousands more (1 GB of replies) past the limit, queued on the
+    server connection that every other client shares."""
+    r = env.redis()
+    limit, size, n = 8 * MB, 256 * 1024, 3000
+    px = env.proxy({"r": redis_pool([r], timeout=300)}, extra_args=["--client-buffer-limit=%d" % limit])
+    assert px.client("r").set("mb:big", b"v" * size) is True
+    s = raw_connect(px.port("r"), timeout=30)
+    with stalled(r):
+        s.sendall(encode_command("GET", "mb:big") * n)  # fits the socket buffers: it returns
+        px.wait_stats(lambda st: st["r"][r.addr]["server_timedout"] >= 4, "timeouts", timeout=10)
+        before = px.stats()["r"][r.addr]["requests"]
+    wait_until(unchanged_for(lambda: px.stats()["r"][r.addr]["requests"], 1.0), "the proxy to stop", 20, 0.1)
+    sent = px.stats()["r"][r.addr]["requests"] - before
+    s.close()
+    print("\n[timeouts, then the server back] requests sent to it after: %d (%d fit the limit)"
+          % (sent, limit // size))
+    # the replies that fit, and the first window of 16 sent before any reply
+    assert sent <= limit // size + 16 + 16, sent
