@@ -32,6 +32,12 @@
 /* A TLS client that has not finished its handshake by then is closed: it would
  * hold a descriptor and a TLS session while sending nothing. */
 #define CLIENT_HANDSHAKE_MS 10000
+/* TLS handshake steps one loop turn takes: a first step (key exchange and
+ * signature) costs about a millisecond of CPU, so a burst of thousands of new
+ * TLS clients (all reconnecting after a network blip) stalled every other
+ * client for seconds. Past it, the clients wait for the next turns, in order,
+ * while everything else goes on between. */
+#define CLIENT_HS_PER_TURN 16
 /* Replies waiting for the rest of their read are written once this many bytes
  * wait (client_holding). */
 #define CLIENT_HOLD_BYTES (64 * 1024)
@@ -499,6 +505,7 @@ static void client_read(struct client *c)
  * only. */
 static void client_handshake(struct client *c)
 {
+    c->px->hs_steps++;
     int err = 0;
     int rc = stream_handshake(&c->st, &err);
     if (rc == STREAM_AGAIN) {
@@ -519,6 +526,48 @@ static void client_handshake(struct client *c)
              stream_tls_version(&c->st), stream_tls_resumed(&c->st) ? ", session resumed" : "");
     client_update_events(c);
     client_read(c); /* a request may have come with the last handshake message */
+}
+
+static void client_hs_unwait(struct client *c)
+{
+    struct proxy *px = c->px;
+    *(c->hs_prev != NULL ? &c->hs_prev->hs_next : &px->hs_wait_head) = c->hs_next;
+    *(c->hs_next != NULL ? &c->hs_next->hs_prev : &px->hs_wait_tail) = c->hs_prev;
+    c->hs_prev = c->hs_next = NULL;
+    c->hs_waiting = false;
+}
+
+/* c's handshake may take a step (its socket is readable): now, or, past this
+ * turn's CLIENT_HS_PER_TURN or behind others that wait, in a later turn (its
+ * socket not watched meanwhile: what it sent stays there). */
+static void client_handshake_when_due(struct client *c)
+{
+    struct proxy *px = c->px;
+    if (px->hs_wait_head == NULL && px->hs_steps < CLIENT_HS_PER_TURN) {
+        client_handshake(c);
+        return;
+    }
+    ev_io_set(px->loop, &c->io, 0);
+    c->hs_prev = px->hs_wait_tail;
+    *(px->hs_wait_tail != NULL ? &px->hs_wait_tail->hs_next : &px->hs_wait_head) = c;
+    px->hs_wait_tail = c;
+    c->hs_waiting = true;
+    if (!ev_timer_armed(&px->hs_timer)) {
+        ev_timer_start(px->loop, &px->hs_timer, 0);
+    }
+}
+
+/* (the rest wait for the next turn: proxy_before_sleep starts the timer again,
+ * once the turn is over; started from here, it would be due at once, again) */
+void client_on_handshake_turn(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct proxy *px = t->data;
+    (void)loop;
+    while (px->hs_wait_head != NULL && px->hs_steps < CLIENT_HS_PER_TURN) {
+        struct client *c = px->hs_wait_head;
+        client_hs_unwait(c);
+        client_handshake(c);
+    }
 }
 
 static void client_on_handshake_timeout(struct ev_loop *loop, struct ev_timer *t)
@@ -611,7 +660,7 @@ static void client_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events
     struct client *c = io->data;
     (void)loop;
     if (c->handshake) {
-        client_handshake(c);
+        client_handshake_when_due(c);
         return;
     }
     if (c->lingering) {
@@ -642,6 +691,9 @@ void client_close(struct client *c)
     ev_timer_stop(px->loop, &c->hold_timer);
     ev_timer_stop(px->loop, &c->server_wait_timer);
     ev_timer_stop(px->loop, &c->linger_timer);
+    if (c->hs_waiting) {
+        client_hs_unwait(c);
+    }
     stream_close(&c->st);
     c->io.fd = -1;
     c->closed = true;

@@ -97,6 +97,9 @@ struct client {
     uint64_t linger_end_ms;
     uint64_t linger_dropped; /* bytes read and dropped while lingering */
     struct client *next_dirty;
+    bool hs_waiting; /* in the proxy's FIFO of handshakes for the next turns */
+    struct client *hs_prev;
+    struct client *hs_next;
     struct client *prev; /* the pool's list of clients */
     struct client *next;
     struct client *next_dead;
@@ -108,6 +111,8 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
  * closed). */
 struct client *client_open(struct pool *p, int fd, bool tls);
 void client_flush(struct client *c);
+/* The proxy's hs_timer: the next of the handshakes that wait (client.c). */
+void client_on_handshake_turn(struct ev_loop *loop, struct ev_timer *t);
 void client_close(struct client *c);
 void client_free(struct client *c);
 void client_mark_dirty(struct client *c);

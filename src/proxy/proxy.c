@@ -54,6 +54,7 @@ int proxy_init(struct proxy *px, struct ev_loop *loop, const struct options *o, 
     }
     ev_timer_init(&px->mem_timer, proxy_on_mem_check, px);
     ev_timer_start(loop, &px->mem_timer, MEM_CHECK_MS);
+    ev_timer_init(&px->hs_timer, client_on_handshake_turn, px);
     return 0;
 }
 
@@ -72,6 +73,7 @@ void proxy_deinit(struct proxy *px)
         return;
     }
     ev_timer_stop(px->loop, &px->mem_timer);
+    ev_timer_stop(px->loop, &px->hs_timer);
     for (uint32_t i = 0; i < px->npools; i++) {
         pool_destroy(px->pools[i]);
     }
@@ -163,6 +165,10 @@ bool proxy_before_sleep(struct proxy *px)
         proxy_flush(px); /* what freeing answered */
     }
     req_cache_trim(&px->reqs);
+    px->hs_steps = 0; /* a new turn: the TLS handshakes that wait go on in it */
+    if (px->hs_wait_head != NULL && !ev_timer_armed(&px->hs_timer)) {
+        ev_timer_start(px->loop, &px->hs_timer, 0);
+    }
     return px->stopping && proxy_nclients(px) == 0;
 }
 

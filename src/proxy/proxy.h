@@ -59,6 +59,13 @@ struct proxy {
 
     struct log_gap shortage_log; /* connects that failed for want of descriptors */
 
+    /* TLS handshakes: at most CLIENT_HS_PER_TURN steps a loop turn (client.c);
+     * the clients past it wait here, in order, for the next turns */
+    struct client *hs_wait_head;
+    struct client *hs_wait_tail;
+    uint32_t hs_steps; /* in this turn */
+    struct ev_timer hs_timer;
+
     uint64_t next_client_id;
     uint64_t client_id_step; /* 1, or CONF_MAX_WORKERS in a worker (proxy_init) */
     uint64_t total_connections;

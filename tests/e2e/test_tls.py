@@ -445,3 +445,43 @@ def test_a_rotation_to_an_expired_certificate_is_said_in_the_log(env, certs, tmp
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
     with ctx.wrap_socket(socket.create_connection((HOST, px.port()), timeout=5)) as s:
         assert s.getpeercert(binary_form=True) == certs.der("expired")  # served as it is
+
+
+def test_a_burst_of_handshakes_completes_beside_plain_clients(env, certs):
+    """400 TLS clients start their handshakes at once: the proxy takes 16
+    handshake steps a loop turn and the rest in the next turns, in order
+    (a first step costs about a millisecond of CPU: taken all at once, a burst
+    stalled every other client for as long). Every handshake completes and
+    every client is answered; a plain client of the same pool is answered
+    throughout."""
+    r = env.redis()
+    tport = free_port()
+    px = env.proxy({"alpha": redis_pool([r], listen_tls=certs.listen_tls(), listen_tls_addr="%s:%d" % (HOST, tport))})
+    plain = Resp(port=px.port(), timeout=10)
+    assert plain.call("SET", "k", "v") == b"OK"
+    ctx = ssl.create_default_context(cafile=certs.crt("ca"))
+    n, pending, done = 400, [], []
+    for _ in range(n):
+        s = socket.create_connection((HOST, tport), timeout=10)
+        s.setblocking(False)
+        pending.append(ctx.wrap_socket(s, server_hostname="localhost", do_handshake_on_connect=False))
+    served, deadline = 0, time.monotonic() + 30
+    while pending:
+        assert time.monotonic() < deadline, "%d handshakes not done" % len(pending)
+        still = []
+        for s in pending:
+            try:
+                s.do_handshake()
+                done.append(s)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                still.append(s)
+        pending = still
+        assert plain.call("GET", "k") == b"v"
+        served += 1
+    for s in done:
+        s.setblocking(True)
+        s.sendall(b"*1\r\n$4\r\nPING\r\n")
+    assert [s.recv(64) for s in done] == [b"+PONG\r\n"] * n
+    for s in done:
+        s.close()
+    print("\n%d handshakes; the plain client was answered %d times meanwhile" % (n, served))
