@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -15,7 +16,17 @@ struct reply {
     struct buf doc;
     struct reply_doc *body; /* written after doc; NULL: none */
     size_t pos;             /* of doc, then of body */
+    bool draining;          /* all written: reading what the peer still sends */
 };
+
+/* Once a reply is written, its socket's write side is shut and what the peer
+ * still sends (the rest of a request over HTTP_MAX_REQUEST, a "stats" line a
+ * client typed) is read and dropped until the peer closes, for at most this
+ * long: closed with bytes unread, the socket is reset, and a reset makes the
+ * peer's kernel drop the part of the reply it had not read yet. */
+#define REPLY_DRAIN_MS 2000
+/* Bytes dropped per turn of the loop while draining. */
+#define REPLY_DRAIN_TURN (64u * 1024)
 
 struct reply_doc *reply_doc_new(void)
 {
@@ -87,20 +98,56 @@ static bool reply_write(struct reply *r)
     return r->pos == total;
 }
 
-static void reply_on_write(struct ev_loop *loop, struct ev_io *io, unsigned events)
+/* True once the peer closed (or failed): the reply can end. */
+static bool reply_drain(struct reply *r)
+{
+    char tmp[4096];
+    for (size_t got = 0; got < REPLY_DRAIN_TURN;) {
+        ssize_t n = read(r->io.fd, tmp, sizeof(tmp));
+        if (n > 0) {
+            got += (size_t)n;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else {
+            return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+        }
+    }
+    return false;
+}
+
+/* Written: drain (REPLY_DRAIN_MS), or end when the peer has closed already. */
+static void reply_written(struct ev_loop *loop, struct reply *r)
+{
+    if (shutdown(r->io.fd, SHUT_WR) != 0 || reply_drain(r)) {
+        reply_end(loop, r);
+        return;
+    }
+    r->draining = true;
+    ev_io_set(loop, &r->io, EV_READ);
+    ev_timer_stop(loop, &r->timer);
+    ev_timer_start(loop, &r->timer, REPLY_DRAIN_MS);
+}
+
+static void reply_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct reply *r = io->data;
     (void)events;
-    if (reply_write(r)) {
-        reply_end(loop, r);
+    if (r->draining) {
+        if (reply_drain(r)) {
+            reply_end(loop, r);
+        }
+    } else if (reply_write(r)) {
+        reply_written(loop, r);
     }
 }
 
 static void reply_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 {
     struct reply *r = t->data;
-    log_verb("a stats reply not read within its time: %zu of %zu bytes written", r->pos,
-             reply_len(r));
+    if (!r->draining) {
+        log_verb("a stats reply not read within its time: %zu of %zu bytes written", r->pos,
+                 reply_len(r));
+    }
     reply_end(loop, r);
 }
 
@@ -126,19 +173,19 @@ void reply_send_doc(struct ev_loop *loop, struct reply_port *port, int fd, struc
     r->port = port;
     r->doc = *doc;
     buf_init(doc);
-    ev_io_init(&r->io, fd, reply_on_write, r);
+    ev_io_init(&r->io, fd, reply_on_io, r);
     ev_timer_init(&r->timer, reply_on_timeout, r);
-    if (reply_write(r)) {
-        reply_end(loop, r); /* the usual case: it fit in the socket at once */
-        return;
-    }
     r->next = port->first;
     if (port->first != NULL) {
         port->first->prev = r;
     }
     port->first = r;
-    ev_io_set(loop, &r->io, EV_WRITE);
     ev_timer_start(loop, &r->timer, timeout_ms);
+    if (reply_write(r)) {
+        reply_written(loop, r); /* the usual case: it fit in the socket at once */
+        return;
+    }
+    ev_io_set(loop, &r->io, EV_WRITE);
 }
 
 void reply_port_close(struct ev_loop *loop, struct reply_port *port)

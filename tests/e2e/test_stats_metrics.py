@@ -570,3 +570,24 @@ def test_metrics_port_reads_requests_as_rfc_9112_says(env):
         t0 = time.monotonic()
         assert _http_raw(mport, bad).startswith(b"HTTP/1.0 400 Bad Request\r\n"), bad
         assert time.monotonic() - t0 < 2, bad
+
+
+def test_a_peer_that_sends_more_than_it_is_read_gets_its_whole_answer(env):
+    """The metrics port reads 8 KB of a request; a request with a 1 MB header
+    is answered from them, and the stats port reads nothing: a client that
+    sends "stats" there is answered too. Closed with those bytes unread, the
+    socket was reset, and the reset made the client's kernel drop the answer
+    it had not read yet (5 scrapes in 20 got 200 OK and no body). The write
+    side is shut and what the peer still sends is dropped until it closes."""
+    s = env.redis()
+    px, mport = _metrics_proxy(env, {"alpha": redis_pool([s])},
+                               lambda p: ["--metrics-port=%d" % p, "--metrics-addr=%s" % HOST])
+    big = b"GET /metrics HTTP/1.0\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n"
+    for _ in range(10):
+        got = _http_raw(mport, big)
+        head, _, body = got.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.0 200 OK\r\n"), got[:80]
+        assert len(body) == int(re.search(rb"Content-Length: (\d+)", head).group(1)) > 0
+    for _ in range(10):
+        doc = _http_raw(px.stats_port, b"stats\r\n" * 1000)
+        assert json.loads(doc)["service"] == "nutcracker"
