@@ -316,6 +316,18 @@ static void cl_write(struct cluster *cl, struct client *c, struct req *r, struct
     sconn_queued(sc, r, out->len - before);
 }
 
+/* A node that said the cluster is down, or did not answer in time: one request
+ * at a time finds out whether it serves again, and after a refusal not before
+ * a back-off (back to back, the requests took turns at the node as fast as it
+ * answered: tens of thousands a second, each a whole request's bytes). */
+static bool cl_node_waits(const struct cluster_node *n, uint64_t now)
+{
+    if (n->says_down && now < n->down_next_ms) {
+        return true;
+    }
+    return (n->says_down || n->stalled) && n->canary_out;
+}
+
 /* Whether r may go now; sends it if so. */
 static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
 {
@@ -348,12 +360,7 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         return HOLD_TRY_STAY;
     }
     struct cluster_node *n = &cl->nodes[s->idx];
-    if ((n->says_down || n->stalled) &&
-        (n->canary_out || (n->says_down && now < n->down_next_ms))) {
-        /* one request at a time finds out whether it serves again, and after a
-         * refusal not before a back-off: back to back, the requests would
-         * take turns at the node as fast as it answers (tens of thousands a
-         * second, each a whole request's bytes) */
+    if (cl_node_waits(n, now)) {
         x->why = n->stalled ? WHY_STALLED : WHY_DOWN;
         return HOLD_TRY_STAY;
     }
@@ -451,9 +458,7 @@ static void cl_fit_out_buffers(struct cluster *cl)
 static void cl_on_poll(struct ev_loop *loop, struct ev_timer *t)
 {
     struct cluster *cl = t->data;
-    int64_t sent = cl->stats[SC_cluster_released];
-    hold_cluster_walk(cl->hold, cl_hold_try, cl);
-    if (cl->stats[SC_cluster_released] != sent) {
+    if (hold_cluster_walk(cl->hold, cl_hold_try, cl) > 0) {
         cl_fit_out_buffers(cl);
     }
     if (hold_cluster_count(cl->hold) > 0 && !cl->closing) {

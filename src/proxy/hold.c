@@ -940,10 +940,11 @@ static void blocked_add(struct hold_blocked *b, uint64_t id)
     b->v[b->n++] = id;
 }
 
-void hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx)
+uint32_t hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx)
 {
+    uint32_t sent = 0;
     if (h == NULL || h->head == NULL) {
-        return;
+        return 0;
     }
     struct hold_blocked blocked = {NULL, 0, 0};
     /* detached: sending may close a connection, whose unwritten requests
@@ -966,6 +967,7 @@ void hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx)
         }
         if (rc == HOLD_TRY_SENT) {
             h->cstats[SC_cluster_released]++;
+            sent++;
         } else {
             h->cstats[SC_cluster_expired]++;
             req_fail(e->r, why != NULL ? why : "cluster unavailable");
@@ -978,6 +980,7 @@ void hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx)
         stay = e->next;
         hold_cluster_link(h, e); /* in client order with what came back meanwhile */
     }
+    return sent;
 }
 
 void hold_cluster_adopt(struct hold *h, struct pool *to, int64_t *stats)

@@ -129,8 +129,8 @@ void hold_cluster_put(struct hold *h, const struct client *c, struct req *r, siz
 /* Client client_id has a request held whose seq is below seq. */
 bool hold_cluster_has(const struct hold *h, uint64_t client_id, uint64_t seq);
 /* Offer every held request to try_fn, oldest first; once one of a client stays,
- * that client's later ones stay too (its order). */
-void hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx);
+ * that client's later ones stay too (its order). Returns how many were sent. */
+uint32_t hold_cluster_walk(struct hold *h, hold_try_fn try_fn, void *ctx);
 uint32_t hold_cluster_count(const struct hold *h);
 size_t hold_cluster_memory(const struct hold *h);
 /* A reload: the hold now belongs to pool to (its counters at stats). */

@@ -115,9 +115,13 @@ static bool reply_drain(struct reply *r)
     return false;
 }
 
-/* Written: drain (REPLY_DRAIN_MS), or end when the peer has closed already. */
+/* Written: drain (REPLY_DRAIN_MS), or end when the peer has closed already.
+ * The document goes now: a drain keeps only the socket. */
 static void reply_written(struct ev_loop *loop, struct reply *r)
 {
+    buf_free(&r->doc);
+    reply_doc_put(r->body);
+    r->body = NULL;
     if (shutdown(r->io.fd, SHUT_WR) != 0 || reply_drain(r)) {
         reply_end(loop, r);
         return;
