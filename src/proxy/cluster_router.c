@@ -235,8 +235,16 @@ static void cr_scan(struct client *c, const uint8_t *p, const struct req_info *r
     if (cursor == 0) {
         idx = cr_next_master(pool, UINT32_MAX);
     }
-    if (idx < 0 || (uint32_t)idx >= pool->nservers || !cluster_is_master(&pool->servers[idx])) {
-        router_reply_error(c, idx < 0 ? NO_MAP_MSG : "invalid cursor (the cluster changed)");
+    if (idx < 0) {
+        router_reply_error(c, NO_MAP_MSG);
+        return;
+    }
+    /* A place past those ever given out is no cursor of ours (a static pool
+     * says the same); a node no longer a master was taken away by the map
+     * since the cursor was given. */
+    bool ours = (uint32_t)idx < pool->nservers;
+    if (!ours || !cluster_is_master(&pool->servers[idx])) {
+        router_reply_error(c, ours ? "invalid cursor (the cluster changed)" : "invalid cursor");
         return;
     }
     struct server *s = &pool->servers[idx];

@@ -135,7 +135,7 @@ def test_scan_walks_every_master(cluster, proxy):
             break
     assert sorted(seen) == sorted(k.encode() for k in keys)
     assert len(masters) >= 3  # the walk went through each master (0 ends it)
-    assert c.call("SCAN", "7") == RespError("ERR invalid cursor (the cluster changed)")
+    assert c.call("SCAN", "7") == RespError("ERR invalid cursor")  # no place 7: 3 nodes
     assert c.call("DEL", *keys) == 300
 
 
