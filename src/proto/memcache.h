@@ -51,7 +51,8 @@
  *     or a control byte, which `delete` cannot carry: then the old value stays;
  *   - a binary protocol request (first byte 0x80) is PARSE_ERROR "CLIENT_ERROR
  *     binary protocol is not supported through the proxy": its header has no
- *     line end to wait for.
+ *     line end to wait for. A whole header's answer is a binary response
+ *     (err_wire), none for a quiet get.
  */
 #ifndef NC_PROTO_MEMCACHE_H
 #define NC_PROTO_MEMCACHE_H

@@ -166,8 +166,9 @@ struct req_info {
      * filled for that): a memcached data block, which memcached itself drops when it
      * is over its item size */
     bool droppable;
-    /* PARSE_ERROR: the answer is wire's bytes as they are, not err in the text
-     * protocol (a memcached binary request gets a binary error packet) */
+    /* PARSE_ERROR: the answer is wire's bytes as they are (none: only the
+     * close), not err in the text protocol (a memcached binary request gets a
+     * binary error packet) */
     bool err_wire;
     /* memcache, in and out: the first `scanned` bytes hold no line end. A PARSE_AGAIN
      * on a command line not ended yet sets it (every other result clears it), and the

@@ -421,7 +421,7 @@ static void client_process(struct client *c)
         if (rc == PARSE_ERROR) {
             log_info("pool '%s': client %s: %s: refused, the client closed", c->pool->cp->name,
                      c->addr, c->ri.err);
-            if (c->ri.err_wire) {
+            if (c->ri.err_wire && c->ri.wire.len > 0) {
                 cqueue_local(c, c->ri.wire.data, c->ri.wire.len); /* (its protocol's own) */
             }
             client_refuse(c, c->ri.err_wire ? NULL : c->ri.err);

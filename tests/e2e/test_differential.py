@@ -243,3 +243,25 @@ def test_memcache_binary_request(twins):
     head = exchange(direct.port, version)
     assert head[:2] == b"\x81\x0b" and head[12:16] == b"\x12\x34\x56\x78"  # memcached's: same framing
     assert exchange(proxy_port, version[:8]) == b"CLIENT_ERROR " + why + b"\r\n"
+
+
+def test_memcache_binary_quiet_get_is_closed_unanswered(twins):
+    """Deliberate: libmemcached (php-memcached with OPT_BINARY_PROTOCOL) sends
+    each get as a quiet GETKQ and a NOOP, and reads an error response to the
+    GETKQ as a miss: a refusal in the binary protocol made every get a miss and
+    no error. The proxy closes such a connection without a response (a
+    connection failure to the client); memcached answers the NOOP."""
+    direct, _, proxy_port = twins["mc"]
+    getkq = b"\x80\x0d\x00\x01" + b"\x00" * 4 + b"\x00\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 8 + b"k"
+    noop = b"\x80\x0a" + b"\x00" * 10 + b"\x00\x02\x00\x00" + b"\x00" * 8
+    s = socket.create_connection((HOST, proxy_port), timeout=BOUND)
+    s.sendall(getkq + noop)
+    assert recv_all(s) == b""  # the close, and nothing before it
+    s.close()
+    s = socket.create_connection((HOST, direct.port), timeout=BOUND)
+    s.sendall(getkq + noop)
+    head = b""
+    while len(head) < 24:
+        head += s.recv(4096)
+    s.close()
+    assert head[:2] == b"\x81\x0a" and head[6:8] == b"\x00\x00"  # the miss unsaid, the NOOP answered

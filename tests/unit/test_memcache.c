@@ -460,6 +460,16 @@ static void test_binary(void)
     CHECK(w[0] == 0x81 && w[1] == 0x0c && w[6] == 0x00 && w[7] == 0x83 && w[11] == 50);
     CHECK(memcmp(w + 12, hdr + 12, 4) == 0);
     CHECK_MEM((const char *)w + 24, 50, "binary protocol is not supported through the proxy");
+    /* a quiet get (GETKQ here) gets no response, only the close: libmemcached
+     * reads a refused one as a miss */
+    uint8_t quiet[25];
+    memcpy(quiet, hdr, sizeof(quiet));
+    for (unsigned op = 0; op < 0x30; op++) {
+        quiet[1] = (uint8_t)op;
+        CHECK_EQ_INT(P->req_parse(quiet, sizeof(quiet), &info), PARSE_ERROR);
+        bool q = op == 0x09 || op == 0x0d || op == 0x1e || op == 0x24;
+        CHECK(info.err_wire && info.wire.len == (q ? 0u : 24u + 50u));
+    }
     /* text after the magic byte is no header (its data type byte is not 0) */
     CHECK_EQ_INT(req("\x80"
                      "bogus and more than twenty-four bytes\r\n",
