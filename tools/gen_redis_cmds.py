@@ -58,8 +58,8 @@ POLICY = {
     # to every server, merged
     "script|load": "ALL_SAME", "script|exists": "ALL_AND", "script|flush": "ALL_OK",
     "flushdb": "FLUSH", "flushall": "FLUSH",
-    # flagged blocking, but they block only with a BLOCK option: refused per request
-    "xread": "KEY_NOBLOCK", "xreadgroup": "KEY_NOBLOCK",
+    # flagged blocking, but they block only with a BLOCK option (then as BLPOP)
+    "xread": "KEY_BLOCK_OPT", "xreadgroup": "KEY_BLOCK_OPT",
     # keyed, but they operate on the server rather than on the key
     "migrate": "REJECT_ADMIN",
 }
@@ -202,7 +202,7 @@ def handling(entry, has_keys, has_supported_sub):
     if "pubsub" in flags:
         return "REJECT_PUBSUB"
     if "blocking" in flags:
-        return "REJECT_BLOCKING"
+        return "KEY_BLOCKING" if has_keys else "REJECT_BLOCKING"
     if not has_keys:
         return "REJECT_NOKEY"
     return "KEY"

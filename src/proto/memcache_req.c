@@ -109,6 +109,7 @@ static void mc_req_reset(struct req_info *info)
     info->empty = false;
     info->local_only = false;
     info->readonly = false;
+    info->blocking = false;
     info->cmd = MC_CMD_NONE;
     info->droppable = false;
     info->rewritten = false;

@@ -144,6 +144,12 @@ struct req_info {
     uint32_t seed;     /* set by the core for a merge that picks one reply (RANDOMKEY) */
     bool facts;        /* INFO (ROUTE_ANY): answered by the core from its own figures and a
                           live server's (its version), wrapped by proto->text_reply */
+    /* redis: a command that holds its connection until answered (BLPOP, XREAD
+     * BLOCK): the core sends it on the client's own server connection, which
+     * waits block_ms (its timeout) beyond the pool's timeout, or without end
+     * (REDIS_BLOCK_FOREVER, -1: a timeout of 0) */
+    bool blocking;
+    int64_t block_ms;
     /* An inline request (telnet's "SET k v") rewritten as the request it means: when
      * rewritten, args and keys point into wire.data and wire.len is its length; len is
      * still the input the request took. The request bytes to forward, and the `req`

@@ -8,6 +8,9 @@
  */
 #include "proto/redis_cmd.h"
 
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/redis_wire.h"
@@ -405,8 +408,10 @@ uint32_t redis_cmd_key_flags(const struct redis_cmd *c, uint32_t flags, const ui
     return flags;
 }
 
-bool redis_cmd_blocks(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
-                      uint32_t argc)
+/* For REDIS_H_KEY_BLOCK_OPT: the index of BLOCK's value among the options
+ * before the keys (argc when BLOCK is last), 0 when there is no BLOCK. */
+static uint32_t cmd_block_option(const struct redis_cmd *c, const uint8_t *req,
+                                 const struct span *args, uint32_t argc)
 {
     for (uint32_t s = 0; s < c->nspecs; s++) {
         const struct redis_keyspec *ks = &redis_keyspec_table[c->spec0 + s];
@@ -419,9 +424,48 @@ bool redis_cmd_blocks(const struct redis_cmd *c, const uint8_t *req, const struc
                 break;
             }
             if (redis_wire_arg_is(req, args[i], "block")) {
-                return true;
+                return i + 1;
             }
         }
     }
-    return false;
+    return 0;
+}
+
+/* A timeout argument as redis reads it (getTimeoutFromObjectOrReply): seconds
+ * as a decimal, or whole milliseconds. REDIS_BLOCK_FOREVER for 0; 0 for one
+ * redis refuses (negative, not a number): it answers at once. */
+static int64_t cmd_timeout_ms(const uint8_t *req, struct span s, bool seconds)
+{
+    char text[64];
+    if (s.len == 0 || s.len >= sizeof(text)) {
+        return 0;
+    }
+    memcpy(text, req + s.off, s.len);
+    text[s.len] = '\0';
+    char *end;
+    errno = 0;
+    double v = seconds ? strtod(text, &end) : (double)strtoll(text, &end, 10);
+    if (*end != '\0' || errno != 0 || !isfinite(v) || v < 0) {
+        return 0;
+    }
+    v = seconds ? ceil(v * 1000.0) : v;
+    if (v == 0) {
+        return REDIS_BLOCK_FOREVER;
+    }
+    return v < 1e15 ? (int64_t)v : REDIS_BLOCK_FOREVER; /* (years: without end) */
+}
+
+int64_t redis_cmd_block_ms(const struct redis_cmd *c, uint16_t id, const uint8_t *req,
+                           const struct span *args, uint32_t argc)
+{
+    if (c->handling == REDIS_H_KEY_BLOCK_OPT) {
+        uint32_t at = cmd_block_option(c, req, args, argc);
+        return at == 0 ? REDIS_BLOCK_NOT : at < argc ? cmd_timeout_ms(req, args[at], false) : 0;
+    }
+    if (c->handling != REDIS_H_KEY_BLOCKING || argc < 2) {
+        return REDIS_BLOCK_NOT;
+    }
+    /* BLMPOP and BZMPOP: timeout numkeys key...; the others end with it */
+    bool first = id == REDIS_CMD_BLMPOP || id == REDIS_CMD_BZMPOP;
+    return cmd_timeout_ms(req, args[first ? 1 : argc - 1], true);
 }

@@ -80,7 +80,8 @@ struct redis_keyspec {
 /* What the proxy does with the command (POLICY in tools/gen_redis_cmds.py). */
 enum redis_handling {
     REDIS_H_KEY = 0,        /* forward unchanged to the server of its keys */
-    REDIS_H_KEY_NOBLOCK,    /* the same, refused with a BLOCK option (XREAD) */
+    REDIS_H_KEY_BLOCKING,   /* the same, and it blocks (BLPOP): info->blocking */
+    REDIS_H_KEY_BLOCK_OPT,  /* the same, blocking with a BLOCK option (XREAD) */
     REDIS_H_KEYLESS,        /* forward unchanged to the first server (LOLWUT) */
     REDIS_H_ANY,            /* keyless, any live server answers it: ROUTE_ANY (TIME) */
     REDIS_H_FACTS,          /* ROUTE_ANY with info->facts: the core answers (INFO) */
@@ -186,8 +187,13 @@ int redis_cmd_keys_each(const struct redis_cmd *c, const uint8_t *req, const str
 uint32_t redis_cmd_key_flags(const struct redis_cmd *c, uint32_t flags, const uint8_t *req,
                              const struct span *args, uint32_t argc);
 
-/* For REDIS_H_KEY_NOBLOCK: true when the options before the keys include BLOCK. */
-bool redis_cmd_blocks(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
-                      uint32_t argc);
+/* How long command c (id) may block the connection, in milliseconds, from its
+ * timeout argument: REDIS_BLOCK_NOT when it does not block (not a blocking
+ * command, or XREAD without BLOCK), REDIS_BLOCK_FOREVER for a timeout of 0, 0
+ * for a timeout redis refuses (it answers at once). */
+#define REDIS_BLOCK_NOT     (-2)
+#define REDIS_BLOCK_FOREVER (-1)
+int64_t redis_cmd_block_ms(const struct redis_cmd *c, uint16_t id, const uint8_t *req,
+                           const struct span *args, uint32_t argc);
 
 #endif

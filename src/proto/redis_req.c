@@ -299,10 +299,10 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     if (c == NULL) {
         return PARSE_OK; /* rejected */
     }
-    /* BLOCK would park a shared server connection for as long as it waits. */
-    if (c->handling == REDIS_H_KEY_NOBLOCK && redis_cmd_blocks(c, p, info->args.v, info->args.n)) {
-        return req_refuse_msg(info, "unsupported command '%s' with BLOCK (blocking)", c);
-    }
+    /* it would park a shared server connection for as long as it waits: the
+     * core sends it on the client's own (info->blocking) */
+    info->block_ms = redis_cmd_block_ms(c, info->cmd, p, info->args.v, info->args.n);
+    info->blocking = info->block_ms != REDIS_BLOCK_NOT;
     if (req_keys(c, p, info) != 0) {
         return req_refuse_msg(info, "out of memory (keys of '%s')", c);
     }
@@ -441,7 +441,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     info->len = 0;
     info->route = ROUTE_KEY;
     info->noreply = info->quit = info->readonly = info->empty = info->local_only = false;
-    info->late_err = info->refused = false;
+    info->late_err = info->refused = info->blocking = false;
     info->cursor = info->flush = info->rewritten = info->droppable = info->quiet = false;
     info->key_tail = 0;
     info->txn = TXN_NONE;

@@ -12,6 +12,7 @@
 #include "net/accept.h"
 #include "net/sock.h"
 #include "net/tls.h"
+#include "proxy/blocking.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/req.h"
@@ -470,6 +471,9 @@ static int client_read_once(struct client *c)
         c->pool->stats[SP_client_eof]++;
         c->read_eof = true; /* half-closed: still answer what was sent */
         client_process(c);  /* (what is left of it: the limits may have stopped it) */
+        if (blocking_waits(c)) {
+            client_close(c); /* its own connection closes: the server ends the wait */
+        }
         return 0;
     }
     if (rc == STREAM_ERROR) {
@@ -740,6 +744,7 @@ void client_drain(struct client *c)
     c->drained = c->drained || !c->read_eof; /* it may send more: so no reset destroys a reply */
     c->read_eof = true;                      /* no more reading: what it sent is still answered */
     client_process(c);
+    blocking_end(c, "the proxy closes this connection: the wait ended (stop, reload or upgrade)");
     client_update_events(c);
     client_mark_dirty(c);
 }

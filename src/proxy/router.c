@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
@@ -626,8 +627,11 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
         }
     }
     if (c->txn.active && ri->route != ROUTE_TXN) {
-        txn_queue(c, p, ri); /* answered QUEUED, sent at EXEC */
+        txn_queue(c, p, ri); /* answered QUEUED, sent at EXEC (where nothing blocks) */
         return true;
+    }
+    if (ri->blocking && ri->route == ROUTE_KEY && ri->keys.n > 0) {
+        return blocking_dispatch(c, p, ri);
     }
     if (router_fenced(c, ri) || router_must_wait(c, p, ri)) {
         return false; /* its bytes stay where they are until it goes */

@@ -379,6 +379,20 @@ void sconn_send(struct sconn *c, struct req *r, const uint8_t *p, size_t len)
     sconn_queued(c, r, len);
 }
 
+void sconn_send_blocking(struct sconn *c, struct req *r, const uint8_t *p, size_t len,
+                         int64_t block_ms)
+{
+    sconn_send(c, r, p, len);
+    if (r->sconn != c || !r->in_server) {
+        return; /* failed at once */
+    }
+    int64_t timeout = c->server->pool->cp->timeout_ms;
+    r->deadline_ms = timeout <= 0 || block_ms < 0
+                         ? 0
+                         : ev_now(sconn_px(c)->loop) + (uint64_t)timeout + (uint64_t)block_ms;
+    sconn_arm_timer(c);
+}
+
 /* Requests fully written move from the in_queue to the out_queue gauges. */
 static void sconn_account_sent(struct sconn *c)
 {

@@ -86,6 +86,10 @@ void sconn_deinit(struct sconn *c, const char *msg);
 int sconn_ensure(struct sconn *c);
 /* Queue len request bytes for r (NULL: noreply, no response will come). */
 void sconn_send(struct sconn *c, struct req *r, const uint8_t *p, size_t len);
+/* The same for a request that holds the connection until answered (BLPOP): it
+ * may wait block_ms (< 0: without end) beyond the pool's timeout. */
+void sconn_send_blocking(struct sconn *c, struct req *r, const uint8_t *p, size_t len,
+                         int64_t block_ms);
 /* The output buffer, for a caller that builds a request in place (a split's
  * fragment); then sconn_queued() with the bytes it appended. */
 struct buf *sconn_out(struct sconn *c);

@@ -329,9 +329,7 @@ static void txn_exec(struct client *c, const struct req_info *ri)
     t->watch_lost = false;
 }
 
-/* The client's own connection to s for watching, kept for its life once made
- * (one per server), unless a reload drops its server (txn_follow_heirs). */
-static struct sconn *txn_pin_for(struct client *c, struct server *s)
+struct sconn *txn_own_conn(struct client *c, struct server *s)
 {
     struct txn *t = &c->txn;
     for (uint32_t i = 0; i < t->npins; i++) {
@@ -416,7 +414,7 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
         return;
     }
     if (t->pin == NULL || t->pin->server != r.target) {
-        t->pin = txn_pin_for(c, r.target);
+        t->pin = txn_own_conn(c, r.target);
         if (t->pin == NULL) {
             router_reply_error(c, "out of memory");
             return;

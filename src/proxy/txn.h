@@ -54,6 +54,10 @@ void txn_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 void txn_exec_refused(struct client *c, const char *err);
 /* Inside MULTI: queue any other request. */
 void txn_queue(struct client *c, const uint8_t *p, const struct req_info *ri);
+/* The client's own connection to s (for a WATCH, a blocking command), kept
+ * for its life once made (one per server), unless a reload drops its server
+ * (txn_follow_heirs). NULL when out of memory. */
+struct sconn *txn_own_conn(struct client *c, struct server *s);
 /* The connection a request for target uses while c watches keys of target. */
 struct sconn *txn_pinned(struct client *c, const struct server *target);
 /* Reload: whether every server the transaction and the watch name has an heir

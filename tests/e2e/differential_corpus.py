@@ -242,9 +242,10 @@ RD = [
     ("hello-3", resp("HELLO", "3")),
     ("hello-9", resp("HELLO", "9")),
     ("quit", resp("SET", "a", "1") + resp("QUIT") + resp("GET", "a")),
-    # refused by the proxy
-    ("blocking", resp("BLPOP", "l", "0")),
+    # blocking: on the client's own server connection, and their timeouts run out
+    ("blocking", resp("BLPOP", "l", "0.05") + resp("RPUSH", "l", "x") + resp("BLPOP", "l", "0")),
     ("xread-block", resp("XREAD", "BLOCK", "10", "STREAMS", "s", "$")),
+    # refused by the proxy
     ("multi", resp("MULTI") + resp("SET", "k", "v") + resp("INCR", "n") + resp("GET", "k")
      + resp("EXEC")),
     ("multi-error", resp("MULTI") + resp("SET", "k") + resp("INCR", "n") + resp("EXEC")),

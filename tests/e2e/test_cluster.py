@@ -151,6 +151,19 @@ def test_flush_is_refused_in_the_words_of_a_static_pool(cluster, proxy):
     assert c.call("DEL", "kept") == 1
 
 
+def test_blocking_commands_are_refused(cluster, proxy):
+    """A node answers a client blocked on a slot that moves with a redirection
+    the proxy could not follow without losing the pop: refused (README); in a
+    transaction, where nothing blocks, they run."""
+    c = proxy.resp()
+    for cmd in (("BLPOP", "q", "0"), ("BLMOVE", "{q}a", "{q}b", "LEFT", "LEFT", "1"),
+                ("XREAD", "BLOCK", "0", "STREAMS", "s", "$")):
+        assert c.call(*cmd) == RespError(
+            "ERR unsupported command '%s' in a redis_cluster pool (blocking)" % cmd[0].lower())
+    assert c.call("XREAD", "STREAMS", "s", "0") is None  # no BLOCK: an ordinary read
+    assert c.pipeline([("MULTI",), ("BLPOP", "q", "0"), ("EXEC",)]) == [b"OK", b"QUEUED", [None]]
+
+
 def test_hash_tags_and_crossslot(cluster, proxy):
     c = proxy.resp()
     assert c.call("MSET", "{user1}:a", "1", "{user1}:b", "2") == b"OK"

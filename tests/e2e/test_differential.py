@@ -66,8 +66,6 @@ RD_DELIBERATE = {
                           "redis looks for the line end with strchr(), which stops at the NUL: it "
                           "waits for more (until 64 KB, then 'too big inline request')",
                           closed=True, server=False),
-    "blocking": same_as(b"-ERR unsupported command 'blpop' (blocking)\r\n", REFUSED, server=False),
-    "xread-block": same_as(b"-ERR unsupported command 'xread' with BLOCK (blocking)\r\n", REFUSED),
     "config": same_as(b"-ERR unsupported command 'config' (no key to route by)\r\n", REFUSED),
     "info": same_as(re.compile(rb"\$\d+\r\n# Server\r\nredis_version:[^\r]+\r\nredis_mode:proxy\r\n"),
                     "INFO describes the proxy (its clients, memory, counters) with its servers' "

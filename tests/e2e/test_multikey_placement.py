@@ -41,6 +41,17 @@ SETS = [["SADD", "{1}", "a", "b"], ["SADD", "{2}", "a"]]
 ZSETS = [["ZADD", "{1}", "1", "a", "2", "b"], ["ZADD", "{2}", "1", "a"]]
 EXAMPLES = {
     "bitop": ex(3, ["BITOP", "AND", "{0}", "{1}", "{2}"], [["SET", "{1}", "a"], ["SET", "{2}", "b"]], [0]),
+    # blocking ones, with something there to pop (they answer at once)
+    "blmove": ex(2, ["BLMOVE", "{0}", "{1}", "LEFT", "RIGHT", "0"], [["RPUSH", "{0}", "a", "b"]], [0, 1]),
+    "blmpop": ex(2, ["BLMPOP", "0", "2", "{0}", "{1}", "LEFT"], [["RPUSH", "{0}", "a"], ["RPUSH", "{1}", "b"]],
+                 [1]),
+    "blpop": ex(2, ["BLPOP", "{0}", "{1}", "0"], [["RPUSH", "{0}", "a"], ["RPUSH", "{1}", "b"]], [1]),
+    "brpop": ex(2, ["BRPOP", "{0}", "{1}", "0"], [["RPUSH", "{0}", "a"], ["RPUSH", "{1}", "b"]], [1]),
+    "brpoplpush": ex(2, ["BRPOPLPUSH", "{0}", "{1}", "0"], [["RPUSH", "{0}", "a", "b"]], [0, 1]),
+    "bzmpop": ex(2, ["BZMPOP", "0", "2", "{0}", "{1}", "MIN"], [["ZADD", "{0}", "1", "a"], ["ZADD", "{1}", "1", "b"]],
+                 [1]),
+    "bzpopmax": ex(2, ["BZPOPMAX", "{0}", "{1}", "0"], [["ZADD", "{0}", "1", "a"], ["ZADD", "{1}", "1", "b"]], [1]),
+    "bzpopmin": ex(2, ["BZPOPMIN", "{0}", "{1}", "0"], [["ZADD", "{0}", "1", "a"], ["ZADD", "{1}", "1", "b"]], [1]),
     "copy": ex(2, ["COPY", "{0}", "{1}"], [["SET", "{0}", "v"]], [0, 1]),
     "eval": ex(2, ["EVAL", SCRIPT_W, "2", "{0}", "{1}"], [], [0, 1]),
     "eval_ro": ex(2, ["EVAL_RO", SCRIPT_R, "2", "{0}", "{1}"], [["SET", "{0}", "a"]]),

@@ -243,9 +243,10 @@ static void test_req_movable_keys(void)
     CHECK(rq.keys.n == 2 && key_is(b, 0, "s1") && key_is(b, 1, "s2"));
     CHECK_EQ_INT(parse_words("XREADGROUP GROUP g c STREAMS s >", b, sizeof(b)), PARSE_OK);
     CHECK(rq.keys.n == 1 && key_is(b, 0, "s") && !rq.readonly);
+    CHECK(!rq.blocking); /* XREADGROUP without BLOCK */
     CHECK_EQ_INT(parse_words("XREAD BLOCK 0 STREAMS s $", b, sizeof(b)), PARSE_OK);
-    CHECK_EQ_INT(rq.route, ROUTE_REJECT);
-    CHECK_ERR("unsupported command 'xread' with BLOCK (blocking)");
+    CHECK(rq.route == ROUTE_KEY && rq.blocking && rq.block_ms == REDIS_BLOCK_FOREVER);
+    CHECK(rq.keys.n == 1 && key_is(b, 0, "s"));
     CHECK_EQ_INT(parse_words("XREADGROUP GROUP block c STREAMS s >", b, sizeof(b)), PARSE_OK);
     CHECK(rq.route == ROUTE_KEY && key_is(b, 0, "s")); /* a group named block */
     CHECK_EQ_INT(parse_words("XREAD STREAMS block 0", b, sizeof(b)), PARSE_OK);
@@ -289,6 +290,50 @@ static void test_req_local(void)
     CHECK(rq.route == ROUTE_LOCAL && rq.cmd == REDIS_CMD_NOOP && rq.len == 5);
 }
 
+/* Blocking commands: keyed, and how long each may wait, read as redis reads
+ * its timeout (seconds as a decimal; XREAD BLOCK whole milliseconds). */
+static void test_req_blocking(void)
+{
+    char b[8192];
+    const struct {
+        const char *words;
+        int64_t ms;
+        uint32_t nkeys;
+    } cases[] = {
+        {"BLPOP a b 1.5", 1500, 2},
+        {"BRPOP l 0.0001", 1, 1},
+        {"BLPOP l 1e3", 1000000, 1},
+        {"BRPOPLPUSH a b 3", 3000, 2},
+        {"BLMOVE a b LEFT RIGHT 0", REDIS_BLOCK_FOREVER, 2},
+        {"BLMPOP 2 2 a b LEFT", 2000, 2},
+        {"BZMPOP 0.25 1 z MIN", 250, 1},
+        {"BZPOPMIN z 0", REDIS_BLOCK_FOREVER, 1},
+        {"BZPOPMAX z1 z2 7", 7000, 2},
+        {"XREAD COUNT 1 BLOCK 250 STREAMS s t 0 0", 250, 2},
+        {"XREADGROUP GROUP g c BLOCK 0 STREAMS s >", REDIS_BLOCK_FOREVER, 1},
+        /* timeouts redis refuses: it answers at once */
+        {"BLPOP l -1", 0, 1},
+        {"BLPOP l soon", 0, 1},
+        {"BLPOP l inf", 0, 1},
+        {"BLPOP l 1x", 0, 1},
+        {"XREAD BLOCK 1.5 STREAMS s 0", 0, 1},
+        {"XREAD BLOCK -5 STREAMS s 0", 0, 1},
+        {"BLPOP l 99999999999999999999", REDIS_BLOCK_FOREVER, 1},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_EQ_INT(parse_words(cases[i].words, b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_KEY && rq.blocking);
+        CHECK_EQ_INT(rq.block_ms, cases[i].ms);
+        CHECK_EQ_INT(rq.keys.n, cases[i].nkeys);
+    }
+    const char *still[] = {"XREAD STREAMS s 0", "XREADGROUP GROUP block c STREAMS s >", "LPOP l",
+                           "GET block"};
+    for (size_t i = 0; i < sizeof(still) / sizeof(still[0]); i++) {
+        CHECK_EQ_INT(parse_words(still[i], b, sizeof(b)), PARSE_OK);
+        CHECK(rq.route == ROUTE_KEY && !rq.blocking);
+    }
+}
+
 static void test_req_reject(void)
 {
     char b[8192];
@@ -309,7 +354,7 @@ static void test_req_reject(void)
         CHECK_ERR(want);
     }
     CHECK_EQ_INT(parse_words("BLPOP l 0", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'blpop' (blocking)");
+    CHECK(rq.route == ROUTE_KEY && rq.blocking && rq.block_ms == REDIS_BLOCK_FOREVER);
     CHECK_EQ_INT(parse_words("SSUBSCRIBE c", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'ssubscribe' (pub/sub)");
     CHECK_EQ_INT(parse_words("PUBSUB CHANNELS", b, sizeof(b)), PARSE_OK);
@@ -322,11 +367,9 @@ static void test_req_reject(void)
     CHECK_ERR("unsupported command 'client|list' (admin)");
     CHECK_EQ_INT(parse_words("SCRIPT KILL", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'script|kill' (no key to route by)");
-    const char *more[] = {"SWAPDB 0 1",       "CLIENT KILL x y",        "CLIENT TRACKING on",
-                          "BRPOP l 0",        "BLMOVE a b LEFT LEFT 0", "BZPOPMIN z 0",
-                          "WAIT 1 0",         "SCRIPT DEBUG no",        "CLUSTER INFO",
-                          "MIGRATE h 1 k 0 5"};
-    for (int i = 0; i < 10; i++) {
+    const char *more[] = {"SWAPDB 0 1",      "CLIENT KILL x y", "CLIENT TRACKING on", "WAIT 1 0",
+                          "SCRIPT DEBUG no", "CLUSTER INFO",    "MIGRATE h 1 k 0 5"};
+    for (int i = 0; i < 7; i++) {
         CHECK_EQ_INT(parse_words(more[i], b, sizeof(b)), PARSE_OK);
         CHECK_EQ_INT(rq.route, ROUTE_REJECT);
     }
@@ -1506,7 +1549,8 @@ static void test_local_command(void)
     local_check("COMMAND DOCS", &lc, "*0\r\n");
     local_check("COMMAND INFO get nosuch blpop", &lc,
                 "*3\r\n*6\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
-                "$-1\r\n$-1\r\n");
+                "$-1\r\n*6\r\n$5\r\nblpop\r\n:-3\r\n*3\r\n+write\r\n+noscript\r\n+blocking\r\n"
+                ":1\r\n:-2\r\n:1\r\n");
     local_check("COMMAND INFO mset", &lc,
                 "*1\r\n*6\r\n$4\r\nmset\r\n:-3\r\n*2\r\n+write\r\n+denyoom\r\n:1\r\n:-1\r\n:2\r\n");
     local_check("COMMAND GETKEYS EVAL s 2 a b x", &lc, "*2\r\n$1\r\na\r\n$1\r\nb\r\n");
@@ -1517,7 +1561,7 @@ static void test_local_command(void)
     local_check("COMMAND GETKEYS KEYS *", &lc, "-ERR The command has no key arguments\r\n");
     local_check("COMMAND GETKEYS INFO x", &lc, "-ERR The command has no key arguments\r\n");
     local_check("COMMAND GETKEYS FOOBAR x", &lc, "-ERR Invalid command specified\r\n");
-    local_check("COMMAND GETKEYS BLPOP l 0", &lc, "-ERR Invalid command specified\r\n");
+    local_check("COMMAND GETKEYS BLPOP l 0", &lc, "*1\r\n$1\r\nl\r\n");
     local_check("COMMAND GETKEYS EVAL s 0", &lc, "*0\r\n"); /* keys are optional */
     local_check("COMMAND GETKEYS ZUNION 3 a", &lc,
                 "-ERR Invalid arguments specified for command\r\n");
@@ -1920,6 +1964,7 @@ int main(void)
     test_req_movable_keys();
     test_req_local();
     test_req_reject();
+    test_req_blocking();
     test_req_inline();
     test_req_routes();
     test_req_errors();

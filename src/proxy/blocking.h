@@ -1,0 +1,34 @@
+/*
+ * blocking: the redis commands that hold their connection until they are
+ * answered (BLPOP, BRPOP, BLMOVE, BLMPOP, BZPOPMIN, XREAD BLOCK...). On a
+ * shared server connection one would stall every client behind it, so each
+ * goes on the client's own connection to its keys' server (kept for the
+ * client's life, as WATCH's: a consumer that loops on BRPOP reuses one), and,
+ * as redis holds a connection that blocks, it goes only once the client's
+ * earlier requests are answered and what the client sends next waits until
+ * it is answered. It may wait its own timeout beyond the pool's.
+ */
+#ifndef NC_BLOCKING_H
+#define NC_BLOCKING_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto/proto.h"
+
+struct client;
+
+/* Route the blocking request p (ri->blocking). False: it waits, unparsed,
+ * for the client's earlier requests (or for its server to be known). */
+bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
+
+/* Whether c's oldest request is a blocking one not answered yet: at its EOF
+ * the client is closed at once, as redis frees it, which ends the wait. */
+bool blocking_waits(const struct client *c);
+
+/* A client let go (a stop, a retired pool, an upgrade) is answered at once:
+ * a blocked request of its gets the error why (its own connection is closed,
+ * so the server pops nothing for it), and it is closed once written. */
+void blocking_end(struct client *c, const char *why);
+
+#endif

@@ -1,0 +1,226 @@
+"""Blocking commands (BLPOP, BRPOP, BLMOVE, BLMPOP, BZPOPMIN, XREAD BLOCK...):
+each goes on the client's own connection to its keys' server, after the
+client's earlier requests are answered, and what the client sends next waits
+for its answer, as redis holds a connection that blocks. It may wait its own
+timeout beyond the pool's. Where redis defines the answer, the same bytes go to
+a redis-server directly and through the proxy."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import HOST, RespError, encode_command, placement, redis_pool, wait_until
+
+POOL_TIMEOUT_MS = 200
+
+
+@pytest.fixture(scope="module")
+def rig(menv):
+    direct = menv.redis()
+    servers = menv.redises(2)
+    px = menv.proxy({"alpha": redis_pool(servers, hash_tag='"{}"', timeout=POOL_TIMEOUT_MS)})
+    return direct, servers, px
+
+
+@pytest.fixture
+def clean(rig):
+    direct, servers, px = rig
+    for s in [direct] + list(servers):
+        s.client().flushall()
+    return rig
+
+
+def _server_of(servers, key):
+    return {s.addr: s for s in servers}[placement([key], servers, hash_tag="{}")[key].addr]
+
+
+def _two_servers(servers):
+    keys, seen = [], set()
+    for i in range(1000):
+        k = "k%d" % i
+        where = placement([k], servers, hash_tag="{}")[k].addr
+        if where not in seen:
+            seen.add(where)
+            keys.append(k)
+    assert len(keys) == 2
+    return keys
+
+
+def _blocked(servers):
+    return sum(s.client().info("clients")["blocked_clients"] for s in servers)
+
+
+def test_a_blocked_pop_waits_past_the_pool_timeout_for_a_push(clean):
+    """The pool's timeout (200 ms) does not cut a wait the command asked for:
+    BLPOP 0 gets the value pushed 0.8 s later, BLPOP 0.6 on an empty list
+    answers nil after its 0.6 s, not a timeout error."""
+    _, servers, px = clean
+    c, pusher = px.resp(), px.resp()
+    threading.Timer(0.8, lambda: pusher.call("RPUSH", "q", "hello")).start()
+    t = time.monotonic()
+    assert c.call("BLPOP", "q", "0") == [b"q", b"hello"]
+    assert time.monotonic() - t >= 0.7
+    t = time.monotonic()
+    assert c.call("BLPOP", "q", "0.6") is None
+    assert time.monotonic() - t >= 0.55
+    assert c.call("PING") == b"PONG"  # the connection goes on
+
+
+def test_blocking_commands_answer_as_redis_does(clean):
+    """Each blocking command with data there (answered at once), without (its
+    timeout), and with a timeout redis refuses: the same replies as redis."""
+    direct, _, px = clean
+    cmds = [("RPUSH", "{t}a", "1", "2", "3"), ("ZADD", "{t}z", "1", "m", "2", "n"),
+            ("XADD", "{t}s", "1-1", "f", "v"), ("XGROUP", "CREATE", "{t}s", "g", "0"),
+            ("BLPOP", "{t}none", "{t}a", "0"), ("BRPOP", "{t}a", "0.1"),
+            ("BRPOPLPUSH", "{t}a", "{t}b", "0"), ("BLMOVE", "{t}b", "{t}a", "LEFT", "RIGHT", "0"),
+            ("BLMPOP", "0", "2", "{t}none", "{t}a", "LEFT", "COUNT", "2"),
+            ("BZPOPMIN", "{t}z", "0"), ("BZPOPMAX", "{t}z", "0"), ("BZPOPMIN", "{t}z", "0.1"),
+            ("BZMPOP", "0.1", "1", "{t}z", "MIN"),
+            ("XREAD", "BLOCK", "0", "STREAMS", "{t}s", "0"),
+            ("XREAD", "COUNT", "1", "BLOCK", "100", "STREAMS", "{t}s", "$"),
+            ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{t}s", ">"),
+            ("XREADGROUP", "GROUP", "g", "c", "BLOCK", "100", "STREAMS", "{t}s", ">"),
+            ("BLPOP", "{t}a", "-1"), ("BLPOP", "{t}a", "soon"), ("XREAD", "BLOCK", "-5", "STREAMS", "{t}s", "0"),
+            ("XREAD", "BLOCK", "STREAMS", "{t}s", "0"), ("BLMPOP", "0.1", "0", "{t}a", "LEFT"),
+            ("BLPOP", "{t}a", "0.1"), ("LRANGE", "{t}a", "0", "-1")]
+    a, b = direct.resp(), px.resp()
+    want = [a.call(*c) for c in cmds]
+    got = [b.call(*c) for c in cmds]
+    assert got == want
+    assert any(isinstance(x, RespError) for x in want)  # the refused timeouts
+    assert want[4] == [b"{t}a", b"1"] and want[-2] is None
+
+
+def test_a_blocking_command_keeps_its_place_in_the_pipeline(clean):
+    """DEL q; BLPOP q 0.3; PING pipelined: the DEL (on the shared connection)
+    runs before the BLPOP (on the client's own one), which therefore waits and
+    answers nil, as on one redis connection; a SET sent behind a BLPOP 0 runs
+    only once the pop is answered."""
+    direct, servers, px = clean
+    for conn in (direct.resp(), px.resp()):
+        conn.call("RPUSH", "q", "old")
+        assert conn.pipeline([("DEL", "q"), ("BLPOP", "q", "0.3"), ("PING",)]) == [1, None, b"PONG"]
+    c, other = px.resp(), px.resp()
+    c.send(encode_command("BLPOP", "q", "0") + encode_command("SET", "after", "1"))
+    time.sleep(0.4)
+    assert other.call("GET", "after") is None  # held behind the pop, as redis holds it
+    assert other.call("RPUSH", "q", "x") == 1
+    assert c.read_reply() == [b"q", b"x"]
+    assert c.read_reply() == b"OK"
+    assert other.call("GET", "after") == b"1"
+
+
+def test_a_client_that_closes_while_blocked_ends_its_wait(clean):
+    """A client gone while blocked (a FIN, as redis-cli killed sends) is closed
+    at once with its own connection, as redis frees it: the server stops
+    waiting, and a value pushed later stays in the list (no pop for nobody)."""
+    _, servers, px = clean
+    for how in ("close", "shutdown"):
+        s = socket.create_connection((HOST, px.port()))
+        s.sendall(encode_command("BLPOP", "gone", "0"))
+        wait_until(lambda: _blocked(servers) == 1, "the pop blocked at its server")
+        if how == "close":
+            s.close()
+        else:
+            s.shutdown(socket.SHUT_WR)  # half-closed: nothing would end the wait
+        wait_until(lambda: _blocked(servers) == 0, "the wait ended with the client (%s)" % how)
+        if how != "close":
+            assert s.recv(100) == b""
+            s.close()
+        c = px.resp()
+        assert c.call("RPUSH", "gone", "v") == 1
+        assert c.call("LRANGE", "gone", "0", "-1") == [b"v"]
+        assert c.call("DEL", "gone") == 1
+    s = socket.create_connection((HOST, px.port()))
+    s.sendall(encode_command("RPUSH", "gone", "w") + encode_command("BLPOP", "gone", "0")
+              + encode_command("BLPOP", "gone", "0"))
+    s.shutdown(socket.SHUT_WR)  # a pop behind the EOF is not run: nothing would end it
+    assert s.recv(100).startswith(b":1\r\n")
+    s.close()
+    wait_until(lambda: _blocked(servers) == 0, "no pop left waiting")
+
+
+def test_a_consumer_loop_keeps_one_connection(clean):
+    """A worker that loops on BRPOP reuses its own server connection: 50 pops,
+    one new connection at the server."""
+    _, servers, px = clean
+    server = _server_of(servers, "jobs")
+    before = server.client().info("stats")["total_connections_received"]
+    c, producer = px.resp(), px.resp()
+    for i in range(50):
+        producer.call("RPUSH", "jobs", str(i))
+        assert c.call("BRPOP", "jobs", "1") == [b"jobs", str(i).encode()]
+    after = server.client().info("stats")["total_connections_received"]
+    assert after - before <= 2  # its own connection (and the shared one, if new)
+
+
+def test_keys_of_two_servers_are_refused(clean):
+    _, servers, px = clean
+    a, b = _two_servers(servers)
+    c = px.resp()
+    assert c.call("BLMOVE", a, b, "LEFT", "LEFT", "0") == RespError(
+        "CROSSSLOT Keys in request don't hash to the same server")
+    assert c.call("BLPOP", a, b, "0") == RespError(
+        "CROSSSLOT Keys in request don't hash to the same server")
+    assert c.call("PING") == b"PONG"
+
+
+def test_in_a_transaction_nothing_blocks(clean):
+    """Queued in MULTI, BLPOP runs as LPOP (redis never blocks in EXEC)."""
+    direct, _, px = clean
+    cmds = [("MULTI",), ("BLPOP", "{u}l", "0"), ("RPUSH", "{u}l", "x"), ("BLPOP", "{u}l", "0"), ("EXEC",)]
+    want = direct.resp().pipeline(cmds)
+    assert px.resp().pipeline(cmds) == want
+    assert want[-1] == [None, 1, [b"{u}l", b"x"]]
+
+
+def test_resp3_clients_get_a_resp3_nil(clean):
+    direct, _, px = clean
+    got = []
+    for conn in (direct.resp(), px.resp()):
+        conn.call("HELLO", "3")
+        conn.send(encode_command("BLPOP", "r3", "0.1"))
+        got.append(conn.readline())
+    assert got[0] == got[1] == b"_"
+
+
+def test_a_server_that_dies_answers_its_blocked_client(menv):
+    """The pop's server goes away: the blocked client gets an error, not a
+    wait without end, and its next request is served when it is back."""
+    server = menv.redis()
+    px = menv.proxy({"beta": redis_pool([server], timeout=POOL_TIMEOUT_MS, server_retry_timeout=100,
+                                        auto_eject_hosts=False)})
+    c = px.resp()
+    c.send(encode_command("BLPOP", "q", "0"))
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] == 1, "blocked")
+    port = server.port
+    server.stop()
+    reply = c.read_reply()
+    assert isinstance(reply, RespError) and "onnection" in str(reply), reply
+    server2 = menv.redis(port=port)
+    wait_until(lambda: c.call("PING") == b"PONG" and c.call("RPUSH", "q", "v") == 1, "served again")
+    c.send(encode_command("BLPOP", "q", "0"))
+    assert c.read_reply() == [b"q", b"v"]
+    server2.stop()
+
+
+def test_a_stop_answers_a_blocked_client_at_once(menv):
+    """SIGTERM lets clients go once answered: a blocked one gets an error at
+    once (its own connection closed, so the server pops nothing for it)
+    instead of holding the stop for worker_shutdown_timeout (30 s)."""
+    server = menv.redis()
+    px = menv.proxy({"gamma": redis_pool([server], timeout=POOL_TIMEOUT_MS)})
+    c = px.resp()
+    c.send(encode_command("BLPOP", "q", "0"))
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] == 1, "blocked")
+    t = time.monotonic()
+    px.proc.send_signal(15)
+    reply = c.read_reply()
+    assert isinstance(reply, RespError) and "the wait ended" in str(reply), reply
+    px.proc.wait(timeout=10)
+    assert time.monotonic() - t < 5
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] == 0, "no pop waits")
+    assert server.client().rpush("q", "v") == 1  # nothing popped it
