@@ -96,6 +96,7 @@ struct client {
     struct ev_timer linger_timer;
     uint64_t linger_end_ms;
     uint64_t linger_dropped; /* bytes read and dropped while lingering */
+    uint64_t linger_budget;  /* ... after which a refused client is closed (client_linger.c) */
     struct client *next_dirty;
     bool hs_waiting; /* in the proxy's FIFO of handshakes for the next turns */
     struct client *hs_prev;

@@ -11,7 +11,12 @@
  * reason. So, like nginx's lingering close: once the error is written, the
  * write side is shut (the client reads the error, then the end of the stream),
  * and what the client still sends is read and dropped until it closes, stays
- * quiet for CLIENT_LINGER_IDLE_MS, or CLIENT_LINGER_MAX_MS have passed.
+ * quiet for CLIENT_LINGER_IDLE_MS, or CLIENT_LINGER_MAX_MS have passed, or it
+ * has sent more than the rest of anything it could have been sending (its
+ * refused request, or CLIENT_LINGER_DROP_MAX) once the kernel has delivered
+ * our error: a client that sends without end (redis' own "protocol desync"
+ * test) is then reset, as redis resets it at once, and reads the error
+ * already in its socket when its next write fails.
  *
  * A client drained (a graceful stop, its pool retired by a reload) that still
  * sends is let go the same way, for the same reason: a client pipelining
@@ -33,6 +38,8 @@
 #define CLIENT_LINGER_MAX_MS 30000
 /* How often a drained client is looked at for its replies' delivery. */
 #define CLIENT_LINGER_POLL_MS 20
+/* A refused client may send this much more (or its refused request's size). */
+#define CLIENT_LINGER_DROP_MAX (64ull << 20)
 /* Reads per event, so that one client pouring bytes in cannot hold the loop. */
 #define CLIENT_LINGER_READS 16
 
@@ -102,6 +109,7 @@ void client_linger(struct client *c)
     }
     struct proxy *px = c->px;
     c->lingering = true;
+    c->linger_budget = c->need > CLIENT_LINGER_DROP_MAX ? c->need : CLIENT_LINGER_DROP_MAX;
     c->need = 0;
     bufpool_put(&px->bufs, &c->in); /* the refused bytes: never parsed now */
     pubsub_close(c);                /* nothing more is written to it */
@@ -126,6 +134,11 @@ void client_linger_read(struct client *c)
             return;
         }
         c->linger_dropped += got;
+    }
+    if (!client_linger_polls(c) && c->linger_dropped > c->linger_budget &&
+        stream_unsent(&c->st) == 0) {
+        client_linger_end(c, "it kept sending");
+        return;
     }
     /* TLS may keep decrypted bytes no event announces: the idle timer ends it */
     ev_io_set(c->px->loop, &c->io, stream_mask(&c->st, true, false));

@@ -120,6 +120,28 @@ def test_a_refused_client_that_stays_open_is_closed_once_quiet(px):
     assert took > LINGER_IDLE_S - 2.0, "closed after %.1fs, before the idle time" % took
 
 
+@pytest.mark.parametrize("seq", [b"\x00", b"*\x00", b"$\x00"])
+def test_a_refused_client_that_sends_without_end_is_reset_and_reads_why(px, seq):
+    """redis' own test suite ("Protocol desync regression"): after a protocol
+    error, the client writes lines without end until a write fails, then reads.
+    redis resets it at once; the proxy, once its error is delivered and the
+    client has sent 64 MB more than anything it could have been sending, does
+    the same (it waited the whole 30 s, the suite's limit): the write fails
+    and the error is there to read."""
+    s = raw_connect(px.port("r"))
+    s.sendall(seq)
+    line = b"A" * 16383 + b"\n"
+    sent, t0 = 0, time.monotonic()
+    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+        while time.monotonic() - t0 < 20:
+            s.sendall(line)
+            sent += len(line)
+    took = time.monotonic() - t0
+    assert s.recv(4096).startswith(b"-ERR Protocol error")
+    s.close()
+    assert 64 * MB < sent < 256 * MB and took < 15, (sent, took)
+
+
 def test_a_lingering_client_does_not_hold_up_shutdown(menv):
     """SIGTERM with a refused client lingering: the proxy exits at once, not after
     the client's idle time."""
