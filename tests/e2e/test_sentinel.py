@@ -309,6 +309,33 @@ def test_subscribers_of_a_switched_master_are_ended_not_left_deaf(env):
         os.kill(m2.proc.pid, signal.SIGCONT)
 
 
+def test_a_blocked_pop_on_a_switched_master_is_ended(env):
+    """A BLPOP waiting on the old master would wait there for a push that now
+    goes to the new one: at the switch it is answered with the reason (its own
+    connection closed, so the old master pops nothing for it), and the client's
+    next BLPOP waits on the new master and gets the push."""
+    m1 = env.redis()
+    replica_of(env, m1)
+    (s,) = start_sentinels(env, {"g": m1}, n=1, quorum=1)
+    px = env.proxy({"alpha": sentinel_pool(["g"], [s])})
+    wait_until(lambda: call(px, "SET", "x", "1") == b"OK", "discovery", timeout=10)
+    wait_sentinels_ready([s], "g", 1)
+    c = px.resp(timeout=15)
+    c.send(encode_command("BLPOP", "jobs", "0"))
+    wait_until(lambda: m1.client().info("clients")["blocked_clients"] == 1, "blocked on the master")
+    stop_process(m1.proc.pid)
+    try:
+        got = c.read_reply()
+        assert isinstance(got, RespError) and "failover" in str(got), got
+        assert px.stats()["alpha"]["g"]["server_failover"] == 1
+        c.send(encode_command("BLPOP", "jobs", "0"))
+        time.sleep(0.3)
+        assert call(px, "RPUSH", "jobs", "j1") == 1
+        assert c.read_reply() == [b"jobs", b"j1"]
+    finally:
+        os.kill(m1.proc.pid, signal.SIGCONT)
+
+
 def test_rotation_passwords_and_all_sentinels_down(env):
     """Sentinels and masters with passwords; the first sentinel listed is dead and
     the second dies: the proxy rotates past both and follows a SENTINEL FAILOVER
