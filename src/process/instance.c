@@ -508,6 +508,8 @@ static int instance_loop_init(struct instance *in)
     if (strcmp(ev_loop_backend(in->loop), in->opts.event_backend) != 0) {
         log_warn("event backend %s unavailable here (%s), using %s", in->opts.event_backend,
                  strerror(errno), ev_loop_backend(in->loop));
+    } else {
+        log_notice("event backend %s", ev_loop_backend(in->loop)); /* which one: in the log */
     }
     ev_loop_set_before_sleep(in->loop, instance_before_sleep, in);
     ev_timer_init(&in->stop_timer, instance_on_stop_timeout, in);

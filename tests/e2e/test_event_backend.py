@@ -53,6 +53,7 @@ def test_io_uring_used_or_fallback_logged(env):
         log = f.read()
     warned = "event backend io_uring unavailable here" in log
     assert warned == uring_disabled(), log
+    assert ("event backend io_uring\n" in log) != warned, log  # the log names the one in use
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
