@@ -551,7 +551,10 @@ static int metrics_bind(const char *addr, int port)
         log_error("metrics address '%s' is invalid: %s", addr, gai_strerror(rc));
         return -1;
     }
-    int fd = sock_listen((const struct sockaddr *)&ss, len, 128, false, 0);
+    /* as the stats port's: a burst of scrapers (or HTTP_MAX_CONNS idle ones
+     * and more) waits in the queue to be accepted, or closed, not in SYN
+     * retries a second apart */
+    int fd = sock_listen((const struct sockaddr *)&ss, len, 512, false, 0);
     if (fd < 0) {
         log_error("failed to listen on metrics '%s:%d': %s", addr, port, strerror(errno));
     }
