@@ -254,10 +254,22 @@ static bool client_parsing(const struct client *c)
     return !c->closing && !c->closed && !client_over_limit(c) && !c->server_wait && !c->fence_wait;
 }
 
-/* Whether more of them may be read from its socket now. */
+/* Bytes read on, unparsed, behind a blocking request (client_reading). */
+#define CLIENT_BLOCKED_READ_MAX (64u * 1024)
+
+/* Whether more of them may be read from its socket now. Behind a blocking
+ * request a little more is read, unparsed, so that the client's close is
+ * seen: it ends the wait (blocking_waits), which nothing else might. */
 static bool client_reading(const struct client *c)
 {
-    return client_parsing(c) && !c->read_eof;
+    if (c->read_eof) {
+        return false;
+    }
+    if (client_parsing(c)) {
+        return true;
+    }
+    return c->fence_wait && !c->closing && !c->closed && !c->server_wait && !client_over_limit(c) &&
+           c->in.len < CLIENT_BLOCKED_READ_MAX && blocking_waits(c);
 }
 
 static void client_update_events(struct client *c)

@@ -118,16 +118,17 @@ def test_a_client_that_closes_while_blocked_ends_its_wait(clean):
     at once with its own connection, as redis frees it: the server stops
     waiting, and a value pushed later stays in the list (no pop for nobody)."""
     _, servers, px = clean
-    for how in ("close", "shutdown"):
+    for how in ("close", "shutdown", "pipelined"):
         s = socket.create_connection((HOST, px.port()))
-        s.sendall(encode_command("BLPOP", "gone", "0"))
+        # pipelined: a request behind the pop waits unparsed; the close is seen all the same
+        s.sendall(encode_command("BLPOP", "gone", "0") + (encode_command("GET", "x") if how == "pipelined" else b""))
         wait_until(lambda: _blocked(servers) == 1, "the pop blocked at its server")
-        if how == "close":
+        if how in ("close", "pipelined"):
             s.close()
         else:
             s.shutdown(socket.SHUT_WR)  # half-closed: nothing would end the wait
         wait_until(lambda: _blocked(servers) == 0, "the wait ended with the client (%s)" % how)
-        if how != "close":
+        if how == "shutdown":
             assert s.recv(100) == b""
             s.close()
         c = px.resp()
