@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "conf/options.h"
+#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
@@ -196,10 +197,14 @@ static void info_section_server(struct client *c, struct buf *t)
 
 static void info_section_clients(struct client *c, struct buf *t)
 {
+    unsigned blocked = 0; /* in a BLPOP...: what redis' own tests wait for */
+    for (const struct client *x = c->pool->clients; x != NULL; x = x->next) {
+        blocked += blocking_waits(x) ? 1u : 0u;
+    }
     buf_printf(t,
-               "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:0\r\n"
+               "# Clients\r\nconnected_clients:%u\r\nmaxclients:%u\r\nblocked_clients:%u\r\n"
                "pubsub_clients:0\r\n\r\n",
-               c->pool->nclients, c->pool->cp->client_connections);
+               c->pool->nclients, c->pool->cp->client_connections, blocked);
 }
 
 static void info_human(char *out, size_t cap, uint64_t bytes)

@@ -225,3 +225,20 @@ def test_a_stop_answers_a_blocked_client_at_once(menv):
     assert time.monotonic() - t < 5
     wait_until(lambda: server.client().info("clients")["blocked_clients"] == 0, "no pop waits")
     assert server.client().rpush("q", "v") == 1  # nothing popped it
+
+
+def test_info_counts_the_blocked_clients(clean):
+    """INFO's blocked_clients counts the pool's clients waiting in a blocking
+    command, as redis counts its own: redis' test suite waits on it."""
+    _, _, px = clean
+    c, waiter = px.resp(), px.resp()
+
+    def blocked():
+        text = c.call("INFO", "clients").decode()
+        return int(text.split("blocked_clients:")[1].split("\r\n")[0])
+    assert blocked() == 0
+    waiter.send(encode_command("BLPOP", "bq", "0"))
+    wait_until(lambda: blocked() == 1, "the waiter counted")
+    assert c.call("RPUSH", "bq", "v") == 1
+    assert waiter.read_reply() == [b"bq", b"v"]
+    wait_until(lambda: blocked() == 0, "no one counted once answered")
