@@ -248,10 +248,17 @@ static bool client_over_limit(const struct client *c)
     return c->q.n >= window || held + coming >= c->px->client_max_buffer;
 }
 
+/* Whether the client's requests may be parsed and dispatched now, but for
+ * a fence it waits behind. */
+static bool client_unhindered(const struct client *c)
+{
+    return !c->closing && !c->closed && !client_over_limit(c) && !c->server_wait;
+}
+
 /* Whether the client's requests may be parsed and dispatched now. */
 static bool client_parsing(const struct client *c)
 {
-    return !c->closing && !c->closed && !client_over_limit(c) && !c->server_wait && !c->fence_wait;
+    return client_unhindered(c) && !c->fence_wait;
 }
 
 /* Bytes read on, unparsed, behind a blocking request (client_reading). */
@@ -262,14 +269,8 @@ static bool client_parsing(const struct client *c)
  * seen: it ends the wait (blocking_waits), which nothing else might. */
 static bool client_reading(const struct client *c)
 {
-    if (c->read_eof) {
-        return false;
-    }
-    if (client_parsing(c)) {
-        return true;
-    }
-    return c->fence_wait && !c->closing && !c->closed && !c->server_wait && !client_over_limit(c) &&
-           c->in.len < CLIENT_BLOCKED_READ_MAX && blocking_waits(c);
+    return !c->read_eof && client_unhindered(c) &&
+           (!c->fence_wait || (c->in.len < CLIENT_BLOCKED_READ_MAX && blocking_waits(c)));
 }
 
 static void client_update_events(struct client *c)
