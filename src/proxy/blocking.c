@@ -1,8 +1,7 @@
 #include "proxy/blocking.h"
 
-#include <stdio.h>
-
 #include "proxy/client.h"
+#include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/pool.h"
 #include "proxy/req.h"
@@ -12,23 +11,6 @@
 #include "proxy/server.h"
 #include "proxy/txn.h"
 
-/* A cluster node answers a client blocked on a slot that moves with a
- * redirection, which the proxy could not follow without losing the pop:
- * refused there, in redis' words for a command it will not run. */
-static void blocking_refuse_cluster(struct client *c, const uint8_t *p, const struct req_info *ri)
-{
-    char name[32], msg[128];
-    struct span a = ri->args.v[0];
-    size_t n = a.len < sizeof(name) ? a.len : sizeof(name) - 1;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t ch = p[a.off + i];
-        name[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + 32 : ch);
-    }
-    name[n] = '\0';
-    snprintf(msg, sizeof(msg), "unsupported command '%s' in a redis_cluster pool (blocking)", name);
-    router_reply_error(c, msg);
-}
-
 bool blocking_waits(const struct client *c)
 {
     const struct req *r = c->q.head;
@@ -37,18 +19,17 @@ bool blocking_waits(const struct client *c)
 
 void blocking_end(struct client *c, const char *why)
 {
-    if (blocking_waits(c)) {
-        sconn_reset(c->q.head->sconn, why); /* its reply: the error why */
+    const struct req *r = c->q.head;
+    /* (one a cluster pool holds is on no connection: the hold ends it, as
+     * the client reads no more: cluster_send.c) */
+    if (blocking_waits(c) && r->in_server) {
+        sconn_reset(r->sconn, why); /* its reply: the error why */
     }
 }
 
 bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct pool *pool = c->pool;
-    if (pool->mode == POOL_CLUSTER) {
-        blocking_refuse_cluster(c, p, ri);
-        return true;
-    }
     /* redis runs what the client sent before it first: so here, its earlier
      * requests (on other connections) are answered before it goes */
     if (client_wait_fence(c)) {
@@ -63,6 +44,11 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
     const struct span *k = &ri->keys.v[0];
     if (client_wait_server(c, route_pending(pool, p + k->off, k->len))) {
         return false; /* a sentinel group's master is not known yet */
+    }
+    if (pool->mode == POOL_CLUSTER) {
+        /* the slot's master, found (and followed) as any request's */
+        c->fence = cluster_submit_blocking(c, p, ri);
+        return true;
     }
     struct route r;
     int miss = route_request(pool, p, &ri->keys, false, &r);

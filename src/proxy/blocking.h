@@ -26,6 +26,9 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
  * the client is closed at once, as redis frees it, which ends the wait. */
 bool blocking_waits(const struct client *c);
 
+#define BLOCKING_END_MSG                                                                           \
+    "the proxy closes this connection: the wait ended (stop, reload or upgrade)"
+
 /* A client let go (a stop, a retired pool, an upgrade) is answered at once:
  * a blocked request of its gets the error why (its own connection is closed,
  * so the server pops nothing for it), and it is closed once written. */

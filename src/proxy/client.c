@@ -757,7 +757,7 @@ void client_drain(struct client *c)
     c->drained = c->drained || !c->read_eof; /* it may send more: so no reset destroys a reply */
     c->read_eof = true;                      /* no more reading: what it sent is still answered */
     client_process(c);
-    blocking_end(c, "the proxy closes this connection: the wait ended (stop, reload or upgrade)");
+    blocking_end(c, BLOCKING_END_MSG);
     client_update_events(c);
     client_mark_dirty(c);
 }

@@ -108,6 +108,12 @@ int cluster_note_redirect(struct server *from, const uint8_t *p, size_t len);
  * the client that follows the cluster's redirections (r is queued on c). */
 void cluster_submit_txn(struct client *c, struct req *r, const uint8_t *p, size_t len, int slot,
                         uint32_t ncmds);
+/* A blocking command (blocking.h) of the client, all its keys in one slot
+ * (else CROSSSLOT, and false): sent on the client's own connection to the
+ * slot's master, following redirections as any request does (a node that
+ * gives the slot away answers a client blocked there with MOVED, having
+ * popped nothing for it). */
+bool cluster_submit_blocking(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* r failed with an error (its connection closed): it leaves the count of its
  * client's requests out. */
 void cluster_req_failed(struct req *r);

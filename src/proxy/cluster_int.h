@@ -80,6 +80,7 @@ struct cluster_req {
     uint16_t canary_at; /* the one request tried at a node that says the cluster is
                          * down: that node (NODE_NONE: not one) */
     bool slot_canary;   /* the one request tried for a slot a node said is not served */
+    int64_t block_ms;   /* a blocking command's own timeout (blocking.h), else 0 */
     uint8_t bytes[];
 };
 

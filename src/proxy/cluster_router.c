@@ -86,6 +86,22 @@ static int cr_key_cmp(const void *a, const void *b)
     return x->key < y->key ? -1 : x->key > y->key;
 }
 
+bool cluster_submit_blocking(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    if (!cluster_keys_one_slot(p, &ri->keys)) {
+        c->pool->xstats[SPX_cross_server_refused]++;
+        router_reply_error(c, CROSSSLOT_MSG);
+        return false;
+    }
+    struct req *r = req_new(c->px, ri->cmd);
+    r->blocking = true;
+    cqueue_push(c, r, ri->len);
+    r->cx = cluster_req_new(c, p, ri->len, cr_slot(c, p, ri), false, c->cl_seq++);
+    r->cx->block_ms = ri->block_ms;
+    cluster_submit(c->pool->cluster, c, r);
+    return true;
+}
+
 /* The keys sorted by slot (then order); returns the number of slots. */
 static uint32_t cr_group(const uint8_t *p, const struct req_info *ri, struct cr_key *k)
 {

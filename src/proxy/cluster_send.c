@@ -19,6 +19,7 @@
 
 #include "core/buf.h"
 #include "core/log.h"
+#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/cluster_int.h"
 #include "proxy/hold.h"
@@ -28,6 +29,7 @@
 #include "proxy/req.h"
 #include "proxy/sconn.h"
 #include "proxy/server.h"
+#include "proxy/txn.h"
 
 enum { TRY_NEW, TRY_HELD, TRY_REDIRECT };
 
@@ -314,6 +316,9 @@ static void cl_write(struct cluster *cl, struct client *c, struct req *r, struct
         }
     }
     sconn_queued(sc, r, out->len - before);
+    if (r->blocking) {
+        sconn_block_deadline(sc, r, x->block_ms);
+    }
 }
 
 /* A node that said the cluster is down, or did not answer in time: one request
@@ -326,6 +331,20 @@ static bool cl_node_waits(const struct cluster_node *n, uint64_t now)
         return true;
     }
     return (n->says_down || n->stalled) && n->canary_out;
+}
+
+/* The connection r goes on to s: a blocking command's is the client's own
+ * (blocking.h), made again at the node a redirection names. */
+static struct sconn *cl_conn(struct client *c, const struct req *r, struct server *s)
+{
+    if (!r->blocking) {
+        return server_conn_for(s, c->id, c->lc.resp);
+    }
+    struct sconn *sc = txn_own_conn(c, s);
+    if (sc != NULL) {
+        sconn_speak(sc, c->lc.resp); /* made before a HELLO */
+    }
+    return sc;
 }
 
 /* Whether r may go now; sends it if so. */
@@ -368,7 +387,11 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         x->why = WHY_NODE;
         return HOLD_TRY_STAY;
     }
-    struct sconn *sc = server_conn_for(s, c->id, c->lc.resp);
+    struct sconn *sc = cl_conn(c, r, s);
+    if (sc == NULL) {
+        x->why = WHY_NODE; /* out of memory for the client's own connection */
+        return HOLD_TRY_STAY;
+    }
     if (sconn_ensure(sc) != 0) {
         cluster_node_mark_down(cl, s);
         x->why = WHY_NODE;
@@ -423,6 +446,10 @@ static int cl_hold_try(void *ctx, struct req *r, uint64_t since_us, const char *
     (void)since_us;
     if (c == NULL) {
         *why = "client closed";
+        return HOLD_TRY_FAIL;
+    }
+    if (r->blocking && c->read_eof) {
+        *why = BLOCKING_END_MSG; /* let go (blocking_end): it would wait for nobody */
         return HOLD_TRY_FAIL;
     }
     uint64_t waited_ms = (ev_now_us(cl_loop(cl)) - x->wait_since_us) / 1000;

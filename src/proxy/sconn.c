@@ -386,6 +386,11 @@ void sconn_send_blocking(struct sconn *c, struct req *r, const uint8_t *p, size_
     if (r->sconn != c || !r->in_server) {
         return; /* failed at once */
     }
+    sconn_block_deadline(c, r, block_ms);
+}
+
+void sconn_block_deadline(struct sconn *c, struct req *r, int64_t block_ms)
+{
     int64_t timeout = c->server->pool->cp->timeout_ms;
     r->deadline_ms = timeout <= 0 || block_ms < 0
                          ? 0
@@ -646,7 +651,9 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
         fb.to = route_fallback(s, true, true);
         fb.last = route_fallback(s, true, false);
     }
-    if (r != NULL && c->owner == NULL && hold_takes_back(s)) {
+    /* (a client's own connection carries a cluster request only for a
+     * blocking command, blocking.h, which waits for the node's heir as any) */
+    if (r != NULL && (c->owner == NULL || r->cx != NULL) && hold_takes_back(s)) {
         struct hold_entry *at = NULL; /* where the previous one went */
         r = sconn_requeue(c, r, sconn_hold_again, &at);
     } else if (r != NULL && c->owner == NULL && fb.to != NULL) {

@@ -90,6 +90,9 @@ void sconn_send(struct sconn *c, struct req *r, const uint8_t *p, size_t len);
  * may wait block_ms (< 0: without end) beyond the pool's timeout. */
 void sconn_send_blocking(struct sconn *c, struct req *r, const uint8_t *p, size_t len,
                          int64_t block_ms);
+/* r, just queued on c (a cluster pool's, which builds it in place): its
+ * deadline as sconn_send_blocking sets it. */
+void sconn_block_deadline(struct sconn *c, struct req *r, int64_t block_ms);
 /* The output buffer, for a caller that builds a request in place (a split's
  * fragment); then sconn_queued() with the bytes it appended. */
 struct buf *sconn_out(struct sconn *c);

@@ -151,17 +151,76 @@ def test_flush_is_refused_in_the_words_of_a_static_pool(cluster, proxy):
     assert c.call("DEL", "kept") == 1
 
 
-def test_blocking_commands_are_refused(cluster, proxy):
-    """A node answers a client blocked on a slot that moves with a redirection
-    the proxy could not follow without losing the pop: refused (README); in a
-    transaction, where nothing blocks, they run."""
+def blocked(cluster, node):
+    """blocked_clients of node."""
+    text = cluster.call(node, "INFO", "clients").decode()
+    return int(dict(line.split(":", 1) for line in text.split("\r\n") if ":" in line)["blocked_clients"])
+
+
+def test_blocking_commands_wait_at_their_slots_master(cluster, proxy):
+    """BLPOP, BLMOVE and XREAD BLOCK wait at the master of their keys' slot
+    and are answered by a push through another client; keys of two slots are
+    refused as redis refuses them; in a transaction, where nothing blocks,
+    they run."""
     c = proxy.resp()
-    for cmd in (("BLPOP", "q", "0"), ("BLMOVE", "{q}a", "{q}b", "LEFT", "LEFT", "1"),
-                ("XREAD", "BLOCK", "0", "STREAMS", "s", "$")):
-        assert c.call(*cmd) == RespError(
-            "ERR unsupported command '%s' in a redis_cluster pool (blocking)" % cmd[0].lower())
-    assert c.call("XREAD", "STREAMS", "s", "0") is None  # no BLOCK: an ordinary read
+    pusher = proxy.resp()
+    assert c.call("DEL", "q", "{q}a", "{q}b", "s") >= 0
+    cases = [
+        (("BLPOP", "q", "0"), ("RPUSH", "q", "v1"), [b"q", b"v1"]),
+        (("BLMOVE", "{q}a", "{q}b", "LEFT", "LEFT", "0"), ("RPUSH", "{q}a", "v2"), b"v2"),
+    ]
+    for block, push, expected in cases:
+        c.send(encode_command(*block))
+        wait_until(lambda: blocked(cluster, cluster.master_of(key_slot(block[1]))) == 1, "the client blocked at its master")
+        assert pusher.call(*push) == 1
+        assert c.read_reply() == expected
+    assert c.call("LRANGE", "{q}b", "0", "-1") == [b"v2"]
+    assert pusher.call("XADD", "s", "1-1", "f", "v") == b"1-1"
+    assert c.call("XREAD", "BLOCK", "0", "STREAMS", "s", "0") == [[b"s", [[b"1-1", [b"f", b"v"]]]]]
+    assert c.call("BLPOP", "q", "0.2") is None  # its own timeout, answered by redis
+    # a client that closes while blocked: its own connection closes, so the
+    # master stops waiting and a later push is not popped for nobody
+    gone = proxy.resp()
+    gone.send(encode_command("BLPOP", "q", "0"))
+    wait_until(lambda: blocked(cluster, cluster.master_of(key_slot("q"))) == 1, "blocked")
+    gone.close()
+    wait_until(lambda: blocked(cluster, cluster.master_of(key_slot("q"))) == 0, "no longer blocked")
+    assert pusher.call("RPUSH", "q", "kept") == 1
+    assert c.call("LPOP", "q") == b"kept"
+    assert key_slot("a") != key_slot("b")
+    assert c.call("BLPOP", "a", "b", "0") == RespError(
+        "CROSSSLOT Keys in request don't hash to the same slot")
+    assert c.call("XREAD", "STREAMS", "s", "1-1") is None  # no BLOCK: an ordinary read
     assert c.pipeline([("MULTI",), ("BLPOP", "q", "0"), ("EXEC",)]) == [b"OK", b"QUEUED", [None]]
+    assert proxy.stats()["cl"]["forward_error"] == 0
+
+
+def test_a_client_blocked_on_a_slot_that_moves_follows_it(cluster, proxy):
+    """A node that gives a slot away answers a client blocked there with MOVED
+    (it popped nothing): the proxy sends the pop again where the slot went, so
+    the client gets what is pushed there, once."""
+    c = proxy.resp()
+    key = "blocked-moving"
+    slot = key_slot(key)
+    assert c.call("DEL", key) >= 0
+    src = cluster.master_of(slot)
+    dst = next(m for m in cluster.masters() if m.port != src.port)
+    c.send(encode_command("BLPOP", key, "0"))
+    wait_until(lambda: blocked(cluster, src) == 1, "blocked at the source")
+    moved = proxy.stats()["cl"]["moved"]
+    cluster.move_slot(slot, dst)
+    try:
+        wait_until(lambda: proxy.stats()["cl"]["moved"] > moved, "the blocked client's MOVED followed", timeout=10)
+        wait_until(lambda: blocked(cluster, dst) == 1, "blocked at the target")
+        assert blocked(cluster, src) == 0
+        assert proxy.resp().call("RPUSH", key, "a", "b") == 2
+        assert c.read_reply() == [key.encode(), b"a"]
+        assert cluster.call(dst, "LRANGE", key, 0, -1) == [b"b"]
+        assert c.call("PING") == b"PONG"
+        assert proxy.stats()["cl"]["forward_error"] == 0
+    finally:
+        cluster.call(dst, "DEL", key)
+        cluster.move_slot(slot, src)
 
 
 def test_hash_tags_and_crossslot(cluster, proxy):
