@@ -197,23 +197,6 @@ uint16_t redis_cmd_lookup_sub(uint16_t parent, const uint8_t *sub, size_t n)
     return cmd_find(name, c->name_len + 1 + n);
 }
 
-bool redis_cmd_arity_table_ok(const struct redis_cmd *c, uint32_t argc)
-{
-    return c->arity >= 0 ? argc == (uint32_t)c->arity : argc >= (uint32_t)-c->arity;
-}
-
-bool redis_cmd_arity_ok(const struct redis_cmd *c, uint32_t argc)
-{
-    if (!redis_cmd_arity_table_ok(c, argc)) {
-        return false;
-    }
-    /* MSET-like: keys every `step` args up to the end need whole groups. */
-    if (c->first > 0 && c->last < 0 && c->step > 1) {
-        return argc >= (uint32_t)c->first && (argc - (uint32_t)c->first) % (uint32_t)c->step == 0;
-    }
-    return true;
-}
-
 bool redis_cmd_supported(const struct redis_cmd *c)
 {
     return c->name_len > 0 && redis_cmd_reject_reason(c) == NULL;

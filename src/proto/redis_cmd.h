@@ -149,16 +149,37 @@ uint16_t redis_cmd_lookup(const uint8_t *p, size_t n);
 uint16_t redis_cmd_lookup_name(const uint8_t *p, size_t n);
 /* Id of subcommand sub of container `parent`; REDIS_CMD_UNKNOWN if none. */
 uint16_t redis_cmd_lookup_sub(uint16_t parent, const uint8_t *sub, size_t n);
-/* True if argc (name included) satisfies the command's arity, and an MSET-like
- * command has whole groups of key and values. */
-bool redis_cmd_arity_ok(const struct redis_cmd *c, uint32_t argc);
 /* True if argc satisfies the arity of redis' command table alone: what redis
  * checks before it queues a command in a transaction (MSET a 1 b passes). */
-bool redis_cmd_arity_table_ok(const struct redis_cmd *c, uint32_t argc);
+static inline bool redis_cmd_arity_table_ok(const struct redis_cmd *c, uint32_t argc)
+{
+    return c->arity >= 0 ? argc == (uint32_t)c->arity : argc >= (uint32_t)-c->arity;
+}
+
+/* True if argc (name included) satisfies the command's arity, and an MSET-like
+ * command has whole groups of key and values. (Inline, as the two below: every
+ * request asks.) */
+static inline bool redis_cmd_arity_ok(const struct redis_cmd *c, uint32_t argc)
+{
+    if (!redis_cmd_arity_table_ok(c, argc)) {
+        return false;
+    }
+    /* MSET-like: keys every `step` args up to the end need whole groups. */
+    if (c->first > 0 && c->last < 0 && c->step > 1) {
+        return argc >= (uint32_t)c->first && (argc - (uint32_t)c->first) % (uint32_t)c->step == 0;
+    }
+    return true;
+}
 /* True for commands the proxy serves (listed by COMMAND, counted by COMMAND COUNT). */
 bool redis_cmd_supported(const struct redis_cmd *c);
 /* Why a rejected command is rejected ("blocking", ...), or NULL if it is not. */
 const char *redis_cmd_reject_reason(const struct redis_cmd *c);
+/* Whether it is rejected (the REJECT kinds end enum redis_handling): inline,
+ * so that a command served costs no call to find out. */
+static inline bool redis_cmd_rejected(const struct redis_cmd *c)
+{
+    return c->handling >= REDIS_H_REJECT_NOKEY;
+}
 
 /* True if the command has arguments that are keys (COMMAND GETKEYS can answer). */
 bool redis_cmd_has_keys(const struct redis_cmd *c);
@@ -174,6 +195,20 @@ bool redis_cmd_has_keys(const struct redis_cmd *c);
  */
 int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
                    uint32_t argc, struct spans *keys);
+
+/* Where most commands have their one key (GET, SET, INCR...): a single key
+ * spec of one key at a fixed argument. Its index (< argc), or 0 when the key
+ * specs must be walked (redis_cmd_keys, which finds the same key there).
+ * Inline: every request asks. */
+static inline uint32_t redis_cmd_fixed_key(const struct redis_cmd *c, uint32_t argc)
+{
+    if (c->nspecs != 1 || c->keys_kind != REDIS_KEYS_SPECS) {
+        return 0;
+    }
+    const struct redis_keyspec *ks = &redis_keyspec_table[c->spec0];
+    bool fixed = ks->keyword == NULL && ks->find == REDIS_FIND_RANGE && ks->lastkey == 0;
+    return fixed && ks->begin > 0 && (uint32_t)ks->begin < argc ? (uint32_t)ks->begin : 0;
+}
 
 /* A key of a request and the flags (REDIS_K masks) of what found it: nonzero stops. */
 typedef int (*redis_key_fn)(void *ctx, struct span key, uint32_t flags);
@@ -195,5 +230,11 @@ uint32_t redis_cmd_key_flags(const struct redis_cmd *c, uint32_t flags, const ui
 #define REDIS_BLOCK_FOREVER (-1)
 int64_t redis_cmd_block_ms(const struct redis_cmd *c, uint16_t id, const uint8_t *req,
                            const struct span *args, uint32_t argc);
+/* Whether c is a command redis_cmd_block_ms may find blocking (inline: every
+ * request asks, and almost none is). */
+static inline bool redis_cmd_may_block(const struct redis_cmd *c)
+{
+    return c->handling == REDIS_H_KEY_BLOCKING || c->handling == REDIS_H_KEY_BLOCK_OPT;
+}
 
 #endif

@@ -131,7 +131,8 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
         c = redis_cmd_get(id);
     }
     info->named = id;
-    if (!redis_cmd_arity_ok(c, argc) && id == REDIS_CMD_EXEC) {
+    bool arity_ok = redis_cmd_arity_ok(c, argc);
+    if (!arity_ok && id == REDIS_CMD_EXEC) {
         /* redis: EXEC refused aborts the transaction, and says so */
         snprintf(info->err, sizeof(info->err),
                  "EXECABORT Transaction discarded because of: wrong number of arguments for "
@@ -141,8 +142,8 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
         return NULL;
     }
     /* redis checks the arity before the login: so do we, then our own refusals */
-    const char *why = redis_cmd_reject_reason(c);
-    if (!redis_cmd_arity_ok(c, argc)) {
+    const char *why = redis_cmd_rejected(c) ? redis_cmd_reject_reason(c) : NULL;
+    if (!arity_ok) {
         req_reject_arity(info, c);
         info->late_err = why == NULL && redis_cmd_arity_table_ok(c, argc) && argc > 1 &&
                          spans_push(&info->keys, a[1].off, a[1].len) == 0;
@@ -277,6 +278,10 @@ static int req_keys(const struct redis_cmd *c, const uint8_t *p, struct req_info
         }
         return 0;
     }
+    uint32_t k = redis_cmd_fixed_key(c, info->args.n);
+    if (k != 0) {
+        return spans_push(&info->keys, a[k].off, a[k].len);
+    }
     return redis_cmd_keys(c, p, a, info->args.n, &info->keys);
 }
 
@@ -301,7 +306,9 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     }
     /* it would park a shared server connection for as long as it waits: the
      * core sends it on the client's own (info->blocking) */
-    info->block_ms = redis_cmd_block_ms(c, info->cmd, p, info->args.v, info->args.n);
+    info->block_ms = redis_cmd_may_block(c)
+                         ? redis_cmd_block_ms(c, info->cmd, p, info->args.v, info->args.n)
+                         : REDIS_BLOCK_NOT;
     info->blocking = info->block_ms != REDIS_BLOCK_NOT;
     if (req_keys(c, p, info) != 0) {
         return req_refuse_msg(info, "out of memory (keys of '%s')", c);

@@ -930,6 +930,54 @@ static void test_getkeys_vectors(void)
     CHECK(seen >= 80);
 }
 
+/* redis_cmd_fixed_key, the parser's shortcut, names the key the key specs'
+ * walk finds, for every command of the table and every argument count. */
+static void test_fixed_key_is_the_walks_key(void)
+{
+    static const char req[] = "a0a1a2a3a4a5a6a7a8";
+    struct span args[9];
+    for (uint32_t i = 0; i < 9; i++) {
+        args[i] = (struct span){2 * i, 2};
+    }
+    int shortcuts = 0;
+    for (uint16_t id = 0; id < REDIS_CMD_COUNT; id++) {
+        const struct redis_cmd *c = redis_cmd_get(id);
+        for (uint32_t argc = 1; argc <= 9; argc++) {
+            uint32_t k = redis_cmd_fixed_key(c, argc);
+            if (k == 0) {
+                continue;
+            }
+            struct spans walk;
+            spans_init(&walk);
+            bool same = redis_cmd_keys(c, (const uint8_t *)req, args, argc, &walk) == 0 &&
+                        walk.n == 1 && walk.v[0].off == args[k].off && k < argc;
+            if (!same) {
+                fprintf(stderr, "'%s' argc %u: fixed key %u, the walk found %u keys\n", c->name,
+                        argc, k, walk.n);
+            }
+            CHECK(same);
+            shortcuts++;
+            spans_free(&walk);
+        }
+    }
+    CHECK(shortcuts > 500); /* most commands take it */
+    CHECK_EQ_INT(redis_cmd_fixed_key(redis_cmd_get(REDIS_CMD_GET), 2), 1);
+    CHECK_EQ_INT(redis_cmd_fixed_key(redis_cmd_get(REDIS_CMD_GET), 1), 0);
+    CHECK_EQ_INT(redis_cmd_fixed_key(redis_cmd_get(REDIS_CMD_MGET), 3), 0);
+}
+
+/* redis_cmd_rejected, the parser's shortcut, agrees with the reasons. */
+static void test_rejected_is_a_reason(void)
+{
+    int rejected = 0;
+    for (uint16_t id = 0; id < REDIS_CMD_COUNT; id++) {
+        const struct redis_cmd *c = redis_cmd_get(id);
+        CHECK(redis_cmd_rejected(c) == (redis_cmd_reject_reason(c) != NULL));
+        rejected += redis_cmd_rejected(c);
+    }
+    CHECK(rejected > 10);
+}
+
 /* ---- responses -------------------------------------------------------------------- */
 
 static int rsp(const char *p)
@@ -1975,6 +2023,8 @@ int main(void)
     test_table();
     test_twemproxy_commands();
     test_getkeys_vectors();
+    test_fixed_key_is_the_walks_key();
+    test_rejected_is_a_reason();
     test_rsp_shapes();
     test_rsp_errors();
     test_rsp_deep();
