@@ -33,6 +33,9 @@ POLICY = {
     # only ever concerns the connection that sends it
     "client|setname": "LOCAL_STATE", "client|getname": "LOCAL", "client|setinfo": "LOCAL_STATE",
     "client|id": "LOCAL", "client|info": "LOCAL", "client|no-evict": "LOCAL_STATE",
+    # CLIENT LIST lists the proxy's clients as far as one knows them: itself (RQ finds
+    # its own address there by the name it set)
+    "client|list": "LOCAL",
     "client|no-touch": "LOCAL_STATE", "client|reply": "LOCAL_STATE", "client|help": "LOCAL",
     # split by key, the replies merged
     "mget": "SPLIT_ARRAY",  # one array, values in the original key order

@@ -79,11 +79,15 @@ static int client_setinfo(struct buf *out, const uint8_t *req, const struct span
 }
 
 /* CLIENT INFO: redis 7.0's line, with what the proxy knows of the connection and 0 or
- * the defaults for what only a server has (buffers, memory). */
-static int client_info(struct buf *out, const struct local_ctx *lc)
+ * the defaults for what only a server has (buffers, memory); cmd: the command asking
+ * (CLIENT LIST shows the same line). shown: false for CLIENT LIST's empty answer. */
+static int client_info(struct buf *out, const struct local_ctx *lc, const char *cmd, bool shown)
 {
     struct buf line;
     buf_init(&line);
+    if (!shown) {
+        return redis_wire_verbatim(out, "txt", "", 0, lc->resp);
+    }
     int rc = buf_printf(
         &line, "id=%llu addr=%s laddr=%s fd=0 name=%.*s age=0 idle=0 flags=%s db=%d",
         (unsigned long long)lc->id, lc->addr != NULL ? lc->addr : "",
@@ -92,13 +96,43 @@ static int client_info(struct buf *out, const struct local_ctx *lc)
     rc |= buf_printf(&line,
                      " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
                      "multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
-                     "cmd=client|info user=default redir=-1 resp=%d\n",
-                     lc->resp);
+                     "cmd=%s user=default redir=-1 resp=%d\n",
+                     cmd, lc->resp);
     if (rc == 0) {
         rc = redis_wire_verbatim(out, "txt", line.data, line.len, lc->resp);
     }
     buf_free(&line);
     return rc;
+}
+
+/* CLIENT LIST [TYPE type] [ID id...]: the proxy's clients as this one knows them,
+ * itself (its line as CLIENT INFO's), filtered and checked as redis 7.0 does. */
+static int client_list(struct buf *out, const uint8_t *req, const struct span *a, uint32_t argc,
+                       const struct local_ctx *lc)
+{
+    bool shown = true;
+    if (argc == 4 && redis_wire_arg_is(req, a[2], "type")) {
+        struct span t = a[3];
+        bool known = redis_wire_arg_is(req, t, "normal") || redis_wire_arg_is(req, t, "pubsub") ||
+                     redis_wire_arg_is(req, t, "replica") || redis_wire_arg_is(req, t, "slave") ||
+                     redis_wire_arg_is(req, t, "master");
+        if (!known) {
+            return client_error_quoting(out, "Unknown client type '", req + t.off, t.len, "'");
+        }
+        shown = redis_wire_arg_is(req, t, lc->subscribed ? "pubsub" : "normal");
+    } else if (argc > 3 && redis_wire_arg_is(req, a[2], "id")) {
+        shown = false;
+        for (uint32_t i = 3; i < argc; i++) {
+            int64_t id;
+            if (!redis_wire_int_parse(req + a[i].off, a[i].len, &id)) {
+                return redis_wire_error(out, "ERR Invalid client ID");
+            }
+            shown |= id > 0 && (uint64_t)id == lc->id; /* (0, -1: no client, no error) */
+        }
+    } else if (argc != 2) {
+        return redis_wire_error(out, "ERR syntax error");
+    }
+    return client_info(out, lc, "client|list", shown);
 }
 
 /* CLIENT NO-EVICT, NO-TOUCH: nothing for the proxy to do, but the answer. */
@@ -134,6 +168,8 @@ static int client_help(struct buf *out)
         "    Return the id of this connection to the proxy.",
         "INFO",
         "    Return what the proxy knows about this connection.",
+        "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <client-id> [<client-id> ...]]",
+        "    Return this connection's line (the proxy's other clients are not shown).",
         "NO-EVICT (ON|OFF)",
         "    Accepted; the proxy never evicts a client for its memory alone.",
         "NO-TOUCH (ON|OFF)",
@@ -165,7 +201,9 @@ int redis_local_client(struct buf *out, const uint8_t *req, const struct req_inf
     case REDIS_CMD_CLIENT_ID:
         return redis_wire_num(out, ':', (int64_t)lc->id);
     case REDIS_CMD_CLIENT_INFO:
-        return client_info(out, lc);
+        return client_info(out, lc, "client|info", true);
+    case REDIS_CMD_CLIENT_LIST:
+        return client_list(out, req, a, info->args.n, lc);
     case REDIS_CMD_CLIENT_NO_EVICT:
     case REDIS_CMD_CLIENT_NO_TOUCH:
         return client_on_off(out, req, a[2]);

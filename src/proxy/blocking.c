@@ -1,5 +1,9 @@
 #include "proxy/blocking.h"
 
+#include <stdio.h>
+#include <string.h>
+
+#include "core/log.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
@@ -17,14 +21,79 @@ bool blocking_waits(const struct client *c)
     return r != NULL && r->blocking && !r->done;
 }
 
+/* The answer to CLIENT UNBLOCK: 1, or 0 when the pop was served first (its
+ * reply is on its way). An error (an ACL without CLIENT UNBLOCK) leaves the
+ * wait to its deadline (blocking_end). */
+static void blocking_unblock_reply(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                                   const struct rsp_info *ri, const char *err)
+{
+    const struct server *s = r->reply_ctx;
+    (void)out;
+    if (err != NULL || ri->is_error) {
+        /* (info: a stop lets every blocked client go, each would say it) */
+        log_info("server '%s': CLIENT UNBLOCK failed (%.*s): a blocked client let go waits up "
+                 "to %d ms for its pop, then closes",
+                 s->cs->name, err != NULL ? (int)strlen(err) : (int)(len > 2 ? len - 2 : len),
+                 err != NULL ? err : (const char *)p, BLOCKING_UNBLOCK_MS);
+    }
+}
+
+/* CLIENT UNBLOCK <own's server id> ERROR on a shared connection to the same
+ * server: redis either ends the wait (-UNBLOCKED, nothing popped) or has
+ * served it already (the value is on its way): no pop is lost. */
+static bool blocking_unblock(struct sconn *own)
+{
+    struct server *s = own->server;
+    struct sconn *sc = server_conn_for(s, 0, 2); /* the proxy's own: client id 0 */
+    if (own->srv_id <= 0 || sconn_ensure(sc) != 0) {
+        return false;
+    }
+    char id[24];
+    int n = snprintf(id, sizeof(id), "%lld", (long long)own->srv_id);
+    const uint8_t *argv[4] = {(const uint8_t *)"CLIENT", (const uint8_t *)"UNBLOCK",
+                              (const uint8_t *)id, (const uint8_t *)"ERROR"};
+    size_t lens[4] = {6, 7, (size_t)n, 5};
+    struct buf *out = sconn_out(sc);
+    size_t before = out->len;
+    if (s->pool->proto->build(out, 4, argv, lens) != 0) {
+        out->len = before;
+        return false;
+    }
+    struct req *r = req_new(s->pool->px, 0);
+    r->reply = blocking_unblock_reply;
+    r->reply_ctx = s;
+    sconn_queued(sc, r, out->len - before);
+    return true;
+}
+
 void blocking_end(struct client *c, const char *why)
 {
-    const struct req *r = c->q.head;
+    struct req *r = c->q.head;
     /* (one a cluster pool holds is on no connection: the hold ends it, as
      * the client reads no more: cluster_send.c) */
-    if (blocking_waits(c) && r->in_server) {
-        sconn_reset(r->sconn, why); /* its reply: the error why */
+    if (!blocking_waits(c) || !r->in_server || r->unblocking) {
+        return;
     }
+    if (blocking_unblock(r->sconn)) {
+        /* its answer comes on its own connection: what it popped, or
+         * -UNBLOCKED (req_complete: then the client closes as at a failure) */
+        r->unblocking = true;
+        sconn_req_deadline(r->sconn, r, BLOCKING_UNBLOCK_MS);
+        return;
+    }
+    /* without its id: closed now (the server pops nothing for it after; one
+     * popped in the same instant, before redis reads the close, is lost) */
+    sconn_reset(r->sconn, why);
+}
+
+void blocking_failed(struct client *c, const char *why)
+{
+    c->pool->stats[SP_forward_error]++;
+    log_info("pool '%s': client %s: its blocking command ended without the server's answer "
+             "(%s): closed",
+             c->pool->cp->name, c->addr, why);
+    c->closing = true;
+    client_mark_dirty(c);
 }
 
 bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
@@ -54,7 +123,12 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
     int miss = route_request(pool, p, &ri->keys, false, &r);
     if (miss != ROUTE_HIT) {
         char msg[256];
-        router_reply_error(c, route_miss_text(pool, miss, &r, msg, sizeof(msg)));
+        const char *text = route_miss_text(pool, miss, &r, msg, sizeof(msg));
+        if (miss == ROUTE_MISS_CROSS) {
+            router_reply_error(c, text); /* the request's own fault */
+        } else {
+            blocking_failed(c, text); /* no server: as if it were gone */
+        }
         return true;
     }
     struct sconn *sc = txn_own_conn(c, r.target);
@@ -65,8 +139,7 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
     sconn_speak(sc, c->lc.resp); /* made before a HELLO */
     int err = sconn_ensure(sc);
     if (err != 0) {
-        pool->stats[SP_forward_error]++;
-        router_reply_error(c, server_strerror(r.target, err));
+        blocking_failed(c, server_strerror(r.target, err));
         return true;
     }
     struct req *q = req_new(c->px, ri->cmd);

@@ -659,7 +659,7 @@ void client_flush(struct client *c)
         client_process(c);
     }
     client_update_events(c);
-    if (client_parsing(c) && c->in.len > 0 && c->in.len >= c->need) {
+    if (c->in.len > 0 && c->in.len >= c->need && client_parsing(c)) {
         /* requests read before we paused, or left when the limit stopped us:
          * no socket event will come for bytes that are already here */
         client_process(c);
@@ -667,7 +667,7 @@ void client_flush(struct client *c)
             return; /* (read_eof) the last of them were local replies, now written */
         }
     }
-    if (client_reading(c) && stream_pending(&c->st) > 0) {
+    if (stream_pending(&c->st) > 0 && client_reading(c)) {
         client_read(c); /* the same for bytes TLS decrypted before we paused */
     }
 }
@@ -814,10 +814,11 @@ void client_private_lost(struct client *c, struct sconn *sc, const char *msg)
     }
     if (pubsub_owns(c, sc)) {
         /* the subscriptions on it are gone: the client's library reconnects and
-         * subscribes again, which it does only for a closed connection */
-        char why[256];
-        snprintf(why, sizeof(why), "connection to a pub/sub server lost: %s", msg);
-        router_reply_error(c, why);
+         * subscribes again, which it does only for a closed connection. No
+         * error says so: it would answer no request (a RESP3 client takes it
+         * for a broken protocol), and libraries resubscribe on a close alone */
+        log_info("pool '%s': client %s: connection to a pub/sub server lost (%s): closed",
+                 c->pool->cp->name, c->addr, msg);
         c->closing = true;
         client_update_events(c);
         client_mark_dirty(c);

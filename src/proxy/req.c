@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "proto/redis_cmd.h"
+#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
@@ -110,6 +111,10 @@ static void frag_done(struct req *f)
 
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri)
 {
+    if (r->unblocking && ri->is_error) {
+        req_fail(r, "the wait ended (stop, reload or upgrade)"); /* -UNBLOCKED: nothing popped */
+        return;
+    }
     if (r->cx != NULL && cluster_reply(r, p, len, ri)) {
         return; /* redirected: sent again or held (cluster.h) */
     }
@@ -158,6 +163,11 @@ void req_fail(struct req *r, const char *msg)
     }
     if (r->client == NULL) {
         req_release(r);
+        return;
+    }
+    if (r->blocking) {
+        blocking_failed(r->client, msg);               /* (it counts forward_error) */
+        req_deliver(r, (const uint8_t *)"", 0, false); /* no reply: the connection closes */
         return;
     }
     /* twemproxy's count: client requests answered with the proxy's error

@@ -177,6 +177,11 @@ static void sconn_preamble(struct sconn *c)
         buf_append(&c->out, cluster_msg_readonly, cluster_msg_readonly_len) == 0) {
         c->swallow++; /* a cluster replica serves reads after READONLY */
     }
+    static const char client_id[] = "*2\r\n$6\r\nCLIENT\r\n$2\r\nID\r\n";
+    c->srv_id = 0;
+    c->id_asked = c->owner != NULL && p->cp->redis &&
+                  buf_append(&c->out, client_id, sizeof(client_id) - 1) == 0;
+    c->swallow += c->id_asked; /* the last of the set-up: see sconn_answer */
     c->wire_queued += c->out.len - before;
     if (c->out.len > 0) {
         sconn_mark_dirty(c);
@@ -387,6 +392,12 @@ void sconn_send_blocking(struct sconn *c, struct req *r, const uint8_t *p, size_
         return; /* failed at once */
     }
     sconn_block_deadline(c, r, block_ms);
+}
+
+void sconn_req_deadline(struct sconn *c, struct req *r, uint64_t ms)
+{
+    r->deadline_ms = ev_now(sconn_px(c)->loop) + ms;
+    sconn_arm_timer(c);
 }
 
 void sconn_block_deadline(struct sconn *c, struct req *r, int64_t block_ms)
@@ -738,6 +749,12 @@ static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
 {
     struct sconn *c = t->data;
     (void)loop;
+    if (c->head != NULL && c->head->unblocking) {
+        /* CLIENT UNBLOCK found no answer (an ACL refused it): the wait the
+         * proxy ends, no fault of the server's (blocking_end) */
+        sconn_reset(c, "the wait ended (stop, reload or upgrade)");
+        return;
+    }
     if (c->server->pool->mode == POOL_CLUSTER) {
         cluster_node_timed_out(c->server);
     }
@@ -813,6 +830,9 @@ static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
         c->swallow--;
         if (c->auth_left > 0) {
             sconn_auth_reply(c, p, len);
+        } else if (c->swallow == 0 && c->id_asked) {
+            c->id_asked = false; /* CLIENT ID's (an ACL may refuse it: then 0) */
+            c->srv_id = c->ri.type == ':' ? c->ri.integer : 0;
         } else if (c->ri.is_error) {
             log_error("server '%s' refused connection set-up: %.*s", s->cs->name,
                       (int)(len > 2 ? len - 2 : len), (const char *)p);

@@ -64,6 +64,11 @@ struct sconn {
     /* A client's own connection (pub/sub, WATCH), NULL for a shared one. It is freed
      * with its client; a failure of it ends the client's subscriptions or watch. */
     struct client *owner;
+    /* A client's own redis connection asks CLIENT ID last in its set-up: the
+     * server's id for it (0: not known, or refused), which CLIENT UNBLOCK
+     * names to end a wait without losing what it pops (blocking.c). */
+    int64_t srv_id;
+    bool id_asked;
     bool quiet;       /* the proxy's own query (a cluster map): its closes are logged at info */
     uint16_t sub_cmd; /* subscribed: replies are parsed as pushes with this command id */
     struct ev_timer timer;           /* deadline of the oldest request */
@@ -93,6 +98,8 @@ void sconn_send_blocking(struct sconn *c, struct req *r, const uint8_t *p, size_
 /* r, just queued on c (a cluster pool's, which builds it in place): its
  * deadline as sconn_send_blocking sets it. */
 void sconn_block_deadline(struct sconn *c, struct req *r, int64_t block_ms);
+/* r, waiting on c: answered within ms from now, or it fails as timed out. */
+void sconn_req_deadline(struct sconn *c, struct req *r, uint64_t ms);
 /* The output buffer, for a caller that builds a request in place (a split's
  * fragment); then sconn_queued() with the bytes it appended. */
 struct buf *sconn_out(struct sconn *c);

@@ -363,8 +363,10 @@ static void test_req_reject(void)
     CHECK_ERR("unsupported command 'config' (no key to route by)");
     CHECK_EQ_INT(parse_words("SHUTDOWN", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'shutdown' (admin)");
+    CHECK_EQ_INT(parse_words("CLIENT KILL ID 1", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'client|kill' (admin)");
     CHECK_EQ_INT(parse_words("CLIENT LIST", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'client|list' (admin)");
+    CHECK(rq.route == ROUTE_LOCAL); /* the client's own line (redis_local_client.c) */
     CHECK_EQ_INT(parse_words("SCRIPT KILL", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'script|kill' (no key to route by)");
     const char *more[] = {"SWAPDB 0 1",      "CLIENT KILL x y", "CLIENT TRACKING on", "WAIT 1 0",
