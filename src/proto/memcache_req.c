@@ -561,11 +561,13 @@ int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     if (nul != NULL) {
         line.end = (size_t)(nul - p);
     }
-    if (mc_req_tokens(p, &pos, line.end, &info->args, 1, &more) < 0) {
-        return mc_req_error(info, MC_ERR_NOMEM);
-    }
-    if (info->args.n == 0) {
+    /* the command name first: it says how many tokens the line may have */
+    struct span name;
+    if (!mc_token_next(p, &pos, line.end, &name)) {
         return mc_req_reject(info, line.next, MC_ERR_UNKNOWN);
+    }
+    if (spans_push(&info->args, name.off, name.len) < 0) {
+        return mc_req_error(info, MC_ERR_NOMEM);
     }
     const struct mc_cmd *cmd = mc_cmd_find(p + info->args.v[0].off, info->args.v[0].len);
     if (cmd == NULL) {
