@@ -40,7 +40,7 @@ static int64_t info_field(const char *s, size_t n, const char *name)
 }
 
 /* One line "redis_version:7.0.15" or "db0:keys=3,expires=0,avg_ttl=0" of a reply. */
-static void info_line(struct server *s, const char *line, size_t n)
+static void info_line(struct server *s, const char *line, size_t n, bool keyspace)
 {
     struct pool_info *pi = &s->pool->info;
     char db[24];
@@ -49,14 +49,20 @@ static void info_line(struct server *s, const char *line, size_t n)
         size_t v = n - 14 < sizeof(pi->version) - 1 ? n - 14 : sizeof(pi->version) - 1;
         memcpy(pi->version, line + 14, v);
         pi->version[v] = '\0';
-    } else if ((size_t)dl < n && memcmp(line, db, (size_t)dl) == 0) {
+    } else if (n > 17 && memcmp(line, "maxmemory_policy:", 17) == 0) {
+        size_t v = n - 17 < sizeof(pi->policy) - 1 ? n - 17 : sizeof(pi->policy) - 1;
+        memcpy(pi->policy, line + 17, v);
+        pi->policy[v] = '\0';
+    } else if (keyspace && (size_t)dl < n && memcmp(line, db, (size_t)dl) == 0) {
         pi->srv_keys[s->idx] = info_field(line, n, "keys");
         pi->srv_expires[s->idx] = info_field(line, n, "expires");
     }
 }
 
-/* Read an INFO reply of s: its version, its keyspace line for the pool's db
- * (keyspace: no such line means the db is empty). */
+/* Read an INFO reply of s: its version, its eviction policy and, when it
+ * answers INFO keyspace (keyspace), its line for the pool's db (no such line:
+ * the db is empty). A client's INFO default has a keyspace too, but maybe a
+ * replica's, which the sum must not count (info_on_timer). */
 static void info_parse(struct server *s, const uint8_t *p, size_t len, bool keyspace)
 {
     s = server_counted(s); /* a hidden replica's figures would count for its group */
@@ -71,7 +77,7 @@ static void info_parse(struct server *s, const uint8_t *p, size_t len, bool keys
     while (t < end) {
         const char *nl = memchr(t, '\n', (size_t)(end - t));
         size_t n = (size_t)((nl != NULL ? nl : end) - t);
-        info_line(s, t, n > 0 && t[n - 1] == '\r' ? n - 1 : n);
+        info_line(s, t, n > 0 && t[n - 1] == '\r' ? n - 1 : n, keyspace);
         t = nl != NULL ? nl + 1 : end;
     }
 }
@@ -220,7 +226,7 @@ static void info_human(char *out, size_t cap, uint64_t bytes)
     }
 }
 
-static void info_section_memory(struct buf *t)
+static void info_section_memory(struct client *c, struct buf *t)
 {
     long pages = 0;
     FILE *f = fopen("/proc/self/statm", "r");
@@ -235,9 +241,15 @@ static void info_section_memory(struct buf *t)
     char human[32];
     info_human(human, sizeof(human), rss);
     buf_printf(t,
-               "# Memory\r\nused_memory:%llu\r\nused_memory_human:%s\r\nused_memory_rss:%llu\r\n"
-               "\r\n",
+               "# Memory\r\nused_memory:%llu\r\nused_memory_human:%s\r\nused_memory_rss:%llu\r\n",
                (unsigned long long)rss, human, (unsigned long long)rss);
+    /* the servers' eviction policy, which the data lives under (Sidekiq warns
+     * at start unless it reads noeviction) */
+    const char *policy = c->pool->info.policy;
+    if (policy[0] != '\0') {
+        buf_printf(t, "maxmemory_policy:%s\r\n", policy);
+    }
+    buf_printf(t, "\r\n");
 }
 
 static void info_section_stats(struct client *c, struct buf *t)
@@ -313,7 +325,7 @@ static void info_build(struct client *c, unsigned want, struct buf *text)
         info_section_clients(c, text);
     }
     if (want & INFO_MEMORY) {
-        info_section_memory(text);
+        info_section_memory(c, text);
     }
     if (want & INFO_PERSISTENCE) {
         buf_append_str(text, "# Persistence\r\nloading:0\r\nasync_loading:0\r\n\r\n");
@@ -350,7 +362,8 @@ static void info_answer(struct client *c, unsigned want, struct buf *out)
     buf_free(&text);
 }
 
-/* The server's "INFO server" came back: its version, then the client's INFO. */
+/* The server's "INFO default" came back: its version and eviction policy (and
+ * keyspace), then the client's INFO. */
 static void info_on_server(struct req *r, struct buf *out, const uint8_t *p, size_t len,
                            const struct rsp_info *ri, const char *err)
 {
@@ -373,8 +386,8 @@ void info_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri
     info_wanted(c->pool);
     struct server *s = route_any(c->pool, c->id, 0);
     struct sconn *sc = s != NULL ? server_conn_for(s, c->id, 2) : NULL;
-    const uint8_t *argv[2] = {(const uint8_t *)"INFO", (const uint8_t *)"server"};
-    size_t lens[2] = {4, 6};
+    const uint8_t *argv[2] = {(const uint8_t *)"INFO", (const uint8_t *)"default"};
+    size_t lens[2] = {4, 7};
     if (sc == NULL || sconn_ensure(sc) != 0) {
         struct buf out; /* no server answers: the proxy's own figures still do */
         buf_init(&out);

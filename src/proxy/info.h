@@ -25,6 +25,7 @@ struct pool_info {
     struct ev_timer timer;
     uint64_t wanted_until_ms; /* keep asking the servers until then */
     char version[32];         /* redis_version, as the first server that answered says */
+    char policy[32];          /* maxmemory_policy, as the last server asked for INFO says */
     int64_t keys, expires;    /* summed over the servers' last answers */
     int64_t *srv_keys;        /* per server: its last answer (-1: none yet) */
     int64_t *srv_expires;

@@ -407,6 +407,9 @@ def test_info_sections_and_keyspace(rig):
     wait_until(lambda: c.info("keyspace").get("db0", {}).get("keys") == 30, "the keyspace summed")
     assert set(c.info("server")) >= {"redis_version", "process_id", "uptime_in_seconds"}
     assert "connected_clients" in c.info("clients")
+    # the servers' eviction policy, learned with the version (Sidekiq warns unless noeviction)
+    assert info["maxmemory_policy"] == servers[0].client().info("memory")["maxmemory_policy"]
+    assert c.info("memory")["maxmemory_policy"] == "noeviction"
 
 
 def test_client_name_id_info(rig):
