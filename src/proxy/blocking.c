@@ -43,9 +43,14 @@ static void blocking_unblock_reply(struct req *r, struct buf *out, const uint8_t
  * served it already (the value is on its way): no pop is lost. */
 static bool blocking_unblock(struct sconn *own)
 {
-    struct server *s = own->server;
+    /* a reload that kept the server gave its connections to the new pool's
+     * (server_adopt): the same server, asked over them */
+    struct server *s = own->server->heir != NULL ? own->server->heir : own->server;
+    if (own->srv_id <= 0 || s->nconns == 0) {
+        return false;
+    }
     struct sconn *sc = server_conn_for(s, 0, 2); /* the proxy's own: client id 0 */
-    if (own->srv_id <= 0 || sconn_ensure(sc) != 0) {
+    if (sconn_ensure(sc) != 0) {
         return false;
     }
     char id[24];
@@ -86,16 +91,6 @@ void blocking_end(struct client *c, const char *why)
     sconn_reset(r->sconn, why);
 }
 
-void blocking_failed(struct client *c, const char *why)
-{
-    c->pool->stats[SP_forward_error]++;
-    log_info("pool '%s': client %s: its blocking command ended without the server's answer "
-             "(%s): closed",
-             c->pool->cp->name, c->addr, why);
-    c->closing = true;
-    client_mark_dirty(c);
-}
-
 bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct pool *pool = c->pool;
@@ -127,7 +122,7 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
         if (miss == ROUTE_MISS_CROSS) {
             router_reply_error(c, text); /* the request's own fault */
         } else {
-            blocking_failed(c, text); /* no server: as if it were gone */
+            client_hang_up(c, text); /* no server: as if it were gone */
         }
         return true;
     }
@@ -139,11 +134,11 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
     sconn_speak(sc, c->lc.resp); /* made before a HELLO */
     int err = sconn_ensure(sc);
     if (err != 0) {
-        blocking_failed(c, server_strerror(r.target, err));
+        client_hang_up(c, server_strerror(r.target, err));
         return true;
     }
     struct req *q = req_new(c->px, ri->cmd);
-    q->blocking = true;
+    q->blocking = q->hangs_up = true;
     cqueue_push(c, q, ri->len);
     sconn_send_blocking(sc, q, p, ri->len, ri->block_ms);
     c->fence = true; /* what it sends next waits for this answer, as redis makes it */

@@ -26,13 +26,6 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
  * the client is closed at once, as redis frees it, which ends the wait. */
 bool blocking_waits(const struct client *c);
 
-/* A blocking request of c failed for its server or for the proxy (its
- * connection lost or refused, its timeout, a failover, a stop): c closes once
- * the replies before it are written, as its connection to the server itself
- * would have closed. A job queue's consumer retries a closed connection, where
- * it takes an error reply to its BRPOP as fatal. why goes to the log. */
-void blocking_failed(struct client *c, const char *why);
-
 #define BLOCKING_END_MSG                                                                           \
     "the proxy closes this connection: the wait ended (stop, reload or upgrade)"
 
@@ -42,7 +35,7 @@ void blocking_failed(struct client *c, const char *why);
 
 /* A client let go (a stop, a retired pool, an upgrade): a blocked request of
  * its ends at once without losing a pop: CLIENT UNBLOCK names its server
- * connection, and the client gets what was popped or (blocking_failed) is
+ * connection, and the client gets what was popped or (client_hang_up) is
  * closed. Where the server's id for that connection is not known, the
  * connection is closed (why, in the log). */
 void blocking_end(struct client *c, const char *why);

@@ -741,6 +741,16 @@ void client_free(struct client *c)
     free(c);
 }
 
+void client_hang_up(struct client *c, const char *why)
+{
+    c->pool->stats[SP_forward_error]++;
+    log_info("pool '%s': client %s: a request of its ended without the server's answer (%s): "
+             "closed",
+             c->pool->cp->name, c->addr, why);
+    c->closing = true;
+    client_mark_dirty(c);
+}
+
 void client_quit(struct client *c)
 {
     /* a close the client asked for: twemproxy counts it as the client's eof */

@@ -117,6 +117,13 @@ void client_on_handshake_turn(struct ev_loop *loop, struct ev_timer *t);
 void client_close(struct client *c);
 void client_free(struct client *c);
 void client_mark_dirty(struct client *c);
+/* c's request failed for its server or for the proxy where c is a consumer
+ * that reconnects on a close (a blocking command, a subscription): c closes
+ * once the replies before it are written, as its connection to the server
+ * itself would have closed, with no error reply (RQ and Celery take one to
+ * their BRPOP as fatal; ioredis does not subscribe again after one). why goes
+ * to the log; counted in forward_error. */
+void client_hang_up(struct client *c, const char *why);
 /* Account one reply of len bytes in the client's average reply size. */
 void client_note_reply(struct client *c, size_t len);
 /* The request being routed needs a connection of the client's own to a server

@@ -94,7 +94,7 @@ bool cluster_submit_blocking(struct client *c, const uint8_t *p, const struct re
         return false;
     }
     struct req *r = req_new(c->px, ri->cmd);
-    r->blocking = true;
+    r->blocking = r->hangs_up = true;
     cqueue_push(c, r, ri->len);
     r->cx = cluster_req_new(c, p, ri->len, cr_slot(c, p, ri), false, c->cl_seq++);
     r->cx->block_ms = ri->block_ms;

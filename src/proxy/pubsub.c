@@ -163,6 +163,7 @@ static struct req *pubsub_req(struct client *c, uint16_t cmd, int64_t count)
 {
     struct req *r = req_new(c->px, cmd);
     r->reply = pubsub_confirm;
+    r->hangs_up = true; /* a subscriber reconnects and subscribes again on a close */
     r->reply_arg = sub_arg(count, c->lc.resp);
     cqueue_push(c, r, 0);
     return r;
@@ -246,6 +247,7 @@ static void pubsub_pattern(struct client *c, const uint8_t *p, const struct req_
     }
     struct req *parent = req_new_split(c->px, p, ri, n);
     parent->reply = pubsub_confirm;
+    parent->hangs_up = true;
     parent->reply_arg = sub_arg(subs_count(ss), c->lc.resp);
     cqueue_push(c, parent, 0);
     for (uint32_t i = 0; i < n; i++) {

@@ -6,7 +6,6 @@
 
 #include "core/log.h"
 #include "proto/redis_cmd.h"
-#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
@@ -62,6 +61,11 @@ static void split_finish(struct req *parent)
     struct client *c = parent->client;
     if (c == NULL) {
         req_release(parent);
+        return;
+    }
+    if (sp->failed && parent->hangs_up) {
+        client_hang_up(c, sp->err); /* (a pattern subscription to every server) */
+        req_deliver(parent, (const uint8_t *)"", 0, false);
         return;
     }
     if (sp->failed) {
@@ -165,8 +169,8 @@ void req_fail(struct req *r, const char *msg)
         req_release(r);
         return;
     }
-    if (r->blocking) {
-        blocking_failed(r->client, msg);               /* (it counts forward_error) */
+    if (r->hangs_up) {
+        client_hang_up(r->client, msg);                /* (it counts forward_error) */
         req_deliver(r, (const uint8_t *)"", 0, false); /* no reply: the connection closes */
         return;
     }

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import HOST, RespError, encode_command, placement, redis_pool, wait_until
+from conftest import HOST, RespError, encode_command, free_port, placement, redis_pool, wait_until
 
 POOL_TIMEOUT_MS = 200
 
@@ -298,6 +298,32 @@ def test_a_stop_without_client_unblock_closes_the_blocked_client_soon(menv, deni
     assert direct.rpush("q", "v") == 1  # nothing popped it
     with open(px.log) as f:
         assert "refused connection set-up" not in f.read()
+
+
+@pytest.mark.parametrize("change", ["listen", "remove"])
+def test_a_reload_that_retires_a_blocked_clients_pool(menv, change):
+    """A reload that retires the pool of a client blocked in BLPOP: a new
+    listen address keeps the server and hands its connections to the new
+    pool (the proxy died dividing by its old server's 0 connections while
+    asking CLIENT UNBLOCK); a removed pool takes them away. Either way the
+    client is closed, nothing is popped for it, and the proxy serves on."""
+    server = menv.redis()
+    first, second = free_port(), free_port()
+    keep = {"zeta": redis_pool([server], timeout=POOL_TIMEOUT_MS, listen="%s:%d" % (HOST, first))}
+    px = menv.proxy(dict(keep, eta=redis_pool([server], listen="%s:%d" % (HOST, second))))
+    c = px.resp("zeta")
+    c.send(encode_command("BLPOP", "q", "0"))
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] == 1, "blocked")
+    if change == "listen":
+        new = {"zeta": redis_pool([server], timeout=POOL_TIMEOUT_MS, listen="%s:%d" % (HOST, free_port()))}
+    else:
+        new = {}
+    assert px.reload(dict(new, eta=redis_pool([server], listen="%s:%d" % (HOST, second))))
+    assert c.is_closed(timeout=5)
+    assert px.proc.poll() is None
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] == 0, "no pop waits")
+    assert server.client().rpush("q", "v") == 1  # nothing popped it
+    assert px.resp("eta").call("LPOP", "q") == b"v"
 
 
 def test_info_counts_the_blocked_clients(clean):

@@ -316,9 +316,10 @@ def test_pubsub_server_lost_ends_the_client(env):
     assert sub.call("SUBSCRIBE", ch) == [b"subscribe", ch.encode(), 1]
     home.stop()
     assert sub.is_closed()
-    # a SUBSCRIBE while the server is down: its one error, then the close
+    # a SUBSCRIBE while the server is down: the close alone, as from redis
+    # itself (ioredis, told an error, never subscribed again)
     down = px.resp()
-    assert down.call("SUBSCRIBE", ch) == RespError("ERR Connection refused")
+    down.send(encode_command("SUBSCRIBE", ch))
     assert down.is_closed()
 
 
