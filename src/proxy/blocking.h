@@ -26,6 +26,7 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
  * the client is closed at once, as redis frees it, which ends the wait. */
 bool blocking_waits(const struct client *c);
 
+/* Why a blocked client let go is closed (its log line, client_hang_up). */
 #define BLOCKING_END_MSG                                                                           \
     "the proxy closes this connection: the wait ended (stop, reload or upgrade)"
 

@@ -6,6 +6,7 @@
 
 #include "core/log.h"
 #include "proto/redis_cmd.h"
+#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
@@ -116,7 +117,7 @@ static void frag_done(struct req *f)
 void req_complete(struct req *r, const uint8_t *p, size_t len, struct rsp_info *ri)
 {
     if (r->unblocking && ri->is_error) {
-        req_fail(r, "the wait ended (stop, reload or upgrade)"); /* -UNBLOCKED: nothing popped */
+        req_fail(r, BLOCKING_END_MSG); /* -UNBLOCKED: nothing popped */
         return;
     }
     if (r->cx != NULL && cluster_reply(r, p, len, ri)) {

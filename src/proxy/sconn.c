@@ -13,6 +13,7 @@
 #include "net/sock.h"
 #include "net/tls.h"
 #include "proxy/health.h"
+#include "proxy/blocking.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/hold.h"
@@ -752,7 +753,7 @@ static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t)
     if (c->head != NULL && c->head->unblocking) {
         /* CLIENT UNBLOCK found no answer (an ACL refused it): the wait the
          * proxy ends, no fault of the server's (blocking_end) */
-        sconn_reset(c, "the wait ended (stop, reload or upgrade)");
+        sconn_reset(c, BLOCKING_END_MSG);
         return;
     }
     if (c->server->pool->mode == POOL_CLUSTER) {
