@@ -106,6 +106,10 @@ struct conf_pool {
     bool preconnect;
     bool auto_eject_hosts;
     bool allow_flush; /* ours: FLUSHDB/FLUSHALL may go to every server of a redis pool */
+    /* ours: a request its server fails (unreachable, lost, timed out) closes
+     * its client after the replies before it, where twemproxy answers an error
+     * in its place: clients retry a lost connection, not an error reply */
+    bool server_failure_closes_client;
     /* ours: ms the replies to one read of a client may wait for each other, to
      * leave in one write (client.c; 0: each goes out as soon as it can) */
     int64_t reply_batch_wait_ms;

@@ -118,6 +118,7 @@ static const struct key_desc pool_keys[] = {
     {"preconnect", K_BOOL, P(preconnect), 0, 0},
     {"auto_eject_hosts", K_BOOL, P(auto_eject_hosts), 0, 0},
     {"allow_flush", K_BOOL, P(allow_flush), 0, 0},
+    {"server_failure_closes_client", K_BOOL, P(server_failure_closes_client), 0, 0},
     {"reply_batch_wait", K_I64, P(reply_batch_wait_ms), 0, 1000},
     {"server_connections", K_U32, P(server_connections), 1, INT_MAX},
     {"server_retry_timeout", K_I64, P(server_retry_timeout_ms), 0, MAX_MS},

@@ -267,8 +267,7 @@ static void cr_scan(struct client *c, const uint8_t *p, const struct req_info *r
     struct sconn *sc = server_conn_for(s, c->id, c->lc.resp);
     int err = sconn_ensure(sc);
     if (err != 0) {
-        pool->stats[SP_forward_error]++;
-        router_reply_error(c, server_strerror(s, err));
+        router_fail(c, server_strerror(s, err), false);
         return;
     }
     router_send_cursor(c, sc, p, ri, cursor >> SCAN_BITS, cr_scan_reply, (uint64_t)idx, NULL);

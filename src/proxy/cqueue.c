@@ -100,9 +100,14 @@ void cqueue_release(struct client *c)
             buf_append(client_outbuf(c), r->rsp.data, r->rsp.len);
             q->pending_bytes -= r->rsp.len;
         }
+        bool ends = r->ends_client;
         r->cnext = NULL;
         r->in_client = false;
         req_release(r);
+        if (ends) {
+            cqueue_orphan(c); /* it closes here (client_hang_up): what follows is dropped */
+            break;
+        }
     }
     client_mark_dirty(c);
 }

@@ -8,7 +8,8 @@
  *            else kept on the request until the older ones are answered
  *   release  every answered request at the head leaves, its reply written out
  *   orphan   the client is gone: its requests finish at their servers and
- *            their replies are dropped
+ *            their replies are dropped; so are those after a request whose
+ *            failure closes the client (req->ends_client)
  */
 #ifndef NC_CQUEUE_H
 #define NC_CQUEUE_H

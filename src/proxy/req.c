@@ -56,6 +56,22 @@ static void req_reply_through(struct req *r, const uint8_t *p, size_t len,
     buf_free(&out);
 }
 
+/* Whether r's failure closes its client instead of an error reply: a blocking
+ * or subscribing request's always, any request's in a pool that asks for it. */
+static bool req_hangs_up(const struct req *r)
+{
+    return r->hangs_up || r->client->pool->cp->server_failure_closes_client;
+}
+
+/* r failed: its client is closed once the replies before it are written, and
+ * no reply after it is (the client would take it for r's). */
+static void req_hang_up(struct req *r, const char *msg)
+{
+    client_hang_up(r->client, msg); /* (it counts forward_error) */
+    r->ends_client = true;
+    req_deliver(r, (const uint8_t *)"", 0, false);
+}
+
 static void split_finish(struct req *parent)
 {
     struct split *sp = parent->split;
@@ -64,9 +80,8 @@ static void split_finish(struct req *parent)
         req_release(parent);
         return;
     }
-    if (sp->failed && parent->hangs_up) {
-        client_hang_up(c, sp->err); /* (a pattern subscription to every server) */
-        req_deliver(parent, (const uint8_t *)"", 0, false);
+    if (sp->failed && req_hangs_up(parent)) {
+        req_hang_up(parent, sp->err); /* (also a pattern subscription to every server) */
         return;
     }
     if (sp->failed) {
@@ -170,9 +185,8 @@ void req_fail(struct req *r, const char *msg)
         req_release(r);
         return;
     }
-    if (r->hangs_up) {
-        client_hang_up(r->client, msg);                /* (it counts forward_error) */
-        req_deliver(r, (const uint8_t *)"", 0, false); /* no reply: the connection closes */
+    if (req_hangs_up(r)) {
+        req_hang_up(r, msg);
         return;
     }
     /* twemproxy's count: client requests answered with the proxy's error

@@ -62,6 +62,7 @@ struct req {
     bool blocking;        /* it holds the client's own connection until answered (BLPOP) */
     bool unblocking;      /* ... and CLIENT UNBLOCK was sent for it (blocking_end) */
     bool hangs_up;        /* its failure closes its client, no error (client_hang_up) */
+    bool ends_client;     /* ... it failed so: no reply after it is written (cqueue_release) */
     uint64_t wire_end;    /* the connection's byte count where this request ends */
     uint64_t deadline_ms; /* 0: no timeout */
     uint64_t start_us;    /* when it was parsed (client latency) */

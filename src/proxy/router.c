@@ -29,21 +29,35 @@ void router_reply_error(struct client *c, const char *msg)
     buf_free(&b);
 }
 
+void router_fail(struct client *c, const char *msg, bool noreply)
+{
+    if (c->pool->cp->server_failure_closes_client) {
+        client_hang_up(c, msg); /* nothing after it is read: it is the last */
+        return;
+    }
+    c->pool->stats[SP_forward_error]++;
+    if (!noreply) {
+        router_reply_error(c, msg);
+    }
+}
+
 /* A request the pool cannot serve is answered by an error, unless it is
  * noreply: memcached's client reads no reply for it, so an error would be
- * taken for the answer to its next request (memcached itself stays silent). */
+ * taken for the answer to its next request (memcached itself stays silent).
+ * No server for it is a server failure (router_fail). */
 static void router_refuse(struct client *c, int miss, const struct route *r,
                           const struct req_info *ri)
 {
     char msg[256];
     struct pool *pool = c->pool;
-    if (miss == ROUTE_MISS_CROSS) {
-        pool->xstats[SPX_cross_server_refused]++;
-    } else {
-        pool->stats[SP_forward_error]++;
+    const char *text = route_miss_text(pool, miss, r, msg, sizeof(msg));
+    if (miss != ROUTE_MISS_CROSS) {
+        router_fail(c, text, ri->noreply);
+        return;
     }
+    pool->xstats[SPX_cross_server_refused]++;
     if (!ri->noreply) {
-        router_reply_error(c, route_miss_text(pool, miss, r, msg, sizeof(msg)));
+        router_reply_error(c, text);
     }
 }
 
@@ -88,10 +102,7 @@ static void router_forward(struct client *c, struct server *target, const uint8_
         if (hold_take(c, target, p, ri, err)) {
             return;
         }
-        c->pool->stats[SP_forward_error]++;
-        if (!ri->noreply) { /* as router_refuse */
-            router_reply_error(c, server_strerror(target, err));
-        }
+        router_fail(c, server_strerror(target, err), ri->noreply);
         return;
     }
     struct req *r = NULL;
@@ -263,8 +274,7 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
         n += !(ri->live_only && pool->servers[i].health.ejected);
     }
     if (n == 0) {
-        pool->stats[SP_forward_error]++;
-        router_reply_error(c, "no server is available"); /* every one is ejected */
+        router_fail(c, "no server is available", false); /* every one is ejected */
         return;
     }
     struct req *parent = req_new_split(c->px, p, ri, n);
@@ -297,8 +307,7 @@ static void route_any_server(struct client *c, const uint8_t *p, const struct re
             return;
         }
     }
-    pool->stats[SP_forward_error]++;
-    router_reply_error(c, err != 0 ? strerror(err) : "no server is available");
+    router_fail(c, err != 0 ? strerror(err) : "no server is available", false);
 }
 
 #define ROUTER_AUTH_LOG_GAP_MS 10000
@@ -416,8 +425,7 @@ static void route_scan(struct client *c, const uint8_t *p, const struct req_info
     int err;
     struct sconn *sc = router_conn(c, &s, ri->readonly, &err);
     if (sc == NULL) {
-        pool->stats[SP_forward_error]++;
-        router_reply_error(c, server_strerror(s, err));
+        router_fail(c, server_strerror(s, err), false);
         return;
     }
     router_send_cursor(c, sc, p, ri, cursor >> bits, scan_reply, idx | ((uint64_t)bits << 32),

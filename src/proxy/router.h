@@ -22,6 +22,11 @@ struct sconn;
 bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* Queue an error reply (in the client's protocol) in request order. */
 void router_reply_error(struct client *c, const char *msg);
+/* c's request failed at its server (none to be reached, or none live):
+ * twemproxy's error in its place (none when noreply), or with the pool's
+ * server_failure_closes_client c is closed after the replies before it.
+ * Counts forward_error once. */
+void router_fail(struct client *c, const char *msg, bool noreply);
 /* A client's SCAN cursor as redis reads it (strtoull): digits that fit 64 bits,
  * a sign before them ("-1" wraps), "" is 0. */
 bool router_cursor_parse(const uint8_t *s, size_t n, uint64_t *v);

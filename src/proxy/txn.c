@@ -147,7 +147,12 @@ static bool txn_place(struct client *c, const uint8_t *p, const struct req_info 
     }
     if (miss != ROUTE_HIT) {
         char msg[256];
-        router_reply_error(c, route_miss_text(c->pool, miss, &r, msg, sizeof(msg)));
+        const char *text = route_miss_text(c->pool, miss, &r, msg, sizeof(msg));
+        if (miss == ROUTE_MISS_CROSS) {
+            router_reply_error(c, text);
+        } else {
+            router_fail(c, text, false); /* no live server for it */
+        }
         return false;
     }
     if (t->home == NULL && t->watched != NULL && r.target != t->watched) {
@@ -252,8 +257,7 @@ static void txn_send(struct client *c, struct server *home, const struct req_inf
         held = hold_admits_write(c, home, err); /* (a watch cannot move to another connection) */
     }
     if (sc == NULL && !held) {
-        c->pool->stats[SP_forward_error]++;
-        router_reply_error(c, server_strerror(home, err));
+        router_fail(c, server_strerror(home, err), false);
         return;
     }
     struct req *q = req_new(c->px, ri->cmd);
@@ -316,8 +320,7 @@ static void txn_exec(struct client *c, const struct req_info *ri)
         if (home != NULL) {
             txn_send(c, home, ri);
         } else {
-            c->pool->stats[SP_forward_error]++;
-            router_reply_error(c, "no server");
+            router_fail(c, "no server", false);
         }
     }
     bool unsent = t->aborted || lost;
@@ -423,7 +426,7 @@ static void txn_watch(struct client *c, const uint8_t *p, const struct req_info 
     sconn_speak(t->pin, c->lc.resp); /* made for an earlier WATCH, before a HELLO */
     int err = sconn_ensure(t->pin);
     if (err != 0) {
-        router_reply_error(c, server_strerror(r.target, err));
+        router_fail(c, server_strerror(r.target, err), false);
         return;
     }
     if (t->watched == NULL) {
