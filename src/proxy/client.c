@@ -743,6 +743,10 @@ void client_free(struct client *c)
 
 void client_hang_up(struct client *c, const char *why)
 {
+    if (c->hung_up) {
+        return; /* (a later request of a pipeline that failed with it) */
+    }
+    c->hung_up = true;
     c->pool->stats[SP_forward_error]++;
     log_info("pool '%s': client %s: a request of its ended without the server's answer (%s): "
              "closed",

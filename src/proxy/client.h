@@ -90,6 +90,7 @@ struct client {
     bool refused;   /* ... and then linger: an error about its input was the last reply */
     bool drained;   /* ... and then linger: the proxy stopped reading it (a stop, a retired
                        pool) while it may still send, until its replies are delivered */
+    bool hung_up;   /* ... because a request of its failed (client_hang_up) */
     bool lingering; /* write side shut, reading to drop until linger_timer or EOF */
     bool closed;
     struct ev_timer hs_timer; /* bounds the TLS handshake */
@@ -122,7 +123,8 @@ void client_mark_dirty(struct client *c);
  * once the replies before it are written, as its connection to the server
  * itself would have closed, with no error reply (RQ and Celery take one to
  * their BRPOP as fatal; ioredis does not subscribe again after one). why goes
- * to the log; counted in forward_error. */
+ * to the log; counted in forward_error. Once per client: the requests after
+ * the first to fail are not answered at all, failed or not. */
 void client_hang_up(struct client *c, const char *why);
 /* Account one reply of len bytes in the client's average reply size. */
 void client_note_reply(struct client *c, size_t len);

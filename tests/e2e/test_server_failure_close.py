@@ -14,7 +14,7 @@ import redis
 from pymemcache.exceptions import MemcacheServerError, MemcacheUnexpectedCloseError
 
 from conftest import HOST, RespError, encode_command, free_port, mc_pool, placement, redis_pool, wait_until
-from liveness_util import forwarded, stalled
+from liveness_util import forwarded, stalled, stop_process
 
 TIMEOUT_MS = 300
 
@@ -52,10 +52,14 @@ def test_a_request_to_a_down_server_closes_its_client_as_redis_down_does(down):
     with pytest.raises(redis.ResponseError, match="Connection refused"):
         px.client("error").get(key)  # twemproxy's answer, the default
     c = px.resp("close")
-    c.send(encode_command("GET", key))
+    c.send(encode_command("GET", key) * 5)
     assert c.is_closed()  # no error reply before the close
-    px.wait_stats(lambda st: st["close"]["forward_error"] >= 2 and st["error"]["forward_error"] >= 1,
-                  "each failed request counted as forward_error")
+    e = px.resp("error")
+    e.send(encode_command("GET", key) * 5)
+    assert [e.read_reply() for _ in range(5)] == [RespError("ERR Connection refused")] * 5
+    # forward_error: once per client closed (2), once per error reply (1 + 5)
+    st = px.wait_stats(lambda st: st["error"]["forward_error"] == 6, "the error replies counted")
+    assert st["close"]["forward_error"] == 2
 
 
 def test_no_reply_after_the_failed_one_reaches_the_client(down, env):
@@ -92,6 +96,30 @@ def test_a_reply_that_came_after_a_timed_out_request_is_not_written(env):
     px.wait_stats(lambda st: st["p"]["forward_error"] == 1 and st["p"][slow.addr]["server_timedout"] == 1,
                   "the timeout counted")
     assert px.client("p").get(c_) == b"vc"  # the pool serves new clients
+
+
+def test_a_client_closed_for_failures_is_counted_and_logged_once(env):
+    """GET a waits on a stalled server while 5 GETs to another server are on
+    the wire there; that server is killed: 5 requests fail behind the
+    unanswered first one, then it times out. One client closed: one
+    forward_error, one log line."""
+    rs = env.redises(2)
+    px = env.proxy({"p": redis_pool(rs, server_failure_closes_client=True, timeout=1000)},
+                   verbose=6)
+    slow, dying = rs
+    a, b = _key_on(rs, slow.addr, "a"), _key_on(rs, dying.addr, "b")
+    c = px.resp("p")
+    with stalled(slow):
+        stop_process(dying.proc.pid)
+        c.send(encode_command("GET", a) + encode_command("GET", b) * 5)
+        forwarded(px, "p", dying, 5)
+        dying.proc.kill()
+        dying.proc.wait()
+        assert c.is_closed(timeout=5)
+    st = px.wait_stats(lambda st: st["p"][slow.addr]["server_timedout"] == 1, "the timeout counted")
+    assert st["p"]["forward_error"] == 1
+    with open(px.log) as f:
+        assert f.read().count("ended without the server's answer") == 1
 
 
 def test_a_memcached_client_gets_a_close_not_a_server_error(env):
