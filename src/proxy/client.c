@@ -261,16 +261,26 @@ static bool client_parsing(const struct client *c)
     return client_unhindered(c) && !c->fence_wait;
 }
 
-/* Bytes read on, unparsed, behind a blocking request (client_reading). */
-#define CLIENT_BLOCKED_READ_MAX (64u * 1024)
+/* Bytes read on, unparsed, behind a blocking request, at least
+ * (client_reading); up to --client-buffer-limit if it is larger. */
+#define CLIENT_BLOCKED_READ_MIN (64u * 1024)
 
 /* Whether more of them may be read from its socket now. Behind a blocking
- * request a little more is read, unparsed, so that the client's close is
- * seen: it ends the wait (blocking_waits), which nothing else might. */
+ * request more is read, unparsed, so that the client's close is seen: it
+ * ends the wait (blocking_waits), which nothing else might, and redis, which
+ * reads a blocked client's input on, would see it. That holds over its
+ * limits too: requests answered here (PING) queue their replies behind the
+ * wait and would reach the window of requests in flight. The bytes read
+ * count in --buffer-limit (client_memory). */
 static bool client_reading(const struct client *c)
 {
-    return !c->read_eof && client_unhindered(c) &&
-           (!c->fence_wait || (c->in.len < CLIENT_BLOCKED_READ_MAX && blocking_waits(c)));
+    if (c->read_eof || c->closing || c->closed) {
+        return false;
+    }
+    if (blocking_waits(c)) {
+        return c->in.len < CLIENT_BLOCKED_READ_MIN || c->in.len < c->px->client_max_buffer;
+    }
+    return client_unhindered(c) && !c->fence_wait;
 }
 
 static void client_update_events(struct client *c)
@@ -461,9 +471,10 @@ static void client_process(struct client *c)
 static int client_read_once(struct client *c)
 {
     struct proxy *px = c->px;
-    if (client_over_limit(c) || c->read_eof) {
+    if ((client_over_limit(c) && !blocking_waits(c)) || c->read_eof) {
         /* over its limits, requests already buffered wait too: reading would
-         * only grow them; after its EOF there is nothing more to read */
+         * only grow them (but for a close behind a wait: client_reading);
+         * after its EOF there is nothing more to read */
         return 0;
     }
     size_t want = px->mbuf_size;

@@ -111,19 +111,33 @@ def test_a_blocking_command_keeps_its_place_in_the_pipeline(clean):
     assert c.read_reply() == [b"q", b"x"]
     assert c.read_reply() == b"OK"
     assert other.call("GET", "after") == b"1"
+    # 100 KB behind a pop (read on while it waits, so that a close is seen) is
+    # answered after it, in order, once the pop is
+    c.send(encode_command("BLPOP", "q", "0") + (encode_command("PING") + encode_command("GET", "after")) * 3000)
+    time.sleep(0.3)
+    assert other.call("RPUSH", "q", "y") == 1
+    assert c.read_reply() == [b"q", b"y"]
+    for _ in range(3000):
+        assert c.read_reply() == b"PONG"
+        assert c.read_reply() == b"1"
 
 
 def test_a_client_that_closes_while_blocked_ends_its_wait(clean):
     """A client gone while blocked (a FIN, as redis-cli killed sends) is closed
     at once with its own connection, as redis frees it: the server stops
-    waiting, and a value pushed later stays in the list (no pop for nobody)."""
+    waiting, and a value pushed later stays in the list (no pop for nobody).
+    Requests pipelined behind the pop do not hide the close: a GET (waiting
+    unparsed), 100 PINGs (answered by the proxy, their replies queued behind the
+    pop: more than a new client's window of requests in flight) and 1 MB of
+    GETs (more than a read buffer) were each enough to hide it before."""
     _, servers, px = clean
-    for how in ("close", "shutdown", "pipelined"):
+    behind = {"close": b"", "shutdown": b"", "pipelined": encode_command("GET", "x"),
+              "pings": encode_command("PING") * 100, "megabyte": encode_command("GET", "x") * 50000}
+    for how, rest in behind.items():
         s = socket.create_connection((HOST, px.port()))
-        # pipelined: a request behind the pop waits unparsed; the close is seen all the same
-        s.sendall(encode_command("BLPOP", "gone", "0") + (encode_command("GET", "x") if how == "pipelined" else b""))
+        s.sendall(encode_command("BLPOP", "gone", "0") + rest)
         wait_until(lambda: _blocked(servers) == 1, "the pop blocked at its server")
-        if how in ("close", "pipelined"):
+        if how != "shutdown":
             s.close()
         else:
             s.shutdown(socket.SHUT_WR)  # half-closed: nothing would end the wait
