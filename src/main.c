@@ -172,7 +172,65 @@ static int daemonize(void)
     return 0;
 }
 
-/* Write the pid file; refuse when it names a process that is still running. */
+/* A process's command name (/proc/PID/comm), "" when it cannot be read. */
+static void proc_comm(const char *pid, char *out, size_t cap)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%s/comm", pid);
+    out[0] = '\0';
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        if (fgets(out, (int)cap, f) == NULL) {
+            out[0] = '\0';
+        }
+        out[strcspn(out, "\n")] = '\0';
+        fclose(f);
+    }
+}
+
+/* A process's state letter (/proc/PID/stat), '?' when it cannot be read. */
+static char proc_state(long pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    FILE *f = fopen(path, "r");
+    char state = '?';
+    if (f != NULL) {
+        if (fgets(line, sizeof(line), f) != NULL) {
+            const char *end = strrchr(line, ')'); /* (the name may hold spaces) */
+            if (end != NULL && end[1] == ' ' && end[2] != '\0') {
+                state = end[2];
+            }
+        }
+        fclose(f);
+    }
+    return state;
+}
+
+/* Whether a pid file's process is a proxy still running: alive, not a zombie
+ * (killed, its parent has not reaped it yet: a container's init may take a
+ * second), and named as this binary or nutcracker... (the number of a stale
+ * pid file may be any process's now). */
+static bool proc_is_proxy(long pid)
+{
+    if (kill((pid_t)pid, 0) != 0) {
+        return false;
+    }
+    char state = proc_state(pid);
+    if (state == 'Z' || state == 'X') {
+        return false;
+    }
+    char num[32], theirs[64], ours[64];
+    snprintf(num, sizeof(num), "%ld", pid);
+    proc_comm(num, theirs, sizeof(theirs));
+    proc_comm("self", ours, sizeof(ours));
+    return theirs[0] == '\0' || ours[0] == '\0' || strcmp(theirs, ours) == 0 ||
+           strncmp(theirs, "nutcracker", 10) == 0;
+}
+
+/* Write the pid file; refuse when it names a proxy that is still running
+ * (proc_is_proxy), where twemproxy overwrites it: two proxies on one pid
+ * file lose track of one of them. */
 static int pidfile_create(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -180,11 +238,16 @@ static int pidfile_create(const char *path)
         long old = 0;
         int got = fscanf(f, "%ld", &old);
         fclose(f);
-        if (got == 1 && old > 0 && old != (long)getpid() && kill((pid_t)old, 0) == 0) {
+        if (got == 1 && old > 0 && old != (long)getpid() && proc_is_proxy(old)) {
             log_error("pid file '%s' belongs to running process %ld: is another nutcracker "
                       "running?",
                       path, old);
             return -1;
+        }
+        if (got == 1 && old > 0 && old != (long)getpid() && kill((pid_t)old, 0) == 0) {
+            log_info("pid file '%s' names process %ld, which is not a running proxy: "
+                     "overwritten",
+                     path, old);
         }
     }
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -212,22 +275,6 @@ static void pidfile_remove(const char *path)
     fclose(f);
     if (got != 1 || pid == (long)getpid()) {
         unlink(path);
-    }
-}
-
-/* A process's command name (/proc/PID/comm), "" when it cannot be read. */
-static void proc_comm(const char *pid, char *out, size_t cap)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/%s/comm", pid);
-    out[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (f != NULL) {
-        if (fgets(out, (int)cap, f) == NULL) {
-            out[0] = '\0';
-        }
-        out[strcspn(out, "\n")] = '\0';
-        fclose(f);
     }
 }
 

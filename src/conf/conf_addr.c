@@ -3,6 +3,7 @@
  * them (split from the right, so "::1:6379:1" works unbracketed) and resolved
  * once at load time.
  */
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -90,6 +91,28 @@ static int set_tcp(struct conf_ctx *cx, struct conf_addr *a, const char *s, size
     return (a->host == NULL || a->text == NULL) ? -3 : 0;
 }
 
+/* A host with a colon can only be an IPv6 address (with its zone, as in
+ * "fe80::1%eth0"): in "127.0.0.1:26379" a number is one too many (a weight
+ * given to a sentinel), and no lookup at connect time would resolve it.
+ * (Servers keep twemproxy's reading, which takes "127.0.0.1:6384:1:2" as host
+ * "127.0.0.1:6384": their names place keys.) */
+static bool host_plausible(const struct conf_addr *a)
+{
+    const char *h = a->host;
+    if (h == NULL || strchr(h, ':') == NULL) {
+        return true;
+    }
+    size_t n = strcspn(h, "%");
+    char tmp[INET6_ADDRSTRLEN];
+    struct in6_addr a6;
+    if (n >= sizeof(tmp)) {
+        return false;
+    }
+    memcpy(tmp, h, n);
+    tmp[n] = '\0';
+    return inet_pton(AF_INET6, tmp, &a6) == 1;
+}
+
 /* "0666": up to four octal digits, nothing else. */
 static int parse_perm(const char *s)
 {
@@ -136,6 +159,9 @@ int conf_listen_parse(struct conf_ctx *cx, struct conf_addr *a, const char *text
         return listen_unix(cx, a, text, line);
     }
     int rc = set_tcp(cx, a, text, strlen(text));
+    if (rc == 0 && !host_plausible(a)) {
+        rc = -1;
+    }
     if (rc == -1) {
         conf_err(cx, line, "listen", "\"%s\" has an invalid " LISTEN_FMT " format string", text);
     } else if (rc == -2) {
@@ -272,6 +298,9 @@ int conf_sentinel_parse(struct conf_ctx *cx, struct conf_sentinel *s, const char
     const char *sp = strchr(text, ' ');
     size_t alen = sp ? (size_t)(sp - text) : strlen(text);
     int rc = set_tcp(cx, &s->addr, text, alen);
+    if (rc == 0 && !host_plausible(&s->addr)) {
+        rc = -1;
+    }
     if (rc == -1) {
         conf_err(cx, line, "sentinels", "\"%s\" has an invalid " SENTINEL_FMT " format string",
                  text);

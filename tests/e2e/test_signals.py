@@ -292,6 +292,39 @@ def test_second_instance_same_pid_file_refused(env):
     assert first.resp().call("PING") == b"PONG"
 
 
+def _state(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.parametrize("stale", ["zombie", "other_process"])
+def test_a_stale_pid_file_does_not_stop_a_start(env, stale):
+    """A pid file left by a proxy killed -9 names either a proxy its parent has
+    not reaped yet (a zombie: a container's init may take a second to reap a
+    daemon), or, once reaped, any process given the number since. Neither is a
+    running proxy: the start goes on and the pid file gets its pid, as
+    twemproxy's restart scripts expect (a refusal here stopped them)."""
+    s = env.redis()
+    pidfile = os.path.join(env.tmp, "stale.pid")
+    if stale == "zombie":
+        old = subprocess.Popen([NUTCRACKER_BIN, "-c", _conf(env, s, free_port()), "-s", str(free_port()),
+                                "-a", HOST], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, cwd=env.tmp)
+        os.kill(old.pid, signal.SIGKILL)
+        wait_until(lambda: _state(old.pid) == "Z", "the killed proxy to be a zombie")
+    else:
+        old = subprocess.Popen(["sleep", "30"])
+    try:
+        with open(pidfile, "w") as f:
+            f.write("%d\n" % old.pid)
+        px = env.proxy({"alpha": redis_pool([s])}, extra_args=["-p", pidfile])
+        wait_until(lambda: read_file(pidfile).strip() == str(px.proc.pid), "the new pid in the pid file")
+        assert px.resp().call("PING") == b"PONG"
+    finally:
+        old.kill()
+        old.wait()
+
+
 def test_second_instance_same_listen_address_refused(env):
     """A second instance on a listen address in use exits != 0 and says which address."""
     s = env.redis()

@@ -505,6 +505,8 @@ static void test_listen_errors(void)
                             "\"999\" (octal, e.g. 0666)"},
         {"/tmp/x.sock 0666 x", "t.yml:2: listen: \"/tmp/x.sock 0666 x\" has an invalid "
                                "permission \"0666 x\" (octal, e.g. 0666)"},
+        {"127.0.0.1:22121:1", "t.yml:2: listen: \"127.0.0.1:22121:1\" has an invalid "
+                              "\"hostname:port\" format string"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         snprintf(yml, sizeof(yml), "alpha:\n  listen: %s%s", cases[i].listen, tail);
@@ -783,6 +785,12 @@ static void test_sentinel_errors(void)
                "  sentinels:\n   - 127.0.0.1\n",
                "t.yml:7: sentinels: \"127.0.0.1\" has an invalid \"hostname:port [name]\" format "
                "string");
+    /* a sentinel given a weight as a server is: refused here, not left to
+     * fail to resolve "127.0.0.1:26379" at every connect */
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n"
+               "  sentinels:\n   - 127.0.0.1:26379:1 s1\n",
+               "t.yml:7: sentinels: \"127.0.0.1:26379:1 s1\" has an invalid \"hostname:port "
+               "[name]\" format string");
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n"
                "  sentinels:\n   - 127.0.0.1:0 s\n",
                "t.yml:7: sentinels: \"127.0.0.1:0 s\" has an invalid port in \"hostname:port "
