@@ -36,6 +36,7 @@ struct conf_server {
     struct conf_addr addr;
     uint32_t weight;
     int line;
+    bool named; /* the name was written, not made from the address */
 };
 
 /* A redis-sentinel a pool asks for the masters of its groups (SPEC 9). */

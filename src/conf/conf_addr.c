@@ -280,7 +280,8 @@ int conf_server_parse(struct conf_ctx *cx, struct conf_server *s, const char *te
     if (rc == 0) {
         s->pname = spec;
         spec = NULL;
-        s->name = (sp && sp[1] != '\0') ? conf_strdup(cx, sp + 1) : default_name(cx, &s->addr);
+        s->named = sp && sp[1] != '\0';
+        s->name = s->named ? conf_strdup(cx, sp + 1) : default_name(cx, &s->addr);
         if (s->name == NULL) {
             rc = -1;
         }
@@ -291,16 +292,42 @@ int conf_server_parse(struct conf_ctx *cx, struct conf_server *s, const char *te
 
 #define SENTINEL_FMT "\"hostname:port [name]\""
 
+/* Where "host:port:weight" ends its "host:port" (at the last colon before the
+ * digits), or len when it does not end in ":digits". */
+static size_t weight_cut(const char *s, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && s[i - 1] >= '0' && s[i - 1] <= '9') {
+        i--;
+    }
+    return i < len && i > 1 && s[i - 1] == ':' ? i - 1 : len;
+}
+
+/* A sentinel's address; one written as a server is, "host:port:weight" (so
+ * andyqzb's sentinel fork writes them), has its weight left out: it means
+ * nothing for a sentinel. */
+static int sentinel_addr(struct conf_ctx *cx, struct conf_addr *a, const char *text, size_t alen)
+{
+    int rc = set_tcp(cx, a, text, alen);
+    if (rc == 0 && !host_plausible(a)) {
+        size_t cut = weight_cut(text, alen);
+        conf_addr_free(a);
+        memset(a, 0, sizeof(*a));
+        rc = cut < alen ? set_tcp(cx, a, text, cut) : -1;
+        if (rc == 0 && !host_plausible(a)) {
+            rc = -1;
+        }
+    }
+    return rc;
+}
+
 int conf_sentinel_parse(struct conf_ctx *cx, struct conf_sentinel *s, const char *text, int line)
 {
     memset(s, 0, sizeof(*s));
     s->line = line;
     const char *sp = strchr(text, ' ');
     size_t alen = sp ? (size_t)(sp - text) : strlen(text);
-    int rc = set_tcp(cx, &s->addr, text, alen);
-    if (rc == 0 && !host_plausible(&s->addr)) {
-        rc = -1;
-    }
+    int rc = sentinel_addr(cx, &s->addr, text, alen);
     if (rc == -1) {
         conf_err(cx, line, "sentinels", "\"%s\" has an invalid " SENTINEL_FMT " format string",
                  text);

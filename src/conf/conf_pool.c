@@ -532,8 +532,35 @@ static void resolve_redis(struct conf_ctx *cx, struct conf_pool *p, const int *l
     p->redis = true;
 }
 
+/* andyqzb's sentinel fork lists servers beside the sentinels, each named
+ * after its sentinel master, its address a first guess: here each is a group
+ * of that name with its weight, its address the sentinels' (as in the fork,
+ * the name places keys). */
+static void servers_as_groups(struct conf_ctx *cx, struct conf_pool *p)
+{
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        struct conf_server *s = &p->servers[i];
+        if (!s->named) {
+            conf_err(cx, s->line, "servers",
+                     "\"%s\" has no name: in a pool with sentinels a server is named after its "
+                     "sentinel master (or list the names under groups)",
+                     s->pname);
+            continue;
+        }
+        char *pname = conf_strdup(cx, s->name);
+        if (pname == NULL) {
+            return;
+        }
+        free(s->pname);
+        s->pname = pname;
+        conf_addr_free(&s->addr);
+        memset(&s->addr, 0, sizeof(s->addr));
+    }
+}
+
 /* The keys that belong together in a sentinel pool (SPEC 9): sentinels and
- * groups come as a pair and replace servers; redis only (resolve_redis). */
+ * groups come as a pair and replace servers (or servers named after the
+ * sentinels' masters: servers_as_groups); redis only (resolve_redis). */
 static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
 {
     static const int only_with[] = {KEY_GROUPS,        KEY_HEARTBEAT,     KEY_SENTINEL_AUTH,
@@ -548,9 +575,14 @@ static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const 
         }
         return;
     }
+    if (lines[KEY_SERVERS] != 0 && lines[KEY_GROUPS] == 0) {
+        servers_as_groups(cx, p);
+        return;
+    }
     if (lines[KEY_SERVERS] != 0) {
         conf_err(cx, lines[KEY_SERVERS], "servers",
-                 "directive cannot be used in a pool with sentinels (its groups are the servers)");
+                 "directive cannot be used in a pool with sentinels and groups (its groups are "
+                 "the servers)");
     }
     if (lines[KEY_GROUPS] == 0) {
         conf_err(cx, p->line, "groups", "directive is missing in pool '%s' (it has sentinels)",

@@ -588,6 +588,31 @@ def test_stale_sentinel_is_not_believed(env):
         stale.close()
 
 
+def test_andyqzb_layout_servers_named_after_masters(env):
+    """andyqzb's sentinel fork (twemproxy's tests/test_system/test_sentinel.py)
+    lists servers named after the sentinels' masters, with an address that is a
+    first guess, and writes sentinels as servers (host:port:weight name). The
+    same file works here: each server is the group of its name, at the address
+    the sentinels give (the written one is a dead port here), and keys are
+    placed as the groups layout places them."""
+    m1, m2 = env.redis(), env.redis()
+    sentinels = start_sentinels(env, {"server1": m1, "server2": m2})
+    dead = free_port()
+    pool = {"redis": True, "sentinel_heartbeat": HEARTBEAT,
+            "servers": ["%s:%d:1 server1" % (HOST, dead), "%s:%d:1 server2" % (HOST, dead)],
+            "sentinels": ["%s:1 sentinel-%d" % (s.addr, i) for i, s in enumerate(sentinels)]}
+    px = env.proxy({"alpha": pool})
+    keys = keys_of(["server1", "server2"], n=20)
+    k1, k2 = keys["server1"][0], keys["server2"][0]
+    wait_until(lambda: call(px, "SET", k1, "a") == b"OK" and call(px, "SET", k2, "b") == b"OK",
+               "discovery of both masters", timeout=10)
+    for k in keys["server1"] + keys["server2"]:
+        assert call(px, "SET", k, k) == b"OK"
+    assert all(m1.client().get(k) == k.encode() for k in keys["server1"])
+    assert all(m2.client().get(k) == k.encode() for k in keys["server2"])
+    assert set(px.stats()["alpha"]) >= {"server1", "server2"}
+
+
 def test_ipv6_master(env):
     """A sentinel that names an IPv6 master: the proxy connects to it over IPv6."""
     m = env.redis(args=["--bind", "127.0.0.1 ::1"])

@@ -721,6 +721,27 @@ static void test_sentinel_pool(void)
     c = load(SENTINEL_POOL "  failover_hold: 0\n");
     CHECK(c != NULL && c->pools[0].failover_hold_ms == 0);
     conf_unref(c);
+    /* andyqzb's sentinel fork: servers named after the sentinels' masters (their
+     * addresses a first guess, left to the sentinels), sentinels with weights */
+    c = load("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n"
+             "   - 127.0.0.1:2100:1 server1\n   - 127.0.0.1:2101:2 server2\n  sentinels:\n"
+             "   - 127.0.0.1:26379:1 sentinel-1\n   - \"[::1]:26380:1\"\n");
+    CHECK(c != NULL);
+    if (c != NULL) {
+        const struct conf_pool *q = &c->pools[0];
+        CHECK_EQ_INT(q->nservers, 2);
+        CHECK(strcmp(q->servers[0].name, "server1") == 0 &&
+              strcmp(q->servers[0].pname, "server1") == 0);
+        CHECK(q->servers[0].addr.text == NULL && q->servers[0].addr.salen == 0);
+        CHECK_EQ_INT(q->servers[1].weight, 2);
+        CHECK_EQ_INT(q->nsentinels, 2);
+        CHECK_EQ_INT(q->sentinels[0].addr.port, 26379);
+        CHECK(strcmp(q->sentinels[0].addr.text, "127.0.0.1:26379") == 0);
+        CHECK(strcmp(q->sentinels[0].name, "sentinel-1") == 0);
+        CHECK_EQ_INT(q->sentinels[1].addr.port, 26380);
+        CHECK(strcmp(q->sentinels[1].addr.host, "::1") == 0);
+    }
+    conf_unref(c);
     /* an ordinary pool is no sentinel pool */
     c = load(MIN_POOL);
     CHECK(c != NULL && c->pools[0].nsentinels == 0 && c->pools[0].sentinels == NULL);
@@ -730,8 +751,14 @@ static void test_sentinel_pool(void)
 static void test_sentinel_errors(void)
 {
     expect_err(SENTINEL_POOL "  servers:\n   - 127.0.0.1:6379:1\n",
-               "t.yml:8: servers: directive cannot be used in a pool with sentinels (its groups "
-               "are the servers)");
+               "t.yml:8: servers: directive cannot be used in a pool with sentinels and groups "
+               "(its groups are the servers)");
+    /* andyqzb's layout: each server is named after its sentinel master */
+    expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  servers:\n"
+               "   - 127.0.0.1:6379:1 g1\n   - 127.0.0.1:6380:1\n  sentinels:\n"
+               "   - 127.0.0.1:26379\n",
+               "t.yml:6: servers: \"127.0.0.1:6380:1\" has no name: in a pool with sentinels a "
+               "server is named after its sentinel master (or list the names under groups)");
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  sentinels:\n"
                "   - 127.0.0.1:26379\n",
                "t.yml:1: groups: directive is missing in pool 'alpha' (it has sentinels)");
@@ -785,11 +812,11 @@ static void test_sentinel_errors(void)
                "  sentinels:\n   - 127.0.0.1\n",
                "t.yml:7: sentinels: \"127.0.0.1\" has an invalid \"hostname:port [name]\" format "
                "string");
-    /* a sentinel given a weight as a server is: refused here, not left to
-     * fail to resolve "127.0.0.1:26379" at every connect */
+    /* a colon too many after the weight: refused here, not left to fail to
+     * resolve "127.0.0.1:26379" at every connect */
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n"
-               "  sentinels:\n   - 127.0.0.1:26379:1 s1\n",
-               "t.yml:7: sentinels: \"127.0.0.1:26379:1 s1\" has an invalid \"hostname:port "
+               "  sentinels:\n   - 127.0.0.1:26379:1:1 s1\n",
+               "t.yml:7: sentinels: \"127.0.0.1:26379:1:1 s1\" has an invalid \"hostname:port "
                "[name]\" format string");
     expect_err("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n   - g1\n"
                "  sentinels:\n   - 127.0.0.1:0 s\n",
