@@ -207,15 +207,21 @@ static char proc_state(long pid)
     return state;
 }
 
-/* Whether a pid file's process is a proxy still running: alive, not a zombie
- * (killed, its parent has not reaped it yet: a container's init may take a
- * second), and named as this binary or nutcracker... (the number of a stale
- * pid file may be any process's now). */
+/* Whether a process named theirs may be a proxy: named as this binary (ours)
+ * or nutcracker... (a new binary of an upgrade may be named otherwise than
+ * the running one), or either name unknown. The number in a stale pid file
+ * may be any process's now. */
+static bool comm_is_proxy(const char *theirs, const char *ours)
+{
+    return theirs[0] == '\0' || ours[0] == '\0' || strcmp(theirs, ours) == 0 ||
+           strncmp(theirs, "nutcracker", 10) == 0;
+}
+
+/* Whether a live process of a pid file is a proxy still running: not a
+ * zombie (killed, its parent has not reaped it yet: a container's init may
+ * take a second) and named as one (comm_is_proxy). */
 static bool proc_is_proxy(long pid)
 {
-    if (kill((pid_t)pid, 0) != 0) {
-        return false;
-    }
     char state = proc_state(pid);
     if (state == 'Z' || state == 'X') {
         return false;
@@ -224,8 +230,7 @@ static bool proc_is_proxy(long pid)
     snprintf(num, sizeof(num), "%ld", pid);
     proc_comm(num, theirs, sizeof(theirs));
     proc_comm("self", ours, sizeof(ours));
-    return theirs[0] == '\0' || ours[0] == '\0' || strcmp(theirs, ours) == 0 ||
-           strncmp(theirs, "nutcracker", 10) == 0;
+    return comm_is_proxy(theirs, ours);
 }
 
 /* Write the pid file; refuse when it names a proxy that is still running
@@ -238,13 +243,13 @@ static int pidfile_create(const char *path)
         long old = 0;
         int got = fscanf(f, "%ld", &old);
         fclose(f);
-        if (got == 1 && old > 0 && old != (long)getpid() && proc_is_proxy(old)) {
-            log_error("pid file '%s' belongs to running process %ld: is another nutcracker "
-                      "running?",
-                      path, old);
-            return -1;
-        }
         if (got == 1 && old > 0 && old != (long)getpid() && kill((pid_t)old, 0) == 0) {
+            if (proc_is_proxy(old)) {
+                log_error("pid file '%s' belongs to running process %ld: is another "
+                          "nutcracker running?",
+                          path, old);
+                return -1;
+            }
             log_info("pid file '%s' names process %ld, which is not a running proxy: "
                      "overwritten",
                      path, old);
@@ -307,9 +312,7 @@ static int signal_running(const struct options *o)
     snprintf(num, sizeof(num), "%ld", pid);
     proc_comm(num, theirs, sizeof(theirs));
     proc_comm("self", ours, sizeof(ours));
-    /* a new binary may be named otherwise than the running one (an upgrade) */
-    if (theirs[0] != '\0' && ours[0] != '\0' && strcmp(theirs, ours) != 0 &&
-        strncmp(theirs, "nutcracker", 10) != 0) {
+    if (!comm_is_proxy(theirs, ours)) {
         fprintf(stderr,
                 "nutcracker: process %ld of pid file '%s' is '%s', not '%s': a stale pid file? "
                 "not signalled\n",

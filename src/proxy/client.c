@@ -278,7 +278,8 @@ static bool client_reading(const struct client *c)
         return false;
     }
     if (blocking_waits(c)) {
-        return c->in.len < CLIENT_BLOCKED_READ_MIN || c->in.len < c->px->client_max_buffer;
+        size_t cap = c->px->client_max_buffer;
+        return c->in.len < (cap > CLIENT_BLOCKED_READ_MIN ? cap : CLIENT_BLOCKED_READ_MIN);
     }
     return client_unhindered(c) && !c->fence_wait;
 }
