@@ -112,6 +112,24 @@ int sock_error(int fd)
     return err;
 }
 
+bool sock_is_self(int fd)
+{
+    struct sockaddr_storage local, peer;
+    socklen_t llen = sizeof(local), plen = sizeof(peer);
+    if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
+        getpeername(fd, (struct sockaddr *)&peer, &plen) < 0 || llen != plen) {
+        return false;
+    }
+    return local.ss_family != AF_UNIX &&
+           sock_addr_same((const struct sockaddr *)&local, (const struct sockaddr *)&peer, llen);
+}
+
+void sock_set_reset_on_close(int fd)
+{
+    struct linger l = {.l_onoff = 1, .l_linger = 0};
+    (void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+}
+
 bool sock_addr_same(const struct sockaddr *a, const struct sockaddr *b, socklen_t len)
 {
     if (a->sa_family != b->sa_family) {

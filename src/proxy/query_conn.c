@@ -150,6 +150,10 @@ static int conn_connected(struct ev_loop *loop, struct query_conn *c)
     if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) < 0) {
         return 0;
     }
+    if (sock_is_self(c->io.fd)) {
+        sock_set_reset_on_close(c->io.fd);
+        return conn_error(c, strerror(ECONNREFUSED)); /* nothing listens there */
+    }
     if (c->tls != NULL) {
         c->state = QUERY_CONN_HANDSHAKE;
         return conn_handshake(loop, c);

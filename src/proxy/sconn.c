@@ -984,6 +984,12 @@ static int sconn_connected(struct sconn *c)
     if (getpeername(c->st.fd, (struct sockaddr *)&ss, &len) < 0) {
         return 0; /* still in progress */
     }
+    if (sock_is_self(c->st.fd)) {
+        /* nothing listens there: refused, as the next try may well be */
+        sock_set_reset_on_close(c->st.fd);
+        sconn_lost(c, strerror(ECONNREFUSED), SS_server_err);
+        return -1;
+    }
     log_verb("connected to server '%s'", c->server->cs->name);
     if (sconn_tls_ctx(c) != NULL) {
         c->state = SCONN_HANDSHAKE;

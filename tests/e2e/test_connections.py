@@ -83,3 +83,40 @@ def test_a_server_down_without_ejection_is_said_once_per_gap_not_per_request(env
     with open(px.log) as f:
         lines = [line for line in f if "connection closed" in line]
     assert 1 <= len(lines) <= 2, lines[:5]
+
+
+def _free_port_in_the_kernels_outgoing_range():
+    """A port nothing listens on, in ip_local_port_range, where the kernel picks
+    the source ports of connects (conftest's free_port stays below it). Even:
+    connects are given even ports first."""
+    import random
+    from conftest import port_is_free
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        lo, hi = map(int, f.read().split())
+    for _ in range(1000):
+        port = random.randrange(lo, hi) & ~1
+        if port >= lo and port_is_free(port):
+            return port
+    raise RuntimeError("no free port in the outgoing range")
+
+
+def test_a_connect_that_meets_itself_is_refused(env):
+    """A server down whose port is in the kernel's range for outgoing ports:
+    the proxy connects again for each request, and in time the kernel gives a
+    socket that very port as its source. That connect meets its own SYN and
+    succeeds (TCP's simultaneous open), so each request came back as its own
+    reply (h41: `GET key42` answered `*2 $3 GET $5 key42` 185,630 times of
+    187,386), and the port stayed taken: redis could not start there. Such a
+    connection is refused now, and closed with a reset, so the port is free."""
+    import time
+    from conftest import HOST, RespError
+    port = _free_port_in_the_kernels_outgoing_range()
+    px = env.proxy({"alpha": redis_pool(["%s:%d" % (HOST, port)], auto_eject_hosts=False)})
+    c = px.resp()
+    n, deadline = 0, time.monotonic() + 6
+    while time.monotonic() < deadline:
+        got = c.call("GET", "k")
+        assert isinstance(got, RespError) and "Connection refused" in got.msg, (n, got)
+        n += 1
+    server = env.redis(port=port)  # free for it, the proxy running
+    assert c.call("SET", "k", "v") == b"OK" and server.client().get("k") == b"v"
