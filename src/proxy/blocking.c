@@ -8,6 +8,7 @@
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/pool.h"
+#include "proxy/proxy.h"
 #include "proxy/req.h"
 #include "proxy/route.h"
 #include "proxy/router.h"
@@ -71,9 +72,44 @@ static bool blocking_unblock(struct sconn *own)
     return true;
 }
 
+/* A close right after the command would start the client's next try at once:
+ * redis-rb 4 sends a blocking command again on a lost connection without a
+ * pause, and the proxy, unlike a server that is down, accepts it, so a client
+ * would loop thousands of times a second. Closed as if the command had waited
+ * (its timeout, at most BLOCKING_DOWN_MS), it tries at most once a second. */
+bool blocking_fail_later(struct req *r, const char *why)
+{
+    struct client *c = r->client;
+    struct ev_loop *loop = c->px->loop;
+    if (r->sent || r->unblocking || r->cx != NULL || c->q.head != r || c->read_eof ||
+        ev_now(loop) >= c->block_fail_at_ms) {
+        return false; /* it reached the server, or the client is done, or it waited */
+    }
+    snprintf(c->block_fail_why, sizeof(c->block_fail_why), "%s", why);
+    ev_timer_start_at(loop, &c->block_fail_timer, c->block_fail_at_ms);
+    return true;
+}
+
+void blocking_on_fail_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct client *c = t->data;
+    struct req *r = c->q.head;
+    (void)loop;
+    c->block_fail_at_ms = 0; /* req_fail closes the client now */
+    if (r != NULL && r->blocking && !r->done) {
+        req_fail(r, c->block_fail_why);
+    }
+}
+
 void blocking_end(struct client *c, const char *why)
 {
     struct req *r = c->q.head;
+    if (ev_timer_armed(&c->block_fail_timer)) {
+        /* it failed already and waits to close: now */
+        ev_timer_stop(c->px->loop, &c->block_fail_timer);
+        blocking_on_fail_timer(c->px->loop, &c->block_fail_timer);
+        return;
+    }
     /* (one a cluster pool holds is on no connection: the hold ends it, as
      * the client reads no more: cluster_send.c) */
     if (!blocking_waits(c) || !r->in_server || r->unblocking) {
@@ -89,6 +125,17 @@ void blocking_end(struct client *c, const char *why)
     /* without its id: closed now (the server pops nothing for it after; one
      * popped in the same instant, before redis reads the close, is lost) */
     sconn_reset(r->sconn, why);
+}
+
+/* The client's request for the blocking command ri: what it sends next waits
+ * for this answer, as redis makes it; a failure closes it (client_hang_up). */
+static struct req *blocking_req(struct client *c, const struct req_info *ri)
+{
+    struct req *q = req_new(c->px, ri->cmd);
+    q->blocking = q->hangs_up = true;
+    cqueue_push(c, q, ri->len);
+    c->fence = true;
+    return q;
 }
 
 bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
@@ -109,6 +156,9 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
     if (client_wait_server(c, route_pending(pool, p + k->off, k->len))) {
         return false; /* a sentinel group's master is not known yet */
     }
+    int64_t wait_ms =
+        ri->block_ms < 0 || ri->block_ms > BLOCKING_DOWN_MS ? BLOCKING_DOWN_MS : ri->block_ms;
+    c->block_fail_at_ms = ev_now(c->px->loop) + (uint64_t)wait_ms;
     if (pool->mode == POOL_CLUSTER) {
         /* the slot's master, found (and followed) as any request's */
         c->fence = cluster_submit_blocking(c, p, ri);
@@ -122,7 +172,7 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
         if (miss == ROUTE_MISS_CROSS) {
             router_reply_error(c, text); /* the request's own fault */
         } else {
-            client_hang_up(c, text); /* no server: as if it were gone */
+            req_fail(blocking_req(c, ri), text); /* no server: as if it were gone */
         }
         return true;
     }
@@ -134,13 +184,9 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
     sconn_speak(sc, c->lc.resp); /* made before a HELLO */
     int err = sconn_ensure(sc);
     if (err != 0) {
-        client_hang_up(c, server_strerror(r.target, err));
+        req_fail(blocking_req(c, ri), server_strerror(r.target, err));
         return true;
     }
-    struct req *q = req_new(c->px, ri->cmd);
-    q->blocking = q->hangs_up = true;
-    cqueue_push(c, q, ri->len);
-    sconn_send_blocking(sc, q, p, ri->len, ri->block_ms);
-    c->fence = true; /* what it sends next waits for this answer, as redis makes it */
+    sconn_send_blocking(sc, blocking_req(c, ri), p, ri->len, ri->block_ms);
     return true;
 }

@@ -6,7 +6,9 @@
  * client's life, as WATCH's: a consumer that loops on BRPOP reuses one), and,
  * as redis holds a connection that blocks, it goes only once the client's
  * earlier requests are answered and what the client sends next waits until
- * it is answered. It may wait its own timeout beyond the pool's.
+ * it is answered. It may wait its own timeout beyond the pool's. One whose
+ * server cannot be reached closes its client, as redis' connection would be
+ * gone, but not sooner than it could have waited (BLOCKING_DOWN_MS).
  */
 #ifndef NC_BLOCKING_H
 #define NC_BLOCKING_H
@@ -17,6 +19,9 @@
 #include "proto/proto.h"
 
 struct client;
+struct ev_loop;
+struct ev_timer;
+struct req;
 
 /* Route the blocking request p (ri->blocking). False: it waits, unparsed,
  * for the client's earlier requests (or for its server to be known). */
@@ -25,6 +30,17 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
 /* Whether c's oldest request is a blocking one not answered yet: at its EOF
  * the client is closed at once, as redis frees it, which ends the wait. */
 bool blocking_waits(const struct client *c);
+
+/* The longest a blocking command that fails before it reaches its server (the
+ * server down, refusing, or not in the distribution) keeps its client open. */
+#define BLOCKING_DOWN_MS 1000
+
+/* r, a blocking command, failed with why before it was written to its server:
+ * true when its client is closed later, once the command would have waited
+ * min(its timeout, BLOCKING_DOWN_MS) (blocking_on_fail_timer); false when the
+ * failure is to close it now (req_fail). */
+bool blocking_fail_later(struct req *r, const char *why);
+void blocking_on_fail_timer(struct ev_loop *loop, struct ev_timer *t);
 
 /* Why a blocked client let go is closed (its log line, client_hang_up). */
 #define BLOCKING_END_MSG                                                                           \

@@ -196,6 +196,7 @@ struct client *client_open(struct pool *p, int fd, bool tls)
     ev_timer_init(&c->hs_timer, client_on_handshake_timeout, c);
     ev_timer_init(&c->hold_timer, client_on_hold_timeout, c);
     ev_timer_init(&c->server_wait_timer, client_on_server_wait, c);
+    ev_timer_init(&c->block_fail_timer, blocking_on_fail_timer, c);
     client_linger_init(c);
     if (client_stream_open(c, p, fd, tls) != 0) {
         log_warn("pool '%s': out of memory for a TLS client", p->cp->name);
@@ -719,6 +720,7 @@ void client_close(struct client *c)
     ev_timer_stop(px->loop, &c->hs_timer);
     ev_timer_stop(px->loop, &c->hold_timer);
     ev_timer_stop(px->loop, &c->server_wait_timer);
+    ev_timer_stop(px->loop, &c->block_fail_timer);
     ev_timer_stop(px->loop, &c->linger_timer);
     if (c->hs_waiting) {
         client_hs_unwait(c);

@@ -82,6 +82,11 @@ struct client {
     bool fence;
     uint8_t lane;
     bool fence_wait; /* one waits so, at the start of in; nothing after it is parsed */
+    /* its blocking command failed before it reached its server: the failure
+     * closes the client at block_fail_at_ms, not sooner (blocking_fail_later) */
+    uint64_t block_fail_at_ms;
+    struct ev_timer block_fail_timer;
+    char block_fail_why[96];
     bool dirty;
     bool handshake; /* TLS: the handshake is not done yet */
     bool closing;   /* no more reading: close once every reply is written */

@@ -186,7 +186,9 @@ void req_fail(struct req *r, const char *msg)
         return;
     }
     if (req_hangs_up(r)) {
-        req_hang_up(r, msg);
+        if (!r->blocking || !blocking_fail_later(r, msg)) {
+            req_hang_up(r, msg);
+        }
         return;
     }
     /* twemproxy's count: client requests answered with the proxy's error

@@ -238,6 +238,40 @@ def test_a_server_that_dies_closes_its_blocked_client(menv):
     server2.stop()
 
 
+@pytest.mark.parametrize("ejected", [False, True])
+def test_a_blocking_command_to_a_down_server_closes_as_if_it_waited(menv, ejected):
+    """redis-rb 4 sends a blocking command again at once when its connection
+    closes. A close right after a BLPOP whose server is down made such a
+    consumer loop thousands of times a second (h41: 11,000 connections in a
+    5 s outage). The close now comes when the command could have waited: its
+    own timeout, at most a second; so a loop that retries at once tries about
+    once a second. Each close is counted as before. Ejected: the server left
+    the distribution (no server for the key) instead of refusing the connect."""
+    dead = "%s:%d" % (HOST, free_port())
+    pool = redis_pool([dead], timeout=POOL_TIMEOUT_MS, auto_eject_hosts=ejected,
+                      server_failure_limit=1, server_retry_timeout=60000)
+    name = "delta%d" % ejected
+    px = menv.proxy({name: pool})
+    if ejected:
+        got = px.resp().call("GET", "k")  # its refused connect ejects it (answered after)
+        assert isinstance(got, RespError) and "Connection refused" in got.msg, got
+    for timeout, least, most in (("0", 0.9, 3.0), ("0.3", 0.25, 0.9)):
+        c = px.resp()
+        t = time.monotonic()
+        c.send(encode_command("BLPOP", "q", timeout))
+        assert c.is_closed(timeout=5), timeout
+        took = time.monotonic() - t
+        assert least <= took <= most, (timeout, took)
+    tries, t = 0, time.monotonic()
+    while time.monotonic() - t < 2.5:  # a consumer that retries at once
+        c = px.resp()
+        c.send(encode_command("BLPOP", "q", "0"))
+        assert c.is_closed(timeout=5)
+        tries += 1
+    assert 2 <= tries <= 4, tries
+    px.wait_stats(lambda st: st[name]["forward_error"] == ejected + 2 + tries, "every close counted")
+
+
 def test_a_stop_closes_a_blocked_client_at_once(menv):
     """SIGTERM lets clients go once answered: a blocked one is closed at once
     (its own connection to the server closed first, so the server pops
