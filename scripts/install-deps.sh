@@ -17,7 +17,7 @@ DEMO=(build-essential pkg-config libyaml-dev libssl-dev liburing-dev redis-serve
 # chromium + python3-websocket: the status page's browser test (DevTools protocol);
 # man-db: man(1), with which the test checks the manual pages render
 TEST=("${DEMO[@]}" clang clang-format libclang-rt-14-dev llvm redis-sentinel nutcracker python3-pytest python3-redis
-      python3-pymemcache libmemcached-tools nodejs npm curl openssl stunnel4 chromium
+      python3-pymemcache python3-pylibmc libmemcached-tools nodejs npm curl openssl stunnel4 chromium
       python3-websocket man-db)
 BENCH=("${TEST[@]}" valgrind strace)
 # the Debian package's build (make deb; its Build-Depends are in debian/control);

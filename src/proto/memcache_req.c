@@ -55,26 +55,40 @@ static void mc_scan_fail(struct mc_scan *sc, const char *err)
 #define MC_BIN_RESPONSE      0x81
 #define MC_BIN_NOT_SUPPORTED 0x0083
 
-/* The quiet gets (GETQ, GETKQ, GATQ, GATKQ): libmemcached sends every get as
- * one, and reads any error response to it as a miss. */
-static bool mc_bin_quiet_get(uint8_t opcode)
+/* The binary requests refused with a close alone. The gets libmemcached sends
+ * (GETK for one key, GETKQ for several, GATK, GATKQ) and the other quiet gets
+ * (GETQ, GATQ): it reads any error response to them as a miss. QUITQ: the
+ * client asked for the close without a response. */
+static bool mc_bin_close_only(uint8_t opcode)
 {
-    return opcode == 0x09 || opcode == 0x0d || opcode == 0x1e || opcode == 0x24;
+    switch (opcode) {
+    case 0x09: /* GETQ */
+    case 0x0c: /* GETK */
+    case 0x0d: /* GETKQ */
+    case 0x17: /* QUITQ */
+    case 0x1e: /* GATQ */
+    case 0x23: /* GATK */
+    case 0x24: /* GATKQ */
+        return true;
+    default:
+        return false;
+    }
 }
 
 /* The answer to a binary request: a response of its opcode and opaque with
  * status "not supported" and MC_ERR_BINARY's words as its value, so a binary
  * client reports why (the text error read as a header was a miss or a reset
- * to it). A quiet get gets none: refused, it would read as a miss, and an
- * application would run on misses with no error; the close alone is a
- * connection failure to it. -1 when p holds no plausible header. */
+ * to it). A get of libmemcached's gets none: refused, it would read as a
+ * miss, and an application would run on misses with no error; the close alone
+ * is a connection failure to it (mc_bin_close_only). -1 when p holds no
+ * plausible header. */
 static int mc_bin_refusal(const uint8_t *p, size_t n, struct buf *out)
 {
     static const char why[] = "binary protocol is not supported through the proxy";
     if (n < MC_BIN_HEADER || p[5] != 0 || p[4] > 20) {
         return -1; /* not one, or not all of it yet: the text error, as before */
     }
-    if (mc_bin_quiet_get(p[1])) {
+    if (mc_bin_close_only(p[1])) {
         buf_reset(out);
         return 0;
     }

@@ -196,3 +196,63 @@ def test_stats_leave_out_an_ejected_server_and_flush_all_does_not(env):
     assert int(proxied[b"curr_items"]) == sum(int(d[b"curr_items"]) for d in live)
     assert c.cmd(b"stats reset") == b"RESET"
     assert c.cmd(b"flush_all").startswith(b"SERVER_ERROR")
+
+
+# --------------------------------------------------------------------------- pylibmc
+
+def _pylibmc_scenario(port, prefix):
+    """pylibmc (libmemcached) with its defaults: the text protocol, modula
+    placement of its own over the one address it is given."""
+    import pylibmc
+    c = pylibmc.Client(["%s:%d" % (HOST, port)])
+    keys = ["%s:%d" % (prefix, i) for i in range(40)]
+    out = []
+    for k in keys:
+        out.append(c.set(k, k.encode()))
+    out.append(sorted(c.get_multi(keys + [prefix + ":none"]).items()))
+    out.append(c.get(keys[0]))
+    out.append(c.add(keys[1], b"x"))
+    out.append(c.add(prefix + ":new", b"n"))
+    out.append(c.replace(keys[2], b"r"))
+    out.append(c.replace(prefix + ":absent", b"r"))
+    out.append(c.append(keys[3], b"+a"))
+    out.append(c.prepend(keys[3], b"p+"))
+    out.append(c.get(keys[3]))
+    out.append(c.set(prefix + ":n", 10))
+    out.append(c.incr(prefix + ":n", 5))
+    out.append(c.decr(prefix + ":n", 20))
+    out.append(c.touch(keys[4], 100))
+    out.append(c.delete(keys[5]))
+    out.append(c.delete(keys[5]))
+    out.append(c.get(keys[5]))
+    out.append(c.set_multi({keys[6]: b"m6", keys[7]: b"m7"}))
+    out.append(c.delete_multi([keys[8], keys[9], prefix + ":none"]))
+    out.append(sorted(c.get_multi(keys[6:10]).items()))
+    big = bytes(range(256)) * 3000
+    out.append(c.set(prefix + ":big", big))
+    out.append(c.get(prefix + ":big") == big)
+    return out
+
+
+def test_pylibmc_defaults_same_as_direct(pool, env):
+    """pylibmc, the libmemcached client, with its default behaviours gets through
+    the proxy over three servers what it gets from one memcached directly."""
+    servers, px = pool
+    direct = env.memcached()
+    assert _pylibmc_scenario(px.port(), "plm") == _pylibmc_scenario(direct.port, "plm")
+
+
+def test_pylibmc_binary_get_is_an_error_not_a_miss(pool, env):
+    """With binary=True, libmemcached sends a get as GETK and reads an error
+    response to it as a miss: the proxy's binary "not supported" made every get a
+    miss that no application would notice (h40). The close alone makes it a
+    connection failure, as twemproxy's close does; directly it is a hit."""
+    import pylibmc
+    servers, px = pool
+    direct = env.memcached()
+    d = pylibmc.Client(["%s:%d" % (HOST, direct.port)], binary=True)
+    assert d.set("bk", b"v") and d.get("bk") == b"v"
+    assert px.mc().cmd(b"set bk 0 0 1", b"v") == b"STORED"
+    c = pylibmc.Client(["%s:%d" % (HOST, px.port())], binary=True)
+    with pytest.raises(pylibmc.Error):
+        c.get("bk")

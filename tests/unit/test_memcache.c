@@ -449,25 +449,27 @@ static void test_binary(void)
     CHECK(strcmp(info.err, "CLIENT_ERROR binary protocol is not supported through the proxy") == 0);
     CHECK_EQ_INT(P->req_parse((const uint8_t *)getk, sizeof(getk) - 1, &info), PARSE_ERROR);
     CHECK(!info.err_wire); /* not a whole header: the text error */
-    /* a whole header (GETK, key "k", opaque 0xdeadbeef) is answered in its protocol: a
+    /* a whole header (GET, key "k", opaque 0xdeadbeef) is answered in its protocol: a
      * response of its opcode and opaque, status 0x83 "not supported", the words as value */
-    static const uint8_t hdr[25] = {0x80, 0x0c, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
+    static const uint8_t hdr[25] = {0x80, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
                                     0x00, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x00,
                                     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'k'};
     CHECK_EQ_INT(P->req_parse(hdr, sizeof(hdr), &info), PARSE_ERROR);
     CHECK(info.err_wire && info.wire.len == 24 + 50);
     const uint8_t *w = info.wire.data;
-    CHECK(w[0] == 0x81 && w[1] == 0x0c && w[6] == 0x00 && w[7] == 0x83 && w[11] == 50);
+    CHECK(w[0] == 0x81 && w[1] == 0x00 && w[6] == 0x00 && w[7] == 0x83 && w[11] == 50);
     CHECK(memcmp(w + 12, hdr + 12, 4) == 0);
     CHECK_MEM((const char *)w + 24, 50, "binary protocol is not supported through the proxy");
-    /* a quiet get (GETKQ here) gets no response, only the close: libmemcached
-     * reads a refused one as a miss */
+    /* libmemcached's gets (GETK, GETKQ, GATK, GATKQ), the other quiet gets and
+     * QUITQ get no response, only the close: libmemcached reads a refused get
+     * as a miss */
     uint8_t quiet[25];
     memcpy(quiet, hdr, sizeof(quiet));
     for (unsigned op = 0; op < 0x30; op++) {
         quiet[1] = (uint8_t)op;
         CHECK_EQ_INT(P->req_parse(quiet, sizeof(quiet), &info), PARSE_ERROR);
-        bool q = op == 0x09 || op == 0x0d || op == 0x1e || op == 0x24;
+        bool q = op == 0x09 || op == 0x0c || op == 0x0d || op == 0x17 || op == 0x1e || op == 0x23 ||
+                 op == 0x24;
         CHECK(info.err_wire && info.wire.len == (q ? 0u : 24u + 50u));
     }
     /* text after the magic byte is no header (its data type byte is not 0) */
