@@ -1,8 +1,10 @@
 """Client connection handling (SPEC 2 client_connections, 7)."""
 
+import random
 import socket
+import time
 
-from conftest import free_port, mc_pool, redis_pool
+from conftest import HOST, RespError, free_port, mc_pool, port_is_free, redis_pool
 
 
 def test_client_connections_limit(env):
@@ -89,8 +91,6 @@ def _free_port_in_the_kernels_outgoing_range():
     """A port nothing listens on, in ip_local_port_range, where the kernel picks
     the source ports of connects (conftest's free_port stays below it). Even:
     connects are given even ports first."""
-    import random
-    from conftest import port_is_free
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
         lo, hi = map(int, f.read().split())
     for _ in range(1000):
@@ -108,8 +108,6 @@ def test_a_connect_that_meets_itself_is_refused(env):
     reply (h41: `GET key42` answered `*2 $3 GET $5 key42` 185,630 times of
     187,386), and the port stayed taken: redis could not start there. Such a
     connection is refused now, and closed with a reset, so the port is free."""
-    import time
-    from conftest import HOST, RespError
     port = _free_port_in_the_kernels_outgoing_range()
     px = env.proxy({"alpha": redis_pool(["%s:%d" % (HOST, port)], auto_eject_hosts=False)})
     c = px.resp()
