@@ -112,16 +112,15 @@ int sock_error(int fd)
     return err;
 }
 
-bool sock_is_self(int fd)
+bool sock_is_self(int fd, const struct sockaddr *peer, socklen_t len)
 {
-    struct sockaddr_storage local, peer;
-    socklen_t llen = sizeof(local), plen = sizeof(peer);
-    if (getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
-        getpeername(fd, (struct sockaddr *)&peer, &plen) < 0 || llen != plen) {
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof(local);
+    if (peer->sa_family == AF_UNIX || getsockname(fd, (struct sockaddr *)&local, &llen) < 0 ||
+        llen != len) {
         return false;
     }
-    return local.ss_family != AF_UNIX &&
-           sock_addr_same((const struct sockaddr *)&local, (const struct sockaddr *)&peer, llen);
+    return sock_addr_same((const struct sockaddr *)&local, peer, len);
 }
 
 void sock_set_reset_on_close(int fd)

@@ -55,11 +55,12 @@ int sock_lookup_again(struct sock_lookup *l, const char *host, int port, uint64_
 bool sock_err_is_shortage(int err);
 /* The pending error of a socket after a non-blocking connect (0 = connected). */
 int sock_error(int fd);
-/* Whether connected socket fd is connected to itself: a connect to a port of
- * this host with nothing listening, given that same port as its source, meets
- * its own SYN (TCP's simultaneous open) and succeeds; what it sends then comes
- * back as the answer. */
-bool sock_is_self(int fd);
+/* Whether connected socket fd, whose peer (getpeername) is peer of len bytes,
+ * is connected to itself: a connect to a port of this host with nothing
+ * listening, given that same port as its source, meets its own SYN (TCP's
+ * simultaneous open) and succeeds; what it sends then comes back as the
+ * answer. */
+bool sock_is_self(int fd, const struct sockaddr *peer, socklen_t len);
 /* Make fd's close a reset (SO_LINGER 0): no TIME_WAIT keeps its address, which
  * for a socket connected to itself is the port a server is yet to listen on. */
 void sock_set_reset_on_close(int fd);

@@ -150,7 +150,7 @@ static int conn_connected(struct ev_loop *loop, struct query_conn *c)
     if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) < 0) {
         return 0;
     }
-    if (sock_is_self(c->io.fd)) {
+    if (sock_is_self(c->io.fd, (const struct sockaddr *)&ss, len)) {
         sock_set_reset_on_close(c->io.fd);
         return conn_error(c, strerror(ECONNREFUSED)); /* nothing listens there */
     }

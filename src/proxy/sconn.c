@@ -984,7 +984,7 @@ static int sconn_connected(struct sconn *c)
     if (getpeername(c->st.fd, (struct sockaddr *)&ss, &len) < 0) {
         return 0; /* still in progress */
     }
-    if (sock_is_self(c->st.fd)) {
+    if (sock_is_self(c->st.fd, (const struct sockaddr *)&ss, len)) {
         /* nothing listens there: refused, as the next try may well be */
         sock_set_reset_on_close(c->st.fd);
         sconn_lost(c, strerror(ECONNREFUSED), SS_server_err);
