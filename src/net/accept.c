@@ -40,10 +40,14 @@ static void accept_rest_start(struct ev_loop *loop, struct accept_rest *r, int e
               strerror(err), ACCEPT_REST_MS, log_gap_more(more, sizeof(more), quiet));
 }
 
-int accept_next(struct ev_loop *loop, struct accept_rest *r, int flags, const char *what)
+int accept_next(struct ev_loop *loop, struct accept_rest *r, int flags, const char *what,
+                struct sockaddr_storage *peer, socklen_t *peer_len)
 {
     for (;;) {
-        int fd = accept4(r->io->fd, NULL, NULL, flags);
+        if (peer != NULL) {
+            *peer_len = sizeof(*peer);
+        }
+        int fd = accept4(r->io->fd, (struct sockaddr *)peer, peer_len, flags);
         if (fd >= 0) {
             return fd;
         }

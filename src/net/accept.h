@@ -13,6 +13,7 @@
 #define NC_ACCEPT_H
 
 #include <stdbool.h>
+#include <sys/socket.h>
 
 #include "core/log.h"
 #include "event/ev.h"
@@ -30,8 +31,11 @@ struct accept_rest {
 void accept_rest_init(struct accept_rest *r, struct ev_io *io);
 /* The next connection on the listener (accept4 with flags), or -1: none waits
  * (EAGAIN), the listener now rests (a shortage: logged, naming `what`), or
- * another error (logged). EINTR and ECONNABORTED are skipped over. */
-int accept_next(struct ev_loop *loop, struct accept_rest *r, int flags, const char *what);
+ * another error (logged). EINTR and ECONNABORTED are skipped over. peer (may
+ * be NULL) gets the peer's address, *peer_len its length: taken here, it is
+ * known even when the peer has already gone (getpeername would fail). */
+int accept_next(struct ev_loop *loop, struct accept_rest *r, int flags, const char *what,
+                struct sockaddr_storage *peer, socklen_t *peer_len);
 /* Before the listener is closed or handed on: no rest ends on it. */
 void accept_rest_stop(struct ev_loop *loop, struct accept_rest *r);
 

@@ -17,10 +17,12 @@
 
 #include "net/tls_int.h"
 
-/* The reason OpenSSL gave last, or fallback; the error queue is emptied. */
+/* The first reason OpenSSL queued, or fallback; the error queue is emptied.
+ * The first is the cause ("no start line"); the last only says which call
+ * gave up on it ("PEM lib"). */
 static const char *tls_reason(const char *fallback)
 {
-    unsigned long e = ERR_peek_last_error();
+    unsigned long e = ERR_peek_error();
     const char *r = e != 0 ? ERR_reason_error_string(e) : NULL;
     ERR_clear_error();
     return r != NULL ? r : fallback;
@@ -97,24 +99,55 @@ static void tls_set_protocols(SSL_CTX *ctx, int mask)
     }
 }
 
+/* OpenSSL asks for the passphrase of an encrypted key; without this callback
+ * it prompts on the terminal and the whole proxy waits there (a reload too).
+ * None is given: the load fails and says why. */
+static int tls_on_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    if (asked != NULL) {
+        *(bool *)asked = true;
+    }
+    return 0;
+}
+
 static int tls_load_pair(SSL_CTX *ctx, const struct tls_opts *o, char *err, size_t len)
 {
     if (tls_check_path(o->cert_file, false, err, len) != 0 ||
         tls_check_path(o->key_file, false, err, len) != 0) {
         return -1;
     }
+    bool asked = false;
+    SSL_CTX_set_default_passwd_cb(ctx, tls_on_passphrase);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
+    char why[256];
     if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
-        return tls_fail(err, len, o->cert_file, tls_reason("not a PEM certificate"));
+        snprintf(why, sizeof(why), "not a PEM certificate (%s)", tls_reason("unreadable"));
+        return tls_fail(err, len, o->cert_file, why);
     }
     /* OpenSSL 3 checks the key against the certificate as it loads it */
     bool loaded = SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) == 1;
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);
+    if (!loaded && asked) {
+        ERR_clear_error();
+        return tls_fail(err, len, o->key_file,
+                        "the key is encrypted: a passphrase is not supported (decrypt it with "
+                        "`openssl pkey -in KEY -out KEY2`)");
+    }
     if (!loaded && ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
-        return tls_fail(err, len, o->key_file, tls_reason("not a PEM private key"));
+        snprintf(why, sizeof(why), "not a PEM private key (%s)", tls_reason("unreadable"));
+        return tls_fail(err, len, o->key_file, why);
     }
     if (!loaded || SSL_CTX_check_private_key(ctx) != 1) {
-        char why[256];
+        /* a key of another type than the certificate's goes to a slot with no
+         * certificate: OpenSSL then says "no certificate assigned" */
+        bool other_type = ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_NO_CERTIFICATE_ASSIGNED;
         snprintf(why, sizeof(why), "does not match the certificate in %s (%s)", o->cert_file,
-                 tls_reason("key values mismatch"));
+                 other_type ? "the key's type is not the certificate's"
+                            : tls_reason("key values mismatch"));
+        ERR_clear_error();
         return tls_fail(err, len, o->key_file, why);
     }
     return 0;
@@ -198,6 +231,7 @@ struct tls_ctx *tls_ctx_new(bool server, const struct tls_opts *o, char *err, si
         free(t);
         return NULL;
     }
+    ERR_clear_error(); /* a reason read later is one of this load's */
     if (tls_ctx_setup(ctx, server, o, err, errlen) != 0) {
         ERR_clear_error();
         SSL_CTX_free(ctx);

@@ -79,6 +79,27 @@ static int tls_read(struct stream *s, void *p, size_t cap, size_t *got, int *err
     return tls_outcome(s, ret, &s->rd_want, true, err);
 }
 
+/* A write the peer reset: a peer that refused us (a server that wants another
+ * client certificate, TLS 1.3's check after our handshake ended) sent its
+ * alert before the reset, and the alert, still in the socket, is the reason
+ * worth giving. A peek reads it without taking any data. */
+static void tls_alert_before_reset(struct stream *s, int *err)
+{
+    struct tls_conn *t = tls_of(s);
+    unsigned char byte;
+    size_t got = 0;
+    ERR_clear_error();
+    if (SSL_peek_ex(t->ssl, &byte, 1, &got) != 1 && ERR_peek_error() != 0) {
+        unsigned long e = ERR_peek_last_error();
+        if (ERR_GET_LIB(e) == ERR_LIB_SSL) {
+            t->err = e;
+            t->verify = X509_V_OK;
+            *err = STREAM_ETLS;
+        }
+    }
+    ERR_clear_error();
+}
+
 static int tls_write(struct stream *s, const void *p, size_t n, size_t *put, int *err)
 {
     struct tls_conn *t = tls_of(s);
@@ -89,7 +110,11 @@ static int tls_write(struct stream *s, const void *p, size_t n, size_t *put, int
         s->wr_want = STREAM_WANT_WRITE;
         return STREAM_OK;
     }
-    return tls_outcome(s, ret, &s->wr_want, false, err);
+    int rc = tls_outcome(s, ret, &s->wr_want, false, err);
+    if (rc == STREAM_ERROR && (*err == ECONNRESET || *err == EPIPE)) {
+        tls_alert_before_reset(s, err);
+    }
+    return rc;
 }
 
 static int tls_handshake(struct stream *s, int *err)

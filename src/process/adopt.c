@@ -67,9 +67,10 @@ static void adopt_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned eve
 {
     struct adopt *a = io->data;
     (void)events;
+    const char *what = "the socket that takes the replaced binary's clients";
     int fd;
-    while ((fd = accept_next(loop, &a->rest, SOCK_NONBLOCK | SOCK_CLOEXEC,
-                             "the socket that takes the replaced binary's clients")) >= 0) {
+    while ((fd = accept_next(loop, &a->rest, SOCK_NONBLOCK | SOCK_CLOEXEC, what, NULL, NULL)) >=
+           0) {
         struct adopt_conn *c = adopt_peer_ok(fd) ? calloc(1, sizeof(*c)) : NULL;
         if (c == NULL) {
             log_warn("binary upgrade: a connection to take clients from refused");

@@ -133,15 +133,21 @@ static void listener_refuse(struct pool *p, int fd, bool tls)
     p->stats[SP_client_err]++;
 }
 
-/* The two ends of the client's socket as text, for CLIENT INFO. */
-static void client_addrs(struct client *c, int fd)
+/* The two ends of the client's socket as text, for CLIENT INFO and the log.
+ * peer: the address accept gave (NULL: ask the socket, for a handed-over one). */
+static void client_addrs(struct client *c, int fd, const struct sockaddr_storage *peer,
+                         socklen_t peer_len)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     strcpy(c->addr, "?");
     strcpy(c->laddr, "?");
-    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 && ss.ss_family != AF_UNIX) {
-        sock_addr_str((struct sockaddr *)&ss, len, c->addr, sizeof(c->addr));
+    if (peer == NULL && getpeername(fd, (struct sockaddr *)&ss, &len) == 0) {
+        peer = &ss;
+        peer_len = len;
+    }
+    if (peer != NULL && peer->ss_family != AF_UNIX) {
+        sock_addr_str((const struct sockaddr *)peer, peer_len, c->addr, sizeof(c->addr));
     }
     len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
@@ -168,7 +174,8 @@ static int client_stream_open(struct client *c, struct pool *p, int fd, bool tls
     return 0;
 }
 
-struct client *client_open(struct pool *p, int fd, bool tls)
+struct client *client_open(struct pool *p, int fd, bool tls, const struct sockaddr_storage *peer,
+                           socklen_t peer_len)
 {
     struct proxy *px = p->px;
     struct client *c = calloc(1, sizeof(*c));
@@ -186,7 +193,7 @@ struct client *client_open(struct pool *p, int fd, bool tls)
     c->lc.id = c->id;
     buf_init(&c->lc.name);
     buf_init(&c->lc.user);
-    client_addrs(c, fd);
+    client_addrs(c, fd, peer, peer_len);
     if (p->cp->listen.path == NULL) {
         sock_set_nodelay(fd);
     }
@@ -223,7 +230,9 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
     (void)events;
     snprintf(what, sizeof(what), "'%s' (pool '%s')", addr, p->cp->name);
     for (int i = 0; i < 64; i++) {
-        int fd = accept_next(loop, &l->rest, SOCK_NONBLOCK | SOCK_CLOEXEC, what);
+        struct sockaddr_storage peer;
+        socklen_t peer_len;
+        int fd = accept_next(loop, &l->rest, SOCK_NONBLOCK | SOCK_CLOEXEC, what, &peer, &peer_len);
         if (fd < 0) {
             return;
         }
@@ -231,7 +240,7 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
             listener_refuse(p, fd, l->tls);
             continue;
         }
-        client_open(p, fd, l->tls);
+        client_open(p, fd, l->tls, &peer, peer_len);
     }
 }
 

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/buf.h"
 #include "event/ev.h"
@@ -114,9 +115,10 @@ struct client {
 
 void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events);
 /* A client of pool p on connected socket fd (which it owns from now on),
- * speaking TLS (the pool's listen_tls) when tls. NULL when out of memory (fd
- * closed). */
-struct client *client_open(struct pool *p, int fd, bool tls);
+ * speaking TLS (the pool's listen_tls) when tls, from peer as accept gave it
+ * (NULL: the socket is asked). NULL when out of memory (fd closed). */
+struct client *client_open(struct pool *p, int fd, bool tls, const struct sockaddr_storage *peer,
+                           socklen_t peer_len);
 void client_flush(struct client *c);
 /* The proxy's hs_timer: the next of the handshakes that wait (client.c). */
 void client_on_handshake_turn(struct ev_loop *loop, struct ev_timer *t);

@@ -136,7 +136,7 @@ struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t 
         close(fd);
         return NULL;
     }
-    struct client *c = client_open(pool, fd, false);
+    struct client *c = client_open(pool, fd, false, NULL, 0);
     if (c == NULL) {
         return NULL;
     }

@@ -467,6 +467,17 @@ static size_t sconn_keep_from(const struct sconn *c)
     return c->out_pos - keep > SCONN_KEEP_MAX ? c->out_pos - SCONN_KEEP_MAX : keep;
 }
 
+/* The connection failed reading or writing (err as the stream gave it). TLS
+ * 1.3: a refused client certificate arrives as an alert after the handshake,
+ * found by a read or by the write the server reset. */
+static void sconn_stream_lost(struct sconn *c, int err)
+{
+    char why[256], msg[300];
+    snprintf(msg, sizeof(msg), "%s%s", err == STREAM_ETLS ? "TLS error from server: " : "",
+             stream_strerror(&c->st, err, why, sizeof(why)));
+    sconn_lost(c, msg, SS_server_err);
+}
+
 void sconn_flush(struct sconn *c)
 {
     sconn_unmark_dirty(c);
@@ -479,8 +490,7 @@ void sconn_flush(struct sconn *c)
     int rc = stream_write_buf(&c->st, &c->out, &c->out_pos, &err);
     c->wire_written += c->out_pos - before;
     if (rc == STREAM_ERROR) {
-        char why[256];
-        sconn_lost(c, stream_strerror(&c->st, err, why, sizeof(why)), SS_server_err);
+        sconn_stream_lost(c, err);
         return;
     }
     sconn_account_sent(c);
@@ -943,11 +953,7 @@ static int sconn_read_once(struct sconn *c)
         return -1;
     }
     if (rc == STREAM_ERROR) {
-        char why[256], msg[300];
-        /* TLS 1.3: a refused client certificate arrives as an alert after the handshake */
-        snprintf(msg, sizeof(msg), "%s%s", err == STREAM_ETLS ? "TLS error from server: " : "",
-                 stream_strerror(&c->st, err, why, sizeof(why)));
-        sconn_lost(c, msg, SS_server_err);
+        sconn_stream_lost(c, err);
         return -1;
     }
     if (rc == STREAM_AGAIN) {

@@ -505,7 +505,8 @@ static void metrics_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned e
     struct metrics *m = io->data;
     (void)events;
     for (;;) {
-        int fd = accept_next(loop, &m->rest, SOCK_NONBLOCK | SOCK_CLOEXEC, "the metrics port");
+        int fd = accept_next(loop, &m->rest, SOCK_NONBLOCK | SOCK_CLOEXEC, "the metrics port", NULL,
+                             NULL);
         if (fd < 0) {
             return;
         }

@@ -186,7 +186,7 @@ static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned eve
     struct stats *st = io->data;
     (void)events;
     for (;;) {
-        int fd = accept_next(loop, &st->rest, SOCK_CLOEXEC, "the stats port");
+        int fd = accept_next(loop, &st->rest, SOCK_CLOEXEC, "the stats port", NULL, NULL);
         if (fd < 0) {
             return;
         }

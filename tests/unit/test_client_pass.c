@@ -87,7 +87,7 @@ static struct client *client_pair(struct fixture *f, const char *pool, int *peer
         abort();
     }
     *peer = sv[1];
-    return client_open(pool_named(f, pool), sv[0], false);
+    return client_open(pool_named(f, pool), sv[0], false, NULL, 0);
 }
 
 static void test_round_trip(void)

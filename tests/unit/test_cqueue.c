@@ -85,7 +85,7 @@ static void rig_init_wait(struct rig *r, int wait_ms)
     r->px.pools = calloc(1, sizeof(*r->px.pools));
     r->px.pools[0] = r->pool;
     r->px.npools = 1;
-    r->c = client_open(r->pool, sv[0], false);
+    r->c = client_open(r->pool, sv[0], false, NULL, 0);
     r->peer = sv[1];
 }
 

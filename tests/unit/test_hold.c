@@ -97,7 +97,7 @@ static void rig_init(struct rig *r, const char *keys)
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) {
             abort();
         }
-        r->c[i] = client_open(r->pool, sv[0], false);
+        r->c[i] = client_open(r->pool, sv[0], false, NULL, 0);
         r->peer[i] = sv[1];
     }
 }
