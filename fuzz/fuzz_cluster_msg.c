@@ -36,8 +36,11 @@ static void check_topo(const struct cluster_topo *t)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct cluster_topo t;
-    if (cluster_msg_parse_shards(data, size, &t) == 0) {
-        check_topo(&t);
+    for (int tls = 0; tls < 2; tls++) {
+        t.tls_ports = tls != 0;
+        if (cluster_msg_parse_shards(data, size, &t) == 0) {
+            check_topo(&t);
+        }
     }
     if (cluster_msg_parse_slots(data, size, &t) == 0) {
         check_topo(&t);

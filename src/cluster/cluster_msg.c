@@ -279,7 +279,7 @@ static int shards_node(struct rd *r, struct cluster_topo *t, uint32_t shard)
     struct cluster_topo_node *node = topo_node_add(t);
     const uint8_t *ip = NULL, *endpoint = NULL;
     size_t ip_len = 0, endpoint_len = 0;
-    int64_t port = -1;
+    int64_t port = -1, tls_port = -1;
     if (node == NULL) {
         return topo_fail(t, "too many nodes");
     }
@@ -290,6 +290,8 @@ static int shards_node(struct rd *r, struct cluster_topo *t, uint32_t shard)
         rd_str(r, &k, &kl);
         if (word_is(k, kl, "port")) {
             port = rd_int(r);
+        } else if (word_is(k, kl, "tls-port")) {
+            tls_port = rd_int(r);
         } else if (word_is(k, kl, "ip")) {
             rd_str(r, &ip, &ip_len);
         } else if (word_is(k, kl, "id")) {
@@ -311,16 +313,24 @@ static int shards_node(struct rd *r, struct cluster_topo *t, uint32_t shard)
     if (r->bad || (n & 1) != 0) {
         return topo_fail(t, "a node is not a map of fields");
     }
-    if (port <= 0 || port > 65535) {
-        return topo_fail(t, "a node has no valid port");
-    }
-    node->addr.port = (uint16_t)port;
+    /* with tls-cluster, tls-port is the TLS one and port (if any) the plain
+     * one; without it, port is the only one said */
+    int64_t want = t->tls_ports && tls_port > 0 ? tls_port : port;
     /* the endpoint is what clients are told to use (an announced address or
      * hostname); ip is the node's own */
     bool use_endpoint =
         endpoint != NULL && endpoint_len > 0 && !word_is(endpoint, endpoint_len, "?");
-    if (!msg_host_set(&node->addr, use_endpoint ? endpoint : ip,
-                      use_endpoint ? endpoint_len : ip_len)) {
+    const uint8_t *host = use_endpoint ? endpoint : ip;
+    size_t host_len = use_endpoint ? endpoint_len : ip_len;
+    if (want <= 0 || host == NULL || host_len == 0) {
+        t->nnodes--; /* nothing to connect to: a node that failed with no address left */
+        return 0;
+    }
+    if (want > 65535) {
+        return topo_fail(t, "a node has no valid port");
+    }
+    node->addr.port = (uint16_t)want;
+    if (!msg_host_set(&node->addr, host, host_len)) {
         return topo_fail(t, "a node has no valid address");
     }
     return 0;

@@ -153,6 +153,7 @@ static void cr_on_reply(struct req *r, struct buf *out, const uint8_t *p, size_t
         ev_timer_start(rf_loop(cl), &cl->tick, 0);
         return;
     }
+    cl->topo.tls_ports = cl->p->cp->tls.enabled; /* the pool's now (a reload may change it) */
     int rc = cl->use_slots ? cluster_msg_parse_slots(p, len, &cl->topo)
                            : cluster_msg_parse_shards(p, len, &cl->topo);
     if (rc != 0 || cl->topo.nranges == 0) {

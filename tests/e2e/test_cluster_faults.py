@@ -454,3 +454,38 @@ def test_nodes_that_left_make_room_for_new_ones(env):
     assert "takes the place of" in text
     assert "'%s:%d' takes the place of" % (last_ip, port) in text
     assert "is not used" not in text
+
+
+def test_a_node_that_failed_with_no_address_left_does_not_block_the_map(env):
+    """An empty master dies and a fresh node takes its address: the cluster
+    keeps the old one as "master,fail,noaddr", with no port in CLUSTER SHARDS,
+    until every node FORGETs it. The map stands without it (h42: every map was
+    refused, so ours followed no change, a failover included)."""
+    cl = Cluster(env, 3).create(replicas=0)
+    ghost = cl.add_node()
+    old_id = cl.node_id(ghost)
+    ghost.proc.kill()
+    ghost.proc.wait()
+    cl.nodes.remove(ghost)
+
+    def flags_of_old(m):  # CLUSTER NODES: id addr flags ...
+        lines = cl.call(m, "CLUSTER", "NODES").decode().splitlines()
+        return [ln.split()[2].split(",") for ln in lines if ln.startswith(old_id)][0]
+
+    wait_until(lambda: all("fail" in flags_of_old(m) for m in cl.nodes), "the dead node flagged failed",
+               timeout=20)
+    os.unlink(os.path.join(env.tmp, "node-%d" % ghost.port, "nodes.conf"))
+    fresh = cl.start_node(port=ghost.port)
+    cl.call(cl.nodes[0], "CLUSTER", "MEET", HOST, str(fresh.port))
+    wait_until(lambda: "noaddr" in flags_of_old(cl.nodes[0]), "the old node left with no address", timeout=20)
+    shards = cl.call(cl.nodes[0], "CLUSTER", "SHARDS")
+    assert old_id.encode() in repr(shards).encode(), shards
+    px = env.proxy({"cl": {"redis_cluster": True, "timeout": 2000,
+                           "servers": ["%s:%d" % (HOST, cl.nodes[0].port)]}})
+    c = px.resp()
+    keys = ["g%d" % i for i in range(30)]
+    wait_until(lambda: c.call("SET", "probe", "1") == b"OK", "the slot map with the ghost in it")
+    for k in keys:
+        assert c.call("SET", k, k) == b"OK"
+    assert c.call("MGET", *keys) == [k.encode() for k in keys]
+    px.wait_stats(lambda st: st["cl"]["cluster_refresh"] >= 1, "the map counted as learnt")

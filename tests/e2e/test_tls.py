@@ -12,12 +12,13 @@ import struct
 import subprocess
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
 from conftest import (HOST, NUTCRACKER_BIN, SANITIZER_RE, Resp, RespError, free_port, mc_pool, redis_pool,
-                      wait_until)
-from tls_util import Certs, peer_der, tls_client, tls_direct, tls_redis
+                      wait_port, wait_until)
+from tls_util import Certs, peer_der, tls_args, tls_client, tls_direct, tls_redis
 
 
 @pytest.fixture(scope="module")
@@ -458,6 +459,39 @@ def test_an_encrypted_key_is_refused_without_a_prompt(env, certs, tmp_path):
     assert p.returncode == 1, text
     assert "enc.yml:3: listen_tls: %s: the key is encrypted: a passphrase is not supported" % enc in text, text
     assert "pass phrase" not in text and not SANITIZER_RE.search(text), text
+
+
+def test_a_cluster_that_speaks_tls_only(env, certs):
+    """port 0, tls-port and tls-cluster: CLUSTER SHARDS says each node's
+    tls-port and no port; a pool with tls takes the tls-port (h42: no map was
+    ever learnt, every request answered 'the slot map is not known yet')."""
+    from cluster_util import _cluster_port
+    nodes = []
+    for _ in range(3):
+        p = _cluster_port()
+        d = os.path.join(env.tmp, "tls-node-%d" % p)
+        os.makedirs(d, exist_ok=True)
+        argv = ["redis-server", "--port", "0", "--tls-port", str(p), "--bind", HOST, "--tls-cluster", "yes",
+                "--tls-replication", "yes", "--cluster-enabled", "yes", "--cluster-config-file",
+                os.path.join(d, "nodes.conf"), "--save", "", "--appendonly", "no", "--dir", d,
+                "--daemonize", "no"] + tls_args(certs)
+        proc, out = env.spawn(argv, "tls-node-%d" % p)
+        assert wait_port(p, proc), out
+        nodes.append(p)
+    r = subprocess.run(["redis-cli", "--tls", "--cacert", certs.crt("ca"), "--cluster", "create"] +
+                       ["%s:%d" % (HOST, p) for p in nodes] + ["--cluster-yes"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stdout.decode() + r.stderr.decode()
+    px = env.proxy({"cl": {"redis_cluster": True, "servers": ["%s:%d" % (HOST, nodes[0])],
+                           **server_tls(certs)}})
+    c = px.resp()
+    wait_until(lambda: c.call("SET", "probe", "1") == b"OK", "the slot map over TLS")
+    keys = ["k%d" % i for i in range(30)]  # slots on all three masters
+    for k in keys:
+        assert c.call("SET", k, k) == b"OK"
+    assert c.call("MGET", *keys) == [k.encode() for k in keys]
+    # every master got some of them, straight from each
+    assert all(tls_direct(certs, SimpleNamespace(port=p), cert=None).dbsize() > 0 for p in nodes)
 
 
 def test_shutdown_does_not_wait_for_a_silent_handshake(env, certs):

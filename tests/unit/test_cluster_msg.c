@@ -33,6 +33,43 @@ static const char shards[] =
     "*8\r\n$4\r\nport\r\n:7001\r\n$2\r\nip\r\n$9\r\n127.0.0.2\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
     "$6\r\nhealth\r\n$6\r\nfailed\r\n";
 
+/* A ghost (a master that failed with no address left: "master,fail,noaddr")
+ * beside a healthy shard, whose master listens on both ports (tls-cluster). */
+static const char shards_ghost[] =
+    "*2\r\n"
+    "*4\r\n$5\r\nslots\r\n*0\r\n$5\r\nnodes\r\n*1\r\n"
+    "*10\r\n$2\r\nid\r\n$3\r\nghi\r\n$2\r\nip\r\n$0\r\n\r\n$8\r\nendpoint\r\n$0\r\n\r\n"
+    "$4\r\nrole\r\n$6\r\nmaster\r\n$6\r\nhealth\r\n$4\r\nfail\r\n"
+    "*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n*2\r\n"
+    "*10\r\n$2\r\nid\r\n$3\r\njkl\r\n$4\r\nport\r\n:7000\r\n$8\r\ntls-port\r\n:8000\r\n"
+    "$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
+    "*8\r\n$2\r\nid\r\n$3\r\nmno\r\n$8\r\ntls-port\r\n:8001\r\n"
+    "$2\r\nip\r\n$9\r\n127.0.0.1\r\n$4\r\nrole\r\n$7\r\nreplica\r\n";
+
+static void test_shards_nodes_without_an_address(void)
+{
+    struct cluster_topo t;
+    cluster_topo_init(&t);
+    /* plain: the ghost and the TLS-only replica are left out, the map stands */
+    CHECK_EQ_INT(cluster_msg_parse_shards(S(shards_ghost), &t), 0);
+    CHECK_EQ_INT(t.nnodes, 1);
+    CHECK(strcmp(t.nodes[0].id, "jkl") == 0 && t.nodes[0].addr.port == 7000);
+    CHECK_EQ_INT(t.nranges, 1);
+    CHECK_EQ_INT(cluster_topo_master(&t, t.ranges[0].shard), 0);
+    /* TLS: the tls-ports, the replica that has only one included */
+    t.tls_ports = true;
+    CHECK_EQ_INT(cluster_msg_parse_shards(S(shards_ghost), &t), 0);
+    CHECK(t.tls_ports); /* kept by the reset */
+    CHECK_EQ_INT(t.nnodes, 2);
+    CHECK(t.nodes[0].addr.port == 8000 && t.nodes[0].master);
+    CHECK(strcmp(t.nodes[1].id, "mno") == 0 && t.nodes[1].addr.port == 8001);
+    CHECK_EQ_INT(t.nranges, 1);
+    for (size_t n = 0; n + 1 < sizeof(shards_ghost) - 1; n++) {
+        CHECK(cluster_msg_parse_shards((const uint8_t *)shards_ghost, n, &t) != 0);
+    }
+    cluster_topo_free(&t);
+}
+
 static void test_shards(void)
 {
     struct cluster_topo t;
@@ -148,6 +185,7 @@ int main(void)
 {
     test_slots();
     test_shards();
+    test_shards_nodes_without_an_address();
     test_slots_reply();
     test_redirects();
     UNIT_DONE("test_cluster_msg");
