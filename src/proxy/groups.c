@@ -68,6 +68,14 @@ static void group_failover_ends(void *ctx, uint32_t g, const char *why)
     }
 }
 
+static void group_down_ends(void *ctx, uint32_t g)
+{
+    struct server *s = group_server(ctx, g);
+    if (s != NULL) {
+        hold_down_ends(s);
+    }
+}
+
 static void group_master_unknown(void *ctx, uint32_t g)
 {
     struct server *s = group_server(ctx, g);
@@ -78,7 +86,7 @@ static void group_master_unknown(void *ctx, uint32_t g)
 
 static const struct group_sink_ops pool_group_ops = {
     group_master_get,      group_master_found,  group_replicas_listed, group_replica_state,
-    group_failover_begins, group_failover_ends, group_master_unknown,
+    group_failover_begins, group_failover_ends, group_down_ends,       group_master_unknown,
 };
 
 struct group_sink pool_group_sink(struct pool *p)

@@ -45,6 +45,11 @@ struct group_sink_ops {
      * that began it gave it up (-failover-abort-*), or the sentinels name that
      * master again at a newer epoch. A switch ends one through master_found. */
     void (*failover_ends)(void *ctx, uint32_t g, const char *why);
+    /* The sentinels took back what made g's master down (their -sdown and
+     * -odown), and no replica of it is being promoted: a hold begun on their
+     * word alone ends (one that saw the master fail itself, or a promotion,
+     * goes on). */
+    void (*down_ends)(void *ctx, uint32_t g);
     /* The first look for g's master is over with none found (every sentinel
      * tried, or the one answering named no master that said so itself): its
      * requests stop waiting for one and fail at once until one is found. */

@@ -598,6 +598,14 @@ void hold_unknown(struct server *g)
 }
 
 /* Our own connection to g's master failed: a crash hold begins (or goes on). */
+void hold_down_ends(struct server *g)
+{
+    struct hold *h = g->hold;
+    if (hold_active(h) && h->down && !h->refused && !h->promoting && !h->switching && !h->finding) {
+        hold_release(h, "the sentinels see the master up again");
+    }
+}
+
 static void hold_refused(struct server *g)
 {
     hold_begin(g, true);

@@ -78,6 +78,9 @@ void hold_put(struct client *c, struct server *s, struct req *r, const uint8_t *
  * failover is over and g keeps its master (why: how, for the log). */
 void hold_begin(struct server *g, bool down);
 void hold_end(struct server *g, const char *why);
+/* The sentinels see g's master up again: a hold that only their reports of it
+ * down began ends (not one that saw it refused, nor a promotion). */
+void hold_down_ends(struct server *g);
 /* The sentinels' first look for g's master ended with none: what waits for
  * it is answered that it is not known, and later requests are at once. */
 void hold_unknown(struct server *g);

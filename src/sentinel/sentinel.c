@@ -15,7 +15,8 @@
  *   +selected-slave... (leader) ──> failover_begins(g, planned) ─┐  the pool
  *   +odown / +sdown (majority)  ──> failover_begins(g, down)     ├─ holds g's
  *   -failover-abort-* (leader)  ──> failover_ends(g)             │  requests
- *   answer: master in use at a newer epoch ──> failover_ends(g)  ┘
+ *   answer: master in use at a newer epoch ──> failover_ends(g)  │
+ *   -odown / -sdown (no majority left) ──> down_ends(g)          ┘
  *
  * Every sentinel is listened to: the steps of a failover are published only by
  * the sentinel leading it, which may be any of them. The same failover heard
@@ -345,6 +346,7 @@ void sentinel_probe_accept(struct sentinel_group *pr)
     /* what was said of the old master is not said of the new one */
     pr->promoting_by = leaving ? leader : NO_SENTINEL;
     memset(pr->sdown, 0, sn->cp->nsentinels);
+    pr->down_said = false;
     if (known) {
         log_warn("pool '%s': group '%s' master switched from %s to %s", sn->cp->name, pr->name,
                  from, to);

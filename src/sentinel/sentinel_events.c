@@ -54,28 +54,45 @@ static bool sub_about_master(struct sentinel *sn, struct sentinel_group *pr,
     return sentinel_addr(sn, pr, &ev->master, &ss, &len) && sentinel_master_is(sn, pr, &ss, len);
 }
 
+#define SEES_SDOWN 1 /* pr->sdown[i]: sentinel i said +sdown of the master in use */
+#define SEES_ODOWN 2 /* ... and +odown (a quorum agreed, as it saw it) */
+
 /* The master in use is down for us once a quorum says so (+odown) or a
  * majority of the sentinels listed sees it down each (+sdown): one sentinel
- * cut off from it alone must not stop its group. */
+ * cut off from it alone must not stop its group. When they take that back
+ * (-sdown, -odown: a master that stalled a moment, or a sentinel late to see
+ * a new master), a hold begun on their word ends, unless a promotion began. */
 static void sub_master_down(struct sentinel_link *l, struct sentinel_group *pr,
                             const struct sentinel_event *ev)
 {
     struct sentinel *sn = l->sn;
+    uint8_t *seen = &pr->sdown[l->at];
+    bool said_down = ev->kind == SENTINEL_EV_SDOWN || ev->kind == SENTINEL_EV_ODOWN;
+    uint8_t bit = ev->kind == SENTINEL_EV_SDOWN || ev->kind == SENTINEL_EV_SDOWN_END ? SEES_SDOWN
+                                                                                     : SEES_ODOWN;
+    *seen = said_down ? (uint8_t)(*seen | bit) : (uint8_t)(*seen & ~bit);
     uint32_t n = 0;
-    if (ev->kind != SENTINEL_EV_ODOWN) {
-        pr->sdown[l->at] = ev->kind == SENTINEL_EV_SDOWN;
-        for (uint32_t i = 0; i < sn->cp->nsentinels; i++) {
-            n += pr->sdown[i];
-        }
-        if (ev->kind == SENTINEL_EV_SDOWN_END || n <= sn->cp->nsentinels / 2) {
-            return;
-        }
+    bool odown = false;
+    for (uint32_t i = 0; i < sn->cp->nsentinels; i++) {
+        n += (pr->sdown[i] & SEES_SDOWN) != 0;
+        odown = odown || (pr->sdown[i] & SEES_ODOWN) != 0;
     }
-    log_notice("pool '%s': sentinel '%s' sees the master %.*s:%d of group '%s' down (%s)",
-               sn->cp->name, sentinel_link_peer(l), (int)ev->master.ip_len,
-               (const char *)ev->master.ip, ev->master.port, pr->name,
-               ev->kind == SENTINEL_EV_ODOWN ? "+odown" : "+sdown of a majority");
-    sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, true);
+    bool down = odown || n > sn->cp->nsentinels / 2;
+    if (said_down && down) {
+        log_notice("pool '%s': sentinel '%s' sees the master %.*s:%d of group '%s' down (%s)",
+                   sn->cp->name, sentinel_link_peer(l), (int)ev->master.ip_len,
+                   (const char *)ev->master.ip, ev->master.port, pr->name,
+                   ev->kind == SENTINEL_EV_ODOWN ? "+odown" : "+sdown of a majority");
+        pr->down_said = true;
+        sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, true);
+    } else if (!said_down && pr->down_said && !down && pr->promoting_by == NO_SENTINEL) {
+        pr->down_said = false;
+        log_notice("pool '%s': sentinel '%s' sees the master %.*s:%d of group '%s' up again (%s)",
+                   sn->cp->name, sentinel_link_peer(l), (int)ev->master.ip_len,
+                   (const char *)ev->master.ip, ev->master.port, pr->name,
+                   ev->kind == SENTINEL_EV_ODOWN_END ? "-odown" : "-sdown");
+        sn->sink.ops->down_ends(sn->sink.ctx, pr->idx);
+    }
 }
 
 /* Before a master is known: sentinel l leads a failover away from the one at

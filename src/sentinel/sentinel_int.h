@@ -94,7 +94,8 @@ struct sentinel_group {
     /* the first look's candidate said master, and waits until every
      * subscription has said whether its sentinel leads a failover */
     bool parked;
-    uint8_t *sdown; /* per sentinel: it sees the master in use down (+sdown) */
+    uint8_t *sdown; /* per sentinel: it sees the master in use down (+sdown, +odown) */
+    bool down_said; /* the sink was told the master in use is down (failover_begins) */
 };
 
 /* Where a sentinel is: its address, which follows its host name (struct

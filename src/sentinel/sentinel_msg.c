@@ -56,6 +56,7 @@ int sentinel_msg_query_epoch(struct buf *out, const char *group)
 static const char *const msg_failover_channels[] = {
     "-sdown",
     "+odown",
+    "-odown",
     "+selected-slave",
     "+failover-state-send-slaveof-noone",
     "+promoted-slave",
@@ -509,6 +510,7 @@ static uint8_t msg_event_kind(const uint8_t *chan, size_t n)
         {SENTINEL_SDOWN_CHANNEL, SENTINEL_EV_SDOWN},
         {"-sdown", SENTINEL_EV_SDOWN_END},
         {"+odown", SENTINEL_EV_ODOWN},
+        {"-odown", SENTINEL_EV_ODOWN_END},
         {"+selected-slave", SENTINEL_EV_PROMOTING},
         {"+failover-state-send-slaveof-noone", SENTINEL_EV_PROMOTING},
         {"+promoted-slave", SENTINEL_EV_PROMOTING},

@@ -96,6 +96,7 @@ enum sentinel_event_kind {
     SENTINEL_EV_SDOWN,      /* +sdown: this sentinel sees the instance down */
     SENTINEL_EV_SDOWN_END,  /* -sdown: ... answering again */
     SENTINEL_EV_ODOWN,      /* +odown: a quorum of sentinels sees the master down */
+    SENTINEL_EV_ODOWN_END,  /* -odown: ... no longer */
     SENTINEL_EV_PROMOTING,  /* +selected-slave, +failover-state-send-slaveof-noone,
                                +promoted-slave: the leader is promoting replica `addr` */
     SENTINEL_EV_ABORT,      /* -failover-abort-*: the leader gave the failover up */

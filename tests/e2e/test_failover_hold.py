@@ -738,3 +738,39 @@ def test_every_sentinel_down_serves_on(env):
     assert not w.failed and w.stale == [] and w.errors == [], (w.failed, w.stale, w.errors)
     for g in GROUPS:
         assert w.lost_on(rig.masters[g], rig.keys[g]) == []
+
+
+def test_a_hold_on_the_sentinels_word_ends_when_they_take_it_back(env):
+    """failover_hold_on_crash: a majority of sentinels says +sdown of a master
+    that only stalled, then -sdown when it answers again, and no failover
+    comes (quorum 3 with one sentinel stopped: no +odown). The requests held
+    meanwhile go to that master at once, not at the end of failover_hold (h44:
+    every client waited the whole 6 s)."""
+    rig = Rig(env, failover_hold_on_crash=True, failover_hold=6000)
+    master = rig.ready_for_failover("g0")
+    for s in rig.sentinels:
+        sc = Resp(port=s.port, timeout=5)
+        assert sc.call("SENTINEL", "SET", "g0", "quorum", "3") == b"OK"
+        sc.close()
+    stop_process(rig.sentinels[2].proc.pid)
+    key = rig.keys["g0"][0]
+    c = rig.px.resp(timeout=15)
+    try:
+        stop_process(master.proc.pid)
+        wait_until(lambda: log_has(rig.px, "failover begins (master unreachable)"), timeout=10,
+                   what="the hold begun on two sentinels' +sdown")
+        t0 = time.monotonic()
+        c.send(encode_command("SET", key, "after"))
+        time.sleep(0.3)
+        os.kill(master.proc.pid, signal.SIGCONT)
+        assert c.read_reply() == b"OK"
+        waited = time.monotonic() - t0
+    finally:
+        os.kill(master.proc.pid, signal.SIGCONT)
+        os.kill(rig.sentinels[2].proc.pid, signal.SIGCONT)
+        c.close()
+    assert log_has(rig.px, "the sentinels see the master up again"), rig.px.log_tail()
+    # -sdown comes within about a second of the master answering; failover_hold is 6 s
+    assert waited < 3.5, waited
+    assert rig.call("GET", key) == b"after"
+    assert stats_of(rig.px)["failover_expired"] == 0

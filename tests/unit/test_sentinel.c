@@ -61,8 +61,8 @@ static void test_requests(void)
     /* holding needs the steps of a failover too (and +sdown once, whatever asks for it) */
     CHECK_EQ_INT(sentinel_msg_subscribe(&b, SENTINEL_SUB_REPLICAS | SENTINEL_SUB_FAILOVER), 0);
     CHECK_MEM(b.data, b.len,
-              "*11\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$6\r\n+sdown\r\n"
-              "$6\r\n-sdown\r\n$6\r\n+odown\r\n$15\r\n+selected-slave\r\n"
+              "*12\r\n$9\r\nSUBSCRIBE\r\n$14\r\n+switch-master\r\n$6\r\n+sdown\r\n"
+              "$6\r\n-sdown\r\n$6\r\n+odown\r\n$6\r\n-odown\r\n$15\r\n+selected-slave\r\n"
               "$34\r\n+failover-state-send-slaveof-noone\r\n$15\r\n+promoted-slave\r\n"
               "$27\r\n-failover-abort-not-elected\r\n$29\r\n-failover-abort-no-good-slave\r\n"
               "$29\r\n-failover-abort-slave-timeout\r\n");

@@ -48,6 +48,7 @@ struct record {
     int promoting;       /* failover_begins(down false) calls */
     int master_down;     /* failover_begins(down true) calls */
     int ends;            /* failover_ends calls */
+    int down_ends;       /* down_ends calls */
     const char *end_why; /* the last one's reason */
     int unknown;         /* master_unknown calls */
 };
@@ -117,6 +118,13 @@ static void rec_failover_ends(void *ctx, uint32_t g, const char *why)
     r->end_why = why;
 }
 
+static void rec_down_ends(void *ctx, uint32_t g)
+{
+    struct record *r = ctx;
+    (void)g;
+    r->down_ends++;
+}
+
 static void rec_master_unknown(void *ctx, uint32_t g)
 {
     struct record *r = ctx;
@@ -126,7 +134,7 @@ static void rec_master_unknown(void *ctx, uint32_t g)
 
 static const struct group_sink_ops rec_ops = {
     rec_master_get,      rec_master_found,  rec_replicas_listed, rec_replica_state,
-    rec_failover_begins, rec_failover_ends, rec_master_unknown,
+    rec_failover_begins, rec_failover_ends, rec_down_ends,       rec_master_unknown,
 };
 
 /* ---- the scripted peers ---- */
@@ -542,7 +550,7 @@ static void test_every_sentinel(void)
     CHECK_EQ_INT(r.rec.found, 1);
     CHECK(all_subscribed(&r));
     for (int i = 0; i < 3; i++) {
-        CHECK_EQ_INT(r.sc.sub_nchan[i], 10); /* +switch-master, +sdown and a failover's */
+        CHECK_EQ_INT(r.sc.sub_nchan[i], 11); /* +switch-master, +sdown and a failover's */
     }
     int m0 = r.sc.master_port[0], m1 = r.sc.master_port[1];
     snprintf(replica, sizeof(replica), "slave 127.0.0.1:%d 127.0.0.1 %d @ g 127.0.0.1 %d", m1, m1,
@@ -588,6 +596,19 @@ static void test_every_sentinel(void)
     CHECK_EQ_INT(r.rec.master_down, 1);
     publish(&r, 0, "+odown", master);
     RUN_UNTIL(&r, r.rec.master_down == 2);
+    CHECK_EQ_INT(r.rec.master_down, 2);
+    CHECK_EQ_INT(r.rec.down_ends, 0);
+    /* they take it back: -odown leaves a majority of +sdown (still down), then
+     * a -sdown leaves none: the hold they began ends, once */
+    publish(&r, 0, "-odown", master);
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.down_ends, 0);
+    publish(&r, 2, "-sdown", master);
+    RUN_UNTIL(&r, r.rec.down_ends == 1);
+    publish(&r, 2, "-sdown", master);
+    publish(&r, 1, "-odown", master); /* it never said +odown */
+    run_for(&r, 100);
+    CHECK_EQ_INT(r.rec.down_ends, 1);
     CHECK_EQ_INT(r.rec.master_down, 2);
     /* every sentinel announces the switch (and names the new master when
      * asked): the new master is asked once */
