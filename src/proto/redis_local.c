@@ -20,7 +20,7 @@
 #define LOCAL_NOAUTH "NOAUTH Authentication required."
 #define LOCAL_HELLO_NOAUTH                                                                         \
     "NOAUTH HELLO must be called with the client already authenticated, otherwise the "            \
-    "HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and "          \
+    "HELLO AUTH <user> <pass> option can be used to authenticate the client and "                  \
     "select the RESP protocol version at the same time"
 
 #define LOCAL_WRONGPASS "WRONGPASS invalid username-password pair or user is disabled."

@@ -1749,7 +1749,7 @@ static void test_local_hello(void)
                  "-ERR Client names cannot contain spaces, newlines or special characters.\r\n");
     local_check("HELLO 3 SETNAME x", &pw,
                 "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
-                "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                "the HELLO AUTH <user> <pass> option can be used to authenticate the "
                 "client and select the RESP protocol version at the same time\r\n");
     CHECK(pw.resp == 2 && pw.name.len == 0);
     local_check("HELLO 3 AUTH default nope", &pw, "-ERR invalid password\r\n");
@@ -1919,7 +1919,7 @@ static void test_auth(void)
     CHECK_EQ_INT(local_check("KEYS *", &lc, "-NOAUTH Authentication required.\r\n"), 1);
     local_check("HELLO 2", &lc,
                 "-NOAUTH HELLO must be called with the client already authenticated, otherwise "
-                "the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the "
+                "the HELLO AUTH <user> <pass> option can be used to authenticate the "
                 "client and select the RESP protocol version at the same time\r\n");
     CHECK_EQ_INT(local_check("AUTH wrong", &lc, "-ERR invalid password\r\n"), 1);
     CHECK(!lc.authed);
