@@ -316,13 +316,7 @@ static int shards_node(struct rd *r, struct cluster_topo *t, uint32_t shard)
     /* with tls-cluster, tls-port is the TLS one and port (if any) the plain
      * one; without it, port is the only one said */
     int64_t want = t->tls_ports && tls_port > 0 ? tls_port : port;
-    /* the endpoint is what clients are told to use (an announced address or
-     * hostname); ip is the node's own */
-    bool use_endpoint =
-        endpoint != NULL && endpoint_len > 0 && !word_is(endpoint, endpoint_len, "?");
-    const uint8_t *host = use_endpoint ? endpoint : ip;
-    size_t host_len = use_endpoint ? endpoint_len : ip_len;
-    if (want <= 0 || host == NULL || host_len == 0) {
+    if (want <= 0) {
         t->nnodes--; /* nothing to connect to: a node that failed with no address left */
         return 0;
     }
@@ -330,7 +324,12 @@ static int shards_node(struct rd *r, struct cluster_topo *t, uint32_t shard)
         return topo_fail(t, "a node has no valid port");
     }
     node->addr.port = (uint16_t)want;
-    if (!msg_host_set(&node->addr, host, host_len)) {
+    /* the endpoint is what clients are told to use (an announced address or
+     * hostname); ip is the node's own; empty: the host of the node asked */
+    bool use_endpoint =
+        endpoint != NULL && endpoint_len > 0 && !word_is(endpoint, endpoint_len, "?");
+    if (!msg_host_set(&node->addr, use_endpoint ? endpoint : ip,
+                      use_endpoint ? endpoint_len : ip_len)) {
         return topo_fail(t, "a node has no valid address");
     }
     return 0;

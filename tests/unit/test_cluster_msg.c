@@ -67,6 +67,16 @@ static void test_shards_nodes_without_an_address(void)
     for (size_t n = 0; n + 1 < sizeof(shards_ghost) - 1; n++) {
         CHECK(cluster_msg_parse_shards((const uint8_t *)shards_ghost, n, &t) != 0);
     }
+    /* an empty address with a port is kept: the host of the node asked (a
+     * node alone, that never met another, does not know its own) */
+    t.tls_ports = false;
+    CHECK_EQ_INT(cluster_msg_parse_shards(S("*1\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n"
+                                            "$5\r\nnodes\r\n*1\r\n*6\r\n$4\r\nport\r\n:7000\r\n"
+                                            "$2\r\nip\r\n$0\r\n\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"),
+                                          &t),
+                 0);
+    CHECK(t.nnodes == 1 && t.nodes[0].addr.host[0] == '\0' && t.nodes[0].addr.port == 7000);
+    CHECK_EQ_INT(t.nranges, 1);
     cluster_topo_free(&t);
 }
 
