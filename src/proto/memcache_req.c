@@ -53,7 +53,10 @@ static void mc_scan_fail(struct mc_scan *sc, const char *err)
  * opaque, cas; 24 bytes. */
 #define MC_BIN_HEADER        24
 #define MC_BIN_RESPONSE      0x81
-#define MC_BIN_NOT_SUPPORTED 0x0083
+/* "internal error", not "not supported" (0x0083): spymemcached reads 0x0083
+ * as an unsuccessful operation (a get as a miss, add as "exists", delete as
+ * "not found"), and throws on 0x0084 with our words (h45) */
+#define MC_BIN_INTERNAL_ERROR 0x0084
 
 /* The binary requests refused with a close alone. The gets libmemcached sends
  * (GETK for one key, GETKQ for several, GATK, GATKQ) and the other quiet gets
@@ -76,7 +79,7 @@ static bool mc_bin_close_only(uint8_t opcode)
 }
 
 /* The answer to a binary request: a response of its opcode and opaque with
- * status "not supported" and MC_ERR_BINARY's words as its value, so a binary
+ * status "internal error" and MC_ERR_BINARY's words as its value, so a binary
  * client reports why (the text error read as a header was a miss or a reset
  * to it). A get of libmemcached's gets none: refused, it would read as a
  * miss, and an application would run on misses with no error; the close alone
@@ -94,8 +97,8 @@ static int mc_bin_refusal(const uint8_t *p, size_t n, struct buf *out)
     }
     uint8_t h[MC_BIN_HEADER] = {MC_BIN_RESPONSE, p[1]};
     uint32_t body = (uint32_t)sizeof(why) - 1;
-    h[6] = MC_BIN_NOT_SUPPORTED >> 8;
-    h[7] = MC_BIN_NOT_SUPPORTED & 0xff;
+    h[6] = MC_BIN_INTERNAL_ERROR >> 8;
+    h[7] = MC_BIN_INTERNAL_ERROR & 0xff;
     h[8] = (uint8_t)(body >> 24);
     h[9] = (uint8_t)(body >> 16);
     h[10] = (uint8_t)(body >> 8);

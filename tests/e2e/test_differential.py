@@ -217,9 +217,10 @@ def test_memcache_binary_request(twins):
     """Deliberate: memcached answers the binary protocol; the proxy speaks ASCII only
     and says so at once, then closes (the request has no line end to wait for). It
     says so in the binary protocol, which a binary client reads: a response of the
-    request's opcode and opaque, status 0x83 "not supported", the reason as its
-    value (the text line, read as a header, was a miss or a reset to php-memcached
-    and Dalli). Fewer bytes than a header get the text line."""
+    request's opcode and opaque, status 0x84 "internal error" (spymemcached reads
+    0x83 "not supported" as a miss or a plain false), the reason as its value (the
+    text line, read as a header, was a miss or a reset to php-memcached and Dalli).
+    Fewer bytes than a header get the text line."""
     direct, _, proxy_port = twins["mc"]
     version = b"\x80\x0b" + b"\x00" * 10 + b"\x12\x34\x56\x78" + b"\x00" * 8  # VERSION, opaque 0x12345678
 
@@ -236,7 +237,7 @@ def test_memcache_binary_request(twins):
         return out
     why = b"binary protocol is not supported through the proxy"
     got = exchange(proxy_port, version)
-    assert got[:2] == b"\x81\x0b" and got[6:8] == b"\x00\x83" and got[12:16] == b"\x12\x34\x56\x78", got
+    assert got[:2] == b"\x81\x0b" and got[6:8] == b"\x00\x84" and got[12:16] == b"\x12\x34\x56\x78", got
     assert int.from_bytes(got[8:12], "big") == len(why) and got[24:] == why
     head = exchange(direct.port, version)
     assert head[:2] == b"\x81\x0b" and head[12:16] == b"\x12\x34\x56\x78"  # memcached's: same framing

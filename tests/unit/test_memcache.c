@@ -450,14 +450,14 @@ static void test_binary(void)
     CHECK_EQ_INT(P->req_parse((const uint8_t *)getk, sizeof(getk) - 1, &info), PARSE_ERROR);
     CHECK(!info.err_wire); /* not a whole header: the text error */
     /* a whole header (GET, key "k", opaque 0xdeadbeef) is answered in its protocol: a
-     * response of its opcode and opaque, status 0x83 "not supported", the words as value */
+     * response of its opcode and opaque, status 0x84 "internal error", the words as value */
     static const uint8_t hdr[25] = {0x80, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00,
                                     0x00, 0x00, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x00, 0x00,
                                     0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 'k'};
     CHECK_EQ_INT(P->req_parse(hdr, sizeof(hdr), &info), PARSE_ERROR);
     CHECK(info.err_wire && info.wire.len == 24 + 50);
     const uint8_t *w = info.wire.data;
-    CHECK(w[0] == 0x81 && w[1] == 0x00 && w[6] == 0x00 && w[7] == 0x83 && w[11] == 50);
+    CHECK(w[0] == 0x81 && w[1] == 0x00 && w[6] == 0x00 && w[7] == 0x84 && w[11] == 50);
     CHECK(memcmp(w + 12, hdr + 12, 4) == 0);
     CHECK_MEM((const char *)w + 24, 50, "binary protocol is not supported through the proxy");
     /* libmemcached's gets (GETK, GETKQ, GATK, GATKQ), the other quiet gets and
