@@ -51,8 +51,8 @@ static void mc_scan_fail(struct mc_scan *sc, const char *err)
 /* A binary protocol request header (memcached's protocol_binary.h): magic,
  * opcode, key length, extras length, data type (0), vbucket, body length,
  * opaque, cas; 24 bytes. */
-#define MC_BIN_HEADER        24
-#define MC_BIN_RESPONSE      0x81
+#define MC_BIN_HEADER   24
+#define MC_BIN_RESPONSE 0x81
 /* "internal error", not "not supported" (0x0083): spymemcached reads 0x0083
  * as an unsuccessful operation (a get as a miss, add as "exists", delete as
  * "not found"), and throws on 0x0084 with our words (h45) */
