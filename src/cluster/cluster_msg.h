@@ -83,12 +83,12 @@ int cluster_topo_master(const struct cluster_topo *t, uint32_t shard);
 
 /* Parse one complete RESP2 reply p[0..len) to CLUSTER SHARDS / CLUSTER SLOTS
  * into t (reset first): 0, or -1 with t->err (not the shape it must have, an
- * error reply, a slot out of range, too many nodes, out of memory). A node of
- * CLUSTER SHARDS with no port of the kind wanted (a failed "noaddr" node has
- * none; a TLS-only node when t->tls_ports is off) is left out, as if not
- * listed: nothing could connect to it. (An empty address is kept: it means
- * the host of the node asked.) With t->tls_ports, a node's
- * tls-port is taken when it has one, else its port. */
+ * error reply, a slot out of range, too many nodes, out of memory). With
+ * t->tls_ports, a node's tls-port is taken when it has one, else its port. A
+ * node of CLUSTER SHARDS with no port of the kind wanted (a failed "noaddr"
+ * node has none; a TLS-only node when t->tls_ports is off) is left out, as if
+ * not listed: nothing could connect to it. An empty address is kept: it means
+ * the host of the node asked. */
 int cluster_msg_parse_shards(const uint8_t *p, size_t len, struct cluster_topo *t);
 int cluster_msg_parse_slots(const uint8_t *p, size_t len, struct cluster_topo *t);
 /* An error reply that says the server knows no CLUSTER SHARDS (before 7.0). */
