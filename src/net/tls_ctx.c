@@ -119,14 +119,15 @@ static int tls_load_pair(SSL_CTX *ctx, const struct tls_opts *o, char *err, size
         tls_check_path(o->key_file, false, err, len) != 0) {
         return -1;
     }
-    bool asked = false;
-    SSL_CTX_set_default_passwd_cb(ctx, tls_on_passphrase);
-    SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
     char why[256];
     if (SSL_CTX_use_certificate_chain_file(ctx, o->cert_file) != 1) {
         snprintf(why, sizeof(why), "not a PEM certificate (%s)", tls_reason("unreadable"));
         return tls_fail(err, len, o->cert_file, why);
     }
+    /* the flag is the callback's only while the key loads (it is on the stack) */
+    bool asked = false;
+    SSL_CTX_set_default_passwd_cb(ctx, tls_on_passphrase);
+    SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
     /* OpenSSL 3 checks the key against the certificate as it loads it */
     bool loaded = SSL_CTX_use_PrivateKey_file(ctx, o->key_file, SSL_FILETYPE_PEM) == 1;
     SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL);

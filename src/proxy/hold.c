@@ -597,7 +597,6 @@ void hold_unknown(struct server *g)
     }
 }
 
-/* Our own connection to g's master failed: a crash hold begins (or goes on). */
 void hold_down_ends(struct server *g)
 {
     struct hold *h = g->hold;
@@ -606,6 +605,7 @@ void hold_down_ends(struct server *g)
     }
 }
 
+/* Our own connection to g's master failed: a crash hold begins (or goes on). */
 static void hold_refused(struct server *g)
 {
     hold_begin(g, true);

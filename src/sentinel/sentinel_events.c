@@ -54,6 +54,15 @@ static bool sub_about_master(struct sentinel *sn, struct sentinel_group *pr,
     return sentinel_addr(sn, pr, &ev->master, &ss, &len) && sentinel_master_is(sn, pr, &ss, len);
 }
 
+/* What sentinel l said of the master in use (how: the event's words). */
+static void sub_log_master(struct sentinel_link *l, const struct sentinel_group *pr,
+                           const struct sentinel_event *ev, const char *state, const char *how)
+{
+    log_notice("pool '%s': sentinel '%s' sees the master %.*s:%d of group '%s' %s (%s)",
+               l->sn->cp->name, sentinel_link_peer(l), (int)ev->master.ip_len,
+               (const char *)ev->master.ip, ev->master.port, pr->name, state, how);
+}
+
 #define SEES_SDOWN 1 /* pr->sdown[i]: sentinel i said +sdown of the master in use */
 #define SEES_ODOWN 2 /* ... and +odown (a quorum agreed, as it saw it) */
 
@@ -79,18 +88,14 @@ static void sub_master_down(struct sentinel_link *l, struct sentinel_group *pr,
     }
     bool down = odown || n > sn->cp->nsentinels / 2;
     if (said_down && down) {
-        log_notice("pool '%s': sentinel '%s' sees the master %.*s:%d of group '%s' down (%s)",
-                   sn->cp->name, sentinel_link_peer(l), (int)ev->master.ip_len,
-                   (const char *)ev->master.ip, ev->master.port, pr->name,
-                   ev->kind == SENTINEL_EV_ODOWN ? "+odown" : "+sdown of a majority");
+        sub_log_master(l, pr, ev, "down",
+                       ev->kind == SENTINEL_EV_ODOWN ? "+odown" : "+sdown of a majority");
         pr->down_said = true;
         sn->sink.ops->failover_begins(sn->sink.ctx, pr->idx, true);
     } else if (!said_down && pr->down_said && !down && pr->promoting_by == NO_SENTINEL) {
+        sub_log_master(l, pr, ev, "up again",
+                       ev->kind == SENTINEL_EV_ODOWN_END ? "-odown" : "-sdown");
         pr->down_said = false;
-        log_notice("pool '%s': sentinel '%s' sees the master %.*s:%d of group '%s' up again (%s)",
-                   sn->cp->name, sentinel_link_peer(l), (int)ev->master.ip_len,
-                   (const char *)ev->master.ip, ev->master.port, pr->name,
-                   ev->kind == SENTINEL_EV_ODOWN_END ? "-odown" : "-sdown");
         sn->sink.ops->down_ends(sn->sink.ctx, pr->idx);
     }
 }
