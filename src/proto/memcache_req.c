@@ -18,8 +18,8 @@
  *   m  meta flags, to the end              *  anything, ignored
  *
  * Whether a request is noreply is memcached's rule too: its last token is
- * "noreply" (commands that have it). Such a request gets no reply at all, an
- * error included: it is answered by nothing (ROUTE_LOCAL, see memcache.h).
+ * "noreply" (commands that have it), unless that token is the key. Such a request gets no reply at
+ * all, an error included: it is answered by nothing (ROUTE_LOCAL, see memcache.h).
  */
 #include <string.h>
 
@@ -333,7 +333,8 @@ static void mc_scan_line(const uint8_t *p, const struct mc_cmd *cmd, bool more,
 
     if (!mc_count_ok(cmd, a->n, more)) {
         mc_scan_fail(sc, MC_ERR_UNKNOWN);
-    } else if (cmd->noreply && a->n > 1) {
+    } else if (cmd->noreply && a->n > (cmd->shape[0] == 'k' ? 2u : 1u)) {
+        /* a key named noreply is a key: `delete noreply` is answered */
         const struct span *last = &a->v[a->n - 1];
         info->noreply = mc_bytes_are(p + last->off, last->len, "noreply");
     }

@@ -137,6 +137,25 @@ def test_noreply_forms(fresh):
                        b"VALUE " + k(22) + b" 0 2\r\n12\r\nEND\r\n")
 
 
+def test_a_key_named_noreply_is_answered(fresh):
+    """`delete noreply` deletes the key "noreply" and is answered: memcached
+    takes the last token for noreply only when it is not the key. The proxy
+    took it for noreply: the server's answer then went to the next request on
+    the shared server connection, another client's (h48)."""
+    servers, ref, px = fresh
+    outs = []
+    for target in (ref, px):
+        a, b = target.mc(), target.mc()
+        r = [a.cmd(b"set noreply 0 0 1", b"x"), a.cmd(b"delete noreply"),
+             b.cmd(b"delete noreply"), a.cmd(b"add noreply 0 0 1", b"y"),
+             b.retrieval(b"get noreply")[1]]
+        a.send(b"delete noreply noreply\r\n")  # now the last token is noreply
+        r.append(a.retrieval(b"get noreply")[1])
+        outs.append(r)
+    assert outs[1] == outs[0] == [b"STORED", b"DELETED", b"NOT_FOUND", b"STORED",
+                                  b"VALUE noreply 0 1\r\ny\r\nEND\r\n", b"END\r\n"]
+
+
 def test_multiget_hits_and_duplicates_in_key_order(fresh):
     servers, ref, px = fresh
     keys = [k(i, "mh") for i in range(40)]

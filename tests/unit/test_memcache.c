@@ -149,6 +149,9 @@ static void test_other_commands(void)
         {"delete k 0\r\n", ROUTE_KEY, MC_CMD_DELETE, false, 1},
         {"delete k noreply\r\n", ROUTE_KEY, MC_CMD_DELETE, true, 1},
         {"delete k 0 noreply\r\n", ROUTE_KEY, MC_CMD_DELETE, true, 1},
+        /* a key named noreply: memcached answers it (h48) */
+        {"delete noreply\r\n", ROUTE_KEY, MC_CMD_DELETE, false, 1},
+        {"delete noreply noreply\r\n", ROUTE_KEY, MC_CMD_DELETE, true, 1},
         {"touch k 10\r\n", ROUTE_KEY, MC_CMD_TOUCH, false, 1},
         {"touch k -1 noreply\r\n", ROUTE_KEY, MC_CMD_TOUCH, true, 1},
         {"mg k v t f\r\n", ROUTE_KEY, MC_CMD_MG, false, 1},
