@@ -503,7 +503,7 @@ static int client_read_once(struct client *c)
     int err = 0;
     int rc = stream_read(&c->st, c->in.data + c->in.len, c->in.cap - c->in.len, &got, &err);
     if (rc == STREAM_EOF) {
-        c->pool->stats[SP_client_eof]++;
+        c->said_bye = true;
         c->read_eof = true; /* half-closed: still answer what was sent */
         client_process(c);  /* (what is left of it: the limits may have stopped it) */
         if (blocking_waits(c)) {
@@ -737,6 +737,9 @@ void client_close(struct client *c)
     stream_close(&c->st);
     c->io.fd = -1;
     c->closed = true;
+    if (c->said_bye) {
+        c->pool->stats[SP_client_eof]++; /* in the same turn as client_connections */
+    }
     client_unlink(c);
     px->curr_connections--;
     cqueue_orphan(c); /* requests still at a server finish there; replies dropped */
@@ -781,7 +784,7 @@ void client_hang_up(struct client *c, const char *why)
 void client_quit(struct client *c)
 {
     /* a close the client asked for: twemproxy counts it as the client's eof */
-    c->pool->stats[SP_client_eof]++;
+    c->said_bye = true;
     c->closing = true;
 }
 

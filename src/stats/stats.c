@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -26,6 +27,8 @@ struct stats {
     struct ev_timer timer;
     struct buf json;
     size_t times_at, times_len; /* where json's uptime and timestamp are */
+    uint64_t rendered_us;       /* when json was rendered (monotonic) */
+    uint64_t render_cost_us;    /* and how long that took */
     struct reply_port replies;  /* documents being written */
     char source[256];
 };
@@ -146,8 +149,16 @@ void stats_render_json(const struct stats_snap *s, time_t start_time, struct buf
     stats_render(s, start_time, out, &at, &len);
 }
 
+static uint64_t stats_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static void stats_refresh(struct stats *st)
 {
+    uint64_t start = stats_clock_us();
     struct stats_snap *s = st->src.collect(st->src.ctx);
     if (s == NULL) {
         return; /* out of memory: the previous document is better than none */
@@ -155,6 +166,20 @@ static void stats_refresh(struct stats *st)
     buf_reset(&st->json);
     stats_render(s, st->src.start_time, &st->json, &st->times_at, &st->times_len);
     stats_snap_free(s);
+    st->rendered_us = start;
+    st->render_cost_us = stats_clock_us() - start;
+}
+
+/* A reader gets the counters of now, as from twemproxy, whose aggregator sums
+ * them for each reader: a monitor polling every 10 s must not see flat lines
+ * and a jump every -i ms. Rendering runs in the event loop, though: readers in
+ * a row share a document that is younger than ten renders, so that with
+ * thousands of servers a flood of readers takes at most a tenth of the loop. */
+static void stats_refresh_for_reader(struct stats *st)
+{
+    if (stats_clock_us() - st->rendered_us >= 10 * st->render_cost_us) {
+        stats_refresh(st);
+    }
 }
 
 void stats_refresh_now(struct stats *st)
@@ -169,7 +194,7 @@ static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
     stats_refresh_now(t->data);
 }
 
-/* The document to send now: the counters of the last interval, the times of
+/* The document to send now: the counters of the last render, the times of
  * now (as twemproxy). 0, or -1 (none rendered yet, out of memory). */
 static int stats_document(const struct stats *st, struct buf *doc)
 {
@@ -184,11 +209,16 @@ static int stats_document(const struct stats *st, struct buf *doc)
 static void stats_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
 {
     struct stats *st = io->data;
+    bool fresh = false;
     (void)events;
     for (;;) {
         int fd = accept_next(loop, &st->rest, SOCK_CLOEXEC, "the stats port", NULL, NULL);
         if (fd < 0) {
             return;
+        }
+        if (!fresh) {
+            stats_refresh_for_reader(st);
+            fresh = true;
         }
         struct buf doc;
         buf_init(&doc);
