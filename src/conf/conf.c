@@ -420,10 +420,12 @@ static int read_file(struct conf_ctx *cx, const char *path, struct buf *b)
             err = ENOMEM;
             break;
         }
+        errno = 0;
         size_t n = fread(b->data + b->len, 1, b->cap - b->len, f);
         b->len += n;
         if (n == 0) {
-            err = ferror(f) ? EIO : 0;
+            /* the read's own reason: a directory says so, not "I/O error" */
+            err = ferror(f) ? (errno != 0 ? errno : EIO) : 0;
             break;
         }
     }

@@ -182,10 +182,19 @@ static void stats_refresh_for_reader(struct stats *st)
     }
 }
 
+/* The render when nobody reads: every -i ms. -i 0 renders for readers only (a
+ * timer of 0 ms would run again in the same turn, and the loop never wait). */
+static void stats_rearm(struct stats *st)
+{
+    if (st->interval_ms > 0) {
+        ev_timer_start(st->loop, &st->timer, (uint64_t)st->interval_ms);
+    }
+}
+
 void stats_refresh_now(struct stats *st)
 {
     stats_refresh(st);
-    ev_timer_start(st->loop, &st->timer, (uint64_t)st->interval_ms);
+    stats_rearm(st);
 }
 
 static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
@@ -284,8 +293,7 @@ struct stats *stats_create_on(struct ev_loop *loop, const struct options *o,
         free(st);
         return NULL;
     }
-    stats_refresh(st);
-    ev_timer_start(loop, &st->timer, (uint64_t)st->interval_ms);
+    stats_refresh_now(st);
     return st;
 }
 

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from conftest import HOST, Resp, free_port, redis_pool, wait_port, wait_until
+from conftest import HOST, TWEMPROXY, Resp, free_port, redis_pool, wait_port, wait_until
 from liveness_util import kill_pid
 
 USAGE_FIRST = "Usage: nutcracker [-?hVdDt]"
@@ -81,6 +81,16 @@ def test_test_conf_missing_file(env):
     rc, out = env.run_proxy(["-t", "-c", conf], timeout=5)
     assert rc == 1
     assert "nutcracker: configuration file '%s' syntax is invalid" % conf in out
+
+
+def test_test_conf_names_why_a_file_cannot_be_read(env):
+    """A directory given as the file: the read's own reason, not "Input/output
+    error" (h47)."""
+    rc, out = env.run_proxy(["-t", "-c", env.tmp], timeout=5)
+    assert rc == 1
+    if not TWEMPROXY:
+        assert "%s:1: conf: cannot read: Is a directory" % env.tmp in out, out
+    assert "nutcracker: configuration file '%s' syntax is invalid" % env.tmp in out
 
 
 def test_test_conf_lists_every_problem_with_file_and_line(env):

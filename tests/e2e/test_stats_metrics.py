@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import time
 
@@ -440,19 +441,24 @@ def test_stats_times_are_those_of_the_request(env):
     assert abs(second["timestamp"] - time.time()) < 2
 
 
-def test_stats_counters_are_those_of_the_request(env):
+@pytest.mark.parametrize("interval", ["30000", "0"])
+def test_stats_counters_are_those_of_the_request(env, interval):
     """twemproxy's stats port gives the counters of the moment it is read (its
     aggregator sums them for each reader). Ours gave those of its last render,
     every -i ms: with Debian's -i 30000 a monitor polling every 10 s saw flat
-    lines, then a jump (h47)."""
+    lines, then a jump (h47). And -i 0 hung the proxy: its render timer ran
+    again and again in one turn of the loop, which served nothing more and did
+    not stop on SIGTERM (h47)."""
     s = env.redis()
-    px = env.proxy({"alpha": redis_pool([s])}, extra_args=["-i", "30000"])
+    px = env.proxy({"alpha": redis_pool([s])}, extra_args=["-i", interval])
     c = px.resp()
     for total in (10, 20, 30):
         for i in range(10):
             assert c.call("SET", "k%d" % i, "v") == b"OK"
         st = px.stats()
         assert (st["alpha"][s.addr]["requests"], st["alpha"]["client_connections"]) == (total, 1), st
+    px.proc.send_signal(signal.SIGTERM)
+    assert px.proc.wait(5) == 0
 
 
 def _unread_scrape(port, request):

@@ -86,17 +86,21 @@ def test_workers_serve_and_the_stats_port_sums_them(env):
     assert all(listeners(w, px.stats_port) == [] for w in workers)
 
 
-def test_the_stats_port_counts_within_a_second_whatever_the_interval(env):
+@pytest.mark.parametrize("interval", ["30000", "0"])
+def test_the_stats_port_counts_within_a_second_whatever_the_interval(env, interval):
     """The workers publish their counters at least every second and the master
     sums them for each reader of the stats port: with -i 30000 a request showed
-    up to 30 s late (h47)."""
+    up to 30 s late, and with -i 0 the master spun in one turn of its loop, its
+    stats port dead and SIGTERM not heard (h47)."""
     r = env.redis()
     port = free_port()
-    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port, args=["-i", "30000"])
+    px = start(env, conf_text("%s:%d" % (HOST, port), [r]), port, args=["-i", interval])
     for total in (20, 40):
         request_on_new_connections(port, 20)
         px.wait_stats(lambda s: s["alpha"][r.addr]["requests"] == total,
                       "the stats port to show %d requests" % total, timeout=3)
+    px.proc.send_signal(signal.SIGTERM)
+    assert px.proc.wait(10) == 0
 
 
 def test_client_ids_are_unique_across_workers(env):
