@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "process/listeners.h"
 #include "process/notify.h"
 #include "process/reload.h"
 #include "process/upgrade.h"
@@ -349,12 +350,20 @@ static int instance_stats_init(struct instance *in)
     return 0;
 }
 
-/* A socket already listening at a (handed over, or bound by the master), or -1. */
+/* A socket already listening at a (handed over, or bound by the master), or -1.
+ * A single process that replaces worker processes takes the first worker's, and
+ * the connections waiting in it: binding its own would fail without reuseport. */
 static int instance_take(struct instance *in, const struct conf_addr *a)
 {
-    return in->up != NULL && a->salen > 0
-               ? upgrade_take(in->up, in->worker_id, (const struct sockaddr *)&a->sa, a->salen)
-               : -1;
+    if (in->up == NULL || a->salen == 0) {
+        return -1;
+    }
+    const struct sockaddr *sa = (const struct sockaddr *)&a->sa;
+    int fd = upgrade_take(in->up, in->worker_id, sa, a->salen);
+    if (fd < 0 && in->worker_id < 0) {
+        fd = upgrade_take(in->up, 0, sa, a->salen);
+    }
+    return fd;
 }
 
 /* The pool's listeners: the sockets handed over where there are, else bound. */
@@ -555,8 +564,13 @@ int instance_init(struct instance *in, const struct options *opts, struct conf *
     if (instance_pools_init(in) != 0 || instance_stats_init(in) != 0) {
         return -1;
     }
-    if (in->up != NULL) {
-        /* handed-over sockets nothing of this configuration listens on */
+    if (in->worker_id < 0 && in->up != NULL) {
+        /* handed-over sockets nothing of this configuration listens on; those of
+         * the other workers of a worker mode this process replaces too: in one
+         * SO_REUSEPORT group with its own, they would take connections that
+         * nobody accepts */
+        listeners_close(in->up);
+    } else if (in->up != NULL) {
         upgrade_close_fds(in->up, in->worker_id, NULL, NULL);
     }
     for (uint32_t i = 0; i < in->px.npools; i++) {

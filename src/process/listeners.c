@@ -96,11 +96,29 @@ void listeners_prune(struct upgrade *up, const struct conf *conf, int nworkers)
     upgrade_close_fds(up, 0, listeners_keep, &w);
 }
 
+/* A master replacing a single process: that process's socket on a becomes
+ * worker 0's, with the connections waiting in it (whether the other workers
+ * can bind beside it depends on its SO_REUSEPORT: the pool's reuseport). */
+static bool listeners_adopt_single(struct upgrade *up, const struct conf_addr *a)
+{
+    for (uint32_t i = 0; i < up->nfds; i++) {
+        struct upgrade_fd *f = &up->fds[i];
+        if (f->worker < 0 && !f->taken &&
+            upgrade_addr_same((const struct sockaddr *)&f->sa, f->salen,
+                              (const struct sockaddr *)&a->sa, a->salen)) {
+            f->worker = 0;
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Worker w's socket on a, bound unless it has one; -1 when it cannot be. */
 static int listeners_bind_one(struct upgrade *up, const struct conf_pool *cp,
                               const struct conf_addr *a, int w)
 {
-    if (a->salen == 0 || (a->path != NULL && w > 0) || listeners_has(up, w, a)) {
+    if (a->salen == 0 || (a->path != NULL && w > 0) || listeners_has(up, w, a) ||
+        (w == 0 && listeners_adopt_single(up, a))) {
         return 0;
     }
     int fd = sock_listen((const struct sockaddr *)&a->sa, a->salen, cp->backlog, true, a->perm);

@@ -433,7 +433,8 @@ static void master_reload(void *ctx)
     stats_snap_free(m->gone);
     m->gone = gone;
     if (master_workers(&next->global) != m->nworkers) {
-        log_warn("reload: worker_processes changes only with a restart: keeping %d workers",
+        log_warn("reload: worker_processes changes only with a restart or a binary upgrade: "
+                 "keeping %d workers",
                  m->nworkers);
     }
     conf_unref(m->conf);

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "process/instance.h"
+#include "process/master.h"
 #include "proxy/client.h"
 #include "proxy/cluster.h"
 #include "proxy/pool.h"
@@ -305,6 +306,10 @@ void reload_run(struct instance *in)
         in->last_reload_ms = reload_wall_ms();
         log_notice("reload: configuration '%s' applied, %u pools, generation %llu", path,
                    in->px.npools, (unsigned long long)in->generation);
+        if (in->worker_id < 0 && master_workers(&next->global) > 0) {
+            log_warn("reload: worker_processes changes only with a restart or a binary upgrade: "
+                     "staying one process");
+        }
     } else {
         reload_failed(in);
     }

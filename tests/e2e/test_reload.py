@@ -65,6 +65,20 @@ def test_reload_outcome_in_stats_and_metrics(env):
     assert reload_figures(px, mport) == (4, 1, "ok")
 
 
+def test_a_reload_that_asks_for_workers_says_it_stays_one_process(env):
+    """worker_processes added by a reload to a single process: applied silently,
+    the proxy still one process (h46); now the log says it takes a restart or
+    an upgrade, as a master's does for a change of its worker count."""
+    r = env.redis()
+    la = listen_addr()
+    px = env.proxy({"a": redis_pool([r], listen=la)})
+    assert px.reload({"a": redis_pool([r], listen=la)}, global_={"worker_processes": 2})
+    wait_until(lambda: "worker_processes changes only with a restart or a binary upgrade: staying one "
+               "process" in px.log_tail(), "the warning in the log")
+    assert open("/proc/%d/task/%d/children" % (px.proc.pid, px.proc.pid)).read().split() == []
+    assert px.resp("a").call("SET", "k", "v") == b"OK"
+
+
 def test_client_keeps_its_connection_and_follows_the_new_servers(env):
     r1, r2 = env.redis(), env.redis()
     listen = listen_addr()

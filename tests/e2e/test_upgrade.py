@@ -363,6 +363,36 @@ def test_the_stats_port_shows_the_replaced_process_counts_at_once(env, workers):
         px.stop_all()
 
 
+@pytest.mark.parametrize("before,after,reuseport", [(2, 0, False), (2, 0, True), (4, 0, True), (0, 2, True)],
+                         ids=["2-workers-to-one", "2-workers-to-one-reuseport", "4-workers-to-one-reuseport",
+                              "one-to-2-workers-reuseport"])
+def test_an_upgrade_that_changes_worker_processes_serves_every_connect(env, before, after, reuseport):
+    """An upgrade whose file changes worker_processes. From workers to one
+    process, the new process bound a socket of its own (refused without
+    reuseport) and left the old workers' sockets open, unserved, in the same
+    SO_REUSEPORT group: 2 connects in 3 hung for ever (h46). Now the single
+    process takes the first worker's socket and closes the others; a master
+    replacing a single process takes its socket as its first worker's."""
+    r = env.redis()
+    pool = redis_pool([r], reuseport=True) if reuseport else redis_pool([r])
+
+    def glob(n):
+        return {"worker_processes": n, "worker_shutdown_timeout": 5} if n else None
+    px = Upgradable(env, {"alpha": pool}, glob(before))
+    with open(px.conf, "w") as f:
+        f.write(yaml_conf({"alpha": dict(pool, listen="%s:%d" % (HOST, px.port))}, glob(after)))
+    px.upgrade_and_wait()
+    hung = 0
+    for i in range(30):
+        c = Resp(port=px.port, timeout=3)
+        try:
+            assert c.call("SET", "k%d" % i, i) == b"OK"
+        except OSError:
+            hung += 1
+        c.close()
+    assert hung == 0, "%d of 30 connects got no reply; log: %s" % (hung, px.log_tail())
+
+
 def test_a_client_in_a_transaction_travels_once_it_ends(env):
     """A client in the middle of WATCH ... EXEC when the hand-over begins is
     kept until its transaction ends, then handed over like any other: a WATCH
