@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,15 +136,44 @@ static struct conf *load_conf(const struct options *o)
     return conf;
 }
 
+/* The starter of a daemon: exit 0 once the daemon serves (its first READY=1,
+ * notify.h), 1 when it stopped before (the pipe closed: the reason is in its
+ * log), so an init script or a shell sees a start that failed. Twemproxy exits
+ * 0 at once, whatever comes next. A daemon still starting after a minute is
+ * left to it. */
+static int daemon_starter_wait(int fd)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int rc;
+    do {
+        rc = poll(&pfd, 1, 60000);
+    } while (rc < 0 && errno == EINTR);
+    char c;
+    if (rc == 0 || (rc > 0 && read(fd, &c, 1) == 1)) {
+        return 0;
+    }
+    fprintf(stderr, "nutcracker: the daemon stopped before it served: its log says why\n");
+    return 1;
+}
+
 static int daemonize(void)
 {
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) != 0) {
+        return -1;
+    }
     pid_t pid = fork();
     if (pid < 0) {
         return -1;
     }
     if (pid > 0) {
-        _exit(0);
+        close(ready[1]);
+        _exit(daemon_starter_wait(ready[0]));
     }
+    close(ready[0]);
+    char fd_text[16];
+    snprintf(fd_text, sizeof(fd_text), "%d", ready[1]);
+    setenv(NOTIFY_READY_FD_ENV, fd_text, 1);
     if (setsid() < 0) {
         return -1;
     }

@@ -29,19 +29,39 @@ static socklen_t notify_addr(const char *where, struct sockaddr_un *sa)
     return (socklen_t)sizeof(*sa);
 }
 
+/* The first READY=1 to the starter of a daemon (NOTIFY_READY_FD_ENV); the
+ * variable goes with it, so a binary upgrade's new process does not see it. */
+static void notify_starter(const char *msg)
+{
+    const char *v = getenv(NOTIFY_READY_FD_ENV);
+    if (v == NULL || strstr(msg, "READY=1") == NULL) {
+        return;
+    }
+    int fd = atoi(v);
+    unsetenv(NOTIFY_READY_FD_ENV);
+    if (fd > STDERR_FILENO) {
+        ssize_t w = write(fd, "R", 1);
+        (void)w; /* the starter gone: nobody to tell */
+        close(fd);
+    }
+}
+
 int notify_send(const char *fmt, ...)
 {
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (n >= 0) {
+        notify_starter(msg);
+    }
     const char *where = getenv("NOTIFY_SOCKET");
     if (where == NULL || where[0] == '\0') {
         return 0;
     }
     struct sockaddr_un sa;
     socklen_t salen = notify_addr(where, &sa);
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     if (salen == 0 || n < 0) {
         log_debug("NOTIFY_SOCKET '%s' is not a unix socket address", where);
         return -1;

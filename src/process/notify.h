@@ -13,8 +13,14 @@
 #include <stdint.h>
 #include <time.h>
 
+/* -d: the process that started the daemon waits for the daemon's first
+ * READY=1 on a pipe, whose write end this names (main.c), and exits 0 once
+ * the proxy serves, or 1 when the pipe closes first (the start failed). */
+#define NOTIFY_READY_FD_ENV "NUTCRACKER_READY_FD"
+
 /* Send one datagram of printf-formatted lines; 0 when sent or when there is
- * no $NOTIFY_SOCKET, -1 (logged at debug level) when it could not be sent. */
+ * no $NOTIFY_SOCKET, -1 (logged at debug level) when it could not be sent.
+ * READY=1 also goes to the pipe of $NUTCRACKER_READY_FD, once. */
 int notify_send(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The STATUS= text: "configuration generation G (loaded|reloaded|reload failed)
  * at YYYY-MM-DD HH:MM:SS, N pools[, W workers]". */

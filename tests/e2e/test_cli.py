@@ -2,10 +2,11 @@
 
 import os
 import re
+import socket
 
 import pytest
 
-from conftest import HOST, TWEMPROXY, Resp, free_port, redis_pool, wait_port, wait_until
+from conftest import HOST, TWEMPROXY, Resp, free_port, redis_pool, wait_port, wait_until, yaml_conf
 from liveness_util import kill_pid
 
 USAGE_FIRST = "Usage: nutcracker [-?hVdDt]"
@@ -133,6 +134,45 @@ def test_bad_option_value(env, args, message):
     assert rc == 1
     assert out.splitlines()[0] == message
     assert USAGE_FIRST in out
+
+
+@pytest.mark.parametrize("trouble", ["pid file", "listen address", "none", "none with workers"])
+def test_daemonize_exits_once_the_daemon_serves_or_failed(env, tmp_path, trouble):
+    """-d: the launching process exits 0 once the daemon serves (its listeners
+    answer at once), and 1 when the daemon stopped before: with a pid file that
+    cannot be written or a listen address in use it exited 0, as twemproxy does,
+    and the error was in the log alone (h47)."""
+    if TWEMPROXY:
+        pytest.skip("twemproxy exits 0 at once")
+    r = env.redis()
+    port = free_port()
+    taken = None
+    if trouble == "listen address":
+        taken = socket.socket()
+        taken.bind((HOST, port))
+        taken.listen(1)
+    glob = {"worker_processes": 2} if trouble == "none with workers" else None
+    conf = env.write_conf(yaml_conf({"alpha": redis_pool([r], listen="%s:%d" % (HOST, port))}, glob))
+    pidfile = str(tmp_path / ("nope" if trouble == "pid file" else "") / "nc.pid")
+    log = str(tmp_path / "nc.log")
+    rc, out = env.run_proxy(["-d", "-c", conf, "-p", pidfile, "-o", log, "-s", str(free_port()), "-a", HOST],
+                            timeout=10)
+    try:
+        if trouble.startswith("none"):
+            assert rc == 0, out
+            c = Resp(port=port, timeout=5)  # no waiting: it serves already
+            assert c.call("SET", "k", "v") == b"OK"
+            c.close()
+        else:
+            assert rc == 1, out
+            assert "the daemon stopped before it served" in out, out
+            why = "opening pid file" if trouble == "pid file" else "Address already in use"
+            assert why in open(log).read()
+    finally:
+        if taken is not None:
+            taken.close()
+        if os.path.exists(pidfile):
+            kill_pid(int(open(pidfile).read()))
 
 
 def test_daemonize_writes_pid_of_running_daemon(env, tmp_path):

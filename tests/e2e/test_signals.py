@@ -237,7 +237,7 @@ def daemon(env):
 
 
 def test_daemonize(daemon):
-    """-d: the launching process exits 0 at once; the daemon (pid in the pid
+    """-d: the launching process exits 0 once the daemon serves; the daemon (pid in the pid
     file, no newline) keeps serving with its stdio on /dev/null."""
     assert daemon["rc"] == 0, "launcher exit %r: %s" % (daemon["rc"], read_file(daemon["out"]))
     content = read_file(daemon["pidfile"])
