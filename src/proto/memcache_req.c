@@ -325,6 +325,19 @@ static bool mc_count_ok(const struct mc_cmd *cmd, uint32_t ntok, bool more)
            (cmd->tmax == 0 || (!more && ntok <= cmd->tmax));
 }
 
+/* memcached judges delete's words after the key before the key itself: a bad
+ * word there is the answer even with a key over 250 bytes. */
+static void mc_scan_delete_tail(const uint8_t *p, const struct mc_cmd *cmd, struct req_info *info,
+                                struct mc_scan *sc)
+{
+    struct mc_scan tail = {0};
+    uint32_t t = mc_scan_letter('z', p, cmd, 2, info, &tail);
+    t = mc_scan_letter('N', p, cmd, t, info, &tail);
+    if (tail.err != NULL || t < info->args.n) {
+        mc_scan_fail(sc, cmd->err_extra);
+    }
+}
+
 static void mc_scan_line(const uint8_t *p, const struct mc_cmd *cmd, bool more,
                          struct req_info *info, struct mc_scan *sc)
 {
@@ -337,6 +350,9 @@ static void mc_scan_line(const uint8_t *p, const struct mc_cmd *cmd, bool more,
         /* a key named noreply is a key: `delete noreply` is answered */
         const struct span *last = &a->v[a->n - 1];
         info->noreply = mc_bytes_are(p + last->off, last->len, "noreply");
+        if (mc_cmd_id(cmd) == MC_CMD_DELETE) {
+            mc_scan_delete_tail(p, cmd, info, sc);
+        }
     }
     /* the letters run even after a count error: a data block length found
      * there lets the block be dropped rather than read as commands */

@@ -79,6 +79,11 @@ MC = [
     ("delete-extra", b"delete k 0 noreply x\r\n"),
     ("delete-word", b"delete k x\r\n"),
     ("delete-5", b"delete k 5\r\n"),
+    # a key over 250 bytes: the words after it are judged first (h48)
+    ("delete-long-5", b"delete " + b"k" * 251 + b" 5\r\n"),
+    ("delete-long-0", b"delete " + b"k" * 251 + b" 0\r\n"),
+    ("delete-long-noreply", b"delete " + b"k" * 251 + b" noreply\r\nget k\r\n"),
+    ("delete-key-noreply", b"set noreply 0 0 1\r\na\r\ndelete noreply\r\ndelete noreply\r\n"),
     ("delete-0-noreply", b"set k 0 0 1\r\na\r\ndelete k 0 noreply\r\nget k\r\n"),
     ("flush_all-extra", b"flush_all 0 noreply x\r\n"),
     ("flush_all-bad", b"flush_all x\r\n"),

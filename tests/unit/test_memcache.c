@@ -274,6 +274,14 @@ static void test_rejects(void)
     req_reject("delete k 1\r\n", 12,
                "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
     req_reject("delete k 0 noreply x\r\n", 22, "ERROR"); /* tokens are counted first */
+    /* delete's words after the key are judged before the key (h48) */
+    char *del_long = repeat('k', 251, "delete ", " 5\r\n");
+    req_reject(del_long, strlen(del_long),
+               "CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]");
+    free(del_long);
+    del_long = repeat('k', 251, "delete ", " 0\r\n");
+    req_reject(del_long, strlen(del_long), "CLIENT_ERROR bad command line format");
+    free(del_long);
     req_reject("incr k x y z\r\n", 14, "ERROR");
     req_reject("verbosity foo bar my\r\n", 22, "ERROR");
     req_reject("incr k 1 2 noreply\r\n", 20, "ERROR"); /* even with noreply */
@@ -348,6 +356,9 @@ static void test_noreply_errors(void)
     req_silent("set k 0 0 1 noreply\r\nab\r\n", 24);
     req_silent("set k x 0 1 noreply\r\na\r\n", 24); /* its data block goes too */
     char *longkey = repeat('k', 251, "decr ", " 1 noreply\r\n");
+    req_silent(longkey, strlen(longkey));
+    free(longkey);
+    longkey = repeat('k', 251, "delete ", " noreply\r\n");
     req_silent(longkey, strlen(longkey));
     free(longkey);
     /* noreply elsewhere than last is not memcached's noreply */
