@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -39,7 +40,8 @@ static void notify_starter(const char *msg)
     }
     int fd = atoi(v);
     unsetenv(NOTIFY_READY_FD_ENV);
-    if (fd > STDERR_FILENO) {
+    struct stat st;
+    if (fd > STDERR_FILENO && fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode)) {
         ssize_t w = write(fd, "R", 1);
         (void)w; /* the starter gone: nobody to tell */
         close(fd);

@@ -18,8 +18,9 @@
  *   m  meta flags, to the end              *  anything, ignored
  *
  * Whether a request is noreply is memcached's rule too: its last token is
- * "noreply" (commands that have it), unless that token is the key. Such a request gets no reply at
- * all, an error included: it is answered by nothing (ROUTE_LOCAL, see memcache.h).
+ * "noreply" (commands that have it), unless that token is the key. Such a
+ * request gets no reply at all, an error included: it is answered by nothing
+ * (ROUTE_LOCAL, see memcache.h).
  */
 #include <string.h>
 
