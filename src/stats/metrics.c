@@ -28,18 +28,11 @@
 /* How long a scraper may take to read a reply (a large /metrics, a slow link). */
 #define HTTP_REPLY_MS 30000
 
-/* A rendered document reused while it is young: rendering the pools of
- * thousands of servers takes 100 ms and more, and scrapers that came together
- * each held the loop (the proxy's clients) for their own. It stays young for
- * ten times what it took to render, so rendering takes at most about a tenth
- * of the loop however many scrape; a document rendered in under
- * RENDER_CACHE_MIN_US is rendered for every scrape, as before. */
-#define RENDER_CACHE_MIN_US 200
-#define RENDER_CACHE_YOUTH  10
+/* A rendered document, reused while it is young (reply.h). */
 struct render_cache {
     struct reply_doc *doc; /* shared with the replies still writing it */
-    uint64_t at_us;        /* when it was rendered (monotonic); 0: none kept */
-    uint64_t young_us;     /* how long it is served */
+    uint64_t at_us;        /* when it was rendered (monotonic) */
+    uint64_t took_us;      /* and how long that took */
 };
 
 struct metrics {
@@ -365,20 +358,13 @@ static void http_status_json(const struct stats_source *src, struct buf *out)
     stats_snap_free(s);
 }
 
-static uint64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* The document render writes, rendered now or less than its youth ago (the
  * cache's reference: a reply takes its own); NULL when out of memory. */
 static struct reply_doc *render_cached(struct render_cache *rc, const struct stats_source *src,
                                        void (*render)(const struct stats_source *, struct buf *))
 {
-    uint64_t start = mono_us();
-    if (rc->doc != NULL && rc->at_us != 0 && start - rc->at_us < rc->young_us) {
+    uint64_t start = reply_clock_us();
+    if (rc->doc != NULL && reply_render_young(start, rc->at_us, rc->took_us)) {
         return rc->doc;
     }
     if (rc->doc == NULL || rc->doc->refs > 1) {
@@ -390,9 +376,8 @@ static struct reply_doc *render_cached(struct render_cache *rc, const struct sta
     }
     buf_reset(&rc->doc->buf);
     render(src, &rc->doc->buf);
-    uint64_t took = mono_us() - start;
-    rc->young_us = took * RENDER_CACHE_YOUTH;
-    rc->at_us = took < RENDER_CACHE_MIN_US ? 0 : start; /* cheap: fresh for every scrape */
+    rc->at_us = start;
+    rc->took_us = reply_clock_us() - start;
     return rc->doc;
 }
 

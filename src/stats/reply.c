@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -27,6 +28,18 @@ struct reply {
 #define REPLY_DRAIN_MS 2000
 /* Bytes dropped per turn of the loop while draining. */
 #define REPLY_DRAIN_TURN (64u * 1024)
+
+uint64_t reply_clock_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+bool reply_render_young(uint64_t now_us, uint64_t at_us, uint64_t took_us)
+{
+    return took_us >= REPLY_RENDER_CHEAP_US && now_us - at_us < took_us * REPLY_RENDER_YOUTH;
+}
 
 struct reply_doc *reply_doc_new(void)
 {

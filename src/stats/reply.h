@@ -17,6 +17,20 @@
  * not answered (its connection closed), so scrapers cannot pile up memory. */
 #define REPLY_MAX_PENDING 64
 
+/* A rendered document is reused while it is young: rendering the pools of
+ * thousands of servers takes 100 ms and more, and readers that came together
+ * each held the loop (the proxy's clients) for their own. It stays young for
+ * ten times what it took to render, so rendering takes at most about a tenth
+ * of the loop however many read; one rendered in under REPLY_RENDER_CHEAP_US
+ * is rendered for every reader (exact counters, as twemproxy's). */
+#define REPLY_RENDER_CHEAP_US 200
+#define REPLY_RENDER_YOUTH    10
+
+/* CLOCK_MONOTONIC in microseconds, to time renders. */
+uint64_t reply_clock_us(void);
+/* Whether a document rendered at at_us in took_us may still be served at now_us. */
+bool reply_render_young(uint64_t now_us, uint64_t at_us, uint64_t took_us);
+
 /* A document several replies write at once (a rendered /metrics every scraper
  * of the moment gets): counted references, read-only while shared. */
 struct reply_doc {

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -149,16 +148,9 @@ void stats_render_json(const struct stats_snap *s, time_t start_time, struct buf
     stats_render(s, start_time, out, &at, &len);
 }
 
-static uint64_t stats_clock_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 static void stats_refresh(struct stats *st)
 {
-    uint64_t start = stats_clock_us();
+    uint64_t start = reply_clock_us();
     struct stats_snap *s = st->src.collect(st->src.ctx);
     if (s == NULL) {
         return; /* out of memory: the previous document is better than none */
@@ -167,17 +159,16 @@ static void stats_refresh(struct stats *st)
     stats_render(s, st->src.start_time, &st->json, &st->times_at, &st->times_len);
     stats_snap_free(s);
     st->rendered_us = start;
-    st->render_cost_us = stats_clock_us() - start;
+    st->render_cost_us = reply_clock_us() - start;
 }
 
 /* A reader gets the counters of now, as from twemproxy, whose aggregator sums
  * them for each reader: a monitor polling every 10 s must not see flat lines
- * and a jump every -i ms. Rendering runs in the event loop, though: readers in
- * a row share a document that is younger than ten renders, so that with
- * thousands of servers a flood of readers takes at most a tenth of the loop. */
+ * and a jump every -i ms. Unless the last render is young (reply.h): a flood
+ * of readers of a proxy with thousands of servers must not take the loop. */
 static void stats_refresh_for_reader(struct stats *st)
 {
-    if (stats_clock_us() - st->rendered_us >= 10 * st->render_cost_us) {
+    if (!reply_render_young(reply_clock_us(), st->rendered_us, st->render_cost_us)) {
         stats_refresh(st);
     }
 }
