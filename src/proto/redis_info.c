@@ -14,7 +14,9 @@ struct info_fields {
     int sync; /* 0 unseen, 1 not syncing, 2 syncing, -1 other */
     int down; /* 0 unseen, 1 seen (down_s), -1 not a number */
     int64_t down_s;
-    const uint8_t *replid; /* NULL unseen or not 40 hex digits */
+    const uint8_t *replid;      /* NULL unseen or not 40 hex digits */
+    const uint8_t *host, *port; /* master_host, master_port: NULL unseen */
+    size_t host_len, port_len;
 };
 
 static int info_word(const uint8_t *v, size_t n, const char *a, const char *b)
@@ -63,7 +65,27 @@ static void info_line(struct info_fields *f, const uint8_t *l, size_t n)
         f->down = redis_wire_int_parse(v, vn, &f->down_s) ? 1 : -1;
     } else if (info_key(l, kn, "master_replid")) {
         f->replid = info_replid(v, vn);
+    } else if (info_key(l, kn, "master_host")) {
+        f->host = v;
+        f->host_len = vn;
+    } else if (info_key(l, kn, "master_port")) {
+        f->port = v;
+        f->port_len = vn;
     }
+}
+
+/* "host:port" into out, or "" when either is unsaid or the two are too long. */
+static void info_master_at(const struct info_fields *f, char *out)
+{
+    out[0] = '\0';
+    if (f->host == NULL || f->port == NULL ||
+        f->host_len + 1 + f->port_len >= REDIS_MASTER_AT_MAX) {
+        return;
+    }
+    memcpy(out, f->host, f->host_len);
+    out[f->host_len] = ':';
+    memcpy(out + f->host_len + 1, f->port, f->port_len);
+    out[f->host_len + 1 + f->port_len] = '\0';
 }
 
 static enum redis_repl info_verdict(const struct info_fields *f)
@@ -103,6 +125,7 @@ void redis_info_parse(const uint8_t *text, size_t n, struct redis_repl_info *out
     }
     out->state = info_verdict(&f);
     out->down_s = out->state == REDIS_REPL_LINK_LOST ? f.down_s : -1;
+    info_master_at(&f, out->master_at);
     out->replid[0] = '\0';
     if (f.replid != NULL) {
         memcpy(out->replid, f.replid, REDIS_REPLID_LEN);

@@ -31,10 +31,14 @@ enum redis_repl {
 
 #define REDIS_REPLID_LEN 40
 
+/* "master_host:master_port" as a replica says it, at most this long. */
+#define REDIS_MASTER_AT_MAX 300
+
 struct redis_repl_info {
     enum redis_repl state;
     char replid[REDIS_REPLID_LEN + 1]; /* master_replid; "" unsaid or malformed */
     int64_t down_s; /* REDIS_REPL_LINK_LOST: seconds the link has been down; else -1 */
+    char master_at[REDIS_MASTER_AT_MAX]; /* a replica's master_host:master_port; "" unsaid */
 };
 
 /* What text[0..n) (an INFO reply's payload) says of the server's replication. */

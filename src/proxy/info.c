@@ -131,8 +131,11 @@ static void info_on_timer(struct ev_loop *loop, struct ev_timer *t)
     }
     for (uint32_t i = 0; i < p->nservers; i++) {
         struct server *s = &p->servers[i];
-        if (p->mode == POOL_CLUSTER && !cluster_is_master(s)) {
-            p->info.srv_keys[i] = p->info.srv_expires[i] = -1; /* a replica repeats its master */
+        /* a replica repeats its master: counted once, and not asked (a replica
+         * restarting would be ejected for failing questions no client asked) */
+        if ((p->mode == POOL_CLUSTER && !cluster_is_master(s)) ||
+            (p->mode == POOL_MASTER_REPLICA && i != p->cp->master)) {
+            p->info.srv_keys[i] = p->info.srv_expires[i] = -1;
             continue;
         }
         if (s->health.ejected || !s->addr.known) {

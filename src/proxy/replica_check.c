@@ -23,7 +23,9 @@ struct replica_check {
     bool out;    /* no reads */
     bool warned; /* an answer not understood was logged */
     int why;     /* what the last answer said: enum redis_repl or an RC_ code below */
-    char replid[REDIS_REPLID_LEN + 1]; /* the last answer's master_replid; "" unknown */
+    char replid[REDIS_REPLID_LEN + 1];   /* the last answer's master_replid; "" unknown */
+    char master_at[REDIS_MASTER_AT_MAX]; /* its master_host:port when last seen linked to
+                                            the pool master's history; "" not yet */
 };
 
 /* Unreachable, connection lost, no answer in time: not a state of redis'. */
@@ -32,6 +34,8 @@ struct replica_check {
 #define RC_OTHER_MASTER (-2)
 /* Its link has been down longer than replica_max_link_down. */
 #define RC_STALE (-3)
+/* It was pointed at another master (REPLICAOF) and has not its history yet. */
+#define RC_REPOINTED (-4)
 
 static struct ev_loop *rc_loop(const struct replica_check *rc)
 {
@@ -181,6 +185,34 @@ static bool rc_other_master(const struct replica_check *rc, const struct redis_r
     return true;
 }
 
+/* A static pool's replica that names another master than when it was last
+ * seen linked to the pool master's history: REPLICAOF pointed it elsewhere.
+ * Until its full sync with that master (seconds later) it still has its old
+ * data and replid, then the other master's: it leaves the reads at once. The
+ * address is compared with the replica's own words of then, not with the
+ * pool's: it may name the master otherwise (a hostname, a NAT address). */
+static bool rc_repointed(struct replica_check *rc, const struct redis_repl_info *info, char *msg,
+                         size_t size)
+{
+    const struct pool *p = rc->p;
+    if (p->mode != POOL_MASTER_REPLICA || rc->s->owner != NULL || p->checks == NULL) {
+        return false; /* a shard's or a group's replica follows its failovers */
+    }
+    const struct replica_check *m = p->checks[p->cp->master];
+    bool same_history = m != NULL && m->replid[0] != '\0' && strcmp(m->replid, info->replid) == 0;
+    if (info->state == REDIS_REPL_LINKED && same_history) {
+        memcpy(rc->master_at, info->master_at, sizeof(rc->master_at));
+        return false;
+    }
+    if (rc->master_at[0] == '\0' || info->master_at[0] == '\0' ||
+        strcmp(rc->master_at, info->master_at) == 0) {
+        return false;
+    }
+    snprintf(msg, size, "it was pointed at another master (%s, not %s)", info->master_at,
+             rc->master_at);
+    return true;
+}
+
 /* A replica (a static pool's, a cluster shard's) whose link to its master has
  * been down for longer than the pool lets a replica serve the data of then
  * (replica_max_link_down; redis counts whole seconds). Whether so, and why in
@@ -200,7 +232,7 @@ static bool rc_too_stale(const struct replica_check *rc, const struct redis_repl
 
 static void rc_understood(struct replica_check *rc, const struct redis_repl_info *info)
 {
-    char msg[300];
+    char msg[2 * REDIS_MASTER_AT_MAX + 64];
     memcpy(rc->replid, info->replid, sizeof(rc->replid));
     if (rc->master) {
         return;
@@ -211,6 +243,8 @@ static void rc_understood(struct replica_check *rc, const struct redis_repl_info
         rc_not_understood(rc, "says no replication state known here");
     } else if (reads && rc_other_master(rc, info, msg, sizeof(msg))) {
         rc_set(rc, false, RC_OTHER_MASTER, msg);
+    } else if (rc_repointed(rc, info, msg, sizeof(msg))) {
+        rc_set(rc, false, RC_REPOINTED, msg);
     } else if (v == REDIS_REPL_LINK_LOST && rc_too_stale(rc, info, msg, sizeof(msg))) {
         rc_set(rc, false, RC_STALE, msg);
     } else {

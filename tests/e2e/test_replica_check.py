@@ -216,6 +216,34 @@ def test_a_replica_of_another_master_gets_no_read(env):
     assert calls(stray, "get") == len(keys)
 
 
+def test_a_replica_pointed_at_another_master_leaves_the_reads_at_once(env):
+    """REPLICAOF another master on a replica that serves reads: redis waits
+    seconds before the full sync, keeping its old data and replid, then has the
+    other master's. The replid check saw it only after that sync: reads got the
+    other master's values until the next check (h49). Now the master_host:port it names
+    changed, which leaves it out at once; no read sees the other's value."""
+    master, replicas = start_replicated(env)
+    other = env.redis(args=["--repl-diskless-sync-delay", "3"])  # redis' default is 5
+    px = env.proxy({"alpha": split_pool(master, replicas, read_from="replica")}, verbose=5)
+    moved = replicas[0]
+    keys = keys_on(moved, replicas, 10)
+    c = px.client()
+    for k in keys:
+        assert c.set(k, "master") is True
+        other.client().set(k, "other")
+    wait_replicated(master, replicas)
+    time.sleep(1.5)  # a check round that sees each replica linked to the master's history
+    assert moved.client().replicaof(HOST, other.port)
+    wrong = 0
+    until = time.monotonic() + 8  # past redis' 5 s wait and the full sync
+    while time.monotonic() < until:
+        wrong += sum(c.get(k) != b"master" for k in keys)
+        time.sleep(0.02)
+    assert moved.client().get(keys[0]) == b"other", "the replica never synced with the other master"
+    assert wrong == 0, "%d reads did not get the master's value" % wrong
+    assert "was pointed at another master (%s, not %s)" % (other.addr, master.addr) in log(px), log(px)[-2000:]
+
+
 def test_replicas_keep_serving_when_the_master_dies(env):
     """A replica whose link to a master that was up is lost still has the data
     of then, and redis serves it (replica-serve-stale-data): the reads go on,

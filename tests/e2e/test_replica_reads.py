@@ -44,6 +44,24 @@ def replica_of(key, replicas):
     return replicas[k.index(fnv1a_64(key.encode()))]
 
 
+def test_info_keyspace_counts_the_dataset_once_and_asks_the_master_alone(env):
+    """INFO keyspace in a pool of a master and its replicas: one dataset, as
+    DBSIZE says. The proxy added up every server (3 times the keys), and asked
+    the replicas each second while a client wanted the figures: a replica
+    restarting failed those questions and was ejected for server_retry_timeout
+    (h49)."""
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas)})
+    c = px.client()
+    for i in range(7):
+        assert c.set("ks%d" % i, i) is True
+    wait_replicated(master, replicas)
+    assert c.dbsize() == 7
+    got = wait_until(lambda: c.info("keyspace").get("db0"), "a keyspace line")
+    time.sleep(1.5)  # the figures are asked again every second
+    assert c.info("keyspace")["db0"]["keys"] == 7, got
+
+
 def test_writes_go_to_master_and_reads_to_replicas(env):
     master, replicas = start_replicated(env)
     px = env.proxy({"alpha": split_pool(master, replicas)})

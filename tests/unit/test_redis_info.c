@@ -248,8 +248,27 @@ static void test_lines(void)
     CHECK(strlen(redis_repl_name((enum redis_repl)99)) > 0);
 }
 
+/* A replica's master_host:master_port, as it says them (h49: a replica
+ * pointed at another master is told by them before its data changes). */
+static void test_master_at(void)
+{
+    struct redis_repl_info info;
+    redis_info_parse((const uint8_t *)info_linked, strlen(info_linked), &info);
+    CHECK(strcmp(info.master_at, "127.0.0.1:27111") == 0);
+    redis_info_parse((const uint8_t *)info_master, strlen(info_master), &info);
+    CHECK(strcmp(info.master_at, "") == 0);
+    const char *host_only = "role:slave\r\nmaster_host:10.0.0.1\r\n";
+    redis_info_parse((const uint8_t *)host_only, strlen(host_only), &info);
+    CHECK(strcmp(info.master_at, "") == 0);
+    char big[700] = "role:slave\r\nmaster_port:1\r\nmaster_host:";
+    memset(big + strlen(big), 'h', 400);
+    redis_info_parse((const uint8_t *)big, strlen(big), &info);
+    CHECK(strcmp(info.master_at, "") == 0); /* too long to keep: unsaid */
+}
+
 int main(void)
 {
+    test_master_at();
     test_captured();
     test_down_seconds();
     test_old_never();
