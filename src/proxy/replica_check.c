@@ -57,7 +57,15 @@ static void rc_set(struct replica_check *rc, bool reads, int kind, const char *w
         return;
     }
     rc->out = !reads;
-    if (reads) {
+    if (reads && rc->s->health.ejected) {
+        /* ejected for failed requests: back in the distribution at its retry */
+        uint64_t now = ev_now(rc_loop(rc));
+        uint64_t at = rc->s->health.retry_at_ms;
+        log_notice("pool '%s': replica '%s' takes reads again once its ejection ends (in %llu "
+                   "ms): it is %s",
+                   rc->p->cp->name, rc->s->cs->name, (unsigned long long)(at > now ? at - now : 0),
+                   why);
+    } else if (reads) {
         log_notice("pool '%s': replica '%s' takes reads again: it is %s", rc->p->cp->name,
                    rc->s->cs->name, why);
     } else {
