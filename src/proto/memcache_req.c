@@ -566,6 +566,20 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
     return rc;
 }
 
+/* Whether the last word of the line p[0..end) begins with HTTP/: memcached's
+ * sign of a web request, for a line that names no command. */
+static bool mc_line_is_web(const uint8_t *p, size_t end)
+{
+    while (end > 0 && p[end - 1] == ' ') {
+        end--;
+    }
+    size_t start = end;
+    while (start > 0 && p[start - 1] != ' ') {
+        start--;
+    }
+    return end - start >= 5 && memcmp(p + start, "HTTP/", 5) == 0;
+}
+
 int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
 {
     struct mc_line line;
@@ -605,6 +619,13 @@ int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
         return mc_req_error(info, MC_ERR_NOMEM);
     }
     const struct mc_cmd *cmd = mc_cmd_find(p + info->args.v[0].off, info->args.v[0].len);
+    if (cmd == NULL && mc_line_is_web(p, line.end)) {
+        /* a web request (a page in a browser posting to this port, its body
+         * commands): memcached closes without a word; so do we */
+        info->err_wire = true;
+        buf_reset(&info->wire);
+        return mc_req_error(info, "a web request (HTTP/ ends the line), not a command");
+    }
     if (cmd == NULL) {
         return mc_req_reject(info, line.next, MC_ERR_UNKNOWN);
     }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "proto/redis.h"
 #include "proto/redis_cmd.h"
@@ -298,11 +299,31 @@ static void req_route_err(const struct redis_cmd *c, struct req_info *info)
     }
 }
 
+/* POST and Host: (any case) are no command but a web request: a page in a
+ * browser that posts to this port, its body commands (cross-protocol
+ * scripting). Redis closes the connection without a word and runs nothing
+ * after them; so do we (a PARSE_ERROR with no answer). */
+static bool req_web_request(const uint8_t *p, struct req_info *info)
+{
+    const struct span *a = &info->args.v[0];
+    const char *name = (const char *)p + a->off;
+    if (!((a->len == 4 && strncasecmp(name, "post", 4) == 0) ||
+          (a->len == 5 && strncasecmp(name, "host:", 5) == 0))) {
+        return false;
+    }
+    snprintf(info->err, sizeof(info->err),
+             "'%.*s' is a web request, not a command (cross-protocol scripting?)", (int)a->len,
+             name);
+    info->err_wire = true;
+    buf_reset(&info->wire);
+    return true;
+}
+
 static int req_classify(const uint8_t *p, struct req_info *info)
 {
     const struct redis_cmd *c = req_command(p, info);
     if (c == NULL) {
-        return PARSE_OK; /* rejected */
+        return req_web_request(p, info) ? PARSE_ERROR : PARSE_OK; /* else rejected */
     }
     /* it would park a shared server connection for as long as it waits: the
      * core sends it on the client's own (info->blocking) */
@@ -455,6 +476,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     info->sub = SUB_NONE;
     info->cmd = info->named = REDIS_CMD_UNKNOWN;
     info->err[0] = '\0';
+    info->err_wire = false;
     if (n == 0) {
         return PARSE_AGAIN;
     }

@@ -479,3 +479,50 @@ def test_clients_sending_one_byte_at_a_time_are_answered(px):
     wrong = [(c[1][:30], c[3]) for c in conns if c[3] != c[2]]
     assert not wrong, wrong[:5]
     assert px.alive()
+
+
+def _exchange(port, data):
+    """Send data on a new connection: (every byte answered within 1 s, closed by the far end)."""
+    s = socket.create_connection((HOST, port), timeout=5)
+    s.sendall(data)
+    s.settimeout(1)
+    got, closed = b"", False
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b:
+                closed = True
+                break
+            got += b
+    except socket.timeout:
+        pass
+    except ConnectionResetError:
+        closed = True
+    s.close()
+    return got, closed
+
+
+WEB_REDIS = [b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 20\r\n\r\nSET web:pwned 1\r\n",
+             b"Host: x\r\nSET web:pwned 1\r\n", b"*2\r\n$4\r\npost\r\n$1\r\n/\r\nSET web:pwned 1\r\n",
+             b"GET / HTTP/1.1\r\nPING\r\n", b"posts\r\nPING\r\n"]
+WEB_MC = [b"POST / HTTP/1.1\r\nHost: x\r\n\r\nset web:pwned 0 0 1\r\n1\r\n",
+          b"GET /index.html HTTP/1.0\r\nset web:pwned 0 0 1\r\n1\r\n",
+          b"get web:pwned HTTP/1.1\r\nversion\r\n", b"Host: x\r\nversion\r\n"]
+
+
+def test_a_web_request_is_closed_unanswered_as_the_servers_do(menv):
+    """A page in a browser can post to a local port: its body would be run as
+    commands (cross-protocol scripting). Redis closes at a POST or Host:
+    command, memcached at a line that names no command and ends in HTTP/..,
+    without a word and running nothing after; the proxy answered the errors and
+    ran the body (h50). The same bytes to the server and through the proxy."""
+    r, m = menv.redis(), menv.memcached()
+    p = menv.proxy({"r": redis_pool([r]), "m": mc_pool([m])})
+    for data in WEB_REDIS:
+        direct = _exchange(r.port, data)
+        assert _exchange(p.port("r"), data) == direct, data
+        assert r.client().get("web:pwned") is None, data
+    for data in WEB_MC:
+        direct = _exchange(m.port, data)
+        assert _exchange(p.port("m"), data) == direct, data
+        assert m.mc().retrieval(b"get web:pwned")[0] == [], data

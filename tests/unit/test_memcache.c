@@ -61,6 +61,23 @@ static void req_fatal(const char *s, const char *err)
     req_info_free(&info);
 }
 
+/* A web request: a line that names no command and ends in HTTP/..; closed
+ * without an answer, as memcached does (h50). */
+static void test_web_request(void)
+{
+    const char *web[] = {"POST / HTTP/1.1\r\n", "GET /x HTTP/1.0  \r\n", "HTTP/1.1\r\n"};
+    struct req_info info;
+    req_info_init(&info);
+    for (size_t i = 0; i < sizeof(web) / sizeof(web[0]); i++) {
+        CHECK_EQ_INT(req(web[i], &info), PARSE_ERROR);
+        CHECK(info.err_wire && info.wire.len == 0);
+    }
+    CHECK_EQ_INT(req("get a HTTP/1.1\r\n", &info), PARSE_OK); /* a command: its keys */
+    CHECK(!info.err_wire);
+    req_info_free(&info);
+    req_reject("Host: x\r\n", 9, "ERROR");
+}
+
 static void test_retrieval(void)
 {
     struct req_info info;
@@ -1386,6 +1403,7 @@ static void test_local(void)
 int main(void)
 {
     test_retrieval();
+    test_web_request();
     test_storage();
     test_other_commands();
     test_key_length();

@@ -493,6 +493,17 @@ static void test_req_inline(void)
     CHECK_EQ_INT(parse_mem("get\r\r\n", 6), PARSE_OK);
     CHECK_ERR("wrong number of arguments for 'get' command");
 
+    /* a web request: closed without an answer, as redis does (h50) */
+    const char *web[] = {"POST / HTTP/1.1\r\n", "Host: x\r\n", "host:\r\n",
+                         "*2\r\n$4\r\nPoSt\r\n$1\r\n/\r\n"};
+    for (size_t i = 0; i < sizeof(web) / sizeof(web[0]); i++) {
+        CHECK_EQ_INT(parse_mem(web[i], strlen(web[i])), PARSE_ERROR);
+        CHECK(rq.err_wire && rq.wire.len == 0);
+    }
+    CHECK_EQ_INT(parse_mem("posts\r\n", 7), PARSE_OK); /* an unknown command */
+    CHECK(!rq.err_wire);
+    CHECK_EQ_INT(parse_mem("GET / HTTP/1.1\r\n", 16), PARSE_OK); /* redis: an arity error */
+
     /* redis closes with this error; the proxy too (PARSE_ERROR) */
     const char *unbalanced[] = {"set 'a' 'b'c\r\n",    "set \"a\"b c\r\n", "get \"a\r\n",
                                 "set k a\"b c\"d\r\n", "set k \"a\\\r\n",  "get 'a\n"};
