@@ -380,6 +380,13 @@ def test_watched_transaction_across_a_slot_move(env, cluster):
     px = env.proxy({"cl": cluster_pool(cluster, cluster_refresh=600000)})  # MOVED alone moves the map
     wait_until(lambda: px.stats()["cl"]["cluster_refresh"] >= 1, "the slot map")
     c, other = px.resp(), px.resp()
+
+    def refreshed_after(count):
+        # the refresh a MOVED asked for has come: the map is the cluster's of now (the stats
+        # port's counters are those of the moment, so a refresh still on its way is not
+        # counted yet: a later slot move must not race it)
+        px.wait_stats(lambda s: s["cl"]["cluster_refresh"] > count, "the refresh a MOVED asks for")
+
     k = "{txwm}k"
     slot = key_slot(k)
     assert c.call("SET", k, "0") == b"OK"
@@ -391,9 +398,11 @@ def test_watched_transaction_across_a_slot_move(env, cluster):
 
     try:
         cluster.move_slot(slot, dst)  # the proxy's map still names src
+        refreshed = px.stats()["cl"]["cluster_refresh"]
         assert c.call("WATCH", k) == b"OK"  # src answered MOVED
         assert transaction("1") == [b"OK", b"QUEUED", None]
         px.wait_stats(lambda s: s["cl"]["moved"] >= 1, "the map moved by the WATCH's MOVED")
+        refreshed_after(refreshed)
         assert c.call("WATCH", k) == b"OK"  # the retry: at dst
         assert transaction("1") == [b"OK", b"QUEUED", [b"OK"]]
         assert cluster.call(dst, "GET", k) == b"1"
@@ -409,12 +418,14 @@ def test_watched_transaction_across_a_slot_move(env, cluster):
         assert cluster.call(src, "GET", k) == b"2"
 
         # pipelined: the WATCH's MOVED comes after EXEC was sent to the old node
-        px.wait_stats(lambda s: s["cl"]["cluster_refresh"] > refreshed, "the refresh a MOVED asks for")
+        refreshed_after(refreshed)
         cluster.move_slot(slot, dst)
+        refreshed = px.stats()["cl"]["cluster_refresh"]
         c.send(encode_command("WATCH", k) + encode_command("MULTI") + encode_command("SET", k, "3") +
                encode_command("EXEC"))
         assert [c.read_reply() for _ in range(4)] == [b"OK", b"OK", b"QUEUED", None]
         assert cluster.call(dst, "GET", k) == b"2"
+        refreshed_after(refreshed)
 
         # the map moved (another client followed a MOVED) before EXEC
         assert c.call("WATCH", k) == b"OK"
@@ -428,7 +439,7 @@ def test_watched_transaction_across_a_slot_move(env, cluster):
         assert cluster.call(src, "GET", k) == b"4"
 
         # redis-py's transaction() takes the nil as WatchError and tries again
-        px.wait_stats(lambda s: s["cl"]["cluster_refresh"] > refreshed, "the refresh a MOVED asks for")
+        refreshed_after(refreshed)
         cluster.move_slot(slot, dst)
 
         def incr(pipe):

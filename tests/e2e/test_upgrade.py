@@ -379,18 +379,21 @@ def test_an_upgrade_that_changes_worker_processes_serves_every_connect(env, befo
     def glob(n):
         return {"worker_processes": n, "worker_shutdown_timeout": 5} if n else None
     px = Upgradable(env, {"alpha": pool}, glob(before))
-    with open(px.conf, "w") as f:
-        f.write(yaml_conf({"alpha": dict(pool, listen="%s:%d" % (HOST, px.port))}, glob(after)))
-    px.upgrade_and_wait()
-    hung = 0
-    for i in range(30):
-        c = Resp(port=px.port, timeout=3)
-        try:
-            assert c.call("SET", "k%d" % i, i) == b"OK"
-        except OSError:
-            hung += 1
-        c.close()
-    assert hung == 0, "%d of 30 connects got no reply; log: %s" % (hung, px.log_tail())
+    try:
+        with open(px.conf, "w") as f:
+            f.write(yaml_conf({"alpha": dict(pool, listen="%s:%d" % (HOST, px.port))}, glob(after)))
+        px.upgrade_and_wait()
+        hung = 0
+        for i in range(30):
+            c = Resp(port=px.port, timeout=3)
+            try:
+                assert c.call("SET", "k%d" % i, i) == b"OK"
+            except OSError:
+                hung += 1
+            c.close()
+        assert hung == 0, "%d of 30 connects got no reply; log: %s" % (hung, px.log_tail())
+    finally:
+        px.stop_all()
 
 
 def test_a_client_in_a_transaction_travels_once_it_ends(env):
