@@ -20,10 +20,8 @@
 struct stats {
     struct ev_loop *loop;
     struct stats_source src;
-    int interval_ms;
     struct ev_io io;
     struct accept_rest rest; /* out of descriptors: accept again a little later */
-    struct ev_timer timer;
     struct buf json;
     size_t times_at, times_len; /* where json's uptime and timestamp are */
     uint64_t rendered_us;       /* when json was rendered (monotonic) */
@@ -173,25 +171,9 @@ static void stats_refresh_for_reader(struct stats *st)
     }
 }
 
-/* The render when nobody reads: every -i ms. -i 0 renders for readers only (a
- * timer of 0 ms would run again in the same turn, and the loop never wait). */
-static void stats_rearm(struct stats *st)
-{
-    if (st->interval_ms > 0) {
-        ev_timer_start(st->loop, &st->timer, (uint64_t)st->interval_ms);
-    }
-}
-
 void stats_refresh_now(struct stats *st)
 {
     stats_refresh(st);
-    stats_rearm(st);
-}
-
-static void stats_on_timer(struct ev_loop *loop, struct ev_timer *t)
-{
-    (void)loop;
-    stats_refresh_now(t->data);
 }
 
 /* The document to send now: the counters of the last render, the times of
@@ -275,16 +257,14 @@ struct stats *stats_create_on(struct ev_loop *loop, const struct options *o,
     }
     st->loop = loop;
     st->src = *src;
-    st->interval_ms = o->stats_interval_ms;
     buf_init(&st->json);
     ev_io_init(&st->io, -1, stats_on_accept, st);
     accept_rest_init(&st->rest, &st->io);
-    ev_timer_init(&st->timer, stats_on_timer, st);
     if (stats_listen(st, o, fd) != 0) {
         free(st);
         return NULL;
     }
-    stats_refresh_now(st);
+    stats_refresh(st);
     return st;
 }
 
@@ -298,7 +278,6 @@ void stats_destroy(struct stats *st)
         close(st->io.fd);
     }
     accept_rest_stop(st->loop, &st->rest);
-    ev_timer_stop(st->loop, &st->timer);
     reply_port_close(st->loop, &st->replies);
     buf_free(&st->json);
     free(st);

@@ -22,8 +22,8 @@ struct stats *stats_create(struct ev_loop *loop, const struct options *o,
  * over); fd -1: bind as stats_create does. */
 struct stats *stats_create_on(struct ev_loop *loop, const struct options *o,
                               const struct stats_source *src, int fd);
-/* Render the document now (counters changed by more than the interval's
- * traffic: a replaced binary's came); the next interval counts from now. */
+/* Render the document now (a replaced binary's counters came): a reader in
+ * the youth of the last render (reply.h) gets them too. */
 void stats_refresh_now(struct stats *st);
 /* The listening socket (to hand over to a new binary). */
 int stats_fd(const struct stats *st);
