@@ -173,6 +173,14 @@ static void rc_not_understood(struct replica_check *rc, const char *what)
     rc_set(rc, true, REDIS_REPL_UNKNOWN, "answering again");
 }
 
+/* The check of a static pool's master, for one of its replicas; NULL for a
+ * sentinel group's replica, or when the pool has no checks. */
+static const struct replica_check *rc_master_check(const struct replica_check *rc)
+{
+    const struct pool *p = rc->p;
+    return rc->s->owner == NULL && p->checks != NULL ? p->checks[p->cp->master] : NULL;
+}
+
 /* A static pool's replica that says it is linked, but to another replication
  * history than the pool's master's (both named theirs): a replica of another
  * shard's master, or of an old master left running after a promotion. Its data
@@ -181,8 +189,7 @@ static bool rc_other_master(const struct replica_check *rc, const struct redis_r
                             char *msg, size_t size)
 {
     const struct pool *p = rc->p;
-    const struct replica_check *m =
-        rc->s->owner == NULL && p->checks != NULL ? p->checks[p->cp->master] : NULL;
+    const struct replica_check *m = rc_master_check(rc);
     if (m == NULL || m->replid[0] == '\0' || info->replid[0] == '\0' ||
         strcmp(m->replid, info->replid) == 0) {
         return false;
@@ -202,12 +209,11 @@ static bool rc_other_master(const struct replica_check *rc, const struct redis_r
 static bool rc_repointed(struct replica_check *rc, const struct redis_repl_info *info, char *msg,
                          size_t size)
 {
-    const struct pool *p = rc->p;
-    if (p->mode != POOL_MASTER_REPLICA || rc->s->owner != NULL || p->checks == NULL) {
+    const struct replica_check *m = rc_master_check(rc);
+    if (rc->p->mode != POOL_MASTER_REPLICA || m == NULL) {
         return false; /* a shard's or a group's replica follows its failovers */
     }
-    const struct replica_check *m = p->checks[p->cp->master];
-    bool same_history = m != NULL && m->replid[0] != '\0' && strcmp(m->replid, info->replid) == 0;
+    bool same_history = m->replid[0] != '\0' && strcmp(m->replid, info->replid) == 0;
     if (info->state == REDIS_REPL_LINKED && same_history) {
         memcpy(rc->master_at, info->master_at, sizeof(rc->master_at));
         return false;
