@@ -418,6 +418,42 @@ static size_t client_drop(struct client *c, size_t pos)
     return pos + here;
 }
 
+/* memcached's answer to a value it has no memory for (it drops the block) */
+#define CLIENT_MC_NO_MEMORY "SERVER_ERROR out of memory storing object"
+
+bool client_refuse_for_memory(struct client *c)
+{
+    /* a request not whole yet (c->need) is what the input buffer was sized
+     * for: nothing of it went to a server, so an error can answer it and the
+     * client reads the reason, not a reset in the middle of its send */
+    if (c->closing || c->closed || c->need <= c->in.len || c->in.cap < client_memory(c) / 2) {
+        return false;
+    }
+    struct req_info *ri = &c->ri;
+    ri->unauth = c->lc.auth != NULL && !c->lc.authed;
+    /* a memcached value is dropped as it comes, as memcached drops one it has
+     * no memory for, and the connection goes on */
+    bool drop = c->pool->proto->req_parse(c->in.data, c->in.len, ri) == PARSE_AGAIN &&
+                ri->droppable && ri->len == c->need;
+    log_warn("pool '%s': client %s: a request of %zu bytes is over what --buffer-limit leaves: "
+             "%s",
+             c->pool->cp->name, c->addr, c->need,
+             drop ? "refused, its bytes dropped" : "refused, the client closed");
+    if (drop) {
+        snprintf(ri->err, sizeof(ri->err), "%s", CLIENT_MC_NO_MEMORY);
+        buf_consume(&c->in, client_drop(c, 0));
+        c->need = 0;
+    } else {
+        client_refuse(c, "request exceeds the proxy's buffer limit");
+    }
+    /* the buffer goes now, so the next count does not find it again (a
+     * refused client keeps c->need: the rest client_linger may drop) */
+    buf_free(&c->in);
+    client_update_events(c);
+    client_mark_dirty(c);
+    return true;
+}
+
 static void client_process(struct client *c)
 {
     const struct proto *pr = c->pool->proto;

@@ -183,6 +183,10 @@ struct buf *client_outbuf(struct client *c);
  * the answer), then no more reading;
  * once every reply is written the client lingers (client_linger.c). */
 void client_refuse(struct client *c, const char *msg);
+/* Over --buffer-limit, when most of what the client holds is the request it
+ * is sending: refuse that request with an error saying so, and give its
+ * buffer back now (client_linger.c). False, with nothing done, otherwise. */
+bool client_refuse_for_memory(struct client *c);
 /* client_linger.c: set up the timer (at open); start lingering (every reply
  * written); drop what arrived while lingering. */
 void client_linger_init(struct client *c);

@@ -474,6 +474,72 @@ def test_clients_leaving_requests_for_a_stalled_backend_stay_within_the_global_l
     assert_rss_below(smp.max, bound, "peak with requests left for a stalled backend")
 
 
+def _send_all_then_read(s, data, upto, chunk=MB):
+    """Send data whole (a send error ends it: the peer may close once it has answered),
+    then read until EOF, `upto` bytes or a pause of 5 s. Returns (bytes sent, bytes read)."""
+    sent = 0
+    try:
+        for i in range(0, len(data), chunk):
+            s.sendall(data[i:i + chunk])
+            sent += len(data[i:i + chunk])
+    except OSError:
+        pass
+    s.settimeout(5)
+    got = b""
+    try:
+        while len(got) < upto:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except socket.timeout:
+        pass
+    except OSError as e:
+        got += b"<%s>" % type(e).__name__.encode()
+    return sent, got
+
+
+@pytest.mark.parametrize("pool", ["r", "m"])
+def test_a_request_over_what_the_buffer_limit_leaves_is_answered_with_an_error(env, pool):
+    """A 100 MB SET is under --request-size-limit (513 MB) but over --buffer-limit
+    (64 MB here): once its buffer is over the limit it is refused with an error the
+    client reads, behind the answer of the SET it pipelined before (a reset in the
+    middle of the send, before: the client never learned why). redis: the client is
+    closed (the rest of the command cannot be skipped for sure); memcached: the value
+    is dropped as it comes, with memcached's own answer to a value it has no memory
+    for, and the connection goes on. The value reaches no server; another client is
+    served meanwhile."""
+    r, m = env.redis(), env.memcached()
+    px = env.proxy({"r": redis_pool([r], timeout=5000), "m": mc_pool([m], timeout=5000)},
+                   extra_args=["--buffer-limit=64m"])
+    size = 100 * MB
+    value = b"v" * size
+    probe = ProbeClient(px.port(pool), "redis" if pool == "r" else "mc", prefix="probe-" + pool).start()
+    s = raw_connect(px.port(pool), timeout=30)
+    if pool == "r":
+        data = (encode_command("SET", "bl:before", "1") + b"*3\r\n$3\r\nSET\r\n$6\r\nbl:big\r\n$%d\r\n" % size
+                + value + b"\r\n" + encode_command("GET", "bl:before"))
+        want = b"+OK\r\n-ERR request exceeds the proxy's buffer limit\r\n"
+    else:
+        data = (b"set bl:before 0 0 1\r\n1\r\nset bl:big 0 0 %d\r\n" % size + value +
+                b"\r\nget bl:before bl:big\r\n")
+        want = b"STORED\r\nSERVER_ERROR out of memory storing object\r\nVALUE bl:before 0 1\r\n1\r\nEND\r\n"
+    # redis: read until the close; memcached: the answers the connection goes on with
+    sent, got = _send_all_then_read(s, data, upto=len(want) + 1 if pool == "r" else len(want))
+    s.close()
+    probe.stop()
+    print("\n[over the buffer limit, %s] sent %.1f MB of %.1f MB, answer %r" % (pool, mb(sent), mb(len(data)), got[:120]))
+    assert got == want
+    if pool == "r":
+        assert r.client().get("bl:before") == b"1" and r.client().exists("bl:big") == 0
+    else:
+        assert px.pymc("m").get("bl:big") is None
+    with open(px.log) as f:
+        assert "is over what --buffer-limit leaves: refused" in f.read()
+    assert probe.ops > 0 and not probe.errors, probe.errors[:5]
+    assert px.alive()
+
+
 def test_values_redis_takes_pass_the_default_request_size_limit(env):
     """The largest request is its own limit (--request-size-limit, 513 MB by default:
     a 512 MB value, redis' largest, and its command), not --client-buffer-limit,
