@@ -26,6 +26,18 @@
  * bound cannot foresee them: a first pipeline of 4096 GETs of 1 MB values,
  * all sent at once, would pin 4 GB before the first reply came back. */
 #define CLIENT_START_INFLIGHT 16
+/* Replies the kernel has not taken from a client (its socket buffers are full:
+ * it does not read as fast as they come) past which none of its requests go
+ * on: more in flight would only queue, on the server connections it shares,
+ * ahead of clients that read (client_unread). */
+#define CLIENT_UNREAD_MAX (1u << 20)
+/* Reply bytes a client's requests in flight may be expected to bring (at its
+ * average reply size): enough to keep a server busy for milliseconds, which a
+ * round trip on a LAN is far under, and a bound on what a client that reads
+ * at full speed queues, on the server connections it shares, ahead of the
+ * others: 50 such clients pipelining GETs of 100 KB values kept a client of
+ * the same server waiting 2.5 s behind 3 GB (redis itself, directly, 5 s). */
+#define CLIENT_COMING_MAX (8u << 20)
 /* Replies a client that has not logged in may leave unread (the kernel's socket
  * buffer full): past it, it is closed, as redis closes such a client (its reply
  * buffer and 1 KB) since CVE-2025-21605. A client that reads is never near it. */
@@ -255,7 +267,17 @@ static bool client_over_limit(const struct client *c)
     size_t held = c->out.len + c->q.pending_bytes + c->q.inflight_bytes;
     size_t coming = (size_t)c->q.n * c->avg_reply;
     uint32_t window = CLIENT_START_INFLIGHT + 2 * c->replies_seen;
-    return c->q.n >= window || held + coming >= c->px->client_max_buffer;
+    return c->q.n >= window || held + coming >= c->px->client_max_buffer ||
+           coming >= CLIENT_COMING_MAX;
+}
+
+/* Whether the client leaves its replies unread (client_parsing). Its requests
+ * are still read, up to --client-buffer-limit: a client may send its whole
+ * pipeline before it reads a reply (redis-py does), and one whose writes
+ * stopped would never read. */
+static bool client_unread(const struct client *c)
+{
+    return c->out.len - c->out_pos >= CLIENT_UNREAD_MAX;
 }
 
 /* Whether the client's requests may be parsed and dispatched now, but for
@@ -268,7 +290,7 @@ static bool client_unhindered(const struct client *c)
 /* Whether the client's requests may be parsed and dispatched now. */
 static bool client_parsing(const struct client *c)
 {
-    return client_unhindered(c) && !c->fence_wait;
+    return client_unhindered(c) && !c->fence_wait && !client_unread(c);
 }
 
 /* Bytes read on, unparsed, behind a blocking request, at least
@@ -290,6 +312,9 @@ static bool client_reading(const struct client *c)
     if (blocking_waits(c)) {
         size_t cap = c->px->client_max_buffer;
         return c->in.len < (cap > CLIENT_BLOCKED_READ_MIN ? cap : CLIENT_BLOCKED_READ_MIN);
+    }
+    if (client_unread(c)) {
+        return client_unhindered(c) && c->in.len < c->px->client_max_buffer;
     }
     return client_unhindered(c) && !c->fence_wait;
 }

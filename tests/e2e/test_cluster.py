@@ -120,21 +120,24 @@ def test_split_commands_over_slots(cluster, proxy):
 
 def test_scan_walks_every_master(cluster, proxy):
     """SCAN through the proxy goes over the masters in turn (the master's
-    index in the cursor's low bits): every key written is seen, none twice,
-    and a MATCH applies on each master."""
+    index in the cursor's low bits), never back to one it left: every key
+    written is seen, and a MATCH applies on each master. (A key may come twice:
+    redis' SCAN repeats keys when a table shrinks during the walk, as the
+    module's earlier tests leave sparse ones that redis' cron shrinks.)"""
     c = proxy.resp()
     keys = ["scan:%d" % i for i in range(300)]
     assert len({cluster.master_of(key_slot(k)).port for k in keys}) == 3
     assert c.call("MSET", *[x for k in keys for x in (k, "v")]) == b"OK"
-    seen, cursor, masters = [], b"0", set()
+    seen, cursor, walk = [], b"0", []
     for _ in range(1000):
         cursor, batch = c.call("SCAN", cursor, "MATCH", "scan:*", "COUNT", "50")
         seen += batch
-        masters.add(int(cursor) & 511)
         if cursor == b"0":
             break
-    assert sorted(seen) == sorted(k.encode() for k in keys)
-    assert len(masters) >= 3  # the walk went through each master (0 ends it)
+        walk.append(int(cursor) & 511)
+    assert set(seen) == {k.encode() for k in keys}
+    assert walk == sorted(walk), "the walk went back to a master it had left: %r" % walk
+    assert len(set(walk)) >= 2  # cursors named the masters in turn (the last one ends with 0)
     assert c.call("SCAN", "7") == RespError("ERR invalid cursor")  # no place 7: 3 nodes
     assert c.call("DEL", *keys) == 300
 

@@ -121,6 +121,28 @@ def test_redis_py_pipeline(fresh):
     assert all(s.client().dbsize() > 0 for s in servers)
 
 
+def test_a_pipeline_sent_whole_before_its_replies_are_read(fresh):
+    """redis-py sends a whole pipeline before it reads a reply. Here it carries 30 MB
+    of values and asks 30 MB back: more than the kernel's socket buffers hold either
+    way, so the proxy must read on while the client's replies wait unread (a client
+    whose writes stopped would never read them). Replies equal redis' own."""
+    direct, servers, px = fresh
+    n, size = 1500, 20 * 1000
+    cmds = []
+    for i in range(n):
+        k = _k("whole", i)
+        cmds.append(("SET", k, b"%06d" % i * (size // 6)))
+        cmds.append(("GET", k))
+    results = []
+    for r in (direct.client(), px.client("one", socket_timeout=60)):
+        p = r.pipeline(transaction=False)
+        for c in cmds:
+            p.execute_command(*c)
+        results.append(p.execute())
+    assert results[1] == results[0]
+    assert results[1][1::2] == [c[2] for c in cmds[0::2]]
+
+
 def test_byte_at_a_time_requests(fresh):
     """Requests split at every byte boundary are reassembled."""
     direct, servers, px = fresh
