@@ -27,17 +27,17 @@
  * all sent at once, would pin 4 GB before the first reply came back. */
 #define CLIENT_START_INFLIGHT 16
 /* Replies the kernel has not taken from a client (its socket buffers are full:
- * it does not read as fast as they come) past which none of its requests go
- * on: more in flight would only queue, on the server connections it shares,
- * ahead of clients that read (client_unread). */
+ * it does not read as fast as they come) past which a client over its limits
+ * is still read from (client_unread; or half --client-buffer-limit). */
 #define CLIENT_UNREAD_MAX (1u << 20)
 /* Reply bytes a client's requests in flight may be expected to bring (at its
- * average reply size): enough to keep a server busy for milliseconds, which a
- * round trip on a LAN is far under, and a bound on what a client that reads
- * at full speed queues, on the server connections it shares, ahead of the
- * others: 50 such clients pipelining GETs of 100 KB values kept a client of
- * the same server waiting 2.5 s behind 3 GB (redis itself, directly, 5 s). */
-#define CLIENT_COMING_MAX (8u << 20)
+ * average reply size). It bounds what one client queues, on the server
+ * connections it shares, ahead of the others: 50 clients pipelining GETs of
+ * 100 KB values had up to 64 MB each on their way and kept a client of the
+ * same server waiting 2.5 s (redis itself, directly, 5 s). It costs a client
+ * alone nothing: 4 MB keep a server busy for milliseconds, far longer than a
+ * round trip on a LAN, and its first request always goes. */
+#define CLIENT_COMING_MAX (4u << 20)
 /* Replies a client that has not logged in may leave unread (the kernel's socket
  * buffer full): past it, it is closed, as redis closes such a client (its reply
  * buffer and 1 KB) since CVE-2025-21605. A client that reads is never near it. */
@@ -271,13 +271,22 @@ static bool client_over_limit(const struct client *c)
            coming >= CLIENT_COMING_MAX;
 }
 
-/* Whether the client leaves its replies unread (client_parsing). Its requests
- * are still read, up to --client-buffer-limit: a client may send its whole
- * pipeline before it reads a reply (redis-py does), and one whose writes
- * stopped would never read. */
+/* Bytes read from the client, not yet parsed. */
+static size_t client_unparsed(const struct client *c)
+{
+    return c->in.len - c->in_pos;
+}
+
+/* Whether the client leaves its replies unread. Over its limits then, it is
+ * not parsed, but still read, with no bound of its own (--buffer-limit lets it
+ * go when it holds the most): a client may send its whole pipeline before it
+ * reads a reply (redis-py does), and one whose writes stopped would never
+ * read. redis and twemproxy take such a pipeline of hundreds of megabytes; at
+ * --client-buffer-limit it hung. */
 static bool client_unread(const struct client *c)
 {
-    return c->out.len - c->out_pos >= CLIENT_UNREAD_MAX;
+    size_t half = c->px->client_max_buffer / 2;
+    return c->out.len - c->out_pos >= (half < CLIENT_UNREAD_MAX ? half : CLIENT_UNREAD_MAX);
 }
 
 /* Whether the client's requests may be parsed and dispatched now, but for
@@ -290,7 +299,7 @@ static bool client_unhindered(const struct client *c)
 /* Whether the client's requests may be parsed and dispatched now. */
 static bool client_parsing(const struct client *c)
 {
-    return client_unhindered(c) && !c->fence_wait && !client_unread(c);
+    return client_unhindered(c) && !c->fence_wait;
 }
 
 /* Bytes read on, unparsed, behind a blocking request, at least
@@ -311,10 +320,10 @@ static bool client_reading(const struct client *c)
     }
     if (blocking_waits(c)) {
         size_t cap = c->px->client_max_buffer;
-        return c->in.len < (cap > CLIENT_BLOCKED_READ_MIN ? cap : CLIENT_BLOCKED_READ_MIN);
+        return client_unparsed(c) < (cap > CLIENT_BLOCKED_READ_MIN ? cap : CLIENT_BLOCKED_READ_MIN);
     }
-    if (client_unread(c)) {
-        return client_unhindered(c) && c->in.len < c->px->client_max_buffer;
+    if (client_over_limit(c) && client_unread(c)) {
+        return true; /* (unparsed: client_unread) */
     }
     return client_unhindered(c) && !c->fence_wait;
 }
@@ -451,22 +460,24 @@ bool client_refuse_for_memory(struct client *c)
     /* a request not whole yet (c->need) is what the input buffer was sized
      * for: nothing of it went to a server, so an error can answer it and the
      * client reads the reason, not a reset in the middle of its send */
-    if (c->closing || c->closed || c->need <= c->in.len || c->in.cap < client_memory(c) / 2) {
+    if (c->closing || c->closed || c->need <= client_unparsed(c) ||
+        c->in.cap < client_memory(c) / 2) {
         return false;
     }
     struct req_info *ri = &c->ri;
     ri->unauth = c->lc.auth != NULL && !c->lc.authed;
     /* a memcached value is dropped as it comes, as memcached drops one it has
      * no memory for, and the connection goes on */
-    bool drop = c->pool->proto->req_parse(c->in.data, c->in.len, ri) == PARSE_AGAIN &&
-                ri->droppable && ri->len == c->need;
+    bool drop =
+        c->pool->proto->req_parse(c->in.data + c->in_pos, client_unparsed(c), ri) == PARSE_AGAIN &&
+        ri->droppable && ri->len == c->need;
     log_warn("pool '%s': client %s: a request of %zu bytes is over what --buffer-limit leaves: "
              "%s",
              c->pool->cp->name, c->addr, c->need,
              drop ? "refused, its bytes dropped" : "refused, the client closed");
     if (drop) {
         snprintf(ri->err, sizeof(ri->err), "%s", CLIENT_MC_NO_MEMORY);
-        buf_consume(&c->in, client_drop(c, 0));
+        client_drop(c, c->in_pos);
         c->need = 0;
     } else {
         client_refuse(c, "request exceeds the proxy's buffer limit");
@@ -474,19 +485,42 @@ bool client_refuse_for_memory(struct client *c)
     /* the buffer goes now, so the next count does not find it again (a
      * refused client keeps c->need: the rest client_linger may drop) */
     buf_free(&c->in);
+    c->in_pos = 0;
     client_update_events(c);
     client_mark_dirty(c);
     return true;
+}
+
+/* Unparsed bytes this small are always moved down to the buffer's start. */
+#define CLIENT_IN_MOVE_MIN (64u * 1024)
+
+/* The bytes before pos are parsed. The rest moves down to the start only when
+ * that costs no more than what was parsed (or little): a pipeline of hundreds
+ * of megabytes read while its client's replies wait (client_unread) is parsed
+ * a few megabytes at a time, and moving the rest each time was quadratic. */
+static void client_consume(struct client *c, size_t pos)
+{
+    size_t rest = c->in.len - pos;
+    if (rest == 0) {
+        c->in.len = 0;
+        c->in_pos = 0;
+    } else if (rest <= CLIENT_IN_MOVE_MIN || rest <= pos) {
+        buf_consume(&c->in, pos);
+        c->in_pos = 0;
+    } else {
+        c->in_pos = pos;
+    }
 }
 
 static void client_process(struct client *c)
 {
     const struct proto *pr = c->pool->proto;
     /* the rest of a dropped request first: while some is to come, client_drop
-     * took every byte read, so it can only be at the start */
-    size_t pos = c->in.len < c->drop ? c->in.len : c->drop;
+     * took every byte read, so it can only be at in_pos */
+    size_t dropped = client_unparsed(c) < c->drop ? client_unparsed(c) : c->drop;
+    size_t pos = c->in_pos + dropped;
     bool starved = false; /* stopped at a request not whole yet */
-    c->drop -= pos;
+    c->drop -= dropped;
     while (pos < c->in.len && client_parsing(c)) {
         size_t n = c->in.len - pos;
         if (c->need > n) {
@@ -528,8 +562,8 @@ static void client_process(struct client *c)
         }
         pos += c->ri.len;
     }
-    /* c->need stays the total size of the message now at the buffer start */
-    buf_consume(&c->in, pos);
+    /* c->need stays the total size of the message now at in_pos */
+    client_consume(c, pos);
     if (c->read_eof && (c->in.len == 0 || starved)) {
         c->closing = true; /* all it sent is dispatched (an unfinished request is dropped) */
     }
@@ -543,15 +577,20 @@ static void client_process(struct client *c)
 static int client_read_once(struct client *c)
 {
     struct proxy *px = c->px;
-    if ((client_over_limit(c) && !blocking_waits(c)) || c->read_eof) {
+    if ((client_over_limit(c) && !blocking_waits(c) && !client_unread(c)) || c->read_eof) {
         /* over its limits, requests already buffered wait too: reading would
-         * only grow them (but for a close behind a wait: client_reading);
-         * after its EOF there is nothing more to read */
+         * only grow them (but for a close behind a wait, or a client that
+         * leaves its replies unread: client_reading); after its EOF there is
+         * nothing more to read */
         return 0;
     }
     size_t want = px->mbuf_size;
-    if (c->need > c->in.len && c->need - c->in.len > want) {
-        want = c->need - c->in.len; /* a large value: read it in as few calls as possible */
+    size_t have = client_unparsed(c);
+    if (c->need > have && c->need - have > want) {
+        want = c->need - have; /* a large value: read it in as few calls as possible */
+    }
+    if (c->in_pos > 0 && c->in.cap - c->in.len < want / 2 && c->in_pos >= have) {
+        client_consume(c, c->in_pos); /* room at the start, as cheap to make as the buffer grew */
     }
     if (bufpool_get(&px->bufs, &c->in) != 0 ||
         (c->in.cap - c->in.len < want / 2 && buf_reserve(&c->in, want) != 0)) {
@@ -703,6 +742,9 @@ static bool client_write_out(struct client *c)
         client_close(c);
         return false;
     }
+    if (c->subs.nconns > 0) {
+        pubsub_pace(c, c->out.len - c->out_pos);
+    }
     if (c->out_pos == c->out.len) {
         bufpool_put(&c->px->bufs, &c->out);
         c->out_pos = 0;
@@ -742,7 +784,7 @@ void client_flush(struct client *c)
         client_process(c);
     }
     client_update_events(c);
-    if (c->in.len > 0 && c->in.len >= c->need && client_parsing(c)) {
+    if (client_unparsed(c) > 0 && client_unparsed(c) >= c->need && client_parsing(c)) {
         /* requests read before we paused, or left when the limit stopped us:
          * no socket event will come for bytes that are already here */
         client_process(c);
@@ -900,6 +942,7 @@ void client_check_user(struct client *c)
     c->read_eof = true;
     c->closing = true;
     buf_reset(&c->in);
+    c->in_pos = 0;
     client_mark_dirty(c);
 }
 

@@ -41,8 +41,9 @@ struct client {
      * process may have sent its last writes to a master this one does not use
      * yet (see hold_admits) */
     uint64_t imported_us;
-    struct buf in;  /* bytes read, not yet parsed */
-    size_t need;    /* parse again only once in.len reaches this */
+    struct buf in;  /* bytes read; those from in_pos on not yet parsed */
+    size_t in_pos;  /* (client_process moves the rest down only when that is cheap) */
+    size_t need;    /* parse again only once the unparsed bytes reach this */
     size_t drop;    /* bytes of a dropped request (PARSE_DROP) still to come */
     struct buf out; /* reply bytes for the socket */
     size_t out_pos;

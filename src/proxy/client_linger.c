@@ -112,7 +112,8 @@ void client_linger(struct client *c)
     c->linger_budget = c->need > CLIENT_LINGER_DROP_MAX ? c->need : CLIENT_LINGER_DROP_MAX;
     c->need = 0;
     bufpool_put(&px->bufs, &c->in); /* the refused bytes: never parsed now */
-    pubsub_close(c);                /* nothing more is written to it */
+    c->in_pos = 0;
+    pubsub_close(c); /* nothing more is written to it */
     txn_close(c);
     c->linger_end_ms = ev_now(px->loop) + CLIENT_LINGER_MAX_MS;
     ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, false));

@@ -8,6 +8,7 @@
 #include "proxy/cluster.h"
 #include "proxy/cqueue.h"
 #include "proxy/pool.h"
+#include "proxy/proxy.h"
 #include "proxy/req.h"
 #include "proxy/route.h"
 #include "proxy/router.h"
@@ -327,6 +328,18 @@ void pubsub_message(struct client *c, struct req *next, const uint8_t *p, size_t
         cqueue_local_before(c, next, b.data, b.len);
     }
     buf_free(&b);
+}
+
+void pubsub_pace(struct client *c, size_t unwritten)
+{
+    size_t limit = c->px->client_max_buffer;
+    bool pause = unwritten >= limit;
+    if (!pause && unwritten > limit / 2) {
+        return; /* (between the two: as it is) */
+    }
+    for (uint32_t i = 0; i < c->subs.nconns; i++) {
+        sconn_pause(c->subs.conns[i], pause);
+    }
 }
 
 bool pubsub_heirs_known(const struct client *c)

@@ -59,6 +59,14 @@ bool pubsub_owns(const struct client *c, const struct sconn *sc);
  * with pubsub_free. */
 void pubsub_close(struct client *c);
 void pubsub_free(struct client *c);
+/* Stop reading the client's subscribed connections while it leaves more than
+ * --client-buffer-limit of replies unwritten, and read them again once it
+ * has caught up with half of it: the messages then wait at the servers,
+ * whose own limit (redis' client-output-buffer-limit pubsub, 32 MB) ends a
+ * subscriber that stays behind, as for a client of redis directly; the
+ * connection's loss then closes the client. Before, a subscriber that read
+ * nothing held messages here up to --buffer-limit. */
+void pubsub_pace(struct client *c, size_t unwritten);
 /* Bytes the client's subscribed connections hold (the buffer limit). */
 size_t pubsub_memory(const struct client *c);
 /* Drop every subscription (RESET): UNSUBSCRIBE/PUNSUBSCRIBE everywhere, no reply. */

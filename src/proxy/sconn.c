@@ -73,6 +73,15 @@ struct sconn *sconn_new_private(struct server *s, struct client *owner, int resp
     return c;
 }
 
+void sconn_pause(struct sconn *c, bool paused)
+{
+    if (c->paused == paused || (paused && (c->state != SCONN_CONNECTED || c->head != NULL))) {
+        return; /* (a reply waited for is read: its deadline runs) */
+    }
+    c->paused = paused;
+    ev_io_set(sconn_px(c)->loop, &c->io, stream_mask(&c->st, !paused, c->out_pos < c->out.len));
+}
+
 void sconn_free_private(struct sconn *c)
 {
     sconn_deinit(c, "client closed");
@@ -363,6 +372,7 @@ void sconn_queued(struct sconn *c, struct req *r, size_t len)
             sconn_arm_timer(c);
         }
         c->tail = r;
+        sconn_pause(c, false); /* its reply is read (the flush sets the events) */
         if (c->unsent == NULL) {
             c->unsent = r;
         }
@@ -499,7 +509,7 @@ void sconn_flush(struct sconn *c)
         buf_reset(&c->out);
         c->out_pos = 0;
         sconn_buffers_trim(c, px->mbuf_size);
-        ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, false));
+        ev_io_set(px->loop, &c->io, stream_mask(&c->st, !c->paused, false));
         return;
     }
     if (keep >= c->out.len / 2) {
@@ -507,7 +517,7 @@ void sconn_flush(struct sconn *c)
         buf_consume(&c->out, keep);
         c->out_pos -= keep;
     }
-    ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, c->out_pos < c->out.len));
+    ev_io_set(px->loop, &c->io, stream_mask(&c->st, !c->paused, c->out_pos < c->out.len));
 }
 
 static struct req *sconn_pop(struct sconn *c)
@@ -659,6 +669,7 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     stream_close(&c->st);
     c->io.fd = -1;
     c->state = SCONN_CLOSED;
+    c->paused = false;
     if (stat_field >= 0) {
         sconn_stats(c)[stat_field]++;
     }
@@ -958,7 +969,7 @@ static int sconn_read_once(struct sconn *c)
     }
     if (rc == STREAM_AGAIN) {
         /* TLS: a read may wait for writability */
-        ev_io_set(px->loop, &c->io, stream_mask(&c->st, true, c->out_pos < c->out.len));
+        ev_io_set(px->loop, &c->io, stream_mask(&c->st, !c->paused, c->out_pos < c->out.len));
         return 0;
     }
     c->in.len += got;

@@ -71,6 +71,7 @@ struct sconn {
     bool id_asked;
     bool quiet;       /* the proxy's own query (a cluster map): its closes are logged at info */
     uint16_t sub_cmd; /* subscribed: replies are parsed as pushes with this command id */
+    bool paused;      /* not read from: its owner leaves its messages unread (sconn_pause) */
     struct ev_timer timer;           /* deadline of the oldest request */
     struct rsp_info ri;              /* parse scratch */
     struct tls_session *tls_session; /* offered on the next connect (resumption) */
@@ -80,6 +81,9 @@ void sconn_init(struct sconn *c, struct server *s);
 /* A connection of client owner's own to s, speaking protocol version resp. */
 struct sconn *sconn_new_private(struct server *s, struct client *owner, int resp);
 void sconn_free_private(struct sconn *c);
+/* Stop (or start again) reading a connected private connection that waits
+ * for no reply: what its server pushes stays there (pubsub_pace). */
+void sconn_pause(struct sconn *c, bool paused);
 /* A private connection speaks protocol version resp from now on (its client's
  * HELLO changed it): HELLO is queued behind what it carries (its reply
  * dropped), or said at its next connect. */

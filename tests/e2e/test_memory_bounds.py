@@ -540,6 +540,106 @@ def test_a_request_over_what_the_buffer_limit_leaves_is_answered_with_an_error(e
     assert px.alive()
 
 
+def test_a_client_that_sends_on_and_never_reads_is_closed_at_the_buffer_limit(env):
+    """A client pipelines GETs without end and never reads. Once it leaves 1 MB of
+    replies unread its requests are no longer sent on, but still read (a client that
+    sends its whole pipeline before it reads must be able to finish), with no bound
+    of its own: --buffer-limit (128 MB here) lets it go once it holds the most. It
+    is closed (its next send fails) after about the limit; RSS stays under the
+    limit plus slack, and another client is served meanwhile. (Before, it was no
+    longer read from at 64 MB: a pipeline sent whole over 64 MB hung.)"""
+    r = env.redis()
+    limit = 128 * MB
+    px = env.proxy({"r": redis_pool([r], timeout=5000)}, extra_args=["--buffer-limit=%d" % limit])
+    assert r.client().set("nl:v", b"w" * 10000) is True
+    pid = px.proc.pid
+    base = rss_bytes(pid)
+    probe = ProbeClient(px.port("r"), "redis", prefix="nl-probe").start()
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(30)
+    s.connect((HOST, px.port("r")))
+    chunk = encode_command("GET", "nl:v") * 10000
+    sent, how = 0, "not closed"
+    with RssSampler(pid) as smp:
+        try:
+            while sent < 4 * limit:
+                s.sendall(chunk)
+                sent += len(chunk)
+        except OSError as e:
+            how = type(e).__name__
+    abort(s)
+    probe.stop()
+    print("\n[never reads, sends on] sent %.1f MB, ended by %s; RSS base %.1f MB peak %.1f MB; %s"
+          % (mb(sent), how, mb(base), mb(smp.max), probe.report()))
+    assert how in ("ConnectionResetError", "BrokenPipeError"), how
+    assert sent < 2 * limit
+    with open(px.log) as f:
+        assert "over the buffer limit %d: closing client" % limit in f.read()
+    assert_rss_below(smp.max, base + limit + SLACK, "a client sending without end")
+    assert probe.ops > 0 and not probe.errors, probe.errors[:5]
+    assert px.alive()
+
+
+def test_a_subscriber_that_reads_nothing_is_left_to_the_servers_limit(env):
+    """A subscriber reads nothing while 200 MB of 100 KB messages are published to its
+    channel. Once it leaves --client-buffer-limit (16 MB here) of them unwritten, the
+    proxy stops reading its subscribed connection: the messages wait at redis, whose
+    own limit for a subscriber (client-output-buffer-limit pubsub, 32 MB) ends that
+    connection, and its loss closes the subscriber, as redis directly closes such a
+    subscriber. It gets the messages before that, in order; the proxy's RSS stays
+    near the client limit (before, it held every message, up to --buffer-limit); the
+    publisher goes on."""
+    r = env.redis()
+    px = env.proxy({"r": redis_pool([r], timeout=5000)}, extra_args=["--client-buffer-limit=16m"])
+    pid = px.proc.pid
+    base = rss_bytes(pid)
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    s.settimeout(30)
+    s.connect((HOST, px.port("r")))
+    s.sendall(encode_command("SUBSCRIBE", "flood"))
+    confirm = b"*3\r\n$9\r\nsubscribe\r\n$5\r\nflood\r\n:1\r\n"
+    got = bytearray()
+    while len(got) < len(confirm):
+        got += s.recv(4096)
+    assert bytes(got) == confirm
+    pub = px.client("r")
+    n, size = 2000, 100 * 1000
+    heard = 0
+    with RssSampler(pid) as smp:
+        for i in range(0, n, 20):
+            p = pub.pipeline(transaction=False)
+            for j in range(i, i + 20):
+                p.publish("flood", b"%08d" % j + b"m" * (size - 8))
+            heard += sum(p.execute())
+    # the subscriber reads now: the messages it was given, in order, then the close
+    got, ended = bytearray(), "open"
+    try:
+        while True:
+            b = s.recv(1 << 20)
+            if not b:
+                ended = "closed"
+                break
+            got += b
+    except OSError as e:
+        ended = type(e).__name__
+    s.close()
+    head = b"*3\r\n$7\r\nmessage\r\n$5\r\nflood\r\n$%d\r\n" % size
+    one = len(head) + size + 2
+    nmsg = len(got) // one
+    for j in range(nmsg):
+        m = got[j * one:(j + 1) * one]
+        assert m.startswith(head + b"%08d" % j), "message %d out of order" % j
+    print("\n[subscriber reading nothing] %d of %d messages published were heard; it got %d in order, then %s; "
+          "RSS base %.1f MB, peak %.1f MB" % (heard, n, nmsg, ended, mb(base), mb(smp.max)))
+    assert ended == "closed"
+    assert 0 < nmsg < n
+    assert_rss_below(smp.max, base + 16 * MB + SLACK, "a subscriber reading nothing")
+    assert pub.ping() is True
+    assert px.alive()
+
+
 def test_values_redis_takes_pass_the_default_request_size_limit(env):
     """The largest request is its own limit (--request-size-limit, 513 MB by default:
     a 512 MB value, redis' largest, and its command), not --client-buffer-limit,

@@ -122,12 +122,14 @@ def test_redis_py_pipeline(fresh):
 
 
 def test_a_pipeline_sent_whole_before_its_replies_are_read(fresh):
-    """redis-py sends a whole pipeline before it reads a reply. Here it carries 30 MB
-    of values and asks 30 MB back: more than the kernel's socket buffers hold either
-    way, so the proxy must read on while the client's replies wait unread (a client
-    whose writes stopped would never read them). Replies equal redis' own."""
+    """redis-py sends a whole pipeline before it reads a reply. Here it carries 100 MB
+    of values and asks 100 MB back: more than the kernel's socket buffers hold
+    either way, and more than --client-buffer-limit (64 MB), so the proxy must read
+    on while the client's replies wait unread (a client whose writes stopped would
+    never read them; past 64 MB it hung, where redis and twemproxy go on). Replies
+    equal redis' own."""
     direct, servers, px = fresh
-    n, size = 1500, 20 * 1000
+    n, size = 2500, 40 * 1000
     cmds = []
     for i in range(n):
         k = _k("whole", i)
