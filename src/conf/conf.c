@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conf/conf_int.h"
 #include "core/buf.h"
@@ -451,4 +452,16 @@ struct conf *conf_load(const char *path, struct conf_errors *errs)
     }
     buf_free(&b);
     return c;
+}
+
+struct conf *conf_reload(const char *path, struct conf_errors *errs)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        struct conf_ctx cx = {.file = path, .errs = errs};
+        conf_err(&cx, 1, "conf", "not a regular file: a reload reads files only");
+        conf_err_finish(&cx);
+        return NULL;
+    }
+    return conf_load(path, errs); /* (a directory: its own reason) */
 }

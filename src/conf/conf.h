@@ -187,6 +187,10 @@ struct conf_errors {
  * not resolve are not errors (twemproxy resolves them at connect time): their
  * conf_addr.salen is 0 and the connecting code must resolve host itself. */
 struct conf *conf_load(const char *path, struct conf_errors *errs);
+/* The same for a reload: path must name a regular file. A FIFO (or a pipe's
+ * /dev/fd/N, given at the start) would block the reading process until
+ * someone writes to it, and no signal would be heard meanwhile. */
+struct conf *conf_reload(const char *path, struct conf_errors *errs);
 
 /* Resolve numeric addresses only: no DNS, no /etc/hosts (fuzzing, unit tests).
  * Names are then left unresolved (salen 0), listen ones included. */

@@ -54,6 +54,28 @@ fail:;
     return -1;
 }
 
+int sock_path_probe(const char *path)
+{
+    struct sockaddr_un un;
+    struct stat st;
+    if (strlen(path) >= sizeof(un.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        errno = EISDIR;
+        return -1;
+    }
+    char dir[sizeof(un.sun_path)];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        snprintf(dir, sizeof(dir), ".");
+    } else {
+        snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+    }
+    return access(dir, W_OK | X_OK);
+}
+
 int sock_bind_probe(const struct sockaddr *sa, socklen_t salen)
 {
     int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -16,6 +16,10 @@ int sock_listen(const struct sockaddr *sa, socklen_t salen, int backlog, bool re
 /* Whether a socket with SO_REUSEPORT could bind sa now (bound, then closed at
  * once, never listening: no connection can land on it). 0, or -1 with errno. */
 int sock_bind_probe(const struct sockaddr *sa, socklen_t salen);
+/* Whether a unix socket could be bound at path (its listener unlinks what is
+ * there first): its directory exists and may be written, and path is no
+ * directory. 0, or -1 with errno set. */
+int sock_path_probe(const char *path);
 /* Start a non-blocking connect; *in_progress is set when it completes later. */
 int sock_connect(const struct sockaddr *sa, socklen_t salen, bool *in_progress);
 /* Flags of sock_resolve. */

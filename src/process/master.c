@@ -356,24 +356,44 @@ static void master_stop(struct master *m)
     }
 }
 
-/* Every TCP listen address of next can be bound by the workers (a port another
- * program holds cannot): else the workers would refuse the file one by one, and
- * a worker restarted later could not start with it. Unix paths are left to
- * worker 0, which has the one socket a path can name. */
-static bool master_can_listen(const struct conf *next)
+/* Whether path is a unix listen path of conf (its listener is kept). */
+static bool master_has_path(const struct conf *conf, const char *path)
+{
+    for (uint32_t i = 0; i < conf->npools; i++) {
+        const struct conf_pool *cp = &conf->pools[i];
+        if ((cp->listen.path != NULL && strcmp(cp->listen.path, path) == 0) ||
+            (cp->listen_tls_addr.path != NULL && strcmp(cp->listen_tls_addr.path, path) == 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Every listen address of next can be bound by the workers (a port another
+ * program holds cannot): else the workers would refuse the file one by one,
+ * and a worker restarted later could not start with it. A new unix path is
+ * worker 0's alone to bind: the others would apply a file worker 0 refused
+ * (and retire the pool it names, closing its clients), so its directory is
+ * checked here. */
+static bool master_can_listen(const struct conf *cur, const struct conf *next)
 {
     for (uint32_t k = 0; k < 2 * next->npools; k++) {
         const struct conf_pool *cp = &next->pools[k / 2];
         const struct conf_addr *a = k % 2 == 0 ? &cp->listen : &cp->listen_tls_addr;
-        uint32_t i = k / 2;
-        if (a->path != NULL || (k % 2 == 1 && a->text == NULL)) {
+        if (k % 2 == 1 && a->text == NULL) {
             continue;
         }
-        if (a->salen == 0 || sock_bind_probe((const struct sockaddr *)&a->sa, a->salen) != 0) {
+        int rc;
+        if (a->path != NULL) {
+            rc = master_has_path(cur, a->path) ? 0 : sock_path_probe(a->path);
+        } else {
+            rc = a->salen == 0 ? -1 : sock_bind_probe((const struct sockaddr *)&a->sa, a->salen);
+        }
+        if (rc != 0) {
             log_error("reload: cannot listen on '%s' for pool '%s': %s; the running "
                       "configuration stays",
-                      a->text, next->pools[i].name,
-                      a->salen == 0 ? "cannot resolve it" : strerror(errno));
+                      a->text, cp->name,
+                      a->path == NULL && a->salen == 0 ? "cannot resolve it" : strerror(errno));
             return false;
         }
     }
@@ -408,12 +428,12 @@ static void master_reload(void *ctx)
                 (unsigned long long)notify_monotonic_us());
     struct conf_errors errs;
     conf_errors_init(&errs);
-    struct conf *next = conf_load(path, &errs);
+    struct conf *next = conf_reload(path, &errs);
     for (uint32_t i = 0; i < errs.n; i++) {
         log_error("%s", errs.msgs[i]);
     }
     conf_errors_free(&errs);
-    if (next != NULL && !master_can_listen(next)) {
+    if (next != NULL && !master_can_listen(m->conf, next)) {
         conf_unref(next);
         master_reload_failed(m);
         return;

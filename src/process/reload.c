@@ -289,7 +289,7 @@ void reload_run(struct instance *in)
     const char *path = in->opts.conf_file;
     struct conf_errors errs;
     conf_errors_init(&errs);
-    struct conf *next = conf_load(path, &errs);
+    struct conf *next = conf_reload(path, &errs);
     for (uint32_t i = 0; i < errs.n; i++) {
         log_error("%s", errs.msgs[i]);
     }

@@ -5,6 +5,8 @@ request; requests in flight finish on the servers they went to; clients of a
 removed pool get their pending replies, then a close; connections to servers
 that did not change are kept; an invalid file changes nothing."""
 
+import os
+import signal
 import socket
 import threading
 
@@ -80,6 +82,25 @@ def test_a_reload_that_asks_for_workers_says_it_stays_one_process(env):
                "process" in px.log_tail(), "the warning in the log")
     assert open("/proc/%d/task/%d/children" % (px.proc.pid, px.proc.pid)).read().split() == []
     assert px.resp("a").call("SET", "k", "v") == b"OK"
+
+
+def test_a_reload_from_a_fifo_is_refused_without_blocking(env):
+    """The configuration path replaced by a FIFO (or a pipe's /dev/fd/N given at the
+    start): opening it to reload would block until someone writes to it, the event
+    loop with it (no client served, no SIGTERM heard). A reload reads regular files
+    only: it is refused at once, the proxy serves on and stops on SIGTERM."""
+    r = env.redis()
+    la = listen_addr()
+    px = env.proxy({"a": redis_pool([r], listen=la)})
+    c = px.resp("a")
+    assert c.call("SET", "fifo", "1") == b"OK"
+    os.remove(px.conf)
+    os.mkfifo(px.conf)
+    assert not px.reload()
+    assert "not a regular file: a reload reads files only" in px.log_tail()
+    assert c.call("GET", "fifo") == b"1"
+    px.proc.send_signal(signal.SIGTERM)
+    assert px.proc.wait(timeout=10) == 0
 
 
 def test_client_keeps_its_connection_and_follows_the_new_servers(env):

@@ -353,6 +353,29 @@ def test_a_listen_address_in_use_changes_nothing(env):
         taken.close()
 
 
+def test_a_unix_listen_that_cannot_be_bound_changes_nothing(env):
+    """A reload moving pool alpha to a unix socket in a directory that does not
+    exist: a unix path is worker 0's alone to bind, so the other worker would apply
+    the file worker 0 refused, retire its pool and close its clients. The master
+    refuses it first: every client keeps being served on the old address, the
+    generation stays, the log names the path."""
+    r = env.redis()
+    port = free_port()
+    listen = "%s:%d" % (HOST, port)
+    px = start(env, conf_text(listen, [r]), port)
+    conns = [Resp(port=port, timeout=10) for _ in range(12)]
+    assert all(c.call("PING") == b"PONG" for c in conns)
+    bad = "/nonexistent-%d/alpha.sock" % port
+    assert not px.reload(conf_text(bad, [r]))
+    assert "cannot listen on '%s' for pool 'alpha'" % bad in px.log_tail()
+    st = px.stats()
+    assert (st["config_generation"], st["reload_failures"], st["last_reload"]) == (1, 1, "failed")
+    assert all(c.call("SET", "unix%d" % i, i) == b"OK" for i, c in enumerate(conns))
+    request_on_new_connections(port, 8, prefix="after-unix")
+    for c in conns:
+        c.close()
+
+
 def test_a_worker_dying_after_a_refused_reload_is_replaced(env):
     px, port, taken = _reload_with_a_taken_address(env)
     try:
