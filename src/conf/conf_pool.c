@@ -247,7 +247,7 @@ static int set_number(struct conf_ctx *cx, const struct key_desc *k, const char 
         conf_err(cx, line, k->name, "\"%s\" is not a number", v);
         return -1;
     }
-    if (*out == 0 && k->min == 1) {
+    if (rc == 0 && *out == 0 && k->min == 1) {
         conf_err(cx, line, k->name, "directive cannot be 0");
         return -1;
     }

@@ -22,14 +22,38 @@ static void errs_push(struct conf_errors *e, char *msg)
     e->msgs[e->n++] = msg;
 }
 
+/* The message with its control bytes (but tabs) written as escapes: a value read from
+ * the file (a YAML block scalar ends with a newline, a quoted one may hold
+ * any byte) must not break the one line a message is, or forge another. */
+static int escape_msg(struct buf *out, const uint8_t *p, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        uint8_t ch = p[i];
+        if (ch == '\n' || ch == '\r') {
+            rc = buf_printf(out, "\\%c", ch == '\n' ? 'n' : 'r');
+        } else if ((ch < 0x20 && ch != '\t') || ch == 0x7f) {
+            rc = buf_printf(out, "\\x%02x", ch);
+        } else {
+            rc = buf_append(out, &ch, 1);
+        }
+    }
+    return rc;
+}
+
 static char *format_msg(const char *file, int line, const char *key, const char *fmt, va_list ap)
 {
-    struct buf b;
+    struct buf raw, b;
+    buf_init(&raw);
     buf_init(&b);
-    int rc = buf_printf(&b, "%s:%d: %s: ", file, line, key);
+    int rc = buf_printf(&raw, "%s:%d: %s: ", file, line, key);
     if (rc == 0) {
-        rc = buf_vprintf(&b, fmt, ap);
+        rc = buf_vprintf(&raw, fmt, ap);
     }
+    if (rc == 0) {
+        rc = escape_msg(&b, raw.data, raw.len);
+    }
+    buf_free(&raw);
     if (rc != 0 || buf_append(&b, "", 1) != 0) {
         buf_free(&b);
         return NULL;

@@ -64,6 +64,11 @@ struct pool *pool_create(struct proxy *px, struct conf *conf, uint32_t idx)
         pool_destroy(p);
         return NULL;
     }
+    if (p->cp->server_connections > SERVER_CONNS_MAX && px->worker_id <= 0) {
+        log_warn("pool '%s': server_connections %u: at most %u connections are opened to "
+                 "each server",
+                 p->cp->name, p->cp->server_connections, SERVER_CONNS_MAX);
+    }
     for (uint32_t i = 0; i < p->cp->nservers; i++) {
         p->nservers++;
         if (server_init(&p->servers[i], p, &p->cp->servers[i], i) != 0) {

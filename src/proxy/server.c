@@ -45,11 +45,13 @@ int server_init(struct server *s, struct pool *p, const struct conf_server *cs, 
     s->pool = p;
     s->cs = cs;
     s->idx = idx;
-    s->conns = calloc(p->cp->server_connections, sizeof(*s->conns));
+    uint32_t want = p->cp->server_connections;
+    uint32_t nconns = want < SERVER_CONNS_MAX ? want : SERVER_CONNS_MAX;
+    s->conns = calloc(nconns, sizeof(*s->conns));
     if (s->conns == NULL) {
         return -1;
     }
-    s->nconns = p->cp->server_connections;
+    s->nconns = nconns;
     for (uint32_t i = 0; i < s->nconns; i++) {
         sconn_init(&s->conns[i], s);
     }

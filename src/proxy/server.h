@@ -75,6 +75,12 @@ struct server {
     struct server *heir;
 };
 
+/* Connections to one server a process opens at most, whatever
+ * server_connections says: each is set up front (about 500 bytes), and a
+ * twemproxy file may say 2147483647 for "no limit" (it opens them as needed).
+ * More to one redis or memcached server from one process serve nothing. */
+#define SERVER_CONNS_MAX 1024u
+
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);
 /* Close every connection (answering what waits) and free what s holds. */
 void server_deinit(struct server *s);

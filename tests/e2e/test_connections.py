@@ -118,3 +118,23 @@ def test_a_connect_that_meets_itself_is_refused(env):
         n += 1
     server = env.redis(port=port)  # free for it, the proxy running
     assert c.call("SET", "k", "v") == b"OK" and server.client().get("k") == b"v"
+
+
+def test_a_server_connections_without_limit_starts_small_and_serves(env):
+    """server_connections: 2147483647 (twemproxy's files may say so for "no
+    limit"; it opens connections as needed) set up every connection up front:
+    the start failed (ASan: an allocation too large). Ours opens at most 1024 to
+    each server per process, says so at the start, and serves."""
+    r, m = env.redis(), env.memcached()
+    px = env.proxy({"r": redis_pool([r], server_connections=2147483647),
+                    "m": mc_pool([m], server_connections=2147483647)})
+    with open("/proc/%d/status" % px.proc.pid) as f:
+        rss_kb = int([x for x in f if x.startswith("VmRSS:")][0].split()[1])
+    assert rss_kb < 64 * 1024, "RSS %d kB" % rss_kb
+    for pool in ("r", "m"):
+        assert "pool '%s': server_connections 2147483647: at most 1024 connections" % pool in px.log_tail()
+    clients = [px.resp("r") for _ in range(20)]
+    assert all(c.call("SET", "sc%d" % i, i) == b"OK" for i, c in enumerate(clients))
+    assert px.pymc("m").set("sc", b"1", noreply=False) is True
+    # one connection per client (each client has its own, up to the bound)
+    assert len([c for c in r.client().client_list() if c["cmd"] == "set"]) == 20

@@ -460,6 +460,20 @@ static void test_key_errors(void)
                    "t.yml:5: backlog: 2147483648 is out of range (0..2147483647)");
     expect_key_err("reply_batch_wait: 1001",
                    "t.yml:5: reply_batch_wait: 1001 is out of range (0..1000)");
+    /* past 2^63 too: out of range, not "cannot be 0" (the value was not read) */
+    expect_key_err("server_connections: 99999999999999999999",
+                   "t.yml:5: server_connections: 99999999999999999999 is out of range "
+                   "(1..2147483647)");
+    /* a value's control bytes are escaped: a message stays one line */
+    expect_key_err("hash: |\n    fnv1a_64\n",
+                   "t.yml:5: hash: \"fnv1a_64\\n\" is not a valid hash (one of one_at_a_time, md5, "
+                   "crc16, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, hsieh, murmur, "
+                   "jenkins)");
+    expect_key_err(
+        "hash: \"a\\e[1m\\r\\nx.yml:1: y: z\"",
+        "t.yml:5: hash: \"a\\x1b[1m\\r\\nx.yml:1: y: z\" is not a valid hash (one of "
+        "one_at_a_time, md5, crc16, crc32, crc32a, fnv1_64, fnv1a_64, fnv1_32, fnv1a_32, "
+        "hsieh, murmur, jenkins)");
     expect_key_err("client_connections: x", "t.yml:5: client_connections: \"x\" is not a number");
     expect_key_err("redis: True", "t.yml:5: redis: \"True\" is not \"true\" or \"false\"");
     expect_key_err("tcpkeepalive: 1", "t.yml:5: tcpkeepalive: \"1\" is not \"true\" or \"false\"");
