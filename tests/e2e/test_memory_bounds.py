@@ -541,16 +541,18 @@ def test_a_request_over_what_the_buffer_limit_leaves_is_answered_with_an_error(e
 
 
 def test_a_client_that_sends_on_and_never_reads_is_closed_at_the_buffer_limit(env):
-    """A client pipelines GETs without end and never reads. Once it leaves 1 MB of
-    replies unread its requests are no longer sent on, but still read (a client that
-    sends its whole pipeline before it reads must be able to finish), with no bound
-    of its own: --buffer-limit (128 MB here) lets it go once it holds the most. It
-    is closed (its next send fails) after about the limit; RSS stays under the
-    limit plus slack, and another client is served meanwhile. (Before, it was no
-    longer read from at 64 MB: a pipeline sent whole over 64 MB hung.)"""
+    """A client pipelines GETs without end and never reads. Once over its limit
+    (--client-buffer-limit, 4 MB here) with its replies unread, its requests are no
+    longer sent on, but still read (a client that sends its whole pipeline before it
+    reads must be able to finish), with no bound of its own: --buffer-limit (32 MB
+    here) lets it go once it holds the most. It is closed (its next send fails)
+    after about the limit; RSS stays under the limit plus slack, and another client
+    is served meanwhile. (Before, it was no longer read from at its limit: a
+    pipeline sent whole over it hung.)"""
     r = env.redis()
-    limit = 128 * MB
-    px = env.proxy({"r": redis_pool([r], timeout=5000)}, extra_args=["--buffer-limit=%d" % limit])
+    limit = 32 * MB
+    px = env.proxy({"r": redis_pool([r], timeout=5000)},
+                   extra_args=["--client-buffer-limit=4m", "--buffer-limit=%d" % limit])
     assert r.client().set("nl:v", b"w" * 10000) is True
     pid = px.proc.pid
     base = rss_bytes(pid)
