@@ -185,8 +185,9 @@ struct buf *client_outbuf(struct client *c);
  * once every reply is written the client lingers (client_linger.c). */
 void client_refuse(struct client *c, const char *msg);
 /* Over --buffer-limit, when most of what the client holds is the request it
- * is sending: refuse that request with an error saying so, and give its
- * buffer back now (client_linger.c). False, with nothing done, otherwise. */
+ * is sending: refuse that request with an error saying so (the client then
+ * lingers, client_linger.c; a memcached value is dropped and the client goes
+ * on), and give its buffer back now. False, with nothing done, otherwise. */
 bool client_refuse_for_memory(struct client *c);
 /* client_linger.c: set up the timer (at open); start lingering (every reply
  * written); drop what arrived while lingering. */

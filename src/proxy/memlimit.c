@@ -80,10 +80,10 @@ static struct holder memlimit_largest(struct proxy *px, size_t *total)
 
 static void memlimit_release(struct proxy *px, const struct holder *h, size_t total)
 {
-    if (h->client != NULL && client_refuse_for_memory(h->client)) {
-        return;
-    }
     if (h->client != NULL) {
+        if (client_refuse_for_memory(h->client)) {
+            return; /* answered: the request it was sending goes */
+        }
         log_warn("buffers hold %zu bytes, over the buffer limit %zu: closing client %llu of "
                  "pool '%s' holding %zu bytes",
                  total, px->buffer_limit, (unsigned long long)h->client->id,
