@@ -22,9 +22,6 @@
 #define CLUSTER_MAX_REPLICAS 8
 /* How often held requests are offered again (TRYAGAIN's back-off starts here). */
 #define CLUSTER_POLL_MS 5
-/* Spare room past which an output buffer is shrunk after held requests were
- * sent on (cl_fit_out_buffers): the 1 MB steps of buf.c, not its small ones. */
-#define CLUSTER_BUF_SLACK ((size_t)64 << 10)
 /* Back-off of a request that got TRYAGAIN, a CLUSTERDOWN of its slot or of
  * writes (or too many redirections): it doubles from CLUSTER_POLL_MS up to this. */
 #define CLUSTER_BACKOFF_MAX_MS 50

@@ -464,30 +464,12 @@ static int cl_hold_try(void *ctx, struct req *r, uint64_t since_us, const char *
     return cl_try(cl, c, r, TRY_HELD);
 }
 
-/* Held requests sent on one by one grew their connections' output buffers in
- * 1 MB steps: what fitted the buffer limit while held could pass it by up to
- * 1 MB per connection once sent, and memlimit.c would reset a connection with
- * all of them. The rounding is given back right after the walk, before any
- * check of the limit runs. */
-static void cl_fit_out_buffers(struct cluster *cl)
-{
-    for (uint32_t i = 0; i < cl->p->nservers; i++) {
-        struct server *s = &cl->p->servers[i];
-        for (uint32_t k = 0; k < s->nconns; k++) {
-            (void)buf_trim(sconn_out(&s->conns[k]), CLUSTER_BUF_SLACK);
-            if (s->conns3 != NULL) {
-                (void)buf_trim(sconn_out(&s->conns3[k]), CLUSTER_BUF_SLACK);
-            }
-        }
-    }
-}
-
 static void cl_on_poll(struct ev_loop *loop, struct ev_timer *t)
 {
     struct cluster *cl = t->data;
-    if (hold_cluster_walk(cl->hold, cl_hold_try, cl) > 0) {
-        cl_fit_out_buffers(cl);
-    }
+    /* (sent on one by one, they grow a connection's buffer in 1 MB steps:
+     * memlimit.c gives the rounding back before it counts them over the limit) */
+    (void)hold_cluster_walk(cl->hold, cl_hold_try, cl);
     if (hold_cluster_count(cl->hold) > 0 && !cl->closing) {
         ev_timer_start(loop, t, CLUSTER_POLL_MS);
     }

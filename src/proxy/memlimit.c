@@ -17,15 +17,19 @@ struct holder {
     struct client *client;
     struct sconn *sconn;
     size_t bytes;
+    bool fit; /* the walk gives back the server connections' spare room first */
 };
 
 static void holder_consider_array(struct sconn *v, uint32_t n, struct holder *h, size_t *total)
 {
     for (uint32_t j = 0; v != NULL && j < n; j++) {
+        if (h->fit) {
+            sconn_out_fit(&v[j]);
+        }
         size_t m = sconn_memory(&v[j]);
         *total += m;
         if (m > h->bytes) {
-            *h = (struct holder){NULL, &v[j], m};
+            *h = (struct holder){NULL, &v[j], m, h->fit};
         }
     }
 }
@@ -56,15 +60,15 @@ static void holder_consider_pool(struct pool *p, struct holder *h, size_t *total
         size_t m = client_memory(c);
         *total += m;
         if (m > h->bytes) {
-            *h = (struct holder){c, NULL, m};
+            *h = (struct holder){c, NULL, m, h->fit};
         }
     }
     holder_consider_servers(p, h, total);
 }
 
-static struct holder memlimit_largest(struct proxy *px, size_t *total)
+static struct holder memlimit_largest(struct proxy *px, size_t *total, bool fit)
 {
-    struct holder h = {NULL, NULL, 0};
+    struct holder h = {NULL, NULL, 0, fit};
     *total = px->reqs.kept_bytes; /* the free lists: bounded, but memory all the same */
     for (uint32_t i = 0; i < px->npools; i++) {
         holder_consider_pool(px->pools[i], &h, total);
@@ -121,19 +125,27 @@ void memlimit_give_back(void)
 void memlimit_enforce(struct proxy *px)
 {
     size_t total;
-    struct holder h = memlimit_largest(px, &total);
+    struct holder h = memlimit_largest(px, &total, false);
+    if (total <= px->buffer_limit) {
+        return;
+    }
+    /* first what costs nobody anything: requests appended to a server
+     * connection grow its buffer in 1 MB steps, and what was written of it may
+     * still be there (sconn_flush moves it out only past half). Held requests
+     * sent on at once would pass a limit they fit by up to that much. */
+    h = memlimit_largest(px, &total, true);
     if (total <= px->buffer_limit) {
         return;
     }
     /* requests held for a failover go first, oldest first: waiting is what
      * they could do without, the connections are what everything needs */
     if (hold_shed(px, total - px->buffer_limit / 10 * 9) > 0) {
-        h = memlimit_largest(px, &total);
+        h = memlimit_largest(px, &total, false);
     }
     /* each round lets the largest go, then recounts: closing a client can
      * also shrink server buffers (nothing more is queued for it) */
     for (int round = 0; round < 1000 && total > px->buffer_limit / 10 * 9 && h.bytes > 0; round++) {
         memlimit_release(px, &h, total);
-        h = memlimit_largest(px, &total);
+        h = memlimit_largest(px, &total, false);
     }
 }

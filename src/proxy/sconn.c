@@ -451,6 +451,9 @@ static void sconn_buffers_trim(struct sconn *c, size_t mbuf)
  * would otherwise double what the connection holds). */
 #define SCONN_KEEP_MAX (256u * 1024)
 
+/* Spare room sconn_out_fit leaves in an output buffer (its small steps). */
+#define SCONN_FIT_SLACK ((size_t)64 << 10)
+
 /* Whether c keeps the bytes of what it wrote until they are answered, so that
  * the reads among them can be sent again if c is lost: a sentinel group's
  * master with failover_hold (they wait for the new master), or a replica whose
@@ -475,6 +478,20 @@ static size_t sconn_keep_from(const struct sconn *c)
         keep = start > base ? (size_t)(start - base) : 0;
     }
     return c->out_pos - keep > SCONN_KEEP_MAX ? c->out_pos - SCONN_KEEP_MAX : keep;
+}
+
+void sconn_out_fit(struct sconn *c)
+{
+    size_t keep = sconn_keep_from(c);
+    if (keep > 0) {
+        buf_consume(&c->out, keep); /* (the wire positions count from out_pos) */
+        c->out_pos -= keep;
+    }
+    if (c->out.len == 0) {
+        buf_free(&c->out);
+    } else {
+        (void)buf_trim(&c->out, SCONN_FIT_SLACK);
+    }
 }
 
 /* The connection failed reading or writing (err as the stream gave it). TLS

@@ -121,5 +121,9 @@ void sconn_reset(struct sconn *c, const char *msg);
 bool sconn_idle(const struct sconn *c);
 /* Bytes of memory its buffers hold (the buffer limit). */
 size_t sconn_memory(const struct sconn *c);
+/* Give back what c's output buffer holds past its need: the bytes written and
+ * not kept for a resend, and the rounding of its growth (memlimit.c, before it
+ * lets anything go). Moves the bytes: no pointer into c->out may be held. */
+void sconn_out_fit(struct sconn *c);
 
 #endif
