@@ -3,11 +3,14 @@
  * row of a table (name, type, where it goes, allowed range) so that defaults,
  * validation and messages stay uniform across keys.
  */
+#include <grp.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf/conf_int.h"
 #include "core/buf.h"
@@ -146,15 +149,23 @@ static const struct key_desc tls_listen_keys[] = {
 #define NTLS_LISTEN_KEYS (sizeof(tls_listen_keys) / sizeof(tls_listen_keys[0]))
 
 #define G(f) offsetof(struct conf_global, f)
+enum global_key {
+    GKEY_WORKERS,
+    GKEY_SHUTDOWN,
+    GKEY_OPENFILES,
+    GKEY_USER,
+    GKEY_GROUP,
+    NGLOBAL_KEYS
+};
 static const struct key_desc global_keys[] = {
-    {"worker_processes", K_WORKERS, G(worker_processes), 0, CONF_MAX_WORKERS},
-    {"worker_shutdown_timeout", K_INT, G(worker_shutdown_timeout), 0, INT_MAX / 1000},
-    {"max_openfiles", K_LONG, G(max_openfiles), 1, INT_MAX},
-    {"user", K_STR, G(user), 0, 0},
-    {"group", K_STR, G(group), 0, 0},
+    [GKEY_WORKERS] = {"worker_processes", K_WORKERS, G(worker_processes), 0, CONF_MAX_WORKERS},
+    [GKEY_SHUTDOWN] = {"worker_shutdown_timeout", K_INT, G(worker_shutdown_timeout), 0,
+                       INT_MAX / 1000},
+    [GKEY_OPENFILES] = {"max_openfiles", K_LONG, G(max_openfiles), 1, INT_MAX},
+    [GKEY_USER] = {"user", K_STR, G(user), 0, 0},
+    [GKEY_GROUP] = {"group", K_STR, G(group), 0, 0},
 };
 #undef G
-#define NGLOBAL_KEYS (sizeof(global_keys) / sizeof(global_keys[0]))
 
 void conf_pool_defaults(struct conf_pool *p)
 {
@@ -857,10 +868,28 @@ void conf_pool_free(struct conf_pool *p)
     free(p->client_users);
 }
 
+/* user/group name accounts of this machine: a proxy started as root looks them
+ * up after binding (privileges.c), too late to say which line named them, and
+ * -t would pass a file whose start fails. Not root, they are not used. */
+static void global_check_accounts(struct conf_ctx *cx, const struct conf_global *g,
+                                  const int *lines)
+{
+    if (geteuid() != 0) {
+        return;
+    }
+    if (g->user != NULL && getpwnam(g->user) == NULL) {
+        conf_err(cx, lines[GKEY_USER], "user", "no user \"%s\" on this system", g->user);
+    }
+    if (g->group != NULL && getgrnam(g->group) == NULL) {
+        conf_err(cx, lines[GKEY_GROUP], "group", "no group \"%s\" on this system", g->group);
+    }
+}
+
 void conf_global_parse(struct conf_ctx *cx, struct conf_global *g, yaml_node_t *map)
 {
     int lines[NGLOBAL_KEYS] = {0};
     parse_map(cx, g, global_keys, NGLOBAL_KEYS, map, lines, "global");
+    global_check_accounts(cx, g, lines);
 }
 
 void conf_global_free(struct conf_global *g)

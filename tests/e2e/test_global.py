@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import signal
+import subprocess
 import tempfile
 
 import pytest
@@ -80,12 +81,21 @@ def test_a_proxy_that_dropped_root_can_still_reopen_its_log(env):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
 def test_unknown_user_is_fatal(env):
+    """An account the system does not have is a configuration error naming its
+    file and line, for -t as at start (it was found only after binding)."""
     backend = env.redis()
     port = free_port()
-    proc, log = _start(env, _meitu_conf(env, backend, port, {"user": "no-such-user-nc"}))
+    conf = _meitu_conf(env, backend, port, {"user": "no-such-user-nc", "group": "no-such-grp-nc"})
+    t = subprocess.run([NUTCRACKER_BIN, "-t", "-c", conf], capture_output=True, text=True,
+                       timeout=10)
+    assert t.returncode != 0
+    for line, what in ((2, 'user: no user "no-such-user-nc"'),
+                       (3, 'group: no group "no-such-grp-nc"')):
+        assert "%s:%d: %s on this system" % (conf, line, what) in t.stderr, t.stderr
+    proc, log = _start(env, conf)
     assert proc.wait(timeout=10) != 0
     with open(log) as f:
-        assert "user 'no-such-user-nc' does not exist" in f.read()
+        assert '%s:2: user: no user "no-such-user-nc" on this system' % conf in f.read()
 
 
 def test_worker_processes_zero_is_one_process(env):

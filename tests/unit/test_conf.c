@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/un.h>
 
 #include "conf/conf.h"
@@ -435,9 +436,23 @@ static void test_layouts(void)
     expect_err("global: 3\npools:\n  a:\n    listen: 127.0.0.1:22121\n"
                "    servers:\n     - 127.0.0.1:6379:1\n",
                "t.yml:1: global: directive needs a mapping, not a scalar");
-    expect_err("global:\n  user: a\nglobal:\n  user: b\npools:\n  a:\n"
+    expect_err("global:\n  user: nobody\nglobal:\n  user: root\npools:\n  a:\n"
                "    listen: 127.0.0.1:22121\n    servers:\n     - 127.0.0.1:6379:1\n",
                "t.yml:3: global: directive is a duplicate (first on line 1)");
+    /* accounts are looked up where they will be used: by a proxy started as root */
+    const char *nouser = "global:\n  worker_processes: 0\n  user: no-such-user-nc\n"
+                         "  group: no-such-group-nc\npools:\n  a:\n"
+                         "    listen: 127.0.0.1:22121\n    servers:\n     - 127.0.0.1:6379:1\n";
+    c = load_flags(nouser, CONF_F_NUMERIC_ONLY);
+    if (geteuid() == 0) {
+        CHECK(c == NULL);
+        CHECK_EQ_INT(errs.n, 2);
+        CHECK(has_err("t.yml:3: user: no user \"no-such-user-nc\" on this system"));
+        CHECK(has_err("t.yml:4: group: no group \"no-such-group-nc\" on this system"));
+    } else {
+        CHECK(c != NULL); /* not root: the names are not used */
+    }
+    conf_unref(c);
 }
 
 static void test_key_errors(void)
