@@ -241,6 +241,7 @@ void listener_on_accept(struct ev_loop *loop, struct ev_io *io, unsigned events)
     (void)io;
     (void)events;
     snprintf(what, sizeof(what), "'%s' (pool '%s')", addr, p->cp->name);
+    l->rest.fd_cap = proxy_client_fd_cap(p->px);
     for (int i = 0; i < 64; i++) {
         struct sockaddr_storage peer;
         socklen_t peer_len;

@@ -1,7 +1,9 @@
 #include "proxy/proxy.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "core/log.h"
 #include "proxy/client.h"
@@ -47,6 +49,11 @@ int proxy_init(struct proxy *px, struct ev_loop *loop, const struct options *o, 
     px->client_max_buffer = o->client_buffer_limit;
     px->request_max = o->request_size_limit;
     px->buffer_limit = o->buffer_limit;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        rl.rlim_cur <= INT_MAX) {
+        px->fd_limit = (long)rl.rlim_cur;
+    }
     /* 1/32 of the limit: the overshoot stays small, the scan stays rare */
     px->mem_check_bytes = o->buffer_limit / 32 > 65536 ? o->buffer_limit / 32 : 65536;
     if (bufpool_init(&px->bufs, o->mbuf_size, 4096) != 0) {
@@ -178,6 +185,28 @@ void proxy_drain(struct proxy *px)
     for (uint32_t i = 0; i < px->npools; i++) {
         pool_drain(px->pools[i]);
     }
+}
+
+/* Descriptors kept beside the servers' and sentinels' connections: the log,
+ * the stats and metrics ports' clients, a reload's file, the connections a
+ * subscriber or a blocking command has of its own. */
+#define PROXY_FD_SPARE 32
+
+int proxy_client_fd_cap(const struct proxy *px)
+{
+    if (px->fd_limit <= 0) {
+        return 0;
+    }
+    long keep = PROXY_FD_SPARE;
+    for (uint32_t i = 0; i < px->npools; i++) {
+        const struct pool *p = px->pools[i];
+        uint32_t per = p->cp->server_connections;
+        keep += (long)p->nservers * (per < SERVER_CONNS_MAX ? per : SERVER_CONNS_MAX) +
+                (long)p->cp->nsentinels;
+    }
+    /* many servers and a small limit: clients still get half of it */
+    long cap = px->fd_limit - keep > px->fd_limit / 2 ? px->fd_limit - keep : px->fd_limit / 2;
+    return (int)cap;
 }
 
 uint64_t proxy_nclients(const struct proxy *px)

@@ -44,6 +44,7 @@ struct proxy {
     size_t read_since_check;
     size_t mem_check_bytes;
     uint32_t mem_ticks; /* mem_timer's rounds: memlimit_give_back every 10th */
+    long fd_limit;      /* RLIMIT_NOFILE when it started (0: none to keep to) */
 
     struct pool **pools; /* the pools of the generation in force */
     uint32_t npools;
@@ -85,6 +86,9 @@ bool proxy_before_sleep(struct proxy *px);
 void proxy_drain(struct proxy *px);
 /* Open clients, retired pools' included. */
 uint64_t proxy_nclients(const struct proxy *px);
+/* The descriptor from which a pool's listener takes no client: the rest of the
+ * open files limit is kept for the pools' server connections (0: no cap). */
+int proxy_client_fd_cap(const struct proxy *px);
 /* Bytes read from sockets: counts toward the next buffer-limit check. */
 static inline void proxy_note_read(struct proxy *px, size_t n)
 {

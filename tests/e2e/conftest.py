@@ -22,6 +22,7 @@ import math
 import os
 import random
 import re
+import resource
 import select
 import signal
 import socket
@@ -476,19 +477,21 @@ class Env:
         assert not SANITIZER_RE.search(out), out
         return r.returncode, out
 
-    def proxy(self, pools, extra_args=(), wait=True, stats_port=None, verbose=4, global_=None):
+    def proxy(self, pools, extra_args=(), wait=True, stats_port=None, verbose=4, global_=None,
+              nofile=None):
         """Start the proxy.  pools: {name: {key: value}}; a pool without
         'listen' gets a free TCP port.  Returns a Proxy; the listen ports are
         waited for (unless wait=False).  If a port picked here was taken in
-        the meantime (another run), it retries with new ports."""
+        the meantime (another run), it retries with new ports.  nofile: the
+        open files limit it starts with (soft and hard)."""
         for attempt in range(3):
             try:
-                return self._proxy(pools, extra_args, wait, stats_port, verbose, global_)
+                return self._proxy(pools, extra_args, wait, stats_port, verbose, global_, nofile)
             except _PortRace:
                 if attempt == 2:
                     raise RuntimeError("proxy: ports kept being taken")
 
-    def _proxy(self, pools, extra_args, wait, stats_port, verbose, global_=None):
+    def _proxy(self, pools, extra_args, wait, stats_port, verbose, global_=None, nofile=None):
         own_ports = stats_port is None and all("listen" not in p for p in pools.values())
         pools = {k: dict(v) for k, v in pools.items()}
         listens = {}
@@ -505,7 +508,10 @@ class Env:
         sport = stats_port or free_port()
         argv = [NUTCRACKER_BIN, "-c", conf, "-s", str(sport), "-a", HOST, "-i", "100", "-v", str(verbose),
                 "-o", log] + list(extra_args)
-        proc, out = self.spawn(argv, "nutcracker")
+        kw = {}
+        if nofile is not None:
+            kw["preexec_fn"] = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+        proc, out = self.spawn(argv, "nutcracker", **kw)
         self.proxy_outputs.append(out)
         px = Proxy(proc, conf, log, out, sport, listens)
         _LIVE_PROXIES.add(px)

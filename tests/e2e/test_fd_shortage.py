@@ -93,3 +93,48 @@ def test_out_of_descriptors_no_server_is_ejected(env):
     st = px.stats()
     assert st["alpha"]["server_ejects"] == 0, st
     assert log_count(px, r"connect to server '[^']+' failed: Too many open files") == 1, px.log_tail()
+
+
+def served(sock, reply, timeout):
+    """Whether sock has its reply within timeout."""
+    sock.settimeout(timeout)
+    try:
+        return sock.recv(64) == reply
+    except socket.timeout:
+        return False
+
+
+def test_descriptors_the_servers_need_are_kept_from_clients(env):
+    """Near its open files limit the proxy keeps what its pool's servers need
+    (and a spare) from clients: a server whose connection drops is connected
+    again for the clients it serves, where every descriptor went to clients and
+    they got "Too many open files" until some left (twemproxy keeps them too).
+    Clients past the cap wait in the backlog, served once others leave."""
+    s1, s2 = env.redis(), env.redis()
+    px = env.proxy({"alpha": redis_pool([s1, s2])}, global_={"max_openfiles": 64}, nofile=64)
+    c = px.resp()
+    keys = ["fd-%d-%s" % (i, "x" * (i % 7)) for i in range(200)]
+    for k in keys:
+        assert c.call("SET", k, k) == b"OK"
+    assert s1.client().dbsize() > 0 and s2.client().dbsize() > 0
+    fillers = [socket.create_connection((HOST, px.port()), timeout=5) for _ in range(80)]
+    for f in fillers:
+        f.sendall(b"PING\r\n")
+    time.sleep(1.0)
+    ok = [f for f in fillers if served(f, b"+PONG\r\n", 0.05)]
+    waiting = [f for f in fillers if f not in ok]
+    assert ok and waiting, (len(ok), len(waiting))
+    assert fds_open(px.proc.pid) < 64
+    # both servers drop the proxy's connections: it connects again
+    for s in (s1, s2):
+        s.client().client_kill_filter(_type="normal", skipme=True)
+    time.sleep(0.2)
+    assert [c.call("GET", k) for k in keys] == [k.encode() for k in keys]
+    assert log_count(px, r"kept for server connections") == 1, px.log_tail()
+    # the waiting clients are taken once served ones leave
+    for f in ok:
+        f.close()
+    for f in waiting[:len(ok) - 2]:
+        assert served(f, b"+PONG\r\n", 5)
+    for f in waiting:
+        f.close()
