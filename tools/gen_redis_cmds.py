@@ -82,6 +82,11 @@ NEWER = {
 # SORT/SORT_RO are the BY/GET patterns, keys made from values at run time, which
 # COMMAND GETKEYS does not list either and nothing can route by.
 CUSTOM_KEYS = {"sort": "SORT"}
+# Key specs redis describes, but not as it runs the command: GEORADIUS* name the
+# first STORE and the first STOREDIST key, while the command writes the last of
+# them (each takes the argument after it). COMMAND GETKEYS answers with the specs;
+# routing finds the key the command writes (GEO in redis_cmd.c).
+WRITES_LAST_KEYS = {"georadius": "GEO", "georadiusbymember": "GEO"}
 ADDED = []  # the NEWER entries the table got, named in its header
 PATTERN_SPECS = {"sort", "sort_ro"}
 CUSTOM_FLAGS = {}  # CUSTOM_KEYS kind -> the flags of the key spec its code stands for
@@ -186,6 +191,9 @@ def key_specs(entry):
             sys.exit("%s: find_keys %r not handled" % (name, fk))
         if any(not -128 <= v <= 127 for v in (begin,) + row[1:]):
             sys.exit("%s: key spec numbers do not fit the C table: %r" % (name, spec))
+        if name in WRITES_LAST_KEYS and keyword is not None:
+            kind = WRITES_LAST_KEYS[name]
+            CUSTOM_FLAGS[kind] = key_flags(flags)
         rows.append((keyword, begin) + row + (key_flags(flags),))
     return kind, rows
 
@@ -378,7 +386,7 @@ def main():
     for entry in r.call("COMMAND"):
         rows_of(entry, rows, flagset, aclset)
     names = {r["name"] for r in rows}
-    for must in set(POLICY) | set(CUSTOM_KEYS):
+    for must in set(POLICY) | set(CUSTOM_KEYS) | set(WRITES_LAST_KEYS):
         if must not in names:
             sys.exit("redis %s does not know '%s'" % (version, must))
     longest = max(rows, key=lambda r: len(r["name"]))["name"]

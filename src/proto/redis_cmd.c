@@ -300,14 +300,32 @@ static uint32_t sort_store_arg(const uint8_t *req, const struct span *args, uint
     return store;
 }
 
-/* Every key of the request, in order, to fn with its spec's flags. Inlined in
- * both callers, so redis_cmd_keys (every request) calls no function per key. */
+/* GEORADIUS's destination: the argument after its last STORE or STOREDIST, from
+ * its options on (`from`), as redis reads them; 0 if there is none. */
+static uint32_t geo_store_arg(const uint8_t *req, const struct span *args, uint32_t argc,
+                              int64_t from)
+{
+    uint32_t store = 0;
+    for (uint32_t j = from > 0 ? (uint32_t)from : 1; j + 1 < argc; j++) {
+        if (redis_wire_arg_is(req, args[j], "store") ||
+            redis_wire_arg_is(req, args[j], "storedist")) {
+            store = ++j;
+        }
+    }
+    return store;
+}
+
+/* Every key of the request, in order, to fn with its spec's flags: the keys the
+ * command works on (writes), or those its key specs name (COMMAND GETKEYS, which
+ * differs for REDIS_KEYS_GEO). Inlined in both callers, so redis_cmd_keys (every
+ * request) calls no function per key. */
 static inline __attribute__((always_inline)) int keys_walk(const struct redis_cmd *c,
                                                            const uint8_t *req,
                                                            const struct span *args, uint32_t argc,
-                                                           redis_key_fn fn, void *ctx)
+                                                           bool writes, redis_key_fn fn, void *ctx)
 {
-    for (uint32_t s = 0; s < c->nspecs; s++) {
+    bool geo = writes && c->keys_kind == REDIS_KEYS_GEO;
+    for (uint32_t s = 0; s < (geo ? 1u : c->nspecs); s++) {
         const struct redis_keyspec *ks = &redis_keyspec_table[c->spec0 + s];
         int64_t first, last;
         /* A spec without keys here (an option not given, a key count out of range) adds
@@ -330,6 +348,12 @@ static inline __attribute__((always_inline)) int keys_walk(const struct redis_cm
             return fn(ctx, args[store], REDIS_SORT_STORE_FLAGS);
         }
     }
+    if (geo && c->nspecs > 1) {
+        uint32_t store = geo_store_arg(req, args, argc, redis_keyspec_table[c->spec0 + 1].begin);
+        if (store != 0) {
+            return fn(ctx, args[store], REDIS_GEO_STORE_FLAGS);
+        }
+    }
     return 0;
 }
 
@@ -342,13 +366,13 @@ static int key_push(void *ctx, struct span key, uint32_t flags)
 int redis_cmd_keys(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
                    uint32_t argc, struct spans *keys)
 {
-    return keys_walk(c, req, args, argc, key_push, keys);
+    return keys_walk(c, req, args, argc, true, key_push, keys);
 }
 
 int redis_cmd_keys_each(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
                         uint32_t argc, redis_key_fn fn, void *ctx)
 {
-    return keys_walk(c, req, args, argc, fn, ctx);
+    return keys_walk(c, req, args, argc, false, fn, ctx);
 }
 
 /* BITFIELD only reads with GET and OVERFLOW alone (anything else, a syntax error

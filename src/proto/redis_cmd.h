@@ -56,6 +56,9 @@ enum redis_cmd_id {
 enum redis_keys_kind {
     REDIS_KEYS_SPECS = 0, /* redis' key specs (struct redis_keyspec), as COMMAND GETKEYS */
     REDIS_KEYS_SORT,      /* the key specs, then SORT's STORE key, found the way SORT does */
+    REDIS_KEYS_GEO,       /* GEORADIUS*: routed by the first spec's key and the STORE or
+                             STOREDIST key the command writes, the last one (its other
+                             specs name the first: COMMAND GETKEYS says those) */
 };
 
 /* One of redis' key specs: where a group of keys begins, then which arguments from
@@ -212,8 +215,10 @@ static inline uint32_t redis_cmd_fixed_key(const struct redis_cmd *c, uint32_t a
 
 /* A key of a request and the flags (REDIS_K masks) of what found it: nonzero stops. */
 typedef int (*redis_key_fn)(void *ctx, struct span key, uint32_t flags);
-/* The keys redis_cmd_keys finds, in the same order, each given to fn with its
- * flags (COMMAND GETKEYSANDFLAGS). Returns 0, or fn's first nonzero return. */
+/* The keys redis' key specs name, as COMMAND GETKEYSANDFLAGS says them, each given
+ * to fn with its flags: those redis_cmd_keys finds, in the same order, but for
+ * GEORADIUS* with STORE or STOREDIST more than once (REDIS_KEYS_GEO). Returns 0,
+ * or fn's first nonzero return. */
 int redis_cmd_keys_each(const struct redis_cmd *c, const uint8_t *req, const struct span *args,
                         uint32_t argc, redis_key_fn fn, void *ctx);
 

@@ -17,12 +17,13 @@
 #define CROSS_MSG      "CROSSSLOT Keys in request don't hash to the same server"
 #define CROSS_SLOT_MSG "CROSSSLOT Keys in request don't hash to the same slot"
 
-/* twemproxy's shortcut to server 0 for a one-server pool or an empty key; in a
- * master/replica pool the distribution (of the replicas) decides, since server 0
- * may be the master or an ejected replica. */
-static bool route_takes_server0(const struct pool *p, size_t len)
+/* Whether the key's hash is needed: twemproxy hashes neither a key of a
+ * one-server pool nor an empty key (its hash is 0, which the distribution
+ * places like any other: ketama at its lowest point, modula at the first live
+ * server). A one-server pool's reads among replicas are placed by the hash. */
+static bool route_needs_hash(const struct pool *p, size_t len, bool readonly)
 {
-    return p->mode != POOL_MASTER_REPLICA && (p->nservers == 1 || len == 0);
+    return len > 0 && (p->nservers > 1 || (p->replica_reads && readonly));
 }
 
 static uint32_t route_hash(const struct pool *p, const uint8_t *key, size_t len)
@@ -33,11 +34,12 @@ static uint32_t route_hash(const struct pool *p, const uint8_t *key, size_t len)
     return hash_key(p->cp->hash, key, len);
 }
 
-/* The distribution member for a key of this hash and length; NULL: none live. */
-static struct server *route_member(struct pool *p, uint32_t hash, size_t len)
+/* The distribution member for a key of this hash; NULL: none live. (In a
+ * master/replica pool the distribution holds the replicas only.) */
+static struct server *route_member(struct pool *p, uint32_t hash)
 {
     int idx;
-    if (route_takes_server0(p, len)) {
+    if (p->nservers == 1 && p->mode != POOL_MASTER_REPLICA) {
         idx = p->servers[0].health.ejected ? -1 : 0;
     } else {
         /* random() only where it is used: it costs more than a ketama pick */
@@ -92,9 +94,9 @@ static struct server *route_replica(struct server *g, uint64_t key_hash, const s
     return best != NULL ? &best->srv : NULL;
 }
 
-static int route_sentinel(struct pool *p, uint32_t h, size_t len, bool readonly, struct route *out)
+static int route_sentinel(struct pool *p, uint32_t h, bool readonly, struct route *out)
 {
-    out->shard = route_member(p, h, len);
+    out->shard = route_member(p, h);
     if (out->shard == NULL) {
         return ROUTE_MISS_SERVER;
     }
@@ -112,8 +114,7 @@ static int route_sentinel(struct pool *p, uint32_t h, size_t len, bool readonly,
 
 /* One dataset: writes (and reads by read_from master) go to the master, reads
  * to a live replica placed by the distribution, which holds the replicas only. */
-static int route_master_replica(struct pool *p, uint32_t h, size_t len, bool readonly,
-                                struct route *out)
+static int route_master_replica(struct pool *p, uint32_t h, bool readonly, struct route *out)
 {
     struct server *master = &p->servers[p->cp->master];
     enum conf_read_from rf = p->cp->read_from;
@@ -122,7 +123,7 @@ static int route_master_replica(struct pool *p, uint32_t h, size_t len, bool rea
     if (!readonly || rf == READ_FROM_MASTER) {
         return ROUTE_HIT;
     }
-    struct server *r = route_member(p, h, len);
+    struct server *r = route_member(p, h);
     if (r != NULL) {
         out->target = r;
         return ROUTE_HIT;
@@ -137,15 +138,14 @@ int route_key(struct pool *p, const uint8_t *key, size_t len, bool readonly, str
         return cluster_route_key(p, key, len, readonly, out); /* the slot map decides */
     }
     /* the hash places the key among members, and a read among a group's replicas */
-    bool hashed = !route_takes_server0(p, len) || (p->replica_reads && readonly);
-    uint32_t h = hashed ? route_hash(p, key, len) : 0;
+    uint32_t h = route_needs_hash(p, len, readonly) ? route_hash(p, key, len) : 0;
     switch (p->mode) {
     case POOL_SENTINEL:
-        return route_sentinel(p, h, len, readonly, out);
+        return route_sentinel(p, h, readonly, out);
     case POOL_MASTER_REPLICA:
-        return route_master_replica(p, h, len, readonly, out);
+        return route_master_replica(p, h, readonly, out);
     default:
-        out->shard = out->target = route_member(p, h, len);
+        out->shard = out->target = route_member(p, h);
         return out->target != NULL ? ROUTE_HIT : ROUTE_MISS_SERVER;
     }
 }

@@ -12,7 +12,7 @@ import hashlib
 
 import pytest
 
-from conftest import TWEMPROXY, RespError, placement, redis_pool
+from conftest import TWEMPROXY, Ketama, RespError, placement, redis_pool
 from redis_table import commands
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy sends these to the first key's server")
@@ -202,3 +202,43 @@ def test_keys_with_one_hash_tag_run_where_they_are_read(clean, name):
             assert {keys[i] for i in example["writes"]} <= found
         else:
             assert not found, "keys on a server that does not own the tag: %r" % found
+
+
+@pytest.mark.parametrize("cmd", ["GEORADIUS {0} 15 37 200 km", "GEORADIUSBYMEMBER {0} Palermo 200 km"])
+def test_a_georadius_with_two_stores_is_routed_by_the_one_it_writes(clean, cmd):
+    """redis writes the last STORE or STOREDIST key (its key specs, and COMMAND
+    GETKEYS, name the first): with the source and the last one on one server and
+    the first elsewhere, the command runs where it writes, and nothing is written
+    on a server that does not own it (it was routed by the first STORE)."""
+    servers, px = clean
+    src, first, last = spread_keys_for("geo2 " + cmd.split()[0], 3, servers)
+    last = next(k for k in spread_keys_for("geo2b " + cmd.split()[0], 9, servers)
+                if placement([k], servers, hash_tag="{}")[k] is placement([src], servers, hash_tag="{}")[src])
+    run_setup(px, {"setup": [GEO]}, [src])
+    c = px.resp()
+    args = fill(cmd.split(), [src]) + ["STORE", first, "STOREDIST", last]
+    assert c.call(*args) == 2
+    assert c.call("EXISTS", last) == 1 and c.call("EXISTS", first) == 0
+    home = placement([src], servers, hash_tag="{}")[src]
+    assert home.resp().call("EXISTS", last) == 1
+    # COMMAND GETKEYS still says what redis says
+    direct = home.resp().call("COMMAND", "GETKEYS", *args)
+    assert c.call("COMMAND", "GETKEYS", *args) == direct == [src.encode(), first.encode(), last.encode()]
+
+
+@pytest.mark.parametrize("dist", ["ketama", "modula"])
+def test_the_empty_key_goes_where_twemproxy_puts_it(env, dist):
+    """twemproxy hashes an empty key to 0 and the distribution places that hash:
+    ketama at its lowest point's server, modula at the first server in name
+    order (the proxy took server 0 for both)."""
+    servers = [env.redis() for _ in range(3)]
+    px = env.proxy({"alpha": redis_pool(servers, distribution=dist)})
+    c = px.resp()
+    assert c.call("SET", "", "empty") == b"OK"
+    if dist == "ketama":
+        want = servers[Ketama([(s.addr, 1) for s in servers]).index(0)]
+    else:
+        want = min(servers, key=lambda s: s.addr)  # servers are sorted by name, as twemproxy does
+    held = [s for s in servers if s.resp().call("EXISTS", "") == 1]
+    assert held == [want], [s.port for s in held]
+    assert c.call("GET", "") == b"empty"

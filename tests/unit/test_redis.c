@@ -230,9 +230,19 @@ static void test_req_movable_keys(void)
     CHECK(rq.keys.n == 1 && key_is(b, 0, "l") && rq.readonly);
     CHECK_EQ_INT(parse_words("GEORADIUS g 15 37 200 km STORE d", b, sizeof(b)), PARSE_OK);
     CHECK(rq.keys.n == 2 && key_is(b, 0, "g") && key_is(b, 1, "d"));
+    /* the command writes the last STORE or STOREDIST key: the one routed by (redis'
+     * key specs, and COMMAND GETKEYS, name the first of each) */
     CHECK_EQ_INT(parse_words("GEORADIUS g 15 37 200 km STOREDIST e STORE d", b, sizeof(b)),
                  PARSE_OK);
-    CHECK(rq.keys.n == 3 && key_is(b, 1, "d") && key_is(b, 2, "e")); /* in key spec order */
+    CHECK(rq.keys.n == 2 && key_is(b, 0, "g") && key_is(b, 1, "d"));
+    CHECK_EQ_INT(parse_words("GEORADIUS g 15 37 200 km STORE a COUNT 3 STORE b", b, sizeof(b)),
+                 PARSE_OK);
+    CHECK(rq.keys.n == 2 && key_is(b, 1, "b"));
+    CHECK_EQ_INT(parse_words("GEORADIUSBYMEMBER g m 200 km STORE store STOREDIST x", b, sizeof(b)),
+                 PARSE_OK);
+    CHECK(rq.keys.n == 2 && key_is(b, 1, "x"));
+    CHECK_EQ_INT(parse_words("GEORADIUS g 15 37 200 km STORE STORE", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.keys.n == 2 && key_is(b, 1, "STORE")); /* a key named STORE */
     CHECK_EQ_INT(parse_words("GEORADIUSBYMEMBER g m 200 km storedist d", b, sizeof(b)), PARSE_OK);
     CHECK(rq.keys.n == 2 && key_is(b, 1, "d"));
     CHECK_EQ_INT(parse_words("GEORADIUS g 15 37 200 km STORE", b, sizeof(b)), PARSE_OK);
@@ -892,9 +902,16 @@ static bool keys_are(const char *req, const struct spans *keys, const char *want
     return i == keys->n;
 }
 
+static int span_collect(void *ctx, struct span key, uint32_t flags)
+{
+    (void)flags;
+    return spans_push(ctx, key.off, key.len);
+}
+
 /* The parser finds every key redis' COMMAND GETKEYS finds, in the same order
  * (tests/vectors/redis-getkeys.tsv, from a live redis-server). Requests the proxy
- * refuses (blocking) are checked against the table itself. */
+ * refuses (blocking) are checked against the table itself, and GEORADIUS*, routed
+ * by the key it writes (REDIS_KEYS_GEO), by what the proxy's GETKEYS says. */
 static void test_getkeys_vectors(void)
 {
     FILE *f = unit_vectors_open("redis-getkeys.tsv");
@@ -928,6 +945,15 @@ static void test_getkeys_vectors(void)
                 spans_free(&table);
                 continue;
             }
+        }
+        const struct redis_cmd *geo =
+            ok ? redis_cmd_get(
+                     redis_cmd_lookup((const uint8_t *)b + rq.args.v[0].off, rq.args.v[0].len))
+               : NULL;
+        if (geo != NULL && geo->keys_kind == REDIS_KEYS_GEO) {
+            ok = redis_cmd_keys_each(geo, (const uint8_t *)b, rq.args.v, rq.args.n, span_collect,
+                                     &table) == 0;
+            keys = &table;
         }
         if (ok && keys_are(b, keys, tab + 1)) {
             unit_pass++;
