@@ -44,6 +44,7 @@
 #include "process/privileges.h"
 #include "process/signals.h"
 #include "process/upgrade.h"
+#include "proxy/memlimit.h"
 #include "stats/stats.h"
 
 static void print_banner(void)
@@ -407,6 +408,7 @@ static int run(const struct options *o, struct conf *conf, struct upgrade *up)
         return 1;
     }
     install_crash_handlers();
+    memlimit_tune_allocator();
     raise_nofile(conf->global.max_openfiles);
     if (o->pid_file != NULL && !upgrading && pidfile_create(o->pid_file) != 0) {
         return 1;

@@ -14,5 +14,8 @@ void memlimit_enforce(struct proxy *px);
 /* Give freed heap memory back to the system when there is much of it (the
  * memory large values needed); called once a second. */
 void memlimit_give_back(void);
+/* At start, before workers fork: large buffers freed stay for reuse until
+ * memlimit_give_back returns them. */
+void memlimit_tune_allocator(void);
 
 #endif

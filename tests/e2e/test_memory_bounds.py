@@ -716,3 +716,30 @@ def test_errors_of_failed_connections_do_not_open_a_clients_window(env):
           % (sent, limit // size))
     # the replies that fit, and the first window of 16 sent before any reply
     assert sent <= limit // size + 16 + 16, sent
+
+
+def minor_faults(pid):
+    return int(open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()[7])
+
+
+@pytest.mark.skipif(SANITIZED, reason="ASan's allocator is not glibc's")
+def test_large_multi_gets_reuse_their_buffers(env):
+    """A get of 50 values of 100 KB over 4 memcached needs four 5 MB buffers
+    (the servers' replies, the fragments, the merged reply, the client's
+    output): freed to the system after each call, they faulted in fresh pages
+    for the next one, 4,900 page faults a call (15 ms of CPU against
+    twemproxy's 2.2). They stay for reuse until the once-a-second give-back."""
+    px = env.proxy({"m": mc_pool(env.memcacheds(4))})
+    c = px.pymc()
+    keys = ["big:%d" % i for i in range(50)]
+    value = b"v" * 100000
+    for k in keys:
+        assert c.set(k, value, noreply=False)
+    for _ in range(3):
+        c.get_many(keys)
+    before = minor_faults(px.proc.pid)
+    for _ in range(20):
+        got = c.get_many(keys)
+        assert len(got) == 50 and all(v == value for v in got.values())
+    faults = (minor_faults(px.proc.pid) - before) / 20
+    assert faults < 1000, "%.0f page faults per get of 5 MB" % faults
