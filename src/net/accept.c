@@ -67,12 +67,11 @@ static bool accept_fd_free_under(int lfd, int cap)
 
 /* fd reached the cap: it waits, and the listener rests until a descriptor
  * under the cap is free. */
-static void accept_park(struct ev_loop *loop, struct accept_rest *r, int fd, int cap,
+static void accept_park(struct ev_loop *loop, struct accept_rest *r, int fd,
                         const struct sockaddr_storage *peer, socklen_t peer_len, const char *what)
 {
     char why[160];
     r->parked = fd;
-    r->parked_cap = cap;
     r->parked_len = peer != NULL ? peer_len : 0;
     if (peer != NULL) {
         memcpy(&r->parked_peer, peer, peer_len);
@@ -80,18 +79,18 @@ static void accept_park(struct ev_loop *loop, struct accept_rest *r, int fd, int
     snprintf(why, sizeof(why),
              "waits: descriptor %d reached %d, and the rest of the open files limit is kept "
              "for server connections",
-             fd, cap);
+             fd, r->fd_cap);
     accept_rest_start(loop, r, why, what);
 }
 
-/* The parked connection, once a descriptor under its cap is free; else -1
- * and the listener rests on. */
+/* The parked connection, once a descriptor under the cap (as the listener sets
+ * it now) is free; else -1 and the listener rests on. */
 static int accept_unpark(struct ev_loop *loop, struct accept_rest *r, const char *what,
                          struct sockaddr_storage *peer, socklen_t *peer_len)
 {
-    if (!accept_fd_free_under(r->io->fd, r->parked_cap)) {
+    if (r->fd_cap > 0 && !accept_fd_free_under(r->io->fd, r->fd_cap)) {
         char why[160];
-        snprintf(why, sizeof(why), "waits: the descriptors under %d are all in use", r->parked_cap);
+        snprintf(why, sizeof(why), "waits: the descriptors under %d are all in use", r->fd_cap);
         accept_rest_start(loop, r, why, what);
         return -1;
     }
@@ -116,7 +115,7 @@ int accept_next(struct ev_loop *loop, struct accept_rest *r, int flags, const ch
         }
         int fd = accept4(r->io->fd, (struct sockaddr *)peer, peer_len, flags);
         if (fd >= 0 && r->fd_cap > 0 && fd >= r->fd_cap) {
-            accept_park(loop, r, fd, r->fd_cap, peer, peer != NULL ? *peer_len : 0, what);
+            accept_park(loop, r, fd, peer, peer != NULL ? *peer_len : 0, what);
             return -1;
         }
         if (fd >= 0) {

@@ -31,9 +31,10 @@ struct accept_rest {
     struct ev_timer timer; /* armed while the listener rests */
     struct ev_io *io;      /* the listener's watcher: it reads again when the rest ends */
     struct log_gap log;
-    int fd_cap;     /* a connection given a descriptor from this on waits (0: none) */
-    int parked;     /* -1, or the connection that did */
-    int parked_cap; /* it is given once the lowest free descriptor is under this */
+    int fd_cap; /* a connection given a descriptor from this on waits (0: none); its
+                   listener sets it before each accept_next */
+    int parked; /* -1, or the connection that did: given once the lowest free
+                   descriptor is under fd_cap */
     socklen_t parked_len;
     struct sockaddr_storage parked_peer;
 };

@@ -110,7 +110,7 @@ static void memlimit_release(struct proxy *px, const struct holder *h, size_t to
  * each free (its mmap threshold moves up, but its trim threshold is only twice
  * the last buffer freed), so a stream of large replies faulted fresh pages
  * in for each: a get of 50 values of 100 KB split over 4 servers took 4,900
- * page faults and 15 ms of CPU; 60 and 3.3-4.5 ms with these (twemproxy, whose
+ * page faults and 15 ms of CPU; 55-59 and 3.9-4.5 ms with these (twemproxy, whose
  * buffers are never freed: 0 and 2.2 ms). Larger buffers are mapped (realloc
  * moves their pages, it does not copy them): a buffer growing in the heap
  * leaves the chunks it outgrew behind, and at 32 MB a client's 64 MB of unread

@@ -200,9 +200,9 @@ int proxy_client_fd_cap(const struct proxy *px)
     long keep = PROXY_FD_SPARE;
     for (uint32_t i = 0; i < px->npools; i++) {
         const struct pool *p = px->pools[i];
-        uint32_t per = p->cp->server_connections;
-        keep += (long)p->nservers * (per < SERVER_CONNS_MAX ? per : SERVER_CONNS_MAX) +
-                (long)p->cp->nsentinels;
+        /* (every server of a pool has the same number, server_init's) */
+        uint32_t per = p->nservers > 0 ? p->servers[0].nconns : 0;
+        keep += (long)p->nservers * per + (long)p->cp->nsentinels;
     }
     /* many servers and a small limit: clients still get half of it */
     long cap = px->fd_limit - keep > px->fd_limit / 2 ? px->fd_limit - keep : px->fd_limit / 2;
