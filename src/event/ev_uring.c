@@ -64,10 +64,60 @@ static void *uring_create(void)
     return st;
 }
 
+int uring_reap(struct uring_state *st, uint64_t ms, uring_reap_fn *fn, void *arg)
+{
+    struct __kernel_timespec ts = {(long long)(ms / 1000), (long long)(ms % 1000) * 1000000};
+    struct io_uring_cqe *cqe = NULL;
+    int rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
+    if (rc < 0 && rc != -ETIME && rc != -EINTR) {
+        return -1;
+    }
+    unsigned head, seen = 0;
+    io_uring_for_each_cqe(&st->ring, head, cqe)
+    {
+        seen++;
+        fn(st, cqe, arg);
+    }
+    io_uring_cq_advance(&st->ring, seen);
+    return 0;
+}
+
+static void uring_drain_seen(struct uring_state *st, const struct io_uring_cqe *cqe, void *arg)
+{
+    (void)st;
+    bool *done = arg;
+    *done = *done || cqe->user_data == URING_DRAIN;
+}
+
+/* Every request in flight holds its file, and a ring closed with requests in
+ * flight is torn down by a kernel worker some time after the process is gone:
+ * a listener whose poll was still armed took connections after a stop (45 of
+ * 50 connects right after the exit) and kept a restart from binding. So the
+ * loop's end cancels everything and reaps that cancel before the ring closes;
+ * the last reference to each file then goes back in this process. */
+static void uring_drain(struct uring_state *st)
+{
+    struct io_uring_sqe *sqe = uring_sqe(st);
+    if (sqe == NULL) {
+        return;
+    }
+    io_uring_prep_cancel64(sqe, 0, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, URING_DRAIN);
+    bool done = false;
+    for (int turn = 0; turn < 10 && !done; turn++) {
+        if (uring_reap(st, 100, uring_drain_seen, &done) != 0) {
+            return;
+        }
+    }
+    /* the cancelled requests complete in task work; run it */
+    (void)io_uring_get_events(&st->ring);
+}
+
 static void uring_destroy(void *state)
 {
     struct uring_state *st = state;
     uring_cio_finish(st);
+    uring_drain(st);
     io_uring_queue_exit(&st->ring);
     uring_cio_destroy(st);
     free(st->slots);

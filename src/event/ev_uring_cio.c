@@ -818,31 +818,22 @@ void ev_cio_close(struct ev_cio *c)
     cio_maybe_free(c);
 }
 
+static void cio_finish_one(struct uring_state *st, const struct io_uring_cqe *cqe, void *arg)
+{
+    (void)arg;
+    if (cqe->user_data != URING_CANCEL && (cqe->user_data & URING_CIO_BIT)) {
+        uring_cio_complete(st, cqe);
+    }
+}
+
 void uring_cio_finish(struct uring_state *st)
 {
     uint64_t until = cio_now_ms() + CIO_FINISH_MS;
     while (st->cio_ok && uring_cio_prepare(st) >= 0 && st->nsending > 0) {
         uint64_t now = cio_now_ms();
-        if (now >= until) {
+        if (now >= until || uring_reap(st, until - now, cio_finish_one, NULL) != 0) {
             return;
         }
-        uint64_t left = until - now;
-        struct __kernel_timespec ts = {(long long)(left / 1000),
-                                       (long long)(left % 1000) * 1000000};
-        struct io_uring_cqe *cqe = NULL;
-        int rc = io_uring_submit_and_wait_timeout(&st->ring, &cqe, 1, &ts, NULL);
-        if (rc < 0 && rc != -ETIME && rc != -EINTR) {
-            return;
-        }
-        unsigned head, seen = 0;
-        io_uring_for_each_cqe(&st->ring, head, cqe)
-        {
-            seen++;
-            if (cqe->user_data != URING_CANCEL && (cqe->user_data & URING_CIO_BIT)) {
-                uring_cio_complete(st, cqe);
-            }
-        }
-        io_uring_cq_advance(&st->ring, seen);
     }
 }
 

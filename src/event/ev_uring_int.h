@@ -16,6 +16,8 @@
 
 /* user_data of our own cancels: nothing to report */
 #define URING_CANCEL UINT64_MAX
+/* user_data of the cancel of everything when the loop ends */
+#define URING_DRAIN (UINT64_MAX - 1)
 /* user_data of a completion-I/O operation: the ev_cio's address with this bit
  * (never set in a user-space address) and the operation in the low bits; a
  * poll's user_data has a 31-bit generation in its high half, so never this bit */
@@ -55,6 +57,10 @@ struct uring_state {
 };
 
 struct io_uring_sqe *uring_sqe(struct uring_state *st);
+/* At the loop's end: submit, wait at most ms for a completion, and hand each
+ * completion there is to fn; -1 when the ring failed. */
+typedef void uring_reap_fn(struct uring_state *st, const struct io_uring_cqe *cqe, void *arg);
+int uring_reap(struct uring_state *st, uint64_t ms, uring_reap_fn *fn, void *arg);
 struct uring_slot *uring_slot(struct uring_state *st, int fd);
 
 /* The completion half, called by the readiness half's wait. */
