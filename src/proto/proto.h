@@ -92,7 +92,16 @@ enum req_route {
 enum req_txn { TXN_NONE = 0, TXN_MULTI, TXN_EXEC, TXN_DISCARD, TXN_WATCH, TXN_UNWATCH };
 
 /* What a ROUTE_PUBSUB request (or a subscription confirmation, rsp_info.push) is. */
-enum req_sub { SUB_NONE = 0, SUB_SUBSCRIBE, SUB_PSUBSCRIBE, SUB_UNSUBSCRIBE, SUB_PUNSUBSCRIBE };
+/* SUB_PING marks a PING (a local command): a subscribed client's is answered
+ * after the messages its servers sent before it (pubsub_ping). */
+enum req_sub {
+    SUB_NONE = 0,
+    SUB_SUBSCRIBE,
+    SUB_PSUBSCRIBE,
+    SUB_UNSUBSCRIBE,
+    SUB_PUNSUBSCRIBE,
+    SUB_PING
+};
 
 /* What a reply read on a subscribed server connection is (rsp_parse with a
  * subscription command's id sets rsp_info.push). */

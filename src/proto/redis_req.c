@@ -241,6 +241,8 @@ static uint8_t req_sub_of(uint16_t cmd)
         return SUB_UNSUBSCRIBE;
     case REDIS_CMD_PUNSUBSCRIBE:
         return SUB_PUNSUBSCRIBE;
+    case REDIS_CMD_PING:
+        return SUB_PING;
     default:
         return SUB_NONE;
     }

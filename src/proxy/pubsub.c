@@ -306,6 +306,60 @@ void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     c->lc.subscribed = subs_count(&c->subs) > 0;
 }
 
+/* The answer to a subscriber's PING, as the client's protocol (reply_arg)
+ * gave it when it asked: the one it would have had at once. */
+static void pubsub_pong(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                        const struct rsp_info *ri, const char *err)
+{
+    (void)p, (void)len, (void)ri;
+    struct client *c = r->client;
+    if (c == NULL) {
+        return;
+    }
+    struct local_ctx lc = c->lc; /* (read only: PING changes nothing) */
+    lc.subscribed = true;
+    lc.resp = (int)r->reply_arg;
+    if (err != NULL || c->pool->proto->local(out, r->split->req, &r->split->info, &lc) <= 0) {
+        c->pool->proto->error_reply(out, err != NULL ? err : "out of memory");
+    }
+}
+
+/* PING while subscribed. Redis answers it on the connection its messages come
+ * by, so a message sent before the PING reaches the client before the answer;
+ * a client uses that to know it heard everything published up to then. The
+ * proxy's answer waits for a PING of its own on each of the client's
+ * subscribed connections: what each carried before comes first. False when
+ * the client is not subscribed (PING is answered at once). */
+bool pubsub_ping(struct client *c, const uint8_t *p, const struct req_info *ri)
+{
+    struct subs *ss = &c->subs;
+    if (!c->lc.subscribed || ss->nconns == 0) {
+        return false;
+    }
+    struct req *parent = req_new_split(c->px, p, ri, ss->nconns);
+    parent->split->info.named = ri->named;
+    parent->reply = pubsub_pong;
+    parent->hangs_up = true; /* as its subscriptions': a lost connection closes the client */
+    parent->reply_arg = (uint64_t)(uint32_t)c->lc.resp;
+    cqueue_push(c, parent, 0);
+    for (uint32_t i = 0; i < ss->nconns; i++) {
+        struct sconn *sc = ss->conns[i];
+        struct req *f = req_new_frag(parent, i);
+        int err = sconn_ensure(sc);
+        if (err != 0) {
+            req_fail(f, server_strerror(sc->server, err));
+            continue;
+        }
+        struct buf *out = sconn_out(sc);
+        if (buf_append(out, p, ri->len) != 0) {
+            req_fail(f, "out of memory");
+            continue;
+        }
+        sconn_queued(sc, f, ri->len);
+    }
+    return true;
+}
+
 void pubsub_message(struct client *c, struct req *next, const uint8_t *p, size_t len)
 {
     if (c == NULL || c->closed) {

@@ -624,6 +624,9 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     if (ri->route == ROUTE_LOCAL && ri->sub == SUB_UNSUBSCRIBE) {
         pubsub_reset(c);
     }
+    if (ri->sub == SUB_PING && ri->args.n <= 2 && !c->txn.active && pubsub_ping(c, p, ri)) {
+        return true; /* subscribed: answered behind the messages before it */
+    }
     if (router_asks_local(c, ri)) {
         int resp = c->lc.resp;
         if (router_local(c, p, ri)) {

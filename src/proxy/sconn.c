@@ -909,6 +909,15 @@ static uint16_t sconn_parse_cmd(const struct sconn *c)
     return c->head->skip > 0 ? 0 : c->head->cmd;
 }
 
+/* A push (RESP3 '>') on a connection no subscription uses answers no request:
+ * redis sends one there when another client's CLIENT TRACKING names the
+ * connection in REDIRECT. Taken for a reply, it would hand every later reply
+ * on the connection to the client before. */
+static bool sconn_stray_push(const struct sconn *c, const uint8_t *p)
+{
+    return c->sub_cmd == 0 && p[0] == '>' && c->server->pool->cp->redis;
+}
+
 /* Parse and hand out every complete response in c->in. Returns -1 if c failed. */
 static int sconn_parse(struct sconn *c)
 {
@@ -917,14 +926,15 @@ static int sconn_parse(struct sconn *c)
     while (pos < c->in.len) {
         const uint8_t *p = c->in.data + pos;
         size_t n = c->in.len - pos;
-        if (c->swallow == 0 && c->head == NULL && c->sub_cmd == 0) {
+        bool stray = sconn_stray_push(c, p);
+        if (c->swallow == 0 && c->head == NULL && c->sub_cmd == 0 && !stray) {
             sconn_fail(c, "unexpected data from server", SS_server_err);
             return -1;
         }
         if (c->need > n) {
             break;
         }
-        int rc = pr->rsp_parse(p, n, sconn_parse_cmd(c), &c->ri);
+        int rc = pr->rsp_parse(p, n, stray ? 0 : sconn_parse_cmd(c), &c->ri);
         if (rc == PARSE_AGAIN) {
             c->need = c->ri.len; /* a big reply is not re-parsed on every read */
             break;
@@ -937,6 +947,10 @@ static int sconn_parse(struct sconn *c)
             return -1;
         }
         pos += c->ri.len;
+        if (stray) {
+            log_debug("server '%s': a push no request waits for, dropped", c->server->cs->name);
+            continue;
+        }
         if (c->ri.push == PUSH_MESSAGE && c->swallow == 0) {
             pubsub_message(c->owner, c->head, p, c->ri.len); /* a publish: nobody asked */
             continue;

@@ -193,6 +193,20 @@ def test_a_message_comes_in_the_protocol_the_subscriber_speaks_now(rig):
     assert got[1] == got[0]
 
 
+def _behind_a_publish(a, busy, pub, request, n):
+    """The server busy for a while, a PUBLISH to {k}ch waiting behind it, then
+    the subscriber a's request: a's next n replies, as bytes."""
+    busy.send(encode_command("EVAL", SLOW.replace("100000", "30000000"), "1", "{k}x"))
+    time.sleep(0.05)
+    pub.send(encode_command("PUBLISH", "{k}ch", "m"))
+    time.sleep(0.05)
+    a.send(request)
+    got = _raw_replies(a, n)
+    assert busy.read_reply() == 1 and pub.read_reply() == 1
+    assert a.read_available(0.3) == b""
+    return got
+
+
 def test_a_message_sent_before_an_unsubscribe_comes_before_its_confirmation(rig):
     """A message the server sent before it took the client's UNSUBSCRIBE comes
     before the confirmation, as from redis; behind it (and behind the replies
@@ -204,16 +218,9 @@ def test_a_message_sent_before_an_unsubscribe_comes_before_its_confirmation(rig)
         a, busy, pub = target.resp(), target.resp(), target.resp()
         try:
             assert _run(a, [("SUBSCRIBE", "{k}ch")]) == [[b"subscribe", b"{k}ch", 1]]
-            # the server is busy for a while; the PUBLISH waits behind it, and
-            # the UNSUBSCRIBE after it
-            busy.send(encode_command("EVAL", SLOW.replace("100000", "30000000"), "1", "{k}x"))
-            time.sleep(0.05)
-            pub.send(encode_command("PUBLISH", "{k}ch", "m"))
-            time.sleep(0.05)
-            a.send(encode_command("UNSUBSCRIBE", "{k}ch") + encode_command("GET", "{k}a"))
-            got.append(_raw_replies(a, 3))
-            assert busy.read_reply() == 1 and pub.read_reply() == 1
-            assert a.read_available(0.3) == b""
+            # the UNSUBSCRIBE waits behind the PUBLISH
+            got.append(_behind_a_publish(a, busy, pub, encode_command("UNSUBSCRIBE", "{k}ch") +
+                                         encode_command("GET", "{k}a"), 3))
         finally:
             for x in (a, busy, pub):
                 x.close()
@@ -259,3 +266,29 @@ def test_a_subscription_change_after_a_publish_in_a_pipeline_does_not_overtake_i
             assert [b"unsubscribe", b"{k}ch", 1] in replies[1:], (target, replies)
         finally:
             c.close()
+
+
+@pytest.mark.parametrize("resp", [2, 3])
+def test_a_ping_while_subscribed_comes_after_the_messages_before_it(rig, resp):
+    """A subscriber's PING is answered behind the messages published before it,
+    as on redis, where both come over its one connection: a client uses that to
+    know it heard everything up to then. The proxy answered the PING at once,
+    ahead of a message its server was about to send."""
+    direct, server, px = rig
+    got = []
+    for target in (direct, px):
+        a, busy, pub = target.resp(), target.resp(), target.resp()
+        try:
+            if resp == 3:
+                a.call("HELLO", "3")
+            a.send(encode_command("SUBSCRIBE", "{k}ch"))
+            assert _raw_replies(a, 1)[0].endswith(b"subscribe\r\n$5\r\n{k}ch\r\n:1\r\n")
+            # so does the PING, where it reaches the server
+            got.append(_behind_a_publish(a, busy, pub, encode_command("PING", "p"), 2))
+        finally:
+            for x in (a, busy, pub):
+                x.close()
+    push = b">" if resp == 3 else b"*"
+    pong = b"$1\r\np\r\n" if resp == 3 else b"*2\r\n$4\r\npong\r\n$1\r\np\r\n"
+    assert got[0] == [push + b"3\r\n$7\r\nmessage\r\n$5\r\n{k}ch\r\n$1\r\nm\r\n", pong]
+    assert got[1] == got[0]

@@ -514,3 +514,40 @@ def test_resp3_hello_and_replies(rig):
         outs.append([(_resp3_raw(c) if not c.send(encode_command(*cmd)) else None) for cmd in cmds])
         c.close()
     assert outs[1] == outs[0]
+
+
+def test_a_push_no_request_asked_for_is_not_taken_for_a_reply(env):
+    """A client of redis itself may send its CLIENT TRACKING invalidations to
+    another connection (REDIRECT id), the proxy's RESP3 connection among them:
+    redis then pushes `>2 invalidate` there. The proxy handed the push to the
+    client whose GET waited on the connection, and that GET's value to the
+    next client's GET (k1's value for k2)."""
+    r = env.redis()
+    px = env.proxy({"one": redis_pool([r])})
+    direct = r.client()
+    direct.set("k1", "v1")
+    direct.set("k2", "v2")
+    a, b = px.resp(), px.resp()
+    for c in (a, b):
+        c.send(encode_command("HELLO", "3"))
+        _resp3_raw(c)
+    assert a.call("GET", "k1") == b"v1"
+    ids = [cl["id"] for cl in direct.client_list() if cl.get("resp") == "3"]
+    assert len(ids) == 1, direct.client_list()  # the proxy's one RESP3 connection
+    tracker = r.resp()
+    assert tracker.call("CLIENT", "TRACKING", "on", "REDIRECT", ids[0], "BCAST") == b"OK"
+    # redis busy for 300 ms, then a write it invalidates on the proxy's connection,
+    # ahead of the two GETs sent meanwhile
+    busy = ("local t0 = redis.call('time') while true do local t = redis.call('time') "
+            "if (t[1] - t0[1]) * 1000000 + t[2] - t0[2] > 300000 then break end end "
+            "redis.call('set', 'k9', 'x') return 1")
+    tracker.send(encode_command("EVAL", busy, "0"))
+    time.sleep(0.1)
+    a.send(encode_command("GET", "k1"))
+    b.send(encode_command("GET", "k2"))
+    assert tracker.read_reply() == 1
+    assert _resp3_raw(a) == b"$2\r\nv1\r\n"
+    assert _resp3_raw(b) == b"$2\r\nv2\r\n"
+    assert a.call("GET", "k1") == b"v1" and b.call("GET", "k2") == b"v2"
+    assert a.read_available(0.2) == b"" and b.read_available(0.2) == b""
+    tracker.close()
