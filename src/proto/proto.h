@@ -235,6 +235,7 @@ struct local_ctx {
     const char *addr;  /* CLIENT INFO: the peer, "ip:port" */
     const char *laddr; /* CLIENT INFO: the local end */
     bool subscribed;   /* PING answers as in subscribed mode */
+    bool no_evict;     /* CLIENT NO-EVICT on: shown in CLIENT INFO's flags (RESET keeps it) */
     /* out: logins refused since the caller last cleared it (a wrong password or
      * user), and the user the last of them named, printable ("default" when
      * none was), for the caller's count and log line */

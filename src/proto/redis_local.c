@@ -275,12 +275,13 @@ static int local_answer(struct buf *out, const uint8_t *req, const struct req_in
     }
 }
 
-/* What a RESP2 client may send while subscribed, as redis 7 allows it. */
+/* What a RESP2 client may send while subscribed, as redis 7 allows it (the
+ * sharded forms too: the proxy then refuses them as it does elsewhere). */
 static bool local_subscribed_ok(uint16_t cmd)
 {
     return cmd == REDIS_CMD_PING || cmd == REDIS_CMD_SUBSCRIBE || cmd == REDIS_CMD_PSUBSCRIBE ||
            cmd == REDIS_CMD_UNSUBSCRIBE || cmd == REDIS_CMD_PUNSUBSCRIBE || cmd == REDIS_CMD_QUIT ||
-           cmd == REDIS_CMD_RESET;
+           cmd == REDIS_CMD_RESET || cmd == REDIS_CMD_SSUBSCRIBE || cmd == REDIS_CMD_SUNSUBSCRIBE;
 }
 
 /* A refusal appended as redis words it: one of EXEC aborts the transaction, and

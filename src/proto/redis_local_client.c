@@ -78,6 +78,13 @@ static int client_setinfo(struct buf *out, const uint8_t *req, const struct span
     return redis_wire_status(out, "OK");
 }
 
+/* CLIENT INFO's flags, in redis' order: N for none. */
+static const char *client_flags(const struct local_ctx *lc)
+{
+    static const char *const v[4] = {"N", "P", "e", "Pe"};
+    return v[(lc->subscribed ? 1 : 0) + (lc->no_evict ? 2 : 0)];
+}
+
 /* CLIENT INFO: redis 7.0's line, with what the proxy knows of the connection and 0 or
  * the defaults for what only a server has (buffers, memory); cmd: the command asking
  * (CLIENT LIST shows the same line). shown: false for CLIENT LIST's empty answer. */
@@ -88,11 +95,11 @@ static int client_info(struct buf *out, const struct local_ctx *lc, const char *
     if (!shown) {
         return redis_wire_verbatim(out, "txt", "", 0, lc->resp);
     }
-    int rc = buf_printf(
-        &line, "id=%llu addr=%s laddr=%s fd=0 name=%.*s age=0 idle=0 flags=%s db=%d",
-        (unsigned long long)lc->id, lc->addr != NULL ? lc->addr : "",
-        lc->laddr != NULL ? lc->laddr : "", (int)lc->name.len,
-        lc->name.len > 0 ? (const char *)lc->name.data : "", lc->subscribed ? "P" : "N", lc->db);
+    int rc =
+        buf_printf(&line, "id=%llu addr=%s laddr=%s fd=0 name=%.*s age=0 idle=0 flags=%s db=%d",
+                   (unsigned long long)lc->id, lc->addr != NULL ? lc->addr : "",
+                   lc->laddr != NULL ? lc->laddr : "", (int)lc->name.len,
+                   lc->name.len > 0 ? (const char *)lc->name.data : "", client_flags(lc), lc->db);
     rc |= buf_printf(&line,
                      " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 "
                      "multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r "
@@ -135,13 +142,19 @@ static int client_list(struct buf *out, const uint8_t *req, const struct span *a
     return client_info(out, lc, "client|list", shown);
 }
 
-/* CLIENT NO-EVICT, NO-TOUCH: nothing for the proxy to do, but the answer. */
-static int client_on_off(struct buf *out, const uint8_t *req, struct span arg)
+/* CLIENT NO-EVICT, NO-TOUCH: nothing for the proxy to do but the answer, and
+ * NO-EVICT's flag in CLIENT INFO (flag: NULL for NO-TOUCH, which redis 7.0
+ * does not show). */
+static int client_on_off(struct buf *out, const uint8_t *req, struct span arg, bool *flag)
 {
-    if (redis_wire_arg_is(req, arg, "on") || redis_wire_arg_is(req, arg, "off")) {
-        return redis_wire_status(out, "OK");
+    bool on = redis_wire_arg_is(req, arg, "on");
+    if (!on && !redis_wire_arg_is(req, arg, "off")) {
+        return redis_wire_error(out, "ERR syntax error");
     }
-    return redis_wire_error(out, "ERR syntax error");
+    if (flag != NULL) {
+        *flag = on;
+    }
+    return redis_wire_status(out, "OK");
 }
 
 /* CLIENT REPLY: OFF and SKIP would leave the proxy unable to tell which server reply
@@ -205,8 +218,9 @@ int redis_local_client(struct buf *out, const uint8_t *req, const struct req_inf
     case REDIS_CMD_CLIENT_LIST:
         return client_list(out, req, a, info->args.n, lc);
     case REDIS_CMD_CLIENT_NO_EVICT:
+        return client_on_off(out, req, a[2], &lc->no_evict);
     case REDIS_CMD_CLIENT_NO_TOUCH:
-        return client_on_off(out, req, a[2]);
+        return client_on_off(out, req, a[2], NULL);
     case REDIS_CMD_CLIENT_REPLY:
         return client_reply(out, req, a[2]);
     case REDIS_CMD_CLIENT_HELP:

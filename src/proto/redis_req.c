@@ -132,6 +132,12 @@ static const struct redis_cmd *req_command(const uint8_t *p, struct req_info *in
         c = redis_cmd_get(id);
     }
     info->named = id;
+    if (redis_cmd_rejected(c) && argc > 1) {
+        /* a container refused whole: a known subcommand is its name where redis
+         * gives one (a subscriber's refusal: 'config|get') */
+        uint16_t sub = redis_cmd_lookup_sub(id, p + a[1].off, a[1].len);
+        info->named = sub != REDIS_CMD_UNKNOWN ? sub : id;
+    }
     bool arity_ok = redis_cmd_arity_ok(c, argc);
     if (!arity_ok && id == REDIS_CMD_EXEC) {
         /* redis: EXEC refused aborts the transaction, and says so */

@@ -265,7 +265,8 @@ RD = [
     # whose arity redis' table takes (the pairs are checked only when it runs)
     ("subscribed-refused", resp("SUBSCRIBE", "c") + resp("OBJECT", "HELP") + resp("MEMORY", "DOCTOR")
      + resp("BLPOP", "a", "0") + resp("WAIT", "0", "0") + resp("MSET", "a", "1", "b")
-     + resp("MSETNX", "a", "1", "b") + resp("UNSUBSCRIBE")),
+     + resp("MSETNX", "a", "1", "b") + resp("CONFIG", "GET", "maxmemory") + resp("PUBSUB", "CHANNELS")
+     + resp("UNSUBSCRIBE")),
     ("config", resp("CONFIG", "GET", "maxmemory")),
     ("info", resp("INFO", "server")),
     ("flushall", resp("FLUSHALL")),

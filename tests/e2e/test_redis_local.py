@@ -1,8 +1,10 @@
 """Commands the proxy answers itself, AUTH and redis_db (SPEC 5.2, 5.3, section 2)."""
 
+import re
+
 import pytest
 
-from conftest import RespError, encode_command, redis_commands_list, redis_pool
+from conftest import Resp, RespError, encode_command, redis_commands_list, redis_pool
 
 PASSWORD = "s3cret-pw"
 
@@ -236,3 +238,24 @@ def test_auth_without_redis_auth_configured(plain):
     r = c.call("AUTH", "x")
     assert r == RespError("ERR Client sent AUTH, but no password is set")
     assert c.call("PING") == b"PONG"
+
+
+def test_client_info_flags_as_redis_shows_them(plain, menv):
+    """CLIENT INFO's flags: P while subscribed, e after CLIENT NO-EVICT on (kept
+    by RESET, as redis 7.0 keeps it), N for none; the proxy showed N or P only.
+    A subscriber's refusal names a refused container's subcommand as redis does."""
+    _, px = plain
+    direct = menv.redis()
+    seq = [("CLIENT", "INFO"), ("CLIENT", "NO-EVICT", "on"), ("CLIENT", "INFO"), ("RESET",),
+           ("CLIENT", "INFO"), ("SUBSCRIBE", "c"), ("CONFIG", "GET", "maxmemory"), ("UNSUBSCRIBE",),
+           ("CLIENT", "NO-EVICT", "off"), ("CLIENT", "INFO")]
+    got = []
+    for port in (direct.port, px.port("alpha")):
+        c = Resp(port=port)
+        c.send(b"".join(encode_command(*cmd) for cmd in seq))
+        replies = [c.read_reply() for _ in seq]
+        c.close()
+        got.append([re.search(rb"flags=(\w+)", r).group(1) if isinstance(r, bytes) and b"flags=" in r
+                    else r for r in replies])
+    assert got[0][0] == b"N" and got[0][2] == b"e" and got[0][4] == b"e"  # redis itself
+    assert got[1] == got[0]
