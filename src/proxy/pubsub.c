@@ -328,14 +328,15 @@ static void pubsub_pong(struct req *r, struct buf *out, const uint8_t *p, size_t
  * by, so a message sent before the PING reaches the client before the answer;
  * a client uses that to know it heard everything published up to then. The
  * proxy's answer waits for a PING of its own on each of the client's
- * subscribed connections: what each carried before comes first. False when
- * the client is not subscribed (PING is answered at once). */
-bool pubsub_ping(struct client *c, const uint8_t *p, const struct req_info *ri)
+ * subscribed connections: what each carried before comes first. */
+bool pubsub_ping_waits(const struct client *c)
+{
+    return c->lc.subscribed && c->subs.nconns > 0;
+}
+
+void pubsub_ping(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct subs *ss = &c->subs;
-    if (!c->lc.subscribed || ss->nconns == 0) {
-        return false;
-    }
     struct req *parent = req_new_split(c->px, p, ri, ss->nconns);
     parent->split->info.named = ri->named;
     parent->reply = pubsub_pong;
@@ -357,7 +358,6 @@ bool pubsub_ping(struct client *c, const uint8_t *p, const struct req_info *ri)
         }
         sconn_queued(sc, f, ri->len);
     }
-    return true;
 }
 
 void pubsub_message(struct client *c, struct req *next, const uint8_t *p, size_t len)

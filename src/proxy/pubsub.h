@@ -40,9 +40,11 @@ struct subs {
 
 /* SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE (ROUTE_PUBSUB). */
 void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
-/* PING (SUB_PING) of a subscribed client: answered once every connection of its
- * subscriptions answered one, behind their messages. False: not subscribed. */
-bool pubsub_ping(struct client *c, const uint8_t *p, const struct req_info *ri);
+/* Whether a PING (SUB_PING) of c waits for its subscribed connections: then
+ * pubsub_ping answers it once every one of them answered one, behind their
+ * messages. */
+bool pubsub_ping_waits(const struct client *c);
+void pubsub_ping(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* A message a server pushed on a connection of c: relayed in order, before
  * the reply to next (the oldest request waiting on that connection, NULL:
  * none), which the server sends after it. */

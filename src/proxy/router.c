@@ -578,11 +578,12 @@ static bool router_opens_watch(const struct client *c, const struct req_info *ri
  * connection to it. Where the connection changes (a WATCH starts or ends, HELLO
  * switches protocol, a reload moved the client, a PUBLISH after a SUBSCRIBE or
  * the other way round), the request waits until every earlier one is answered,
- * rather than overtake them on the other one. */
-static bool router_fenced(struct client *c, const struct req_info *ri)
+ * rather than overtake them on the other one. A subscriber's PING goes over its
+ * subscribed connections (pubsub_ping): a message its own PUBLISH before it made
+ * comes before the answer. */
+static bool router_fenced_on(struct client *c, uint8_t lane, bool opens_watch)
 {
-    uint8_t lane = ri->route == ROUTE_PUBSUB ? LANE_PUBSUB : LANE_SERVER;
-    if (!c->fence && lane == c->lane && !router_opens_watch(c, ri)) {
+    if (!c->fence && lane == c->lane && !opens_watch) {
         return false;
     }
     if (client_wait_fence(c)) {
@@ -590,6 +591,12 @@ static bool router_fenced(struct client *c, const struct req_info *ri)
     }
     c->lane = lane; /* nothing is out: it goes */
     return false;
+}
+
+static bool router_fenced(struct client *c, const struct req_info *ri)
+{
+    uint8_t lane = ri->route == ROUTE_PUBSUB ? LANE_PUBSUB : LANE_SERVER;
+    return router_fenced_on(c, lane, router_opens_watch(c, ri));
 }
 
 bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
@@ -624,8 +631,12 @@ bool router_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     if (ri->route == ROUTE_LOCAL && ri->sub == SUB_UNSUBSCRIBE) {
         pubsub_reset(c);
     }
-    if (ri->sub == SUB_PING && ri->args.n <= 2 && !c->txn.active && pubsub_ping(c, p, ri)) {
-        return true; /* subscribed: answered behind the messages before it */
+    if (ri->sub == SUB_PING && ri->args.n <= 2 && !c->txn.active && pubsub_ping_waits(c)) {
+        if (router_fenced_on(c, LANE_PUBSUB, false)) {
+            return false;
+        }
+        pubsub_ping(c, p, ri); /* answered behind the messages before it */
+        return true;
     }
     if (router_asks_local(c, ri)) {
         int resp = c->lc.resp;

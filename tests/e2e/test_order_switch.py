@@ -292,3 +292,22 @@ def test_a_ping_while_subscribed_comes_after_the_messages_before_it(rig, resp):
     pong = b"$1\r\np\r\n" if resp == 3 else b"*2\r\n$4\r\npong\r\n$1\r\np\r\n"
     assert got[0] == [push + b"3\r\n$7\r\nmessage\r\n$5\r\n{k}ch\r\n$1\r\nm\r\n", pong]
     assert got[1] == got[0]
+
+
+def test_a_ping_after_the_subscriber_own_publish_comes_after_its_message(rig):
+    """RESP3: PUBLISH to a channel the client listens on, then PING, in one
+    write: the pong comes after the message, as on redis (the PUBLISH's reply
+    may come before the message through the proxy, as the README says). The
+    PING went over the subscribed connection before the PUBLISH had run."""
+    direct, server, px = rig
+    for target in (direct, px):
+        c = target.resp()
+        try:
+            _run(c, [("HELLO", "3"), ("SUBSCRIBE", "{k}ch")])
+            c.send(encode_command("PUBLISH", "{k}ch", "self") + encode_command("PING", "p"))
+            got = _raw_replies(c, 3)
+            assert got[2] == b"$1\r\np\r\n", (target, got)
+            assert sorted(got[:2]) == [b":1\r\n", b">3\r\n$7\r\nmessage\r\n$5\r\n{k}ch\r\n$4\r\nself\r\n"], (target, got)
+            assert c.read_available(0.2) == b"", target
+        finally:
+            c.close()
