@@ -957,7 +957,7 @@ void client_private_lost(struct client *c, struct sconn *sc, const char *msg)
     if (c->lingering) {
         return; /* client_linger closed them: it hears nothing more */
     }
-    if (pubsub_owns(c, sc)) {
+    if (pubsub_holds(c, sc)) {
         /* the subscriptions on it are gone: the client's library reconnects and
          * subscribes again, which it does only for a closed connection. No
          * error says so: it would answer no request (a RESP3 client takes it

@@ -112,6 +112,11 @@ static void pubsub_send(struct client *c, struct server *s, uint16_t cmd, uint8_
         return;
     }
     sconn_queued(sc, r, out->len - before);
+    if (kind == SUB_SUBSCRIBE || kind == SUB_PSUBSCRIBE) {
+        sc->sub_names++;
+    } else if (sc->sub_names > 0) {
+        sc->sub_names--;
+    }
 }
 
 /* reply_arg of an (un)subscription: the count its confirmation gives, and the
@@ -329,23 +334,35 @@ static void pubsub_pong(struct req *r, struct buf *out, const uint8_t *p, size_t
  * a client uses that to know it heard everything published up to then. The
  * proxy's answer waits for a PING of its own on each of the client's
  * subscribed connections: what each carried before comes first. */
+static uint32_t pubsub_conns_used(const struct client *c)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < c->subs.nconns; i++) {
+        n += c->subs.conns[i]->sub_names > 0; /* a server with none left is not asked */
+    }
+    return n;
+}
+
 bool pubsub_ping_waits(const struct client *c)
 {
-    return c->lc.subscribed && c->subs.nconns > 0;
+    return c->lc.subscribed && pubsub_conns_used(c) > 0;
 }
 
 void pubsub_ping(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct subs *ss = &c->subs;
-    struct req *parent = req_new_split(c->px, p, ri, ss->nconns);
+    struct req *parent = req_new_split(c->px, p, ri, pubsub_conns_used(c));
     parent->split->info.named = ri->named;
     parent->reply = pubsub_pong;
     parent->hangs_up = true; /* as its subscriptions': a lost connection closes the client */
     parent->reply_arg = (uint64_t)(uint32_t)c->lc.resp;
     cqueue_push(c, parent, 0);
-    for (uint32_t i = 0; i < ss->nconns; i++) {
+    for (uint32_t i = 0, f_idx = 0; i < ss->nconns; i++) {
         struct sconn *sc = ss->conns[i];
-        struct req *f = req_new_frag(parent, i);
+        if (sc->sub_names == 0) {
+            continue;
+        }
+        struct req *f = req_new_frag(parent, f_idx++);
         int err = sconn_ensure(sc);
         if (err != 0) {
             req_fail(f, server_strerror(sc->server, err));
@@ -413,11 +430,11 @@ void pubsub_follow_heirs(struct client *c)
     }
 }
 
-bool pubsub_owns(const struct client *c, const struct sconn *sc)
+bool pubsub_holds(const struct client *c, const struct sconn *sc)
 {
     for (uint32_t i = 0; i < c->subs.nconns; i++) {
         if (c->subs.conns[i] == sc) {
-            return true;
+            return sc->sub_names > 0;
         }
     }
     return false;
@@ -439,6 +456,7 @@ void pubsub_reset(struct client *c)
     struct subs *ss = &c->subs;
     for (uint32_t i = 0; i < ss->nconns; i++) {
         sconn_reset(ss->conns[i], "client reset"); /* the simplest unsubscribe of all */
+        ss->conns[i]->sub_names = 0;
     }
     while (ss->nchans > 0) {
         subs_del(ss->chans, &ss->nchans, ss->nchans - 1);

@@ -58,8 +58,10 @@ void pubsub_follow_heirs(struct client *c);
  * the client is ended with why, as when their connection fails. */
 struct server;
 void pubsub_master_moved(struct client *c, const struct server *s, const char *why);
-/* Whether sc is one of c's subscribed connections. */
-bool pubsub_owns(const struct client *c, const struct sconn *sc);
+/* Whether sc is one of c's subscribed connections and still carries some of
+ * its subscriptions (one whose server's channels it left carries none: its
+ * loss loses nothing). */
+bool pubsub_holds(const struct client *c, const struct sconn *sc);
 /* The subscriptions' connections close (the client closes): their memory goes
  * with pubsub_free. */
 void pubsub_close(struct client *c);

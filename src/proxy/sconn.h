@@ -69,9 +69,11 @@ struct sconn {
      * names to end a wait without losing what it pops (blocking.c). */
     int64_t srv_id;
     bool id_asked;
-    bool quiet;       /* the proxy's own query (a cluster map): its closes are logged at info */
-    uint16_t sub_cmd; /* subscribed: replies are parsed as pushes with this command id */
-    bool paused;      /* not read from: its owner leaves its messages unread (sconn_pause) */
+    bool quiet;         /* the proxy's own query (a cluster map): its closes are logged at info */
+    uint16_t sub_cmd;   /* subscribed: replies are parsed as pushes with this command id */
+    uint32_t sub_names; /* a client's subscribed connection: the channels and patterns it
+                           was asked to subscribe to and not yet to leave (pubsub.c) */
+    bool paused;        /* not read from: its owner leaves its messages unread (sconn_pause) */
     struct ev_timer timer;           /* deadline of the oldest request */
     struct rsp_info ri;              /* parse scratch */
     struct tls_session *tls_session; /* offered on the next connect (resumption) */

@@ -5,6 +5,8 @@ pool (DBSIZE, KEYS, RANDOMKEY, SCRIPT), INFO, CLIENT, inline commands and
 RESP3. Where redis itself defines the answer, the same bytes are sent to a
 redis-server directly and through the proxy, and the replies compared."""
 
+import os
+import signal
 import socket
 import time
 
@@ -321,6 +323,37 @@ def test_pubsub_server_lost_ends_the_client(env):
     down = px.resp()
     down.send(encode_command("SUBSCRIBE", ch))
     assert down.is_closed()
+
+
+@pytest.mark.parametrize("how", ["stopped", "gone"])
+def test_a_server_whose_channels_the_subscriber_left_no_longer_holds_it(env, how):
+    """A subscriber that left every channel of a server keeps its other
+    subscriptions when that server stops answering or goes away, and its PING
+    is answered without it, as from redis. The proxy waited for that server to
+    answer the PING (for ever without `timeout:`), and closed the client when
+    the server was lost."""
+    servers = env.redises(2)
+    px = env.proxy({"alpha": redis_pool(servers)})
+    stay, leave = _keys_on_different_servers(px, servers, n=2, prefix="ch")
+    left = placement([leave], servers)[leave]
+    sub, pub = px.resp(), px.resp()
+    sub.send(encode_command("SUBSCRIBE", stay, leave))
+    assert [sub.read_reply() for _ in range(2)] == [[b"subscribe", stay.encode(), 1],
+                                                    [b"subscribe", leave.encode(), 2]]
+    assert sub.call("UNSUBSCRIBE", leave) == [b"unsubscribe", leave.encode(), 1]
+    if how == "stopped":
+        os.kill(left.proc.pid, signal.SIGSTOP)
+    else:
+        left.stop()
+    try:
+        sub.settimeout(5)
+        assert sub.call("PING", "x") == [b"pong", b"x"]
+        assert pub.call("PUBLISH", stay, "m") == 1
+        assert sub.read_reply() == [b"message", stay.encode(), b"m"]
+        assert sub.call("PING") == [b"pong", b""]
+    finally:
+        if how == "stopped":
+            os.kill(left.proc.pid, signal.SIGCONT)
 
 
 # --------------------------------------------------------------------------- keyless, whole pool
