@@ -329,11 +329,6 @@ static void pubsub_pong(struct req *r, struct buf *out, const uint8_t *p, size_t
     }
 }
 
-/* PING while subscribed. Redis answers it on the connection its messages come
- * by, so a message sent before the PING reaches the client before the answer;
- * a client uses that to know it heard everything published up to then. The
- * proxy's answer waits for a PING of its own on each of the client's
- * subscribed connections: what each carried before comes first. */
 static uint32_t pubsub_conns_used(const struct client *c)
 {
     uint32_t n = 0;
@@ -343,6 +338,11 @@ static uint32_t pubsub_conns_used(const struct client *c)
     return n;
 }
 
+/* PING while subscribed. Redis answers it on the connection its messages come
+ * by, so a message sent before the PING reaches the client before the answer;
+ * a client uses that to know it heard everything published up to then. The
+ * proxy's answer waits for a PING of its own on each of the client's
+ * subscribed connections: what each carried before comes first. */
 bool pubsub_ping_waits(const struct client *c)
 {
     return c->lc.subscribed && pubsub_conns_used(c) > 0;
