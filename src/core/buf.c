@@ -27,8 +27,9 @@ int buf_reserve(struct buf *b, size_t extra)
     size_t need = b->len + extra;
     size_t cap = b->cap ? b->cap : 64;
     if (need > BUF_LINEAR_STEP) {
-        /* past 1 MB grow by 1 MB steps (realloc moves pages, it does not copy
-         * them), so a buffer holding N bytes never takes 2N of memory */
+        /* past 1 MB grow by 1 MB steps, so a buffer holding N bytes never
+         * takes 2N of memory (a mapped buffer, over memlimit_tune_allocator's
+         * 8 MB, moves its pages at realloc; a heap one copies at most 8 MB) */
         cap = (need + BUF_LINEAR_STEP - 1) / BUF_LINEAR_STEP * BUF_LINEAR_STEP;
     }
     while (cap < need) {
