@@ -67,13 +67,18 @@ static bool listeners_pausable(const struct upgrade_fd *f, int worker)
     return f->worker == worker && (f->sa.ss_family == AF_INET || f->sa.ss_family == AF_INET6);
 }
 
-void listeners_pause(struct upgrade *up, int worker)
+bool listeners_pause(struct upgrade *up, int worker)
 {
+    bool unix_waits = false;
     for (uint32_t i = 0; i < up->nfds; i++) {
-        if (listeners_pausable(&up->fds[i], worker)) {
-            shutdown(up->fds[i].fd, SHUT_RD);
+        const struct upgrade_fd *f = &up->fds[i];
+        if (listeners_pausable(f, worker)) {
+            shutdown(f->fd, SHUT_RD);
+        } else if (f->worker == worker && f->sa.ss_family == AF_UNIX) {
+            unix_waits = true;
         }
     }
+    return unix_waits;
 }
 
 void listeners_resume(struct upgrade *up, const struct conf *conf, int worker)

@@ -24,8 +24,9 @@ void listeners_prune(struct upgrade *up, const struct conf *conf, int nworkers);
  * nobody accepted meanwhile. Paused, its TCP sockets leave their SO_REUSEPORT
  * groups (what waits in their queues is reset) and the other workers get the
  * new connections; resumed (before the worker starts again, or before the
- * sockets go to a new binary), they listen again in their groups. */
-void listeners_pause(struct upgrade *up, int worker);
+ * sockets go to a new binary), they listen again in their groups. A unix
+ * path has no group: its clients wait for the worker (true when it has one). */
+bool listeners_pause(struct upgrade *up, int worker);
 void listeners_resume(struct upgrade *up, const struct conf *conf, int worker);
 /* Close every worker socket: a stopping master refuses new connections at
  * once, a replaced one leaves them to the new master. */

@@ -266,12 +266,14 @@ static void master_schedule_restart(struct master *m, struct worker *w)
     }
     /* the first restart is at once, and serves what waits in the queue; a
      * worker that keeps dying leaves its new connections to the others */
+    bool unix_waits = false;
     if (w->backoff_ms > RESTART_MIN_MS && master_running(m) > 0) {
-        listeners_pause(m->up, w->id);
+        unix_waits = listeners_pause(m->up, w->id);
         w->paused = true;
     }
-    log_warn("worker %d restarts in %llu ms%s", w->id, (unsigned long long)w->backoff_ms,
-             w->paused ? "; the other workers take its new connections meanwhile" : "");
+    log_warn("worker %d restarts in %llu ms%s%s", w->id, (unsigned long long)w->backoff_ms,
+             w->paused ? "; the other workers take its new TCP connections meanwhile" : "",
+             unix_waits ? "; clients of its unix sockets wait for it" : "");
     ev_timer_start(m->loop, &w->restart, w->backoff_ms);
 }
 

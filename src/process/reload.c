@@ -106,6 +106,25 @@ static void reload_move_listener(struct ev_loop *loop, struct listener *to, stru
     ev_io_set(loop, &to->io, EV_READ);
 }
 
+/* A kept unix listener takes the new mode; with none written, the mode a fresh
+ * socket would get (all the umask lets through), not the old file's. */
+static void reload_listen_mode(const struct pool *np, const struct pool *op)
+{
+    const struct conf_addr *na = &np->cp->listen;
+    if (na->path == NULL || na->perm == op->cp->listen.perm) {
+        return;
+    }
+    mode_t mode = (mode_t)na->perm;
+    if (mode == 0) {
+        mode_t mask = umask(0);
+        umask(mask);
+        mode = 0777 & ~mask;
+    }
+    if (chmod(na->path, mode) != 0) {
+        log_warn("pool '%s': cannot chmod '%s': %s", np->cp->name, na->path, strerror(errno));
+    }
+}
+
 static void reload_take_listener(struct pool *np, struct pool *op)
 {
     struct ev_loop *loop = np->px->loop;
@@ -117,13 +136,7 @@ static void reload_take_listener(struct pool *np, struct pool *op)
         log_warn("pool '%s': cannot change the backlog of '%s': %s", np->cp->name,
                  np->cp->listen.text, strerror(errno));
     }
-    if (np->cp->listen.path != NULL && np->cp->listen.perm != 0 &&
-        np->cp->listen.perm != op->cp->listen.perm) {
-        if (chmod(np->cp->listen.path, (mode_t)np->cp->listen.perm) != 0) {
-            log_warn("pool '%s': cannot chmod '%s': %s", np->cp->name, np->cp->listen.path,
-                     strerror(errno));
-        }
-    }
+    reload_listen_mode(np, op);
     log_notice("pool '%s' keeps listening on '%s'", np->cp->name, np->cp->listen.text);
 }
 

@@ -220,3 +220,21 @@ def test_a_server_not_in_dns_at_start_is_an_error_per_request_not_at_start(env):
     assert px.alive()
     with open(px.log) as f:
         assert "connect to server 'gone' failed: its host name does not resolve" in f.read(), px.log_tail()
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_reload_sets_the_unix_listen_mode_and_clears_it(env, tmp_path, workers):
+    """A kept unix listener takes each reload's mode; with none written it gets the mode a
+    fresh start gives it (what the umask lets through), not the one the file had."""
+    r = env.redis()
+    sock = str(tmp_path / "mode.sock")
+    servers = ["%s:1" % r.addr]
+    g = {"worker_processes": workers}
+    px = env.proxy({"alpha": {"listen": sock, "redis": True, "servers": servers}}, global_=g)
+    fresh = os.stat(sock).st_mode & 0o777
+    assert fresh != 0o600
+    for listen, mode in (("%s 0600" % sock, 0o600), (sock, fresh), ("%s 0640" % sock, 0o640),
+                         (sock, fresh)):
+        assert px.reload({"alpha": {"listen": listen, "redis": True, "servers": servers}}, global_=g)
+        assert oct(os.stat(sock).st_mode & 0o777) == oct(mode), listen
+        assert Resp(path=sock).call("PING") == b"PONG"

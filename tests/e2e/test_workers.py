@@ -425,7 +425,7 @@ def test_a_worker_that_keeps_dying_leaves_new_connections_to_the_others(env):
     # (the earlier restarts paused them too: this one's line, not theirs; a
     # connection that came before it may have been queued on the dead one's
     # socket, and the pause resets those)
-    wait_until(lambda: "restarts in 1600 ms; the other workers take its new connections meanwhile"
+    wait_until(lambda: "restarts in 1600 ms; the other workers take its new TCP connections meanwhile"
                in read_file(px.log), "the master to pause its sockets")
     for i in range(20):
         c = Resp(port=port, timeout=1)  # (its 1.6 s wait would time this out)
