@@ -52,7 +52,10 @@ struct proxy {
 
     /* connections written to in this loop turn: flushed before sleeping */
     struct client *dirty_clients;
-    struct sconn *dirty_sconns; /* doubly linked: a closed connection leaves it */
+    /* doubly linked, in the order they were first written to in the turn (so the
+     * servers get the requests of different connections in the order the
+     * clients sent them); a closed connection leaves it */
+    struct sconn *dirty_sconns, *dirty_sconns_tail;
     /* closed in this turn, freed before sleeping once no event of the turn can
      * still point at them */
     struct client *dead_clients;

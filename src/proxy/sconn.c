@@ -105,12 +105,14 @@ static void sconn_mark_dirty(struct sconn *c)
         return;
     }
     c->dirty = true;
-    c->dirty_prev = NULL;
-    c->dirty_next = px->dirty_sconns;
-    if (px->dirty_sconns != NULL) {
-        px->dirty_sconns->dirty_prev = c;
+    c->dirty_next = NULL;
+    c->dirty_prev = px->dirty_sconns_tail;
+    if (px->dirty_sconns_tail != NULL) {
+        px->dirty_sconns_tail->dirty_next = c;
+    } else {
+        px->dirty_sconns = c;
     }
-    px->dirty_sconns = c;
+    px->dirty_sconns_tail = c;
 }
 
 static void sconn_unmark_dirty(struct sconn *c)
@@ -126,6 +128,8 @@ static void sconn_unmark_dirty(struct sconn *c)
     }
     if (c->dirty_next != NULL) {
         c->dirty_next->dirty_prev = c->dirty_prev;
+    } else {
+        px->dirty_sconns_tail = c->dirty_prev;
     }
     c->dirty = false;
     c->dirty_prev = c->dirty_next = NULL;

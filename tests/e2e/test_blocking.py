@@ -396,3 +396,40 @@ def test_info_counts_the_blocked_clients(clean):
     assert c.call("RPUSH", "bq", "v") == 1
     assert waiter.read_reply() == [b"bq", b"v"]
     wait_until(lambda: blocked() == 0, "no one counted once answered")
+
+
+def _race(connect, case):
+    """Client a's request goes over a's own server connection through a proxy (a
+    subscriber's, a blocked read's), client b's right after it over a shared one."""
+    a, b = connect(), connect()
+    try:
+        if case == "unsubscribe":
+            a.send(encode_command("SUBSCRIBE", "c1", "c2", "c3"))
+            [a.read_reply() for _ in range(3)]
+            a.send(encode_command("UNSUBSCRIBE"))
+            b.send(encode_command("PUBLISH", "c1", "m"))
+            return b.read_reply()
+        b.call("DEL", "{s}t")
+        b.call("XADD", "{s}t", "1-1", "f", "v")
+        b.call("XGROUP", "CREATE", "{s}t", "g", "$")
+        a.call("BLPOP", "{s}none", "0.01")  # a has its own connection from now on
+        a.send(encode_command("XREADGROUP", "GROUP", "g", "c", "BLOCK", "0", "STREAMS", "{s}t", ">"))
+        b.call("SET", "{s}t", "v")
+        return str(a.read_reply())
+    finally:
+        a.close()
+        b.close()
+
+
+@pytest.mark.parametrize("case,expect", [("unsubscribe", 0),
+                                         ("xreadgroup", "UNBLOCKED the stream key no longer exists")])
+def test_requests_of_two_clients_reach_the_server_in_the_order_sent(env, case, expect):
+    """Sent one right after the other, the request on a client's own server connection
+    runs before the other client's on a shared one, as when both talk to redis directly
+    (redis' own tests count on it). The proxy wrote the connections of one loop turn
+    last first: the second ran first 18 and 19 times in 20."""
+    r = env.redis()
+    px = env.proxy({"alpha": redis_pool([r])})
+    for connect in (r.resp, lambda: px.resp("alpha")):
+        got = [_race(connect, case) for _ in range(20)]
+        assert got == [expect] * 20, (connect, got)
