@@ -16,8 +16,9 @@
  *
  * Wording: where memcached itself rejects a request, the reject carries
  * memcached's own text, so a client sees the same answer with or without the
- * proxy. Where memcached would then misread the data block as commands, we
- * consume header and data block instead (a deliberate difference).
+ * proxy, and the data block after a refused header goes where memcached's
+ * does: read and dropped only for a value too large or an ms refused after its
+ * length, otherwise read as the next command line (mc_scan_reads_block).
  *
  * Routing beyond keys: `version` goes to any one live server (ROUTE_ANY);
  * `flush_all`, `verbosity` and `stats` (plain, reset, detail, cachedump) go

@@ -33,6 +33,7 @@
 struct mc_scan {
     const char *err; /* the first problem, or NULL */
     bool data;       /* a data block of data_len bytes + CRLF follows the line */
+    bool err_first;  /* err was found before the data block's length */
     bool too_large;
     uint64_t data_len;
     uint32_t quiet; /* the q flag's token (args index), or 0 */
@@ -228,6 +229,7 @@ static void mc_scan_length(const uint8_t *tok, size_t len, const struct mc_cmd *
         mc_scan_fail(sc, cmd->err_arg);
     } else {
         sc->data = true;
+        sc->err_first = sc->err != NULL;
         sc->data_len = (uint64_t)v;
         sc->too_large = (uint64_t)v > MC_REQ_DATA_MAX;
     }
@@ -355,8 +357,8 @@ static void mc_scan_line(const uint8_t *p, const struct mc_cmd *cmd, bool more,
             mc_scan_delete_tail(p, cmd, info, sc);
         }
     }
-    /* the letters run even after a count error: a data block length found
-     * there lets the block be dropped rather than read as commands */
+    /* the letters run even after a count error, which then stays the answer
+     * (and, found before the length, leaves the block to be read as commands) */
     for (const char *l = cmd->shape; *l != '\0'; l++) {
         t = mc_scan_letter(*l, p, cmd, t, info, sc);
     }
@@ -516,6 +518,16 @@ static int mc_req_quiet_vivify(const uint8_t *p, struct req_info *info)
     return PARSE_OK;
 }
 
+/* Whether memcached reads (and drops) the data block of a header it refuses:
+ * an ms's when the line was good up to its length (a flag refused after it);
+ * the other storage commands' never (memcached 1.6 proto_text.c), so the block
+ * is the next command line, as the client's bytes say to memcached. A value
+ * too large is read and dropped by both (mc_req_droppable). */
+static bool mc_scan_reads_block(const struct mc_cmd *cmd, const struct mc_scan *sc)
+{
+    return sc->err == NULL || (mc_cmd_id(cmd) == MC_CMD_MS && !sc->err_first);
+}
+
 /* The line is complete and names cmd: check it, wait for its data block, route it. */
 static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line,
                           const struct mc_cmd *cmd, bool more, struct req_info *info)
@@ -530,9 +542,7 @@ static int mc_req_command(const uint8_t *p, size_t n, const struct mc_line *line
     if (sc.b64 != 0) {
         mc_scan_b64(p, info, &sc, key);
     }
-    if (sc.data) {
-        /* Even a rejected header's data block is consumed, so it is never
-         * mistaken for commands. */
+    if (sc.data && mc_scan_reads_block(cmd, &sc)) {
         total = line->next + (size_t)sc.data_len + 2;
         if (sc.too_large || n < total) {
             info->len = total;

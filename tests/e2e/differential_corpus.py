@@ -158,6 +158,18 @@ MC = [
     ("mg-nokey", b"mg\r\n"),
     ("ms-nolength", b"ms k\r\n"),
     ("ms-bad-length", b"ms k x\r\na\r\n"),
+    # a refused header's data block: memcached reads (and drops) an ms's when the
+    # line was good up to its length, the other storage commands' never (the
+    # block is the next command line, here a get that finds nothing)
+    ("ms-bad-flag-after-length", b"ms k 9 Mx\r\nget other\r\nmg k v\r\n"),
+    ("ms-dup-flag-after-length", b"ms k 9 q q\r\nget other\r\nmn\r\n"),
+    ("ms-opaque-too-long", b"ms k 9 O" + b"o" * 40 + b"\r\nget other\r\nmn\r\n"),
+    ("ms-key-251", b"ms " + K251 + b" 9\r\nget other\r\n"),
+    ("set-bad-flags-block-runs", b"set k x 0 9\r\nget other\r\nget k\r\n"),
+    ("set-bad-flags-noreply", b"set k x 0 9 noreply\r\nget other\r\nget k\r\n"),
+    ("cas-bad-unique", b"cas k 0 0 9 x\r\nget other\r\n"),
+    ("cas-missing-block-runs", b"cas k 0 0 9\r\nget other\r\nget k\r\n"),
+    ("append-extra-token", b"append k 0 0 9 noreply x\r\nget other\r\n"),
     ("mg-dup-flag", b"mg k v v\r\n"),
     ("mg-key-251", b"mg " + K251 + b" v\r\n"),
     ("me-nokey", b"me\r\n"),

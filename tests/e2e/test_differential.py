@@ -22,8 +22,6 @@ from differential_corpus import MC, RD
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy closes on most of these")
 
-DATA = ("memcached refuses the header of a storage command but then reads its data block "
-        "as a command line (and answers ERROR to it); the proxy drops the block with it")
 REFUSED = "refused by the proxy (README: commands the proxy does not serve)"
 
 
@@ -34,14 +32,6 @@ def same_as(proxy_reply, why, closed=False, server=True):
 
 
 MC_DELIBERATE = {
-    "set-extra": same_as(b"ERROR\r\n", DATA),
-    "cas-missing": same_as(b"ERROR\r\n", DATA),
-    "set-25-tokens": same_as(b"ERROR\r\n", DATA),
-    "set-bad-flags": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
-    "set-negative-flags": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
-    "set-bad-exptime": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
-    "cas-bad": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
-    "key-251-set": same_as(b"CLIENT_ERROR bad command line format\r\n", DATA),
     "binary-byte-mid-stream": same_as(
         b"END\r\nCLIENT_ERROR binary protocol is not supported through the proxy\r\n",
         "the parser has no connection state: a request starting with the binary magic byte "

@@ -79,9 +79,9 @@ def test_keys_memcached_decodes_its_own_way(twins):
 def test_keys_memcached_refuses_get_its_answer(twins, token):
     """The request goes to a server as it is, and memcached answers it, worded per
     command; an ms's data block is read and dropped, and the connection goes on.
-    (A token over 250 bytes is a format error before any decoding: the unit test
-    has it, since memcached then reads an ms's data block as a command, where the
-    proxy drops it as for any refused header.)"""
+    (A token over 250 bytes is a format error before any decoding, and then the
+    block is read as the next command line, by memcached and the proxy alike:
+    the differential corpus has that case, ms-key-251.)"""
     data = (b"mg %s b v\r\nmg %s b q v\r\nms %s 2 b\r\nhi\r\nmd %s b q\r\nma %s b\r\nme %s b\r\nmn\r\n"
             % ((token,) * 6))
     direct, proxied = both(twins, data)

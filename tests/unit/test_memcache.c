@@ -246,15 +246,19 @@ static void test_key_length(void)
     req_reject(bad, strlen(bad), "CLIENT_ERROR bad command line format");
     char *set_ok = repeat('k', 250, "set ", " 0 0 1\r\na\r\n");
     req_ok(set_ok, ROUTE_KEY, MC_CMD_SET, &info);
-    /* a rejected header still consumes its data block */
+    /* a rejected header leaves its data block to be read as the next line,
+     * as memcached does */
     char *set_bad = repeat('k', 251, "set ", " 0 0 1\r\na\r\n");
-    req_reject(set_bad, strlen(set_bad), "CLIENT_ERROR bad command line format");
+    req_reject(set_bad, strlen(set_bad) - 3, "CLIENT_ERROR bad command line format");
+    char *ms_bad = repeat('k', 251, "ms ", " 1\r\na\r\n");
+    req_reject(ms_bad, strlen(ms_bad) - 3, "CLIENT_ERROR bad command line format");
     char *mg_bad = repeat('k', 251, "mg ", " v\r\n");
     req_reject(mg_bad, strlen(mg_bad), "CLIENT_ERROR bad command line format");
     free(ok);
     free(bad);
     free(set_ok);
     free(set_bad);
+    free(ms_bad);
     free(mg_bad);
     req_info_free(&info);
 }
@@ -272,13 +276,14 @@ static void test_rejects(void)
     /* no usable length: only the line goes, as in memcached */
     req_reject("set k 0 0 -1\r\nab\r\n", 14, "CLIENT_ERROR bad command line format");
     req_reject("set k 0 0 x\r\nab\r\n", 13, "CLIENT_ERROR bad command line format");
-    /* a usable length: line and data go */
-    req_reject("set k x 0 1\r\na\r\n", 16, "CLIENT_ERROR bad command line format");
-    req_reject("set k -1 0 1\r\na\r\n", 17, "CLIENT_ERROR bad command line format");
-    req_reject("set k 0 x 1\r\na\r\n", 16, "CLIENT_ERROR bad command line format");
-    req_reject("set k 0 0 1 noreply x\r\na\r\n", 26, "ERROR");
-    req_reject("cas k 0 0 1\r\na\r\n", 16, "ERROR");
-    req_reject("cas k 0 0 1 -1\r\na\r\n", 19, "CLIENT_ERROR bad command line format");
+    /* a usable length, but memcached reads a refused header's block as the
+     * next command line (proto_text.c): only the line goes */
+    req_reject("set k x 0 1\r\na\r\n", 13, "CLIENT_ERROR bad command line format");
+    req_reject("set k -1 0 1\r\na\r\n", 14, "CLIENT_ERROR bad command line format");
+    req_reject("set k 0 x 1\r\na\r\n", 13, "CLIENT_ERROR bad command line format");
+    req_reject("set k 0 0 1 noreply x\r\na\r\n", 23, "ERROR");
+    req_reject("cas k 0 0 1\r\na\r\n", 13, "ERROR");
+    req_reject("cas k 0 0 1 -1\r\na\r\n", 16, "CLIENT_ERROR bad command line format");
     req_reject("set k 0 0 1\r\nabc\r\n", 16, "CLIENT_ERROR bad data chunk");
     req_reject("incr k x\r\n", 10, "CLIENT_ERROR invalid numeric delta argument");
     req_reject("incr k -1\r\n", 11, "CLIENT_ERROR invalid numeric delta argument");
@@ -330,18 +335,24 @@ static void test_rejects(void)
     strcpy(flags + strlen(flags) - 2, " v\r\n");
     req_reject(flags, strlen(flags), "CLIENT_ERROR options flags are too long");
     const char *many = "set k 0 0 1 a c d e f g h i j k l m n o p r s t u v w x y z\r\na\r\n";
-    req_reject(many, strlen(many), "ERROR");
+    req_reject(many, strlen(many) - 3, "ERROR"); /* "a" is the next line */
     /* a reject leaves the stream in sync: the next request parses */
     struct req_info info;
     req_info_init(&info);
     const char *two = "set k x 0 1\r\na\r\nget k\r\n";
     CHECK_EQ_INT(req(two, &info), PARSE_OK);
-    CHECK_EQ_INT(info.len, 16);
+    CHECK_EQ_INT(info.len, 13);
+    CHECK_EQ_INT(req(two + 13, &info), PARSE_OK);
+    CHECK_EQ_INT(info.route, ROUTE_REJECT); /* "a": memcached's ERROR */
+    CHECK(strcmp(info.err, "ERROR") == 0);
     CHECK_EQ_INT(req(two + 16, &info), PARSE_OK);
     CHECK_EQ_INT(info.route, ROUTE_KEY);
-    /* a rejected header waits for its data block before dropping it */
-    CHECK_EQ_INT(req("set k x 0 5\r\nab", &info), PARSE_AGAIN);
-    CHECK_EQ_INT(info.len, 13 + 7);
+    /* a rejected header does not wait for a data block */
+    CHECK_EQ_INT(req("set k x 0 5\r\nab", &info), PARSE_OK);
+    CHECK_EQ_INT(info.len, 13);
+    /* an ms refused after its length: memcached reads and drops the block */
+    CHECK_EQ_INT(req("ms k 5 q q\r\nab", &info), PARSE_AGAIN);
+    CHECK_EQ_INT(info.len, 12 + 7);
     req_info_free(&info);
 }
 
@@ -371,7 +382,7 @@ static void test_noreply_errors(void)
     req_silent("flush_all x noreply\r\n", 21);
     req_silent("set k 0 0 noreply\r\n", 19);
     req_silent("set k 0 0 1 noreply\r\nab\r\n", 24);
-    req_silent("set k x 0 1 noreply\r\na\r\n", 24); /* its data block goes too */
+    req_silent("set k x 0 1 noreply\r\na\r\n", 21); /* "a" is the next line */
     char *longkey = repeat('k', 251, "decr ", " 1 noreply\r\n");
     req_silent(longkey, strlen(longkey));
     free(longkey);
@@ -551,12 +562,15 @@ static void test_droppable(void)
     CHECK_EQ_INT(req("set k 0 0 10 noreply\r\n", &info), PARSE_AGAIN);
     CHECK(info.droppable && info.noreply);
     CHECK_MEM(info.wire.data, info.wire.len, "delete k noreply\r\n");
-    /* the header's own error is the answer, and nothing is deleted */
+    /* the header's own error is the answer at once, and nothing is deleted:
+     * memcached reads no block after it */
     char *k251 = repeat('k', 251, "set ", " 0 0 10\r\n");
-    CHECK_EQ_INT(req(k251, &info), PARSE_AGAIN);
-    CHECK(info.droppable && strcmp(info.err, "CLIENT_ERROR bad command line format") == 0);
-    CHECK_EQ_INT(info.wire.len, 0);
+    req_reject(k251, strlen(k251), "CLIENT_ERROR bad command line format");
     free(k251);
+    /* an ms refused after its length: its error, the block dropped */
+    CHECK_EQ_INT(req("ms k 1073741825 q q\r\n", &info), PARSE_DROP);
+    CHECK(info.droppable && strcmp(info.err, "CLIENT_ERROR duplicate flag") == 0);
+    CHECK_EQ_INT(info.wire.len, 0);
     /* a length memcached cannot read is its format error, and no block follows */
     req_reject("set k 0 0 2147483646\r\n", 22, "CLIENT_ERROR bad command line format");
     req_reject("ms k 999999999999\r\n", 19, "CLIENT_ERROR bad command line format");
@@ -914,7 +928,8 @@ static void test_incremental(void)
         "incr k x noreply\r\n",
         "gat 1\r\n",
         "bogus x\r\n",
-        "set k x 0 2\r\nab\r\n",
+        "set k x 0 2\r\n",
+        "ms k 2 q q\r\nab\r\n",
         "set k 0 0 2\r\nabc\n",
         "mg k q\r\n",
         "get k\n",
