@@ -13,10 +13,11 @@
  * and what the client still sends is read and dropped until it closes, stays
  * quiet for CLIENT_LINGER_IDLE_MS, or CLIENT_LINGER_MAX_MS have passed, or it
  * has sent more than the rest of anything it could have been sending (its
- * refused request, or CLIENT_LINGER_DROP_MAX) once the kernel has delivered
- * our error: a client that sends without end (redis' own "protocol desync"
- * test) is then reset, as redis resets it at once, and reads the error
- * already in its socket when its next write fails.
+ * refused request, or CLIENT_LINGER_DROP_MAX; after a protocol error, the rest
+ * of a pipeline: CLIENT_LINGER_GARBAGE_MAX) once the kernel has delivered our
+ * error: a client that sends without end (redis' own "protocol desync" test)
+ * is then reset, as redis resets it at once, and reads the error already in
+ * its socket when its next write fails.
  *
  * A client drained (a graceful stop, its pool retired by a reload) that still
  * sends is let go the same way, for the same reason: a client pipelining
@@ -38,8 +39,13 @@
 #define CLIENT_LINGER_MAX_MS 30000
 /* How often a drained client is looked at for its replies' delivery. */
 #define CLIENT_LINGER_POLL_MS 20
-/* A refused client may send this much more (or its refused request's size). */
+/* A client refused for a request's size may send this much more (or the rest
+ * of that request)... */
 #define CLIENT_LINGER_DROP_MAX (64ull << 20)
+/* ... one refused for a protocol error, this much: what it had pipelined
+ * behind the error. redis' desync test writes 7 bytes at a time, about 2 MB a
+ * second here: 64 MB took it to its 30 s limit. */
+#define CLIENT_LINGER_GARBAGE_MAX (1ull << 20)
 /* Reads per event, so that one client pouring bytes in cannot hold the loop. */
 #define CLIENT_LINGER_READS 16
 
@@ -109,7 +115,10 @@ void client_linger(struct client *c)
     }
     struct proxy *px = c->px;
     c->lingering = true;
-    c->linger_budget = c->need > CLIENT_LINGER_DROP_MAX ? c->need : CLIENT_LINGER_DROP_MAX;
+    /* a size refusal keeps the size in c->need; a protocol error has none */
+    c->linger_budget = c->need == 0                       ? CLIENT_LINGER_GARBAGE_MAX
+                       : c->need > CLIENT_LINGER_DROP_MAX ? c->need
+                                                          : CLIENT_LINGER_DROP_MAX;
     c->need = 0;
     bufpool_put(&px->bufs, &c->in); /* the refused bytes: never parsed now */
     c->in_pos = 0;
