@@ -61,6 +61,12 @@ POLICY = {
     # to every server, merged
     "script|load": "ALL_SAME", "script|exists": "ALL_AND", "script|flush": "ALL_OK",
     "flushdb": "FLUSH", "flushall": "FLUSH",
+    # functions: loaded, restored and deleted on every server (FCALL then runs wherever
+    # its keys are), listed and dumped where every server must answer alike; flushed
+    # like the data (allow_flush). STATS and KILL concern one server's running script.
+    "function|load": "ALL_SAME", "function|restore": "ALL_SAME",
+    "function|delete": "ALL_SAME", "function|list": "ALL_SAME", "function|dump": "ALL_SAME",
+    "function|flush": "FLUSH", "function|help": "ANY",
     # flagged blocking, but they block only with a BLOCK option (then as BLPOP)
     "xread": "KEY_BLOCK_OPT", "xreadgroup": "KEY_BLOCK_OPT",
     # keyed, but they operate on the server rather than on the key

@@ -154,6 +154,27 @@ def test_flush_is_refused_in_the_words_of_a_static_pool(cluster, proxy):
     assert c.call("DEL", "kept") == 1
 
 
+def test_functions_are_loaded_on_every_master(cluster, proxy):
+    """FUNCTION LOAD goes to every master, so FCALL runs at any key's master;
+    FUNCTION FLUSH needs allow_flush, as FLUSHALL does."""
+    c = proxy.resp()
+    lib = "#!lua name=clib\nredis.register_function('cget', function(k) return redis.call('GET', k[1]) end)"
+    assert c.call("FUNCTION", "LOAD", "REPLACE", lib) == b"clib"
+    for m in cluster.masters():
+        assert cluster.call(m, "FUNCTION", "LIST", "LIBRARYNAME", "clib")[0][1] == b"clib"
+    masters = set()
+    for i in range(40):
+        k = "fk%d" % i
+        masters.add(cluster.master_of(key_slot(k)).port)
+        assert c.call("SET", k, "v%d" % i) == b"OK"
+        assert c.call("FCALL", "cget", "1", k) == b"v%d" % i
+    assert len(masters) == len(cluster.masters())
+    assert c.call("FUNCTION", "FLUSH") == RespError(
+        "ERR unsupported command 'function|flush' (allow_flush is off for this pool)")
+    assert c.call("FUNCTION", "DELETE", "clib") == b"OK"
+    assert c.call("FUNCTION", "LIST") == []
+
+
 def blocked(cluster, node):
     """blocked_clients of node."""
     text = cluster.call(node, "INFO", "clients").decode()

@@ -409,6 +409,45 @@ def test_scripts_on_every_server(rig):
     assert c.call("SCRIPT", "EXISTS", sha) == [0]
 
 
+LIB = ("#!lua name=plib\nredis.register_function{function_name='pget', flags={'no-writes'}, "
+       "callback=function(keys) return redis.call('GET', keys[1]) end}")
+
+
+def test_functions_on_every_server(rig):
+    """FUNCTION LOAD, RESTORE and DELETE go to every server, so FCALL runs wherever its
+    keys are; LIST and DUMP answer when every server answers alike (as direct redis);
+    FUNCTION FLUSH, like FLUSHALL, needs allow_flush (redis' own test suite sends
+    FLUSHALL and FUNCTION FLUSH before every file)."""
+    direct, servers, px = rig
+    for s in [direct] + list(servers):
+        s.client().function_flush()
+    c, d = px.resp("flushy"), direct.resp()
+    for conn in (c, d):
+        assert conn.call("FUNCTION", "LOAD", LIB) == b"plib"
+        assert "already exists" in conn.call("FUNCTION", "LOAD", LIB).msg
+    assert all(s.resp().call("FUNCTION", "LIST") == d.call("FUNCTION", "LIST") for s in servers)
+    for i, k in enumerate(_keys_on_different_servers(px, servers, n=3, prefix="f")):
+        assert c.call("SET", k, "v%d" % i) == b"OK"
+        assert c.call("FCALL", "pget", "1", k) == b"v%d" % i
+        assert c.call("FCALL_RO", "pget", "1", k) == b"v%d" % i
+    assert c.call("FUNCTION", "LIST") == d.call("FUNCTION", "LIST")
+    dump = c.call("FUNCTION", "DUMP")
+    assert dump == d.call("FUNCTION", "DUMP")
+    for conn in (c, d):
+        assert conn.call("FUNCTION", "DELETE", "plib") == b"OK"
+        assert conn.call("FUNCTION", "DELETE", "plib").msg == "ERR Library not found"
+        assert conn.call("FUNCTION", "RESTORE", dump) == b"OK"
+        assert conn.call("FUNCTION", "LIST", "LIBRARYNAME", "plib")[0][1] == b"plib"
+    servers[0].client().function_delete("plib")  # the servers disagree now
+    err = c.call("FUNCTION", "LIST")
+    assert isinstance(err, RespError) and "the servers disagree on function|list" in err.msg, err
+    err = px.resp("alpha").call("FUNCTION", "FLUSH")
+    assert isinstance(err, RespError) and "allow_flush" in err.msg, err
+    assert c.call("FUNCTION", "FLUSH") == b"OK"
+    assert all(s.resp().call("FUNCTION", "LIST") == [] for s in servers)
+    assert isinstance(c.call("FUNCTION", "HELP"), list)
+
+
 def test_flushdb_needs_allow_flush(rig):
     _, servers, px = rig
     c = px.resp("alpha")
