@@ -145,6 +145,7 @@ static void fuzz_message_check(const uint8_t *p, size_t n, const struct req_info
     fuzz_spans_check(&info->args, info->len);
     /* The message alone parses the same; a byte less is incomplete. */
     req_info_init(&again);
+    again.mid_stream = info->mid_stream;
     assert(P->req_parse(p, info->len, &again) == PARSE_OK);
     assert(again.len == info->len && again.route == info->route && again.cmd == info->cmd);
     assert(again.keys.n == info->keys.n && again.noreply == info->noreply);
@@ -207,7 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         req_info_init(&info);
         ready = 1;
     }
-    info.scanned = 0; /* other bytes than the last input's (proto.h) */
+    info.scanned = 0;        /* other bytes than the last input's (proto.h) */
+    info.mid_stream = false; /* a new connection, as the core sets it */
     while (off < size) {
         int rc = P->req_parse(data + off, size - off, &info);
         if (rc == PARSE_AGAIN) {
@@ -228,6 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         assert(rc == PARSE_OK);
         fuzz_message_check(data + off, size - off, &info);
         off += info.len;
+        info.mid_stream = true;
     }
     return 0;
 }

@@ -598,7 +598,7 @@ int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     size_t scanned = info->scanned <= n ? info->scanned : 0;
 
     mc_req_reset(info);
-    if (n > 0 && p[0] == MC_BINARY_MAGIC) {
+    if (n > 0 && p[0] == MC_BINARY_MAGIC && !info->mid_stream) {
         /* a binary protocol request has no line end to wait for; a whole header
          * is answered in its protocol, which its client reads */
         info->err_wire = mc_bin_refusal(p, n, &info->wire) == 0;

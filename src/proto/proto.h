@@ -194,6 +194,10 @@ struct req_info {
     /* redis, in: the client has not logged in yet, so redis' limits for such a client
      * apply (more than 10 arguments, one over 16 KB: a protocol error, and a close) */
     bool unauth;
+    /* memcache, in: the connection sent a request before; memcached takes a
+     * connection for the binary protocol by its first byte only, and a later line
+     * that starts with the binary magic byte is just an unknown command */
+    bool mid_stream;
     /* ROUTE_REJECT / PARSE_ERROR / ROUTE_DATASET: message without protocol framing
      * (redis' unknown-command error quotes up to 256 bytes of the request) */
     char err[512];

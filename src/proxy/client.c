@@ -467,6 +467,7 @@ bool client_refuse_for_memory(struct client *c)
     }
     struct req_info *ri = &c->ri;
     ri->unauth = c->lc.auth != NULL && !c->lc.authed;
+    ri->mid_stream = c->spoke;
     /* a memcached value is dropped as it comes, as memcached drops one it has
      * no memory for, and the connection goes on */
     bool drop =
@@ -529,6 +530,7 @@ static void client_process(struct client *c)
             break;
         }
         c->ri.unauth = c->lc.auth != NULL && !c->lc.authed; /* (a login just before counts) */
+        c->ri.mid_stream = c->spoke;
         int rc = pr->req_parse(c->in.data + pos, n, &c->ri);
         if (rc == PARSE_AGAIN && c->ri.droppable && c->ri.len > c->px->request_max) {
             rc = PARSE_DROP; /* not held, and not refused either: dropped */
@@ -545,6 +547,7 @@ static void client_process(struct client *c)
             break;
         }
         c->need = 0;
+        c->spoke = true;
         if (rc == PARSE_DROP) {
             pos = client_drop(c, pos);
             continue;

@@ -100,6 +100,7 @@ struct client {
     bool hung_up;   /* ... because a request of its failed (client_hang_up) */
     bool lingering; /* write side shut, reading to drop until linger_timer or EOF */
     bool closed;
+    bool spoke;               /* a request of its was parsed (req_info.mid_stream) */
     bool said_bye;            /* it closed its end or sent QUIT: client_eof counts it when it is
                                  closed, with client_connections (as twemproxy does) */
     struct ev_timer hs_timer; /* bounds the TLS handshake */

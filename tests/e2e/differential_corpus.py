@@ -186,6 +186,8 @@ MC = [
     # a binary protocol magic byte after a text request (memcached decides on a connection's
     # first byte only)
     ("binary-byte-mid-stream", b"get a\r\n\x80bogus\r\n"),
+    # a refused header's block is the next line, here a pickled value (0x80 first)
+    ("set-bad-flags-binary-block", b"set k x 0 5\r\n\x80\x04abc\r\nget k\r\n"),
     # pipelined mixes
     ("mix-errors", b"set a 0 0 1\r\n1\r\nbogus\r\nget a\r\nincr a x\r\nget a\r\n\r\nget a\r\n"),
     ("mix-noreply", b"set a 0 0 1 noreply\r\n1\r\nget a\r\ndelete a noreply\r\nget a\r\n"),

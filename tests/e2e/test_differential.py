@@ -31,13 +31,7 @@ def same_as(proxy_reply, why, closed=False, server=True):
     return {"reply": proxy_reply, "why": why, "closed": closed, "server": server}
 
 
-MC_DELIBERATE = {
-    "binary-byte-mid-stream": same_as(
-        b"END\r\nCLIENT_ERROR binary protocol is not supported through the proxy\r\n",
-        "the parser has no connection state: a request starting with the binary magic byte "
-        "is taken as the binary protocol anywhere in the stream (memcached decides on a "
-        "connection's first byte and answers a later one's line ERROR)", closed=True),
-}
+MC_DELIBERATE = {}  # none: every memcached case answers as memcached does
 
 RD_DELIBERATE = {
     "select-1": same_as(b"-ERR SELECT is not allowed through the proxy (pool db is 0)\r\n",

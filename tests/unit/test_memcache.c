@@ -523,6 +523,17 @@ static void test_binary(void)
     /* a 0x80 byte elsewhere is just a byte */
     req_ok("get \x80k\r\n", ROUTE_KEY, MC_CMD_GET, &info);
     req_info_free(&info);
+    /* after a connection's first request, as in memcached, a line that starts with
+     * the magic byte is an unknown command */
+    req_info_init(&info);
+    info.mid_stream = true;
+    CHECK_EQ_INT(P->req_parse(hdr, sizeof(hdr), &info), PARSE_AGAIN);
+    static const char later[] = "\x80"
+                                "bogus\r\n";
+    CHECK_EQ_INT(req(later, &info), PARSE_OK);
+    CHECK_EQ_INT(info.route, ROUTE_REJECT);
+    CHECK(strcmp(info.err, "ERROR") == 0 && info.len == sizeof(later) - 1 && !info.err_wire);
+    req_info_free(&info);
 }
 
 /* Parse s, expect rc for a data block the core may drop: the answer err, the
