@@ -23,6 +23,7 @@
 #define PASS_F_REDIS    1u
 #define PASS_F_AUTHED   2u
 #define PASS_F_NO_EVICT 4u
+#define PASS_F_SPOKE    8u /* req_info.mid_stream: memcached's binary or text */
 #define PASS_NAME_MAX   4096
 
 bool client_travels_after_txn(const struct client *c)
@@ -75,7 +76,7 @@ void client_export(const struct client *c, struct buf *out)
     const struct conf_pool *cp = c->pool->cp;
     uint8_t head[3] = {PASS_VERSION, 0, (uint8_t)c->lc.resp};
     head[1] = (uint8_t)((cp->redis ? PASS_F_REDIS : 0) | (c->lc.authed ? PASS_F_AUTHED : 0) |
-                        (c->lc.no_evict ? PASS_F_NO_EVICT : 0));
+                        (c->lc.no_evict ? PASS_F_NO_EVICT : 0) | (c->spoke ? PASS_F_SPOKE : 0));
     buf_append(out, head, sizeof(head));
     size_t pool_len = strlen(cp->name);
     size_t name_len = c->lc.name.len;
@@ -144,6 +145,7 @@ struct client *client_import(struct proxy *px, int fd, const uint8_t *p, size_t 
     }
     c->lc.authed = (flags & PASS_F_AUTHED) != 0;
     c->lc.no_evict = (flags & PASS_F_NO_EVICT) != 0;
+    c->spoke = (flags & PASS_F_SPOKE) != 0;
     c->lc.resp = resp;
     buf_append(&c->lc.name, name, name_len);
     if (user != NULL) {

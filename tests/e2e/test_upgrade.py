@@ -17,7 +17,8 @@ import time
 import pytest
 
 from conftest import (EVENT_BACKEND, HOST, NUTCRACKER_BIN, TWEMPROXY, Closed, Resp,
-                      encode_command, free_port, redis_pool, stats_json, wait_until, yaml_conf)
+                      encode_command, free_port, mc_pool, redis_pool, stats_json, wait_until,
+                      yaml_conf)
 from test_stats_metrics import http_get
 
 pytestmark = pytest.mark.skipif(TWEMPROXY, reason="twemproxy has no binary upgrade")
@@ -326,6 +327,35 @@ def test_clients_keep_their_connection_across_the_upgrade(env, workers, unix, ba
         for c in (idle, busy, sub):
             c.close()
         px.stop_all()
+
+
+def test_a_memcached_client_handed_over_is_still_past_its_first_request(env):
+    """memcached takes a connection for the binary protocol by its first byte only; a
+    later line starting with the magic byte is an unknown command (ERROR). A client
+    handed to the new binary keeps that: the new process does not take its next
+    line for a binary request and close it."""
+    m = env.memcached()
+    px = Upgradable(env, {"m": mc_pool([m])})
+    s = px.connect()
+    try:
+        s.sendall(b"set k 0 0 1\r\nv\r\n")
+        assert recv_all_until(s, b"\r\n") == b"STORED\r\n"
+        px.upgrade_and_wait()
+        s.sendall(b"\x80" + b"bogus\r\nget k\r\n")
+        assert recv_all_until(s, b"END\r\n") == b"ERROR\r\nVALUE k 0 1\r\nv\r\nEND\r\n"
+    finally:
+        s.close()
+        px.stop_all()
+
+
+def recv_all_until(s, end):
+    got = b""
+    while not got.endswith(end):
+        b = s.recv(4096)
+        if not b:
+            break
+        got += b
+    return got
 
 
 @pytest.mark.parametrize("workers", [0, 2], ids=["single", "workers"])
