@@ -50,10 +50,11 @@
  *     flags first, so no answer of ours could be its own). An ms over the size
  *     limit deletes its key as a set does, unless the decoded key holds a space
  *     or a control byte, which `delete` cannot carry: then the old value stays;
- *   - a binary protocol request (first byte 0x80) is PARSE_ERROR "CLIENT_ERROR
- *     binary protocol is not supported through the proxy": its header has no
- *     line end to wait for. A whole header's answer is a binary response
- *     (err_wire), none for a quiet get.
+ *   - a binary protocol request (a connection's first byte 0x80) is PARSE_ERROR
+ *     "CLIENT_ERROR binary protocol is not supported through the proxy" once
+ *     its 24-byte header is in (PARSE_AGAIN before): a header's answer is a
+ *     binary response (err_wire), none for a quiet get; 24 bytes that are no
+ *     header get the text.
  */
 #ifndef NC_PROTO_MEMCACHE_H
 #define NC_PROTO_MEMCACHE_H

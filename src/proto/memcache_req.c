@@ -91,7 +91,7 @@ static int mc_bin_refusal(const uint8_t *p, size_t n, struct buf *out)
 {
     static const char why[] = "binary protocol is not supported through the proxy";
     if (n < MC_BIN_HEADER || p[5] != 0 || p[4] > 20) {
-        return -1; /* not one, or not all of it yet: the text error, as before */
+        return -1; /* not one: the text error */
     }
     if (mc_bin_close_only(p[1])) {
         buf_reset(out);
@@ -599,8 +599,14 @@ int mc_req_parse(const uint8_t *p, size_t n, struct req_info *info)
 
     mc_req_reset(info);
     if (n > 0 && p[0] == MC_BINARY_MAGIC && !info->mid_stream) {
-        /* a binary protocol request has no line end to wait for; a whole header
-         * is answered in its protocol, which its client reads */
+        /* a binary protocol request has no line end to wait for, but a header:
+         * memcached reads all of it before it answers, and so do we, so that a
+         * header that came in pieces is answered in its protocol too, which its
+         * client reads (24 bytes that are no header get the text error) */
+        if (n < MC_BIN_HEADER) {
+            info->len = MC_BIN_HEADER;
+            return PARSE_AGAIN;
+        }
         info->err_wire = mc_bin_refusal(p, n, &info->wire) == 0;
         return mc_req_error(info, MC_ERR_BINARY);
     }
