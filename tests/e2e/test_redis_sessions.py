@@ -571,6 +571,27 @@ def _resp3_raw(sock):
     return out
 
 
+def test_resp3_big_numbers_of_scripts_pass_as_redis_writes_them(rig):
+    """redis 7 writes the big number a script returns as it is (CR and LF as
+    spaces): the proxy took such a line for a broken reply and closed the server
+    connection, answering an error to every request on it, other clients' too."""
+    direct, servers, px = rig
+    values = ["123\\r\\n123", "12 34", "abc", "", "+5", "1.5", "-7"]
+    script = [("EVAL", "return {big_number='%s'}" % v, "0") for v in values]
+    other = px.resp()
+    other.call("HELLO", "3")
+    other.send(b"".join(encode_command("GET", "{b}k") for _ in range(2000)))
+    got = {}
+    for name, conn in (("direct", direct.resp()), ("proxy", px.resp())):
+        conn.call("HELLO", "3")
+        conn.send(b"".join(encode_command(*c) for c in script))
+        got[name] = conn.readn(sum(len(b"(%s\r\n" % v.replace("\\r\\n", "  ").encode())
+                                   for v in values))
+    assert got["proxy"] == got["direct"], got
+    assert got["proxy"].startswith(b"(123  123\r\n(12 34\r\n"), got
+    assert [other.read_reply() for _ in range(2000)] == [None] * 2000
+
+
 def test_resp3_hello_and_replies(rig):
     direct, servers, px = rig
     _clean(direct, servers)
