@@ -400,12 +400,33 @@ static void topo_drop_masterless(struct cluster_topo *t)
     t->nranges = k;
 }
 
+/* A master of no slot is taken for none, as by a client reading CLUSTER
+ * SLOTS (which lists no such node): it serves nothing, and a node just
+ * made a replica is listed so by the other nodes until gossip tells them
+ * (about a second after CLUSTER REPLICATE; every node says cluster_state:ok
+ * meanwhile). Sent a write meant for every master, it answers READONLY. */
+static void topo_demote_slotless(struct cluster_topo *t)
+{
+    /* shards: at most one per range (CLUSTER SLOTS), so fewer than 16384 */
+    uint8_t serves[CLUSTER_SLOTS / 8] = {0};
+    for (uint32_t i = 0; i < t->nranges; i++) {
+        uint32_t sh = t->ranges[i].shard;
+        serves[sh / 8] |= (uint8_t)(1u << (sh % 8));
+    }
+    for (uint32_t i = 0; i < t->nnodes; i++) {
+        uint32_t sh = t->nodes[i].shard;
+        bool any = sh < CLUSTER_SLOTS && (serves[sh / 8] >> (sh % 8) & 1u) != 0;
+        t->nodes[i].master = t->nodes[i].master && any;
+    }
+}
+
 static int topo_end(struct rd *r, struct cluster_topo *t)
 {
     if (r->bad || r->pos != r->n) {
         return topo_fail(t, "not a complete reply");
     }
     topo_drop_masterless(t);
+    topo_demote_slotless(t);
     return 0;
 }
 

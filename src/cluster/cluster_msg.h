@@ -53,7 +53,7 @@ struct cluster_topo_node {
     struct cluster_node_addr addr;
     char id[CLUSTER_ID_MAX + 1]; /* "": not said (CLUSTER SLOTS before redis 4) */
     uint32_t shard;              /* index of its shard */
-    bool master;                 /* the shard's master (one per shard) */
+    bool master;                 /* the shard's master (one per shard), if it has slots */
     bool failed;                 /* health "failed" (CLUSTER SHARDS only) */
     bool loading;                /* health "loading": a replica still syncing */
 };
@@ -64,7 +64,8 @@ struct cluster_topo_range {
 };
 
 /* A node's view of the cluster. Shards with no master node listed are
- * dropped (their slots are uncovered). */
+ * dropped (their slots are uncovered); a master listed with no slot is not
+ * taken for one (a node made a replica a moment ago is listed so). */
 struct cluster_topo {
     struct cluster_topo_node *nodes;
     uint32_t nnodes, cnodes;

@@ -108,6 +108,20 @@ static void test_shards(void)
     CHECK(cluster_msg_parse_shards(S("*1\r\n*2\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16384\r\n"), &t) !=
           0);
     CHECK(cluster_msg_parse_shards(S("*1\r\n*2\r\n$5\r\nslots\r\n*1\r\n:0\r\n"), &t) != 0);
+    /* a master of no slot (how the other nodes list a node made a replica a
+     * moment ago, as redis 7.0.15 did for about a second after "cluster
+     * create"): a node, not a master */
+    CHECK_EQ_INT(
+        cluster_msg_parse_shards(
+            S("*2\r\n*4\r\n$5\r\nslots\r\n*2\r\n:0\r\n:16383\r\n$5\r\nnodes\r\n*1\r\n"
+              "*6\r\n$2\r\nip\r\n$0\r\n\r\n$4\r\nport\r\n:7000\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"
+              "*4\r\n$5\r\nslots\r\n*0\r\n$5\r\nnodes\r\n*1\r\n"
+              "*6\r\n$2\r\nip\r\n$0\r\n\r\n$4\r\nport\r\n:7001\r\n$4\r\nrole\r\n$6\r\nmaster\r\n"),
+            &t),
+        0);
+    CHECK(t.nnodes == 2 && t.nodes[0].master && t.nodes[1].addr.port == 7001);
+    CHECK(!t.nodes[1].master && t.nodes[1].shard == 1);
+    CHECK_EQ_INT(cluster_topo_master(&t, 1), -1);
     /* a shard without a master: its slots are dropped, not an error */
     CHECK_EQ_INT(cluster_msg_parse_shards(S("*1\r\n*2\r\n$5\r\nslots\r\n*2\r\n:0\r\n:9\r\n"), &t),
                  0);
