@@ -3,7 +3,8 @@
  * consumed reply by reply (as the reply to SUBSCRIBE too, so that a subscribed
  * connection's replies are classified), then each reply merged as if it were a
  * fragment of MGET, DEL, MSET or one server's answer to KEYS, DBSIZE, RANDOMKEY,
- * SCRIPT LOAD/EXISTS, FLUSHALL, and read as a SCAN reply: a hostile server may make
+ * SCRIPT LOAD/EXISTS, FLUSHALL, FUNCTION LIST/DUMP (compared with another server's
+ * in any order, either way round), and read as a SCAN reply: a hostile server may make
  * the merge answer an error, never crash it or make it emit a malformed reply.
  */
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include "proto/redis.h"
 #include "proto/redis_cmd.h"
+#include "proto/redis_same.h"
 #include "fuzz.h"
 
 static struct rsp_info info, check;
@@ -111,10 +113,18 @@ static void merges(const uint8_t *p, size_t len)
         {"*1\r\n$9\r\nRANDOMKEY\r\n", "_\r\n"},
         {"*3\r\n$6\r\nSCRIPT\r\n$4\r\nLOAD\r\n$1\r\nx\r\n", "$2\r\nab\r\n"},
         {"*4\r\n$6\r\nSCRIPT\r\n$6\r\nEXISTS\r\n$1\r\na\r\n$1\r\nb\r\n", "*2\r\n:1\r\n:0\r\n"},
-        {"*1\r\n$8\r\nFLUSHALL\r\n", "+OK\r\n"}};
+        {"*1\r\n$8\r\nFLUSHALL\r\n", "+OK\r\n"},
+        {"*2\r\n$8\r\nFUNCTION\r\n$4\r\nLIST\r\n", "*1\r\n*2\r\n$4\r\nname\r\n$1\r\nx\r\n"},
+        {"*2\r\n$8\r\nFUNCTION\r\n$4\r\nDUMP\r\n", "$13\r\n\xf5\x01x\x0a\x01"
+                                                   "abcdefgh\r\n"}};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         merge_all_as(all[i][0], all[i][1], p, len);
     }
+    /* the reply's halves compared either way round give one answer */
+    const uint8_t *x = p, *y = p + len / 2;
+    size_t xn = len / 2, yn = len - len / 2;
+    FUZZ_ASSERT(redis_same_unordered(x, xn, y, yn) == redis_same_unordered(y, yn, x, xn));
+    FUZZ_ASSERT(redis_same_fdump(x, xn, y, yn) == redis_same_fdump(y, yn, x, xn));
     cursor_as(p);
     push_as(p, len);
 }

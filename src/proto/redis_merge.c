@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "proto/redis_cmd.h"
+#include "proto/redis_same.h"
 #include "proto/redis_wire.h"
 
 static bool merge_is(const struct frag_rsp *r, const char *types)
@@ -82,29 +83,55 @@ static int merge_pick(struct buf *out, uint32_t seed, const struct frag_rsp *rsp
     return buf_append(out, pick->p, pick->info->len);
 }
 
-/* A reply in an error message: a string's text, another reply's bytes. */
-static void merge_quote(char *q, size_t cap, const struct frag_rsp *r)
+/* The replies' text (a string's payload, another reply's bytes) from a little
+ * before where they first differ, so that the error shows the difference. */
+static void merge_quote_diff(char *qa, char *qb, size_t cap, const struct frag_rsp *a,
+                             const struct frag_rsp *b)
 {
-    struct span whole = {0, (uint32_t)r->info->len}, s;
-    if (!redis_wire_elem_str(r->p, whole, &s)) {
-        s = whole;
+    struct span wa = {0, (uint32_t)a->info->len}, wb = {0, (uint32_t)b->info->len}, sa, sb;
+    if (!redis_wire_elem_str(a->p, wa, &sa) || !redis_wire_elem_str(b->p, wb, &sb)) {
+        sa = wa;
+        sb = wb;
     }
-    redis_wire_quote(q, cap, r->p + s.off, s.len);
+    uint32_t d = 0;
+    while (d < sa.len && d < sb.len && a->p[sa.off + d] == b->p[sb.off + d]) {
+        d++;
+    }
+    uint32_t from = d > 16 ? d - 16 : 0;
+    const char *lead = from > 0 ? "..." : "";
+    int k = snprintf(qa, cap, "%s", lead);
+    redis_wire_quote(qa + k, cap - (size_t)k, a->p + sa.off + from, sa.len - from);
+    k = snprintf(qb, cap, "%s", lead);
+    redis_wire_quote(qb + k, cap - (size_t)k, b->p + sb.off + from, sb.len - from);
+}
+
+/* Whether two servers' replies say the same: FUNCTION LIST and DUMP list what a
+ * server holds in its own order (redis_same.h); anything else byte for byte. */
+static bool merge_alike(const struct req_info *info, const struct frag_rsp *a,
+                        const struct frag_rsp *b)
+{
+    struct span sa, sb;
+    if (info->cmd == REDIS_CMD_FUNCTION_DUMP &&
+        redis_wire_elem_str(a->p, (struct span){0, (uint32_t)a->info->len}, &sa) &&
+        redis_wire_elem_str(b->p, (struct span){0, (uint32_t)b->info->len}, &sb)) {
+        return redis_same_fdump(a->p + sa.off, sa.len, b->p + sb.off, sb.len);
+    }
+    return redis_same_unordered(a->p, a->info->len, b->p, b->info->len);
 }
 
 /* SCRIPT LOAD, FUNCTION LOAD|LIST|DUMP...: every server must answer alike (the
- * same sha1 of the same script, the same libraries), whatever the reply's type. */
+ * same sha1 of the same script, the same libraries), whatever the reply's type;
+ * the answer is the first server's reply. */
 static int merge_same(struct buf *out, const struct req_info *info, const struct frag_rsp *rsps,
                       uint32_t n)
 {
     for (uint32_t f = 1; f < n; f++) {
         const struct frag_rsp *a = &rsps[0], *b = &rsps[f];
-        if (a->info->len == b->info->len && memcmp(a->p, b->p, a->info->len) == 0) {
+        if (merge_alike(info, a, b)) {
             continue;
         }
         char qa[64], qb[64], msg[256];
-        merge_quote(qa, sizeof(qa), a);
-        merge_quote(qb, sizeof(qb), b);
+        merge_quote_diff(qa, qb, sizeof(qa), a, b);
         snprintf(msg, sizeof(msg),
                  "ERR the servers disagree on %s: server 0 answered '%s', server %u '%s'",
                  redis_cmd_get(info->cmd)->name, qa, f, qb);

@@ -448,6 +448,56 @@ def test_functions_on_every_server(rig):
     assert isinstance(c.call("FUNCTION", "HELP"), list)
 
 
+def _libs(listing):
+    """FUNCTION LIST's libraries as {name: sorted function names} (RESP2 arrays)."""
+    out = {}
+    for lib in listing:
+        f = dict(zip(lib[::2], lib[1::2]))
+        out[f[b"library_name"]] = sorted(dict(zip(fn[::2], fn[1::2]))[b"name"] for fn in f[b"functions"])
+    return out
+
+
+def test_function_list_and_dump_of_many_libraries(rig):
+    """Each server lists its libraries, and a library's functions, in its own
+    dictionaries' order (a random hash seed per process), and FUNCTION DUMP
+    writes them in that order: LIST (RESP2, RESP3, WITHCODE) and DUMP are
+    answered when every server holds the same libraries, whatever the order
+    (h69: with 2 libraries or functions or more, the servers "disagreed"), and a
+    dump restores elsewhere. A library missing on one server is still a
+    disagreement, and the error shows where the replies differ."""
+    direct, servers, px = rig
+    for s in [direct] + list(servers):
+        s.client().function_flush()
+    c = px.resp("flushy")
+    want = {}
+    for i in range(6):
+        names = ["l%df%d" % (i, j) for j in range(4)]
+        code = "#!lua name=lib%d\n" % i + "".join(
+            "redis.register_function('%s', function(k) return %d end)\n" % (n, j) for j, n in enumerate(names))
+        assert c.call("FUNCTION", "LOAD", code) == b"lib%d" % i
+        want[b"lib%d" % i] = sorted(n.encode() for n in names)
+    orders = {tuple(_libs(s.resp().call("FUNCTION", "LIST")).keys()) for s in servers}
+    assert len(orders) > 1, "every server listed the libraries in one order: %r" % orders
+    assert _libs(c.call("FUNCTION", "LIST")) == want
+    withcode = c.call("FUNCTION", "LIST", "WITHCODE")
+    assert len(withcode) == 6 and all(b"library_code" in lib for lib in withcode)
+    c3 = px.resp("flushy")
+    assert c3.call("HELLO", "3")[b"proto"] == 3
+    assert sorted(lib[b"library_name"] for lib in c3.call("FUNCTION", "LIST")) == sorted(want)
+    dump = c.call("FUNCTION", "DUMP")
+    d = direct.resp()
+    assert d.call("FUNCTION", "RESTORE", dump) == b"OK"
+    assert _libs(d.call("FUNCTION", "LIST")) == want
+    assert c.call("FCALL", "l3f2", "0") == 2
+    servers[1].client().function_delete("lib4")
+    for sub in ("LIST", "DUMP"):
+        err = c.call("FUNCTION", sub)
+        assert isinstance(err, RespError) and "the servers disagree on function|%s" % sub.lower() in err.msg, err
+    err = c.call("FUNCTION", "LIST", "LIBRARYNAME", "lib2")
+    assert _libs(err) == {b"lib2": want[b"lib2"]}, err
+    assert c.call("FUNCTION", "FLUSH") == b"OK"
+
+
 def test_flushdb_needs_allow_flush(rig):
     _, servers, px = rig
     c = px.resp("alpha")
