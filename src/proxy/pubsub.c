@@ -182,84 +182,123 @@ static struct server *pubsub_home(struct client *c, const uint8_t *name, uint32_
     return route_key(c->pool, name, len, false, &rt) == ROUTE_HIT ? rt.target : NULL;
 }
 
-static void pubsub_channel(struct client *c, const struct req_info *ri, uint8_t kind,
-                           const uint8_t *name, uint32_t len)
+/* A keyspace or keyevent notification's channel (or a pattern of them): a
+ * cluster node publishes its own keys' events to its own subscribers only, where
+ * a PUBLISH goes to every node. */
+static bool pubsub_is_keyspace(const uint8_t *name, uint32_t len)
 {
-    struct subs *ss = &c->subs;
-    int at = subs_find(ss->chans, ss->nchans, name, len);
-    bool subscribe = kind == SUB_SUBSCRIBE;
-    if ((at >= 0) == subscribe) {
-        pubsub_local(c, kind, name, len); /* nothing changes: redis answers all the same */
-        return;
-    }
-    struct server *home = pubsub_home(c, name, len);
-    if (home == NULL) {
-        router_reply_error(c, "no server is available for this channel");
-        return;
-    }
-    if (subscribe && subs_add(&ss->chans, &ss->nchans, &ss->cchans, name, len) != 0) {
-        router_reply_error(c, "out of memory");
-        return;
-    }
-    if (!subscribe) {
-        subs_del(ss->chans, &ss->nchans, (uint32_t)at);
-    }
-    pubsub_send(c, home, ri->cmd, kind, name, len, pubsub_req(c, ri->cmd, subs_count(ss)));
+    return len >= 11 &&
+           (memcmp(name, "__keyspace@", 11) == 0 || memcmp(name, "__keyevent@", 11) == 0);
 }
 
-/* The servers a pattern is heard on: every shard's master. */
-static uint32_t pubsub_shards(struct client *c, struct server **out)
+/* The servers a name is heard on when it is not one channel's home: every
+ * shard's master; in a cluster, one master for what the cluster bus hands to
+ * every node, every master for keyspace notifications. */
+static uint32_t pubsub_shards(struct client *c, const uint8_t *name, uint32_t len,
+                              struct server **out)
 {
     struct pool *p = c->pool;
     if (p->mode == POOL_MASTER_REPLICA) {
         out[0] = &p->servers[p->cp->master]; /* replicas replay its publishes */
         return 1;
     }
-    if (p->mode == POOL_CLUSTER) {
-        out[0] = cluster_any_master(p); /* a cluster hands every publish to every node */
+    if (p->mode == POOL_CLUSTER && !pubsub_is_keyspace(name, len)) {
+        out[0] = cluster_any_master(p);
         return out[0] != NULL ? 1 : 0;
     }
+    uint32_t n = 0;
     for (uint32_t i = 0; i < p->nservers; i++) {
-        out[i] = &p->servers[i];
+        if (p->mode != POOL_CLUSTER || cluster_is_master(&p->servers[i])) {
+            out[n++] = &p->servers[i];
+        }
     }
-    return p->nservers;
+    return n;
 }
 
-static void pubsub_pattern(struct client *c, const uint8_t *p, const struct req_info *ri,
-                           uint8_t kind, const uint8_t *name, uint32_t len)
+/* The servers name is (un)subscribed on (pubsub_shards), or NULL after an
+ * error reply; free() it. */
+static struct server **pubsub_targets(struct client *c, const uint8_t *name, uint32_t len,
+                                      uint32_t *n)
 {
-    struct subs *ss = &c->subs;
-    int at = subs_find(ss->pats, ss->npats, name, len);
-    bool subscribe = kind == SUB_PSUBSCRIBE;
-    if ((at >= 0) == subscribe) {
-        pubsub_local(c, kind, name, len);
-        return;
-    }
-    struct server **shards = calloc(c->pool->nservers, sizeof(*shards));
-    if (shards == NULL ||
-        (subscribe && subs_add(&ss->pats, &ss->npats, &ss->cpats, name, len) != 0)) {
-        free(shards);
-        router_reply_error(c, "out of memory");
-        return;
-    }
-    if (!subscribe) {
-        subs_del(ss->pats, &ss->npats, (uint32_t)at);
-    }
-    uint32_t n = pubsub_shards(c, shards);
-    if (n == 0) {
+    struct server **shards = calloc(c->pool->nservers ? c->pool->nservers : 1, sizeof(*shards));
+    *n = shards != NULL ? pubsub_shards(c, name, len, shards) : 0;
+    if (*n == 0) {
+        router_reply_error(c, shards == NULL ? "out of memory"
+                                             : "no server is available for this name");
         free(shards); /* a cluster pool whose map is not known yet */
-        router_reply_error(c, "no server is available for this pattern");
-        return;
+        return NULL;
     }
+    return shards;
+}
+
+/* (Un)subscribe name on each of the n shards, one confirmation; frees shards. */
+static void pubsub_fanout(struct client *c, const uint8_t *p, const struct req_info *ri,
+                          uint8_t kind, const uint8_t *name, uint32_t len, struct server **shards,
+                          uint32_t n)
+{
     struct req *parent = req_new_split(c->px, p, ri, n);
     parent->reply = pubsub_confirm;
     parent->hangs_up = true;
-    parent->reply_arg = sub_arg(subs_count(ss), c->lc.resp);
+    parent->reply_arg = sub_arg(subs_count(&c->subs), c->lc.resp);
     cqueue_push(c, parent, 0);
     for (uint32_t i = 0; i < n; i++) {
         pubsub_send(c, shards[i], ri->cmd, kind, name, len, req_new_frag(parent, i));
     }
     free(shards);
+}
+
+/* Where a subscription is made: the channel's home, or shards (a pattern, a
+ * cluster's keyspace channel); false after an error reply. */
+static bool pubsub_where(struct client *c, bool channel, const uint8_t *name, uint32_t len,
+                         struct server **home, struct server ***shards, uint32_t *n)
+{
+    *home = NULL;
+    *shards = NULL;
+    if (!channel || (c->pool->mode == POOL_CLUSTER && pubsub_is_keyspace(name, len))) {
+        *shards = pubsub_targets(c, name, len, n);
+        return *shards != NULL;
+    }
+    *home = pubsub_home(c, name, len);
+    if (*home == NULL) {
+        router_reply_error(c, "no server is available for this channel");
+    }
+    return *home != NULL;
+}
+
+/* SUBSCRIBE / UNSUBSCRIBE (a channel) or PSUBSCRIBE / PUNSUBSCRIBE of one name. */
+static void pubsub_name(struct client *c, const uint8_t *p, const struct req_info *ri, uint8_t kind,
+                        const uint8_t *name, uint32_t len)
+{
+    struct subs *ss = &c->subs;
+    bool channel = kind == SUB_SUBSCRIBE || kind == SUB_UNSUBSCRIBE;
+    struct sub_name **v = channel ? &ss->chans : &ss->pats;
+    uint32_t *nv = channel ? &ss->nchans : &ss->npats;
+    int at = subs_find(*v, *nv, name, len);
+    bool subscribe = kind == SUB_SUBSCRIBE || kind == SUB_PSUBSCRIBE;
+    if ((at >= 0) == subscribe) {
+        pubsub_local(c, kind, name, len); /* nothing changes: redis answers all the same */
+        return;
+    }
+    if (!subscribe) {
+        /* first: an UNSUBSCRIBE of every name (pubsub_drop_all) goes on to the
+         * next one even when this one's server cannot be named */
+        subs_del(*v, nv, (uint32_t)at);
+    }
+    struct server *home, **shards;
+    uint32_t n = 0;
+    if (!pubsub_where(c, channel, name, len, &home, &shards, &n)) {
+        return;
+    }
+    if (subscribe && subs_add(v, nv, channel ? &ss->cchans : &ss->cpats, name, len) != 0) {
+        free(shards);
+        router_reply_error(c, "out of memory");
+        return;
+    }
+    if (shards != NULL) {
+        pubsub_fanout(c, p, ri, kind, name, len, shards, n);
+    } else {
+        pubsub_send(c, home, ri->cmd, kind, name, len, pubsub_req(c, ri->cmd, subs_count(ss)));
+    }
 }
 
 /* UNSUBSCRIBE / PUNSUBSCRIBE without names: every one, in the order taken. */
@@ -280,11 +319,7 @@ static void pubsub_drop_all(struct client *c, const uint8_t *p, const struct req
             return;
         }
         memcpy(copy, first.p, first.len);
-        if (chans) {
-            pubsub_channel(c, ri, kind, copy, first.len);
-        } else {
-            pubsub_pattern(c, p, ri, kind, copy, first.len);
-        }
+        pubsub_name(c, p, ri, kind, copy, first.len);
         free(copy);
     }
 }
@@ -292,7 +327,6 @@ static void pubsub_drop_all(struct client *c, const uint8_t *p, const struct req
 void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     uint8_t kind = ri->sub;
-    bool pattern = kind == SUB_PSUBSCRIBE || kind == SUB_PUNSUBSCRIBE;
     if (c->pool->proto->sub_reply == NULL || kind == SUB_NONE || kind > SUB_PUNSUBSCRIBE) {
         router_reply_error(c, "unsupported command (pub/sub)");
         return;
@@ -302,11 +336,7 @@ void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *
     }
     for (uint32_t i = 0; i < ri->keys.n; i++) {
         const uint8_t *name = p + ri->keys.v[i].off;
-        if (pattern) {
-            pubsub_pattern(c, p, ri, kind, name, ri->keys.v[i].len);
-        } else {
-            pubsub_channel(c, ri, kind, name, ri->keys.v[i].len);
-        }
+        pubsub_name(c, p, ri, kind, name, ri->keys.v[i].len);
     }
     c->lc.subscribed = subs_count(&c->subs) > 0;
 }

@@ -175,6 +175,44 @@ def test_functions_are_loaded_on_every_master(cluster, proxy):
     assert c.call("FUNCTION", "LIST") == []
 
 
+def test_keyspace_notifications_come_from_every_master(cluster, proxy):
+    """A cluster node publishes its own keys' keyspace and keyevent notifications
+    to its own subscribers only (a PUBLISH goes to every node): a (P)SUBSCRIBE to
+    __keyspace@/__keyevent@ names through the proxy listens on every master
+    (h69: 8 of 30 keys' events came through), and a PSUBSCRIBE of any other
+    pattern on one, so a PUBLISH is heard once."""
+    masters = cluster.masters()
+    for m in masters:
+        assert cluster.call(m, "CONFIG", "SET", "notify-keyspace-events", "KE$") == b"OK"
+    try:
+        sub, c = proxy.resp(), proxy.resp()
+        sub.send(encode_command("PSUBSCRIBE", "__keyspace@0__:ks*") +
+                 encode_command("SUBSCRIBE", "__keyevent@0__:set") + encode_command("PSUBSCRIBE", "news.*"))
+        assert sub.read_reply() == [b"psubscribe", b"__keyspace@0__:ks*", 1]
+        assert sub.read_reply() == [b"subscribe", b"__keyevent@0__:set", 2]
+        assert sub.read_reply() == [b"psubscribe", b"news.*", 3]
+        keys = ["ks%d" % i for i in range(30)]
+        assert len({cluster.master_of(key_slot(k)).port for k in keys}) == len(masters)
+        for k in keys:
+            assert c.call("SET", k, "v") == b"OK"
+        assert c.call("PUBLISH", "news.1", "hello") in (0, 1)  # the subscribers of the node it ran on
+        got = [sub.read_reply() for _ in range(2 * len(keys) + 1)]
+        spaces = sorted(m[2][len(b"__keyspace@0__:"):] for m in got if m[0] == b"pmessage" and m[1] == b"__keyspace@0__:ks*")
+        events = sorted(m[2] for m in got if m[0] == b"message")
+        assert spaces == sorted(k.encode() for k in keys), got
+        assert events == sorted(k.encode() for k in keys), got
+        assert [m for m in got if m[1] == b"news.*"] == [[b"pmessage", b"news.*", b"news.1", b"hello"]]
+        sub.send(encode_command("PUNSUBSCRIBE") + encode_command("UNSUBSCRIBE") + encode_command("PING"))
+        assert sorted([sub.read_reply() for _ in range(3)]) == sorted([
+            [b"punsubscribe", b"__keyspace@0__:ks*", 2], [b"punsubscribe", b"news.*", 1],
+            [b"unsubscribe", b"__keyevent@0__:set", 0]])
+        assert sub.read_reply() == b"PONG"
+        assert c.call("DEL", *keys) == len(keys)
+    finally:
+        for m in masters:
+            cluster.call(m, "CONFIG", "SET", "notify-keyspace-events", "")
+
+
 def blocked(cluster, node):
     """blocked_clients of node."""
     text = cluster.call(node, "INFO", "clients").decode()
