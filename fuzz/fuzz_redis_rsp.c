@@ -3,9 +3,9 @@
  * consumed reply by reply (as the reply to SUBSCRIBE too, so that a subscribed
  * connection's replies are classified), then each reply merged as if it were a
  * fragment of MGET, DEL, MSET or one server's answer to KEYS, DBSIZE, RANDOMKEY,
- * SCRIPT LOAD/EXISTS, FLUSHALL, FUNCTION LIST/DUMP (compared with another server's
- * in any order, either way round), and read as a SCAN reply: a hostile server may make
- * the merge answer an error, never crash it or make it emit a malformed reply.
+ * SCRIPT LOAD/EXISTS, FLUSHALL, PUBSUB CHANNELS/NUMSUB/NUMPAT, FUNCTION LIST/DUMP (compared with
+ * another server's in any order, either way round), and read as a SCAN reply: a hostile server may
+ * make the merge answer an error, never crash it or make it emit a malformed reply.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +115,9 @@ static void merges(const uint8_t *p, size_t len)
         {"*4\r\n$6\r\nSCRIPT\r\n$6\r\nEXISTS\r\n$1\r\na\r\n$1\r\nb\r\n", "*2\r\n:1\r\n:0\r\n"},
         {"*1\r\n$8\r\nFLUSHALL\r\n", "+OK\r\n"},
         {"*2\r\n$8\r\nFUNCTION\r\n$4\r\nLIST\r\n", "*1\r\n*2\r\n$4\r\nname\r\n$1\r\nx\r\n"},
+        {"*2\r\n$6\r\nPUBSUB\r\n$8\r\nCHANNELS\r\n", "*1\r\n$1\r\nx\r\n"},
+        {"*3\r\n$6\r\nPUBSUB\r\n$6\r\nNUMSUB\r\n$1\r\nx\r\n", "*2\r\n$1\r\nx\r\n:1\r\n"},
+        {"*2\r\n$6\r\nPUBSUB\r\n$6\r\nNUMPAT\r\n", ":1\r\n"},
         {"*2\r\n$8\r\nFUNCTION\r\n$4\r\nDUMP\r\n", "$13\r\n\xf5\x01x\x0a\x01"
                                                    "abcdefgh\r\n"}};
     for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {

@@ -67,6 +67,12 @@ POLICY = {
     "function|load": "ALL_SAME", "function|restore": "ALL_SAME",
     "function|delete": "ALL_SAME", "function|list": "ALL_SAME", "function|dump": "ALL_SAME",
     "function|flush": "FLUSH", "function|help": "ANY",
+    # what the pool's subscriptions are, asked where they are made (every shard's
+    # master): a channel's subscribers are at its home, a pattern's on every shard of
+    # a sharded pool (at one master of a cluster): the channels are the union, each
+    # count the largest any server gives (summed, a pattern would count once a shard)
+    "pubsub|channels": "DATASET_UNION", "pubsub|numsub": "DATASET_MAX_PAIRS",
+    "pubsub|numpat": "DATASET_MAX", "pubsub|help": "ANY",
     # flagged blocking, but they block only with a BLOCK option (then as BLPOP)
     "xread": "KEY_BLOCK_OPT", "xreadgroup": "KEY_BLOCK_OPT",
     # keyed, but they operate on the server rather than on the key

@@ -93,20 +93,24 @@ enum redis_handling {
     REDIS_H_DATASET_CONCAT, /* ROUTE_DATASET, every server's array concatenated (KEYS) */
     REDIS_H_DATASET_SUM,    /* ROUTE_DATASET, every server's integer summed (DBSIZE) */
     REDIS_H_DATASET_PICK,   /* ROUTE_DATASET, one server's non-nil reply (RANDOMKEY) */
-    REDIS_H_ALL_SAME,       /* ROUTE_ALL, every server must answer the same (SCRIPT LOAD) */
-    REDIS_H_ALL_AND,        /* ROUTE_ALL, arrays of 0/1 ANDed element-wise (SCRIPT EXISTS) */
-    REDIS_H_ALL_OK,         /* ROUTE_ALL, one +OK (SCRIPT FLUSH) */
-    REDIS_H_FLUSH,          /* ROUTE_ALL with info->flush, one +OK (FLUSHDB, FLUSHALL) */
-    REDIS_H_SPLIT_ARRAY,    /* split by key, one array of the values (MGET) */
-    REDIS_H_SPLIT_SUM,      /* split by key, integers summed (DEL, EXISTS...) */
-    REDIS_H_SPLIT_OK,       /* split by key/value pair, one +OK (MSET) */
-    REDIS_H_LOCAL,          /* answered by the proxy */
-    REDIS_H_LOCAL_STATE,    /* answered by the proxy, changes the client's connection (SELECT,
-                               HELLO, AUTH, CLIENT SETNAME): refused in a transaction */
-    REDIS_H_TXN,            /* ROUTE_TXN: MULTI, EXEC, DISCARD, WATCH, UNWATCH */
-    REDIS_H_PUBSUB,         /* ROUTE_PUBSUB: (P)SUBSCRIBE, (P)UNSUBSCRIBE */
-    REDIS_H_SUBCMD,         /* a container: the subcommand in argv[1] decides */
-    REDIS_H_REJECT_NOKEY,   /* unsupported: nothing to route by */
+    REDIS_H_DATASET_UNION,  /* ROUTE_DATASET, the arrays' elements, each once (PUBSUB CHANNELS) */
+    REDIS_H_DATASET_MAX,    /* ROUTE_DATASET, the largest integer (PUBSUB NUMPAT) */
+    REDIS_H_DATASET_MAX_PAIRS, /* ROUTE_DATASET, [name count]...: each count's largest
+                                  (PUBSUB NUMSUB) */
+    REDIS_H_ALL_SAME,          /* ROUTE_ALL, every server must answer the same (SCRIPT LOAD) */
+    REDIS_H_ALL_AND,           /* ROUTE_ALL, arrays of 0/1 ANDed element-wise (SCRIPT EXISTS) */
+    REDIS_H_ALL_OK,            /* ROUTE_ALL, one +OK (SCRIPT FLUSH) */
+    REDIS_H_FLUSH,             /* ROUTE_ALL with info->flush, one +OK (FLUSHDB, FLUSHALL) */
+    REDIS_H_SPLIT_ARRAY,       /* split by key, one array of the values (MGET) */
+    REDIS_H_SPLIT_SUM,         /* split by key, integers summed (DEL, EXISTS...) */
+    REDIS_H_SPLIT_OK,          /* split by key/value pair, one +OK (MSET) */
+    REDIS_H_LOCAL,             /* answered by the proxy */
+    REDIS_H_LOCAL_STATE,       /* answered by the proxy, changes the client's connection (SELECT,
+                                  HELLO, AUTH, CLIENT SETNAME): refused in a transaction */
+    REDIS_H_TXN,               /* ROUTE_TXN: MULTI, EXEC, DISCARD, WATCH, UNWATCH */
+    REDIS_H_PUBSUB,            /* ROUTE_PUBSUB: (P)SUBSCRIBE, (P)UNSUBSCRIBE */
+    REDIS_H_SUBCMD,            /* a container: the subcommand in argv[1] decides */
+    REDIS_H_REJECT_NOKEY,      /* unsupported: nothing to route by */
     REDIS_H_REJECT_BLOCKING,
     REDIS_H_REJECT_PUBSUB,
     REDIS_H_REJECT_ADMIN,

@@ -1,13 +1,15 @@
 /*
  * redis_merge: merges of the requests every server answers (SCRIPT, FLUSHALL) or every
  * server of a sharded pool answers for its share of the keys (KEYS, DBSIZE,
- * RANDOMKEY). Each gives what one server holding every key would have given, in the
- * protocol the servers spoke (RESP3 connections give RESP3 replies: nulls are `_`,
- * arrays may be sets); a reply of the wrong shape gives an error, never a crash.
+ * RANDOMKEY) or of the subscriptions (PUBSUB CHANNELS, NUMSUB, NUMPAT). Each gives what one server
+ * holding every key would have given, in the protocol the servers spoke (RESP3 connections give
+ * RESP3 replies: nulls are `_`, arrays may be sets); a reply of the wrong shape gives an error,
+ * never a crash.
  */
 #include "proto/redis_merge.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/redis_cmd.h"
@@ -61,6 +63,105 @@ static int merge_sum(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
 static bool merge_nil(const struct frag_rsp *r)
 {
     return r->info->type == '_' || (r->info->type == '$' && r->info->integer < 0);
+}
+
+/* One element of a server's array, for sorting. */
+struct merge_elem {
+    const uint8_t *p;
+    uint32_t len;
+};
+
+static int merge_elem_cmp(const void *x, const void *y)
+{
+    const struct merge_elem *a = x, *b = y;
+    if (a->len != b->len) {
+        return a->len < b->len ? -1 : 1;
+    }
+    return memcmp(a->p, b->p, a->len);
+}
+
+/* PUBSUB CHANNELS: every server's channels, each once (sorted: a server lists
+ * them in no order either). */
+static int merge_union(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
+{
+    uint64_t total = 0;
+    for (uint32_t f = 0; f < n; f++) {
+        if (!merge_is(&rsps[f], "*~") || rsps[f].info->type != rsps[0].info->type) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+        total += rsps[f].info->elems.n;
+    }
+    struct merge_elem *v = malloc((total ? total : 1) * sizeof(*v));
+    if (v == NULL) {
+        return -1;
+    }
+    size_t m = 0;
+    for (uint32_t f = 0; f < n; f++) {
+        for (uint32_t i = 0; i < rsps[f].info->elems.n; i++) {
+            struct span e = rsps[f].info->elems.v[i];
+            v[m++] = (struct merge_elem){rsps[f].p + e.off, e.len};
+        }
+    }
+    qsort(v, m, sizeof(*v), merge_elem_cmp);
+    size_t k = 0;
+    for (size_t i = 0; i < m; i++) {
+        if (k == 0 || merge_elem_cmp(&v[k - 1], &v[i]) != 0) {
+            v[k++] = v[i];
+        }
+    }
+    int rc = redis_wire_num(out, rsps[0].info->type, (int64_t)k);
+    for (size_t i = 0; i < k && rc == 0; i++) {
+        rc = buf_append(out, v[i].p, v[i].len);
+    }
+    free(v);
+    return rc;
+}
+
+/* PUBSUB NUMPAT: the largest count. */
+static int merge_max(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
+{
+    int64_t max = 0;
+    for (uint32_t f = 0; f < n; f++) {
+        if (!merge_is(&rsps[f], ":")) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+        max = rsps[f].info->integer > max ? rsps[f].info->integer : max;
+    }
+    return redis_wire_num(out, ':', max);
+}
+
+/* PUBSUB NUMSUB a b...: [a count b count ...] (an array, or a map), the names
+ * as every server says them, each count the largest. */
+static int merge_max_pairs(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
+{
+    const struct rsp_info *r0 = rsps[0].info;
+    for (uint32_t f = 0; f < n; f++) {
+        const struct rsp_info *ri = rsps[f].info;
+        if (!merge_is(&rsps[f], "*%") || ri->type != r0->type || ri->elems.n != r0->elems.n ||
+            ri->elems.n % 2 != 0) {
+            return redis_wire_error(out, REDIS_BAD_REPLY);
+        }
+    }
+    size_t start = out->len;
+    uint32_t pairs = r0->elems.n / 2;
+    int rc = redis_wire_num(out, r0->type, r0->type == '%' ? pairs : 2 * (int64_t)pairs);
+    for (uint32_t i = 0; i < pairs && rc == 0; i++) {
+        struct span name = r0->elems.v[2 * i];
+        int64_t max = 0, v;
+        for (uint32_t f = 0; f < n; f++) {
+            struct span nf = rsps[f].info->elems.v[2 * i];
+            if (nf.len != name.len ||
+                memcmp(rsps[f].p + nf.off, rsps[0].p + name.off, name.len) != 0 ||
+                !redis_wire_elem_int(rsps[f].p, rsps[f].info->elems.v[2 * i + 1], &v)) {
+                out->len = start;
+                return redis_wire_error(out, REDIS_BAD_REPLY);
+            }
+            max = v > max ? v : max;
+        }
+        rc = buf_append(out, rsps[0].p + name.off, name.len);
+        rc = rc == 0 ? redis_wire_num(out, ':', max) : rc;
+    }
+    return rc;
 }
 
 /* RANDOMKEY: a key of the first server from seed on that has one; nil only when none
@@ -187,6 +288,12 @@ int redis_merge_all(struct buf *out, uint8_t h, const struct req_info *info,
         return merge_sum(out, rsps, nrsps);
     case REDIS_H_DATASET_PICK:
         return merge_pick(out, info->seed, rsps, nrsps);
+    case REDIS_H_DATASET_UNION:
+        return merge_union(out, rsps, nrsps);
+    case REDIS_H_DATASET_MAX:
+        return merge_max(out, rsps, nrsps);
+    case REDIS_H_DATASET_MAX_PAIRS:
+        return merge_max_pairs(out, rsps, nrsps);
     case REDIS_H_ALL_SAME:
         return merge_same(out, info, rsps, nrsps);
     case REDIS_H_ALL_AND:

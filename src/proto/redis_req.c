@@ -198,6 +198,9 @@ static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
     case REDIS_H_DATASET_CONCAT:
     case REDIS_H_DATASET_SUM:
     case REDIS_H_DATASET_PICK:
+    case REDIS_H_DATASET_UNION:
+    case REDIS_H_DATASET_MAX:
+    case REDIS_H_DATASET_MAX_PAIRS:
         return ROUTE_DATASET;
     case REDIS_H_ALL_SAME:
     case REDIS_H_ALL_AND:

@@ -180,7 +180,8 @@ def test_keyspace_notifications_come_from_every_master(cluster, proxy):
     to its own subscribers only (a PUBLISH goes to every node): a (P)SUBSCRIBE to
     __keyspace@/__keyevent@ names through the proxy listens on every master
     (h69: 8 of 30 keys' events came through), and a PSUBSCRIBE of any other
-    pattern on one, so a PUBLISH is heard once."""
+    pattern on one, so a PUBLISH is heard once. PUBSUB CHANNELS, NUMSUB and
+    NUMPAT count each subscription once."""
     masters = cluster.masters()
     for m in masters:
         assert cluster.call(m, "CONFIG", "SET", "notify-keyspace-events", "KE$") == b"OK"
@@ -191,6 +192,10 @@ def test_keyspace_notifications_come_from_every_master(cluster, proxy):
         assert sub.read_reply() == [b"psubscribe", b"__keyspace@0__:ks*", 1]
         assert sub.read_reply() == [b"subscribe", b"__keyevent@0__:set", 2]
         assert sub.read_reply() == [b"psubscribe", b"news.*", 3]
+        # PUBSUB asks every master: each subscription counted once, wherever made
+        assert c.call("PUBSUB", "CHANNELS", "__key*") == [b"__keyevent@0__:set"]
+        assert c.call("PUBSUB", "NUMSUB", "__keyevent@0__:set", "x") == [b"__keyevent@0__:set", 1, b"x", 0]
+        assert c.call("PUBSUB", "NUMPAT") == 2
         keys = ["ks%d" % i for i in range(30)]
         assert len({cluster.master_of(key_slot(k)).port for k in keys}) == len(masters)
         for k in keys:

@@ -305,6 +305,38 @@ def test_pattern_subscription_hears_every_server(rig):
     assert sub.call("PUNSUBSCRIBE", "news.*") == [b"punsubscribe", b"news.*", 0]
 
 
+def test_pubsub_introspection_says_what_one_redis_would(rig):
+    """PUBSUB CHANNELS, NUMSUB and NUMPAT through a sharded pool are asked of
+    every server, where the subscriptions are (a channel at its home, a pattern
+    on every server), and answer as one redis with the same subscribers does:
+    the channels once each, a pattern counted once (h69: refused before)."""
+    direct, servers, px = rig
+    chans = _keys_on_different_servers(px, servers, n=3, prefix="room.")
+    d = direct.resp()
+    subs = []
+    for port in (px.port("alpha"), direct.port):
+        sub, sub2 = Resp(port=port), Resp(port=port)
+        sub.send(encode_command("SUBSCRIBE", *chans) + encode_command("PSUBSCRIBE", "room.*", "other.*"))
+        sub2.send(encode_command("SUBSCRIBE", chans[0]) + encode_command("PSUBSCRIBE", "room.*"))
+        for _ in range(len(chans) + 2):
+            sub.read_reply()
+        sub2.read_reply(), sub2.read_reply()
+        subs += [sub, sub2]
+    c = px.resp("alpha")
+    for args in (("CHANNELS",), ("CHANNELS", "room.*"), ("CHANNELS", "nothing*")):
+        assert sorted(c.call("PUBSUB", *args)) == sorted(d.call("PUBSUB", *args)), args
+    numsub = ("NUMSUB", chans[0], chans[1], "room.none")
+    assert c.call("PUBSUB", *numsub) == d.call("PUBSUB", *numsub) == [
+        chans[0].encode(), 2, chans[1].encode(), 1, b"room.none", 0]
+    assert c.call("PUBSUB", "NUMPAT") == d.call("PUBSUB", "NUMPAT") == 2
+    assert c.call("PUBSUB", "NUMSUB") == []
+    assert isinstance(c.call("PUBSUB", "HELP"), list)
+    err = c.call("PUBSUB", "SHARDCHANNELS")
+    assert isinstance(err, RespError) and "pubsub|shardchannels" in err.msg, err
+    for sub in subs:
+        sub.close()
+
+
 def test_pubsub_server_lost_ends_the_client(env):
     """The subscriber is closed, so its library subscribes again; no error
     reply comes first (it answered no request: RESP3 clients such as

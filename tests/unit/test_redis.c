@@ -367,8 +367,10 @@ static void test_req_reject(void)
     CHECK(rq.route == ROUTE_KEY && rq.blocking && rq.block_ms == REDIS_BLOCK_FOREVER);
     CHECK_EQ_INT(parse_words("SSUBSCRIBE c", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'ssubscribe' (pub/sub)");
-    CHECK_EQ_INT(parse_words("PUBSUB CHANNELS", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'pubsub' (no key to route by)"); /* no subcommand served */
+    CHECK_EQ_INT(parse_words("PUBSUB NUMSUB a b", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_DATASET && rq.keys.n == 0); /* where the subscriptions are */
+    CHECK_EQ_INT(parse_words("PUBSUB SHARDCHANNELS", b, sizeof(b)), PARSE_OK);
+    CHECK_ERR("unsupported command 'pubsub|shardchannels' (pub/sub)");
     CHECK_EQ_INT(parse_words("CONFIG GET x", b, sizeof(b)), PARSE_OK);
     CHECK_ERR("unsupported command 'config' (no key to route by)");
     CHECK_EQ_INT(parse_words("SHUTDOWN", b, sizeof(b)), PARSE_OK);
@@ -1543,6 +1545,24 @@ static void test_merge_all(void)
     merge_all_check("SCRIPT EXISTS a b c", 0, 2, exists_short, "-ERR bad reply from server\r\n");
     const char *exists_bad[] = {"*1\r\n:1\r\n", "*1\r\n$1\r\n1\r\n"};
     merge_all_check("SCRIPT EXISTS a", 0, 2, exists_bad, "-ERR bad reply from server\r\n");
+
+    /* PUBSUB: channels each once (sorted), counts the largest, names as said */
+    const char *chans[] = {"*2\r\n$2\r\nch\r\n$1\r\nb\r\n", "*0\r\n",
+                           "*2\r\n$1\r\nb\r\n$1\r\na\r\n"};
+    merge_all_check("PUBSUB CHANNELS", 0, 3, chans, "*3\r\n$1\r\na\r\n$1\r\nb\r\n$2\r\nch\r\n");
+    const char *chans_bad[] = {"*1\r\n$1\r\na\r\n", ":1\r\n"};
+    merge_all_check("PUBSUB CHANNELS", 0, 2, chans_bad, "-ERR bad reply from server\r\n");
+    const char *numpat[] = {":2\r\n", ":3\r\n", ":0\r\n"};
+    merge_all_check("PUBSUB NUMPAT", 0, 3, numpat, ":3\r\n");
+    const char *numsub[] = {"*4\r\n$1\r\na\r\n:0\r\n$1\r\nb\r\n:2\r\n",
+                            "*4\r\n$1\r\na\r\n:5\r\n$1\r\nb\r\n:1\r\n"};
+    merge_all_check("PUBSUB NUMSUB a b", 0, 2, numsub, "*4\r\n$1\r\na\r\n:5\r\n$1\r\nb\r\n:2\r\n");
+    const char *numsub3[] = {"%1\r\n$1\r\na\r\n:1\r\n", "%1\r\n$1\r\na\r\n:4\r\n"};
+    merge_all_check("PUBSUB NUMSUB a", 0, 2, numsub3, "%1\r\n$1\r\na\r\n:4\r\n");
+    const char *numsub_odd[] = {"*2\r\n$1\r\na\r\n:0\r\n", "*2\r\n$1\r\nz\r\n:0\r\n"};
+    merge_all_check("PUBSUB NUMSUB a", 0, 2, numsub_odd, "-ERR bad reply from server\r\n");
+    const char *numsub_none[] = {"*0\r\n", "*0\r\n"};
+    merge_all_check("PUBSUB NUMSUB", 0, 2, numsub_none, "*0\r\n");
 
     const char *ok[] = {"+OK\r\n", "+OK\r\n"};
     merge_all_check("SCRIPT FLUSH", 0, 2, ok, "+OK\r\n");
