@@ -63,10 +63,13 @@ POLICY = {
     "flushdb": "FLUSH", "flushall": "FLUSH",
     # functions: loaded, restored and deleted on every server (FCALL then runs wherever
     # its keys are), listed and dumped where every server must answer alike; flushed
-    # like the data (allow_flush). STATS and KILL concern one server's running script.
+    # like the data (allow_flush). STATS concerns one server's running script.
     "function|load": "ALL_SAME", "function|restore": "ALL_SAME",
     "function|delete": "ALL_SAME", "function|list": "ALL_SAME", "function|dump": "ALL_SAME",
     "function|flush": "FLUSH", "function|help": "ANY",
+    # a runaway script: killed where it runs, asked over a connection of the client's
+    # own to every server (the shared one waits behind the script)
+    "script|kill": "ALL_KILL", "function|kill": "ALL_KILL",
     # what the pool's subscriptions are, asked where they are made (every shard's
     # master): a channel's subscribers are at its home, a pattern's on every shard of
     # a sharded pool (at one master of a cluster): the channels are the union, each

@@ -148,6 +148,8 @@ struct req_info {
                           ROUTE_DATASET requests go to every server of a sharded pool, merged */
     bool flush;        /* ROUTE_ALL / ROUTE_DATASET that empties the servers (FLUSHDB): only
                           where the pool allows it */
+    bool own_conn;     /* ROUTE_ALL on the client's own connection to each server: a shared
+                          one waits behind the busy script SCRIPT KILL is meant to stop */
     bool live_only;    /* ROUTE_ALL to the servers not ejected only (memcached's stats: the
                           servers that serve, not an error while one is down) */
     uint32_t seed;     /* set by the core for a merge that picks one reply (RANDOMKEY) */

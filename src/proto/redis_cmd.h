@@ -101,6 +101,8 @@ enum redis_handling {
     REDIS_H_ALL_AND,           /* ROUTE_ALL, arrays of 0/1 ANDed element-wise (SCRIPT EXISTS) */
     REDIS_H_ALL_OK,            /* ROUTE_ALL, one +OK (SCRIPT FLUSH) */
     REDIS_H_FLUSH,             /* ROUTE_ALL with info->flush, one +OK (FLUSHDB, FLUSHALL) */
+    REDIS_H_ALL_KILL,          /* ROUTE_ALL with info->own_conn: +OK where a server killed
+                                  its script, else its error (SCRIPT KILL, FUNCTION KILL) */
     REDIS_H_SPLIT_ARRAY,       /* split by key, one array of the values (MGET) */
     REDIS_H_SPLIT_SUM,         /* split by key, integers summed (DEL, EXISTS...) */
     REDIS_H_SPLIT_OK,          /* split by key/value pair, one +OK (MSET) */

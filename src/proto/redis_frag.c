@@ -202,7 +202,9 @@ int redis_merge(struct buf *out, const uint8_t *req, const struct req_info *info
     if (nrsps == 0 || rsps == NULL) {
         return redis_wire_error(out, FRAG_BAD_REPLY);
     }
-    const struct frag_rsp *bad = frag_first_error(rsps, nrsps);
+    /* SCRIPT KILL: every server but the busy one says NOTBUSY */
+    const struct frag_rsp *bad =
+        c->handling == REDIS_H_ALL_KILL ? NULL : frag_first_error(rsps, nrsps);
     if (bad != NULL) {
         return buf_append(out, bad->p, bad->len);
     }

@@ -268,6 +268,32 @@ static int merge_and(struct buf *out, const struct req_info *info, const struct 
     return rc;
 }
 
+static bool merge_notbusy(const struct frag_rsp *r)
+{
+    return r->info->len >= 8 && memcmp(r->p, "-NOTBUSY", 8) == 0;
+}
+
+/* SCRIPT KILL / FUNCTION KILL: +OK from the server that killed its script;
+ * else the error that is not NOTBUSY (UNKILLABLE: it wrote), else NOTBUSY. */
+static int merge_kill(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
+{
+    const struct frag_rsp *why = NULL;
+    for (uint32_t f = 0; f < n; f++) {
+        const struct frag_rsp *r = &rsps[f];
+        if (r->info == NULL || r->info->len > r->len) {
+            continue;
+        }
+        if (!r->info->is_error) {
+            return redis_wire_status(out, "OK");
+        }
+        if (why == NULL || (!merge_notbusy(r) && merge_notbusy(why))) {
+            why = r;
+        }
+    }
+    return why != NULL ? buf_append(out, why->p, why->info->len)
+                       : redis_wire_error(out, REDIS_BAD_REPLY);
+}
+
 static int merge_ok(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
 {
     for (uint32_t f = 0; f < n; f++) {
@@ -301,6 +327,8 @@ int redis_merge_all(struct buf *out, uint8_t h, const struct req_info *info,
     case REDIS_H_ALL_OK:
     case REDIS_H_FLUSH:
         return merge_ok(out, rsps, nrsps);
+    case REDIS_H_ALL_KILL:
+        return merge_kill(out, rsps, nrsps);
     default:
         return -1;
     }

@@ -206,6 +206,7 @@ static uint8_t req_route_of(const struct redis_cmd *c, uint32_t nkeys)
     case REDIS_H_ALL_AND:
     case REDIS_H_ALL_OK:
     case REDIS_H_FLUSH:
+    case REDIS_H_ALL_KILL:
         return ROUTE_ALL;
     case REDIS_H_TXN:
         return ROUTE_TXN;
@@ -359,6 +360,7 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     info->sub = req_sub_of(info->cmd);
     info->cursor = c->handling == REDIS_H_DATASET_SCAN;
     info->flush = c->handling == REDIS_H_FLUSH;
+    info->own_conn = c->handling == REDIS_H_ALL_KILL;
     info->facts = c->handling == REDIS_H_FACTS;
     req_route_err(c, info);
     info->readonly = (c->flags & REDIS_F(READONLY)) != 0 && !req_node_cursor(info->cmd);
@@ -482,6 +484,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     info->noreply = info->quit = info->readonly = info->empty = info->local_only = false;
     info->late_err = info->refused = info->blocking = false;
     info->cursor = info->flush = info->rewritten = info->droppable = info->quiet = false;
+    info->own_conn = false;
     info->key_tail = 0;
     info->txn = TXN_NONE;
     info->sub = SUB_NONE;

@@ -12,6 +12,7 @@
  * (cluster_send.c); ALL and DATASET go as the map is (their error, if a master
  * fails, is the client's).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@
 #include "proxy/router.h"
 #include "proxy/sconn.h"
 #include "proxy/server.h"
+#include "proxy/txn.h"
 
 #define CROSSSLOT_MSG "CROSSSLOT Keys in request don't hash to the same slot"
 #define NO_MAP_MSG    "the cluster's slot map is not known yet"
@@ -163,12 +165,13 @@ static uint32_t cr_masters(struct pool *pool, struct server **out)
     return n;
 }
 
-/* Fragment f of parent, the request as it is, to s (no redirection). */
+/* Fragment f of parent, the request as it is, to s (no redirection); on the
+ * client's own connection for SCRIPT KILL (own). */
 static void cr_send_plain(struct client *c, struct req *fr, struct server *s, const uint8_t *p,
-                          size_t len)
+                          size_t len, bool own)
 {
-    struct sconn *sc = server_conn_for(s, c->id, c->lc.resp);
-    int err = sconn_ensure(sc);
+    struct sconn *sc = own ? txn_own_conn(c, s) : server_conn_for(s, c->id, c->lc.resp);
+    int err = sc != NULL ? sconn_ensure(sc) : ENOMEM;
     if (err != 0) {
         req_fail(fr, server_strerror(s, err));
         return;
@@ -195,7 +198,7 @@ static void cr_all(struct client *c, const uint8_t *p, const struct req_info *ri
     cqueue_push(c, parent, ri->len);
     for (uint32_t i = 0; i < n; i++) {
         pool->stats[SP_fragments]++;
-        cr_send_plain(c, req_new_frag(parent, i), m[i], p, ri->len);
+        cr_send_plain(c, req_new_frag(parent, i), m[i], p, ri->len, ri->own_conn);
     }
     free(m);
 }

@@ -1,5 +1,6 @@
 #include "proxy/router.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,14 @@ static struct sconn *router_conn(struct client *c, struct server **s, bool reado
     return *err == 0 ? sc : NULL;
 }
 
+/* The client's own connection to s (SCRIPT KILL), connecting it if needed. */
+static struct sconn *router_own_conn(struct client *c, struct server *s, int *err)
+{
+    struct sconn *sc = txn_own_conn(c, s);
+    *err = sc != NULL ? sconn_ensure(sc) : ENOMEM;
+    return *err == 0 ? sc : NULL;
+}
+
 /* Send the request whole to target (or hold it while its group fails over). */
 static void router_forward(struct client *c, struct server *target, const uint8_t *p,
                            const struct req_info *ri)
@@ -136,7 +145,8 @@ static void route_fragment(struct client *c, struct req *parent, uint32_t f, str
     if (hold_take_frag(c, fr, s, p, ri, idx, nidx, 0)) {
         return;
     }
-    struct sconn *sc = router_conn(c, &s, ri->readonly, &err);
+    struct sconn *sc =
+        ri->own_conn ? router_own_conn(c, s, &err) : router_conn(c, &s, ri->readonly, &err);
     if (sc == NULL) {
         if (hold_take_frag(c, fr, s, p, ri, idx, nidx, err)) {
             return;

@@ -218,6 +218,27 @@ def test_keyspace_notifications_come_from_every_master(cluster, proxy):
             cluster.call(m, "CONFIG", "SET", "notify-keyspace-events", "")
 
 
+def test_script_kill_reaches_the_busy_master(cluster, proxy):
+    """SCRIPT KILL goes to every master over the client's own connections: the
+    one running the script kills it (the others say NOTBUSY): +OK."""
+    masters = cluster.masters()
+    for m in masters:
+        assert cluster.call(m, "CONFIG", "SET", "busy-reply-threshold", "100") == b"OK"
+    try:
+        c, killer = proxy.resp(), proxy.resp()
+        home = cluster.master_of(key_slot("spin"))
+        c.send(encode_command("EVAL", "while true do end", "1", "spin"))
+        wait_until(lambda: isinstance(Resp(port=home.port).call("PING"), RespError), "the master busy")
+        assert killer.call("SCRIPT", "KILL") == b"OK"
+        err = c.read_reply()
+        assert isinstance(err, RespError) and "killed by user" in err.msg, err
+        assert killer.call("SCRIPT", "KILL") == RespError("NOTBUSY No scripts in execution right now.")
+        assert c.call("SET", "spin", "1") == b"OK"
+    finally:
+        for m in masters:
+            cluster.call(m, "CONFIG", "SET", "busy-reply-threshold", "5000")
+
+
 def blocked(cluster, node):
     """blocked_clients of node."""
     text = cluster.call(node, "INFO", "clients").decode()

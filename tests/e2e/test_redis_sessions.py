@@ -530,6 +530,43 @@ def test_function_list_and_dump_of_many_libraries(rig):
     assert c.call("FUNCTION", "FLUSH") == b"OK"
 
 
+def test_script_kill_stops_a_runaway_script(rig):
+    """SCRIPT KILL and FUNCTION KILL go to every server over connections of the
+    client's own (the shared one waits behind the script) and answer +OK from
+    the server that killed it, NOTBUSY when none runs one (h69: refused; the
+    BUSY error tells the client to send SCRIPT KILL, and through the proxy no
+    one could). The script's client gets redis' error and the server serves on."""
+    direct, servers, px = rig
+    for s in servers:
+        s.client().config_set("busy-reply-threshold", 100)
+    try:
+        c, killer, other = px.resp("alpha"), px.resp("alpha"), px.resp("alpha")
+        k = _keys_on_different_servers(px, servers, n=1, prefix="spin")[0]
+        home = placement([k], servers)[k]
+        assert killer.call("SCRIPT", "KILL") == RespError("NOTBUSY No scripts in execution right now.")
+        c.send(encode_command("EVAL", "while true do end", "1", k))
+        wait_until(lambda: isinstance(home.resp().call("GET", "x"), RespError), "the server busy")
+        other.send(encode_command("SET", k, "after"))  # waits behind the script
+        assert killer.call("SCRIPT", "KILL") == b"OK"
+        err = c.read_reply()
+        assert isinstance(err, RespError) and "killed by user" in err.msg, err
+        assert other.read_reply() == b"OK"
+        assert c.call("GET", k) == b"after"
+        lib = ("#!lua name=spinlib\nredis.register_function{function_name='spin', flags={'no-writes'}, "
+               "callback=function(keys) while true do end end}")
+        assert c.call("FUNCTION", "LOAD", "REPLACE", lib) == b"spinlib"
+        c.send(encode_command("FCALL", "spin", "1", k))
+        wait_until(lambda: isinstance(home.resp().call("GET", "x"), RespError), "the server busy")
+        assert killer.call("FUNCTION", "KILL") == b"OK"
+        err = c.read_reply()
+        assert isinstance(err, RespError) and "killed by user" in err.msg, err
+        assert killer.call("FUNCTION", "KILL") == RespError("NOTBUSY No scripts in execution right now.")
+        assert c.call("FUNCTION", "DELETE", "spinlib") == b"OK"
+    finally:
+        for s in servers:
+            s.client().config_set("busy-reply-threshold", 5000)
+
+
 def test_flushdb_needs_allow_flush(rig):
     _, servers, px = rig
     c = px.resp("alpha")

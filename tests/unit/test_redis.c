@@ -380,7 +380,11 @@ static void test_req_reject(void)
     CHECK_EQ_INT(parse_words("CLIENT LIST", b, sizeof(b)), PARSE_OK);
     CHECK(rq.route == ROUTE_LOCAL); /* the client's own line (redis_local_client.c) */
     CHECK_EQ_INT(parse_words("SCRIPT KILL", b, sizeof(b)), PARSE_OK);
-    CHECK_ERR("unsupported command 'script|kill' (no key to route by)");
+    CHECK(rq.route == ROUTE_ALL && rq.own_conn); /* not behind the busy script */
+    CHECK_EQ_INT(parse_words("FUNCTION KILL", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_ALL && rq.own_conn);
+    CHECK_EQ_INT(parse_words("SCRIPT FLUSH", b, sizeof(b)), PARSE_OK);
+    CHECK(rq.route == ROUTE_ALL && !rq.own_conn);
     const char *more[] = {"SWAPDB 0 1",      "CLIENT KILL x y", "CLIENT TRACKING on", "WAIT 1 0",
                           "SCRIPT DEBUG no", "CLUSTER INFO",    "MIGRATE h 1 k 0 5"};
     for (int i = 0; i < 7; i++) {
@@ -1563,6 +1567,18 @@ static void test_merge_all(void)
     merge_all_check("PUBSUB NUMSUB a", 0, 2, numsub_odd, "-ERR bad reply from server\r\n");
     const char *numsub_none[] = {"*0\r\n", "*0\r\n"};
     merge_all_check("PUBSUB NUMSUB", 0, 2, numsub_none, "*0\r\n");
+
+    /* SCRIPT KILL: the server that killed it, else the error that says why not */
+    const char *nb = "-NOTBUSY No scripts in execution right now.\r\n";
+    const char *unk = "-UNKILLABLE Sorry the script already executed write commands\r\n";
+    const char *kill_ok[] = {nb, "+OK\r\n", nb};
+    merge_all_check("SCRIPT KILL", 0, 3, kill_ok, "+OK\r\n");
+    const char *kill_none[] = {nb, nb};
+    merge_all_check("SCRIPT KILL", 0, 2, kill_none, nb);
+    const char *kill_unk[] = {nb, unk, nb};
+    merge_all_check("FUNCTION KILL", 0, 3, kill_unk, unk);
+    const char *kill_short[] = {"-ERR\r\n", nb};
+    merge_all_check("SCRIPT KILL", 0, 2, kill_short, "-ERR\r\n");
 
     const char *ok[] = {"+OK\r\n", "+OK\r\n"};
     merge_all_check("SCRIPT FLUSH", 0, 2, ok, "+OK\r\n");
