@@ -137,6 +137,8 @@ struct req_info {
                           redis' (unknown, arity): redis would have refused a client not
                           logged in, or subscribed, first, so local() does too */
     bool readonly;     /* a read (may go to a replica) */
+    bool write;        /* redis: a write (FLUSHALL, FUNCTION LOAD): ROUTE_ALL sends it to a
+                          master/replica pool's master alone, whose replicas replay it */
     uint16_t cmd;      /* protocol-specific command id */
     uint16_t named;    /* redis: the command named (a container's subcommand), also when
                           rejected: redis' errors before it runs one name it */

@@ -364,6 +364,7 @@ static int req_classify(const uint8_t *p, struct req_info *info)
     info->facts = c->handling == REDIS_H_FACTS;
     req_route_err(c, info);
     info->readonly = (c->flags & REDIS_F(READONLY)) != 0 && !req_node_cursor(info->cmd);
+    info->write = (c->flags & REDIS_F(WRITE)) != 0;
     info->quit = info->cmd == REDIS_CMD_QUIT;
     return PARSE_OK;
 }
@@ -484,7 +485,7 @@ int redis_req_parse(const uint8_t *p, size_t n, struct req_info *info)
     info->noreply = info->quit = info->readonly = info->empty = info->local_only = false;
     info->late_err = info->refused = info->blocking = false;
     info->cursor = info->flush = info->rewritten = info->droppable = info->quiet = false;
-    info->own_conn = false;
+    info->own_conn = info->write = false;
     info->key_tail = 0;
     info->txn = TXN_NONE;
     info->sub = SUB_NONE;

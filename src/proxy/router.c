@@ -261,6 +261,19 @@ static void route_split(struct client *c, const uint8_t *p, const struct req_inf
     }
 }
 
+/* Whether server i of the pool gets a request meant for every server: not an
+ * ejected one when only live ones answer (memcached's stats); in a
+ * master/replica pool a write to the master alone (a replica refuses it with
+ * READONLY and replays the master's), the rest (SCRIPT LOAD: each server's own
+ * cache) to every server. */
+static bool route_all_takes(const struct pool *pool, const struct req_info *ri, uint32_t i)
+{
+    if (ri->write && pool->mode == POOL_MASTER_REPLICA) {
+        return i == pool->cp->master;
+    }
+    return !(ri->live_only && pool->servers[i].health.ejected);
+}
+
 static void route_all(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct pool *pool = c->pool;
@@ -281,7 +294,7 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
     }
     uint32_t n = 0;
     for (uint32_t i = 0; i < pool->nservers; i++) {
-        n += !(ri->live_only && pool->servers[i].health.ejected);
+        n += route_all_takes(pool, ri, i);
     }
     if (n == 0) {
         router_fail(c, "no server is available", false); /* every one is ejected */
@@ -291,7 +304,7 @@ static void route_all(struct client *c, const uint8_t *p, const struct req_info 
     parent->split->info.seed = (uint32_t)random(); /* for a merge that picks one (RANDOMKEY) */
     cqueue_push(c, parent, ri->len);
     for (uint32_t i = 0, f = 0; i < pool->nservers; i++) {
-        if (!(ri->live_only && pool->servers[i].health.ejected)) {
+        if (route_all_takes(pool, ri, i)) {
             route_fragment(c, parent, f++, &pool->servers[i], p, ri, NULL, 0);
         }
     }

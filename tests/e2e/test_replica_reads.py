@@ -62,6 +62,32 @@ def test_info_keyspace_counts_the_dataset_once_and_asks_the_master_alone(env):
     assert c.info("keyspace")["db0"]["keys"] == 7, got
 
 
+def test_commands_for_every_server_write_at_the_master_alone(env):
+    """FLUSHALL, FUNCTION LOAD and FUNCTION FLUSH are writes: in a pool of a master
+    and its replicas they go to the master, whose replicas replay them (sent to
+    every server too, the replicas answered READONLY and so did the proxy);
+    SCRIPT LOAD fills each server's own cache, replicas included, so that
+    EVALSHA_RO works where a read goes."""
+    master, replicas = start_replicated(env)
+    px = env.proxy({"alpha": split_pool(master, replicas, allow_flush=True)})
+    c = px.resp()
+    lib = "#!lua name=mr\nredis.register_function{function_name='mrget', flags={'no-writes'}, " \
+          "callback=function(k) return redis.call('GET', k[1]) end}"
+    assert c.call("FUNCTION", "LOAD", lib) == b"mr"
+    assert c.call("SET", "fk", "v") == b"OK"
+    wait_replicated(master, replicas)
+    assert all(r.resp().call("FUNCTION", "LIST")[0][1] == b"mr" for r in replicas)
+    assert c.call("FCALL_RO", "mrget", "1", "fk") == b"v"
+    sha = c.call("SCRIPT", "LOAD", "return redis.call('GET', KEYS[1])")
+    assert all(s.resp().call("SCRIPT", "EXISTS", sha) == [1] for s in [master] + replicas)
+    assert c.call("EVALSHA_RO", sha, "1", "fk") == b"v"
+    assert c.call("FUNCTION", "FLUSH") == b"OK"
+    assert c.call("FLUSHALL") == b"OK"
+    wait_replicated(master, replicas)
+    assert all(s.resp().call("DBSIZE") == 0 and s.resp().call("FUNCTION", "LIST") == []
+               for s in [master] + replicas)
+
+
 def test_writes_go_to_master_and_reads_to_replicas(env):
     master, replicas = start_replicated(env)
     px = env.proxy({"alpha": split_pool(master, replicas)})
