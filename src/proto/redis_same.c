@@ -49,7 +49,8 @@ static bool same_value(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
     if (alen == blen && memcmp(a, b, alen) == 0) {
         return true;
     }
-    if (depth == 0 || alen == 0 || blen == 0 || a[0] != b[0] || strchr("*~%", a[0]) == NULL) {
+    if (depth == 0 || alen == 0 || blen == 0 || a[0] != b[0] || a[0] == '\0' ||
+        strchr("*~%", a[0]) == NULL) {
         return false;
     }
     struct rsp_info ia, ib;
