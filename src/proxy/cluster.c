@@ -10,10 +10,12 @@
 
 #include "core/log.h"
 #include "net/sock.h"
+#include "proxy/client.h"
 #include "proxy/cluster_int.h"
 #include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
+#include "proxy/pubsub.h"
 #include "proxy/replica_check.h"
 #include "proxy/req.h"
 #include "proxy/route.h"
@@ -580,16 +582,44 @@ static void cluster_apply_checks(struct cluster *cl)
     }
 }
 
+/* The masters of the map as they were before it changed: when they are others
+ * now, keyspace subscribers subscribe again (pubsub_masters_changed). */
+static bool *cluster_masters_before(const struct cluster *cl)
+{
+    bool *was = calloc(cl->p->nservers ? cl->p->nservers : 1, sizeof(*was));
+    for (uint32_t i = 0; was != NULL && i < cl->p->nservers; i++) {
+        was[i] = cl->nodes[i].in_map && cl->nodes[i].master;
+    }
+    return was;
+}
+
+static void cluster_masters_after(const struct cluster *cl, bool *was)
+{
+    bool changed = false;
+    for (uint32_t i = 0; was != NULL && cl->known && i < cl->p->nservers; i++) {
+        changed |= was[i] != (cl->nodes[i].in_map && cl->nodes[i].master);
+    }
+    free(was);
+    if (changed) {
+        for (struct client *c = cl->p->clients; c != NULL; c = c->next) {
+            pubsub_masters_changed(c, "the cluster's masters changed");
+        }
+    }
+}
+
 void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struct server *asked)
 {
     struct server **srv = calloc(t->nnodes ? t->nnodes : 1, sizeof(*srv));
     uint16_t *owner = malloc(CLUSTER_SLOTS * sizeof(*owner));
+    bool *was = cluster_masters_before(cl);
     if (srv == NULL || owner == NULL) {
         free(srv);
         free(owner);
+        free(was);
         return;
     }
     cluster_apply_nodes(cl, t, asked, srv);
+    cluster_masters_after(cl, was);
     cluster_apply_forget(cl);
     cluster_apply_replicas(cl, t, srv);
     cluster_apply_checks(cl);

@@ -182,18 +182,18 @@ static struct server *pubsub_home(struct client *c, const uint8_t *name, uint32_
     return route_key(c->pool, name, len, false, &rt) == ROUTE_HIT ? rt.target : NULL;
 }
 
-/* A keyspace or keyevent notification's channel (or a pattern of them): a
- * cluster node publishes its own keys' events to its own subscribers only, where
- * a PUBLISH goes to every node. */
+/* A keyspace or keyevent notification's channel (or a pattern of them): each
+ * server publishes its own keys' events to its own subscribers, where a PUBLISH
+ * goes to the channel's home (to every node of a cluster). */
 static bool pubsub_is_keyspace(const uint8_t *name, uint32_t len)
 {
     return len >= 11 &&
            (memcmp(name, "__keyspace@", 11) == 0 || memcmp(name, "__keyevent@", 11) == 0);
 }
 
-/* The servers a name is heard on when it is not one channel's home: every
- * shard's master; in a cluster, one master for what the cluster bus hands to
- * every node, every master for keyspace notifications. */
+/* The servers a name is heard on when it is not one channel's home (a
+ * pattern, keyspace notifications): every shard's master; in a cluster, one
+ * master for a pattern, as the cluster hands every PUBLISH to every node. */
 static uint32_t pubsub_shards(struct client *c, const uint8_t *name, uint32_t len,
                               struct server **out)
 {
@@ -248,13 +248,13 @@ static void pubsub_fanout(struct client *c, const uint8_t *p, const struct req_i
 }
 
 /* Where a subscription is made: the channel's home, or shards (a pattern, a
- * cluster's keyspace channel); false after an error reply. */
+ * keyspace channel); false after an error reply. */
 static bool pubsub_where(struct client *c, bool channel, const uint8_t *name, uint32_t len,
                          struct server **home, struct server ***shards, uint32_t *n)
 {
     *home = NULL;
     *shards = NULL;
-    if (!channel || (c->pool->mode == POOL_CLUSTER && pubsub_is_keyspace(name, len))) {
+    if (!channel || pubsub_is_keyspace(name, len)) {
         *shards = pubsub_targets(c, name, len, n);
         return *shards != NULL;
     }
@@ -468,6 +468,31 @@ bool pubsub_holds(const struct client *c, const struct sconn *sc)
         }
     }
     return false;
+}
+
+static bool pubsub_any_keyspace(const struct sub_name *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        if (pubsub_is_keyspace(v[i].p, v[i].len)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void pubsub_masters_changed(struct client *c, const char *why)
+{
+    const struct subs *ss = &c->subs;
+    if (!pubsub_any_keyspace(ss->chans, ss->nchans) && !pubsub_any_keyspace(ss->pats, ss->npats)) {
+        return;
+    }
+    for (uint32_t i = 0; i < ss->nconns; i++) {
+        struct sconn *sc = ss->conns[i];
+        if (sc->state != SCONN_CLOSED) {
+            client_private_lost(c, sc, why);
+            sconn_reset(sc, why);
+        }
+    }
 }
 
 void pubsub_master_moved(struct client *c, const struct server *s, const char *why)

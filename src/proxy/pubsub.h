@@ -58,6 +58,11 @@ void pubsub_follow_heirs(struct client *c);
  * the client is ended with why, as when their connection fails. */
 struct server;
 void pubsub_master_moved(struct client *c, const struct server *s, const char *why);
+/* A cluster's masters changed (a failover, a master added): c's keyspace and
+ * keyevent subscriptions, made on every master as they were, would miss the
+ * events of a new one (and hear a demoted one's replicated deletes instead of
+ * its expiries); the client is ended with why, so that it subscribes again. */
+void pubsub_masters_changed(struct client *c, const char *why);
 /* Whether sc is one of c's subscribed connections and still carries some of
  * its subscriptions (one whose server's channels it left carries none: its
  * loss loses nothing). */

@@ -170,6 +170,19 @@ void req_fail(struct req *r, const char *msg)
     }
     if (r->parent != NULL) {
         struct split *sp = r->parent->split;
+        if (sp->info.own_conn && r->parent->client != NULL) {
+            /* SCRIPT KILL: a server that cannot be asked runs no script to kill;
+             * its error takes its place, and the merge answers +OK if another
+             * killed one (merge_kill) */
+            const struct proto *pr = r->parent->client->pool->proto;
+            struct buf *b = &sp->rsps[r->frag_idx];
+            buf_reset(b);
+            if (pr->error_reply(b, msg) == 0 &&
+                pr->rsp_parse(b->data, b->len, r->cmd, &sp->infos[r->frag_idx]) == PARSE_OK) {
+                frag_done(r);
+                return;
+            }
+        }
         if (!sp->failed) {
             sp->failed = true;
             snprintf(sp->err, sizeof(sp->err), "%s", msg);

@@ -134,6 +134,7 @@ struct req *req_new_split(struct proxy *px, const uint8_t *p, const struct req_i
     sp->info.route = ri->route;
     sp->info.cmd = ri->cmd;
     sp->info.noreply = ri->noreply;
+    sp->info.own_conn = ri->own_conn; /* SCRIPT KILL: a fragment's failure is its reply */
     sp->info.seed = 0;
     for (uint32_t i = 0; i < ri->keys.n; i++) {
         if (spans_push(&sp->info.keys, ri->keys.v[i].off, ri->keys.v[i].len) != 0) {

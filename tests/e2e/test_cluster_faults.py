@@ -527,3 +527,30 @@ def test_a_node_just_made_a_replica_gets_nothing_meant_for_every_master(env):
         assert c.call("FCALL", "rget", "1", "r7") == b"v"
     finally:
         os.kill(late.proc.pid, signal.SIGCONT)
+
+
+def test_keyspace_subscribers_subscribe_again_when_the_masters_change(env):
+    """A keyspace subscription is made on every master; after a CLUSTER FAILOVER
+    the demoted master only replays the new one's deletes and the new master's
+    own expiries would never be heard (h70): once the map shows other masters,
+    the subscriber is closed, and subscribed again it hears every master."""
+    cl, px = start(env, cluster_refresh=300)
+    for n in cl.nodes:
+        assert cl.call(n, "CONFIG", "SET", "notify-keyspace-events", "Ex") == b"OK"
+    sub = px.resp()
+    assert sub.call("SUBSCRIBE", "__keyevent@0__:expired") == [b"subscribe", b"__keyevent@0__:expired", 1]
+    cl.wait_replicas_synced()
+    master = cl.master_of(key_slot("fo0"))
+    heir = cl.replica_of(master)
+    assert cl.call(heir, "CLUSTER", "FAILOVER") == b"OK"
+    wait_until(lambda: cl.call(heir, "ROLE")[0] == b"master", "the replica promoted")
+    assert sub.is_closed(timeout=10), "the subscriber was not closed when the masters changed"
+    sub = px.resp()
+    assert sub.call("SUBSCRIBE", "__keyevent@0__:expired") == [b"subscribe", b"__keyevent@0__:expired", 1]
+    c = px.resp()
+    keys = ["fo%d" % i for i in range(30)]
+    assert any(cl.master_of(key_slot(k)).port == heir.port for k in keys)
+    for k in keys:
+        assert c.call("SET", k, "v", "PX", "30") == b"OK"
+    got = sorted(sub.read_reply()[2] for _ in keys)
+    assert got == sorted(k.encode() for k in keys)

@@ -337,6 +337,54 @@ def test_pubsub_introspection_says_what_one_redis_would(rig):
         sub.close()
 
 
+def test_keyevent_channels_hear_every_server(rig):
+    """Each server publishes its own keys' keyspace and keyevent notifications:
+    a SUBSCRIBE to __keyevent@0__:set or :expired through a sharded pool is made
+    on every server, as a pattern is (h70: 5 of 15 expiries, those of the one
+    server the channel's name is placed on); a PUBLISH to it is heard once."""
+    direct, servers, px = rig
+    for s in servers:
+        s.client().config_set("notify-keyspace-events", "KEx$")
+    try:
+        sub, c = px.resp("alpha"), px.resp("alpha")
+        sub.send(encode_command("SUBSCRIBE", "__keyevent@0__:set", "__keyevent@0__:expired"))
+        assert sub.read_reply() == [b"subscribe", b"__keyevent@0__:set", 1]
+        assert sub.read_reply() == [b"subscribe", b"__keyevent@0__:expired", 2]
+        keys = _keys_on_different_servers(px, servers, n=3, prefix="kev") + ["kev-a", "kev-b", "kev-c"]
+        for k in keys:
+            assert c.call("SET", k, "v", "PX", "30") == b"OK"
+        assert c.call("PUBLISH", "__keyevent@0__:set", "by-hand") == 1
+        got = [sub.read_reply() for _ in range(2 * len(keys) + 1)]
+        assert sorted(m[2] for m in got if m[1] == b"__keyevent@0__:set") == sorted(
+            [k.encode() for k in keys] + [b"by-hand"]), got
+        assert sorted(m[2] for m in got if m[1] == b"__keyevent@0__:expired") == sorted(
+            k.encode() for k in keys), got
+        assert sub.call("UNSUBSCRIBE", "__keyevent@0__:set") == [b"unsubscribe", b"__keyevent@0__:set", 1]
+    finally:
+        for s in servers:
+            s.client().config_set("notify-keyspace-events", "")
+
+
+def test_script_kill_with_a_server_down(env):
+    """A server that cannot be asked runs no script of the proxy's to kill: the
+    server that killed one still makes SCRIPT KILL +OK (h70: the proxy answered
+    the down server's connection error, though the script was killed)."""
+    live, dead = env.redises(2)
+    px = env.proxy({"alpha": redis_pool([live, dead])})
+    live.client().config_set("busy-reply-threshold", 100)
+    dead.proc.kill()
+    dead.proc.wait()
+    c, killer = px.resp(), px.resp()
+    k = next(k for k in ("s%d" % i for i in range(1000)) if placement([k], [live, dead])[k] is live)
+    c.send(encode_command("EVAL", "while true do end", "1", k))
+    wait_until(lambda: isinstance(live.resp().call("PING"), RespError), "the server busy")
+    assert killer.call("SCRIPT", "KILL") == b"OK"
+    err = c.read_reply()
+    assert isinstance(err, RespError) and "killed by user" in err.msg, err
+    err = killer.call("SCRIPT", "KILL")  # the dead one might run one: its error says why not
+    assert isinstance(err, RespError) and "refused" in err.msg.lower(), err
+
+
 def test_pubsub_server_lost_ends_the_client(env):
     """The subscriber is closed, so its library subscribes again; no error
     reply comes first (it answered no request: RESP3 clients such as
