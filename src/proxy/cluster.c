@@ -593,11 +593,12 @@ static bool *cluster_masters_before(const struct cluster *cl)
     return was;
 }
 
-static void cluster_masters_after(const struct cluster *cl, bool *was)
+/* (nbefore: the pool's servers then; the map may have added nodes since) */
+static void cluster_masters_after(const struct cluster *cl, bool *was, uint32_t nbefore)
 {
     bool changed = false;
     for (uint32_t i = 0; was != NULL && cl->known && i < cl->p->nservers; i++) {
-        changed |= was[i] != (cl->nodes[i].in_map && cl->nodes[i].master);
+        changed |= (i < nbefore && was[i]) != (cl->nodes[i].in_map && cl->nodes[i].master);
     }
     free(was);
     if (changed) {
@@ -611,6 +612,7 @@ void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struc
 {
     struct server **srv = calloc(t->nnodes ? t->nnodes : 1, sizeof(*srv));
     uint16_t *owner = malloc(CLUSTER_SLOTS * sizeof(*owner));
+    uint32_t nbefore = cl->p->nservers;
     bool *was = cluster_masters_before(cl);
     if (srv == NULL || owner == NULL) {
         free(srv);
@@ -619,7 +621,7 @@ void cluster_apply(struct cluster *cl, const struct cluster_topo *t, const struc
         return;
     }
     cluster_apply_nodes(cl, t, asked, srv);
-    cluster_masters_after(cl, was);
+    cluster_masters_after(cl, was, nbefore);
     cluster_apply_forget(cl);
     cluster_apply_replicas(cl, t, srv);
     cluster_apply_checks(cl);

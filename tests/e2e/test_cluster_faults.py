@@ -545,6 +545,11 @@ def test_keyspace_subscribers_subscribe_again_when_the_masters_change(env):
     assert cl.call(heir, "CLUSTER", "FAILOVER") == b"OK"
     wait_until(lambda: cl.call(heir, "ROLE")[0] == b"master", "the replica promoted")
     assert sub.is_closed(timeout=10), "the subscriber was not closed when the masters changed"
+    # every node agrees, and the proxy has a map taken since (a node that had not
+    # heard of the failover yet would change the masters back and forth)
+    cl.wait_ok()
+    seen = px.stats()["cl"]["cluster_refresh"]
+    px.wait_stats(lambda st: st["cl"]["cluster_refresh"] >= seen + 2, "two maps since every node agreed")
     sub = px.resp()
     assert sub.call("SUBSCRIBE", "__keyevent@0__:expired") == [b"subscribe", b"__keyevent@0__:expired", 1]
     c = px.resp()
