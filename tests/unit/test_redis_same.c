@@ -78,9 +78,9 @@ static void test_fdump(void)
         "#!lua name=l0\nredis.register_function('f0', function(k) return 0 end)",
         "#!lua name=l1\nredis.register_function('f1', function(k) return 1 end)",
         "#!lua name=l2\nredis.register_function('f2', function(k) return 2 end)",
-        /* compressed: 0xC3, compressed length 5, original length 9, 5 bytes */
-        "!\xf5\xc3\x05\011abcde", "!\xf5\xc0\x07", /* an 8-bit integer */
-        "!\xf5\x02xy",                             /* a 6-bit length */
+        "!\xf5\xc3\x05\011abcde", /* LZF: compressed length 5, original 9, 5 bytes */
+        "!\xf5\xc0\x07",          /* an 8-bit integer */
+        "!\xf5\x02xy",            /* a 6-bit length */
     };
     uint8_t a[1024], b[1024];
     int fwd[] = {0, 1, 2, 3, 4, 5}, back[] = {5, 4, 3, 2, 1, 0};
