@@ -80,8 +80,8 @@ static int merge_elem_cmp(const void *x, const void *y)
     return memcmp(a->p, b->p, a->len);
 }
 
-/* PUBSUB CHANNELS: every server's channels, each once (sorted: a server lists
- * them in no order either). */
+/* PUBSUB CHANNELS: every server's channels, each once (sorted by length, then
+ * bytes, to find the repeats: a server lists them in no order either). */
 static int merge_union(struct buf *out, const struct frag_rsp *rsps, uint32_t n)
 {
     uint64_t total = 0;

@@ -12,36 +12,44 @@
 
 static bool same_value(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, int depth);
 
-/* Element i (a pair from 2i in a map) of a parsed aggregate, as one unit. */
-static bool same_unit(const uint8_t *a, const struct rsp_info *ia, uint32_t i, const uint8_t *b,
-                      const struct rsp_info *ib, uint32_t j, uint32_t w, int depth)
+/* Whether a's n items match b's n one for one, eq(ctx, i, j) saying whether
+ * item i of a is item j of b (an equivalence: taking the first match is exact). */
+static bool same_matched(uint32_t n, bool (*eq)(const void *ctx, uint32_t i, uint32_t j),
+                         const void *ctx)
 {
-    for (uint32_t k = 0; k < w; k++) {
-        struct span x = ia->elems.v[i * w + k], y = ib->elems.v[j * w + k];
-        if (!same_value(a + x.off, x.len, b + y.off, y.len, depth)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Every unit of a has an equal one in b, each of b's used once. */
-static bool same_units(const uint8_t *a, const struct rsp_info *ia, const uint8_t *b,
-                       const struct rsp_info *ib, uint32_t w, int depth)
-{
-    uint32_t n = ia->elems.n / w;
     bool *used = calloc(n ? n : 1, sizeof(*used));
     bool all = used != NULL;
     for (uint32_t i = 0; i < n && all; i++) {
         all = false;
         for (uint32_t j = 0; j < n && !all; j++) {
-            if (!used[j] && same_unit(a, ia, i, b, ib, j, w, depth)) {
+            if (!used[j] && eq(ctx, i, j)) {
                 used[j] = all = true;
             }
         }
     }
     free(used);
     return all;
+}
+
+/* Two parsed aggregates whose units (an element, a pair in a map: w of them)
+ * are compared. */
+struct same_agg {
+    const uint8_t *a, *b;
+    const struct rsp_info *ia, *ib;
+    uint32_t w;
+    int depth;
+};
+
+static bool same_unit(const void *ctx, uint32_t i, uint32_t j)
+{
+    const struct same_agg *g = ctx;
+    for (uint32_t k = 0; k < g->w; k++) {
+        struct span x = g->ia->elems.v[i * g->w + k], y = g->ib->elems.v[j * g->w + k];
+        if (!same_value(g->a + x.off, x.len, g->b + y.off, y.len, g->depth)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool same_value(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, int depth)
@@ -56,10 +64,10 @@ static bool same_value(const uint8_t *a, size_t alen, const uint8_t *b, size_t b
     struct rsp_info ia, ib;
     rsp_info_init(&ia);
     rsp_info_init(&ib);
+    struct same_agg g = {a, b, &ia, &ib, a[0] == '%' ? 2 : 1, depth - 1};
     bool same = redis_rsp_parse(a, alen, 0, &ia) == PARSE_OK && ia.len == alen &&
                 redis_rsp_parse(b, blen, 0, &ib) == PARSE_OK && ib.len == blen &&
-                ia.elems.n == ib.elems.n &&
-                same_units(a, &ia, b, &ib, a[0] == '%' ? 2 : 1, depth - 1);
+                ia.elems.n == ib.elems.n && same_matched(ia.elems.n / g.w, same_unit, &g);
     rsp_info_free(&ia);
     rsp_info_free(&ib);
     return same;
@@ -144,22 +152,17 @@ static bool fdump_libraries(const uint8_t *p, size_t n, struct spans *libs)
     return true;
 }
 
-static bool fdump_same_libraries(const uint8_t *a, const struct spans *la, const uint8_t *b,
-                                 const struct spans *lb)
+/* Two payloads' libraries (spans of a and b). */
+struct same_libs {
+    const uint8_t *a, *b;
+    const struct spans *la, *lb;
+};
+
+static bool fdump_same_library(const void *ctx, uint32_t i, uint32_t j)
 {
-    bool *used = calloc(la->n ? la->n : 1, sizeof(*used));
-    bool all = used != NULL && la->n == lb->n;
-    for (uint32_t i = 0; i < la->n && all; i++) {
-        all = false;
-        for (uint32_t j = 0; j < lb->n && !all; j++) {
-            struct span x = la->v[i], y = lb->v[j];
-            if (!used[j] && x.len == y.len && memcmp(a + x.off, b + y.off, x.len) == 0) {
-                used[j] = all = true;
-            }
-        }
-    }
-    free(used);
-    return all;
+    const struct same_libs *g = ctx;
+    struct span x = g->la->v[i], y = g->lb->v[j];
+    return x.len == y.len && memcmp(g->a + x.off, g->b + y.off, x.len) == 0;
 }
 
 bool redis_same_fdump(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -173,9 +176,10 @@ bool redis_same_fdump(const uint8_t *a, size_t alen, const uint8_t *b, size_t bl
     struct spans la, lb;
     spans_init(&la);
     spans_init(&lb);
+    struct same_libs g = {a, b, &la, &lb};
     bool same = fdump_libraries(a, alen, &la) && fdump_libraries(b, blen, &lb) &&
                 memcmp(a + alen - FDUMP_TRAILER, b + blen - FDUMP_TRAILER, 2) == 0 &&
-                fdump_same_libraries(a, &la, b, &lb);
+                la.n == lb.n && same_matched(la.n, fdump_same_library, &g);
     spans_free(&la);
     spans_free(&lb);
     return same;
