@@ -188,5 +188,6 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
         return true;
     }
     sconn_send_blocking(sc, blocking_req(c, ri), p, ri->len, ri->block_ms);
+    sconn_gate(sc); /* what others send next waits for it, on a new connection */
     return true;
 }

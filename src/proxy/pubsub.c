@@ -456,7 +456,7 @@ bool pubsub_heirs_known(const struct client *c)
 void pubsub_follow_heirs(struct client *c)
 {
     for (uint32_t i = 0; i < c->subs.nconns; i++) {
-        c->subs.conns[i]->server = c->subs.conns[i]->server->heir;
+        sconn_follow(c->subs.conns[i], c->subs.conns[i]->server->heir);
     }
 }
 

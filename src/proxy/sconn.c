@@ -509,6 +509,35 @@ static void sconn_stream_lost(struct sconn *c, int err)
     sconn_lost(c, msg, SS_server_err);
 }
 
+void sconn_wake(struct sconn *c)
+{
+    if (c->state != SCONN_CLOSED && c->out_pos < c->out.len) {
+        sconn_mark_dirty(c);
+    }
+}
+
+void sconn_gate(struct sconn *c)
+{
+    if (!c->gating && c->swallow > 0) {
+        c->gating = true;
+        server_gate_open(c->server);
+    }
+}
+
+static void sconn_ungate(struct sconn *c)
+{
+    if (c->gating) {
+        c->gating = false;
+        server_gate_close(c->server);
+    }
+}
+
+void sconn_follow(struct sconn *c, struct server *to)
+{
+    sconn_ungate(c); /* the old server's count: the heir's shared connections never waited */
+    c->server = to;
+}
+
 void sconn_flush(struct sconn *c)
 {
     sconn_unmark_dirty(c);
@@ -516,6 +545,11 @@ void sconn_flush(struct sconn *c)
         return; /* connecting: the connect completion flushes */
     }
     struct proxy *px = sconn_px(c);
+    if (c->shared && server_gated(c->server)) {
+        /* a blocking command goes first: the gate's lift flushes again */
+        ev_io_set(px->loop, &c->io, stream_mask(&c->st, !c->paused, false));
+        return;
+    }
     size_t before = c->out_pos;
     int err = 0;
     int rc = stream_write_buf(&c->st, &c->out, &c->out_pos, &err);
@@ -671,6 +705,7 @@ static bool sconn_read_again(struct sconn *c, struct req *r, const uint8_t *p, v
 static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool lost)
 {
     sconn_unmark_dirty(c);
+    sconn_ungate(c);
     if (c->state == SCONN_CLOSED) {
         /* nothing of its server is touched: a client's own connection closed
          * with it may be freed after the retired pool its server was in */
@@ -871,6 +906,9 @@ static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
     struct server *s = c->server;
     if (c->swallow > 0) {
         c->swallow--;
+        if (c->swallow == 0) {
+            sconn_ungate(c); /* the server has read what came with the set-up */
+        }
         if (c->auth_left > 0) {
             sconn_auth_reply(c, p, len);
         } else if (c->swallow == 0 && c->id_asked) {

@@ -73,6 +73,8 @@ struct sconn {
     uint16_t sub_cmd;   /* subscribed: replies are parsed as pushes with this command id */
     uint32_t sub_names; /* a client's subscribed connection: the channels and patterns it
                            was asked to subscribe to and not yet to leave (pubsub.c) */
+    bool gating;        /* holds its server's shared connections (sconn_gate) */
+    bool shared;        /* one of its server's conns[] or conns3[] (a gate holds it) */
     bool paused;        /* not read from: its owner leaves its messages unread (sconn_pause) */
     struct ev_timer timer;           /* deadline of the oldest request */
     struct rsp_info ri;              /* parse scratch */
@@ -110,8 +112,19 @@ void sconn_req_deadline(struct sconn *c, struct req *r, uint64_t ms);
  * fragment); then sconn_queued() with the bytes it appended. */
 struct buf *sconn_out(struct sconn *c);
 void sconn_queued(struct sconn *c, struct req *r, size_t len);
-/* Write queued bytes; called before sleeping for dirty connections. */
+/* Write queued bytes; called before sleeping for dirty connections. A shared
+ * connection of a gated server (server_gated) writes nothing yet. */
 void sconn_flush(struct sconn *c);
+/* c has bytes to write: back on the flush list (a gate was lifted). */
+void sconn_wake(struct sconn *c);
+/* c, a client's own connection, was just given a blocking command: if its
+ * set-up is not answered yet (a new connection), the server's shared
+ * connections wait for that answer (server_gate_open), by which time the
+ * server has read the command, sent in the same write. */
+void sconn_gate(struct sconn *c);
+/* A client's own connection moves to its server's heir (a reload kept the
+ * server, server_adopt). */
+void sconn_follow(struct sconn *c, struct server *to);
 /* Close the connection, answering every request waiting on it with msg;
  * stat_field (< 0: none) is the counter the reason adds to, and a failure
  * counts against the server's health unless it is no fault of the server. */

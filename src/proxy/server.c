@@ -39,12 +39,15 @@ uint32_t server_auth_build(const struct server *s, struct buf *out)
     return n;
 }
 
+static void server_on_gate_timer(struct ev_loop *loop, struct ev_timer *t);
+
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx)
 {
     memset(s, 0, sizeof(*s));
     s->pool = p;
     s->cs = cs;
     s->idx = idx;
+    ev_timer_init(&s->gate_timer, server_on_gate_timer, s);
     uint32_t want = p->cp->server_connections;
     uint32_t nconns = want < SERVER_CONNS_MAX ? want : SERVER_CONNS_MAX;
     s->conns = calloc(nconns, sizeof(*s->conns));
@@ -54,6 +57,7 @@ int server_init(struct server *s, struct pool *p, const struct conf_server *cs, 
     s->nconns = nconns;
     for (uint32_t i = 0; i < s->nconns; i++) {
         sconn_init(&s->conns[i], s);
+        s->conns[i].shared = true;
     }
     if (p->mode == POOL_SENTINEL) {
         /* the sentinels will say where the group's master is */
@@ -103,6 +107,7 @@ void server_deinit(struct server *s)
 {
     /* first: closing the connections must not hand requests back to it */
     hold_free(s, "proxy is shutting down");
+    ev_timer_stop(s->pool->px->loop, &s->gate_timer);
     server_conns_free(s->conns, s->nconns, "proxy is shutting down");
     server_conns_free(s->conns3, s->nconns, "proxy is shutting down");
     s->conns = s->conns3 = NULL;
@@ -166,6 +171,7 @@ static struct sconn *server_conns3(struct server *s)
         s->conns3 = calloc(s->nconns, sizeof(*s->conns3));
         for (uint32_t i = 0; s->conns3 != NULL && i < s->nconns; i++) {
             sconn_init(&s->conns3[i], s);
+            s->conns3[i].shared = true;
             s->conns3[i].resp = 3;
         }
     }
@@ -245,4 +251,47 @@ void server_connect_all(struct server *s)
     for (uint32_t i = 0; i < s->nconns; i++) {
         sconn_ensure(&s->conns[i]);
     }
+}
+
+/* The shared connections write what they held, in the order they were
+ * queued (the flush list). */
+static void server_gate_lift(struct server *s)
+{
+    for (uint32_t i = 0; i < s->nconns; i++) {
+        sconn_wake(&s->conns[i]);
+        if (s->conns3 != NULL) {
+            sconn_wake(&s->conns3[i]);
+        }
+    }
+}
+
+void server_gate_open(struct server *s)
+{
+    if (s->gates++ == 0) {
+        s->gate_lapsed = false;
+        ev_timer_start(s->pool->px->loop, &s->gate_timer, SERVER_GATE_MS);
+    }
+}
+
+void server_gate_close(struct server *s)
+{
+    if (s->gates == 0 || --s->gates > 0) {
+        return;
+    }
+    ev_timer_stop(s->pool->px->loop, &s->gate_timer);
+    if (!s->gate_lapsed) {
+        server_gate_lift(s);
+    }
+    s->gate_lapsed = false;
+}
+
+static void server_on_gate_timer(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct server *s = t->data;
+    (void)loop;
+    log_info("server '%s': a client's own connection for a blocking command was not answered "
+             "in %d ms: the other clients' requests go on without waiting for it",
+             s->cs->name, SERVER_GATE_MS);
+    s->gate_lapsed = true;
+    server_gate_lift(s);
 }

@@ -15,6 +15,7 @@
 
 #include "conf/conf.h"
 #include "core/log.h"
+#include "event/ev.h"
 #include "net/sock.h"
 #include "proxy/health.h"
 #include "stats/histo.h"
@@ -73,6 +74,15 @@ struct server {
     /* During a reload, the new pool's server that took this one's connections
      * (server_adopt): a moving client's own connections follow it. NULL otherwise. */
     struct server *heir;
+    /* Clients' own connections still being set up for a blocking command
+     * (server_gate_open): until the server has read each, the shared
+     * connections hold their writes, so that a request another client sends
+     * after the blocking one does not reach the server first (a DEL or XADD
+     * overtaking the XREAD it was meant for). At most SERVER_GATE_MS, then
+     * gate_lapsed lets them go until no gate is left. */
+    uint32_t gates;
+    bool gate_lapsed;
+    struct ev_timer gate_timer;
 };
 
 /* Connections to one server a process opens at most, whatever
@@ -80,6 +90,11 @@ struct server {
  * twemproxy file may say 2147483647 for "no limit" (it opens them as needed).
  * More to one redis or memcached server from one process serve nothing. */
 #define SERVER_CONNS_MAX 1024u
+
+/* The longest a gate holds a server's shared connections: a connect and a
+ * round trip take well under a millisecond on a LAN; a server that does not
+ * answer a connect in this time would hold everyone else. */
+#define SERVER_GATE_MS 50
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);
 /* Close every connection (answering what waits) and free what s holds. */
@@ -129,5 +144,15 @@ bool server_move_addr(struct server *s, const struct sockaddr *sa, socklen_t len
  * clients' own, of a WATCH: txn_master_moved). */
 void server_reset_conns(struct server *s, const char *why);
 void server_connect_all(struct server *s);
+/* A client's own connection to s carries a blocking command the server has
+ * not read yet: s's shared connections write nothing until server_gate_close
+ * (or SERVER_GATE_MS). */
+void server_gate_open(struct server *s);
+void server_gate_close(struct server *s);
+/* Whether s's shared connections hold their writes now. */
+static inline bool server_gated(const struct server *s)
+{
+    return s->gates > 0 && !s->gate_lapsed;
+}
 
 #endif

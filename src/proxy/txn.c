@@ -604,7 +604,7 @@ void txn_follow_heirs(struct client *c)
             sconn_free_private(sc);
             continue;
         }
-        sc->server = sc->server->heir;
+        sconn_follow(sc, sc->server->heir);
         t->pins[n++] = sc;
     }
     t->npins = n;

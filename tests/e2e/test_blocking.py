@@ -409,6 +409,12 @@ def _race(connect, case):
             a.send(encode_command("UNSUBSCRIBE"))
             b.send(encode_command("PUBLISH", "c1", "m"))
             return b.read_reply()
+        if case == "first block":
+            b.call("DEL", "{s}f")
+            a.call("PING")  # a is served; its own server connection is made next
+            a.send(encode_command("XREAD", "BLOCK", "2000", "STREAMS", "{s}f", "$"))
+            b.call("XADD", "{s}f", "1-1", "f", "v")
+            return str(a.read_reply())
         b.call("DEL", "{s}t")
         b.call("XADD", "{s}t", "1-1", "f", "v")
         b.call("XGROUP", "CREATE", "{s}t", "g", "$")
@@ -421,13 +427,18 @@ def _race(connect, case):
         b.close()
 
 
-@pytest.mark.parametrize("case,expect", [("unsubscribe", 0),
-                                         ("xreadgroup", "UNBLOCKED the stream key no longer exists")])
+@pytest.mark.parametrize("case,expect", [
+    ("unsubscribe", 0),
+    ("xreadgroup", "UNBLOCKED the stream key no longer exists"),
+    ("first block", str([[b"{s}f", [[b"1-1", [b"f", b"v"]]]]]))])
 def test_requests_of_two_clients_reach_the_server_in_the_order_sent(env, case, expect):
     """Sent one right after the other, the request on a client's own server connection
     runs before the other client's on a shared one, as when both talk to redis directly
     (redis' own tests count on it). The proxy wrote the connections of one loop turn
-    last first: the second ran first 18 and 19 times in 20."""
+    last first: the second ran first 18 and 19 times in 20. A client's first blocking
+    command makes its own connection: the other client's XADD waits until the server
+    has read it (server_gate_open), or it ran first 48 times in 50 and the XREAD of
+    `$` (the entries after the last) missed the entry."""
     r = env.redis()
     px = env.proxy({"alpha": redis_pool([r])})
     for connect in (r.resp, lambda: px.resp("alpha")):
