@@ -141,22 +141,36 @@ bool cluster_pending(struct pool *p, const uint8_t *key, size_t len)
         return true; /* the first map is being asked for */
     }
     bool none = key != NULL ? cl->owner[cluster_key_slot(key, len)] == NODE_NONE
-                            : cluster_any_master(p) == NULL;
+                            : cluster_any_master(p, NULL) == NULL;
     if (none) {
         cluster_refresh_soon(cl); /* (nothing else may be waiting to ask) */
     }
     return none;
 }
 
-struct server *cluster_any_master(struct pool *p)
+/* A master of the map that is not known to be failing. */
+static bool cluster_master_answers(const struct cluster *cl, uint32_t i)
+{
+    const struct cluster_node *n = &cl->nodes[i];
+    return n->in_map && n->master && !n->down && !n->failed && !n->says_down && !n->stalled;
+}
+
+struct server *cluster_any_master(struct pool *p, struct server *prefer)
 {
     struct cluster *cl = p->cluster;
-    for (uint32_t i = 0; cl != NULL && i < p->nservers; i++) {
-        if (cl->nodes[i].in_map && cl->nodes[i].master) {
+    if (cl == NULL || (prefer != NULL && cluster_master_answers(cl, prefer->idx))) {
+        return prefer;
+    }
+    struct server *any = NULL;
+    for (uint32_t i = 0; i < p->nservers; i++) {
+        if (cluster_master_answers(cl, i)) {
             return &p->servers[i];
         }
+        if (any == NULL && cl->nodes[i].in_map && cl->nodes[i].master) {
+            any = &p->servers[i];
+        }
     }
-    return NULL;
+    return prefer != NULL ? prefer : any; /* none answers: its failure says why */
 }
 
 bool cluster_degraded(const struct cluster *cl)

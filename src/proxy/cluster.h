@@ -87,8 +87,11 @@ bool cluster_pending(struct pool *p, const uint8_t *key, size_t len);
 void cluster_node_timed_out(struct server *s);
 /* Whether s is a node marked unreachable (its requests wait for a new map). */
 bool cluster_node_down(const struct server *s);
-/* A master of the map, for what any one of them answers (pattern subscriptions). */
-struct server *cluster_any_master(struct pool *p);
+/* A master of the map, for what any one of them answers (a subscription: the
+ * cluster hands every PUBLISH to every node): prefer when it is not known to
+ * be failing, else the first that is not (one that died is not waited for
+ * while its replica takes over), else prefer or the first; NULL without a map. */
+struct server *cluster_any_master(struct pool *p, struct server *prefer);
 /* s is a master of the map (INFO's keyspace counts masters only). */
 bool cluster_is_master(const struct server *s);
 

@@ -53,7 +53,7 @@ static int subs_add(struct sub_name **v, uint32_t *n, uint32_t *cap, const uint8
         return -1;
     }
     memcpy(copy, p, len);
-    (*v)[(*n)++] = (struct sub_name){copy, len};
+    (*v)[(*n)++] = (struct sub_name){copy, len, NULL};
     return 0;
 }
 
@@ -179,7 +179,8 @@ static struct req *pubsub_req(struct client *c, uint16_t cmd, int64_t count)
 static struct server *pubsub_home(struct client *c, const uint8_t *name, uint32_t len)
 {
     struct route rt;
-    return route_key(c->pool, name, len, false, &rt) == ROUTE_HIT ? rt.target : NULL;
+    struct server *s = route_key(c->pool, name, len, false, &rt) == ROUTE_HIT ? rt.target : NULL;
+    return c->pool->mode == POOL_CLUSTER ? cluster_any_master(c->pool, s) : s;
 }
 
 /* A keyspace or keyevent notification's channel (or a pattern of them): each
@@ -203,7 +204,7 @@ static uint32_t pubsub_shards(struct client *c, const uint8_t *name, uint32_t le
         return 1;
     }
     if (p->mode == POOL_CLUSTER && !pubsub_is_keyspace(name, len)) {
-        out[0] = cluster_any_master(p);
+        out[0] = cluster_any_master(p, NULL);
         return out[0] != NULL ? 1 : 0;
     }
     uint32_t n = 0;
@@ -279,20 +280,30 @@ static void pubsub_name(struct client *c, const uint8_t *p, const struct req_inf
         pubsub_local(c, kind, name, len); /* nothing changes: redis answers all the same */
         return;
     }
+    struct server *home = NULL, **shards = NULL;
+    uint32_t n = 0;
     if (!subscribe) {
-        /* first: an UNSUBSCRIBE of every name (pubsub_drop_all) goes on to the
-         * next one even when this one's server cannot be named */
+        /* where it was subscribed; then first: an UNSUBSCRIBE of every name
+         * (pubsub_drop_all) goes on to the next one even when this one's
+         * server cannot be named */
+        home = (*v)[at].at;
         subs_del(*v, nv, (uint32_t)at);
     }
-    struct server *home, **shards;
-    uint32_t n = 0;
-    if (!pubsub_where(c, channel, name, len, &home, &shards, &n)) {
+    if (home == NULL && !pubsub_where(c, channel, name, len, &home, &shards, &n)) {
         return;
     }
     if (subscribe && subs_add(v, nv, channel ? &ss->cchans : &ss->cpats, name, len) != 0) {
         free(shards);
         router_reply_error(c, "out of memory");
         return;
+    }
+    if (shards != NULL && n == 1) {
+        home = shards[0]; /* one server: unsubscribed there, wherever the name goes later */
+        free(shards);
+        shards = NULL;
+    }
+    if (subscribe) {
+        (*v)[*nv - 1].at = home;
     }
     if (shards != NULL) {
         pubsub_fanout(c, p, ri, kind, name, len, shards, n);
@@ -453,11 +464,20 @@ bool pubsub_heirs_known(const struct client *c)
     return true;
 }
 
+static void subs_follow_heirs(struct sub_name *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        v[i].at = v[i].at != NULL ? v[i].at->heir : NULL; /* (none: found again) */
+    }
+}
+
 void pubsub_follow_heirs(struct client *c)
 {
     for (uint32_t i = 0; i < c->subs.nconns; i++) {
         sconn_follow(c->subs.conns[i], c->subs.conns[i]->server->heir);
     }
+    subs_follow_heirs(c->subs.chans, c->subs.nchans);
+    subs_follow_heirs(c->subs.pats, c->subs.npats);
 }
 
 bool pubsub_holds(const struct client *c, const struct sconn *sc)

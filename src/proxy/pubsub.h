@@ -27,6 +27,10 @@ struct req;
 struct sub_name {
     uint8_t *p;
     uint32_t len;
+    /* the one server it was subscribed on, where it is unsubscribed (a
+     * cluster's live master, a home an ejection may move); NULL: on several,
+     * found again as they were */
+    struct server *at;
 };
 
 struct subs {

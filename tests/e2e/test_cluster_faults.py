@@ -559,3 +559,35 @@ def test_keyspace_subscribers_subscribe_again_when_the_masters_change(env):
         assert c.call("SET", k, "v", "PX", "30") == b"OK"
     got = sorted(sub.read_reply()[2] for _ in keys)
     assert got == sorted(k.encode() for k in keys)
+
+
+def test_a_subscription_made_while_a_master_is_dead_goes_to_one_that_answers(env):
+    """The cluster hands every PUBLISH to every node, so a subscription may live
+    on any master. A SUBSCRIBE whose slot's master was killed and not yet
+    replaced (a pattern's too, when that master came first) went to it and
+    closed its client at once, which redis-py retried in a loop until the map
+    named the heir (h70: 16 closes in 3.2 s). Now it is made on a master that
+    answers, hears what is published once the heir serves, and its
+    UNSUBSCRIBE goes where it was made."""
+    cl, px = start(env, failover_hold=20000)
+    cl.wait_replicas_synced()
+    chan = "news"
+    victim = cl.master_of(key_slot(chan))
+    heir = cl.replica_of(victim)
+    victim.proc.kill()
+    held = px.resp(timeout=30)
+    held.send(encode_command("GET", chan))  # held for the heir: the proxy knows the node is gone
+    px.wait_stats(lambda s: s["cl"]["cluster_held"] >= 1, "the GET held")
+    sub = px.resp(timeout=10)
+    assert sub.call("SUBSCRIBE", chan) == [b"subscribe", chan.encode(), 1]
+    assert sub.call("PSUBSCRIBE", "new*") == [b"psubscribe", b"new*", 2]
+    assert held.read_reply() is None  # the heir serves
+    assert cl.call(heir, "ROLE")[0] == b"master"
+    c = px.resp()
+    c.call("PUBLISH", chan, "hi")  # (counts the heir's own subscribers only)
+    got = sorted([sub.read_reply(), sub.read_reply()])
+    assert got == [[b"message", chan.encode(), b"hi"], [b"pmessage", b"new*", chan.encode(), b"hi"]]
+    assert sub.call("UNSUBSCRIBE", chan) == [b"unsubscribe", chan.encode(), 1]
+    assert sub.call("PUNSUBSCRIBE", "new*") == [b"punsubscribe", b"new*", 0]
+    c.call("PUBLISH", chan, "again")
+    assert sub.call("PING") == b"PONG"  # not subscribed anywhere: no message, a plain PONG
