@@ -155,6 +155,17 @@ static bool cluster_master_answers(const struct cluster *cl, uint32_t i)
     return n->in_map && n->master && !n->down && !n->failed && !n->says_down && !n->stalled;
 }
 
+bool cluster_master_fails(struct pool *p)
+{
+    struct cluster *cl = p->cluster;
+    for (uint32_t i = 0; cl != NULL && !cl->closing && i < p->nservers; i++) {
+        if (cl->nodes[i].in_map && cl->nodes[i].master && !cluster_master_answers(cl, i)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 struct server *cluster_any_master(struct pool *p, struct server *prefer)
 {
     struct cluster *cl = p->cluster;

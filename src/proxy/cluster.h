@@ -92,6 +92,10 @@ bool cluster_node_down(const struct server *s);
  * be failing, else the first that is not (one that died is not waited for
  * while its replica takes over), else prefer or the first; NULL without a map. */
 struct server *cluster_any_master(struct pool *p, struct server *prefer);
+/* Whether a master of the map is known to be failing (unreachable, failed,
+ * saying CLUSTERDOWN, timing out): a request for every master waits for its
+ * heir (router.c), as one for its slots does. */
+bool cluster_master_fails(struct pool *p);
 /* s is a master of the map (INFO's keyspace counts masters only). */
 bool cluster_is_master(const struct server *s);
 
@@ -122,6 +126,9 @@ bool cluster_submit_blocking(struct client *c, const uint8_t *p, const struct re
 void cluster_req_failed(struct req *r);
 /* A connection to s failed at the socket: its node may be down (hold.c). */
 void cluster_node_lost(struct server *s);
+/* A connection to s was made: it is not down (a map query that reached it
+ * ends the wait of requests for every master, which no reply of theirs does). */
+void cluster_node_reached(struct server *s);
 /* The hold's side (hold.c): whether a request of a cluster pool that its
  * connection never wrote goes back to the pool's hold; and putting it there. */
 bool cluster_takes_back(const struct server *s);

@@ -705,6 +705,14 @@ void cluster_node_lost(struct server *s)
     }
 }
 
+void cluster_node_reached(struct server *s)
+{
+    struct cluster *cl = s->pool->cluster;
+    if (cl != NULL && !cl->closing && s->owner == NULL) {
+        cl->nodes[s->idx].down = false;
+    }
+}
+
 void cluster_node_timed_out(struct server *s)
 {
     struct cluster *cl = s->pool->cluster;

@@ -186,7 +186,7 @@ static struct server *pubsub_home(struct client *c, const uint8_t *name, uint32_
 /* A keyspace or keyevent notification's channel (or a pattern of them): each
  * server publishes its own keys' events to its own subscribers, where a PUBLISH
  * goes to the channel's home (to every node of a cluster). */
-static bool pubsub_is_keyspace(const uint8_t *name, uint32_t len)
+bool pubsub_is_keyspace(const uint8_t *name, uint32_t len)
 {
     return len >= 11 &&
            (memcmp(name, "__keyspace@", 11) == 0 || memcmp(name, "__keyevent@", 11) == 0);

@@ -42,6 +42,9 @@ struct subs {
     uint32_t nconns;
 };
 
+/* Whether name is a keyspace or keyevent channel (or a pattern of them),
+ * subscribed on every server (every master of a cluster). */
+bool pubsub_is_keyspace(const uint8_t *name, uint32_t len);
 /* SUBSCRIBE, PSUBSCRIBE, UNSUBSCRIBE, PUNSUBSCRIBE (ROUTE_PUBSUB). */
 void pubsub_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 /* Whether a PING (SUB_PING) of c waits for its subscribed connections: then

@@ -567,18 +567,36 @@ static bool router_watch_held(struct client *c, const uint8_t *key, size_t len)
     return c->pool->mode == POOL_SENTINEL && hold_admits_write(c, rt.target, 0);
 }
 
+/* Whether a cluster pool's request goes to every master (SCRIPT LOAD, DBSIZE,
+ * a keyspace subscription), which the cluster's hold does not follow: it
+ * waits, as one for a key does, while a master is failing and not replaced. */
+static bool router_every_master_fails(struct client *c, const uint8_t *p, const struct req_info *ri,
+                                      bool sub)
+{
+    if (c->pool->mode != POOL_CLUSTER) {
+        return false;
+    }
+    bool every = ri->route == ROUTE_ALL || ri->route == ROUTE_DATASET;
+    for (uint32_t i = 0; sub && !every && i < ri->keys.n; i++) {
+        every = pubsub_is_keyspace(p + ri->keys.v[i].off, ri->keys.v[i].len);
+    }
+    return every && cluster_master_fails(c->pool);
+}
+
 /* SUBSCRIBE, PSUBSCRIBE and WATCH open a connection of the client's own to
  * their server, which the hold cannot take over later: when that server is not
- * known yet but soon will be, the request waits before it is routed. */
+ * known yet but soon will be, the request waits before it is routed. So do a
+ * cluster's requests for every master while one fails. */
 static bool router_must_wait(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     bool sub = ri->route == ROUTE_PUBSUB && (ri->sub == SUB_SUBSCRIBE || ri->sub == SUB_PSUBSCRIBE);
     bool watch = ri->route == ROUTE_TXN && ri->txn == TXN_WATCH && !c->txn.active;
-    bool pending = false;
+    bool pending = router_every_master_fails(c, p, ri, sub);
     if (!sub && !watch) {
-        return false;
+        /* (called when it ends a wait too: client_wait_server forgets it) */
+        return (pending || c->server_wait_since_ms != 0) && client_wait_server(c, pending);
     }
-    if (ri->sub == SUB_PSUBSCRIBE) {
+    if (ri->sub == SUB_PSUBSCRIBE && !pending) {
         pending = route_pending(c->pool, NULL, 0); /* heard on every shard */
     }
     for (uint32_t i = 0; i < ri->keys.n && !pending; i++) {

@@ -591,3 +591,29 @@ def test_a_subscription_made_while_a_master_is_dead_goes_to_one_that_answers(env
     assert sub.call("PUNSUBSCRIBE", "new*") == [b"punsubscribe", b"new*", 0]
     c.call("PUBLISH", chan, "again")
     assert sub.call("PING") == b"PONG"  # not subscribed anywhere: no message, a plain PONG
+
+
+def test_requests_for_every_master_wait_for_a_dead_masters_heir(env):
+    """Requests for one key wait while their master is dead and not replaced;
+    those for every master (SCRIPT LOAD, DBSIZE, PUBSUB NUMSUB, a keyspace
+    SUBSCRIBE) failed at once with the dead node's connection error (h70).
+    Now they wait too (failover_hold) and are answered by the heir."""
+    cl, px = start(env, failover_hold=20000)
+    c = px.resp(timeout=30)
+    assert c.call("SET", "k", "v") == b"OK"
+    cl.wait_replicas_synced()
+    victim = cl.master_of(key_slot("k"))
+    heir = cl.replica_of(victim)
+    victim.proc.kill()
+    held = px.resp(timeout=30)
+    held.send(encode_command("GET", "k"))  # held for the heir: the proxy knows the node is gone
+    px.wait_stats(lambda s: s["cl"]["cluster_held"] >= 1, "the GET held")
+    sha = c.call("SCRIPT", "LOAD", "return 1")
+    assert cl.call(heir, "ROLE")[0] == b"master"
+    assert held.read_reply() == b"v"
+    assert sha == b"e0e1f9fabfc9d4800c877a703b823ac0578ff8db"
+    assert c.call("SCRIPT", "EXISTS", sha) == [1]
+    assert c.call("DBSIZE") == 1
+    assert c.call("PUBSUB", "NUMSUB", "x") == [b"x", 0]
+    sub = px.resp(timeout=30)
+    assert sub.call("SUBSCRIBE", "__keyevent@0__:expired") == [b"subscribe", b"__keyevent@0__:expired", 1]
