@@ -40,6 +40,7 @@ uint32_t server_auth_build(const struct server *s, struct buf *out)
 }
 
 static void server_on_gate_timer(struct ev_loop *loop, struct ev_timer *t);
+static void server_gate_lift(struct server *s);
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx)
 {
@@ -135,6 +136,9 @@ void server_adopt(struct server *to, struct server *from)
     from->conns = from->conns3 = NULL;
     from->nconns = 0;
     from->heir = to;
+    if (from->gates > 0) {
+        server_gate_lift(to); /* what they held goes now: the heir has no gate */
+    }
     if (from->addr.known) {
         to->addr = from->addr;
     }
