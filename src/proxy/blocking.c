@@ -101,6 +101,42 @@ void blocking_on_fail_timer(struct ev_loop *loop, struct ev_timer *t)
     }
 }
 
+/* Ask r's server to end its wait: its answer comes on r's own connection,
+ * what it popped, or -UNBLOCKED (req_complete: then the client closes as at a
+ * failure). A connection whose set-up (CLIENT ID last) is not answered yet is
+ * asked once it is (blocking_id_known): the command came in the same write,
+ * and may have been served at once. False: its id is not known (an ACL
+ * refused CLIENT ID) or the request cannot be sent. */
+static bool blocking_ask_end(struct req *r)
+{
+    struct sconn *own = r->sconn;
+    if (own->id_asked) {
+        own->end_at_id = true;
+    } else if (!blocking_unblock(own)) {
+        return false;
+    }
+    r->unblocking = true;
+    sconn_req_deadline(own, r, BLOCKING_UNBLOCK_MS);
+    return true;
+}
+
+void blocking_id_known(struct sconn *own)
+{
+    own->end_at_id = false;
+    if (own->head != NULL && own->head->unblocking && !blocking_unblock(own)) {
+        sconn_reset(own, BLOCKING_END_MSG); /* without its id: as blocking_end */
+    }
+}
+
+bool blocking_eof(struct client *c)
+{
+    struct req *r = c->q.head;
+    if (ev_timer_armed(&c->block_fail_timer) || !r->in_server) {
+        return false; /* it failed already, or it is held for a server: nothing to pop */
+    }
+    return r->unblocking || blocking_ask_end(r);
+}
+
 void blocking_end(struct client *c, const char *why)
 {
     struct req *r = c->q.head;
@@ -112,14 +148,7 @@ void blocking_end(struct client *c, const char *why)
     }
     /* (one a cluster pool holds is on no connection: the hold ends it, as
      * the client reads no more: cluster_send.c) */
-    if (!blocking_waits(c) || !r->in_server || r->unblocking) {
-        return;
-    }
-    if (blocking_unblock(r->sconn)) {
-        /* its answer comes on its own connection: what it popped, or
-         * -UNBLOCKED (req_complete: then the client closes as at a failure) */
-        r->unblocking = true;
-        sconn_req_deadline(r->sconn, r, BLOCKING_UNBLOCK_MS);
+    if (!blocking_waits(c) || !r->in_server || r->unblocking || blocking_ask_end(r)) {
         return;
     }
     /* without its id: closed now (the server pops nothing for it after; one
@@ -138,6 +167,16 @@ static struct req *blocking_req(struct client *c, const struct req_info *ri)
     return q;
 }
 
+/* A blocking command the client sent before its EOF (read with it): redis
+ * runs it, and answers it if it is served at once, else frees the client
+ * (blocking_eof). */
+static void blocking_after_eof(struct client *c)
+{
+    if (c->read_eof && blocking_waits(c) && !blocking_eof(c)) {
+        c->closing = true;
+    }
+}
+
 bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri)
 {
     struct pool *pool = c->pool;
@@ -145,12 +184,6 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
      * requests (on other connections) are answered before it goes */
     if (client_wait_fence(c)) {
         return false;
-    }
-    if (c->read_eof) {
-        /* redis frees a client at its EOF, and a blocked one with it: nothing
-         * would end this wait, and a pop nobody reads would be lost */
-        c->closing = true;
-        return true;
     }
     const struct span *k = &ri->keys.v[0];
     if (client_wait_server(c, route_pending(pool, p + k->off, k->len))) {
@@ -162,6 +195,7 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
     if (pool->mode == POOL_CLUSTER) {
         /* the slot's master, found (and followed) as any request's */
         c->fence = cluster_submit_blocking(c, p, ri);
+        blocking_after_eof(c);
         return true;
     }
     struct route r;
@@ -188,6 +222,6 @@ bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info
         return true;
     }
     sconn_send_blocking(sc, blocking_req(c, ri), p, ri->len, ri->block_ms);
-    sconn_gate(sc); /* what others send next waits for it, on a new connection */
+    blocking_after_eof(c);
     return true;
 }

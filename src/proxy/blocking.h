@@ -22,13 +22,14 @@ struct client;
 struct ev_loop;
 struct ev_timer;
 struct req;
+struct sconn;
 
 /* Route the blocking request p (ri->blocking). False: it waits, unparsed,
  * for the client's earlier requests (or for its server to be known). */
 bool blocking_dispatch(struct client *c, const uint8_t *p, const struct req_info *ri);
 
-/* Whether c's oldest request is a blocking one not answered yet: at its EOF
- * the client is closed at once, as redis frees it, which ends the wait. */
+/* Whether c's oldest request is a blocking one not answered yet: its EOF
+ * ends the wait, as redis frees a blocked client (blocking_eof). */
 bool blocking_waits(const struct client *c);
 
 /* The longest a blocking command that fails before it reaches its server (the
@@ -56,5 +57,17 @@ void blocking_on_fail_timer(struct ev_loop *loop, struct ev_timer *t);
  * closed. Where the server's id for that connection is not known, the
  * connection is closed (why, in the log). */
 void blocking_end(struct client *c, const char *why);
+
+/* c's EOF came while its blocking request waits. Redis frees a blocked
+ * client at its EOF, but answers one whose command it served at once (a
+ * value was there), and a half-closed client reads that answer: so the
+ * server is asked to end the wait as blocking_end does, and its answer
+ * decides. True: asked (c stays until the answer); false: close c now (the
+ * request failed already, or is held by the proxy, not at the server). */
+bool blocking_eof(struct client *c);
+
+/* own, a client's own connection, got its server id (the set-up's last
+ * answer) after blocking_end or blocking_eof wanted it: CLIENT UNBLOCK now. */
+void blocking_id_known(struct sconn *own);
 
 #endif

@@ -610,8 +610,8 @@ static int client_read_once(struct client *c)
         c->said_bye = true;
         c->read_eof = true; /* half-closed: still answer what was sent */
         client_process(c);  /* (what is left of it: the limits may have stopped it) */
-        if (blocking_waits(c)) {
-            client_close(c); /* its own connection closes: the server ends the wait */
+        if (blocking_waits(c) && !blocking_eof(c)) {
+            client_close(c); /* (not at the server: nothing there to end) */
         }
         return 0;
     }
@@ -880,10 +880,16 @@ void client_hang_up(struct client *c, const char *why)
         return; /* (a later request of a pipeline that failed with it) */
     }
     c->hung_up = true;
-    c->pool->stats[SP_forward_error]++;
-    log_info("pool '%s': client %s: a request of its ended without the server's answer (%s): "
-             "closed",
-             c->pool->cp->name, c->addr, why);
+    if (c->said_bye && strcmp(why, BLOCKING_END_MSG) == 0) {
+        /* its own EOF ended its wait (blocking_eof), as redis frees it: no failure */
+        log_verb("pool '%s': client %s: its blocking command's wait ended with it",
+                 c->pool->cp->name, c->addr);
+    } else {
+        c->pool->stats[SP_forward_error]++;
+        log_info("pool '%s': client %s: a request of its ended without the server's answer "
+                 "(%s): closed",
+                 c->pool->cp->name, c->addr, why);
+    }
     c->closing = true;
     client_mark_dirty(c);
 }

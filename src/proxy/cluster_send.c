@@ -406,9 +406,6 @@ static int cl_try(struct cluster *cl, struct client *c, struct req *r, int mode)
         x->slot_canary = true;
     }
     cl_write(cl, c, r, sc);
-    if (r->blocking) {
-        sconn_gate(sc); /* what others send next waits for it, on a new connection */
-    }
     return HOLD_TRY_SENT;
 }
 

@@ -32,6 +32,7 @@ static void sconn_on_io(struct ev_loop *loop, struct ev_io *io, unsigned events)
 static void sconn_on_timeout(struct ev_loop *loop, struct ev_timer *t);
 static void sconn_lost(struct sconn *c, const char *msg, int stat_field);
 static void sconn_handshake(struct sconn *c);
+static void sconn_gate(struct sconn *c);
 
 _Static_assert(STREAM_WANT_READ == EV_READ && STREAM_WANT_WRITE == EV_WRITE,
                "a stream's wants are event masks");
@@ -384,6 +385,9 @@ void sconn_queued(struct sconn *c, struct req *r, size_t len)
         sconn_stats(c)[SS_in_queue_bytes] += (int64_t)len;
     }
     sconn_mark_dirty(c);
+    if (c->owner != NULL) {
+        sconn_gate(c); /* what others send next waits for it, on a new connection */
+    }
 }
 
 void sconn_send(struct sconn *c, struct req *r, const uint8_t *p, size_t len)
@@ -516,7 +520,12 @@ void sconn_wake(struct sconn *c)
     }
 }
 
-void sconn_gate(struct sconn *c)
+/* c, a client's own connection, was just given a request (a blocking command
+ * that gives no answer until it is served, a SUBSCRIBE or WATCH the client may
+ * not wait for): if its set-up is not answered yet (a new connection), the
+ * server's shared connections wait for that answer (server_gate_open), by
+ * which time the server has read the request, sent in the same write. */
+static void sconn_gate(struct sconn *c)
 {
     if (!c->gating && c->swallow > 0) {
         c->gating = true;
@@ -755,6 +764,7 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     c->out_pos = 0;
     c->swallow = 0;
     c->auth_left = 0;
+    c->end_at_id = false;
     c->sub_cmd = 0;
     /* bytes never written are gone with the socket: the next request's end is
      * counted from what will really be written */
@@ -914,6 +924,9 @@ static void sconn_answer(struct sconn *c, const uint8_t *p, size_t len)
         } else if (c->swallow == 0 && c->id_asked) {
             c->id_asked = false; /* CLIENT ID's (an ACL may refuse it: then 0) */
             c->srv_id = c->ri.type == ':' ? c->ri.integer : 0;
+            if (c->end_at_id) {
+                blocking_id_known(c);
+            }
         } else if (c->ri.is_error) {
             log_error("server '%s' refused connection set-up: %.*s", s->cs->name,
                       (int)(len > 2 ? len - 2 : len), (const char *)p);

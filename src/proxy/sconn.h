@@ -69,6 +69,7 @@ struct sconn {
      * names to end a wait without losing what it pops (blocking.c). */
     int64_t srv_id;
     bool id_asked;
+    bool end_at_id;     /* a blocked client let go before srv_id came: blocking_id_known */
     bool quiet;         /* the proxy's own query (a cluster map): its closes are logged at info */
     uint16_t sub_cmd;   /* subscribed: replies are parsed as pushes with this command id */
     uint32_t sub_names; /* a client's subscribed connection: the channels and patterns it
@@ -111,17 +112,14 @@ void sconn_req_deadline(struct sconn *c, struct req *r, uint64_t ms);
 /* The output buffer, for a caller that builds a request in place (a split's
  * fragment); then sconn_queued() with the bytes it appended. */
 struct buf *sconn_out(struct sconn *c);
+/* (On a client's own connection whose set-up is not answered yet, the
+ * server's shared connections then hold their writes until it is: sconn_gate.) */
 void sconn_queued(struct sconn *c, struct req *r, size_t len);
 /* Write queued bytes; called before sleeping for dirty connections. A shared
  * connection of a gated server (server_gated) writes nothing yet. */
 void sconn_flush(struct sconn *c);
 /* c has bytes to write: back on the flush list (a gate was lifted). */
 void sconn_wake(struct sconn *c);
-/* c, a client's own connection, was just given a blocking command: if its
- * set-up is not answered yet (a new connection), the server's shared
- * connections wait for that answer (server_gate_open), by which time the
- * server has read the command, sent in the same write. */
-void sconn_gate(struct sconn *c);
 /* A client's own connection moves to its server's heir (a reload kept the
  * server, server_adopt). */
 void sconn_follow(struct sconn *c, struct server *to);

@@ -272,8 +272,13 @@ static void server_gate_lift(struct server *s)
 void server_gate_open(struct server *s)
 {
     if (s->gates++ == 0) {
+        /* a fourth of the pool's timeout at most: the requests held count
+         * toward it (from their queueing, as twemproxy's do) */
+        int64_t timeout = s->pool->cp->timeout_ms;
+        uint64_t ms =
+            timeout > 0 && timeout / 4 < SERVER_GATE_MS ? (uint64_t)timeout / 4 : SERVER_GATE_MS;
         s->gate_lapsed = false;
-        ev_timer_start(s->pool->px->loop, &s->gate_timer, SERVER_GATE_MS);
+        ev_timer_start(s->pool->px->loop, &s->gate_timer, ms > 0 ? ms : 1);
     }
 }
 
@@ -293,9 +298,9 @@ static void server_on_gate_timer(struct ev_loop *loop, struct ev_timer *t)
 {
     struct server *s = t->data;
     (void)loop;
-    log_info("server '%s': a client's own connection for a blocking command was not answered "
-             "in %d ms: the other clients' requests go on without waiting for it",
-             s->cs->name, SERVER_GATE_MS);
+    log_info("server '%s': a client's own connection being set up was not answered in "
+             "time: the other clients' requests go on without waiting for it",
+             s->cs->name);
     s->gate_lapsed = true;
     server_gate_lift(s);
 }

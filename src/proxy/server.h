@@ -74,12 +74,13 @@ struct server {
     /* During a reload, the new pool's server that took this one's connections
      * (server_adopt): a moving client's own connections follow it. NULL otherwise. */
     struct server *heir;
-    /* Clients' own connections still being set up for a blocking command
-     * (server_gate_open): until the server has read each, the shared
-     * connections hold their writes, so that a request another client sends
-     * after the blocking one does not reach the server first (a DEL or XADD
-     * overtaking the XREAD it was meant for). At most SERVER_GATE_MS, then
-     * gate_lapsed lets them go until no gate is left. */
+    /* Clients' own connections still being set up with a request on them (a
+     * blocking command, a SUBSCRIBE, a WATCH: server_gate_open): until the
+     * server has read each, the shared connections hold their writes, so that
+     * a request another client sends after it does not reach the server first
+     * (a DEL or XADD overtaking the XREAD it was meant for, a PUBLISH the
+     * SUBSCRIBE). At most SERVER_GATE_MS, then gate_lapsed lets them go until
+     * no gate is left. */
     uint32_t gates;
     bool gate_lapsed;
     struct ev_timer gate_timer;
@@ -91,9 +92,10 @@ struct server {
  * More to one redis or memcached server from one process serve nothing. */
 #define SERVER_CONNS_MAX 1024u
 
-/* The longest a gate holds a server's shared connections: a connect and a
- * round trip take well under a millisecond on a LAN; a server that does not
- * answer a connect in this time would hold everyone else. */
+/* The longest a gate holds a server's shared connections (and at most a
+ * fourth of the pool's timeout): a connect and a round trip take well under a
+ * millisecond on a LAN; a server that does not answer a connect in this time
+ * would hold everyone else. */
 #define SERVER_GATE_MS 50
 
 int server_init(struct server *s, struct pool *p, const struct conf_server *cs, uint32_t idx);
@@ -144,9 +146,9 @@ bool server_move_addr(struct server *s, const struct sockaddr *sa, socklen_t len
  * clients' own, of a WATCH: txn_master_moved). */
 void server_reset_conns(struct server *s, const char *why);
 void server_connect_all(struct server *s);
-/* A client's own connection to s carries a blocking command the server has
- * not read yet: s's shared connections write nothing until server_gate_close
- * (or SERVER_GATE_MS). */
+/* A client's own connection to s carries a request the server has not read
+ * yet: s's shared connections write nothing until server_gate_close (or
+ * SERVER_GATE_MS, at most a fourth of the pool's timeout). */
 void server_gate_open(struct server *s);
 void server_gate_close(struct server *s);
 /* Whether s's shared connections hold their writes now. */
