@@ -53,6 +53,12 @@ static void info_line(struct server *s, const char *line, size_t n, bool keyspac
         size_t v = n - 17 < sizeof(pi->policy) - 1 ? n - 17 : sizeof(pi->policy) - 1;
         memcpy(pi->policy, line + 17, v);
         pi->policy[v] = '\0';
+    } else if (n == 9 && memcmp(line, "loading:", 8) == 0) {
+        pi->loading = line[8] == '1';
+    } else if (n > 20 && memcmp(line, "loading_eta_seconds:", 20) == 0) {
+        size_t v = n - 20 < sizeof(pi->loading_eta) - 1 ? n - 20 : sizeof(pi->loading_eta) - 1;
+        memcpy(pi->loading_eta, line + 20, v);
+        pi->loading_eta[v] = '\0';
     } else if (keyspace && (size_t)dl < n && memcmp(line, db, (size_t)dl) == 0) {
         pi->srv_keys[s->idx] = info_field(line, n, "keys");
         pi->srv_expires[s->idx] = info_field(line, n, "expires");
@@ -318,6 +324,20 @@ static unsigned info_section_of(const uint8_t *s, size_t n)
     return 0; /* redis answers an unknown section with nothing */
 }
 
+static void info_section_persistence(struct client *c, struct buf *t)
+{
+    const struct pool_info *pi = &c->pool->info;
+    char line[96];
+    buf_append_str(t, "# Persistence\r\n");
+    snprintf(line, sizeof(line), "loading:%d\r\nasync_loading:0\r\n", pi->loading ? 1 : 0);
+    buf_append_str(t, line);
+    if (pi->loading && pi->loading_eta[0] != '\0') {
+        snprintf(line, sizeof(line), "loading_eta_seconds:%s\r\n", pi->loading_eta);
+        buf_append_str(t, line);
+    }
+    buf_append_str(t, "\r\n");
+}
+
 /* The text of the sections in want, for a client of the pool. */
 static void info_build(struct client *c, unsigned want, struct buf *text)
 {
@@ -331,7 +351,7 @@ static void info_build(struct client *c, unsigned want, struct buf *text)
         info_section_memory(c, text);
     }
     if (want & INFO_PERSISTENCE) {
-        buf_append_str(text, "# Persistence\r\nloading:0\r\nasync_loading:0\r\n\r\n");
+        info_section_persistence(c, text);
     }
     if (want & INFO_STATS) {
         info_section_stats(c, text);
@@ -371,6 +391,8 @@ static void info_on_server(struct req *r, struct buf *out, const uint8_t *p, siz
                            const struct rsp_info *ri, const char *err)
 {
     struct server *s = r->reply_ctx;
+    s->pool->info.loading = false; /* (a server that does not answer loads nothing we know of) */
+    s->pool->info.loading_eta[0] = '\0';
     if (err == NULL && ri != NULL && !ri->is_error) {
         s->pool->info.version[0] = '\0'; /* a restarted server may have been upgraded */
         info_parse(s, p, len, false);

@@ -26,8 +26,12 @@ struct pool_info {
     uint64_t wanted_until_ms; /* keep asking the servers until then */
     char version[32];         /* redis_version, as the first server that answered says */
     char policy[32];          /* maxmemory_policy, as the last server asked for INFO says */
-    int64_t keys, expires;    /* summed over the servers' last answers */
-    int64_t *srv_keys;        /* per server: its last answer (-1: none yet) */
+    /* loading and loading_eta_seconds, as the server a client's INFO asked says:
+     * a client library (ioredis) waits while it loads instead of meeting -LOADING */
+    bool loading;
+    char loading_eta[24];
+    int64_t keys, expires; /* summed over the servers' last answers */
+    int64_t *srv_keys;     /* per server: its last answer (-1: none yet) */
     int64_t *srv_expires;
 };
 

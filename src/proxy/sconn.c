@@ -724,12 +724,17 @@ static bool sconn_close(struct sconn *c, const char *msg, int stat_field, bool l
     struct proxy *px = sconn_px(c);
     bool had_work = c->head != NULL;
     uint64_t skipped = 0;
-    char more[64];
+    char more[80] = "";
     /* (the gap is spent only on a line written: not at a level that hides it) */
     bool warn = had_work && !c->quiet && log_loggable(LOG_WARN) &&
                 log_gap_due(&s->close_log, ev_now(px->loop), SCONN_CLOSE_LOG_GAP_MS, &skipped);
+    if (warn && skipped > 0) {
+        /* (those were closes with requests waiting, for whatever reason) */
+        snprintf(more, sizeof(more), " (%llu more such closes since the last line)",
+                 (unsigned long long)skipped);
+    }
     log_at(warn ? LOG_WARN : LOG_INFO, "server '%s' connection closed: %s%s", s->cs->name, msg,
-           log_gap_more(more, sizeof(more), warn ? skipped : 0));
+           more);
     ev_io_stop(px->loop, &c->io);
     stream_close(&c->st);
     c->io.fd = -1;

@@ -811,3 +811,27 @@ def test_a_push_no_request_asked_for_is_not_taken_for_a_reply(env):
     assert a.call("GET", "k1") == b"v1" and b.call("GET", "k2") == b"v2"
     assert a.read_available(0.2) == b"" and b.read_available(0.2) == b""
     tracker.close()
+
+
+def test_info_says_loading_while_the_server_loads(env):
+    """ioredis (BullMQ) reads INFO's loading when it connects and waits while
+    redis loads its data set; the proxy always said loading:0, and the first
+    commands met -LOADING (h72). Now INFO says what the server it asked says,
+    with its loading_eta_seconds, as redis directly."""
+    r = env.redis()
+    c = r.client()
+    for i in range(0, 20000, 1000):
+        c.mset({"load%d" % k: "v" for k in range(i, i + 1000)})
+    c.save()
+    port = r.port
+    r.stop()
+    # about 4 s to load, answering INFO meanwhile
+    r = env.redis(args=["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"],
+                  port=port)
+    px = env.proxy({"alpha": redis_pool([r])})
+    direct, through = r.client().info("persistence"), px.client().info("persistence")
+    assert direct["loading"] == 1, "loaded too fast for this test: %r" % direct
+    assert through["loading"] == 1 and "loading_eta_seconds" in through
+    wait_until(lambda: r.client().info("persistence")["loading"] == 0, "loaded", timeout=30)
+    assert px.client().info("persistence")["loading"] == 0
+    assert px.client().get("load7") == b"v"
