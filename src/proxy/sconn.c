@@ -555,7 +555,7 @@ void sconn_flush(struct sconn *c)
     }
     struct proxy *px = sconn_px(c);
     if (c->shared && server_gated(c->server)) {
-        /* a blocking command goes first: the gate's lift flushes again */
+        /* a client's own new connection goes first: the gate's lift flushes again */
         ev_io_set(px->loop, &c->io, stream_mask(&c->st, !c->paused, false));
         return;
     }
