@@ -11,7 +11,8 @@ import time
 
 import pytest
 
-from conftest import HOST, Resp, RespError, encode_command, free_port, placement, redis_pool, wait_until
+from conftest import (HOST, Resp, RespError, encode_command, free_port, placement, recv_all, redis_pool,
+                      wait_until)
 
 POOL_TIMEOUT_MS = 200
 
@@ -157,12 +158,7 @@ def _half_closed(port, payload):
     s.settimeout(10)
     s.sendall(payload)
     s.shutdown(socket.SHUT_WR)
-    got = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        got += chunk
+    got = recv_all(s)
     s.close()
     return got
 
