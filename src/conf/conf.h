@@ -132,7 +132,8 @@ struct conf_pool {
     char *sentinel_auth; /* NULL: the sentinels need no password */
     /* how long a group's requests may wait in the proxy for a failover to end
      * (0: never held); a crash (master unreachable) holds them only with
-     * failover_hold_on_crash */
+     * failover_hold_on_crash, which in a pool without sentinels holds a
+     * server's requests while it cannot be reached (a restart) */
     int64_t failover_hold_ms;
     bool failover_hold_on_crash;
     /* where reads go: READ_FROM_NONE in a plain pool; in a pool with a server

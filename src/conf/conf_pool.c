@@ -79,6 +79,7 @@ enum {
     KEY_DIST,
     KEY_REDIS_DB,
     KEY_REPLICA_MAX_DOWN,
+    KEY_AUTO_EJECT,
 };
 
 #define P(f) offsetof(struct conf_pool, f)
@@ -113,13 +114,13 @@ static const struct key_desc pool_keys[] = {
     [KEY_REDIS_DB] = {"redis_db", K_INT, P(redis_db), 0, INT_MAX},
     [KEY_REPLICA_MAX_DOWN] = {"replica_max_link_down", K_I64, P(replica_max_link_down_ms), 0,
                               MAX_MS},
+    [KEY_AUTO_EJECT] = {"auto_eject_hosts", K_BOOL, P(auto_eject_hosts), 0, 0},
     {"timeout", K_TIMEOUT, P(timeout_ms), 0, MAX_MS},
     {"backlog", K_INT, P(backlog), 0, INT_MAX},
     {"client_connections", K_U32, P(client_connections), 0, INT_MAX},
     {"tcpkeepalive", K_BOOL, P(tcpkeepalive), 0, 0},
     {"reuseport", K_BOOL, P(reuseport), 0, 0},
     {"preconnect", K_BOOL, P(preconnect), 0, 0},
-    {"auto_eject_hosts", K_BOOL, P(auto_eject_hosts), 0, 0},
     {"allow_flush", K_BOOL, P(allow_flush), 0, 0},
     {"server_failure_closes_client", K_BOOL, P(server_failure_closes_client), 0, 0},
     {"reply_batch_wait", K_I64, P(reply_batch_wait_ms), 0, 1000},
@@ -569,13 +570,31 @@ static void servers_as_groups(struct conf_ctx *cx, struct conf_pool *p)
     }
 }
 
+/* A pool without sentinels holds a server's requests while it cannot be
+ * reached (a restart) only when failover_hold_on_crash says so: by default a
+ * dead server's requests fail at once, as twemproxy's do. Ejection answers a
+ * dead server's keys elsewhere instead, so the two do not go together. */
+static void check_restart_hold(struct conf_ctx *cx, const struct conf_pool *p, const int *lines)
+{
+    if (lines[KEY_FAILOVER_HOLD] != 0 && !p->failover_hold_on_crash) {
+        conf_err(cx, lines[KEY_FAILOVER_HOLD], "failover_hold",
+                 "directive is only valid in a pool with sentinels, or with "
+                 "failover_hold_on_crash: true");
+    }
+    if (p->failover_hold_on_crash && p->auto_eject_hosts) {
+        conf_err(cx, lines[KEY_HOLD_ON_CRASH], "failover_hold_on_crash",
+                 "directive cannot be true with auto_eject_hosts: true on line %d (an ejected "
+                 "server's keys go to other servers instead of waiting for it)",
+                 lines[KEY_AUTO_EJECT]);
+    }
+}
+
 /* The keys that belong together in a sentinel pool (SPEC 9): sentinels and
  * groups come as a pair and replace servers (or servers named after the
  * sentinels' masters: servers_as_groups); redis only (resolve_redis). */
 static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const int *lines)
 {
-    static const int only_with[] = {KEY_GROUPS,        KEY_HEARTBEAT,     KEY_SENTINEL_AUTH,
-                                    KEY_FAILOVER_HOLD, KEY_HOLD_ON_CRASH, KEY_SENTINEL_TLS};
+    static const int only_with[] = {KEY_GROUPS, KEY_HEARTBEAT, KEY_SENTINEL_AUTH, KEY_SENTINEL_TLS};
     if (lines[KEY_SENTINELS] == 0) {
         for (size_t i = 0; i < sizeof(only_with) / sizeof(only_with[0]); i++) {
             int k = only_with[i];
@@ -584,6 +603,7 @@ static void check_sentinel_keys(struct conf_ctx *cx, struct conf_pool *p, const 
                          "directive is only valid in a pool with sentinels");
             }
         }
+        check_restart_hold(cx, p, lines);
         return;
     }
     if (lines[KEY_SERVERS] != 0 && lines[KEY_GROUPS] == 0) {

@@ -22,6 +22,9 @@
 #define HOLD_DRAIN_MS 100
 /* How often a switching group looks whether the old master has answered. */
 #define HOLD_POLL_MS 1
+/* How often a server of a pool without sentinels, held for while it cannot
+ * be reached, is tried again (a restarted redis is back within this). */
+#define HOLD_RETRY_MS 50
 /* WAIT 1 <ms> on the old master's connections when a replica is promoted:
  * every write it acknowledged on that connection is on a replica by then. */
 #define HOLD_WAIT_MS "100"
@@ -62,6 +65,8 @@ struct hold {
     socklen_t old_len;
     struct ev_timer expire; /* failover_hold after it began */
     struct ev_timer drain;  /* switching: looks at the old master's connections */
+    struct ev_timer retry;  /* a pool without sentinels: tries the server again */
+    bool probing;           /* ... and a PING asks whether it serves */
     uint64_t drain_until_ms;
     uint32_t waits, waits_short; /* WAITs in flight; answered with no replica */
     struct hold_clients clients;
@@ -169,6 +174,7 @@ static void hc_del(struct hold_clients *m, uint64_t id)
 
 static void hold_on_expire(struct ev_loop *loop, struct ev_timer *t);
 static void hold_on_drain(struct ev_loop *loop, struct ev_timer *t);
+static void hold_on_retry(struct ev_loop *loop, struct ev_timer *t);
 static void hold_switch_finish(struct hold *h, const char *why);
 
 static struct hold *hold_get(struct server *g)
@@ -182,6 +188,7 @@ static struct hold *hold_get(struct server *g)
         h->pool = g->pool;
         ev_timer_init(&h->expire, hold_on_expire, h);
         ev_timer_init(&h->drain, hold_on_drain, h);
+        ev_timer_init(&h->retry, hold_on_retry, h);
         g->hold = h;
     }
     return g->hold;
@@ -273,6 +280,21 @@ static void hold_stop(struct hold *h)
     h->promoting = h->down = h->refused = h->switching = h->finding = false;
     ev_timer_stop(hold_loop(h), &h->expire);
     ev_timer_stop(hold_loop(h), &h->drain);
+    ev_timer_stop(hold_loop(h), &h->retry);
+    h->probing = false; /* (a PING still out may yet release a later hold: it is back) */
+}
+
+/* A pool without sentinels: g is a server held through its restart, with no
+ * failover to wait for (failover_hold_on_crash). */
+static bool hold_restart(const struct hold *h)
+{
+    return h->pool->mode != POOL_SENTINEL;
+}
+
+/* What g is called in the logs. */
+static const char *hold_kind(const struct hold *h)
+{
+    return hold_restart(h) ? "server" : "group";
 }
 
 /* Which of g's connections e goes to, as server_conn_for picks it: RESP2 ones
@@ -305,8 +327,8 @@ static void hold_release(struct hold *h, const char *what)
     uint32_t n = h->n, sent = 0, failed = 0;
     size_t *expect = hold_bytes_per_conn(h);
     hold_stop(h);
-    log_notice("pool '%s': group '%s': %s after %llu ms: %u held requests go to %s",
-               g->pool->cp->name, g->cs->name, what, (unsigned long long)hold_age_ms(h), n,
+    log_notice("pool '%s': %s '%s': %s after %llu ms: %u held requests go to %s", g->pool->cp->name,
+               hold_kind(h), g->cs->name, what, (unsigned long long)hold_age_ms(h), n,
                hold_addr(&g->addr.ss, g->addr.len, to, sizeof(to)));
     struct hold_entry *e;
     while ((e = hold_pop(h)) != NULL) {
@@ -329,8 +351,8 @@ static void hold_release(struct hold *h, const char *what)
     }
     free(expect);
     if (failed > 0) {
-        log_warn("pool '%s': group '%s': %u held requests could not be sent (%u were)",
-                 g->pool->cp->name, g->cs->name, failed, sent);
+        log_warn("pool '%s': %s '%s': %u held requests could not be sent (%u were)",
+                 g->pool->cp->name, hold_kind(h), g->cs->name, failed, sent);
     }
 }
 
@@ -359,6 +381,15 @@ static void hold_on_expire(struct ev_loop *loop, struct ev_timer *t)
     }
     if (h->switching) {
         hold_switch_finish(h, "master switched (failover)"); /* the new master is known */
+        return;
+    }
+    if (hold_restart(h)) {
+        snprintf(msg, sizeof(msg), "server '%s' unreachable for failover_hold (%lld ms)",
+                 g->cs->name, (long long)g->pool->cp->failover_hold_ms);
+        log_warn("pool '%s': server '%s' unreachable for failover_hold (%lld ms): %u held "
+                 "requests answered with an error",
+                 g->pool->cp->name, g->cs->name, (long long)g->pool->cp->failover_hold_ms, h->n);
+        hold_fail_all(h, msg);
         return;
     }
     if (!h->promoting && !h->refused) {
@@ -511,12 +542,87 @@ static void hold_wait_acks(struct hold *h)
 
 /* ------------------------------------------------------------ beginning */
 
-/* The group whose requests s's may wait for: s's group in a pool that holds. */
+/* The group whose requests s's may wait for: s's group in a sentinel pool
+ * that holds; in a pool without sentinels that holds through a restart
+ * (failover_hold_on_crash), s, unless s is a replica of a pool with a master
+ * (reads go to another replica, or to the master, when one fails). */
 static struct server *hold_group(struct server *s)
 {
     struct server *g = server_counted(s);
     const struct pool *p = g->pool;
-    return (p->mode == POOL_SENTINEL && p->cp->failover_hold_ms > 0) ? g : NULL;
+    if (p->cp->failover_hold_ms <= 0 || p->mode == POOL_CLUSTER) {
+        return NULL;
+    }
+    if (p->mode == POOL_SENTINEL) {
+        return g;
+    }
+    if (p->mode == POOL_MASTER_REPLICA && g->idx != p->cp->master) {
+        return NULL;
+    }
+    return p->cp->failover_hold_on_crash ? g : NULL;
+}
+
+/* ------------------------------------------------------------ a server's restart */
+
+/* A pool without sentinels: no one will say when a server that cannot be
+ * reached is back, so one of its connections tries it every HOLD_RETRY_MS.
+ * Connected, a redis is asked PING: a restarted one answers -LOADING while it
+ * reads its data, and what waited would get that instead of its reply (a
+ * client connected to redis itself waits for the load in its reconnect); its
+ * +PONG releases the hold. A memcached serves once connected
+ * (hold_server_reached). The tries' failures count as the server's, as any
+ * connect's. */
+static void hold_on_ping(struct req *r, struct buf *out, const uint8_t *p, size_t len,
+                         const struct rsp_info *ri, const char *err)
+{
+    struct hold *h = r->sconn != NULL ? r->sconn->server->hold : NULL;
+    (void)out;
+    (void)p;
+    (void)len;
+    if (h == NULL || !h->probing) {
+        return;
+    }
+    h->probing = false;
+    if (err == NULL && ri != NULL && ri->type == '+' && hold_active(h) && h->down) {
+        hold_release(h, "server reachable again");
+    }
+}
+
+static void hold_on_retry(struct ev_loop *loop, struct ev_timer *t)
+{
+    struct hold *h = t->data;
+    struct server *g = h->g;
+    static const char ping[] = "*1\r\n$4\r\nPING\r\n";
+    if (!h->down) {
+        return;
+    }
+    ev_timer_start(loop, &h->retry, HOLD_RETRY_MS);
+    struct sconn *c = server_conn_for(g, 0, 2);
+    if (h->probing || sconn_ensure(c) != 0) {
+        return; /* a refusal at once (a unix socket) is tried again too */
+    }
+    if (!g->pool->cp->redis) {
+        if (c->state == SCONN_CONNECTED) {
+            hold_server_reached(g); /* connected at once */
+        }
+        return;
+    }
+    struct req *r = req_new(g->pool->px, REDIS_CMD_PING);
+    r->reply = hold_on_ping; /* no client: the proxy's own */
+    h->probing = true;
+    sconn_send(c, r, (const uint8_t *)ping, sizeof(ping) - 1);
+}
+
+void hold_server_reached(struct server *s)
+{
+    if (s->pool->mode == POOL_CLUSTER) {
+        cluster_node_reached(s);
+        return;
+    }
+    struct hold *h = hold_group(s) == s ? s->hold : NULL;
+    if (hold_active(h) && hold_restart(h) && h->down && !s->pool->cp->redis) {
+        hold_release(h, "server reachable again");
+    }
 }
 
 void hold_begin(struct server *g, bool down)
@@ -547,6 +653,12 @@ void hold_begin(struct server *g, bool down)
     } else {
         h->promoting = true;
         hold_wait_acks(h);
+    }
+    if (hold_restart(h)) {
+        ev_timer_start(hold_loop(h), &h->retry, HOLD_RETRY_MS);
+        log_warn("pool '%s': server '%s' unreachable: its requests wait up to %lld ms for it",
+                 cp->name, g->cs->name, (long long)cp->failover_hold_ms);
+        return;
     }
     log_warn("pool '%s': group '%s': failover begins (%s): %s for master %s wait up to %lld ms",
              cp->name, g->cs->name, down ? "master unreachable" : "a replica is being promoted",

@@ -4,6 +4,12 @@
  * clients see (almost) no error. The sentinel client says when a failover
  * begins and ends (groups.h); the router asks here before sending.
  *
+ * In a pool without sentinels, failover_hold_on_crash holds a server's
+ * requests the same way (DOWN) while it cannot be reached: a restart. Nobody
+ * announces its return, so a connection tries it every HOLD_RETRY_MS (a redis
+ * is asked PING, to wait out its load too); the first success releases what
+ * waits, failover_hold ms answers it with an error.
+ *
  *   idle ──begins(planned)──> PROMOTING  writes wait, and every later request
  *     │   (the leader is                 of a client that has one waiting (so
  *     │    promoting a replica)          it never reads around its own write);
@@ -94,6 +100,11 @@ bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, con
 /* A connection of s failed at the socket (refused, reset, closed with work):
  * with failover_hold_on_crash, its group's master is unreachable. */
 void hold_master_lost(struct server *s);
+/* A connection to s was made: a cluster node marked unreachable is up again
+ * (cluster.h); a memcached of a pool held while it could not be reached
+ * (failover_hold_on_crash) gets what waited for it (a redis: once it answers
+ * PING, not -LOADING). */
+void hold_server_reached(struct server *s);
 /* A connection of s closes: whether requests it did not finish go back to the
  * hold (hold_return) instead of getting its error. */
 bool hold_takes_back(const struct server *s);

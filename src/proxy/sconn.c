@@ -1099,7 +1099,7 @@ static int sconn_connected(struct sconn *c)
         return -1;
     }
     log_verb("connected to server '%s'", c->server->cs->name);
-    cluster_node_reached(c->server);
+    hold_server_reached(c->server);
     if (sconn_tls_ctx(c) != NULL) {
         c->state = SCONN_HANDSHAKE;
         sconn_handshake(c);

@@ -169,7 +169,7 @@ static void render_server_fields(const struct stats_snap *s, struct buf *out)
     }
 }
 
-/* Sentinel pools only, like the stats keys; no family at all without them. */
+/* Pools with group fields only, like the stats keys; no family at all without them. */
 static void render_group_fields(const struct stats_snap *s, struct buf *out)
 {
     for (int i = 0; i < SG_COUNT; i++) {
@@ -179,7 +179,7 @@ static void render_group_fields(const struct stats_snap *s, struct buf *out)
         bool head = false;
         for (uint32_t p = 0; p < s->npools; p++) {
             const struct stats_pool_snap *pool = &s->pools[p];
-            for (uint32_t j = 0; pool->sentinel && j < pool->nservers; j++) {
+            for (uint32_t j = 0; pool->group_fields && j < pool->nservers; j++) {
                 if (!head) {
                     family_head(out, prefix, suffix, f);
                     head = true;

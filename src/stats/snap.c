@@ -188,7 +188,7 @@ struct stats_snap *stats_snap_of_conf(const struct conf *conf)
         struct stats_pool_snap *ps = &s->pools[i];
         ps->name = snap_name_dup(cp->name);
         ps->listen = snap_name_dup(cp->listen.text);
-        ps->sentinel = cp->nsentinels > 0;
+        ps->group_fields = cp->nsentinels > 0 || (!cp->redis_cluster && cp->failover_hold_on_crash);
         ps->cluster = cp->redis_cluster;
         ps->redis = cp->redis;
         ps->mode = snap_mode_of(cp);
@@ -474,7 +474,7 @@ static void snap_put_server(struct snap_writer *w, const struct stats_server_sna
 static void snap_put_pool(struct snap_writer *w, const struct stats_pool_snap *p)
 {
     snap_put_name(w, p->name);
-    snap_put_byte(w, p->cluster ? 2 : p->sentinel ? 1 : 0);
+    snap_put_byte(w, p->cluster ? 2 : p->group_fields ? 1 : 0);
     for (int f = 0; f < SP_COUNT; f++) {
         snap_put_varint(w, snap_zigzag(p->v[f]));
     }
@@ -683,7 +683,7 @@ static void snap_get_pool(struct snap_reader *r, struct stats_pool_snap *p)
         r->bad = true;
         return;
     }
-    p->sentinel = *r->p == 1;
+    p->group_fields = *r->p == 1;
     p->cluster = *r->p == 2;
     r->p++;
     r->left--;

@@ -74,8 +74,9 @@ enum stats_pool_mode {
 
 struct stats_pool_snap {
     char *name;
-    bool sentinel; /* render the group fields (server_failover...) */
-    bool cluster;  /* a redis_cluster pool: render c[], servers may grow at run time */
+    bool group_fields; /* render them (server_failover...): a sentinel pool, or one holding a
+                        * server's requests through its restart (failover_hold_on_crash) */
+    bool cluster;      /* a redis_cluster pool: render c[], servers may grow at run time */
     int64_t v[SP_COUNT];
     int64_t x[SPX_COUNT]; /* ours (stats_fields.h) */
     int64_t c[SC_COUNT];  /* a cluster pool's (stats_fields.h); zero elsewhere */

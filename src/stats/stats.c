@@ -93,8 +93,8 @@ static void stats_render_pool(struct buf *out, const struct stats_pool_snap *p)
         buf_json_str(out, s->name);
         buf_append_str(out, ": {");
         stats_render_fields(out, server_names, s->v, SS_COUNT);
-        if (p->sentinel) {
-            /* sentinel pools only: other pools keep twemproxy's exact keys */
+        if (p->group_fields) {
+            /* those pools only: other pools keep twemproxy's exact keys */
             buf_append_str(out, ", ");
             stats_render_fields(out, group_names, s->g, SG_COUNT);
         }

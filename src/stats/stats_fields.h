@@ -38,11 +38,13 @@
       "# requests refused (CROSSSLOT) because their keys are on several servers")                  \
     X(auth_failed, COUNTER, "# logins refused (AUTH or HELLO AUTH with a wrong user or password)")
 
-/* Ours, for each group of a sentinel pool only (a plain pool keeps twemproxy's
+/* Ours, for each group of a sentinel pool and each server of a pool that holds
+ * through restarts (failover_hold_on_crash) only (other pools keep twemproxy's
  * exact keys), rendered after twemproxy's server keys, server_failover first. */
 #define STATS_GROUP_FIELDS(X)                                                                      \
     X(server_failover, COUNTER, "# master switches of a sentinel group")                           \
-    X(failover_held, COUNTER, "# requests held in the proxy while their group's master changed")   \
+    X(failover_held, COUNTER,                                                                      \
+      "# requests held while their master changed or their server restarted")                      \
     X(failover_hold_us, MAX, "longest time a request was held for a failover, in usec")            \
     X(failover_released, COUNTER, "# held requests sent on to a master")                           \
     X(failover_expired, COUNTER, "# held requests answered with an error instead")

@@ -774,7 +774,22 @@ static void test_sentinel_pool(void)
     /* an ordinary pool is no sentinel pool */
     c = load(MIN_POOL);
     CHECK(c != NULL && c->pools[0].nsentinels == 0 && c->pools[0].sentinels == NULL);
+    CHECK(c != NULL && !c->pools[0].failover_hold_on_crash);
     conf_unref(c);
+    /* ... but may hold a server's requests through its restart */
+    c = load(MIN_POOL "  failover_hold_on_crash: true\n  failover_hold: 800\n");
+    CHECK(c != NULL && c->pools[0].failover_hold_on_crash && c->pools[0].failover_hold_ms == 800);
+    conf_unref(c);
+    c = load(MIN_POOL "  failover_hold_on_crash: true\n");
+    CHECK(c != NULL && c->pools[0].failover_hold_ms == 5000);
+    conf_unref(c);
+    expect_err(MIN_POOL "  failover_hold_on_crash: false\n  failover_hold: 800\n",
+               "t.yml:6: failover_hold: directive is only valid in a pool with sentinels, or "
+               "with failover_hold_on_crash: true");
+    expect_err(MIN_POOL "  auto_eject_hosts: true\n  failover_hold_on_crash: true\n",
+               "t.yml:6: failover_hold_on_crash: directive cannot be true with auto_eject_hosts: "
+               "true on line 5 (an ejected server's keys go to other servers instead of waiting "
+               "for it)");
 }
 
 static void test_sentinel_errors(void)
@@ -799,9 +814,8 @@ static void test_sentinel_errors(void)
     expect_key_err("sentinel_auth: pw",
                    "t.yml:5: sentinel_auth: directive is only valid in a pool with sentinels");
     expect_key_err("failover_hold: 100",
-                   "t.yml:5: failover_hold: directive is only valid in a pool with sentinels");
-    expect_key_err("failover_hold_on_crash: true", "t.yml:5: failover_hold_on_crash: directive is "
-                                                   "only valid in a pool with sentinels");
+                   "t.yml:5: failover_hold: directive is only valid in a pool with sentinels, or "
+                   "with failover_hold_on_crash: true");
     /* groups without sentinels and without servers: both are said */
     struct conf *c = load_flags("alpha:\n  listen: 127.0.0.1:22121\n  redis: true\n  groups:\n"
                                 "   - g1\n",

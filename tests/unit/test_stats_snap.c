@@ -100,7 +100,7 @@ static bool snap_equal(const struct stats_snap *a, const struct stats_snap *b)
     }
     for (uint32_t i = 0; i < a->npools; i++) {
         const struct stats_pool_snap *pa = &a->pools[i], *pb = &b->pools[i];
-        if (strcmp(pa->name, pb->name) != 0 || pa->sentinel != pb->sentinel ||
+        if (strcmp(pa->name, pb->name) != 0 || pa->group_fields != pb->group_fields ||
             memcmp(pa->v, pb->v, sizeof(pa->v)) != 0 || !histo_equal(&pa->lat, &pb->lat) ||
             pa->nservers != pb->nservers) {
             return false;
@@ -139,7 +139,7 @@ static struct stats_snap *make_full_snap(void)
         s->pools[i].redis = i == 1;
         s->pools[i].mode = (uint8_t)i;
     }
-    s->pools[1].sentinel = true;
+    s->pools[1].group_fields = true;
     free(s->pools[2].name);
     s->pools[2].name = dup_str("a pool \"with\" odd\tname \xc3\xa9");
     for (uint32_t i = 0; i < s->npools; i++) {
@@ -608,7 +608,7 @@ static void test_of_conf(void)
     for (uint32_t i = 0; s != NULL && i < s->npools; i++) {
         const struct conf_pool *cp = &c->pools[i];
         CHECK(strcmp(s->pools[i].name, cp->name) == 0);
-        CHECK(s->pools[i].sentinel == (cp->nsentinels > 0));
+        CHECK(s->pools[i].group_fields == (cp->nsentinels > 0));
         CHECK_EQ_INT(s->pools[i].nservers, cp->nservers);
         CHECK_EQ_INT(s->pools[i].lat.count, 0);
         for (uint32_t j = 0; j < cp->nservers; j++) {
@@ -656,8 +656,8 @@ static void test_of_proxy_and_render(void)
     CHECK(s != NULL && s->npools == 2 && s->total_connections == 9 && s->curr_connections == 2);
     if (s != NULL) {
         /* conf sorts names shorter first: beta (the sentinel pool), then alpha */
-        CHECK(strcmp(s->pools[0].name, "beta") == 0 && s->pools[0].sentinel);
-        CHECK(strcmp(s->pools[1].name, "alpha") == 0 && !s->pools[1].sentinel);
+        CHECK(strcmp(s->pools[0].name, "beta") == 0 && s->pools[0].group_fields);
+        CHECK(strcmp(s->pools[1].name, "alpha") == 0 && !s->pools[1].group_fields);
         CHECK_EQ_INT(s->pools[1].v[SP_client_eof], 2);
         CHECK_EQ_INT(s->pools[1].servers[1].v[SS_requests], 201);
         CHECK(strcmp(s->pools[0].servers[0].name, "g1") == 0);

@@ -1,0 +1,185 @@
+"""A server restart behind a pool without sentinels (`failover_hold_on_crash`).
+
+By default (twemproxy's way) a request for a server that cannot be reached is
+answered `-ERR Connection refused` at once.  With `failover_hold_on_crash: true`
+the proxy holds it instead, tries the server every 50 ms, and sends what waited,
+in order, once it is back; `failover_hold` ms after the hold began what still
+waits gets an error.  Each test restarts a real redis-server or memcached on
+the same port.
+"""
+
+import time
+
+from conftest import encode_command, mc_pool, redis_pool, wait_until
+
+
+def _held(px, pool, name):
+    return px.stats()[pool][name]
+
+
+def _hold_pool(servers, hold_ms=5000, **kw):
+    return redis_pool(servers, failover_hold_on_crash=True, failover_hold=hold_ms, **kw)
+
+
+def _wait_held(px, pool, name, n):
+    px.wait_stats(lambda d: d[pool][name]["failover_held"] >= n,
+                  "%d requests held for %s" % (n, name))
+
+
+def test_requests_for_a_restarting_server_wait_for_it_and_run_in_order(env):
+    r = env.redis()
+    px = env.proxy({"a": _hold_pool([r])})
+    c = px.resp()
+    assert c.call("SET", "k", "1") == b"OK"
+    port = r.port
+    r.stop()
+    # a pipeline meets the dead server: nothing answered while it is down
+    c.send(b"".join(encode_command(*a) for a in
+                    [("SET", "k", "10"), ("INCR", "k"), ("APPEND", "log", "a"), ("GET", "k")]))
+    other = px.resp()
+    other.send(encode_command("APPEND", "log", "b"))
+    _wait_held(px, "a", r.addr, 5)
+    assert c.read_available(wait=0.3) == b""
+    assert other.read_available(wait=0.1) == b""
+    env.redis(port=port)
+    assert [c.read_reply() for _ in range(4)] == [b"OK", 11, 1, b"11"]
+    assert other.read_reply() == 2
+    assert c.call("GET", "log") == b"ab"  # the two clients' requests in the order they came
+    st = px.stats()["a"][r.addr]
+    assert st["failover_held"] == 5 and st["failover_released"] == 5, st
+    assert st["failover_expired"] == 0 and st["failover_hold_us"] > 0, st
+
+
+def test_a_server_that_stays_down_gets_an_error_after_failover_hold(env):
+    r = env.redis()
+    px = env.proxy({"a": _hold_pool([r], hold_ms=400)})
+    c = px.resp()
+    assert c.call("PING") == b"PONG"
+    r.stop()
+    t0 = time.monotonic()
+    c.send(encode_command("GET", "k"))
+    reply = c.read_reply()
+    waited = time.monotonic() - t0
+    assert str(reply) == "ERR server '%s' unreachable for failover_hold (400 ms)" % r.addr, reply
+    assert 0.35 <= waited < 3.0, waited
+    st = px.stats()["a"][r.addr]
+    assert st["failover_expired"] == 1 and st["failover_released"] == 0, st
+    # the next request begins a new hold: a server back within it serves it
+    c.send(encode_command("SET", "k", "v"))
+    _wait_held(px, "a", r.addr, 2)
+    env.redis(port=r.port)
+    assert c.read_reply() == b"OK"
+    assert c.call("GET", "k") == b"v"
+
+
+def test_other_servers_of_the_pool_go_on_while_one_restarts(env):
+    r1, r2 = env.redises(2)
+    px = env.proxy({"a": _hold_pool([r1, r2], hash="md5", distribution="ketama")})
+    c = px.client()
+    keys = ["k%d" % i for i in range(64)]
+    for k in keys:
+        c.set(k, "v")
+    on_r1 = [k for k in keys if r1.client().exists(k)]
+    on_r2 = [k for k in keys if r2.client().exists(k)]
+    assert on_r1 and on_r2
+    r1.stop()
+    waiting = px.resp()
+    waiting.send(encode_command("SET", on_r1[0], "w"))
+    _wait_held(px, "a", r1.addr, 1)
+    t0 = time.monotonic()
+    assert [c.get(k) for k in on_r2] == [b"v"] * len(on_r2)  # not held behind r1
+    assert time.monotonic() - t0 < 1.0
+    env.redis(port=r1.port)
+    assert waiting.read_reply() == b"OK"
+    assert r1.client().get(on_r1[0]) == b"w"
+
+
+def test_without_the_key_a_dead_server_is_refused_at_once(env):
+    r = env.redis()
+    px = env.proxy({"a": redis_pool([r])})
+    c = px.resp()
+    assert c.call("PING") == b"PONG"
+    r.stop()
+    t0 = time.monotonic()
+    assert str(c.call("GET", "k")) == "ERR Connection refused"
+    assert time.monotonic() - t0 < 1.0
+    st = px.stats()["a"][r.addr]
+    assert "failover_held" not in st  # twemproxy's keys only
+
+
+def test_memcached_requests_wait_for_a_restarting_memcached(env):
+    m = env.memcached()
+    px = env.proxy({"m": mc_pool([m], failover_hold_on_crash=True)})
+    c = px.mc()
+    assert c.cmd(b"set k 0 0 1", b"a") == b"STORED"
+    m.stop()
+    c.send(b"set k 0 0 1\r\nb\r\nget k\r\n")
+    _wait_held(px, "m", m.addr, 2)
+    env.memcached(port=m.port)
+    assert c.readline() == b"STORED"
+    assert c.read_values()[0] == [(b"k", 0, b"b", [])]
+
+
+def test_held_requests_are_tried_every_50ms_not_once_each(env):
+    """While the server is down, connects are the hold's retries, not one per
+    request of clients that keep sending."""
+    r = env.redis()
+    px = env.proxy({"a": _hold_pool([r], hold_ms=1000)})
+    clients = [px.resp() for _ in range(20)]
+    for c in clients:
+        assert c.call("PING") == b"PONG"
+    before = px.stats()["a"][r.addr]["server_err"]
+    r.stop()
+    t0 = time.monotonic()
+    for i, c in enumerate(clients):
+        c.send(b"".join(encode_command("INCR", "n%d" % i) for _ in range(50)))
+    _wait_held(px, "a", r.addr, 1000)
+    wait_until(lambda: px.stats()["a"][r.addr]["failover_expired"] == 1000, "the hold to expire",
+               timeout=5)
+    took = time.monotonic() - t0
+    errs = px.stats()["a"][r.addr]["server_err"] - before
+    # one connect each 50 ms, and the first refusal: far from one per request
+    assert errs <= took * 1000 / 50 + 5, (errs, took)
+
+
+def test_a_master_restart_holds_its_writes_while_reads_go_to_the_replica(env):
+    """A pool with a server named master: its writes wait for it; a replica's
+    reads are not held (they have the master and other replicas)."""
+    from test_replica_reads import split_pool, start_replicated
+    master, (replica,) = start_replicated(env, nreplicas=1)
+    px = env.proxy({"a": split_pool(master, [replica], read_from="replica",
+                                    failover_hold_on_crash=True)})
+    c = px.resp()
+    assert c.call("SET", "k", "v") == b"OK"
+    wait_until(lambda: replica.client().get("k") == b"v", "k on the replica")
+    master.stop()
+    w = px.resp()
+    w.send(encode_command("SET", "k", "w"))
+    _wait_held(px, "a", "master", 1)
+    assert c.call("GET", "k") == b"v"  # the replica answers while the master is away
+    env.redis(port=master.port)
+    assert w.read_reply() == b"OK"
+    assert master.client().get("k") == b"w"
+
+
+def test_what_waited_goes_once_the_restarted_redis_has_loaded_its_data(env):
+    """A restarted redis accepts connections while it loads its data and
+    answers -LOADING; clients of redis itself wait for the load as they
+    reconnect (ioredis' ready check). The held requests wait for it too."""
+    r = env.redis()
+    c = r.client()
+    for i in range(0, 8000, 1000):
+        c.mset({"load%d" % k: "v" for k in range(i, i + 1000)})
+    c.save()
+    port = r.port
+    px = env.proxy({"a": _hold_pool([r], hold_ms=30000)})
+    w = px.resp()
+    assert w.call("PING") == b"PONG"
+    r.stop()
+    w.send(encode_command("GET", "load7"))
+    _wait_held(px, "a", r.addr, 1)
+    r = env.redis(args=["--key-load-delay", "100", "--loading-process-events-interval-bytes", "1024"],
+                  port=port)
+    assert r.client().info("persistence")["loading"] == 1, "loaded too fast for this test"
+    assert w.read_reply() == b"v"
+    assert r.client().info("persistence")["loading"] == 0
