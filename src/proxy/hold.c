@@ -568,8 +568,8 @@ static struct server *hold_group(struct server *s)
  * reached is back, so one of its connections tries it every HOLD_RETRY_MS.
  * Connected, a redis is asked PING: a restarted one answers -LOADING while it
  * reads its data, and what waited would get that instead of its reply (a
- * client connected to redis itself waits for the load in its reconnect); its
- * +PONG releases the hold. A memcached serves once connected
+ * client connected to redis itself waits for the load in its reconnect); any
+ * other answer releases the hold. A memcached serves once connected
  * (hold_server_reached). The tries' failures count as the server's, as any
  * connect's. */
 static void hold_on_ping(struct req *r, struct buf *out, const uint8_t *p, size_t len,
@@ -577,13 +577,13 @@ static void hold_on_ping(struct req *r, struct buf *out, const uint8_t *p, size_
 {
     struct hold *h = r->sconn != NULL ? r->sconn->server->hold : NULL;
     (void)out;
-    (void)p;
-    (void)len;
     if (h == NULL || !h->probing) {
         return;
     }
     h->probing = false;
-    if (err == NULL && ri != NULL && ri->type == '+' && hold_active(h) && h->down) {
+    /* any other answer (an ACL user may not PING: -NOPERM) says it serves */
+    bool loading = len >= 8 && memcmp(p, "-LOADING", 8) == 0;
+    if (err == NULL && ri != NULL && !loading && hold_active(h) && h->down) {
         hold_release(h, "server reachable again");
     }
 }

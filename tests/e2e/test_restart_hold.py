@@ -183,3 +183,23 @@ def test_what_waited_goes_once_the_restarted_redis_has_loaded_its_data(env):
     assert r.client().info("persistence")["loading"] == 1, "loaded too fast for this test"
     assert w.read_reply() == b"v"
     assert r.client().info("persistence")["loading"] == 0
+
+
+def test_a_user_that_may_not_ping_is_released_too(env):
+    """The proxy asks a restarted redis PING before it sends what waited; an
+    ACL user without +ping gets -NOPERM, which says the server serves."""
+    acl = ["--user", "app", "on", ">pw", "~*", "+get", "+set", "--user", "default", "off"]
+    r = env.redis(args=acl)
+    px = env.proxy({"a": _hold_pool([r], redis_auth="app pw")})
+    c = px.resp()
+    assert c.call("AUTH", "app", "pw") == b"OK"  # (the pool's user: twemproxy's redis_auth)
+    assert c.call("SET", "k", "v") == b"OK"
+    port = r.port
+    r.stop()
+    c.send(encode_command("GET", "k"))
+    _wait_held(px, "a", r.addr, 1)
+    t0 = time.monotonic()
+    env.redis(args=acl, port=port)
+    assert c.read_reply() is None  # (redis restarted without its data)
+    assert time.monotonic() - t0 < 2.0
+    assert px.stats()["a"][r.addr]["failover_released"] == 1
