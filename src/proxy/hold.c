@@ -67,6 +67,7 @@ struct hold {
     struct ev_timer drain;  /* switching: looks at the old master's connections */
     struct ev_timer retry;  /* a pool without sentinels: tries the server again */
     bool probing;           /* ... and a PING asks whether it serves */
+    bool reported;          /* DOWN: the sentinels said so (not only our refusal) */
     uint64_t drain_until_ms;
     uint32_t waits, waits_short; /* WAITs in flight; answered with no replica */
     struct hold_clients clients;
@@ -282,6 +283,7 @@ static void hold_stop(struct hold *h)
     ev_timer_stop(hold_loop(h), &h->drain);
     ev_timer_stop(hold_loop(h), &h->retry);
     h->probing = false; /* (a PING still out may yet release a later hold: it is back) */
+    h->reported = false;
 }
 
 /* A pool without sentinels: g is a server held through its restart, with no
@@ -564,14 +566,22 @@ static struct server *hold_group(struct server *s)
 
 /* ------------------------------------------------------------ a server's restart */
 
-/* A pool without sentinels: no one will say when a server that cannot be
- * reached is back, so one of its connections tries it every HOLD_RETRY_MS.
+/* A hold that began when we could not reach the server: no one will say when
+ * it is back (a restart too short for the sentinels to see, or a pool without
+ * sentinels), so one of its connections tries it every HOLD_RETRY_MS.
  * Connected, a redis is asked PING: a restarted one answers -LOADING while it
  * reads its data, and what waited would get that instead of its reply (a
  * client connected to redis itself waits for the load in its reconnect); any
  * other answer releases the hold. A memcached serves once connected
  * (hold_server_reached). The tries' failures count as the server's, as any
- * connect's. */
+ * connect's. A sentinel group's master is not tried while the sentinels say
+ * it is down or a failover is under way: a write sent to it then could be
+ * lost when it is demoted. */
+static bool hold_may_probe(const struct hold *h)
+{
+    return h->down && h->refused && !h->reported && !h->promoting && !h->switching && !h->finding;
+}
+
 static void hold_on_ping(struct req *r, struct buf *out, const uint8_t *p, size_t len,
                          const struct rsp_info *ri, const char *err)
 {
@@ -583,8 +593,9 @@ static void hold_on_ping(struct req *r, struct buf *out, const uint8_t *p, size_
     h->probing = false;
     /* any other answer (an ACL user may not PING: -NOPERM) says it serves */
     bool loading = len >= 8 && memcmp(p, "-LOADING", 8) == 0;
-    if (err == NULL && ri != NULL && !loading && hold_active(h) && h->down) {
-        hold_release(h, "server reachable again");
+    if (err == NULL && ri != NULL && !loading && hold_may_probe(h)) {
+        hold_release(h, hold_restart(h) ? "server reachable again"
+                                        : "the master answers again, no failover began");
     }
 }
 
@@ -598,7 +609,7 @@ static void hold_on_retry(struct ev_loop *loop, struct ev_timer *t)
     }
     ev_timer_start(loop, &h->retry, HOLD_RETRY_MS);
     struct sconn *c = server_conn_for(g, 0, 2);
-    if (h->probing || sconn_ensure(c) != 0) {
+    if (h->probing || !hold_may_probe(h) || sconn_ensure(c) != 0) {
         return; /* a refusal at once (a unix socket) is tried again too */
     }
     if (!g->pool->cp->redis) {
@@ -625,7 +636,7 @@ void hold_server_reached(struct server *s)
     }
 }
 
-void hold_begin(struct server *g, bool down)
+static void hold_start(struct server *g, bool down)
 {
     const struct conf_pool *cp = g->pool->cp;
     char old[96];
@@ -655,7 +666,6 @@ void hold_begin(struct server *g, bool down)
         hold_wait_acks(h);
     }
     if (hold_restart(h)) {
-        ev_timer_start(hold_loop(h), &h->retry, HOLD_RETRY_MS);
         log_warn("pool '%s': server '%s' unreachable: its requests wait up to %lld ms for it",
                  cp->name, g->cs->name, (long long)cp->failover_hold_ms);
         return;
@@ -664,6 +674,14 @@ void hold_begin(struct server *g, bool down)
              cp->name, g->cs->name, down ? "master unreachable" : "a replica is being promoted",
              down ? "requests" : "writes", hold_addr(&h->old, h->old_len, old, sizeof(old)),
              (long long)cp->failover_hold_ms);
+}
+
+void hold_begin(struct server *g, bool down)
+{
+    hold_start(g, down);
+    if (down && g->hold != NULL && g->hold->down) {
+        g->hold->reported = true;
+    }
 }
 
 void hold_end(struct server *g, const char *why)
@@ -714,15 +732,21 @@ void hold_down_ends(struct server *g)
     struct hold *h = g->hold;
     if (hold_active(h) && h->down && !h->refused && !h->promoting && !h->switching && !h->finding) {
         hold_release(h, "the sentinels see the master up again");
+    } else if (hold_active(h) && h->down) {
+        h->reported = false; /* we saw it refuse: it is tried again (hold_on_retry) */
     }
 }
 
 /* Our own connection to g's master failed: a crash hold begins (or goes on). */
 static void hold_refused(struct server *g)
 {
-    hold_begin(g, true);
-    if (g->hold != NULL && g->hold->down) {
-        g->hold->refused = true;
+    hold_start(g, true);
+    struct hold *h = g->hold;
+    if (h != NULL && h->down) {
+        h->refused = true;
+        if (!ev_timer_armed(&h->retry)) {
+            ev_timer_start(hold_loop(h), &h->retry, HOLD_RETRY_MS);
+        }
     }
 }
 

@@ -774,3 +774,37 @@ def test_a_hold_on_the_sentinels_word_ends_when_they_take_it_back(env):
     assert waited < 3.5, waited
     assert rig.call("GET", key) == b"after"
     assert stats_of(rig.px)["failover_expired"] == 0
+
+
+def test_a_master_restarted_before_the_sentinels_see_it_down_gets_what_waited(env):
+    """failover_hold_on_crash: a master restarted in well under the sentinels'
+    down-after-milliseconds starts no failover. The requests that met its
+    refusal waited until failover_hold and got an error (nothing said it was
+    back); now the proxy tries it every 50 ms and sends them once it answers."""
+    rig = Rig(env, failover_hold_on_crash=True, failover_hold=8000)
+    master = rig.ready_for_failover("g0")
+    for s in rig.sentinels:
+        sc = Resp(port=s.port, timeout=5)
+        assert sc.call("SENTINEL", "SET", "g0", "down-after-milliseconds", "30000") == b"OK"
+        sc.close()
+    key = rig.keys["g0"][0]
+    c = rig.px.resp(timeout=15)
+    try:
+        assert c.call("SET", key, "before") == b"OK"
+        master.stop()
+        t0 = time.monotonic()
+        c.send(encode_command("SET", key, "after"))
+        wait_until(lambda: log_has(rig.px, "failover begins (master unreachable)"), timeout=5,
+                   what="the hold begun on the refusal")
+        time.sleep(0.3)
+        env.redis(args=FAST_SYNC, port=master.port)
+        assert c.read_reply() == b"OK"
+        waited = time.monotonic() - t0
+    finally:
+        c.close()
+    assert waited < 3.0, waited
+    assert log_has(rig.px, "the master answers again, no failover began"), rig.px.log_tail()
+    assert rig.call("GET", key) == b"after"
+    assert rig.failovers() == 0
+    st = stats_of(rig.px)
+    assert st["failover_expired"] == 0 and st["failover_released"] >= 1, st
