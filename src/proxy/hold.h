@@ -23,6 +23,9 @@
  *        master answered what it has (at most HOLD_DRAIN_MS), then the group
  *        moves and the held requests go to the new master, in order
  *   abort (the leader's -failover-abort-*) ──> they go to the master in use
+ *   DOWN that we saw (a refusal), while the sentinels do not say it and no
+ *        replica is promoted: the master answers a PING (tried every
+ *        HOLD_RETRY_MS: a restart too short for a failover) ──> they go to it
  *   failover_hold ms after it began ──> PROMOTING: each gets an error (the old
  *        master may be demoted any moment: nothing held goes there); DOWN: an
  *        error too when we saw the master fail ourselves, else (only the
