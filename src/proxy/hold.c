@@ -22,8 +22,8 @@
 #define HOLD_DRAIN_MS 100
 /* How often a switching group looks whether the old master has answered. */
 #define HOLD_POLL_MS 1
-/* How often a server of a pool without sentinels, held for while it cannot
- * be reached, is tried again (a restarted redis is back within this). */
+/* How often a server (a group's master) held for because we could not reach
+ * it is tried again: a restarted redis gets what waited within this. */
 #define HOLD_RETRY_MS 50
 /* WAIT 1 <ms> on the old master's connections when a replica is promoted:
  * every write it acknowledged on that connection is on a replica by then. */
@@ -65,7 +65,7 @@ struct hold {
     socklen_t old_len;
     struct ev_timer expire; /* failover_hold after it began */
     struct ev_timer drain;  /* switching: looks at the old master's connections */
-    struct ev_timer retry;  /* a pool without sentinels: tries the server again */
+    struct ev_timer retry;  /* DOWN that we saw: tries the server again */
     bool probing;           /* ... and a PING asks whether it serves */
     bool reported;          /* DOWN: the sentinels said so (not only our refusal) */
     uint64_t drain_until_ms;
