@@ -576,7 +576,7 @@ static void servers_as_groups(struct conf_ctx *cx, struct conf_pool *p)
  * dead server's keys elsewhere instead, so the two do not go together. */
 static void check_restart_hold(struct conf_ctx *cx, const struct conf_pool *p, const int *lines)
 {
-    if (lines[KEY_FAILOVER_HOLD] != 0 && !p->failover_hold_on_crash) {
+    if (lines[KEY_FAILOVER_HOLD] != 0 && lines[KEY_HOLD_ON_CRASH] == 0) {
         conf_err(cx, lines[KEY_FAILOVER_HOLD], "failover_hold",
                  "directive is only valid in a pool with sentinels, or with "
                  "failover_hold_on_crash: true");

@@ -31,7 +31,7 @@
 
 struct hold_entry {
     struct hold_entry *next;
-    struct req *r;
+    struct req *r;      /* NULL: a request with no reply (memcached's noreply) */
     uint64_t seq;       /* a cluster pool's: the request's place among its client's */
     uint64_t client_id; /* the connection it goes to (server_conn_for) */
     uint8_t resp;       /* ... and the protocol that connection speaks */
@@ -210,7 +210,9 @@ static struct hold_entry *hold_entry_new(struct hold *h, struct req *r, const st
     e->since_us = ev_now_us(hold_loop(h));
     e->len = (uint32_t)len;
     memcpy(e->bytes, p, len);
-    r->held = true;
+    if (r != NULL) {
+        r->held = true;
+    }
     h->n++;
     h->bytes += len;
     hc_add(&h->clients, c->id);
@@ -244,19 +246,24 @@ static struct hold_entry *hold_pop(struct hold *h)
     h->n--;
     h->bytes -= e->len;
     hc_del(&h->clients, e->client_id);
-    e->r->held = false;
+    if (e->r != NULL) {
+        e->r->held = false;
+    }
     int64_t us = (int64_t)(ev_now_us(hold_loop(h)) - e->since_us);
     int64_t *gs = h->g->gstats;
     gs[SG_failover_hold_us] = us > gs[SG_failover_hold_us] ? us : gs[SG_failover_hold_us];
     return e;
 }
 
-/* The error a held request gets instead of its reply. */
+/* The error a held request gets instead of its reply (one with no reply is
+ * dropped: its client reads none, even then). */
 static void hold_entry_fail(struct hold *h, struct hold_entry *e, const char *why)
 {
     struct server *g = h->g;
     g->gstats[SG_failover_expired]++;
-    req_fail(e->r, why);
+    if (e->r != NULL) {
+        req_fail(e->r, why);
+    }
     free(e);
 }
 
@@ -546,20 +553,21 @@ static void hold_wait_acks(struct hold *h)
 
 /* The group whose requests s's may wait for: s's group in a sentinel pool
  * that holds; in a pool without sentinels that holds through a restart
- * (failover_hold_on_crash), s, unless s is a replica of a pool with a master
- * (reads go to another replica, or to the master, when one fails). */
+ * (failover_hold_on_crash), s, or in a pool with a master, the master (a
+ * replica is a hidden replica of it: only a client's reads behind its own
+ * held write wait, and go to the master with it). */
 static struct server *hold_group(struct server *s)
 {
     struct server *g = server_counted(s);
-    const struct pool *p = g->pool;
+    struct pool *p = g->pool;
     if (p->cp->failover_hold_ms <= 0 || p->mode == POOL_CLUSTER) {
         return NULL;
     }
     if (p->mode == POOL_SENTINEL) {
         return g;
     }
-    if (p->mode == POOL_MASTER_REPLICA && g->idx != p->cp->master) {
-        return NULL;
+    if (p->mode == POOL_MASTER_REPLICA) {
+        g = &p->servers[p->cp->master];
     }
     return p->cp->failover_hold_on_crash ? g : NULL;
 }
@@ -622,6 +630,13 @@ static void hold_on_retry(struct ev_loop *loop, struct ev_timer *t)
     r->reply = hold_on_ping; /* no client: the proxy's own */
     h->probing = true;
     sconn_send(c, r, (const uint8_t *)ping, sizeof(ping) - 1);
+}
+
+bool hold_restarting(struct server *s)
+{
+    struct server *g = hold_group(s);
+    const struct hold *h = g != NULL && g == s ? g->hold : NULL;
+    return hold_active(h) && hold_restart(h) && h->down;
 }
 
 void hold_server_reached(struct server *s)
@@ -797,11 +812,15 @@ bool hold_take(struct client *c, struct server *s, const uint8_t *p, const struc
                int err)
 {
     struct server *g = hold_group(s);
-    if (g == NULL || ri->noreply || !hold_admits(g, s, c, ri->readonly, err)) {
+    if (g == NULL || !hold_admits(g, s, c, ri->readonly, err)) {
         return false;
     }
-    struct req *r = req_new(c->px, ri->cmd);
-    cqueue_push(c, r, ri->len);
+    struct req *r = NULL; /* noreply: held in its place, answered by nobody */
+    if (!ri->noreply) {
+        r = req_new(c->px, ri->cmd);
+        r->quiet = ri->quiet;
+        cqueue_push(c, r, ri->len);
+    }
     hold_push(g->hold, r, c, p, ri->len);
     return true;
 }

@@ -103,6 +103,10 @@ bool hold_switch(struct server *g, const struct sockaddr *sa, socklen_t len, con
 /* A connection of s failed at the socket (refused, reset, closed with work):
  * with failover_hold_on_crash, its group's master is unreachable. */
 void hold_master_lost(struct server *s);
+/* s is held for while it cannot be reached, in a pool without sentinels (its
+ * restart): a request that needs a connection of its client's own to s (a
+ * blocking command, SUBSCRIBE, WATCH) waits before it is routed (route_pending). */
+bool hold_restarting(struct server *s);
 /* A connection to s was made: a cluster node marked unreachable is up again
  * (cluster.h); a memcached of a pool held while it could not be reached
  * (failover_hold_on_crash) gets what waited for it (a redis: once it answers

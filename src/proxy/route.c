@@ -6,6 +6,7 @@
 #include "hash/hash.h"
 #include "proxy/cluster.h"
 #include "proxy/health.h"
+#include "proxy/hold.h"
 #include "proxy/pool.h"
 #include "proxy/replica.h"
 #include "proxy/replica_check.h"
@@ -211,24 +212,29 @@ static bool route_looking(const struct server *s)
     return !s->addr.known && s->addr.looking;
 }
 
+static bool route_looking_at(struct server *s)
+{
+    return route_looking(s);
+}
+
 bool route_pending(struct pool *p, const uint8_t *key, size_t len)
 {
     struct route rt;
     if (p->mode == POOL_CLUSTER) {
         return cluster_pending(p, key, len);
     }
-    if (p->mode != POOL_SENTINEL) {
-        return false;
-    }
+    /* a sentinel group's master not known yet; another pool's server held
+     * for through its restart (failover_hold_on_crash) */
+    bool (*waits)(struct server *) = p->mode == POOL_SENTINEL ? route_looking_at : hold_restarting;
     if (key == NULL) {
         for (uint32_t i = 0; i < p->nservers; i++) {
-            if (route_looking(&p->servers[i])) {
+            if (waits(&p->servers[i])) {
                 return true;
             }
         }
         return false;
     }
-    return route_key(p, key, len, false, &rt) == ROUTE_HIT && route_looking(rt.target);
+    return route_key(p, key, len, false, &rt) == ROUTE_HIT && waits(rt.target);
 }
 
 bool route_one_dataset(const struct pool *p)

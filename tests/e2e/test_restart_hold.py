@@ -203,3 +203,83 @@ def test_a_user_that_may_not_ping_is_released_too(env):
     assert c.read_reply() is None  # (redis restarted without its data)
     assert time.monotonic() - t0 < 2.0
     assert px.stats()["a"][r.addr]["failover_released"] == 1
+
+
+def test_memcached_noreply_requests_wait_too(env):
+    """pymemcache sends set with noreply by default: those wait with the rest
+    (they were dropped, h73), in order with the client's other requests."""
+    m = env.memcached()
+    px = env.proxy({"m": mc_pool([m], failover_hold_on_crash=True)})
+    c = px.pymc()
+    assert c.set("k", "0") is True
+    m.stop()
+    mc = px.mc()
+    mc.send(b"set a 0 0 1 noreply\r\n1\r\nset b 0 0 1\r\n2\r\nget a b\r\n")
+    _wait_held(px, "m", m.addr, 3)
+    m2 = env.memcached(port=m.port)
+    assert mc.readline() == b"STORED"
+    items, _ = mc.read_values()
+    assert [(k, v) for k, _, v, _ in items] == [(b"a", b"1"), (b"b", b"2")]
+    # the same through pymemcache's defaults, many at once
+    keys = ["n%d" % i for i in range(200)]
+    held = px.stats()["m"][m.addr]["failover_held"]
+    m2.stop()
+    # (a noreply request that is the first to meet the dead server has no reply
+    # to carry the refusal, nor a place in the hold: a get finds it first here)
+    mc.send(b"get k\r\n")
+    _wait_held(px, "m", m.addr, held + 1)
+    for k in keys:
+        c.set(k, "v")  # noreply: returns at once
+    _wait_held(px, "m", m.addr, held + 1 + len(keys))
+    env.memcached(port=m.port)
+    assert mc.read_values()[0] == []
+    assert c.get_many(keys) == {k: b"v" for k in keys}
+
+
+def test_a_replica_read_behind_the_clients_held_write_waits_for_it(env):
+    """A pool with a master: a client's read after its own held write goes
+    with it, to the master, not to a replica that lacks it (h73)."""
+    from test_replica_reads import split_pool, start_replicated
+    master, (replica,) = start_replicated(env, nreplicas=1)
+    px = env.proxy({"a": split_pool(master, [replica], read_from="replica",
+                                    failover_hold_on_crash=True)})
+    c = px.resp()
+    assert c.call("SET", "k", "1") == b"OK"
+    wait_until(lambda: replica.client().get("k") == b"1", "k on the replica")
+    master.stop()
+    c.send(encode_command("SET", "k", "2"))
+    _wait_held(px, "a", "master", 1)
+    c.send(encode_command("GET", "k"))  # (before: the replica answered "1" at once)
+    _wait_held(px, "a", "master", 2)
+    env.redis(port=master.port)
+    assert c.read_reply() == b"OK"
+    assert c.read_reply() == b"2"
+
+
+def test_blocking_subscribe_and_watch_wait_for_a_restarting_server(env):
+    """BLPOP, SUBSCRIBE and WATCH need a connection of their client's own,
+    which the hold cannot carry: while the server is held for they wait before
+    they are routed, and go once it is back (they got an error or a close)."""
+    r = env.redis()
+    px = env.proxy({"a": _hold_pool([r])})
+    c = px.resp()
+    assert c.call("PING") == b"PONG"
+    r.stop()
+    c.send(encode_command("GET", "k"))  # meets the refusal: the hold begins
+    _wait_held(px, "a", r.addr, 1)
+    b, s, w = px.resp(), px.resp(), px.resp()
+    b.send(encode_command("BLPOP", "q", "0"))
+    s.send(encode_command("SUBSCRIBE", "ch"))
+    w.send(encode_command("WATCH", "k"))
+    time.sleep(0.3)
+    assert b.read_available(0.05) == s.read_available(0.05) == w.read_available(0.05) == b""
+    r = env.redis(port=r.port)
+    assert c.read_reply() is None
+    assert s.read_reply() == [b"subscribe", b"ch", 1]
+    assert w.read_reply() == b"OK"
+    r.client().rpush("q", "x")
+    assert b.read_reply() == [b"q", b"x"]
+    r.client().publish("ch", "m")
+    assert s.read_reply() == [b"message", b"ch", b"m"]
+    assert w.call("MULTI") == b"OK" and w.call("SET", "k", "1") == b"QUEUED"
+    assert w.call("EXEC") == [b"OK"]

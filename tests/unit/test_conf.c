@@ -783,9 +783,15 @@ static void test_sentinel_pool(void)
     c = load(MIN_POOL "  failover_hold_on_crash: true\n");
     CHECK(c != NULL && c->pools[0].failover_hold_ms == 5000);
     conf_unref(c);
-    expect_err(MIN_POOL "  failover_hold_on_crash: false\n  failover_hold: 800\n",
-               "t.yml:6: failover_hold: directive is only valid in a pool with sentinels, or "
+    expect_err(MIN_POOL "  failover_hold: 800\n",
+               "t.yml:5: failover_hold: directive is only valid in a pool with sentinels, or "
                "with failover_hold_on_crash: true");
+    /* a bad value is the one error said (not also failover_hold's) */
+    struct conf *bad = load_flags(MIN_POOL "  failover_hold_on_crash: yes\n  failover_hold: 800\n",
+                                  CONF_F_NUMERIC_ONLY);
+    CHECK(bad == NULL && errs.n == 1);
+    CHECK(has_err("t.yml:5: failover_hold_on_crash: \"yes\" is not \"true\" or \"false\""));
+    conf_unref(bad);
     expect_err(MIN_POOL "  auto_eject_hosts: true\n  failover_hold_on_crash: true\n",
                "t.yml:6: failover_hold_on_crash: directive cannot be true with auto_eject_hosts: "
                "true on line 5 (an ejected server's keys go to other servers instead of waiting "
