@@ -604,6 +604,12 @@ def test_requests_for_every_master_wait_for_a_dead_masters_heir(env):
     cl.wait_replicas_synced()
     victim = cl.master_of(key_slot("k"))
     heir = cl.replica_of(victim)
+    # (the heir has the key before its master dies: a link just made may not
+    # have streamed it yet, and the GET below would read nil from the heir)
+    r = Resp(port=heir.port, timeout=5)
+    assert r.call("READONLY") == b"OK"
+    wait_until(lambda: r.call("GET", "k") == b"v", "k on the heir")
+    r.close()
     victim.proc.kill()
     held = px.resp(timeout=30)
     held.send(encode_command("GET", "k"))  # held for the heir: the proxy knows the node is gone
