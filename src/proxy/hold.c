@@ -645,9 +645,8 @@ void hold_server_reached(struct server *s)
         cluster_node_reached(s);
         return;
     }
-    struct hold *h = hold_group(s) == s ? s->hold : NULL;
-    if (hold_active(h) && hold_restart(h) && h->down && !s->pool->cp->redis) {
-        hold_release(h, "server reachable again");
+    if (hold_restarting(s) && !s->pool->cp->redis) {
+        hold_release(s->hold, "server reachable again");
     }
 }
 

@@ -207,14 +207,9 @@ struct server *route_any(struct pool *p, uint64_t client_id, uint32_t skip)
 
 /* A sentinel group whose master the first look has not found yet (looking
  * alone stays true once it is found: it matters only while not known). */
-static bool route_looking(const struct server *s)
+static bool route_looking(struct server *s)
 {
     return !s->addr.known && s->addr.looking;
-}
-
-static bool route_looking_at(struct server *s)
-{
-    return route_looking(s);
 }
 
 bool route_pending(struct pool *p, const uint8_t *key, size_t len)
@@ -225,7 +220,7 @@ bool route_pending(struct pool *p, const uint8_t *key, size_t len)
     }
     /* a sentinel group's master not known yet; another pool's server held
      * for through its restart (failover_hold_on_crash) */
-    bool (*waits)(struct server *) = p->mode == POOL_SENTINEL ? route_looking_at : hold_restarting;
+    bool (*waits)(struct server *) = p->mode == POOL_SENTINEL ? route_looking : hold_restarting;
     if (key == NULL) {
         for (uint32_t i = 0; i < p->nservers; i++) {
             if (waits(&p->servers[i])) {

@@ -740,6 +740,14 @@ def test_every_sentinel_down_serves_on(env):
         assert w.lost_on(rig.masters[g], rig.keys[g]) == []
 
 
+def sentinels_set(rig, group, option, value):
+    """SENTINEL SET on every sentinel of the rig."""
+    for s in rig.sentinels:
+        sc = Resp(port=s.port, timeout=5)
+        assert sc.call("SENTINEL", "SET", group, option, value) == b"OK"
+        sc.close()
+
+
 def test_a_hold_on_the_sentinels_word_ends_when_they_take_it_back(env):
     """failover_hold_on_crash: a majority of sentinels says +sdown of a master
     that only stalled, then -sdown when it answers again, and no failover
@@ -748,10 +756,7 @@ def test_a_hold_on_the_sentinels_word_ends_when_they_take_it_back(env):
     every client waited the whole 6 s)."""
     rig = Rig(env, failover_hold_on_crash=True, failover_hold=6000)
     master = rig.ready_for_failover("g0")
-    for s in rig.sentinels:
-        sc = Resp(port=s.port, timeout=5)
-        assert sc.call("SENTINEL", "SET", "g0", "quorum", "3") == b"OK"
-        sc.close()
+    sentinels_set(rig, "g0", "quorum", "3")
     stop_process(rig.sentinels[2].proc.pid)
     key = rig.keys["g0"][0]
     c = rig.px.resp(timeout=15)
@@ -783,10 +788,7 @@ def test_a_master_restarted_before_the_sentinels_see_it_down_gets_what_waited(en
     back); now the proxy tries it every 50 ms and sends them once it answers."""
     rig = Rig(env, failover_hold_on_crash=True, failover_hold=8000)
     master = rig.ready_for_failover("g0")
-    for s in rig.sentinels:
-        sc = Resp(port=s.port, timeout=5)
-        assert sc.call("SENTINEL", "SET", "g0", "down-after-milliseconds", "30000") == b"OK"
-        sc.close()
+    sentinels_set(rig, "g0", "down-after-milliseconds", "30000")
     key = rig.keys["g0"][0]
     c = rig.px.resp(timeout=15)
     try:

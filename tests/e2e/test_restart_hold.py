@@ -142,13 +142,19 @@ def test_held_requests_are_tried_every_50ms_not_once_each(env):
     assert errs <= took * 1000 / 50 + 5, (errs, took)
 
 
-def test_a_master_restart_holds_its_writes_while_reads_go_to_the_replica(env):
-    """A pool with a server named master: its writes wait for it; a replica's
-    reads are not held (they have the master and other replicas)."""
+def _master_replica(env):
+    """A master, its replica, and a pool with reads to the replica that holds."""
     from test_replica_reads import split_pool, start_replicated
     master, (replica,) = start_replicated(env, nreplicas=1)
     px = env.proxy({"a": split_pool(master, [replica], read_from="replica",
                                     failover_hold_on_crash=True)})
+    return master, replica, px
+
+
+def test_a_master_restart_holds_its_writes_while_reads_go_to_the_replica(env):
+    """A pool with a server named master: its writes wait for it; a replica's
+    reads are not held (they have the master and other replicas)."""
+    master, replica, px = _master_replica(env)
     c = px.resp()
     assert c.call("SET", "k", "v") == b"OK"
     wait_until(lambda: replica.client().get("k") == b"v", "k on the replica")
@@ -242,10 +248,7 @@ def test_memcached_noreply_requests_wait_too(env):
 def test_a_replica_read_behind_the_clients_held_write_waits_for_it(env):
     """A pool with a master: a client's read after its own held write goes
     with it, to the master, not to a replica that lacks it (h73)."""
-    from test_replica_reads import split_pool, start_replicated
-    master, (replica,) = start_replicated(env, nreplicas=1)
-    px = env.proxy({"a": split_pool(master, [replica], read_from="replica",
-                                    failover_hold_on_crash=True)})
+    master, replica, px = _master_replica(env)
     c = px.resp()
     assert c.call("SET", "k", "1") == b"OK"
     wait_until(lambda: replica.client().get("k") == b"1", "k on the replica")
